@@ -1,0 +1,50 @@
+# Thin wrapper over CMake. The two quick-start commands are `make run` and
+# `make test`; both install missing Debian packages first.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build run test test-fast test-asan bench fuzz install format clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+$(BUILD)/Makefile: CMakeLists.txt
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBLOBSTORE_WERROR=ON $(CMAKE_FLAGS)
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBLOBSTORE_WERROR=ON $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	./scripts/demo.sh $(BUILD)/blobstore
+
+# Every test: the normal build, then the same suite under ASan + UBSan.
+test: build test-asan
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	./scripts/check-headers.sh
+	@echo "make test: all suites passed"
+
+test-fast: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DBLOBSTORE_SANITIZE=ON -DBLOBSTORE_WERROR=ON $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  BLOBSTORE_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	$(BUILD)/blobstore_bench
+
+install: build
+	cmake --install $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

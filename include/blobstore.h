@@ -1,0 +1,318 @@
+/*
+ * blobstore.h - the public API of libblobstore.
+ *
+ * A blobstore keeps binary blobs (and, through format modules, typed arrays
+ * and tables) under string keys, with a JSON metadata object per entry. Blobs
+ * are compressed, checksummed and written crash-safely; metadata lives in a
+ * JSON file or a SQLite database; blobs live in sharded files, in memory, or in
+ * a custom backend (see blobstore/sys/).
+ *
+ * Conventions
+ *  - Functions return 0 on success or a negative BLOBSTORE_E* code. The
+ *    thread-local message of the last failure is blobstore_errmsg().
+ *  - Output parameters come first and are named out*. Memory returned through
+ *    them belongs to the caller and is released with blobstore_free().
+ *  - A blobstore handle may be shared by threads; every call is thread-safe.
+ *  - Keys are 1..1024 bytes of valid UTF-8 (no NUL). They are never used as
+ *    file names, so any such key is safe.
+ *  - Metadata is passed and returned as JSON text.
+ */
+#ifndef BLOBSTORE_H
+#define BLOBSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(BLOBSTORE_BUILDING) && defined(__GNUC__)
+#define BLOBSTORE_API __attribute__((visibility("default")))
+#else
+#define BLOBSTORE_API
+#endif
+
+#define BLOBSTORE_VERSION_MAJOR 0
+#define BLOBSTORE_VERSION_MINOR 1
+#define BLOBSTORE_VERSION_PATCH 0
+#define BLOBSTORE_VERSION_STRING "0.1.0"
+
+/** Longest key, in bytes. */
+#define BLOBSTORE_KEY_MAX 1024
+
+/** Error codes. Stable: values never change meaning. */
+typedef enum {
+    BLOBSTORE_OK = 0,
+    BLOBSTORE_ENOTFOUND = -1,    /**< no such key */
+    BLOBSTORE_ECORRUPT = -2,     /**< stored data fails its checksum or is malformed */
+    BLOBSTORE_EINVAL = -3,       /**< invalid argument (bad key, bad JSON, bad option) */
+    BLOBSTORE_EIO = -4,          /**< operating-system or backend I/O failure */
+    BLOBSTORE_ENOMEM = -5,       /**< out of memory */
+    BLOBSTORE_EEXISTS = -6,      /**< already exists */
+    BLOBSTORE_EUNSUPPORTED = -7, /**< a format feature or operation this build does not support */
+    BLOBSTORE_ECONFLICT = -8,    /**< options conflict with the store's recorded settings */
+    BLOBSTORE_ECALLBACK = -9,    /**< a user callback returned an error */
+} blobstore_error;
+
+/** A static description of an error code; never NULL. */
+BLOBSTORE_API const char *blobstore_strerror(int code);
+
+/**
+ * The message of the last error raised on this thread, with detail (file
+ * names, offending key...). Never NULL; "" when there was none. Valid until
+ * the next blobstore call on this thread.
+ */
+BLOBSTORE_API const char *blobstore_errmsg(void);
+
+/** Release memory returned by this library. blobstore_free(NULL) is a no-op. */
+BLOBSTORE_API void blobstore_free(void *p);
+
+/** The library version, "MAJOR.MINOR.PATCH". */
+BLOBSTORE_API const char *blobstore_version(void);
+
+typedef struct blobstore blobstore;
+typedef struct blobstore_meta_backend blobstore_meta_backend; /* blobstore/sys/meta_backend.h */
+typedef struct blobstore_blob_backend blobstore_blob_backend; /* blobstore/sys/blob_backend.h */
+
+/** Tri-state booleans in options: 0 = default / as recorded by the store. */
+#define BLOBSTORE_YES 1
+#define BLOBSTORE_NO (-1)
+
+/** shard_chars value meaning "no sharding" (0 itself means default). */
+#define BLOBSTORE_SHARD_NONE (-1)
+
+typedef enum {
+    BLOBSTORE_DURABILITY_DEFAULT = 0, /**< DURABLE */
+    /** A put that returned survives a power loss: blob and directory are
+     *  fsynced, metadata commits synchronously. */
+    BLOBSTORE_DURABILITY_DURABLE = 1,
+    /** No fsync: a put that returned survives a crash of the process but
+     *  may be lost (never half-visible) on power loss. */
+    BLOBSTORE_DURABILITY_RELAXED = 2,
+} blobstore_durability;
+
+#define BLOBSTORE_OPTIONS_VERSION 1
+
+/**
+ * Options for blobstore_open(). Initialise with BLOBSTORE_OPTIONS_INIT; a
+ * zero / NULL field means "the default, or what the store recorded when it
+ * was created". Fields are only ever added at the end.
+ */
+typedef struct blobstore_options {
+    unsigned int version;
+    /** Store directory. Default ".blobstore". */
+    const char *cache_dir;
+    /** Metadata backend name: "json" (default) or "sqlite". */
+    const char *backend;
+    /** A custom metadata backend; overrides `backend`. The store takes
+     *  ownership and frees it on close (also when open fails). */
+    blobstore_meta_backend *meta_backend;
+    /** Default codec: "lz4" (default), "zstd", "gzip", "blosclz", "none". */
+    const char *compression;
+    /** 1..9, default 3. */
+    int compression_level;
+    /** BLOBSTORE_YES: keys are the SHA-256 of the content. */
+    int content_addressable;
+    /** Blob backend name: "filesystem" (default) or "memory". With "memory"
+     *  the whole store lives in this process: nothing is written to disk. */
+    const char *blob_backend;
+    /** A custom blob backend; overrides `blob_backend`. Owned as above. */
+    blobstore_blob_backend *blob_backend_impl;
+    /** Hex characters of shard directory names: 1..8, BLOBSTORE_SHARD_NONE
+     *  for none; default 2. */
+    int shard_chars;
+    /** See blobstore_durability. Not recorded: chosen per open. */
+    int durability;
+} blobstore_options;
+
+#define BLOBSTORE_OPTIONS_INIT {BLOBSTORE_OPTIONS_VERSION}
+
+/**
+ * Open (creating if needed) the store described by opts (NULL: defaults).
+ * A store records its settings on creation; reopening with options that
+ * contradict them fails with BLOBSTORE_ECONFLICT (compression and level may
+ * differ: each blob records its own codec).
+ * Errors: BLOBSTORE_EINVAL, BLOBSTORE_ECONFLICT, BLOBSTORE_EIO, BLOBSTORE_ECORRUPT.
+ */
+BLOBSTORE_API int blobstore_open(blobstore **out, const blobstore_options *opts);
+
+/** Close the store and free the handle. NULL is a no-op. */
+BLOBSTORE_API void blobstore_close(blobstore *bs);
+
+/** Reader callback for streamed puts: fill buf with up to cap bytes, store
+ *  the count in *out_n (0 = end of data); return 0, or nonzero to abort. */
+typedef int (*blobstore_read_fn)(void *ctx, void *buf, size_t cap, size_t *out_n);
+/** Writer callback for streamed gets: consume len bytes; return 0, or
+ *  nonzero to abort (the get then fails with BLOBSTORE_ECALLBACK). */
+typedef int (*blobstore_write_fn)(void *ctx, const void *buf, size_t len);
+
+#define BLOBSTORE_PUT_OPTIONS_VERSION 1
+
+/** Per-put options; initialise with BLOBSTORE_PUT_OPTIONS_INIT. */
+typedef struct blobstore_put_options {
+    unsigned int version;
+    /** User metadata: a JSON object, or NULL for {}. */
+    const char *metadata;
+    /** Codec for this blob; NULL: the store's default. */
+    const char *compression;
+    /** 1..9; 0: the store's default. */
+    int compression_level;
+    /** What the bytes are: "bytes" (NULL), or a format module's name
+     *  ("b2nd", "parquet", "pickle"). Shown as `format` by get_metadata. */
+    const char *format;
+    /** Non-zero: store the bytes exactly as given (a self-describing file
+     *  such as .b2nd or .parquet), not compressed into the store's frame.
+     *  Its SHA-256 is still recorded and checked on every get. */
+    int raw;
+    /** Format details (a JSON object, e.g. {"dtype":"<f8","shape":[3]})
+     *  shown at the top level of get_metadata. NULL: none. */
+    const char *format_info;
+    /** Blob file extension, e.g. ".b2nd"; NULL: derived from `format`. */
+    const char *extension;
+} blobstore_put_options;
+
+#define BLOBSTORE_PUT_OPTIONS_INIT {BLOBSTORE_PUT_OPTIONS_VERSION}
+
+/**
+ * Store len bytes under key (NULL: a random 16-hex-character key; ignored in
+ * a content-addressable store, where the key is the SHA-256 hex of data).
+ * Replaces any existing entry with that key, data and metadata both.
+ * metadata is a JSON object text or NULL. On success *out_key (if out_key is
+ * not NULL) receives the key, to be freed with blobstore_free().
+ * Errors: BLOBSTORE_EINVAL (bad key or metadata), BLOBSTORE_EIO.
+ */
+BLOBSTORE_API int blobstore_put(char **out_key, blobstore *bs, const char *key, const void *data,
+                                size_t len, const char *metadata);
+
+/** blobstore_put() with per-put options (opts may be NULL). */
+BLOBSTORE_API int blobstore_put_ex(char **out_key, blobstore *bs, const char *key,
+                                   const void *data, size_t len,
+                                   const blobstore_put_options *opts);
+
+/** Streamed put: reads until the callback reports end of data. Memory use
+ *  is bounded whatever the size. */
+BLOBSTORE_API int blobstore_put_stream(char **out_key, blobstore *bs, const char *key,
+                                       blobstore_read_fn read, void *ctx,
+                                       const blobstore_put_options *opts);
+
+/** Streamed put from a file descriptor, read to its end. */
+BLOBSTORE_API int blobstore_put_fd(char **out_key, blobstore *bs, const char *key, int fd,
+                                   const blobstore_put_options *opts);
+
+/**
+ * Read the blob under key into a new buffer (*out, *out_len; free with
+ * blobstore_free). The data is checked against its recorded SHA-256 before
+ * it is returned.
+ * Errors: BLOBSTORE_ENOTFOUND, BLOBSTORE_ECORRUPT, BLOBSTORE_EIO.
+ */
+BLOBSTORE_API int blobstore_get(void **out, size_t *out_len, blobstore *bs, const char *key);
+
+/**
+ * Streamed get in bounded memory. Each stored chunk is checked before it
+ * is handed to write; the whole-blob SHA-256 is checked at the end (a
+ * mismatch there returns BLOBSTORE_ECORRUPT after the data was written,
+ * so write to a temporary file when that matters).
+ */
+BLOBSTORE_API int blobstore_get_stream(blobstore *bs, const char *key, blobstore_write_fn write,
+                                       void *ctx);
+
+/** Streamed get to a file descriptor. */
+BLOBSTORE_API int blobstore_get_fd(blobstore *bs, const char *key, int fd);
+
+/**
+ * The entry's metadata as a JSON object text (free with blobstore_free):
+ * key, metadata (the user's object), size, file_size, format, compression,
+ * content_hash, created_at, updated_at, blob, and format details. Never
+ * reads the blob. Errors: BLOBSTORE_ENOTFOUND.
+ */
+BLOBSTORE_API int blobstore_get_metadata(char **out_json, blobstore *bs, const char *key);
+
+/** Merge the top-level members of a JSON object into the entry's user
+ *  metadata. Errors: BLOBSTORE_ENOTFOUND, BLOBSTORE_EINVAL. */
+BLOBSTORE_API int blobstore_update_metadata(blobstore *bs, const char *key, const char *json);
+
+/** Delete an entry and its blob. Errors: BLOBSTORE_ENOTFOUND. */
+BLOBSTORE_API int blobstore_delete(blobstore *bs, const char *key);
+
+/** 1 if the entry and its blob both exist, 0 if not, or a negative error. */
+BLOBSTORE_API int blobstore_exists(blobstore *bs, const char *key);
+
+/** A list of keys; free with blobstore_list_free(). */
+typedef struct blobstore_list {
+    size_t count;
+    char **keys;
+} blobstore_list;
+
+BLOBSTORE_API void blobstore_list_free(blobstore_list *list);
+
+/**
+ * Keys in byte order, optionally only those starting with prefix and whose
+ * user metadata matches filter (a JSON object; each member must be present
+ * in the metadata with an equal value). prefix/filter may be NULL.
+ * Errors: BLOBSTORE_EINVAL (bad filter).
+ */
+BLOBSTORE_API int blobstore_list_keys(blobstore_list *out, blobstore *bs, const char *prefix,
+                                      const char *filter);
+
+/** Delete every entry; *out_count (may be NULL) receives how many. */
+BLOBSTORE_API int blobstore_clear(size_t *out_count, blobstore *bs);
+
+/**
+ * Batches: between begin and commit, puts, deletes and metadata updates on
+ * this handle are committed together, with a single sync at commit. Other
+ * threads using the same handle wait for the batch to end. Rollback undoes
+ * the metadata of an uncommitted batch (blobs already written become
+ * orphans that verify --repair removes).
+ */
+BLOBSTORE_API int blobstore_batch_begin(blobstore *bs);
+BLOBSTORE_API int blobstore_batch_commit(blobstore *bs);
+BLOBSTORE_API int blobstore_batch_rollback(blobstore *bs);
+
+/** What blobstore_verify() found. */
+typedef enum {
+    BLOBSTORE_PROBLEM_CORRUPT = 1,  /**< blob fails its checksum or cannot be decoded */
+    BLOBSTORE_PROBLEM_DANGLING = 2, /**< an entry whose blob is missing */
+    BLOBSTORE_PROBLEM_ORPHAN = 3,   /**< a blob no entry refers to */
+    BLOBSTORE_PROBLEM_TEMP = 4,     /**< a leftover temporary file of an interrupted write */
+} blobstore_problem_kind;
+
+typedef struct blobstore_problem {
+    blobstore_problem_kind kind;
+    const char *key;    /**< the entry's key, or NULL for orphans and temps */
+    const char *blob;   /**< the blob name, or NULL */
+    const char *detail; /**< a human-readable explanation */
+    int repaired;       /**< non-zero if repair removed it */
+} blobstore_problem;
+
+/** Called once per problem; return nonzero to stop. */
+typedef int (*blobstore_problem_fn)(void *ctx, const blobstore_problem *p);
+
+typedef struct blobstore_verify_stats {
+    size_t entries;  /**< entries checked */
+    size_t ok;       /**< entries whose blob verified */
+    size_t corrupt;  /**< corrupt blobs (never removed) */
+    size_t dangling; /**< entries without a blob */
+    size_t orphans;  /**< blobs without an entry */
+    size_t temps;    /**< leftover temporary files */
+    size_t repaired; /**< problems removed by repair */
+} blobstore_verify_stats;
+
+#define BLOBSTORE_VERIFY_REPAIR 1u /**< remove dangling entries, orphans and temps */
+
+/**
+ * Check every blob against its checksum and look for orphans, dangling
+ * entries and temporary files. With BLOBSTORE_VERIFY_REPAIR, removes what is
+ * safe to remove (corrupt blobs are kept and reported). fn may be NULL.
+ */
+BLOBSTORE_API int blobstore_verify(blobstore_verify_stats *out, blobstore *bs, unsigned int flags,
+                                   blobstore_problem_fn fn, void *ctx);
+
+/** The store's settings as a JSON object (free with blobstore_free). */
+BLOBSTORE_API int blobstore_settings(char **out_json, blobstore *bs);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BLOBSTORE_H */

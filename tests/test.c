@@ -1,0 +1,93 @@
+/*
+ * test.c - runner for the test harness declared in test.h.
+ */
+#include "test.h"
+
+#include <ftw.h>
+#include <sys/stat.h>
+#include <stdarg.h>
+#include <unistd.h>
+
+int test__failed;
+static char tmp_root[4096];
+static char tmp_cur[4096];
+static int tmp_seq;
+
+void test__fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "  %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    test__failed = 1;
+}
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static void cleanup(void)
+{
+    if (tmp_root[0] && !getenv("KEEP_TMP"))
+        nftw(tmp_root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *test_tmpdir(void)
+{
+    if (!tmp_root[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(tmp_root, sizeof(tmp_root), "%s/bstest.XXXXXX", base ? base : "/tmp");
+        if (!mkdtemp(tmp_root)) {
+            perror("mkdtemp");
+            exit(2);
+        }
+        atexit(cleanup);
+    }
+    snprintf(tmp_cur, sizeof(tmp_cur), "%s/t%d", tmp_root, ++tmp_seq);
+    if (mkdir(tmp_cur, 0700) != 0) {
+        perror("mkdir");
+        exit(2);
+    }
+    return tmp_cur;
+}
+
+const char *test_source_path(const char *rel)
+{
+    static char buf[4096];
+    const char *src = getenv("BLOBSTORE_SOURCE_DIR");
+    snprintf(buf, sizeof(buf), "%s/%s", src ? src : ".", rel);
+    return buf;
+}
+
+int test_main(const test_case *tests, size_t n, int argc, char **argv)
+{
+    int passed = 0, failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (argc > 1) {
+            int want = 0;
+            for (int a = 1; a < argc; a++)
+                if (strcmp(argv[a], tests[i].name) == 0)
+                    want = 1;
+            if (!want)
+                continue;
+        }
+        test__failed = 0;
+        tests[i].fn();
+        if (test__failed) {
+            failed++;
+            fprintf(stderr, "FAIL %s\n", tests[i].name);
+        } else {
+            passed++;
+            printf("ok   %s\n", tests[i].name);
+        }
+        fflush(stdout);
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,72 @@
+/*
+ * test.h - the project's minimal test harness.
+ *
+ * A test file defines functions with TEST(name), lists them in a
+ * TEST_LIST, and ends with TEST_MAIN(list). The executable runs every test,
+ * or only those named on the command line, and closes with the line
+ * "N passed, N failed". A failed CHECK ends the current test.
+ */
+#ifndef BLOBSTORE_TEST_H
+#define BLOBSTORE_TEST_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    void (*fn)(void);
+} test_case;
+
+extern int test__failed;
+void test__fail(const char *file, int line, const char *fmt, ...);
+/* A fresh empty directory for this test; removed at exit unless KEEP_TMP is set. */
+const char *test_tmpdir(void);
+/* Path of a file under the source tree. */
+const char *test_source_path(const char *rel);
+int test_main(const test_case *tests, size_t n, int argc, char **argv);
+
+#define TEST(name) static void name(void)
+#define TEST_ENTRY(name)                                                                           \
+    {                                                                                              \
+#name, name                                                                                \
+    }
+#define TEST_MAIN(list)                                                                            \
+    int main(int argc, char **argv)                                                                \
+    {                                                                                              \
+        return test_main(list, sizeof(list) / sizeof(list[0]), argc, argv);                       \
+    }
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            test__fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                                    \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_INT(a, op, b)                                                                        \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (!(a_ op b_)) {                                                                         \
+            test__fail(__FILE__, __LINE__, "%s %s %s: %lld vs %lld", #a, #op, #b, a_, b_);         \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_EQ(a, b) CHECK_INT(a, ==, b)
+
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                                   \
+            test__fail(__FILE__, __LINE__, "%s == %s: \"%s\" vs \"%s\"", #a, #b,                   \
+                       a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                    \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_MEM(a, b, n) CHECK(memcmp((a), (b), (n)) == 0)
+
+#endif
