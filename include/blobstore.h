@@ -33,9 +33,9 @@ extern "C" {
 #define BLOBSTORE_API
 #endif
 
-#define BLOBSTORE_VERSION_MAJOR 0
-#define BLOBSTORE_VERSION_MINOR 1
-#define BLOBSTORE_VERSION_PATCH 0
+#define BLOBSTORE_VERSION_MAJOR  0
+#define BLOBSTORE_VERSION_MINOR  1
+#define BLOBSTORE_VERSION_PATCH  0
 #define BLOBSTORE_VERSION_STRING "0.1.0"
 
 /** Longest key, in bytes. */
@@ -77,7 +77,7 @@ typedef struct blobstore_blob_backend blobstore_blob_backend; /* blobstore/sys/b
 
 /** Tri-state booleans in options: 0 = default / as recorded by the store. */
 #define BLOBSTORE_YES 1
-#define BLOBSTORE_NO (-1)
+#define BLOBSTORE_NO  (-1)
 
 /** shard_chars value meaning "no sharding" (0 itself means default). */
 #define BLOBSTORE_SHARD_NONE (-1)
@@ -126,7 +126,10 @@ typedef struct blobstore_options {
     int durability;
 } blobstore_options;
 
-#define BLOBSTORE_OPTIONS_INIT {BLOBSTORE_OPTIONS_VERSION}
+#define BLOBSTORE_OPTIONS_INIT                                                                     \
+    {                                                                                              \
+        .version = BLOBSTORE_OPTIONS_VERSION                                                       \
+    }
 
 /**
  * Open (creating if needed) the store described by opts (NULL: defaults).
@@ -172,7 +175,10 @@ typedef struct blobstore_put_options {
     const char *extension;
 } blobstore_put_options;
 
-#define BLOBSTORE_PUT_OPTIONS_INIT {BLOBSTORE_PUT_OPTIONS_VERSION}
+#define BLOBSTORE_PUT_OPTIONS_INIT                                                                 \
+    {                                                                                              \
+        .version = BLOBSTORE_PUT_OPTIONS_VERSION                                                   \
+    }
 
 /**
  * Store len bytes under key (NULL: a random 16-hex-character key; ignored in
@@ -186,9 +192,8 @@ BLOBSTORE_API int blobstore_put(char **out_key, blobstore *bs, const char *key, 
                                 size_t len, const char *metadata);
 
 /** blobstore_put() with per-put options (opts may be NULL). */
-BLOBSTORE_API int blobstore_put_ex(char **out_key, blobstore *bs, const char *key,
-                                   const void *data, size_t len,
-                                   const blobstore_put_options *opts);
+BLOBSTORE_API int blobstore_put_ex(char **out_key, blobstore *bs, const char *key, const void *data,
+                                   size_t len, const blobstore_put_options *opts);
 
 /** Streamed put: reads until the callback reports end of data. Memory use
  *  is bounded whatever the size. */

@@ -35,7 +35,7 @@ int test_main(const test_case *tests, size_t n, int argc, char **argv);
 #define TEST_MAIN(list)                                                                            \
     int main(int argc, char **argv)                                                                \
     {                                                                                              \
-        return test_main(list, sizeof(list) / sizeof(list[0]), argc, argv);                       \
+        return test_main(list, sizeof(list) / sizeof(list[0]), argc, argv);                        \
     }
 
 #define CHECK(cond)                                                                                \

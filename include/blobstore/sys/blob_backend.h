@@ -1,0 +1,90 @@
+/*
+ * blobstore/sys/blob_backend.h - for implementers of blob backends.
+ *
+ * A blob backend is a thin byte store of named objects. The store computes
+ * every name (lowercase hex, '-', '.', letters of an extension; never a
+ * user key), frames, compresses, hashes and verifies; the backend only
+ * writes, reads, lists and removes bytes. Objects are immutable once
+ * committed: a name is never committed twice with different content.
+ *
+ * An implementation embeds blobstore_blob_backend as its first member,
+ * fills the slots in its constructor, and hands the result to
+ * blobstore_options.blob_backend_impl. Slots marked "must" are required.
+ */
+#ifndef BLOBSTORE_SYS_BLOB_BACKEND_H
+#define BLOBSTORE_SYS_BLOB_BACKEND_H
+
+#include "../../blobstore.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BLOBSTORE_BLOB_BACKEND_VERSION 1
+
+/** An object being written. Not visible under any name until commit. */
+typedef struct blobstore_blob_writer blobstore_blob_writer;
+struct blobstore_blob_writer {
+    /** must: append len bytes. */
+    int (*write)(blobstore_blob_writer *w, const void *buf, size_t len);
+    /** must: make the object visible under name, atomically (readers see
+     *  the whole object or nothing), durable first when sync is non-zero.
+     *  Frees w, also on failure. */
+    int (*commit)(blobstore_blob_writer *w, const char *name, int sync);
+    /** must: discard the object and free w. */
+    void (*abort)(blobstore_blob_writer *w);
+};
+
+/** An object being read, from its start. */
+typedef struct blobstore_blob_reader blobstore_blob_reader;
+struct blobstore_blob_reader {
+    /** must: read up to cap bytes into buf; *out_n = 0 at the end. */
+    int (*read)(blobstore_blob_reader *r, void *buf, size_t cap, size_t *out_n);
+    /** must: free r. */
+    void (*close)(blobstore_blob_reader *r);
+};
+
+/** Called by list() per object; return nonzero to stop listing.
+ *  is_temp: a leftover of an interrupted write (name is then the
+ *  backend's own name for it, valid for remove_temp()). */
+typedef int (*blobstore_blob_list_fn)(void *ctx, const char *name, int is_temp);
+
+struct blobstore_blob_backend {
+    unsigned int version; /**< BLOBSTORE_BLOB_BACKEND_VERSION */
+    /** must: start writing a new object. */
+    int (*writer)(blobstore_blob_writer **out, blobstore_blob_backend *be);
+    /** must: open an object for reading; BLOBSTORE_ENOTFOUND if absent. */
+    int (*reader)(blobstore_blob_reader **out, blobstore_blob_backend *be, const char *name);
+    /** must: 1 if the object exists, 0 if not, negative on error. */
+    int (*exists)(blobstore_blob_backend *be, const char *name);
+    /** must: remove an object; BLOBSTORE_ENOTFOUND if absent. */
+    int (*remove)(blobstore_blob_backend *be, const char *name);
+    /** must: list every object (any order), and leftover temporaries. */
+    int (*list)(blobstore_blob_backend *be, blobstore_blob_list_fn fn, void *ctx);
+    /** may: remove a leftover temporary reported by list(). NULL: none. */
+    int (*remove_temp)(blobstore_blob_backend *be, const char *name);
+    /** may: make every object committed with sync == 0 durable. NULL: no-op. */
+    int (*sync)(blobstore_blob_backend *be);
+    /** may: backend-specific control operations; NULL: none. */
+    int (*ctl)(blobstore_blob_backend *be, int op, void *arg);
+    /** must: free the backend. */
+    void (*free)(blobstore_blob_backend *be);
+};
+
+/**
+ * The filesystem backend: objects are files under base_dir, in
+ * subdirectories named by the first shard_chars characters of the name
+ * (0: none), written to base_dir/tmp, fsynced, renamed, and the directory
+ * fsynced.
+ */
+BLOBSTORE_API int blobstore_blob_backend_fs_new(blobstore_blob_backend **out, const char *base_dir,
+                                                int shard_chars);
+
+/** The memory backend: objects live in this process only. */
+BLOBSTORE_API int blobstore_blob_backend_mem_new(blobstore_blob_backend **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * blobstore/sys/meta_backend.h - for implementers of metadata backends.
+ *
+ * A metadata backend maps keys to entries, transactionally. The store calls
+ * get/put/remove/iterate only between begin() and commit()/rollback(); a
+ * write transaction excludes every other writer, in this process and in
+ * others sharing the store. Entries are returned in key byte order.
+ *
+ * An implementation embeds blobstore_meta_backend as its first member,
+ * fills the slots in its constructor and passes it in
+ * blobstore_options.meta_backend. Slots marked "must" are required.
+ */
+#ifndef BLOBSTORE_SYS_META_BACKEND_H
+#define BLOBSTORE_SYS_META_BACKEND_H
+
+#include "../../blobstore.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BLOBSTORE_META_BACKEND_VERSION 1
+
+/**
+ * One entry. Strings are NUL-terminated; in entries a backend returns,
+ * every pointer member is allocated with malloc and released by
+ * blobstore_entry_clear().
+ */
+typedef struct blobstore_entry {
+    char *key;
+    char *blob;         /**< blob name in the blob backend; NULL when inline */
+    char *format;       /**< "bytes", "b2nd", "parquet", "pickle", ... */
+    char *compression;  /**< codec name */
+    char *content_hash; /**< SHA-256 hex of the bytes given to put */
+    char *created_at;   /**< ISO-8601 UTC */
+    char *updated_at;   /**< ISO-8601 UTC */
+    char *metadata;     /**< the user's metadata, a JSON object text; never NULL */
+    char *info;         /**< format details, a JSON object text, or NULL */
+    uint64_t size;      /**< bytes given to put */
+    uint64_t file_size; /**< bytes stored */
+    int raw;            /**< 1: blob holds the bytes as given; 0: store frame */
+    void *inline_data;  /**< the stored blob, when kept in the metadata store */
+    size_t inline_len;
+} blobstore_entry;
+
+/** Free every member of e and zero it. */
+BLOBSTORE_API void blobstore_entry_clear(blobstore_entry *e);
+/** Deep-copy src into *dst (which is overwritten, not cleared). */
+BLOBSTORE_API int blobstore_entry_copy(blobstore_entry *dst, const blobstore_entry *src);
+
+/** Called per entry by iterate(); return nonzero to stop (iterate then
+ *  returns that value). The entry is valid during the call only. */
+typedef int (*blobstore_entry_fn)(void *ctx, const blobstore_entry *e);
+
+/** Backend capability flags. */
+#define BLOBSTORE_META_INLINE 1u /**< put() keeps inline_data */
+
+struct blobstore_meta_backend {
+    unsigned int version; /**< BLOBSTORE_META_BACKEND_VERSION */
+    unsigned int flags;   /**< BLOBSTORE_META_* */
+    /** must: start a transaction; write != 0 for a write transaction. */
+    int (*begin)(blobstore_meta_backend *be, int write);
+    /** must: commit (durably, if the backend was made durable). */
+    int (*commit)(blobstore_meta_backend *be);
+    /** must: abandon the transaction's changes. */
+    int (*rollback)(blobstore_meta_backend *be);
+    /** must: fill *out (caller clears it); BLOBSTORE_ENOTFOUND if absent. */
+    int (*get)(blobstore_meta_backend *be, const char *key, blobstore_entry *out);
+    /** must: insert or replace the entry with e->key. */
+    int (*put)(blobstore_meta_backend *be, const blobstore_entry *e);
+    /** must: remove; BLOBSTORE_ENOTFOUND if absent. */
+    int (*remove)(blobstore_meta_backend *be, const char *key);
+    /** must: call fn for each entry whose key starts with prefix (NULL or
+     *  "": all), in key byte order. Entries passed may omit inline_data. */
+    int (*iterate)(blobstore_meta_backend *be, const char *prefix, blobstore_entry_fn fn,
+                   void *ctx);
+    /** may: backend-specific control; NULL: none. */
+    int (*ctl)(blobstore_meta_backend *be, int op, void *arg);
+    /** must: free the backend (rolling back an open transaction). */
+    void (*free)(blobstore_meta_backend *be);
+};
+
+/** The JSON file backend. path NULL: kept in memory only. durable: fsync
+ *  the file and its directory on commit. */
+BLOBSTORE_API int blobstore_meta_backend_json_new(blobstore_meta_backend **out, const char *path,
+                                                  int durable);
+
+/** The SQLite backend. path ":memory:" for an in-memory database. */
+BLOBSTORE_API int blobstore_meta_backend_sqlite_new(blobstore_meta_backend **out, const char *path,
+                                                    int durable);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

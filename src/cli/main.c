@@ -1,0 +1,604 @@
+/*
+ * main.c - the `blobstore` command-line tool.
+ *
+ * A plain client of the public API (blobstore.h only). The command names,
+ * options and exit codes are a contract that scripts and tests rely on:
+ *   0 success, 1 not found, 2 usage error, 3 corruption found, 4 other error.
+ * Every error is one line on stderr starting with "blobstore: ".
+ */
+#include "blobstore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { EXIT_OK = 0, EXIT_NOTFOUND = 1, EXIT_USAGE = 2, EXIT_CORRUPT = 3, EXIT_ERROR = 4 };
+
+static const char *usage_main =
+    "usage: blobstore [OPTIONS] COMMAND [ARGS]\n"
+    "\n"
+    "Store and retrieve blobs with JSON metadata.\n"
+    "\n"
+    "Options:\n"
+    "  --dir DIR                 store directory (default: $BLOBSTORE_DIR, else .blobstore)\n"
+    "  --backend json|sqlite     metadata backend (default json; a store remembers it)\n"
+    "  --blob-backend filesystem|memory\n"
+    "                            where blobs live (default filesystem)\n"
+    "  --compression lz4|zstd|gzip|blosclz|none\n"
+    "                            codec for new blobs (default lz4)\n"
+    "  --level N                 compression level 1..9 (default 3)\n"
+    "  --content-addressable     keys are the SHA-256 of the content\n"
+    "  --shard-chars N           shard directory name length 0..8 (default 2)\n"
+    "  --durability durable|relaxed\n"
+    "                            durable (default): a put that returned survives power loss;\n"
+    "                            relaxed: no fsync, survives process crashes only\n"
+    "  --help, --version\n"
+    "\n"
+    "Commands:\n"
+    "  put [--key KEY] [--meta JSON] [FILE|-]   store FILE (or stdin); print the key\n"
+    "  get KEY [-o FILE]                        bytes to stdout, or to FILE\n"
+    "  meta KEY                                 the get_metadata JSON\n"
+    "  update-meta KEY JSON                     merge JSON into the user metadata\n"
+    "  rm KEY                                   delete\n"
+    "  exists KEY                               exit 0 if present, 1 if not\n"
+    "  ls [--prefix P] [--where JSON]           keys, one per line, sorted\n"
+    "  clear                                    delete everything; print how many\n"
+    "  verify [--repair]                        check every blob; report problems\n"
+    "\n"
+    "Exit codes: 0 success, 1 not found, 2 usage error, 3 corruption found, 4 other error.\n";
+
+typedef struct {
+    const char *name;
+    const char *usage;
+} command_help;
+
+static const command_help helps[] = {
+    {"put", "usage: blobstore put [--key KEY] [--meta JSON] [FILE|-]\n"
+            "Store FILE (or standard input) and print its key. Without --key a random\n"
+            "16-hex-character key is made; in a content-addressable store the key is the\n"
+            "SHA-256 of the content. --meta attaches a JSON object as metadata.\n"},
+    {"get", "usage: blobstore get KEY [-o FILE]\n"
+            "Write the blob's bytes to standard output, or to FILE (written to a temporary\n"
+            "file and renamed into place only once the data has been verified).\n"
+            "Exit 1 if KEY does not exist, 3 if the blob is corrupt.\n"},
+    {"meta", "usage: blobstore meta KEY\n"
+             "Print the entry's metadata as JSON (key, metadata, size, file_size, format,\n"
+             "compression, content_hash, created_at, updated_at, ...).\n"},
+    {"update-meta", "usage: blobstore update-meta KEY JSON\n"
+                    "Merge the members of the JSON object into the entry's user metadata.\n"},
+    {"rm", "usage: blobstore rm KEY\nDelete the entry and its blob. Exit 1 if absent.\n"},
+    {"exists", "usage: blobstore exists KEY\n"
+               "Exit 0 if the entry and its blob exist, 1 if not.\n"},
+    {"ls", "usage: blobstore ls [--prefix P] [--where JSON]\n"
+           "Print keys, one per line, in byte order. --prefix keeps keys starting with P;\n"
+           "--where keeps entries whose metadata has every member of the JSON object.\n"},
+    {"clear", "usage: blobstore clear\nDelete every entry; print how many.\n"},
+    {"verify", "usage: blobstore verify [--repair]\n"
+               "Check every blob against its checksum and look for dangling entries,\n"
+               "orphan blobs and leftover temporary files; print one line per problem.\n"
+               "--repair removes dangling entries, orphans and temporaries (never corrupt\n"
+               "blobs). Exit 3 if problems remain.\n"},
+};
+
+static void fail(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("blobstore: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    char msg[512];
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fail("%s (see blobstore --help)", msg);
+    return EXIT_USAGE;
+}
+
+static int exit_for(int rc)
+{
+    switch (rc) {
+    case BLOBSTORE_OK:
+        return EXIT_OK;
+    case BLOBSTORE_ENOTFOUND:
+        return EXIT_NOTFOUND;
+    case BLOBSTORE_EINVAL:
+    case BLOBSTORE_ECONFLICT:
+        return EXIT_USAGE;
+    case BLOBSTORE_ECORRUPT:
+        return EXIT_CORRUPT;
+    default:
+        return EXIT_ERROR;
+    }
+}
+
+/* Report a library error and map it to an exit code. */
+static int lib_error(int rc)
+{
+    const char *m = blobstore_errmsg();
+    fail("%s", m && *m ? m : blobstore_strerror(rc));
+    return exit_for(rc);
+}
+
+/* ---- progress on a terminal ---- */
+
+typedef struct {
+    const char *what;
+    int fd; /* data descriptor */
+    int tty;
+    double start, last;
+    unsigned long long bytes;
+    int shown;
+} progress;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void progress_init(progress *p, const char *what, int fd)
+{
+    memset(p, 0, sizeof(*p));
+    p->what = what;
+    p->fd = fd;
+    p->tty = isatty(2);
+    p->start = p->last = now_s();
+}
+
+static void progress_add(progress *p, size_t n)
+{
+    p->bytes += n;
+    if (!p->tty)
+        return;
+    double t = now_s();
+    if (t - p->start < 1.0 || t - p->last < 0.25)
+        return;
+    p->last = t;
+    p->shown = 1;
+    double mib = (double)p->bytes / 1048576.0;
+    fprintf(stderr, "\r%s: %.1f MiB (%.1f MiB/s)   ", p->what, mib, mib / (t - p->start));
+}
+
+static void progress_done(progress *p)
+{
+    if (p->shown)
+        fputc('\n', stderr);
+}
+
+static int progress_read(void *ctx, void *buf, size_t cap, size_t *out_n)
+{
+    progress *p = ctx;
+    for (;;) {
+        ssize_t n = read(p->fd, buf, cap);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            fail("cannot read input: %s", strerror(errno));
+            return -1;
+        }
+        *out_n = (size_t)n;
+        progress_add(p, (size_t)n);
+        return 0;
+    }
+}
+
+static int progress_write(void *ctx, const void *buf, size_t len)
+{
+    progress *p = ctx;
+    const char *c = buf;
+    size_t left = len;
+    while (left) {
+        ssize_t n = write(p->fd, c, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            fail("cannot write output: %s", strerror(errno));
+            return -1;
+        }
+        c += n;
+        left -= (size_t)n;
+    }
+    progress_add(p, len);
+    return 0;
+}
+
+/* ---- argument helpers ---- */
+
+typedef struct {
+    int argc;
+    char **argv;
+    int i;
+} args;
+
+/* Match "--name VALUE" or "--name=VALUE" at the cursor. Returns 1 and sets
+ * *val when matched, -1 when the value is missing, 0 otherwise. */
+static int opt_value(args *a, const char *name, const char **val)
+{
+    const char *s = a->argv[a->i];
+    size_t n = strlen(name);
+    if (strncmp(s, name, n) != 0)
+        return 0;
+    if (s[n] == '=') {
+        *val = s + n + 1;
+        return 1;
+    }
+    if (s[n] != '\0')
+        return 0;
+    if (a->i + 1 >= a->argc)
+        return -1;
+    *val = a->argv[++a->i];
+    return 1;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || !*s || *end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* ---- commands ---- */
+
+static int cmd_put(blobstore *bs, int argc, char **argv)
+{
+    args a = {argc, argv, 0};
+    const char *key = NULL, *meta = NULL, *file = NULL;
+    for (; a.i < argc; a.i++) {
+        const char *v;
+        int m;
+        if ((m = opt_value(&a, "--key", &v)) != 0) {
+            if (m < 0)
+                return usage_error("put: --key needs a value");
+            key = v;
+        } else if ((m = opt_value(&a, "--meta", &v)) != 0) {
+            if (m < 0)
+                return usage_error("put: --meta needs a value");
+            meta = v;
+        } else if (strcmp(argv[a.i], "-") == 0 || argv[a.i][0] != '-') {
+            if (file)
+                return usage_error("put: only one FILE may be given");
+            file = argv[a.i];
+        } else {
+            return usage_error("put: unknown option %s", argv[a.i]);
+        }
+    }
+    int fd = 0;
+    if (file && strcmp(file, "-") != 0) {
+        fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fail("cannot open %s: %s", file, strerror(errno));
+            return errno == ENOENT ? EXIT_NOTFOUND : EXIT_ERROR;
+        }
+    }
+    progress p;
+    progress_init(&p, "put", fd);
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.metadata = meta;
+    char *out = NULL;
+    int rc = blobstore_put_stream(&out, bs, key, progress_read, &p, &po);
+    progress_done(&p);
+    if (fd > 0)
+        close(fd);
+    if (rc == BLOBSTORE_ECALLBACK)
+        return EXIT_ERROR; /* the read error was reported */
+    if (rc)
+        return lib_error(rc);
+    printf("%s\n", out);
+    blobstore_free(out);
+    return EXIT_OK;
+}
+
+static int cmd_get(blobstore *bs, int argc, char **argv)
+{
+    args a = {argc, argv, 0};
+    const char *key = NULL, *outfile = NULL;
+    for (; a.i < argc; a.i++) {
+        const char *v;
+        int m;
+        if ((m = opt_value(&a, "-o", &v)) != 0 || (m = opt_value(&a, "--output", &v)) != 0) {
+            if (m < 0)
+                return usage_error("get: -o needs a file name");
+            outfile = v;
+        } else if (strcmp(argv[a.i], "--") == 0 && a.i + 1 < argc && !key) {
+            key = argv[++a.i];
+        } else if (argv[a.i][0] != '-' && !key) {
+            key = argv[a.i];
+        } else {
+            return usage_error("get: unexpected argument %s", argv[a.i]);
+        }
+    }
+    if (!key)
+        return usage_error("get: KEY is required");
+    if (!outfile || strcmp(outfile, "-") == 0) {
+        progress p;
+        progress_init(&p, "get", 1);
+        int rc = blobstore_get_stream(bs, key, progress_write, &p);
+        progress_done(&p);
+        if (rc == BLOBSTORE_ECALLBACK)
+            return EXIT_ERROR;
+        return rc ? lib_error(rc) : EXIT_OK;
+    }
+    /* To a file: a temporary beside it, renamed once the data verified. */
+    size_t n = strlen(outfile) + 32;
+    char *tmp = malloc(n);
+    if (!tmp) {
+        fail("out of memory");
+        return EXIT_ERROR;
+    }
+    snprintf(tmp, n, "%s.tmp-%ld", outfile, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fail("cannot create %s: %s", tmp, strerror(errno));
+        free(tmp);
+        return EXIT_ERROR;
+    }
+    progress p;
+    progress_init(&p, "get", fd);
+    int rc = blobstore_get_stream(bs, key, progress_write, &p);
+    progress_done(&p);
+    int code = rc == BLOBSTORE_ECALLBACK ? EXIT_ERROR : (rc ? lib_error(rc) : EXIT_OK);
+    if (close(fd) != 0 && code == EXIT_OK) {
+        fail("cannot write %s: %s", tmp, strerror(errno));
+        code = EXIT_ERROR;
+    }
+    if (code == EXIT_OK && rename(tmp, outfile) != 0) {
+        fail("cannot rename %s to %s: %s", tmp, outfile, strerror(errno));
+        code = EXIT_ERROR;
+    }
+    if (code != EXIT_OK)
+        unlink(tmp);
+    free(tmp);
+    return code;
+}
+
+static int one_key(int argc, char **argv, const char *cmd, const char **key)
+{
+    if (argc == 2 && strcmp(argv[0], "--") == 0) {
+        *key = argv[1];
+        return 0;
+    }
+    if (argc != 1)
+        return usage_error("%s: expected exactly one KEY", cmd);
+    *key = argv[0];
+    return 0;
+}
+
+static int cmd_meta(blobstore *bs, int argc, char **argv)
+{
+    const char *key = NULL;
+    if (one_key(argc, argv, "meta", &key))
+        return EXIT_USAGE;
+    char *json;
+    int rc = blobstore_get_metadata(&json, bs, key);
+    if (rc)
+        return lib_error(rc);
+    printf("%s\n", json);
+    blobstore_free(json);
+    return EXIT_OK;
+}
+
+static int cmd_update_meta(blobstore *bs, int argc, char **argv)
+{
+    if (argc != 2)
+        return usage_error("update-meta: expected KEY JSON");
+    int rc = blobstore_update_metadata(bs, argv[0], argv[1]);
+    return rc ? lib_error(rc) : EXIT_OK;
+}
+
+static int cmd_rm(blobstore *bs, int argc, char **argv)
+{
+    const char *key = NULL;
+    if (one_key(argc, argv, "rm", &key))
+        return EXIT_USAGE;
+    int rc = blobstore_delete(bs, key);
+    return rc ? lib_error(rc) : EXIT_OK;
+}
+
+static int cmd_exists(blobstore *bs, int argc, char **argv)
+{
+    const char *key = NULL;
+    if (one_key(argc, argv, "exists", &key))
+        return EXIT_USAGE;
+    int rc = blobstore_exists(bs, key);
+    if (rc < 0)
+        return lib_error(rc);
+    return rc ? EXIT_OK : EXIT_NOTFOUND;
+}
+
+static int cmd_ls(blobstore *bs, int argc, char **argv)
+{
+    args a = {argc, argv, 0};
+    const char *prefix = NULL, *where = NULL;
+    for (; a.i < argc; a.i++) {
+        const char *v;
+        int m;
+        if ((m = opt_value(&a, "--prefix", &v)) != 0) {
+            if (m < 0)
+                return usage_error("ls: --prefix needs a value");
+            prefix = v;
+        } else if ((m = opt_value(&a, "--where", &v)) != 0) {
+            if (m < 0)
+                return usage_error("ls: --where needs a value");
+            where = v;
+        } else {
+            return usage_error("ls: unexpected argument %s", argv[a.i]);
+        }
+    }
+    blobstore_list l;
+    int rc = blobstore_list_keys(&l, bs, prefix, where);
+    if (rc)
+        return lib_error(rc);
+    for (size_t i = 0; i < l.count; i++)
+        printf("%s\n", l.keys[i]);
+    blobstore_list_free(&l);
+    return EXIT_OK;
+}
+
+static int cmd_clear(blobstore *bs, int argc, char **argv)
+{
+    (void)argv;
+    if (argc)
+        return usage_error("clear: takes no arguments");
+    size_t n;
+    int rc = blobstore_clear(&n, bs);
+    if (rc)
+        return lib_error(rc);
+    printf("%zu\n", n);
+    return EXIT_OK;
+}
+
+static int print_problem(void *ctx, const blobstore_problem *p)
+{
+    static const char *kinds[] = {"", "corrupt", "dangling", "orphan", "temp"};
+    (void)ctx;
+    if (p->key)
+        printf("%s %s (%s): %s%s\n", kinds[p->kind], p->key, p->blob ? p->blob : "inline",
+               p->detail, p->repaired ? " [removed]" : "");
+    else
+        printf("%s %s: %s%s\n", kinds[p->kind], p->blob, p->detail,
+               p->repaired ? " [removed]" : "");
+    return 0;
+}
+
+static int cmd_verify(blobstore *bs, int argc, char **argv)
+{
+    unsigned flags = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--repair") == 0)
+            flags |= BLOBSTORE_VERIFY_REPAIR;
+        else
+            return usage_error("verify: unexpected argument %s", argv[i]);
+    }
+    blobstore_verify_stats st;
+    int rc = blobstore_verify(&st, bs, flags, print_problem, NULL);
+    if (rc)
+        return lib_error(rc);
+    size_t problems = st.corrupt + st.dangling + st.orphans + st.temps;
+    printf("%zu entries checked: %zu ok, %zu corrupt, %zu dangling, %zu orphans, %zu temporary "
+           "files; %zu repaired\n",
+           st.entries, st.ok, st.corrupt, st.dangling, st.orphans, st.temps, st.repaired);
+    return problems > st.repaired ? EXIT_CORRUPT : EXIT_OK;
+}
+
+typedef struct {
+    const char *name;
+    int (*fn)(blobstore *bs, int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    {"put", cmd_put},       {"get", cmd_get},
+    {"meta", cmd_meta},     {"update-meta", cmd_update_meta},
+    {"rm", cmd_rm},         {"exists", cmd_exists},
+    {"ls", cmd_ls},         {"clear", cmd_clear},
+    {"verify", cmd_verify},
+};
+
+int main(int argc, char **argv)
+{
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    args a = {argc, argv, 1};
+    o.cache_dir = getenv("BLOBSTORE_DIR");
+    for (; a.i < argc; a.i++) {
+        const char *s = argv[a.i], *v;
+        int m = 0;
+        if (s[0] != '-')
+            break;
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            fputs(usage_main, stdout);
+            return EXIT_OK;
+        }
+        if (strcmp(s, "--version") == 0) {
+            printf("blobstore %s\n", blobstore_version());
+            return EXIT_OK;
+        }
+        if (strcmp(s, "--content-addressable") == 0) {
+            o.content_addressable = BLOBSTORE_YES;
+            continue;
+        }
+        if ((m = opt_value(&a, "--dir", &v)) > 0) {
+            o.cache_dir = v;
+        } else if (m == 0 && (m = opt_value(&a, "--backend", &v)) > 0) {
+            o.backend = v;
+        } else if (m == 0 && (m = opt_value(&a, "--blob-backend", &v)) > 0) {
+            o.blob_backend = v;
+        } else if (m == 0 && (m = opt_value(&a, "--compression", &v)) > 0) {
+            o.compression = v;
+        } else if (m == 0 && (m = opt_value(&a, "--level", &v)) > 0) {
+            if (parse_int(v, 1, 9, &o.compression_level))
+                return usage_error("--level must be 1..9");
+        } else if (m == 0 && (m = opt_value(&a, "--shard-chars", &v)) > 0) {
+            int n;
+            if (parse_int(v, 0, 8, &n))
+                return usage_error("--shard-chars must be 0..8");
+            o.shard_chars = n == 0 ? BLOBSTORE_SHARD_NONE : n;
+        } else if (m == 0 && (m = opt_value(&a, "--durability", &v)) > 0) {
+            if (strcmp(v, "durable") == 0)
+                o.durability = BLOBSTORE_DURABILITY_DURABLE;
+            else if (strcmp(v, "relaxed") == 0)
+                o.durability = BLOBSTORE_DURABILITY_RELAXED;
+            else
+                return usage_error("--durability must be durable or relaxed");
+        } else if (m < 0) {
+            return usage_error("%s needs a value", s);
+        } else {
+            return usage_error("unknown option %s", s);
+        }
+    }
+    if (a.i >= argc)
+        return usage_error("no command given");
+    const char *name = argv[a.i];
+    const command *cmd = NULL;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            cmd = &commands[i];
+    if (!cmd)
+        return usage_error("unknown command \"%s\"", name);
+    int sub_argc = argc - a.i - 1;
+    char **sub_argv = argv + a.i + 1;
+    if (wants_help(sub_argc, sub_argv)) {
+        for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
+            if (strcmp(helps[i].name, name) == 0)
+                fputs(helps[i].usage, stdout);
+        return EXIT_OK;
+    }
+    blobstore *bs;
+    int rc = blobstore_open(&bs, &o);
+    if (rc)
+        return lib_error(rc);
+    int code = cmd->fn(bs, sub_argc, sub_argv);
+    blobstore_close(bs);
+    if (fflush(stdout) != 0) {
+        fail("cannot write output: %s", strerror(errno));
+        return EXIT_ERROR;
+    }
+    return code;
+}

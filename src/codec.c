@@ -1,0 +1,186 @@
+/*
+ * codec.c - the store's compression codecs behind one table.
+ *
+ * Each codec compresses one chunk (at most BS_FRAME_CHUNK bytes) at a time
+ * and decompresses into a buffer of the exact original length; anything
+ * else is reported as corruption. Levels 1..9 are mapped onto each
+ * library's own scale here, and nowhere else. Codec ids are written into
+ * frames, so they never change.
+ */
+#include "internal.h"
+
+#include <blosc.h>
+#include <lz4.h>
+#include <lz4hc.h>
+#include <zlib.h>
+#include <zstd.h>
+
+static size_t none_bound(size_t n)
+{
+    return n;
+}
+
+static int none_compress(void *dst, size_t cap, const void *src, size_t n, int level, size_t *out)
+{
+    (void)level;
+    if (cap < n)
+        return bs__error(BLOBSTORE_EINVAL, "none: output buffer too small");
+    memcpy(dst, src, n);
+    *out = n;
+    return 0;
+}
+
+static int none_decompress(void *dst, size_t raw_n, const void *src, size_t n)
+{
+    if (n != raw_n)
+        return bs__error(BLOBSTORE_ECORRUPT, "stored chunk has %zu bytes, expected %zu", n, raw_n);
+    memcpy(dst, src, n);
+    return 0;
+}
+
+static size_t lz4_bound(size_t n)
+{
+    return (size_t)LZ4_compressBound((int)n);
+}
+
+static int lz4_compress(void *dst, size_t cap, const void *src, size_t n, int level, size_t *out)
+{
+    static const int hc_levels[] = {4, 5, 6, 8, 10, 12}; /* levels 4..9 */
+    int r;
+    if (level <= 3)
+        r = LZ4_compress_fast(src, dst, (int)n, (int)cap, 4 - level);
+    else
+        r = LZ4_compress_HC(src, dst, (int)n, (int)cap, hc_levels[level - 4]);
+    if (r <= 0)
+        return bs__error(BLOBSTORE_EIO, "lz4 compression failed");
+    *out = (size_t)r;
+    return 0;
+}
+
+static int lz4_decompress(void *dst, size_t raw_n, const void *src, size_t n)
+{
+    int r = LZ4_decompress_safe(src, dst, (int)n, (int)raw_n);
+    if (r < 0 || (size_t)r != raw_n)
+        return bs__error(BLOBSTORE_ECORRUPT, "lz4 data is corrupt");
+    return 0;
+}
+
+static size_t zstd_bound(size_t n)
+{
+    return ZSTD_compressBound(n);
+}
+
+static int zstd_compress(void *dst, size_t cap, const void *src, size_t n, int level, size_t *out)
+{
+    size_t r = ZSTD_compress(dst, cap, src, n, level);
+    if (ZSTD_isError(r))
+        return bs__error(BLOBSTORE_EIO, "zstd compression failed: %s", ZSTD_getErrorName(r));
+    *out = r;
+    return 0;
+}
+
+static int zstd_decompress(void *dst, size_t raw_n, const void *src, size_t n)
+{
+    size_t r = ZSTD_decompress(dst, raw_n, src, n);
+    if (ZSTD_isError(r) || r != raw_n)
+        return bs__error(BLOBSTORE_ECORRUPT, "zstd data is corrupt%s%s",
+                         ZSTD_isError(r) ? ": " : "", ZSTD_isError(r) ? ZSTD_getErrorName(r) : "");
+    return 0;
+}
+
+static size_t gzip_bound(size_t n)
+{
+    return (size_t)compressBound((uLong)n) + 32; /* + gzip header and trailer */
+}
+
+static int gzip_compress(void *dst, size_t cap, const void *src, size_t n, int level, size_t *out)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return bs__error(BLOBSTORE_ENOMEM, "gzip: cannot initialise deflate");
+    z.next_in = (Bytef *)(uintptr_t)src;
+    z.avail_in = (uInt)n;
+    z.next_out = dst;
+    z.avail_out = (uInt)cap;
+    int r = deflate(&z, Z_FINISH);
+    *out = z.total_out;
+    deflateEnd(&z);
+    if (r != Z_STREAM_END)
+        return bs__error(BLOBSTORE_EIO, "gzip compression failed");
+    return 0;
+}
+
+static int gzip_decompress(void *dst, size_t raw_n, const void *src, size_t n)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (inflateInit2(&z, 15 + 16) != Z_OK)
+        return bs__error(BLOBSTORE_ENOMEM, "gzip: cannot initialise inflate");
+    z.next_in = (Bytef *)(uintptr_t)src;
+    z.avail_in = (uInt)n;
+    z.next_out = dst;
+    z.avail_out = (uInt)raw_n;
+    int r = inflate(&z, Z_FINISH);
+    size_t got = z.total_out;
+    inflateEnd(&z);
+    if (r != Z_STREAM_END || got != raw_n)
+        return bs__error(BLOBSTORE_ECORRUPT, "gzip data is corrupt");
+    return 0;
+}
+
+static size_t blosclz_bound(size_t n)
+{
+    return n + BLOSC_MAX_OVERHEAD;
+}
+
+static int blosclz_compress(void *dst, size_t cap, const void *src, size_t n, int level,
+                            size_t *out)
+{
+    int r = blosc_compress_ctx(level, BLOSC_NOSHUFFLE, 1, n, src, dst, cap, "blosclz", 0, 1);
+    if (r <= 0)
+        return bs__error(BLOBSTORE_EIO, "blosclz compression failed (%d)", r);
+    *out = (size_t)r;
+    return 0;
+}
+
+static int blosclz_decompress(void *dst, size_t raw_n, const void *src, size_t n)
+{
+    size_t nbytes = 0, cbytes = 0, blocksize = 0;
+    if (n < BLOSC_MIN_HEADER_LENGTH)
+        return bs__error(BLOBSTORE_ECORRUPT, "blosclz chunk is truncated");
+    blosc_cbuffer_sizes(src, &nbytes, &cbytes, &blocksize);
+    if (nbytes != raw_n || cbytes != n)
+        return bs__error(BLOBSTORE_ECORRUPT, "blosclz chunk header does not match its frame");
+    int r = blosc_decompress_ctx(src, dst, raw_n, 1);
+    if (r < 0 || (size_t)r != raw_n)
+        return bs__error(BLOBSTORE_ECORRUPT, "blosclz data is corrupt");
+    return 0;
+}
+
+static const bs_codec codecs[] = {
+    {"none", BS_CODEC_NONE, none_bound, none_compress, none_decompress},
+    {"lz4", BS_CODEC_LZ4, lz4_bound, lz4_compress, lz4_decompress},
+    {"zstd", BS_CODEC_ZSTD, zstd_bound, zstd_compress, zstd_decompress},
+    {"gzip", BS_CODEC_GZIP, gzip_bound, gzip_compress, gzip_decompress},
+    {"blosclz", BS_CODEC_BLOSCLZ, blosclz_bound, blosclz_compress, blosclz_decompress},
+};
+
+const bs_codec *bs__codec_by_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
+        if (strcmp(codecs[i].name, name) == 0)
+            return &codecs[i];
+    bs__error(BLOBSTORE_EINVAL,
+              "unknown compression \"%s\" (expected lz4, zstd, gzip, blosclz or none)", name);
+    return NULL;
+}
+
+const bs_codec *bs__codec_by_id(int id)
+{
+    for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
+        if (codecs[i].id == id)
+            return &codecs[i];
+    bs__error(BLOBSTORE_ECORRUPT, "unknown codec id %d", id);
+    return NULL;
+}

@@ -1,0 +1,366 @@
+/*
+ * frame.c - the store's own blob format: a chunked, checksummed,
+ * compressed frame.
+ *
+ *   header   8  magic "\x89BLBST\r\n"
+ *            1  format version (1)
+ *            1  codec id (codec.c)
+ *            1  level
+ *            1  flags (0)
+ *            4  chunk size, little endian (original bytes per chunk)
+ *   chunk*   4  original length (1..chunk size)
+ *            4  stored length; top bit set: stored uncompressed
+ *            8  XXH3-64 of the stored bytes, seeded with the two lengths
+ *            .. stored bytes
+ *   trailer  4  0 (end marker)     4  0
+ *            8  original size
+ *           32  SHA-256 of the original bytes
+ *            8  number of chunks
+ *            8  magic "BLBSTEND"
+ *
+ * Every chunk is checked (checksum, lengths, exact decompressed size)
+ * before its bytes are passed on, so a damaged file never yields data
+ * from a damaged chunk; the SHA-256 and the size are checked at the end.
+ * Memory is bounded by two chunk buffers whatever the blob size.
+ */
+#include "internal.h"
+
+#include <xxhash.h>
+
+static const unsigned char frame_magic[8] = {0x89, 'B', 'L', 'B', 'S', 'T', '\r', '\n'};
+static const unsigned char end_magic[8] = {'B', 'L', 'B', 'S', 'T', 'E', 'N', 'D'};
+
+#define FRAME_VERSION 1
+#define HEADER_SIZE   16
+#define CHUNK_HEADER  16
+#define TRAILER_REST  56 /* after the 8-byte end marker */
+#define STORED_RAW    0x80000000u
+#define MAX_CHUNK     (64u << 20)
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static uint64_t chunk_sum(const void *p, size_t n, uint32_t raw, uint32_t stored)
+{
+    return XXH3_64bits_withSeed(p, n, (uint64_t)raw << 32 | stored);
+}
+
+struct bs_frame_writer {
+    const bs_codec *codec;
+    int level;
+    bs_sink_fn sink;
+    void *sink_ctx;
+    unsigned char *raw; /* BS_FRAME_CHUNK bytes */
+    size_t raw_len;
+    unsigned char *out; /* CHUNK_HEADER + bound */
+    size_t out_cap;
+    bs_sha256 *sha;
+    uint64_t total, stored, chunks;
+    int header_done;
+};
+
+int bs__frame_writer_new(bs_frame_writer **out, const bs_codec *codec, int level, bs_sink_fn sink,
+                         void *sink_ctx)
+{
+    bs_frame_writer *fw = bs__calloc(1, sizeof(*fw));
+    if (!fw)
+        return BLOBSTORE_ENOMEM;
+    fw->codec = codec;
+    fw->level = level;
+    fw->sink = sink;
+    fw->sink_ctx = sink_ctx;
+    fw->out_cap = CHUNK_HEADER + codec->bound(BS_FRAME_CHUNK);
+    fw->raw = bs__malloc(BS_FRAME_CHUNK);
+    fw->out = bs__malloc(fw->out_cap);
+    fw->sha = bs__sha256_new();
+    if (!fw->raw || !fw->out || !fw->sha) {
+        bs__frame_writer_free(fw);
+        return BLOBSTORE_ENOMEM;
+    }
+    *out = fw;
+    return 0;
+}
+
+void bs__frame_writer_free(bs_frame_writer *fw)
+{
+    if (!fw)
+        return;
+    free(fw->raw);
+    free(fw->out);
+    bs__sha256_free(fw->sha);
+    free(fw);
+}
+
+static int emit(bs_frame_writer *fw, const void *p, size_t n)
+{
+    int rc = fw->sink(fw->sink_ctx, p, n);
+    if (!rc)
+        fw->stored += n;
+    return rc;
+}
+
+static int write_header(bs_frame_writer *fw)
+{
+    unsigned char h[HEADER_SIZE];
+    memcpy(h, frame_magic, 8);
+    h[8] = FRAME_VERSION;
+    h[9] = (unsigned char)fw->codec->id;
+    h[10] = (unsigned char)fw->level;
+    h[11] = 0;
+    put32(h + 12, BS_FRAME_CHUNK);
+    fw->header_done = 1;
+    return emit(fw, h, sizeof(h));
+}
+
+static int flush_chunk(bs_frame_writer *fw, const unsigned char *src, size_t n)
+{
+    int rc;
+    if (!fw->header_done && (rc = write_header(fw)) != 0)
+        return rc;
+    size_t clen = 0;
+    unsigned char *payload = fw->out + CHUNK_HEADER;
+    const unsigned char *stored = payload;
+    uint32_t field;
+    rc = fw->codec->id == BS_CODEC_NONE
+             ? 1
+             : fw->codec->compress(payload, fw->out_cap - CHUNK_HEADER, src, n, fw->level, &clen);
+    if (rc < 0)
+        return rc;
+    if (rc == 0 && clen < n) {
+        field = (uint32_t)clen;
+    } else { /* incompressible, or codec "none": keep the bytes as they are */
+        clen = n;
+        field = (uint32_t)n | STORED_RAW;
+        stored = src;
+    }
+    put32(fw->out, (uint32_t)n);
+    put32(fw->out + 4, field);
+    put64(fw->out + 8, chunk_sum(stored, clen, (uint32_t)n, field));
+    fw->chunks++;
+    if (stored == payload)
+        return emit(fw, fw->out, CHUNK_HEADER + clen);
+    if ((rc = emit(fw, fw->out, CHUNK_HEADER)) != 0)
+        return rc;
+    return emit(fw, stored, clen);
+}
+
+int bs__frame_write(bs_frame_writer *fw, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    bs__sha256_update(fw->sha, p, n);
+    fw->total += n;
+    while (n) {
+        if (fw->raw_len == 0 && n >= BS_FRAME_CHUNK) { /* whole chunk straight from the input */
+            int rc = flush_chunk(fw, c, BS_FRAME_CHUNK);
+            if (rc)
+                return rc;
+            c += BS_FRAME_CHUNK;
+            n -= BS_FRAME_CHUNK;
+            continue;
+        }
+        size_t take = BS_FRAME_CHUNK - fw->raw_len;
+        if (take > n)
+            take = n;
+        memcpy(fw->raw + fw->raw_len, c, take);
+        fw->raw_len += take;
+        c += take;
+        n -= take;
+        if (fw->raw_len == BS_FRAME_CHUNK) {
+            int rc = flush_chunk(fw, fw->raw, fw->raw_len);
+            fw->raw_len = 0;
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int bs__frame_finish(bs_frame_writer *fw, char hash_out[65], uint64_t *raw_size,
+                     uint64_t *stored_size)
+{
+    int rc;
+    if (!fw->header_done && (rc = write_header(fw)) != 0)
+        return rc;
+    if (fw->raw_len) {
+        rc = flush_chunk(fw, fw->raw, fw->raw_len);
+        fw->raw_len = 0;
+        if (rc)
+            return rc;
+    }
+    unsigned char t[8 + TRAILER_REST];
+    memset(t, 0, 8);
+    put64(t + 8, fw->total);
+    bs__sha256_final(fw->sha, t + 16);
+    fw->sha = NULL;
+    bs__hex(hash_out, t + 16, 32);
+    put64(t + 48, fw->chunks);
+    memcpy(t + 56, end_magic, 8);
+    if ((rc = emit(fw, t, sizeof(t))) != 0)
+        return rc;
+    *raw_size = fw->total;
+    *stored_size = fw->stored;
+    return 0;
+}
+
+/* Read exactly n bytes, or fewer only at the end of the source. */
+static int read_full(bs_source_fn src, void *ctx, void *p, size_t n, size_t *got)
+{
+    unsigned char *c = p;
+    *got = 0;
+    while (*got < n) {
+        size_t r = 0;
+        int rc = src(ctx, c + *got, n - *got, &r);
+        if (rc)
+            return rc;
+        if (r == 0)
+            break;
+        *got += r;
+    }
+    return 0;
+}
+
+static int need(bs_source_fn src, void *ctx, void *p, size_t n, const char *what)
+{
+    size_t got;
+    int rc = read_full(src, ctx, p, n, &got);
+    if (rc)
+        return rc;
+    if (got != n)
+        return bs__error(BLOBSTORE_ECORRUPT, "blob is truncated (in the %s)", what);
+    return 0;
+}
+
+int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sink_ctx,
+                     const char *expect_hash, uint64_t expect_size, const char **codec_name)
+{
+    unsigned char h[HEADER_SIZE];
+    int rc = need(src, src_ctx, h, sizeof(h), "header");
+    if (rc)
+        return rc;
+    if (memcmp(h, frame_magic, 8) != 0)
+        return bs__error(BLOBSTORE_ECORRUPT, "blob does not start with the blobstore frame magic");
+    if (h[8] != FRAME_VERSION)
+        return bs__error(BLOBSTORE_EUNSUPPORTED,
+                         "blob frame version %u is not supported (this "
+                         "library reads version %d)",
+                         h[8], FRAME_VERSION);
+    const bs_codec *codec = bs__codec_by_id(h[9]);
+    if (!codec)
+        return BLOBSTORE_ECORRUPT;
+    if (codec_name)
+        *codec_name = codec->name;
+    uint32_t chunk_size = get32(h + 12);
+    if (chunk_size == 0 || chunk_size > MAX_CHUNK)
+        return bs__error(BLOBSTORE_ECORRUPT, "blob frame has an invalid chunk size %u", chunk_size);
+    size_t in_cap = codec->bound(chunk_size);
+    if (in_cap < chunk_size)
+        in_cap = chunk_size;
+    unsigned char *in = bs__malloc(in_cap), *raw = bs__malloc(chunk_size);
+    bs_sha256 *sha = bs__sha256_new();
+    if (!in || !raw || !sha) {
+        rc = BLOBSTORE_ENOMEM;
+        goto out;
+    }
+    uint64_t total = 0, chunks = 0;
+    for (;;) {
+        unsigned char ch[CHUNK_HEADER];
+        if ((rc = need(src, src_ctx, ch, 8, "chunk header")) != 0)
+            goto out;
+        uint32_t rlen = get32(ch), field = get32(ch + 4);
+        if (rlen == 0) {
+            unsigned char t[TRAILER_REST], md[32], extra;
+            size_t got;
+            if (field != 0) {
+                rc = bs__error(BLOBSTORE_ECORRUPT, "blob trailer is damaged");
+                goto out;
+            }
+            if ((rc = need(src, src_ctx, t, sizeof(t), "trailer")) != 0)
+                goto out;
+            if (memcmp(t + 48, end_magic, 8) != 0 || get64(t) != total || get64(t + 40) != chunks) {
+                rc = bs__error(BLOBSTORE_ECORRUPT, "blob trailer is damaged");
+                goto out;
+            }
+            if ((rc = read_full(src, src_ctx, &extra, 1, &got)) != 0)
+                goto out;
+            if (got) {
+                rc = bs__error(BLOBSTORE_ECORRUPT, "blob has bytes after its trailer");
+                goto out;
+            }
+            char hex[65];
+            bs__sha256_final(sha, md);
+            sha = NULL;
+            bs__hex(hex, md, 32);
+            if (memcmp(md, t + 8, 32) != 0) {
+                rc = bs__error(BLOBSTORE_ECORRUPT, "blob content does not match its SHA-256");
+                goto out;
+            }
+            if (expect_hash && strcmp(hex, expect_hash) != 0) {
+                rc = bs__error(BLOBSTORE_ECORRUPT,
+                               "blob content hash %s differs from the recorded %s", hex,
+                               expect_hash);
+                goto out;
+            }
+            if (expect_size != UINT64_MAX && total != expect_size) {
+                rc = bs__error(BLOBSTORE_ECORRUPT, "blob holds %llu bytes but %llu were recorded",
+                               (unsigned long long)total, (unsigned long long)expect_size);
+                goto out;
+            }
+            rc = 0;
+            goto out;
+        }
+        uint32_t slen = field & ~STORED_RAW;
+        int is_raw = (field & STORED_RAW) != 0;
+        if (rlen > chunk_size || slen > in_cap || (is_raw && slen != rlen) || slen == 0) {
+            rc = bs__error(BLOBSTORE_ECORRUPT, "blob chunk %llu has invalid lengths",
+                           (unsigned long long)chunks);
+            goto out;
+        }
+        if ((rc = need(src, src_ctx, ch + 8, 8, "chunk header")) != 0)
+            goto out;
+        if ((rc = need(src, src_ctx, in, slen, "chunk data")) != 0)
+            goto out;
+        if (chunk_sum(in, slen, rlen, field) != get64(ch + 8)) {
+            rc = bs__error(BLOBSTORE_ECORRUPT, "blob chunk %llu fails its checksum",
+                           (unsigned long long)chunks);
+            goto out;
+        }
+        const unsigned char *data = in;
+        if (!is_raw) {
+            if ((rc = codec->decompress(raw, rlen, in, slen)) != 0) {
+                bs__error_wrap(BLOBSTORE_ECORRUPT, "blob chunk %llu", (unsigned long long)chunks);
+                rc = BLOBSTORE_ECORRUPT;
+                goto out;
+            }
+            data = raw;
+        }
+        bs__sha256_update(sha, data, rlen);
+        total += rlen;
+        chunks++;
+        if ((rc = sink(sink_ctx, data, rlen)) != 0)
+            goto out;
+    }
+out:
+    bs__sha256_free(sha);
+    free(in);
+    free(raw);
+    return rc;
+}

@@ -1,0 +1,137 @@
+/*
+ * internal.h - declarations shared by the library's modules.
+ *
+ * Cross-file internals use the bs__ prefix and hidden visibility; only
+ * blobstore_* functions are exported.
+ */
+#ifndef BLOBSTORE_INTERNAL_H
+#define BLOBSTORE_INTERNAL_H
+
+#include "blobstore.h"
+#include "blobstore/sys/blob_backend.h"
+#include "blobstore/sys/meta_backend.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+#define BS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define BS_PRINTF(a, b)
+#endif
+
+/* ---- errors (error.c) ---- */
+
+/* Set the thread's last error message and return code. */
+int bs__error(int code, const char *fmt, ...) BS_PRINTF(2, 3);
+/* Prefix the current message with context: "ctx: old message". Returns code. */
+int bs__error_wrap(int code, const char *fmt, ...) BS_PRINTF(2, 3);
+/* Report errno as BLOBSTORE_EIO (or ENOMEM/ENOENT mapping) with context. */
+int bs__error_errno(int err, const char *fmt, ...) BS_PRINTF(2, 3);
+void bs__error_clear(void);
+
+/* ---- memory and checked arithmetic (util.c) ---- */
+
+void *bs__malloc(size_t n);
+void *bs__calloc(size_t n, size_t m);
+void *bs__realloc(void *p, size_t n);
+char *bs__strdup(const char *s);
+char *bs__strndup(const char *s, size_t n);
+/* 1 if a + b (a * b) overflows size_t, else stores the result. */
+int bs__add_overflow(size_t *out, size_t a, size_t b);
+int bs__mul_overflow(size_t *out, size_t a, size_t b);
+
+/* A growable byte buffer. */
+typedef struct {
+    unsigned char *data;
+    size_t len, cap;
+} bs_buf;
+int bs__buf_reserve(bs_buf *b, size_t extra);
+int bs__buf_append(bs_buf *b, const void *p, size_t n);
+void bs__buf_free(bs_buf *b);
+
+/* ---- keys, hashes, time (util.c) ---- */
+
+/* 0 if key is a valid key (1..1024 bytes of valid UTF-8), else EINVAL with a message. */
+int bs__key_check(const char *key);
+int bs__utf8_valid(const unsigned char *s, size_t n);
+void bs__hex(char *out, const unsigned char *in, size_t n); /* writes 2n chars + NUL */
+int bs__random_bytes(void *out, size_t n);
+/* ISO-8601 UTC with microseconds, e.g. 2026-11-24T15:13:31.123456Z (28 bytes + NUL). */
+void bs__now_iso(char out[32]);
+
+typedef struct bs_sha256 bs_sha256;
+bs_sha256 *bs__sha256_new(void);
+void bs__sha256_update(bs_sha256 *h, const void *p, size_t n);
+void bs__sha256_final(bs_sha256 *h, unsigned char md[32]); /* frees h */
+void bs__sha256_final_hex(bs_sha256 *h, char out[65]);       /* frees h */
+void bs__sha256_free(bs_sha256 *h);
+void bs__sha256_hex(char out[65], const void *p, size_t n);
+
+/* ---- files (util.c) ---- */
+
+int bs__mkdir_p(const char *path, int mode);
+int bs__fsync_dir(const char *dir);
+/* Write a whole file atomically: temp in the same directory, fsync (if sync),
+ * rename, fsync the directory (if sync). */
+int bs__write_file_atomic(const char *path, const void *data, size_t len, int sync);
+/* Read a whole file; ENOTFOUND if absent. */
+int bs__read_file(const char *path, bs_buf *out);
+char *bs__path_join(const char *a, const char *b);
+int bs__write_all(int fd, const void *p, size_t n);
+
+/* ---- codecs (codec.c) ---- */
+
+typedef struct bs_codec {
+    const char *name;
+    int id; /* stored in frames: never renumber */
+    size_t (*bound)(size_t n);
+    /* Returns 0 and *out_n, or a negative error. */
+    int (*compress)(void *dst, size_t cap, const void *src, size_t n, int level, size_t *out_n);
+    /* Decompress exactly raw_n bytes; ECORRUPT if the input does not produce them. */
+    int (*decompress)(void *dst, size_t raw_n, const void *src, size_t n);
+} bs_codec;
+
+enum { BS_CODEC_NONE = 0, BS_CODEC_LZ4 = 1, BS_CODEC_ZSTD = 2, BS_CODEC_GZIP = 3, BS_CODEC_BLOSCLZ = 4 };
+
+const bs_codec *bs__codec_by_name(const char *name);
+const bs_codec *bs__codec_by_id(int id);
+
+/* ---- the store's blob frame (frame.c) ---- */
+
+#define BS_FRAME_CHUNK (1u << 20)
+
+/* Sink for encoded bytes. */
+typedef int (*bs_sink_fn)(void *ctx, const void *p, size_t n);
+
+typedef struct bs_frame_writer bs_frame_writer;
+int bs__frame_writer_new(bs_frame_writer **out, const bs_codec *codec, int level, bs_sink_fn sink,
+                         void *sink_ctx);
+/* Feed original bytes; compresses whole chunks as they fill. */
+int bs__frame_write(bs_frame_writer *fw, const void *p, size_t n);
+/* Flush the last chunk and the trailer. Fills the SHA-256 hex and sizes. */
+int bs__frame_finish(bs_frame_writer *fw, char hash_out[65], uint64_t *raw_size,
+                     uint64_t *stored_size);
+void bs__frame_writer_free(bs_frame_writer *fw);
+
+/* Source of encoded bytes: fill up to cap, *out_n = 0 at end. */
+typedef int (*bs_source_fn)(void *ctx, void *p, size_t cap, size_t *out_n);
+
+/* Decode a frame from src, passing original bytes to sink. Every chunk is
+ * checked before it is passed on; the trailer's SHA-256 and size are checked
+ * against expect_hash / expect_size (if non-NULL / not UINT64_MAX). */
+int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sink_ctx,
+                     const char *expect_hash, uint64_t expect_size, const char **codec_name);
+
+/* ---- metadata filters (query.c) ---- */
+
+struct json_t;
+/* 1 if metadata (a JSON object) matches filter (exact-match JSON object), 0 if not. */
+int bs__filter_match(const struct json_t *filter, const struct json_t *metadata);
+/* EINVAL if filter is not a usable filter. */
+int bs__filter_check(const struct json_t *filter);
+
+#endif

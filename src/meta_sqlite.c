@@ -1,0 +1,347 @@
+/*
+ * meta_sqlite.c - the SQLite metadata backend (cache_metadata.db).
+ *
+ * One row per entry in a WITHOUT ROWID table keyed by the key (BINARY
+ * collation, so key order is byte order and prefix scans are index ranges).
+ * The user's metadata is kept verbatim as JSON text, so it round-trips
+ * exactly and SQLite's JSON functions can filter on it. WAL journal; a
+ * durable backend commits with synchronous=FULL, a relaxed one with NORMAL.
+ * Small blobs may be kept inline in the `data` column. The schema version is
+ * recorded in blobstore_info and checked on open.
+ */
+#include "internal.h"
+
+#include <sqlite3.h>
+
+#define SCHEMA_VERSION 1
+
+typedef struct {
+    blobstore_meta_backend parent;
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *get, *put, *del, *scan_all, *scan_from, *scan_range;
+    int in_tx;
+} sq_backend;
+
+static int sq_error(sq_backend *be, int rc, const char *what)
+{
+    int code = BLOBSTORE_EIO;
+    if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
+        code = BLOBSTORE_ECORRUPT;
+    else if (rc == SQLITE_NOMEM)
+        code = BLOBSTORE_ENOMEM;
+    return bs__error(code, "%s: %s: %s", be->path, what,
+                     be->db ? sqlite3_errmsg(be->db) : sqlite3_errstr(rc));
+}
+
+static int exec(sq_backend *be, const char *sql)
+{
+    int rc = sqlite3_exec(be->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : sq_error(be, rc, sql);
+}
+
+static int prepare(sq_backend *be, sqlite3_stmt **st, const char *sql)
+{
+    int rc = sqlite3_prepare_v3(be->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    return rc == SQLITE_OK ? 0 : sq_error(be, rc, "prepare");
+}
+
+static int sq_begin(blobstore_meta_backend *pbe, int write)
+{
+    sq_backend *be = (sq_backend *)pbe;
+    int rc = exec(be, write ? "BEGIN IMMEDIATE" : "BEGIN");
+    if (!rc)
+        be->in_tx = 1;
+    return rc;
+}
+
+static int sq_commit(blobstore_meta_backend *pbe)
+{
+    sq_backend *be = (sq_backend *)pbe;
+    int rc = exec(be, "COMMIT");
+    if (rc) {
+        sqlite3_exec(be->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    be->in_tx = 0;
+    return rc;
+}
+
+static int sq_rollback(blobstore_meta_backend *pbe)
+{
+    sq_backend *be = (sq_backend *)pbe;
+    be->in_tx = 0;
+    return exec(be, "ROLLBACK");
+}
+
+#define COLS                                                                                       \
+    "key, blob, format, compression, content_hash, created_at, updated_at, metadata, info, size, " \
+    "file_size, raw"
+
+static char *col_text(sqlite3_stmt *st, int i, int *oom)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    if (!t)
+        return NULL;
+    char *s = bs__strndup((const char *)t, (size_t)sqlite3_column_bytes(st, i));
+    if (!s)
+        *oom = 1;
+    return s;
+}
+
+/* Fill e from the current row (columns as in COLS, then optionally data). */
+static int row_to_entry(sqlite3_stmt *st, blobstore_entry *e, int with_data)
+{
+    int oom = 0;
+    memset(e, 0, sizeof(*e));
+    e->key = col_text(st, 0, &oom);
+    e->blob = col_text(st, 1, &oom);
+    e->format = col_text(st, 2, &oom);
+    e->compression = col_text(st, 3, &oom);
+    e->content_hash = col_text(st, 4, &oom);
+    e->created_at = col_text(st, 5, &oom);
+    e->updated_at = col_text(st, 6, &oom);
+    e->metadata = col_text(st, 7, &oom);
+    e->info = col_text(st, 8, &oom);
+    e->size = (uint64_t)sqlite3_column_int64(st, 9);
+    e->file_size = (uint64_t)sqlite3_column_int64(st, 10);
+    e->raw = sqlite3_column_int(st, 11);
+    if (with_data && sqlite3_column_type(st, 12) == SQLITE_BLOB) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 12);
+        e->inline_data = bs__malloc(n);
+        if (e->inline_data) {
+            memcpy(e->inline_data, sqlite3_column_blob(st, 12), n);
+            e->inline_len = n;
+        } else {
+            oom = 1;
+        }
+    }
+    if (oom || !e->key || !e->format || !e->metadata) {
+        blobstore_entry_clear(e);
+        return oom ? BLOBSTORE_ENOMEM
+                   : bs__error(BLOBSTORE_ECORRUPT, "metadata row has NULL fields");
+    }
+    return 0;
+}
+
+static int sq_get(blobstore_meta_backend *pbe, const char *key, blobstore_entry *out)
+{
+    sq_backend *be = (sq_backend *)pbe;
+    sqlite3_stmt *st = be->get;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret;
+    if (rc == SQLITE_ROW)
+        ret = row_to_entry(st, out, 1);
+    else if (rc == SQLITE_DONE)
+        ret = bs__error(BLOBSTORE_ENOTFOUND, "no entry with key \"%s\"", key);
+    else
+        ret = sq_error(be, rc, "get");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int sq_put(blobstore_meta_backend *pbe, const blobstore_entry *e)
+{
+    sq_backend *be = (sq_backend *)pbe;
+    sqlite3_stmt *st = be->put;
+    bind_text(st, 1, e->key);
+    bind_text(st, 2, e->blob);
+    bind_text(st, 3, e->format);
+    bind_text(st, 4, e->compression);
+    bind_text(st, 5, e->content_hash);
+    bind_text(st, 6, e->created_at);
+    bind_text(st, 7, e->updated_at);
+    bind_text(st, 8, e->metadata ? e->metadata : "{}");
+    bind_text(st, 9, e->info);
+    sqlite3_bind_int64(st, 10, (sqlite3_int64)e->size);
+    sqlite3_bind_int64(st, 11, (sqlite3_int64)e->file_size);
+    sqlite3_bind_int(st, 12, e->raw);
+    if (e->inline_data)
+        sqlite3_bind_blob64(st, 13, e->inline_data, e->inline_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 13);
+    int rc = sqlite3_step(st);
+    int ret = rc == SQLITE_DONE ? 0 : sq_error(be, rc, "put");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+static int sq_remove(blobstore_meta_backend *pbe, const char *key)
+{
+    sq_backend *be = (sq_backend *)pbe;
+    sqlite3_stmt *st = be->del;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int ret = rc == SQLITE_DONE ? 0 : sq_error(be, rc, "delete");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (!ret && sqlite3_changes(be->db) == 0)
+        ret = bs__error(BLOBSTORE_ENOTFOUND, "no entry with key \"%s\"", key);
+    return ret;
+}
+
+/* The smallest string greater than every string starting with prefix, or
+ * NULL if there is none (prefix of 0xFF bytes). */
+static char *prefix_upper(const char *prefix)
+{
+    size_t n = strlen(prefix);
+    while (n && (unsigned char)prefix[n - 1] == 0xFF)
+        n--;
+    if (!n)
+        return NULL;
+    char *u = bs__strndup(prefix, n);
+    if (u)
+        u[n - 1] = (char)((unsigned char)u[n - 1] + 1);
+    return u;
+}
+
+static int sq_iterate(blobstore_meta_backend *pbe, const char *prefix, blobstore_entry_fn fn,
+                      void *ctx)
+{
+    sq_backend *be = (sq_backend *)pbe;
+    sqlite3_stmt *st;
+    char *upper = NULL;
+    if (!prefix || !*prefix) {
+        st = be->scan_all;
+    } else {
+        upper = prefix_upper(prefix);
+        st = upper ? be->scan_range : be->scan_from;
+        sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+        if (upper)
+            sqlite3_bind_text(st, 2, upper, -1, SQLITE_STATIC);
+    }
+    int ret = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        blobstore_entry e;
+        if ((ret = row_to_entry(st, &e, 0)) != 0)
+            break;
+        ret = fn(ctx, &e);
+        blobstore_entry_clear(&e);
+        if (ret)
+            break;
+    }
+    if (!ret && rc != SQLITE_DONE)
+        ret = sq_error(be, rc, "scan");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    free(upper);
+    return ret;
+}
+
+static void sq_free(blobstore_meta_backend *pbe)
+{
+    sq_backend *be = (sq_backend *)pbe;
+    if (!be)
+        return;
+    if (be->in_tx)
+        sqlite3_exec(be->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_finalize(be->get);
+    sqlite3_finalize(be->put);
+    sqlite3_finalize(be->del);
+    sqlite3_finalize(be->scan_all);
+    sqlite3_finalize(be->scan_from);
+    sqlite3_finalize(be->scan_range);
+    sqlite3_close(be->db);
+    free(be->path);
+    free(be);
+}
+
+static int check_schema(sq_backend *be)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(be, &st, "SELECT value FROM blobstore_info WHERE name = 'schema_version'");
+    if (rc)
+        return rc;
+    int ret = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        int v = sqlite3_column_int(st, 0);
+        if (v > SCHEMA_VERSION)
+            ret = bs__error(BLOBSTORE_EUNSUPPORTED,
+                            "%s has schema version %d; this library knows up to %d", be->path, v,
+                            SCHEMA_VERSION);
+    } else {
+        ret = exec(be, "INSERT OR IGNORE INTO blobstore_info VALUES ('schema_version', '1')");
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+BLOBSTORE_API int blobstore_meta_backend_sqlite_new(blobstore_meta_backend **out, const char *path,
+                                                    int durable)
+{
+    if (!out || !path)
+        return bs__error(BLOBSTORE_EINVAL, "sqlite backend needs a path");
+    sq_backend *be = bs__calloc(1, sizeof(*be));
+    if (!be)
+        return BLOBSTORE_ENOMEM;
+    be->path = bs__strdup(path);
+    if (!be->path) {
+        free(be);
+        return BLOBSTORE_ENOMEM;
+    }
+    int rc = sqlite3_open_v2(
+        path, &be->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int ret = rc == SQLITE_OK ? 0 : sq_error(be, rc, "open");
+    if (!ret)
+        sqlite3_busy_timeout(be->db, 60000);
+    if (!ret)
+        ret = exec(be, "PRAGMA journal_mode=WAL");
+    if (!ret)
+        ret = exec(be, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    if (!ret)
+        ret = exec(be, "BEGIN IMMEDIATE;"
+                       "CREATE TABLE IF NOT EXISTS blobstore_info("
+                       " name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+                       "CREATE TABLE IF NOT EXISTS entries("
+                       " key TEXT PRIMARY KEY NOT NULL, blob TEXT, format TEXT NOT NULL,"
+                       " compression TEXT NOT NULL, content_hash TEXT NOT NULL,"
+                       " created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
+                       " metadata TEXT NOT NULL, info TEXT, size INTEGER NOT NULL,"
+                       " file_size INTEGER NOT NULL, raw INTEGER NOT NULL, data BLOB"
+                       ") WITHOUT ROWID;");
+    if (!ret) {
+        ret = check_schema(be);
+        sqlite3_exec(be->db, ret ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+    }
+    if (!ret)
+        ret = prepare(be, &be->get, "SELECT " COLS ", data FROM entries WHERE key = ?1");
+    if (!ret)
+        ret = prepare(be, &be->put,
+                      "INSERT OR REPLACE INTO entries(" COLS ", data) VALUES "
+                      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+    if (!ret)
+        ret = prepare(be, &be->del, "DELETE FROM entries WHERE key = ?1");
+    if (!ret)
+        ret = prepare(be, &be->scan_all, "SELECT " COLS " FROM entries ORDER BY key");
+    if (!ret)
+        ret = prepare(be, &be->scan_from,
+                      "SELECT " COLS " FROM entries WHERE key >= ?1 ORDER BY key");
+    if (!ret)
+        ret = prepare(be, &be->scan_range,
+                      "SELECT " COLS " FROM entries WHERE key >= ?1 AND key < ?2 ORDER BY key");
+    if (ret) {
+        sq_free(&be->parent);
+        return ret;
+    }
+    be->parent.version = BLOBSTORE_META_BACKEND_VERSION;
+    be->parent.flags = BLOBSTORE_META_INLINE;
+    be->parent.begin = sq_begin;
+    be->parent.commit = sq_commit;
+    be->parent.rollback = sq_rollback;
+    be->parent.get = sq_get;
+    be->parent.put = sq_put;
+    be->parent.remove = sq_remove;
+    be->parent.iterate = sq_iterate;
+    be->parent.free = sq_free;
+    *out = &be->parent;
+    return 0;
+}

@@ -1,0 +1,1619 @@
+/*
+ * store.c - the orchestrator: key -> blob name -> encode -> blob write ->
+ * metadata commit.
+ *
+ * Invariants this file keeps:
+ *  - A blob is written completely under a fresh name before the metadata
+ *    entry that points to it commits; the blob it replaces is removed only
+ *    after that commit. A crash at any instant therefore leaves every listed
+ *    entry pointing at a complete blob; the worst leftover is an orphan blob
+ *    or temp file, which verify --repair removes.
+ *  - Entries are removed before their blobs, for the same reason.
+ *  - Every read is checked: frame chunks by checksum, whole blobs by the
+ *    SHA-256 recorded in the entry. A mismatch is BLOBSTORE_ECORRUPT.
+ *  - Keys never become paths: blob names are hashes plus a random suffix.
+ *  - Writers hold the store's lock shared (a flock on <dir>/lock plus an
+ *    in-process rwlock); verify takes it exclusively while it looks for
+ *    orphans, so it never mistakes an in-flight put for garbage.
+ *  - Metadata transactions are serialised on one recursive mutex per
+ *    handle, which a batch holds from begin to commit.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SETTINGS_FILE    "blobstore.json"
+#define SETTINGS_FORMAT  "blobstore-store"
+#define SETTINGS_VERSION 1
+#define INLINE_MAX       4096 /* original bytes kept inline by backends that can */
+#define IO_CHUNK         BS_FRAME_CHUNK
+
+struct blobstore {
+    char *dir; /* NULL: in-memory store */
+    blobstore_meta_backend *meta;
+    blobstore_blob_backend *blobs;
+    char *backend_name, *blob_backend_name;
+    const bs_codec *codec;
+    int level;
+    int ca;
+    int shard_chars;
+    int durable;
+    int can_inline;
+    pthread_mutex_t mu; /* recursive: metadata transactions */
+    int batch;
+    char **batch_old, **batch_new; /* blobs to remove after commit / on rollback */
+    size_t n_old, n_new;
+    pthread_rwlock_t oprw; /* in-process half of the store lock */
+    pthread_mutex_t opmu;
+    int opcount;
+    int lockfd; /* cross-process half: flock on <dir>/lock */
+};
+
+/* ---- the store lock ---- */
+
+static int op_enter(blobstore *bs)
+{
+    pthread_rwlock_rdlock(&bs->oprw);
+    if (bs->lockfd < 0)
+        return 0;
+    pthread_mutex_lock(&bs->opmu);
+    int rc = 0;
+    if (bs->opcount == 0) {
+        while (flock(bs->lockfd, LOCK_SH) != 0) {
+            if (errno != EINTR) {
+                rc = bs__error_errno(errno, "cannot lock the store");
+                break;
+            }
+        }
+    }
+    if (!rc)
+        bs->opcount++;
+    pthread_mutex_unlock(&bs->opmu);
+    if (rc)
+        pthread_rwlock_unlock(&bs->oprw);
+    return rc;
+}
+
+static void op_leave(blobstore *bs)
+{
+    if (bs->lockfd >= 0) {
+        pthread_mutex_lock(&bs->opmu);
+        if (--bs->opcount == 0)
+            flock(bs->lockfd, LOCK_UN);
+        pthread_mutex_unlock(&bs->opmu);
+    }
+    pthread_rwlock_unlock(&bs->oprw);
+}
+
+static int excl_enter(blobstore *bs)
+{
+    pthread_rwlock_wrlock(&bs->oprw);
+    if (bs->lockfd >= 0) {
+        while (flock(bs->lockfd, LOCK_EX) != 0) {
+            if (errno != EINTR) {
+                pthread_rwlock_unlock(&bs->oprw);
+                return bs__error_errno(errno, "cannot lock the store");
+            }
+        }
+    }
+    return 0;
+}
+
+static void excl_leave(blobstore *bs)
+{
+    if (bs->lockfd >= 0)
+        flock(bs->lockfd, LOCK_UN);
+    pthread_rwlock_unlock(&bs->oprw);
+}
+
+/* ---- metadata transactions ---- */
+
+static int tx_begin(blobstore *bs, int write)
+{
+    pthread_mutex_lock(&bs->mu);
+    if (bs->batch)
+        return 0;
+    int rc = bs->meta->begin(bs->meta, write);
+    if (rc)
+        pthread_mutex_unlock(&bs->mu);
+    return rc;
+}
+
+/* Commit (ok) or roll back (!ok) unless a batch is open. */
+static int tx_end(blobstore *bs, int ok)
+{
+    int rc = 0;
+    if (!bs->batch) {
+        if (ok) {
+            rc = bs->meta->commit(bs->meta);
+        } else {
+            char saved[1024];
+            snprintf(saved, sizeof(saved), "%s", blobstore_errmsg());
+            bs->meta->rollback(bs->meta);
+            bs__error(0, "%s", saved);
+        }
+    }
+    pthread_mutex_unlock(&bs->mu);
+    return rc;
+}
+
+/* ---- settings ---- */
+
+static int parse_tristate(json_t *o, const char *name, int *out)
+{
+    json_t *v = json_object_get(o, name);
+    if (!v)
+        return 0;
+    if (!json_is_boolean(v))
+        return bs__error(BLOBSTORE_ECORRUPT, "store settings: %s is not a boolean", name);
+    *out = json_is_true(v) ? BLOBSTORE_YES : BLOBSTORE_NO;
+    return 0;
+}
+
+typedef struct {
+    char backend[32], blob_backend[32], compression[16];
+    int level, ca, shard_chars;
+} settings;
+
+static int read_settings(const char *path, settings *s, int *found)
+{
+    bs_buf buf = {0};
+    int rc = bs__read_file(path, &buf);
+    *found = 0;
+    if (rc == BLOBSTORE_ENOTFOUND) {
+        bs__buf_free(&buf);
+        return 0;
+    }
+    if (rc) {
+        bs__buf_free(&buf);
+        return rc;
+    }
+    json_error_t err;
+    json_t *o = json_loadb((const char *)buf.data, buf.len, 0, &err);
+    bs__buf_free(&buf);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        return bs__error(BLOBSTORE_ECORRUPT, "%s is corrupt", path);
+    }
+    json_t *fmt = json_object_get(o, "format"), *ver = json_object_get(o, "version");
+    if (!json_is_string(fmt) || strcmp(json_string_value(fmt), SETTINGS_FORMAT) != 0 ||
+        !json_is_integer(ver)) {
+        json_decref(o);
+        return bs__error(BLOBSTORE_ECORRUPT, "%s is not a blobstore settings file", path);
+    }
+    if (json_integer_value(ver) > SETTINGS_VERSION) {
+        json_decref(o);
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "%s has version %lld; this library reads up to %d",
+                         path, (long long)json_integer_value(ver), SETTINGS_VERSION);
+    }
+    const char *b = json_string_value(json_object_get(o, "backend"));
+    const char *bb = json_string_value(json_object_get(o, "blob_backend"));
+    const char *c = json_string_value(json_object_get(o, "compression"));
+    json_t *lv = json_object_get(o, "compression_level"), *sc = json_object_get(o, "shard_chars");
+    if (!b || !bb || !c || !json_is_integer(lv) || !json_is_integer(sc)) {
+        json_decref(o);
+        return bs__error(BLOBSTORE_ECORRUPT, "%s lacks required settings", path);
+    }
+    snprintf(s->backend, sizeof(s->backend), "%s", b);
+    snprintf(s->blob_backend, sizeof(s->blob_backend), "%s", bb);
+    snprintf(s->compression, sizeof(s->compression), "%s", c);
+    s->level = (int)json_integer_value(lv);
+    s->shard_chars = (int)json_integer_value(sc);
+    rc = parse_tristate(o, "content_addressable", &s->ca);
+    json_decref(o);
+    *found = 1;
+    return rc;
+}
+
+static char *settings_json(const blobstore *bs, int pretty)
+{
+    json_t *o =
+        json_pack("{s:s, s:i, s:s, s:s, s:s, s:i, s:b, s:i}", "format", SETTINGS_FORMAT, "version",
+                  SETTINGS_VERSION, "backend", bs->backend_name, "blob_backend",
+                  bs->blob_backend_name, "compression", bs->codec->name, "compression_level",
+                  bs->level, "content_addressable", bs->ca, "shard_chars", bs->shard_chars);
+    if (!o)
+        return NULL;
+    char *s = json_dumps(o, pretty ? JSON_INDENT(2) : JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+BLOBSTORE_API int blobstore_settings(char **out_json, blobstore *bs)
+{
+    if (!out_json || !bs)
+        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
+    *out_json = settings_json(bs, 0);
+    return *out_json ? 0 : bs__error(BLOBSTORE_ENOMEM, "out of memory");
+}
+
+static int conflict(const char *what, const char *asked, const char *recorded, const char *dir)
+{
+    return bs__error(BLOBSTORE_ECONFLICT,
+                     "the store in %s was created with %s %s; cannot open it with %s", dir, what,
+                     recorded, asked);
+}
+
+/* ---- open / close ---- */
+
+BLOBSTORE_API void blobstore_close(blobstore *bs)
+{
+    if (!bs)
+        return;
+    if (bs->batch) {
+        bs->batch = 0;
+        bs->meta->rollback(bs->meta);
+    }
+    for (size_t i = 0; i < bs->n_old; i++)
+        free(bs->batch_old[i]);
+    for (size_t i = 0; i < bs->n_new; i++)
+        free(bs->batch_new[i]);
+    free(bs->batch_old);
+    free(bs->batch_new);
+    if (bs->meta)
+        bs->meta->free(bs->meta);
+    if (bs->blobs)
+        bs->blobs->free(bs->blobs);
+    if (bs->lockfd >= 0)
+        close(bs->lockfd);
+    pthread_mutex_destroy(&bs->mu);
+    pthread_mutex_destroy(&bs->opmu);
+    pthread_rwlock_destroy(&bs->oprw);
+    free(bs->dir);
+    free(bs->backend_name);
+    free(bs->blob_backend_name);
+    free(bs);
+}
+
+static int open_store(blobstore *bs, const blobstore_options *o)
+{
+    int rc;
+    int custom_meta = o->meta_backend != NULL, custom_blob = o->blob_backend_impl != NULL;
+    const char *backend = custom_meta ? "custom" : (o->backend ? o->backend : NULL);
+    const char *blob_backend = custom_blob ? "custom" : (o->blob_backend ? o->blob_backend : NULL);
+    if (backend && !custom_meta && strcmp(backend, "json") != 0 && strcmp(backend, "sqlite") != 0)
+        return bs__error(BLOBSTORE_EINVAL,
+                         "unknown metadata backend \"%s\" (expected json or sqlite)", backend);
+    if (blob_backend && !custom_blob && strcmp(blob_backend, "filesystem") != 0 &&
+        strcmp(blob_backend, "memory") != 0)
+        return bs__error(BLOBSTORE_EINVAL,
+                         "unknown blob backend \"%s\" (expected filesystem or memory)",
+                         blob_backend);
+    if (o->compression_level && (o->compression_level < 1 || o->compression_level > 9))
+        return bs__error(BLOBSTORE_EINVAL, "compression_level must be 1..9, not %d",
+                         o->compression_level);
+    if (o->shard_chars && o->shard_chars != BLOBSTORE_SHARD_NONE &&
+        (o->shard_chars < 1 || o->shard_chars > 8))
+        return bs__error(BLOBSTORE_EINVAL, "shard_chars must be 0..8, not %d", o->shard_chars);
+    if (o->durability < 0 || o->durability > BLOBSTORE_DURABILITY_RELAXED)
+        return bs__error(BLOBSTORE_EINVAL, "unknown durability %d", o->durability);
+    if (o->compression && !bs__codec_by_name(o->compression))
+        return BLOBSTORE_EINVAL;
+    bs->durable = o->durability != BLOBSTORE_DURABILITY_RELAXED;
+    int want_shard = o->shard_chars == BLOBSTORE_SHARD_NONE ? 0 : o->shard_chars;
+    int mem = blob_backend && strcmp(blob_backend, "memory") == 0;
+
+    settings s;
+    memset(&s, 0, sizeof(s));
+    int found = 0;
+    char *settings_path = NULL;
+    if (!mem) {
+        bs->dir = bs__strdup(o->cache_dir && *o->cache_dir ? o->cache_dir : ".blobstore");
+        if (!bs->dir)
+            return BLOBSTORE_ENOMEM;
+        if ((rc = bs__mkdir_p(bs->dir, 0755)) != 0)
+            return rc;
+        settings_path = bs__path_join(bs->dir, SETTINGS_FILE);
+        if (!settings_path)
+            return BLOBSTORE_ENOMEM;
+        rc = read_settings(settings_path, &s, &found);
+        if (rc) {
+            free(settings_path);
+            return rc;
+        }
+    }
+    if (found) {
+        /* Named settings must agree with the recorded ones; custom backends
+         * are the caller's responsibility. */
+        rc = 0;
+        if (backend && !custom_meta && strcmp(s.backend, "custom") != 0 &&
+            strcmp(backend, s.backend) != 0)
+            rc = conflict("metadata backend", backend, s.backend, bs->dir);
+        else if (blob_backend && !custom_blob && strcmp(s.blob_backend, "custom") != 0 &&
+                 strcmp(blob_backend, s.blob_backend) != 0)
+            rc = conflict("blob backend", blob_backend, s.blob_backend, bs->dir);
+        else if (o->content_addressable && o->content_addressable != s.ca)
+            rc = conflict("content_addressable", o->content_addressable > 0 ? "true" : "false",
+                          s.ca > 0 ? "true" : "false", bs->dir);
+        else if (o->shard_chars && want_shard != s.shard_chars) {
+            char a[16], b[16];
+            snprintf(a, sizeof(a), "%d", want_shard);
+            snprintf(b, sizeof(b), "%d", s.shard_chars);
+            rc = conflict("shard_chars", a, b, bs->dir);
+        }
+        if (rc) {
+            free(settings_path);
+            return rc;
+        }
+        if (!backend && strcmp(s.backend, "custom") == 0) {
+            free(settings_path);
+            return bs__error(BLOBSTORE_EINVAL,
+                             "the store in %s uses a custom metadata backend: pass it to open",
+                             bs->dir);
+        }
+        if (!blob_backend && strcmp(s.blob_backend, "custom") == 0) {
+            free(settings_path);
+            return bs__error(BLOBSTORE_EINVAL,
+                             "the store in %s uses a custom blob backend: pass it to open",
+                             bs->dir);
+        }
+        backend = backend ? backend : s.backend;
+        blob_backend = blob_backend ? blob_backend : s.blob_backend;
+        bs->ca = s.ca > 0;
+        bs->shard_chars = s.shard_chars;
+        bs->codec = bs__codec_by_name(o->compression ? o->compression : s.compression);
+        bs->level = o->compression_level ? o->compression_level : s.level;
+        if (!bs->codec || bs->level < 1 || bs->level > 9) {
+            free(settings_path);
+            return bs__error(BLOBSTORE_ECORRUPT, "%s has invalid compression settings", bs->dir);
+        }
+    } else {
+        backend = backend ? backend : "json";
+        blob_backend = blob_backend ? blob_backend : "filesystem";
+        bs->ca = o->content_addressable > 0;
+        bs->shard_chars = o->shard_chars ? want_shard : 2;
+        bs->codec = bs__codec_by_name(o->compression ? o->compression : "lz4");
+        bs->level = o->compression_level ? o->compression_level : 3;
+    }
+    bs->backend_name = bs__strdup(backend);
+    bs->blob_backend_name = bs__strdup(blob_backend);
+    if (!bs->backend_name || !bs->blob_backend_name) {
+        free(settings_path);
+        return BLOBSTORE_ENOMEM;
+    }
+    if (!found && !mem) {
+        char *text = settings_json(bs, 1);
+        rc = text ? bs__write_file_atomic(settings_path, text, strlen(text), 1) : BLOBSTORE_ENOMEM;
+        free(text);
+        if (rc) {
+            free(settings_path);
+            return rc;
+        }
+    }
+    free(settings_path);
+
+    /* Backends. */
+    if (custom_meta) {
+        bs->meta = o->meta_backend;
+    } else if (strcmp(backend, "sqlite") == 0) {
+        char *p = mem ? NULL : bs__path_join(bs->dir, "cache_metadata.db");
+        if (!mem && !p)
+            return BLOBSTORE_ENOMEM;
+        rc = blobstore_meta_backend_sqlite_new(&bs->meta, mem ? ":memory:" : p, bs->durable);
+        free(p);
+        if (rc)
+            return rc;
+    } else {
+        char *p = mem ? NULL : bs__path_join(bs->dir, "cache_metadata.json");
+        if (!mem && !p)
+            return BLOBSTORE_ENOMEM;
+        rc = blobstore_meta_backend_json_new(&bs->meta, p, bs->durable);
+        free(p);
+        if (rc)
+            return rc;
+    }
+    if (custom_blob)
+        bs->blobs = o->blob_backend_impl;
+    else if (mem)
+        rc = blobstore_blob_backend_mem_new(&bs->blobs);
+    else
+        rc = blobstore_blob_backend_fs_new(&bs->blobs, bs->dir, bs->shard_chars);
+    if (rc)
+        return rc;
+    bs->can_inline = (bs->meta->flags & BLOBSTORE_META_INLINE) && !custom_blob;
+    if (!mem) {
+        char *lp = bs__path_join(bs->dir, "lock");
+        if (!lp)
+            return BLOBSTORE_ENOMEM;
+        bs->lockfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        rc = bs->lockfd < 0 ? bs__error_errno(errno, "cannot open %s", lp) : 0;
+        free(lp);
+    }
+    return rc;
+}
+
+BLOBSTORE_API int blobstore_open(blobstore **out, const blobstore_options *opts)
+{
+    blobstore_options defaults = BLOBSTORE_OPTIONS_INIT;
+    const blobstore_options *o = opts ? opts : &defaults;
+    if (!out)
+        return bs__error(BLOBSTORE_EINVAL, "out is NULL");
+    *out = NULL;
+    if (o->version < 1 || o->version > BLOBSTORE_OPTIONS_VERSION) {
+        return bs__error(BLOBSTORE_EINVAL, "blobstore_options version %u is not supported",
+                         o->version);
+    }
+    blobstore *bs = bs__calloc(1, sizeof(*bs));
+    if (!bs) {
+        if (o->meta_backend)
+            o->meta_backend->free(o->meta_backend);
+        if (o->blob_backend_impl)
+            o->blob_backend_impl->free(o->blob_backend_impl);
+        return BLOBSTORE_ENOMEM;
+    }
+    bs->lockfd = -1;
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&bs->mu, &ma);
+    pthread_mutexattr_destroy(&ma);
+    pthread_mutex_init(&bs->opmu, NULL);
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&bs->oprw, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    int rc = open_store(bs, o);
+    if (rc) {
+        /* Backends passed in are owned by us from here, even on failure. */
+        if (o->meta_backend && bs->meta != o->meta_backend)
+            o->meta_backend->free(o->meta_backend);
+        if (o->blob_backend_impl && bs->blobs != o->blob_backend_impl)
+            o->blob_backend_impl->free(o->blob_backend_impl);
+        blobstore_close(bs);
+        return rc;
+    }
+    *out = bs;
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+static const char *ext_for(const char *format)
+{
+    if (strcmp(format, "b2nd") == 0)
+        return ".b2nd";
+    if (strcmp(format, "parquet") == 0)
+        return ".parquet";
+    if (strcmp(format, "pickle") == 0)
+        return ".pkl";
+    return ".blob";
+}
+
+static int ext_check(const char *ext)
+{
+    size_t n = strlen(ext);
+    if (n < 2 || n > 16 || ext[0] != '.')
+        return bs__error(BLOBSTORE_EINVAL, "invalid blob extension \"%s\"", ext);
+    for (size_t i = 1; i < n; i++)
+        if (!((ext[i] >= 'a' && ext[i] <= 'z') || (ext[i] >= '0' && ext[i] <= '9')))
+            return bs__error(BLOBSTORE_EINVAL, "invalid blob extension \"%s\"", ext);
+    return 0;
+}
+
+/* Blob name: in a content-addressable store, the content hash; otherwise
+ * 32 hex characters of SHA-256(key) and 16 random ones, so every put
+ * writes a fresh name and never overwrites a blob an entry points to. */
+static int make_blob_name(char out[128], const char *key, const char *hash, int ca, const char *ext)
+{
+    if (ca) {
+        snprintf(out, 128, "%s%s", hash, ext);
+        return 0;
+    }
+    char kh[65], rh[17];
+    unsigned char rnd[8];
+    int rc = bs__random_bytes(rnd, sizeof(rnd));
+    if (rc)
+        return rc;
+    bs__sha256_hex(kh, key, strlen(key));
+    bs__hex(rh, rnd, sizeof(rnd));
+    snprintf(out, 128, "%.32s-%s%s", kh, rh, ext);
+    return 0;
+}
+
+static int random_key(char out[17])
+{
+    unsigned char rnd[8];
+    int rc = bs__random_bytes(rnd, sizeof(rnd));
+    if (!rc)
+        bs__hex(out, rnd, sizeof(rnd));
+    return rc;
+}
+
+static int check_json_object(json_t **out, const char *text, const char *what)
+{
+    json_error_t err;
+    *out = NULL;
+    if (!text)
+        return 0;
+    json_t *v = json_loads(text, JSON_REJECT_DUPLICATES, &err);
+    if (!v)
+        return bs__error(BLOBSTORE_EINVAL, "%s is not valid JSON: %s (column %d)", what, err.text,
+                         err.column);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return bs__error(BLOBSTORE_EINVAL, "%s must be a JSON object", what);
+    }
+    *out = v;
+    return 0;
+}
+
+static int remember(char ***list, size_t *n, const char *name)
+{
+    char **l = bs__realloc(*list, (*n + 1) * sizeof(char *));
+    if (!l)
+        return BLOBSTORE_ENOMEM;
+    *list = l;
+    if (!(l[*n] = bs__strdup(name)))
+        return BLOBSTORE_ENOMEM;
+    (*n)++;
+    return 0;
+}
+
+static void remove_blob_quiet(blobstore *bs, const char *name)
+{
+    char saved[1024];
+    snprintf(saved, sizeof(saved), "%s", blobstore_errmsg());
+    bs->blobs->remove(bs->blobs, name);
+    bs__error(0, "%s", saved);
+}
+
+/* Record the entry (replacing any old one) and retire the old blob. */
+static int commit_entry(blobstore *bs, blobstore_entry *e)
+{
+    blobstore_entry old;
+    memset(&old, 0, sizeof(old));
+    int rc = tx_begin(bs, 1);
+    if (rc)
+        return rc;
+    rc = bs->meta->get(bs->meta, e->key, &old);
+    if (rc == BLOBSTORE_ENOTFOUND)
+        rc = 0;
+    if (!rc)
+        rc = bs->meta->put(bs->meta, e);
+    int batch = bs->batch;
+    if (!rc && batch && e->blob)
+        rc = remember(&bs->batch_new, &bs->n_new, e->blob);
+    if (!rc && batch && old.blob && (!e->blob || strcmp(old.blob, e->blob) != 0))
+        rc = remember(&bs->batch_old, &bs->n_old, old.blob);
+    int rc2 = tx_end(bs, rc == 0);
+    if (!rc)
+        rc = rc2;
+    if (!rc && !batch && old.blob && (!e->blob || strcmp(old.blob, e->blob) != 0))
+        remove_blob_quiet(bs, old.blob);
+    blobstore_entry_clear(&old);
+    return rc;
+}
+
+/* ---- put ---- */
+
+typedef struct {
+    blobstore_read_fn fn;
+    void *ctx;
+} user_src;
+
+typedef struct {
+    const unsigned char *p;
+    size_t len, pos;
+} mem_src;
+
+static int mem_read(void *ctx, void *buf, size_t cap, size_t *out_n)
+{
+    mem_src *m = ctx;
+    size_t n = m->len - m->pos;
+    if (n > cap)
+        n = cap;
+    if (n)
+        memcpy(buf, m->p + m->pos, n);
+    m->pos += n;
+    *out_n = n;
+    return 0;
+}
+
+/* Sinks: the frame writer emits into a blob writer or a memory buffer. */
+static int sink_writer(void *ctx, const void *p, size_t n)
+{
+    blobstore_blob_writer *w = ctx;
+    return w->write(w, p, n);
+}
+
+static int sink_buf(void *ctx, const void *p, size_t n)
+{
+    return bs__buf_append(ctx, p, n);
+}
+
+typedef struct {
+    const blobstore_put_options *po;
+    const bs_codec *codec;
+    int level;
+    const char *format, *ext;
+    json_t *meta, *info;
+} put_args;
+
+static int put_args_init(put_args *a, blobstore *bs, const blobstore_put_options *po)
+{
+    static const blobstore_put_options none = BLOBSTORE_PUT_OPTIONS_INIT;
+    memset(a, 0, sizeof(*a));
+    a->po = po ? po : &none;
+    if (a->po->version < 1 || a->po->version > BLOBSTORE_PUT_OPTIONS_VERSION)
+        return bs__error(BLOBSTORE_EINVAL, "blobstore_put_options version %u is not supported",
+                         a->po->version);
+    a->codec = a->po->compression ? bs__codec_by_name(a->po->compression) : bs->codec;
+    if (!a->codec)
+        return BLOBSTORE_EINVAL;
+    a->level = a->po->compression_level ? a->po->compression_level : bs->level;
+    if (a->level < 1 || a->level > 9)
+        return bs__error(BLOBSTORE_EINVAL, "compression_level must be 1..9, not %d", a->level);
+    a->format = a->po->format ? a->po->format : "bytes";
+    if (!*a->format || strlen(a->format) > 32)
+        return bs__error(BLOBSTORE_EINVAL, "invalid format name");
+    a->ext = a->po->extension ? a->po->extension : ext_for(a->format);
+    int rc = ext_check(a->ext);
+    if (!rc)
+        rc = check_json_object(&a->meta, a->po->metadata, "metadata");
+    if (!rc)
+        rc = check_json_object(&a->info, a->po->format_info, "format_info");
+    return rc;
+}
+
+static void put_args_free(put_args *a)
+{
+    json_decref(a->meta);
+    json_decref(a->info);
+}
+
+/* Fill the entry's descriptive fields. */
+static int fill_entry(blobstore_entry *e, const char *key, const put_args *a, const char *hash,
+                      uint64_t size, uint64_t stored)
+{
+    char now[32];
+    bs__now_iso(now);
+    e->key = bs__strdup(key);
+    e->format = bs__strdup(a->format);
+    e->compression = bs__strdup(a->po->raw ? (a->po->compression ? a->po->compression : "none")
+                                           : a->codec->name);
+    e->content_hash = bs__strdup(hash);
+    e->created_at = bs__strdup(now);
+    e->updated_at = bs__strdup(now);
+    e->metadata = a->meta ? json_dumps(a->meta, JSON_COMPACT) : bs__strdup("{}");
+    e->info = a->info ? json_dumps(a->info, JSON_COMPACT) : NULL;
+    e->size = size;
+    e->file_size = stored;
+    e->raw = a->po->raw ? 1 : 0;
+    if (!e->key || !e->format || !e->compression || !e->content_hash || !e->created_at ||
+        !e->updated_at || !e->metadata || (a->info && !e->info))
+        return bs__error(BLOBSTORE_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* In a content-addressable store: if an entry with this hash exists and its
+ * data is present, only the entry is rewritten. Returns 1 if handled. */
+static int ca_reuse(blobstore *bs, const char *hash, const put_args *a, int *rc_out)
+{
+    blobstore_entry old;
+    memset(&old, 0, sizeof(old));
+    int rc = tx_begin(bs, 0);
+    if (rc) {
+        *rc_out = rc;
+        return 1;
+    }
+    rc = bs->meta->get(bs->meta, hash, &old);
+    tx_end(bs, 1);
+    if (rc) {
+        blobstore_entry_clear(&old);
+        return 0;
+    }
+    int present = old.inline_data || (old.blob && bs->blobs->exists(bs->blobs, old.blob) == 1);
+    if (!present || old.raw != (a->po->raw ? 1 : 0) || strcmp(old.format, a->format) != 0) {
+        blobstore_entry_clear(&old);
+        return 0;
+    }
+    blobstore_entry e;
+    memset(&e, 0, sizeof(e));
+    rc = fill_entry(&e, hash, a, hash, old.size, old.file_size);
+    if (!rc) {
+        free(e.compression);
+        e.compression = old.compression;
+        old.compression = NULL;
+        free(e.created_at);
+        e.created_at = old.created_at;
+        old.created_at = NULL;
+        e.blob = old.blob;
+        old.blob = NULL;
+        e.inline_data = old.inline_data;
+        e.inline_len = old.inline_len;
+        old.inline_data = NULL;
+        rc = commit_entry(bs, &e);
+    }
+    blobstore_entry_clear(&e);
+    blobstore_entry_clear(&old);
+    *rc_out = rc;
+    return 1;
+}
+
+static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_read_fn fn, void *ctx,
+                    const void *data, size_t len, const blobstore_put_options *po)
+{
+    put_args a;
+    if (!bs)
+        return bs__error(BLOBSTORE_EINVAL, "store is NULL");
+    if (out_key)
+        *out_key = NULL;
+    int rc = put_args_init(&a, bs, po);
+    if (!rc && key && !bs->ca)
+        rc = bs__key_check(key);
+    if (rc) {
+        put_args_free(&a);
+        return rc;
+    }
+    char keybuf[17], hash[65], name[128];
+    mem_src ms = {data, len, 0};
+    if (!fn) {
+        fn = mem_read;
+        ctx = &ms;
+        if (bs->ca) {
+            bs__sha256_hex(hash, data, len);
+            int handled_rc = 0;
+            if (ca_reuse(bs, hash, &a, &handled_rc)) {
+                if (!handled_rc && out_key && !(*out_key = bs__strdup(hash)))
+                    handled_rc = BLOBSTORE_ENOMEM;
+                put_args_free(&a);
+                return handled_rc;
+            }
+        }
+    }
+    if ((rc = op_enter(bs)) != 0) {
+        put_args_free(&a);
+        return rc;
+    }
+    unsigned char *buf = bs__malloc(IO_CHUNK);
+    blobstore_blob_writer *w = NULL;
+    bs_frame_writer *fw = NULL;
+    bs_sha256 *sha = NULL;
+    bs_buf inl = {0};
+    blobstore_entry e;
+    memset(&e, 0, sizeof(e));
+    uint64_t size = 0, stored = 0;
+    int committed = 0;
+    if (!buf) {
+        rc = BLOBSTORE_ENOMEM;
+        goto out;
+    }
+    /* Read the first piece: a small value may be kept inline. */
+    size_t got = 0;
+    while (got < IO_CHUNK) {
+        size_t n = 0;
+        if (fn(ctx, buf + got, IO_CHUNK - got, &n) != 0) {
+            rc = bs__error(BLOBSTORE_ECALLBACK, "the put's read callback failed");
+            goto out;
+        }
+        if (n == 0)
+            break;
+        got += n;
+    }
+    int at_end = got < IO_CHUNK;
+    int inline_it = bs->can_inline && !a.po->raw && at_end && got <= INLINE_MAX;
+    if (!inline_it && (rc = bs->blobs->writer(&w, bs->blobs)) != 0)
+        goto out;
+    if (a.po->raw)
+        rc = (sha = bs__sha256_new()) ? 0 : BLOBSTORE_ENOMEM;
+    else if (inline_it)
+        rc = bs__frame_writer_new(&fw, a.codec, a.level, sink_buf, &inl);
+    else
+        rc = bs__frame_writer_new(&fw, a.codec, a.level, sink_writer, w);
+    if (rc)
+        goto out;
+    /* Feed everything. */
+    for (;;) {
+        if (got) {
+            if (fw) {
+                rc = bs__frame_write(fw, buf, got);
+            } else {
+                bs__sha256_update(sha, buf, got);
+                rc = w->write(w, buf, got);
+                size += got;
+            }
+            if (rc)
+                goto out;
+        }
+        if (at_end)
+            break;
+        got = 0;
+        size_t n = 0;
+        if (fn(ctx, buf, IO_CHUNK, &n) != 0) {
+            rc = bs__error(BLOBSTORE_ECALLBACK, "the put's read callback failed");
+            goto out;
+        }
+        got = n;
+        at_end = n == 0;
+    }
+    if (fw) {
+        if ((rc = bs__frame_finish(fw, hash, &size, &stored)) != 0)
+            goto out;
+    } else {
+        bs__sha256_final_hex(sha, hash);
+        sha = NULL;
+        stored = size;
+    }
+    if (bs->ca) {
+        key = hash;
+    } else if (!key) {
+        if ((rc = random_key(keybuf)) != 0)
+            goto out;
+        key = keybuf;
+    }
+    if ((rc = fill_entry(&e, key, &a, hash, size, stored)) != 0)
+        goto out;
+    if (inline_it) {
+        e.inline_data = inl.data;
+        e.inline_len = inl.len;
+        inl.data = NULL;
+    } else {
+        if ((rc = make_blob_name(name, key, hash, bs->ca, a.ext)) != 0)
+            goto out;
+        if (bs->ca && bs->blobs->exists(bs->blobs, name) == 1) {
+            w->abort(w); /* identical content is already stored */
+            w = NULL;
+        } else {
+            rc = w->commit(w, name, bs->durable && !bs->batch);
+            w = NULL;
+            if (rc)
+                goto out;
+            committed = 1;
+        }
+        if (!(e.blob = bs__strdup(name))) {
+            rc = BLOBSTORE_ENOMEM;
+            goto out;
+        }
+    }
+    rc = commit_entry(bs, &e);
+    if (!rc && out_key && !(*out_key = bs__strdup(key)))
+        rc = BLOBSTORE_ENOMEM;
+    if (rc && committed && !bs->batch)
+        remove_blob_quiet(bs, name);
+out:
+    if (w)
+        w->abort(w);
+    bs__frame_writer_free(fw);
+    bs__sha256_free(sha);
+    bs__buf_free(&inl);
+    blobstore_entry_clear(&e);
+    free(buf);
+    put_args_free(&a);
+    op_leave(bs);
+    return rc;
+}
+
+BLOBSTORE_API int blobstore_put_ex(char **out_key, blobstore *bs, const char *key, const void *data,
+                                   size_t len, const blobstore_put_options *opts)
+{
+    if (!data && len)
+        return bs__error(BLOBSTORE_EINVAL, "data is NULL");
+    static const unsigned char empty[1];
+    return put_impl(out_key, bs, key, NULL, NULL, data ? data : empty, len, opts);
+}
+
+BLOBSTORE_API int blobstore_put(char **out_key, blobstore *bs, const char *key, const void *data,
+                                size_t len, const char *metadata)
+{
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.metadata = metadata;
+    return blobstore_put_ex(out_key, bs, key, data, len, &po);
+}
+
+BLOBSTORE_API int blobstore_put_stream(char **out_key, blobstore *bs, const char *key,
+                                       blobstore_read_fn read, void *ctx,
+                                       const blobstore_put_options *opts)
+{
+    if (!read)
+        return bs__error(BLOBSTORE_EINVAL, "read callback is NULL");
+    return put_impl(out_key, bs, key, read, ctx, NULL, 0, opts);
+}
+
+static int fd_read(void *ctx, void *buf, size_t cap, size_t *out_n)
+{
+    int fd = *(int *)ctx;
+    for (;;) {
+        ssize_t n = read(fd, buf, cap);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            bs__error_errno(errno, "cannot read input");
+            return -1;
+        }
+        *out_n = (size_t)n;
+        return 0;
+    }
+}
+
+BLOBSTORE_API int blobstore_put_fd(char **out_key, blobstore *bs, const char *key, int fd,
+                                   const blobstore_put_options *opts)
+{
+    char msg[1024];
+    int rc = blobstore_put_stream(out_key, bs, key, fd_read, &fd, opts);
+    if (rc == BLOBSTORE_ECALLBACK) { /* report the read error itself */
+        snprintf(msg, sizeof(msg), "%s", blobstore_errmsg());
+        rc = bs__error(BLOBSTORE_EIO, "%s", msg);
+    }
+    return rc;
+}
+
+/* ---- get ---- */
+
+static int get_entry(blobstore *bs, const char *key, blobstore_entry *e)
+{
+    memset(e, 0, sizeof(*e));
+    if (!bs)
+        return bs__error(BLOBSTORE_EINVAL, "store is NULL");
+    int rc = bs__key_check(key);
+    if (rc)
+        return rc;
+    if ((rc = tx_begin(bs, 0)) != 0)
+        return rc;
+    rc = bs->meta->get(bs->meta, key, e);
+    int rc2 = tx_end(bs, 1);
+    if (rc)
+        blobstore_entry_clear(e);
+    return rc ? rc : rc2;
+}
+
+typedef struct {
+    blobstore_blob_reader *r;
+    mem_src *m;
+} blob_src;
+
+static int src_read(void *ctx, void *p, size_t cap, size_t *out_n)
+{
+    blob_src *s = ctx;
+    if (s->m)
+        return mem_read(s->m, p, cap, out_n);
+    return s->r->read(s->r, p, cap, out_n);
+}
+
+typedef struct {
+    blobstore_write_fn fn;
+    void *ctx;
+} user_sink;
+
+static int sink_user(void *ctx, const void *p, size_t n)
+{
+    user_sink *u = ctx;
+    if (u->fn(u->ctx, p, n) != 0)
+        return bs__error(BLOBSTORE_ECALLBACK, "the get's write callback failed");
+    return 0;
+}
+
+/* Decode an entry's blob into sink, verifying it. ENOTFOUND: blob missing. */
+static int decode_entry(blobstore *bs, const blobstore_entry *e, bs_sink_fn sink, void *sink_ctx)
+{
+    blob_src s = {NULL, NULL};
+    mem_src m = {e->inline_data, e->inline_len, 0};
+    int rc;
+    if (e->inline_data || !e->blob) {
+        s.m = &m;
+    } else if ((rc = bs->blobs->reader(&s.r, bs->blobs, e->blob)) != 0) {
+        return rc;
+    }
+    if (!e->raw) {
+        rc = bs__frame_decode(src_read, &s, sink, sink_ctx, e->content_hash, e->size, NULL);
+    } else {
+        bs_sha256 *sha = bs__sha256_new();
+        unsigned char *buf = bs__malloc(IO_CHUNK);
+        uint64_t total = 0;
+        rc = (!sha || !buf) ? BLOBSTORE_ENOMEM : 0;
+        while (!rc) {
+            size_t n = 0;
+            if ((rc = src_read(&s, buf, IO_CHUNK, &n)) != 0 || n == 0)
+                break;
+            bs__sha256_update(sha, buf, n);
+            total += n;
+            rc = sink(sink_ctx, buf, n);
+        }
+        if (!rc) {
+            char hex[65];
+            bs__sha256_final_hex(sha, hex);
+            sha = NULL;
+            if (strcmp(hex, e->content_hash) != 0 || total != e->size)
+                rc = bs__error(BLOBSTORE_ECORRUPT, "blob content does not match its SHA-256");
+        }
+        bs__sha256_free(sha);
+        free(buf);
+    }
+    if (s.r)
+        s.r->close(s.r);
+    if (rc == BLOBSTORE_ECORRUPT)
+        bs__error_wrap(rc, "key \"%s\" (blob %s)", e->key, e->blob ? e->blob : "inline");
+    return rc;
+}
+
+/* Read an entry and decode it; if its blob vanished because a concurrent put
+ * replaced the entry, read the entry again. */
+static int get_common(blobstore *bs, const char *key, bs_sink_fn sink, void *ctx,
+                      int (*prepare)(void *ctx, const blobstore_entry *e))
+{
+    for (int attempt = 0;; attempt++) {
+        blobstore_entry e;
+        int rc = get_entry(bs, key, &e);
+        if (rc)
+            return rc;
+        if (prepare && (rc = prepare(ctx, &e)) != 0) {
+            blobstore_entry_clear(&e);
+            return rc;
+        }
+        rc = decode_entry(bs, &e, sink, ctx);
+        if (rc == BLOBSTORE_ENOTFOUND) {
+            if (attempt < 2) {
+                blobstore_entry_clear(&e);
+                continue;
+            }
+            rc = bs__error(BLOBSTORE_ECORRUPT, "key \"%s\": its blob %s is missing", key,
+                           e.blob ? e.blob : "");
+        }
+        blobstore_entry_clear(&e);
+        return rc;
+    }
+}
+
+static int buf_prepare(void *ctx, const blobstore_entry *e)
+{
+    bs_buf *b = ctx;
+    b->len = 0;
+    if (e->size > SIZE_MAX)
+        return bs__error(BLOBSTORE_ENOMEM, "blob of %llu bytes does not fit in memory",
+                         (unsigned long long)e->size);
+    return bs__buf_reserve(b, (size_t)e->size);
+}
+
+BLOBSTORE_API int blobstore_get(void **out, size_t *out_len, blobstore *bs, const char *key)
+{
+    if (!out || !out_len)
+        return bs__error(BLOBSTORE_EINVAL, "NULL output argument");
+    *out = NULL;
+    *out_len = 0;
+    bs_buf b = {0};
+    int rc = get_common(bs, key, sink_buf, &b, buf_prepare);
+    if (rc) {
+        bs__buf_free(&b);
+        return rc;
+    }
+    if (!b.data && !(b.data = bs__malloc(1)))
+        return BLOBSTORE_ENOMEM;
+    *out = b.data;
+    *out_len = b.len;
+    return 0;
+}
+
+typedef struct {
+    user_sink u;
+    uint64_t sent;
+} stream_ctx;
+
+static int stream_sink(void *ctx, const void *p, size_t n)
+{
+    stream_ctx *s = ctx;
+    s->sent += n;
+    return sink_user(&s->u, p, n);
+}
+
+static int stream_prepare(void *ctx, const blobstore_entry *e)
+{
+    stream_ctx *s = ctx;
+    (void)e;
+    if (s->sent) /* a retry after bytes were delivered cannot be undone */
+        return bs__error(BLOBSTORE_EIO, "blob changed while it was being read");
+    return 0;
+}
+
+BLOBSTORE_API int blobstore_get_stream(blobstore *bs, const char *key, blobstore_write_fn write,
+                                       void *ctx)
+{
+    if (!write)
+        return bs__error(BLOBSTORE_EINVAL, "write callback is NULL");
+    stream_ctx s = {{write, ctx}, 0};
+    /* get_common passes the same ctx to prepare and the sink. */
+    return get_common(bs, key, stream_sink, &s, stream_prepare);
+}
+
+static int fd_write(void *ctx, const void *p, size_t n)
+{
+    int e = bs__write_all(*(int *)ctx, p, n);
+    if (e)
+        bs__error_errno(-e, "cannot write output");
+    return e;
+}
+
+BLOBSTORE_API int blobstore_get_fd(blobstore *bs, const char *key, int fd)
+{
+    char msg[1024];
+    int rc = blobstore_get_stream(bs, key, fd_write, &fd);
+    if (rc == BLOBSTORE_ECALLBACK) {
+        snprintf(msg, sizeof(msg), "%s", blobstore_errmsg());
+        rc = bs__error(BLOBSTORE_EIO, "%s", msg);
+    }
+    return rc;
+}
+
+/* ---- metadata ---- */
+
+static json_t *entry_json(const blobstore_entry *e)
+{
+    json_error_t err;
+    json_t *m = json_loads(e->metadata ? e->metadata : "{}", 0, &err);
+    json_t *o = json_object();
+    if (!m || !o) {
+        json_decref(m);
+        json_decref(o);
+        return NULL;
+    }
+    if (e->info) {
+        json_t *info = json_loads(e->info, 0, &err);
+        if (json_is_object(info))
+            json_object_update(o, info);
+        json_decref(info);
+    }
+    json_object_set_new(o, "key", json_string(e->key));
+    json_object_set_new(o, "metadata", m);
+    json_object_set_new(o, "size", json_integer((json_int_t)e->size));
+    json_object_set_new(o, "file_size", json_integer((json_int_t)e->file_size));
+    json_object_set_new(o, "format", json_string(e->format));
+    json_object_set_new(o, "compression", json_string(e->compression ? e->compression : "none"));
+    json_object_set_new(o, "content_hash", json_string(e->content_hash));
+    json_object_set_new(o, "created_at", e->created_at ? json_string(e->created_at) : json_null());
+    json_object_set_new(o, "updated_at", e->updated_at ? json_string(e->updated_at) : json_null());
+    json_object_set_new(o, "blob", e->blob ? json_string(e->blob) : json_null());
+    json_object_set_new(o, "storage",
+                        json_string(e->blob ? (e->raw ? "file" : "framed") : "inline"));
+    return o;
+}
+
+BLOBSTORE_API int blobstore_get_metadata(char **out_json, blobstore *bs, const char *key)
+{
+    if (!out_json)
+        return bs__error(BLOBSTORE_EINVAL, "out_json is NULL");
+    *out_json = NULL;
+    blobstore_entry e;
+    int rc = get_entry(bs, key, &e);
+    if (rc)
+        return rc;
+    json_t *o = entry_json(&e);
+    blobstore_entry_clear(&e);
+    if (o)
+        *out_json = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return *out_json ? 0 : bs__error(BLOBSTORE_ENOMEM, "out of memory");
+}
+
+BLOBSTORE_API int blobstore_update_metadata(blobstore *bs, const char *key, const char *json)
+{
+    json_t *patch;
+    if (!bs)
+        return bs__error(BLOBSTORE_EINVAL, "store is NULL");
+    int rc = bs__key_check(key);
+    if (rc)
+        return rc;
+    if (!json)
+        return bs__error(BLOBSTORE_EINVAL, "metadata is NULL");
+    if ((rc = check_json_object(&patch, json, "metadata")) != 0)
+        return rc;
+    blobstore_entry e;
+    memset(&e, 0, sizeof(e));
+    if ((rc = tx_begin(bs, 1)) != 0) {
+        json_decref(patch);
+        return rc;
+    }
+    rc = bs->meta->get(bs->meta, key, &e);
+    if (!rc) {
+        json_error_t err;
+        json_t *m = json_loads(e.metadata, 0, &err);
+        char now[32], *text = NULL, *upd = NULL;
+        bs__now_iso(now);
+        if (!m || json_object_update(m, patch) != 0 || !(text = json_dumps(m, JSON_COMPACT)) ||
+            !(upd = bs__strdup(now))) {
+            free(text);
+            rc = bs__error(BLOBSTORE_ENOMEM, "cannot merge metadata");
+        } else {
+            free(e.metadata);
+            e.metadata = text;
+            free(e.updated_at);
+            e.updated_at = upd;
+            rc = bs->meta->put(bs->meta, &e);
+        }
+        json_decref(m);
+    }
+    int rc2 = tx_end(bs, rc == 0);
+    blobstore_entry_clear(&e);
+    json_decref(patch);
+    return rc ? rc : rc2;
+}
+
+BLOBSTORE_API int blobstore_delete(blobstore *bs, const char *key)
+{
+    if (!bs)
+        return bs__error(BLOBSTORE_EINVAL, "store is NULL");
+    int rc = bs__key_check(key);
+    if (rc || (rc = op_enter(bs)) != 0)
+        return rc;
+    blobstore_entry e;
+    memset(&e, 0, sizeof(e));
+    if ((rc = tx_begin(bs, 1)) == 0) {
+        rc = bs->meta->get(bs->meta, key, &e);
+        if (!rc)
+            rc = bs->meta->remove(bs->meta, key);
+        int batch = bs->batch;
+        if (!rc && batch && e.blob)
+            rc = remember(&bs->batch_old, &bs->n_old, e.blob);
+        int rc2 = tx_end(bs, rc == 0);
+        if (!rc)
+            rc = rc2;
+        if (!rc && !batch && e.blob)
+            remove_blob_quiet(bs, e.blob);
+    }
+    blobstore_entry_clear(&e);
+    op_leave(bs);
+    return rc;
+}
+
+BLOBSTORE_API int blobstore_exists(blobstore *bs, const char *key)
+{
+    blobstore_entry e;
+    int rc = get_entry(bs, key, &e);
+    if (rc == BLOBSTORE_ENOTFOUND) {
+        bs__error_clear();
+        return 0;
+    }
+    if (rc)
+        return rc;
+    rc = (e.inline_data || !e.blob) ? 1 : bs->blobs->exists(bs->blobs, e.blob);
+    blobstore_entry_clear(&e);
+    return rc;
+}
+
+/* ---- list / clear ---- */
+
+BLOBSTORE_API void blobstore_list_free(blobstore_list *list)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < list->count; i++)
+        free(list->keys[i]);
+    free(list->keys);
+    list->keys = NULL;
+    list->count = 0;
+}
+
+typedef struct {
+    json_t *filter;
+    char **keys;
+    size_t n, cap;
+    char **blobs; /* clear: parallel to keys */
+} collect_ctx;
+
+static int collect(void *ctx, const blobstore_entry *e)
+{
+    collect_ctx *c = ctx;
+    if (c->filter) {
+        json_error_t err;
+        json_t *m = json_loads(e->metadata, 0, &err);
+        int match = m && bs__filter_match(c->filter, m);
+        json_decref(m);
+        if (!match)
+            return 0;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        char **k = bs__realloc(c->keys, cap * sizeof(char *));
+        if (!k)
+            return BLOBSTORE_ENOMEM;
+        c->keys = k;
+        if (c->blobs || c->cap == 0) {
+            char **b = bs__realloc(c->blobs, cap * sizeof(char *));
+            if (!b)
+                return BLOBSTORE_ENOMEM;
+            c->blobs = b;
+        }
+        c->cap = cap;
+    }
+    c->keys[c->n] = bs__strdup(e->key);
+    c->blobs[c->n] = e->blob ? bs__strdup(e->blob) : NULL;
+    if (!c->keys[c->n] || (e->blob && !c->blobs[c->n])) {
+        free(c->keys[c->n]);
+        free(c->blobs[c->n]);
+        return BLOBSTORE_ENOMEM;
+    }
+    c->n++;
+    return 0;
+}
+
+static void collect_free(collect_ctx *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->keys[i]);
+        free(c->blobs[i]);
+    }
+    free(c->keys);
+    free(c->blobs);
+    json_decref(c->filter);
+}
+
+BLOBSTORE_API int blobstore_list_keys(blobstore_list *out, blobstore *bs, const char *prefix,
+                                      const char *filter)
+{
+    if (!out || !bs)
+        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
+    out->count = 0;
+    out->keys = NULL;
+    collect_ctx c;
+    memset(&c, 0, sizeof(c));
+    int rc = check_json_object(&c.filter, filter, "filter");
+    if (!rc && c.filter)
+        rc = bs__filter_check(c.filter);
+    if (!rc && (rc = tx_begin(bs, 0)) == 0) {
+        rc = bs->meta->iterate(bs->meta, prefix, collect, &c);
+        int rc2 = tx_end(bs, 1);
+        if (!rc)
+            rc = rc2;
+    }
+    if (rc) {
+        collect_free(&c);
+        return rc;
+    }
+    out->keys = c.keys;
+    out->count = c.n;
+    for (size_t i = 0; i < c.n; i++)
+        free(c.blobs[i]);
+    free(c.blobs);
+    json_decref(c.filter);
+    if (!out->keys)
+        out->count = 0;
+    return 0;
+}
+
+BLOBSTORE_API int blobstore_clear(size_t *out_count, blobstore *bs)
+{
+    if (!bs)
+        return bs__error(BLOBSTORE_EINVAL, "store is NULL");
+    if (out_count)
+        *out_count = 0;
+    int rc = op_enter(bs);
+    if (rc)
+        return rc;
+    collect_ctx c;
+    memset(&c, 0, sizeof(c));
+    if ((rc = tx_begin(bs, 1)) == 0) {
+        rc = bs->meta->iterate(bs->meta, NULL, collect, &c);
+        for (size_t i = 0; !rc && i < c.n; i++)
+            rc = bs->meta->remove(bs->meta, c.keys[i]);
+        int batch = bs->batch;
+        for (size_t i = 0; !rc && batch && i < c.n; i++)
+            if (c.blobs[i])
+                rc = remember(&bs->batch_old, &bs->n_old, c.blobs[i]);
+        int rc2 = tx_end(bs, rc == 0);
+        if (!rc)
+            rc = rc2;
+        for (size_t i = 0; !rc && !batch && i < c.n; i++)
+            if (c.blobs[i])
+                remove_blob_quiet(bs, c.blobs[i]);
+    }
+    if (!rc && out_count)
+        *out_count = c.n;
+    collect_free(&c);
+    op_leave(bs);
+    return rc;
+}
+
+/* ---- batches ---- */
+
+BLOBSTORE_API int blobstore_batch_begin(blobstore *bs)
+{
+    if (!bs)
+        return bs__error(BLOBSTORE_EINVAL, "store is NULL");
+    pthread_mutex_lock(&bs->mu);
+    if (bs->batch) {
+        pthread_mutex_unlock(&bs->mu);
+        return bs__error(BLOBSTORE_EINVAL, "a batch is already open on this handle");
+    }
+    int rc = bs->meta->begin(bs->meta, 1);
+    if (rc) {
+        pthread_mutex_unlock(&bs->mu);
+        return rc;
+    }
+    bs->batch = 1; /* the mutex stays held until commit or rollback */
+    return 0;
+}
+
+static void batch_end(blobstore *bs, int committed)
+{
+    char **remove = committed ? bs->batch_old : bs->batch_new;
+    size_t n = committed ? bs->n_old : bs->n_new;
+    bs->batch = 0;
+    for (size_t i = 0; i < n; i++)
+        remove_blob_quiet(bs, remove[i]);
+    for (size_t i = 0; i < bs->n_old; i++)
+        free(bs->batch_old[i]);
+    for (size_t i = 0; i < bs->n_new; i++)
+        free(bs->batch_new[i]);
+    free(bs->batch_old);
+    free(bs->batch_new);
+    bs->batch_old = bs->batch_new = NULL;
+    bs->n_old = bs->n_new = 0;
+    pthread_mutex_unlock(&bs->mu);
+}
+
+static int batch_owned(blobstore *bs)
+{
+    if (!bs)
+        return bs__error(BLOBSTORE_EINVAL, "store is NULL");
+    pthread_mutex_lock(&bs->mu);
+    int open = bs->batch;
+    pthread_mutex_unlock(&bs->mu);
+    return open ? 0 : bs__error(BLOBSTORE_EINVAL, "no batch is open on this handle");
+}
+
+BLOBSTORE_API int blobstore_batch_commit(blobstore *bs)
+{
+    int rc = batch_owned(bs);
+    if (rc)
+        return rc;
+    if (bs->durable && bs->blobs->sync && bs->n_new)
+        rc = bs->blobs->sync(bs->blobs);
+    if (!rc)
+        rc = bs->meta->commit(bs->meta);
+    else
+        bs->meta->rollback(bs->meta);
+    batch_end(bs, rc == 0);
+    return rc;
+}
+
+BLOBSTORE_API int blobstore_batch_rollback(blobstore *bs)
+{
+    int rc = batch_owned(bs);
+    if (rc)
+        return rc;
+    rc = bs->meta->rollback(bs->meta);
+    batch_end(bs, 0);
+    return rc;
+}
+
+/* ---- verify ---- */
+
+static int null_sink(void *ctx, const void *p, size_t n)
+{
+    (void)ctx;
+    (void)p;
+    (void)n;
+    return 0;
+}
+
+typedef struct {
+    blobstore *bs;
+    blobstore_verify_stats *st;
+    blobstore_problem_fn fn;
+    void *ctx;
+    int stop;
+    unsigned flags;
+    char **refs; /* sorted referenced blob names */
+    size_t nrefs;
+} verify_ctx;
+
+static int report(verify_ctx *v, blobstore_problem_kind kind, const char *key, const char *blob,
+                  const char *detail, int repaired)
+{
+    blobstore_problem p = {kind, key, blob, detail, repaired};
+    if (repaired)
+        v->st->repaired++;
+    if (v->fn && !v->stop && v->fn(v->ctx, &p) != 0)
+        v->stop = 1;
+    return 0;
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int orphan_cb(void *ctx, const char *name, int is_temp)
+{
+    verify_ctx *v = ctx;
+    if (is_temp) {
+        int fixed = 0;
+        v->st->temps++;
+        if ((v->flags & BLOBSTORE_VERIFY_REPAIR) && v->bs->blobs->remove_temp)
+            fixed = v->bs->blobs->remove_temp(v->bs->blobs, name) == 0;
+        return report(v, BLOBSTORE_PROBLEM_TEMP, NULL, name, "leftover temporary file", fixed);
+    }
+    if (bsearch(&name, v->refs, v->nrefs, sizeof(char *), cmp_strp))
+        return 0;
+    int fixed = 0;
+    v->st->orphans++;
+    if (v->flags & BLOBSTORE_VERIFY_REPAIR)
+        fixed = v->bs->blobs->remove(v->bs->blobs, name) == 0;
+    return report(v, BLOBSTORE_PROBLEM_ORPHAN, NULL, name, "blob without an entry", fixed);
+}
+
+BLOBSTORE_API int blobstore_verify(blobstore_verify_stats *out, blobstore *bs, unsigned int flags,
+                                   blobstore_problem_fn fn, void *ctx)
+{
+    blobstore_verify_stats st;
+    memset(&st, 0, sizeof(st));
+    if (!bs)
+        return bs__error(BLOBSTORE_EINVAL, "store is NULL");
+    verify_ctx v = {bs, &st, fn, ctx, 0, flags, NULL, 0};
+    collect_ctx c;
+    memset(&c, 0, sizeof(c));
+    /* Phase 1: check every entry's data, without blocking writers. */
+    int rc = tx_begin(bs, 0);
+    if (!rc) {
+        rc = bs->meta->iterate(bs->meta, NULL, collect, &c);
+        int rc2 = tx_end(bs, 1);
+        if (!rc)
+            rc = rc2;
+    }
+    for (size_t i = 0; !rc && i < c.n && !v.stop; i++) {
+        blobstore_entry e;
+        int r = get_entry(bs, c.keys[i], &e);
+        if (r == BLOBSTORE_ENOTFOUND)
+            continue; /* deleted meanwhile */
+        if (r) {
+            rc = r;
+            break;
+        }
+        st.entries++;
+        r = decode_entry(bs, &e, null_sink, NULL);
+        if (r == 0) {
+            st.ok++;
+        } else if (r == BLOBSTORE_ECORRUPT || r == BLOBSTORE_EUNSUPPORTED) {
+            st.corrupt++;
+            report(&v, BLOBSTORE_PROBLEM_CORRUPT, e.key, e.blob, blobstore_errmsg(), 0);
+        } else if (r != BLOBSTORE_ENOTFOUND) {
+            rc = r; /* I/O error: stop */
+        }
+        blobstore_entry_clear(&e);
+    }
+    collect_free(&c);
+    memset(&c, 0, sizeof(c));
+    /* Phase 2: with writers excluded, find dangling entries, orphans and temps. */
+    if (!rc && !v.stop && (rc = excl_enter(bs)) == 0) {
+        if ((rc = tx_begin(bs, 1)) == 0) {
+            rc = bs->meta->iterate(bs->meta, NULL, collect, &c);
+            for (size_t i = 0; !rc && i < c.n; i++) {
+                if (!c.blobs[i] || bs->blobs->exists(bs->blobs, c.blobs[i]) != 0)
+                    continue;
+                int fixed = 0;
+                st.dangling++;
+                if (flags & BLOBSTORE_VERIFY_REPAIR) {
+                    rc = bs->meta->remove(bs->meta, c.keys[i]);
+                    fixed = rc == 0;
+                }
+                report(&v, BLOBSTORE_PROBLEM_DANGLING, c.keys[i], c.blobs[i],
+                       "entry whose blob is missing", fixed);
+            }
+            int rc2 = tx_end(bs, rc == 0);
+            if (!rc)
+                rc = rc2;
+        }
+        if (!rc) {
+            v.refs = bs__calloc(c.n, sizeof(char *));
+            if (!v.refs)
+                rc = BLOBSTORE_ENOMEM;
+            for (size_t i = 0; !rc && i < c.n; i++)
+                if (c.blobs[i])
+                    v.refs[v.nrefs++] = c.blobs[i];
+            if (!rc) {
+                qsort(v.refs, v.nrefs, sizeof(char *), cmp_strp);
+                rc = bs->blobs->list(bs->blobs, orphan_cb, &v);
+            }
+        }
+        excl_leave(bs);
+    }
+    free(v.refs);
+    collect_free(&c);
+    if (out)
+        *out = st;
+    return rc;
+}

@@ -1,0 +1,395 @@
+/*
+ * util.c - small shared helpers: memory, checked sizes, byte buffers, key
+ * validation, hashing, time stamps and crash-safe file writes.
+ *
+ * One home for each of these: modules call them rather than growing their own.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void *bs__malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        bs__error(BLOBSTORE_ENOMEM, "out of memory allocating %zu bytes", n);
+    return p;
+}
+
+void *bs__calloc(size_t n, size_t m)
+{
+    void *p = calloc(n ? n : 1, m ? m : 1);
+    if (!p)
+        bs__error(BLOBSTORE_ENOMEM, "out of memory allocating %zu x %zu bytes", n, m);
+    return p;
+}
+
+void *bs__realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        bs__error(BLOBSTORE_ENOMEM, "out of memory allocating %zu bytes", n);
+    return q;
+}
+
+char *bs__strndup(const char *s, size_t n)
+{
+    char *d = bs__malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+char *bs__strdup(const char *s)
+{
+    return s ? bs__strndup(s, strlen(s)) : NULL;
+}
+
+int bs__add_overflow(size_t *out, size_t a, size_t b)
+{
+    return __builtin_add_overflow(a, b, out);
+}
+
+int bs__mul_overflow(size_t *out, size_t a, size_t b)
+{
+    return __builtin_mul_overflow(a, b, out);
+}
+
+BLOBSTORE_API void blobstore_free(void *p)
+{
+    free(p);
+}
+
+BLOBSTORE_API const char *blobstore_version(void)
+{
+    return BLOBSTORE_VERSION_STRING;
+}
+
+int bs__buf_reserve(bs_buf *b, size_t extra)
+{
+    size_t need;
+    if (bs__add_overflow(&need, b->len, extra))
+        return bs__error(BLOBSTORE_ENOMEM, "buffer size overflow");
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    unsigned char *d = bs__realloc(b->data, cap);
+    if (!d)
+        return BLOBSTORE_ENOMEM;
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
+int bs__buf_append(bs_buf *b, const void *p, size_t n)
+{
+    int rc = bs__buf_reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+void bs__buf_free(bs_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF, no NUL. */
+int bs__utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c == 0)
+            return 0;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        unsigned cp, min;
+        if ((c & 0xE0) == 0xC0) {
+            len = 2, cp = c & 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3, cp = c & 0x0F, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            len = 4, cp = c & 0x07, min = 0x10000;
+        } else {
+            return 0;
+        }
+        if (n - i < len)
+            return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+int bs__key_check(const char *key)
+{
+    if (!key)
+        return bs__error(BLOBSTORE_EINVAL, "key is NULL");
+    size_t n = strlen(key);
+    if (n == 0)
+        return bs__error(BLOBSTORE_EINVAL, "key is empty");
+    if (n > BLOBSTORE_KEY_MAX)
+        return bs__error(BLOBSTORE_EINVAL, "key is %zu bytes long; the limit is %d", n,
+                         BLOBSTORE_KEY_MAX);
+    if (!bs__utf8_valid((const unsigned char *)key, n))
+        return bs__error(BLOBSTORE_EINVAL, "key is not valid UTF-8");
+    return 0;
+}
+
+void bs__hex(char *out, const unsigned char *in, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int bs__random_bytes(void *out, size_t n)
+{
+    unsigned char *p = out;
+    while (n) {
+        ssize_t r = getrandom(p, n, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return bs__error_errno(errno, "getrandom");
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+void bs__now_iso(char out[32])
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+}
+
+struct bs_sha256 {
+    EVP_MD_CTX *ctx;
+};
+
+bs_sha256 *bs__sha256_new(void)
+{
+    bs_sha256 *h = bs__malloc(sizeof(*h));
+    if (!h)
+        return NULL;
+    h->ctx = EVP_MD_CTX_new();
+    if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(h->ctx);
+        free(h);
+        bs__error(BLOBSTORE_ENOMEM, "cannot initialise SHA-256");
+        return NULL;
+    }
+    return h;
+}
+
+void bs__sha256_update(bs_sha256 *h, const void *p, size_t n)
+{
+    if (n)
+        EVP_DigestUpdate(h->ctx, p, n);
+}
+
+void bs__sha256_final(bs_sha256 *h, unsigned char md[32])
+{
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(h->ctx, md, &len);
+    bs__sha256_free(h);
+}
+
+void bs__sha256_final_hex(bs_sha256 *h, char out[65])
+{
+    unsigned char md[32];
+    bs__sha256_final(h, md);
+    bs__hex(out, md, 32);
+}
+
+void bs__sha256_free(bs_sha256 *h)
+{
+    if (h) {
+        EVP_MD_CTX_free(h->ctx);
+        free(h);
+    }
+}
+
+void bs__sha256_hex(char out[65], const void *p, size_t n)
+{
+    unsigned char md[32];
+    unsigned int len = 0;
+    EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
+    bs__hex(out, md, 32);
+}
+
+char *bs__path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *p = bs__malloc(la + lb + 2);
+    if (!p)
+        return NULL;
+    memcpy(p, a, la);
+    p[la] = '/';
+    memcpy(p + la + 1, b, lb + 1);
+    return p;
+}
+
+int bs__mkdir_p(const char *path, int mode)
+{
+    char *p = bs__strdup(path);
+    if (!p)
+        return BLOBSTORE_ENOMEM;
+    int rc = 0;
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            if (mkdir(p, (mode_t)mode) != 0 && errno != EEXIST) {
+                rc = bs__error_errno(errno, "cannot create directory %s", p);
+                break;
+            }
+            *s = c;
+            if (!c)
+                break;
+        }
+    }
+    free(p);
+    return rc;
+}
+
+int bs__fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return bs__error_errno(errno, "cannot open directory %s", dir);
+    int rc = 0;
+    if (fsync(fd) != 0)
+        rc = bs__error_errno(errno, "fsync of directory %s", dir);
+    close(fd);
+    return rc;
+}
+
+int bs__write_all(int fd, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int bs__write_file_atomic(const char *path, const void *data, size_t len, int sync)
+{
+    size_t n = strlen(path);
+    char *tmp = bs__malloc(n + 32);
+    if (!tmp)
+        return BLOBSTORE_ENOMEM;
+    unsigned char rnd[6];
+    char hex[13];
+    int rc = bs__random_bytes(rnd, sizeof(rnd));
+    if (rc) {
+        free(tmp);
+        return rc;
+    }
+    bs__hex(hex, rnd, sizeof(rnd));
+    snprintf(tmp, n + 32, "%s.tmp-%s", path, hex);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = bs__error_errno(errno, "cannot create %s", tmp);
+        free(tmp);
+        return rc;
+    }
+    int e = bs__write_all(fd, data, len);
+    if (e)
+        rc = bs__error_errno(-e, "cannot write %s", tmp);
+    else if (sync && fsync(fd) != 0)
+        rc = bs__error_errno(errno, "fsync of %s", tmp);
+    if (close(fd) != 0 && !rc)
+        rc = bs__error_errno(errno, "close of %s", tmp);
+    if (!rc && rename(tmp, path) != 0)
+        rc = bs__error_errno(errno, "cannot rename %s to %s", tmp, path);
+    if (rc) {
+        unlink(tmp);
+    } else if (sync) {
+        char *dir = bs__strdup(path);
+        if (!dir) {
+            rc = BLOBSTORE_ENOMEM;
+        } else {
+            char *slash = strrchr(dir, '/');
+            if (slash == dir)
+                slash[1] = '\0';
+            else if (slash)
+                *slash = '\0';
+            else
+                strcpy(dir, ".");
+            rc = bs__fsync_dir(dir);
+            free(dir);
+        }
+    }
+    free(tmp);
+    return rc;
+}
+
+int bs__read_file(const char *path, bs_buf *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return bs__error(BLOBSTORE_ENOTFOUND, "%s does not exist", path);
+        return bs__error_errno(errno, "cannot open %s", path);
+    }
+    int rc = 0;
+    for (;;) {
+        if ((rc = bs__buf_reserve(out, 65536)) != 0)
+            break;
+        ssize_t r = read(fd, out->data + out->len, out->cap - out->len);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = bs__error_errno(errno, "cannot read %s", path);
+            break;
+        }
+        if (r == 0)
+            break;
+        out->len += (size_t)r;
+    }
+    close(fd);
+    return rc;
+}

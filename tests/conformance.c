@@ -1,0 +1,1 @@
+/* conformance.c - placeholder until the conformance suite lands. */

@@ -1,0 +1,8 @@
+# The core test suite. Each file is one executable, registered with ctest.
+blobstore_add_test(test_util SOURCES tests/test_util.c)
+blobstore_add_test(test_frame SOURCES tests/test_frame.c)
+blobstore_add_test(test_store SOURCES tests/test_store.c tests/conformance.c)
+blobstore_add_test(test_backends SOURCES tests/test_backends.c tests/conformance.c)
+blobstore_add_test(test_faults SOURCES tests/test_faults.c)
+blobstore_add_test(test_procs SOURCES tests/test_procs.c)
+blobstore_add_test(test_cli SOURCES tests/test_cli.c)
