@@ -1,1 +1,333 @@
-/* conformance.c - placeholder until the conformance suite lands. */
+/*
+ * conformance.c - the store conformance suite (see conformance.h).
+ */
+#include "conformance.h"
+#include "test.h"
+
+#include <jansson.h>
+
+static json_t *meta_of(blobstore *bs, const char *key)
+{
+    char *text = NULL;
+    if (blobstore_get_metadata(&text, bs, key) != 0)
+        return NULL;
+    json_error_t err;
+    json_t *o = json_loads(text, 0, &err);
+    blobstore_free(text);
+    return o;
+}
+
+static int get_equals(blobstore *bs, const char *key, const void *data, size_t len)
+{
+    void *out = NULL;
+    size_t n = 0;
+    int rc = blobstore_get(&out, &n, bs, key);
+    int ok = rc == 0 && n == len && (len == 0 || memcmp(out, data, len) == 0);
+    blobstore_free(out);
+    return ok;
+}
+
+static void basic_put_get(blobstore *bs)
+{
+    char *key = NULL;
+    CHECK_EQ(blobstore_put(&key, bs, "model_v1", "hello", 5,
+                           "{\"accuracy\": 0.95, \"author\": \"alice\"}"),
+             0);
+    CHECK_STR(key, "model_v1");
+    blobstore_free(key);
+    CHECK(get_equals(bs, "model_v1", "hello", 5));
+    CHECK_EQ(blobstore_exists(bs, "model_v1"), 1);
+    CHECK_EQ(blobstore_exists(bs, "model_v2"), 0);
+
+    json_t *m = meta_of(bs, "model_v1");
+    CHECK(m != NULL);
+    CHECK_STR(json_string_value(json_object_get(m, "key")), "model_v1");
+    CHECK_STR(json_string_value(json_object_get(m, "format")), "bytes");
+    CHECK_EQ(json_integer_value(json_object_get(m, "size")), 5);
+    CHECK(json_integer_value(json_object_get(m, "file_size")) > 0);
+    CHECK_STR(json_string_value(json_object_get(m, "content_hash")),
+              "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+    const char *created = json_string_value(json_object_get(m, "created_at"));
+    CHECK(created && strlen(created) == 27 && created[10] == 'T' && created[26] == 'Z');
+    json_t *user = json_object_get(m, "metadata");
+    CHECK_EQ(json_real_value(json_object_get(user, "accuracy")) == 0.95, 1);
+    CHECK_STR(json_string_value(json_object_get(user, "author")), "alice");
+    json_decref(m);
+
+    /* Empty value, binary value with NULs. */
+    CHECK_EQ(blobstore_put(NULL, bs, "empty", "", 0, NULL), 0);
+    CHECK(get_equals(bs, "empty", "", 0));
+    unsigned char bin[300];
+    for (int i = 0; i < 300; i++)
+        bin[i] = (unsigned char)(i * 7);
+    CHECK_EQ(blobstore_put(NULL, bs, "bin", bin, sizeof(bin), "{}"), 0);
+    CHECK(get_equals(bs, "bin", bin, sizeof(bin)));
+}
+
+static void missing_keys(blobstore *bs)
+{
+    void *out;
+    size_t n;
+    char *json;
+    CHECK_EQ(blobstore_get(&out, &n, bs, "nope"), BLOBSTORE_ENOTFOUND);
+    CHECK_EQ(blobstore_get_metadata(&json, bs, "nope"), BLOBSTORE_ENOTFOUND);
+    CHECK_EQ(blobstore_update_metadata(bs, "nope", "{\"a\":1}"), BLOBSTORE_ENOTFOUND);
+    CHECK_EQ(blobstore_delete(bs, "nope"), BLOBSTORE_ENOTFOUND);
+    CHECK(strstr(blobstore_errmsg(), "nope") != NULL);
+}
+
+static void replace_and_update(blobstore *bs)
+{
+    CHECK_EQ(blobstore_put(NULL, bs, "r", "first", 5, "{\"v\":1,\"keep\":true}"), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "r", "second!", 7, "{\"v\":2}"), 0);
+    CHECK(get_equals(bs, "r", "second!", 7));
+    json_t *m = meta_of(bs, "r");
+    CHECK(m != NULL);
+    json_t *user = json_object_get(m, "metadata");
+    CHECK_EQ(json_integer_value(json_object_get(user, "v")), 2);
+    CHECK(json_object_get(user, "keep") == NULL); /* put replaces metadata */
+    CHECK_EQ(json_integer_value(json_object_get(m, "size")), 7);
+    json_decref(m);
+
+    CHECK_EQ(
+        blobstore_update_metadata(bs, "r", "{\"deployed\": true, \"nested\": {\"a\": [1, 2]}}"), 0);
+    m = meta_of(bs, "r");
+    user = json_object_get(m, "metadata");
+    CHECK(json_is_true(json_object_get(user, "deployed")));
+    CHECK_EQ(json_integer_value(json_object_get(user, "v")), 2);
+    CHECK_EQ(json_array_size(json_object_get(json_object_get(user, "nested"), "a")), 2);
+    json_decref(m);
+    CHECK(get_equals(bs, "r", "second!", 7)); /* data untouched */
+
+    CHECK_EQ(blobstore_update_metadata(bs, "r", "[1,2]"), BLOBSTORE_EINVAL);
+    CHECK_EQ(blobstore_update_metadata(bs, "r", "{bad json"), BLOBSTORE_EINVAL);
+    CHECK_EQ(blobstore_put(NULL, bs, "r2", "x", 1, "\"not an object\""), BLOBSTORE_EINVAL);
+    CHECK_EQ(blobstore_exists(bs, "r2"), 0);
+}
+
+static void hostile_keys(blobstore *bs)
+{
+    static const char *keys[] = {
+        "../../etc/passwd", "a/b/c",       "..",          ".",   "/abs", "back\\slash",
+        " spaced key ",     "ключ/日本語", "k.with.dots", "CON", "a\nb"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        CHECK_EQ(blobstore_put(NULL, bs, keys[i], keys[i], strlen(keys[i]), NULL), 0);
+    }
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        CHECK(get_equals(bs, keys[i], keys[i], strlen(keys[i])));
+        CHECK_EQ(blobstore_exists(bs, keys[i]), 1);
+    }
+    char longkey[BLOBSTORE_KEY_MAX + 2];
+    memset(longkey, 'k', sizeof(longkey));
+    longkey[BLOBSTORE_KEY_MAX] = '\0';
+    CHECK_EQ(blobstore_put(NULL, bs, longkey, "x", 1, NULL), 0);
+    CHECK(get_equals(bs, longkey, "x", 1));
+    longkey[BLOBSTORE_KEY_MAX] = 'k';
+    longkey[BLOBSTORE_KEY_MAX + 1] = '\0';
+    CHECK_EQ(blobstore_put(NULL, bs, longkey, "x", 1, NULL), BLOBSTORE_EINVAL);
+    CHECK_EQ(blobstore_put(NULL, bs, "", "x", 1, NULL), BLOBSTORE_EINVAL);
+    CHECK_EQ(blobstore_put(NULL, bs, "bad\xff\xfe", "x", 1, NULL), BLOBSTORE_EINVAL);
+    CHECK_EQ(blobstore_put(NULL, bs, "over\xc0\xaflong", "x", 1, NULL), BLOBSTORE_EINVAL);
+    CHECK_EQ(blobstore_put(NULL, bs, "surrogate\xed\xa0\x80", "x", 1, NULL), BLOBSTORE_EINVAL);
+    CHECK(strstr(blobstore_errmsg(), "UTF-8") != NULL);
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        CHECK_EQ(blobstore_delete(bs, keys[i]), 0);
+    longkey[BLOBSTORE_KEY_MAX] = '\0';
+    CHECK_EQ(blobstore_delete(bs, longkey), 0);
+}
+
+static void listing(blobstore *bs)
+{
+    size_t n;
+    CHECK_EQ(blobstore_clear(&n, bs), 0);
+    static const char *keys[] = {"model_b", "model_a", "data/x", "model_c", "zeta", "mode"};
+    static const char *metas[] = {"{\"deployed\": true, \"n\": 1}",
+                                  "{\"deployed\": false}",
+                                  "{\"deployed\": true, \"n\": 1.0}",
+                                  "{\"n\": \"1\"}",
+                                  "{}",
+                                  "{\"deployed\": true, \"n\": 2}"};
+    for (int i = 0; i < 6; i++)
+        CHECK_EQ(blobstore_put(NULL, bs, keys[i], "v", 1, metas[i]), 0);
+    blobstore_list l;
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, NULL), 0);
+    CHECK_EQ(l.count, 6);
+    const char *sorted[] = {"data/x", "mode", "model_a", "model_b", "model_c", "zeta"};
+    for (int i = 0; i < 6; i++)
+        CHECK_STR(l.keys[i], sorted[i]);
+    blobstore_list_free(&l);
+
+    CHECK_EQ(blobstore_list_keys(&l, bs, "model_", NULL), 0);
+    CHECK_EQ(l.count, 3);
+    CHECK_STR(l.keys[0], "model_a");
+    CHECK_STR(l.keys[2], "model_c");
+    blobstore_list_free(&l);
+
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, "{\"deployed\": true}"), 0);
+    CHECK_EQ(l.count, 3);
+    CHECK_STR(l.keys[0], "data/x");
+    CHECK_STR(l.keys[1], "mode");
+    CHECK_STR(l.keys[2], "model_b");
+    blobstore_list_free(&l);
+
+    /* Numbers match by value; a string never equals a number. */
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, "{\"n\": 1}"), 0);
+    CHECK_EQ(l.count, 2);
+    CHECK_STR(l.keys[0], "data/x");
+    CHECK_STR(l.keys[1], "model_b");
+    blobstore_list_free(&l);
+
+    CHECK_EQ(blobstore_list_keys(&l, bs, "mode", "{\"deployed\": true}"), 0);
+    CHECK_EQ(l.count, 2);
+    blobstore_list_free(&l);
+
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, "[1]"), BLOBSTORE_EINVAL);
+    CHECK_EQ(blobstore_list_keys(&l, bs, "nothing", NULL), 0);
+    CHECK_EQ(l.count, 0);
+    blobstore_list_free(&l);
+
+    CHECK_EQ(blobstore_clear(&n, bs), 0);
+    CHECK_EQ(n, 6);
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, NULL), 0);
+    CHECK_EQ(l.count, 0);
+    blobstore_list_free(&l);
+    CHECK_EQ(blobstore_exists(bs, "zeta"), 0);
+}
+
+static void auto_keys_and_codecs(blobstore *bs)
+{
+    char *k1 = NULL, *k2 = NULL;
+    CHECK_EQ(blobstore_put(&k1, bs, NULL, "a", 1, NULL), 0);
+    CHECK_EQ(blobstore_put(&k2, bs, NULL, "a", 1, NULL), 0);
+    CHECK(k1 && k2 && strlen(k1) == 16 && strspn(k1, "0123456789abcdef") == 16);
+    CHECK(strcmp(k1, k2) != 0);
+    blobstore_free(k1);
+    blobstore_free(k2);
+
+    static const char *codecs[] = {"lz4", "zstd", "gzip", "blosclz", "none"};
+    size_t big = 3 * 1024 * 1024 + 17;
+    unsigned char *data = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (unsigned char)((i % 251) ^ (i >> 13));
+    for (int c = 0; c < 5; c++) {
+        blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+        po.compression = codecs[c];
+        po.compression_level = 1 + c;
+        CHECK_EQ(blobstore_put_ex(NULL, bs, codecs[c], data, big, &po), 0);
+        CHECK_EQ(blobstore_put_ex(NULL, bs, "small", "tiny", 4, &po), 0);
+        CHECK(get_equals(bs, "small", "tiny", 4));
+    }
+    for (int c = 0; c < 5; c++) {
+        CHECK(get_equals(bs, codecs[c], data, big));
+        json_t *m = meta_of(bs, codecs[c]);
+        CHECK_STR(json_string_value(json_object_get(m, "compression")), codecs[c]);
+        if (strcmp(codecs[c], "none") != 0)
+            CHECK(json_integer_value(json_object_get(m, "file_size")) < (json_int_t)big / 2);
+        json_decref(m);
+    }
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.compression = "brotli";
+    CHECK_EQ(blobstore_put_ex(NULL, bs, "x", "x", 1, &po), BLOBSTORE_EINVAL);
+    free(data);
+}
+
+typedef struct {
+    const unsigned char *p;
+    size_t len, pos, step;
+} reader;
+
+static int read_cb(void *ctx, void *buf, size_t cap, size_t *out_n)
+{
+    reader *r = ctx;
+    size_t n = r->len - r->pos;
+    if (n > cap)
+        n = cap;
+    if (n > r->step)
+        n = r->step;
+    memcpy(buf, r->p + r->pos, n);
+    r->pos += n;
+    *out_n = n;
+    return 0;
+}
+
+typedef struct {
+    unsigned char *p;
+    size_t len, cap;
+} writer;
+
+static int write_cb(void *ctx, const void *buf, size_t len)
+{
+    writer *w = ctx;
+    if (w->len + len > w->cap)
+        return -1;
+    memcpy(w->p + w->len, buf, len);
+    w->len += len;
+    return 0;
+}
+
+static void streaming(blobstore *bs)
+{
+    size_t len = 5 * 1024 * 1024 + 3;
+    unsigned char *data = malloc(len), *back = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (unsigned char)(i * 2654435761u >> 24);
+    reader r = {data, len, 0, 100000};
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.metadata = "{\"stream\": true}";
+    char *key = NULL;
+    CHECK_EQ(blobstore_put_stream(&key, bs, "streamed", read_cb, &r, &po), 0);
+    CHECK_STR(key, "streamed");
+    blobstore_free(key);
+    writer w = {back, 0, len};
+    CHECK_EQ(blobstore_get_stream(bs, "streamed", write_cb, &w), 0);
+    CHECK_EQ(w.len, len);
+    CHECK(memcmp(back, data, len) == 0);
+    /* A write callback that fails is reported as such. */
+    writer small = {back, 0, 10};
+    CHECK_EQ(blobstore_get_stream(bs, "streamed", write_cb, &small), BLOBSTORE_ECALLBACK);
+    free(data);
+    free(back);
+}
+
+static void verify_clean(blobstore *bs)
+{
+    blobstore_verify_stats st;
+    CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
+    CHECK(st.entries > 0);
+    CHECK_EQ(st.ok, st.entries);
+    CHECK_EQ(st.corrupt + st.dangling + st.orphans + st.temps, 0);
+}
+
+void conformance_store(blobstore *bs)
+{
+    void (*steps[])(blobstore *) = {basic_put_get, missing_keys, replace_and_update,
+                                    hostile_keys,  listing,      auto_keys_and_codecs,
+                                    streaming,     verify_clean};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && !test__failed; i++)
+        steps[i](bs);
+}
+
+void conformance_store_ca(blobstore *bs)
+{
+    char *k1 = NULL, *k2 = NULL;
+    CHECK_EQ(blobstore_put(&k1, bs, "ignored", "same bytes", 10, "{\"v\":1}"), 0);
+    CHECK_EQ(blobstore_put(&k2, bs, NULL, "same bytes", 10, "{\"v\":2}"), 0);
+    CHECK(k1 && k2);
+    CHECK_STR(k1, k2);
+    CHECK_EQ(strlen(k1), 64);
+    CHECK_EQ(blobstore_exists(bs, "ignored"), 0);
+    CHECK(get_equals(bs, k1, "same bytes", 10));
+    blobstore_list l;
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, NULL), 0);
+    CHECK_EQ(l.count, 1);
+    blobstore_list_free(&l);
+    /* Streamed puts of the same content land on the same key. */
+    reader r = {(const unsigned char *)"same bytes", 10, 0, 3};
+    char *k3 = NULL;
+    CHECK_EQ(blobstore_put_stream(&k3, bs, NULL, read_cb, &r, NULL), 0);
+    CHECK_STR(k3, k1);
+    blobstore_free(k1);
+    blobstore_free(k2);
+    blobstore_free(k3);
+    verify_clean(bs);
+}

@@ -1,9 +1,608 @@
+/*
+ * test_store.c - the store through its public API: the conformance suite on
+ * every built-in backend combination, settings, integrity, repair, batches
+ * and threads.
+ */
+#include "conformance.h"
 #include "test.h"
 
-TEST(placeholder)
+#include <dirent.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static blobstore *open_store(const char *dir, const char *backend, const char *blob_backend, int ca,
+                             int durability)
 {
-    CHECK(1);
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    o.backend = backend;
+    o.blob_backend = blob_backend;
+    o.content_addressable = ca ? BLOBSTORE_YES : 0;
+    o.durability = durability;
+    blobstore *bs = NULL;
+    if (blobstore_open(&bs, &o) != 0) {
+        fprintf(stderr, "open failed: %s\n", blobstore_errmsg());
+        return NULL;
+    }
+    return bs;
 }
 
-static const test_case tests[] = {TEST_ENTRY(placeholder)};
+#define CONFORMANCE(name, backend, blob, ca, dur)                                                  \
+    TEST(name)                                                                                     \
+    {                                                                                              \
+        blobstore *bs = open_store(test_tmpdir(), backend, blob, ca, dur);                         \
+        CHECK(bs != NULL);                                                                         \
+        if (ca)                                                                                    \
+            conformance_store_ca(bs);                                                              \
+        else                                                                                       \
+            conformance_store(bs);                                                                 \
+        blobstore_close(bs);                                                                       \
+    }
+
+CONFORMANCE(conformance_json_fs, "json", "filesystem", 0, 0)
+CONFORMANCE(conformance_sqlite_fs, "sqlite", "filesystem", 0, 0)
+CONFORMANCE(conformance_json_fs_relaxed, "json", "filesystem", 0, BLOBSTORE_DURABILITY_RELAXED)
+CONFORMANCE(conformance_sqlite_fs_relaxed, "sqlite", "filesystem", 0, BLOBSTORE_DURABILITY_RELAXED)
+CONFORMANCE(conformance_json_mem, "json", "memory", 0, 0)
+CONFORMANCE(conformance_sqlite_mem, "sqlite", "memory", 0, 0)
+CONFORMANCE(conformance_ca_json_fs, "json", "filesystem", 1, 0)
+CONFORMANCE(conformance_ca_sqlite_fs, "sqlite", "filesystem", 1, 0)
+CONFORMANCE(conformance_ca_sqlite_mem, "sqlite", "memory", 1, 0)
+
+static int count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char p[4096];
+        snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            n += count_files(p);
+        else
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Path of the blob file of key (from its metadata). */
+static int blob_path(char *out, size_t cap, blobstore *bs, const char *dir, const char *key,
+                     int shard)
+{
+    char *text;
+    if (blobstore_get_metadata(&text, bs, key) != 0)
+        return -1;
+    json_error_t err;
+    json_t *m = json_loads(text, 0, &err);
+    blobstore_free(text);
+    const char *blob = json_string_value(json_object_get(m, "blob"));
+    int rc = -1;
+    if (blob) {
+        if (shard)
+            snprintf(out, cap, "%s/blobs/%.*s/%s", dir, shard, blob, blob);
+        else
+            snprintf(out, cap, "%s/blobs/%s", dir, blob);
+        rc = 0;
+    }
+    json_decref(m);
+    return rc;
+}
+
+TEST(memory_store_writes_nothing_to_disk)
+{
+    const char *dir = test_tmpdir();
+    char sub[4096];
+    snprintf(sub, sizeof(sub), "%s/store", dir);
+    blobstore *bs = open_store(sub, "json", "memory", 0, 0);
+    CHECK(bs != NULL);
+    CHECK_EQ(blobstore_put(NULL, bs, "k", "v", 1, NULL), 0);
+    blobstore_close(bs);
+    CHECK_EQ(count_files(dir), 0);
+}
+
+TEST(settings_are_remembered_and_conflicts_refused)
+{
+    const char *dir = test_tmpdir();
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    o.backend = "sqlite";
+    o.compression = "zstd";
+    o.content_addressable = BLOBSTORE_YES;
+    o.shard_chars = 3;
+    blobstore *bs;
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    char *key;
+    CHECK_EQ(blobstore_put(&key, bs, NULL, "abc", 3, NULL), 0);
+    blobstore_close(bs);
+
+    blobstore_options plain = BLOBSTORE_OPTIONS_INIT;
+    plain.cache_dir = dir;
+    CHECK_EQ(blobstore_open(&bs, &plain), 0);
+    char *s;
+    CHECK_EQ(blobstore_settings(&s, bs), 0);
+    CHECK(strstr(s, "\"backend\":\"sqlite\"") != NULL);
+    CHECK(strstr(s, "\"compression\":\"zstd\"") != NULL);
+    CHECK(strstr(s, "\"content_addressable\":true") != NULL);
+    CHECK(strstr(s, "\"shard_chars\":3") != NULL);
+    blobstore_free(s);
+    void *out;
+    size_t n;
+    CHECK_EQ(blobstore_get(&out, &n, bs, key), 0);
+    CHECK_EQ(n, 3);
+    blobstore_free(out);
+    blobstore_close(bs);
+
+    blobstore_options bad = BLOBSTORE_OPTIONS_INIT;
+    bad.cache_dir = dir;
+    bad.backend = "json";
+    CHECK_EQ(blobstore_open(&bs, &bad), BLOBSTORE_ECONFLICT);
+    CHECK(strstr(blobstore_errmsg(), "sqlite") != NULL);
+    bad.backend = NULL;
+    bad.content_addressable = BLOBSTORE_NO;
+    CHECK_EQ(blobstore_open(&bs, &bad), BLOBSTORE_ECONFLICT);
+    bad.content_addressable = 0;
+    bad.shard_chars = BLOBSTORE_SHARD_NONE;
+    CHECK_EQ(blobstore_open(&bs, &bad), BLOBSTORE_ECONFLICT);
+    /* Compression may differ per handle. */
+    bad.shard_chars = 0;
+    bad.compression = "gzip";
+    CHECK_EQ(blobstore_open(&bs, &bad), 0);
+    blobstore_close(bs);
+    blobstore_free(key);
+
+    bad.compression = "snappy";
+    CHECK_EQ(blobstore_open(&bs, &bad), BLOBSTORE_EINVAL);
+    bad.compression = NULL;
+    bad.compression_level = 10;
+    CHECK_EQ(blobstore_open(&bs, &bad), BLOBSTORE_EINVAL);
+    bad.compression_level = 0;
+    bad.backend = "mongodb";
+    CHECK_EQ(blobstore_open(&bs, &bad), BLOBSTORE_EINVAL);
+}
+
+TEST(shard_layout)
+{
+    for (int shard = 0; shard <= 4; shard += 2) {
+        const char *dir = test_tmpdir();
+        blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+        o.cache_dir = dir;
+        o.shard_chars = shard ? shard : BLOBSTORE_SHARD_NONE;
+        blobstore *bs;
+        CHECK_EQ(blobstore_open(&bs, &o), 0);
+        CHECK_EQ(blobstore_put(NULL, bs, "key", "value", 5, NULL), 0);
+        char p[4096];
+        CHECK_EQ(blob_path(p, sizeof(p), bs, dir, "key", shard), 0);
+        struct stat st;
+        CHECK_EQ(stat(p, &st), 0);
+        CHECK(S_ISREG(st.st_mode));
+        blobstore_close(bs);
+    }
+}
+
+static void flip_byte(const char *path, long off)
+{
+    int fd = open(path, O_RDWR);
+    unsigned char c;
+    struct stat st;
+    fstat(fd, &st);
+    if (off < 0)
+        off += st.st_size;
+    pread(fd, &c, 1, off);
+    c ^= 0x40;
+    pwrite(fd, &c, 1, off);
+    close(fd);
+}
+
+static void corrupt_blob_detected(const char *backend)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, backend, "filesystem", 0, 0);
+    CHECK(bs != NULL);
+    size_t len = 2 * 1024 * 1024 + 5;
+    unsigned char *data = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (unsigned char)(i % 7 == 0 ? i >> 3 : 'a');
+    CHECK_EQ(blobstore_put(NULL, bs, "victim", data, len, NULL), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "bystander", data, len, NULL), 0);
+    char p[4096];
+    CHECK_EQ(blob_path(p, sizeof(p), bs, dir, "victim", 2), 0);
+    struct stat st;
+    CHECK_EQ(stat(p, &st), 0);
+    /* Damage the header, the middle and the trailer in turn. */
+    long offsets[] = {3, (long)st.st_size / 2, -20};
+    for (int i = 0; i < 3; i++) {
+        flip_byte(p, offsets[i]);
+        void *out = NULL;
+        size_t n = 0;
+        CHECK_EQ(blobstore_get(&out, &n, bs, "victim"), BLOBSTORE_ECORRUPT);
+        CHECK(out == NULL);
+        CHECK(strstr(blobstore_errmsg(), "victim") != NULL);
+        blobstore_verify_stats vs;
+        CHECK_EQ(blobstore_verify(&vs, bs, BLOBSTORE_VERIFY_REPAIR, NULL, NULL), 0);
+        CHECK_EQ(vs.corrupt, 1);
+        CHECK_EQ(vs.ok, 1);
+        CHECK_EQ(vs.repaired, 0); /* corrupt blobs are kept */
+        flip_byte(p, offsets[i]);
+        CHECK_EQ(blobstore_get(&out, &n, bs, "victim"), 0);
+        CHECK_EQ(n, len);
+        CHECK(memcmp(out, data, len) == 0);
+        blobstore_free(out);
+    }
+    /* Truncation. */
+    CHECK_EQ(truncate(p, st.st_size - 1), 0);
+    void *out = NULL;
+    size_t n;
+    CHECK_EQ(blobstore_get(&out, &n, bs, "victim"), BLOBSTORE_ECORRUPT);
+    free(data);
+    blobstore_close(bs);
+}
+
+TEST(corrupt_blob_json)
+{
+    corrupt_blob_detected("json");
+}
+
+TEST(corrupt_blob_sqlite)
+{
+    corrupt_blob_detected("sqlite");
+}
+
+TEST(corrupt_inline_value_detected)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "sqlite", "filesystem", 0, 0);
+    CHECK(bs != NULL);
+    CHECK_EQ(blobstore_put(NULL, bs, "small", "a small value", 13, NULL), 0);
+    char *text;
+    CHECK_EQ(blobstore_get_metadata(&text, bs, "small"), 0);
+    CHECK(strstr(text, "\"storage\":\"inline\"") != NULL);
+    blobstore_free(text);
+    blobstore_close(bs);
+    /* Damage the inline bytes through SQLite itself: flip one byte. */
+    char db_path[4200];
+    snprintf(db_path, sizeof(db_path), "%s/cache_metadata.db", dir);
+    sqlite3 *db;
+    CHECK_EQ(sqlite3_open(db_path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    CHECK_EQ(sqlite3_prepare_v2(db, "SELECT data FROM entries WHERE key = 'small'", -1, &st, NULL),
+             SQLITE_OK);
+    CHECK_EQ(sqlite3_step(st), SQLITE_ROW);
+    int len = sqlite3_column_bytes(st, 0);
+    CHECK(len > 40);
+    unsigned char *copy = malloc((size_t)len);
+    memcpy(copy, sqlite3_column_blob(st, 0), (size_t)len);
+    sqlite3_finalize(st);
+    copy[16 + 16 + 3] ^= 1; /* a byte of the only chunk's payload */
+    CHECK_EQ(
+        sqlite3_prepare_v2(db, "UPDATE entries SET data = ?1 WHERE key = 'small'", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_blob(st, 1, copy, len, SQLITE_TRANSIENT);
+    CHECK_EQ(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    free(copy);
+    sqlite3_close(db);
+    bs = open_store(dir, NULL, NULL, 0, 0);
+    void *out = NULL;
+    size_t n;
+    CHECK_EQ(blobstore_get(&out, &n, bs, "small"), BLOBSTORE_ECORRUPT);
+    CHECK(strstr(blobstore_errmsg(), "checksum") != NULL);
+    blobstore_close(bs);
+}
+
+TEST(corrupt_metadata_file_is_an_error)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "json", "filesystem", 0, 0);
+    CHECK(bs != NULL);
+    CHECK_EQ(blobstore_put(NULL, bs, "k", "v", 1, NULL), 0);
+    blobstore_close(bs);
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/cache_metadata.json", dir);
+    FILE *f = fopen(p, "w");
+    fputs("{\"format\": \"blobstore-metadata\", \"version\": 1, \"entries\": {", f);
+    fclose(f);
+    CHECK(open_store(dir, NULL, NULL, 0, 0) == NULL);
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    CHECK_EQ(blobstore_open(&bs, &o), BLOBSTORE_ECORRUPT);
+    CHECK(strstr(blobstore_errmsg(), "cache_metadata.json") != NULL);
+}
+
+TEST(repair_removes_orphans_temps_and_dangling)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "json", "filesystem", 0, 0);
+    CHECK(bs != NULL);
+    size_t len = 10000;
+    char *data = malloc(len);
+    memset(data, 'z', len);
+    CHECK_EQ(blobstore_put(NULL, bs, "keep", data, len, NULL), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "lost", data, len, NULL), 0);
+    char p[4096], q[4200];
+    CHECK_EQ(blob_path(p, sizeof(p), bs, dir, "lost", 2), 0);
+    CHECK_EQ(unlink(p), 0);
+    snprintf(q, sizeof(q), "%s/blobs/ab", dir);
+    mkdir(q, 0755);
+    snprintf(q, sizeof(q), "%s/blobs/ab/abcdef-0123.blob", dir);
+    FILE *f = fopen(q, "w");
+    fputs("orphan", f);
+    fclose(f);
+    snprintf(q, sizeof(q), "%s/tmp/w-1-deadbeef", dir);
+    f = fopen(q, "w");
+    fputs("partial", f);
+    fclose(f);
+
+    void *out;
+    size_t n;
+    CHECK_EQ(blobstore_get(&out, &n, bs, "lost"), BLOBSTORE_ECORRUPT);
+    CHECK_EQ(blobstore_exists(bs, "lost"), 0);
+
+    blobstore_verify_stats st;
+    CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
+    CHECK_EQ(st.ok, 1);
+    CHECK_EQ(st.dangling, 1);
+    CHECK_EQ(st.orphans, 1);
+    CHECK_EQ(st.temps, 1);
+    CHECK_EQ(st.repaired, 0);
+    CHECK_EQ(blobstore_verify(&st, bs, BLOBSTORE_VERIFY_REPAIR, NULL, NULL), 0);
+    CHECK_EQ(st.repaired, 3);
+    CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
+    CHECK_EQ(st.entries, 1);
+    CHECK_EQ(st.dangling + st.orphans + st.temps + st.corrupt, 0);
+    CHECK_EQ(access(q, F_OK), -1);
+    blobstore_list l;
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, NULL), 0);
+    CHECK_EQ(l.count, 1);
+    CHECK_STR(l.keys[0], "keep");
+    blobstore_list_free(&l);
+    free(data);
+    blobstore_close(bs);
+}
+
+TEST(replaced_and_deleted_blobs_are_removed)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "json", "filesystem", 0, 0);
+    CHECK(bs != NULL);
+    char blobs[4200];
+    snprintf(blobs, sizeof(blobs), "%s/blobs", dir);
+    CHECK_EQ(blobstore_put(NULL, bs, "k", "one", 3, NULL), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "k", "two", 3, NULL), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "j", "three", 5, NULL), 0);
+    CHECK_EQ(count_files(blobs), 2);
+    CHECK_EQ(blobstore_delete(bs, "k"), 0);
+    CHECK_EQ(count_files(blobs), 1);
+    size_t n;
+    CHECK_EQ(blobstore_clear(&n, bs), 0);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(count_files(blobs), 0);
+    blobstore_close(bs);
+}
+
+TEST(content_addressing_stores_one_blob)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "json", "filesystem", 1, 0);
+    CHECK(bs != NULL);
+    char blobs[4200];
+    snprintf(blobs, sizeof(blobs), "%s/blobs", dir);
+    char *k1, *k2;
+    CHECK_EQ(blobstore_put(&k1, bs, NULL, "identical", 9, NULL), 0);
+    CHECK_EQ(blobstore_put(&k2, bs, NULL, "identical", 9, "{\"second\": true}"), 0);
+    CHECK_STR(k1, k2);
+    CHECK_EQ(count_files(blobs), 1);
+    CHECK_EQ(strlen(k1), 64);
+    blobstore_list l;
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, "{\"second\": true}"), 0);
+    CHECK_EQ(l.count, 1);
+    blobstore_list_free(&l);
+    CHECK_EQ(blobstore_delete(bs, k1), 0);
+    CHECK_EQ(count_files(blobs), 0);
+    blobstore_free(k1);
+    blobstore_free(k2);
+    blobstore_close(bs);
+}
+
+static void batch_suite(const char *backend)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, backend, "filesystem", 0, 0);
+    CHECK(bs != NULL);
+    CHECK_EQ(blobstore_put(NULL, bs, "before", "b", 1, NULL), 0);
+    CHECK_EQ(blobstore_batch_begin(bs), 0);
+    CHECK_EQ(blobstore_batch_begin(bs), BLOBSTORE_EINVAL);
+    char key[32], big[20000];
+    memset(big, 'q', sizeof(big));
+    for (int i = 0; i < 50; i++) {
+        snprintf(key, sizeof(key), "b%03d", i);
+        CHECK_EQ(blobstore_put(NULL, bs, key, i % 2 ? key : big, i % 2 ? strlen(key) : sizeof(big),
+                               NULL),
+                 0);
+    }
+    CHECK_EQ(blobstore_delete(bs, "before"), 0);
+    CHECK_EQ(blobstore_batch_commit(bs), 0);
+    blobstore_list l;
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, NULL), 0);
+    CHECK_EQ(l.count, 50);
+    blobstore_list_free(&l);
+
+    CHECK_EQ(blobstore_batch_begin(bs), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "rolled", big, sizeof(big), NULL), 0);
+    CHECK_EQ(blobstore_delete(bs, "b000"), 0);
+    CHECK_EQ(blobstore_batch_rollback(bs), 0);
+    CHECK_EQ(blobstore_exists(bs, "rolled"), 0);
+    CHECK_EQ(blobstore_exists(bs, "b000"), 1);
+    void *out;
+    size_t n;
+    CHECK_EQ(blobstore_get(&out, &n, bs, "b000"), 0);
+    CHECK_EQ(n, sizeof(big));
+    blobstore_free(out);
+    CHECK_EQ(blobstore_batch_commit(bs), BLOBSTORE_EINVAL);
+    blobstore_verify_stats st;
+    CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
+    CHECK_EQ(st.entries, 50);
+    CHECK_EQ(st.ok, 50);
+    CHECK_EQ(st.orphans + st.dangling + st.temps, 0);
+    blobstore_close(bs);
+}
+
+TEST(batch_json)
+{
+    batch_suite("json");
+}
+
+TEST(batch_sqlite)
+{
+    batch_suite("sqlite");
+}
+
+typedef struct {
+    blobstore *bs;
+    int id;
+    int failures;
+} thread_arg;
+
+static void *thread_main(void *p)
+{
+    thread_arg *a = p;
+    char key[64], val[128];
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "t%d/%03d", a->id, i);
+        snprintf(val, sizeof(val), "value of %s", key);
+        if (blobstore_put(NULL, a->bs, key, val, strlen(val) + 1, "{\"thread\": true}") != 0)
+            a->failures++;
+        void *out;
+        size_t n;
+        if (blobstore_get(&out, &n, a->bs, key) != 0 || strcmp(out, val) != 0)
+            a->failures++;
+        else
+            blobstore_free(out);
+        if (i % 3 == 0 && blobstore_delete(a->bs, key) != 0)
+            a->failures++;
+        if (i % 50 == 0) {
+            blobstore_list l;
+            if (blobstore_list_keys(&l, a->bs, NULL, "{\"thread\": true}") != 0)
+                a->failures++;
+            else
+                blobstore_list_free(&l);
+        }
+    }
+    return NULL;
+}
+
+static void threads_suite(const char *backend, const char *blob)
+{
+    blobstore *bs = open_store(test_tmpdir(), backend, blob, 0, BLOBSTORE_DURABILITY_RELAXED);
+    CHECK(bs != NULL);
+    pthread_t th[4];
+    thread_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (thread_arg){bs, i, 0};
+        pthread_create(&th[i], NULL, thread_main, &args[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ(args[i].failures, 0);
+    }
+    blobstore_list l;
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, NULL), 0);
+    CHECK_EQ(l.count, 4 * (200 - 67));
+    blobstore_list_free(&l);
+    blobstore_verify_stats st;
+    CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
+    CHECK_EQ(st.ok, 4 * 133);
+    CHECK_EQ(st.orphans + st.dangling + st.corrupt + st.temps, 0);
+    blobstore_close(bs);
+}
+
+TEST(threads_json_fs)
+{
+    threads_suite("json", "filesystem");
+}
+
+TEST(threads_sqlite_fs)
+{
+    threads_suite("sqlite", "filesystem");
+}
+
+TEST(threads_sqlite_mem)
+{
+    threads_suite("sqlite", "memory");
+}
+
+TEST(put_fd_and_get_fd)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "sqlite", "filesystem", 0, 0);
+    CHECK(bs != NULL);
+    char in[4200], outp[4200];
+    snprintf(in, sizeof(in), "%s/in.bin", dir);
+    snprintf(outp, sizeof(outp), "%s/out.bin", dir);
+    FILE *f = fopen(in, "wb");
+    for (int i = 0; i < 3000000; i++)
+        fputc((i * 31) & 0xff, f);
+    fclose(f);
+    int fd = open(in, O_RDONLY);
+    CHECK_EQ(blobstore_put_fd(NULL, bs, "file", fd, NULL), 0);
+    close(fd);
+    fd = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK_EQ(blobstore_get_fd(bs, "file", fd), 0);
+    close(fd);
+    char cmd[9000];
+    snprintf(cmd, sizeof(cmd), "cmp -s %s %s", in, outp);
+    CHECK_EQ(system(cmd), 0);
+    blobstore_close(bs);
+}
+
+TEST(errors_have_codes_and_messages)
+{
+    CHECK_STR(blobstore_strerror(BLOBSTORE_ENOTFOUND), "not found");
+    CHECK_STR(blobstore_strerror(BLOBSTORE_ECORRUPT), "corrupt data");
+    CHECK_STR(blobstore_strerror(12345), "unknown error");
+    blobstore *bs;
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.version = 99;
+    CHECK_EQ(blobstore_open(&bs, &o), BLOBSTORE_EINVAL);
+    CHECK(strstr(blobstore_errmsg(), "version") != NULL);
+    CHECK_STR(blobstore_version(), BLOBSTORE_VERSION_STRING);
+}
+
+static const test_case tests[] = {
+    TEST_ENTRY(conformance_json_fs),
+    TEST_ENTRY(conformance_sqlite_fs),
+    TEST_ENTRY(conformance_json_fs_relaxed),
+    TEST_ENTRY(conformance_sqlite_fs_relaxed),
+    TEST_ENTRY(conformance_json_mem),
+    TEST_ENTRY(conformance_sqlite_mem),
+    TEST_ENTRY(conformance_ca_json_fs),
+    TEST_ENTRY(conformance_ca_sqlite_fs),
+    TEST_ENTRY(conformance_ca_sqlite_mem),
+    TEST_ENTRY(memory_store_writes_nothing_to_disk),
+    TEST_ENTRY(settings_are_remembered_and_conflicts_refused),
+    TEST_ENTRY(shard_layout),
+    TEST_ENTRY(corrupt_blob_json),
+    TEST_ENTRY(corrupt_blob_sqlite),
+    TEST_ENTRY(corrupt_inline_value_detected),
+    TEST_ENTRY(corrupt_metadata_file_is_an_error),
+    TEST_ENTRY(repair_removes_orphans_temps_and_dangling),
+    TEST_ENTRY(replaced_and_deleted_blobs_are_removed),
+    TEST_ENTRY(content_addressing_stores_one_blob),
+    TEST_ENTRY(batch_json),
+    TEST_ENTRY(batch_sqlite),
+    TEST_ENTRY(threads_json_fs),
+    TEST_ENTRY(threads_sqlite_fs),
+    TEST_ENTRY(threads_sqlite_mem),
+    TEST_ENTRY(put_fd_and_get_fd),
+    TEST_ENTRY(errors_have_codes_and_messages),
+};
 TEST_MAIN(tests)
