@@ -8,6 +8,7 @@
  *            1  level
  *            1  flags (0)
  *            4  chunk size, little endian (original bytes per chunk)
+ *            8  XXH3-64 of the 16 bytes above
  *   chunk*   4  original length (1..chunk size)
  *            4  stored length; top bit set: stored uncompressed
  *            8  XXH3-64 of the stored bytes, seeded with the two lengths
@@ -31,7 +32,7 @@ static const unsigned char frame_magic[8] = {0x89, 'B', 'L', 'B', 'S', 'T', '\r'
 static const unsigned char end_magic[8] = {'B', 'L', 'B', 'S', 'T', 'E', 'N', 'D'};
 
 #define FRAME_VERSION 1
-#define HEADER_SIZE   16
+#define HEADER_SIZE   24
 #define CHUNK_HEADER  16
 #define TRAILER_REST  56 /* after the 8-byte end marker */
 #define STORED_RAW    0x80000000u
@@ -127,6 +128,7 @@ static int write_header(bs_frame_writer *fw)
     h[10] = (unsigned char)fw->level;
     h[11] = 0;
     put32(h + 12, BS_FRAME_CHUNK);
+    put64(h + 16, XXH3_64bits(h, 16));
     fw->header_done = 1;
     return emit(fw, h, sizeof(h));
 }
@@ -258,6 +260,8 @@ int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sin
         return rc;
     if (memcmp(h, frame_magic, 8) != 0)
         return bs__error(BLOBSTORE_ECORRUPT, "blob does not start with the blobstore frame magic");
+    if (XXH3_64bits(h, 16) != get64(h + 16))
+        return bs__error(BLOBSTORE_ECORRUPT, "blob header fails its checksum");
     if (h[8] != FRAME_VERSION)
         return bs__error(BLOBSTORE_EUNSUPPORTED,
                          "blob frame version %u is not supported (this "

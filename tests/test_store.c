@@ -282,7 +282,7 @@ TEST(corrupt_inline_value_detected)
     unsigned char *copy = malloc((size_t)len);
     memcpy(copy, sqlite3_column_blob(st, 0), (size_t)len);
     sqlite3_finalize(st);
-    copy[16 + 16 + 3] ^= 1; /* a byte of the only chunk's payload */
+    copy[24 + 16 + 3] ^= 1; /* a byte of the only chunk's payload */
     CHECK_EQ(
         sqlite3_prepare_v2(db, "UPDATE entries SET data = ?1 WHERE key = 'small'", -1, &st, NULL),
         SQLITE_OK);
