@@ -1,9 +1,316 @@
+/*
+ * test_backends.c - the backend vtable contracts, checked on each built-in
+ * implementation directly: metadata backends (transactions, order, prefix
+ * scans, rollback) and blob backends (atomic commit, abort, listing, names).
+ */
+#include "internal.h"
 #include "test.h"
 
-TEST(placeholder)
+#include <sys/stat.h>
+#include <unistd.h>
+
+static blobstore_entry make_entry(const char *key, const char *blob, const char *meta)
 {
-    CHECK(1);
+    blobstore_entry e;
+    memset(&e, 0, sizeof(e));
+    e.key = (char *)key;
+    e.blob = (char *)blob;
+    e.format = (char *)"bytes";
+    e.compression = (char *)"lz4";
+    e.content_hash = (char *)"00";
+    e.created_at = (char *)"2026-01-01T00:00:00.000000Z";
+    e.updated_at = (char *)"2026-01-01T00:00:00.000000Z";
+    e.metadata = (char *)meta;
+    e.size = 42;
+    e.file_size = 7;
+    return e;
 }
 
-static const test_case tests[] = {TEST_ENTRY(placeholder)};
+typedef struct {
+    char keys[16][64];
+    int n;
+} seen;
+
+static int record(void *ctx, const blobstore_entry *e)
+{
+    seen *s = ctx;
+    if (s->n < 16)
+        snprintf(s->keys[s->n++], 64, "%s", e->key);
+    return 0;
+}
+
+static int stop_early(void *ctx, const blobstore_entry *e)
+{
+    (void)ctx;
+    (void)e;
+    return 77;
+}
+
+static void meta_conformance(blobstore_meta_backend *be)
+{
+    const char *keys[] = {"b", "a", "ab", "a\xc3\xa9", "\xc3\xbf\xc3\xbf", "aa", "c/d"};
+    CHECK_EQ(be->begin(be, 1), 0);
+    for (int i = 0; i < 7; i++) {
+        blobstore_entry e = make_entry(keys[i], i % 2 ? NULL : "blobname", "{\"i\": 1}");
+        CHECK_EQ(be->put(be, &e), 0);
+    }
+    CHECK_EQ(be->commit(be), 0);
+
+    CHECK_EQ(be->begin(be, 0), 0);
+    blobstore_entry got;
+    CHECK_EQ(be->get(be, "ab", &got), 0);
+    CHECK_STR(got.key, "ab");
+    CHECK_STR(got.blob, "blobname");
+    CHECK(strstr(got.metadata, "\"i\"") != NULL);
+    CHECK_EQ(got.size, 42);
+    CHECK_EQ(got.file_size, 7);
+    blobstore_entry_clear(&got);
+    CHECK_EQ(be->get(be, "zz", &got), BLOBSTORE_ENOTFOUND);
+    seen s = {.n = 0};
+    CHECK_EQ(be->iterate(be, NULL, record, &s), 0);
+    CHECK_EQ(s.n, 7);
+    const char *order[] = {"a", "aa", "ab", "a\xc3\xa9", "b", "c/d", "\xc3\xbf\xc3\xbf"};
+    for (int i = 0; i < 7; i++)
+        CHECK_STR(s.keys[i], order[i]);
+    s.n = 0;
+    CHECK_EQ(be->iterate(be, "a", record, &s), 0);
+    CHECK_EQ(s.n, 4);
+    s.n = 0;
+    CHECK_EQ(be->iterate(be, "\xc3\xbf", record, &s), 0);
+    CHECK_EQ(s.n, 1);
+    s.n = 0;
+    CHECK_EQ(be->iterate(be, "a\xc3", record, &s), 0);
+    CHECK_EQ(s.n, 1);
+    CHECK_EQ(be->iterate(be, NULL, stop_early, NULL), 77);
+    CHECK_EQ(be->commit(be), 0);
+
+    /* Rollback undoes puts and removes. */
+    CHECK_EQ(be->begin(be, 1), 0);
+    blobstore_entry e = make_entry("new", NULL, "{}");
+    CHECK_EQ(be->put(be, &e), 0);
+    e = make_entry("a", NULL, "{\"changed\": true}");
+    CHECK_EQ(be->put(be, &e), 0);
+    CHECK_EQ(be->remove(be, "b"), 0);
+    CHECK_EQ(be->remove(be, "b"), BLOBSTORE_ENOTFOUND);
+    CHECK_EQ(be->rollback(be), 0);
+    CHECK_EQ(be->begin(be, 0), 0);
+    CHECK_EQ(be->get(be, "new", &got), BLOBSTORE_ENOTFOUND);
+    CHECK_EQ(be->get(be, "b", &got), 0);
+    blobstore_entry_clear(&got);
+    CHECK_EQ(be->get(be, "a", &got), 0);
+    CHECK(strstr(got.metadata, "changed") == NULL);
+    blobstore_entry_clear(&got);
+    CHECK_EQ(be->commit(be), 0);
+
+    /* Removal commits. */
+    CHECK_EQ(be->begin(be, 1), 0);
+    CHECK_EQ(be->remove(be, "b"), 0);
+    CHECK_EQ(be->commit(be), 0);
+    CHECK_EQ(be->begin(be, 0), 0);
+    CHECK_EQ(be->get(be, "b", &got), BLOBSTORE_ENOTFOUND);
+    CHECK_EQ(be->commit(be), 0);
+}
+
+TEST(meta_json_file)
+{
+    char *p = bs__path_join(test_tmpdir(), "m.json");
+    blobstore_meta_backend *be;
+    CHECK_EQ(blobstore_meta_backend_json_new(&be, p, 1), 0);
+    meta_conformance(be);
+    be->free(be);
+    /* A second instance sees what the first committed. */
+    CHECK_EQ(blobstore_meta_backend_json_new(&be, p, 1), 0);
+    CHECK_EQ(be->begin(be, 0), 0);
+    blobstore_entry got;
+    CHECK_EQ(be->get(be, "c/d", &got), 0);
+    blobstore_entry_clear(&got);
+    CHECK_EQ(be->commit(be), 0);
+    be->free(be);
+    free(p);
+}
+
+TEST(meta_json_memory)
+{
+    blobstore_meta_backend *be;
+    CHECK_EQ(blobstore_meta_backend_json_new(&be, NULL, 0), 0);
+    meta_conformance(be);
+    be->free(be);
+}
+
+TEST(meta_sqlite_file)
+{
+    char *p = bs__path_join(test_tmpdir(), "m.db");
+    blobstore_meta_backend *be;
+    CHECK_EQ(blobstore_meta_backend_sqlite_new(&be, p, 1), 0);
+    CHECK(be->flags & BLOBSTORE_META_INLINE);
+    meta_conformance(be);
+    /* Inline data round-trips. */
+    CHECK_EQ(be->begin(be, 1), 0);
+    blobstore_entry e = make_entry("inline", NULL, "{}");
+    e.inline_data = (void *)"\x00\x01\x02";
+    e.inline_len = 3;
+    CHECK_EQ(be->put(be, &e), 0);
+    CHECK_EQ(be->commit(be), 0);
+    CHECK_EQ(be->begin(be, 0), 0);
+    blobstore_entry got;
+    CHECK_EQ(be->get(be, "inline", &got), 0);
+    CHECK_EQ(got.inline_len, 3);
+    CHECK_MEM(got.inline_data, "\x00\x01\x02", 3);
+    blobstore_entry_clear(&got);
+    CHECK_EQ(be->commit(be), 0);
+    be->free(be);
+    free(p);
+}
+
+TEST(meta_sqlite_memory)
+{
+    blobstore_meta_backend *be;
+    CHECK_EQ(blobstore_meta_backend_sqlite_new(&be, ":memory:", 0), 0);
+    meta_conformance(be);
+    be->free(be);
+}
+
+TEST(meta_sqlite_rejects_garbage_file)
+{
+    char *p = bs__path_join(test_tmpdir(), "bad.db");
+    FILE *f = fopen(p, "w");
+    for (int i = 0; i < 200; i++)
+        fputs("this is not a database ", f);
+    fclose(f);
+    blobstore_meta_backend *be;
+    CHECK_EQ(blobstore_meta_backend_sqlite_new(&be, p, 1), BLOBSTORE_ECORRUPT);
+    CHECK(strstr(blobstore_errmsg(), "bad.db") != NULL);
+    free(p);
+}
+
+typedef struct {
+    int objects, temps;
+    char last[128];
+} listing;
+
+static int list_cb(void *ctx, const char *name, int is_temp)
+{
+    listing *l = ctx;
+    if (is_temp)
+        l->temps++;
+    else
+        l->objects++;
+    snprintf(l->last, sizeof(l->last), "%s", name);
+    return 0;
+}
+
+static int read_all(blobstore_blob_backend *be, const char *name, bs_buf *out)
+{
+    blobstore_blob_reader *r;
+    int rc = be->reader(&r, be, name);
+    if (rc)
+        return rc;
+    unsigned char buf[1000];
+    for (;;) {
+        size_t n;
+        if ((rc = r->read(r, buf, sizeof(buf), &n)) != 0 || n == 0)
+            break;
+        bs__buf_append(out, buf, n);
+    }
+    r->close(r);
+    return rc;
+}
+
+static void blob_conformance(blobstore_blob_backend *be)
+{
+    blobstore_blob_writer *w;
+    CHECK_EQ(be->writer(&w, be), 0);
+    CHECK_EQ(w->write(w, "hello ", 6), 0);
+    CHECK_EQ(be->exists(be, "abc123.blob"), 0); /* nothing visible before commit */
+    CHECK_EQ(w->write(w, "world", 5), 0);
+    CHECK_EQ(w->commit(w, "abc123.blob", 1), 0);
+    CHECK_EQ(be->exists(be, "abc123.blob"), 1);
+    bs_buf b = {0};
+    CHECK_EQ(read_all(be, "abc123.blob", &b), 0);
+    CHECK_EQ(b.len, 11);
+    CHECK_MEM(b.data, "hello world", 11);
+    bs__buf_free(&b);
+
+    /* A large object through many writes. */
+    CHECK_EQ(be->writer(&w, be), 0);
+    unsigned char chunk[70000];
+    for (size_t i = 0; i < sizeof(chunk); i++)
+        chunk[i] = (unsigned char)i;
+    for (int i = 0; i < 30; i++)
+        CHECK_EQ(w->write(w, chunk, sizeof(chunk)), 0);
+    CHECK_EQ(w->commit(w, "def456-big.blob", 0), 0);
+    CHECK_EQ(read_all(be, "def456-big.blob", &b), 0);
+    CHECK_EQ(b.len, 30 * sizeof(chunk));
+    CHECK_MEM(b.data + 29 * sizeof(chunk), chunk, sizeof(chunk));
+    bs__buf_free(&b);
+
+    /* Abort leaves nothing. */
+    CHECK_EQ(be->writer(&w, be), 0);
+    CHECK_EQ(w->write(w, "x", 1), 0);
+    w->abort(w);
+    listing l = {0, 0, ""};
+    CHECK_EQ(be->list(be, list_cb, &l), 0);
+    CHECK_EQ(l.objects, 2);
+    CHECK_EQ(l.temps, 0);
+
+    blobstore_blob_reader *r;
+    CHECK_EQ(be->reader(&r, be, "missing.blob"), BLOBSTORE_ENOTFOUND);
+    CHECK_EQ(be->remove(be, "abc123.blob"), 0);
+    CHECK_EQ(be->remove(be, "abc123.blob"), BLOBSTORE_ENOTFOUND);
+    CHECK_EQ(be->exists(be, "abc123.blob"), 0);
+    if (be->sync)
+        CHECK_EQ(be->sync(be), 0);
+}
+
+TEST(blob_fs_conformance)
+{
+    for (int shard = 0; shard <= 3; shard += 3) {
+        blobstore_blob_backend *be;
+        CHECK_EQ(blobstore_blob_backend_fs_new(&be, test_tmpdir(), shard), 0);
+        blob_conformance(be);
+        be->free(be);
+    }
+}
+
+TEST(blob_mem_conformance)
+{
+    blobstore_blob_backend *be;
+    CHECK_EQ(blobstore_blob_backend_mem_new(&be), 0);
+    blob_conformance(be);
+    be->free(be);
+}
+
+TEST(blob_fs_refuses_path_names)
+{
+    const char *dir = test_tmpdir();
+    blobstore_blob_backend *be;
+    CHECK_EQ(blobstore_blob_backend_fs_new(&be, dir, 2), 0);
+    static const char *bad[] = {"../escape", "a/b", ".hidden", "", "x y", "..", "a\\b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        blobstore_blob_writer *w;
+        CHECK_EQ(be->writer(&w, be), 0);
+        CHECK_EQ(w->commit(w, bad[i], 0), BLOBSTORE_EINVAL);
+        CHECK_EQ(be->exists(be, bad[i]), BLOBSTORE_EINVAL);
+        CHECK_EQ(be->remove(be, bad[i]), BLOBSTORE_EINVAL);
+    }
+    listing l = {0, 0, ""};
+    CHECK_EQ(be->list(be, list_cb, &l), 0);
+    CHECK_EQ(l.objects + l.temps, 0); /* failed commits left no temp behind */
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/../escape", dir);
+    CHECK_EQ(access(p, F_OK), -1);
+    CHECK_EQ(blobstore_blob_backend_fs_new(&be, dir, 9), BLOBSTORE_EINVAL);
+    be->free(be);
+}
+
+static const test_case tests[] = {
+    TEST_ENTRY(meta_json_file),
+    TEST_ENTRY(meta_json_memory),
+    TEST_ENTRY(meta_sqlite_file),
+    TEST_ENTRY(meta_sqlite_memory),
+    TEST_ENTRY(meta_sqlite_rejects_garbage_file),
+    TEST_ENTRY(blob_fs_conformance),
+    TEST_ENTRY(blob_mem_conformance),
+    TEST_ENTRY(blob_fs_refuses_path_names),
+};
 TEST_MAIN(tests)
