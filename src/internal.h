@@ -126,9 +126,11 @@ typedef int (*bs_source_fn)(void *ctx, void *p, size_t cap, size_t *out_n);
 int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sink_ctx,
                      const char *expect_hash, uint64_t expect_size, const char **codec_name);
 
-/* ---- metadata filters (query.c) ---- */
+/* ---- metadata filters (query.c) and JSON text (json.c) ---- */
 
 struct json_t;
+/* Compact JSON with reals in their shortest round-trip form; free(). */
+char *bs__json_dumps(const struct json_t *v);
 /* 1 if metadata (a JSON object) matches filter (exact-match JSON object), 0 if not. */
 int bs__filter_match(const struct json_t *filter, const struct json_t *metadata);
 /* EINVAL if filter is not a usable filter. */

@@ -135,7 +135,7 @@ static int save(js_backend *be)
                             "entries", be->entries);
     if (!doc)
         return bs__error(BLOBSTORE_ENOMEM, "cannot build metadata document");
-    char *text = json_dumps(doc, JSON_COMPACT);
+    char *text = bs__json_dumps(doc);
     json_decref(doc);
     if (!text)
         return bs__error(BLOBSTORE_ENOMEM, "cannot serialise metadata");
@@ -239,8 +239,8 @@ static int to_entry(const char *key, json_t *o, blobstore_entry *e)
     e->created_at = dup_str(o, "created_at", &oom);
     e->updated_at = dup_str(o, "updated_at", &oom);
     json_t *m = json_object_get(o, "metadata"), *info = json_object_get(o, "info");
-    e->metadata = json_is_object(m) ? json_dumps(m, JSON_COMPACT) : NULL;
-    e->info = json_is_object(info) ? json_dumps(info, JSON_COMPACT) : NULL;
+    e->metadata = json_is_object(m) ? bs__json_dumps(m) : NULL;
+    e->info = json_is_object(info) ? bs__json_dumps(info) : NULL;
     e->size = get_u64(o, "size");
     e->file_size = get_u64(o, "file_size");
     e->raw = json_is_true(json_object_get(o, "raw"));

@@ -681,8 +681,8 @@ static int fill_entry(blobstore_entry *e, const char *key, const put_args *a, co
     e->content_hash = bs__strdup(hash);
     e->created_at = bs__strdup(now);
     e->updated_at = bs__strdup(now);
-    e->metadata = a->meta ? json_dumps(a->meta, JSON_COMPACT) : bs__strdup("{}");
-    e->info = a->info ? json_dumps(a->info, JSON_COMPACT) : NULL;
+    e->metadata = a->meta ? bs__json_dumps(a->meta) : bs__strdup("{}");
+    e->info = a->info ? bs__json_dumps(a->info) : NULL;
     e->size = size;
     e->file_size = stored;
     e->raw = a->po->raw ? 1 : 0;
@@ -1184,7 +1184,7 @@ BLOBSTORE_API int blobstore_get_metadata(char **out_json, blobstore *bs, const c
     json_t *o = entry_json(&e);
     blobstore_entry_clear(&e);
     if (o)
-        *out_json = json_dumps(o, JSON_COMPACT);
+        *out_json = bs__json_dumps(o);
     json_decref(o);
     return *out_json ? 0 : bs__error(BLOBSTORE_ENOMEM, "out of memory");
 }
@@ -1213,7 +1213,7 @@ BLOBSTORE_API int blobstore_update_metadata(blobstore *bs, const char *key, cons
         json_t *m = json_loads(e.metadata, 0, &err);
         char now[32], *text = NULL, *upd = NULL;
         bs__now_iso(now);
-        if (!m || json_object_update(m, patch) != 0 || !(text = json_dumps(m, JSON_COMPACT)) ||
+        if (!m || json_object_update(m, patch) != 0 || !(text = bs__json_dumps(m)) ||
             !(upd = bs__strdup(now))) {
             free(text);
             rc = bs__error(BLOBSTORE_ENOMEM, "cannot merge metadata");

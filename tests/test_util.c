@@ -4,6 +4,8 @@
 #include "internal.h"
 #include "test.h"
 
+#include <jansson.h>
+
 TEST(keys_valid_utf8_accepted)
 {
     CHECK_EQ(bs__key_check("a"), 0);
@@ -111,7 +113,25 @@ TEST(atomic_file_write)
     free(q);
 }
 
+TEST(json_text_is_shortest_and_exact)
+{
+    json_error_t err;
+    const char *in = "{\"a\":0.95,\"b\":1.0,\"c\":0.1,\"d\":123456789012,\"e\":[true,false,null],"
+                     "\"f\":\"q\\\"\\n\\u0001\u00e9\",\"g\":2.5e-300,\"h\":0.30000000000000004}";
+    json_t *v = json_loads(in, 0, &err);
+    CHECK(v != NULL);
+    char *out = bs__json_dumps(v);
+    CHECK_STR(out, "{\"a\":0.95,\"b\":1.0,\"c\":0.1,\"d\":123456789012,\"e\":[true,false,null],"
+                   "\"f\":\"q\\\"\\n\\u0001\u00e9\",\"g\":2.5e-300,\"h\":0.30000000000000004}");
+    json_t *back = json_loads(out, 0, &err);
+    CHECK(json_equal(v, back));
+    free(out);
+    json_decref(v);
+    json_decref(back);
+}
+
 static const test_case tests[] = {
+    TEST_ENTRY(json_text_is_shortest_and_exact),
     TEST_ENTRY(keys_valid_utf8_accepted),
     TEST_ENTRY(keys_invalid_refused),
     TEST_ENTRY(sha256_known_vectors),
