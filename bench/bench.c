@@ -1,1 +1,321 @@
-int main(void){return 0;}
+/*
+ * bench.c - `make bench`: the store's speed next to plain baselines measured
+ * in the same run on the same disk, with the ratio. Not a test: it asserts
+ * nothing, it reports. Absolute numbers drift on shared machines; ratios and
+ * the targets stated in the core issue are what to read.
+ *
+ * Usage: blobstore_bench [DIR] [--quick]
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench: %s: %s\n", what, blobstore_errmsg());
+    exit(1);
+}
+
+static void line(const char *what, double ours, double base, const char *unit, const char *target)
+{
+    printf("  %-34s %12.0f %-6s baseline %12.0f %-6s ratio %5.2f  %s\n", what, ours, unit, base,
+           unit, base > 0 ? ours / base : 0.0, target);
+}
+
+static void rmrf(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench: cannot remove %s\n", dir);
+}
+
+static blobstore *open_store(const char *dir, const char *backend, int durability,
+                             const char *codec)
+{
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    o.backend = backend;
+    o.durability = durability;
+    o.compression = codec;
+    blobstore *bs;
+    if (blobstore_open(&bs, &o) != 0)
+        die("open");
+    return bs;
+}
+
+/* fsyncs per second of small appends on this disk. */
+static double fsync_rate(const char *dir)
+{
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/fsync.tmp", dir);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    char buf[256] = {0};
+    int n = 0;
+    double t0 = now();
+    while (now() - t0 < 1.0) {
+        if (write(fd, buf, sizeof(buf)) < 0 || fsync(fd) != 0)
+            break;
+        n++;
+    }
+    double rate = n / (now() - t0);
+    close(fd);
+    unlink(p);
+    return rate;
+}
+
+/* SQLite alone: one transaction per insert, then selects by key. */
+static void sqlite_baseline(const char *dir, int n, const unsigned char *val, size_t len,
+                            int durable, double *ins_rate, double *sel_rate)
+{
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/baseline.db", dir);
+    sqlite3 *db;
+    sqlite3_open(p, &db);
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+    sqlite3_exec(db, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL, NULL,
+                 NULL);
+    sqlite3_exec(db, "CREATE TABLE t(k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID", NULL, NULL, NULL);
+    sqlite3_stmt *ins, *sel;
+    sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO t VALUES (?1, ?2)", -1, &ins, NULL);
+    sqlite3_prepare_v2(db, "SELECT v FROM t WHERE k = ?1", -1, &sel, NULL);
+    char key[32];
+    double t0 = now();
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "key%08d", i);
+        sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+        sqlite3_bind_text(ins, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(ins, 2, val, (int)len, SQLITE_STATIC);
+        sqlite3_step(ins);
+        sqlite3_reset(ins);
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    }
+    *ins_rate = n / (now() - t0);
+    t0 = now();
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "key%08d", i);
+        sqlite3_bind_text(sel, 1, key, -1, SQLITE_STATIC);
+        if (sqlite3_step(sel) == SQLITE_ROW)
+            total += (size_t)sqlite3_column_bytes(sel, 0);
+        sqlite3_reset(sel);
+    }
+    *sel_rate = n / (now() - t0);
+    if (total != (size_t)n * len)
+        fprintf(stderr, "bench: sqlite baseline read back %zu bytes\n", total);
+    sqlite3_finalize(ins);
+    sqlite3_finalize(sel);
+    sqlite3_close(db);
+    unlink(p);
+}
+
+static void small_values(const char *root, int n, double fsyncs)
+{
+    unsigned char val[200];
+    for (size_t i = 0; i < sizeof(val); i++)
+        val[i] = (unsigned char)("the quick brown fox "[i % 20] + (i % 7));
+    char dir[4200], key[32];
+    double base_ins, base_sel, t0;
+
+    printf("\n%d small values (200 bytes), SQLite metadata backend\n", n);
+    snprintf(dir, sizeof(dir), "%s/small-relaxed", root);
+    bs__mkdir_p(dir, 0755);
+    sqlite_baseline(dir, n, val, sizeof(val), 0, &base_ins, &base_sel);
+    blobstore *bs = open_store(dir, "sqlite", BLOBSTORE_DURABILITY_RELAXED, NULL);
+    t0 = now();
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "key%08d", i);
+        if (blobstore_put(NULL, bs, key, val, sizeof(val), "{\"i\": 1}") != 0)
+            die("put");
+    }
+    double put_rate = n / (now() - t0);
+    t0 = now();
+    for (int i = 0; i < n; i++) {
+        void *out;
+        size_t len;
+        snprintf(key, sizeof(key), "key%08d", i);
+        if (blobstore_get(&out, &len, bs, key) != 0 || len != sizeof(val))
+            die("get");
+        blobstore_free(out);
+    }
+    double get_rate = n / (now() - t0);
+    blobstore_close(bs);
+    line("relaxed put", put_rate, base_ins, "/s",
+         put_rate >= 50000 ? "target >=50000/s: met" : "target >=50000/s: MISSED");
+    line("relaxed get", get_rate, base_sel, "/s",
+         get_rate >= 300000 ? "target >=300000/s: met" : "target >=300000/s: MISSED");
+
+    snprintf(dir, sizeof(dir), "%s/small-durable", root);
+    bs__mkdir_p(dir, 0755);
+    int nd = n / 10 < 500 ? n / 10 : 500;
+    sqlite_baseline(dir, nd, val, sizeof(val), 1, &base_ins, &base_sel);
+    bs = open_store(dir, "sqlite", BLOBSTORE_DURABILITY_DURABLE, NULL);
+    t0 = now();
+    for (int i = 0; i < nd; i++) {
+        snprintf(key, sizeof(key), "key%08d", i);
+        if (blobstore_put(NULL, bs, key, val, sizeof(val), NULL) != 0)
+            die("put");
+    }
+    put_rate = nd / (now() - t0);
+    char target[96];
+    snprintf(target, sizeof(target), "target >=0.8 x fsync rate (%.0f/s): %s", fsyncs,
+             put_rate >= 0.8 * fsyncs ? "met" : "MISSED");
+    line("durable put (one sync each)", put_rate, base_ins, "/s", target);
+    t0 = now();
+    if (blobstore_batch_begin(bs) != 0)
+        die("batch");
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "batch%08d", i);
+        if (blobstore_put(NULL, bs, key, val, sizeof(val), NULL) != 0)
+            die("put");
+    }
+    if (blobstore_batch_commit(bs) != 0)
+        die("commit");
+    double batch_rate = n / (now() - t0);
+    line("durable batch put (one sync)", batch_rate, fsyncs, "/s", "baseline: fsync rate");
+    blobstore_close(bs);
+}
+
+/* Text-like data: compresses 3-5x with fast codecs. */
+static unsigned char *make_data(size_t n)
+{
+    static const char *words[] = {"blob ",        "store ", "metadata ", "array ", "table ",
+                                  "key ",         "value ", "0.95 ",     "alice ", "checkpoint ",
+                                  "{\"epoch\": ", "loss ",  "\n"};
+    unsigned char *d = malloc(n);
+    uint32_t x = 1;
+    size_t i = 0;
+    while (i < n) {
+        x = x * 1664525u + 1013904223u;
+        const char *w = words[(x >> 16) % 13];
+        for (; *w && i < n; w++)
+            d[i++] = (unsigned char)*w;
+        if ((x & 0xff) < 40 && i < n)
+            d[i++] = (unsigned char)(x >> 8);
+    }
+    return d;
+}
+
+static double write_fsync_speed(const char *dir, const unsigned char *d, size_t n)
+{
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/raw.tmp", dir);
+    double t0 = now();
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (bs__write_all(fd, d, n) != 0 || fsync(fd) != 0)
+        fprintf(stderr, "bench: raw write failed\n");
+    close(fd);
+    double speed = n / (now() - t0) / 1e6;
+    unlink(p);
+    return speed;
+}
+
+static void large_values(const char *root, size_t n)
+{
+    static const char *codecs[] = {"lz4", "zstd", "gzip", "blosclz", "none"};
+    unsigned char *data = make_data(n);
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/large", root);
+    bs__mkdir_p(dir, 0755);
+    double raw = write_fsync_speed(dir, data, n);
+    printf("\n%zu MB put and get per codec, durable, level 3 (speeds in MB/s of original "
+           "bytes)\n  write+fsync of the same bytes: %.0f MB/s\n",
+           n / 1000000, raw);
+    for (int c = 0; c < 5; c++) {
+        const bs_codec *codec = bs__codec_by_name(codecs[c]);
+        /* The bare codec on the same bytes in memory, in the same 1 MiB chunks. */
+        size_t nchunks = (n + BS_FRAME_CHUNK - 1) / BS_FRAME_CHUNK, stored = 0;
+        size_t cap = codec->bound(BS_FRAME_CHUNK);
+        unsigned char **comp = calloc(nchunks, sizeof(*comp));
+        size_t *clen = calloc(nchunks, sizeof(*clen));
+        double t0 = now();
+        for (size_t k = 0; k < nchunks; k++) {
+            size_t off = k * BS_FRAME_CHUNK;
+            size_t len = n - off < BS_FRAME_CHUNK ? n - off : BS_FRAME_CHUNK;
+            comp[k] = malloc(cap);
+            codec->compress(comp[k], cap, data + off, len, 3, &clen[k]);
+            stored += clen[k];
+        }
+        double cspeed = n / (now() - t0) / 1e6;
+        unsigned char *plain = malloc(n);
+        t0 = now();
+        for (size_t k = 0; k < nchunks; k++) {
+            size_t off = k * BS_FRAME_CHUNK;
+            size_t len = n - off < BS_FRAME_CHUNK ? n - off : BS_FRAME_CHUNK;
+            codec->decompress(plain + off, len, comp[k], clen[k]);
+        }
+        double dspeed = n / (now() - t0) / 1e6;
+        if (memcmp(plain, data, n) != 0)
+            die("bare codec round trip differs");
+        free(plain);
+        for (size_t k = 0; k < nchunks; k++)
+            free(comp[k]);
+        free(comp);
+        free(clen);
+
+        blobstore *bs = open_store(dir, "sqlite", BLOBSTORE_DURABILITY_DURABLE, codecs[c]);
+        t0 = now();
+        if (blobstore_put(NULL, bs, codecs[c], data, n, NULL) != 0)
+            die("put");
+        double put = n / (now() - t0) / 1e6;
+        void *outp;
+        size_t outn;
+        t0 = now();
+        if (blobstore_get(&outp, &outn, bs, codecs[c]) != 0 || outn != n)
+            die("get");
+        double get = n / (now() - t0) / 1e6;
+        if (memcmp(outp, data, n) != 0)
+            die("get returned different bytes");
+        blobstore_free(outp);
+        blobstore_delete(bs, codecs[c]);
+        blobstore_close(bs);
+        double floor = cspeed < raw ? cspeed : raw;
+        char name[64], target[96];
+        printf("  %s: ratio %.2f\n", codecs[c], (double)n / (double)stored);
+        snprintf(name, sizeof(name), "%s put", codecs[c]);
+        snprintf(target, sizeof(target), "vs min(codec %.0f, write+fsync %.0f): %s", cspeed, raw,
+                 put >= 0.8 * floor ? "met" : "MISSED");
+        line(name, put, floor, "MB/s", target);
+        snprintf(name, sizeof(name), "%s get", codecs[c]);
+        snprintf(target, sizeof(target), "vs bare decompression: %s",
+                 get >= 0.8 * dspeed ? "met" : "MISSED");
+        line(name, get, dspeed, "MB/s", target);
+    }
+    free(data);
+}
+
+int main(int argc, char **argv)
+{
+    const char *root = NULL;
+    int quick = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            quick = 1;
+        else
+            root = argv[i];
+    }
+    char tmpl[] = "/var/tmp/blobstore-bench.XXXXXX";
+    if (!root && !(root = mkdtemp(tmpl))) {
+        perror("mkdtemp");
+        return 1;
+    }
+    bs__mkdir_p(root, 0755);
+    printf("blobstore %s benchmark in %s\n", blobstore_version(), root);
+    double fs = fsync_rate(root);
+    printf("\nfsync rate of this disk: %.0f/s\n", fs);
+    small_values(root, quick ? 2000 : 10000, fs);
+    large_values(root, quick ? 20000000 : 100000000);
+    rmrf(root);
+    return 0;
+}

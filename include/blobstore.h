@@ -124,6 +124,12 @@ typedef struct blobstore_options {
     int shard_chars;
     /** See blobstore_durability. Not recorded: chosen per open. */
     int durability;
+    /** BLOBSTORE_YES: every get also recomputes the SHA-256 of the content.
+     *  By default a get checks each stored chunk's 64-bit checksum, the exact
+     *  decoded length and the recorded SHA-256 against the entry (so damaged
+     *  bytes are never returned), and leaves the full SHA-256 recomputation
+     *  to blobstore_verify(): SHA-256 is slower than lz4 or zstd decoding. */
+    int verify_content_hash;
 } blobstore_options;
 
 #define BLOBSTORE_OPTIONS_INIT                                                                     \

@@ -21,7 +21,10 @@
  *
  * Every chunk is checked (checksum, lengths, exact decompressed size)
  * before its bytes are passed on, so a damaged file never yields data
- * from a damaged chunk; the SHA-256 and the size are checked at the end.
+ * from a damaged chunk; at the end the size and the recorded SHA-256 are
+ * compared with the entry's, and with full_hash the SHA-256 is recomputed
+ * over the decoded bytes too (verify does; get does when asked, since
+ * SHA-256 runs slower than lz4 or zstd decompress).
  * Memory is bounded by two chunk buffers whatever the blob size.
  */
 #include "internal.h"
@@ -73,7 +76,7 @@ struct bs_frame_writer {
     unsigned char *raw; /* BS_FRAME_CHUNK bytes */
     size_t raw_len;
     unsigned char *out; /* CHUNK_HEADER + bound */
-    size_t out_cap;
+    size_t out_cap, raw_cap;
     bs_sha256 *sha;
     uint64_t total, stored, chunks;
     int header_done;
@@ -89,11 +92,8 @@ int bs__frame_writer_new(bs_frame_writer **out, const bs_codec *codec, int level
     fw->level = level;
     fw->sink = sink;
     fw->sink_ctx = sink_ctx;
-    fw->out_cap = CHUNK_HEADER + codec->bound(BS_FRAME_CHUNK);
-    fw->raw = bs__malloc(BS_FRAME_CHUNK);
-    fw->out = bs__malloc(fw->out_cap);
-    fw->sha = bs__sha256_new();
-    if (!fw->raw || !fw->out || !fw->sha) {
+    fw->sha = bs__sha256_new(); /* buffers are sized on demand: small blobs stay cheap */
+    if (!fw->sha) {
         bs__frame_writer_free(fw);
         return BLOBSTORE_ENOMEM;
     }
@@ -138,7 +138,14 @@ static int flush_chunk(bs_frame_writer *fw, const unsigned char *src, size_t n)
     int rc;
     if (!fw->header_done && (rc = write_header(fw)) != 0)
         return rc;
-    size_t clen = 0;
+    size_t clen = 0, need = CHUNK_HEADER + fw->codec->bound(n);
+    if (need > fw->out_cap) {
+        unsigned char *o = bs__realloc(fw->out, need);
+        if (!o)
+            return BLOBSTORE_ENOMEM;
+        fw->out = o;
+        fw->out_cap = need;
+    }
     unsigned char *payload = fw->out + CHUNK_HEADER;
     const unsigned char *stored = payload;
     uint32_t field;
@@ -182,6 +189,18 @@ int bs__frame_write(bs_frame_writer *fw, const void *p, size_t n)
         size_t take = BS_FRAME_CHUNK - fw->raw_len;
         if (take > n)
             take = n;
+        if (fw->raw_len + take > fw->raw_cap) {
+            size_t cap = fw->raw_cap ? fw->raw_cap : 4096;
+            while (cap < fw->raw_len + take)
+                cap *= 2;
+            if (cap > BS_FRAME_CHUNK)
+                cap = BS_FRAME_CHUNK;
+            unsigned char *r = bs__realloc(fw->raw, cap);
+            if (!r)
+                return BLOBSTORE_ENOMEM;
+            fw->raw = r;
+            fw->raw_cap = cap;
+        }
         memcpy(fw->raw + fw->raw_len, c, take);
         fw->raw_len += take;
         c += take;
@@ -223,6 +242,11 @@ int bs__frame_finish(bs_frame_writer *fw, char hash_out[65], uint64_t *raw_size,
     return 0;
 }
 
+int bs__sink_buf(void *ctx, const void *p, size_t n)
+{
+    return bs__buf_append(ctx, p, n);
+}
+
 /* Read exactly n bytes, or fewer only at the end of the source. */
 static int read_full(bs_source_fn src, void *ctx, void *p, size_t n, size_t *got)
 {
@@ -252,7 +276,8 @@ static int need(bs_source_fn src, void *ctx, void *p, size_t n, const char *what
 }
 
 int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sink_ctx,
-                     const char *expect_hash, uint64_t expect_size, const char **codec_name)
+                     const char *expect_hash, uint64_t expect_size, int full_hash,
+                     const char **codec_name)
 {
     unsigned char h[HEADER_SIZE];
     int rc = need(src, src_ctx, h, sizeof(h), "header");
@@ -275,12 +300,12 @@ int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sin
     uint32_t chunk_size = get32(h + 12);
     if (chunk_size == 0 || chunk_size > MAX_CHUNK)
         return bs__error(BLOBSTORE_ECORRUPT, "blob frame has an invalid chunk size %u", chunk_size);
-    size_t in_cap = codec->bound(chunk_size);
-    if (in_cap < chunk_size)
-        in_cap = chunk_size;
-    unsigned char *in = bs__malloc(in_cap), *raw = bs__malloc(chunk_size);
-    bs_sha256 *sha = bs__sha256_new();
-    if (!in || !raw || !sha) {
+    size_t in_max = codec->bound(chunk_size), in_cap = 0, raw_cap = 0;
+    if (in_max < chunk_size)
+        in_max = chunk_size;
+    unsigned char *in = NULL, *raw = NULL; /* grown to the largest chunk seen */
+    bs_sha256 *sha = full_hash ? bs__sha256_new() : NULL;
+    if (full_hash && !sha) {
         rc = BLOBSTORE_ENOMEM;
         goto out;
     }
@@ -310,13 +335,15 @@ int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sin
                 goto out;
             }
             char hex[65];
-            bs__sha256_final(sha, md);
-            sha = NULL;
-            bs__hex(hex, md, 32);
-            if (memcmp(md, t + 8, 32) != 0) {
-                rc = bs__error(BLOBSTORE_ECORRUPT, "blob content does not match its SHA-256");
-                goto out;
+            if (sha) {
+                bs__sha256_final(sha, md);
+                sha = NULL;
+                if (memcmp(md, t + 8, 32) != 0) {
+                    rc = bs__error(BLOBSTORE_ECORRUPT, "blob content does not match its SHA-256");
+                    goto out;
+                }
             }
+            bs__hex(hex, t + 8, 32);
             if (expect_hash && strcmp(hex, expect_hash) != 0) {
                 rc = bs__error(BLOBSTORE_ECORRUPT,
                                "blob content hash %s differs from the recorded %s", hex,
@@ -333,10 +360,28 @@ int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sin
         }
         uint32_t slen = field & ~STORED_RAW;
         int is_raw = (field & STORED_RAW) != 0;
-        if (rlen > chunk_size || slen > in_cap || (is_raw && slen != rlen) || slen == 0) {
+        if (rlen > chunk_size || slen > in_max || (is_raw && slen != rlen) || slen == 0) {
             rc = bs__error(BLOBSTORE_ECORRUPT, "blob chunk %llu has invalid lengths",
                            (unsigned long long)chunks);
             goto out;
+        }
+        if (slen > in_cap) {
+            unsigned char *p = bs__realloc(in, slen);
+            if (!p) {
+                rc = BLOBSTORE_ENOMEM;
+                goto out;
+            }
+            in = p;
+            in_cap = slen;
+        }
+        if (!is_raw && rlen > raw_cap) {
+            unsigned char *p = bs__realloc(raw, rlen);
+            if (!p) {
+                rc = BLOBSTORE_ENOMEM;
+                goto out;
+            }
+            raw = p;
+            raw_cap = rlen;
         }
         if ((rc = need(src, src_ctx, ch + 8, 8, "chunk header")) != 0)
             goto out;
@@ -348,18 +393,28 @@ int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sin
             goto out;
         }
         const unsigned char *data = in;
+        unsigned char *dst = raw;
+        bs_buf *direct = sink == bs__sink_buf ? sink_ctx : NULL;
+        if (direct) { /* decode straight into the caller's buffer: one copy less */
+            if ((rc = bs__buf_reserve(direct, rlen)) != 0)
+                goto out;
+            dst = direct->data + direct->len;
+        }
         if (!is_raw) {
-            if ((rc = codec->decompress(raw, rlen, in, slen)) != 0) {
+            if ((rc = codec->decompress(dst, rlen, in, slen)) != 0) {
                 bs__error_wrap(BLOBSTORE_ECORRUPT, "blob chunk %llu", (unsigned long long)chunks);
                 rc = BLOBSTORE_ECORRUPT;
                 goto out;
             }
-            data = raw;
+            data = dst;
         }
-        bs__sha256_update(sha, data, rlen);
+        if (sha)
+            bs__sha256_update(sha, data, rlen);
         total += rlen;
         chunks++;
-        if ((rc = sink(sink_ctx, data, rlen)) != 0)
+        if (direct && data == dst)
+            direct->len += rlen;
+        else if ((rc = sink(sink_ctx, data, rlen)) != 0)
             goto out;
     }
 out:

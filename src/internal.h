@@ -106,6 +106,8 @@ const bs_codec *bs__codec_by_id(int id);
 
 /* Sink for encoded bytes. */
 typedef int (*bs_sink_fn)(void *ctx, const void *p, size_t n);
+/* The sink that appends to a bs_buf (ctx); the decoder writes into it directly. */
+int bs__sink_buf(void *ctx, const void *p, size_t n);
 
 typedef struct bs_frame_writer bs_frame_writer;
 int bs__frame_writer_new(bs_frame_writer **out, const bs_codec *codec, int level, bs_sink_fn sink,
@@ -120,11 +122,13 @@ void bs__frame_writer_free(bs_frame_writer *fw);
 /* Source of encoded bytes: fill up to cap, *out_n = 0 at end. */
 typedef int (*bs_source_fn)(void *ctx, void *p, size_t cap, size_t *out_n);
 
-/* Decode a frame from src, passing original bytes to sink. Every chunk is
- * checked before it is passed on; the trailer's SHA-256 and size are checked
- * against expect_hash / expect_size (if non-NULL / not UINT64_MAX). */
+/* Decode a frame from src, passing original bytes to sink. Every chunk's
+ * checksum is checked before it is passed on; the trailer's SHA-256 and size
+ * are checked against expect_hash / expect_size (if non-NULL / not
+ * UINT64_MAX); full_hash also recomputes the SHA-256 of the output. */
 int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sink_ctx,
-                     const char *expect_hash, uint64_t expect_size, const char **codec_name);
+                     const char *expect_hash, uint64_t expect_size, int full_hash,
+                     const char **codec_name);
 
 /* ---- metadata filters (query.c) and JSON text (json.c) ---- */
 

@@ -45,6 +45,7 @@ struct blobstore {
     int shard_chars;
     int durable;
     int can_inline;
+    int full_hash;      /* recompute SHA-256 on every get */
     pthread_mutex_t mu; /* recursive: metadata transactions */
     int batch;
     char **batch_old, **batch_new; /* blobs to remove after commit / on rollback */
@@ -296,6 +297,7 @@ static int open_store(blobstore *bs, const blobstore_options *o)
     if (o->compression && !bs__codec_by_name(o->compression))
         return BLOBSTORE_EINVAL;
     bs->durable = o->durability != BLOBSTORE_DURABILITY_RELAXED;
+    bs->full_hash = o->verify_content_hash > 0;
     int want_shard = o->shard_chars == BLOBSTORE_SHARD_NONE ? 0 : o->shard_chars;
     int mem = blob_backend && strcmp(blob_backend, "memory") == 0;
 
@@ -623,11 +625,6 @@ static int sink_writer(void *ctx, const void *p, size_t n)
     return w->write(w, p, n);
 }
 
-static int sink_buf(void *ctx, const void *p, size_t n)
-{
-    return bs__buf_append(ctx, p, n);
-}
-
 typedef struct {
     const blobstore_put_options *po;
     const bs_codec *codec;
@@ -753,10 +750,7 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         return rc;
     }
     char keybuf[17], hash[65], name[128];
-    mem_src ms = {data, len, 0};
     if (!fn) {
-        fn = mem_read;
-        ctx = &ms;
         if (bs->ca) {
             bs__sha256_hex(hash, data, len);
             int handled_rc = 0;
@@ -772,7 +766,9 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         put_args_free(&a);
         return rc;
     }
-    unsigned char *buf = bs__malloc(IO_CHUNK);
+    /* In-memory data is fed as one piece; a stream is read in IO_CHUNKs. */
+    unsigned char *buf = fn ? bs__malloc(IO_CHUNK) : NULL;
+    const unsigned char *piece = fn ? buf : data;
     blobstore_blob_writer *w = NULL;
     bs_frame_writer *fw = NULL;
     bs_sha256 *sha = NULL;
@@ -781,13 +777,13 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     memset(&e, 0, sizeof(e));
     uint64_t size = 0, stored = 0;
     int committed = 0;
-    if (!buf) {
+    if (fn && !buf) {
         rc = BLOBSTORE_ENOMEM;
         goto out;
     }
     /* Read the first piece: a small value may be kept inline. */
-    size_t got = 0;
-    while (got < IO_CHUNK) {
+    size_t got = fn ? 0 : len;
+    while (fn && got < IO_CHUNK) {
         size_t n = 0;
         if (fn(ctx, buf + got, IO_CHUNK - got, &n) != 0) {
             rc = bs__error(BLOBSTORE_ECALLBACK, "the put's read callback failed");
@@ -797,14 +793,14 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
             break;
         got += n;
     }
-    int at_end = got < IO_CHUNK;
+    int at_end = !fn || got < IO_CHUNK;
     int inline_it = bs->can_inline && !a.po->raw && at_end && got <= INLINE_MAX;
     if (!inline_it && (rc = bs->blobs->writer(&w, bs->blobs)) != 0)
         goto out;
     if (a.po->raw)
         rc = (sha = bs__sha256_new()) ? 0 : BLOBSTORE_ENOMEM;
     else if (inline_it)
-        rc = bs__frame_writer_new(&fw, a.codec, a.level, sink_buf, &inl);
+        rc = bs__frame_writer_new(&fw, a.codec, a.level, bs__sink_buf, &inl);
     else
         rc = bs__frame_writer_new(&fw, a.codec, a.level, sink_writer, w);
     if (rc)
@@ -813,10 +809,10 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     for (;;) {
         if (got) {
             if (fw) {
-                rc = bs__frame_write(fw, buf, got);
+                rc = bs__frame_write(fw, piece, got);
             } else {
-                bs__sha256_update(sha, buf, got);
-                rc = w->write(w, buf, got);
+                bs__sha256_update(sha, piece, got);
+                rc = w->write(w, piece, got);
                 size += got;
             }
             if (rc)
@@ -989,8 +985,10 @@ static int sink_user(void *ctx, const void *p, size_t n)
     return 0;
 }
 
-/* Decode an entry's blob into sink, verifying it. ENOTFOUND: blob missing. */
-static int decode_entry(blobstore *bs, const blobstore_entry *e, bs_sink_fn sink, void *sink_ctx)
+/* Decode an entry's blob into sink, verifying it. ENOTFOUND: blob missing.
+ * full_hash: recompute the SHA-256 of framed content too. */
+static int decode_entry(blobstore *bs, const blobstore_entry *e, bs_sink_fn sink, void *sink_ctx,
+                        int full_hash)
 {
     blob_src s = {NULL, NULL};
     mem_src m = {e->inline_data, e->inline_len, 0};
@@ -1001,7 +999,8 @@ static int decode_entry(blobstore *bs, const blobstore_entry *e, bs_sink_fn sink
         return rc;
     }
     if (!e->raw) {
-        rc = bs__frame_decode(src_read, &s, sink, sink_ctx, e->content_hash, e->size, NULL);
+        rc = bs__frame_decode(src_read, &s, sink, sink_ctx, e->content_hash, e->size, full_hash,
+                              NULL);
     } else {
         bs_sha256 *sha = bs__sha256_new();
         unsigned char *buf = bs__malloc(IO_CHUNK);
@@ -1046,7 +1045,7 @@ static int get_common(blobstore *bs, const char *key, bs_sink_fn sink, void *ctx
             blobstore_entry_clear(&e);
             return rc;
         }
-        rc = decode_entry(bs, &e, sink, ctx);
+        rc = decode_entry(bs, &e, sink, ctx, bs->full_hash);
         if (rc == BLOBSTORE_ENOTFOUND) {
             if (attempt < 2) {
                 blobstore_entry_clear(&e);
@@ -1077,7 +1076,7 @@ BLOBSTORE_API int blobstore_get(void **out, size_t *out_len, blobstore *bs, cons
     *out = NULL;
     *out_len = 0;
     bs_buf b = {0};
-    int rc = get_common(bs, key, sink_buf, &b, buf_prepare);
+    int rc = get_common(bs, key, bs__sink_buf, &b, buf_prepare);
     if (rc) {
         bs__buf_free(&b);
         return rc;
@@ -1564,7 +1563,7 @@ BLOBSTORE_API int blobstore_verify(blobstore_verify_stats *out, blobstore *bs, u
             break;
         }
         st.entries++;
-        r = decode_entry(bs, &e, null_sink, NULL);
+        r = decode_entry(bs, &e, null_sink, NULL, 1);
         if (r == 0) {
             st.ok++;
         } else if (r == BLOBSTORE_ECORRUPT || r == BLOBSTORE_EUNSUPPORTED) {

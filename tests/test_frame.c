@@ -24,17 +24,12 @@ static int src_read(void *ctx, void *buf, size_t cap, size_t *out_n)
     return 0;
 }
 
-static int buf_sink(void *ctx, const void *p, size_t n)
-{
-    return bs__buf_append(ctx, p, n);
-}
-
 static int encode(bs_buf *out, const char *codec, const unsigned char *data, size_t len,
                   char hash[65])
 {
     bs_frame_writer *fw;
     uint64_t raw, stored;
-    int rc = bs__frame_writer_new(&fw, bs__codec_by_name(codec), 3, buf_sink, out);
+    int rc = bs__frame_writer_new(&fw, bs__codec_by_name(codec), 3, bs__sink_buf, out);
     if (rc)
         return rc;
     /* Feed in uneven pieces. */
@@ -57,7 +52,7 @@ static int decode(const bs_buf *frame, bs_buf *out, const char *hash, uint64_t s
 {
     src s = {frame->data, frame->len, 0};
     out->len = 0;
-    return bs__frame_decode(src_read, &s, buf_sink, out, hash, size, NULL);
+    return bs__frame_decode(src_read, &s, bs__sink_buf, out, hash, size, 1, NULL);
 }
 
 TEST(round_trip_every_codec_and_boundary)
