@@ -20,7 +20,8 @@ typedef struct {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *get, *put, *del, *scan_all, *scan_from, *scan_range;
-    int in_tx;
+    sqlite3_stmt *begin_w, *commit, *rollback;
+    int in_tx; /* 1: read (autocommit statements), 2: write transaction */
 } sq_backend;
 
 static int sq_error(sq_backend *be, int rc, const char *what)
@@ -46,22 +47,30 @@ static int prepare(sq_backend *be, sqlite3_stmt **st, const char *sql)
     return rc == SQLITE_OK ? 0 : sq_error(be, rc, "prepare");
 }
 
+static int step_once(sq_backend *be, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : sq_error(be, rc, what);
+}
+
+/* A read "transaction" runs each statement on its own: every read the store
+ * makes is a single statement, which SQLite already runs on one snapshot. */
 static int sq_begin(blobstore_meta_backend *pbe, int write)
 {
     sq_backend *be = (sq_backend *)pbe;
-    int rc = exec(be, write ? "BEGIN IMMEDIATE" : "BEGIN");
+    int rc = write ? step_once(be, be->begin_w, "BEGIN IMMEDIATE") : 0;
     if (!rc)
-        be->in_tx = 1;
+        be->in_tx = write ? 2 : 1;
     return rc;
 }
 
 static int sq_commit(blobstore_meta_backend *pbe)
 {
     sq_backend *be = (sq_backend *)pbe;
-    int rc = exec(be, "COMMIT");
-    if (rc) {
+    int rc = 0;
+    if (be->in_tx == 2 && (rc = step_once(be, be->commit, "COMMIT")) != 0)
         sqlite3_exec(be->db, "ROLLBACK", NULL, NULL, NULL);
-    }
     be->in_tx = 0;
     return rc;
 }
@@ -69,8 +78,9 @@ static int sq_commit(blobstore_meta_backend *pbe)
 static int sq_rollback(blobstore_meta_backend *pbe)
 {
     sq_backend *be = (sq_backend *)pbe;
+    int write = be->in_tx == 2;
     be->in_tx = 0;
-    return exec(be, "ROLLBACK");
+    return write ? step_once(be, be->rollback, "ROLLBACK") : 0;
 }
 
 #define COLS                                                                                       \
@@ -242,8 +252,11 @@ static void sq_free(blobstore_meta_backend *pbe)
     sq_backend *be = (sq_backend *)pbe;
     if (!be)
         return;
-    if (be->in_tx)
+    if (be->in_tx == 2)
         sqlite3_exec(be->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_finalize(be->begin_w);
+    sqlite3_finalize(be->commit);
+    sqlite3_finalize(be->rollback);
     sqlite3_finalize(be->get);
     sqlite3_finalize(be->put);
     sqlite3_finalize(be->del);
@@ -312,6 +325,12 @@ BLOBSTORE_API int blobstore_meta_backend_sqlite_new(blobstore_meta_backend **out
         ret = check_schema(be);
         sqlite3_exec(be->db, ret ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
     }
+    if (!ret)
+        ret = prepare(be, &be->begin_w, "BEGIN IMMEDIATE");
+    if (!ret)
+        ret = prepare(be, &be->commit, "COMMIT");
+    if (!ret)
+        ret = prepare(be, &be->rollback, "ROLLBACK");
     if (!ret)
         ret = prepare(be, &be->get, "SELECT " COLS ", data FROM entries WHERE key = ?1");
     if (!ret)
