@@ -259,12 +259,61 @@ BLOBSTORE_API void blobstore_list_free(blobstore_list *list);
 
 /**
  * Keys in byte order, optionally only those starting with prefix and whose
- * user metadata matches filter (a JSON object; each member must be present
- * in the metadata with an equal value). prefix/filter may be NULL.
+ * metadata matches filter (a JSON object in the filter language of
+ * blobstore_query; a plain object means each member must be present in the
+ * user metadata with an equal value). prefix/filter may be NULL.
  * Errors: BLOBSTORE_EINVAL (bad filter).
  */
 BLOBSTORE_API int blobstore_list_keys(blobstore_list *out, blobstore *bs, const char *prefix,
                                       const char *filter);
+
+#define BLOBSTORE_QUERY_VERSION 1
+
+/**
+ * A metadata query; initialise with BLOBSTORE_QUERY_INIT.
+ *
+ * filter is a JSON object in the filter language: exact matches
+ * ({"deployed": true}), operators on a path ({"accuracy": {"$gt": 0.9}}:
+ * $eq $ne $gt $gte $lt $lte $in $nin $exists $prefix $not), combined with
+ * $and, $or, $not. Paths are dotted paths into the user's metadata
+ * ("hyperparameters.learning_rate") or "@field" for the store's own fields
+ * (@key @size @file_size @format @compression @content_hash @created_at
+ * @updated_at). Comparisons only hold between values of the operand's JSON
+ * type (a number never equals or exceeds a string); {"x": null} matches a
+ * present null, {"x": {"$exists": false}} an absent field.
+ */
+typedef struct blobstore_query {
+    unsigned int version;
+    const char *prefix;   /**< keys starting with this; NULL: all */
+    const char *filter;   /**< JSON filter; NULL: all */
+    const char *order_by; /**< a path or @field, "-" first for descending; NULL: by key.
+                               Missing values sort last; ties are broken by key. */
+    size_t limit;         /**< at most this many results; 0: no limit */
+    size_t offset;        /**< skip this many results first */
+    int with_metadata;    /**< non-zero: also return each entry's get_metadata JSON */
+} blobstore_query;
+
+#define BLOBSTORE_QUERY_INIT                                                                       \
+    {                                                                                              \
+        .version = BLOBSTORE_QUERY_VERSION                                                         \
+    }
+
+/** Query results; free with blobstore_result_free(). */
+typedef struct blobstore_result {
+    size_t count;
+    char **keys;
+    char **metadata; /**< NULL unless with_metadata; then one JSON text per key */
+} blobstore_result;
+
+BLOBSTORE_API void blobstore_result_free(blobstore_result *r);
+
+/**
+ * Run a query. The answers are the same on every metadata backend.
+ * Errors: BLOBSTORE_EINVAL (invalid filter or order_by; the message names
+ * the offending part).
+ */
+BLOBSTORE_API int blobstore_query_run(blobstore_result *out, blobstore *bs,
+                                      const blobstore_query *q);
 
 /** Delete every entry; *out_count (may be NULL) receives how many. */
 BLOBSTORE_API int blobstore_clear(size_t *out_count, blobstore *bs);

@@ -135,9 +135,16 @@ int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sin
 struct json_t;
 /* Compact JSON with reals in their shortest round-trip form; free(). */
 char *bs__json_dumps(const struct json_t *v);
-/* 1 if metadata (a JSON object) matches filter (exact-match JSON object), 0 if not. */
-int bs__filter_match(const struct json_t *filter, const struct json_t *metadata);
-/* EINVAL if filter is not a usable filter. */
+/* 1 if an entry (its user metadata, and its store fields as a JSON object,
+ * which may be NULL unless bs__filter_uses_fields) matches filter. */
+int bs__filter_match(const struct json_t *filter, const struct json_t *meta,
+                     const struct json_t *fields);
+/* EINVAL, with a message naming the offending part, if filter is invalid. */
 int bs__filter_check(const struct json_t *filter);
+int bs__filter_uses_fields(const struct json_t *filter);
+int bs__path_check(const char *path);
+const struct json_t *bs__path_resolve(const char *path, const struct json_t *meta,
+                                      const struct json_t *fields);
+int bs__order_compare(const struct json_t *a, const struct json_t *b);
 
 #endif

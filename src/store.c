@@ -1288,45 +1288,88 @@ BLOBSTORE_API void blobstore_list_free(blobstore_list *list)
 
 typedef struct {
     json_t *filter;
+    int need_fields; /* the filter or the order uses store fields */
+    const char *order_path;
+    int with_meta;
     char **keys;
     size_t n, cap;
-    char **blobs; /* clear: parallel to keys */
+    char **blobs;     /* parallel to keys */
+    json_t **order;   /* parallel to keys, when ordering: the value (or NULL) */
+    char **meta_text; /* parallel to keys, when with_meta */
 } collect_ctx;
+
+static int grow_arrays(collect_ctx *c)
+{
+    size_t cap = c->cap ? c->cap * 2 : 64;
+    char **k = bs__realloc(c->keys, cap * sizeof(char *));
+    if (!k)
+        return BLOBSTORE_ENOMEM;
+    c->keys = k;
+    char **b = bs__realloc(c->blobs, cap * sizeof(char *));
+    if (!b)
+        return BLOBSTORE_ENOMEM;
+    c->blobs = b;
+    if (c->order_path) {
+        json_t **o = bs__realloc(c->order, cap * sizeof(json_t *));
+        if (!o)
+            return BLOBSTORE_ENOMEM;
+        c->order = o;
+    }
+    if (c->with_meta) {
+        char **m = bs__realloc(c->meta_text, cap * sizeof(char *));
+        if (!m)
+            return BLOBSTORE_ENOMEM;
+        c->meta_text = m;
+    }
+    c->cap = cap;
+    return 0;
+}
 
 static int collect(void *ctx, const blobstore_entry *e)
 {
     collect_ctx *c = ctx;
-    if (c->filter) {
+    json_t *m = NULL, *fields = NULL;
+    if (c->filter || c->order_path || c->with_meta) {
         json_error_t err;
-        json_t *m = json_loads(e->metadata, 0, &err);
-        int match = m && bs__filter_match(c->filter, m);
-        json_decref(m);
-        if (!match)
-            return 0;
-    }
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        char **k = bs__realloc(c->keys, cap * sizeof(char *));
-        if (!k)
-            return BLOBSTORE_ENOMEM;
-        c->keys = k;
-        if (c->blobs || c->cap == 0) {
-            char **b = bs__realloc(c->blobs, cap * sizeof(char *));
-            if (!b)
+        m = json_loads(e->metadata, 0, &err);
+        if (!m)
+            return bs__error(BLOBSTORE_ECORRUPT, "metadata of \"%s\" is not valid JSON", e->key);
+        if (c->need_fields || c->with_meta) {
+            if (!(fields = entry_json(e))) {
+                json_decref(m);
                 return BLOBSTORE_ENOMEM;
-            c->blobs = b;
+            }
         }
-        c->cap = cap;
+        if (c->filter && !bs__filter_match(c->filter, m, fields)) {
+            json_decref(m);
+            json_decref(fields);
+            return 0;
+        }
     }
-    c->keys[c->n] = bs__strdup(e->key);
-    c->blobs[c->n] = e->blob ? bs__strdup(e->blob) : NULL;
-    if (!c->keys[c->n] || (e->blob && !c->blobs[c->n])) {
-        free(c->keys[c->n]);
-        free(c->blobs[c->n]);
-        return BLOBSTORE_ENOMEM;
+    int rc = c->n == c->cap ? grow_arrays(c) : 0;
+    if (!rc) {
+        c->keys[c->n] = bs__strdup(e->key);
+        c->blobs[c->n] = e->blob ? bs__strdup(e->blob) : NULL;
+        if (c->order_path)
+            c->order[c->n] = json_incref((json_t *)bs__path_resolve(c->order_path, m, fields));
+        if (c->with_meta)
+            c->meta_text[c->n] = bs__json_dumps(fields);
+        if (!c->keys[c->n] || (e->blob && !c->blobs[c->n]) ||
+            (c->with_meta && !c->meta_text[c->n])) {
+            free(c->keys[c->n]);
+            free(c->blobs[c->n]);
+            if (c->order_path)
+                json_decref(c->order[c->n]);
+            if (c->with_meta)
+                free(c->meta_text[c->n]);
+            rc = BLOBSTORE_ENOMEM;
+        } else {
+            c->n++;
+        }
     }
-    c->n++;
-    return 0;
+    json_decref(m);
+    json_decref(fields);
+    return rc;
 }
 
 static void collect_free(collect_ctx *c)
@@ -1334,10 +1377,43 @@ static void collect_free(collect_ctx *c)
     for (size_t i = 0; i < c->n; i++) {
         free(c->keys[i]);
         free(c->blobs[i]);
+        if (c->order)
+            json_decref(c->order[i]);
+        if (c->meta_text)
+            free(c->meta_text[i]);
     }
     free(c->keys);
     free(c->blobs);
+    free(c->order);
+    free(c->meta_text);
     json_decref(c->filter);
+}
+
+static int prepare_filter(collect_ctx *c, const char *filter)
+{
+    int rc = check_json_object(&c->filter, filter, "filter");
+    if (rc == BLOBSTORE_EINVAL && filter) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", blobstore_errmsg());
+        return bs__error(BLOBSTORE_EINVAL, "invalid filter: %s", msg + strlen("filter "));
+    }
+    if (!rc && c->filter) {
+        rc = bs__filter_check(c->filter);
+        c->need_fields = bs__filter_uses_fields(c->filter);
+    }
+    return rc;
+}
+
+static int run_scan(collect_ctx *c, blobstore *bs, const char *prefix)
+{
+    int rc = tx_begin(bs, 0);
+    if (!rc) {
+        rc = bs->meta->iterate(bs->meta, prefix, collect, c);
+        int rc2 = tx_end(bs, 1);
+        if (!rc)
+            rc = rc2;
+    }
+    return rc;
 }
 
 BLOBSTORE_API int blobstore_list_keys(blobstore_list *out, blobstore *bs, const char *prefix,
@@ -1349,27 +1425,120 @@ BLOBSTORE_API int blobstore_list_keys(blobstore_list *out, blobstore *bs, const 
     out->keys = NULL;
     collect_ctx c;
     memset(&c, 0, sizeof(c));
-    int rc = check_json_object(&c.filter, filter, "filter");
-    if (!rc && c.filter)
-        rc = bs__filter_check(c.filter);
-    if (!rc && (rc = tx_begin(bs, 0)) == 0) {
-        rc = bs->meta->iterate(bs->meta, prefix, collect, &c);
-        int rc2 = tx_end(bs, 1);
-        if (!rc)
-            rc = rc2;
-    }
+    int rc = prepare_filter(&c, filter);
+    if (!rc)
+        rc = run_scan(&c, bs, prefix);
     if (rc) {
         collect_free(&c);
         return rc;
     }
     out->keys = c.keys;
     out->count = c.n;
+    c.keys = NULL;
     for (size_t i = 0; i < c.n; i++)
         free(c.blobs[i]);
     free(c.blobs);
     json_decref(c.filter);
-    if (!out->keys)
-        out->count = 0;
+    return 0;
+}
+
+BLOBSTORE_API void blobstore_result_free(blobstore_result *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->count; i++) {
+        free(r->keys[i]);
+        if (r->metadata)
+            free(r->metadata[i]);
+    }
+    free(r->keys);
+    free(r->metadata);
+    memset(r, 0, sizeof(*r));
+}
+
+static _Thread_local collect_ctx *sort_ctx;
+static _Thread_local int sort_desc;
+
+static int cmp_order(const void *pa, const void *pb)
+{
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    json_t *va = sort_ctx->order[a], *vb = sort_ctx->order[b];
+    int c = bs__order_compare(va, vb);
+    if (c && va && vb && sort_desc)
+        c = -c;
+    return c ? c : strcmp(sort_ctx->keys[a], sort_ctx->keys[b]);
+}
+
+BLOBSTORE_API int blobstore_query_run(blobstore_result *out, blobstore *bs,
+                                      const blobstore_query *q)
+{
+    if (!out || !bs || !q)
+        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
+    memset(out, 0, sizeof(*out));
+    if (q->version < 1 || q->version > BLOBSTORE_QUERY_VERSION)
+        return bs__error(BLOBSTORE_EINVAL, "blobstore_query version %u is not supported",
+                         q->version);
+    collect_ctx c;
+    memset(&c, 0, sizeof(c));
+    int desc = 0, rc = 0;
+    if (q->order_by) {
+        c.order_path = q->order_by;
+        if (c.order_path[0] == '-') {
+            desc = 1;
+            c.order_path++;
+        } else if (c.order_path[0] == '+') {
+            c.order_path++;
+        }
+        if ((rc = bs__path_check(c.order_path)) != 0) {
+            char msg[1024];
+            snprintf(msg, sizeof(msg), "%s", blobstore_errmsg());
+            return bs__error(BLOBSTORE_EINVAL, "invalid order_by: %s", msg);
+        }
+        c.need_fields = c.order_path[0] == '@';
+    }
+    c.with_meta = q->with_metadata != 0;
+    if (!(rc = prepare_filter(&c, q->filter)))
+        rc = run_scan(&c, bs, q->prefix);
+    size_t *idx = NULL;
+    if (!rc && !(idx = bs__calloc(c.n, sizeof(size_t))))
+        rc = BLOBSTORE_ENOMEM;
+    if (rc) {
+        collect_free(&c);
+        return rc;
+    }
+    for (size_t i = 0; i < c.n; i++)
+        idx[i] = i;
+    if (c.order_path) { /* keys arrive sorted; order by value, ties by key */
+        sort_ctx = &c;
+        sort_desc = desc;
+        qsort(idx, c.n, sizeof(size_t), cmp_order);
+    }
+    size_t start = q->offset < c.n ? q->offset : c.n, count = c.n - start;
+    if (q->limit && count > q->limit)
+        count = q->limit;
+    out->keys = bs__calloc(count, sizeof(char *));
+    if (c.with_meta)
+        out->metadata = bs__calloc(count, sizeof(char *));
+    if (!out->keys || (c.with_meta && !out->metadata)) {
+        free(out->keys);
+        free(out->metadata);
+        memset(out, 0, sizeof(*out));
+        free(idx);
+        collect_free(&c);
+        return BLOBSTORE_ENOMEM;
+    }
+    for (size_t i = 0; i < count; i++) { /* move the selected strings out */
+        size_t k = idx[start + i];
+        out->keys[i] = c.keys[k];
+        c.keys[k] = NULL;
+        if (c.with_meta) {
+            out->metadata[i] = c.meta_text[k];
+            c.meta_text[k] = NULL;
+        }
+    }
+    out->count = count;
+    free(idx);
+    collect_free(&c);
     return 0;
 }
 

@@ -47,7 +47,8 @@ static const char *usage_main =
     "  update-meta KEY JSON                     merge JSON into the user metadata\n"
     "  rm KEY                                   delete\n"
     "  exists KEY                               exit 0 if present, 1 if not\n"
-    "  ls [--prefix P] [--where JSON]           keys, one per line, sorted\n"
+    "  ls [--prefix P] [--where JSON] [--order-by [-]PATH] [--limit N] [--offset N]\n"
+    "     [--with-meta]                         keys, one per line, sorted\n"
     "  clear                                    delete everything; print how many\n"
     "  verify [--repair]                        check every blob; report problems\n"
     "\n"
@@ -75,9 +76,16 @@ static const command_help helps[] = {
     {"rm", "usage: blobstore rm KEY\nDelete the entry and its blob. Exit 1 if absent.\n"},
     {"exists", "usage: blobstore exists KEY\n"
                "Exit 0 if the entry and its blob exist, 1 if not.\n"},
-    {"ls", "usage: blobstore ls [--prefix P] [--where JSON]\n"
+    {"ls", "usage: blobstore ls [--prefix P] [--where JSON] [--order-by [-]PATH] [--limit N]\n"
+           "                    [--offset N] [--with-meta]\n"
            "Print keys, one per line, in byte order. --prefix keeps keys starting with P;\n"
-           "--where keeps entries whose metadata has every member of the JSON object.\n"},
+           "--where keeps entries matching a JSON filter: exact members ({\"deployed\": true}),\n"
+           "operators on a dotted path ({\"accuracy\": {\"$gt\": 0.9}}; $eq $ne $gt $gte $lt\n"
+           "$lte $in $nin $exists $prefix $not), combined with $and, $or, $not; \"@size\",\n"
+           "\"@created_at\", \"@format\"... name the store's own fields. --order-by sorts by a\n"
+           "path (\"-\" first: descending; missing values last; ties by key). --with-meta\n"
+           "prints one JSON line per entry (its metadata, with \"key\") instead of keys.\n"
+           "An invalid filter exits 2 with a message naming the offending part.\n"},
     {"clear", "usage: blobstore clear\nDelete every entry; print how many.\n"},
     {"verify", "usage: blobstore verify [--repair]\n"
                "Check every blob against its checksum and look for dangling entries,\n"
@@ -434,32 +442,59 @@ static int cmd_exists(blobstore *bs, int argc, char **argv)
     return rc ? EXIT_OK : EXIT_NOTFOUND;
 }
 
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || !*s || *end || s[0] == '-')
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
 static int cmd_ls(blobstore *bs, int argc, char **argv)
 {
     args a = {argc, argv, 0};
-    const char *prefix = NULL, *where = NULL;
+    blobstore_query q = BLOBSTORE_QUERY_INIT;
     for (; a.i < argc; a.i++) {
         const char *v;
         int m;
         if ((m = opt_value(&a, "--prefix", &v)) != 0) {
             if (m < 0)
                 return usage_error("ls: --prefix needs a value");
-            prefix = v;
+            q.prefix = v;
         } else if ((m = opt_value(&a, "--where", &v)) != 0) {
             if (m < 0)
                 return usage_error("ls: --where needs a value");
-            where = v;
+            q.filter = v;
+        } else if ((m = opt_value(&a, "--order-by", &v)) != 0) {
+            if (m < 0)
+                return usage_error("ls: --order-by needs a value");
+            q.order_by = v;
+        } else if ((m = opt_value(&a, "--limit", &v)) != 0) {
+            if (m < 0 || parse_size(v, &q.limit))
+                return usage_error("ls: --limit needs a count");
+        } else if ((m = opt_value(&a, "--offset", &v)) != 0) {
+            if (m < 0 || parse_size(v, &q.offset))
+                return usage_error("ls: --offset needs a count");
+        } else if (strcmp(argv[a.i], "--with-meta") == 0) {
+            q.with_metadata = 1;
         } else {
             return usage_error("ls: unexpected argument %s", argv[a.i]);
         }
     }
-    blobstore_list l;
-    int rc = blobstore_list_keys(&l, bs, prefix, where);
+    blobstore_result r;
+    int rc = blobstore_query_run(&r, bs, &q);
     if (rc)
         return lib_error(rc);
-    for (size_t i = 0; i < l.count; i++)
-        printf("%s\n", l.keys[i]);
-    blobstore_list_free(&l);
+    for (size_t i = 0; i < r.count; i++) {
+        if (q.with_metadata)
+            printf("%s\n", r.metadata[i]);
+        else
+            printf("%s\n", r.keys[i]);
+    }
+    blobstore_result_free(&r);
     return EXIT_OK;
 }
 
