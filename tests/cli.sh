@@ -1,0 +1,156 @@
+#!/bin/bash
+# cli.sh - the blobstore tool: every command, option and exit code.
+# Usage: cli.sh PATH-TO-blobstore. Prints "N passed, N failed".
+set -u
+BS=${1:-${BLOBSTORE_CLI:-build/blobstore}}
+T=$(mktemp -d "${TMPDIR:-/tmp}/bscli.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# expect CODE DESCRIPTION -- COMMAND...: run, keep stdout in $T/out, stderr in $T/err
+expect() {
+    local want=$1 what=$2
+    shift 3
+    "$@" > "$T/out" 2> "$T/err"
+    local got=$?
+    if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, want $want ($(head -c 300 "$T/err"))"; fi
+}
+check() { if eval "$2"; then ok; else bad "$1"; fi; }
+
+S="$T/store"
+b() { "$BS" --dir "$S" "$@"; }
+printf 'hello world\n' > "$T/hello.txt"
+head -c 5000000 /dev/urandom > "$T/big.bin"
+printf 'a\0b\0c' > "$T/nul.bin"
+
+# put / get
+expect 0 "put file" -- b put --key greeting --meta '{"lang": "en", "n": 1}' "$T/hello.txt"
+check "put prints the key" '[ "$(cat $T/out)" = greeting ]'
+expect 0 "get to stdout" -- b get greeting
+check "get bytes" 'cmp -s "$T/out" "$T/hello.txt"'
+expect 0 "put from stdin" -- sh -c "\"$BS\" --dir \"$S\" put --key big - < \"$T/big.bin\""
+expect 0 "get -o" -- b get big -o "$T/big.out"
+check "big round trip" 'cmp -s "$T/big.bin" "$T/big.out"'
+expect 0 "put binary with NULs" -- b put --key nul "$T/nul.bin"
+expect 0 "get binary" -- b get nul -o "$T/nul.out"
+check "binary round trip" 'cmp -s "$T/nul.bin" "$T/nul.out"'
+expect 0 "auto key" -- b put "$T/hello.txt"
+check "auto key is 16 hex" 'grep -Eqx "[0-9a-f]{16}" "$T/out"'
+auto=$(cat "$T/out")
+
+# meta / update-meta
+expect 0 "meta" -- b meta greeting
+sha=$(sha256sum "$T/hello.txt" | cut -d" " -f1)
+check "meta has content_hash" 'grep -q "\"content_hash\":\"$sha\"" "$T/out"'
+check "meta has user metadata" 'grep -q "\"metadata\":{\"lang\":\"en\",\"n\":1}" "$T/out"'
+check "meta has size and format" 'grep -q "\"size\":12" "$T/out" && grep -q "\"format\":\"bytes\"" "$T/out"'
+check "meta has ISO times" 'grep -Eq "\"created_at\":\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z\"" "$T/out"'
+expect 0 "update-meta" -- b update-meta greeting '{"deployed": true}'
+expect 0 "meta after update" -- b meta greeting
+check "merged" 'grep -q "\"lang\":\"en\",\"n\":1,\"deployed\":true" "$T/out"'
+expect 2 "update-meta bad json" -- b update-meta greeting '{oops'
+check "error line prefix" 'head -c 11 "$T/err" | grep -q "^blobstore: "'
+
+# ls
+expect 0 "ls" -- b ls
+check "ls sorted" '[ "$(cat $T/out | tr "\n" " ")" = "$(printf "%s\n" big greeting nul $auto | LC_ALL=C sort | tr "\n" " ")" ]'
+expect 0 "ls prefix" -- b ls --prefix gr
+check "ls prefix result" '[ "$(cat $T/out)" = greeting ]'
+expect 0 "ls where" -- b ls --where '{"deployed": true}'
+check "ls where result" '[ "$(cat $T/out)" = greeting ]'
+expect 2 "ls bad filter" -- b ls --where '{"n": {"$bogus": 1}}'
+check "bad filter names the part" 'grep -q "\$.n.\$bogus" "$T/err"'
+
+# exists / rm / not found
+expect 0 "exists" -- b exists greeting
+expect 1 "exists missing" -- b exists nope
+expect 1 "get missing" -- b get nope
+expect 1 "meta missing" -- b meta nope
+expect 1 "update-meta missing" -- b update-meta nope '{}'
+expect 1 "rm missing" -- b rm nope
+expect 0 "rm" -- b rm nul
+expect 1 "rm again" -- b rm nul
+
+# hostile keys stay inside the store
+before=$(ls -A "$T" | sort | tr "\n" " ")
+for k in '../../escape' 'a/b' '..' ' spaced ' 'ключ/日本'; do
+    expect 0 "put key [$k]" -- b put --key "$k" "$T/hello.txt"
+    expect 0 "get key [$k]" -- b get -- "$k"
+    check "value of [$k]" 'cmp -s "$T/out" "$T/hello.txt"'
+done
+check "nothing outside the store" '[ "$(ls -A "$T" | sort | tr "\n" " ")" = "$before" ]'
+check "no escape file" '[ ! -e "$T/../escape" ] && [ ! -e "$S/../escape" ]'
+long=$(head -c 1024 /dev/zero | tr '\0' k)
+expect 0 "1024-byte key" -- b put --key "$long" "$T/hello.txt"
+expect 2 "1025-byte key" -- b put --key "${long}k" "$T/hello.txt"
+expect 2 "invalid UTF-8 key" -- b put --key "$(printf 'bad\377')" "$T/hello.txt"
+
+# verify and corruption
+expect 0 "verify clean" -- b verify
+victim=$(find "$S/blobs" -type f -size +1000k | head -n 1)
+printf 'Z' | dd of="$victim" bs=1 seek=100000 conv=notrunc 2>/dev/null
+expect 3 "get corrupt" -- b get big -o "$T/corrupt.out"
+check "no output file for corrupt blob" '[ ! -e "$T/corrupt.out" ] && ! ls "$T"/corrupt.out.tmp* >/dev/null 2>&1'
+expect 3 "verify finds corruption" -- b verify
+check "verify names the key" 'grep -q "^corrupt big" "$T/out"'
+b rm big > /dev/null
+mkdir -p "$S/blobs/zz" && printf orphan > "$S/blobs/zz/zz0000-orphan.blob"
+expect 3 "verify finds orphan" -- b verify
+expect 0 "verify --repair" -- b verify --repair
+check "orphan removed" '[ ! -e "$S/blobs/zz/zz0000-orphan.blob" ]'
+expect 0 "verify after repair" -- b verify
+
+# clear
+expect 0 "clear" -- b clear
+check "clear count" '[ "$(cat $T/out)" -ge 8 ]'
+expect 0 "ls after clear" -- b ls
+check "empty after clear" '[ ! -s "$T/out" ]'
+
+# usage errors and help
+expect 2 "no command" -- b
+expect 2 "unknown command" -- b frobnicate
+check "usage error prefix" 'grep -q "^blobstore: " "$T/err"'
+expect 2 "unknown option" -- b --bogus ls
+expect 2 "bad level" -- b --level 12 ls
+expect 0 "--help" -- "$BS" --help
+check "help shows usage" 'grep -q "usage: blobstore" "$T/out"'
+for c in put get meta update-meta rm exists ls clear verify; do
+    expect 0 "$c --help" -- b "$c" --help
+    check "$c help text" 'grep -q "usage: blobstore $c" "$T/out"'
+done
+expect 0 "--version" -- "$BS" --version
+
+# settings: backends, codecs, content addressing, sharding, env
+S2="$T/sq"
+expect 0 "sqlite store" -- "$BS" --dir "$S2" --backend sqlite put --key k "$T/hello.txt"
+expect 2 "conflicting backend" -- "$BS" --dir "$S2" --backend json ls
+check "conflict message" 'grep -q "sqlite" "$T/err"'
+expect 0 "reopen with recorded backend" -- "$BS" --dir "$S2" get k
+for c in lz4 zstd gzip blosclz none; do
+    expect 0 "put $c" -- "$BS" --dir "$S2" --compression "$c" --level 5 put --key "c-$c" "$T/big.bin"
+    expect 0 "get $c" -- "$BS" --dir "$S2" get "c-$c" -o "$T/c.out"
+    check "$c round trip" 'cmp -s "$T/big.bin" "$T/c.out"'
+    expect 0 "meta $c" -- "$BS" --dir "$S2" meta "c-$c"
+    check "$c recorded" 'grep -q "\"compression\":\"$c\"" "$T/out"'
+done
+S3="$T/ca"
+expect 0 "ca put" -- "$BS" --dir "$S3" --content-addressable put "$T/big.bin"
+k1=$(cat "$T/out")
+expect 0 "ca put again" -- "$BS" --dir "$S3" put --key ignored "$T/big.bin"
+check "same key" '[ "$(cat $T/out)" = "$k1" ] && [ "$k1" = "$(sha256sum "$T/big.bin" | cut -d" " -f1)" ]'
+check "one blob file" '[ "$(find "$S3/blobs" -type f | wc -l)" -eq 1 ]'
+for n in 0 3; do
+    S4="$T/shard$n"
+    expect 0 "shard $n put" -- "$BS" --dir "$S4" --shard-chars "$n" put --key x "$T/big.bin"
+    depth=$(find "$S4/blobs" -type f -printf '%d\n')
+    check "shard $n depth" '[ "$depth" -eq $((n == 0 ? 1 : 2)) ]'
+done
+expect 0 "BLOBSTORE_DIR" -- env BLOBSTORE_DIR="$T/envstore" "$BS" put --key e "$T/hello.txt"
+check "env store used" '[ -f "$T/envstore/blobstore.json" ]'
+expect 0 "memory store" -- "$BS" --dir "$T/memstore" --blob-backend memory put "$T/hello.txt"
+check "memory store wrote nothing" '[ ! -e "$T/memstore" ]'
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
