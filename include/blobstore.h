@@ -315,6 +315,15 @@ BLOBSTORE_API void blobstore_result_free(blobstore_result *r);
 BLOBSTORE_API int blobstore_query_run(blobstore_result *out, blobstore *bs,
                                       const blobstore_query *q);
 
+/**
+ * Declare an index on a metadata path ("accuracy", "hyperparameters.lr"),
+ * so filters on it are answered without a scan where the metadata backend
+ * supports indexes (SQLite, PostgreSQL); elsewhere it is accepted and has no
+ * effect. Indexable paths are dotted names of letters, digits and '_'.
+ * Errors: BLOBSTORE_EINVAL.
+ */
+BLOBSTORE_API int blobstore_create_index(blobstore *bs, const char *path);
+
 /** Delete every entry; *out_count (may be NULL) receives how many. */
 BLOBSTORE_API int blobstore_clear(size_t *out_count, blobstore *bs);
 

@@ -143,6 +143,9 @@ int bs__filter_match(const struct json_t *filter, const struct json_t *meta,
 int bs__filter_check(const struct json_t *filter);
 int bs__filter_uses_fields(const struct json_t *filter);
 int bs__path_check(const char *path);
+/* EINVAL unless path is dotted identifiers ([A-Za-z_][A-Za-z0-9_]*), the
+ * only paths a backend may spell out in an index definition. */
+int bs__index_path_check(const char *path);
 const struct json_t *bs__path_resolve(const char *path, const struct json_t *meta,
                                       const struct json_t *fields);
 int bs__order_compare(const struct json_t *a, const struct json_t *b);

@@ -388,6 +388,29 @@ int bs__path_check(const char *path)
     return check_path(path, path);
 }
 
+int bs__index_path_check(const char *path)
+{
+    size_t n = strlen(path);
+    int start = 1;
+    if (n == 0 || n > 200)
+        return bs__error(BLOBSTORE_EINVAL, "an index path must be 1..200 characters");
+    for (size_t i = 0; i < n; i++) {
+        char c = path[i];
+        int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+        if (c == '.' && !start && i + 1 < n) {
+            start = 1;
+        } else if (alpha || (!start && c >= '0' && c <= '9')) {
+            start = 0;
+        } else {
+            return bs__error(BLOBSTORE_EINVAL,
+                             "cannot index \"%s\": an index path is dotted names of letters, "
+                             "digits and '_' (queries on any path work without an index)",
+                             path);
+        }
+    }
+    return 0;
+}
+
 BLOBSTORE_API void blobstore_entry_clear(blobstore_entry *e)
 {
     if (!e)

@@ -1404,11 +1404,14 @@ static int prepare_filter(collect_ctx *c, const char *filter)
     return rc;
 }
 
-static int run_scan(collect_ctx *c, blobstore *bs, const char *prefix)
+static int run_scan(collect_ctx *c, blobstore *bs, const char *prefix, const char *filter)
 {
     int rc = tx_begin(bs, 0);
     if (!rc) {
-        rc = bs->meta->iterate(bs->meta, prefix, collect, c);
+        if (c->filter && filter && bs->meta->iterate_filtered)
+            rc = bs->meta->iterate_filtered(bs->meta, prefix, filter, collect, c);
+        else
+            rc = bs->meta->iterate(bs->meta, prefix, collect, c);
         int rc2 = tx_end(bs, 1);
         if (!rc)
             rc = rc2;
@@ -1427,7 +1430,7 @@ BLOBSTORE_API int blobstore_list_keys(blobstore_list *out, blobstore *bs, const 
     memset(&c, 0, sizeof(c));
     int rc = prepare_filter(&c, filter);
     if (!rc)
-        rc = run_scan(&c, bs, prefix);
+        rc = run_scan(&c, bs, prefix, filter);
     if (rc) {
         collect_free(&c);
         return rc;
@@ -1454,6 +1457,20 @@ BLOBSTORE_API void blobstore_result_free(blobstore_result *r)
     free(r->keys);
     free(r->metadata);
     memset(r, 0, sizeof(*r));
+}
+
+BLOBSTORE_API int blobstore_create_index(blobstore *bs, const char *path)
+{
+    if (!bs || !path)
+        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
+    int rc = bs__index_path_check(path);
+    if (rc || !bs->meta->create_index)
+        return rc;
+    pthread_mutex_lock(&bs->mu);
+    rc = bs->batch ? bs__error(BLOBSTORE_EINVAL, "cannot create an index inside a batch")
+                   : bs->meta->create_index(bs->meta, path);
+    pthread_mutex_unlock(&bs->mu);
+    return rc;
 }
 
 static _Thread_local collect_ctx *sort_ctx;
@@ -1498,7 +1515,7 @@ BLOBSTORE_API int blobstore_query_run(blobstore_result *out, blobstore *bs,
     }
     c.with_meta = q->with_metadata != 0;
     if (!(rc = prepare_filter(&c, q->filter)))
-        rc = run_scan(&c, bs, q->prefix);
+        rc = run_scan(&c, bs, q->prefix, q->filter);
     size_t *idx = NULL;
     if (!rc && !(idx = bs__calloc(c.n, sizeof(size_t))))
         rc = BLOBSTORE_ENOMEM;

@@ -121,6 +121,25 @@ for c in put get meta update-meta rm exists ls clear verify; do
     check "$c help text" 'grep -q "usage: blobstore $c" "$T/out"'
 done
 expect 0 "--version" -- "$BS" --version
+expect 0 "create-index --help" -- b create-index --help
+
+# queries: operators, ordering, limits
+S5="$T/q"
+for i in 1 2 3 4 5; do
+    "$BS" --dir "$S5" --backend sqlite put --key "ck_$i" --meta "{\"loss\": 0.$((7 - i))$i, \"deployed\": $([ $i -gt 3 ] && echo true || echo false)}" "$T/hello.txt" > /dev/null
+done
+expect 0 "create-index" -- "$BS" --dir "$S5" create-index loss
+expect 2 "create-index bad path" -- "$BS" --dir "$S5" create-index "a b"
+expect 0 "best deployed" -- "$BS" --dir "$S5" ls --where '{"deployed": true}' --order-by loss --limit 1
+check "best deployed result" '[ "$(cat $T/out)" = ck_5 ]'
+expect 0 "order desc with offset" -- "$BS" --dir "$S5" ls --order-by -loss --offset 1 --limit 2
+check "order desc result" '[ "$(cat $T/out | tr "\n" " ")" = "ck_2 ck_3 " ]'
+expect 0 "range filter" -- "$BS" --dir "$S5" ls --where '{"loss": {"$gte": 0.3, "$lt": 0.5}}'
+check "range result" '[ "$(cat $T/out | tr "\n" " ")" = "ck_3 ck_4 " ]'
+expect 0 "with-meta" -- "$BS" --dir "$S5" ls --where '{"@key": "ck_1"}' --with-meta
+check "with-meta line" 'grep -q "^{\"key\":\"ck_1\",\"metadata\":{\"loss\":0.61" "$T/out"'
+expect 2 "bad --limit" -- "$BS" --dir "$S5" ls --limit -3
+expect 2 "bad --order-by" -- "$BS" --dir "$S5" ls --order-by '@nope'
 
 # settings: backends, codecs, content addressing, sharding, env
 S2="$T/sq"

@@ -7,6 +7,8 @@
 
 #include "blobstore.h"
 
+#include <sqlite3.h>
+
 static const struct {
     const char *key, *meta;
 } dataset[] = {
@@ -85,10 +87,16 @@ static blobstore *load(const char *backend, const char *blob)
     return bs;
 }
 
-static void query_table(const char *backend, const char *blob)
+static void query_table(const char *backend, const char *blob, int indexed)
 {
     blobstore *bs = load(backend, blob);
     CHECK(bs != NULL);
+    if (indexed) {
+        static const char *paths[] = {"accuracy", "hp.lr", "name", "loss", "deployed", "big"};
+        for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+            CHECK_EQ(blobstore_create_index(bs, paths[i]), 0);
+        CHECK_EQ(blobstore_create_index(bs, "accuracy"), 0); /* idempotent */
+    }
     for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
         blobstore_list l;
         char got[512];
@@ -110,22 +118,63 @@ static void query_table(const char *backend, const char *blob)
 
 TEST(queries_json)
 {
-    query_table("json", "filesystem");
+    query_table("json", "filesystem", 0);
+}
+
+TEST(queries_json_indexed)
+{
+    query_table("json", "filesystem", 1);
 }
 
 TEST(queries_sqlite)
 {
-    query_table("sqlite", "filesystem");
+    query_table("sqlite", "filesystem", 0);
+}
+
+TEST(queries_sqlite_indexed)
+{
+    query_table("sqlite", "filesystem", 1);
 }
 
 TEST(queries_json_memory)
 {
-    query_table("json", "memory");
+    query_table("json", "memory", 0);
 }
 
 TEST(queries_sqlite_memory)
 {
-    query_table("sqlite", "memory");
+    query_table("sqlite", "memory", 1);
+}
+
+TEST(sqlite_index_is_used)
+{
+    const char *dir = test_tmpdir();
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    o.backend = "sqlite";
+    blobstore *bs;
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    CHECK_EQ(blobstore_create_index(bs, "hp.lr"), 0);
+    CHECK_EQ(blobstore_create_index(bs, "bad path"), BLOBSTORE_EINVAL);
+    CHECK_EQ(blobstore_create_index(bs, "a.'b"), BLOBSTORE_EINVAL);
+    CHECK_EQ(blobstore_create_index(bs, "1abc"), BLOBSTORE_EINVAL);
+    blobstore_close(bs);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/cache_metadata.db", dir);
+    sqlite3 *db;
+    CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    CHECK_EQ(sqlite3_prepare_v2(db,
+                                "EXPLAIN QUERY PLAN SELECT key FROM entries WHERE "
+                                "json_extract(metadata, '$.hp.lr') > ?1",
+                                -1, &st, NULL),
+             SQLITE_OK);
+    int uses = 0;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        uses |= strstr((const char *)sqlite3_column_text(st, 3), "bs_idx_") != NULL;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    CHECK(uses);
 }
 
 static void run(blobstore *bs, blobstore_query *q, const char *expect)
@@ -231,12 +280,10 @@ TEST(invalid_filters_name_the_offending_part)
 }
 
 static const test_case tests[] = {
-    TEST_ENTRY(queries_json),
-    TEST_ENTRY(queries_sqlite),
-    TEST_ENTRY(queries_json_memory),
-    TEST_ENTRY(queries_sqlite_memory),
-    TEST_ENTRY(ordering_json),
-    TEST_ENTRY(ordering_sqlite),
-    TEST_ENTRY(invalid_filters_name_the_offending_part),
+    TEST_ENTRY(queries_json),          TEST_ENTRY(queries_json_indexed),
+    TEST_ENTRY(queries_sqlite),        TEST_ENTRY(queries_sqlite_indexed),
+    TEST_ENTRY(sqlite_index_is_used),  TEST_ENTRY(queries_json_memory),
+    TEST_ENTRY(queries_sqlite_memory), TEST_ENTRY(ordering_json),
+    TEST_ENTRY(ordering_sqlite),       TEST_ENTRY(invalid_filters_name_the_offending_part),
 };
 TEST_MAIN(tests)

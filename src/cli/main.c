@@ -51,6 +51,7 @@ static const char *usage_main =
     "     [--with-meta]                         keys, one per line, sorted\n"
     "  clear                                    delete everything; print how many\n"
     "  verify [--repair]                        check every blob; report problems\n"
+    "  create-index PATH                        index a metadata path for ls --where\n"
     "\n"
     "Exit codes: 0 success, 1 not found, 2 usage error, 3 corruption found, 4 other error.\n";
 
@@ -87,6 +88,9 @@ static const command_help helps[] = {
            "prints one JSON line per entry (its metadata, with \"key\") instead of keys.\n"
            "An invalid filter exits 2 with a message naming the offending part.\n"},
     {"clear", "usage: blobstore clear\nDelete every entry; print how many.\n"},
+    {"create-index", "usage: blobstore create-index PATH\n"
+                     "Index a metadata path (dotted names of letters, digits and '_') so that\n"
+                     "ls --where on it needs no scan (SQLite backend; a no-op for JSON).\n"},
     {"verify", "usage: blobstore verify [--repair]\n"
                "Check every blob against its checksum and look for dangling entries,\n"
                "orphan blobs and leftover temporary files; print one line per problem.\n"
@@ -498,6 +502,14 @@ static int cmd_ls(blobstore *bs, int argc, char **argv)
     return EXIT_OK;
 }
 
+static int cmd_create_index(blobstore *bs, int argc, char **argv)
+{
+    if (argc != 1)
+        return usage_error("create-index: expected exactly one PATH");
+    int rc = blobstore_create_index(bs, argv[0]);
+    return rc ? lib_error(rc) : EXIT_OK;
+}
+
 static int cmd_clear(blobstore *bs, int argc, char **argv)
 {
     (void)argv;
@@ -554,7 +566,7 @@ static const command commands[] = {
     {"meta", cmd_meta},     {"update-meta", cmd_update_meta},
     {"rm", cmd_rm},         {"exists", cmd_exists},
     {"ls", cmd_ls},         {"clear", cmd_clear},
-    {"verify", cmd_verify},
+    {"verify", cmd_verify}, {"create-index", cmd_create_index},
 };
 
 int main(int argc, char **argv)

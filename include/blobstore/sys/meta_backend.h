@@ -78,6 +78,15 @@ struct blobstore_meta_backend {
     int (*ctl)(blobstore_meta_backend *be, int op, void *arg);
     /** must: free the backend (rolling back an open transaction). */
     void (*free)(blobstore_meta_backend *be);
+    /** may: like iterate(), but may skip entries that cannot match filter
+     *  (the text of a valid filter, see blobstore_query), e.g. by using an
+     *  index. It may also pass entries that do not match: the store checks
+     *  every entry it is given. NULL: the store uses iterate(). */
+    int (*iterate_filtered)(blobstore_meta_backend *be, const char *prefix, const char *filter,
+                            blobstore_entry_fn fn, void *ctx);
+    /** may: create (if missing) an index on a metadata path; called outside
+     *  transactions. NULL: the backend keeps no indexes (queries scan). */
+    int (*create_index)(blobstore_meta_backend *be, const char *path);
 };
 
 /** The JSON file backend. path NULL: kept in memory only. durable: fsync
