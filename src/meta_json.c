@@ -1,15 +1,26 @@
 /*
  * meta_json.c - the JSON file metadata backend (cache_metadata.json).
  *
- * The whole index is one JSON document:
- *   {"format": "blobstore-metadata", "version": 1, "entries": {KEY: ENTRY, ...}}
- * held in memory and re-read whenever the file on disk changed (device,
- * inode, size and mtime are compared), so several processes can share it.
- * Transactions take a flock on "<file>.lock": shared to read, exclusive to
- * write. A write transaction that changed something rewrites the file
- * atomically (temp file, fsync, rename, fsync directory) at commit. A file
- * that does not parse is reported as corrupt, naming the file: it is never
- * treated as an empty store. With no path the index lives in memory only.
+ * The index is a snapshot and a journal:
+ *   cache_metadata.json          {"format": "blobstore-metadata", "version": 1,
+ *                                 "entries": {KEY: ENTRY, ...}}
+ *   cache_metadata.json.journal  one JSON record per line, appended per commit:
+ *                                 {"put": KEY, "e": ENTRY} | {"del": KEY}, then
+ *                                 {"commit": N} closing a transaction of N records
+ * A commit appends its records (and fsyncs, if durable): its cost does not
+ * grow with the store. When the journal outgrows the snapshot (and 1 MiB),
+ * the snapshot is rewritten atomically (temp, fsync, rename, fsync directory)
+ * and the journal emptied, so rewriting stays O(1) per put amortised.
+ * Replaying a journal over a snapshot that already contains it gives the same
+ * state, so a crash between those two steps is harmless; a transaction whose
+ * commit record is missing (a torn append) is ignored and cut off by the next
+ * writer. A damaged snapshot, or damage before the last commit record, is
+ * reported as corruption naming the file: never an empty store.
+ *
+ * Processes share the files under a flock on "<file>.lock" (shared to read,
+ * exclusive to write) and catch up by reading the journal from where they
+ * stopped; a new snapshot (a new inode) means a full reload. With no path
+ * the index lives in memory only.
  */
 #include "internal.h"
 
@@ -20,21 +31,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define JSON_FORMAT  "blobstore-metadata"
-#define JSON_VERSION 1
+#define JSON_FORMAT    "blobstore-metadata"
+#define JSON_VERSION   1
+#define JOURNAL_HEADER "{\"format\":\"blobstore-journal\",\"version\":1}\n"
+#define COMPACT_MIN    (1u << 20)
 
 typedef struct {
     blobstore_meta_backend parent;
     char *path; /* NULL: in memory */
+    char *jpath;
     char *lockpath;
-    int lockfd;
+    int lockfd, jfd;
     int durable;
     json_t *entries; /* object: key -> entry object */
     int loaded;
-    struct stat seen; /* identity of the file we loaded or wrote */
+    struct stat seen; /* identity of the snapshot we loaded or wrote */
+    off_t jpos;       /* journal bytes applied (up to the last commit record) */
     int in_tx, write_tx, dirty;
     /* Undo log of the open write transaction: each key's previous value
-     * (NULL: absent), replayed backwards by rollback. */
+     * (NULL: absent), replayed backwards by rollback; its keys are also
+     * what commit writes to the journal. */
     struct undo {
         char *key;
         json_t *old;
@@ -77,27 +93,19 @@ static int same_file(const struct stat *a, const struct stat *b)
            a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
-static int load(js_backend *be)
+/* Read the snapshot into be->entries; a missing snapshot is an empty index. */
+static int load_snapshot(js_backend *be, const struct stat *st)
 {
-    struct stat st;
-    if (stat(be->path, &st) != 0) {
-        if (errno != ENOENT)
-            return bs__error_errno(errno, "cannot stat %s", be->path);
-        json_decref(be->entries);
-        be->entries = json_object();
+    json_decref(be->entries);
+    be->entries = NULL;
+    be->loaded = 0;
+    if (!st) {
         memset(&be->seen, 0, sizeof(be->seen));
-        be->loaded = 1;
+        be->entries = json_object();
         return be->entries ? 0 : BLOBSTORE_ENOMEM;
     }
-    if (be->loaded && same_file(&st, &be->seen))
-        return 0;
     bs_buf buf = {0};
     int rc = bs__read_file(be->path, &buf);
-    if (rc == BLOBSTORE_ENOTFOUND) { /* removed between stat and open: retry */
-        bs__buf_free(&buf);
-        be->loaded = 0;
-        return load(be);
-    }
     if (rc) {
         bs__buf_free(&buf);
         return rc;
@@ -120,16 +128,120 @@ static int load(js_backend *be)
         return bs__error(BLOBSTORE_EUNSUPPORTED, "%s has version %lld; this library reads up to %d",
                          be->path, (long long)json_integer_value(ver), JSON_VERSION);
     }
-    json_incref(entries);
+    be->entries = json_incref(entries);
     json_decref(doc);
-    json_decref(be->entries);
-    be->entries = entries;
-    be->seen = st;
-    be->loaded = 1;
+    be->seen = *st;
     return 0;
 }
 
-static int save(js_backend *be)
+/* Apply the complete transactions in the journal from be->jpos on. */
+static int replay(js_backend *be)
+{
+    struct stat st;
+    if (fstat(be->jfd, &st) != 0)
+        return bs__error_errno(errno, "cannot stat %s", be->jpath);
+    if (st.st_size <= be->jpos)
+        return 0;
+    size_t n = (size_t)(st.st_size - be->jpos);
+    char *buf = bs__malloc(n + 1);
+    if (!buf)
+        return BLOBSTORE_ENOMEM;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(be->jfd, buf + got, n - got, be->jpos + (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    buf[got] = '\0';
+    json_t *pending = json_array(); /* records of the transaction being read */
+    int rc = pending ? 0 : BLOBSTORE_ENOMEM;
+    size_t pos = 0, applied = 0;
+    while (!rc && pos < got) {
+        char *nl = memchr(buf + pos, '\n', got - pos);
+        if (!nl)
+            break; /* a torn last line */
+        size_t len = (size_t)(nl - (buf + pos));
+        json_error_t err;
+        json_t *rec = json_loadb(buf + pos, len, 0, &err);
+        size_t line_start = pos;
+        pos += len + 1;
+        if (!json_is_object(rec)) {
+            json_decref(rec);
+            /* Damage followed by a commit record is corruption; damage at the
+             * end is a torn append. */
+            if (strstr(buf + pos, "{\"commit\":"))
+                rc = bs__error(BLOBSTORE_ECORRUPT, "%s is corrupt at byte %lld", be->jpath,
+                               (long long)(be->jpos + (off_t)line_start));
+            break;
+        }
+        json_t *commit = json_object_get(rec, "commit");
+        if (json_object_get(rec, "format")) {
+            if (be->jpos + (off_t)line_start != 0) {
+                json_decref(rec);
+                rc = bs__error(BLOBSTORE_ECORRUPT, "%s has a header in the middle", be->jpath);
+                break;
+            }
+            applied = pos;
+        } else if (commit) {
+            for (size_t i = 0; !rc && i < json_array_size(pending); i++) {
+                json_t *r = json_array_get(pending, i), *k;
+                if ((k = json_object_get(r, "put")) && json_is_string(k))
+                    rc = json_object_set(be->entries, json_string_value(k),
+                                         json_object_get(r, "e")) != 0;
+                else if ((k = json_object_get(r, "del")) && json_is_string(k))
+                    json_object_del(be->entries, json_string_value(k));
+                else
+                    rc = bs__error(BLOBSTORE_ECORRUPT, "%s has an unknown record", be->jpath);
+            }
+            if (rc == 1)
+                rc = BLOBSTORE_ENOMEM;
+            json_array_clear(pending);
+            applied = pos;
+        } else if (json_array_append(pending, rec) != 0) {
+            rc = BLOBSTORE_ENOMEM;
+        }
+        json_decref(rec);
+    }
+    json_decref(pending);
+    free(buf);
+    if (!rc)
+        be->jpos += (off_t)applied;
+    return rc;
+}
+
+/* Bring the in-memory index up to date with the files. */
+static int sync_in(js_backend *be)
+{
+    struct stat st;
+    int exists = stat(be->path, &st) == 0;
+    if (!exists && errno != ENOENT)
+        return bs__error_errno(errno, "cannot stat %s", be->path);
+    if (!be->loaded || (exists ? !same_file(&st, &be->seen) : be->seen.st_ino != 0)) {
+        int rc = load_snapshot(be, exists ? &st : NULL);
+        if (rc)
+            return rc;
+        be->jpos = 0;
+    } else {
+        struct stat js;
+        if (fstat(be->jfd, &js) != 0)
+            return bs__error_errno(errno, "cannot stat %s", be->jpath);
+        if (js.st_size < be->jpos) { /* emptied by a compaction we have not seen */
+            be->loaded = 0;
+            return sync_in(be);
+        }
+    }
+    int rc = replay(be);
+    if (!rc)
+        be->loaded = 1;
+    else
+        be->loaded = 0;
+    return rc;
+}
+
+static int write_snapshot(js_backend *be)
 {
     json_t *doc = json_pack("{s:s, s:i, s:O}", "format", JSON_FORMAT, "version", JSON_VERSION,
                             "entries", be->entries);
@@ -148,6 +260,78 @@ static int save(js_backend *be)
     return 0;
 }
 
+/* Append this transaction's records and a commit record to the journal. */
+static int append(js_backend *be)
+{
+    bs_buf b = {0};
+    int rc = 0;
+    if (be->jpos == 0)
+        rc = bs__buf_append(&b, JOURNAL_HEADER, strlen(JOURNAL_HEADER));
+    size_t count = 0;
+    for (size_t i = 0; !rc && i < be->nundo; i++) {
+        const char *key = be->undo[i].key;
+        int later = 0; /* only the last record per key matters */
+        for (size_t j = i + 1; j < be->nundo && !later; j++)
+            later = strcmp(be->undo[j].key, key) == 0;
+        if (later)
+            continue;
+        json_t *cur = json_object_get(be->entries, key);
+        json_t *rec =
+            cur ? json_pack("{s:s, s:O}", "put", key, "e", cur) : json_pack("{s:s}", "del", key);
+        char *line = rec ? bs__json_dumps(rec) : NULL;
+        json_decref(rec);
+        if (!line)
+            rc = BLOBSTORE_ENOMEM;
+        else
+            rc = bs__buf_append(&b, line, strlen(line)) || bs__buf_append(&b, "\n", 1);
+        free(line);
+        count++;
+    }
+    char tail[48];
+    snprintf(tail, sizeof(tail), "{\"commit\":%zu}\n", count);
+    if (!rc)
+        rc = bs__buf_append(&b, tail, strlen(tail));
+    if (rc) {
+        bs__buf_free(&b);
+        return BLOBSTORE_ENOMEM;
+    }
+    /* Cut off a torn append left by a crashed writer, then write at the end. */
+    struct stat js;
+    if (fstat(be->jfd, &js) == 0 && js.st_size > be->jpos && ftruncate(be->jfd, be->jpos) != 0)
+        rc = bs__error_errno(errno, "cannot truncate %s", be->jpath);
+    size_t done = 0;
+    while (!rc && done < b.len) {
+        ssize_t w = pwrite(be->jfd, b.data + done, b.len - done, be->jpos + (off_t)done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            rc = bs__error_errno(errno, "cannot write %s", be->jpath);
+        else
+            done += (size_t)w;
+    }
+    if (!rc && be->durable && fdatasync(be->jfd) != 0)
+        rc = bs__error_errno(errno, "fsync of %s", be->jpath);
+    if (!rc)
+        be->jpos += (off_t)b.len;
+    bs__buf_free(&b);
+    return rc;
+}
+
+/* Fold the journal into a new snapshot once it outgrows the snapshot. */
+static int maybe_compact(js_backend *be)
+{
+    if (be->jpos < (off_t)COMPACT_MIN || be->jpos < be->seen.st_size)
+        return 0;
+    int rc = write_snapshot(be);
+    if (!rc && ftruncate(be->jfd, 0) != 0)
+        rc = bs__error_errno(errno, "cannot truncate %s", be->jpath);
+    if (!rc && be->durable && fsync(be->jfd) != 0)
+        rc = bs__error_errno(errno, "fsync of %s", be->jpath);
+    if (!rc)
+        be->jpos = 0;
+    return rc;
+}
+
 static int js_begin(blobstore_meta_backend *pbe, int write)
 {
     js_backend *be = (js_backend *)pbe;
@@ -158,7 +342,7 @@ static int js_begin(blobstore_meta_backend *pbe, int write)
             if (errno != EINTR)
                 return bs__error_errno(errno, "cannot lock %s", be->lockpath);
         }
-        int rc = load(be);
+        int rc = sync_in(be);
         if (rc) {
             flock(be->lockfd, LOCK_UN);
             return rc;
@@ -178,22 +362,8 @@ static void end_tx(js_backend *be)
     be->in_tx = be->write_tx = be->dirty = 0;
 }
 
-static int js_commit(blobstore_meta_backend *pbe)
+static int undo_apply(js_backend *be)
 {
-    js_backend *be = (js_backend *)pbe;
-    int rc = 0;
-    if (be->path && be->dirty) {
-        rc = save(be);
-        if (rc)
-            be->loaded = 0; /* memory no longer matches the file: reload next time */
-    }
-    end_tx(be);
-    return rc;
-}
-
-static int js_rollback(blobstore_meta_backend *pbe)
-{
-    js_backend *be = (js_backend *)pbe;
     int rc = 0;
     for (size_t i = be->nundo; i-- > 0;) {
         struct undo *u = &be->undo[i];
@@ -203,9 +373,31 @@ static int js_rollback(blobstore_meta_backend *pbe)
             json_object_del(be->entries, u->key);
     }
     if (rc)
-        be->loaded = 0; /* could not restore in memory: reload from the file */
+        be->loaded = 0; /* could not restore in memory: reload from the files */
+    return rc;
+}
+
+static int js_commit(blobstore_meta_backend *pbe)
+{
+    js_backend *be = (js_backend *)pbe;
+    int rc = 0;
+    if (be->path && be->dirty) {
+        rc = append(be);
+        if (rc)
+            undo_apply(be); /* not committed: memory goes back to what the files say */
+        else
+            maybe_compact(be); /* best effort: the journal already holds the commit */
+    }
     end_tx(be);
-    return rc ? bs__error(BLOBSTORE_ENOMEM, "rollback ran out of memory") : 0;
+    return rc;
+}
+
+static int js_rollback(blobstore_meta_backend *pbe)
+{
+    js_backend *be = (js_backend *)pbe;
+    int failed = undo_apply(be) && !be->path; /* with files, the next begin reloads */
+    end_tx(be);
+    return failed ? bs__error(BLOBSTORE_ENOMEM, "rollback ran out of memory") : 0;
 }
 
 static char *dup_str(json_t *o, const char *name, int *oom)
@@ -362,6 +554,9 @@ static void js_free(blobstore_meta_backend *pbe)
         end_tx(be);
     if (be->lockfd >= 0)
         close(be->lockfd);
+    if (be->jfd >= 0)
+        close(be->jfd);
+    free(be->jpath);
     undo_clear(be);
     free(be->undo);
     json_decref(be->entries);
@@ -378,23 +573,39 @@ BLOBSTORE_API int blobstore_meta_backend_json_new(blobstore_meta_backend **out, 
     js_backend *be = bs__calloc(1, sizeof(*be));
     if (!be)
         return BLOBSTORE_ENOMEM;
-    be->lockfd = -1;
+    be->lockfd = be->jfd = -1;
     be->durable = durable;
     int rc = 0;
     if (path) {
         size_t n = strlen(path);
         be->path = bs__strdup(path);
         be->lockpath = bs__malloc(n + 6);
-        if (!be->path || !be->lockpath) {
+        be->jpath = bs__malloc(n + 9);
+        if (!be->path || !be->lockpath || !be->jpath) {
             rc = BLOBSTORE_ENOMEM;
         } else {
             snprintf(be->lockpath, n + 6, "%s.lock", path);
+            snprintf(be->jpath, n + 9, "%s.journal", path);
             be->lockfd = open(be->lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
             if (be->lockfd < 0)
                 rc = bs__error_errno(errno, "cannot open %s", be->lockpath);
         }
+        if (!rc) {
+            struct stat st;
+            int created = stat(be->jpath, &st) != 0;
+            be->jfd = open(be->jpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+            if (be->jfd < 0) {
+                rc = bs__error_errno(errno, "cannot open %s", be->jpath);
+            } else if (created && durable) {
+                char *dir = bs__strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+                if (slash)
+                    *slash = '\0';
+                rc = dir ? bs__fsync_dir(slash ? dir : ".") : BLOBSTORE_ENOMEM;
+                free(dir);
+            }
+        }
         if (!rc && flock(be->lockfd, LOCK_SH) == 0) {
-            rc = load(be); /* report a corrupt file at open */
+            rc = sync_in(be); /* report a corrupt index at open */
             flock(be->lockfd, LOCK_UN);
         }
     } else {

@@ -35,7 +35,8 @@ static int record(void *ctx, const blobstore_entry *e)
 {
     seen *s = ctx;
     if (s->n < 16)
-        snprintf(s->keys[s->n++], 64, "%s", e->key);
+        snprintf(s->keys[s->n], 64, "%s", e->key);
+    s->n++;
     return 0;
 }
 
@@ -126,6 +127,117 @@ TEST(meta_json_file)
     blobstore_entry_clear(&got);
     CHECK_EQ(be->commit(be), 0);
     be->free(be);
+    free(p);
+}
+
+static int put_keys(blobstore_meta_backend *be, const char *prefix, int n, const char *meta)
+{
+    char key[64];
+    if (be->begin(be, 1) != 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "%s%d", prefix, i);
+        blobstore_entry e = make_entry(key, "blob", meta);
+        if (be->put(be, &e) != 0)
+            return -1;
+    }
+    return be->commit(be);
+}
+
+static int count_entries(blobstore_meta_backend *be)
+{
+    seen s = {.n = 0};
+    int total = 0;
+    if (be->begin(be, 0) != 0)
+        return -1;
+    if (be->iterate(be, NULL, record, &s) != 0)
+        total = -1;
+    be->commit(be);
+    return total < 0 ? -1 : s.n;
+}
+
+static long file_size(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+TEST(meta_json_journal_torn_tail_is_ignored)
+{
+    char *p = bs__path_join(test_tmpdir(), "m.json");
+    char jp[4200];
+    snprintf(jp, sizeof(jp), "%s.journal", p);
+    blobstore_meta_backend *be;
+    CHECK_EQ(blobstore_meta_backend_json_new(&be, p, 1), 0);
+    CHECK_EQ(put_keys(be, "k", 3, "{}"), 0);
+    be->free(be);
+    /* A transaction without its commit record, then half a line. */
+    FILE *f = fopen(jp, "a");
+    fputs("{\"put\":\"ghost\",\"e\":{\"format\":\"bytes\",\"content_hash\":\"0\"}}\n{\"put\":\"gh",
+          f);
+    fclose(f);
+    CHECK_EQ(blobstore_meta_backend_json_new(&be, p, 1), 0);
+    CHECK_EQ(count_entries(be), 3);
+    long torn = file_size(jp);
+    CHECK_EQ(put_keys(be, "n", 1, "{}"), 0); /* the next writer cuts the torn tail */
+    CHECK_EQ(count_entries(be), 4);
+    be->free(be);
+    CHECK_EQ(blobstore_meta_backend_json_new(&be, p, 1), 0);
+    CHECK_EQ(count_entries(be), 4);
+    blobstore_entry got;
+    CHECK_EQ(be->begin(be, 0), 0);
+    CHECK_EQ(be->get(be, "ghost", &got), BLOBSTORE_ENOTFOUND);
+    CHECK_EQ(be->commit(be), 0);
+    CHECK(file_size(jp) < torn + 400);
+    be->free(be);
+    free(p);
+}
+
+TEST(meta_json_journal_damage_is_corruption)
+{
+    char *p = bs__path_join(test_tmpdir(), "m.json");
+    char jp[4200];
+    snprintf(jp, sizeof(jp), "%s.journal", p);
+    blobstore_meta_backend *be;
+    CHECK_EQ(blobstore_meta_backend_json_new(&be, p, 1), 0);
+    CHECK_EQ(put_keys(be, "a", 2, "{}"), 0);
+    CHECK_EQ(put_keys(be, "b", 2, "{}"), 0);
+    be->free(be);
+    /* Damage the first transaction: a later commit record follows it. */
+    FILE *f = fopen(jp, "r+");
+    fseek(f, 60, SEEK_SET);
+    fputs("#garbage#", f);
+    fclose(f);
+    CHECK_EQ(blobstore_meta_backend_json_new(&be, p, 1), BLOBSTORE_ECORRUPT);
+    CHECK(strstr(blobstore_errmsg(), ".journal") != NULL);
+    free(p);
+}
+
+TEST(meta_json_journal_compacts)
+{
+    char *p = bs__path_join(test_tmpdir(), "m.json");
+    char jp[4200];
+    snprintf(jp, sizeof(jp), "%s.journal", p);
+    blobstore_meta_backend *a, *b;
+    CHECK_EQ(blobstore_meta_backend_json_new(&a, p, 0), 0);
+    CHECK_EQ(blobstore_meta_backend_json_new(&b, p, 0), 0);
+    char meta[600];
+    snprintf(meta, sizeof(meta), "{\"pad\": \"%0500d\"}", 7);
+    for (int round = 0; round < 40; round++) {
+        char prefix[32];
+        snprintf(prefix, sizeof(prefix), "r%02d-", round);
+        CHECK_EQ(put_keys(a, prefix, 100, meta), 0);
+        if (round % 10 == 0) /* b follows along incrementally */
+            CHECK_EQ(count_entries(b), (round + 1) * 100);
+    }
+    CHECK(file_size(jp) < 4 * 1024 * 1024); /* compacted at least once */
+    CHECK(file_size(p) > 1024 * 1024);      /* the snapshot holds the bulk */
+    CHECK_EQ(count_entries(b), 4000);
+    a->free(a);
+    b->free(b);
+    CHECK_EQ(blobstore_meta_backend_json_new(&a, p, 0), 0);
+    CHECK_EQ(count_entries(a), 4000);
+    a->free(a);
     free(p);
 }
 
@@ -306,6 +418,9 @@ TEST(blob_fs_refuses_path_names)
 static const test_case tests[] = {
     TEST_ENTRY(meta_json_file),
     TEST_ENTRY(meta_json_memory),
+    TEST_ENTRY(meta_json_journal_torn_tail_is_ignored),
+    TEST_ENTRY(meta_json_journal_damage_is_corruption),
+    TEST_ENTRY(meta_json_journal_compacts),
     TEST_ENTRY(meta_sqlite_file),
     TEST_ENTRY(meta_sqlite_memory),
     TEST_ENTRY(meta_sqlite_rejects_garbage_file),
