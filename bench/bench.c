@@ -295,6 +295,98 @@ static void large_values(const char *root, size_t n)
     free(data);
 }
 
+static double time_query(blobstore *bs, const char *prefix, const char *filter, size_t *count)
+{
+    double best = 1e9;
+    for (int rep = 0; rep < 3; rep++) {
+        blobstore_list l;
+        double t0 = now();
+        if (blobstore_list_keys(&l, bs, prefix, filter) != 0)
+            die("list");
+        double t = now() - t0;
+        best = t < best ? t : best;
+        *count = l.count;
+        blobstore_list_free(&l);
+    }
+    return best;
+}
+
+/* A large store: prefix listing and an indexed filter next to a full scan. */
+static void queries(const char *root, int n)
+{
+    char dir[4200], key[64], meta[128];
+    snprintf(dir, sizeof(dir), "%s/query", root);
+    blobstore *bs = open_store(dir, "sqlite", BLOBSTORE_DURABILITY_RELAXED, NULL);
+    double t0 = now();
+    if (blobstore_batch_begin(bs) != 0)
+        die("batch");
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "user%04d/item%07d", i % 1000, i);
+        snprintf(meta, sizeof(meta), "{\"score\": %d, \"score_unindexed\": %d, \"kind\": \"k%d\"}",
+                 i, i, i % 10);
+        if (blobstore_put(NULL, bs, key, "v", 1, meta) != 0)
+            die("put");
+    }
+    if (blobstore_batch_commit(bs) != 0)
+        die("commit");
+    printf("\nqueries on %d entries (SQLite backend; built in %.1f s)\n", n, now() - t0);
+    t0 = now();
+    if (blobstore_create_index(bs, "score") != 0)
+        die("index");
+    printf("  create_index(\"score\"): %.2f s\n", now() - t0);
+    size_t c1, c2;
+    /* $or is evaluated by the store alone: a scan of every entry. */
+    double full =
+        time_query(bs, NULL, "{\"$or\": [{\"@key\": {\"$prefix\": \"user0042/\"}}]}", &c2);
+    double pre = time_query(bs, "user0042/", NULL, &c1);
+    printf("  %-34s %9.3f ms (%zu keys)  full scan %9.3f ms (%zu keys)  speed-up %.0fx\n",
+           "prefix listing", pre * 1e3, c1, full * 1e3, c2, full / pre);
+    char f1[128], f2[128];
+    snprintf(f1, sizeof(f1), "{\"score\": {\"$gte\": %d, \"$lt\": %d}}", n / 2, n / 2 + 100);
+    snprintf(f2, sizeof(f2), "{\"score_unindexed\": {\"$gte\": %d, \"$lt\": %d}}", n / 2,
+             n / 2 + 100);
+    double idx = time_query(bs, NULL, f1, &c1);
+    full = time_query(bs, NULL, f2, &c2);
+    printf("  %-34s %9.3f ms (%zu keys)  full scan %9.3f ms (%zu keys)  speed-up %.0fx\n",
+           "indexed range filter", idx * 1e3, c1, full * 1e3, c2, full / idx);
+    blobstore_close(bs);
+    rmrf(dir);
+}
+
+/* The JSON backend's put cost does not grow with the store. */
+static void json_put_cost(const char *root)
+{
+    int sizes[] = {1000, 100000};
+    double per[2];
+    char dir[4200], key[64];
+    printf("\nJSON backend: cost of one put (relaxed, after N entries)\n");
+    for (int k = 0; k < 2; k++) {
+        snprintf(dir, sizeof(dir), "%s/json%d", root, sizes[k]);
+        blobstore *bs = open_store(dir, "json", BLOBSTORE_DURABILITY_RELAXED, NULL);
+        if (blobstore_batch_begin(bs) != 0)
+            die("batch");
+        for (int i = 0; i < sizes[k]; i++) {
+            snprintf(key, sizeof(key), "fill%07d", i);
+            if (blobstore_put(NULL, bs, key, "v", 1, "{\"a\": 1}") != 0)
+                die("put");
+        }
+        if (blobstore_batch_commit(bs) != 0)
+            die("commit");
+        double t0 = now();
+        for (int i = 0; i < 1000; i++) {
+            snprintf(key, sizeof(key), "new%07d", i);
+            if (blobstore_put(NULL, bs, key, "v", 1, "{\"a\": 1}") != 0)
+                die("put");
+        }
+        per[k] = (now() - t0) / 1000;
+        printf("  %7d entries: %8.1f us per put\n", sizes[k], per[k] * 1e6);
+        blobstore_close(bs);
+        rmrf(dir);
+    }
+    printf("  ratio 100,000 / 1,000: %.2f (a store that rewrites its file per put: ~100)\n",
+           per[1] / per[0]);
+}
+
 int main(int argc, char **argv)
 {
     const char *root = NULL;
@@ -316,6 +408,8 @@ int main(int argc, char **argv)
     printf("\nfsync rate of this disk: %.0f/s\n", fs);
     small_values(root, quick ? 2000 : 10000, fs);
     large_values(root, quick ? 20000000 : 100000000);
+    queries(root, quick ? 100000 : 1000000);
+    json_put_cost(root);
     rmrf(root);
     return 0;
 }
