@@ -26,6 +26,7 @@ run: build
 test: build test-asan
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	./scripts/check-headers.sh
+	./scripts/check-install.sh $(BUILD)
 	@echo "make test: all suites passed"
 
 test-fast: build
