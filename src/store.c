@@ -762,10 +762,6 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
             }
         }
     }
-    if ((rc = op_enter(bs)) != 0) {
-        put_args_free(&a);
-        return rc;
-    }
     /* In-memory data is fed as one piece; a stream is read in IO_CHUNKs. */
     unsigned char *buf = fn ? bs__malloc(IO_CHUNK) : NULL;
     const unsigned char *piece = fn ? buf : data;
@@ -776,7 +772,7 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     blobstore_entry e;
     memset(&e, 0, sizeof(e));
     uint64_t size = 0, stored = 0;
-    int committed = 0;
+    int committed = 0, locked = 0;
     if (fn && !buf) {
         rc = BLOBSTORE_ENOMEM;
         goto out;
@@ -795,8 +791,15 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     }
     int at_end = !fn || got < IO_CHUNK;
     int inline_it = bs->can_inline && !a.po->raw && at_end && got <= INLINE_MAX;
-    if (!inline_it && (rc = bs->blobs->writer(&w, bs->blobs)) != 0)
-        goto out;
+    /* Writing a blob file takes the store lock shared (verify's orphan scan
+     * takes it exclusively); a value kept inline creates no file. */
+    if (!inline_it) {
+        if ((rc = op_enter(bs)) != 0)
+            goto out;
+        locked = 1;
+        if ((rc = bs->blobs->writer(&w, bs->blobs)) != 0)
+            goto out;
+    }
     if (a.po->raw)
         rc = (sha = bs__sha256_new()) ? 0 : BLOBSTORE_ENOMEM;
     else if (inline_it)
@@ -882,7 +885,8 @@ out:
     blobstore_entry_clear(&e);
     free(buf);
     put_args_free(&a);
-    op_leave(bs);
+    if (locked)
+        op_leave(bs);
     return rc;
 }
 

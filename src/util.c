@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -197,6 +198,22 @@ void bs__now_iso(char out[32])
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
 }
 
+/* OpenSSL 3 looks the algorithm up on every implicit EVP_sha256() use;
+ * fetch it once. */
+static EVP_MD *md_fetched;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    md_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256_md(void)
+{
+    pthread_once(&md_once, sha256_fetch);
+    return md_fetched ? md_fetched : EVP_sha256();
+}
+
 struct bs_sha256 {
     EVP_MD_CTX *ctx;
 };
@@ -207,7 +224,7 @@ bs_sha256 *bs__sha256_new(void)
     if (!h)
         return NULL;
     h->ctx = EVP_MD_CTX_new();
-    if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+    if (!h->ctx || EVP_DigestInit_ex(h->ctx, sha256_md(), NULL) != 1) {
         EVP_MD_CTX_free(h->ctx);
         free(h);
         bs__error(BLOBSTORE_ENOMEM, "cannot initialise SHA-256");
@@ -248,7 +265,7 @@ void bs__sha256_hex(char out[65], const void *p, size_t n)
 {
     unsigned char md[32];
     unsigned int len = 0;
-    EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
+    EVP_Digest(p, n, md, &len, sha256_md(), NULL);
     bs__hex(out, md, 32);
 }
 
