@@ -49,7 +49,8 @@ bs verify
 
 step "Damage a blob on disk: the store reports it instead of returning bad bytes"
 blob=$(find "$store/blobs" -name '*.blob' -size +100k | head -n 1)
-printf 'X' | dd of="$blob" bs=1 seek=5000 conv=notrunc 2>/dev/null
+v=$(od -An -tu1 -j 5000 -N1 "$blob" | tr -d ' ')
+printf "\\$(printf '%03o' $((v ^ 255)))" | dd of="$blob" bs=1 seek=5000 conv=notrunc 2>/dev/null
 set +e
 bs verify
 code=$?
