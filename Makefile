@@ -4,8 +4,11 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# Debian's Python (with Debian's NumPy, pandas and pytest), not another one on PATH.
+PYTHON     ?= /usr/bin/python3
+VENV       ?= $(BUILD)/venv
 
-.PHONY: all deps build run test test-fast test-asan bench fuzz install format clean
+.PHONY: all deps build run test test-fast test-asan test-python bench fuzz install format clean
 
 all: build
 
@@ -23,7 +26,7 @@ run: build
 	./scripts/demo.sh $(BUILD)/blobstore
 
 # Every test: the normal build, then the same suite under ASan + UBSan.
-test: build test-asan
+test: build test-asan test-python
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	./scripts/check-headers.sh
 	./scripts/check-install.sh $(BUILD)
@@ -37,6 +40,13 @@ test-asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  BLOBSTORE_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
+
+# The Python package, installed offline into a venv that sees Debian's packages.
+test-python: build
+	rm -rf $(VENV)
+	$(PYTHON) -m venv --system-site-packages $(VENV)
+	$(VENV)/bin/pip install --no-build-isolation --no-index --no-deps -q ./python
+	cd $(BUILD) && $(abspath $(VENV))/bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/python/tests
 
 bench: build
 	$(BUILD)/blobstore_bench

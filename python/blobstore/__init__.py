@@ -1,0 +1,373 @@
+"""blobstore: crash-safe storage of bytes, arrays, tables and Python objects
+with queryable JSON metadata, on the libblobstore C core.
+
+    from blobstore import BlobStore
+
+    with BlobStore("./store", backend="sqlite") as store:
+        store.put(b"weights", key="model_v1", metadata={"accuracy": 0.95})
+        store.get("model_v1")
+        store.list(prefix="model_", metadata_filter={"accuracy": {"$gt": 0.9}})
+
+Values are stored by type: bytes-like objects as raw bytes, NumPy arrays as
+Blosc2 ``.b2nd`` files, pandas DataFrames and Series as Parquet files, and
+anything else as a pickle (protocol 5) that only this store, holding the
+per-store secret key that signed it, will unpickle.
+"""
+
+import hashlib
+import hmac
+import json
+import os
+import pickle
+import secrets
+import struct
+
+from . import _core
+from ._core import (
+    ConflictError,
+    CorruptError,
+    Error,
+    InvalidArgumentError,
+    NotFoundError,
+    UnsupportedError,
+)
+from .backends import BlobBackend, FilesystemBlobBackend, MemoryBlobBackend
+
+__all__ = [
+    "BlobStore",
+    "Error",
+    "NotFoundError",
+    "CorruptError",
+    "InvalidArgumentError",
+    "ConflictError",
+    "UnsupportedError",
+    "UnsafePickleError",
+    "BlobBackend",
+    "FilesystemBlobBackend",
+    "MemoryBlobBackend",
+]
+
+__version__ = _core.library_version
+
+_COMPRESSIONS = ("lz4", "zstd", "gzip", "blosclz", "none")
+_PICKLE_MAGIC = b"BSPK\x01"
+_KEY_FILE = "pickle_secret.key"
+
+
+class UnsafePickleError(Error):
+    """A pickled entry whose signature does not check out: unpickling it
+    could run arbitrary code, so it is refused unless the caller trusts it."""
+
+
+def _dumps_metadata(metadata, what="metadata"):
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{what} must be a dict, not {type(metadata).__name__}")
+    try:
+        return json.dumps(metadata, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what} must be JSON-serialisable: {e}") from None
+
+
+class BlobStore:
+    """Key-value storage of Python objects with metadata (see the package doc).
+
+    Parameters follow the reference BlobStore: ``cache_dir``, ``backend``
+    ("json" or "sqlite"), ``compression`` (lz4, zstd, gzip, blosclz, none),
+    ``compression_level`` (1-9), ``content_addressable`` and ``blob_backend``
+    ("filesystem", "memory", a FilesystemBlobBackend / MemoryBlobBackend, or a
+    BlobBackend subclass written in Python). ``durability`` is "durable"
+    (default: a put that returned survives power loss) or "relaxed".
+    """
+
+    def __init__(
+        self,
+        cache_dir=".blobstore",
+        backend=None,
+        compression="lz4",
+        compression_level=3,
+        content_addressable=None,
+        blob_backend=None,
+        *,
+        durability=None,
+        verify_content_hash=False,
+    ):
+        cache_dir = os.fspath(cache_dir)
+        if backend is not None and backend not in ("json", "sqlite"):
+            raise ValueError(f"backend must be 'json' or 'sqlite', not {backend!r}")
+        if compression not in _COMPRESSIONS:
+            raise ValueError(
+                f"compression must be one of {', '.join(_COMPRESSIONS)}, not {compression!r}"
+            )
+        if not isinstance(compression_level, int) or not 1 <= compression_level <= 9:
+            raise ValueError(f"compression_level must be an integer 1..9, not {compression_level!r}")
+        shard_chars = None
+        impl = None
+        blob_name = None
+        if blob_backend is None or isinstance(blob_backend, str):
+            if blob_backend not in (None, "filesystem", "memory"):
+                raise ValueError(
+                    f"blob_backend must be 'filesystem', 'memory' or a backend, not {blob_backend!r}"
+                )
+            blob_name = blob_backend
+        elif isinstance(blob_backend, FilesystemBlobBackend):
+            base = os.path.abspath(os.fspath(blob_backend.base_dir))
+            if base != os.path.abspath(cache_dir):
+                raise ValueError(
+                    "FilesystemBlobBackend.base_dir must be the store's cache_dir "
+                    f"({cache_dir!r}); blobs live in its blobs/ directory"
+                )
+            blob_name, shard_chars = "filesystem", blob_backend.shard_chars
+        elif isinstance(blob_backend, MemoryBlobBackend):
+            blob_name = "memory"
+        elif isinstance(blob_backend, BlobBackend):
+            impl = blob_backend
+        else:
+            raise ValueError(f"unsupported blob_backend {blob_backend!r}")
+        self.cache_dir = cache_dir
+        self._memory = blob_name == "memory"
+        self._store = _core.Store(
+            cache_dir=cache_dir,
+            backend=backend,
+            compression=compression,
+            compression_level=compression_level,
+            content_addressable=content_addressable,
+            blob_backend=blob_name,
+            shard_chars=shard_chars,
+            durability=durability,
+            verify_content_hash=verify_content_hash,
+            blob_backend_impl=impl,
+        )
+        settings = json.loads(self._store.settings())
+        self.backend = settings["backend"]
+        self.compression = compression
+        self.compression_level = compression_level
+        self.content_addressable = settings["content_addressable"]
+        self._secret = None
+
+    # -- context manager -------------------------------------------------
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self):
+        """Close the store and release its resources."""
+        self._store.close()
+
+    # -- the pickle signing key ------------------------------------------
+
+    def _secret_key(self):
+        if self._secret is None:
+            if self._memory:
+                self._secret = secrets.token_bytes(32)
+            else:
+                path = os.path.join(self.cache_dir, _KEY_FILE)
+                if not os.path.exists(path):
+                    # Write the key beside, then link it into place: readers
+                    # never see a partly written key, and two processes
+                    # racing to create it agree on the first one linked.
+                    tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    try:
+                        with os.fdopen(fd, "wb") as f:
+                            f.write(secrets.token_bytes(32))
+                            f.flush()
+                            os.fsync(f.fileno())
+                        try:
+                            os.link(tmp, path)
+                        except FileExistsError:
+                            pass
+                    finally:
+                        os.unlink(tmp)
+                with open(path, "rb") as f:
+                    key = f.read()
+                if len(key) != 32:
+                    raise CorruptError(f"{path} is not a 32-byte secret key")
+                self._secret = key
+        return self._secret
+
+    def _signature(self, key, fmt, content_hash):
+        msg = b"\0".join([key.encode(), fmt.encode(), content_hash.encode()])
+        return hmac.new(self._secret_key(), msg, hashlib.sha256).hexdigest()
+
+    # -- put ---------------------------------------------------------------
+
+    def put(self, data, key=None, metadata=None):
+        """Store ``data`` under ``key`` (generated when None; the content
+        hash in a content-addressable store) with a metadata dict. Returns
+        the key."""
+        if key is not None and not isinstance(key, str):
+            raise ValueError(f"key must be a str or None, not {type(key).__name__}")
+        meta = _dumps_metadata(metadata)
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            return self._store.put(key, data, meta, format="bytes")
+        typed = _typed_put(self, data, key, meta)
+        if typed is not None:
+            return typed
+        return self._put_pickle(data, key, meta)
+
+    def _put_pickle(self, obj, key, meta):
+        buffers = []
+
+        def keep(buf):
+            try:
+                buffers.append(buf.raw())
+                return False  # out of band: stored without an extra copy
+            except BufferError:
+                return True  # not contiguous: in band
+
+        try:
+            body = pickle.dumps(obj, protocol=5, buffer_callback=keep)
+        except Exception as e:
+            raise ValueError(f"cannot pickle {type(obj).__name__}: {e}") from e
+        header = _PICKLE_MAGIC + struct.pack(
+            f"<IQ{len(buffers)}Q", len(buffers), len(body), *[b.nbytes for b in buffers]
+        )
+        parts = [header, body, *buffers]
+        h = hashlib.sha256()
+        for p in parts:
+            h.update(p)
+        content_hash = h.hexdigest()
+        if self.content_addressable:
+            key = content_hash
+        elif key is None:
+            key = secrets.token_hex(8)
+        info = json.dumps({"signature": self._signature(key, "pickle", content_hash)})
+        return self._store.put(key, parts, meta, format="pickle", format_info=info)
+
+    # -- get ---------------------------------------------------------------
+
+    def get(self, key, *, trust=False):
+        """The object stored under ``key``, or None. A blob that fails its
+        checksum raises CorruptError; a pickle whose signature does not
+        match raises UnsafePickleError unless ``trust=True``."""
+        _check_key(key)
+        text = self._store.get_metadata(key)
+        if text is None:
+            return None
+        meta = json.loads(text)
+        fmt = meta["format"]
+        buf = self._store.get(key)
+        if buf is None:
+            return None
+        if fmt == "bytes":
+            return bytes(buf)
+        if fmt == "pickle":
+            return self._load_pickle(key, meta, buf, trust)
+        typed = _typed_get(self, key, meta, buf)
+        if typed is not None:
+            return typed
+        raise UnsupportedError(f"key {key!r} holds format {fmt!r}, which this package cannot read")
+
+    def _load_pickle(self, key, meta, buf, trust):
+        view = memoryview(buf)
+        digest = hashlib.sha256(view).hexdigest()
+        if not trust:
+            want = self._signature(key, "pickle", meta["content_hash"])
+            sig = meta.get("signature")
+            if not isinstance(sig, str) or not hmac.compare_digest(sig, want):
+                raise UnsafePickleError(
+                    f"refusing to unpickle {key!r}: its signature is missing or wrong "
+                    "(it was not written by this store); pass trust=True to load it anyway"
+                )
+            if digest != meta["content_hash"]:
+                raise UnsafePickleError(f"refusing to unpickle {key!r}: it changed while read")
+        if view[:5] != _PICKLE_MAGIC or len(view) < 17:
+            raise CorruptError(f"{key!r} is not a blobstore pickle")
+        nbuf, body_len = struct.unpack_from("<IQ", view, 5)
+        pos = 17 + 8 * nbuf
+        if len(view) < pos:
+            raise CorruptError(f"{key!r}: truncated pickle header")
+        sizes = struct.unpack_from(f"<{nbuf}Q", view, 17)
+        body = view[pos : pos + body_len]
+        pos += body_len
+        bufs = []
+        for n in sizes:
+            bufs.append(view[pos : pos + n])
+            pos += n
+        if pos != len(view):
+            raise CorruptError(f"{key!r}: pickle sizes do not add up")
+        return pickle.loads(body, buffers=bufs)
+
+    # -- metadata and listing ----------------------------------------------
+
+    def get_metadata(self, key):
+        """The entry's metadata dict (``metadata`` holds the user's dict;
+        ``size``, ``file_size``, ``format``, ``created_at``... the store's),
+        or None. Never reads the blob."""
+        _check_key(key)
+        text = self._store.get_metadata(key)
+        return None if text is None else json.loads(text)
+
+    def update_metadata(self, key, metadata):
+        """Merge ``metadata`` into the entry's user metadata; False if absent."""
+        _check_key(key)
+        text = _dumps_metadata(metadata)
+        if text is None:
+            raise ValueError("metadata must be a dict")
+        return self._store.update_metadata(key, text)
+
+    def delete(self, key):
+        """Delete the entry and its blob; False if absent."""
+        _check_key(key)
+        return self._store.delete(key)
+
+    def exists(self, key):
+        """True if the entry and its blob both exist."""
+        _check_key(key)
+        return self._store.exists(key)
+
+    def list(self, prefix=None, metadata_filter=None, order_by=None, limit=None, offset=0):
+        """Keys in byte order, optionally by prefix and metadata filter
+        (exact match, or operators: {"accuracy": {"$gt": 0.9}}), ordered by a
+        metadata path (``"-loss"`` for descending) and limited."""
+        if prefix is not None and not isinstance(prefix, str):
+            raise ValueError("prefix must be a str")
+        flt = _dumps_metadata(metadata_filter, "metadata_filter")
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise ValueError("limit must be a positive integer")
+        return self._store.query(
+            prefix=prefix, filter=flt, order_by=order_by, limit=limit or 0, offset=offset
+        )
+
+    def items(self, prefix=None, metadata_filter=None, order_by=None, limit=None):
+        """(key, metadata dict) pairs, as list() selects them, in one call."""
+        flt = _dumps_metadata(metadata_filter, "metadata_filter")
+        rows = self._store.query(
+            prefix=prefix, filter=flt, order_by=order_by, limit=limit or 0, with_metadata=True
+        )
+        return [(k, json.loads(m)) for k, m in rows]
+
+    def clear(self):
+        """Remove every entry; returns how many."""
+        return self._store.clear()
+
+    def verify(self, repair=False):
+        """Check every blob; returns counts and a list of problems."""
+        return self._store.verify(repair=repair)
+
+    def create_index(self, path):
+        """Index a metadata path for faster filtered listings (SQLite)."""
+        self._store.create_index(path)
+
+    def __contains__(self, key):
+        return self.exists(key)
+
+    def __repr__(self):
+        return f"BlobStore({self.cache_dir!r}, backend={self.backend!r})"
+
+
+def _check_key(key):
+    if not isinstance(key, str):
+        raise ValueError(f"key must be a str, not {type(key).__name__}")
+
+
+# Typed storage (arrays, tables) lives in _typed.py; it returns None for
+# objects that are not arrays or tables.
+from ._typed import typed_get as _typed_get  # noqa: E402
+from ._typed import typed_put as _typed_put  # noqa: E402

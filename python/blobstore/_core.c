@@ -1,0 +1,802 @@
+/*
+ * _core.c - the CPython binding of libblobstore.
+ *
+ * A thin layer over the public C API (blobstore.h): the Store type, the
+ * exception hierarchy, a Buffer type that hands library-owned memory to
+ * Python without copying, and adapters that let blob backends written in
+ * Python plug into the store. Type dispatch (arrays, tables, pickles) lives
+ * in the Python layer. Data passes through the buffer protocol without
+ * copies; the GIL is released around every call that does I/O or
+ * compression, and re-taken only inside callbacks into Python.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "blobstore.h"
+#include "blobstore/sys/blob_backend.h"
+
+#include <string.h>
+
+/* The last failure of a Python callback on this thread (the exception itself
+ * is cleared where it happens: the store may carry on, e.g. when removing an
+ * old blob fails). */
+static _Thread_local char callback_error[512];
+
+static PyObject *Error, *NotFoundError, *CorruptError, *InvalidArgumentError, *ConflictError,
+    *UnsupportedError;
+
+/* Raise the Python exception for a library error code. */
+static PyObject *raise_rc(int rc)
+{
+    PyObject *type = Error;
+    switch (rc) {
+    case BLOBSTORE_ENOTFOUND:
+        type = NotFoundError;
+        break;
+    case BLOBSTORE_ECORRUPT:
+        type = CorruptError;
+        break;
+    case BLOBSTORE_EINVAL:
+        type = InvalidArgumentError;
+        break;
+    case BLOBSTORE_ECONFLICT:
+        type = ConflictError;
+        break;
+    case BLOBSTORE_EUNSUPPORTED:
+        type = UnsupportedError;
+        break;
+    case BLOBSTORE_ENOMEM:
+        return PyErr_NoMemory();
+    case BLOBSTORE_ECALLBACK:
+        if (callback_error[0]) {
+            PyErr_SetString(Error, callback_error);
+            callback_error[0] = '\0';
+            return NULL;
+        }
+        break;
+    default:
+        break;
+    }
+    const char *m = blobstore_errmsg();
+    PyErr_SetString(type, m && *m ? m : blobstore_strerror(rc));
+    return NULL;
+}
+
+/* ---- Buffer: library-owned bytes exposed through the buffer protocol ---- */
+
+typedef struct {
+    PyObject_HEAD void *data;
+    Py_ssize_t len;
+} BufferObject;
+
+static void Buffer_dealloc(BufferObject *self)
+{
+    blobstore_free(self->data);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Buffer_getbuffer(BufferObject *self, Py_buffer *view, int flags)
+{
+    return PyBuffer_FillInfo(view, (PyObject *)self, self->data, self->len, 1, flags);
+}
+
+static Py_ssize_t Buffer_length(BufferObject *self)
+{
+    return self->len;
+}
+
+static PyBufferProcs Buffer_as_buffer = {(getbufferproc)Buffer_getbuffer, NULL};
+static PySequenceMethods Buffer_as_sequence = {.sq_length = (lenfunc)Buffer_length};
+
+static PyTypeObject BufferType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "blobstore._core.Buffer",
+    .tp_basicsize = sizeof(BufferObject),
+    .tp_dealloc = (destructor)Buffer_dealloc,
+    .tp_as_buffer = &Buffer_as_buffer,
+    .tp_as_sequence = &Buffer_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Read-only bytes owned by libblobstore (no copy).",
+};
+
+static PyObject *buffer_new(void *data, size_t len)
+{
+    BufferObject *b = PyObject_New(BufferObject, &BufferType);
+    if (!b) {
+        blobstore_free(data);
+        return NULL;
+    }
+    b->data = data;
+    b->len = (Py_ssize_t)len;
+    return (PyObject *)b;
+}
+
+/* ---- blob backends written in Python ----
+ *
+ * The Python object provides put(name, data), get(name) -> bytes-like
+ * (raising KeyError when absent), exists(name) -> bool, delete(name) ->
+ * bool and names() -> iterable of str. Objects are written whole at commit.
+ */
+
+typedef struct {
+    blobstore_blob_backend parent;
+    PyObject *obj;
+} py_backend;
+
+typedef struct {
+    blobstore_blob_writer parent;
+    py_backend *be;
+    char *data;
+    size_t len, cap;
+} py_writer;
+
+typedef struct {
+    blobstore_blob_reader parent;
+    PyObject *data; /* a bytes-like object */
+    Py_buffer view;
+    size_t pos;
+} py_reader;
+
+/* Report the pending Python exception as a library error; needs the GIL. */
+static int py_fail(const char *what)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *s = value ? PyObject_Str(value) : NULL;
+    const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
+    snprintf(callback_error, sizeof(callback_error), "python blob backend: %s failed: %s", what,
+             msg ? msg : "error");
+    Py_XDECREF(s);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    PyErr_Clear();
+    return BLOBSTORE_ECALLBACK;
+}
+
+static int pw_write(blobstore_blob_writer *pw, const void *p, size_t n)
+{
+    py_writer *w = (py_writer *)pw;
+    if (w->len + n > w->cap) {
+        size_t cap = w->cap ? w->cap : 65536;
+        while (cap < w->len + n)
+            cap *= 2;
+        char *d = realloc(w->data, cap);
+        if (!d)
+            return BLOBSTORE_ENOMEM;
+        w->data = d;
+        w->cap = cap;
+    }
+    memcpy(w->data + w->len, p, n);
+    w->len += n;
+    return 0;
+}
+
+static void pw_abort(blobstore_blob_writer *pw)
+{
+    py_writer *w = (py_writer *)pw;
+    free(w->data);
+    free(w);
+}
+
+static int pw_commit(blobstore_blob_writer *pw, const char *name, int sync)
+{
+    py_writer *w = (py_writer *)pw;
+    (void)sync;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *mv = PyMemoryView_FromMemory(w->data ? w->data : "", (Py_ssize_t)w->len, PyBUF_READ);
+    PyObject *r = mv ? PyObject_CallMethod(w->be->obj, "put", "sO", name, mv) : NULL;
+    int rc = r ? 0 : py_fail("put");
+    Py_XDECREF(r);
+    Py_XDECREF(mv);
+    PyGILState_Release(g);
+    pw_abort(pw);
+    return rc;
+}
+
+static int pb_writer(blobstore_blob_writer **out, blobstore_blob_backend *pbe)
+{
+    py_writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return BLOBSTORE_ENOMEM;
+    w->be = (py_backend *)pbe;
+    w->parent.write = pw_write;
+    w->parent.commit = pw_commit;
+    w->parent.abort = pw_abort;
+    *out = &w->parent;
+    return 0;
+}
+
+static int pr_read(blobstore_blob_reader *pr, void *buf, size_t cap, size_t *out_n)
+{
+    py_reader *r = (py_reader *)pr;
+    size_t n = (size_t)r->view.len - r->pos;
+    if (n > cap)
+        n = cap;
+    memcpy(buf, (const char *)r->view.buf + r->pos, n);
+    r->pos += n;
+    *out_n = n;
+    return 0;
+}
+
+static void pr_close(blobstore_blob_reader *pr)
+{
+    py_reader *r = (py_reader *)pr;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyBuffer_Release(&r->view);
+    Py_XDECREF(r->data);
+    PyGILState_Release(g);
+    free(r);
+}
+
+static int pb_reader(blobstore_blob_reader **out, blobstore_blob_backend *pbe, const char *name)
+{
+    py_backend *be = (py_backend *)pbe;
+    py_reader *r = calloc(1, sizeof(*r));
+    if (!r)
+        return BLOBSTORE_ENOMEM;
+    PyGILState_STATE g = PyGILState_Ensure();
+    int rc = 0;
+    r->data = PyObject_CallMethod(be->obj, "get", "s", name);
+    if (!r->data) {
+        if (PyErr_ExceptionMatches(PyExc_KeyError)) {
+            PyErr_Clear();
+            rc = BLOBSTORE_ENOTFOUND;
+        } else {
+            rc = py_fail("get");
+        }
+    } else if (PyObject_GetBuffer(r->data, &r->view, PyBUF_SIMPLE) != 0) {
+        rc = py_fail("get (result is not bytes-like)");
+        Py_CLEAR(r->data);
+    }
+    PyGILState_Release(g);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    r->parent.read = pr_read;
+    r->parent.close = pr_close;
+    *out = &r->parent;
+    return 0;
+}
+
+static int pb_bool_call(py_backend *be, const char *method, const char *name)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *r = PyObject_CallMethod(be->obj, method, "s", name);
+    int rc = r ? PyObject_IsTrue(r) : -1;
+    if (rc < 0)
+        rc = py_fail(method);
+    Py_XDECREF(r);
+    PyGILState_Release(g);
+    return rc;
+}
+
+static int pb_exists(blobstore_blob_backend *pbe, const char *name)
+{
+    return pb_bool_call((py_backend *)pbe, "exists", name);
+}
+
+static int pb_remove(blobstore_blob_backend *pbe, const char *name)
+{
+    int rc = pb_bool_call((py_backend *)pbe, "delete", name);
+    return rc < 0 ? rc : rc ? 0 : BLOBSTORE_ENOTFOUND;
+}
+
+static int pb_list(blobstore_blob_backend *pbe, blobstore_blob_list_fn fn, void *ctx)
+{
+    py_backend *be = (py_backend *)pbe;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *it = NULL, *names = PyObject_CallMethod(be->obj, "names", NULL);
+    PyObject *list = names ? PySequence_List(names) : NULL;
+    int rc = list ? 0 : py_fail("names");
+    Py_XDECREF(names);
+    (void)it;
+    Py_ssize_t n = list ? PyList_GET_SIZE(list) : 0;
+    for (Py_ssize_t i = 0; !rc && i < n; i++) {
+        const char *s = PyUnicode_AsUTF8(PyList_GET_ITEM(list, i));
+        if (!s) {
+            rc = py_fail("names (not str)");
+            break;
+        }
+        char *copy = strdup(s);
+        PyGILState_Release(g);
+        rc = copy ? fn(ctx, copy, 0) : BLOBSTORE_ENOMEM;
+        free(copy);
+        g = PyGILState_Ensure();
+    }
+    Py_XDECREF(list);
+    PyGILState_Release(g);
+    return rc;
+}
+
+static void pb_free(blobstore_blob_backend *pbe)
+{
+    py_backend *be = (py_backend *)pbe;
+    PyGILState_STATE g = PyGILState_Ensure();
+    Py_XDECREF(be->obj);
+    PyGILState_Release(g);
+    free(be);
+}
+
+static blobstore_blob_backend *py_backend_new(PyObject *obj)
+{
+    static const char *needed[] = {"put", "get", "exists", "delete", "names"};
+    for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++)
+        if (!PyObject_HasAttrString(obj, needed[i])) {
+            PyErr_Format(PyExc_ValueError, "blob backend object lacks a %s() method", needed[i]);
+            return NULL;
+        }
+    py_backend *be = calloc(1, sizeof(*be));
+    if (!be) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    Py_INCREF(obj);
+    be->obj = obj;
+    be->parent.version = BLOBSTORE_BLOB_BACKEND_VERSION;
+    be->parent.writer = pb_writer;
+    be->parent.reader = pb_reader;
+    be->parent.exists = pb_exists;
+    be->parent.remove = pb_remove;
+    be->parent.list = pb_list;
+    be->parent.free = pb_free;
+    return &be->parent;
+}
+
+/* ---- Store ---- */
+
+typedef struct {
+    PyObject_HEAD blobstore *bs;
+} StoreObject;
+
+#define CHECK_OPEN(self)                                                                           \
+    do {                                                                                           \
+        if (!(self)->bs) {                                                                         \
+            PyErr_SetString(InvalidArgumentError, "the store is closed");                          \
+            return NULL;                                                                           \
+        }                                                                                          \
+    } while (0)
+
+static int tri(PyObject *v)
+{
+    if (!v || v == Py_None)
+        return 0;
+    int t = PyObject_IsTrue(v);
+    return t < 0 ? 0 : (t ? BLOBSTORE_YES : BLOBSTORE_NO);
+}
+
+static int Store_init(StoreObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {
+        "cache_dir",           "backend",           "compression", "compression_level",
+        "content_addressable", "blob_backend",      "shard_chars", "durability",
+        "verify_content_hash", "blob_backend_impl", NULL};
+    const char *cache_dir = NULL, *backend = NULL, *compression = NULL, *blob_backend = NULL,
+               *durability = NULL;
+    int level = 0;
+    PyObject *ca = NULL, *shard = Py_None, *vch = NULL, *impl = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzziOzOzOO", kwlist, &cache_dir, &backend,
+                                     &compression, &level, &ca, &blob_backend, &shard, &durability,
+                                     &vch, &impl))
+        return -1;
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = cache_dir;
+    o.backend = backend;
+    o.compression = compression;
+    o.compression_level = level;
+    o.content_addressable = tri(ca);
+    o.blob_backend = blob_backend;
+    o.verify_content_hash = tri(vch);
+    if (shard != Py_None) {
+        long n = PyLong_AsLong(shard);
+        if (n == -1 && PyErr_Occurred())
+            return -1;
+        if (n < 0 || n > 8) {
+            PyErr_SetString(PyExc_ValueError, "shard_chars must be 0..8");
+            return -1;
+        }
+        o.shard_chars = n == 0 ? BLOBSTORE_SHARD_NONE : (int)n;
+    }
+    if (durability) {
+        if (!strcmp(durability, "durable"))
+            o.durability = BLOBSTORE_DURABILITY_DURABLE;
+        else if (!strcmp(durability, "relaxed"))
+            o.durability = BLOBSTORE_DURABILITY_RELAXED;
+        else {
+            PyErr_SetString(PyExc_ValueError, "durability must be 'durable' or 'relaxed'");
+            return -1;
+        }
+    }
+    if (impl != Py_None && !(o.blob_backend_impl = py_backend_new(impl)))
+        return -1;
+    if (self->bs) {
+        blobstore_close(self->bs);
+        self->bs = NULL;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = blobstore_open(&self->bs, &o);
+    Py_END_ALLOW_THREADS if (rc)
+    {
+        raise_rc(rc);
+        return -1;
+    }
+    return 0;
+}
+
+static void Store_dealloc(StoreObject *self)
+{
+    if (self->bs) {
+        blobstore *bs = self->bs;
+        self->bs = NULL;
+        Py_BEGIN_ALLOW_THREADS blobstore_close(bs);
+        Py_END_ALLOW_THREADS
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Store_close(StoreObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (self->bs) {
+        blobstore *bs = self->bs;
+        self->bs = NULL;
+        Py_BEGIN_ALLOW_THREADS blobstore_close(bs);
+        Py_END_ALLOW_THREADS
+    }
+    Py_RETURN_NONE;
+}
+
+typedef struct {
+    Py_buffer *views;
+    Py_ssize_t n, i;
+    size_t pos;
+} parts_src;
+
+static int parts_read(void *ctx, void *buf, size_t cap, size_t *out_n)
+{
+    parts_src *p = ctx;
+    size_t done = 0;
+    while (done < cap && p->i < p->n) {
+        Py_buffer *v = &p->views[p->i];
+        size_t left = (size_t)v->len - p->pos;
+        size_t take = left < cap - done ? left : cap - done;
+        memcpy((char *)buf + done, (const char *)v->buf + p->pos, take);
+        done += take;
+        p->pos += take;
+        if (p->pos == (size_t)v->len) {
+            p->i++;
+            p->pos = 0;
+        }
+    }
+    *out_n = done;
+    return 0;
+}
+
+/* put(key, data, metadata=None, format=None, raw=False, format_info=None,
+ *     extension=None, compression=None, compression_level=0) -> key
+ * data: a bytes-like object, or a list of them stored one after another. */
+static PyObject *Store_put(StoreObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {
+        "key",       "data",        "metadata",          "format", "raw", "format_info",
+        "extension", "compression", "compression_level", NULL};
+    const char *key = NULL, *meta = NULL, *format = NULL, *info = NULL, *ext = NULL, *comp = NULL;
+    PyObject *data;
+    int raw = 0, level = 0;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "zO|zzpzzzi", kwlist, &key, &data, &meta, &format,
+                                     &raw, &info, &ext, &comp, &level))
+        return NULL;
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.metadata = meta;
+    po.format = format;
+    po.raw = raw;
+    po.format_info = info;
+    po.extension = ext;
+    po.compression = comp;
+    po.compression_level = level;
+    PyObject *seq = PyList_Check(data) ? data : NULL;
+    Py_ssize_t n = seq ? PyList_GET_SIZE(seq) : 1;
+    Py_buffer *views = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Py_buffer));
+    if (!views)
+        return PyErr_NoMemory();
+    Py_ssize_t got = 0;
+    for (; got < n; got++) {
+        PyObject *item = seq ? PyList_GET_ITEM(seq, got) : data;
+        if (PyObject_GetBuffer(item, &views[got], PyBUF_ANY_CONTIGUOUS) != 0)
+            break;
+    }
+    char *out = NULL;
+    int rc = 0;
+    if (got == n) {
+        blobstore *bs = self->bs;
+        if (n == 1) {
+            Py_BEGIN_ALLOW_THREADS rc =
+                blobstore_put_ex(&out, bs, key, views[0].buf, (size_t)views[0].len, &po);
+            Py_END_ALLOW_THREADS
+        } else {
+            parts_src src = {views, n, 0, 0};
+            Py_BEGIN_ALLOW_THREADS rc = blobstore_put_stream(&out, bs, key, parts_read, &src, &po);
+            Py_END_ALLOW_THREADS
+        }
+    }
+    for (Py_ssize_t i = 0; i < got; i++)
+        PyBuffer_Release(&views[i]);
+    PyMem_Free(views);
+    if (got != n)
+        return NULL;
+    if (rc)
+        return raise_rc(rc);
+    PyObject *r = PyUnicode_FromString(out);
+    blobstore_free(out);
+    return r;
+}
+
+/* get(key) -> Buffer or None */
+static PyObject *Store_get(StoreObject *self, PyObject *args)
+{
+    const char *key;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTuple(args, "s", &key))
+        return NULL;
+    void *data = NULL;
+    size_t len = 0;
+    int rc;
+    blobstore *bs = self->bs;
+    Py_BEGIN_ALLOW_THREADS rc = blobstore_get(&data, &len, bs, key);
+    Py_END_ALLOW_THREADS if (rc == BLOBSTORE_ENOTFOUND) Py_RETURN_NONE;
+    if (rc)
+        return raise_rc(rc);
+    return buffer_new(data, len);
+}
+
+/* get_metadata(key) -> JSON str or None */
+static PyObject *Store_get_metadata(StoreObject *self, PyObject *args)
+{
+    const char *key;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTuple(args, "s", &key))
+        return NULL;
+    char *json = NULL;
+    int rc;
+    blobstore *bs = self->bs;
+    Py_BEGIN_ALLOW_THREADS rc = blobstore_get_metadata(&json, bs, key);
+    Py_END_ALLOW_THREADS if (rc == BLOBSTORE_ENOTFOUND) Py_RETURN_NONE;
+    if (rc)
+        return raise_rc(rc);
+    PyObject *r = PyUnicode_FromString(json);
+    blobstore_free(json);
+    return r;
+}
+
+static PyObject *Store_update_metadata(StoreObject *self, PyObject *args)
+{
+    const char *key, *json;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTuple(args, "ss", &key, &json))
+        return NULL;
+    int rc;
+    blobstore *bs = self->bs;
+    Py_BEGIN_ALLOW_THREADS rc = blobstore_update_metadata(bs, key, json);
+    Py_END_ALLOW_THREADS if (rc == BLOBSTORE_ENOTFOUND) Py_RETURN_FALSE;
+    if (rc)
+        return raise_rc(rc);
+    Py_RETURN_TRUE;
+}
+
+static PyObject *Store_delete(StoreObject *self, PyObject *args)
+{
+    const char *key;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTuple(args, "s", &key))
+        return NULL;
+    int rc;
+    blobstore *bs = self->bs;
+    Py_BEGIN_ALLOW_THREADS rc = blobstore_delete(bs, key);
+    Py_END_ALLOW_THREADS if (rc == BLOBSTORE_ENOTFOUND) Py_RETURN_FALSE;
+    if (rc)
+        return raise_rc(rc);
+    Py_RETURN_TRUE;
+}
+
+static PyObject *Store_exists(StoreObject *self, PyObject *args)
+{
+    const char *key;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTuple(args, "s", &key))
+        return NULL;
+    int rc;
+    blobstore *bs = self->bs;
+    Py_BEGIN_ALLOW_THREADS rc = blobstore_exists(bs, key);
+    Py_END_ALLOW_THREADS if (rc < 0) return raise_rc(rc);
+    return PyBool_FromLong(rc);
+}
+
+/* query(prefix=None, filter=None, order_by=None, limit=0, offset=0,
+ *       with_metadata=False) -> [key] or [(key, json)] */
+static PyObject *Store_query(StoreObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"prefix", "filter",        "order_by", "limit",
+                             "offset", "with_metadata", NULL};
+    blobstore_query q = BLOBSTORE_QUERY_INIT;
+    Py_ssize_t limit = 0, offset = 0;
+    int with_meta = 0;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzznnp", kwlist, &q.prefix, &q.filter, &q.order_by,
+                                     &limit, &offset, &with_meta))
+        return NULL;
+    if (limit < 0 || offset < 0) {
+        PyErr_SetString(PyExc_ValueError, "limit and offset must not be negative");
+        return NULL;
+    }
+    q.limit = (size_t)limit;
+    q.offset = (size_t)offset;
+    q.with_metadata = with_meta;
+    blobstore_result r;
+    int rc;
+    blobstore *bs = self->bs;
+    Py_BEGIN_ALLOW_THREADS rc = blobstore_query_run(&r, bs, &q);
+    Py_END_ALLOW_THREADS if (rc) return raise_rc(rc);
+    PyObject *list = PyList_New((Py_ssize_t)r.count);
+    for (size_t i = 0; list && i < r.count; i++) {
+        PyObject *item = with_meta ? Py_BuildValue("(ss)", r.keys[i], r.metadata[i])
+                                   : PyUnicode_FromString(r.keys[i]);
+        if (!item) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    blobstore_result_free(&r);
+    return list;
+}
+
+static PyObject *Store_clear(StoreObject *self, PyObject *unused)
+{
+    (void)unused;
+    CHECK_OPEN(self);
+    size_t n = 0;
+    int rc;
+    blobstore *bs = self->bs;
+    Py_BEGIN_ALLOW_THREADS rc = blobstore_clear(&n, bs);
+    Py_END_ALLOW_THREADS if (rc) return raise_rc(rc);
+    return PyLong_FromSize_t(n);
+}
+
+static int collect_problem(void *ctx, const blobstore_problem *p)
+{
+    static const char *kinds[] = {"", "corrupt", "dangling", "orphan", "temp"};
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *d =
+        Py_BuildValue("{s:s,s:z,s:z,s:s,s:O}", "kind", kinds[p->kind], "key", p->key, "blob",
+                      p->blob, "detail", p->detail, "repaired", p->repaired ? Py_True : Py_False);
+    int rc = d ? PyList_Append((PyObject *)ctx, d) : -1;
+    Py_XDECREF(d);
+    PyGILState_Release(g);
+    return rc;
+}
+
+static PyObject *Store_verify(StoreObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"repair", NULL};
+    int repair = 0;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|p", kwlist, &repair))
+        return NULL;
+    PyObject *problems = PyList_New(0);
+    if (!problems)
+        return NULL;
+    blobstore_verify_stats st;
+    int rc;
+    blobstore *bs = self->bs;
+    Py_BEGIN_ALLOW_THREADS rc =
+        blobstore_verify(&st, bs, repair ? BLOBSTORE_VERIFY_REPAIR : 0, collect_problem, problems);
+    Py_END_ALLOW_THREADS if (rc)
+    {
+        Py_DECREF(problems);
+        return raise_rc(rc);
+    }
+    return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:n,s:n,s:N}", "entries", (Py_ssize_t)st.entries,
+                         "ok", (Py_ssize_t)st.ok, "corrupt", (Py_ssize_t)st.corrupt, "dangling",
+                         (Py_ssize_t)st.dangling, "orphans", (Py_ssize_t)st.orphans, "temps",
+                         (Py_ssize_t)st.temps, "repaired", (Py_ssize_t)st.repaired, "problems",
+                         problems);
+}
+
+static PyObject *Store_settings(StoreObject *self, PyObject *unused)
+{
+    (void)unused;
+    CHECK_OPEN(self);
+    char *json;
+    int rc = blobstore_settings(&json, self->bs);
+    if (rc)
+        return raise_rc(rc);
+    PyObject *r = PyUnicode_FromString(json);
+    blobstore_free(json);
+    return r;
+}
+
+static PyObject *Store_create_index(StoreObject *self, PyObject *args)
+{
+    const char *path;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTuple(args, "s", &path))
+        return NULL;
+    int rc;
+    blobstore *bs = self->bs;
+    Py_BEGIN_ALLOW_THREADS rc = blobstore_create_index(bs, path);
+    Py_END_ALLOW_THREADS if (rc) return raise_rc(rc);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Store_methods[] = {
+    {"put", (PyCFunction)(void (*)(void))Store_put, METH_VARARGS | METH_KEYWORDS, NULL},
+    {"get", (PyCFunction)Store_get, METH_VARARGS, NULL},
+    {"get_metadata", (PyCFunction)Store_get_metadata, METH_VARARGS, NULL},
+    {"update_metadata", (PyCFunction)Store_update_metadata, METH_VARARGS, NULL},
+    {"delete", (PyCFunction)Store_delete, METH_VARARGS, NULL},
+    {"exists", (PyCFunction)Store_exists, METH_VARARGS, NULL},
+    {"query", (PyCFunction)(void (*)(void))Store_query, METH_VARARGS | METH_KEYWORDS, NULL},
+    {"clear", (PyCFunction)Store_clear, METH_NOARGS, NULL},
+    {"verify", (PyCFunction)(void (*)(void))Store_verify, METH_VARARGS | METH_KEYWORDS, NULL},
+    {"settings", (PyCFunction)Store_settings, METH_NOARGS, NULL},
+    {"create_index", (PyCFunction)Store_create_index, METH_VARARGS, NULL},
+    {"close", (PyCFunction)Store_close, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject StoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "blobstore._core.Store",
+    .tp_basicsize = sizeof(StoreObject),
+    .tp_dealloc = (destructor)Store_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A libblobstore store handle (see blobstore.BlobStore).",
+    .tp_methods = Store_methods,
+    .tp_init = (initproc)Store_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT, "_core", "The C core of blobstore.", -1, NULL, NULL, NULL, NULL, NULL,
+};
+
+static PyObject *new_exc(PyObject *m, const char *name, PyObject *bases, const char *doc)
+{
+    char full[64];
+    snprintf(full, sizeof(full), "blobstore.%s", name);
+    PyObject *e = PyErr_NewExceptionWithDoc(full, doc, bases, NULL);
+    if (e && PyModule_AddObjectRef(m, name, e) != 0)
+        Py_CLEAR(e);
+    return e;
+}
+
+PyMODINIT_FUNC PyInit__core(void)
+{
+    if (PyType_Ready(&StoreType) < 0 || PyType_Ready(&BufferType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&core_module);
+    if (!m)
+        return NULL;
+    Error = new_exc(m, "Error", NULL, "Base class of blobstore errors.");
+    PyObject *b;
+    b = PyTuple_Pack(2, Error, PyExc_KeyError);
+    NotFoundError = new_exc(m, "NotFoundError", b, "No such key.");
+    Py_XDECREF(b);
+    CorruptError = new_exc(m, "CorruptError", Error, "Stored data failed its checksum.");
+    b = PyTuple_Pack(2, Error, PyExc_ValueError);
+    InvalidArgumentError = new_exc(m, "InvalidArgumentError", b, "Invalid argument.");
+    Py_XDECREF(b);
+    b = PyTuple_Pack(1, InvalidArgumentError);
+    ConflictError = new_exc(m, "ConflictError", b, "Options conflict with the store's settings.");
+    Py_XDECREF(b);
+    UnsupportedError = new_exc(m, "UnsupportedError", Error, "Unsupported format feature.");
+    if (!Error || !NotFoundError || !CorruptError || !InvalidArgumentError || !ConflictError ||
+        !UnsupportedError)
+        return NULL;
+    Py_INCREF(&StoreType);
+    PyModule_AddObject(m, "Store", (PyObject *)&StoreType);
+    Py_INCREF(&BufferType);
+    PyModule_AddObject(m, "Buffer", (PyObject *)&BufferType);
+    PyModule_AddStringConstant(m, "library_version", blobstore_version());
+    return m;
+}
