@@ -26,7 +26,9 @@ run: build
 	./scripts/demo.sh $(BUILD)/blobstore
 
 # Every test: the normal build, then the same suite under ASan + UBSan.
-test: build test-asan test-python
+FUZZ_SECONDS ?= 15
+
+test: build test-asan test-python fuzz
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	./scripts/check-headers.sh
 	./scripts/check-install.sh $(BUILD)
@@ -47,6 +49,10 @@ test-python: build
 	$(PYTHON) -m venv --system-site-packages $(VENV)
 	$(VENV)/bin/pip install --no-build-isolation --no-index --no-deps -q ./python
 	cd $(BUILD) && $(abspath $(VENV))/bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/python/tests
+
+# The libFuzzer targets, FUZZ_SECONDS each (clang, ASan + UBSan).
+fuzz: deps
+	./fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: build
 	$(BUILD)/blobstore_bench

@@ -1,0 +1,27 @@
+#!/bin/sh
+# fuzz/run.sh SECONDS [TARGET...]: builds the libFuzzer targets with clang
+# (ASan + UBSan) and runs each for SECONDS, starting from its corpus.
+# Exits non-zero if a target finds a crash.
+set -eu
+cd "$(dirname "$0")/.."
+secs=${1:-30}
+shift || true
+targets=${*:-frame journal}
+out=build-fuzz
+mkdir -p "$out"
+pc=$(pkg-config --cflags --libs liblz4 libzstd zlib sqlite3 jansson libcrypto libxxhash blosc)
+srcs=$(ls src/*.c)
+for t in $targets; do
+    clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+        -D_GNU_SOURCE -Iinclude -Isrc -o "$out/${t}_fuzz" "fuzz/${t}_fuzz.c" $srcs $pc -lpthread -lm
+    mkdir -p "$out/corpus-$t"
+    cp -n fuzz/corpus/"$t"/* "$out/corpus-$t/" 2>/dev/null || true
+    echo "fuzzing $t for ${secs}s"
+    if ! "$out/${t}_fuzz" -max_total_time="$secs" -max_len=65536 -timeout=10 \
+        -print_final_stats=1 "$out/corpus-$t" > "$out/$t.log" 2>&1; then
+        tail -n 40 "$out/$t.log"
+        echo "fuzz: $t found a failure (input saved as $out/crash-* / leak-* / timeout-*)" >&2
+        exit 1
+    fi
+    grep -E "stat::(number_of_executed_units|new_units_added)" "$out/$t.log"
+done
