@@ -176,5 +176,20 @@ check "env store used" '[ -f "$T/envstore/blobstore.json" ]'
 expect 0 "memory store" -- "$BS" --dir "$T/memstore" --blob-backend memory put "$T/hello.txt"
 check "memory store wrote nothing" '[ ! -e "$T/memstore" ]'
 
+# progress on a terminal for puts that take more than a second (script gives a pty)
+if command -v script > /dev/null; then
+    mkfifo "$T/slow"
+    (head -c 3000000 /dev/zero; sleep 1.6; head -c 3000000 /dev/zero) > "$T/slow" &
+    script -qec "\"$BS\" --dir \"$T/prog\" put --key slow \"$T/slow\"" /dev/null > "$T/tty.out" 2>&1
+    wait
+    check "progress shown on a terminal" 'grep -q "put: .*MiB" "$T/tty.out"'
+    (head -c 3000000 /dev/zero; sleep 1.2) > "$T/slow" &
+    "$BS" --dir "$T/prog" put --key slow2 "$T/slow" > /dev/null 2> "$T/notty.err"
+    wait
+    check "no progress without a terminal" '[ ! -s "$T/notty.err" ]'
+    expect 0 "slow put stored" -- "$BS" --dir "$T/prog" meta slow
+    check "slow put size" 'grep -q "\"size\":6000000" "$T/out"'
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
