@@ -300,10 +300,10 @@ int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sin
     uint32_t chunk_size = get32(h + 12);
     if (chunk_size == 0 || chunk_size > MAX_CHUNK)
         return bs__error(BLOBSTORE_ECORRUPT, "blob frame has an invalid chunk size %u", chunk_size);
-    size_t in_max = codec->bound(chunk_size), in_cap = 0, raw_cap = 0;
+    size_t in_max = codec->bound(chunk_size);
     if (in_max < chunk_size)
         in_max = chunk_size;
-    unsigned char *in = NULL, *raw = NULL; /* grown to the largest chunk seen */
+    bs_buf inb = {0}, rawb = {0}; /* grown to the largest chunk seen */
     bs_sha256 *sha = full_hash ? bs__sha256_new() : NULL;
     if (full_hash && !sha) {
         rc = BLOBSTORE_ENOMEM;
@@ -365,24 +365,10 @@ int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sin
                            (unsigned long long)chunks);
             goto out;
         }
-        if (slen > in_cap) {
-            unsigned char *p = bs__realloc(in, slen);
-            if (!p) {
-                rc = BLOBSTORE_ENOMEM;
-                goto out;
-            }
-            in = p;
-            in_cap = slen;
-        }
-        if (!is_raw && rlen > raw_cap) {
-            unsigned char *p = bs__realloc(raw, rlen);
-            if (!p) {
-                rc = BLOBSTORE_ENOMEM;
-                goto out;
-            }
-            raw = p;
-            raw_cap = rlen;
-        }
+        if ((rc = bs__buf_reserve(&inb, slen)) != 0 ||
+            (!is_raw && (rc = bs__buf_reserve(&rawb, rlen)) != 0))
+            goto out;
+        unsigned char *in = inb.data, *raw = rawb.data;
         if ((rc = need(src, src_ctx, ch + 8, 8, "chunk header")) != 0)
             goto out;
         if ((rc = need(src, src_ctx, in, slen, "chunk data")) != 0)
@@ -419,7 +405,7 @@ int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sin
     }
 out:
     bs__sha256_free(sha);
-    free(in);
-    free(raw);
+    bs__buf_free(&inb);
+    bs__buf_free(&rawb);
     return rc;
 }

@@ -243,6 +243,18 @@ static int conflict(const char *what, const char *asked, const char *recorded, c
 
 /* ---- open / close ---- */
 
+static void batch_lists_free(blobstore *bs)
+{
+    for (size_t i = 0; i < bs->n_old; i++)
+        free(bs->batch_old[i]);
+    for (size_t i = 0; i < bs->n_new; i++)
+        free(bs->batch_new[i]);
+    free(bs->batch_old);
+    free(bs->batch_new);
+    bs->batch_old = bs->batch_new = NULL;
+    bs->n_old = bs->n_new = 0;
+}
+
 BLOBSTORE_API void blobstore_close(blobstore *bs)
 {
     if (!bs)
@@ -251,12 +263,7 @@ BLOBSTORE_API void blobstore_close(blobstore *bs)
         bs->batch = 0;
         bs->meta->rollback(bs->meta);
     }
-    for (size_t i = 0; i < bs->n_old; i++)
-        free(bs->batch_old[i]);
-    for (size_t i = 0; i < bs->n_new; i++)
-        free(bs->batch_new[i]);
-    free(bs->batch_old);
-    free(bs->batch_new);
+    batch_lists_free(bs);
     if (bs->meta)
         bs->meta->free(bs->meta);
     if (bs->blobs)
@@ -1623,14 +1630,7 @@ static void batch_end(blobstore *bs, int committed)
     bs->batch = 0;
     for (size_t i = 0; i < n; i++)
         remove_blob_quiet(bs, remove[i]);
-    for (size_t i = 0; i < bs->n_old; i++)
-        free(bs->batch_old[i]);
-    for (size_t i = 0; i < bs->n_new; i++)
-        free(bs->batch_new[i]);
-    free(bs->batch_old);
-    free(bs->batch_new);
-    bs->batch_old = bs->batch_new = NULL;
-    bs->n_old = bs->n_new = 0;
+    batch_lists_free(bs);
     pthread_mutex_unlock(&bs->mu);
 }
 
