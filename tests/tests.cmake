@@ -9,3 +9,4 @@ add_test(NAME test_cli COMMAND ${PROJECT_SOURCE_DIR}/tests/cli.sh $<TARGET_FILE:
 set_tests_properties(test_cli PROPERTIES TIMEOUT 300)
 blobstore_add_test(test_query SOURCES tests/test_query.c)
 include(${PROJECT_SOURCE_DIR}/fuzz/fuzz.cmake)
+blobstore_add_test(test_b2nd SOURCES tests/b2nd/test_b2nd.c)

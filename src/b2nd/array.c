@@ -1,0 +1,515 @@
+/*
+ * array.c - N-dimensional arrays over Blosc2 chunks (the b2nd layout).
+ *
+ * The array is cut into chunks of chunkshape (edge chunks padded), chunks
+ * into blocks of blockshape (edge blocks padded to extchunkshape =
+ * ceil(chunkshape / blockshape) * blockshape), items inside a block in C
+ * order, blocks inside a chunk in C order, chunks in C order. A chunk holds
+ * prod(extchunkshape) items and each Blosc2 block is exactly one b2nd block,
+ * so a chunk's blocksize is prod(blockshape) * itemsize.
+ *
+ * Automatic shapes (b2nd_auto_shapes): the chunk starts as the whole array
+ * and its largest dimension is halved until a chunk is at most 4 MiB; the
+ * block starts as the chunk and is halved the same way down to 32 KiB, so a
+ * block and its shuffle buffer stay in the core's cache. Both can be given.
+ *
+ * Chunks are encoded and decoded in parallel, one worker per core: each
+ * chunk covers a disjoint part of the array.
+ */
+#include "b2nd.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#define CHUNK_TARGET (4u << 20)
+#define BLOCK_TARGET (32u << 10)
+
+int b2nd_dtype_parse(const char *dtype, int *itemsize, char *kind)
+{
+    size_t n = strlen(dtype);
+    if (n < 3 || n > 4 || !strchr("<>|=", dtype[0]))
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: dtype \"%s\" is not supported", dtype);
+    char k = dtype[1];
+    int size = atoi(dtype + 2);
+    int ok = (k == 'b' && size == 1) ||
+             ((k == 'i' || k == 'u') && (size == 1 || size == 2 || size == 4 || size == 8)) ||
+             (k == 'f' && (size == 2 || size == 4 || size == 8)) ||
+             (k == 'c' && (size == 8 || size == 16));
+    for (size_t i = 2; i < n; i++)
+        ok &= dtype[i] >= '0' && dtype[i] <= '9';
+    if (!ok)
+        return bs__error(BLOBSTORE_EUNSUPPORTED,
+                         "b2nd: dtype \"%s\" is not supported (bool, int, uint, float, complex)",
+                         dtype);
+    *itemsize = size;
+    *kind = k;
+    return 0;
+}
+
+int b2nd_nitems(const b2nd_desc *d, size_t *out)
+{
+    size_t n = 1;
+    for (int i = 0; i < d->ndim; i++) {
+        if (d->shape[i] < 0 || bs__mul_overflow(&n, n, (size_t)d->shape[i]))
+            return bs__error(BLOBSTORE_EINVAL, "b2nd: the array is too large");
+    }
+    *out = n;
+    return 0;
+}
+
+static void halve_to(int32_t *s, int ndim, size_t itemsize, size_t target)
+{
+    for (;;) {
+        size_t bytes = itemsize;
+        int big = -1;
+        for (int i = 0; i < ndim; i++) {
+            bytes *= (size_t)s[i];
+            if (s[i] > 1 && (big < 0 || s[i] > s[big]))
+                big = i;
+        }
+        if (bytes <= target || big < 0)
+            return;
+        s[big] = (s[big] + 1) / 2;
+    }
+}
+
+void b2nd_auto_shapes(b2nd_desc *d)
+{
+    for (int i = 0; i < d->ndim; i++) {
+        int64_t v = d->shape[i] < 1 ? 1 : d->shape[i];
+        d->chunkshape[i] = (int32_t)(v > INT32_MAX ? INT32_MAX : v);
+    }
+    halve_to(d->chunkshape, d->ndim, (size_t)d->itemsize, CHUNK_TARGET);
+    memcpy(d->blockshape, d->chunkshape, sizeof(d->blockshape));
+    halve_to(d->blockshape, d->ndim, (size_t)d->itemsize, BLOCK_TARGET);
+}
+
+/* ---- geometry ---- */
+
+typedef struct {
+    int ndim;
+    size_t itemsize;
+    int64_t shape[B2ND_MAX_DIM];
+    int64_t cs[B2ND_MAX_DIM], bs[B2ND_MAX_DIM];
+    int64_t nchunks_dim[B2ND_MAX_DIM]; /* chunks along each dimension */
+    int64_t nblocks_dim[B2ND_MAX_DIM]; /* blocks along each dimension of a chunk */
+    size_t block_items;
+} geom;
+
+static void geom_init(geom *g, const b2nd_desc *d)
+{
+    g->ndim = d->ndim;
+    g->itemsize = (size_t)d->itemsize;
+    g->block_items = 1;
+    for (int i = 0; i < d->ndim; i++) {
+        g->shape[i] = d->shape[i];
+        g->cs[i] = d->chunkshape[i];
+        g->bs[i] = d->blockshape[i];
+        g->nchunks_dim[i] = (d->shape[i] + g->cs[i] - 1) / g->cs[i];
+        g->nblocks_dim[i] = (g->cs[i] + g->bs[i] - 1) / g->bs[i];
+        g->block_items *= (size_t)g->bs[i];
+    }
+}
+
+/* Move items between a chunk buffer (block layout) and an array box in C
+ * order: box [lo, hi) with strides of the box array. to_chunk selects the
+ * direction. Only the part of the chunk inside [lo, hi) is touched. */
+static void transfer(const geom *g, int64_t chunk_lin, uint8_t *chunk, uint8_t *arr,
+                     const int64_t *lo, const int64_t *hi, int to_chunk)
+{
+    int nd = g->ndim;
+    size_t is = g->itemsize;
+    if (nd == 0) {
+        if (to_chunk)
+            memcpy(chunk, arr, is);
+        else
+            memcpy(arr, chunk, is);
+        return;
+    }
+    int64_t cidx[B2ND_MAX_DIM], co[B2ND_MAX_DIM];
+    for (int i = nd - 1, rem = 0; i >= 0; i--) {
+        (void)rem;
+        cidx[i] = chunk_lin % g->nchunks_dim[i];
+        chunk_lin /= g->nchunks_dim[i];
+        co[i] = cidx[i] * g->cs[i];
+    }
+    size_t arr_stride[B2ND_MAX_DIM], blk_stride[B2ND_MAX_DIM];
+    arr_stride[nd - 1] = 1;
+    blk_stride[nd - 1] = 1;
+    for (int i = nd - 2; i >= 0; i--) {
+        arr_stride[i] = arr_stride[i + 1] * (size_t)(hi[i + 1] - lo[i + 1]);
+        blk_stride[i] = blk_stride[i + 1] * (size_t)g->bs[i + 1];
+    }
+    size_t nblocks = 1;
+    for (int i = 0; i < nd; i++)
+        nblocks *= (size_t)g->nblocks_dim[i];
+    for (size_t b = 0; b < nblocks; b++) {
+        int64_t bo[B2ND_MAX_DIM], from[B2ND_MAX_DIM], to[B2ND_MAX_DIM];
+        size_t rest = b;
+        int empty = 0;
+        for (int i = nd - 1; i >= 0; i--) {
+            int64_t bi = (int64_t)(rest % (size_t)g->nblocks_dim[i]);
+            rest /= (size_t)g->nblocks_dim[i];
+            bo[i] = co[i] + bi * g->bs[i];
+            int64_t end = bo[i] + g->bs[i], cend = co[i] + g->cs[i];
+            from[i] = bo[i] > lo[i] ? bo[i] : lo[i];
+            to[i] = end < cend ? end : cend;
+            if (to[i] > hi[i])
+                to[i] = hi[i];
+            if (to[i] > g->shape[i])
+                to[i] = g->shape[i];
+            if (from[i] >= to[i])
+                empty = 1;
+        }
+        if (empty)
+            continue;
+        uint8_t *blk = chunk + b * g->block_items * is;
+        size_t run = (size_t)(to[nd - 1] - from[nd - 1]) * is;
+        int64_t pos[B2ND_MAX_DIM];
+        memcpy(pos, from, sizeof(int64_t) * (size_t)nd);
+        for (;;) {
+            size_t ao = 0, bofs = 0;
+            for (int i = 0; i < nd; i++) {
+                ao += (size_t)(pos[i] - lo[i]) * arr_stride[i];
+                bofs += (size_t)(pos[i] - bo[i]) * blk_stride[i];
+            }
+            if (to_chunk)
+                memcpy(blk + bofs * is, arr + ao * is, run);
+            else
+                memcpy(arr + ao * is, blk + bofs * is, run);
+            int i = nd - 2;
+            for (; i >= 0; i--) {
+                if (++pos[i] < to[i])
+                    break;
+                pos[i] = from[i];
+            }
+            if (i < 0)
+                break;
+        }
+    }
+}
+
+/* ---- a small parallel-for ---- */
+
+typedef struct job job;
+typedef int (*job_fn)(job *j, size_t item, uint8_t *scratch);
+struct job {
+    job_fn fn;
+    size_t n, next;
+    size_t scratch;
+    pthread_mutex_t mu;
+    int rc;
+    char err[512];
+    void *ctx;
+};
+
+static void *worker(void *arg)
+{
+    job *j = arg;
+    uint8_t *scratch = malloc(j->scratch ? j->scratch : 1);
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        size_t i = j->next++;
+        int stop = j->rc != 0 || i >= j->n || !scratch;
+        if (!scratch && !j->rc)
+            j->rc = BLOBSTORE_ENOMEM;
+        pthread_mutex_unlock(&j->mu);
+        if (stop)
+            break;
+        int rc = j->fn(j, i, scratch);
+        if (rc) {
+            pthread_mutex_lock(&j->mu);
+            if (!j->rc) {
+                j->rc = rc;
+                snprintf(j->err, sizeof(j->err), "%s", blobstore_errmsg());
+            }
+            pthread_mutex_unlock(&j->mu);
+        }
+    }
+    free(scratch);
+    return NULL;
+}
+
+static int run_jobs(job *j, int nthreads)
+{
+    if (nthreads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        nthreads = n > 0 ? (int)n : 1;
+    }
+    if ((size_t)nthreads > j->n)
+        nthreads = j->n ? (int)j->n : 1;
+    if (nthreads > 64)
+        nthreads = 64;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_t th[64];
+    int started = 0;
+    for (int i = 1; i < nthreads; i++)
+        if (pthread_create(&th[started], NULL, worker, j) == 0)
+            started++;
+    worker(j);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&j->mu);
+    if (j->rc)
+        bs__error(j->rc, "%s", j->err);
+    return j->rc;
+}
+
+/* ---- reading ---- */
+
+typedef struct {
+    const b2nd_file *f;
+    geom g;
+    const int64_t *lo, *hi;
+    uint8_t *out;
+    int64_t *chunks; /* chunk numbers to decode */
+} read_ctx;
+
+static int decode_chunk(const b2nd_file *f, int64_t ci, uint8_t *buf)
+{
+    uint64_t off = f->offsets[ci];
+    if (off >> 63) {
+        int special = (int)(off >> 56) & 7;
+        if (special == 1 || special == 4) { /* zeros; uninitialised reads as zeros */
+            memset(buf, 0, f->chunk_nbytes);
+            return 0;
+        }
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: special chunk offset type %d", special);
+    }
+    size_t at = f->header_len + (size_t)off;
+    int rc = b2__chunk_decode(f->data + at, f->len - at, buf, f->chunk_nbytes);
+    if (rc)
+        bs__error_wrap(rc, "chunk %lld", (long long)ci);
+    return rc;
+}
+
+static int read_one(job *j, size_t i, uint8_t *scratch)
+{
+    read_ctx *r = j->ctx;
+    int64_t ci = r->chunks[i];
+    int rc = decode_chunk(r->f, ci, scratch);
+    if (!rc)
+        transfer(&r->g, ci, scratch, r->out, r->lo, r->hi, 0);
+    return rc;
+}
+
+int b2nd_read_slice(const b2nd_file *f, const int64_t *start, const int64_t *stop, uint8_t *out,
+                    size_t out_len, int nthreads)
+{
+    const b2nd_desc *d = &f->desc;
+    size_t items = 1;
+    for (int i = 0; i < d->ndim; i++) {
+        if (start[i] < 0 || stop[i] < start[i] || stop[i] > d->shape[i])
+            return bs__error(BLOBSTORE_EINVAL,
+                             "b2nd: slice %lld:%lld is outside dimension %d "
+                             "(size %lld)",
+                             (long long)start[i], (long long)stop[i], i, (long long)d->shape[i]);
+        items *= (size_t)(stop[i] - start[i]);
+    }
+    if (items * (size_t)d->itemsize != out_len)
+        return bs__error(BLOBSTORE_EINVAL, "b2nd: output buffer has the wrong size");
+    if (items == 0)
+        return 0;
+    read_ctx r;
+    memset(&r, 0, sizeof(r));
+    r.f = f;
+    geom_init(&r.g, d);
+    r.lo = start;
+    r.hi = stop;
+    r.out = out;
+    /* The chunks intersecting the box, in C order. */
+    int64_t lo_c[B2ND_MAX_DIM], hi_c[B2ND_MAX_DIM], cur[B2ND_MAX_DIM];
+    size_t count = 1;
+    for (int i = 0; i < d->ndim; i++) {
+        lo_c[i] = start[i] / r.g.cs[i];
+        hi_c[i] = (stop[i] - 1) / r.g.cs[i] + 1;
+        count *= (size_t)(hi_c[i] - lo_c[i]);
+        cur[i] = lo_c[i];
+    }
+    r.chunks = bs__calloc(count, sizeof(int64_t));
+    if (!r.chunks)
+        return BLOBSTORE_ENOMEM;
+    for (size_t k = 0; k < count; k++) {
+        int64_t lin = 0;
+        for (int i = 0; i < d->ndim; i++)
+            lin = lin * r.g.nchunks_dim[i] + cur[i];
+        r.chunks[k] = lin;
+        for (int i = d->ndim - 1; i >= 0; i--) {
+            if (++cur[i] < hi_c[i])
+                break;
+            cur[i] = lo_c[i];
+        }
+    }
+    if (f->nchunks < 1) {
+        free(r.chunks);
+        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: the frame has no chunks");
+    }
+    job j;
+    memset(&j, 0, sizeof(j));
+    j.fn = read_one;
+    j.n = count;
+    j.scratch = f->chunk_nbytes;
+    j.ctx = &r;
+    int rc = run_jobs(&j, nthreads);
+    free(r.chunks);
+    return rc;
+}
+
+int b2nd_read(const b2nd_file *f, uint8_t *out, size_t out_len, int nthreads)
+{
+    int64_t start[B2ND_MAX_DIM] = {0};
+    return b2nd_read_slice(f, start, f->desc.shape, out, out_len, nthreads);
+}
+
+/* ---- writing ---- */
+
+int b2__frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const size_t *chunk_len,
+                    size_t nchunks, uint32_t chunk_nbytes, uint32_t blocksize,
+                    const b2_cparams *cp);
+
+typedef struct {
+    geom g;
+    const b2nd_desc *d;
+    const uint8_t *data;
+    const int64_t *lo, *hi;
+    uint32_t chunk_nbytes;
+    b2_cparams cp;
+    uint8_t **chunks;
+    size_t *chunk_len;
+} write_ctx;
+
+static int write_one(job *j, size_t i, uint8_t *scratch)
+{
+    write_ctx *w = j->ctx;
+    memset(scratch, 0, w->chunk_nbytes);
+    transfer(&w->g, (int64_t)i, scratch, (uint8_t *)w->data, w->lo, w->hi, 1);
+    size_t k;
+    for (k = 0; k < w->chunk_nbytes && !scratch[k]; k++)
+        ;
+    if (k == w->chunk_nbytes) { /* all zeros: a special offset, no bytes */
+        w->chunks[i] = NULL;
+        return 0;
+    }
+    return b2__chunk_encode(&w->chunks[i], &w->chunk_len[i], scratch, w->chunk_nbytes, &w->cp);
+}
+
+/* Fortran order to C order: reverse the axes. */
+static uint8_t *f_to_c(const b2nd_desc *d, const uint8_t *src, size_t items)
+{
+    size_t is = (size_t)d->itemsize;
+    uint8_t *dst = bs__malloc(items * is);
+    if (!dst)
+        return NULL;
+    int nd = d->ndim;
+    int64_t pos[B2ND_MAX_DIM] = {0};
+    for (size_t k = 0; k < items; k++) { /* k walks C order */
+        size_t fo = 0, stride = 1;
+        for (int i = 0; i < nd; i++) {
+            fo += (size_t)pos[i] * stride;
+            stride *= (size_t)d->shape[i];
+        }
+        memcpy(dst + k * is, src + fo * is, is);
+        for (int i = nd - 1; i >= 0; i--) {
+            if (++pos[i] < d->shape[i])
+                break;
+            pos[i] = 0;
+        }
+    }
+    return dst;
+}
+
+int b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const void *data, int fortran,
+               const b2nd_write_options *opts)
+{
+    static const b2nd_write_options defaults = {NULL, 0, 0, 0, NULL, NULL};
+    const b2nd_write_options *o = opts ? opts : &defaults;
+    b2nd_desc d = *desc;
+    char kind;
+    size_t items;
+    int rc = b2nd_dtype_parse(d.dtype, &d.itemsize, &kind);
+    if (rc || (rc = b2nd_nitems(&d, &items)) != 0)
+        return rc;
+    if (d.ndim < 0 || d.ndim > B2ND_MAX_DIM)
+        return bs__error(BLOBSTORE_EINVAL, "b2nd: %d dimensions (0 to %d)", d.ndim, B2ND_MAX_DIM);
+    b2nd_auto_shapes(&d);
+    for (int i = 0; i < d.ndim; i++) {
+        if (o->chunkshape)
+            d.chunkshape[i] = o->chunkshape[i];
+        if (o->blockshape)
+            d.blockshape[i] = o->blockshape[i];
+        if (d.chunkshape[i] < 1 || d.blockshape[i] < 1 || d.blockshape[i] > d.chunkshape[i])
+            return bs__error(BLOBSTORE_EINVAL, "b2nd: invalid chunk or block shape");
+    }
+    b2_cparams cp = {B2_LZ4, o->level ? o->level : 5, B2_SHUFFLE, d.itemsize, 0};
+    const char *codec = o->codec ? o->codec : "lz4";
+    if (!strcmp(codec, "lz4"))
+        cp.codec = B2_LZ4;
+    else if (!strcmp(codec, "zstd"))
+        cp.codec = B2_ZSTD;
+    else if (!strcmp(codec, "gzip") || !strcmp(codec, "zlib"))
+        cp.codec = B2_ZLIB;
+    else if (!strcmp(codec, "blosclz") || !strcmp(codec, "none"))
+        cp.codec = B2_BLOSCLZ;
+    else
+        return bs__error(BLOBSTORE_EINVAL, "b2nd: unknown codec \"%s\"", codec);
+    if (cp.level < 1 || cp.level > 9)
+        return bs__error(BLOBSTORE_EINVAL, "b2nd: level must be 1..9");
+    cp.shuffle = o->shuffle < 0 ? B2_NOFILTER : o->shuffle ? o->shuffle : B2_SHUFFLE;
+    write_ctx w;
+    memset(&w, 0, sizeof(w));
+    geom_init(&w.g, &d);
+    size_t chunk_items = 1, nchunks = 1;
+    for (int i = 0; i < d.ndim; i++) {
+        chunk_items *= (size_t)(w.g.nblocks_dim[i] * w.g.bs[i]);
+        nchunks *= (size_t)w.g.nchunks_dim[i];
+    }
+    if (items == 0)
+        nchunks = 0;
+    size_t cn;
+    if (bs__mul_overflow(&cn, chunk_items, (size_t)d.itemsize) || cn > INT32_MAX / 2)
+        return bs__error(BLOBSTORE_EINVAL, "b2nd: chunks must stay under 1 GiB");
+    w.chunk_nbytes = (uint32_t)cn;
+    cp.blocksize = (uint32_t)(w.g.block_items * (size_t)d.itemsize);
+    if (!strcmp(codec, "none"))
+        cp.level = 1; /* blosclz at its fastest; incompressible blocks are stored as they are */
+    w.cp = cp;
+    w.d = &d;
+    uint8_t *c_order = NULL;
+    if (fortran && d.ndim > 1 && items) {
+        if (!(c_order = f_to_c(&d, data, items)))
+            return BLOBSTORE_ENOMEM;
+        data = c_order;
+    }
+    int64_t lo[B2ND_MAX_DIM] = {0};
+    w.data = data;
+    w.lo = lo;
+    w.hi = d.shape;
+    w.chunks = bs__calloc(nchunks ? nchunks : 1, sizeof(uint8_t *));
+    w.chunk_len = bs__calloc(nchunks ? nchunks : 1, sizeof(size_t));
+    rc = (!w.chunks || !w.chunk_len) ? BLOBSTORE_ENOMEM : 0;
+    if (!rc && nchunks) {
+        job j;
+        memset(&j, 0, sizeof(j));
+        j.fn = write_one;
+        j.n = nchunks;
+        j.scratch = w.chunk_nbytes;
+        j.ctx = &w;
+        rc = run_jobs(&j, o->nthreads);
+    }
+    bs_buf b = {0};
+    if (!rc)
+        rc = b2__frame_write(&b, &d, w.chunks, w.chunk_len, nchunks, w.chunk_nbytes, cp.blocksize,
+                             &cp);
+    for (size_t i = 0; w.chunks && i < nchunks; i++)
+        free(w.chunks[i]);
+    free(w.chunks);
+    free(w.chunk_len);
+    free(c_order);
+    if (rc) {
+        bs__buf_free(&b);
+        return rc;
+    }
+    *out = b.data;
+    *out_len = b.len;
+    return 0;
+}

@@ -1,0 +1,122 @@
+/*
+ * b2nd.h - Blosc2 chunks, contiguous frames and the b2nd (N-dimensional
+ * array) layout, written from the published format documents and checked
+ * against files written by c-blosc2.
+ *
+ * Layers, each usable alone:
+ *   chunk.c   one Blosc2 chunk <-> bytes (codecs, shuffle, bitshuffle, delta)
+ *   frame.c   a contiguous frame (.b2nd file) <-> header, metalayer, chunks
+ *   array.c   C-order array bytes <-> b2nd chunks and blocks; slices; threads
+ *   npy.c     NumPy .npy files
+ * Every size read from a file is checked before use; damaged input is
+ * BLOSCSTORE_ECORRUPT, features this code does not implement are
+ * BLOBSTORE_EUNSUPPORTED, each with a message naming the problem.
+ */
+#ifndef BLOBSTORE_B2ND_H
+#define BLOBSTORE_B2ND_H
+
+#include "internal.h"
+
+#define B2ND_MAX_DIM 8
+
+/* Codec numbers inside chunks (the flags byte's top three bits). */
+enum { B2_BLOSCLZ = 0, B2_LZ4 = 1, B2_ZLIB = 3, B2_ZSTD = 4 };
+/* Filter ids. */
+enum { B2_NOFILTER = 0, B2_SHUFFLE = 1, B2_BITSHUFFLE = 2, B2_DELTA = 3, B2_TRUNC_PREC = 4 };
+
+/* ---- chunks (chunk.c) ---- */
+
+typedef struct {
+    int version, flags, typesize;
+    uint32_t nbytes, blocksize, cbytes;
+    uint8_t filters[6], filters_meta[6];
+    int codec;   /* B2_* */
+    int special; /* 0, 1 zeros, 2 NaN, 3 value, 4 uninit */
+    int memcpyed, dont_split, header_len;
+} b2_chunk_info;
+
+/* Parse and check a chunk header; avail is the bytes available from chunk. */
+int b2__chunk_info(b2_chunk_info *ci, const uint8_t *chunk, size_t avail);
+/* Decode a whole chunk into out (ci->nbytes bytes). */
+int b2__chunk_decode(const uint8_t *chunk, size_t avail, uint8_t *out, size_t out_len);
+
+typedef struct {
+    int codec;   /* B2_* */
+    int level;   /* 1..9 */
+    int shuffle; /* B2_NOFILTER, B2_SHUFFLE, B2_BITSHUFFLE */
+    int typesize;
+    uint32_t blocksize;
+} b2_cparams;
+
+/* Encode nbytes into a new chunk (malloc'd *out, *out_len). All-zero input
+ * becomes a special zero chunk (header only). */
+int b2__chunk_encode(uint8_t **out, size_t *out_len, const uint8_t *src, uint32_t nbytes,
+                     const b2_cparams *cp);
+
+/* The blosclz codec (blosclz.c). */
+int b2__blosclz_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len);
+size_t b2__blosclz_compress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap);
+
+/* ---- arrays (frame.c, array.c) ---- */
+
+typedef struct {
+    char dtype[32]; /* NumPy dtype string, e.g. "<f8" */
+    int itemsize;
+    int ndim;
+    int64_t shape[B2ND_MAX_DIM];
+    int32_t chunkshape[B2ND_MAX_DIM];
+    int32_t blockshape[B2ND_MAX_DIM];
+} b2nd_desc;
+
+/* An opened .b2nd file (borrowing the caller's bytes). */
+typedef struct {
+    const uint8_t *data;
+    size_t len;
+    b2nd_desc desc;
+    size_t header_len;
+    int64_t nchunks;
+    uint64_t *offsets; /* per chunk: offset from the end of the header, or special (bit 63) */
+    uint32_t chunk_nbytes;
+    int typesize;
+} b2nd_file;
+
+int b2nd_open(b2nd_file *f, const uint8_t *data, size_t len);
+void b2nd_close(b2nd_file *f);
+
+/* Decode the whole array into out (C order, prod(shape) * itemsize bytes).
+ * nthreads 0: one per core. */
+int b2nd_read(const b2nd_file *f, uint8_t *out, size_t out_len, int nthreads);
+/* Decode the box start[i] <= x < stop[i] into out (C order), decompressing
+ * only the chunks that intersect it. */
+int b2nd_read_slice(const b2nd_file *f, const int64_t *start, const int64_t *stop, uint8_t *out,
+                    size_t out_len, int nthreads);
+
+typedef struct {
+    const char *codec;         /* "lz4" (default), "zstd", "gzip", "blosclz", "none" */
+    int level;                 /* 1..9, default 5 */
+    int shuffle;               /* B2_SHUFFLE (default, 0), B2_BITSHUFFLE, or -1 for none */
+    int nthreads;              /* 0: one per core */
+    const int32_t *chunkshape; /* NULL: automatic */
+    const int32_t *blockshape; /* NULL: automatic */
+} b2nd_write_options;
+
+/* Write a .b2nd file for an array given in C order (or Fortran order when
+ * fortran is set). *out is malloc'd. */
+int b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const void *data, int fortran,
+               const b2nd_write_options *opts);
+
+/* Parse a NumPy dtype string: itemsize, kind ('b', 'i', 'u', 'f', 'c'). */
+int b2nd_dtype_parse(const char *dtype, int *itemsize, char *kind);
+/* The automatic chunk and block shapes (see array.c). */
+void b2nd_auto_shapes(b2nd_desc *d);
+/* Element count (with overflow check). */
+int b2nd_nitems(const b2nd_desc *d, size_t *out);
+
+/* ---- .npy (npy.c) ---- */
+
+/* Parse a .npy file: descriptor, fortran flag, and where the data starts. */
+int b2nd_npy_parse(b2nd_desc *d, int *fortran, size_t *data_offset, const uint8_t *buf, size_t len);
+/* A .npy header for a C-order array (malloc'd). */
+int b2nd_npy_header(char **out, size_t *out_len, const b2nd_desc *d);
+
+#endif

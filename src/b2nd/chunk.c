@@ -1,0 +1,438 @@
+/*
+ * chunk.c - one Blosc2 chunk: a 32-byte extended header, then either the
+ * bytes as they are (memcpyed), nothing (special values), or an int32 start
+ * offset per block followed by each block's streams.
+ *
+ * A block is one stream, or typesize streams (one per byte of the type) when
+ * the chunk does not set "don't split" and the block is not the short last
+ * one. A stream is an int32 size and its bytes: size 0 is a run of zeros, a
+ * negative size with token bit 0 is a run of the byte -size, size equal to
+ * the decoded length is stored as is. The filters are undone in reverse
+ * order: shuffle, bitshuffle (on whole groups of 8 items; the rest as is)
+ * and delta (XOR with block 0, which is itself a running XOR). Note: the
+ * codec number in a chunk (compformat) differs from the one in a frame.
+ */
+#include "b2nd.h"
+
+#include <lz4.h>
+#include <lz4hc.h>
+#include <math.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#define HDR 32
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+int b2__chunk_info(b2_chunk_info *ci, const uint8_t *c, size_t avail)
+{
+    memset(ci, 0, sizeof(*ci));
+    if (avail < 16)
+        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: chunk is truncated (%zu bytes)", avail);
+    ci->version = c[0];
+    ci->flags = c[2];
+    ci->typesize = c[3];
+    ci->nbytes = rd32(c + 4);
+    ci->blocksize = rd32(c + 8);
+    ci->cbytes = rd32(c + 12);
+    ci->memcpyed = (ci->flags & 0x02) != 0;
+    ci->dont_split = (ci->flags & 0x10) != 0;
+    ci->codec = ci->flags >> 5;
+    if (ci->version < 2 || ci->version > 5)
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: chunk format version %d", ci->version);
+    if ((ci->flags & 0x05) != 0x05)
+        return bs__error(BLOBSTORE_EUNSUPPORTED,
+                         "b2nd: Blosc1 chunks (without the extended header) inside a frame");
+    if (avail < HDR)
+        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: chunk header is truncated");
+    ci->header_len = HDR;
+    memcpy(ci->filters, c + 16, 6);
+    memcpy(ci->filters_meta, c + 24, 6);
+    int bflags = c[31], bflags2 = c[30];
+    ci->special = (bflags >> 4) & 7;
+    if (bflags & 0x01)
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: dictionary-compressed chunks");
+    if (bflags & 0x08)
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: lazy chunks");
+    if (bflags2 & 0x01)
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: variable-length blocks (VL-blocks)");
+    if (ci->codec == 6 || ci->codec == 7)
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: user-defined (plugin) codec %d", c[22]);
+    if (ci->codec == 2 || ci->codec == 5)
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: chunk codec number %d", ci->codec);
+    for (int i = 0; i < 6; i++)
+        if (ci->filters[i] > B2_TRUNC_PREC)
+            return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: plugin filter %d", ci->filters[i]);
+    if (ci->typesize == 0 || ci->cbytes < HDR || ci->cbytes > avail)
+        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: chunk header has invalid sizes");
+    if (ci->special == 3 && ci->cbytes != HDR + (uint32_t)ci->typesize)
+        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: run-length chunk has the wrong size");
+    if (ci->special == 0 && ci->nbytes > 0 && ci->blocksize == 0)
+        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: chunk has a zero block size");
+    if (ci->special == 0 && ci->memcpyed && ci->cbytes != HDR + ci->nbytes)
+        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: memcpyed chunk has the wrong size");
+    return 0;
+}
+
+static int codec_decompress(int codec, const uint8_t *in, size_t n, uint8_t *out, size_t want)
+{
+    switch (codec) {
+    case B2_BLOSCLZ:
+        return b2__blosclz_decompress(in, n, out, want);
+    case B2_LZ4: {
+        int r = LZ4_decompress_safe((const char *)in, (char *)out, (int)n, (int)want);
+        return r == (int)want ? 0 : -1;
+    }
+    case B2_ZLIB: {
+        uLongf got = (uLongf)want;
+        int r = uncompress(out, &got, in, (uLong)n);
+        return r == Z_OK && got == want ? 0 : -1;
+    }
+    case B2_ZSTD: {
+        size_t r = ZSTD_decompress(out, want, in, n);
+        return !ZSTD_isError(r) && r == want ? 0 : -1;
+    }
+    default:
+        return -1;
+    }
+}
+
+static void unshuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
+{
+    size_t items = n / (size_t)ts;
+    for (size_t i = 0; i < items; i++)
+        for (int j = 0; j < ts; j++)
+            dst[i * (size_t)ts + (size_t)j] = src[(size_t)j * items + i];
+    memcpy(dst + items * (size_t)ts, src + items * (size_t)ts, n - items * (size_t)ts);
+}
+
+static void shuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
+{
+    size_t items = n / (size_t)ts;
+    for (size_t i = 0; i < items; i++)
+        for (int j = 0; j < ts; j++)
+            dst[(size_t)j * items + i] = src[i * (size_t)ts + (size_t)j];
+    memcpy(dst + items * (size_t)ts, src + items * (size_t)ts, n - items * (size_t)ts);
+}
+
+/* Bit shuffle of `items` items (a multiple of 8): output bit row r = byte j
+ * * 8 + bit k of each item, items packed LSB first. */
+static void bitunshuffle_core(int ts, size_t items, const uint8_t *src, uint8_t *dst)
+{
+    size_t rowlen = items / 8;
+    memset(dst, 0, items * (size_t)ts);
+    for (int j = 0; j < ts; j++)
+        for (int k = 0; k < 8; k++) {
+            const uint8_t *row = src + ((size_t)j * 8 + (size_t)k) * rowlen;
+            for (size_t i = 0; i < items; i++)
+                dst[i * (size_t)ts + (size_t)j] |= (uint8_t)(((row[i >> 3] >> (i & 7)) & 1) << k);
+        }
+}
+
+static void bitshuffle_core(int ts, size_t items, const uint8_t *src, uint8_t *dst)
+{
+    size_t rowlen = items / 8;
+    memset(dst, 0, items * (size_t)ts);
+    for (int j = 0; j < ts; j++)
+        for (int k = 0; k < 8; k++) {
+            uint8_t *row = dst + ((size_t)j * 8 + (size_t)k) * rowlen;
+            for (size_t i = 0; i < items; i++)
+                row[i >> 3] |= (uint8_t)(((src[i * (size_t)ts + (size_t)j] >> k) & 1) << (i & 7));
+        }
+}
+
+static void bitunshuffle(int version, int ts, size_t n, const uint8_t *src, uint8_t *dst)
+{
+    size_t items = n / (size_t)ts;
+    if (version == 2 && items % 8) { /* format 2 left such blocks as they were */
+        memcpy(dst, src, n);
+        return;
+    }
+    items -= items % 8;
+    bitunshuffle_core(ts, items, src, dst);
+    memcpy(dst + items * (size_t)ts, src + items * (size_t)ts, n - items * (size_t)ts);
+}
+
+static void bitshuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
+{
+    size_t items = n / (size_t)ts;
+    items -= items % 8;
+    bitshuffle_core(ts, items, src, dst);
+    memcpy(dst + items * (size_t)ts, src + items * (size_t)ts, n - items * (size_t)ts);
+}
+
+/* Undo delta in place on block (at offset off of the chunk out). */
+static void undelta(uint8_t *out, size_t off, size_t n, int ts)
+{
+    int w = ts == 1 || ts == 2 || ts == 4 || ts == 8 ? ts : (ts % 8 == 0 ? 8 : 1);
+    size_t items = n / (size_t)w;
+    uint8_t *blk = out + off;
+    for (size_t i = off == 0 ? 1 : 0; i < items; i++) {
+        const uint8_t *ref = off == 0 ? blk + (i - 1) * (size_t)w : out + i * (size_t)w;
+        for (int b = 0; b < w; b++)
+            blk[i * (size_t)w + (size_t)b] ^= ref[b];
+    }
+}
+
+static void fill_special(uint8_t *out, size_t n, int special, int ts, const uint8_t *value)
+{
+    if (special == 2) { /* NaN of the type's width */
+        if (ts == 4) {
+            float f = NAN;
+            for (size_t i = 0; i + 4 <= n; i += 4)
+                memcpy(out + i, &f, 4);
+        } else {
+            double d = NAN;
+            for (size_t i = 0; i + 8 <= n; i += 8)
+                memcpy(out + i, &d, 8);
+        }
+    } else if (special == 3) {
+        for (size_t i = 0; i + (size_t)ts <= n; i += (size_t)ts)
+            memcpy(out + i, value, (size_t)ts);
+    } else { /* zeros; uninitialised values read as zeros */
+        memset(out, 0, n);
+    }
+}
+
+int b2__chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out_len)
+{
+    b2_chunk_info ci;
+    int rc = b2__chunk_info(&ci, c, avail);
+    if (rc)
+        return rc;
+    if (ci.nbytes != out_len)
+        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: chunk holds %u bytes, expected %zu", ci.nbytes,
+                         out_len);
+    if (ci.special) {
+        if (ci.special > 4)
+            return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: special chunk type %d", ci.special);
+        if (ci.special == 2 && ci.typesize != 4 && ci.typesize != 8)
+            return bs__error(BLOBSTORE_ECORRUPT, "b2nd: NaN chunk of typesize %d", ci.typesize);
+        fill_special(out, out_len, ci.special, ci.typesize, c + HDR);
+        return 0;
+    }
+    if (ci.memcpyed) {
+        memcpy(out, c + HDR, out_len);
+        return 0;
+    }
+    size_t nblocks = (ci.nbytes + ci.blocksize - 1) / ci.blocksize;
+    size_t bstarts_end = HDR + nblocks * 4;
+    if (nblocks > (ci.cbytes - HDR) / 4 || bstarts_end > ci.cbytes)
+        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: chunk block table is truncated");
+    int last_filter = -1;
+    for (int i = 0; i < 6; i++)
+        if (ci.filters[i] != B2_NOFILTER && ci.filters[i] != B2_TRUNC_PREC)
+            last_filter = i;
+    uint8_t *tmp = NULL, *tmp2 = NULL;
+    if (last_filter >= 0) {
+        tmp = bs__malloc(ci.blocksize);
+        tmp2 = bs__malloc(ci.blocksize);
+        if (!tmp || !tmp2) {
+            free(tmp);
+            free(tmp2);
+            return BLOBSTORE_ENOMEM;
+        }
+    }
+    rc = 0;
+    for (size_t b = 0; b < nblocks && !rc; b++) {
+        size_t off = b * ci.blocksize;
+        size_t bsize = off + ci.blocksize <= ci.nbytes ? ci.blocksize : ci.nbytes - off;
+        int leftover = bsize < ci.blocksize;
+        int nstreams = (!ci.dont_split && !leftover) ? ci.typesize : 1;
+        size_t neblock = bsize / (size_t)nstreams;
+        if (neblock == 0 || neblock * (size_t)nstreams != bsize) {
+            rc = bs__error(BLOBSTORE_ECORRUPT, "b2nd: block %zu cannot be split in %d streams", b,
+                           nstreams);
+            break;
+        }
+        size_t pos = rd32(c + HDR + 4 * b);
+        uint8_t *dst = last_filter >= 0 ? tmp : out + off;
+        for (int s = 0; s < nstreams && !rc; s++) {
+            if (pos < bstarts_end || pos + 4 > ci.cbytes) {
+                rc = bs__error(BLOBSTORE_ECORRUPT, "b2nd: block %zu points outside its chunk", b);
+                break;
+            }
+            int32_t csize = (int32_t)rd32(c + pos);
+            pos += 4;
+            uint8_t *sd = dst + (size_t)s * neblock;
+            if (csize == 0) {
+                memset(sd, 0, neblock);
+            } else if (csize < 0) {
+                if (pos + 1 > ci.cbytes || !(c[pos] & 1) || csize < -255) {
+                    rc = bs__error(BLOBSTORE_ECORRUPT, "b2nd: invalid run-length stream");
+                    break;
+                }
+                memset(sd, (uint8_t)-csize, neblock);
+                pos += 1;
+            } else if ((size_t)csize > ci.cbytes - pos) {
+                rc = bs__error(BLOBSTORE_ECORRUPT, "b2nd: stream runs past its chunk");
+            } else if ((size_t)csize == neblock) {
+                memcpy(sd, c + pos, neblock);
+                pos += (size_t)csize;
+            } else {
+                if (codec_decompress(ci.codec, c + pos, (size_t)csize, sd, neblock) != 0)
+                    rc = bs__error(BLOBSTORE_ECORRUPT, "b2nd: block %zu does not decompress", b);
+                pos += (size_t)csize;
+            }
+        }
+        if (rc || last_filter < 0)
+            continue;
+        /* Undo the filters, last first; each step reads cur and writes nxt. */
+        uint8_t *cur = tmp, *nxt = tmp2;
+        for (int i = last_filter; i >= 0; i--) {
+            int f = ci.filters[i];
+            if (f == B2_SHUFFLE) {
+                unshuffle(ci.filters_meta[i] ? ci.filters_meta[i] : ci.typesize, bsize, cur, nxt);
+            } else if (f == B2_BITSHUFFLE) {
+                bitunshuffle(ci.version, ci.typesize, bsize, cur, nxt);
+            } else if (f == B2_DELTA) {
+                memcpy(out + off, cur, bsize);
+                undelta(out, off, bsize, ci.typesize);
+                memcpy(nxt, out + off, bsize);
+            } else {
+                continue;
+            }
+            uint8_t *t = cur;
+            cur = nxt;
+            nxt = t;
+        }
+        memcpy(out + off, cur, bsize);
+    }
+    free(tmp);
+    free(tmp2);
+    return rc;
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+static size_t codec_bound(int codec, size_t n)
+{
+    switch (codec) {
+    case B2_LZ4:
+        return (size_t)LZ4_compressBound((int)n);
+    case B2_ZLIB:
+        return compressBound((uLong)n);
+    case B2_ZSTD:
+        return ZSTD_compressBound(n);
+    default:
+        return n + n / 16 + 64;
+    }
+}
+
+/* Compress one stream; returns its size, or 0 when it does not shrink. */
+static size_t codec_compress(int codec, int level, const uint8_t *in, size_t n, uint8_t *out,
+                             size_t cap)
+{
+    switch (codec) {
+    case B2_BLOSCLZ:
+        return b2__blosclz_compress(in, n, out, cap);
+    case B2_LZ4: {
+        int r = level >= 6 ? LZ4_compress_HC((const char *)in, (char *)out, (int)n, (int)cap, level)
+                           : LZ4_compress_default((const char *)in, (char *)out, (int)n, (int)cap);
+        return r > 0 ? (size_t)r : 0;
+    }
+    case B2_ZLIB: {
+        uLongf got = (uLongf)cap;
+        return compress2(out, &got, in, (uLong)n, level) == Z_OK ? (size_t)got : 0;
+    }
+    case B2_ZSTD: {
+        size_t r = ZSTD_compress(out, cap, in, n, level);
+        return ZSTD_isError(r) ? 0 : r;
+    }
+    default:
+        return 0;
+    }
+}
+
+int b2__chunk_encode(uint8_t **out, size_t *out_len, const uint8_t *src, uint32_t nbytes,
+                     const b2_cparams *cp)
+{
+    uint32_t bs = cp->blocksize ? cp->blocksize : nbytes;
+    if (bs == 0)
+        bs = 1;
+    size_t nblocks = nbytes ? (nbytes + bs - 1) / bs : 0;
+    uint8_t h[HDR];
+    memset(h, 0, sizeof(h));
+    h[0] = 5; /* the chunk format c-blosc2 3.x writes */
+    h[1] = 1;
+    h[3] = (uint8_t)cp->typesize;
+    wr32(h + 4, nbytes);
+    wr32(h + 8, bs);
+    h[2] = 0x05 | 0x10 | (uint8_t)(cp->codec << 5); /* extended header, streams not split */
+    if (cp->shuffle != B2_NOFILTER)
+        h[16 + 5] = (uint8_t)cp->shuffle;
+    if (all_zero(src, nbytes)) { /* a special chunk: no data at all, as c-blosc2 writes it */
+        h[2] = 0x05;
+        h[31] = 1 << 4;
+        wr32(h + 12, HDR);
+        *out = bs__malloc(HDR);
+        if (!*out)
+            return BLOBSTORE_ENOMEM;
+        memcpy(*out, h, HDR);
+        *out_len = HDR;
+        return 0;
+    }
+    size_t cap = HDR + nblocks * 4 + nblocks * (4 + codec_bound(cp->codec, bs));
+    if (cap < HDR + (size_t)nbytes)
+        cap = HDR + (size_t)nbytes;
+    uint8_t *c = bs__malloc(cap), *tmp = bs__malloc(bs);
+    if (!c || !tmp) {
+        free(c);
+        free(tmp);
+        return BLOBSTORE_ENOMEM;
+    }
+    size_t pos = HDR + nblocks * 4;
+    for (size_t b = 0; b < nblocks; b++) {
+        size_t off = b * bs, n = off + bs <= nbytes ? bs : nbytes - off;
+        const uint8_t *blk = src + off;
+        if (cp->shuffle == B2_SHUFFLE) {
+            shuffle(cp->typesize, n, blk, tmp);
+            blk = tmp;
+        } else if (cp->shuffle == B2_BITSHUFFLE) {
+            bitshuffle(cp->typesize, n, blk, tmp);
+            blk = tmp;
+        }
+        wr32(c + HDR + 4 * b, (uint32_t)pos);
+        size_t csize = 0;
+        if (all_zero(blk, n)) {
+            wr32(c + pos, 0);
+            pos += 4;
+            continue;
+        }
+        csize = codec_compress(cp->codec, cp->level, blk, n, c + pos + 4, cap - pos - 4);
+        if (csize == 0 || csize >= n) { /* stored as is */
+            memcpy(c + pos + 4, blk, n);
+            csize = n;
+        }
+        wr32(c + pos, (uint32_t)csize);
+        pos += 4 + csize;
+    }
+    free(tmp);
+    if (pos >= HDR + (size_t)nbytes) { /* did not pay: a memcpyed chunk */
+        h[2] |= 0x02;
+        memcpy(c, h, HDR);
+        memcpy(c + HDR, src, nbytes);
+        pos = HDR + nbytes;
+    } else {
+        memcpy(c, h, HDR);
+    }
+    wr32(c + 12, (uint32_t)pos);
+    *out = c;
+    *out_len = pos;
+    return 0;
+}
