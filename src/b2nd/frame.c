@@ -438,7 +438,15 @@ int b2__frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const siz
     put_be(out, 0xd1, 1, 2, &bad);
     put_be(out, 0xd1, 1, 2, &bad);
     put_u8(out, 0xc2, &bad); /* no vlmetalayers in the header */
-    uint8_t filters[18] = {0xd8, 6, 0, 0, 0, 0, 0, (uint8_t)(cp->shuffle > 0 ? cp->shuffle : 0)};
+    uint8_t filters[18] = {0xd8,
+                           6,
+                           0,
+                           0,
+                           0,
+                           0,
+                           0,
+                           (uint8_t)(cp->shuffle > 0 ? cp->shuffle : 0),
+                           (uint8_t)frame_codec(cp->codec)}; /* c-blosc2 repeats the codec here */
     put_raw(out, filters, 18, &bad);
     /* Metalayers: [idx, {"b2nd": offset}, [bin32 content]] */
     put_u8(out, 0x93, &bad);
