@@ -384,4 +384,6 @@ BLOBSTORE_API int blobstore_settings(char **out_json, blobstore *bs);
 }
 #endif
 
+#include "blobstore/array.h"
+
 #endif /* BLOBSTORE_H */

@@ -448,8 +448,10 @@ int b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const void
         cp.codec = B2_ZSTD;
     else if (!strcmp(codec, "gzip") || !strcmp(codec, "zlib"))
         cp.codec = B2_ZLIB;
-    else if (!strcmp(codec, "blosclz") || !strcmp(codec, "none"))
+    else if (!strcmp(codec, "blosclz"))
         cp.codec = B2_BLOSCLZ;
+    else if (!strcmp(codec, "none"))
+        cp.codec = B2_NONE;
     else
         return bs__error(BLOBSTORE_EINVAL, "b2nd: unknown codec \"%s\"", codec);
     if (cp.level < 1 || cp.level > 9)
@@ -470,8 +472,6 @@ int b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const void
         return bs__error(BLOBSTORE_EINVAL, "b2nd: chunks must stay under 1 GiB");
     w.chunk_nbytes = (uint32_t)cn;
     cp.blocksize = (uint32_t)(w.g.block_items * (size_t)d.itemsize);
-    if (!strcmp(codec, "none"))
-        cp.level = 1; /* blosclz at its fastest; incompressible blocks are stored as they are */
     w.cp = cp;
     w.d = &d;
     uint8_t *c_order = NULL;

@@ -20,7 +20,7 @@
 #define B2ND_MAX_DIM 8
 
 /* Codec numbers inside chunks (the flags byte's top three bits). */
-enum { B2_BLOSCLZ = 0, B2_LZ4 = 1, B2_ZLIB = 3, B2_ZSTD = 4 };
+enum { B2_NONE = -1, B2_BLOSCLZ = 0, B2_LZ4 = 1, B2_ZLIB = 3, B2_ZSTD = 4 };
 /* Filter ids. */
 enum { B2_NOFILTER = 0, B2_SHUFFLE = 1, B2_BITSHUFFLE = 2, B2_DELTA = 3, B2_TRUNC_PREC = 4 };
 

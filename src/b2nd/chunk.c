@@ -387,6 +387,17 @@ int b2__chunk_encode(uint8_t **out, size_t *out_len, const uint8_t *src, uint32_
         *out_len = HDR;
         return 0;
     }
+    if (cp->codec == B2_NONE) { /* no compression: a memcpyed chunk */
+        h[2] = 0x05 | 0x02;
+        wr32(h + 12, HDR + nbytes);
+        *out = bs__malloc(HDR + (size_t)nbytes);
+        if (!*out)
+            return BLOBSTORE_ENOMEM;
+        memcpy(*out, h, HDR);
+        memcpy(*out + HDR, src, nbytes);
+        *out_len = HDR + (size_t)nbytes;
+        return 0;
+    }
     size_t cap = HDR + nblocks * 4 + nblocks * (4 + codec_bound(cp->codec, bs));
     if (cap < HDR + (size_t)nbytes)
         cap = HDR + (size_t)nbytes;

@@ -428,7 +428,8 @@ int b2__frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const siz
     put_be(out, 0xd2, 0, 4, &bad);
     size_t at_frame_len = out->len;
     put_be(out, 0xcf, 0, 8, &bad);
-    uint8_t fl[5] = {0xa4, 0x12, 0x00, (uint8_t)(frame_codec(cp->codec) | cp->level << 4), 0x01};
+    int clevel = cp->codec == B2_NONE ? 0 : cp->level; /* clevel 0: stored as is */
+    uint8_t fl[5] = {0xa4, 0x12, 0x00, (uint8_t)(frame_codec(cp->codec) | clevel << 4), 0x01};
     put_raw(out, fl, 5, &bad);
     put_be(out, 0xd3, (uint64_t)nchunks * chunk_nbytes, 8, &bad);
     put_be(out, 0xd3, cbytes, 8, &bad);

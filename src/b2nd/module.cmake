@@ -5,4 +5,5 @@ list(APPEND BLOBSTORE_SOURCES
   src/b2nd/frame.c
   src/b2nd/array.c
   src/b2nd/npy.c
+  src/b2nd/array_store.c
 )

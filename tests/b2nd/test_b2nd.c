@@ -355,7 +355,122 @@ TEST(npy_round_trip)
     free(buf);
 }
 
+static blobstore *open_store(const char *dir, const char *blob_backend)
+{
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    o.backend = "sqlite";
+    o.blob_backend = blob_backend;
+    blobstore *bs = NULL;
+    return blobstore_open(&bs, &o) == 0 ? bs : NULL;
+}
+
+TEST(arrays_through_the_store)
+{
+    static const char *backends[] = {"filesystem", "memory"};
+    for (int b = 0; b < 2; b++) {
+        const char *dir = test_tmpdir();
+        blobstore *bs = open_store(dir, backends[b]);
+        CHECK(bs != NULL);
+        double data[12 * 7];
+        for (int i = 0; i < 84; i++)
+            data[i] = i * 0.25;
+        blobstore_array a = {"<f8", 2, {12, 7}, data, sizeof(data), 0};
+        blobstore_array_options o = BLOBSTORE_ARRAY_OPTIONS_INIT;
+        o.metadata = "{\"kind\": \"grid\"}";
+        char *key;
+        CHECK_EQ(blobstore_array_put(&key, bs, "grid", &a, &o), 0);
+        CHECK_STR(key, "grid");
+        blobstore_free(key);
+        char *meta;
+        CHECK_EQ(blobstore_get_metadata(&meta, bs, "grid"), 0);
+        CHECK(strstr(meta, "\"format\":\"b2nd\"") != NULL);
+        CHECK(strstr(meta, "\"dtype\":\"<f8\"") != NULL);
+        CHECK(strstr(meta, "\"shape\":[12,7]") != NULL);
+        CHECK(strstr(meta, "\"kind\":\"grid\"") != NULL);
+        CHECK(strstr(meta, ".b2nd\"") != NULL);
+        blobstore_free(meta);
+        blobstore_array back;
+        CHECK_EQ(blobstore_array_get(&back, bs, "grid"), 0);
+        CHECK_STR(back.dtype, "<f8");
+        CHECK_EQ(back.ndim, 2);
+        CHECK_EQ(back.shape[1], 7);
+        CHECK_EQ(back.nbytes, sizeof(data));
+        CHECK_MEM(back.data, data, sizeof(data));
+        blobstore_array_clear(&back);
+        int64_t lo[2] = {3, 2}, hi[2] = {5, 6};
+        CHECK_EQ(blobstore_array_get_slice(&back, bs, "grid", lo, hi), 0);
+        CHECK_EQ(back.shape[0], 2);
+        CHECK_EQ(back.shape[1], 4);
+        CHECK_EQ(((double *)back.data)[5], data[4 * 7 + 3]);
+        blobstore_array_clear(&back);
+        int64_t bad[2] = {13, 1};
+        CHECK_EQ(blobstore_array_get_slice(&back, bs, "grid", lo, bad), BLOBSTORE_EINVAL);
+        /* The stored bytes are a .b2nd file; a non-array key is refused. */
+        void *file;
+        size_t len;
+        CHECK_EQ(blobstore_get(&file, &len, bs, "grid"), 0);
+        b2nd_file f;
+        CHECK_EQ(b2nd_open(&f, file, len), 0);
+        b2nd_close(&f);
+        CHECK_EQ(blobstore_array_put_b2nd(NULL, bs, "copy", file, len, NULL), 0);
+        CHECK_EQ(blobstore_array_get(&back, bs, "copy"), 0);
+        CHECK_MEM(back.data, data, sizeof(data));
+        blobstore_array_clear(&back);
+        ((uint8_t *)file)[len / 2] ^= 0xff;
+        CHECK(blobstore_array_put_b2nd(NULL, bs, "bad", file, len, NULL) != 0);
+        CHECK_EQ(blobstore_exists(bs, "bad"), 0);
+        blobstore_free(file);
+        CHECK_EQ(blobstore_put(NULL, bs, "bytes", "abc", 3, NULL), 0);
+        CHECK_EQ(blobstore_array_get(&back, bs, "bytes"), BLOBSTORE_EINVAL);
+        CHECK_EQ(blobstore_array_get(&back, bs, "missing"), BLOBSTORE_ENOTFOUND);
+        /* Wrong sizes and unsupported dtypes are refused. */
+        blobstore_array wrong = {"<f8", 2, {12, 8}, data, sizeof(data), 0};
+        CHECK_EQ(blobstore_array_put(NULL, bs, "w", &wrong, NULL), BLOBSTORE_EINVAL);
+        blobstore_array odd = {"<U5", 1, {2}, data, 40, 0};
+        CHECK_EQ(blobstore_array_put(NULL, bs, "u", &odd, NULL), BLOBSTORE_EUNSUPPORTED);
+        blobstore_close(bs);
+    }
+}
+
+TEST(array_blob_file_is_the_b2nd_file_and_corruption_is_caught)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "filesystem");
+    CHECK(bs != NULL);
+    int32_t data[5000];
+    for (int i = 0; i < 5000; i++)
+        data[i] = i;
+    blobstore_array a = {"<i4", 1, {5000}, data, sizeof(data), 0};
+    CHECK_EQ(blobstore_array_put(NULL, bs, "v", &a, NULL), 0);
+    char *meta;
+    CHECK_EQ(blobstore_get_metadata(&meta, bs, "v"), 0);
+    const char *b = strstr(meta, "\"blob\":\"");
+    CHECK(b != NULL);
+    char name[128];
+    CHECK_EQ(sscanf(b + 8, "%127[^\"]", name), 1);
+    blobstore_free(meta);
+    char path[8192];
+    snprintf(path, sizeof(path), "%s/blobs/%.2s/%s", dir, name, name);
+    bs_buf buf = {0};
+    CHECK_EQ(bs__read_file(path, &buf), 0);
+    b2nd_file f; /* the file on disk opens as a .b2nd as it is */
+    CHECK_EQ(b2nd_open(&f, buf.data, buf.len), 0);
+    CHECK_EQ(f.desc.shape[0], 5000);
+    b2nd_close(&f);
+    buf.data[buf.len / 2] ^= 0x01; /* a payload byte: Blosc2 itself would not notice */
+    FILE *fp = fopen(path, "wb");
+    fwrite(buf.data, 1, buf.len, fp);
+    fclose(fp);
+    bs__buf_free(&buf);
+    blobstore_array back;
+    CHECK_EQ(blobstore_array_get(&back, bs, "v"), BLOBSTORE_ECORRUPT);
+    blobstore_close(bs);
+}
+
 static const test_case tests[] = {
+    TEST_ENTRY(arrays_through_the_store),
+    TEST_ENTRY(array_blob_file_is_the_b2nd_file_and_corruption_is_caught),
     TEST_ENTRY(reference_files_decode),
     TEST_ENTRY(round_trips_every_dtype_rank_order_codec),
     TEST_ENTRY(writer_follows_the_format_rules),

@@ -1,0 +1,87 @@
+/*
+ * blobstore/array.h - typed N-dimensional arrays, stored as Blosc2 .b2nd
+ * files (readable in place by python-blosc2's blosc2.open()).
+ *
+ * Included by blobstore.h.
+ */
+#ifndef BLOBSTORE_ARRAY_H
+#define BLOBSTORE_ARRAY_H
+
+#include "../blobstore.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BLOBSTORE_ARRAY_MAX_DIM 8
+
+/** An array: a NumPy dtype string ("<f8", "|b1", ">i2", "<c16"...; bool,
+ *  int8-64, uint8-64, float32/64, complex64/128, either byte order), 0 to 8
+ *  dimensions (zero-size ones allowed) and its items. */
+typedef struct blobstore_array {
+    char dtype[32];
+    int ndim;
+    int64_t shape[BLOBSTORE_ARRAY_MAX_DIM];
+    /** put: the caller's items (C order, or Fortran order if `fortran`);
+     *  get: C-order items owned by the array (blobstore_array_clear). */
+    void *data;
+    size_t nbytes;
+    int fortran;
+} blobstore_array;
+
+/** Free the data of an array returned by a get and zero it. */
+BLOBSTORE_API void blobstore_array_clear(blobstore_array *a);
+
+#define BLOBSTORE_ARRAY_OPTIONS_VERSION 1
+
+typedef struct blobstore_array_options {
+    unsigned int version;
+    const char *metadata;      /**< user metadata (JSON object) or NULL */
+    const char *compression;   /**< NULL: the store's codec (lz4, zstd, gzip, blosclz, none) */
+    int compression_level;     /**< 1..9; 0: the store's */
+    int shuffle;               /**< 0: byte shuffle (default); 1: bit shuffle; -1: none */
+    const int32_t *chunkshape; /**< NULL: automatic (see docs/b2nd.md) */
+    const int32_t *blockshape; /**< NULL: automatic */
+    int nthreads;              /**< 0: one per core */
+} blobstore_array_options;
+
+#define BLOBSTORE_ARRAY_OPTIONS_INIT                                                               \
+    {                                                                                              \
+        .version = BLOBSTORE_ARRAY_OPTIONS_VERSION                                                 \
+    }
+
+/**
+ * Store an array under key (NULL: generated; content hash when content
+ * addressed). get_metadata then shows format "b2nd", dtype, shape,
+ * chunkshape and blockshape. Errors: BLOBSTORE_EINVAL, BLOBSTORE_EUNSUPPORTED.
+ */
+BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char *key,
+                                      const blobstore_array *arr,
+                                      const blobstore_array_options *opts);
+
+/** Store a .b2nd file as an array, after checking that it decodes. */
+BLOBSTORE_API int blobstore_array_put_b2nd(char **out_key, blobstore *bs, const char *key,
+                                           const void *file, size_t len, const char *metadata);
+
+/** Read an array (C order). Errors: BLOBSTORE_ENOTFOUND, BLOBSTORE_ECORRUPT,
+ *  BLOBSTORE_EINVAL (the entry is not an array). */
+BLOBSTORE_API int blobstore_array_get(blobstore_array *out, blobstore *bs, const char *key);
+
+/** Read the box start[i] <= x < stop[i], decompressing only the chunks that
+ *  intersect it. */
+BLOBSTORE_API int blobstore_array_get_slice(blobstore_array *out, blobstore *bs, const char *key,
+                                            const int64_t *start, const int64_t *stop);
+
+/** Describe a .npy file held in memory: out->data points into buf (no
+ *  copy; do not clear it). */
+BLOBSTORE_API int blobstore_npy_parse(blobstore_array *out, const void *buf, size_t len);
+
+/** The .npy header for an array (malloc'd; free with blobstore_free); the
+ *  file is this header followed by the C-order items. */
+BLOBSTORE_API int blobstore_npy_header(char **out, size_t *out_len, const blobstore_array *a);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

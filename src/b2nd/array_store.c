@@ -1,0 +1,262 @@
+/*
+ * array_store.c - arrays in the store: encode to .b2nd, put it raw (the blob
+ * file is the .b2nd file itself), and read it back through the store's
+ * checked get.
+ */
+#include "b2nd.h"
+
+#include <jansson.h>
+
+BLOBSTORE_API void blobstore_array_clear(blobstore_array *a)
+{
+    if (!a)
+        return;
+    free(a->data);
+    memset(a, 0, sizeof(*a));
+}
+
+static void to_desc(b2nd_desc *d, const blobstore_array *a)
+{
+    memset(d, 0, sizeof(*d));
+    snprintf(d->dtype, sizeof(d->dtype), "%s", a->dtype);
+    d->ndim = a->ndim;
+    for (int i = 0; i < a->ndim && i < B2ND_MAX_DIM; i++)
+        d->shape[i] = a->shape[i];
+}
+
+static char *format_info(const b2nd_desc *d, const char *codec)
+{
+    json_t *o = json_object(), *shape = json_array(), *cs = json_array(), *bsh = json_array();
+    for (int i = 0; i < d->ndim; i++) {
+        json_array_append_new(shape, json_integer(d->shape[i]));
+        json_array_append_new(cs, json_integer(d->chunkshape[i]));
+        json_array_append_new(bsh, json_integer(d->blockshape[i]));
+    }
+    json_object_set_new(o, "dtype", json_string(d->dtype));
+    json_object_set_new(o, "shape", shape);
+    json_object_set_new(o, "chunkshape", cs);
+    json_object_set_new(o, "blockshape", bsh);
+    if (codec)
+        json_object_set_new(o, "codec", json_string(codec));
+    char *s = bs__json_dumps(o);
+    json_decref(o);
+    return s;
+}
+
+/* Put a checked .b2nd file. */
+static int put_file(char **out_key, blobstore *bs, const char *key, const uint8_t *file, size_t len,
+                    const b2nd_desc *d, const char *codec, const char *metadata)
+{
+    char *info = format_info(d, codec);
+    if (!info)
+        return BLOBSTORE_ENOMEM;
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.metadata = metadata;
+    po.format = "b2nd";
+    po.raw = 1;
+    po.format_info = info;
+    po.compression = codec;
+    int rc = blobstore_put_ex(out_key, bs, key, file, len, &po);
+    free(info);
+    return rc;
+}
+
+BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char *key,
+                                      const blobstore_array *arr,
+                                      const blobstore_array_options *opts)
+{
+    static const blobstore_array_options none = BLOBSTORE_ARRAY_OPTIONS_INIT;
+    const blobstore_array_options *o = opts ? opts : &none;
+    if (!bs || !arr)
+        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
+    if (o->version < 1 || o->version > BLOBSTORE_ARRAY_OPTIONS_VERSION)
+        return bs__error(BLOBSTORE_EINVAL, "blobstore_array_options version %u", o->version);
+    if (arr->ndim < 0 || arr->ndim > B2ND_MAX_DIM)
+        return bs__error(BLOBSTORE_EINVAL, "an array has 0 to %d dimensions, not %d", B2ND_MAX_DIM,
+                         arr->ndim);
+    b2nd_desc d;
+    to_desc(&d, arr);
+    char kind;
+    size_t items, bytes;
+    int rc = b2nd_dtype_parse(d.dtype, &d.itemsize, &kind);
+    if (rc)
+        return rc == BLOBSTORE_EUNSUPPORTED ? BLOBSTORE_EUNSUPPORTED : rc;
+    if ((rc = b2nd_nitems(&d, &items)) != 0)
+        return rc;
+    if (bs__mul_overflow(&bytes, items, (size_t)d.itemsize) || bytes != arr->nbytes)
+        return bs__error(BLOBSTORE_EINVAL, "array data is %zu bytes; dtype and shape need %zu",
+                         arr->nbytes, bytes);
+    if (bytes && !arr->data)
+        return bs__error(BLOBSTORE_EINVAL, "array data is NULL");
+    char settings_codec[16] = "lz4";
+    if (!o->compression) {
+        char *s;
+        if ((rc = blobstore_settings(&s, bs)) != 0)
+            return rc;
+        json_error_t err;
+        json_t *j = json_loads(s, 0, &err);
+        const char *c = json_string_value(json_object_get(j, "compression"));
+        if (c)
+            snprintf(settings_codec, sizeof(settings_codec), "%s", c);
+        json_decref(j);
+        blobstore_free(s);
+    }
+    const char *codec = o->compression ? o->compression : settings_codec;
+    b2nd_write_options w = {codec,
+                            o->compression_level ? o->compression_level : 5,
+                            o->shuffle == 1  ? B2_BITSHUFFLE
+                            : o->shuffle < 0 ? -1
+                                             : B2_SHUFFLE,
+                            o->nthreads,
+                            o->chunkshape,
+                            o->blockshape};
+    uint8_t *file;
+    size_t len;
+    if ((rc = b2nd_write(&file, &len, &d, arr->data, arr->fortran, &w)) != 0)
+        return rc;
+    b2nd_file f; /* the shapes actually chosen */
+    if ((rc = b2nd_open(&f, file, len)) == 0) {
+        rc = put_file(out_key, bs, key, file, len, &f.desc, codec, o->metadata);
+        b2nd_close(&f);
+    }
+    free(file);
+    return rc;
+}
+
+BLOBSTORE_API int blobstore_array_put_b2nd(char **out_key, blobstore *bs, const char *key,
+                                           const void *file, size_t len, const char *metadata)
+{
+    if (!bs || (!file && len))
+        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
+    b2nd_file f;
+    int rc = b2nd_open(&f, file, len);
+    size_t items, bytes = 0;
+    if (!rc && !(rc = b2nd_nitems(&f.desc, &items)) &&
+        bs__mul_overflow(&bytes, items, (size_t)f.desc.itemsize))
+        rc = bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: the array is too large");
+    uint8_t *tmp = NULL;
+    if (!rc && bytes) { /* validate: every chunk must decode */
+        if (!(tmp = bs__malloc(bytes)))
+            rc = BLOBSTORE_ENOMEM;
+        else
+            rc = b2nd_read(&f, tmp, bytes, 0);
+    }
+    free(tmp);
+    if (!rc)
+        rc = put_file(out_key, bs, key, file, len, &f.desc, NULL, metadata);
+    else
+        bs__error_wrap(rc, "not a valid .b2nd file");
+    b2nd_close(&f);
+    return rc;
+}
+
+/* Fetch the stored .b2nd file of key and open it. */
+static int fetch(void **file, size_t *len, b2nd_file *f, blobstore *bs, const char *key)
+{
+    char *meta;
+    int rc = blobstore_get_metadata(&meta, bs, key);
+    if (rc)
+        return rc;
+    int is_array = strstr(meta, "\"format\":\"b2nd\"") != NULL;
+    blobstore_free(meta);
+    if (!is_array)
+        return bs__error(BLOBSTORE_EINVAL, "key \"%s\" does not hold an array", key);
+    if ((rc = blobstore_get(file, len, bs, key)) != 0)
+        return rc;
+    if ((rc = b2nd_open(f, *file, *len)) != 0) {
+        bs__error_wrap(BLOBSTORE_ECORRUPT, "key \"%s\"", key);
+        blobstore_free(*file);
+        return rc == BLOBSTORE_EUNSUPPORTED ? rc : BLOBSTORE_ECORRUPT;
+    }
+    return 0;
+}
+
+static int get_box(blobstore_array *out, blobstore *bs, const char *key, const int64_t *start,
+                   const int64_t *stop)
+{
+    if (!out || !bs)
+        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
+    memset(out, 0, sizeof(*out));
+    void *file;
+    size_t len;
+    b2nd_file f;
+    int rc = fetch(&file, &len, &f, bs, key);
+    if (rc)
+        return rc;
+    int64_t lo[B2ND_MAX_DIM] = {0}, hi[B2ND_MAX_DIM];
+    memcpy(hi, f.desc.shape, sizeof(hi));
+    if (start)
+        memcpy(lo, start, sizeof(int64_t) * (size_t)f.desc.ndim);
+    if (stop)
+        memcpy(hi, stop, sizeof(int64_t) * (size_t)f.desc.ndim);
+    size_t items = 1;
+    for (int i = 0; i < f.desc.ndim; i++) {
+        if (lo[i] < 0 || hi[i] < lo[i] || hi[i] > f.desc.shape[i]) {
+            rc = bs__error(BLOBSTORE_EINVAL, "slice %lld:%lld is outside dimension %d (size %lld)",
+                           (long long)lo[i], (long long)hi[i], i, (long long)f.desc.shape[i]);
+            break;
+        }
+        items *= (size_t)(hi[i] - lo[i]);
+    }
+    size_t bytes = items * (size_t)f.desc.itemsize;
+    uint8_t *data = rc ? NULL : bs__malloc(bytes ? bytes : 1);
+    if (!rc && !data)
+        rc = BLOBSTORE_ENOMEM;
+    if (!rc && (rc = b2nd_read_slice(&f, lo, hi, data, bytes, 0)) != 0)
+        bs__error_wrap(rc, "key \"%s\"", key);
+    if (!rc) {
+        snprintf(out->dtype, sizeof(out->dtype), "%s", f.desc.dtype);
+        out->ndim = f.desc.ndim;
+        for (int i = 0; i < f.desc.ndim; i++)
+            out->shape[i] = hi[i] - lo[i];
+        out->data = data;
+        out->nbytes = bytes;
+    } else {
+        free(data);
+    }
+    b2nd_close(&f);
+    blobstore_free(file);
+    return rc;
+}
+
+BLOBSTORE_API int blobstore_array_get(blobstore_array *out, blobstore *bs, const char *key)
+{
+    return get_box(out, bs, key, NULL, NULL);
+}
+
+BLOBSTORE_API int blobstore_array_get_slice(blobstore_array *out, blobstore *bs, const char *key,
+                                            const int64_t *start, const int64_t *stop)
+{
+    if (!start || !stop)
+        return bs__error(BLOBSTORE_EINVAL, "start and stop are required");
+    return get_box(out, bs, key, start, stop);
+}
+
+BLOBSTORE_API int blobstore_npy_parse(blobstore_array *out, const void *buf, size_t len)
+{
+    b2nd_desc d;
+    int fortran;
+    size_t off;
+    memset(out, 0, sizeof(*out));
+    int rc = b2nd_npy_parse(&d, &fortran, &off, buf, len);
+    if (rc)
+        return rc;
+    size_t items;
+    b2nd_nitems(&d, &items);
+    snprintf(out->dtype, sizeof(out->dtype), "%s", d.dtype);
+    out->ndim = d.ndim;
+    memcpy(out->shape, d.shape, sizeof(out->shape));
+    out->data = (uint8_t *)(uintptr_t)buf + off;
+    out->nbytes = items * (size_t)d.itemsize;
+    out->fortran = fortran;
+    return 0;
+}
+
+BLOBSTORE_API int blobstore_npy_header(char **out, size_t *out_len, const blobstore_array *a)
+{
+    b2nd_desc d;
+    to_desc(&d, a);
+    char kind;
+    int rc = b2nd_dtype_parse(d.dtype, &d.itemsize, &kind);
+    return rc ? rc : b2nd_npy_header(out, out_len, &d);
+}
