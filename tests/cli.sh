@@ -176,6 +176,45 @@ check "env store used" '[ -f "$T/envstore/blobstore.json" ]'
 expect 0 "memory store" -- "$BS" --dir "$T/memstore" --blob-backend memory put "$T/hello.txt"
 check "memory store wrote nothing" '[ ! -e "$T/memstore" ]'
 
+# arrays: .npy and .b2nd files
+SA="$T/arrays"
+/usr/bin/python3 - "$T/m.npy" <<'PY'
+import struct, sys
+hdr = "{'descr': '<i4', 'fortran_order': False, 'shape': (3, 4), }"
+hdr += " " * (64 - 10 - len(hdr) - 1) + "\n"
+with open(sys.argv[1], "wb") as f:
+    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode())
+    f.write(struct.pack("<12i", *range(12)))
+PY
+expect 0 "put .npy" -- "$BS" --dir "$SA" put --key m --meta '{"unit": "m"}' "$T/m.npy"
+expect 0 "meta of an array" -- "$BS" --dir "$SA" meta m
+check "array metadata" 'grep -q "\"format\":\"b2nd\"" "$T/out" && grep -q "\"dtype\":\"<i4\"" "$T/out" && grep -q "\"shape\":\[3,4\]" "$T/out"'
+check "blob file is a .b2nd" '[ "$(find "$SA/blobs" -name "*.b2nd" | wc -l)" -eq 1 ]'
+expect 0 "slice printed" -- "$BS" --dir "$SA" get m --slice 1:3,1:3
+check "slice values" '[ "$(cat $T/out | tr "\n" ";")" = "5 6;9 10;" ]'
+expect 0 "get -o .npy" -- "$BS" --dir "$SA" get m -o "$T/m2.npy"
+check ".npy round trip" 'cmp -s <(tail -c 48 "$T/m.npy") <(tail -c 48 "$T/m2.npy") && head -c 6 "$T/m2.npy" | grep -q NUMPY'
+expect 0 "slice to .npy" -- "$BS" --dir "$SA" get m --slice 2,0:2 -o "$T/s.npy"
+check "slice .npy data" '[ "$(tail -c 8 "$T/s.npy" | od -An -td4 | tr -s " ")" = " 8 9" ]'
+expect 0 "get -o .b2nd" -- "$BS" --dir "$SA" get m -o "$T/m.b2nd"
+check ".b2nd magic" 'head -c 10 "$T/m.b2nd" | grep -q b2frame'
+REF="$(dirname "$0")/../../shared/testdata/b2nd/f64_2d_arange.b2nd"
+if [ -f "$REF" ]; then
+    expect 0 "put reference .b2nd" -- "$BS" --dir "$SA" put --key ref "$REF"
+    expect 0 "slice of reference" -- "$BS" --dir "$SA" get ref --slice 1,0:3
+    check "reference values" '[ "$(cat $T/out)" = "200 201 202" ]'
+fi
+cp "$T/m.b2nd" "$T/bad.b2nd"
+printf 'XXXX' | dd of="$T/bad.b2nd" bs=1 seek=20 conv=notrunc 2>/dev/null
+expect 2 "damaged .b2nd refused" -- "$BS" --dir "$SA" put --key bad "$T/bad.b2nd"
+expect 1 "nothing stored" -- "$BS" --dir "$SA" exists bad
+expect 0 "put --raw" -- "$BS" --dir "$SA" put --raw --key rawnpy "$T/m.npy"
+expect 0 "raw is bytes" -- "$BS" --dir "$SA" get rawnpy -o "$T/raw.npy"
+check "raw bytes identical" 'cmp -s "$T/m.npy" "$T/raw.npy"'
+expect 2 "bytes are not an array" -- "$BS" --dir "$SA" get rawnpy --slice 0
+expect 2 "slice outside" -- "$BS" --dir "$SA" get m --slice 0:9
+expect 2 "slice too many dims" -- "$BS" --dir "$SA" get m --slice 0,0,0
+
 # progress on a terminal for puts that take more than a second (script gives a pty)
 if command -v script > /dev/null; then
     mkfifo "$T/slow"

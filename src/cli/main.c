@@ -41,8 +41,10 @@ static const char *usage_main =
     "  --help, --version\n"
     "\n"
     "Commands:\n"
-    "  put [--key KEY] [--meta JSON] [FILE|-]   store FILE (or stdin); print the key\n"
-    "  get KEY [-o FILE]                        bytes to stdout, or to FILE\n"
+    "  put [--key KEY] [--meta JSON] [--raw] [FILE|-]\n"
+    "                                           store FILE (or stdin); print the key;\n"
+    "                                           .npy and .b2nd files become arrays\n"
+    "  get KEY [-o FILE] [--slice BOX]          bytes to stdout, or to FILE (.npy: array)\n"
     "  meta KEY                                 the get_metadata JSON\n"
     "  update-meta KEY JSON                     merge JSON into the user metadata\n"
     "  rm KEY                                   delete\n"
@@ -61,13 +63,18 @@ typedef struct {
 } command_help;
 
 static const command_help helps[] = {
-    {"put", "usage: blobstore put [--key KEY] [--meta JSON] [FILE|-]\n"
+    {"put", "usage: blobstore put [--key KEY] [--meta JSON] [--raw] [FILE|-]\n"
             "Store FILE (or standard input) and print its key. Without --key a random\n"
             "16-hex-character key is made; in a content-addressable store the key is the\n"
-            "SHA-256 of the content. --meta attaches a JSON object as metadata.\n"},
-    {"get", "usage: blobstore get KEY [-o FILE]\n"
+            "SHA-256 of the content. --meta attaches a JSON object as metadata.\n"
+            "A .npy file is stored as an array (a Blosc2 .b2nd file); a .b2nd file is\n"
+            "checked and stored as an array; --raw keeps either as plain bytes.\n"},
+    {"get", "usage: blobstore get KEY [-o FILE] [--slice BOX]\n"
             "Write the blob's bytes to standard output, or to FILE (written to a temporary\n"
-            "file and renamed into place only once the data has been verified).\n"
+            "file and renamed into place only once the data has been verified). For an\n"
+            "array, -o x.npy writes a .npy file and -o x.b2nd the stored .b2nd file;\n"
+            "--slice 0:10,5:7 reads a sub-box (decompressing only the chunks it needs)\n"
+            "and prints it, or writes it with -o x.npy.\n"
             "Exit 1 if KEY does not exist, 3 if the blob is corrupt.\n"},
     {"meta", "usage: blobstore meta KEY\n"
              "Print the entry's metadata as JSON (key, metadata, size, file_size, format,\n"
@@ -280,10 +287,83 @@ static int wants_help(int argc, char **argv)
 
 /* ---- commands ---- */
 
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Read a whole file (arrays are decoded in memory anyway). */
+static int slurp(const char *path, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fail("cannot open %s: %s", path, strerror(errno));
+        return errno == ENOENT ? EXIT_NOTFOUND : EXIT_ERROR;
+    }
+    size_t cap = 1 << 20, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            fclose(f);
+            fail("out of memory reading %s", path);
+            return EXIT_ERROR;
+        }
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        char *b = realloc(buf, cap * 2);
+        if (!b)
+            free(buf);
+        buf = b;
+        cap *= 2;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(buf);
+        fail("cannot read %s", path);
+        return EXIT_ERROR;
+    }
+    *out = buf;
+    *len = n;
+    return EXIT_OK;
+}
+
+/* put of a .npy or .b2nd file: stored as an array. */
+static int put_array_file(blobstore *bs, const char *key, const char *meta, const char *file)
+{
+    char *buf;
+    size_t len;
+    int code = slurp(file, &buf, &len);
+    if (code)
+        return code;
+    char *out = NULL;
+    int rc;
+    if (ends_with(file, ".npy")) {
+        blobstore_array a;
+        rc = blobstore_npy_parse(&a, buf, len);
+        if (!rc) {
+            blobstore_array_options o = BLOBSTORE_ARRAY_OPTIONS_INIT;
+            o.metadata = meta;
+            rc = blobstore_array_put(&out, bs, key, &a, &o);
+        }
+    } else {
+        rc = blobstore_array_put_b2nd(&out, bs, key, buf, len, meta);
+    }
+    free(buf);
+    if (rc) /* a file that is not a valid array is a usage error, not corruption of the store */
+        return rc == BLOBSTORE_ECORRUPT ? (lib_error(rc), EXIT_USAGE) : lib_error(rc);
+    printf("%s\n", out);
+    blobstore_free(out);
+    return EXIT_OK;
+}
+
 static int cmd_put(blobstore *bs, int argc, char **argv)
 {
     args a = {argc, argv, 0};
     const char *key = NULL, *meta = NULL, *file = NULL;
+    int raw = 0;
     for (; a.i < argc; a.i++) {
         const char *v;
         int m;
@@ -295,6 +375,8 @@ static int cmd_put(blobstore *bs, int argc, char **argv)
             if (m < 0)
                 return usage_error("put: --meta needs a value");
             meta = v;
+        } else if (strcmp(argv[a.i], "--raw") == 0) {
+            raw = 1;
         } else if (strcmp(argv[a.i], "-") == 0 || argv[a.i][0] != '-') {
             if (file)
                 return usage_error("put: only one FILE may be given");
@@ -303,6 +385,8 @@ static int cmd_put(blobstore *bs, int argc, char **argv)
             return usage_error("put: unknown option %s", argv[a.i]);
         }
     }
+    if (file && !raw && (ends_with(file, ".npy") || ends_with(file, ".b2nd")))
+        return put_array_file(bs, key, meta, file);
     int fd = 0;
     if (file && strcmp(file, "-") != 0) {
         fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -329,10 +413,184 @@ static int cmd_put(blobstore *bs, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* Parse "a:b,c:d,e" into a box; a single index i means i:i+1 (and the
+ * dimension is kept). Missing bounds are the array's. */
+static int parse_slice(const char *spec, int ndim, const int64_t *shape, int64_t *lo, int64_t *hi)
+{
+    const char *p = spec;
+    for (int i = 0; i < ndim; i++) {
+        lo[i] = 0;
+        hi[i] = shape[i];
+    }
+    for (int i = 0; *p; i++) {
+        if (i >= ndim)
+            return -1;
+        char *end;
+        if (*p != ':' && *p != ',') {
+            lo[i] = strtoll(p, &end, 10);
+            if (end == p)
+                return -1;
+            p = end;
+            hi[i] = lo[i] + 1;
+        }
+        if (*p == ':') {
+            p++;
+            hi[i] = shape[i];
+            if (*p && *p != ',') {
+                hi[i] = strtoll(p, &end, 10);
+                if (end == p)
+                    return -1;
+                p = end;
+            }
+        }
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return -1;
+    }
+    return 0;
+}
+
+static void print_item(FILE *f, const char *dtype, const unsigned char *p)
+{
+    int size = atoi(dtype + 2);
+    unsigned char b[16];
+    int swap = dtype[0] == '>';
+    for (int i = 0; i < size && i < 16; i++) /* to little endian (this host's order) */
+        b[i] = swap ? p[(dtype[1] == 'c'
+                             ? (i / (size / 2)) * (size / 2) + (size / 2 - 1 - i % (size / 2))
+                             : size - 1 - i)]
+                    : p[i];
+    switch (dtype[1]) {
+    case 'b':
+        fputs(b[0] ? "true" : "false", f);
+        break;
+    case 'i': {
+        int64_t v = 0;
+        memcpy(&v, b, (size_t)size);
+        if (size < 8 && (b[size - 1] & 0x80))
+            v |= (int64_t)(~(uint64_t)0 << (8 * size));
+        fprintf(f, "%lld", (long long)v);
+        break;
+    }
+    case 'u': {
+        uint64_t v = 0;
+        memcpy(&v, b, (size_t)size);
+        fprintf(f, "%llu", (unsigned long long)v);
+        break;
+    }
+    case 'f':
+        if (size == 4) {
+            float v;
+            memcpy(&v, b, 4);
+            fprintf(f, "%.9g", (double)v);
+        } else if (size == 8) {
+            double v;
+            memcpy(&v, b, 8);
+            fprintf(f, "%.17g", v);
+        } else {
+            fputs("?", f);
+        }
+        break;
+    case 'c':
+        if (size == 8) {
+            float re, im;
+            memcpy(&re, b, 4);
+            memcpy(&im, b + 4, 4);
+            fprintf(f, "%.9g%+.9gj", (double)re, (double)im);
+        } else {
+            double re, im;
+            memcpy(&re, b, 8);
+            memcpy(&im, b + 8, 8);
+            fprintf(f, "%.17g%+.17gj", re, im);
+        }
+        break;
+    }
+}
+
+/* The array as text: one line per row of the last dimension. */
+static int print_array(const blobstore_array *a)
+{
+    int size = atoi(a->dtype + 2);
+    size_t items = a->nbytes / (size_t)size;
+    size_t row = a->ndim ? (size_t)a->shape[a->ndim - 1] : 1;
+    for (size_t i = 0; i < items; i++) {
+        print_item(stdout, a->dtype, (const unsigned char *)a->data + i * (size_t)size);
+        fputc(row && (i + 1) % row == 0 ? '\n' : ' ', stdout);
+    }
+    return EXIT_OK;
+}
+
+typedef struct {
+    blobstore *bs;
+    const char *key, *slice;
+    int npy;
+} get_req;
+
+/* Write what a get asks for to fd: the stored bytes, or an array as .npy. */
+static int emit(const get_req *r, int fd)
+{
+    int as_array = r->slice != NULL;
+    if (r->npy && !as_array) { /* -o x.npy converts arrays; other entries are their bytes */
+        char *meta;
+        int rc = blobstore_get_metadata(&meta, r->bs, r->key);
+        if (rc)
+            return lib_error(rc);
+        as_array = strstr(meta, "\"format\":\"b2nd\"") != NULL;
+        blobstore_free(meta);
+    }
+    if (!as_array) {
+        progress p;
+        progress_init(&p, "get", fd);
+        int rc = blobstore_get_stream(r->bs, r->key, progress_write, &p);
+        progress_done(&p);
+        return rc == BLOBSTORE_ECALLBACK ? EXIT_ERROR : rc ? lib_error(rc) : EXIT_OK;
+    }
+    blobstore_array a;
+    int rc = blobstore_array_get(&a, r->bs, r->key);
+    if (!rc && r->slice) {
+        int64_t lo[BLOBSTORE_ARRAY_MAX_DIM], hi[BLOBSTORE_ARRAY_MAX_DIM];
+        if (parse_slice(r->slice, a.ndim, a.shape, lo, hi) != 0) {
+            blobstore_array_clear(&a);
+            return usage_error("get: --slice \"%s\" does not fit a %d-dimensional array", r->slice,
+                               a.ndim);
+        }
+        blobstore_array_clear(&a);
+        rc = blobstore_array_get_slice(&a, r->bs, r->key, lo, hi);
+    }
+    if (rc)
+        return lib_error(rc);
+    int code = EXIT_OK;
+    if (r->npy) {
+        char *h;
+        size_t hl;
+        if ((rc = blobstore_npy_header(&h, &hl, &a)) != 0) {
+            code = lib_error(rc);
+        } else {
+            FILE *f = fdopen(dup(fd), "wb");
+            if (!f || fwrite(h, 1, hl, f) != hl || fwrite(a.data, 1, a.nbytes, f) != a.nbytes) {
+                fail("cannot write output: %s", strerror(errno));
+                code = EXIT_ERROR;
+            }
+            if (f && fclose(f) != 0 && code == EXIT_OK) {
+                fail("cannot write output: %s", strerror(errno));
+                code = EXIT_ERROR;
+            }
+            blobstore_free(h);
+        }
+    } else {
+        fflush(stdout);
+        code = print_array(&a);
+    }
+    blobstore_array_clear(&a);
+    return code;
+}
+
 static int cmd_get(blobstore *bs, int argc, char **argv)
 {
     args a = {argc, argv, 0};
-    const char *key = NULL, *outfile = NULL;
+    const char *outfile = NULL;
+    get_req r = {bs, NULL, NULL, 0};
     for (; a.i < argc; a.i++) {
         const char *v;
         int m;
@@ -340,25 +598,25 @@ static int cmd_get(blobstore *bs, int argc, char **argv)
             if (m < 0)
                 return usage_error("get: -o needs a file name");
             outfile = v;
-        } else if (strcmp(argv[a.i], "--") == 0 && a.i + 1 < argc && !key) {
-            key = argv[++a.i];
-        } else if (argv[a.i][0] != '-' && !key) {
-            key = argv[a.i];
+        } else if ((m = opt_value(&a, "--slice", &v)) != 0) {
+            if (m < 0)
+                return usage_error("get: --slice needs a box like 0:10,5:7");
+            r.slice = v;
+        } else if (strcmp(argv[a.i], "--") == 0 && a.i + 1 < argc && !r.key) {
+            r.key = argv[++a.i];
+        } else if (argv[a.i][0] != '-' && !r.key) {
+            r.key = argv[a.i];
         } else {
             return usage_error("get: unexpected argument %s", argv[a.i]);
         }
     }
-    if (!key)
+    if (!r.key)
         return usage_error("get: KEY is required");
-    if (!outfile || strcmp(outfile, "-") == 0) {
-        progress p;
-        progress_init(&p, "get", 1);
-        int rc = blobstore_get_stream(bs, key, progress_write, &p);
-        progress_done(&p);
-        if (rc == BLOBSTORE_ECALLBACK)
-            return EXIT_ERROR;
-        return rc ? lib_error(rc) : EXIT_OK;
-    }
+    if (!outfile || strcmp(outfile, "-") == 0)
+        return emit(&r, 1);
+    r.npy = ends_with(outfile, ".npy");
+    if (r.slice && !r.npy)
+        return usage_error("get: --slice writes .npy files (or prints without -o)");
     /* To a file: a temporary beside it, renamed once the data verified. */
     size_t n = strlen(outfile) + 32;
     char *tmp = malloc(n);
@@ -373,11 +631,7 @@ static int cmd_get(blobstore *bs, int argc, char **argv)
         free(tmp);
         return EXIT_ERROR;
     }
-    progress p;
-    progress_init(&p, "get", fd);
-    int rc = blobstore_get_stream(bs, key, progress_write, &p);
-    progress_done(&p);
-    int code = rc == BLOBSTORE_ECALLBACK ? EXIT_ERROR : (rc ? lib_error(rc) : EXIT_OK);
+    int code = emit(&r, fd);
     if (close(fd) != 0 && code == EXIT_OK) {
         fail("cannot write %s: %s", tmp, strerror(errno));
         code = EXIT_ERROR;
