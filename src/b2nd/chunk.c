@@ -233,9 +233,10 @@ int b2__chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out_le
         if (ci.filters[i] != B2_NOFILTER && ci.filters[i] != B2_TRUNC_PREC)
             last_filter = i;
     uint8_t *tmp = NULL, *tmp2 = NULL;
-    if (last_filter >= 0) {
-        tmp = bs__malloc(ci.blocksize);
-        tmp2 = bs__malloc(ci.blocksize);
+    if (last_filter >= 0) { /* no block is larger than the chunk, whatever the header says */
+        size_t room = ci.blocksize < ci.nbytes ? ci.blocksize : ci.nbytes;
+        tmp = bs__malloc(room);
+        tmp2 = bs__malloc(room);
         if (!tmp || !tmp2) {
             free(tmp);
             free(tmp2);

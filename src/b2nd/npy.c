@@ -21,9 +21,10 @@ static const char *find_key(const char *h, const char *end, const char *key)
     for (const char *p = h; p + n + 2 < end; p++)
         if ((*p == '\'' || *p == '"') && memcmp(p + 1, key, n) == 0 && p[n + 1] == *p) {
             p = skip_ws(p + n + 2, end);
-            if (p < end && *p == ':')
-                return skip_ws(p + 1, end);
-            return NULL;
+            if (p >= end || *p != ':')
+                return NULL;
+            p = skip_ws(p + 1, end);
+            return p < end ? p : NULL; /* callers may read *p */
         }
     return NULL;
 }
