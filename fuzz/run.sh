@@ -17,7 +17,7 @@ for t in $targets; do
     mkdir -p "$out/corpus-$t"
     cp -n fuzz/corpus/"$t"/* "$out/corpus-$t/" 2>/dev/null || true
     echo "fuzzing $t for ${secs}s"
-    if ! "$out/${t}_fuzz" -max_total_time="$secs" -max_len=65536 -timeout=10 \
+    if ! "$out/${t}_fuzz" -artifact_prefix="$out/" -max_total_time="$secs" -max_len=65536 -timeout=10 \
         -print_final_stats=1 "$out/corpus-$t" > "$out/$t.log" 2>&1; then
         tail -n 40 "$out/$t.log"
         echo "fuzz: $t found a failure (input saved as $out/crash-* / leak-* / timeout-*)" >&2
