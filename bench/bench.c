@@ -6,7 +6,10 @@
  *
  * Usage: blobstore_bench [DIR] [--quick]
  */
+#include "b2nd/b2nd.h"
 #include "internal.h"
+
+#include <math.h>
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -387,6 +390,114 @@ static void json_put_cost(const char *root)
            per[1] / per[0]);
 }
 
+/* A float64 array through the store as .b2nd, next to the bare codec. */
+static void arrays(const char *root, size_t mb)
+{
+    size_t n = mb * 1000000 / 8, bytes = n * 8;
+    double *smooth = malloc(bytes), *random = malloc(bytes);
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < n; i++) {
+        smooth[i] = (double)(i / 4) * 0.25 + sin((double)i * 1e-3) * 0.0; /* a slow ramp */
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        random[i] = (double)(x >> 11) / 9007199254740992.0;
+    }
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/arrays", root);
+    blobstore *bs = open_store(dir, "sqlite", BLOBSTORE_DURABILITY_RELAXED, "lz4");
+    printf("\n%zu MB float64 array as .b2nd (lz4), through the store (relaxed), MB/s\n", mb);
+    const bs_codec *lz4 = bs__codec_by_name("lz4");
+    for (int kind = 0; kind < 2; kind++) {
+        double *data = kind ? random : smooth;
+        /* The bare codec, one thread, 1 MiB pieces, no shuffle. */
+        size_t cap = lz4->bound(BS_FRAME_CHUNK), plain_size = 0;
+        size_t pieces = (bytes + BS_FRAME_CHUNK - 1) / BS_FRAME_CHUNK;
+        uint8_t **comp = calloc(pieces, sizeof(*comp));
+        size_t *clen = calloc(pieces, sizeof(*clen));
+        double t0 = now();
+        for (size_t k = 0; k < pieces; k++) {
+            size_t off = k * BS_FRAME_CHUNK,
+                   len = bytes - off < BS_FRAME_CHUNK ? bytes - off : BS_FRAME_CHUNK;
+            comp[k] = malloc(cap);
+            lz4->compress(comp[k], cap, (uint8_t *)data + off, len, 3, &clen[k]);
+            plain_size += clen[k];
+        }
+        double bare_c = bytes / (now() - t0) / 1e6;
+        uint8_t *back = malloc(bytes);
+        t0 = now();
+        for (size_t k = 0; k < pieces; k++) {
+            size_t off = k * BS_FRAME_CHUNK,
+                   len = bytes - off < BS_FRAME_CHUNK ? bytes - off : BS_FRAME_CHUNK;
+            lz4->decompress(back + off, len, comp[k], clen[k]);
+        }
+        double bare_d = bytes / (now() - t0) / 1e6;
+        for (size_t k = 0; k < pieces; k++)
+            free(comp[k]);
+        free(comp);
+        free(clen);
+        printf("  %s data: bare lz4 (no shuffle) compress %.0f, decompress %.0f, size %.1f MB\n",
+               kind ? "random" : "smooth", bare_c, bare_d, plain_size / 1e6);
+        for (int threads = 1; threads >= 0; threads--) {
+            blobstore_array a = {"<f8", 1, {(int64_t)n}, data, bytes, 0};
+            blobstore_array_options o = BLOBSTORE_ARRAY_OPTIONS_INIT;
+            o.nthreads = threads;
+            t0 = now();
+            if (blobstore_array_put(NULL, bs, "arr", &a, &o) != 0)
+                die("array put");
+            double put = bytes / (now() - t0) / 1e6;
+            void *file;
+            size_t flen;
+            t0 = now();
+            if (blobstore_get(&file, &flen, bs, "arr") != 0)
+                die("get");
+            b2nd_file f;
+            if (b2nd_open(&f, file, flen) != 0 || b2nd_read(&f, back, bytes, threads) != 0)
+                die("decode");
+            double get = bytes / (now() - t0) / 1e6;
+            if (memcmp(back, data, bytes) != 0)
+                die("array read back differs");
+            b2nd_close(&f);
+            blobstore_free(file);
+            char label[64], target[96];
+            snprintf(label, sizeof(label), "%s put, %s", kind ? "random" : "smooth",
+                     threads ? "1 thread" : "all cores");
+            snprintf(target, sizeof(target), "%s; stored %.1f MB",
+                     threads ? (put >= 0.8 * bare_c ? "target >=0.8x bare: met"
+                                                    : "target >=0.8x bare: MISSED")
+                             : (put > bare_c ? "target > bare 1-thread: met"
+                                             : "target > bare 1-thread: MISSED"),
+                     flen / 1e6);
+            line(label, put, bare_c, "MB/s", target);
+            snprintf(label, sizeof(label), "%s get, %s", kind ? "random" : "smooth",
+                     threads ? "1 thread" : "all cores");
+            line(label, get, bare_d, "MB/s",
+                 threads ? (get >= 0.8 * bare_d ? "target >=0.8x bare: met"
+                                                : "target >=0.8x bare: MISSED")
+                         : (get > bare_d ? "target > bare 1-thread: met"
+                                         : "target > bare 1-thread: MISSED"));
+            if (kind == 0 && threads == 1) {
+                blobstore_array_options ns = BLOBSTORE_ARRAY_OPTIONS_INIT;
+                ns.shuffle = -1;
+                char *meta;
+                if (blobstore_array_put(NULL, bs, "noshuffle", &a, &ns) != 0 ||
+                    blobstore_get_metadata(&meta, bs, "noshuffle") != 0)
+                    die("no-shuffle put");
+                const char *fs = strstr(meta, "\"file_size\":");
+                double ns_size = fs ? atof(fs + 12) : 0;
+                blobstore_free(meta);
+                printf("  smooth stored with shuffle %.1f MB, without %.1f MB: %.1fx smaller "
+                       "(target >=3x: %s)\n",
+                       flen / 1e6, ns_size / 1e6, ns_size / (double)flen,
+                       ns_size >= 3 * (double)flen ? "met" : "MISSED");
+            }
+        }
+        free(back);
+    }
+    blobstore_close(bs);
+    rmrf(dir);
+    free(smooth);
+    free(random);
+}
+
 int main(int argc, char **argv)
 {
     const char *root = NULL;
@@ -408,6 +519,7 @@ int main(int argc, char **argv)
     printf("\nfsync rate of this disk: %.0f/s\n", fs);
     small_values(root, quick ? 2000 : 10000, fs);
     large_values(root, quick ? 20000000 : 100000000);
+    arrays(root, quick ? 20 : 100);
     queries(root, quick ? 100000 : 1000000);
     json_put_cost(root);
     rmrf(root);

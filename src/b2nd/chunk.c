@@ -106,21 +106,61 @@ static int codec_decompress(int codec, const uint8_t *in, size_t n, uint8_t *out
     }
 }
 
+/* Byte shuffle: byte j of item i goes to position j * items + i. The loops
+ * are written per type size so the compiler can keep them tight. */
+#define SHUFFLE_LOOPS(TS)                                                                          \
+    static void unshuffle##TS(size_t items, const uint8_t *src, uint8_t *dst)                      \
+    {                                                                                              \
+        for (size_t i = 0; i < items; i++)                                                         \
+            for (int j = 0; j < TS; j++)                                                           \
+                dst[i * TS + (size_t)j] = src[(size_t)j * items + i];                              \
+    }                                                                                              \
+    static void shuffle##TS(size_t items, const uint8_t *src, uint8_t *dst)                        \
+    {                                                                                              \
+        for (int j = 0; j < TS; j++) {                                                             \
+            uint8_t *row = dst + (size_t)j * items;                                                \
+            for (size_t i = 0; i < items; i++)                                                     \
+                row[i] = src[i * TS + (size_t)j];                                                  \
+        }                                                                                          \
+    }
+SHUFFLE_LOOPS(2)
+SHUFFLE_LOOPS(4)
+SHUFFLE_LOOPS(8)
+SHUFFLE_LOOPS(16)
+
 static void unshuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
 {
     size_t items = n / (size_t)ts;
-    for (size_t i = 0; i < items; i++)
-        for (int j = 0; j < ts; j++)
-            dst[i * (size_t)ts + (size_t)j] = src[(size_t)j * items + i];
+    if (ts == 2)
+        unshuffle2(items, src, dst);
+    else if (ts == 4)
+        unshuffle4(items, src, dst);
+    else if (ts == 8)
+        unshuffle8(items, src, dst);
+    else if (ts == 16)
+        unshuffle16(items, src, dst);
+    else
+        for (size_t i = 0; i < items; i++)
+            for (int j = 0; j < ts; j++)
+                dst[i * (size_t)ts + (size_t)j] = src[(size_t)j * items + i];
     memcpy(dst + items * (size_t)ts, src + items * (size_t)ts, n - items * (size_t)ts);
 }
 
 static void shuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
 {
     size_t items = n / (size_t)ts;
-    for (size_t i = 0; i < items; i++)
-        for (int j = 0; j < ts; j++)
-            dst[(size_t)j * items + i] = src[i * (size_t)ts + (size_t)j];
+    if (ts == 2)
+        shuffle2(items, src, dst);
+    else if (ts == 4)
+        shuffle4(items, src, dst);
+    else if (ts == 8)
+        shuffle8(items, src, dst);
+    else if (ts == 16)
+        shuffle16(items, src, dst);
+    else
+        for (size_t i = 0; i < items; i++)
+            for (int j = 0; j < ts; j++)
+                dst[(size_t)j * items + i] = src[i * (size_t)ts + (size_t)j];
     memcpy(dst + items * (size_t)ts, src + items * (size_t)ts, n - items * (size_t)ts);
 }
 

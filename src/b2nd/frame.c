@@ -420,6 +420,12 @@ int b2__frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const siz
     uint64_t cbytes = 0;
     for (size_t i = 0; i < nchunks; i++)
         cbytes += chunks[i] ? chunk_len[i] : 0;
+    /* One allocation for the whole file: header, chunks, index, trailer. */
+    if (cbytes > SIZE_MAX - 4096 - meta.len - 64 - nchunks * 8 ||
+        bs__buf_reserve(out, (size_t)cbytes + meta.len + 4096 + nchunks * 8 + 64) != 0) {
+        bs__buf_free(&meta);
+        return BLOBSTORE_ENOMEM;
+    }
     /* Header; header_len and frame_len are patched at the end. */
     put_u8(out, 0x9e, &bad);
     put_u8(out, 0xa8, &bad);
