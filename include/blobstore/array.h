@@ -43,6 +43,7 @@ typedef struct blobstore_array_options {
     const int32_t *chunkshape; /**< NULL: automatic (see docs/b2nd.md) */
     const int32_t *blockshape; /**< NULL: automatic */
     int nthreads;              /**< 0: one per core */
+    const char *format_info;   /**< a JSON object of extra members for get_metadata, or NULL */
 } blobstore_array_options;
 
 #define BLOBSTORE_ARRAY_OPTIONS_INIT                                                               \

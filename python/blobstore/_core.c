@@ -77,7 +77,9 @@ static void Buffer_dealloc(BufferObject *self)
 
 static int Buffer_getbuffer(BufferObject *self, Py_buffer *view, int flags)
 {
-    return PyBuffer_FillInfo(view, (PyObject *)self, self->data, self->len, 1, flags);
+    /* Writable: the memory belongs to this object alone, so arrays made on
+     * it without a copy behave like any other NumPy array. */
+    return PyBuffer_FillInfo(view, (PyObject *)self, self->data, self->len, 0, flags);
 }
 
 static Py_ssize_t Buffer_length(BufferObject *self)
@@ -729,7 +731,111 @@ static PyObject *Store_create_index(StoreObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* put_array(key, data, dtype, shape, fortran=False, metadata=None,
+ *           format_info=None, compression=None, compression_level=0) -> key */
+static PyObject *Store_put_array(StoreObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"key",         "data",        "dtype",
+                             "shape",       "fortran",     "metadata",
+                             "format_info", "compression", "compression_level",
+                             NULL};
+    const char *key, *dtype, *meta = NULL, *info = NULL, *comp = NULL;
+    PyObject *data, *shape;
+    int fortran = 0, level = 0;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "zOsO|pzzzi", kwlist, &key, &data, &dtype, &shape,
+                                     &fortran, &meta, &info, &comp, &level))
+        return NULL;
+    blobstore_array a;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.dtype, sizeof(a.dtype), "%s", dtype);
+    PyObject *seq = PySequence_Fast(shape, "shape must be a sequence");
+    if (!seq)
+        return NULL;
+    Py_ssize_t nd = PySequence_Fast_GET_SIZE(seq);
+    if (nd > BLOBSTORE_ARRAY_MAX_DIM) {
+        Py_DECREF(seq);
+        PyErr_Format(UnsupportedError, "arrays have at most %d dimensions",
+                     BLOBSTORE_ARRAY_MAX_DIM);
+        return NULL;
+    }
+    a.ndim = (int)nd;
+    for (Py_ssize_t i = 0; i < nd; i++) {
+        a.shape[i] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(seq, i));
+        if (a.shape[i] == -1 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_ANY_CONTIGUOUS) != 0)
+        return NULL;
+    a.data = view.buf;
+    a.nbytes = (size_t)view.len;
+    a.fortran = fortran;
+    blobstore_array_options o = BLOBSTORE_ARRAY_OPTIONS_INIT;
+    o.metadata = meta;
+    o.format_info = info;
+    o.compression = comp;
+    o.compression_level = level;
+    char *out = NULL;
+    int rc;
+    blobstore *bs = self->bs;
+    Py_BEGIN_ALLOW_THREADS rc = blobstore_array_put(&out, bs, key, &a, &o);
+    Py_END_ALLOW_THREADS PyBuffer_Release(&view);
+    if (rc)
+        return raise_rc(rc);
+    PyObject *r = PyUnicode_FromString(out);
+    blobstore_free(out);
+    return r;
+}
+
+/* get_array(key, start=None, stop=None) -> (dtype, shape, Buffer) or None */
+static PyObject *Store_get_array(StoreObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"key", "start", "stop", NULL};
+    const char *key;
+    PyObject *start = Py_None, *stop = Py_None;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OO", kwlist, &key, &start, &stop))
+        return NULL;
+    int64_t lo[BLOBSTORE_ARRAY_MAX_DIM], hi[BLOBSTORE_ARRAY_MAX_DIM];
+    int sliced = start != Py_None;
+    for (int k = 0; sliced && k < 2; k++) {
+        PyObject *seq = PySequence_Fast(k ? stop : start, "start and stop must be sequences");
+        if (!seq)
+            return NULL;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        for (Py_ssize_t i = 0; i < n && i < BLOBSTORE_ARRAY_MAX_DIM; i++)
+            (k ? hi : lo)[i] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(seq, i));
+        Py_DECREF(seq);
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    blobstore_array a;
+    int rc;
+    blobstore *bs = self->bs;
+    Py_BEGIN_ALLOW_THREADS rc =
+        sliced ? blobstore_array_get_slice(&a, bs, key, lo, hi) : blobstore_array_get(&a, bs, key);
+    Py_END_ALLOW_THREADS if (rc == BLOBSTORE_ENOTFOUND) Py_RETURN_NONE;
+    if (rc)
+        return raise_rc(rc);
+    PyObject *shape = PyTuple_New(a.ndim);
+    for (int i = 0; shape && i < a.ndim; i++)
+        PyTuple_SET_ITEM(shape, i, PyLong_FromLongLong(a.shape[i]));
+    PyObject *buf = buffer_new(a.data, a.nbytes); /* takes the memory */
+    if (!shape || !buf) {
+        Py_XDECREF(shape);
+        Py_XDECREF(buf);
+        return NULL;
+    }
+    return Py_BuildValue("(sNN)", a.dtype, shape, buf);
+}
+
 static PyMethodDef Store_methods[] = {
+    {"put_array", (PyCFunction)(void (*)(void))Store_put_array, METH_VARARGS | METH_KEYWORDS, NULL},
+    {"get_array", (PyCFunction)(void (*)(void))Store_get_array, METH_VARARGS | METH_KEYWORDS, NULL},
     {"put", (PyCFunction)(void (*)(void))Store_put, METH_VARARGS | METH_KEYWORDS, NULL},
     {"get", (PyCFunction)Store_get, METH_VARARGS, NULL},
     {"get_metadata", (PyCFunction)Store_get_metadata, METH_VARARGS, NULL},

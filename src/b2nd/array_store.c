@@ -24,9 +24,16 @@ static void to_desc(b2nd_desc *d, const blobstore_array *a)
         d->shape[i] = a->shape[i];
 }
 
-static char *format_info(const b2nd_desc *d, const char *codec)
+static char *format_info(const b2nd_desc *d, const char *codec, const char *extra)
 {
-    json_t *o = json_object(), *shape = json_array(), *cs = json_array(), *bsh = json_array();
+    json_error_t err;
+    json_t *o = extra ? json_loads(extra, 0, &err) : json_object();
+    if (!json_is_object(o)) {
+        json_decref(o);
+        bs__error(BLOBSTORE_EINVAL, "format_info must be a JSON object");
+        return NULL;
+    }
+    json_t *shape = json_array(), *cs = json_array(), *bsh = json_array();
     for (int i = 0; i < d->ndim; i++) {
         json_array_append_new(shape, json_integer(d->shape[i]));
         json_array_append_new(cs, json_integer(d->chunkshape[i]));
@@ -45,11 +52,11 @@ static char *format_info(const b2nd_desc *d, const char *codec)
 
 /* Put a checked .b2nd file. */
 static int put_file(char **out_key, blobstore *bs, const char *key, const uint8_t *file, size_t len,
-                    const b2nd_desc *d, const char *codec, const char *metadata)
+                    const b2nd_desc *d, const char *codec, const char *metadata, const char *extra)
 {
-    char *info = format_info(d, codec);
+    char *info = format_info(d, codec, extra);
     if (!info)
-        return BLOBSTORE_ENOMEM;
+        return extra ? BLOBSTORE_EINVAL : BLOBSTORE_ENOMEM;
     blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
     po.metadata = metadata;
     po.format = "b2nd";
@@ -116,7 +123,7 @@ BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char 
         return rc;
     b2nd_file f; /* the shapes actually chosen */
     if ((rc = b2nd_open(&f, file, len)) == 0) {
-        rc = put_file(out_key, bs, key, file, len, &f.desc, codec, o->metadata);
+        rc = put_file(out_key, bs, key, file, len, &f.desc, codec, o->metadata, o->format_info);
         b2nd_close(&f);
     }
     free(file);
@@ -143,7 +150,7 @@ BLOBSTORE_API int blobstore_array_put_b2nd(char **out_key, blobstore *bs, const 
     }
     free(tmp);
     if (!rc)
-        rc = put_file(out_key, bs, key, file, len, &f.desc, NULL, metadata);
+        rc = put_file(out_key, bs, key, file, len, &f.desc, NULL, metadata, NULL);
     else
         bs__error_wrap(rc, "not a valid .b2nd file");
     b2nd_close(&f);
