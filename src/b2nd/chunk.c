@@ -414,7 +414,9 @@ int b2__chunk_encode(uint8_t **out, size_t *out_len, const uint8_t *src, uint32_
     h[3] = (uint8_t)cp->typesize;
     wr32(h + 4, nbytes);
     wr32(h + 8, bs);
-    h[2] = 0x05 | 0x10 | (uint8_t)(cp->codec << 5); /* extended header, streams not split */
+    h[2] =
+        (uint8_t)(0x05 | 0x10 |
+                  (cp->codec > 0 ? cp->codec << 5 : 0)); /* extended header, one stream per block */
     if (cp->shuffle != B2_NOFILTER)
         h[16 + 5] = (uint8_t)cp->shuffle;
     if (all_zero(src, nbytes)) { /* a special chunk: no data at all, as c-blosc2 writes it */

@@ -26,6 +26,11 @@ static int load(const char *path, bs_buf *b)
 TEST(reference_files_decode)
 {
     DIR *dir = opendir(testdata());
+    if (!dir)
+        fprintf(stderr,
+                "  the reference files are missing: %s (shared/ belongs beside the "
+                "checkout)\n",
+                testdata());
     CHECK(dir != NULL);
     struct dirent *de;
     int files = 0;
