@@ -14,6 +14,7 @@ all: build
 
 deps:
 	@./scripts/install-deps.sh
+	@./scripts/install-node-deps.sh
 
 $(BUILD)/Makefile: CMakeLists.txt
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBLOBSTORE_WERROR=ON $(CMAKE_FLAGS)

@@ -1,0 +1,9 @@
+# The Parquet module: Thrift compact protocol, table writer and reader.
+pkg_check_modules(SNAPPY REQUIRED IMPORTED_TARGET snappy)
+list(APPEND BLOBSTORE_SOURCES
+  src/parquet/thrift.c
+  src/parquet/table.c
+  src/parquet/write.c
+  src/parquet/read.c
+)
+list(APPEND BLOBSTORE_MODULE_LIBS PkgConfig::SNAPPY)

@@ -1,0 +1,823 @@
+/*
+ * read.c - Parquet file -> table, for flat schemas.
+ *
+ * The footer (Thrift compact) gives the schema and, per row group, each
+ * column chunk's pages. Only the selected columns' pages are read. Pages:
+ * dictionary pages (PLAIN), data pages v1 (levels inside the compressed
+ * body) and v2 (levels before it, uncompressed); values PLAIN,
+ * PLAIN_DICTIONARY or RLE_DICTIONARY; definition levels RLE/bit-packed.
+ * Other encodings are refused with an error naming them. Every length and
+ * index read from the file is checked.
+ */
+#include "parquet.h"
+
+#include <lz4.h>
+#include <snappy-c.h>
+#include <zlib.h>
+#include <zstd.h>
+
+enum {
+    PT_BOOLEAN = 0,
+    PT_INT32 = 1,
+    PT_INT64 = 2,
+    PT_INT96 = 3,
+    PT_FLOAT = 4,
+    PT_DOUBLE = 5,
+    PT_BYTE_ARRAY = 6,
+    PT_FIXED = 7
+};
+
+static const char *encoding_name(int e)
+{
+    static const char *names[] = {
+        "PLAIN",          "GROUP_VAR_INT",       "PLAIN_DICTIONARY",        "RLE",
+        "BIT_PACKED",     "DELTA_BINARY_PACKED", "DELTA_LENGTH_BYTE_ARRAY", "DELTA_BYTE_ARRAY",
+        "RLE_DICTIONARY", "BYTE_STREAM_SPLIT"};
+    return e >= 0 && e < 10 ? names[e] : "unknown";
+}
+
+static int corrupt(const char *what)
+{
+    return bs__error(BLOBSTORE_ECORRUPT, "parquet: %s", what);
+}
+
+/* ---- the footer ---- */
+
+typedef struct {
+    char *name;
+    int type, repetition, converted, num_children, type_length;
+    int logical; /* logicalType union member id, or 0 */
+    int int_bits, int_signed, ts_unit, ts_utc;
+} schema_el;
+
+typedef struct {
+    int type, codec;
+    int64_t num_values, data_off, dict_off, total_compressed;
+    char *path;
+} chunk_meta;
+
+typedef struct {
+    schema_el *schema;
+    size_t nschema;
+    int64_t num_rows;
+    size_t ngroups;
+    size_t *group_rows;
+    chunk_meta *chunks; /* ngroups x ncols */
+    size_t ncols;
+} footer;
+
+static void footer_free(footer *f)
+{
+    for (size_t i = 0; i < f->nschema; i++)
+        free(f->schema[i].name);
+    free(f->schema);
+    if (f->chunks)
+        for (size_t i = 0; i < f->ngroups * f->ncols; i++)
+            free(f->chunks[i].path);
+    free(f->chunks);
+    free(f->group_rows);
+}
+
+static char *dup_bin(tc_reader *r)
+{
+    size_t n;
+    const uint8_t *p = tc_read_binary(r, &n);
+    return p ? bs__strndup((const char *)p, n) : NULL;
+}
+
+static void read_logical(tc_reader *r, schema_el *s)
+{
+    int16_t last = 0;
+    for (;;) {
+        tc_fieldinfo f = tc_next(r, &last);
+        if (r->bad || f.type == TC_STOP)
+            return;
+        if (f.type != TC_STRUCT) {
+            tc_skip(r, f.type, 0);
+            continue;
+        }
+        s->logical = f.id;
+        int16_t l2 = 0;
+        for (;;) { /* the member struct */
+            tc_fieldinfo g = tc_next(r, &l2);
+            if (r->bad || g.type == TC_STOP)
+                break;
+            if (f.id == 10 && g.id == 1 && g.type == TC_BYTE && r->p < r->end)
+                s->int_bits = (int8_t)*r->p++;
+            else if (f.id == 10 && g.id == 2)
+                s->int_signed = g.bval;
+            else if (f.id == 8 && g.id == 1)
+                s->ts_utc = g.bval;
+            else if (f.id == 8 && g.id == 2 && g.type == TC_STRUCT) {
+                int16_t l3 = 0;
+                tc_fieldinfo u = tc_next(r, &l3);
+                if (u.type == TC_STRUCT) {
+                    s->ts_unit = u.id;
+                    tc_skip(r, TC_STRUCT, 1);
+                    tc_next(r, &l3); /* end of the unit union */
+                }
+            } else
+                tc_skip(r, g.type, 1);
+        }
+    }
+}
+
+static int parse_schema_el(tc_reader *r, schema_el *s)
+{
+    int16_t last = 0;
+    memset(s, 0, sizeof(*s));
+    s->type = s->converted = -1;
+    for (;;) {
+        tc_fieldinfo f = tc_next(r, &last);
+        if (r->bad || f.type == TC_STOP)
+            break;
+        switch (f.id) {
+        case 1:
+            s->type = (int)tc_read_int(r);
+            break;
+        case 2:
+            s->type_length = (int)tc_read_int(r);
+            break;
+        case 3:
+            s->repetition = (int)tc_read_int(r);
+            break;
+        case 4:
+            free(s->name);
+            s->name = dup_bin(r);
+            break;
+        case 5:
+            s->num_children = (int)tc_read_int(r);
+            break;
+        case 6:
+            s->converted = (int)tc_read_int(r);
+            break;
+        case 10:
+            if (f.type == TC_STRUCT)
+                read_logical(r, s);
+            else
+                tc_skip(r, f.type, 0);
+            break;
+        default:
+            tc_skip(r, f.type, 0);
+        }
+    }
+    return r->bad ? corrupt("the schema is damaged") : 0;
+}
+
+static void parse_column_meta(tc_reader *r, chunk_meta *m)
+{
+    int16_t last = 0;
+    for (;;) {
+        tc_fieldinfo f = tc_next(r, &last);
+        if (r->bad || f.type == TC_STOP)
+            return;
+        switch (f.id) {
+        case 1:
+            m->type = (int)tc_read_int(r);
+            break;
+        case 3: {
+            int et;
+            size_t n = tc_read_list(r, &et);
+            for (size_t i = 0; i < n && !r->bad; i++) {
+                char *s = dup_bin(r);
+                if (i == 0) {
+                    free(m->path);
+                    m->path = s;
+                } else {
+                    free(s);
+                    free(m->path); /* nested paths are not flat columns */
+                    m->path = NULL;
+                }
+            }
+            break;
+        }
+        case 4:
+            m->codec = (int)tc_read_int(r);
+            break;
+        case 5:
+            m->num_values = tc_read_int(r);
+            break;
+        case 7:
+            m->total_compressed = tc_read_int(r);
+            break;
+        case 9:
+            m->data_off = tc_read_int(r);
+            break;
+        case 11:
+            m->dict_off = tc_read_int(r);
+            break;
+        default:
+            tc_skip(r, f.type, 0);
+        }
+    }
+}
+
+static int parse_footer(footer *ft, const uint8_t *p, size_t n)
+{
+    tc_reader r = {p, p + n, 0};
+    int16_t last = 0;
+    memset(ft, 0, sizeof(*ft));
+    int rc = 0;
+    for (;;) {
+        tc_fieldinfo f = tc_next(&r, &last);
+        if (r.bad || f.type == TC_STOP)
+            break;
+        if (f.id == 2 && f.type == TC_LIST) {
+            int et;
+            size_t cnt = tc_read_list(&r, &et);
+            if (et != TC_STRUCT || !cnt || !(ft->schema = bs__calloc(cnt, sizeof(schema_el))))
+                return r.bad ? corrupt("the footer is damaged") : BLOBSTORE_ENOMEM;
+            ft->nschema = cnt;
+            for (size_t i = 0; i < cnt && !rc; i++)
+                rc = parse_schema_el(&r, &ft->schema[i]);
+        } else if (f.id == 3) {
+            ft->num_rows = tc_read_int(&r);
+        } else if (f.id == 4 && f.type == TC_LIST && ft->nschema) {
+            int et;
+            size_t ng = tc_read_list(&r, &et);
+            ft->ncols = ft->nschema - 1;
+            ft->ngroups = ng;
+            ft->group_rows = bs__calloc(ng ? ng : 1, sizeof(size_t));
+            ft->chunks =
+                bs__calloc((ng ? ng : 1) * (ft->ncols ? ft->ncols : 1), sizeof(chunk_meta));
+            if (!ft->group_rows || !ft->chunks)
+                return BLOBSTORE_ENOMEM;
+            for (size_t g = 0; g < ng && !r.bad; g++) {
+                int16_t l2 = 0;
+                for (;;) {
+                    tc_fieldinfo rf = tc_next(&r, &l2);
+                    if (r.bad || rf.type == TC_STOP)
+                        break;
+                    if (rf.id == 1 && rf.type == TC_LIST) {
+                        int ct;
+                        size_t nc = tc_read_list(&r, &ct);
+                        if (nc != ft->ncols)
+                            return corrupt("a row group's column count differs from the schema");
+                        for (size_t c = 0; c < nc && !r.bad; c++) {
+                            int16_t l3 = 0;
+                            for (;;) {
+                                tc_fieldinfo cf = tc_next(&r, &l3);
+                                if (r.bad || cf.type == TC_STOP)
+                                    break;
+                                if (cf.id == 1 && cf.type == TC_BINARY)
+                                    return bs__error(BLOBSTORE_EUNSUPPORTED,
+                                                     "parquet: column chunks in other files");
+                                if (cf.id == 3 && cf.type == TC_STRUCT)
+                                    parse_column_meta(&r, &ft->chunks[g * ft->ncols + c]);
+                                else
+                                    tc_skip(&r, cf.type, 0);
+                            }
+                        }
+                    } else if (rf.id == 3) {
+                        int64_t v = tc_read_int(&r);
+                        ft->group_rows[g] = v < 0 ? 0 : (size_t)v;
+                    } else {
+                        tc_skip(&r, rf.type, 0);
+                    }
+                }
+            }
+        } else {
+            tc_skip(&r, f.type, 0);
+        }
+        if (rc)
+            return rc;
+    }
+    if (r.bad || !ft->nschema)
+        return corrupt("the footer is damaged");
+    return 0;
+}
+
+/* ---- pages ---- */
+
+static int decompress(int codec, const uint8_t *in, size_t n, uint8_t *out, size_t want)
+{
+    switch (codec) {
+    case 0:
+        if (n != want)
+            return corrupt("an uncompressed page has the wrong size");
+        memcpy(out, in, n);
+        return 0;
+    case 1: {
+        size_t got = want;
+        if (snappy_uncompress((const char *)in, n, (char *)out, &got) != SNAPPY_OK || got != want)
+            return corrupt("a snappy page does not decompress");
+        return 0;
+    }
+    case 2: {
+        z_stream z;
+        memset(&z, 0, sizeof(z));
+        if (inflateInit2(&z, 15 + 32) != Z_OK)
+            return BLOBSTORE_ENOMEM;
+        z.next_in = (Bytef *)(uintptr_t)in;
+        z.avail_in = (uInt)n;
+        z.next_out = out;
+        z.avail_out = (uInt)want;
+        int r = inflate(&z, Z_FINISH);
+        size_t got = z.total_out;
+        inflateEnd(&z);
+        return (r == Z_STREAM_END && got == want) ? 0 : corrupt("a gzip page does not decompress");
+    }
+    case 6: {
+        size_t r = ZSTD_decompress(out, want, in, n);
+        return (!ZSTD_isError(r) && r == want) ? 0 : corrupt("a zstd page does not decompress");
+    }
+    case 7: {
+        int r = LZ4_decompress_safe((const char *)in, (char *)out, (int)n, (int)want);
+        return r == (int)want ? 0 : corrupt("an lz4_raw page does not decompress");
+    }
+    default:
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: compression codec %d", codec);
+    }
+}
+
+/* Decode n values of the RLE / bit-packed hybrid encoding. */
+static int rle_decode(const uint8_t *p, size_t len, int bw, uint32_t *out, size_t n)
+{
+    size_t pos = 0, k = 0;
+    int bytes = (bw + 7) / 8;
+    if (bw < 0 || bw > 32)
+        return corrupt("invalid bit width");
+    while (k < n) {
+        uint64_t h = 0;
+        for (int s = 0;; s += 7) {
+            if (pos >= len || s > 63)
+                return corrupt("RLE data is truncated");
+            h |= (uint64_t)(p[pos] & 0x7f) << s;
+            if (!(p[pos++] & 0x80))
+                break;
+        }
+        if (h & 1) { /* bit-packed groups of 8 */
+            uint64_t groups = h >> 1;
+            if (groups > (len - pos) / (size_t)(bw ? bw : 1) + 1)
+                return corrupt("RLE data is truncated");
+            size_t nbits = (size_t)groups * 8 * (size_t)bw;
+            if ((nbits + 7) / 8 > len - pos)
+                return corrupt("RLE data is truncated");
+            for (size_t i = 0; i < groups * 8 && k < n; i++, k++) {
+                uint32_t v = 0;
+                for (int b = 0; b < bw; b++) {
+                    size_t bit = i * (size_t)bw + (size_t)b;
+                    v |= (uint32_t)((p[pos + (bit >> 3)] >> (bit & 7)) & 1) << b;
+                }
+                out[k] = v;
+            }
+            pos += (nbits + 7) / 8;
+        } else {
+            uint64_t run = h >> 1;
+            if ((size_t)bytes > len - pos)
+                return corrupt("RLE data is truncated");
+            uint32_t v = 0;
+            for (int b = 0; b < bytes; b++)
+                v |= (uint32_t)p[pos + (size_t)b] << (8 * b);
+            pos += (size_t)bytes;
+            for (uint64_t i = 0; i < run && k < n; i++)
+                out[k++] = v;
+            if (run == 0)
+                return corrupt("an RLE run of length 0");
+        }
+    }
+    return 0;
+}
+
+typedef struct {
+    pq_column *col;
+    const schema_el *s;
+    size_t row;    /* rows filled so far */
+    bs_buf bytes;  /* string/binary data */
+    uint8_t *dict; /* dictionary: PLAIN values */
+    size_t dict_len, dict_n;
+    size_t *dict_off; /* offsets of the dictionary's values */
+} col_state;
+
+static size_t phys_width(int pt)
+{
+    return pt == PT_INT32 || pt == PT_FLOAT ? 4 : pt == PT_INT64 || pt == PT_DOUBLE ? 8 : 0;
+}
+
+/* Store one PLAIN value (p, n) at row. */
+static int put_value(col_state *st, int pt, size_t row, const uint8_t *p, size_t n)
+{
+    pq_column *c = st->col;
+    if (pt == PT_BYTE_ARRAY) {
+        c->offsets[row] = st->bytes.len;
+        return bs__buf_append(&st->bytes, p, n);
+    }
+    size_t w = pq_width(c->type);
+    uint8_t *dst = (uint8_t *)c->values + row * w;
+    if (pt == PT_INT32 && w < 4)
+        memcpy(dst, p, w); /* little endian: the low bytes */
+    else
+        memcpy(dst, p, w);
+    return 0;
+}
+
+static int load_dict(col_state *st, int pt, const uint8_t *p, size_t n, size_t count)
+{
+    free(st->dict);
+    free(st->dict_off);
+    st->dict = bs__malloc(n ? n : 1);
+    st->dict_off = bs__calloc(count + 1, sizeof(size_t));
+    if (!st->dict || !st->dict_off)
+        return BLOBSTORE_ENOMEM;
+    memcpy(st->dict, p, n);
+    st->dict_len = n;
+    st->dict_n = count;
+    size_t pos = 0;
+    for (size_t i = 0; i < count; i++) {
+        st->dict_off[i] = pos;
+        if (pt == PT_BYTE_ARRAY) {
+            if (n - pos < 4)
+                return corrupt("the dictionary is truncated");
+            uint32_t len;
+            memcpy(&len, p + pos, 4);
+            if (len > n - pos - 4)
+                return corrupt("the dictionary is truncated");
+            pos += 4 + len;
+        } else {
+            size_t w = phys_width(pt);
+            if (!w || n - pos < w)
+                return corrupt("the dictionary is truncated");
+            pos += w;
+        }
+    }
+    st->dict_off[count] = pos;
+    return 0;
+}
+
+/* Decode a data page's levels and values into rows [st->row, st->row + n). */
+static int decode_values(col_state *st, int pt, int encoding, const uint8_t *defs_p,
+                         size_t defs_len, int has_defs, const uint8_t *p, size_t len, size_t n)
+{
+    pq_column *c = st->col;
+    uint32_t *def = NULL;
+    int rc = 0;
+    if (has_defs) {
+        if (!(def = bs__malloc(n * sizeof(uint32_t))))
+            return BLOBSTORE_ENOMEM;
+        if ((rc = rle_decode(defs_p, defs_len, 1, def, n)) != 0) {
+            free(def);
+            return rc;
+        }
+    }
+    size_t nvalues = 0;
+    for (size_t i = 0; i < n; i++)
+        nvalues += !def || def[i];
+    uint32_t *idx = NULL;
+    if (encoding == 2 || encoding == 8) {
+        if (!st->dict) {
+            free(def);
+            return corrupt("a dictionary-encoded page without a dictionary");
+        }
+        if (len < 1) {
+            free(def);
+            return corrupt("a dictionary page is empty");
+        }
+        idx = bs__malloc((nvalues ? nvalues : 1) * sizeof(uint32_t));
+        if (!idx) {
+            free(def);
+            return BLOBSTORE_ENOMEM;
+        }
+        rc = rle_decode(p + 1, len - 1, p[0], idx, nvalues);
+    } else if (encoding != 0) {
+        free(def);
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: %s encoding (column \"%s\")",
+                         encoding_name(encoding), c->name);
+    }
+    size_t pos = 0, k = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t row = st->row + i;
+        if (def && !def[i]) {
+            c->valid[row] = 0;
+            if (pt == PT_BYTE_ARRAY)
+                c->offsets[row] = st->bytes.len;
+            continue;
+        }
+        if (c->valid)
+            c->valid[row] = 1;
+        const uint8_t *vp;
+        size_t vn;
+        if (idx) {
+            uint32_t d = idx[k++];
+            if (d >= st->dict_n) {
+                rc = corrupt("a dictionary index is out of range");
+                break;
+            }
+            vp = st->dict + st->dict_off[d];
+            vn = st->dict_off[d + 1] - st->dict_off[d];
+            if (pt == PT_BYTE_ARRAY) {
+                vp += 4;
+                vn -= 4;
+            }
+        } else if (pt == PT_BOOLEAN) {
+            if ((k >> 3) >= len) {
+                rc = corrupt("a boolean page is truncated");
+                break;
+            }
+            uint8_t b = (p[k >> 3] >> (k & 7)) & 1;
+            k++;
+            ((uint8_t *)c->values)[row] = b;
+            continue;
+        } else if (pt == PT_BYTE_ARRAY) {
+            uint32_t l;
+            if (len - pos < 4) {
+                rc = corrupt("a page is truncated");
+                break;
+            }
+            memcpy(&l, p + pos, 4);
+            if (l > len - pos - 4) {
+                rc = corrupt("a page is truncated");
+                break;
+            }
+            vp = p + pos + 4;
+            vn = l;
+            pos += 4 + (size_t)l;
+        } else {
+            size_t w = phys_width(pt);
+            if (len - pos < w) {
+                rc = corrupt("a page is truncated");
+                break;
+            }
+            vp = p + pos;
+            vn = w;
+            pos += w;
+        }
+        rc = put_value(st, pt, row, vp, vn);
+    }
+    st->row += n;
+    free(def);
+    free(idx);
+    return rc;
+}
+
+/* Read one column chunk's pages. */
+static int read_chunk(col_state *st, const uint8_t *buf, size_t len, const chunk_meta *m,
+                      size_t rows, int optional)
+{
+    int64_t start = m->dict_off > 0 && m->dict_off < m->data_off ? m->dict_off : m->data_off;
+    if (start < 4 || (uint64_t)start >= len)
+        return corrupt("a column chunk starts outside the file");
+    size_t pos = (size_t)start, done = 0;
+    int rc = 0;
+    while (done < rows && !rc) {
+        tc_reader r = {buf + pos, buf + len, 0};
+        int16_t last = 0;
+        int type = -1;
+        int64_t usize = -1, csize = -1, nvals = 0, enc = 0, dl_len = 0, rl_len = 0, compressed = 1;
+        for (;;) {
+            tc_fieldinfo f = tc_next(&r, &last);
+            if (r.bad || f.type == TC_STOP)
+                break;
+            if (f.id == 1)
+                type = (int)tc_read_int(&r);
+            else if (f.id == 2)
+                usize = tc_read_int(&r);
+            else if (f.id == 3)
+                csize = tc_read_int(&r);
+            else if ((f.id == 5 || f.id == 7 || f.id == 8) && f.type == TC_STRUCT) {
+                int16_t l2 = 0;
+                for (;;) {
+                    tc_fieldinfo g = tc_next(&r, &l2);
+                    if (r.bad || g.type == TC_STOP)
+                        break;
+                    if (g.id == 1)
+                        nvals = tc_read_int(&r);
+                    else if (f.id != 8 && g.id == 2)
+                        enc = tc_read_int(&r);
+                    else if (f.id == 8 && g.id == 4)
+                        enc = tc_read_int(&r);
+                    else if (f.id == 8 && g.id == 5)
+                        dl_len = tc_read_int(&r);
+                    else if (f.id == 8 && g.id == 6)
+                        rl_len = tc_read_int(&r);
+                    else if (f.id == 8 && g.id == 7)
+                        compressed = g.bval;
+                    else
+                        tc_skip(&r, g.type, 1);
+                }
+            } else
+                tc_skip(&r, f.type, 0);
+        }
+        if (r.bad || usize < 0 || csize < 0 || usize > INT32_MAX ||
+            (size_t)csize > (size_t)(r.end - r.p) || nvals < 0)
+            return corrupt("a page header is damaged");
+        const uint8_t *body = r.p;
+        pos = (size_t)(body - buf) + (size_t)csize;
+        if (type == 1) /* index page */
+            continue;
+        if (type == 3) { /* data page v2: levels are not compressed */
+            if (rl_len != 0)
+                return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: repeated (nested) columns");
+            if (dl_len < 0 || dl_len > csize || dl_len > usize)
+                return corrupt("a v2 page's level lengths are damaged");
+            size_t vlen = (size_t)(usize - dl_len);
+            uint8_t *vals = bs__malloc(vlen ? vlen : 1);
+            if (!vals)
+                return BLOBSTORE_ENOMEM;
+            if (compressed)
+                rc = decompress(m->codec, body + dl_len, (size_t)(csize - dl_len), vals, vlen);
+            else if ((size_t)(csize - dl_len) != vlen)
+                rc = corrupt("a v2 page has the wrong size");
+            else
+                memcpy(vals, body + dl_len, vlen);
+            if (!rc && (size_t)nvals > rows - done)
+                rc = corrupt("a page holds more values than its row group");
+            if (!rc)
+                rc = decode_values(st, m->type, (int)enc, body, (size_t)dl_len, optional, vals,
+                                   vlen, (size_t)nvals);
+            free(vals);
+            done += (size_t)nvals;
+            continue;
+        }
+        uint8_t *page = bs__malloc(usize ? (size_t)usize : 1);
+        if (!page)
+            return BLOBSTORE_ENOMEM;
+        rc = decompress(m->codec, body, (size_t)csize, page, (size_t)usize);
+        if (!rc && type == 2) {
+            if (enc != 0 && enc != 2)
+                rc = bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: %s dictionary",
+                               encoding_name((int)enc));
+            else
+                rc = load_dict(st, m->type, page, (size_t)usize, (size_t)nvals);
+        } else if (!rc && type == 0) {
+            size_t off = 0, dlen = 0;
+            if ((size_t)nvals > rows - done)
+                rc = corrupt("a page holds more values than its row group");
+            if (!rc && optional) {
+                uint32_t l;
+                if (usize < 4) {
+                    rc = corrupt("a page's levels are truncated");
+                } else {
+                    memcpy(&l, page, 4);
+                    if (l > (uint64_t)usize - 4)
+                        rc = corrupt("a page's levels are truncated");
+                    dlen = l;
+                    off = 4 + (size_t)l;
+                }
+            }
+            if (!rc)
+                rc = decode_values(st, m->type, (int)enc, page + 4, dlen, optional, page + off,
+                                   (size_t)usize - off, (size_t)nvals);
+            done += (size_t)nvals;
+        } else if (!rc) {
+            rc = bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: page type %d", type);
+        }
+        free(page);
+    }
+    return rc;
+}
+
+/* The table type of a schema element; EUNSUPPORTED if it has none. */
+static int column_type(const schema_el *s, pq_type *out, int *utc)
+{
+    *utc = 0;
+    switch (s->type) {
+    case PT_BOOLEAN:
+        *out = PQ_BOOL;
+        return 0;
+    case PT_INT32:
+        if (s->logical == 6 || s->converted == 6)
+            *out = PQ_DATE;
+        else if (s->logical == 10 || (s->converted >= 11 && s->converted <= 17)) {
+            int bits = s->logical == 10 ? s->int_bits
+                                        : (int[]){8, 16, 32, 0, 8, 16, 32}[s->converted - 11];
+            int sign = s->logical == 10 ? s->int_signed : s->converted >= 15;
+            *out = bits == 8    ? (sign ? PQ_INT8 : PQ_UINT8)
+                   : bits == 16 ? (sign ? PQ_INT16 : PQ_UINT16)
+                                : (sign ? PQ_INT32 : PQ_UINT32);
+        } else
+            *out = PQ_INT32;
+        return 0;
+    case PT_INT64:
+        if (s->logical == 8 || s->converted == 9 || s->converted == 10) {
+            int unit = s->logical == 8 ? s->ts_unit : s->converted == 9 ? 1 : 2;
+            *out = unit == 1 ? PQ_TIMESTAMP_MS : unit == 2 ? PQ_TIMESTAMP_US : PQ_TIMESTAMP_NS;
+            *utc = s->logical == 8 ? s->ts_utc : 1;
+        } else if ((s->logical == 10 && !s->int_signed) || s->converted == 14)
+            *out = PQ_UINT64;
+        else
+            *out = PQ_INT64;
+        return 0;
+    case PT_FLOAT:
+        *out = PQ_FLOAT;
+        return 0;
+    case PT_DOUBLE:
+        *out = PQ_DOUBLE;
+        return 0;
+    case PT_BYTE_ARRAY:
+        *out = (s->logical == 1 || s->converted == 0) ? PQ_STRING : PQ_BINARY;
+        return 0;
+    case PT_INT96:
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: INT96 timestamps (column \"%s\")",
+                         s->name ? s->name : "?");
+    default:
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: physical type %d (column \"%s\")",
+                         s->type, s->name ? s->name : "?");
+    }
+}
+
+int pq_read(pq_table *out, const uint8_t *buf, size_t len, const char *const *names, size_t nnames)
+{
+    memset(out, 0, sizeof(*out));
+    if (len < 12 || memcmp(buf, "PAR1", 4) != 0 || memcmp(buf + len - 4, "PAR1", 4) != 0)
+        return corrupt("not a Parquet file (no PAR1 magic)");
+    uint32_t flen;
+    memcpy(&flen, buf + len - 8, 4);
+    if (flen > len - 12)
+        return corrupt("the footer length is damaged");
+    footer ft;
+    int rc = parse_footer(&ft, buf + len - 8 - flen, flen);
+    if (rc) {
+        footer_free(&ft);
+        return rc;
+    }
+    if (ft.schema[0].num_children != (int)ft.ncols || ft.num_rows < 0) {
+        footer_free(&ft);
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: nested schemas (lists, structs)");
+    }
+    size_t total = 0;
+    for (size_t g = 0; g < ft.ngroups; g++)
+        total += ft.group_rows[g];
+    if (total != (size_t)ft.num_rows) {
+        footer_free(&ft);
+        return corrupt("the row groups do not add up to the row count");
+    }
+    /* Which columns. */
+    size_t *sel = bs__calloc(ft.ncols ? ft.ncols : 1, sizeof(size_t)), nsel = 0;
+    if (!sel) {
+        footer_free(&ft);
+        return BLOBSTORE_ENOMEM;
+    }
+    if (names) {
+        for (size_t i = 0; i < nnames && !rc; i++) {
+            size_t k = 0;
+            while (k < ft.ncols &&
+                   (!ft.schema[k + 1].name || strcmp(ft.schema[k + 1].name, names[i])))
+                k++;
+            if (k == ft.ncols)
+                rc = bs__error(BLOBSTORE_EINVAL, "parquet: no column \"%s\"", names[i]);
+            else
+                sel[nsel++] = k;
+        }
+    } else {
+        for (size_t k = 0; k < ft.ncols; k++)
+            sel[nsel++] = k;
+    }
+    out->cols = rc ? NULL : bs__calloc(nsel ? nsel : 1, sizeof(pq_column));
+    if (!rc && !out->cols)
+        rc = BLOBSTORE_ENOMEM;
+    out->nrows = (size_t)ft.num_rows;
+    for (size_t i = 0; i < nsel && !rc; i++) {
+        const schema_el *s = &ft.schema[sel[i] + 1];
+        if (s->num_children > 0 || s->repetition == 2) {
+            rc = bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: nested column \"%s\"", s->name);
+            break;
+        }
+        pq_column *c = &out->cols[out->ncols++];
+        c->name = bs__strdup(s->name ? s->name : "");
+        if ((rc = column_type(s, &c->type, &c->utc)) != 0)
+            break;
+        c->nullable = s->repetition == 1;
+        size_t n = out->nrows, w = pq_width(c->type);
+        if (w) {
+            size_t bytes;
+            if (bs__mul_overflow(&bytes, n ? n : 1, w) || !(c->values = bs__calloc(1, bytes)))
+                rc = BLOBSTORE_ENOMEM;
+        } else if (!(c->offsets = bs__calloc(n + 1, sizeof(uint64_t)))) {
+            rc = BLOBSTORE_ENOMEM;
+        }
+        if (!rc && c->nullable && !(c->valid = bs__calloc(n ? n : 1, 1)))
+            rc = BLOBSTORE_ENOMEM;
+        col_state st;
+        memset(&st, 0, sizeof(st));
+        st.col = c;
+        st.s = s;
+        for (size_t g = 0; g < ft.ngroups && !rc; g++) {
+            const chunk_meta *m = &ft.chunks[g * ft.ncols + sel[i]];
+            if (m->type != s->type) {
+                rc = corrupt("a column chunk's type differs from the schema");
+                break;
+            }
+            size_t before = st.row;
+            rc = read_chunk(&st, buf, len, m, ft.group_rows[g], c->nullable);
+            if (!rc && st.row != before + ft.group_rows[g])
+                rc = corrupt("a column chunk holds the wrong number of rows");
+            free(st.dict);
+            free(st.dict_off);
+            st.dict = NULL;
+            st.dict_off = NULL;
+        }
+        if (!rc && !w) {
+            c->offsets[n] = st.bytes.len;
+            c->bytes = st.bytes.data ? st.bytes.data : bs__malloc(1);
+            st.bytes.data = NULL;
+        }
+        bs__buf_free(&st.bytes);
+        if (rc)
+            bs__error_wrap(rc, "column \"%s\"", c->name);
+    }
+    free(sel);
+    footer_free(&ft);
+    if (rc)
+        pq_table_free(out);
+    return rc;
+}

@@ -1,0 +1,113 @@
+// interop.mjs - our Parquet files read by DuckDB, and files DuckDB writes read
+// by us, value for value. Usage: node interop.mjs PQ_TOOL WORKDIR
+// Prints "N passed, N failed" and exits non-zero on any failure.
+import { execFileSync } from "node:child_process";
+import { DuckDBInstance } from "@duckdb/node-api";
+
+const [tool, dir] = process.argv.slice(2);
+let passed = 0, failed = 0;
+function check(ok, what) {
+  if (ok) passed++;
+  else { failed++; console.error("FAIL: " + what); }
+}
+
+function dump(file) {
+  const out = execFileSync(tool, ["dump", file], { encoding: "utf8", maxBuffer: 1 << 28 });
+  return out.trim().split("\n").map((l) => JSON.parse(l));
+}
+
+function sqlFor(col) {
+  const c = `"${col.name}"`;
+  switch (col.type) {
+    case "bool": return `CAST(${c} AS VARCHAR)`;
+    case "float32": case "float64": return `CAST(${c} AS DOUBLE)`;
+    case "string": return c;
+    case "binary": return `lower(hex(${c}))`;
+    case "timestamp[ms]": return `CAST(epoch_ms(${c}) AS VARCHAR)`;
+    case "timestamp[us]": return `CAST(epoch_us(${c}) AS VARCHAR)`;
+    case "timestamp[ns]": return `CAST(epoch_ns(${c}) AS VARCHAR)`;
+    case "date": return `CAST(datediff('day', DATE '1970-01-01', ${c}) AS VARCHAR)`;
+    default: return `CAST(${c} AS VARCHAR)`;
+  }
+}
+
+function same(a, b, type) {
+  if (a === null || b === null) return a === b;
+  if (type === "bool") return String(a) === String(b);
+  if (type === "float32") return Math.fround(Number(a)) === Math.fround(Number(b));
+  if (type === "float64") return Number(a) === Number(b);
+  return String(a) === String(b);
+}
+
+const instance = await DuckDBInstance.create(":memory:");
+const conn = await instance.connect();
+const codecs = ["snappy", "zstd", "gzip", "lz4_raw", "none"];
+const duckCodec = { snappy: "SNAPPY", zstd: "ZSTD", gzip: "GZIP", lz4_raw: "LZ4_RAW", none: "UNCOMPRESSED" };
+const duckType = {
+  bool: "BOOLEAN", int8: "TINYINT", int16: "SMALLINT", int32: "INTEGER", int64: "BIGINT",
+  uint8: "UTINYINT", uint16: "USMALLINT", uint32: "UINTEGER", uint64: "UBIGINT",
+  float32: "FLOAT", float64: "DOUBLE", string: "VARCHAR", binary: "BLOB",
+  "timestamp[ms]": "TIMESTAMP", /* DuckDB keeps milliseconds in its microsecond TIMESTAMP */ "timestamp[us]": "TIMESTAMP WITH TIME ZONE",
+  "timestamp[ns]": "TIMESTAMP_NS", date: "DATE",
+};
+
+for (const codec of codecs) {
+  const file = `${dir}/ours_${codec}.parquet`;
+  const expect = dump(file);
+  // DuckDB reads every column of our file to the values we wrote.
+  for (const col of expect) {
+    const r = await conn.runAndReadAll(`SELECT ${sqlFor(col)} AS v FROM read_parquet('${file}')`);
+    const got = r.getRows().map((row) => row[0]);
+    const ok = got.length === col.values.length && got.every((v, i) => same(v, col.values[i], col.type));
+    check(ok, `DuckDB reads ${col.name} (${codec})`);
+  }
+  // Its schema view agrees on the types, the metadata on the codec and the pandas key.
+  const schema = await conn.runAndReadAll(
+    `SELECT name, type, logical_type, converted_type FROM parquet_schema('${file}')`);
+  const types = Object.fromEntries(schema.getRows().map((r) => [r[0], r]));
+  const described = await conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${file}')`);
+  const dtypes = Object.fromEntries(described.getRows().map((r) => [r[0], r[1]]));
+  for (const col of expect) {
+    check(types[col.name] !== undefined, `parquet_schema lists ${col.name}`);
+    check(dtypes[col.name] === duckType[col.type],
+      `DuckDB type of ${col.name}: ${dtypes[col.name]} (want ${duckType[col.type]})`);
+  }
+  const meta = await conn.runAndReadAll(`SELECT DISTINCT compression FROM parquet_metadata('${file}')`);
+  const comps = meta.getRows().map((r) => String(r[0]));
+  check(comps.length === 1 && comps[0] === duckCodec[codec], `codec ${comps} (want ${duckCodec[codec]})`);
+  const kv = await conn.runAndReadAll(`SELECT decode(key), decode(value) FROM parquet_kv_metadata('${file}')`);
+  const keys = kv.getRows().map((r) => r[0]);
+  check(keys.includes("pandas"), `pandas key-value metadata (${codec})`);
+  const stats = await conn.runAndReadAll(
+    `SELECT stats_min_value, stats_max_value, stats_null_count FROM parquet_metadata('${file}')
+     WHERE path_in_schema = 'c_int32_null' LIMIT 1`);
+  const s = stats.getRows()[0];
+  check(s && s[0] !== null && s[1] !== null && Number(s[2]) > 0, `statistics present (${codec})`);
+}
+
+// Files DuckDB writes (format v1) read by us to the same values.
+const src = `${dir}/ours_snappy.parquet`;
+const expect = dump(src);
+for (const codec of codecs) {
+  for (const version of ["V1"]) {
+    const out = `${dir}/duckdb_${version}_${codec}.parquet`;
+    await conn.run(`COPY (SELECT * FROM read_parquet('${src}')) TO '${out}'
+                    (FORMAT PARQUET, COMPRESSION ${duckCodec[codec]}, PARQUET_VERSION ${version},
+                     ROW_GROUP_SIZE 30)`);
+    let got;
+    try { got = dump(out); } catch (e) { check(false, `our reader on DuckDB ${version} ${codec}: ${e.message}`); continue; }
+    for (const col of expect) {
+      const g = got.find((c) => c.name === col.name);
+      const unit = { "timestamp[ms]": 1000000n, "timestamp[us]": 1000n, "timestamp[ns]": 1n };
+      const scale = (v, t) => (v === null || !unit[t] ? v : String(BigInt(v) * unit[t]));
+      const ok = g && g.values.length === col.values.length &&
+        g.values.every((v, i) => unit[col.type]
+          ? scale(v, g.type) === scale(col.values[i], col.type) /* the same instant */
+          : same(v, col.values[i], col.type));
+      check(ok, `we read DuckDB's ${version} ${codec} ${col.name}`);
+    }
+  }
+}
+
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

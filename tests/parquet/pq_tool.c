@@ -1,0 +1,195 @@
+/*
+ * pq_tool.c - a test helper for the Parquet interoperability checks.
+ *
+ *   pq_tool write DIR   write one file per codec holding every column type,
+ *                       nullable and not (DIR/ours_<codec>.parquet)
+ *   pq_tool dump FILE   print the file's columns as canonical JSON lines:
+ *                       {"name":..., "type":..., "values":[...]} with integers,
+ *                       timestamps (in their unit) and dates (days) as decimal
+ *                       strings, floats as numbers, binary as hex, nulls as null
+ */
+#include "parquet/parquet.h"
+
+#include <jansson.h>
+#include <math.h>
+
+static void fill(pq_column *c, pq_type t, int nullable, size_t n)
+{
+    memset(c, 0, sizeof(*c));
+    char name[32];
+    snprintf(name, sizeof(name), "c_%s%s", pq_type_name(t), nullable ? "_null" : "");
+    for (char *p = name; *p; p++)
+        if (*p == '[' || *p == ']')
+            *p = '_';
+    c->name = bs__strdup(name);
+    c->type = t;
+    c->nullable = nullable;
+    c->utc = t == PQ_TIMESTAMP_US;
+    size_t w = pq_width(t);
+    if (nullable) {
+        c->valid = malloc(n);
+        for (size_t i = 0; i < n; i++)
+            c->valid[i] = i % 4 != 1;
+    }
+    if (w) {
+        c->values = calloc(n, w);
+        for (size_t i = 0; i < n; i++) {
+            int64_t v = (int64_t)(i * 37) - 500;
+            uint8_t *p = (uint8_t *)c->values + i * w;
+            if (t == PQ_BOOL)
+                *p = (uint8_t)(i % 3 == 0);
+            else if (t == PQ_FLOAT) {
+                float f = (float)v * 0.5f;
+                memcpy(p, &f, 4);
+            } else if (t == PQ_DOUBLE) {
+                double d = (double)v * 0.125 + 1e-3;
+                memcpy(p, &d, 8);
+            } else if (t >= PQ_UINT8 && t <= PQ_UINT64) {
+                uint64_t u = (uint64_t)(i * 37) + (t == PQ_UINT64 ? (1ull << 63) : 0);
+                memcpy(p, &u, w);
+            } else if (t >= PQ_TIMESTAMP_MS && t <= PQ_TIMESTAMP_NS) {
+                int64_t ts = 1700000000 + (int64_t)i * 3600;
+                ts *= t == PQ_TIMESTAMP_MS ? 1000 : t == PQ_TIMESTAMP_US ? 1000000 : 1000000000;
+                memcpy(p, &ts, 8);
+            } else {
+                memcpy(p, &v, w); /* little endian: truncation keeps the low bytes */
+            }
+        }
+    } else {
+        c->offsets = malloc((n + 1) * sizeof(uint64_t));
+        bs_buf b = {0};
+        for (size_t i = 0; i < n; i++) {
+            char s[64];
+            int len = t == PQ_STRING ? snprintf(s, sizeof(s), "s%zu é", i % 7)
+                                     : snprintf(s, sizeof(s), "%c%c%zu", 0, 255, i);
+            c->offsets[i] = b.len;
+            bs__buf_append(&b, s, (size_t)len);
+        }
+        c->offsets[n] = b.len;
+        c->bytes = b.data;
+    }
+}
+
+static int write_all(const char *dir)
+{
+    static const char *codecs[] = {"snappy", "zstd", "gzip", "lz4_raw", "none"};
+    size_t n = 100;
+    pq_table t = {n, 2 * (PQ_DATE + 1), NULL};
+    t.cols = calloc(t.ncols, sizeof(pq_column));
+    for (int ty = 0; ty <= PQ_DATE; ty++)
+        for (int nl = 0; nl < 2; nl++)
+            fill(&t.cols[ty * 2 + nl], (pq_type)ty, nl, n);
+    const char *pandas =
+        "{\"index_columns\": [{\"kind\": \"range\", \"name\": null, \"start\": 0, "
+        "\"stop\": 100, \"step\": 1}], \"column_indexes\": [], \"columns\": [], "
+        "\"creator\": {\"library\": \"blobstore\"}, \"pandas_version\": \"1.5.3\"}";
+    for (int c = 0; c < 5; c++) {
+        pq_write_options o = {codecs[c], 40, pandas};
+        uint8_t *file;
+        size_t len;
+        if (pq_write(&file, &len, &t, &o) != 0) {
+            fprintf(stderr, "pq_tool: %s\n", blobstore_errmsg());
+            return 1;
+        }
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/ours_%s.parquet", dir, codecs[c]);
+        FILE *f = fopen(path, "wb");
+        fwrite(file, 1, len, f);
+        fclose(f);
+        free(file);
+    }
+    pq_table_free(&t);
+    return 0;
+}
+
+static json_t *value(const pq_column *c, size_t i)
+{
+    if (c->valid && !c->valid[i])
+        return json_null();
+    char s[64];
+    size_t w = pq_width(c->type);
+    const uint8_t *p = (const uint8_t *)c->values + i * w;
+    switch (c->type) {
+    case PQ_BOOL:
+        return json_boolean(*p);
+    case PQ_FLOAT: {
+        float f;
+        memcpy(&f, p, 4);
+        return json_real(f);
+    }
+    case PQ_DOUBLE: {
+        double d;
+        memcpy(&d, p, 8);
+        return isfinite(d) ? json_real(d) : json_null();
+    }
+    case PQ_STRING:
+        return json_stringn((const char *)c->bytes + c->offsets[i],
+                            (size_t)(c->offsets[i + 1] - c->offsets[i]));
+    case PQ_BINARY: {
+        size_t n = (size_t)(c->offsets[i + 1] - c->offsets[i]);
+        char *hex = malloc(2 * n + 1);
+        bs__hex(hex, c->bytes + c->offsets[i], n);
+        json_t *j = json_string(hex);
+        free(hex);
+        return j;
+    }
+    case PQ_UINT8:
+        snprintf(s, sizeof(s), "%u", *p);
+        break;
+    case PQ_UINT16:
+    case PQ_UINT32:
+    case PQ_UINT64: {
+        uint64_t u = 0;
+        memcpy(&u, p, w);
+        snprintf(s, sizeof(s), "%llu", (unsigned long long)u);
+        break;
+    }
+    default: {
+        int64_t v = 0;
+        memcpy(&v, p, w);
+        if (w < 8 && (p[w - 1] & 0x80))
+            v |= (int64_t)(~(uint64_t)0 << (8 * w));
+        snprintf(s, sizeof(s), "%lld", (long long)v);
+    }
+    }
+    return json_string(s);
+}
+
+static int dump(const char *path)
+{
+    bs_buf b = {0};
+    if (bs__read_file(path, &b) != 0) {
+        fprintf(stderr, "pq_tool: %s\n", blobstore_errmsg());
+        return 1;
+    }
+    pq_table t;
+    if (pq_read(&t, b.data, b.len, NULL, 0) != 0) {
+        fprintf(stderr, "pq_tool: %s: %s\n", path, blobstore_errmsg());
+        return 1;
+    }
+    for (size_t k = 0; k < t.ncols; k++) {
+        json_t *vals = json_array();
+        for (size_t i = 0; i < t.nrows; i++)
+            json_array_append_new(vals, value(&t.cols[k], i));
+        json_t *o =
+            json_pack("{s:s, s:s, s:b, s:o}", "name", t.cols[k].name, "type",
+                      pq_type_name(t.cols[k].type), "nullable", t.cols[k].nullable, "values", vals);
+        char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        puts(s);
+        free(s);
+        json_decref(o);
+    }
+    pq_table_free(&t);
+    bs__buf_free(&b);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && !strcmp(argv[1], "write"))
+        return write_all(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "dump"))
+        return dump(argv[2]);
+    fprintf(stderr, "usage: pq_tool write DIR | dump FILE\n");
+    return 2;
+}
