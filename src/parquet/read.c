@@ -444,6 +444,137 @@ static int load_dict(col_state *st, int pt, const uint8_t *p, size_t n, size_t c
     return 0;
 }
 
+/* ---- the DELTA and BYTE_STREAM_SPLIT encodings, turned into PLAIN ---- */
+
+static int uvarint(const uint8_t *p, size_t len, size_t *pos, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int s = 0; s < 64; s += 7) {
+        if (*pos >= len)
+            return -1;
+        uint8_t b = p[(*pos)++];
+        v |= (uint64_t)(b & 0x7f) << s;
+        if (!(b & 0x80)) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* DELTA_BINARY_PACKED: n values into out (int64); *used: bytes consumed. */
+static int delta_binary(const uint8_t *p, size_t len, int64_t *out, size_t n, size_t *used)
+{
+    size_t pos = 0;
+    uint64_t block, nmini, total, first;
+    if (uvarint(p, len, &pos, &block) || uvarint(p, len, &pos, &nmini) ||
+        uvarint(p, len, &pos, &total) || uvarint(p, len, &pos, &first))
+        return corrupt("DELTA_BINARY_PACKED header is truncated");
+    if (!block || !nmini || block % 128 || block % nmini || (block / nmini) % 32 || nmini > block ||
+        total < n)
+        return corrupt("DELTA_BINARY_PACKED header is invalid");
+    uint64_t per_mini = block / nmini, v = (first >> 1) ^ -(first & 1);
+    size_t k = 0;
+    if (n)
+        out[k++] = (int64_t)v;
+    while (k < n) {
+        uint64_t zz;
+        if (uvarint(p, len, &pos, &zz) || nmini > len - pos)
+            return corrupt("DELTA_BINARY_PACKED block is truncated");
+        uint64_t min_delta = (zz >> 1) ^ -(zz & 1);
+        const uint8_t *widths = p + pos;
+        pos += nmini;
+        for (uint64_t m = 0; m < nmini && k < n; m++) {
+            int bw = widths[m];
+            if (bw > 64)
+                return corrupt("DELTA_BINARY_PACKED bit width above 64");
+            size_t bytes = (size_t)(per_mini * (uint64_t)bw / 8);
+            if (bytes > len - pos)
+                return corrupt("DELTA_BINARY_PACKED miniblock is truncated");
+            for (uint64_t i = 0; i < per_mini && k < n; i++) {
+                uint64_t d = 0;
+                for (int b = 0; b < bw; b++) {
+                    size_t bit = (size_t)i * (size_t)bw + (size_t)b;
+                    d |= (uint64_t)((p[pos + (bit >> 3)] >> (bit & 7)) & 1) << b;
+                }
+                v += min_delta + d; /* wraps like the writer's arithmetic */
+                out[k++] = (int64_t)v;
+            }
+            pos += bytes;
+        }
+    }
+    *used = pos;
+    return 0;
+}
+
+/* Convert a page's values (of nvalues non-null values) to PLAIN in out. */
+static int to_plain(int pt, int enc, const uint8_t *p, size_t len, size_t nvalues, bs_buf *out)
+{
+    int rc = 0;
+    if (enc == 9) { /* BYTE_STREAM_SPLIT */
+        size_t w = phys_width(pt);
+        if (!w || nvalues > len / w)
+            return corrupt("BYTE_STREAM_SPLIT data is truncated");
+        if ((rc = bs__buf_reserve(out, nvalues * w)) != 0)
+            return rc;
+        for (size_t i = 0; i < nvalues; i++)
+            for (size_t b = 0; b < w; b++)
+                out->data[i * w + b] = p[b * nvalues + i];
+        out->len = nvalues * w;
+        return 0;
+    }
+    int64_t *ints = bs__malloc((nvalues ? nvalues : 1) * sizeof(int64_t));
+    if (!ints)
+        return BLOBSTORE_ENOMEM;
+    size_t used = 0;
+    if (enc == 5) { /* DELTA_BINARY_PACKED */
+        if (pt != PT_INT32 && pt != PT_INT64)
+            rc = corrupt("DELTA_BINARY_PACKED on a non-integer column");
+        else
+            rc = delta_binary(p, len, ints, nvalues, &used);
+        for (size_t i = 0; !rc && i < nvalues; i++) {
+            int32_t v32 = (int32_t)ints[i];
+            rc = pt == PT_INT32 ? bs__buf_append(out, &v32, 4) : bs__buf_append(out, &ints[i], 8);
+        }
+    } else if (enc == 6 || enc == 7) { /* DELTA_LENGTH_BYTE_ARRAY, DELTA_BYTE_ARRAY */
+        int64_t *prefix = NULL;
+        size_t pos = 0;
+        if (pt != PT_BYTE_ARRAY)
+            rc = corrupt("a byte-array encoding on another column type");
+        if (!rc && enc == 7) {
+            prefix = bs__malloc((nvalues ? nvalues : 1) * sizeof(int64_t));
+            rc = prefix ? delta_binary(p, len, prefix, nvalues, &used) : BLOBSTORE_ENOMEM;
+            pos = used;
+        }
+        if (!rc)
+            rc = delta_binary(p + pos, len - pos, ints, nvalues, &used);
+        pos += used;
+        size_t prev_at = 0, prev_len = 0; /* the previous value, inside out */
+        for (size_t i = 0; !rc && i < nvalues; i++) {
+            int64_t pre = prefix ? prefix[i] : 0, suf = ints[i];
+            if (suf < 0 || pre < 0 || (size_t)pre > prev_len || (uint64_t)suf > len - pos) {
+                rc = corrupt("DELTA byte-array lengths are invalid");
+                break;
+            }
+            uint32_t total = (uint32_t)(pre + suf);
+            size_t at = out->len;
+            rc = bs__buf_append(out, &total, 4);
+            if (!rc && pre)
+                rc = bs__buf_append(out, out->data + prev_at, (size_t)pre);
+            if (!rc)
+                rc = bs__buf_append(out, p + pos, (size_t)suf);
+            pos += (size_t)suf;
+            prev_at = at + 4;
+            prev_len = total;
+        }
+        free(prefix);
+    } else {
+        rc = bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: %s encoding", encoding_name(enc));
+    }
+    free(ints);
+    return rc;
+}
+
 /* Decode a data page's levels and values into rows [st->row, st->row + n). */
 static int decode_values(col_state *st, int pt, int encoding, const uint8_t *defs_p,
                          size_t defs_len, int has_defs, const uint8_t *p, size_t len, size_t n)
@@ -463,6 +594,19 @@ static int decode_values(col_state *st, int pt, int encoding, const uint8_t *def
     for (size_t i = 0; i < n; i++)
         nvalues += !def || def[i];
     uint32_t *idx = NULL;
+    bs_buf plain = {0};
+    if (encoding == 5 || encoding == 6 || encoding == 7 || encoding == 9) {
+        if ((rc = to_plain(pt, encoding, p, len, nvalues, &plain)) != 0) {
+            free(def);
+            bs__buf_free(&plain);
+            if (rc == BLOBSTORE_EUNSUPPORTED || rc == BLOBSTORE_ENOMEM)
+                return rc;
+            return bs__error_wrap(rc, "column \"%s\"", c->name);
+        }
+        p = plain.data ? plain.data : (const uint8_t *)"";
+        len = plain.len;
+        encoding = 0;
+    }
     if (encoding == 2 || encoding == 8) {
         if (!st->dict) {
             free(def);
@@ -546,6 +690,7 @@ static int decode_values(col_state *st, int pt, int encoding, const uint8_t *def
     st->row += n;
     free(def);
     free(idx);
+    bs__buf_free(&plain);
     return rc;
 }
 

@@ -85,11 +85,12 @@ for (const codec of codecs) {
   check(s && s[0] !== null && s[1] !== null && Number(s[2]) > 0, `statistics present (${codec})`);
 }
 
-// Files DuckDB writes (format v1) read by us to the same values.
+// Files DuckDB writes (format v1, and v2 with its DELTA and BYTE_STREAM_SPLIT
+// encodings) read by us to the same values.
 const src = `${dir}/ours_snappy.parquet`;
 const expect = dump(src);
 for (const codec of codecs) {
-  for (const version of ["V1"]) {
+  for (const version of ["V1", "V2"]) {
     const out = `${dir}/duckdb_${version}_${codec}.parquet`;
     await conn.run(`COPY (SELECT * FROM read_parquet('${src}')) TO '${out}'
                     (FORMAT PARQUET, COMPRESSION ${duckCodec[codec]}, PARQUET_VERSION ${version},
