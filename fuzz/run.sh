@@ -6,11 +6,11 @@ set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-30}
 shift || true
-targets=${*:-frame journal b2nd}
+targets=${*:-frame journal b2nd parquet}
 out=build-fuzz
 mkdir -p "$out"
-pc=$(pkg-config --cflags --libs liblz4 libzstd zlib sqlite3 jansson libcrypto libxxhash blosc)
-srcs=$(ls src/*.c src/b2nd/*.c)
+pc=$(pkg-config --cflags --libs liblz4 libzstd zlib sqlite3 jansson libcrypto libxxhash blosc snappy)
+srcs=$(ls src/*.c src/b2nd/*.c src/parquet/*.c)
 for t in $targets; do
     clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -D_GNU_SOURCE -Iinclude -Isrc -o "$out/${t}_fuzz" "fuzz/${t}_fuzz.c" $srcs $pc -lpthread -lm

@@ -222,6 +222,8 @@ static int parse_footer(footer *ft, const uint8_t *p, size_t n)
         tc_fieldinfo f = tc_next(&r, &last);
         if (r.bad || f.type == TC_STOP)
             break;
+        if ((f.id == 2 && ft->schema) || (f.id == 4 && ft->chunks))
+            return corrupt("the footer repeats a field");
         if (f.id == 2 && f.type == TC_LIST) {
             int et;
             size_t cnt = tc_read_list(&r, &et);
@@ -511,6 +513,26 @@ static int delta_binary(const uint8_t *p, size_t len, int64_t *out, size_t n, si
 static int to_plain(int pt, int enc, const uint8_t *p, size_t len, size_t nvalues, bs_buf *out)
 {
     int rc = 0;
+    if (enc == 3) { /* RLE booleans: a 4-byte length, then the hybrid at bit width 1 */
+        uint32_t l;
+        if (pt != PT_BOOLEAN)
+            return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: RLE values of a non-boolean column");
+        if (len < 4 || (memcpy(&l, p, 4), l > len - 4))
+            return corrupt("RLE boolean data is truncated");
+        uint32_t *bits = bs__malloc((nvalues ? nvalues : 1) * sizeof(uint32_t));
+        if (!bits)
+            return BLOBSTORE_ENOMEM;
+        rc = rle_decode(p + 4, l, 1, bits, nvalues);
+        if (!rc && !(rc = bs__buf_reserve(out, (nvalues + 7) / 8))) {
+            memset(out->data, 0, (nvalues + 7) / 8);
+            for (size_t i = 0; i < nvalues; i++)
+                if (bits[i])
+                    out->data[i >> 3] |= (uint8_t)(1u << (i & 7));
+            out->len = (nvalues + 7) / 8;
+        }
+        free(bits);
+        return rc;
+    }
     if (enc == 9) { /* BYTE_STREAM_SPLIT */
         size_t w = phys_width(pt);
         if (!w || nvalues > len / w)
@@ -595,7 +617,7 @@ static int decode_values(col_state *st, int pt, int encoding, const uint8_t *def
         nvalues += !def || def[i];
     uint32_t *idx = NULL;
     bs_buf plain = {0};
-    if (encoding == 5 || encoding == 6 || encoding == 7 || encoding == 9) {
+    if (encoding == 3 || encoding == 5 || encoding == 6 || encoding == 7 || encoding == 9) {
         if ((rc = to_plain(pt, encoding, p, len, nvalues, &plain)) != 0) {
             free(def);
             bs__buf_free(&plain);

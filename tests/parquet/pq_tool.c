@@ -94,8 +94,10 @@ static int write_all(const char *dir)
         char path[4096];
         snprintf(path, sizeof(path), "%s/ours_%s.parquet", dir, codecs[c]);
         FILE *f = fopen(path, "wb");
-        fwrite(file, 1, len, f);
-        fclose(f);
+        if (!f || fwrite(file, 1, len, f) != len || fclose(f) != 0) {
+            fprintf(stderr, "pq_tool: cannot write %s\n", path);
+            return 1;
+        }
         free(file);
     }
     pq_table_free(&t);

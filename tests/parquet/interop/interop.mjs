@@ -2,7 +2,12 @@
 // by us, value for value. Usage: node interop.mjs PQ_TOOL WORKDIR
 // Prints "N passed, N failed" and exits non-zero on any failure.
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { DuckDBInstance } from "@duckdb/node-api";
+import { tableFromIPC } from "apache-arrow";
+import { parquetReadObjects } from "hyparquet";
+import { compressors } from "hyparquet-compressors";
+import * as parquetWasm from "parquet-wasm";
 
 const [tool, dir] = process.argv.slice(2);
 let passed = 0, failed = 0;
@@ -39,6 +44,39 @@ function same(a, b, type) {
   return String(a) === String(b);
 }
 
+// A value from a JavaScript reader in our canonical form (see pq_tool dump).
+const perMs = { "timestamp[ms]": 1n, "timestamp[us]": 1000n, "timestamp[ns]": 1000000n };
+function hex(u8) { return Array.from(u8, (b) => b.toString(16).padStart(2, "0")).join(""); }
+function norm(v, type) {
+  if (v === null || v === undefined) return null;
+  if (perMs[type]) {
+    const ms = v instanceof Date ? BigInt(v.getTime()) : BigInt(Math.round(Number(v)));
+    return String(ms * perMs[type]);
+  }
+  if (type === "date") {
+    const ms = v instanceof Date ? v.getTime() : Number(v);
+    return String(Math.round(ms / 86400000));
+  }
+  if (type === "binary") return v instanceof Uint8Array ? hex(v) : hex(Uint8Array.from(String(v), (ch) => ch.charCodeAt(0)));
+  if (type === "float32" || type === "float64") return Number(v);
+  if (type === "bool" || type === "string") return v;
+  return String(v);
+}
+// Timestamps below the millisecond are compared at the readers' millisecond precision.
+function sameAtMs(got, want, type) {
+  if (perMs[type] && want !== null && got !== null) return BigInt(got) === (BigInt(want) / perMs[type]) * perMs[type];
+  return same(got, want, type);
+}
+
+async function readHyparquet(file) {
+  const b = readFileSync(file);
+  const ab = b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
+  return parquetReadObjects({ file: ab, compressors, utf8: false });
+}
+function readArrow(file) {
+  return tableFromIPC(parquetWasm.readParquet(new Uint8Array(readFileSync(file))).intoIPCStream());
+}
+
 const instance = await DuckDBInstance.create(":memory:");
 const conn = await instance.connect();
 const codecs = ["snappy", "zstd", "gzip", "lz4_raw", "none"];
@@ -60,6 +98,18 @@ for (const codec of codecs) {
     const got = r.getRows().map((row) => row[0]);
     const ok = got.length === col.values.length && got.every((v, i) => same(v, col.values[i], col.type));
     check(ok, `DuckDB reads ${col.name} (${codec})`);
+  }
+  // hyparquet and parquet-wasm (Rust, through Arrow) read the same values.
+  const rows = await readHyparquet(file);
+  const arrow = readArrow(file);
+  for (const col of expect) {
+    const h = rows.map((r) => norm(r[col.name], col.type));
+    check(h.length === col.values.length && h.every((v, i) => sameAtMs(v, col.values[i], col.type)),
+      `hyparquet reads ${col.name} (${codec})`);
+    const child = arrow.getChild(col.name);
+    const a = child ? Array.from({ length: child.length }, (_, i) => norm(child.get(i), col.type)) : [];
+    check(a.length === col.values.length && a.every((v, i) => sameAtMs(v, col.values[i], col.type)),
+      `parquet-wasm reads ${col.name} (${codec})`);
   }
   // Its schema view agrees on the types, the metadata on the codec and the pandas key.
   const schema = await conn.runAndReadAll(
@@ -107,6 +157,57 @@ for (const codec of codecs) {
           : same(v, col.values[i], col.type));
       check(ok, `we read DuckDB's ${version} ${codec} ${col.name}`);
     }
+  }
+}
+
+// parquet-wasm (the Rust implementation) rewrites our file from Arrow; we read it back.
+import { tableToIPC } from "apache-arrow";
+import { parquetWriteBuffer } from "hyparquet-writer";
+import { writeFileSync } from "node:fs";
+{
+  const arrow = readArrow(src);
+  const wasmTable = parquetWasm.Table.fromIPCStream(tableToIPC(arrow, "stream"));
+  const out = `${dir}/parquet_wasm.parquet`;
+  writeFileSync(out, parquetWasm.writeParquet(wasmTable));
+  let got = null;
+  try { got = dump(out); } catch (e) { check(false, `our reader on parquet-wasm's file: ${e.message}`); }
+  for (const col of got ? expect : []) {
+    const g = got.find((c) => c.name === col.name);
+    const unit = { "timestamp[ms]": 1000000n, "timestamp[us]": 1000n, "timestamp[ns]": 1n };
+    const scale = (v, t) => (v === null || !unit[t] ? v : String(BigInt(v) * unit[t]));
+    const ok = g && g.values.length === col.values.length &&
+      g.values.every((v, i) => unit[col.type] ? scale(v, g.type) === scale(col.values[i], col.type)
+                                              : same(v, col.values[i], col.type));
+    check(ok, `we read parquet-wasm's ${col.name}`);
+  }
+}
+// hyparquet-writer writes the basic types; we read them back.
+{
+  const n = 50;
+  const data = {
+    i32: Array.from({ length: n }, (_, i) => (i % 5 === 3 ? null : i * 7 - 100)),
+    i64: Array.from({ length: n }, (_, i) => BigInt(i) * 1000000007n - 3n),
+    f64: Array.from({ length: n }, (_, i) => (i % 4 === 0 ? null : i / 8)),
+    s: Array.from({ length: n }, (_, i) => (i % 6 === 1 ? null : `row ${i % 9} ü`)),
+    b: Array.from({ length: n }, (_, i) => i % 3 === 0),
+  };
+  const buf = parquetWriteBuffer({ columnData: [
+    { name: "i32", data: data.i32, type: "INT32" },
+    { name: "i64", data: data.i64, type: "INT64" },
+    { name: "f64", data: data.f64, type: "DOUBLE" },
+    { name: "s", data: data.s, type: "STRING" },
+    { name: "b", data: data.b, type: "BOOLEAN" },
+  ] });
+  const out = `${dir}/hyparquet_writer.parquet`;
+  writeFileSync(out, new Uint8Array(buf));
+  let got = null;
+  try { got = dump(out); } catch (e) { check(false, `our reader on hyparquet-writer's file: ${e.message}`); }
+  const types = { i32: "int32", i64: "int64", f64: "float64", s: "string", b: "bool" };
+  for (const [name, vals] of got ? Object.entries(data) : []) {
+    const g = got.find((c) => c.name === name);
+    const ok = g && g.values.length === n &&
+      g.values.every((v, i) => same(v, vals[i] === null ? null : (typeof vals[i] === "bigint" ? String(vals[i]) : vals[i]), types[name]));
+    check(ok, `we read hyparquet-writer's ${name}`);
   }
 }
 
