@@ -393,7 +393,10 @@ typedef struct {
 
 static size_t phys_width(int pt)
 {
-    return pt == PT_INT32 || pt == PT_FLOAT ? 4 : pt == PT_INT64 || pt == PT_DOUBLE ? 8 : 0;
+    return pt == PT_INT32 || pt == PT_FLOAT    ? 4
+           : pt == PT_INT64 || pt == PT_DOUBLE ? 8
+           : pt == PT_INT96                    ? 12
+                                               : 0;
 }
 
 /* Store one PLAIN value (p, n) at row. */
@@ -406,6 +409,16 @@ static int put_value(col_state *st, int pt, size_t row, const uint8_t *p, size_t
     }
     size_t w = pq_width(c->type);
     uint8_t *dst = (uint8_t *)c->values + row * w;
+    if (pt == PT_INT96) { /* nanoseconds of the day, then the Julian day */
+        int64_t nanos;
+        int32_t julian;
+        memcpy(&nanos, p, 8);
+        memcpy(&julian, p + 8, 4);
+        int64_t ns =
+            (int64_t)((uint64_t)((int64_t)julian - 2440588) * 86400000000000ull + (uint64_t)nanos);
+        memcpy(dst, &ns, 8);
+        return 0;
+    }
     if (pt == PT_INT32 && w < 4)
         memcpy(dst, p, w); /* little endian: the low bytes */
     else
@@ -873,9 +886,9 @@ static int column_type(const schema_el *s, pq_type *out, int *utc)
     case PT_BYTE_ARRAY:
         *out = (s->logical == 1 || s->converted == 0) ? PQ_STRING : PQ_BINARY;
         return 0;
-    case PT_INT96:
-        return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: INT96 timestamps (column \"%s\")",
-                         s->name ? s->name : "?");
+    case PT_INT96: /* legacy timestamps (Impala, Spark): read as nanoseconds */
+        *out = PQ_TIMESTAMP_NS;
+        return 0;
     default:
         return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: physical type %d (column \"%s\")",
                          s->type, s->name ? s->name : "?");

@@ -154,7 +154,92 @@ TEST(damaged_files_give_errors)
     pq_table_free(&t);
 }
 
+/* A file with one INT96 column (legacy timestamps), built by hand. */
+TEST(int96_timestamps_read_as_nanoseconds)
+{
+    bs_buf f = {0}, hdr = {0}, foot = {0};
+    bs__buf_append(&f, "PAR1", 4);
+    uint8_t page[24];
+    int64_t nanos[2] = {3600LL * 1000000000LL, 0};
+    int32_t julian[2] = {2440588 + 1, 2440588 - 1}; /* 1970-01-02 01:00, 1969-12-31 */
+    for (int i = 0; i < 2; i++) {
+        memcpy(page + 12 * i, &nanos[i], 8);
+        memcpy(page + 12 * i + 8, &julian[i], 4);
+    }
+    tc_writer w = {&hdr, {0}, 0, 0};
+    tc_struct_begin(&w);
+    tc_i32(&w, 1, 0);
+    tc_i32(&w, 2, 24);
+    tc_i32(&w, 3, 24);
+    tc_field_struct(&w, 5);
+    tc_i32(&w, 1, 2);
+    tc_i32(&w, 2, 0);
+    tc_i32(&w, 3, 3);
+    tc_i32(&w, 4, 3);
+    tc_struct_end(&w);
+    tc_struct_end(&w);
+    int64_t data_off = (int64_t)f.len;
+    bs__buf_append(&f, hdr.data, hdr.len);
+    bs__buf_append(&f, page, 24);
+    tc_writer m = {&foot, {0}, 0, 0};
+    tc_struct_begin(&m);
+    tc_i32(&m, 1, 1);
+    tc_list(&m, 2, TC_STRUCT, 2);
+    tc_struct_begin(&m);
+    tc_string(&m, 4, "schema");
+    tc_i32(&m, 5, 1);
+    tc_struct_end(&m);
+    tc_struct_begin(&m);
+    tc_i32(&m, 1, 3); /* INT96 */
+    tc_i32(&m, 3, 0);
+    tc_string(&m, 4, "ts");
+    tc_struct_end(&m);
+    tc_i64(&m, 3, 2);
+    tc_list(&m, 4, TC_STRUCT, 1);
+    tc_struct_begin(&m);
+    tc_list(&m, 1, TC_STRUCT, 1);
+    tc_struct_begin(&m);
+    tc_i64(&m, 2, data_off);
+    tc_field_struct(&m, 3);
+    tc_i32(&m, 1, 3);
+    tc_list(&m, 2, TC_I32, 1);
+    tc_list_i32(&m, 0);
+    tc_list(&m, 3, TC_BINARY, 1);
+    tc_list_string(&m, "ts");
+    tc_i32(&m, 4, 0);
+    tc_i64(&m, 5, 2);
+    tc_i64(&m, 6, (int64_t)(hdr.len + 24));
+    tc_i64(&m, 7, (int64_t)(hdr.len + 24));
+    tc_i64(&m, 9, data_off);
+    tc_struct_end(&m);
+    tc_struct_end(&m);
+    tc_i64(&m, 2, 24);
+    tc_i64(&m, 3, 2);
+    tc_struct_end(&m);
+    tc_struct_end(&m);
+    CHECK(!w.bad && !m.bad);
+    uint32_t fl = (uint32_t)foot.len;
+    bs__buf_append(&f, foot.data, foot.len);
+    bs__buf_append(&f, &fl, 4);
+    bs__buf_append(&f, "PAR1", 4);
+    pq_table t;
+    int rc = pq_read(&t, f.data, f.len, NULL, 0);
+    if (rc)
+        fprintf(stderr, "  %s\n", blobstore_errmsg());
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(t.cols[0].type, PQ_TIMESTAMP_NS);
+    int64_t v[2];
+    memcpy(v, t.cols[0].values, 16);
+    CHECK_EQ(v[0], 90000LL * 1000000000LL);
+    CHECK_EQ(v[1], -86400LL * 1000000000LL);
+    pq_table_free(&t);
+    bs__buf_free(&f);
+    bs__buf_free(&hdr);
+    bs__buf_free(&foot);
+}
+
 static const test_case tests[] = {
+    TEST_ENTRY(int96_timestamps_read_as_nanoseconds),
     TEST_ENTRY(every_type_nullability_codec_round_trips),
     TEST_ENTRY(projection_reads_only_named_columns),
     TEST_ENTRY(damaged_files_give_errors),
