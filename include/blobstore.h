@@ -385,5 +385,6 @@ BLOBSTORE_API int blobstore_settings(char **out_json, blobstore *bs);
 #endif
 
 #include "blobstore/array.h"
+#include "blobstore/table.h"
 
 #endif /* BLOBSTORE_H */

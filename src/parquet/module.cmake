@@ -5,5 +5,6 @@ list(APPEND BLOBSTORE_SOURCES
   src/parquet/table.c
   src/parquet/write.c
   src/parquet/read.c
+  src/parquet/table_store.c
 )
 list(APPEND BLOBSTORE_MODULE_LIBS PkgConfig::SNAPPY)

@@ -81,48 +81,34 @@ void tc_skip(tc_reader *r, int type, int depth);
 
 /* ---- tables (table.c) ---- */
 
-typedef enum {
-    PQ_BOOL,
-    PQ_INT8,
-    PQ_INT16,
-    PQ_INT32,
-    PQ_INT64,
-    PQ_UINT8,
-    PQ_UINT16,
-    PQ_UINT32,
-    PQ_UINT64,
-    PQ_FLOAT,
-    PQ_DOUBLE,
-    PQ_STRING,
-    PQ_BINARY,
-    PQ_TIMESTAMP_MS,
-    PQ_TIMESTAMP_US,
-    PQ_TIMESTAMP_NS,
-    PQ_DATE,
-} pq_type;
-
-typedef struct {
-    char *name;
-    pq_type type;
-    int utc;      /* timestamps: adjusted to UTC */
-    int nullable; /* the column may hold nulls */
-    /* Fixed-width types: n values of pq_width(type) bytes (bool: one byte
-     * 0/1; date: int32 days; timestamps: int64). Strings and binary:
-     * offsets[n + 1] into bytes. */
-    void *values;
-    uint64_t *offsets;
-    uint8_t *bytes;
-    uint8_t *valid; /* NULL: all valid; else one byte per row */
-} pq_column;
-
-typedef struct {
-    size_t nrows, ncols;
-    pq_column *cols;
-} pq_table;
+/* The table types are the public ones (blobstore/table.h). */
+typedef blobstore_column_type pq_type;
+typedef blobstore_column pq_column;
+typedef blobstore_table pq_table;
+#define PQ_BOOL         BLOBSTORE_COL_BOOL
+#define PQ_INT8         BLOBSTORE_COL_INT8
+#define PQ_INT16        BLOBSTORE_COL_INT16
+#define PQ_INT32        BLOBSTORE_COL_INT32
+#define PQ_INT64        BLOBSTORE_COL_INT64
+#define PQ_UINT8        BLOBSTORE_COL_UINT8
+#define PQ_UINT16       BLOBSTORE_COL_UINT16
+#define PQ_UINT32       BLOBSTORE_COL_UINT32
+#define PQ_UINT64       BLOBSTORE_COL_UINT64
+#define PQ_FLOAT        BLOBSTORE_COL_FLOAT32
+#define PQ_DOUBLE       BLOBSTORE_COL_FLOAT64
+#define PQ_STRING       BLOBSTORE_COL_STRING
+#define PQ_BINARY       BLOBSTORE_COL_BINARY
+#define PQ_TIMESTAMP_MS BLOBSTORE_COL_TIMESTAMP_MS
+#define PQ_TIMESTAMP_US BLOBSTORE_COL_TIMESTAMP_US
+#define PQ_TIMESTAMP_NS BLOBSTORE_COL_TIMESTAMP_NS
+#define PQ_DATE         BLOBSTORE_COL_DATE
 
 size_t pq_width(pq_type t); /* bytes per value; 0 for strings and binary */
 const char *pq_type_name(pq_type t);
+int pq_type_parse(const char *name, pq_type *out); /* the names pq_type_name gives */
 void pq_table_free(pq_table *t);
+/* The "pandas" key-value metadata for a table (a RangeIndex); malloc'd. */
+char *pq_pandas_metadata(const pq_table *t);
 
 /* ---- writing (write.c) and reading (read.c) ---- */
 

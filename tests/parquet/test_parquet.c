@@ -238,7 +238,82 @@ TEST(int96_timestamps_read_as_nanoseconds)
     bs__buf_free(&foot);
 }
 
+TEST(tables_through_the_store)
+{
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = test_tmpdir();
+    o.backend = "sqlite";
+    blobstore *bs;
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    const char *csv = "id,name,score,ok,day,when\n"
+                      "1,alice,0.5,true,2024-01-15,2024-01-15 10:30:00.250\n"
+                      "2,\"bob, jr\",,false,2024-02-29,2024-02-29T00:00:01Z\n"
+                      "3,\"say \"\"hi\"\"\",2.25,,1970-01-01,\n";
+    blobstore_table t;
+    CHECK_EQ(blobstore_table_from_csv(&t, csv, strlen(csv), "day:date,when:timestamp[ms]"), 0);
+    CHECK_EQ(t.nrows, 3);
+    CHECK_EQ(t.ncols, 6);
+    CHECK_EQ(t.cols[0].type, BLOBSTORE_COL_INT64);
+    CHECK_EQ(t.cols[1].type, BLOBSTORE_COL_STRING);
+    CHECK_EQ(t.cols[2].type, BLOBSTORE_COL_FLOAT64);
+    CHECK(t.cols[2].nullable);
+    CHECK_EQ(t.cols[3].type, BLOBSTORE_COL_BOOL);
+    CHECK_EQ(t.cols[4].type, BLOBSTORE_COL_DATE);
+    CHECK_EQ(((int32_t *)t.cols[4].values)[1], 19782);
+    CHECK_EQ(((int64_t *)t.cols[5].values)[0], 1705314600250LL);
+    blobstore_table_options to = BLOBSTORE_TABLE_OPTIONS_INIT;
+    to.metadata = "{\"source\": \"csv\"}";
+    to.compression = "zstd";
+    char *key;
+    CHECK_EQ(blobstore_table_put(&key, bs, "t", &t, &to), 0);
+    blobstore_free(key);
+    char *meta;
+    CHECK_EQ(blobstore_get_metadata(&meta, bs, "t"), 0);
+    CHECK(strstr(meta, "\"format\":\"parquet\"") != NULL);
+    CHECK(strstr(meta, "\"num_rows\":3") != NULL);
+    CHECK(strstr(meta, "{\"name\":\"score\",\"type\":\"float64\",\"nullable\":true}") != NULL);
+    CHECK(strstr(meta, ".parquet\"") != NULL);
+    blobstore_free(meta);
+    blobstore_table back;
+    CHECK_EQ(blobstore_table_get(&back, bs, "t", NULL, 0), 0);
+    char *out;
+    size_t n;
+    CHECK_EQ(blobstore_table_to_csv(&out, &n, &back), 0);
+    CHECK_STR(out, "id,name,score,ok,day,when\n"
+                   "1,alice,0.5,true,2024-01-15,2024-01-15 10:30:00.250\n"
+                   "2,\"bob, jr\",,false,2024-02-29,2024-02-29 00:00:01.000\n"
+                   "3,\"say \"\"hi\"\"\",2.25,,1970-01-01,\n");
+    blobstore_free(out);
+    blobstore_table_clear(&back);
+    const char *cols[] = {"when", "id"};
+    CHECK_EQ(blobstore_table_get(&back, bs, "t", cols, 2), 0);
+    CHECK_EQ(back.ncols, 2);
+    CHECK_STR(back.cols[0].name, "when");
+    blobstore_table_clear(&back);
+    const char *bad[] = {"nope"};
+    CHECK_EQ(blobstore_table_get(&back, bs, "t", bad, 1), BLOBSTORE_EINVAL);
+    /* A Parquet file is checked before it is stored. */
+    void *pq;
+    size_t len;
+    CHECK_EQ(blobstore_table_to_parquet(&pq, &len, &t, NULL), 0);
+    CHECK_EQ(blobstore_table_put_parquet(NULL, bs, "copy", pq, len, NULL), 0);
+    memset((uint8_t *)pq + 4, 0xff, 8); /* the first page header */
+    CHECK(blobstore_table_put_parquet(NULL, bs, "broken", pq, len, NULL) != 0);
+    CHECK_EQ(blobstore_exists(bs, "broken"), 0);
+    blobstore_free(pq);
+    CHECK_EQ(blobstore_put(NULL, bs, "bytes", "x", 1, NULL), 0);
+    CHECK_EQ(blobstore_table_get(&back, bs, "bytes", NULL, 0), BLOBSTORE_EINVAL);
+    /* Bad CSV and schemas are refused with a message. */
+    CHECK_EQ(blobstore_table_from_csv(&back, "a,b\n1\n", 6, NULL), BLOBSTORE_EINVAL);
+    CHECK_EQ(blobstore_table_from_csv(&back, "a\nx\n", 4, "a:int32"), BLOBSTORE_EINVAL);
+    CHECK(strstr(blobstore_errmsg(), "int32") != NULL);
+    CHECK_EQ(blobstore_table_from_csv(&back, "a\n1\n", 4, "zz:int32"), BLOBSTORE_EINVAL);
+    blobstore_table_clear(&t);
+    blobstore_close(bs);
+}
+
 static const test_case tests[] = {
+    TEST_ENTRY(tables_through_the_store),
     TEST_ENTRY(int96_timestamps_read_as_nanoseconds),
     TEST_ENTRY(every_type_nullability_codec_round_trips),
     TEST_ENTRY(projection_reads_only_named_columns),

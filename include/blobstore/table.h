@@ -1,0 +1,111 @@
+/*
+ * blobstore/table.h - columnar tables, stored as Apache Parquet files
+ * (readable in place by DuckDB, Arrow, pandas).
+ *
+ * Included by blobstore.h.
+ */
+#ifndef BLOBSTORE_TABLE_H
+#define BLOBSTORE_TABLE_H
+
+#include "../blobstore.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Column types. */
+typedef enum {
+    BLOBSTORE_COL_BOOL,
+    BLOBSTORE_COL_INT8,
+    BLOBSTORE_COL_INT16,
+    BLOBSTORE_COL_INT32,
+    BLOBSTORE_COL_INT64,
+    BLOBSTORE_COL_UINT8,
+    BLOBSTORE_COL_UINT16,
+    BLOBSTORE_COL_UINT32,
+    BLOBSTORE_COL_UINT64,
+    BLOBSTORE_COL_FLOAT32,
+    BLOBSTORE_COL_FLOAT64,
+    BLOBSTORE_COL_STRING, /**< UTF-8 */
+    BLOBSTORE_COL_BINARY,
+    BLOBSTORE_COL_TIMESTAMP_MS,
+    BLOBSTORE_COL_TIMESTAMP_US,
+    BLOBSTORE_COL_TIMESTAMP_NS,
+    BLOBSTORE_COL_DATE, /**< int32 days since 1970-01-01 */
+} blobstore_column_type;
+
+/**
+ * A column of nrows values. Fixed-width types: `values` holds nrows items
+ * (bool: one byte 0/1; timestamps: int64 in their unit since the epoch).
+ * String and binary: item i is bytes[offsets[i] .. offsets[i + 1]).
+ * `valid` (NULL: no nulls) holds one byte per row, 0 for null.
+ */
+typedef struct blobstore_column {
+    char *name;
+    blobstore_column_type type;
+    int utc;      /**< timestamps: adjusted to UTC */
+    int nullable; /**< may hold nulls */
+    void *values;
+    uint64_t *offsets;
+    uint8_t *bytes;
+    uint8_t *valid;
+} blobstore_column;
+
+typedef struct blobstore_table {
+    size_t nrows, ncols;
+    blobstore_column *cols;
+} blobstore_table;
+
+/** Free a table returned by this library (names, data) and zero it. */
+BLOBSTORE_API void blobstore_table_clear(blobstore_table *t);
+
+#define BLOBSTORE_TABLE_OPTIONS_VERSION 1
+
+typedef struct blobstore_table_options {
+    unsigned int version;
+    const char *metadata;    /**< user metadata (JSON object) or NULL */
+    const char *compression; /**< "snappy" (default), "zstd", "gzip", "lz4_raw", "none" */
+    size_t row_group_rows;   /**< rows per row group; 0: 1,000,000 */
+} blobstore_table_options;
+
+#define BLOBSTORE_TABLE_OPTIONS_INIT                                                               \
+    {                                                                                              \
+        .version = BLOBSTORE_TABLE_OPTIONS_VERSION                                                 \
+    }
+
+/**
+ * Store a table as a Parquet file (with the "pandas" metadata, a RangeIndex).
+ * get_metadata then shows format "parquet", the columns with their types and
+ * num_rows. Errors: BLOBSTORE_EINVAL.
+ */
+BLOBSTORE_API int blobstore_table_put(char **out_key, blobstore *bs, const char *key,
+                                      const blobstore_table *t, const blobstore_table_options *o);
+
+/** Store a Parquet file as a table, after checking that it reads. */
+BLOBSTORE_API int blobstore_table_put_parquet(char **out_key, blobstore *bs, const char *key,
+                                              const void *file, size_t len, const char *metadata);
+
+/** Read a table; names (n of them) selects columns, NULL all. Columns not
+ *  selected are not decoded. Errors: BLOBSTORE_ENOTFOUND, BLOBSTORE_ECORRUPT,
+ *  BLOBSTORE_EINVAL (not a table, or no such column). */
+BLOBSTORE_API int blobstore_table_get(blobstore_table *out, blobstore *bs, const char *key,
+                                      const char *const *names, size_t n);
+
+/** Parse CSV (a header row, then rows) into a table. Column types are
+ *  inferred (int64, float64, bool, else string; empty fields are nulls)
+ *  unless schema ("a:int32,b:string,c:timestamp[ms],d:date") names them. */
+BLOBSTORE_API int blobstore_table_from_csv(blobstore_table *out, const char *csv, size_t len,
+                                           const char *schema);
+
+/** Write a table as CSV (malloc'd; free with blobstore_free). */
+BLOBSTORE_API int blobstore_table_to_csv(char **out, size_t *out_len, const blobstore_table *t);
+
+/** Write a table as a Parquet file (malloc'd; free with blobstore_free). */
+BLOBSTORE_API int blobstore_table_to_parquet(void **out, size_t *out_len, const blobstore_table *t,
+                                             const blobstore_table_options *o);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
