@@ -648,7 +648,15 @@ static int put_args_init(put_args *a, blobstore *bs, const blobstore_put_options
     if (a->po->version < 1 || a->po->version > BLOBSTORE_PUT_OPTIONS_VERSION)
         return bs__error(BLOBSTORE_EINVAL, "blobstore_put_options version %u is not supported",
                          a->po->version);
-    a->codec = a->po->compression ? bs__codec_by_name(a->po->compression) : bs->codec;
+    if (a->po->raw) { /* the file's own codec, only recorded: any short name */
+        const char *c = a->po->compression;
+        if (c && (!*c || strlen(c) > 16 ||
+                  strspn(c, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(c)))
+            return bs__error(BLOBSTORE_EINVAL, "invalid compression name \"%s\"", c);
+        a->codec = bs->codec;
+    } else {
+        a->codec = a->po->compression ? bs__codec_by_name(a->po->compression) : bs->codec;
+    }
     if (!a->codec)
         return BLOBSTORE_EINVAL;
     a->level = a->po->compression_level ? a->po->compression_level : bs->level;

@@ -215,6 +215,34 @@ expect 2 "bytes are not an array" -- "$BS" --dir "$SA" get rawnpy --slice 0
 expect 2 "slice outside" -- "$BS" --dir "$SA" get m --slice 0:9
 expect 2 "slice too many dims" -- "$BS" --dir "$SA" get m --slice 0,0,0
 
+# tables: CSV and Parquet files
+ST="$T/tables"
+printf 'id,name,score,day\n1,alice,0.5,2024-01-15\n2,"bob, jr",,2024-02-29\n3,carol,2.25,1970-01-01\n' > "$T/t.csv"
+expect 0 "put --csv" -- "$BS" --dir "$ST" put --csv --schema day:date --key t --meta '{"src": "csv"}' "$T/t.csv"
+expect 0 "meta of a table" -- "$BS" --dir "$ST" meta t
+check "table metadata" 'grep -q "\"format\":\"parquet\"" "$T/out" && grep -q "\"num_rows\":3" "$T/out" && grep -q "\"name\":\"day\",\"type\":\"date\"" "$T/out"'
+check "blob file is a .parquet" '[ "$(find "$ST/blobs" -name "*.parquet" | wc -l)" -eq 1 ]'
+expect 0 "get -o .csv" -- "$BS" --dir "$ST" get t -o "$T/t2.csv"
+check "csv round trip" 'cmp -s "$T/t.csv" "$T/t2.csv"'
+expect 0 "get --columns" -- "$BS" --dir "$ST" get t --columns score,id
+check "projected columns" '[ "$(cat $T/out | tr "\n" ";")" = "score,id;0.5,1;,2;2.25,3;" ]'
+expect 0 "get -o .parquet" -- "$BS" --dir "$ST" get t -o "$T/t.parquet"
+check "parquet magic" '[ "$(head -c 4 "$T/t.parquet")" = PAR1 ] && [ "$(tail -c 4 "$T/t.parquet")" = PAR1 ]'
+expect 0 "put .parquet" -- "$BS" --dir "$ST" put --key t2 "$T/t.parquet"
+expect 0 "get --columns -o .parquet" -- "$BS" --dir "$ST" get t2 --columns name -o "$T/name.parquet"
+expect 0 "put projected parquet" -- "$BS" --dir "$ST" put --key t3 "$T/name.parquet"
+expect 0 "read it back" -- "$BS" --dir "$ST" get t3 -o "$T/t3.csv"
+check "projected parquet values" '[ "$(cat $T/t3.csv | tr "\n" ";")" = "name;alice;\"bob, jr\";carol;" ]'
+head -c 200 "$T/t.parquet" > "$T/bad.parquet"
+expect 2 "truncated parquet refused" -- "$BS" --dir "$ST" put --key bad "$T/bad.parquet"
+expect 1 "nothing stored for it" -- "$BS" --dir "$ST" exists bad
+printf 'a,b\n1\n' > "$T/ragged.csv"
+expect 2 "ragged csv refused" -- "$BS" --dir "$ST" put --csv "$T/ragged.csv"
+expect 2 "bad schema type" -- "$BS" --dir "$ST" put --csv --schema id:decimal "$T/t.csv"
+expect 0 "csv kept as bytes" -- "$BS" --dir "$ST" put --raw --key rawcsv "$T/t.csv"
+expect 2 "bytes are not a table" -- "$BS" --dir "$ST" get rawcsv --columns a
+expect 2 "unknown column" -- "$BS" --dir "$ST" get t --columns nope
+
 # progress on a terminal for puts that take more than a second (script gives a pty)
 if command -v script > /dev/null; then
     mkfifo "$T/slow"

@@ -41,10 +41,12 @@ static const char *usage_main =
     "  --help, --version\n"
     "\n"
     "Commands:\n"
-    "  put [--key KEY] [--meta JSON] [--raw] [FILE|-]\n"
+    "  put [--key KEY] [--meta JSON] [--raw] [--csv [--schema S]] [FILE|-]\n"
     "                                           store FILE (or stdin); print the key;\n"
-    "                                           .npy and .b2nd files become arrays\n"
-    "  get KEY [-o FILE] [--slice BOX]          bytes to stdout, or to FILE (.npy: array)\n"
+    "                                           .npy/.b2nd files become arrays,\n"
+    "                                           CSV/.parquet files tables\n"
+    "  get KEY [-o FILE] [--slice BOX] [--columns A,B]\n"
+    "                                           bytes to stdout, or to FILE (.npy, .csv)\n"
     "  meta KEY                                 the get_metadata JSON\n"
     "  update-meta KEY JSON                     merge JSON into the user metadata\n"
     "  rm KEY                                   delete\n"
@@ -68,13 +70,18 @@ static const command_help helps[] = {
             "16-hex-character key is made; in a content-addressable store the key is the\n"
             "SHA-256 of the content. --meta attaches a JSON object as metadata.\n"
             "A .npy file is stored as an array (a Blosc2 .b2nd file); a .b2nd file is\n"
-            "checked and stored as an array; --raw keeps either as plain bytes.\n"},
+            "checked and stored as an array; --csv FILE stores a CSV file as a table (a\n"
+            "Parquet file; column types inferred, or given with --schema a:int32,b:string,\n"
+            "c:timestamp[ms],d:date); a .parquet file is checked and stored as a table;\n"
+            "--raw keeps any of them as plain bytes.\n"},
     {"get", "usage: blobstore get KEY [-o FILE] [--slice BOX]\n"
             "Write the blob's bytes to standard output, or to FILE (written to a temporary\n"
             "file and renamed into place only once the data has been verified). For an\n"
             "array, -o x.npy writes a .npy file and -o x.b2nd the stored .b2nd file;\n"
             "--slice 0:10,5:7 reads a sub-box (decompressing only the chunks it needs)\n"
-            "and prints it, or writes it with -o x.npy.\n"
+            "and prints it, or writes it with -o x.npy. For a table, -o x.parquet writes the\n"
+            "stored Parquet file, -o x.csv CSV, and --columns a,b only those columns (as CSV\n"
+            "on standard output, or -o x.csv / x.parquet).\n"
             "Exit 1 if KEY does not exist, 3 if the blob is corrupt.\n"},
     {"meta", "usage: blobstore meta KEY\n"
              "Print the entry's metadata as JSON (key, metadata, size, file_size, format,\n"
@@ -330,6 +337,37 @@ static int slurp(const char *path, char **out, size_t *len)
     return EXIT_OK;
 }
 
+/* put of a CSV file (--csv) or a .parquet file: stored as a table. */
+static int put_table_file(blobstore *bs, const char *key, const char *meta, const char *file,
+                          int csv, const char *schema)
+{
+    char *buf;
+    size_t len;
+    int code = slurp(file, &buf, &len);
+    if (code)
+        return code;
+    char *out = NULL;
+    int rc;
+    if (csv) {
+        blobstore_table t;
+        rc = blobstore_table_from_csv(&t, buf, len, schema);
+        if (!rc) {
+            blobstore_table_options o = BLOBSTORE_TABLE_OPTIONS_INIT;
+            o.metadata = meta;
+            rc = blobstore_table_put(&out, bs, key, &t, &o);
+            blobstore_table_clear(&t);
+        }
+    } else {
+        rc = blobstore_table_put_parquet(&out, bs, key, buf, len, meta);
+    }
+    free(buf);
+    if (rc) /* a bad input file is a usage error, not corruption of the store */
+        return rc == BLOBSTORE_ECORRUPT ? (lib_error(rc), EXIT_USAGE) : lib_error(rc);
+    printf("%s\n", out);
+    blobstore_free(out);
+    return EXIT_OK;
+}
+
 /* put of a .npy or .b2nd file: stored as an array. */
 static int put_array_file(blobstore *bs, const char *key, const char *meta, const char *file)
 {
@@ -362,8 +400,8 @@ static int put_array_file(blobstore *bs, const char *key, const char *meta, cons
 static int cmd_put(blobstore *bs, int argc, char **argv)
 {
     args a = {argc, argv, 0};
-    const char *key = NULL, *meta = NULL, *file = NULL;
-    int raw = 0;
+    const char *key = NULL, *meta = NULL, *file = NULL, *schema = NULL;
+    int raw = 0, csv = 0;
     for (; a.i < argc; a.i++) {
         const char *v;
         int m;
@@ -377,6 +415,12 @@ static int cmd_put(blobstore *bs, int argc, char **argv)
             meta = v;
         } else if (strcmp(argv[a.i], "--raw") == 0) {
             raw = 1;
+        } else if (strcmp(argv[a.i], "--csv") == 0) {
+            csv = 1;
+        } else if ((m = opt_value(&a, "--schema", &v)) != 0) {
+            if (m < 0)
+                return usage_error("put: --schema needs a value like a:int32,b:string");
+            schema = v;
         } else if (strcmp(argv[a.i], "-") == 0 || argv[a.i][0] != '-') {
             if (file)
                 return usage_error("put: only one FILE may be given");
@@ -385,6 +429,12 @@ static int cmd_put(blobstore *bs, int argc, char **argv)
             return usage_error("put: unknown option %s", argv[a.i]);
         }
     }
+    if (schema && !csv)
+        return usage_error("put: --schema goes with --csv");
+    if (csv && (!file || !strcmp(file, "-")))
+        return usage_error("put: --csv needs a FILE");
+    if (csv || (file && !raw && ends_with(file, ".parquet")))
+        return put_table_file(bs, key, meta, file, csv, schema);
     if (file && !raw && (ends_with(file, ".npy") || ends_with(file, ".b2nd")))
         return put_array_file(bs, key, meta, file);
     int fd = 0;
@@ -523,13 +573,55 @@ static int print_array(const blobstore_array *a)
 
 typedef struct {
     blobstore *bs;
-    const char *key, *slice;
-    int npy;
+    const char *key, *slice, *columns;
+    int npy, csv, parquet;
 } get_req;
+
+/* A table (all columns or --columns) as CSV, or as a new Parquet file. */
+static int emit_table(const get_req *r, int fd)
+{
+    char *names[256];
+    size_t n = 0;
+    char *list = r->columns ? strdup(r->columns) : NULL;
+    for (char *save = NULL, *tok = list ? strtok_r(list, ",", &save) : NULL; tok && n < 256;
+         tok = strtok_r(NULL, ",", &save))
+        names[n++] = tok;
+    blobstore_table t;
+    int rc = blobstore_table_get(&t, r->bs, r->key, list ? (const char *const *)names : NULL, n);
+    free(list);
+    if (rc)
+        return lib_error(rc);
+    void *out = NULL;
+    size_t len = 0;
+    rc = r->parquet ? blobstore_table_to_parquet(&out, &len, &t, NULL)
+                    : blobstore_table_to_csv((char **)&out, &len, &t);
+    blobstore_table_clear(&t);
+    if (rc)
+        return lib_error(rc);
+    fflush(stdout);
+    int code = EXIT_OK;
+    const char *c = out;
+    for (size_t left = len; left;) {
+        ssize_t w = write(fd, c, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            fail("cannot write output: %s", strerror(errno));
+            code = EXIT_ERROR;
+            break;
+        }
+        c += w;
+        left -= (size_t)w;
+    }
+    blobstore_free(out);
+    return code;
+}
 
 /* Write what a get asks for to fd: the stored bytes, or an array as .npy. */
 static int emit(const get_req *r, int fd)
 {
+    if (r->columns || r->csv)
+        return emit_table(r, fd);
     int as_array = r->slice != NULL;
     if (r->npy && !as_array) { /* -o x.npy converts arrays; other entries are their bytes */
         char *meta;
@@ -590,7 +682,7 @@ static int cmd_get(blobstore *bs, int argc, char **argv)
 {
     args a = {argc, argv, 0};
     const char *outfile = NULL;
-    get_req r = {bs, NULL, NULL, 0};
+    get_req r = {bs, NULL, NULL, NULL, 0, 0, 0};
     for (; a.i < argc; a.i++) {
         const char *v;
         int m;
@@ -598,6 +690,10 @@ static int cmd_get(blobstore *bs, int argc, char **argv)
             if (m < 0)
                 return usage_error("get: -o needs a file name");
             outfile = v;
+        } else if ((m = opt_value(&a, "--columns", &v)) != 0) {
+            if (m < 0)
+                return usage_error("get: --columns needs names like a,b");
+            r.columns = v;
         } else if ((m = opt_value(&a, "--slice", &v)) != 0) {
             if (m < 0)
                 return usage_error("get: --slice needs a box like 0:10,5:7");
@@ -615,6 +711,10 @@ static int cmd_get(blobstore *bs, int argc, char **argv)
     if (!outfile || strcmp(outfile, "-") == 0)
         return emit(&r, 1);
     r.npy = ends_with(outfile, ".npy");
+    r.csv = ends_with(outfile, ".csv");
+    r.parquet = ends_with(outfile, ".parquet") && r.columns;
+    if (r.columns && !r.csv && !r.parquet)
+        return usage_error("get: --columns writes .csv or .parquet files (or CSV without -o)");
     if (r.slice && !r.npy)
         return usage_error("get: --slice writes .npy files (or prints without -o)");
     /* To a file: a temporary beside it, renamed once the data verified. */

@@ -132,6 +132,7 @@ static int put_file(char **out_key, blobstore *bs, const char *key, const void *
     po.format = "parquet";
     po.raw = 1;
     po.format_info = info;
+    po.compression = codec; /* the codec inside the file, shown by get_metadata */
     int rc = blobstore_put_ex(out_key, bs, key, file, len, &po);
     free(info);
     return rc;
