@@ -66,6 +66,11 @@ typedef struct blobstore_table_options {
     const char *metadata;    /**< user metadata (JSON object) or NULL */
     const char *compression; /**< "snappy" (default), "zstd", "gzip", "lz4_raw", "none" */
     size_t row_group_rows;   /**< rows per row group; 0: 1,000,000 */
+    /** The file's "pandas" key-value metadata; NULL: made from the columns
+     *  (a RangeIndex). */
+    const char *pandas_metadata;
+    /** A JSON object of extra members for get_metadata, or NULL. */
+    const char *format_info;
 } blobstore_table_options;
 
 #define BLOBSTORE_TABLE_OPTIONS_INIT                                                               \

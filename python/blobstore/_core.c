@@ -833,7 +833,188 @@ static PyObject *Store_get_array(StoreObject *self, PyObject *args, PyObject *kw
     return Py_BuildValue("(sNN)", a.dtype, shape, buf);
 }
 
+/* put_table(key, columns, nrows, metadata=None, format_info=None,
+ *           pandas_metadata=None, compression=None) -> key
+ * columns: [(name, type, utc, values, offsets, bytes, valid)], buffers or None. */
+static PyObject *Store_put_table(StoreObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"key",         "columns",         "nrows",       "metadata",
+                             "format_info", "pandas_metadata", "compression", NULL};
+    const char *key, *meta = NULL, *info = NULL, *pandas = NULL, *comp = NULL;
+    PyObject *cols;
+    Py_ssize_t nrows;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "zOn|zzzz", kwlist, &key, &cols, &nrows, &meta,
+                                     &info, &pandas, &comp))
+        return NULL;
+    PyObject *seq = PySequence_Fast(cols, "columns must be a sequence");
+    if (!seq)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    blobstore_table t = {(size_t)nrows, (size_t)n, NULL};
+    t.cols = PyMem_Calloc((size_t)(n ? n : 1), sizeof(blobstore_column));
+    Py_buffer *views = PyMem_Calloc((size_t)(4 * n + 1), sizeof(Py_buffer));
+    int *held = PyMem_Calloc((size_t)(4 * n + 1), sizeof(int));
+    int ok = t.cols && views && held;
+    for (Py_ssize_t i = 0; ok && i < n; i++) {
+        PyObject *tup = PySequence_Fast_GET_ITEM(seq, i), *bufs[4];
+        const char *name;
+        int type, utc;
+        if (!PyArg_ParseTuple(tup, "sipOOOO", &name, &type, &utc, &bufs[0], &bufs[1], &bufs[2],
+                              &bufs[3])) {
+            ok = 0;
+            break;
+        }
+        blobstore_column *c = &t.cols[i];
+        c->name = (char *)name;
+        c->type = (blobstore_column_type)type;
+        c->utc = utc;
+        void **slots[4] = {&c->values, (void **)&c->offsets, (void **)&c->bytes,
+                           (void **)&c->valid};
+        for (int k = 0; ok && k < 4; k++) {
+            if (bufs[k] == Py_None)
+                continue;
+            if (PyObject_GetBuffer(bufs[k], &views[4 * i + k], PyBUF_SIMPLE) != 0) {
+                ok = 0;
+                break;
+            }
+            held[4 * i + k] = 1;
+            *slots[k] = views[4 * i + k].buf;
+        }
+        c->nullable = c->valid != NULL;
+    }
+    char *out = NULL;
+    int rc = 0;
+    if (ok) {
+        blobstore_table_options o = BLOBSTORE_TABLE_OPTIONS_INIT;
+        o.metadata = meta;
+        o.format_info = info;
+        o.pandas_metadata = pandas;
+        o.compression = comp;
+        blobstore *bs = self->bs;
+        Py_BEGIN_ALLOW_THREADS rc = blobstore_table_put(&out, bs, key, &t, &o);
+        Py_END_ALLOW_THREADS
+    }
+    for (Py_ssize_t i = 0; views && held && i < 4 * n; i++)
+        if (held[i])
+            PyBuffer_Release(&views[i]);
+    PyMem_Free(views);
+    PyMem_Free(held);
+    PyMem_Free(t.cols);
+    Py_DECREF(seq);
+    if (!ok)
+        return PyErr_Occurred() ? NULL : PyErr_NoMemory();
+    if (rc)
+        return raise_rc(rc);
+    PyObject *r = PyUnicode_FromString(out);
+    blobstore_free(out);
+    return r;
+}
+
+/* get_table(key, names=None) -> (nrows, [(name, type, utc, nullable, values,
+ *                                         offsets, bytes, valid)]) or None */
+static PyObject *Store_get_table(StoreObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"key", "names", NULL};
+    const char *key;
+    PyObject *names = Py_None;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|O", kwlist, &key, &names))
+        return NULL;
+    const char **sel = NULL;
+    Py_ssize_t nsel = 0;
+    PyObject *seq = NULL;
+    if (names != Py_None) {
+        if (!(seq = PySequence_Fast(names, "names must be a sequence")))
+            return NULL;
+        nsel = PySequence_Fast_GET_SIZE(seq);
+        sel = PyMem_Calloc((size_t)(nsel ? nsel : 1), sizeof(char *));
+        for (Py_ssize_t i = 0; sel && i < nsel; i++)
+            if (!(sel[i] = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(seq, i)))) {
+                PyMem_Free(sel);
+                Py_DECREF(seq);
+                return NULL;
+            }
+    }
+    blobstore_table t;
+    int rc;
+    blobstore *bs = self->bs;
+    Py_BEGIN_ALLOW_THREADS rc = blobstore_table_get(&t, bs, key, sel, (size_t)nsel);
+    Py_END_ALLOW_THREADS PyMem_Free(sel);
+    Py_XDECREF(seq);
+    if (rc == BLOBSTORE_ENOTFOUND)
+        Py_RETURN_NONE;
+    if (rc)
+        return raise_rc(rc);
+    PyObject *list = PyList_New((Py_ssize_t)t.ncols);
+    for (size_t i = 0; list && i < t.ncols; i++) {
+        blobstore_column *c = &t.cols[i];
+        size_t w; /* bytes per value; 0 for strings and binary */
+        switch (c->type) {
+        case BLOBSTORE_COL_BOOL:
+        case BLOBSTORE_COL_INT8:
+        case BLOBSTORE_COL_UINT8:
+            w = 1;
+            break;
+        case BLOBSTORE_COL_INT16:
+        case BLOBSTORE_COL_UINT16:
+            w = 2;
+            break;
+        case BLOBSTORE_COL_INT32:
+        case BLOBSTORE_COL_UINT32:
+        case BLOBSTORE_COL_FLOAT32:
+        case BLOBSTORE_COL_DATE:
+            w = 4;
+            break;
+        case BLOBSTORE_COL_STRING:
+        case BLOBSTORE_COL_BINARY:
+            w = 0;
+            break;
+        default:
+            w = 8;
+        }
+        /* Buffers take the memory; the table keeps nothing. */
+        PyObject *vals = Py_None, *offs = Py_None, *bytes = Py_None, *valid = Py_None;
+        if (w) {
+            vals = buffer_new(c->values, w * t.nrows);
+        } else {
+            offs = buffer_new(c->offsets, 8 * (t.nrows + 1));
+            bytes = buffer_new(c->bytes, t.nrows ? (size_t)c->offsets[t.nrows] : 0);
+        }
+        if (c->valid)
+            valid = buffer_new(c->valid, t.nrows);
+        else
+            Py_INCREF(valid);
+        if (w) {
+            Py_INCREF(offs);
+            Py_INCREF(bytes);
+        } else {
+            Py_INCREF(vals);
+        }
+        c->values = NULL;
+        c->offsets = NULL;
+        c->bytes = NULL;
+        c->valid = NULL;
+        PyObject *item = (vals && offs && bytes && valid)
+                             ? Py_BuildValue("(siiiNNNN)", c->name, (int)c->type, c->utc,
+                                             c->nullable, vals, offs, bytes, valid)
+                             : NULL;
+        if (!item) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    Py_ssize_t nrows = (Py_ssize_t)t.nrows;
+    blobstore_table_clear(&t);
+    if (!list)
+        return NULL;
+    return Py_BuildValue("(nN)", nrows, list);
+}
+
 static PyMethodDef Store_methods[] = {
+    {"put_table", (PyCFunction)(void (*)(void))Store_put_table, METH_VARARGS | METH_KEYWORDS, NULL},
+    {"get_table", (PyCFunction)(void (*)(void))Store_get_table, METH_VARARGS | METH_KEYWORDS, NULL},
     {"put_array", (PyCFunction)(void (*)(void))Store_put_array, METH_VARARGS | METH_KEYWORDS, NULL},
     {"get_array", (PyCFunction)(void (*)(void))Store_get_array, METH_VARARGS | METH_KEYWORDS, NULL},
     {"put", (PyCFunction)(void (*)(void))Store_put, METH_VARARGS | METH_KEYWORDS, NULL},

@@ -14,10 +14,7 @@ def typed_put(store, data, key, meta):
         return _put_array(store, np, data, key, meta)
     pd = _pandas()
     if pd is not None and isinstance(data, (pd.DataFrame, pd.Series)):
-        if hasattr(_core, "parquet_encode"):
-            return _put_table(store, pd, data, key, meta)
-        # Until the Parquet module lands, DataFrames and Series are pickled
-        # (signed, and restored exactly); get_metadata says format "pickle".
+        return _put_table(store, pd, data, key, meta)  # None: not representable, pickled
     return None
 
 
@@ -27,8 +24,8 @@ def typed_get(store, key, meta, buf):
         import numpy as np
 
         return _get_array(store, np, key, meta)
-    if fmt == "parquet" and hasattr(_core, "parquet_decode"):
-        return _get_table(meta, buf)
+    if fmt == "parquet":
+        return _get_table(store, key, meta)
     return None
 
 
@@ -69,9 +66,181 @@ def _get_array(store, np, key, meta):
     return arr
 
 
-def _put_table(store, pd, data, key, meta):  # pragma: no cover
-    raise _core.UnsupportedError("table storage is not wired yet")
+# ---- pandas <-> Parquet tables ----
+# Column type numbers of blobstore/table.h.
+(T_BOOL, T_I8, T_I16, T_I32, T_I64, T_U8, T_U16, T_U32, T_U64, T_F32, T_F64, T_STR, T_BIN,
+ T_TS_MS, T_TS_US, T_TS_NS, T_DATE) = range(17)
+_NUMPY_TYPES = {"bool": T_BOOL, "int8": T_I8, "int16": T_I16, "int32": T_I32, "int64": T_I64,
+                "uint8": T_U8, "uint16": T_U16, "uint32": T_U32, "uint64": T_U64,
+                "float32": T_F32, "float64": T_F64}
+_NULLABLE = {"boolean": T_BOOL, "Int8": T_I8, "Int16": T_I16, "Int32": T_I32, "Int64": T_I64,
+             "UInt8": T_U8, "UInt16": T_U16, "UInt32": T_U32, "UInt64": T_U64,
+             "Float32": T_F32, "Float64": T_F64}
+_NUMPY_OF = {v: k for k, v in _NUMPY_TYPES.items()}
 
 
-def _get_table(meta, buf):  # pragma: no cover
-    raise _core.UnsupportedError("table storage is not wired yet")
+def _column(pd, np, name, s):
+    """(name, type, utc, values, offsets, bytes, valid) for a Series, or None."""
+    dt = s.dtype
+    if str(dt) in _NUMPY_TYPES:
+        t = _NUMPY_TYPES[str(dt)]
+        vals = np.ascontiguousarray(s.to_numpy())
+        return (name, t, False, vals.view(np.uint8) if vals.size else b"", None, None, None)
+    if str(dt) in _NULLABLE:
+        t = _NULLABLE[str(dt)]
+        mask = s.isna().to_numpy()
+        np_dt = _NUMPY_OF[t]
+        vals = np.ascontiguousarray(s.to_numpy(dtype=np_dt, na_value=0 if t != T_BOOL else False))
+        valid = np.ascontiguousarray((~mask).astype(np.uint8))
+        return (name, t, False, vals.view(np.uint8) if vals.size else b"", None, None, valid)
+    if isinstance(dt, pd.DatetimeTZDtype) or str(dt) == "datetime64[ns]":
+        utc = isinstance(dt, pd.DatetimeTZDtype)
+        ser = s.dt.tz_convert("UTC") if utc else s
+        vals = np.ascontiguousarray(ser.to_numpy(dtype="datetime64[ns]").view(np.int64))
+        mask = s.isna().to_numpy()
+        valid = np.ascontiguousarray((~mask).astype(np.uint8)) if mask.any() else None
+        return (name, T_TS_NS, utc, vals.view(np.uint8) if vals.size else b"", None, None, valid)
+    if dt == object:
+        items = s.to_list()
+        kinds = {type(v) for v in items if v is not None and v is not pd.NA and not (isinstance(v, float) and v != v)}
+        if kinds <= {str}:
+            t, enc = T_STR, [None if not isinstance(v, str) else v.encode("utf-8") for v in items]
+        elif kinds <= {bytes}:
+            t, enc = T_BIN, [v if isinstance(v, bytes) else None for v in items]
+        else:
+            return None
+        offsets = np.zeros(len(enc) + 1, dtype=np.uint64)
+        lengths = np.fromiter((len(v) if v is not None else 0 for v in enc), dtype=np.uint64, count=len(enc))
+        np.cumsum(lengths, out=offsets[1:])
+        data = b"".join(v for v in enc if v is not None)
+        valid = np.fromiter((v is not None for v in enc), dtype=np.uint8, count=len(enc))
+        return (name, t, False, None, offsets.view(np.uint8), data or b"\0",
+                valid if not valid.all() else None)
+    return None
+
+
+def _put_table(store, pd, data, key, meta):
+    import json
+
+    import numpy as np
+
+    series = isinstance(data, pd.Series)
+    df = data.to_frame(name="__series__" if data.name is None else data.name) if series else data
+    if not all(isinstance(c, str) for c in df.columns) or df.columns.duplicated().any():
+        return None
+    idx = df.index
+    info = {"python_type": "pandas.Series" if series else "pandas.DataFrame",
+            "series_name": data.name if series else None,
+            "dtypes": {c: str(df[c].dtype) for c in df.columns}}
+    cols = []
+    if isinstance(idx, pd.RangeIndex):
+        info["index"] = {"kind": "range", "start": idx.start, "stop": idx.stop, "step": idx.step,
+                         "name": idx.name if isinstance(idx.name, (str, type(None))) else None}
+    elif not isinstance(idx, pd.MultiIndex):
+        col = _column(pd, np, "__index_level_0__", idx.to_series(index=range(len(idx))))
+        if col is None:
+            return None
+        cols.append(col)
+        info["index"] = {"kind": "column", "name": idx.name, "dtype": str(idx.dtype)}
+    else:
+        return None
+    for c in df.columns:
+        col = _column(pd, np, c, df[c].reset_index(drop=True))
+        if col is None:
+            return None
+        cols.append(col)
+    try:
+        json.dumps(info)
+    except (TypeError, ValueError):
+        return None
+    return store._store.put_table(key, cols, len(df), metadata=meta, format_info=json.dumps(info),
+                                  compression="snappy")
+
+
+def _series_from(pd, np, col, nrows, dtype):
+    name, t, utc, nullable, vals, offs, data, valid = col
+    mask = None if valid is None else np.frombuffer(valid, dtype=np.uint8).astype(bool)
+    if t in (T_STR, T_BIN):
+        o = np.frombuffer(offs, dtype=np.uint64)
+        b = bytes(data) if data is not None else b""
+        items = []
+        for i in range(nrows):
+            if mask is not None and not mask[i]:
+                items.append(None)
+            else:
+                v = b[o[i]:o[i + 1]]
+                items.append(v.decode("utf-8") if t == T_STR else v)
+        return pd.Series(items, dtype=object)
+    if t in (T_TS_MS, T_TS_US, T_TS_NS):
+        unit = {T_TS_MS: "ms", T_TS_US: "us", T_TS_NS: "ns"}[t]
+        arr = np.frombuffer(vals, dtype=np.int64).astype(f"datetime64[{unit}]").astype("datetime64[ns]")
+        if mask is not None:
+            arr = arr.copy()
+            arr[~mask] = np.datetime64("NaT")
+        s = pd.Series(arr)
+        if utc:
+            s = s.dt.tz_localize("UTC")
+        if dtype and dtype.startswith("datetime64[ns, "):
+            s = s.dt.tz_convert(dtype[len("datetime64[ns, "):-1])
+        return s
+    if t == T_DATE:
+        arr = np.frombuffer(vals, dtype=np.int32).astype("datetime64[D]")
+        s = pd.Series([None if (mask is not None and not mask[i]) else arr[i].item() for i in range(nrows)], dtype=object)
+        return s
+    arr = np.frombuffer(vals, dtype=_NUMPY_OF[t])
+    if mask is not None:
+        if dtype in _NULLABLE:
+            return pd.Series(pd.array(arr, dtype=dtype).__class__(arr.copy(), ~mask)) if t != T_BOOL else pd.Series(pd.arrays.BooleanArray(arr.astype(bool), ~mask))
+        nullable = {T_BOOL: "boolean", T_I8: "Int8", T_I16: "Int16", T_I32: "Int32", T_I64: "Int64",
+                    T_U8: "UInt8", T_U16: "UInt16", T_U32: "UInt32", T_U64: "UInt64",
+                    T_F32: "Float32", T_F64: "Float64"}[t]
+        out = pd.array(arr, dtype=nullable)
+        out[~mask] = pd.NA
+        return pd.Series(out)
+    s = pd.Series(arr.astype(bool) if t == T_BOOL else arr)
+    return s
+
+
+def _get_table(store, key, meta):
+    import numpy as np
+    import pandas as pd
+
+    got = store._store.get_table(key)
+    if got is None:
+        return None
+    nrows, cols = got
+    dtypes = meta.get("dtypes", {})
+    series = {}
+    index = None
+    for col in cols:
+        name = col[0]
+        s = _series_from(pd, np, col, nrows, dtypes.get(name) or (meta.get("index") or {}).get("dtype"))
+        if name == "__index_level_0__":
+            index = s
+        else:
+            want = dtypes.get(name)
+            if want and str(s.dtype) != want and want not in ("object",):
+                try:
+                    s = s.astype(want)
+                except (TypeError, ValueError):
+                    pass
+            series[name] = s
+    df = pd.DataFrame(series)
+    if len(series) == 0:
+        df = pd.DataFrame(index=range(nrows))
+    ix = meta.get("index") or {}
+    if ix.get("kind") == "range":
+        df.index = pd.RangeIndex(ix["start"], ix["stop"], ix["step"], name=ix.get("name"))
+    elif index is not None:
+        want = ix.get("dtype")
+        if want and str(index.dtype) != want:
+            try:
+                index = index.astype(want)
+            except (TypeError, ValueError):
+                pass
+        df.index = pd.Index(index, name=ix.get("name"))
+    if meta.get("python_type") == "pandas.Series":
+        s = df[df.columns[0]]
+        s.name = meta.get("series_name")
+        return s
+    return df

@@ -106,8 +106,15 @@ char *pq_pandas_metadata(const pq_table *t)
 
 /* ---- the store ---- */
 
-static char *format_info(const pq_table *t, const char *codec)
+static char *format_info(const pq_table *t, const char *codec, const char *extra)
 {
+    json_error_t err;
+    json_t *base = extra ? json_loads(extra, 0, &err) : NULL;
+    if (extra && !json_is_object(base)) {
+        json_decref(base);
+        bs__error(BLOBSTORE_EINVAL, "format_info must be a JSON object");
+        return NULL;
+    }
     json_t *cols = json_array();
     for (size_t i = 0; i < t->ncols; i++)
         json_array_append_new(cols, json_pack("{s:s, s:s, s:b}", "name", t->cols[i].name, "type",
@@ -116,17 +123,20 @@ static char *format_info(const pq_table *t, const char *codec)
     json_t *o = json_pack("{s:o, s:I}", "columns", cols, "num_rows", (json_int_t)t->nrows);
     if (o && codec)
         json_object_set_new(o, "codec", json_string(codec));
+    if (o && base)
+        json_object_update(o, base);
+    json_decref(base);
     char *s = o ? bs__json_dumps(o) : NULL;
     json_decref(o);
     return s;
 }
 
 static int put_file(char **out_key, blobstore *bs, const char *key, const void *file, size_t len,
-                    const pq_table *t, const char *codec, const char *metadata)
+                    const pq_table *t, const char *codec, const char *metadata, const char *extra)
 {
-    char *info = format_info(t, codec);
+    char *info = format_info(t, codec, extra);
     if (!info)
-        return BLOBSTORE_ENOMEM;
+        return extra ? BLOBSTORE_EINVAL : BLOBSTORE_ENOMEM;
     blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
     po.metadata = metadata;
     po.format = "parquet";
@@ -146,7 +156,7 @@ BLOBSTORE_API int blobstore_table_to_parquet(void **out, size_t *out_len, const 
         o = &none;
     if (!out || !out_len || !t)
         return bs__error(BLOBSTORE_EINVAL, "NULL argument");
-    char *pandas = pq_pandas_metadata(t);
+    char *pandas = o->pandas_metadata ? bs__strdup(o->pandas_metadata) : pq_pandas_metadata(t);
     if (!pandas)
         return bs__error(BLOBSTORE_EINVAL, "a column has no name");
     pq_write_options w = {o->compression, o->row_group_rows, pandas};
@@ -166,7 +176,7 @@ BLOBSTORE_API int blobstore_table_put(char **out_key, blobstore *bs, const char 
     if (rc)
         return rc;
     rc = put_file(out_key, bs, key, file, len, t, o && o->compression ? o->compression : "snappy",
-                  o ? o->metadata : NULL);
+                  o ? o->metadata : NULL, o ? o->format_info : NULL);
     free(file);
     return rc;
 }
@@ -180,7 +190,7 @@ BLOBSTORE_API int blobstore_table_put_parquet(char **out_key, blobstore *bs, con
     int rc = pq_read(&t, file, len, NULL, 0); /* validates every page */
     if (rc)
         return bs__error_wrap(rc, "not a valid Parquet file");
-    rc = put_file(out_key, bs, key, file, len, &t, NULL, metadata);
+    rc = put_file(out_key, bs, key, file, len, &t, NULL, metadata, NULL);
     pq_table_free(&t);
     return rc;
 }

@@ -1,0 +1,80 @@
+"""pandas DataFrames and Series are stored as Parquet files and come back
+equal: dtypes, NaN and None, datetimes (naive and with a time zone),
+nullable integers, the index and the Series name."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from blobstore import BlobStore
+
+
+def frame():
+    return pd.DataFrame({
+        "i64": [1, -2, 3, 4],
+        "i8": np.array([1, -2, 3, 4], dtype=np.int8),
+        "u32": np.array([1, 2, 3, 2**32 - 1], dtype=np.uint32),
+        "f32": np.array([0.5, 1.5, np.nan, -2], dtype=np.float32),
+        "f64": [0.5, np.nan, 2.5, 1e300],
+        "flag": [True, False, True, False],
+        "text": ["x", None, "zé", ""],
+        "blob": [b"\x00\x01", None, b"", b"\xff"],
+        "nint": pd.array([1, None, 3, None], dtype="Int64"),
+        "nbool": pd.array([True, None, False, True], dtype="boolean"),
+        "when": pd.to_datetime(["2024-01-01", None, "2024-03-01 10:00:00.123456789", "1969-07-20"]),
+        "tz": pd.to_datetime(["2024-01-01", "2024-06-01", None, "2000-01-01"]).tz_localize("Europe/Paris"),
+    })
+
+
+def test_dataframe_round_trip(store):
+    df = frame()
+    k = store.put(df, metadata={"kind": "frame"})
+    m = store.get_metadata(k)
+    assert m["format"] == "parquet" and m["num_rows"] == 4
+    assert [c["name"] for c in m["columns"]] == list(df.columns)
+    back = store.get(k)
+    assert df.equals(back)
+    for c in df.columns:
+        assert back[c].dtype == df[c].dtype
+
+
+def test_index_and_series(store):
+    df = pd.DataFrame({"x": [1.0, 2.0, 3.0]}, index=pd.Index(["r1", "r2", "r3"], name="rows"))
+    back = store.get(store.put(df))
+    assert df.equals(back) and back.index.name == "rows"
+    df2 = pd.DataFrame({"x": [1, 2]}, index=pd.RangeIndex(10, 14, 2, name="n"))
+    back2 = store.get(store.put(df2))
+    assert df2.equals(back2) and isinstance(back2.index, pd.RangeIndex) and back2.index.step == 2
+    s = pd.Series([1.5, None, 3.0], name="nums")
+    bs = store.get(store.put(s))
+    assert isinstance(bs, pd.Series) and s.equals(bs) and bs.name == "nums"
+    unnamed = pd.Series(["a", "b"])
+    bu = store.get(store.put(unnamed))
+    assert unnamed.equals(bu) and bu.name is None
+    empty = pd.DataFrame({"a": pd.Series([], dtype="int64")})
+    assert empty.equals(store.get(store.put(empty)))
+
+
+def test_unsupported_frames_are_pickled(store):
+    for df in [pd.DataFrame({"c": pd.Categorical(["a", "b"])}),
+               pd.DataFrame({1: [1, 2]}),
+               pd.DataFrame({"mixed": [1, "a"]}),
+               pd.DataFrame({"x": [1, 2]}, index=pd.MultiIndex.from_tuples([(1, 2), (3, 4)]))]:
+        k = store.put(df)
+        assert store.get_metadata(k)["format"] == "pickle"
+        assert df.equals(store.get(k))
+
+
+def test_blob_file_is_parquet(tmp_path):
+    with BlobStore(tmp_path / "s") as s:
+        s.put(frame(), key="t")
+        m = s.get_metadata("t")
+        path = tmp_path / "s" / "blobs" / m["blob"][:2] / m["blob"]
+        data = path.read_bytes()
+        assert path.suffix == ".parquet" and data[:4] == b"PAR1" and data[-4:] == b"PAR1"
+        assert b"pandas" in data  # the pandas key-value metadata
+
+
+def test_content_addressed_frames(tmp_path):
+    with BlobStore(tmp_path / "s", content_addressable=True) as s:
+        assert s.put(frame()) == s.put(frame())
