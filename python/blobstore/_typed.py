@@ -153,8 +153,28 @@ def _put_table(store, pd, data, key, meta):
         json.dumps(info)
     except (TypeError, ValueError):
         return None
+    # The "pandas" metadata pandas itself writes, so that pandas (through
+    # pyarrow) restores the dtypes and the index from the file alone.
+    pandas_cols = []
+    for name, *_ in cols:
+        s = idx.to_series() if name == "__index_level_0__" else df[name]
+        pandas_cols.append({
+            "name": idx.name if name == "__index_level_0__" else name, "field_name": name,
+            "pandas_type": pd.api.types.infer_dtype(s, skipna=True) if s.dtype == object else str(s.dtype),
+            "numpy_type": str(s.dtype), "metadata": None})
+    index_columns = [dict(kind="range", name=info["index"]["name"], start=idx.start, stop=idx.stop,
+                          step=idx.step)] if info["index"]["kind"] == "range" else ["__index_level_0__"]
+    pandas_meta = {"index_columns": index_columns,
+                   "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode",
+                                       "numpy_type": "object", "metadata": {"encoding": "UTF-8"}}],
+                   "columns": pandas_cols, "creator": {"library": "blobstore"},
+                   "pandas_version": pd.__version__}
+    try:
+        pandas_json = json.dumps(pandas_meta)
+    except (TypeError, ValueError):
+        pandas_json = None
     return store._store.put_table(key, cols, len(df), metadata=meta, format_info=json.dumps(info),
-                                  compression="snappy")
+                                  pandas_metadata=pandas_json, compression="snappy")
 
 
 def _series_from(pd, np, col, nrows, dtype):

@@ -73,6 +73,10 @@ def test_blob_file_is_parquet(tmp_path):
         data = path.read_bytes()
         assert path.suffix == ".parquet" and data[:4] == b"PAR1" and data[-4:] == b"PAR1"
         assert b"pandas" in data  # the pandas key-value metadata
+        s.put(pd.DataFrame({"x": [1]}, index=pd.Index(["a"], name="k")), key="i")
+        m = s.get_metadata("i")
+        data = (tmp_path / "s" / "blobs" / m["blob"][:2] / m["blob"]).read_bytes()
+        assert b'"index_columns": ["__index_level_0__"]' in data
 
 
 def test_content_addressed_frames(tmp_path):
