@@ -593,11 +593,13 @@ static int to_plain(int pt, int enc, const uint8_t *p, size_t len, size_t nvalue
             }
             uint32_t total = (uint32_t)(pre + suf);
             size_t at = out->len;
-            rc = bs__buf_append(out, &total, 4);
-            if (!rc && pre)
-                rc = bs__buf_append(out, out->data + prev_at, (size_t)pre);
-            if (!rc)
-                rc = bs__buf_append(out, p + pos, (size_t)suf);
+            /* Room first: the prefix is copied from this same buffer. */
+            if ((rc = bs__buf_reserve(out, 4 + (size_t)total)) != 0)
+                break;
+            memcpy(out->data + at, &total, 4);
+            memcpy(out->data + at + 4, out->data + prev_at, (size_t)pre);
+            memcpy(out->data + at + 4 + pre, p + pos, (size_t)suf);
+            out->len = at + 4 + (size_t)total;
             pos += (size_t)suf;
             prev_at = at + 4;
             prev_len = total;

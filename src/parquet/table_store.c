@@ -232,7 +232,7 @@ typedef struct {
 
 static void grid_free(csv_grid *g)
 {
-    for (size_t i = 0; i < g->nrows * g->ncols; i++)
+    for (size_t i = 0; i < g->cap; i++) /* unused slots are NULL, a partial row too */
         free(g->cells[i]);
     free(g->cells);
     free(g->lens);
