@@ -130,6 +130,20 @@ int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sin
                      const char *expect_hash, uint64_t expect_size, int full_hash,
                      const char **codec_name);
 
+/* ---- format modules' files in the store (store.c) ---- */
+
+struct json_t;
+/* Put a self-describing file (b2nd, parquet) as it is. info, a JSON object
+ * of format details shown by get_metadata, is consumed; extra (JSON object
+ * text or NULL) is merged into it. codec: the file's own codec, recorded. */
+int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *file, size_t len,
+                 const char *format, const char *codec, const char *metadata, struct json_t *info,
+                 const char *extra);
+/* The stored bytes of key, checked, if its entry has this format; else
+ * EINVAL naming what was expected ("an array", "a table"). */
+int bs__get_file(void **out, size_t *len, blobstore *bs, const char *key, const char *format,
+                 const char *what);
+
 /* ---- metadata filters (query.c) and JSON text (json.c) ---- */
 
 struct json_t;

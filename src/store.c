@@ -1157,6 +1157,53 @@ BLOBSTORE_API int blobstore_get_fd(blobstore *bs, const char *key, int fd)
     return rc;
 }
 
+/* ---- files of the format modules ---- */
+
+int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *file, size_t len,
+                 const char *format, const char *codec, const char *metadata, json_t *info,
+                 const char *extra)
+{
+    json_error_t err;
+    json_t *more = extra ? json_loads(extra, 0, &err) : NULL;
+    int rc = 0;
+    if (!info)
+        rc = BLOBSTORE_ENOMEM;
+    else if (extra && !json_is_object(more))
+        rc = bs__error(BLOBSTORE_EINVAL, "format_info must be a JSON object");
+    else if (more)
+        json_object_update(info, more);
+    char *text = rc ? NULL : bs__json_dumps(info);
+    json_decref(more);
+    json_decref(info);
+    if (!rc && !text)
+        rc = BLOBSTORE_ENOMEM;
+    if (rc)
+        return rc;
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.metadata = metadata;
+    po.format = format;
+    po.raw = 1;
+    po.format_info = text;
+    po.compression = codec;
+    rc = blobstore_put_ex(out_key, bs, key, file, len, &po);
+    free(text);
+    return rc;
+}
+
+int bs__get_file(void **out, size_t *len, blobstore *bs, const char *key, const char *format,
+                 const char *what)
+{
+    blobstore_entry e;
+    int rc = get_entry(bs, key, &e);
+    if (rc)
+        return rc;
+    int match = strcmp(e.format, format) == 0;
+    blobstore_entry_clear(&e);
+    if (!match)
+        return bs__error(BLOBSTORE_EINVAL, "key \"%s\" does not hold %s", key, what);
+    return blobstore_get(out, len, bs, key);
+}
+
 /* ---- metadata ---- */
 
 static json_t *entry_json(const blobstore_entry *e)

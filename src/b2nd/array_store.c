@@ -24,16 +24,9 @@ static void to_desc(b2nd_desc *d, const blobstore_array *a)
         d->shape[i] = a->shape[i];
 }
 
-static char *format_info(const b2nd_desc *d, const char *codec, const char *extra)
+static json_t *format_info(const b2nd_desc *d)
 {
-    json_error_t err;
-    json_t *o = extra ? json_loads(extra, 0, &err) : json_object();
-    if (!json_is_object(o)) {
-        json_decref(o);
-        bs__error(BLOBSTORE_EINVAL, "format_info must be a JSON object");
-        return NULL;
-    }
-    json_t *shape = json_array(), *cs = json_array(), *bsh = json_array();
+    json_t *o = json_object(), *shape = json_array(), *cs = json_array(), *bsh = json_array();
     for (int i = 0; i < d->ndim; i++) {
         json_array_append_new(shape, json_integer(d->shape[i]));
         json_array_append_new(cs, json_integer(d->chunkshape[i]));
@@ -43,29 +36,7 @@ static char *format_info(const b2nd_desc *d, const char *codec, const char *extr
     json_object_set_new(o, "shape", shape);
     json_object_set_new(o, "chunkshape", cs);
     json_object_set_new(o, "blockshape", bsh);
-    if (codec)
-        json_object_set_new(o, "codec", json_string(codec));
-    char *s = bs__json_dumps(o);
-    json_decref(o);
-    return s;
-}
-
-/* Put a checked .b2nd file. */
-static int put_file(char **out_key, blobstore *bs, const char *key, const uint8_t *file, size_t len,
-                    const b2nd_desc *d, const char *codec, const char *metadata, const char *extra)
-{
-    char *info = format_info(d, codec, extra);
-    if (!info)
-        return extra ? BLOBSTORE_EINVAL : BLOBSTORE_ENOMEM;
-    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
-    po.metadata = metadata;
-    po.format = "b2nd";
-    po.raw = 1;
-    po.format_info = info;
-    po.compression = codec;
-    int rc = blobstore_put_ex(out_key, bs, key, file, len, &po);
-    free(info);
-    return rc;
+    return o;
 }
 
 BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char *key,
@@ -123,7 +94,8 @@ BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char 
         return rc;
     b2nd_file f; /* the shapes actually chosen */
     if ((rc = b2nd_open(&f, file, len)) == 0) {
-        rc = put_file(out_key, bs, key, file, len, &f.desc, codec, o->metadata, o->format_info);
+        rc = bs__put_file(out_key, bs, key, file, len, "b2nd", codec, o->metadata,
+                          format_info(&f.desc), o->format_info);
         b2nd_close(&f);
     }
     free(file);
@@ -150,7 +122,8 @@ BLOBSTORE_API int blobstore_array_put_b2nd(char **out_key, blobstore *bs, const 
     }
     free(tmp);
     if (!rc)
-        rc = put_file(out_key, bs, key, file, len, &f.desc, NULL, metadata, NULL);
+        rc = bs__put_file(out_key, bs, key, file, len, "b2nd", NULL, metadata, format_info(&f.desc),
+                          NULL);
     else
         bs__error_wrap(rc, "not a valid .b2nd file");
     b2nd_close(&f);
@@ -160,15 +133,8 @@ BLOBSTORE_API int blobstore_array_put_b2nd(char **out_key, blobstore *bs, const 
 /* Fetch the stored .b2nd file of key and open it. */
 static int fetch(void **file, size_t *len, b2nd_file *f, blobstore *bs, const char *key)
 {
-    char *meta;
-    int rc = blobstore_get_metadata(&meta, bs, key);
+    int rc = bs__get_file(file, len, bs, key, "b2nd", "an array");
     if (rc)
-        return rc;
-    int is_array = strstr(meta, "\"format\":\"b2nd\"") != NULL;
-    blobstore_free(meta);
-    if (!is_array)
-        return bs__error(BLOBSTORE_EINVAL, "key \"%s\" does not hold an array", key);
-    if ((rc = blobstore_get(file, len, bs, key)) != 0)
         return rc;
     if ((rc = b2nd_open(f, *file, *len)) != 0) {
         bs__error_wrap(BLOBSTORE_ECORRUPT, "key \"%s\"", key);

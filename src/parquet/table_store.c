@@ -106,46 +106,14 @@ char *pq_pandas_metadata(const pq_table *t)
 
 /* ---- the store ---- */
 
-static char *format_info(const pq_table *t, const char *codec, const char *extra)
+static json_t *format_info(const pq_table *t)
 {
-    json_error_t err;
-    json_t *base = extra ? json_loads(extra, 0, &err) : NULL;
-    if (extra && !json_is_object(base)) {
-        json_decref(base);
-        bs__error(BLOBSTORE_EINVAL, "format_info must be a JSON object");
-        return NULL;
-    }
     json_t *cols = json_array();
     for (size_t i = 0; i < t->ncols; i++)
         json_array_append_new(cols, json_pack("{s:s, s:s, s:b}", "name", t->cols[i].name, "type",
                                               pq_type_name(t->cols[i].type), "nullable",
                                               t->cols[i].nullable));
-    json_t *o = json_pack("{s:o, s:I}", "columns", cols, "num_rows", (json_int_t)t->nrows);
-    if (o && codec)
-        json_object_set_new(o, "codec", json_string(codec));
-    if (o && base)
-        json_object_update(o, base);
-    json_decref(base);
-    char *s = o ? bs__json_dumps(o) : NULL;
-    json_decref(o);
-    return s;
-}
-
-static int put_file(char **out_key, blobstore *bs, const char *key, const void *file, size_t len,
-                    const pq_table *t, const char *codec, const char *metadata, const char *extra)
-{
-    char *info = format_info(t, codec, extra);
-    if (!info)
-        return extra ? BLOBSTORE_EINVAL : BLOBSTORE_ENOMEM;
-    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
-    po.metadata = metadata;
-    po.format = "parquet";
-    po.raw = 1;
-    po.format_info = info;
-    po.compression = codec; /* the codec inside the file, shown by get_metadata */
-    int rc = blobstore_put_ex(out_key, bs, key, file, len, &po);
-    free(info);
-    return rc;
+    return json_pack("{s:o, s:I}", "columns", cols, "num_rows", (json_int_t)t->nrows);
 }
 
 BLOBSTORE_API int blobstore_table_to_parquet(void **out, size_t *out_len, const blobstore_table *t,
@@ -175,8 +143,9 @@ BLOBSTORE_API int blobstore_table_put(char **out_key, blobstore *bs, const char 
     int rc = blobstore_table_to_parquet(&file, &len, t, o);
     if (rc)
         return rc;
-    rc = put_file(out_key, bs, key, file, len, t, o && o->compression ? o->compression : "snappy",
-                  o ? o->metadata : NULL, o ? o->format_info : NULL);
+    rc = bs__put_file(out_key, bs, key, file, len, "parquet",
+                      o && o->compression ? o->compression : "snappy", o ? o->metadata : NULL,
+                      format_info(t), o ? o->format_info : NULL);
     free(file);
     return rc;
 }
@@ -190,7 +159,8 @@ BLOBSTORE_API int blobstore_table_put_parquet(char **out_key, blobstore *bs, con
     int rc = pq_read(&t, file, len, NULL, 0); /* validates every page */
     if (rc)
         return bs__error_wrap(rc, "not a valid Parquet file");
-    rc = put_file(out_key, bs, key, file, len, &t, NULL, metadata, NULL);
+    rc =
+        bs__put_file(out_key, bs, key, file, len, "parquet", NULL, metadata, format_info(&t), NULL);
     pq_table_free(&t);
     return rc;
 }
@@ -201,17 +171,10 @@ BLOBSTORE_API int blobstore_table_get(blobstore_table *out, blobstore *bs, const
     if (!out || !bs)
         return bs__error(BLOBSTORE_EINVAL, "NULL argument");
     memset(out, 0, sizeof(*out));
-    char *meta;
-    int rc = blobstore_get_metadata(&meta, bs, key);
-    if (rc)
-        return rc;
-    int is_table = strstr(meta, "\"format\":\"parquet\"") != NULL;
-    blobstore_free(meta);
-    if (!is_table)
-        return bs__error(BLOBSTORE_EINVAL, "key \"%s\" does not hold a table", key);
     void *file;
     size_t len;
-    if ((rc = blobstore_get(&file, &len, bs, key)) != 0)
+    int rc = bs__get_file(&file, &len, bs, key, "parquet", "a table");
+    if (rc)
         return rc;
     rc = pq_read(out, file, len, names, n);
     if (rc && rc != BLOBSTORE_EINVAL && rc != BLOBSTORE_EUNSUPPORTED && rc != BLOBSTORE_ENOMEM) {
