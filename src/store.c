@@ -157,8 +157,13 @@ static int parse_tristate(json_t *o, const char *name, int *out)
     return 0;
 }
 
+static int is_pg_url(const char *s)
+{
+    return !strncmp(s, "postgresql://", 13) || !strncmp(s, "postgres://", 11);
+}
+
 typedef struct {
-    char backend[32], blob_backend[32], compression[16];
+    char backend[1024], blob_backend[1024], compression[16];
     int level, ca, shard_chars;
 } settings;
 
@@ -285,9 +290,12 @@ static int open_store(blobstore *bs, const blobstore_options *o)
     int custom_meta = o->meta_backend != NULL, custom_blob = o->blob_backend_impl != NULL;
     const char *backend = custom_meta ? "custom" : (o->backend ? o->backend : NULL);
     const char *blob_backend = custom_blob ? "custom" : (o->blob_backend ? o->blob_backend : NULL);
-    if (backend && !custom_meta && strcmp(backend, "json") != 0 && strcmp(backend, "sqlite") != 0)
+    if (backend && !custom_meta && strcmp(backend, "json") != 0 && strcmp(backend, "sqlite") != 0 &&
+        !is_pg_url(backend))
         return bs__error(BLOBSTORE_EINVAL,
-                         "unknown metadata backend \"%s\" (expected json or sqlite)", backend);
+                         "unknown metadata backend \"%s\" (expected json, sqlite or a "
+                         "postgresql:// URL)",
+                         backend);
     if (blob_backend && !custom_blob && strcmp(blob_backend, "filesystem") != 0 &&
         strcmp(blob_backend, "memory") != 0)
         return bs__error(BLOBSTORE_EINVAL,
@@ -400,6 +408,9 @@ static int open_store(blobstore *bs, const blobstore_options *o)
     /* Backends. */
     if (custom_meta) {
         bs->meta = o->meta_backend;
+    } else if (is_pg_url(backend)) {
+        if ((rc = blobstore_meta_backend_pg_new(&bs->meta, backend)) != 0)
+            return rc;
     } else if (strcmp(backend, "sqlite") == 0) {
         char *p = mem ? NULL : bs__path_join(bs->dir, "cache_metadata.db");
         if (!mem && !p)

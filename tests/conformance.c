@@ -6,6 +6,8 @@
 
 #include <jansson.h>
 
+#include "internal.h"
+
 static json_t *meta_of(blobstore *bs, const char *key)
 {
     char *text = NULL;
@@ -330,4 +332,104 @@ void conformance_store_ca(blobstore *bs)
     blobstore_free(k2);
     blobstore_free(k3);
     verify_clean(bs);
+}
+
+/* ---- the metadata backend contract ---- */
+
+blobstore_entry conformance_entry(const char *key, const char *blob, const char *meta)
+{
+    blobstore_entry e;
+    memset(&e, 0, sizeof(e));
+    e.key = (char *)key;
+    e.blob = (char *)blob;
+    e.format = (char *)"bytes";
+    e.compression = (char *)"lz4";
+    e.content_hash = (char *)"00";
+    e.created_at = (char *)"2026-01-01T00:00:00.000000Z";
+    e.updated_at = (char *)"2026-01-01T00:00:00.000000Z";
+    e.metadata = (char *)meta;
+    e.size = 42;
+    e.file_size = 7;
+    return e;
+}
+
+int conformance_record(void *ctx, const blobstore_entry *e)
+{
+    conformance_seen *s = ctx;
+    if (s->n < 16)
+        snprintf(s->keys[s->n], 64, "%s", e->key);
+    s->n++;
+    return 0;
+}
+
+static int stop_early(void *ctx, const blobstore_entry *e)
+{
+    (void)ctx;
+    (void)e;
+    return 77;
+}
+
+void conformance_meta(blobstore_meta_backend *be)
+{
+    const char *keys[] = {"b", "a", "ab", "a\xc3\xa9", "\xc3\xbf\xc3\xbf", "aa", "c/d"};
+    CHECK_EQ(be->begin(be, 1), 0);
+    for (int i = 0; i < 7; i++) {
+        blobstore_entry e = conformance_entry(keys[i], i % 2 ? NULL : "blobname", "{\"i\": 1}");
+        CHECK_EQ(be->put(be, &e), 0);
+    }
+    CHECK_EQ(be->commit(be), 0);
+
+    CHECK_EQ(be->begin(be, 0), 0);
+    blobstore_entry got;
+    CHECK_EQ(be->get(be, "ab", &got), 0);
+    CHECK_STR(got.key, "ab");
+    CHECK_STR(got.blob, "blobname");
+    CHECK(strstr(got.metadata, "\"i\"") != NULL);
+    CHECK_EQ(got.size, 42);
+    CHECK_EQ(got.file_size, 7);
+    blobstore_entry_clear(&got);
+    CHECK_EQ(be->get(be, "zz", &got), BLOBSTORE_ENOTFOUND);
+    conformance_seen s = {.n = 0};
+    CHECK_EQ(be->iterate(be, NULL, conformance_record, &s), 0);
+    CHECK_EQ(s.n, 7);
+    const char *order[] = {"a", "aa", "ab", "a\xc3\xa9", "b", "c/d", "\xc3\xbf\xc3\xbf"};
+    for (int i = 0; i < 7; i++)
+        CHECK_STR(s.keys[i], order[i]);
+    s.n = 0;
+    CHECK_EQ(be->iterate(be, "a", conformance_record, &s), 0);
+    CHECK_EQ(s.n, 4);
+    s.n = 0;
+    CHECK_EQ(be->iterate(be, "\xc3\xbf", conformance_record, &s), 0);
+    CHECK_EQ(s.n, 1);
+    s.n = 0;
+    CHECK_EQ(be->iterate(be, "a\xc3", conformance_record, &s), 0);
+    CHECK_EQ(s.n, 1);
+    CHECK_EQ(be->iterate(be, NULL, stop_early, NULL), 77);
+    CHECK_EQ(be->commit(be), 0);
+
+    /* Rollback undoes puts and removes. */
+    CHECK_EQ(be->begin(be, 1), 0);
+    blobstore_entry e = conformance_entry("new", NULL, "{}");
+    CHECK_EQ(be->put(be, &e), 0);
+    e = conformance_entry("a", NULL, "{\"changed\": true}");
+    CHECK_EQ(be->put(be, &e), 0);
+    CHECK_EQ(be->remove(be, "b"), 0);
+    CHECK_EQ(be->remove(be, "b"), BLOBSTORE_ENOTFOUND);
+    CHECK_EQ(be->rollback(be), 0);
+    CHECK_EQ(be->begin(be, 0), 0);
+    CHECK_EQ(be->get(be, "new", &got), BLOBSTORE_ENOTFOUND);
+    CHECK_EQ(be->get(be, "b", &got), 0);
+    blobstore_entry_clear(&got);
+    CHECK_EQ(be->get(be, "a", &got), 0);
+    CHECK(strstr(got.metadata, "changed") == NULL);
+    blobstore_entry_clear(&got);
+    CHECK_EQ(be->commit(be), 0);
+
+    /* Removal commits. */
+    CHECK_EQ(be->begin(be, 1), 0);
+    CHECK_EQ(be->remove(be, "b"), 0);
+    CHECK_EQ(be->commit(be), 0);
+    CHECK_EQ(be->begin(be, 0), 0);
+    CHECK_EQ(be->get(be, "b", &got), BLOBSTORE_ENOTFOUND);
+    CHECK_EQ(be->commit(be), 0);
 }

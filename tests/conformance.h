@@ -12,4 +12,17 @@ void conformance_store(blobstore *bs);
 /* The suite for a content-addressable store. */
 void conformance_store_ca(blobstore *bs);
 
+#include "blobstore/sys/meta_backend.h"
+
+/* The metadata backend contract, on an empty backend. */
+void conformance_meta(blobstore_meta_backend *be);
+/* An entry with fixed descriptive fields (strings borrowed, not owned). */
+blobstore_entry conformance_entry(const char *key, const char *blob, const char *meta);
+/* An iterate() callback collecting keys into a conformance_seen. */
+typedef struct {
+    char keys[16][64];
+    int n;
+} conformance_seen;
+int conformance_record(void *ctx, const blobstore_entry *e);
+
 #endif

@@ -4,112 +4,42 @@
  * scans, rollback) and blob backends (atomic commit, abort, listing, names).
  */
 #include "internal.h"
+#include "conformance.h"
 #include "test.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
-static blobstore_entry make_entry(const char *key, const char *blob, const char *meta)
+static int put_keys(blobstore_meta_backend *be, const char *prefix, int n, const char *meta)
 {
-    blobstore_entry e;
-    memset(&e, 0, sizeof(e));
-    e.key = (char *)key;
-    e.blob = (char *)blob;
-    e.format = (char *)"bytes";
-    e.compression = (char *)"lz4";
-    e.content_hash = (char *)"00";
-    e.created_at = (char *)"2026-01-01T00:00:00.000000Z";
-    e.updated_at = (char *)"2026-01-01T00:00:00.000000Z";
-    e.metadata = (char *)meta;
-    e.size = 42;
-    e.file_size = 7;
-    return e;
-}
-
-typedef struct {
-    char keys[16][64];
-    int n;
-} seen;
-
-static int record(void *ctx, const blobstore_entry *e)
-{
-    seen *s = ctx;
-    if (s->n < 16)
-        snprintf(s->keys[s->n], 64, "%s", e->key);
-    s->n++;
-    return 0;
-}
-
-static int stop_early(void *ctx, const blobstore_entry *e)
-{
-    (void)ctx;
-    (void)e;
-    return 77;
-}
-
-static void meta_conformance(blobstore_meta_backend *be)
-{
-    const char *keys[] = {"b", "a", "ab", "a\xc3\xa9", "\xc3\xbf\xc3\xbf", "aa", "c/d"};
-    CHECK_EQ(be->begin(be, 1), 0);
-    for (int i = 0; i < 7; i++) {
-        blobstore_entry e = make_entry(keys[i], i % 2 ? NULL : "blobname", "{\"i\": 1}");
-        CHECK_EQ(be->put(be, &e), 0);
+    char key[64];
+    if (be->begin(be, 1) != 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "%s%d", prefix, i);
+        blobstore_entry e = conformance_entry(key, "blob", meta);
+        if (be->put(be, &e) != 0)
+            return -1;
     }
-    CHECK_EQ(be->commit(be), 0);
+    return be->commit(be);
+}
 
-    CHECK_EQ(be->begin(be, 0), 0);
-    blobstore_entry got;
-    CHECK_EQ(be->get(be, "ab", &got), 0);
-    CHECK_STR(got.key, "ab");
-    CHECK_STR(got.blob, "blobname");
-    CHECK(strstr(got.metadata, "\"i\"") != NULL);
-    CHECK_EQ(got.size, 42);
-    CHECK_EQ(got.file_size, 7);
-    blobstore_entry_clear(&got);
-    CHECK_EQ(be->get(be, "zz", &got), BLOBSTORE_ENOTFOUND);
-    seen s = {.n = 0};
-    CHECK_EQ(be->iterate(be, NULL, record, &s), 0);
-    CHECK_EQ(s.n, 7);
-    const char *order[] = {"a", "aa", "ab", "a\xc3\xa9", "b", "c/d", "\xc3\xbf\xc3\xbf"};
-    for (int i = 0; i < 7; i++)
-        CHECK_STR(s.keys[i], order[i]);
-    s.n = 0;
-    CHECK_EQ(be->iterate(be, "a", record, &s), 0);
-    CHECK_EQ(s.n, 4);
-    s.n = 0;
-    CHECK_EQ(be->iterate(be, "\xc3\xbf", record, &s), 0);
-    CHECK_EQ(s.n, 1);
-    s.n = 0;
-    CHECK_EQ(be->iterate(be, "a\xc3", record, &s), 0);
-    CHECK_EQ(s.n, 1);
-    CHECK_EQ(be->iterate(be, NULL, stop_early, NULL), 77);
-    CHECK_EQ(be->commit(be), 0);
+static int count_entries(blobstore_meta_backend *be)
+{
+    conformance_seen s = {.n = 0};
+    int total = 0;
+    if (be->begin(be, 0) != 0)
+        return -1;
+    if (be->iterate(be, NULL, conformance_record, &s) != 0)
+        total = -1;
+    be->commit(be);
+    return total < 0 ? -1 : s.n;
+}
 
-    /* Rollback undoes puts and removes. */
-    CHECK_EQ(be->begin(be, 1), 0);
-    blobstore_entry e = make_entry("new", NULL, "{}");
-    CHECK_EQ(be->put(be, &e), 0);
-    e = make_entry("a", NULL, "{\"changed\": true}");
-    CHECK_EQ(be->put(be, &e), 0);
-    CHECK_EQ(be->remove(be, "b"), 0);
-    CHECK_EQ(be->remove(be, "b"), BLOBSTORE_ENOTFOUND);
-    CHECK_EQ(be->rollback(be), 0);
-    CHECK_EQ(be->begin(be, 0), 0);
-    CHECK_EQ(be->get(be, "new", &got), BLOBSTORE_ENOTFOUND);
-    CHECK_EQ(be->get(be, "b", &got), 0);
-    blobstore_entry_clear(&got);
-    CHECK_EQ(be->get(be, "a", &got), 0);
-    CHECK(strstr(got.metadata, "changed") == NULL);
-    blobstore_entry_clear(&got);
-    CHECK_EQ(be->commit(be), 0);
-
-    /* Removal commits. */
-    CHECK_EQ(be->begin(be, 1), 0);
-    CHECK_EQ(be->remove(be, "b"), 0);
-    CHECK_EQ(be->commit(be), 0);
-    CHECK_EQ(be->begin(be, 0), 0);
-    CHECK_EQ(be->get(be, "b", &got), BLOBSTORE_ENOTFOUND);
-    CHECK_EQ(be->commit(be), 0);
+static long file_size(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 ? (long)st.st_size : -1;
 }
 
 TEST(meta_json_file)
@@ -117,7 +47,7 @@ TEST(meta_json_file)
     char *p = bs__path_join(test_tmpdir(), "m.json");
     blobstore_meta_backend *be;
     CHECK_EQ(blobstore_meta_backend_json_new(&be, p, 1), 0);
-    meta_conformance(be);
+    conformance_meta(be);
     be->free(be);
     /* A second instance sees what the first committed. */
     CHECK_EQ(blobstore_meta_backend_json_new(&be, p, 1), 0);
@@ -128,38 +58,6 @@ TEST(meta_json_file)
     CHECK_EQ(be->commit(be), 0);
     be->free(be);
     free(p);
-}
-
-static int put_keys(blobstore_meta_backend *be, const char *prefix, int n, const char *meta)
-{
-    char key[64];
-    if (be->begin(be, 1) != 0)
-        return -1;
-    for (int i = 0; i < n; i++) {
-        snprintf(key, sizeof(key), "%s%d", prefix, i);
-        blobstore_entry e = make_entry(key, "blob", meta);
-        if (be->put(be, &e) != 0)
-            return -1;
-    }
-    return be->commit(be);
-}
-
-static int count_entries(blobstore_meta_backend *be)
-{
-    seen s = {.n = 0};
-    int total = 0;
-    if (be->begin(be, 0) != 0)
-        return -1;
-    if (be->iterate(be, NULL, record, &s) != 0)
-        total = -1;
-    be->commit(be);
-    return total < 0 ? -1 : s.n;
-}
-
-static long file_size(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 ? (long)st.st_size : -1;
 }
 
 TEST(meta_json_journal_torn_tail_is_ignored)
@@ -245,7 +143,7 @@ TEST(meta_json_memory)
 {
     blobstore_meta_backend *be;
     CHECK_EQ(blobstore_meta_backend_json_new(&be, NULL, 0), 0);
-    meta_conformance(be);
+    conformance_meta(be);
     be->free(be);
 }
 
@@ -255,10 +153,10 @@ TEST(meta_sqlite_file)
     blobstore_meta_backend *be;
     CHECK_EQ(blobstore_meta_backend_sqlite_new(&be, p, 1), 0);
     CHECK(be->flags & BLOBSTORE_META_INLINE);
-    meta_conformance(be);
+    conformance_meta(be);
     /* Inline data round-trips. */
     CHECK_EQ(be->begin(be, 1), 0);
-    blobstore_entry e = make_entry("inline", NULL, "{}");
+    blobstore_entry e = conformance_entry("inline", NULL, "{}");
     e.inline_data = (void *)"\x00\x01\x02";
     e.inline_len = 3;
     CHECK_EQ(be->put(be, &e), 0);
@@ -278,7 +176,7 @@ TEST(meta_sqlite_memory)
 {
     blobstore_meta_backend *be;
     CHECK_EQ(blobstore_meta_backend_sqlite_new(&be, ":memory:", 0), 0);
-    meta_conformance(be);
+    conformance_meta(be);
     be->free(be);
 }
 

@@ -98,6 +98,13 @@ BLOBSTORE_API int blobstore_meta_backend_json_new(blobstore_meta_backend **out, 
 BLOBSTORE_API int blobstore_meta_backend_sqlite_new(blobstore_meta_backend **out, const char *path,
                                                     int durable);
 
+/** The PostgreSQL backend (libpq): any libpq connection string or URL
+ *  ("postgresql://user@host:port/db"); the password comes from PGPASSWORD
+ *  or ~/.pgpass as libpq finds it. Writers on any number of machines share
+ *  it. Errors: BLOBSTORE_EIO (cannot connect), BLOBSTORE_EUNSUPPORTED (a
+ *  newer schema). */
+BLOBSTORE_API int blobstore_meta_backend_pg_new(blobstore_meta_backend **out, const char *conninfo);
+
 #ifdef __cplusplus
 }
 #endif

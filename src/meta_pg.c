@@ -1,0 +1,421 @@
+/*
+ * meta_pg.c - the PostgreSQL metadata backend (libpq).
+ *
+ * One row per entry: the key as text in byte order (COLLATE "C"), no
+ * narrower than the API allows; the user's metadata both as jsonb (GIN
+ * index, filters pushed down as containment) and as the exact text given;
+ * small blobs inline in bytea. The schema is created on first use and
+ * recorded in blobstore_schema(version) for later migrations. A write
+ * transaction takes a transaction-scoped advisory lock, so writers from any
+ * number of processes and machines take turns; reads run as single
+ * statements. Every value travels as a bound parameter. A lost connection is
+ * re-established once per call before the error is reported.
+ */
+#include "internal.h"
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#define SCHEMA_VERSION 1
+#define WRITE_LOCK     "7306202541"
+
+typedef struct {
+    blobstore_meta_backend parent;
+    PGconn *conn;
+    char *conninfo;
+    int in_tx; /* 1 read, 2 write */
+} pg_backend;
+
+static int pg_error(pg_backend *be, PGresult *res, const char *what)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    int code = state && !strncmp(state, "22", 2) ? BLOBSTORE_EINVAL : BLOBSTORE_EIO;
+    return bs__error(code, "postgresql: %s: %s", what, PQerrorMessage(be->conn));
+}
+
+static int reconnect(pg_backend *be)
+{
+    if (PQstatus(be->conn) == CONNECTION_OK)
+        return 0;
+    PQreset(be->conn);
+    return PQstatus(be->conn) == CONNECTION_OK
+               ? 0
+               : bs__error(BLOBSTORE_EIO, "postgresql: connection lost: %s",
+                           PQerrorMessage(be->conn));
+}
+
+/* Run a statement with text parameters (binary for a bytea), retrying once
+ * on a lost connection outside transactions. */
+static PGresult *run(pg_backend *be, const char *sql, int n, const char *const *vals,
+                     const int *lens, const int *fmts, int *rc)
+{
+    for (int attempt = 0;; attempt++) {
+        PGresult *res = PQexecParams(be->conn, sql, n, NULL, vals, lens, fmts, 0);
+        ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+            *rc = 0;
+            return res;
+        }
+        if (attempt == 0 && !be->in_tx && PQstatus(be->conn) != CONNECTION_OK &&
+            reconnect(be) == 0) {
+            PQclear(res);
+            continue;
+        }
+        *rc = pg_error(be, res, sql);
+        PQclear(res);
+        return NULL;
+    }
+}
+
+static int exec0(pg_backend *be, const char *sql)
+{
+    int rc;
+    PGresult *res = run(be, sql, 0, NULL, NULL, NULL, &rc);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_begin(blobstore_meta_backend *pbe, int write)
+{
+    pg_backend *be = (pg_backend *)pbe;
+    if (!write) {
+        be->in_tx = 1;
+        return 0;
+    }
+    int rc = reconnect(be);
+    if (!rc)
+        rc = exec0(be, "BEGIN");
+    if (!rc) {
+        be->in_tx = 2;
+        if ((rc = exec0(be, "SELECT pg_advisory_xact_lock(" WRITE_LOCK ")")) != 0) {
+            exec0(be, "ROLLBACK");
+            be->in_tx = 0;
+        }
+    }
+    return rc;
+}
+
+static int pg_commit(blobstore_meta_backend *pbe)
+{
+    pg_backend *be = (pg_backend *)pbe;
+    int rc = be->in_tx == 2 ? exec0(be, "COMMIT") : 0;
+    be->in_tx = 0;
+    return rc;
+}
+
+static int pg_rollback(blobstore_meta_backend *pbe)
+{
+    pg_backend *be = (pg_backend *)pbe;
+    int rc = be->in_tx == 2 ? exec0(be, "ROLLBACK") : 0;
+    be->in_tx = 0;
+    return rc;
+}
+
+#define COLS                                                                                       \
+    "key, blob, format, compression, content_hash, created_at, updated_at, metadata_text, info, "  \
+    "size, file_size, raw"
+
+static char *col(PGresult *r, int row, int c, int *oom)
+{
+    if (PQgetisnull(r, row, c))
+        return NULL;
+    char *s = bs__strndup(PQgetvalue(r, row, c), (size_t)PQgetlength(r, row, c));
+    if (!s)
+        *oom = 1;
+    return s;
+}
+
+static int row_entry(PGresult *r, int row, blobstore_entry *e, int with_data)
+{
+    int oom = 0;
+    memset(e, 0, sizeof(*e));
+    e->key = col(r, row, 0, &oom);
+    e->blob = col(r, row, 1, &oom);
+    e->format = col(r, row, 2, &oom);
+    e->compression = col(r, row, 3, &oom);
+    e->content_hash = col(r, row, 4, &oom);
+    e->created_at = col(r, row, 5, &oom);
+    e->updated_at = col(r, row, 6, &oom);
+    e->metadata = col(r, row, 7, &oom);
+    e->info = col(r, row, 8, &oom);
+    e->size = strtoull(PQgetvalue(r, row, 9), NULL, 10);
+    e->file_size = strtoull(PQgetvalue(r, row, 10), NULL, 10);
+    e->raw = PQgetvalue(r, row, 11)[0] == 't';
+    if (with_data && !PQgetisnull(r, row, 12)) {
+        size_t n;
+        unsigned char *d = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, 12), &n);
+        if (!d) {
+            oom = 1;
+        } else {
+            e->inline_data = bs__malloc(n ? n : 1);
+            if (e->inline_data) {
+                memcpy(e->inline_data, d, n);
+                e->inline_len = n;
+            } else {
+                oom = 1;
+            }
+            PQfreemem(d);
+        }
+    }
+    if (oom || !e->key || !e->format || !e->metadata) {
+        blobstore_entry_clear(e);
+        return oom ? BLOBSTORE_ENOMEM : bs__error(BLOBSTORE_ECORRUPT, "postgresql: a damaged row");
+    }
+    return 0;
+}
+
+static int pg_get(blobstore_meta_backend *pbe, const char *key, blobstore_entry *out)
+{
+    pg_backend *be = (pg_backend *)pbe;
+    int rc;
+    const char *v[1] = {key};
+    PGresult *r = run(be, "SELECT " COLS ", data FROM blobstore_entries WHERE key = $1", 1, v, NULL,
+                      NULL, &rc);
+    if (!r)
+        return rc;
+    rc = PQntuples(r) ? row_entry(r, 0, out, 1)
+                      : bs__error(BLOBSTORE_ENOTFOUND, "no entry with key \"%s\"", key);
+    PQclear(r);
+    return rc;
+}
+
+static int pg_put(blobstore_meta_backend *pbe, const blobstore_entry *e)
+{
+    pg_backend *be = (pg_backend *)pbe;
+    char size[24], fsize[24];
+    snprintf(size, sizeof(size), "%llu", (unsigned long long)e->size);
+    snprintf(fsize, sizeof(fsize), "%llu", (unsigned long long)e->file_size);
+    const char *meta = e->metadata ? e->metadata : "{}";
+    const char *v[13] = {e->key,
+                         e->blob,
+                         e->format,
+                         e->compression,
+                         e->content_hash,
+                         e->created_at,
+                         e->updated_at,
+                         meta,
+                         meta,
+                         e->info,
+                         size,
+                         fsize,
+                         e->raw ? "t" : "f"};
+    int lens[14] = {0}, fmts[14] = {0};
+    const char *vals[14];
+    memcpy(vals, v, sizeof(v));
+    vals[13] = e->inline_data ? (const char *)e->inline_data : NULL;
+    lens[13] = (int)e->inline_len;
+    fmts[13] = 1;
+    int rc;
+    PGresult *r = run(be,
+                      "INSERT INTO blobstore_entries(" COLS ", metadata, data) VALUES "
+                      "($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $12, $13, $9::jsonb, $14) "
+                      "ON CONFLICT (key) DO UPDATE SET blob = EXCLUDED.blob, "
+                      "format = EXCLUDED.format, compression = EXCLUDED.compression, "
+                      "content_hash = EXCLUDED.content_hash, created_at = EXCLUDED.created_at, "
+                      "updated_at = EXCLUDED.updated_at, metadata_text = EXCLUDED.metadata_text, "
+                      "info = EXCLUDED.info, size = EXCLUDED.size, file_size = EXCLUDED.file_size, "
+                      "raw = EXCLUDED.raw, metadata = EXCLUDED.metadata, data = EXCLUDED.data",
+                      14, vals, lens, fmts, &rc);
+    PQclear(r);
+    return rc;
+}
+
+static int pg_remove(blobstore_meta_backend *pbe, const char *key)
+{
+    pg_backend *be = (pg_backend *)pbe;
+    int rc;
+    const char *v[1] = {key};
+    PGresult *r = run(be, "DELETE FROM blobstore_entries WHERE key = $1", 1, v, NULL, NULL, &rc);
+    if (r && atoi(PQcmdTuples(r)) == 0)
+        rc = bs__error(BLOBSTORE_ENOTFOUND, "no entry with key \"%s\"", key);
+    PQclear(r);
+    return rc;
+}
+
+static int scan(pg_backend *be, const char *prefix, const char *contains, blobstore_entry_fn fn,
+                void *ctx)
+{
+    const char *v[3];
+    int n = 0;
+    char sql[512], *valid = NULL;
+    int len = snprintf(sql, sizeof(sql), "SELECT " COLS " FROM blobstore_entries WHERE true");
+    size_t plen = prefix ? strlen(prefix) : 0, vlen = plen;
+    /* A prefix may end inside a UTF-8 sequence, which PostgreSQL refuses as
+     * text: narrow in SQL by its valid part, then check the bytes here. */
+    while (vlen && !bs__utf8_valid((const unsigned char *)prefix, vlen))
+        vlen--;
+    if (vlen) {
+        if (!(valid = bs__strndup(prefix, vlen)))
+            return BLOBSTORE_ENOMEM;
+        v[n++] = valid;
+        len += snprintf(sql + len, sizeof(sql) - (size_t)len,
+                        " AND key >= $%d AND left(key, char_length($%d)) = $%d", n, n, n);
+    }
+    if (contains) {
+        v[n++] = contains;
+        len += snprintf(sql + len, sizeof(sql) - (size_t)len, " AND metadata @> $%d::jsonb", n);
+    }
+    snprintf(sql + len, sizeof(sql) - (size_t)len, " ORDER BY key");
+    int rc;
+    PGresult *r = run(be, sql, n, v, NULL, NULL, &rc);
+    free(valid);
+    if (!r)
+        return rc;
+    for (int i = 0; i < PQntuples(r) && !rc; i++) {
+        if (plen > vlen && strncmp(PQgetvalue(r, i, 0), prefix, plen) != 0)
+            continue;
+        blobstore_entry e;
+        if ((rc = row_entry(r, i, &e, 0)) != 0)
+            break;
+        rc = fn(ctx, &e);
+        blobstore_entry_clear(&e);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_iterate(blobstore_meta_backend *pbe, const char *prefix, blobstore_entry_fn fn,
+                      void *ctx)
+{
+    return scan((pg_backend *)pbe, prefix, NULL, fn, ctx);
+}
+
+/* Exact-match members of the filter's top level become a jsonb containment
+ * test (numbers compare by value, as in the store); the store checks the rest. */
+static int pg_iterate_filtered(blobstore_meta_backend *pbe, const char *prefix, const char *filter,
+                               blobstore_entry_fn fn, void *ctx)
+{
+    json_error_t err;
+    json_t *f = json_loads(filter, 0, &err), *c = json_object();
+    const char *k;
+    json_t *v;
+    if (json_is_object(f) && c)
+        json_object_foreach(f, k, v)
+        {
+            int ops = json_is_object(v) && json_object_size(v) > 0;
+            if (ops) {
+                const char *k2;
+                json_t *v2;
+                json_object_foreach(v, k2, v2)
+                {
+                    (void)v2;
+                    if (k2[0] == '$')
+                        ops = 2;
+                }
+            }
+            if (k[0] != '$' && k[0] != '@' && !strchr(k, '.') && ops != 2 && !json_is_null(v))
+                json_object_set(c, k, v);
+        }
+    char *contains = json_object_size(c) ? bs__json_dumps(c) : NULL;
+    json_decref(f);
+    json_decref(c);
+    int rc = scan((pg_backend *)pbe, prefix, contains, fn, ctx);
+    free(contains);
+    return rc;
+}
+
+static int pg_create_index(blobstore_meta_backend *pbe, const char *path)
+{
+    pg_backend *be = (pg_backend *)pbe;
+    int rc = bs__index_path_check(path);
+    if (rc)
+        return rc;
+    /* The GIN index already serves containment; a btree on the path serves
+     * ranges. path is dotted identifiers (checked): safe to spell out. */
+    char sql[1024], expr[600] = "metadata";
+    for (const char *p = path; *p;) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        size_t l = strlen(expr);
+        snprintf(expr + l, sizeof(expr) - l, " -> '%.*s'", (int)n, p);
+        p += n + (dot ? 1 : 0);
+    }
+    char name[65];
+    bs__sha256_hex(name, path, strlen(path));
+    snprintf(sql, sizeof(sql),
+             "CREATE INDEX IF NOT EXISTS bs_idx_%.16s ON blobstore_entries ((%s))", name, expr);
+    return exec0(be, sql);
+}
+
+static void pg_free(blobstore_meta_backend *pbe)
+{
+    pg_backend *be = (pg_backend *)pbe;
+    if (!be)
+        return;
+    if (be->in_tx == 2)
+        exec0(be, "ROLLBACK");
+    PQfinish(be->conn);
+    free(be->conninfo);
+    free(be);
+}
+
+static int migrate(pg_backend *be)
+{
+    int rc = exec0(be, "BEGIN");
+    if (!rc)
+        rc = exec0(be, "SELECT pg_advisory_xact_lock(" WRITE_LOCK ")");
+    if (!rc)
+        rc = exec0(be, "CREATE TABLE IF NOT EXISTS blobstore_schema(version integer NOT NULL)");
+    PGresult *r =
+        rc ? NULL : run(be, "SELECT max(version) FROM blobstore_schema", 0, NULL, NULL, NULL, &rc);
+    int version = r && !PQgetisnull(r, 0, 0) ? atoi(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    if (!rc && version > SCHEMA_VERSION)
+        rc = bs__error(BLOBSTORE_EUNSUPPORTED,
+                       "postgresql: schema version %d is newer than this library's %d", version,
+                       SCHEMA_VERSION);
+    if (!rc && version < 1) { /* migration 1: the entries table */
+        rc = exec0(be, "CREATE TABLE IF NOT EXISTS blobstore_entries("
+                       " key text COLLATE \"C\" PRIMARY KEY, blob text, format text NOT NULL,"
+                       " compression text NOT NULL, content_hash text NOT NULL,"
+                       " created_at text, updated_at text, metadata jsonb NOT NULL,"
+                       " metadata_text text NOT NULL, info text, size bigint NOT NULL,"
+                       " file_size bigint NOT NULL, raw boolean NOT NULL, data bytea)");
+        if (!rc)
+            rc = exec0(be, "CREATE INDEX IF NOT EXISTS blobstore_entries_metadata ON "
+                           "blobstore_entries USING gin (metadata jsonb_path_ops)");
+        if (!rc)
+            rc = exec0(be, "INSERT INTO blobstore_schema VALUES (1)");
+    }
+    if (rc)
+        exec0(be, "ROLLBACK");
+    else
+        rc = exec0(be, "COMMIT");
+    return rc;
+}
+
+BLOBSTORE_API int blobstore_meta_backend_pg_new(blobstore_meta_backend **out, const char *conninfo)
+{
+    if (!out || !conninfo)
+        return bs__error(BLOBSTORE_EINVAL, "postgresql backend needs a connection string");
+    pg_backend *be = bs__calloc(1, sizeof(*be));
+    if (!be)
+        return BLOBSTORE_ENOMEM;
+    be->conninfo = bs__strdup(conninfo);
+    be->conn = PQconnectdb(conninfo);
+    int rc = !be->conninfo ? BLOBSTORE_ENOMEM : 0;
+    if (!rc && PQstatus(be->conn) != CONNECTION_OK)
+        rc = bs__error(BLOBSTORE_EIO, "postgresql: cannot connect: %s", PQerrorMessage(be->conn));
+    if (!rc)
+        rc = exec0(be, "SET client_min_messages = warning");
+    if (!rc)
+        rc = migrate(be);
+    if (rc) {
+        pg_free(&be->parent);
+        return rc;
+    }
+    be->parent.version = BLOBSTORE_META_BACKEND_VERSION;
+    be->parent.flags = BLOBSTORE_META_INLINE;
+    be->parent.begin = pg_begin;
+    be->parent.commit = pg_commit;
+    be->parent.rollback = pg_rollback;
+    be->parent.get = pg_get;
+    be->parent.put = pg_put;
+    be->parent.remove = pg_remove;
+    be->parent.iterate = pg_iterate;
+    be->parent.iterate_filtered = pg_iterate_filtered;
+    be->parent.create_index = pg_create_index;
+    be->parent.free = pg_free;
+    *out = &be->parent;
+    return 0;
+}

@@ -1,0 +1,187 @@
+/*
+ * test_pg.c - the PostgreSQL metadata backend against a real server (started
+ * by tests/online/pg.sh; its URL in BLOBSTORE_PG_URL). Each test works in a
+ * database of its own.
+ */
+#include "conformance.h"
+#include "test.h"
+
+#include <libpq-fe.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char url[1024];
+
+/* A fresh database; its URL in url. */
+static int fresh_db(void)
+{
+    static int n;
+    const char *base = getenv("BLOBSTORE_PG_URL");
+    if (!base) {
+        fprintf(stderr, "  BLOBSTORE_PG_URL is not set: run tests/online/pg.sh\n");
+        return -1;
+    }
+    PGconn *c = PQconnectdb(base);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "  cannot connect to %s: %s\n", base, PQerrorMessage(c));
+        PQfinish(c);
+        return -1;
+    }
+    char sql[128];
+    snprintf(sql, sizeof(sql), "CREATE DATABASE t%d_%ld", ++n, (long)getpid());
+    PGresult *r = PQexec(c, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    PQfinish(c);
+    const char *slash = strrchr(base, '/');
+    snprintf(url, sizeof(url), "%.*s/t%d_%ld", (int)(slash - base), base, n, (long)getpid());
+    return ok ? 0 : -1;
+}
+
+static blobstore *open_pg(const char *blob_backend, int ca)
+{
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = strcmp(blob_backend, "memory") ? test_tmpdir() : NULL;
+    o.backend = url;
+    o.blob_backend = blob_backend;
+    o.content_addressable = ca ? BLOBSTORE_YES : 0;
+    blobstore *bs = NULL;
+    if (blobstore_open(&bs, &o) != 0)
+        fprintf(stderr, "  open: %s\n", blobstore_errmsg());
+    return bs;
+}
+
+TEST(pg_meta_backend_contract)
+{
+    CHECK_EQ(fresh_db(), 0);
+    blobstore_meta_backend *be;
+    CHECK_EQ(blobstore_meta_backend_pg_new(&be, url), 0);
+    conformance_meta(be);
+    be->free(be);
+    /* A second connection finds the schema in place and the data. */
+    CHECK_EQ(blobstore_meta_backend_pg_new(&be, url), 0);
+    CHECK_EQ(be->begin(be, 0), 0);
+    blobstore_entry e;
+    CHECK_EQ(be->get(be, "c/d", &e), 0);
+    blobstore_entry_clear(&e);
+    CHECK_EQ(be->commit(be), 0);
+    be->free(be);
+}
+
+TEST(pg_store_conformance_with_files)
+{
+    CHECK_EQ(fresh_db(), 0);
+    blobstore *bs = open_pg("filesystem", 0);
+    CHECK(bs != NULL);
+    conformance_store(bs);
+    blobstore_close(bs);
+}
+
+TEST(pg_store_conformance_content_addressed)
+{
+    CHECK_EQ(fresh_db(), 0);
+    blobstore *bs = open_pg("memory", 1);
+    CHECK(bs != NULL);
+    conformance_store_ca(bs);
+    blobstore_close(bs);
+}
+
+TEST(pg_queries_and_indexes)
+{
+    CHECK_EQ(fresh_db(), 0);
+    blobstore *bs = open_pg("memory", 0);
+    CHECK(bs != NULL);
+    CHECK_EQ(
+        blobstore_put(NULL, bs, "a", "1", 1, "{\"acc\": 0.9, \"dep\": true, \"n\": {\"x\": 1}}"),
+        0);
+    CHECK_EQ(blobstore_put(NULL, bs, "b", "2", 1, "{\"acc\": 0.95, \"dep\": false}"), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "c", "3", 1,
+                           "{\"acc\": \"0.99\", \"dep\": true, \"n\": {\"x\": 1.0}}"),
+             0);
+    CHECK_EQ(blobstore_create_index(bs, "acc"), 0);
+    blobstore_list l;
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, "{\"dep\": true}"), 0);
+    CHECK_EQ(l.count, 2);
+    blobstore_list_free(&l);
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, "{\"n\": {\"x\": 1}}"), 0);
+    CHECK_EQ(l.count, 2); /* 1 and 1.0 are equal */
+    blobstore_list_free(&l);
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, "{\"acc\": {\"$gt\": 0.92}}"), 0);
+    CHECK_EQ(l.count, 1);
+    CHECK_STR(l.keys[0], "b");
+    blobstore_list_free(&l);
+    blobstore_query q = BLOBSTORE_QUERY_INIT;
+    q.order_by = "-acc";
+    blobstore_result r;
+    CHECK_EQ(blobstore_query_run(&r, bs, &q), 0);
+    CHECK_EQ(r.count, 3);
+    CHECK_STR(r.keys[0], "c"); /* descending: strings after numbers reversed, then 0.95, 0.9 */
+    CHECK_STR(r.keys[1], "b");
+    blobstore_result_free(&r);
+    /* The metadata text round-trips exactly (jsonb would reorder it). */
+    CHECK_EQ(blobstore_update_metadata(bs, "a", "{\"z\": 1, \"b\": 2}"), 0);
+    char *m;
+    CHECK_EQ(blobstore_get_metadata(&m, bs, "a"), 0);
+    CHECK(strstr(m, "\"metadata\":{\"acc\":0.9,\"dep\":true,\"n\":{\"x\":1},\"z\":1,\"b\":2}") !=
+          NULL);
+    blobstore_free(m);
+    blobstore_close(bs);
+}
+
+TEST(pg_many_processes_write_at_once)
+{
+    CHECK_EQ(fresh_db(), 0);
+    blobstore *bs = open_pg("memory", 0);
+    CHECK(bs != NULL);
+    blobstore_close(bs);
+    pid_t pids[4];
+    for (int p = 0; p < 4; p++) {
+        if ((pids[p] = fork()) == 0) {
+            blobstore *mine = open_pg("memory", 0);
+            int fails = !mine;
+            char key[32];
+            for (int i = 0; mine && i < 50; i++) {
+                snprintf(key, sizeof(key), "p%d/%02d", p, i);
+                fails += blobstore_put(NULL, mine, key, key, strlen(key), "{\"w\": 1}") != 0;
+                char patch[32];
+                snprintf(patch, sizeof(patch), "{\"p%d_%d\": 1}", p, i);
+                if (i % 10 == 0 && blobstore_put(NULL, mine, "shared", "s", 1, NULL) == 0)
+                    fails += blobstore_update_metadata(mine, "shared", patch) != 0;
+            }
+            blobstore_close(mine);
+            _exit(fails ? 1 : 0);
+        }
+    }
+    for (int p = 0; p < 4; p++) {
+        int st;
+        waitpid(pids[p], &st, 0);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    /* Memory blobs lived in the children; the index must hold every key. */
+    blobstore_meta_backend *be;
+    CHECK_EQ(blobstore_meta_backend_pg_new(&be, url), 0);
+    conformance_seen s = {.n = 0};
+    CHECK_EQ(be->begin(be, 0), 0);
+    CHECK_EQ(be->iterate(be, "p", conformance_record, &s), 0);
+    CHECK_EQ(be->commit(be), 0);
+    CHECK_EQ(s.n, 200);
+    be->free(be);
+}
+
+TEST(pg_unreachable_server_is_a_clear_error)
+{
+    blobstore_meta_backend *be;
+    CHECK_EQ(blobstore_meta_backend_pg_new(&be, "postgresql://postgres@127.0.0.1:1/none"),
+             BLOBSTORE_EIO);
+    CHECK(strstr(blobstore_errmsg(), "cannot connect") != NULL);
+}
+
+static const test_case tests[] = {
+    TEST_ENTRY(pg_meta_backend_contract),
+    TEST_ENTRY(pg_store_conformance_with_files),
+    TEST_ENTRY(pg_store_conformance_content_addressed),
+    TEST_ENTRY(pg_queries_and_indexes),
+    TEST_ENTRY(pg_many_processes_write_at_once),
+    TEST_ENTRY(pg_unreachable_server_is_a_clear_error),
+};
+TEST_MAIN(tests)
