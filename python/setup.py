@@ -13,7 +13,8 @@ root = os.path.dirname(here)
 
 
 def pkg(flag):
-    deps = ["liblz4", "libzstd", "zlib", "sqlite3", "jansson", "libcrypto", "libxxhash", "blosc"]
+    deps = ["liblz4", "libzstd", "zlib", "sqlite3", "jansson", "libcrypto", "libxxhash", "blosc",
+            "snappy", "libpq"]
     return subprocess.check_output(["pkg-config", flag, *deps], text=True).split()
 
 
@@ -24,7 +25,6 @@ sources = sorted(
 )
 sources = [os.path.relpath(s, here) for s in sources]
 libs = [f[2:] for f in pkg("--libs") if f.startswith("-l")]
-extra_libs = ["snappy"] if any("parquet" in s for s in sources) else []
 
 setup(
     name="blobstore",
@@ -38,7 +38,7 @@ setup(
             define_macros=[("_GNU_SOURCE", None), ("BLOBSTORE_BUILDING", None)],
             extra_compile_args=["-std=c11", "-O2", "-fvisibility=hidden"]
             + [f for f in pkg("--cflags") if f.startswith("-I")],
-            libraries=libs + extra_libs + ["m"],
+            libraries=libs + ["m"],
         )
     ],
 )
