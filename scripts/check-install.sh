@@ -39,8 +39,11 @@ C
 export PKG_CONFIG_PATH="$libdir"
 cc -o "$prefix/t-shared" "$prefix/t.c" $(pkg-config --cflags --libs blobstore)
 LD_LIBRARY_PATH="$libdir/.." "$prefix/t-shared" "$prefix/s1" > /dev/null
+# The static library with its dependencies' shared libraries (Debian ships no
+# static libpq dependencies), as Requires.private names them.
+deps=$(sed -n 's/^Requires.private: //p' "$libdir/blobstore.pc")
 cc -o "$prefix/t-static" "$prefix/t.c" $(pkg-config --cflags blobstore) "$libdir/../libblobstore.a" \
-    $(pkg-config --libs --static blobstore | sed 's/-lblobstore//')
+    $(pkg-config --libs $deps) -lpthread -lm
 "$prefix/t-static" "$prefix/s2" > /dev/null
 # Only the public API is exported from the shared library.
 bad=$(nm -D --defined-only "$libdir"/../libblobstore.so | awk '$2 == "T" && $3 !~ /^blobstore_/ {print $3}')
