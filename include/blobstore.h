@@ -380,6 +380,30 @@ BLOBSTORE_API int blobstore_verify(blobstore_verify_stats *out, blobstore *bs, u
 /** The store's settings as a JSON object (free with blobstore_free). */
 BLOBSTORE_API int blobstore_settings(char **out_json, blobstore *bs);
 
+/** What blobstore_migrate() did. */
+typedef struct blobstore_migrate_stats {
+    size_t entries; /**< source entries seen */
+    size_t copied;  /**< copied and verified */
+    size_t skipped; /**< already in the destination (same content and metadata) */
+    size_t failed;  /**< source blob corrupt or missing: reported, not copied */
+    uint64_t bytes; /**< stored bytes copied */
+} blobstore_migrate_stats;
+
+/**
+ * Copy every entry of src into dst (e.g. a local store into PostgreSQL and
+ * S3, or back): metadata, timestamps, format details and the stored bytes as
+ * they are (nothing is recompressed). Each copy is read back from dst and
+ * checked (chunk checksums and the full SHA-256) before its entry is
+ * committed there, so dst never holds an entry for a bad copy. Entries dst
+ * already holds with the same content and metadata are skipped: an
+ * interrupted migration resumes where it stopped. A source entry whose blob
+ * is corrupt or missing is reported through fn (kind CORRUPT or DANGLING),
+ * left out, and makes the result BLOBSTORE_ECORRUPT once all others are
+ * copied. src is not changed.
+ */
+BLOBSTORE_API int blobstore_migrate(blobstore_migrate_stats *out, blobstore *dst, blobstore *src,
+                                    blobstore_problem_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

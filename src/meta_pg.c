@@ -45,7 +45,8 @@ static int reconnect(pg_backend *be)
 }
 
 /* Run a statement with text parameters (binary for a bytea), retrying once
- * on a lost connection outside transactions. */
+ * on a lost connection outside write transactions (a read "transaction" is a
+ * series of single autocommitted statements, each safe to repeat). */
 static PGresult *run(pg_backend *be, const char *sql, int n, const char *const *vals,
                      const int *lens, const int *fmts, int *rc)
 {
@@ -56,7 +57,7 @@ static PGresult *run(pg_backend *be, const char *sql, int n, const char *const *
             *rc = 0;
             return res;
         }
-        if (attempt == 0 && !be->in_tx && PQstatus(be->conn) != CONNECTION_OK &&
+        if (attempt == 0 && be->in_tx != 2 && PQstatus(be->conn) != CONNECTION_OK &&
             reconnect(be) == 0) {
             PQclear(res);
             continue;

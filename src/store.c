@@ -162,6 +162,11 @@ static int is_pg_url(const char *s)
     return !strncmp(s, "postgresql://", 13) || !strncmp(s, "postgres://", 11);
 }
 
+static int is_s3_url(const char *s)
+{
+    return !strncmp(s, "s3://", 5);
+}
+
 typedef struct {
     char backend[1024], blob_backend[1024], compression[16];
     int level, ca, shard_chars;
@@ -297,9 +302,10 @@ static int open_store(blobstore *bs, const blobstore_options *o)
                          "postgresql:// URL)",
                          backend);
     if (blob_backend && !custom_blob && strcmp(blob_backend, "filesystem") != 0 &&
-        strcmp(blob_backend, "memory") != 0)
+        strcmp(blob_backend, "memory") != 0 && !is_s3_url(blob_backend))
         return bs__error(BLOBSTORE_EINVAL,
-                         "unknown blob backend \"%s\" (expected filesystem or memory)",
+                         "unknown blob backend \"%s\" (expected filesystem, memory or an "
+                         "s3:// URL)",
                          blob_backend);
     if (o->compression_level && (o->compression_level < 1 || o->compression_level > 9))
         return bs__error(BLOBSTORE_EINVAL, "compression_level must be 1..9, not %d",
@@ -432,6 +438,8 @@ static int open_store(blobstore *bs, const blobstore_options *o)
         bs->blobs = o->blob_backend_impl;
     else if (mem)
         rc = blobstore_blob_backend_mem_new(&bs->blobs);
+    else if (is_s3_url(blob_backend))
+        rc = blobstore_blob_backend_s3_new(&bs->blobs, blob_backend, bs->shard_chars);
     else
         rc = blobstore_blob_backend_fs_new(&bs->blobs, bs->dir, bs->shard_chars);
     if (rc)
@@ -1870,5 +1878,182 @@ BLOBSTORE_API int blobstore_verify(blobstore_verify_stats *out, blobstore *bs, u
     collect_free(&c);
     if (out)
         *out = st;
+    return rc;
+}
+
+/* ---- migrate ---- */
+
+typedef struct {
+    blobstore *dst, *src;
+    blobstore_migrate_stats *st;
+    blobstore_problem_fn fn;
+    void *ctx;
+    int stop;
+} migrate_ctx;
+
+static void migrate_report(migrate_ctx *m, blobstore_problem_kind kind, const blobstore_entry *e)
+{
+    blobstore_problem p = {kind, e->key, e->blob, blobstore_errmsg(), 0};
+    m->st->failed++;
+    if (m->fn && !m->stop && m->fn(m->ctx, &p) != 0)
+        m->stop = 1;
+}
+
+/* Copy e's stored bytes (frame or raw file, as stored: nothing is
+ * recompressed) into dst under a name of dst's, filling ne->blob or
+ * ne->inline_data. */
+static int migrate_bytes(blobstore *dst, blobstore *src, const blobstore_entry *e,
+                         blobstore_entry *ne)
+{
+    if (e->inline_data && dst->can_inline) {
+        if (!(ne->inline_data = bs__malloc(e->inline_len ? e->inline_len : 1)))
+            return BLOBSTORE_ENOMEM;
+        memcpy(ne->inline_data, e->inline_data, e->inline_len);
+        ne->inline_len = e->inline_len;
+        return 0;
+    }
+    const char *dot = e->blob ? strrchr(e->blob, '.') : NULL;
+    const char *ext = dot && ext_check(dot) == 0 ? dot : ext_for(e->format ? e->format : "bytes");
+    char name[128];
+    int rc = make_blob_name(name, e->key, e->content_hash, dst->ca, ext);
+    if (rc)
+        return rc;
+    if (!(ne->blob = bs__strdup(name)))
+        return BLOBSTORE_ENOMEM;
+    if (dst->ca && dst->blobs->exists(dst->blobs, name) == 1)
+        return 0; /* identical content is there already */
+    blob_src s = {NULL, NULL};
+    mem_src mem = {e->inline_data, e->inline_len, 0};
+    if (e->inline_data || !e->blob)
+        s.m = &mem;
+    else if ((rc = src->blobs->reader(&s.r, src->blobs, e->blob)) != 0)
+        return rc;
+    blobstore_blob_writer *w = NULL;
+    unsigned char *buf = bs__malloc(IO_CHUNK);
+    rc = buf ? dst->blobs->writer(&w, dst->blobs) : BLOBSTORE_ENOMEM;
+    while (!rc) {
+        size_t n = 0;
+        if ((rc = src_read(&s, buf, IO_CHUNK, &n)) != 0 || n == 0)
+            break;
+        rc = w->write(w, buf, n);
+    }
+    if (!rc) {
+        rc = w->commit(w, name, dst->durable);
+        w = NULL;
+    }
+    if (w)
+        w->abort(w);
+    if (s.r)
+        s.r->close(s.r);
+    free(buf);
+    return rc;
+}
+
+/* Copy one entry; 1 if it was already there, 0 if copied, or an error
+ * (BLOBSTORE_ECORRUPT / ENOTFOUND: the source's blob is bad or missing). */
+static int migrate_one(migrate_ctx *m, const blobstore_entry *e)
+{
+    blobstore *dst = m->dst;
+    blobstore_entry have;
+    int rc = get_entry(dst, e->key, &have);
+    if (rc == 0) {
+        int same = have.content_hash && strcmp(have.content_hash, e->content_hash) == 0 &&
+                   have.format && e->format && strcmp(have.format, e->format) == 0 &&
+                   strcmp(have.metadata, e->metadata) == 0;
+        blobstore_entry_clear(&have);
+        if (same)
+            return 1;
+    } else if (rc != BLOBSTORE_ENOTFOUND) {
+        return rc;
+    }
+    blobstore_entry ne;
+    if ((rc = blobstore_entry_copy(&ne, e)) != 0)
+        return rc;
+    free(ne.blob);
+    free(ne.inline_data);
+    ne.blob = NULL;
+    ne.inline_data = NULL;
+    ne.inline_len = 0;
+    if ((rc = op_enter(dst)) != 0) {
+        blobstore_entry_clear(&ne);
+        return rc;
+    }
+    rc = migrate_bytes(dst, m->src, e, &ne);
+    /* The copy is checked as it now reads in dst: every chunk checksum and
+     * the full SHA-256 of the content. */
+    if (!rc)
+        rc = decode_entry(dst, &ne, null_sink, NULL, 1);
+    if (!rc) {
+        rc = commit_entry(dst, &ne);
+        if (!rc)
+            m->st->bytes += ne.file_size;
+    } else if (ne.blob && !dst->ca) {
+        remove_blob_quiet(dst, ne.blob);
+    }
+    op_leave(dst);
+    blobstore_entry_clear(&ne);
+    return rc;
+}
+
+BLOBSTORE_API int blobstore_migrate(blobstore_migrate_stats *out, blobstore *dst, blobstore *src,
+                                    blobstore_problem_fn fn, void *ctx)
+{
+    blobstore_migrate_stats st;
+    memset(&st, 0, sizeof(st));
+    if (out)
+        *out = st;
+    if (!dst || !src || dst == src)
+        return bs__error(BLOBSTORE_EINVAL, "migrate needs two different open stores");
+    if (dst->ca && !src->ca)
+        return bs__error(BLOBSTORE_EINVAL,
+                         "cannot migrate into a content-addressable store from one that is "
+                         "not: its keys are not content hashes");
+    migrate_ctx m = {dst, src, &st, fn, ctx, 0};
+    collect_ctx c;
+    memset(&c, 0, sizeof(c));
+    int rc = tx_begin(src, 0);
+    if (!rc) {
+        rc = src->meta->iterate(src->meta, NULL, collect, &c);
+        int rc2 = tx_end(src, 1);
+        if (!rc)
+            rc = rc2;
+    }
+    int bad = 0;
+    for (size_t i = 0; !rc && i < c.n && !m.stop; i++) {
+        blobstore_entry e;
+        int r = get_entry(src, c.keys[i], &e);
+        if (r == BLOBSTORE_ENOTFOUND)
+            continue; /* deleted meanwhile */
+        if (r) {
+            rc = r;
+            break;
+        }
+        st.entries++;
+        r = migrate_one(&m, &e);
+        if (r == 1) {
+            st.skipped++;
+        } else if (r == 0) {
+            st.copied++;
+        } else if (r == BLOBSTORE_ECORRUPT || r == BLOBSTORE_ENOTFOUND ||
+                   r == BLOBSTORE_EUNSUPPORTED) {
+            if (r == BLOBSTORE_ENOTFOUND)
+                bs__error(r, "key \"%s\": its blob %s is missing in the source", e.key,
+                          e.blob ? e.blob : "");
+            migrate_report(&m,
+                           r == BLOBSTORE_ENOTFOUND ? BLOBSTORE_PROBLEM_DANGLING
+                                                    : BLOBSTORE_PROBLEM_CORRUPT,
+                           &e);
+            bad = 1;
+        } else {
+            rc = r; /* I/O: stop; a rerun resumes */
+        }
+        blobstore_entry_clear(&e);
+    }
+    collect_free(&c);
+    if (out)
+        *out = st;
+    if (!rc && bad)
+        rc = bs__error(BLOBSTORE_ECORRUPT, "%zu of %zu entries could not be copied", st.failed,
+                       st.entries);
     return rc;
 }

@@ -25,4 +25,19 @@ typedef struct {
 } conformance_seen;
 int conformance_record(void *ctx, const blobstore_entry *e);
 
+#include "blobstore/sys/blob_backend.h"
+
+/* The blob backend contract, on an empty backend that lists every object
+ * (no grace period). */
+void conformance_blob(blobstore_blob_backend *be);
+/* A list() callback counting objects and temporaries into a conformance_listing. */
+typedef struct {
+    int objects, temps;
+    char last[128];
+} conformance_listing;
+int conformance_list_cb(void *ctx, const char *name, int is_temp);
+/* Read a whole object, appended to out. */
+#include "internal.h"
+int conformance_read_all(blobstore_blob_backend *be, const char *name, bs_buf *out);
+
 #endif

@@ -193,91 +193,12 @@ TEST(meta_sqlite_rejects_garbage_file)
     free(p);
 }
 
-typedef struct {
-    int objects, temps;
-    char last[128];
-} listing;
-
-static int list_cb(void *ctx, const char *name, int is_temp)
-{
-    listing *l = ctx;
-    if (is_temp)
-        l->temps++;
-    else
-        l->objects++;
-    snprintf(l->last, sizeof(l->last), "%s", name);
-    return 0;
-}
-
-static int read_all(blobstore_blob_backend *be, const char *name, bs_buf *out)
-{
-    blobstore_blob_reader *r;
-    int rc = be->reader(&r, be, name);
-    if (rc)
-        return rc;
-    unsigned char buf[1000];
-    for (;;) {
-        size_t n;
-        if ((rc = r->read(r, buf, sizeof(buf), &n)) != 0 || n == 0)
-            break;
-        bs__buf_append(out, buf, n);
-    }
-    r->close(r);
-    return rc;
-}
-
-static void blob_conformance(blobstore_blob_backend *be)
-{
-    blobstore_blob_writer *w;
-    CHECK_EQ(be->writer(&w, be), 0);
-    CHECK_EQ(w->write(w, "hello ", 6), 0);
-    CHECK_EQ(be->exists(be, "abc123.blob"), 0); /* nothing visible before commit */
-    CHECK_EQ(w->write(w, "world", 5), 0);
-    CHECK_EQ(w->commit(w, "abc123.blob", 1), 0);
-    CHECK_EQ(be->exists(be, "abc123.blob"), 1);
-    bs_buf b = {0};
-    CHECK_EQ(read_all(be, "abc123.blob", &b), 0);
-    CHECK_EQ(b.len, 11);
-    CHECK_MEM(b.data, "hello world", 11);
-    bs__buf_free(&b);
-
-    /* A large object through many writes. */
-    CHECK_EQ(be->writer(&w, be), 0);
-    unsigned char chunk[70000];
-    for (size_t i = 0; i < sizeof(chunk); i++)
-        chunk[i] = (unsigned char)i;
-    for (int i = 0; i < 30; i++)
-        CHECK_EQ(w->write(w, chunk, sizeof(chunk)), 0);
-    CHECK_EQ(w->commit(w, "def456-big.blob", 0), 0);
-    CHECK_EQ(read_all(be, "def456-big.blob", &b), 0);
-    CHECK_EQ(b.len, 30 * sizeof(chunk));
-    CHECK_MEM(b.data + 29 * sizeof(chunk), chunk, sizeof(chunk));
-    bs__buf_free(&b);
-
-    /* Abort leaves nothing. */
-    CHECK_EQ(be->writer(&w, be), 0);
-    CHECK_EQ(w->write(w, "x", 1), 0);
-    w->abort(w);
-    listing l = {0, 0, ""};
-    CHECK_EQ(be->list(be, list_cb, &l), 0);
-    CHECK_EQ(l.objects, 2);
-    CHECK_EQ(l.temps, 0);
-
-    blobstore_blob_reader *r;
-    CHECK_EQ(be->reader(&r, be, "missing.blob"), BLOBSTORE_ENOTFOUND);
-    CHECK_EQ(be->remove(be, "abc123.blob"), 0);
-    CHECK_EQ(be->remove(be, "abc123.blob"), BLOBSTORE_ENOTFOUND);
-    CHECK_EQ(be->exists(be, "abc123.blob"), 0);
-    if (be->sync)
-        CHECK_EQ(be->sync(be), 0);
-}
-
 TEST(blob_fs_conformance)
 {
     for (int shard = 0; shard <= 3; shard += 3) {
         blobstore_blob_backend *be;
         CHECK_EQ(blobstore_blob_backend_fs_new(&be, test_tmpdir(), shard), 0);
-        blob_conformance(be);
+        conformance_blob(be);
         be->free(be);
     }
 }
@@ -286,7 +207,7 @@ TEST(blob_mem_conformance)
 {
     blobstore_blob_backend *be;
     CHECK_EQ(blobstore_blob_backend_mem_new(&be), 0);
-    blob_conformance(be);
+    conformance_blob(be);
     be->free(be);
 }
 
@@ -303,8 +224,8 @@ TEST(blob_fs_refuses_path_names)
         CHECK_EQ(be->exists(be, bad[i]), BLOBSTORE_EINVAL);
         CHECK_EQ(be->remove(be, bad[i]), BLOBSTORE_EINVAL);
     }
-    listing l = {0, 0, ""};
-    CHECK_EQ(be->list(be, list_cb, &l), 0);
+    conformance_listing l = {0, 0, ""};
+    CHECK_EQ(be->list(be, conformance_list_cb, &l), 0);
     CHECK_EQ(l.objects + l.temps, 0); /* failed commits left no temp behind */
     char p[4200];
     snprintf(p, sizeof(p), "%s/../escape", dir);

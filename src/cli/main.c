@@ -27,9 +27,11 @@ static const char *usage_main =
     "\n"
     "Options:\n"
     "  --dir DIR                 store directory (default: $BLOBSTORE_DIR, else .blobstore)\n"
-    "  --backend json|sqlite     metadata backend (default json; a store remembers it)\n"
-    "  --blob-backend filesystem|memory\n"
-    "                            where blobs live (default filesystem)\n"
+    "  --backend json|sqlite|postgresql://USER@HOST:PORT/DB\n"
+    "                            metadata backend (default json; a store remembers it)\n"
+    "  --blob-backend filesystem|memory|s3://BUCKET/PREFIX\n"
+    "                            where blobs live (default filesystem; S3 settings from\n"
+    "                            AWS_* variables or ?endpoint=URL&region=R)\n"
     "  --compression lz4|zstd|gzip|blosclz|none\n"
     "                            codec for new blobs (default lz4)\n"
     "  --level N                 compression level 1..9 (default 3)\n"
@@ -56,6 +58,8 @@ static const char *usage_main =
     "  clear                                    delete everything; print how many\n"
     "  verify [--repair]                        check every blob; report problems\n"
     "  create-index PATH                        index a metadata path for ls --where\n"
+    "  migrate --to-dir DIR [--to-backend B] [--to-blob-backend BB] [--to-shard-chars N]\n"
+    "                                           copy this store into another, verifying\n"
     "\n"
     "Exit codes: 0 success, 1 not found, 2 usage error, 3 corruption found, 4 other error.\n";
 
@@ -110,6 +114,17 @@ static const command_help helps[] = {
                "orphan blobs and leftover temporary files; print one line per problem.\n"
                "--repair removes dangling entries, orphans and temporaries (never corrupt\n"
                "blobs). Exit 3 if problems remain.\n"},
+    {"migrate",
+     "usage: blobstore migrate --to-dir DIR [--to-backend B] [--to-blob-backend BB]\n"
+     "                         [--to-shard-chars N]\n"
+     "Copy every entry of this store (the global options name it) into the store in\n"
+     "DIR, created with the given backends when new (e.g. --to-backend postgresql://...\n"
+     "--to-blob-backend s3://bucket/prefix, or back to json/sqlite and filesystem).\n"
+     "Metadata, timestamps and stored bytes are copied as they are; each copy is read\n"
+     "back and checked against its SHA-256 before its entry is committed. Entries\n"
+     "already copied are skipped, so an interrupted migration resumes. This store is\n"
+     "not changed. Exit 3 if some source blobs are corrupt or missing (the others are\n"
+     "copied), 4 on other errors.\n"},
 };
 
 static void fail(const char *fmt, ...)
@@ -910,17 +925,92 @@ static int cmd_verify(blobstore *bs, int argc, char **argv)
     return problems > st.repaired ? EXIT_CORRUPT : EXIT_OK;
 }
 
+/* The string value of a member of our own compact settings JSON. */
+static int settings_member(const char *json, const char *name, char *out, size_t cap)
+{
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s\":", name);
+    const char *p = strstr(json, pat);
+    if (!p)
+        return -1;
+    p += strlen(pat);
+    size_t n = strcspn(p, ",}");
+    if (*p == '"') {
+        p++;
+        n = strcspn(p, "\"");
+    }
+    if (n >= cap)
+        return -1;
+    memcpy(out, p, n);
+    out[n] = 0;
+    return 0;
+}
+
+static int cmd_migrate(blobstore *bs, int argc, char **argv)
+{
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    args a = {argc, argv, 0};
+    for (; a.i < argc; a.i++) {
+        const char *v;
+        int m;
+        if ((m = opt_value(&a, "--to-dir", &v)) > 0) {
+            o.cache_dir = v;
+        } else if (m == 0 && (m = opt_value(&a, "--to-backend", &v)) > 0) {
+            o.backend = v;
+        } else if (m == 0 && (m = opt_value(&a, "--to-blob-backend", &v)) > 0) {
+            o.blob_backend = v;
+        } else if (m == 0 && (m = opt_value(&a, "--to-shard-chars", &v)) > 0) {
+            int n;
+            if (parse_int(v, 0, 8, &n))
+                return usage_error("migrate: --to-shard-chars must be 0..8");
+            o.shard_chars = n == 0 ? BLOBSTORE_SHARD_NONE : n;
+        } else if (m < 0) {
+            return usage_error("migrate: %s needs a value", argv[a.i]);
+        } else {
+            return usage_error("migrate: unexpected argument %s", argv[a.i]);
+        }
+    }
+    if (!o.cache_dir || !*o.cache_dir)
+        return usage_error("migrate: --to-dir DIR is required (the new store's directory: "
+                           "its settings and lock live there)");
+    if (o.blob_backend && strcmp(o.blob_backend, "memory") == 0)
+        return usage_error("migrate: a memory store would vanish when the command exits");
+    /* The new store keeps this one's codec and content addressing. */
+    char *settings = NULL, compression[16], level[8], ca[8];
+    int rc = blobstore_settings(&settings, bs);
+    if (rc)
+        return lib_error(rc);
+    if (settings_member(settings, "compression", compression, sizeof(compression)) == 0)
+        o.compression = compression;
+    if (settings_member(settings, "compression_level", level, sizeof(level)) == 0)
+        o.compression_level = atoi(level);
+    if (settings_member(settings, "content_addressable", ca, sizeof(ca)) == 0 &&
+        strcmp(ca, "true") == 0)
+        o.content_addressable = BLOBSTORE_YES;
+    blobstore_free(settings);
+    blobstore *dst;
+    if ((rc = blobstore_open(&dst, &o)) != 0)
+        return lib_error(rc);
+    blobstore_migrate_stats st;
+    rc = blobstore_migrate(&st, dst, bs, print_problem, NULL);
+    blobstore_close(dst);
+    printf("%zu entries: %zu copied, %zu already there, %zu failed; %llu bytes copied\n",
+           st.entries, st.copied, st.skipped, st.failed, (unsigned long long)st.bytes);
+    return rc ? lib_error(rc) : EXIT_OK;
+}
+
 typedef struct {
     const char *name;
     int (*fn)(blobstore *bs, int argc, char **argv);
 } command;
 
 static const command commands[] = {
-    {"put", cmd_put},       {"get", cmd_get},
-    {"meta", cmd_meta},     {"update-meta", cmd_update_meta},
-    {"rm", cmd_rm},         {"exists", cmd_exists},
-    {"ls", cmd_ls},         {"clear", cmd_clear},
-    {"verify", cmd_verify}, {"create-index", cmd_create_index},
+    {"put", cmd_put},         {"get", cmd_get},
+    {"meta", cmd_meta},       {"update-meta", cmd_update_meta},
+    {"rm", cmd_rm},           {"exists", cmd_exists},
+    {"ls", cmd_ls},           {"clear", cmd_clear},
+    {"verify", cmd_verify},   {"create-index", cmd_create_index},
+    {"migrate", cmd_migrate},
 };
 
 int main(int argc, char **argv)

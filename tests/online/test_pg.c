@@ -1,9 +1,10 @@
 /*
  * test_pg.c - the PostgreSQL metadata backend against a real server (started
- * by tests/online/pg.sh; its URL in BLOBSTORE_PG_URL). Each test works in a
+ * by tests/online/servers.sh --pg; its URL in BLOBSTORE_PG_URL). Each test works in a
  * database of its own.
  */
 #include "conformance.h"
+#include "online.h"
 #include "test.h"
 
 #include <libpq-fe.h>
@@ -12,30 +13,9 @@
 
 static char url[1024];
 
-/* A fresh database; its URL in url. */
 static int fresh_db(void)
 {
-    static int n;
-    const char *base = getenv("BLOBSTORE_PG_URL");
-    if (!base) {
-        fprintf(stderr, "  BLOBSTORE_PG_URL is not set: run tests/online/pg.sh\n");
-        return -1;
-    }
-    PGconn *c = PQconnectdb(base);
-    if (PQstatus(c) != CONNECTION_OK) {
-        fprintf(stderr, "  cannot connect to %s: %s\n", base, PQerrorMessage(c));
-        PQfinish(c);
-        return -1;
-    }
-    char sql[128];
-    snprintf(sql, sizeof(sql), "CREATE DATABASE t%d_%ld", ++n, (long)getpid());
-    PGresult *r = PQexec(c, sql);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    PQfinish(c);
-    const char *slash = strrchr(base, '/');
-    snprintf(url, sizeof(url), "%.*s/t%d_%ld", (int)(slash - base), base, n, (long)getpid());
-    return ok ? 0 : -1;
+    return online_pg_fresh(url, sizeof(url));
 }
 
 static blobstore *open_pg(const char *blob_backend, int ca)

@@ -83,6 +83,22 @@ BLOBSTORE_API int blobstore_blob_backend_fs_new(blobstore_blob_backend **out, co
 /** The memory backend: objects live in this process only. */
 BLOBSTORE_API int blobstore_blob_backend_mem_new(blobstore_blob_backend **out);
 
+/**
+ * The S3 backend (AWS S3, Ceph RGW, MinIO, ...): objects under
+ * s3://BUCKET/PREFIX, sharded by the first shard_chars characters of the
+ * name as in the filesystem backend. URL parameters: endpoint=URL (else
+ * AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL; any endpoint means path-style
+ * addressing; none means AWS), region=NAME (else AWS_REGION, default
+ * us-east-1), orphan_grace=SECONDS (list() leaves out objects younger than
+ * this, default 3600, so that a verify never removes what another
+ * machine's put is about to reference), copy_limit=BYTES (tests: the size
+ * above which commit copies part by part). Credentials: AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN. The bucket is created when
+ * missing.
+ */
+BLOBSTORE_API int blobstore_blob_backend_s3_new(blobstore_blob_backend **out, const char *url,
+                                                int shard_chars);
+
 #ifdef __cplusplus
 }
 #endif

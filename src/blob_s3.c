@@ -1,0 +1,1308 @@
+/*
+ * blob_s3.c - the S3 blob backend (libcurl with CURLOPT_AWS_SIGV4).
+ *
+ * Layout in the bucket (shard_chars as in the filesystem backend):
+ *   PREFIX/<first shard_chars characters of the name>/<name>   committed objects
+ *   PREFIX/tmp/w-<random>                                       multipart writes
+ * S3 has no rename, and a writer learns its object's name only at commit. A
+ * small object (up to one part) is therefore buffered and sent with one PUT
+ * under its final name at commit, which S3 makes visible atomically. A
+ * larger one is uploaded part by part to a temporary key; commit completes
+ * that upload, copies the object server-side to its final key (CopyObject:
+ * atomic) and deletes the temporary. An interrupted write thus leaves at
+ * most a temporary object or an unfinished upload under PREFIX/tmp/, which
+ * list() reports as temps and remove_temp() removes, and never anything
+ * under a final name. Parts grow with the object (part_size), so memory
+ * stays bounded by one part; objects over 5 GiB (CopyObject's limit) are
+ * read back and uploaded again in parts (see copy_object).
+ *
+ * Every request body is sent with its SHA-256 in x-amz-content-sha256, which
+ * SigV4 signs and the server checks: a body damaged in transit is refused.
+ * Readers stream with ranged GETs of READ_SIZE bytes; the store checks what
+ * they return as with every backend.
+ *
+ * Many machines may share a bucket, and another machine's put commits its
+ * object before its entry. list() therefore reports only objects and
+ * temporaries older than a grace period (orphan_grace, default an hour, by
+ * the server's clock), so that verify --repair never removes a blob that a
+ * put elsewhere is about to reference; and only keys with this layout, so
+ * that other data under the prefix is never taken for orphans.
+ *
+ * Requests are signed by libcurl (AWS SigV4: queries in alphabetical order,
+ * valueless parameters written "name=") and retried with exponential backoff
+ * on transport errors, 5xx and 429. Curl handles (and their connections)
+ * are pooled, so the backend may be used by several threads at once.
+ */
+#include "internal.h"
+#include "blobstore/sys/blob_backend.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PART_SIZE     ((size_t)8 << 20)
+#define READ_SIZE     ((size_t)4 << 20)
+#define COPY_MAX      ((uint64_t)5 << 30) /* CopyObject's limit */
+#define MAX_TRIES     6
+#define MAX_PARTS     10000 /* S3's limit per upload */
+#define POOL_MAX      8
+#define GRACE_DEFAULT 3600
+
+typedef struct {
+    blobstore_blob_backend parent;
+    char *endpoint; /* scheme://host[:port], no trailing '/' */
+    int path_style;
+    char *bucket;
+    char *prefix; /* "" or "p/q/" (with the trailing '/') */
+    char *region;
+    char *sigv4;   /* "aws:amz:REGION:s3" */
+    char *userpwd; /* "ACCESS:SECRET" */
+    char *token;   /* session token header, or NULL */
+    int shard_chars;
+    long grace;        /* seconds: younger objects are not listed */
+    uint64_t copy_max; /* larger objects are copied part by part */
+    pthread_mutex_t mu;
+    CURL *pool[POOL_MAX];
+    int npool;
+} s3_backend;
+
+/* ---- strings ---- */
+
+static char *str_printf(const char *fmt, ...) BS_PRINTF(1, 2);
+static char *str_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NULL;
+    char *s = bs__malloc((size_t)n + 1);
+    if (!s)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* URI-encode s (RFC 3986 unreserved kept; '/' kept when keep_slash). */
+static char *uri_encode(const char *s, int keep_slash)
+{
+    size_t n = strlen(s);
+    char *out = bs__malloc(n * 3 + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned char c = *p;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+            *o++ = (char)c;
+        } else {
+            static const char hex[] = "0123456789ABCDEF";
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+/* The text of the next <tag>...</tag> at or after *pos, XML-unescaped, or
+ * NULL; *pos moves past it. */
+static char *xml_next(const char *doc, size_t len, size_t *pos, const char *tag)
+{
+    char open[64], close[64];
+    snprintf(open, sizeof(open), "<%s>", tag);
+    snprintf(close, sizeof(close), "</%s>", tag);
+    if (*pos >= len)
+        return NULL;
+    const char *a = strstr(doc + *pos, open);
+    if (!a)
+        return NULL;
+    a += strlen(open);
+    const char *b = strstr(a, close);
+    if (!b)
+        return NULL;
+    *pos = (size_t)(b - doc) + strlen(close);
+    char *out = bs__malloc((size_t)(b - a) + 1), *o = out;
+    if (!out)
+        return NULL;
+    static const struct {
+        const char *ent;
+        char c;
+    } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+    for (const char *p = a; p < b;) {
+        size_t k;
+        for (k = 0; k < sizeof(ents) / sizeof(ents[0]); k++) {
+            size_t el = strlen(ents[k].ent);
+            if ((size_t)(b - p) >= el && memcmp(p, ents[k].ent, el) == 0) {
+                *o++ = ents[k].c;
+                p += el;
+                break;
+            }
+        }
+        if (k == sizeof(ents) / sizeof(ents[0]))
+            *o++ = *p++;
+    }
+    *o = 0;
+    return out;
+}
+
+/* ---- requests ---- */
+
+typedef struct {
+    const char *method; /* GET HEAD PUT POST DELETE */
+    const char *key;    /* object key (unencoded), NULL: the bucket */
+    const char *query;  /* encoded, parameters in alphabetical order, or NULL */
+    const void *body;   /* request body for PUT/POST */
+    size_t body_len;
+    const char *range;       /* "bytes=a-b" or NULL */
+    const char *copy_source; /* x-amz-copy-source, or NULL */
+    /* filled in: */
+    long status;
+    time_t date; /* the server's Date header, or 0 */
+    bs_buf resp; /* response body (the caller frees it) */
+    char etag[128];
+    curl_off_t length; /* Content-Length of the response */
+} s3_req;
+
+typedef struct {
+    const unsigned char *p;
+    size_t left;
+} upload_src;
+
+static size_t read_cb(char *buf, size_t size, size_t nitems, void *ctx)
+{
+    upload_src *u = ctx;
+    size_t n = size * nitems;
+    if (n > u->left)
+        n = u->left;
+    memcpy(buf, u->p, n);
+    u->p += n;
+    u->left -= n;
+    return n;
+}
+
+static size_t write_cb(char *p, size_t size, size_t nmemb, void *ctx)
+{
+    s3_req *r = ctx;
+    size_t n = size * nmemb;
+    return bs__buf_append(&r->resp, p, n) == 0 ? n : 0;
+}
+
+static size_t header_cb(char *p, size_t size, size_t nitems, void *ctx)
+{
+    s3_req *r = ctx;
+    size_t n = size * nitems;
+    if (n > 5 && strncasecmp(p, "date:", 5) == 0) {
+        char d[128];
+        size_t dl = n - 5 < sizeof(d) - 1 ? n - 5 : sizeof(d) - 1;
+        memcpy(d, p + 5, dl);
+        d[dl] = 0;
+        time_t t = curl_getdate(d, NULL);
+        r->date = t > 0 ? t : 0;
+    }
+    if (n > 5 && strncasecmp(p, "etag:", 5) == 0) {
+        const char *v = p + 5;
+        size_t vl = n - 5;
+        while (vl && (*v == ' ' || *v == '\t')) {
+            v++;
+            vl--;
+        }
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
+        if (vl < sizeof(r->etag)) {
+            memcpy(r->etag, v, vl);
+            r->etag[vl] = 0;
+        }
+    }
+    return n;
+}
+
+static CURL *handle_get(s3_backend *be)
+{
+    CURL *c = NULL;
+    pthread_mutex_lock(&be->mu);
+    if (be->npool)
+        c = be->pool[--be->npool];
+    pthread_mutex_unlock(&be->mu);
+    if (c)
+        curl_easy_reset(c);
+    else
+        c = curl_easy_init();
+    return c;
+}
+
+static void handle_put(s3_backend *be, CURL *c)
+{
+    pthread_mutex_lock(&be->mu);
+    if (be->npool < POOL_MAX) {
+        be->pool[be->npool++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&be->mu);
+    if (c)
+        curl_easy_cleanup(c);
+}
+
+static char *object_url(s3_backend *be, const char *key, const char *query)
+{
+    char *ek = key ? uri_encode(key, 1) : bs__strdup("");
+    if (!ek)
+        return NULL;
+    char *url;
+    const char *q = query ? "?" : "", *qs = query ? query : "";
+    if (be->path_style) {
+        url = str_printf("%s/%s/%s%s%s", be->endpoint, be->bucket, ek, q, qs);
+    } else {
+        const char *sep = strstr(be->endpoint, "://");
+        url = str_printf("%.*s%s.%s/%s%s%s", (int)(sep - be->endpoint + 3), be->endpoint,
+                         be->bucket, sep + 3, ek, q, qs);
+    }
+    free(ek);
+    return url;
+}
+
+/* One attempt. Returns 0 (r->status set) or a CURLcode > 0. */
+static int attempt(s3_backend *be, CURL *c, const char *url, s3_req *r)
+{
+    struct curl_slist *h = NULL;
+    char buf[1200], hash[65];
+    /* SigV4 signs the payload's hash; the server recomputes it. */
+    bs__sha256_hex(hash, r->body ? r->body : "", r->body ? r->body_len : 0);
+    snprintf(buf, sizeof(buf), "x-amz-content-sha256: %s", hash);
+    h = curl_slist_append(h, buf);
+    if (be->token) {
+        snprintf(buf, sizeof(buf), "x-amz-security-token: %s", be->token);
+        h = curl_slist_append(h, buf);
+    }
+    if (r->range) {
+        snprintf(buf, sizeof(buf), "Range: %s", r->range);
+        h = curl_slist_append(h, buf);
+    }
+    if (r->copy_source) {
+        snprintf(buf, sizeof(buf), "x-amz-copy-source: %s", r->copy_source);
+        h = curl_slist_append(h, buf);
+    }
+    upload_src src = {r->body, r->body_len};
+    r->resp.len = 0;
+    r->etag[0] = 0;
+    r->status = 0;
+    r->date = 0;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, be->sigv4);
+    curl_easy_setopt(c, CURLOPT_USERPWD, be->userpwd);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 30L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    if (strcmp(r->method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(r->method, "PUT") == 0) {
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
+        curl_easy_setopt(c, CURLOPT_READDATA, &src);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
+    } else if (strcmp(r->method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body ? (const char *)r->body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+    } else if (strcmp(r->method, "DELETE") == 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+    }
+    CURLcode cc = curl_easy_perform(c);
+    curl_slist_free_all(h);
+    if (cc != CURLE_OK)
+        return (int)cc;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &r->length);
+    return 0;
+}
+
+/* The S3 error code in an error response, e.g. "NoSuchKey", or "". */
+static void error_code(const s3_req *r, char *out, size_t cap)
+{
+    out[0] = 0;
+    if (!r->resp.len || !r->resp.data)
+        return;
+    /* the body is not NUL-terminated: copy a bounded piece */
+    char tmp[2048];
+    size_t n = r->resp.len < sizeof(tmp) - 1 ? r->resp.len : sizeof(tmp) - 1;
+    memcpy(tmp, r->resp.data, n);
+    tmp[n] = 0;
+    size_t pos = 0;
+    char *code = xml_next(tmp, n, &pos, "Code");
+    if (code) {
+        snprintf(out, cap, "%s", code);
+        free(code);
+    }
+}
+
+/* Perform r with retries. Returns 0 with r->status of any HTTP answer that
+ * is not retryable (the caller judges it), or BLOBSTORE_EIO. */
+static int s3_do(s3_backend *be, s3_req *r)
+{
+    char *url = object_url(be, r->key, r->query);
+    CURL *c = url ? handle_get(be) : NULL;
+    if (!c) {
+        free(url);
+        return bs__error(BLOBSTORE_ENOMEM, "s3: out of memory");
+    }
+    int rc = 0;
+    long delay_ms = 100;
+    for (int i = 0;; i++) {
+        int cc = attempt(be, c, url, r);
+        int retry = cc != 0 || r->status >= 500 || r->status == 429;
+        if (!retry || i + 1 >= MAX_TRIES) {
+            if (cc)
+                rc = bs__error(BLOBSTORE_EIO, "s3: %s %s: %s (after %d attempts)", r->method, url,
+                               curl_easy_strerror((CURLcode)cc), i + 1);
+            else if (retry)
+                rc = bs__error(BLOBSTORE_EIO, "s3: %s %s: HTTP %ld (after %d attempts)", r->method,
+                               url, r->status, i + 1);
+            break;
+        }
+        struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        delay_ms *= 2;
+    }
+    if (rc) {
+        curl_easy_cleanup(c); /* its connection may be broken */
+    } else {
+        handle_put(be, c);
+    }
+    free(url);
+    return rc;
+}
+
+/* An error for an unexpected HTTP status. */
+static int status_error(const s3_req *r, const char *what)
+{
+    char code[128];
+    error_code(r, code, sizeof(code));
+    if (r->status == 404)
+        return bs__error(BLOBSTORE_ENOTFOUND, "s3: %s: not found (%s)", what, *code ? code : "404");
+    if (r->status == 403)
+        return bs__error(BLOBSTORE_EIO, "s3: %s: access denied (HTTP 403 %s): check credentials",
+                         what, code);
+    return bs__error(BLOBSTORE_EIO, "s3: %s: HTTP %ld %s", what, r->status, code);
+}
+
+/* ---- names ---- */
+
+static int name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 255 || name[0] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static int name_check(const char *name)
+{
+    return name_ok(name) ? 0 : bs__error(BLOBSTORE_EINVAL, "invalid blob name \"%s\"", name);
+}
+
+static char *object_key(s3_backend *be, const char *name)
+{
+    size_t n = strlen(name);
+    int sc = n < (size_t)be->shard_chars ? (int)n : be->shard_chars;
+    if (sc == 0)
+        return str_printf("%s%s", be->prefix, name);
+    return str_printf("%s%.*s/%s", be->prefix, sc, name, name);
+}
+
+/* ---- multipart uploads and copies ---- */
+
+/* A multipart upload to key. */
+typedef struct {
+    char *key;
+    char *upload_id; /* URL-encoded */
+    char **etags;
+    size_t nparts;
+} s3_mpu;
+
+static void mpu_clear(s3_mpu *m)
+{
+    for (size_t i = 0; i < m->nparts; i++)
+        free(m->etags[i]);
+    free(m->etags);
+    free(m->key);
+    free(m->upload_id);
+    memset(m, 0, sizeof(*m));
+}
+
+/* Start an upload to m->key. */
+static int mpu_begin(s3_backend *be, s3_mpu *m)
+{
+    s3_req r = {.method = "POST", .key = m->key, .query = "uploads="};
+    int rc = s3_do(be, &r);
+    if (!rc && r.status != 200)
+        rc = status_error(&r, "start of a multipart upload");
+    if (!rc)
+        rc = bs__buf_append(&r.resp, "", 1);
+    if (!rc) {
+        size_t pos = 0;
+        char *id = xml_next((const char *)r.resp.data, r.resp.len - 1, &pos, "UploadId");
+        if (!id)
+            rc = bs__error(BLOBSTORE_EIO, "s3: no UploadId in the answer to a multipart start");
+        else if (!(m->upload_id = uri_encode(id, 0)))
+            rc = BLOBSTORE_ENOMEM;
+        free(id);
+    }
+    bs__buf_free(&r.resp);
+    return rc;
+}
+
+/* Upload len bytes of body as the next part. */
+static int mpu_part(s3_backend *be, s3_mpu *m, const void *body, size_t len)
+{
+    if (m->nparts >= MAX_PARTS)
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "s3: more than %d parts", MAX_PARTS);
+    char **et = bs__realloc(m->etags, (m->nparts + 1) * sizeof(char *));
+    if (!et)
+        return BLOBSTORE_ENOMEM;
+    m->etags = et;
+    char *q = str_printf("partNumber=%zu&uploadId=%s", m->nparts + 1, m->upload_id);
+    if (!q)
+        return BLOBSTORE_ENOMEM;
+    s3_req r = {.method = "PUT", .key = m->key, .query = q, .body = body, .body_len = len};
+    int rc = s3_do(be, &r);
+    if (!rc && r.status != 200)
+        rc = status_error(&r, "upload of a part");
+    if (!rc && !r.etag[0])
+        rc = bs__error(BLOBSTORE_EIO, "s3: no ETag in the answer to a part upload");
+    if (!rc && !(m->etags[m->nparts] = bs__strdup(r.etag)))
+        rc = BLOBSTORE_ENOMEM;
+    if (!rc)
+        m->nparts++;
+    bs__buf_free(&r.resp);
+    free(q);
+    return rc;
+}
+
+/* The size of part n (0-based): PART_SIZE, growing by PART_SIZE every 1,000
+ * parts, so that S3's 10,000 parts hold 430 GB while memory stays bounded
+ * by one part. */
+static size_t part_size(size_t n)
+{
+    return PART_SIZE * (1 + n / 1000);
+}
+
+static int mpu_complete(s3_backend *be, s3_mpu *m)
+{
+    bs_buf x = {0};
+    int rc = bs__buf_append(&x, "<CompleteMultipartUpload>", 25);
+    for (size_t i = 0; !rc && i < m->nparts; i++) {
+        char part[256];
+        int n =
+            snprintf(part, sizeof(part), "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>",
+                     i + 1, m->etags[i]);
+        rc = bs__buf_append(&x, part, (size_t)n);
+    }
+    if (!rc)
+        rc = bs__buf_append(&x, "</CompleteMultipartUpload>", 26);
+    char *q = rc ? NULL : str_printf("uploadId=%s", m->upload_id);
+    if (!rc && !q)
+        rc = BLOBSTORE_ENOMEM;
+    if (!rc) {
+        s3_req r = {.method = "POST", .key = m->key, .query = q, .body = x.data, .body_len = x.len};
+        rc = s3_do(be, &r);
+        /* a 200 may still carry an <Error> */
+        if (!rc && (r.status != 200 ||
+                    (r.resp.len && memmem(r.resp.data, r.resp.len, "<Error>", 7) != NULL)))
+            rc = status_error(&r, "completion of a multipart upload");
+        bs__buf_free(&r.resp);
+    }
+    free(q);
+    bs__buf_free(&x);
+    return rc;
+}
+
+/* Best effort: abandon the upload (it may be gone already); what remains
+ * is reported by list() as a temp. Keeps the error that made us cancel. */
+static void mpu_cancel(s3_backend *be, s3_mpu *m)
+{
+    if (!m->upload_id)
+        return;
+    char saved[1024];
+    snprintf(saved, sizeof(saved), "%s", blobstore_errmsg());
+    char *q = str_printf("uploadId=%s", m->upload_id);
+    if (q) {
+        s3_req r = {.method = "DELETE", .key = m->key, .query = q};
+        s3_do(be, &r);
+        bs__buf_free(&r.resp);
+    }
+    free(q);
+    bs__error(0, "%s", saved);
+}
+
+/* Copy from (size bytes) to to: one server-side CopyObject up to its limit.
+ * Beyond it the object is read back and uploaded again part by part: curl
+ * 7.88 signs x-amz-copy-source and x-amz-copy-source-range in the wrong
+ * order, so UploadPartCopy is refused with SignatureDoesNotMatch. */
+static int copy_object(s3_backend *be, const char *from, const char *to, uint64_t size)
+{
+    int rc = 0;
+    if (size <= be->copy_max) {
+        char *src_path = str_printf("/%s/%s", be->bucket, from);
+        char *src = src_path ? uri_encode(src_path, 1) : NULL;
+        free(src_path);
+        if (!src)
+            return BLOBSTORE_ENOMEM;
+        s3_req r = {.method = "PUT", .key = to, .copy_source = src};
+        rc = s3_do(be, &r);
+        if (!rc && (r.status != 200 ||
+                    (r.resp.len && memmem(r.resp.data, r.resp.len, "<Error>", 7) != NULL)))
+            rc = status_error(&r, "server-side copy");
+        bs__buf_free(&r.resp);
+        free(src);
+        return rc;
+    }
+    s3_mpu m = {0};
+    if (!(m.key = bs__strdup(to)))
+        return BLOBSTORE_ENOMEM;
+    rc = mpu_begin(be, &m);
+    uint64_t part = size / (MAX_PARTS - 100) + 1;
+    if (part < PART_SIZE)
+        part = PART_SIZE;
+    for (uint64_t off = 0; !rc && off < size; off += part) {
+        uint64_t end = off + part < size ? off + part : size;
+        char range[64];
+        snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)off,
+                 (unsigned long long)(end - 1));
+        s3_req g = {.method = "GET", .key = from, .range = range};
+        rc = s3_do(be, &g);
+        if (!rc && g.status != 206 && g.status != 200)
+            rc = status_error(&g, "read back for a copy");
+        if (!rc && g.resp.len != end - off)
+            rc = bs__error(BLOBSTORE_EIO, "s3: %s changed while being copied", from);
+        if (!rc)
+            rc = mpu_part(be, &m, g.resp.data, g.resp.len);
+        bs__buf_free(&g.resp);
+    }
+    if (!rc)
+        rc = mpu_complete(be, &m);
+    if (rc)
+        mpu_cancel(be, &m);
+    mpu_clear(&m);
+    return rc;
+}
+
+/* ---- writer ---- */
+
+typedef struct {
+    blobstore_blob_writer parent;
+    s3_backend *be;
+    unsigned char *buf;
+    size_t len, cap;
+    uint64_t total;
+    s3_mpu mpu; /* to PREFIX/tmp/w-<random>, once the data outgrew a part */
+} s3_writer;
+
+static void writer_free(s3_writer *w)
+{
+    mpu_clear(&w->mpu);
+    free(w->buf);
+    free(w);
+}
+
+/* Send the buffered bytes as the next part, starting the upload first. */
+static int writer_flush(s3_writer *w)
+{
+    int rc = 0;
+    if (!w->mpu.key) {
+        unsigned char rnd[12];
+        char hex[25];
+        if ((rc = bs__random_bytes(rnd, sizeof(rnd))) != 0)
+            return rc;
+        bs__hex(hex, rnd, sizeof(rnd));
+        if (!(w->mpu.key = str_printf("%stmp/w-%s", w->be->prefix, hex)))
+            return BLOBSTORE_ENOMEM;
+    }
+    if (!w->mpu.upload_id && (rc = mpu_begin(w->be, &w->mpu)) != 0)
+        return rc;
+    if ((rc = mpu_part(w->be, &w->mpu, w->buf, w->len)) == 0)
+        w->len = 0;
+    return rc;
+}
+
+static int s3w_write(blobstore_blob_writer *pw, const void *p, size_t n)
+{
+    s3_writer *w = (s3_writer *)pw;
+    const unsigned char *src = p;
+    while (n) {
+        size_t want = part_size(w->mpu.nparts);
+        if (w->len == want) {
+            int rc = writer_flush(w);
+            if (rc)
+                return rc;
+            want = part_size(w->mpu.nparts);
+        }
+        size_t need = w->len + n < want ? w->len + n : want;
+        if (w->cap < need) { /* grow geometrically: small blobs stay small */
+            size_t c = w->cap ? w->cap * 2 : (size_t)64 << 10;
+            while (c < need)
+                c *= 2;
+            if (c > want)
+                c = want;
+            unsigned char *b = bs__realloc(w->buf, c);
+            if (!b)
+                return BLOBSTORE_ENOMEM;
+            w->buf = b;
+            w->cap = c;
+        }
+        size_t k = want - w->len;
+        if (k > n)
+            k = n;
+        memcpy(w->buf + w->len, src, k);
+        w->len += k;
+        w->total += k;
+        src += k;
+        n -= k;
+    }
+    return 0;
+}
+
+/* Delete the temporary object (best effort: list() reports what remains). */
+static void writer_drop_temp(s3_writer *w)
+{
+    if (!w->mpu.key)
+        return;
+    char saved[1024];
+    snprintf(saved, sizeof(saved), "%s", blobstore_errmsg());
+    s3_req d = {.method = "DELETE", .key = w->mpu.key};
+    s3_do(w->be, &d);
+    bs__buf_free(&d.resp);
+    bs__error(0, "%s", saved);
+}
+
+static int s3w_commit(blobstore_blob_writer *pw, const char *name, int sync)
+{
+    (void)sync; /* S3 answers a PUT once the object is durable */
+    s3_writer *w = (s3_writer *)pw;
+    s3_backend *be = w->be;
+    int rc = name_check(name);
+    char *key = rc ? NULL : object_key(be, name);
+    if (!rc && !key)
+        rc = BLOBSTORE_ENOMEM;
+    if (!rc && !w->mpu.upload_id) {
+        s3_req r = {.method = "PUT", .key = key, .body = w->buf, .body_len = w->len};
+        rc = s3_do(be, &r);
+        if (!rc && r.status != 200)
+            rc = status_error(&r, "upload");
+        bs__buf_free(&r.resp);
+    } else if (!rc) {
+        if (w->len)
+            rc = writer_flush(w);
+        if (!rc)
+            rc = mpu_complete(be, &w->mpu);
+        else
+            mpu_cancel(be, &w->mpu);
+        if (!rc)
+            rc = copy_object(be, w->mpu.key, key, w->total);
+        writer_drop_temp(w);
+    }
+    free(key);
+    writer_free(w);
+    return rc;
+}
+
+static void s3w_abort(blobstore_blob_writer *pw)
+{
+    s3_writer *w = (s3_writer *)pw;
+    mpu_cancel(w->be, &w->mpu);
+    writer_free(w);
+}
+
+static int s3_writer_new(blobstore_blob_writer **out, blobstore_blob_backend *pbe)
+{
+    s3_writer *w = bs__calloc(1, sizeof(*w));
+    if (!w)
+        return BLOBSTORE_ENOMEM;
+    w->be = (s3_backend *)pbe;
+    w->parent.write = s3w_write;
+    w->parent.commit = s3w_commit;
+    w->parent.abort = s3w_abort;
+    *out = &w->parent;
+    return 0;
+}
+
+/* ---- reader ---- */
+
+typedef struct {
+    blobstore_blob_reader parent;
+    s3_backend *be;
+    char *key;
+    uint64_t size, off; /* object size; offset of the next byte to fetch */
+    s3_req chunk;       /* the current range */
+    size_t pos;         /* consumed bytes of chunk.resp */
+} s3_reader;
+
+static int s3r_read(blobstore_blob_reader *pr, void *buf, size_t cap, size_t *out_n)
+{
+    s3_reader *r = (s3_reader *)pr;
+    if (r->pos == r->chunk.resp.len) {
+        if (r->off >= r->size) {
+            *out_n = 0;
+            return 0;
+        }
+        uint64_t end = r->off + READ_SIZE - 1;
+        if (end >= r->size)
+            end = r->size - 1;
+        char range[64];
+        snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)r->off,
+                 (unsigned long long)end);
+        r->chunk.method = "GET";
+        r->chunk.key = r->key;
+        r->chunk.range = range;
+        int rc = s3_do(r->be, &r->chunk);
+        r->chunk.range = NULL;
+        if (!rc && r->chunk.status != 206 && r->chunk.status != 200)
+            rc = status_error(&r->chunk, "read");
+        if (!rc && r->chunk.resp.len != end - r->off + 1)
+            rc = bs__error(BLOBSTORE_EIO, "s3: %s: short or changed object (got %zu bytes at %llu)",
+                           r->key, r->chunk.resp.len, (unsigned long long)r->off);
+        if (rc) {
+            r->chunk.resp.len = r->pos = 0;
+            return rc;
+        }
+        r->off = end + 1;
+        r->pos = 0;
+    }
+    size_t n = r->chunk.resp.len - r->pos;
+    if (n > cap)
+        n = cap;
+    memcpy(buf, r->chunk.resp.data + r->pos, n);
+    r->pos += n;
+    *out_n = n;
+    return 0;
+}
+
+static void s3r_close(blobstore_blob_reader *pr)
+{
+    s3_reader *r = (s3_reader *)pr;
+    bs__buf_free(&r->chunk.resp);
+    free(r->key);
+    free(r);
+}
+
+/* HEAD an object: 1 with *size, 0 if absent, or an error. */
+static int head(s3_backend *be, const char *key, uint64_t *size)
+{
+    s3_req r = {.method = "HEAD", .key = key};
+    int rc = s3_do(be, &r);
+    if (!rc) {
+        if (r.status == 200) {
+            rc = 1;
+            if (size)
+                *size = r.length > 0 ? (uint64_t)r.length : 0;
+        } else if (r.status == 404) {
+            rc = 0;
+        } else {
+            rc = status_error(&r, key);
+        }
+    }
+    bs__buf_free(&r.resp);
+    return rc;
+}
+
+static int s3_reader_new(blobstore_blob_reader **out, blobstore_blob_backend *pbe, const char *name)
+{
+    s3_backend *be = (s3_backend *)pbe;
+    int rc = name_check(name);
+    if (rc)
+        return rc;
+    s3_reader *r = bs__calloc(1, sizeof(*r));
+    if (!r || !(r->key = object_key(be, name))) {
+        free(r);
+        return BLOBSTORE_ENOMEM;
+    }
+    r->be = be;
+    rc = head(be, r->key, &r->size);
+    if (rc <= 0) {
+        if (rc == 0)
+            rc = bs__error(BLOBSTORE_ENOTFOUND, "s3: blob %s is missing", name);
+        s3r_close(&r->parent);
+        return rc;
+    }
+    r->parent.read = s3r_read;
+    r->parent.close = s3r_close;
+    *out = &r->parent;
+    return 0;
+}
+
+/* ---- exists, remove, list ---- */
+
+static int s3_exists(blobstore_blob_backend *pbe, const char *name)
+{
+    s3_backend *be = (s3_backend *)pbe;
+    int rc = name_check(name);
+    if (rc)
+        return rc;
+    char *key = object_key(be, name);
+    if (!key)
+        return BLOBSTORE_ENOMEM;
+    rc = head(be, key, NULL);
+    free(key);
+    return rc;
+}
+
+static int delete_key(s3_backend *be, const char *key, const char *query)
+{
+    s3_req r = {.method = "DELETE", .key = key, .query = query};
+    int rc = s3_do(be, &r);
+    if (!rc && r.status != 204 && r.status != 200 && r.status != 404)
+        rc = status_error(&r, "delete");
+    bs__buf_free(&r.resp);
+    return rc;
+}
+
+static int s3_remove(blobstore_blob_backend *pbe, const char *name)
+{
+    s3_backend *be = (s3_backend *)pbe;
+    int rc = name_check(name);
+    if (rc)
+        return rc;
+    char *key = object_key(be, name);
+    if (!key)
+        return BLOBSTORE_ENOMEM;
+    rc = head(be, key, NULL); /* DELETE answers 204 for absent keys too */
+    if (rc == 0)
+        rc = bs__error(BLOBSTORE_ENOTFOUND, "blob %s does not exist", name);
+    else if (rc == 1)
+        rc = delete_key(be, key, NULL);
+    free(key);
+    return rc;
+}
+
+/* A temp's name: "w-<hex>" for a temporary object, "w-<hex> <uploadId>"
+ * for an unfinished multipart upload. */
+static int s3_remove_temp(blobstore_blob_backend *pbe, const char *name)
+{
+    s3_backend *be = (s3_backend *)pbe;
+    const char *sp = strchr(name, ' ');
+    char *base = sp ? bs__strndup(name, (size_t)(sp - name)) : bs__strdup(name);
+    if (!base)
+        return BLOBSTORE_ENOMEM;
+    int rc = name_check(base);
+    char *key = rc ? NULL : str_printf("%stmp/%s", be->prefix, base);
+    char *id = sp ? uri_encode(sp + 1, 0) : NULL;
+    char *q = id ? str_printf("uploadId=%s", id) : NULL;
+    if (!rc && (!key || (sp && !q)))
+        rc = BLOBSTORE_ENOMEM;
+    if (!rc)
+        rc = delete_key(be, key, q);
+    free(base);
+    free(key);
+    free(id);
+    free(q);
+    return rc;
+}
+
+/* Seconds since the epoch of an S3 timestamp "2026-11-24T20:35:00.000Z",
+ * or 0. */
+static time_t iso_time(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    if (sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec) != 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return timegm(&tm);
+}
+
+/* The blob name of an object key relative to the prefix when it has this
+ * backend's layout ("ab/abcdef.blob", or "abcdef.blob" unsharded), else
+ * NULL: other objects under the prefix are not ours to report. */
+static const char *layout_name(const s3_backend *be, const char *rel)
+{
+    const char *name = rel;
+    if (be->shard_chars) {
+        const char *slash = strchr(rel, '/');
+        if (!slash || (size_t)(slash - rel) != (size_t)be->shard_chars)
+            return NULL;
+        name = slash + 1;
+        if (strncmp(name, rel, (size_t)be->shard_chars) != 0)
+            return NULL;
+    }
+    return name_ok(name) ? name : NULL;
+}
+
+/* Page through a listing (ListObjectsV2 or ListMultipartUploads). */
+static int list_pages(s3_backend *be, int uploads, blobstore_blob_list_fn fn, void *ctx)
+{
+    char *eprefix = uri_encode(be->prefix, 0);
+    char *token = NULL, *marker_key = NULL, *marker_id = NULL;
+    if (!eprefix)
+        return BLOBSTORE_ENOMEM;
+    size_t plen = strlen(be->prefix);
+    int rc = 0;
+    for (;;) {
+        char *q;
+        if (uploads)
+            q = marker_key
+                    ? str_printf("key-marker=%s&prefix=%stmp%%2F&upload-id-marker=%s&uploads=",
+                                 marker_key, eprefix, marker_id)
+                    : str_printf("prefix=%stmp%%2F&uploads=", eprefix);
+        else
+            q = token ? str_printf("continuation-token=%s&list-type=2&prefix=%s", token, eprefix)
+                      : str_printf("list-type=2&prefix=%s", eprefix);
+        if (!q) {
+            rc = BLOBSTORE_ENOMEM;
+            break;
+        }
+        s3_req r = {.method = "GET", .query = q};
+        rc = s3_do(be, &r);
+        free(q);
+        if (!rc && r.status != 200)
+            rc = status_error(&r, "list");
+        if (!rc)
+            rc = bs__buf_append(&r.resp, "", 1);
+        if (rc) {
+            bs__buf_free(&r.resp);
+            break;
+        }
+        const char *doc = (const char *)r.resp.data;
+        size_t len = r.resp.len - 1, pos = 0;
+        const char *item = uploads ? "Upload" : "Contents";
+        char *it;
+        while (!rc && (it = xml_next(doc, len, &pos, item)) != NULL) {
+            size_t ip = 0, il = strlen(it);
+            char *key = xml_next(it, il, &ip, "Key");
+            ip = 0;
+            char *id = uploads ? xml_next(it, il, &ip, "UploadId") : NULL;
+            ip = 0;
+            char *when = xml_next(it, il, &ip, uploads ? "Initiated" : "LastModified");
+            time_t now = r.date ? r.date : time(NULL), t = when ? iso_time(when) : 0;
+            int young = be->grace > 0 && (t == 0 || now - t < be->grace);
+            if (key && !young && strncmp(key, be->prefix, plen) == 0) {
+                const char *rel = key + plen;
+                if (strncmp(rel, "tmp/w-", 6) == 0 && !strchr(rel + 4, '/')) {
+                    char *nm = uploads && id ? str_printf("%s %s", rel + 4, id) : NULL;
+                    rc = fn(ctx, nm ? nm : rel + 4, 1);
+                    free(nm);
+                } else if (!uploads && layout_name(be, rel)) {
+                    rc = fn(ctx, layout_name(be, rel), 0);
+                }
+            }
+            free(when);
+            free(key);
+            free(id);
+            free(it);
+        }
+        size_t tp = 0;
+        char *trunc = xml_next(doc, len, &tp, "IsTruncated");
+        int more = trunc && strcmp(trunc, "true") == 0;
+        free(trunc);
+        free(token);
+        free(marker_key);
+        free(marker_id);
+        token = marker_key = marker_id = NULL;
+        if (!rc && more) {
+            tp = 0;
+            if (uploads) {
+                char *k = xml_next(doc, len, &tp, "NextKeyMarker");
+                tp = 0;
+                char *i = xml_next(doc, len, &tp, "NextUploadIdMarker");
+                marker_key = k ? uri_encode(k, 0) : NULL;
+                marker_id = i ? uri_encode(i, 0) : NULL;
+                free(k);
+                free(i);
+                if (!marker_key || !marker_id)
+                    rc = bs__error(BLOBSTORE_EIO, "s3: a truncated upload listing without markers");
+            } else {
+                char *t = xml_next(doc, len, &tp, "NextContinuationToken");
+                token = t ? uri_encode(t, 0) : NULL;
+                free(t);
+                if (!token)
+                    rc = bs__error(BLOBSTORE_EIO, "s3: a truncated listing without a token");
+            }
+        }
+        bs__buf_free(&r.resp);
+        if (rc || !more)
+            break;
+    }
+    free(token);
+    free(marker_key);
+    free(marker_id);
+    free(eprefix);
+    return rc;
+}
+
+static int s3_list(blobstore_blob_backend *pbe, blobstore_blob_list_fn fn, void *ctx)
+{
+    s3_backend *be = (s3_backend *)pbe;
+    int rc = list_pages(be, 0, fn, ctx);
+    return rc ? rc : list_pages(be, 1, fn, ctx);
+}
+
+/* ---- the backend ---- */
+
+static void s3_free(blobstore_blob_backend *pbe)
+{
+    s3_backend *be = (s3_backend *)pbe;
+    if (!be)
+        return;
+    for (int i = 0; i < be->npool; i++)
+        curl_easy_cleanup(be->pool[i]);
+    pthread_mutex_destroy(&be->mu);
+    free(be->endpoint);
+    free(be->bucket);
+    free(be->prefix);
+    free(be->region);
+    free(be->sigv4);
+    free(be->userpwd);
+    free(be->token);
+    free(be);
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* Value of query parameter name in q ("a=1&b=2"), percent-decoded, or NULL. */
+static char *query_param(const char *q, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *p = q; p && *p;) {
+        const char *amp = strchr(p, '&');
+        size_t seg = amp ? (size_t)(amp - p) : strlen(p);
+        if (seg > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            char *v = bs__strndup(p + nl + 1, seg - nl - 1), *o = v;
+            if (!v)
+                return NULL;
+            for (const char *s = v; *s; s++) {
+                unsigned int x;
+                if (*s == '%' && s[1] && s[2] && sscanf(s + 1, "%2x", &x) == 1) {
+                    *o++ = (char)x;
+                    s += 2;
+                } else {
+                    *o++ = *s;
+                }
+            }
+            *o = 0;
+            return v;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return NULL;
+}
+
+static int ensure_bucket(s3_backend *be)
+{
+    s3_req r = {.method = "HEAD"};
+    int rc = s3_do(be, &r);
+    bs__buf_free(&r.resp);
+    if (rc)
+        return rc;
+    if (r.status == 200)
+        return 0;
+    if (r.status != 404)
+        return bs__error(BLOBSTORE_EIO, "s3: bucket %s: HTTP %ld%s", be->bucket, r.status,
+                         r.status == 403 ? " (access denied: check credentials)" : "");
+    char *cfg = strcmp(be->region, "us-east-1") == 0
+                    ? NULL
+                    : str_printf("<CreateBucketConfiguration><LocationConstraint>%s"
+                                 "</LocationConstraint></CreateBucketConfiguration>",
+                                 be->region);
+    s3_req c = {.method = "PUT", .body = cfg, .body_len = cfg ? strlen(cfg) : 0};
+    rc = s3_do(be, &c);
+    if (!rc && c.status != 200) {
+        char code[128];
+        error_code(&c, code, sizeof(code));
+        if (strcmp(code, "BucketAlreadyOwnedByYou") != 0)
+            rc = bs__error(BLOBSTORE_EIO, "s3: cannot create bucket %s: HTTP %ld %s", be->bucket,
+                           c.status, code);
+    }
+    bs__buf_free(&c.resp);
+    free(cfg);
+    return rc;
+}
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+/* The URL parameters we know; anything else is a mistake worth reporting. */
+static int params_check(const char *q, const char *url)
+{
+    static const char *const known[] = {"endpoint", "region", "orphan_grace", "copy_limit"};
+    for (const char *p = q; p && *p;) {
+        const char *amp = strchr(p, '&'), *eq = strchr(p, '=');
+        size_t seg = amp ? (size_t)(amp - p) : strlen(p);
+        size_t nl = eq && (size_t)(eq - p) < seg ? (size_t)(eq - p) : seg;
+        size_t k;
+        for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+            if (strlen(known[k]) == nl && strncmp(p, known[k], nl) == 0)
+                break;
+        if (k == sizeof(known) / sizeof(known[0]))
+            return bs__error(BLOBSTORE_EINVAL,
+                             "s3 URL \"%s\": unknown parameter \"%.*s\" (known: endpoint, "
+                             "region, orphan_grace, copy_limit)",
+                             url, (int)nl, p);
+        p = amp ? amp + 1 : NULL;
+    }
+    return 0;
+}
+
+/* A non-negative integer parameter, or def when absent. */
+static int param_u64(uint64_t *out, const char *q, const char *name, uint64_t def, const char *url)
+{
+    *out = def;
+    char *v = q ? query_param(q, name) : NULL;
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    int bad = !*v || *end || errno || v[0] == '-';
+    free(v);
+    if (bad)
+        return bs__error(BLOBSTORE_EINVAL, "s3 URL \"%s\": %s must be a non-negative integer", url,
+                         name);
+    *out = x;
+    return 0;
+}
+
+BLOBSTORE_API int blobstore_blob_backend_s3_new(blobstore_blob_backend **out, const char *url,
+                                                int shard_chars)
+{
+    if (!out || !url || strncmp(url, "s3://", 5) != 0)
+        return bs__error(BLOBSTORE_EINVAL,
+                         "s3 backend needs a URL s3://bucket[/prefix][?endpoint=...&region=...], "
+                         "not \"%s\"",
+                         url ? url : "(null)");
+    if (shard_chars < 0 || shard_chars > 8)
+        return bs__error(BLOBSTORE_EINVAL, "shard_chars must be 0..8, not %d", shard_chars);
+    pthread_once(&curl_once, curl_init);
+    s3_backend *be = bs__calloc(1, sizeof(*be));
+    if (!be)
+        return BLOBSTORE_ENOMEM;
+    pthread_mutex_init(&be->mu, NULL);
+    be->shard_chars = shard_chars;
+    int rc = 0;
+    const char *b = url + 5, *q = strchr(b, '?');
+    size_t blen = q ? (size_t)(q - b) : strlen(b);
+    const char *slash = memchr(b, '/', blen);
+    if (q)
+        q++;
+    be->bucket = bs__strndup(b, slash ? (size_t)(slash - b) : blen);
+    char *prefix = slash ? bs__strndup(slash + 1, blen - (size_t)(slash + 1 - b)) : bs__strdup("");
+    char *qendpoint = q ? query_param(q, "endpoint") : NULL;
+    char *qregion = q ? query_param(q, "region") : NULL;
+    uint64_t grace, copy_max;
+    if (!be->bucket || !prefix) {
+        rc = BLOBSTORE_ENOMEM;
+        goto done;
+    }
+    if ((rc = params_check(q, url)) != 0 ||
+        (rc = param_u64(&grace, q, "orphan_grace", GRACE_DEFAULT, url)) != 0 ||
+        (rc = param_u64(&copy_max, q, "copy_limit", COPY_MAX, url)) != 0)
+        goto done;
+    be->grace = grace > 100L * 365 * 86400 ? 100L * 365 * 86400 : (long)grace;
+    if (copy_max < ((uint64_t)5 << 20) || copy_max > COPY_MAX) {
+        rc = bs__error(BLOBSTORE_EINVAL, "s3 URL \"%s\": copy_limit must be 5 MiB..5 GiB", url);
+        goto done;
+    }
+    be->copy_max = copy_max;
+    if (!*be->bucket) {
+        rc = bs__error(BLOBSTORE_EINVAL, "s3 URL \"%s\" has no bucket", url);
+        goto done;
+    }
+    for (const char *c = be->bucket; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '.')) {
+            rc = bs__error(BLOBSTORE_EINVAL,
+                           "s3 URL \"%s\": bucket names are lowercase letters, digits, '-' "
+                           "and '.'",
+                           url);
+            goto done;
+        }
+    /* prefix without leading/trailing '/', then one trailing '/' */
+    size_t pl = strlen(prefix);
+    while (pl && prefix[pl - 1] == '/')
+        prefix[--pl] = 0;
+    const char *ps = prefix;
+    while (*ps == '/')
+        ps++;
+    be->prefix = *ps ? str_printf("%s/", ps) : bs__strdup("");
+    const char *region = qregion ? qregion : env("AWS_REGION");
+    if (!region)
+        region = env("AWS_DEFAULT_REGION");
+    be->region = bs__strdup(region ? region : "us-east-1");
+    const char *endpoint = qendpoint ? qendpoint : env("AWS_ENDPOINT_URL_S3");
+    if (!endpoint)
+        endpoint = env("AWS_ENDPOINT_URL");
+    if (endpoint) {
+        be->path_style = 1;
+        be->endpoint = bs__strdup(endpoint);
+    } else if (be->region) {
+        be->endpoint = str_printf("https://s3.%s.amazonaws.com", be->region);
+    }
+    if (!be->prefix || !be->region || !be->endpoint) {
+        rc = BLOBSTORE_ENOMEM;
+        goto done;
+    }
+    size_t el = strlen(be->endpoint);
+    while (el && be->endpoint[el - 1] == '/')
+        be->endpoint[--el] = 0;
+    if (strncmp(be->endpoint, "http://", 7) != 0 && strncmp(be->endpoint, "https://", 8) != 0) {
+        rc = bs__error(BLOBSTORE_EINVAL, "s3 endpoint \"%s\" is not an http(s) URL", be->endpoint);
+        goto done;
+    }
+    const char *ak = env("AWS_ACCESS_KEY_ID"), *sk = env("AWS_SECRET_ACCESS_KEY");
+    if (!ak || !sk) {
+        rc = bs__error(BLOBSTORE_EINVAL,
+                       "s3: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set");
+        goto done;
+    }
+    be->userpwd = str_printf("%s:%s", ak, sk);
+    be->sigv4 = str_printf("aws:amz:%s:s3", be->region);
+    if (env("AWS_SESSION_TOKEN"))
+        be->token = bs__strdup(env("AWS_SESSION_TOKEN"));
+    if (!be->userpwd || !be->sigv4 || (env("AWS_SESSION_TOKEN") && !be->token)) {
+        rc = BLOBSTORE_ENOMEM;
+        goto done;
+    }
+    rc = ensure_bucket(be);
+done:
+    free(prefix);
+    free(qendpoint);
+    free(qregion);
+    if (rc) {
+        s3_free(&be->parent);
+        return rc;
+    }
+    be->parent.version = BLOBSTORE_BLOB_BACKEND_VERSION;
+    be->parent.writer = s3_writer_new;
+    be->parent.reader = s3_reader_new;
+    be->parent.exists = s3_exists;
+    be->parent.remove = s3_remove;
+    be->parent.list = s3_list;
+    be->parent.remove_temp = s3_remove_temp;
+    be->parent.free = s3_free;
+    *out = &be->parent;
+    return 0;
+}

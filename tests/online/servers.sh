@@ -1,0 +1,67 @@
+#!/bin/bash
+# Starts real servers on 127.0.0.1 - PostgreSQL 15 (--pg) and a Ceph RADOS
+# Gateway (--rgw) - runs a test program against them and stops them,
+# whatever happens. A server that cannot be installed or started fails the
+# run loudly; nothing is skipped.
+# Usage: servers.sh [--pg] [--rgw] PROGRAM [ARGS...]
+# The program sees BLOBSTORE_PG_URL, BLOBSTORE_PG_DIR, AWS_* credentials,
+# BLOBSTORE_S3_ENDPOINT and BLOBSTORE_RGW_DIR (the directories are for the
+# scripts/servers/*.sh fault commands).
+set -eu
+pg=0
+rgw=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --pg) pg=1; shift ;;
+    --rgw) rgw=1; shift ;;
+    *) break ;;
+    esac
+done
+[ $# -gt 0 ] || { echo "usage: servers.sh [--pg] [--rgw] PROGRAM [ARGS...]" >&2; exit 2; }
+root=$(cd "$(dirname "$0")/../.." && pwd)
+dir=$(mktemp -d "${TMPDIR:-/tmp}/blobstore-servers.XXXXXX")
+chmod 755 "$dir"
+cleanup() {
+    [ $rgw -eq 1 ] && { "$root/scripts/servers/rgw.sh" stop "$dir/rgw" || true; }
+    [ $pg -eq 1 ] && { "$root/scripts/servers/pg.sh" stop "$dir/pg" || true; }
+    [ -n "${KEEP_TMP:-}" ] || rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+taken() { (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
+# Ports derived from our pid, moving on while another run holds them.
+base=$(($$ % 2000))
+if [ $pg -eq 1 ]; then
+    for i in 0 1 2 3 4 5 6 7; do
+        port=$((56000 + (base + 211 * i) % 4000))
+        taken "$port" || break
+    done
+    if ! url=$("$root/scripts/servers/pg.sh" start "$dir/pg" "$port" 2> "$dir/pg.err"); then
+        cat "$dir/pg.err" "$dir/pg/server.log" >&2 2>/dev/null || true
+        echo "servers.sh: FAILED to start PostgreSQL 15 (install it with scripts/install-deps.sh)" >&2
+        exit 1
+    fi
+    export BLOBSTORE_PG_URL=$url BLOBSTORE_PG_DIR=$dir/pg
+fi
+if [ $rgw -eq 1 ]; then
+    for i in 0 1 2 3 4 5 6 7; do
+        rport=$((48000 + (base + 211 * i) % 4000))
+        mport=$((44000 + (base + 211 * i) % 4000))
+        taken "$rport" || taken "$mport" || break
+    done
+    if ! envs=$("$root/scripts/servers/rgw.sh" start "$dir/rgw" "$rport" "$mport" 2> "$dir/rgw.err"); then
+        cat "$dir/rgw.err" >&2
+        echo "servers.sh: FAILED to start the Ceph RADOS Gateway (install it with scripts/install-deps.sh)" >&2
+        exit 1
+    fi
+    for kv in $envs; do export "${kv?}"; done
+    export BLOBSTORE_RGW_DIR=$dir/rgw
+    # Only the test's own endpoint: nothing may reach beyond the loopback.
+    unset AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_DEFAULT_REGION
+fi
+export BLOBSTORE_SOURCE_DIR=$root
+set +e
+"$@"
+rc=$?
+[ $rc -eq 0 ] || echo "servers.sh: the tests FAILED (exit $rc)" >&2
+exit $rc

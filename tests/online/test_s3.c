@@ -1,0 +1,512 @@
+/*
+ * test_s3.c - the S3 blob backend against a real Ceph RADOS Gateway, alone
+ * and in stores with every metadata backend (JSON, SQLite, PostgreSQL),
+ * with the servers stopped in the middle of puts, and two processes putting
+ * one key. Run by tests/online/servers.sh --pg --rgw.
+ */
+#include "conformance.h"
+#include "online.h"
+#include "test.h"
+
+#include <jansson.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char s3[1024], pg[1024];
+
+static blobstore_blob_backend *s3_backend(const char *extra, int shard_chars)
+{
+    blobstore_blob_backend *be = NULL;
+    online_s3_url(s3, sizeof(s3), extra);
+    if (blobstore_blob_backend_s3_new(&be, s3, shard_chars) != 0)
+        fprintf(stderr, "  s3: %s\n", blobstore_errmsg());
+    return be;
+}
+
+/* A store on S3 with metadata in meta ("json", "sqlite" or "pg"); the URLs
+ * are the last ones made unless fresh. */
+static blobstore *open_store_in(const char *dir, const char *meta, int fresh, int ca)
+{
+    if (fresh) {
+        online_s3_url(s3, sizeof(s3), NULL);
+        if (strcmp(meta, "pg") == 0 && online_pg_fresh(pg, sizeof(pg)) != 0)
+            return NULL;
+    }
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    o.backend = strcmp(meta, "pg") == 0 ? pg : meta;
+    o.blob_backend = s3;
+    o.content_addressable = ca ? BLOBSTORE_YES : 0;
+    blobstore *bs = NULL;
+    if (blobstore_open(&bs, &o) != 0)
+        fprintf(stderr, "  open: %s\n", blobstore_errmsg());
+    return bs;
+}
+
+/* The same in a fresh local directory (settings and lock only, with S3). */
+static blobstore *open_store(const char *meta, int fresh, int ca)
+{
+    return open_store_in(test_tmpdir(), meta, fresh, ca);
+}
+
+static void fill(unsigned char *p, size_t n, unsigned seed)
+{
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        p[i] = (unsigned char)x;
+    }
+}
+
+/* ---- the backend on its own ---- */
+
+TEST(s3_blob_backend_contract)
+{
+    for (int shard = 0; shard <= 2; shard += 2) {
+        blobstore_blob_backend *be = s3_backend(NULL, shard);
+        CHECK(be != NULL);
+        conformance_blob(be);
+        be->free(be);
+    }
+}
+
+/* Write n bytes in uneven pieces and commit as name. */
+static int write_object(blobstore_blob_backend *be, const char *name, const unsigned char *p,
+                        size_t n)
+{
+    blobstore_blob_writer *w;
+    int rc = be->writer(&w, be);
+    for (size_t off = 0, step = 999983; !rc && off < n; off += step)
+        rc = w->write(w, p + off, n - off < step ? n - off : step);
+    if (rc) {
+        w->abort(w);
+    } else if ((rc = w->commit(w, name, 1)) != 0) {
+        fprintf(stderr, "  commit: %s\n", blobstore_errmsg());
+    }
+    return rc;
+}
+
+TEST(s3_large_objects_go_in_parts)
+{
+    size_t n = 21 * 1000 * 1000 + 17;
+    unsigned char *data = malloc(n);
+    CHECK(data != NULL);
+    fill(data, n, 1);
+    /* Multipart upload + one server-side copy; then, with a 5 MiB copy
+     * limit, the copy made part by part (UploadPartCopy). */
+    const char *variants[] = {NULL, "copy_limit=5242880"};
+    for (int v = 0; v < 2; v++) {
+        blobstore_blob_backend *be = s3_backend(variants[v], 2);
+        CHECK(be != NULL);
+        CHECK_EQ(write_object(be, "0123abcd-big.blob", data, n), 0);
+        bs_buf b = {0};
+        CHECK_EQ(conformance_read_all(be, "0123abcd-big.blob", &b), 0);
+        CHECK_EQ(b.len, n);
+        CHECK(memcmp(b.data, data, n) == 0);
+        bs__buf_free(&b);
+        conformance_listing l = {0, 0, ""};
+        CHECK_EQ(be->list(be, conformance_list_cb, &l), 0);
+        CHECK_EQ(l.objects, 1); /* the temporary object is gone */
+        CHECK_EQ(l.temps, 0);
+        be->free(be);
+    }
+    free(data);
+}
+
+typedef struct {
+    char names[8][256];
+    int n;
+} temp_names;
+
+static int collect_temps(void *ctx, const char *name, int is_temp)
+{
+    temp_names *t = ctx;
+    if (is_temp && t->n < 8)
+        snprintf(t->names[t->n++], sizeof(t->names[0]), "%s", name);
+    return 0;
+}
+
+TEST(s3_interrupted_write_is_a_temp_and_nothing_else)
+{
+    blobstore_blob_backend *be = s3_backend(NULL, 2);
+    CHECK(be != NULL);
+    size_t n = 9 << 20; /* more than a part: the upload has started */
+    unsigned char *data = malloc(n);
+    CHECK(data != NULL);
+    fill(data, n, 2);
+    blobstore_blob_writer *w;
+    CHECK_EQ(be->writer(&w, be), 0);
+    CHECK_EQ(w->write(w, data, n), 0);
+    CHECK_EQ(w->write(w, data, 100), 0);
+    /* As if the writer's process died here: an unfinished upload, listed
+     * as a temporary, never as an object. */
+    temp_names t = {.n = 0};
+    CHECK_EQ(be->list(be, collect_temps, &t), 0);
+    CHECK_EQ(t.n, 1);
+    conformance_listing l = {0, 0, ""};
+    CHECK_EQ(be->list(be, conformance_list_cb, &l), 0);
+    CHECK_EQ(l.objects, 0);
+    CHECK_EQ(be->remove_temp(be, t.names[0]), 0);
+    l = (conformance_listing){0, 0, ""};
+    CHECK_EQ(be->list(be, conformance_list_cb, &l), 0);
+    CHECK_EQ(l.temps, 0);
+    w->abort(w); /* the upload is gone already: abort still frees */
+    /* Abort of a live multipart write leaves nothing either. */
+    CHECK_EQ(be->writer(&w, be), 0);
+    CHECK_EQ(w->write(w, data, n), 0);
+    w->abort(w);
+    l = (conformance_listing){0, 0, ""};
+    CHECK_EQ(be->list(be, conformance_list_cb, &l), 0);
+    CHECK_EQ(l.temps + l.objects, 0);
+    be->free(be);
+    free(data);
+}
+
+TEST(s3_young_objects_are_left_out_of_listings)
+{
+    /* Another machine's put commits its blob before its entry: a listing
+     * for verify must not offer it as an orphan. */
+    blobstore_blob_backend *be = NULL;
+    online_s3_url(s3, sizeof(s3), NULL);
+    char url[1100];
+    snprintf(url, sizeof(url), "%.*s", (int)(strstr(s3, "&orphan_grace=0") - s3), s3);
+    CHECK_EQ(blobstore_blob_backend_s3_new(&be, url, 2), 0);
+    CHECK_EQ(write_object(be, "feed01.blob", (const unsigned char *)"x", 1), 0);
+    CHECK_EQ(be->exists(be, "feed01.blob"), 1);
+    conformance_listing l = {0, 0, ""};
+    CHECK_EQ(be->list(be, conformance_list_cb, &l), 0);
+    CHECK_EQ(l.objects, 0);
+    be->free(be);
+    /* The same bucket and prefix without a grace period lists it. */
+    snprintf(url, sizeof(url), "%s", s3);
+    CHECK_EQ(blobstore_blob_backend_s3_new(&be, url, 2), 0);
+    CHECK_EQ(be->list(be, conformance_list_cb, &l), 0);
+    CHECK_EQ(l.objects, 1);
+    CHECK_STR(l.last, "feed01.blob");
+    be->free(be);
+}
+
+TEST(s3_objects_are_sharded_and_foreign_keys_ignored)
+{
+    blobstore_blob_backend *be = s3_backend(NULL, 2);
+    CHECK(be != NULL);
+    CHECK_EQ(write_object(be, "abcdef.blob", (const unsigned char *)"hi", 2), 0);
+    /* The object's key is PREFIX/ab/abcdef.blob: an unsharded backend on
+     * PREFIX/ab sees it under its name. */
+    char base[1024], sub[1100];
+    snprintf(base, sizeof(base), "%s", s3);
+    char *q = strchr(base, '?');
+    CHECK(q != NULL);
+    *q = 0;
+    snprintf(sub, sizeof(sub), "%s/ab?%s", base, q + 1);
+    blobstore_blob_backend *flat = NULL;
+    CHECK_EQ(blobstore_blob_backend_s3_new(&flat, sub, 0), 0);
+    CHECK_EQ(flat->exists(flat, "abcdef.blob"), 1);
+    flat->free(flat);
+    /* Objects under the prefix that do not have the layout (PREFIX/zz.blob,
+     * PREFIX/ab/other) are not ours: never listed, so never "orphans". */
+    snprintf(sub, sizeof(sub), "%s?%s", base, q + 1);
+    CHECK_EQ(blobstore_blob_backend_s3_new(&flat, sub, 0), 0);
+    CHECK_EQ(write_object(flat, "zz.blob", (const unsigned char *)"z", 1), 0);
+    flat->free(flat);
+    conformance_listing l = {0, 0, ""};
+    CHECK_EQ(be->list(be, conformance_list_cb, &l), 0);
+    CHECK_EQ(l.objects, 1);
+    CHECK_STR(l.last, "abcdef.blob");
+    be->free(be);
+}
+
+TEST(s3_errors_are_clear)
+{
+    blobstore_blob_backend *be = NULL;
+    const char *ep = getenv("BLOBSTORE_S3_ENDPOINT");
+    CHECK(ep != NULL);
+    char url[1024];
+    snprintf(url, sizeof(url), "s3://blobstore-tests/x?endpoint=%s&colour=blue", ep);
+    CHECK_EQ(blobstore_blob_backend_s3_new(&be, url, 2), BLOBSTORE_EINVAL);
+    CHECK(strstr(blobstore_errmsg(), "unknown parameter \"colour\"") != NULL);
+    snprintf(url, sizeof(url), "s3://Upper_Case?endpoint=%s", ep);
+    CHECK_EQ(blobstore_blob_backend_s3_new(&be, url, 2), BLOBSTORE_EINVAL);
+    CHECK_EQ(blobstore_blob_backend_s3_new(&be, "s3:///nobucket", 2), BLOBSTORE_EINVAL);
+    CHECK_EQ(blobstore_blob_backend_s3_new(&be, "http://x", 2), BLOBSTORE_EINVAL);
+    /* Wrong credentials: refused by the server, said so. */
+    char *secret = strdup(getenv("AWS_SECRET_ACCESS_KEY"));
+    setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret", 1);
+    snprintf(url, sizeof(url), "s3://blobstore-tests/x?endpoint=%s", ep);
+    int rc = blobstore_blob_backend_s3_new(&be, url, 2);
+    setenv("AWS_SECRET_ACCESS_KEY", secret, 1);
+    free(secret);
+    CHECK_EQ(rc, BLOBSTORE_EIO);
+    CHECK(strstr(blobstore_errmsg(), "403") != NULL);
+    /* No credentials at all. */
+    char *access = strdup(getenv("AWS_ACCESS_KEY_ID"));
+    unsetenv("AWS_ACCESS_KEY_ID");
+    rc = blobstore_blob_backend_s3_new(&be, url, 2);
+    setenv("AWS_ACCESS_KEY_ID", access, 1);
+    free(access);
+    CHECK_EQ(rc, BLOBSTORE_EINVAL);
+    CHECK(strstr(blobstore_errmsg(), "AWS_ACCESS_KEY_ID") != NULL);
+    /* Nothing listening: an I/O error naming the request. */
+    CHECK_EQ(blobstore_blob_backend_s3_new(&be, "s3://b?endpoint=http://127.0.0.1:1", 2),
+             BLOBSTORE_EIO);
+    CHECK(strstr(blobstore_errmsg(), "s3: HEAD http://127.0.0.1:1/b/") != NULL);
+}
+
+TEST(s3_bucket_is_created_when_missing)
+{
+    const char *ep = getenv("BLOBSTORE_S3_ENDPOINT");
+    char url[1024];
+    snprintf(url, sizeof(url), "s3://fresh-bucket-%ld/p?endpoint=%s&orphan_grace=0", (long)getpid(),
+             ep);
+    blobstore_blob_backend *be = NULL;
+    CHECK_EQ(blobstore_blob_backend_s3_new(&be, url, 2), 0);
+    CHECK_EQ(write_object(be, "aa.blob", (const unsigned char *)"a", 1), 0);
+    CHECK_EQ(be->exists(be, "aa.blob"), 1);
+    be->free(be);
+}
+
+/* ---- stores ---- */
+
+TEST(s3_store_conformance_every_metadata_backend)
+{
+    const char *metas[] = {"json", "sqlite", "pg"};
+    for (int i = 0; i < 3; i++) {
+        blobstore *bs = open_store(metas[i], 1, 0);
+        CHECK(bs != NULL);
+        conformance_store(bs);
+        blobstore_close(bs);
+    }
+    blobstore *bs = open_store("pg", 1, 1);
+    CHECK(bs != NULL);
+    conformance_store_ca(bs);
+    blobstore_close(bs);
+}
+
+TEST(s3_store_arrays_and_tables)
+{
+    blobstore *bs = open_store("pg", 1, 0);
+    CHECK(bs != NULL);
+    enum { R = 300, C = 200 };
+    double *v = malloc(sizeof(double) * R * C);
+    CHECK(v != NULL);
+    for (int i = 0; i < R * C; i++)
+        v[i] = i * 0.5;
+    blobstore_array a = {.dtype = "<f8", .ndim = 2, .shape = {R, C}};
+    a.data = v;
+    a.nbytes = sizeof(double) * R * C;
+    CHECK_EQ(blobstore_array_put(NULL, bs, "arr", &a, NULL), 0);
+    blobstore_array s;
+    int64_t lo[2] = {10, 20}, hi[2] = {12, 25};
+    CHECK_EQ(blobstore_array_get_slice(&s, bs, "arr", lo, hi), 0);
+    CHECK_EQ(s.shape[0], 2);
+    CHECK_EQ(s.shape[1], 5);
+    CHECK(((double *)s.data)[6] == v[11 * C + 21]);
+    blobstore_array_clear(&s);
+    free(v);
+    char *m;
+    CHECK_EQ(blobstore_get_metadata(&m, bs, "arr"), 0);
+    CHECK(strstr(m, "\"format\":\"b2nd\"") != NULL);
+    CHECK(strstr(m, ".b2nd\"") != NULL);
+    blobstore_free(m);
+    blobstore_table t;
+    const char csv[] = "name,score\nada,1.5\nbob,2.5\n";
+    CHECK_EQ(blobstore_table_from_csv(&t, csv, sizeof(csv) - 1, NULL), 0);
+    CHECK_EQ(blobstore_table_put(NULL, bs, "tab", &t, NULL), 0);
+    blobstore_table_clear(&t);
+    const char *cols[] = {"score"};
+    CHECK_EQ(blobstore_table_get(&t, bs, "tab", cols, 1), 0);
+    CHECK_EQ(t.ncols, 1);
+    CHECK_EQ(t.nrows, 2);
+    CHECK(((double *)t.cols[0].values)[1] == 2.5);
+    blobstore_table_clear(&t);
+    blobstore_verify_stats st;
+    CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
+    CHECK_EQ(st.ok, 2);
+    CHECK_EQ(st.corrupt + st.dangling + st.orphans + st.temps, 0);
+    blobstore_close(bs);
+}
+
+/* ---- faults ---- */
+
+typedef struct {
+    size_t total, sent, stop_at;
+    unsigned seed;
+    const char *script, *arg, *dir_env;
+    int stopped;
+} feeder;
+
+/* Streams pseudo-random bytes; at stop_at, stops a server. */
+static int feed(void *ctx, void *buf, size_t cap, size_t *out_n)
+{
+    feeder *f = ctx;
+    if (f->script && !f->stopped && f->sent >= f->stop_at) {
+        f->stopped = 1;
+        if (online_server(f->script, f->arg, f->dir_env) != 0)
+            return -1;
+    }
+    size_t n = f->total - f->sent;
+    if (n > cap)
+        n = cap;
+    fill(buf, n, f->seed + (unsigned)f->sent);
+    f->sent += n;
+    *out_n = n;
+    return 0;
+}
+
+static int put_stream(blobstore *bs, const char *key, feeder *f, const char *meta)
+{
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.metadata = meta;
+    return blobstore_put_stream(NULL, bs, key, feed, f, &po);
+}
+
+static int verify_clean(blobstore *bs, unsigned flags, blobstore_verify_stats *st)
+{
+    int rc = blobstore_verify(st, bs, flags, NULL, NULL);
+    return rc == 0 && st->corrupt + st->dangling + st->orphans + st->temps == st->repaired;
+}
+
+TEST(fault_s3_stopped_mid_put)
+{
+    blobstore *bs = open_store("pg", 1, 0);
+    CHECK(bs != NULL);
+    CHECK_EQ(blobstore_put(NULL, bs, "before", "b", 1, NULL), 0);
+    feeder f = {40 << 20, 0, 12 << 20, 7, "rgw.sh", "stop-gateway", "BLOBSTORE_RGW_DIR", 0};
+    int rc = put_stream(bs, "big", &f, "{\"n\": 1}");
+    CHECK(f.stopped);
+    CHECK_EQ(rc, BLOBSTORE_EIO);
+    CHECK(strstr(blobstore_errmsg(), "s3: ") != NULL);
+    /* Nothing points at a missing blob; the earlier entry is intact. */
+    CHECK_EQ(blobstore_exists(bs, "big"), 0);
+    char *m = NULL;
+    CHECK_EQ(blobstore_get_metadata(&m, bs, "big"), BLOBSTORE_ENOTFOUND);
+    CHECK_EQ(online_server("rgw.sh", "start-gateway", "BLOBSTORE_RGW_DIR"), 0);
+    void *out;
+    size_t n;
+    CHECK_EQ(blobstore_get(&out, &n, bs, "before"), 0);
+    CHECK(n == 1 && memcmp(out, "b", 1) == 0);
+    blobstore_free(out);
+    /* The interrupted upload is a leftover that repair removes. */
+    blobstore_verify_stats st;
+    CHECK(verify_clean(bs, BLOBSTORE_VERIFY_REPAIR, &st));
+    CHECK(verify_clean(bs, 0, &st));
+    CHECK_EQ(st.temps + st.orphans + st.dangling, 0);
+    /* And the same put now succeeds. */
+    f = (feeder){40 << 20, 0, 0, 7, NULL, NULL, NULL, 0};
+    CHECK_EQ(put_stream(bs, "big", &f, "{\"n\": 1}"), 0);
+    CHECK_EQ(blobstore_exists(bs, "big"), 1);
+    CHECK(verify_clean(bs, 0, &st));
+    CHECK_EQ(st.ok, 2);
+    blobstore_close(bs);
+}
+
+TEST(fault_pg_stopped_mid_put)
+{
+    blobstore *bs = open_store("pg", 1, 0);
+    CHECK(bs != NULL);
+    CHECK_EQ(blobstore_put(NULL, bs, "before", "b", 1, NULL), 0);
+    feeder f = {20 << 20, 0, 5 << 20, 9, "pg.sh", "stop", "BLOBSTORE_PG_DIR", 0};
+    int rc = put_stream(bs, "big", &f, NULL);
+    CHECK(f.stopped);
+    CHECK_EQ(rc, BLOBSTORE_EIO);
+    CHECK(strstr(blobstore_errmsg(), "postgresql") != NULL);
+    CHECK_EQ(online_server("pg.sh", "start-again", "BLOBSTORE_PG_DIR"), 0);
+    /* The store reconnects; the failed put left no entry, and its blob was
+     * removed (or is an orphan that repair removes). */
+    char *m = NULL;
+    rc = blobstore_get_metadata(&m, bs, "big");
+    if (rc != BLOBSTORE_ENOTFOUND)
+        fprintf(stderr, "  get_metadata: %s\n", blobstore_errmsg());
+    CHECK_EQ(rc, BLOBSTORE_ENOTFOUND);
+    CHECK_EQ(blobstore_exists(bs, "before"), 1);
+    blobstore_verify_stats st;
+    CHECK(verify_clean(bs, BLOBSTORE_VERIFY_REPAIR, &st));
+    CHECK(verify_clean(bs, 0, &st));
+    CHECK_EQ(st.orphans + st.temps + st.dangling, 0);
+    CHECK_EQ(st.ok, 1);
+    blobstore_close(bs);
+}
+
+TEST(two_processes_put_one_key)
+{
+    blobstore *bs = open_store("pg", 1, 0);
+    CHECK(bs != NULL);
+    blobstore_close(bs);
+    enum { ROUNDS = 3, SIZE = 9 << 20 };
+    /* As if on two machines: a local directory each, shared PostgreSQL and S3. */
+    char dirs[2][1100];
+    const char *base = test_tmpdir();
+    for (int p = 0; p < 2; p++)
+        snprintf(dirs[p], sizeof(dirs[p]), "%s/m%d", base, p);
+    pid_t pids[2];
+    for (int p = 0; p < 2; p++) {
+        if ((pids[p] = fork()) == 0) {
+            blobstore *mine = open_store_in(dirs[p], "pg", 0, 0);
+            int fails = !mine;
+            for (int r = 0; mine && r < ROUNDS; r++) {
+                feeder f = {SIZE, 0, 0, (unsigned)(100 + p * 10 + r), NULL, NULL, NULL, 0};
+                char meta[64];
+                snprintf(meta, sizeof(meta), "{\"seed\": %u}", f.seed);
+                fails += put_stream(mine, "same", &f, meta) != 0;
+            }
+            blobstore_close(mine);
+            _exit(fails ? 1 : 0);
+        }
+    }
+    for (int p = 0; p < 2; p++) {
+        int st;
+        waitpid(pids[p], &st, 0);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    bs = open_store("pg", 0, 0);
+    CHECK(bs != NULL);
+    /* One put won, whole: its bytes are exactly those its metadata names. */
+    char *m;
+    CHECK_EQ(blobstore_get_metadata(&m, bs, "same"), 0);
+    json_t *o = json_loads(m, 0, NULL);
+    blobstore_free(m);
+    CHECK(o != NULL);
+    unsigned seed =
+        (unsigned)json_integer_value(json_object_get(json_object_get(o, "metadata"), "seed"));
+    json_decref(o);
+    CHECK(seed >= 100 && seed <= 112);
+    void *out;
+    size_t n;
+    CHECK_EQ(blobstore_get(&out, &n, bs, "same"), 0);
+    unsigned char *want = malloc(SIZE);
+    feeder f = {SIZE, 0, 0, seed, NULL, NULL, NULL, 0};
+    size_t got = 0;
+    while (got < SIZE) {
+        size_t k;
+        feed(&f, want + got, 1 << 20, &k);
+        got += k;
+    }
+    CHECK_EQ(n, SIZE);
+    CHECK(memcmp(out, want, SIZE) == 0);
+    blobstore_free(out);
+    free(want);
+    /* Every replaced blob was removed: one object left, nothing else. */
+    blobstore_verify_stats st;
+    CHECK(verify_clean(bs, 0, &st));
+    CHECK_EQ(st.ok, 1);
+    CHECK_EQ(st.orphans + st.temps, 0);
+    blobstore_close(bs);
+}
+
+static const test_case tests[] = {
+    TEST_ENTRY(s3_blob_backend_contract),
+    TEST_ENTRY(s3_large_objects_go_in_parts),
+    TEST_ENTRY(s3_interrupted_write_is_a_temp_and_nothing_else),
+    TEST_ENTRY(s3_young_objects_are_left_out_of_listings),
+    TEST_ENTRY(s3_objects_are_sharded_and_foreign_keys_ignored),
+    TEST_ENTRY(s3_errors_are_clear),
+    TEST_ENTRY(s3_bucket_is_created_when_missing),
+    TEST_ENTRY(s3_store_conformance_every_metadata_backend),
+    TEST_ENTRY(s3_store_arrays_and_tables),
+    TEST_ENTRY(fault_s3_stopped_mid_put),
+    TEST_ENTRY(fault_pg_stopped_mid_put),
+    TEST_ENTRY(two_processes_put_one_key),
+};
+TEST_MAIN(tests)
