@@ -49,7 +49,8 @@ test-python: build
 	rm -rf $(VENV)
 	$(PYTHON) -m venv --system-site-packages $(VENV)
 	$(VENV)/bin/pip install --no-build-isolation --no-index --no-deps -q ./python
-	cd $(BUILD) && $(abspath $(VENV))/bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/python/tests
+	cd $(BUILD) && $(abspath $(VENV))/bin/python -m pytest -q -p no:cacheprovider --ignore=$(CURDIR)/python/tests/online $(CURDIR)/python/tests
+	cd $(BUILD) && $(CURDIR)/tests/online/servers.sh --pg --rgw $(abspath $(VENV))/bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/python/tests/online
 
 # The libFuzzer targets, FUZZ_SECONDS each (clang, ASan + UBSan).
 fuzz: deps

@@ -31,7 +31,7 @@ from ._core import (
     NotFoundError,
     UnsupportedError,
 )
-from .backends import BlobBackend, FilesystemBlobBackend, MemoryBlobBackend
+from .backends import BlobBackend, FilesystemBlobBackend, MemoryBlobBackend, S3BlobBackend
 
 __all__ = [
     "BlobStore",
@@ -94,8 +94,13 @@ class BlobStore:
         verify_content_hash=False,
     ):
         cache_dir = os.fspath(cache_dir)
-        if backend is not None and backend not in ("json", "sqlite"):
-            raise ValueError(f"backend must be 'json' or 'sqlite', not {backend!r}")
+        if backend is not None and not (
+            backend in ("json", "sqlite")
+            or (isinstance(backend, str) and backend.startswith(("postgresql://", "postgres://")))
+        ):
+            raise ValueError(
+                f"backend must be 'json', 'sqlite' or a postgresql:// URL, not {backend!r}"
+            )
         if compression not in _COMPRESSIONS:
             raise ValueError(
                 f"compression must be one of {', '.join(_COMPRESSIONS)}, not {compression!r}"
@@ -105,10 +110,15 @@ class BlobStore:
         shard_chars = None
         impl = None
         blob_name = None
+        if isinstance(blob_backend, S3BlobBackend):
+            blob_backend = blob_backend.url
         if blob_backend is None or isinstance(blob_backend, str):
-            if blob_backend not in (None, "filesystem", "memory"):
+            if blob_backend not in (None, "filesystem", "memory") and not blob_backend.startswith(
+                "s3://"
+            ):
                 raise ValueError(
-                    f"blob_backend must be 'filesystem', 'memory' or a backend, not {blob_backend!r}"
+                    "blob_backend must be 'filesystem', 'memory', an s3:// URL or a backend, "
+                    f"not {blob_backend!r}"
                 )
             blob_name = blob_backend
         elif isinstance(blob_backend, FilesystemBlobBackend):
@@ -352,6 +362,15 @@ class BlobStore:
     def verify(self, repair=False):
         """Check every blob; returns counts and a list of problems."""
         return self._store.verify(repair=repair)
+
+    def migrate_to(self, other):
+        """Copy every entry of this store into the open store ``other`` (e.g.
+        one on PostgreSQL and S3), checking each copy's SHA-256; entries it
+        already holds are skipped. Returns counts and a list of problems
+        (corrupt or missing source blobs, which are left out)."""
+        if not isinstance(other, BlobStore):
+            raise ValueError("migrate_to needs another BlobStore")
+        return self._store.migrate_to(other._store)
 
     def create_index(self, path):
         """Index a metadata path for faster filtered listings (SQLite)."""

@@ -705,6 +705,31 @@ static PyObject *Store_verify(StoreObject *self, PyObject *args, PyObject *kw)
                          problems);
 }
 
+static PyObject *Store_migrate_to(StoreObject *self, PyObject *args)
+{
+    StoreObject *dst;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTuple(args, "O!", Py_TYPE(self), &dst))
+        return NULL;
+    CHECK_OPEN(dst);
+    PyObject *problems = PyList_New(0);
+    if (!problems)
+        return NULL;
+    blobstore_migrate_stats st;
+    int rc;
+    blobstore *src = self->bs, *to = dst->bs;
+    Py_BEGIN_ALLOW_THREADS rc = blobstore_migrate(&st, to, src, collect_problem, problems);
+    Py_END_ALLOW_THREADS if (rc && rc != BLOBSTORE_ECORRUPT)
+    {
+        Py_DECREF(problems);
+        return raise_rc(rc);
+    }
+    return Py_BuildValue("{s:n,s:n,s:n,s:n,s:K,s:N}", "entries", (Py_ssize_t)st.entries, "copied",
+                         (Py_ssize_t)st.copied, "skipped", (Py_ssize_t)st.skipped, "failed",
+                         (Py_ssize_t)st.failed, "bytes", (unsigned long long)st.bytes, "problems",
+                         problems);
+}
+
 static PyObject *Store_settings(StoreObject *self, PyObject *unused)
 {
     (void)unused;
@@ -1026,6 +1051,7 @@ static PyMethodDef Store_methods[] = {
     {"query", (PyCFunction)(void (*)(void))Store_query, METH_VARARGS | METH_KEYWORDS, NULL},
     {"clear", (PyCFunction)Store_clear, METH_NOARGS, NULL},
     {"verify", (PyCFunction)(void (*)(void))Store_verify, METH_VARARGS | METH_KEYWORDS, NULL},
+    {"migrate_to", (PyCFunction)Store_migrate_to, METH_VARARGS, NULL},
     {"settings", (PyCFunction)Store_settings, METH_NOARGS, NULL},
     {"create_index", (PyCFunction)Store_create_index, METH_VARARGS, NULL},
     {"close", (PyCFunction)Store_close, METH_NOARGS, NULL},

@@ -49,6 +49,27 @@ class MemoryBlobBackend:
     """Blobs (and the index) kept in this process only."""
 
 
+class S3BlobBackend:
+    """Blobs in S3-compatible object storage (AWS S3, Ceph RGW, MinIO, ...)
+    under ``s3://bucket/prefix``. Credentials come from AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN); ``endpoint`` (else
+    AWS_ENDPOINT_URL) selects a non-AWS server, ``region`` (else AWS_REGION,
+    default us-east-1) the region. Passing the URL string as ``blob_backend``
+    is the same."""
+
+    def __init__(self, bucket, prefix="", endpoint=None, region=None):
+        from urllib.parse import quote
+
+        if not isinstance(bucket, str) or not bucket:
+            raise ValueError("bucket must be a non-empty str")
+        params = []
+        if endpoint:
+            params.append("endpoint=" + quote(endpoint, safe=":/"))
+        if region:
+            params.append("region=" + quote(region, safe=""))
+        self.url = f"s3://{bucket}/{prefix.strip('/')}" + ("?" + "&".join(params) if params else "")
+
+
 class DictBlobBackend(BlobBackend):
     """A BlobBackend written in Python over a dict: an example, and a test
     double for custom backends."""

@@ -1,0 +1,89 @@
+"""The Python API on PostgreSQL + S3 (a real server pair started by
+tests/online/servers.sh --pg --rgw; see the Makefile's test-python)."""
+
+import os
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from blobstore import BlobStore
+from blobstore.backends import S3BlobBackend
+
+PG = os.environ.get("BLOBSTORE_PG_URL")
+ENDPOINT = os.environ.get("BLOBSTORE_S3_ENDPOINT")
+
+if not PG or not ENDPOINT:  # run only through servers.sh, never skipped there
+    raise RuntimeError("run under tests/online/servers.sh --pg --rgw")
+
+
+def s3_backend():
+    return S3BlobBackend("py-tests", prefix=uuid.uuid4().hex, endpoint=ENDPOINT)
+
+
+@pytest.fixture
+def remote(tmp_path):
+    # One PostgreSQL database for the whole run: clear it for each test.
+    s = BlobStore(tmp_path / "remote", backend=PG, blob_backend=s3_backend())
+    s.clear()
+    yield s
+    s.close()
+
+
+def test_seed_api_on_postgresql_and_s3(remote):
+    key = remote.put(b"\x00payload" * 1000, key="models/a", metadata={"acc": 0.93})
+    assert key == "models/a"
+    assert remote.get("models/a") == b"\x00payload" * 1000
+    m = remote.get_metadata("models/a")
+    assert m["metadata"] == {"acc": 0.93}
+    assert m["size"] == 8000
+    assert remote.update_metadata("models/a", {"deployed": True})
+    assert remote.list(metadata_filter={"deployed": True}) == ["models/a"]
+    assert remote.exists("models/a")
+    assert remote.get("missing") is None
+    assert remote.delete("models/a")
+    assert not remote.delete("models/a")
+
+
+def test_typed_objects_and_queries(remote):
+    arr = np.arange(60000, dtype="<f8").reshape(300, 200)
+    remote.put(arr, key="arr", metadata={"loss": 0.2})
+    df = pd.DataFrame({"a": [1, 2, 3], "b": ["x", None, "z"]})
+    remote.put(df, key="df", metadata={"loss": 0.1})
+    remote.put({"any": "object"}, key="obj", metadata={"loss": 0.3})
+    assert np.array_equal(remote.get("arr"), arr)
+    assert df.equals(remote.get("df"))
+    assert remote.get("obj") == {"any": "object"}
+    assert remote.list(order_by="loss", limit=2) == ["df", "arr"]
+    assert remote.get_metadata("arr")["format"] == "b2nd"
+    report = remote.verify()
+    assert report["ok"] == 3 and report["corrupt"] == 0
+
+
+def test_migrate_local_to_remote_and_back(tmp_path, remote):
+    local = BlobStore(tmp_path / "local", backend="sqlite")
+    local.put(b"one", key="k1", metadata={"n": 1})
+    local.put(np.ones(5, dtype="int16"), key="k2")
+    first = local.migrate_to(remote)
+    assert (first["copied"], first["skipped"], first["failed"]) == (2, 0, 0)
+    again = local.migrate_to(remote)
+    assert (again["copied"], again["skipped"]) == (0, 2)
+    assert remote.get("k1") == b"one"
+    assert remote.get_metadata("k1")["created_at"] == local.get_metadata("k1")["created_at"]
+    back = BlobStore(tmp_path / "back")
+    assert remote.migrate_to(back)["copied"] == 2
+    assert np.array_equal(back.get("k2"), np.ones(5, dtype="int16"))
+    local.close()
+    back.close()
+
+
+def test_url_strings_and_errors(tmp_path):
+    url = f"s3://py-tests/{uuid.uuid4().hex}?endpoint={ENDPOINT}"
+    with BlobStore(tmp_path / "s", backend="sqlite", blob_backend=url) as s:
+        s.put(b"x", key="k")
+        assert s.get("k") == b"x"
+    with pytest.raises(ValueError):
+        BlobStore(tmp_path / "t", blob_backend="ftp://nope")
+    with pytest.raises(ValueError):
+        BlobStore(tmp_path / "u", backend="mysql://nope")
