@@ -16,7 +16,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define WRITE_LOCK     "7306202541"
 
 typedef struct {
@@ -338,6 +338,32 @@ static int pg_create_index(blobstore_meta_backend *pbe, const char *path)
     return exec0(be, sql);
 }
 
+static int pg_ctl(blobstore_meta_backend *pbe, int op, void *arg)
+{
+    pg_backend *be = (pg_backend *)pbe;
+    int rc;
+    if (op == BLOBSTORE_META_CTL_SETTINGS_GET) {
+        char **out = arg;
+        *out = NULL;
+        PGresult *r = run(be, "SELECT settings FROM blobstore_settings WHERE id = 1", 0, NULL, NULL,
+                          NULL, &rc);
+        if (r && PQntuples(r) == 1 && !(*out = bs__strdup(PQgetvalue(r, 0, 0))))
+            rc = BLOBSTORE_ENOMEM;
+        PQclear(r);
+        return rc;
+    }
+    if (op == BLOBSTORE_META_CTL_SETTINGS_INIT) {
+        const char *vals[1] = {arg};
+        PGresult *r = run(be,
+                          "INSERT INTO blobstore_settings VALUES (1, $1) ON CONFLICT (id) DO "
+                          "NOTHING",
+                          1, vals, NULL, NULL, &rc);
+        PQclear(r);
+        return rc;
+    }
+    return bs__error(BLOBSTORE_EUNSUPPORTED, "postgresql: unknown ctl operation %d", op);
+}
+
 static void pg_free(blobstore_meta_backend *pbe)
 {
     pg_backend *be = (pg_backend *)pbe;
@@ -378,6 +404,12 @@ static int migrate(pg_backend *be)
         if (!rc)
             rc = exec0(be, "INSERT INTO blobstore_schema VALUES (1)");
     }
+    if (!rc && version < 2) { /* migration 2: the store's settings, shared by all machines */
+        rc = exec0(be, "CREATE TABLE IF NOT EXISTS blobstore_settings("
+                       " id integer PRIMARY KEY CHECK (id = 1), settings text NOT NULL)");
+        if (!rc)
+            rc = exec0(be, "INSERT INTO blobstore_schema VALUES (2)");
+    }
     if (rc)
         exec0(be, "ROLLBACK");
     else
@@ -416,6 +448,7 @@ BLOBSTORE_API int blobstore_meta_backend_pg_new(blobstore_meta_backend **out, co
     be->parent.iterate = pg_iterate;
     be->parent.iterate_filtered = pg_iterate_filtered;
     be->parent.create_index = pg_create_index;
+    be->parent.ctl = pg_ctl;
     be->parent.free = pg_free;
     *out = &be->parent;
     return 0;

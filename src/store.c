@@ -172,6 +172,44 @@ typedef struct {
     int level, ca, shard_chars;
 } settings;
 
+/* Parse settings text; where names its origin in errors. */
+static int parse_settings(const char *text, size_t len, const char *where, settings *s)
+{
+    json_error_t err;
+    json_t *o = json_loadb(text, len, 0, &err);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        return bs__error(BLOBSTORE_ECORRUPT, "%s is corrupt", where);
+    }
+    json_t *fmt = json_object_get(o, "format"), *ver = json_object_get(o, "version");
+    if (!json_is_string(fmt) || strcmp(json_string_value(fmt), SETTINGS_FORMAT) != 0 ||
+        !json_is_integer(ver)) {
+        json_decref(o);
+        return bs__error(BLOBSTORE_ECORRUPT, "%s is not a blobstore settings file", where);
+    }
+    if (json_integer_value(ver) > SETTINGS_VERSION) {
+        json_decref(o);
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "%s has version %lld; this library reads up to %d",
+                         where, (long long)json_integer_value(ver), SETTINGS_VERSION);
+    }
+    const char *b = json_string_value(json_object_get(o, "backend"));
+    const char *bb = json_string_value(json_object_get(o, "blob_backend"));
+    const char *c = json_string_value(json_object_get(o, "compression"));
+    json_t *lv = json_object_get(o, "compression_level"), *sc = json_object_get(o, "shard_chars");
+    if (!b || !bb || !c || !json_is_integer(lv) || !json_is_integer(sc)) {
+        json_decref(o);
+        return bs__error(BLOBSTORE_ECORRUPT, "%s lacks required settings", where);
+    }
+    snprintf(s->backend, sizeof(s->backend), "%s", b);
+    snprintf(s->blob_backend, sizeof(s->blob_backend), "%s", bb);
+    snprintf(s->compression, sizeof(s->compression), "%s", c);
+    s->level = (int)json_integer_value(lv);
+    s->shard_chars = (int)json_integer_value(sc);
+    int rc = parse_tristate(o, "content_addressable", &s->ca);
+    json_decref(o);
+    return rc;
+}
+
 static int read_settings(const char *path, settings *s, int *found)
 {
     bs_buf buf = {0};
@@ -181,52 +219,20 @@ static int read_settings(const char *path, settings *s, int *found)
         bs__buf_free(&buf);
         return 0;
     }
-    if (rc) {
-        bs__buf_free(&buf);
-        return rc;
-    }
-    json_error_t err;
-    json_t *o = json_loadb((const char *)buf.data, buf.len, 0, &err);
+    if (!rc)
+        rc = parse_settings((const char *)buf.data, buf.len, path, s);
     bs__buf_free(&buf);
-    if (!o || !json_is_object(o)) {
-        json_decref(o);
-        return bs__error(BLOBSTORE_ECORRUPT, "%s is corrupt", path);
-    }
-    json_t *fmt = json_object_get(o, "format"), *ver = json_object_get(o, "version");
-    if (!json_is_string(fmt) || strcmp(json_string_value(fmt), SETTINGS_FORMAT) != 0 ||
-        !json_is_integer(ver)) {
-        json_decref(o);
-        return bs__error(BLOBSTORE_ECORRUPT, "%s is not a blobstore settings file", path);
-    }
-    if (json_integer_value(ver) > SETTINGS_VERSION) {
-        json_decref(o);
-        return bs__error(BLOBSTORE_EUNSUPPORTED, "%s has version %lld; this library reads up to %d",
-                         path, (long long)json_integer_value(ver), SETTINGS_VERSION);
-    }
-    const char *b = json_string_value(json_object_get(o, "backend"));
-    const char *bb = json_string_value(json_object_get(o, "blob_backend"));
-    const char *c = json_string_value(json_object_get(o, "compression"));
-    json_t *lv = json_object_get(o, "compression_level"), *sc = json_object_get(o, "shard_chars");
-    if (!b || !bb || !c || !json_is_integer(lv) || !json_is_integer(sc)) {
-        json_decref(o);
-        return bs__error(BLOBSTORE_ECORRUPT, "%s lacks required settings", path);
-    }
-    snprintf(s->backend, sizeof(s->backend), "%s", b);
-    snprintf(s->blob_backend, sizeof(s->blob_backend), "%s", bb);
-    snprintf(s->compression, sizeof(s->compression), "%s", c);
-    s->level = (int)json_integer_value(lv);
-    s->shard_chars = (int)json_integer_value(sc);
-    rc = parse_tristate(o, "content_addressable", &s->ca);
-    json_decref(o);
-    *found = 1;
+    *found = rc == 0;
     return rc;
 }
 
-static char *settings_json(const blobstore *bs, int pretty)
+/* The settings as JSON; backend: the name to record for the metadata
+ * backend (NULL: bs's). */
+static char *settings_json(const blobstore *bs, int pretty, const char *backend)
 {
     json_t *o =
         json_pack("{s:s, s:i, s:s, s:s, s:s, s:i, s:b, s:i}", "format", SETTINGS_FORMAT, "version",
-                  SETTINGS_VERSION, "backend", bs->backend_name, "blob_backend",
+                  SETTINGS_VERSION, "backend", backend ? backend : bs->backend_name, "blob_backend",
                   bs->blob_backend_name, "compression", bs->codec->name, "compression_level",
                   bs->level, "content_addressable", bs->ca, "shard_chars", bs->shard_chars);
     if (!o)
@@ -240,8 +246,41 @@ BLOBSTORE_API int blobstore_settings(char **out_json, blobstore *bs)
 {
     if (!out_json || !bs)
         return bs__error(BLOBSTORE_EINVAL, "NULL argument");
-    *out_json = settings_json(bs, 0);
+    *out_json = settings_json(bs, 0, NULL);
     return *out_json ? 0 : bs__error(BLOBSTORE_ENOMEM, "out of memory");
+}
+
+/* The settings a shared metadata backend records (*have = 0: none, or the
+ * backend keeps none). */
+static int load_shared(blobstore_meta_backend *m, settings *s, int *have)
+{
+    char *text = NULL;
+    *have = 0;
+    int rc = m->ctl ? m->ctl(m, BLOBSTORE_META_CTL_SETTINGS_GET, &text) : BLOBSTORE_EUNSUPPORTED;
+    if (rc == BLOBSTORE_EUNSUPPORTED) {
+        bs__error_clear();
+        return 0;
+    }
+    if (!rc && text) {
+        memset(s, 0, sizeof(*s));
+        rc = parse_settings(text, strlen(text), "the settings recorded in the metadata backend", s);
+        *have = rc == 0;
+    }
+    free(text);
+    return rc;
+}
+
+/* Settings that must agree between machines sharing a store. */
+static int shared_conflict(const settings *a, const settings *b, const char *dir)
+{
+    if (strcmp(a->blob_backend, b->blob_backend) != 0 || a->ca != b->ca ||
+        a->shard_chars != b->shard_chars)
+        return bs__error(BLOBSTORE_ECONFLICT,
+                         "the store's metadata backend records blob backend %s (content "
+                         "addressable: %s, shard_chars %d); the settings in %s say %s (%s, %d)",
+                         a->blob_backend, a->ca > 0 ? "yes" : "no", a->shard_chars, dir,
+                         b->blob_backend, b->ca > 0 ? "yes" : "no", b->shard_chars);
+    return 0;
 }
 
 static int conflict(const char *what, const char *asked, const char *recorded, const char *dir)
@@ -341,24 +380,49 @@ static int open_store(blobstore *bs, const blobstore_options *o)
             return rc;
         }
     }
+    /* A metadata backend that machines share (PostgreSQL) records the
+     * settings for all of them: a machine opening the store for the first
+     * time takes them from there, and local settings must agree. */
+    int write_local = !found && !mem, shared = 0;
+    const char *meta_url = custom_meta ? NULL : backend ? backend : found ? s.backend : NULL;
+    if (meta_url && is_pg_url(meta_url)) {
+        settings sh;
+        rc = blobstore_meta_backend_pg_new(&bs->meta, meta_url);
+        if (!rc)
+            rc = load_shared(bs->meta, &sh, &shared);
+        if (!rc && shared) {
+            snprintf(sh.backend, sizeof(sh.backend), "%s", meta_url);
+            if (found)
+                rc = shared_conflict(&sh, &s, bs->dir);
+            else
+                s = sh;
+            found = 1;
+        }
+        if (rc) {
+            free(settings_path);
+            return rc;
+        }
+    }
     if (found) {
         /* Named settings must agree with the recorded ones; custom backends
          * are the caller's responsibility. */
         rc = 0;
+        /* where the settings were recorded, for messages */
+        const char *where = shared && write_local ? "PostgreSQL" : bs->dir;
         if (backend && !custom_meta && strcmp(s.backend, "custom") != 0 &&
             strcmp(backend, s.backend) != 0)
-            rc = conflict("metadata backend", backend, s.backend, bs->dir);
+            rc = conflict("metadata backend", backend, s.backend, where);
         else if (blob_backend && !custom_blob && strcmp(s.blob_backend, "custom") != 0 &&
                  strcmp(blob_backend, s.blob_backend) != 0)
-            rc = conflict("blob backend", blob_backend, s.blob_backend, bs->dir);
+            rc = conflict("blob backend", blob_backend, s.blob_backend, where);
         else if (o->content_addressable && o->content_addressable != s.ca)
             rc = conflict("content_addressable", o->content_addressable > 0 ? "true" : "false",
-                          s.ca > 0 ? "true" : "false", bs->dir);
+                          s.ca > 0 ? "true" : "false", where);
         else if (o->shard_chars && want_shard != s.shard_chars) {
             char a[16], b[16];
             snprintf(a, sizeof(a), "%d", want_shard);
             snprintf(b, sizeof(b), "%d", s.shard_chars);
-            rc = conflict("shard_chars", a, b, bs->dir);
+            rc = conflict("shard_chars", a, b, where);
         }
         if (rc) {
             free(settings_path);
@@ -400,8 +464,27 @@ static int open_store(blobstore *bs, const blobstore_options *o)
         free(settings_path);
         return BLOBSTORE_ENOMEM;
     }
-    if (!found && !mem) {
-        char *text = settings_json(bs, 1);
+    if (bs->meta && !shared && !mem) { /* the first machine records the settings */
+        char *text = settings_json(bs, 0, "postgresql");
+        rc = text ? bs->meta->ctl(bs->meta, BLOBSTORE_META_CTL_SETTINGS_INIT, text)
+                  : BLOBSTORE_ENOMEM;
+        free(text);
+        settings mine, sh;
+        memset(&mine, 0, sizeof(mine));
+        snprintf(mine.blob_backend, sizeof(mine.blob_backend), "%s", bs->blob_backend_name);
+        mine.ca = bs->ca ? BLOBSTORE_YES : BLOBSTORE_NO;
+        mine.shard_chars = bs->shard_chars;
+        if (!rc) /* another machine may have been first */
+            rc = load_shared(bs->meta, &sh, &shared);
+        if (!rc && shared)
+            rc = shared_conflict(&sh, &mine, bs->dir ? bs->dir : "this process");
+        if (rc) {
+            free(settings_path);
+            return rc;
+        }
+    }
+    if (write_local) {
+        char *text = settings_json(bs, 1, NULL);
         rc = text ? bs__write_file_atomic(settings_path, text, strlen(text), 1) : BLOBSTORE_ENOMEM;
         free(text);
         if (rc) {
@@ -415,8 +498,7 @@ static int open_store(blobstore *bs, const blobstore_options *o)
     if (custom_meta) {
         bs->meta = o->meta_backend;
     } else if (is_pg_url(backend)) {
-        if ((rc = blobstore_meta_backend_pg_new(&bs->meta, backend)) != 0)
-            return rc;
+        /* opened above */
     } else if (strcmp(backend, "sqlite") == 0) {
         char *p = mem ? NULL : bs__path_join(bs->dir, "cache_metadata.db");
         if (!mem && !p)

@@ -102,6 +102,10 @@ expect 0 "remote rm" -- r rm docs/new
 expect 1 "remote exists after rm" -- r exists docs/new
 expect 0 "remote verify" -- r verify
 check "remote verify clean" 'grep -q "5 entries checked: 5 ok, 0 corrupt, 0 dangling, 0 orphans, 0 temporary" "$T/out"'
+expect 0 "another machine needs only the PostgreSQL URL" -- "$BS" --dir "$T/machine2" --backend "$PG" get docs/hello
+check "another machine reads the S3 blob" 'cmp -s "$T/out" "$T/hello.txt"'
+expect 2 "another machine with other settings is refused" -- "$BS" --dir "$T/machine3" --backend "$PG" --blob-backend filesystem ls
+check "refusal names PostgreSQL" 'grep -q "store in PostgreSQL was created with blob backend s3://" "$T/err"'
 expect 2 "remote store refuses other backends" -- "$BS" --dir "$R" --backend sqlite ls
 expect 2 "bad s3 URL" -- "$BS" --dir "$T/bad" --blob-backend "s3://x?nope=1" ls
 check "bad s3 URL message" 'grep -q "unknown parameter \"nope\"" "$T/err"'

@@ -328,6 +328,56 @@ TEST(s3_store_arrays_and_tables)
     blobstore_close(bs);
 }
 
+TEST(s3_store_settings_live_in_postgresql)
+{
+    blobstore *a = open_store("pg", 1, 1);
+    CHECK(a != NULL);
+    CHECK_EQ(blobstore_put(NULL, a, NULL, "shared bytes", 12, "{\"v\": 1}"), 0);
+    blobstore_close(a);
+    /* Another machine: a fresh directory and only the PostgreSQL URL. */
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = test_tmpdir();
+    o.backend = pg;
+    blobstore *b = NULL;
+    CHECK_EQ(blobstore_open(&b, &o), 0);
+    char *json;
+    CHECK_EQ(blobstore_settings(&json, b), 0);
+    CHECK(strstr(json, "\"blob_backend\":\"s3://") != NULL);
+    CHECK(strstr(json, "\"content_addressable\":true") != NULL);
+    blobstore_free(json);
+    blobstore_list l;
+    CHECK_EQ(blobstore_list_keys(&l, b, NULL, NULL), 0);
+    CHECK_EQ(l.count, 1);
+    void *out;
+    size_t n;
+    CHECK_EQ(blobstore_get(&out, &n, b, l.keys[0]), 0);
+    CHECK(n == 12 && memcmp(out, "shared bytes", 12) == 0);
+    blobstore_free(out);
+    blobstore_list_free(&l);
+    blobstore_close(b);
+    /* Settings that contradict the recorded ones are refused, by name. */
+    o.cache_dir = test_tmpdir();
+    o.blob_backend = "filesystem";
+    CHECK_EQ(blobstore_open(&b, &o), BLOBSTORE_ECONFLICT);
+    CHECK(strstr(blobstore_errmsg(), "store in PostgreSQL was created with blob backend s3://") !=
+          NULL);
+    o.blob_backend = NULL;
+    o.content_addressable = BLOBSTORE_NO;
+    o.cache_dir = test_tmpdir();
+    CHECK_EQ(blobstore_open(&b, &o), BLOBSTORE_ECONFLICT);
+    /* What PostgreSQL records names no connection string (no password). */
+    blobstore_meta_backend *m;
+    CHECK_EQ(blobstore_meta_backend_pg_new(&m, pg), 0);
+    char *text = NULL;
+    CHECK_EQ(m->ctl(m, BLOBSTORE_META_CTL_SETTINGS_GET, &text), 0);
+    CHECK(text != NULL);
+    CHECK(strstr(text, "\"backend\":\"postgresql\"") != NULL);
+    CHECK(strstr(text, "127.0.0.1:") == NULL || strstr(text, "endpoint=") != NULL);
+    CHECK(strstr(text, "postgresql://") == NULL);
+    free(text);
+    m->free(m);
+}
+
 /* ---- faults ---- */
 
 typedef struct {
@@ -505,6 +555,7 @@ static const test_case tests[] = {
     TEST_ENTRY(s3_bucket_is_created_when_missing),
     TEST_ENTRY(s3_store_conformance_every_metadata_backend),
     TEST_ENTRY(s3_store_arrays_and_tables),
+    TEST_ENTRY(s3_store_settings_live_in_postgresql),
     TEST_ENTRY(fault_s3_stopped_mid_put),
     TEST_ENTRY(fault_pg_stopped_mid_put),
     TEST_ENTRY(two_processes_put_one_key),

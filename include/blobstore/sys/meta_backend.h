@@ -52,6 +52,19 @@ BLOBSTORE_API int blobstore_entry_copy(blobstore_entry *dst, const blobstore_ent
  *  returns that value). The entry is valid during the call only. */
 typedef int (*blobstore_entry_fn)(void *ctx, const blobstore_entry *e);
 
+/**
+ * ctl operations. A backend that many machines share (PostgreSQL) records
+ * the store's settings (blob backend, content addressing, sharding, codec)
+ * itself, so that every machine opens the store alike, whatever its local
+ * directory holds. Backends without them return BLOBSTORE_EUNSUPPORTED.
+ */
+/** arg char **: receives the recorded settings (a JSON object text, free
+ *  with free()), or NULL when none are recorded. */
+#define BLOBSTORE_META_CTL_SETTINGS_GET 1
+/** arg const char *: record these settings unless some are recorded
+ *  already (then nothing changes; read them back to compare). */
+#define BLOBSTORE_META_CTL_SETTINGS_INIT 2
+
 /** Backend capability flags. */
 #define BLOBSTORE_META_INLINE 1u /**< put() keeps inline_data */
 

@@ -18,13 +18,17 @@ if not PG or not ENDPOINT:  # run only through servers.sh, never skipped there
     raise RuntimeError("run under tests/online/servers.sh --pg --rgw")
 
 
+# One PostgreSQL database, hence one store (it records its S3 location):
+# each test clears it.
+PREFIX = uuid.uuid4().hex
+
+
 def s3_backend():
-    return S3BlobBackend("py-tests", prefix=uuid.uuid4().hex, endpoint=ENDPOINT)
+    return S3BlobBackend("py-tests", prefix=PREFIX, endpoint=ENDPOINT)
 
 
 @pytest.fixture
 def remote(tmp_path):
-    # One PostgreSQL database for the whole run: clear it for each test.
     s = BlobStore(tmp_path / "remote", backend=PG, blob_backend=s3_backend())
     s.clear()
     yield s
@@ -76,6 +80,16 @@ def test_migrate_local_to_remote_and_back(tmp_path, remote):
     assert np.array_equal(back.get("k2"), np.ones(5, dtype="int16"))
     local.close()
     back.close()
+
+
+def test_another_machine_needs_only_the_postgresql_url(tmp_path, remote):
+    remote.put(b"shared", key="k")
+    # A fresh directory, as on another machine: the S3 location comes from
+    # PostgreSQL.
+    with BlobStore(tmp_path / "elsewhere", backend=PG) as other:
+        assert other.get("k") == b"shared"
+    with pytest.raises(ValueError, match="PostgreSQL was created with blob backend s3://"):
+        BlobStore(tmp_path / "third", backend=PG, blob_backend="filesystem")
 
 
 def test_url_strings_and_errors(tmp_path):
