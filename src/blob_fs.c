@@ -238,6 +238,38 @@ static int fs_reader_new(blobstore_blob_reader **out, blobstore_blob_backend *pb
     return rc;
 }
 
+static int fs_read_range(blobstore_blob_backend *pbe, const char *name, uint64_t off, void *buf,
+                         size_t len, size_t *out_n)
+{
+    fs_backend *be = (fs_backend *)pbe;
+    char *dir, *path;
+    *out_n = 0;
+    int rc = name_check(name);
+    if (rc || (rc = name_paths(be, name, &dir, &path)) != 0)
+        return rc;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = errno == ENOENT ? bs__error(BLOBSTORE_ENOTFOUND, "blob file %s is missing", path)
+                             : bs__error_errno(errno, "cannot open %s", path);
+    }
+    while (!rc && *out_n < len) {
+        ssize_t n = pread(fd, (char *)buf + *out_n, len - *out_n, (off_t)(off + *out_n));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            rc = bs__error_errno(errno, "cannot read %s", path);
+        else if (n == 0)
+            break;
+        else
+            *out_n += (size_t)n;
+    }
+    if (fd >= 0)
+        close(fd);
+    free(dir);
+    free(path);
+    return rc;
+}
+
 static int fs_exists(blobstore_blob_backend *pbe, const char *name)
 {
     char *dir, *path;
@@ -366,6 +398,7 @@ BLOBSTORE_API int blobstore_blob_backend_fs_new(blobstore_blob_backend **out, co
         return rc;
     }
     be->parent.version = BLOBSTORE_BLOB_BACKEND_VERSION;
+    be->parent.read_range = fs_read_range;
     be->parent.writer = fs_writer_new;
     be->parent.reader = fs_reader_new;
     be->parent.exists = fs_exists;

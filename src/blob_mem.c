@@ -191,6 +191,21 @@ static int mem_reader_new(blobstore_blob_reader **out, blobstore_blob_backend *p
     return 0;
 }
 
+static int mem_read_range(blobstore_blob_backend *pbe, const char *name, uint64_t off, void *buf,
+                          size_t len, size_t *out_n)
+{
+    mem_backend *be = (mem_backend *)pbe;
+    *out_n = 0;
+    pthread_mutex_lock(&be->lock);
+    mem_obj *o = *find_slot(be, name);
+    if (o && off < o->len) {
+        *out_n = o->len - off < len ? o->len - (size_t)off : len;
+        memcpy(buf, o->data + off, *out_n);
+    }
+    pthread_mutex_unlock(&be->lock);
+    return o ? 0 : bs__error(BLOBSTORE_ENOTFOUND, "blob %s does not exist", name);
+}
+
 static int mem_exists(blobstore_blob_backend *pbe, const char *name)
 {
     mem_backend *be = (mem_backend *)pbe;
@@ -268,6 +283,7 @@ BLOBSTORE_API int blobstore_blob_backend_mem_new(blobstore_blob_backend **out)
     }
     pthread_mutex_init(&be->lock, NULL);
     be->parent.version = BLOBSTORE_BLOB_BACKEND_VERSION;
+    be->parent.read_range = mem_read_range;
     be->parent.writer = mem_writer_new;
     be->parent.reader = mem_reader_new;
     be->parent.exists = mem_exists;

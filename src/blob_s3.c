@@ -848,6 +848,43 @@ static int s3_reader_new(blobstore_blob_reader **out, blobstore_blob_backend *pb
     return 0;
 }
 
+static int s3_read_range(blobstore_blob_backend *pbe, const char *name, uint64_t off, void *buf,
+                         size_t len, size_t *out_n)
+{
+    s3_backend *be = (s3_backend *)pbe;
+    *out_n = 0;
+    int rc = name_check(name);
+    if (rc || len == 0)
+        return rc;
+    char *key = object_key(be, name);
+    if (!key)
+        return BLOBSTORE_ENOMEM;
+    char range[64];
+    snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)off,
+             (unsigned long long)(off + len - 1));
+    s3_req r = {.method = "GET", .key = key, .range = range};
+    rc = s3_do(be, &r);
+    if (!rc && r.status == 416) { /* the range starts at or past the end */
+        rc = 0;
+    } else if (!rc && r.status != 206 && r.status != 200) {
+        rc = status_error(&r, "ranged read");
+    } else if (!rc) {
+        /* 200: the server ignored the range and sent the whole object */
+        const unsigned char *p = r.resp.data;
+        size_t n = r.resp.len;
+        if (r.status == 200) {
+            p = off < n ? p + off : p + n;
+            n = off < n ? n - (size_t)off : 0;
+        }
+        *out_n = n < len ? n : len;
+        if (*out_n)
+            memcpy(buf, p, *out_n);
+    }
+    bs__buf_free(&r.resp);
+    free(key);
+    return rc;
+}
+
 /* ---- exists, remove, list ---- */
 
 static int s3_exists(blobstore_blob_backend *pbe, const char *name)
@@ -1303,6 +1340,7 @@ done:
     be->parent.list = s3_list;
     be->parent.remove_temp = s3_remove_temp;
     be->parent.free = s3_free;
+    be->parent.read_range = s3_read_range;
     *out = &be->parent;
     return 0;
 }

@@ -67,7 +67,7 @@ typedef struct bs_sha256 bs_sha256;
 bs_sha256 *bs__sha256_new(void);
 void bs__sha256_update(bs_sha256 *h, const void *p, size_t n);
 void bs__sha256_final(bs_sha256 *h, unsigned char md[32]); /* frees h */
-void bs__sha256_final_hex(bs_sha256 *h, char out[65]);       /* frees h */
+void bs__sha256_final_hex(bs_sha256 *h, char out[65]);     /* frees h */
 void bs__sha256_free(bs_sha256 *h);
 void bs__sha256_hex(char out[65], const void *p, size_t n);
 
@@ -95,7 +95,13 @@ typedef struct bs_codec {
     int (*decompress)(void *dst, size_t raw_n, const void *src, size_t n);
 } bs_codec;
 
-enum { BS_CODEC_NONE = 0, BS_CODEC_LZ4 = 1, BS_CODEC_ZSTD = 2, BS_CODEC_GZIP = 3, BS_CODEC_BLOSCLZ = 4 };
+enum {
+    BS_CODEC_NONE = 0,
+    BS_CODEC_LZ4 = 1,
+    BS_CODEC_ZSTD = 2,
+    BS_CODEC_GZIP = 3,
+    BS_CODEC_BLOSCLZ = 4
+};
 
 const bs_codec *bs__codec_by_name(const char *name);
 const bs_codec *bs__codec_by_id(int id);
@@ -143,6 +149,27 @@ int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *fil
  * EINVAL naming what was expected ("an array", "a table"). */
 int bs__get_file(void **out, size_t *len, blobstore *bs, const char *key, const char *format,
                  const char *what);
+
+/* Parts of a stored file (array slices, table columns) without reading the
+ * rest. Files over BS_RANGED_MIN are put with a checksum per segment (in
+ * their entry, hidden from get_metadata); when the blob backend reads
+ * ranges, bs__ranged_fetch() reads only the segments asked for and checks
+ * each. Otherwise the whole file is read and checked at open. */
+#define BS_RANGED_MIN ((size_t)8 << 20)
+typedef struct bs_ranged bs_ranged;
+/* Open key, which must hold format (else EINVAL naming what); whole: read
+ * all of it now (the caller will need most of it). */
+int bs__ranged_open(bs_ranged **out, blobstore *bs, const char *key, const char *format,
+                    const char *what, int whole);
+/* The file's bytes: only fetched ranges are valid. */
+const uint8_t *bs__ranged_data(const bs_ranged *r, size_t *len);
+/* Make [off, off + len) of the data valid (clamped to the file); thread-safe.
+ * ECORRUPT if a segment fails its checksum; ENOTFOUND if the blob vanished
+ * (the entry was replaced meanwhile). */
+int bs__ranged_fetch(bs_ranged *r, uint64_t off, uint64_t len);
+/* Bytes fetched so far (tests). */
+uint64_t bs__ranged_fetched(const bs_ranged *r);
+void bs__ranged_close(bs_ranged *r);
 
 /* ---- metadata filters (query.c) and JSON text (json.c) ---- */
 

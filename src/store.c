@@ -25,6 +25,8 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <sys/file.h>
+#include <sys/mman.h>
+#include <xxhash.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1260,6 +1262,202 @@ BLOBSTORE_API int blobstore_get_fd(blobstore *bs, const char *key, int fd)
 
 /* ---- files of the format modules ---- */
 
+/* ---- files read in parts ---- */
+
+/* Segment size for a file of len bytes: 1 MiB, doubled until there are at
+ * most 4096 segments. */
+static uint64_t segment_size(uint64_t len)
+{
+    uint64_t seg = (uint64_t)1 << 20;
+    while (len / seg >= 4096)
+        seg *= 2;
+    return seg;
+}
+
+/* info (JSON object text) with "_segments": {"size": S, "xxh3": hex of the
+ * XXH3-64 of each S-byte segment}; NULL when out of memory. */
+static char *segments_info(const char *info, const void *file, size_t len)
+{
+    uint64_t seg = segment_size(len);
+    size_t n = (size_t)((len + seg - 1) / seg);
+    char *hex = bs__malloc(n * 16 + 1);
+    json_error_t err;
+    json_t *o = json_loads(info, 0, &err);
+    char *out = NULL;
+    if (hex && json_is_object(o)) {
+        for (size_t i = 0; i < n; i++) {
+            size_t at = (size_t)(i * seg), k = len - at < seg ? len - at : (size_t)seg;
+            snprintf(hex + i * 16, 17, "%016llx",
+                     (unsigned long long)XXH3_64bits((const uint8_t *)file + at, k));
+        }
+        json_object_set_new(o, "_segments",
+                            json_pack("{s:I, s:s}", "size", (json_int_t)seg, "xxh3", hex));
+        out = bs__json_dumps(o);
+    }
+    json_decref(o);
+    free(hex);
+    return out;
+}
+
+struct bs_ranged {
+    blobstore *bs;
+    char *blob;
+    uint8_t *data;
+    size_t len;
+    int mapped;   /* data is a sparse mapping filled segment by segment */
+    uint64_t seg; /* segment size */
+    size_t nseg;
+    uint64_t *sums; /* per segment XXH3-64 */
+    uint8_t *loaded;
+    uint64_t fetched;
+    pthread_mutex_t mu;
+};
+
+/* The segment checksums in an entry's info, if well-formed for len. */
+static int parse_segments(bs_ranged *r, const char *info)
+{
+    json_error_t err;
+    json_t *o = info ? json_loads(info, 0, &err) : NULL;
+    json_t *sg = json_object_get(o, "_segments");
+    json_t *sz = json_object_get(sg, "size");
+    const char *hex = json_string_value(json_object_get(sg, "xxh3"));
+    int ok = 0;
+    if (json_is_integer(sz) && hex && json_integer_value(sz) > 0) {
+        r->seg = (uint64_t)json_integer_value(sz);
+        r->nseg = (size_t)((r->len + r->seg - 1) / r->seg);
+        if (strlen(hex) == r->nseg * 16 && (r->sums = bs__calloc(r->nseg + 1, 8)) &&
+            (r->loaded = bs__calloc(r->nseg + 1, 1))) {
+            ok = 1;
+            for (size_t i = 0; i < r->nseg && ok; i++) {
+                char part[17];
+                memcpy(part, hex + i * 16, 16);
+                part[16] = 0;
+                char *end;
+                r->sums[i] = strtoull(part, &end, 16);
+                ok = *end == 0;
+            }
+        }
+    }
+    json_decref(o);
+    return ok;
+}
+
+int bs__ranged_open(bs_ranged **out, blobstore *bs, const char *key, const char *format,
+                    const char *what, int whole)
+{
+    *out = NULL;
+    blobstore_entry e;
+    int rc = get_entry(bs, key, &e);
+    if (rc)
+        return rc;
+    if (strcmp(e.format, format) != 0) {
+        blobstore_entry_clear(&e);
+        return bs__error(BLOBSTORE_EINVAL, "key \"%s\" does not hold %s", key, what);
+    }
+    bs_ranged *r = bs__calloc(1, sizeof(*r));
+    if (!r) {
+        blobstore_entry_clear(&e);
+        return BLOBSTORE_ENOMEM;
+    }
+    r->bs = bs;
+    r->len = (size_t)e.size;
+    pthread_mutex_init(&r->mu, NULL);
+    int ranged = !whole && e.raw && e.blob && !e.inline_data && e.size == e.file_size &&
+                 bs->blobs->version >= 2 && bs->blobs->read_range && e.size > 0 &&
+                 parse_segments(r, e.info);
+    if (ranged) {
+        void *m = mmap(NULL, r->len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) {
+            ranged = 0;
+        } else {
+            r->data = m;
+            r->mapped = 1;
+            r->blob = bs__strdup(e.blob);
+            rc = r->blob ? 0 : BLOBSTORE_ENOMEM;
+        }
+    }
+    blobstore_entry_clear(&e);
+    if (!rc && !ranged) {
+        void *all = NULL;
+        size_t n = 0;
+        rc = blobstore_get(&all, &n, bs, key);
+        r->data = all;
+        r->len = n;
+        r->fetched = n;
+    }
+    if (rc) {
+        bs__ranged_close(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+const uint8_t *bs__ranged_data(const bs_ranged *r, size_t *len)
+{
+    *len = r->len;
+    return r->data;
+}
+
+uint64_t bs__ranged_fetched(const bs_ranged *r)
+{
+    return r->fetched;
+}
+
+int bs__ranged_fetch(bs_ranged *r, uint64_t off, uint64_t len)
+{
+    if (!r->mapped || len == 0 || off >= r->len)
+        return 0;
+    if (len > r->len - off)
+        len = r->len - off;
+    size_t first = (size_t)(off / r->seg), last = (size_t)((off + len - 1) / r->seg);
+    int rc = 0;
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = first; i <= last && !rc;) {
+        if (r->loaded[i]) {
+            i++;
+            continue;
+        }
+        size_t j = i; /* one read for a run of missing segments */
+        while (j < last && !r->loaded[j + 1])
+            j++;
+        uint64_t at = i * r->seg, end = (j + 1) * r->seg < r->len ? (j + 1) * r->seg : r->len;
+        size_t got = 0;
+        rc = r->bs->blobs->read_range(r->bs->blobs, r->blob, at, r->data + at, (size_t)(end - at),
+                                      &got);
+        if (!rc && got != end - at)
+            rc = bs__error(BLOBSTORE_ECORRUPT, "blob %s is shorter than its entry says", r->blob);
+        for (size_t k = i; !rc && k <= j; k++) {
+            uint64_t a = k * r->seg, b = a + r->seg < r->len ? a + r->seg : r->len;
+            if (XXH3_64bits(r->data + a, (size_t)(b - a)) != r->sums[k])
+                rc = bs__error(BLOBSTORE_ECORRUPT, "blob %s: bytes %llu..%llu fail their checksum",
+                               r->blob, (unsigned long long)a, (unsigned long long)b - 1);
+            else
+                r->loaded[k] = 1;
+        }
+        r->fetched += got;
+        i = j + 1;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+void bs__ranged_close(bs_ranged *r)
+{
+    if (!r)
+        return;
+    if (r->mapped)
+        munmap(r->data, r->len);
+    else
+        blobstore_free(r->data);
+    pthread_mutex_destroy(&r->mu);
+    free(r->blob);
+    free(r->sums);
+    free(r->loaded);
+    free(r);
+}
+
 int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *file, size_t len,
                  const char *format, const char *codec, const char *metadata, json_t *info,
                  const char *extra)
@@ -1284,6 +1482,12 @@ int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *fil
     po.metadata = metadata;
     po.format = format;
     po.raw = 1;
+    if (len > BS_RANGED_MIN) { /* per-segment checksums for ranged reads */
+        char *with = segments_info(text, file, len);
+        free(text);
+        if (!(text = with))
+            return BLOBSTORE_ENOMEM;
+    }
     po.format_info = text;
     po.compression = codec;
     rc = blobstore_put_ex(out_key, bs, key, file, len, &po);
@@ -1319,8 +1523,15 @@ static json_t *entry_json(const blobstore_entry *e)
     }
     if (e->info) {
         json_t *info = json_loads(e->info, 0, &err);
-        if (json_is_object(info))
-            json_object_update(o, info);
+        if (json_is_object(info)) {
+            const char *k;
+            json_t *v;
+            json_object_foreach(info, k, v)
+            {
+                if (k[0] != '_') /* the store's own bookkeeping */
+                    json_object_set(o, k, v);
+            }
+        }
         json_decref(info);
     }
     json_object_set_new(o, "key", json_string(e->key));

@@ -501,6 +501,24 @@ void conformance_blob(blobstore_blob_backend *be)
     CHECK_EQ(l.objects, 2);
     CHECK_EQ(l.temps, 0);
 
+    if (be->read_range) { /* parts of objects */
+        char part[64];
+        size_t n;
+        CHECK_EQ(be->read_range(be, "abc123.blob", 6, part, 5, &n), 0);
+        CHECK_EQ(n, 5);
+        CHECK_MEM(part, "world", 5);
+        CHECK_EQ(be->read_range(be, "abc123.blob", 3, part, 64, &n), 0);
+        CHECK_EQ(n, 8); /* short only at the end */
+        CHECK_MEM(part, "lo world", 8);
+        CHECK_EQ(be->read_range(be, "abc123.blob", 11, part, 4, &n), 0);
+        CHECK_EQ(n, 0);
+        unsigned char big[3000];
+        CHECK_EQ(be->read_range(be, "def456-big.blob", 69000, big, sizeof(big), &n), 0);
+        CHECK_EQ(n, sizeof(big));
+        CHECK_MEM(big, chunk + 69000, 1000);
+        CHECK_MEM(big + 1000, chunk, 2000);
+        CHECK_EQ(be->read_range(be, "missing.blob", 0, part, 4, &n), BLOBSTORE_ENOTFOUND);
+    }
     blobstore_blob_reader *r;
     CHECK_EQ(be->reader(&r, be, "missing.blob"), BLOBSTORE_ENOTFOUND);
     CHECK_EQ(be->remove(be, "abc123.blob"), 0);
@@ -508,4 +526,118 @@ void conformance_blob(blobstore_blob_backend *be)
     CHECK_EQ(be->exists(be, "abc123.blob"), 0);
     if (be->sync)
         CHECK_EQ(be->sync(be), 0);
+}
+
+/* ---- a blob backend that counts what is read ---- */
+
+typedef struct {
+    blobstore_blob_backend parent;
+    blobstore_blob_backend *inner;
+    conformance_counter *c;
+} counting_blob;
+
+typedef struct {
+    blobstore_blob_reader parent;
+    blobstore_blob_reader *inner;
+    conformance_counter *c;
+    uint64_t pos;
+} counting_reader;
+
+#define CB_INNER(pbe) (((counting_blob *)(pbe))->inner)
+
+static void count_and_flip(conformance_counter *c, void *buf, uint64_t off, size_t n)
+{
+    c->bytes_read += n;
+    if (c->flip_at >= 0 && (uint64_t)c->flip_at >= off && (uint64_t)c->flip_at < off + n)
+        ((unsigned char *)buf)[(uint64_t)c->flip_at - off] ^= 0x40;
+}
+
+static int cr_read(blobstore_blob_reader *pr, void *buf, size_t cap, size_t *out_n)
+{
+    counting_reader *r = (counting_reader *)pr;
+    int rc = r->inner->read(r->inner, buf, cap, out_n);
+    if (!rc) {
+        count_and_flip(r->c, buf, r->pos, *out_n);
+        r->pos += *out_n;
+    }
+    return rc;
+}
+
+static void cr_close(blobstore_blob_reader *pr)
+{
+    counting_reader *r = (counting_reader *)pr;
+    r->inner->close(r->inner);
+    free(r);
+}
+
+static int cb_reader(blobstore_blob_reader **out, blobstore_blob_backend *pbe, const char *name)
+{
+    counting_reader *r = calloc(1, sizeof(*r));
+    int rc = r ? CB_INNER(pbe)->reader(&r->inner, CB_INNER(pbe), name) : BLOBSTORE_ENOMEM;
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    r->c = ((counting_blob *)pbe)->c;
+    r->parent.read = cr_read;
+    r->parent.close = cr_close;
+    *out = &r->parent;
+    return 0;
+}
+
+static int cb_read_range(blobstore_blob_backend *pbe, const char *name, uint64_t off, void *buf,
+                         size_t len, size_t *out_n)
+{
+    counting_blob *cb = (counting_blob *)pbe;
+    int rc = cb->inner->read_range(cb->inner, name, off, buf, len, out_n);
+    if (!rc) {
+        cb->c->ranges++;
+        count_and_flip(cb->c, buf, off, *out_n);
+    }
+    return rc;
+}
+
+static int cb_writer(blobstore_blob_writer **out, blobstore_blob_backend *pbe)
+{
+    return CB_INNER(pbe)->writer(out, CB_INNER(pbe));
+}
+
+static int cb_exists(blobstore_blob_backend *pbe, const char *name)
+{
+    return CB_INNER(pbe)->exists(CB_INNER(pbe), name);
+}
+
+static int cb_remove(blobstore_blob_backend *pbe, const char *name)
+{
+    return CB_INNER(pbe)->remove(CB_INNER(pbe), name);
+}
+
+static int cb_list(blobstore_blob_backend *pbe, blobstore_blob_list_fn fn, void *ctx)
+{
+    return CB_INNER(pbe)->list(CB_INNER(pbe), fn, ctx);
+}
+
+static void cb_free(blobstore_blob_backend *pbe)
+{
+    CB_INNER(pbe)->free(CB_INNER(pbe));
+    free(pbe);
+}
+
+blobstore_blob_backend *conformance_counting_blob(blobstore_blob_backend *inner,
+                                                  conformance_counter *c)
+{
+    counting_blob *cb = calloc(1, sizeof(*cb));
+    if (!cb)
+        return NULL;
+    cb->inner = inner;
+    cb->c = c;
+    cb->parent.version = BLOBSTORE_BLOB_BACKEND_VERSION;
+    cb->parent.writer = cb_writer;
+    cb->parent.reader = cb_reader;
+    cb->parent.exists = cb_exists;
+    cb->parent.remove = cb_remove;
+    cb->parent.list = cb_list;
+    cb->parent.free = cb_free;
+    cb->parent.read_range = inner->read_range ? cb_read_range : NULL;
+    return &cb->parent;
 }

@@ -36,6 +36,17 @@ typedef struct {
     char last[128];
 } conformance_listing;
 int conformance_list_cb(void *ctx, const char *name, int is_temp);
+/* What a counting blob backend saw. flip_at >= 0: flip a bit of the byte at
+ * that offset of every object whenever it is read (damage in transit). */
+typedef struct {
+    uint64_t bytes_read;
+    size_t ranges;
+    int64_t flip_at;
+} conformance_counter;
+/* A blob backend passing everything to inner (which it owns), counting the
+ * bytes read in c. */
+blobstore_blob_backend *conformance_counting_blob(blobstore_blob_backend *inner,
+                                                  conformance_counter *c);
 /* Read a whole object, appended to out. */
 #include "internal.h"
 int conformance_read_all(blobstore_blob_backend *be, const char *name, bs_buf *out);

@@ -577,7 +577,131 @@ TEST(errors_have_codes_and_messages)
     CHECK_STR(blobstore_version(), BLOBSTORE_VERSION_STRING);
 }
 
+/* ---- parts of large files: array slices, table columns ---- */
+
+static blobstore *open_counting(conformance_counter *c)
+{
+    blobstore_blob_backend *fs = NULL, *be;
+    const char *dir = test_tmpdir();
+    if (blobstore_blob_backend_fs_new(&fs, dir, 2) != 0 || !(be = conformance_counting_blob(fs, c)))
+        return NULL;
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    o.blob_backend_impl = be;
+    blobstore *bs = NULL;
+    return blobstore_open(&bs, &o) == 0 ? bs : NULL;
+}
+
+static uint64_t noise(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+TEST(array_slices_read_only_the_chunks_they_touch)
+{
+    conformance_counter c = {0, 0, -1};
+    blobstore *bs = open_counting(&c);
+    CHECK(bs != NULL);
+    enum { R = 4000, C = 1000 }; /* 32 MB of incompressible float64 */
+    double *v = malloc(sizeof(double) * R * C);
+    CHECK(v != NULL);
+    uint64_t x = 42;
+    for (size_t i = 0; i < (size_t)R * C; i++)
+        v[i] = (double)(noise(&x) >> 11);
+    blobstore_array a = {.dtype = "<f8", .ndim = 2, .shape = {R, C}};
+    a.data = v;
+    a.nbytes = sizeof(double) * R * C;
+    CHECK_EQ(blobstore_array_put(NULL, bs, "a", &a, NULL), 0);
+    char *m;
+    CHECK_EQ(blobstore_get_metadata(&m, bs, "a"), 0);
+    json_t *o = json_loads(m, 0, NULL);
+    blobstore_free(m);
+    CHECK(o != NULL);
+    uint64_t file_size = (uint64_t)json_integer_value(json_object_get(o, "file_size"));
+    CHECK(json_object_get(o, "_segments") == NULL); /* bookkeeping stays hidden */
+    json_decref(o);
+    CHECK(file_size > 16u << 20);
+    /* A few rows: a small part of the file is read. */
+    c.bytes_read = 0;
+    blobstore_array s;
+    int64_t lo[2] = {1000, 10}, hi[2] = {1003, 20};
+    CHECK_EQ(blobstore_array_get_slice(&s, bs, "a", lo, hi), 0);
+    CHECK(c.ranges > 0);
+    CHECK(c.bytes_read < file_size / 4);
+    for (int r = 0; r < 3; r++)
+        for (int k = 0; k < 10; k++)
+            CHECK(((double *)s.data)[r * 10 + k] == v[(size_t)(1000 + r) * C + 10 + k]);
+    blobstore_array_clear(&s);
+    /* The whole array: one read of the whole file, checked by its SHA-256. */
+    c.bytes_read = 0;
+    blobstore_array all;
+    CHECK_EQ(blobstore_array_get(&all, bs, "a"), 0);
+    CHECK_EQ(c.bytes_read, file_size);
+    CHECK(all.nbytes == a.nbytes && memcmp(all.data, v, a.nbytes) == 0);
+    blobstore_array_clear(&all);
+    /* A byte damaged on its way: the slice reading it is refused; a slice
+     * elsewhere still reads (each segment has its own checksum). */
+    c.flip_at = (int64_t)(file_size / 2);
+    int64_t mid_lo[2] = {0, 0}, mid_hi[2] = {R, C};
+    CHECK_EQ(blobstore_array_get_slice(&s, bs, "a", mid_lo, mid_hi), BLOBSTORE_ECORRUPT);
+    CHECK(strstr(blobstore_errmsg(), "fail their checksum") != NULL);
+    CHECK_EQ(blobstore_array_get_slice(&s, bs, "a", lo, hi), 0);
+    CHECK(((double *)s.data)[0] == v[(size_t)1000 * C + 10]);
+    blobstore_array_clear(&s);
+    CHECK_EQ(blobstore_array_get(&all, bs, "a"), BLOBSTORE_ECORRUPT);
+    free(v);
+    blobstore_close(bs);
+}
+
+TEST(table_columns_read_only_their_chunks)
+{
+    conformance_counter c = {0, 0, -1};
+    blobstore *bs = open_counting(&c);
+    CHECK(bs != NULL);
+    enum { N = 1000000 };
+    double *cols[3];
+    blobstore_column bc[3];
+    const char *names[3] = {"a", "b", "c"};
+    uint64_t x = 7;
+    for (int k = 0; k < 3; k++) {
+        cols[k] = malloc(sizeof(double) * N);
+        CHECK(cols[k] != NULL);
+        for (size_t i = 0; i < N; i++)
+            cols[k][i] = (double)(noise(&x) >> 11);
+        memset(&bc[k], 0, sizeof(bc[k]));
+        bc[k].name = (char *)names[k];
+        bc[k].type = BLOBSTORE_COL_FLOAT64;
+        bc[k].values = cols[k];
+    }
+    blobstore_table t = {N, 3, bc};
+    CHECK_EQ(blobstore_table_put(NULL, bs, "t", &t, NULL), 0);
+    char *m;
+    CHECK_EQ(blobstore_get_metadata(&m, bs, "t"), 0);
+    json_t *o = json_loads(m, 0, NULL);
+    blobstore_free(m);
+    uint64_t file_size = (uint64_t)json_integer_value(json_object_get(o, "file_size"));
+    json_decref(o);
+    CHECK(file_size > 20u << 20);
+    c.bytes_read = 0;
+    blobstore_table got;
+    const char *want[1] = {"b"};
+    CHECK_EQ(blobstore_table_get(&got, bs, "t", want, 1), 0);
+    CHECK(c.bytes_read < file_size / 2);
+    CHECK_EQ(got.ncols, 1);
+    CHECK_EQ(got.nrows, N);
+    CHECK(memcmp(got.cols[0].values, cols[1], sizeof(double) * N) == 0);
+    blobstore_table_clear(&got);
+    for (int k = 0; k < 3; k++)
+        free(cols[k]);
+    blobstore_close(bs);
+}
+
 static const test_case tests[] = {
+    TEST_ENTRY(array_slices_read_only_the_chunks_they_touch),
+    TEST_ENTRY(table_columns_read_only_their_chunks),
     TEST_ENTRY(conformance_json_fs),
     TEST_ENTRY(conformance_sqlite_fs),
     TEST_ENTRY(conformance_json_fs_relaxed),

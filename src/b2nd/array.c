@@ -277,7 +277,15 @@ static int decode_chunk(const b2nd_file *f, int64_t ci, uint8_t *buf)
         return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: special chunk offset type %d", special);
     }
     size_t at = f->header_len + (size_t)off;
-    int rc = b2__chunk_decode(f->data + at, f->len - at, buf, f->chunk_nbytes);
+    int rc = 0;
+    if (f->fetch) { /* the chunk's header, then the chunk */
+        b2_chunk_info info;
+        if ((rc = f->fetch(f->fetch_ctx, at, 32)) == 0 &&
+            (rc = b2__chunk_info(&info, f->data + at, f->len - at)) == 0)
+            rc = f->fetch(f->fetch_ctx, at, info.cbytes);
+    }
+    if (!rc)
+        rc = b2__chunk_decode(f->data + at, f->len - at, buf, f->chunk_nbytes);
     if (rc)
         bs__error_wrap(rc, "chunk %lld", (long long)ci);
     return rc;

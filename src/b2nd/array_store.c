@@ -130,30 +130,38 @@ BLOBSTORE_API int blobstore_array_put_b2nd(char **out_key, blobstore *bs, const 
     return rc;
 }
 
-/* Fetch the stored .b2nd file of key and open it. */
-static int fetch(void **file, size_t *len, b2nd_file *f, blobstore *bs, const char *key)
+static int fetch_cb(void *ctx, uint64_t off, uint64_t len)
 {
-    int rc = bs__get_file(file, len, bs, key, "b2nd", "an array");
-    if (rc)
-        return rc;
-    if ((rc = b2nd_open(f, *file, *len)) != 0) {
-        bs__error_wrap(BLOBSTORE_ECORRUPT, "key \"%s\"", key);
-        blobstore_free(*file);
-        return rc == BLOBSTORE_EUNSUPPORTED ? rc : BLOBSTORE_ECORRUPT;
-    }
-    return 0;
+    return bs__ranged_fetch(ctx, off, len);
 }
 
-static int get_box(blobstore_array *out, blobstore *bs, const char *key, const int64_t *start,
-                   const int64_t *stop)
+/* Open the stored .b2nd file of key: all of it (whole), or reading only
+ * what the decoding touches. */
+static int open_file(bs_ranged **r, b2nd_file *f, blobstore *bs, const char *key, int whole)
 {
-    if (!out || !bs)
-        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
-    memset(out, 0, sizeof(*out));
-    void *file;
+    int rc = bs__ranged_open(r, bs, key, "b2nd", "an array", whole);
+    if (rc)
+        return rc;
     size_t len;
+    const uint8_t *data = bs__ranged_data(*r, &len);
+    if ((rc = b2nd_open_ranged(f, data, len, fetch_cb, *r)) != 0) {
+        if (rc != BLOBSTORE_EUNSUPPORTED && rc != BLOBSTORE_EIO && rc != BLOBSTORE_ENOTFOUND &&
+            rc != BLOBSTORE_ENOMEM)
+            rc = BLOBSTORE_ECORRUPT;
+        bs__error_wrap(rc, "key \"%s\"", key);
+        bs__ranged_close(*r);
+        *r = NULL;
+    }
+    return rc;
+}
+
+static int get_box_once(blobstore_array *out, blobstore *bs, const char *key, const int64_t *start,
+                        const int64_t *stop)
+{
+    memset(out, 0, sizeof(*out));
+    bs_ranged *r;
     b2nd_file f;
-    int rc = fetch(&file, &len, &f, bs, key);
+    int rc = open_file(&r, &f, bs, key, start == NULL);
     if (rc)
         return rc;
     int64_t lo[B2ND_MAX_DIM] = {0}, hi[B2ND_MAX_DIM];
@@ -188,8 +196,21 @@ static int get_box(blobstore_array *out, blobstore *bs, const char *key, const i
         free(data);
     }
     b2nd_close(&f);
-    blobstore_free(file);
+    bs__ranged_close(r);
     return rc;
+}
+
+static int get_box(blobstore_array *out, blobstore *bs, const char *key, const int64_t *start,
+                   const int64_t *stop)
+{
+    if (!out || !bs)
+        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
+    /* A blob that vanishes mid-read was replaced by a put: read the new one. */
+    for (int attempt = 0;; attempt++) {
+        int rc = get_box_once(out, bs, key, start, stop);
+        if (rc != BLOBSTORE_ENOTFOUND || attempt == 2)
+            return rc;
+    }
 }
 
 BLOBSTORE_API int blobstore_array_get(blobstore_array *out, blobstore *bs, const char *key)

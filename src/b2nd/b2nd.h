@@ -68,10 +68,16 @@ typedef struct {
     int32_t blockshape[B2ND_MAX_DIM];
 } b2nd_desc;
 
+/* Ranged reading: makes [off, off + len) of the file's bytes valid before
+ * they are read (the bytes are then a sparse buffer); 0 or an error. */
+typedef int (*b2nd_fetch_fn)(void *ctx, uint64_t off, uint64_t len);
+
 /* An opened .b2nd file (borrowing the caller's bytes). */
 typedef struct {
     const uint8_t *data;
     size_t len;
+    b2nd_fetch_fn fetch; /* NULL: data holds the whole file */
+    void *fetch_ctx;
     b2nd_desc desc;
     size_t header_len;
     int64_t nchunks;
@@ -81,6 +87,9 @@ typedef struct {
 } b2nd_file;
 
 int b2nd_open(b2nd_file *f, const uint8_t *data, size_t len);
+/* The same, reading through fetch: only the header, the offsets index and
+ * the chunks decoded are fetched. */
+int b2nd_open_ranged(b2nd_file *f, const uint8_t *data, size_t len, b2nd_fetch_fn fetch, void *ctx);
 void b2nd_close(b2nd_file *f);
 
 /* Decode the whole array into out (C order, prod(shape) * itemsize bytes).

@@ -223,9 +223,20 @@ void b2nd_close(b2nd_file *f)
 
 int b2nd_open(b2nd_file *f, const uint8_t *data, size_t len)
 {
+    return b2nd_open_ranged(f, data, len, NULL, NULL);
+}
+
+int b2nd_open_ranged(b2nd_file *f, const uint8_t *data, size_t len, b2nd_fetch_fn fetch, void *ctx)
+{
     memset(f, 0, sizeof(*f));
     f->data = data;
     f->len = len;
+    f->fetch = fetch;
+    f->fetch_ctx = ctx;
+    int rc;
+    /* The header's first fields (magic, its length) lie in its first bytes. */
+    if (fetch && (rc = fetch(ctx, 0, 64)) != 0)
+        return rc;
     mp m = {data, data + len, 0};
     if (mp_count(&m, 0) < 14)
         return corrupt("not a Blosc2 frame (the header is not a 14-element msgpack array)");
@@ -239,6 +250,8 @@ int b2nd_open(b2nd_file *f, const uint8_t *data, size_t len)
         return corrupt("the frame header is damaged");
     if (header_len <= 0 || (uint64_t)header_len > len || frame_len < header_len)
         return corrupt("the frame header has invalid lengths");
+    if (fetch && (rc = fetch(ctx, 0, (uint64_t)header_len)) != 0)
+        return rc;
     if ((uint64_t)frame_len != len)
         return bs__error(BLOBSTORE_ECORRUPT, "b2nd: frame is %lld bytes but the file has %zu",
                          (long long)frame_len, len);
@@ -286,7 +299,7 @@ int b2nd_open(b2nd_file *f, const uint8_t *data, size_t len)
     const uint8_t *content = mp_bytes(&mm, &n);
     if (!content)
         return corrupt("the b2nd metalayer is damaged");
-    int rc = parse_b2nd_meta(&f->desc, content, n);
+    rc = parse_b2nd_meta(&f->desc, content, n);
     if (rc)
         return rc;
     f->header_len = (size_t)header_len;
@@ -332,6 +345,8 @@ int b2nd_open(b2nd_file *f, const uint8_t *data, size_t len)
     size_t idx_bytes;
     if (bs__mul_overflow(&idx_bytes, nchunks, 8))
         return corrupt("too many chunks");
+    if (fetch && (rc = fetch(ctx, idx_at, len - idx_at)) != 0)
+        return rc;
     f->offsets = bs__malloc(idx_bytes);
     if (!f->offsets)
         return BLOBSTORE_ENOMEM;

@@ -122,5 +122,11 @@ int pq_write(uint8_t **out, size_t *out_len, const pq_table *t, const pq_write_o
 
 /* Read the named columns (all when names is NULL) of a file in memory. */
 int pq_read(pq_table *out, const uint8_t *buf, size_t len, const char *const *names, size_t nnames);
+/* Makes [off, off + len) of the file's bytes valid before they are read. */
+typedef int (*pq_fetch_fn)(void *ctx, uint64_t off, uint64_t len);
+/* pq_read through fetch (buf is then a sparse buffer): only the footer and
+ * the selected columns' chunks are fetched. */
+int pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *const *names,
+                   size_t nnames, pq_fetch_fn fetch, void *ctx);
 
 #endif

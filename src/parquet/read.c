@@ -899,15 +899,26 @@ static int column_type(const schema_el *s, pq_type *out, int *utc)
 
 int pq_read(pq_table *out, const uint8_t *buf, size_t len, const char *const *names, size_t nnames)
 {
+    return pq_read_ranged(out, buf, len, names, nnames, NULL, NULL);
+}
+
+int pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *const *names,
+                   size_t nnames, pq_fetch_fn fetch, void *ctx)
+{
     memset(out, 0, sizeof(*out));
+    int rc;
+    if (fetch && len >= 12 && ((rc = fetch(ctx, 0, 4)) != 0 || (rc = fetch(ctx, len - 8, 8)) != 0))
+        return rc;
     if (len < 12 || memcmp(buf, "PAR1", 4) != 0 || memcmp(buf + len - 4, "PAR1", 4) != 0)
         return corrupt("not a Parquet file (no PAR1 magic)");
     uint32_t flen;
     memcpy(&flen, buf + len - 8, 4);
     if (flen > len - 12)
         return corrupt("the footer length is damaged");
+    if (fetch && (rc = fetch(ctx, len - 8 - flen, flen)) != 0)
+        return rc;
     footer ft;
-    int rc = parse_footer(&ft, buf + len - 8 - flen, flen);
+    rc = parse_footer(&ft, buf + len - 8 - flen, flen);
     if (rc) {
         footer_free(&ft);
         return rc;
@@ -979,8 +990,20 @@ int pq_read(pq_table *out, const uint8_t *buf, size_t len, const char *const *na
                 rc = corrupt("a column chunk's type differs from the schema");
                 break;
             }
-            size_t before = st.row;
-            rc = read_chunk(&st, buf, len, m, ft.group_rows[g], c->nullable);
+            size_t before = st.row, end = len;
+            if (fetch) { /* fetch the chunk, and read nothing past it */
+                int64_t at =
+                    m->dict_off > 0 && m->dict_off < m->data_off ? m->dict_off : m->data_off;
+                if (at < 0 || m->total_compressed < 0 || (uint64_t)at > len ||
+                    (uint64_t)m->total_compressed > len - (uint64_t)at)
+                    rc = corrupt("a column chunk lies outside the file");
+                else
+                    rc = fetch(ctx, (uint64_t)at, (uint64_t)m->total_compressed);
+                if (rc)
+                    break;
+                end = (size_t)at + (size_t)m->total_compressed;
+            }
+            rc = read_chunk(&st, buf, end, m, ft.group_rows[g], c->nullable);
             if (!rc && st.row != before + ft.group_rows[g])
                 rc = corrupt("a column chunk holds the wrong number of rows");
             free(st.dict);

@@ -165,24 +165,37 @@ BLOBSTORE_API int blobstore_table_put_parquet(char **out_key, blobstore *bs, con
     return rc;
 }
 
+static int fetch_cb(void *ctx, uint64_t off, uint64_t len)
+{
+    return bs__ranged_fetch(ctx, off, len);
+}
+
 BLOBSTORE_API int blobstore_table_get(blobstore_table *out, blobstore *bs, const char *key,
                                       const char *const *names, size_t n)
 {
     if (!out || !bs)
         return bs__error(BLOBSTORE_EINVAL, "NULL argument");
-    memset(out, 0, sizeof(*out));
-    void *file;
-    size_t len;
-    int rc = bs__get_file(&file, &len, bs, key, "parquet", "a table");
-    if (rc)
+    /* Some columns: read the footer and their chunks only. A blob that
+     * vanishes mid-read was replaced by a put: read the new one. */
+    for (int attempt = 0;; attempt++) {
+        memset(out, 0, sizeof(*out));
+        bs_ranged *r;
+        int rc = bs__ranged_open(&r, bs, key, "parquet", "a table", names == NULL);
+        if (rc)
+            return rc;
+        size_t len;
+        const uint8_t *file = bs__ranged_data(r, &len);
+        rc = pq_read_ranged(out, file, len, names, n, fetch_cb, r);
+        bs__ranged_close(r);
+        if (rc == BLOBSTORE_ENOTFOUND && attempt < 2)
+            continue;
+        if (rc && rc != BLOBSTORE_EINVAL && rc != BLOBSTORE_EUNSUPPORTED &&
+            rc != BLOBSTORE_ENOMEM && rc != BLOBSTORE_EIO && rc != BLOBSTORE_ENOTFOUND) {
+            bs__error_wrap(BLOBSTORE_ECORRUPT, "key \"%s\"", key);
+            rc = BLOBSTORE_ECORRUPT;
+        }
         return rc;
-    rc = pq_read(out, file, len, names, n);
-    if (rc && rc != BLOBSTORE_EINVAL && rc != BLOBSTORE_EUNSUPPORTED && rc != BLOBSTORE_ENOMEM) {
-        bs__error_wrap(BLOBSTORE_ECORRUPT, "key \"%s\"", key);
-        rc = BLOBSTORE_ECORRUPT;
     }
-    blobstore_free(file);
-    return rc;
 }
 
 /* ---- CSV ---- */

@@ -328,6 +328,43 @@ TEST(s3_store_arrays_and_tables)
     blobstore_close(bs);
 }
 
+TEST(s3_slices_read_parts_of_objects)
+{
+    conformance_counter c = {0, 0, -1};
+    blobstore_blob_backend *s3be = s3_backend(NULL, 2), *be;
+    CHECK(s3be != NULL);
+    CHECK((be = conformance_counting_blob(s3be, &c)) != NULL);
+    CHECK_EQ(online_pg_fresh(pg, sizeof(pg)), 0);
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = test_tmpdir();
+    o.backend = pg;
+    o.blob_backend_impl = be;
+    blobstore *bs = NULL;
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    enum { R = 4000, C = 1000 }; /* 32 MB in 4 MB chunks */
+    double *v = malloc(sizeof(double) * R * C);
+    CHECK(v != NULL);
+    unsigned char *noise = (unsigned char *)v;
+    fill(noise, sizeof(double) * R * C, 5);
+    for (size_t i = 0; i < (size_t)R * C; i++)
+        if (v[i] != v[i])
+            v[i] = 0; /* no NaNs: compared with == below */
+    blobstore_array a = {.dtype = "<f8", .ndim = 2, .shape = {R, C}};
+    a.data = v;
+    a.nbytes = sizeof(double) * R * C;
+    CHECK_EQ(blobstore_array_put(NULL, bs, "a", &a, NULL), 0);
+    c.bytes_read = 0;
+    blobstore_array sl;
+    int64_t lo[2] = {1500, 0}, hi[2] = {1502, C};
+    CHECK_EQ(blobstore_array_get_slice(&sl, bs, "a", lo, hi), 0);
+    CHECK(c.ranges > 0);
+    CHECK(c.bytes_read < a.nbytes / 4); /* ranged GETs, not the whole object */
+    CHECK(memcmp(sl.data, v + (size_t)1500 * C, sizeof(double) * 2 * C) == 0);
+    blobstore_array_clear(&sl);
+    free(v);
+    blobstore_close(bs);
+}
+
 TEST(s3_store_settings_live_in_postgresql)
 {
     blobstore *a = open_store("pg", 1, 1);
@@ -555,6 +592,7 @@ static const test_case tests[] = {
     TEST_ENTRY(s3_bucket_is_created_when_missing),
     TEST_ENTRY(s3_store_conformance_every_metadata_backend),
     TEST_ENTRY(s3_store_arrays_and_tables),
+    TEST_ENTRY(s3_slices_read_parts_of_objects),
     TEST_ENTRY(s3_store_settings_live_in_postgresql),
     TEST_ENTRY(fault_s3_stopped_mid_put),
     TEST_ENTRY(fault_pg_stopped_mid_put),

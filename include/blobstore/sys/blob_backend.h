@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define BLOBSTORE_BLOB_BACKEND_VERSION 1
+#define BLOBSTORE_BLOB_BACKEND_VERSION 2
 
 /** An object being written. Not visible under any name until commit. */
 typedef struct blobstore_blob_writer blobstore_blob_writer;
@@ -69,6 +69,13 @@ struct blobstore_blob_backend {
     int (*ctl)(blobstore_blob_backend *be, int op, void *arg);
     /** must: free the backend. */
     void (*free)(blobstore_blob_backend *be);
+    /* ---- version 2 ---- */
+    /** may: read up to len bytes at offset off of an object into buf;
+     *  *out_n < len only at its end. BLOBSTORE_ENOTFOUND if absent. Lets
+     *  the store read parts of large array and table files (slices, columns)
+     *  without fetching the rest. NULL: the store reads whole objects. */
+    int (*read_range)(blobstore_blob_backend *be, const char *name, uint64_t off, void *buf,
+                      size_t len, size_t *out_n);
 };
 
 /**
