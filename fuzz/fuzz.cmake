@@ -1,7 +1,7 @@
 # Fuzz targets. Each is also built with the normal compiler against a replay
 # driver and run over its committed corpus as a test; fuzz/run.sh builds the
 # libFuzzer versions with clang and runs them for a bounded time.
-foreach(target frame journal b2nd parquet)
+foreach(target frame journal b2nd parquet s3list)
   file(GLOB corpus ${PROJECT_SOURCE_DIR}/fuzz/corpus/${target}/*)
   blobstore_add_test(fuzz_replay_${target} SOURCES fuzz/${target}_fuzz.c fuzz/replay.c
                      ARGS ${corpus})

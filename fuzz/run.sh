@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-30}
 shift || true
-targets=${*:-frame journal b2nd parquet}
+targets=${*:-frame journal b2nd parquet s3list}
 out=build-fuzz
 mkdir -p "$out"
 pc=$(pkg-config --cflags --libs liblz4 libzstd zlib sqlite3 jansson libcrypto libxxhash blosc snappy libpq libcurl)

@@ -970,39 +970,105 @@ static time_t iso_time(const char *s)
 /* The blob name of an object key relative to the prefix when it has this
  * backend's layout ("ab/abcdef.blob", or "abcdef.blob" unsharded), else
  * NULL: other objects under the prefix are not ours to report. */
-static const char *layout_name(const s3_backend *be, const char *rel)
+static const char *layout_name(int shard_chars, const char *rel)
 {
     const char *name = rel;
-    if (be->shard_chars) {
+    if (shard_chars) {
         const char *slash = strchr(rel, '/');
-        if (!slash || (size_t)(slash - rel) != (size_t)be->shard_chars)
+        if (!slash || (size_t)(slash - rel) != (size_t)shard_chars)
             return NULL;
         name = slash + 1;
-        if (strncmp(name, rel, (size_t)be->shard_chars) != 0)
+        if (strncmp(name, rel, (size_t)shard_chars) != 0)
             return NULL;
     }
     return name_ok(name) ? name : NULL;
+}
+
+int bs__s3_list_page(const char *doc, size_t len, const char *prefix, int shard_chars, long grace,
+                     time_t now, int uploads, blobstore_blob_list_fn fn, void *ctx, char **next_a,
+                     char **next_b)
+{
+    size_t plen = strlen(prefix), pos = 0;
+    const char *item = uploads ? "Upload" : "Contents";
+    char *it;
+    int rc = 0;
+    *next_a = *next_b = NULL;
+    while (!rc && (it = xml_next(doc, len, &pos, item)) != NULL) {
+        size_t ip = 0, il = strlen(it);
+        char *key = xml_next(it, il, &ip, "Key");
+        ip = 0;
+        char *id = uploads ? xml_next(it, il, &ip, "UploadId") : NULL;
+        ip = 0;
+        char *when = xml_next(it, il, &ip, uploads ? "Initiated" : "LastModified");
+        time_t t = when ? iso_time(when) : 0;
+        int young = grace > 0 && (t == 0 || now - t < grace);
+        if (key && !young && strncmp(key, prefix, plen) == 0) {
+            const char *rel = key + plen;
+            if (strncmp(rel, "tmp/w-", 6) == 0 && !strchr(rel + 4, '/') && name_ok(rel + 4)) {
+                char *nm = uploads && id ? str_printf("%s %s", rel + 4, id) : NULL;
+                rc = fn(ctx, nm ? nm : rel + 4, 1);
+                free(nm);
+            } else if (!uploads && layout_name(shard_chars, rel)) {
+                rc = fn(ctx, layout_name(shard_chars, rel), 0);
+            }
+        }
+        free(when);
+        free(key);
+        free(id);
+        free(it);
+    }
+    size_t tp = 0;
+    char *trunc = xml_next(doc, len, &tp, "IsTruncated");
+    int more = trunc && strcmp(trunc, "true") == 0;
+    free(trunc);
+    if (rc || !more)
+        return rc;
+    tp = 0;
+    if (uploads) {
+        char *k = xml_next(doc, len, &tp, "NextKeyMarker");
+        tp = 0;
+        char *i = xml_next(doc, len, &tp, "NextUploadIdMarker");
+        *next_a = k ? uri_encode(k, 0) : NULL;
+        *next_b = i ? uri_encode(i, 0) : NULL;
+        free(k);
+        free(i);
+        if (!*next_a || !*next_b) {
+            free(*next_a);
+            free(*next_b);
+            *next_a = *next_b = NULL;
+            rc = bs__error(BLOBSTORE_EIO, "s3: a truncated upload listing without markers");
+        }
+    } else {
+        char *t = xml_next(doc, len, &tp, "NextContinuationToken");
+        *next_a = t ? uri_encode(t, 0) : NULL;
+        free(t);
+        if (!*next_a)
+            rc = bs__error(BLOBSTORE_EIO, "s3: a truncated listing without a token");
+    }
+    return rc;
 }
 
 /* Page through a listing (ListObjectsV2 or ListMultipartUploads). */
 static int list_pages(s3_backend *be, int uploads, blobstore_blob_list_fn fn, void *ctx)
 {
     char *eprefix = uri_encode(be->prefix, 0);
-    char *token = NULL, *marker_key = NULL, *marker_id = NULL;
+    char *a = NULL, *b = NULL; /* where the next page starts */
     if (!eprefix)
         return BLOBSTORE_ENOMEM;
-    size_t plen = strlen(be->prefix);
     int rc = 0;
-    for (;;) {
+    for (int first = 1; first || a;) {
         char *q;
         if (uploads)
-            q = marker_key
-                    ? str_printf("key-marker=%s&prefix=%stmp%%2F&upload-id-marker=%s&uploads=",
-                                 marker_key, eprefix, marker_id)
-                    : str_printf("prefix=%stmp%%2F&uploads=", eprefix);
+            q = a ? str_printf("key-marker=%s&prefix=%stmp%%2F&upload-id-marker=%s&uploads=", a,
+                               eprefix, b)
+                  : str_printf("prefix=%stmp%%2F&uploads=", eprefix);
         else
-            q = token ? str_printf("continuation-token=%s&list-type=2&prefix=%s", token, eprefix)
-                      : str_printf("list-type=2&prefix=%s", eprefix);
+            q = a ? str_printf("continuation-token=%s&list-type=2&prefix=%s", a, eprefix)
+                  : str_printf("list-type=2&prefix=%s", eprefix);
+        free(a);
+        free(b);
+        a = b = NULL;
+        first = 0;
         if (!q) {
             rc = BLOBSTORE_ENOMEM;
             break;
@@ -1014,73 +1080,16 @@ static int list_pages(s3_backend *be, int uploads, blobstore_blob_list_fn fn, vo
             rc = status_error(&r, "list");
         if (!rc)
             rc = bs__buf_append(&r.resp, "", 1);
-        if (rc) {
-            bs__buf_free(&r.resp);
-            break;
-        }
-        const char *doc = (const char *)r.resp.data;
-        size_t len = r.resp.len - 1, pos = 0;
-        const char *item = uploads ? "Upload" : "Contents";
-        char *it;
-        while (!rc && (it = xml_next(doc, len, &pos, item)) != NULL) {
-            size_t ip = 0, il = strlen(it);
-            char *key = xml_next(it, il, &ip, "Key");
-            ip = 0;
-            char *id = uploads ? xml_next(it, il, &ip, "UploadId") : NULL;
-            ip = 0;
-            char *when = xml_next(it, il, &ip, uploads ? "Initiated" : "LastModified");
-            time_t now = r.date ? r.date : time(NULL), t = when ? iso_time(when) : 0;
-            int young = be->grace > 0 && (t == 0 || now - t < be->grace);
-            if (key && !young && strncmp(key, be->prefix, plen) == 0) {
-                const char *rel = key + plen;
-                if (strncmp(rel, "tmp/w-", 6) == 0 && !strchr(rel + 4, '/')) {
-                    char *nm = uploads && id ? str_printf("%s %s", rel + 4, id) : NULL;
-                    rc = fn(ctx, nm ? nm : rel + 4, 1);
-                    free(nm);
-                } else if (!uploads && layout_name(be, rel)) {
-                    rc = fn(ctx, layout_name(be, rel), 0);
-                }
-            }
-            free(when);
-            free(key);
-            free(id);
-            free(it);
-        }
-        size_t tp = 0;
-        char *trunc = xml_next(doc, len, &tp, "IsTruncated");
-        int more = trunc && strcmp(trunc, "true") == 0;
-        free(trunc);
-        free(token);
-        free(marker_key);
-        free(marker_id);
-        token = marker_key = marker_id = NULL;
-        if (!rc && more) {
-            tp = 0;
-            if (uploads) {
-                char *k = xml_next(doc, len, &tp, "NextKeyMarker");
-                tp = 0;
-                char *i = xml_next(doc, len, &tp, "NextUploadIdMarker");
-                marker_key = k ? uri_encode(k, 0) : NULL;
-                marker_id = i ? uri_encode(i, 0) : NULL;
-                free(k);
-                free(i);
-                if (!marker_key || !marker_id)
-                    rc = bs__error(BLOBSTORE_EIO, "s3: a truncated upload listing without markers");
-            } else {
-                char *t = xml_next(doc, len, &tp, "NextContinuationToken");
-                token = t ? uri_encode(t, 0) : NULL;
-                free(t);
-                if (!token)
-                    rc = bs__error(BLOBSTORE_EIO, "s3: a truncated listing without a token");
-            }
-        }
+        if (!rc)
+            rc = bs__s3_list_page((const char *)r.resp.data, r.resp.len - 1, be->prefix,
+                                  be->shard_chars, be->grace, r.date ? r.date : time(NULL), uploads,
+                                  fn, ctx, &a, &b);
         bs__buf_free(&r.resp);
-        if (rc || !more)
+        if (rc)
             break;
     }
-    free(token);
-    free(marker_key);
-    free(marker_id);
+    free(a);
+    free(b);
     free(eprefix);
     return rc;
 }

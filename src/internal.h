@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #if defined(__GNUC__)
 #define BS_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -149,6 +150,17 @@ int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *fil
  * EINVAL naming what was expected ("an array", "a table"). */
 int bs__get_file(void **out, size_t *len, blobstore *bs, const char *key, const char *format,
                  const char *what);
+
+/* One page of an S3 listing (ListObjectsV2, or ListMultipartUploads when
+ * uploads): doc is the NUL-terminated XML (len bytes before the NUL). Calls fn
+ * for objects with the backend's layout under prefix (sharded by
+ * shard_chars) and for temporaries, leaving out those younger than grace
+ * seconds at the server's time now. When the listing goes on, *next_a (and
+ * *next_b for uploads) receive where, URL-encoded; else NULL. (blob_s3.c;
+ * separate for fuzzing.) */
+int bs__s3_list_page(const char *doc, size_t len, const char *prefix, int shard_chars, long grace,
+                     time_t now, int uploads, blobstore_blob_list_fn fn, void *ctx, char **next_a,
+                     char **next_b);
 
 /* Parts of a stored file (array slices, table columns) without reading the
  * rest. Files over BS_RANGED_MIN are put with a checksum per segment (in

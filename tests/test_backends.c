@@ -234,7 +234,76 @@ TEST(blob_fs_refuses_path_names)
     be->free(be);
 }
 
+typedef struct {
+    char got[8][128];
+    int temps[8];
+    int n;
+} page_seen;
+
+static int page_cb(void *ctx, const char *name, int is_temp)
+{
+    page_seen *p = ctx;
+    if (p->n < 8) {
+        snprintf(p->got[p->n], sizeof(p->got[0]), "%s", name);
+        p->temps[p->n++] = is_temp;
+    }
+    return 0;
+}
+
+static char *read_text(const char *rel)
+{
+    bs_buf b = {0};
+    if (bs__read_file(test_source_path(rel), &b) != 0 || bs__buf_append(&b, "", 1) != 0) {
+        bs__buf_free(&b);
+        return NULL;
+    }
+    return (char *)b.data;
+}
+
+TEST(s3_listing_pages_are_parsed_strictly)
+{
+    /* 2026-11-24T20:30:00Z: the first object is 30 minutes old. */
+    time_t now = 1795552200;
+    char *doc = read_text("fuzz/corpus/s3list/objects.xml");
+    CHECK(doc != NULL);
+    page_seen p = {.n = 0};
+    char *a, *b;
+    CHECK_EQ(bs__s3_list_page(doc, strlen(doc), "p/", 2, 3600, now, 0, page_cb, &p, &a, &b), 0);
+    /* The young object is left out; p/zz.blob is not in the sharded layout. */
+    CHECK_EQ(p.n, 2);
+    CHECK_STR(p.got[0], "w-00112233445566778899aabb");
+    CHECK_EQ(p.temps[0], 1);
+    CHECK_STR(p.got[1], "cdef.b2nd");
+    CHECK_EQ(p.temps[1], 0);
+    CHECK_STR(a, "1ueGcxLPRx1Tr%2FXYExHnhbYLgveDs2J%2Fwm36Hy4vbOwM%3D"); /* URL-encoded */
+    CHECK(b == NULL);
+    free(a);
+    /* Without a grace period the young object is listed too. */
+    p.n = 0;
+    CHECK_EQ(bs__s3_list_page(doc, strlen(doc), "p/", 2, 0, now, 0, page_cb, &p, &a, &b), 0);
+    CHECK_EQ(p.n, 3);
+    CHECK_STR(p.got[0], "abcdef-01.blob");
+    free(a);
+    free(doc);
+    doc = read_text("fuzz/corpus/s3list/uploads.xml");
+    CHECK(doc != NULL);
+    p.n = 0;
+    CHECK_EQ(bs__s3_list_page(doc, strlen(doc), "p/", 2, 3600, now, 1, page_cb, &p, &a, &b), 0);
+    CHECK_EQ(p.n, 1); /* p/tmp/../../etc is nobody's temp */
+    CHECK_STR(p.got[0], "w-00112233445566778899aabb 2~LZhIcYz-WjjZjANaBx_y3aEXgevMVVz");
+    CHECK_STR(a, "p%2Ftmp%2Fw-00112233445566778899aabb");
+    CHECK_STR(b, "2~LZhIcYz-WjjZjANaBx_y3aEXgevMVVz");
+    free(a);
+    free(b);
+    /* Truncated without a way to go on: an error, not a silently short list. */
+    const char bad[] = "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>";
+    CHECK_EQ(bs__s3_list_page(bad, strlen(bad), "", 2, 0, now, 0, page_cb, &p, &a, &b),
+             BLOBSTORE_EIO);
+    free(doc);
+}
+
 static const test_case tests[] = {
+    TEST_ENTRY(s3_listing_pages_are_parsed_strictly),
     TEST_ENTRY(meta_json_file),
     TEST_ENTRY(meta_json_memory),
     TEST_ENTRY(meta_json_journal_torn_tail_is_ignored),
