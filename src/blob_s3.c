@@ -64,6 +64,7 @@ typedef struct {
     int shard_chars;
     long grace;        /* seconds: younger objects are not listed */
     uint64_t copy_max; /* larger objects are copied part by part */
+    unsigned page;     /* keys per listing page */
     pthread_mutex_t mu;
     CURL *pool[POOL_MAX];
     int npool;
@@ -1058,13 +1059,16 @@ static int list_pages(s3_backend *be, int uploads, blobstore_blob_list_fn fn, vo
     int rc = 0;
     for (int first = 1; first || a;) {
         char *q;
+        /* parameters in alphabetical order (SigV4) */
         if (uploads)
-            q = a ? str_printf("key-marker=%s&prefix=%stmp%%2F&upload-id-marker=%s&uploads=", a,
-                               eprefix, b)
-                  : str_printf("prefix=%stmp%%2F&uploads=", eprefix);
+            q = a ? str_printf("key-marker=%s&max-uploads=%u&prefix=%stmp%%2F&upload-id-marker=%s&"
+                               "uploads=",
+                               a, be->page, eprefix, b)
+                  : str_printf("max-uploads=%u&prefix=%stmp%%2F&uploads=", be->page, eprefix);
         else
-            q = a ? str_printf("continuation-token=%s&list-type=2&prefix=%s", a, eprefix)
-                  : str_printf("list-type=2&prefix=%s", eprefix);
+            q = a ? str_printf("continuation-token=%s&list-type=2&max-keys=%u&prefix=%s", a,
+                               be->page, eprefix)
+                  : str_printf("list-type=2&max-keys=%u&prefix=%s", be->page, eprefix);
         free(a);
         free(b);
         a = b = NULL;
@@ -1195,7 +1199,8 @@ static const char *env(const char *name)
 /* The URL parameters we know; anything else is a mistake worth reporting. */
 static int params_check(const char *q, const char *url)
 {
-    static const char *const known[] = {"endpoint", "region", "orphan_grace", "copy_limit"};
+    static const char *const known[] = {"endpoint", "region", "orphan_grace", "copy_limit",
+                                        "list_page_size"};
     for (const char *p = q; p && *p;) {
         const char *amp = strchr(p, '&'), *eq = strchr(p, '=');
         size_t seg = amp ? (size_t)(amp - p) : strlen(p);
@@ -1207,7 +1212,7 @@ static int params_check(const char *q, const char *url)
         if (k == sizeof(known) / sizeof(known[0]))
             return bs__error(BLOBSTORE_EINVAL,
                              "s3 URL \"%s\": unknown parameter \"%.*s\" (known: endpoint, "
-                             "region, orphan_grace, copy_limit)",
+                             "region, orphan_grace, copy_limit, list_page_size)",
                              url, (int)nl, p);
         p = amp ? amp + 1 : NULL;
     }
@@ -1259,15 +1264,21 @@ BLOBSTORE_API int blobstore_blob_backend_s3_new(blobstore_blob_backend **out, co
     char *prefix = slash ? bs__strndup(slash + 1, blen - (size_t)(slash + 1 - b)) : bs__strdup("");
     char *qendpoint = q ? query_param(q, "endpoint") : NULL;
     char *qregion = q ? query_param(q, "region") : NULL;
-    uint64_t grace, copy_max;
+    uint64_t grace, copy_max, page;
     if (!be->bucket || !prefix) {
         rc = BLOBSTORE_ENOMEM;
         goto done;
     }
     if ((rc = params_check(q, url)) != 0 ||
         (rc = param_u64(&grace, q, "orphan_grace", GRACE_DEFAULT, url)) != 0 ||
-        (rc = param_u64(&copy_max, q, "copy_limit", COPY_MAX, url)) != 0)
+        (rc = param_u64(&copy_max, q, "copy_limit", COPY_MAX, url)) != 0 ||
+        (rc = param_u64(&page, q, "list_page_size", 1000, url)) != 0)
         goto done;
+    if (page < 1 || page > 1000) {
+        rc = bs__error(BLOBSTORE_EINVAL, "s3 URL \"%s\": list_page_size must be 1..1000", url);
+        goto done;
+    }
+    be->page = (unsigned)page;
     be->grace = grace > 100L * 365 * 86400 ? 100L * 365 * 86400 : (long)grace;
     if (copy_max < ((uint64_t)5 << 20) || copy_max > COPY_MAX) {
         rc = bs__error(BLOBSTORE_EINVAL, "s3 URL \"%s\": copy_limit must be 5 MiB..5 GiB", url);
