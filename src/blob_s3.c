@@ -65,6 +65,7 @@ typedef struct {
     long grace;        /* seconds: younger objects are not listed */
     uint64_t copy_max; /* larger objects are copied part by part */
     unsigned page;     /* keys per listing page */
+    long timeout;      /* seconds without progress before a request is retried */
     pthread_mutex_t mu;
     CURL *pool[POOL_MAX];
     int npool;
@@ -300,9 +301,10 @@ static int attempt(s3_backend *be, CURL *c, const char *url, s3_req *r)
     curl_easy_setopt(c, CURLOPT_USERPWD, be->userpwd);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    /* A server that stops answering is a timeout, retried like a 5xx. */
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, be->timeout < 10 ? be->timeout : 10L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 30L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, be->timeout);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
@@ -1199,8 +1201,8 @@ static const char *env(const char *name)
 /* The URL parameters we know; anything else is a mistake worth reporting. */
 static int params_check(const char *q, const char *url)
 {
-    static const char *const known[] = {"endpoint", "region", "orphan_grace", "copy_limit",
-                                        "list_page_size"};
+    static const char *const known[] = {"endpoint",   "region",  "orphan_grace",
+                                        "copy_limit", "timeout", "list_page_size"};
     for (const char *p = q; p && *p;) {
         const char *amp = strchr(p, '&'), *eq = strchr(p, '=');
         size_t seg = amp ? (size_t)(amp - p) : strlen(p);
@@ -1212,7 +1214,7 @@ static int params_check(const char *q, const char *url)
         if (k == sizeof(known) / sizeof(known[0]))
             return bs__error(BLOBSTORE_EINVAL,
                              "s3 URL \"%s\": unknown parameter \"%.*s\" (known: endpoint, "
-                             "region, orphan_grace, copy_limit, list_page_size)",
+                             "region, orphan_grace, timeout, copy_limit, list_page_size)",
                              url, (int)nl, p);
         p = amp ? amp + 1 : NULL;
     }
@@ -1264,7 +1266,7 @@ BLOBSTORE_API int blobstore_blob_backend_s3_new(blobstore_blob_backend **out, co
     char *prefix = slash ? bs__strndup(slash + 1, blen - (size_t)(slash + 1 - b)) : bs__strdup("");
     char *qendpoint = q ? query_param(q, "endpoint") : NULL;
     char *qregion = q ? query_param(q, "region") : NULL;
-    uint64_t grace, copy_max, page;
+    uint64_t grace, copy_max, page, timeout;
     if (!be->bucket || !prefix) {
         rc = BLOBSTORE_ENOMEM;
         goto done;
@@ -1272,8 +1274,14 @@ BLOBSTORE_API int blobstore_blob_backend_s3_new(blobstore_blob_backend **out, co
     if ((rc = params_check(q, url)) != 0 ||
         (rc = param_u64(&grace, q, "orphan_grace", GRACE_DEFAULT, url)) != 0 ||
         (rc = param_u64(&copy_max, q, "copy_limit", COPY_MAX, url)) != 0 ||
-        (rc = param_u64(&page, q, "list_page_size", 1000, url)) != 0)
+        (rc = param_u64(&page, q, "list_page_size", 1000, url)) != 0 ||
+        (rc = param_u64(&timeout, q, "timeout", 30, url)) != 0)
         goto done;
+    if (timeout < 1 || timeout > 3600) {
+        rc = bs__error(BLOBSTORE_EINVAL, "s3 URL \"%s\": timeout must be 1..3600 seconds", url);
+        goto done;
+    }
+    be->timeout = (long)timeout;
     if (page < 1 || page > 1000) {
         rc = bs__error(BLOBSTORE_EINVAL, "s3 URL \"%s\": list_page_size must be 1..1000", url);
         goto done;

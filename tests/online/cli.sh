@@ -128,5 +128,31 @@ check "partial summary" 'grep -q "^5 entries: 4 copied, 0 already there, 1 faile
 expect 1 "corrupt entry not copied" -- "$BS" --dir "$T/partial" exists big
 expect 0 "others copied" -- "$BS" --dir "$T/partial" exists arr
 
+# Retries: a relay in front of the gateway answers 503, 429 and 500, stalls and
+# drops the connection before it relays; five failures in a row are retried
+# (with backoff) and the sixth attempt goes through. A server that keeps
+# failing is reported after six attempts.
+proxy_pid=""
+proxy() { # proxy NAME ACTIONS: start a relay; its port in $pport
+    /usr/bin/python3 "$(dirname "$0")/faultproxy.py" "${BLOBSTORE_S3_ENDPOINT##*:}" "$2" \
+        "$T/$1.port" "$T/$1.log" &
+    proxy_pid=$!
+    for _ in $(seq 100); do [ -s "$T/$1.port" ] && break; sleep 0.05; done
+    pport=$(cat "$T/$1.port")
+}
+trap '[ -n "$proxy_pid" ] && kill $proxy_pid 2>/dev/null; rm -rf "$T"' EXIT
+proxy flaky "503,429,500,hang,reset"
+S3P="s3://blobstore-tests/retry-$$?endpoint=http://127.0.0.1:$pport&orphan_grace=0&timeout=2"
+expect 0 "put through a failing, stalling server" -- "$BS" --dir "$T/flaky" --blob-backend "$S3P" put --key k "$T/hello.txt"
+check "every injected failure was met and retried" '[ "$(head -n 6 "$T/flaky.log" | cut -d" " -f2 | tr "\n" " ")" = "503 429 500 hang reset pass " ]'
+expect 0 "get through the relay" -- "$BS" --dir "$T/flaky" get k
+check "get bytes through the relay" 'cmp -s "$T/out" "$T/hello.txt"'
+kill $proxy_pid
+proxy down "503,503,503,503,503,503,503,503"
+expect 4 "a server that keeps failing" -- "$BS" --dir "$T/down" --blob-backend "s3://blobstore-tests/x?endpoint=http://127.0.0.1:$pport&timeout=2" ls
+check "the error says how often it tried" 'grep -q "HTTP 503 (after 6 attempts)" "$T/err"'
+kill $proxy_pid
+proxy_pid=""
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

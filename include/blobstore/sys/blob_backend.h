@@ -98,7 +98,8 @@ BLOBSTORE_API int blobstore_blob_backend_mem_new(blobstore_blob_backend **out);
  * addressing; none means AWS), region=NAME (else AWS_REGION, default
  * us-east-1), orphan_grace=SECONDS (list() leaves out objects younger than
  * this, default 3600, so that a verify never removes what another
- * machine's put is about to reference), copy_limit=BYTES (the size above
+ * machine's put is about to reference), timeout=SECONDS (a request without
+ * progress for this long is retried, default 30), copy_limit=BYTES (the size above
  * which commit copies part by part; 5 GiB) and list_page_size=N (keys per
  * listing request, 1..1000) for tests. Credentials: AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN. The bucket is created when
