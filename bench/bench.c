@@ -79,7 +79,7 @@ static double fsync_rate(const char *dir)
 }
 
 /* SQLite alone: one transaction per insert, then selects by key. */
-static void sqlite_baseline(const char *dir, int n, const unsigned char *val, size_t len,
+static void sqlite_baseline(const char *dir, int n, int warm, const unsigned char *val, size_t len,
                             int durable, double *ins_rate, double *sel_rate)
 {
     char p[4200];
@@ -96,6 +96,8 @@ static void sqlite_baseline(const char *dir, int n, const unsigned char *val, si
     char key[32];
     double t0 = now();
     for (int i = 0; i < n; i++) {
+        if (i == warm) /* the first warm inserts are not measured */
+            t0 = now();
         snprintf(key, sizeof(key), "key%08d", i);
         sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
         sqlite3_bind_text(ins, 1, key, -1, SQLITE_STATIC);
@@ -104,7 +106,7 @@ static void sqlite_baseline(const char *dir, int n, const unsigned char *val, si
         sqlite3_reset(ins);
         sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     }
-    *ins_rate = n / (now() - t0);
+    *ins_rate = (n - warm) / (now() - t0);
     t0 = now();
     size_t total = 0;
     for (int i = 0; i < n; i++) {
@@ -134,7 +136,7 @@ static void small_values(const char *root, int n, double fsyncs)
     printf("\n%d small values (200 bytes), SQLite metadata backend\n", n);
     snprintf(dir, sizeof(dir), "%s/small-relaxed", root);
     bs__mkdir_p(dir, 0755);
-    sqlite_baseline(dir, n, val, sizeof(val), 0, &base_ins, &base_sel);
+    sqlite_baseline(dir, n, 0, val, sizeof(val), 0, &base_ins, &base_sel);
     blobstore *bs = open_store(dir, "sqlite", BLOBSTORE_DURABILITY_RELAXED, NULL);
     t0 = now();
     for (int i = 0; i < n; i++) {
@@ -159,21 +161,26 @@ static void small_values(const char *root, int n, double fsyncs)
     line("relaxed get", get_rate, base_sel, "/s",
          get_rate >= 300000 ? "target >=300000/s: met" : "target >=300000/s: MISSED");
 
+    /* Durable single puts: the steady state (after 300 unmeasured puts, as the
+     * SQLite baseline gets too, while the WAL and the tree settle), next to
+     * the disk's fsync rate measured again just before. */
     snprintf(dir, sizeof(dir), "%s/small-durable", root);
     bs__mkdir_p(dir, 0755);
-    int nd = n / 10 < 500 ? n / 10 : 500;
-    sqlite_baseline(dir, nd, val, sizeof(val), 1, &base_ins, &base_sel);
+    int nd = n / 5 < 2000 ? n / 5 : 2000, warm = 300;
+    sqlite_baseline(dir, nd + warm, warm, val, sizeof(val), 1, &base_ins, &base_sel);
+    double fs_now = fsync_rate(dir);
     bs = open_store(dir, "sqlite", BLOBSTORE_DURABILITY_DURABLE, NULL);
-    t0 = now();
-    for (int i = 0; i < nd; i++) {
-        snprintf(key, sizeof(key), "key%08d", i);
+    for (int i = -warm; i < nd; i++) {
+        if (i == 0)
+            t0 = now();
+        snprintf(key, sizeof(key), "key%08d", i + warm);
         if (blobstore_put(NULL, bs, key, val, sizeof(val), NULL) != 0)
             die("put");
     }
     put_rate = nd / (now() - t0);
     char target[96];
-    snprintf(target, sizeof(target), "target >=0.8 x fsync rate (%.0f/s): %s", fsyncs,
-             put_rate >= 0.8 * fsyncs ? "met" : "MISSED");
+    snprintf(target, sizeof(target), "target >=0.8 x fsync rate (%.0f/s): %s", fs_now,
+             put_rate >= 0.8 * fs_now ? "met" : "MISSED");
     line("durable put (one sync each)", put_rate, base_ins, "/s", target);
     t0 = now();
     if (blobstore_batch_begin(bs) != 0)

@@ -163,10 +163,11 @@ int bs__s3_list_page(const char *doc, size_t len, const char *prefix, int shard_
                      char **next_b);
 
 /* Parts of a stored file (array slices, table columns) without reading the
- * rest. Files over BS_RANGED_MIN are put with a checksum per segment (in
- * their entry, hidden from get_metadata); when the blob backend reads
- * ranges, bs__ranged_fetch() reads only the segments asked for and checks
- * each. Otherwise the whole file is read and checked at open. */
+ * rest. Files stored as they are carry an XXH3-64 checksum per segment (in
+ * their entry, hidden from get_metadata). For files over BS_RANGED_MIN, when
+ * the blob backend reads ranges, bs__ranged_fetch() reads only the segments
+ * asked for and checks each; otherwise the whole file is read and checked at
+ * open. */
 #define BS_RANGED_MIN ((size_t)8 << 20)
 typedef struct bs_ranged bs_ranged;
 /* Open key, which must hold format (else EINVAL naming what); whole: read

@@ -1107,6 +1107,143 @@ static int sink_user(void *ctx, const void *p, size_t n)
     return 0;
 }
 
+/* ---- segment checksums of files stored as they are ---- */
+
+/* Segment size for a file of len bytes: 1 MiB, doubled until there are at
+ * most 4096 segments. */
+static uint64_t segment_size(uint64_t len)
+{
+    uint64_t seg = (uint64_t)1 << 20;
+    while (len / seg >= 4096)
+        seg *= 2;
+    return seg;
+}
+
+/* info (JSON object text) with "_segments": {"size": S, "xxh3": hex of the
+ * XXH3-64 of each S-byte segment}; NULL when out of memory. */
+static char *segments_info(const char *info, const void *file, size_t len)
+{
+    uint64_t seg = segment_size(len);
+    size_t n = (size_t)((len + seg - 1) / seg);
+    char *hex = bs__malloc(n * 16 + 1);
+    json_error_t err;
+    json_t *o = json_loads(info, 0, &err);
+    char *out = NULL;
+    if (hex && json_is_object(o)) {
+        for (size_t i = 0; i < n; i++) {
+            size_t at = (size_t)(i * seg), k = len - at < seg ? len - at : (size_t)seg;
+            snprintf(hex + i * 16, 17, "%016llx",
+                     (unsigned long long)XXH3_64bits((const uint8_t *)file + at, k));
+        }
+        json_object_set_new(o, "_segments",
+                            json_pack("{s:I, s:s}", "size", (json_int_t)seg, "xxh3", hex));
+        out = bs__json_dumps(o);
+    }
+    json_decref(o);
+    free(hex);
+    return out;
+}
+
+/* The segment checksums recorded in info for a file of len bytes: 1 with
+ * *seg, *nseg and *sums (malloc'd), or 0 when absent or malformed. */
+static int segments_parse(const char *info, uint64_t len, uint64_t *seg, size_t *nseg,
+                          uint64_t **sums)
+{
+    json_error_t err;
+    json_t *o = info ? json_loads(info, 0, &err) : NULL;
+    json_t *sg = json_object_get(o, "_segments");
+    json_t *sz = json_object_get(sg, "size");
+    const char *hex = json_string_value(json_object_get(sg, "xxh3"));
+    int ok = 0;
+    *sums = NULL;
+    if (json_is_integer(sz) && hex && json_integer_value(sz) > 0) {
+        *seg = (uint64_t)json_integer_value(sz);
+        *nseg = (size_t)((len + *seg - 1) / *seg);
+        if (strlen(hex) == *nseg * 16 && (*sums = bs__calloc(*nseg + 1, 8)) != NULL) {
+            ok = 1;
+            for (size_t i = 0; i < *nseg && ok; i++) {
+                char part[17];
+                memcpy(part, hex + i * 16, 16);
+                part[16] = 0;
+                char *end;
+                (*sums)[i] = strtoull(part, &end, 16);
+                ok = *end == 0;
+            }
+        }
+    }
+    json_decref(o);
+    if (!ok) {
+        free(*sums);
+        *sums = NULL;
+    }
+    return ok;
+}
+
+/* Read exactly n bytes (fewer only at the end). */
+static int src_read_full(blob_src *s, unsigned char *buf, size_t n, size_t *got)
+{
+    *got = 0;
+    while (*got < n) {
+        size_t k = 0;
+        int rc = src_read(s, buf + *got, n - *got, &k);
+        if (rc)
+            return rc;
+        if (k == 0)
+            break;
+        *got += k;
+    }
+    return 0;
+}
+
+/* A file stored as it is, into sink. With segment checksums (and segments of
+ * at most 64 MiB), each segment is checked before any of its bytes are
+ * passed on, as the chunks of a framed blob are; the SHA-256 of the whole is
+ * left to verify (and to full_hash). Without them, the SHA-256 is checked
+ * at the end. */
+static int decode_raw(blob_src *s, const blobstore_entry *e, bs_sink_fn sink, void *sink_ctx,
+                      int full_hash)
+{
+    uint64_t seg = 0, *sums = NULL;
+    size_t nseg = 0;
+    int segmented = segments_parse(e->info, e->size, &seg, &nseg, &sums) && seg <= (64u << 20);
+    bs_sha256 *sha = segmented && !full_hash ? NULL : bs__sha256_new();
+    size_t cap = segmented ? (size_t)seg : IO_CHUNK;
+    unsigned char *buf = bs__malloc(cap);
+    uint64_t total = 0;
+    int rc = (!buf || (!sha && !(segmented && !full_hash))) ? BLOBSTORE_ENOMEM : 0;
+    for (size_t k = 0; !rc; k++) {
+        size_t n = 0;
+        if ((rc = src_read_full(s, buf, cap, &n)) != 0 || n == 0)
+            break;
+        if (segmented) {
+            uint64_t want = k < nseg ? (e->size - k * seg < seg ? e->size - k * seg : seg) : 0;
+            if (n != want || XXH3_64bits(buf, n) != sums[k]) {
+                rc = bs__error(BLOBSTORE_ECORRUPT, "bytes %llu..%llu fail their checksum",
+                               (unsigned long long)total, (unsigned long long)(total + n - 1));
+                break;
+            }
+        }
+        if (sha)
+            bs__sha256_update(sha, buf, n);
+        total += n;
+        rc = sink(sink_ctx, buf, n);
+    }
+    if (!rc && total != e->size)
+        rc = bs__error(BLOBSTORE_ECORRUPT, "blob has %llu bytes, not %llu",
+                       (unsigned long long)total, (unsigned long long)e->size);
+    if (!rc && sha) {
+        char hex[65];
+        bs__sha256_final_hex(sha, hex);
+        sha = NULL;
+        if (strcmp(hex, e->content_hash) != 0)
+            rc = bs__error(BLOBSTORE_ECORRUPT, "blob content does not match its SHA-256");
+    }
+    bs__sha256_free(sha);
+    free(buf);
+    free(sums);
+    return rc;
+}
+
 /* Decode an entry's blob into sink, verifying it. ENOTFOUND: blob missing.
  * full_hash: recompute the SHA-256 of framed content too. */
 static int decode_entry(blobstore *bs, const blobstore_entry *e, bs_sink_fn sink, void *sink_ctx,
@@ -1124,27 +1261,7 @@ static int decode_entry(blobstore *bs, const blobstore_entry *e, bs_sink_fn sink
         rc = bs__frame_decode(src_read, &s, sink, sink_ctx, e->content_hash, e->size, full_hash,
                               NULL);
     } else {
-        bs_sha256 *sha = bs__sha256_new();
-        unsigned char *buf = bs__malloc(IO_CHUNK);
-        uint64_t total = 0;
-        rc = (!sha || !buf) ? BLOBSTORE_ENOMEM : 0;
-        while (!rc) {
-            size_t n = 0;
-            if ((rc = src_read(&s, buf, IO_CHUNK, &n)) != 0 || n == 0)
-                break;
-            bs__sha256_update(sha, buf, n);
-            total += n;
-            rc = sink(sink_ctx, buf, n);
-        }
-        if (!rc) {
-            char hex[65];
-            bs__sha256_final_hex(sha, hex);
-            sha = NULL;
-            if (strcmp(hex, e->content_hash) != 0 || total != e->size)
-                rc = bs__error(BLOBSTORE_ECORRUPT, "blob content does not match its SHA-256");
-        }
-        bs__sha256_free(sha);
-        free(buf);
+        rc = decode_raw(&s, e, sink, sink_ctx, full_hash);
     }
     if (s.r)
         s.r->close(s.r);
@@ -1264,41 +1381,6 @@ BLOBSTORE_API int blobstore_get_fd(blobstore *bs, const char *key, int fd)
 
 /* ---- files read in parts ---- */
 
-/* Segment size for a file of len bytes: 1 MiB, doubled until there are at
- * most 4096 segments. */
-static uint64_t segment_size(uint64_t len)
-{
-    uint64_t seg = (uint64_t)1 << 20;
-    while (len / seg >= 4096)
-        seg *= 2;
-    return seg;
-}
-
-/* info (JSON object text) with "_segments": {"size": S, "xxh3": hex of the
- * XXH3-64 of each S-byte segment}; NULL when out of memory. */
-static char *segments_info(const char *info, const void *file, size_t len)
-{
-    uint64_t seg = segment_size(len);
-    size_t n = (size_t)((len + seg - 1) / seg);
-    char *hex = bs__malloc(n * 16 + 1);
-    json_error_t err;
-    json_t *o = json_loads(info, 0, &err);
-    char *out = NULL;
-    if (hex && json_is_object(o)) {
-        for (size_t i = 0; i < n; i++) {
-            size_t at = (size_t)(i * seg), k = len - at < seg ? len - at : (size_t)seg;
-            snprintf(hex + i * 16, 17, "%016llx",
-                     (unsigned long long)XXH3_64bits((const uint8_t *)file + at, k));
-        }
-        json_object_set_new(o, "_segments",
-                            json_pack("{s:I, s:s}", "size", (json_int_t)seg, "xxh3", hex));
-        out = bs__json_dumps(o);
-    }
-    json_decref(o);
-    free(hex);
-    return out;
-}
-
 struct bs_ranged {
     blobstore *bs;
     char *blob;
@@ -1313,33 +1395,12 @@ struct bs_ranged {
     pthread_mutex_t mu;
 };
 
-/* The segment checksums in an entry's info, if well-formed for len. */
+/* The segment checksums in an entry's info, if well-formed for r->len. */
 static int parse_segments(bs_ranged *r, const char *info)
 {
-    json_error_t err;
-    json_t *o = info ? json_loads(info, 0, &err) : NULL;
-    json_t *sg = json_object_get(o, "_segments");
-    json_t *sz = json_object_get(sg, "size");
-    const char *hex = json_string_value(json_object_get(sg, "xxh3"));
-    int ok = 0;
-    if (json_is_integer(sz) && hex && json_integer_value(sz) > 0) {
-        r->seg = (uint64_t)json_integer_value(sz);
-        r->nseg = (size_t)((r->len + r->seg - 1) / r->seg);
-        if (strlen(hex) == r->nseg * 16 && (r->sums = bs__calloc(r->nseg + 1, 8)) &&
-            (r->loaded = bs__calloc(r->nseg + 1, 1))) {
-            ok = 1;
-            for (size_t i = 0; i < r->nseg && ok; i++) {
-                char part[17];
-                memcpy(part, hex + i * 16, 16);
-                part[16] = 0;
-                char *end;
-                r->sums[i] = strtoull(part, &end, 16);
-                ok = *end == 0;
-            }
-        }
-    }
-    json_decref(o);
-    return ok;
+    if (!segments_parse(info, r->len, &r->seg, &r->nseg, &r->sums))
+        return 0;
+    return (r->loaded = bs__calloc(r->nseg + 1, 1)) != NULL;
 }
 
 int bs__ranged_open(bs_ranged **out, blobstore *bs, const char *key, const char *format,
@@ -1362,9 +1423,9 @@ int bs__ranged_open(bs_ranged **out, blobstore *bs, const char *key, const char 
     r->bs = bs;
     r->len = (size_t)e.size;
     pthread_mutex_init(&r->mu, NULL);
-    int ranged = !whole && e.raw && e.blob && !e.inline_data && e.size == e.file_size &&
-                 bs->blobs->version >= 2 && bs->blobs->read_range && e.size > 0 &&
-                 parse_segments(r, e.info);
+    int ranged = !whole && e.size > BS_RANGED_MIN && e.raw && e.blob && !e.inline_data &&
+                 e.size == e.file_size && bs->blobs->version >= 2 && bs->blobs->read_range &&
+                 e.size > 0 && parse_segments(r, e.info);
     if (ranged) {
         void *m = mmap(NULL, r->len, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -1482,7 +1543,7 @@ int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *fil
     po.metadata = metadata;
     po.format = format;
     po.raw = 1;
-    if (len > BS_RANGED_MIN) { /* per-segment checksums for ranged reads */
+    if (len > 0) { /* per-segment checksums: checked reads of parts, and of the whole */
         char *with = segments_info(text, file, len);
         free(text);
         if (!(text = with))

@@ -600,6 +600,38 @@ static uint64_t noise(uint64_t *x)
     return *x;
 }
 
+TEST(raw_blob_without_segment_checksums_is_checked_by_sha256)
+{
+    /* A file stored as it is by the plain put (no segment checksums, as in
+     * stores written before they existed): a damaged byte is still caught. */
+    const char *dir = test_tmpdir();
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    blobstore *bs;
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.raw = 1;
+    char data[3000];
+    memset(data, 'r', sizeof(data));
+    CHECK_EQ(blobstore_put_ex(NULL, bs, "raw", data, sizeof(data), &po), 0);
+    char *m;
+    CHECK_EQ(blobstore_get_metadata(&m, bs, "raw"), 0);
+    char name[128];
+    CHECK_EQ(sscanf(strstr(m, "\"blob\":\"") + 8, "%127[^\"]", name), 1);
+    blobstore_free(m);
+    char path[8192];
+    snprintf(path, sizeof(path), "%s/blobs/%.2s/%s", dir, name, name);
+    int fd = open(path, O_WRONLY);
+    CHECK(fd >= 0);
+    CHECK_EQ(pwrite(fd, "X", 1, 1500), 1);
+    close(fd);
+    void *out;
+    size_t n;
+    CHECK_EQ(blobstore_get(&out, &n, bs, "raw"), BLOBSTORE_ECORRUPT);
+    CHECK(strstr(blobstore_errmsg(), "SHA-256") != NULL);
+    blobstore_close(bs);
+}
+
 TEST(array_slices_read_only_the_chunks_they_touch)
 {
     conformance_counter c = {0, 0, -1};
@@ -700,6 +732,7 @@ TEST(table_columns_read_only_their_chunks)
 }
 
 static const test_case tests[] = {
+    TEST_ENTRY(raw_blob_without_segment_checksums_is_checked_by_sha256),
     TEST_ENTRY(array_slices_read_only_the_chunks_they_touch),
     TEST_ENTRY(table_columns_read_only_their_chunks),
     TEST_ENTRY(conformance_json_fs),

@@ -471,6 +471,10 @@ TEST(array_blob_file_is_the_b2nd_file_and_corruption_is_caught)
     bs__buf_free(&buf);
     blobstore_array back;
     CHECK_EQ(blobstore_array_get(&back, bs, "v"), BLOBSTORE_ECORRUPT);
+    CHECK(strstr(blobstore_errmsg(), "fail their checksum") != NULL); /* segment checksums */
+    blobstore_verify_stats st;
+    CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
+    CHECK_EQ(st.corrupt, 1);
     blobstore_close(bs);
 }
 
