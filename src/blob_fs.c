@@ -209,55 +209,53 @@ static void fr_close(blobstore_blob_reader *pr)
     free(r);
 }
 
-static int fs_reader_new(blobstore_blob_reader **out, blobstore_blob_backend *pbe, const char *name)
+/* Open the file of an object for reading: fd, or ENOTFOUND naming it. */
+static int open_object(fs_backend *be, const char *name, int *fd)
 {
-    fs_backend *be = (fs_backend *)pbe;
     char *dir, *path;
+    *fd = -1;
     int rc = name_check(name);
     if (rc || (rc = name_paths(be, name, &dir, &path)) != 0)
         return rc;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         rc = errno == ENOENT ? bs__error(BLOBSTORE_ENOTFOUND, "blob file %s is missing", path)
                              : bs__error_errno(errno, "cannot open %s", path);
-    } else {
-        fs_reader *r = bs__calloc(1, sizeof(*r));
-        if (!r) {
-            close(fd);
-            rc = BLOBSTORE_ENOMEM;
-        } else {
-            posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-            r->fd = fd;
-            r->parent.read = fr_read;
-            r->parent.close = fr_close;
-            *out = &r->parent;
-        }
-    }
     free(dir);
     free(path);
     return rc;
 }
 
+static int fs_reader_new(blobstore_blob_reader **out, blobstore_blob_backend *pbe, const char *name)
+{
+    int fd;
+    int rc = open_object((fs_backend *)pbe, name, &fd);
+    if (rc)
+        return rc;
+    fs_reader *r = bs__calloc(1, sizeof(*r));
+    if (!r) {
+        close(fd);
+        return BLOBSTORE_ENOMEM;
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    r->fd = fd;
+    r->parent.read = fr_read;
+    r->parent.close = fr_close;
+    *out = &r->parent;
+    return 0;
+}
+
 static int fs_read_range(blobstore_blob_backend *pbe, const char *name, uint64_t off, void *buf,
                          size_t len, size_t *out_n)
 {
-    fs_backend *be = (fs_backend *)pbe;
-    char *dir, *path;
+    int fd = -1;
     *out_n = 0;
-    int rc = name_check(name);
-    if (rc || (rc = name_paths(be, name, &dir, &path)) != 0)
-        return rc;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = errno == ENOENT ? bs__error(BLOBSTORE_ENOTFOUND, "blob file %s is missing", path)
-                             : bs__error_errno(errno, "cannot open %s", path);
-    }
+    int rc = open_object((fs_backend *)pbe, name, &fd);
     while (!rc && *out_n < len) {
         ssize_t n = pread(fd, (char *)buf + *out_n, len - *out_n, (off_t)(off + *out_n));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            rc = bs__error_errno(errno, "cannot read %s", path);
+            rc = bs__error_errno(errno, "cannot read blob %s", name);
         else if (n == 0)
             break;
         else
@@ -265,8 +263,6 @@ static int fs_read_range(blobstore_blob_backend *pbe, const char *name, uint64_t
     }
     if (fd >= 0)
         close(fd);
-    free(dir);
-    free(path);
     return rc;
 }
 

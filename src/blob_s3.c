@@ -431,6 +431,15 @@ static char *object_key(s3_backend *be, const char *name)
     return str_printf("%s%.*s/%s", be->prefix, sc, name, name);
 }
 
+/* The object key of a valid name (free it), or NULL with the error in *rc. */
+static char *checked_key(s3_backend *be, const char *name, int *rc)
+{
+    char *key = NULL;
+    if ((*rc = name_check(name)) == 0 && !(key = object_key(be, name)))
+        *rc = BLOBSTORE_ENOMEM;
+    return key;
+}
+
 /* ---- multipart uploads and copies ---- */
 
 /* A multipart upload to key. */
@@ -856,12 +865,12 @@ static int s3_read_range(blobstore_blob_backend *pbe, const char *name, uint64_t
 {
     s3_backend *be = (s3_backend *)pbe;
     *out_n = 0;
-    int rc = name_check(name);
-    if (rc || len == 0)
+    int rc;
+    char *key = checked_key(be, name, &rc);
+    if (!key || len == 0) {
+        free(key);
         return rc;
-    char *key = object_key(be, name);
-    if (!key)
-        return BLOBSTORE_ENOMEM;
+    }
     char range[64];
     snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)off,
              (unsigned long long)(off + len - 1));
@@ -892,14 +901,10 @@ static int s3_read_range(blobstore_blob_backend *pbe, const char *name, uint64_t
 
 static int s3_exists(blobstore_blob_backend *pbe, const char *name)
 {
-    s3_backend *be = (s3_backend *)pbe;
-    int rc = name_check(name);
-    if (rc)
-        return rc;
-    char *key = object_key(be, name);
-    if (!key)
-        return BLOBSTORE_ENOMEM;
-    rc = head(be, key, NULL);
+    int rc;
+    char *key = checked_key((s3_backend *)pbe, name, &rc);
+    if (key)
+        rc = head((s3_backend *)pbe, key, NULL);
     free(key);
     return rc;
 }
@@ -917,12 +922,10 @@ static int delete_key(s3_backend *be, const char *key, const char *query)
 static int s3_remove(blobstore_blob_backend *pbe, const char *name)
 {
     s3_backend *be = (s3_backend *)pbe;
-    int rc = name_check(name);
-    if (rc)
-        return rc;
-    char *key = object_key(be, name);
+    int rc;
+    char *key = checked_key(be, name, &rc);
     if (!key)
-        return BLOBSTORE_ENOMEM;
+        return rc;
     rc = head(be, key, NULL); /* DELETE answers 204 for absent keys too */
     if (rc == 0)
         rc = bs__error(BLOBSTORE_ENOTFOUND, "blob %s does not exist", name);

@@ -2097,6 +2097,41 @@ BLOBSTORE_API int blobstore_batch_rollback(blobstore *bs)
     return rc;
 }
 
+/* ---- visiting every entry ---- */
+
+/* Call fn on every entry of bs, each read afresh (entries deleted meanwhile
+ * are skipped), without holding a transaction across calls. fn returns 0
+ * to go on, 1 to stop, or an error (which stops and is returned). */
+static int each_entry(blobstore *bs, int (*fn)(void *ctx, blobstore_entry *e), void *ctx)
+{
+    collect_ctx c;
+    memset(&c, 0, sizeof(c));
+    int rc = tx_begin(bs, 0);
+    if (!rc) {
+        rc = bs->meta->iterate(bs->meta, NULL, collect, &c);
+        int rc2 = tx_end(bs, 1);
+        if (!rc)
+            rc = rc2;
+    }
+    for (size_t i = 0; !rc && i < c.n; i++) {
+        blobstore_entry e;
+        rc = get_entry(bs, c.keys[i], &e);
+        if (rc == BLOBSTORE_ENOTFOUND) {
+            rc = 0; /* deleted meanwhile */
+            continue;
+        }
+        if (!rc)
+            rc = fn(ctx, &e);
+        blobstore_entry_clear(&e);
+        if (rc == 1) {
+            rc = 0;
+            break;
+        }
+    }
+    collect_free(&c);
+    return rc;
+}
+
 /* ---- verify ---- */
 
 static int null_sink(void *ctx, const void *p, size_t n)
@@ -2153,6 +2188,22 @@ static int orphan_cb(void *ctx, const char *name, int is_temp)
     return report(v, BLOBSTORE_PROBLEM_ORPHAN, NULL, name, "blob without an entry", fixed);
 }
 
+static int verify_one(void *ctx, blobstore_entry *e)
+{
+    verify_ctx *v = ctx;
+    v->st->entries++;
+    int r = decode_entry(v->bs, e, null_sink, NULL, 1);
+    if (r == 0) {
+        v->st->ok++;
+    } else if (r == BLOBSTORE_ECORRUPT || r == BLOBSTORE_EUNSUPPORTED) {
+        v->st->corrupt++;
+        report(v, BLOBSTORE_PROBLEM_CORRUPT, e->key, e->blob, blobstore_errmsg(), 0);
+    } else if (r != BLOBSTORE_ENOTFOUND) {
+        return r; /* I/O error: stop */
+    }
+    return v->stop;
+}
+
 BLOBSTORE_API int blobstore_verify(blobstore_verify_stats *out, blobstore *bs, unsigned int flags,
                                    blobstore_problem_fn fn, void *ctx)
 {
@@ -2161,38 +2212,9 @@ BLOBSTORE_API int blobstore_verify(blobstore_verify_stats *out, blobstore *bs, u
     if (!bs)
         return bs__error(BLOBSTORE_EINVAL, "store is NULL");
     verify_ctx v = {bs, &st, fn, ctx, 0, flags, NULL, 0};
-    collect_ctx c;
-    memset(&c, 0, sizeof(c));
     /* Phase 1: check every entry's data, without blocking writers. */
-    int rc = tx_begin(bs, 0);
-    if (!rc) {
-        rc = bs->meta->iterate(bs->meta, NULL, collect, &c);
-        int rc2 = tx_end(bs, 1);
-        if (!rc)
-            rc = rc2;
-    }
-    for (size_t i = 0; !rc && i < c.n && !v.stop; i++) {
-        blobstore_entry e;
-        int r = get_entry(bs, c.keys[i], &e);
-        if (r == BLOBSTORE_ENOTFOUND)
-            continue; /* deleted meanwhile */
-        if (r) {
-            rc = r;
-            break;
-        }
-        st.entries++;
-        r = decode_entry(bs, &e, null_sink, NULL, 1);
-        if (r == 0) {
-            st.ok++;
-        } else if (r == BLOBSTORE_ECORRUPT || r == BLOBSTORE_EUNSUPPORTED) {
-            st.corrupt++;
-            report(&v, BLOBSTORE_PROBLEM_CORRUPT, e.key, e.blob, blobstore_errmsg(), 0);
-        } else if (r != BLOBSTORE_ENOTFOUND) {
-            rc = r; /* I/O error: stop */
-        }
-        blobstore_entry_clear(&e);
-    }
-    collect_free(&c);
+    int rc = each_entry(bs, verify_one, &v);
+    collect_ctx c;
     memset(&c, 0, sizeof(c));
     /* Phase 2: with writers excluded, find dangling entries, orphans and temps. */
     if (!rc && !v.stop && (rc = excl_enter(bs)) == 0) {
@@ -2242,7 +2264,7 @@ typedef struct {
     blobstore_migrate_stats *st;
     blobstore_problem_fn fn;
     void *ctx;
-    int stop;
+    int stop, bad;
 } migrate_ctx;
 
 static void migrate_report(migrate_ctx *m, blobstore_problem_kind kind, const blobstore_entry *e)
@@ -2349,6 +2371,29 @@ static int migrate_one(migrate_ctx *m, const blobstore_entry *e)
     return rc;
 }
 
+static int migrate_visit(void *ctx, blobstore_entry *e)
+{
+    migrate_ctx *m = ctx;
+    m->st->entries++;
+    int r = migrate_one(m, e);
+    if (r == 1) {
+        m->st->skipped++;
+    } else if (r == 0) {
+        m->st->copied++;
+    } else if (r == BLOBSTORE_ECORRUPT || r == BLOBSTORE_ENOTFOUND || r == BLOBSTORE_EUNSUPPORTED) {
+        if (r == BLOBSTORE_ENOTFOUND)
+            bs__error(r, "key \"%s\": its blob %s is missing in the source", e->key,
+                      e->blob ? e->blob : "");
+        migrate_report(
+            m, r == BLOBSTORE_ENOTFOUND ? BLOBSTORE_PROBLEM_DANGLING : BLOBSTORE_PROBLEM_CORRUPT,
+            e);
+        m->bad = 1;
+    } else {
+        return r; /* I/O: stop; a rerun resumes */
+    }
+    return m->stop;
+}
+
 BLOBSTORE_API int blobstore_migrate(blobstore_migrate_stats *out, blobstore *dst, blobstore *src,
                                     blobstore_problem_fn fn, void *ctx)
 {
@@ -2362,51 +2407,11 @@ BLOBSTORE_API int blobstore_migrate(blobstore_migrate_stats *out, blobstore *dst
         return bs__error(BLOBSTORE_EINVAL,
                          "cannot migrate into a content-addressable store from one that is "
                          "not: its keys are not content hashes");
-    migrate_ctx m = {dst, src, &st, fn, ctx, 0};
-    collect_ctx c;
-    memset(&c, 0, sizeof(c));
-    int rc = tx_begin(src, 0);
-    if (!rc) {
-        rc = src->meta->iterate(src->meta, NULL, collect, &c);
-        int rc2 = tx_end(src, 1);
-        if (!rc)
-            rc = rc2;
-    }
-    int bad = 0;
-    for (size_t i = 0; !rc && i < c.n && !m.stop; i++) {
-        blobstore_entry e;
-        int r = get_entry(src, c.keys[i], &e);
-        if (r == BLOBSTORE_ENOTFOUND)
-            continue; /* deleted meanwhile */
-        if (r) {
-            rc = r;
-            break;
-        }
-        st.entries++;
-        r = migrate_one(&m, &e);
-        if (r == 1) {
-            st.skipped++;
-        } else if (r == 0) {
-            st.copied++;
-        } else if (r == BLOBSTORE_ECORRUPT || r == BLOBSTORE_ENOTFOUND ||
-                   r == BLOBSTORE_EUNSUPPORTED) {
-            if (r == BLOBSTORE_ENOTFOUND)
-                bs__error(r, "key \"%s\": its blob %s is missing in the source", e.key,
-                          e.blob ? e.blob : "");
-            migrate_report(&m,
-                           r == BLOBSTORE_ENOTFOUND ? BLOBSTORE_PROBLEM_DANGLING
-                                                    : BLOBSTORE_PROBLEM_CORRUPT,
-                           &e);
-            bad = 1;
-        } else {
-            rc = r; /* I/O: stop; a rerun resumes */
-        }
-        blobstore_entry_clear(&e);
-    }
-    collect_free(&c);
+    migrate_ctx m = {dst, src, &st, fn, ctx, 0, 0};
+    int rc = each_entry(src, migrate_visit, &m);
     if (out)
         *out = st;
-    if (!rc && bad)
+    if (!rc && m.bad)
         rc = bs__error(BLOBSTORE_ECORRUPT, "%zu of %zu entries could not be copied", st.failed,
                        st.entries);
     return rc;

@@ -3,21 +3,7 @@
 # Usage: cli.sh PATH-TO-blobstore. Prints "N passed, N failed".
 set -u
 BS=${1:-${BLOBSTORE_CLI:-build/blobstore}}
-T=$(mktemp -d "${TMPDIR:-/tmp}/bscli.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-# expect CODE DESCRIPTION -- COMMAND...: run, keep stdout in $T/out, stderr in $T/err
-expect() {
-    local want=$1 what=$2
-    shift 3
-    "$@" > "$T/out" 2> "$T/err"
-    local got=$?
-    if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, want $want ($(head -c 300 "$T/err"))"; fi
-}
-check() { if eval "$2"; then ok; else bad "$1"; fi; }
+. "$(dirname "$0")/harness.sh"
 
 S="$T/store"
 b() { "$BS" --dir "$S" "$@"; }
@@ -258,5 +244,4 @@ if command -v script > /dev/null; then
     check "slow put size" 'grep -q "\"size\":6000000" "$T/out"'
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+harness_done

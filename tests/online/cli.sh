@@ -5,21 +5,7 @@
 # S3 settings). Usage: cli.sh PATH-TO-blobstore. Prints "N passed, N failed".
 set -u
 BS=$1
-T=$(mktemp -d "${TMPDIR:-/tmp}/bsonline.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-# expect CODE DESCRIPTION -- COMMAND...: run, keep stdout in $T/out, stderr in $T/err
-expect() {
-    local want=$1 what=$2
-    shift 3
-    "$@" > "$T/out" 2> "$T/err"
-    local got=$?
-    if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, want $want ($(head -c 300 "$T/err"))"; fi
-}
-check() { if eval "$2"; then ok; else bad "$1"; fi; }
+. "$(dirname "$0")/../harness.sh"
 
 PG=$BLOBSTORE_PG_URL
 S3="s3://blobstore-tests/cli-$$?endpoint=$BLOBSTORE_S3_ENDPOINT&orphan_grace=0"
@@ -154,5 +140,4 @@ check "the error says how often it tried" 'grep -q "HTTP 503 (after 6 attempts)"
 kill $proxy_pid
 proxy_pid=""
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+harness_done

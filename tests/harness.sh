@@ -1,0 +1,22 @@
+# harness.sh - sourced by the shell test scripts: a scratch directory $T
+# (removed at exit) and the checks. Counts go to $pass and $fail; finish with
+# harness_done.
+T=$(mktemp -d "${TMPDIR:-/tmp}/bstest-sh.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# expect CODE DESCRIPTION -- COMMAND...: run, keep stdout in $T/out, stderr in $T/err
+expect() {
+    local want=$1 what=$2
+    shift 3
+    "$@" > "$T/out" 2> "$T/err"
+    local got=$?
+    if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, want $want ($(head -c 300 "$T/err"))"; fi
+}
+check() { if eval "$2"; then ok; else bad "$1"; fi; }
+harness_done() {
+    echo "$pass passed, $fail failed"
+    [ "$fail" -eq 0 ]
+}
