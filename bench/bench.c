@@ -364,15 +364,27 @@ static void queries(const char *root, int n)
 }
 
 /* The JSON backend's put cost does not grow with the store. */
+/* The JSON index's own cost per put, at two store sizes: blobs are kept in
+ * memory (a custom blob backend) so that file creation, which costs the
+ * same at any size and varies with the disk's state, does not hide it. */
 static void json_put_cost(const char *root)
 {
     int sizes[] = {1000, 100000};
     double per[2];
     char dir[4200], key[64];
-    printf("\nJSON backend: cost of one put (relaxed, after N entries)\n");
+    printf("\nJSON backend: cost of one put to the index (relaxed, blobs in memory, after N "
+           "entries)\n");
     for (int k = 0; k < 2; k++) {
         snprintf(dir, sizeof(dir), "%s/json%d", root, sizes[k]);
-        blobstore *bs = open_store(dir, "json", BLOBSTORE_DURABILITY_RELAXED, NULL);
+        blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+        o.cache_dir = dir;
+        o.backend = "json";
+        o.durability = BLOBSTORE_DURABILITY_RELAXED;
+        if (blobstore_blob_backend_mem_new(&o.blob_backend_impl) != 0)
+            die("memory backend");
+        blobstore *bs;
+        if (blobstore_open(&bs, &o) != 0)
+            die("open");
         if (blobstore_batch_begin(bs) != 0)
             die("batch");
         for (int i = 0; i < sizes[k]; i++) {
@@ -382,6 +394,7 @@ static void json_put_cost(const char *root)
         }
         if (blobstore_batch_commit(bs) != 0)
             die("commit");
+        sync();
         double t0 = now();
         for (int i = 0; i < 1000; i++) {
             snprintf(key, sizeof(key), "new%07d", i);
@@ -524,10 +537,16 @@ int main(int argc, char **argv)
     printf("blobstore %s benchmark in %s\n", blobstore_version(), root);
     double fs = fsync_rate(root);
     printf("\nfsync rate of this disk: %.0f/s\n", fs);
+    /* Each section starts with earlier sections' writes on disk, so that
+     * their writeback does not slow the next one down. */
     small_values(root, quick ? 2000 : 10000, fs);
+    sync();
     large_values(root, quick ? 20000000 : 100000000);
+    sync();
     arrays(root, quick ? 20 : 100);
+    sync();
     queries(root, quick ? 100000 : 1000000);
+    sync();
     json_put_cost(root);
     rmrf(root);
     return 0;
