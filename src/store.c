@@ -2204,6 +2204,40 @@ static int verify_one(void *ctx, blobstore_entry *e)
     return v->stop;
 }
 
+/* An entry seen pointing at a missing blob is dangling if it still does under
+ * a write transaction (a put elsewhere may have replaced it meanwhile); the
+ * write lock is held for this check only, not while every blob is looked up. */
+static int check_dangling(verify_ctx *v, const char *key, const char *blob)
+{
+    blobstore *bs = v->bs;
+    blobstore_entry e;
+    int dangling = 0, fixed = 0;
+    int rc = tx_begin(bs, 1);
+    if (rc)
+        return rc;
+    int r = bs->meta->get(bs->meta, key, &e);
+    if (r == 0) {
+        dangling = e.blob && strcmp(e.blob, blob) == 0 && bs->blobs->exists(bs->blobs, blob) == 0;
+        blobstore_entry_clear(&e);
+    } else if (r == BLOBSTORE_ENOTFOUND) {
+        bs__error_clear();
+    } else {
+        rc = r;
+    }
+    if (!rc && dangling && (v->flags & BLOBSTORE_VERIFY_REPAIR)) {
+        rc = bs->meta->remove(bs->meta, key);
+        fixed = rc == 0;
+    }
+    int rc2 = tx_end(bs, rc == 0);
+    if (!rc)
+        rc = rc2;
+    if (!rc && dangling) {
+        v->st->dangling++;
+        report(v, BLOBSTORE_PROBLEM_DANGLING, key, blob, "entry whose blob is missing", fixed);
+    }
+    return rc;
+}
+
 BLOBSTORE_API int blobstore_verify(blobstore_verify_stats *out, blobstore *bs, unsigned int flags,
                                    blobstore_problem_fn fn, void *ctx)
 {
@@ -2216,25 +2250,23 @@ BLOBSTORE_API int blobstore_verify(blobstore_verify_stats *out, blobstore *bs, u
     int rc = each_entry(bs, verify_one, &v);
     collect_ctx c;
     memset(&c, 0, sizeof(c));
-    /* Phase 2: with writers excluded, find dangling entries, orphans and temps. */
+    /* Phase 2: with this machine's writers excluded, find dangling entries,
+     * orphans and temps. */
     if (!rc && !v.stop && (rc = excl_enter(bs)) == 0) {
-        if ((rc = tx_begin(bs, 1)) == 0) {
+        if ((rc = tx_begin(bs, 0)) == 0) {
             rc = bs->meta->iterate(bs->meta, NULL, collect, &c);
-            for (size_t i = 0; !rc && i < c.n; i++) {
-                if (!c.blobs[i] || bs->blobs->exists(bs->blobs, c.blobs[i]) != 0)
-                    continue;
-                int fixed = 0;
-                st.dangling++;
-                if (flags & BLOBSTORE_VERIFY_REPAIR) {
-                    rc = bs->meta->remove(bs->meta, c.keys[i]);
-                    fixed = rc == 0;
-                }
-                report(&v, BLOBSTORE_PROBLEM_DANGLING, c.keys[i], c.blobs[i],
-                       "entry whose blob is missing", fixed);
-            }
-            int rc2 = tx_end(bs, rc == 0);
+            int rc2 = tx_end(bs, 1);
             if (!rc)
                 rc = rc2;
+        }
+        for (size_t i = 0; !rc && i < c.n; i++) {
+            if (!c.blobs[i])
+                continue;
+            int ex = bs->blobs->exists(bs->blobs, c.blobs[i]);
+            if (ex < 0)
+                rc = ex;
+            else if (ex == 0)
+                rc = check_dangling(&v, c.keys[i], c.blobs[i]);
         }
         if (!rc) {
             v.refs = bs__calloc(c.n, sizeof(char *));

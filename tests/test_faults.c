@@ -16,6 +16,7 @@ typedef struct {
     blobstore_blob_backend parent;
     blobstore_blob_backend *inner;
     int fail_write, fail_commit, fail_read, fail_remove;
+    int missing_once; /* the next exists() answers "absent" for a present blob */
     int writes, commits, readers, removes;
 } fault_blob;
 
@@ -114,6 +115,10 @@ static int fb_reader(blobstore_blob_reader **out, blobstore_blob_backend *pbe, c
 static int fb_exists(blobstore_blob_backend *pbe, const char *name)
 {
     fault_blob *fb = (fault_blob *)pbe;
+    if (fb->missing_once) {
+        fb->missing_once = 0;
+        return 0;
+    }
     return fb->inner->exists(fb->inner, name);
 }
 
@@ -395,7 +400,27 @@ TEST(failed_old_blob_removal_leaves_orphan_for_repair)
     blobstore_close(bs);
 }
 
+TEST(verify_rechecks_a_missing_blob_before_calling_it_dangling)
+{
+    /* A blob seen missing by verify's scan, there again when rechecked under
+     * the write lock (as when a put elsewhere replaced the entry meanwhile):
+     * not dangling, and repair removes nothing. */
+    fault_blob *fb;
+    fault_meta *fm;
+    blobstore *bs = open_faulty(&fb, &fm);
+    CHECK(bs != NULL);
+    CHECK_EQ(blobstore_put(NULL, bs, "k", "value", 5, NULL), 0);
+    fb->missing_once = 1;
+    blobstore_verify_stats st;
+    CHECK_EQ(blobstore_verify(&st, bs, BLOBSTORE_VERIFY_REPAIR, NULL, NULL), 0);
+    CHECK_EQ(fb->missing_once, 0); /* the scan did see it missing */
+    CHECK_EQ(st.dangling, 0);
+    CHECK(value_is(bs, "k", "value"));
+    blobstore_close(bs);
+}
+
 static const test_case tests[] = {
+    TEST_ENTRY(verify_rechecks_a_missing_blob_before_calling_it_dangling),
     TEST_ENTRY(custom_backends_pass_conformance),
     TEST_ENTRY(get_metadata_never_reads_the_blob),
     TEST_ENTRY(failed_blob_write_leaves_old_value),
