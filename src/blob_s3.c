@@ -725,7 +725,7 @@ static int s3w_commit(blobstore_blob_writer *pw, const char *name, int sync)
             rc = writer_flush(w);
         if (!rc)
             rc = mpu_complete(be, &w->mpu);
-        else
+        if (rc) /* harmless if the completion took effect after all */
             mpu_cancel(be, &w->mpu);
         if (!rc)
             rc = copy_object(be, w->mpu.key, key, w->total);
