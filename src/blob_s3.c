@@ -167,8 +167,9 @@ typedef struct {
     const char *copy_source; /* x-amz-copy-source, or NULL */
     /* filled in: */
     long status;
-    time_t date; /* the server's Date header, or 0 */
-    bs_buf resp; /* response body (the caller frees it) */
+    time_t date;   /* the server's Date header, or 0 */
+    int64_t total; /* the object's size from Content-Range, or -1 */
+    bs_buf resp;   /* response body (the caller frees it) */
     char etag[128];
     curl_off_t length; /* Content-Length of the response */
 } s3_req;
@@ -208,6 +209,18 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *ctx)
         d[dl] = 0;
         time_t t = curl_getdate(d, NULL);
         r->date = t > 0 ? t : 0;
+    }
+    if (n > 14 && strncasecmp(p, "content-range:", 14) == 0) {
+        char v[128];
+        size_t vl = n - 14 < sizeof(v) - 1 ? n - 14 : sizeof(v) - 1;
+        memcpy(v, p + 14, vl);
+        v[vl] = 0;
+        const char *slash = strchr(v, '/');
+        char *end;
+        if (slash && slash[1] >= '0' && slash[1] <= '9') {
+            unsigned long long t = strtoull(slash + 1, &end, 10);
+            r->total = (int64_t)t;
+        }
     }
     if (n > 5 && strncasecmp(p, "etag:", 5) == 0) {
         const char *v = p + 5;
@@ -296,6 +309,7 @@ static int attempt(s3_backend *be, CURL *c, const char *url, s3_req *r)
     r->etag[0] = 0;
     r->status = 0;
     r->date = 0;
+    r->total = -1;
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_AWS_SIGV4, be->sigv4);
     curl_easy_setopt(c, CURLOPT_USERPWD, be->userpwd);
@@ -767,6 +781,54 @@ typedef struct {
     size_t pos;         /* consumed bytes of chunk.resp */
 } s3_reader;
 
+/* Fetch the next range. The first (from reader_new) also learns the
+ * object's size from Content-Range: one request for a small object. */
+static int s3r_fetch(s3_reader *r, int first)
+{
+    uint64_t end = r->off + READ_SIZE - 1;
+    if (!first && end >= r->size)
+        end = r->size - 1;
+    char range[64];
+    snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)r->off,
+             (unsigned long long)end);
+    r->chunk.method = "GET";
+    r->chunk.key = r->key;
+    r->chunk.range = range;
+    int rc = s3_do(r->be, &r->chunk);
+    r->chunk.range = NULL;
+    r->pos = 0;
+    if (!rc && first) {
+        if (r->chunk.status == 404) {
+            rc = bs__error(BLOBSTORE_ENOTFOUND, "s3: %s is missing", r->key);
+        } else if (r->chunk.status == 416) { /* nothing at offset 0: an empty object */
+            r->size = 0;
+            r->chunk.resp.len = 0;
+            return 0;
+        } else if (r->chunk.status == 200) { /* the whole object, range ignored */
+            r->size = r->chunk.resp.len;
+        } else if (r->chunk.status == 206 && r->chunk.total >= 0) {
+            r->size = (uint64_t)r->chunk.total;
+        } else if (r->chunk.status == 206) {
+            rc = bs__error(BLOBSTORE_EIO, "s3: %s: a partial answer without Content-Range", r->key);
+        }
+        if (!rc && end >= r->size)
+            end = r->size ? r->size - 1 : 0;
+    }
+    if (!rc && r->chunk.status != 206 && r->chunk.status != 200)
+        rc = status_error(&r->chunk, "read");
+    if (!rc && r->chunk.status == 200 && !first)
+        rc = bs__error(BLOBSTORE_EIO, "s3: %s: the server ignored a range", r->key);
+    if (!rc && r->chunk.resp.len != (r->size ? end - r->off + 1 : 0))
+        rc = bs__error(BLOBSTORE_EIO, "s3: %s: short or changed object (got %zu bytes at %llu)",
+                       r->key, r->chunk.resp.len, (unsigned long long)r->off);
+    if (rc) {
+        r->chunk.resp.len = 0;
+        return rc;
+    }
+    r->off = end + 1;
+    return 0;
+}
+
 static int s3r_read(blobstore_blob_reader *pr, void *buf, size_t cap, size_t *out_n)
 {
     s3_reader *r = (s3_reader *)pr;
@@ -775,28 +837,9 @@ static int s3r_read(blobstore_blob_reader *pr, void *buf, size_t cap, size_t *ou
             *out_n = 0;
             return 0;
         }
-        uint64_t end = r->off + READ_SIZE - 1;
-        if (end >= r->size)
-            end = r->size - 1;
-        char range[64];
-        snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)r->off,
-                 (unsigned long long)end);
-        r->chunk.method = "GET";
-        r->chunk.key = r->key;
-        r->chunk.range = range;
-        int rc = s3_do(r->be, &r->chunk);
-        r->chunk.range = NULL;
-        if (!rc && r->chunk.status != 206 && r->chunk.status != 200)
-            rc = status_error(&r->chunk, "read");
-        if (!rc && r->chunk.resp.len != end - r->off + 1)
-            rc = bs__error(BLOBSTORE_EIO, "s3: %s: short or changed object (got %zu bytes at %llu)",
-                           r->key, r->chunk.resp.len, (unsigned long long)r->off);
-        if (rc) {
-            r->chunk.resp.len = r->pos = 0;
+        int rc = s3r_fetch(r, 0);
+        if (rc)
             return rc;
-        }
-        r->off = end + 1;
-        r->pos = 0;
     }
     size_t n = r->chunk.resp.len - r->pos;
     if (n > cap)
@@ -847,10 +890,7 @@ static int s3_reader_new(blobstore_blob_reader **out, blobstore_blob_backend *pb
         return BLOBSTORE_ENOMEM;
     }
     r->be = be;
-    rc = head(be, r->key, &r->size);
-    if (rc <= 0) {
-        if (rc == 0)
-            rc = bs__error(BLOBSTORE_ENOTFOUND, "s3: blob %s is missing", name);
+    if ((rc = s3r_fetch(r, 1)) != 0) {
         s3r_close(&r->parent);
         return rc;
     }

@@ -89,6 +89,35 @@ static int write_object(blobstore_blob_backend *be, const char *name, const unsi
     return rc;
 }
 
+TEST(s3_empty_and_small_objects_read_back)
+{
+    blobstore_blob_backend *be = s3_backend(NULL, 2);
+    CHECK(be != NULL);
+    CHECK_EQ(write_object(be, "e0.blob", (const unsigned char *)"", 0), 0);
+    bs_buf b = {0};
+    CHECK_EQ(conformance_read_all(be, "e0.blob", &b), 0);
+    CHECK_EQ(b.len, 0);
+    /* Exactly one read's worth, and one byte more. */
+    size_t sizes[2] = {4u << 20, (4u << 20) + 1};
+    unsigned char *data = malloc(sizes[1]);
+    CHECK(data != NULL);
+    fill(data, sizes[1], 4);
+    for (int i = 0; i < 2; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "e%d%d.blob", i + 1, i);
+        CHECK_EQ(write_object(be, name, data, sizes[i]), 0);
+        b.len = 0;
+        CHECK_EQ(conformance_read_all(be, name, &b), 0);
+        CHECK_EQ(b.len, sizes[i]);
+        CHECK(memcmp(b.data, data, sizes[i]) == 0);
+    }
+    bs__buf_free(&b);
+    free(data);
+    blobstore_blob_reader *r;
+    CHECK_EQ(be->reader(&r, be, "e9.blob"), BLOBSTORE_ENOTFOUND);
+    be->free(be);
+}
+
 TEST(s3_large_objects_go_in_parts)
 {
     size_t n = 21 * 1000 * 1000 + 17;
@@ -689,6 +718,7 @@ TEST(two_processes_put_one_key)
 
 static const test_case tests[] = {
     TEST_ENTRY(s3_blob_backend_contract),
+    TEST_ENTRY(s3_empty_and_small_objects_read_back),
     TEST_ENTRY(s3_large_objects_go_in_parts),
     TEST_ENTRY(s3_interrupted_write_is_a_temp_and_nothing_else),
     TEST_ENTRY(s3_listings_go_page_by_page),
