@@ -600,6 +600,113 @@ static uint64_t noise(uint64_t *x)
     return *x;
 }
 
+static blobstore *open_kind(const char *dir, const char *backend, int ca)
+{
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    o.backend = backend;
+    o.content_addressable = ca ? BLOBSTORE_YES : 0;
+    blobstore *bs = NULL;
+    return blobstore_open(&bs, &o) == 0 ? bs : NULL;
+}
+
+/* Every key of a has the same bytes and metadata (but the blob name) in b. */
+static int same_contents(blobstore *a, blobstore *b)
+{
+    blobstore_list la, lb;
+    if (blobstore_list_keys(&la, a, NULL, NULL) || blobstore_list_keys(&lb, b, NULL, NULL))
+        return 0;
+    int ok = la.count == lb.count;
+    for (size_t i = 0; ok && i < la.count; i++) {
+        void *x, *y;
+        size_t nx, ny;
+        char *mx, *my;
+        ok = strcmp(la.keys[i], lb.keys[i]) == 0 && blobstore_get(&x, &nx, a, la.keys[i]) == 0 &&
+             blobstore_get(&y, &ny, b, la.keys[i]) == 0;
+        if (!ok)
+            break;
+        ok = nx == ny && memcmp(x, y, nx) == 0;
+        blobstore_free(x);
+        blobstore_free(y);
+        if (ok && blobstore_get_metadata(&mx, a, la.keys[i]) == 0 &&
+            blobstore_get_metadata(&my, b, la.keys[i]) == 0) {
+            json_t *jx = json_loads(mx, 0, NULL), *jy = json_loads(my, 0, NULL);
+            json_object_del(jx, "blob");
+            json_object_del(jx, "storage");
+            json_object_del(jy, "blob");
+            json_object_del(jy, "storage");
+            ok = json_equal(jx, jy);
+            json_decref(jx);
+            json_decref(jy);
+            blobstore_free(mx);
+            blobstore_free(my);
+        }
+    }
+    blobstore_list_free(&la);
+    blobstore_list_free(&lb);
+    return ok;
+}
+
+TEST(migrate_between_local_backends)
+{
+    /* SQLite keeps small values inline; JSON cannot, so they become files. */
+    blobstore *src = open_kind(test_tmpdir(), "sqlite", 0);
+    CHECK(src != NULL);
+    CHECK_EQ(blobstore_put(NULL, src, "small", "tiny", 4, "{\"n\": 1}"), 0);
+    char big[100000];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)(i * 7);
+    CHECK_EQ(blobstore_put(NULL, src, "big", big, sizeof(big), "{\"n\": 2}"), 0);
+    int32_t v[1000];
+    for (int i = 0; i < 1000; i++)
+        v[i] = i;
+    blobstore_array a = {"<i4", 1, {1000}, v, sizeof(v), 0};
+    CHECK_EQ(blobstore_array_put(NULL, src, "arr", &a, NULL), 0);
+    blobstore *dst = open_kind(test_tmpdir(), "json", 0);
+    CHECK(dst != NULL);
+    blobstore_migrate_stats st;
+    CHECK_EQ(blobstore_migrate(&st, dst, src, NULL, NULL), 0);
+    CHECK_EQ(st.entries, 3);
+    CHECK_EQ(st.copied, 3);
+    CHECK(same_contents(src, dst));
+    blobstore_array back;
+    CHECK_EQ(blobstore_array_get(&back, dst, "arr"), 0);
+    CHECK(back.nbytes == sizeof(v) && memcmp(back.data, v, sizeof(v)) == 0);
+    blobstore_array_clear(&back);
+    blobstore_verify_stats vs;
+    CHECK_EQ(blobstore_verify(&vs, dst, 0, NULL, NULL), 0);
+    CHECK_EQ(vs.ok, 3);
+    /* Again: nothing to copy. A changed entry is copied again. */
+    CHECK_EQ(blobstore_migrate(&st, dst, src, NULL, NULL), 0);
+    CHECK_EQ(st.skipped, 3);
+    CHECK_EQ(st.copied, 0);
+    CHECK_EQ(blobstore_update_metadata(src, "big", "{\"n\": 3}"), 0);
+    CHECK_EQ(blobstore_migrate(&st, dst, src, NULL, NULL), 0);
+    CHECK_EQ(st.copied, 1);
+    CHECK(same_contents(src, dst));
+    CHECK_EQ(blobstore_migrate(&st, dst, dst, NULL, NULL), BLOBSTORE_EINVAL);
+    /* A store that is not content-addressed cannot fill one that is. */
+    blobstore *ca = open_kind(test_tmpdir(), "json", 1);
+    CHECK(ca != NULL);
+    CHECK_EQ(blobstore_migrate(&st, ca, src, NULL, NULL), BLOBSTORE_EINVAL);
+    /* Content-addressed to content-addressed keeps keys and shares blobs. */
+    char *k1, *k2;
+    CHECK_EQ(blobstore_put(&k1, ca, NULL, big, sizeof(big), NULL), 0);
+    CHECK_EQ(blobstore_put(&k2, ca, NULL, "other", 5, NULL), 0);
+    blobstore *ca2 = open_kind(test_tmpdir(), "sqlite", 1);
+    CHECK(ca2 != NULL);
+    CHECK_EQ(blobstore_migrate(&st, ca2, ca, NULL, NULL), 0);
+    CHECK_EQ(st.copied, 2);
+    CHECK(same_contents(ca, ca2));
+    CHECK_EQ(blobstore_exists(ca2, k1), 1);
+    blobstore_free(k1);
+    blobstore_free(k2);
+    blobstore_close(ca2);
+    blobstore_close(ca);
+    blobstore_close(dst);
+    blobstore_close(src);
+}
+
 TEST(raw_blob_without_segment_checksums_is_checked_by_sha256)
 {
     /* A file stored as it is by the plain put (no segment checksums, as in
@@ -732,6 +839,7 @@ TEST(table_columns_read_only_their_chunks)
 }
 
 static const test_case tests[] = {
+    TEST_ENTRY(migrate_between_local_backends),
     TEST_ENTRY(raw_blob_without_segment_checksums_is_checked_by_sha256),
     TEST_ENTRY(array_slices_read_only_the_chunks_they_touch),
     TEST_ENTRY(table_columns_read_only_their_chunks),
