@@ -31,7 +31,13 @@ from ._core import (
     NotFoundError,
     UnsupportedError,
 )
-from .backends import BlobBackend, FilesystemBlobBackend, MemoryBlobBackend, S3BlobBackend
+from .backends import (
+    BlobBackend,
+    FilesystemBlobBackend,
+    MemoryBlobBackend,
+    MetadataBackend,
+    S3BlobBackend,
+)
 
 __all__ = [
     "BlobStore",
@@ -45,6 +51,8 @@ __all__ = [
     "BlobBackend",
     "FilesystemBlobBackend",
     "MemoryBlobBackend",
+    "MetadataBackend",
+    "S3BlobBackend",
 ]
 
 __version__ = _core.library_version
@@ -74,10 +82,12 @@ class BlobStore:
     """Key-value storage of Python objects with metadata (see the package doc).
 
     Parameters follow the reference BlobStore: ``cache_dir``, ``backend``
-    ("json" or "sqlite"), ``compression`` (lz4, zstd, gzip, blosclz, none),
+    ("json", "sqlite", a postgresql:// URL, or a MetadataBackend subclass
+    written in Python), ``compression`` (lz4, zstd, gzip, blosclz, none),
     ``compression_level`` (1-9), ``content_addressable`` and ``blob_backend``
-    ("filesystem", "memory", a FilesystemBlobBackend / MemoryBlobBackend, or a
-    BlobBackend subclass written in Python). ``durability`` is "durable"
+    ("filesystem", "memory", an s3:// URL, a FilesystemBlobBackend /
+    MemoryBlobBackend / S3BlobBackend, or a BlobBackend subclass written in
+    Python). ``durability`` is "durable"
     (default: a put that returned survives power loss) or "relaxed".
     """
 
@@ -94,12 +104,16 @@ class BlobStore:
         verify_content_hash=False,
     ):
         cache_dir = os.fspath(cache_dir)
-        if backend is not None and not (
+        meta_impl = None
+        if isinstance(backend, MetadataBackend):
+            meta_impl, backend = backend, None
+        elif backend is not None and not (
             backend in ("json", "sqlite")
             or (isinstance(backend, str) and backend.startswith(("postgresql://", "postgres://")))
         ):
             raise ValueError(
-                f"backend must be 'json', 'sqlite' or a postgresql:// URL, not {backend!r}"
+                "backend must be 'json', 'sqlite', a postgresql:// URL or a MetadataBackend, "
+                f"not {backend!r}"
             )
         if compression not in _COMPRESSIONS:
             raise ValueError(
@@ -148,6 +162,7 @@ class BlobStore:
             durability=durability,
             verify_content_hash=verify_content_hash,
             blob_backend_impl=impl,
+            meta_backend_impl=meta_impl,
         )
         settings = json.loads(self._store.settings())
         self.backend = settings["backend"]

@@ -14,6 +14,7 @@
 
 #include "blobstore.h"
 #include "blobstore/sys/blob_backend.h"
+#include "blobstore/sys/meta_backend.h"
 
 #include <string.h>
 
@@ -139,13 +140,13 @@ typedef struct {
 } py_reader;
 
 /* Report the pending Python exception as a library error; needs the GIL. */
-static int py_fail(const char *what)
+static int py_fail_in(const char *who, const char *what)
 {
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     PyObject *s = value ? PyObject_Str(value) : NULL;
     const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
-    snprintf(callback_error, sizeof(callback_error), "python blob backend: %s failed: %s", what,
+    snprintf(callback_error, sizeof(callback_error), "python %s backend: %s failed: %s", who, what,
              msg ? msg : "error");
     Py_XDECREF(s);
     Py_XDECREF(type);
@@ -153,6 +154,11 @@ static int py_fail(const char *what)
     Py_XDECREF(tb);
     PyErr_Clear();
     return BLOBSTORE_ECALLBACK;
+}
+
+static int py_fail(const char *what)
+{
+    return py_fail_in("blob", what);
 }
 
 static int pw_write(blobstore_blob_writer *pw, const void *p, size_t n)
@@ -345,6 +351,274 @@ static blobstore_blob_backend *py_backend_new(PyObject *obj)
     return &be->parent;
 }
 
+/* ---- metadata backends written in Python ----
+ *
+ * The Python object provides get(key) -> dict or None, put(entry: dict),
+ * delete(key) -> bool, entries() -> iterable of dicts (any order), and
+ * begin(write), commit(), rollback(). An entry dict has the members key,
+ * blob, format, compression, content_hash, created_at, updated_at,
+ * metadata (the user's metadata as JSON text, kept exactly), info (JSON text
+ * or None), size, file_size, raw (bool) and data (bytes kept inline, or
+ * None). supports_inline = True lets the store keep small values in data.
+ * Calls are serialised by the store.
+ */
+
+typedef struct {
+    blobstore_meta_backend parent;
+    PyObject *obj;
+} py_meta;
+
+static PyObject *entry_to_dict(const blobstore_entry *e)
+{
+    PyObject *data = e->inline_data
+                         ? PyBytes_FromStringAndSize(e->inline_data, (Py_ssize_t)e->inline_len)
+                         : (Py_INCREF(Py_None), Py_None);
+    if (!data)
+        return NULL;
+    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:z,s:z,s:s,s:z,s:K,s:K,s:O,s:N}", "key", e->key,
+                         "blob", e->blob, "format", e->format ? e->format : "bytes", "compression",
+                         e->compression ? e->compression : "none", "content_hash",
+                         e->content_hash ? e->content_hash : "", "created_at", e->created_at,
+                         "updated_at", e->updated_at, "metadata", e->metadata ? e->metadata : "{}",
+                         "info", e->info, "size", (unsigned long long)e->size, "file_size",
+                         (unsigned long long)e->file_size, "raw", e->raw ? Py_True : Py_False,
+                         "data", data);
+}
+
+/* A string member (NULL when absent or None when allowed); -1 on a type error. */
+static int dict_str(PyObject *d, const char *name, int nullable, char **out)
+{
+    PyObject *v = PyMapping_GetItemString(d, name);
+    *out = NULL;
+    if (!v) {
+        PyErr_Format(PyExc_ValueError, "entry lacks \"%s\"", name);
+        return -1;
+    }
+    int rc = 0;
+    if (v == Py_None && nullable) {
+        rc = 0;
+    } else if (PyUnicode_Check(v)) {
+        const char *s = PyUnicode_AsUTF8(v);
+        rc = s && (*out = strdup(s)) ? 0 : -1;
+        if (!rc && !*out)
+            PyErr_NoMemory();
+    } else {
+        PyErr_Format(PyExc_ValueError, "entry member \"%s\" must be a str", name);
+        rc = -1;
+    }
+    Py_DECREF(v);
+    return rc;
+}
+
+static int dict_to_entry(PyObject *d, blobstore_entry *e)
+{
+    memset(e, 0, sizeof(*e));
+    if (!PyMapping_Check(d)) {
+        PyErr_SetString(PyExc_ValueError, "an entry must be a dict");
+        return -1;
+    }
+    if (dict_str(d, "key", 0, &e->key) || dict_str(d, "blob", 1, &e->blob) ||
+        dict_str(d, "format", 0, &e->format) || dict_str(d, "compression", 0, &e->compression) ||
+        dict_str(d, "content_hash", 0, &e->content_hash) ||
+        dict_str(d, "created_at", 1, &e->created_at) ||
+        dict_str(d, "updated_at", 1, &e->updated_at) || dict_str(d, "metadata", 0, &e->metadata) ||
+        dict_str(d, "info", 1, &e->info))
+        return -1;
+    PyObject *size = PyMapping_GetItemString(d, "size");
+    PyObject *fsize = PyMapping_GetItemString(d, "file_size");
+    PyObject *raw = PyMapping_GetItemString(d, "raw");
+    PyObject *data = PyMapping_GetItemString(d, "data");
+    int rc = size && fsize && raw && data ? 0 : -1;
+    if (!rc) {
+        e->size = PyLong_AsUnsignedLongLong(size);
+        e->file_size = PyLong_AsUnsignedLongLong(fsize);
+        e->raw = PyObject_IsTrue(raw) > 0;
+        if (PyErr_Occurred())
+            rc = -1;
+    }
+    if (!rc && data != Py_None) {
+        char *p;
+        Py_ssize_t n;
+        if (PyBytes_AsStringAndSize(data, &p, &n) != 0 || !(e->inline_data = malloc(n ? n : 1))) {
+            rc = -1;
+        } else {
+            memcpy(e->inline_data, p, (size_t)n);
+            e->inline_len = (size_t)n;
+        }
+    }
+    Py_XDECREF(size);
+    Py_XDECREF(fsize);
+    Py_XDECREF(raw);
+    Py_XDECREF(data);
+    return rc;
+}
+
+static int pm_call0(blobstore_meta_backend *pbe, const char *method, PyObject *arg)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *r = arg ? PyObject_CallMethod(((py_meta *)pbe)->obj, method, "O", arg)
+                      : PyObject_CallMethod(((py_meta *)pbe)->obj, method, NULL);
+    int rc = r ? 0 : py_fail_in("metadata", method);
+    Py_XDECREF(r);
+    PyGILState_Release(g);
+    return rc;
+}
+
+static int pm_begin(blobstore_meta_backend *pbe, int write)
+{
+    return pm_call0(pbe, "begin", write ? Py_True : Py_False);
+}
+
+static int pm_commit(blobstore_meta_backend *pbe)
+{
+    return pm_call0(pbe, "commit", NULL);
+}
+
+static int pm_rollback(blobstore_meta_backend *pbe)
+{
+    return pm_call0(pbe, "rollback", NULL);
+}
+
+static int pm_get(blobstore_meta_backend *pbe, const char *key, blobstore_entry *out)
+{
+    memset(out, 0, sizeof(*out));
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *r = PyObject_CallMethod(((py_meta *)pbe)->obj, "get", "s", key);
+    int rc;
+    if (!r)
+        rc = py_fail_in("metadata", "get");
+    else if (r == Py_None)
+        rc = BLOBSTORE_ENOTFOUND;
+    else if (dict_to_entry(r, out) != 0)
+        rc = py_fail_in("metadata", "get (the entry it returned)");
+    else
+        rc = 0;
+    if (rc)
+        blobstore_entry_clear(out);
+    Py_XDECREF(r);
+    PyGILState_Release(g);
+    return rc;
+}
+
+static int pm_put(blobstore_meta_backend *pbe, const blobstore_entry *e)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *d = entry_to_dict(e);
+    int rc = d ? 0 : py_fail_in("metadata", "put (making the entry)");
+    PyGILState_Release(g);
+    if (!rc)
+        rc = pm_call0(pbe, "put", d);
+    g = PyGILState_Ensure();
+    Py_XDECREF(d);
+    PyGILState_Release(g);
+    return rc;
+}
+
+static int pm_remove(blobstore_meta_backend *pbe, const char *key)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *r = PyObject_CallMethod(((py_meta *)pbe)->obj, "delete", "s", key);
+    int rc = !r ? py_fail_in("metadata", "delete") : PyObject_IsTrue(r) ? 0 : BLOBSTORE_ENOTFOUND;
+    Py_XDECREF(r);
+    PyGILState_Release(g);
+    return rc;
+}
+
+static int cmp_entry_key(const void *a, const void *b)
+{
+    return strcmp(((const blobstore_entry *)a)->key, ((const blobstore_entry *)b)->key);
+}
+
+static int pm_iterate(blobstore_meta_backend *pbe, const char *prefix, blobstore_entry_fn fn,
+                      void *ctx)
+{
+    size_t plen = prefix ? strlen(prefix) : 0, n = 0, cap = 0;
+    blobstore_entry *all = NULL;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *src = PyObject_CallMethod(((py_meta *)pbe)->obj, "entries", NULL);
+    PyObject *it = src ? PyObject_GetIter(src) : NULL, *item;
+    int rc = it ? 0 : py_fail_in("metadata", "entries");
+    while (!rc && (item = PyIter_Next(it)) != NULL) {
+        blobstore_entry e;
+        if (dict_to_entry(item, &e) != 0) {
+            blobstore_entry_clear(&e);
+            rc = py_fail_in("metadata", "entries (an entry)");
+        } else if (plen && strncmp(e.key, prefix, plen) != 0) {
+            blobstore_entry_clear(&e);
+        } else {
+            if (n == cap) {
+                blobstore_entry *m = realloc(all, (cap = cap ? cap * 2 : 64) * sizeof(*all));
+                if (!m) {
+                    blobstore_entry_clear(&e);
+                    rc = BLOBSTORE_ENOMEM;
+                }
+                all = m ? m : all;
+            }
+            if (!rc)
+                all[n++] = e;
+        }
+        Py_DECREF(item);
+    }
+    if (!rc && PyErr_Occurred())
+        rc = py_fail_in("metadata", "entries");
+    Py_XDECREF(it);
+    Py_XDECREF(src);
+    PyGILState_Release(g);
+    /* strcmp orders UTF-8 by bytes: the order every backend gives */
+    if (!rc && n)
+        qsort(all, n, sizeof(*all), cmp_entry_key);
+    for (size_t i = 0; !rc && i < n; i++)
+        if (fn(ctx, &all[i]) != 0)
+            rc = BLOBSTORE_ECALLBACK;
+    for (size_t i = 0; i < n; i++)
+        blobstore_entry_clear(&all[i]);
+    free(all);
+    return rc;
+}
+
+static void pm_free(blobstore_meta_backend *pbe)
+{
+    py_meta *be = (py_meta *)pbe;
+    PyGILState_STATE g = PyGILState_Ensure();
+    Py_XDECREF(be->obj);
+    PyGILState_Release(g);
+    free(be);
+}
+
+static blobstore_meta_backend *py_meta_new(PyObject *obj)
+{
+    static const char *needed[] = {"get",   "put",    "delete",  "entries",
+                                   "begin", "commit", "rollback"};
+    for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++)
+        if (!PyObject_HasAttrString(obj, needed[i])) {
+            PyErr_Format(PyExc_ValueError, "metadata backend object lacks a %s() method",
+                         needed[i]);
+            return NULL;
+        }
+    PyObject *inl = PyObject_GetAttrString(obj, "supports_inline");
+    int inline_ok = inl && PyObject_IsTrue(inl) > 0;
+    Py_XDECREF(inl);
+    PyErr_Clear();
+    py_meta *be = calloc(1, sizeof(*be));
+    if (!be) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    Py_INCREF(obj);
+    be->obj = obj;
+    be->parent.version = BLOBSTORE_META_BACKEND_VERSION;
+    be->parent.flags = inline_ok ? BLOBSTORE_META_INLINE : 0;
+    be->parent.begin = pm_begin;
+    be->parent.commit = pm_commit;
+    be->parent.rollback = pm_rollback;
+    be->parent.get = pm_get;
+    be->parent.put = pm_put;
+    be->parent.remove = pm_remove;
+    be->parent.iterate = pm_iterate;
+    be->parent.free = pm_free;
+    return &be->parent;
+}
+
 /* ---- Store ---- */
 
 typedef struct {
@@ -370,16 +644,16 @@ static int tri(PyObject *v)
 static int Store_init(StoreObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {
-        "cache_dir",           "backend",           "compression", "compression_level",
-        "content_addressable", "blob_backend",      "shard_chars", "durability",
-        "verify_content_hash", "blob_backend_impl", NULL};
+        "cache_dir",           "backend",           "compression",       "compression_level",
+        "content_addressable", "blob_backend",      "shard_chars",       "durability",
+        "verify_content_hash", "blob_backend_impl", "meta_backend_impl", NULL};
     const char *cache_dir = NULL, *backend = NULL, *compression = NULL, *blob_backend = NULL,
                *durability = NULL;
     int level = 0;
-    PyObject *ca = NULL, *shard = Py_None, *vch = NULL, *impl = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzziOzOzOO", kwlist, &cache_dir, &backend,
+    PyObject *ca = NULL, *shard = Py_None, *vch = NULL, *impl = Py_None, *mimpl = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzziOzOzOOO", kwlist, &cache_dir, &backend,
                                      &compression, &level, &ca, &blob_backend, &shard, &durability,
-                                     &vch, &impl))
+                                     &vch, &impl, &mimpl))
         return -1;
     blobstore_options o = BLOBSTORE_OPTIONS_INIT;
     o.cache_dir = cache_dir;
@@ -409,8 +683,13 @@ static int Store_init(StoreObject *self, PyObject *args, PyObject *kw)
             return -1;
         }
     }
-    if (impl != Py_None && !(o.blob_backend_impl = py_backend_new(impl)))
+    if (mimpl != Py_None && !(o.meta_backend = py_meta_new(mimpl)))
         return -1;
+    if (impl != Py_None && !(o.blob_backend_impl = py_backend_new(impl))) {
+        if (o.meta_backend)
+            o.meta_backend->free(o.meta_backend);
+        return -1;
+    }
     if (self->bs) {
         blobstore_close(self->bs);
         self->bs = NULL;

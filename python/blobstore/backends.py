@@ -1,4 +1,4 @@
-"""Blob backends: where a store keeps its blob files.
+"""Backends: where a store keeps its blob files, and its index.
 
 ``FilesystemBlobBackend`` and ``MemoryBlobBackend`` select the C core's own
 backends. Subclass ``BlobBackend`` to keep blobs anywhere else, in Python:
@@ -97,3 +97,82 @@ class DictBlobBackend(BlobBackend):
     def names(self):
         with self._lock:
             return list(self._data)
+
+
+class MetadataBackend:
+    """Base class of metadata backends (the index) written in Python.
+
+    Implement ``get(key)`` (an entry dict, or None), ``put(entry)`` (insert
+    or replace), ``delete(key)`` (True if it existed) and ``entries()`` (every
+    entry, any order), and the transaction methods ``begin(write)``,
+    ``commit()`` and ``rollback()``: the store groups each change (a put, a
+    delete, a cleared store, a batch) into one transaction and expects
+    ``rollback()`` to undo what the transaction did. The store serialises
+    its calls.
+
+    An entry dict has ``key``, ``blob`` (the blob's name, or None), ``format``,
+    ``compression``, ``content_hash``, ``created_at``, ``updated_at``,
+    ``metadata`` (the user's metadata as JSON text: keep it exactly),
+    ``info`` (JSON text or None), ``size``, ``file_size``, ``raw`` (bool) and
+    ``data`` (bytes of a small value kept in the index, or None). Set
+    ``supports_inline = True`` if ``data`` is stored.
+    """
+
+    supports_inline = False
+
+    def begin(self, write):
+        raise NotImplementedError
+
+    def commit(self):
+        raise NotImplementedError
+
+    def rollback(self):
+        raise NotImplementedError
+
+    def get(self, key):
+        raise NotImplementedError
+
+    def put(self, entry):
+        raise NotImplementedError
+
+    def delete(self, key):
+        raise NotImplementedError
+
+    def entries(self):
+        raise NotImplementedError
+
+
+class DictMetadataBackend(MetadataBackend):
+    """A MetadataBackend written in Python over a dict, with transactions
+    that roll back: an example, and a test double for custom backends."""
+
+    supports_inline = True
+
+    def __init__(self):
+        self._data = {}
+        self._saved = None
+
+    def begin(self, write):
+        if write:
+            self._saved = dict(self._data)
+
+    def commit(self):
+        self._saved = None
+
+    def rollback(self):
+        if self._saved is not None:
+            self._data = self._saved
+            self._saved = None
+
+    def get(self, key):
+        e = self._data.get(key)
+        return dict(e) if e is not None else None
+
+    def put(self, entry):
+        self._data[entry["key"]] = dict(entry)
+
+    def delete(self, key):
+        return self._data.pop(key, None) is not None
+
+    def entries(self):
+        return [dict(e) for e in self._data.values()]

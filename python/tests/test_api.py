@@ -9,7 +9,13 @@ import pytest
 
 import blobstore
 from blobstore import BlobStore
-from blobstore.backends import DictBlobBackend, FilesystemBlobBackend, MemoryBlobBackend
+from blobstore.backends import (
+    DictBlobBackend,
+    DictMetadataBackend,
+    FilesystemBlobBackend,
+    MemoryBlobBackend,
+    MetadataBackend,
+)
 
 
 def test_put_get_bytes_types(store):
@@ -176,6 +182,63 @@ def test_python_blob_backend(tmp_path):
         assert s.verify()["ok"] == 1
         s.delete("big")
         assert be.names() == []
+
+
+def test_python_metadata_backend(tmp_path):
+    # The seed's ``backend: str | MetadataBackend``: an index written in Python.
+    meta = DictMetadataBackend()
+    with BlobStore(tmp_path / "s", backend=meta) as s:
+        s.put(b"small", key="a/1", metadata={"acc": 0.9, "tags": ["x"]})
+        s.put(os.urandom(50000), key="a/2", metadata={"acc": 0.5})
+        s.put({"obj": 1}, key="b/1", metadata={"acc": 0.95})
+        assert sorted(meta._data) == ["a/1", "a/2", "b/1"]
+        assert meta._data["a/1"]["data"] is not None  # small values kept in the index
+        assert json.loads(meta._data["a/1"]["metadata"]) == {"acc": 0.9, "tags": ["x"]}
+        assert s.get("a/1") == b"small"
+        assert s.get("b/1") == {"obj": 1}
+        assert s.list(prefix="a/") == ["a/1", "a/2"]
+        assert s.list(metadata_filter={"acc": {"$gt": 0.8}}, order_by="-acc") == ["b/1", "a/1"]
+        assert s.update_metadata("a/2", {"acc": 0.6})
+        assert s.get_metadata("a/2")["metadata"] == {"acc": 0.6}
+        assert s.verify()["ok"] == 3
+        assert s.delete("a/2") and not s.exists("a/2")
+        assert s.clear() == 2
+        assert meta._data == {}
+
+
+class FailingMeta(DictMetadataBackend):
+    fail = False
+
+    def put(self, entry):
+        if self.fail:
+            raise RuntimeError("index unavailable")
+        super().put(entry)
+
+
+def test_python_metadata_backend_failure_is_clean(tmp_path):
+    meta = FailingMeta()
+    blobs = DictBlobBackend()
+    with BlobStore(tmp_path / "s", backend=meta, blob_backend=blobs) as s:
+        s.put(os.urandom(10000), key="k", metadata={"v": 1})
+        before = s.get("k")
+        meta.fail = True
+        with pytest.raises(blobstore.Error, match="index unavailable"):
+            s.put(os.urandom(10000), key="k", metadata={"v": 2})
+        meta.fail = False
+        # The old value is intact and the failed put's blob was removed.
+        assert s.get("k") == before
+        assert s.get_metadata("k")["metadata"] == {"v": 1}
+        assert len(blobs.names()) == 1
+        assert s.verify()["orphans"] == 0
+
+
+def test_metadata_backend_must_be_complete(tmp_path):
+    class Partial(MetadataBackend):
+        pass
+
+    # The base class's methods raise NotImplementedError: reported, not a crash.
+    with pytest.raises(blobstore.Error, match="NotImplementedError|begin"):
+        BlobStore(tmp_path / "s", backend=Partial()).put(b"x", key="k")
 
 
 def test_threads_share_one_store(tmp_path):
