@@ -48,8 +48,13 @@ typedef struct {
     uint32_t blocksize;
 } b2_cparams;
 
-/* Encode nbytes into a new chunk (malloc'd *out, *out_len). All-zero input
- * becomes a special zero chunk (header only). */
+/* The most bytes a chunk of nbytes can take. */
+size_t b2__chunk_bound(uint32_t nbytes, const b2_cparams *cp);
+/* Encode nbytes into c (cap >= b2__chunk_bound); *out_len bytes used. All-zero
+ * input becomes a special zero chunk (header only). */
+int b2__chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint8_t *src,
+                          uint32_t nbytes, const b2_cparams *cp);
+/* The same into a new buffer (malloc'd *out). */
 int b2__chunk_encode(uint8_t **out, size_t *out_len, const uint8_t *src, uint32_t nbytes,
                      const b2_cparams *cp);
 

@@ -400,13 +400,25 @@ static size_t codec_compress(int codec, int level, const uint8_t *in, size_t n, 
     }
 }
 
-int b2__chunk_encode(uint8_t **out, size_t *out_len, const uint8_t *src, uint32_t nbytes,
-                     const b2_cparams *cp)
+size_t b2__chunk_bound(uint32_t nbytes, const b2_cparams *cp)
 {
     uint32_t bs = cp->blocksize ? cp->blocksize : nbytes;
     if (bs == 0)
         bs = 1;
     size_t nblocks = nbytes ? (nbytes + bs - 1) / bs : 0;
+    size_t cap = HDR + nblocks * 4 + nblocks * (4 + codec_bound(cp->codec, bs));
+    return cap < HDR + (size_t)nbytes ? HDR + (size_t)nbytes : cap;
+}
+
+int b2__chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint8_t *src,
+                          uint32_t nbytes, const b2_cparams *cp)
+{
+    uint32_t bs = cp->blocksize ? cp->blocksize : nbytes;
+    if (bs == 0)
+        bs = 1;
+    size_t nblocks = nbytes ? (nbytes + bs - 1) / bs : 0;
+    if (cap < b2__chunk_bound(nbytes, cp))
+        return bs__error(BLOBSTORE_EINVAL, "b2nd: chunk buffer too small");
     uint8_t h[HDR];
     memset(h, 0, sizeof(h));
     h[0] = 5; /* the chunk format c-blosc2 3.x writes */
@@ -423,33 +435,21 @@ int b2__chunk_encode(uint8_t **out, size_t *out_len, const uint8_t *src, uint32_
         h[2] = 0x05;
         h[31] = 1 << 4;
         wr32(h + 12, HDR);
-        *out = bs__malloc(HDR);
-        if (!*out)
-            return BLOBSTORE_ENOMEM;
-        memcpy(*out, h, HDR);
+        memcpy(c, h, HDR);
         *out_len = HDR;
         return 0;
     }
     if (cp->codec == B2_NONE) { /* no compression: a memcpyed chunk */
         h[2] = 0x05 | 0x02;
         wr32(h + 12, HDR + nbytes);
-        *out = bs__malloc(HDR + (size_t)nbytes);
-        if (!*out)
-            return BLOBSTORE_ENOMEM;
-        memcpy(*out, h, HDR);
-        memcpy(*out + HDR, src, nbytes);
+        memcpy(c, h, HDR);
+        memcpy(c + HDR, src, nbytes);
         *out_len = HDR + (size_t)nbytes;
         return 0;
     }
-    size_t cap = HDR + nblocks * 4 + nblocks * (4 + codec_bound(cp->codec, bs));
-    if (cap < HDR + (size_t)nbytes)
-        cap = HDR + (size_t)nbytes;
-    uint8_t *c = bs__malloc(cap), *tmp = bs__malloc(bs);
-    if (!c || !tmp) {
-        free(c);
-        free(tmp);
+    uint8_t *tmp = bs__malloc(bs);
+    if (!tmp)
         return BLOBSTORE_ENOMEM;
-    }
     size_t pos = HDR + nblocks * 4;
     for (size_t b = 0; b < nblocks; b++) {
         size_t off = b * bs, n = off + bs <= nbytes ? bs : nbytes - off;
@@ -486,7 +486,22 @@ int b2__chunk_encode(uint8_t **out, size_t *out_len, const uint8_t *src, uint32_
         memcpy(c, h, HDR);
     }
     wr32(c + 12, (uint32_t)pos);
-    *out = c;
     *out_len = pos;
+    return 0;
+}
+
+int b2__chunk_encode(uint8_t **out, size_t *out_len, const uint8_t *src, uint32_t nbytes,
+                     const b2_cparams *cp)
+{
+    size_t cap = b2__chunk_bound(nbytes, cp);
+    uint8_t *c = bs__malloc(cap);
+    if (!c)
+        return BLOBSTORE_ENOMEM;
+    int rc = b2__chunk_encode_into(c, cap, out_len, src, nbytes, cp);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    *out = c;
     return 0;
 }
