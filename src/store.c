@@ -171,6 +171,7 @@ static int is_s3_url(const char *s)
 
 typedef struct {
     char backend[1024], blob_backend[1024], compression[16];
+    char blob_dir[4096]; /* shared settings: where filesystem blobs are, or "" */
     int level, ca, shard_chars;
 } settings;
 
@@ -205,6 +206,8 @@ static int parse_settings(const char *text, size_t len, const char *where, setti
     snprintf(s->backend, sizeof(s->backend), "%s", b);
     snprintf(s->blob_backend, sizeof(s->blob_backend), "%s", bb);
     snprintf(s->compression, sizeof(s->compression), "%s", c);
+    const char *bd = json_string_value(json_object_get(o, "blob_dir"));
+    snprintf(s->blob_dir, sizeof(s->blob_dir), "%s", bd ? bd : "");
     s->level = (int)json_integer_value(lv);
     s->shard_chars = (int)json_integer_value(sc);
     int rc = parse_tristate(o, "content_addressable", &s->ca);
@@ -229,8 +232,10 @@ static int read_settings(const char *path, settings *s, int *found)
 }
 
 /* The settings as JSON; backend: the name to record for the metadata
- * backend (NULL: bs's). */
-static char *settings_json(const blobstore *bs, int pretty, const char *backend)
+ * backend (NULL: bs's); blob_dir: where filesystem blobs are (shared
+ * settings), or NULL. */
+static char *settings_json(const blobstore *bs, int pretty, const char *backend,
+                           const char *blob_dir)
 {
     json_t *o =
         json_pack("{s:s, s:i, s:s, s:s, s:s, s:i, s:b, s:i}", "format", SETTINGS_FORMAT, "version",
@@ -239,6 +244,8 @@ static char *settings_json(const blobstore *bs, int pretty, const char *backend)
                   bs->level, "content_addressable", bs->ca, "shard_chars", bs->shard_chars);
     if (!o)
         return NULL;
+    if (blob_dir)
+        json_object_set_new(o, "blob_dir", json_string(blob_dir));
     char *s = json_dumps(o, pretty ? JSON_INDENT(2) : JSON_COMPACT);
     json_decref(o);
     return s;
@@ -248,7 +255,7 @@ BLOBSTORE_API int blobstore_settings(char **out_json, blobstore *bs)
 {
     if (!out_json || !bs)
         return bs__error(BLOBSTORE_EINVAL, "NULL argument");
-    *out_json = settings_json(bs, 0, NULL);
+    *out_json = settings_json(bs, 0, NULL, NULL);
     return *out_json ? 0 : bs__error(BLOBSTORE_ENOMEM, "out of memory");
 }
 
@@ -275,6 +282,12 @@ static int load_shared(blobstore_meta_backend *m, settings *s, int *have)
 /* Settings that must agree between machines sharing a store. */
 static int shared_conflict(const settings *a, const settings *b, const char *dir)
 {
+    if (a->blob_dir[0] && b->blob_dir[0] && strcmp(a->blob_dir, b->blob_dir) != 0)
+        return bs__error(BLOBSTORE_ECONFLICT,
+                         "the store's metadata backend records its blob files in %s, not in %s: "
+                         "open it there (on a shared filesystem) or move its blobs to S3 with "
+                         "blobstore migrate",
+                         a->blob_dir, b->blob_dir);
     if (strcmp(a->blob_backend, b->blob_backend) != 0 || a->ca != b->ca ||
         a->shard_chars != b->shard_chars)
         return bs__error(BLOBSTORE_ECONFLICT,
@@ -387,6 +400,9 @@ static int open_store(blobstore *bs, const blobstore_options *o)
      * time takes them from there, and local settings must agree. */
     int write_local = !found && !mem, shared = 0;
     const char *meta_url = custom_meta ? NULL : backend ? backend : found ? s.backend : NULL;
+    char here[4096] = ""; /* this directory, to compare with a recorded blob_dir */
+    if (bs->dir && !realpath(bs->dir, here))
+        snprintf(here, sizeof(here), "%s", bs->dir);
     if (meta_url && is_pg_url(meta_url)) {
         settings sh;
         rc = blobstore_meta_backend_pg_new(&bs->meta, meta_url);
@@ -394,10 +410,15 @@ static int open_store(blobstore *bs, const blobstore_options *o)
             rc = load_shared(bs->meta, &sh, &shared);
         if (!rc && shared) {
             snprintf(sh.backend, sizeof(sh.backend), "%s", meta_url);
-            if (found)
+            if (found) {
+                snprintf(s.blob_dir, sizeof(s.blob_dir), "%s", here);
                 rc = shared_conflict(&sh, &s, bs->dir);
-            else
+            } else {
+                settings mine = sh;
+                snprintf(mine.blob_dir, sizeof(mine.blob_dir), "%s", here);
+                rc = shared_conflict(&sh, &mine, bs->dir);
                 s = sh;
+            }
             found = 1;
         }
         if (rc) {
@@ -467,7 +488,10 @@ static int open_store(blobstore *bs, const blobstore_options *o)
         return BLOBSTORE_ENOMEM;
     }
     if (bs->meta && !shared && !mem) { /* the first machine records the settings */
-        char *text = settings_json(bs, 0, "postgresql");
+        /* Blob files are shared only where every machine sees them at the
+         * same path: record it. */
+        const char *blob_dir = strcmp(bs->blob_backend_name, "filesystem") == 0 ? here : NULL;
+        char *text = settings_json(bs, 0, "postgresql", blob_dir);
         rc = text ? bs->meta->ctl(bs->meta, BLOBSTORE_META_CTL_SETTINGS_INIT, text)
                   : BLOBSTORE_ENOMEM;
         free(text);
@@ -476,6 +500,7 @@ static int open_store(blobstore *bs, const blobstore_options *o)
         snprintf(mine.blob_backend, sizeof(mine.blob_backend), "%s", bs->blob_backend_name);
         mine.ca = bs->ca ? BLOBSTORE_YES : BLOBSTORE_NO;
         mine.shard_chars = bs->shard_chars;
+        snprintf(mine.blob_dir, sizeof(mine.blob_dir), "%s", blob_dir ? blob_dir : "");
         if (!rc) /* another machine may have been first */
             rc = load_shared(bs->meta, &sh, &shared);
         if (!rc && shared)
@@ -486,7 +511,7 @@ static int open_store(blobstore *bs, const blobstore_options *o)
         }
     }
     if (write_local) {
-        char *text = settings_json(bs, 1, NULL);
+        char *text = settings_json(bs, 1, NULL, NULL);
         rc = text ? bs__write_file_atomic(settings_path, text, strlen(text), 1) : BLOBSTORE_ENOMEM;
         free(text);
         if (rc) {

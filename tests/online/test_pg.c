@@ -57,6 +57,33 @@ TEST(pg_store_conformance_with_files)
     blobstore_close(bs);
 }
 
+TEST(pg_with_files_is_opened_where_the_files_are)
+{
+    /* PostgreSQL + blob files: another directory would see none of them. */
+    CHECK_EQ(fresh_db(), 0);
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    char dir[1100];
+    snprintf(dir, sizeof(dir), "%s", test_tmpdir());
+    o.cache_dir = dir;
+    o.backend = url;
+    o.blob_backend = "filesystem";
+    blobstore *a = NULL;
+    CHECK_EQ(blobstore_open(&a, &o), 0);
+    CHECK_EQ(blobstore_put(NULL, a, "k", "bytes", 5, NULL), 0);
+    blobstore_close(a);
+    /* Elsewhere: refused, naming where the files are. */
+    o.cache_dir = test_tmpdir();
+    o.blob_backend = NULL;
+    blobstore *b = NULL;
+    CHECK_EQ(blobstore_open(&b, &o), BLOBSTORE_ECONFLICT);
+    CHECK(strstr(blobstore_errmsg(), "records its blob files in /") != NULL);
+    /* There: fine. */
+    o.cache_dir = dir;
+    CHECK_EQ(blobstore_open(&a, &o), 0);
+    CHECK_EQ(blobstore_exists(a, "k"), 1);
+    blobstore_close(a);
+}
+
 TEST(pg_store_conformance_content_addressed)
 {
     CHECK_EQ(fresh_db(), 0);
@@ -204,6 +231,7 @@ TEST(pg_unreachable_server_is_a_clear_error)
 static const test_case tests[] = {
     TEST_ENTRY(pg_meta_backend_contract),
     TEST_ENTRY(pg_store_conformance_with_files),
+    TEST_ENTRY(pg_with_files_is_opened_where_the_files_are),
     TEST_ENTRY(pg_store_conformance_content_addressed),
     TEST_ENTRY(pg_queries_and_indexes),
     TEST_ENTRY(pg_many_processes_write_at_once),
