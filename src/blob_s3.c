@@ -24,9 +24,9 @@
  * Many machines may share a bucket, and another machine's put commits its
  * object before its entry. list() therefore reports only objects and
  * temporaries older than a grace period (orphan_grace, default an hour, by
- * the server's clock), so that verify --repair never removes a blob that a
- * put elsewhere is about to reference; and only keys with this layout, so
- * that other data under the prefix is never taken for orphans.
+ * the server's clock; none when the store says all its writers are local), so that verify --repair
+ * never removes a blob that a put elsewhere is about to reference; and only keys with this layout,
+ * so that other data under the prefix is never taken for orphans.
  *
  * Requests are signed by libcurl (AWS SigV4: queries in alphabetical order,
  * valueless parameters written "name=") and retried with exponential backoff
@@ -66,6 +66,7 @@ typedef struct {
     uint64_t copy_max; /* larger objects are copied part by part */
     unsigned page;     /* keys per listing page */
     long timeout;      /* seconds without progress before a request is retried */
+    int grace_given;   /* orphan_grace was in the URL */
     pthread_mutex_t mu;
     CURL *pool[POOL_MAX];
     int npool;
@@ -1143,6 +1144,18 @@ static int list_pages(s3_backend *be, int uploads, blobstore_blob_list_fn fn, vo
     return rc;
 }
 
+static int s3_ctl(blobstore_blob_backend *pbe, int op, void *arg)
+{
+    s3_backend *be = (s3_backend *)pbe;
+    (void)arg;
+    if (op == BLOBSTORE_BLOB_CTL_LOCAL_WRITERS) {
+        if (!be->grace_given) /* an explicit orphan_grace wins */
+            be->grace = 0;
+        return 0;
+    }
+    return bs__error(BLOBSTORE_EUNSUPPORTED, "s3: unknown ctl operation %d", op);
+}
+
 static int s3_list(blobstore_blob_backend *pbe, blobstore_blob_list_fn fn, void *ctx)
 {
     s3_backend *be = (s3_backend *)pbe;
@@ -1331,6 +1344,11 @@ BLOBSTORE_API int blobstore_blob_backend_s3_new(blobstore_blob_backend **out, co
     }
     be->page = (unsigned)page;
     be->grace = grace > 100L * 365 * 86400 ? 100L * 365 * 86400 : (long)grace;
+    {
+        char *given = q ? query_param(q, "orphan_grace") : NULL;
+        be->grace_given = given != NULL;
+        free(given);
+    }
     if (copy_max < ((uint64_t)5 << 20) || copy_max > COPY_MAX) {
         rc = bs__error(BLOBSTORE_EINVAL, "s3 URL \"%s\": copy_limit must be 5 MiB..5 GiB", url);
         goto done;
@@ -1412,6 +1430,7 @@ done:
     be->parent.remove_temp = s3_remove_temp;
     be->parent.free = s3_free;
     be->parent.read_range = s3_read_range;
+    be->parent.ctl = s3_ctl;
     *out = &be->parent;
     return 0;
 }

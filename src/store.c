@@ -553,6 +553,16 @@ static int open_store(blobstore *bs, const blobstore_options *o)
         rc = blobstore_blob_backend_fs_new(&bs->blobs, bs->dir, bs->shard_chars);
     if (rc)
         return rc;
+    /* A local index (JSON, SQLite) means every writer is on this machine. */
+    if (!custom_meta && !is_pg_url(backend) && bs->blobs->ctl) {
+        rc = bs->blobs->ctl(bs->blobs, BLOBSTORE_BLOB_CTL_LOCAL_WRITERS, NULL);
+        if (rc == BLOBSTORE_EUNSUPPORTED) {
+            bs__error_clear();
+            rc = 0;
+        }
+        if (rc)
+            return rc;
+    }
     bs->can_inline = (bs->meta->flags & BLOBSTORE_META_INLINE) && !custom_blob;
     if (!mem) {
         char *lp = bs__path_join(bs->dir, "lock");

@@ -425,6 +425,38 @@ TEST(s3_slices_read_parts_of_objects)
     blobstore_close(bs);
 }
 
+/* An object no entry refers to, under the store's prefix (as a crashed
+ * put leaves), and the store's verify of it. */
+static void orphan_seen(const char *meta, int want_seen)
+{
+    char url[1100];
+    online_s3_url(s3, sizeof(s3), NULL);
+    snprintf(url, sizeof(url), "%.*s", (int)(strstr(s3, "&orphan_grace=0") - s3), s3);
+    snprintf(s3, sizeof(s3), "%s", url); /* the default grace */
+    blobstore_blob_backend *raw = NULL;
+    CHECK_EQ(blobstore_blob_backend_s3_new(&raw, s3, 2), 0);
+    CHECK_EQ(write_object(raw, "0123orphan.blob", (const unsigned char *)"o", 1), 0);
+    raw->free(raw);
+    if (strcmp(meta, "pg") == 0)
+        CHECK_EQ(online_pg_fresh(pg, sizeof(pg)), 0);
+    blobstore *bs = open_store(meta, 0, 0);
+    CHECK(bs != NULL);
+    blobstore_verify_stats st;
+    CHECK_EQ(blobstore_verify(&st, bs, BLOBSTORE_VERIFY_REPAIR, NULL, NULL), 0);
+    CHECK_EQ(st.orphans, want_seen);
+    CHECK_EQ(st.repaired, want_seen);
+    blobstore_close(bs);
+}
+
+TEST(s3_orphans_wait_for_other_machines_only_when_shared)
+{
+    /* A local index: every writer is here, behind the store lock, so a
+     * fresh orphan is removed at once. PostgreSQL: another machine's put may
+     * be about to reference it, so it waits for orphan_grace. */
+    orphan_seen("sqlite", 1);
+    orphan_seen("pg", 0);
+}
+
 TEST(s3_store_settings_live_in_postgresql)
 {
     blobstore *a = open_store("pg", 1, 1);
@@ -729,6 +761,7 @@ static const test_case tests[] = {
     TEST_ENTRY(s3_store_conformance_every_metadata_backend),
     TEST_ENTRY(s3_store_arrays_and_tables),
     TEST_ENTRY(s3_slices_read_parts_of_objects),
+    TEST_ENTRY(s3_orphans_wait_for_other_machines_only_when_shared),
     TEST_ENTRY(s3_store_settings_live_in_postgresql),
     TEST_ENTRY(fault_s3_stopped_mid_put),
     TEST_ENTRY(fault_pg_stopped_mid_put),

@@ -49,6 +49,12 @@ struct blobstore_blob_reader {
  *  backend's own name for it, valid for remove_temp()). */
 typedef int (*blobstore_blob_list_fn)(void *ctx, const char *name, int is_temp);
 
+/** ctl operations (backends answer BLOBSTORE_EUNSUPPORTED to those they do
+ *  not know). LOCAL_WRITERS (arg unused): every writer of the store runs on
+ *  this machine, behind the store lock that verify takes, so list() need not
+ *  hold back young objects (the store sends it when its index is local). */
+#define BLOBSTORE_BLOB_CTL_LOCAL_WRITERS 1
+
 struct blobstore_blob_backend {
     unsigned int version; /**< BLOBSTORE_BLOB_BACKEND_VERSION */
     /** must: start writing a new object. */
@@ -98,7 +104,8 @@ BLOBSTORE_API int blobstore_blob_backend_mem_new(blobstore_blob_backend **out);
  * addressing; none means AWS), region=NAME (else AWS_REGION, default
  * us-east-1), orphan_grace=SECONDS (list() leaves out objects younger than
  * this, default 3600, so that a verify never removes what another
- * machine's put is about to reference), timeout=SECONDS (a request without
+ * machine's put is about to reference; 0 when the store's index is local,
+ * see BLOBSTORE_BLOB_CTL_LOCAL_WRITERS), timeout=SECONDS (a request without
  * progress for this long is retried, default 30), copy_limit=BYTES (the size above
  * which commit copies part by part; 5 GiB) and list_page_size=N (keys per
  * listing request, 1..1000) for tests. Credentials: AWS_ACCESS_KEY_ID,
