@@ -92,7 +92,7 @@ typedef enum {
     BLOBSTORE_DURABILITY_RELAXED = 2,
 } blobstore_durability;
 
-#define BLOBSTORE_OPTIONS_VERSION 1
+#define BLOBSTORE_OPTIONS_VERSION 2
 
 /**
  * Options for blobstore_open(). Initialise with BLOBSTORE_OPTIONS_INIT; a
@@ -130,6 +130,11 @@ typedef struct blobstore_options {
      *  bytes are never returned), and leaves the full SHA-256 recomputation
      *  to blobstore_verify(): SHA-256 is slower than lz4 or zstd decoding. */
     int verify_content_hash;
+    /* ---- version 2 ---- */
+    /** Name of the settings file in cache_dir; NULL: "blobstore.json". Lets
+     *  a second store be set up in the same directory (blobstore migrate
+     *  without --to-dir) before it replaces the first. A plain file name. */
+    const char *settings_name;
 } blobstore_options;
 
 #define BLOBSTORE_OPTIONS_INIT                                                                     \

@@ -386,7 +386,11 @@ static int open_store(blobstore *bs, const blobstore_options *o)
             return BLOBSTORE_ENOMEM;
         if ((rc = bs__mkdir_p(bs->dir, 0755)) != 0)
             return rc;
-        settings_path = bs__path_join(bs->dir, SETTINGS_FILE);
+        const char *sname = o->version >= 2 && o->settings_name ? o->settings_name : SETTINGS_FILE;
+        if (!*sname || strchr(sname, '/') || !strcmp(sname, ".") || !strcmp(sname, ".."))
+            return bs__error(BLOBSTORE_EINVAL,
+                             "settings_name must be a plain file name, not \"%s\"", sname);
+        settings_path = bs__path_join(bs->dir, sname);
         if (!settings_path)
             return BLOBSTORE_ENOMEM;
         rc = read_settings(settings_path, &s, &found);
@@ -487,7 +491,64 @@ static int open_store(blobstore *bs, const blobstore_options *o)
         free(settings_path);
         return BLOBSTORE_ENOMEM;
     }
-    if (bs->meta && !shared && !mem) { /* the first machine records the settings */
+
+    /* Backends. */
+    if (custom_meta) {
+        bs->meta = o->meta_backend;
+    } else if (is_pg_url(backend)) {
+        /* opened above */
+    } else if (strcmp(backend, "sqlite") == 0) {
+        char *p = mem ? NULL : bs__path_join(bs->dir, "cache_metadata.db");
+        if (!mem && !p) {
+            free(settings_path);
+            return BLOBSTORE_ENOMEM;
+        }
+        rc = blobstore_meta_backend_sqlite_new(&bs->meta, mem ? ":memory:" : p, bs->durable);
+        free(p);
+        if (rc) {
+            free(settings_path);
+            return rc;
+        }
+    } else {
+        char *p = mem ? NULL : bs__path_join(bs->dir, "cache_metadata.json");
+        if (!mem && !p) {
+            free(settings_path);
+            return BLOBSTORE_ENOMEM;
+        }
+        rc = blobstore_meta_backend_json_new(&bs->meta, p, bs->durable);
+        free(p);
+        if (rc) {
+            free(settings_path);
+            return rc;
+        }
+    }
+    if (custom_blob)
+        bs->blobs = o->blob_backend_impl;
+    else if (mem)
+        rc = blobstore_blob_backend_mem_new(&bs->blobs);
+    else if (is_s3_url(blob_backend))
+        rc = blobstore_blob_backend_s3_new(&bs->blobs, blob_backend, bs->shard_chars);
+    else
+        rc = blobstore_blob_backend_fs_new(&bs->blobs, bs->dir, bs->shard_chars);
+    if (rc) {
+        free(settings_path);
+        return rc;
+    }
+    /* A local index (JSON, SQLite) means every writer is on this machine. */
+    if (!custom_meta && !is_pg_url(backend) && bs->blobs->ctl) {
+        rc = bs->blobs->ctl(bs->blobs, BLOBSTORE_BLOB_CTL_LOCAL_WRITERS, NULL);
+        if (rc == BLOBSTORE_EUNSUPPORTED) {
+            bs__error_clear();
+            rc = 0;
+        }
+        if (rc) {
+            free(settings_path);
+            return rc;
+        }
+    }
+    /* Settings are recorded only once the backends they name have opened. */
+    if (!custom_meta && is_pg_url(backend) && !shared && !mem) {
+        /* the first machine records the settings */
         /* Blob files are shared only where every machine sees them at the
          * same path: record it. */
         const char *blob_dir = strcmp(bs->blob_backend_name, "filesystem") == 0 ? here : NULL;
@@ -521,48 +582,6 @@ static int open_store(blobstore *bs, const blobstore_options *o)
     }
     free(settings_path);
 
-    /* Backends. */
-    if (custom_meta) {
-        bs->meta = o->meta_backend;
-    } else if (is_pg_url(backend)) {
-        /* opened above */
-    } else if (strcmp(backend, "sqlite") == 0) {
-        char *p = mem ? NULL : bs__path_join(bs->dir, "cache_metadata.db");
-        if (!mem && !p)
-            return BLOBSTORE_ENOMEM;
-        rc = blobstore_meta_backend_sqlite_new(&bs->meta, mem ? ":memory:" : p, bs->durable);
-        free(p);
-        if (rc)
-            return rc;
-    } else {
-        char *p = mem ? NULL : bs__path_join(bs->dir, "cache_metadata.json");
-        if (!mem && !p)
-            return BLOBSTORE_ENOMEM;
-        rc = blobstore_meta_backend_json_new(&bs->meta, p, bs->durable);
-        free(p);
-        if (rc)
-            return rc;
-    }
-    if (custom_blob)
-        bs->blobs = o->blob_backend_impl;
-    else if (mem)
-        rc = blobstore_blob_backend_mem_new(&bs->blobs);
-    else if (is_s3_url(blob_backend))
-        rc = blobstore_blob_backend_s3_new(&bs->blobs, blob_backend, bs->shard_chars);
-    else
-        rc = blobstore_blob_backend_fs_new(&bs->blobs, bs->dir, bs->shard_chars);
-    if (rc)
-        return rc;
-    /* A local index (JSON, SQLite) means every writer is on this machine. */
-    if (!custom_meta && !is_pg_url(backend) && bs->blobs->ctl) {
-        rc = bs->blobs->ctl(bs->blobs, BLOBSTORE_BLOB_CTL_LOCAL_WRITERS, NULL);
-        if (rc == BLOBSTORE_EUNSUPPORTED) {
-            bs__error_clear();
-            rc = 0;
-        }
-        if (rc)
-            return rc;
-    }
     bs->can_inline = (bs->meta->flags & BLOBSTORE_META_INLINE) && !custom_blob;
     if (!mem) {
         char *lp = bs__path_join(bs->dir, "lock");

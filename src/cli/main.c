@@ -58,8 +58,8 @@ static const char *usage_main =
     "  clear                                    delete everything; print how many\n"
     "  verify [--repair]                        check every blob; report problems\n"
     "  create-index PATH                        index a metadata path for ls --where\n"
-    "  migrate --to-dir DIR [--to-backend B] [--to-blob-backend BB] [--to-shard-chars N]\n"
-    "                                           copy this store into another, verifying\n"
+    "  migrate [--to-dir DIR] [--to-backend B] [--to-blob-backend BB] [--to-shard-chars N]\n"
+    "                                           copy this store to other backends, verifying\n"
     "\n"
     "Exit codes: 0 success, 1 not found, 2 usage error, 3 corruption found, 4 other error.\n";
 
@@ -114,17 +114,19 @@ static const command_help helps[] = {
                "orphan blobs and leftover temporary files; print one line per problem.\n"
                "--repair removes dangling entries, orphans and temporaries (never corrupt\n"
                "blobs). Exit 3 if problems remain.\n"},
-    {"migrate",
-     "usage: blobstore migrate --to-dir DIR [--to-backend B] [--to-blob-backend BB]\n"
-     "                         [--to-shard-chars N]\n"
-     "Copy every entry of this store (the global options name it) into the store in\n"
-     "DIR, created with the given backends when new (e.g. --to-backend postgresql://...\n"
-     "--to-blob-backend s3://bucket/prefix, or back to json/sqlite and filesystem).\n"
-     "Metadata, timestamps and stored bytes are copied as they are; each copy is read\n"
-     "back and checked against its SHA-256 before its entry is committed. Entries\n"
-     "already copied are skipped, so an interrupted migration resumes. This store is\n"
-     "not changed. Exit 3 if some source blobs are corrupt or missing (the others are\n"
-     "copied), 4 on other errors.\n"},
+    {"migrate", "usage: blobstore migrate [--to-dir DIR] [--to-backend B] [--to-blob-backend BB]\n"
+                "                         [--to-shard-chars N]\n"
+                "Copy every entry of this store (the global options name it) to other backends,\n"
+                "e.g. --to-backend postgresql://... --to-blob-backend s3://bucket/prefix, or back\n"
+                "to json/sqlite and filesystem; backends not named stay as they are. Metadata,\n"
+                "timestamps and stored bytes are copied as they are; each copy is read back and\n"
+                "checked against its SHA-256 before its entry is committed. Entries already\n"
+                "copied are skipped, so an interrupted migration resumes.\n"
+                "Without --to-dir the store moves in place: once everything is copied, this\n"
+                "directory's settings switch to the new backends (the old index and blob files\n"
+                "are left as they were). With --to-dir the copy is a new store in DIR and this\n"
+                "one is not changed. Exit 3 if some source blobs are corrupt or missing (the\n"
+                "others are copied, and an in-place store does not switch), 4 on other errors.\n"},
 };
 
 static void fail(const char *fmt, ...)
@@ -946,6 +948,8 @@ static int settings_member(const char *json, const char *name, char *out, size_t
     return 0;
 }
 
+static const char *g_dir; /* this run's store directory */
+
 static int cmd_migrate(blobstore *bs, int argc, char **argv)
 {
     blobstore_options o = BLOBSTORE_OPTIONS_INIT;
@@ -970,13 +974,13 @@ static int cmd_migrate(blobstore *bs, int argc, char **argv)
             return usage_error("migrate: unexpected argument %s", argv[a.i]);
         }
     }
-    if (!o.cache_dir || !*o.cache_dir)
-        return usage_error("migrate: --to-dir DIR is required (the new store's directory: "
-                           "its settings and lock live there)");
+    if (o.cache_dir && !*o.cache_dir)
+        return usage_error("migrate: --to-dir needs a directory");
     if (o.blob_backend && strcmp(o.blob_backend, "memory") == 0)
         return usage_error("migrate: a memory store would vanish when the command exits");
-    /* The new store keeps this one's codec and content addressing. */
-    char *settings = NULL, compression[16], level[8], ca[8];
+    /* The new store keeps this one's codec and content addressing, and the
+     * backends not named. */
+    char *settings = NULL, compression[16], level[8], ca[8], from_b[1024], from_bb[1024];
     int rc = blobstore_settings(&settings, bs);
     if (rc)
         return lib_error(rc);
@@ -987,16 +991,80 @@ static int cmd_migrate(blobstore *bs, int argc, char **argv)
     if (settings_member(settings, "content_addressable", ca, sizeof(ca)) == 0 &&
         strcmp(ca, "true") == 0)
         o.content_addressable = BLOBSTORE_YES;
+    if (settings_member(settings, "backend", from_b, sizeof(from_b)) != 0)
+        from_b[0] = 0;
+    if (settings_member(settings, "blob_backend", from_bb, sizeof(from_bb)) != 0)
+        from_bb[0] = 0;
     blobstore_free(settings);
+    /* Without --to-dir the store moves in place: the new one is set up in
+     * this directory beside it (its settings in blobstore.json.migrating)
+     * and replaces it once every entry is copied and checked. */
+    int in_place = !o.cache_dir;
+    char sp[8192], tp[8192];
+    if (in_place) {
+        if (!o.backend && !o.blob_backend)
+            return usage_error("migrate: name --to-backend and/or --to-blob-backend (or --to-dir)");
+        if (!o.backend)
+            o.backend = from_b;
+        if (!o.blob_backend)
+            o.blob_backend = from_bb;
+        if (!strcmp(o.backend, from_b) && !strcmp(o.blob_backend, from_bb))
+            return usage_error("migrate: this store already uses %s and %s", from_b, from_bb);
+        /* The new index must not find an old one's files here. */
+        static const char *const json_files[] = {"cache_metadata.json",
+                                                 "cache_metadata.json.journal", NULL};
+        static const char *const sqlite_files[] = {"cache_metadata.db", "cache_metadata.db-wal",
+                                                   NULL};
+        const char *const *idx = !strcmp(o.backend, "json")     ? json_files
+                                 : !strcmp(o.backend, "sqlite") ? sqlite_files
+                                                                : NULL;
+        struct stat sb;
+        for (int i = 0; idx && idx[i]; i++) {
+            snprintf(sp, sizeof(sp), "%s/%s", g_dir, idx[i]);
+            if (stat(sp, &sb) == 0)
+                return usage_error("migrate: %s already exists (this store's index, or an "
+                                   "earlier one's): move it away, or pass --to-dir",
+                                   sp);
+        }
+        o.cache_dir = g_dir;
+        o.settings_name = "blobstore.json.migrating";
+    }
     blobstore *dst;
-    if ((rc = blobstore_open(&dst, &o)) != 0)
+    if ((rc = blobstore_open(&dst, &o)) != 0) {
+        struct stat sb;
+        snprintf(sp, sizeof(sp), "%s/blobstore.json.migrating", g_dir);
+        if (in_place && rc == BLOBSTORE_ECONFLICT && stat(sp, &sb) == 0) {
+            fail("migrate: %s is left by an unfinished migration to other backends: run that "
+                 "one again, or remove the file (%s)",
+                 sp, blobstore_errmsg());
+            return EXIT_USAGE;
+        }
         return lib_error(rc);
+    }
     blobstore_migrate_stats st;
     rc = blobstore_migrate(&st, dst, bs, print_problem, NULL);
     blobstore_close(dst);
     printf("%zu entries: %zu copied, %zu already there, %zu failed; %llu bytes copied\n",
            st.entries, st.copied, st.skipped, st.failed, (unsigned long long)st.bytes);
-    return rc ? lib_error(rc) : EXIT_OK;
+    if (rc)
+        return lib_error(rc);
+    if (in_place) { /* the switch: one rename */
+        snprintf(sp, sizeof(sp), "%s/blobstore.json.migrating", g_dir);
+        snprintf(tp, sizeof(tp), "%s/blobstore.json", g_dir);
+        if (rename(sp, tp) != 0) {
+            fail("migrate: cannot switch the store to its new backends: %s", strerror(errno));
+            return EXIT_ERROR;
+        }
+        int dfd = open(g_dir, O_RDONLY | O_DIRECTORY);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+        printf("the store in %s now uses %s and %s; its old index and blobs were left as they "
+               "were\n",
+               g_dir, o.backend, o.blob_backend);
+    }
+    return EXIT_OK;
 }
 
 typedef struct {
@@ -1081,6 +1149,7 @@ int main(int argc, char **argv)
                 fputs(helps[i].usage, stdout);
         return EXIT_OK;
     }
+    g_dir = o.cache_dir && *o.cache_dir ? o.cache_dir : ".blobstore";
     blobstore *bs;
     int rc = blobstore_open(&bs, &o);
     if (rc)

@@ -56,8 +56,6 @@ PY
 }
 
 # migrate: local -> PostgreSQL + S3
-expect 2 "migrate needs --to-dir" -- l migrate --to-backend "$PG"
-check "migrate usage message" 'grep -q "to-dir" "$T/err"'
 expect 0 "migrate to PostgreSQL + S3" -- l migrate --to-dir "$R" --to-backend "$PG" --to-blob-backend "$S3"
 check "migrate summary" 'grep -q "^5 entries: 5 copied, 0 already there, 0 failed" "$T/out"'
 check "remote equals local" 'same_stores "$L" "$R"'
@@ -103,6 +101,32 @@ check "back summary" 'grep -q "^5 entries: 5 copied" "$T/out"'
 check "back equals remote" 'same_stores "$R" "$B"'
 check "back equals the original" 'same_stores "$L" "$B"'
 expect 0 "back verify" -- "$BS" --dir "$B" verify
+
+# In place (no --to-dir): the store in a directory moves to PostgreSQL + S3,
+# and back, keeping its keys, bytes and metadata.
+PG2=${PG%/*}/inplace
+psql -q "$PG" -c "CREATE DATABASE inplace" > /dev/null 2>&1
+M="$T/moving"
+m() { "$BS" --dir "$M" "$@"; }
+expect 0 "in-place store put" -- m put --key a/1 --meta '{"v": 1}' "$T/hello.txt"
+expect 0 "in-place store put big" -- m put --key a/2 "$T/big.bin"
+cp -r "$M" "$T/moving-before"
+expect 2 "migrate names a backend" -- m migrate
+S3M="s3://blobstore-tests/inplace-$$?endpoint=$BLOBSTORE_S3_ENDPOINT&orphan_grace=0"
+expect 2 "a bad target leaves nothing behind" -- m migrate --to-backend "$PG2" --to-blob-backend "s3://x?bad=1"
+check "nothing half-way after a bad target" '[ ! -e "$M/blobstore.json.migrating" ]'
+expect 0 "migrate in place to PostgreSQL + S3" -- m migrate --to-backend "$PG2" --to-blob-backend "$S3M"
+check "in-place summary" 'grep -q "^2 entries: 2 copied" "$T/out" && grep -q "now uses postgresql://" "$T/out"'
+check "the directory now names PostgreSQL" 'grep -q "\"backend\": \"postgresql://" "$M/blobstore.json"'
+check "no settings left half-way" '[ ! -e "$M/blobstore.json.migrating" ]'
+expect 0 "the moved store lists" -- m ls
+check "the moved store lists its keys" '[ "$(cat "$T/out" | tr "\n" " ")" = "a/1 a/2 " ]'
+check "the moved store equals the old one" 'same_stores "$T/moving-before" "$M"'
+expect 0 "migrate in place back to SQLite and files" -- m migrate --to-backend sqlite --to-blob-backend filesystem
+check "the directory names SQLite again" 'grep -q "\"backend\": \"sqlite\"" "$M/blobstore.json"'
+check "moved back equals the original" 'same_stores "$T/moving-before" "$M"'
+expect 2 "in place onto an index file that exists" -- m migrate --to-backend json
+check "the refusal names the file" 'grep -q "cache_metadata.json[a-z.]* already exists" "$T/err"'
 
 # A corrupt source blob is reported and left out; the rest is copied.
 blob=$(l meta big | sed -n 's/.*"blob":"\([^"]*\)".*/\1/p')
