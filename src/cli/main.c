@@ -124,8 +124,9 @@ static const command_help helps[] = {
                 "copied are skipped, so an interrupted migration resumes.\n"
                 "Without --to-dir the store moves in place: once everything is copied, this\n"
                 "directory's settings switch to the new backends (the old index and blob files\n"
-                "are left as they were). With --to-dir the copy is a new store in DIR and this\n"
-                "one is not changed. Exit 3 if some source blobs are corrupt or missing (the\n"
+                "are left as they were; stale index files of the target's kind are renamed\n"
+                "*.old-TIMESTAMP). With --to-dir the copy is a new store in DIR and this one\n"
+                "is not changed. Exit 3 if some source blobs are corrupt or missing (the\n"
                 "others are copied, and an in-place store does not switch), 4 on other errors.\n"},
 };
 
@@ -1014,17 +1015,30 @@ static int cmd_migrate(blobstore *bs, int argc, char **argv)
         static const char *const json_files[] = {"cache_metadata.json",
                                                  "cache_metadata.json.journal", NULL};
         static const char *const sqlite_files[] = {"cache_metadata.db", "cache_metadata.db-wal",
-                                                   NULL};
+                                                   "cache_metadata.db-shm", NULL};
         const char *const *idx = !strcmp(o.backend, "json")     ? json_files
                                  : !strcmp(o.backend, "sqlite") ? sqlite_files
                                                                 : NULL;
+        if (idx && !strcmp(o.backend, from_b))
+            return usage_error("migrate: the new store would share this store's own %s index "
+                               "files: pass --to-dir",
+                               from_b);
+        /* Files of an index this directory used before (say, before it moved
+         * to PostgreSQL): stale now, moved aside rather than adopted. */
         struct stat sb;
+        char stamp[32];
+        time_t now = time(NULL);
+        strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", gmtime(&now));
         for (int i = 0; idx && idx[i]; i++) {
             snprintf(sp, sizeof(sp), "%s/%s", g_dir, idx[i]);
-            if (stat(sp, &sb) == 0)
-                return usage_error("migrate: %s already exists (this store's index, or an "
-                                   "earlier one's): move it away, or pass --to-dir",
-                                   sp);
+            if (stat(sp, &sb) != 0)
+                continue;
+            snprintf(tp, sizeof(tp), "%s.old-%s", sp, stamp);
+            if (rename(sp, tp) != 0) {
+                fail("migrate: cannot move the stale %s aside: %s", sp, strerror(errno));
+                return EXIT_ERROR;
+            }
+            fprintf(stderr, "blobstore: migrate: moved a stale index file aside: %s\n", tp);
         }
         o.cache_dir = g_dir;
         o.settings_name = "blobstore.json.migrating";

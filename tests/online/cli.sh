@@ -125,8 +125,16 @@ check "the moved store equals the old one" 'same_stores "$T/moving-before" "$M"'
 expect 0 "migrate in place back to SQLite and files" -- m migrate --to-backend sqlite --to-blob-backend filesystem
 check "the directory names SQLite again" 'grep -q "\"backend\": \"sqlite\"" "$M/blobstore.json"'
 check "moved back equals the original" 'same_stores "$T/moving-before" "$M"'
-expect 2 "in place onto an index file that exists" -- m migrate --to-backend json
-check "the refusal names the file" 'grep -q "cache_metadata.json[a-z.]* already exists" "$T/err"'
+# ... and back to the JSON index it started with: that index's files, stale
+# since the move, are set aside, not adopted.
+expect 0 "migrate in place to PostgreSQL + S3 again" -- m migrate --to-backend "$PG2" --to-blob-backend "$S3M"
+expect 0 "migrate in place back to JSON and files" -- m migrate --to-backend json --to-blob-backend filesystem
+check "the stale JSON index was set aside" 'ls "$M" | grep -q "^cache_metadata.json.journal.old-"'
+check "moved back to JSON equals the original" 'same_stores "$T/moving-before" "$M"'
+expect 0 "verify after the round trips" -- m verify --repair
+expect 0 "verify clean after repair" -- m verify
+expect 2 "in place onto its own index" -- m migrate --to-blob-backend "$S3M"
+check "the refusal says why" 'grep -q "own json index files" "$T/err"'
 
 # A corrupt source blob is reported and left out; the rest is copied.
 blob=$(l meta big | sed -n 's/.*"blob":"\([^"]*\)".*/\1/p')
