@@ -107,12 +107,26 @@ expect 2 "unknown option" -- b --bogus ls
 expect 2 "bad level" -- b --level 12 ls
 expect 0 "--help" -- "$BS" --help
 check "help shows usage" 'grep -q "usage: blobstore" "$T/out"'
-for c in put get meta update-meta rm exists ls clear verify; do
+for c in put get meta update-meta rm exists ls clear verify create-index migrate; do
     expect 0 "$c --help" -- b "$c" --help
     check "$c help text" 'grep -q "usage: blobstore $c" "$T/out"'
 done
 expect 0 "--version" -- "$BS" --version
-expect 0 "create-index --help" -- b create-index --help
+# migrate between local backends, with --to-dir and in place (the online
+# tests do PostgreSQL and S3)
+SM="$T/mig"
+expect 0 "migrate source put" -- "$BS" --dir "$SM" put --key m1 --meta '{"a": 1}' "$T/hello.txt"
+expect 0 "migrate --to-dir" -- "$BS" --dir "$SM" migrate --to-dir "$T/mig2" --to-backend sqlite
+check "migrate --to-dir summary" 'grep -q "^1 entries: 1 copied" "$T/out"'
+expect 0 "migrated copy reads" -- "$BS" --dir "$T/mig2" get m1
+check "migrated copy bytes" 'cmp -s "$T/out" "$T/hello.txt"'
+expect 0 "migrate in place" -- "$BS" --dir "$SM" migrate --to-backend sqlite
+check "in place switched" 'grep -q "\"backend\": \"sqlite\"" "$SM/blobstore.json"'
+expect 0 "in-place store reads" -- "$BS" --dir "$SM" meta m1
+check "in-place metadata kept" 'grep -q "\"metadata\":{\"a\":1}" "$T/out"'
+expect 2 "migrate with nothing to change" -- "$BS" --dir "$SM" migrate --to-backend sqlite
+expect 2 "migrate needs a target" -- "$BS" --dir "$SM" migrate
+expect 2 "migrate to memory" -- "$BS" --dir "$SM" migrate --to-blob-backend memory
 
 # queries: operators, ordering, limits
 S5="$T/q"
