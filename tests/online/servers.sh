@@ -29,14 +29,24 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 taken() { (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
-# Ports derived from our pid, moving on while another run holds them.
-base=$(($$ % 2000))
+# Ports below the kernel's ephemeral range (32768 and up by default: there a
+# port can be in use by some client socket without anyone listening), derived
+# from our pid; a start that fails (a port grabbed meanwhile) is retried on
+# the next candidates before the run fails.
+base=$(($$ % 1000))
 if [ $pg -eq 1 ]; then
-    for i in 0 1 2 3 4 5 6 7; do
-        port=$((56000 + (base + 211 * i) % 4000))
-        taken "$port" || break
+    ok=0
+    for i in 0 1 2 3 4 5; do
+        port=$((20000 + (base + 167 * i) % 4000))
+        taken "$port" && continue
+        rm -rf "$dir/pg"
+        if url=$("$root/scripts/servers/pg.sh" start "$dir/pg" "$port" 2> "$dir/pg.err"); then
+            ok=1
+            break
+        fi
+        "$root/scripts/servers/pg.sh" stop "$dir/pg" > /dev/null 2>&1 || true
     done
-    if ! url=$("$root/scripts/servers/pg.sh" start "$dir/pg" "$port" 2> "$dir/pg.err"); then
+    if [ $ok -eq 0 ]; then
         cat "$dir/pg.err" "$dir/pg/server.log" >&2 2>/dev/null || true
         echo "servers.sh: FAILED to start PostgreSQL 15 (install it with scripts/install-deps.sh)" >&2
         exit 1
@@ -44,12 +54,20 @@ if [ $pg -eq 1 ]; then
     export BLOBSTORE_PG_URL=$url BLOBSTORE_PG_DIR=$dir/pg
 fi
 if [ $rgw -eq 1 ]; then
-    for i in 0 1 2 3 4 5 6 7; do
-        rport=$((48000 + (base + 211 * i) % 4000))
-        mport=$((44000 + (base + 211 * i) % 4000))
-        taken "$rport" || taken "$mport" || break
+    ok=0
+    for i in 0 1 2 3 4 5; do
+        rport=$((24000 + (base + 167 * i) % 4000))
+        mport=$((28000 + (base + 167 * i) % 4000))
+        taken "$rport" && continue
+        taken "$mport" && continue
+        rm -rf "$dir/rgw"
+        if envs=$("$root/scripts/servers/rgw.sh" start "$dir/rgw" "$rport" "$mport" 2> "$dir/rgw.err"); then
+            ok=1
+            break
+        fi
+        "$root/scripts/servers/rgw.sh" stop "$dir/rgw" > /dev/null 2>&1 || true
     done
-    if ! envs=$("$root/scripts/servers/rgw.sh" start "$dir/rgw" "$rport" "$mport" 2> "$dir/rgw.err"); then
+    if [ $ok -eq 0 ]; then
         cat "$dir/rgw.err" >&2
         echo "servers.sh: FAILED to start the Ceph RADOS Gateway (install it with scripts/install-deps.sh)" >&2
         exit 1
