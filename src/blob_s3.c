@@ -562,22 +562,35 @@ static int mpu_complete(s3_backend *be, s3_mpu *m)
     return rc;
 }
 
-/* Best effort: abandon the upload (it may be gone already); what remains
- * is reported by list() as a temp. Keeps the error that made us cancel. */
+static int delete_key(s3_backend *be, const char *key, const char *query)
+{
+    s3_req r = {.method = "DELETE", .key = key, .query = query};
+    int rc = s3_do(be, &r);
+    if (!rc && r.status != 204 && r.status != 200 && r.status != 404)
+        rc = status_error(&r, "delete");
+    bs__buf_free(&r.resp);
+    return rc;
+}
+
+/* Best effort: delete key (?query), keeping the error being reported; what
+ * remains is reported by list() as a temp. */
+static void delete_quiet(s3_backend *be, const char *key, const char *query)
+{
+    char saved[1024];
+    snprintf(saved, sizeof(saved), "%s", blobstore_errmsg());
+    delete_key(be, key, query);
+    bs__error(0, "%s", saved);
+}
+
+/* Abandon the upload, if one was started (it may be gone already). */
 static void mpu_cancel(s3_backend *be, s3_mpu *m)
 {
     if (!m->upload_id)
         return;
-    char saved[1024];
-    snprintf(saved, sizeof(saved), "%s", blobstore_errmsg());
     char *q = str_printf("uploadId=%s", m->upload_id);
-    if (q) {
-        s3_req r = {.method = "DELETE", .key = m->key, .query = q};
-        s3_do(be, &r);
-        bs__buf_free(&r.resp);
-    }
+    if (q)
+        delete_quiet(be, m->key, q);
     free(q);
-    bs__error(0, "%s", saved);
 }
 
 /* Copy from (size bytes) to to: one server-side CopyObject up to its limit.
@@ -707,17 +720,11 @@ static int s3w_write(blobstore_blob_writer *pw, const void *p, size_t n)
     return 0;
 }
 
-/* Delete the temporary object (best effort: list() reports what remains). */
+/* Delete the temporary object, if there is one. */
 static void writer_drop_temp(s3_writer *w)
 {
-    if (!w->mpu.key)
-        return;
-    char saved[1024];
-    snprintf(saved, sizeof(saved), "%s", blobstore_errmsg());
-    s3_req d = {.method = "DELETE", .key = w->mpu.key};
-    s3_do(w->be, &d);
-    bs__buf_free(&d.resp);
-    bs__error(0, "%s", saved);
+    if (w->mpu.key)
+        delete_quiet(w->be, w->mpu.key, NULL);
 }
 
 static int s3w_commit(blobstore_blob_writer *pw, const char *name, int sync)
@@ -947,16 +954,6 @@ static int s3_exists(blobstore_blob_backend *pbe, const char *name)
     if (key)
         rc = head((s3_backend *)pbe, key, NULL);
     free(key);
-    return rc;
-}
-
-static int delete_key(s3_backend *be, const char *key, const char *query)
-{
-    s3_req r = {.method = "DELETE", .key = key, .query = query};
-    int rc = s3_do(be, &r);
-    if (!rc && r.status != 204 && r.status != 200 && r.status != 404)
-        rc = status_error(&r, "delete");
-    bs__buf_free(&r.resp);
     return rc;
 }
 

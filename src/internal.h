@@ -180,8 +180,6 @@ const uint8_t *bs__ranged_data(const bs_ranged *r, size_t *len);
  * ECORRUPT if a segment fails its checksum; ENOTFOUND if the blob vanished
  * (the entry was replaced meanwhile). */
 int bs__ranged_fetch(bs_ranged *r, uint64_t off, uint64_t len);
-/* Bytes fetched so far (tests). */
-uint64_t bs__ranged_fetched(const bs_ranged *r);
 void bs__ranged_close(bs_ranged *r);
 
 /* ---- metadata filters (query.c) and JSON text (json.c) ---- */

@@ -279,15 +279,17 @@ static int load_shared(blobstore_meta_backend *m, settings *s, int *have)
     return rc;
 }
 
-/* Settings that must agree between machines sharing a store. */
-static int shared_conflict(const settings *a, const settings *b, const char *dir)
+/* Settings that must agree between machines sharing a store: a, recorded
+ * by the metadata backend; b, this machine's, whose blob files (if any) are
+ * in b_dir ("" for none). */
+static int shared_conflict(const settings *a, const settings *b, const char *b_dir, const char *dir)
 {
-    if (a->blob_dir[0] && b->blob_dir[0] && strcmp(a->blob_dir, b->blob_dir) != 0)
+    if (a->blob_dir[0] && b_dir[0] && strcmp(a->blob_dir, b_dir) != 0)
         return bs__error(BLOBSTORE_ECONFLICT,
                          "the store's metadata backend records its blob files in %s, not in %s: "
                          "open it there (on a shared filesystem) or move its blobs to S3 with "
                          "blobstore migrate",
-                         a->blob_dir, b->blob_dir);
+                         a->blob_dir, b_dir);
     if (strcmp(a->blob_backend, b->blob_backend) != 0 || a->ca != b->ca ||
         a->shard_chars != b->shard_chars)
         return bs__error(BLOBSTORE_ECONFLICT,
@@ -394,10 +396,8 @@ static int open_store(blobstore *bs, const blobstore_options *o)
         if (!settings_path)
             return BLOBSTORE_ENOMEM;
         rc = read_settings(settings_path, &s, &found);
-        if (rc) {
-            free(settings_path);
-            return rc;
-        }
+        if (rc)
+            goto done;
     }
     /* A metadata backend that machines share (PostgreSQL) records the
      * settings for all of them: a machine opening the store for the first
@@ -414,21 +414,14 @@ static int open_store(blobstore *bs, const blobstore_options *o)
             rc = load_shared(bs->meta, &sh, &shared);
         if (!rc && shared) {
             snprintf(sh.backend, sizeof(sh.backend), "%s", meta_url);
-            if (found) {
-                snprintf(s.blob_dir, sizeof(s.blob_dir), "%s", here);
-                rc = shared_conflict(&sh, &s, bs->dir);
-            } else {
-                settings mine = sh;
-                snprintf(mine.blob_dir, sizeof(mine.blob_dir), "%s", here);
-                rc = shared_conflict(&sh, &mine, bs->dir);
+            /* with no local settings, only where the files are can differ */
+            rc = shared_conflict(&sh, found ? &s : &sh, here, bs->dir);
+            if (!found)
                 s = sh;
-            }
             found = 1;
         }
-        if (rc) {
-            free(settings_path);
-            return rc;
-        }
+        if (rc)
+            goto done;
     }
     if (found) {
         /* Named settings must agree with the recorded ones; custom backends
@@ -451,21 +444,18 @@ static int open_store(blobstore *bs, const blobstore_options *o)
             snprintf(b, sizeof(b), "%d", s.shard_chars);
             rc = conflict("shard_chars", a, b, where);
         }
-        if (rc) {
-            free(settings_path);
-            return rc;
-        }
+        if (rc)
+            goto done;
         if (!backend && strcmp(s.backend, "custom") == 0) {
-            free(settings_path);
-            return bs__error(BLOBSTORE_EINVAL,
-                             "the store in %s uses a custom metadata backend: pass it to open",
-                             bs->dir);
+            rc = bs__error(BLOBSTORE_EINVAL,
+                           "the store in %s uses a custom metadata backend: pass it to open",
+                           bs->dir);
+            goto done;
         }
         if (!blob_backend && strcmp(s.blob_backend, "custom") == 0) {
-            free(settings_path);
-            return bs__error(BLOBSTORE_EINVAL,
-                             "the store in %s uses a custom blob backend: pass it to open",
-                             bs->dir);
+            rc = bs__error(BLOBSTORE_EINVAL,
+                           "the store in %s uses a custom blob backend: pass it to open", bs->dir);
+            goto done;
         }
         backend = backend ? backend : s.backend;
         blob_backend = blob_backend ? blob_backend : s.blob_backend;
@@ -474,8 +464,8 @@ static int open_store(blobstore *bs, const blobstore_options *o)
         bs->codec = bs__codec_by_name(o->compression ? o->compression : s.compression);
         bs->level = o->compression_level ? o->compression_level : s.level;
         if (!bs->codec || bs->level < 1 || bs->level > 9) {
-            free(settings_path);
-            return bs__error(BLOBSTORE_ECORRUPT, "%s has invalid compression settings", bs->dir);
+            rc = bs__error(BLOBSTORE_ECORRUPT, "%s has invalid compression settings", bs->dir);
+            goto done;
         }
     } else {
         backend = backend ? backend : "json";
@@ -488,8 +478,8 @@ static int open_store(blobstore *bs, const blobstore_options *o)
     bs->backend_name = bs__strdup(backend);
     bs->blob_backend_name = bs__strdup(blob_backend);
     if (!bs->backend_name || !bs->blob_backend_name) {
-        free(settings_path);
-        return BLOBSTORE_ENOMEM;
+        rc = BLOBSTORE_ENOMEM;
+        goto done;
     }
 
     /* Backends. */
@@ -500,27 +490,23 @@ static int open_store(blobstore *bs, const blobstore_options *o)
     } else if (strcmp(backend, "sqlite") == 0) {
         char *p = mem ? NULL : bs__path_join(bs->dir, "cache_metadata.db");
         if (!mem && !p) {
-            free(settings_path);
-            return BLOBSTORE_ENOMEM;
+            rc = BLOBSTORE_ENOMEM;
+            goto done;
         }
         rc = blobstore_meta_backend_sqlite_new(&bs->meta, mem ? ":memory:" : p, bs->durable);
         free(p);
-        if (rc) {
-            free(settings_path);
-            return rc;
-        }
+        if (rc)
+            goto done;
     } else {
         char *p = mem ? NULL : bs__path_join(bs->dir, "cache_metadata.json");
         if (!mem && !p) {
-            free(settings_path);
-            return BLOBSTORE_ENOMEM;
+            rc = BLOBSTORE_ENOMEM;
+            goto done;
         }
         rc = blobstore_meta_backend_json_new(&bs->meta, p, bs->durable);
         free(p);
-        if (rc) {
-            free(settings_path);
-            return rc;
-        }
+        if (rc)
+            goto done;
     }
     if (custom_blob)
         bs->blobs = o->blob_backend_impl;
@@ -530,10 +516,8 @@ static int open_store(blobstore *bs, const blobstore_options *o)
         rc = blobstore_blob_backend_s3_new(&bs->blobs, blob_backend, bs->shard_chars);
     else
         rc = blobstore_blob_backend_fs_new(&bs->blobs, bs->dir, bs->shard_chars);
-    if (rc) {
-        free(settings_path);
-        return rc;
-    }
+    if (rc)
+        goto done;
     /* A local index (JSON, SQLite) means every writer is on this machine. */
     if (!custom_meta && !is_pg_url(backend) && bs->blobs->ctl) {
         rc = bs->blobs->ctl(bs->blobs, BLOBSTORE_BLOB_CTL_LOCAL_WRITERS, NULL);
@@ -541,10 +525,8 @@ static int open_store(blobstore *bs, const blobstore_options *o)
             bs__error_clear();
             rc = 0;
         }
-        if (rc) {
-            free(settings_path);
-            return rc;
-        }
+        if (rc)
+            goto done;
     }
     /* Settings are recorded only once the backends they name have opened. */
     if (!custom_meta && is_pg_url(backend) && !shared && !mem) {
@@ -561,36 +543,34 @@ static int open_store(blobstore *bs, const blobstore_options *o)
         snprintf(mine.blob_backend, sizeof(mine.blob_backend), "%s", bs->blob_backend_name);
         mine.ca = bs->ca ? BLOBSTORE_YES : BLOBSTORE_NO;
         mine.shard_chars = bs->shard_chars;
-        snprintf(mine.blob_dir, sizeof(mine.blob_dir), "%s", blob_dir ? blob_dir : "");
         if (!rc) /* another machine may have been first */
             rc = load_shared(bs->meta, &sh, &shared);
         if (!rc && shared)
-            rc = shared_conflict(&sh, &mine, bs->dir ? bs->dir : "this process");
-        if (rc) {
-            free(settings_path);
-            return rc;
-        }
+            rc = shared_conflict(&sh, &mine, blob_dir ? blob_dir : "",
+                                 bs->dir ? bs->dir : "this process");
+        if (rc)
+            goto done;
     }
     if (write_local) {
         char *text = settings_json(bs, 1, NULL, NULL);
         rc = text ? bs__write_file_atomic(settings_path, text, strlen(text), 1) : BLOBSTORE_ENOMEM;
         free(text);
-        if (rc) {
-            free(settings_path);
-            return rc;
-        }
+        if (rc)
+            goto done;
     }
-    free(settings_path);
-
     bs->can_inline = (bs->meta->flags & BLOBSTORE_META_INLINE) && !custom_blob;
     if (!mem) {
         char *lp = bs__path_join(bs->dir, "lock");
-        if (!lp)
-            return BLOBSTORE_ENOMEM;
+        if (!lp) {
+            rc = BLOBSTORE_ENOMEM;
+            goto done;
+        }
         bs->lockfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         rc = bs->lockfd < 0 ? bs__error_errno(errno, "cannot open %s", lp) : 0;
         free(lp);
     }
+done:
+    free(settings_path);
     return rc;
 }
 
@@ -1260,11 +1240,12 @@ static int decode_raw(blob_src *s, const blobstore_entry *e, bs_sink_fn sink, vo
     uint64_t seg = 0, *sums = NULL;
     size_t nseg = 0;
     int segmented = segments_parse(e->info, e->size, &seg, &nseg, &sums) && seg <= (64u << 20);
-    bs_sha256 *sha = segmented && !full_hash ? NULL : bs__sha256_new();
+    int hashed = !segmented || full_hash;
+    bs_sha256 *sha = hashed ? bs__sha256_new() : NULL;
     size_t cap = segmented ? (size_t)seg : IO_CHUNK;
     unsigned char *buf = bs__malloc(cap);
     uint64_t total = 0;
-    int rc = (!buf || (!sha && !(segmented && !full_hash))) ? BLOBSTORE_ENOMEM : 0;
+    int rc = (!buf || (hashed && !sha)) ? BLOBSTORE_ENOMEM : 0;
     for (size_t k = 0; !rc; k++) {
         size_t n = 0;
         if ((rc = src_read_full(s, buf, cap, &n)) != 0 || n == 0)
@@ -1445,7 +1426,6 @@ struct bs_ranged {
     size_t nseg;
     uint64_t *sums; /* per segment XXH3-64 */
     uint8_t *loaded;
-    uint64_t fetched;
     pthread_mutex_t mu;
 };
 
@@ -1479,7 +1459,7 @@ int bs__ranged_open(bs_ranged **out, blobstore *bs, const char *key, const char 
     pthread_mutex_init(&r->mu, NULL);
     int ranged = !whole && e.size > BS_RANGED_MIN && e.raw && e.blob && !e.inline_data &&
                  e.size == e.file_size && bs->blobs->version >= 2 && bs->blobs->read_range &&
-                 e.size > 0 && parse_segments(r, e.info);
+                 parse_segments(r, e.info);
     if (ranged) {
         void *m = mmap(NULL, r->len, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -1499,7 +1479,6 @@ int bs__ranged_open(bs_ranged **out, blobstore *bs, const char *key, const char 
         rc = blobstore_get(&all, &n, bs, key);
         r->data = all;
         r->len = n;
-        r->fetched = n;
     }
     if (rc) {
         bs__ranged_close(r);
@@ -1513,11 +1492,6 @@ const uint8_t *bs__ranged_data(const bs_ranged *r, size_t *len)
 {
     *len = r->len;
     return r->data;
-}
-
-uint64_t bs__ranged_fetched(const bs_ranged *r)
-{
-    return r->fetched;
 }
 
 int bs__ranged_fetch(bs_ranged *r, uint64_t off, uint64_t len)
@@ -1551,7 +1525,6 @@ int bs__ranged_fetch(bs_ranged *r, uint64_t off, uint64_t len)
             else
                 r->loaded[k] = 1;
         }
-        r->fetched += got;
         i = j + 1;
     }
     pthread_mutex_unlock(&r->mu);
