@@ -112,6 +112,11 @@ char *pq_pandas_metadata(const pq_table *t);
 
 /* ---- writing (write.c) and reading (read.c) ---- */
 
+/* The RLE / bit-packing hybrid (Encodings.md) of n values of bw bits:
+ * appended to b, and decoded from [p, p + len). */
+int bs__pq_rle_encode(bs_buf *b, const uint32_t *v, size_t n, int bw);
+int bs__pq_rle_decode(const uint8_t *p, size_t len, int bw, uint32_t *out, size_t n);
+
 typedef struct {
     const char *codec;           /* "snappy" (default), "zstd", "gzip", "lz4_raw", "none" */
     size_t row_group_rows;       /* rows per row group; 0: 1,000,000 */

@@ -333,7 +333,7 @@ static int decompress(int codec, const uint8_t *in, size_t n, uint8_t *out, size
 }
 
 /* Decode n values of the RLE / bit-packed hybrid encoding. */
-static int rle_decode(const uint8_t *p, size_t len, int bw, uint32_t *out, size_t n)
+int bs__pq_rle_decode(const uint8_t *p, size_t len, int bw, uint32_t *out, size_t n)
 {
     size_t pos = 0, k = 0;
     int bytes = (bw + 7) / 8;
@@ -535,7 +535,7 @@ static int to_plain(int pt, int enc, const uint8_t *p, size_t len, size_t nvalue
         uint32_t *bits = bs__malloc((nvalues ? nvalues : 1) * sizeof(uint32_t));
         if (!bits)
             return BLOBSTORE_ENOMEM;
-        rc = rle_decode(p + 4, l, 1, bits, nvalues);
+        rc = bs__pq_rle_decode(p + 4, l, 1, bits, nvalues);
         if (!rc && !(rc = bs__buf_reserve(out, (nvalues + 7) / 8))) {
             memset(out->data, 0, (nvalues + 7) / 8);
             for (size_t i = 0; i < nvalues; i++)
@@ -622,7 +622,7 @@ static int decode_values(col_state *st, int pt, int encoding, const uint8_t *def
     if (has_defs) {
         if (!(def = bs__malloc(n * sizeof(uint32_t))))
             return BLOBSTORE_ENOMEM;
-        if ((rc = rle_decode(defs_p, defs_len, 1, def, n)) != 0) {
+        if ((rc = bs__pq_rle_decode(defs_p, defs_len, 1, def, n)) != 0) {
             free(def);
             return rc;
         }
@@ -658,7 +658,7 @@ static int decode_values(col_state *st, int pt, int encoding, const uint8_t *def
             free(def);
             return BLOBSTORE_ENOMEM;
         }
-        rc = rle_decode(p + 1, len - 1, p[0], idx, nvalues);
+        rc = bs__pq_rle_decode(p + 1, len - 1, p[0], idx, nvalues);
     } else if (encoding != 0) {
         free(def);
         return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: %s encoding (column \"%s\")",

@@ -63,7 +63,7 @@ static int put_uvarint(bs_buf *b, uint64_t v)
 }
 
 /* Values as RLE runs where they repeat and bit-packed groups of 8 otherwise. */
-static int rle_hybrid(bs_buf *b, const uint32_t *v, size_t n, int bw)
+int bs__pq_rle_encode(bs_buf *b, const uint32_t *v, size_t n, int bw)
 {
     size_t i = 0;
     int bytes = (bw + 7) / 8, rc = 0;
@@ -80,19 +80,22 @@ static int rle_hybrid(bs_buf *b, const uint32_t *v, size_t n, int bw)
             i += run;
             continue;
         }
-        /* Bit-pack groups of 8 until a long run starts (a short tail is padded). */
-        size_t start = i, end = i;
-        while (end < n) {
+        /*
+         * Bit-pack whole groups of 8 until a run of 8 or more starts at a
+         * group boundary (at most 63 groups a header). Only the last group of
+         * the whole sequence may be short: readers decode a group's padding
+         * as values, so padding is allowed only where no value follows.
+         */
+        size_t start = i, end = i, groups = 0;
+        while (end < n && groups < 63) {
+            end = n - end > 8 ? end + 8 : n;
+            groups++;
             size_t r = 1;
             while (end + r < n && v[end + r] == v[end])
                 r++;
-            if (r >= 8 && end > start)
-                break;
-            end += r < 8 ? r : 8;
-            if (end - start >= 8 * 63)
+            if (end < n && r >= 8)
                 break;
         }
-        size_t groups = (end - start + 7) / 8;
         if ((rc = put_uvarint(b, (uint64_t)groups << 1 | 1)) != 0)
             break;
         size_t nbytes = groups * (size_t)bw;
@@ -573,7 +576,7 @@ static int write_chunk(chunk_job *j)
         for (size_t r = 0; r < rows; r++)
             lv[r] = !is_null(c, j->r0 + r);
         bs_buf levels = {0};
-        rc = rle_hybrid(&levels, lv, rows, 1);
+        rc = bs__pq_rle_encode(&levels, lv, rows, 1);
         free(lv);
         uint32_t n = (uint32_t)levels.len;
         if (!rc)
@@ -607,7 +610,7 @@ static int write_chunk(chunk_job *j)
         if (!rc)
             rc = bs__buf_append(&body, &bwb, 1);
         if (!rc)
-            rc = rle_hybrid(&body, d.idx, nvalues, bw);
+            rc = bs__pq_rle_encode(&body, d.idx, nvalues, bw);
         if (!rc)
             rc = write_page(j, 0, &body, (int32_t)rows, ENC_RLE_DICTIONARY, ENC_RLE);
     } else if (!rc) {

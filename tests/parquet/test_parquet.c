@@ -77,6 +77,77 @@ static int same_column(const pq_column *a, const pq_column *b, size_t n)
     return 1;
 }
 
+/*
+ * The RLE / bit-packing hybrid at its boundaries: every length around a
+ * group of 8, a header's 63 groups (504), 1024 and 65536, with runs of equal
+ * values before, after and inside bit-packed groups, at bit widths 1..20.
+ * A decode must give back exactly the values encoded, and no more than n.
+ */
+static int rle_round_trip(const uint32_t *v, size_t n, int bw)
+{
+    bs_buf b = {0};
+    uint32_t *got = calloc(n + 1, sizeof(uint32_t));
+    int ok = got && bs__pq_rle_encode(&b, v, n, bw) == 0 &&
+             bs__pq_rle_decode(b.data, b.len, bw, got, n) == 0 &&
+             (n == 0 || memcmp(got, v, n * sizeof(uint32_t)) == 0);
+    if (!ok)
+        fprintf(stderr, "rle: n=%zu bw=%d differs\n", n, bw);
+    free(got);
+    bs__buf_free(&b);
+    return ok;
+}
+
+TEST(rle_hybrid_round_trips_at_every_run_boundary)
+{
+    static const size_t lens[] = {1,  2,  3,  4,   5,   6,   7,    8,    9,    15,    16,    17,
+                                  63, 64, 65, 503, 504, 505, 1023, 1024, 1025, 65535, 65536, 65537};
+    uint32_t *v = malloc(65537 * sizeof(uint32_t));
+    CHECK(v != NULL);
+    uint64_t seed = 0x9e3779b97f4a7c15u;
+    for (int bw = 1; bw <= 20; bw += (bw < 4 ? 1 : 5)) {
+        uint32_t mask = (uint32_t)((1u << bw) - 1);
+        for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++) {
+            size_t n = lens[li];
+            for (int pattern = 0; pattern < 6; pattern++) {
+                for (size_t i = 0; i < n; i++) {
+                    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+                    uint32_t r = (uint32_t)seed & mask;
+                    switch (pattern) {
+                    case 0: /* no runs */
+                        v[i] = r;
+                        break;
+                    case 1: /* all equal */
+                        v[i] = mask;
+                        break;
+                    case 2: /* a long run first, then distinct values */
+                        v[i] = i < n / 2 ? 1 : r;
+                        break;
+                    case 3: /* distinct values, then a long run */
+                        v[i] = i < n / 2 ? r : 1 & mask;
+                        break;
+                    case 4: /* runs of 1..12 inside bit-packed stretches */
+                        v[i] = (uint32_t)((i / (1 + i % 12)) & mask);
+                        break;
+                    default: /* sparse: mostly 0 with a few 1s (levels) */
+                        v[i] = (seed >> 40) % 7 == 0;
+                        break;
+                    }
+                }
+                if (!rle_round_trip(v, n, bw)) {
+                    free(v);
+                    CHECK(!"rle round trip");
+                }
+            }
+        }
+    }
+    /* The reported cases: YNNNNNNNNYNNNNYY as dictionary indices, and a null first. */
+    static const uint32_t flip[16] = {0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 0};
+    static const uint32_t nullfirst[10] = {0, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    int ok = rle_round_trip(flip, 16, 1) && rle_round_trip(nullfirst, 10, 1);
+    free(v);
+    CHECK(ok);
+}
+
 TEST(every_type_nullability_codec_round_trips)
 {
     static const char *codecs[] = {"snappy", "zstd", "gzip", "lz4_raw", "none"};
@@ -313,6 +384,7 @@ TEST(tables_through_the_store)
 }
 
 static const test_case tests[] = {
+    TEST_ENTRY(rle_hybrid_round_trips_at_every_run_boundary),
     TEST_ENTRY(tables_through_the_store),
     TEST_ENTRY(int96_timestamps_read_as_nanoseconds),
     TEST_ENTRY(every_type_nullability_codec_round_trips),
