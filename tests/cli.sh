@@ -76,11 +76,6 @@ expect 2 "invalid UTF-8 key" -- b put --key "$(printf 'bad\377')" "$T/hello.txt"
 # verify and corruption
 expect 0 "verify clean" -- b verify
 victim=$(find "$S/blobs" -type f -size +1000k | head -n 1)
-flip() { # invert one byte of a file
-    local v
-    v=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
-    printf "\\$(printf '%03o' $((v ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
-}
 flip "$victim" 100000
 expect 3 "get corrupt" -- b get big -o "$T/corrupt.out"
 check "no output file for corrupt blob" '[ ! -e "$T/corrupt.out" ] && ! ls "$T"/corrupt.out.tmp* >/dev/null 2>&1'

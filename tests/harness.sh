@@ -20,3 +20,9 @@ harness_done() {
     echo "$pass passed, $fail failed"
     [ "$fail" -eq 0 ]
 }
+
+flip() { # invert one byte of a file
+    local v
+    v=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+    printf "\\$(printf '%03o' $((v ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}

@@ -13,7 +13,7 @@
 static const char *testdata(void)
 {
     static char dir[4096];
-    snprintf(dir, sizeof(dir), "%s/../shared/testdata/b2nd", test_source_path(""));
+    snprintf(dir, sizeof(dir), "%s", test_source_path("tests/b2nd/reference"));
     return dir;
 }
 
@@ -28,8 +28,7 @@ TEST(reference_files_decode)
     DIR *dir = opendir(testdata());
     if (!dir)
         fprintf(stderr,
-                "  the reference files are missing: %s (shared/ belongs beside the "
-                "checkout)\n",
+                "  the reference files are missing: %s\n",
                 testdata());
     CHECK(dir != NULL);
     struct dirent *de;

@@ -139,7 +139,7 @@ check "the refusal says why" 'grep -q "own json index files" "$T/err"'
 # A corrupt source blob is reported and left out; the rest is copied.
 blob=$(l meta big | sed -n 's/.*"blob":"\([^"]*\)".*/\1/p')
 f=$(find "$L" -name "$blob")
-printf 'X' | dd of="$f" bs=1 seek=5000 conv=notrunc status=none
+flip "$f" 5000
 expect 3 "migrate with a corrupt source blob" -- l migrate --to-dir "$T/partial" --to-backend json
 check "corrupt entry named" 'grep -q "^corrupt big" "$T/out"'
 check "partial summary" 'grep -q "^5 entries: 4 copied, 0 already there, 1 failed" "$T/out"'
