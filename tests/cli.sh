@@ -26,6 +26,39 @@ expect 0 "auto key" -- b put "$T/hello.txt"
 check "auto key is 16 hex" 'grep -Eqx "[0-9a-f]{16}" "$T/out"'
 auto=$(cat "$T/out")
 
+# get -o writes regular files only: a device, FIFO, directory or symbolic link
+# already at the path is refused (exit 2) and left as it was, unless --force
+expect 0 "get -o - is stdout" -- b get greeting -o -
+check "-o - bytes" 'cmp -s "$T/out" "$T/hello.txt" && [ ! -e ./- ]'
+printf 'keep me\n' > "$T/target.txt"
+ln -s "$T/target.txt" "$T/link.out"
+expect 2 "get -o symlink refused" -- b get greeting -o "$T/link.out"
+check "refusal names the kind" 'grep -q "is a symbolic link" "$T/err"'
+check "symlink and target untouched" '[ -L "$T/link.out" ] && [ "$(cat "$T/target.txt")" = "keep me" ]'
+expect 0 "get -o symlink --force" -- b get greeting -o "$T/link.out" --force
+check "--force replaces the link, not its target" '[ ! -L "$T/link.out" ] && cmp -s "$T/link.out" "$T/hello.txt" && [ "$(cat "$T/target.txt")" = "keep me" ]'
+mkdir "$T/dir.out"
+expect 2 "get -o directory refused" -- b get greeting -o "$T/dir.out"
+expect 2 "get -o directory refused with --force" -- b get greeting -o "$T/dir.out" --force
+check "directory untouched" '[ -d "$T/dir.out" ] && [ -z "$(ls -A "$T/dir.out")" ]'
+mkfifo "$T/fifo.out"
+expect 2 "get -o FIFO refused" -- b get greeting -o "$T/fifo.out"
+check "FIFO still a FIFO" '[ -p "$T/fifo.out" ]'
+cat "$T/fifo.out" > "$T/fifo.read" &
+expect 0 "get -o FIFO --force writes into it" -- b get greeting -o "$T/fifo.out" --force
+wait
+check "FIFO kept, reader got the bytes" '[ -p "$T/fifo.out" ] && cmp -s "$T/fifo.read" "$T/hello.txt"'
+check "no temporaries left beside outputs" '! ls "$T"/*.tmp-* > /dev/null 2>&1'
+if [ -c /dev/null ] && [ -w /dev/null ]; then
+    expect 2 "get -o /dev/null refused" -- b get greeting -o /dev/null
+    check "/dev/null still a character device" '[ -c /dev/null ]'
+    expect 0 "get -o /dev/null --force" -- b get greeting -o /dev/null --force
+    check "/dev/null still a character device after --force" '[ -c /dev/null ]'
+fi
+printf 'old\n' > "$T/regular.out"
+expect 0 "get -o replaces a regular file" -- b get greeting -o "$T/regular.out"
+check "regular file replaced" 'cmp -s "$T/regular.out" "$T/hello.txt"'
+
 # meta / update-meta
 expect 0 "meta" -- b meta greeting
 sha=$(sha256sum "$T/hello.txt" | cut -d" " -f1)

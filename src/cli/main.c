@@ -47,8 +47,9 @@ static const char *usage_main =
     "                                           store FILE (or stdin); print the key;\n"
     "                                           .npy/.b2nd files become arrays,\n"
     "                                           CSV/.parquet files tables\n"
-    "  get KEY [-o FILE] [--slice BOX] [--columns A,B]\n"
-    "                                           bytes to stdout, or to FILE (.npy, .csv)\n"
+    "  get KEY [-o FILE|-] [--force] [--slice BOX] [--columns A,B]\n"
+    "                                           bytes to stdout, or to FILE (.npy, .csv);\n"
+    "                                           FILE must be a regular file unless --force\n"
     "  meta KEY                                 the get_metadata JSON\n"
     "  update-meta KEY JSON                     merge JSON into the user metadata\n"
     "  rm KEY                                   delete\n"
@@ -78,9 +79,14 @@ static const command_help helps[] = {
             "Parquet file; column types inferred, or given with --schema a:int32,b:string,\n"
             "c:timestamp[ms],d:date); a .parquet file is checked and stored as a table;\n"
             "--raw keeps any of them as plain bytes.\n"},
-    {"get", "usage: blobstore get KEY [-o FILE] [--slice BOX]\n"
-            "Write the blob's bytes to standard output, or to FILE (written to a temporary\n"
-            "file and renamed into place only once the data has been verified). For an\n"
+    {"get", "usage: blobstore get KEY [-o FILE|-] [--force] [--slice BOX] [--columns A,B]\n"
+            "Write the blob's bytes to standard output (also -o -), or to FILE: a regular\n"
+            "file, written to a temporary file and renamed into place only once the data\n"
+            "has been verified. An existing FILE that is not a regular file (a device, a\n"
+            "FIFO, a directory, a symbolic link) is refused with exit 2; with --force a\n"
+            "device or FIFO is written into directly (unverified data may reach it before\n"
+            "a corrupt blob is detected), a symbolic link is replaced by the file (its\n"
+            "target is not touched), and a directory is still refused. For an\n"
             "array, -o x.npy writes a .npy file and -o x.b2nd the stored .b2nd file;\n"
             "--slice 0:10,5:7 reads a sub-box (decompressing only the chunks it needs)\n"
             "and prints it, or writes it with -o x.npy. For a table, -o x.parquet writes the\n"
@@ -696,10 +702,54 @@ static int emit(const get_req *r, int fd)
     return code;
 }
 
+/* What an existing output path is, when it is not a regular file; NULL if
+ * it is one, or does not exist (*missing then says which). */
+static const char *not_regular(const char *path, int *missing, struct stat *sb)
+{
+    *missing = 0;
+    if (lstat(path, sb) != 0) {
+        *missing = errno == ENOENT;
+        return *missing ? NULL : "unreadable path";
+    }
+    if (S_ISREG(sb->st_mode))
+        return NULL;
+    return S_ISLNK(sb->st_mode)    ? "symbolic link"
+           : S_ISDIR(sb->st_mode)  ? "directory"
+           : S_ISCHR(sb->st_mode)  ? "character device"
+           : S_ISBLK(sb->st_mode)  ? "block device"
+           : S_ISFIFO(sb->st_mode) ? "FIFO"
+           : S_ISSOCK(sb->st_mode) ? "socket"
+                                   : "special file";
+}
+
+/* get -o into an existing device or FIFO (--force): written in place, as it
+ * comes (there is nothing to rename). */
+static int emit_into(const get_req *r, const char *outfile)
+{
+    int fd = open(outfile, O_WRONLY | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        fail("cannot open %s: %s", outfile, strerror(errno));
+        return EXIT_ERROR;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode)) {
+        close(fd); /* replaced under us by something else: start again */
+        fail("get: %s changed while it was being opened", outfile);
+        return EXIT_ERROR;
+    }
+    int code = emit(r, fd);
+    if (close(fd) != 0 && code == EXIT_OK) {
+        fail("cannot write %s: %s", outfile, strerror(errno));
+        code = EXIT_ERROR;
+    }
+    return code;
+}
+
 static int cmd_get(blobstore *bs, int argc, char **argv)
 {
     args a = {argc, argv, 0};
     const char *outfile = NULL;
+    int force = 0;
     get_req r = {bs, NULL, NULL, NULL, 0, 0, 0};
     for (; a.i < argc; a.i++) {
         const char *v;
@@ -708,6 +758,8 @@ static int cmd_get(blobstore *bs, int argc, char **argv)
             if (m < 0)
                 return usage_error("get: -o needs a file name");
             outfile = v;
+        } else if (strcmp(argv[a.i], "--force") == 0 || strcmp(argv[a.i], "-f") == 0) {
+            force = 1;
         } else if ((m = opt_value(&a, "--columns", &v)) != 0) {
             if (m < 0)
                 return usage_error("get: --columns needs names like a,b");
@@ -728,6 +780,8 @@ static int cmd_get(blobstore *bs, int argc, char **argv)
         return usage_error("get: KEY is required");
     if (!outfile || strcmp(outfile, "-") == 0)
         return emit(&r, 1);
+    if (!*outfile)
+        return usage_error("get: -o needs a file name");
     r.npy = ends_with(outfile, ".npy");
     r.csv = ends_with(outfile, ".csv");
     r.parquet = ends_with(outfile, ".parquet") && r.columns;
@@ -735,6 +789,27 @@ static int cmd_get(blobstore *bs, int argc, char **argv)
         return usage_error("get: --columns writes .csv or .parquet files (or CSV without -o)");
     if (r.slice && !r.npy)
         return usage_error("get: --slice writes .npy files (or prints without -o)");
+    /* -o makes or replaces a regular file. Anything else already there (a
+     * device, a FIFO, a directory, a symbolic link) is refused: renaming over
+     * it would replace /dev/null or a link the user keeps. With --force a
+     * device or FIFO is written into, and a link is replaced by the file
+     * (its target is left alone); a directory is refused even then. */
+    struct stat sb;
+    int missing;
+    const char *kind = not_regular(outfile, &missing, &sb);
+    if (kind && !strcmp(kind, "unreadable path")) {
+        fail("cannot create %s: %s", outfile, strerror(errno));
+        return EXIT_ERROR;
+    }
+    if (kind && (!force || S_ISDIR(sb.st_mode) || S_ISSOCK(sb.st_mode))) {
+        const char *hint = S_ISDIR(sb.st_mode) || S_ISSOCK(sb.st_mode) ? ""
+                           : S_ISLNK(sb.st_mode) ? " (--force replaces the link, not its target)"
+                                                 : " (--force writes into it)";
+        fail("get: %s is a %s, not a regular file; not replaced%s", outfile, kind, hint);
+        return EXIT_USAGE;
+    }
+    if (kind && !S_ISLNK(sb.st_mode))
+        return emit_into(&r, outfile);
     /* To a file: a temporary beside it, renamed once the data verified. */
     size_t n = strlen(outfile) + 32;
     char *tmp = malloc(n);
@@ -743,7 +818,7 @@ static int cmd_get(blobstore *bs, int argc, char **argv)
         return EXIT_ERROR;
     }
     snprintf(tmp, n, "%s.tmp-%ld", outfile, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
         fail("cannot create %s: %s", tmp, strerror(errno));
         free(tmp);
@@ -753,6 +828,12 @@ static int cmd_get(blobstore *bs, int argc, char **argv)
     if (close(fd) != 0 && code == EXIT_OK) {
         fail("cannot write %s: %s", tmp, strerror(errno));
         code = EXIT_ERROR;
+    }
+    /* Checked again at the rename: something may have appeared meanwhile. */
+    if (code == EXIT_OK && (kind = not_regular(outfile, &missing, &sb)) != NULL &&
+        !(force && S_ISLNK(sb.st_mode))) {
+        fail("get: %s became a %s while the data was read; not replaced", outfile, kind);
+        code = EXIT_USAGE;
     }
     if (code == EXIT_OK && rename(tmp, outfile) != 0) {
         fail("cannot rename %s to %s: %s", tmp, outfile, strerror(errno));
