@@ -234,8 +234,15 @@ if [ -f "$REF" ]; then
 fi
 cp "$T/m.b2nd" "$T/bad.b2nd"
 printf 'XXXX' | dd of="$T/bad.b2nd" bs=1 seek=20 conv=notrunc 2>/dev/null
-expect 2 "damaged .b2nd refused" -- "$BS" --dir "$SA" put --key bad "$T/bad.b2nd"
+expect 3 "damaged .b2nd refused as corrupt" -- "$BS" --dir "$SA" put --key bad "$T/bad.b2nd"
 expect 1 "nothing stored" -- "$BS" --dir "$SA" exists bad
+head -c 100 "$T/m.b2nd" > "$T/short.b2nd"
+expect 3 "truncated .b2nd refused as corrupt" -- "$BS" --dir "$SA" put --key bad "$T/short.b2nd"
+check "it says why" 'grep -qi "trunc\|short\|damaged\|corrupt\|outside\|invalid" "$T/err"'
+cp "$T/m.b2nd" "$T/flip.b2nd"
+flip "$T/flip.b2nd" 0
+expect 3 "bit-flipped .b2nd magic refused as corrupt" -- "$BS" --dir "$SA" put --key bad "$T/flip.b2nd"
+expect 1 "nothing stored for them" -- "$BS" --dir "$SA" exists bad
 expect 0 "put --raw" -- "$BS" --dir "$SA" put --raw --key rawnpy "$T/m.npy"
 expect 0 "raw is bytes" -- "$BS" --dir "$SA" get rawnpy -o "$T/raw.npy"
 check "raw bytes identical" 'cmp -s "$T/m.npy" "$T/raw.npy"'
@@ -262,14 +269,38 @@ expect 0 "put projected parquet" -- "$BS" --dir "$ST" put --key t3 "$T/name.parq
 expect 0 "read it back" -- "$BS" --dir "$ST" get t3 -o "$T/t3.csv"
 check "projected parquet values" '[ "$(cat $T/t3.csv | tr "\n" ";")" = "name;alice;\"bob, jr\";carol;" ]'
 head -c 200 "$T/t.parquet" > "$T/bad.parquet"
-expect 2 "truncated parquet refused" -- "$BS" --dir "$ST" put --key bad "$T/bad.parquet"
-expect 1 "nothing stored for it" -- "$BS" --dir "$ST" exists bad
+expect 3 "truncated parquet refused as corrupt" -- "$BS" --dir "$ST" put --key bad "$T/bad.parquet"
+check "it says why" 'grep -q "PAR1" "$T/err"'
+cp "$T/t.parquet" "$T/flip.parquet"
+flip "$T/flip.parquet" $(($(stat -c %s "$T/t.parquet") - 1))
+expect 3 "bit-flipped parquet magic refused as corrupt" -- "$BS" --dir "$ST" put --key bad "$T/flip.parquet"
+cp "$T/t.parquet" "$T/flip.parquet"
+flip "$T/flip.parquet" 4
+expect 3 "bit-flipped page header refused as corrupt" -- "$BS" --dir "$ST" put --key bad "$T/flip.parquet"
+cp "$T/t.parquet" "$T/flip.parquet"
+flip "$T/flip.parquet" $(($(stat -c %s "$T/t.parquet") - 6))
+expect 3 "bit-flipped footer length refused as corrupt" -- "$BS" --dir "$ST" put --key bad "$T/flip.parquet"
+expect 1 "nothing stored for them" -- "$BS" --dir "$ST" exists bad
 printf 'a,b\n1\n' > "$T/ragged.csv"
 expect 2 "ragged csv refused" -- "$BS" --dir "$ST" put --csv "$T/ragged.csv"
 expect 2 "bad schema type" -- "$BS" --dir "$ST" put --csv --schema id:decimal "$T/t.csv"
 expect 0 "csv kept as bytes" -- "$BS" --dir "$ST" put --raw --key rawcsv "$T/t.csv"
 expect 2 "bytes are not a table" -- "$BS" --dir "$ST" get rawcsv --columns a
 expect 2 "unknown column" -- "$BS" --dir "$ST" get t --columns nope
+# more than 256 columns named: every one kept (the list used to stop at 256)
+D="$(dirname "$0")/parquet/defects"
+expect 0 "put a 500-column file" -- "$BS" --dir "$ST" put --key wide "$D/cols500.parquet"
+expect 0 "get all 500 by name" -- "$BS" --dir "$ST" get wide --columns "$(seq -s, -f 'c%g' 499 -1 0)" -o "$T/wide.csv"
+check "500 columns, in the order asked" '[ "$(head -1 "$T/wide.csv")" = "$(seq -s, -f 'c%g' 499 -1 0)" ]'
+expect 0 "the whole file as CSV" -- "$BS" --dir "$ST" get wide -o "$T/wide_all.csv"
+check "same values, reversed" 'diff <(sed "s/,/\n/g;q" "$T/wide_all.csv" | tac | paste -sd,) <(head -1 "$T/wide.csv") > /dev/null'
+check "same rows" 'diff <(tail -n +2 "$T/wide_all.csv" | awk -F, "{for(i=NF;i>0;i--) printf \"%s%s\", \$i, (i>1?\",\":\"\n\")}") <(tail -n +2 "$T/wide.csv")'
+expect 0 "get 500 names as parquet" -- "$BS" --dir "$ST" get wide --columns "$(seq -s, -f 'c%g' 0 499)" -o "$T/wide.parquet"
+expect 0 "put it back" -- "$BS" --dir "$ST" put --key wide2 "$T/wide.parquet"
+expect 0 "meta of it" -- "$BS" --dir "$ST" meta wide2
+check "500 columns written" '[ "$(grep -o "\"name\":\"c[0-9]*\"" "$T/out" | wc -l)" -eq 500 ]'
+expect 2 "501 names, one unknown" -- "$BS" --dir "$ST" get wide --columns "$(seq -s, -f 'c%g' 0 499),c500"
+check "the unknown one named" 'grep -q "c500" "$T/err"'
 
 # progress on a terminal for puts that take more than a second (script gives a pty)
 if command -v script > /dev/null; then

@@ -62,7 +62,8 @@ static const char *usage_main =
     "  migrate [--to-dir DIR] [--to-backend B] [--to-blob-backend BB] [--to-shard-chars N]\n"
     "                                           copy this store to other backends, verifying\n"
     "\n"
-    "Exit codes: 0 success, 1 not found, 2 usage error, 3 corruption found, 4 other error.\n";
+    "Exit codes: 0 success, 1 not found, 2 usage error, 3 corruption found (also a damaged\n"
+    "input file), 4 other error.\n";
 
 typedef struct {
     const char *name;
@@ -385,8 +386,8 @@ static int put_table_file(blobstore *bs, const char *key, const char *meta, cons
         rc = blobstore_table_put_parquet(&out, bs, key, buf, len, meta);
     }
     free(buf);
-    if (rc) /* a bad input file is a usage error, not corruption of the store */
-        return rc == BLOBSTORE_ECORRUPT ? (lib_error(rc), EXIT_USAGE) : lib_error(rc);
+    if (rc) /* a damaged input file exits 3 (corrupt), like a damaged blob */
+        return lib_error(rc);
     printf("%s\n", out);
     blobstore_free(out);
     return EXIT_OK;
@@ -414,8 +415,8 @@ static int put_array_file(blobstore *bs, const char *key, const char *meta, cons
         rc = blobstore_array_put_b2nd(&out, bs, key, buf, len, meta);
     }
     free(buf);
-    if (rc) /* a file that is not a valid array is a usage error, not corruption of the store */
-        return rc == BLOBSTORE_ECORRUPT ? (lib_error(rc), EXIT_USAGE) : lib_error(rc);
+    if (rc) /* a damaged input file exits 3 (corrupt), like a damaged blob */
+        return lib_error(rc);
     printf("%s\n", out);
     blobstore_free(out);
     return EXIT_OK;
@@ -604,14 +605,21 @@ typedef struct {
 /* A table (all columns or --columns) as CSV, or as a new Parquet file. */
 static int emit_table(const get_req *r, int fd)
 {
-    char *names[256];
     size_t n = 0;
     char *list = r->columns ? strdup(r->columns) : NULL;
-    for (char *save = NULL, *tok = list ? strtok_r(list, ",", &save) : NULL; tok && n < 256;
+    /* As many names as the list holds: at most one per character. */
+    char **names = list ? calloc(strlen(list) / 2 + 1, sizeof(char *)) : NULL;
+    if (r->columns && (!list || !names)) {
+        free(list);
+        fail("out of memory");
+        return EXIT_ERROR;
+    }
+    for (char *save = NULL, *tok = list ? strtok_r(list, ",", &save) : NULL; tok;
          tok = strtok_r(NULL, ",", &save))
         names[n++] = tok;
     blobstore_table t;
-    int rc = blobstore_table_get(&t, r->bs, r->key, list ? (const char *const *)names : NULL, n);
+    int rc = blobstore_table_get(&t, r->bs, r->key, (const char *const *)names, n);
+    free(names);
     free(list);
     if (rc)
         return lib_error(rc);
