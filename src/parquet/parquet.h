@@ -121,7 +121,16 @@ typedef struct {
     const char *codec;           /* "snappy" (default), "zstd", "gzip", "lz4_raw", "none" */
     size_t row_group_rows;       /* rows per row group; 0: 1,000,000 */
     const char *pandas_metadata; /* the "pandas" key-value metadata, or NULL */
+    size_t page_rows;            /* rows per data page at most; 0: 20,000 */
+    size_t page_bytes;           /* a data page ends once its values reach this; 0: 1 MiB */
 } pq_write_options;
+
+/* The row group and page limits a write uses: o's (o may be NULL), else
+ * the environment's BLOBSTORE_PARQUET_ROW_GROUP_ROWS, _PAGE_ROWS and
+ * _PAGE_BYTES (for tests that force many row groups and pages; they change
+ * the layout, never the values), else the defaults above. */
+void bs__pq_write_limits(const pq_write_options *o, size_t *group_rows, size_t *page_rows,
+                         size_t *page_bytes);
 
 int pq_write(uint8_t **out, size_t *out_len, const pq_table *t, const pq_write_options *o);
 

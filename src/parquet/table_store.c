@@ -127,7 +127,8 @@ BLOBSTORE_API int blobstore_table_to_parquet(void **out, size_t *out_len, const 
     char *pandas = o->pandas_metadata ? bs__strdup(o->pandas_metadata) : pq_pandas_metadata(t);
     if (!pandas)
         return bs__error(BLOBSTORE_EINVAL, "a column has no name");
-    pq_write_options w = {o->compression, o->row_group_rows, pandas};
+    pq_write_options w = {
+        .codec = o->compression, .row_group_rows = o->row_group_rows, .pandas_metadata = pandas};
     int rc = pq_write((uint8_t **)out, out_len, t, &w);
     free(pandas);
     return rc;

@@ -2,16 +2,19 @@
  * write.c - table -> Parquet file.
  *
  * Each row group holds one column chunk per column; each chunk is an
- * optional dictionary page and one data page (v1): definition levels for
- * nullable columns (RLE, bit width 1, with their 4-byte length), then the
- * non-null values, PLAIN or as RLE_DICTIONARY indices when a string or
- * binary column repeats enough for a dictionary to pay. Pages are compressed
+ * optional dictionary page and data pages (v1) of at most page_rows rows
+ * (20,000), each ending once its values reach page_bytes (1 MiB):
+ * definition levels for nullable columns (RLE, bit width 1, with their
+ * 4-byte length), then the non-null values, PLAIN or as RLE_DICTIONARY
+ * indices when a string or binary column repeats enough for a dictionary
+ * (one per chunk) to pay. Pages are compressed
  * with the chosen codec. Column statistics (min, max, null count) and the
  * schema's logical types (STRING, INT(bits, signed), TIMESTAMP(unit, UTC),
  * DATE) are written so that DuckDB, Arrow and pandas restore the types.
  */
 #include "parquet.h"
 
+#include <errno.h>
 #include <lz4.h>
 #include <snappy-c.h>
 #include <zlib.h>
@@ -419,6 +422,7 @@ typedef struct {
     const pq_column *c;
     size_t r0, r1;
     int codec;
+    size_t page_rows, page_bytes; /* data page limits (at least 1) */
     bs_buf *file;
     chunk_info *ci;
 } chunk_job;
@@ -537,6 +541,80 @@ static int build_dict(const chunk_job *j, dict *d, size_t nvalues)
     return 0;
 }
 
+/* Bits a non-null value takes in a data page (to size pages). */
+static uint64_t value_bits(const pq_column *c, size_t r, int dict_bw)
+{
+    if (dict_bw >= 0)
+        return dict_bw ? (uint64_t)dict_bw : 1;
+    switch (physical(c->type)) {
+    case PT_BOOLEAN:
+        return 1;
+    case PT_BYTE_ARRAY:
+        return (4 + (uint64_t)(c->offsets[r + 1] - c->offsets[r])) * 8;
+    case PT_INT32:
+    case PT_FLOAT:
+        return 32;
+    default:
+        return 64;
+    }
+}
+
+/* One data page (v1) of rows [p0, p1) holding nv non-null values:
+ * definition levels, then the values PLAIN, or as the dictionary indices idx
+ * (of bit width bw) when idx is not NULL. */
+static int write_data_page(chunk_job *j, size_t p0, size_t p1, size_t nv, const uint32_t *idx,
+                           int bw)
+{
+    const pq_column *c = j->c;
+    size_t rows = p1 - p0;
+    bs_buf body = {0};
+    int rc = 0;
+    if (c->nullable) {
+        uint32_t *lv = bs__malloc((rows ? rows : 1) * sizeof(uint32_t));
+        if (!lv)
+            return BLOBSTORE_ENOMEM;
+        for (size_t r = 0; r < rows; r++)
+            lv[r] = !is_null(c, p0 + r);
+        bs_buf levels = {0};
+        rc = bs__pq_rle_encode(&levels, lv, rows, 1);
+        free(lv);
+        uint32_t n = (uint32_t)levels.len;
+        if (!rc)
+            rc = bs__buf_append(&body, &n, 4);
+        if (!rc)
+            rc = bs__buf_append(&body, levels.data, levels.len);
+        bs__buf_free(&levels);
+    }
+    if (!rc && idx) {
+        uint8_t bwb = (uint8_t)bw;
+        rc = bs__buf_append(&body, &bwb, 1);
+        if (!rc)
+            rc = bs__pq_rle_encode(&body, idx, nv, bw);
+    } else if (!rc && c->type == PQ_BOOL) { /* bit-packed, LSB first */
+        size_t nb = (nv + 7) / 8, k = 0;
+        if (!(rc = bs__buf_reserve(&body, nb))) {
+            uint8_t *out = body.data + body.len;
+            memset(out, 0, nb);
+            for (size_t r = p0; r < p1; r++) {
+                if (is_null(c, r))
+                    continue;
+                if (((const uint8_t *)c->values)[r])
+                    out[k >> 3] |= (uint8_t)(1u << (k & 7));
+                k++;
+            }
+            body.len += nb;
+        }
+    } else {
+        for (size_t r = p0; r < p1 && !rc; r++)
+            if (!is_null(c, r))
+                rc = append_plain(&body, c, r);
+    }
+    if (!rc)
+        rc = write_page(j, 0, &body, (int32_t)rows, idx ? ENC_RLE_DICTIONARY : ENC_PLAIN, ENC_RLE);
+    bs__buf_free(&body);
+    return rc;
+}
+
 static int write_chunk(chunk_job *j)
 {
     const pq_column *c = j->c;
@@ -566,34 +644,15 @@ static int write_chunk(chunk_job *j)
         if (ci->max_p == ci->max)
             ci->max_p = NULL;
     }
-    bs_buf body = {0};
     int rc = 0;
-    /* Definition levels. */
-    if (c->nullable) {
-        uint32_t *lv = bs__malloc((rows ? rows : 1) * sizeof(uint32_t));
-        if (!lv)
-            return BLOBSTORE_ENOMEM;
-        for (size_t r = 0; r < rows; r++)
-            lv[r] = !is_null(c, j->r0 + r);
-        bs_buf levels = {0};
-        rc = bs__pq_rle_encode(&levels, lv, rows, 1);
-        free(lv);
-        uint32_t n = (uint32_t)levels.len;
-        if (!rc)
-            rc = bs__buf_append(&body, &n, 4);
-        if (!rc)
-            rc = bs__buf_append(&body, levels.data, levels.len);
-        bs__buf_free(&levels);
-    }
     dict d;
     memset(&d, 0, sizeof(d));
-    int use_dict = 0;
-    if (!rc && physical(c->type) == PT_BYTE_ARRAY && nvalues >= 16) {
+    int use_dict = 0, bw = -1;
+    if (physical(c->type) == PT_BYTE_ARRAY && nvalues >= 16) {
         rc = build_dict(j, &d, nvalues);
         use_dict = !rc && d.ndistinct * 2 <= nvalues;
     }
-    ci->data_off = (int64_t)j->file->len;
-    if (!rc && use_dict) {
+    if (!rc && use_dict) { /* one dictionary for the chunk's pages */
         bs_buf dpage = {0};
         for (size_t k = 0; k < d.ndistinct && !rc; k++)
             rc = append_plain(&dpage, c, d.first[k]);
@@ -602,43 +661,30 @@ static int write_chunk(chunk_job *j)
         if (!rc)
             rc = write_page(j, 2, &dpage, (int32_t)d.ndistinct, 0, 0);
         bs__buf_free(&dpage);
-        ci->data_off = (int64_t)j->file->len;
-        int bw = 0;
+        bw = 0;
         while (bw < 32 && ((size_t)1 << bw) < d.ndistinct)
             bw++;
-        uint8_t bwb = (uint8_t)bw;
-        if (!rc)
-            rc = bs__buf_append(&body, &bwb, 1);
-        if (!rc)
-            rc = bs__pq_rle_encode(&body, d.idx, nvalues, bw);
-        if (!rc)
-            rc = write_page(j, 0, &body, (int32_t)rows, ENC_RLE_DICTIONARY, ENC_RLE);
-    } else if (!rc) {
-        if (c->type == PQ_BOOL) { /* bit-packed, LSB first */
-            size_t nb = (nvalues + 7) / 8, k = 0;
-            if (!(rc = bs__buf_reserve(&body, nb))) {
-                uint8_t *out = body.data + body.len;
-                memset(out, 0, nb);
-                for (size_t r = j->r0; r < j->r1; r++) {
-                    if (is_null(c, r))
-                        continue;
-                    if (((const uint8_t *)c->values)[r])
-                        out[k >> 3] |= (uint8_t)(1u << (k & 7));
-                    k++;
-                }
-                body.len += nb;
+    }
+    /* Data pages of at most page_rows rows, each ending once its values
+     * reach page_bytes (a chunk of no rows still has one, empty, page). */
+    ci->data_off = (int64_t)j->file->len;
+    size_t r = j->r0, k = 0;
+    do {
+        size_t p0 = r, nv = 0;
+        uint64_t bits = 0;
+        while (r < j->r1 && r - p0 < j->page_rows && bits < (uint64_t)j->page_bytes * 8) {
+            if (!is_null(c, r)) {
+                bits += value_bits(c, r, bw);
+                nv++;
             }
-        } else {
-            for (size_t r = j->r0; r < j->r1 && !rc; r++)
-                if (!is_null(c, r))
-                    rc = append_plain(&body, c, r);
+            r++;
         }
         if (!rc)
-            rc = write_page(j, 0, &body, (int32_t)rows, ENC_PLAIN, ENC_RLE);
-    }
+            rc = write_data_page(j, p0, r, nv, use_dict ? d.idx + k : NULL, bw);
+        k += nv;
+    } while (r < j->r1 && !rc);
     free(d.idx);
     free(d.first);
-    bs__buf_free(&body);
     return rc;
 }
 
@@ -670,9 +716,37 @@ static void column_meta(tc_writer *w, const pq_column *c, const chunk_info *ci, 
     tc_struct_end(w);
 }
 
+/* A positive size from the environment, or dflt. */
+static size_t env_size(const char *name, size_t dflt)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return dflt;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno || *end || n == 0 || n > (1ull << 40))
+        return dflt;
+    return (size_t)n;
+}
+
+void bs__pq_write_limits(const pq_write_options *o, size_t *group_rows, size_t *page_rows,
+                         size_t *page_bytes)
+{
+    *group_rows = o && o->row_group_rows ? o->row_group_rows
+                                         : env_size("BLOBSTORE_PARQUET_ROW_GROUP_ROWS", 1000000);
+    *page_rows = o && o->page_rows ? o->page_rows : env_size("BLOBSTORE_PARQUET_PAGE_ROWS", 20000);
+    *page_bytes =
+        o && o->page_bytes ? o->page_bytes : env_size("BLOBSTORE_PARQUET_PAGE_BYTES", 1 << 20);
+    if (*page_rows > INT32_MAX)
+        *page_rows = INT32_MAX;
+    if (*page_bytes > ((size_t)1 << 30))
+        *page_bytes = (size_t)1 << 30;
+}
+
 int pq_write(uint8_t **out, size_t *out_len, const pq_table *t, const pq_write_options *o)
 {
-    static const pq_write_options defaults = {NULL, 0, NULL};
+    static const pq_write_options defaults = {0};
     if (!o)
         o = &defaults;
     int codec = 0, rc = codec_id(o->codec ? o->codec : "snappy", &codec);
@@ -691,7 +765,8 @@ int pq_write(uint8_t **out, size_t *out_len, const pq_table *t, const pq_write_o
                                      "parquet: column \"%s\" is not nullable but has nulls",
                                      c->name);
     }
-    size_t per = o->row_group_rows ? o->row_group_rows : 1000000;
+    size_t per, page_rows, page_bytes;
+    bs__pq_write_limits(o, &per, &page_rows, &page_bytes);
     size_t ngroups = t->nrows ? (t->nrows + per - 1) / per : 0;
     bs_buf file = {0}, footer = {0};
     chunk_info *infos =
@@ -701,9 +776,14 @@ int pq_write(uint8_t **out, size_t *out_len, const pq_table *t, const pq_write_o
     rc = bs__buf_append(&file, "PAR1", 4);
     for (size_t g = 0; g < ngroups && !rc; g++)
         for (size_t i = 0; i < t->ncols && !rc; i++) {
-            chunk_job j = {
-                &t->cols[i], g * per, (g + 1) * per < t->nrows ? (g + 1) * per : t->nrows,
-                codec,       &file,   &infos[g * t->ncols + i]};
+            chunk_job j = {&t->cols[i],
+                           g * per,
+                           (g + 1) * per < t->nrows ? (g + 1) * per : t->nrows,
+                           codec,
+                           page_rows,
+                           page_bytes,
+                           &file,
+                           &infos[g * t->ncols + i]};
             rc = write_chunk(&j);
         }
     tc_writer w = {&footer, {0}, 0, 0};

@@ -84,7 +84,7 @@ static int write_all(const char *dir)
         "\"stop\": 100, \"step\": 1}], \"column_indexes\": [], \"columns\": [], "
         "\"creator\": {\"library\": \"blobstore\"}, \"pandas_version\": \"1.5.3\"}";
     for (int c = 0; c < 5; c++) {
-        pq_write_options o = {codecs[c], 40, pandas};
+        pq_write_options o = {.codec = codecs[c], .row_group_rows = 40, .pandas_metadata = pandas};
         uint8_t *file;
         size_t len;
         if (pq_write(&file, &len, &t, &o) != 0) {

@@ -157,7 +157,9 @@ TEST(every_type_nullability_codec_round_trips)
         for (int nl = 0; nl < 2; nl++)
             fill(&t.cols[ty * 2 + nl], (pq_type)ty, nl, ROWS, ty);
     for (int c = 0; c < 5; c++) {
-        pq_write_options o = {codecs[c], 300, "{\"index_columns\": []}"};
+        pq_write_options o = {.codec = codecs[c],
+                              .row_group_rows = 300,
+                              .pandas_metadata = "{\"index_columns\": []}"};
         uint8_t *file;
         size_t len;
         CHECK_EQ(pq_write(&file, &len, &t, &o), 0);
@@ -177,6 +179,104 @@ TEST(every_type_nullability_codec_round_trips)
         pq_table_free(&back);
         free(file);
     }
+    pq_table_free(&t);
+}
+
+/* Count the pages of a file written by pq_write (its column chunks follow
+ * each other from offset 4 to the footer): data pages and dictionary pages. */
+static int count_pages(const uint8_t *file, size_t len, size_t *data, size_t *dicts)
+{
+    uint32_t flen;
+    memcpy(&flen, file + len - 8, 4);
+    size_t pos = 4, end = len - 8 - flen;
+    *data = *dicts = 0;
+    while (pos < end) {
+        tc_reader r = {file + pos, file + end, 0};
+        int16_t last = 0;
+        int64_t type = -1, csize = -1;
+        for (;;) {
+            tc_fieldinfo f = tc_next(&r, &last);
+            if (r.bad || f.type == TC_STOP)
+                break;
+            if (f.id == 1)
+                type = tc_read_int(&r);
+            else if (f.id == 3)
+                csize = tc_read_int(&r);
+            else
+                tc_skip(&r, f.type, 0);
+        }
+        if (r.bad || csize < 0 || (size_t)csize > (size_t)(r.end - r.p))
+            return -1;
+        *data += type == 0;
+        *dicts += type == 2;
+        pos = (size_t)(r.p - file) + (size_t)csize;
+    }
+    return pos == end ? 0 : -1;
+}
+
+/* Data pages split by rows and by bytes: every type, nullable or not, with
+ * a dictionary or not, read back value for value from many pages. */
+TEST(column_chunks_split_into_pages)
+{
+    pq_table t = {ROWS, 2 * (PQ_DATE + 1), NULL};
+    t.cols = calloc(t.ncols, sizeof(pq_column));
+    for (int ty = 0; ty <= PQ_DATE; ty++)
+        for (int nl = 0; nl < 2; nl++)
+            fill(&t.cols[ty * 2 + nl], (pq_type)ty, nl, ROWS, ty);
+    static const struct {
+        size_t group_rows, page_rows, page_bytes, min_pages;
+    } cases[] = {
+        {0, 0, 0, 1},        /* defaults: one page a chunk */
+        {0, 7, 0, 143},      /* ceil(1000 / 7) pages per column */
+        {300, 64, 0, 17},    /* 4 row groups of 5 pages (the last: 2) */
+        {0, 0, 100, 10},     /* >= 100 bytes of values a page */
+        {333, 1, 0, ROWS},   /* one row a page */
+        {0, 1000000, 1, 400} /* a byte a page: one value (two 6-bit indices) */
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        pq_write_options o = {.row_group_rows = cases[k].group_rows,
+                              .page_rows = cases[k].page_rows,
+                              .page_bytes = cases[k].page_bytes};
+        uint8_t *file;
+        size_t len, data, dicts;
+        CHECK_EQ(pq_write(&file, &len, &t, &o), 0);
+        CHECK_EQ(count_pages(file, len, &data, &dicts), 0);
+        if (data < cases[k].min_pages * t.ncols)
+            fprintf(stderr, "  case %zu: %zu data pages\n", k, data);
+        CHECK(data >= cases[k].min_pages * t.ncols);
+        CHECK(dicts > 0); /* the repeating string/binary columns */
+        pq_table back;
+        CHECK_EQ(pq_read(&back, file, len, NULL, 0), 0);
+        CHECK_EQ(back.nrows, ROWS);
+        for (size_t i = 0; i < t.ncols; i++) {
+            if (!same_column(&t.cols[i], &back.cols[i], ROWS))
+                fprintf(stderr, "  case %zu: column %s differs\n", k, t.cols[i].name);
+            CHECK(same_column(&t.cols[i], &back.cols[i], ROWS));
+        }
+        pq_table_free(&back);
+        free(file);
+    }
+    /* The environment sets what the options leave at 0, and only that. */
+    size_t g, pr, pb;
+    setenv("BLOBSTORE_PARQUET_ROW_GROUP_ROWS", "123", 1);
+    setenv("BLOBSTORE_PARQUET_PAGE_ROWS", "45", 1);
+    setenv("BLOBSTORE_PARQUET_PAGE_BYTES", "x", 1); /* ignored */
+    bs__pq_write_limits(NULL, &g, &pr, &pb);
+    CHECK(g == 123 && pr == 45 && pb == 1 << 20);
+    pq_write_options o = {.row_group_rows = 7};
+    bs__pq_write_limits(&o, &g, &pr, &pb);
+    CHECK(g == 7 && pr == 45);
+    uint8_t *file;
+    size_t len, data, dicts;
+    CHECK_EQ(pq_write(&file, &len, &t, NULL), 0);
+    CHECK_EQ(count_pages(file, len, &data, &dicts), 0);
+    CHECK_EQ(data, (size_t)(8 * 3 + 1) * t.ncols); /* 8 groups of 123 (3 pages), 1 of 16 */
+    free(file);
+    unsetenv("BLOBSTORE_PARQUET_ROW_GROUP_ROWS");
+    unsetenv("BLOBSTORE_PARQUET_PAGE_ROWS");
+    unsetenv("BLOBSTORE_PARQUET_PAGE_BYTES");
+    bs__pq_write_limits(NULL, &g, &pr, &pb);
+    CHECK(g == 1000000 && pr == 20000 && pb == 1 << 20);
     pq_table_free(&t);
 }
 
@@ -388,6 +488,7 @@ static const test_case tests[] = {
     TEST_ENTRY(tables_through_the_store),
     TEST_ENTRY(int96_timestamps_read_as_nanoseconds),
     TEST_ENTRY(every_type_nullability_codec_round_trips),
+    TEST_ENTRY(column_chunks_split_into_pages),
     TEST_ENTRY(projection_reads_only_named_columns),
     TEST_ENTRY(damaged_files_give_errors),
 };
