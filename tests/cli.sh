@@ -226,12 +226,11 @@ expect 0 "slice to .npy" -- "$BS" --dir "$SA" get m --slice 2,0:2 -o "$T/s.npy"
 check "slice .npy data" '[ "$(tail -c 8 "$T/s.npy" | od -An -td4 | tr -s " ")" = " 8 9" ]'
 expect 0 "get -o .b2nd" -- "$BS" --dir "$SA" get m -o "$T/m.b2nd"
 check ".b2nd magic" 'head -c 10 "$T/m.b2nd" | grep -q b2frame'
-REF="$(dirname "$0")/../../shared/testdata/b2nd/f64_2d_arange.b2nd"
-if [ -f "$REF" ]; then
-    expect 0 "put reference .b2nd" -- "$BS" --dir "$SA" put --key ref "$REF"
-    expect 0 "slice of reference" -- "$BS" --dir "$SA" get ref --slice 1,0:3
-    check "reference values" '[ "$(cat $T/out)" = "200 201 202" ]'
-fi
+B2REF="$(dirname "$0")/b2nd/reference"
+B2DEF="$(dirname "$0")/b2nd/defects"
+expect 0 "put reference .b2nd" -- "$BS" --dir "$SA" put --key ref "$B2REF/f64_2d_arange.b2nd"
+expect 0 "slice of reference" -- "$BS" --dir "$SA" get ref --slice 1,0:3
+check "reference values" '[ "$(cat $T/out)" = "200 201 202" ]'
 cp "$T/m.b2nd" "$T/bad.b2nd"
 printf 'XXXX' | dd of="$T/bad.b2nd" bs=1 seek=20 conv=notrunc 2>/dev/null
 expect 3 "damaged .b2nd refused as corrupt" -- "$BS" --dir "$SA" put --key bad "$T/bad.b2nd"
@@ -243,6 +242,21 @@ cp "$T/m.b2nd" "$T/flip.b2nd"
 flip "$T/flip.b2nd" 0
 expect 3 "bit-flipped .b2nd magic refused as corrupt" -- "$BS" --dir "$SA" put --key bad "$T/flip.b2nd"
 expect 1 "nothing stored for them" -- "$BS" --dir "$SA" exists bad
+# .b2nd files that c-blosc2 refuses (damaged chunk headers, a frame typesize
+# that contradicts the dtype) are corrupt; what it cannot round-trip or what
+# is not implemented is unsupported (4); NaN chunks read.
+for f in lenient_special_flag_on_normal_chunk lenient_blocksize_2G lenient_blocksize_gt_nbytes \
+    frame_typesize_255; do
+    expect 3 "$f refused as corrupt" -- "$BS" --dir "$SA" put --key "$f" "$B2DEF/$f.b2nd"
+    expect 1 "$f not stored" -- "$BS" --dir "$SA" exists "$f"
+done
+expect 4 "two DELTA filters refused" -- "$BS" --dir "$SA" put --key dd "$B2DEF/double_delta_d_s_d.b2nd"
+check "the pipeline is named" 'grep -q "unsupported filter pipeline" "$T/err"'
+expect 4 "instrumented chunks refused" -- "$BS" --dir "$SA" put --key ins "$B2DEF/instrumented_flag.b2nd"
+expect 0 "put lenient_orig" -- "$BS" --dir "$SA" put --key orig "$B2DEF/lenient_orig.b2nd"
+expect 0 "put NaN chunks" -- "$BS" --dir "$SA" put --key nans "$B2DEF/nans_special_offsets_f8.b2nd"
+expect 0 "get NaN chunks" -- "$BS" --dir "$SA" get nans --slice 0:3
+check "NaN values" '[ "$(cat $T/out | tr "\n" " ")" = "nan nan nan " ]'
 expect 0 "put --raw" -- "$BS" --dir "$SA" put --raw --key rawnpy "$T/m.npy"
 expect 0 "raw is bytes" -- "$BS" --dir "$SA" get rawnpy -o "$T/raw.npy"
 check "raw bytes identical" 'cmp -s "$T/m.npy" "$T/raw.npy"'

@@ -27,20 +27,27 @@
 int b2nd_dtype_parse(const char *dtype, int *itemsize, char *kind)
 {
     size_t n = strlen(dtype);
-    if (n < 3 || n > 4 || !strchr("<>|=", dtype[0]))
-        return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: dtype \"%s\" is not supported", dtype);
-    char k = dtype[1];
-    int size = atoi(dtype + 2);
+    int form = n >= 3 && n <= 4 && strchr("<>|=", dtype[0]) != NULL;
+    char k = form ? dtype[1] : 0;
+    int size = form ? atoi(dtype + 2) : 0;
     int ok = (k == 'b' && size == 1) ||
              ((k == 'i' || k == 'u') && (size == 1 || size == 2 || size == 4 || size == 8)) ||
              (k == 'f' && (size == 2 || size == 4 || size == 8)) ||
              (k == 'c' && (size == 8 || size == 16));
-    for (size_t i = 2; i < n; i++)
+    for (size_t i = 2; form && i < n; i++)
         ok &= dtype[i] >= '0' && dtype[i] <= '9';
-    if (!ok)
+    if (!ok) {
+        const char *why = k == 'f' && size > 8 ? "long double (float96/float128) is not supported; "
+                          : k == 'c' && size > 16
+                              ? "complex long double (complex192/complex256) is "
+                                "not supported; "
+                              : "";
         return bs__error(BLOBSTORE_EUNSUPPORTED,
-                         "b2nd: dtype \"%s\" is not supported (bool, int, uint, float, complex)",
-                         dtype);
+                         "b2nd: dtype \"%s\" is not supported: %sthe supported dtypes are bool "
+                         "(b1), int8/16/32/64 (i1 i2 i4 i8), uint8/16/32/64 (u1 u2 u4 u8), "
+                         "float16/32/64 (f2 f4 f8) and complex64/128 (c8 c16)",
+                         dtype, why);
+    }
     *itemsize = size;
     *kind = k;
     return 0;
@@ -268,24 +275,22 @@ typedef struct {
 static int decode_chunk(const b2nd_file *f, int64_t ci, uint8_t *buf)
 {
     uint64_t off = f->offsets[ci];
-    if (off >> 63) {
-        int special = (int)(off >> 56) & 7;
-        if (special == 1 || special == 4) { /* zeros; uninitialised reads as zeros */
-            memset(buf, 0, f->chunk_nbytes);
-            return 0;
-        }
-        return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: special chunk offset type %d", special);
+    if (off >> 63) { /* zeros, NaN (of the frame's typesize) or uninitialised (read as zeros);
+                        b2nd_open checked which */
+        b2__fill_special(buf, f->chunk_nbytes, (int)(off >> 56) & 7, f->typesize, NULL);
+        return 0;
     }
     size_t at = f->header_len + (size_t)off;
+    size_t room = (size_t)(f->cbytes - off); /* a chunk ends where the chunks end */
     int rc = 0;
     if (f->fetch) { /* the chunk's header, then the chunk */
         b2_chunk_info info;
-        if ((rc = f->fetch(f->fetch_ctx, at, 32)) == 0 &&
-            (rc = b2__chunk_info(&info, f->data + at, f->len - at)) == 0)
+        if ((rc = f->fetch(f->fetch_ctx, at, room < 32 ? room : 32)) == 0 &&
+            (rc = b2__chunk_info(&info, f->data + at, room)) == 0)
             rc = f->fetch(f->fetch_ctx, at, info.cbytes);
     }
     if (!rc)
-        rc = b2__chunk_decode(f->data + at, f->len - at, buf, f->chunk_nbytes);
+        rc = b2__chunk_decode(f->data + at, room, buf, f->chunk_nbytes);
     if (rc)
         bs__error_wrap(rc, "chunk %lld", (long long)ci);
     return rc;

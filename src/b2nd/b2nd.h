@@ -37,6 +37,9 @@ typedef struct {
 
 /* Parse and check a chunk header; avail is the bytes available from chunk. */
 int b2__chunk_info(b2_chunk_info *ci, const uint8_t *chunk, size_t avail);
+/* Fill n bytes with a special chunk's values: 1 zeros, 2 NaN (ts 4 or 8: the
+ * quiet NaN c-blosc2 writes), 3 the item at value, 4 uninitialised (zeros). */
+void b2__fill_special(uint8_t *out, size_t n, int special, int ts, const uint8_t *value);
 /* Decode a whole chunk into out (ci->nbytes bytes). */
 int b2__chunk_decode(const uint8_t *chunk, size_t avail, uint8_t *out, size_t out_len);
 
@@ -87,6 +90,7 @@ typedef struct {
     size_t header_len;
     int64_t nchunks;
     uint64_t *offsets; /* per chunk: offset from the end of the header, or special (bit 63) */
+    uint64_t cbytes;   /* the chunks' bytes, from the end of the header: no chunk runs past */
     uint32_t chunk_nbytes;
     int typesize;
 } b2nd_file;

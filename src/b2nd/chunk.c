@@ -16,7 +16,6 @@
 
 #include <lz4.h>
 #include <lz4hc.h>
-#include <math.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -33,6 +32,9 @@ static void wr32(uint8_t *p, uint32_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* The largest block c-blosc2 accepts (BLOSC2_MAXBLOCKSIZE). */
+#define MAX_BLOCKSIZE 536866816u
+
 int b2__chunk_info(b2_chunk_info *ci, const uint8_t *c, size_t avail)
 {
     memset(ci, 0, sizeof(*ci));
@@ -47,39 +49,110 @@ int b2__chunk_info(b2_chunk_info *ci, const uint8_t *c, size_t avail)
     ci->memcpyed = (ci->flags & 0x02) != 0;
     ci->dont_split = (ci->flags & 0x10) != 0;
     ci->codec = ci->flags >> 5;
+    /* The checks c-blosc2 makes before it decodes a chunk (and those its
+     * frame reader adds), each refused here too: a damaged header must never
+     * decode as something else (zeros, most often). */
     if (ci->version < 2 || ci->version > 5)
         return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: chunk format version %d", ci->version);
     if ((ci->flags & 0x05) != 0x05)
         return bs__error(BLOBSTORE_EUNSUPPORTED,
                          "b2nd: Blosc1 chunks (without the extended header) inside a frame");
+    if (ci->cbytes < HDR)
+        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: chunk header has cbytes %u (at least %d)",
+                         ci->cbytes, HDR);
     if (avail < HDR)
         return bs__error(BLOBSTORE_ECORRUPT, "b2nd: chunk header is truncated");
+    if (ci->cbytes > avail)
+        return bs__error(BLOBSTORE_ECORRUPT,
+                         "b2nd: chunk of %u bytes runs past the %zu bytes left for it", ci->cbytes,
+                         avail);
+    if (ci->nbytes > INT32_MAX)
+        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: chunk header has nbytes %u", ci->nbytes);
+    if (ci->blocksize == 0 || ci->blocksize > MAX_BLOCKSIZE)
+        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: chunk header has blocksize %u (1 to %u)",
+                         ci->blocksize, MAX_BLOCKSIZE);
+    if (ci->nbytes > 0 && ci->blocksize > ci->nbytes)
+        return bs__error(BLOBSTORE_ECORRUPT,
+                         "b2nd: chunk header has blocksize %u, larger than its %u bytes",
+                         ci->blocksize, ci->nbytes);
+    if (ci->typesize == 0)
+        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: chunk header has typesize 0");
     ci->header_len = HDR;
     memcpy(ci->filters, c + 16, 6);
     memcpy(ci->filters_meta, c + 24, 6);
+    if (ci->version == 3) { /* the alpha format left the sixth filter uninitialised */
+        ci->filters[5] = 0;
+        ci->filters_meta[5] = 0;
+    }
     int bflags = c[31], bflags2 = c[30];
     ci->special = (bflags >> 4) & 7;
+    if (bflags & 0x80)
+        return bs__error(BLOBSTORE_EUNSUPPORTED,
+                         "b2nd: instrumented chunk (its blocks hold codec timings, not values)");
     if (bflags & 0x01)
         return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: dictionary-compressed chunks");
     if (bflags & 0x08)
         return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: lazy chunks");
     if (bflags2 & 0x01)
         return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: variable-length blocks (VL-blocks)");
+    if (ci->memcpyed && ci->cbytes != HDR + ci->nbytes)
+        return bs__error(BLOBSTORE_ECORRUPT,
+                         "b2nd: memcpyed chunk of %u bytes holds %u bytes (cbytes %u)", ci->nbytes,
+                         ci->cbytes - HDR, ci->cbytes);
+    switch (ci->special) {
+    case 0:
+        break;
+    case 1: /* zeros, NaN and uninitialised chunks are a header and nothing else */
+    case 2:
+    case 4:
+        if (ci->cbytes != HDR)
+            return bs__error(
+                BLOBSTORE_ECORRUPT,
+                "b2nd: chunk flagged special (type %d) has %u bytes, not a header's %d",
+                ci->special, ci->cbytes, HDR);
+        if (ci->special != 1 && ci->nbytes % (uint32_t)ci->typesize)
+            return bs__error(BLOBSTORE_ECORRUPT,
+                             "b2nd: special chunk of %u bytes is not a multiple of typesize %d",
+                             ci->nbytes, ci->typesize);
+        if (ci->special == 2 && ci->typesize != 4 && ci->typesize != 8)
+            return bs__error(BLOBSTORE_ECORRUPT, "b2nd: NaN chunk of typesize %d (4 or 8)",
+                             ci->typesize);
+        return 0;
+    case 3: /* a repeated value: the header, then one item */
+        if (ci->cbytes != HDR + (uint32_t)ci->typesize || (uint32_t)ci->typesize > ci->nbytes ||
+            ci->nbytes % (uint32_t)ci->typesize)
+            return bs__error(BLOBSTORE_ECORRUPT,
+                             "b2nd: run-length chunk of %u bytes (cbytes %u, typesize %d) is "
+                             "inconsistent",
+                             ci->nbytes, ci->cbytes, ci->typesize);
+        return 0;
+    default:
+        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: chunk header has unknown special type %d",
+                         ci->special);
+    }
     if (ci->codec == 6 || ci->codec == 7)
         return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: user-defined (plugin) codec %d", c[22]);
     if (ci->codec == 2 || ci->codec == 5)
         return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: chunk codec number %d", ci->codec);
-    for (int i = 0; i < 6; i++)
+    int deltas = 0;
+    for (int i = 0; i < 6; i++) {
         if (ci->filters[i] > B2_TRUNC_PREC)
             return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: plugin filter %d", ci->filters[i]);
-    if (ci->typesize == 0 || ci->cbytes < HDR || ci->cbytes > avail)
-        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: chunk header has invalid sizes");
-    if (ci->special == 3 && ci->cbytes != HDR + (uint32_t)ci->typesize)
-        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: run-length chunk has the wrong size");
-    if (ci->special == 0 && ci->nbytes > 0 && ci->blocksize == 0)
-        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: chunk has a zero block size");
-    if (ci->special == 0 && ci->memcpyed && ci->cbytes != HDR + ci->nbytes)
-        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: memcpyed chunk has the wrong size");
+        deltas += ci->filters[i] == B2_DELTA;
+    }
+    if (deltas > 1) /* c-blosc2 does not round-trip these either */
+        return bs__error(BLOBSTORE_EUNSUPPORTED,
+                         "b2nd: unsupported filter pipeline [%d,%d,%d,%d,%d,%d]: %d DELTA filters "
+                         "(at most one)",
+                         ci->filters[0], ci->filters[1], ci->filters[2], ci->filters[3],
+                         ci->filters[4], ci->filters[5], deltas);
+    if (!ci->memcpyed && ci->nbytes > 0) {
+        size_t nblocks = (ci->nbytes + (size_t)ci->blocksize - 1) / ci->blocksize;
+        if (nblocks > (ci->cbytes - HDR) / 4)
+            return bs__error(BLOBSTORE_ECORRUPT,
+                             "b2nd: chunk of %u bytes cannot hold the offsets of its %zu blocks",
+                             ci->cbytes, nblocks);
+    }
     return 0;
 }
 
@@ -223,17 +296,17 @@ static void undelta(uint8_t *out, size_t off, size_t n, int ts)
     }
 }
 
-static void fill_special(uint8_t *out, size_t n, int special, int ts, const uint8_t *value)
+void b2__fill_special(uint8_t *out, size_t n, int special, int ts, const uint8_t *value)
 {
-    if (special == 2) { /* NaN of the type's width */
+    if (special == 2) { /* c-blosc2's nan(""): the quiet NaN, in the machine's byte order */
         if (ts == 4) {
-            float f = NAN;
+            uint32_t bits = 0x7fc00000u;
             for (size_t i = 0; i + 4 <= n; i += 4)
-                memcpy(out + i, &f, 4);
+                memcpy(out + i, &bits, 4);
         } else {
-            double d = NAN;
+            uint64_t bits = 0x7ff8000000000000u;
             for (size_t i = 0; i + 8 <= n; i += 8)
-                memcpy(out + i, &d, 8);
+                memcpy(out + i, &bits, 8);
         }
     } else if (special == 3) {
         for (size_t i = 0; i + (size_t)ts <= n; i += (size_t)ts)
@@ -252,12 +325,8 @@ int b2__chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out_le
     if (ci.nbytes != out_len)
         return bs__error(BLOBSTORE_ECORRUPT, "b2nd: chunk holds %u bytes, expected %zu", ci.nbytes,
                          out_len);
-    if (ci.special) {
-        if (ci.special > 4)
-            return bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: special chunk type %d", ci.special);
-        if (ci.special == 2 && ci.typesize != 4 && ci.typesize != 8)
-            return bs__error(BLOBSTORE_ECORRUPT, "b2nd: NaN chunk of typesize %d", ci.typesize);
-        fill_special(out, out_len, ci.special, ci.typesize, c + HDR);
+    if (ci.special) { /* b2__chunk_info checked the type and its sizes */
+        b2__fill_special(out, out_len, ci.special, ci.typesize, c + HDR);
         return 0;
     }
     if (ci.memcpyed) {

@@ -302,6 +302,14 @@ int b2nd_open_ranged(b2nd_file *f, const uint8_t *data, size_t len, b2nd_fetch_f
     rc = parse_b2nd_meta(&f->desc, content, n);
     if (rc)
         return rc;
+    /* c-blosc2 takes the item size of an array from the frame header, not
+     * from the dtype: a frame whose typesize contradicts its dtype is
+     * damaged (c-blosc2 would read items of the wrong width). */
+    if (typesize != f->desc.itemsize)
+        return bs__error(
+            BLOBSTORE_ECORRUPT,
+            "b2nd: the frame header's typesize %lld contradicts the dtype %s (%d bytes)",
+            (long long)typesize, f->desc.dtype, f->desc.itemsize);
     f->header_len = (size_t)header_len;
     f->typesize = (int)typesize;
     f->chunk_nbytes = (uint32_t)chunksize;
@@ -341,6 +349,7 @@ int b2nd_open_ranged(b2nd_file *f, const uint8_t *data, size_t len, b2nd_fetch_f
     /* The offsets index. */
     if ((uint64_t)cbytes > len - (size_t)header_len)
         return corrupt("the frame's compressed size runs past its end");
+    f->cbytes = (uint64_t)cbytes;
     size_t idx_at = (size_t)header_len + (size_t)cbytes;
     size_t idx_bytes;
     if (bs__mul_overflow(&idx_bytes, nchunks, 8))
@@ -365,6 +374,21 @@ int b2nd_open_ranged(b2nd_file *f, const uint8_t *data, size_t len, b2nd_fetch_f
         if (!(v >> 63) && v >= (uint64_t)cbytes) {
             b2nd_close(f);
             return corrupt("a chunk offset points past the chunks");
+        }
+        /* c-blosc2 writes a special offset as bit 63 and one type bit in the
+         * top byte (zeros, NaN, uninitialised), nothing else. */
+        uint64_t top = v >> 56;
+        if ((v >> 63) && ((top != 0x81 && top != 0x82 && top != 0x84) || (v << 8) != 0)) {
+            b2nd_close(f);
+            return bs__error(BLOBSTORE_ECORRUPT,
+                             "b2nd: chunk %zu has an invalid special offset 0x%016llx", i,
+                             (unsigned long long)v);
+        }
+        if (top == 0x82 && f->typesize != 4 && f->typesize != 8) {
+            b2nd_close(f);
+            return bs__error(BLOBSTORE_ECORRUPT,
+                             "b2nd: chunk %zu is a NaN chunk but the items are %d bytes (4 or 8)",
+                             i, f->typesize);
         }
     }
     return 0;

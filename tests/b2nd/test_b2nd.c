@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <jansson.h>
+#include <math.h>
 
 static const char *testdata(void)
 {
@@ -27,9 +28,7 @@ TEST(reference_files_decode)
 {
     DIR *dir = opendir(testdata());
     if (!dir)
-        fprintf(stderr,
-                "  the reference files are missing: %s\n",
-                testdata());
+        fprintf(stderr, "  the reference files are missing: %s\n", testdata());
     CHECK(dir != NULL);
     struct dirent *de;
     int files = 0;
@@ -477,6 +476,313 @@ TEST(array_blob_file_is_the_b2nd_file_and_corruption_is_caught)
     blobstore_close(bs);
 }
 
+static const char *defect(const char *name)
+{
+    static char path[4096];
+    char rel[512];
+    snprintf(rel, sizeof(rel), "tests/b2nd/defects/%s", name);
+    snprintf(path, sizeof(path), "%s", test_source_path(rel));
+    return path;
+}
+
+/* Open and decode a whole file: 0 or the error, with the message kept. */
+static int decode_file(const uint8_t *data, size_t len, uint8_t **out, size_t *n)
+{
+    b2nd_file f;
+    *out = NULL;
+    *n = 0;
+    int rc = b2nd_open(&f, data, len);
+    if (rc)
+        return rc;
+    size_t items;
+    b2nd_nitems(&f.desc, &items);
+    *n = items * (size_t)f.desc.itemsize;
+    *out = malloc(*n ? *n : 1);
+    rc = b2nd_read(&f, *out, *n, 1);
+    b2nd_close(&f);
+    if (rc) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static int decode_defect(const char *name, uint8_t **out, size_t *n)
+{
+    bs_buf b = {0};
+    if (load(defect(name), &b) != 0) {
+        fprintf(stderr, "  missing %s\n", defect(name));
+        return -1000;
+    }
+    int rc = decode_file(b.data, b.len, out, n);
+    bs__buf_free(&b);
+    return rc;
+}
+
+/* The files c-blosc2 refuses are refused, with the error c-blosc2 gives
+ * (corrupt, or unsupported for what is valid but not implemented); the
+ * files it reads decode to the same values. */
+TEST(defect_files_read_as_c_blosc2_reads_them)
+{
+    static const struct {
+        const char *file;
+        int rc;
+        const char *msg;
+    } refused[] = {
+        {"lenient_special_flag_on_normal_chunk.b2nd", BLOBSTORE_ECORRUPT, "flagged special"},
+        {"lenient_blocksize_2G.b2nd", BLOBSTORE_ECORRUPT, "blocksize 2147483647"},
+        {"lenient_blocksize_gt_nbytes.b2nd", BLOBSTORE_ECORRUPT, "larger than its 10080 bytes"},
+        {"frame_typesize_255.b2nd", BLOBSTORE_ECORRUPT, "typesize 255 contradicts the dtype <f8"},
+        {"instrumented_flag.b2nd", BLOBSTORE_EUNSUPPORTED, "instrumented chunk"},
+        {"double_delta_d_s_d.b2nd", BLOBSTORE_EUNSUPPORTED,
+         "unsupported filter pipeline [0,0,0,3,1,3]: 2 DELTA filters"},
+    };
+    uint8_t *out;
+    size_t n;
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        int rc = decode_defect(refused[i].file, &out, &n);
+        if (rc != refused[i].rc || !strstr(blobstore_errmsg(), refused[i].msg))
+            fprintf(stderr, "  %s: rc %d: %s\n", refused[i].file, rc, blobstore_errmsg());
+        CHECK_EQ(rc, refused[i].rc);
+        CHECK(strstr(blobstore_errmsg(), refused[i].msg) != NULL);
+        CHECK(out == NULL);
+    }
+    /* The undamaged original of the lenient_* files still decodes exactly
+     * (its values, as c-blosc2 3.3.2 decodes them). */
+    CHECK_EQ(decode_defect("lenient_orig.b2nd", &out, &n), 0);
+    CHECK_EQ(n, 37 * 53 * 8);
+    char hex[65];
+    bs__sha256_hex(hex, out, n);
+    CHECK_STR(hex, "5d95ff467eb7433fe5cdaf895149dc7223b29e256886fbd9fe335b66a1e46e95");
+    free(out);
+    /* NaN chunks given as special offsets (type 2): 1003 quiet NaNs, each
+     * checked bit for bit. */
+    CHECK_EQ(decode_defect("nans_special_offsets_f8.b2nd", &out, &n), 0);
+    CHECK_EQ(n, 1003 * 8);
+    for (size_t i = 0; i < 1003; i++) {
+        uint64_t bits;
+        memcpy(&bits, out + 8 * i, 8);
+        CHECK_EQ(bits, 0x7ff8000000000000u);
+    }
+    free(out);
+}
+
+/* The NaN file's offsets index is a run-length chunk whose one value is the
+ * special offset: other type bits are refused, zeros and uninitialised read
+ * as zeros. */
+TEST(special_offsets_are_checked)
+{
+    bs_buf b = {0};
+    CHECK_EQ(load(defect("nans_special_offsets_f8.b2nd"), &b), 0);
+    /* the index value 0x82 << 56, little endian, is the 8 bytes before the trailer */
+    size_t at = 0;
+    for (size_t i = 0; i + 9 <= b.len; i++)
+        if (memcmp(b.data + i, "\x00\x00\x00\x00\x00\x00\x00\x82\x94", 9) == 0)
+            at = i + 7;
+    CHECK(at != 0);
+    static const struct {
+        uint8_t top;
+        int rc;
+    } cases[] = {{0x81, 0},
+                 {0x84, 0},
+                 {0x80, BLOBSTORE_ECORRUPT},
+                 {0x83, BLOBSTORE_ECORRUPT},
+                 {0x86, BLOBSTORE_ECORRUPT},
+                 {0x88, BLOBSTORE_ECORRUPT}};
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        b.data[at] = cases[k].top;
+        uint8_t *out;
+        size_t n;
+        int rc = decode_file(b.data, b.len, &out, &n);
+        CHECK_EQ(rc, cases[k].rc);
+        if (!rc) {
+            for (size_t i = 0; i < n; i++)
+                CHECK_EQ(out[i], 0);
+            free(out);
+        } else {
+            CHECK(strstr(blobstore_errmsg(), "invalid special offset") != NULL);
+        }
+    }
+    b.data[at] = 0x82;
+    b.data[at - 1] = 0x01; /* bits below the type byte */
+    uint8_t *out;
+    size_t n;
+    CHECK_EQ(decode_file(b.data, b.len, &out, &n), BLOBSTORE_ECORRUPT);
+    bs__buf_free(&b);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Each chunk header field c-blosc2 validates, damaged alone in a file of
+ * ours: an error, never values. */
+TEST(chunk_header_fields_are_checked)
+{
+    b2nd_desc d = {"<f8", 8, 1, {1000}, {0}, {0}};
+    double data[1000];
+    for (int i = 0; i < 1000; i++)
+        data[i] = 1.0 + i * 0.5;
+    int32_t cs[1] = {300}, bsh[1] = {100};
+    b2nd_write_options o = {"zstd", 5, B2_SHUFFLE, 1, cs, bsh};
+    uint8_t *file;
+    size_t len;
+    CHECK_EQ(b2nd_write(&file, &len, &d, data, 0, &o), 0);
+    b2nd_file f;
+    CHECK_EQ(b2nd_open(&f, file, len), 0);
+    CHECK_EQ(f.nchunks, 4);
+    size_t c0 = f.header_len + (size_t)f.offsets[0];
+    size_t c3 = f.header_len + (size_t)f.offsets[3];
+    uint32_t nbytes = get32(file + c0 + 4), cbytes3 = get32(file + c3 + 12);
+    CHECK_EQ(nbytes, 300 * 8);
+    CHECK(f.offsets[3] + cbytes3 == f.cbytes); /* the last chunk ends the chunks */
+    b2nd_close(&f);
+    enum { VERSION, TYPESIZE, NBYTES, BLOCKSIZE, CBYTES, FLAGS, BFLAGS, BFLAGS2, FILTER };
+    static const struct {
+        int field, last;
+        uint32_t value;
+        int rc;
+        const char *msg;
+    } cases[] = {
+        {BLOCKSIZE, 0, 0, BLOBSTORE_ECORRUPT, "blocksize 0"},
+        {BLOCKSIZE, 0, 2408, BLOBSTORE_ECORRUPT, "larger than its 2400 bytes"},
+        {BLOCKSIZE, 0, 0x7fffffff, BLOBSTORE_ECORRUPT, "blocksize 2147483647"},
+        {BLOCKSIZE, 0, 0x80000000u, BLOBSTORE_ECORRUPT, "blocksize"},
+        {TYPESIZE, 0, 0, BLOBSTORE_ECORRUPT, "typesize 0"},
+        {CBYTES, 0, 31, BLOBSTORE_ECORRUPT, "cbytes 31"},
+        {CBYTES, 1, 0, BLOBSTORE_ECORRUPT, "runs past"}, /* one more than the chunks hold */
+        {NBYTES, 0, 2392, BLOBSTORE_ECORRUPT, "holds 2392 bytes"},
+        {NBYTES, 0, 0x80000000u, BLOBSTORE_ECORRUPT, "nbytes"},
+        {FLAGS, 0, 0x02, BLOBSTORE_ECORRUPT, "memcpyed"},
+        {BFLAGS, 0, 0x10, BLOBSTORE_ECORRUPT, "flagged special (type 1)"},
+        {BFLAGS, 0, 0x20, BLOBSTORE_ECORRUPT, "flagged special (type 2)"},
+        {BFLAGS, 0, 0x30, BLOBSTORE_ECORRUPT, "run-length chunk"},
+        {BFLAGS, 0, 0x40, BLOBSTORE_ECORRUPT, "flagged special (type 4)"},
+        {BFLAGS, 0, 0x50, BLOBSTORE_ECORRUPT, "unknown special type 5"},
+        {BFLAGS, 0, 0x80, BLOBSTORE_EUNSUPPORTED, "instrumented"},
+        {BFLAGS, 0, 0x01, BLOBSTORE_EUNSUPPORTED, "dictionary"},
+        {BFLAGS2, 0, 0x01, BLOBSTORE_EUNSUPPORTED, "VL-blocks"},
+        {VERSION, 0, 6, BLOBSTORE_EUNSUPPORTED, "chunk format version 6"},
+        {VERSION, 0, 1, BLOBSTORE_EUNSUPPORTED, "chunk format version 1"},
+        {FILTER, 0, B2_DELTA, BLOBSTORE_EUNSUPPORTED, "2 DELTA filters"},
+    };
+    uint8_t *copy = malloc(len);
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        memcpy(copy, file, len);
+        uint8_t *h = copy + (cases[k].last ? c3 : c0);
+        switch (cases[k].field) {
+        case VERSION:
+            h[0] = (uint8_t)cases[k].value;
+            break;
+        case TYPESIZE:
+            h[3] = (uint8_t)cases[k].value;
+            break;
+        case NBYTES:
+            put32(h + 4, cases[k].value);
+            break;
+        case BLOCKSIZE:
+            put32(h + 8, cases[k].value);
+            break;
+        case CBYTES:
+            put32(h + 12, cases[k].value ? cases[k].value : get32(h + 12) + 1);
+            break;
+        case FLAGS:
+            h[2] |= (uint8_t)cases[k].value;
+            break;
+        case BFLAGS:
+            h[31] = (uint8_t)cases[k].value;
+            break;
+        case BFLAGS2:
+            h[30] = (uint8_t)cases[k].value;
+            break;
+        case FILTER: /* delta, shuffle, delta */
+            h[16 + 3] = B2_DELTA;
+            h[16 + 4] = B2_SHUFFLE;
+            h[16 + 5] = B2_DELTA;
+            break;
+        }
+        uint8_t *out;
+        size_t n;
+        int rc = decode_file(copy, len, &out, &n);
+        if (rc != cases[k].rc || !strstr(blobstore_errmsg(), cases[k].msg))
+            fprintf(stderr, "  case %zu: rc %d: %s\n", k, rc, blobstore_errmsg());
+        CHECK_EQ(rc, cases[k].rc);
+        CHECK(strstr(blobstore_errmsg(), cases[k].msg) != NULL);
+        CHECK(out == NULL);
+    }
+    /* Undamaged, it decodes; a single DELTA filter is fine. */
+    uint8_t *out;
+    size_t n;
+    CHECK_EQ(decode_file(file, len, &out, &n), 0);
+    CHECK_MEM(out, data, sizeof(data));
+    free(out);
+    free(copy);
+    free(file);
+}
+
+TEST(unsupported_dtypes_are_named)
+{
+    int size;
+    char kind;
+    CHECK_EQ(b2nd_dtype_parse("<f16", &size, &kind), BLOBSTORE_EUNSUPPORTED);
+    CHECK(strstr(blobstore_errmsg(), "\"<f16\" is not supported: long double") != NULL);
+    CHECK(strstr(blobstore_errmsg(), "float16/32/64 (f2 f4 f8)") != NULL);
+    CHECK(strstr(blobstore_errmsg(), "complex64/128 (c8 c16)") != NULL);
+    CHECK(strstr(blobstore_errmsg(), "(bool, int, uint, float, complex)") == NULL);
+    CHECK_EQ(b2nd_dtype_parse("<f12", &size, &kind), BLOBSTORE_EUNSUPPORTED);
+    CHECK(strstr(blobstore_errmsg(), "long double") != NULL);
+    CHECK_EQ(b2nd_dtype_parse("<c32", &size, &kind), BLOBSTORE_EUNSUPPORTED);
+    CHECK(strstr(blobstore_errmsg(), "\"<c32\" is not supported: complex long double") != NULL);
+    CHECK_EQ(b2nd_dtype_parse("<U5", &size, &kind), BLOBSTORE_EUNSUPPORTED);
+    CHECK(strstr(blobstore_errmsg(), "long double") == NULL);
+    CHECK(strstr(blobstore_errmsg(), "int8/16/32/64") != NULL);
+    CHECK_EQ(b2nd_dtype_parse("<f2", &size, &kind), 0);
+    CHECK_EQ(size, 2);
+    CHECK_EQ(b2nd_dtype_parse(">c16", &size, &kind), 0);
+    CHECK_EQ(kind, 'c');
+}
+
+/* Through the store: a damaged .b2nd is refused as corrupt and nothing is
+ * stored. */
+TEST(store_refuses_defect_files)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "filesystem");
+    CHECK(bs != NULL);
+    static const char *files[] = {"lenient_special_flag_on_normal_chunk.b2nd",
+                                  "lenient_blocksize_2G.b2nd", "lenient_blocksize_gt_nbytes.b2nd",
+                                  "frame_typesize_255.b2nd"};
+    for (size_t i = 0; i < 4; i++) {
+        bs_buf b = {0};
+        CHECK_EQ(load(defect(files[i]), &b), 0);
+        CHECK_EQ(blobstore_array_put_b2nd(NULL, bs, "k", b.data, b.len, NULL), BLOBSTORE_ECORRUPT);
+        CHECK_EQ(blobstore_exists(bs, "k"), 0);
+        bs__buf_free(&b);
+    }
+    bs_buf b = {0};
+    CHECK_EQ(load(defect("double_delta_d_s_d.b2nd"), &b), 0);
+    CHECK_EQ(blobstore_array_put_b2nd(NULL, bs, "k", b.data, b.len, NULL), BLOBSTORE_EUNSUPPORTED);
+    CHECK_EQ(blobstore_exists(bs, "k"), 0);
+    bs__buf_free(&b);
+    CHECK_EQ(load(defect("nans_special_offsets_f8.b2nd"), &b), 0);
+    CHECK_EQ(blobstore_array_put_b2nd(NULL, bs, "nan", b.data, b.len, NULL), 0);
+    bs__buf_free(&b);
+    blobstore_array a;
+    CHECK_EQ(blobstore_array_get(&a, bs, "nan"), 0);
+    CHECK_EQ(a.nbytes, 1003 * 8);
+    for (size_t i = 0; i < 1003; i++)
+        CHECK(isnan(((double *)a.data)[i]));
+    blobstore_array_clear(&a);
+    blobstore_close(bs);
+}
+
 static const test_case tests[] = {
     TEST_ENTRY(arrays_through_the_store),
     TEST_ENTRY(array_blob_file_is_the_b2nd_file_and_corruption_is_caught),
@@ -486,5 +792,10 @@ static const test_case tests[] = {
     TEST_ENTRY(slices_match_full_decode),
     TEST_ENTRY(damaged_files_give_errors),
     TEST_ENTRY(npy_round_trip),
+    TEST_ENTRY(defect_files_read_as_c_blosc2_reads_them),
+    TEST_ENTRY(special_offsets_are_checked),
+    TEST_ENTRY(chunk_header_fields_are_checked),
+    TEST_ENTRY(unsupported_dtypes_are_named),
+    TEST_ENTRY(store_refuses_defect_files),
 };
 TEST_MAIN(tests)
