@@ -10,6 +10,12 @@ def typed_put(store, data, key, meta):
         import numpy as np
     except ImportError:  # pragma: no cover
         np = None
+    if np is not None and isinstance(data, np.ma.MaskedArray):
+        # A .b2nd file holds the values only: the mask would be lost, so a
+        # masked array is pickled whole (data, mask, fill value, hardness).
+        if type(data) is np.ma.MaskedArray:
+            return store._put_pickle(_MaskedParts(np, data), key, meta)
+        return None  # the masked constant, subclasses: their own pickle
     if np is not None and isinstance(data, (np.ndarray, np.generic)):
         return _put_array(store, np, data, key, meta)
     pd = _pandas()
@@ -33,6 +39,33 @@ def _pandas():
     import sys
 
     return sys.modules.get("pandas")  # only if the caller uses pandas already
+
+
+class _MaskedParts:
+    """Pickles a MaskedArray as its parts. NumPy's own pickle of a masked
+    array turns a big-endian dtype into the native one (values kept, dtype
+    changed); the data and mask pickled as plain arrays keep it exactly."""
+
+    def __init__(self, np, a):
+        mask = np.ma.getmask(a)
+        # the fill value as set (None: the dtype's default, which may not fit
+        # the dtype: 999999 for int16 would wrap if given back explicitly)
+        self.parts = (np.ma.getdata(a), None if mask is np.ma.nomask else np.asarray(mask),
+                      getattr(a, "_fill_value", a.fill_value), bool(a.hardmask))
+
+    def __reduce__(self):
+        return _masked_from_parts, self.parts
+
+
+def _masked_from_parts(data, mask, fill_value, hard_mask):
+    import numpy as np
+
+    a = np.ma.MaskedArray(data, mask=np.ma.nomask if mask is None else mask, dtype=data.dtype,
+                          hard_mask=hard_mask, copy=False)
+    # as it was, uncast: NumPy keeps an out-of-range default (999999 for
+    # int16) as it is, and would wrap it if given through fill_value=
+    a._fill_value = fill_value
+    return a
 
 
 _ARRAY_KINDS = "biufc"  # bool, int, uint, float, complex: what .b2nd holds

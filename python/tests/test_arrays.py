@@ -96,3 +96,43 @@ def test_codecs(tmp_path):
             sizes[codec] = s.get_metadata("a")["file_size"]
     assert sizes["zstd"] < sizes["none"] and sizes["lz4"] < sizes["none"]
     assert sizes["none"] >= a.nbytes
+
+
+def _same_masked(a, b):
+    """Equal as masked arrays: type, dtype, shape, data (bit for bit, masked
+    places too), mask, fill value and hardness."""
+    assert type(b) is type(a)
+    assert b.dtype == a.dtype and b.shape == a.shape
+    assert np.ma.getdata(a).tobytes() == np.ma.getdata(b).tobytes()
+    assert np.array_equal(np.ma.getmaskarray(a), np.ma.getmaskarray(b))
+    assert a.fill_value == b.fill_value or (np.isnan(a.fill_value) and np.isnan(b.fill_value))
+    assert a.hardmask == b.hardmask
+
+
+def test_masked_arrays_keep_their_mask(store):
+    rng = np.random.default_rng(7)
+    cases = [
+        np.ma.masked_array([1.0, 2.0, 3.0, 4.0], mask=[0, 1, 0, 1], fill_value=-99.0),
+        np.ma.masked_array(rng.integers(0, 100, (3, 4, 5)).astype("<i4"),
+                           mask=rng.random((3, 4, 5)) < 0.3, fill_value=7),
+        np.ma.masked_array(rng.standard_normal((6, 2)), mask=np.ma.nomask),
+        np.ma.masked_array(np.arange(6, dtype=">i2").reshape(2, 3), mask=[[1, 1, 1], [0, 0, 0]]),
+        np.ma.masked_array([1 + 2j, 3 - 4j], mask=[True, False], fill_value=0j),
+        np.ma.masked_array(np.zeros((0, 3), dtype="<f4"), mask=np.zeros((0, 3), bool)),
+        np.ma.masked_array(5.5, mask=True),  # 0-d
+        np.ma.masked_array([True, False, True], mask=[False, False, True], hard_mask=True),
+        np.ma.masked_invalid(np.array([1.0, np.nan, np.inf, 2.0])),
+    ]
+    for a in cases:
+        k = store.put(a)
+        assert store.get_metadata(k)["format"] == "pickle"  # not a mask-less .b2nd
+        b = store.get(k)
+        _same_masked(a, b)
+        # every masked place is still masked: the mask was not dropped
+        assert np.ma.count_masked(b) == np.ma.count_masked(a)
+        assert np.ma.allequal(a, b)
+    # The masked constant stays the masked constant; a plain array is still a .b2nd.
+    assert store.get(store.put(np.ma.masked)) is np.ma.masked
+    k = store.put(np.ma.getdata(cases[0]))
+    assert store.get_metadata(k)["format"] == "b2nd"
+    assert not isinstance(store.get(k), np.ma.MaskedArray)
