@@ -4,6 +4,7 @@ list(APPEND BLOBSTORE_SOURCES
   src/parquet/thrift.c
   src/parquet/table.c
   src/parquet/write.c
+  src/parquet/check.c
   src/parquet/read.c
   src/parquet/table_store.c
 )

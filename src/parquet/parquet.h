@@ -120,7 +120,7 @@ int bs__pq_rle_decode(const uint8_t *p, size_t len, int bw, uint32_t *out, size_
 typedef struct {
     const char *codec;           /* "snappy" (default), "zstd", "gzip", "lz4_raw", "none" */
     size_t row_group_rows;       /* rows per row group; 0: 1,000,000 */
-    const char *pandas_metadata; /* the "pandas" key-value metadata, or NULL */
+    const char *pandas_metadata; /* the "pandas" key-value metadata, or NULL (pq_write) */
     size_t page_rows;            /* rows per data page at most; 0: 20,000 */
     size_t page_bytes;           /* a data page ends once its values reach this; 0: 1 MiB */
 } pq_write_options;
@@ -132,7 +132,41 @@ typedef struct {
 void bs__pq_write_limits(const pq_write_options *o, size_t *group_rows, size_t *page_rows,
                          size_t *page_bytes);
 
+/* t as a Parquet file in memory (a pq_writer into a buffer). */
 int pq_write(uint8_t **out, size_t *out_len, const pq_table *t, const pq_write_options *o);
+
+/*
+ * A streaming writer: the file's bytes go to sink as they are made, one row
+ * group at a time; the footer at finish. Each row group is decoded again and
+ * compared with the rows given before it is passed to sink (check.c): a
+ * mismatch is ECORRUPT. Memory: one row group.
+ */
+typedef struct pq_writer pq_writer;
+/* schema's columns give the names, types, nullability and UTC flags (their
+ * data is not read). Writes the leading magic. */
+int pq_writer_new(pq_writer **out, const pq_table *schema, const pq_write_options *o,
+                  bs_sink_fn sink, void *ctx);
+/* Rows [r0, r1) of t (columns as the schema's, in its order; nulls only in
+ * nullable columns) as row groups of at most row_group_rows. */
+int pq_writer_write(pq_writer *w, const pq_table *t, size_t r0, size_t r1);
+/* The footer, with the "pandas" key-value metadata if not NULL. */
+int pq_writer_finish(pq_writer *w, const char *pandas_metadata);
+/* The codec's level (zstd 1..22, gzip 1..9) from the next row group on;
+ * 0 (the default): zstd 3, gzip 6. */
+void pq_writer_set_level(pq_writer *w, int level);
+uint64_t pq_writer_rows(const pq_writer *w);
+void pq_writer_free(pq_writer *w);
+
+/* 0 if rows [r0, r1) of given and all of back (their decoding) hold the
+ * same columns and values (check.c); else ECORRUPT naming the row group and
+ * the column. */
+int bs__pq_check_rows(const pq_table *given, size_t r0, size_t r1, const pq_table *back,
+                      size_t group);
+/* Tests only. bs__pq_fault: 1 changes a value of every data page before it
+ * is compressed, 2 flips a byte of every compressed data page. bs__pq_nocheck:
+ * skip the check (to measure its cost). */
+extern int bs__pq_fault;
+extern int bs__pq_nocheck;
 
 /* Read the named columns (all when names is NULL) of a file in memory. */
 int pq_read(pq_table *out, const uint8_t *buf, size_t len, const char *const *names, size_t nnames);

@@ -254,7 +254,7 @@ static int codec_id(const char *name, int *out)
                      "parquet: unknown codec \"%s\" (snappy, zstd, gzip, lz4_raw, none)", name);
 }
 
-static int compress_page(int codec, const bs_buf *in, bs_buf *out)
+static int compress_page(int codec, int level, const bs_buf *in, bs_buf *out)
 {
     out->len = 0;
     size_t n = in->len, cap;
@@ -274,7 +274,7 @@ static int compress_page(int codec, const bs_buf *in, bs_buf *out)
         cap = ZSTD_compressBound(n);
         if ((rc = bs__buf_reserve(out, cap)) != 0)
             return rc;
-        cap = ZSTD_compress(out->data, cap, in->data, n, 3);
+        cap = ZSTD_compress(out->data, cap, in->data, n, level ? level : 3);
         if (ZSTD_isError(cap))
             return bs__error(BLOBSTORE_EIO, "parquet: zstd compression failed");
         out->len = cap;
@@ -295,7 +295,7 @@ static int compress_page(int codec, const bs_buf *in, bs_buf *out)
             return rc;
         z_stream z;
         memset(&z, 0, sizeof(z));
-        if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        if (deflateInit2(&z, level ? level : 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
             return BLOBSTORE_ENOMEM;
         z.next_in = in->data;
         z.avail_in = (uInt)n;
@@ -317,7 +317,21 @@ typedef struct {
     uint8_t min[8], max[8];
     const uint8_t *min_p, *max_p;
     size_t min_n, max_n;
+    uint8_t *own_min, *own_max; /* the writer's copies of min_p, max_p */
 } chunk_info;
+
+struct pq_writer {
+    pq_table schema; /* names, types, nullability, utc; no data */
+    int codec, level, failed;
+    size_t per, page_rows, page_bytes; /* rows per row group; data page limits */
+    bs_sink_fn sink;
+    void *ctx;
+    uint64_t pos, rows; /* bytes and rows written */
+    size_t ngroups, cap;
+    size_t *group_rows;
+    chunk_info *infos; /* ngroups x ncols */
+    bs_buf rg;         /* the row group being made */
+};
 
 static void schema_element(tc_writer *w, const pq_column *c)
 {
@@ -425,18 +439,28 @@ typedef struct {
     size_t page_rows, page_bytes; /* data page limits (at least 1) */
     bs_buf *file;
     chunk_info *ci;
+    int level; /* the codec's level; 0: its default */
 } chunk_job;
 
 /* Write one page: header + compressed body. */
 static int write_page(chunk_job *j, int page_type, const bs_buf *body, int32_t num_values,
                       int encoding, int def_enc)
 {
-    bs_buf comp = {0}, hdr = {0};
-    int rc = compress_page(j->codec, body, &comp);
+    bs_buf comp = {0}, hdr = {0}, bad = {0};
+    int rc = 0;
+    if (bs__pq_fault == 1 && page_type == 0 && body->len) { /* a value changed */
+        if (!(rc = bs__buf_append(&bad, body->data, body->len)))
+            bad.data[bad.len - 1] ^= 1;
+    }
+    if (!rc)
+        rc = compress_page(j->codec, j->level, bad.data ? &bad : body, &comp);
+    bs__buf_free(&bad);
     if (rc) {
         bs__buf_free(&comp);
         return rc;
     }
+    if (bs__pq_fault == 2 && page_type == 0 && comp.len) /* a byte of the file flipped */
+        comp.data[comp.len / 2] ^= 0x10;
     tc_writer w = {&hdr, {0}, 0, 0};
     tc_struct_begin(&w);
     tc_i32(&w, 1, page_type);
@@ -744,99 +768,312 @@ void bs__pq_write_limits(const pq_write_options *o, size_t *group_rows, size_t *
         *page_bytes = (size_t)1 << 30;
 }
 
-int pq_write(uint8_t **out, size_t *out_len, const pq_table *t, const pq_write_options *o)
+/* The footer (FileMetaData) for row groups [g0, g1) of w, with nrows rows. */
+static int build_footer(bs_buf *footer, const pq_writer *w, size_t g0, size_t g1, uint64_t nrows,
+                        const char *pandas)
+{
+    const pq_table *t = &w->schema;
+    tc_writer tw = {footer, {0}, 0, 0};
+    tc_struct_begin(&tw);
+    tc_i32(&tw, 1, 1);
+    tc_list(&tw, 2, TC_STRUCT, t->ncols + 1);
+    tc_struct_begin(&tw); /* the root */
+    tc_string(&tw, 4, "schema");
+    tc_i32(&tw, 5, (int32_t)t->ncols);
+    tc_struct_end(&tw);
+    for (size_t i = 0; i < t->ncols; i++)
+        schema_element(&tw, &t->cols[i]);
+    tc_i64(&tw, 3, (int64_t)nrows);
+    tc_list(&tw, 4, TC_STRUCT, g1 - g0);
+    for (size_t g = g0; g < g1; g++) {
+        tc_struct_begin(&tw);
+        tc_list(&tw, 1, TC_STRUCT, t->ncols);
+        int64_t total = 0;
+        for (size_t i = 0; i < t->ncols; i++) {
+            const chunk_info *ci = &w->infos[g * t->ncols + i];
+            total += ci->uncompressed;
+            tc_struct_begin(&tw);
+            tc_i64(&tw, 2, ci->has_dict ? ci->dict_off : ci->data_off);
+            column_meta(&tw, &t->cols[i], ci, w->codec);
+            tc_struct_end(&tw);
+        }
+        tc_i64(&tw, 2, total);
+        tc_i64(&tw, 3, (int64_t)w->group_rows[g]);
+        tc_struct_end(&tw);
+    }
+    if (pandas) {
+        tc_list(&tw, 5, TC_STRUCT, 1);
+        tc_struct_begin(&tw);
+        tc_string(&tw, 1, "pandas");
+        tc_string(&tw, 2, pandas);
+        tc_struct_end(&tw);
+    }
+    tc_string(&tw, 6, "blobstore " BLOBSTORE_VERSION_STRING);
+    tc_struct_end(&tw);
+    if (tw.bad || footer->len > UINT32_MAX)
+        return bs__error(BLOBSTORE_ENOMEM, "parquet: cannot build the footer");
+    return 0;
+}
+
+/* footer, its length and the magic, appended to b. */
+static int append_footer(bs_buf *b, const bs_buf *footer)
+{
+    uint32_t flen = (uint32_t)footer->len;
+    int rc = bs__buf_append(b, footer->data, footer->len);
+    if (!rc)
+        rc = bs__buf_append(b, &flen, 4);
+    return rc ? rc : bs__buf_append(b, "PAR1", 4);
+}
+
+void pq_writer_free(pq_writer *w)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->ngroups * w->schema.ncols; i++) {
+        free(w->infos[i].own_min);
+        free(w->infos[i].own_max);
+    }
+    free(w->infos);
+    free(w->group_rows);
+    pq_table_free(&w->schema);
+    bs__buf_free(&w->rg);
+    free(w);
+}
+
+int pq_writer_new(pq_writer **out, const pq_table *schema, const pq_write_options *o,
+                  bs_sink_fn sink, void *ctx)
 {
     static const pq_write_options defaults = {0};
+    *out = NULL;
     if (!o)
         o = &defaults;
     int codec = 0, rc = codec_id(o->codec ? o->codec : "snappy", &codec);
     if (rc)
         return rc;
-    for (size_t i = 0; i < t->ncols; i++) {
-        const pq_column *c = &t->cols[i];
-        if (!c->name || !*c->name || (unsigned)c->type > PQ_DATE)
-            return bs__error(BLOBSTORE_EINVAL, "parquet: column %zu has no name or type", i);
-        if ((c->type == PQ_STRING || c->type == PQ_BINARY) ? !c->offsets : !c->values && t->nrows)
-            return bs__error(BLOBSTORE_EINVAL, "parquet: column \"%s\" has no data", c->name);
-        if (!c->nullable && c->valid)
-            for (size_t r = 0; r < t->nrows; r++)
-                if (!c->valid[r])
-                    return bs__error(BLOBSTORE_EINVAL,
-                                     "parquet: column \"%s\" is not nullable but has nulls",
-                                     c->name);
-    }
-    size_t per, page_rows, page_bytes;
-    bs__pq_write_limits(o, &per, &page_rows, &page_bytes);
-    size_t ngroups = t->nrows ? (t->nrows + per - 1) / per : 0;
-    bs_buf file = {0}, footer = {0};
-    chunk_info *infos =
-        bs__calloc((ngroups ? ngroups : 1) * (t->ncols ? t->ncols : 1), sizeof(chunk_info));
-    if (!infos)
+    pq_writer *w = bs__calloc(1, sizeof(*w));
+    if (!w)
         return BLOBSTORE_ENOMEM;
-    rc = bs__buf_append(&file, "PAR1", 4);
-    for (size_t g = 0; g < ngroups && !rc; g++)
-        for (size_t i = 0; i < t->ncols && !rc; i++) {
-            chunk_job j = {&t->cols[i],
-                           g * per,
-                           (g + 1) * per < t->nrows ? (g + 1) * per : t->nrows,
-                           codec,
-                           page_rows,
-                           page_bytes,
-                           &file,
-                           &infos[g * t->ncols + i]};
-            rc = write_chunk(&j);
+    w->codec = codec;
+    bs__pq_write_limits(o, &w->per, &w->page_rows, &w->page_bytes);
+    w->sink = sink;
+    w->ctx = ctx;
+    w->schema.cols = bs__calloc(schema->ncols ? schema->ncols : 1, sizeof(pq_column));
+    rc = w->schema.cols ? 0 : BLOBSTORE_ENOMEM;
+    for (size_t i = 0; i < schema->ncols && !rc; i++) {
+        const pq_column *c = &schema->cols[i];
+        if (!c->name || !*c->name || (unsigned)c->type > PQ_DATE) {
+            rc = bs__error(BLOBSTORE_EINVAL, "parquet: column %zu has no name or type", i);
+            break;
         }
-    tc_writer w = {&footer, {0}, 0, 0};
-    if (!rc) {
-        tc_struct_begin(&w);
-        tc_i32(&w, 1, 1);
-        tc_list(&w, 2, TC_STRUCT, t->ncols + 1);
-        tc_struct_begin(&w); /* the root */
-        tc_string(&w, 4, "schema");
-        tc_i32(&w, 5, (int32_t)t->ncols);
-        tc_struct_end(&w);
-        for (size_t i = 0; i < t->ncols; i++)
-            schema_element(&w, &t->cols[i]);
-        tc_i64(&w, 3, (int64_t)t->nrows);
-        tc_list(&w, 4, TC_STRUCT, ngroups);
-        for (size_t g = 0; g < ngroups; g++) {
-            tc_struct_begin(&w);
-            tc_list(&w, 1, TC_STRUCT, t->ncols);
-            int64_t total = 0;
-            for (size_t i = 0; i < t->ncols; i++) {
-                const chunk_info *ci = &infos[g * t->ncols + i];
-                total += ci->uncompressed;
-                tc_struct_begin(&w);
-                tc_i64(&w, 2, ci->has_dict ? ci->dict_off : ci->data_off);
-                column_meta(&w, &t->cols[i], ci, codec);
-                tc_struct_end(&w);
-            }
-            tc_i64(&w, 2, total);
-            size_t r1 = (g + 1) * per < t->nrows ? (g + 1) * per : t->nrows;
-            tc_i64(&w, 3, (int64_t)(r1 - g * per));
-            tc_struct_end(&w);
-        }
-        if (o->pandas_metadata) {
-            tc_list(&w, 5, TC_STRUCT, 1);
-            tc_struct_begin(&w);
-            tc_string(&w, 1, "pandas");
-            tc_string(&w, 2, o->pandas_metadata);
-            tc_struct_end(&w);
-        }
-        tc_string(&w, 6, "blobstore " BLOBSTORE_VERSION_STRING);
-        tc_struct_end(&w);
-        if (w.bad || footer.len > UINT32_MAX)
-            rc = bs__error(BLOBSTORE_ENOMEM, "parquet: cannot build the footer");
+        for (size_t k = 0; k < i && !rc; k++)
+            if (strcmp(schema->cols[k].name, c->name) == 0)
+                rc = bs__error(BLOBSTORE_EINVAL, "parquet: two columns are named \"%s\"", c->name);
+        pq_column *s = &w->schema.cols[w->schema.ncols++];
+        s->type = c->type;
+        s->nullable = c->nullable ? 1 : 0;
+        s->utc = c->utc ? 1 : 0;
+        if (!rc && !(s->name = bs__strdup(c->name)))
+            rc = BLOBSTORE_ENOMEM;
     }
-    uint32_t flen = (uint32_t)footer.len;
     if (!rc)
-        rc = bs__buf_append(&file, footer.data, footer.len);
+        rc = w->sink(w->ctx, "PAR1", 4);
+    if (rc) {
+        pq_writer_free(w);
+        return rc;
+    }
+    w->pos = 4;
+    *out = w;
+    return 0;
+}
+
+/* Room for one more row group's bookkeeping. */
+static int grow_groups(pq_writer *w)
+{
+    if (w->ngroups < w->cap)
+        return 0;
+    size_t cap = w->cap ? w->cap * 2 : 16, nc = w->schema.ncols ? w->schema.ncols : 1;
+    size_t *gr = bs__realloc(w->group_rows, cap * sizeof(size_t));
+    if (gr)
+        w->group_rows = gr;
+    chunk_info *ci = gr ? bs__realloc(w->infos, cap * nc * sizeof(chunk_info)) : NULL;
+    if (!ci)
+        return BLOBSTORE_ENOMEM;
+    memset(ci + w->cap * nc, 0, (cap - w->cap) * nc * sizeof(chunk_info));
+    w->infos = ci;
+    w->cap = cap;
+    return 0;
+}
+
+static uint8_t *dup_bytes(const uint8_t *p, size_t n)
+{
+    uint8_t *d = bs__malloc(n ? n : 1);
+    if (d && n)
+        memcpy(d, p, n);
+    return d;
+}
+
+/* Rows [r0, r1) of t as one row group: encoded into w->rg (after a "PAR1"
+ * so that it is a file once a footer follows), decoded again and compared
+ * with t's rows, then emitted. */
+static int write_group(pq_writer *w, const pq_column *view, const pq_table *t, size_t r0, size_t r1)
+{
+    size_t nc = w->schema.ncols, g = w->ngroups;
+    int rc = grow_groups(w);
+    if (rc)
+        return rc;
+    chunk_info *infos = &w->infos[g * nc];
+    w->rg.len = 0;
+    rc = bs__buf_append(&w->rg, "PAR1", 4);
+    for (size_t i = 0; i < nc && !rc; i++) {
+        chunk_job j = {&view[i],      r0,     r1,        w->codec, w->page_rows,
+                       w->page_bytes, &w->rg, &infos[i], w->level};
+        rc = write_chunk(&j);
+        /* The statistics may point into t: keep copies. */
+        if (infos[i].min_p &&
+            !(infos[i].min_p = infos[i].own_min = dup_bytes(infos[i].min_p, infos[i].min_n)))
+            rc = rc ? rc : BLOBSTORE_ENOMEM;
+        if (infos[i].max_p &&
+            !(infos[i].max_p = infos[i].own_max = dup_bytes(infos[i].max_p, infos[i].max_n)))
+            rc = rc ? rc : BLOBSTORE_ENOMEM;
+    }
+    w->group_rows[g] = r1 - r0;
+    w->ngroups++; /* its infos are freed with w from now on */
+    size_t body = w->rg.len;
+    if (!rc && !bs__pq_nocheck) {
+        bs_buf footer = {0};
+        rc = build_footer(&footer, w, g, g + 1, r1 - r0, NULL);
+        if (!rc)
+            rc = append_footer(&w->rg, &footer);
+        bs__buf_free(&footer);
+        pq_table back;
+        int read_rc = rc ? 0 : pq_read(&back, w->rg.data, w->rg.len, NULL, 0);
+        if (!rc && read_rc) {
+            char msg[1024];
+            snprintf(msg, sizeof(msg), "%s", blobstore_errmsg());
+            rc = read_rc == BLOBSTORE_ENOMEM
+                     ? read_rc
+                     : bs__error(BLOBSTORE_ECORRUPT,
+                                 "parquet: the file written does not read back (row group %zu: "
+                                 "%s); nothing was stored",
+                                 g, msg);
+        } else if (!rc) {
+            rc = bs__pq_check_rows(t, r0, r1, &back, g);
+            pq_table_free(&back);
+        }
+    }
+    /* Offsets in the file: the group's bytes after "PAR1" go at w->pos. */
+    int64_t delta = (int64_t)w->pos - 4;
+    for (size_t i = 0; i < nc; i++) {
+        infos[i].data_off += delta;
+        if (infos[i].has_dict)
+            infos[i].dict_off += delta;
+    }
     if (!rc)
-        rc = bs__buf_append(&file, &flen, 4);
-    if (!rc)
-        rc = bs__buf_append(&file, "PAR1", 4);
-    free(infos);
+        rc = w->sink(w->ctx, w->rg.data + 4, body - 4);
+    w->pos += body - 4;
+    w->rows += r1 - r0;
+    return rc;
+}
+
+int pq_writer_write(pq_writer *w, const pq_table *t, size_t r0, size_t r1)
+{
+    if (w->failed)
+        return bs__error(BLOBSTORE_EINVAL, "parquet: the writer failed before");
+    size_t nc = w->schema.ncols;
+    if (t->ncols != nc || r0 > r1 || r1 > t->nrows)
+        return bs__error(BLOBSTORE_EINVAL, "parquet: rows that do not fit the file's schema");
+    pq_column *view = bs__calloc(nc ? nc : 1, sizeof(pq_column));
+    if (!view)
+        return BLOBSTORE_ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < nc && !rc; i++) {
+        const pq_column *c = &t->cols[i], *s = &w->schema.cols[i];
+        if (c->type != s->type || !c->name || strcmp(c->name, s->name) != 0) {
+            rc = bs__error(BLOBSTORE_EINVAL,
+                           "parquet: column %zu is not \"%s\" (%s) as the schema says", i, s->name,
+                           pq_type_name(s->type));
+            break;
+        }
+        if ((c->type == PQ_STRING || c->type == PQ_BINARY) ? !c->offsets : !c->values && r1 > r0) {
+            rc = bs__error(BLOBSTORE_EINVAL, "parquet: column \"%s\" has no data", c->name);
+            break;
+        }
+        if (!s->nullable && c->valid)
+            for (size_t r = r0; r < r1 && !rc; r++)
+                if (!c->valid[r])
+                    rc = bs__error(BLOBSTORE_EINVAL,
+                                   "parquet: column \"%s\" is not nullable but has nulls", c->name);
+        view[i] = *c; /* t's data with the schema's declarations */
+        view[i].name = s->name;
+        view[i].nullable = s->nullable;
+        view[i].utc = s->utc;
+    }
+    for (size_t a = r0; a < r1 && !rc; a += w->per)
+        rc = write_group(w, view, t, a, r1 - a > w->per ? a + w->per : r1);
+    free(view);
+    if (rc)
+        w->failed = 1;
+    return rc;
+}
+
+int pq_writer_finish(pq_writer *w, const char *pandas_metadata)
+{
+    if (w->failed)
+        return bs__error(BLOBSTORE_EINVAL, "parquet: the writer failed before");
+    bs_buf footer = {0}, check = {0};
+    int rc = build_footer(&footer, w, 0, w->ngroups, w->rows, pandas_metadata);
+    /* The footer reads back (its row groups are checked as they were made). */
+    if (!rc && !bs__pq_nocheck) {
+        rc = bs__buf_append(&check, "PAR1", 4);
+        if (!rc)
+            rc = append_footer(&check, &footer);
+        static const char *none[1] = {NULL};
+        pq_table back;
+        int read_rc = rc ? 0 : pq_read(&back, check.data, check.len, none, 0);
+        if (!rc && !read_rc && back.nrows != w->rows)
+            read_rc = BLOBSTORE_ECORRUPT;
+        if (!rc && read_rc != BLOBSTORE_ENOMEM && read_rc)
+            rc = bs__error(BLOBSTORE_ECORRUPT,
+                           "parquet: the footer written does not read back; nothing was stored");
+        else if (!rc)
+            rc = read_rc;
+        if (!read_rc)
+            pq_table_free(&back);
+        bs__buf_free(&check);
+    }
+    if (!rc) {
+        bs_buf tail = {0};
+        rc = append_footer(&tail, &footer);
+        if (!rc)
+            rc = w->sink(w->ctx, tail.data, tail.len);
+        w->pos += tail.len;
+        bs__buf_free(&tail);
+    }
     bs__buf_free(&footer);
+    w->failed = 1; /* nothing more */
+    return rc;
+}
+
+void pq_writer_set_level(pq_writer *w, int level)
+{
+    w->level = level;
+}
+
+uint64_t pq_writer_rows(const pq_writer *w)
+{
+    return w->rows;
+}
+
+int pq_write(uint8_t **out, size_t *out_len, const pq_table *t, const pq_write_options *o)
+{
+    bs_buf file = {0};
+    pq_writer *w;
+    int rc = pq_writer_new(&w, t, o, bs__sink_buf, &file);
+    if (!rc)
+        rc = pq_writer_write(w, t, 0, t->nrows);
+    if (!rc)
+        rc = pq_writer_finish(w, o ? o->pandas_metadata : NULL);
+    pq_writer_free(w);
     if (rc) {
         bs__buf_free(&file);
         return rc;
