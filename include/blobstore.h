@@ -14,7 +14,9 @@
  *    them belongs to the caller and is released with blobstore_free().
  *  - A blobstore handle may be shared by threads; every call is thread-safe.
  *  - Keys are 1..1024 bytes of valid UTF-8 (no NUL). They are never used as
- *    file names, so any such key is safe.
+ *    file names, so any such key is safe. A put refuses keys with control
+ *    characters (0x01-0x1F, 0x7F: a newline would split a listing line);
+ *    such keys that older versions stored are still read, listed, deleted.
  *  - Metadata is passed and returned as JSON text.
  */
 #ifndef BLOBSTORE_H
@@ -197,7 +199,8 @@ typedef struct blobstore_put_options {
  * Replaces any existing entry with that key, data and metadata both.
  * metadata is a JSON object text or NULL. On success *out_key (if out_key is
  * not NULL) receives the key, to be freed with blobstore_free().
- * Errors: BLOBSTORE_EINVAL (bad key or metadata), BLOBSTORE_EIO.
+ * Errors: BLOBSTORE_EINVAL (bad key -- empty, too long, not UTF-8, or with
+ * a control character -- or bad metadata), BLOBSTORE_EIO.
  */
 BLOBSTORE_API int blobstore_put(char **out_key, blobstore *bs, const char *key, const void *data,
                                 size_t len, const char *metadata);

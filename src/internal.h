@@ -58,6 +58,10 @@ void bs__buf_free(bs_buf *b);
 
 /* 0 if key is a valid key (1..1024 bytes of valid UTF-8), else EINVAL with a message. */
 int bs__key_check(const char *key);
+/* bs__key_check, and no control characters (0x01-0x1F, 0x7F): the rule for
+ * a new key (put). Keys that older versions let in are still read, listed
+ * and deleted with bs__key_check alone. */
+int bs__key_check_new(const char *key);
 int bs__utf8_valid(const unsigned char *s, size_t n);
 void bs__hex(char *out, const unsigned char *in, size_t n); /* writes 2n chars + NUL */
 int bs__random_bytes(void *out, size_t n);

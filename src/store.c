@@ -896,7 +896,7 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         *out_key = NULL;
     int rc = put_args_init(&a, bs, po);
     if (!rc && key && !bs->ca)
-        rc = bs__key_check(key);
+        rc = bs__key_check_new(key);
     if (rc) {
         put_args_free(&a);
         return rc;

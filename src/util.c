@@ -162,6 +162,26 @@ int bs__key_check(const char *key)
     return 0;
 }
 
+int bs__key_check_new(const char *key)
+{
+    int rc = bs__key_check(key);
+    if (rc)
+        return rc;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+        if (*p >= 0x20 && *p != 0x7F)
+            continue;
+        static const char *const names[] = {
+            [0x09] = "tab", [0x0A] = "newline", [0x0D] = "carriage return", [0x1B] = "escape"};
+        const char *name = *p < 0x20 && names[*p] ? names[*p] : *p == 0x7F ? "delete" : "";
+        return bs__error(BLOBSTORE_EINVAL,
+                         "key contains the control character 0x%02X%s%s%s at byte %zu: keys may "
+                         "not contain control characters (0x00-0x1F, 0x7F)",
+                         *p, *name ? " (" : "", name, *name ? ")" : "",
+                         (size_t)(p - (const unsigned char *)key));
+    }
+    return 0;
+}
+
 void bs__hex(char *out, const unsigned char *in, size_t n)
 {
     static const char digits[] = "0123456789abcdef";

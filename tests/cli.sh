@@ -106,6 +106,53 @@ expect 0 "1024-byte key" -- b put --key "$long" "$T/hello.txt"
 expect 2 "1025-byte key" -- b put --key "${long}k" "$T/hello.txt"
 expect 2 "invalid UTF-8 key" -- b put --key "$(printf 'bad\377')" "$T/hello.txt"
 
+# keys with control characters: refused at put (exit 2, naming the character);
+# ones an older version stored are listed escaped (one line per key), exactly
+# with -z and --json, and can be read and deleted
+expect 2 "put key with a newline" -- b put --key "$(printf 'two\nlines')" "$T/hello.txt"
+check "refusal names the character" 'grep -q "control character 0x0A (newline) at byte 3" "$T/err"'
+expect 2 "put key with a tab" -- b put --key "$(printf 'a\tb')" "$T/hello.txt"
+expect 2 "put key with DEL" -- b put --key "$(printf 'a\177')" "$T/hello.txt"
+expect 2 "put key with ESC" -- b put --key "$(printf '\033[31mred')" "$T/hello.txt"
+expect 1 "nothing stored for them" -- b exists "$(printf 'two\nlines')"
+SZ="$T/keys"
+for k in 'q"uote' 'back\slash' 'sp ace' 'ключ'; do
+    "$BS" --dir "$SZ" --backend sqlite put --key "$k" "$T/hello.txt" > /dev/null
+done
+"$BS" --dir "$SZ" put --key legacyXnl "$T/hello.txt" > /dev/null
+"$BS" --dir "$SZ" put --key legacyXctl "$T/hello.txt" > /dev/null
+/usr/bin/python3 - "$SZ/cache_metadata.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE entries SET key = 'legacy' || char(10) || 'nl' WHERE key = 'legacyXnl'")
+db.execute("UPDATE entries SET key = 'legacy' || char(1, 127) || 'ctl' WHERE key = 'legacyXctl'")
+db.commit()
+PY
+expect 0 "ls escapes control characters" -- "$BS" --dir "$SZ" ls
+check "one line per key, escaped" '[ "$(cat "$T/out")" = "$(printf "%s\n" "back\\slash" "legacy\\x01\\x7fctl" "legacy\\x0anl" "q\"uote" "sp ace" "ключ")" ]'
+expect 0 "ls -z" -- "$BS" --dir "$SZ" ls -z
+printf 'back\\slash\0legacy\001\177ctl\0legacy\nnl\0q"uote\0sp ace\0ключ\0' > "$T/z.want"
+check "ls -z prints keys exactly, NUL-terminated" 'cmp -s "$T/out" "$T/z.want"'
+expect 0 "ls --null --prefix" -- "$BS" --dir "$SZ" ls --null --prefix sp
+check "ls --null one key" 'cmp -s "$T/out" <(printf "sp ace\\0")'
+expect 0 "ls --json" -- "$BS" --dir "$SZ" ls --json
+check "ls --json array" '[ "$(cat "$T/out")" = "[\"back\\\\slash\",\"legacy\\u0001\\u007fctl\",\"legacy\\nnl\",\"q\\\"uote\",\"sp ace\",\"ключ\"]" ]'
+check "ls --json parses to the keys" '/usr/bin/python3 -c "import json,sys; assert json.load(open(sys.argv[1])) == [\"back\\\\slash\", \"legacy\\x01\\x7fctl\", \"legacy\\nnl\", \"q\\\"uote\", \"sp ace\", \"ключ\"]" "$T/out"'
+expect 0 "ls --json --with-meta" -- "$BS" --dir "$SZ" ls --json --with-meta --prefix legacy
+check "ls --json --with-meta: array of metadata objects" '/usr/bin/python3 -c "import json,sys; a = json.load(open(sys.argv[1])); assert [o[\"key\"] for o in a] == [\"legacy\\x01\\x7fctl\", \"legacy\\nnl\"] and a[0][\"size\"] == 12" "$T/out"'
+expect 0 "ls --json of nothing" -- "$BS" --dir "$SZ" ls --json --prefix nothing
+check "empty JSON array" '[ "$(cat "$T/out")" = "[]" ]'
+expect 2 "ls -z with --json" -- "$BS" --dir "$SZ" ls -z --json
+expect 0 "get a legacy key" -- "$BS" --dir "$SZ" get -- "$(printf 'legacy\nnl')"
+check "legacy key bytes" 'cmp -s "$T/out" "$T/hello.txt"'
+expect 1 "missing key with a newline: one error line" -- "$BS" --dir "$SZ" get "$(printf 'no\nsuch')"
+check "error is one line" '[ "$(wc -l < "$T/err")" -eq 1 ]'
+expect 0 "rm a legacy key" -- "$BS" --dir "$SZ" rm "$(printf 'legacy\nnl')"
+expect 0 "rm the other legacy key" -- "$BS" --dir "$SZ" rm "$(printf 'legacy\001\177ctl')"
+expect 0 "verify after removing them" -- "$BS" --dir "$SZ" verify
+expect 0 "ls after removing them" -- "$BS" --dir "$SZ" ls
+check "only the others left" '[ "$(cat "$T/out" | tr "\n" " ")" = "back\\slash q\"uote sp ace ключ " ]'
+
 # verify and corruption
 expect 0 "verify clean" -- b verify
 victim=$(find "$S/blobs" -type f -size +1000k | head -n 1)

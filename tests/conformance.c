@@ -110,8 +110,8 @@ static void replace_and_update(blobstore *bs)
 static void hostile_keys(blobstore *bs)
 {
     static const char *keys[] = {
-        "../../etc/passwd", "a/b/c",       "..",          ".",   "/abs", "back\\slash",
-        " spaced key ",     "ключ/日本語", "k.with.dots", "CON", "a\nb"};
+        "../../etc/passwd", "a/b/c",       "..",          ".",   "/abs",       "back\\slash",
+        " spaced key ",     "ключ/日本語", "k.with.dots", "CON", "tilde~ & $x"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         CHECK_EQ(blobstore_put(NULL, bs, keys[i], keys[i], strlen(keys[i]), NULL), 0);
     }
@@ -132,6 +132,19 @@ static void hostile_keys(blobstore *bs)
     CHECK_EQ(blobstore_put(NULL, bs, "over\xc0\xaflong", "x", 1, NULL), BLOBSTORE_EINVAL);
     CHECK_EQ(blobstore_put(NULL, bs, "surrogate\xed\xa0\x80", "x", 1, NULL), BLOBSTORE_EINVAL);
     CHECK(strstr(blobstore_errmsg(), "UTF-8") != NULL);
+    /* Control characters (a newline would split a listing line) are refused,
+     * each one, with a message naming it. */
+    for (int c = 1; c < 0x80; c = c == 0x1F ? 0x7F : c + 1) {
+        char k[8] = {'a', 'b', (char)c, 'z', 0};
+        CHECK_EQ(blobstore_put(NULL, bs, k, "x", 1, NULL), BLOBSTORE_EINVAL);
+        char want[64];
+        snprintf(want, sizeof(want), "control character 0x%02X", c);
+        CHECK(strstr(blobstore_errmsg(), want) != NULL);
+        CHECK(strstr(blobstore_errmsg(), "at byte 2") != NULL);
+        CHECK_EQ(blobstore_exists(bs, k), 0);
+    }
+    CHECK_EQ(blobstore_put(NULL, bs, "two\nlines", "x", 1, NULL), BLOBSTORE_EINVAL);
+    CHECK(strstr(blobstore_errmsg(), "0x0A (newline)") != NULL);
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         CHECK_EQ(blobstore_delete(bs, keys[i]), 0);
     longkey[BLOBSTORE_KEY_MAX] = '\0';

@@ -838,6 +838,69 @@ TEST(table_columns_read_only_their_chunks)
     blobstore_close(bs);
 }
 
+/* A store written by an older version may hold keys with control
+ * characters (now refused at put): they are still listed, read, updated,
+ * deleted, and verify and clear handle them. */
+TEST(legacy_keys_with_control_characters_stay_usable)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_kind(dir, "sqlite", 0);
+    CHECK(bs != NULL);
+    CHECK_EQ(blobstore_put(NULL, bs, "legacyA", "first", 5, NULL), 0);
+    char big[70000]; /* a blob file, not inline */
+    memset(big, 'b', sizeof(big));
+    CHECK_EQ(blobstore_put(NULL, bs, "legacyB", big, sizeof(big), NULL), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "plain", "p", 1, NULL), 0);
+    blobstore_close(bs);
+    char db_path[4096];
+    snprintf(db_path, sizeof(db_path), "%s/cache_metadata.db", dir);
+    sqlite3 *db;
+    CHECK_EQ(sqlite3_open(db_path, &db), SQLITE_OK);
+    CHECK_EQ(sqlite3_exec(db,
+                          "UPDATE entries SET key = 'legacy' || char(10) || 'A' WHERE key = "
+                          "'legacyA';"
+                          "UPDATE entries SET key = 'legacy' || char(1, 9, 127) || 'B' WHERE key = "
+                          "'legacyB';",
+                          NULL, NULL, NULL),
+             SQLITE_OK);
+    sqlite3_close(db);
+    bs = open_kind(dir, "sqlite", 0);
+    CHECK(bs != NULL);
+    blobstore_list l;
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, NULL), 0);
+    CHECK_EQ(l.count, 3);
+    CHECK_STR(l.keys[0], "legacy\001\t\177B");
+    CHECK_STR(l.keys[1], "legacy\nA");
+    CHECK_STR(l.keys[2], "plain");
+    blobstore_list_free(&l);
+    void *out;
+    size_t n;
+    CHECK_EQ(blobstore_get(&out, &n, bs, "legacy\nA"), 0);
+    CHECK(n == 5 && memcmp(out, "first", 5) == 0);
+    blobstore_free(out);
+    CHECK_EQ(blobstore_get(&out, &n, bs, "legacy\001\t\177B"), 0);
+    CHECK(n == sizeof(big) && memcmp(out, big, n) == 0);
+    blobstore_free(out);
+    CHECK_EQ(blobstore_update_metadata(bs, "legacy\nA", "{\"seen\": 1}"), 0);
+    blobstore_verify_stats st;
+    CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
+    CHECK_EQ(st.entries, 3);
+    CHECK_EQ(st.ok, 3);
+    /* A new put under such a key is refused, and the old entry is kept. */
+    CHECK_EQ(blobstore_put(NULL, bs, "legacy\nA", "new", 3, NULL), BLOBSTORE_EINVAL);
+    CHECK_EQ(blobstore_get(&out, &n, bs, "legacy\nA"), 0);
+    CHECK(n == 5 && memcmp(out, "first", 5) == 0);
+    blobstore_free(out);
+    CHECK_EQ(blobstore_delete(bs, "legacy\001\t\177B"), 0);
+    CHECK_EQ(blobstore_exists(bs, "legacy\001\t\177B"), 0);
+    size_t cleared;
+    CHECK_EQ(blobstore_clear(&cleared, bs), 0);
+    CHECK_EQ(cleared, 2);
+    CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
+    CHECK_EQ(st.entries + st.orphans + st.dangling, 0);
+    blobstore_close(bs);
+}
+
 static const test_case tests[] = {
     TEST_ENTRY(migrate_between_local_backends),
     TEST_ENTRY(raw_blob_without_segment_checksums_is_checked_by_sha256),
@@ -869,5 +932,6 @@ static const test_case tests[] = {
     TEST_ENTRY(threads_sqlite_mem),
     TEST_ENTRY(put_fd_and_get_fd),
     TEST_ENTRY(errors_have_codes_and_messages),
+    TEST_ENTRY(legacy_keys_with_control_characters_stay_usable),
 };
 TEST_MAIN(tests)

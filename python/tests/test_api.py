@@ -144,6 +144,17 @@ def test_hostile_keys_stay_inside(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["s"]
 
 
+def test_control_characters_in_keys_are_refused(tmp_path):
+    import numpy as np
+
+    with BlobStore(tmp_path / "s") as s:
+        for k, value in [("a\nb", b"x"), ("tab\there", {"obj": 1}), ("del\x7f", np.arange(3))]:
+            with pytest.raises(blobstore.InvalidArgumentError, match="control character 0x"):
+                s.put(value, key=k)
+            assert not s.exists(k)
+        assert s.list() == []
+
+
 def test_content_addressable_dedup(tmp_path):
     with BlobStore(tmp_path / "s", content_addressable=True) as s:
         k1 = s.put(b"same")

@@ -55,7 +55,8 @@ static const char *usage_main =
     "  rm KEY                                   delete\n"
     "  exists KEY                               exit 0 if present, 1 if not\n"
     "  ls [--prefix P] [--where JSON] [--order-by [-]PATH] [--limit N] [--offset N]\n"
-    "     [--with-meta]                         keys, one per line, sorted\n"
+    "     [--with-meta] [-z|--null|--json]      keys, one per line, sorted (-z: NUL-\n"
+    "                                           terminated; --json: a JSON array)\n"
     "  clear                                    delete everything; print how many\n"
     "  verify [--repair]                        check every blob; report problems\n"
     "  create-index PATH                        index a metadata path for ls --where\n"
@@ -79,7 +80,9 @@ static const command_help helps[] = {
             "checked and stored as an array; --csv FILE stores a CSV file as a table (a\n"
             "Parquet file; column types inferred, or given with --schema a:int32,b:string,\n"
             "c:timestamp[ms],d:date); a .parquet file is checked and stored as a table;\n"
-            "--raw keeps any of them as plain bytes.\n"},
+            "--raw keeps any of them as plain bytes.\n"
+            "A key is 1..1024 bytes of UTF-8 without control characters (0x00-0x1F,\n"
+            "0x7F); any other key is refused with exit 2.\n"},
     {"get", "usage: blobstore get KEY [-o FILE|-] [--force] [--slice BOX] [--columns A,B]\n"
             "Write the blob's bytes to standard output (also -o -), or to FILE: a regular\n"
             "file, written to a temporary file and renamed into place only once the data\n"
@@ -103,8 +106,13 @@ static const command_help helps[] = {
     {"exists", "usage: blobstore exists KEY\n"
                "Exit 0 if the entry and its blob exist, 1 if not.\n"},
     {"ls", "usage: blobstore ls [--prefix P] [--where JSON] [--order-by [-]PATH] [--limit N]\n"
-           "                    [--offset N] [--with-meta]\n"
-           "Print keys, one per line, in byte order. --prefix keeps keys starting with P;\n"
+           "                    [--offset N] [--with-meta] [-z|--null|--json]\n"
+           "Print keys, one per line, in byte order. A control character in a key (only\n"
+           "stores written by older versions hold such keys) is printed as \\xHH, so each\n"
+           "line is one key; -z (--null) ends each key with a NUL byte instead of a\n"
+           "newline and prints it exactly (as find -print0; for xargs -0); --json prints\n"
+           "one JSON array of the keys (with --with-meta: of the metadata objects).\n"
+           "--prefix keeps keys starting with P;\n"
            "--where keeps entries matching a JSON filter: exact members ({\"deployed\": true}),\n"
            "operators on a dotted path ({\"accuracy\": {\"$gt\": 0.9}}; $eq $ne $gt $gte $lt\n"
            "$lte $in $nin $exists $prefix $not), combined with $and, $or, $not; \"@size\",\n"
@@ -175,11 +183,21 @@ static int exit_for(int rc)
     }
 }
 
-/* Report a library error and map it to an exit code. */
+/* Report a library error and map it to an exit code. The message stays one
+ * line: control characters in it (from a key, say) are shown as \xHH. */
 static int lib_error(int rc)
 {
     const char *m = blobstore_errmsg();
-    fail("%s", m && *m ? m : blobstore_strerror(rc));
+    if (!m || !*m)
+        m = blobstore_strerror(rc);
+    fputs("blobstore: ", stderr);
+    for (const unsigned char *p = (const unsigned char *)m; *p; p++) {
+        if (*p < 0x20 || *p == 0x7F)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
+    fputc('\n', stderr);
     return exit_for(rc);
 }
 
@@ -918,8 +936,43 @@ static int parse_size(const char *s, size_t *out)
     return 0;
 }
 
+/* A key for a line of text: control characters (which keys written by older
+ * versions may hold) as \xHH, so one key is always one line. ls -z and
+ * --json print keys exactly. */
+static void put_key(FILE *f, const char *key)
+{
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+        if (*p < 0x20 || *p == 0x7F)
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
+}
+
+/* A key as a JSON string. */
+static void put_json_key(FILE *f, const char *key)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p == '\r')
+            fputs("\\r", f);
+        else if (*p < 0x20 || *p == 0x7F)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
 static int cmd_ls(blobstore *bs, int argc, char **argv)
 {
+    int nul = 0, json = 0;
     args a = {argc, argv, 0};
     blobstore_query q = BLOBSTORE_QUERY_INIT;
     for (; a.i < argc; a.i++) {
@@ -945,20 +998,38 @@ static int cmd_ls(blobstore *bs, int argc, char **argv)
                 return usage_error("ls: --offset needs a count");
         } else if (strcmp(argv[a.i], "--with-meta") == 0) {
             q.with_metadata = 1;
+        } else if (strcmp(argv[a.i], "-z") == 0 || strcmp(argv[a.i], "--null") == 0) {
+            nul = 1;
+        } else if (strcmp(argv[a.i], "--json") == 0) {
+            json = 1;
         } else {
             return usage_error("ls: unexpected argument %s", argv[a.i]);
         }
     }
+    if (nul && json)
+        return usage_error("ls: -z and --json are two different output formats; pick one");
     blobstore_result r;
     int rc = blobstore_query_run(&r, bs, &q);
     if (rc)
         return lib_error(rc);
+    if (json)
+        fputc('[', stdout);
     for (size_t i = 0; i < r.count; i++) {
-        if (q.with_metadata)
-            printf("%s\n", r.metadata[i]);
+        if (json && i)
+            fputc(',', stdout);
+        if (q.with_metadata) /* JSON already: control characters are escaped */
+            fputs(r.metadata[i], stdout);
+        else if (json)
+            put_json_key(stdout, r.keys[i]);
+        else if (nul)
+            fputs(r.keys[i], stdout);
         else
-            printf("%s\n", r.keys[i]);
+            put_key(stdout, r.keys[i]);
+        if (!json)
+            fputc(nul ? '\0' : '\n', stdout);
     }
+    if (json)
+        fputs("]\n", stdout);
     blobstore_result_free(&r);
     return EXIT_OK;
 }
@@ -988,12 +1059,15 @@ static int print_problem(void *ctx, const blobstore_problem *p)
 {
     static const char *kinds[] = {"", "corrupt", "dangling", "orphan", "temp"};
     (void)ctx;
-    if (p->key)
-        printf("%s %s (%s): %s%s\n", kinds[p->kind], p->key, p->blob ? p->blob : "inline",
-               p->detail, p->repaired ? " [removed]" : "");
-    else
+    if (p->key) {
+        printf("%s ", kinds[p->kind]);
+        put_key(stdout, p->key);
+        printf(" (%s): %s%s\n", p->blob ? p->blob : "inline", p->detail,
+               p->repaired ? " [removed]" : "");
+    } else {
         printf("%s %s: %s%s\n", kinds[p->kind], p->blob, p->detail,
                p->repaired ? " [removed]" : "");
+    }
     return 0;
 }
 
