@@ -1,40 +1,64 @@
 /*
  * meta_json.c - the JSON file metadata backend (cache_metadata.json).
  *
- * The index is a snapshot and a journal:
- *   cache_metadata.json          {"format": "blobstore-metadata", "version": 1,
- *                                 "entries": {KEY: ENTRY, ...}}
- *   cache_metadata.json.journal  one JSON record per line, appended per commit:
- *                                 {"put": KEY, "e": ENTRY} | {"del": KEY}, then
- *                                 {"commit": N} closing a transaction of N records
- * A commit appends its records (and fsyncs, if durable): its cost does not
- * grow with the store. When the journal outgrows the snapshot (and 1 MiB),
- * the snapshot is rewritten atomically (temp, fsync, rename, fsync directory)
- * and the journal emptied, so rewriting stays O(1) per put amortised.
- * Replaying a journal over a snapshot that already contains it gives the same
- * state, so a crash between those two steps is harmless; a transaction whose
- * commit record is missing (a torn append) is ignored and cut off by the next
- * writer. A damaged snapshot, or damage before the last commit record, is
- * reported as corruption naming the file: never an empty store.
+ * The index is a snapshot and a journal (format version 2):
+ *   cache_metadata.json          "H {"format":"blobstore-metadata","version":2,
+ *                                 "seq":S,"count":N}\n" then the entries
+ *                                 {KEY: ENTRY, ...} as one JSON object; H is the
+ *                                 XXH3-64 (16 hex digits) of everything after
+ *                                 "H ", so any changed byte is caught.
+ *   cache_metadata.json.journal  a header of three fixed-width lines, then one
+ *                                 line per record, each "H JSON\n":
+ *                                   {"format":"blobstore-journal","version":2,"base":B}
+ *                                   {"seq":N,"len":L}   two commit slots
+ *                                   {"seq":N,"len":L}
+ *                                   {"put":KEY,"e":ENTRY} | {"del":KEY} ...
+ *                                   {"commit":COUNT,"seq":N}
+ *
+ * Every line carries the XXH3-64 of its text; a record's hash is seeded with
+ * the previous line's, so records cannot be dropped, reordered or altered
+ * unseen. Commits are numbered from the snapshot's sequence number S (the
+ * journal's base B): a journal whose base is past the snapshot's (a deleted
+ * or older snapshot) is corruption. After a commit's records are written
+ * (and fsynced, if durable), the commit slot (seq % 2) records the number
+ * and the journal length that commit reached: a journal shorter than its
+ * committed length, or damaged before it, is corruption, however cleanly it
+ * was cut. Bytes after the committed length that do not form complete,
+ * checksummed transactions are a torn append of a writer that crashed before
+ * it acknowledged anything: ignored, and cut off by the next writer. Two
+ * slots, so a torn slot write leaves the previous one.
+ *
+ * A commit appends (O(1) per put). When the journal outgrows the snapshot
+ * (and 1 MiB), a new snapshot is written (temp, fsync, rename) and a new
+ * journal with base S replaces the old by rename; a crash between the two
+ * leaves the old journal, whose commits up to S are skipped.
+ *
+ * Version 1 files (a plain JSON snapshot, a journal of unchecksummed lines)
+ * are read as they are and upgraded to version 2 by the first write.
  *
  * Processes share the files under a flock on "<file>.lock" (shared to read,
  * exclusive to write) and catch up by reading the journal from where they
- * stopped; a new snapshot (a new inode) means a full reload. With no path
- * the index lives in memory only.
+ * stopped; a new snapshot or journal (a new inode) means a full reload. With
+ * no path the index lives in memory only.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
-#define JSON_FORMAT    "blobstore-metadata"
-#define JSON_VERSION   1
-#define JOURNAL_HEADER "{\"format\":\"blobstore-journal\",\"version\":1}\n"
-#define COMPACT_MIN    (1u << 20)
+#define JSON_FORMAT       "blobstore-metadata"
+#define JSON_VERSION      2
+#define JOURNAL_FORMAT    "blobstore-journal"
+#define JOURNAL_V1_HEADER "{\"format\":\"blobstore-journal\",\"version\":1}\n"
+#define COMPACT_MIN       (1u << 20)
+#define HDR_LINE          96 /* each header line, padded with spaces */
+#define HDR_LEN           (3 * HDR_LINE)
 
 typedef struct {
     blobstore_meta_backend parent;
@@ -45,8 +69,13 @@ typedef struct {
     int durable;
     json_t *entries; /* object: key -> entry object */
     int loaded;
-    struct stat seen; /* identity of the snapshot we loaded or wrote */
-    off_t jpos;       /* journal bytes applied (up to the last commit record) */
+    int legacy;        /* version 1 files: upgraded by the next write */
+    struct stat seen;  /* identity of the snapshot we loaded or wrote */
+    struct stat jseen; /* identity of the journal we read */
+    uint64_t snapseq;  /* the snapshot's sequence number */
+    off_t jpos;        /* journal bytes applied (up to the last commit record) */
+    uint64_t jhash;    /* hash of the line ending at jpos (the chain's seed) */
+    uint64_t jseq;     /* number of the last commit applied */
     int in_tx, write_tx, dirty;
     /* Undo log of the open write transaction: each key's previous value
      * (NULL: absent), replayed backwards by rollback; its keys are also
@@ -93,12 +122,103 @@ static int same_file(const struct stat *a, const struct stat *b)
            a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
-/* Read the snapshot into be->entries; a missing snapshot is an empty index. */
-static int load_snapshot(js_backend *be, const struct stat *st)
+/* ---- checksummed lines: "<16 hex> TEXT\n", the hash of TEXT seeded ---- */
+
+/* Append "<hash> text<pad>\n" (padded with spaces to width bytes, if
+ * larger); *hash receives the line's hash. */
+static int put_line(bs_buf *b, const char *text, uint64_t seed, size_t width, uint64_t *hash)
+{
+    size_t n = strlen(text), body = n;
+    if (width > 18 && width - 18 > n)
+        body = width - 18;
+    char *t = bs__malloc(body + 1);
+    if (!t)
+        return BLOBSTORE_ENOMEM;
+    memcpy(t, text, n);
+    memset(t + n, ' ', body - n);
+    uint64_t h = XXH3_64bits_withSeed(t, body, seed);
+    char hex[18];
+    snprintf(hex, sizeof(hex), "%016" PRIx64 " ", h);
+    int rc = bs__buf_append(b, hex, 17) || bs__buf_append(b, t, body) || bs__buf_append(b, "\n", 1);
+    free(t);
+    if (hash)
+        *hash = h;
+    return rc ? BLOBSTORE_ENOMEM : 0;
+}
+
+/* Check one line (len bytes, without its newline): NULL unless its hash
+ * matches and its text is a JSON object; *hash receives the hash. */
+static json_t *get_line(const char *p, size_t len, uint64_t seed, uint64_t *hash)
+{
+    if (len < 19 || p[16] != ' ')
+        return NULL;
+    uint64_t want = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return NULL;
+        want = want << 4 | (uint64_t)d;
+    }
+    if (XXH3_64bits_withSeed(p + 17, len - 17, seed) != want)
+        return NULL;
+    json_error_t err;
+    json_t *o = json_loadb(p + 17, len - 17, 0, &err);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return NULL;
+    }
+    *hash = want;
+    return o;
+}
+
+static int corrupt(const char *file, const char *fmt, ...) BS_PRINTF(2, 3);
+static int corrupt(const char *file, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    return bs__error(BLOBSTORE_ECORRUPT,
+                     "the index is damaged: %s %s (nothing was changed; blobstore verify "
+                     "--rebuild-index rebuilds it from the blobs)",
+                     file, detail);
+}
+
+static int pread_all(int fd, char *buf, size_t n, off_t at, size_t *got)
+{
+    *got = 0;
+    while (*got < n) {
+        ssize_t r = pread(fd, buf + *got, n - *got, at + (off_t)*got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            break;
+        *got += (size_t)r;
+    }
+    return 0;
+}
+
+static uint64_t get_u64(json_t *o, const char *name)
+{
+    json_t *v = json_object_get(o, name);
+    return json_is_integer(v) && json_integer_value(v) >= 0 ? (uint64_t)json_integer_value(v) : 0;
+}
+
+/* ---- the snapshot ---- */
+
+/* Read the snapshot into be->entries; a missing snapshot is an empty index.
+ * *version receives 0 (none), 1 or 2. */
+static int load_snapshot(js_backend *be, const struct stat *st, int *version)
 {
     json_decref(be->entries);
     be->entries = NULL;
     be->loaded = 0;
+    be->snapseq = 0;
+    *version = 0;
     if (!st) {
         memset(&be->seen, 0, sizeof(be->seen));
         be->entries = json_object();
@@ -108,56 +228,328 @@ static int load_snapshot(js_backend *be, const struct stat *st)
     int rc = bs__read_file(be->path, &buf);
     if (rc) {
         bs__buf_free(&buf);
-        return rc;
+        return rc == BLOBSTORE_ENOTFOUND ? corrupt(be->path, "vanished while being read") : rc;
     }
-    json_error_t err;
-    json_t *doc = json_loadb((const char *)buf.data, buf.len, 0, &err);
+    const char *text = (const char *)buf.data;
+    json_t *doc = NULL, *entries = NULL;
+    if (buf.len > 0 && text[0] == '{') { /* version 1: one JSON document */
+        json_error_t err;
+        doc = json_loadb(text, buf.len, 0, &err);
+        if (!doc) {
+            bs__buf_free(&buf);
+            return corrupt(be->path, "is not valid JSON: line %d: %s", err.line, err.text);
+        }
+        json_t *fmt = json_object_get(doc, "format"), *ver = json_object_get(doc, "version");
+        entries = json_object_get(doc, "entries");
+        if (!json_is_string(fmt) || strcmp(json_string_value(fmt), JSON_FORMAT) != 0 ||
+            !json_is_integer(ver) || !json_is_object(entries) || json_integer_value(ver) != 1) {
+            json_decref(doc);
+            bs__buf_free(&buf);
+            return corrupt(be->path, "is not a blobstore metadata file of version 1");
+        }
+        *version = 1;
+    } else {
+        const char *nl = memchr(text, '\n', buf.len);
+        json_t *hdr = NULL;
+        if (nl && nl - text > 17 && text[16] == ' ') {
+            /* the hash covers the rest of the file */
+            uint64_t want = 0;
+            int ok = 1;
+            for (int i = 0; i < 16 && ok; i++) {
+                char c = text[i];
+                int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+                ok = d >= 0;
+                want = want << 4 | (uint64_t)(d < 0 ? 0 : d);
+            }
+            if (ok && XXH3_64bits(text + 17, buf.len - 17) == want) {
+                json_error_t err;
+                hdr = json_loadb(text + 17, (size_t)(nl - text) - 17, 0, &err);
+            }
+        }
+        json_t *fmt = json_object_get(hdr, "format"), *ver = json_object_get(hdr, "version");
+        if (!hdr || !json_is_string(fmt) || strcmp(json_string_value(fmt), JSON_FORMAT) != 0 ||
+            !json_is_integer(ver)) {
+            json_decref(hdr);
+            bs__buf_free(&buf);
+            return corrupt(be->path, "fails its checksum");
+        }
+        if (json_integer_value(ver) != JSON_VERSION) {
+            long long v = (long long)json_integer_value(ver);
+            json_decref(hdr);
+            bs__buf_free(&buf);
+            return bs__error(BLOBSTORE_EUNSUPPORTED,
+                             "%s has version %lld; this library reads versions 1 and %d", be->path,
+                             v, JSON_VERSION);
+        }
+        json_error_t err;
+        size_t off = (size_t)(nl - text) + 1;
+        entries = json_loadb(text + off, buf.len - off, 0, &err);
+        if (!json_is_object(entries) ||
+            json_object_size(entries) != (size_t)get_u64(hdr, "count")) {
+            json_decref(hdr);
+            json_decref(entries);
+            bs__buf_free(&buf);
+            return corrupt(be->path, "has entries that do not match its header");
+        }
+        be->snapseq = get_u64(hdr, "seq");
+        json_decref(hdr);
+        doc = entries; /* released below; entries keeps its own reference */
+        *version = 2;
+    }
     bs__buf_free(&buf);
-    if (!doc)
-        return bs__error(BLOBSTORE_ECORRUPT, "%s is corrupt: line %d: %s", be->path, err.line,
-                         err.text);
-    json_t *fmt = json_object_get(doc, "format"), *ver = json_object_get(doc, "version");
-    json_t *entries = json_object_get(doc, "entries");
-    if (!json_is_string(fmt) || strcmp(json_string_value(fmt), JSON_FORMAT) != 0 ||
-        !json_is_integer(ver) || !json_is_object(entries)) {
-        json_decref(doc);
-        return bs__error(BLOBSTORE_ECORRUPT, "%s is not a blobstore metadata file", be->path);
-    }
-    if (json_integer_value(ver) > JSON_VERSION) {
-        json_decref(doc);
-        return bs__error(BLOBSTORE_EUNSUPPORTED, "%s has version %lld; this library reads up to %d",
-                         be->path, (long long)json_integer_value(ver), JSON_VERSION);
-    }
     be->entries = json_incref(entries);
     json_decref(doc);
     be->seen = *st;
     return 0;
 }
 
-/* Apply the complete transactions in the journal from be->jpos on. */
-static int replay(js_backend *be)
+static int write_snapshot(js_backend *be, uint64_t seq)
+{
+    char *body = bs__json_dumps(be->entries);
+    if (!body)
+        return bs__error(BLOBSTORE_ENOMEM, "cannot serialise metadata");
+    char hdr[160];
+    snprintf(hdr, sizeof(hdr),
+             "{\"format\":\"" JSON_FORMAT "\",\"version\":%d,\"seq\":%" PRIu64 ",\"count\":%zu}\n",
+             JSON_VERSION, seq, json_object_size(be->entries));
+    bs_buf b = {0};
+    int rc = bs__buf_append(&b, "0123456789abcdef ", 17) || bs__buf_append(&b, hdr, strlen(hdr)) ||
+             bs__buf_append(&b, body, strlen(body));
+    free(body);
+    if (rc) {
+        bs__buf_free(&b);
+        return BLOBSTORE_ENOMEM;
+    }
+    char hex[17];
+    snprintf(hex, sizeof(hex), "%016" PRIx64, XXH3_64bits(b.data + 17, b.len - 17));
+    memcpy(b.data, hex, 16);
+    rc = bs__write_file_atomic(be->path, b.data, b.len, be->durable);
+    bs__buf_free(&b);
+    if (rc)
+        return rc;
+    if (stat(be->path, &be->seen) != 0)
+        return bs__error_errno(errno, "cannot stat %s", be->path);
+    be->snapseq = seq;
+    return 0;
+}
+
+/* ---- the journal ---- */
+
+/* Header lines of a journal with this base, committed up to (seq, len). */
+static int header_lines(bs_buf *b, uint64_t base, uint64_t *hash0)
+{
+    char t[HDR_LINE];
+    snprintf(t, sizeof(t), "{\"format\":\"" JOURNAL_FORMAT "\",\"version\":2,\"base\":%" PRIu64 "}",
+             base);
+    return put_line(b, t, 0, HDR_LINE, hash0);
+}
+
+static int slot_line(bs_buf *b, uint64_t seq, uint64_t len)
+{
+    char t[HDR_LINE];
+    snprintf(t, sizeof(t), "{\"seq\":%" PRIu64 ",\"len\":%" PRIu64 "}", seq, len);
+    return put_line(b, t, 0, HDR_LINE, NULL);
+}
+
+/* (Re)open the journal file, remembering its identity. */
+static int journal_open(js_backend *be)
+{
+    if (be->jfd >= 0)
+        close(be->jfd);
+    be->jfd = open(be->jpath, O_RDWR | O_CLOEXEC);
+    if (be->jfd < 0 && errno == EACCES)
+        be->jfd = open(be->jpath, O_RDONLY | O_CLOEXEC);
+    if (be->jfd < 0)
+        return bs__error_errno(errno, "cannot open %s", be->jpath);
+    if (fstat(be->jfd, &be->jseen) != 0)
+        return bs__error_errno(errno, "cannot stat %s", be->jpath);
+    return 0;
+}
+
+/* Replace the journal by an empty one continuing from snapshot seq base. */
+static int journal_start(js_backend *be, uint64_t base)
+{
+    bs_buf b = {0};
+    uint64_t h0;
+    int rc = header_lines(&b, base, &h0);
+    if (!rc)
+        rc = slot_line(&b, base, HDR_LEN) || slot_line(&b, base, HDR_LEN) ? BLOBSTORE_ENOMEM : 0;
+    if (!rc)
+        rc = bs__write_file_atomic(be->jpath, b.data, b.len, be->durable);
+    bs__buf_free(&b);
+    if (!rc)
+        rc = journal_open(be);
+    if (rc)
+        return rc;
+    be->legacy = 0;
+    be->jpos = HDR_LEN;
+    be->jhash = h0;
+    be->jseq = base;
+    return 0;
+}
+
+/* Read the journal's header: its base, the hash seeding its records, and the
+ * last commit recorded in a slot. */
+static int read_header(js_backend *be, uint64_t *base, uint64_t *hash0, uint64_t *cseq,
+                       uint64_t *clen)
+{
+    char buf[HDR_LEN];
+    size_t got;
+    int e = pread_all(be->jfd, buf, HDR_LEN, 0, &got);
+    if (e)
+        return bs__error_errno(-e, "cannot read %s", be->jpath);
+    if (got < HDR_LEN)
+        return corrupt(be->jpath, "is cut short in its header (%zu bytes)", got);
+    uint64_t h;
+    json_t *o = buf[HDR_LINE - 1] == '\n' ? get_line(buf, HDR_LINE - 1, 0, &h) : NULL;
+    json_t *fmt = json_object_get(o, "format"), *ver = json_object_get(o, "version");
+    if (!o || !json_is_string(fmt) || strcmp(json_string_value(fmt), JOURNAL_FORMAT) != 0 ||
+        !json_is_integer(ver) || !json_is_integer(json_object_get(o, "base"))) {
+        json_decref(o);
+        return corrupt(be->jpath, "has a damaged header");
+    }
+    if (json_integer_value(ver) != 2) {
+        long long v = (long long)json_integer_value(ver);
+        json_decref(o);
+        return bs__error(BLOBSTORE_EUNSUPPORTED,
+                         "%s has version %lld; this library reads versions 1 and 2", be->jpath, v);
+    }
+    *base = get_u64(o, "base");
+    *hash0 = h;
+    json_decref(o);
+    int have = 0;
+    for (int s = 1; s <= 2; s++) {
+        const char *p = buf + s * HDR_LINE;
+        uint64_t sh;
+        json_t *slot = p[HDR_LINE - 1] == '\n' ? get_line(p, HDR_LINE - 1, 0, &sh) : NULL;
+        if (slot && json_is_integer(json_object_get(slot, "seq")) &&
+            json_is_integer(json_object_get(slot, "len"))) {
+            uint64_t seq = get_u64(slot, "seq");
+            if (!have || seq > *cseq) {
+                *cseq = seq;
+                *clen = get_u64(slot, "len");
+            }
+            have = 1;
+        }
+        json_decref(slot);
+    }
+    if (!have)
+        return corrupt(be->jpath, "has no valid commit slot");
+    if (*cseq < *base || *clen < HDR_LEN)
+        return corrupt(be->jpath, "has an impossible commit slot");
+    return 0;
+}
+
+static int apply(js_backend *be, json_t *pending, const char *file)
+{
+    for (size_t i = 0; i < json_array_size(pending); i++) {
+        json_t *r = json_array_get(pending, i), *k, *e;
+        if ((k = json_object_get(r, "put")) && json_is_string(k) &&
+            json_is_object(e = json_object_get(r, "e"))) {
+            if (json_object_set(be->entries, json_string_value(k), e) != 0)
+                return BLOBSTORE_ENOMEM;
+        } else if ((k = json_object_get(r, "del")) && json_is_string(k)) {
+            json_object_del(be->entries, json_string_value(k));
+        } else {
+            return corrupt(file, "has an unknown record");
+        }
+    }
+    return 0;
+}
+
+/* Read the journal from be->jpos to its end into a NUL-terminated buffer. */
+static int journal_rest(js_backend *be, char **out, size_t *out_n)
 {
     struct stat st;
+    *out = NULL;
+    *out_n = 0;
     if (fstat(be->jfd, &st) != 0)
         return bs__error_errno(errno, "cannot stat %s", be->jpath);
     if (st.st_size <= be->jpos)
         return 0;
-    size_t n = (size_t)(st.st_size - be->jpos);
+    size_t n = (size_t)(st.st_size - be->jpos), got;
     char *buf = bs__malloc(n + 1);
     if (!buf)
         return BLOBSTORE_ENOMEM;
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = pread(be->jfd, buf + got, n - got, be->jpos + (off_t)got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
+    int e = pread_all(be->jfd, buf, n, be->jpos, &got);
+    if (e) {
+        free(buf);
+        return bs__error_errno(-e, "cannot read %s", be->jpath);
     }
     buf[got] = '\0';
+    *out = buf;
+    *out_n = got;
+    return 0;
+}
+
+/* Apply the complete, checksummed transactions from be->jpos on. Damage
+ * before the committed length clen is corruption; after it, a torn append. */
+static int replay(js_backend *be, uint64_t clen)
+{
+    struct stat st;
+    if (fstat(be->jfd, &st) != 0)
+        return bs__error_errno(errno, "cannot stat %s", be->jpath);
+    if ((uint64_t)st.st_size < clen)
+        return corrupt(be->jpath, "is %lld bytes long, but %" PRIu64 " bytes were committed",
+                       (long long)st.st_size, clen);
+    char *buf;
+    size_t got;
+    int rc = journal_rest(be, &buf, &got);
+    if (rc || !buf)
+        return rc;
     json_t *pending = json_array(); /* records of the transaction being read */
-    int rc = pending ? 0 : BLOBSTORE_ENOMEM;
+    rc = pending ? 0 : BLOBSTORE_ENOMEM;
+    size_t pos = 0, applied = 0;
+    uint64_t h = be->jhash, applied_h = be->jhash, seq = be->jseq;
+    while (!rc && pos < got) {
+        char *nl = memchr(buf + pos, '\n', got - pos);
+        uint64_t lh;
+        json_t *rec = nl ? get_line(buf + pos, (size_t)(nl - (buf + pos)), h, &lh) : NULL;
+        json_t *commit = json_object_get(rec, "commit");
+        int bad = !rec || (commit && (get_u64(rec, "seq") != seq + 1 ||
+                                      get_u64(rec, "commit") != json_array_size(pending)));
+        if (bad) {
+            json_decref(rec);
+            break;
+        }
+        pos = (size_t)(nl - buf) + 1;
+        h = lh;
+        if (commit) {
+            seq++;
+            if (seq > be->snapseq) /* else the snapshot holds it already */
+                rc = apply(be, pending, be->jpath);
+            json_array_clear(pending);
+            applied = pos;
+            applied_h = h;
+        } else if (json_array_append(pending, rec) != 0) {
+            rc = BLOBSTORE_ENOMEM;
+        }
+        json_decref(rec);
+    }
+    json_decref(pending);
+    free(buf);
+    if (rc)
+        return rc;
+    if ((uint64_t)be->jpos + applied < clen)
+        return corrupt(be->jpath,
+                       "is damaged at byte %lld (before its committed length %" PRIu64 ")",
+                       (long long)(be->jpos + (off_t)applied), clen);
+    be->jpos += (off_t)applied;
+    be->jhash = applied_h;
+    be->jseq = seq;
+    return 0;
+}
+
+/* Version 1 journal: apply the complete transactions from be->jpos on. */
+static int replay_v1(js_backend *be)
+{
+    char *buf;
+    size_t got;
+    int rc = journal_rest(be, &buf, &got);
+    if (rc || !buf)
+        return rc;
+    json_t *pending = json_array();
+    rc = pending ? 0 : BLOBSTORE_ENOMEM;
     size_t pos = 0, applied = 0;
     while (!rc && pos < got) {
         char *nl = memchr(buf + pos, '\n', got - pos);
@@ -170,34 +562,17 @@ static int replay(js_backend *be)
         pos += len + 1;
         if (!json_is_object(rec)) {
             json_decref(rec);
-            /* Damage followed by a commit record is corruption; damage at the
-             * end is a torn append. */
             if (strstr(buf + pos, "{\"commit\":"))
-                rc = bs__error(BLOBSTORE_ECORRUPT, "%s is corrupt at byte %lld", be->jpath,
-                               (long long)(be->jpos + (off_t)line_start));
+                rc = corrupt(be->jpath, "is damaged at byte %lld",
+                             (long long)(be->jpos + (off_t)line_start));
             break;
         }
-        json_t *commit = json_object_get(rec, "commit");
         if (json_object_get(rec, "format")) {
-            if (be->jpos + (off_t)line_start != 0) {
-                json_decref(rec);
-                rc = bs__error(BLOBSTORE_ECORRUPT, "%s has a header in the middle", be->jpath);
-                break;
-            }
+            if (be->jpos + (off_t)line_start != 0)
+                rc = corrupt(be->jpath, "has a header in the middle");
             applied = pos;
-        } else if (commit) {
-            for (size_t i = 0; !rc && i < json_array_size(pending); i++) {
-                json_t *r = json_array_get(pending, i), *k;
-                if ((k = json_object_get(r, "put")) && json_is_string(k))
-                    rc = json_object_set(be->entries, json_string_value(k),
-                                         json_object_get(r, "e")) != 0;
-                else if ((k = json_object_get(r, "del")) && json_is_string(k))
-                    json_object_del(be->entries, json_string_value(k));
-                else
-                    rc = bs__error(BLOBSTORE_ECORRUPT, "%s has an unknown record", be->jpath);
-            }
-            if (rc == 1)
-                rc = BLOBSTORE_ENOMEM;
+        } else if (json_object_get(rec, "commit")) {
+            rc = apply(be, pending, be->jpath);
             json_array_clear(pending);
             applied = pos;
         } else if (json_array_append(pending, rec) != 0) {
@@ -212,61 +587,118 @@ static int replay(js_backend *be)
     return rc;
 }
 
+/* Load everything from the files. */
+static int full_load(js_backend *be, const struct stat *snap, const struct stat *jst)
+{
+    int version, rc;
+    be->loaded = 0;
+    if (jst) {
+        if (be->jfd < 0 || be->jseen.st_ino != jst->st_ino || be->jseen.st_dev != jst->st_dev)
+            if ((rc = journal_open(be)) != 0)
+                return rc;
+    } else if (be->jfd >= 0) {
+        close(be->jfd);
+        be->jfd = -1;
+    }
+    if ((rc = load_snapshot(be, snap, &version)) != 0)
+        return rc;
+    be->jpos = 0;
+    be->jhash = 0;
+    be->jseq = be->snapseq;
+    char first[sizeof(JOURNAL_V1_HEADER)] = "";
+    size_t got = 0;
+    if (be->jfd >= 0) {
+        int e = pread_all(be->jfd, first, sizeof(first) - 1, 0, &got);
+        if (e)
+            return bs__error_errno(-e, "cannot read %s", be->jpath);
+        first[got] = '\0';
+    }
+    if (got == 0 || strncmp(first, JOURNAL_V1_HEADER, strlen(JOURNAL_V1_HEADER)) == 0 ||
+        first[0] == '{') {
+        /* no journal, an empty one, or version 1 */
+        if (version == 2)
+            return corrupt(be->jpath,
+                           got == 0 ? "is missing or empty, but the snapshot %s needs it"
+                                    : "is of version 1, but the snapshot %s is of 2",
+                           be->path);
+        be->legacy = 1;
+        rc = be->jfd >= 0 ? replay_v1(be) : 0;
+    } else {
+        uint64_t base = 0, h0 = 0, cseq = 0, clen = 0;
+        if ((rc = read_header(be, &base, &h0, &cseq, &clen)) != 0)
+            return rc;
+        if (version != 2)
+            return corrupt(be->path, "%s (the journal continues from snapshot %" PRIu64 ")",
+                           version ? "is of version 1" : "is missing", base);
+        if (be->snapseq < base)
+            return corrupt(be->path, "is older (%" PRIu64 ") than the journal needs (%" PRIu64 ")",
+                           be->snapseq, base);
+        be->legacy = 0;
+        be->jpos = HDR_LEN;
+        be->jhash = h0;
+        be->jseq = base;
+        rc = replay(be, clen);
+        if (!rc && be->jseq < be->snapseq && be->jseq < cseq)
+            rc = corrupt(be->jpath, "ends at commit %" PRIu64 ", but %" PRIu64 " was committed",
+                         be->jseq, cseq);
+    }
+    if (!rc)
+        be->loaded = 1;
+    return rc;
+}
+
 /* Bring the in-memory index up to date with the files. */
 static int sync_in(js_backend *be)
 {
-    struct stat st;
+    struct stat st, jst;
     int exists = stat(be->path, &st) == 0;
     if (!exists && errno != ENOENT)
         return bs__error_errno(errno, "cannot stat %s", be->path);
-    if (!be->loaded || (exists ? !same_file(&st, &be->seen) : be->seen.st_ino != 0)) {
-        int rc = load_snapshot(be, exists ? &st : NULL);
-        if (rc)
-            return rc;
-        be->jpos = 0;
+    int jexists = stat(be->jpath, &jst) == 0;
+    if (!jexists && errno != ENOENT)
+        return bs__error_errno(errno, "cannot stat %s", be->jpath);
+    int reload = !be->loaded || (exists ? !same_file(&st, &be->seen) : be->seen.st_ino != 0) ||
+                 jexists != (be->jfd >= 0) ||
+                 (jexists && (jst.st_ino != be->jseen.st_ino || jst.st_dev != be->jseen.st_dev ||
+                              jst.st_size < be->jpos));
+    int rc;
+    if (reload) {
+        rc = full_load(be, exists ? &st : NULL, jexists ? &jst : NULL);
+    } else if (be->legacy) {
+        rc = replay_v1(be);
     } else {
-        struct stat js;
-        if (fstat(be->jfd, &js) != 0)
-            return bs__error_errno(errno, "cannot stat %s", be->jpath);
-        if (js.st_size < be->jpos) { /* emptied by a compaction we have not seen */
-            be->loaded = 0;
-            return sync_in(be);
-        }
+        uint64_t base, h0, cseq = 0, clen = 0;
+        rc = read_header(be, &base, &h0, &cseq, &clen);
+        if (!rc && base != be->snapseq && be->seen.st_ino != 0 && base > be->snapseq)
+            rc = corrupt(be->path, "is older than the journal needs");
+        if (!rc)
+            rc = replay(be, clen);
     }
-    int rc = replay(be);
-    if (!rc)
-        be->loaded = 1;
-    else
+    if (rc)
         be->loaded = 0;
     return rc;
 }
 
-static int write_snapshot(js_backend *be)
+/* Version 1 files become version 2: a snapshot of everything, then a new
+ * journal continuing from it. */
+static int upgrade(js_backend *be)
 {
-    json_t *doc = json_pack("{s:s, s:i, s:O}", "format", JSON_FORMAT, "version", JSON_VERSION,
-                            "entries", be->entries);
-    if (!doc)
-        return bs__error(BLOBSTORE_ENOMEM, "cannot build metadata document");
-    char *text = bs__json_dumps(doc);
-    json_decref(doc);
-    if (!text)
-        return bs__error(BLOBSTORE_ENOMEM, "cannot serialise metadata");
-    int rc = bs__write_file_atomic(be->path, text, strlen(text), be->durable);
-    free(text);
+    uint64_t seq = be->jseq + 1;
+    int rc = write_snapshot(be, seq);
+    if (!rc)
+        rc = journal_start(be, seq);
     if (rc)
-        return rc;
-    if (stat(be->path, &be->seen) != 0)
-        return bs__error_errno(errno, "cannot stat %s", be->path);
-    return 0;
+        be->loaded = 0;
+    return rc;
 }
 
-/* Append this transaction's records and a commit record to the journal. */
+/* Append this transaction's records and a commit record to the journal,
+ * then record the commit in its slot. */
 static int append(js_backend *be)
 {
     bs_buf b = {0};
     int rc = 0;
-    if (be->jpos == 0)
-        rc = bs__buf_append(&b, JOURNAL_HEADER, strlen(JOURNAL_HEADER));
+    uint64_t h = be->jhash;
     size_t count = 0;
     for (size_t i = 0; !rc && i < be->nundo; i++) {
         const char *key = be->undo[i].key;
@@ -280,17 +712,15 @@ static int append(js_backend *be)
             cur ? json_pack("{s:s, s:O}", "put", key, "e", cur) : json_pack("{s:s}", "del", key);
         char *line = rec ? bs__json_dumps(rec) : NULL;
         json_decref(rec);
-        if (!line)
-            rc = BLOBSTORE_ENOMEM;
-        else
-            rc = bs__buf_append(&b, line, strlen(line)) || bs__buf_append(&b, "\n", 1);
+        rc = line ? put_line(&b, line, h, 0, &h) : BLOBSTORE_ENOMEM;
         free(line);
         count++;
     }
-    char tail[48];
-    snprintf(tail, sizeof(tail), "{\"commit\":%zu}\n", count);
+    uint64_t seq = be->jseq + 1;
+    char tail[64];
+    snprintf(tail, sizeof(tail), "{\"commit\":%zu,\"seq\":%" PRIu64 "}", count, seq);
     if (!rc)
-        rc = bs__buf_append(&b, tail, strlen(tail));
+        rc = put_line(&b, tail, h, 0, &h);
     if (rc) {
         bs__buf_free(&b);
         return BLOBSTORE_ENOMEM;
@@ -299,22 +729,49 @@ static int append(js_backend *be)
     struct stat js;
     if (fstat(be->jfd, &js) == 0 && js.st_size > be->jpos && ftruncate(be->jfd, be->jpos) != 0)
         rc = bs__error_errno(errno, "cannot truncate %s", be->jpath);
-    size_t done = 0;
-    while (!rc && done < b.len) {
-        ssize_t w = pwrite(be->jfd, b.data + done, b.len - done, be->jpos + (off_t)done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            rc = bs__error_errno(errno, "cannot write %s", be->jpath);
-        else
-            done += (size_t)w;
+    if (!rc) {
+        int e = 0;
+        size_t done = 0;
+        while (!e && done < b.len) {
+            ssize_t w = pwrite(be->jfd, b.data + done, b.len - done, be->jpos + (off_t)done);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                e = errno;
+            else
+                done += (size_t)w;
+        }
+        if (e)
+            rc = bs__error_errno(e, "cannot write %s", be->jpath);
     }
     if (!rc && be->durable && fdatasync(be->jfd) != 0)
         rc = bs__error_errno(errno, "fsync of %s", be->jpath);
-    if (!rc)
-        be->jpos += (off_t)b.len;
+    bs_buf slot = {0};
+    off_t end = be->jpos + (off_t)b.len;
     bs__buf_free(&b);
-    return rc;
+    if (!rc)
+        rc = slot_line(&slot, seq, (uint64_t)end);
+    if (!rc) {
+        /* The slot is synced with the next commit's records: until then a
+         * crash leaves the previous slot, never one past the records. */
+        off_t at = (off_t)(seq % 2 ? 1 : 2) * HDR_LINE;
+        ssize_t w = pwrite(be->jfd, slot.data, slot.len, at);
+        if (w != (ssize_t)slot.len)
+            rc = bs__error_errno(w < 0 ? errno : EIO, "cannot write %s", be->jpath);
+    }
+    bs__buf_free(&slot);
+    if (rc) {
+        /* Nothing acknowledged: the records past jpos are cut by the next
+         * writer, or ignored if the slot did not reach them. */
+        be->loaded = 0;
+        return rc;
+    }
+    be->jpos = end;
+    be->jhash = h;
+    be->jseq = seq;
+    if (fstat(be->jfd, &be->jseen) != 0)
+        memset(&be->jseen, 0, sizeof(be->jseen));
+    return 0;
 }
 
 /* Fold the journal into a new snapshot once it outgrows the snapshot. */
@@ -322,13 +779,11 @@ static int maybe_compact(js_backend *be)
 {
     if (be->jpos < (off_t)COMPACT_MIN || be->jpos < be->seen.st_size)
         return 0;
-    int rc = write_snapshot(be);
-    if (!rc && ftruncate(be->jfd, 0) != 0)
-        rc = bs__error_errno(errno, "cannot truncate %s", be->jpath);
-    if (!rc && be->durable && fsync(be->jfd) != 0)
-        rc = bs__error_errno(errno, "fsync of %s", be->jpath);
+    int rc = write_snapshot(be, be->jseq);
     if (!rc)
-        be->jpos = 0;
+        rc = journal_start(be, be->jseq);
+    if (rc)
+        be->loaded = 0;
     return rc;
 }
 
@@ -343,6 +798,8 @@ static int js_begin(blobstore_meta_backend *pbe, int write)
                 return bs__error_errno(errno, "cannot lock %s", be->lockpath);
         }
         int rc = sync_in(be);
+        if (!rc && write && be->legacy)
+            rc = upgrade(be);
         if (rc) {
             flock(be->lockfd, LOCK_UN);
             return rc;
@@ -409,12 +866,6 @@ static char *dup_str(json_t *o, const char *name, int *oom)
     if (!s)
         *oom = 1;
     return s;
-}
-
-static uint64_t get_u64(json_t *o, const char *name)
-{
-    json_t *v = json_object_get(o, name);
-    return json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
 }
 
 static int to_entry(const char *key, json_t *o, blobstore_entry *e)
@@ -590,22 +1041,19 @@ BLOBSTORE_API int blobstore_meta_backend_json_new(blobstore_meta_backend **out, 
             if (be->lockfd < 0)
                 rc = bs__error_errno(errno, "cannot open %s", be->lockpath);
         }
-        if (!rc) {
+        if (!rc && flock(be->lockfd, LOCK_EX) == 0) {
             struct stat st;
-            int created = stat(be->jpath, &st) != 0;
-            be->jfd = open(be->jpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-            if (be->jfd < 0) {
-                rc = bs__error_errno(errno, "cannot open %s", be->jpath);
-            } else if (created && durable) {
-                char *dir = bs__strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
-                if (slash)
-                    *slash = '\0';
-                rc = dir ? bs__fsync_dir(slash ? dir : ".") : BLOBSTORE_ENOMEM;
-                free(dir);
+            if (stat(be->path, &st) != 0 && errno == ENOENT && stat(be->jpath, &st) != 0 &&
+                errno == ENOENT) {
+                /* a new index: a snapshot and a journal from the start, so
+                 * that losing either is seen */
+                be->entries = json_object();
+                rc = be->entries ? write_snapshot(be, 1) : BLOBSTORE_ENOMEM;
+                if (!rc)
+                    rc = journal_start(be, 1);
             }
-        }
-        if (!rc && flock(be->lockfd, LOCK_SH) == 0) {
-            rc = sync_in(be); /* report a corrupt index at open */
+            if (!rc)
+                rc = sync_in(be); /* report a damaged index at open */
             flock(be->lockfd, LOCK_UN);
         }
     } else {

@@ -55,7 +55,8 @@ struct blobstore {
     pthread_rwlock_t oprw; /* in-process half of the store lock */
     pthread_mutex_t opmu;
     int opcount;
-    int lockfd; /* cross-process half: flock on <dir>/lock */
+    int lockfd;     /* cross-process half: flock on <dir>/lock */
+    int rebuilding; /* opened by blobstore_rebuild_index: a new index is expected */
 };
 
 /* ---- the store lock ---- */
@@ -345,6 +346,11 @@ BLOBSTORE_API void blobstore_close(blobstore *bs)
     free(bs);
 }
 
+static const char *settings_name_of(const blobstore_options *o)
+{
+    return o->version >= 2 && o->settings_name ? o->settings_name : SETTINGS_FILE;
+}
+
 static int open_store(blobstore *bs, const blobstore_options *o)
 {
     int rc;
@@ -388,7 +394,7 @@ static int open_store(blobstore *bs, const blobstore_options *o)
             return BLOBSTORE_ENOMEM;
         if ((rc = bs__mkdir_p(bs->dir, 0755)) != 0)
             return rc;
-        const char *sname = o->version >= 2 && o->settings_name ? o->settings_name : SETTINGS_FILE;
+        const char *sname = settings_name_of(o);
         if (!*sname || strchr(sname, '/') || !strcmp(sname, ".") || !strcmp(sname, ".."))
             return bs__error(BLOBSTORE_EINVAL,
                              "settings_name must be a plain file name, not \"%s\"", sname);
@@ -480,6 +486,28 @@ static int open_store(blobstore *bs, const blobstore_options *o)
     if (!bs->backend_name || !bs->blob_backend_name) {
         rc = BLOBSTORE_ENOMEM;
         goto done;
+    }
+
+    /* A local index the recorded settings name must be there: a missing
+     * one is damage, not an empty store (blobstore verify --rebuild-index
+     * makes a new one from the blobs). */
+    if (found && !mem && !custom_meta && !is_pg_url(backend) && !bs->rebuilding) {
+        int sqlite = strcmp(backend, "sqlite") == 0;
+        char *p = bs__path_join(bs->dir, sqlite ? "cache_metadata.db" : "cache_metadata.json");
+        char *j = p ? bs__path_join(bs->dir, "cache_metadata.json.journal") : NULL;
+        struct stat st;
+        if (!p || !j)
+            rc = BLOBSTORE_ENOMEM;
+        else if (stat(p, &st) != 0 && errno == ENOENT && (sqlite || stat(j, &st) != 0))
+            rc = bs__error(BLOBSTORE_ECORRUPT,
+                           "the index is damaged: %s is missing, but %s/%s records a store "
+                           "with a %s index (nothing was changed; blobstore verify "
+                           "--rebuild-index rebuilds it from the blobs)",
+                           p, bs->dir, settings_name_of(o), backend);
+        free(p);
+        free(j);
+        if (rc)
+            goto done;
     }
 
     /* Backends. */
@@ -2273,8 +2301,28 @@ BLOBSTORE_API int blobstore_verify(blobstore_verify_stats *out, blobstore *bs, u
     if (!bs)
         return bs__error(BLOBSTORE_EINVAL, "store is NULL");
     verify_ctx v = {bs, &st, fn, ctx, 0, flags, NULL, 0};
+    /* Phase 0: the index itself. A damaged index is reported as it is and
+     * nothing is repaired: a blob it lost would look like an orphan. */
+    int rc = tx_begin(bs, 0);
+    if (!rc) {
+        if (bs->meta->ctl) {
+            rc = bs->meta->ctl(bs->meta, BLOBSTORE_META_CTL_CHECK, NULL);
+            if (rc == BLOBSTORE_EUNSUPPORTED) {
+                bs__error_clear();
+                rc = 0;
+            }
+        }
+        int rc2 = tx_end(bs, 1);
+        if (!rc)
+            rc = rc2;
+    }
+    if (rc) {
+        if (out)
+            *out = st;
+        return rc;
+    }
     /* Phase 1: check every entry's data, without blocking writers. */
-    int rc = each_entry(bs, verify_one, &v);
+    rc = each_entry(bs, verify_one, &v);
     collect_ctx c;
     memset(&c, 0, sizeof(c));
     /* Phase 2: with this machine's writers excluded, find dangling entries,

@@ -7,6 +7,7 @@
 #include "conformance.h"
 #include "test.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -136,6 +137,280 @@ TEST(meta_json_journal_compacts)
     CHECK_EQ(blobstore_meta_backend_json_new(&a, p, 0), 0);
     CHECK_EQ(count_entries(a), 4000);
     a->free(a);
+    free(p);
+}
+
+static char *slurp(const char *path, long *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    *len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)*len + 1);
+    if (buf && fread(buf, 1, (size_t)*len, f) != (size_t)*len) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Make path hold data[0..len): rewritten in place, not truncated to zero
+ * first (ext4 flushes a file truncated to zero and rewritten: slow here). */
+static int spill(const char *path, const char *data, long len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT, 0644);
+    if (fd < 0)
+        return -1;
+    int ok = pwrite(fd, data, (size_t)len, 0) == (ssize_t)len && ftruncate(fd, len) == 0;
+    return close(fd) == 0 && ok ? 0 : -1;
+}
+
+/* Open the JSON index at p: its entry count, or the error code (< 0). */
+static int json_open_count(const char *p)
+{
+    blobstore_meta_backend *be;
+    int rc = blobstore_meta_backend_json_new(&be, p, 0);
+    if (rc)
+        return rc;
+    int n = count_entries(be);
+    be->free(be);
+    return n;
+}
+
+/* Ten commits of one key each (k0..k9). */
+static int json_ten_commits(const char *p)
+{
+    blobstore_meta_backend *be;
+    if (blobstore_meta_backend_json_new(&be, p, 0) != 0)
+        return -1;
+    for (int i = 0; i < 10; i++) {
+        char prefix[8];
+        snprintf(prefix, sizeof(prefix), "k%d-", i);
+        if (put_keys(be, prefix, 1, "{\"i\": 1}") != 0)
+            return -1;
+    }
+    be->free(be);
+    return 0;
+}
+
+TEST(meta_json_cut_at_any_point_is_corruption)
+{
+    char *p = bs__path_join(test_tmpdir(), "m.json");
+    char jp[4200];
+    snprintf(jp, sizeof(jp), "%s.journal", p);
+    CHECK_EQ(json_ten_commits(p), 0);
+    long len;
+    char *orig = slurp(jp, &len);
+    CHECK(orig != NULL);
+    CHECK_EQ(json_open_count(p), 10);
+    /* Every shorter length, at a line boundary or not, down to an empty
+     * journal, is reported as damage naming the journal. */
+    int boundaries = 0;
+    for (long cut = 0; cut < len; cut++) {
+        CHECK_EQ(spill(jp, orig, cut), 0);
+        int got = json_open_count(p);
+        if (got != BLOBSTORE_ECORRUPT)
+            test__fail(__FILE__, __LINE__, "cut at %ld of %ld: %d", cut, len, got);
+        CHECK_EQ(got, BLOBSTORE_ECORRUPT);
+        CHECK(strstr(blobstore_errmsg(), "m.json.journal") != NULL);
+        boundaries += cut > 0 && orig[cut - 1] == '\n';
+    }
+    CHECK_EQ(boundaries, 3 + 20 - 1); /* header, slots, 10 puts, 10 commits; not the end */
+    /* A deleted journal too. */
+    CHECK_EQ(unlink(jp), 0);
+    CHECK_EQ(json_open_count(p), BLOBSTORE_ECORRUPT);
+    CHECK_EQ(spill(jp, orig, len), 0);
+    CHECK_EQ(json_open_count(p), 10);
+    free(orig);
+    free(p);
+}
+
+TEST(meta_json_any_changed_byte_is_corruption)
+{
+    char *p = bs__path_join(test_tmpdir(), "m.json");
+    char jp[4200];
+    snprintf(jp, sizeof(jp), "%s.journal", p);
+    CHECK_EQ(json_ten_commits(p), 0);
+    long len;
+    char *orig = slurp(jp, &len);
+    CHECK(orig != NULL);
+    char *copy = malloc((size_t)len);
+    int slots_tolerated = 0;
+    for (long at = 0; at < len; at++) {
+        memcpy(copy, orig, (size_t)len);
+        copy[at] ^= 0x01;
+        CHECK_EQ(spill(jp, copy, len), 0);
+        int got = json_open_count(p);
+        if (at >= 96 && at < 3 * 96) {
+            /* A commit slot is written twice over (seq % 2): one damaged slot
+             * (a torn slot write) leaves the other, and nothing is lost. */
+            CHECK_EQ(got, 10);
+            slots_tolerated++;
+            continue;
+        }
+        if (got != BLOBSTORE_ECORRUPT)
+            test__fail(__FILE__, __LINE__, "byte %ld of %ld (%c): %d", at, len, orig[at], got);
+        CHECK_EQ(got, BLOBSTORE_ECORRUPT);
+        CHECK(strstr(blobstore_errmsg(), "m.json.journal") != NULL);
+    }
+    CHECK_EQ(slots_tolerated, 2 * 96);
+    /* Both slots damaged: no commit can be trusted. */
+    memcpy(copy, orig, (size_t)len);
+    copy[100] ^= 1;
+    copy[200] ^= 1;
+    CHECK_EQ(spill(jp, copy, len), 0);
+    CHECK_EQ(json_open_count(p), BLOBSTORE_ECORRUPT);
+    /* The example: "e": made "g": in a record. */
+    memcpy(copy, orig, (size_t)len);
+    char *e = strstr(copy + 3 * 96, "\"e\":");
+    CHECK(e != NULL);
+    e[1] = 'g';
+    CHECK_EQ(spill(jp, copy, len), 0);
+    CHECK_EQ(json_open_count(p), BLOBSTORE_ECORRUPT);
+    CHECK(strstr(blobstore_errmsg(), "damaged") != NULL);
+    free(copy);
+    free(orig);
+    free(p);
+}
+
+/* A writer that crashed before it acknowledged a commit leaves records past
+ * the committed length: ignored when torn, applied when complete. */
+TEST(meta_json_unacknowledged_tail_is_not_damage)
+{
+    char *p = bs__path_join(test_tmpdir(), "m.json");
+    char jp[4200];
+    snprintf(jp, sizeof(jp), "%s.journal", p);
+    CHECK_EQ(json_ten_commits(p), 0);
+    long len9;
+    char *nine = slurp(jp, &len9); /* slots say commit 11 (10 puts after base 1) */
+    CHECK(nine != NULL);
+    blobstore_meta_backend *be;
+    CHECK_EQ(blobstore_meta_backend_json_new(&be, p, 0), 0);
+    CHECK_EQ(put_keys(be, "late", 3, "{}"), 0);
+    be->free(be);
+    long len10;
+    char *ten = slurp(jp, &len10);
+    CHECK(ten != NULL && len10 > len9);
+    /* The new records reached the disk, the slot did not: the complete
+     * transaction is applied (it was never acknowledged: either is right). */
+    memcpy(ten, nine, 3 * 96);
+    CHECK_EQ(spill(jp, ten, len10), 0);
+    CHECK_EQ(json_open_count(p), 13);
+    /* Every cut inside the unacknowledged transaction: the ten remain. */
+    for (long cut = len9; cut < len10; cut++) {
+        CHECK_EQ(spill(jp, ten, cut), 0);
+        CHECK_EQ(json_open_count(p), 10);
+    }
+    /* The next writer cuts the torn tail and carries on. */
+    CHECK_EQ(spill(jp, ten, len10 - 5), 0);
+    CHECK_EQ(blobstore_meta_backend_json_new(&be, p, 1), 0);
+    CHECK_EQ(put_keys(be, "after", 1, "{}"), 0);
+    be->free(be);
+    CHECK_EQ(json_open_count(p), 11);
+    free(nine);
+    free(ten);
+    free(p);
+}
+
+/* Version 1 files: read as they are; the first write upgrades them. */
+TEST(meta_json_version_1_is_read_and_upgraded)
+{
+    char *p = bs__path_join(test_tmpdir(), "m.json");
+    char jp[4200];
+    snprintf(jp, sizeof(jp), "%s.journal", p);
+    const char *snap = "{\"format\": \"blobstore-metadata\", \"version\": 1, \"entries\": {"
+                       "\"old\": {\"blob\": \"b1\", \"format\": \"bytes\", \"compression\": "
+                       "\"lz4\", \"content_hash\": \"00\", \"size\": 5, \"file_size\": 9, "
+                       "\"raw\": false, \"metadata\": {\"v\": 1}}}}";
+    const char *journal =
+        "{\"format\":\"blobstore-journal\",\"version\":1}\n"
+        "{\"put\":\"new\",\"e\":{\"blob\":\"b2\",\"format\":\"bytes\",\"compression\":\"lz4\","
+        "\"content_hash\":\"01\",\"size\":6,\"file_size\":8,\"raw\":false,\"metadata\":{}}}\n"
+        "{\"commit\":1}\n";
+    CHECK_EQ(spill(p, snap, (long)strlen(snap)), 0);
+    CHECK_EQ(spill(jp, journal, (long)strlen(journal)), 0);
+    CHECK_EQ(json_open_count(p), 2);
+    long n;
+    char *still = slurp(jp, &n);
+    CHECK(still != NULL && n == (long)strlen(journal)); /* reading changes nothing */
+    free(still);
+    blobstore_meta_backend *be;
+    CHECK_EQ(blobstore_meta_backend_json_new(&be, p, 1), 0);
+    CHECK_EQ(put_keys(be, "x", 1, "{}"), 0);
+    be->free(be);
+    char *text = slurp(p, &n);
+    CHECK(text != NULL && strstr(text, "\"version\":2") != NULL);
+    free(text);
+    CHECK_EQ(json_open_count(p), 3);
+    CHECK_EQ(blobstore_meta_backend_json_new(&be, p, 1), 0);
+    CHECK_EQ(be->begin(be, 0), 0);
+    blobstore_entry got;
+    CHECK_EQ(be->get(be, "old", &got), 0);
+    CHECK_STR(got.blob, "b1");
+    CHECK_STR(got.metadata, "{\"v\":1}");
+    blobstore_entry_clear(&got);
+    CHECK_EQ(be->get(be, "new", &got), 0);
+    CHECK_EQ(got.size, 6);
+    blobstore_entry_clear(&got);
+    CHECK_EQ(be->commit(be), 0);
+    be->free(be);
+    /* The upgraded snapshot is checksummed: each changed byte is damage. */
+    text = slurp(p, &n);
+    CHECK(text != NULL);
+    char *copy = malloc((size_t)n);
+    for (long at = 0; at < n; at++) {
+        memcpy(copy, text, (size_t)n);
+        copy[at] ^= 0x01;
+        CHECK_EQ(spill(p, copy, n), 0);
+        int got_n = json_open_count(p);
+        if (got_n != BLOBSTORE_ECORRUPT)
+            test__fail(__FILE__, __LINE__, "snapshot byte %ld: %d", at, got_n);
+        CHECK_EQ(got_n, BLOBSTORE_ECORRUPT);
+        CHECK(strstr(blobstore_errmsg(), "m.json") != NULL);
+    }
+    /* A deleted snapshot, or one cut short. */
+    CHECK_EQ(unlink(p), 0);
+    CHECK_EQ(json_open_count(p), BLOBSTORE_ECORRUPT);
+    CHECK(strstr(blobstore_errmsg(), "is missing") != NULL);
+    CHECK_EQ(spill(p, text, n / 2), 0);
+    CHECK_EQ(json_open_count(p), BLOBSTORE_ECORRUPT);
+    CHECK_EQ(spill(p, text, n), 0);
+    CHECK_EQ(json_open_count(p), 3);
+    free(copy);
+    free(text);
+    free(p);
+}
+
+/* A snapshot older than the journal's base (an old copy put back) is damage. */
+TEST(meta_json_older_snapshot_is_corruption)
+{
+    char *p = bs__path_join(test_tmpdir(), "m.json");
+    blobstore_meta_backend *be;
+    CHECK_EQ(blobstore_meta_backend_json_new(&be, p, 0), 0);
+    long n0;
+    char *first = slurp(p, &n0);
+    CHECK(first != NULL);
+    char meta[600];
+    snprintf(meta, sizeof(meta), "{\"pad\": \"%0500d\"}", 7);
+    for (int round = 0; round < 30; round++) { /* past 1 MiB: compacts */
+        char prefix[32];
+        snprintf(prefix, sizeof(prefix), "r%02d-", round);
+        CHECK_EQ(put_keys(be, prefix, 100, meta), 0);
+    }
+    be->free(be);
+    long n;
+    char *now = slurp(p, &n);
+    CHECK(now != NULL && n > n0);
+    CHECK_EQ(spill(p, first, n0), 0);
+    CHECK_EQ(json_open_count(p), BLOBSTORE_ECORRUPT);
+    CHECK(strstr(blobstore_errmsg(), "older") != NULL);
+    CHECK_EQ(spill(p, now, n), 0);
+    CHECK_EQ(json_open_count(p), 3000);
+    free(first);
+    free(now);
     free(p);
 }
 
@@ -309,6 +584,11 @@ static const test_case tests[] = {
     TEST_ENTRY(meta_json_journal_torn_tail_is_ignored),
     TEST_ENTRY(meta_json_journal_damage_is_corruption),
     TEST_ENTRY(meta_json_journal_compacts),
+    TEST_ENTRY(meta_json_cut_at_any_point_is_corruption),
+    TEST_ENTRY(meta_json_any_changed_byte_is_corruption),
+    TEST_ENTRY(meta_json_unacknowledged_tail_is_not_damage),
+    TEST_ENTRY(meta_json_version_1_is_read_and_upgraded),
+    TEST_ENTRY(meta_json_older_snapshot_is_corruption),
     TEST_ENTRY(meta_sqlite_file),
     TEST_ENTRY(meta_sqlite_memory),
     TEST_ENTRY(meta_sqlite_rejects_garbage_file),

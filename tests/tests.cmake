@@ -6,6 +6,7 @@ blobstore_add_test(test_backends SOURCES tests/test_backends.c tests/conformance
 blobstore_add_test(test_faults SOURCES tests/test_faults.c tests/conformance.c)
 blobstore_add_test(test_procs SOURCES tests/test_procs.c)
 add_test(NAME test_cli COMMAND ${PROJECT_SOURCE_DIR}/tests/cli.sh $<TARGET_FILE:blobstore_cli>)
+add_test(NAME test_cli_index COMMAND ${PROJECT_SOURCE_DIR}/tests/cli_index.sh $<TARGET_FILE:blobstore_cli>)
 set_tests_properties(test_cli PROPERTIES TIMEOUT 300)
 blobstore_add_test(test_query SOURCES tests/test_query.c)
 include(${PROJECT_SOURCE_DIR}/fuzz/fuzz.cmake)

@@ -64,6 +64,10 @@ typedef int (*blobstore_entry_fn)(void *ctx, const blobstore_entry *e);
 /** arg const char *: record these settings unless some are recorded
  *  already (then nothing changes; read them back to compare). */
 #define BLOBSTORE_META_CTL_SETTINGS_INIT 2
+/** arg unused: check the whole index for damage (may read all of it);
+ *  0 or BLOBSTORE_ECORRUPT naming the damage. verify calls it before it
+ *  trusts the index enough to remove blobs without an entry. */
+#define BLOBSTORE_META_CTL_CHECK 3
 
 /** Backend capability flags. */
 #define BLOBSTORE_META_INLINE 1u /**< put() keeps inline_data */

@@ -1,0 +1,90 @@
+#!/bin/bash
+# cli_index.sh - a damaged index is corruption (exit 3, naming the file),
+# never an empty or shorter store, and no repair deletes the blobs it lost.
+# Usage: cli_index.sh PATH-TO-blobstore. Prints "N passed, N failed".
+set -u
+BS=${1:-${BLOBSTORE_CLI:-build/blobstore}}
+. "$(dirname "$0")/harness.sh"
+
+# ten keys k0..k9, one put each, values large enough to be blobs
+make_store() { # DIR BACKEND
+    local i
+    for i in 0 1 2 3 4 5 6 7 8 9; do
+        head -c 6000 /dev/zero | tr '\0' "$i" > "$T/v$i"
+        "$BS" --dir "$1" --backend "$2" --durability relaxed put --key "k$i" "$T/v$i" > /dev/null ||
+            bad "put k$i into $1"
+    done
+}
+nblobs() { find "$1/blobs" -type f | wc -l; }
+
+# Every read command and verify (with and without --repair) exit 3 naming
+# FILE; the blobs stay.
+all_corrupt() { # WHAT DIR FILE
+    local what=$1 d=$2 file=$3 before
+    before=$(nblobs "$d")
+    expect 3 "$what: ls" -- "$BS" --dir "$d" ls
+    check "$what: ls names $file" 'grep -q "$file" "$T/err"'
+    check "$what: ls lists nothing" '[ ! -s "$T/out" ]'
+    expect 3 "$what: get k9" -- "$BS" --dir "$d" get k9
+    check "$what: get says damaged" 'grep -q "index is damaged" "$T/err"'
+    expect 3 "$what: get k0" -- "$BS" --dir "$d" get k0
+    expect 3 "$what: exists k9" -- "$BS" --dir "$d" exists k9
+    expect 3 "$what: verify" -- "$BS" --dir "$d" verify
+    expect 3 "$what: verify --repair" -- "$BS" --dir "$d" verify --repair
+    check "$what: verify --repair names $file" 'grep -q "$file" "$T/err"'
+    check "$what: no blob deleted" '[ "$(nblobs "$d")" -eq "$before" ]'
+    expect 3 "$what: put refused" -- "$BS" --dir "$d" put --key new "$T/v1"
+}
+
+# JSON: the issue's attacks
+make_store "$T/j" json
+expect 0 "json store lists ten" -- "$BS" --dir "$T/j" ls
+check "ten keys" '[ "$(wc -l < "$T/out")" -eq 10 ]'
+J="$T/j/cache_metadata.json.journal"
+cp -a "$T/j" "$T/j0"
+
+truncate -s $(($(stat -c %s "$J") / 2)) "$J"
+all_corrupt "journal cut in half" "$T/j" cache_metadata.json.journal
+
+rm -rf "$T/j" && cp -a "$T/j0" "$T/j"
+# cut at a record boundary: after the last line but two
+lines=$(wc -l < "$J")
+head -n $((lines - 2)) "$J" > "$T/cut" && cat "$T/cut" > "$J"
+all_corrupt "journal cut at a record boundary" "$T/j" cache_metadata.json.journal
+
+rm -rf "$T/j" && cp -a "$T/j0" "$T/j"
+sed -i '0,/"e":/s//"g":/' "$J"
+all_corrupt "journal \"e\": made \"g\":" "$T/j" cache_metadata.json.journal
+
+rm -rf "$T/j" && cp -a "$T/j0" "$T/j"
+: > "$J"
+all_corrupt "journal emptied" "$T/j" cache_metadata.json.journal
+
+rm -rf "$T/j" && cp -a "$T/j0" "$T/j"
+rm "$T/j/cache_metadata.json"
+all_corrupt "snapshot deleted" "$T/j" cache_metadata.json
+
+rm -rf "$T/j" && cp -a "$T/j0" "$T/j"
+rm "$T/j/cache_metadata.json" "$J"
+all_corrupt "index deleted" "$T/j" cache_metadata.json
+
+# SQLite
+make_store "$T/q" sqlite
+cp -a "$T/q" "$T/q0"
+D="$T/q/cache_metadata.db"
+truncate -s $(($(stat -c %s "$D") / 2)) "$D"
+all_corrupt "sqlite cut in half" "$T/q" cache_metadata.db
+
+rm -rf "$T/q" && cp -a "$T/q0" "$T/q"
+rm "$D"
+all_corrupt "sqlite index deleted" "$T/q" cache_metadata.db
+
+rm -rf "$T/q" && cp -a "$T/q0" "$T/q"
+head -c 4096 /dev/urandom | dd of="$D" bs=1 seek=0 conv=notrunc 2> /dev/null
+all_corrupt "sqlite header overwritten" "$T/q" cache_metadata.db
+
+# An intact store still opens and verifies clean.
+expect 0 "intact json store verifies" -- "$BS" --dir "$T/j0" verify
+expect 0 "intact sqlite store verifies" -- "$BS" --dir "$T/q0" verify
+
+harness_done
