@@ -374,6 +374,92 @@ int b2nd_read(const b2nd_file *f, uint8_t *out, size_t out_len, int nthreads)
     return b2nd_read_slice(f, start, f->desc.shape, out, out_len, nthreads);
 }
 
+/* ---- the write-back check ---- */
+
+int b2__write_check = 1;
+void (*b2__write_fault)(uint8_t *file, size_t len);
+
+typedef struct {
+    const b2nd_file *f;
+    geom g;
+    const uint8_t *data;
+    const int64_t *lo, *hi;
+} verify_ctx;
+
+/* Decode chunk i of the written file and compare it with the same chunk cut
+ * from the input (edge padding zero, as the writer pads). */
+static int verify_one(job *j, size_t i, uint8_t *scratch)
+{
+    verify_ctx *v = j->ctx;
+    size_t n = v->f->chunk_nbytes;
+    uint8_t *got = scratch, *want = scratch + n;
+    int rc = decode_chunk(v->f, (int64_t)i, got);
+    if (rc)
+        return rc;
+    memset(want, 0, n);
+    transfer(&v->g, (int64_t)i, want, (uint8_t *)v->data, v->lo, v->hi, 1);
+    if (memcmp(got, want, n) != 0)
+        return bs__error(BLOBSTORE_ECORRUPT, "chunk %zu decodes to other values than were written",
+                         i);
+    return 0;
+}
+
+static uint8_t *f_to_c(const b2nd_desc *d, const uint8_t *src, size_t items);
+
+int b2nd_verify(const uint8_t *file, size_t len, const b2nd_desc *desc, const void *data,
+                int fortran, int nthreads)
+{
+    b2nd_file f;
+    int rc = b2nd_open(&f, file, len);
+    if (rc) {
+        rc = rc == BLOBSTORE_ENOMEM ? rc : BLOBSTORE_ECORRUPT;
+        bs__error_wrap(rc, "b2nd: write-back check: the written file does not open");
+        return rc;
+    }
+    size_t items = 0;
+    int same = strcmp(f.desc.dtype, desc->dtype) == 0 && f.desc.ndim == desc->ndim;
+    for (int i = 0; same && i < desc->ndim; i++)
+        same = f.desc.shape[i] == desc->shape[i];
+    if (!same) {
+        b2nd_close(&f);
+        return bs__error(BLOBSTORE_ECORRUPT,
+                         "b2nd: write-back check: the written file describes another array");
+    }
+    b2nd_nitems(&f.desc, &items);
+    uint8_t *c_order = NULL;
+    if (items && fortran && desc->ndim > 1) {
+        if (!(c_order = f_to_c(&f.desc, data, items))) {
+            b2nd_close(&f);
+            return BLOBSTORE_ENOMEM;
+        }
+        data = c_order;
+    }
+    verify_ctx v;
+    memset(&v, 0, sizeof(v));
+    int64_t lo[B2ND_MAX_DIM] = {0};
+    v.f = &f;
+    geom_init(&v.g, &f.desc);
+    v.data = data;
+    v.lo = lo;
+    v.hi = f.desc.shape;
+    if (items && f.nchunks > 0) {
+        job j;
+        memset(&j, 0, sizeof(j));
+        j.fn = verify_one;
+        j.n = (size_t)f.nchunks;
+        j.scratch = 2 * (size_t)f.chunk_nbytes;
+        j.ctx = &v;
+        if ((rc = run_jobs(&j, nthreads)) != 0) {
+            if (rc != BLOBSTORE_ENOMEM)
+                rc = BLOBSTORE_ECORRUPT;
+            bs__error_wrap(rc, "b2nd: write-back check");
+        }
+    }
+    free(c_order);
+    b2nd_close(&f);
+    return rc;
+}
+
 /* ---- writing ---- */
 
 int b2__frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const size_t *chunk_len,

@@ -92,6 +92,16 @@ BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char 
     size_t len;
     if ((rc = b2nd_write(&file, &len, &d, arr->data, arr->fortran, &w)) != 0)
         return rc;
+    if (b2__write_fault)
+        b2__write_fault(file, len);
+    /* The write-back check: what was written must decode to what was given
+     * before anything is stored. */
+    if (b2__write_check &&
+        (rc = b2nd_verify(file, len, &d, arr->data, arr->fortran, o->nthreads)) != 0) {
+        bs__error_wrap(rc, "array not stored");
+        free(file);
+        return rc;
+    }
     b2nd_file f; /* the shapes actually chosen */
     if ((rc = b2nd_open(&f, file, len)) == 0) {
         rc = bs__put_file(out_key, bs, key, file, len, "b2nd", codec, o->metadata,

@@ -123,6 +123,17 @@ typedef struct {
 int b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const void *data, int fortran,
                const b2nd_write_options *opts);
 
+/* The write-back check: open the written file, decode every chunk and
+ * compare it with the input (desc, data and fortran as given to
+ * b2nd_write); BLOBSTORE_ECORRUPT names the first chunk that differs. */
+int b2nd_verify(const uint8_t *file, size_t len, const b2nd_desc *desc, const void *data,
+                int fortran, int nthreads);
+/* For tests and the bench only: blobstore_array_put runs the check unless
+ * b2__write_check is 0 (default 1), after calling b2__write_fault (if set)
+ * on the written file, to damage it. */
+extern int b2__write_check;
+extern void (*b2__write_fault)(uint8_t *file, size_t len);
+
 /* Parse a NumPy dtype string: itemsize, kind ('b', 'i', 'u', 'f', 'c'). */
 int b2nd_dtype_parse(const char *dtype, int *itemsize, char *kind);
 /* The automatic chunk and block shapes (see array.c). */

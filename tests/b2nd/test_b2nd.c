@@ -783,6 +783,119 @@ TEST(store_refuses_defect_files)
     blobstore_close(bs);
 }
 
+/* Fault injection for the write-back check: damage one byte of the file the
+ * writer produced, at a place chosen by the test. */
+static long fault_at = -1; /* < 0: from the end */
+static int faults;
+static void damage(uint8_t *file, size_t len)
+{
+    size_t at = fault_at >= 0 ? (size_t)fault_at : len - (size_t)-fault_at;
+    file[at] ^= 0x20;
+    faults++;
+}
+
+static size_t first_chunk_at(const blobstore_array *a, const blobstore_array_options *o)
+{
+    b2nd_desc d;
+    memset(&d, 0, sizeof(d));
+    snprintf(d.dtype, sizeof(d.dtype), "%s", a->dtype);
+    d.ndim = a->ndim;
+    memcpy(d.shape, a->shape, sizeof(d.shape));
+    b2nd_write_options w = {o->compression, 5, 0, 1, o->chunkshape, o->blockshape};
+    uint8_t *file;
+    size_t len;
+    b2nd_file f;
+    if (b2nd_write(&file, &len, &d, a->data, a->fortran, &w) || b2nd_open(&f, file, len))
+        return 0;
+    size_t at = f.header_len + (size_t)f.offsets[0];
+    b2nd_close(&f);
+    free(file);
+    return at;
+}
+
+TEST(write_back_check_refuses_a_damaged_write)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "filesystem");
+    CHECK(bs != NULL);
+    double data[40 * 30];
+    for (int i = 0; i < 1200; i++)
+        data[i] = 1.0 + i;
+    int32_t cs[2] = {16, 30}, bsh[2] = {8, 10};
+    static const char *codecs[] = {"none", "lz4", "zstd"};
+    for (int fortran = 0; fortran < 2; fortran++) {
+        for (int c = 0; c < 3; c++) {
+            blobstore_array a = {"<f8", 2, {40, 30}, data, sizeof(data), fortran};
+            blobstore_array_options o = BLOBSTORE_ARRAY_OPTIONS_INIT;
+            o.compression = codecs[c];
+            o.chunkshape = cs;
+            o.blockshape = bsh;
+            size_t c0 = first_chunk_at(&a, &o);
+            CHECK(c0 > 0);
+            /* Each damage is caught: a value byte of chunk 0 (memcpyed with
+             * "none": right after its 32-byte header), the last byte of the
+             * last chunk (the last byte of an lz4 or zstd stream), the
+             * frame header's chunk size. */
+            long places[3] = {(long)c0 + 32 + 8 * 5 + 2, 0, 60};
+            b2nd_desc d = {"<f8", 8, 2, {40, 30}, {0}, {0}};
+            b2nd_write_options w = {codecs[c], 5, 0, 1, cs, bsh};
+            uint8_t *file;
+            size_t len;
+            b2nd_file f;
+            CHECK_EQ(b2nd_write(&file, &len, &d, data, fortran, &w), 0);
+            CHECK_EQ(b2nd_open(&f, file, len), 0);
+            places[1] = (long)(f.header_len + f.cbytes - 1);
+            b2nd_close(&f);
+            free(file);
+            for (int p = c == 0 ? 0 : 1; p < 3; p++) {
+                fault_at = places[p];
+                faults = 0;
+                b2__write_fault = damage;
+                int rc = blobstore_array_put(NULL, bs, "a", &a, &o);
+                b2__write_fault = NULL;
+                if (rc != BLOBSTORE_ECORRUPT)
+                    fprintf(stderr, "  %s fortran %d place %d: rc %d %s\n", codecs[c], fortran, p,
+                            rc, blobstore_errmsg());
+                CHECK_EQ(faults, 1);
+                CHECK_EQ(rc, BLOBSTORE_ECORRUPT);
+                CHECK(strstr(blobstore_errmsg(), "write-back check") != NULL);
+                CHECK(strstr(blobstore_errmsg(), "array not stored") != NULL);
+                CHECK_EQ(blobstore_exists(bs, "a"), 0); /* nothing stored */
+            }
+            /* Without damage the check passes and the values come back. */
+            CHECK_EQ(blobstore_array_put(NULL, bs, "a", &a, &o), 0);
+            blobstore_array back;
+            CHECK_EQ(blobstore_array_get(&back, bs, "a"), 0);
+            if (!fortran)
+                CHECK_MEM(back.data, data, sizeof(data));
+            else
+                CHECK_EQ(((double *)back.data)[1], data[40]); /* [0][1] in Fortran order */
+            blobstore_array_clear(&back);
+            CHECK_EQ(blobstore_delete(bs, "a"), 0);
+        }
+    }
+    /* With the check off (the bench's comparison), the damage is stored. */
+    fault_at = -1;
+    b2__write_check = 0;
+    b2__write_fault = damage;
+    int32_t v[1000];
+    for (int i = 0; i < 1000; i++)
+        v[i] = i * 3;
+    blobstore_array a = {"<i4", 1, {1000}, v, sizeof(v), 0};
+    blobstore_array_options o = BLOBSTORE_ARRAY_OPTIONS_INIT;
+    o.compression = "none";
+    fault_at = (long)first_chunk_at(&a, &o) + 32 + 4 * 10;
+    int rc = blobstore_array_put(NULL, bs, "unchecked", &a, &o);
+    b2__write_fault = NULL;
+    b2__write_check = 1;
+    CHECK_EQ(rc, 0);
+    blobstore_array back;
+    CHECK_EQ(blobstore_array_get(&back, bs, "unchecked"), 0);
+    CHECK(((int32_t *)back.data)[10] != 30); /* the check is what catches it */
+    blobstore_array_clear(&back);
+    blobstore_close(bs);
+}
+
 static const test_case tests[] = {
     TEST_ENTRY(arrays_through_the_store),
     TEST_ENTRY(array_blob_file_is_the_b2nd_file_and_corruption_is_caught),
@@ -797,5 +910,6 @@ static const test_case tests[] = {
     TEST_ENTRY(chunk_header_fields_are_checked),
     TEST_ENTRY(unsupported_dtypes_are_named),
     TEST_ENTRY(store_refuses_defect_files),
+    TEST_ENTRY(write_back_check_refuses_a_damaged_write),
 };
 TEST_MAIN(tests)
