@@ -150,6 +150,8 @@ struct json_t;
 int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *file, size_t len,
                  const char *format, const char *codec, const char *metadata, struct json_t *info,
                  const char *extra);
+/* The store's codec for new blobs (its name, as codec.c spells it) and level. */
+void bs__store_codec(const blobstore *bs, const char **name, int *level);
 /* The stored bytes of key, checked, if its entry has this format; else
  * EINVAL naming what was expected ("an array", "a table"). */
 int bs__get_file(void **out, size_t *len, blobstore *bs, const char *key, const char *format,

@@ -1611,6 +1611,12 @@ int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *fil
     return rc;
 }
 
+void bs__store_codec(const blobstore *bs, const char **name, int *level)
+{
+    *name = bs->codec->name;
+    *level = bs->level;
+}
+
 int bs__get_file(void **out, size_t *len, blobstore *bs, const char *key, const char *format,
                  const char *what)
 {

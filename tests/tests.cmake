@@ -18,6 +18,8 @@ target_include_directories(pq_tool PRIVATE ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(pq_tool PRIVATE blobstore_static)
 add_test(NAME test_parquet_interop COMMAND ${PROJECT_SOURCE_DIR}/tests/parquet/interop.sh $<TARGET_FILE:pq_tool>)
 set_tests_properties(test_parquet_interop PROPERTIES TIMEOUT 300)
+add_test(NAME test_parquet_store_codecs COMMAND ${PROJECT_SOURCE_DIR}/tests/parquet/store_codecs.sh $<TARGET_FILE:blobstore_cli>)
+set_tests_properties(test_parquet_store_codecs PROPERTIES TIMEOUT 300)
 add_test(NAME test_parquet_vectors COMMAND ${PROJECT_SOURCE_DIR}/tests/parquet/vectors.sh $<TARGET_FILE:pq_tool>)
 # Online: real servers (PostgreSQL 15, Ceph RADOS Gateway) started on
 # 127.0.0.1 and stopped by tests/online/servers.sh around each program.

@@ -63,9 +63,14 @@ BLOBSTORE_API void blobstore_table_clear(blobstore_table *t);
 
 typedef struct blobstore_table_options {
     unsigned int version;
-    const char *metadata;    /**< user metadata (JSON object) or NULL */
-    const char *compression; /**< "snappy" (default), "zstd", "gzip", "lz4_raw", "none" */
-    size_t row_group_rows;   /**< rows per row group; 0: 1,000,000 */
+    const char *metadata; /**< user metadata (JSON object) or NULL */
+    /** "snappy", "zstd", "gzip", "lz4_raw" (or "lz4"), "none". NULL: for
+     *  blobstore_table_put the store's codec (zstd, gzip, lz4 as LZ4_RAW,
+     *  none; blosclz, which Parquet lacks, as snappy) at the store's level;
+     *  for blobstore_table_to_parquet snappy. get_metadata's "compression"
+     *  names the codec written. */
+    const char *compression;
+    size_t row_group_rows; /**< rows per row group; 0: 1,000,000 */
     /** The file's "pandas" key-value metadata; NULL: made from the columns
      *  (a RangeIndex). */
     const char *pandas_metadata;

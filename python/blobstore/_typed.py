@@ -207,7 +207,7 @@ def _put_table(store, pd, data, key, meta):
     except (TypeError, ValueError):
         pandas_json = None
     return store._store.put_table(key, cols, len(df), metadata=meta, format_info=json.dumps(info),
-                                  pandas_metadata=pandas_json, compression="snappy")
+                                  pandas_metadata=pandas_json)
 
 
 def _series_from(pd, np, col, nrows, dtype):

@@ -82,3 +82,13 @@ def test_blob_file_is_parquet(tmp_path):
 def test_content_addressed_frames(tmp_path):
     with BlobStore(tmp_path / "s", content_addressable=True) as s:
         assert s.put(frame()) == s.put(frame())
+
+
+@pytest.mark.parametrize("codec,written", [("lz4", "lz4_raw"), ("zstd", "zstd"), ("gzip", "gzip"),
+                                           ("none", "none"), ("blosclz", "snappy")])
+def test_frames_follow_the_store_codec(tmp_path, codec, written):
+    with BlobStore(tmp_path / "s", compression=codec) as s:
+        df = frame()
+        s.put(df, key="t")
+        assert s.get_metadata("t")["compression"] == written
+        assert df.equals(s.get("t"))

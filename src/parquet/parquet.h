@@ -154,6 +154,8 @@ int pq_writer_finish(pq_writer *w, const char *pandas_metadata);
 /* The codec's level (zstd 1..22, gzip 1..9) from the next row group on;
  * 0 (the default): zstd 3, gzip 6. */
 void pq_writer_set_level(pq_writer *w, int level);
+/* The codec's Parquet name: "snappy", "zstd", "gzip", "lz4_raw", "none". */
+const char *pq_writer_codec(const pq_writer *w);
 uint64_t pq_writer_rows(const pq_writer *w);
 void pq_writer_free(pq_writer *w);
 

@@ -116,6 +116,31 @@ static json_t *format_info(const pq_table *t)
     return json_pack("{s:o, s:I}", "columns", cols, "num_rows", (json_int_t)t->nrows);
 }
 
+/* t as a Parquet file in memory with codec (a name pq_writer knows) at
+ * level (0: the codec's default); *written: the codec's Parquet name. */
+static int table_file(bs_buf *file, const blobstore_table *t, const blobstore_table_options *o,
+                      const char *codec, int level, const char **written)
+{
+    char *pandas = o->pandas_metadata ? bs__strdup(o->pandas_metadata) : pq_pandas_metadata(t);
+    if (!pandas)
+        return bs__error(BLOBSTORE_EINVAL, "a column has no name");
+    pq_write_options wo = {.codec = codec, .row_group_rows = o->row_group_rows};
+    pq_writer *w;
+    int rc = pq_writer_new(&w, t, &wo, bs__sink_buf, file);
+    if (!rc) {
+        pq_writer_set_level(w, level);
+        *written = pq_writer_codec(w);
+        rc = pq_writer_write(w, t, 0, t->nrows);
+    }
+    if (!rc)
+        rc = pq_writer_finish(w, pandas);
+    pq_writer_free(w);
+    free(pandas);
+    if (rc)
+        bs__buf_free(file);
+    return rc;
+}
+
 BLOBSTORE_API int blobstore_table_to_parquet(void **out, size_t *out_len, const blobstore_table *t,
                                              const blobstore_table_options *o)
 {
@@ -124,30 +149,55 @@ BLOBSTORE_API int blobstore_table_to_parquet(void **out, size_t *out_len, const 
         o = &none;
     if (!out || !out_len || !t)
         return bs__error(BLOBSTORE_EINVAL, "NULL argument");
-    char *pandas = o->pandas_metadata ? bs__strdup(o->pandas_metadata) : pq_pandas_metadata(t);
-    if (!pandas)
-        return bs__error(BLOBSTORE_EINVAL, "a column has no name");
-    pq_write_options w = {
-        .codec = o->compression, .row_group_rows = o->row_group_rows, .pandas_metadata = pandas};
-    int rc = pq_write((uint8_t **)out, out_len, t, &w);
-    free(pandas);
+    *out = NULL;
+    bs_buf file = {0};
+    const char *written;
+    int rc = table_file(&file, t, o, o->compression, 0, &written);
+    if (!rc) {
+        *out = file.data;
+        *out_len = file.len;
+    }
     return rc;
+}
+
+/* The Parquet codec of a table put into bs: the one asked for, else the
+ * store's (zstd, gzip, lz4 as LZ4_RAW, none; Parquet has no blosclz: snappy,
+ * its usual fast codec, stands in), with the store's level for zstd and gzip. */
+static const char *table_codec(blobstore *bs, const blobstore_table_options *o, int *level)
+{
+    static const char *map[][2] = {
+        {"zstd", "zstd"}, {"gzip", "gzip"}, {"lz4", "lz4_raw"}, {"none", "none"}};
+    *level = 0;
+    if (o->compression)
+        return o->compression;
+    const char *name;
+    int lv;
+    bs__store_codec(bs, &name, &lv);
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(name, map[i][0]) == 0) {
+            *level = lv;
+            return map[i][1];
+        }
+    return "snappy";
 }
 
 BLOBSTORE_API int blobstore_table_put(char **out_key, blobstore *bs, const char *key,
                                       const blobstore_table *t, const blobstore_table_options *o)
 {
-    void *file;
-    size_t len;
+    static const blobstore_table_options none = BLOBSTORE_TABLE_OPTIONS_INIT;
+    if (!o)
+        o = &none;
     if (!bs || !t)
         return bs__error(BLOBSTORE_EINVAL, "NULL argument");
-    int rc = blobstore_table_to_parquet(&file, &len, t, o);
+    int level;
+    const char *codec = table_codec(bs, o, &level), *written;
+    bs_buf file = {0};
+    int rc = table_file(&file, t, o, codec, level, &written);
     if (rc)
         return rc;
-    rc = bs__put_file(out_key, bs, key, file, len, "parquet",
-                      o && o->compression ? o->compression : "snappy", o ? o->metadata : NULL,
-                      format_info(t), o ? o->format_info : NULL);
-    free(file);
+    rc = bs__put_file(out_key, bs, key, file.data, file.len, "parquet", written, o->metadata,
+                      format_info(t), o->format_info);
+    bs__buf_free(&file);
     return rc;
 }
 

@@ -1054,6 +1054,22 @@ int pq_writer_finish(pq_writer *w, const char *pandas_metadata)
     return rc;
 }
 
+const char *pq_writer_codec(const pq_writer *w)
+{
+    switch (w->codec) {
+    case CODEC_NONE:
+        return "none";
+    case CODEC_SNAPPY:
+        return "snappy";
+    case CODEC_GZIP:
+        return "gzip";
+    case CODEC_ZSTD:
+        return "zstd";
+    default:
+        return "lz4_raw";
+    }
+}
+
 void pq_writer_set_level(pq_writer *w, int level)
 {
     w->level = level;

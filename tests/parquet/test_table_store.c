@@ -81,15 +81,52 @@ static void make_table(pq_table *t, size_t n, uint64_t seed)
         }
 }
 
-static blobstore *open_store(const char *dir)
+static blobstore *open_codec_store(const char *dir, const char *codec)
 {
     blobstore_options o = BLOBSTORE_OPTIONS_INIT;
     o.cache_dir = dir;
     o.backend = "sqlite";
+    o.compression = codec;
     blobstore *bs = NULL;
     if (blobstore_open(&bs, &o) != 0)
         fprintf(stderr, "open: %s\n", blobstore_errmsg());
     return bs;
+}
+
+static blobstore *open_store(const char *dir)
+{
+    return open_codec_store(dir, NULL);
+}
+
+/* The "compression" member of key's get_metadata, in buf. */
+static const char *meta_codec(blobstore *bs, const char *key, char *buf, size_t cap)
+{
+    char *meta = NULL;
+    buf[0] = 0;
+    if (blobstore_get_metadata(&meta, bs, key) == 0) {
+        const char *p = strstr(meta, "\"compression\":\"");
+        if (p)
+            snprintf(buf, cap, "%.*s", (int)strcspn(p + 15, "\""), p + 15);
+    }
+    blobstore_free(meta);
+    return buf;
+}
+
+/* The codec id (parquet.thrift CompressionCodec) of every column chunk of a
+ * file written by us, or -1 if they differ: found after each chunk's path
+ * (field 3, one string) as field 4 (an i32: header byte 0x15). */
+static int file_codec(const uint8_t *f, size_t len, const char *const *names, size_t n)
+{
+    int codec = -2;
+    for (size_t k = 0; k < n; k++) {
+        size_t nl = strlen(names[k]);
+        for (size_t i = 0; i + nl + 2 < len; i++)
+            if (f[i] == nl && memcmp(f + i + 1, names[k], nl) == 0 && f[i + nl + 1] == 0x15) {
+                int c = f[i + nl + 2] >> 1; /* zigzag */
+                codec = codec == -2 || codec == c ? c : -1;
+            }
+    }
+    return codec;
 }
 
 /*
@@ -259,7 +296,61 @@ TEST(the_check_compares_every_value)
     pq_table_free(&b);
 }
 
+/*
+ * A table follows the store's codec (zstd, gzip, lz4 as LZ4_RAW, none;
+ * blosclz as snappy), or the one asked for; get_metadata names the codec
+ * written, every column chunk of the file carries it, and the values read
+ * back.
+ */
+TEST(tables_follow_the_store_codec)
+{
+    static const struct {
+        const char *store, *written;
+        int id;
+    } cases[] = {{"lz4", "lz4_raw", 7},
+                 {"zstd", "zstd", 6},
+                 {"gzip", "gzip", 2},
+                 {"none", "none", 0},
+                 {"blosclz", "snappy", 1}};
+    pq_table t;
+    make_table(&t, 2500, 3);
+    const char **names = malloc(t.ncols * sizeof(char *));
+    for (size_t k = 0; k < t.ncols; k++)
+        names[k] = t.cols[k].name;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char dir[4200], got[32];
+        snprintf(dir, sizeof(dir), "%s/%s", test_tmpdir(), cases[i].store);
+        blobstore *bs = open_codec_store(dir, cases[i].store);
+        CHECK(bs != NULL);
+        blobstore_table_options o = BLOBSTORE_TABLE_OPTIONS_INIT;
+        o.row_group_rows = 1000;
+        CHECK_EQ(blobstore_table_put(NULL, bs, "t", &t, &o), 0);
+        CHECK_STR(meta_codec(bs, "t", got, sizeof(got)), cases[i].written);
+        void *file;
+        size_t len;
+        CHECK_EQ(blobstore_get(&file, &len, bs, "t"), 0);
+        int id = file_codec(file, len, names, t.ncols);
+        blobstore_free(file);
+        CHECK_EQ(id, cases[i].id);
+        blobstore_table back;
+        CHECK_EQ(blobstore_table_get(&back, bs, "t", NULL, 0), 0);
+        CHECK_EQ(bs__pq_check_rows(&t, 0, t.nrows, &back, 0), 0);
+        blobstore_table_clear(&back);
+        /* Asked for: that codec, by its Parquet name. */
+        o.compression = i % 2 ? "gzip" : "lz4";
+        CHECK_EQ(blobstore_table_put(NULL, bs, "asked", &t, &o), 0);
+        CHECK_STR(meta_codec(bs, "asked", got, sizeof(got)), i % 2 ? "gzip" : "lz4_raw");
+        o.compression = "blosclz";
+        CHECK_EQ(blobstore_table_put(NULL, bs, "bad", &t, &o), BLOBSTORE_EINVAL);
+        CHECK(strstr(blobstore_errmsg(), "blosclz") != NULL);
+        blobstore_close(bs);
+    }
+    free(names);
+    pq_table_free(&t);
+}
+
 static const test_case tests[] = {
+    TEST_ENTRY(tables_follow_the_store_codec),
     TEST_ENTRY(a_wrong_encoder_output_is_never_stored),
     TEST_ENTRY(the_check_compares_every_value),
 };
