@@ -348,8 +348,20 @@ expect 2 "bad schema type" -- "$BS" --dir "$ST" put --csv --schema id:decimal "$
 expect 0 "csv kept as bytes" -- "$BS" --dir "$ST" put --raw --key rawcsv "$T/t.csv"
 expect 2 "bytes are not a table" -- "$BS" --dir "$ST" get rawcsv --columns a
 expect 2 "unknown column" -- "$BS" --dir "$ST" get t --columns nope
-# more than 256 columns named: every one kept (the list used to stop at 256)
 D="$(dirname "$0")/parquet/defects"
+# a TIME column prints as a time of day (it printed as an integer)
+expect 0 "put a TIME column" -- "$BS" --dir "$ST" put --key time "$D/time_col.parquet"
+expect 0 "get it as CSV" -- "$BS" --dir "$ST" get time -o "$T/time.csv"
+check "times of day" '[ "$(head -5 "$T/time.csv" | tr "\n" ";")" = "t;00:00:00.000000;23:59:59.999999;12:34:56.789002;12:34:56.789003;" ]'
+expect 0 "meta of it" -- "$BS" --dir "$ST" meta time
+check "its type" 'grep -q "\"type\":\"time\[us\]\"" "$T/out"'
+# DECIMAL columns print exactly (1.00 printed as 100)
+expect 0 "put DECIMAL columns" -- "$BS" --dir "$ST" put --key dec "$(dirname "$0")/parquet/types/duckdb_decimal_time.parquet"
+expect 0 "get them as CSV" -- "$BS" --dir "$ST" get dec --columns d4,d18,d18_0
+check "exact decimals" '[ "$(head -3 "$T/out" | tr "\n" ";")" = "d4,d18,d18_0;-5.00,-617283.500000,999999999999999999;-4.63,-487988.532657,-999999999999999999;" ]'
+expect 0 "meta of them" -- "$BS" --dir "$ST" meta dec
+check "their types" 'grep -q "\"name\":\"d18\",\"type\":\"decimal(18,6)\"" "$T/out"'
+# more than 256 columns named: every one kept (the list used to stop at 256)
 expect 0 "put a 500-column file" -- "$BS" --dir "$ST" put --key wide "$D/cols500.parquet"
 expect 0 "get all 500 by name" -- "$BS" --dir "$ST" get wide --columns "$(seq -s, -f 'c%g' 499 -1 0)" -o "$T/wide.csv"
 check "500 columns, in the order asked" '[ "$(head -1 "$T/wide.csv")" = "$(seq -s, -f 'c%g' 499 -1 0)" ]'

@@ -31,12 +31,22 @@ typedef enum {
     BLOBSTORE_COL_TIMESTAMP_MS,
     BLOBSTORE_COL_TIMESTAMP_US,
     BLOBSTORE_COL_TIMESTAMP_NS,
-    BLOBSTORE_COL_DATE, /**< int32 days since 1970-01-01 */
+    BLOBSTORE_COL_DATE,    /**< int32 days since 1970-01-01 */
+    BLOBSTORE_COL_TIME_MS, /**< time of day: int64 milliseconds since midnight */
+    BLOBSTORE_COL_TIME_US, /**< time of day: int64 microseconds since midnight */
+    BLOBSTORE_COL_TIME_NS, /**< time of day: int64 nanoseconds since midnight */
+    BLOBSTORE_COL_DECIMAL, /**< exact decimal: 128-bit unscaled integer, see precision */
 } blobstore_column_type;
+
+/** The largest precision (decimal digits) of a BLOBSTORE_COL_DECIMAL. */
+#define BLOBSTORE_DECIMAL_MAX_PRECISION 38
 
 /**
  * A column of nrows values. Fixed-width types: `values` holds nrows items
- * (bool: one byte 0/1; timestamps: int64 in their unit since the epoch).
+ * (bool: one byte 0/1; timestamps: int64 in their unit since the epoch;
+ * times: int64 in their unit since midnight, 0 to 24:00:00; decimals: 16
+ * bytes each, the unscaled value as a little-endian two's complement 128-bit
+ * integer, worth unscaled * 10^-scale).
  * String and binary: item i is bytes[offsets[i] .. offsets[i + 1]).
  * `valid` (NULL: no nulls) holds one byte per row, 0 for null.
  */
@@ -49,6 +59,8 @@ typedef struct blobstore_column {
     uint64_t *offsets;
     uint8_t *bytes;
     uint8_t *valid;
+    int precision; /**< decimals: 1 to BLOBSTORE_DECIMAL_MAX_PRECISION digits */
+    int scale;     /**< decimals: 0 to precision digits after the point */
 } blobstore_column;
 
 typedef struct blobstore_table {

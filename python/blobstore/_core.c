@@ -1139,7 +1139,8 @@ static PyObject *Store_get_array(StoreObject *self, PyObject *args, PyObject *kw
 
 /* put_table(key, columns, nrows, metadata=None, format_info=None,
  *           pandas_metadata=None, compression=None) -> key
- * columns: [(name, type, utc, values, offsets, bytes, valid)], buffers or None. */
+ * columns: [(name, type, utc, values, offsets, bytes, valid[, precision,
+ * scale])], buffers or None; precision and scale for decimals. */
 static PyObject *Store_put_table(StoreObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"key",         "columns",         "nrows",       "metadata",
@@ -1163,9 +1164,9 @@ static PyObject *Store_put_table(StoreObject *self, PyObject *args, PyObject *kw
     for (Py_ssize_t i = 0; ok && i < n; i++) {
         PyObject *tup = PySequence_Fast_GET_ITEM(seq, i), *bufs[4];
         const char *name;
-        int type, utc;
-        if (!PyArg_ParseTuple(tup, "sipOOOO", &name, &type, &utc, &bufs[0], &bufs[1], &bufs[2],
-                              &bufs[3])) {
+        int type, utc, precision = 0, scale = 0;
+        if (!PyArg_ParseTuple(tup, "sipOOOO|ii", &name, &type, &utc, &bufs[0], &bufs[1], &bufs[2],
+                              &bufs[3], &precision, &scale)) {
             ok = 0;
             break;
         }
@@ -1173,6 +1174,8 @@ static PyObject *Store_put_table(StoreObject *self, PyObject *args, PyObject *kw
         c->name = (char *)name;
         c->type = (blobstore_column_type)type;
         c->utc = utc;
+        c->precision = precision;
+        c->scale = scale;
         void **slots[4] = {&c->values, (void **)&c->offsets, (void **)&c->bytes,
                            (void **)&c->valid};
         for (int k = 0; ok && k < 4; k++) {
@@ -1216,7 +1219,8 @@ static PyObject *Store_put_table(StoreObject *self, PyObject *args, PyObject *kw
 }
 
 /* get_table(key, names=None) -> (nrows, [(name, type, utc, nullable, values,
- *                                         offsets, bytes, valid)]) or None */
+ *                                         offsets, bytes, valid, precision,
+ *                                         scale)]) or None */
 static PyObject *Store_get_table(StoreObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"key", "names", NULL};
@@ -1274,6 +1278,9 @@ static PyObject *Store_get_table(StoreObject *self, PyObject *args, PyObject *kw
         case BLOBSTORE_COL_BINARY:
             w = 0;
             break;
+        case BLOBSTORE_COL_DECIMAL:
+            w = 16;
+            break;
         default:
             w = 8;
         }
@@ -1299,10 +1306,11 @@ static PyObject *Store_get_table(StoreObject *self, PyObject *args, PyObject *kw
         c->offsets = NULL;
         c->bytes = NULL;
         c->valid = NULL;
-        PyObject *item = (vals && offs && bytes && valid)
-                             ? Py_BuildValue("(siiiNNNN)", c->name, (int)c->type, c->utc,
-                                             c->nullable, vals, offs, bytes, valid)
-                             : NULL;
+        PyObject *item =
+            (vals && offs && bytes && valid)
+                ? Py_BuildValue("(siiiNNNNii)", c->name, (int)c->type, c->utc, c->nullable, vals,
+                                offs, bytes, valid, c->precision, c->scale)
+                : NULL;
         if (!item) {
             Py_CLEAR(list);
             break;

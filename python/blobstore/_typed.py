@@ -2,7 +2,11 @@
 as Parquet files, through the C core's format modules when this build has
 them. Each function returns None for objects it does not handle."""
 
+import datetime
+import decimal
+
 from . import _core
+from ._core import UnsupportedError
 
 
 def typed_put(store, data, key, meta):
@@ -102,7 +106,10 @@ def _get_array(store, np, key, meta):
 # ---- pandas <-> Parquet tables ----
 # Column type numbers of blobstore/table.h.
 (T_BOOL, T_I8, T_I16, T_I32, T_I64, T_U8, T_U16, T_U32, T_U64, T_F32, T_F64, T_STR, T_BIN,
- T_TS_MS, T_TS_US, T_TS_NS, T_DATE) = range(17)
+ T_TS_MS, T_TS_US, T_TS_NS, T_DATE, T_TIME_MS, T_TIME_US, T_TIME_NS, T_DECIMAL) = range(21)
+_DECIMAL_MAX_PRECISION = 38  # read; written up to 18 digits (as INT64)
+_DECIMAL_WRITE_PRECISION = 18
+_TIME_PER_SECOND = {T_TIME_MS: 1000, T_TIME_US: 1000000, T_TIME_NS: 1000000000}
 _NUMPY_TYPES = {"bool": T_BOOL, "int8": T_I8, "int16": T_I16, "int32": T_I32, "int64": T_I64,
                 "uint8": T_U8, "uint16": T_U16, "uint32": T_U32, "uint64": T_U64,
                 "float32": T_F32, "float64": T_F64}
@@ -136,6 +143,10 @@ def _column(pd, np, name, s):
     if dt == object:
         items = s.to_list()
         kinds = {type(v) for v in items if v is not None and v is not pd.NA and not (isinstance(v, float) and v != v)}
+        if kinds and kinds <= {decimal.Decimal}:
+            return _decimal_column(np, name, items)
+        if kinds and kinds <= {datetime.time}:
+            return _time_column(np, name, items)
         if kinds <= {str}:
             t, enc = T_STR, [None if not isinstance(v, str) else v.encode("utf-8") for v in items]
         elif kinds <= {bytes}:
@@ -150,6 +161,44 @@ def _column(pd, np, name, s):
         return (name, t, False, None, offsets.view(np.uint8), data or b"\0",
                 valid if not valid.all() else None)
     return None
+
+
+def _decimal_column(np, name, items):
+    """decimal.Decimal objects (None for null) as a DECIMAL column, with the
+    precision and scale that hold them all, as pyarrow infers them; None
+    (pickled) for NaN, infinities or more digits than the writer takes."""
+    scale, int_digits = 0, 1
+    for v in items:
+        if v is None:
+            continue
+        if not v.is_finite():
+            return None
+        sign, digits, exp = v.as_tuple()
+        scale = max(scale, -exp)
+        int_digits = max(int_digits, len(digits) + exp)
+    precision = int_digits + scale
+    if precision > _DECIMAL_WRITE_PRECISION:
+        return None
+    ctx = decimal.Context(prec=2 * _DECIMAL_MAX_PRECISION + 2)
+    out = bytearray(16 * len(items))
+    for i, v in enumerate(items):
+        if v is not None:
+            out[16 * i:16 * i + 16] = int(v.scaleb(scale, ctx)).to_bytes(16, "little", signed=True)
+    valid = np.fromiter((v is not None for v in items), dtype=np.uint8, count=len(items))
+    return (name, T_DECIMAL, False, bytes(out) or b"\0", None, None,
+            valid if not valid.all() else None, precision, scale)
+
+
+def _time_column(np, name, items):
+    """datetime.time objects (None for null) as a TIME(MICROS) column; None
+    (pickled) when one has a time zone."""
+    if any(v is not None and v.tzinfo is not None for v in items):
+        return None
+    us = np.fromiter(((((v.hour * 60 + v.minute) * 60 + v.second) * 1000000 + v.microsecond)
+                      if v is not None else 0 for v in items), dtype=np.int64, count=len(items))
+    valid = np.fromiter((v is not None for v in items), dtype=np.uint8, count=len(items))
+    return (name, T_TIME_US, False, us.view(np.uint8) if us.size else b"", None, None,
+            valid if not valid.all() else None)
 
 
 def _put_table(store, pd, data, key, meta):
@@ -189,12 +238,13 @@ def _put_table(store, pd, data, key, meta):
     # The "pandas" metadata pandas itself writes, so that pandas (through
     # pyarrow) restores the dtypes and the index from the file alone.
     pandas_cols = []
-    for name, *_ in cols:
+    for name, t, *rest in cols:
         s = idx.to_series() if name == "__index_level_0__" else df[name]
         pandas_cols.append({
             "name": idx.name if name == "__index_level_0__" else name, "field_name": name,
             "pandas_type": pd.api.types.infer_dtype(s, skipna=True) if s.dtype == object else str(s.dtype),
-            "numpy_type": str(s.dtype), "metadata": None})
+            "numpy_type": str(s.dtype),
+            "metadata": {"precision": rest[-2], "scale": rest[-1]} if t == T_DECIMAL else None})
     index_columns = [dict(kind="range", name=info["index"]["name"], start=idx.start, stop=idx.stop,
                           step=idx.step)] if info["index"]["kind"] == "range" else ["__index_level_0__"]
     pandas_meta = {"index_columns": index_columns,
@@ -211,8 +261,38 @@ def _put_table(store, pd, data, key, meta):
 
 
 def _series_from(pd, np, col, nrows, dtype):
-    name, t, utc, nullable, vals, offs, data, valid = col
+    name, t, utc, nullable, vals, offs, data, valid, precision, scale = col
     mask = None if valid is None else np.frombuffer(valid, dtype=np.uint8).astype(bool)
+    if t == T_DECIMAL:  # decimal.Decimal objects, as pyarrow's to_pandas gives
+        halves = np.frombuffer(vals, dtype="<u8").reshape(-1, 2) if nrows else np.zeros((0, 2), "<u8")
+        ctx = decimal.Context(prec=2 * _DECIMAL_MAX_PRECISION + 2)
+        items = []
+        for i in range(nrows):
+            if mask is not None and not mask[i]:
+                items.append(None)
+                continue
+            v = int(halves[i, 1]) << 64 | int(halves[i, 0])
+            if v >= 1 << 127:
+                v -= 1 << 128
+            items.append(decimal.Decimal(v).scaleb(-scale, ctx))
+        return pd.Series(items, dtype=object)
+    if t in _TIME_PER_SECOND:  # datetime.time objects, as pyarrow's to_pandas gives
+        per = _TIME_PER_SECOND[t]
+        arr = np.frombuffer(vals, dtype=np.int64)
+        items = []
+        for i in range(nrows):
+            if mask is not None and not mask[i]:
+                items.append(None)
+                continue
+            v = int(arr[i])
+            us, rest = divmod(v * 1000000, per)
+            if rest or v >= 86400 * per:
+                raise UnsupportedError(
+                    f"column {name!r}: the time {v} / {per} s after midnight is not a "
+                    "datetime.time (which holds microseconds, before 24:00)")
+            secs, us = divmod(us, 1000000)
+            items.append(datetime.time(secs // 3600, secs // 60 % 60, secs % 60, us))
+        return pd.Series(items, dtype=object)
     if t in (T_STR, T_BIN):
         o = np.frombuffer(offs, dtype=np.uint64)
         b = bytes(data) if data is not None else b""
@@ -226,7 +306,28 @@ def _series_from(pd, np, col, nrows, dtype):
         return pd.Series(items, dtype=object)
     if t in (T_TS_MS, T_TS_US, T_TS_NS):
         unit = {T_TS_MS: "ms", T_TS_US: "us", T_TS_NS: "ns"}[t]
-        arr = np.frombuffer(vals, dtype=np.int64).astype(f"datetime64[{unit}]").astype("datetime64[ns]")
+        raw = np.frombuffer(vals, dtype=np.int64)
+        per_ns = {T_TS_MS: 1000000, T_TS_US: 1000, T_TS_NS: 1}[t]
+        live = raw if mask is None else raw[mask]
+        if per_ns > 1 and live.size and (live.min() < np.iinfo(np.int64).min // per_ns + 1
+                                         or live.max() > np.iinfo(np.int64).max // per_ns):
+            # Beyond datetime64[ns] (1677-09-21..2262-04-11): datetime.datetime
+            # objects, as pyarrow's to_pandas(timestamp_as_object=True) gives,
+            # never a wrapped date.
+            tz = datetime.timezone.utc if utc else None
+            epoch = datetime.datetime(1970, 1, 1, tzinfo=tz)
+            items = []
+            for i in range(nrows):
+                if mask is not None and not mask[i]:
+                    items.append(None)
+                    continue
+                try:
+                    items.append(epoch + datetime.timedelta(microseconds=int(raw[i]) * per_ns // 1000))
+                except OverflowError:
+                    raise UnsupportedError(f"column {name!r}: a timestamp beyond the years 1-9999 "
+                                           "that datetime.datetime holds") from None
+            return pd.Series(items, dtype=object)
+        arr = raw.astype(f"datetime64[{unit}]").astype("datetime64[ns]")
         if mask is not None:
             arr = arr.copy()
             arr[~mask] = np.datetime64("NaT")

@@ -102,10 +102,23 @@ typedef blobstore_table pq_table;
 #define PQ_TIMESTAMP_US BLOBSTORE_COL_TIMESTAMP_US
 #define PQ_TIMESTAMP_NS BLOBSTORE_COL_TIMESTAMP_NS
 #define PQ_DATE         BLOBSTORE_COL_DATE
+#define PQ_TIME_MS      BLOBSTORE_COL_TIME_MS
+#define PQ_TIME_US      BLOBSTORE_COL_TIME_US
+#define PQ_TIME_NS      BLOBSTORE_COL_TIME_NS
+#define PQ_DECIMAL      BLOBSTORE_COL_DECIMAL
+#define PQ_LAST_TYPE    PQ_DECIMAL
 
 size_t pq_width(pq_type t); /* bytes per value; 0 for strings and binary */
 const char *pq_type_name(pq_type t);
 int pq_type_parse(const char *name, pq_type *out); /* the names pq_type_name gives */
+/* A column's type as text: pq_type_name, or "decimal(P,S)"; into buf. */
+const char *pq_column_type_text(const pq_column *c, char *buf, size_t size);
+/* Text of the decimal unscaled * 10^-scale (v: 16 bytes, little endian)
+ * into buf (at least 42 bytes); returns its length. */
+size_t bs__pq_decimal_text(char *buf, const uint8_t *v, int scale);
+/* Text of a time of day v in units per second ("HH:MM:SS", then the
+ * fraction with the unit's digits) into buf (at least 24 bytes). */
+size_t bs__pq_time_text(char *buf, int64_t v, int64_t per);
 void pq_table_free(pq_table *t);
 /* The "pandas" key-value metadata for a table (a RangeIndex); malloc'd. */
 char *pq_pandas_metadata(const pq_table *t);

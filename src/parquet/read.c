@@ -46,8 +46,10 @@ static int corrupt(const char *what)
 typedef struct {
     char *name;
     int type, repetition, converted, num_children, type_length;
-    int logical; /* logicalType union member id, or 0 */
+    int scale, precision; /* of a DECIMAL converted type (fields 7, 8) */
+    int logical;          /* logicalType union member id, or 0 */
     int int_bits, int_signed, ts_unit, ts_utc;
+    int dec_scale, dec_precision; /* of a DECIMAL logical type */
 } schema_el;
 
 typedef struct {
@@ -85,6 +87,17 @@ static char *dup_bin(tc_reader *r)
     return p ? bs__strndup((const char *)p, n) : NULL;
 }
 
+/* An i32 field: a larger number marks the reader bad. */
+static int read_i32(tc_reader *r)
+{
+    int64_t v = tc_read_int(r);
+    if (v < INT32_MIN || v > INT32_MAX) {
+        r->bad = 1;
+        return 0;
+    }
+    return (int)v;
+}
+
 static void read_logical(tc_reader *r, schema_el *s)
 {
     int16_t last = 0;
@@ -106,9 +119,13 @@ static void read_logical(tc_reader *r, schema_el *s)
                 s->int_bits = (int8_t)*r->p++;
             else if (f.id == 10 && g.id == 2)
                 s->int_signed = g.bval;
-            else if (f.id == 8 && g.id == 1)
+            else if (f.id == 5 && g.id == 1 && g.type == TC_I32)
+                s->dec_scale = read_i32(r);
+            else if (f.id == 5 && g.id == 2 && g.type == TC_I32)
+                s->dec_precision = read_i32(r);
+            else if ((f.id == 7 || f.id == 8) && g.id == 1)
                 s->ts_utc = g.bval;
-            else if (f.id == 8 && g.id == 2 && g.type == TC_STRUCT) {
+            else if ((f.id == 7 || f.id == 8) && g.id == 2 && g.type == TC_STRUCT) {
                 int16_t l3 = 0;
                 tc_fieldinfo u = tc_next(r, &l3);
                 if (u.type == TC_STRUCT) {
@@ -126,30 +143,36 @@ static int parse_schema_el(tc_reader *r, schema_el *s)
 {
     int16_t last = 0;
     memset(s, 0, sizeof(*s));
-    s->type = s->converted = -1;
+    s->type = s->converted = s->repetition = -1;
     for (;;) {
         tc_fieldinfo f = tc_next(r, &last);
         if (r->bad || f.type == TC_STOP)
             break;
         switch (f.id) {
         case 1:
-            s->type = (int)tc_read_int(r);
+            s->type = read_i32(r);
             break;
         case 2:
-            s->type_length = (int)tc_read_int(r);
+            s->type_length = read_i32(r);
             break;
         case 3:
-            s->repetition = (int)tc_read_int(r);
+            s->repetition = read_i32(r);
             break;
         case 4:
             free(s->name);
             s->name = dup_bin(r);
             break;
         case 5:
-            s->num_children = (int)tc_read_int(r);
+            s->num_children = read_i32(r);
             break;
         case 6:
-            s->converted = (int)tc_read_int(r);
+            s->converted = read_i32(r);
+            break;
+        case 7:
+            s->scale = read_i32(r);
+            break;
+        case 8:
+            s->precision = read_i32(r);
             break;
         case 10:
             if (f.type == TC_STRUCT)
@@ -384,6 +407,7 @@ int bs__pq_rle_decode(const uint8_t *p, size_t len, int bw, uint32_t *out, size_
 typedef struct {
     pq_column *col;
     const schema_el *s;
+    uint8_t *i96;  /* INT96: the raw values, 12 bytes a row (see finish_int96) */
     size_t row;    /* rows filled so far */
     bs_buf bytes;  /* string/binary data */
     uint8_t *dict; /* dictionary: PLAIN values */
@@ -399,30 +423,180 @@ static size_t phys_width(int pt)
                                                : 0;
 }
 
-/* Store one PLAIN value (p, n) at row. */
-static int put_value(col_state *st, int pt, size_t row, const uint8_t *p, size_t n)
+/* Strings are UTF-8 (NUL included, which bs__utf8_valid refuses in keys). */
+static int utf8_ok(const uint8_t *p, size_t n)
+{
+    for (;;) {
+        const uint8_t *z = memchr(p, 0, n);
+        size_t k = z ? (size_t)(z - p) : n;
+        if (!bs__utf8_valid(p, k))
+            return 0;
+        if (!z)
+            return 1;
+        p += k + 1;
+        n -= k + 1;
+    }
+}
+
+/* 10^k for k = 0..18. */
+static const uint64_t pow10_u64[19] = {1ull,
+                                       10ull,
+                                       100ull,
+                                       1000ull,
+                                       10000ull,
+                                       100000ull,
+                                       1000000ull,
+                                       10000000ull,
+                                       100000000ull,
+                                       1000000000ull,
+                                       10000000000ull,
+                                       100000000000ull,
+                                       1000000000000ull,
+                                       10000000000000ull,
+                                       100000000000000ull,
+                                       1000000000000000ull,
+                                       10000000000000000ull,
+                                       100000000000000000ull,
+                                       1000000000000000000ull};
+
+/* A decimal's unscaled value: sign-extended big-endian two's complement
+ * (p, n), or a little-endian integer of n bytes (le), into 16 bytes little
+ * endian at dst; checked against the column's precision. */
+static int put_decimal(pq_column *c, uint8_t *dst, const uint8_t *p, size_t n, int le)
+{
+    if (n == 0)
+        return bs__error(BLOBSTORE_ECORRUPT, "parquet: column \"%s\": an empty DECIMAL value",
+                         c->name);
+    uint8_t sign = (le ? p[n - 1] : p[0]) & 0x80 ? 0xff : 0;
+    for (size_t i = 16; i < n; i++) /* bytes beyond 16 only repeat the sign */
+        if ((le ? p[i] : p[n - 1 - i]) != sign ||
+            ((le ? p[15] : p[n - 16]) & 0x80) != (sign & 0x80))
+            return bs__error(BLOBSTORE_ECORRUPT,
+                             "parquet: column \"%s\": a DECIMAL value beyond 128 bits", c->name);
+    for (size_t i = 0; i < 16; i++)
+        dst[i] = i < n ? (le ? p[i] : p[n - 1 - i]) : sign;
+    /* |v| < 10^precision: the value fits the declared digits. */
+    int64_t lo;
+    memcpy(&lo, dst, 8);
+    int small = 1; /* the value fits an int64 */
+    for (size_t i = 8; i < 16; i++)
+        small &= dst[i] == (uint8_t)(lo < 0 ? 0xff : 0);
+    int digits;
+    if (small) {
+        uint64_t mag = lo < 0 ? 0 - (uint64_t)lo : (uint64_t)lo;
+        digits = 1;
+        while (digits < 19 && mag >= pow10_u64[digits])
+            digits++;
+        if (digits == 19 && mag / 10 >= pow10_u64[18])
+            digits = 20;
+    } else {
+        char text[48];
+        size_t k = bs__pq_decimal_text(text, dst, 0);
+        digits = (int)k - (text[0] == '-');
+    }
+    if (digits > c->precision && !(digits == 1 && lo == 0))
+        return bs__error(BLOBSTORE_ECORRUPT,
+                         "parquet: column \"%s\": a value has more digits than DECIMAL(%d,%d)",
+                         c->name, c->precision, c->scale);
+    return 0;
+}
+
+/* Store one PLAIN value (p, n) at row. utf8_checked: a string known to be
+ * UTF-8 (a dictionary's values are checked once, when it is loaded). */
+static int put_value(col_state *st, int pt, size_t row, const uint8_t *p, size_t n,
+                     int utf8_checked)
 {
     pq_column *c = st->col;
+    size_t w = pq_width(c->type);
+    uint8_t *dst = w ? (uint8_t *)c->values + row * w : NULL;
+    if (c->type == PQ_DECIMAL)
+        return put_decimal(c, dst, p, n, pt != PT_BYTE_ARRAY);
     if (pt == PT_BYTE_ARRAY) {
+        if (!utf8_checked && c->type == PQ_STRING && !utf8_ok(p, n))
+            return bs__error(BLOBSTORE_ECORRUPT,
+                             "parquet: column \"%s\": a STRING value is not valid UTF-8", c->name);
         c->offsets[row] = st->bytes.len;
         return bs__buf_append(&st->bytes, p, n);
     }
-    size_t w = pq_width(c->type);
-    uint8_t *dst = (uint8_t *)c->values + row * w;
-    if (pt == PT_INT96) { /* nanoseconds of the day, then the Julian day */
-        int64_t nanos;
-        int32_t julian;
-        memcpy(&nanos, p, 8);
-        memcpy(&julian, p + 8, 4);
-        int64_t ns =
-            (int64_t)((uint64_t)((int64_t)julian - 2440588) * 86400000000000ull + (uint64_t)nanos);
-        memcpy(dst, &ns, 8);
+    if (pt == PT_INT96) { /* kept raw until the whole column is read */
+        memcpy(st->i96 + row * 12, p, 12);
         return 0;
     }
-    if (pt == PT_INT32 && w < 4)
-        memcpy(dst, p, w); /* little endian: the low bytes */
-    else
-        memcpy(dst, p, w);
+    if (c->type >= PQ_TIME_MS && c->type <= PQ_TIME_NS) {
+        int64_t v;
+        if (pt == PT_INT32) {
+            int32_t v32;
+            memcpy(&v32, p, 4);
+            v = v32;
+        } else {
+            memcpy(&v, p, 8);
+        }
+        int64_t day = c->type == PQ_TIME_MS   ? 86400000LL
+                      : c->type == PQ_TIME_US ? 86400000000LL
+                                              : 86400000000000LL;
+        if (v < 0 || v > day)
+            return bs__error(BLOBSTORE_ECORRUPT,
+                             "parquet: column \"%s\": TIME value %lld is not a time of day",
+                             c->name, (long long)v);
+        memcpy(dst, &v, 8);
+        return 0;
+    }
+    memcpy(dst, p, w); /* little endian: an INT32's low bytes for narrower types */
+    return 0;
+}
+
+/* The unit of an INT96 column (nanoseconds of the day, then the Julian
+ * day), once every value is known: nanoseconds since the epoch when they all
+ * fit in an int64 (1677-09-21 to 2262-04-11), else microseconds when none
+ * has a fraction of a microsecond (Spark writes 9999-12-31 as an "end of
+ * time"), else refused: never a wrapped date. */
+static int finish_int96(col_state *st, size_t n)
+{
+    pq_column *c = st->col;
+    const int64_t day_ns = 86400000000000LL;
+    int fits_ns = 1, fits_us = 1, whole_us = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (c->valid && !c->valid[i])
+            continue;
+        int64_t nanos;
+        int32_t julian;
+        memcpy(&nanos, st->i96 + 12 * i, 8);
+        memcpy(&julian, st->i96 + 12 * i + 8, 4);
+        if (nanos < 0 || nanos >= day_ns)
+            return bs__error(BLOBSTORE_ECORRUPT,
+                             "parquet: column \"%s\": an INT96 timestamp's time of day is %lld ns",
+                             c->name, (long long)nanos);
+        /* Whether days * 86400e9 + nanos fits an int64 (and in us). */
+        int64_t days = (int64_t)julian - 2440588;
+        if (!((days > -106752 && days < 106751) || (days == -106752 && nanos >= 763145224192LL) ||
+              (days == 106751 && nanos <= 85636854775807LL)))
+            fits_ns = 0;
+        if (days <= -106751991 || days >= 106751991)
+            fits_us = 0;
+        if (nanos % 1000)
+            whole_us = 0;
+    }
+    if (!fits_ns && (!whole_us || !fits_us))
+        return bs__error(BLOBSTORE_EUNSUPPORTED,
+                         "parquet: column \"%s\": INT96 timestamps %s do not fit a 64-bit "
+                         "timestamp",
+                         c->name,
+                         fits_us ? "with nanoseconds outside 1677-09-21..2262-04-11"
+                                 : "beyond 292,000 years from 1970");
+    c->type = fits_ns ? PQ_TIMESTAMP_NS : PQ_TIMESTAMP_US;
+    int64_t *out = c->values;
+    for (size_t i = 0; i < n; i++) {
+        if (c->valid && !c->valid[i]) {
+            out[i] = 0;
+            continue;
+        }
+        int64_t nanos;
+        int32_t julian;
+        memcpy(&nanos, st->i96 + 12 * i, 8);
+        memcpy(&julian, st->i96 + 12 * i + 8, 4);
+        int64_t days = (int64_t)julian - 2440588;
+        out[i] = fits_ns ? days * day_ns + nanos : days * 86400000000LL + nanos / 1000;
+    }
     return 0;
 }
 
@@ -447,6 +621,10 @@ static int load_dict(col_state *st, int pt, const uint8_t *p, size_t n, size_t c
             memcpy(&len, p + pos, 4);
             if (len > n - pos - 4)
                 return corrupt("the dictionary is truncated");
+            if (st->col->type == PQ_STRING && !utf8_ok(p + pos + 4, len))
+                return bs__error(BLOBSTORE_ECORRUPT,
+                                 "parquet: column \"%s\": a STRING value is not valid UTF-8",
+                                 st->col->name);
             pos += 4 + len;
         } else {
             size_t w = phys_width(pt);
@@ -669,7 +847,7 @@ static int decode_values(col_state *st, int pt, int encoding, const uint8_t *def
         size_t row = st->row + i;
         if (def && !def[i]) {
             c->valid[row] = 0;
-            if (pt == PT_BYTE_ARRAY)
+            if (c->offsets)
                 c->offsets[row] = st->bytes.len;
             continue;
         }
@@ -722,7 +900,7 @@ static int decode_values(col_state *st, int pt, int encoding, const uint8_t *def
             vn = w;
             pos += w;
         }
-        rc = put_value(st, pt, row, vp, vn);
+        rc = put_value(st, pt, row, vp, vn, idx != NULL);
     }
     st->row += n;
     free(def);
@@ -848,53 +1026,188 @@ static int read_chunk(col_state *st, const uint8_t *buf, size_t len, const chunk
     return rc;
 }
 
-/* The table type of a schema element; EUNSUPPORTED if it has none. */
-static int column_type(const schema_el *s, pq_type *out, int *utc)
+static const char *logical_name(int id)
 {
-    *utc = 0;
+    static const char *names[] = {"?",       "STRING",  "MAP",      "LIST",      "ENUM",
+                                  "DECIMAL", "DATE",    "TIME",     "TIMESTAMP", "?",
+                                  "INTEGER", "NULL",    "JSON",     "BSON",      "UUID",
+                                  "FLOAT16", "VARIANT", "GEOMETRY", "GEOGRAPHY"};
+    return id >= 0 && id < (int)(sizeof(names) / sizeof(names[0])) ? names[id] : "?";
+}
+
+static const char *converted_name(int id)
+{
+    static const char *names[] = {"UTF8",
+                                  "MAP",
+                                  "MAP_KEY_VALUE",
+                                  "LIST",
+                                  "ENUM",
+                                  "DECIMAL",
+                                  "DATE",
+                                  "TIME_MILLIS",
+                                  "TIME_MICROS",
+                                  "TIMESTAMP_MILLIS",
+                                  "TIMESTAMP_MICROS",
+                                  "UINT_8",
+                                  "UINT_16",
+                                  "UINT_32",
+                                  "UINT_64",
+                                  "INT_8",
+                                  "INT_16",
+                                  "INT_32",
+                                  "INT_64",
+                                  "JSON",
+                                  "BSON",
+                                  "INTERVAL"};
+    return id >= 0 && id < (int)(sizeof(names) / sizeof(names[0])) ? names[id] : "?";
+}
+
+static const char *physical_name(int t)
+{
+    static const char *names[] = {"BOOLEAN", "INT32",  "INT64",      "INT96",
+                                  "FLOAT",   "DOUBLE", "BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY"};
+    return t >= 0 && t < 8 ? names[t] : "?";
+}
+
+/* The table type of a leaf schema element, after checking what the format
+ * requires of it: ECORRUPT for a field out of range or an annotation the
+ * physical type cannot carry, EUNSUPPORTED for what has no table type. */
+static int column_type(const schema_el *s, pq_type *out, int *utc, int *precision, int *scale)
+{
+    const char *name = s->name ? s->name : "?";
+    *utc = *precision = *scale = 0;
+    if (!s->name)
+        return corrupt("a schema element has no name");
+    if (s->repetition < 0 || s->repetition > 2)
+        return bs__error(BLOBSTORE_ECORRUPT, "parquet: column \"%s\": repetition type %d", name,
+                         s->repetition);
+    if (s->repetition == 2)
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: repeated (nested) column \"%s\"", name);
+    if (s->type < 0 || s->type > PT_FIXED)
+        return bs__error(BLOBSTORE_ECORRUPT, "parquet: column \"%s\": physical type %d", name,
+                         s->type);
+    if (s->converted < -1 || s->converted > 21)
+        return bs__error(BLOBSTORE_ECORRUPT, "parquet: column \"%s\": converted type %d", name,
+                         s->converted);
+    /* The annotation: the logical type when there is one, else the
+     * converted type, mapped to logical ids (INTEGER, TIME, TIMESTAMP with
+     * their parameters). */
+    int lt = s->logical, bits = s->int_bits, sign = s->int_signed, unit = s->ts_unit;
+    int p = s->dec_precision, sc = s->dec_scale;
+    const char *what = lt ? logical_name(lt) : "";
+    if (!lt && s->converted >= 0) {
+        static const signed char conv_lt[] = {1,  2,  2,  3,  4,  5,  6,  7,  7,  8,  8,
+                                              10, 10, 10, 10, 10, 10, 10, 10, 12, 13, -1};
+        static const signed char conv_bits[] = {8, 16, 32, 64, 8, 16, 32, 64};
+        int c = s->converted;
+        what = converted_name(c);
+        lt = conv_lt[c];
+        if (c >= 11 && c <= 18) {
+            bits = conv_bits[c - 11];
+            sign = c >= 15;
+        }
+        if (c == 7 || c == 9)
+            unit = 1;
+        else if (c == 8 || c == 10)
+            unit = 2;
+        *utc = c == 9 || c == 10; /* the legacy timestamps are UTC instants */
+        p = s->precision;
+        sc = s->scale;
+    } else if (lt == 7 || lt == 8) {
+        *utc = s->ts_utc;
+    }
+    if (lt == 11) /* NULL: every value is null; the physical type holds nothing */
+        lt = 0;
+    int ok = 0;
     switch (s->type) {
     case PT_BOOLEAN:
+        ok = !lt;
         *out = PQ_BOOL;
-        return 0;
+        break;
     case PT_INT32:
-        if (s->logical == 6 || s->converted == 6)
+        ok = 1;
+        if (!lt)
+            *out = PQ_INT32;
+        else if (lt == 6)
             *out = PQ_DATE;
-        else if (s->logical == 10 || (s->converted >= 11 && s->converted <= 17)) {
-            int bits = s->logical == 10 ? s->int_bits
-                                        : (int[]){8, 16, 32, 0, 8, 16, 32}[s->converted - 11];
-            int sign = s->logical == 10 ? s->int_signed : s->converted >= 15;
+        else if (lt == 10 && (bits == 8 || bits == 16 || bits == 32))
             *out = bits == 8    ? (sign ? PQ_INT8 : PQ_UINT8)
                    : bits == 16 ? (sign ? PQ_INT16 : PQ_UINT16)
                                 : (sign ? PQ_INT32 : PQ_UINT32);
-        } else
-            *out = PQ_INT32;
-        return 0;
-    case PT_INT64:
-        if (s->logical == 8 || s->converted == 9 || s->converted == 10) {
-            int unit = s->logical == 8 ? s->ts_unit : s->converted == 9 ? 1 : 2;
-            *out = unit == 1 ? PQ_TIMESTAMP_MS : unit == 2 ? PQ_TIMESTAMP_US : PQ_TIMESTAMP_NS;
-            *utc = s->logical == 8 ? s->ts_utc : 1;
-        } else if ((s->logical == 10 && !s->int_signed) || s->converted == 14)
-            *out = PQ_UINT64;
+        else if (lt == 7 && unit == 1)
+            *out = PQ_TIME_MS;
+        else if (lt == 5)
+            *out = PQ_DECIMAL;
         else
+            ok = 0;
+        break;
+    case PT_INT64:
+        ok = 1;
+        if (!lt || (lt == 10 && bits == 64 && sign))
             *out = PQ_INT64;
-        return 0;
-    case PT_FLOAT:
-        *out = PQ_FLOAT;
-        return 0;
-    case PT_DOUBLE:
-        *out = PQ_DOUBLE;
-        return 0;
-    case PT_BYTE_ARRAY:
-        *out = (s->logical == 1 || s->converted == 0) ? PQ_STRING : PQ_BINARY;
-        return 0;
-    case PT_INT96: /* legacy timestamps (Impala, Spark): read as nanoseconds */
+        else if (lt == 10 && bits == 64)
+            *out = PQ_UINT64;
+        else if (lt == 8 && unit >= 1 && unit <= 3)
+            *out = unit == 1 ? PQ_TIMESTAMP_MS : unit == 2 ? PQ_TIMESTAMP_US : PQ_TIMESTAMP_NS;
+        else if (lt == 7 && (unit == 2 || unit == 3))
+            *out = unit == 2 ? PQ_TIME_US : PQ_TIME_NS;
+        else if (lt == 5)
+            *out = PQ_DECIMAL;
+        else
+            ok = 0;
+        break;
+    case PT_INT96: /* legacy timestamps (Impala, Spark): see finish_int96 */
+        ok = !lt;
         *out = PQ_TIMESTAMP_NS;
-        return 0;
+        *utc = 0;
+        break;
+    case PT_FLOAT:
+    case PT_DOUBLE:
+        ok = !lt;
+        *out = s->type == PT_FLOAT ? PQ_FLOAT : PQ_DOUBLE;
+        break;
+    case PT_BYTE_ARRAY:
+        ok = 1;
+        if (lt == 1 || lt == 4 || lt == 12) /* STRING, ENUM, JSON: UTF-8 text */
+            *out = PQ_STRING;
+        else if (lt == 5)
+            *out = PQ_DECIMAL;
+        else if (!lt || lt == 13 || lt > 15) /* BSON, and geometry and other bytes */
+            *out = PQ_BINARY;
+        else
+            ok = 0;
+        break;
     default:
-        return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: physical type %d (column \"%s\")",
-                         s->type, s->name ? s->name : "?");
+        return bs__error(BLOBSTORE_EUNSUPPORTED,
+                         "parquet: column \"%s\": FIXED_LEN_BYTE_ARRAY%s%s is not supported", name,
+                         *what ? " " : "", what);
     }
+    if (!ok) {
+        if (lt < 0 || lt > 15)
+            return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: column \"%s\": %s on %s", name,
+                             *what ? what : "an unknown logical type", physical_name(s->type));
+        return bs__error(BLOBSTORE_ECORRUPT, "parquet: column \"%s\": %s%s on %s", name,
+                         *what ? what : "an unknown annotation",
+                         lt == 10  ? " with this bit width"
+                         : lt == 7 ? " with this unit"
+                         : lt == 8 ? " without a unit"
+                                   : "",
+                         physical_name(s->type));
+    }
+    if (*out == PQ_DECIMAL) {
+        if (p > BLOBSTORE_DECIMAL_MAX_PRECISION && s->type == PT_BYTE_ARRAY)
+            return bs__error(BLOBSTORE_EUNSUPPORTED,
+                             "parquet: column \"%s\": DECIMAL(%d,%d) has more than %d digits", name,
+                             p, sc, BLOBSTORE_DECIMAL_MAX_PRECISION);
+        /* (INT32 holds 9 digits and INT64 18; a larger precision is
+         * allowed: put_decimal checks every value against it.) */
+        if (p < 1 || p > BLOBSTORE_DECIMAL_MAX_PRECISION || sc < 0 || sc > p)
+            return bs__error(BLOBSTORE_ECORRUPT, "parquet: column \"%s\": DECIMAL(%d,%d) on %s",
+                             name, p, sc, physical_name(s->type));
+        *precision = p;
+        *scale = sc;
+    }
+    return 0;
 }
 
 int pq_read(pq_table *out, const uint8_t *buf, size_t len, const char *const *names, size_t nnames)
@@ -934,6 +1247,22 @@ int pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *co
         footer_free(&ft);
         return corrupt("the row groups do not add up to the row count");
     }
+    /* Every column's schema is checked, read or not: get refuses what put
+     * refused, whatever columns it reads. */
+    for (size_t k = 1; k < ft.nschema; k++) {
+        const schema_el *s = &ft.schema[k];
+        pq_type t;
+        int utc, prec, scale;
+        if (s->num_children > 0)
+            rc = bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: nested column \"%s\"",
+                           s->name ? s->name : "?");
+        else
+            rc = column_type(s, &t, &utc, &prec, &scale);
+        if (rc) {
+            footer_free(&ft);
+            return rc;
+        }
+    }
     /* Which columns. */
     size_t *sel = bs__calloc(ft.ncols ? ft.ncols : 1, sizeof(size_t)), nsel = 0;
     if (!sel) {
@@ -961,13 +1290,12 @@ int pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *co
     out->nrows = (size_t)ft.num_rows;
     for (size_t i = 0; i < nsel && !rc; i++) {
         const schema_el *s = &ft.schema[sel[i] + 1];
-        if (s->num_children > 0 || s->repetition == 2) {
-            rc = bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: nested column \"%s\"", s->name);
+        pq_column *c = &out->cols[out->ncols++];
+        if (!(c->name = bs__strdup(s->name))) {
+            rc = BLOBSTORE_ENOMEM;
             break;
         }
-        pq_column *c = &out->cols[out->ncols++];
-        c->name = bs__strdup(s->name ? s->name : "");
-        if ((rc = column_type(s, &c->type, &c->utc)) != 0)
+        if ((rc = column_type(s, &c->type, &c->utc, &c->precision, &c->scale)) != 0)
             break;
         c->nullable = s->repetition == 1;
         size_t n = out->nrows, w = pq_width(c->type);
@@ -984,25 +1312,33 @@ int pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *co
         memset(&st, 0, sizeof(st));
         st.col = c;
         st.s = s;
+        if (!rc && s->type == PT_INT96) {
+            size_t bytes;
+            if (bs__mul_overflow(&bytes, n ? n : 1, 12) || !(st.i96 = bs__calloc(1, bytes)))
+                rc = BLOBSTORE_ENOMEM;
+        }
         for (size_t g = 0; g < ft.ngroups && !rc; g++) {
             const chunk_meta *m = &ft.chunks[g * ft.ncols + sel[i]];
             if (m->type != s->type) {
                 rc = corrupt("a column chunk's type differs from the schema");
                 break;
             }
-            size_t before = st.row, end = len;
-            if (fetch) { /* fetch the chunk, and read nothing past it */
-                int64_t at =
-                    m->dict_off > 0 && m->dict_off < m->data_off ? m->dict_off : m->data_off;
-                if (at < 0 || m->total_compressed < 0 || (uint64_t)at > len ||
-                    (uint64_t)m->total_compressed > len - (uint64_t)at)
-                    rc = corrupt("a column chunk lies outside the file");
-                else
-                    rc = fetch(ctx, (uint64_t)at, (uint64_t)m->total_compressed);
-                if (rc)
-                    break;
-                end = (size_t)at + (size_t)m->total_compressed;
+            if (ft.group_rows[g] == 0) /* no rows: no pages to read */
+                continue;
+            /* The chunk's declared range, [at, at + total_compressed_size):
+             * fetched when the file is remote, and nothing past it is read
+             * either way, so that what a whole-file read (put) accepts, a
+             * ranged read (get) reads. */
+            size_t before = st.row;
+            int64_t at = m->dict_off > 0 && m->dict_off < m->data_off ? m->dict_off : m->data_off;
+            if (at < 4 || m->total_compressed <= 0 || (uint64_t)at > len ||
+                (uint64_t)m->total_compressed > len - (uint64_t)at) {
+                rc = corrupt("a column chunk's declared byte range lies outside the file");
+                break;
             }
+            if (fetch && (rc = fetch(ctx, (uint64_t)at, (uint64_t)m->total_compressed)) != 0)
+                break;
+            size_t end = (size_t)at + (size_t)m->total_compressed;
             rc = read_chunk(&st, buf, end, m, ft.group_rows[g], c->nullable);
             if (!rc && st.row != before + ft.group_rows[g])
                 rc = corrupt("a column chunk holds the wrong number of rows");
@@ -1016,7 +1352,10 @@ int pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *co
             c->bytes = st.bytes.data ? st.bytes.data : bs__malloc(1);
             st.bytes.data = NULL;
         }
+        if (!rc && st.i96)
+            rc = finish_int96(&st, n);
         bs__buf_free(&st.bytes);
+        free(st.i96);
         if (rc)
             bs__error_wrap(rc, "column \"%s\"", c->name);
     }

@@ -22,6 +22,8 @@ size_t pq_width(pq_type t)
     case PQ_STRING:
     case PQ_BINARY:
         return 0;
+    case PQ_DECIMAL:
+        return 16;
     default:
         return 8;
     }
@@ -30,10 +32,78 @@ size_t pq_width(pq_type t)
 const char *pq_type_name(pq_type t)
 {
     static const char *names[] = {
-        "bool",   "int8",          "int16",         "int32",         "int64",   "uint8",
-        "uint16", "uint32",        "uint64",        "float32",       "float64", "string",
-        "binary", "timestamp[ms]", "timestamp[us]", "timestamp[ns]", "date"};
+        "bool",     "int8",          "int16",         "int32",         "int64",   "uint8",
+        "uint16",   "uint32",        "uint64",        "float32",       "float64", "string",
+        "binary",   "timestamp[ms]", "timestamp[us]", "timestamp[ns]", "date",    "time[ms]",
+        "time[us]", "time[ns]",      "decimal"};
     return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
+}
+
+const char *pq_column_type_text(const pq_column *c, char *buf, size_t size)
+{
+    if (c->type != PQ_DECIMAL)
+        return pq_type_name(c->type);
+    snprintf(buf, size, "decimal(%d,%d)", c->precision, c->scale);
+    return buf;
+}
+
+size_t bs__pq_decimal_text(char *buf, const uint8_t *v, int scale)
+{
+    /* The magnitude in four 32-bit limbs, most significant first. */
+    uint32_t limb[4];
+    int neg = (v[15] & 0x80) != 0;
+    uint64_t carry = neg;
+    for (int i = 0; i < 4; i++) {
+        uint32_t x = (uint32_t)v[4 * i] | (uint32_t)v[4 * i + 1] << 8 |
+                     (uint32_t)v[4 * i + 2] << 16 | (uint32_t)v[4 * i + 3] << 24;
+        if (neg) { /* two's complement: invert, add one */
+            uint64_t y = (uint64_t)(uint32_t)~x + carry;
+            x = (uint32_t)y;
+            carry = y >> 32;
+        }
+        limb[3 - i] = x;
+    }
+    char digits[48];
+    size_t nd = 0;
+    for (;;) {
+        uint64_t rem = 0;
+        int zero = 1;
+        for (int i = 0; i < 4; i++) {
+            uint64_t cur = rem << 32 | limb[i];
+            limb[i] = (uint32_t)(cur / 10);
+            rem = cur % 10;
+            zero &= limb[i] == 0;
+        }
+        digits[nd++] = (char)('0' + rem);
+        if (zero)
+            break;
+    }
+    while ((int)nd <= scale) /* at least one digit before the point */
+        digits[nd++] = '0';
+    size_t k = 0;
+    if (neg)
+        buf[k++] = '-';
+    for (size_t i = nd; i-- > 0;) {
+        buf[k++] = digits[i];
+        if (scale > 0 && i == (size_t)scale)
+            buf[k++] = '.';
+    }
+    buf[k] = 0;
+    return k;
+}
+
+size_t bs__pq_time_text(char *buf, int64_t v, int64_t per)
+{
+    int64_t secs = v / per, frac = v % per;
+    int digits = per == 1000 ? 3 : per == 1000000 ? 6 : per == 1000000000 ? 9 : 0;
+    int n;
+    if (digits)
+        n = snprintf(buf, 24, "%02d:%02d:%02d.%0*lld", (int)(secs / 3600), (int)(secs / 60 % 60),
+                     (int)(secs % 60), digits, (long long)frac);
+    else
+        n = snprintf(buf, 24, "%02d:%02d:%02d", (int)(secs / 3600), (int)(secs / 60 % 60),
+                     (int)(secs % 60));
+    return n < 0 ? 0 : (size_t)n;
 }
 
 void pq_table_free(pq_table *t)

@@ -66,6 +66,16 @@ static void pandas_types(const pq_column *c, const char **pandas, const char **n
         *pandas = "date";
         *numpy = "object";
         return;
+    case PQ_TIME_MS:
+    case PQ_TIME_US:
+    case PQ_TIME_NS:
+        *pandas = "time";
+        *numpy = "object";
+        return;
+    case PQ_DECIMAL:
+        *pandas = "decimal";
+        *numpy = "object";
+        return;
     case PQ_TIMESTAMP_MS:
     case PQ_TIMESTAMP_US:
     case PQ_TIMESTAMP_NS:
@@ -88,6 +98,9 @@ char *pq_pandas_metadata(const pq_table *t)
         if (t->cols[i].utc && t->cols[i].type >= PQ_TIMESTAMP_MS &&
             t->cols[i].type <= PQ_TIMESTAMP_NS)
             md = json_pack("{s:s}", "timezone", "UTC");
+        else if (t->cols[i].type == PQ_DECIMAL)
+            md = json_pack("{s:i, s:i}", "precision", t->cols[i].precision, "scale",
+                           t->cols[i].scale);
         json_array_append_new(cols, json_pack("{s:s, s:s, s:s, s:s, s:o}", "name", t->cols[i].name,
                                               "field_name", t->cols[i].name, "pandas_type", pt,
                                               "numpy_type", nt, "metadata", md));
@@ -109,10 +122,11 @@ char *pq_pandas_metadata(const pq_table *t)
 static json_t *format_info(const pq_table *t)
 {
     json_t *cols = json_array();
+    char type[32];
     for (size_t i = 0; i < t->ncols; i++)
         json_array_append_new(cols, json_pack("{s:s, s:s, s:b}", "name", t->cols[i].name, "type",
-                                              pq_type_name(t->cols[i].type), "nullable",
-                                              t->cols[i].nullable));
+                                              pq_column_type_text(&t->cols[i], type, sizeof(type)),
+                                              "nullable", t->cols[i].nullable));
     return json_pack("{s:o, s:I}", "columns", cols, "num_rows", (json_int_t)t->nrows);
 }
 
@@ -692,7 +706,7 @@ BLOBSTORE_API int blobstore_table_to_csv(char **out, size_t *out_len, const blob
             size_t w = pq_width(c->type);
             const uint8_t *p = (const uint8_t *)c->values + r * w;
             int64_t v = 0;
-            if (w && c->type != PQ_FLOAT && c->type != PQ_DOUBLE) {
+            if (w && w <= 8 && c->type != PQ_FLOAT && c->type != PQ_DOUBLE) {
                 memcpy(&v, p, w);
                 if (w < 8 && c->type != PQ_UINT8 && c->type != PQ_UINT16 && c->type != PQ_UINT32 &&
                     c->type != PQ_BOOL && (p[w - 1] & 0x80))
@@ -725,9 +739,10 @@ BLOBSTORE_API int blobstore_table_to_csv(char **out, size_t *out_len, const blob
                               : c->type == PQ_TIMESTAMP_MS ? 1000
                               : c->type == PQ_TIMESTAMP_US ? 1000000
                                                            : 1000000000;
-                int64_t secs = per ? (v >= 0 ? v / per : -((-v + per - 1) / per)) : v * 86400;
-                int64_t frac = per ? v - secs * per : 0;
-                int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+                /* Floor division (no negation: INT64_MIN is a timestamp). */
+                int64_t secs = per ? v / per - (v % per < 0) : v * 86400;
+                int64_t frac = per ? (v % per + per) % per : 0;
+                int64_t days = secs / 86400 - (secs % 86400 < 0);
                 int64_t sod = secs - days * 86400;
                 int y;
                 unsigned m, d;
@@ -743,6 +758,20 @@ BLOBSTORE_API int blobstore_table_to_csv(char **out, size_t *out_len, const blob
                              (long long)frac, c->utc ? "Z" : "");
                 break;
             }
+            case PQ_TIME_MS:
+            case PQ_TIME_US:
+            case PQ_TIME_NS: {
+                int64_t per = c->type == PQ_TIME_MS   ? 1000
+                              : c->type == PQ_TIME_US ? 1000000
+                                                      : 1000000000;
+                size_t tl = bs__pq_time_text(s, v, per);
+                if (c->utc)
+                    snprintf(s + tl, sizeof(s) - tl, "Z");
+                break;
+            }
+            case PQ_DECIMAL:
+                bs__pq_decimal_text(s, p, c->scale);
+                break;
             case PQ_STRING:
             case PQ_BINARY:
                 rc = put_csv_cell(&b, (const char *)c->bytes + c->offsets[r],

@@ -36,6 +36,7 @@ static int physical(pq_type t)
     case PQ_UINT16:
     case PQ_UINT32:
     case PQ_DATE:
+    case PQ_TIME_MS:
         return PT_INT32;
     case PQ_FLOAT:
         return PT_FLOAT;
@@ -185,7 +186,7 @@ static size_t plain_value(const pq_column *c, size_t i, uint8_t tmp[8], const ui
         return 1;
     }
     *out = (const uint8_t *)c->values + i * pq_width(c->type);
-    return pq_width(c->type);
+    return c->type == PQ_DECIMAL ? 8 : pq_width(c->type); /* the low half: INT64 */
 }
 
 static int is_unsigned(pq_type t)
@@ -371,11 +372,24 @@ static void schema_element(tc_writer *w, const pq_column *c)
     case PQ_INT16:
         converted = 16;
         break;
+    case PQ_TIME_MS:
+        converted = 7;
+        break;
+    case PQ_TIME_US:
+        converted = 8;
+        break;
+    case PQ_DECIMAL:
+        converted = 5;
+        break;
     default:
         break;
     }
     if (converted >= 0)
         tc_i32(w, 6, converted);
+    if (c->type == PQ_DECIMAL) {
+        tc_i32(w, 7, c->scale);
+        tc_i32(w, 8, c->precision);
+    }
     /* logicalType (field 10), a union */
     int bits = (int)pq_width(c->type) * 8;
     switch (c->type) {
@@ -394,15 +408,27 @@ static void schema_element(tc_writer *w, const pq_column *c)
     case PQ_TIMESTAMP_MS:
     case PQ_TIMESTAMP_US:
     case PQ_TIMESTAMP_NS:
+    case PQ_TIME_MS:
+    case PQ_TIME_US:
+    case PQ_TIME_NS: {
+        int ts = c->type <= PQ_TIMESTAMP_NS;
+        int unit = ts ? c->type - PQ_TIMESTAMP_MS : c->type - PQ_TIME_MS;
         tc_field_struct(w, 10);
-        tc_field_struct(w, 8); /* TIMESTAMP */
+        tc_field_struct(w, ts ? 8 : 7); /* TIMESTAMP, TIME */
         tc_bool(w, 1, c->utc);
         tc_field_struct(w, 2); /* unit: MILLIS 1, MICROS 2, NANOS 3 */
-        tc_field_struct(w, (int16_t)(c->type == PQ_TIMESTAMP_MS   ? 1
-                                     : c->type == PQ_TIMESTAMP_US ? 2
-                                                                  : 3));
+        tc_field_struct(w, (int16_t)(unit + 1));
         tc_struct_end(w);
         tc_struct_end(w);
+        tc_struct_end(w);
+        tc_struct_end(w);
+        break;
+    }
+    case PQ_DECIMAL:
+        tc_field_struct(w, 10);
+        tc_field_struct(w, 5); /* DECIMAL */
+        tc_i32(w, 1, c->scale);
+        tc_i32(w, 2, c->precision);
         tc_struct_end(w);
         tc_struct_end(w);
         break;
@@ -740,6 +766,51 @@ static void column_meta(tc_writer *w, const pq_column *c, const chunk_info *ci, 
     tc_struct_end(w);
 }
 
+/* Times are times of day; decimals fit their precision, which is at most
+ * 18 digits: they are written as INT64 (the 16-byte values' low half). */
+static int check_values(const pq_column *c, size_t r0, size_t r1)
+{
+    if (c->type == PQ_DECIMAL) {
+        if (c->precision < 1 || c->precision > BLOBSTORE_DECIMAL_MAX_PRECISION || c->scale < 0 ||
+            c->scale > c->precision)
+            return bs__error(BLOBSTORE_EINVAL, "parquet: column \"%s\": DECIMAL(%d,%d)", c->name,
+                             c->precision, c->scale);
+        if (c->precision > 18)
+            return bs__error(BLOBSTORE_EUNSUPPORTED,
+                             "parquet: column \"%s\": writing DECIMAL(%d,%d) (more than 18 "
+                             "digits) is not supported",
+                             c->name, c->precision, c->scale);
+        uint64_t limit = 1;
+        for (int k = 0; k < c->precision; k++)
+            limit *= 10;
+        for (size_t r = r0; r < r1; r++) {
+            if (is_null(c, r))
+                continue;
+            int64_t v[2];
+            memcpy(v, (const uint8_t *)c->values + 16 * r, 16);
+            uint64_t mag = v[0] < 0 ? 0 - (uint64_t)v[0] : (uint64_t)v[0];
+            if (v[1] != (v[0] < 0 ? -1 : 0) || mag >= limit)
+                return bs__error(BLOBSTORE_EINVAL,
+                                 "parquet: column \"%s\" row %zu: the value has more digits "
+                                 "than DECIMAL(%d,%d)",
+                                 c->name, r, c->precision, c->scale);
+        }
+    } else if (c->type >= PQ_TIME_MS && c->type <= PQ_TIME_NS) {
+        int64_t day = c->type == PQ_TIME_MS   ? 86400000LL
+                      : c->type == PQ_TIME_US ? 86400000000LL
+                                              : 86400000000000LL;
+        for (size_t r = r0; r < r1; r++) {
+            int64_t v;
+            memcpy(&v, (const uint8_t *)c->values + 8 * r, 8);
+            if (!is_null(c, r) && (v < 0 || v > day))
+                return bs__error(BLOBSTORE_EINVAL,
+                                 "parquet: column \"%s\" row %zu: %lld is not a time of day",
+                                 c->name, r, (long long)v);
+        }
+    }
+    return 0;
+}
+
 /* A positive size from the environment, or dflt. */
 static size_t env_size(const char *name, size_t dflt)
 {
@@ -861,10 +932,12 @@ int pq_writer_new(pq_writer **out, const pq_table *schema, const pq_write_option
     rc = w->schema.cols ? 0 : BLOBSTORE_ENOMEM;
     for (size_t i = 0; i < schema->ncols && !rc; i++) {
         const pq_column *c = &schema->cols[i];
-        if (!c->name || !*c->name || (unsigned)c->type > PQ_DATE) {
+        if (!c->name || !*c->name || (unsigned)c->type > PQ_LAST_TYPE) {
             rc = bs__error(BLOBSTORE_EINVAL, "parquet: column %zu has no name or type", i);
             break;
         }
+        if ((rc = check_values(c, 0, 0)) != 0) /* a decimal's precision and scale */
+            break;
         for (size_t k = 0; k < i && !rc; k++)
             if (strcmp(schema->cols[k].name, c->name) == 0)
                 rc = bs__error(BLOBSTORE_EINVAL, "parquet: two columns are named \"%s\"", c->name);
@@ -872,6 +945,8 @@ int pq_writer_new(pq_writer **out, const pq_table *schema, const pq_write_option
         s->type = c->type;
         s->nullable = c->nullable ? 1 : 0;
         s->utc = c->utc ? 1 : 0;
+        s->precision = c->precision;
+        s->scale = c->scale;
         if (!rc && !(s->name = bs__strdup(c->name)))
             rc = BLOBSTORE_ENOMEM;
     }
@@ -988,7 +1063,8 @@ int pq_writer_write(pq_writer *w, const pq_table *t, size_t r0, size_t r1)
     int rc = 0;
     for (size_t i = 0; i < nc && !rc; i++) {
         const pq_column *c = &t->cols[i], *s = &w->schema.cols[i];
-        if (c->type != s->type || !c->name || strcmp(c->name, s->name) != 0) {
+        if (c->type != s->type || !c->name || strcmp(c->name, s->name) != 0 ||
+            (c->type == PQ_DECIMAL && (c->precision != s->precision || c->scale != s->scale))) {
             rc = bs__error(BLOBSTORE_EINVAL,
                            "parquet: column %zu is not \"%s\" (%s) as the schema says", i, s->name,
                            pq_type_name(s->type));
@@ -1007,6 +1083,8 @@ int pq_writer_write(pq_writer *w, const pq_table *t, size_t r0, size_t r1)
         view[i].name = s->name;
         view[i].nullable = s->nullable;
         view[i].utc = s->utc;
+        if (!rc)
+            rc = check_values(&view[i], r0, r1);
     }
     for (size_t a = r0; a < r1 && !rc; a += w->per)
         rc = write_group(w, view, t, a, r1 - a > w->per ? a + w->per : r1);

@@ -1,0 +1,111 @@
+// types.mjs - DECIMAL and TIME columns written by DuckDB, read by blobstore
+// (put, then get as CSV) to exactly DuckDB's values; and blobstore's own
+// Parquet copy (get -o .parquet) read by DuckDB to the same rows and types.
+// Usage: node types.mjs BLOBSTORE_CLI WORKDIR [SEED]
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { DuckDBInstance } from "@duckdb/node-api";
+
+const [cli, dir, seedArg] = process.argv.slice(2);
+const seed = Number(seedArg ?? 20261202);
+let passed = 0, failed = 0;
+function check(ok, what) {
+  if (ok) passed++;
+  else { failed++; console.error(`FAIL (seed ${seed}): ${what}`); }
+}
+
+// A seeded generator (mulberry32).
+let state = seed >>> 0;
+function rand() {
+  state = (state + 0x6d2b79f5) >>> 0;
+  let t = state;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+function digits(n) { let s = ""; for (let i = 0; i < n; i++) s += Math.floor(rand() * 10); return s; }
+
+// DECIMAL(p,s) on INT32 (p <= 9) and INT64 (p <= 18), TIME (INT64 micros).
+const decimals = [[1, 0], [4, 2], [9, 0], [9, 9], [10, 2], [18, 6], [18, 18], [18, 0]];
+const nrows = 1500;
+const cols = decimals.map(([p, s]) => ({ name: `d${p}_${s}`, sql: `DECIMAL(${p},${s})`, p, s }));
+cols.push({ name: "t", sql: "TIME" });
+const lines = [cols.map((c) => c.name).join(",")];
+for (let i = 0; i < nrows; i++) {
+  lines.push(cols.map((c) => {
+    if (i % 11 === 5) return ""; // null
+    if (c.sql === "TIME") {
+      const us = i === 0 ? 0 : i === 1 ? 86399999999 : Math.floor(rand() * 86400e6);
+      const sec = Math.floor(us / 1e6);
+      return `${String(Math.floor(sec / 3600)).padStart(2, "0")}:${String(Math.floor(sec / 60) % 60).padStart(2, "0")}:` +
+        `${String(sec % 60).padStart(2, "0")}.${String(us % 1e6).padStart(6, "0")}`;
+    }
+    // Edge values (the largest of the precision, both signs, zero), then random digits.
+    const all9 = "9".repeat(c.p);
+    let d = i === 0 ? all9 : i === 1 ? all9 : i === 2 ? "0" : digits(1 + Math.floor(rand() * c.p));
+    d = d.replace(/^0+(?=\d)/, "");
+    const neg = i === 1 || (i > 2 && rand() < 0.5);
+    const int = d.length > c.s ? d.slice(0, d.length - c.s) : "0";
+    const frac = c.s ? "." + d.padStart(c.s, "0").slice(-c.s) : "";
+    return (neg ? "-" : "") + int + frac;
+  }).join(","));
+}
+writeFileSync(`${dir}/in.csv`, lines.join("\n") + "\n");
+
+const inst = await DuckDBInstance.create(":memory:");
+const conn = await inst.connect();
+const colTypes = "{" + cols.map((c) => `'${c.name}': '${c.sql}'`).join(", ") + "}";
+await conn.run(`CREATE TABLE src AS SELECT * FROM read_csv('${dir}/in.csv', header = true, columns = ${colTypes})`);
+
+// Time of day as microseconds since midnight, from "HH:MM:SS[.ffffff]".
+function micros(t) {
+  const m = /^(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?$/.exec(t);
+  if (!m) return `bad time ${t}`;
+  const frac = (m[4] ?? "").padEnd(9, "0");
+  return ((BigInt(m[1]) * 3600n + BigInt(m[2]) * 60n + BigInt(m[3])) * 1000000000n + BigInt(frac)) / 1000n;
+}
+
+const codecs = ["SNAPPY", "UNCOMPRESSED"];
+let store = 0;
+for (const codec of codecs) {
+  for (const version of ["V1", "V2"]) {
+    const file = `${dir}/duck_${codec}_${version}.parquet`;
+    await conn.run(`COPY src TO '${file}' (FORMAT PARQUET, COMPRESSION ${codec}, PARQUET_VERSION ${version}, ROW_GROUP_SIZE 500)`);
+    const sd = `${dir}/store${store++}`;
+    execFileSync(cli, ["--dir", sd, "put", "--key", "k", file]);
+    execFileSync(cli, ["--dir", sd, "get", "k", "-o", `${dir}/out.csv`]);
+    const out = readFileSync(`${dir}/out.csv`, "utf8").trimEnd().split("\n").map((l) => l.split(","));
+    check(out[0].join(",") === cols.map((c) => c.name).join(","), `header (${codec} ${version})`);
+    check(out.length === nrows + 1, `row count ${out.length - 1} (${codec} ${version})`);
+    for (let k = 0; k < cols.length; k++) {
+      const c = cols[k];
+      const r = await conn.runAndReadAll(`SELECT CAST("${c.name}" AS VARCHAR) FROM read_parquet('${file}')`);
+      const want = r.getRows().map((row) => row[0]);
+      let bad = -1;
+      for (let i = 0; i < nrows && bad < 0; i++) {
+        const got = out[i + 1][k];
+        const w = want[i];
+        // (DuckDB writes DECIMAL(p,p) as ".5"; we write the leading zero, "0.5".)
+        const ok = w === null ? got === "" : c.sql === "TIME" ? micros(got) === micros(w)
+          : got === w.replace(/^(-?)\./, "$10.");
+        if (!ok) bad = i;
+      }
+      check(bad < 0, `${c.name} (${codec} ${version}): row ${bad}: got ${bad >= 0 ? out[bad + 1][k] : ""}, DuckDB ${bad >= 0 ? want[bad] : ""}`);
+    }
+    const meta = JSON.parse(execFileSync(cli, ["--dir", sd, "meta", "k"], { encoding: "utf8" }));
+    check(meta.columns.map((c) => c.type).join(",") ===
+      cols.map((c) => c.sql === "TIME" ? "time[us]" : `decimal(${c.p},${c.s})`).join(","),
+      `meta types: ${meta.columns.map((c) => c.type)}`);
+    // Our own Parquet copy: DuckDB sees the same types and exactly the same rows.
+    const back = `${dir}/back_${codec}_${version}.parquet`;
+    execFileSync(cli, ["--dir", sd, "get", "k", "-o", back]);
+    const types = async (f) => (await conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${f}')`)).getRows().map((r) => `${r[0]} ${r[1]}`).join(",");
+    check(await types(back) === await types(file), `types of our copy: ${await types(back)}`);
+    for (const [a, b] of [[file, back], [back, file]]) {
+      const r = await conn.runAndReadAll(`SELECT count(*) FROM (SELECT * FROM read_parquet('${a}') EXCEPT ALL SELECT * FROM read_parquet('${b}'))`);
+      check(Number(r.getRows()[0][0]) === 0, `rows of ${a} missing from ${b}`);
+    }
+  }
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
