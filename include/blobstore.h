@@ -352,6 +352,12 @@ typedef enum {
     BLOBSTORE_PROBLEM_DANGLING = 2, /**< an entry whose blob is missing */
     BLOBSTORE_PROBLEM_ORPHAN = 3,   /**< a blob no entry refers to */
     BLOBSTORE_PROBLEM_TEMP = 4,     /**< a leftover temporary file of an interrupted write */
+    /** A file that makes the store unsafe to use: the pickle signing key
+     *  (blob "pickle_secret.key") is a symbolic link, not a regular file,
+     *  owned by another user than the caller and root, or open to others
+     *  (mode other than 0600/0400). Never removed; not counted in
+     *  blobstore_verify_stats. */
+    BLOBSTORE_PROBLEM_UNSAFE = 5,
 } blobstore_problem_kind;
 
 typedef struct blobstore_problem {

@@ -167,6 +167,18 @@ expect 3 "verify finds orphan" -- b verify
 expect 0 "verify --repair" -- b verify --repair
 check "orphan removed" '[ ! -e "$S/blobs/zz/zz0000-orphan.blob" ]'
 expect 0 "verify after repair" -- b verify
+head -c 32 /dev/urandom > "$S/pickle_secret.key"
+chmod 666 "$S/pickle_secret.key"
+expect 3 "verify: a pickle key others may write" -- b verify --repair
+check "reported as unsafe, naming why" 'grep -q "^unsafe pickle_secret.key: .*mode 0666: others may write it" "$T/out"'
+check "unsafe key left in place" '[ -f "$S/pickle_secret.key" ]'
+chmod 600 "$S/pickle_secret.key"
+expect 0 "verify: a 0600 pickle key is fine" -- b verify
+rm "$S/pickle_secret.key"
+ln -s /dev/null "$S/pickle_secret.key"
+expect 3 "verify: a symlinked pickle key" -- b verify
+check "symlinked key reported" 'grep -q "^unsafe pickle_secret.key: .*symbolic link" "$T/out"'
+rm "$S/pickle_secret.key"
 
 # clear
 expect 0 "clear" -- b clear

@@ -901,6 +901,70 @@ TEST(legacy_keys_with_control_characters_stay_usable)
     blobstore_close(bs);
 }
 
+static int count_unsafe(void *ctx, const blobstore_problem *p)
+{
+    if (p->kind == BLOBSTORE_PROBLEM_UNSAFE && p->blob && !strcmp(p->blob, "pickle_secret.key") &&
+        p->detail && strstr(p->detail, (const char *)((void **)ctx)[1]))
+        ++*(int *)((void **)ctx)[0];
+    return 0;
+}
+
+/* verify reports a pickle signing key that someone else could have
+ * replaced or read (the Python package refuses to unpickle with it). */
+static int unsafe_reports(blobstore *bs, const char *want)
+{
+    int n = 0;
+    void *ctx[2] = {&n, (void *)want};
+    blobstore_verify_stats st;
+    if (blobstore_verify(&st, bs, BLOBSTORE_VERIFY_REPAIR, count_unsafe, ctx) != 0)
+        return -1;
+    return n;
+}
+
+TEST(verify_reports_an_unsafe_pickle_key)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_kind(dir, "json", 0);
+    CHECK(bs != NULL);
+    CHECK_EQ(unsafe_reports(bs, ""), 0); /* no key file: nothing to say */
+    char key[4096], other[4096];
+    snprintf(key, sizeof(key), "%s/pickle_secret.key", dir);
+    snprintf(other, sizeof(other), "%s.elsewhere", dir);
+    int fd = open(key, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    CHECK(fd >= 0);
+    CHECK_EQ(write(fd, "0123456789abcdef0123456789abcdef", 32), 32);
+    close(fd);
+    CHECK_EQ(chmod(key, 0600), 0);
+    CHECK_EQ(unsafe_reports(bs, ""), 0);
+    CHECK_EQ(chmod(key, 0400), 0);
+    CHECK_EQ(unsafe_reports(bs, ""), 0);
+    CHECK_EQ(chmod(key, 0666), 0);
+    CHECK_EQ(unsafe_reports(bs, "mode 0666: others may write it"), 1);
+    CHECK_EQ(chmod(key, 0640), 0);
+    CHECK_EQ(unsafe_reports(bs, "mode 0640: others may read it"), 1);
+    CHECK_EQ(chmod(key, 0620), 0);
+    CHECK_EQ(unsafe_reports(bs, "mode 0620: others may write it"), 1);
+    struct stat sb;
+    CHECK_EQ(stat(key, &sb), 0); /* reported, never removed, even by repair */
+    if (geteuid() == 0) {
+        CHECK_EQ(chmod(key, 0600), 0);
+        CHECK_EQ(chown(key, 65534, (gid_t)-1), 0);
+        CHECK_EQ(unsafe_reports(bs, "owned by uid 65534"), 1);
+        CHECK_EQ(chown(key, 0, (gid_t)-1), 0);
+    } else {
+        fprintf(stderr, "  (not root: the other-owner case is not tested)\n");
+    }
+    CHECK_EQ(rename(key, other), 0);
+    CHECK_EQ(symlink(other, key), 0);
+    CHECK_EQ(unsafe_reports(bs, "a symbolic link"), 1);
+    CHECK_EQ(unlink(key), 0);
+    CHECK_EQ(mkfifo(key, 0600), 0);
+    CHECK_EQ(unsafe_reports(bs, "not a regular file"), 1);
+    CHECK_EQ(unlink(key), 0);
+    unlink(other);
+    blobstore_close(bs);
+}
+
 static const test_case tests[] = {
     TEST_ENTRY(migrate_between_local_backends),
     TEST_ENTRY(raw_blob_without_segment_checksums_is_checked_by_sha256),
@@ -933,5 +997,6 @@ static const test_case tests[] = {
     TEST_ENTRY(put_fd_and_get_fd),
     TEST_ENTRY(errors_have_codes_and_messages),
     TEST_ENTRY(legacy_keys_with_control_characters_stay_usable),
+    TEST_ENTRY(verify_reports_an_unsafe_pickle_key),
 };
 TEST_MAIN(tests)

@@ -14,12 +14,14 @@ anything else as a pickle (protocol 5) that only this store, holding the
 per-store secret key that signed it, will unpickle.
 """
 
+import errno
 import hashlib
 import hmac
 import json
 import os
 import pickle
 import secrets
+import stat
 import struct
 
 from . import _core
@@ -63,8 +65,77 @@ _KEY_FILE = "pickle_secret.key"
 
 
 class UnsafePickleError(Error):
-    """A pickled entry whose signature does not check out: unpickling it
-    could run arbitrary code, so it is refused unless the caller trusts it."""
+    """A pickled entry this store cannot vouch for: its signature does not
+    check out, or the key that signs pickles (``pickle_secret.key``) is not a
+    regular file of this user (or root) that no one else may write or read.
+    Unpickling it could run arbitrary code, so it is refused unless the
+    caller passes ``trust=True``."""
+
+
+def _check_secret_file(path, st):
+    """Why the signing key file at path (fstat result st) cannot be trusted,
+    or None. Whoever could replace or read it could sign pickles of their
+    own that this user's get() would unpickle."""
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path} is not a regular file"
+    if st.st_uid not in (os.geteuid(), 0):
+        return f"{path} belongs to uid {st.st_uid}, neither this user ({os.geteuid()}) nor root"
+    if st.st_mode & 0o077:
+        who = "write" if st.st_mode & 0o022 else "read"
+        return (
+            f"{path} has mode {stat.S_IMODE(st.st_mode):04o}: others may {who} it "
+            "(it must be 0600 or stricter)"
+        )
+    return None
+
+
+def _load_secret(path):
+    """The store's 32-byte pickle signing key, created (mode 0600, never
+    through a symbolic link) if there is none. Raises UnsafePickleError when
+    the file cannot be trusted (see _check_secret_file)."""
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            # Write the key beside, then link it into place: readers never
+            # see a partly written key, and two processes racing to create
+            # it agree on the first one linked.
+            tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(tmp, flags, 0o600)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    os.fchmod(f.fileno(), 0o600)
+                    f.write(secrets.token_bytes(32))
+                    f.flush()
+                    os.fsync(f.fileno())
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    pass
+            finally:
+                os.unlink(tmp)
+            continue
+        except OSError as e:
+            if e.errno == errno.ELOOP or os.path.islink(path):
+                raise UnsafePickleError(
+                    f"refusing to use the pickle signing key {path}: it is a symbolic link; "
+                    "pass trust=True to get() to load pickles anyway"
+                ) from None
+            raise
+        with os.fdopen(fd, "rb") as f:
+            why = _check_secret_file(path, os.fstat(f.fileno()))
+            if why:
+                raise UnsafePickleError(
+                    f"refusing to use the pickle signing key: {why}; whoever can change it can "
+                    "make this store unpickle code of theirs. Pass trust=True to get() to load "
+                    "pickles anyway"
+                )
+            key = f.read(33)
+        if len(key) != 32:
+            raise CorruptError(f"{path} is not a 32-byte secret key")
+        return key
+    raise Error(f"cannot create the pickle signing key {path}")
 
 
 def _dumps_metadata(metadata, what="metadata"):
@@ -191,29 +262,7 @@ class BlobStore:
             if self._memory:
                 self._secret = secrets.token_bytes(32)
             else:
-                path = os.path.join(self.cache_dir, _KEY_FILE)
-                if not os.path.exists(path):
-                    # Write the key beside, then link it into place: readers
-                    # never see a partly written key, and two processes
-                    # racing to create it agree on the first one linked.
-                    tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
-                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                    try:
-                        with os.fdopen(fd, "wb") as f:
-                            f.write(secrets.token_bytes(32))
-                            f.flush()
-                            os.fsync(f.fileno())
-                        try:
-                            os.link(tmp, path)
-                        except FileExistsError:
-                            pass
-                    finally:
-                        os.unlink(tmp)
-                with open(path, "rb") as f:
-                    key = f.read()
-                if len(key) != 32:
-                    raise CorruptError(f"{path} is not a 32-byte secret key")
-                self._secret = key
+                self._secret = _load_secret(os.path.join(self.cache_dir, _KEY_FILE))
         return self._secret
 
     def _signature(self, key, fmt, content_hash):

@@ -314,6 +314,117 @@ def test_pickles_are_signed(tmp_path):
         assert s.get("obj", trust=True) == {"secret": 1}
 
 
+class _Marker:
+    """Unpickling this creates a file: a stand-in for code an attacker runs."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _forge(path, mode):
+    """An attacker who can write the store directory: their own signing key
+    in place of the store's, and a pickle signed with it; then the key's
+    mode as they leave it."""
+    key_file = path / "pickle_secret.key"
+    key_file.unlink()
+    key_file.write_bytes(os.urandom(32))
+    key_file.chmod(0o600)
+    marker = path.parent / "pwned"
+    with BlobStore(path) as s:
+        s.put(_Marker(marker), key="evil")
+    key_file.chmod(mode)
+    return marker
+
+
+def test_forged_pickle_key_is_refused(tmp_path):
+    path = tmp_path / "s"
+    with BlobStore(path) as s:
+        s.put({"ok": 1}, key="good")
+    marker = _forge(path, 0o666)
+    with BlobStore(path) as s:
+        with pytest.raises(blobstore.UnsafePickleError, match="mode 0666: others may write it"):
+            s.get("evil")
+        with pytest.raises(blobstore.UnsafePickleError, match="pickle_secret.key"):
+            s.get("good")
+        with pytest.raises(blobstore.UnsafePickleError):  # nor signs new pickles with it
+            s.put({"x": 1}, key="new")
+        assert not marker.exists()
+        assert s.get("good", trust=True) == {"ok": 1}  # trust=True: the explicit opt-out
+        assert s.get("evil", trust=True) is not None and marker.exists()
+        problems = [p for p in s.verify()["problems"] if p["kind"] == "unsafe"]
+        assert len(problems) == 1 and problems[0]["blob"] == "pickle_secret.key"
+        assert "mode 0666" in problems[0]["detail"]
+    assert issubclass(blobstore.UnsafePickleError, blobstore.Error)
+
+
+@pytest.mark.parametrize("mode", [0o620, 0o602, 0o640, 0o604])
+def test_pickle_key_open_to_others_is_refused(tmp_path, mode):
+    path = tmp_path / "s"
+    with BlobStore(path) as s:
+        s.put({"ok": 1}, key="good")
+    (path / "pickle_secret.key").chmod(mode)
+    with BlobStore(path) as s:
+        with pytest.raises(blobstore.UnsafePickleError, match=f"mode {mode:04o}"):
+            s.get("good")
+    (path / "pickle_secret.key").chmod(0o400)  # read-only for its owner: fine
+    with BlobStore(path) as s:
+        assert s.get("good") == {"ok": 1}
+
+
+def test_symlinked_pickle_key_is_refused(tmp_path):
+    path = tmp_path / "s"
+    with BlobStore(path) as s:
+        s.put({"ok": 1}, key="good")
+    key_file = path / "pickle_secret.key"
+    elsewhere = tmp_path / "their.key"
+    elsewhere.write_bytes(key_file.read_bytes())
+    elsewhere.chmod(0o600)
+    key_file.unlink()
+    key_file.symlink_to(elsewhere)
+    with BlobStore(path) as s:
+        with pytest.raises(blobstore.UnsafePickleError, match="symbolic link"):
+            s.get("good")
+        assert s.get("good", trust=True) == {"ok": 1}
+    # A dangling link is not followed to create a key where it points.
+    key_file.unlink()
+    key_file.symlink_to(tmp_path / "planted.key")
+    with BlobStore(path) as s:
+        with pytest.raises(blobstore.UnsafePickleError, match="symbolic link"):
+            s.put({"x": 1}, key="new")
+    assert not (tmp_path / "planted.key").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_pickle_key_of_another_user_is_refused(tmp_path):
+    import pwd
+
+    nobody = pwd.getpwnam("nobody").pw_uid
+    path = tmp_path / "s"
+    with BlobStore(path) as s:
+        s.put({"ok": 1}, key="good")
+    os.chown(path / "pickle_secret.key", nobody, -1)
+    with BlobStore(path) as s:
+        with pytest.raises(blobstore.UnsafePickleError, match=f"belongs to uid {nobody}"):
+            s.get("good")
+        assert s.get("good", trust=True) == {"ok": 1}
+
+
+def test_pickle_key_is_created_0600_whatever_the_umask(tmp_path):
+    old = os.umask(0)
+    try:
+        with BlobStore(tmp_path / "s") as s:
+            s.put({"ok": 1}, key="good")
+            assert s.get("good") == {"ok": 1}
+    finally:
+        os.umask(old)
+    st = (tmp_path / "s" / "pickle_secret.key").stat()
+    assert st.st_mode & 0o777 == 0o600 and st.st_size == 32
+    assert [n for n in os.listdir(tmp_path / "s") if n.startswith("pickle_secret.key.")] == []
+
+
 def test_out_of_band_buffers(tmp_path):
     pickle = __import__("pickle")
     big = bytearray(os.urandom(1 << 20))

@@ -127,6 +127,9 @@ static const command_help helps[] = {
     {"verify", "usage: blobstore verify [--repair]\n"
                "Check every blob against its checksum and look for dangling entries,\n"
                "orphan blobs and leftover temporary files; print one line per problem.\n"
+               "A pickle signing key (pickle_secret.key, used by the Python package) that is\n"
+               "a symbolic link, not a regular file, another user's, or open to others than\n"
+               "its owner is reported as \"unsafe\" (and never removed).\n"
                "--repair removes dangling entries, orphans and temporaries (never corrupt\n"
                "blobs). Exit 3 if problems remain.\n"},
     {"migrate", "usage: blobstore migrate [--to-dir DIR] [--to-backend B] [--to-blob-backend BB]\n"
@@ -1057,8 +1060,9 @@ static int cmd_clear(blobstore *bs, int argc, char **argv)
 
 static int print_problem(void *ctx, const blobstore_problem *p)
 {
-    static const char *kinds[] = {"", "corrupt", "dangling", "orphan", "temp"};
-    (void)ctx;
+    static const char *kinds[] = {"", "corrupt", "dangling", "orphan", "temp", "unsafe"};
+    if (p->kind == BLOBSTORE_PROBLEM_UNSAFE && ctx) /* not in the stats */
+        ++*(size_t *)ctx;
     if (p->key) {
         printf("%s ", kinds[p->kind]);
         put_key(stdout, p->key);
@@ -1081,10 +1085,11 @@ static int cmd_verify(blobstore *bs, int argc, char **argv)
             return usage_error("verify: unexpected argument %s", argv[i]);
     }
     blobstore_verify_stats st;
-    int rc = blobstore_verify(&st, bs, flags, print_problem, NULL);
+    size_t unsafe = 0;
+    int rc = blobstore_verify(&st, bs, flags, print_problem, &unsafe);
     if (rc)
         return lib_error(rc);
-    size_t problems = st.corrupt + st.dangling + st.orphans + st.temps;
+    size_t problems = st.corrupt + st.dangling + st.orphans + st.temps + unsafe;
     printf("%zu entries checked: %zu ok, %zu corrupt, %zu dangling, %zu orphans, %zu temporary "
            "files; %zu repaired\n",
            st.entries, st.ok, st.corrupt, st.dangling, st.orphans, st.temps, st.repaired);
