@@ -595,7 +595,12 @@ static int finish_int96(col_state *st, size_t n)
         memcpy(&nanos, st->i96 + 12 * i, 8);
         memcpy(&julian, st->i96 + 12 * i + 8, 4);
         int64_t days = (int64_t)julian - 2440588;
-        out[i] = fits_ns ? days * day_ns + nanos : days * 86400000000LL + nanos / 1000;
+        /* Before 1970, (days + 1) * day_ns first: days * day_ns alone
+         * overflows on 1677-09-21, whose instants still fit. */
+        if (fits_ns)
+            out[i] = days < 0 ? (days + 1) * day_ns + (nanos - day_ns) : days * day_ns + nanos;
+        else
+            out[i] = days * 86400000000LL + nanos / 1000;
     }
     return 0;
 }
