@@ -9,6 +9,7 @@ PYTHON     ?= /usr/bin/python3
 VENV       ?= $(BUILD)/venv
 
 .PHONY: all deps build run test test-fast test-asan test-python bench fuzz install format clean
+.PHONY: soak soak-arrays
 
 all: build
 
@@ -51,6 +52,21 @@ test-python: build
 	$(VENV)/bin/pip install --no-build-isolation --no-index --no-deps -q ./python
 	cd $(BUILD) && $(abspath $(VENV))/bin/python -m pytest -q -p no:cacheprovider --ignore=$(CURDIR)/python/tests/online $(CURDIR)/python/tests
 	cd $(BUILD) && $(CURDIR)/tests/online/servers.sh --pg --rgw $(abspath $(VENV))/bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/python/tests/online
+
+# make soak: the long randomized differential runs (minutes; new seeds each
+# run, printed, and printed again with the case that fails).
+soak: soak-arrays
+	@echo "make soak: all soak runs passed"
+
+# Arrays: random dtypes x ranks 0-6 x irregular shapes x codecs x shuffles,
+# through b2nd_write/read and the store in C, then put/get/boxes in Python.
+soak-arrays: build
+	cd $(BUILD) && BLOBSTORE_SOURCE_DIR=$(CURDIR) B2ND_DIFF_CASES=4000 B2ND_DIFF_ITEMS=100000 ./test_b2nd random_differential
+	cd $(BUILD) && BLOBSTORE_SOURCE_DIR=$(CURDIR) B2ND_DIFF_CASES=60 B2ND_DIFF_ITEMS=3000000 ./test_b2nd random_differential
+	rm -rf $(VENV)
+	$(PYTHON) -m venv --system-site-packages $(VENV)
+	$(VENV)/bin/pip install --no-build-isolation --no-index --no-deps -q ./python
+	cd $(BUILD) && BLOBSTORE_DIFF_CASES=2000 BLOBSTORE_DIFF_ITEMS=50000 $(abspath $(VENV))/bin/python -m pytest -q -s -p no:cacheprovider $(CURDIR)/python/tests/test_arrays.py -k random_differential
 
 # The libFuzzer targets, FUZZ_SECONDS each (clang, ASan + UBSan).
 fuzz: deps

@@ -136,3 +136,154 @@ def test_masked_arrays_keep_their_mask(store):
     k = store.put(np.ma.getdata(cases[0]))
     assert store.get_metadata(k)["format"] == "b2nd"
     assert not isinstance(store.get(k), np.ma.MaskedArray)
+
+
+# ---- the random differential suite ----
+# Random arrays (every dtype .b2nd holds, both byte orders, ranks 0-6,
+# irregular shapes with size-0 and size-1 dimensions, C, Fortran and
+# non-contiguous inputs) through every codec: put, get and boxes of the
+# stored array (integer indices too; the store has no stepped slices),
+# compared bit for bit and with array_equal(equal_nan=True). Each case has
+# its own seed, printed when it fails; BLOBSTORE_DIFF_CASES and
+# BLOBSTORE_DIFF_ITEMS make it longer (make soak), BLOBSTORE_DIFF_SEED
+# replays one case.
+
+DIFF_DTYPES = ["|b1", "|i1", "<i2", ">i2", "<i4", ">i4", "<i8", ">i8", "|u1", "<u2", ">u2",
+               "<u4", ">u4", "<u8", ">u8", "<f2", ">f2", "<f4", ">f4", "<f8", ">f8", "<c8",
+               ">c8", "<c16", ">c16", "|S5", "<U3"]  # bytes and strings: pickled
+CODECS = ["lz4", "zstd", "gzip", "blosclz", "none"]
+
+
+def _random_array(rng, max_items):
+    dtype = np.dtype(DIFF_DTYPES[rng.integers(len(DIFF_DTYPES))])
+    ndim = int(rng.integers(0, 7))
+    budget = int(rng.integers(1, max_items + 1))
+    shape, items = [], 1
+    for i in range(ndim):
+        r = rng.integers(20)
+        if r == 0:
+            v = 0
+        elif r < 4:
+            v = 1
+        else:
+            per = max(budget // max(items, 1), 1) ** (1.0 / (ndim - i))
+            v = int(rng.integers(1, int(2 * per) + 2))
+        shape.append(v)
+        items *= max(v, 1)
+    n = int(np.prod(shape, dtype=np.int64))
+    style = rng.integers(3)
+    if dtype.kind == "b":
+        a = rng.integers(0, 2, n).astype(bool)
+    elif dtype.kind in "SU":
+        a = np.array(["".join(chr(97 + int(c)) for c in rng.integers(0, 26, int(rng.integers(0, 4))))
+                      for _ in range(n)], dtype=dtype)
+    elif style == 0:  # any bytes: NaNs of every payload, infinities, subnormals
+        a = rng.integers(0, 256, n * dtype.itemsize, dtype=np.uint8).view(dtype)
+    elif style == 1:  # runs of zeros: all-zero chunks are stored as special chunks
+        a = rng.integers(0, 256, n * dtype.itemsize, dtype=np.uint8)
+        a[(np.arange(a.size) // 97) % 3 == 0] = 0
+        a = a.view(dtype)
+    else:
+        a = (np.arange(n) % 7).astype(dtype)
+    a = a.reshape(shape)
+    view = rng.integers(4)
+    if view == 1 and ndim > 1:
+        a = np.asfortranarray(a)
+    elif view == 2 and ndim > 0:
+        a = np.swapaxes(a, 0, ndim - 1)  # a transposed view
+    elif view == 3 and ndim > 0 and a.shape[0] > 1:
+        a = np.concatenate([a, a], axis=0)[::2]  # a stepped view
+    return a
+
+
+def _same(a, b, what):
+    assert isinstance(b, np.ndarray), what
+    assert b.dtype == a.dtype and b.dtype.str == a.dtype.str, what
+    assert b.shape == a.shape, what
+    assert b.tobytes() == a.tobytes(), what  # bit for bit, NaN payloads included
+    if a.dtype.kind in "fc":
+        assert np.array_equal(a, b, equal_nan=True), what
+    else:
+        assert np.array_equal(a, b), what
+
+
+def _at(a, index):
+    """a[index] as an array of a's dtype (NumPy scalars are native-endian)."""
+    got = a[index]
+    return np.array(got, dtype=a.dtype) if isinstance(got, np.generic) else got
+
+
+def _diff_case(stores, seed, max_items):
+    rng = np.random.default_rng(seed)
+    a = _random_array(rng, max_items)
+    codec = CODECS[rng.integers(len(CODECS))]
+    s = stores[codec]
+    what = f"seed {seed}: {a.dtype.str} shape {a.shape} codec {codec}"
+    k = s.put(a)
+    _same(a, s.get(k), what)
+    if a.dtype.kind in "SU":
+        assert s.get_metadata(k)["format"] == "pickle", what
+        return
+    m = s.get_metadata(k)
+    assert m["format"] == "b2nd" and m["dtype"] == a.dtype.str and m["shape"] == list(a.shape), what
+    for t in range(4):  # boxes and integer indices of the stored array
+        if a.size == 0:
+            break
+        lo, hi, index = [], [], []
+        for n in a.shape:
+            i = int(rng.integers(n))
+            if rng.integers(3) == 0:
+                lo.append(i), hi.append(i + 1), index.append(i)
+            else:
+                j = int(rng.integers(i, n + 1))
+                lo.append(i), hi.append(j), index.append(slice(i, j))
+        dt, shape, buf = s._store.get_array(k, lo, hi)
+        box = np.frombuffer(buf, dtype=np.dtype(dt)).reshape(shape)
+        _same(_at(a, tuple(slice(x, y) for x, y in zip(lo, hi))), box, f"{what} box {lo}:{hi}")
+        squeezed = box.reshape([n for n, ix in zip(box.shape, index) if isinstance(ix, slice)])
+        _same(_at(a, tuple(index)), squeezed, f"{what} index {index}")
+    s.delete(k)
+
+
+def test_random_differential(tmp_path):
+    cases = int(os.environ.get("BLOBSTORE_DIFF_CASES", "150"))
+    max_items = int(os.environ.get("BLOBSTORE_DIFF_ITEMS", "3000"))
+    seed = os.environ.get("BLOBSTORE_DIFF_SEED")
+    if seed is not None:
+        base = int(seed)
+    elif "BLOBSTORE_DIFF_CASES" in os.environ:
+        base = int.from_bytes(os.urandom(4), "little")  # a soak explores new seeds
+    else:
+        base = 20261202
+    print(f"random differential: {cases} cases from seed {base}, at most {max_items} items")
+    stores = {c: BlobStore(tmp_path / c, compression=c) for c in CODECS}
+    try:
+        for i in range(cases):
+            try:
+                _diff_case(stores, base + i, max_items)
+            except AssertionError as e:
+                raise AssertionError(
+                    f"differential case failed; replay with BLOBSTORE_DIFF_SEED={base + i} "
+                    f"BLOBSTORE_DIFF_CASES=1: {e}") from e
+    finally:
+        for s in stores.values():
+            s.close()
+
+
+def test_large_arrays_span_chunks(tmp_path):
+    """Arrays over the 4 MiB chunk target, with sizes that divide nothing:
+    several chunks, padded edge chunks and blocks, every codec."""
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((1031, 67, 9))  # ~5 MB: two chunks along the first axis
+    a[100:300] = 0.0  # zero blocks
+    a[5, 5, 5] = np.nan
+    b = rng.integers(-2**31, 2**31, (3, 700_001), dtype="<i4").astype(">i4")
+    for codec in CODECS:
+        with BlobStore(tmp_path / codec, compression=codec) as s:
+            for x in (a, b, np.asfortranarray(a)):
+                k = s.put(x)
+                _same(x, s.get(k), codec)
+                lo, hi = [1, 2, 0][:x.ndim], [1030, 66, 9][:x.ndim] if x.ndim == 3 else [3, 700_000]
+                dt, shape, buf = s._store.get_array(k, lo, hi)
+                box = np.frombuffer(buf, dtype=np.dtype(dt)).reshape(shape)
+                _same(x[tuple(slice(p, q) for p, q in zip(lo, hi))], box, codec)
