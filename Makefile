@@ -9,7 +9,7 @@ PYTHON     ?= /usr/bin/python3
 VENV       ?= $(BUILD)/venv
 
 .PHONY: all deps build run test test-fast test-asan test-python bench fuzz install format clean
-.PHONY: soak soak-arrays
+.PHONY: soak soak-arrays soak-tables
 
 all: build
 
@@ -55,7 +55,7 @@ test-python: build
 
 # make soak: the long randomized differential runs (minutes; new seeds each
 # run, printed, and printed again with the case that fails).
-soak: soak-arrays
+soak: soak-arrays soak-tables
 	@echo "make soak: all soak runs passed"
 
 # Arrays: random dtypes x ranks 0-6 x irregular shapes x codecs x shuffles,
@@ -71,6 +71,11 @@ soak-arrays: build
 # The libFuzzer targets, FUZZ_SECONDS each (clang, ASan + UBSan).
 fuzz: deps
 	./fuzz/run.sh $(FUZZ_SECONDS)
+
+# Tables: the differential suite at every row count x both ways in x three
+# rotations with every type, and ~1M rows (BLOBSTORE_TABLE_DIFF_SEED=N replays).
+soak-tables: build
+	./tests/parquet/differential.sh $(PYTHON) $(BUILD)/python $(BUILD)/blobstore --soak
 
 bench: build
 	$(BUILD)/blobstore_bench

@@ -36,3 +36,30 @@ add_test(NAME test_pg COMMAND ${PROJECT_SOURCE_DIR}/tests/online/servers.sh --pg
 add_test(NAME test_s3 COMMAND ${PROJECT_SOURCE_DIR}/tests/online/servers.sh --pg --rgw $<TARGET_FILE:test_s3>)
 add_test(NAME test_online_cli COMMAND ${PROJECT_SOURCE_DIR}/tests/online/servers.sh --pg --rgw ${PROJECT_SOURCE_DIR}/tests/online/cli.sh $<TARGET_FILE:blobstore_cli>)
 set_tests_properties(test_pg test_s3 test_online_cli PROPERTIES TIMEOUT 600)
+# The differential table suite (tests/parquet/differential.py): random tables
+# in through `put --csv` and Python, out as CSV, Parquet and pandas, checked
+# value by value against the input with DuckDB, parquet-wasm and hyparquet as
+# oracles. The Python package is built here from this tree (blobstore/_core
+# beside copies of python/blobstore/*.py) so that ctest tests the current code.
+# Not in the sanitizer build: an ASan extension cannot load into Python.
+if(NOT Python3_EXECUTABLE AND EXISTS /usr/bin/python3)
+  set(Python3_EXECUTABLE /usr/bin/python3) # Debian's, with its NumPy and pandas
+endif()
+find_package(Python3 COMPONENTS Interpreter Development.Module)
+if(Python3_Development.Module_FOUND AND NOT BLOBSTORE_SANITIZE)
+  set(BLOBSTORE_PYDIR ${PROJECT_BINARY_DIR}/python/blobstore)
+  Python3_add_library(blobstore_pycore MODULE WITH_SOABI python/blobstore/_core.c)
+  set_target_properties(blobstore_pycore PROPERTIES OUTPUT_NAME _core
+    LIBRARY_OUTPUT_DIRECTORY ${BLOBSTORE_PYDIR})
+  target_include_directories(blobstore_pycore PRIVATE ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
+  target_compile_definitions(blobstore_pycore PRIVATE BLOBSTORE_BUILDING)
+  target_link_libraries(blobstore_pycore PRIVATE blobstore_static)
+  file(GLOB BLOBSTORE_PY_FILES ${PROJECT_SOURCE_DIR}/python/blobstore/*.py)
+  add_custom_target(blobstore_pypkg ALL
+    COMMAND ${CMAKE_COMMAND} -E copy_if_different ${BLOBSTORE_PY_FILES} ${BLOBSTORE_PYDIR}
+    DEPENDS blobstore_pycore)
+  add_test(NAME test_table_differential
+    COMMAND ${PROJECT_SOURCE_DIR}/tests/parquet/differential.sh ${Python3_EXECUTABLE}
+            ${PROJECT_BINARY_DIR}/python $<TARGET_FILE:blobstore_cli>)
+  set_tests_properties(test_table_differential PROPERTIES TIMEOUT 600)
+endif()

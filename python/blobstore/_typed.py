@@ -343,14 +343,13 @@ def _series_from(pd, np, col, nrows, dtype):
         return s
     arr = np.frombuffer(vals, dtype=_NUMPY_OF[t])
     if mask is not None:
-        if dtype in _NULLABLE:
-            return pd.Series(pd.array(arr, dtype=dtype).__class__(arr.copy(), ~mask)) if t != T_BOOL else pd.Series(pd.arrays.BooleanArray(arr.astype(bool), ~mask))
-        nullable = {T_BOOL: "boolean", T_I8: "Int8", T_I16: "Int16", T_I32: "Int32", T_I64: "Int64",
-                    T_U8: "UInt8", T_U16: "UInt16", T_U32: "UInt32", T_U64: "UInt64",
-                    T_F32: "Float32", T_F64: "Float64"}[t]
-        out = pd.array(arr, dtype=nullable)
-        out[~mask] = pd.NA
-        return pd.Series(out)
+        # A masked array built from (values, mask): NaN stays a value, and
+        # pd.array(values, dtype) would turn it into NA.
+        if t == T_BOOL:
+            return pd.Series(pd.arrays.BooleanArray(arr.astype(bool), ~mask))
+        if t in (T_F32, T_F64):
+            return pd.Series(pd.arrays.FloatingArray(arr.copy(), ~mask))
+        return pd.Series(pd.arrays.IntegerArray(arr.copy(), ~mask))
     s = pd.Series(arr.astype(bool) if t == T_BOOL else arr)
     return s
 

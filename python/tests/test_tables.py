@@ -92,3 +92,43 @@ def test_frames_follow_the_store_codec(tmp_path, codec, written):
         s.put(df, key="t")
         assert s.get_metadata("t")["compression"] == written
         assert df.equals(s.get("t"))
+
+
+def test_nullable_floats_keep_nan_apart_from_na(store):
+    # NaN is a value and NA the null: a column of both comes back so
+    # (pd.array(values, dtype="Float64") would turn every NaN into NA).
+    s = pd.Series(pd.arrays.FloatingArray(np.array([np.nan, 1.5, 0.0, -0.0]),
+                                          np.array([False, False, True, False])))
+    df = pd.DataFrame({"f": s, "i": pd.array([None, 2, 3, 4], dtype="Int64")})
+    back = store.get(store.put(df))
+    assert df.equals(back) and str(back["f"].dtype) == "Float64"
+    data, mask = back["f"].array._data, back["f"].array._mask
+    assert np.isnan(data[0]) and not mask[0] and mask[2] and not mask[3]
+    assert np.signbit(data[3])
+    assert back["i"].isna().tolist() == [True, False, False, False]
+
+
+def test_issue11_frames_equal(store):
+    # The frames of issue 11: a low-cardinality string column, a datetime
+    # column with one NaT, an Int64 column with a leading NA (600 rows).
+    n = 600
+    df = pd.DataFrame({
+        "country": [["US", "FR", "DE"][i % 3] for i in range(n)],
+        "when": pd.to_datetime([None if i == 300 else 1600000000 + i for i in range(n)], unit="s"),
+        "n": pd.array([None] + list(range(1, n)), dtype="Int64"),
+    })
+    assert df.equals(store.get(store.put(df)))
+
+
+def test_timestamps_beyond_datetime64_ns(store):
+    # A millisecond column beyond 1677..2262 (from a CSV or another writer)
+    # cannot be datetime64[ns]: datetime objects, not wrapped-around instants.
+    import datetime
+
+    ms = np.array([253402300799999, -62135596800000, 0], dtype=np.int64)
+    valid = np.array([1, 1, 0], dtype=np.uint8)
+    k = store._store.put_table("far", [("t", 13, False, ms.view(np.uint8), None, None, valid)], 3)
+    back = store.get(k)
+    assert back["t"].dtype == object
+    assert back["t"].tolist() == [datetime.datetime(9999, 12, 31, 23, 59, 59, 999000),
+                                  datetime.datetime(1, 1, 1), None]

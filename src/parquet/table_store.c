@@ -397,6 +397,39 @@ static int parse_i64(const char *s, int64_t *out)
     return 0;
 }
 
+/* An integer of type t, range-checked (a value that does not fit is an error,
+ * never its low bytes); unsigned 64-bit values above INT64_MAX too. */
+static int parse_int(const char *s, pq_type t, int64_t *out)
+{
+    if (t == PQ_UINT64) {
+        char *end;
+        errno = 0;
+        const char *p = s;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '-')
+            return -1;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno || end == s || *end)
+            return -1;
+        *out = (int64_t)v;
+        return 0;
+    }
+    static const int64_t lo[] = {
+        [PQ_INT8] = INT8_MIN,   [PQ_INT16] = INT16_MIN, [PQ_INT32] = INT32_MIN,
+        [PQ_INT64] = INT64_MIN, [PQ_UINT8] = 0,         [PQ_UINT16] = 0,
+        [PQ_UINT32] = 0};
+    static const int64_t hi[] = {
+        [PQ_INT8] = INT8_MAX,    [PQ_INT16] = INT16_MAX, [PQ_INT32] = INT32_MAX,
+        [PQ_INT64] = INT64_MAX,  [PQ_UINT8] = UINT8_MAX, [PQ_UINT16] = UINT16_MAX,
+        [PQ_UINT32] = UINT32_MAX};
+    int64_t v;
+    if (parse_i64(s, &v) || v < lo[t] || v > hi[t])
+        return -1;
+    *out = v;
+    return 0;
+}
+
 static int parse_f64(const char *s, double *out)
 {
     char *end;
@@ -500,6 +533,7 @@ static int fill_column(pq_column *c, const csv_grid *g, size_t k, size_t nrows)
         return BLOBSTORE_ENOMEM;
     for (size_t r = 0; r < nrows; r++) {
         const char *s = g->cells[(r + 1) * g->ncols + k];
+        size_t n = g->lens[(r + 1) * g->ncols + k]; /* a string may hold NUL bytes */
         c->valid[r] = s != NULL;
         if (!w)
             c->offsets[r] = bytes.len;
@@ -507,6 +541,11 @@ static int fill_column(pq_column *c, const csv_grid *g, size_t k, size_t nrows)
             continue;
         c->nullable |= 0;
         uint8_t *dst = w ? (uint8_t *)c->values + r * w : NULL;
+        if (w && strlen(s) != n) { /* a NUL inside a number */
+            bs__buf_free(&bytes);
+            return bs__error(BLOBSTORE_EINVAL, "CSV: column \"%s\" row %zu holds a NUL byte",
+                             c->name, r + 1);
+        }
         int64_t i;
         double d;
         int bad = 0;
@@ -525,13 +564,15 @@ static int fill_column(pq_column *c, const csv_grid *g, size_t k, size_t nrows)
             }
             break;
         case PQ_STRING:
-            if (!bs__utf8_valid((const unsigned char *)s, strlen(s)))
+            if (!bs__utf8_valid((const unsigned char *)s, n)) {
+                bs__buf_free(&bytes);
                 return bs__error(BLOBSTORE_EINVAL, "CSV: column \"%s\" row %zu is not UTF-8",
                                  c->name, r + 1);
-            bad = bs__buf_append(&bytes, s, strlen(s)) ? -1 : 0;
+            }
+            bad = bs__buf_append(&bytes, s, n) ? -1 : 0;
             break;
         case PQ_BINARY:
-            bad = bs__buf_append(&bytes, s, strlen(s)) ? -1 : 0;
+            bad = bs__buf_append(&bytes, s, n) ? -1 : 0;
             break;
         case PQ_TIMESTAMP_MS:
         case PQ_TIMESTAMP_US:
@@ -548,9 +589,9 @@ static int fill_column(pq_column *c, const csv_grid *g, size_t k, size_t nrows)
             }
             break;
         default: /* integers */
-            bad = parse_i64(s, &i);
+            bad = parse_int(s, c->type, &i);
             if (!bad)
-                memcpy(dst, &i, w); /* the low bytes */
+                memcpy(dst, &i, w); /* the low bytes: i fits */
         }
         if (bad) {
             bs__buf_free(&bytes);
@@ -657,9 +698,11 @@ BLOBSTORE_API int blobstore_table_from_csv(blobstore_table *out, const char *csv
     return rc;
 }
 
+/* A cell, quoted when it holds a separator or a quote, or is empty (an
+ * empty unquoted cell is a null). */
 static int put_csv_cell(bs_buf *b, const char *s, size_t n)
 {
-    int needs = 0;
+    int needs = n == 0;
     for (size_t i = 0; i < n && !needs; i++)
         needs = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
     if (!needs)

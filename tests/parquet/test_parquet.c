@@ -280,6 +280,61 @@ TEST(column_chunks_split_into_pages)
     pq_table_free(&t);
 }
 
+/* CSV in and out keep every value: uint64 above INT64_MAX, empty strings
+ * apart from nulls, NUL bytes in binary; a value that does not fit its
+ * integer type is an error, never its low bytes. */
+TEST(csv_values_round_trip_exactly)
+{
+    static const char csv[] = "u,s,b,i\n"
+                              "18446744073709551615,\"\",\"x\0y\",-128\n"
+                              "0,,,127\n"
+                              "9223372036854775808,\"a,\"\"b\"\"\",\"\",0\n";
+    blobstore_table t;
+    CHECK_EQ(
+        blobstore_table_from_csv(&t, csv, sizeof(csv) - 1, "u:uint64,s:string,b:binary,i:int8"), 0);
+    CHECK_EQ(t.nrows, 3);
+    uint64_t u[3];
+    memcpy(u, t.cols[0].values, sizeof(u));
+    CHECK(u[0] == UINT64_MAX && u[1] == 0 && u[2] == (uint64_t)1 << 63);
+    const pq_column *str = &t.cols[1], *bin = &t.cols[2];
+    CHECK(str->valid && str->valid[0] && !str->valid[1] && str->valid[2]);
+    CHECK(str->offsets[1] == str->offsets[0]); /* "" */
+    CHECK(bin->valid && bin->valid[0] && !bin->valid[1] && bin->valid[2]);
+    CHECK(bin->offsets[1] - bin->offsets[0] == 3 && memcmp(bin->bytes, "x\0y", 3) == 0);
+    CHECK(bin->offsets[3] == bin->offsets[2]); /* "" */
+    char *out;
+    size_t len;
+    CHECK_EQ(blobstore_table_to_csv(&out, &len, &t), 0);
+    blobstore_table back;
+    CHECK_EQ(blobstore_table_from_csv(&back, out, len, "u:uint64,s:string,b:binary,i:int8"), 0);
+    blobstore_free(out);
+    for (size_t k = 0; k < t.ncols; k++)
+        CHECK(same_column(&t.cols[k], &back.cols[k], t.nrows));
+    blobstore_table_clear(&back);
+    blobstore_table_clear(&t);
+    static const struct {
+        const char *csv, *schema;
+    } bad[] = {{"a\n128\n", "a:int8"},
+               {"a\n-129\n", "a:int8"},
+               {"a\n256\n", "a:uint8"},
+               {"a\n65536\n", "a:uint16"},
+               {"a\n-1\n", "a:uint32"},
+               {"a\n4294967296\n", "a:uint32"},
+               {"a\n-1\n", "a:uint64"},
+               {"a\n18446744073709551616\n", "a:uint64"},
+               {"a\n32768\n", "a:int16"},
+               {"a\n2147483648\n", "a:int32"},
+               {"a\n9223372036854775808\n", "a:int64"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = blobstore_table_from_csv(&t, bad[i].csv, strlen(bad[i].csv), bad[i].schema);
+        if (rc != BLOBSTORE_EINVAL)
+            fprintf(stderr, "  %s as %s: %d\n", bad[i].csv, bad[i].schema, rc);
+        CHECK_EQ(rc, BLOBSTORE_EINVAL);
+    }
+    static const char nul[] = "a\n1\0002\n";
+    CHECK_EQ(blobstore_table_from_csv(&t, nul, sizeof(nul) - 1, "a:int32"), BLOBSTORE_EINVAL);
+}
+
 TEST(projection_reads_only_named_columns)
 {
     pq_table t = {50, 3, calloc(3, sizeof(pq_column))};
@@ -489,6 +544,7 @@ static const test_case tests[] = {
     TEST_ENTRY(int96_timestamps_read_as_nanoseconds),
     TEST_ENTRY(every_type_nullability_codec_round_trips),
     TEST_ENTRY(column_chunks_split_into_pages),
+    TEST_ENTRY(csv_values_round_trip_exactly),
     TEST_ENTRY(projection_reads_only_named_columns),
     TEST_ENTRY(damaged_files_give_errors),
 };
