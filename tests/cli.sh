@@ -373,6 +373,22 @@ expect 0 "get them as CSV" -- "$BS" --dir "$ST" get dec --columns d4,d18,d18_0
 check "exact decimals" '[ "$(head -3 "$T/out" | tr "\n" ";")" = "d4,d18,d18_0;-5.00,-617283.500000,999999999999999999;-4.63,-487988.532657,-999999999999999999;" ]'
 expect 0 "meta of them" -- "$BS" --dir "$ST" meta dec
 check "their types" 'grep -q "\"name\":\"d18\",\"type\":\"decimal(18,6)\"" "$T/out"'
+# a STRING value that is not UTF-8 makes the file corrupt: refused at put (exit 3), where
+# it used to be stored and then raise UnicodeDecodeError in Python
+printf 's\nalpha\nbravo\ncharlie\n' > "$T/u.csv"
+expect 0 "put a string column" -- "$BS" --dir "$T/plain" --compression none put --csv --key u "$T/u.csv"
+expect 0 "as an uncompressed parquet file" -- "$BS" --dir "$T/plain" --compression none get u -o "$T/u.parquet"
+/usr/bin/python3 - "$T/u.parquet" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+i = b.index(b"bravo")
+b[i + 1] = 0xFF
+open(p, "wb").write(bytes(b))
+PY
+expect 3 "invalid UTF-8 refused as corrupt" -- "$BS" --dir "$ST" put --key badutf "$T/u.parquet"
+check "it says so" 'grep -q "UTF-8" "$T/err"'
+expect 1 "nothing stored for it" -- "$BS" --dir "$ST" exists badutf
 # more than 256 columns named: every one kept (the list used to stop at 256)
 expect 0 "put a 500-column file" -- "$BS" --dir "$ST" put --key wide "$D/cols500.parquet"
 expect 0 "get all 500 by name" -- "$BS" --dir "$ST" get wide --columns "$(seq -s, -f 'c%g' 499 -1 0)" -o "$T/wide.csv"

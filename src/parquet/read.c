@@ -415,11 +415,13 @@ typedef struct {
     size_t *dict_off; /* offsets of the dictionary's values */
 } col_state;
 
-static size_t phys_width(int pt)
+/* Bytes of a PLAIN value; flen: FIXED_LEN_BYTE_ARRAY's type_length. */
+static size_t phys_width(int pt, int flen)
 {
     return pt == PT_INT32 || pt == PT_FLOAT    ? 4
            : pt == PT_INT64 || pt == PT_DOUBLE ? 8
            : pt == PT_INT96                    ? 12
+           : pt == PT_FIXED && flen > 0        ? (size_t)flen
                                                : 0;
 }
 
@@ -510,7 +512,7 @@ static int put_value(col_state *st, int pt, size_t row, const uint8_t *p, size_t
     size_t w = pq_width(c->type);
     uint8_t *dst = w ? (uint8_t *)c->values + row * w : NULL;
     if (c->type == PQ_DECIMAL)
-        return put_decimal(c, dst, p, n, pt != PT_BYTE_ARRAY);
+        return put_decimal(c, dst, p, n, pt == PT_INT32 || pt == PT_INT64);
     if (pt == PT_BYTE_ARRAY) {
         if (!utf8_checked && c->type == PQ_STRING && !utf8_ok(p, n))
             return bs__error(BLOBSTORE_ECORRUPT,
@@ -632,7 +634,7 @@ static int load_dict(col_state *st, int pt, const uint8_t *p, size_t n, size_t c
                                  st->col->name);
             pos += 4 + len;
         } else {
-            size_t w = phys_width(pt);
+            size_t w = phys_width(pt, st->s->type_length);
             if (!w || n - pos < w)
                 return corrupt("the dictionary is truncated");
             pos += w;
@@ -706,7 +708,8 @@ static int delta_binary(const uint8_t *p, size_t len, int64_t *out, size_t n, si
 }
 
 /* Convert a page's values (of nvalues non-null values) to PLAIN in out. */
-static int to_plain(int pt, int enc, const uint8_t *p, size_t len, size_t nvalues, bs_buf *out)
+static int to_plain(int pt, int flen, int enc, const uint8_t *p, size_t len, size_t nvalues,
+                    bs_buf *out)
 {
     int rc = 0;
     if (enc == 3) { /* RLE booleans: a 4-byte length, then the hybrid at bit width 1 */
@@ -730,7 +733,7 @@ static int to_plain(int pt, int enc, const uint8_t *p, size_t len, size_t nvalue
         return rc;
     }
     if (enc == 9) { /* BYTE_STREAM_SPLIT */
-        size_t w = phys_width(pt);
+        size_t w = phys_width(pt, flen);
         if (!w || nvalues > len / w)
             return corrupt("BYTE_STREAM_SPLIT data is truncated");
         if ((rc = bs__buf_reserve(out, nvalues * w)) != 0)
@@ -757,7 +760,7 @@ static int to_plain(int pt, int enc, const uint8_t *p, size_t len, size_t nvalue
     } else if (enc == 6 || enc == 7) { /* DELTA_LENGTH_BYTE_ARRAY, DELTA_BYTE_ARRAY */
         int64_t *prefix = NULL;
         size_t pos = 0;
-        if (pt != PT_BYTE_ARRAY)
+        if (pt != PT_BYTE_ARRAY && !(pt == PT_FIXED && enc == 7))
             rc = corrupt("a byte-array encoding on another column type");
         if (!rc && enc == 7) {
             prefix = bs__malloc((nvalues ? nvalues : 1) * sizeof(int64_t));
@@ -788,6 +791,19 @@ static int to_plain(int pt, int enc, const uint8_t *p, size_t len, size_t nvalue
             prev_len = total;
         }
         free(prefix);
+        if (!rc && pt == PT_FIXED) { /* fixed-length values: PLAIN has no lengths */
+            size_t k = 0;
+            for (size_t at = 0; at < out->len; at += 4 + (size_t)flen, k += (size_t)flen) {
+                uint32_t l;
+                memcpy(&l, out->data + at, 4);
+                if (l != (uint32_t)flen) {
+                    rc = corrupt("a DELTA_BYTE_ARRAY value differs from the fixed length");
+                    break;
+                }
+                memmove(out->data + k, out->data + at + 4, (size_t)flen);
+            }
+            out->len = k;
+        }
     } else {
         rc = bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: %s encoding", encoding_name(enc));
     }
@@ -816,7 +832,7 @@ static int decode_values(col_state *st, int pt, int encoding, const uint8_t *def
     uint32_t *idx = NULL;
     bs_buf plain = {0};
     if (encoding == 3 || encoding == 5 || encoding == 6 || encoding == 7 || encoding == 9) {
-        if ((rc = to_plain(pt, encoding, p, len, nvalues, &plain)) != 0) {
+        if ((rc = to_plain(pt, st->s->type_length, encoding, p, len, nvalues, &plain)) != 0) {
             free(def);
             bs__buf_free(&plain);
             if (rc == BLOBSTORE_EUNSUPPORTED || rc == BLOBSTORE_ENOMEM)
@@ -896,7 +912,7 @@ static int decode_values(col_state *st, int pt, int encoding, const uint8_t *def
             vn = l;
             pos += 4 + (size_t)l;
         } else {
-            size_t w = phys_width(pt);
+            size_t w = phys_width(pt, st->s->type_length);
             if (len - pos < w) {
                 rc = corrupt("a page is truncated");
                 break;
@@ -1182,10 +1198,18 @@ static int column_type(const schema_el *s, pq_type *out, int *utc, int *precisio
         else
             ok = 0;
         break;
-    default:
-        return bs__error(BLOBSTORE_EUNSUPPORTED,
-                         "parquet: column \"%s\": FIXED_LEN_BYTE_ARRAY%s%s is not supported", name,
-                         *what ? " " : "", what);
+    default: /* FIXED_LEN_BYTE_ARRAY */
+        if (s->type_length <= 0)
+            return bs__error(BLOBSTORE_ECORRUPT,
+                             "parquet: column \"%s\": FIXED_LEN_BYTE_ARRAY of length %d", name,
+                             s->type_length);
+        if (lt != 5)
+            return bs__error(BLOBSTORE_EUNSUPPORTED,
+                             "parquet: column \"%s\": FIXED_LEN_BYTE_ARRAY%s%s is not supported",
+                             name, *what ? " " : "", what);
+        ok = 1;
+        *out = PQ_DECIMAL;
+        break;
     }
     if (!ok) {
         if (lt < 0 || lt > 15)

@@ -18,6 +18,7 @@ typedef struct {
     int lt_scale, lt_precision; /* DECIMAL */
     int lt_utc, lt_unit;        /* TIME: isAdjustedToUTC; 1 ms, 2 us, 3 ns */
     int scale, precision;       /* schema element fields 7 and 8, when not 0 */
+    int flen;                   /* FIXED_LEN_BYTE_ARRAY: type_length */
     const void *values;         /* PLAIN values of the non-null rows */
     size_t values_len;
     size_t nrows;
@@ -69,7 +70,7 @@ static void build(bs_buf *f, const col_spec *c)
     tc_struct_begin(&m);
     tc_i32(&m, 1, c->type);
     if (c->type == 7)
-        tc_i32(&m, 2, 16);
+        tc_i32(&m, 2, c->flen);
     tc_i32(&m, 3, c->repetition);
     tc_string(&m, 4, "x");
     if (c->converted >= 0)
@@ -380,6 +381,37 @@ TEST(decimal_on_byte_array_reads_exactly)
     bs__buf_free(&v);
 }
 
+TEST(decimal_on_fixed_len_byte_array_reads_exactly)
+{
+    /* FIXED_LEN_BYTE_ARRAY(5), big endian: 1.00, -0.05, a null, and the
+     * largest of DECIMAL(11,2). */
+    const uint8_t v[15] = {0,    0,    0,    0,    100,  0xff, 0xff, 0xff,
+                           0xff, 0xfb, 0x17, 0x48, 0x76, 0xe7, 0xff}; /* 99999999999 */
+    uint8_t defs[4] = {1, 1, 0, 1};
+    col_spec c = {.type = 7,
+                  .flen = 5,
+                  .repetition = 1,
+                  .converted = -1,
+                  .logical = 5,
+                  .lt_scale = 2,
+                  .lt_precision = 11,
+                  .values = v,
+                  .values_len = 15,
+                  .nrows = 4,
+                  .defs = defs};
+    CHECK_CSV(&c, "x\n1.00\n-0.05\n\n999999999.99\n");
+    col_spec l0 = c;
+    l0.flen = 0;
+    CHECK_REFUSED(&l0, BLOBSTORE_ECORRUPT, "FIXED_LEN_BYTE_ARRAY of length 0");
+    col_spec plain = c;
+    plain.logical = 0; /* fixed-size bytes: issue 15 */
+    CHECK_REFUSED(&plain, BLOBSTORE_EUNSUPPORTED, "FIXED_LEN_BYTE_ARRAY is not supported");
+    col_spec big = c; /* 99999999999 has 11 digits */
+    big.lt_precision = 10;
+    big.lt_scale = 0;
+    CHECK_REFUSED(&big, BLOBSTORE_ECORRUPT, "more digits than DECIMAL(10,0)");
+}
+
 TEST(decimal_parameters_are_checked)
 {
     int32_t v[1] = {1};
@@ -657,6 +689,7 @@ static const test_case tests[] = {
     TEST_ENTRY(int96_that_fits_no_unit_is_refused),
     TEST_ENTRY(decimal_on_int32_int64_reads_exactly),
     TEST_ENTRY(decimal_on_byte_array_reads_exactly),
+    TEST_ENTRY(decimal_on_fixed_len_byte_array_reads_exactly),
     TEST_ENTRY(decimal_parameters_are_checked),
     TEST_ENTRY(time_reads_as_time_of_day_in_every_unit),
     TEST_ENTRY(time_outside_a_day_and_wrong_units_are_refused),

@@ -107,5 +107,51 @@ for (const codec of codecs) {
     }
   }
 }
+// DECIMAL above 18 digits, which DuckDB writes as FIXED_LEN_BYTE_ARRAY: read
+// exactly; our writer refuses it by name (exit 4), never a different number.
+const wide = [[19, 0], [25, 3], [38, 10], [38, 38]];
+const wlines = [wide.map(([p, s]) => `w${p}_${s}`).join(",")];
+for (let i = 0; i < 400; i++) {
+  wlines.push(wide.map(([p, s]) => {
+    if (i % 13 === 4) return "";
+    const all9 = "9".repeat(p);
+    let d = i < 2 ? all9 : i === 2 ? "0" : digits(1 + Math.floor(rand() * p));
+    d = d.replace(/^0+(?=\d)/, "");
+    const neg = i === 1 || (i > 2 && rand() < 0.5);
+    const int = d.length > s ? d.slice(0, d.length - s) : "0";
+    return (neg ? "-" : "") + int + (s ? "." + d.padStart(s, "0").slice(-s) : "");
+  }).join(","));
+}
+writeFileSync(`${dir}/wide.csv`, wlines.join("\n") + "\n");
+const wideTypes = "{" + wide.map(([p, s]) => `'w${p}_${s}': 'DECIMAL(${p},${s})'`).join(", ") + "}";
+await conn.run(`CREATE TABLE wide AS SELECT * FROM read_csv('${dir}/wide.csv', header = true, columns = ${wideTypes})`);
+for (const version of ["V1", "V2"]) {
+  const file = `${dir}/wide_${version}.parquet`;
+  await conn.run(`COPY wide TO '${file}' (FORMAT PARQUET, PARQUET_VERSION ${version}, ROW_GROUP_SIZE 150)`);
+  const phys = await conn.runAndReadAll(`SELECT DISTINCT type FROM parquet_schema('${file}') WHERE name LIKE 'w%'`);
+  check(phys.getRows().map((r) => r[0]).join() === "FIXED_LEN_BYTE_ARRAY", `DuckDB writes FIXED_LEN_BYTE_ARRAY (${version})`);
+  const sd = `${dir}/store${store++}`;
+  execFileSync(cli, ["--dir", sd, "put", "--key", "w", file]);
+  execFileSync(cli, ["--dir", sd, "get", "w", "-o", `${dir}/wide_out.csv`]);
+  const out = readFileSync(`${dir}/wide_out.csv`, "utf8").trimEnd().split("\n").map((l) => l.split(","));
+  check(out.length === 401, `wide row count ${out.length - 1} (${version})`);
+  for (let k = 0; k < wide.length; k++) {
+    const name = `w${wide[k][0]}_${wide[k][1]}`;
+    const r = await conn.runAndReadAll(`SELECT CAST("${name}" AS VARCHAR) FROM read_parquet('${file}')`);
+    const want = r.getRows().map((row) => row[0]);
+    let bad = -1;
+    for (let i = 0; i < 400 && bad < 0; i++) {
+      const got = out[i + 1][k], w = want[i];
+      if (!(w === null ? got === "" : got === w.replace(/^(-?)\./, "$10."))) bad = i;
+    }
+    check(bad < 0, `${name} (${version}): row ${bad}: got ${bad >= 0 ? out[bad + 1][k] : ""}, DuckDB ${bad >= 0 ? want[bad] : ""}`);
+  }
+  let code = 0, err = "";
+  try {
+    execFileSync(cli, ["--dir", sd, "get", "w", "--columns", "w19_0,w25_3", "-o", `${dir}/wide_back.parquet`], { stdio: "pipe" });
+  } catch (e) { code = e.status; err = String(e.stderr); }
+  check(code === 4 && err.includes("DECIMAL(19,0)"), `writing DECIMAL(19,0) refused with exit 4: ${code} ${err}`);
+}
+
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
