@@ -62,4 +62,7 @@ if(Python3_Development.Module_FOUND AND NOT BLOBSTORE_SANITIZE)
     COMMAND ${PROJECT_SOURCE_DIR}/tests/parquet/differential.sh ${Python3_EXECUTABLE}
             ${PROJECT_BINARY_DIR}/python $<TARGET_FILE:blobstore_cli>)
   set_tests_properties(test_table_differential PROPERTIES TIMEOUT 600)
+elseif(NOT BLOBSTORE_SANITIZE)
+  add_test(NAME test_table_differential COMMAND sh -c
+    "echo 'test_table_differential: Python 3 development files are missing (python3-dev: make deps)' >&2; exit 1")
 endif()
