@@ -362,6 +362,82 @@ def expect_dtype(t, values):
     return PANDAS_NULLABLE[t] if nullable else t
 
 
+# ---- the file's layout: its pages, read from the Thrift page headers ----
+
+def _varint(b, i):
+    v = shift = 0
+    while True:
+        x = b[i]
+        i += 1
+        v |= (x & 0x7F) << shift
+        shift += 7
+        if not x & 0x80:
+            return v, i
+
+
+def _skip(b, i, t):
+    """Skip a Thrift compact value of type t at b[i]; the offset after it."""
+    if t in (1, 2):
+        return i
+    if t == 3:
+        return i + 1
+    if t in (4, 5, 6):
+        return _varint(b, i)[1]
+    if t == 7:
+        return i + 8
+    if t == 8:
+        n, i = _varint(b, i)
+        return i + n
+    if t in (9, 10):
+        n, et = b[i] >> 4, b[i] & 15
+        i += 1
+        if n == 15:
+            n, i = _varint(b, i)
+        for _ in range(n):
+            i = _skip(b, i, et)
+        return i
+    if t == 12:
+        while True:
+            h = b[i]
+            i += 1
+            if h == 0:
+                return i
+            if not h >> 4:
+                i = _varint(b, i)[1]
+            i = _skip(b, i, h & 15)
+    raise ValueError(f"thrift type {t}")
+
+
+def count_data_pages(data):
+    """Data pages of a file our writer made (its column chunks follow each
+    other from offset 4 to the footer)."""
+    end = len(data) - 8 - int.from_bytes(data[-8:-4], "little")
+    i, pages = 4, 0
+    while i < end:
+        ptype = csize = None
+        fid = 0
+        while True:
+            h = data[i]
+            i += 1
+            if h == 0:
+                break
+            fid = fid + (h >> 4) if h >> 4 else None
+            if fid is None:
+                z, i = _varint(data, i)
+                fid = (z >> 1) ^ -(z & 1)
+            if fid in (1, 3) and h & 15 == 5:
+                z, i = _varint(data, i)
+                if fid == 1:
+                    ptype = (z >> 1) ^ -(z & 1)
+                else:
+                    csize = (z >> 1) ^ -(z & 1)
+            else:
+                i = _skip(data, i, h & 15)
+        pages += ptype == 0
+        i += csize
+    return pages
+
+
 # ---- one case ----
 
 class Runner:
@@ -369,6 +445,7 @@ class Runner:
         self.cli, self.work, self.seed = cli, work, seed
         self.rng = random.Random(seed ^ 0x5EED)
         self.soak = False
+        self.pages = 0
         self.store_dir = os.path.join(work, "store")
         self.store = blobstore.BlobStore(self.store_dir)
         self.manifest = []
@@ -477,6 +554,15 @@ class Runner:
         self.run_cli("get", key, "-o", out_csv)
         self.run_cli("get", key, "-o", out_pq)
         self.check_csv_output(case, f"{key} get -o x.csv", out_csv, cols)
+        # Many pages: at least ceil(rows / page_rows) in every column chunk.
+        pr = int(layout["BLOBSTORE_PARQUET_PAGE_ROWS"])
+        groups = [min(rg, nrows - g) for g in range(0, nrows, rg)]
+        want_pages = len(cols) * sum(-(-n // pr) for n in groups)
+        pages = count_data_pages(open(out_pq, "rb").read())
+        self.checked += 1
+        self.pages += pages
+        if pages < want_pages:
+            self.fail(case, f"{out_pq}: {pages} data pages, want at least {want_pages}")
         got = self.store.get(key)
         self.check_pandas(case, f"{key} store.get", got, cols, nrows,
                           frame if case["via"] == "python" else None)
@@ -601,8 +687,8 @@ def main():
             print(f"  {case['id']}: {time.time() - t0:.2f} s", flush=True)
     with open(os.path.join(work, "manifest.json"), "w") as f:
         json.dump(runner.manifest, f)
-    print(f"differential: {len(runner.manifest)} tables, {runner.checked} column checks in Python, "
-          f"{len(runner.failures)} failures", flush=True)
+    print(f"differential: {len(runner.manifest)} tables ({runner.pages} data pages), "
+          f"{runner.checked} checks in Python, {len(runner.failures)} failures", flush=True)
     sys.exit(1 if runner.failures else 0)
 
 
