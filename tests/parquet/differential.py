@@ -574,6 +574,12 @@ class Runner:
         except UnicodeDecodeError:
             csv_ok = False
         outputs.append({"kind": "parquet", "path": out_pq})
+        # Some columns, in a random order: get --columns A,B -o x.parquet (DuckDB checks it).
+        if cols:
+            some = self.rng.sample([c["name"] for c in cols], self.rng.randint(1, min(3, len(cols))))
+            out_some = os.path.join(d, "some.parquet")
+            self.run_cli("get", key, "--columns", ",".join(some), "-o", out_some)
+            outputs.append({"kind": "parquet", "path": out_some, "columns": some})
         outputs.append({"kind": "csv", "path": out_csv, "duckdb": csv_ok})
         # parquet-wasm and hyparquet read tables up to 8,193 rows in make test, every table in soak.
         self.manifest.append({"id": cid, "seed": self.seed, "key": key, "nrows": nrows,

@@ -69,7 +69,9 @@ async function scalar(sql) {
 }
 
 async function compareDuckDB(entry, out, truthSql) {
-  const cols = entry.columns;
+  // An output of some columns (get --columns) holds those, in that order.
+  const cols = out.columns ? out.columns.map((n) => entry.columns.find((c) => c.name === n)) : entry.columns;
+  const want = `(SELECT __row, ${cols.map((c) => q(c.name)).join(", ")} FROM truth)`;
   let outSql;
   if (out.kind === "parquet") {
     outSql = `SELECT file_row_number AS __row, ${cols.map((c) => `${canon(c.type, q(c.name))} AS ${q(c.name)}`).join(", ")}
@@ -80,7 +82,7 @@ async function compareDuckDB(entry, out, truthSql) {
               FROM read_csv(${lit(out.path)}, columns = {${spec}}, header = true, delim = ',', quote = '"',
                             escape = '"', allow_quoted_nulls = false, auto_detect = false)`;
   }
-  const what = `DuckDB ${out.kind} ${out.path.split("/").pop()}`;
+  const what = `DuckDB ${out.kind} ${out.path.split("/").pop()}${out.columns ? ` (--columns ${out.columns})` : ""}`;
   try {
     await conn.run(`CREATE OR REPLACE TEMP TABLE got AS ${outSql}`);
   } catch (e) {
@@ -89,8 +91,8 @@ async function compareDuckDB(entry, out, truthSql) {
   }
   const n = Number(await scalar("SELECT count(*) FROM got"));
   check(n === entry.nrows, entry, `${what}: ${n} rows, want ${entry.nrows}`);
-  const missing = await conn.runAndReadAll(`SELECT * FROM (SELECT * FROM truth EXCEPT ALL SELECT * FROM got) ORDER BY __row LIMIT 3`);
-  const extra = await conn.runAndReadAll(`SELECT * FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM truth) ORDER BY __row LIMIT 3`);
+  const missing = await conn.runAndReadAll(`SELECT * FROM (SELECT * FROM ${want} EXCEPT ALL SELECT * FROM got) ORDER BY __row LIMIT 3`);
+  const extra = await conn.runAndReadAll(`SELECT * FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM ${want}) ORDER BY __row LIMIT 3`);
   const fmt = (rows) => JSON.stringify(rows, (k, v) => (typeof v === "bigint" ? String(v) : v)).slice(0, 600);
   check(missing.getRows().length === 0, entry, `${what}: rows not read back: ${fmt(missing.getRows())}`);
   if (missing.getRows().length) // name the columns that differ
@@ -158,7 +160,7 @@ async function compareJs(entry, out, truthCols) {
   }
   for (const [reader, column, nrows] of readers) {
     check(nrows === entry.nrows, entry, `${reader}: ${nrows} rows, want ${entry.nrows}`);
-    for (const c of entry.columns) {
+    for (const c of out.columns ? entry.columns.filter((c) => out.columns.includes(c.name)) : entry.columns) {
       const got = column(c.name), want = truthCols[c.name];
       if (!got) { check(false, entry, `${reader}: no column ${c.name}`); continue; }
       let bad = -1, nbad = 0;
