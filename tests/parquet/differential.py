@@ -630,7 +630,7 @@ def gen_columns(case):
     types = ALL_TYPES if case["via"] == "csv" else PY_TYPES
     cols, k = [], case["rot"]
     if case.get("narrow"):  # a large table in make test: strings and a few types in turn
-        w = 2 if 65535 <= case["nrows"] <= 65537 else 4
+        w = 1 if 65535 <= case["nrows"] <= 65537 else 4
         types = [t for t in types if t != "string"]
         types = ["string"] + [types[(k * w + i) % len(types)] for i in range(w)]
     for j, t in enumerate(types):
