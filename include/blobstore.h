@@ -391,6 +391,41 @@ typedef struct blobstore_verify_stats {
 BLOBSTORE_API int blobstore_verify(blobstore_verify_stats *out, blobstore *bs, unsigned int flags,
                                    blobstore_problem_fn fn, void *ctx);
 
+/** What blobstore_rebuild_index() did. */
+typedef struct blobstore_rebuild_stats {
+    size_t blobs;      /**< blobs (and sidecars) read */
+    size_t restored;   /**< entries written from the records the blobs carry */
+    size_t kept;       /**< keys whose entry the index still had, with its blob */
+    size_t superseded; /**< older blobs of a key a newer blob replaced */
+    size_t unreadable; /**< blobs that give no entry (corrupt, or without a record) */
+} blobstore_rebuild_stats;
+
+/**
+ * Rebuild the index from the blobs. Every blob written by this version
+ * carries its key and the metadata it was put with (framed blobs in their
+ * trailer; files stored as they are, .b2nd and .parquet, in a small sidecar
+ * object "<name>.entry"); each blob is read whole and checked, and for each
+ * key the newest blob's entry is written, unless the index still has an
+ * entry for the key whose blob is there (its metadata may be newer). Values
+ * kept inline in a SQLite index have no blob and cannot be rebuilt.
+ * Blobs written before (frame version 1) are reported as problems, not
+ * restored. fn (may be NULL) receives each blob that gives no entry.
+ * To rebuild a damaged or missing index, open the store with
+ * blobstore_open_rebuilding() first.
+ * Errors: BLOBSTORE_EIO, BLOBSTORE_ENOMEM.
+ */
+BLOBSTORE_API int blobstore_rebuild_index(blobstore_rebuild_stats *out, blobstore *bs,
+                                          blobstore_problem_fn fn, void *ctx);
+
+/**
+ * Open a store like blobstore_open(), except that a local index (JSON,
+ * SQLite) that is damaged or missing is set aside, renamed
+ * "<file>.damaged-<UTC time>" (kept, never deleted), and a new empty one
+ * created, for blobstore_rebuild_index() to fill. An intact index is kept.
+ * Errors: as blobstore_open().
+ */
+BLOBSTORE_API int blobstore_open_rebuilding(blobstore **out, const blobstore_options *opts);
+
 /** The store's settings as a JSON object (free with blobstore_free). */
 BLOBSTORE_API int blobstore_settings(char **out_json, blobstore *bs);
 

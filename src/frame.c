@@ -17,7 +17,14 @@
  *            8  original size
  *           32  SHA-256 of the original bytes
  *            8  number of chunks
+ *   (v2)     4  length R of the entry record (0..BS_FRAME_RECORD_MAX)
+ *            R  entry record: what the store put the blob with, a JSON object
+ *               {"key", "format", "metadata", "info", "at"} (store.c), so
+ *               that the index can be rebuilt from the blobs
+ *            8  XXH3-64 of the record, seeded with R
  *            8  magic "BLBSTEND"
+ *
+ * Version 1 frames (no record) are still read; new frames are version 2.
  *
  * Every chunk is checked (checksum, lengths, exact decompressed size)
  * before its bytes are passed on, so a damaged file never yields data
@@ -34,7 +41,7 @@
 static const unsigned char frame_magic[8] = {0x89, 'B', 'L', 'B', 'S', 'T', '\r', '\n'};
 static const unsigned char end_magic[8] = {'B', 'L', 'B', 'S', 'T', 'E', 'N', 'D'};
 
-#define FRAME_VERSION 1
+#define FRAME_VERSION 2
 #define HEADER_SIZE   24
 #define CHUNK_HEADER  16
 #define TRAILER_REST  56 /* after the 8-byte end marker */
@@ -80,6 +87,7 @@ struct bs_frame_writer {
     bs_sha256 *sha;
     uint64_t total, stored, chunks;
     int header_done;
+    char *record; /* the entry record for the trailer, or NULL (empty) */
 };
 
 int bs__frame_writer_new(bs_frame_writer **out, const bs_codec *codec, int level, bs_sink_fn sink,
@@ -107,6 +115,7 @@ void bs__frame_writer_free(bs_frame_writer *fw)
         return;
     free(fw->raw);
     free(fw->out);
+    free(fw->record);
     bs__sha256_free(fw->sha);
     free(fw);
 }
@@ -215,6 +224,19 @@ int bs__frame_write(bs_frame_writer *fw, const void *p, size_t n)
     return 0;
 }
 
+int bs__frame_set_record(bs_frame_writer *fw, const char *record)
+{
+    if (record && strlen(record) > BS_FRAME_RECORD_MAX)
+        return bs__error(BLOBSTORE_EINVAL, "entry record of %zu bytes is over the %u allowed",
+                         strlen(record), (unsigned)BS_FRAME_RECORD_MAX);
+    char *r = record ? bs__strdup(record) : NULL;
+    if (record && !r)
+        return BLOBSTORE_ENOMEM;
+    free(fw->record);
+    fw->record = r;
+    return 0;
+}
+
 int bs__frame_finish(bs_frame_writer *fw, char hash_out[65], uint64_t *raw_size,
                      uint64_t *stored_size)
 {
@@ -234,8 +256,15 @@ int bs__frame_finish(bs_frame_writer *fw, char hash_out[65], uint64_t *raw_size,
     fw->sha = NULL;
     bs__hex(hash_out, t + 16, 32);
     put64(t + 48, fw->chunks);
-    memcpy(t + 56, end_magic, 8);
-    if ((rc = emit(fw, t, sizeof(t))) != 0)
+    if ((rc = emit(fw, t, 56)) != 0)
+        return rc;
+    uint32_t rlen = fw->record ? (uint32_t)strlen(fw->record) : 0;
+    unsigned char rl[4], rs[16];
+    put32(rl, rlen);
+    put64(rs, XXH3_64bits_withSeed(fw->record ? fw->record : "", rlen, rlen));
+    memcpy(rs + 8, end_magic, 8);
+    if ((rc = emit(fw, rl, 4)) != 0 || (rlen && (rc = emit(fw, fw->record, rlen)) != 0) ||
+        (rc = emit(fw, rs, 16)) != 0)
         return rc;
     *raw_size = fw->total;
     *stored_size = fw->stored;
@@ -279,6 +308,14 @@ int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sin
                      const char *expect_hash, uint64_t expect_size, int full_hash,
                      const char **codec_name)
 {
+    return bs__frame_decode_record(src, src_ctx, sink, sink_ctx, expect_hash, expect_size,
+                                   full_hash, codec_name, NULL);
+}
+
+int bs__frame_decode_record(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sink_ctx,
+                            const char *expect_hash, uint64_t expect_size, int full_hash,
+                            const char **codec_name, bs_buf *record)
+{
     unsigned char h[HEADER_SIZE];
     int rc = need(src, src_ctx, h, sizeof(h), "header");
     if (rc)
@@ -287,11 +324,12 @@ int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sin
         return bs__error(BLOBSTORE_ECORRUPT, "blob does not start with the blobstore frame magic");
     if (XXH3_64bits(h, 16) != get64(h + 16))
         return bs__error(BLOBSTORE_ECORRUPT, "blob header fails its checksum");
-    if (h[8] != FRAME_VERSION)
+    if (h[8] != 1 && h[8] != FRAME_VERSION)
         return bs__error(BLOBSTORE_EUNSUPPORTED,
                          "blob frame version %u is not supported (this "
-                         "library reads version %d)",
+                         "library reads versions 1 and %d)",
                          h[8], FRAME_VERSION);
+    int version = h[8];
     const bs_codec *codec = bs__codec_by_id(h[9]);
     if (!codec)
         return BLOBSTORE_ECORRUPT;
@@ -322,8 +360,45 @@ int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sin
                 rc = bs__error(BLOBSTORE_ECORRUPT, "blob trailer is damaged");
                 goto out;
             }
-            if ((rc = need(src, src_ctx, t, sizeof(t), "trailer")) != 0)
+            if ((rc = need(src, src_ctx, t, version == 1 ? sizeof(t) : 52, "trailer")) != 0)
                 goto out;
+            if (version >= 2) { /* the entry record, its checksum and the end magic */
+                uint32_t reclen = get32(t + 48);
+                unsigned char *rec = NULL;
+                if (reclen > BS_FRAME_RECORD_MAX) {
+                    rc = bs__error(BLOBSTORE_ECORRUPT, "blob trailer is damaged");
+                    goto out;
+                }
+                if (reclen && !(rec = bs__malloc(reclen + 1))) {
+                    rc = BLOBSTORE_ENOMEM;
+                    goto out;
+                }
+                unsigned char tail[16];
+                if ((rc = need(src, src_ctx, rec, reclen, "trailer")) == 0)
+                    rc = need(src, src_ctx, tail, 16, "trailer");
+                if (!rc && get64(tail) != XXH3_64bits_withSeed(rec ? rec : t, reclen, reclen))
+                    rc = bs__error(BLOBSTORE_ECORRUPT, "blob entry record fails its checksum");
+                if (!rc && record) {
+                    record->len = 0;
+                    rc = bs__buf_append(record, rec ? rec : t, reclen) ||
+                                 bs__buf_append(record, "", 1)
+                             ? BLOBSTORE_ENOMEM
+                             : 0;
+                    if (!rc)
+                        record->len--; /* NUL-terminated, not counted */
+                }
+                free(rec);
+                if (rc)
+                    goto out;
+                memcpy(t + 48, tail + 8, 8); /* the magic where version 1 has it */
+            } else if (record) {
+                record->len = 0;
+                if (bs__buf_append(record, "", 1) != 0) {
+                    rc = BLOBSTORE_ENOMEM;
+                    goto out;
+                }
+                record->len = 0;
+            }
             if (memcmp(t + 48, end_magic, 8) != 0 || get64(t) != total || get64(t + 40) != chunks) {
                 rc = bs__error(BLOBSTORE_ECORRUPT, "blob trailer is damaged");
                 goto out;

@@ -129,6 +129,9 @@ int bs__frame_write(bs_frame_writer *fw, const void *p, size_t n);
 int bs__frame_finish(bs_frame_writer *fw, char hash_out[65], uint64_t *raw_size,
                      uint64_t *stored_size);
 void bs__frame_writer_free(bs_frame_writer *fw);
+/* The entry record written in the trailer (a copy is kept; NULL: none). */
+#define BS_FRAME_RECORD_MAX (1u << 20)
+int bs__frame_set_record(bs_frame_writer *fw, const char *record);
 
 /* Source of encoded bytes: fill up to cap, *out_n = 0 at end. */
 typedef int (*bs_source_fn)(void *ctx, void *p, size_t cap, size_t *out_n);
@@ -140,6 +143,11 @@ typedef int (*bs_source_fn)(void *ctx, void *p, size_t cap, size_t *out_n);
 int bs__frame_decode(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sink_ctx,
                      const char *expect_hash, uint64_t expect_size, int full_hash,
                      const char **codec_name);
+/* The same; record (if non-NULL) receives the entry record of a version 2
+ * frame, NUL-terminated (empty for version 1). */
+int bs__frame_decode_record(bs_source_fn src, void *src_ctx, bs_sink_fn sink, void *sink_ctx,
+                            const char *expect_hash, uint64_t expect_size, int full_hash,
+                            const char **codec_name, bs_buf *record);
 
 /* ---- format modules' files in the store (store.c) ---- */
 

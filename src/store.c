@@ -33,7 +33,8 @@
 #define SETTINGS_FILE    "blobstore.json"
 #define SETTINGS_FORMAT  "blobstore-store"
 #define SETTINGS_VERSION 1
-#define INLINE_MAX       4096 /* original bytes kept inline by backends that can */
+#define SIDECAR_EXT      ".entry" /* the entry record of a file stored as it is */
+#define INLINE_MAX       4096     /* original bytes kept inline by backends that can */
 #define IO_CHUNK         BS_FRAME_CHUNK
 
 struct blobstore {
@@ -346,6 +347,33 @@ BLOBSTORE_API void blobstore_close(blobstore *bs)
     free(bs);
 }
 
+/* Rename the files of a damaged index out of the way, kept for inspection:
+ * "<file>.damaged-<UTC time>". */
+static int set_aside(const char *dir, const char *const *files)
+{
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+    int rc = 0;
+    for (size_t i = 0; !rc && files[i]; i++) {
+        char *from = bs__path_join(dir, files[i]);
+        size_t n = from ? strlen(from) + 48 : 0;
+        char *to = from ? bs__malloc(n) : NULL;
+        if (!to) {
+            rc = BLOBSTORE_ENOMEM;
+        } else {
+            snprintf(to, n, "%s.damaged-%s", from, stamp);
+            if (rename(from, to) != 0 && errno != ENOENT)
+                rc = bs__error_errno(errno, "cannot rename %s to %s", from, to);
+        }
+        free(from);
+        free(to);
+    }
+    return rc;
+}
+
 static const char *settings_name_of(const blobstore_options *o)
 {
     return o->version >= 2 && o->settings_name ? o->settings_name : SETTINGS_FILE;
@@ -522,6 +550,19 @@ static int open_store(blobstore *bs, const blobstore_options *o)
             goto done;
         }
         rc = blobstore_meta_backend_sqlite_new(&bs->meta, mem ? ":memory:" : p, bs->durable);
+        if (!rc && bs->rebuilding && !mem) { /* checked whole, whatever its size */
+            rc = bs->meta->ctl(bs->meta, BLOBSTORE_META_CTL_CHECK, NULL);
+            if (rc) {
+                bs->meta->free(bs->meta);
+                bs->meta = NULL;
+            }
+        }
+        if (rc == BLOBSTORE_ECORRUPT && bs->rebuilding && !mem) {
+            static const char *const files[] = {"cache_metadata.db", "cache_metadata.db-wal",
+                                                "cache_metadata.db-shm", NULL};
+            if ((rc = set_aside(bs->dir, files)) == 0)
+                rc = blobstore_meta_backend_sqlite_new(&bs->meta, p, bs->durable);
+        }
         free(p);
         if (rc)
             goto done;
@@ -532,6 +573,12 @@ static int open_store(blobstore *bs, const blobstore_options *o)
             goto done;
         }
         rc = blobstore_meta_backend_json_new(&bs->meta, p, bs->durable);
+        if (rc == BLOBSTORE_ECORRUPT && bs->rebuilding && !mem) {
+            static const char *const files[] = {"cache_metadata.json",
+                                                "cache_metadata.json.journal", NULL};
+            if ((rc = set_aside(bs->dir, files)) == 0)
+                rc = blobstore_meta_backend_json_new(&bs->meta, p, bs->durable);
+        }
         free(p);
         if (rc)
             goto done;
@@ -602,7 +649,19 @@ done:
     return rc;
 }
 
+static int open_impl(blobstore **out, const blobstore_options *opts, int rebuilding);
+
 BLOBSTORE_API int blobstore_open(blobstore **out, const blobstore_options *opts)
+{
+    return open_impl(out, opts, 0);
+}
+
+BLOBSTORE_API int blobstore_open_rebuilding(blobstore **out, const blobstore_options *opts)
+{
+    return open_impl(out, opts, 1);
+}
+
+static int open_impl(blobstore **out, const blobstore_options *opts, int rebuilding)
 {
     blobstore_options defaults = BLOBSTORE_OPTIONS_INIT;
     const blobstore_options *o = opts ? opts : &defaults;
@@ -622,6 +681,7 @@ BLOBSTORE_API int blobstore_open(blobstore **out, const blobstore_options *opts)
         return BLOBSTORE_ENOMEM;
     }
     bs->lockfd = -1;
+    bs->rebuilding = rebuilding;
     pthread_mutexattr_t ma;
     pthread_mutexattr_init(&ma);
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
@@ -663,6 +723,8 @@ static const char *ext_for(const char *format)
 static int ext_check(const char *ext)
 {
     size_t n = strlen(ext);
+    if (strcmp(ext, SIDECAR_EXT) == 0)
+        return bs__error(BLOBSTORE_EINVAL, "blob extension \"%s\" is reserved for sidecars", ext);
     if (n < 2 || n > 16 || ext[0] != '.')
         return bs__error(BLOBSTORE_EINVAL, "invalid blob extension \"%s\"", ext);
     for (size_t i = 1; i < n; i++)
@@ -730,12 +792,67 @@ static int remember(char ***list, size_t *n, const char *name)
     return 0;
 }
 
+/* 1 if the blob may be a file stored as it is, with a sidecar: any name
+ * but those of framed blobs. */
+static int may_have_sidecar(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return !dot ||
+           (strcmp(dot, ".blob") != 0 && strcmp(dot, ".pkl") != 0 && strcmp(dot, SIDECAR_EXT) != 0);
+}
+
+static int sidecar_name(char out[160], const char *blob);
+static int is_sidecar(const char *name);
+static int sink_writer(void *ctx, const void *p, size_t n);
+
 static void remove_blob_quiet(blobstore *bs, const char *name)
 {
-    char saved[1024];
+    char saved[1024], sc[160];
     snprintf(saved, sizeof(saved), "%s", blobstore_errmsg());
     bs->blobs->remove(bs->blobs, name);
+    if (may_have_sidecar(name) && sidecar_name(sc, name) == 0) /* after its file */
+        bs->blobs->remove(bs->blobs, sc);
     bs__error(0, "%s", saved);
+}
+
+/* Write the sidecar of a file stored as it is: an empty frame whose entry
+ * record names the file, its content hash and size. */
+static int write_sidecar(blobstore *bs, const char *blob, const char *record, const char *hash,
+                         uint64_t size)
+{
+    json_error_t err;
+    json_t *r = json_loads(record, 0, &err);
+    char *text = NULL, sc[160];
+    int rc = r && json_object_set_new(r, "blob", json_string(blob)) == 0 &&
+                     json_object_set_new(r, "content_hash", json_string(hash)) == 0 &&
+                     json_object_set_new(r, "size", json_integer((json_int_t)size)) == 0 &&
+                     (text = bs__json_dumps(r)) != NULL
+                 ? 0
+                 : BLOBSTORE_ENOMEM;
+    json_decref(r);
+    if (!rc)
+        rc = sidecar_name(sc, blob);
+    blobstore_blob_writer *w = NULL;
+    bs_frame_writer *fw = NULL;
+    if (!rc)
+        rc = bs->blobs->writer(&w, bs->blobs);
+    if (!rc)
+        rc = bs__frame_writer_new(&fw, bs__codec_by_name("none"), 1, sink_writer, w);
+    if (!rc)
+        rc = bs__frame_set_record(fw, text);
+    char h[65];
+    uint64_t a, b;
+    if (!rc)
+        rc = bs__frame_finish(fw, h, &a, &b);
+    bs__frame_writer_free(fw);
+    if (!rc) {
+        rc = w->commit(w, sc, bs->durable && !bs->batch);
+        w = NULL;
+    }
+    if (w)
+        w->abort(w);
+    free(text);
+    return rc;
 }
 
 /* Record the entry (replacing any old one) and retire the old blob. */
@@ -845,12 +962,32 @@ static void put_args_free(put_args *a)
     json_decref(a->info);
 }
 
-/* Fill the entry's descriptive fields. */
-static int fill_entry(blobstore_entry *e, const char *key, const put_args *a, const char *hash,
-                      uint64_t size, uint64_t stored)
+/* The entry record a blob carries (frame trailer, or a raw file's sidecar):
+ * what an index rebuilt from the blobs needs that the blob itself does not
+ * say. key NULL: the content hash is the key (content-addressed). */
+static char *entry_record(const char *key, const put_args *a, const char *now)
 {
-    char now[32];
-    bs__now_iso(now);
+    json_t *r = json_pack("{s:s, s:O?, s:O?, s:s}", "format", a->format, "metadata", a->meta,
+                          "info", a->info, "at", now);
+    if (r && key && json_object_set_new(r, "key", json_string(key)) != 0) {
+        json_decref(r);
+        r = NULL;
+    }
+    if (r && a->po->raw &&
+        json_object_set_new(r, "compression",
+                            json_string(a->po->compression ? a->po->compression : "none")) != 0) {
+        json_decref(r);
+        r = NULL;
+    }
+    char *text = r ? bs__json_dumps(r) : NULL;
+    json_decref(r);
+    return text;
+}
+
+/* Fill the entry's descriptive fields; now: its creation time. */
+static int fill_entry(blobstore_entry *e, const char *key, const put_args *a, const char *hash,
+                      uint64_t size, uint64_t stored, const char *now)
+{
     e->key = bs__strdup(key);
     e->format = bs__strdup(a->format);
     e->compression = bs__strdup(a->po->raw ? (a->po->compression ? a->po->compression : "none")
@@ -893,7 +1030,9 @@ static int ca_reuse(blobstore *bs, const char *hash, const put_args *a, int *rc_
     }
     blobstore_entry e;
     memset(&e, 0, sizeof(e));
-    rc = fill_entry(&e, hash, a, hash, old.size, old.file_size);
+    char now[32];
+    bs__now_iso(now);
+    rc = fill_entry(&e, hash, a, hash, old.size, old.file_size, now);
     if (!rc) {
         free(e.compression);
         e.compression = old.compression;
@@ -953,6 +1092,7 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     memset(&e, 0, sizeof(e));
     uint64_t size = 0, stored = 0;
     int committed = 0, locked = 0;
+    char *rec = NULL; /* the entry record the blob carries */
     if (fn && !buf) {
         rc = BLOBSTORE_ENOMEM;
         goto out;
@@ -1012,22 +1152,31 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         got = n;
         at_end = n == 0;
     }
+    char now[32];
+    bs__now_iso(now);
+    if (!bs->ca && !key) {
+        if ((rc = random_key(keybuf)) != 0)
+            goto out;
+        key = keybuf;
+    }
+    /* the blob carries its key and metadata, for an index rebuild */
+    rec = entry_record(bs->ca ? NULL : key, &a, now);
+    if (!rec) {
+        rc = BLOBSTORE_ENOMEM;
+        goto out;
+    }
     if (fw) {
-        if ((rc = bs__frame_finish(fw, hash, &size, &stored)) != 0)
+        rc = bs__frame_set_record(fw, rec);
+        if (rc || (rc = bs__frame_finish(fw, hash, &size, &stored)) != 0)
             goto out;
     } else {
         bs__sha256_final_hex(sha, hash);
         sha = NULL;
         stored = size;
     }
-    if (bs->ca) {
+    if (bs->ca)
         key = hash;
-    } else if (!key) {
-        if ((rc = random_key(keybuf)) != 0)
-            goto out;
-        key = keybuf;
-    }
-    if ((rc = fill_entry(&e, key, &a, hash, size, stored)) != 0)
+    if ((rc = fill_entry(&e, key, &a, hash, size, stored, now)) != 0)
         goto out;
     if (inline_it) {
         e.inline_data = inl.data;
@@ -1042,9 +1191,15 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         } else {
             rc = w->commit(w, name, bs->durable && !bs->batch);
             w = NULL;
-            if (rc)
+            if (!rc)
+                committed = 1;
+            if (!rc && a.po->raw) /* a file stored as it is: its record beside it */
+                rc = write_sidecar(bs, name, rec, hash, size);
+            if (rc) {
+                if (committed && !bs->batch)
+                    remove_blob_quiet(bs, name);
                 goto out;
-            committed = 1;
+            }
         }
         if (!(e.blob = bs__strdup(name))) {
             rc = BLOBSTORE_ENOMEM;
@@ -1059,6 +1214,7 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
 out:
     if (w)
         w->abort(w);
+    free(rec);
     bs__frame_writer_free(fw);
     bs__sha256_free(sha);
     bs__buf_free(&inl);
@@ -2242,6 +2398,19 @@ static int orphan_cb(void *ctx, const char *name, int is_temp)
     }
     if (bsearch(&name, v->refs, v->nrefs, sizeof(char *), cmp_strp))
         return 0;
+    if (is_sidecar(name)) { /* referenced when its file is: "<stem>.<ext>" */
+        size_t stem = strlen(name) - strlen(SIDECAR_EXT), lo = 0, hi = v->nrefs;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (strncmp(v->refs[mid], name, stem) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (; lo < v->nrefs && strncmp(v->refs[lo], name, stem) == 0; lo++)
+            if (v->refs[lo][stem] == '.' && strchr(v->refs[lo] + stem + 1, '.') == NULL)
+                return 0;
+    }
     int fixed = 0;
     v->st->orphans++;
     if (v->flags & BLOBSTORE_VERIFY_REPAIR)
@@ -2402,6 +2571,322 @@ BLOBSTORE_API int blobstore_verify(blobstore_verify_stats *out, blobstore *bs, u
     }
     free(v.refs);
     collect_free(&c);
+    if (out)
+        *out = st;
+    return rc;
+}
+
+/* ---- rebuilding the index from the blobs ---- */
+
+/* The sidecar of a file stored as it is ("<stem>.entry" beside "<stem>.ext"):
+ * an empty frame whose entry record names the file, its hash and size. */
+static int sidecar_name(char out[160], const char *blob)
+{
+    const char *dot = strrchr(blob, '.');
+    size_t stem = dot ? (size_t)(dot - blob) : strlen(blob);
+    if (stem + sizeof(SIDECAR_EXT) > 160)
+        return bs__error(BLOBSTORE_EINVAL, "blob name too long");
+    memcpy(out, blob, stem);
+    memcpy(out + stem, SIDECAR_EXT, sizeof(SIDECAR_EXT));
+    return 0;
+}
+
+static int is_sidecar(const char *name)
+{
+    size_t n = strlen(name), k = strlen(SIDECAR_EXT);
+    return n > k && strcmp(name + n - k, SIDECAR_EXT) == 0;
+}
+
+typedef struct {
+    char *key, *blob, *at;
+    json_t *rec;   /* the entry record */
+    char hash[65]; /* content SHA-256 */
+    uint64_t size; /* original bytes */
+    uint64_t file_size;
+    const char *codec;
+    int raw;
+} rb_cand;
+
+typedef struct {
+    char **names;
+    size_t n, cap;
+} rb_names;
+
+static int rb_list_cb(void *ctx, const char *name, int is_temp)
+{
+    rb_names *l = ctx;
+    if (is_temp)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        char **p = bs__realloc(l->names, cap * sizeof(char *));
+        if (!p)
+            return BLOBSTORE_ENOMEM;
+        l->names = p;
+        l->cap = cap;
+    }
+    if (!(l->names[l->n] = bs__strdup(name)))
+        return BLOBSTORE_ENOMEM;
+    l->n++;
+    return 0;
+}
+
+typedef struct {
+    bs_sha256 *sha;
+    uint64_t n;
+} rb_sink;
+
+static int rb_sink_fn(void *ctx, const void *p, size_t n)
+{
+    rb_sink *s = ctx;
+    bs__sha256_update(s->sha, p, n);
+    s->n += n;
+    return 0;
+}
+
+typedef struct {
+    blobstore_blob_reader *r;
+    uint64_t n;
+} rb_src;
+
+static int rb_src_fn(void *ctx, void *p, size_t cap, size_t *out_n)
+{
+    rb_src *s = ctx;
+    int rc = s->r->read(s->r, p, cap, out_n);
+    if (!rc)
+        s->n += *out_n;
+    return rc;
+}
+
+/* Read a framed blob whole, checking it: its record, content hash and sizes. */
+static int rb_read_frame(blobstore *bs, const char *name, rb_cand *c, bs_buf *rec)
+{
+    rb_src src = {NULL, 0};
+    rb_sink sink = {bs__sha256_new(), 0};
+    if (!sink.sha)
+        return BLOBSTORE_ENOMEM;
+    int rc = bs->blobs->reader(&src.r, bs->blobs, name);
+    if (!rc) {
+        rc = bs__frame_decode_record(rb_src_fn, &src, rb_sink_fn, &sink, NULL, UINT64_MAX, 1,
+                                     &c->codec, rec);
+        src.r->close(src.r);
+    }
+    bs__sha256_final_hex(sink.sha, c->hash);
+    c->size = sink.n;
+    c->file_size = src.n;
+    return rc;
+}
+
+static int cmp_cand(const void *pa, const void *pb)
+{
+    const rb_cand *a = pa, *b = pb;
+    int k = strcmp(a->key, b->key);
+    if (k)
+        return k;
+    k = strcmp(a->at, b->at); /* the newest last */
+    return k ? k : strcmp(a->blob, b->blob);
+}
+
+static void cand_free(rb_cand *c)
+{
+    free(c->key);
+    free(c->blob);
+    free(c->at);
+    json_decref(c->rec);
+}
+
+static int rb_problem(blobstore_problem_fn fn, void *ctx, blobstore_problem_kind kind,
+                      const char *key, const char *blob, const char *detail)
+{
+    blobstore_problem p = {kind, key, blob, detail, 0};
+    return fn ? fn(ctx, &p) : 0;
+}
+
+/* The candidate a blob (or a sidecar) offers; 1: it offers none (reported). */
+static int rb_candidate(blobstore *bs, const char *name, rb_names *all, rb_cand *c,
+                        blobstore_problem_fn fn, void *ctx)
+{
+    memset(c, 0, sizeof(*c));
+    bs_buf rec = {0};
+    int rc = rb_read_frame(bs, name, c, &rec);
+    if (rc == BLOBSTORE_ENOTFOUND) { /* removed meanwhile */
+        bs__buf_free(&rec);
+        bs__error_clear();
+        return 1;
+    }
+    if (rc == BLOBSTORE_ECORRUPT || rc == BLOBSTORE_EUNSUPPORTED) {
+        char sc[160];
+        int has_sidecar =
+            !is_sidecar(name) && sidecar_name(sc, name) == 0 &&
+            bsearch(&(const char *){sc}, all->names, all->n, sizeof(char *), cmp_strp) != NULL;
+        bs__buf_free(&rec);
+        if (has_sidecar) { /* a file stored as it is: its sidecar speaks for it */
+            bs__error_clear();
+            return 1;
+        }
+        char detail[1200];
+        snprintf(detail, sizeof(detail), "cannot be read for the rebuild: %s", blobstore_errmsg());
+        bs__error_clear();
+        rb_problem(fn, ctx, BLOBSTORE_PROBLEM_CORRUPT, NULL, name, detail);
+        return 2;
+    }
+    if (rc) {
+        bs__buf_free(&rec);
+        return rc;
+    }
+    json_error_t err;
+    c->rec = rec.len ? json_loadb((const char *)rec.data, rec.len, 0, &err) : NULL;
+    bs__buf_free(&rec);
+    json_t *key = json_object_get(c->rec, "key"), *at = json_object_get(c->rec, "at");
+    json_t *format = json_object_get(c->rec, "format");
+    if (!json_is_object(c->rec) || !json_is_string(at) || !json_is_string(format)) {
+        cand_free(c);
+        memset(c, 0, sizeof(*c));
+        rb_problem(fn, ctx, BLOBSTORE_PROBLEM_ORPHAN, NULL, name,
+                   "carries no entry record (written before frame format 2): not restored");
+        return 2;
+    }
+    const char *blob = name;
+    if (is_sidecar(name)) {
+        /* a file stored as it is: named, hashed and sized by its sidecar */
+        json_t *b = json_object_get(c->rec, "blob"), *h = json_object_get(c->rec, "content_hash");
+        if (!json_is_string(b) || !json_is_string(h) || strlen(json_string_value(h)) != 64) {
+            cand_free(c);
+            rb_problem(fn, ctx, BLOBSTORE_PROBLEM_CORRUPT, NULL, name, "sidecar lacks its file");
+            return 2;
+        }
+        blob = json_string_value(b);
+        if (!bsearch(&blob, all->names, all->n, sizeof(char *), cmp_strp)) {
+            cand_free(c);
+            rb_problem(fn, ctx, BLOBSTORE_PROBLEM_ORPHAN, NULL, name,
+                       "sidecar whose file is missing: not restored");
+            return 2;
+        }
+        snprintf(c->hash, sizeof(c->hash), "%s", json_string_value(h));
+        json_int_t sz = json_integer_value(json_object_get(c->rec, "size"));
+        c->size = c->file_size = sz > 0 ? (uint64_t)sz : 0;
+        json_t *comp = json_object_get(c->rec, "compression");
+        c->codec = json_is_string(comp) ? json_string_value(comp) : "none";
+        c->raw = 1;
+    }
+    /* content-addressed: the key is the content hash */
+    c->key = bs__strdup(json_is_string(key) ? json_string_value(key) : c->hash);
+    c->blob = bs__strdup(blob);
+    c->at = bs__strdup(json_string_value(at));
+    if (!c->key || !c->blob || !c->at) {
+        cand_free(c);
+        return BLOBSTORE_ENOMEM;
+    }
+    return 0;
+}
+
+static int rb_entry(blobstore_entry *e, const rb_cand *c)
+{
+    memset(e, 0, sizeof(*e));
+    json_t *m = json_object_get(c->rec, "metadata"), *info = json_object_get(c->rec, "info");
+    e->key = bs__strdup(c->key);
+    e->blob = bs__strdup(c->blob);
+    e->format = bs__strdup(json_string_value(json_object_get(c->rec, "format")));
+    e->compression = bs__strdup(c->codec ? c->codec : "none");
+    e->content_hash = bs__strdup(c->hash);
+    e->created_at = bs__strdup(c->at);
+    e->updated_at = bs__strdup(c->at);
+    e->metadata = json_is_object(m) ? bs__json_dumps(m) : bs__strdup("{}");
+    e->info = json_is_object(info) ? bs__json_dumps(info) : NULL;
+    e->size = c->size;
+    e->file_size = c->file_size;
+    e->raw = c->raw;
+    if (!e->key || !e->blob || !e->format || !e->compression || !e->content_hash ||
+        !e->created_at || !e->updated_at || !e->metadata || (json_is_object(info) && !e->info)) {
+        blobstore_entry_clear(e);
+        return BLOBSTORE_ENOMEM;
+    }
+    return 0;
+}
+
+BLOBSTORE_API int blobstore_rebuild_index(blobstore_rebuild_stats *out, blobstore *bs,
+                                          blobstore_problem_fn fn, void *ctx)
+{
+    blobstore_rebuild_stats st;
+    memset(&st, 0, sizeof(st));
+    if (!bs)
+        return bs__error(BLOBSTORE_EINVAL, "store is NULL");
+    rb_names all = {NULL, 0, 0};
+    rb_cand *cands = NULL;
+    size_t nc = 0;
+    /* With this machine's writers excluded, as verify's orphan scan. */
+    int rc = excl_enter(bs);
+    if (rc)
+        return rc;
+    rc = bs->blobs->list(bs->blobs, rb_list_cb, &all);
+    if (!rc) {
+        qsort(all.names, all.n, sizeof(char *), cmp_strp);
+        cands = bs__calloc(all.n ? all.n : 1, sizeof(*cands));
+        if (!cands)
+            rc = BLOBSTORE_ENOMEM;
+    }
+    for (size_t i = 0; !rc && i < all.n; i++) {
+        st.blobs++;
+        int r = rb_candidate(bs, all.names[i], &all, &cands[nc], fn, ctx);
+        if (r == 0)
+            nc++;
+        else if (r == 2)
+            st.unreadable++;
+        else if (r != 1)
+            rc = r;
+    }
+    if (!rc)
+        qsort(cands, nc, sizeof(*cands), cmp_cand);
+    /* The newest blob of each key; an entry the index still has wins when its
+     * blob is there (it may be newer: update_metadata). */
+    size_t in_tx = 0;
+    for (size_t i = 0; !rc && i < nc; i++) {
+        if (i + 1 < nc && strcmp(cands[i].key, cands[i + 1].key) == 0) {
+            st.superseded++;
+            continue;
+        }
+        if (in_tx == 0 && (rc = tx_begin(bs, 1)) != 0)
+            break;
+        in_tx++;
+        blobstore_entry old, e;
+        int r = bs->meta->get(bs->meta, cands[i].key, &old);
+        if (r == 0) {
+            int present =
+                old.inline_data || (old.blob && (strcmp(old.blob, cands[i].blob) == 0 ||
+                                                 bs->blobs->exists(bs->blobs, old.blob) == 1));
+            blobstore_entry_clear(&old);
+            if (present) {
+                st.kept++;
+                goto next;
+            }
+        } else if (r != BLOBSTORE_ENOTFOUND) {
+            rc = r;
+            goto next;
+        }
+        bs__error_clear();
+        if ((rc = rb_entry(&e, &cands[i])) == 0) {
+            rc = bs->meta->put(bs->meta, &e);
+            blobstore_entry_clear(&e);
+            if (!rc)
+                st.restored++;
+        }
+    next:
+        if (in_tx && (rc || in_tx == 1000 || i + 1 == nc)) {
+            int rc2 = tx_end(bs, rc == 0);
+            if (!rc)
+                rc = rc2;
+            in_tx = 0;
+        }
+    }
+    if (in_tx)
+        tx_end(bs, 0);
+    excl_leave(bs);
+    for (size_t i = 0; i < nc; i++)
+        cand_free(&cands[i]);
+    free(cands);
+    for (size_t i = 0; i < all.n; i++)
+        free(all.names[i]);
+    free(all.names);
     if (out)
         *out = st;
     return rc;

@@ -14,6 +14,15 @@ void conformance_store_ca(blobstore *bs);
 
 #include "blobstore/sys/meta_backend.h"
 
+/* Rebuilding the index from the blobs: open(ctx, 0) opens the store (empty
+ * at first), lose(ctx) destroys its index (files deleted, a fresh database),
+ * open(ctx, 1) reopens it with blobstore_open_rebuilding(). n framed entries
+ * (metadata {"i": i}, one updated after its put), raw files with sidecars,
+ * then every key, its bytes and its metadata are checked after the rebuild.
+ * Returns through test.h failures. */
+void conformance_rebuild(blobstore *(*open)(void *ctx, int rebuilding), void (*lose)(void *ctx),
+                         void *ctx, size_t n);
+
 /* The metadata backend contract, on an empty backend. */
 void conformance_meta(blobstore_meta_backend *be);
 /* An entry with fixed descriptive fields (strings borrowed, not owned). */

@@ -5,6 +5,8 @@
 #include "internal.h"
 #include "test.h"
 
+#include <xxhash.h>
+
 typedef struct {
     const unsigned char *p;
     size_t len, pos;
@@ -100,7 +102,7 @@ TEST(incompressible_chunks_stored_as_is)
     bs_buf f = {0}, out = {0};
     char hash[65];
     CHECK_EQ(encode(&f, "zstd", data, len, hash), 0);
-    CHECK(f.len <= len + 24 + 16 + 64);
+    CHECK(f.len <= len + 24 + 16 + 64 + 12); /* + the record's length and checksum */
     CHECK_EQ(decode(&f, &out, hash, len), 0);
     CHECK(memcmp(out.data, data, len) == 0);
     bs__buf_free(&f);
@@ -165,6 +167,68 @@ TEST(damage_blosclz)
     damage_suite("blosclz");
 }
 
+/* Version 2 frames carry the entry record; every byte of it is checked. */
+TEST(entry_record_round_trips_and_is_checked)
+{
+    const char *rec = "{\"key\":\"k\\u00e9y\",\"format\":\"bytes\",\"metadata\":{\"a\":1},"
+                      "\"at\":\"2026-01-01T00:00:00.000000Z\"}";
+    const unsigned char data[] = "some bytes to frame";
+    bs_buf f = {0}, out = {0}, got = {0};
+    bs_frame_writer *fw;
+    uint64_t raw, stored;
+    char hash[65];
+    CHECK_EQ(bs__frame_writer_new(&fw, bs__codec_by_name("lz4"), 3, bs__sink_buf, &f), 0);
+    CHECK_EQ(bs__frame_write(fw, data, sizeof(data)), 0);
+    CHECK_EQ(bs__frame_set_record(fw, rec), 0);
+    CHECK_EQ(bs__frame_finish(fw, hash, &raw, &stored), 0);
+    bs__frame_writer_free(fw);
+    CHECK_EQ(f.data[8], 2);
+    src s = {f.data, f.len, 0};
+    CHECK_EQ(bs__frame_decode_record(src_read, &s, bs__sink_buf, &out, hash, sizeof(data), 1, NULL,
+                                     &got),
+             0);
+    CHECK_STR((const char *)got.data, rec);
+    CHECK_EQ(out.len, sizeof(data));
+    CHECK(memcmp(out.data, data, sizeof(data)) == 0);
+    /* Each byte of the record, its length or its checksum changed: corrupt. */
+    size_t at0 = f.len - 16 - strlen(rec) - 4;
+    for (size_t at = at0; at < f.len; at++) {
+        f.data[at] ^= 0x20;
+        s.pos = 0;
+        int rc = bs__frame_decode_record(src_read, &s, bs__sink_buf, &out, NULL, UINT64_MAX, 0,
+                                         NULL, &got);
+        if (rc != BLOBSTORE_ECORRUPT)
+            test__fail(__FILE__, __LINE__, "byte %zu of %zu: %d", at, f.len, rc);
+        CHECK_EQ(rc, BLOBSTORE_ECORRUPT);
+        f.data[at] ^= 0x20;
+    }
+    /* A version 1 frame (no record) still reads, with an empty record. */
+    bs_buf v1 = {0};
+    CHECK_EQ(bs__frame_writer_new(&fw, bs__codec_by_name("lz4"), 3, bs__sink_buf, &v1), 0);
+    CHECK_EQ(bs__frame_write(fw, data, sizeof(data)), 0);
+    CHECK_EQ(bs__frame_finish(fw, hash, &raw, &stored), 0);
+    bs__frame_writer_free(fw);
+    /* version 1: header version 1 (header checksum redone), no length and
+     * record checksum before the end magic */
+    v1.data[8] = 1;
+    uint64_t hs = XXH3_64bits(v1.data, 16);
+    for (int i = 0; i < 8; i++)
+        v1.data[16 + i] = (unsigned char)(hs >> (8 * i));
+    memmove(v1.data + v1.len - 20, v1.data + v1.len - 8, 8);
+    v1.len -= 12;
+    s = (src){v1.data, v1.len, 0};
+    got.len = 5;
+    CHECK_EQ(bs__frame_decode_record(src_read, &s, bs__sink_buf, &out, hash, sizeof(data), 1, NULL,
+                                     &got),
+             0);
+    CHECK_EQ(got.len, 0);
+    CHECK(memcmp(out.data, data, sizeof(data)) == 0);
+    bs__buf_free(&v1);
+    bs__buf_free(&f);
+    bs__buf_free(&out);
+    bs__buf_free(&got);
+}
+
 static const test_case tests[] = {
     TEST_ENTRY(round_trip_every_codec_and_boundary),
     TEST_ENTRY(incompressible_chunks_stored_as_is),
@@ -172,5 +236,6 @@ static const test_case tests[] = {
     TEST_ENTRY(damage_zstd),
     TEST_ENTRY(damage_none),
     TEST_ENTRY(damage_blosclz),
+    TEST_ENTRY(entry_record_round_trips_and_is_checked),
 };
 TEST_MAIN(tests)

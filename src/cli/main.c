@@ -58,7 +58,8 @@ static const char *usage_main =
     "     [--with-meta] [-z|--null|--json]      keys, one per line, sorted (-z: NUL-\n"
     "                                           terminated; --json: a JSON array)\n"
     "  clear                                    delete everything; print how many\n"
-    "  verify [--repair]                        check every blob; report problems\n"
+    "  verify [--repair | --rebuild-index]      check every blob; report problems;\n"
+    "                                           rebuild the index from the blobs\n"
     "  create-index PATH                        index a metadata path for ls --where\n"
     "  migrate [--to-dir DIR] [--to-backend B] [--to-blob-backend BB] [--to-shard-chars N]\n"
     "                                           copy this store to other backends, verifying\n"
@@ -124,14 +125,18 @@ static const command_help helps[] = {
     {"create-index", "usage: blobstore create-index PATH\n"
                      "Index a metadata path (dotted names of letters, digits and '_') so that\n"
                      "ls --where on it needs no scan (SQLite backend; a no-op for JSON).\n"},
-    {"verify", "usage: blobstore verify [--repair]\n"
+    {"verify", "usage: blobstore verify [--repair | --rebuild-index]\n"
                "Check every blob against its checksum and look for dangling entries,\n"
                "orphan blobs and leftover temporary files; print one line per problem.\n"
                "A pickle signing key (pickle_secret.key, used by the Python package) that is\n"
                "a symbolic link, not a regular file, another user's, or open to others than\n"
                "its owner is reported as \"unsafe\" (and never removed).\n"
                "--repair removes dangling entries, orphans and temporaries (never corrupt\n"
-               "blobs). Exit 3 if problems remain.\n"},
+               "blobs; nothing at all while the index is damaged). Exit 3 if problems remain.\n"
+               "--rebuild-index rebuilds the index from the keys and metadata the blobs carry:\n"
+               "a damaged or missing local index is renamed *.damaged-TIME and replaced;\n"
+               "entries an intact index has are kept. Values kept inline in a SQLite index\n"
+               "have no blob and cannot come back. Exit 3 if some blob gave no entry.\n"},
     {"migrate", "usage: blobstore migrate [--to-dir DIR] [--to-backend B] [--to-blob-backend BB]\n"
                 "                         [--to-shard-chars N]\n"
                 "Copy every entry of this store (the global options name it) to other backends,\n"
@@ -1075,14 +1080,37 @@ static int print_problem(void *ctx, const blobstore_problem *p)
     return 0;
 }
 
+static int has_arg(int argc, char **argv, const char *arg)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], arg) == 0)
+            return 1;
+    return 0;
+}
+
 static int cmd_verify(blobstore *bs, int argc, char **argv)
 {
     unsigned flags = 0;
+    int rebuild = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--repair") == 0)
             flags |= BLOBSTORE_VERIFY_REPAIR;
+        else if (strcmp(argv[i], "--rebuild-index") == 0)
+            rebuild = 1;
         else
             return usage_error("verify: unexpected argument %s", argv[i]);
+    }
+    if (rebuild && flags)
+        return usage_error("verify: --rebuild-index and --repair go in separate runs");
+    if (rebuild) {
+        blobstore_rebuild_stats rs;
+        int rc = blobstore_rebuild_index(&rs, bs, print_problem, NULL);
+        if (rc)
+            return lib_error(rc);
+        printf("%zu blobs read: %zu entries restored, %zu kept from the index, %zu older blobs "
+               "superseded, %zu unreadable\n",
+               rs.blobs, rs.restored, rs.kept, rs.superseded, rs.unreadable);
+        return rs.unreadable ? EXIT_CORRUPT : EXIT_OK;
     }
     blobstore_verify_stats st;
     size_t unsafe = 0;
@@ -1333,7 +1361,10 @@ int main(int argc, char **argv)
     }
     g_dir = o.cache_dir && *o.cache_dir ? o.cache_dir : ".blobstore";
     blobstore *bs;
-    int rc = blobstore_open(&bs, &o);
+    /* verify --rebuild-index opens a store whose index is damaged or gone */
+    int rc = strcmp(name, "verify") == 0 && has_arg(sub_argc, sub_argv, "--rebuild-index")
+                 ? blobstore_open_rebuilding(&bs, &o)
+                 : blobstore_open(&bs, &o);
     if (rc)
         return lib_error(rc);
     int code = cmd->fn(bs, sub_argc, sub_argv);
