@@ -16,7 +16,8 @@ extern "C" {
 #define BLOBSTORE_ARRAY_MAX_DIM 8
 
 /** An array: a NumPy dtype string ("<f8", "|b1", ">i2", "<c16"...; bool,
- *  int8-64, uint8-64, float32/64, complex64/128, either byte order), 0 to 8
+ *  int8-64, uint8-64, float16/32/64, complex64/128, either byte order; not
+ *  long double), 0 to 8
  *  dimensions (zero-size ones allowed) and its items. */
 typedef struct blobstore_array {
     char dtype[32];
@@ -54,13 +55,18 @@ typedef struct blobstore_array_options {
 /**
  * Store an array under key (NULL: generated; content hash when content
  * addressed). get_metadata then shows format "b2nd", dtype, shape,
- * chunkshape and blockshape. Errors: BLOBSTORE_EINVAL, BLOBSTORE_EUNSUPPORTED.
+ * chunkshape and blockshape. Before the entry commits, the written file is
+ * decoded and compared with the input (the write-back check; see
+ * docs/b2nd.md). Errors: BLOBSTORE_EINVAL, BLOBSTORE_EUNSUPPORTED,
+ * BLOBSTORE_ECORRUPT (the written file failed the check; nothing stored).
  */
 BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char *key,
                                       const blobstore_array *arr,
                                       const blobstore_array_options *opts);
 
-/** Store a .b2nd file as an array, after checking that it decodes. */
+/** Store a .b2nd file as an array, after checking that it decodes (every
+ *  chunk header checked as c-blosc2 checks it). Errors: BLOBSTORE_ECORRUPT
+ *  (a damaged file), BLOBSTORE_EUNSUPPORTED (a feature not implemented). */
 BLOBSTORE_API int blobstore_array_put_b2nd(char **out_key, blobstore *bs, const char *key,
                                            const void *file, size_t len, const char *metadata);
 
