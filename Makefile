@@ -75,7 +75,7 @@ fuzz: deps
 # Tables: the differential suite at every row count x both ways in x three
 # rotations with every type, and ~1M rows (BLOBSTORE_TABLE_DIFF_SEED=N replays).
 soak-tables: build
-	./tests/parquet/differential.sh $(PYTHON) $(BUILD)/python $(BUILD)/blobstore --soak
+	./tests/parquet/differential.sh $(PYTHON) $(abspath $(BUILD))/python $(abspath $(BUILD))/blobstore --soak
 
 bench: build
 	$(BUILD)/blobstore_bench
