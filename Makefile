@@ -72,8 +72,8 @@ soak-arrays: build
 fuzz: deps
 	./fuzz/run.sh $(FUZZ_SECONDS)
 
-# Tables: the differential suite at every row count x both ways in x three
-# rotations with every type, and ~1M rows (BLOBSTORE_TABLE_DIFF_SEED=N replays).
+# Tables: the differential suite at every row count x both ways in (x three
+# rotations up to 8,193 rows) with every type, and ~1M rows (BLOBSTORE_TABLE_DIFF_SEED=N replays).
 soak-tables: build
 	./tests/parquet/differential.sh $(PYTHON) $(abspath $(BUILD))/python $(abspath $(BUILD))/blobstore --soak
 
