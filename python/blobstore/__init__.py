@@ -173,6 +173,7 @@ class BlobStore:
         *,
         durability=None,
         verify_content_hash=False,
+        rebuild_index=False,
     ):
         cache_dir = os.fspath(cache_dir)
         meta_impl = None
@@ -234,6 +235,7 @@ class BlobStore:
             verify_content_hash=verify_content_hash,
             blob_backend_impl=impl,
             meta_backend_impl=meta_impl,
+            rebuilding=bool(rebuild_index),
         )
         settings = json.loads(self._store.settings())
         self.backend = settings["backend"]
@@ -241,6 +243,8 @@ class BlobStore:
         self.compression_level = compression_level
         self.content_addressable = settings["content_addressable"]
         self._secret = None
+        #: what ``rebuild_index=True`` did (the dict rebuild_index() returns), else None
+        self.rebuild_stats = self.rebuild_index() if rebuild_index else None
 
     # -- context manager -------------------------------------------------
 
@@ -422,6 +426,20 @@ class BlobStore:
     def clear(self):
         """Remove every entry; returns how many."""
         return self._store.clear()
+
+    def rebuild_index(self):
+        """Rebuild the index from the keys and metadata the blobs carry: for
+        each key, the newest blob's entry, unless the index still has the key
+        with its blob (its metadata may be newer). Returns a dict: ``blobs``
+        read, entries ``restored``, ``kept``, ``superseded`` older blobs,
+        ``unreadable`` blobs and the ``problems`` (dicts as verify's).
+
+        A store whose index is damaged or gone does not open (CorruptError);
+        open it with ``BlobStore(path, rebuild_index=True)``, which renames a
+        damaged local index ``*.damaged-TIME`` and rebuilds at once. Values
+        kept inline in a SQLite index have no blob and cannot come back;
+        metadata comes back as of each key's last put."""
+        return self._store.rebuild_index()
 
     def verify(self, repair=False):
         """Check every blob; returns counts and a list of problems."""

@@ -643,17 +643,27 @@ static int tri(PyObject *v)
 
 static int Store_init(StoreObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {
-        "cache_dir",           "backend",           "compression",       "compression_level",
-        "content_addressable", "blob_backend",      "shard_chars",       "durability",
-        "verify_content_hash", "blob_backend_impl", "meta_backend_impl", NULL};
+    static char *kwlist[] = {"cache_dir",
+                             "backend",
+                             "compression",
+                             "compression_level",
+                             "content_addressable",
+                             "blob_backend",
+                             "shard_chars",
+                             "durability",
+                             "verify_content_hash",
+                             "blob_backend_impl",
+                             "meta_backend_impl",
+                             "rebuilding",
+                             NULL};
     const char *cache_dir = NULL, *backend = NULL, *compression = NULL, *blob_backend = NULL,
                *durability = NULL;
     int level = 0;
     PyObject *ca = NULL, *shard = Py_None, *vch = NULL, *impl = Py_None, *mimpl = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzziOzOzOOO", kwlist, &cache_dir, &backend,
+    int rebuilding = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzziOzOzOOOp", kwlist, &cache_dir, &backend,
                                      &compression, &level, &ca, &blob_backend, &shard, &durability,
-                                     &vch, &impl, &mimpl))
+                                     &vch, &impl, &mimpl, &rebuilding))
         return -1;
     blobstore_options o = BLOBSTORE_OPTIONS_INIT;
     o.cache_dir = cache_dir;
@@ -695,7 +705,8 @@ static int Store_init(StoreObject *self, PyObject *args, PyObject *kw)
         self->bs = NULL;
     }
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = blobstore_open(&self->bs, &o);
+    Py_BEGIN_ALLOW_THREADS rc =
+        rebuilding ? blobstore_open_rebuilding(&self->bs, &o) : blobstore_open(&self->bs, &o);
     Py_END_ALLOW_THREADS if (rc)
     {
         raise_rc(rc);
@@ -982,6 +993,28 @@ static PyObject *Store_verify(StoreObject *self, PyObject *args, PyObject *kw)
                          (Py_ssize_t)st.dangling, "orphans", (Py_ssize_t)st.orphans, "temps",
                          (Py_ssize_t)st.temps, "repaired", (Py_ssize_t)st.repaired, "problems",
                          problems);
+}
+
+static PyObject *Store_rebuild_index(StoreObject *self, PyObject *unused)
+{
+    (void)unused;
+    CHECK_OPEN(self);
+    PyObject *problems = PyList_New(0);
+    if (!problems)
+        return NULL;
+    blobstore_rebuild_stats st;
+    int rc;
+    blobstore *bs = self->bs;
+    Py_BEGIN_ALLOW_THREADS rc = blobstore_rebuild_index(&st, bs, collect_problem, problems);
+    Py_END_ALLOW_THREADS if (rc)
+    {
+        Py_DECREF(problems);
+        return raise_rc(rc);
+    }
+    return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:N}", "blobs", (Py_ssize_t)st.blobs, "restored",
+                         (Py_ssize_t)st.restored, "kept", (Py_ssize_t)st.kept, "superseded",
+                         (Py_ssize_t)st.superseded, "unreadable", (Py_ssize_t)st.unreadable,
+                         "problems", problems);
 }
 
 static PyObject *Store_migrate_to(StoreObject *self, PyObject *args)
@@ -1338,6 +1371,7 @@ static PyMethodDef Store_methods[] = {
     {"query", (PyCFunction)(void (*)(void))Store_query, METH_VARARGS | METH_KEYWORDS, NULL},
     {"clear", (PyCFunction)Store_clear, METH_NOARGS, NULL},
     {"verify", (PyCFunction)(void (*)(void))Store_verify, METH_VARARGS | METH_KEYWORDS, NULL},
+    {"rebuild_index", (PyCFunction)Store_rebuild_index, METH_NOARGS, NULL},
     {"migrate_to", (PyCFunction)Store_migrate_to, METH_VARARGS, NULL},
     {"settings", (PyCFunction)Store_settings, METH_NOARGS, NULL},
     {"create_index", (PyCFunction)Store_create_index, METH_VARARGS, NULL},
