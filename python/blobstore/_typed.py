@@ -107,8 +107,7 @@ def _get_array(store, np, key, meta):
 # Column type numbers of blobstore/table.h.
 (T_BOOL, T_I8, T_I16, T_I32, T_I64, T_U8, T_U16, T_U32, T_U64, T_F32, T_F64, T_STR, T_BIN,
  T_TS_MS, T_TS_US, T_TS_NS, T_DATE, T_TIME_MS, T_TIME_US, T_TIME_NS, T_DECIMAL) = range(21)
-_DECIMAL_MAX_PRECISION = 38  # read; written up to 18 digits (as INT64)
-_DECIMAL_WRITE_PRECISION = 18
+_DECIMAL_MAX_PRECISION = 38
 _TIME_PER_SECOND = {T_TIME_MS: 1000, T_TIME_US: 1000000, T_TIME_NS: 1000000000}
 _NUMPY_TYPES = {"bool": T_BOOL, "int8": T_I8, "int16": T_I16, "int32": T_I32, "int64": T_I64,
                 "uint8": T_U8, "uint16": T_U16, "uint32": T_U32, "uint64": T_U64,
@@ -166,7 +165,7 @@ def _column(pd, np, name, s):
 def _decimal_column(np, name, items):
     """decimal.Decimal objects (None for null) as a DECIMAL column, with the
     precision and scale that hold them all, as pyarrow infers them; None
-    (pickled) for NaN, infinities or more digits than the writer takes."""
+    (pickled) for NaN, infinities or more than 38 digits."""
     scale, int_digits = 0, 1
     for v in items:
         if v is None:
@@ -177,7 +176,7 @@ def _decimal_column(np, name, items):
         scale = max(scale, -exp)
         int_digits = max(int_digits, len(digits) + exp)
     precision = int_digits + scale
-    if precision > _DECIMAL_WRITE_PRECISION:
+    if precision > _DECIMAL_MAX_PRECISION:
         return None
     ctx = decimal.Context(prec=2 * _DECIMAL_MAX_PRECISION + 2)
     out = bytearray(16 * len(items))

@@ -78,15 +78,18 @@ def test_time_column_of_the_defect_file(store):
 
 
 def test_decimal_and_time_frames_round_trip(store):
+    big = Decimal("-1234567890123456789012345678.0123456789")  # 38 digits
     df = pd.DataFrame({
         "price": [Decimal("1.00"), Decimal("-0.05"), None, Decimal("123456789012.345678")],
         "qty": [Decimal("3"), Decimal("-7"), Decimal("0"), Decimal("1E+2")],
         "at": [datetime.time(0), None, datetime.time(23, 59, 59, 999999), datetime.time(12, 30)],
+        "wide": [big, Decimal(str(big)[1:]), Decimal("1E-10"), None],  # (-big rounds to 28 digits)
     })
     k = store.put(df)
     m = store.get_metadata(k)
     assert m["format"] == "parquet"
-    assert [c["type"] for c in m["columns"]] == ["decimal(18,6)", "decimal(3,0)", "time[us]"]
+    assert [c["type"] for c in m["columns"]] == ["decimal(18,6)", "decimal(3,0)", "time[us]",
+                                                 "decimal(38,10)"]
     back = store.get(k)
     assert back["price"].tolist() == df["price"].tolist()
     # The values at the column's scale, exactly.
@@ -94,11 +97,14 @@ def test_decimal_and_time_frames_round_trip(store):
                                                         "123456789012.345678"]
     assert [str(v) for v in back["qty"].tolist()] == ["3", "-7", "0", "100"]
     assert back["at"].tolist() == df["at"].tolist()
+    assert [str(v) for v in back["wide"].tolist()] == [
+        "-1234567890123456789012345678.0123456789", "1234567890123456789012345678.0123456789",
+        "1E-10", "None"]
 
 
 def test_what_parquet_cannot_hold_is_pickled(store):
-    # More than 18 digits (the writer's INT64 decimals), NaN, time zones.
-    for df in [pd.DataFrame({"d": [Decimal("1234567890123456789.5")]}),
+    # More than 38 digits, NaN, time zones.
+    for df in [pd.DataFrame({"d": [Decimal("123456789012345678901234567890123456789.5")]}),
                pd.DataFrame({"d": [Decimal("NaN")]}),
                pd.DataFrame({"t": [datetime.time(1, tzinfo=datetime.timezone.utc)]})]:
         k = store.put(df)

@@ -20,7 +20,15 @@
 #include <zlib.h>
 #include <zstd.h>
 
-enum { PT_BOOLEAN = 0, PT_INT32 = 1, PT_INT64 = 2, PT_FLOAT = 4, PT_DOUBLE = 5, PT_BYTE_ARRAY = 6 };
+enum {
+    PT_BOOLEAN = 0,
+    PT_INT32 = 1,
+    PT_INT64 = 2,
+    PT_FLOAT = 4,
+    PT_DOUBLE = 5,
+    PT_BYTE_ARRAY = 6,
+    PT_FIXED = 7
+};
 enum { ENC_PLAIN = 0, ENC_RLE = 3, ENC_RLE_DICTIONARY = 8 };
 enum { CODEC_NONE = 0, CODEC_SNAPPY = 1, CODEC_GZIP = 2, CODEC_ZSTD = 6, CODEC_LZ4_RAW = 7 };
 
@@ -48,6 +56,13 @@ static int physical(pq_type t)
     default:
         return PT_INT64;
     }
+}
+
+/* A column's physical type: a decimal of more than 18 digits is a
+ * FIXED_LEN_BYTE_ARRAY(16), big endian, as Arrow writes it. */
+static int col_physical(const pq_column *c)
+{
+    return c->type == PQ_DECIMAL && c->precision > 18 ? PT_FIXED : physical(c->type);
 }
 
 /* ---- RLE / bit-packed hybrid ---- */
@@ -167,9 +182,9 @@ static int64_t int_value(const pq_column *c, size_t i)
 }
 
 /* PLAIN bytes of value i (for statistics and pages). */
-static size_t plain_value(const pq_column *c, size_t i, uint8_t tmp[8], const uint8_t **out)
+static size_t plain_value(const pq_column *c, size_t i, uint8_t tmp[16], const uint8_t **out)
 {
-    int pt = physical(c->type);
+    int pt = col_physical(c);
     if (pt == PT_BYTE_ARRAY) {
         *out = c->bytes + c->offsets[i];
         return (size_t)(c->offsets[i + 1] - c->offsets[i]);
@@ -185,6 +200,12 @@ static size_t plain_value(const pq_column *c, size_t i, uint8_t tmp[8], const ui
         *out = tmp;
         return 1;
     }
+    if (pt == PT_FIXED) { /* the 16 bytes, big endian */
+        for (size_t k = 0; k < 16; k++)
+            tmp[k] = ((const uint8_t *)c->values)[16 * i + 15 - k];
+        *out = tmp;
+        return 16;
+    }
     *out = (const uint8_t *)c->values + i * pq_width(c->type);
     return c->type == PQ_DECIMAL ? 8 : pq_width(c->type); /* the low half: INT64 */
 }
@@ -197,7 +218,13 @@ static int is_unsigned(pq_type t)
 /* a < b in the column's sort order; NaNs are never chosen as min or max. */
 static int less(const pq_column *c, size_t a, size_t b)
 {
-    int pt = physical(c->type);
+    int pt = col_physical(c);
+    if (pt == PT_FIXED) { /* 128-bit decimals: the high halves signed, then the low */
+        int64_t x[2], y[2];
+        memcpy(x, (const uint8_t *)c->values + 16 * a, 16);
+        memcpy(y, (const uint8_t *)c->values + 16 * b, 16);
+        return x[1] != y[1] ? x[1] < y[1] : (uint64_t)x[0] < (uint64_t)y[0];
+    }
     if (pt == PT_BYTE_ARRAY) {
         size_t la = (size_t)(c->offsets[a + 1] - c->offsets[a]);
         size_t lb = (size_t)(c->offsets[b + 1] - c->offsets[b]);
@@ -315,7 +342,7 @@ static int compress_page(int codec, int level, const bs_buf *in, bs_buf *out)
 typedef struct {
     int64_t data_off, dict_off, uncompressed, compressed, num_values, null_count;
     int has_dict, has_stats;
-    uint8_t min[8], max[8];
+    uint8_t min[16], max[16];
     const uint8_t *min_p, *max_p;
     size_t min_n, max_n;
     uint8_t *own_min, *own_max; /* the writer's copies of min_p, max_p */
@@ -337,7 +364,9 @@ struct pq_writer {
 static void schema_element(tc_writer *w, const pq_column *c)
 {
     tc_struct_begin(w);
-    tc_i32(w, 1, physical(c->type));
+    tc_i32(w, 1, col_physical(c));
+    if (col_physical(c) == PT_FIXED)
+        tc_i32(w, 2, 16);
     tc_i32(w, 3, c->nullable ? 1 : 0);
     tc_string(w, 4, c->name);
     int converted = -1;
@@ -521,10 +550,10 @@ static int write_page(chunk_job *j, int page_type, const bs_buf *body, int32_t n
 
 static int append_plain(bs_buf *b, const pq_column *c, size_t i)
 {
-    uint8_t tmp[8];
+    uint8_t tmp[16];
     const uint8_t *p;
     size_t n = plain_value(c, i, tmp, &p);
-    if (physical(c->type) == PT_BYTE_ARRAY) {
+    if (col_physical(c) == PT_BYTE_ARRAY) {
         uint32_t len = (uint32_t)n;
         int rc = bs__buf_append(b, &len, 4);
         return rc ? rc : bs__buf_append(b, p, n);
@@ -596,9 +625,11 @@ static uint64_t value_bits(const pq_column *c, size_t r, int dict_bw)
 {
     if (dict_bw >= 0)
         return dict_bw ? (uint64_t)dict_bw : 1;
-    switch (physical(c->type)) {
+    switch (col_physical(c)) {
     case PT_BOOLEAN:
         return 1;
+    case PT_FIXED:
+        return 128;
     case PT_BYTE_ARRAY:
         return (4 + (uint64_t)(c->offsets[r + 1] - c->offsets[r])) * 8;
     case PT_INT32:
@@ -698,7 +729,7 @@ static int write_chunk(chunk_job *j)
     dict d;
     memset(&d, 0, sizeof(d));
     int use_dict = 0, bw = -1;
-    if (physical(c->type) == PT_BYTE_ARRAY && nvalues >= 16) {
+    if (col_physical(c) == PT_BYTE_ARRAY && nvalues >= 16) {
         rc = build_dict(j, &d, nvalues);
         use_dict = !rc && d.ndistinct * 2 <= nvalues;
     }
@@ -741,7 +772,7 @@ static int write_chunk(chunk_job *j)
 static void column_meta(tc_writer *w, const pq_column *c, const chunk_info *ci, int codec)
 {
     tc_field_struct(w, 3); /* ColumnChunk.meta_data */
-    tc_i32(w, 1, physical(c->type));
+    tc_i32(w, 1, col_physical(c));
     tc_list(w, 2, TC_I32, ci->has_dict ? 3 : 2);
     tc_list_i32(w, ci->has_dict ? ENC_RLE_DICTIONARY : ENC_PLAIN);
     tc_list_i32(w, ENC_RLE);
@@ -766,8 +797,9 @@ static void column_meta(tc_writer *w, const pq_column *c, const chunk_info *ci, 
     tc_struct_end(w);
 }
 
-/* Times are times of day; decimals fit their precision, which is at most
- * 18 digits: they are written as INT64 (the 16-byte values' low half). */
+/* Times are times of day; decimals fit their precision: written as INT64
+ * (the 16-byte values' low half) up to 18 digits, else as
+ * FIXED_LEN_BYTE_ARRAY(16). */
 static int check_values(const pq_column *c, size_t r0, size_t r1)
 {
     if (c->type == PQ_DECIMAL) {
@@ -775,13 +807,8 @@ static int check_values(const pq_column *c, size_t r0, size_t r1)
             c->scale > c->precision)
             return bs__error(BLOBSTORE_EINVAL, "parquet: column \"%s\": DECIMAL(%d,%d)", c->name,
                              c->precision, c->scale);
-        if (c->precision > 18)
-            return bs__error(BLOBSTORE_EUNSUPPORTED,
-                             "parquet: column \"%s\": writing DECIMAL(%d,%d) (more than 18 "
-                             "digits) is not supported",
-                             c->name, c->precision, c->scale);
-        uint64_t limit = 1;
-        for (int k = 0; k < c->precision; k++)
+        uint64_t limit = 1; /* 10^precision, up to 18 digits */
+        for (int k = 0; k < c->precision && k < 18; k++)
             limit *= 10;
         for (size_t r = r0; r < r1; r++) {
             if (is_null(c, r))
@@ -789,7 +816,15 @@ static int check_values(const pq_column *c, size_t r0, size_t r1)
             int64_t v[2];
             memcpy(v, (const uint8_t *)c->values + 16 * r, 16);
             uint64_t mag = v[0] < 0 ? 0 - (uint64_t)v[0] : (uint64_t)v[0];
-            if (v[1] != (v[0] < 0 ? -1 : 0) || mag >= limit)
+            int fits;
+            if (c->precision <= 18) {
+                fits = v[1] == (v[0] < 0 ? -1 : 0) && mag < limit;
+            } else {
+                char text[48];
+                size_t n = bs__pq_decimal_text(text, (const uint8_t *)c->values + 16 * r, 0);
+                fits = (int)(n - (text[0] == '-')) <= c->precision;
+            }
+            if (!fits)
                 return bs__error(BLOBSTORE_EINVAL,
                                  "parquet: column \"%s\" row %zu: the value has more digits "
                                  "than DECIMAL(%d,%d)",

@@ -613,6 +613,115 @@ TEST(dictionary_strings_must_be_utf8)
     pq_table_free(&t);
 }
 
+/* A 128-bit value v = hi * 2^64 + lo into 16 bytes. */
+static void dec128(uint8_t *out, int64_t hi, uint64_t lo)
+{
+    memcpy(out, &lo, 8);
+    memcpy(out + 8, &hi, 8);
+}
+
+TEST(writer_round_trips_time_and_decimal)
+{
+    enum { N = 6 };
+    pq_table t = {N, 6, calloc(6, sizeof(pq_column))};
+    static const char *names[] = {"tms", "tus", "tns", "d9", "d18", "d38"};
+    static const pq_type types[] = {PQ_TIME_MS, PQ_TIME_US, PQ_TIME_NS,
+                                    PQ_DECIMAL, PQ_DECIMAL, PQ_DECIMAL};
+    static const int precisions[] = {0, 0, 0, 9, 18, 38};
+    for (int k = 0; k < 6; k++) {
+        pq_column *c = &t.cols[k];
+        c->name = bs__strdup(names[k]);
+        c->type = types[k];
+        c->precision = precisions[k];
+        c->scale = precisions[k] / 2;
+        c->nullable = 1;
+        c->utc = k == 1;
+        c->valid = malloc(N);
+        for (int i = 0; i < N; i++)
+            c->valid[i] = i != 3;
+        c->values = calloc(N, pq_width(c->type));
+    }
+    const int64_t day[3] = {86400000LL, 86400000000LL, 86400000000000LL};
+    for (int k = 0; k < 3; k++) {
+        int64_t *v = t.cols[k].values;
+        int64_t vals[N] = {0, day[k], day[k] - 1, 0, 1, day[k] / 3};
+        memcpy(v, vals, sizeof(vals));
+    }
+    /* 10^9 - 1, 10^18 - 1 and 10^38 - 1, both signs, zero, one. */
+    const int64_t p9 = 999999999, p18 = 999999999999999999LL;
+    for (int k = 3; k < 5; k++) {
+        int64_t m = k == 3 ? p9 : p18;
+        int64_t vals[N] = {m, -m, 0, 0, 1, -1};
+        for (int i = 0; i < N; i++)
+            dec128((uint8_t *)t.cols[k].values + 16 * i, vals[i] < 0 ? -1 : 0, (uint64_t)vals[i]);
+    }
+    uint8_t *d38 = t.cols[5].values; /* 10^38 - 1 = 0x4B3B4CA85A86C47A098A223FFFFFFFFF */
+    dec128(d38, 0x4B3B4CA85A86C47ALL, 0x098A223FFFFFFFFFULL);
+    dec128(d38 + 16, (int64_t)~0x4B3B4CA85A86C47AULL, ~0x098A223FFFFFFFFFULL + 1);
+    dec128(d38 + 32, 0, 0);
+    dec128(d38 + 64, 0, 1);
+    dec128(d38 + 80, 5, 0); /* 5 * 2^64 */
+    const char *codecs[] = {"none", "snappy", "zstd"};
+    for (int ci = 0; ci < 3; ci++) {
+        uint8_t *file;
+        size_t len;
+        pq_write_options o = {.codec = codecs[ci]};
+        CHECK_EQ(pq_write(&file, &len, &t, &o), 0);
+        pq_table back;
+        CHECK_EQ(pq_read(&back, file, len, NULL, 0), 0);
+        for (int k = 0; k < 6; k++) {
+            const pq_column *a = &t.cols[k], *b = &back.cols[k];
+            CHECK_EQ(b->type, a->type);
+            CHECK_EQ(b->precision, a->precision);
+            CHECK_EQ(b->scale, a->scale);
+            CHECK_EQ(b->utc, a->utc);
+            for (int i = 0; i < N; i++) {
+                CHECK_EQ(b->valid[i], a->valid[i]);
+                if (a->valid[i])
+                    CHECK(memcmp((uint8_t *)b->values + i * pq_width(a->type),
+                                 (uint8_t *)a->values + i * pq_width(a->type),
+                                 pq_width(a->type)) == 0);
+            }
+        }
+        char *csv;
+        size_t n;
+        CHECK_EQ(blobstore_table_to_csv(&csv, &n, &back), 0);
+        CHECK_STR(csv, "tms,tus,tns,d9,d18,d38\n"
+                       "00:00:00.000,00:00:00.000000Z,00:00:00.000000000,99999.9999,"
+                       "999999999.999999999,9999999999999999999.9999999999999999999\n"
+                       "24:00:00.000,24:00:00.000000Z,24:00:00.000000000,-99999.9999,"
+                       "-999999999.999999999,-9999999999999999999.9999999999999999999\n"
+                       "23:59:59.999,23:59:59.999999Z,23:59:59.999999999,0.0000,"
+                       "0.000000000,0.0000000000000000000\n"
+                       ",,,,,\n"
+                       "00:00:00.001,00:00:00.000001Z,00:00:00.000000001,0.0001,"
+                       "0.000000001,0.0000000000000000001\n"
+                       "08:00:00.000,08:00:00.000000Z,08:00:00.000000000,-0.0001,"
+                       "-0.000000001,9.2233720368547758080\n");
+        blobstore_free(csv);
+        pq_table_free(&back);
+        free(file);
+    }
+    /* What is not a time of day, or has more digits than the precision, is
+     * refused by the writer. */
+    uint8_t *file;
+    size_t len;
+    ((int64_t *)t.cols[1].values)[0] = -1;
+    CHECK_EQ(pq_write(&file, &len, &t, NULL), BLOBSTORE_EINVAL);
+    CHECK(strstr(blobstore_errmsg(), "not a time of day") != NULL);
+    ((int64_t *)t.cols[1].values)[0] = 0;
+    dec128((uint8_t *)t.cols[3].values, 0, 1000000000); /* 10 digits in DECIMAL(9,4) */
+    CHECK_EQ(pq_write(&file, &len, &t, NULL), BLOBSTORE_EINVAL);
+    CHECK(strstr(blobstore_errmsg(), "more digits than DECIMAL(9,4)") != NULL);
+    dec128((uint8_t *)t.cols[3].values, 0, 0);
+    dec128(d38, 0x4B3B4CA85A86C47ALL, 0x098A223FFFFFFFFFULL + 1); /* 10^38: 39 digits */
+    CHECK_EQ(pq_write(&file, &len, &t, NULL), BLOBSTORE_EINVAL);
+    CHECK(strstr(blobstore_errmsg(), "DECIMAL(38,19)") != NULL);
+    t.cols[5].precision = 39;
+    CHECK_EQ(pq_write(&file, &len, &t, NULL), BLOBSTORE_EINVAL);
+    pq_table_free(&t);
+}
+
 /* Ranged reads (get) stop at each chunk's declared end: whole-file reads
  * (put) must too, so that a file put accepts is one get reads. */
 static int fetch_all(void *ctx, uint64_t off, uint64_t len)
@@ -696,6 +805,7 @@ static const test_case tests[] = {
     TEST_ENTRY(repetition_types_and_annotations_are_checked),
     TEST_ENTRY(strings_must_be_utf8),
     TEST_ENTRY(dictionary_strings_must_be_utf8),
+    TEST_ENTRY(writer_round_trips_time_and_decimal),
     TEST_ENTRY(chunk_ranges_are_checked_as_get_reads_them),
     TEST_ENTRY(chunk_ranges_through_the_store),
 };
