@@ -1137,18 +1137,25 @@ static PyObject *Store_get_array(StoreObject *self, PyObject *args, PyObject *kw
     CHECK_OPEN(self);
     if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OO", kwlist, &key, &start, &stop))
         return NULL;
-    int64_t lo[BLOBSTORE_ARRAY_MAX_DIM], hi[BLOBSTORE_ARRAY_MAX_DIM];
-    int sliced = start != Py_None;
+    /* One bound per dimension of the array: the C call reads ndim of each,
+     * so both sequences must be given, of one length, and that the rank. */
+    int64_t lo[BLOBSTORE_ARRAY_MAX_DIM] = {0}, hi[BLOBSTORE_ARRAY_MAX_DIM] = {0};
+    int sliced = start != Py_None || stop != Py_None;
+    Py_ssize_t len[2] = {0, 0};
     for (int k = 0; sliced && k < 2; k++) {
         PyObject *seq = PySequence_Fast(k ? stop : start, "start and stop must be sequences");
         if (!seq)
             return NULL;
-        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-        for (Py_ssize_t i = 0; i < n && i < BLOBSTORE_ARRAY_MAX_DIM; i++)
+        len[k] = PySequence_Fast_GET_SIZE(seq);
+        for (Py_ssize_t i = 0; i < len[k] && i < BLOBSTORE_ARRAY_MAX_DIM; i++)
             (k ? hi : lo)[i] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(seq, i));
         Py_DECREF(seq);
         if (PyErr_Occurred())
             return NULL;
+    }
+    if (sliced && (len[0] != len[1] || len[0] > BLOBSTORE_ARRAY_MAX_DIM)) {
+        PyErr_SetString(PyExc_ValueError, "start and stop need one bound per dimension each");
+        return NULL;
     }
     blobstore_array a;
     int rc;

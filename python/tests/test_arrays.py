@@ -287,3 +287,17 @@ def test_large_arrays_span_chunks(tmp_path):
                 dt, shape, buf = s._store.get_array(k, lo, hi)
                 box = np.frombuffer(buf, dtype=np.dtype(dt)).reshape(shape)
                 _same(x[tuple(slice(p, q) for p, q in zip(lo, hi))], box, codec)
+
+
+def test_slice_bounds_one_per_dimension(store):
+    # The binding's box read takes one start and one stop per dimension;
+    # sequences of different lengths are refused, never read past.
+    a = np.arange(24, dtype="<i4").reshape(4, 6)
+    store.put(a, key="a")
+    dtype, shape, buf = store._store.get_array("a", [1, 2], [3, 5])
+    got = np.frombuffer(buf, dtype=dtype).reshape(shape)
+    assert np.array_equal(got, a[1:3, 2:5])
+    with pytest.raises(ValueError):
+        store._store.get_array("a", [1], [3, 5])
+    with pytest.raises(TypeError):
+        store._store.get_array("a", [1, 2], None)
