@@ -67,6 +67,7 @@ typedef struct {
     unsigned page;     /* keys per listing page */
     long timeout;      /* seconds without progress before a request is retried */
     int grace_given;   /* orphan_grace was in the URL */
+    int list_all;      /* BLOBSTORE_BLOB_CTL_LIST_ALL: young objects listed too */
     pthread_mutex_t mu;
     CURL *pool[POOL_MAX];
     int npool;
@@ -1129,8 +1130,8 @@ static int list_pages(s3_backend *be, int uploads, blobstore_blob_list_fn fn, vo
             rc = bs__buf_append(&r.resp, "", 1);
         if (!rc)
             rc = bs__s3_list_page((const char *)r.resp.data, r.resp.len - 1, be->prefix,
-                                  be->shard_chars, be->grace, r.date ? r.date : time(NULL), uploads,
-                                  fn, ctx, &a, &b);
+                                  be->shard_chars, be->list_all ? 0 : be->grace,
+                                  r.date ? r.date : time(NULL), uploads, fn, ctx, &a, &b);
         bs__buf_free(&r.resp);
         if (rc)
             break;
@@ -1144,10 +1145,13 @@ static int list_pages(s3_backend *be, int uploads, blobstore_blob_list_fn fn, vo
 static int s3_ctl(blobstore_blob_backend *pbe, int op, void *arg)
 {
     s3_backend *be = (s3_backend *)pbe;
-    (void)arg;
     if (op == BLOBSTORE_BLOB_CTL_LOCAL_WRITERS) {
         if (!be->grace_given) /* an explicit orphan_grace wins */
             be->grace = 0;
+        return 0;
+    }
+    if (op == BLOBSTORE_BLOB_CTL_LIST_ALL) {
+        be->list_all = arg && *(const int *)arg;
         return 0;
     }
     return bs__error(BLOBSTORE_EUNSUPPORTED, "s3: unknown ctl operation %d", op);

@@ -2818,7 +2818,14 @@ BLOBSTORE_API int blobstore_rebuild_index(blobstore_rebuild_stats *out, blobstor
     int rc = excl_enter(bs);
     if (rc)
         return rc;
+    int on = 1, off = 0, all_ages = 0;
+    if (bs->blobs->ctl) { /* every blob, however young (S3 holds young ones back) */
+        all_ages = bs->blobs->ctl(bs->blobs, BLOBSTORE_BLOB_CTL_LIST_ALL, &on) == 0;
+        bs__error_clear();
+    }
     rc = bs->blobs->list(bs->blobs, rb_list_cb, &all);
+    if (all_ages)
+        bs->blobs->ctl(bs->blobs, BLOBSTORE_BLOB_CTL_LIST_ALL, &off);
     if (!rc) {
         qsort(all.names, all.n, sizeof(char *), cmp_strp);
         cands = bs__calloc(all.n ? all.n : 1, sizeof(*cands));

@@ -344,6 +344,61 @@ TEST(s3_store_conformance_every_metadata_backend)
     blobstore_close(bs);
 }
 
+/* The index rebuilt from the blobs on S3, with each metadata backend: local
+ * index files deleted (JSON, SQLite), or a fresh PostgreSQL database (and a
+ * fresh local directory) over the same bucket prefix. */
+typedef struct {
+    char dir[4200];
+    const char *meta;
+    int gen;
+} s3_rebuild_ctx;
+
+static blobstore *s3_rebuild_open(void *ctx, int rebuilding)
+{
+    s3_rebuild_ctx *c = ctx;
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = c->dir;
+    o.backend = strcmp(c->meta, "pg") == 0 ? pg : c->meta;
+    o.blob_backend = s3;
+    o.durability = BLOBSTORE_DURABILITY_RELAXED;
+    blobstore *bs = NULL;
+    if ((rebuilding ? blobstore_open_rebuilding : blobstore_open)(&bs, &o) != 0)
+        return NULL;
+    return bs;
+}
+
+static void s3_rebuild_lose(void *ctx)
+{
+    s3_rebuild_ctx *c = ctx;
+    if (strcmp(c->meta, "pg") == 0) {
+        if (online_pg_fresh(pg, sizeof(pg)) != 0)
+            fprintf(stderr, "  no fresh database\n");
+        snprintf(c->dir, sizeof(c->dir), "%s/%s-%d", test_tmpdir(), c->meta, ++c->gen);
+        return;
+    }
+    static const char *const files[] = {"cache_metadata.json", "cache_metadata.json.journal",
+                                        "cache_metadata.db", "cache_metadata.db-wal",
+                                        "cache_metadata.db-shm"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char p[4400];
+        snprintf(p, sizeof(p), "%s/%s", c->dir, files[i]);
+        unlink(p);
+    }
+}
+
+TEST(s3_index_is_rebuilt_from_the_blobs)
+{
+    const char *metas[] = {"json", "sqlite", "pg"};
+    for (int i = 0; i < 3; i++) {
+        online_s3_url(s3, sizeof(s3), NULL);
+        if (strcmp(metas[i], "pg") == 0)
+            CHECK_EQ(online_pg_fresh(pg, sizeof(pg)), 0);
+        s3_rebuild_ctx c = {.meta = metas[i], .gen = 0};
+        snprintf(c.dir, sizeof(c.dir), "%s/%s-0", test_tmpdir(), metas[i]);
+        conformance_rebuild(s3_rebuild_open, s3_rebuild_lose, &c, 300);
+    }
+}
+
 TEST(s3_store_arrays_and_tables)
 {
     blobstore *bs = open_store("pg", 1, 0);
@@ -759,6 +814,7 @@ static const test_case tests[] = {
     TEST_ENTRY(s3_errors_are_clear),
     TEST_ENTRY(s3_bucket_is_created_when_missing),
     TEST_ENTRY(s3_store_conformance_every_metadata_backend),
+    TEST_ENTRY(s3_index_is_rebuilt_from_the_blobs),
     TEST_ENTRY(s3_store_arrays_and_tables),
     TEST_ENTRY(s3_slices_read_parts_of_objects),
     TEST_ENTRY(s3_orphans_wait_for_other_machines_only_when_shared),

@@ -54,6 +54,9 @@ typedef int (*blobstore_blob_list_fn)(void *ctx, const char *name, int is_temp);
  *  this machine, behind the store lock that verify takes, so list() need not
  *  hold back young objects (the store sends it when its index is local). */
 #define BLOBSTORE_BLOB_CTL_LOCAL_WRITERS 1
+/** LIST_ALL (arg const int *: 1 on, 0 off): list() lists objects of every
+ *  age, for an index rebuild, which must see every blob, however young. */
+#define BLOBSTORE_BLOB_CTL_LIST_ALL 2
 
 struct blobstore_blob_backend {
     unsigned int version; /**< BLOBSTORE_BLOB_BACKEND_VERSION */
