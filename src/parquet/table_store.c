@@ -730,6 +730,28 @@ BLOBSTORE_API int blobstore_table_to_csv(char **out, size_t *out_len, const blob
 {
     bs_buf b = {0};
     int rc = 0;
+    /* Decimals and times a caller built: only what their text can show. */
+    for (size_t k = 0; k < t->ncols; k++) {
+        const pq_column *c = &t->cols[k];
+        if (c->type == PQ_DECIMAL &&
+            (c->precision < 1 || c->precision > BLOBSTORE_DECIMAL_MAX_PRECISION || c->scale < 0 ||
+             c->scale > c->precision))
+            return bs__error(BLOBSTORE_EINVAL, "CSV: column \"%s\" is DECIMAL(%d,%d)", c->name,
+                             c->precision, c->scale);
+        if (c->type < PQ_TIME_MS || c->type > PQ_TIME_NS)
+            continue;
+        int64_t day = c->type == PQ_TIME_MS   ? 86400000LL
+                      : c->type == PQ_TIME_US ? 86400000000LL
+                                              : 86400000000000LL;
+        for (size_t r = 0; r < t->nrows; r++) {
+            int64_t v;
+            memcpy(&v, (const uint8_t *)c->values + 8 * r, 8);
+            if ((!c->valid || c->valid[r]) && (v < 0 || v > day))
+                return bs__error(BLOBSTORE_EINVAL,
+                                 "CSV: column \"%s\" row %zu: %lld is not a time of day", c->name,
+                                 r, (long long)v);
+        }
+    }
     for (size_t k = 0; k < t->ncols && !rc; k++) {
         if (k)
             rc = bs__buf_append(&b, ",", 1);

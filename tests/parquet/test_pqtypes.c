@@ -719,6 +719,20 @@ TEST(writer_round_trips_time_and_decimal)
     CHECK(strstr(blobstore_errmsg(), "DECIMAL(38,19)") != NULL);
     t.cols[5].precision = 39;
     CHECK_EQ(pq_write(&file, &len, &t, NULL), BLOBSTORE_EINVAL);
+    /* Nor does CSV show them (a scale of 50 overran the text buffer). */
+    char *csv;
+    size_t n;
+    CHECK_EQ(blobstore_table_to_csv(&csv, &n, &t), BLOBSTORE_EINVAL);
+    t.cols[5].precision = 38;
+    t.cols[5].scale = 50;
+    CHECK_EQ(blobstore_table_to_csv(&csv, &n, &t), BLOBSTORE_EINVAL);
+    t.cols[5].scale = 19;
+    ((int64_t *)t.cols[0].values)[2] = 86400001;
+    CHECK_EQ(blobstore_table_to_csv(&csv, &n, &t), BLOBSTORE_EINVAL);
+    CHECK(strstr(blobstore_errmsg(), "not a time of day") != NULL);
+    ((int64_t *)t.cols[0].values)[2] = 0;
+    CHECK_EQ(blobstore_table_to_csv(&csv, &n, &t), 0);
+    blobstore_free(csv);
     pq_table_free(&t);
 }
 
