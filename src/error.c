@@ -11,6 +11,19 @@
 #include <errno.h>
 
 static _Thread_local char errmsg[1024];
+static _Thread_local int nospace; /* an error since the last take was "disk full" */
+
+void bs__nospace_note(void)
+{
+    nospace = 1;
+}
+
+int bs__nospace_take(void)
+{
+    int n = nospace;
+    nospace = 0;
+    return n;
+}
 
 BLOBSTORE_API const char *blobstore_strerror(int code)
 {
@@ -82,6 +95,8 @@ int bs__error_errno(int err, const char *fmt, ...)
     vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
     snprintf(errmsg, sizeof(errmsg), "%s: %s", prefix, strerror(err));
+    if (err == ENOSPC || err == EDQUOT)
+        nospace = 1;
     if (err == ENOMEM)
         return BLOBSTORE_ENOMEM;
     if (err == ENOENT)

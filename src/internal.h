@@ -33,6 +33,11 @@ int bs__error_wrap(int code, const char *fmt, ...) BS_PRINTF(2, 3);
 /* Report errno as BLOBSTORE_EIO (or ENOMEM/ENOENT mapping) with context. */
 int bs__error_errno(int err, const char *fmt, ...) BS_PRINTF(2, 3);
 void bs__error_clear(void);
+/* A full disk (ENOSPC, EDQUOT, SQLITE_FULL) is noted by the error paths that
+ * see it; take returns whether one was noted since the last take, and
+ * forgets it. Deletes use it to retry with the space reserve released. */
+void bs__nospace_note(void);
+int bs__nospace_take(void);
 
 /* ---- memory and checked arithmetic (util.c) ---- */
 

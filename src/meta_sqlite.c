@@ -11,6 +11,8 @@
  */
 #include "internal.h"
 
+#include <errno.h>
+
 #include <jansson.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -30,6 +32,8 @@ typedef struct {
 static int sq_error(sq_backend *be, int rc, const char *what)
 {
     int code = BLOBSTORE_EIO;
+    if ((rc & 0xff) == SQLITE_FULL || (be->db && sqlite3_system_errno(be->db) == ENOSPC))
+        bs__nospace_note();
     if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
         code = BLOBSTORE_ECORRUPT;
     else if (rc == SQLITE_NOMEM)
@@ -77,8 +81,15 @@ static int sq_commit(blobstore_meta_backend *pbe)
 {
     sq_backend *be = (sq_backend *)pbe;
     int rc = 0;
-    if (be->in_tx == 2 && (rc = step_once(be, be->commit, "COMMIT")) != 0)
+    if (be->in_tx == 2 && (rc = step_once(be, be->commit, "COMMIT")) != 0) {
+        int full = (sqlite3_errcode(be->db) & 0xff) == SQLITE_FULL;
         sqlite3_exec(be->db, "ROLLBACK", NULL, NULL, NULL);
+        /* Disk full: fold the WAL into the database, so that a retry (a
+         * delete, to free space) writes the WAL again from its start, in
+         * space the file already has. */
+        if (full)
+            sqlite3_wal_checkpoint_v2(be->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    }
     be->in_tx = 0;
     return rc;
 }
@@ -567,6 +578,14 @@ static void sq_free(blobstore_meta_backend *pbe)
     sqlite3_finalize(be->scan_all);
     sqlite3_finalize(be->scan_from);
     sqlite3_finalize(be->scan_range);
+    if (be->db) {
+        /* The -wal file is kept (below, at open) but emptied, if no other
+         * connection is reading, without waiting: a kept WAL would hold
+         * valid copies of pages that later opens read instead of the
+         * database file's (damage to the file would go unseen). */
+        sqlite3_busy_timeout(be->db, 0);
+        sqlite3_wal_checkpoint_v2(be->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    }
     sqlite3_close(be->db);
     free(be->path);
     free(be);
@@ -648,8 +667,16 @@ BLOBSTORE_API int blobstore_meta_backend_sqlite_new(blobstore_meta_backend **out
     int rc = sqlite3_open_v2(
         path, &be->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     int ret = rc == SQLITE_OK ? 0 : sq_error(be, rc, "open");
-    if (!ret)
+    if (!ret) {
         sqlite3_busy_timeout(be->db, 60000);
+        /* Keep the -wal and -shm files when the last connection closes: a
+         * process that opens the store on a full disk, to delete and free
+         * space, can then read without first creating the -shm (32 KiB);
+         * the WAL frames a delete writes come from the store's space
+         * reserve (store.c) if need be. */
+        int persist = 1;
+        sqlite3_file_control(be->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    }
     if (!ret)
         ret = exec(be, "PRAGMA journal_mode=WAL");
     if (!ret)

@@ -379,6 +379,57 @@ static const char *settings_name_of(const blobstore_options *o)
     return o->version >= 2 && o->settings_name ? o->settings_name : SETTINGS_FILE;
 }
 
+/* ---- space to free space ----
+ *
+ * On a full disk a delete must still be able to commit: the JSON journal
+ * appends its "del" records, SQLite writes WAL frames. So a local store
+ * keeps SPACE_RESERVE: a preallocated file of RESERVE_BYTES in its
+ * directory. A delete or clear that fails for want of space removes it and
+ * tries again (SQLite has also folded its WAL back by then); once the
+ * delete has freed space the reserve is made again (and at every open, if it
+ * is missing and there is room). A clear that still does not fit deletes in
+ * small transactions, each freeing its blobs before the next. */
+#define SPACE_RESERVE "space.reserve"
+#define RESERVE_BYTES (1 << 20)
+#define CLEAR_CHUNK   64
+
+static int has_reserve(const blobstore *bs)
+{
+    return bs->dir && bs->backend_name &&
+           (!strcmp(bs->backend_name, "json") || !strcmp(bs->backend_name, "sqlite"));
+}
+
+/* Best effort: no reserve is made when there is no room for all of it. */
+static void reserve_make(blobstore *bs)
+{
+    if (!has_reserve(bs))
+        return;
+    char *path = bs__path_join(bs->dir, SPACE_RESERVE);
+    struct stat sb;
+    if (path && lstat(path, &sb) != 0 && errno == ENOENT) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            int e = posix_fallocate(fd, 0, RESERVE_BYTES);
+            close(fd);
+            if (e)
+                unlink(path);
+        }
+    }
+    free(path);
+    bs__error_clear();
+}
+
+/* Give the reserve's space back to the disk; 1 if there was one. */
+static int reserve_release(blobstore *bs)
+{
+    if (!has_reserve(bs))
+        return 0;
+    char *path = bs__path_join(bs->dir, SPACE_RESERVE);
+    int done = path && unlink(path) == 0;
+    free(path);
+    return done;
+}
+
 static int open_store(blobstore *bs, const blobstore_options *o)
 {
     int rc;
@@ -644,6 +695,8 @@ static int open_store(blobstore *bs, const blobstore_options *o)
         rc = bs->lockfd < 0 ? bs__error_errno(errno, "cannot open %s", lp) : 0;
         free(lp);
     }
+    if (!rc)
+        reserve_make(bs);
 done:
     free(settings_path);
     return rc;
@@ -1887,13 +1940,9 @@ BLOBSTORE_API int blobstore_update_metadata(blobstore *bs, const char *key, cons
     return rc ? rc : rc2;
 }
 
-BLOBSTORE_API int blobstore_delete(blobstore *bs, const char *key)
+static int delete_once(blobstore *bs, const char *key)
 {
-    if (!bs)
-        return bs__error(BLOBSTORE_EINVAL, "store is NULL");
-    int rc = bs__key_check(key);
-    if (rc || (rc = op_enter(bs)) != 0)
-        return rc;
+    int rc;
     blobstore_entry e;
     memset(&e, 0, sizeof(e));
     if ((rc = tx_begin(bs, 1)) == 0) {
@@ -1910,6 +1959,24 @@ BLOBSTORE_API int blobstore_delete(blobstore *bs, const char *key)
             remove_blob_quiet(bs, e.blob);
     }
     blobstore_entry_clear(&e);
+    return rc;
+}
+
+BLOBSTORE_API int blobstore_delete(blobstore *bs, const char *key)
+{
+    if (!bs)
+        return bs__error(BLOBSTORE_EINVAL, "store is NULL");
+    int rc = bs__key_check(key);
+    if (rc || (rc = op_enter(bs)) != 0)
+        return rc;
+    bs__nospace_take();
+    rc = delete_once(bs, key);
+    if (rc && !bs->batch && bs__nospace_take()) { /* full disk: use the reserve */
+        reserve_release(bs);
+        rc = delete_once(bs, key);
+        if (!rc)
+            reserve_make(bs);
+    }
     op_leave(bs);
     return rc;
 }
@@ -2215,6 +2282,51 @@ BLOBSTORE_API int blobstore_query_run(blobstore_result *out, blobstore *bs,
     return 0;
 }
 
+/* Delete the entries of keys[from..to) that still exist in one transaction,
+ * then their blobs (as they are now: another process may have replaced
+ * some); *n counts them. */
+static int clear_range(blobstore *bs, char **keys, size_t from, size_t to, size_t *n)
+{
+    int rc = tx_begin(bs, 1);
+    if (rc)
+        return rc;
+    char **blobs = bs__calloc(to - from + 1, sizeof(char *));
+    size_t done = 0;
+    if (!blobs)
+        rc = BLOBSTORE_ENOMEM;
+    for (size_t i = from; !rc && i < to; i++) {
+        blobstore_entry e;
+        rc = bs->meta->get(bs->meta, keys[i], &e);
+        if (rc == BLOBSTORE_ENOTFOUND) { /* gone meanwhile */
+            bs__error_clear();
+            rc = 0;
+            continue;
+        }
+        if (!rc && (rc = bs->meta->remove(bs->meta, keys[i])) == 0) {
+            blobs[i - from] = e.blob;
+            e.blob = NULL;
+            done++;
+        }
+        blobstore_entry_clear(&e);
+    }
+    int batch = bs->batch;
+    for (size_t i = 0; !rc && batch && i < to - from; i++)
+        if (blobs[i])
+            rc = remember(&bs->batch_old, &bs->n_old, blobs[i]);
+    int rc2 = tx_end(bs, rc == 0);
+    if (!rc)
+        rc = rc2;
+    for (size_t i = 0; blobs && i < to - from; i++) {
+        if (!rc && !batch && blobs[i])
+            remove_blob_quiet(bs, blobs[i]);
+        free(blobs[i]);
+    }
+    free(blobs);
+    if (!rc)
+        *n += done;
+    return rc;
+}
+
 BLOBSTORE_API int blobstore_clear(size_t *out_count, blobstore *bs)
 {
     if (!bs)
@@ -2226,6 +2338,8 @@ BLOBSTORE_API int blobstore_clear(size_t *out_count, blobstore *bs)
         return rc;
     collect_ctx c;
     memset(&c, 0, sizeof(c));
+    size_t n = 0;
+    bs__nospace_take();
     if ((rc = tx_begin(bs, 1)) == 0) {
         rc = bs->meta->iterate(bs->meta, NULL, collect, &c);
         for (size_t i = 0; !rc && i < c.n; i++)
@@ -2240,9 +2354,26 @@ BLOBSTORE_API int blobstore_clear(size_t *out_count, blobstore *bs)
         for (size_t i = 0; !rc && !batch && i < c.n; i++)
             if (c.blobs[i])
                 remove_blob_quiet(bs, c.blobs[i]);
+        if (!rc)
+            n = c.n;
+    }
+    if (rc && !bs->batch && bs__nospace_take()) {
+        /* A full disk: with the reserve released, in small transactions
+         * whose blobs are removed before the next one needs room. */
+        int released = reserve_release(bs);
+        rc = 0;
+        for (size_t i = 0; !rc && i < c.n; i += CLEAR_CHUNK) {
+            size_t to = i + CLEAR_CHUNK < c.n ? i + CLEAR_CHUNK : c.n;
+            bs__nospace_take();
+            rc = clear_range(bs, c.keys, i, to, &n);
+            if (rc && bs__nospace_take()) /* SQLite folded its WAL back: once more */
+                rc = clear_range(bs, c.keys, i, to, &n);
+        }
+        if (!rc && released)
+            reserve_make(bs);
     }
     if (!rc && out_count)
-        *out_count = c.n;
+        *out_count = n;
     collect_free(&c);
     op_leave(bs);
     return rc;

@@ -103,7 +103,8 @@ static const command_help helps[] = {
              "compression, content_hash, created_at, updated_at, ...).\n"},
     {"update-meta", "usage: blobstore update-meta KEY JSON\n"
                     "Merge the members of the JSON object into the entry's user metadata.\n"},
-    {"rm", "usage: blobstore rm KEY\nDelete the entry and its blob. Exit 1 if absent.\n"},
+    {"rm", "usage: blobstore rm KEY\nDelete the entry and its blob (on a full disk too: the store\n"
+           "keeps space.reserve for that). Exit 1 if absent.\n"},
     {"exists", "usage: blobstore exists KEY\n"
                "Exit 0 if the entry and its blob exist, 1 if not.\n"},
     {"ls", "usage: blobstore ls [--prefix P] [--where JSON] [--order-by [-]PATH] [--limit N]\n"
@@ -121,7 +122,8 @@ static const command_help helps[] = {
            "path (\"-\" first: descending; missing values last; ties by key). --with-meta\n"
            "prints one JSON line per entry (its metadata, with \"key\") instead of keys.\n"
            "An invalid filter exits 2 with a message naming the offending part.\n"},
-    {"clear", "usage: blobstore clear\nDelete every entry; print how many.\n"},
+    {"clear", "usage: blobstore clear\nDelete every entry; print how many. On a full disk it\n"
+              "still succeeds, deleting in small steps that each free their blobs.\n"},
     {"create-index", "usage: blobstore create-index PATH\n"
                      "Index a metadata path (dotted names of letters, digits and '_') so that\n"
                      "ls --where on it needs no scan (SQLite backend; a no-op for JSON).\n"},
