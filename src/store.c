@@ -3051,6 +3051,26 @@ static void migrate_report(migrate_ctx *m, blobstore_problem_kind kind, const bl
 /* Copy e's stored bytes (frame or raw file, as stored: nothing is
  * recompressed) into dst under a name of dst's, filling ne->blob or
  * ne->inline_data. */
+/* The sidecar of a file stored as it is, from its entry. */
+static int migrate_sidecar(blobstore *dst, const blobstore_entry *e, const char *name)
+{
+    json_error_t err;
+    json_t *m = json_loads(e->metadata ? e->metadata : "{}", 0, &err);
+    json_t *info = e->info ? json_loads(e->info, 0, &err) : NULL;
+    json_t *r = json_pack("{s:s, s:o?, s:o?, s:s, s:s}", "format", e->format, "metadata", m, "info",
+                          info, "at", e->created_at ? e->created_at : "", "compression",
+                          e->compression ? e->compression : "none");
+    if (r && !dst->ca && json_object_set_new(r, "key", json_string(e->key)) != 0) {
+        json_decref(r);
+        r = NULL;
+    }
+    char *text = r ? bs__json_dumps(r) : NULL;
+    json_decref(r);
+    int rc = text ? write_sidecar(dst, name, text, e->content_hash, e->size) : BLOBSTORE_ENOMEM;
+    free(text);
+    return rc;
+}
+
 static int migrate_bytes(blobstore *dst, blobstore *src, const blobstore_entry *e,
                          blobstore_entry *ne)
 {
@@ -3090,6 +3110,8 @@ static int migrate_bytes(blobstore *dst, blobstore *src, const blobstore_entry *
         rc = w->commit(w, name, dst->durable);
         w = NULL;
     }
+    if (!rc && e->raw) /* a file stored as it is: its sidecar, for a rebuild of dst */
+        rc = migrate_sidecar(dst, e, name);
     if (w)
         w->abort(w);
     if (s.r)

@@ -123,6 +123,16 @@ check "damaged journal kept aside" 'ls "$T/j"/cache_metadata.json.journal.damage
 expect 0 "rebuilt store lists ten" -- "$BS" --dir "$T/j" ls
 check "ten keys after the rebuild" '[ "$(wc -l < "$T/out")" -eq 10 ]'
 
+# A migrated store can be rebuilt too: migrate writes the sidecars of files
+# stored as they are.
+"$BS" --dir "$T/rb-json" migrate --to-dir "$T/mig" --to-backend sqlite > /dev/null ||
+    bad "migrate for the rebuild"
+rm -f "$T/mig"/cache_metadata.*
+expect 0 "rebuild a migrated store" -- "$BS" --dir "$T/mig" verify --rebuild-index
+check "migrated: eleven restored" 'grep -q "11 entries restored" "$T/out"'
+expect 0 "migrated: meta arr" -- "$BS" --dir "$T/mig" meta arr
+check "migrated: array is a file" 'grep -q "\"storage\":\"file\"" "$T/out"'
+
 # An intact store still opens and verifies clean.
 expect 0 "intact json store verifies" -- "$BS" --dir "$T/j0" verify
 expect 0 "intact sqlite store verifies" -- "$BS" --dir "$T/q0" verify
