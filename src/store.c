@@ -973,6 +973,7 @@ typedef struct {
     int level;
     const char *format, *ext;
     json_t *meta, *info;
+    const char *codec_name; /* raw files: recorded instead of po->compression */
 } put_args;
 
 static int put_args_init(put_args *a, blobstore *bs, const blobstore_put_options *po)
@@ -1028,7 +1029,9 @@ static char *entry_record(const char *key, const put_args *a, const char *now)
     }
     if (r && a->po->raw &&
         json_object_set_new(r, "compression",
-                            json_string(a->po->compression ? a->po->compression : "none")) != 0) {
+                            json_string(a->codec_name        ? a->codec_name
+                                        : a->po->compression ? a->po->compression
+                                                             : "none")) != 0) {
         json_decref(r);
         r = NULL;
     }
@@ -1043,7 +1046,9 @@ static int fill_entry(blobstore_entry *e, const char *key, const put_args *a, co
 {
     e->key = bs__strdup(key);
     e->format = bs__strdup(a->format);
-    e->compression = bs__strdup(a->po->raw ? (a->po->compression ? a->po->compression : "none")
+    e->compression = bs__strdup(a->po->raw ? (a->codec_name        ? a->codec_name
+                                              : a->po->compression ? a->po->compression
+                                                                   : "none")
                                            : a->codec->name);
     e->content_hash = bs__strdup(hash);
     e->created_at = bs__strdup(now);
@@ -1106,8 +1111,84 @@ static int ca_reuse(blobstore *bs, const char *hash, const put_args *a, int *rc_
     return 1;
 }
 
+/* Segment checksums of a raw file computed as it streams in, at 1 MiB and
+ * at 64 MiB (the size is known only at the end; segment_size() picks). */
+typedef struct {
+    XXH3_state_t *st[2];
+    uint64_t fill[2];
+    bs_buf sums[2]; /* uint64_t each */
+} seg_hasher;
+
+static const uint64_t seg_sizes[2] = {(uint64_t)1 << 20, (uint64_t)64 << 20};
+
+static int seg_update(seg_hasher *h, const unsigned char *p, size_t n)
+{
+    for (int k = 0; k < 2; k++) {
+        const unsigned char *q = p;
+        size_t left = n;
+        while (left) {
+            if (!h->st[k]) {
+                if (!(h->st[k] = XXH3_createState()))
+                    return BLOBSTORE_ENOMEM;
+                XXH3_64bits_reset(h->st[k]);
+            }
+            size_t take = (size_t)(seg_sizes[k] - h->fill[k]) < left
+                              ? (size_t)(seg_sizes[k] - h->fill[k])
+                              : left;
+            XXH3_64bits_update(h->st[k], q, take);
+            h->fill[k] += take;
+            q += take;
+            left -= take;
+            if (h->fill[k] == seg_sizes[k]) {
+                uint64_t d = XXH3_64bits_digest(h->st[k]);
+                int rc = bs__buf_append(&h->sums[k], &d, 8);
+                if (rc)
+                    return rc;
+                XXH3_64bits_reset(h->st[k]);
+                h->fill[k] = 0;
+            }
+        }
+    }
+    return 0;
+}
+
+/* info (a JSON object, changed) with "_segments" for a file of size bytes. */
+static int seg_finish(seg_hasher *h, json_t *info, uint64_t size)
+{
+    int k = size / seg_sizes[0] < 4096 ? 0 : 1;
+    if (h->fill[k]) {
+        uint64_t d = XXH3_64bits_digest(h->st[k]);
+        int rc = bs__buf_append(&h->sums[k], &d, 8);
+        if (rc)
+            return rc;
+    }
+    size_t n = h->sums[k].len / 8;
+    char *hex = bs__malloc(n * 16 + 1);
+    if (!hex)
+        return BLOBSTORE_ENOMEM;
+    hex[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t d;
+        memcpy(&d, h->sums[k].data + 8 * i, 8);
+        snprintf(hex + i * 16, 17, "%016llx", (unsigned long long)d);
+    }
+    json_object_set_new(info, "_segments",
+                        json_pack("{s:I, s:s}", "size", (json_int_t)seg_sizes[k], "xxh3", hex));
+    free(hex);
+    return 0;
+}
+
+static void seg_free(seg_hasher *h)
+{
+    for (int k = 0; k < 2; k++) {
+        XXH3_freeState(h->st[k]);
+        bs__buf_free(&h->sums[k]);
+    }
+}
+
 static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_read_fn fn, void *ctx,
-                    const void *data, size_t len, const blobstore_put_options *po)
+                    const void *data, size_t len, const blobstore_put_options *po,
+                    const bs_file_hooks *hooks)
 {
     put_args a;
     if (!bs)
@@ -1146,6 +1227,9 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     uint64_t size = 0, stored = 0;
     int committed = 0, locked = 0;
     char *rec = NULL; /* the entry record the blob carries */
+    seg_hasher segs;
+    memset(&segs, 0, sizeof(segs));
+    char *hooked_codec = NULL;
     if (fn && !buf) {
         rc = BLOBSTORE_ENOMEM;
         goto out;
@@ -1188,7 +1272,9 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
                 rc = bs__frame_write(fw, piece, got);
             } else {
                 bs__sha256_update(sha, piece, got);
-                rc = w->write(w, piece, got);
+                rc = hooks ? seg_update(&segs, piece, got) : 0;
+                if (!rc)
+                    rc = w->write(w, piece, got);
                 size += got;
             }
             if (rc)
@@ -1204,6 +1290,23 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         }
         got = n;
         at_end = n == 0;
+    }
+    if (hooks) { /* the file's details, known now that it is whole */
+        json_t *info = NULL;
+        if ((rc = hooks->finish(hooks->ctx, &info, &hooked_codec)) != 0)
+            goto out;
+        if (a.info && info)
+            json_object_update(a.info, info);
+        else if (info)
+            a.info = json_incref(info);
+        json_decref(info);
+        if (!a.info && !(a.info = json_object())) {
+            rc = BLOBSTORE_ENOMEM;
+            goto out;
+        }
+        if (size > 0 && (rc = seg_finish(&segs, a.info, size)) != 0)
+            goto out;
+        a.codec_name = hooked_codec;
     }
     char now[32];
     bs__now_iso(now);
@@ -1273,6 +1376,8 @@ out:
     bs__buf_free(&inl);
     blobstore_entry_clear(&e);
     free(buf);
+    seg_free(&segs);
+    free(hooked_codec);
     put_args_free(&a);
     if (locked)
         op_leave(bs);
@@ -1285,7 +1390,7 @@ BLOBSTORE_API int blobstore_put_ex(char **out_key, blobstore *bs, const char *ke
     if (!data && len)
         return bs__error(BLOBSTORE_EINVAL, "data is NULL");
     static const unsigned char empty[1];
-    return put_impl(out_key, bs, key, NULL, NULL, data ? data : empty, len, opts);
+    return put_impl(out_key, bs, key, NULL, NULL, data ? data : empty, len, opts, NULL);
 }
 
 BLOBSTORE_API int blobstore_put(char **out_key, blobstore *bs, const char *key, const void *data,
@@ -1302,7 +1407,7 @@ BLOBSTORE_API int blobstore_put_stream(char **out_key, blobstore *bs, const char
 {
     if (!read)
         return bs__error(BLOBSTORE_EINVAL, "read callback is NULL");
-    return put_impl(out_key, bs, key, read, ctx, NULL, 0, opts);
+    return put_impl(out_key, bs, key, read, ctx, NULL, 0, opts, NULL);
 }
 
 static int fd_read(void *ctx, void *buf, size_t cap, size_t *out_n)
@@ -1824,6 +1929,17 @@ void bs__store_codec(const blobstore *bs, const char **name, int *level)
 {
     *name = bs->codec->name;
     *level = bs->level;
+}
+
+int bs__put_file_stream(char **out_key, blobstore *bs, const char *key, blobstore_read_fn fn,
+                        void *ctx, const char *format, const char *metadata,
+                        const bs_file_hooks *hooks)
+{
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.metadata = metadata;
+    po.format = format;
+    po.raw = 1;
+    return put_impl(out_key, bs, key, fn, ctx, NULL, 0, &po, hooks);
 }
 
 int bs__get_file(void **out, size_t *len, blobstore *bs, const char *key, const char *format,

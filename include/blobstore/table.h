@@ -103,6 +103,17 @@ typedef struct blobstore_table_options {
 BLOBSTORE_API int blobstore_table_put(char **out_key, blobstore *bs, const char *key,
                                       const blobstore_table *t, const blobstore_table_options *o);
 
+/**
+ * Store CSV read from fd (a regular file, read twice: the column types are
+ * inferred as blobstore_table_from_csv does, or taken from schema; then the
+ * rows) as a table, a row group at a time: memory stays bounded by about
+ * one row group (2 MiB of CSV), whatever the file's size. o may be NULL
+ * (its pandas_metadata is not used). Errors: BLOBSTORE_EINVAL (bad CSV or
+ * schema), BLOBSTORE_EIO.
+ */
+BLOBSTORE_API int blobstore_table_put_csv_fd(char **out_key, blobstore *bs, const char *key, int fd,
+                                             const char *schema, const blobstore_table_options *o);
+
 /** Store a Parquet file as a table, after checking that it reads. */
 BLOBSTORE_API int blobstore_table_put_parquet(char **out_key, blobstore *bs, const char *key,
                                               const void *file, size_t len, const char *metadata);

@@ -394,26 +394,27 @@ static int slurp(const char *path, char **out, size_t *len)
 static int put_table_file(blobstore *bs, const char *key, const char *meta, const char *file,
                           int csv, const char *schema)
 {
-    char *buf;
-    size_t len;
-    int code = slurp(file, &buf, &len);
-    if (code)
-        return code;
     char *out = NULL;
     int rc;
-    if (csv) {
-        blobstore_table t;
-        rc = blobstore_table_from_csv(&t, buf, len, schema);
-        if (!rc) {
-            blobstore_table_options o = BLOBSTORE_TABLE_OPTIONS_INIT;
-            o.metadata = meta;
-            rc = blobstore_table_put(&out, bs, key, &t, &o);
-            blobstore_table_clear(&t);
+    if (csv) { /* streamed: memory stays about one row group whatever the size */
+        int fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fail("cannot open %s: %s", file, strerror(errno));
+            return errno == ENOENT ? EXIT_NOTFOUND : EXIT_ERROR;
         }
+        blobstore_table_options o = BLOBSTORE_TABLE_OPTIONS_INIT;
+        o.metadata = meta;
+        rc = blobstore_table_put_csv_fd(&out, bs, key, fd, schema, &o);
+        close(fd);
     } else {
+        char *buf;
+        size_t len;
+        int code = slurp(file, &buf, &len);
+        if (code)
+            return code;
         rc = blobstore_table_put_parquet(&out, bs, key, buf, len, meta);
+        free(buf);
     }
-    free(buf);
     if (rc) /* a damaged input file exits 3 (corrupt), like a damaged blob */
         return lib_error(rc);
     printf("%s\n", out);

@@ -182,6 +182,8 @@ int bs__pq_check_rows(const pq_table *given, size_t r0, size_t r1, const pq_tabl
  * skip the check (to measure its cost). */
 extern int bs__pq_fault;
 extern int bs__pq_nocheck;
+/* CSV is put in pieces of about this many bytes (2 MiB); tests make it small. */
+extern size_t bs__pq_csv_piece;
 
 /* Read the named columns (all when names is NULL) of a file in memory. */
 int pq_read(pq_table *out, const uint8_t *buf, size_t len, const char *const *names, size_t nnames);

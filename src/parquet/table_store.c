@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <time.h>
+#include <unistd.h>
 
 BLOBSTORE_API void blobstore_table_clear(blobstore_table *t)
 {
@@ -195,26 +196,6 @@ static const char *table_codec(blobstore *bs, const blobstore_table_options *o, 
     return "snappy";
 }
 
-BLOBSTORE_API int blobstore_table_put(char **out_key, blobstore *bs, const char *key,
-                                      const blobstore_table *t, const blobstore_table_options *o)
-{
-    static const blobstore_table_options none = BLOBSTORE_TABLE_OPTIONS_INIT;
-    if (!o)
-        o = &none;
-    if (!bs || !t)
-        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
-    int level;
-    const char *codec = table_codec(bs, o, &level), *written;
-    bs_buf file = {0};
-    int rc = table_file(&file, t, o, codec, level, &written);
-    if (rc)
-        return rc;
-    rc = bs__put_file(out_key, bs, key, file.data, file.len, "parquet", written, o->metadata,
-                      format_info(t), o->format_info);
-    bs__buf_free(&file);
-    return rc;
-}
-
 BLOBSTORE_API int blobstore_table_put_parquet(char **out_key, blobstore *bs, const char *key,
                                               const void *file, size_t len, const char *metadata)
 {
@@ -277,6 +258,7 @@ static void grid_free(csv_grid *g)
         free(g->cells[i]);
     free(g->cells);
     free(g->lens);
+    memset(g, 0, sizeof(*g));
 }
 
 /* RFC 4180: commas, quotes doubled inside quoted fields, CRLF or LF. */
@@ -614,70 +596,38 @@ static int fill_column(pq_column *c, const csv_grid *g, size_t k, size_t nrows)
     return 0;
 }
 
-BLOBSTORE_API int blobstore_table_from_csv(blobstore_table *out, const char *csv, size_t len,
-                                           const char *schema)
+/* out's columns named by g's header row, typed by schema where it names
+ * them (given[k] = 1); no rows. */
+static int csv_columns(pq_table *out, const csv_grid *g, const char *schema, uint8_t *given)
 {
-    csv_grid g;
     memset(out, 0, sizeof(*out));
-    int rc = csv_parse(&g, csv, len);
-    if (rc) {
-        grid_free(&g);
-        return rc;
-    }
-    size_t nrows = g.nrows - 1;
-    out->nrows = nrows;
-    out->cols = bs__calloc(g.ncols, sizeof(pq_column));
-    if (!out->cols) {
-        grid_free(&g);
+    out->cols = bs__calloc(g->ncols ? g->ncols : 1, sizeof(pq_column));
+    if (!out->cols)
         return BLOBSTORE_ENOMEM;
-    }
-    for (size_t k = 0; k < g.ncols && !rc; k++) {
+    int rc = 0;
+    for (size_t k = 0; k < g->ncols && !rc; k++) {
         pq_column *c = &out->cols[out->ncols++];
-        const char *h = g.cells[k];
+        const char *h = g->cells[k];
         c->name = bs__strdup(h ? h : "");
+        c->type = PQ_STRING;
+        given[k] = 0;
         if (!c->name || !*c->name) {
             rc = c->name ? bs__error(BLOBSTORE_EINVAL, "CSV: column %zu has no name", k + 1)
                          : BLOBSTORE_ENOMEM;
             break;
         }
-        /* An explicit type from the schema, else the narrowest that fits. */
-        int given = 0;
-        if (schema) {
-            size_t nl = strlen(c->name);
-            for (const char *p = schema; *p;) {
-                const char *end = strchr(p, ',');
-                size_t n = end ? (size_t)(end - p) : strlen(p);
-                if (n > nl && strncmp(p, c->name, nl) == 0 && p[nl] == ':') {
-                    char type[32];
-                    snprintf(type, sizeof(type), "%.*s", (int)(n - nl - 1), p + nl + 1);
-                    if ((rc = pq_type_parse(type, &c->type)) != 0)
-                        break;
-                    given = 1;
-                }
-                p += n + (end ? 1 : 0);
+        size_t nl = strlen(c->name);
+        for (const char *p = schema; p && *p && !rc;) {
+            const char *end = strchr(p, ',');
+            size_t n = end ? (size_t)(end - p) : strlen(p);
+            if (n > nl && strncmp(p, c->name, nl) == 0 && p[nl] == ':') {
+                char type[32];
+                snprintf(type, sizeof(type), "%.*s", (int)(n - nl - 1), p + nl + 1);
+                rc = pq_type_parse(type, &c->type);
+                given[k] = 1;
             }
-            if (rc)
-                break;
+            p += n + (end ? 1 : 0);
         }
-        if (!given) {
-            static const pq_type order[] = {PQ_INT64, PQ_DOUBLE, PQ_BOOL};
-            c->type = PQ_STRING;
-            for (size_t o = 0; o < 3; o++) {
-                int all = 1, any = 0;
-                for (size_t r = 0; r < nrows && all; r++) {
-                    const char *s = g.cells[(r + 1) * g.ncols + k];
-                    if (s) {
-                        any = 1;
-                        all = fits(order[o], s);
-                    }
-                }
-                if (all && any) {
-                    c->type = order[o];
-                    break;
-                }
-            }
-        }
-        rc = fill_column(c, &g, k, nrows);
     }
     if (!rc && schema) { /* every name in the schema must be a column */
         for (const char *p = schema; *p && !rc;) {
@@ -692,6 +642,63 @@ BLOBSTORE_API int blobstore_table_from_csv(blobstore_table *out, const char *csv
             p = end ? end + 1 : p + strlen(p);
         }
     }
+    return rc;
+}
+
+/* What the data cells of column k fit, accumulated in *fit (start at 7):
+ * bit 0 all int64, 1 all float64, 2 all bool, 3 one non-empty, 4 one empty. */
+enum { FIT_INT = 1, FIT_DOUBLE = 2, FIT_BOOL = 4, FIT_ANY = 8, FIT_NULL = 16 };
+static void csv_scan(const csv_grid *g, size_t k, uint8_t *fit)
+{
+    for (size_t r = 1; r < g->nrows; r++) {
+        const char *s = g->cells[r * g->ncols + k];
+        if (!s) {
+            *fit |= FIT_NULL;
+            continue;
+        }
+        *fit |= FIT_ANY;
+        if ((*fit & FIT_INT) && !fits(PQ_INT64, s))
+            *fit &= (uint8_t)~FIT_INT;
+        if ((*fit & FIT_DOUBLE) && !fits(PQ_DOUBLE, s))
+            *fit &= (uint8_t)~FIT_DOUBLE;
+        if ((*fit & FIT_BOOL) && !fits(PQ_BOOL, s))
+            *fit &= (uint8_t)~FIT_BOOL;
+    }
+}
+
+/* The narrowest type that fits: int64, float64, bool, else string. */
+static pq_type csv_pick(uint8_t fit)
+{
+    if (!(fit & FIT_ANY))
+        return PQ_STRING;
+    return fit & FIT_INT      ? PQ_INT64
+           : fit & FIT_DOUBLE ? PQ_DOUBLE
+           : fit & FIT_BOOL   ? PQ_BOOL
+                              : PQ_STRING;
+}
+
+BLOBSTORE_API int blobstore_table_from_csv(blobstore_table *out, const char *csv, size_t len,
+                                           const char *schema)
+{
+    csv_grid g;
+    memset(out, 0, sizeof(*out));
+    int rc = csv_parse(&g, csv, len);
+    uint8_t *given = rc ? NULL : bs__calloc(g.ncols ? g.ncols : 1, 1);
+    if (!rc && !given)
+        rc = BLOBSTORE_ENOMEM;
+    if (!rc)
+        rc = csv_columns(out, &g, schema, given);
+    out->nrows = rc ? 0 : g.nrows - 1;
+    for (size_t k = 0; k < out->ncols && !rc; k++) {
+        pq_column *c = &out->cols[k];
+        if (!given[k]) { /* the narrowest type that fits */
+            uint8_t fit = FIT_INT | FIT_DOUBLE | FIT_BOOL;
+            csv_scan(&g, k, &fit);
+            c->type = csv_pick(fit);
+        }
+        rc = fill_column(c, &g, k, out->nrows);
+    }
+    free(given);
     grid_free(&g);
     if (rc)
         pq_table_free(out);
@@ -859,4 +866,371 @@ BLOBSTORE_API int blobstore_table_to_csv(char **out, size_t *out_len, const blob
     *out = (char *)b.data;
     *out_len = b.len - 1;
     return 0;
+}
+
+/* ---- tables written as they stream into the store ---- */
+
+/*
+ * A table is put without its whole file in memory: the store pulls the
+ * file's bytes through ts_read, which makes them one row group at a time
+ * (pq_writer, each row group checked as it is made), from a table in memory
+ * or from CSV read in pieces of about CSV_PIECE bytes (2 MiB: a row group
+ * each; peak memory about 20 times that, a grid of cells being heavy). The entry's format
+ * details are given when the last byte has been read (ts_finish).
+ */
+size_t bs__pq_csv_piece = (size_t)2 << 20; /* tests may make it small */
+#define CSV_PIECE bs__pq_csv_piece
+
+typedef struct {
+    int fd;
+    bs_buf buf;   /* bytes read and not yet consumed, from start */
+    size_t start; /* first unconsumed byte of buf */
+    int eof;
+    bs_buf header; /* the header record, with its line end */
+    size_t line;   /* record number of the next record (the header is 1) */
+} csv_src;
+
+/* Read more of the file into c->buf (compacting it first). */
+static int csv_fill(csv_src *c)
+{
+    if (c->start) {
+        memmove(c->buf.data, c->buf.data + c->start, c->buf.len - c->start);
+        c->buf.len -= c->start;
+        c->start = 0;
+    }
+    int rc = bs__buf_reserve(&c->buf, CSV_PIECE);
+    if (rc)
+        return rc;
+    for (;;) {
+        ssize_t n = read(c->fd, c->buf.data + c->buf.len, CSV_PIECE);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return bs__error_errno(errno, "cannot read the CSV");
+        c->buf.len += (size_t)n;
+        c->eof = n == 0;
+        return 0;
+    }
+}
+
+/* The end of the complete records from c->start: after the last line end,
+ * outside quotes, within want bytes (or after the first record if that is
+ * longer); 0 when more must be read first. Quotes as csv_parse reads them: a
+ * quote opens a field only at its start; "" inside one is a quote. */
+static size_t csv_cut(const csv_src *c, size_t want, size_t *records)
+{
+    const char *s = (const char *)c->buf.data;
+    size_t n = c->buf.len, cut = 0, count = 0;
+    int quoted = 0, field_start = 1;
+    for (size_t i = c->start; i < n; i++) {
+        char ch = s[i];
+        if (quoted) {
+            if (ch == '"') {
+                if (i + 1 >= n && !c->eof)
+                    break; /* "" or the end of the field: not known yet */
+                if (i + 1 < n && s[i + 1] == '"')
+                    i++;
+                else
+                    quoted = 0;
+            }
+            continue;
+        }
+        if (field_start && ch == '"') {
+            quoted = 1;
+            field_start = 0;
+            continue;
+        }
+        field_start = ch == ',' || ch == '\n';
+        if (ch == '\n') {
+            cut = i + 1;
+            count++;
+            if (cut - c->start >= want)
+                break;
+        }
+    }
+    if (c->eof && !quoted && n > (cut ? cut : c->start)) { /* a last record without a line end */
+        int more = 0;
+        for (size_t i = cut ? cut : c->start; i < n && !more; i++)
+            more = c->buf.data[i] != '\n' && c->buf.data[i] != '\r';
+        cut = n;
+        count += more;
+    }
+    if (c->eof && quoted)
+        cut = n; /* csv_parse reports the unterminated quote */
+    *records = count;
+    return cut > c->start ? cut : 0;
+}
+
+/* The next piece of CSV records (about want bytes) parsed with the header
+ * in front: g (rows after the first are data); 0 rows at the end. */
+static int csv_next(csv_src *c, csv_grid *g, size_t want)
+{
+    size_t cut = 0, records = 0;
+    memset(g, 0, sizeof(*g));
+    while ((cut = csv_cut(c, want, &records)) == 0 ||
+           (!c->eof && cut - c->start < want && c->buf.len - c->start < want + CSV_PIECE)) {
+        if (c->eof)
+            break;
+        int rc = csv_fill(c);
+        if (rc)
+            return rc;
+    }
+    if (!cut) {
+        g->nrows = 1;
+        return 0;
+    }
+    bs_buf piece = {0};
+    int rc = bs__buf_append(&piece, c->header.data, c->header.len);
+    if (!rc)
+        rc = bs__buf_append(&piece, c->buf.data + c->start, cut - c->start);
+    if (!rc)
+        rc = csv_parse(g, (const char *)piece.data, piece.len);
+    if (rc && rc != BLOBSTORE_ENOMEM)
+        bs__error_wrap(rc,
+                       "in the CSV's records %zu..%zu (counting the header as 1, a piece's own "
+                       "numbers start at 2)",
+                       c->line, c->line + records - 1);
+    bs__buf_free(&piece);
+    c->line += records;
+    c->start = cut;
+    return rc;
+}
+
+/* The header record: c->header and the grid of its cells. */
+static int csv_header(csv_src *c, csv_grid *g)
+{
+    size_t cut = 0, records = 0;
+    memset(g, 0, sizeof(*g));
+    int rc = 0;
+    while (!rc && (cut = csv_cut(c, 1, &records)) == 0 && !c->eof)
+        rc = csv_fill(c);
+    if (!rc && !cut)
+        rc = bs__error(BLOBSTORE_EINVAL, "CSV: no header row");
+    if (!rc)
+        rc = bs__buf_append(&c->header, c->buf.data + c->start, cut - c->start);
+    if (!rc && (c->header.data[c->header.len - 1] != '\n'))
+        rc = bs__buf_append(&c->header, "\n", 1);
+    if (!rc)
+        rc = csv_parse(g, (const char *)c->header.data, c->header.len);
+    c->start = cut;
+    c->line = 2;
+    return rc;
+}
+
+typedef struct table_stream {
+    pq_writer *w;
+    bs_buf out; /* bytes made and not yet read */
+    size_t pos;
+    int done, rc;
+    char msg[1024];
+    const pq_table *t; /* a table in memory: its rows from next on */
+    size_t next, per;
+    csv_src *csv; /* or CSV */
+    pq_table *schema;
+    char *pandas; /* given, or NULL: made at the end */
+    json_t *extra;
+    const char *codec;
+} table_stream;
+
+/* A table of CSV rows (g's data rows) with the schema's columns. */
+static int csv_table(pq_table *t, const pq_table *schema, const csv_grid *g)
+{
+    memset(t, 0, sizeof(*t));
+    t->cols = bs__calloc(schema->ncols ? schema->ncols : 1, sizeof(pq_column));
+    if (!t->cols)
+        return BLOBSTORE_ENOMEM;
+    t->nrows = g->nrows - 1;
+    int rc = 0;
+    for (size_t k = 0; k < schema->ncols && !rc; k++) {
+        pq_column *c = &t->cols[t->ncols++];
+        c->type = schema->cols[k].type;
+        rc = (c->name = bs__strdup(schema->cols[k].name)) ? 0 : BLOBSTORE_ENOMEM;
+        if (!rc)
+            rc = fill_column(c, g, k, t->nrows);
+    }
+    return rc;
+}
+
+/* Make more of the file: a row group, or the footer at the end. */
+static int ts_refill(table_stream *s)
+{
+    if (s->t && s->next < s->t->nrows) {
+        size_t r1 = s->t->nrows - s->next > s->per ? s->next + s->per : s->t->nrows;
+        int rc = pq_writer_write(s->w, s->t, s->next, r1);
+        s->next = r1;
+        return rc;
+    }
+    if (s->csv) {
+        csv_grid g;
+        int rc = csv_next(s->csv, &g, CSV_PIECE);
+        if (!rc && g.nrows > 1) {
+            if (g.ncols != s->schema->ncols)
+                rc = bs__error(BLOBSTORE_EINVAL, "CSV: records with %zu fields, the header %zu",
+                               g.ncols, s->schema->ncols);
+            pq_table t;
+            memset(&t, 0, sizeof(t));
+            if (!rc)
+                rc = csv_table(&t, s->schema, &g);
+            if (!rc)
+                rc = pq_writer_write(s->w, &t, 0, t.nrows);
+            pq_table_free(&t);
+            grid_free(&g);
+            return rc;
+        }
+        grid_free(&g);
+        if (rc)
+            return rc;
+    }
+    s->schema->nrows = (size_t)pq_writer_rows(s->w);
+    if (!s->pandas && !(s->pandas = pq_pandas_metadata(s->schema)))
+        return BLOBSTORE_ENOMEM;
+    s->done = 1;
+    return pq_writer_finish(s->w, s->pandas);
+}
+
+static int ts_read(void *ctx, void *buf, size_t cap, size_t *n)
+{
+    table_stream *s = ctx;
+    while (s->pos == s->out.len && !s->done) {
+        s->out.len = s->pos = 0;
+        int rc = ts_refill(s);
+        if (rc) {
+            s->rc = rc;
+            snprintf(s->msg, sizeof(s->msg), "%s", blobstore_errmsg());
+            return -1;
+        }
+    }
+    size_t k = s->out.len - s->pos < cap ? s->out.len - s->pos : cap;
+    memcpy(buf, s->out.data + s->pos, k);
+    s->pos += k;
+    *n = k;
+    return 0;
+}
+
+static int ts_finish(void *ctx, json_t **info, char **codec)
+{
+    table_stream *s = ctx;
+    s->schema->nrows = (size_t)pq_writer_rows(s->w);
+    *info = format_info(s->schema);
+    *codec = bs__strdup(s->codec);
+    if (!*info || !*codec)
+        return BLOBSTORE_ENOMEM;
+    if (s->extra)
+        json_object_update(*info, s->extra);
+    return 0;
+}
+
+/* Put the stream s (its source set) as a table; frees what s holds. */
+static int ts_put(char **out_key, blobstore *bs, const char *key, struct table_stream *s,
+                  const blobstore_table_options *o)
+{
+    int level, rc = 0;
+    const char *codec = table_codec(bs, o, &level);
+    json_error_t err;
+    if (o->format_info && !json_is_object(s->extra = json_loads(o->format_info, 0, &err)))
+        rc = bs__error(BLOBSTORE_EINVAL, "format_info must be a JSON object");
+    pq_write_options wo = {.codec = codec, .row_group_rows = o->row_group_rows};
+    if (!rc)
+        rc = pq_writer_new(&s->w, s->schema, &wo, bs__sink_buf, &s->out);
+    if (!rc) {
+        size_t page_rows, page_bytes;
+        bs__pq_write_limits(&wo, &s->per, &page_rows, &page_bytes);
+        pq_writer_set_level(s->w, level);
+        s->codec = pq_writer_codec(s->w);
+        bs_file_hooks hooks = {ts_finish, s};
+        rc = bs__put_file_stream(out_key, bs, key, ts_read, s, "parquet", o->metadata, &hooks);
+        if (rc == BLOBSTORE_ECALLBACK && s->rc) /* the table's own error */
+            rc = bs__error(s->rc, "%s", s->msg);
+    }
+    pq_writer_free(s->w);
+    bs__buf_free(&s->out);
+    free(s->pandas);
+    json_decref(s->extra);
+    return rc;
+}
+
+BLOBSTORE_API int blobstore_table_put_csv_fd(char **out_key, blobstore *bs, const char *key, int fd,
+                                             const char *schema, const blobstore_table_options *o)
+{
+    static const blobstore_table_options none = BLOBSTORE_TABLE_OPTIONS_INIT;
+    if (!o)
+        o = &none;
+    if (!bs || fd < 0)
+        return bs__error(BLOBSTORE_EINVAL, "NULL argument or bad file descriptor");
+    if (lseek(fd, 0, SEEK_CUR) < 0)
+        return bs__error(BLOBSTORE_EINVAL, "CSV: the input must be a file (it is read twice)");
+    /* Pass 1: the header, then what each column's cells fit. */
+    csv_src c;
+    memset(&c, 0, sizeof(c));
+    c.fd = fd;
+    csv_grid g;
+    pq_table sch;
+    memset(&sch, 0, sizeof(sch));
+    uint8_t *given = NULL, *fit = NULL;
+    int rc = csv_header(&c, &g);
+    if (!rc) {
+        given = bs__calloc(g.ncols ? g.ncols : 1, 1);
+        fit = bs__calloc(g.ncols ? g.ncols : 1, 1);
+        rc = given && fit ? csv_columns(&sch, &g, schema, given) : BLOBSTORE_ENOMEM;
+    }
+    grid_free(&g);
+    for (size_t k = 0; k < sch.ncols; k++)
+        fit[k] = FIT_INT | FIT_DOUBLE | FIT_BOOL;
+    while (!rc) {
+        if ((rc = csv_next(&c, &g, CSV_PIECE)) == 0 && g.nrows <= 1) {
+            grid_free(&g);
+            break;
+        }
+        for (size_t k = 0; k < sch.ncols && !rc; k++)
+            csv_scan(&g, k, &fit[k]);
+        grid_free(&g);
+    }
+    for (size_t k = 0; k < sch.ncols && !rc; k++) {
+        if (!given[k])
+            sch.cols[k].type = csv_pick(fit[k]);
+        sch.cols[k].nullable = (fit[k] & FIT_NULL) != 0;
+    }
+    free(given);
+    free(fit);
+    /* Pass 2: the rows, a piece at a time, into the store. */
+    bs__buf_free(&c.buf);
+    bs__buf_free(&c.header);
+    memset(&c, 0, sizeof(c));
+    c.fd = fd;
+    if (!rc && lseek(fd, 0, SEEK_SET) < 0)
+        rc = bs__error_errno(errno, "CSV: cannot read the input again");
+    if (!rc && (rc = csv_header(&c, &g)) == 0) {
+        grid_free(&g);
+        struct table_stream s;
+        memset(&s, 0, sizeof(s));
+        s.csv = &c;
+        s.schema = &sch;
+        rc = ts_put(out_key, bs, key, &s, o);
+    } else {
+        grid_free(&g);
+    }
+    bs__buf_free(&c.buf);
+    bs__buf_free(&c.header);
+    pq_table_free(&sch);
+    return rc;
+}
+
+BLOBSTORE_API int blobstore_table_put(char **out_key, blobstore *bs, const char *key,
+                                      const blobstore_table *t, const blobstore_table_options *o)
+{
+    static const blobstore_table_options none = BLOBSTORE_TABLE_OPTIONS_INIT;
+    if (!o)
+        o = &none;
+    if (!bs || !t)
+        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
+    /* Streamed into the store a row group at a time: the file is never
+     * whole in memory. */
+    pq_table schema = *t;
+    struct table_stream s;
+    memset(&s, 0, sizeof(s));
+    s.t = t;
+    s.schema = &schema;
+    if (o->pandas_metadata && !(s.pandas = bs__strdup(o->pandas_metadata)))
+        return BLOBSTORE_ENOMEM;
+    return ts_put(out_key, bs, key, &s, o);
 }

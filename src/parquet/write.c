@@ -1067,7 +1067,9 @@ static int write_group(pq_writer *w, const pq_column *view, const pq_table *t, s
                                  "%s); nothing was stored",
                                  g, msg);
         } else if (!rc) {
-            rc = bs__pq_check_rows(t, r0, r1, &back, g);
+            /* t's rows as declared by the schema */
+            pq_table given = {t->nrows, nc, (pq_column *)view};
+            rc = bs__pq_check_rows(&given, r0, r1, &back, g);
             pq_table_free(&back);
         }
     }
