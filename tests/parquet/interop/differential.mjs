@@ -105,7 +105,13 @@ async function compareDuckDB(entry, out, truthSql) {
   if (out.kind === "parquet" && entry.nrows > 0) {
     const groups = Number(await scalar(`SELECT count(DISTINCT row_group_id) FROM parquet_metadata(${lit(out.path)})`));
     const want = Math.ceil(entry.nrows / entry.row_group_rows);
-    check(groups === want, entry, `${what}: ${groups} row groups, want ${want}`);
+    if (/-csv-/.test(entry.id)) { // CSV is put a piece of about 2 MiB at a time, each its own row group
+      const most = Number(await scalar(`SELECT max(row_group_num_rows) FROM parquet_metadata(${lit(out.path)})`));
+      check(groups >= want && most <= entry.row_group_rows, entry,
+        `${what}: ${groups} row groups of at most ${most} rows, want at least ${want} of at most ${entry.row_group_rows}`);
+    } else {
+      check(groups === want, entry, `${what}: ${groups} row groups, want ${want}`);
+    }
   }
 }
 
