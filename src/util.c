@@ -170,7 +170,7 @@ int bs__key_check_new(const char *key)
     for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
         if (*p >= 0x20 && *p != 0x7F)
             continue;
-        static const char *const names[] = {
+        static const char *const names[0x20] = {
             [0x09] = "tab", [0x0A] = "newline", [0x0D] = "carriage return", [0x1B] = "escape"};
         const char *name = *p < 0x20 && names[*p] ? names[*p] : *p == 0x7F ? "delete" : "";
         return bs__error(BLOBSTORE_EINVAL,
