@@ -55,6 +55,7 @@ typedef enum {
     BLOBSTORE_EUNSUPPORTED = -7, /**< a format feature or operation this build does not support */
     BLOBSTORE_ECONFLICT = -8,    /**< options conflict with the store's recorded settings */
     BLOBSTORE_ECALLBACK = -9,    /**< a user callback returned an error */
+    BLOBSTORE_EREADONLY = -10,   /**< a write to a store opened BLOBSTORE_OPEN_READONLY */
 } blobstore_error;
 
 /** A static description of an error code; never NULL. */
@@ -94,7 +95,23 @@ typedef enum {
     BLOBSTORE_DURABILITY_RELAXED = 2,
 } blobstore_durability;
 
-#define BLOBSTORE_OPTIONS_VERSION 2
+#define BLOBSTORE_OPTIONS_VERSION 3
+
+/** open_flags (blobstore_options version 3). With none, blobstore_open()
+ *  creates the store if cache_dir does not exist or is empty, opens it if it
+ *  is a store (holds its settings file, blobstore.json), and refuses any
+ *  other directory (BLOBSTORE_ECONFLICT): a store never takes over a
+ *  directory that holds files of its own. */
+/** Open an existing store only: a directory that is not a store (or does
+ *  not exist) fails with BLOBSTORE_ENOTFOUND, "DIR is not a blobstore store
+ *  (no blobstore.json)", and nothing is created. */
+#define BLOBSTORE_OPEN_EXISTING 1u
+/** Open an existing store (as BLOBSTORE_OPEN_EXISTING) for reading only:
+ *  nothing is ever written to its directory (no lock or index file is
+ *  created; files are opened read-only), so a user with read permission only
+ *  can get, list and verify without repair. Writes fail with
+ *  BLOBSTORE_EREADONLY. (Like LMDB's MDB_RDONLY.) */
+#define BLOBSTORE_OPEN_READONLY 2u
 
 /**
  * Options for blobstore_open(). Initialise with BLOBSTORE_OPTIONS_INIT; a
@@ -137,6 +154,9 @@ typedef struct blobstore_options {
      *  a second store be set up in the same directory (blobstore migrate
      *  without --to-dir) before it replaces the first. A plain file name. */
     const char *settings_name;
+    /* ---- version 3 ---- */
+    /** BLOBSTORE_OPEN_* flags; 0: create the store if needed (see above). */
+    unsigned int open_flags;
 } blobstore_options;
 
 #define BLOBSTORE_OPTIONS_INIT                                                                     \
@@ -145,11 +165,15 @@ typedef struct blobstore_options {
     }
 
 /**
- * Open (creating if needed) the store described by opts (NULL: defaults).
+ * Open the store described by opts (NULL: defaults), creating it in a new or
+ * empty directory unless opts->open_flags say otherwise (see
+ * BLOBSTORE_OPEN_EXISTING and BLOBSTORE_OPEN_READONLY).
  * A store records its settings on creation; reopening with options that
  * contradict them fails with BLOBSTORE_ECONFLICT (compression and level may
  * differ: each blob records its own codec).
- * Errors: BLOBSTORE_EINVAL, BLOBSTORE_ECONFLICT, BLOBSTORE_EIO, BLOBSTORE_ECORRUPT.
+ * Errors: BLOBSTORE_EINVAL, BLOBSTORE_ECONFLICT (also: a directory that is
+ * neither empty nor a store), BLOBSTORE_ENOTFOUND (not a store, with
+ * BLOBSTORE_OPEN_EXISTING / READONLY), BLOBSTORE_EIO, BLOBSTORE_ECORRUPT.
  */
 BLOBSTORE_API int blobstore_open(blobstore **out, const blobstore_options *opts);
 
@@ -358,6 +382,12 @@ typedef enum {
      *  (mode other than 0600/0400). Never removed; not counted in
      *  blobstore_verify_stats. */
     BLOBSTORE_PROBLEM_UNSAFE = 5,
+    /** Something in the store's directories it did not create: a symbolic
+     *  link (where blobs/, tmp/ or a shard directory should be, too: never
+     *  followed), a stray directory, a file whose name the store never
+     *  makes. blob is its path in the store, e.g. "tmp/notes.txt". Never
+     *  removed (not counted in blobstore_verify_stats). */
+    BLOBSTORE_PROBLEM_FOREIGN = 6,
 } blobstore_problem_kind;
 
 typedef struct blobstore_problem {
@@ -381,7 +411,9 @@ typedef struct blobstore_verify_stats {
     size_t repaired; /**< problems removed by repair */
 } blobstore_verify_stats;
 
-#define BLOBSTORE_VERIFY_REPAIR 1u /**< remove dangling entries, orphans and temps */
+/** Remove dangling entries, orphans and temps: only files the store can
+ *  prove it made (its own names, in its own directories, not links). */
+#define BLOBSTORE_VERIFY_REPAIR 1u
 
 /**
  * Check every blob against its checksum and look for orphans, dangling

@@ -8,6 +8,14 @@
  * into place and fsyncs the shard directory, so an object is either wholly
  * present under its name or absent, across crashes and power loss. Names are
  * checked to be plain file names: nothing a caller passes can leave base_dir.
+ *
+ * Every file operation is relative to a directory descriptor (base_dir,
+ * blobs/, tmp/, a shard) and never follows a symbolic link: a link (or
+ * anything but a directory) where blobs/, tmp/ or a shard should be is
+ * damage, reported and never entered; a link or special file where an object
+ * should be reads as corrupt. list() reports every file the backend did not
+ * create (names outside its scheme, links, stray directories) as foreign, so
+ * verify --repair leaves it alone.
  */
 #include "internal.h"
 
@@ -19,9 +27,13 @@
 
 typedef struct {
     blobstore_blob_backend parent;
-    char *blobs;
-    char *tmp;
+    char *base;         /* for messages */
+    int basefd;         /* the store directory */
+    int blobsfd, tmpfd; /* -1: absent (read-only) or refused (see *_bad) */
+    char *blobs_bad;    /* why blobs/ is not used (a link...), or NULL */
+    char *tmp_bad;
     int shard_chars;
+    int readonly;
 } fs_backend;
 
 #define WBUF 65536
@@ -30,7 +42,7 @@ typedef struct {
     blobstore_blob_writer parent;
     fs_backend *be;
     int fd;
-    char *path;
+    char tname[64]; /* name in tmp/ */
     unsigned char *buf;
     size_t len;
 } fs_writer;
@@ -40,41 +52,107 @@ typedef struct {
     int fd;
 } fs_reader;
 
-static int name_check(const char *name)
+static int name_ok(const char *name)
 {
     size_t n = strlen(name);
     if (n == 0 || n > 255 || name[0] == '.')
-        return bs__error(BLOBSTORE_EINVAL, "invalid blob name \"%s\"", name);
+        return 0;
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
               c == '-' || c == '_' || c == '.'))
-            return bs__error(BLOBSTORE_EINVAL, "invalid blob name \"%s\"", name);
+            return 0;
     }
-    return 0;
+    return 1;
 }
 
-/* dir (blobs/<shard>) and path of a name; caller frees both. */
-static int name_paths(fs_backend *be, const char *name, char **dir, char **path)
+static int name_check(const char *name)
 {
-    size_t sc = (size_t)be->shard_chars, bl = strlen(be->blobs), nl = strlen(name);
+    return name_ok(name) ? 0 : bs__error(BLOBSTORE_EINVAL, "invalid blob name \"%s\"", name);
+}
+
+/* A writer's temporary name: w-PID-16HEX, as fs_writer_new makes them. */
+static int temp_name_ok(const char *name)
+{
+    if (strncmp(name, "w-", 2) != 0)
+        return 0;
+    const char *p = name + 2, *dash = strchr(p, '-');
+    if (!dash || dash == p || dash - p > 10 || strlen(dash + 1) != 16)
+        return 0;
+    for (; p < dash; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    for (p = dash + 1; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* Open directory name under dfd without following a link (created first if
+ * create). ENOTFOUND if absent; ECORRUPT, naming it as shown, if it is a
+ * symbolic link or not a directory. */
+static int open_subdir(int dfd, const char *name, int create, const char *shown, int *out,
+                       int *created)
+{
+    if (created)
+        *created = 0;
+    if (create) {
+        if (mkdirat(dfd, name, 0755) == 0) {
+            if (created)
+                *created = 1;
+        } else if (errno != EEXIST) {
+            return bs__error_errno(errno, "cannot create directory %s", shown);
+        }
+    }
+    *out = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (*out >= 0)
+        return 0;
+    int e = errno;
+    struct stat st;
+    if (e == ENOENT)
+        return bs__error(BLOBSTORE_ENOTFOUND, "%s does not exist", shown);
+    if ((e == ELOOP || e == ENOTDIR) && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return bs__error(BLOBSTORE_ECORRUPT,
+                         S_ISLNK(st.st_mode) ? "%s is a symbolic link: the store never follows "
+                                               "links in its directories"
+                                             : "%s is not a directory",
+                         shown);
+    return bs__error_errno(e, "cannot open directory %s", shown);
+}
+
+/* blobs/ (which: 0) or tmp/ (1): its fd, or ECORRUPT if refused, ENOTFOUND
+ * if absent (a read-only store that never had one). */
+static int top_dir(fs_backend *be, int which, int *fd)
+{
+    *fd = which ? be->tmpfd : be->blobsfd;
+    if (*fd >= 0)
+        return 0;
+    const char *bad = which ? be->tmp_bad : be->blobs_bad;
+    if (bad)
+        return bs__error(BLOBSTORE_ECORRUPT, "%s", bad);
+    return bs__error(BLOBSTORE_ENOTFOUND, "%s/%s does not exist", be->base,
+                     which ? "tmp" : "blobs");
+}
+
+/* The directory holding object name (its shard, or blobs/), as a new fd. */
+static int shard_open(fs_backend *be, const char *name, int create, int *out, int *created)
+{
+    int bfd, rc = top_dir(be, 0, &bfd);
+    if (created)
+        *created = 0;
+    if (rc)
+        return rc;
+    size_t sc = (size_t)be->shard_chars, nl = strlen(name);
     if (sc > nl)
         sc = nl;
-    *dir = bs__malloc(bl + sc + 2);
-    *path = bs__malloc(bl + sc + nl + 3);
-    if (!*dir || !*path) {
-        free(*dir);
-        free(*path);
-        return BLOBSTORE_ENOMEM;
+    if (!sc) {
+        *out = fcntl(bfd, F_DUPFD_CLOEXEC, 0);
+        return *out >= 0 ? 0 : bs__error_errno(errno, "cannot use %s/blobs", be->base);
     }
-    if (sc) {
-        snprintf(*dir, bl + sc + 2, "%s/%.*s", be->blobs, (int)sc, name);
-        snprintf(*path, bl + sc + nl + 3, "%s/%s", *dir, name);
-    } else {
-        snprintf(*dir, bl + 1, "%s", be->blobs);
-        snprintf(*path, bl + nl + 2, "%s/%s", be->blobs, name);
-    }
-    return 0;
+    char shard[16], shown[4200];
+    snprintf(shard, sizeof(shard), "%.*s", (int)sc, name);
+    snprintf(shown, sizeof(shown), "%s/blobs/%s", be->base, shard);
+    return open_subdir(bfd, shard, create, shown, out, created);
 }
 
 static int fw_flush(fs_writer *w)
@@ -84,7 +162,7 @@ static int fw_flush(fs_writer *w)
     int e = bs__write_all(w->fd, w->buf, w->len);
     w->len = 0;
     if (e)
-        return bs__error_errno(-e, "cannot write %s", w->path);
+        return bs__error_errno(-e, "cannot write %s/tmp/%s", w->be->base, w->tname);
     return 0;
 }
 
@@ -97,7 +175,7 @@ static int fw_write(blobstore_blob_writer *pw, const void *p, size_t n)
             return rc;
         if (n >= WBUF) {
             int e = bs__write_all(w->fd, p, n);
-            return e ? bs__error_errno(-e, "cannot write %s", w->path) : 0;
+            return e ? bs__error_errno(-e, "cannot write %s/tmp/%s", w->be->base, w->tname) : 0;
         }
     }
     memcpy(w->buf + w->len, p, n);
@@ -110,8 +188,7 @@ static void fw_free(fs_writer *w, int unlink_it)
     if (w->fd >= 0)
         close(w->fd);
     if (unlink_it)
-        unlink(w->path);
-    free(w->path);
+        unlinkat(w->be->tmpfd, w->tname, 0);
     free(w->buf);
     free(w);
 }
@@ -124,33 +201,28 @@ static void fw_abort(blobstore_blob_writer *pw)
 static int fw_commit(blobstore_blob_writer *pw, const char *name, int sync)
 {
     fs_writer *w = (fs_writer *)pw;
-    char *dir = NULL, *path = NULL;
+    fs_backend *be = w->be;
+    int sfd = -1, created = 0;
     int rc = name_check(name);
     if (!rc)
         rc = fw_flush(w);
     if (!rc && sync && fsync(w->fd) != 0)
-        rc = bs__error_errno(errno, "fsync of %s", w->path);
+        rc = bs__error_errno(errno, "fsync of %s/tmp/%s", be->base, w->tname);
     if (!rc && close(w->fd) != 0)
-        rc = bs__error_errno(errno, "close of %s", w->path);
+        rc = bs__error_errno(errno, "close of %s/tmp/%s", be->base, w->tname);
     w->fd = -1;
     if (!rc)
-        rc = name_paths(w->be, name, &dir, &path);
-    if (!rc) {
-        int created = 0;
-        if (mkdir(dir, 0755) == 0)
-            created = 1;
-        else if (errno != EEXIST)
-            rc = bs__error_errno(errno, "cannot create directory %s", dir);
-        if (!rc && rename(w->path, path) != 0)
-            rc = bs__error_errno(errno, "cannot rename %s to %s", w->path, path);
-        if (!rc && sync) {
-            rc = bs__fsync_dir(dir);
-            if (!rc && created && strcmp(dir, w->be->blobs) != 0)
-                rc = bs__fsync_dir(w->be->blobs);
-        }
+        rc = shard_open(be, name, 1, &sfd, &created);
+    if (!rc && renameat(be->tmpfd, w->tname, sfd, name) != 0)
+        rc = bs__error_errno(errno, "cannot rename %s/tmp/%s to %s", be->base, w->tname, name);
+    if (!rc && sync) {
+        if (fsync(sfd) != 0)
+            rc = bs__error_errno(errno, "fsync of the directory of %s", name);
+        else if (created && be->shard_chars && fsync(be->blobsfd) != 0)
+            rc = bs__error_errno(errno, "fsync of %s/blobs", be->base);
     }
-    free(dir);
-    free(path);
+    if (sfd >= 0)
+        close(sfd);
     fw_free(w, rc != 0);
     return rc;
 }
@@ -158,26 +230,29 @@ static int fw_commit(blobstore_blob_writer *pw, const char *name, int sync)
 static int fs_writer_new(blobstore_blob_writer **out, blobstore_blob_backend *pbe)
 {
     fs_backend *be = (fs_backend *)pbe;
+    if (be->readonly)
+        return bs__error(BLOBSTORE_EREADONLY, "the store in %s is open read-only", be->base);
+    int tfd, rc = top_dir(be, 1, &tfd);
+    if (rc)
+        return rc;
     fs_writer *w = bs__calloc(1, sizeof(*w));
     if (!w)
         return BLOBSTORE_ENOMEM;
     w->fd = -1;
     w->be = be;
     w->buf = bs__malloc(WBUF);
-    size_t n = strlen(be->tmp) + 48;
-    w->path = bs__malloc(n);
     unsigned char rnd[8];
     char hex[17];
-    int rc = (!w->buf || !w->path) ? BLOBSTORE_ENOMEM : bs__random_bytes(rnd, sizeof(rnd));
+    rc = !w->buf ? BLOBSTORE_ENOMEM : bs__random_bytes(rnd, sizeof(rnd));
     if (rc) {
         fw_free(w, 0);
         return rc;
     }
     bs__hex(hex, rnd, sizeof(rnd));
-    snprintf(w->path, n, "%s/w-%ld-%s", be->tmp, (long)getpid(), hex);
-    w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    snprintf(w->tname, sizeof(w->tname), "w-%ld-%s", (long)getpid(), hex);
+    w->fd = openat(tfd, w->tname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (w->fd < 0) {
-        rc = bs__error_errno(errno, "cannot create %s", w->path);
+        rc = bs__error_errno(errno, "cannot create %s/tmp/%s", be->base, w->tname);
         fw_free(w, 0);
         return rc;
     }
@@ -209,19 +284,40 @@ static void fr_close(blobstore_blob_reader *pr)
     free(r);
 }
 
-/* Open the file of an object for reading: fd, or ENOTFOUND naming it. */
+/* Open the file of an object for reading: fd, or ENOTFOUND naming it; a link
+ * or anything but a regular file in its place is ECORRUPT (never followed,
+ * never opened: a FIFO would block). */
 static int open_object(fs_backend *be, const char *name, int *fd)
 {
-    char *dir, *path;
+    int sfd;
     *fd = -1;
     int rc = name_check(name);
-    if (rc || (rc = name_paths(be, name, &dir, &path)) != 0)
+    if (!rc)
+        rc = shard_open(be, name, 0, &sfd, NULL);
+    if (rc == BLOBSTORE_ENOTFOUND)
+        return bs__error(BLOBSTORE_ENOTFOUND, "blob file %s is missing", name);
+    if (rc)
         return rc;
-    if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        rc = errno == ENOENT ? bs__error(BLOBSTORE_ENOTFOUND, "blob file %s is missing", path)
-                             : bs__error_errno(errno, "cannot open %s", path);
-    free(dir);
-    free(path);
+    *fd = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (*fd < 0) {
+        if (errno == ENOENT)
+            rc = bs__error(BLOBSTORE_ENOTFOUND, "blob file %s is missing", name);
+        else if (errno == ELOOP)
+            rc = bs__error(BLOBSTORE_ECORRUPT,
+                           "blob file %s is a symbolic link: the store never follows links", name);
+        else
+            rc = bs__error_errno(errno, "cannot open blob file %s", name);
+    } else if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = bs__error(BLOBSTORE_ECORRUPT, "blob file %s is not a regular file", name);
+    } else if (fcntl(*fd, F_SETFL, O_RDONLY) != 0) {
+        rc = bs__error_errno(errno, "cannot use blob file %s", name);
+    }
+    if (rc && *fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    close(sfd);
     return rc;
 }
 
@@ -266,64 +362,137 @@ static int fs_read_range(blobstore_blob_backend *pbe, const char *name, uint64_t
     return rc;
 }
 
+/* 1 if something is at the object's place: a link or special file there is
+ * damage that reading reports (as corrupt), not an absence that would make
+ * its entry look dangling. */
 static int fs_exists(blobstore_blob_backend *pbe, const char *name)
 {
-    char *dir, *path;
+    int sfd;
     int rc = name_check(name);
-    if (rc || (rc = name_paths((fs_backend *)pbe, name, &dir, &path)) != 0)
+    if (!rc)
+        rc = shard_open((fs_backend *)pbe, name, 0, &sfd, NULL);
+    if (rc == BLOBSTORE_ENOTFOUND || rc == BLOBSTORE_ECORRUPT) {
+        /* a link where the directory should be: damage reads report */
+        bs__error_clear();
+        return rc == BLOBSTORE_ECORRUPT;
+    }
+    if (rc)
         return rc;
     struct stat st;
-    if (stat(path, &st) == 0)
-        rc = S_ISREG(st.st_mode) ? 1 : 0;
+    if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        rc = 1;
     else
-        rc = errno == ENOENT ? 0 : bs__error_errno(errno, "cannot stat %s", path);
-    free(dir);
-    free(path);
+        rc = errno == ENOENT ? 0 : bs__error_errno(errno, "cannot stat blob file %s", name);
+    close(sfd);
     return rc;
+}
+
+/* Remove a regular file name in directory dfd; anything else is refused. */
+static int remove_own(int dfd, const char *name, const char *shown)
+{
+    struct stat st;
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? bs__error(BLOBSTORE_ENOTFOUND, "%s does not exist", shown)
+                               : bs__error_errno(errno, "cannot stat %s", shown);
+    if (!S_ISREG(st.st_mode))
+        return bs__error(BLOBSTORE_ECORRUPT, "%s is not a regular file: not removed", shown);
+    if (unlinkat(dfd, name, 0) != 0)
+        return errno == ENOENT ? bs__error(BLOBSTORE_ENOTFOUND, "%s does not exist", shown)
+                               : bs__error_errno(errno, "cannot remove %s", shown);
+    return 0;
 }
 
 static int fs_remove(blobstore_blob_backend *pbe, const char *name)
 {
-    char *dir, *path;
+    fs_backend *be = (fs_backend *)pbe;
+    if (be->readonly)
+        return bs__error(BLOBSTORE_EREADONLY, "the store in %s is open read-only", be->base);
+    int sfd;
     int rc = name_check(name);
-    if (rc || (rc = name_paths((fs_backend *)pbe, name, &dir, &path)) != 0)
+    if (!rc)
+        rc = shard_open(be, name, 0, &sfd, NULL);
+    if (rc == BLOBSTORE_ENOTFOUND)
+        return bs__error(BLOBSTORE_ENOTFOUND, "blob %s does not exist", name);
+    if (rc)
         return rc;
-    if (unlink(path) != 0)
-        rc = errno == ENOENT ? bs__error(BLOBSTORE_ENOTFOUND, "blob %s does not exist", name)
-                             : bs__error_errno(errno, "cannot remove %s", path);
-    free(dir);
-    free(path);
+    char shown[512];
+    snprintf(shown, sizeof(shown), "blob file %s", name);
+    rc = remove_own(sfd, name, shown);
+    close(sfd);
     return rc;
 }
 
-/* List regular files of dir; recurse one level into shard directories. */
-static int list_dir(const char *dir, int depth, int is_temp, blobstore_blob_list_fn fn, void *ctx)
+/* The type of entry de of directory dfd, without following links. */
+static int entry_type(int dfd, const struct dirent *de)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 0 : bs__error_errno(errno, "cannot list %s", dir);
-    int rc = 0;
+    if (de->d_type != DT_UNKNOWN)
+        return de->d_type;
+    struct stat st;
+    if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return DT_UNKNOWN;
+    return S_ISDIR(st.st_mode)   ? DT_DIR
+           : S_ISREG(st.st_mode) ? DT_REG
+           : S_ISLNK(st.st_mode) ? DT_LNK
+                                 : DT_UNKNOWN;
+}
+
+static int is_shard_name(const char *s, int sc)
+{
+    if ((int)strlen(s) != sc)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return 0;
+    return 1;
+}
+
+typedef struct {
+    blobstore_blob_list_fn fn;
+    void *ctx;
+} list_ctx;
+
+static int foreign(list_ctx *l, const char *a, const char *b, const char *c)
+{
+    char rel[1024];
+    snprintf(rel, sizeof(rel), "%s%s%s%s%s", a, b ? "/" : "", b ? b : "", c ? "/" : "", c ? c : "");
+    return l->fn(l->ctx, rel, BLOBSTORE_BLOB_LIST_FOREIGN);
+}
+
+/* List the object files of directory dfd (blobs/ or a shard, shard "" or its
+ * name); anything else there is reported foreign and not entered. */
+static int list_objects(fs_backend *be, int dfd, const char *shard, list_ctx *l)
+{
+    /* a new open file description: a dup would share the offset */
+    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return bs__error_errno(errno, "cannot list %s/blobs/%s", be->base, shard);
+    }
+    int rc = 0, sc = be->shard_chars;
     struct dirent *de;
+    errno = 0;
     while (!rc && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
+        const char *n = de->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, ".."))
             continue;
-        int type = de->d_type;
-        if (type == DT_UNKNOWN) {
-            struct stat st;
-            char *p = bs__path_join(dir, de->d_name);
-            if (!p) {
-                rc = BLOBSTORE_ENOMEM;
-                break;
+        int type = entry_type(dfd, de);
+        if (!*shard && sc) { /* blobs/ of a sharded store: shard directories */
+            int sfd;
+            if (type != DT_DIR || !is_shard_name(n, sc)) {
+                rc = foreign(l, "blobs", n, NULL);
+            } else if (open_subdir(dfd, n, 0, n, &sfd, NULL) != 0) {
+                bs__error_clear();
+                rc = foreign(l, "blobs", n, NULL); /* replaced by a link meanwhile */
+            } else {
+                rc = list_objects(be, sfd, n, l);
+                close(sfd);
             }
-            type = stat(p, &st) == 0 && S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
-            free(p);
-        }
-        if (type == DT_DIR && depth > 0) {
-            char *p = bs__path_join(dir, de->d_name);
-            rc = p ? list_dir(p, depth - 1, is_temp, fn, ctx) : BLOBSTORE_ENOMEM;
-            free(p);
-        } else if (type == DT_REG) {
-            rc = fn(ctx, de->d_name, is_temp);
+        } else if (type == DT_REG && name_ok(n) && strncmp(n, shard, strlen(shard)) == 0) {
+            rc = l->fn(l->ctx, n, 0);
+        } else {
+            rc = foreign(l, "blobs", *shard ? shard : NULL, n);
         }
     }
     closedir(d);
@@ -333,34 +502,61 @@ static int list_dir(const char *dir, int depth, int is_temp, blobstore_blob_list
 static int fs_list(blobstore_blob_backend *pbe, blobstore_blob_list_fn fn, void *ctx)
 {
     fs_backend *be = (fs_backend *)pbe;
-    int rc = list_dir(be->blobs, be->shard_chars ? 1 : 0, 0, fn, ctx);
-    return rc ? rc : list_dir(be->tmp, 0, 1, fn, ctx);
+    list_ctx l = {fn, ctx};
+    int rc = 0;
+    if (be->blobsfd >= 0)
+        rc = list_objects(be, be->blobsfd, "", &l);
+    else if (be->blobs_bad)
+        rc = foreign(&l, "blobs", NULL, NULL);
+    if (rc)
+        return rc;
+    if (be->tmpfd < 0)
+        return be->tmp_bad ? foreign(&l, "tmp", NULL, NULL) : 0;
+    int fd = openat(be->tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return bs__error_errno(errno, "cannot list %s/tmp", be->base);
+    }
+    struct dirent *de;
+    while (!rc && (de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (entry_type(be->tmpfd, de) == DT_REG && temp_name_ok(de->d_name))
+            rc = fn(ctx, de->d_name, 1);
+        else
+            rc = foreign(&l, "tmp", de->d_name, NULL);
+    }
+    closedir(d);
+    return rc;
 }
 
 static int fs_remove_temp(blobstore_blob_backend *pbe, const char *name)
 {
     fs_backend *be = (fs_backend *)pbe;
-    int rc = name_check(name);
+    if (be->readonly)
+        return bs__error(BLOBSTORE_EREADONLY, "the store in %s is open read-only", be->base);
+    if (!temp_name_ok(name))
+        return bs__error(BLOBSTORE_EINVAL, "\"%s\" is not a temporary file of the store", name);
+    int tfd, rc = top_dir(be, 1, &tfd);
     if (rc)
         return rc;
-    char *p = bs__path_join(be->tmp, name);
-    if (!p)
-        return BLOBSTORE_ENOMEM;
-    if (unlink(p) != 0 && errno != ENOENT)
-        rc = bs__error_errno(errno, "cannot remove %s", p);
-    free(p);
+    char shown[512];
+    snprintf(shown, sizeof(shown), "temporary file %s", name);
+    rc = remove_own(tfd, name, shown);
+    if (rc == BLOBSTORE_ENOTFOUND) {
+        bs__error_clear();
+        rc = 0;
+    }
     return rc;
 }
 
 static int fs_sync(blobstore_blob_backend *pbe)
 {
     fs_backend *be = (fs_backend *)pbe;
-    int fd = open(be->blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return bs__error_errno(errno, "cannot open %s", be->blobs);
-    int rc = syncfs(fd) == 0 ? 0 : bs__error_errno(errno, "syncfs of %s", be->blobs);
-    close(fd);
-    return rc;
+    int fd = be->blobsfd >= 0 ? be->blobsfd : be->basefd;
+    return syncfs(fd) == 0 ? 0 : bs__error_errno(errno, "syncfs of %s", be->base);
 }
 
 static void fs_free(blobstore_blob_backend *pbe)
@@ -368,13 +564,39 @@ static void fs_free(blobstore_blob_backend *pbe)
     fs_backend *be = (fs_backend *)pbe;
     if (!be)
         return;
-    free(be->blobs);
-    free(be->tmp);
+    if (be->basefd >= 0)
+        close(be->basefd);
+    if (be->blobsfd >= 0)
+        close(be->blobsfd);
+    if (be->tmpfd >= 0)
+        close(be->tmpfd);
+    free(be->base);
+    free(be->blobs_bad);
+    free(be->tmp_bad);
     free(be);
 }
 
-BLOBSTORE_API int blobstore_blob_backend_fs_new(blobstore_blob_backend **out, const char *base_dir,
-                                                int shard_chars)
+/* Open blobs/ or tmp/ at start. A link or non-directory there is kept as
+ * damage to report (verify names it; reads and writes refuse) rather than
+ * failing the open. */
+static int open_top(fs_backend *be, const char *name, int *fd, char **bad)
+{
+    char shown[4200];
+    snprintf(shown, sizeof(shown), "%s/%s", be->base, name);
+    int rc = open_subdir(be->basefd, name, !be->readonly, shown, fd, NULL);
+    if (rc == BLOBSTORE_ENOTFOUND && be->readonly) {
+        bs__error_clear();
+        return 0;
+    }
+    if (rc == BLOBSTORE_ECORRUPT) {
+        *bad = bs__strdup(blobstore_errmsg());
+        rc = *bad ? 0 : BLOBSTORE_ENOMEM;
+    }
+    return rc;
+}
+
+int bs__blob_fs_open(blobstore_blob_backend **out, const char *base_dir, int shard_chars,
+                     int readonly)
 {
     if (!out || !base_dir)
         return bs__error(BLOBSTORE_EINVAL, "filesystem blob backend needs a base directory");
@@ -383,12 +605,20 @@ BLOBSTORE_API int blobstore_blob_backend_fs_new(blobstore_blob_backend **out, co
     fs_backend *be = bs__calloc(1, sizeof(*be));
     if (!be)
         return BLOBSTORE_ENOMEM;
-    be->blobs = bs__path_join(base_dir, "blobs");
-    be->tmp = bs__path_join(base_dir, "tmp");
+    be->basefd = be->blobsfd = be->tmpfd = -1;
     be->shard_chars = shard_chars;
-    int rc = (!be->blobs || !be->tmp) ? BLOBSTORE_ENOMEM : bs__mkdir_p(be->blobs, 0755);
+    be->readonly = readonly;
+    be->base = bs__strdup(base_dir);
+    int rc = !be->base ? BLOBSTORE_ENOMEM : readonly ? 0 : bs__mkdir_p(base_dir, 0755);
+    if (!rc) {
+        be->basefd = open(base_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (be->basefd < 0)
+            rc = bs__error_errno(errno, "cannot open directory %s", base_dir);
+    }
     if (!rc)
-        rc = bs__mkdir_p(be->tmp, 0755);
+        rc = open_top(be, "blobs", &be->blobsfd, &be->blobs_bad);
+    if (!rc)
+        rc = open_top(be, "tmp", &be->tmpfd, &be->tmp_bad);
     if (rc) {
         fs_free(&be->parent);
         return rc;
@@ -405,4 +635,10 @@ BLOBSTORE_API int blobstore_blob_backend_fs_new(blobstore_blob_backend **out, co
     be->parent.free = fs_free;
     *out = &be->parent;
     return 0;
+}
+
+BLOBSTORE_API int blobstore_blob_backend_fs_new(blobstore_blob_backend **out, const char *base_dir,
+                                                int shard_chars)
+{
+    return bs__blob_fs_open(out, base_dir, shard_chars, 0);
 }

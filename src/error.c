@@ -48,6 +48,8 @@ BLOBSTORE_API const char *blobstore_strerror(int code)
         return "conflicting settings";
     case BLOBSTORE_ECALLBACK:
         return "callback failed";
+    case BLOBSTORE_EREADONLY:
+        return "the store is open read-only";
     default:
         return "unknown error";
     }

@@ -88,10 +88,22 @@ int bs__fsync_dir(const char *dir);
 /* Write a whole file atomically: temp in the same directory, fsync (if sync),
  * rename, fsync the directory (if sync). */
 int bs__write_file_atomic(const char *path, const void *data, size_t len, int sync);
-/* Read a whole file; ENOTFOUND if absent. */
+/* Read a whole file; ENOTFOUND if absent, ECORRUPT if a symbolic link (the
+ * store reads only its own files with it). */
 int bs__read_file(const char *path, bs_buf *out);
 char *bs__path_join(const char *a, const char *b);
 int bs__write_all(int fd, const void *p, size_t n);
+
+/* 1 if the store could have made blob name name (store.c): verify --repair
+ * removes nothing else. */
+int bs__blob_name_own(const char *name);
+
+/* ---- backends opened by the store (read-only: create and write nothing) ---- */
+
+int bs__meta_json_open(blobstore_meta_backend **out, const char *path, int durable, int readonly);
+int bs__meta_sqlite_open(blobstore_meta_backend **out, const char *path, int durable, int readonly);
+int bs__blob_fs_open(blobstore_blob_backend **out, const char *base_dir, int shard_chars,
+                     int readonly);
 
 /* ---- codecs (codec.c) ---- */
 

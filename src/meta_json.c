@@ -66,6 +66,7 @@ typedef struct {
     char *jpath;
     char *lockpath;
     int lockfd, jfd;
+    int readonly; /* open for reading only, create nothing */
     int durable;
     json_t *entries; /* object: key -> entry object */
     int loaded;
@@ -356,9 +357,9 @@ static int journal_open(js_backend *be)
 {
     if (be->jfd >= 0)
         close(be->jfd);
-    be->jfd = open(be->jpath, O_RDWR | O_CLOEXEC);
-    if (be->jfd < 0 && errno == EACCES)
-        be->jfd = open(be->jpath, O_RDONLY | O_CLOEXEC);
+    be->jfd = be->readonly ? -1 : open(be->jpath, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (be->readonly || (be->jfd < 0 && errno == EACCES))
+        be->jfd = open(be->jpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (be->jfd < 0)
         return bs__error_errno(errno, "cannot open %s", be->jpath);
     if (fstat(be->jfd, &be->jseen) != 0)
@@ -792,8 +793,10 @@ static int js_begin(blobstore_meta_backend *pbe, int write)
     js_backend *be = (js_backend *)pbe;
     if (be->in_tx)
         return bs__error(BLOBSTORE_EINVAL, "a transaction is already open");
+    if (write && be->readonly)
+        return bs__error(BLOBSTORE_EREADONLY, "%s is open read-only", be->path);
     if (be->path) {
-        while (flock(be->lockfd, write ? LOCK_EX : LOCK_SH) != 0) {
+        while (be->lockfd >= 0 && flock(be->lockfd, write ? LOCK_EX : LOCK_SH) != 0) {
             if (errno != EINTR)
                 return bs__error_errno(errno, "cannot lock %s", be->lockpath);
         }
@@ -801,7 +804,8 @@ static int js_begin(blobstore_meta_backend *pbe, int write)
         if (!rc && write && be->legacy)
             rc = upgrade(be);
         if (rc) {
-            flock(be->lockfd, LOCK_UN);
+            if (be->lockfd >= 0)
+                flock(be->lockfd, LOCK_UN);
             return rc;
         }
     }
@@ -814,7 +818,7 @@ static int js_begin(blobstore_meta_backend *pbe, int write)
 static void end_tx(js_backend *be)
 {
     undo_clear(be);
-    if (be->path)
+    if (be->path && be->lockfd >= 0)
         flock(be->lockfd, LOCK_UN);
     be->in_tx = be->write_tx = be->dirty = 0;
 }
@@ -1019,6 +1023,13 @@ static void js_free(blobstore_meta_backend *pbe)
 BLOBSTORE_API int blobstore_meta_backend_json_new(blobstore_meta_backend **out, const char *path,
                                                   int durable)
 {
+    return bs__meta_json_open(out, path, durable, 0);
+}
+
+/* readonly: open the files for reading only and create none (a lock file
+ * that is not there means no locking: no writer has opened the store). */
+int bs__meta_json_open(blobstore_meta_backend **out, const char *path, int durable, int readonly)
+{
     if (!out)
         return bs__error(BLOBSTORE_EINVAL, "out is NULL");
     js_backend *be = bs__calloc(1, sizeof(*be));
@@ -1026,6 +1037,7 @@ BLOBSTORE_API int blobstore_meta_backend_json_new(blobstore_meta_backend **out, 
         return BLOBSTORE_ENOMEM;
     be->lockfd = be->jfd = -1;
     be->durable = durable;
+    be->readonly = readonly;
     int rc = 0;
     if (path) {
         size_t n = strlen(path);
@@ -1037,11 +1049,19 @@ BLOBSTORE_API int blobstore_meta_backend_json_new(blobstore_meta_backend **out, 
         } else {
             snprintf(be->lockpath, n + 6, "%s.lock", path);
             snprintf(be->jpath, n + 9, "%s.journal", path);
-            be->lockfd = open(be->lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-            if (be->lockfd < 0)
+            be->lockfd = readonly
+                             ? open(be->lockpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                             : open(be->lockpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+            if (be->lockfd < 0 && !(readonly && errno == ENOENT))
                 rc = bs__error_errno(errno, "cannot open %s", be->lockpath);
         }
-        if (!rc && flock(be->lockfd, LOCK_EX) == 0) {
+        if (!rc && readonly) {
+            if (be->lockfd >= 0)
+                flock(be->lockfd, LOCK_SH);
+            rc = sync_in(be); /* report a damaged index at open */
+            if (be->lockfd >= 0)
+                flock(be->lockfd, LOCK_UN);
+        } else if (!rc && flock(be->lockfd, LOCK_EX) == 0) {
             struct stat st;
             if (stat(be->path, &st) != 0 && errno == ENOENT && stat(be->jpath, &st) != 0 &&
                 errno == ENOENT) {

@@ -24,6 +24,7 @@ typedef struct {
     blobstore_meta_backend parent;
     sqlite3 *db;
     char *path;
+    int readonly;
     sqlite3_stmt *get, *put, *del, *scan_all, *scan_from, *scan_range;
     sqlite3_stmt *begin_w, *commit, *rollback;
     int in_tx; /* 1: read (autocommit statements), 2: write transaction */
@@ -644,15 +645,54 @@ static int check_schema(sq_backend *be)
             ret = bs__error(BLOBSTORE_EUNSUPPORTED,
                             "%s has schema version %d; this library knows up to %d", be->path, v,
                             SCHEMA_VERSION);
-    } else {
+    } else if (!be->readonly) {
         ret = exec(be, "INSERT OR IGNORE INTO blobstore_info VALUES ('schema_version', '1')");
     }
     sqlite3_finalize(st);
     return ret;
 }
 
+/* Open read-only: no file is created. A reader of a WAL database needs its
+ * -shm file; when it cannot create or write one (a user who may only read the
+ * store), the database is opened immutable: read as it is on disk, which is
+ * right when no writer is active (its writers' last close checkpoints the
+ * WAL into the database). */
+static int sq_open_readonly(sq_backend *be, const char *path)
+{
+    int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
+    int rc = sqlite3_open_v2(path, &be->db, flags, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(be->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+    if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB)
+        return rc == SQLITE_OK ? 0 : sq_error(be, rc, "open");
+    sqlite3_close(be->db);
+    be->db = NULL;
+    /* file:PATH?immutable=1, PATH percent-encoded where a URI needs it */
+    size_t n = strlen(path);
+    char *uri = bs__malloc(3 * n + 32);
+    if (!uri)
+        return BLOBSTORE_ENOMEM;
+    char *q = stpcpy(uri, "file:");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)path[i];
+        if (c == '%' || c == '?' || c == '#' || c <= ' ' || c >= 0x7f)
+            q += sprintf(q, "%%%02X", c);
+        else
+            *q++ = (char)c;
+    }
+    strcpy(q, "?immutable=1");
+    rc = sqlite3_open_v2(uri, &be->db, flags | SQLITE_OPEN_URI, NULL);
+    free(uri);
+    return rc == SQLITE_OK ? 0 : sq_error(be, rc, "open");
+}
+
 BLOBSTORE_API int blobstore_meta_backend_sqlite_new(blobstore_meta_backend **out, const char *path,
                                                     int durable)
+{
+    return bs__meta_sqlite_open(out, path, durable, 0);
+}
+
+int bs__meta_sqlite_open(blobstore_meta_backend **out, const char *path, int durable, int readonly)
 {
     if (!out || !path)
         return bs__error(BLOBSTORE_EINVAL, "sqlite backend needs a path");
@@ -664,36 +704,48 @@ BLOBSTORE_API int blobstore_meta_backend_sqlite_new(blobstore_meta_backend **out
         free(be);
         return BLOBSTORE_ENOMEM;
     }
-    int rc = sqlite3_open_v2(
-        path, &be->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    int ret = rc == SQLITE_OK ? 0 : sq_error(be, rc, "open");
+    be->readonly = readonly;
+    int ret;
+    if (readonly) {
+        ret = sq_open_readonly(be, path);
+    } else {
+        /* never through a symbolic link: the store owns only its own files */
+        int rc = sqlite3_open_v2(path, &be->db,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                                     SQLITE_OPEN_NOFOLLOW,
+                                 NULL);
+        ret = rc == SQLITE_OK ? 0 : sq_error(be, rc, "open");
+    }
     if (!ret) {
         sqlite3_busy_timeout(be->db, 60000);
         /* Keep the -wal and -shm files when the last connection closes: a
          * process that opens the store on a full disk, to delete and free
          * space, can then read without first creating the -shm (32 KiB);
          * the WAL frames a delete writes come from the store's space
-         * reserve (store.c) if need be. */
+         * reserve (store.c) if need be. (A reader who may not write finds
+         * them too.) */
         int persist = 1;
-        sqlite3_file_control(be->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+        if (!readonly)
+            sqlite3_file_control(be->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
     }
-    if (!ret)
+    if (!ret && !readonly)
         ret = exec(be, "PRAGMA journal_mode=WAL");
     if (!ret)
         ret = exec(be, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     if (!ret)
-        ret = exec(be, "BEGIN IMMEDIATE;"
-                       "CREATE TABLE IF NOT EXISTS blobstore_info("
-                       " name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
-                       "CREATE TABLE IF NOT EXISTS entries("
-                       " key TEXT PRIMARY KEY NOT NULL, blob TEXT, format TEXT NOT NULL,"
-                       " compression TEXT NOT NULL, content_hash TEXT NOT NULL,"
-                       " created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
-                       " metadata TEXT NOT NULL, info TEXT, size INTEGER NOT NULL,"
-                       " file_size INTEGER NOT NULL, raw INTEGER NOT NULL, data BLOB"
-                       ") WITHOUT ROWID;"
-                       "CREATE TABLE IF NOT EXISTS blobstore_indexes("
-                       " path TEXT PRIMARY KEY) WITHOUT ROWID;");
+        ret = exec(be, readonly ? "BEGIN"
+                                : "BEGIN IMMEDIATE;"
+                                  "CREATE TABLE IF NOT EXISTS blobstore_info("
+                                  " name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+                                  "CREATE TABLE IF NOT EXISTS entries("
+                                  " key TEXT PRIMARY KEY NOT NULL, blob TEXT, format TEXT NOT NULL,"
+                                  " compression TEXT NOT NULL, content_hash TEXT NOT NULL,"
+                                  " created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
+                                  " metadata TEXT NOT NULL, info TEXT, size INTEGER NOT NULL,"
+                                  " file_size INTEGER NOT NULL, raw INTEGER NOT NULL, data BLOB"
+                                  ") WITHOUT ROWID;"
+                                  "CREATE TABLE IF NOT EXISTS blobstore_indexes("
+                                  " path TEXT PRIMARY KEY) WITHOUT ROWID;");
     /* A small index is checked whole at every open (a few milliseconds per
      * 10 MiB); verify checks any size. */
     struct stat fst;

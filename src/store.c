@@ -20,6 +20,7 @@
  */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -58,7 +59,17 @@ struct blobstore {
     int opcount;
     int lockfd;     /* cross-process half: flock on <dir>/lock */
     int rebuilding; /* opened by blobstore_rebuild_index: a new index is expected */
+    int readonly;   /* BLOBSTORE_OPEN_READONLY: nothing is written */
 };
+
+/* EREADONLY if bs was opened read-only. */
+static int refuse_readonly(const blobstore *bs)
+{
+    if (bs->readonly)
+        return bs__error(BLOBSTORE_EREADONLY, "the store in %s is open read-only",
+                         bs->dir ? bs->dir : "memory");
+    return 0;
+}
 
 /* ---- the store lock ---- */
 
@@ -121,6 +132,8 @@ static void excl_leave(blobstore *bs)
 
 static int tx_begin(blobstore *bs, int write)
 {
+    if (write && bs->readonly)
+        return refuse_readonly(bs);
     pthread_mutex_lock(&bs->mu);
     if (bs->batch)
         return 0;
@@ -395,7 +408,7 @@ static const char *settings_name_of(const blobstore_options *o)
 
 static int has_reserve(const blobstore *bs)
 {
-    return bs->dir && bs->backend_name &&
+    return bs->dir && bs->backend_name && !bs->readonly &&
            (!strcmp(bs->backend_name, "json") || !strcmp(bs->backend_name, "sqlite"));
 }
 
@@ -430,6 +443,91 @@ static int reserve_release(blobstore *bs)
     return done;
 }
 
+/* 1 if name in dir (fd) is an empty directory (not a link to one). */
+static int empty_subdir(int dfd, const char *name)
+{
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    struct dirent *de;
+    int empty = 1;
+    while (empty && (de = readdir(d)) != NULL)
+        empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+    closedir(d);
+    return empty;
+}
+
+/* Files a store creates before it records its settings: left alone they
+ * mean a creation that failed (an unreachable server, a bad URL), not a
+ * user's files; blobs/ and tmp/ must be empty directories. */
+static int creation_leftover(int dfd, const char *name)
+{
+    static const char *const files[] = {"lock",
+                                        "cache_metadata.json",
+                                        "cache_metadata.json.journal",
+                                        "cache_metadata.json.lock",
+                                        "cache_metadata.db",
+                                        "cache_metadata.db-wal",
+                                        "cache_metadata.db-shm",
+                                        "cache_metadata.db-journal",
+                                        "space.reserve",
+                                        NULL};
+    if (!strcmp(name, "blobs") || !strcmp(name, "tmp"))
+        return empty_subdir(dfd, name);
+    struct stat st;
+    for (int i = 0; files[i]; i++)
+        if (!strcmp(name, files[i]))
+            return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+    return 0;
+}
+
+/* A directory becomes a store only while it is new or empty (or it holds a
+ * store's settings, which read_settings found otherwise: a migration in
+ * place sets up a second settings file beside them). Empty blobs/ and tmp/
+ * directories count as empty (a filesystem blob backend made by the caller
+ * for this directory creates them before the store opens), and so do the
+ * leftovers of a creation that failed. must_exist: refuse to create one at
+ * all. no_create: accept a new or empty directory but create nothing (a
+ * read-only open of a store whose settings PostgreSQL holds). sname: the
+ * settings file looked for. */
+static int claim_dir(const char *dir, const char *sname, int must_exist, int no_create)
+{
+    struct stat st;
+    char *sp = bs__path_join(dir, SETTINGS_FILE);
+    if (!sp)
+        return BLOBSTORE_ENOMEM;
+    int other = strcmp(sname, SETTINGS_FILE) != 0 && lstat(sp, &st) == 0 && S_ISREG(st.st_mode);
+    free(sp);
+    if (must_exist)
+        return bs__error(BLOBSTORE_ENOTFOUND, "%s is not a blobstore store (no %s)", dir, sname);
+    if (other)
+        return 0;
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno == ENOENT)
+            return no_create ? 0 : bs__mkdir_p(dir, 0755);
+        return bs__error_errno(errno, "cannot open directory %s", dir);
+    }
+    struct dirent *de;
+    const char *found = NULL;
+    while (!found && (de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+            !creation_leftover(dirfd(d), de->d_name))
+            found = de->d_name;
+    int rc = 0;
+    if (found)
+        rc = bs__error(BLOBSTORE_ECONFLICT,
+                       "%s is not a blobstore store (no %s) and not empty (it holds %s): a "
+                       "store is created only in a new or empty directory",
+                       dir, sname, found);
+    closedir(d);
+    return rc;
+}
+
 static int open_store(blobstore *bs, const blobstore_options *o)
 {
     int rc;
@@ -461,6 +559,12 @@ static int open_store(blobstore *bs, const blobstore_options *o)
     bs->durable = o->durability != BLOBSTORE_DURABILITY_RELAXED;
     bs->full_hash = o->verify_content_hash > 0;
     int want_shard = o->shard_chars == BLOBSTORE_SHARD_NONE ? 0 : o->shard_chars;
+    unsigned open_flags = o->version >= 3 ? o->open_flags : 0;
+    if (open_flags & ~(BLOBSTORE_OPEN_EXISTING | BLOBSTORE_OPEN_READONLY))
+        return bs__error(BLOBSTORE_EINVAL, "unknown open_flags 0x%x", open_flags);
+    bs->readonly = (open_flags & BLOBSTORE_OPEN_READONLY) != 0;
+    int must_exist = open_flags != 0;
+    int pg_named = backend && !custom_meta && is_pg_url(backend);
     int mem = blob_backend && strcmp(blob_backend, "memory") == 0;
 
     settings s;
@@ -471,8 +575,6 @@ static int open_store(blobstore *bs, const blobstore_options *o)
         bs->dir = bs__strdup(o->cache_dir && *o->cache_dir ? o->cache_dir : ".blobstore");
         if (!bs->dir)
             return BLOBSTORE_ENOMEM;
-        if ((rc = bs__mkdir_p(bs->dir, 0755)) != 0)
-            return rc;
         const char *sname = settings_name_of(o);
         if (!*sname || strchr(sname, '/') || !strcmp(sname, ".") || !strcmp(sname, ".."))
             return bs__error(BLOBSTORE_EINVAL,
@@ -480,14 +582,23 @@ static int open_store(blobstore *bs, const blobstore_options *o)
         settings_path = bs__path_join(bs->dir, sname);
         if (!settings_path)
             return BLOBSTORE_ENOMEM;
-        rc = read_settings(settings_path, &s, &found);
+        struct stat dst;
+        if (stat(bs->dir, &dst) == 0 && !S_ISDIR(dst.st_mode))
+            rc = bs__error(BLOBSTORE_ENOTFOUND, "%s is not a blobstore store (no %s)", bs->dir,
+                           sname);
+        else
+            rc = read_settings(settings_path, &s, &found);
+        /* With a PostgreSQL URL the settings may be recorded there (another
+         * machine's store): checked below. */
+        if (!rc && !found)
+            rc = claim_dir(bs->dir, sname, must_exist && !pg_named, bs->readonly);
         if (rc)
             goto done;
     }
     /* A metadata backend that machines share (PostgreSQL) records the
      * settings for all of them: a machine opening the store for the first
      * time takes them from there, and local settings must agree. */
-    int write_local = !found && !mem, shared = 0;
+    int write_local = !found && !mem && !bs->readonly, shared = 0;
     const char *meta_url = custom_meta ? NULL : backend ? backend : found ? s.backend : NULL;
     char here[4096] = ""; /* this directory, to compare with a recorded blob_dir */
     if (bs->dir && !realpath(bs->dir, here))
@@ -507,6 +618,11 @@ static int open_store(blobstore *bs, const blobstore_options *o)
         }
         if (rc)
             goto done;
+    }
+    if (must_exist && !found && !mem) {
+        rc = bs__error(BLOBSTORE_ENOTFOUND, "%s is not a blobstore store (no %s)", bs->dir,
+                       settings_name_of(o));
+        goto done;
     }
     if (found) {
         /* Named settings must agree with the recorded ones; custom backends
@@ -600,7 +716,8 @@ static int open_store(blobstore *bs, const blobstore_options *o)
             rc = BLOBSTORE_ENOMEM;
             goto done;
         }
-        rc = blobstore_meta_backend_sqlite_new(&bs->meta, mem ? ":memory:" : p, bs->durable);
+        rc = bs__meta_sqlite_open(&bs->meta, mem ? ":memory:" : p, bs->durable,
+                                  bs->readonly && !mem);
         if (!rc && bs->rebuilding && !mem) { /* checked whole, whatever its size */
             rc = bs->meta->ctl(bs->meta, BLOBSTORE_META_CTL_CHECK, NULL);
             if (rc) {
@@ -623,7 +740,7 @@ static int open_store(blobstore *bs, const blobstore_options *o)
             rc = BLOBSTORE_ENOMEM;
             goto done;
         }
-        rc = blobstore_meta_backend_json_new(&bs->meta, p, bs->durable);
+        rc = bs__meta_json_open(&bs->meta, p, bs->durable, bs->readonly);
         if (rc == BLOBSTORE_ECORRUPT && bs->rebuilding && !mem) {
             static const char *const files[] = {"cache_metadata.json",
                                                 "cache_metadata.json.journal", NULL};
@@ -641,7 +758,7 @@ static int open_store(blobstore *bs, const blobstore_options *o)
     else if (is_s3_url(blob_backend))
         rc = blobstore_blob_backend_s3_new(&bs->blobs, blob_backend, bs->shard_chars);
     else
-        rc = blobstore_blob_backend_fs_new(&bs->blobs, bs->dir, bs->shard_chars);
+        rc = bs__blob_fs_open(&bs->blobs, bs->dir, bs->shard_chars, bs->readonly);
     if (rc)
         goto done;
     /* A local index (JSON, SQLite) means every writer is on this machine. */
@@ -691,8 +808,15 @@ static int open_store(blobstore *bs, const blobstore_options *o)
             rc = BLOBSTORE_ENOMEM;
             goto done;
         }
-        bs->lockfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        rc = bs->lockfd < 0 ? bs__error_errno(errno, "cannot open %s", lp) : 0;
+        /* Read-only: a lock file that is not there is not created (flock
+         * works on a descriptor open for reading). */
+        if (bs->readonly)
+            bs->lockfd = open(lp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        else
+            bs->lockfd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+        rc = bs->lockfd < 0 && !(bs->readonly && errno == ENOENT)
+                 ? bs__error_errno(errno, "cannot open %s", lp)
+                 : 0;
         free(lp);
     }
     if (!rc)
@@ -1195,7 +1319,10 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         return bs__error(BLOBSTORE_EINVAL, "store is NULL");
     if (out_key)
         *out_key = NULL;
-    int rc = put_args_init(&a, bs, po);
+    int rc = refuse_readonly(bs);
+    if (rc)
+        return rc;
+    rc = put_args_init(&a, bs, po);
     if (!rc && key && !bs->ca)
         rc = bs__key_check_new(key);
     if (rc) {
@@ -2303,6 +2430,8 @@ BLOBSTORE_API int blobstore_create_index(blobstore *bs, const char *path)
     if (!bs || !path)
         return bs__error(BLOBSTORE_EINVAL, "NULL argument");
     int rc = bs__index_path_check(path);
+    if (!rc)
+        rc = refuse_readonly(bs);
     if (rc || !bs->meta->create_index)
         return rc;
     pthread_mutex_lock(&bs->mu);
@@ -2506,7 +2635,9 @@ BLOBSTORE_API int blobstore_batch_begin(blobstore *bs)
         pthread_mutex_unlock(&bs->mu);
         return bs__error(BLOBSTORE_EINVAL, "a batch is already open on this handle");
     }
-    int rc = bs->meta->begin(bs->meta, 1);
+    int rc = refuse_readonly(bs);
+    if (!rc)
+        rc = bs->meta->begin(bs->meta, 1);
     if (rc) {
         pthread_mutex_unlock(&bs->mu);
         return rc;
@@ -2633,9 +2764,45 @@ static int cmp_strp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static int hex_run(const char *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* 1 if make_blob_name could have made name: 32 hex, '-', 16 hex, or 64 hex
+ * (content-addressed); then nothing or an extension ext_check accepts. */
+int bs__blob_name_own(const char *name)
+{
+    size_t n = strlen(name);
+    const char *ext;
+    if (n >= 49 && hex_run(name, 32) && name[32] == '-' && hex_run(name + 33, 16))
+        ext = name + 49;
+    else if (n >= 64 && hex_run(name, 64))
+        ext = name + 64;
+    else
+        return 0;
+    if (!*ext)
+        return 1;
+    size_t el = strlen(ext);
+    if (el < 2 || el > 16 || ext[0] != '.')
+        return 0;
+    for (size_t i = 1; i < el; i++)
+        if (!((ext[i] >= 'a' && ext[i] <= 'z') || (ext[i] >= '0' && ext[i] <= '9')))
+            return 0;
+    return 1;
+}
+
 static int orphan_cb(void *ctx, const char *name, int is_temp)
 {
     verify_ctx *v = ctx;
+    if (is_temp == BLOBSTORE_BLOB_LIST_FOREIGN)
+        return report(v, BLOBSTORE_PROBLEM_FOREIGN, NULL, name,
+                      "not made by the store (a symbolic link, a directory, or a name the store "
+                      "never uses): not followed, left alone",
+                      0);
     if (is_temp) {
         int fixed = 0;
         v->st->temps++;
@@ -2658,6 +2825,9 @@ static int orphan_cb(void *ctx, const char *name, int is_temp)
             if (v->refs[lo][stem] == '.' && strchr(v->refs[lo] + stem + 1, '.') == NULL)
                 return 0;
     }
+    if (!bs__blob_name_own(name))
+        return report(v, BLOBSTORE_PROBLEM_FOREIGN, NULL, name,
+                      "a blob file whose name the store never makes: left alone", 0);
     int fixed = 0;
     v->st->orphans++;
     if (v->flags & BLOBSTORE_VERIFY_REPAIR)
@@ -2682,14 +2852,15 @@ static int verify_one(void *ctx, blobstore_entry *e)
 }
 
 /* An entry seen pointing at a missing blob is dangling if it still does under
- * a write transaction (a put elsewhere may have replaced it meanwhile); the
- * write lock is held for this check only, not while every blob is looked up. */
+ * a transaction (a put elsewhere may have replaced it meanwhile): a write
+ * transaction when repairing; the lock is held for this check only, not
+ * while every blob is looked up. */
 static int check_dangling(verify_ctx *v, const char *key, const char *blob)
 {
     blobstore *bs = v->bs;
     blobstore_entry e;
     int dangling = 0, fixed = 0;
-    int rc = tx_begin(bs, 1);
+    int rc = tx_begin(bs, (v->flags & BLOBSTORE_VERIFY_REPAIR) != 0);
     if (rc)
         return rc;
     int r = bs->meta->get(bs->meta, key, &e);
@@ -2758,6 +2929,11 @@ BLOBSTORE_API int blobstore_verify(blobstore_verify_stats *out, blobstore *bs, u
     memset(&st, 0, sizeof(st));
     if (!bs)
         return bs__error(BLOBSTORE_EINVAL, "store is NULL");
+    if ((flags & BLOBSTORE_VERIFY_REPAIR) && bs->readonly) {
+        if (out)
+            *out = st;
+        return refuse_readonly(bs);
+    }
     verify_ctx v = {bs, &st, fn, ctx, 0, flags, NULL, 0};
     /* Phase 0: the index itself. A damaged index is reported as it is and
      * nothing is repaired: a blob it lost would look like an orphan. */
@@ -3318,6 +3494,8 @@ BLOBSTORE_API int blobstore_migrate(blobstore_migrate_stats *out, blobstore *dst
         return bs__error(BLOBSTORE_EINVAL,
                          "cannot migrate into a content-addressable store from one that is "
                          "not: its keys are not content hashes");
+    if (dst->readonly)
+        return refuse_readonly(dst);
     migrate_ctx m = {dst, src, &st, fn, ctx, 0, 0};
     int rc = each_entry(src, migrate_visit, &m);
     if (out)

@@ -367,7 +367,7 @@ int bs__write_file_atomic(const char *path, const void *data, size_t len, int sy
     }
     bs__hex(hex, rnd, sizeof(rnd));
     snprintf(tmp, n + 32, "%s.tmp-%s", path, hex);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
         rc = bs__error_errno(errno, "cannot create %s", tmp);
         free(tmp);
@@ -406,10 +406,16 @@ int bs__write_file_atomic(const char *path, const void *data, size_t len, int sy
 
 int bs__read_file(const char *path, bs_buf *out)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* the store's own files: never through a symbolic link */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
             return bs__error(BLOBSTORE_ENOTFOUND, "%s does not exist", path);
+        if (errno == ELOOP)
+            return bs__error(BLOBSTORE_ECORRUPT,
+                             "%s is a symbolic link: the store never follows links in its "
+                             "directories",
+                             path);
         return bs__error_errno(errno, "cannot open %s", path);
     }
     int rc = 0;

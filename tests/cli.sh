@@ -162,10 +162,11 @@ check "no output file for corrupt blob" '[ ! -e "$T/corrupt.out" ] && ! ls "$T"/
 expect 3 "verify finds corruption" -- b verify
 check "verify names the key" 'grep -q "^corrupt big" "$T/out"'
 b rm big > /dev/null
-mkdir -p "$S/blobs/zz" && printf orphan > "$S/blobs/zz/zz0000-orphan.blob"
+orphan=ab000000000000000000000000000000-0123456789abcdef.blob # a name the store makes
+mkdir -p "$S/blobs/ab" && printf orphan > "$S/blobs/ab/$orphan"
 expect 3 "verify finds orphan" -- b verify
 expect 0 "verify --repair" -- b verify --repair
-check "orphan removed" '[ ! -e "$S/blobs/zz/zz0000-orphan.blob" ]'
+check "orphan removed" '[ ! -e "$S/blobs/ab/$orphan" ]'
 expect 0 "verify after repair" -- b verify
 head -c 32 /dev/urandom > "$S/pickle_secret.key"
 chmod 666 "$S/pickle_secret.key"

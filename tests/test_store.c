@@ -333,11 +333,13 @@ TEST(repair_removes_orphans_temps_and_dangling)
     CHECK_EQ(unlink(p), 0);
     snprintf(q, sizeof(q), "%s/blobs/ab", dir);
     mkdir(q, 0755);
-    snprintf(q, sizeof(q), "%s/blobs/ab/abcdef-0123.blob", dir);
+    /* leftovers with the names the store makes; others are foreign (ownership.sh) */
+    snprintf(q, sizeof(q), "%s/blobs/ab/ab000000000000000000000000000000-0123456789abcdef.blob",
+             dir);
     FILE *f = fopen(q, "w");
     fputs("orphan", f);
     fclose(f);
-    snprintf(q, sizeof(q), "%s/tmp/w-1-deadbeef", dir);
+    snprintf(q, sizeof(q), "%s/tmp/w-1-0123456789abcdef", dir);
     f = fopen(q, "w");
     fputs("partial", f);
     fclose(f);

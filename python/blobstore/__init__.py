@@ -30,7 +30,9 @@ from ._core import (
     CorruptError,
     Error,
     InvalidArgumentError,
+    NotAStoreError,
     NotFoundError,
+    ReadOnlyError,
     UnsupportedError,
 )
 from .backends import (
@@ -49,6 +51,8 @@ __all__ = [
     "InvalidArgumentError",
     "ConflictError",
     "UnsupportedError",
+    "NotAStoreError",
+    "ReadOnlyError",
     "UnsafePickleError",
     "BlobBackend",
     "FilesystemBlobBackend",
@@ -160,6 +164,16 @@ class BlobStore:
     MemoryBlobBackend / S3BlobBackend, or a BlobBackend subclass written in
     Python). ``durability`` is "durable"
     (default: a put that returned survives power loss) or "relaxed".
+
+    ``mode`` says what may happen to ``cache_dir`` (as in :mod:`dbm`):
+    "c" (default) opens the store there, creating it if the directory does
+    not exist or is empty; a directory holding other files is refused
+    (ConflictError). "w" opens an existing store only and "r" opens it
+    read-only: both raise NotAStoreError (a FileNotFoundError) when
+    ``cache_dir`` is not a store, and create nothing. With "r" nothing is ever
+    written to the directory (a user with read permission only can get, list
+    and verify without repair); writes raise ReadOnlyError (a
+    PermissionError).
     """
 
     def __init__(
@@ -174,6 +188,7 @@ class BlobStore:
         durability=None,
         verify_content_hash=False,
         rebuild_index=False,
+        mode="c",
     ):
         cache_dir = os.fspath(cache_dir)
         meta_impl = None
@@ -236,6 +251,7 @@ class BlobStore:
             blob_backend_impl=impl,
             meta_backend_impl=meta_impl,
             rebuilding=bool(rebuild_index),
+            mode=mode,
         )
         settings = json.loads(self._store.settings())
         self.backend = settings["backend"]
@@ -442,8 +458,13 @@ class BlobStore:
         return self._store.rebuild_index()
 
     def verify(self, repair=False):
-        """Check every blob; returns counts and a list of problems."""
-        return self._store.verify(repair=repair)
+        """Check every blob; returns counts and a list of problems. Files in
+        the store's directories that it did not make (symbolic links, stray
+        directories, other names) are problems of kind "foreign", counted in
+        "foreign": never followed, never removed by repair."""
+        result = self._store.verify(repair=repair)
+        result["foreign"] = sum(p["kind"] == "foreign" for p in result["problems"])
+        return result
 
     def migrate_to(self, other):
         """Copy every entry of this store into the open store ``other`` (e.g.

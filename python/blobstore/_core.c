@@ -24,7 +24,7 @@
 static _Thread_local char callback_error[512];
 
 static PyObject *Error, *NotFoundError, *CorruptError, *InvalidArgumentError, *ConflictError,
-    *UnsupportedError;
+    *UnsupportedError, *NotAStoreError, *ReadOnlyError;
 
 /* Raise the Python exception for a library error code. */
 static PyObject *raise_rc(int rc)
@@ -45,6 +45,9 @@ static PyObject *raise_rc(int rc)
         break;
     case BLOBSTORE_EUNSUPPORTED:
         type = UnsupportedError;
+        break;
+    case BLOBSTORE_EREADONLY:
+        type = ReadOnlyError;
         break;
     case BLOBSTORE_ENOMEM:
         return PyErr_NoMemory();
@@ -655,17 +658,28 @@ static int Store_init(StoreObject *self, PyObject *args, PyObject *kw)
                              "blob_backend_impl",
                              "meta_backend_impl",
                              "rebuilding",
+                             "mode",
                              NULL};
     const char *cache_dir = NULL, *backend = NULL, *compression = NULL, *blob_backend = NULL,
-               *durability = NULL;
+               *durability = NULL, *mode = "c";
     int level = 0;
     PyObject *ca = NULL, *shard = Py_None, *vch = NULL, *impl = Py_None, *mimpl = Py_None;
     int rebuilding = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzziOzOzOOOp", kwlist, &cache_dir, &backend,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzziOzOzOOOps", kwlist, &cache_dir, &backend,
                                      &compression, &level, &ca, &blob_backend, &shard, &durability,
-                                     &vch, &impl, &mimpl, &rebuilding))
+                                     &vch, &impl, &mimpl, &rebuilding, &mode))
         return -1;
     blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    if (!strcmp(mode, "c"))
+        o.open_flags = 0;
+    else if (!strcmp(mode, "w"))
+        o.open_flags = BLOBSTORE_OPEN_EXISTING;
+    else if (!strcmp(mode, "r"))
+        o.open_flags = BLOBSTORE_OPEN_READONLY;
+    else {
+        PyErr_Format(PyExc_ValueError, "mode must be 'c', 'w' or 'r', not '%s'", mode);
+        return -1;
+    }
     o.cache_dir = cache_dir;
     o.backend = backend;
     o.compression = compression;
@@ -709,7 +723,10 @@ static int Store_init(StoreObject *self, PyObject *args, PyObject *kw)
         rebuilding ? blobstore_open_rebuilding(&self->bs, &o) : blobstore_open(&self->bs, &o);
     Py_END_ALLOW_THREADS if (rc)
     {
-        raise_rc(rc);
+        if (rc == BLOBSTORE_ENOTFOUND) /* not a store: no key is involved */
+            PyErr_SetString(NotAStoreError, blobstore_errmsg());
+        else
+            raise_rc(rc);
         return -1;
     }
     return 0;
@@ -957,7 +974,7 @@ static PyObject *Store_clear(StoreObject *self, PyObject *unused)
 
 static int collect_problem(void *ctx, const blobstore_problem *p)
 {
-    static const char *kinds[] = {"", "corrupt", "dangling", "orphan", "temp", "unsafe"};
+    static const char *kinds[] = {"", "corrupt", "dangling", "orphan", "temp", "unsafe", "foreign"};
     PyGILState_STATE g = PyGILState_Ensure();
     PyObject *d =
         Py_BuildValue("{s:s,s:z,s:z,s:s,s:O}", "kind", kinds[p->kind], "key", p->key, "blob",
@@ -1431,8 +1448,15 @@ PyMODINIT_FUNC PyInit__core(void)
     ConflictError = new_exc(m, "ConflictError", b, "Options conflict with the store's settings.");
     Py_XDECREF(b);
     UnsupportedError = new_exc(m, "UnsupportedError", Error, "Unsupported format feature.");
+    b = PyTuple_Pack(2, Error, PyExc_FileNotFoundError);
+    NotAStoreError = new_exc(m, "NotAStoreError", b,
+                             "The directory is not a blobstore store (mode 'r' or 'w').");
+    Py_XDECREF(b);
+    b = PyTuple_Pack(2, Error, PyExc_PermissionError);
+    ReadOnlyError = new_exc(m, "ReadOnlyError", b, "A write to a store opened with mode='r'.");
+    Py_XDECREF(b);
     if (!Error || !NotFoundError || !CorruptError || !InvalidArgumentError || !ConflictError ||
-        !UnsupportedError)
+        !UnsupportedError || !NotAStoreError || !ReadOnlyError)
         return NULL;
     Py_INCREF(&StoreType);
     PyModule_AddObject(m, "Store", (PyObject *)&StoreType);

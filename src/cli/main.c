@@ -43,6 +43,7 @@ static const char *usage_main =
     "  --help, --version\n"
     "\n"
     "Commands:\n"
+    "  init                                     create an empty store in DIR (new or empty)\n"
     "  put [--key KEY] [--meta JSON] [--raw] [--csv [--schema S]] [FILE|-]\n"
     "                                           store FILE (or stdin); print the key;\n"
     "                                           .npy/.b2nd files become arrays,\n"
@@ -64,8 +65,14 @@ static const char *usage_main =
     "  migrate [--to-dir DIR] [--to-backend B] [--to-blob-backend BB] [--to-shard-chars N]\n"
     "                                           copy this store to other backends, verifying\n"
     "\n"
-    "Exit codes: 0 success, 1 not found, 2 usage error, 3 corruption found (also a damaged\n"
-    "input file), 4 other error.\n";
+    "Only init, put and migrate --to-dir create a store, and only in a new or empty\n"
+    "directory; other commands need an existing store (DIR/blobstore.json), else they\n"
+    "exit 1 and write nothing. get, meta, exists, ls and verify (without --repair)\n"
+    "open the store read-only: a user who may only read it can run them.\n"
+    "\n"
+    "Exit codes: 0 success, 1 not found (key, or DIR is not a store), 2 usage error\n"
+    "(also: DIR is neither empty nor a store), 3 corruption found (also a damaged\n"
+    "input file, or a link or foreign file in the store), 4 other error.\n";
 
 typedef struct {
     const char *name;
@@ -73,6 +80,11 @@ typedef struct {
 } command_help;
 
 static const command_help helps[] = {
+    {"init", "usage: blobstore init\n"
+             "Create an empty store in DIR (--dir; created if it does not exist) with the\n"
+             "global options' backends and settings. DIR must be new, empty, or already a\n"
+             "store (then nothing changes). A directory holding other files is refused\n"
+             "(exit 2): a store never takes over a directory it did not create.\n"},
     {"put", "usage: blobstore put [--key KEY] [--meta JSON] [--raw] [FILE|-]\n"
             "Store FILE (or standard input) and print its key. Without --key a random\n"
             "16-hex-character key is made; in a content-addressable store the key is the\n"
@@ -134,7 +146,11 @@ static const command_help helps[] = {
                "a symbolic link, not a regular file, another user's, or open to others than\n"
                "its owner is reported as \"unsafe\" (and never removed).\n"
                "--repair removes dangling entries, orphans and temporaries (never corrupt\n"
-               "blobs; nothing at all while the index is damaged). Exit 3 if problems remain.\n"
+               "blobs; nothing at all while the index is damaged). It removes only files the\n"
+               "store made: its own names, in its own directories; anything else there (a\n"
+               "symbolic link, a directory, a file named otherwise) is reported as\n"
+               "\"foreign\", never followed nor removed. Exit 3 if problems remain.\n"
+               "Without --repair or --rebuild-index the store is opened read-only.\n"
                "--rebuild-index rebuilds the index from the keys and metadata the blobs carry:\n"
                "a damaged or missing local index is renamed *.damaged-TIME and replaced;\n"
                "entries an intact index has are kept. Values kept inline in a SQLite index\n"
@@ -1066,11 +1082,18 @@ static int cmd_clear(blobstore *bs, int argc, char **argv)
     return EXIT_OK;
 }
 
+typedef struct {
+    size_t unsafe, foreign;
+} uncounted;
+
 static int print_problem(void *ctx, const blobstore_problem *p)
 {
-    static const char *kinds[] = {"", "corrupt", "dangling", "orphan", "temp", "unsafe"};
-    if (p->kind == BLOBSTORE_PROBLEM_UNSAFE && ctx) /* not in the stats */
-        ++*(size_t *)ctx;
+    static const char *kinds[] = {"", "corrupt", "dangling", "orphan", "temp", "unsafe", "foreign"};
+    uncounted *u = ctx; /* problems verify_stats does not count */
+    if (u && p->kind == BLOBSTORE_PROBLEM_FOREIGN)
+        u->foreign++;
+    if (u && p->kind == BLOBSTORE_PROBLEM_UNSAFE)
+        u->unsafe++;
     if (p->key) {
         printf("%s ", kinds[p->kind]);
         put_key(stdout, p->key);
@@ -1116,14 +1139,17 @@ static int cmd_verify(blobstore *bs, int argc, char **argv)
         return rs.unreadable ? EXIT_CORRUPT : EXIT_OK;
     }
     blobstore_verify_stats st;
-    size_t unsafe = 0;
-    int rc = blobstore_verify(&st, bs, flags, print_problem, &unsafe);
+    uncounted u = {0, 0};
+    int rc = blobstore_verify(&st, bs, flags, print_problem, &u);
     if (rc)
         return lib_error(rc);
-    size_t problems = st.corrupt + st.dangling + st.orphans + st.temps + unsafe;
+    size_t foreign = u.foreign;
+    size_t problems = st.corrupt + st.dangling + st.orphans + st.temps + u.unsafe + foreign;
     printf("%zu entries checked: %zu ok, %zu corrupt, %zu dangling, %zu orphans, %zu temporary "
            "files; %zu repaired\n",
            st.entries, st.ok, st.corrupt, st.dangling, st.orphans, st.temps, st.repaired);
+    if (foreign)
+        printf("%zu foreign files or links in the store's directories, left alone\n", foreign);
     return problems > st.repaired ? EXIT_CORRUPT : EXIT_OK;
 }
 
@@ -1280,18 +1306,40 @@ static int cmd_migrate(blobstore *bs, int argc, char **argv)
     return EXIT_OK;
 }
 
+static int g_existed; /* the store existed before this run (for init) */
+
+static int cmd_init(blobstore *bs, int argc, char **argv)
+{
+    (void)bs;
+    if (argc > 0)
+        return usage_error("init: unexpected argument %s", argv[0]);
+    printf(g_existed ? "%s is already a blobstore store\n" : "created a blobstore store in %s\n",
+           g_dir);
+    return EXIT_OK;
+}
+
+/* How a command opens the store. */
+enum { OPEN_CREATE, OPEN_WRITE, OPEN_READ, OPEN_VERIFY };
+
 typedef struct {
     const char *name;
     int (*fn)(blobstore *bs, int argc, char **argv);
+    int open;
 } command;
 
 static const command commands[] = {
-    {"put", cmd_put},         {"get", cmd_get},
-    {"meta", cmd_meta},       {"update-meta", cmd_update_meta},
-    {"rm", cmd_rm},           {"exists", cmd_exists},
-    {"ls", cmd_ls},           {"clear", cmd_clear},
-    {"verify", cmd_verify},   {"create-index", cmd_create_index},
-    {"migrate", cmd_migrate},
+    {"init", cmd_init, OPEN_CREATE},
+    {"put", cmd_put, OPEN_CREATE},
+    {"get", cmd_get, OPEN_READ},
+    {"meta", cmd_meta, OPEN_READ},
+    {"update-meta", cmd_update_meta, OPEN_WRITE},
+    {"rm", cmd_rm, OPEN_WRITE},
+    {"exists", cmd_exists, OPEN_READ},
+    {"ls", cmd_ls, OPEN_READ},
+    {"clear", cmd_clear, OPEN_WRITE},
+    {"verify", cmd_verify, OPEN_VERIFY},
+    {"create-index", cmd_create_index, OPEN_WRITE},
+    {"migrate", cmd_migrate, OPEN_WRITE},
 };
 
 int main(int argc, char **argv)
@@ -1363,6 +1411,22 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     g_dir = o.cache_dir && *o.cache_dir ? o.cache_dir : ".blobstore";
+    int mode = cmd->open;
+    if (mode == OPEN_VERIFY) {
+        mode = OPEN_READ;
+        for (int i = 0; i < sub_argc; i++)
+            if (strcmp(sub_argv[i], "--repair") == 0 || strncmp(sub_argv[i], "--rebuild", 9) == 0)
+                mode = OPEN_WRITE;
+    }
+    o.open_flags = mode == OPEN_READ    ? BLOBSTORE_OPEN_READONLY
+                   : mode == OPEN_WRITE ? BLOBSTORE_OPEN_EXISTING
+                                        : 0;
+    if (!strcmp(name, "init")) {
+        char sp[8192];
+        struct stat sb;
+        snprintf(sp, sizeof(sp), "%s/blobstore.json", g_dir);
+        g_existed = lstat(sp, &sb) == 0;
+    }
     blobstore *bs;
     /* verify --rebuild-index opens a store whose index is damaged or gone */
     int rc = strcmp(name, "verify") == 0 && has_arg(sub_argc, sub_argv, "--rebuild-index")

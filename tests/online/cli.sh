@@ -91,7 +91,7 @@ check "another machine reads the S3 blob" 'cmp -s "$T/out" "$T/hello.txt"'
 expect 2 "another machine with other settings is refused" -- "$BS" --dir "$T/machine3" --backend "$PG" --blob-backend filesystem ls
 check "refusal names PostgreSQL" 'grep -q "store in PostgreSQL was created with blob backend s3://" "$T/err"'
 expect 2 "remote store refuses other backends" -- "$BS" --dir "$R" --backend sqlite ls
-expect 2 "bad s3 URL" -- "$BS" --dir "$T/bad" --blob-backend "s3://x?nope=1" ls
+expect 2 "bad s3 URL" -- "$BS" --dir "$T/bad" --blob-backend "s3://x?nope=1" put "$T/hello.txt"
 check "bad s3 URL message" 'grep -q "unknown parameter \"nope\"" "$T/err"'
 
 # ... and back: PostgreSQL + S3 -> local SQLite + files.

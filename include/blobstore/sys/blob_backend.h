@@ -46,8 +46,15 @@ struct blobstore_blob_reader {
 
 /** Called by list() per object; return nonzero to stop listing.
  *  is_temp: a leftover of an interrupted write (name is then the
- *  backend's own name for it, valid for remove_temp()). */
+ *  backend's own name for it, valid for remove_temp()), or
+ *  BLOBSTORE_BLOB_LIST_FOREIGN. */
 typedef int (*blobstore_blob_list_fn)(void *ctx, const char *name, int is_temp);
+
+/** is_temp value for something in the backend's space that it did not create
+ *  (a name outside its scheme, a symbolic link, a stray directory): name is
+ *  its path relative to the backend (e.g. "tmp/notes.txt", "blobs"). The
+ *  store reports it and never removes it. */
+#define BLOBSTORE_BLOB_LIST_FOREIGN 2
 
 /** ctl operations (backends answer BLOBSTORE_EUNSUPPORTED to those they do
  *  not know). LOCAL_WRITERS (arg unused): every writer of the store runs on
