@@ -598,7 +598,7 @@ static int open_store(blobstore *bs, const blobstore_options *o)
     /* A metadata backend that machines share (PostgreSQL) records the
      * settings for all of them: a machine opening the store for the first
      * time takes them from there, and local settings must agree. */
-    int write_local = !found && !mem && !bs->readonly, shared = 0;
+    int local = found, write_local = !found && !mem && !bs->readonly, shared = 0;
     const char *meta_url = custom_meta ? NULL : backend ? backend : found ? s.backend : NULL;
     char here[4096] = ""; /* this directory, to compare with a recorded blob_dir */
     if (bs->dir && !realpath(bs->dir, here))
@@ -629,7 +629,7 @@ static int open_store(blobstore *bs, const blobstore_options *o)
          * are the caller's responsibility. */
         rc = 0;
         /* where the settings were recorded, for messages */
-        const char *where = shared && write_local ? "PostgreSQL" : bs->dir;
+        const char *where = shared && !local ? "PostgreSQL" : bs->dir;
         if (backend && !custom_meta && strcmp(s.backend, "custom") != 0 &&
             strcmp(backend, s.backend) != 0)
             rc = conflict("metadata backend", backend, s.backend, where);

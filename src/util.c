@@ -172,7 +172,9 @@ int bs__key_check_new(const char *key)
             continue;
         static const char *const names[0x20] = {
             [0x09] = "tab", [0x0A] = "newline", [0x0D] = "carriage return", [0x1B] = "escape"};
-        const char *name = *p < 0x20 && names[*p] ? names[*p] : *p == 0x7F ? "delete" : "";
+        const char *name = *p < sizeof(names) / sizeof(names[0]) && names[*p] ? names[*p]
+                           : *p == 0x7F                                       ? "delete"
+                                                                              : "";
         return bs__error(BLOBSTORE_EINVAL,
                          "key contains the control character 0x%02X%s%s%s at byte %zu: keys may "
                          "not contain control characters (0x00-0x1F, 0x7F)",

@@ -224,4 +224,45 @@ check "no file outside the store's layout" '[ -z "$(cd "$T/sk" && find . -path .
 check "no file escaped" '[ ! -e "$T/escape" ] && [ ! -e "$T/b" ]'
 same "decoy untouched by hostile keys" "$D" "$T/decoy.snap"
 
+# ---- 3. a user who may only read the store ----
+if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null && id nobody > /dev/null 2>&1; then
+    nobody() { setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups "$@"; }
+    chmod 755 "$T"
+    for backend in json sqlite; do
+        R="$T/ro-$backend"
+        fresh "ro-$backend" "$backend"
+        "$BS" --dir "$R" put --key small --meta '{"a": 1}' "$T/hello.txt" > /dev/null
+        chmod -R a+rX,go-w "$R"
+        snap "$R" > "$T/ro.snap"
+        expect 0 "read-only user: ls ($backend)" -- nobody "$BS" --dir "$R" ls
+        check "read-only user: keys ($backend)" '[ "$(tr "\n" " " < "$T/out")" = "one small two " ]'
+        expect 0 "read-only user: get ($backend)" -- nobody "$BS" --dir "$R" get one
+        check "read-only user: bytes ($backend)" 'cmp -s "$T/out" "$T/big.bin"'
+        expect 0 "read-only user: get small ($backend)" -- nobody "$BS" --dir "$R" get small
+        check "read-only user: small bytes ($backend)" 'cmp -s "$T/out" "$T/hello.txt"'
+        expect 0 "read-only user: meta ($backend)" -- nobody "$BS" --dir "$R" meta small
+        check "read-only user: metadata ($backend)" 'grep -q "\"metadata\":{\"a\":1}" "$T/out"'
+        expect 0 "read-only user: exists ($backend)" -- nobody "$BS" --dir "$R" exists two
+        expect 1 "read-only user: exists absent ($backend)" -- nobody "$BS" --dir "$R" exists nope
+        expect 0 "read-only user: verify ($backend)" -- nobody "$BS" --dir "$R" verify
+        check "read-only user: verify counts ($backend)" 'grep -q "^3 entries checked: 3 ok" "$T/out"'
+        expect 0 "read-only user: ls --where ($backend)" -- nobody "$BS" --dir "$R" ls --where '{"a": 1}'
+        check "read-only user: filtered ($backend)" '[ "$(cat "$T/out")" = small ]'
+        if nobody "$BS" --dir "$R" put --key x "$T/hello.txt" > /dev/null 2>&1; then
+            bad "read-only user: put succeeded ($backend)"
+        else ok; fi
+        if nobody "$BS" --dir "$R" verify --repair > /dev/null 2>&1; then
+            bad "read-only user: verify --repair succeeded ($backend)"
+        else ok; fi
+        same "read-only user changed nothing ($backend)" "$R" "$T/ro.snap"
+        # the lock file and index files missing: still readable, still nothing written
+        rm -f "$R/lock" "$R/cache_metadata.json.lock"
+        snap "$R" > "$T/ro.snap"
+        expect 0 "read-only user without lock files ($backend)" -- nobody "$BS" --dir "$R" get two
+        same "no lock file created ($backend)" "$R" "$T/ro.snap"
+    done
+else
+    echo "SKIP: read-only user tests need root and setpriv (run as root to test them)" >&2
+fi
+
 harness_done

@@ -97,3 +97,78 @@ def test_verify_reports_foreign_files_and_links(tmp_path):
     assert all(not p["repaired"] for p in r["problems"])
     assert (store / "tmp" / "scratch.txt").read_text() == "scratch"
     assert (decoy / "precious.txt").read_bytes() == b"precious"
+
+
+@pytest.fixture
+def request_cleanup():
+    fns = []
+    yield fns
+    for fn in fns:
+        fn()
+
+
+def _nobody_can_run_python():
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        return False
+    r = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable,
+         "-c", "import blobstore"],
+        capture_output=True,
+    )
+    return r.returncode == 0
+
+
+@pytest.mark.parametrize("backend", ["json", "sqlite"])
+def test_a_user_who_may_only_read(request_cleanup, backend):
+    """mode="r" as an unprivileged user (root runs the suite: setpriv to nobody)."""
+    import subprocess
+    import sys
+
+    import pathlib
+    import shutil
+    import tempfile
+
+    if not _nobody_can_run_python():
+        pytest.skip("needs root, setpriv and a package nobody can import")
+    top = tempfile.mkdtemp(prefix="bs-readonly-")  # pytest's own base is root-only
+    os.chmod(top, 0o755)
+    request_cleanup.append(lambda: shutil.rmtree(top))
+    store = pathlib.Path(top) / "s"
+    data = os.urandom(20000)
+    with BlobStore(store, backend=backend) as s:
+        s.put(data, key="big", metadata={"a": 1})
+        s.put(b"small", key="small")
+    for root, dirs, files in os.walk(store):
+        for n in dirs + files:
+            os.chmod(os.path.join(root, n), 0o755 if n in dirs else 0o644)
+    before = listing(store)
+    code = f"""
+import blobstore
+with blobstore.BlobStore({str(store)!r}, mode="r") as s:
+    assert s.get("big") == bytes.fromhex({data.hex()!r})
+    assert s.get("small") == b"small"
+    assert s.get_metadata("big")["metadata"] == {{"a": 1}}
+    assert sorted(s.list()) == ["big", "small"]
+    assert s.exists("small")
+    assert s.verify()["ok"] == 2
+    try:
+        s.put(b"x", key="x")
+    except blobstore.ReadOnlyError:
+        pass
+    else:
+        raise SystemExit("put succeeded")
+print("ok")
+"""
+    r = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-c",
+         code],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
+    assert listing(store) == before

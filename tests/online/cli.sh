@@ -167,7 +167,7 @@ expect 0 "get through the relay" -- "$BS" --dir "$T/flaky" get k
 check "get bytes through the relay" 'cmp -s "$T/out" "$T/hello.txt"'
 kill $proxy_pid
 proxy down "503,503,503,503,503,503,503,503"
-expect 4 "a server that keeps failing" -- "$BS" --dir "$T/down" --blob-backend "s3://blobstore-tests/x?endpoint=http://127.0.0.1:$pport&timeout=2" ls
+expect 4 "a server that keeps failing" -- "$BS" --dir "$T/down" --blob-backend "s3://blobstore-tests/x?endpoint=http://127.0.0.1:$pport&timeout=2" put "$T/hello.txt"
 check "the error says how often it tried" 'grep -q "HTTP 503 (after 6 attempts)" "$T/err"'
 kill $proxy_pid
 proxy_pid=""
