@@ -446,8 +446,8 @@ class Runner:
         self.rng = random.Random(seed ^ 0x5EED)
         self.soak = False
         self.pages = 0
-        self.store_dir = os.path.join(work, "store")
-        self.store = blobstore.BlobStore(self.store_dir)
+        self.stores = {}  # a store per codec: a table follows its store's codec
+        self.use_codec(CODECS[0])
         self.manifest = []
         self.failures = []
         self.checked = 0
@@ -457,8 +457,16 @@ class Runner:
         print(msg, file=sys.stderr)
         self.failures.append(msg)
 
+    def use_codec(self, codec):
+        self.codec = codec
+        self.store_dir = os.path.join(self.work, f"store-{codec}")
+        if codec not in self.stores:
+            self.stores[codec] = blobstore.BlobStore(self.store_dir, compression=codec)
+        self.store = self.stores[codec]
+
     def run_cli(self, *args):
-        r = subprocess.run([self.cli, "--dir", self.store_dir, *args], capture_output=True)
+        r = subprocess.run([self.cli, "--dir", self.store_dir, "--compression", self.codec, *args],
+                           capture_output=True)
         if r.returncode != 0:
             raise Fail(f"blobstore {' '.join(args)}: exit {r.returncode}: {r.stderr.decode(errors='replace')}")
         return r.stdout
@@ -536,12 +544,15 @@ class Runner:
                       [7, 100, 999, 20000] if nrows < 8191 else [100, 999, 20000])),
                   "BLOBSTORE_PARQUET_PAGE_BYTES": str(self.rng.choice([64, 4096, 1 << 20]))}
         os.environ.update(layout)  # for the library here and the CLI
+        # Every codec in turn: the store's codec is the table's page codec.
+        self.use_codec(CODECS[case.get("rot", 0) % len(CODECS)])
         if case["via"] == "csv":
             src = os.path.join(d, "in.csv")
             write_csv(src, cols, nrows)
             schema = ",".join(f"{c['name']}:{c['type']}" for c in cols)
             key = f"{cid}-csv"
             self.run_cli("put", "--key", key, "--csv", "--schema", schema, src)
+            meta = self.store.get_metadata(key)
         else:
             frame = pd.DataFrame({c["name"]: series_for(c, nrows) for c in cols})
             key = f"{cid}-py"
@@ -549,6 +560,9 @@ class Runner:
             meta = self.store.get_metadata(key)
             if meta.get("format") != "parquet":
                 raise Fail(f"put(DataFrame) stored format {meta.get('format')}, not a table")
+        if meta.get("compression") != PAGE_CODEC[self.codec]:
+            raise Fail(f"a {self.codec} store wrote pages as {meta.get('compression')}, "
+                       f"not {PAGE_CODEC[self.codec]}")
         # Out: CSV, Parquet, pandas.
         out_csv, out_pq = os.path.join(d, "out.csv"), os.path.join(d, "out.parquet")
         self.run_cli("get", key, "-o", out_csv)
@@ -594,6 +608,12 @@ ROWS_FAST = [0, 1, 7, 8, 9, 63, 64, 65, 503, 504, 505, 1023, 1024, 1025, 8191, 8
              65535, 65536, 65537]
 CARDS = [1, 2, 3, 17, 300, None]
 NULLS = [0.0, 0.05, 0.5, 1.0]
+
+
+# The store codecs, and the Parquet page codec each writes (Parquet has no blosclz).
+CODECS = ["lz4", "zstd", "gzip", "none", "blosclz"]
+PAGE_CODEC = {"lz4": "lz4_raw", "zstd": "zstd", "gzip": "gzip", "none": "none",
+              "blosclz": "snappy"}
 
 
 def plan(rng, soak):
