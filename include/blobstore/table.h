@@ -118,6 +118,18 @@ BLOBSTORE_API int blobstore_table_put_csv_fd(char **out_key, blobstore *bs, cons
 BLOBSTORE_API int blobstore_table_put_parquet(char **out_key, blobstore *bs, const char *key,
                                               const void *file, size_t len, const char *metadata);
 
+/**
+ * Store the Parquet file read from fd (a regular file, read twice) as a
+ * table, as it is: first its footer and then each row group are read and
+ * checked (a row group at a time, only its byte range), then its bytes are
+ * streamed into the store. Memory stays bounded by about one row group,
+ * whatever the file's size. Errors: BLOBSTORE_ECORRUPT (not a valid Parquet
+ * file; nothing is stored), BLOBSTORE_EUNSUPPORTED, BLOBSTORE_EINVAL (not a
+ * regular file), BLOBSTORE_EIO (unreadable, or it changed size meanwhile).
+ */
+BLOBSTORE_API int blobstore_table_put_parquet_fd(char **out_key, blobstore *bs, const char *key,
+                                                 int fd, const char *metadata);
+
 /** Read a table; names (n of them) selects columns, NULL all. Columns not
  *  selected are not decoded. Errors: BLOBSTORE_ENOTFOUND, BLOBSTORE_ECORRUPT,
  *  BLOBSTORE_EINVAL (not a table, or no such column). */

@@ -412,25 +412,31 @@ static int put_table_file(blobstore *bs, const char *key, const char *meta, cons
 {
     char *out = NULL;
     int rc;
-    if (csv) { /* streamed: memory stays about one row group whatever the size */
-        int fd = open(file, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            fail("cannot open %s: %s", file, strerror(errno));
-            return errno == ENOENT ? EXIT_NOTFOUND : EXIT_ERROR;
-        }
+    /* Streamed: memory stays about one row group whatever the size. */
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fail("cannot open %s: %s", file, strerror(errno));
+        return errno == ENOENT ? EXIT_NOTFOUND : EXIT_ERROR;
+    }
+    struct stat st;
+    if (csv) {
         blobstore_table_options o = BLOBSTORE_TABLE_OPTIONS_INIT;
         o.metadata = meta;
         rc = blobstore_table_put_csv_fd(&out, bs, key, fd, schema, &o);
-        close(fd);
-    } else {
+    } else if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        rc = blobstore_table_put_parquet_fd(&out, bs, key, fd, meta);
+    } else { /* a pipe or device: read whole */
         char *buf;
         size_t len;
         int code = slurp(file, &buf, &len);
-        if (code)
+        if (code) {
+            close(fd);
             return code;
+        }
         rc = blobstore_table_put_parquet(&out, bs, key, buf, len, meta);
         free(buf);
     }
+    close(fd);
     if (rc) /* a damaged input file exits 3 (corrupt), like a damaged blob */
         return lib_error(rc);
     printf("%s\n", out);

@@ -193,5 +193,15 @@ typedef int (*pq_fetch_fn)(void *ctx, uint64_t off, uint64_t len);
  * the selected columns' chunks are fetched. */
 int pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *const *names,
                    size_t nnames, pq_fetch_fn fetch, void *ctx);
+/* Gives back [off, off + len) of the file's bytes: no longer needed. */
+typedef void (*pq_release_fn)(void *ctx, uint64_t off, uint64_t len);
+/* Checks the whole file as pq_read does (the same footer, schema and page
+ * checks: what this accepts, pq_read and pq_read_ranged read), decoding one
+ * row group at a time through fetch (buf is then a sparse buffer; fetch may
+ * be NULL for a file in memory) and releasing each group's byte range after
+ * it. *schema: the columns (names, types, nullability; no data) and nrows.
+ * Memory: the footer and one row group. */
+int pq_check_ranged(pq_table *schema, const uint8_t *buf, size_t len, pq_fetch_fn fetch,
+                    pq_release_fn release, void *ctx);
 
 #endif

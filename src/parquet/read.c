@@ -1244,10 +1244,11 @@ int pq_read(pq_table *out, const uint8_t *buf, size_t len, const char *const *na
     return pq_read_ranged(out, buf, len, names, nnames, NULL, NULL);
 }
 
-int pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *const *names,
-                   size_t nnames, pq_fetch_fn fetch, void *ctx)
+/* The footer of the file buf[0, len), fetched through fetch if given, with
+ * every column's schema checked: put and get refuse the same files. */
+static int open_footer(footer *ft, const uint8_t *buf, size_t len, pq_fetch_fn fetch, void *ctx)
 {
-    memset(out, 0, sizeof(*out));
+    memset(ft, 0, sizeof(*ft));
     int rc;
     if (fetch && len >= 12 && ((rc = fetch(ctx, 0, 4)) != 0 || (rc = fetch(ctx, len - 8, 8)) != 0))
         return rc;
@@ -1259,27 +1260,26 @@ int pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *co
         return corrupt("the footer length is damaged");
     if (fetch && (rc = fetch(ctx, len - 8 - flen, flen)) != 0)
         return rc;
-    footer ft;
-    rc = parse_footer(&ft, buf + len - 8 - flen, flen);
+    rc = parse_footer(ft, buf + len - 8 - flen, flen);
     if (rc) {
-        footer_free(&ft);
+        footer_free(ft);
         return rc;
     }
-    if (ft.schema[0].num_children != (int)ft.ncols || ft.num_rows < 0) {
-        footer_free(&ft);
+    if (ft->schema[0].num_children != (int)ft->ncols || ft->num_rows < 0) {
+        footer_free(ft);
         return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: nested schemas (lists, structs)");
     }
     size_t total = 0;
-    for (size_t g = 0; g < ft.ngroups; g++)
-        total += ft.group_rows[g];
-    if (total != (size_t)ft.num_rows) {
-        footer_free(&ft);
+    for (size_t g = 0; g < ft->ngroups; g++)
+        total += ft->group_rows[g];
+    if (total != (size_t)ft->num_rows) {
+        footer_free(ft);
         return corrupt("the row groups do not add up to the row count");
     }
     /* Every column's schema is checked, read or not: get refuses what put
      * refused, whatever columns it reads. */
-    for (size_t k = 1; k < ft.nschema; k++) {
-        const schema_el *s = &ft.schema[k];
+    for (size_t k = 1; k < ft->nschema; k++) {
+        const schema_el *s = &ft->schema[k];
         pq_type t;
         int utc, prec, scale;
         if (s->num_children > 0)
@@ -1288,37 +1288,25 @@ int pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *co
         else
             rc = column_type(s, &t, &utc, &prec, &scale);
         if (rc) {
-            footer_free(&ft);
+            footer_free(ft);
             return rc;
         }
     }
-    /* Which columns. */
-    size_t *sel = bs__calloc(ft.ncols ? ft.ncols : 1, sizeof(size_t)), nsel = 0;
-    if (!sel) {
-        footer_free(&ft);
-        return BLOBSTORE_ENOMEM;
-    }
-    if (names) {
-        for (size_t i = 0; i < nnames && !rc; i++) {
-            size_t k = 0;
-            while (k < ft.ncols &&
-                   (!ft.schema[k + 1].name || strcmp(ft.schema[k + 1].name, names[i])))
-                k++;
-            if (k == ft.ncols)
-                rc = bs__error(BLOBSTORE_EINVAL, "parquet: no column \"%s\"", names[i]);
-            else
-                sel[nsel++] = k;
-        }
-    } else {
-        for (size_t k = 0; k < ft.ncols; k++)
-            sel[nsel++] = k;
-    }
-    out->cols = rc ? NULL : bs__calloc(nsel ? nsel : 1, sizeof(pq_column));
-    if (!rc && !out->cols)
-        rc = BLOBSTORE_ENOMEM;
-    out->nrows = (size_t)ft.num_rows;
+    return 0;
+}
+
+/* Columns sel[0..nsel) of row groups [g0, g1) of ft into out (out->cols
+ * allocated by the caller, out->ncols 0). */
+static int read_groups(pq_table *out, const footer *ft, const uint8_t *buf, size_t len,
+                       const size_t *sel, size_t nsel, size_t g0, size_t g1, pq_fetch_fn fetch,
+                       void *ctx)
+{
+    int rc = 0;
+    out->nrows = 0;
+    for (size_t g = g0; g < g1; g++)
+        out->nrows += ft->group_rows[g];
     for (size_t i = 0; i < nsel && !rc; i++) {
-        const schema_el *s = &ft.schema[sel[i] + 1];
+        const schema_el *s = &ft->schema[sel[i] + 1];
         pq_column *c = &out->cols[out->ncols++];
         if (!(c->name = bs__strdup(s->name))) {
             rc = BLOBSTORE_ENOMEM;
@@ -1346,13 +1334,13 @@ int pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *co
             if (bs__mul_overflow(&bytes, n ? n : 1, 12) || !(st.i96 = bs__calloc(1, bytes)))
                 rc = BLOBSTORE_ENOMEM;
         }
-        for (size_t g = 0; g < ft.ngroups && !rc; g++) {
-            const chunk_meta *m = &ft.chunks[g * ft.ncols + sel[i]];
+        for (size_t g = g0; g < g1 && !rc; g++) {
+            const chunk_meta *m = &ft->chunks[g * ft->ncols + sel[i]];
             if (m->type != s->type) {
                 rc = corrupt("a column chunk's type differs from the schema");
                 break;
             }
-            if (ft.group_rows[g] == 0) /* no rows: no pages to read */
+            if (ft->group_rows[g] == 0) /* no rows: no pages to read */
                 continue;
             /* The chunk's declared range, [at, at + total_compressed_size):
              * fetched when the file is remote, and nothing past it is read
@@ -1368,8 +1356,8 @@ int pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *co
             if (fetch && (rc = fetch(ctx, (uint64_t)at, (uint64_t)m->total_compressed)) != 0)
                 break;
             size_t end = (size_t)at + (size_t)m->total_compressed;
-            rc = read_chunk(&st, buf, end, m, ft.group_rows[g], c->nullable);
-            if (!rc && st.row != before + ft.group_rows[g])
+            rc = read_chunk(&st, buf, end, m, ft->group_rows[g], c->nullable);
+            if (!rc && st.row != before + ft->group_rows[g])
                 rc = corrupt("a column chunk holds the wrong number of rows");
             free(st.dict);
             free(st.dict_off);
@@ -1388,9 +1376,111 @@ int pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *co
         if (rc)
             bs__error_wrap(rc, "column \"%s\"", c->name);
     }
+    return rc;
+}
+
+int pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *const *names,
+                   size_t nnames, pq_fetch_fn fetch, void *ctx)
+{
+    memset(out, 0, sizeof(*out));
+    footer ft;
+    int rc = open_footer(&ft, buf, len, fetch, ctx);
+    if (rc)
+        return rc;
+    /* Which columns. */
+    size_t *sel = bs__calloc(ft.ncols ? ft.ncols : 1, sizeof(size_t)), nsel = 0;
+    if (!sel) {
+        footer_free(&ft);
+        return BLOBSTORE_ENOMEM;
+    }
+    if (names) {
+        for (size_t i = 0; i < nnames && !rc; i++) {
+            size_t k = 0;
+            while (k < ft.ncols &&
+                   (!ft.schema[k + 1].name || strcmp(ft.schema[k + 1].name, names[i])))
+                k++;
+            if (k == ft.ncols)
+                rc = bs__error(BLOBSTORE_EINVAL, "parquet: no column \"%s\"", names[i]);
+            else
+                sel[nsel++] = k;
+        }
+    } else {
+        for (size_t k = 0; k < ft.ncols; k++)
+            sel[nsel++] = k;
+    }
+    out->cols = rc ? NULL : bs__calloc(nsel ? nsel : 1, sizeof(pq_column));
+    if (!rc && !out->cols)
+        rc = BLOBSTORE_ENOMEM;
+    if (!rc)
+        rc = read_groups(out, &ft, buf, len, sel, nsel, 0, ft.ngroups, fetch, ctx);
     free(sel);
     footer_free(&ft);
     if (rc)
         pq_table_free(out);
+    return rc;
+}
+
+int pq_check_ranged(pq_table *schema, const uint8_t *buf, size_t len, pq_fetch_fn fetch,
+                    pq_release_fn release, void *ctx)
+{
+    memset(schema, 0, sizeof(*schema));
+    footer ft;
+    int rc = open_footer(&ft, buf, len, fetch, ctx);
+    if (rc)
+        return rc;
+    size_t *sel = bs__calloc(ft.ncols ? ft.ncols : 1, sizeof(size_t));
+    if (!sel) {
+        footer_free(&ft);
+        return BLOBSTORE_ENOMEM;
+    }
+    for (size_t k = 0; k < ft.ncols; k++)
+        sel[k] = k;
+    /* One row group at a time (with no row groups: the columns alone). */
+    for (size_t g = 0; !rc && (g < ft.ngroups || (g == 0 && ft.ngroups == 0)); g++) {
+        pq_table t;
+        memset(&t, 0, sizeof(t));
+        size_t g1 = ft.ngroups ? g + 1 : 0;
+        if (!(t.cols = bs__calloc(ft.ncols ? ft.ncols : 1, sizeof(pq_column))))
+            rc = BLOBSTORE_ENOMEM;
+        if (!rc)
+            rc = read_groups(&t, &ft, buf, len, sel, ft.ncols, g, g1, fetch, ctx);
+        if (!rc && g == 0) { /* the columns, without their data */
+            *schema = t;
+            for (size_t k = 0; k < t.ncols; k++) {
+                pq_column *c = &t.cols[k];
+                free(c->values);
+                free(c->offsets);
+                free(c->bytes);
+                free(c->valid);
+                c->values = NULL;
+                c->offsets = NULL;
+                c->bytes = NULL;
+                c->valid = NULL;
+            }
+        } else {
+            pq_table_free(&t);
+        }
+        if (!rc && release && g1 > g && ft.group_rows[g] > 0) {
+            /* (read_groups checked each chunk's range lies in the file) */
+            uint64_t lo = UINT64_MAX, hi = 0;
+            for (size_t k = 0; k < ft.ncols; k++) {
+                const chunk_meta *m = &ft.chunks[g * ft.ncols + k];
+                int64_t at =
+                    m->dict_off > 0 && m->dict_off < m->data_off ? m->dict_off : m->data_off;
+                if ((uint64_t)at < lo)
+                    lo = (uint64_t)at;
+                if ((uint64_t)at + (uint64_t)m->total_compressed > hi)
+                    hi = (uint64_t)at + (uint64_t)m->total_compressed;
+            }
+            if (lo < hi)
+                release(ctx, lo, hi - lo);
+        }
+    }
+    if (!rc)
+        schema->nrows = (size_t)ft.num_rows;
+    free(sel);
+    footer_free(&ft);
+    if (rc)
+        pq_table_free(schema);
     return rc;
 }

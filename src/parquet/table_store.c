@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -202,12 +204,138 @@ BLOBSTORE_API int blobstore_table_put_parquet(char **out_key, blobstore *bs, con
     pq_table t;
     if (!bs || (!file && len))
         return bs__error(BLOBSTORE_EINVAL, "NULL argument");
-    int rc = pq_read(&t, file, len, NULL, 0); /* validates every page */
+    /* Every page is decoded, a row group at a time. */
+    int rc = pq_check_ranged(&t, file, len, NULL, NULL, NULL);
     if (rc)
         return bs__error_wrap(rc, "not a valid Parquet file");
     rc =
         bs__put_file(out_key, bs, key, file, len, "parquet", NULL, metadata, format_info(&t), NULL);
     pq_table_free(&t);
+    return rc;
+}
+
+/* A .parquet file put from a descriptor: checked a row group at a time
+ * through a sparse anonymous mapping of its size (each group's pages are
+ * dropped once checked), then its bytes streamed into the store. */
+typedef struct {
+    int fd;
+    uint8_t *map;
+    uint64_t len, pos;
+    pq_table schema;
+    int rc;
+    char msg[256];
+} pq_fd_src;
+
+static int fd_fetch(void *ctx, uint64_t off, uint64_t len)
+{
+    pq_fd_src *s = ctx;
+    while (len > 0) {
+        ssize_t k =
+            pread(s->fd, s->map + off, len > (1u << 30) ? (1u << 30) : (size_t)len, (off_t)off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return bs__error_errno(errno, "parquet: cannot read the file");
+        if (k == 0)
+            return bs__error(BLOBSTORE_EIO, "parquet: the file got shorter while being read");
+        off += (uint64_t)k;
+        len -= (uint64_t)k;
+    }
+    return 0;
+}
+
+static void fd_release(void *ctx, uint64_t off, uint64_t len)
+{
+    pq_fd_src *s = ctx;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t lo = (off + page - 1) / page * page;
+    uint64_t hi = off + len < s->len ? off + len : s->len;
+    hi = hi / page * page;
+    if (lo < hi) /* the whole pages inside: back to zero pages, out of RSS */
+        madvise(s->map + lo, (size_t)(hi - lo), MADV_DONTNEED);
+}
+
+static int fd_read(void *ctx, void *buf, size_t cap, size_t *n)
+{
+    pq_fd_src *s = ctx;
+    size_t want = s->len - s->pos < cap ? (size_t)(s->len - s->pos) : cap;
+    ssize_t k;
+    do
+        k = want ? pread(s->fd, buf, want, (off_t)s->pos) : 0;
+    while (k < 0 && errno == EINTR);
+    if (k < 0 || (want && k == 0)) {
+        s->rc = k < 0 ? bs__error_errno(errno, "parquet: cannot read the file")
+                      : bs__error(BLOBSTORE_EIO, "parquet: the file got shorter while being put");
+        snprintf(s->msg, sizeof(s->msg), "%s", blobstore_errmsg());
+        return -1;
+    }
+    s->pos += (uint64_t)k;
+    *n = (size_t)k;
+    return 0;
+}
+
+static int fd_finish(void *ctx, json_t **info, char **codec)
+{
+    pq_fd_src *s = ctx;
+    struct stat st;
+    *info = NULL;
+    *codec = NULL;
+    /* The bytes stored are the bytes checked only if the file kept its size
+     * (a file rewritten in place between the passes is not detected). */
+    if (fstat(s->fd, &st) != 0 || (uint64_t)st.st_size != s->len || s->pos != s->len)
+        return bs__error(BLOBSTORE_EIO, "parquet: the file changed while being put");
+    *info = format_info(&s->schema);
+    return *info ? 0 : BLOBSTORE_ENOMEM;
+}
+
+BLOBSTORE_API int blobstore_table_put_parquet_fd(char **out_key, blobstore *bs, const char *key,
+                                                 int fd, const char *metadata)
+{
+    if (!bs || fd < 0)
+        return bs__error(BLOBSTORE_EINVAL, "NULL argument or bad file descriptor");
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return bs__error_errno(errno, "parquet: cannot stat the file");
+    if (!S_ISREG(st.st_mode))
+        return bs__error(BLOBSTORE_EINVAL, "parquet: the input must be a regular file");
+    pq_fd_src s;
+    memset(&s, 0, sizeof(s));
+    s.fd = fd;
+    s.len = (uint64_t)st.st_size;
+    if (s.len != (size_t)s.len)
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: the file is too large");
+    /* Pass 1: the footer, then every row group, checked. */
+    uint8_t tiny[16]; /* a file too small to be valid: no mapping */
+    int rc = 0;
+    if (s.len < sizeof(tiny)) {
+        s.map = tiny;
+    } else {
+        s.map = mmap(NULL, (size_t)s.len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (s.map == MAP_FAILED) {
+            s.map = NULL;
+            rc =
+                bs__error_errno(errno, "parquet: cannot map %llu bytes", (unsigned long long)s.len);
+        }
+    }
+    if (!rc && s.len < sizeof(tiny))
+        rc = fd_fetch(&s, 0, s.len);
+    if (!rc) {
+        rc = pq_check_ranged(&s.schema, s.map, (size_t)s.len, fd_fetch, fd_release, &s);
+        if (rc)
+            bs__error_wrap(rc, "not a valid Parquet file");
+    }
+    if (s.map && s.map != tiny)
+        munmap(s.map, (size_t)s.len);
+    s.map = NULL;
+    /* Pass 2: its bytes into the store, as they are. */
+    if (!rc) {
+        bs_file_hooks hooks = {fd_finish, &s};
+        rc = bs__put_file_stream(out_key, bs, key, fd_read, &s, "parquet", metadata, &hooks);
+        if (rc == BLOBSTORE_ECALLBACK && s.rc)
+            rc = bs__error(s.rc, "%s", s.msg);
+    }
+    pq_table_free(&s.schema);
     return rc;
 }
 

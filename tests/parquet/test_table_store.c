@@ -518,9 +518,221 @@ TEST(csv_put_memory_is_bounded)
         CHECK(peak < (long)(size / 2));
 }
 
+static int fd_sink(void *ctx, const void *p, size_t n)
+{
+    return write(*(int *)ctx, p, n) == (ssize_t)n ? 0 : BLOBSTORE_EIO;
+}
+
+/* A Parquet file at path of groups row groups of n rows each, the g-th
+ * make_table(n, seed + g), written by our streaming writer; its size. */
+static size_t write_groups(const char *path, size_t groups, size_t n, uint64_t seed)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pq_writer *w = NULL;
+    pq_write_options wo = {.codec = "snappy", .row_group_rows = n};
+    int rc = fd < 0 ? BLOBSTORE_EIO : 0;
+    for (size_t g = 0; g < groups && !rc; g++) {
+        pq_table t;
+        make_table(&t, n, seed + g);
+        if (!w)
+            rc = pq_writer_new(&w, &t, &wo, fd_sink, &fd);
+        if (!rc)
+            rc = pq_writer_write(w, &t, 0, n);
+        pq_table_free(&t);
+    }
+    if (!rc)
+        rc = pq_writer_finish(w, NULL);
+    pq_writer_free(w);
+    off_t size = fd < 0 ? 0 : lseek(fd, 0, SEEK_END);
+    if (fd >= 0)
+        close(fd);
+    if (rc)
+        fprintf(stderr, "write_groups: %s\n", blobstore_errmsg());
+    return rc ? 0 : (size_t)size;
+}
+
+static void put_parquet_child(const char *dir, const char *path)
+{
+    blobstore *bs = open_store(dir);
+    int fd = open(path, O_RDONLY);
+    if (!bs || fd < 0 || blobstore_table_put_parquet_fd(NULL, bs, "bigpq", fd, NULL) != 0) {
+        fprintf(stderr, "child: %s\n", blobstore_errmsg());
+        _exit(1);
+    }
+    close(fd);
+    blobstore_close(bs);
+}
+
+typedef struct {
+    int fd;
+    uint64_t off;
+    int same;
+} cmp_ctx;
+
+/* Compares what get streams with the file's bytes at the same offsets. */
+static int cmp_write(void *ctx, const void *p, size_t n)
+{
+    cmp_ctx *c = ctx;
+    uint8_t *b = malloc(n ? n : 1);
+    if (!b || pread(c->fd, b, n, (off_t)c->off) != (ssize_t)n || memcmp(b, p, n) != 0)
+        c->same = 0;
+    free(b);
+    c->off += n;
+    return 0;
+}
+
+/* A ~110 MB Parquet file of many row groups is put from its descriptor with
+ * a peak RSS well under its size (checked a row group at a time, streamed
+ * into the store); get gives back its bytes, and its values. */
+TEST(parquet_put_memory_is_bounded)
+{
+    const char *dir = test_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/big.parquet", dir);
+    const size_t n = 12000, groups = 64;
+    const uint64_t seed = 77;
+    size_t size = write_groups(path, groups, n, seed);
+    CHECK(size > ((size_t)100 << 20));
+    struct rusage ru;
+    int status = 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        put_parquet_child(dir, path);
+        _exit(0);
+    }
+    CHECK(wait4(pid, &status, 0, &ru) == pid); /* this child's own peak */
+    long peak = ru.ru_maxrss * 1024L;
+    fprintf(stderr, "  parquet put: %.0f MB input, %zu row groups, peak RSS %.0f MB\n", size / 1e6,
+            groups, peak / 1e6);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (!getenv("BLOBSTORE_SANITIZED"))
+        CHECK(peak < (long)(size / 4));
+    blobstore *bs = open_store(dir);
+    CHECK(bs != NULL);
+    /* The same bytes. */
+    cmp_ctx c = {open(path, O_RDONLY), 0, 1};
+    CHECK(c.fd >= 0);
+    CHECK_EQ(blobstore_get_stream(bs, "bigpq", cmp_write, &c), 0);
+    close(c.fd);
+    CHECK(c.same);
+    CHECK_EQ((long long)c.off, (long long)size);
+    /* The same values: two columns (one with nulls) of every row group. */
+    static const char *names[] = {"int64", "string_null"};
+    blobstore_table got;
+    CHECK_EQ(blobstore_table_get(&got, bs, "bigpq", names, 2), 0);
+    CHECK_EQ(got.nrows, groups * n);
+    for (size_t g = 0; g < groups; g++) {
+        pq_table t;
+        make_table(&t, n, seed + g);
+        const pq_column *a = NULL, *b = NULL;
+        for (size_t k = 0; k < t.ncols; k++)
+            if (strcmp(t.cols[k].name, "int64") == 0)
+                a = &t.cols[k];
+            else if (strcmp(t.cols[k].name, "string_null") == 0)
+                b = &t.cols[k];
+        CHECK(a && b);
+        CHECK(memcmp((const int64_t *)got.cols[0].values + g * n, a->values, n * 8) == 0);
+        for (size_t i = 0; i < n; i++) {
+            size_t r = g * n + i;
+            CHECK_EQ(got.cols[1].valid[r], b->valid[i]);
+            if (!b->valid[i])
+                continue;
+            uint64_t l0 = got.cols[1].offsets[r], l1 = got.cols[1].offsets[r + 1];
+            CHECK_EQ(l1 - l0, b->offsets[i + 1] - b->offsets[i]);
+            CHECK(memcmp(got.cols[1].bytes + l0, b->bytes + b->offsets[i], l1 - l0) == 0);
+        }
+        pq_table_free(&t);
+    }
+    blobstore_table_clear(&got);
+    blobstore_close(bs);
+}
+
+/* put from a descriptor and put from memory accept and refuse the same
+ * files: a damaged page or chunk range in a middle row group, a damaged
+ * footer, a truncated file fail as corrupt, each leaving nothing stored. */
+TEST(parquet_put_fd_checks_every_row_group)
+{
+    const char *dir = test_tmpdir();
+    char path[4200], bad[4300];
+    snprintf(path, sizeof(path), "%s/small.parquet", dir);
+    snprintf(bad, sizeof(bad), "%s/bad.parquet", dir);
+    size_t size = write_groups(path, 5, 300, 9);
+    CHECK(size > 0);
+    uint8_t *f = malloc(size);
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0 && read(fd, f, size) == (ssize_t)size);
+    blobstore *bs = open_store(dir);
+    CHECK(bs != NULL);
+    CHECK_EQ(blobstore_table_put_parquet_fd(NULL, bs, "good", fd, "{\"a\":1}"), 0);
+    close(fd);
+    char *meta = NULL;
+    CHECK_EQ(blobstore_get_metadata(&meta, bs, "good"), 0);
+    CHECK(strstr(meta, "\"num_rows\":1500") != NULL);
+    CHECK(strstr(meta, "\"a\":1") != NULL);
+    CHECK(strstr(meta, "\"format\":\"parquet\"") != NULL);
+    blobstore_free(meta);
+    size_t files = blob_files(dir);
+    uint64_t s = 3;
+    int refused = 0;
+    for (int trial = 0; trial < 60; trial++) {
+        uint8_t *g = malloc(size);
+        memcpy(g, f, size);
+        size_t len = size, at = 0;
+        if (trial == 0) {
+            len = size - 1; /* truncated */
+        } else if (trial == 1) {
+            len = 11;
+        } else {
+            /* a byte of the footer, a byte or 2 KiB of the middle row group */
+            at = trial % 3 ? size * 2 / 5 + rng(&s) % (size / 5) : size - 9 - rng(&s) % 64;
+            if (trial % 3 == 2)
+                memset(g + at, 0xA5, at + 2048 < size - 8 ? 2048 : size - 8 - at);
+            else
+                g[at] ^= (uint8_t)(1 + rng(&s) % 255);
+        }
+        int wfd = open(bad, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        CHECK(wfd >= 0 && write(wfd, g, len) == (ssize_t)len);
+        close(wfd);
+        int rfd = open(bad, O_RDONLY);
+        int rc_fd = blobstore_table_put_parquet_fd(NULL, bs, "bad", rfd, NULL);
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s", blobstore_errmsg());
+        close(rfd);
+        int exists = blobstore_exists(bs, "bad") == 1;
+        blobstore_delete(bs, "bad");
+        int rc_mem = blobstore_table_put_parquet(NULL, bs, "bad", g, len, NULL);
+        if (rc_fd != rc_mem)
+            fprintf(stderr, "trial %d (byte %zu, seed 3): fd %d (%s), memory %d\n", trial, at,
+                    rc_fd, msg, rc_mem);
+        CHECK_EQ(rc_fd, rc_mem);
+        if (rc_fd) {
+            refused++;
+            CHECK(!exists);
+            CHECK(rc_fd == BLOBSTORE_ECORRUPT || rc_fd == BLOBSTORE_EUNSUPPORTED);
+            CHECK_EQ(blobstore_exists(bs, "bad"), 0);
+            CHECK_EQ(blob_files(dir), files);
+        } else {
+            blobstore_delete(bs, "bad");
+        }
+        free(g);
+    }
+    fprintf(stderr, "  %d of 60 damaged files refused\n", refused);
+    CHECK(refused >= 20);
+    free(f);
+    /* Not a regular file. */
+    int p[2];
+    CHECK(pipe(p) == 0);
+    CHECK_EQ(blobstore_table_put_parquet_fd(NULL, bs, "pipe", p[0], NULL), BLOBSTORE_EINVAL);
+    close(p[0]);
+    close(p[1]);
+    blobstore_close(bs);
+}
+
 static const test_case tests[] = {
     TEST_ENTRY(csv_put_in_pieces_is_the_csv_parsed_whole),
     TEST_ENTRY(csv_put_memory_is_bounded),
+    TEST_ENTRY(parquet_put_memory_is_bounded),
+    TEST_ENTRY(parquet_put_fd_checks_every_row_group),
     TEST_ENTRY(tables_follow_the_store_codec),
     TEST_ENTRY(a_wrong_encoder_output_is_never_stored),
     TEST_ENTRY(the_check_compares_every_value),
