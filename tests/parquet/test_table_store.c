@@ -493,9 +493,11 @@ static void put_csv_child(const char *dir, const char *path)
 /* A 112 MB CSV is put with a peak RSS under half its size. */
 TEST(csv_put_memory_is_bounded)
 {
-    const char *dir = test_tmpdir();
+    const char *tmp = test_tmpdir(); /* the inputs; the store in tmp/store */
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/store", tmp);
     char path[4200];
-    snprintf(path, sizeof(path), "%s/big.csv", dir);
+    snprintf(path, sizeof(path), "%s/big.csv", tmp);
     FILE *f = fopen(path, "wb");
     CHECK(f != NULL);
     uint64_t s = 5;
@@ -586,9 +588,11 @@ static int cmp_write(void *ctx, const void *p, size_t n)
  * into the store); get gives back its bytes, and its values. */
 TEST(parquet_put_memory_is_bounded)
 {
-    const char *dir = test_tmpdir();
+    const char *tmp = test_tmpdir(); /* the inputs; the store in tmp/store */
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/store", tmp);
     char path[4200];
-    snprintf(path, sizeof(path), "%s/big.parquet", dir);
+    snprintf(path, sizeof(path), "%s/big.parquet", tmp);
     const size_t n = 12000, groups = 64;
     const uint64_t seed = 77;
     size_t size = write_groups(path, groups, n, seed);
@@ -652,10 +656,12 @@ TEST(parquet_put_memory_is_bounded)
  * footer, a truncated file fail as corrupt, each leaving nothing stored. */
 TEST(parquet_put_fd_checks_every_row_group)
 {
-    const char *dir = test_tmpdir();
+    const char *tmp = test_tmpdir(); /* the inputs; the store in tmp/store */
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/store", tmp);
     char path[4200], bad[4300];
-    snprintf(path, sizeof(path), "%s/small.parquet", dir);
-    snprintf(bad, sizeof(bad), "%s/bad.parquet", dir);
+    snprintf(path, sizeof(path), "%s/small.parquet", tmp);
+    snprintf(bad, sizeof(bad), "%s/bad.parquet", tmp);
     size_t size = write_groups(path, 5, 300, 9);
     CHECK(size > 0);
     uint8_t *f = malloc(size);
