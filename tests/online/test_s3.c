@@ -490,7 +490,9 @@ static void orphan_seen(const char *meta, int want_seen)
     snprintf(s3, sizeof(s3), "%s", url); /* the default grace */
     blobstore_blob_backend *raw = NULL;
     CHECK_EQ(blobstore_blob_backend_s3_new(&raw, s3, 2), 0);
-    CHECK_EQ(write_object(raw, "0123orphan.blob", (const unsigned char *)"o", 1), 0);
+    CHECK_EQ(write_object(raw, "0123456789abcdef0123456789abcdef-0123456789abcdef.blob",
+                          (const unsigned char *)"o", 1),
+             0);
     raw->free(raw);
     if (strcmp(meta, "pg") == 0)
         CHECK_EQ(online_pg_fresh(pg, sizeof(pg)), 0);
