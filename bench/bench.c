@@ -486,12 +486,12 @@ static void arrays(const char *root, size_t mb)
             if (blobstore_get(&file, &flen, bs, "arr") != 0)
                 die("get");
             b2nd_file f;
-            if (b2nd_open(&f, file, flen) != 0 || b2nd_read(&f, back, bytes, threads) != 0)
+            if (bs__b2nd_open(&f, file, flen) != 0 || bs__b2nd_read(&f, back, bytes, threads) != 0)
                 die("decode");
             double get = bytes / (now() - t0) / 1e6;
             if (memcmp(back, data, bytes) != 0)
                 die("array read back differs");
-            b2nd_close(&f);
+            bs__b2nd_close(&f);
             blobstore_free(file);
             char label[64], target[96];
             snprintf(label, sizeof(label), "%s put, %s", kind ? "random" : "smooth",
@@ -515,7 +515,7 @@ static void arrays(const char *root, size_t mb)
              * is shared; single timings vary by more than the check costs). */
             double best[2] = {0, 0};
             for (int rep = 0; rep < 6; rep++) {
-                b2__write_check = rep % 2 == 0;
+                bs__b2_write_check = rep % 2 == 0;
                 sync();
                 t0 = now();
                 if (blobstore_array_put(NULL, bs, "arr", &a, &o) != 0)
@@ -524,7 +524,7 @@ static void arrays(const char *root, size_t mb)
                 if (speed > best[rep % 2])
                     best[rep % 2] = speed;
             }
-            b2__write_check = 1;
+            bs__b2_write_check = 1;
             double checked = best[0], unchecked = best[1];
             snprintf(label, sizeof(label), "%s put, %s, check off", kind ? "random" : "smooth",
                      threads ? "1 thread" : "all cores");

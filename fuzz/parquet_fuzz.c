@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     pq_table t;
-    if (pq_read(&t, data, size, NULL, 0) == 0)
-        pq_table_free(&t);
+    if (bs__pq_read(&t, data, size, NULL, 0) == 0)
+        bs__pq_table_free(&t);
     return 0;
 }

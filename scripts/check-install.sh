@@ -48,5 +48,10 @@ cc -o "$prefix/t-static" "$prefix/t.c" $(pkg-config --cflags blobstore) "$libdir
 # Only the public API is exported from the shared library.
 bad=$(nm -D --defined-only "$libdir"/../libblobstore.so | awk '$2 == "T" && $3 !~ /^blobstore_/ {print $3}')
 [ -z "$bad" ] || { echo "install: non-API symbols exported: $bad" >&2; exit 1; }
+# The static archive's global names are the public API (blobstore_) or
+# internal (bs__): nothing that could collide with a program's or another
+# library's names (c-blosc2 has its own b2nd_open, for one).
+bad=$(nm -g --defined-only "$libdir"/../libblobstore.a | awk 'NF == 3 && $3 !~ /^(blobstore_|bs__)/ {print $3}')
+[ -z "$bad" ] || { echo "install: unprefixed global symbols in libblobstore.a: $bad" >&2; exit 1; }
 MANPAGER=cat man -l "$prefix/share/man/man1/blobstore.1" > /dev/null 2>&1 || true
 echo "install: libraries, headers, blobstore.pc, tool and man page in place; shared and static link work"

@@ -8,7 +8,7 @@
  * prod(extchunkshape) items and each Blosc2 block is exactly one b2nd block,
  * so a chunk's blocksize is prod(blockshape) * itemsize.
  *
- * Automatic shapes (b2nd_auto_shapes): the chunk starts as the whole array
+ * Automatic shapes (bs__b2nd_auto_shapes): the chunk starts as the whole array
  * and its largest dimension is halved until a chunk is at most 4 MiB; the
  * block starts as the chunk and is halved the same way down to 32 KiB, so a
  * block and its shuffle buffer stay in the core's cache. Both can be given.
@@ -24,7 +24,7 @@
 #define CHUNK_TARGET (4u << 20)
 #define BLOCK_TARGET (32u << 10)
 
-int b2nd_dtype_parse(const char *dtype, int *itemsize, char *kind)
+int bs__b2nd_dtype_parse(const char *dtype, int *itemsize, char *kind)
 {
     size_t n = strlen(dtype);
     int form = n >= 3 && n <= 4 && strchr("<>|=", dtype[0]) != NULL;
@@ -53,7 +53,7 @@ int b2nd_dtype_parse(const char *dtype, int *itemsize, char *kind)
     return 0;
 }
 
-int b2nd_nitems(const b2nd_desc *d, size_t *out)
+int bs__b2nd_nitems(const b2nd_desc *d, size_t *out)
 {
     size_t n = 1;
     for (int i = 0; i < d->ndim; i++) {
@@ -80,7 +80,7 @@ static void halve_to(int32_t *s, int ndim, size_t itemsize, size_t target)
     }
 }
 
-void b2nd_auto_shapes(b2nd_desc *d)
+void bs__b2nd_auto_shapes(b2nd_desc *d)
 {
     for (int i = 0; i < d->ndim; i++) {
         int64_t v = d->shape[i] < 1 ? 1 : d->shape[i];
@@ -276,8 +276,8 @@ static int decode_chunk(const b2nd_file *f, int64_t ci, uint8_t *buf)
 {
     uint64_t off = f->offsets[ci];
     if (off >> 63) { /* zeros, NaN (of the frame's typesize) or uninitialised (read as zeros);
-                        b2nd_open checked which */
-        b2__fill_special(buf, f->chunk_nbytes, (int)(off >> 56) & 7, f->typesize, NULL);
+                        bs__b2nd_open checked which */
+        bs__b2_fill_special(buf, f->chunk_nbytes, (int)(off >> 56) & 7, f->typesize, NULL);
         return 0;
     }
     size_t at = f->header_len + (size_t)off;
@@ -286,11 +286,11 @@ static int decode_chunk(const b2nd_file *f, int64_t ci, uint8_t *buf)
     if (f->fetch) { /* the chunk's header, then the chunk */
         b2_chunk_info info;
         if ((rc = f->fetch(f->fetch_ctx, at, room < 32 ? room : 32)) == 0 &&
-            (rc = b2__chunk_info(&info, f->data + at, room)) == 0)
+            (rc = bs__b2_chunk_info(&info, f->data + at, room)) == 0)
             rc = f->fetch(f->fetch_ctx, at, info.cbytes);
     }
     if (!rc)
-        rc = b2__chunk_decode(f->data + at, room, buf, f->chunk_nbytes);
+        rc = bs__b2_chunk_decode(f->data + at, room, buf, f->chunk_nbytes);
     if (rc)
         bs__error_wrap(rc, "chunk %lld", (long long)ci);
     return rc;
@@ -306,8 +306,8 @@ static int read_one(job *j, size_t i, uint8_t *scratch)
     return rc;
 }
 
-int b2nd_read_slice(const b2nd_file *f, const int64_t *start, const int64_t *stop, uint8_t *out,
-                    size_t out_len, int nthreads)
+int bs__b2nd_read_slice(const b2nd_file *f, const int64_t *start, const int64_t *stop, uint8_t *out,
+                        size_t out_len, int nthreads)
 {
     const b2nd_desc *d = &f->desc;
     size_t items = 1;
@@ -368,16 +368,16 @@ int b2nd_read_slice(const b2nd_file *f, const int64_t *start, const int64_t *sto
     return rc;
 }
 
-int b2nd_read(const b2nd_file *f, uint8_t *out, size_t out_len, int nthreads)
+int bs__b2nd_read(const b2nd_file *f, uint8_t *out, size_t out_len, int nthreads)
 {
     int64_t start[B2ND_MAX_DIM] = {0};
-    return b2nd_read_slice(f, start, f->desc.shape, out, out_len, nthreads);
+    return bs__b2nd_read_slice(f, start, f->desc.shape, out, out_len, nthreads);
 }
 
 /* ---- the write-back check ---- */
 
-int b2__write_check = 1;
-void (*b2__write_fault)(uint8_t *file, size_t len);
+int bs__b2_write_check = 1;
+void (*bs__b2_write_fault)(uint8_t *file, size_t len);
 
 typedef struct {
     const b2nd_file *f;
@@ -406,11 +406,11 @@ static int verify_one(job *j, size_t i, uint8_t *scratch)
 
 static uint8_t *f_to_c(const b2nd_desc *d, const uint8_t *src, size_t items);
 
-int b2nd_verify(const uint8_t *file, size_t len, const b2nd_desc *desc, const void *data,
-                int fortran, int nthreads)
+int bs__b2nd_verify(const uint8_t *file, size_t len, const b2nd_desc *desc, const void *data,
+                    int fortran, int nthreads)
 {
     b2nd_file f;
-    int rc = b2nd_open(&f, file, len);
+    int rc = bs__b2nd_open(&f, file, len);
     if (rc) {
         rc = rc == BLOBSTORE_ENOMEM ? rc : BLOBSTORE_ECORRUPT;
         bs__error_wrap(rc, "b2nd: write-back check: the written file does not open");
@@ -421,15 +421,15 @@ int b2nd_verify(const uint8_t *file, size_t len, const b2nd_desc *desc, const vo
     for (int i = 0; same && i < desc->ndim; i++)
         same = f.desc.shape[i] == desc->shape[i];
     if (!same) {
-        b2nd_close(&f);
+        bs__b2nd_close(&f);
         return bs__error(BLOBSTORE_ECORRUPT,
                          "b2nd: write-back check: the written file describes another array");
     }
-    b2nd_nitems(&f.desc, &items);
+    bs__b2nd_nitems(&f.desc, &items);
     uint8_t *c_order = NULL;
     if (items && fortran && desc->ndim > 1) {
         if (!(c_order = f_to_c(&f.desc, data, items))) {
-            b2nd_close(&f);
+            bs__b2nd_close(&f);
             return BLOBSTORE_ENOMEM;
         }
         data = c_order;
@@ -456,15 +456,15 @@ int b2nd_verify(const uint8_t *file, size_t len, const b2nd_desc *desc, const vo
         }
     }
     free(c_order);
-    b2nd_close(&f);
+    bs__b2nd_close(&f);
     return rc;
 }
 
 /* ---- writing ---- */
 
-int b2__frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const size_t *chunk_len,
-                    size_t nchunks, uint32_t chunk_nbytes, uint32_t blocksize,
-                    const b2_cparams *cp);
+int bs__b2_frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const size_t *chunk_len,
+                       size_t nchunks, uint32_t chunk_nbytes, uint32_t blocksize,
+                       const b2_cparams *cp);
 
 typedef struct {
     geom g;
@@ -492,8 +492,8 @@ static int write_one(job *j, size_t i, uint8_t *scratch)
         return 0;
     }
     w->chunks[i] = w->arena + i * w->cmax;
-    return b2__chunk_encode_into(w->chunks[i], w->cmax, &w->chunk_len[i], scratch, w->chunk_nbytes,
-                                 &w->cp);
+    return bs__b2_chunk_encode_into(w->chunks[i], w->cmax, &w->chunk_len[i], scratch,
+                                    w->chunk_nbytes, &w->cp);
 }
 
 /* Fortran order to C order: reverse the axes. */
@@ -521,20 +521,20 @@ static uint8_t *f_to_c(const b2nd_desc *d, const uint8_t *src, size_t items)
     return dst;
 }
 
-int b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const void *data, int fortran,
-               const b2nd_write_options *opts)
+int bs__b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const void *data,
+                   int fortran, const b2nd_write_options *opts)
 {
     static const b2nd_write_options defaults = {NULL, 0, 0, 0, NULL, NULL};
     const b2nd_write_options *o = opts ? opts : &defaults;
     b2nd_desc d = *desc;
     char kind;
     size_t items;
-    int rc = b2nd_dtype_parse(d.dtype, &d.itemsize, &kind);
-    if (rc || (rc = b2nd_nitems(&d, &items)) != 0)
+    int rc = bs__b2nd_dtype_parse(d.dtype, &d.itemsize, &kind);
+    if (rc || (rc = bs__b2nd_nitems(&d, &items)) != 0)
         return rc;
     if (d.ndim < 0 || d.ndim > B2ND_MAX_DIM)
         return bs__error(BLOBSTORE_EINVAL, "b2nd: %d dimensions (0 to %d)", d.ndim, B2ND_MAX_DIM);
-    b2nd_auto_shapes(&d);
+    bs__b2nd_auto_shapes(&d);
     for (int i = 0; i < d.ndim; i++) {
         if (o->chunkshape)
             d.chunkshape[i] = o->chunkshape[i];
@@ -591,7 +591,7 @@ int b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const void
     w.chunk_len = bs__calloc(nchunks ? nchunks : 1, sizeof(size_t));
     /* One buffer for every chunk: no allocation per chunk (whose page-table
      * churn made several threads slower than one). */
-    w.cmax = b2__chunk_bound(w.chunk_nbytes, &cp);
+    w.cmax = bs__b2_chunk_bound(w.chunk_nbytes, &cp);
     size_t arena_len;
     rc = (!w.chunks || !w.chunk_len) ? BLOBSTORE_ENOMEM : 0;
     if (!rc && nchunks &&
@@ -608,8 +608,8 @@ int b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const void
     }
     bs_buf b = {0};
     if (!rc)
-        rc = b2__frame_write(&b, &d, w.chunks, w.chunk_len, nchunks, w.chunk_nbytes, cp.blocksize,
-                             &cp);
+        rc = bs__b2_frame_write(&b, &d, w.chunks, w.chunk_len, nchunks, w.chunk_nbytes,
+                                cp.blocksize, &cp);
     free(w.arena);
     free(w.chunks);
     free(w.chunk_len);

@@ -56,10 +56,10 @@ BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char 
     to_desc(&d, arr);
     char kind;
     size_t items, bytes;
-    int rc = b2nd_dtype_parse(d.dtype, &d.itemsize, &kind);
+    int rc = bs__b2nd_dtype_parse(d.dtype, &d.itemsize, &kind);
     if (rc)
         return rc == BLOBSTORE_EUNSUPPORTED ? BLOBSTORE_EUNSUPPORTED : rc;
-    if ((rc = b2nd_nitems(&d, &items)) != 0)
+    if ((rc = bs__b2nd_nitems(&d, &items)) != 0)
         return rc;
     if (bs__mul_overflow(&bytes, items, (size_t)d.itemsize) || bytes != arr->nbytes)
         return bs__error(BLOBSTORE_EINVAL, "array data is %zu bytes; dtype and shape need %zu",
@@ -90,23 +90,23 @@ BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char 
                             o->blockshape};
     uint8_t *file;
     size_t len;
-    if ((rc = b2nd_write(&file, &len, &d, arr->data, arr->fortran, &w)) != 0)
+    if ((rc = bs__b2nd_write(&file, &len, &d, arr->data, arr->fortran, &w)) != 0)
         return rc;
-    if (b2__write_fault)
-        b2__write_fault(file, len);
+    if (bs__b2_write_fault)
+        bs__b2_write_fault(file, len);
     /* The write-back check: what was written must decode to what was given
      * before anything is stored. */
-    if (b2__write_check &&
-        (rc = b2nd_verify(file, len, &d, arr->data, arr->fortran, o->nthreads)) != 0) {
+    if (bs__b2_write_check &&
+        (rc = bs__b2nd_verify(file, len, &d, arr->data, arr->fortran, o->nthreads)) != 0) {
         bs__error_wrap(rc, "array not stored");
         free(file);
         return rc;
     }
     b2nd_file f; /* the shapes actually chosen */
-    if ((rc = b2nd_open(&f, file, len)) == 0) {
+    if ((rc = bs__b2nd_open(&f, file, len)) == 0) {
         rc = bs__put_file(out_key, bs, key, file, len, "b2nd", codec, o->metadata,
                           format_info(&f.desc), o->format_info);
-        b2nd_close(&f);
+        bs__b2nd_close(&f);
     }
     free(file);
     return rc;
@@ -118,9 +118,9 @@ BLOBSTORE_API int blobstore_array_put_b2nd(char **out_key, blobstore *bs, const 
     if (!bs || (!file && len))
         return bs__error(BLOBSTORE_EINVAL, "NULL argument");
     b2nd_file f;
-    int rc = b2nd_open(&f, file, len);
+    int rc = bs__b2nd_open(&f, file, len);
     size_t items, bytes = 0;
-    if (!rc && !(rc = b2nd_nitems(&f.desc, &items)) &&
+    if (!rc && !(rc = bs__b2nd_nitems(&f.desc, &items)) &&
         bs__mul_overflow(&bytes, items, (size_t)f.desc.itemsize))
         rc = bs__error(BLOBSTORE_EUNSUPPORTED, "b2nd: the array is too large");
     uint8_t *tmp = NULL;
@@ -128,7 +128,7 @@ BLOBSTORE_API int blobstore_array_put_b2nd(char **out_key, blobstore *bs, const 
         if (!(tmp = bs__malloc(bytes)))
             rc = BLOBSTORE_ENOMEM;
         else
-            rc = b2nd_read(&f, tmp, bytes, 0);
+            rc = bs__b2nd_read(&f, tmp, bytes, 0);
     }
     free(tmp);
     if (!rc)
@@ -136,7 +136,7 @@ BLOBSTORE_API int blobstore_array_put_b2nd(char **out_key, blobstore *bs, const 
                           NULL);
     else
         bs__error_wrap(rc, "not a valid .b2nd file");
-    b2nd_close(&f);
+    bs__b2nd_close(&f);
     return rc;
 }
 
@@ -154,7 +154,7 @@ static int open_file(bs_ranged **r, b2nd_file *f, blobstore *bs, const char *key
         return rc;
     size_t len;
     const uint8_t *data = bs__ranged_data(*r, &len);
-    if ((rc = b2nd_open_ranged(f, data, len, fetch_cb, *r)) != 0) {
+    if ((rc = bs__b2nd_open_ranged(f, data, len, fetch_cb, *r)) != 0) {
         if (rc != BLOBSTORE_EUNSUPPORTED && rc != BLOBSTORE_EIO && rc != BLOBSTORE_ENOTFOUND &&
             rc != BLOBSTORE_ENOMEM)
             rc = BLOBSTORE_ECORRUPT;
@@ -193,7 +193,7 @@ static int get_box_once(blobstore_array *out, blobstore *bs, const char *key, co
     uint8_t *data = rc ? NULL : bs__malloc(bytes ? bytes : 1);
     if (!rc && !data)
         rc = BLOBSTORE_ENOMEM;
-    if (!rc && (rc = b2nd_read_slice(&f, lo, hi, data, bytes, 0)) != 0)
+    if (!rc && (rc = bs__b2nd_read_slice(&f, lo, hi, data, bytes, 0)) != 0)
         bs__error_wrap(rc, "key \"%s\"", key);
     if (!rc) {
         snprintf(out->dtype, sizeof(out->dtype), "%s", f.desc.dtype);
@@ -205,7 +205,7 @@ static int get_box_once(blobstore_array *out, blobstore *bs, const char *key, co
     } else {
         free(data);
     }
-    b2nd_close(&f);
+    bs__b2nd_close(&f);
     bs__ranged_close(r);
     return rc;
 }
@@ -242,11 +242,11 @@ BLOBSTORE_API int blobstore_npy_parse(blobstore_array *out, const void *buf, siz
     int fortran;
     size_t off;
     memset(out, 0, sizeof(*out));
-    int rc = b2nd_npy_parse(&d, &fortran, &off, buf, len);
+    int rc = bs__b2nd_npy_parse(&d, &fortran, &off, buf, len);
     if (rc)
         return rc;
     size_t items;
-    b2nd_nitems(&d, &items);
+    bs__b2nd_nitems(&d, &items);
     snprintf(out->dtype, sizeof(out->dtype), "%s", d.dtype);
     out->ndim = d.ndim;
     memcpy(out->shape, d.shape, sizeof(out->shape));
@@ -261,6 +261,6 @@ BLOBSTORE_API int blobstore_npy_header(char **out, size_t *out_len, const blobst
     b2nd_desc d;
     to_desc(&d, a);
     char kind;
-    int rc = b2nd_dtype_parse(d.dtype, &d.itemsize, &kind);
-    return rc ? rc : b2nd_npy_header(out, out_len, &d);
+    int rc = bs__b2nd_dtype_parse(d.dtype, &d.itemsize, &kind);
+    return rc ? rc : bs__b2nd_npy_header(out, out_len, &d);
 }

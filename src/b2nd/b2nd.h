@@ -36,12 +36,12 @@ typedef struct {
 } b2_chunk_info;
 
 /* Parse and check a chunk header; avail is the bytes available from chunk. */
-int b2__chunk_info(b2_chunk_info *ci, const uint8_t *chunk, size_t avail);
+int bs__b2_chunk_info(b2_chunk_info *ci, const uint8_t *chunk, size_t avail);
 /* Fill n bytes with a special chunk's values: 1 zeros, 2 NaN (ts 4 or 8: the
  * quiet NaN c-blosc2 writes), 3 the item at value, 4 uninitialised (zeros). */
-void b2__fill_special(uint8_t *out, size_t n, int special, int ts, const uint8_t *value);
+void bs__b2_fill_special(uint8_t *out, size_t n, int special, int ts, const uint8_t *value);
 /* Decode a whole chunk into out (ci->nbytes bytes). */
-int b2__chunk_decode(const uint8_t *chunk, size_t avail, uint8_t *out, size_t out_len);
+int bs__b2_chunk_decode(const uint8_t *chunk, size_t avail, uint8_t *out, size_t out_len);
 
 typedef struct {
     int codec;   /* B2_* */
@@ -52,18 +52,18 @@ typedef struct {
 } b2_cparams;
 
 /* The most bytes a chunk of nbytes can take. */
-size_t b2__chunk_bound(uint32_t nbytes, const b2_cparams *cp);
-/* Encode nbytes into c (cap >= b2__chunk_bound); *out_len bytes used. All-zero
+size_t bs__b2_chunk_bound(uint32_t nbytes, const b2_cparams *cp);
+/* Encode nbytes into c (cap >= bs__b2_chunk_bound); *out_len bytes used. All-zero
  * input becomes a special zero chunk (header only). */
-int b2__chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint8_t *src,
-                          uint32_t nbytes, const b2_cparams *cp);
+int bs__b2_chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint8_t *src,
+                             uint32_t nbytes, const b2_cparams *cp);
 /* The same into a new buffer (malloc'd *out). */
-int b2__chunk_encode(uint8_t **out, size_t *out_len, const uint8_t *src, uint32_t nbytes,
-                     const b2_cparams *cp);
+int bs__b2_chunk_encode(uint8_t **out, size_t *out_len, const uint8_t *src, uint32_t nbytes,
+                        const b2_cparams *cp);
 
 /* The blosclz codec (blosclz.c). */
-int b2__blosclz_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len);
-size_t b2__blosclz_compress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap);
+int bs__b2_blosclz_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len);
+size_t bs__b2_blosclz_compress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap);
 
 /* ---- arrays (frame.c, array.c) ---- */
 
@@ -95,19 +95,20 @@ typedef struct {
     int typesize;
 } b2nd_file;
 
-int b2nd_open(b2nd_file *f, const uint8_t *data, size_t len);
+int bs__b2nd_open(b2nd_file *f, const uint8_t *data, size_t len);
 /* The same, reading through fetch: only the header, the offsets index and
  * the chunks decoded are fetched. */
-int b2nd_open_ranged(b2nd_file *f, const uint8_t *data, size_t len, b2nd_fetch_fn fetch, void *ctx);
-void b2nd_close(b2nd_file *f);
+int bs__b2nd_open_ranged(b2nd_file *f, const uint8_t *data, size_t len, b2nd_fetch_fn fetch,
+                         void *ctx);
+void bs__b2nd_close(b2nd_file *f);
 
 /* Decode the whole array into out (C order, prod(shape) * itemsize bytes).
  * nthreads 0: one per core. */
-int b2nd_read(const b2nd_file *f, uint8_t *out, size_t out_len, int nthreads);
+int bs__b2nd_read(const b2nd_file *f, uint8_t *out, size_t out_len, int nthreads);
 /* Decode the box start[i] <= x < stop[i] into out (C order), decompressing
  * only the chunks that intersect it. */
-int b2nd_read_slice(const b2nd_file *f, const int64_t *start, const int64_t *stop, uint8_t *out,
-                    size_t out_len, int nthreads);
+int bs__b2nd_read_slice(const b2nd_file *f, const int64_t *start, const int64_t *stop, uint8_t *out,
+                        size_t out_len, int nthreads);
 
 typedef struct {
     const char *codec;         /* "lz4" (default), "zstd", "gzip", "blosclz", "none" */
@@ -120,32 +121,33 @@ typedef struct {
 
 /* Write a .b2nd file for an array given in C order (or Fortran order when
  * fortran is set). *out is malloc'd. */
-int b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const void *data, int fortran,
-               const b2nd_write_options *opts);
+int bs__b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const void *data,
+                   int fortran, const b2nd_write_options *opts);
 
 /* The write-back check: open the written file, decode every chunk and
  * compare it with the input (desc, data and fortran as given to
- * b2nd_write); BLOBSTORE_ECORRUPT names the first chunk that differs. */
-int b2nd_verify(const uint8_t *file, size_t len, const b2nd_desc *desc, const void *data,
-                int fortran, int nthreads);
+ * bs__b2nd_write); BLOBSTORE_ECORRUPT names the first chunk that differs. */
+int bs__b2nd_verify(const uint8_t *file, size_t len, const b2nd_desc *desc, const void *data,
+                    int fortran, int nthreads);
 /* For tests and the bench only: blobstore_array_put runs the check unless
- * b2__write_check is 0 (default 1), after calling b2__write_fault (if set)
+ * bs__b2_write_check is 0 (default 1), after calling bs__b2_write_fault (if set)
  * on the written file, to damage it. */
-extern int b2__write_check;
-extern void (*b2__write_fault)(uint8_t *file, size_t len);
+extern int bs__b2_write_check;
+extern void (*bs__b2_write_fault)(uint8_t *file, size_t len);
 
 /* Parse a NumPy dtype string: itemsize, kind ('b', 'i', 'u', 'f', 'c'). */
-int b2nd_dtype_parse(const char *dtype, int *itemsize, char *kind);
+int bs__b2nd_dtype_parse(const char *dtype, int *itemsize, char *kind);
 /* The automatic chunk and block shapes (see array.c). */
-void b2nd_auto_shapes(b2nd_desc *d);
+void bs__b2nd_auto_shapes(b2nd_desc *d);
 /* Element count (with overflow check). */
-int b2nd_nitems(const b2nd_desc *d, size_t *out);
+int bs__b2nd_nitems(const b2nd_desc *d, size_t *out);
 
 /* ---- .npy (npy.c) ---- */
 
 /* Parse a .npy file: descriptor, fortran flag, and where the data starts. */
-int b2nd_npy_parse(b2nd_desc *d, int *fortran, size_t *data_offset, const uint8_t *buf, size_t len);
+int bs__b2nd_npy_parse(b2nd_desc *d, int *fortran, size_t *data_offset, const uint8_t *buf,
+                       size_t len);
 /* A .npy header for a C-order array (malloc'd). */
-int b2nd_npy_header(char **out, size_t *out_len, const b2nd_desc *d);
+int bs__b2nd_npy_header(char **out, size_t *out_len, const b2nd_desc *d);
 
 #endif

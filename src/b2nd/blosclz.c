@@ -15,7 +15,7 @@
 
 #define MAX_DISTANCE 8191
 
-int b2__blosclz_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len)
+int bs__b2_blosclz_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len)
 {
     const uint8_t *ip = in, *end = in + in_len;
     uint8_t *op = out, *op_end = out + out_len;
@@ -104,7 +104,7 @@ static uint8_t *emit_literals(uint8_t *op, uint8_t *op_end, const uint8_t *lit, 
     return op;
 }
 
-size_t b2__blosclz_compress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap)
+size_t bs__b2_blosclz_compress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap)
 {
     uint32_t table[1u << HASH_BITS];
     const uint8_t *ip = in, *lit = in, *end = in + in_len;

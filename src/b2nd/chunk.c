@@ -35,7 +35,7 @@ static void wr32(uint8_t *p, uint32_t v)
 /* The largest block c-blosc2 accepts (BLOSC2_MAXBLOCKSIZE). */
 #define MAX_BLOCKSIZE 536866816u
 
-int b2__chunk_info(b2_chunk_info *ci, const uint8_t *c, size_t avail)
+int bs__b2_chunk_info(b2_chunk_info *ci, const uint8_t *c, size_t avail)
 {
     memset(ci, 0, sizeof(*ci));
     if (avail < 16)
@@ -160,7 +160,7 @@ static int codec_decompress(int codec, const uint8_t *in, size_t n, uint8_t *out
 {
     switch (codec) {
     case B2_BLOSCLZ:
-        return b2__blosclz_decompress(in, n, out, want);
+        return bs__b2_blosclz_decompress(in, n, out, want);
     case B2_LZ4: {
         int r = LZ4_decompress_safe((const char *)in, (char *)out, (int)n, (int)want);
         return r == (int)want ? 0 : -1;
@@ -296,7 +296,7 @@ static void undelta(uint8_t *out, size_t off, size_t n, int ts)
     }
 }
 
-void b2__fill_special(uint8_t *out, size_t n, int special, int ts, const uint8_t *value)
+void bs__b2_fill_special(uint8_t *out, size_t n, int special, int ts, const uint8_t *value)
 {
     if (special == 2) { /* c-blosc2's nan(""): the quiet NaN, in the machine's byte order */
         if (ts == 4) {
@@ -316,17 +316,17 @@ void b2__fill_special(uint8_t *out, size_t n, int special, int ts, const uint8_t
     }
 }
 
-int b2__chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out_len)
+int bs__b2_chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out_len)
 {
     b2_chunk_info ci;
-    int rc = b2__chunk_info(&ci, c, avail);
+    int rc = bs__b2_chunk_info(&ci, c, avail);
     if (rc)
         return rc;
     if (ci.nbytes != out_len)
         return bs__error(BLOBSTORE_ECORRUPT, "b2nd: chunk holds %u bytes, expected %zu", ci.nbytes,
                          out_len);
-    if (ci.special) { /* b2__chunk_info checked the type and its sizes */
-        b2__fill_special(out, out_len, ci.special, ci.typesize, c + HDR);
+    if (ci.special) { /* bs__b2_chunk_info checked the type and its sizes */
+        bs__b2_fill_special(out, out_len, ci.special, ci.typesize, c + HDR);
         return 0;
     }
     if (ci.memcpyed) {
@@ -450,7 +450,7 @@ static size_t codec_compress(int codec, int level, const uint8_t *in, size_t n, 
 {
     switch (codec) {
     case B2_BLOSCLZ:
-        return b2__blosclz_compress(in, n, out, cap);
+        return bs__b2_blosclz_compress(in, n, out, cap);
     case B2_LZ4: {
         int r = level >= 6 ? LZ4_compress_HC((const char *)in, (char *)out, (int)n, (int)cap, level)
                            : LZ4_compress_default((const char *)in, (char *)out, (int)n, (int)cap);
@@ -469,7 +469,7 @@ static size_t codec_compress(int codec, int level, const uint8_t *in, size_t n, 
     }
 }
 
-size_t b2__chunk_bound(uint32_t nbytes, const b2_cparams *cp)
+size_t bs__b2_chunk_bound(uint32_t nbytes, const b2_cparams *cp)
 {
     uint32_t bs = cp->blocksize ? cp->blocksize : nbytes;
     if (bs == 0)
@@ -479,14 +479,14 @@ size_t b2__chunk_bound(uint32_t nbytes, const b2_cparams *cp)
     return cap < HDR + (size_t)nbytes ? HDR + (size_t)nbytes : cap;
 }
 
-int b2__chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint8_t *src,
-                          uint32_t nbytes, const b2_cparams *cp)
+int bs__b2_chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint8_t *src,
+                             uint32_t nbytes, const b2_cparams *cp)
 {
     uint32_t bs = cp->blocksize ? cp->blocksize : nbytes;
     if (bs == 0)
         bs = 1;
     size_t nblocks = nbytes ? (nbytes + bs - 1) / bs : 0;
-    if (cap < b2__chunk_bound(nbytes, cp))
+    if (cap < bs__b2_chunk_bound(nbytes, cp))
         return bs__error(BLOBSTORE_EINVAL, "b2nd: chunk buffer too small");
     uint8_t h[HDR];
     memset(h, 0, sizeof(h));
@@ -559,14 +559,14 @@ int b2__chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint8_t
     return 0;
 }
 
-int b2__chunk_encode(uint8_t **out, size_t *out_len, const uint8_t *src, uint32_t nbytes,
-                     const b2_cparams *cp)
+int bs__b2_chunk_encode(uint8_t **out, size_t *out_len, const uint8_t *src, uint32_t nbytes,
+                        const b2_cparams *cp)
 {
-    size_t cap = b2__chunk_bound(nbytes, cp);
+    size_t cap = bs__b2_chunk_bound(nbytes, cp);
     uint8_t *c = bs__malloc(cap);
     if (!c)
         return BLOBSTORE_ENOMEM;
-    int rc = b2__chunk_encode_into(c, cap, out_len, src, nbytes, cp);
+    int rc = bs__b2_chunk_encode_into(c, cap, out_len, src, nbytes, cp);
     if (rc) {
         free(c);
         return rc;

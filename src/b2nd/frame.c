@@ -204,7 +204,7 @@ static int parse_b2nd_meta(b2nd_desc *d, const uint8_t *p, size_t n)
     memcpy(d->dtype, s, len);
     d->dtype[len] = '\0';
     char kind;
-    int rc = b2nd_dtype_parse(d->dtype, &d->itemsize, &kind);
+    int rc = bs__b2nd_dtype_parse(d->dtype, &d->itemsize, &kind);
     if (rc)
         return rc;
     for (int i = 0; i < ndim; i++)
@@ -213,7 +213,7 @@ static int parse_b2nd_meta(b2nd_desc *d, const uint8_t *p, size_t n)
     return 0;
 }
 
-void b2nd_close(b2nd_file *f)
+void bs__b2nd_close(b2nd_file *f)
 {
     if (f) {
         free(f->offsets);
@@ -221,12 +221,13 @@ void b2nd_close(b2nd_file *f)
     }
 }
 
-int b2nd_open(b2nd_file *f, const uint8_t *data, size_t len)
+int bs__b2nd_open(b2nd_file *f, const uint8_t *data, size_t len)
 {
-    return b2nd_open_ranged(f, data, len, NULL, NULL);
+    return bs__b2nd_open_ranged(f, data, len, NULL, NULL);
 }
 
-int b2nd_open_ranged(b2nd_file *f, const uint8_t *data, size_t len, b2nd_fetch_fn fetch, void *ctx)
+int bs__b2nd_open_ranged(b2nd_file *f, const uint8_t *data, size_t len, b2nd_fetch_fn fetch,
+                         void *ctx)
 {
     memset(f, 0, sizeof(*f));
     f->data = data;
@@ -316,7 +317,7 @@ int b2nd_open_ranged(b2nd_file *f, const uint8_t *data, size_t len, b2nd_fetch_f
     /* The chunk grid implied by the metalayer must match the frame. */
     b2nd_desc *d = &f->desc;
     size_t chunk_items = 1, nchunks = 1, items;
-    if ((rc = b2nd_nitems(d, &items)) != 0)
+    if ((rc = bs__b2nd_nitems(d, &items)) != 0)
         return corrupt("the array is too large");
     if (items == 0) { /* an empty array: no chunks to find */
         f->nchunks = 0;
@@ -359,10 +360,10 @@ int b2nd_open_ranged(b2nd_file *f, const uint8_t *data, size_t len, b2nd_fetch_f
     f->offsets = bs__malloc(idx_bytes);
     if (!f->offsets)
         return BLOBSTORE_ENOMEM;
-    rc = b2__chunk_decode(data + idx_at, len - idx_at, (uint8_t *)f->offsets, idx_bytes);
+    rc = bs__b2_chunk_decode(data + idx_at, len - idx_at, (uint8_t *)f->offsets, idx_bytes);
     if (rc) {
         bs__error_wrap(rc, "offsets index");
-        b2nd_close(f);
+        bs__b2nd_close(f);
         return rc;
     }
     for (size_t i = 0; i < nchunks; i++) { /* stored little endian */
@@ -372,20 +373,20 @@ int b2nd_open_ranged(b2nd_file *f, const uint8_t *data, size_t len, b2nd_fetch_f
             v = v << 8 | b[k];
         f->offsets[i] = v;
         if (!(v >> 63) && v >= (uint64_t)cbytes) {
-            b2nd_close(f);
+            bs__b2nd_close(f);
             return corrupt("a chunk offset points past the chunks");
         }
         /* c-blosc2 writes a special offset as bit 63 and one type bit in the
          * top byte (zeros, NaN, uninitialised), nothing else. */
         uint64_t top = v >> 56;
         if ((v >> 63) && ((top != 0x81 && top != 0x82 && top != 0x84) || (v << 8) != 0)) {
-            b2nd_close(f);
+            bs__b2nd_close(f);
             return bs__error(BLOBSTORE_ECORRUPT,
                              "b2nd: chunk %zu has an invalid special offset 0x%016llx", i,
                              (unsigned long long)v);
         }
         if (top == 0x82 && f->typesize != 4 && f->typesize != 8) {
-            b2nd_close(f);
+            bs__b2nd_close(f);
             return bs__error(BLOBSTORE_ECORRUPT,
                              "b2nd: chunk %zu is a NaN chunk but the items are %d bytes (4 or 8)",
                              i, f->typesize);
@@ -446,12 +447,13 @@ static int frame_codec(int chunk_codec)
 }
 
 /* Assemble a frame from encoded chunks (NULL chunk: all zeros, special). */
-int b2__frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const size_t *chunk_len,
-                    size_t nchunks, uint32_t chunk_nbytes, uint32_t blocksize,
-                    const b2_cparams *cp);
+int bs__b2_frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const size_t *chunk_len,
+                       size_t nchunks, uint32_t chunk_nbytes, uint32_t blocksize,
+                       const b2_cparams *cp);
 
-int b2__frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const size_t *chunk_len,
-                    size_t nchunks, uint32_t chunk_nbytes, uint32_t blocksize, const b2_cparams *cp)
+int bs__b2_frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const size_t *chunk_len,
+                       size_t nchunks, uint32_t chunk_nbytes, uint32_t blocksize,
+                       const b2_cparams *cp)
 {
     int bad = 0;
     bs_buf meta = {0};
@@ -533,7 +535,7 @@ int b2__frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const siz
         b2_cparams icp = {B2_BLOSCLZ, 5, B2_SHUFFLE, 8, 0};
         uint8_t *ic;
         size_t icn;
-        int rc = b2__chunk_encode(&ic, &icn, (uint8_t *)offs, (uint32_t)(nchunks * 8), &icp);
+        int rc = bs__b2_chunk_encode(&ic, &icn, (uint8_t *)offs, (uint32_t)(nchunks * 8), &icp);
         if (rc) {
             free(offs);
             return rc;

@@ -29,7 +29,8 @@ static const char *find_key(const char *h, const char *end, const char *key)
     return NULL;
 }
 
-int b2nd_npy_parse(b2nd_desc *d, int *fortran, size_t *data_offset, const uint8_t *buf, size_t len)
+int bs__b2nd_npy_parse(b2nd_desc *d, int *fortran, size_t *data_offset, const uint8_t *buf,
+                       size_t len)
 {
     memset(d, 0, sizeof(*d));
     if (len < 10 || memcmp(buf, "\x93NUMPY", 6) != 0)
@@ -58,7 +59,7 @@ int b2nd_npy_parse(b2nd_desc *d, int *fortran, size_t *data_offset, const uint8_
         return bs__error(BLOBSTORE_ECORRUPT, ".npy: bad dtype");
     memcpy(d->dtype, p + 1, (size_t)(q - p - 1));
     char kind;
-    int rc = b2nd_dtype_parse(d->dtype, &d->itemsize, &kind);
+    int rc = bs__b2nd_dtype_parse(d->dtype, &d->itemsize, &kind);
     if (rc)
         return rc;
     if (d->dtype[0] == '=')
@@ -92,7 +93,7 @@ int b2nd_npy_parse(b2nd_desc *d, int *fortran, size_t *data_offset, const uint8_
             p++;
     }
     size_t items, bytes;
-    if ((rc = b2nd_nitems(d, &items)) != 0)
+    if ((rc = bs__b2nd_nitems(d, &items)) != 0)
         return rc;
     if (bs__mul_overflow(&bytes, items, (size_t)d->itemsize) || bytes > len - hstart - hlen)
         return bs__error(BLOBSTORE_ECORRUPT, ".npy: data is truncated (%zu bytes expected)", bytes);
@@ -100,7 +101,7 @@ int b2nd_npy_parse(b2nd_desc *d, int *fortran, size_t *data_offset, const uint8_
     return 0;
 }
 
-int b2nd_npy_header(char **out, size_t *out_len, const b2nd_desc *d)
+int bs__b2nd_npy_header(char **out, size_t *out_len, const b2nd_desc *d)
 {
     char shape[8 * 24 + 8] = "";
     size_t n = 0;

@@ -37,7 +37,7 @@ static int hash_rows(uint64_t *out, const pq_column *c, size_t r0, size_t r1)
     if (!st)
         return BLOBSTORE_ENOMEM;
     XXH3_64bits_reset(st);
-    size_t w = pq_width(c->type);
+    size_t w = bs__pq_width(c->type);
     uint8_t vb[BLOCK];
     uint64_t tmp[BLOCK]; /* a block of values (w <= 8) or of string lengths */
     for (size_t b0 = r0; b0 < r1; b0 += BLOCK) {

@@ -43,20 +43,20 @@ typedef struct {
     int bad;
 } tc_writer;
 
-void tc_struct_begin(tc_writer *w);
-void tc_struct_end(tc_writer *w);
-void tc_field(tc_writer *w, int16_t id, int type);
-void tc_i32(tc_writer *w, int16_t id, int32_t v);
-void tc_i64(tc_writer *w, int16_t id, int64_t v);
-void tc_bool(tc_writer *w, int16_t id, int v);
-void tc_binary(tc_writer *w, int16_t id, const void *p, size_t n);
-void tc_string(tc_writer *w, int16_t id, const char *s);
-/* A list field header; elements follow (structs: tc_struct_begin/end each). */
-void tc_list(tc_writer *w, int16_t id, int elem_type, size_t n);
-void tc_list_i32(tc_writer *w, int32_t v); /* one element of a list of i32 */
-void tc_list_string(tc_writer *w, const char *s);
+void bs__tc_struct_begin(tc_writer *w);
+void bs__tc_struct_end(tc_writer *w);
+void bs__tc_field(tc_writer *w, int16_t id, int type);
+void bs__tc_i32(tc_writer *w, int16_t id, int32_t v);
+void bs__tc_i64(tc_writer *w, int16_t id, int64_t v);
+void bs__tc_bool(tc_writer *w, int16_t id, int v);
+void bs__tc_binary(tc_writer *w, int16_t id, const void *p, size_t n);
+void bs__tc_string(tc_writer *w, int16_t id, const char *s);
+/* A list field header; elements follow (structs: bs__tc_struct_begin/end each). */
+void bs__tc_list(tc_writer *w, int16_t id, int elem_type, size_t n);
+void bs__tc_list_i32(tc_writer *w, int32_t v); /* one element of a list of i32 */
+void bs__tc_list_string(tc_writer *w, const char *s);
 /* Begin a struct-valued field. */
-void tc_field_struct(tc_writer *w, int16_t id);
+void bs__tc_field_struct(tc_writer *w, int16_t id);
 
 typedef struct {
     const uint8_t *p, *end;
@@ -70,14 +70,14 @@ typedef struct {
 } tc_fieldinfo;
 
 /* Read the next field header of the current struct. */
-tc_fieldinfo tc_next(tc_reader *r, int16_t *last);
-int64_t tc_read_int(tc_reader *r); /* i16, i32 or i64 (zigzag varint) */
-const uint8_t *tc_read_binary(tc_reader *r, size_t *len);
-double tc_read_double(tc_reader *r);
+tc_fieldinfo bs__tc_next(tc_reader *r, int16_t *last);
+int64_t bs__tc_read_int(tc_reader *r); /* i16, i32 or i64 (zigzag varint) */
+const uint8_t *bs__tc_read_binary(tc_reader *r, size_t *len);
+double bs__tc_read_double(tc_reader *r);
 /* A list header: element type and count. */
-size_t tc_read_list(tc_reader *r, int *elem_type);
+size_t bs__tc_read_list(tc_reader *r, int *elem_type);
 /* Skip a value of the given type (structs and containers recursively). */
-void tc_skip(tc_reader *r, int type, int depth);
+void bs__tc_skip(tc_reader *r, int type, int depth);
 
 /* ---- tables (table.c) ---- */
 
@@ -108,20 +108,20 @@ typedef blobstore_table pq_table;
 #define PQ_DECIMAL      BLOBSTORE_COL_DECIMAL
 #define PQ_LAST_TYPE    PQ_DECIMAL
 
-size_t pq_width(pq_type t); /* bytes per value; 0 for strings and binary */
-const char *pq_type_name(pq_type t);
-int pq_type_parse(const char *name, pq_type *out); /* the names pq_type_name gives */
-/* A column's type as text: pq_type_name, or "decimal(P,S)"; into buf. */
-const char *pq_column_type_text(const pq_column *c, char *buf, size_t size);
+size_t bs__pq_width(pq_type t); /* bytes per value; 0 for strings and binary */
+const char *bs__pq_type_name(pq_type t);
+int bs__pq_type_parse(const char *name, pq_type *out); /* the names bs__pq_type_name gives */
+/* A column's type as text: bs__pq_type_name, or "decimal(P,S)"; into buf. */
+const char *bs__pq_column_type_text(const pq_column *c, char *buf, size_t size);
 /* Text of the decimal unscaled * 10^-scale (v: 16 bytes, little endian)
  * into buf (at least 42 bytes); returns its length. */
 size_t bs__pq_decimal_text(char *buf, const uint8_t *v, int scale);
 /* Text of a time of day v in units per second ("HH:MM:SS", then the
  * fraction with the unit's digits) into buf (at least 24 bytes). */
 size_t bs__pq_time_text(char *buf, int64_t v, int64_t per);
-void pq_table_free(pq_table *t);
+void bs__pq_table_free(pq_table *t);
 /* The "pandas" key-value metadata for a table (a RangeIndex); malloc'd. */
-char *pq_pandas_metadata(const pq_table *t);
+char *bs__pq_pandas_metadata(const pq_table *t);
 
 /* ---- writing (write.c) and reading (read.c) ---- */
 
@@ -133,7 +133,7 @@ int bs__pq_rle_decode(const uint8_t *p, size_t len, int bw, uint32_t *out, size_
 typedef struct {
     const char *codec;           /* "snappy" (default), "zstd", "gzip", "lz4_raw", "none" */
     size_t row_group_rows;       /* rows per row group; 0: 1,000,000 */
-    const char *pandas_metadata; /* the "pandas" key-value metadata, or NULL (pq_write) */
+    const char *pandas_metadata; /* the "pandas" key-value metadata, or NULL (bs__pq_write) */
     size_t page_rows;            /* rows per data page at most; 0: 20,000 */
     size_t page_bytes;           /* a data page ends once its values reach this; 0: 1 MiB */
 } pq_write_options;
@@ -146,7 +146,7 @@ void bs__pq_write_limits(const pq_write_options *o, size_t *group_rows, size_t *
                          size_t *page_bytes);
 
 /* t as a Parquet file in memory (a pq_writer into a buffer). */
-int pq_write(uint8_t **out, size_t *out_len, const pq_table *t, const pq_write_options *o);
+int bs__pq_write(uint8_t **out, size_t *out_len, const pq_table *t, const pq_write_options *o);
 
 /*
  * A streaming writer: the file's bytes go to sink as they are made, one row
@@ -157,20 +157,20 @@ int pq_write(uint8_t **out, size_t *out_len, const pq_table *t, const pq_write_o
 typedef struct pq_writer pq_writer;
 /* schema's columns give the names, types, nullability and UTC flags (their
  * data is not read). Writes the leading magic. */
-int pq_writer_new(pq_writer **out, const pq_table *schema, const pq_write_options *o,
-                  bs_sink_fn sink, void *ctx);
+int bs__pq_writer_new(pq_writer **out, const pq_table *schema, const pq_write_options *o,
+                      bs_sink_fn sink, void *ctx);
 /* Rows [r0, r1) of t (columns as the schema's, in its order; nulls only in
  * nullable columns) as row groups of at most row_group_rows. */
-int pq_writer_write(pq_writer *w, const pq_table *t, size_t r0, size_t r1);
+int bs__pq_writer_write(pq_writer *w, const pq_table *t, size_t r0, size_t r1);
 /* The footer, with the "pandas" key-value metadata if not NULL. */
-int pq_writer_finish(pq_writer *w, const char *pandas_metadata);
+int bs__pq_writer_finish(pq_writer *w, const char *pandas_metadata);
 /* The codec's level (zstd 1..22, gzip 1..9) from the next row group on;
  * 0 (the default): zstd 3, gzip 6. */
-void pq_writer_set_level(pq_writer *w, int level);
+void bs__pq_writer_set_level(pq_writer *w, int level);
 /* The codec's Parquet name: "snappy", "zstd", "gzip", "lz4_raw", "none". */
-const char *pq_writer_codec(const pq_writer *w);
-uint64_t pq_writer_rows(const pq_writer *w);
-void pq_writer_free(pq_writer *w);
+const char *bs__pq_writer_codec(const pq_writer *w);
+uint64_t bs__pq_writer_rows(const pq_writer *w);
+void bs__pq_writer_free(pq_writer *w);
 
 /* 0 if rows [r0, r1) of given and all of back (their decoding) hold the
  * same columns and values (check.c); else ECORRUPT naming the row group and
@@ -186,22 +186,23 @@ extern int bs__pq_nocheck;
 extern size_t bs__pq_csv_piece;
 
 /* Read the named columns (all when names is NULL) of a file in memory. */
-int pq_read(pq_table *out, const uint8_t *buf, size_t len, const char *const *names, size_t nnames);
+int bs__pq_read(pq_table *out, const uint8_t *buf, size_t len, const char *const *names,
+                size_t nnames);
 /* Makes [off, off + len) of the file's bytes valid before they are read. */
 typedef int (*pq_fetch_fn)(void *ctx, uint64_t off, uint64_t len);
-/* pq_read through fetch (buf is then a sparse buffer): only the footer and
+/* bs__pq_read through fetch (buf is then a sparse buffer): only the footer and
  * the selected columns' chunks are fetched. */
-int pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *const *names,
-                   size_t nnames, pq_fetch_fn fetch, void *ctx);
+int bs__pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *const *names,
+                       size_t nnames, pq_fetch_fn fetch, void *ctx);
 /* Gives back [off, off + len) of the file's bytes: no longer needed. */
 typedef void (*pq_release_fn)(void *ctx, uint64_t off, uint64_t len);
-/* Checks the whole file as pq_read does (the same footer, schema and page
- * checks: what this accepts, pq_read and pq_read_ranged read), decoding one
+/* Checks the whole file as bs__pq_read does (the same footer, schema and page
+ * checks: what this accepts, bs__pq_read and bs__pq_read_ranged read), decoding one
  * row group at a time through fetch (buf is then a sparse buffer; fetch may
  * be NULL for a file in memory) and releasing each group's byte range after
  * it. *schema: the columns (names, types, nullability; no data) and nrows.
  * Memory: the footer and one row group. */
-int pq_check_ranged(pq_table *schema, const uint8_t *buf, size_t len, pq_fetch_fn fetch,
-                    pq_release_fn release, void *ctx);
+int bs__pq_check_ranged(pq_table *schema, const uint8_t *buf, size_t len, pq_fetch_fn fetch,
+                        pq_release_fn release, void *ctx);
 
 #endif

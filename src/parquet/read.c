@@ -83,14 +83,14 @@ static void footer_free(footer *f)
 static char *dup_bin(tc_reader *r)
 {
     size_t n;
-    const uint8_t *p = tc_read_binary(r, &n);
+    const uint8_t *p = bs__tc_read_binary(r, &n);
     return p ? bs__strndup((const char *)p, n) : NULL;
 }
 
 /* An i32 field: a larger number marks the reader bad. */
 static int read_i32(tc_reader *r)
 {
-    int64_t v = tc_read_int(r);
+    int64_t v = bs__tc_read_int(r);
     if (v < INT32_MIN || v > INT32_MAX) {
         r->bad = 1;
         return 0;
@@ -102,17 +102,17 @@ static void read_logical(tc_reader *r, schema_el *s)
 {
     int16_t last = 0;
     for (;;) {
-        tc_fieldinfo f = tc_next(r, &last);
+        tc_fieldinfo f = bs__tc_next(r, &last);
         if (r->bad || f.type == TC_STOP)
             return;
         if (f.type != TC_STRUCT) {
-            tc_skip(r, f.type, 0);
+            bs__tc_skip(r, f.type, 0);
             continue;
         }
         s->logical = f.id;
         int16_t l2 = 0;
         for (;;) { /* the member struct */
-            tc_fieldinfo g = tc_next(r, &l2);
+            tc_fieldinfo g = bs__tc_next(r, &l2);
             if (r->bad || g.type == TC_STOP)
                 break;
             if (f.id == 10 && g.id == 1 && g.type == TC_BYTE && r->p < r->end)
@@ -127,14 +127,14 @@ static void read_logical(tc_reader *r, schema_el *s)
                 s->ts_utc = g.bval;
             else if ((f.id == 7 || f.id == 8) && g.id == 2 && g.type == TC_STRUCT) {
                 int16_t l3 = 0;
-                tc_fieldinfo u = tc_next(r, &l3);
+                tc_fieldinfo u = bs__tc_next(r, &l3);
                 if (u.type == TC_STRUCT) {
                     s->ts_unit = u.id;
-                    tc_skip(r, TC_STRUCT, 1);
-                    tc_next(r, &l3); /* end of the unit union */
+                    bs__tc_skip(r, TC_STRUCT, 1);
+                    bs__tc_next(r, &l3); /* end of the unit union */
                 }
             } else
-                tc_skip(r, g.type, 1);
+                bs__tc_skip(r, g.type, 1);
         }
     }
 }
@@ -145,7 +145,7 @@ static int parse_schema_el(tc_reader *r, schema_el *s)
     memset(s, 0, sizeof(*s));
     s->type = s->converted = s->repetition = -1;
     for (;;) {
-        tc_fieldinfo f = tc_next(r, &last);
+        tc_fieldinfo f = bs__tc_next(r, &last);
         if (r->bad || f.type == TC_STOP)
             break;
         switch (f.id) {
@@ -178,10 +178,10 @@ static int parse_schema_el(tc_reader *r, schema_el *s)
             if (f.type == TC_STRUCT)
                 read_logical(r, s);
             else
-                tc_skip(r, f.type, 0);
+                bs__tc_skip(r, f.type, 0);
             break;
         default:
-            tc_skip(r, f.type, 0);
+            bs__tc_skip(r, f.type, 0);
         }
     }
     return r->bad ? corrupt("the schema is damaged") : 0;
@@ -191,16 +191,16 @@ static void parse_column_meta(tc_reader *r, chunk_meta *m)
 {
     int16_t last = 0;
     for (;;) {
-        tc_fieldinfo f = tc_next(r, &last);
+        tc_fieldinfo f = bs__tc_next(r, &last);
         if (r->bad || f.type == TC_STOP)
             return;
         switch (f.id) {
         case 1:
-            m->type = (int)tc_read_int(r);
+            m->type = (int)bs__tc_read_int(r);
             break;
         case 3: {
             int et;
-            size_t n = tc_read_list(r, &et);
+            size_t n = bs__tc_read_list(r, &et);
             for (size_t i = 0; i < n && !r->bad; i++) {
                 char *s = dup_bin(r);
                 if (i == 0) {
@@ -215,22 +215,22 @@ static void parse_column_meta(tc_reader *r, chunk_meta *m)
             break;
         }
         case 4:
-            m->codec = (int)tc_read_int(r);
+            m->codec = (int)bs__tc_read_int(r);
             break;
         case 5:
-            m->num_values = tc_read_int(r);
+            m->num_values = bs__tc_read_int(r);
             break;
         case 7:
-            m->total_compressed = tc_read_int(r);
+            m->total_compressed = bs__tc_read_int(r);
             break;
         case 9:
-            m->data_off = tc_read_int(r);
+            m->data_off = bs__tc_read_int(r);
             break;
         case 11:
-            m->dict_off = tc_read_int(r);
+            m->dict_off = bs__tc_read_int(r);
             break;
         default:
-            tc_skip(r, f.type, 0);
+            bs__tc_skip(r, f.type, 0);
         }
     }
 }
@@ -242,24 +242,24 @@ static int parse_footer(footer *ft, const uint8_t *p, size_t n)
     memset(ft, 0, sizeof(*ft));
     int rc = 0;
     for (;;) {
-        tc_fieldinfo f = tc_next(&r, &last);
+        tc_fieldinfo f = bs__tc_next(&r, &last);
         if (r.bad || f.type == TC_STOP)
             break;
         if ((f.id == 2 && ft->schema) || (f.id == 4 && ft->chunks))
             return corrupt("the footer repeats a field");
         if (f.id == 2 && f.type == TC_LIST) {
             int et;
-            size_t cnt = tc_read_list(&r, &et);
+            size_t cnt = bs__tc_read_list(&r, &et);
             if (et != TC_STRUCT || !cnt || !(ft->schema = bs__calloc(cnt, sizeof(schema_el))))
                 return r.bad ? corrupt("the footer is damaged") : BLOBSTORE_ENOMEM;
             ft->nschema = cnt;
             for (size_t i = 0; i < cnt && !rc; i++)
                 rc = parse_schema_el(&r, &ft->schema[i]);
         } else if (f.id == 3) {
-            ft->num_rows = tc_read_int(&r);
+            ft->num_rows = bs__tc_read_int(&r);
         } else if (f.id == 4 && f.type == TC_LIST && ft->nschema) {
             int et;
-            size_t ng = tc_read_list(&r, &et);
+            size_t ng = bs__tc_read_list(&r, &et);
             ft->ncols = ft->nschema - 1;
             ft->ngroups = ng;
             ft->group_rows = bs__calloc(ng ? ng : 1, sizeof(size_t));
@@ -270,18 +270,18 @@ static int parse_footer(footer *ft, const uint8_t *p, size_t n)
             for (size_t g = 0; g < ng && !r.bad; g++) {
                 int16_t l2 = 0;
                 for (;;) {
-                    tc_fieldinfo rf = tc_next(&r, &l2);
+                    tc_fieldinfo rf = bs__tc_next(&r, &l2);
                     if (r.bad || rf.type == TC_STOP)
                         break;
                     if (rf.id == 1 && rf.type == TC_LIST) {
                         int ct;
-                        size_t nc = tc_read_list(&r, &ct);
+                        size_t nc = bs__tc_read_list(&r, &ct);
                         if (nc != ft->ncols)
                             return corrupt("a row group's column count differs from the schema");
                         for (size_t c = 0; c < nc && !r.bad; c++) {
                             int16_t l3 = 0;
                             for (;;) {
-                                tc_fieldinfo cf = tc_next(&r, &l3);
+                                tc_fieldinfo cf = bs__tc_next(&r, &l3);
                                 if (r.bad || cf.type == TC_STOP)
                                     break;
                                 if (cf.id == 1 && cf.type == TC_BINARY)
@@ -290,19 +290,19 @@ static int parse_footer(footer *ft, const uint8_t *p, size_t n)
                                 if (cf.id == 3 && cf.type == TC_STRUCT)
                                     parse_column_meta(&r, &ft->chunks[g * ft->ncols + c]);
                                 else
-                                    tc_skip(&r, cf.type, 0);
+                                    bs__tc_skip(&r, cf.type, 0);
                             }
                         }
                     } else if (rf.id == 3) {
-                        int64_t v = tc_read_int(&r);
+                        int64_t v = bs__tc_read_int(&r);
                         ft->group_rows[g] = v < 0 ? 0 : (size_t)v;
                     } else {
-                        tc_skip(&r, rf.type, 0);
+                        bs__tc_skip(&r, rf.type, 0);
                     }
                 }
             }
         } else {
-            tc_skip(&r, f.type, 0);
+            bs__tc_skip(&r, f.type, 0);
         }
         if (rc)
             return rc;
@@ -509,7 +509,7 @@ static int put_value(col_state *st, int pt, size_t row, const uint8_t *p, size_t
                      int utf8_checked)
 {
     pq_column *c = st->col;
-    size_t w = pq_width(c->type);
+    size_t w = bs__pq_width(c->type);
     uint8_t *dst = w ? (uint8_t *)c->values + row * w : NULL;
     if (c->type == PQ_DECIMAL)
         return put_decimal(c, dst, p, n, pt == PT_INT32 || pt == PT_INT64);
@@ -945,38 +945,38 @@ static int read_chunk(col_state *st, const uint8_t *buf, size_t len, const chunk
         int type = -1;
         int64_t usize = -1, csize = -1, nvals = 0, enc = 0, dl_len = 0, rl_len = 0, compressed = 1;
         for (;;) {
-            tc_fieldinfo f = tc_next(&r, &last);
+            tc_fieldinfo f = bs__tc_next(&r, &last);
             if (r.bad || f.type == TC_STOP)
                 break;
             if (f.id == 1)
-                type = (int)tc_read_int(&r);
+                type = (int)bs__tc_read_int(&r);
             else if (f.id == 2)
-                usize = tc_read_int(&r);
+                usize = bs__tc_read_int(&r);
             else if (f.id == 3)
-                csize = tc_read_int(&r);
+                csize = bs__tc_read_int(&r);
             else if ((f.id == 5 || f.id == 7 || f.id == 8) && f.type == TC_STRUCT) {
                 int16_t l2 = 0;
                 for (;;) {
-                    tc_fieldinfo g = tc_next(&r, &l2);
+                    tc_fieldinfo g = bs__tc_next(&r, &l2);
                     if (r.bad || g.type == TC_STOP)
                         break;
                     if (g.id == 1)
-                        nvals = tc_read_int(&r);
+                        nvals = bs__tc_read_int(&r);
                     else if (f.id != 8 && g.id == 2)
-                        enc = tc_read_int(&r);
+                        enc = bs__tc_read_int(&r);
                     else if (f.id == 8 && g.id == 4)
-                        enc = tc_read_int(&r);
+                        enc = bs__tc_read_int(&r);
                     else if (f.id == 8 && g.id == 5)
-                        dl_len = tc_read_int(&r);
+                        dl_len = bs__tc_read_int(&r);
                     else if (f.id == 8 && g.id == 6)
-                        rl_len = tc_read_int(&r);
+                        rl_len = bs__tc_read_int(&r);
                     else if (f.id == 8 && g.id == 7)
                         compressed = g.bval;
                     else
-                        tc_skip(&r, g.type, 1);
+                        bs__tc_skip(&r, g.type, 1);
                 }
             } else
-                tc_skip(&r, f.type, 0);
+                bs__tc_skip(&r, f.type, 0);
         }
         if (r.bad || usize < 0 || csize < 0 || usize > INT32_MAX ||
             (size_t)csize > (size_t)(r.end - r.p) || nvals < 0)
@@ -1239,9 +1239,10 @@ static int column_type(const schema_el *s, pq_type *out, int *utc, int *precisio
     return 0;
 }
 
-int pq_read(pq_table *out, const uint8_t *buf, size_t len, const char *const *names, size_t nnames)
+int bs__pq_read(pq_table *out, const uint8_t *buf, size_t len, const char *const *names,
+                size_t nnames)
 {
-    return pq_read_ranged(out, buf, len, names, nnames, NULL, NULL);
+    return bs__pq_read_ranged(out, buf, len, names, nnames, NULL, NULL);
 }
 
 /* The footer of the file buf[0, len), fetched through fetch if given, with
@@ -1315,7 +1316,7 @@ static int read_groups(pq_table *out, const footer *ft, const uint8_t *buf, size
         if ((rc = column_type(s, &c->type, &c->utc, &c->precision, &c->scale)) != 0)
             break;
         c->nullable = s->repetition == 1;
-        size_t n = out->nrows, w = pq_width(c->type);
+        size_t n = out->nrows, w = bs__pq_width(c->type);
         if (w) {
             size_t bytes;
             if (bs__mul_overflow(&bytes, n ? n : 1, w) || !(c->values = bs__calloc(1, bytes)))
@@ -1379,8 +1380,8 @@ static int read_groups(pq_table *out, const footer *ft, const uint8_t *buf, size
     return rc;
 }
 
-int pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *const *names,
-                   size_t nnames, pq_fetch_fn fetch, void *ctx)
+int bs__pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *const *names,
+                       size_t nnames, pq_fetch_fn fetch, void *ctx)
 {
     memset(out, 0, sizeof(*out));
     footer ft;
@@ -1416,12 +1417,12 @@ int pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *co
     free(sel);
     footer_free(&ft);
     if (rc)
-        pq_table_free(out);
+        bs__pq_table_free(out);
     return rc;
 }
 
-int pq_check_ranged(pq_table *schema, const uint8_t *buf, size_t len, pq_fetch_fn fetch,
-                    pq_release_fn release, void *ctx)
+int bs__pq_check_ranged(pq_table *schema, const uint8_t *buf, size_t len, pq_fetch_fn fetch,
+                        pq_release_fn release, void *ctx)
 {
     memset(schema, 0, sizeof(*schema));
     footer ft;
@@ -1458,7 +1459,7 @@ int pq_check_ranged(pq_table *schema, const uint8_t *buf, size_t len, pq_fetch_f
                 c->valid = NULL;
             }
         } else {
-            pq_table_free(&t);
+            bs__pq_table_free(&t);
         }
         if (!rc && release && g1 > g && ft.group_rows[g] > 0) {
             /* (read_groups checked each chunk's range lies in the file) */
@@ -1481,6 +1482,6 @@ int pq_check_ranged(pq_table *schema, const uint8_t *buf, size_t len, pq_fetch_f
     free(sel);
     footer_free(&ft);
     if (rc)
-        pq_table_free(schema);
+        bs__pq_table_free(schema);
     return rc;
 }

@@ -4,7 +4,7 @@
  */
 #include "parquet.h"
 
-size_t pq_width(pq_type t)
+size_t bs__pq_width(pq_type t)
 {
     switch (t) {
     case PQ_BOOL:
@@ -29,7 +29,7 @@ size_t pq_width(pq_type t)
     }
 }
 
-const char *pq_type_name(pq_type t)
+const char *bs__pq_type_name(pq_type t)
 {
     static const char *names[] = {
         "bool",     "int8",          "int16",         "int32",         "int64",   "uint8",
@@ -39,10 +39,10 @@ const char *pq_type_name(pq_type t)
     return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 
-const char *pq_column_type_text(const pq_column *c, char *buf, size_t size)
+const char *bs__pq_column_type_text(const pq_column *c, char *buf, size_t size)
 {
     if (c->type != PQ_DECIMAL)
-        return pq_type_name(c->type);
+        return bs__pq_type_name(c->type);
     snprintf(buf, size, "decimal(%d,%d)", c->precision, c->scale);
     return buf;
 }
@@ -106,7 +106,7 @@ size_t bs__pq_time_text(char *buf, int64_t v, int64_t per)
     return n < 0 ? 0 : (size_t)n;
 }
 
-void pq_table_free(pq_table *t)
+void bs__pq_table_free(pq_table *t)
 {
     if (!t)
         return;

@@ -14,13 +14,13 @@
 
 BLOBSTORE_API void blobstore_table_clear(blobstore_table *t)
 {
-    pq_table_free(t);
+    bs__pq_table_free(t);
 }
 
-int pq_type_parse(const char *name, pq_type *out)
+int bs__pq_type_parse(const char *name, pq_type *out)
 {
     for (int t = PQ_BOOL; t <= PQ_DATE; t++)
-        if (strcmp(name, pq_type_name((pq_type)t)) == 0) {
+        if (strcmp(name, bs__pq_type_name((pq_type)t)) == 0) {
             *out = (pq_type)t;
             return 0;
         }
@@ -91,7 +91,7 @@ static void pandas_types(const pq_column *c, const char **pandas, const char **n
     }
 }
 
-char *pq_pandas_metadata(const pq_table *t)
+char *bs__pq_pandas_metadata(const pq_table *t)
 {
     json_t *cols = json_array();
     for (size_t i = 0; i < t->ncols; i++) {
@@ -127,9 +127,10 @@ static json_t *format_info(const pq_table *t)
     json_t *cols = json_array();
     char type[32];
     for (size_t i = 0; i < t->ncols; i++)
-        json_array_append_new(cols, json_pack("{s:s, s:s, s:b}", "name", t->cols[i].name, "type",
-                                              pq_column_type_text(&t->cols[i], type, sizeof(type)),
-                                              "nullable", t->cols[i].nullable));
+        json_array_append_new(cols,
+                              json_pack("{s:s, s:s, s:b}", "name", t->cols[i].name, "type",
+                                        bs__pq_column_type_text(&t->cols[i], type, sizeof(type)),
+                                        "nullable", t->cols[i].nullable));
     return json_pack("{s:o, s:I}", "columns", cols, "num_rows", (json_int_t)t->nrows);
 }
 
@@ -138,20 +139,20 @@ static json_t *format_info(const pq_table *t)
 static int table_file(bs_buf *file, const blobstore_table *t, const blobstore_table_options *o,
                       const char *codec, int level, const char **written)
 {
-    char *pandas = o->pandas_metadata ? bs__strdup(o->pandas_metadata) : pq_pandas_metadata(t);
+    char *pandas = o->pandas_metadata ? bs__strdup(o->pandas_metadata) : bs__pq_pandas_metadata(t);
     if (!pandas)
         return bs__error(BLOBSTORE_EINVAL, "a column has no name");
     pq_write_options wo = {.codec = codec, .row_group_rows = o->row_group_rows};
     pq_writer *w;
-    int rc = pq_writer_new(&w, t, &wo, bs__sink_buf, file);
+    int rc = bs__pq_writer_new(&w, t, &wo, bs__sink_buf, file);
     if (!rc) {
-        pq_writer_set_level(w, level);
-        *written = pq_writer_codec(w);
-        rc = pq_writer_write(w, t, 0, t->nrows);
+        bs__pq_writer_set_level(w, level);
+        *written = bs__pq_writer_codec(w);
+        rc = bs__pq_writer_write(w, t, 0, t->nrows);
     }
     if (!rc)
-        rc = pq_writer_finish(w, pandas);
-    pq_writer_free(w);
+        rc = bs__pq_writer_finish(w, pandas);
+    bs__pq_writer_free(w);
     free(pandas);
     if (rc)
         bs__buf_free(file);
@@ -205,12 +206,12 @@ BLOBSTORE_API int blobstore_table_put_parquet(char **out_key, blobstore *bs, con
     if (!bs || (!file && len))
         return bs__error(BLOBSTORE_EINVAL, "NULL argument");
     /* Every page is decoded, a row group at a time. */
-    int rc = pq_check_ranged(&t, file, len, NULL, NULL, NULL);
+    int rc = bs__pq_check_ranged(&t, file, len, NULL, NULL, NULL);
     if (rc)
         return bs__error_wrap(rc, "not a valid Parquet file");
     rc =
         bs__put_file(out_key, bs, key, file, len, "parquet", NULL, metadata, format_info(&t), NULL);
-    pq_table_free(&t);
+    bs__pq_table_free(&t);
     return rc;
 }
 
@@ -321,7 +322,7 @@ BLOBSTORE_API int blobstore_table_put_parquet_fd(char **out_key, blobstore *bs, 
     if (!rc && s.len < sizeof(tiny))
         rc = fd_fetch(&s, 0, s.len);
     if (!rc) {
-        rc = pq_check_ranged(&s.schema, s.map, (size_t)s.len, fd_fetch, fd_release, &s);
+        rc = bs__pq_check_ranged(&s.schema, s.map, (size_t)s.len, fd_fetch, fd_release, &s);
         if (rc)
             bs__error_wrap(rc, "not a valid Parquet file");
     }
@@ -335,7 +336,7 @@ BLOBSTORE_API int blobstore_table_put_parquet_fd(char **out_key, blobstore *bs, 
         if (rc == BLOBSTORE_ECALLBACK && s.rc)
             rc = bs__error(s.rc, "%s", s.msg);
     }
-    pq_table_free(&s.schema);
+    bs__pq_table_free(&s.schema);
     return rc;
 }
 
@@ -359,7 +360,7 @@ BLOBSTORE_API int blobstore_table_get(blobstore_table *out, blobstore *bs, const
             return rc;
         size_t len;
         const uint8_t *file = bs__ranged_data(r, &len);
-        rc = pq_read_ranged(out, file, len, names, n, fetch_cb, r);
+        rc = bs__pq_read_ranged(out, file, len, names, n, fetch_cb, r);
         bs__ranged_close(r);
         if (rc == BLOBSTORE_ENOTFOUND && attempt < 2)
             continue;
@@ -633,7 +634,7 @@ static int fits(pq_type t, const char *s)
 
 static int fill_column(pq_column *c, const csv_grid *g, size_t k, size_t nrows)
 {
-    size_t w = pq_width(c->type);
+    size_t w = bs__pq_width(c->type);
     c->valid = bs__malloc(nrows ? nrows : 1);
     if (!c->valid)
         return BLOBSTORE_ENOMEM;
@@ -706,7 +707,7 @@ static int fill_column(pq_column *c, const csv_grid *g, size_t k, size_t nrows)
         if (bad) {
             bs__buf_free(&bytes);
             return bs__error(BLOBSTORE_EINVAL, "CSV: \"%s\" in column \"%s\" is not a %s", s,
-                             c->name, pq_type_name(c->type));
+                             c->name, bs__pq_type_name(c->type));
         }
     }
     if (!w) {
@@ -751,7 +752,7 @@ static int csv_columns(pq_table *out, const csv_grid *g, const char *schema, uin
             if (n > nl && strncmp(p, c->name, nl) == 0 && p[nl] == ':') {
                 char type[32];
                 snprintf(type, sizeof(type), "%.*s", (int)(n - nl - 1), p + nl + 1);
-                rc = pq_type_parse(type, &c->type);
+                rc = bs__pq_type_parse(type, &c->type);
                 given[k] = 1;
             }
             p += n + (end ? 1 : 0);
@@ -829,7 +830,7 @@ BLOBSTORE_API int blobstore_table_from_csv(blobstore_table *out, const char *csv
     free(given);
     grid_free(&g);
     if (rc)
-        pq_table_free(out);
+        bs__pq_table_free(out);
     return rc;
 }
 
@@ -903,7 +904,7 @@ BLOBSTORE_API int blobstore_table_to_csv(char **out, size_t *out_len, const blob
             if (rc || (c->valid && !c->valid[r]))
                 continue;
             char s[64];
-            size_t w = pq_width(c->type);
+            size_t w = bs__pq_width(c->type);
             const uint8_t *p = (const uint8_t *)c->values + r * w;
             int64_t v = 0;
             if (w && w <= 8 && c->type != PQ_FLOAT && c->type != PQ_DOUBLE) {
@@ -1184,7 +1185,7 @@ static int ts_refill(table_stream *s)
 {
     if (s->t && s->next < s->t->nrows) {
         size_t r1 = s->t->nrows - s->next > s->per ? s->next + s->per : s->t->nrows;
-        int rc = pq_writer_write(s->w, s->t, s->next, r1);
+        int rc = bs__pq_writer_write(s->w, s->t, s->next, r1);
         s->next = r1;
         return rc;
     }
@@ -1200,8 +1201,8 @@ static int ts_refill(table_stream *s)
             if (!rc)
                 rc = csv_table(&t, s->schema, &g);
             if (!rc)
-                rc = pq_writer_write(s->w, &t, 0, t.nrows);
-            pq_table_free(&t);
+                rc = bs__pq_writer_write(s->w, &t, 0, t.nrows);
+            bs__pq_table_free(&t);
             grid_free(&g);
             return rc;
         }
@@ -1209,11 +1210,11 @@ static int ts_refill(table_stream *s)
         if (rc)
             return rc;
     }
-    s->schema->nrows = (size_t)pq_writer_rows(s->w);
-    if (!s->pandas && !(s->pandas = pq_pandas_metadata(s->schema)))
+    s->schema->nrows = (size_t)bs__pq_writer_rows(s->w);
+    if (!s->pandas && !(s->pandas = bs__pq_pandas_metadata(s->schema)))
         return BLOBSTORE_ENOMEM;
     s->done = 1;
-    return pq_writer_finish(s->w, s->pandas);
+    return bs__pq_writer_finish(s->w, s->pandas);
 }
 
 static int ts_read(void *ctx, void *buf, size_t cap, size_t *n)
@@ -1238,7 +1239,7 @@ static int ts_read(void *ctx, void *buf, size_t cap, size_t *n)
 static int ts_finish(void *ctx, json_t **info, char **codec)
 {
     table_stream *s = ctx;
-    s->schema->nrows = (size_t)pq_writer_rows(s->w);
+    s->schema->nrows = (size_t)bs__pq_writer_rows(s->w);
     *info = format_info(s->schema);
     *codec = bs__strdup(s->codec);
     if (!*info || !*codec)
@@ -1259,18 +1260,18 @@ static int ts_put(char **out_key, blobstore *bs, const char *key, struct table_s
         rc = bs__error(BLOBSTORE_EINVAL, "format_info must be a JSON object");
     pq_write_options wo = {.codec = codec, .row_group_rows = o->row_group_rows};
     if (!rc)
-        rc = pq_writer_new(&s->w, s->schema, &wo, bs__sink_buf, &s->out);
+        rc = bs__pq_writer_new(&s->w, s->schema, &wo, bs__sink_buf, &s->out);
     if (!rc) {
         size_t page_rows, page_bytes;
         bs__pq_write_limits(&wo, &s->per, &page_rows, &page_bytes);
-        pq_writer_set_level(s->w, level);
-        s->codec = pq_writer_codec(s->w);
+        bs__pq_writer_set_level(s->w, level);
+        s->codec = bs__pq_writer_codec(s->w);
         bs_file_hooks hooks = {ts_finish, s};
         rc = bs__put_file_stream(out_key, bs, key, ts_read, s, "parquet", o->metadata, &hooks);
         if (rc == BLOBSTORE_ECALLBACK && s->rc) /* the table's own error */
             rc = bs__error(s->rc, "%s", s->msg);
     }
-    pq_writer_free(s->w);
+    bs__pq_writer_free(s->w);
     bs__buf_free(&s->out);
     free(s->pandas);
     json_decref(s->extra);
@@ -1339,7 +1340,7 @@ BLOBSTORE_API int blobstore_table_put_csv_fd(char **out_key, blobstore *bs, cons
     }
     bs__buf_free(&c.buf);
     bs__buf_free(&c.header);
-    pq_table_free(&sch);
+    bs__pq_table_free(&sch);
     return rc;
 }
 

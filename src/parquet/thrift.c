@@ -35,7 +35,7 @@ static uint64_t zigzag(int64_t v)
     return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
 }
 
-void tc_struct_begin(tc_writer *w)
+void bs__tc_struct_begin(tc_writer *w)
 {
     if (w->depth + 1 >= 32) {
         w->bad = 1;
@@ -44,14 +44,14 @@ void tc_struct_begin(tc_writer *w)
     w->last[++w->depth] = 0;
 }
 
-void tc_struct_end(tc_writer *w)
+void bs__tc_struct_end(tc_writer *w)
 {
     put_byte(w, TC_STOP);
     if (w->depth > 0)
         w->depth--;
 }
 
-void tc_field(tc_writer *w, int16_t id, int type)
+void bs__tc_field(tc_writer *w, int16_t id, int type)
 {
     int16_t delta = (int16_t)(id - w->last[w->depth]);
     if (delta > 0 && delta <= 15) {
@@ -63,38 +63,38 @@ void tc_field(tc_writer *w, int16_t id, int type)
     w->last[w->depth] = id;
 }
 
-void tc_i32(tc_writer *w, int16_t id, int32_t v)
+void bs__tc_i32(tc_writer *w, int16_t id, int32_t v)
 {
-    tc_field(w, id, TC_I32);
+    bs__tc_field(w, id, TC_I32);
     put_varint(w, zigzag(v));
 }
 
-void tc_i64(tc_writer *w, int16_t id, int64_t v)
+void bs__tc_i64(tc_writer *w, int16_t id, int64_t v)
 {
-    tc_field(w, id, TC_I64);
+    bs__tc_field(w, id, TC_I64);
     put_varint(w, zigzag(v));
 }
 
-void tc_bool(tc_writer *w, int16_t id, int v)
+void bs__tc_bool(tc_writer *w, int16_t id, int v)
 {
-    tc_field(w, id, v ? TC_TRUE : TC_FALSE);
+    bs__tc_field(w, id, v ? TC_TRUE : TC_FALSE);
 }
 
-void tc_binary(tc_writer *w, int16_t id, const void *p, size_t n)
+void bs__tc_binary(tc_writer *w, int16_t id, const void *p, size_t n)
 {
-    tc_field(w, id, TC_BINARY);
+    bs__tc_field(w, id, TC_BINARY);
     put_varint(w, n);
     w->bad |= bs__buf_append(w->out, p, n) != 0;
 }
 
-void tc_string(tc_writer *w, int16_t id, const char *s)
+void bs__tc_string(tc_writer *w, int16_t id, const char *s)
 {
-    tc_binary(w, id, s, strlen(s));
+    bs__tc_binary(w, id, s, strlen(s));
 }
 
-void tc_list(tc_writer *w, int16_t id, int elem_type, size_t n)
+void bs__tc_list(tc_writer *w, int16_t id, int elem_type, size_t n)
 {
-    tc_field(w, id, TC_LIST);
+    bs__tc_field(w, id, TC_LIST);
     if (n < 15) {
         put_byte(w, (uint8_t)(n << 4 | (size_t)elem_type));
     } else {
@@ -103,22 +103,22 @@ void tc_list(tc_writer *w, int16_t id, int elem_type, size_t n)
     }
 }
 
-void tc_list_i32(tc_writer *w, int32_t v)
+void bs__tc_list_i32(tc_writer *w, int32_t v)
 {
     put_varint(w, zigzag(v));
 }
 
-void tc_list_string(tc_writer *w, const char *s)
+void bs__tc_list_string(tc_writer *w, const char *s)
 {
     size_t n = strlen(s);
     put_varint(w, n);
     w->bad |= bs__buf_append(w->out, s, n) != 0;
 }
 
-void tc_field_struct(tc_writer *w, int16_t id)
+void bs__tc_field_struct(tc_writer *w, int16_t id)
 {
-    tc_field(w, id, TC_STRUCT);
-    tc_struct_begin(w);
+    bs__tc_field(w, id, TC_STRUCT);
+    bs__tc_struct_begin(w);
 }
 
 /* ---- reading ---- */
@@ -145,7 +145,7 @@ static int64_t unzigzag(uint64_t v)
     return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
-tc_fieldinfo tc_next(tc_reader *r, int16_t *last)
+tc_fieldinfo bs__tc_next(tc_reader *r, int16_t *last)
 {
     tc_fieldinfo f = {0, TC_STOP, 0};
     if (r->bad || r->p >= r->end) {
@@ -169,12 +169,12 @@ tc_fieldinfo tc_next(tc_reader *r, int16_t *last)
     return f;
 }
 
-int64_t tc_read_int(tc_reader *r)
+int64_t bs__tc_read_int(tc_reader *r)
 {
     return unzigzag(get_varint(r));
 }
 
-const uint8_t *tc_read_binary(tc_reader *r, size_t *len)
+const uint8_t *bs__tc_read_binary(tc_reader *r, size_t *len)
 {
     uint64_t n = get_varint(r);
     if (r->bad || n > (uint64_t)(r->end - r->p)) {
@@ -188,7 +188,7 @@ const uint8_t *tc_read_binary(tc_reader *r, size_t *len)
     return p;
 }
 
-double tc_read_double(tc_reader *r)
+double bs__tc_read_double(tc_reader *r)
 {
     double d = 0;
     if ((size_t)(r->end - r->p) < 8) {
@@ -200,7 +200,7 @@ double tc_read_double(tc_reader *r)
     return d;
 }
 
-size_t tc_read_list(tc_reader *r, int *elem_type)
+size_t bs__tc_read_list(tc_reader *r, int *elem_type)
 {
     if (r->p >= r->end) {
         r->bad = 1;
@@ -220,7 +220,7 @@ size_t tc_read_list(tc_reader *r, int *elem_type)
     return n;
 }
 
-void tc_skip(tc_reader *r, int type, int depth)
+void bs__tc_skip(tc_reader *r, int type, int depth)
 {
     size_t n;
     if (r->bad || depth > 64) {
@@ -243,17 +243,17 @@ void tc_skip(tc_reader *r, int type, int depth)
         get_varint(r);
         break;
     case TC_DOUBLE:
-        tc_read_double(r);
+        bs__tc_read_double(r);
         break;
     case TC_BINARY:
-        tc_read_binary(r, &n);
+        bs__tc_read_binary(r, &n);
         break;
     case TC_LIST:
     case TC_SET: {
         int et;
-        n = tc_read_list(r, &et);
+        n = bs__tc_read_list(r, &et);
         for (size_t i = 0; i < n && !r->bad; i++)
-            tc_skip(r, et == TC_TRUE ? TC_BYTE : et, depth + 1); /* list booleans take a byte */
+            bs__tc_skip(r, et == TC_TRUE ? TC_BYTE : et, depth + 1); /* list booleans take a byte */
         break;
     }
     case TC_MAP: {
@@ -266,18 +266,18 @@ void tc_skip(tc_reader *r, int type, int depth)
         }
         uint8_t kv = *r->p++;
         for (uint64_t i = 0; i < m && !r->bad; i++) {
-            tc_skip(r, kv >> 4, depth + 1);
-            tc_skip(r, kv & 15, depth + 1);
+            bs__tc_skip(r, kv >> 4, depth + 1);
+            bs__tc_skip(r, kv & 15, depth + 1);
         }
         break;
     }
     case TC_STRUCT: {
         int16_t last = 0;
         for (;;) {
-            tc_fieldinfo f = tc_next(r, &last);
+            tc_fieldinfo f = bs__tc_next(r, &last);
             if (r->bad || f.type == TC_STOP)
                 break;
-            tc_skip(r, f.type, depth + 1);
+            bs__tc_skip(r, f.type, depth + 1);
         }
         break;
     }

@@ -145,7 +145,7 @@ static int is_null(const pq_column *c, size_t i)
 
 static int64_t int_value(const pq_column *c, size_t i)
 {
-    const uint8_t *p = (const uint8_t *)c->values + i * pq_width(c->type);
+    const uint8_t *p = (const uint8_t *)c->values + i * bs__pq_width(c->type);
     switch (c->type) {
     case PQ_INT8:
         return *(const int8_t *)p;
@@ -206,8 +206,8 @@ static size_t plain_value(const pq_column *c, size_t i, uint8_t tmp[16], const u
         *out = tmp;
         return 16;
     }
-    *out = (const uint8_t *)c->values + i * pq_width(c->type);
-    return c->type == PQ_DECIMAL ? 8 : pq_width(c->type); /* the low half: INT64 */
+    *out = (const uint8_t *)c->values + i * bs__pq_width(c->type);
+    return c->type == PQ_DECIMAL ? 8 : bs__pq_width(c->type); /* the low half: INT64 */
 }
 
 static int is_unsigned(pq_type t)
@@ -363,12 +363,12 @@ struct pq_writer {
 
 static void schema_element(tc_writer *w, const pq_column *c)
 {
-    tc_struct_begin(w);
-    tc_i32(w, 1, col_physical(c));
+    bs__tc_struct_begin(w);
+    bs__tc_i32(w, 1, col_physical(c));
     if (col_physical(c) == PT_FIXED)
-        tc_i32(w, 2, 16);
-    tc_i32(w, 3, c->nullable ? 1 : 0);
-    tc_string(w, 4, c->name);
+        bs__tc_i32(w, 2, 16);
+    bs__tc_i32(w, 3, c->nullable ? 1 : 0);
+    bs__tc_string(w, 4, c->name);
     int converted = -1;
     switch (c->type) {
     case PQ_STRING:
@@ -414,25 +414,25 @@ static void schema_element(tc_writer *w, const pq_column *c)
         break;
     }
     if (converted >= 0)
-        tc_i32(w, 6, converted);
+        bs__tc_i32(w, 6, converted);
     if (c->type == PQ_DECIMAL) {
-        tc_i32(w, 7, c->scale);
-        tc_i32(w, 8, c->precision);
+        bs__tc_i32(w, 7, c->scale);
+        bs__tc_i32(w, 8, c->precision);
     }
     /* logicalType (field 10), a union */
-    int bits = (int)pq_width(c->type) * 8;
+    int bits = (int)bs__pq_width(c->type) * 8;
     switch (c->type) {
     case PQ_STRING:
-        tc_field_struct(w, 10);
-        tc_field_struct(w, 1); /* STRING */
-        tc_struct_end(w);
-        tc_struct_end(w);
+        bs__tc_field_struct(w, 10);
+        bs__tc_field_struct(w, 1); /* STRING */
+        bs__tc_struct_end(w);
+        bs__tc_struct_end(w);
         break;
     case PQ_DATE:
-        tc_field_struct(w, 10);
-        tc_field_struct(w, 6); /* DATE */
-        tc_struct_end(w);
-        tc_struct_end(w);
+        bs__tc_field_struct(w, 10);
+        bs__tc_field_struct(w, 6); /* DATE */
+        bs__tc_struct_end(w);
+        bs__tc_struct_end(w);
         break;
     case PQ_TIMESTAMP_MS:
     case PQ_TIMESTAMP_US:
@@ -442,24 +442,24 @@ static void schema_element(tc_writer *w, const pq_column *c)
     case PQ_TIME_NS: {
         int ts = c->type <= PQ_TIMESTAMP_NS;
         int unit = ts ? c->type - PQ_TIMESTAMP_MS : c->type - PQ_TIME_MS;
-        tc_field_struct(w, 10);
-        tc_field_struct(w, ts ? 8 : 7); /* TIMESTAMP, TIME */
-        tc_bool(w, 1, c->utc);
-        tc_field_struct(w, 2); /* unit: MILLIS 1, MICROS 2, NANOS 3 */
-        tc_field_struct(w, (int16_t)(unit + 1));
-        tc_struct_end(w);
-        tc_struct_end(w);
-        tc_struct_end(w);
-        tc_struct_end(w);
+        bs__tc_field_struct(w, 10);
+        bs__tc_field_struct(w, ts ? 8 : 7); /* TIMESTAMP, TIME */
+        bs__tc_bool(w, 1, c->utc);
+        bs__tc_field_struct(w, 2); /* unit: MILLIS 1, MICROS 2, NANOS 3 */
+        bs__tc_field_struct(w, (int16_t)(unit + 1));
+        bs__tc_struct_end(w);
+        bs__tc_struct_end(w);
+        bs__tc_struct_end(w);
+        bs__tc_struct_end(w);
         break;
     }
     case PQ_DECIMAL:
-        tc_field_struct(w, 10);
-        tc_field_struct(w, 5); /* DECIMAL */
-        tc_i32(w, 1, c->scale);
-        tc_i32(w, 2, c->precision);
-        tc_struct_end(w);
-        tc_struct_end(w);
+        bs__tc_field_struct(w, 10);
+        bs__tc_field_struct(w, 5); /* DECIMAL */
+        bs__tc_i32(w, 1, c->scale);
+        bs__tc_i32(w, 2, c->precision);
+        bs__tc_struct_end(w);
+        bs__tc_struct_end(w);
         break;
     case PQ_INT8:
     case PQ_INT16:
@@ -469,20 +469,20 @@ static void schema_element(tc_writer *w, const pq_column *c)
     case PQ_UINT16:
     case PQ_UINT32:
     case PQ_UINT64: {
-        tc_field_struct(w, 10);
-        tc_field_struct(w, 10); /* INTEGER */
-        tc_field(w, 1, TC_BYTE);
+        bs__tc_field_struct(w, 10);
+        bs__tc_field_struct(w, 10); /* INTEGER */
+        bs__tc_field(w, 1, TC_BYTE);
         uint8_t bw = (uint8_t)bits;
         w->bad |= bs__buf_append(w->out, &bw, 1) != 0;
-        tc_bool(w, 2, !is_unsigned(c->type));
-        tc_struct_end(w);
-        tc_struct_end(w);
+        bs__tc_bool(w, 2, !is_unsigned(c->type));
+        bs__tc_struct_end(w);
+        bs__tc_struct_end(w);
         break;
     }
     default:
         break;
     }
-    tc_struct_end(w);
+    bs__tc_struct_end(w);
 }
 
 /* ---- writing ---- */
@@ -517,24 +517,24 @@ static int write_page(chunk_job *j, int page_type, const bs_buf *body, int32_t n
     if (bs__pq_fault == 2 && page_type == 0 && comp.len) /* a byte of the file flipped */
         comp.data[comp.len / 2] ^= 0x10;
     tc_writer w = {&hdr, {0}, 0, 0};
-    tc_struct_begin(&w);
-    tc_i32(&w, 1, page_type);
-    tc_i32(&w, 2, (int32_t)body->len);
-    tc_i32(&w, 3, (int32_t)comp.len);
+    bs__tc_struct_begin(&w);
+    bs__tc_i32(&w, 1, page_type);
+    bs__tc_i32(&w, 2, (int32_t)body->len);
+    bs__tc_i32(&w, 3, (int32_t)comp.len);
     if (page_type == 2) { /* DICTIONARY_PAGE */
-        tc_field_struct(&w, 7);
-        tc_i32(&w, 1, num_values);
-        tc_i32(&w, 2, ENC_PLAIN);
-        tc_struct_end(&w);
+        bs__tc_field_struct(&w, 7);
+        bs__tc_i32(&w, 1, num_values);
+        bs__tc_i32(&w, 2, ENC_PLAIN);
+        bs__tc_struct_end(&w);
     } else {
-        tc_field_struct(&w, 5);
-        tc_i32(&w, 1, num_values);
-        tc_i32(&w, 2, encoding);
-        tc_i32(&w, 3, def_enc);
-        tc_i32(&w, 4, ENC_RLE);
-        tc_struct_end(&w);
+        bs__tc_field_struct(&w, 5);
+        bs__tc_i32(&w, 1, num_values);
+        bs__tc_i32(&w, 2, encoding);
+        bs__tc_i32(&w, 3, def_enc);
+        bs__tc_i32(&w, 4, ENC_RLE);
+        bs__tc_struct_end(&w);
     }
-    tc_struct_end(&w);
+    bs__tc_struct_end(&w);
     if (w.bad || body->len > INT32_MAX || comp.len > INT32_MAX)
         rc = bs__error(BLOBSTORE_ENOMEM, "parquet: page too large or out of memory");
     if (!rc)
@@ -771,30 +771,30 @@ static int write_chunk(chunk_job *j)
 
 static void column_meta(tc_writer *w, const pq_column *c, const chunk_info *ci, int codec)
 {
-    tc_field_struct(w, 3); /* ColumnChunk.meta_data */
-    tc_i32(w, 1, col_physical(c));
-    tc_list(w, 2, TC_I32, ci->has_dict ? 3 : 2);
-    tc_list_i32(w, ci->has_dict ? ENC_RLE_DICTIONARY : ENC_PLAIN);
-    tc_list_i32(w, ENC_RLE);
+    bs__tc_field_struct(w, 3); /* ColumnChunk.meta_data */
+    bs__tc_i32(w, 1, col_physical(c));
+    bs__tc_list(w, 2, TC_I32, ci->has_dict ? 3 : 2);
+    bs__tc_list_i32(w, ci->has_dict ? ENC_RLE_DICTIONARY : ENC_PLAIN);
+    bs__tc_list_i32(w, ENC_RLE);
     if (ci->has_dict)
-        tc_list_i32(w, ENC_PLAIN);
-    tc_list(w, 3, TC_BINARY, 1);
-    tc_list_string(w, c->name);
-    tc_i32(w, 4, codec);
-    tc_i64(w, 5, ci->num_values);
-    tc_i64(w, 6, ci->uncompressed);
-    tc_i64(w, 7, ci->compressed);
-    tc_i64(w, 9, ci->data_off);
+        bs__tc_list_i32(w, ENC_PLAIN);
+    bs__tc_list(w, 3, TC_BINARY, 1);
+    bs__tc_list_string(w, c->name);
+    bs__tc_i32(w, 4, codec);
+    bs__tc_i64(w, 5, ci->num_values);
+    bs__tc_i64(w, 6, ci->uncompressed);
+    bs__tc_i64(w, 7, ci->compressed);
+    bs__tc_i64(w, 9, ci->data_off);
     if (ci->has_dict)
-        tc_i64(w, 11, ci->dict_off);
-    tc_field_struct(w, 12); /* statistics */
-    tc_i64(w, 3, ci->null_count);
+        bs__tc_i64(w, 11, ci->dict_off);
+    bs__tc_field_struct(w, 12); /* statistics */
+    bs__tc_i64(w, 3, ci->null_count);
     if (ci->has_stats) {
-        tc_binary(w, 5, ci->max_p ? ci->max_p : ci->max, ci->max_n);
-        tc_binary(w, 6, ci->min_p ? ci->min_p : ci->min, ci->min_n);
+        bs__tc_binary(w, 5, ci->max_p ? ci->max_p : ci->max, ci->max_n);
+        bs__tc_binary(w, 6, ci->min_p ? ci->min_p : ci->min, ci->min_n);
     }
-    tc_struct_end(w);
-    tc_struct_end(w);
+    bs__tc_struct_end(w);
+    bs__tc_struct_end(w);
 }
 
 /* Times are times of day; decimals fit their precision: written as INT64
@@ -880,42 +880,42 @@ static int build_footer(bs_buf *footer, const pq_writer *w, size_t g0, size_t g1
 {
     const pq_table *t = &w->schema;
     tc_writer tw = {footer, {0}, 0, 0};
-    tc_struct_begin(&tw);
-    tc_i32(&tw, 1, 1);
-    tc_list(&tw, 2, TC_STRUCT, t->ncols + 1);
-    tc_struct_begin(&tw); /* the root */
-    tc_string(&tw, 4, "schema");
-    tc_i32(&tw, 5, (int32_t)t->ncols);
-    tc_struct_end(&tw);
+    bs__tc_struct_begin(&tw);
+    bs__tc_i32(&tw, 1, 1);
+    bs__tc_list(&tw, 2, TC_STRUCT, t->ncols + 1);
+    bs__tc_struct_begin(&tw); /* the root */
+    bs__tc_string(&tw, 4, "schema");
+    bs__tc_i32(&tw, 5, (int32_t)t->ncols);
+    bs__tc_struct_end(&tw);
     for (size_t i = 0; i < t->ncols; i++)
         schema_element(&tw, &t->cols[i]);
-    tc_i64(&tw, 3, (int64_t)nrows);
-    tc_list(&tw, 4, TC_STRUCT, g1 - g0);
+    bs__tc_i64(&tw, 3, (int64_t)nrows);
+    bs__tc_list(&tw, 4, TC_STRUCT, g1 - g0);
     for (size_t g = g0; g < g1; g++) {
-        tc_struct_begin(&tw);
-        tc_list(&tw, 1, TC_STRUCT, t->ncols);
+        bs__tc_struct_begin(&tw);
+        bs__tc_list(&tw, 1, TC_STRUCT, t->ncols);
         int64_t total = 0;
         for (size_t i = 0; i < t->ncols; i++) {
             const chunk_info *ci = &w->infos[g * t->ncols + i];
             total += ci->uncompressed;
-            tc_struct_begin(&tw);
-            tc_i64(&tw, 2, ci->has_dict ? ci->dict_off : ci->data_off);
+            bs__tc_struct_begin(&tw);
+            bs__tc_i64(&tw, 2, ci->has_dict ? ci->dict_off : ci->data_off);
             column_meta(&tw, &t->cols[i], ci, w->codec);
-            tc_struct_end(&tw);
+            bs__tc_struct_end(&tw);
         }
-        tc_i64(&tw, 2, total);
-        tc_i64(&tw, 3, (int64_t)w->group_rows[g]);
-        tc_struct_end(&tw);
+        bs__tc_i64(&tw, 2, total);
+        bs__tc_i64(&tw, 3, (int64_t)w->group_rows[g]);
+        bs__tc_struct_end(&tw);
     }
     if (pandas) {
-        tc_list(&tw, 5, TC_STRUCT, 1);
-        tc_struct_begin(&tw);
-        tc_string(&tw, 1, "pandas");
-        tc_string(&tw, 2, pandas);
-        tc_struct_end(&tw);
+        bs__tc_list(&tw, 5, TC_STRUCT, 1);
+        bs__tc_struct_begin(&tw);
+        bs__tc_string(&tw, 1, "pandas");
+        bs__tc_string(&tw, 2, pandas);
+        bs__tc_struct_end(&tw);
     }
-    tc_string(&tw, 6, "blobstore " BLOBSTORE_VERSION_STRING);
-    tc_struct_end(&tw);
+    bs__tc_string(&tw, 6, "blobstore " BLOBSTORE_VERSION_STRING);
+    bs__tc_struct_end(&tw);
     if (tw.bad || footer->len > UINT32_MAX)
         return bs__error(BLOBSTORE_ENOMEM, "parquet: cannot build the footer");
     return 0;
@@ -931,7 +931,7 @@ static int append_footer(bs_buf *b, const bs_buf *footer)
     return rc ? rc : bs__buf_append(b, "PAR1", 4);
 }
 
-void pq_writer_free(pq_writer *w)
+void bs__pq_writer_free(pq_writer *w)
 {
     if (!w)
         return;
@@ -941,13 +941,13 @@ void pq_writer_free(pq_writer *w)
     }
     free(w->infos);
     free(w->group_rows);
-    pq_table_free(&w->schema);
+    bs__pq_table_free(&w->schema);
     bs__buf_free(&w->rg);
     free(w);
 }
 
-int pq_writer_new(pq_writer **out, const pq_table *schema, const pq_write_options *o,
-                  bs_sink_fn sink, void *ctx)
+int bs__pq_writer_new(pq_writer **out, const pq_table *schema, const pq_write_options *o,
+                      bs_sink_fn sink, void *ctx)
 {
     static const pq_write_options defaults = {0};
     *out = NULL;
@@ -988,7 +988,7 @@ int pq_writer_new(pq_writer **out, const pq_table *schema, const pq_write_option
     if (!rc)
         rc = w->sink(w->ctx, "PAR1", 4);
     if (rc) {
-        pq_writer_free(w);
+        bs__pq_writer_free(w);
         return rc;
     }
     w->pos = 4;
@@ -1056,7 +1056,7 @@ static int write_group(pq_writer *w, const pq_column *view, const pq_table *t, s
             rc = append_footer(&w->rg, &footer);
         bs__buf_free(&footer);
         pq_table back;
-        int read_rc = rc ? 0 : pq_read(&back, w->rg.data, w->rg.len, NULL, 0);
+        int read_rc = rc ? 0 : bs__pq_read(&back, w->rg.data, w->rg.len, NULL, 0);
         if (!rc && read_rc) {
             char msg[1024];
             snprintf(msg, sizeof(msg), "%s", blobstore_errmsg());
@@ -1070,7 +1070,7 @@ static int write_group(pq_writer *w, const pq_column *view, const pq_table *t, s
             /* t's rows as declared by the schema */
             pq_table given = {t->nrows, nc, (pq_column *)view};
             rc = bs__pq_check_rows(&given, r0, r1, &back, g);
-            pq_table_free(&back);
+            bs__pq_table_free(&back);
         }
     }
     /* Offsets in the file: the group's bytes after "PAR1" go at w->pos. */
@@ -1087,7 +1087,7 @@ static int write_group(pq_writer *w, const pq_column *view, const pq_table *t, s
     return rc;
 }
 
-int pq_writer_write(pq_writer *w, const pq_table *t, size_t r0, size_t r1)
+int bs__pq_writer_write(pq_writer *w, const pq_table *t, size_t r0, size_t r1)
 {
     if (w->failed)
         return bs__error(BLOBSTORE_EINVAL, "parquet: the writer failed before");
@@ -1104,7 +1104,7 @@ int pq_writer_write(pq_writer *w, const pq_table *t, size_t r0, size_t r1)
             (c->type == PQ_DECIMAL && (c->precision != s->precision || c->scale != s->scale))) {
             rc = bs__error(BLOBSTORE_EINVAL,
                            "parquet: column %zu is not \"%s\" (%s) as the schema says", i, s->name,
-                           pq_type_name(s->type));
+                           bs__pq_type_name(s->type));
             break;
         }
         if ((c->type == PQ_STRING || c->type == PQ_BINARY) ? !c->offsets : !c->values && r1 > r0) {
@@ -1131,7 +1131,7 @@ int pq_writer_write(pq_writer *w, const pq_table *t, size_t r0, size_t r1)
     return rc;
 }
 
-int pq_writer_finish(pq_writer *w, const char *pandas_metadata)
+int bs__pq_writer_finish(pq_writer *w, const char *pandas_metadata)
 {
     if (w->failed)
         return bs__error(BLOBSTORE_EINVAL, "parquet: the writer failed before");
@@ -1144,7 +1144,7 @@ int pq_writer_finish(pq_writer *w, const char *pandas_metadata)
             rc = append_footer(&check, &footer);
         static const char *none[1] = {NULL};
         pq_table back;
-        int read_rc = rc ? 0 : pq_read(&back, check.data, check.len, none, 0);
+        int read_rc = rc ? 0 : bs__pq_read(&back, check.data, check.len, none, 0);
         if (!rc && !read_rc && back.nrows != w->rows)
             read_rc = BLOBSTORE_ECORRUPT;
         if (!rc && read_rc != BLOBSTORE_ENOMEM && read_rc)
@@ -1153,7 +1153,7 @@ int pq_writer_finish(pq_writer *w, const char *pandas_metadata)
         else if (!rc)
             rc = read_rc;
         if (!read_rc)
-            pq_table_free(&back);
+            bs__pq_table_free(&back);
         bs__buf_free(&check);
     }
     if (!rc) {
@@ -1169,7 +1169,7 @@ int pq_writer_finish(pq_writer *w, const char *pandas_metadata)
     return rc;
 }
 
-const char *pq_writer_codec(const pq_writer *w)
+const char *bs__pq_writer_codec(const pq_writer *w)
 {
     switch (w->codec) {
     case CODEC_NONE:
@@ -1185,26 +1185,26 @@ const char *pq_writer_codec(const pq_writer *w)
     }
 }
 
-void pq_writer_set_level(pq_writer *w, int level)
+void bs__pq_writer_set_level(pq_writer *w, int level)
 {
     w->level = level;
 }
 
-uint64_t pq_writer_rows(const pq_writer *w)
+uint64_t bs__pq_writer_rows(const pq_writer *w)
 {
     return w->rows;
 }
 
-int pq_write(uint8_t **out, size_t *out_len, const pq_table *t, const pq_write_options *o)
+int bs__pq_write(uint8_t **out, size_t *out_len, const pq_table *t, const pq_write_options *o)
 {
     bs_buf file = {0};
     pq_writer *w;
-    int rc = pq_writer_new(&w, t, o, bs__sink_buf, &file);
+    int rc = bs__pq_writer_new(&w, t, o, bs__sink_buf, &file);
     if (!rc)
-        rc = pq_writer_write(w, t, 0, t->nrows);
+        rc = bs__pq_writer_write(w, t, 0, t->nrows);
     if (!rc)
-        rc = pq_writer_finish(w, o ? o->pandas_metadata : NULL);
-    pq_writer_free(w);
+        rc = bs__pq_writer_finish(w, o ? o->pandas_metadata : NULL);
+    bs__pq_writer_free(w);
     if (rc) {
         bs__buf_free(&file);
         return rc;

@@ -46,7 +46,7 @@ TEST(reference_files_decode)
         bs_buf b = {0};
         CHECK_EQ(load(path, &b), 0);
         b2nd_file f;
-        int rc = b2nd_open(&f, b.data, b.len);
+        int rc = bs__b2nd_open(&f, b.data, b.len);
         if (rc)
             fprintf(stderr, "  %s: %s\n", de->d_name, blobstore_errmsg());
         CHECK_EQ(rc, 0);
@@ -57,7 +57,7 @@ TEST(reference_files_decode)
             CHECK_EQ(f.desc.shape[i], json_integer_value(json_array_get(shape, (size_t)i)));
         size_t nbytes = (size_t)json_integer_value(json_object_get(j, "nbytes"));
         uint8_t *out = malloc(nbytes ? nbytes : 1);
-        rc = b2nd_read(&f, out, nbytes, 2);
+        rc = bs__b2nd_read(&f, out, nbytes, 2);
         if (rc)
             fprintf(stderr, "  %s: %s\n", de->d_name, blobstore_errmsg());
         CHECK_EQ(rc, 0);
@@ -67,7 +67,7 @@ TEST(reference_files_decode)
             fprintf(stderr, "  %s: wrong bytes\n", de->d_name);
         CHECK_STR(hex, json_string_value(json_object_get(j, "sha256_raw_c_order")));
         free(out);
-        b2nd_close(&f);
+        bs__b2nd_close(&f);
         bs__buf_free(&b);
         json_decref(j);
         files++;
@@ -109,7 +109,7 @@ static int round_trip(const b2nd_desc *in, const char *codec, int shuffle, int f
     b2nd_desc d = *in;
     char kind;
     size_t items;
-    if (b2nd_dtype_parse(d.dtype, &d.itemsize, &kind) || b2nd_nitems(&d, &items))
+    if (bs__b2nd_dtype_parse(d.dtype, &d.itemsize, &kind) || bs__b2nd_nitems(&d, &items))
         return -1;
     size_t n = items * (size_t)d.itemsize;
     uint8_t *data = malloc(n ? n : 1), *want = malloc(n ? n : 1), *got = malloc(n ? n : 1);
@@ -125,12 +125,12 @@ static int round_trip(const b2nd_desc *in, const char *codec, int shuffle, int f
     b2nd_write_options o = {codec, 5, shuffle, 2, cs, bsh};
     uint8_t *file;
     size_t flen;
-    int rc = b2nd_write(&file, &flen, &d, data, fortran, &o);
+    int rc = bs__b2nd_write(&file, &flen, &d, data, fortran, &o);
     b2nd_file f;
     if (!rc)
-        rc = b2nd_open(&f, file, flen);
+        rc = bs__b2nd_open(&f, file, flen);
     if (!rc) {
-        rc = b2nd_read(&f, got, n, 2);
+        rc = bs__b2nd_read(&f, got, n, 2);
         if (!rc && memcmp(got, want, n) != 0)
             rc = -100;
         if (!rc && (strcmp(f.desc.dtype, d.dtype) != 0 || f.desc.ndim != d.ndim))
@@ -138,7 +138,7 @@ static int round_trip(const b2nd_desc *in, const char *codec, int shuffle, int f
         for (int i = 0; !rc && i < d.ndim; i++)
             if (f.desc.shape[i] != d.shape[i])
                 rc = -102;
-        b2nd_close(&f);
+        bs__b2nd_close(&f);
         free(file);
     }
     if (rc)
@@ -204,7 +204,7 @@ TEST(writer_follows_the_format_rules)
     b2nd_write_options o = {"zstd", 5, B2_SHUFFLE, 1, cs, bsh};
     uint8_t *file;
     size_t len;
-    CHECK_EQ(b2nd_write(&file, &len, &d, data, 0, &o), 0);
+    CHECK_EQ(bs__b2nd_write(&file, &len, &d, data, 0, &o), 0);
     /* Header fields at their fixed places. */
     CHECK(memcmp(file,
                  "\x9e\xa8"
@@ -215,7 +215,7 @@ TEST(writer_follows_the_format_rules)
     CHECK_EQ(file[0x19], 0x12);   /* frame format version 2, 64-bit offsets */
     CHECK_EQ(file[0x1b] & 15, 5); /* frame codec number for zstd: 5 */
     b2nd_file f;
-    CHECK_EQ(b2nd_open(&f, file, len), 0);
+    CHECK_EQ(bs__b2nd_open(&f, file, len), 0);
     CHECK_EQ(f.header_len, header_len);
     CHECK_EQ(f.nchunks, 4);
     /* Chunks 0 and 1 are zeros: special offsets; chunk 2 starts right after the header. */
@@ -236,9 +236,9 @@ TEST(writer_follows_the_format_rules)
             dt = file + i;
     CHECK(dt != NULL && dt[-1] == 0x00);
     double *back = malloc(n * sizeof(double));
-    CHECK_EQ(b2nd_read(&f, (uint8_t *)back, n * sizeof(double), 1), 0);
+    CHECK_EQ(bs__b2nd_read(&f, (uint8_t *)back, n * sizeof(double), 1), 0);
     CHECK(memcmp(back, data, n * sizeof(double)) == 0);
-    b2nd_close(&f);
+    bs__b2nd_close(&f);
     free(back);
     free(data);
     free(file);
@@ -255,9 +255,9 @@ TEST(slices_match_full_decode)
     b2nd_write_options o = {"lz4", 5, B2_SHUFFLE, 2, cs, bsh};
     uint8_t *file;
     size_t len;
-    CHECK_EQ(b2nd_write(&file, &len, &d, data, 0, &o), 0);
+    CHECK_EQ(bs__b2nd_write(&file, &len, &d, data, 0, &o), 0);
     b2nd_file f;
-    CHECK_EQ(b2nd_open(&f, file, len), 0);
+    CHECK_EQ(bs__b2nd_open(&f, file, len), 0);
     for (int trial = 0; trial < 60; trial++) {
         int64_t lo[3], hi[3];
         size_t n = 1;
@@ -267,7 +267,7 @@ TEST(slices_match_full_decode)
             n *= (size_t)(hi[i] - lo[i]);
         }
         int32_t *got = malloc((n ? n : 1) * 4);
-        CHECK_EQ(b2nd_read_slice(&f, lo, hi, (uint8_t *)got, n * 4, 2), 0);
+        CHECK_EQ(bs__b2nd_read_slice(&f, lo, hi, (uint8_t *)got, n * 4, 2), 0);
         size_t k = 0;
         for (int64_t a = lo[0]; a < hi[0]; a++)
             for (int64_t b = lo[1]; b < hi[1]; b++)
@@ -277,8 +277,8 @@ TEST(slices_match_full_decode)
     }
     int64_t lo[3] = {0, 0, 0}, bad[3] = {24, 1, 1};
     int32_t one;
-    CHECK_EQ(b2nd_read_slice(&f, lo, bad, (uint8_t *)&one, 4, 1), BLOBSTORE_EINVAL);
-    b2nd_close(&f);
+    CHECK_EQ(bs__b2nd_read_slice(&f, lo, bad, (uint8_t *)&one, 4, 1), BLOBSTORE_EINVAL);
+    bs__b2nd_close(&f);
     free(file);
     free(data);
 }
@@ -293,11 +293,11 @@ TEST(damaged_files_give_errors)
     b2nd_write_options o = {"zstd", 5, B2_SHUFFLE, 1, cs, bsh};
     uint8_t *file;
     size_t len;
-    CHECK_EQ(b2nd_write(&file, &len, &d, data, 0, &o), 0);
+    CHECK_EQ(bs__b2nd_write(&file, &len, &d, data, 0, &o), 0);
     double out[600];
     for (size_t cut = 0; cut < len; cut++) { /* every truncation is refused */
         b2nd_file f;
-        int rc = b2nd_open(&f, file, cut);
+        int rc = bs__b2nd_open(&f, file, cut);
         CHECK(rc != 0);
     }
     uint8_t *copy = malloc(len);
@@ -306,10 +306,10 @@ TEST(damaged_files_give_errors)
         memcpy(copy, file, len);
         copy[i] ^= 0x5a;
         b2nd_file f;
-        int rc = b2nd_open(&f, copy, len);
+        int rc = bs__b2nd_open(&f, copy, len);
         if (!rc) {
-            rc = b2nd_read(&f, (uint8_t *)out, sizeof(out), 1);
-            b2nd_close(&f);
+            rc = bs__b2nd_read(&f, (uint8_t *)out, sizeof(out), 1);
+            bs__b2nd_close(&f);
         }
         if (rc)
             errors++;
@@ -329,7 +329,7 @@ TEST(npy_round_trip)
     b2nd_desc d = {">i2", 2, 3, {2, 3, 4}, {0}, {0}};
     char *h;
     size_t hl;
-    CHECK_EQ(b2nd_npy_header(&h, &hl, &d), 0);
+    CHECK_EQ(bs__b2nd_npy_header(&h, &hl, &d), 0);
     CHECK_EQ(hl % 64, 0);
     size_t total = hl + 48;
     uint8_t *buf = malloc(total);
@@ -339,23 +339,23 @@ TEST(npy_round_trip)
     b2nd_desc e;
     int fortran;
     size_t off;
-    CHECK_EQ(b2nd_npy_parse(&e, &fortran, &off, buf, total), 0);
+    CHECK_EQ(bs__b2nd_npy_parse(&e, &fortran, &off, buf, total), 0);
     CHECK_STR(e.dtype, ">i2");
     CHECK_EQ(e.ndim, 3);
     CHECK_EQ(e.shape[2], 4);
     CHECK_EQ(fortran, 0);
     CHECK_EQ(off, hl);
-    CHECK_EQ(b2nd_npy_parse(&e, &fortran, &off, buf, total - 1), BLOBSTORE_ECORRUPT);
+    CHECK_EQ(bs__b2nd_npy_parse(&e, &fortran, &off, buf, total - 1), BLOBSTORE_ECORRUPT);
     const char *fort = "\x93NUMPY\x01\x00\x46\x00{'descr': '<f8', 'fortran_order': True, 'shape': "
                        "(3, 2), }         \n";
-    CHECK_EQ(b2nd_npy_parse(&e, &fortran, &off, (const uint8_t *)fort, 80 + 48), 0);
+    CHECK_EQ(bs__b2nd_npy_parse(&e, &fortran, &off, (const uint8_t *)fort, 80 + 48), 0);
     CHECK_EQ(fortran, 1);
     CHECK_EQ(e.shape[0], 3);
     const char *scalar =
         "\x93NUMPY\x01\x00\x36\x00{'descr': '<u8', 'fortran_order': False, 'shape': (), }\n";
-    CHECK_EQ(b2nd_npy_parse(&e, &fortran, &off, (const uint8_t *)scalar, 64 + 8), 0);
+    CHECK_EQ(bs__b2nd_npy_parse(&e, &fortran, &off, (const uint8_t *)scalar, 64 + 8), 0);
     CHECK_EQ(e.ndim, 0);
-    CHECK_EQ(b2nd_npy_parse(&e, &fortran, &off, (const uint8_t *)"junk", 4), BLOBSTORE_EINVAL);
+    CHECK_EQ(bs__b2nd_npy_parse(&e, &fortran, &off, (const uint8_t *)"junk", 4), BLOBSTORE_EINVAL);
     free(h);
     free(buf);
 }
@@ -416,8 +416,8 @@ TEST(arrays_through_the_store)
         size_t len;
         CHECK_EQ(blobstore_get(&file, &len, bs, "grid"), 0);
         b2nd_file f;
-        CHECK_EQ(b2nd_open(&f, file, len), 0);
-        b2nd_close(&f);
+        CHECK_EQ(bs__b2nd_open(&f, file, len), 0);
+        bs__b2nd_close(&f);
         CHECK_EQ(blobstore_array_put_b2nd(NULL, bs, "copy", file, len, NULL), 0);
         CHECK_EQ(blobstore_array_get(&back, bs, "copy"), 0);
         CHECK_MEM(back.data, data, sizeof(data));
@@ -460,9 +460,9 @@ TEST(array_blob_file_is_the_b2nd_file_and_corruption_is_caught)
     bs_buf buf = {0};
     CHECK_EQ(bs__read_file(path, &buf), 0);
     b2nd_file f; /* the file on disk opens as a .b2nd as it is */
-    CHECK_EQ(b2nd_open(&f, buf.data, buf.len), 0);
+    CHECK_EQ(bs__b2nd_open(&f, buf.data, buf.len), 0);
     CHECK_EQ(f.desc.shape[0], 5000);
-    b2nd_close(&f);
+    bs__b2nd_close(&f);
     buf.data[buf.len / 2] ^= 0x01; /* a payload byte: Blosc2 itself would not notice */
     FILE *fp = fopen(path, "wb");
     fwrite(buf.data, 1, buf.len, fp);
@@ -492,15 +492,15 @@ static int decode_file(const uint8_t *data, size_t len, uint8_t **out, size_t *n
     b2nd_file f;
     *out = NULL;
     *n = 0;
-    int rc = b2nd_open(&f, data, len);
+    int rc = bs__b2nd_open(&f, data, len);
     if (rc)
         return rc;
     size_t items;
-    b2nd_nitems(&f.desc, &items);
+    bs__b2nd_nitems(&f.desc, &items);
     *n = items * (size_t)f.desc.itemsize;
     *out = malloc(*n ? *n : 1);
-    rc = b2nd_read(&f, *out, *n, 1);
-    b2nd_close(&f);
+    rc = bs__b2nd_read(&f, *out, *n, 1);
+    bs__b2nd_close(&f);
     if (rc) {
         free(*out);
         *out = NULL;
@@ -635,16 +635,16 @@ TEST(chunk_header_fields_are_checked)
     b2nd_write_options o = {"zstd", 5, B2_SHUFFLE, 1, cs, bsh};
     uint8_t *file;
     size_t len;
-    CHECK_EQ(b2nd_write(&file, &len, &d, data, 0, &o), 0);
+    CHECK_EQ(bs__b2nd_write(&file, &len, &d, data, 0, &o), 0);
     b2nd_file f;
-    CHECK_EQ(b2nd_open(&f, file, len), 0);
+    CHECK_EQ(bs__b2nd_open(&f, file, len), 0);
     CHECK_EQ(f.nchunks, 4);
     size_t c0 = f.header_len + (size_t)f.offsets[0];
     size_t c3 = f.header_len + (size_t)f.offsets[3];
     uint32_t nbytes = get32(file + c0 + 4), cbytes3 = get32(file + c3 + 12);
     CHECK_EQ(nbytes, 300 * 8);
     CHECK(f.offsets[3] + cbytes3 == f.cbytes); /* the last chunk ends the chunks */
-    b2nd_close(&f);
+    bs__b2nd_close(&f);
     enum { VERSION, TYPESIZE, NBYTES, BLOCKSIZE, CBYTES, FLAGS, BFLAGS, BFLAGS2, FILTER };
     static const struct {
         int field, last;
@@ -732,21 +732,21 @@ TEST(unsupported_dtypes_are_named)
 {
     int size;
     char kind;
-    CHECK_EQ(b2nd_dtype_parse("<f16", &size, &kind), BLOBSTORE_EUNSUPPORTED);
+    CHECK_EQ(bs__b2nd_dtype_parse("<f16", &size, &kind), BLOBSTORE_EUNSUPPORTED);
     CHECK(strstr(blobstore_errmsg(), "\"<f16\" is not supported: long double") != NULL);
     CHECK(strstr(blobstore_errmsg(), "float16/32/64 (f2 f4 f8)") != NULL);
     CHECK(strstr(blobstore_errmsg(), "complex64/128 (c8 c16)") != NULL);
     CHECK(strstr(blobstore_errmsg(), "(bool, int, uint, float, complex)") == NULL);
-    CHECK_EQ(b2nd_dtype_parse("<f12", &size, &kind), BLOBSTORE_EUNSUPPORTED);
+    CHECK_EQ(bs__b2nd_dtype_parse("<f12", &size, &kind), BLOBSTORE_EUNSUPPORTED);
     CHECK(strstr(blobstore_errmsg(), "long double") != NULL);
-    CHECK_EQ(b2nd_dtype_parse("<c32", &size, &kind), BLOBSTORE_EUNSUPPORTED);
+    CHECK_EQ(bs__b2nd_dtype_parse("<c32", &size, &kind), BLOBSTORE_EUNSUPPORTED);
     CHECK(strstr(blobstore_errmsg(), "\"<c32\" is not supported: complex long double") != NULL);
-    CHECK_EQ(b2nd_dtype_parse("<U5", &size, &kind), BLOBSTORE_EUNSUPPORTED);
+    CHECK_EQ(bs__b2nd_dtype_parse("<U5", &size, &kind), BLOBSTORE_EUNSUPPORTED);
     CHECK(strstr(blobstore_errmsg(), "long double") == NULL);
     CHECK(strstr(blobstore_errmsg(), "int8/16/32/64") != NULL);
-    CHECK_EQ(b2nd_dtype_parse("<f2", &size, &kind), 0);
+    CHECK_EQ(bs__b2nd_dtype_parse("<f2", &size, &kind), 0);
     CHECK_EQ(size, 2);
-    CHECK_EQ(b2nd_dtype_parse(">c16", &size, &kind), 0);
+    CHECK_EQ(bs__b2nd_dtype_parse(">c16", &size, &kind), 0);
     CHECK_EQ(kind, 'c');
 }
 
@@ -806,10 +806,10 @@ static size_t first_chunk_at(const blobstore_array *a, const blobstore_array_opt
     uint8_t *file;
     size_t len;
     b2nd_file f;
-    if (b2nd_write(&file, &len, &d, a->data, a->fortran, &w) || b2nd_open(&f, file, len))
+    if (bs__b2nd_write(&file, &len, &d, a->data, a->fortran, &w) || bs__b2nd_open(&f, file, len))
         return 0;
     size_t at = f.header_len + (size_t)f.offsets[0];
-    b2nd_close(&f);
+    bs__b2nd_close(&f);
     free(file);
     return at;
 }
@@ -843,17 +843,17 @@ TEST(write_back_check_refuses_a_damaged_write)
             uint8_t *file;
             size_t len;
             b2nd_file f;
-            CHECK_EQ(b2nd_write(&file, &len, &d, data, fortran, &w), 0);
-            CHECK_EQ(b2nd_open(&f, file, len), 0);
+            CHECK_EQ(bs__b2nd_write(&file, &len, &d, data, fortran, &w), 0);
+            CHECK_EQ(bs__b2nd_open(&f, file, len), 0);
             places[1] = (long)(f.header_len + f.cbytes - 1);
-            b2nd_close(&f);
+            bs__b2nd_close(&f);
             free(file);
             for (int p = c == 0 ? 0 : 1; p < 3; p++) {
                 fault_at = places[p];
                 faults = 0;
-                b2__write_fault = damage;
+                bs__b2_write_fault = damage;
                 int rc = blobstore_array_put(NULL, bs, "a", &a, &o);
-                b2__write_fault = NULL;
+                bs__b2_write_fault = NULL;
                 if (rc != BLOBSTORE_ECORRUPT)
                     fprintf(stderr, "  %s fortran %d place %d: rc %d %s\n", codecs[c], fortran, p,
                             rc, blobstore_errmsg());
@@ -877,8 +877,8 @@ TEST(write_back_check_refuses_a_damaged_write)
     }
     /* With the check off (the bench's comparison), the damage is stored. */
     fault_at = -1;
-    b2__write_check = 0;
-    b2__write_fault = damage;
+    bs__b2_write_check = 0;
+    bs__b2_write_fault = damage;
     int32_t v[1000];
     for (int i = 0; i < 1000; i++)
         v[i] = i * 3;
@@ -887,8 +887,8 @@ TEST(write_back_check_refuses_a_damaged_write)
     o.compression = "none";
     fault_at = (long)first_chunk_at(&a, &o) + 32 + 4 * 10;
     int rc = blobstore_array_put(NULL, bs, "unchecked", &a, &o);
-    b2__write_fault = NULL;
-    b2__write_check = 1;
+    bs__b2_write_fault = NULL;
+    bs__b2_write_check = 1;
     CHECK_EQ(rc, 0);
     blobstore_array back;
     CHECK_EQ(blobstore_array_get(&back, bs, "unchecked"), 0);
@@ -965,7 +965,7 @@ static int diff_case(uint64_t seed, blobstore *bs, size_t max_items)
     memset(&d, 0, sizeof(d));
     snprintf(d.dtype, sizeof(d.dtype), "%s", dtypes[sm_below(&st, 25)]);
     char kind;
-    b2nd_dtype_parse(d.dtype, &d.itemsize, &kind);
+    bs__b2nd_dtype_parse(d.dtype, &d.itemsize, &kind);
     d.ndim = (int)sm_below(&st, 7);
     /* Irregular shapes: mostly small odd sizes, some 1s, rarely 0; the
      * product kept under max_items. */
@@ -1008,7 +1008,7 @@ static int diff_case(uint64_t seed, blobstore *bs, size_t max_items)
     int shuffle = (int)sm_below(&st, 3) - 1; /* -1 none, 0 byte (default), 1 bit */
     int fortran = (int)sm_below(&st, 2);
     size_t nitems;
-    b2nd_nitems(&d, &nitems);
+    bs__b2nd_nitems(&d, &nitems);
     size_t n = nitems * (size_t)d.itemsize;
     uint8_t *data = malloc(n ? n : 1), *want = malloc(n ? n : 1), *got = malloc(n ? n : 1);
     /* Values: random bytes (NaNs of every payload among the floats), runs of
@@ -1048,12 +1048,12 @@ static int diff_case(uint64_t seed, blobstore *bs, size_t max_items)
     blobstore_array back;
     memset(&back, 0, sizeof(back));
     if (!through_store) {
-        int rc = b2nd_write(&file, &flen, &d, data, fortran, &o);
+        int rc = bs__b2nd_write(&file, &flen, &d, data, fortran, &o);
         if (!rc)
-            rc = b2nd_open(&f, file, flen);
+            rc = bs__b2nd_open(&f, file, flen);
         opened = rc == 0;
         if (!rc)
-            rc = b2nd_read(&f, got, n, (int)sm_below(&st, 3));
+            rc = bs__b2nd_read(&f, got, n, (int)sm_below(&st, 3));
         if (rc)
             snprintf(what, sizeof(what), "write/read rc %d: %s", rc, blobstore_errmsg());
         else if (memcmp(got, want, n) != 0)
@@ -1103,7 +1103,7 @@ static int diff_case(uint64_t seed, blobstore *bs, size_t max_items)
         int rc;
         if (!through_store) {
             sl = malloc(bn * (size_t)d.itemsize + 1);
-            rc = b2nd_read_slice(&f, lo, hi, sl, bn * (size_t)d.itemsize, 1);
+            rc = bs__b2nd_read_slice(&f, lo, hi, sl, bn * (size_t)d.itemsize, 1);
         } else {
             rc = blobstore_array_get_slice(&back, bs, "diff", lo, hi);
             sl = back.data;
@@ -1133,7 +1133,7 @@ static int diff_case(uint64_t seed, blobstore *bs, size_t max_items)
                 shuffle, fortran, through_store);
     }
     if (opened)
-        b2nd_close(&f);
+        bs__b2nd_close(&f);
     free(file);
     free(data);
     free(want);

@@ -17,7 +17,7 @@ static void fill(pq_column *c, pq_type t, int nullable, size_t n)
 {
     memset(c, 0, sizeof(*c));
     char name[32];
-    snprintf(name, sizeof(name), "c_%s%s", pq_type_name(t), nullable ? "_null" : "");
+    snprintf(name, sizeof(name), "c_%s%s", bs__pq_type_name(t), nullable ? "_null" : "");
     for (char *p = name; *p; p++)
         if (*p == '[' || *p == ']')
             *p = '_';
@@ -25,7 +25,7 @@ static void fill(pq_column *c, pq_type t, int nullable, size_t n)
     c->type = t;
     c->nullable = nullable;
     c->utc = t == PQ_TIMESTAMP_US;
-    size_t w = pq_width(t);
+    size_t w = bs__pq_width(t);
     if (nullable) {
         c->valid = malloc(n);
         for (size_t i = 0; i < n; i++)
@@ -87,7 +87,7 @@ static int write_all(const char *dir)
         pq_write_options o = {.codec = codecs[c], .row_group_rows = 40, .pandas_metadata = pandas};
         uint8_t *file;
         size_t len;
-        if (pq_write(&file, &len, &t, &o) != 0) {
+        if (bs__pq_write(&file, &len, &t, &o) != 0) {
             fprintf(stderr, "pq_tool: %s\n", blobstore_errmsg());
             return 1;
         }
@@ -100,7 +100,7 @@ static int write_all(const char *dir)
         }
         free(file);
     }
-    pq_table_free(&t);
+    bs__pq_table_free(&t);
     return 0;
 }
 
@@ -109,7 +109,7 @@ static json_t *value(const pq_column *c, size_t i)
     if (c->valid && !c->valid[i])
         return json_null();
     char s[64];
-    size_t w = pq_width(c->type);
+    size_t w = bs__pq_width(c->type);
     const uint8_t *p = (const uint8_t *)c->values + i * w;
     switch (c->type) {
     case PQ_BOOL:
@@ -165,7 +165,7 @@ static int dump(const char *path)
         return 1;
     }
     pq_table t;
-    if (pq_read(&t, b.data, b.len, NULL, 0) != 0) {
+    if (bs__pq_read(&t, b.data, b.len, NULL, 0) != 0) {
         fprintf(stderr, "pq_tool: %s: %s\n", path, blobstore_errmsg());
         return 1;
     }
@@ -173,15 +173,15 @@ static int dump(const char *path)
         json_t *vals = json_array();
         for (size_t i = 0; i < t.nrows; i++)
             json_array_append_new(vals, value(&t.cols[k], i));
-        json_t *o =
-            json_pack("{s:s, s:s, s:b, s:o}", "name", t.cols[k].name, "type",
-                      pq_type_name(t.cols[k].type), "nullable", t.cols[k].nullable, "values", vals);
+        json_t *o = json_pack("{s:s, s:s, s:b, s:o}", "name", t.cols[k].name, "type",
+                              bs__pq_type_name(t.cols[k].type), "nullable", t.cols[k].nullable,
+                              "values", vals);
         char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
         puts(s);
         free(s);
         json_decref(o);
     }
-    pq_table_free(&t);
+    bs__pq_table_free(&t);
     bs__buf_free(&b);
     return 0;
 }

@@ -12,12 +12,12 @@ static void fill(pq_column *c, pq_type t, int nullable, size_t n, int seed)
 {
     memset(c, 0, sizeof(*c));
     char name[32];
-    snprintf(name, sizeof(name), "%s%s", pq_type_name(t), nullable ? "_null" : "");
+    snprintf(name, sizeof(name), "%s%s", bs__pq_type_name(t), nullable ? "_null" : "");
     c->name = bs__strdup(name);
     c->type = t;
     c->nullable = nullable;
     c->utc = t == PQ_TIMESTAMP_US;
-    size_t w = pq_width(t);
+    size_t w = bs__pq_width(t);
     if (nullable) {
         c->valid = malloc(n);
         for (size_t i = 0; i < n; i++)
@@ -57,7 +57,7 @@ static int same_column(const pq_column *a, const pq_column *b, size_t n)
 {
     if (a->type != b->type || a->nullable != b->nullable || strcmp(a->name, b->name) != 0)
         return 0;
-    size_t w = pq_width(a->type);
+    size_t w = bs__pq_width(a->type);
     for (size_t i = 0; i < n; i++) {
         int va = !a->valid || a->valid[i], vb = !b->valid || b->valid[i];
         if (va != vb)
@@ -162,9 +162,9 @@ TEST(every_type_nullability_codec_round_trips)
                               .pandas_metadata = "{\"index_columns\": []}"};
         uint8_t *file;
         size_t len;
-        CHECK_EQ(pq_write(&file, &len, &t, &o), 0);
+        CHECK_EQ(bs__pq_write(&file, &len, &t, &o), 0);
         pq_table back;
-        int rc = pq_read(&back, file, len, NULL, 0);
+        int rc = bs__pq_read(&back, file, len, NULL, 0);
         if (rc)
             fprintf(stderr, "  %s: %s\n", codecs[c], blobstore_errmsg());
         CHECK_EQ(rc, 0);
@@ -176,13 +176,13 @@ TEST(every_type_nullability_codec_round_trips)
             CHECK(same_column(&t.cols[i], &back.cols[i], ROWS));
         }
         CHECK(back.cols[PQ_TIMESTAMP_US * 2].utc);
-        pq_table_free(&back);
+        bs__pq_table_free(&back);
         free(file);
     }
-    pq_table_free(&t);
+    bs__pq_table_free(&t);
 }
 
-/* Count the pages of a file written by pq_write (its column chunks follow
+/* Count the pages of a file written by bs__pq_write (its column chunks follow
  * each other from offset 4 to the footer): data pages and dictionary pages. */
 static int count_pages(const uint8_t *file, size_t len, size_t *data, size_t *dicts)
 {
@@ -195,15 +195,15 @@ static int count_pages(const uint8_t *file, size_t len, size_t *data, size_t *di
         int16_t last = 0;
         int64_t type = -1, csize = -1;
         for (;;) {
-            tc_fieldinfo f = tc_next(&r, &last);
+            tc_fieldinfo f = bs__tc_next(&r, &last);
             if (r.bad || f.type == TC_STOP)
                 break;
             if (f.id == 1)
-                type = tc_read_int(&r);
+                type = bs__tc_read_int(&r);
             else if (f.id == 3)
-                csize = tc_read_int(&r);
+                csize = bs__tc_read_int(&r);
             else
-                tc_skip(&r, f.type, 0);
+                bs__tc_skip(&r, f.type, 0);
         }
         if (r.bad || csize < 0 || (size_t)csize > (size_t)(r.end - r.p))
             return -1;
@@ -239,21 +239,21 @@ TEST(column_chunks_split_into_pages)
                               .page_bytes = cases[k].page_bytes};
         uint8_t *file;
         size_t len, data, dicts;
-        CHECK_EQ(pq_write(&file, &len, &t, &o), 0);
+        CHECK_EQ(bs__pq_write(&file, &len, &t, &o), 0);
         CHECK_EQ(count_pages(file, len, &data, &dicts), 0);
         if (data < cases[k].min_pages * t.ncols)
             fprintf(stderr, "  case %zu: %zu data pages\n", k, data);
         CHECK(data >= cases[k].min_pages * t.ncols);
         CHECK(dicts > 0); /* the repeating string/binary columns */
         pq_table back;
-        CHECK_EQ(pq_read(&back, file, len, NULL, 0), 0);
+        CHECK_EQ(bs__pq_read(&back, file, len, NULL, 0), 0);
         CHECK_EQ(back.nrows, ROWS);
         for (size_t i = 0; i < t.ncols; i++) {
             if (!same_column(&t.cols[i], &back.cols[i], ROWS))
                 fprintf(stderr, "  case %zu: column %s differs\n", k, t.cols[i].name);
             CHECK(same_column(&t.cols[i], &back.cols[i], ROWS));
         }
-        pq_table_free(&back);
+        bs__pq_table_free(&back);
         free(file);
     }
     /* The environment sets what the options leave at 0, and only that. */
@@ -268,7 +268,7 @@ TEST(column_chunks_split_into_pages)
     CHECK(g == 7 && pr == 45);
     uint8_t *file;
     size_t len, data, dicts;
-    CHECK_EQ(pq_write(&file, &len, &t, NULL), 0);
+    CHECK_EQ(bs__pq_write(&file, &len, &t, NULL), 0);
     CHECK_EQ(count_pages(file, len, &data, &dicts), 0);
     CHECK_EQ(data, (size_t)(8 * 3 + 1) * t.ncols); /* 8 groups of 123 (3 pages), 1 of 16 */
     free(file);
@@ -277,7 +277,7 @@ TEST(column_chunks_split_into_pages)
     unsetenv("BLOBSTORE_PARQUET_PAGE_BYTES");
     bs__pq_write_limits(NULL, &g, &pr, &pb);
     CHECK(g == 1000000 && pr == 20000 && pb == 1 << 20);
-    pq_table_free(&t);
+    bs__pq_table_free(&t);
 }
 
 /* CSV in and out keep every value: uint64 above INT64_MAX, empty strings
@@ -343,18 +343,18 @@ TEST(projection_reads_only_named_columns)
     fill(&t.cols[2], PQ_DOUBLE, 0, 50, 3);
     uint8_t *file;
     size_t len;
-    CHECK_EQ(pq_write(&file, &len, &t, NULL), 0);
+    CHECK_EQ(bs__pq_write(&file, &len, &t, NULL), 0);
     const char *names[] = {"float64", "string_null"};
     pq_table back;
-    CHECK_EQ(pq_read(&back, file, len, names, 2), 0);
+    CHECK_EQ(bs__pq_read(&back, file, len, names, 2), 0);
     CHECK_EQ(back.ncols, 2);
     CHECK(same_column(&t.cols[2], &back.cols[0], 50));
     CHECK(same_column(&t.cols[1], &back.cols[1], 50));
-    pq_table_free(&back);
+    bs__pq_table_free(&back);
     const char *missing[] = {"nope"};
-    CHECK_EQ(pq_read(&back, file, len, missing, 1), BLOBSTORE_EINVAL);
+    CHECK_EQ(bs__pq_read(&back, file, len, missing, 1), BLOBSTORE_EINVAL);
     free(file);
-    pq_table_free(&t);
+    bs__pq_table_free(&t);
 }
 
 TEST(damaged_files_give_errors)
@@ -364,20 +364,20 @@ TEST(damaged_files_give_errors)
     fill(&t.cols[1], PQ_STRING, 0, 200, 2);
     uint8_t *file;
     size_t len;
-    CHECK_EQ(pq_write(&file, &len, &t, NULL), 0);
+    CHECK_EQ(bs__pq_write(&file, &len, &t, NULL), 0);
     pq_table back;
     for (size_t cut = 0; cut < len; cut++)
-        CHECK(pq_read(&back, file, cut, NULL, 0) != 0);
+        CHECK(bs__pq_read(&back, file, cut, NULL, 0) != 0);
     uint8_t *copy = malloc(len);
     for (size_t i = 0; i < len; i++) {
         memcpy(copy, file, len);
         copy[i] ^= 0x41;
-        if (pq_read(&back, copy, len, NULL, 0) == 0)
-            pq_table_free(&back);
+        if (bs__pq_read(&back, copy, len, NULL, 0) == 0)
+            bs__pq_table_free(&back);
     }
     free(copy);
     free(file);
-    pq_table_free(&t);
+    bs__pq_table_free(&t);
 }
 
 /* A file with one INT96 column (legacy timestamps), built by hand. */
@@ -393,63 +393,63 @@ TEST(int96_timestamps_read_as_nanoseconds)
         memcpy(page + 12 * i + 8, &julian[i], 4);
     }
     tc_writer w = {&hdr, {0}, 0, 0};
-    tc_struct_begin(&w);
-    tc_i32(&w, 1, 0);
-    tc_i32(&w, 2, 24);
-    tc_i32(&w, 3, 24);
-    tc_field_struct(&w, 5);
-    tc_i32(&w, 1, 2);
-    tc_i32(&w, 2, 0);
-    tc_i32(&w, 3, 3);
-    tc_i32(&w, 4, 3);
-    tc_struct_end(&w);
-    tc_struct_end(&w);
+    bs__tc_struct_begin(&w);
+    bs__tc_i32(&w, 1, 0);
+    bs__tc_i32(&w, 2, 24);
+    bs__tc_i32(&w, 3, 24);
+    bs__tc_field_struct(&w, 5);
+    bs__tc_i32(&w, 1, 2);
+    bs__tc_i32(&w, 2, 0);
+    bs__tc_i32(&w, 3, 3);
+    bs__tc_i32(&w, 4, 3);
+    bs__tc_struct_end(&w);
+    bs__tc_struct_end(&w);
     int64_t data_off = (int64_t)f.len;
     bs__buf_append(&f, hdr.data, hdr.len);
     bs__buf_append(&f, page, 24);
     tc_writer m = {&foot, {0}, 0, 0};
-    tc_struct_begin(&m);
-    tc_i32(&m, 1, 1);
-    tc_list(&m, 2, TC_STRUCT, 2);
-    tc_struct_begin(&m);
-    tc_string(&m, 4, "schema");
-    tc_i32(&m, 5, 1);
-    tc_struct_end(&m);
-    tc_struct_begin(&m);
-    tc_i32(&m, 1, 3); /* INT96 */
-    tc_i32(&m, 3, 0);
-    tc_string(&m, 4, "ts");
-    tc_struct_end(&m);
-    tc_i64(&m, 3, 2);
-    tc_list(&m, 4, TC_STRUCT, 1);
-    tc_struct_begin(&m);
-    tc_list(&m, 1, TC_STRUCT, 1);
-    tc_struct_begin(&m);
-    tc_i64(&m, 2, data_off);
-    tc_field_struct(&m, 3);
-    tc_i32(&m, 1, 3);
-    tc_list(&m, 2, TC_I32, 1);
-    tc_list_i32(&m, 0);
-    tc_list(&m, 3, TC_BINARY, 1);
-    tc_list_string(&m, "ts");
-    tc_i32(&m, 4, 0);
-    tc_i64(&m, 5, 2);
-    tc_i64(&m, 6, (int64_t)(hdr.len + 24));
-    tc_i64(&m, 7, (int64_t)(hdr.len + 24));
-    tc_i64(&m, 9, data_off);
-    tc_struct_end(&m);
-    tc_struct_end(&m);
-    tc_i64(&m, 2, 24);
-    tc_i64(&m, 3, 2);
-    tc_struct_end(&m);
-    tc_struct_end(&m);
+    bs__tc_struct_begin(&m);
+    bs__tc_i32(&m, 1, 1);
+    bs__tc_list(&m, 2, TC_STRUCT, 2);
+    bs__tc_struct_begin(&m);
+    bs__tc_string(&m, 4, "schema");
+    bs__tc_i32(&m, 5, 1);
+    bs__tc_struct_end(&m);
+    bs__tc_struct_begin(&m);
+    bs__tc_i32(&m, 1, 3); /* INT96 */
+    bs__tc_i32(&m, 3, 0);
+    bs__tc_string(&m, 4, "ts");
+    bs__tc_struct_end(&m);
+    bs__tc_i64(&m, 3, 2);
+    bs__tc_list(&m, 4, TC_STRUCT, 1);
+    bs__tc_struct_begin(&m);
+    bs__tc_list(&m, 1, TC_STRUCT, 1);
+    bs__tc_struct_begin(&m);
+    bs__tc_i64(&m, 2, data_off);
+    bs__tc_field_struct(&m, 3);
+    bs__tc_i32(&m, 1, 3);
+    bs__tc_list(&m, 2, TC_I32, 1);
+    bs__tc_list_i32(&m, 0);
+    bs__tc_list(&m, 3, TC_BINARY, 1);
+    bs__tc_list_string(&m, "ts");
+    bs__tc_i32(&m, 4, 0);
+    bs__tc_i64(&m, 5, 2);
+    bs__tc_i64(&m, 6, (int64_t)(hdr.len + 24));
+    bs__tc_i64(&m, 7, (int64_t)(hdr.len + 24));
+    bs__tc_i64(&m, 9, data_off);
+    bs__tc_struct_end(&m);
+    bs__tc_struct_end(&m);
+    bs__tc_i64(&m, 2, 24);
+    bs__tc_i64(&m, 3, 2);
+    bs__tc_struct_end(&m);
+    bs__tc_struct_end(&m);
     CHECK(!w.bad && !m.bad);
     uint32_t fl = (uint32_t)foot.len;
     bs__buf_append(&f, foot.data, foot.len);
     bs__buf_append(&f, &fl, 4);
     bs__buf_append(&f, "PAR1", 4);
     pq_table t;
-    int rc = pq_read(&t, f.data, f.len, NULL, 0);
+    int rc = bs__pq_read(&t, f.data, f.len, NULL, 0);
     if (rc)
         fprintf(stderr, "  %s\n", blobstore_errmsg());
     CHECK_EQ(rc, 0);
@@ -458,7 +458,7 @@ TEST(int96_timestamps_read_as_nanoseconds)
     memcpy(v, t.cols[0].values, 16);
     CHECK_EQ(v[0], 90000LL * 1000000000LL);
     CHECK_EQ(v[1], -86400LL * 1000000000LL);
-    pq_table_free(&t);
+    bs__pq_table_free(&t);
     bs__buf_free(&f);
     bs__buf_free(&hdr);
     bs__buf_free(&foot);

@@ -44,81 +44,81 @@ static void build(bs_buf *f, const col_spec *c)
     }
     bs__buf_append(&body, c->values, c->values_len);
     tc_writer w = {&hdr, {0}, 0, 0};
-    tc_struct_begin(&w);
-    tc_i32(&w, 1, 0); /* DATA_PAGE */
-    tc_i32(&w, 2, (int32_t)body.len);
-    tc_i32(&w, 3, (int32_t)body.len);
-    tc_field_struct(&w, 5);
-    tc_i32(&w, 1, (int32_t)c->nrows);
-    tc_i32(&w, 2, 0); /* PLAIN */
-    tc_i32(&w, 3, 3); /* RLE levels */
-    tc_i32(&w, 4, 3);
-    tc_struct_end(&w);
-    tc_struct_end(&w);
+    bs__tc_struct_begin(&w);
+    bs__tc_i32(&w, 1, 0); /* DATA_PAGE */
+    bs__tc_i32(&w, 2, (int32_t)body.len);
+    bs__tc_i32(&w, 3, (int32_t)body.len);
+    bs__tc_field_struct(&w, 5);
+    bs__tc_i32(&w, 1, (int32_t)c->nrows);
+    bs__tc_i32(&w, 2, 0); /* PLAIN */
+    bs__tc_i32(&w, 3, 3); /* RLE levels */
+    bs__tc_i32(&w, 4, 3);
+    bs__tc_struct_end(&w);
+    bs__tc_struct_end(&w);
     bs__buf_append(f, "PAR1", 4);
     int64_t data_off = (int64_t)f->len, chunk = (int64_t)(hdr.len + body.len);
     bs__buf_append(f, hdr.data, hdr.len);
     bs__buf_append(f, body.data, body.len);
     tc_writer m = {&foot, {0}, 0, 0};
-    tc_struct_begin(&m);
-    tc_i32(&m, 1, 1);
-    tc_list(&m, 2, TC_STRUCT, 2);
-    tc_struct_begin(&m);
-    tc_string(&m, 4, "schema");
-    tc_i32(&m, 5, 1);
-    tc_struct_end(&m);
-    tc_struct_begin(&m);
-    tc_i32(&m, 1, c->type);
+    bs__tc_struct_begin(&m);
+    bs__tc_i32(&m, 1, 1);
+    bs__tc_list(&m, 2, TC_STRUCT, 2);
+    bs__tc_struct_begin(&m);
+    bs__tc_string(&m, 4, "schema");
+    bs__tc_i32(&m, 5, 1);
+    bs__tc_struct_end(&m);
+    bs__tc_struct_begin(&m);
+    bs__tc_i32(&m, 1, c->type);
     if (c->type == 7)
-        tc_i32(&m, 2, c->flen);
-    tc_i32(&m, 3, c->repetition);
-    tc_string(&m, 4, "x");
+        bs__tc_i32(&m, 2, c->flen);
+    bs__tc_i32(&m, 3, c->repetition);
+    bs__tc_string(&m, 4, "x");
     if (c->converted >= 0)
-        tc_i32(&m, 6, c->converted);
+        bs__tc_i32(&m, 6, c->converted);
     if (c->scale)
-        tc_i32(&m, 7, c->scale);
+        bs__tc_i32(&m, 7, c->scale);
     if (c->precision)
-        tc_i32(&m, 8, c->precision);
+        bs__tc_i32(&m, 8, c->precision);
     if (c->logical) {
-        tc_field_struct(&m, 10);
-        tc_field_struct(&m, (int16_t)c->logical);
+        bs__tc_field_struct(&m, 10);
+        bs__tc_field_struct(&m, (int16_t)c->logical);
         if (c->logical == 5) {
-            tc_i32(&m, 1, c->lt_scale);
-            tc_i32(&m, 2, c->lt_precision);
+            bs__tc_i32(&m, 1, c->lt_scale);
+            bs__tc_i32(&m, 2, c->lt_precision);
         } else if (c->logical == 7) {
-            tc_bool(&m, 1, c->lt_utc);
-            tc_field_struct(&m, 2);
-            tc_field_struct(&m, (int16_t)c->lt_unit);
-            tc_struct_end(&m);
-            tc_struct_end(&m);
+            bs__tc_bool(&m, 1, c->lt_utc);
+            bs__tc_field_struct(&m, 2);
+            bs__tc_field_struct(&m, (int16_t)c->lt_unit);
+            bs__tc_struct_end(&m);
+            bs__tc_struct_end(&m);
         }
-        tc_struct_end(&m);
-        tc_struct_end(&m);
+        bs__tc_struct_end(&m);
+        bs__tc_struct_end(&m);
     }
-    tc_struct_end(&m);
-    tc_i64(&m, 3, (int64_t)c->nrows);
-    tc_list(&m, 4, TC_STRUCT, 1);
-    tc_struct_begin(&m);
-    tc_list(&m, 1, TC_STRUCT, 1);
-    tc_struct_begin(&m);
-    tc_i64(&m, 2, data_off);
-    tc_field_struct(&m, 3);
-    tc_i32(&m, 1, c->type);
-    tc_list(&m, 2, TC_I32, 1);
-    tc_list_i32(&m, 0);
-    tc_list(&m, 3, TC_BINARY, 1);
-    tc_list_string(&m, "x");
-    tc_i32(&m, 4, 0);
-    tc_i64(&m, 5, (int64_t)c->nrows);
-    tc_i64(&m, 6, chunk);
-    tc_i64(&m, 7, chunk + c->chunk_size_delta);
-    tc_i64(&m, 9, data_off);
-    tc_struct_end(&m);
-    tc_struct_end(&m);
-    tc_i64(&m, 2, chunk);
-    tc_i64(&m, 3, (int64_t)c->nrows);
-    tc_struct_end(&m);
-    tc_struct_end(&m);
+    bs__tc_struct_end(&m);
+    bs__tc_i64(&m, 3, (int64_t)c->nrows);
+    bs__tc_list(&m, 4, TC_STRUCT, 1);
+    bs__tc_struct_begin(&m);
+    bs__tc_list(&m, 1, TC_STRUCT, 1);
+    bs__tc_struct_begin(&m);
+    bs__tc_i64(&m, 2, data_off);
+    bs__tc_field_struct(&m, 3);
+    bs__tc_i32(&m, 1, c->type);
+    bs__tc_list(&m, 2, TC_I32, 1);
+    bs__tc_list_i32(&m, 0);
+    bs__tc_list(&m, 3, TC_BINARY, 1);
+    bs__tc_list_string(&m, "x");
+    bs__tc_i32(&m, 4, 0);
+    bs__tc_i64(&m, 5, (int64_t)c->nrows);
+    bs__tc_i64(&m, 6, chunk);
+    bs__tc_i64(&m, 7, chunk + c->chunk_size_delta);
+    bs__tc_i64(&m, 9, data_off);
+    bs__tc_struct_end(&m);
+    bs__tc_struct_end(&m);
+    bs__tc_i64(&m, 2, chunk);
+    bs__tc_i64(&m, 3, (int64_t)c->nrows);
+    bs__tc_struct_end(&m);
+    bs__tc_struct_end(&m);
     uint32_t fl = (uint32_t)foot.len;
     bs__buf_append(f, foot.data, foot.len);
     bs__buf_append(f, &fl, 4);
@@ -137,11 +137,11 @@ static char *read_csv(const col_spec *c, int *rc)
     pq_table t;
     char *csv = NULL;
     size_t n;
-    *rc = pq_read(&t, f.data, f.len, NULL, 0);
+    *rc = bs__pq_read(&t, f.data, f.len, NULL, 0);
     if (*rc == 0) {
         if (blobstore_table_to_csv(&csv, &n, &t) != 0)
             csv = NULL;
-        pq_table_free(&t);
+        bs__pq_table_free(&t);
     }
     bs__buf_free(&f);
     return csv;
@@ -209,13 +209,13 @@ TEST(int96_beyond_the_nanosecond_range_reads_as_microseconds)
     bs_buf f = {0};
     build(&f, &c);
     pq_table t;
-    CHECK_EQ(pq_read(&t, f.data, f.len, NULL, 0), 0);
+    CHECK_EQ(bs__pq_read(&t, f.data, f.len, NULL, 0), 0);
     CHECK_EQ(t.cols[0].type, PQ_TIMESTAMP_US);
     CHECK_EQ(((int64_t *)t.cols[0].values)[0], 253402225200000000LL);
     CHECK_EQ(((int64_t *)t.cols[0].values)[1], -62135596800000000LL);
     CHECK_EQ(((int64_t *)t.cols[0].values)[3], 1);
     CHECK_EQ(((int64_t *)t.cols[0].values)[4], -1);
-    pq_table_free(&t);
+    bs__pq_table_free(&t);
     bs__buf_free(&f);
 }
 
@@ -234,11 +234,11 @@ TEST(int96_keeps_nanoseconds_when_they_fit)
     bs_buf f = {0};
     build(&f, &c);
     pq_table t;
-    CHECK_EQ(pq_read(&t, f.data, f.len, NULL, 0), 0);
+    CHECK_EQ(bs__pq_read(&t, f.data, f.len, NULL, 0), 0);
     CHECK_EQ(t.cols[0].type, PQ_TIMESTAMP_NS);
     CHECK_EQ(((int64_t *)t.cols[0].values)[0], INT64_MAX);
     CHECK_EQ(((int64_t *)t.cols[0].values)[1], INT64_MIN);
-    pq_table_free(&t);
+    bs__pq_table_free(&t);
     bs__buf_free(&f);
 }
 
@@ -304,7 +304,7 @@ TEST(decimal_on_int32_int64_reads_exactly)
     bs_buf f = {0};
     build(&f, &d);
     pq_table t;
-    CHECK_EQ(pq_read(&t, f.data, f.len, NULL, 0), 0);
+    CHECK_EQ(bs__pq_read(&t, f.data, f.len, NULL, 0), 0);
     CHECK_EQ(t.cols[0].type, PQ_DECIMAL);
     CHECK_EQ(t.cols[0].precision, 19);
     CHECK_EQ(t.cols[0].scale, 18);
@@ -313,8 +313,8 @@ TEST(decimal_on_int32_int64_reads_exactly)
     CHECK_EQ(w[0], INT64_MIN);
     CHECK_EQ(w[1], -1);
     char type[32];
-    CHECK_STR(pq_column_type_text(&t.cols[0], type, sizeof(type)), "decimal(19,18)");
-    pq_table_free(&t);
+    CHECK_STR(bs__pq_column_type_text(&t.cols[0], type, sizeof(type)), "decimal(19,18)");
+    bs__pq_table_free(&t);
     bs__buf_free(&f);
 }
 
@@ -478,11 +478,11 @@ TEST(time_reads_as_time_of_day_in_every_unit)
     bs_buf f = {0};
     build(&f, &c);
     pq_table t;
-    CHECK_EQ(pq_read(&t, f.data, f.len, NULL, 0), 0);
+    CHECK_EQ(bs__pq_read(&t, f.data, f.len, NULL, 0), 0);
     CHECK_EQ(t.cols[0].type, PQ_TIME_NS);
     CHECK_EQ(t.cols[0].utc, 1);
     CHECK_EQ(((int64_t *)t.cols[0].values)[0], 86399999999999LL);
-    pq_table_free(&t);
+    bs__pq_table_free(&t);
     bs__buf_free(&f);
 }
 
@@ -600,17 +600,17 @@ TEST(dictionary_strings_must_be_utf8)
     uint8_t *file;
     size_t len;
     pq_write_options o = {.codec = "none"};
-    CHECK_EQ(pq_write(&file, &len, &t, &o), 0);
+    CHECK_EQ(bs__pq_write(&file, &len, &t, &o), 0);
     pq_table back;
-    CHECK_EQ(pq_read(&back, file, len, NULL, 0), 0);
-    pq_table_free(&back);
+    CHECK_EQ(bs__pq_read(&back, file, len, NULL, 0), 0);
+    bs__pq_table_free(&back);
     uint8_t *zq = memmem(file, len, "zq", 2);
     CHECK(zq != NULL);
     zq[1] = 0xfe;
-    CHECK_EQ(pq_read(&back, file, len, NULL, 0), BLOBSTORE_ECORRUPT);
+    CHECK_EQ(bs__pq_read(&back, file, len, NULL, 0), BLOBSTORE_ECORRUPT);
     CHECK(strstr(blobstore_errmsg(), "UTF-8") != NULL);
     free(file);
-    pq_table_free(&t);
+    bs__pq_table_free(&t);
 }
 
 /* A 128-bit value v = hi * 2^64 + lo into 16 bytes. */
@@ -639,7 +639,7 @@ TEST(writer_round_trips_time_and_decimal)
         c->valid = malloc(N);
         for (int i = 0; i < N; i++)
             c->valid[i] = i != 3;
-        c->values = calloc(N, pq_width(c->type));
+        c->values = calloc(N, bs__pq_width(c->type));
     }
     const int64_t day[3] = {86400000LL, 86400000000LL, 86400000000000LL};
     for (int k = 0; k < 3; k++) {
@@ -666,9 +666,9 @@ TEST(writer_round_trips_time_and_decimal)
         uint8_t *file;
         size_t len;
         pq_write_options o = {.codec = codecs[ci]};
-        CHECK_EQ(pq_write(&file, &len, &t, &o), 0);
+        CHECK_EQ(bs__pq_write(&file, &len, &t, &o), 0);
         pq_table back;
-        CHECK_EQ(pq_read(&back, file, len, NULL, 0), 0);
+        CHECK_EQ(bs__pq_read(&back, file, len, NULL, 0), 0);
         for (int k = 0; k < 6; k++) {
             const pq_column *a = &t.cols[k], *b = &back.cols[k];
             CHECK_EQ(b->type, a->type);
@@ -678,9 +678,9 @@ TEST(writer_round_trips_time_and_decimal)
             for (int i = 0; i < N; i++) {
                 CHECK_EQ(b->valid[i], a->valid[i]);
                 if (a->valid[i])
-                    CHECK(memcmp((uint8_t *)b->values + i * pq_width(a->type),
-                                 (uint8_t *)a->values + i * pq_width(a->type),
-                                 pq_width(a->type)) == 0);
+                    CHECK(memcmp((uint8_t *)b->values + i * bs__pq_width(a->type),
+                                 (uint8_t *)a->values + i * bs__pq_width(a->type),
+                                 bs__pq_width(a->type)) == 0);
             }
         }
         char *csv;
@@ -699,7 +699,7 @@ TEST(writer_round_trips_time_and_decimal)
                        "08:00:00.000,08:00:00.000000Z,08:00:00.000000000,-0.0001,"
                        "-0.000000001,9.2233720368547758080\n");
         blobstore_free(csv);
-        pq_table_free(&back);
+        bs__pq_table_free(&back);
         free(file);
     }
     /* What is not a time of day, or has more digits than the precision, is
@@ -707,18 +707,18 @@ TEST(writer_round_trips_time_and_decimal)
     uint8_t *file;
     size_t len;
     ((int64_t *)t.cols[1].values)[0] = -1;
-    CHECK_EQ(pq_write(&file, &len, &t, NULL), BLOBSTORE_EINVAL);
+    CHECK_EQ(bs__pq_write(&file, &len, &t, NULL), BLOBSTORE_EINVAL);
     CHECK(strstr(blobstore_errmsg(), "not a time of day") != NULL);
     ((int64_t *)t.cols[1].values)[0] = 0;
     dec128((uint8_t *)t.cols[3].values, 0, 1000000000); /* 10 digits in DECIMAL(9,4) */
-    CHECK_EQ(pq_write(&file, &len, &t, NULL), BLOBSTORE_EINVAL);
+    CHECK_EQ(bs__pq_write(&file, &len, &t, NULL), BLOBSTORE_EINVAL);
     CHECK(strstr(blobstore_errmsg(), "more digits than DECIMAL(9,4)") != NULL);
     dec128((uint8_t *)t.cols[3].values, 0, 0);
     dec128(d38, 0x4B3B4CA85A86C47ALL, 0x098A223FFFFFFFFFULL + 1); /* 10^38: 39 digits */
-    CHECK_EQ(pq_write(&file, &len, &t, NULL), BLOBSTORE_EINVAL);
+    CHECK_EQ(bs__pq_write(&file, &len, &t, NULL), BLOBSTORE_EINVAL);
     CHECK(strstr(blobstore_errmsg(), "DECIMAL(38,19)") != NULL);
     t.cols[5].precision = 39;
-    CHECK_EQ(pq_write(&file, &len, &t, NULL), BLOBSTORE_EINVAL);
+    CHECK_EQ(bs__pq_write(&file, &len, &t, NULL), BLOBSTORE_EINVAL);
     /* Nor does CSV show them (a scale of 50 overran the text buffer). */
     char *csv;
     size_t n;
@@ -733,7 +733,7 @@ TEST(writer_round_trips_time_and_decimal)
     ((int64_t *)t.cols[0].values)[2] = 0;
     CHECK_EQ(blobstore_table_to_csv(&csv, &n, &t), 0);
     blobstore_free(csv);
-    pq_table_free(&t);
+    bs__pq_table_free(&t);
 }
 
 /* Ranged reads (get) stop at each chunk's declared end: whole-file reads
@@ -759,12 +759,12 @@ TEST(chunk_ranges_are_checked_as_get_reads_them)
         bs_buf f = {0};
         build(&f, &c);
         pq_table t;
-        int whole = pq_read(&t, f.data, f.len, NULL, 0);
+        int whole = bs__pq_read(&t, f.data, f.len, NULL, 0);
         if (!whole)
-            pq_table_free(&t);
-        int ranged = pq_read_ranged(&t, f.data, f.len, NULL, 0, fetch_all, NULL);
+            bs__pq_table_free(&t);
+        int ranged = bs__pq_read_ranged(&t, f.data, f.len, NULL, 0, fetch_all, NULL);
         if (!ranged)
-            pq_table_free(&t);
+            bs__pq_table_free(&t);
         bs__buf_free(&f);
         if (whole != BLOBSTORE_ECORRUPT)
             fprintf(stderr, "  declared size %+lld bytes\n", (long long)delta);

@@ -49,12 +49,12 @@ static void make_table(pq_table *t, size_t n, uint64_t seed)
         for (int nl = 0; nl < 2; nl++) {
             pq_column *c = &t->cols[ty * 2 + nl];
             char name[40];
-            snprintf(name, sizeof(name), "%s%s", pq_type_name((pq_type)ty), nl ? "_null" : "");
+            snprintf(name, sizeof(name), "%s%s", bs__pq_type_name((pq_type)ty), nl ? "_null" : "");
             c->name = bs__strdup(name);
             c->type = (pq_type)ty;
             c->nullable = nl;
             c->utc = ty == PQ_TIMESTAMP_US;
-            size_t w = pq_width(c->type);
+            size_t w = bs__pq_width(c->type);
             if (nl) {
                 c->valid = malloc(n ? n : 1);
                 for (size_t i = 0; i < n; i++)
@@ -186,10 +186,10 @@ TEST(a_wrong_encoder_output_is_never_stored)
         bs__pq_nocheck = 0;
         CHECK_EQ(rc, 0);
         pq_table back;
-        rc = pq_read(&back, file, len, NULL, 0);
+        rc = bs__pq_read(&back, file, len, NULL, 0);
         if (!rc) {
             rc = bs__pq_check_rows(&t, 0, t.nrows, &back, 0);
-            pq_table_free(&back);
+            bs__pq_table_free(&back);
         }
         free(file);
         CHECK(rc != 0);
@@ -202,7 +202,7 @@ TEST(a_wrong_encoder_output_is_never_stored)
     CHECK_EQ(blobstore_table_put(NULL, bs, "new", &t, &o), 0);
     CHECK_EQ(blob_files(dir), files + 2); /* a table and its sidecar */
     blobstore_free(meta_before);
-    pq_table_free(&t);
+    bs__pq_table_free(&t);
     blobstore_close(bs);
 }
 
@@ -217,7 +217,7 @@ TEST(the_check_compares_every_value)
     CHECK_EQ(bs__pq_check_rows(&a, 0, 777, &b, 0), 0);
     for (size_t k = 0; k < b.ncols; k++) { /* representation only */
         pq_column *c = &b.cols[k];
-        size_t w = pq_width(c->type);
+        size_t w = bs__pq_width(c->type);
         for (size_t i = 0; i < 777; i++) {
             if (c->valid && !c->valid[i] && w)
                 memset((uint8_t *)c->values + i * w, 0xa5, w);
@@ -236,7 +236,7 @@ TEST(the_check_compares_every_value)
     CHECK(bs__pq_check_rows(&a, 100, 200, &part, 0) != 0);
     for (size_t k = 0; k < a.ncols; k++) {
         pq_column *c = &part.cols[k], *s = &a.cols[k];
-        size_t w = pq_width(c->type);
+        size_t w = bs__pq_width(c->type);
         if (c->valid)
             memcpy(c->valid, s->valid + 100, 100);
         if (w) {
@@ -251,11 +251,11 @@ TEST(the_check_compares_every_value)
         }
     }
     CHECK_EQ(bs__pq_check_rows(&a, 100, 200, &part, 0), 0);
-    pq_table_free(&part);
+    bs__pq_table_free(&part);
     /* Each kind of difference, in each column, is found and named. */
     for (size_t k = 0; k < a.ncols; k++) {
         pq_column *c = &b.cols[k];
-        size_t w = pq_width(c->type), row = 500;
+        size_t w = bs__pq_width(c->type), row = 500;
         while (c->valid && !c->valid[row])
             row++;
         if (w) {
@@ -296,8 +296,8 @@ TEST(the_check_compares_every_value)
     b.cols[5].type = a.cols[5].type;
     CHECK_EQ(bs__pq_check_rows(&a, 0, 776, &b, 0), BLOBSTORE_ECORRUPT);
     CHECK_EQ(bs__pq_check_rows(&a, 0, 777, &b, 0), 0);
-    pq_table_free(&a);
-    pq_table_free(&b);
+    bs__pq_table_free(&a);
+    bs__pq_table_free(&b);
 }
 
 /*
@@ -350,7 +350,7 @@ TEST(tables_follow_the_store_codec)
         blobstore_close(bs);
     }
     free(names);
-    pq_table_free(&t);
+    bs__pq_table_free(&t);
 }
 
 /* Random CSV: ints, floats, strings quoted with commas, quotes, LF and
@@ -432,7 +432,7 @@ TEST(csv_put_in_pieces_is_the_csv_parsed_whole)
         CHECK_EQ(want.cols[0].type, PQ_INT64);
         CHECK_EQ(want.cols[2].type, PQ_STRING);
         CHECK(want.cols[2].nullable);
-        pq_table_free(&want);
+        bs__pq_table_free(&want);
         bs__buf_free(&csv);
     }
     /* A schema; and a ragged record far from the start. */
@@ -537,14 +537,14 @@ static size_t write_groups(const char *path, size_t groups, size_t n, uint64_t s
         pq_table t;
         make_table(&t, n, seed + g);
         if (!w)
-            rc = pq_writer_new(&w, &t, &wo, fd_sink, &fd);
+            rc = bs__pq_writer_new(&w, &t, &wo, fd_sink, &fd);
         if (!rc)
-            rc = pq_writer_write(w, &t, 0, n);
-        pq_table_free(&t);
+            rc = bs__pq_writer_write(w, &t, 0, n);
+        bs__pq_table_free(&t);
     }
     if (!rc)
-        rc = pq_writer_finish(w, NULL);
-    pq_writer_free(w);
+        rc = bs__pq_writer_finish(w, NULL);
+    bs__pq_writer_free(w);
     off_t size = fd < 0 ? 0 : lseek(fd, 0, SEEK_END);
     if (fd >= 0)
         close(fd);
@@ -645,7 +645,7 @@ TEST(parquet_put_memory_is_bounded)
             CHECK_EQ(l1 - l0, b->offsets[i + 1] - b->offsets[i]);
             CHECK(memcmp(got.cols[1].bytes + l0, b->bytes + b->offsets[i], l1 - l0) == 0);
         }
-        pq_table_free(&t);
+        bs__pq_table_free(&t);
     }
     blobstore_table_clear(&got);
     blobstore_close(bs);
