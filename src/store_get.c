@@ -1,0 +1,475 @@
+/*
+ * store_get.c - get: an entry read and its blob decoded and checked; segment checksums and ranged
+ * reads of files stored as they are.
+ */
+#include "store_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+/* ---- get ---- */
+
+int bs__get_entry(blobstore *bs, const char *key, blobstore_entry *e)
+{
+    memset(e, 0, sizeof(*e));
+    if (!bs)
+        return bs__error(BLOBSTORE_EINVAL, "store is NULL");
+    int rc = bs__key_check(key);
+    if (rc)
+        return rc;
+    if ((rc = bs__tx_begin(bs, 0)) != 0)
+        return rc;
+    rc = bs->meta->get(bs->meta, key, e);
+    int rc2 = bs__tx_end(bs, 1);
+    if (rc)
+        blobstore_entry_clear(e);
+    return rc ? rc : rc2;
+}
+
+int bs__src_read(void *ctx, void *p, size_t cap, size_t *out_n)
+{
+    blob_src *s = ctx;
+    if (s->m)
+        return bs__mem_read(s->m, p, cap, out_n);
+    return s->r->read(s->r, p, cap, out_n);
+}
+
+typedef struct {
+    blobstore_write_fn fn;
+    void *ctx;
+} user_sink;
+
+static int sink_user(void *ctx, const void *p, size_t n)
+{
+    user_sink *u = ctx;
+    if (u->fn(u->ctx, p, n) != 0)
+        return bs__error(BLOBSTORE_ECALLBACK, "the get's write callback failed");
+    return 0;
+}
+
+/* ---- segment checksums of files stored as they are ---- */
+
+/* Segment size for a file of len bytes: 1 MiB, doubled until there are at
+ * most 4096 segments. */
+uint64_t bs__segment_size(uint64_t len)
+{
+    uint64_t seg = (uint64_t)1 << 20;
+    while (len / seg >= 4096)
+        seg *= 2;
+    return seg;
+}
+
+/* info (JSON object text) with "_segments": {"size": S, "xxh3": hex of the
+ * XXH3-64 of each S-byte segment}; NULL when out of memory. */
+char *bs__segments_info(const char *info, const void *file, size_t len)
+{
+    uint64_t seg = bs__segment_size(len);
+    size_t n = (size_t)((len + seg - 1) / seg);
+    char *hex = bs__malloc(n * 16 + 1);
+    json_error_t err;
+    json_t *o = json_loads(info, 0, &err);
+    char *out = NULL;
+    if (hex && json_is_object(o)) {
+        for (size_t i = 0; i < n; i++) {
+            size_t at = (size_t)(i * seg), k = len - at < seg ? len - at : (size_t)seg;
+            snprintf(hex + i * 16, 17, "%016llx",
+                     (unsigned long long)XXH3_64bits((const uint8_t *)file + at, k));
+        }
+        json_object_set_new(o, "_segments",
+                            json_pack("{s:I, s:s}", "size", (json_int_t)seg, "xxh3", hex));
+        out = bs__json_dumps(o);
+    }
+    json_decref(o);
+    free(hex);
+    return out;
+}
+
+/* The segment checksums recorded in info for a file of len bytes: 1 with
+ * *seg, *nseg and *sums (malloc'd), or 0 when absent or malformed. */
+static int segments_parse(const char *info, uint64_t len, uint64_t *seg, size_t *nseg,
+                          uint64_t **sums)
+{
+    json_error_t err;
+    json_t *o = info ? json_loads(info, 0, &err) : NULL;
+    json_t *sg = json_object_get(o, "_segments");
+    json_t *sz = json_object_get(sg, "size");
+    const char *hex = json_string_value(json_object_get(sg, "xxh3"));
+    int ok = 0;
+    *sums = NULL;
+    if (json_is_integer(sz) && hex && json_integer_value(sz) > 0) {
+        *seg = (uint64_t)json_integer_value(sz);
+        *nseg = (size_t)((len + *seg - 1) / *seg);
+        if (strlen(hex) == *nseg * 16 && (*sums = bs__calloc(*nseg + 1, 8)) != NULL) {
+            ok = 1;
+            for (size_t i = 0; i < *nseg && ok; i++) {
+                char part[17];
+                memcpy(part, hex + i * 16, 16);
+                part[16] = 0;
+                char *end;
+                (*sums)[i] = strtoull(part, &end, 16);
+                ok = *end == 0;
+            }
+        }
+    }
+    json_decref(o);
+    if (!ok) {
+        free(*sums);
+        *sums = NULL;
+    }
+    return ok;
+}
+
+/* Read exactly n bytes (fewer only at the end). */
+static int src_read_full(blob_src *s, unsigned char *buf, size_t n, size_t *got)
+{
+    *got = 0;
+    while (*got < n) {
+        size_t k = 0;
+        int rc = bs__src_read(s, buf + *got, n - *got, &k);
+        if (rc)
+            return rc;
+        if (k == 0)
+            break;
+        *got += k;
+    }
+    return 0;
+}
+
+/* A file stored as it is, into sink. With segment checksums (and segments of
+ * at most 64 MiB), each segment is checked before any of its bytes are
+ * passed on, as the chunks of a framed blob are; the SHA-256 of the whole is
+ * left to verify (and to full_hash). Without them, the SHA-256 is checked
+ * at the end. */
+static int decode_raw(blob_src *s, const blobstore_entry *e, bs_sink_fn sink, void *sink_ctx,
+                      int full_hash)
+{
+    uint64_t seg = 0, *sums = NULL;
+    size_t nseg = 0;
+    int segmented = segments_parse(e->info, e->size, &seg, &nseg, &sums) && seg <= (64u << 20);
+    int hashed = !segmented || full_hash;
+    bs_sha256 *sha = hashed ? bs__sha256_new() : NULL;
+    size_t cap = segmented ? (size_t)seg : IO_CHUNK;
+    unsigned char *buf = bs__malloc(cap);
+    uint64_t total = 0;
+    int rc = (!buf || (hashed && !sha)) ? BLOBSTORE_ENOMEM : 0;
+    for (size_t k = 0; !rc; k++) {
+        size_t n = 0;
+        if ((rc = src_read_full(s, buf, cap, &n)) != 0 || n == 0)
+            break;
+        if (segmented) {
+            uint64_t want = k < nseg ? (e->size - k * seg < seg ? e->size - k * seg : seg) : 0;
+            if (n != want || XXH3_64bits(buf, n) != sums[k]) {
+                rc = bs__error(BLOBSTORE_ECORRUPT, "bytes %llu..%llu fail their checksum",
+                               (unsigned long long)total, (unsigned long long)(total + n - 1));
+                break;
+            }
+        }
+        if (sha)
+            bs__sha256_update(sha, buf, n);
+        total += n;
+        rc = sink(sink_ctx, buf, n);
+    }
+    if (!rc && total != e->size)
+        rc = bs__error(BLOBSTORE_ECORRUPT, "blob has %llu bytes, not %llu",
+                       (unsigned long long)total, (unsigned long long)e->size);
+    if (!rc && sha) {
+        char hex[65];
+        bs__sha256_final_hex(sha, hex);
+        sha = NULL;
+        if (strcmp(hex, e->content_hash) != 0)
+            rc = bs__error(BLOBSTORE_ECORRUPT, "blob content does not match its SHA-256");
+    }
+    bs__sha256_free(sha);
+    free(buf);
+    free(sums);
+    return rc;
+}
+
+/* Decode an entry's blob into sink, verifying it. ENOTFOUND: blob missing.
+ * full_hash: recompute the SHA-256 of framed content too. */
+int bs__decode_entry(blobstore *bs, const blobstore_entry *e, bs_sink_fn sink, void *sink_ctx,
+                     int full_hash)
+{
+    blob_src s = {NULL, NULL};
+    mem_src m = {e->inline_data, e->inline_len, 0};
+    int rc;
+    if (e->inline_data || !e->blob) {
+        s.m = &m;
+    } else if ((rc = bs->blobs->reader(&s.r, bs->blobs, e->blob)) != 0) {
+        return rc;
+    }
+    if (!e->raw) {
+        rc = bs__frame_decode(bs__src_read, &s, sink, sink_ctx, e->content_hash, e->size, full_hash,
+                              NULL);
+    } else {
+        rc = decode_raw(&s, e, sink, sink_ctx, full_hash);
+    }
+    if (s.r)
+        s.r->close(s.r);
+    if (rc == BLOBSTORE_ECORRUPT)
+        bs__error_wrap(rc, "key \"%s\" (blob %s)", e->key, e->blob ? e->blob : "inline");
+    return rc;
+}
+
+/* Read an entry and decode it; if its blob vanished because a concurrent put
+ * replaced the entry, read the entry again. */
+static int get_common(blobstore *bs, const char *key, bs_sink_fn sink, void *ctx,
+                      int (*prepare)(void *ctx, const blobstore_entry *e))
+{
+    for (int attempt = 0;; attempt++) {
+        blobstore_entry e;
+        int rc = bs__get_entry(bs, key, &e);
+        if (rc)
+            return rc;
+        if (prepare && (rc = prepare(ctx, &e)) != 0) {
+            blobstore_entry_clear(&e);
+            return rc;
+        }
+        rc = bs__decode_entry(bs, &e, sink, ctx, bs->full_hash);
+        if (rc == BLOBSTORE_ENOTFOUND) {
+            if (attempt < 2) {
+                blobstore_entry_clear(&e);
+                continue;
+            }
+            rc = bs__error(BLOBSTORE_ECORRUPT, "key \"%s\": its blob %s is missing", key,
+                           e.blob ? e.blob : "");
+        }
+        blobstore_entry_clear(&e);
+        return rc;
+    }
+}
+
+static int buf_prepare(void *ctx, const blobstore_entry *e)
+{
+    bs_buf *b = ctx;
+    b->len = 0;
+    if (e->size > SIZE_MAX)
+        return bs__error(BLOBSTORE_ENOMEM, "blob of %llu bytes does not fit in memory",
+                         (unsigned long long)e->size);
+    return bs__buf_reserve(b, (size_t)e->size);
+}
+
+BLOBSTORE_API int blobstore_get(void **out, size_t *out_len, blobstore *bs, const char *key)
+{
+    if (!out || !out_len)
+        return bs__error(BLOBSTORE_EINVAL, "NULL output argument");
+    *out = NULL;
+    *out_len = 0;
+    bs_buf b = {0};
+    int rc = get_common(bs, key, bs__sink_buf, &b, buf_prepare);
+    if (rc) {
+        bs__buf_free(&b);
+        return rc;
+    }
+    if (!b.data && !(b.data = bs__malloc(1)))
+        return BLOBSTORE_ENOMEM;
+    *out = b.data;
+    *out_len = b.len;
+    return 0;
+}
+
+typedef struct {
+    user_sink u;
+    uint64_t sent;
+} stream_ctx;
+
+static int stream_sink(void *ctx, const void *p, size_t n)
+{
+    stream_ctx *s = ctx;
+    s->sent += n;
+    return sink_user(&s->u, p, n);
+}
+
+static int stream_prepare(void *ctx, const blobstore_entry *e)
+{
+    stream_ctx *s = ctx;
+    (void)e;
+    if (s->sent) /* a retry after bytes were delivered cannot be undone */
+        return bs__error(BLOBSTORE_EIO, "blob changed while it was being read");
+    return 0;
+}
+
+BLOBSTORE_API int blobstore_get_stream(blobstore *bs, const char *key, blobstore_write_fn write,
+                                       void *ctx)
+{
+    if (!write)
+        return bs__error(BLOBSTORE_EINVAL, "write callback is NULL");
+    stream_ctx s = {{write, ctx}, 0};
+    /* get_common passes the same ctx to prepare and the sink. */
+    return get_common(bs, key, stream_sink, &s, stream_prepare);
+}
+
+static int fd_write(void *ctx, const void *p, size_t n)
+{
+    int e = bs__write_all(*(int *)ctx, p, n);
+    if (e)
+        bs__error_errno(-e, "cannot write output");
+    return e;
+}
+
+BLOBSTORE_API int blobstore_get_fd(blobstore *bs, const char *key, int fd)
+{
+    char msg[1024];
+    int rc = blobstore_get_stream(bs, key, fd_write, &fd);
+    if (rc == BLOBSTORE_ECALLBACK) {
+        snprintf(msg, sizeof(msg), "%s", blobstore_errmsg());
+        rc = bs__error(BLOBSTORE_EIO, "%s", msg);
+    }
+    return rc;
+}
+
+/* ---- files of the format modules ---- */
+
+/* ---- files read in parts ---- */
+
+struct bs_ranged {
+    blobstore *bs;
+    char *blob;
+    uint8_t *data;
+    size_t len;
+    int mapped;   /* data is a sparse mapping filled segment by segment */
+    uint64_t seg; /* segment size */
+    size_t nseg;
+    uint64_t *sums; /* per segment XXH3-64 */
+    uint8_t *loaded;
+    pthread_mutex_t mu;
+};
+
+/* The segment checksums in an entry's info, if well-formed for r->len. */
+static int parse_segments(bs_ranged *r, const char *info)
+{
+    if (!segments_parse(info, r->len, &r->seg, &r->nseg, &r->sums))
+        return 0;
+    return (r->loaded = bs__calloc(r->nseg + 1, 1)) != NULL;
+}
+
+int bs__ranged_open(bs_ranged **out, blobstore *bs, const char *key, const char *format,
+                    const char *what, int whole)
+{
+    *out = NULL;
+    blobstore_entry e;
+    int rc = bs__get_entry(bs, key, &e);
+    if (rc)
+        return rc;
+    if (strcmp(e.format, format) != 0) {
+        blobstore_entry_clear(&e);
+        return bs__error(BLOBSTORE_EINVAL, "key \"%s\" does not hold %s", key, what);
+    }
+    bs_ranged *r = bs__calloc(1, sizeof(*r));
+    if (!r) {
+        blobstore_entry_clear(&e);
+        return BLOBSTORE_ENOMEM;
+    }
+    r->bs = bs;
+    r->len = (size_t)e.size;
+    pthread_mutex_init(&r->mu, NULL);
+    int ranged = !whole && e.size > BS_RANGED_MIN && e.raw && e.blob && !e.inline_data &&
+                 e.size == e.file_size && bs->blobs->version >= 2 && bs->blobs->read_range &&
+                 parse_segments(r, e.info);
+    if (ranged) {
+        void *m = mmap(NULL, r->len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) {
+            ranged = 0;
+        } else {
+            r->data = m;
+            r->mapped = 1;
+            r->blob = bs__strdup(e.blob);
+            rc = r->blob ? 0 : BLOBSTORE_ENOMEM;
+        }
+    }
+    blobstore_entry_clear(&e);
+    if (!rc && !ranged) {
+        void *all = NULL;
+        size_t n = 0;
+        rc = blobstore_get(&all, &n, bs, key);
+        r->data = all;
+        r->len = n;
+    }
+    if (rc) {
+        bs__ranged_close(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+const uint8_t *bs__ranged_data(const bs_ranged *r, size_t *len)
+{
+    *len = r->len;
+    return r->data;
+}
+
+int bs__ranged_fetch(bs_ranged *r, uint64_t off, uint64_t len)
+{
+    if (!r->mapped || len == 0 || off >= r->len)
+        return 0;
+    if (len > r->len - off)
+        len = r->len - off;
+    size_t first = (size_t)(off / r->seg), last = (size_t)((off + len - 1) / r->seg);
+    int rc = 0;
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = first; i <= last && !rc;) {
+        if (r->loaded[i]) {
+            i++;
+            continue;
+        }
+        size_t j = i; /* one read for a run of missing segments */
+        while (j < last && !r->loaded[j + 1])
+            j++;
+        uint64_t at = i * r->seg, end = (j + 1) * r->seg < r->len ? (j + 1) * r->seg : r->len;
+        size_t got = 0;
+        rc = r->bs->blobs->read_range(r->bs->blobs, r->blob, at, r->data + at, (size_t)(end - at),
+                                      &got);
+        if (!rc && got != end - at)
+            rc = bs__error(BLOBSTORE_ECORRUPT, "blob %s is shorter than its entry says", r->blob);
+        for (size_t k = i; !rc && k <= j; k++) {
+            uint64_t a = k * r->seg, b = a + r->seg < r->len ? a + r->seg : r->len;
+            if (XXH3_64bits(r->data + a, (size_t)(b - a)) != r->sums[k])
+                rc = bs__error(BLOBSTORE_ECORRUPT, "blob %s: bytes %llu..%llu fail their checksum",
+                               r->blob, (unsigned long long)a, (unsigned long long)b - 1);
+            else
+                r->loaded[k] = 1;
+        }
+        i = j + 1;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+void bs__ranged_close(bs_ranged *r)
+{
+    if (!r)
+        return;
+    if (r->mapped)
+        munmap(r->data, r->len);
+    else
+        blobstore_free(r->data);
+    pthread_mutex_destroy(&r->mu);
+    free(r->blob);
+    free(r->sums);
+    free(r->loaded);
+    free(r);
+}
+
+int bs__get_file(void **out, size_t *len, blobstore *bs, const char *key, const char *format,
+                 const char *what)
+{
+    blobstore_entry e;
+    int rc = bs__get_entry(bs, key, &e);
+    if (rc)
+        return rc;
+    int match = strcmp(e.format, format) == 0;
+    blobstore_entry_clear(&e);
+    if (!match)
+        return bs__error(BLOBSTORE_EINVAL, "key \"%s\" does not hold %s", key, what);
+    return blobstore_get(out, len, bs, key);
+}

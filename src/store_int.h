@@ -1,0 +1,141 @@
+/*
+ * store_int.h - what the store's files (store*.c) share: the handle, the
+ * store lock, metadata transactions and the helpers every operation uses.
+ * Private to the library.
+ */
+#ifndef BLOBSTORE_STORE_INT_H
+#define BLOBSTORE_STORE_INT_H
+
+#include "internal.h"
+
+#include <jansson.h>
+#include <pthread.h>
+
+#define SETTINGS_FILE    "blobstore.json"
+#define SETTINGS_FORMAT  "blobstore-store"
+#define SETTINGS_VERSION 1
+#define SIDECAR_EXT      ".entry" /* the entry record of a file stored as it is */
+#define INLINE_MAX       4096     /* original bytes kept inline by backends that can */
+#define IO_CHUNK         BS_FRAME_CHUNK
+
+struct blobstore {
+    char *dir; /* NULL: in-memory store */
+    blobstore_meta_backend *meta;
+    blobstore_blob_backend *blobs;
+    char *backend_name, *blob_backend_name;
+    const bs_codec *codec;
+    int level;
+    int ca;
+    int shard_chars;
+    int durable;
+    int can_inline;
+    int full_hash;      /* recompute SHA-256 on every get */
+    pthread_mutex_t mu; /* recursive: metadata transactions */
+    int batch;
+    char **batch_old, **batch_new; /* blobs to remove after commit / on rollback */
+    size_t n_old, n_new;
+    pthread_rwlock_t oprw; /* in-process half of the store lock */
+    pthread_mutex_t opmu;
+    int opcount;
+    int lockfd;     /* cross-process half: flock on <dir>/lock */
+    int rebuilding; /* opened by blobstore_rebuild_index: a new index is expected */
+    int readonly;   /* BLOBSTORE_OPEN_READONLY: nothing is written */
+};
+
+/* Bytes in memory read as a stream. */
+typedef struct {
+    const unsigned char *p;
+    size_t len, pos;
+} mem_src;
+
+/* A blob read from its backend, or an inline value from memory. */
+typedef struct {
+    blobstore_blob_reader *r;
+    mem_src *m;
+} blob_src;
+
+/* What a scan of the entries collects (list, query, clear, verify). */
+typedef struct {
+    json_t *filter;
+    int need_fields; /* the filter or the order uses store fields */
+    const char *order_path;
+    int with_meta;
+    char **keys;
+    size_t n, cap;
+    char **blobs;     /* parallel to keys */
+    json_t **order;   /* parallel to keys, when ordering: the value (or NULL) */
+    char **meta_text; /* parallel to keys, when with_meta */
+} collect_ctx;
+
+/* store.c */
+/* EREADONLY if bs was opened read-only. */
+int bs__refuse_readonly(const blobstore *bs);
+int bs__op_enter(blobstore *bs);
+void bs__op_leave(blobstore *bs);
+int bs__excl_enter(blobstore *bs);
+void bs__excl_leave(blobstore *bs);
+int bs__tx_begin(blobstore *bs, int write);
+/* Commit (ok) or roll back (!ok) unless a batch is open. */
+int bs__tx_end(blobstore *bs, int ok);
+const char *bs__ext_for(const char *format);
+int bs__ext_check(const char *ext);
+/* Blob name: in a content-addressable store, the content hash; otherwise
+ * 32 hex characters of SHA-256(key) and 16 random ones, so every put
+ * writes a fresh name and never overwrites a blob an entry points to. */
+int bs__make_blob_name(char out[128], const char *key, const char *hash, int ca, const char *ext);
+int bs__random_key(char out[17]);
+int bs__check_json_object(json_t **out, const char *text, const char *what);
+int bs__remember(char ***list, size_t *n, const char *name);
+void bs__remove_blob_quiet(blobstore *bs, const char *name);
+/* Write the sidecar of a file stored as it is: an empty frame whose entry
+ * record names the file, its content hash and size. */
+int bs__write_sidecar(blobstore *bs, const char *blob, const char *record, const char *hash,
+                      uint64_t size);
+/* Record the entry (replacing any old one) and retire the old blob. */
+int bs__commit_entry(blobstore *bs, blobstore_entry *e);
+
+/* store_open.c */
+void bs__batch_lists_free(blobstore *bs);
+/* Best effort: no reserve is made when there is no room for all of it. */
+void bs__reserve_make(blobstore *bs);
+/* Give the reserve's space back to the disk; 1 if there was one. */
+int bs__reserve_release(blobstore *bs);
+
+/* store_put.c */
+int bs__mem_read(void *ctx, void *buf, size_t cap, size_t *out_n);
+/* Sinks: the frame writer emits into a blob writer or a memory buffer. */
+int bs__sink_writer(void *ctx, const void *p, size_t n);
+
+/* store_get.c */
+int bs__get_entry(blobstore *bs, const char *key, blobstore_entry *e);
+int bs__src_read(void *ctx, void *p, size_t cap, size_t *out_n);
+/* Segment size for a file of len bytes: 1 MiB, doubled until there are at
+ * most 4096 segments. */
+uint64_t bs__segment_size(uint64_t len);
+/* info (JSON object text) with "_segments": {"size": S, "xxh3": hex of the
+ * XXH3-64 of each S-byte segment}; NULL when out of memory. */
+char *bs__segments_info(const char *info, const void *file, size_t len);
+/* Decode an entry's blob into sink, verifying it. ENOTFOUND: blob missing.
+ * full_hash: recompute the SHA-256 of framed content too. */
+int bs__decode_entry(blobstore *bs, const blobstore_entry *e, bs_sink_fn sink, void *sink_ctx,
+                     int full_hash);
+
+/* store_query.c */
+int bs__collect(void *ctx, const blobstore_entry *e);
+void bs__collect_free(collect_ctx *c);
+/* Call fn on every entry of bs, each read afresh (entries deleted meanwhile
+ * are skipped), without holding a transaction across calls. fn returns 0
+ * to go on, 1 to stop, or an error (which stops and is returned). */
+int bs__each_entry(blobstore *bs, int (*fn)(void *ctx, blobstore_entry *e), void *ctx);
+
+/* store_verify.c */
+int bs__null_sink(void *ctx, const void *p, size_t n);
+int bs__cmp_strp(const void *a, const void *b);
+
+/* store_rebuild.c */
+/* The sidecar of a file stored as it is ("<stem>.entry" beside "<stem>.ext"):
+ * an empty frame whose entry record names the file, its hash and size. */
+int bs__sidecar_name(char out[160], const char *blob);
+int bs__is_sidecar(const char *name);
+
+#endif

@@ -1,0 +1,571 @@
+/*
+ * store_put.c - put: a value encoded and written as a blob under a fresh name, then its entry
+ * committed; files of the format modules stored as they are.
+ */
+#include "store_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+/* ---- put ---- */
+
+typedef struct {
+    blobstore_read_fn fn;
+    void *ctx;
+} user_src;
+
+int bs__mem_read(void *ctx, void *buf, size_t cap, size_t *out_n)
+{
+    mem_src *m = ctx;
+    size_t n = m->len - m->pos;
+    if (n > cap)
+        n = cap;
+    if (n)
+        memcpy(buf, m->p + m->pos, n);
+    m->pos += n;
+    *out_n = n;
+    return 0;
+}
+
+/* Sinks: the frame writer emits into a blob writer or a memory buffer. */
+int bs__sink_writer(void *ctx, const void *p, size_t n)
+{
+    blobstore_blob_writer *w = ctx;
+    return w->write(w, p, n);
+}
+
+typedef struct {
+    const blobstore_put_options *po;
+    const bs_codec *codec;
+    int level;
+    const char *format, *ext;
+    json_t *meta, *info;
+    const char *codec_name; /* raw files: recorded instead of po->compression */
+} put_args;
+
+static int put_args_init(put_args *a, blobstore *bs, const blobstore_put_options *po)
+{
+    static const blobstore_put_options none = BLOBSTORE_PUT_OPTIONS_INIT;
+    memset(a, 0, sizeof(*a));
+    a->po = po ? po : &none;
+    if (a->po->version < 1 || a->po->version > BLOBSTORE_PUT_OPTIONS_VERSION)
+        return bs__error(BLOBSTORE_EINVAL, "blobstore_put_options version %u is not supported",
+                         a->po->version);
+    if (a->po->raw) { /* the file's own codec, only recorded: any short name */
+        const char *c = a->po->compression;
+        if (c && (!*c || strlen(c) > 16 ||
+                  strspn(c, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(c)))
+            return bs__error(BLOBSTORE_EINVAL, "invalid compression name \"%s\"", c);
+        a->codec = bs->codec;
+    } else {
+        a->codec = a->po->compression ? bs__codec_by_name(a->po->compression) : bs->codec;
+    }
+    if (!a->codec)
+        return BLOBSTORE_EINVAL;
+    a->level = a->po->compression_level ? a->po->compression_level : bs->level;
+    if (a->level < 1 || a->level > 9)
+        return bs__error(BLOBSTORE_EINVAL, "compression_level must be 1..9, not %d", a->level);
+    a->format = a->po->format ? a->po->format : "bytes";
+    if (!*a->format || strlen(a->format) > 32)
+        return bs__error(BLOBSTORE_EINVAL, "invalid format name");
+    a->ext = a->po->extension ? a->po->extension : bs__ext_for(a->format);
+    int rc = bs__ext_check(a->ext);
+    if (!rc)
+        rc = bs__check_json_object(&a->meta, a->po->metadata, "metadata");
+    if (!rc)
+        rc = bs__check_json_object(&a->info, a->po->format_info, "format_info");
+    return rc;
+}
+
+static void put_args_free(put_args *a)
+{
+    json_decref(a->meta);
+    json_decref(a->info);
+}
+
+/* The entry record a blob carries (frame trailer, or a raw file's sidecar):
+ * what an index rebuilt from the blobs needs that the blob itself does not
+ * say. key NULL: the content hash is the key (content-addressed). */
+static char *entry_record(const char *key, const put_args *a, const char *now)
+{
+    json_t *r = json_pack("{s:s, s:O?, s:O?, s:s}", "format", a->format, "metadata", a->meta,
+                          "info", a->info, "at", now);
+    if (r && key && json_object_set_new(r, "key", json_string(key)) != 0) {
+        json_decref(r);
+        r = NULL;
+    }
+    if (r && a->po->raw &&
+        json_object_set_new(r, "compression",
+                            json_string(a->codec_name        ? a->codec_name
+                                        : a->po->compression ? a->po->compression
+                                                             : "none")) != 0) {
+        json_decref(r);
+        r = NULL;
+    }
+    char *text = r ? bs__json_dumps(r) : NULL;
+    json_decref(r);
+    return text;
+}
+
+/* Fill the entry's descriptive fields; now: its creation time. */
+static int fill_entry(blobstore_entry *e, const char *key, const put_args *a, const char *hash,
+                      uint64_t size, uint64_t stored, const char *now)
+{
+    e->key = bs__strdup(key);
+    e->format = bs__strdup(a->format);
+    e->compression = bs__strdup(a->po->raw ? (a->codec_name        ? a->codec_name
+                                              : a->po->compression ? a->po->compression
+                                                                   : "none")
+                                           : a->codec->name);
+    e->content_hash = bs__strdup(hash);
+    e->created_at = bs__strdup(now);
+    e->updated_at = bs__strdup(now);
+    e->metadata = a->meta ? bs__json_dumps(a->meta) : bs__strdup("{}");
+    e->info = a->info ? bs__json_dumps(a->info) : NULL;
+    e->size = size;
+    e->file_size = stored;
+    e->raw = a->po->raw ? 1 : 0;
+    if (!e->key || !e->format || !e->compression || !e->content_hash || !e->created_at ||
+        !e->updated_at || !e->metadata || (a->info && !e->info))
+        return bs__error(BLOBSTORE_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* In a content-addressable store: if an entry with this hash exists and its
+ * data is present, only the entry is rewritten. Returns 1 if handled. */
+static int ca_reuse(blobstore *bs, const char *hash, const put_args *a, int *rc_out)
+{
+    blobstore_entry old;
+    memset(&old, 0, sizeof(old));
+    int rc = bs__tx_begin(bs, 0);
+    if (rc) {
+        *rc_out = rc;
+        return 1;
+    }
+    rc = bs->meta->get(bs->meta, hash, &old);
+    bs__tx_end(bs, 1);
+    if (rc) {
+        blobstore_entry_clear(&old);
+        return 0;
+    }
+    int present = old.inline_data || (old.blob && bs->blobs->exists(bs->blobs, old.blob) == 1);
+    if (!present || old.raw != (a->po->raw ? 1 : 0) || strcmp(old.format, a->format) != 0) {
+        blobstore_entry_clear(&old);
+        return 0;
+    }
+    blobstore_entry e;
+    memset(&e, 0, sizeof(e));
+    char now[32];
+    bs__now_iso(now);
+    rc = fill_entry(&e, hash, a, hash, old.size, old.file_size, now);
+    if (!rc) {
+        free(e.compression);
+        e.compression = old.compression;
+        old.compression = NULL;
+        free(e.created_at);
+        e.created_at = old.created_at;
+        old.created_at = NULL;
+        e.blob = old.blob;
+        old.blob = NULL;
+        e.inline_data = old.inline_data;
+        e.inline_len = old.inline_len;
+        old.inline_data = NULL;
+        rc = bs__commit_entry(bs, &e);
+    }
+    blobstore_entry_clear(&e);
+    blobstore_entry_clear(&old);
+    *rc_out = rc;
+    return 1;
+}
+
+/* Segment checksums of a raw file computed as it streams in, at 1 MiB and
+ * at 64 MiB (the size is known only at the end; bs__segment_size() picks). */
+typedef struct {
+    XXH3_state_t *st[2];
+    uint64_t fill[2];
+    bs_buf sums[2]; /* uint64_t each */
+} seg_hasher;
+
+static const uint64_t seg_sizes[2] = {(uint64_t)1 << 20, (uint64_t)64 << 20};
+
+static int seg_update(seg_hasher *h, const unsigned char *p, size_t n)
+{
+    for (int k = 0; k < 2; k++) {
+        const unsigned char *q = p;
+        size_t left = n;
+        while (left) {
+            if (!h->st[k]) {
+                if (!(h->st[k] = XXH3_createState()))
+                    return BLOBSTORE_ENOMEM;
+                XXH3_64bits_reset(h->st[k]);
+            }
+            size_t take = (size_t)(seg_sizes[k] - h->fill[k]) < left
+                              ? (size_t)(seg_sizes[k] - h->fill[k])
+                              : left;
+            XXH3_64bits_update(h->st[k], q, take);
+            h->fill[k] += take;
+            q += take;
+            left -= take;
+            if (h->fill[k] == seg_sizes[k]) {
+                uint64_t d = XXH3_64bits_digest(h->st[k]);
+                int rc = bs__buf_append(&h->sums[k], &d, 8);
+                if (rc)
+                    return rc;
+                XXH3_64bits_reset(h->st[k]);
+                h->fill[k] = 0;
+            }
+        }
+    }
+    return 0;
+}
+
+/* info (a JSON object, changed) with "_segments" for a file of size bytes. */
+static int seg_finish(seg_hasher *h, json_t *info, uint64_t size)
+{
+    int k = size / seg_sizes[0] < 4096 ? 0 : 1;
+    if (h->fill[k]) {
+        uint64_t d = XXH3_64bits_digest(h->st[k]);
+        int rc = bs__buf_append(&h->sums[k], &d, 8);
+        if (rc)
+            return rc;
+    }
+    size_t n = h->sums[k].len / 8;
+    char *hex = bs__malloc(n * 16 + 1);
+    if (!hex)
+        return BLOBSTORE_ENOMEM;
+    hex[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t d;
+        memcpy(&d, h->sums[k].data + 8 * i, 8);
+        snprintf(hex + i * 16, 17, "%016llx", (unsigned long long)d);
+    }
+    json_object_set_new(info, "_segments",
+                        json_pack("{s:I, s:s}", "size", (json_int_t)seg_sizes[k], "xxh3", hex));
+    free(hex);
+    return 0;
+}
+
+static void seg_free(seg_hasher *h)
+{
+    for (int k = 0; k < 2; k++) {
+        XXH3_freeState(h->st[k]);
+        bs__buf_free(&h->sums[k]);
+    }
+}
+
+static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_read_fn fn, void *ctx,
+                    const void *data, size_t len, const blobstore_put_options *po,
+                    const bs_file_hooks *hooks)
+{
+    put_args a;
+    if (!bs)
+        return bs__error(BLOBSTORE_EINVAL, "store is NULL");
+    if (out_key)
+        *out_key = NULL;
+    int rc = bs__refuse_readonly(bs);
+    if (rc)
+        return rc;
+    rc = put_args_init(&a, bs, po);
+    if (!rc && key && !bs->ca)
+        rc = bs__key_check_new(key);
+    if (rc) {
+        put_args_free(&a);
+        return rc;
+    }
+    char keybuf[17], hash[65], name[128];
+    if (!fn) {
+        if (bs->ca) {
+            bs__sha256_hex(hash, data, len);
+            int handled_rc = 0;
+            if (ca_reuse(bs, hash, &a, &handled_rc)) {
+                if (!handled_rc && out_key && !(*out_key = bs__strdup(hash)))
+                    handled_rc = BLOBSTORE_ENOMEM;
+                put_args_free(&a);
+                return handled_rc;
+            }
+        }
+    }
+    /* In-memory data is fed as one piece; a stream is read in IO_CHUNKs. */
+    unsigned char *buf = fn ? bs__malloc(IO_CHUNK) : NULL;
+    const unsigned char *piece = fn ? buf : data;
+    blobstore_blob_writer *w = NULL;
+    bs_frame_writer *fw = NULL;
+    bs_sha256 *sha = NULL;
+    bs_buf inl = {0};
+    blobstore_entry e;
+    memset(&e, 0, sizeof(e));
+    uint64_t size = 0, stored = 0;
+    int committed = 0, locked = 0;
+    char *rec = NULL; /* the entry record the blob carries */
+    seg_hasher segs;
+    memset(&segs, 0, sizeof(segs));
+    char *hooked_codec = NULL;
+    if (fn && !buf) {
+        rc = BLOBSTORE_ENOMEM;
+        goto out;
+    }
+    /* Read the first piece: a small value may be kept inline. */
+    size_t got = fn ? 0 : len;
+    while (fn && got < IO_CHUNK) {
+        size_t n = 0;
+        if (fn(ctx, buf + got, IO_CHUNK - got, &n) != 0) {
+            rc = bs__error(BLOBSTORE_ECALLBACK, "the put's read callback failed");
+            goto out;
+        }
+        if (n == 0)
+            break;
+        got += n;
+    }
+    int at_end = !fn || got < IO_CHUNK;
+    int inline_it = bs->can_inline && !a.po->raw && at_end && got <= INLINE_MAX;
+    /* Writing a blob file takes the store lock shared (verify's orphan scan
+     * takes it exclusively); a value kept inline creates no file. */
+    if (!inline_it) {
+        if ((rc = bs__op_enter(bs)) != 0)
+            goto out;
+        locked = 1;
+        if ((rc = bs->blobs->writer(&w, bs->blobs)) != 0)
+            goto out;
+    }
+    if (a.po->raw)
+        rc = (sha = bs__sha256_new()) ? 0 : BLOBSTORE_ENOMEM;
+    else if (inline_it)
+        rc = bs__frame_writer_new(&fw, a.codec, a.level, bs__sink_buf, &inl);
+    else
+        rc = bs__frame_writer_new(&fw, a.codec, a.level, bs__sink_writer, w);
+    if (rc)
+        goto out;
+    /* Feed everything. */
+    for (;;) {
+        if (got) {
+            if (fw) {
+                rc = bs__frame_write(fw, piece, got);
+            } else {
+                bs__sha256_update(sha, piece, got);
+                rc = hooks ? seg_update(&segs, piece, got) : 0;
+                if (!rc)
+                    rc = w->write(w, piece, got);
+                size += got;
+            }
+            if (rc)
+                goto out;
+        }
+        if (at_end)
+            break;
+        got = 0;
+        size_t n = 0;
+        if (fn(ctx, buf, IO_CHUNK, &n) != 0) {
+            rc = bs__error(BLOBSTORE_ECALLBACK, "the put's read callback failed");
+            goto out;
+        }
+        got = n;
+        at_end = n == 0;
+    }
+    if (hooks) { /* the file's details, known now that it is whole */
+        json_t *info = NULL;
+        if ((rc = hooks->finish(hooks->ctx, &info, &hooked_codec)) != 0)
+            goto out;
+        if (a.info && info)
+            json_object_update(a.info, info);
+        else if (info)
+            a.info = json_incref(info);
+        json_decref(info);
+        if (!a.info && !(a.info = json_object())) {
+            rc = BLOBSTORE_ENOMEM;
+            goto out;
+        }
+        if (size > 0 && (rc = seg_finish(&segs, a.info, size)) != 0)
+            goto out;
+        a.codec_name = hooked_codec;
+    }
+    char now[32];
+    bs__now_iso(now);
+    if (!bs->ca && !key) {
+        if ((rc = bs__random_key(keybuf)) != 0)
+            goto out;
+        key = keybuf;
+    }
+    /* the blob carries its key and metadata, for an index rebuild */
+    rec = entry_record(bs->ca ? NULL : key, &a, now);
+    if (!rec) {
+        rc = BLOBSTORE_ENOMEM;
+        goto out;
+    }
+    if (fw) {
+        rc = bs__frame_set_record(fw, rec);
+        if (rc || (rc = bs__frame_finish(fw, hash, &size, &stored)) != 0)
+            goto out;
+    } else {
+        bs__sha256_final_hex(sha, hash);
+        sha = NULL;
+        stored = size;
+    }
+    if (bs->ca)
+        key = hash;
+    if ((rc = fill_entry(&e, key, &a, hash, size, stored, now)) != 0)
+        goto out;
+    if (inline_it) {
+        e.inline_data = inl.data;
+        e.inline_len = inl.len;
+        inl.data = NULL;
+    } else {
+        if ((rc = bs__make_blob_name(name, key, hash, bs->ca, a.ext)) != 0)
+            goto out;
+        if (bs->ca && bs->blobs->exists(bs->blobs, name) == 1) {
+            w->abort(w); /* identical content is already stored */
+            w = NULL;
+        } else {
+            rc = w->commit(w, name, bs->durable && !bs->batch);
+            w = NULL;
+            if (!rc)
+                committed = 1;
+            if (!rc && a.po->raw) /* a file stored as it is: its record beside it */
+                rc = bs__write_sidecar(bs, name, rec, hash, size);
+            if (rc) {
+                if (committed && !bs->batch)
+                    bs__remove_blob_quiet(bs, name);
+                goto out;
+            }
+        }
+        if (!(e.blob = bs__strdup(name))) {
+            rc = BLOBSTORE_ENOMEM;
+            goto out;
+        }
+    }
+    rc = bs__commit_entry(bs, &e);
+    if (!rc && out_key && !(*out_key = bs__strdup(key)))
+        rc = BLOBSTORE_ENOMEM;
+    if (rc && committed && !bs->batch)
+        bs__remove_blob_quiet(bs, name);
+out:
+    if (w)
+        w->abort(w);
+    free(rec);
+    bs__frame_writer_free(fw);
+    bs__sha256_free(sha);
+    bs__buf_free(&inl);
+    blobstore_entry_clear(&e);
+    free(buf);
+    seg_free(&segs);
+    free(hooked_codec);
+    put_args_free(&a);
+    if (locked)
+        bs__op_leave(bs);
+    return rc;
+}
+
+BLOBSTORE_API int blobstore_put_ex(char **out_key, blobstore *bs, const char *key, const void *data,
+                                   size_t len, const blobstore_put_options *opts)
+{
+    if (!data && len)
+        return bs__error(BLOBSTORE_EINVAL, "data is NULL");
+    static const unsigned char empty[1];
+    return put_impl(out_key, bs, key, NULL, NULL, data ? data : empty, len, opts, NULL);
+}
+
+BLOBSTORE_API int blobstore_put(char **out_key, blobstore *bs, const char *key, const void *data,
+                                size_t len, const char *metadata)
+{
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.metadata = metadata;
+    return blobstore_put_ex(out_key, bs, key, data, len, &po);
+}
+
+BLOBSTORE_API int blobstore_put_stream(char **out_key, blobstore *bs, const char *key,
+                                       blobstore_read_fn read, void *ctx,
+                                       const blobstore_put_options *opts)
+{
+    if (!read)
+        return bs__error(BLOBSTORE_EINVAL, "read callback is NULL");
+    return put_impl(out_key, bs, key, read, ctx, NULL, 0, opts, NULL);
+}
+
+static int fd_read(void *ctx, void *buf, size_t cap, size_t *out_n)
+{
+    int fd = *(int *)ctx;
+    for (;;) {
+        ssize_t n = read(fd, buf, cap);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            bs__error_errno(errno, "cannot read input");
+            return -1;
+        }
+        *out_n = (size_t)n;
+        return 0;
+    }
+}
+
+BLOBSTORE_API int blobstore_put_fd(char **out_key, blobstore *bs, const char *key, int fd,
+                                   const blobstore_put_options *opts)
+{
+    char msg[1024];
+    int rc = blobstore_put_stream(out_key, bs, key, fd_read, &fd, opts);
+    if (rc == BLOBSTORE_ECALLBACK) { /* report the read error itself */
+        snprintf(msg, sizeof(msg), "%s", blobstore_errmsg());
+        rc = bs__error(BLOBSTORE_EIO, "%s", msg);
+    }
+    return rc;
+}
+
+int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *file, size_t len,
+                 const char *format, const char *codec, const char *metadata, json_t *info,
+                 const char *extra)
+{
+    json_error_t err;
+    json_t *more = extra ? json_loads(extra, 0, &err) : NULL;
+    int rc = 0;
+    if (!info)
+        rc = BLOBSTORE_ENOMEM;
+    else if (extra && !json_is_object(more))
+        rc = bs__error(BLOBSTORE_EINVAL, "format_info must be a JSON object");
+    else if (more)
+        json_object_update(info, more);
+    char *text = rc ? NULL : bs__json_dumps(info);
+    json_decref(more);
+    json_decref(info);
+    if (!rc && !text)
+        rc = BLOBSTORE_ENOMEM;
+    if (rc)
+        return rc;
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.metadata = metadata;
+    po.format = format;
+    po.raw = 1;
+    if (len > 0) { /* per-segment checksums: checked reads of parts, and of the whole */
+        char *with = bs__segments_info(text, file, len);
+        free(text);
+        if (!(text = with))
+            return BLOBSTORE_ENOMEM;
+    }
+    po.format_info = text;
+    po.compression = codec;
+    rc = blobstore_put_ex(out_key, bs, key, file, len, &po);
+    free(text);
+    return rc;
+}
+
+void bs__store_codec(const blobstore *bs, const char **name, int *level)
+{
+    *name = bs->codec->name;
+    *level = bs->level;
+}
+
+int bs__put_file_stream(char **out_key, blobstore *bs, const char *key, blobstore_read_fn fn,
+                        void *ctx, const char *format, const char *metadata,
+                        const bs_file_hooks *hooks)
+{
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.metadata = metadata;
+    po.format = format;
+    po.raw = 1;
+    return put_impl(out_key, bs, key, fn, ctx, NULL, 0, &po, hooks);
+}

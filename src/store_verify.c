@@ -1,0 +1,288 @@
+/*
+ * store_verify.c - verify: every entry read and checked, orphans and dangling entries found (and
+ * repaired on request).
+ */
+#include "store_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+/* ---- verify ---- */
+
+int bs__null_sink(void *ctx, const void *p, size_t n)
+{
+    (void)ctx;
+    (void)p;
+    (void)n;
+    return 0;
+}
+
+typedef struct {
+    blobstore *bs;
+    blobstore_verify_stats *st;
+    blobstore_problem_fn fn;
+    void *ctx;
+    int stop;
+    unsigned flags;
+    char **refs; /* sorted referenced blob names */
+    size_t nrefs;
+} verify_ctx;
+
+static int report(verify_ctx *v, blobstore_problem_kind kind, const char *key, const char *blob,
+                  const char *detail, int repaired)
+{
+    blobstore_problem p = {kind, key, blob, detail, repaired};
+    if (repaired)
+        v->st->repaired++;
+    if (v->fn && !v->stop && v->fn(v->ctx, &p) != 0)
+        v->stop = 1;
+    return 0;
+}
+
+int bs__cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int hex_run(const char *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* 1 if bs__make_blob_name could have made name: 32 hex, '-', 16 hex, or 64 hex
+ * (content-addressed); then nothing or an extension bs__ext_check accepts. */
+int bs__blob_name_own(const char *name)
+{
+    size_t n = strlen(name);
+    const char *ext;
+    if (n >= 49 && hex_run(name, 32) && name[32] == '-' && hex_run(name + 33, 16))
+        ext = name + 49;
+    else if (n >= 64 && hex_run(name, 64))
+        ext = name + 64;
+    else
+        return 0;
+    if (!*ext)
+        return 1;
+    size_t el = strlen(ext);
+    if (el < 2 || el > 16 || ext[0] != '.')
+        return 0;
+    for (size_t i = 1; i < el; i++)
+        if (!((ext[i] >= 'a' && ext[i] <= 'z') || (ext[i] >= '0' && ext[i] <= '9')))
+            return 0;
+    return 1;
+}
+
+static int orphan_cb(void *ctx, const char *name, int is_temp)
+{
+    verify_ctx *v = ctx;
+    if (is_temp == BLOBSTORE_BLOB_LIST_FOREIGN)
+        return report(v, BLOBSTORE_PROBLEM_FOREIGN, NULL, name,
+                      "not made by the store (a symbolic link, a directory, or a name the store "
+                      "never uses): not followed, left alone",
+                      0);
+    if (is_temp) {
+        int fixed = 0;
+        v->st->temps++;
+        if ((v->flags & BLOBSTORE_VERIFY_REPAIR) && v->bs->blobs->remove_temp)
+            fixed = v->bs->blobs->remove_temp(v->bs->blobs, name) == 0;
+        return report(v, BLOBSTORE_PROBLEM_TEMP, NULL, name, "leftover temporary file", fixed);
+    }
+    if (bsearch(&name, v->refs, v->nrefs, sizeof(char *), bs__cmp_strp))
+        return 0;
+    if (bs__is_sidecar(name)) { /* referenced when its file is: "<stem>.<ext>" */
+        size_t stem = strlen(name) - strlen(SIDECAR_EXT), lo = 0, hi = v->nrefs;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (strncmp(v->refs[mid], name, stem) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (; lo < v->nrefs && strncmp(v->refs[lo], name, stem) == 0; lo++)
+            if (v->refs[lo][stem] == '.' && strchr(v->refs[lo] + stem + 1, '.') == NULL)
+                return 0;
+    }
+    if (!bs__blob_name_own(name))
+        return report(v, BLOBSTORE_PROBLEM_FOREIGN, NULL, name,
+                      "a blob file whose name the store never makes: left alone", 0);
+    int fixed = 0;
+    v->st->orphans++;
+    if (v->flags & BLOBSTORE_VERIFY_REPAIR)
+        fixed = v->bs->blobs->remove(v->bs->blobs, name) == 0;
+    return report(v, BLOBSTORE_PROBLEM_ORPHAN, NULL, name, "blob without an entry", fixed);
+}
+
+static int verify_one(void *ctx, blobstore_entry *e)
+{
+    verify_ctx *v = ctx;
+    v->st->entries++;
+    int r = bs__decode_entry(v->bs, e, bs__null_sink, NULL, 1);
+    if (r == 0) {
+        v->st->ok++;
+    } else if (r == BLOBSTORE_ECORRUPT || r == BLOBSTORE_EUNSUPPORTED) {
+        v->st->corrupt++;
+        report(v, BLOBSTORE_PROBLEM_CORRUPT, e->key, e->blob, blobstore_errmsg(), 0);
+    } else if (r != BLOBSTORE_ENOTFOUND) {
+        return r; /* I/O error: stop */
+    }
+    return v->stop;
+}
+
+/* An entry seen pointing at a missing blob is dangling if it still does under
+ * a transaction (a put elsewhere may have replaced it meanwhile): a write
+ * transaction when repairing; the lock is held for this check only, not
+ * while every blob is looked up. */
+static int check_dangling(verify_ctx *v, const char *key, const char *blob)
+{
+    blobstore *bs = v->bs;
+    blobstore_entry e;
+    int dangling = 0, fixed = 0;
+    int rc = bs__tx_begin(bs, (v->flags & BLOBSTORE_VERIFY_REPAIR) != 0);
+    if (rc)
+        return rc;
+    int r = bs->meta->get(bs->meta, key, &e);
+    if (r == 0) {
+        dangling = e.blob && strcmp(e.blob, blob) == 0 && bs->blobs->exists(bs->blobs, blob) == 0;
+        blobstore_entry_clear(&e);
+    } else if (r == BLOBSTORE_ENOTFOUND) {
+        bs__error_clear();
+    } else {
+        rc = r;
+    }
+    if (!rc && dangling && (v->flags & BLOBSTORE_VERIFY_REPAIR)) {
+        rc = bs->meta->remove(bs->meta, key);
+        fixed = rc == 0;
+    }
+    int rc2 = bs__tx_end(bs, rc == 0);
+    if (!rc)
+        rc = rc2;
+    if (!rc && dangling) {
+        v->st->dangling++;
+        report(v, BLOBSTORE_PROBLEM_DANGLING, key, blob, "entry whose blob is missing", fixed);
+    }
+    return rc;
+}
+
+/* The Python package signs its pickles with a key in <dir>/pickle_secret.key
+ * and refuses to unpickle with a key that someone else could have replaced
+ * or read: verify reports such a key file the same way (never removed). */
+static void check_pickle_key(verify_ctx *v)
+{
+    if (!v->bs->dir)
+        return;
+    char *path = bs__path_join(v->bs->dir, "pickle_secret.key");
+    struct stat sb;
+    if (!path || lstat(path, &sb) != 0) {
+        free(path);
+        return;
+    }
+    free(path);
+    char why[160];
+    uid_t me = geteuid();
+    if (S_ISLNK(sb.st_mode))
+        snprintf(why, sizeof(why), "a symbolic link");
+    else if (!S_ISREG(sb.st_mode))
+        snprintf(why, sizeof(why), "not a regular file");
+    else if (sb.st_uid != me && sb.st_uid != 0)
+        snprintf(why, sizeof(why), "owned by uid %u, neither this user (%u) nor root",
+                 (unsigned)sb.st_uid, (unsigned)me);
+    else if (sb.st_mode & 077)
+        snprintf(why, sizeof(why), "mode %04o: others may %s it (it must be 0600 or stricter)",
+                 (unsigned)(sb.st_mode & 07777), sb.st_mode & 022 ? "write" : "read");
+    else
+        return;
+    char detail[320];
+    snprintf(detail, sizeof(detail),
+             "the pickle signing key is %s; pickles are not loaded with it (whoever can change "
+             "or read it can sign pickles that run code)",
+             why);
+    report(v, BLOBSTORE_PROBLEM_UNSAFE, NULL, "pickle_secret.key", detail, 0);
+}
+
+BLOBSTORE_API int blobstore_verify(blobstore_verify_stats *out, blobstore *bs, unsigned int flags,
+                                   blobstore_problem_fn fn, void *ctx)
+{
+    blobstore_verify_stats st;
+    memset(&st, 0, sizeof(st));
+    if (!bs)
+        return bs__error(BLOBSTORE_EINVAL, "store is NULL");
+    if ((flags & BLOBSTORE_VERIFY_REPAIR) && bs->readonly) {
+        if (out)
+            *out = st;
+        return bs__refuse_readonly(bs);
+    }
+    verify_ctx v = {bs, &st, fn, ctx, 0, flags, NULL, 0};
+    /* Phase 0: the index itself. A damaged index is reported as it is and
+     * nothing is repaired: a blob it lost would look like an orphan. */
+    int rc = bs__tx_begin(bs, 0);
+    if (!rc) {
+        if (bs->meta->ctl) {
+            rc = bs->meta->ctl(bs->meta, BLOBSTORE_META_CTL_CHECK, NULL);
+            if (rc == BLOBSTORE_EUNSUPPORTED) {
+                bs__error_clear();
+                rc = 0;
+            }
+        }
+        int rc2 = bs__tx_end(bs, 1);
+        if (!rc)
+            rc = rc2;
+    }
+    if (rc) {
+        if (out)
+            *out = st;
+        return rc;
+    }
+    check_pickle_key(&v);
+    /* Phase 1: check every entry's data, without blocking writers. */
+    rc = bs__each_entry(bs, verify_one, &v);
+    collect_ctx c;
+    memset(&c, 0, sizeof(c));
+    /* Phase 2: with this machine's writers excluded, find dangling entries,
+     * orphans and temps. */
+    if (!rc && !v.stop && (rc = bs__excl_enter(bs)) == 0) {
+        if ((rc = bs__tx_begin(bs, 0)) == 0) {
+            rc = bs->meta->iterate(bs->meta, NULL, bs__collect, &c);
+            int rc2 = bs__tx_end(bs, 1);
+            if (!rc)
+                rc = rc2;
+        }
+        for (size_t i = 0; !rc && i < c.n; i++) {
+            if (!c.blobs[i])
+                continue;
+            int ex = bs->blobs->exists(bs->blobs, c.blobs[i]);
+            if (ex < 0)
+                rc = ex;
+            else if (ex == 0)
+                rc = check_dangling(&v, c.keys[i], c.blobs[i]);
+        }
+        if (!rc) {
+            v.refs = bs__calloc(c.n, sizeof(char *));
+            if (!v.refs)
+                rc = BLOBSTORE_ENOMEM;
+            for (size_t i = 0; !rc && i < c.n; i++)
+                if (c.blobs[i])
+                    v.refs[v.nrefs++] = c.blobs[i];
+            if (!rc) {
+                qsort(v.refs, v.nrefs, sizeof(char *), bs__cmp_strp);
+                rc = bs->blobs->list(bs->blobs, orphan_cb, &v);
+            }
+        }
+        bs__excl_leave(bs);
+    }
+    free(v.refs);
+    bs__collect_free(&c);
+    if (out)
+        *out = st;
+    return rc;
+}
