@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 PYTHON     ?= /usr/bin/python3
 VENV       ?= $(BUILD)/venv
 
-.PHONY: all deps build run test test-fast test-asan test-python bench fuzz install format clean
+.PHONY: all deps build run test test-fast test-asan test-python bench fuzz install format check-format clean
 .PHONY: soak soak-arrays soak-tables
 
 all: build
@@ -33,6 +33,7 @@ FUZZ_SECONDS ?= 15
 test: build test-asan test-python fuzz
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	./scripts/check-headers.sh
+	./scripts/check-format.sh
 	./scripts/check-install.sh $(BUILD)
 	@echo "make test: all suites passed"
 
@@ -85,6 +86,9 @@ install: build
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+check-format:
+	./scripts/check-format.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -17,43 +17,62 @@
 #include "blobstore/sys/meta_backend.h"
 
 #include <string.h>
+#include <unistd.h>
+
+#ifndef Py_TPFLAGS_IMMUTABLETYPE /* before 3.10 */
+#define Py_TPFLAGS_IMMUTABLETYPE 0
+#endif
 
 /* The last failure of a Python callback on this thread (the exception itself
  * is cleared where it happens: the store may carry on, e.g. when removing an
  * old blob fails). */
 static _Thread_local char callback_error[512];
 
-static PyObject *Error, *NotFoundError, *CorruptError, *InvalidArgumentError, *ConflictError,
-    *UnsupportedError, *NotAStoreError, *ReadOnlyError;
+/* The module's state (multi-phase initialisation, PEP 489): its exception
+ * classes and types, one set per interpreter that imports it. */
+typedef struct {
+    PyObject *Error, *NotFoundError, *CorruptError, *InvalidArgumentError, *ConflictError,
+        *UnsupportedError, *NotAStoreError, *ReadOnlyError;
+    PyTypeObject *StoreType, *BufferType;
+} core_state;
 
-/* Raise the Python exception for a library error code. */
-static PyObject *raise_rc(int rc)
+/* The state of the module that made obj's type (a Store or a Buffer). */
+static core_state *state_of(void *obj)
 {
-    PyObject *type = Error;
+    return PyType_GetModuleState(Py_TYPE((PyObject *)obj));
+}
+
+/* Raise the Python exception for a library error code; owner is a Store. */
+static PyObject *raise_rc(void *owner, int rc)
+{
+    core_state *st = state_of(owner);
+    PyObject *type = st->Error;
     switch (rc) {
     case BLOBSTORE_ENOTFOUND:
-        type = NotFoundError;
+        type = st->NotFoundError;
         break;
     case BLOBSTORE_ECORRUPT:
-        type = CorruptError;
+        type = st->CorruptError;
         break;
     case BLOBSTORE_EINVAL:
-        type = InvalidArgumentError;
+        type = st->InvalidArgumentError;
         break;
     case BLOBSTORE_ECONFLICT:
-        type = ConflictError;
+        type = st->ConflictError;
         break;
     case BLOBSTORE_EUNSUPPORTED:
-        type = UnsupportedError;
+        type = st->UnsupportedError;
         break;
     case BLOBSTORE_EREADONLY:
-        type = ReadOnlyError;
+        type = st->ReadOnlyError;
         break;
     case BLOBSTORE_ENOMEM:
         return PyErr_NoMemory();
     case BLOBSTORE_ECALLBACK:
+        if (PyErr_Occurred()) /* a callback's own exception, restored by the caller */
+            return NULL;
         if (callback_error[0]) {
-            PyErr_SetString(Error, callback_error);
+            PyErr_SetString(st->Error, callback_error);
             callback_error[0] = '\0';
             return NULL;
         }
@@ -75,8 +94,10 @@ typedef struct {
 
 static void Buffer_dealloc(BufferObject *self)
 {
+    PyTypeObject *tp = Py_TYPE(self);
     blobstore_free(self->data);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
 }
 
 static int Buffer_getbuffer(BufferObject *self, Py_buffer *view, int flags)
@@ -91,22 +112,25 @@ static Py_ssize_t Buffer_length(BufferObject *self)
     return self->len;
 }
 
-static PyBufferProcs Buffer_as_buffer = {(getbufferproc)Buffer_getbuffer, NULL};
-static PySequenceMethods Buffer_as_sequence = {.sq_length = (lenfunc)Buffer_length};
-
-static PyTypeObject BufferType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "blobstore._core.Buffer",
-    .tp_basicsize = sizeof(BufferObject),
-    .tp_dealloc = (destructor)Buffer_dealloc,
-    .tp_as_buffer = &Buffer_as_buffer,
-    .tp_as_sequence = &Buffer_as_sequence,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Read-only bytes owned by libblobstore (no copy).",
+static PyType_Slot Buffer_slots[] = {
+    {Py_tp_dealloc, Buffer_dealloc},
+    {Py_bf_getbuffer, Buffer_getbuffer},
+    {Py_sq_length, Buffer_length},
+    {Py_tp_doc, "Bytes owned by libblobstore, lent without a copy."},
+    {0, NULL},
 };
 
-static PyObject *buffer_new(void *data, size_t len)
+static PyType_Spec Buffer_spec = {
+    .name = "blobstore._core.Buffer",
+    .basicsize = sizeof(BufferObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Buffer_slots,
+};
+
+/* A Buffer taking data (freed with blobstore_free); owner is a Store. */
+static PyObject *buffer_new(void *owner, void *data, size_t len)
 {
-    BufferObject *b = PyObject_New(BufferObject, &BufferType);
+    BufferObject *b = PyObject_New(BufferObject, state_of(owner)->BufferType);
     if (!b) {
         blobstore_free(data);
         return NULL;
@@ -624,14 +648,39 @@ static blobstore_meta_backend *py_meta_new(PyObject *obj)
 
 /* ---- Store ---- */
 
+/*
+ * A handle is used by several Python threads at once: every library call
+ * runs without the GIL. busy counts the calls in progress on the handle
+ * (changed only with the GIL held), so that close() waits for them to
+ * return before it frees the handle; closing turns new calls away meanwhile.
+ * A call made from inside a call on this thread (a blob backend or stream
+ * written in Python calling back) cannot be waited for: close() refuses it.
+ */
 typedef struct {
     PyObject_HEAD blobstore *bs;
+    int busy;    /* library calls in progress (GIL held to change) */
+    int closing; /* close() is waiting for busy to reach 0 */
 } StoreObject;
+
+/* Library calls in progress on this thread, on any handle. */
+static _Thread_local int calls_on_this_thread;
+
+static void busy_enter(StoreObject *self)
+{
+    self->busy++;
+    calls_on_this_thread++;
+}
+
+static void busy_leave(StoreObject *self)
+{
+    self->busy--;
+    calls_on_this_thread--;
+}
 
 #define CHECK_OPEN(self)                                                                           \
     do {                                                                                           \
-        if (!(self)->bs) {                                                                         \
-            PyErr_SetString(InvalidArgumentError, "the store is closed");                          \
+        if (!(self)->bs || (self)->closing) {                                                      \
+            PyErr_SetString(state_of(self)->InvalidArgumentError, "the store is closed");          \
             return NULL;                                                                           \
         }                                                                                          \
     } while (0)
@@ -715,18 +764,23 @@ static int Store_init(StoreObject *self, PyObject *args, PyObject *kw)
         return -1;
     }
     if (self->bs) {
+        if (self->busy || self->closing) {
+            PyErr_SetString(state_of(self)->InvalidArgumentError,
+                            "the store is in use by another call");
+            return -1;
+        }
         blobstore_close(self->bs);
         self->bs = NULL;
     }
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc =
-        rebuilding ? blobstore_open_rebuilding(&self->bs, &o) : blobstore_open(&self->bs, &o);
-    Py_END_ALLOW_THREADS if (rc)
-    {
+    Py_BEGIN_ALLOW_THREADS
+        rc = rebuilding ? blobstore_open_rebuilding(&self->bs, &o) : blobstore_open(&self->bs, &o);
+    Py_END_ALLOW_THREADS
+    if (rc) {
         if (rc == BLOBSTORE_ENOTFOUND) /* not a store: no key is involved */
-            PyErr_SetString(NotAStoreError, blobstore_errmsg());
+            PyErr_SetString(state_of(self)->NotAStoreError, blobstore_errmsg());
         else
-            raise_rc(rc);
+            raise_rc(self, rc);
         return -1;
     }
     return 0;
@@ -734,24 +788,44 @@ static int Store_init(StoreObject *self, PyObject *args, PyObject *kw)
 
 static void Store_dealloc(StoreObject *self)
 {
+    /* No call can be in progress: each holds a reference to self. */
+    PyTypeObject *tp = Py_TYPE(self);
     if (self->bs) {
         blobstore *bs = self->bs;
         self->bs = NULL;
-        Py_BEGIN_ALLOW_THREADS blobstore_close(bs);
+        Py_BEGIN_ALLOW_THREADS
+            blobstore_close(bs);
         Py_END_ALLOW_THREADS
     }
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
 }
 
+/* close(): waits for the calls in progress on other threads to return; a
+ * second close() is a no-op. */
 static PyObject *Store_close(StoreObject *self, PyObject *unused)
 {
     (void)unused;
-    if (self->bs) {
-        blobstore *bs = self->bs;
-        self->bs = NULL;
-        Py_BEGIN_ALLOW_THREADS blobstore_close(bs);
+    if (!self->bs || self->closing)
+        Py_RETURN_NONE; /* closed, or another thread is closing it */
+    if (self->busy && calls_on_this_thread) {
+        PyErr_SetString(state_of(self)->InvalidArgumentError,
+                        "close() called back from inside a call on the store: it would wait for "
+                        "itself");
+        return NULL;
+    }
+    self->closing = 1;
+    while (self->busy) {
+        Py_BEGIN_ALLOW_THREADS
+            usleep(1000);
         Py_END_ALLOW_THREADS
     }
+    blobstore *bs = self->bs;
+    self->bs = NULL;
+    Py_BEGIN_ALLOW_THREADS
+        blobstore_close(bs);
+    Py_END_ALLOW_THREADS
+    self->closing = 0;
     Py_RETURN_NONE;
 }
 
@@ -820,13 +894,18 @@ static PyObject *Store_put(StoreObject *self, PyObject *args, PyObject *kw)
     if (got == n) {
         blobstore *bs = self->bs;
         if (n == 1) {
-            Py_BEGIN_ALLOW_THREADS rc =
-                blobstore_put_ex(&out, bs, key, views[0].buf, (size_t)views[0].len, &po);
+            busy_enter(self);
+            Py_BEGIN_ALLOW_THREADS
+                rc = blobstore_put_ex(&out, bs, key, views[0].buf, (size_t)views[0].len, &po);
             Py_END_ALLOW_THREADS
+            busy_leave(self);
         } else {
             parts_src src = {views, n, 0, 0};
-            Py_BEGIN_ALLOW_THREADS rc = blobstore_put_stream(&out, bs, key, parts_read, &src, &po);
+            busy_enter(self);
+            Py_BEGIN_ALLOW_THREADS
+                rc = blobstore_put_stream(&out, bs, key, parts_read, &src, &po);
             Py_END_ALLOW_THREADS
+            busy_leave(self);
         }
     }
     for (Py_ssize_t i = 0; i < got; i++)
@@ -835,7 +914,7 @@ static PyObject *Store_put(StoreObject *self, PyObject *args, PyObject *kw)
     if (got != n)
         return NULL;
     if (rc)
-        return raise_rc(rc);
+        return raise_rc(self, rc);
     PyObject *r = PyUnicode_FromString(out);
     blobstore_free(out);
     return r;
@@ -852,11 +931,16 @@ static PyObject *Store_get(StoreObject *self, PyObject *args)
     size_t len = 0;
     int rc;
     blobstore *bs = self->bs;
-    Py_BEGIN_ALLOW_THREADS rc = blobstore_get(&data, &len, bs, key);
-    Py_END_ALLOW_THREADS if (rc == BLOBSTORE_ENOTFOUND) Py_RETURN_NONE;
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_get(&data, &len, bs, key);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc == BLOBSTORE_ENOTFOUND)
+        Py_RETURN_NONE;
     if (rc)
-        return raise_rc(rc);
-    return buffer_new(data, len);
+        return raise_rc(self, rc);
+    return buffer_new(self, data, len);
 }
 
 /* get_metadata(key) -> JSON str or None */
@@ -869,10 +953,15 @@ static PyObject *Store_get_metadata(StoreObject *self, PyObject *args)
     char *json = NULL;
     int rc;
     blobstore *bs = self->bs;
-    Py_BEGIN_ALLOW_THREADS rc = blobstore_get_metadata(&json, bs, key);
-    Py_END_ALLOW_THREADS if (rc == BLOBSTORE_ENOTFOUND) Py_RETURN_NONE;
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_get_metadata(&json, bs, key);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc == BLOBSTORE_ENOTFOUND)
+        Py_RETURN_NONE;
     if (rc)
-        return raise_rc(rc);
+        return raise_rc(self, rc);
     PyObject *r = PyUnicode_FromString(json);
     blobstore_free(json);
     return r;
@@ -886,10 +975,15 @@ static PyObject *Store_update_metadata(StoreObject *self, PyObject *args)
         return NULL;
     int rc;
     blobstore *bs = self->bs;
-    Py_BEGIN_ALLOW_THREADS rc = blobstore_update_metadata(bs, key, json);
-    Py_END_ALLOW_THREADS if (rc == BLOBSTORE_ENOTFOUND) Py_RETURN_FALSE;
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_update_metadata(bs, key, json);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc == BLOBSTORE_ENOTFOUND)
+        Py_RETURN_FALSE;
     if (rc)
-        return raise_rc(rc);
+        return raise_rc(self, rc);
     Py_RETURN_TRUE;
 }
 
@@ -901,10 +995,15 @@ static PyObject *Store_delete(StoreObject *self, PyObject *args)
         return NULL;
     int rc;
     blobstore *bs = self->bs;
-    Py_BEGIN_ALLOW_THREADS rc = blobstore_delete(bs, key);
-    Py_END_ALLOW_THREADS if (rc == BLOBSTORE_ENOTFOUND) Py_RETURN_FALSE;
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_delete(bs, key);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc == BLOBSTORE_ENOTFOUND)
+        Py_RETURN_FALSE;
     if (rc)
-        return raise_rc(rc);
+        return raise_rc(self, rc);
     Py_RETURN_TRUE;
 }
 
@@ -916,8 +1015,13 @@ static PyObject *Store_exists(StoreObject *self, PyObject *args)
         return NULL;
     int rc;
     blobstore *bs = self->bs;
-    Py_BEGIN_ALLOW_THREADS rc = blobstore_exists(bs, key);
-    Py_END_ALLOW_THREADS if (rc < 0) return raise_rc(rc);
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_exists(bs, key);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc < 0)
+        return raise_rc(self, rc);
     return PyBool_FromLong(rc);
 }
 
@@ -944,8 +1048,13 @@ static PyObject *Store_query(StoreObject *self, PyObject *args, PyObject *kw)
     blobstore_result r;
     int rc;
     blobstore *bs = self->bs;
-    Py_BEGIN_ALLOW_THREADS rc = blobstore_query_run(&r, bs, &q);
-    Py_END_ALLOW_THREADS if (rc) return raise_rc(rc);
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_query_run(&r, bs, &q);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc)
+        return raise_rc(self, rc);
     PyObject *list = PyList_New((Py_ssize_t)r.count);
     for (size_t i = 0; list && i < r.count; i++) {
         PyObject *item = with_meta ? Py_BuildValue("(ss)", r.keys[i], r.metadata[i])
@@ -967,8 +1076,13 @@ static PyObject *Store_clear(StoreObject *self, PyObject *unused)
     size_t n = 0;
     int rc;
     blobstore *bs = self->bs;
-    Py_BEGIN_ALLOW_THREADS rc = blobstore_clear(&n, bs);
-    Py_END_ALLOW_THREADS if (rc) return raise_rc(rc);
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_clear(&n, bs);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc)
+        return raise_rc(self, rc);
     return PyLong_FromSize_t(n);
 }
 
@@ -998,12 +1112,15 @@ static PyObject *Store_verify(StoreObject *self, PyObject *args, PyObject *kw)
     blobstore_verify_stats st;
     int rc;
     blobstore *bs = self->bs;
-    Py_BEGIN_ALLOW_THREADS rc =
-        blobstore_verify(&st, bs, repair ? BLOBSTORE_VERIFY_REPAIR : 0, collect_problem, problems);
-    Py_END_ALLOW_THREADS if (rc)
-    {
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_verify(&st, bs, repair ? BLOBSTORE_VERIFY_REPAIR : 0, collect_problem,
+                              problems);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc) {
         Py_DECREF(problems);
-        return raise_rc(rc);
+        return raise_rc(self, rc);
     }
     return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:n,s:n,s:N}", "entries", (Py_ssize_t)st.entries,
                          "ok", (Py_ssize_t)st.ok, "corrupt", (Py_ssize_t)st.corrupt, "dangling",
@@ -1022,11 +1139,14 @@ static PyObject *Store_rebuild_index(StoreObject *self, PyObject *unused)
     blobstore_rebuild_stats st;
     int rc;
     blobstore *bs = self->bs;
-    Py_BEGIN_ALLOW_THREADS rc = blobstore_rebuild_index(&st, bs, collect_problem, problems);
-    Py_END_ALLOW_THREADS if (rc)
-    {
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_rebuild_index(&st, bs, collect_problem, problems);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc) {
         Py_DECREF(problems);
-        return raise_rc(rc);
+        return raise_rc(self, rc);
     }
     return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:N}", "blobs", (Py_ssize_t)st.blobs, "restored",
                          (Py_ssize_t)st.restored, "kept", (Py_ssize_t)st.kept, "superseded",
@@ -1047,11 +1167,16 @@ static PyObject *Store_migrate_to(StoreObject *self, PyObject *args)
     blobstore_migrate_stats st;
     int rc;
     blobstore *src = self->bs, *to = dst->bs;
-    Py_BEGIN_ALLOW_THREADS rc = blobstore_migrate(&st, to, src, collect_problem, problems);
-    Py_END_ALLOW_THREADS if (rc && rc != BLOBSTORE_ECORRUPT)
-    {
+    busy_enter(self);
+    busy_enter(dst);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_migrate(&st, to, src, collect_problem, problems);
+    Py_END_ALLOW_THREADS
+    busy_leave(dst);
+    busy_leave(self);
+    if (rc && rc != BLOBSTORE_ECORRUPT) {
         Py_DECREF(problems);
-        return raise_rc(rc);
+        return raise_rc(self, rc);
     }
     return Py_BuildValue("{s:n,s:n,s:n,s:n,s:K,s:N}", "entries", (Py_ssize_t)st.entries, "copied",
                          (Py_ssize_t)st.copied, "skipped", (Py_ssize_t)st.skipped, "failed",
@@ -1066,7 +1191,7 @@ static PyObject *Store_settings(StoreObject *self, PyObject *unused)
     char *json;
     int rc = blobstore_settings(&json, self->bs);
     if (rc)
-        return raise_rc(rc);
+        return raise_rc(self, rc);
     PyObject *r = PyUnicode_FromString(json);
     blobstore_free(json);
     return r;
@@ -1080,8 +1205,13 @@ static PyObject *Store_create_index(StoreObject *self, PyObject *args)
         return NULL;
     int rc;
     blobstore *bs = self->bs;
-    Py_BEGIN_ALLOW_THREADS rc = blobstore_create_index(bs, path);
-    Py_END_ALLOW_THREADS if (rc) return raise_rc(rc);
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_create_index(bs, path);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc)
+        return raise_rc(self, rc);
     Py_RETURN_NONE;
 }
 
@@ -1109,7 +1239,7 @@ static PyObject *Store_put_array(StoreObject *self, PyObject *args, PyObject *kw
     Py_ssize_t nd = PySequence_Fast_GET_SIZE(seq);
     if (nd > BLOBSTORE_ARRAY_MAX_DIM) {
         Py_DECREF(seq);
-        PyErr_Format(UnsupportedError, "arrays have at most %d dimensions",
+        PyErr_Format(state_of(self)->UnsupportedError, "arrays have at most %d dimensions",
                      BLOBSTORE_ARRAY_MAX_DIM);
         return NULL;
     }
@@ -1136,10 +1266,14 @@ static PyObject *Store_put_array(StoreObject *self, PyObject *args, PyObject *kw
     char *out = NULL;
     int rc;
     blobstore *bs = self->bs;
-    Py_BEGIN_ALLOW_THREADS rc = blobstore_array_put(&out, bs, key, &a, &o);
-    Py_END_ALLOW_THREADS PyBuffer_Release(&view);
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_array_put(&out, bs, key, &a, &o);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    PyBuffer_Release(&view);
     if (rc)
-        return raise_rc(rc);
+        return raise_rc(self, rc);
     PyObject *r = PyUnicode_FromString(out);
     blobstore_free(out);
     return r;
@@ -1177,15 +1311,20 @@ static PyObject *Store_get_array(StoreObject *self, PyObject *args, PyObject *kw
     blobstore_array a;
     int rc;
     blobstore *bs = self->bs;
-    Py_BEGIN_ALLOW_THREADS rc =
-        sliced ? blobstore_array_get_slice(&a, bs, key, lo, hi) : blobstore_array_get(&a, bs, key);
-    Py_END_ALLOW_THREADS if (rc == BLOBSTORE_ENOTFOUND) Py_RETURN_NONE;
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = sliced ? blobstore_array_get_slice(&a, bs, key, lo, hi)
+                    : blobstore_array_get(&a, bs, key);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc == BLOBSTORE_ENOTFOUND)
+        Py_RETURN_NONE;
     if (rc)
-        return raise_rc(rc);
+        return raise_rc(self, rc);
     PyObject *shape = PyTuple_New(a.ndim);
     for (int i = 0; shape && i < a.ndim; i++)
         PyTuple_SET_ITEM(shape, i, PyLong_FromLongLong(a.shape[i]));
-    PyObject *buf = buffer_new(a.data, a.nbytes); /* takes the memory */
+    PyObject *buf = buffer_new(self, a.data, a.nbytes); /* takes the memory */
     if (!shape || !buf) {
         Py_XDECREF(shape);
         Py_XDECREF(buf);
@@ -1256,8 +1395,11 @@ static PyObject *Store_put_table(StoreObject *self, PyObject *args, PyObject *kw
         o.pandas_metadata = pandas;
         o.compression = comp;
         blobstore *bs = self->bs;
-        Py_BEGIN_ALLOW_THREADS rc = blobstore_table_put(&out, bs, key, &t, &o);
+        busy_enter(self);
+        Py_BEGIN_ALLOW_THREADS
+            rc = blobstore_table_put(&out, bs, key, &t, &o);
         Py_END_ALLOW_THREADS
+        busy_leave(self);
     }
     for (Py_ssize_t i = 0; views && held && i < 4 * n; i++)
         if (held[i])
@@ -1269,7 +1411,7 @@ static PyObject *Store_put_table(StoreObject *self, PyObject *args, PyObject *kw
     if (!ok)
         return PyErr_Occurred() ? NULL : PyErr_NoMemory();
     if (rc)
-        return raise_rc(rc);
+        return raise_rc(self, rc);
     PyObject *r = PyUnicode_FromString(out);
     blobstore_free(out);
     return r;
@@ -1304,13 +1446,17 @@ static PyObject *Store_get_table(StoreObject *self, PyObject *args, PyObject *kw
     blobstore_table t;
     int rc;
     blobstore *bs = self->bs;
-    Py_BEGIN_ALLOW_THREADS rc = blobstore_table_get(&t, bs, key, sel, (size_t)nsel);
-    Py_END_ALLOW_THREADS PyMem_Free(sel);
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_table_get(&t, bs, key, sel, (size_t)nsel);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    PyMem_Free(sel);
     Py_XDECREF(seq);
     if (rc == BLOBSTORE_ENOTFOUND)
         Py_RETURN_NONE;
     if (rc)
-        return raise_rc(rc);
+        return raise_rc(self, rc);
     PyObject *list = PyList_New((Py_ssize_t)t.ncols);
     for (size_t i = 0; list && i < t.ncols; i++) {
         blobstore_column *c = &t.cols[i];
@@ -1344,13 +1490,13 @@ static PyObject *Store_get_table(StoreObject *self, PyObject *args, PyObject *kw
         /* Buffers take the memory; the table keeps nothing. */
         PyObject *vals = Py_None, *offs = Py_None, *bytes = Py_None, *valid = Py_None;
         if (w) {
-            vals = buffer_new(c->values, w * t.nrows);
+            vals = buffer_new(self, c->values, w * t.nrows);
         } else {
-            offs = buffer_new(c->offsets, 8 * (t.nrows + 1));
-            bytes = buffer_new(c->bytes, t.nrows ? (size_t)c->offsets[t.nrows] : 0);
+            offs = buffer_new(self, c->offsets, 8 * (t.nrows + 1));
+            bytes = buffer_new(self, c->bytes, t.nrows ? (size_t)c->offsets[t.nrows] : 0);
         }
         if (c->valid)
-            valid = buffer_new(c->valid, t.nrows);
+            valid = buffer_new(self, c->valid, t.nrows);
         else
             Py_INCREF(valid);
         if (w) {
@@ -1381,7 +1527,241 @@ static PyObject *Store_get_table(StoreObject *self, PyObject *args, PyObject *kw
     return Py_BuildValue("(nN)", nrows, list);
 }
 
+/* ---- batches and streams ---- */
+
+static PyObject *Store_batch_call(StoreObject *self, int (*fn)(blobstore *))
+{
+    CHECK_OPEN(self);
+    int rc;
+    blobstore *bs = self->bs;
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = fn(bs);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc)
+        return raise_rc(self, rc);
+    Py_RETURN_NONE;
+}
+
+/* batch_begin(), batch_commit(), batch_rollback(): blobstore_batch_*; the
+ * same thread must end the batch it began. */
+static PyObject *Store_batch_begin(StoreObject *self, PyObject *unused)
+{
+    (void)unused;
+    return Store_batch_call(self, blobstore_batch_begin);
+}
+
+static PyObject *Store_batch_commit(StoreObject *self, PyObject *unused)
+{
+    (void)unused;
+    return Store_batch_call(self, blobstore_batch_commit);
+}
+
+static PyObject *Store_batch_rollback(StoreObject *self, PyObject *unused)
+{
+    (void)unused;
+    return Store_batch_call(self, blobstore_batch_rollback);
+}
+
+/* A Python callable called from a stream callback; the first exception it
+ * raises is kept here and raised again when the library call returns. */
+typedef struct {
+    PyObject *fn;
+    PyObject *type, *value, *tb;
+} py_stream;
+
+static int py_stream_failed(py_stream *c)
+{
+    if (!c->type)
+        PyErr_Fetch(&c->type, &c->value, &c->tb);
+    else
+        PyErr_Clear();
+    return -1;
+}
+
+/* Restore the callable's exception, if it raised one; 1 if so. */
+static int py_stream_raise(py_stream *c)
+{
+    if (!c->type)
+        return 0;
+    PyErr_Restore(c->type, c->value, c->tb);
+    c->type = c->value = c->tb = NULL;
+    return 1;
+}
+
+/* Reader of put_stream: fn(cap) returns up to cap bytes; b"" ends the data. */
+static int py_stream_read(void *ctx, void *buf, size_t cap, size_t *out_n)
+{
+    py_stream *c = ctx;
+    *out_n = 0;
+    PyGILState_STATE g = PyGILState_Ensure();
+    int rc = 0;
+    PyObject *r = PyObject_CallFunction(c->fn, "n",
+                                        (Py_ssize_t)(cap > PY_SSIZE_T_MAX ? PY_SSIZE_T_MAX : cap));
+    Py_buffer v;
+    if (!r || PyObject_GetBuffer(r, &v, PyBUF_SIMPLE) != 0) {
+        rc = py_stream_failed(c);
+    } else {
+        if ((size_t)v.len > cap) {
+            PyErr_SetString(PyExc_ValueError,
+                            "the stream's reader returned more than it was asked");
+            rc = py_stream_failed(c);
+        } else {
+            memcpy(buf, v.buf, (size_t)v.len);
+            *out_n = (size_t)v.len;
+        }
+        PyBuffer_Release(&v);
+    }
+    Py_XDECREF(r);
+    PyGILState_Release(g);
+    return rc;
+}
+
+/* Writer of get_stream: fn(bytes) consumes them. */
+static int py_stream_write(void *ctx, const void *buf, size_t len)
+{
+    py_stream *c = ctx;
+    PyGILState_STATE g = PyGILState_Ensure();
+    int rc = 0;
+    PyObject *b = PyBytes_FromStringAndSize(buf, (Py_ssize_t)len);
+    PyObject *r = b ? PyObject_CallOneArg(c->fn, b) : NULL;
+    if (!r)
+        rc = py_stream_failed(c);
+    Py_XDECREF(r);
+    Py_XDECREF(b);
+    PyGILState_Release(g);
+    return rc;
+}
+
+static void fill_put_options(blobstore_put_options *po, const char *meta, const char *format)
+{
+    po->metadata = meta;
+    po->format = format;
+}
+
+/* put_stream(key, reader, metadata=None, format=None) -> key: reader(n)
+ * returns up to n bytes, b"" at the end; memory stays bounded. */
+static PyObject *Store_put_stream(StoreObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"key", "reader", "metadata", "format", NULL};
+    const char *key = NULL, *meta = NULL, *format = NULL;
+    py_stream c = {NULL, NULL, NULL, NULL};
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "zO|zz", kwlist, &key, &c.fn, &meta, &format))
+        return NULL;
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    fill_put_options(&po, meta, format);
+    char *out = NULL;
+    int rc;
+    blobstore *bs = self->bs;
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_put_stream(&out, bs, key, py_stream_read, &c, &po);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (py_stream_raise(&c)) {
+        blobstore_free(out);
+        return NULL;
+    }
+    if (rc)
+        return raise_rc(self, rc);
+    PyObject *r = PyUnicode_FromString(out);
+    blobstore_free(out);
+    return r;
+}
+
+/* get_stream(key, writer) -> True, or False if there is no such key:
+ * writer(bytes) is called with the blob's bytes in order, each piece
+ * checked before it is passed on. */
+static PyObject *Store_get_stream(StoreObject *self, PyObject *args)
+{
+    const char *key;
+    py_stream c = {NULL, NULL, NULL, NULL};
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTuple(args, "sO", &key, &c.fn))
+        return NULL;
+    int rc;
+    blobstore *bs = self->bs;
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_get_stream(bs, key, py_stream_write, &c);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (py_stream_raise(&c))
+        return NULL;
+    if (rc == BLOBSTORE_ENOTFOUND)
+        Py_RETURN_FALSE;
+    if (rc)
+        return raise_rc(self, rc);
+    Py_RETURN_TRUE;
+}
+
+/* put_fd(key, fd, metadata=None, format=None) -> key: the file read to its end. */
+static PyObject *Store_put_fd(StoreObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"key", "fd", "metadata", "format", NULL};
+    const char *key = NULL, *meta = NULL, *format = NULL;
+    int fd;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "zi|zz", kwlist, &key, &fd, &meta, &format))
+        return NULL;
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    fill_put_options(&po, meta, format);
+    char *out = NULL;
+    int rc;
+    blobstore *bs = self->bs;
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_put_fd(&out, bs, key, fd, &po);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc)
+        return raise_rc(self, rc);
+    PyObject *r = PyUnicode_FromString(out);
+    blobstore_free(out);
+    return r;
+}
+
+/* get_fd(key, fd) -> True, or False if there is no such key. */
+static PyObject *Store_get_fd(StoreObject *self, PyObject *args)
+{
+    const char *key;
+    int fd;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTuple(args, "si", &key, &fd))
+        return NULL;
+    int rc;
+    blobstore *bs = self->bs;
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_get_fd(bs, key, fd);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc == BLOBSTORE_ENOTFOUND)
+        Py_RETURN_FALSE;
+    if (rc)
+        return raise_rc(self, rc);
+    Py_RETURN_TRUE;
+}
+
+/* busy() -> the number of library calls in progress on this handle (tests). */
+static PyObject *Store_busy(StoreObject *self, PyObject *unused)
+{
+    (void)unused;
+    return PyLong_FromLong(self->busy);
+}
+
 static PyMethodDef Store_methods[] = {
+    {"batch_begin", (PyCFunction)Store_batch_begin, METH_NOARGS, NULL},
+    {"batch_commit", (PyCFunction)Store_batch_commit, METH_NOARGS, NULL},
+    {"batch_rollback", (PyCFunction)Store_batch_rollback, METH_NOARGS, NULL},
+    {"put_stream", (PyCFunction)(void (*)(void))Store_put_stream, METH_VARARGS | METH_KEYWORDS,
+     NULL},
+    {"get_stream", (PyCFunction)Store_get_stream, METH_VARARGS, NULL},
+    {"put_fd", (PyCFunction)(void (*)(void))Store_put_fd, METH_VARARGS | METH_KEYWORDS, NULL},
+    {"get_fd", (PyCFunction)Store_get_fd, METH_VARARGS, NULL},
+    {"busy", (PyCFunction)Store_busy, METH_NOARGS, NULL},
     {"put_table", (PyCFunction)(void (*)(void))Store_put_table, METH_VARARGS | METH_KEYWORDS, NULL},
     {"get_table", (PyCFunction)(void (*)(void))Store_get_table, METH_VARARGS | METH_KEYWORDS, NULL},
     {"put_array", (PyCFunction)(void (*)(void))Store_put_array, METH_VARARGS | METH_KEYWORDS, NULL},
@@ -1403,19 +1783,20 @@ static PyMethodDef Store_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject StoreType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "blobstore._core.Store",
-    .tp_basicsize = sizeof(StoreObject),
-    .tp_dealloc = (destructor)Store_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A libblobstore store handle (see blobstore.BlobStore).",
-    .tp_methods = Store_methods,
-    .tp_init = (initproc)Store_init,
-    .tp_new = PyType_GenericNew,
+static PyType_Slot Store_slots[] = {
+    {Py_tp_dealloc, Store_dealloc},
+    {Py_tp_doc, "A libblobstore store handle (see blobstore.BlobStore)."},
+    {Py_tp_methods, Store_methods},
+    {Py_tp_init, Store_init},
+    {Py_tp_new, PyType_GenericNew},
+    {0, NULL},
 };
 
-static struct PyModuleDef core_module = {
-    PyModuleDef_HEAD_INIT, "_core", "The C core of blobstore.", -1, NULL, NULL, NULL, NULL, NULL,
+static PyType_Spec Store_spec = {
+    .name = "blobstore._core.Store",
+    .basicsize = sizeof(StoreObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Store_slots,
 };
 
 static PyObject *new_exc(PyObject *m, const char *name, PyObject *bases, const char *doc)
@@ -1428,40 +1809,96 @@ static PyObject *new_exc(PyObject *m, const char *name, PyObject *bases, const c
     return e;
 }
 
+/* Py_mod_exec: fill a new module's state (as CPython's _sqlite does). */
+static int core_exec(PyObject *m)
+{
+    core_state *st = PyModule_GetState(m);
+    st->StoreType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &Store_spec, NULL);
+    st->BufferType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &Buffer_spec, NULL);
+    if (!st->StoreType || !st->BufferType ||
+        PyModule_AddObjectRef(m, "Store", (PyObject *)st->StoreType) != 0 ||
+        PyModule_AddObjectRef(m, "Buffer", (PyObject *)st->BufferType) != 0)
+        return -1;
+    if (!(st->Error = new_exc(m, "Error", NULL, "Base class of blobstore errors.")))
+        return -1;
+    PyObject *b;
+    b = PyTuple_Pack(2, st->Error, PyExc_KeyError);
+    st->NotFoundError = b ? new_exc(m, "NotFoundError", b, "No such key.") : NULL;
+    Py_XDECREF(b);
+    st->CorruptError = new_exc(m, "CorruptError", st->Error, "Stored data failed its checksum.");
+    b = PyTuple_Pack(2, st->Error, PyExc_ValueError);
+    st->InvalidArgumentError =
+        b ? new_exc(m, "InvalidArgumentError", b, "Invalid argument.") : NULL;
+    Py_XDECREF(b);
+    b = st->InvalidArgumentError ? PyTuple_Pack(1, st->InvalidArgumentError) : NULL;
+    st->ConflictError =
+        b ? new_exc(m, "ConflictError", b, "Options conflict with the store's settings.") : NULL;
+    Py_XDECREF(b);
+    st->UnsupportedError = new_exc(m, "UnsupportedError", st->Error, "Unsupported format feature.");
+    b = PyTuple_Pack(2, st->Error, PyExc_FileNotFoundError);
+    st->NotAStoreError = b ? new_exc(m, "NotAStoreError", b,
+                                     "The directory is not a blobstore store (mode 'r' or 'w').")
+                           : NULL;
+    Py_XDECREF(b);
+    b = PyTuple_Pack(2, st->Error, PyExc_PermissionError);
+    st->ReadOnlyError =
+        b ? new_exc(m, "ReadOnlyError", b, "A write to a store opened with mode='r'.") : NULL;
+    Py_XDECREF(b);
+    if (!st->NotFoundError || !st->CorruptError || !st->InvalidArgumentError ||
+        !st->ConflictError || !st->UnsupportedError || !st->NotAStoreError || !st->ReadOnlyError)
+        return -1;
+    return PyModule_AddStringConstant(m, "library_version", blobstore_version());
+}
+
+static int core_traverse(PyObject *m, visitproc visit, void *arg)
+{
+    core_state *st = PyModule_GetState(m);
+    Py_VISIT(st->Error);
+    Py_VISIT(st->NotFoundError);
+    Py_VISIT(st->CorruptError);
+    Py_VISIT(st->InvalidArgumentError);
+    Py_VISIT(st->ConflictError);
+    Py_VISIT(st->UnsupportedError);
+    Py_VISIT(st->NotAStoreError);
+    Py_VISIT(st->ReadOnlyError);
+    Py_VISIT(st->StoreType);
+    Py_VISIT(st->BufferType);
+    return 0;
+}
+
+static int core_clear(PyObject *m)
+{
+    core_state *st = PyModule_GetState(m);
+    Py_CLEAR(st->Error);
+    Py_CLEAR(st->NotFoundError);
+    Py_CLEAR(st->CorruptError);
+    Py_CLEAR(st->InvalidArgumentError);
+    Py_CLEAR(st->ConflictError);
+    Py_CLEAR(st->UnsupportedError);
+    Py_CLEAR(st->NotAStoreError);
+    Py_CLEAR(st->ReadOnlyError);
+    Py_CLEAR(st->StoreType);
+    Py_CLEAR(st->BufferType);
+    return 0;
+}
+
+static void core_free(void *m)
+{
+    core_clear((PyObject *)m);
+}
+
+static PyModuleDef_Slot core_slots[] = {
+    {Py_mod_exec, core_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT,        .m_name = "_core",     .m_doc = "The C core of blobstore.",
+    .m_size = sizeof(core_state), .m_slots = core_slots, .m_traverse = core_traverse,
+    .m_clear = core_clear,        .m_free = core_free,
+};
+
 PyMODINIT_FUNC PyInit__core(void)
 {
-    if (PyType_Ready(&StoreType) < 0 || PyType_Ready(&BufferType) < 0)
-        return NULL;
-    PyObject *m = PyModule_Create(&core_module);
-    if (!m)
-        return NULL;
-    Error = new_exc(m, "Error", NULL, "Base class of blobstore errors.");
-    PyObject *b;
-    b = PyTuple_Pack(2, Error, PyExc_KeyError);
-    NotFoundError = new_exc(m, "NotFoundError", b, "No such key.");
-    Py_XDECREF(b);
-    CorruptError = new_exc(m, "CorruptError", Error, "Stored data failed its checksum.");
-    b = PyTuple_Pack(2, Error, PyExc_ValueError);
-    InvalidArgumentError = new_exc(m, "InvalidArgumentError", b, "Invalid argument.");
-    Py_XDECREF(b);
-    b = PyTuple_Pack(1, InvalidArgumentError);
-    ConflictError = new_exc(m, "ConflictError", b, "Options conflict with the store's settings.");
-    Py_XDECREF(b);
-    UnsupportedError = new_exc(m, "UnsupportedError", Error, "Unsupported format feature.");
-    b = PyTuple_Pack(2, Error, PyExc_FileNotFoundError);
-    NotAStoreError = new_exc(m, "NotAStoreError", b,
-                             "The directory is not a blobstore store (mode 'r' or 'w').");
-    Py_XDECREF(b);
-    b = PyTuple_Pack(2, Error, PyExc_PermissionError);
-    ReadOnlyError = new_exc(m, "ReadOnlyError", b, "A write to a store opened with mode='r'.");
-    Py_XDECREF(b);
-    if (!Error || !NotFoundError || !CorruptError || !InvalidArgumentError || !ConflictError ||
-        !UnsupportedError || !NotAStoreError || !ReadOnlyError)
-        return NULL;
-    Py_INCREF(&StoreType);
-    PyModule_AddObject(m, "Store", (PyObject *)&StoreType);
-    Py_INCREF(&BufferType);
-    PyModule_AddObject(m, "Buffer", (PyObject *)&BufferType);
-    PyModule_AddStringConstant(m, "library_version", blobstore_version());
-    return m;
+    return PyModuleDef_Init(&core_module);
 }
