@@ -10,7 +10,7 @@
 
 #include <errno.h>
 
-static _Thread_local char errmsg[1024];
+static _Thread_local char errmsg[BS_ERRMSG_MAX];
 static _Thread_local int nospace; /* an error since the last take was "disk full" */
 
 void bs__nospace_note(void)
@@ -63,6 +63,19 @@ BLOBSTORE_API const char *blobstore_errmsg(void)
 void bs__error_clear(void)
 {
     errmsg[0] = '\0';
+}
+
+void bs__error_state_capture(bs_error_state *st, int code)
+{
+    st->code = code;
+    memcpy(st->msg, errmsg, sizeof(st->msg));
+    errmsg[0] = '\0';
+}
+
+int bs__error_state_restore(const bs_error_state *st)
+{
+    memcpy(errmsg, st->msg, sizeof(errmsg));
+    return st->code;
 }
 
 int bs__error(int code, const char *fmt, ...)

@@ -33,6 +33,18 @@ int bs__error_wrap(int code, const char *fmt, ...) BS_PRINTF(2, 3);
 /* Report errno as BLOBSTORE_EIO (or ENOMEM/ENOENT mapping) with context. */
 int bs__error_errno(int err, const char *fmt, ...) BS_PRINTF(2, 3);
 void bs__error_clear(void);
+/* The error of an operation, kept while its cleanup runs: cleanup (closing a
+ * reader, aborting a writer, rolling back) may fail and set a message of its
+ * own, which must not replace the one that explains the failure (as libgit2's
+ * git_error_state_capture/restore). capture saves code and message and
+ * clears the message; restore puts them back and returns the code. */
+#define BS_ERRMSG_MAX 1024
+typedef struct {
+    int code;
+    char msg[BS_ERRMSG_MAX];
+} bs_error_state;
+void bs__error_state_capture(bs_error_state *st, int code);
+int bs__error_state_restore(const bs_error_state *st);
 /* A full disk (ENOSPC, EDQUOT, SQLITE_FULL) is noted by the error paths that
  * see it; take returns whether one was noted since the last take, and
  * forgets it. Deletes use it to retry with the space reserve released. */

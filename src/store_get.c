@@ -50,9 +50,13 @@ typedef struct {
 static int sink_user(void *ctx, const void *p, size_t n)
 {
     user_sink *u = ctx;
-    if (u->fn(u->ctx, p, n) != 0)
-        return bs__error(BLOBSTORE_ECALLBACK, "the get's write callback failed");
-    return 0;
+    bs__error_clear();
+    if (u->fn(u->ctx, p, n) == 0)
+        return 0;
+    /* a callback's own message (fd_write's errno text) is kept */
+    return blobstore_errmsg()[0]
+               ? BLOBSTORE_ECALLBACK
+               : bs__error(BLOBSTORE_ECALLBACK, "the get's write callback failed");
 }
 
 /* ---- segment checksums of files stored as they are ---- */
@@ -212,8 +216,11 @@ int bs__decode_entry(blobstore *bs, const blobstore_entry *e, bs_sink_fn sink, v
     } else {
         rc = decode_raw(&s, e, sink, sink_ctx, full_hash);
     }
+    bs_error_state es;
+    bs__error_state_capture(&es, rc);
     if (s.r)
         s.r->close(s.r);
+    rc = bs__error_state_restore(&es);
     if (rc == BLOBSTORE_ECORRUPT)
         bs__error_wrap(rc, "key \"%s\" (blob %s)", e->key, e->blob ? e->blob : "inline");
     return rc;
@@ -311,19 +318,15 @@ static int fd_write(void *ctx, const void *p, size_t n)
 {
     int e = bs__write_all(*(int *)ctx, p, n);
     if (e)
-        bs__error_errno(-e, "cannot write output");
+        bs__error_errno(-e, "write");
     return e;
 }
 
 BLOBSTORE_API int blobstore_get_fd(blobstore *bs, const char *key, int fd)
 {
-    char msg[1024];
     int rc = blobstore_get_stream(bs, key, fd_write, &fd);
-    if (rc == BLOBSTORE_ECALLBACK) {
-        snprintf(msg, sizeof(msg), "%s", blobstore_errmsg());
-        rc = bs__error(BLOBSTORE_EIO, "%s", msg);
-    }
-    return rc;
+    /* fd_write's message (the errno text) was kept: only the code changes */
+    return rc == BLOBSTORE_ECALLBACK ? BLOBSTORE_EIO : rc;
 }
 
 /* ---- files of the format modules ---- */

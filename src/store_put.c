@@ -261,6 +261,17 @@ static void seg_free(seg_hasher *h)
     }
 }
 
+/* Pull up to cap bytes from the caller's read callback. A message the
+ * callback left (fd_read's errno text) is kept; one that left none is named. */
+static int pull(blobstore_read_fn fn, void *ctx, void *buf, size_t cap, size_t *out_n)
+{
+    bs__error_clear();
+    if (fn(ctx, buf, cap, out_n) == 0)
+        return 0;
+    return blobstore_errmsg()[0] ? BLOBSTORE_ECALLBACK
+                                 : bs__error(BLOBSTORE_ECALLBACK, "the put's read callback failed");
+}
+
 static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_read_fn fn, void *ctx,
                     const void *data, size_t len, const blobstore_put_options *po,
                     const bs_file_hooks *hooks)
@@ -316,10 +327,8 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     size_t got = fn ? 0 : len;
     while (fn && got < IO_CHUNK) {
         size_t n = 0;
-        if (fn(ctx, buf + got, IO_CHUNK - got, &n) != 0) {
-            rc = bs__error(BLOBSTORE_ECALLBACK, "the put's read callback failed");
+        if ((rc = pull(fn, ctx, buf + got, IO_CHUNK - got, &n)) != 0)
             goto out;
-        }
         if (n == 0)
             break;
         got += n;
@@ -362,10 +371,8 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
             break;
         got = 0;
         size_t n = 0;
-        if (fn(ctx, buf, IO_CHUNK, &n) != 0) {
-            rc = bs__error(BLOBSTORE_ECALLBACK, "the put's read callback failed");
+        if ((rc = pull(fn, ctx, buf, IO_CHUNK, &n)) != 0)
             goto out;
-        }
         got = n;
         at_end = n == 0;
     }
@@ -445,7 +452,9 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         rc = BLOBSTORE_ENOMEM;
     if (rc && committed && !bs->batch)
         bs__remove_blob_quiet(bs, name);
-out:
+out:;
+    bs_error_state es; /* the cleanup below must not replace the error */
+    bs__error_state_capture(&es, rc);
     if (w)
         w->abort(w);
     free(rec);
@@ -459,7 +468,7 @@ out:
     put_args_free(&a);
     if (locked)
         bs__op_leave(bs);
-    return rc;
+    return bs__error_state_restore(&es);
 }
 
 BLOBSTORE_API int blobstore_put_ex(char **out_key, blobstore *bs, const char *key, const void *data,
@@ -496,7 +505,7 @@ static int fd_read(void *ctx, void *buf, size_t cap, size_t *out_n)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            bs__error_errno(errno, "cannot read input");
+            bs__error_errno(errno, "read");
             return -1;
         }
         *out_n = (size_t)n;
@@ -507,13 +516,9 @@ static int fd_read(void *ctx, void *buf, size_t cap, size_t *out_n)
 BLOBSTORE_API int blobstore_put_fd(char **out_key, blobstore *bs, const char *key, int fd,
                                    const blobstore_put_options *opts)
 {
-    char msg[1024];
     int rc = blobstore_put_stream(out_key, bs, key, fd_read, &fd, opts);
-    if (rc == BLOBSTORE_ECALLBACK) { /* report the read error itself */
-        snprintf(msg, sizeof(msg), "%s", blobstore_errmsg());
-        rc = bs__error(BLOBSTORE_EIO, "%s", msg);
-    }
-    return rc;
+    /* fd_read's message (the errno text) was kept: only the code changes */
+    return rc == BLOBSTORE_ECALLBACK ? BLOBSTORE_EIO : rc;
 }
 
 int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *file, size_t len,

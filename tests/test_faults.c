@@ -10,13 +10,16 @@
 #include "internal.h"
 #include "test.h"
 
+#include <errno.h>
+
 /* ---- a blob backend that fails on demand ---- */
 
 typedef struct {
     blobstore_blob_backend parent;
     blobstore_blob_backend *inner;
     int fail_write, fail_commit, fail_read, fail_remove;
-    int missing_once; /* the next exists() answers "absent" for a present blob */
+    int missing_once;  /* the next exists() answers "absent" for a present blob */
+    int noisy_cleanup; /* abort() and close() set an error message of their own */
     int writes, commits, readers, removes;
 } fault_blob;
 
@@ -59,6 +62,8 @@ static int fw_commit(blobstore_blob_writer *pw, const char *name, int sync)
 static void fw_abort(blobstore_blob_writer *pw)
 {
     fault_writer *w = (fault_writer *)pw;
+    if (w->fb->noisy_cleanup)
+        bs__error(BLOBSTORE_EIO, "noise from abort");
     w->inner->abort(w->inner);
     free(w);
 }
@@ -91,6 +96,8 @@ static int fr_read(blobstore_blob_reader *pr, void *buf, size_t cap, size_t *n)
 static void fr_close(blobstore_blob_reader *pr)
 {
     fault_reader *r = (fault_reader *)pr;
+    if (r->fb->noisy_cleanup)
+        bs__error(BLOBSTORE_EIO, "noise from close");
     r->inner->close(r->inner);
     free(r);
 }
@@ -419,6 +426,76 @@ TEST(verify_rechecks_a_missing_blob_before_calling_it_dangling)
     blobstore_close(bs);
 }
 
+/* A read callback that hands out `left` bytes, then fails with errno text. */
+typedef struct {
+    size_t left;
+} failing_src;
+
+static int failing_read(void *ctx, void *buf, size_t cap, size_t *n)
+{
+    failing_src *f = ctx;
+    if (!f->left)
+        return bs__error_errno(EIO, "read");
+    *n = cap < f->left ? cap : f->left;
+    memset(buf, 'x', *n);
+    f->left -= *n;
+    return 0;
+}
+
+static int failing_write(void *ctx, const void *p, size_t n)
+{
+    (void)ctx, (void)p, (void)n;
+    return bs__error_errno(ENOSPC, "write");
+}
+
+TEST(callback_errors_survive_cleanup_that_fails)
+{
+    /* The callback's own message (the errno text) is what the caller sees,
+     * not what the blob writer's abort or the reader's close said after. */
+    fault_blob *fb;
+    fault_meta *fm;
+    blobstore *bs = open_faulty(&fb, &fm);
+    CHECK(bs != NULL);
+    CHECK_EQ(blobstore_put(NULL, bs, "k", "old", 3, NULL), 0);
+    fb->noisy_cleanup = 1;
+    failing_src f = {3u << 20}; /* fails after some chunks went to the writer */
+    CHECK_EQ(blobstore_put_stream(NULL, bs, "k", failing_read, &f, NULL), BLOBSTORE_ECALLBACK);
+    CHECK_STR(blobstore_errmsg(), "read: Input/output error");
+    CHECK(value_is(bs, "k", "old"));
+    /* failing at once (nothing written yet) */
+    f.left = 0;
+    CHECK_EQ(blobstore_put_stream(NULL, bs, "k2", failing_read, &f, NULL), BLOBSTORE_ECALLBACK);
+    CHECK_STR(blobstore_errmsg(), "read: Input/output error");
+    CHECK_EQ(blobstore_get_stream(bs, "k", failing_write, NULL), BLOBSTORE_ECALLBACK);
+    CHECK_STR(blobstore_errmsg(), "write: No space left on device");
+    /* a blob read that fails keeps its message through the close too */
+    fb->fail_read = 1;
+    void *v;
+    size_t vl;
+    CHECK_EQ(blobstore_get(&v, &vl, bs, "k"), BLOBSTORE_EIO);
+    CHECK_STR(blobstore_errmsg(), "injected read failure");
+    fb->fail_read = 0;
+    blobstore_close(bs);
+}
+
+static int silent_failure(void *ctx, void *buf, size_t cap, size_t *n)
+{
+    (void)ctx, (void)buf, (void)cap, (void)n;
+    return -1;
+}
+
+TEST(a_callback_without_a_message_is_named)
+{
+    fault_blob *fb;
+    fault_meta *fm;
+    blobstore *bs = open_faulty(&fb, &fm);
+    CHECK(bs != NULL);
+    bs__error(BLOBSTORE_EIO, "stale message of an earlier call");
+    CHECK_EQ(blobstore_put_stream(NULL, bs, "k", silent_failure, NULL, NULL), BLOBSTORE_ECALLBACK);
+    CHECK_STR(blobstore_errmsg(), "the put's read callback failed");
+    blobstore_close(bs);
+}
+
 static const test_case tests[] = {
     TEST_ENTRY(verify_rechecks_a_missing_blob_before_calling_it_dangling),
     TEST_ENTRY(custom_backends_pass_conformance),
@@ -428,5 +505,7 @@ static const test_case tests[] = {
     TEST_ENTRY(failed_metadata_commit_removes_new_blob),
     TEST_ENTRY(failed_read_is_an_error_not_data),
     TEST_ENTRY(failed_old_blob_removal_leaves_orphan_for_repair),
+    TEST_ENTRY(callback_errors_survive_cleanup_that_fails),
+    TEST_ENTRY(a_callback_without_a_message_is_named),
 };
 TEST_MAIN(tests)

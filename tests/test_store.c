@@ -7,6 +7,7 @@
 #include "test.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -566,6 +567,37 @@ TEST(put_fd_and_get_fd)
     blobstore_close(bs);
 }
 
+TEST(put_fd_and_get_fd_report_the_errno_text)
+{
+    /* The descriptor's own error, as strerror says it, with BLOBSTORE_EIO. */
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "json", "filesystem", 0, 0);
+    CHECK(bs != NULL);
+    char want[128];
+    snprintf(want, sizeof(want), "read: %s", strerror(EBADF));
+    CHECK_EQ(blobstore_put_fd(NULL, bs, "k", 1000, NULL), BLOBSTORE_EIO);
+    CHECK_STR(blobstore_errmsg(), want);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    CHECK(dfd >= 0);
+    snprintf(want, sizeof(want), "read: %s", strerror(EISDIR));
+    CHECK_EQ(blobstore_put_fd(NULL, bs, "k", dfd, NULL), BLOBSTORE_EIO);
+    CHECK_STR(blobstore_errmsg(), want);
+    CHECK_EQ(blobstore_exists(bs, "k"), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "k", "value", 5, NULL), 0);
+    snprintf(want, sizeof(want), "write: %s", strerror(EBADF));
+    CHECK_EQ(blobstore_get_fd(bs, "k", dfd), BLOBSTORE_EIO); /* open for reading only */
+    CHECK_STR(blobstore_errmsg(), want);
+    close(dfd);
+    int full = open("/dev/full", O_WRONLY);
+    if (full >= 0) {
+        snprintf(want, sizeof(want), "write: %s", strerror(ENOSPC));
+        CHECK_EQ(blobstore_get_fd(bs, "k", full), BLOBSTORE_EIO);
+        CHECK_STR(blobstore_errmsg(), want);
+        close(full);
+    }
+    blobstore_close(bs);
+}
+
 TEST(errors_have_codes_and_messages)
 {
     CHECK_STR(blobstore_strerror(BLOBSTORE_ENOTFOUND), "not found");
@@ -997,6 +1029,7 @@ static const test_case tests[] = {
     TEST_ENTRY(threads_sqlite_fs),
     TEST_ENTRY(threads_sqlite_mem),
     TEST_ENTRY(put_fd_and_get_fd),
+    TEST_ENTRY(put_fd_and_get_fd_report_the_errno_text),
     TEST_ENTRY(errors_have_codes_and_messages),
     TEST_ENTRY(legacy_keys_with_control_characters_stay_usable),
     TEST_ENTRY(verify_reports_an_unsafe_pickle_key),
