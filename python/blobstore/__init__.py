@@ -23,6 +23,9 @@ import pickle
 import secrets
 import stat
 import struct
+import tempfile
+import threading
+import weakref
 
 from . import _core
 from ._core import (
@@ -35,6 +38,7 @@ from ._core import (
     ReadOnlyError,
     UnsupportedError,
 )
+from ._io import ArrayHandle, BlobReader, BlobWriter
 from .backends import (
     BlobBackend,
     FilesystemBlobBackend,
@@ -59,6 +63,9 @@ __all__ = [
     "MemoryBlobBackend",
     "MetadataBackend",
     "S3BlobBackend",
+    "ArrayHandle",
+    "BlobReader",
+    "BlobWriter",
 ]
 
 __version__ = _core.library_version
@@ -259,6 +266,8 @@ class BlobStore:
         self.compression_level = compression_level
         self.content_addressable = settings["content_addressable"]
         self._secret = None
+        self._tls = threading.local()  # batch depth of each thread
+        self._streams = weakref.WeakSet()  # open BlobReader / BlobWriter objects
         #: what ``rebuild_index=True`` did (the dict rebuild_index() returns), else None
         self.rebuild_stats = self.rebuild_index() if rebuild_index else None
 
@@ -272,7 +281,22 @@ class BlobStore:
         return False
 
     def close(self):
-        """Close the store and release its resources."""
+        """Close the store and release its resources.
+
+        Streams still open on it are closed first (a ``"wb"`` stream not yet
+        closed is abandoned: nothing is stored). Calls in progress on other
+        threads are waited for; calls made afterwards raise
+        InvalidArgumentError ("the store is closed"). A second close() does
+        nothing.
+
+        >>> store = BlobStore("./store")        # doctest: +SKIP
+        >>> store.close()                       # doctest: +SKIP
+        """
+        for s in list(self._streams):
+            if isinstance(s, BlobWriter):
+                s.abort()
+            else:
+                s.close()
         self._store.close()
 
     # -- the pickle signing key ------------------------------------------
@@ -291,19 +315,41 @@ class BlobStore:
 
     # -- put ---------------------------------------------------------------
 
-    def put(self, data, key=None, metadata=None):
-        """Store ``data`` under ``key`` (generated when None; the content
-        hash in a content-addressable store) with a metadata dict. Returns
-        the key."""
+    def put(self, data, key=None, metadata=None, *, chunks=None):
+        """Store ``data`` under ``key`` with a metadata dict; returns the key.
+
+        ``key`` None: a generated key (16 hex characters), or in a
+        content-addressable store the content's SHA-256. An existing entry
+        with the key is replaced, data and metadata both. Bytes-like objects
+        are stored as bytes, NumPy arrays as ``.b2nd`` files (``chunks``: the
+        chunk shape, one extent per dimension; default automatic), pandas
+        DataFrames and Series as Parquet files, anything else as a signed
+        pickle. ``metadata`` must be JSON-serialisable.
+
+        Raises ValueError (bad key or metadata), ReadOnlyError (a store
+        opened with mode="r"), Error (I/O).
+
+        >>> store.put(b"weights", key="model_v1", metadata={"accuracy": 0.95})  # doctest: +SKIP
+        'model_v1'
+        >>> store.put(np.zeros((1000, 1000)), key="grid", chunks=(100, 1000))  # doctest: +SKIP
+        'grid'
+        """
         if key is not None and not isinstance(key, str):
             raise ValueError(f"key must be a str or None, not {type(key).__name__}")
         meta = _dumps_metadata(metadata)
         if isinstance(data, (bytes, bytearray, memoryview)):
             return self._store.put(key, data, meta, format="bytes")
-        typed = _typed_put(self, data, key, meta)
+        typed = _typed_put(self, data, key, meta, chunks=chunks)
         if typed is not None:
             return typed
+        if chunks is not None:
+            raise ValueError("chunks= applies to NumPy arrays only")
         return self._put_pickle(data, key, meta)
+
+    def __setitem__(self, key, value):
+        """``store[key] = value`` is ``store.put(value, key=key)``."""
+        _check_key(key)
+        self.put(value, key=key)
 
     def _put_pickle(self, obj, key, meta):
         buffers = []
@@ -334,23 +380,78 @@ class BlobStore:
         info = json.dumps({"signature": self._signature(key, "pickle", content_hash)})
         return self._store.put(key, parts, meta, format="pickle", format_info=info)
 
+
     # -- get ---------------------------------------------------------------
 
-    def get(self, key, *, trust=False):
-        """The object stored under ``key``, or None. A blob that fails its
-        checksum raises CorruptError; a pickle whose signature does not
-        match raises UnsafePickleError unless ``trust=True``."""
+    def get(self, key, default=None, *, trust=False, slice=None, columns=None):
+        """The object stored under ``key``, or ``default`` (None) if there is
+        no such key.
+
+        ``slice``: for an array, an index of integers, slices and ``...``
+        (as ``a[index]``): only the chunks it touches are read. ``columns``:
+        for a table, the columns to read (only theirs are decoded); a name
+        the table lacks raises KeyError.
+
+        Raises CorruptError (the stored bytes fail their checksum),
+        UnsafePickleError (a pickle this store did not sign; ``trust=True``
+        loads it anyway), UnsupportedError (a format this package cannot
+        read), ValueError (``slice`` on a non-array, ``columns`` on a
+        non-table).
+
+        >>> store.get("model_v1")                              # doctest: +SKIP
+        b'weights'
+        >>> store.get("nope", "fallback")                      # doctest: +SKIP
+        'fallback'
+        >>> store.get("grid", slice=(slice(0, 10), 5)).shape   # doctest: +SKIP
+        (10,)
+        >>> store.get("table", columns=["a", "b"]).columns.tolist()  # doctest: +SKIP
+        ['a', 'b']
+        """
+        value = self._get(key, trust=trust, box=slice, columns=columns)
+        return default if value is _MISSING else value
+
+    def __getitem__(self, key):
+        """``store[key]``: the value, or KeyError (NotFoundError) if absent."""
+        value = self._get(key)
+        if value is _MISSING:
+            raise NotFoundError(key)
+        return value
+
+    def _get(self, key, trust=False, box=None, columns=None):
         _check_key(key)
         text = self._store.get_metadata(key)
         if text is None:
-            return None
+            return _MISSING
         meta = json.loads(text)
         fmt = meta["format"]
+        if box is not None:
+            if fmt != "b2nd":
+                raise ValueError(f"slice= needs an array; {key!r} holds {fmt}")
+            from ._io import read_box
+
+            import numpy as np
+
+            shape = tuple(meta["shape"])
+            out = read_box(self, key, shape, np.dtype(meta["dtype"]), box)
+            return out
+        if columns is not None:
+            if fmt != "parquet":
+                raise ValueError(f"columns= needs a table; {key!r} holds {fmt}")
+            if isinstance(columns, str):
+                raise ValueError("columns must be a list of names, not a str")
+            columns = list(columns)
+            have = [c["name"] for c in meta.get("columns", [])]
+            missing = [c for c in columns if c not in have or c == "__index_level_0__"]
+            if missing:
+                raise NotFoundError(f"{key!r} has no column {missing[0]!r} (it has {have})")
+            value = _typed_get(self, key, meta, None, columns=columns)
+            return _MISSING if value is None else value
         if fmt == "b2nd":  # decoded in C straight from the store
-            return _typed_get(self, key, meta, None)
+            value = _typed_get(self, key, meta, None)
+            return _MISSING if value is None else value
         buf = self._store.get(key)
         if buf is None:
-            return None
+            return _MISSING
         if fmt == "bytes":
             return bytes(buf)
         if fmt == "pickle":
@@ -359,6 +460,31 @@ class BlobStore:
         if typed is not None:
             return typed
         raise UnsupportedError(f"key {key!r} holds format {fmt!r}, which this package cannot read")
+
+    def open_array(self, key):
+        """A lazy handle on the array stored under ``key``: ``shape``,
+        ``dtype``, ``ndim``, ``size``, ``nbytes`` and ``chunks`` at once;
+        indexing with integers, slices and ``...`` reads only the chunks the
+        selection needs and returns a NumPy array (``np.asarray(handle)``
+        reads it all).
+
+        Raises NotFoundError (a KeyError) when there is no such key,
+        ValueError when it holds no array.
+
+        >>> arr = store.open_array("grid")     # doctest: +SKIP
+        >>> arr.shape, arr.dtype, arr.chunks   # doctest: +SKIP
+        ((1000, 1000), dtype('float64'), (100, 1000))
+        >>> arr[100:200, :].mean()             # doctest: +SKIP
+        0.0
+        """
+        from ._io import ArrayHandle
+
+        meta = self.get_metadata(key)
+        if meta is None:
+            raise NotFoundError(key)
+        if meta["format"] != "b2nd":
+            raise ValueError(f"{key!r} holds {meta['format']}, not an array")
+        return ArrayHandle(self, key, meta)
 
     def _load_pickle(self, key, meta, buf, trust):
         view = memoryview(buf)
@@ -390,18 +516,163 @@ class BlobStore:
             raise CorruptError(f"{key!r}: pickle sizes do not add up")
         return pickle.loads(body, buffers=bufs)
 
+
+    # -- batches -------------------------------------------------------------
+
+    def batch(self):
+        """A context in which puts, deletes and metadata updates on this
+        store commit together, with one sync at the end; an exception rolls
+        them all back. Batches nest (the outermost one commits). Other
+        threads' calls on this store wait until the batch ends. Streams
+        (``open``) cannot be used inside a batch.
+
+        >>> with store.batch():                          # doctest: +SKIP
+        ...     for i in range(1000):
+        ...         store[f"row/{i}"] = row_bytes(i)
+        """
+        return _Batch(self)
+
+    def put_many(self, items, metadata=None):
+        """Store each value of ``items`` (a dict, or (key, value) pairs)
+        under its key, in one batch (one sync); all or none are stored.
+        ``metadata`` (a dict) is given to every entry. Returns the keys, in
+        order.
+
+        >>> store.put_many({"a": b"1", "b": b"2"}, metadata={"run": 7})  # doctest: +SKIP
+        ['a', 'b']
+        """
+        pairs = items.items() if hasattr(items, "items") else items
+        with self.batch():
+            return [self.put(value, key=key, metadata=metadata) for key, value in pairs]
+
+    def get_many(self, keys, *, trust=False):
+        """A dict of the values stored under ``keys``; keys that are absent
+        are left out.
+
+        >>> store.get_many(["a", "b", "nope"])  # doctest: +SKIP
+        {'a': b'1', 'b': b'2'}
+        """
+        out = {}
+        for key in keys:
+            value = self._get(key, trust=trust)
+            if value is not _MISSING:
+                out[key] = value
+        return out
+
+    # -- streams and files -------------------------------------------------
+
+    def open(self, key, mode="rb", *, metadata=None):
+        """A binary file on a stored value: ``"rb"`` reads its bytes (read,
+        readinto, readline, seek, tell), ``"wb"`` writes a new value
+        (``key`` None: generated; the file's ``key`` attribute holds it after
+        close) with ``metadata``, committed when the file is closed; an
+        exception inside ``with`` stores nothing. Memory stays bounded
+        whatever the size: the bytes are compressed or checked a chunk at a
+        time. A value written so is bytes (get() returns bytes); "rb" on an
+        array or table gives its stored file (.b2nd, .parquet).
+
+        Raises NotFoundError (a KeyError) for "rb" on an absent key,
+        CorruptError when the bytes read fail their checksums, ValueError for
+        another mode or inside ``batch()``.
+
+        >>> with store.open("video", "wb", metadata={"fps": 25}) as f:  # doctest: +SKIP
+        ...     for block in source:
+        ...         f.write(block)
+        >>> with store.open("video", "rb") as f:                        # doctest: +SKIP
+        ...     f.seek(1 << 20)
+        ...     header = f.read(188)
+        """
+        from ._io import BlobReader
+
+        if mode not in ("rb", "wb"):
+            raise ValueError(f"mode must be 'rb' or 'wb', not {mode!r}")
+        if getattr(self._tls, "depth", 0):
+            raise ValueError("open() cannot be used inside store.batch()")
+        if mode == "rb":
+            _check_key(key)
+            f = BlobReader(self, key)
+        else:
+            if key is not None:
+                _check_key(key)
+            f = BlobWriter(self, key, _dumps_metadata(metadata))
+        self._streams.add(f)
+        return f
+
+    def put_file(self, path, key=None, metadata=None):
+        """Store the bytes of the file at ``path`` (read as a stream, in
+        bounded memory) under ``key`` (None: the file's name); returns the
+        key. The value is bytes, whatever the file holds.
+
+        Raises FileNotFoundError / OSError for the file, ValueError for a
+        bad key.
+
+        >>> store.put_file("weights.bin", key="model_v1")  # doctest: +SKIP
+        'model_v1'
+        """
+        path = os.fspath(path)
+        if key is None:
+            key = os.path.basename(path)
+        _check_key(key)
+        meta = _dumps_metadata(metadata)
+        with open(path, "rb") as f:
+            return self._store.put_fd(key, f.fileno(), metadata=meta, format="bytes")
+
+    def get_file(self, key, path):
+        """Write the stored bytes of ``key`` to the file at ``path`` (in
+        bounded memory). The bytes go to a temporary file beside ``path``,
+        renamed over it only once they are all written and checked: a damaged
+        value never leaves a partial file. Returns the number of bytes.
+
+        Raises NotFoundError (a KeyError) when there is no such key,
+        CorruptError when the value fails its checksums, OSError for the file.
+
+        >>> store.get_file("model_v1", "weights.bin")  # doctest: +SKIP
+        7
+        """
+        _check_key(key)
+        path = os.fspath(path)
+        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".part",
+                                   dir=os.path.dirname(os.path.abspath(path)))
+        try:
+            with os.fdopen(fd, "wb") as f:
+                if not self._store.get_fd(key, f.fileno()):
+                    raise NotFoundError(key)
+                size = f.tell()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        return size
+
     # -- metadata and listing ----------------------------------------------
 
     def get_metadata(self, key):
-        """The entry's metadata dict (``metadata`` holds the user's dict;
-        ``size``, ``file_size``, ``format``, ``created_at``... the store's),
-        or None. Never reads the blob."""
+        """The entry's metadata dict, or None if there is no such key:
+        ``metadata`` holds the user's dict; ``size``, ``file_size``,
+        ``format``, ``compression``, ``content_hash``, ``created_at``,
+        ``updated_at`` (and for arrays ``dtype``, ``shape``, ``chunkshape``;
+        for tables ``columns``, ``num_rows``) are the store's. Never reads
+        the blob.
+
+        >>> store.get_metadata("model_v1")["metadata"]["accuracy"]  # doctest: +SKIP
+        0.95
+        """
         _check_key(key)
         text = self._store.get_metadata(key)
         return None if text is None else json.loads(text)
 
     def update_metadata(self, key, metadata):
-        """Merge ``metadata`` into the entry's user metadata; False if absent."""
+        """Merge the members of ``metadata`` into the entry's user metadata
+        (top level; a member set to None stays, as null). Returns False if
+        there is no such key.
+
+        >>> store.update_metadata("model_v1", {"deployed": True})  # doctest: +SKIP
+        True
+        """
         _check_key(key)
         text = _dumps_metadata(metadata)
         if text is None:
@@ -409,19 +680,44 @@ class BlobStore:
         return self._store.update_metadata(key, text)
 
     def delete(self, key):
-        """Delete the entry and its blob; False if absent."""
+        """Delete the entry and its blob; returns False if there was none.
+
+        >>> store.delete("old_model")  # doctest: +SKIP
+        True
+        """
         _check_key(key)
         return self._store.delete(key)
 
+    def __delitem__(self, key):
+        """``del store[key]``: KeyError (NotFoundError) if absent."""
+        if not self.delete(key):
+            raise NotFoundError(key)
+
     def exists(self, key):
-        """True if the entry and its blob both exist."""
+        """True if the entry and its blob both exist.
+
+        >>> store.exists("model_v1")  # doctest: +SKIP
+        True
+        """
         _check_key(key)
         return self._store.exists(key)
 
+    def __contains__(self, key):
+        """``key in store``: exists(key); False for a key that is not a str."""
+        return isinstance(key, str) and self.exists(key)
+
     def list(self, prefix=None, metadata_filter=None, order_by=None, limit=None, offset=0):
-        """Keys in byte order, optionally by prefix and metadata filter
-        (exact match, or operators: {"accuracy": {"$gt": 0.9}}), ordered by a
-        metadata path (``"-loss"`` for descending) and limited."""
+        """Keys in byte order, optionally by ``prefix`` and
+        ``metadata_filter`` (exact match, or operators:
+        ``{"accuracy": {"$gt": 0.9}}``; ``$eq $ne $gt $gte $lt $lte $in $nin
+        $exists $prefix $not $and $or``), ordered by a metadata path
+        (``"-loss"`` for descending), ``offset`` skipped and ``limit``-ed.
+
+        Raises ValueError (InvalidArgumentError) for a bad filter or order.
+
+        >>> store.list(prefix="model_", metadata_filter={"accuracy": {"$gt": 0.9}})  # doctest: +SKIP
+        ['model_v1']
+        """
         if prefix is not None and not isinstance(prefix, str):
             raise ValueError("prefix must be a str")
         flt = _dumps_metadata(metadata_filter, "metadata_filter")
@@ -431,16 +727,71 @@ class BlobStore:
             prefix=prefix, filter=flt, order_by=order_by, limit=limit or 0, offset=offset
         )
 
-    def items(self, prefix=None, metadata_filter=None, order_by=None, limit=None):
-        """(key, metadata dict) pairs, as list() selects them, in one call."""
+    def entries(self, prefix=None, metadata_filter=None, order_by=None, limit=None, offset=0):
+        """(key, metadata dict) pairs, as list() selects them, in one call
+        (the dicts are get_metadata()'s). Before version 0.2 this was
+        ``items()``, which is now the dict habit (key, value).
+
+        >>> for key, meta in store.entries(prefix="checkpoint_", order_by="loss", limit=3):  # doctest: +SKIP
+        ...     print(key, meta["metadata"]["loss"])
+        """
+        if prefix is not None and not isinstance(prefix, str):
+            raise ValueError("prefix must be a str")
         flt = _dumps_metadata(metadata_filter, "metadata_filter")
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise ValueError("limit must be a positive integer")
         rows = self._store.query(
-            prefix=prefix, filter=flt, order_by=order_by, limit=limit or 0, with_metadata=True
+            prefix=prefix, filter=flt, order_by=order_by, limit=limit or 0, offset=offset,
+            with_metadata=True,
         )
         return [(k, json.loads(m)) for k, m in rows]
 
+    # -- the dict habits ---------------------------------------------------
+
+    def __len__(self):
+        """``len(store)``: the number of entries."""
+        return len(self._store.query())
+
+    def __iter__(self):
+        """``iter(store)``: the keys, in byte order (as of the call)."""
+        return iter(self.list())
+
+    def keys(self, prefix=None):
+        """The keys, in byte order (``list(prefix=...)``).
+
+        >>> store.keys()  # doctest: +SKIP
+        ['a', 'b']
+        """
+        return self.list(prefix=prefix)
+
+    def values(self, prefix=None):
+        """The values, in key order, each read when reached.
+
+        >>> [len(v) for v in store.values()]  # doctest: +SKIP
+        [1, 1]
+        """
+        for _, value in self.items(prefix=prefix):
+            yield value
+
+    def items(self, prefix=None):
+        """(key, value) pairs as a dict gives them, in key order, each value
+        read when reached (keys deleted meanwhile are skipped). For (key,
+        metadata) pairs, see entries().
+
+        >>> dict(store.items(prefix="row/"))  # doctest: +SKIP
+        {'row/1': b'...', 'row/2': b'...'}
+        """
+        for key in self.list(prefix=prefix):
+            value = self._get(key)
+            if value is not _MISSING:
+                yield key, value
+
     def clear(self):
-        """Remove every entry; returns how many."""
+        """Remove every entry; returns how many.
+
+        >>> store.clear()  # doctest: +SKIP
+        2
+        """
         return self._store.clear()
 
     def rebuild_index(self):
@@ -479,12 +830,37 @@ class BlobStore:
         """Index a metadata path for faster filtered listings (SQLite)."""
         self._store.create_index(path)
 
-    def __contains__(self, key):
-        return self.exists(key)
 
     def __repr__(self):
         return f"BlobStore({self.cache_dir!r}, backend={self.backend!r})"
 
+
+class _Batch:
+    """The context manager of BlobStore.batch()."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def __enter__(self):
+        s = self._store
+        depth = getattr(s._tls, "depth", 0)
+        if depth == 0:
+            s._store.batch_begin()
+        s._tls.depth = depth + 1
+        return s
+
+    def __exit__(self, exc_type, exc, tb):
+        s = self._store
+        s._tls.depth -= 1
+        if s._tls.depth == 0:
+            if exc_type is None:
+                s._store.batch_commit()
+            else:
+                s._store.batch_rollback()
+        return False
+
+
+_MISSING = object()
 
 def _check_key(key):
     if not isinstance(key, str):

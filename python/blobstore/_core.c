@@ -1222,13 +1222,13 @@ static PyObject *Store_put_array(StoreObject *self, PyObject *args, PyObject *kw
     static char *kwlist[] = {"key",         "data",        "dtype",
                              "shape",       "fortran",     "metadata",
                              "format_info", "compression", "compression_level",
-                             NULL};
+                             "chunks",      NULL};
     const char *key, *dtype, *meta = NULL, *info = NULL, *comp = NULL;
-    PyObject *data, *shape;
+    PyObject *data, *shape, *chunks = Py_None;
     int fortran = 0, level = 0;
     CHECK_OPEN(self);
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "zOsO|pzzzi", kwlist, &key, &data, &dtype, &shape,
-                                     &fortran, &meta, &info, &comp, &level))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "zOsO|pzzziO", kwlist, &key, &data, &dtype, &shape,
+                                     &fortran, &meta, &info, &comp, &level, &chunks))
         return NULL;
     blobstore_array a;
     memset(&a, 0, sizeof(a));
@@ -1252,6 +1252,25 @@ static PyObject *Store_put_array(StoreObject *self, PyObject *args, PyObject *kw
         }
     }
     Py_DECREF(seq);
+    /* chunks: the chunk shape, one extent per dimension (None: automatic) */
+    int32_t chunkshape[BLOBSTORE_ARRAY_MAX_DIM];
+    if (chunks != Py_None) {
+        if (!(seq = PySequence_Fast(chunks, "chunks must be a sequence")))
+            return NULL;
+        int ok = PySequence_Fast_GET_SIZE(seq) == nd;
+        for (Py_ssize_t i = 0; ok && i < nd; i++) {
+            long v = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
+            ok = !(v == -1 && PyErr_Occurred()) && v >= 1 && v <= INT32_MAX;
+            chunkshape[i] = (int32_t)v;
+        }
+        Py_DECREF(seq);
+        if (!ok) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError,
+                                "chunks needs one positive extent per dimension of the array");
+            return NULL;
+        }
+    }
     Py_buffer view;
     if (PyObject_GetBuffer(data, &view, PyBUF_ANY_CONTIGUOUS) != 0)
         return NULL;
@@ -1263,6 +1282,7 @@ static PyObject *Store_put_array(StoreObject *self, PyObject *args, PyObject *kw
     o.format_info = info;
     o.compression = comp;
     o.compression_level = level;
+    o.chunkshape = chunks != Py_None ? chunkshape : NULL;
     char *out = NULL;
     int rc;
     blobstore *bs = self->bs;

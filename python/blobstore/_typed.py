@@ -9,7 +9,7 @@ from . import _core
 from ._core import UnsupportedError
 
 
-def typed_put(store, data, key, meta):
+def typed_put(store, data, key, meta, chunks=None):
     try:
         import numpy as np
     except ImportError:  # pragma: no cover
@@ -21,21 +21,21 @@ def typed_put(store, data, key, meta):
             return store._put_pickle(_MaskedParts(np, data), key, meta)
         return None  # the masked constant, subclasses: their own pickle
     if np is not None and isinstance(data, (np.ndarray, np.generic)):
-        return _put_array(store, np, data, key, meta)
+        return _put_array(store, np, data, key, meta, chunks)
     pd = _pandas()
     if pd is not None and isinstance(data, (pd.DataFrame, pd.Series)):
         return _put_table(store, pd, data, key, meta)  # None: not representable, pickled
     return None
 
 
-def typed_get(store, key, meta, buf):
+def typed_get(store, key, meta, buf, columns=None):
     fmt = meta["format"]
     if fmt == "b2nd":
         import numpy as np
 
         return _get_array(store, np, key, meta)
     if fmt == "parquet":
-        return _get_table(store, key, meta)
+        return _get_table(store, key, meta, columns)
     return None
 
 
@@ -75,7 +75,7 @@ def _masked_from_parts(data, mask, fill_value, hard_mask):
 _ARRAY_KINDS = "biufc"  # bool, int, uint, float, complex: what .b2nd holds
 
 
-def _put_array(store, np, data, key, meta):
+def _put_array(store, np, data, key, meta, chunks=None):
     scalar = isinstance(data, np.generic)
     arr = np.asarray(data)
     if arr.dtype.kind not in _ARRAY_KINDS or arr.dtype.itemsize not in (1, 2, 4, 8, 16) \
@@ -88,7 +88,8 @@ def _put_array(store, np, data, key, meta):
     view = arr.reshape(-1, order="F" if fortran else "C").view(np.uint8) if arr.size else b""
     return store._store.put_array(
         key, view, arr.dtype.str, arr.shape, fortran=fortran, metadata=meta, format_info=info,
-        compression=store.compression, compression_level=store.compression_level
+        compression=store.compression, compression_level=store.compression_level,
+        chunks=None if chunks is None or arr.ndim == 0 else tuple(chunks),
     )
 
 
@@ -353,11 +354,15 @@ def _series_from(pd, np, col, nrows, dtype):
     return s
 
 
-def _get_table(store, key, meta):
+def _get_table(store, key, meta, columns=None):
     import numpy as np
     import pandas as pd
 
-    got = store._store.get_table(key)
+    names = None
+    if columns is not None:  # the index column comes along when there is one
+        have = [c["name"] for c in meta.get("columns", [])]
+        names = (["__index_level_0__"] if "__index_level_0__" in have else []) + list(columns)
+    got = store._store.get_table(key, names)
     if got is None:
         return None
     nrows, cols = got
@@ -391,6 +396,8 @@ def _get_table(store, key, meta):
             except (TypeError, ValueError):
                 pass
         df.index = pd.Index(index, name=ix.get("name"))
+    if columns is not None and len(series):
+        df = df[list(columns)]  # in the order asked for
     if meta.get("python_type") == "pandas.Series":
         s = df[df.columns[0]]
         s.name = meta.get("series_name")

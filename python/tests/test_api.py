@@ -83,7 +83,7 @@ def test_list_prefix_filter_order_limit(store):
                                                                   "checkpoint_0003"]
     assert store.list(order_by="loss", limit=1) == ["checkpoint_0003"]
     assert store.list(order_by="-loss", limit=2) == ["checkpoint_0002", "checkpoint_0000"]
-    items = store.items(prefix="checkpoint_", order_by="loss", limit=2)
+    items = store.entries(prefix="checkpoint_", order_by="loss", limit=2)
     assert [k for k, _ in items] == ["checkpoint_0003", "checkpoint_0001"]
     assert items[0][1]["metadata"]["loss"] == 0.1
     assert store.clear() == 5
