@@ -11,7 +11,8 @@
  * Automatic shapes (bs__b2nd_auto_shapes): the chunk starts as the whole array
  * and its largest dimension is halved until a chunk is at most 4 MiB; the
  * block starts as the chunk and is halved the same way down to 32 KiB, so a
- * block and its shuffle buffer stay in the core's cache. Both can be given.
+ * block and its shuffle buffer stay in the core's cache. Both can be given;
+ * a chunk given alone gets the automatic block of that chunk.
  *
  * Chunks are encoded and decoded in parallel, one worker per core: each
  * chunk covers a disjoint part of the array.
@@ -535,6 +536,12 @@ int bs__b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const 
     if (d.ndim < 0 || d.ndim > B2ND_MAX_DIM)
         return bs__error(BLOBSTORE_EINVAL, "b2nd: %d dimensions (0 to %d)", d.ndim, B2ND_MAX_DIM);
     bs__b2nd_auto_shapes(&d);
+    if (o->chunkshape && !o->blockshape) {
+        /* the automatic block of the chunk given: at most 32 KiB, within it */
+        for (int i = 0; i < d.ndim; i++)
+            d.blockshape[i] = o->chunkshape[i] < 1 ? 1 : o->chunkshape[i];
+        halve_to(d.blockshape, d.ndim, (size_t)d.itemsize, BLOCK_TARGET);
+    }
     for (int i = 0; i < d.ndim; i++) {
         if (o->chunkshape)
             d.chunkshape[i] = o->chunkshape[i];

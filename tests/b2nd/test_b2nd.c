@@ -370,6 +370,49 @@ static blobstore *open_store(const char *dir, const char *blob_backend)
     return blobstore_open(&bs, &o) == 0 ? bs : NULL;
 }
 
+/* A chunk shape given without a block shape gets the automatic block of that
+ * chunk (it was given the automatic chunk's block, larger than the chunk:
+ * EINVAL). */
+TEST(chunkshape_alone_gets_its_own_block)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "filesystem");
+    CHECK(bs != NULL);
+    static int32_t data[300 * 40];
+    for (int i = 0; i < 300 * 40; i++)
+        data[i] = i * 7 - 5;
+    blobstore_array a = {"<i4", 2, {300, 40}, data, sizeof(data), 0};
+    blobstore_array_options o = BLOBSTORE_ARRAY_OPTIONS_INIT;
+    int32_t cs[2] = {7, 3};
+    o.chunkshape = cs;
+    CHECK_EQ(blobstore_array_put(NULL, bs, "a", &a, &o), 0);
+    char *meta;
+    CHECK_EQ(blobstore_get_metadata(&meta, bs, "a"), 0);
+    CHECK(strstr(meta, "\"chunkshape\":[7,3]") != NULL);
+    CHECK(strstr(meta, "\"blockshape\":[7,3]") != NULL);
+    blobstore_free(meta);
+    int64_t lo[2] = {5, 2}, hi[2] = {290, 39};
+    blobstore_array back;
+    CHECK_EQ(blobstore_array_get_slice(&back, bs, "a", lo, hi), 0);
+    CHECK_EQ(back.shape[0], 285);
+    CHECK_EQ(back.shape[1], 37);
+    int ok = 1;
+    for (int r = 0; r < 285; r++)
+        for (int c = 0; c < 37; c++)
+            ok &= ((int32_t *)back.data)[r * 37 + c] == data[(r + 5) * 40 + c + 2];
+    CHECK(ok);
+    blobstore_array_clear(&back);
+    /* a large chunk given alone: its block is at most 32 KiB */
+    int32_t big[2] = {300, 40};
+    o.chunkshape = big;
+    CHECK_EQ(blobstore_array_put(NULL, bs, "b", &a, &o), 0);
+    CHECK_EQ(blobstore_get_metadata(&meta, bs, "b"), 0);
+    CHECK(strstr(meta, "\"chunkshape\":[300,40]") != NULL);
+    CHECK(strstr(meta, "\"blockshape\":[150,40]") != NULL);
+    blobstore_free(meta);
+    blobstore_close(bs);
+}
+
 TEST(arrays_through_the_store)
 {
     static const char *backends[] = {"filesystem", "memory"};
@@ -1170,6 +1213,7 @@ static const test_case tests[] = {
     TEST_ENTRY(writer_follows_the_format_rules),
     TEST_ENTRY(slices_match_full_decode),
     TEST_ENTRY(damaged_files_give_errors),
+    TEST_ENTRY(chunkshape_alone_gets_its_own_block),
     TEST_ENTRY(npy_round_trip),
     TEST_ENTRY(defect_files_read_as_c_blosc2_reads_them),
     TEST_ENTRY(special_offsets_are_checked),
