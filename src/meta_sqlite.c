@@ -8,6 +8,14 @@
  * durable backend commits with synchronous=FULL, a relaxed one with NORMAL.
  * Small blobs may be kept inline in the `data` column. The schema version is
  * recorded in blobstore_info and checked on open.
+ *
+ * Every row carries a checksum (rowsum: XXH3-64 over all its fields but the
+ * inline data, which is a checksummed frame of its own whose content hash
+ * the row holds), checked on every read of the row and by verify: a row
+ * changed by anything but this backend reads as damage, never as another
+ * value (and never as absence). Stores of schema version 1 (no rowsum) are
+ * given the column and their checksums at the first writable open; a
+ * read-only open reads them unchecked.
  */
 #include "internal.h"
 
@@ -16,8 +24,9 @@
 #include <jansson.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <xxhash.h>
 
-#define SCHEMA_VERSION  1
+#define SCHEMA_VERSION  2
 #define QUICK_CHECK_MAX ((off_t)16 << 20)
 
 typedef struct {
@@ -25,6 +34,7 @@ typedef struct {
     sqlite3 *db;
     char *path;
     int readonly;
+    int has_sum; /* the entries table has its rowsum column (schema 2) */
     sqlite3_stmt *get, *put, *del, *scan_all, *scan_from, *scan_range;
     sqlite3_stmt *begin_w, *commit, *rollback;
     int in_tx; /* 1: read (autocommit statements), 2: write transaction */
@@ -103,9 +113,51 @@ static int sq_rollback(blobstore_meta_backend *pbe)
     return write ? step_once(be, be->rollback, "ROLLBACK") : 0;
 }
 
-#define COLS                                                                                       \
+#define FIELDS                                                                                     \
     "key, blob, format, compression, content_hash, created_at, updated_at, metadata, info, size, " \
     "file_size, raw"
+#define COLS FIELDS ", rowsum"
+/* a store of schema version 1 opened read-only: no checksums to read */
+#define COLS_NO_SUM FIELDS ", NULL"
+#define COL_SUM     12
+#define COL_DATA    13
+
+static const char *cols(const sq_backend *be)
+{
+    return be->has_sum ? COLS : COLS_NO_SUM;
+}
+
+/* The row's checksum: every field in the order of FIELDS, each hashed with
+ * XXH3-64 seeded with the hash so far and its length (NULL: length 0 and
+ * one less in the seed than empty text), numbers as 8 bytes little endian. */
+static uint64_t sum_text(uint64_t h, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    return XXH3_64bits_withSeed(s ? s : "", n, h + n + (s != NULL));
+}
+
+static uint64_t sum_u64(uint64_t h, uint64_t v)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    return XXH3_64bits_withSeed(b, 8, h);
+}
+
+static sqlite3_int64 row_sum(const blobstore_entry *e)
+{
+    const char *texts[] = {
+        e->key,          e->blob,       e->format,     e->compression,
+        e->content_hash, e->created_at, e->updated_at, e->metadata ? e->metadata : "{}",
+        e->info};
+    uint64_t h = 0x626c6f6273746f72ull; /* "blobstor" */
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        h = sum_text(h, texts[i]);
+    h = sum_u64(h, e->size);
+    h = sum_u64(h, e->file_size);
+    h = sum_u64(h, (uint64_t)(int64_t)e->raw);
+    return (sqlite3_int64)h;
+}
 
 static char *col_text(sqlite3_stmt *st, int i, int *oom)
 {
@@ -118,8 +170,9 @@ static char *col_text(sqlite3_stmt *st, int i, int *oom)
     return s;
 }
 
-/* Fill e from the current row (columns as in COLS, then optionally data). */
-static int row_to_entry(sqlite3_stmt *st, blobstore_entry *e, int with_data)
+/* Fill e from the current row (columns as in COLS, then optionally data),
+ * checking the row's checksum. */
+static int row_to_entry(sq_backend *be, sqlite3_stmt *st, blobstore_entry *e, int with_data)
 {
     int oom = 0;
     memset(e, 0, sizeof(*e));
@@ -135,20 +188,33 @@ static int row_to_entry(sqlite3_stmt *st, blobstore_entry *e, int with_data)
     e->size = (uint64_t)sqlite3_column_int64(st, 9);
     e->file_size = (uint64_t)sqlite3_column_int64(st, 10);
     e->raw = sqlite3_column_int(st, 11);
-    if (with_data && sqlite3_column_type(st, 12) == SQLITE_BLOB) {
-        size_t n = (size_t)sqlite3_column_bytes(st, 12);
+    if (with_data && sqlite3_column_type(st, COL_DATA) == SQLITE_BLOB) {
+        size_t n = (size_t)sqlite3_column_bytes(st, COL_DATA);
         e->inline_data = bs__malloc(n);
         if (e->inline_data) {
-            memcpy(e->inline_data, sqlite3_column_blob(st, 12), n);
+            memcpy(e->inline_data, sqlite3_column_blob(st, COL_DATA), n);
             e->inline_len = n;
         } else {
             oom = 1;
         }
     }
-    if (oom || !e->key || !e->format || !e->metadata) {
+    if (oom) {
         blobstore_entry_clear(e);
-        return oom ? BLOBSTORE_ENOMEM
-                   : bs__error(BLOBSTORE_ECORRUPT, "metadata row has NULL fields");
+        return BLOBSTORE_ENOMEM;
+    }
+    if (be->has_sum && (sqlite3_column_type(st, COL_SUM) != SQLITE_INTEGER ||
+                        sqlite3_column_int64(st, COL_SUM) != row_sum(e))) {
+        int rc = bs__error(BLOBSTORE_ECORRUPT,
+                           "the index is damaged: %s: the row of key \"%s\" fails its checksum "
+                           "(blobstore verify --rebuild-index rebuilds it from the blobs)",
+                           be->path, e->key ? e->key : "(NULL)");
+        blobstore_entry_clear(e);
+        return rc;
+    }
+    if (!e->key || !e->format || !e->metadata) {
+        blobstore_entry_clear(e);
+        return bs__error(BLOBSTORE_ECORRUPT, "the index is damaged: %s: a row has NULL fields",
+                         be->path);
     }
     return 0;
 }
@@ -160,7 +226,7 @@ static int sq_get(blobstore_meta_backend *pbe, const char *key, blobstore_entry 
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st), ret;
     if (rc == SQLITE_ROW)
-        ret = row_to_entry(st, out, 1);
+        ret = row_to_entry(be, st, out, 1);
     else if (rc == SQLITE_DONE)
         ret = bs__error(BLOBSTORE_ENOTFOUND, "no entry with key \"%s\"", key);
     else
@@ -182,6 +248,8 @@ static int sq_put(blobstore_meta_backend *pbe, const blobstore_entry *e)
 {
     sq_backend *be = (sq_backend *)pbe;
     sqlite3_stmt *st = be->put;
+    if (!st)
+        return bs__error(BLOBSTORE_EREADONLY, "%s is open read-only", be->path);
     bind_text(st, 1, e->key);
     bind_text(st, 2, e->blob);
     bind_text(st, 3, e->format);
@@ -194,10 +262,11 @@ static int sq_put(blobstore_meta_backend *pbe, const blobstore_entry *e)
     sqlite3_bind_int64(st, 10, (sqlite3_int64)e->size);
     sqlite3_bind_int64(st, 11, (sqlite3_int64)e->file_size);
     sqlite3_bind_int(st, 12, e->raw);
+    sqlite3_bind_int64(st, 13, row_sum(e));
     if (e->inline_data)
-        sqlite3_bind_blob64(st, 13, e->inline_data, e->inline_len, SQLITE_STATIC);
+        sqlite3_bind_blob64(st, 14, e->inline_data, e->inline_len, SQLITE_STATIC);
     else
-        sqlite3_bind_null(st, 13);
+        sqlite3_bind_null(st, 14);
     int rc = sqlite3_step(st);
     int ret = rc == SQLITE_DONE ? 0 : sq_error(be, rc, "put");
     sqlite3_reset(st);
@@ -252,7 +321,7 @@ static int sq_iterate(blobstore_meta_backend *pbe, const char *prefix, blobstore
     int ret = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         blobstore_entry e;
-        if ((ret = row_to_entry(st, &e, 0)) != 0)
+        if ((ret = row_to_entry(be, st, &e, 0)) != 0)
             break;
         ret = fn(ctx, &e);
         blobstore_entry_clear(&e);
@@ -488,7 +557,9 @@ static int sq_iterate_filtered(blobstore_meta_backend *pbe, const char *prefix, 
     }
     sq_query q;
     memset(&q, 0, sizeof(q));
-    q_sql(&q, "SELECT " COLS " FROM entries WHERE 1");
+    q_sql(&q, "SELECT ");
+    q_sql(&q, cols(be));
+    q_sql(&q, " FROM entries WHERE 1");
     char *upper = NULL;
     if (prefix && *prefix) {
         q_sql(&q, " AND key >= ");
@@ -524,7 +595,7 @@ static int sq_iterate_filtered(blobstore_meta_backend *pbe, const char *prefix, 
     int rc = SQLITE_DONE;
     while (!ret && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         blobstore_entry e;
-        if ((ret = row_to_entry(st, &e, 0)) != 0)
+        if ((ret = row_to_entry(be, st, &e, 0)) != 0)
             break;
         ret = fn(ctx, &e);
         blobstore_entry_clear(&e);
@@ -623,32 +694,143 @@ static int quick_check(sq_backend *be)
     return rc;
 }
 
+/* Every row against its checksum; the damaged ones are named (up to 5). */
+static int check_rows(sq_backend *be)
+{
+    if (!be->has_sum)
+        return 0;
+    sqlite3_stmt *st = be->scan_all;
+    char bad[600] = "";
+    size_t used = 0, nbad = 0;
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        blobstore_entry e;
+        int r = row_to_entry(be, st, &e, 0);
+        if (r == BLOBSTORE_ENOMEM) {
+            ret = r;
+            break;
+        }
+        if (r == 0) {
+            blobstore_entry_clear(&e);
+            continue;
+        }
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        if (nbad++ < 5 && used + 8 < sizeof(bad))
+            used += (size_t)snprintf(bad + used, sizeof(bad) - used, "%s\"%.100s\"",
+                                     used ? ", " : "", k ? k : "(NULL)");
+    }
+    if (!ret && rc != SQLITE_DONE)
+        ret = sq_error(be, rc, "scan");
+    sqlite3_reset(st);
+    if (!ret && nbad)
+        ret = bs__error(BLOBSTORE_ECORRUPT,
+                        "the index is damaged: %s: %zu row%s fail%s %s checksum (key%s %s%s) "
+                        "(blobstore verify --rebuild-index rebuilds it from the blobs)",
+                        be->path, nbad, nbad == 1 ? "" : "s", nbad == 1 ? "s" : "",
+                        nbad == 1 ? "its" : "their", nbad == 1 ? "" : "s", bad,
+                        nbad > 5 ? ", ..." : "");
+    return ret;
+}
+
 static int sq_ctl(blobstore_meta_backend *pbe, int op, void *arg)
 {
     (void)arg;
     sq_backend *be = (sq_backend *)pbe;
-    if (op == BLOBSTORE_META_CTL_CHECK)
-        return quick_check(be);
+    if (op == BLOBSTORE_META_CTL_CHECK) {
+        int rc = quick_check(be);
+        return rc ? rc : check_rows(be);
+    }
     return BLOBSTORE_EUNSUPPORTED;
 }
 
+/* Give every row of a schema 1 store its checksum (in the open's write
+ * transaction): the keys and sums are collected first, then written. */
+static int fill_sums(sq_backend *be)
+{
+    sqlite3_stmt *st, *up = NULL;
+    int ret = prepare(be, &st, "SELECT " FIELDS " FROM entries");
+    if (ret)
+        return ret;
+    char **keys = NULL;
+    sqlite3_int64 *sums = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while (!ret && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        blobstore_entry e;
+        if ((ret = row_to_entry(be, st, &e, 0)) != 0)
+            break;
+        if (n == cap) {
+            size_t c2 = cap ? 2 * cap : 256;
+            char **k2 = bs__realloc(keys, c2 * sizeof(*keys));
+            if (k2)
+                keys = k2;
+            sqlite3_int64 *s2 = k2 ? bs__realloc(sums, c2 * sizeof(*sums)) : NULL;
+            if (s2)
+                sums = s2;
+            if (!k2 || !s2)
+                ret = BLOBSTORE_ENOMEM;
+            else
+                cap = c2;
+        }
+        if (!ret) {
+            sums[n] = row_sum(&e);
+            keys[n] = e.key; /* taken over */
+            e.key = NULL;
+            n++;
+        }
+        blobstore_entry_clear(&e);
+    }
+    if (!ret && rc != SQLITE_DONE)
+        ret = sq_error(be, rc, "reading the rows to checksum");
+    sqlite3_finalize(st);
+    if (!ret)
+        ret = prepare(be, &up, "UPDATE entries SET rowsum = ?2 WHERE key = ?1");
+    for (size_t i = 0; !ret && i < n; i++) {
+        sqlite3_bind_text(up, 1, keys[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(up, 2, sums[i]);
+        ret = step_once(be, up, "UPDATE rowsum");
+    }
+    sqlite3_finalize(up);
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    free(sums);
+    return ret;
+}
+
+/* The schema version (refused when newer than this library's); a writable
+ * open upgrades version 1 (rows without checksums) in place. Runs in the
+ * open's transaction. */
 static int check_schema(sq_backend *be)
 {
     sqlite3_stmt *st;
-    int rc = prepare(be, &st, "SELECT value FROM blobstore_info WHERE name = 'schema_version'");
+    int rc = prepare(be, &st, "SELECT 1 FROM pragma_table_info('entries') WHERE name = 'rowsum'");
     if (rc)
         return rc;
-    int ret = 0;
+    be->has_sum = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if ((rc = prepare(be, &st, "SELECT value FROM blobstore_info WHERE name = 'schema_version'")))
+        return rc;
+    int ret = 0, v = 0;
     if (sqlite3_step(st) == SQLITE_ROW) {
-        int v = sqlite3_column_int(st, 0);
+        v = sqlite3_column_int(st, 0);
         if (v > SCHEMA_VERSION)
             ret = bs__error(BLOBSTORE_EUNSUPPORTED,
                             "%s has schema version %d; this library knows up to %d", be->path, v,
                             SCHEMA_VERSION);
-    } else if (!be->readonly) {
-        ret = exec(be, "INSERT OR IGNORE INTO blobstore_info VALUES ('schema_version', '1')");
     }
     sqlite3_finalize(st);
+    if (ret || be->readonly)
+        return ret;
+    if (!be->has_sum) {
+        ret = exec(be, "ALTER TABLE entries ADD COLUMN rowsum INTEGER");
+        if (!ret)
+            ret = fill_sums(be);
+        if (!ret)
+            be->has_sum = 1;
+    }
+    if (!ret && v != SCHEMA_VERSION)
+        ret = exec(be, "INSERT OR REPLACE INTO blobstore_info VALUES ('schema_version', '2')");
     return ret;
 }
 
@@ -742,8 +924,8 @@ int bs__meta_sqlite_open(blobstore_meta_backend **out, const char *path, int dur
                                   " compression TEXT NOT NULL, content_hash TEXT NOT NULL,"
                                   " created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
                                   " metadata TEXT NOT NULL, info TEXT, size INTEGER NOT NULL,"
-                                  " file_size INTEGER NOT NULL, raw INTEGER NOT NULL, data BLOB"
-                                  ") WITHOUT ROWID;"
+                                  " file_size INTEGER NOT NULL, raw INTEGER NOT NULL, data BLOB,"
+                                  " rowsum INTEGER) WITHOUT ROWID;"
                                   "CREATE TABLE IF NOT EXISTS blobstore_indexes("
                                   " path TEXT PRIMARY KEY) WITHOUT ROWID;");
     /* A small index is checked whole at every open (a few milliseconds per
@@ -762,22 +944,30 @@ int bs__meta_sqlite_open(blobstore_meta_backend **out, const char *path, int dur
         ret = prepare(be, &be->commit, "COMMIT");
     if (!ret)
         ret = prepare(be, &be->rollback, "ROLLBACK");
-    if (!ret)
-        ret = prepare(be, &be->get, "SELECT " COLS ", data FROM entries WHERE key = ?1");
-    if (!ret)
+    char sql[512];
+    if (!ret) {
+        snprintf(sql, sizeof(sql), "SELECT %s, data FROM entries WHERE key = ?1", cols(be));
+        ret = prepare(be, &be->get, sql);
+    }
+    if (!ret && be->has_sum) /* (none in a read-only open of a schema 1 store) */
         ret = prepare(be, &be->put,
                       "INSERT OR REPLACE INTO entries(" COLS ", data) VALUES "
-                      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+                      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
     if (!ret)
         ret = prepare(be, &be->del, "DELETE FROM entries WHERE key = ?1");
-    if (!ret)
-        ret = prepare(be, &be->scan_all, "SELECT " COLS " FROM entries ORDER BY key");
-    if (!ret)
-        ret = prepare(be, &be->scan_from,
-                      "SELECT " COLS " FROM entries WHERE key >= ?1 ORDER BY key");
-    if (!ret)
-        ret = prepare(be, &be->scan_range,
-                      "SELECT " COLS " FROM entries WHERE key >= ?1 AND key < ?2 ORDER BY key");
+    if (!ret) {
+        snprintf(sql, sizeof(sql), "SELECT %s FROM entries ORDER BY key", cols(be));
+        ret = prepare(be, &be->scan_all, sql);
+    }
+    if (!ret) {
+        snprintf(sql, sizeof(sql), "SELECT %s FROM entries WHERE key >= ?1 ORDER BY key", cols(be));
+        ret = prepare(be, &be->scan_from, sql);
+    }
+    if (!ret) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT %s FROM entries WHERE key >= ?1 AND key < ?2 ORDER BY key", cols(be));
+        ret = prepare(be, &be->scan_range, sql);
+    }
     if (ret) {
         sq_free(&be->parent);
         return ret;

@@ -83,6 +83,36 @@ rm -rf "$T/q" && cp -a "$T/q0" "$T/q"
 head -c 4096 /dev/urandom | dd of="$D" bs=1 seek=0 conv=notrunc 2> /dev/null
 all_corrupt "sqlite header overwritten" "$T/q" cache_metadata.db
 
+# A row changed inside the database (one byte of k7's metadata, through the
+# sqlite3 library itself): its checksum fails; damage, never "no entry".
+rm -rf "$T/q" && cp -a "$T/q0" "$T/q"
+"$BS" --dir "$T/q" update-meta k7 '{"i": 7}' > /dev/null || bad "update-meta k7"
+/usr/bin/python3 - "$D" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+(m,) = db.execute("SELECT metadata FROM entries WHERE key = 'k7'").fetchone()
+assert "7" in m, m
+db.execute("UPDATE entries SET metadata = ? WHERE key = 'k7'", (m.replace("7", "6", 1),))
+db.commit()
+PY
+before=$(nblobs "$T/q")
+expect 3 "sqlite row changed: get k7" -- "$BS" --dir "$T/q" get k7
+check "get k7 names the file and the key" 'grep -q "cache_metadata.db" "$T/err" && grep -q "k7" "$T/err" && grep -q checksum "$T/err"'
+check "get k7 is not 'no entry'" '! grep -q "no entry" "$T/err"'
+expect 3 "sqlite row changed: meta k7" -- "$BS" --dir "$T/q" meta k7
+expect 0 "sqlite row changed: get k6 still reads" -- "$BS" --dir "$T/q" get k6 -o "$T/got"
+check "bytes of k6" 'cmp -s "$T/got" "$T/v6"'
+expect 3 "sqlite row changed: ls" -- "$BS" --dir "$T/q" ls
+expect 3 "sqlite row changed: verify" -- "$BS" --dir "$T/q" verify
+check "verify names the file and the key" 'grep -q "cache_metadata.db" "$T/err" && grep -q "k7" "$T/err"'
+expect 3 "sqlite row changed: verify --repair" -- "$BS" --dir "$T/q" verify --repair
+check "sqlite row changed: no blob deleted" '[ "$(nblobs "$T/q")" -eq "$before" ]'
+expect 0 "sqlite row changed: verify --rebuild-index" -- "$BS" --dir "$T/q" verify --rebuild-index
+check "damaged database kept aside" 'ls "$T/q"/cache_metadata.db.damaged-* > /dev/null 2>&1'
+expect 0 "sqlite row changed: get k7 after the rebuild" -- "$BS" --dir "$T/q" get k7 -o "$T/got"
+check "bytes of k7" 'cmp -s "$T/got" "$T/v7"'
+expect 0 "sqlite row changed: verify clean after the rebuild" -- "$BS" --dir "$T/q" verify
+
 # verify --rebuild-index: every key back with its bytes and metadata, from the
 # records the blobs carry (an array stored as it is: from its sidecar)
 rebuild_case() { # BACKEND

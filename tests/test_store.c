@@ -894,7 +894,11 @@ TEST(legacy_keys_with_control_characters_stay_usable)
                           "UPDATE entries SET key = 'legacy' || char(10) || 'A' WHERE key = "
                           "'legacyA';"
                           "UPDATE entries SET key = 'legacy' || char(1, 9, 127) || 'B' WHERE key = "
-                          "'legacyB';",
+                          "'legacyB';"
+                          /* as an older version left it: schema 1, rows without checksums
+                           * (given theirs at the next writable open) */
+                          "ALTER TABLE entries DROP COLUMN rowsum;"
+                          "UPDATE blobstore_info SET value = '1' WHERE name = 'schema_version';",
                           NULL, NULL, NULL),
              SQLITE_OK);
     sqlite3_close(db);
