@@ -187,7 +187,13 @@ typedef int (*blobstore_read_fn)(void *ctx, void *buf, size_t cap, size_t *out_n
  *  nonzero to abort (the get then fails with BLOBSTORE_ECALLBACK). */
 typedef int (*blobstore_write_fn)(void *ctx, const void *buf, size_t len);
 
-#define BLOBSTORE_PUT_OPTIONS_VERSION 1
+#define BLOBSTORE_PUT_OPTIONS_VERSION 2
+
+/** Put flag (blobstore_put_options.flags, version 2): refuse to replace an
+ *  existing entry; the put then fails with BLOBSTORE_EEXISTS and stores
+ *  nothing. The check and the new entry's commit are one transaction, so
+ *  of two such puts of one key exactly one succeeds. */
+#define BLOBSTORE_PUT_NO_OVERWRITE 1u
 
 /** Per-put options; initialise with BLOBSTORE_PUT_OPTIONS_INIT. */
 typedef struct blobstore_put_options {
@@ -210,6 +216,9 @@ typedef struct blobstore_put_options {
     const char *format_info;
     /** Blob file extension, e.g. ".b2nd"; NULL: derived from `format`. */
     const char *extension;
+    /* ---- version 2 ---- */
+    /** BLOBSTORE_PUT_* flags; 0: replace any existing entry. */
+    unsigned int flags;
 } blobstore_put_options;
 
 #define BLOBSTORE_PUT_OPTIONS_INIT                                                                 \
@@ -229,7 +238,9 @@ typedef struct blobstore_put_options {
 BLOBSTORE_API int blobstore_put(char **out_key, blobstore *bs, const char *key, const void *data,
                                 size_t len, const char *metadata);
 
-/** blobstore_put() with per-put options (opts may be NULL). */
+/** blobstore_put() with per-put options (opts may be NULL). With
+ *  BLOBSTORE_PUT_NO_OVERWRITE in opts->flags an existing key fails with
+ *  BLOBSTORE_EEXISTS (nothing is stored). */
 BLOBSTORE_API int blobstore_put_ex(char **out_key, blobstore *bs, const char *key, const void *data,
                                    size_t len, const blobstore_put_options *opts);
 

@@ -186,7 +186,7 @@ struct json_t;
  * text or NULL) is merged into it. codec: the file's own codec, recorded. */
 int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *file, size_t len,
                  const char *format, const char *codec, const char *metadata, struct json_t *info,
-                 const char *extra);
+                 const char *extra, unsigned int put_flags);
 /* A file put as it streams in (bs__put_file_stream): finish is called once
  * its bytes have all been read, before anything commits; it gives the
  * format details (*info, a new JSON object reference or NULL) and the
@@ -198,7 +198,7 @@ typedef struct {
 } bs_file_hooks;
 int bs__put_file_stream(char **out_key, blobstore *bs, const char *key, blobstore_read_fn fn,
                         void *ctx, const char *format, const char *metadata,
-                        const bs_file_hooks *hooks);
+                        const bs_file_hooks *hooks, unsigned int put_flags);
 /* The store's codec for new blobs (its name, as codec.c spells it) and level. */
 void bs__store_codec(const blobstore *bs, const char **name, int *level);
 /* The stored bytes of key, checked, if its entry has this format; else

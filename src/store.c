@@ -275,7 +275,7 @@ int bs__write_sidecar(blobstore *bs, const char *blob, const char *record, const
 }
 
 /* Record the entry (replacing any old one) and retire the old blob. */
-int bs__commit_entry(blobstore *bs, blobstore_entry *e)
+int bs__commit_entry(blobstore *bs, blobstore_entry *e, unsigned int put_flags)
 {
     blobstore_entry old;
     memset(&old, 0, sizeof(old));
@@ -283,8 +283,15 @@ int bs__commit_entry(blobstore *bs, blobstore_entry *e)
     if (rc)
         return rc;
     rc = bs->meta->get(bs->meta, e->key, &old);
-    if (rc == BLOBSTORE_ENOTFOUND)
+    if (rc == BLOBSTORE_ENOTFOUND) {
+        bs__error_clear();
         rc = 0;
+    } else if (rc == 0 && (put_flags & BLOBSTORE_PUT_NO_OVERWRITE)) {
+        blobstore_entry_clear(&old);
+        bs__tx_end(bs, 0);
+        return bs__error(BLOBSTORE_EEXISTS, "an entry with key \"%s\" exists (no overwrite)",
+                         e->key);
+    }
     if (!rc)
         rc = bs->meta->put(bs->meta, e);
     int batch = bs->batch;

@@ -92,7 +92,7 @@ void bs__remove_blob_quiet(blobstore *bs, const char *name);
 int bs__write_sidecar(blobstore *bs, const char *blob, const char *record, const char *hash,
                       uint64_t size);
 /* Record the entry (replacing any old one) and retire the old blob. */
-int bs__commit_entry(blobstore *bs, blobstore_entry *e);
+int bs__commit_entry(blobstore *bs, blobstore_entry *e, unsigned int put_flags);
 
 /* store_open.c */
 void bs__batch_lists_free(blobstore *bs);

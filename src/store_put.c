@@ -44,6 +44,7 @@ int bs__sink_writer(void *ctx, const void *p, size_t n)
 
 typedef struct {
     const blobstore_put_options *po;
+    unsigned int flags; /* BLOBSTORE_PUT_* (options version 2) */
     const bs_codec *codec;
     int level;
     const char *format, *ext;
@@ -59,6 +60,9 @@ static int put_args_init(put_args *a, blobstore *bs, const blobstore_put_options
     if (a->po->version < 1 || a->po->version > BLOBSTORE_PUT_OPTIONS_VERSION)
         return bs__error(BLOBSTORE_EINVAL, "blobstore_put_options version %u is not supported",
                          a->po->version);
+    a->flags = a->po->version >= 2 ? a->po->flags : 0;
+    if (a->flags & ~BLOBSTORE_PUT_NO_OVERWRITE)
+        return bs__error(BLOBSTORE_EINVAL, "unknown put flags 0x%x", a->flags);
     if (a->po->raw) { /* the file's own codec, only recorded: any short name */
         const char *c = a->po->compression;
         if (c && (!*c || strlen(c) > 16 ||
@@ -178,7 +182,7 @@ static int ca_reuse(blobstore *bs, const char *hash, const put_args *a, int *rc_
         e.inline_data = old.inline_data;
         e.inline_len = old.inline_len;
         old.inline_data = NULL;
-        rc = bs__commit_entry(bs, &e);
+        rc = bs__commit_entry(bs, &e, a->flags);
     }
     blobstore_entry_clear(&e);
     blobstore_entry_clear(&old);
@@ -290,6 +294,26 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     if (rc) {
         put_args_free(&a);
         return rc;
+    }
+    if (key && !bs->ca && (a.flags & BLOBSTORE_PUT_NO_OVERWRITE)) {
+        /* refused before any data is written (commit checks again) */
+        blobstore_entry old;
+        memset(&old, 0, sizeof(old));
+        if ((rc = bs__tx_begin(bs, 0)) == 0) {
+            rc = bs->meta->get(bs->meta, key, &old);
+            bs__tx_end(bs, 1);
+            blobstore_entry_clear(&old);
+            if (rc == 0)
+                rc = bs__error(BLOBSTORE_EEXISTS, "an entry with key \"%s\" exists (no overwrite)",
+                               key);
+            else if (rc == BLOBSTORE_ENOTFOUND)
+                rc = 0;
+        }
+        if (rc) {
+            put_args_free(&a);
+            return rc;
+        }
+        bs__error_clear();
     }
     char keybuf[17], hash[65], name[128];
     if (!fn) {
@@ -447,10 +471,11 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
             goto out;
         }
     }
-    rc = bs__commit_entry(bs, &e);
+    rc = bs__commit_entry(bs, &e, a.flags);
     if (!rc && out_key && !(*out_key = bs__strdup(key)))
         rc = BLOBSTORE_ENOMEM;
-    if (rc && committed && !bs->batch)
+    /* a refused entry's blob is nobody's, in a batch too */
+    if (rc && committed && (!bs->batch || rc == BLOBSTORE_EEXISTS))
         bs__remove_blob_quiet(bs, name);
 out:;
     bs_error_state es; /* the cleanup below must not replace the error */
@@ -523,7 +548,7 @@ BLOBSTORE_API int blobstore_put_fd(char **out_key, blobstore *bs, const char *ke
 
 int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *file, size_t len,
                  const char *format, const char *codec, const char *metadata, json_t *info,
-                 const char *extra)
+                 const char *extra, unsigned int put_flags)
 {
     json_error_t err;
     json_t *more = extra ? json_loads(extra, 0, &err) : NULL;
@@ -553,6 +578,7 @@ int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *fil
     }
     po.format_info = text;
     po.compression = codec;
+    po.flags = put_flags;
     rc = blobstore_put_ex(out_key, bs, key, file, len, &po);
     free(text);
     return rc;
@@ -566,10 +592,11 @@ void bs__store_codec(const blobstore *bs, const char **name, int *level)
 
 int bs__put_file_stream(char **out_key, blobstore *bs, const char *key, blobstore_read_fn fn,
                         void *ctx, const char *format, const char *metadata,
-                        const bs_file_hooks *hooks)
+                        const bs_file_hooks *hooks, unsigned int put_flags)
 {
     blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
     po.metadata = metadata;
+    po.flags = put_flags;
     po.format = format;
     po.raw = 1;
     return put_impl(out_key, bs, key, fn, ctx, NULL, 0, &po, hooks);

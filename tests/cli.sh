@@ -25,6 +25,14 @@ check "binary round trip" 'cmp -s "$T/nul.bin" "$T/nul.out"'
 expect 0 "auto key" -- b put "$T/hello.txt"
 check "auto key is 16 hex" 'grep -Eqx "[0-9a-f]{16}" "$T/out"'
 auto=$(cat "$T/out")
+# put --no-overwrite: an existing key is refused with exit 5, nothing changes
+expect 5 "put --no-overwrite on an existing key" -- b put --no-overwrite --key greeting "$T/nul.bin"
+check "it says the key exists" 'grep -q "greeting.*exists" "$T/err"'
+expect 0 "the old bytes stay" -- b get greeting
+check "old bytes" 'cmp -s "$T/out" "$T/hello.txt"'
+expect 0 "put --no-overwrite of a new key" -- b put --no-overwrite --key fresh "$T/nul.bin"
+check "new key stored" 'b get fresh | cmp -s - "$T/nul.bin"'
+expect 0 "rm it" -- b rm fresh
 
 # get -o writes regular files only: a device, FIFO, directory or symbolic link
 # already at the path is refused (exit 2) and left as it was, unless --force
@@ -289,6 +297,11 @@ expect 0 "slice to .npy" -- "$BS" --dir "$SA" get m --slice 2,0:2 -o "$T/s.npy"
 check "slice .npy data" '[ "$(tail -c 8 "$T/s.npy" | od -An -td4 | tr -s " ")" = " 8 9" ]'
 expect 0 "get -o .b2nd" -- "$BS" --dir "$SA" get m -o "$T/m.b2nd"
 check ".b2nd magic" 'head -c 10 "$T/m.b2nd" | grep -q b2frame'
+expect 5 "put --no-overwrite of a .npy onto an existing key" -- "$BS" --dir "$SA" put --no-overwrite --key m "$T/m.npy"
+expect 5 "put --no-overwrite of a .b2nd onto an existing key" -- "$BS" --dir "$SA" put --no-overwrite --key m "$T/m.b2nd"
+expect 0 "put --no-overwrite of a .b2nd, new key" -- "$BS" --dir "$SA" put --no-overwrite --key m_b "$T/m.b2nd"
+expect 0 "it is an array" -- "$BS" --dir "$SA" meta m_b
+check "m_b is b2nd" 'grep -q "\"format\":\"b2nd\"" "$T/out"'
 B2REF="$(dirname "$0")/b2nd/reference"
 B2DEF="$(dirname "$0")/b2nd/defects"
 expect 0 "put reference .b2nd" -- "$BS" --dir "$SA" put --key ref "$B2REF/f64_2d_arange.b2nd"
@@ -339,6 +352,10 @@ check "csv round trip" 'cmp -s "$T/t.csv" "$T/t2.csv"'
 expect 0 "get --columns" -- "$BS" --dir "$ST" get t --columns score,id
 check "projected columns" '[ "$(cat $T/out | tr "\n" ";")" = "score,id;0.5,1;,2;2.25,3;" ]'
 expect 0 "get -o .parquet" -- "$BS" --dir "$ST" get t -o "$T/t.parquet"
+expect 5 "put --csv --no-overwrite onto an existing key" -- "$BS" --dir "$ST" put --csv --no-overwrite --key t "$T/t.csv"
+expect 5 "put .parquet --no-overwrite onto an existing key" -- "$BS" --dir "$ST" put --no-overwrite --key t "$T/t.parquet"
+expect 0 "the table is unchanged" -- "$BS" --dir "$ST" meta t
+check "same table metadata" 'grep -q "\"src\":\"csv\"" "$T/out"'
 check "parquet magic" '[ "$(head -c 4 "$T/t.parquet")" = PAR1 ] && [ "$(tail -c 4 "$T/t.parquet")" = PAR1 ]'
 expect 0 "put .parquet" -- "$BS" --dir "$ST" put --key t2 "$T/t.parquet"
 expect 0 "get --columns -o .parquet" -- "$BS" --dir "$ST" get t2 --columns name -o "$T/name.parquet"

@@ -304,6 +304,48 @@ static void streaming(blobstore *bs)
     free(back);
 }
 
+static void no_overwrite(blobstore *bs)
+{
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.flags = BLOBSTORE_PUT_NO_OVERWRITE;
+    po.metadata = "{\"v\":1}";
+    CHECK_EQ(blobstore_put_ex(NULL, bs, "nx", "one", 3, &po), 0); /* new: stored */
+    po.metadata = "{\"v\":2}";
+    CHECK_EQ(blobstore_put_ex(NULL, bs, "nx", "two", 3, &po), BLOBSTORE_EEXISTS);
+    CHECK(strstr(blobstore_errmsg(), "nx") != NULL);
+    CHECK(get_equals(bs, "nx", "one", 3)); /* unchanged, data and metadata */
+    json_t *m = meta_of(bs, "nx");
+    CHECK_EQ(json_integer_value(json_object_get(json_object_get(m, "metadata"), "v")), 1);
+    json_decref(m);
+    /* streamed, and a large value that would make a blob file */
+    size_t big = 200000;
+    unsigned char *data = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (unsigned char)(i * 31 + i / 7);
+    reader r = {data, big, 0, 4096};
+    CHECK_EQ(blobstore_put_stream(NULL, bs, "nx", read_cb, &r, &po), BLOBSTORE_EEXISTS);
+    CHECK(get_equals(bs, "nx", "one", 3));
+    /* inside a batch the refusal holds too, and the batch goes on */
+    CHECK_EQ(blobstore_batch_begin(bs), 0);
+    CHECK_EQ(blobstore_put_ex(NULL, bs, "nx", data, big, &po), BLOBSTORE_EEXISTS);
+    CHECK_EQ(blobstore_put_ex(NULL, bs, "nx2", data, big, &po), 0);
+    CHECK_EQ(blobstore_batch_commit(bs), 0);
+    CHECK(get_equals(bs, "nx2", data, big));
+    /* without the flag, the same put replaces */
+    CHECK_EQ(blobstore_put(NULL, bs, "nx", "two", 3, NULL), 0);
+    CHECK(get_equals(bs, "nx", "two", 3));
+    /* unknown flags are refused */
+    po.flags = 0x80;
+    CHECK_EQ(blobstore_put_ex(NULL, bs, "nx3", "x", 1, &po), BLOBSTORE_EINVAL);
+    /* a version 1 caller's options (no flags member) still replace */
+    po.version = 1;
+    CHECK_EQ(blobstore_put_ex(NULL, bs, "nx", "three", 5, &po), 0);
+    CHECK(get_equals(bs, "nx", "three", 5));
+    CHECK_EQ(blobstore_delete(bs, "nx"), 0);
+    CHECK_EQ(blobstore_delete(bs, "nx2"), 0);
+    free(data);
+}
+
 static void verify_clean(blobstore *bs)
 {
     blobstore_verify_stats st;
@@ -315,9 +357,9 @@ static void verify_clean(blobstore *bs)
 
 void conformance_store(blobstore *bs)
 {
-    void (*steps[])(blobstore *) = {basic_put_get, missing_keys, replace_and_update,
-                                    hostile_keys,  listing,      auto_keys_and_codecs,
-                                    streaming,     verify_clean};
+    void (*steps[])(blobstore *) = {basic_put_get,        missing_keys, replace_and_update,
+                                    no_overwrite,         hostile_keys, listing,
+                                    auto_keys_and_codecs, streaming,    verify_clean};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && !test__failed; i++)
         steps[i](bs);
 }

@@ -33,7 +33,7 @@ typedef struct blobstore_array {
 /** Free the data of an array returned by a get and zero it. */
 BLOBSTORE_API void blobstore_array_clear(blobstore_array *a);
 
-#define BLOBSTORE_ARRAY_OPTIONS_VERSION 1
+#define BLOBSTORE_ARRAY_OPTIONS_VERSION 2
 
 typedef struct blobstore_array_options {
     unsigned int version;
@@ -45,6 +45,8 @@ typedef struct blobstore_array_options {
     const int32_t *blockshape; /**< NULL: automatic */
     int nthreads;              /**< 0: one per core */
     const char *format_info;   /**< a JSON object of extra members for get_metadata, or NULL */
+    /* ---- version 2 ---- */
+    unsigned int put_flags; /**< BLOBSTORE_PUT_* flags (BLOBSTORE_PUT_NO_OVERWRITE) */
 } blobstore_array_options;
 
 #define BLOBSTORE_ARRAY_OPTIONS_INIT                                                               \

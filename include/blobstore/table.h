@@ -71,7 +71,7 @@ typedef struct blobstore_table {
 /** Free a table returned by this library (names, data) and zero it. */
 BLOBSTORE_API void blobstore_table_clear(blobstore_table *t);
 
-#define BLOBSTORE_TABLE_OPTIONS_VERSION 1
+#define BLOBSTORE_TABLE_OPTIONS_VERSION 2
 
 typedef struct blobstore_table_options {
     unsigned int version;
@@ -88,6 +88,9 @@ typedef struct blobstore_table_options {
     const char *pandas_metadata;
     /** A JSON object of extra members for get_metadata, or NULL. */
     const char *format_info;
+    /* ---- version 2 ---- */
+    /** BLOBSTORE_PUT_* flags (BLOBSTORE_PUT_NO_OVERWRITE) for the puts. */
+    unsigned int put_flags;
 } blobstore_table_options;
 
 #define BLOBSTORE_TABLE_OPTIONS_INIT                                                               \

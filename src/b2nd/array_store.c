@@ -105,7 +105,7 @@ BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char 
     b2nd_file f; /* the shapes actually chosen */
     if ((rc = bs__b2nd_open(&f, file, len)) == 0) {
         rc = bs__put_file(out_key, bs, key, file, len, "b2nd", codec, o->metadata,
-                          format_info(&f.desc), o->format_info);
+                          format_info(&f.desc), o->format_info, o->version >= 2 ? o->put_flags : 0);
         bs__b2nd_close(&f);
     }
     free(file);
@@ -133,7 +133,7 @@ BLOBSTORE_API int blobstore_array_put_b2nd(char **out_key, blobstore *bs, const 
     free(tmp);
     if (!rc)
         rc = bs__put_file(out_key, bs, key, file, len, "b2nd", NULL, metadata, format_info(&f.desc),
-                          NULL);
+                          NULL, 0);
     else
         bs__error_wrap(rc, "not a valid .b2nd file");
     bs__b2nd_close(&f);

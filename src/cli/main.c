@@ -3,7 +3,8 @@
  *
  * A plain client of the public API (blobstore.h only). The command names,
  * options and exit codes are a contract that scripts and tests rely on:
- *   0 success, 1 not found, 2 usage error, 3 corruption found, 4 other error.
+ *   0 success, 1 not found, 2 usage error, 3 corruption found, 4 other error,
+ *   5 the key exists (put --no-overwrite).
  * Every error is one line on stderr starting with "blobstore: ".
  */
 #include "blobstore.h"
@@ -18,7 +19,14 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { EXIT_OK = 0, EXIT_NOTFOUND = 1, EXIT_USAGE = 2, EXIT_CORRUPT = 3, EXIT_ERROR = 4 };
+enum {
+    EXIT_OK = 0,
+    EXIT_NOTFOUND = 1,
+    EXIT_USAGE = 2,
+    EXIT_CORRUPT = 3,
+    EXIT_ERROR = 4,
+    EXIT_EXISTS = 5
+};
 
 static const char *usage_main =
     "usage: blobstore [OPTIONS] COMMAND [ARGS]\n"
@@ -44,7 +52,7 @@ static const char *usage_main =
     "\n"
     "Commands:\n"
     "  init                                     create an empty store in DIR (new or empty)\n"
-    "  put [--key KEY] [--meta JSON] [--raw] [--csv [--schema S]] [FILE|-]\n"
+    "  put [--key KEY] [--meta JSON] [--no-overwrite] [--raw] [--csv [--schema S]] [FILE|-]\n"
     "                                           store FILE (or stdin); print the key;\n"
     "                                           .npy/.b2nd files become arrays,\n"
     "                                           CSV/.parquet files tables\n"
@@ -72,7 +80,8 @@ static const char *usage_main =
     "\n"
     "Exit codes: 0 success, 1 not found (key, or DIR is not a store), 2 usage error\n"
     "(also: DIR is neither empty nor a store), 3 corruption found (also a damaged\n"
-    "input file, or a link or foreign file in the store), 4 other error.\n";
+    "input file, or a link or foreign file in the store), 4 other error, 5 the key\n"
+    "exists (put --no-overwrite).\n";
 
 typedef struct {
     const char *name;
@@ -94,6 +103,7 @@ static const command_help helps[] = {
             "Parquet file; column types inferred, or given with --schema a:int32,b:string,\n"
             "c:timestamp[ms],d:date); a .parquet file is checked and stored as a table;\n"
             "--raw keeps any of them as plain bytes.\n"
+            "--no-overwrite refuses a KEY that exists: nothing is stored, exit 5.\n"
             "A key is 1..1024 bytes of UTF-8 without control characters (0x00-0x1F,\n"
             "0x7F); any other key is refused with exit 2.\n"},
     {"get", "usage: blobstore get KEY [-o FILE|-] [--force] [--slice BOX] [--columns A,B]\n"
@@ -204,6 +214,8 @@ static int exit_for(int rc)
         return EXIT_USAGE;
     case BLOBSTORE_ECORRUPT:
         return EXIT_CORRUPT;
+    case BLOBSTORE_EEXISTS:
+        return EXIT_EXISTS;
     default:
         return EXIT_ERROR;
     }
@@ -406,12 +418,26 @@ static int slurp(const char *path, char **out, size_t *len)
     return EXIT_OK;
 }
 
+/* put --no-overwrite through an API without put flags (.parquet, .b2nd
+ * files): the key is looked up first. EXIT_OK if it is free. */
+static int refuse_existing(blobstore *bs, const char *key, unsigned flags)
+{
+    char *m = NULL;
+    if (!key || !(flags & BLOBSTORE_PUT_NO_OVERWRITE) || blobstore_get_metadata(&m, bs, key) != 0)
+        return EXIT_OK;
+    blobstore_free(m);
+    fail("an entry with key \"%s\" exists (no overwrite)", key);
+    return EXIT_EXISTS;
+}
+
 /* put of a CSV file (--csv) or a .parquet file: stored as a table. */
 static int put_table_file(blobstore *bs, const char *key, const char *meta, const char *file,
-                          int csv, const char *schema)
+                          int csv, const char *schema, unsigned flags)
 {
     char *out = NULL;
     int rc;
+    if (!csv && (rc = refuse_existing(bs, key, flags)) != EXIT_OK)
+        return rc;
     /* Streamed: memory stays about one row group whatever the size. */
     int fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -422,6 +448,7 @@ static int put_table_file(blobstore *bs, const char *key, const char *meta, cons
     if (csv) {
         blobstore_table_options o = BLOBSTORE_TABLE_OPTIONS_INIT;
         o.metadata = meta;
+        o.put_flags = flags;
         rc = blobstore_table_put_csv_fd(&out, bs, key, fd, schema, &o);
     } else if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
         rc = blobstore_table_put_parquet_fd(&out, bs, key, fd, meta);
@@ -445,7 +472,8 @@ static int put_table_file(blobstore *bs, const char *key, const char *meta, cons
 }
 
 /* put of a .npy or .b2nd file: stored as an array. */
-static int put_array_file(blobstore *bs, const char *key, const char *meta, const char *file)
+static int put_array_file(blobstore *bs, const char *key, const char *meta, const char *file,
+                          unsigned flags)
 {
     char *buf;
     size_t len;
@@ -460,8 +488,12 @@ static int put_array_file(blobstore *bs, const char *key, const char *meta, cons
         if (!rc) {
             blobstore_array_options o = BLOBSTORE_ARRAY_OPTIONS_INIT;
             o.metadata = meta;
+            o.put_flags = flags;
             rc = blobstore_array_put(&out, bs, key, &a, &o);
         }
+    } else if ((rc = refuse_existing(bs, key, flags)) != EXIT_OK) {
+        free(buf);
+        return rc;
     } else {
         rc = blobstore_array_put_b2nd(&out, bs, key, buf, len, meta);
     }
@@ -478,6 +510,7 @@ static int cmd_put(blobstore *bs, int argc, char **argv)
     args a = {argc, argv, 0};
     const char *key = NULL, *meta = NULL, *file = NULL, *schema = NULL;
     int raw = 0, csv = 0;
+    unsigned flags = 0;
     for (; a.i < argc; a.i++) {
         const char *v;
         int m;
@@ -491,6 +524,8 @@ static int cmd_put(blobstore *bs, int argc, char **argv)
             meta = v;
         } else if (strcmp(argv[a.i], "--raw") == 0) {
             raw = 1;
+        } else if (strcmp(argv[a.i], "--no-overwrite") == 0) {
+            flags |= BLOBSTORE_PUT_NO_OVERWRITE;
         } else if (strcmp(argv[a.i], "--csv") == 0) {
             csv = 1;
         } else if ((m = opt_value(&a, "--schema", &v)) != 0) {
@@ -510,9 +545,9 @@ static int cmd_put(blobstore *bs, int argc, char **argv)
     if (csv && (!file || !strcmp(file, "-")))
         return usage_error("put: --csv needs a FILE");
     if (csv || (file && !raw && ends_with(file, ".parquet")))
-        return put_table_file(bs, key, meta, file, csv, schema);
+        return put_table_file(bs, key, meta, file, csv, schema, flags);
     if (file && !raw && (ends_with(file, ".npy") || ends_with(file, ".b2nd")))
-        return put_array_file(bs, key, meta, file);
+        return put_array_file(bs, key, meta, file, flags);
     int fd = 0;
     if (file && strcmp(file, "-") != 0) {
         fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -525,6 +560,7 @@ static int cmd_put(blobstore *bs, int argc, char **argv)
     progress_init(&p, "put", fd);
     blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
     po.metadata = meta;
+    po.flags = flags;
     char *out = NULL;
     int rc = blobstore_put_stream(&out, bs, key, progress_read, &p, &po);
     progress_done(&p);

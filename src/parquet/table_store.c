@@ -209,8 +209,8 @@ BLOBSTORE_API int blobstore_table_put_parquet(char **out_key, blobstore *bs, con
     int rc = bs__pq_check_ranged(&t, file, len, NULL, NULL, NULL);
     if (rc)
         return bs__error_wrap(rc, "not a valid Parquet file");
-    rc =
-        bs__put_file(out_key, bs, key, file, len, "parquet", NULL, metadata, format_info(&t), NULL);
+    rc = bs__put_file(out_key, bs, key, file, len, "parquet", NULL, metadata, format_info(&t), NULL,
+                      0);
     bs__pq_table_free(&t);
     return rc;
 }
@@ -332,7 +332,7 @@ BLOBSTORE_API int blobstore_table_put_parquet_fd(char **out_key, blobstore *bs, 
     /* Pass 2: its bytes into the store, as they are. */
     if (!rc) {
         bs_file_hooks hooks = {fd_finish, &s};
-        rc = bs__put_file_stream(out_key, bs, key, fd_read, &s, "parquet", metadata, &hooks);
+        rc = bs__put_file_stream(out_key, bs, key, fd_read, &s, "parquet", metadata, &hooks, 0);
         if (rc == BLOBSTORE_ECALLBACK && s.rc)
             rc = bs__error(s.rc, "%s", s.msg);
     }
@@ -1267,7 +1267,8 @@ static int ts_put(char **out_key, blobstore *bs, const char *key, struct table_s
         bs__pq_writer_set_level(s->w, level);
         s->codec = bs__pq_writer_codec(s->w);
         bs_file_hooks hooks = {ts_finish, s};
-        rc = bs__put_file_stream(out_key, bs, key, ts_read, s, "parquet", o->metadata, &hooks);
+        rc = bs__put_file_stream(out_key, bs, key, ts_read, s, "parquet", o->metadata, &hooks,
+                                 o->version >= 2 ? o->put_flags : 0);
         if (rc == BLOBSTORE_ECALLBACK && s->rc) /* the table's own error */
             rc = bs__error(s->rc, "%s", s->msg);
     }
