@@ -373,10 +373,8 @@ class BlobStore:
         for p in parts:
             h.update(p)
         content_hash = h.hexdigest()
-        if self.content_addressable:
-            key = content_hash
-        elif key is None:
-            key = secrets.token_hex(8)
+        if key is None:  # a content-addressable store names it by its content
+            key = content_hash if self.content_addressable else secrets.token_hex(8)
         info = json.dumps({"signature": self._signature(key, "pickle", content_hash)})
         return self._store.put(key, parts, meta, format="pickle", format_info=info)
 

@@ -1,10 +1,14 @@
 """The reference document's examples, run as written: only the import line
 changes (cacheness.storage -> blobstore). Names the examples leave undefined
-(my_model, trained_model, train_epoch, ...) are given small stand-ins."""
+are given realistic stand-ins: a model's state as a dict of NumPy arrays (as
+PyTorch's state_dict() gives), raw data as a pandas DataFrame. Each worked
+example asserts what it prints."""
 
 import os
 from datetime import datetime
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from blobstore import BlobStore
@@ -106,8 +110,36 @@ def test_content_addressable():
     assert key1 == key2  # True - content is deduplicated
 
 
+def model_state(seed):
+    """A model's state: named NumPy weight arrays, as a state_dict() is."""
+    rng = np.random.default_rng(seed)
+    return {
+        "embed.weight": rng.standard_normal((500, 64)).astype(np.float32),
+        "encoder.0.weight": rng.standard_normal((64, 64)).astype(np.float32),
+        "encoder.0.bias": np.zeros(64, dtype=np.float32),
+        "head.weight": rng.standard_normal((2, 64)).astype(np.float32),
+        "head.bias": np.array([0.1, -0.1], dtype=np.float32),
+        "num_batches_tracked": np.int64(1234),
+    }
+
+
+def same_state(a, b):
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) and
+                                        np.asarray(a[k]).dtype == np.asarray(b[k]).dtype
+                                        for k in a)
+
+
+# The reference's "ML Model Storage" needs an explicit key honoured in a
+# content-addressable store (issue 13, the C side).
+CA_KEYS = pytest.mark.xfail(
+    reason="content-addressed put with an explicit key is not on main yet (issue 13, C side)",
+    strict=True,
+)
+
+
+@CA_KEYS
 def test_ml_model_storage(capsys):
-    trained_model = Model([0.5] * 4)
+    trained_model = model_state(21)
 
     # Create model store
     model_store = BlobStore(
@@ -147,19 +179,44 @@ def test_ml_model_storage(capsys):
         "deployment_env": "production",
     })
 
-    # In a content-addressable store the key is the content hash (as the
-    # reference documents): the named key is ignored, so it is not found.
-    keys = model_store.list(metadata_filter={"model_name": "fraud_detector"})
-    assert len(keys) == 1 and len(keys[0]) == 64
-    assert model_store.get(keys[0]) == trained_model
+    assert capsys.readouterr().out == "fraud_detector_v2.1: accuracy=0.95\n"
+    meta = model_store.get_metadata("fraud_detector_v2.1")
+    assert meta["metadata"]["deployed"] is True
+    assert meta["metadata"]["deployment_env"] == "production"
+    assert meta["metadata"]["hyperparameters"] == {"learning_rate": 0.001, "epochs": 100}
+    assert same_state(model_store.get("fraud_detector_v2.1"), trained_model)
+    # Both halves of the reference: a put without a key returns the content
+    # hash as the key; identical content under both keys is stored once, and
+    # deleting one key leaves the other whole.
+    key = model_store.put(model_state(21))
+    assert key == meta["content_hash"] and len(key) == 64
+    assert model_store.get_metadata(key)["blob"] == meta["blob"]
+    assert model_store.put(model_state(21), key="fraud_detector_v2.1-copy") == \
+        "fraud_detector_v2.1-copy"
+    assert model_store.list(prefix="fraud_detector") == ["fraud_detector_v2.1",
+                                                        "fraud_detector_v2.1-copy"]
+    assert model_store.delete(key)
+    assert model_store.delete("fraud_detector_v2.1-copy")
+    assert same_state(model_store.get("fraud_detector_v2.1"), trained_model)
+    assert model_store.verify()["problems"] == []
 
 
 def test_pipeline_artifacts(capsys):
-    def extract_from_source():
-        return [{"id": i, "value": i * 1.5} for i in range(100)]
+    rng = np.random.default_rng(5)
 
-    def transform(rows):
-        return [r for r in rows if r["id"] % 2 == 0]
+    def extract_from_source():
+        n = 10_000
+        return pd.DataFrame({
+            "transaction_id": np.arange(n, dtype=np.int64),
+            "amount": rng.lognormal(3, 1, n).round(2),
+            "merchant": rng.choice(["grocer", "fuel", "online", "travel"], n),
+            "ts": pd.Timestamp("2024-01-15") + pd.to_timedelta(rng.integers(0, 86400, n), "s"),
+        })
+
+    def transform(df):
+        out = df[df["amount"] > 20].copy()
+        out["amount_log"] = np.log(out["amount"])
+        return out
 
     # Create artifact store
     artifact_store = BlobStore(
@@ -199,20 +256,41 @@ def test_pipeline_artifacts(capsys):
         meta = artifact_store.get_metadata(key)
         print(f"{key}: {meta['metadata']['stage']}")
 
-    out = capsys.readouterr().out
-    assert f"{run_id}/raw_data: extract" in out and f"{run_id}/transformed: transform" in out
-    assert artifact_store.get(f"{run_id}/transformed") == transformed
-    assert artifact_store.get_metadata(f"{run_id}/raw_data")["compression"] == "zstd"
+    assert capsys.readouterr().out == f"{run_id}/raw_data: extract\n{run_id}/transformed: transform\n"
+    pd.testing.assert_frame_equal(artifact_store.get(f"{run_id}/raw_data"), raw_data)
+    pd.testing.assert_frame_equal(artifact_store.get(f"{run_id}/transformed"), transformed)
+    meta = artifact_store.get_metadata(f"{run_id}/transformed")
+    assert meta["format"] == "parquet" and meta["num_rows"] == len(transformed)
+    assert meta["metadata"]["row_count"] == len(transformed) < 10_000
+    assert meta["metadata"]["depends_on"] == f"{run_id}/raw_data"
+    assert artifact_store.get_metadata(f"{run_id}/raw_data")["metadata"]["row_count"] == 10_000
 
 
 def test_training_checkpoints():
+    class Model:
+        """A stand-in network: its state is a dict of NumPy arrays."""
+
+        def __init__(self):
+            self.weights = model_state(0)
+
+        def state_dict(self):
+            return {k: np.copy(v) for k, v in self.weights.items()}
+
+        def load_state_dict(self, state):
+            self.weights = {k: np.copy(v) for k, v in state.items()}
+
     model = Model()
-    losses = iter([1.0 / (1 + e) if e != 50 else 0.001 for e in range(100)])
+    rng = np.random.default_rng(9)
     current_lr = 0.01
+    history = {}
 
     def train_epoch(m):
-        m.weights = [w + 1 for w in m.weights]
-        return next(losses)
+        m.weights["head.weight"] = m.weights["head.weight"] - current_lr * rng.standard_normal(
+            m.weights["head.weight"].shape).astype(np.float32)
+        epoch = len(history)
+        loss = 1.0 / (1 + epoch) if epoch != 50 else 0.001
+        history[epoch] = (loss, m.state_dict())
+        return loss
 
     checkpoint_store = BlobStore(
         cache_dir="./checkpoints",
@@ -248,7 +326,9 @@ def test_training_checkpoints():
     state = checkpoint_store.get(best_key)
     model.load_state_dict(state)
 
-    assert best_key == "checkpoint_epoch_0050"
-    assert model.weights == [51.0] * 8
+    assert best_key == "checkpoint_epoch_0050" and best_loss == 0.001
+    assert same_state(model.state_dict(), history[50][1])
+    assert not same_state(model.state_dict(), history[99][1])
+    assert len(checkpoint_store.list(prefix="checkpoint_")) == 10
     # The same answer in one call:
     assert checkpoint_store.list(prefix="checkpoint_", order_by="loss", limit=1) == [best_key]
