@@ -30,6 +30,7 @@ setup(
     name="blobstore",
     version="0.1.0",
     packages=["blobstore"],
+    package_data={"blobstore": ["py.typed", "*.pyi"]},
     ext_modules=[
         Extension(
             "blobstore._core",

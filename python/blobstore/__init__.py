@@ -181,6 +181,31 @@ class BlobStore:
     written to the directory (a user with read permission only can get, list
     and verify without repair); writes raise ReadOnlyError (a
     PermissionError).
+
+    It is also a mapping of keys to values: ``store[key]``, ``store[key] =
+    value``, ``del store[key]``, ``key in store``, ``len(store)``,
+    ``iter(store)``, ``keys()``, ``values()``, ``items()`` (key, value) and
+    ``get(key, default)``; ``entries()`` gives (key, metadata) pairs.
+
+    Exceptions (all subclasses of blobstore.Error):
+
+    - NotFoundError (also a KeyError): no such key, where absence is an error
+      (``store[key]``, ``del store[key]``, ``open(key)``, ``get_file``);
+    - CorruptError: stored bytes fail their checksums (never returned);
+    - InvalidArgumentError (also a ValueError): a bad key, metadata, filter or
+      option, or a call on a closed store; ConflictError (one of them):
+      options that conflict with the store's recorded settings;
+    - UnsupportedError: a format feature this build cannot read or write;
+    - NotAStoreError (also a FileNotFoundError): mode "r"/"w" on a directory
+      that is not a store;
+    - ReadOnlyError (also a PermissionError): a write to a mode "r" store;
+    - UnsafePickleError: a pickle this store did not sign (``trust=True``).
+
+    >>> with BlobStore("./store", backend="sqlite") as store:   # doctest: +SKIP
+    ...     store["model_v1"] = {"w": np.zeros(3)}
+    ...     store.put(b"raw", key="blob", metadata={"source": "camera"})
+    ...     store.list(metadata_filter={"source": "camera"})
+    ['blob']
     """
 
     def __init__(
@@ -803,14 +828,25 @@ class BlobStore:
         open it with ``BlobStore(path, rebuild_index=True)``, which renames a
         damaged local index ``*.damaged-TIME`` and rebuilds at once. Values
         kept inline in a SQLite index have no blob and cannot come back;
-        metadata comes back as of each key's last put."""
+        metadata comes back as of each key's last put.
+
+        >>> store.rebuild_index()["restored"]  # doctest: +SKIP
+        300
+        """
         return self._store.rebuild_index()
 
     def verify(self, repair=False):
         """Check every blob; returns counts and a list of problems. Files in
         the store's directories that it did not make (symbolic links, stray
         directories, other names) are problems of kind "foreign", counted in
-        "foreign": never followed, never removed by repair."""
+        "foreign": never followed, never removed by repair. ``repair=True``
+        removes orphan blobs and temporary files and drops entries whose blob
+        is gone.
+
+        >>> report = store.verify()                        # doctest: +SKIP
+        >>> report["ok"] == report["entries"], report["problems"]  # doctest: +SKIP
+        (True, [])
+        """
         result = self._store.verify(repair=repair)
         result["foreign"] = sum(p["kind"] == "foreign" for p in result["problems"])
         return result
@@ -819,13 +855,24 @@ class BlobStore:
         """Copy every entry of this store into the open store ``other`` (e.g.
         one on PostgreSQL and S3), checking each copy's SHA-256; entries it
         already holds are skipped. Returns counts and a list of problems
-        (corrupt or missing source blobs, which are left out)."""
+        (corrupt or missing source blobs, which are left out).
+
+        >>> with BlobStore("./archive", backend="sqlite") as dst:  # doctest: +SKIP
+        ...     store.migrate_to(dst)["copied"]
+        120
+        """
         if not isinstance(other, BlobStore):
             raise ValueError("migrate_to needs another BlobStore")
         return self._store.migrate_to(other._store)
 
     def create_index(self, path):
-        """Index a metadata path for faster filtered listings (SQLite)."""
+        """Index a metadata path (dotted: ``"hyperparameters.lr"``) so that
+        filters on it are answered without a scan (SQLite, PostgreSQL;
+        accepted and without effect elsewhere). Raises ValueError for a path
+        that is not dotted names.
+
+        >>> store.create_index("accuracy")  # doctest: +SKIP
+        """
         self._store.create_index(path)
 
 

@@ -122,12 +122,16 @@ class BlobReader(io.RawIOBase):
     # -- the file interface ------------------------------------------------
 
     def readable(self):
+        """True."""
         return True
 
     def seekable(self):
+        """True: seeks forward skip, seeks backward read again."""
         return True
 
     def readinto(self, b):
+        """Read up to len(b) bytes into the writable buffer b; returns how
+        many (0 at the end)."""
         self._checkClosed()
         mv = memoryview(b).cast("B")
         if self._pos >= self.size or len(mv) == 0:
@@ -239,6 +243,7 @@ class BlobWriter(io.RawIOBase):
         self._thread.start()
 
     def writable(self):
+        """True."""
         return True
 
     def _send(self, item):
@@ -254,6 +259,8 @@ class BlobWriter(io.RawIOBase):
                 pass
 
     def write(self, b):
+        """Write the bytes-like b (it may be reused as soon as this returns);
+        returns len(b). Blocks while the store is a few pieces behind."""
         self._checkClosed()
         if isinstance(b, bytes):
             data = b  # immutable: no copy needed
@@ -412,11 +419,15 @@ class ArrayHandle:
         return self.size * self.dtype.itemsize
 
     def __len__(self):
+        """The length of the first dimension (TypeError for a 0-d array)."""
         if not self.shape:
             raise TypeError("len() of a 0-d array")
         return self.shape[0]
 
     def __getitem__(self, index):
+        """``handle[index]``: what ``a[index]`` gives for the stored array
+        ``a`` (integers, slices with any step, ``...``), reading only the
+        chunks the selection touches. IndexError as NumPy raises it."""
         return read_box(self._store, self.key, self.shape, self.dtype, index)
 
     def __array__(self, dtype=None, copy=None):
