@@ -33,6 +33,7 @@ from ._core import (
     CorruptError,
     Error,
     InvalidArgumentError,
+    KeyExistsError,
     NotAStoreError,
     NotFoundError,
     ReadOnlyError,
@@ -57,6 +58,7 @@ __all__ = [
     "UnsupportedError",
     "NotAStoreError",
     "ReadOnlyError",
+    "KeyExistsError",
     "UnsafePickleError",
     "BlobBackend",
     "FilesystemBlobBackend",
@@ -199,6 +201,7 @@ class BlobStore:
     - NotAStoreError (also a FileNotFoundError): mode "r"/"w" on a directory
       that is not a store;
     - ReadOnlyError (also a PermissionError): a write to a mode "r" store;
+    - KeyExistsError: a put with ``overwrite=False`` of a key that exists;
     - UnsafePickleError: a pickle this store did not sign (``trust=True``).
 
     >>> with BlobStore("./store", backend="sqlite") as store:   # doctest: +SKIP
@@ -340,7 +343,7 @@ class BlobStore:
 
     # -- put ---------------------------------------------------------------
 
-    def put(self, data, key=None, metadata=None, *, chunks=None):
+    def put(self, data, key=None, metadata=None, *, chunks=None, overwrite=True):
         """Store ``data`` under ``key`` with a metadata dict; returns the key.
 
         ``key`` None: a generated key (16 hex characters), or in a
@@ -349,34 +352,42 @@ class BlobStore:
         are stored as bytes, NumPy arrays as ``.b2nd`` files (``chunks``: the
         chunk shape, one extent per dimension; default automatic), pandas
         DataFrames and Series as Parquet files, anything else as a signed
-        pickle. ``metadata`` must be JSON-serialisable.
+        pickle. ``metadata`` must be JSON-serialisable. ``overwrite=False``
+        refuses a key that exists (KeyExistsError, nothing stored): the check
+        and the commit are one transaction, so of two such puts of one key
+        exactly one succeeds.
 
-        Raises ValueError (bad key or metadata), ReadOnlyError (a store
-        opened with mode="r"), Error (I/O).
+        Raises ValueError (bad key or metadata), KeyExistsError (overwrite=False
+        and the key exists), ReadOnlyError (a store opened with mode="r"),
+        Error (I/O).
 
         >>> store.put(b"weights", key="model_v1", metadata={"accuracy": 0.95})  # doctest: +SKIP
         'model_v1'
         >>> store.put(np.zeros((1000, 1000)), key="grid", chunks=(100, 1000))  # doctest: +SKIP
         'grid'
+        >>> store.put(b"other", key="model_v1", overwrite=False)  # doctest: +SKIP
+        Traceback (most recent call last):
+        blobstore.KeyExistsError: an entry with key "model_v1" exists (no overwrite)
         """
         if key is not None and not isinstance(key, str):
             raise ValueError(f"key must be a str or None, not {type(key).__name__}")
         meta = _dumps_metadata(metadata)
+        no_ow = not overwrite
         if isinstance(data, (bytes, bytearray, memoryview)):
-            return self._store.put(key, data, meta, format="bytes")
-        typed = _typed_put(self, data, key, meta, chunks=chunks)
+            return self._store.put(key, data, meta, format="bytes", no_overwrite=no_ow)
+        typed = _typed_put(self, data, key, meta, chunks=chunks, no_overwrite=no_ow)
         if typed is not None:
             return typed
         if chunks is not None:
             raise ValueError("chunks= applies to NumPy arrays only")
-        return self._put_pickle(data, key, meta)
+        return self._put_pickle(data, key, meta, no_ow)
 
     def __setitem__(self, key, value):
         """``store[key] = value`` is ``store.put(value, key=key)``."""
         _check_key(key)
         self.put(value, key=key)
 
-    def _put_pickle(self, obj, key, meta):
+    def _put_pickle(self, obj, key, meta, no_overwrite=False):
         buffers = []
 
         def keep(buf):
@@ -401,7 +412,8 @@ class BlobStore:
         if key is None:  # a content-addressable store names it by its content
             key = content_hash if self.content_addressable else secrets.token_hex(8)
         info = json.dumps({"signature": self._signature(key, "pickle", content_hash)})
-        return self._store.put(key, parts, meta, format="pickle", format_info=info)
+        return self._store.put(key, parts, meta, format="pickle", format_info=info,
+                               no_overwrite=no_overwrite)
 
 
     # -- get ---------------------------------------------------------------
@@ -555,18 +567,20 @@ class BlobStore:
         """
         return _Batch(self)
 
-    def put_many(self, items, metadata=None):
+    def put_many(self, items, metadata=None, *, overwrite=True):
         """Store each value of ``items`` (a dict, or (key, value) pairs)
         under its key, in one batch (one sync); all or none are stored.
         ``metadata`` (a dict) is given to every entry. Returns the keys, in
-        order.
+        order. ``overwrite=False``: a key that exists raises KeyExistsError
+        and nothing of the batch is stored.
 
         >>> store.put_many({"a": b"1", "b": b"2"}, metadata={"run": 7})  # doctest: +SKIP
         ['a', 'b']
         """
         pairs = items.items() if hasattr(items, "items") else items
         with self.batch():
-            return [self.put(value, key=key, metadata=metadata) for key, value in pairs]
+            return [self.put(value, key=key, metadata=metadata, overwrite=overwrite)
+                    for key, value in pairs]
 
     def get_many(self, keys, *, trust=False):
         """A dict of the values stored under ``keys``; keys that are absent
@@ -584,12 +598,13 @@ class BlobStore:
 
     # -- streams and files -------------------------------------------------
 
-    def open(self, key, mode="rb", *, metadata=None):
+    def open(self, key, mode="rb", *, metadata=None, overwrite=True):
         """A binary file on a stored value: ``"rb"`` reads its bytes (read,
         readinto, readline, seek, tell), ``"wb"`` writes a new value
         (``key`` None: generated; the file's ``key`` attribute holds it after
         close) with ``metadata``, committed when the file is closed; an
-        exception inside ``with`` stores nothing. Memory stays bounded
+        exception inside ``with`` stores nothing (``overwrite=False``: close
+        raises KeyExistsError if the key exists). Memory stays bounded
         whatever the size: the bytes are compressed or checked a chunk at a
         time. A value written so is bytes (get() returns bytes); "rb" on an
         array or table gives its stored file (.b2nd, .parquet).
@@ -617,14 +632,15 @@ class BlobStore:
         else:
             if key is not None:
                 _check_key(key)
-            f = BlobWriter(self, key, _dumps_metadata(metadata))
+            f = BlobWriter(self, key, _dumps_metadata(metadata), no_overwrite=not overwrite)
         self._streams.add(f)
         return f
 
-    def put_file(self, path, key=None, metadata=None):
+    def put_file(self, path, key=None, metadata=None, *, overwrite=True):
         """Store the bytes of the file at ``path`` (read as a stream, in
         bounded memory) under ``key`` (None: the file's name); returns the
-        key. The value is bytes, whatever the file holds.
+        key. The value is bytes, whatever the file holds. ``overwrite=False``
+        refuses a key that exists (KeyExistsError).
 
         Raises FileNotFoundError / OSError for the file, ValueError for a
         bad key.
@@ -638,7 +654,8 @@ class BlobStore:
         _check_key(key)
         meta = _dumps_metadata(metadata)
         with open(path, "rb") as f:
-            return self._store.put_fd(key, f.fileno(), metadata=meta, format="bytes")
+            return self._store.put_fd(key, f.fileno(), metadata=meta, format="bytes",
+                                      no_overwrite=not overwrite)
 
     def get_file(self, key, path):
         """Write the stored bytes of ``key`` to the file at ``path`` (in

@@ -25,6 +25,7 @@ from ._core import (
     Error as Error,
     InvalidArgumentError as InvalidArgumentError,
     NotAStoreError as NotAStoreError,
+    KeyExistsError as KeyExistsError,
     NotFoundError as NotFoundError,
     ReadOnlyError as ReadOnlyError,
     UnsupportedError as UnsupportedError,
@@ -51,6 +52,7 @@ __all__ = [
     "UnsupportedError",
     "NotAStoreError",
     "ReadOnlyError",
+    "KeyExistsError",
     "UnsafePickleError",
     "BlobBackend",
     "FilesystemBlobBackend",
@@ -104,6 +106,7 @@ class BlobStore:
         metadata: Optional[_JSONDict] = None,
         *,
         chunks: Optional[Sequence[int]] = None,
+        overwrite: bool = True,
     ) -> str: ...
     def get(
         self,
@@ -119,20 +122,37 @@ class BlobStore:
         self,
         items: Union[Mapping[str, Any], Iterable[Tuple[str, Any]]],
         metadata: Optional[_JSONDict] = None,
+        *,
+        overwrite: bool = True,
     ) -> List[str]: ...
     def get_many(self, keys: Iterable[str], *, trust: bool = False) -> Dict[str, Any]: ...
     def batch(self) -> ContextManager[BlobStore]: ...
     # streams and files
     @overload
     def open(
-        self, key: str, mode: Literal["rb"] = "rb", *, metadata: Optional[_JSONDict] = None
+        self,
+        key: str,
+        mode: Literal["rb"] = "rb",
+        *,
+        metadata: Optional[_JSONDict] = None,
+        overwrite: bool = True,
     ) -> BlobReader: ...
     @overload
     def open(
-        self, key: Optional[str], mode: Literal["wb"], *, metadata: Optional[_JSONDict] = None
+        self,
+        key: Optional[str],
+        mode: Literal["wb"],
+        *,
+        metadata: Optional[_JSONDict] = None,
+        overwrite: bool = True,
     ) -> BlobWriter: ...
     def put_file(
-        self, path: _StrPath, key: Optional[str] = None, metadata: Optional[_JSONDict] = None
+        self,
+        path: _StrPath,
+        key: Optional[str] = None,
+        metadata: Optional[_JSONDict] = None,
+        *,
+        overwrite: bool = True,
     ) -> str: ...
     def get_file(self, key: str, path: _StrPath) -> int: ...
     # metadata and listing

@@ -32,7 +32,7 @@ static _Thread_local char callback_error[512];
  * classes and types, one set per interpreter that imports it. */
 typedef struct {
     PyObject *Error, *NotFoundError, *CorruptError, *InvalidArgumentError, *ConflictError,
-        *UnsupportedError, *NotAStoreError, *ReadOnlyError;
+        *UnsupportedError, *NotAStoreError, *ReadOnlyError, *KeyExistsError;
     PyTypeObject *StoreType, *BufferType;
 } core_state;
 
@@ -65,6 +65,9 @@ static PyObject *raise_rc(void *owner, int rc)
         break;
     case BLOBSTORE_EREADONLY:
         type = st->ReadOnlyError;
+        break;
+    case BLOBSTORE_EEXISTS:
+        type = st->KeyExistsError;
         break;
     case BLOBSTORE_ENOMEM:
         return PyErr_NoMemory();
@@ -861,16 +864,17 @@ static int parts_read(void *ctx, void *buf, size_t cap, size_t *out_n)
 static PyObject *Store_put(StoreObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {
-        "key",       "data",        "metadata",          "format", "raw", "format_info",
-        "extension", "compression", "compression_level", NULL};
+        "key",       "data",        "metadata",          "format",       "raw", "format_info",
+        "extension", "compression", "compression_level", "no_overwrite", NULL};
     const char *key = NULL, *meta = NULL, *format = NULL, *info = NULL, *ext = NULL, *comp = NULL;
     PyObject *data;
-    int raw = 0, level = 0;
+    int raw = 0, level = 0, no_overwrite = 0;
     CHECK_OPEN(self);
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "zO|zzpzzzi", kwlist, &key, &data, &meta, &format,
-                                     &raw, &info, &ext, &comp, &level))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "zO|zzpzzzip", kwlist, &key, &data, &meta, &format,
+                                     &raw, &info, &ext, &comp, &level, &no_overwrite))
         return NULL;
     blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.flags = no_overwrite ? BLOBSTORE_PUT_NO_OVERWRITE : 0;
     po.metadata = meta;
     po.format = format;
     po.raw = raw;
@@ -1219,16 +1223,16 @@ static PyObject *Store_create_index(StoreObject *self, PyObject *args)
  *           format_info=None, compression=None, compression_level=0) -> key */
 static PyObject *Store_put_array(StoreObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"key",         "data",        "dtype",
-                             "shape",       "fortran",     "metadata",
-                             "format_info", "compression", "compression_level",
-                             "chunks",      NULL};
+    static char *kwlist[] = {"key",         "data",         "dtype",
+                             "shape",       "fortran",      "metadata",
+                             "format_info", "compression",  "compression_level",
+                             "chunks",      "no_overwrite", NULL};
     const char *key, *dtype, *meta = NULL, *info = NULL, *comp = NULL;
     PyObject *data, *shape, *chunks = Py_None;
-    int fortran = 0, level = 0;
+    int fortran = 0, level = 0, no_overwrite = 0;
     CHECK_OPEN(self);
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "zOsO|pzzziO", kwlist, &key, &data, &dtype, &shape,
-                                     &fortran, &meta, &info, &comp, &level, &chunks))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "zOsO|pzzziOp", kwlist, &key, &data, &dtype, &shape,
+                                     &fortran, &meta, &info, &comp, &level, &chunks, &no_overwrite))
         return NULL;
     blobstore_array a;
     memset(&a, 0, sizeof(a));
@@ -1283,6 +1287,7 @@ static PyObject *Store_put_array(StoreObject *self, PyObject *args, PyObject *kw
     o.compression = comp;
     o.compression_level = level;
     o.chunkshape = chunks != Py_None ? chunkshape : NULL;
+    o.put_flags = no_overwrite ? BLOBSTORE_PUT_NO_OVERWRITE : 0;
     char *out = NULL;
     int rc;
     blobstore *bs = self->bs;
@@ -1359,14 +1364,16 @@ static PyObject *Store_get_array(StoreObject *self, PyObject *args, PyObject *kw
  * scale])], buffers or None; precision and scale for decimals. */
 static PyObject *Store_put_table(StoreObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"key",         "columns",         "nrows",       "metadata",
-                             "format_info", "pandas_metadata", "compression", NULL};
+    static char *kwlist[] = {"key",         "columns",      "nrows",
+                             "metadata",    "format_info",  "pandas_metadata",
+                             "compression", "no_overwrite", NULL};
     const char *key, *meta = NULL, *info = NULL, *pandas = NULL, *comp = NULL;
     PyObject *cols;
     Py_ssize_t nrows;
+    int no_overwrite = 0;
     CHECK_OPEN(self);
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "zOn|zzzz", kwlist, &key, &cols, &nrows, &meta,
-                                     &info, &pandas, &comp))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "zOn|zzzzp", kwlist, &key, &cols, &nrows, &meta,
+                                     &info, &pandas, &comp, &no_overwrite))
         return NULL;
     PyObject *seq = PySequence_Fast(cols, "columns must be a sequence");
     if (!seq)
@@ -1413,6 +1420,7 @@ static PyObject *Store_put_table(StoreObject *self, PyObject *args, PyObject *kw
         o.metadata = meta;
         o.format_info = info;
         o.pandas_metadata = pandas;
+        o.put_flags = no_overwrite ? BLOBSTORE_PUT_NO_OVERWRITE : 0;
         o.compression = comp;
         blobstore *bs = self->bs;
         busy_enter(self);
@@ -1654,24 +1662,28 @@ static int py_stream_write(void *ctx, const void *buf, size_t len)
     return rc;
 }
 
-static void fill_put_options(blobstore_put_options *po, const char *meta, const char *format)
+static void fill_put_options(blobstore_put_options *po, const char *meta, const char *format,
+                             int no_overwrite)
 {
     po->metadata = meta;
     po->format = format;
+    po->flags = no_overwrite ? BLOBSTORE_PUT_NO_OVERWRITE : 0;
 }
 
 /* put_stream(key, reader, metadata=None, format=None) -> key: reader(n)
  * returns up to n bytes, b"" at the end; memory stays bounded. */
 static PyObject *Store_put_stream(StoreObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"key", "reader", "metadata", "format", NULL};
+    static char *kwlist[] = {"key", "reader", "metadata", "format", "no_overwrite", NULL};
     const char *key = NULL, *meta = NULL, *format = NULL;
+    int no_overwrite = 0;
     py_stream c = {NULL, NULL, NULL, NULL};
     CHECK_OPEN(self);
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "zO|zz", kwlist, &key, &c.fn, &meta, &format))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "zO|zzp", kwlist, &key, &c.fn, &meta, &format,
+                                     &no_overwrite))
         return NULL;
     blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
-    fill_put_options(&po, meta, format);
+    fill_put_options(&po, meta, format, no_overwrite);
     char *out = NULL;
     int rc;
     blobstore *bs = self->bs;
@@ -1720,14 +1732,15 @@ static PyObject *Store_get_stream(StoreObject *self, PyObject *args)
 /* put_fd(key, fd, metadata=None, format=None) -> key: the file read to its end. */
 static PyObject *Store_put_fd(StoreObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"key", "fd", "metadata", "format", NULL};
+    static char *kwlist[] = {"key", "fd", "metadata", "format", "no_overwrite", NULL};
     const char *key = NULL, *meta = NULL, *format = NULL;
-    int fd;
+    int fd, no_overwrite = 0;
     CHECK_OPEN(self);
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "zi|zz", kwlist, &key, &fd, &meta, &format))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "zi|zzp", kwlist, &key, &fd, &meta, &format,
+                                     &no_overwrite))
         return NULL;
     blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
-    fill_put_options(&po, meta, format);
+    fill_put_options(&po, meta, format, no_overwrite);
     char *out = NULL;
     int rc;
     blobstore *bs = self->bs;
@@ -1864,8 +1877,11 @@ static int core_exec(PyObject *m)
     st->ReadOnlyError =
         b ? new_exc(m, "ReadOnlyError", b, "A write to a store opened with mode='r'.") : NULL;
     Py_XDECREF(b);
-    if (!st->NotFoundError || !st->CorruptError || !st->InvalidArgumentError ||
-        !st->ConflictError || !st->UnsupportedError || !st->NotAStoreError || !st->ReadOnlyError)
+    st->KeyExistsError =
+        new_exc(m, "KeyExistsError", st->Error, "A put with overwrite=False found the key taken.");
+    if (!st->KeyExistsError || !st->NotFoundError || !st->CorruptError ||
+        !st->InvalidArgumentError || !st->ConflictError || !st->UnsupportedError ||
+        !st->NotAStoreError || !st->ReadOnlyError)
         return -1;
     return PyModule_AddStringConstant(m, "library_version", blobstore_version());
 }
@@ -1881,6 +1897,7 @@ static int core_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->UnsupportedError);
     Py_VISIT(st->NotAStoreError);
     Py_VISIT(st->ReadOnlyError);
+    Py_VISIT(st->KeyExistsError);
     Py_VISIT(st->StoreType);
     Py_VISIT(st->BufferType);
     return 0;
@@ -1897,6 +1914,7 @@ static int core_clear(PyObject *m)
     Py_CLEAR(st->UnsupportedError);
     Py_CLEAR(st->NotAStoreError);
     Py_CLEAR(st->ReadOnlyError);
+    Py_CLEAR(st->KeyExistsError);
     Py_CLEAR(st->StoreType);
     Py_CLEAR(st->BufferType);
     return 0;

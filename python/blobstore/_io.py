@@ -207,7 +207,7 @@ class BlobWriter(io.RawIOBase):
     or calling ``abort()``, stores nothing (the partial blob is removed).
     """
 
-    def __init__(self, store, key, metadata):
+    def __init__(self, store, key, metadata, no_overwrite=False):
         super().__init__()
         self._store = store
         self.key = key
@@ -233,7 +233,8 @@ class BlobWriter(io.RawIOBase):
 
         def run():
             try:
-                self._result = store._store.put_stream(key, read, metadata=meta)
+                self._result = store._store.put_stream(key, read, metadata=meta,
+                                                       no_overwrite=no_overwrite)
             except BaseException as e:  # noqa: BLE001 - raised again by close()
                 self._error = e
             finally:

@@ -9,7 +9,7 @@ from . import _core
 from ._core import UnsupportedError
 
 
-def typed_put(store, data, key, meta, chunks=None):
+def typed_put(store, data, key, meta, chunks=None, no_overwrite=False):
     try:
         import numpy as np
     except ImportError:  # pragma: no cover
@@ -18,13 +18,13 @@ def typed_put(store, data, key, meta, chunks=None):
         # A .b2nd file holds the values only: the mask would be lost, so a
         # masked array is pickled whole (data, mask, fill value, hardness).
         if type(data) is np.ma.MaskedArray:
-            return store._put_pickle(_MaskedParts(np, data), key, meta)
+            return store._put_pickle(_MaskedParts(np, data), key, meta, no_overwrite)
         return None  # the masked constant, subclasses: their own pickle
     if np is not None and isinstance(data, (np.ndarray, np.generic)):
-        return _put_array(store, np, data, key, meta, chunks)
+        return _put_array(store, np, data, key, meta, chunks, no_overwrite)
     pd = _pandas()
     if pd is not None and isinstance(data, (pd.DataFrame, pd.Series)):
-        return _put_table(store, pd, data, key, meta)  # None: not representable, pickled
+        return _put_table(store, pd, data, key, meta, no_overwrite)  # None: not representable, pickled
     return None
 
 
@@ -75,7 +75,7 @@ def _masked_from_parts(data, mask, fill_value, hard_mask):
 _ARRAY_KINDS = "biufc"  # bool, int, uint, float, complex: what .b2nd holds
 
 
-def _put_array(store, np, data, key, meta, chunks=None):
+def _put_array(store, np, data, key, meta, chunks=None, no_overwrite=False):
     scalar = isinstance(data, np.generic)
     arr = np.asarray(data)
     if arr.dtype.kind not in _ARRAY_KINDS or arr.dtype.itemsize not in (1, 2, 4, 8, 16) \
@@ -90,6 +90,7 @@ def _put_array(store, np, data, key, meta, chunks=None):
         key, view, arr.dtype.str, arr.shape, fortran=fortran, metadata=meta, format_info=info,
         compression=store.compression, compression_level=store.compression_level,
         chunks=None if chunks is None or arr.ndim == 0 else tuple(chunks),
+        no_overwrite=no_overwrite,
     )
 
 
@@ -201,7 +202,7 @@ def _time_column(np, name, items):
             valid if not valid.all() else None)
 
 
-def _put_table(store, pd, data, key, meta):
+def _put_table(store, pd, data, key, meta, no_overwrite=False):
     import json
 
     import numpy as np
@@ -257,7 +258,7 @@ def _put_table(store, pd, data, key, meta):
     except (TypeError, ValueError):
         pandas_json = None
     return store._store.put_table(key, cols, len(df), metadata=meta, format_info=json.dumps(info),
-                                  pandas_metadata=pandas_json)
+                                  pandas_metadata=pandas_json, no_overwrite=no_overwrite)
 
 
 def _series_from(pd, np, col, nrows, dtype):

@@ -109,7 +109,8 @@ def test_every_public_method_has_a_docstring_with_an_example():
 def test_exceptions_are_documented():
     doc = inspect.getdoc(BlobStore)
     for name in ["NotFoundError", "CorruptError", "InvalidArgumentError", "ConflictError",
-                 "UnsupportedError", "NotAStoreError", "ReadOnlyError", "UnsafePickleError"]:
+                 "UnsupportedError", "NotAStoreError", "ReadOnlyError", "KeyExistsError",
+                 "UnsafePickleError"]:
         exc = getattr(blobstore, name)
         assert issubclass(exc, blobstore.Error) and exc.__doc__, name
         assert name in doc, name
