@@ -1,12 +1,15 @@
 /*
  * meta_json.c - the JSON file metadata backend (cache_metadata.json).
  *
- * The index is a snapshot and a journal (format version 2):
- *   cache_metadata.json          "H {"format":"blobstore-metadata","version":2,
- *                                 "seq":S,"count":N}\n" then the entries
- *                                 {KEY: ENTRY, ...} as one JSON object; H is the
- *                                 XXH3-64 (16 hex digits) of everything after
- *                                 "H ", so any changed byte is caught.
+ * The index is a snapshot and a journal (snapshot format version 3):
+ *   cache_metadata.json          one JSON document, for any JSON reader:
+ *                                 {"format":"blobstore-metadata","version":3,
+ *                                 "xxh3":"H","seq":S,"count":N,
+ *                                 "entries":{KEY: ENTRY, ...}}; H is the XXH3-64
+ *                                 (16 hex digits) of the file with H read as
+ *                                 zeros, so any changed byte is caught.
+ *                                 (Version 2 snapshots, "H {header}\n{entries}"
+ *                                 with H over everything after "H ", are read.)
  *   cache_metadata.json.journal  a header of three fixed-width lines, then one
  *                                 line per record, each "H JSON\n":
  *                                   {"format":"blobstore-journal","version":2,"base":B}
@@ -28,7 +31,10 @@
  * it acknowledged anything: ignored, and cut off by the next writer. Two
  * slots, so a torn slot write leaves the previous one.
  *
- * A commit appends (O(1) per put). When the journal outgrows the snapshot
+ * A commit appends (O(1) per put). A handle that committed writes a
+ * snapshot of everything when it is closed (the journal stays, its commits
+ * up to the snapshot's S skipped on load), so after a clean close the
+ * snapshot alone holds every entry. When the journal outgrows the snapshot
  * (and 1 MiB), a new snapshot is written (temp, fsync, rename) and a new
  * journal with base S replaces the old by rename; a crash between the two
  * leaves the old journal, whose commits up to S are skipped.
@@ -53,7 +59,7 @@
 #include <xxhash.h>
 
 #define JSON_FORMAT       "blobstore-metadata"
-#define JSON_VERSION      2
+#define JSON_VERSION      3
 #define JOURNAL_FORMAT    "blobstore-journal"
 #define JOURNAL_V1_HEADER "{\"format\":\"blobstore-journal\",\"version\":1}\n"
 #define COMPACT_MIN       (1u << 20)
@@ -78,6 +84,7 @@ typedef struct {
     uint64_t jhash;    /* hash of the line ending at jpos (the chain's seed) */
     uint64_t jseq;     /* number of the last commit applied */
     int in_tx, write_tx, dirty;
+    int wrote; /* committed since open: write a snapshot at close */
     /* Undo log of the open write transaction: each key's previous value
      * (NULL: absent), replayed backwards by rollback; its keys are also
      * what commit writes to the journal. */
@@ -209,6 +216,24 @@ static uint64_t get_u64(json_t *o, const char *name)
     return json_is_integer(v) && json_integer_value(v) >= 0 ? (uint64_t)json_integer_value(v) : 0;
 }
 
+/* The XXH3-64 of a version 3 snapshot: its text with the 16 hex digits of
+ * its own "xxh3" member (at off) read as zeros. */
+static uint64_t snapshot_hash(const char *text, size_t len, size_t off)
+{
+    XXH3_state_t *st = XXH3_createState();
+    if (!st)
+        return 0;
+    XXH3_64bits_reset(st);
+    XXH3_64bits_update(st, text, off);
+    XXH3_64bits_update(st, "0000000000000000", 16);
+    XXH3_64bits_update(st, text + off + 16, len - off - 16);
+    uint64_t h = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    return h;
+}
+
+#define HASH_MEMBER "\"xxh3\":\""
+
 /* ---- the snapshot ---- */
 
 /* Read the snapshot into be->entries; a missing snapshot is an empty index.
@@ -233,7 +258,7 @@ static int load_snapshot(js_backend *be, const struct stat *st, int *version)
     }
     const char *text = (const char *)buf.data;
     json_t *doc = NULL, *entries = NULL;
-    if (buf.len > 0 && text[0] == '{') { /* version 1: one JSON document */
+    if (buf.len > 0 && text[0] == '{') { /* versions 1 and 3: one JSON document */
         json_error_t err;
         doc = json_loadb(text, buf.len, 0, &err);
         if (!doc) {
@@ -242,13 +267,46 @@ static int load_snapshot(js_backend *be, const struct stat *st, int *version)
         }
         json_t *fmt = json_object_get(doc, "format"), *ver = json_object_get(doc, "version");
         entries = json_object_get(doc, "entries");
-        if (!json_is_string(fmt) || strcmp(json_string_value(fmt), JSON_FORMAT) != 0 ||
-            !json_is_integer(ver) || !json_is_object(entries) || json_integer_value(ver) != 1) {
+        long long v = json_is_integer(ver) ? (long long)json_integer_value(ver) : 0;
+        if (json_is_string(fmt) && strcmp(json_string_value(fmt), JSON_FORMAT) == 0 &&
+            v > JSON_VERSION) {
             json_decref(doc);
             bs__buf_free(&buf);
-            return corrupt(be->path, "is not a blobstore metadata file of version 1");
+            return bs__error(BLOBSTORE_EUNSUPPORTED,
+                             "%s has version %lld; this library reads versions 1 to %d", be->path,
+                             v, JSON_VERSION);
+        }
+        if (!json_is_string(fmt) || strcmp(json_string_value(fmt), JSON_FORMAT) != 0 ||
+            !json_is_object(entries) || (v != 1 && v != JSON_VERSION)) {
+            json_decref(doc);
+            bs__buf_free(&buf);
+            return corrupt(be->path, "is not a blobstore metadata file of version 1 or %d",
+                           JSON_VERSION);
         }
         *version = 1;
+        if (v == JSON_VERSION) { /* checksummed: the hash over the text, count and seq */
+            const char *nl = memchr(text, '\n', buf.len);
+            const char *h =
+                nl ? memmem(text, (size_t)(nl - text), HASH_MEMBER, strlen(HASH_MEMBER)) : NULL;
+            json_t *hv = json_object_get(doc, "xxh3");
+            char hex[17] = "";
+            size_t off = h ? (size_t)(h - text) + strlen(HASH_MEMBER) : 0;
+            if (h && off + 16 <= buf.len)
+                snprintf(hex, sizeof(hex), "%016" PRIx64, snapshot_hash(text, buf.len, off));
+            if (!h || !json_is_string(hv) || strcmp(json_string_value(hv), hex) != 0 ||
+                memcmp(text + off, hex, 16) != 0) {
+                json_decref(doc);
+                bs__buf_free(&buf);
+                return corrupt(be->path, "fails its checksum");
+            }
+            if (json_object_size(entries) != (size_t)get_u64(doc, "count")) {
+                json_decref(doc);
+                bs__buf_free(&buf);
+                return corrupt(be->path, "has entries that do not match its header");
+            }
+            be->snapseq = get_u64(doc, "seq");
+            *version = 2; /* a snapshot that a journal continues */
+        }
     } else {
         const char *nl = memchr(text, '\n', buf.len);
         json_t *hdr = NULL;
@@ -274,12 +332,12 @@ static int load_snapshot(js_backend *be, const struct stat *st, int *version)
             bs__buf_free(&buf);
             return corrupt(be->path, "fails its checksum");
         }
-        if (json_integer_value(ver) != JSON_VERSION) {
+        if (json_integer_value(ver) != 2) {
             long long v = (long long)json_integer_value(ver);
             json_decref(hdr);
             bs__buf_free(&buf);
             return bs__error(BLOBSTORE_EUNSUPPORTED,
-                             "%s has version %lld; this library reads versions 1 and %d", be->path,
+                             "%s has version %lld; this library reads versions 1 to %d", be->path,
                              v, JSON_VERSION);
         }
         json_error_t err;
@@ -304,26 +362,32 @@ static int load_snapshot(js_backend *be, const struct stat *st, int *version)
     return 0;
 }
 
+/* A version 3 snapshot is one JSON document that any JSON reader can parse:
+ * {"format":"blobstore-metadata","version":3,"xxh3":"H","seq":S,"count":N,
+ *  "entries":{KEY: ENTRY, ...}}; H is the XXH3-64 of the file with H read
+ * as 16 zeros, so any changed byte is caught. */
 static int write_snapshot(js_backend *be, uint64_t seq)
 {
     char *body = bs__json_dumps(be->entries);
     if (!body)
         return bs__error(BLOBSTORE_ENOMEM, "cannot serialise metadata");
-    char hdr[160];
+    char hdr[200];
     snprintf(hdr, sizeof(hdr),
-             "{\"format\":\"" JSON_FORMAT "\",\"version\":%d,\"seq\":%" PRIu64 ",\"count\":%zu}\n",
+             "{\"format\":\"" JSON_FORMAT "\",\"version\":%d," HASH_MEMBER
+             "0000000000000000\",\"seq\":%" PRIu64 ",\"count\":%zu,\n\"entries\":",
              JSON_VERSION, seq, json_object_size(be->entries));
+    size_t off = (size_t)(strstr(hdr, HASH_MEMBER) - hdr) + strlen(HASH_MEMBER);
     bs_buf b = {0};
-    int rc = bs__buf_append(&b, "0123456789abcdef ", 17) || bs__buf_append(&b, hdr, strlen(hdr)) ||
-             bs__buf_append(&b, body, strlen(body));
+    int rc = bs__buf_append(&b, hdr, strlen(hdr)) || bs__buf_append(&b, body, strlen(body)) ||
+             bs__buf_append(&b, "}\n", 2);
     free(body);
     if (rc) {
         bs__buf_free(&b);
         return BLOBSTORE_ENOMEM;
     }
     char hex[17];
-    snprintf(hex, sizeof(hex), "%016" PRIx64, XXH3_64bits(b.data + 17, b.len - 17));
-    memcpy(b.data, hex, 16);
+    snprintf(hex, sizeof(hex), "%016" PRIx64, snapshot_hash((const char *)b.data, b.len, off));
+    memcpy(b.data + off, hex, 16);
     rc = bs__write_file_atomic(be->path, b.data, b.len, be->durable);
     bs__buf_free(&b);
     if (rc)
@@ -844,10 +908,12 @@ static int js_commit(blobstore_meta_backend *pbe)
     int rc = 0;
     if (be->path && be->dirty) {
         rc = append(be);
-        if (rc)
+        if (rc) {
             undo_apply(be); /* not committed: memory goes back to what the files say */
-        else
+        } else {
+            be->wrote = 1;
             maybe_compact(be); /* best effort: the journal already holds the commit */
+        }
     }
     end_tx(be);
     return rc;
@@ -1000,6 +1066,23 @@ static int js_iterate(blobstore_meta_backend *pbe, const char *prefix, blobstore
     return rc;
 }
 
+/* At close, after commits: a snapshot of every entry, so cache_metadata.json
+ * alone is the whole index (best effort: the journal holds every commit). */
+static void snapshot_at_close(js_backend *be)
+{
+    if (!be->path || be->readonly || !be->wrote || be->lockfd < 0)
+        return;
+    while (flock(be->lockfd, LOCK_EX) != 0)
+        if (errno != EINTR)
+            return;
+    char saved[1024];
+    snprintf(saved, sizeof(saved), "%s", blobstore_errmsg());
+    if (sync_in(be) == 0 && !be->legacy && be->jseq > be->snapseq)
+        write_snapshot(be, be->jseq);
+    bs__error(0, "%s", saved);
+    flock(be->lockfd, LOCK_UN);
+}
+
 static void js_free(blobstore_meta_backend *pbe)
 {
     js_backend *be = (js_backend *)pbe;
@@ -1007,6 +1090,7 @@ static void js_free(blobstore_meta_backend *pbe)
         return;
     if (be->in_tx)
         end_tx(be);
+    snapshot_at_close(be);
     if (be->lockfd >= 0)
         close(be->lockfd);
     if (be->jfd >= 0)

@@ -80,6 +80,11 @@ check "merged" 'grep -q "\"lang\":\"en\",\"n\":1,\"deployed\":true" "$T/out"'
 expect 2 "update-meta bad json" -- b update-meta greeting '{oops'
 check "error line prefix" 'head -c 11 "$T/err" | grep -q "^blobstore: "'
 
+# the JSON index: cache_metadata.json is one JSON document holding every entry
+# once the command that wrote closed the store (the journal is kept)
+check "cache_metadata.json parses and holds every key" '[ "$(/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(\" \".join(sorted(d[\"entries\"])))" "$S/cache_metadata.json")" = "$(printf "%s\n" big greeting nul $auto | LC_ALL=C sort | tr "\n" " " | sed "s/ $//")" ]'
+check "the journal is kept" '[ -s "$S/cache_metadata.json.journal" ]'
+
 # ls
 expect 0 "ls" -- b ls
 check "ls sorted" '[ "$(cat $T/out | tr "\n" " ")" = "$(printf "%s\n" big greeting nul $auto | LC_ALL=C sort | tr "\n" " ")" ]'

@@ -319,6 +319,79 @@ TEST(corrupt_metadata_file_is_an_error)
     CHECK(strstr(blobstore_errmsg(), "cache_metadata.json") != NULL);
 }
 
+/* The reference: the JSON backend "creates cache_metadata.json". After a
+ * clean close it is one JSON document holding every entry (the journal is
+ * kept; a reopen reads both). */
+TEST(json_index_file_is_complete_after_close)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "json", "filesystem", 0, 0);
+    CHECK(bs != NULL);
+    char key[32], meta[64];
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "k%03d", i);
+        snprintf(meta, sizeof(meta), "{\"i\": %d}", i);
+        CHECK_EQ(blobstore_put(NULL, bs, key, key, strlen(key), meta), 0);
+    }
+    CHECK_EQ(blobstore_delete(bs, "k007"), 0);
+    blobstore_close(bs);
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/cache_metadata.json", dir);
+    json_error_t err;
+    json_t *doc = json_load_file(p, 0, &err); /* plain JSON, nothing before or after */
+    CHECK(doc != NULL);
+    json_t *entries = json_object_get(doc, "entries");
+    CHECK_EQ(json_object_size(entries), 199);
+    CHECK_EQ(json_integer_value(json_object_get(doc, "count")), 199);
+    CHECK_STR(json_string_value(json_object_get(doc, "format")), "blobstore-metadata");
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "k%03d", i);
+        json_t *e = json_object_get(entries, key);
+        CHECK_EQ(e != NULL, i != 7);
+        if (e) {
+            json_t *m = json_loads(json_string_value(json_object_get(e, "metadata")), 0, &err);
+            if (!m) /* stored as an object */
+                m = json_incref(json_object_get(e, "metadata"));
+            CHECK_EQ(json_integer_value(json_object_get(m, "i")), i);
+            json_decref(m);
+        }
+    }
+    json_decref(doc);
+    snprintf(p, sizeof(p), "%s/cache_metadata.json.journal", dir);
+    struct stat sb;
+    CHECK_EQ(stat(p, &sb), 0); /* the journal is kept */
+    /* reopened: the same 199 entries; a change after the snapshot is kept too */
+    bs = open_store(dir, "json", "filesystem", 0, 0);
+    CHECK(bs != NULL);
+    blobstore_list l;
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, NULL), 0);
+    CHECK_EQ(l.count, 199);
+    blobstore_list_free(&l);
+    CHECK_EQ(blobstore_put(NULL, bs, "after", "x", 1, NULL), 0);
+    blobstore_close(bs);
+    bs = open_store(dir, "json", "filesystem", 0, 0);
+    CHECK_EQ(blobstore_exists(bs, "after"), 1);
+    CHECK_EQ(blobstore_exists(bs, "k199"), 1);
+    blobstore_close(bs);
+    /* one byte of the snapshot changed (inside a value): corruption, not a shorter index */
+    snprintf(p, sizeof(p), "%s/cache_metadata.json", dir);
+    FILE *f = fopen(p, "r+");
+    char *buf = malloc(1 << 20);
+    size_t n = fread(buf, 1, 1 << 20, f);
+    char *at = memmem(buf, n, "\"k100\"", 6);
+    CHECK(at != NULL);
+    if (at) {
+        fseek(f, (long)(at - buf) + 4, SEEK_SET);
+        fputc('9', f);
+    }
+    fclose(f);
+    free(buf);
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    CHECK_EQ(blobstore_open(&bs, &o), BLOBSTORE_ECORRUPT);
+    CHECK(strstr(blobstore_errmsg(), "checksum") != NULL);
+}
+
 TEST(repair_removes_orphans_temps_and_dangling)
 {
     const char *dir = test_tmpdir();
@@ -1024,6 +1097,7 @@ static const test_case tests[] = {
     TEST_ENTRY(corrupt_blob_sqlite),
     TEST_ENTRY(corrupt_inline_value_detected),
     TEST_ENTRY(corrupt_metadata_file_is_an_error),
+    TEST_ENTRY(json_index_file_is_complete_after_close),
     TEST_ENTRY(repair_removes_orphans_temps_and_dangling),
     TEST_ENTRY(replaced_and_deleted_blobs_are_removed),
     TEST_ENTRY(content_addressing_stores_one_blob),
