@@ -66,10 +66,12 @@ class BlobReader(io.RawIOBase):
                 except queue.Full:
                     pass
 
-        def run():
+        core, key = self._store._store, self.key  # the thread keeps no reference to self,
+
+        def run():  # so that a reader dropped unclosed is collected and stops it
             try:
-                found = self._store._store.get_stream(self.key, write)
-                last = _EOF if found else NotFoundError(self.key)
+                found = core.get_stream(key, write)
+                last = _EOF if found else NotFoundError(key)
             except _Stopped:
                 return
             except BaseException as e:  # noqa: BLE001 - handed to the reader
@@ -189,6 +191,7 @@ class BlobReader(io.RawIOBase):
         return self._pos
 
     def close(self):
+        """Stop reading (the library call in progress ends); idempotent."""
         if not self.closed:
             self._stop()
             self._store._streams.discard(self)

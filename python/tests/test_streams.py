@@ -219,3 +219,20 @@ def test_a_stream_bigger_than_memory_kept(tmp_path):
     assert int(n) == mib << 20 and same == "True"
     print(f"peak RSS growth: write {int(grow_w) / 1024:.1f} MiB, read {int(grow_r) / 1024:.1f} MiB")
     assert int(grow_w) < 50 * 1024 and int(grow_r) < 50 * 1024
+
+
+def test_a_reader_dropped_unclosed_stops_its_read(store):
+    import gc
+    import time
+
+    store.put(os.urandom(6 << 20), key="d")
+    r = store.open("d")
+    assert len(r.read(1000)) == 1000
+    assert store._store.busy() == 1  # the streamed get waits for the reader
+    del r
+    gc.collect()
+    for _ in range(200):
+        if store._store.busy() == 0:
+            break
+        time.sleep(0.01)
+    assert store._store.busy() == 0
