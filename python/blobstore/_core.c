@@ -658,11 +658,16 @@ static blobstore_meta_backend *py_meta_new(PyObject *obj)
  * return before it frees the handle; closing turns new calls away meanwhile.
  * A call made from inside a call on this thread (a blob backend or stream
  * written in Python calling back) cannot be waited for: close() refuses it.
+ * A batch open on another thread is waited for too (its thread may go on
+ * calling until it ends the batch); close() inside a batch of its own
+ * thread is refused.
  */
 typedef struct {
     PyObject_HEAD blobstore *bs;
-    int busy;    /* library calls in progress (GIL held to change) */
-    int closing; /* close() is waiting for busy to reach 0 */
+    int busy;                   /* library calls in progress (GIL held to change) */
+    int closing;                /* close() is waiting for busy to reach 0 */
+    int in_batch;               /* a batch is open (blobstore_batch_begin) */
+    unsigned long batch_thread; /* ... by this thread, which alone may end it */
 } StoreObject;
 
 /* Library calls in progress on this thread, on any handle. */
@@ -680,9 +685,15 @@ static void busy_leave(StoreObject *self)
     calls_on_this_thread--;
 }
 
+/* The batch open on this handle belongs to the calling thread. */
+static int batch_is_mine(const StoreObject *self)
+{
+    return self->in_batch && self->batch_thread == PyThread_get_thread_ident();
+}
+
 #define CHECK_OPEN(self)                                                                           \
     do {                                                                                           \
-        if (!(self)->bs || (self)->closing) {                                                      \
+        if (!(self)->bs || ((self)->closing && !batch_is_mine(self))) {                            \
             PyErr_SetString(state_of(self)->InvalidArgumentError, "the store is closed");          \
             return NULL;                                                                           \
         }                                                                                          \
@@ -817,8 +828,13 @@ static PyObject *Store_close(StoreObject *self, PyObject *unused)
                         "itself");
         return NULL;
     }
+    if (batch_is_mine(self)) {
+        PyErr_SetString(state_of(self)->InvalidArgumentError,
+                        "close() inside a batch of this thread: end the batch first");
+        return NULL;
+    }
     self->closing = 1;
-    while (self->busy) {
+    while (self->busy || self->in_batch) {
         Py_BEGIN_ALLOW_THREADS
             usleep(1000);
         Py_END_ALLOW_THREADS
@@ -1567,6 +1583,12 @@ static PyObject *Store_batch_call(StoreObject *self, int (*fn)(blobstore *))
         rc = fn(bs);
     Py_END_ALLOW_THREADS
     busy_leave(self);
+    if (fn == blobstore_batch_begin && rc == 0) {
+        self->in_batch = 1;
+        self->batch_thread = PyThread_get_thread_ident();
+    } else if (fn != blobstore_batch_begin && batch_is_mine(self)) {
+        self->in_batch = 0; /* commit and rollback end the batch, failing or not */
+    }
     if (rc)
         return raise_rc(self, rc);
     Py_RETURN_NONE;

@@ -154,3 +154,47 @@ def test_many_threads_and_a_close(tmp_path):
 
 def test_version():
     assert blobstore.__version__ == _core.library_version
+
+
+def test_close_waits_for_a_batch_of_another_thread(tmp_path):
+    store = BlobStore(tmp_path / "s")
+    in_batch, go_on, closed = threading.Event(), threading.Event(), threading.Event()
+    errors = []
+
+    def batcher():
+        try:
+            with store.batch():
+                store["a"] = b"1"
+                in_batch.set()
+                assert go_on.wait(10)
+                store["b"] = b"2"  # still allowed: close() waits for the batch
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    def closer():
+        store.close()
+        closed.set()
+
+    t1 = threading.Thread(target=batcher)
+    t1.start()
+    assert in_batch.wait(10)
+    t2 = threading.Thread(target=closer)
+    t2.start()
+    time.sleep(0.3)
+    assert not closed.is_set()
+    go_on.set()
+    t1.join(10)
+    t2.join(10)
+    assert closed.is_set() and errors == []
+    with BlobStore(tmp_path / "s") as again:
+        assert again.get_many(["a", "b"]) == {"a": b"1", "b": b"2"}
+
+
+def test_close_inside_own_batch_is_refused(tmp_path):
+    store = BlobStore(tmp_path / "s")
+    with store.batch():
+        store["a"] = b"1"
+        with pytest.raises(InvalidArgumentError, match="inside a batch"):
+            store.close()
+    assert store["a"] == b"1"
+    store.close()
