@@ -9,14 +9,31 @@
  *   write.c    table -> .parquet (PLAIN and dictionary pages, RLE levels,
  *              statistics, snappy / gzip / zstd / lz4_raw / none)
  *   read.c     .parquet -> table (selected columns only)
+ *   check.c    each row group the writer makes, decoded and compared with
+ *              its input before a byte of it is emitted
+ *   table_store.c  tables in the store (the blob is the .parquet file), the
+ *              pandas metadata, CSV in and out
  *
- * Status: the module is being built up; see docs/parquet.md for what is
- * supported so far.
+ * What is supported (types, encodings, codecs) is listed in docs/parquet.md.
  */
 #ifndef BLOBSTORE_PARQUET_H
 #define BLOBSTORE_PARQUET_H
 
 #include "internal.h"
+
+/* CompressionCodec of parquet.thrift: the numbers files record per column
+ * chunk. LZO, BROTLI and LZ4 (the deprecated Hadoop framing) are read as
+ * unsupported. */
+enum {
+    PQ_CODEC_UNCOMPRESSED = 0,
+    PQ_CODEC_SNAPPY = 1,
+    PQ_CODEC_GZIP = 2,
+    PQ_CODEC_LZO = 3,
+    PQ_CODEC_BROTLI = 4,
+    PQ_CODEC_LZ4 = 5,
+    PQ_CODEC_ZSTD = 6,
+    PQ_CODEC_LZ4_RAW = 7,
+};
 
 /* ---- Thrift compact protocol (thrift.c) ---- */
 

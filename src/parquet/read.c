@@ -317,18 +317,18 @@ static int parse_footer(footer *ft, const uint8_t *p, size_t n)
 static int decompress(int codec, const uint8_t *in, size_t n, uint8_t *out, size_t want)
 {
     switch (codec) {
-    case 0:
+    case PQ_CODEC_UNCOMPRESSED:
         if (n != want)
             return corrupt("an uncompressed page has the wrong size");
         memcpy(out, in, n);
         return 0;
-    case 1: {
+    case PQ_CODEC_SNAPPY: {
         size_t got = want;
         if (snappy_uncompress((const char *)in, n, (char *)out, &got) != SNAPPY_OK || got != want)
             return corrupt("a snappy page does not decompress");
         return 0;
     }
-    case 2: {
+    case PQ_CODEC_GZIP: {
         z_stream z;
         memset(&z, 0, sizeof(z));
         if (inflateInit2(&z, 15 + 32) != Z_OK)
@@ -342,11 +342,11 @@ static int decompress(int codec, const uint8_t *in, size_t n, uint8_t *out, size
         inflateEnd(&z);
         return (r == Z_STREAM_END && got == want) ? 0 : corrupt("a gzip page does not decompress");
     }
-    case 6: {
+    case PQ_CODEC_ZSTD: {
         size_t r = ZSTD_decompress(out, want, in, n);
         return (!ZSTD_isError(r) && r == want) ? 0 : corrupt("a zstd page does not decompress");
     }
-    case 7: {
+    case PQ_CODEC_LZ4_RAW: {
         int r = LZ4_decompress_safe((const char *)in, (char *)out, (int)n, (int)want);
         return r == (int)want ? 0 : corrupt("an lz4_raw page does not decompress");
     }

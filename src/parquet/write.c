@@ -30,7 +30,13 @@ enum {
     PT_FIXED = 7
 };
 enum { ENC_PLAIN = 0, ENC_RLE = 3, ENC_RLE_DICTIONARY = 8 };
-enum { CODEC_NONE = 0, CODEC_SNAPPY = 1, CODEC_GZIP = 2, CODEC_ZSTD = 6, CODEC_LZ4_RAW = 7 };
+enum {
+    CODEC_NONE = PQ_CODEC_UNCOMPRESSED,
+    CODEC_SNAPPY = PQ_CODEC_SNAPPY,
+    CODEC_GZIP = PQ_CODEC_GZIP,
+    CODEC_ZSTD = PQ_CODEC_ZSTD,
+    CODEC_LZ4_RAW = PQ_CODEC_LZ4_RAW
+};
 
 static int physical(pq_type t)
 {
