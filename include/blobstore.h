@@ -3,16 +3,39 @@
  *
  * A blobstore keeps binary blobs (and, through format modules, typed arrays
  * and tables) under string keys, with a JSON metadata object per entry. Blobs
- * are compressed, checksummed and written crash-safely; metadata lives in a
- * JSON file or a SQLite database; blobs live in sharded files, in memory, or in
- * a custom backend (see blobstore/sys/).
+ * are compressed, checksummed and written crash-safely. Metadata lives in a
+ * JSON file, a SQLite database or a PostgreSQL database (which machines
+ * share); blobs live in sharded files, in memory, in an S3 bucket (AWS S3,
+ * Ceph RGW, MinIO), or in a custom backend (see blobstore/sys/).
+ * blobstore_name() lists the backends, codecs and formats this build knows.
  *
  * Conventions
  *  - Functions return 0 on success or a negative BLOBSTORE_E* code. The
  *    thread-local message of the last failure is blobstore_errmsg().
  *  - Output parameters come first and are named out*. Memory returned through
  *    them belongs to the caller and is released with blobstore_free().
+ *
+ * Threads and processes
  *  - A blobstore handle may be shared by threads; every call is thread-safe.
+ *    Error messages are per thread.
+ *  - A batch (blobstore_batch_begin) belongs to the thread that began it:
+ *    that thread's calls on the handle join the batch; other threads' calls
+ *    on the same handle wait until it ends, so only the thread that began it
+ *    can commit or roll it back (a commit from another thread waits for the
+ *    batch to end, then fails with BLOBSTORE_EINVAL, "no batch is open").
+ *  - blobstore_close() must not run while other threads use the handle.
+ *  - Many processes may open the same local store at once: writers exclude
+ *    one another through the store's lock file and the metadata backend's
+ *    own locking, so every process sees whole entries only. A PostgreSQL
+ *    store may be opened by processes on many machines.
+ *  - fork(): a handle open in the parent must be neither used nor closed in
+ *    the child. The child shares its descriptors (the store's flock, the
+ *    SQLite database, a PostgreSQL connection's socket) and inherits its
+ *    mutexes in whatever state other threads held them; closing it there
+ *    could checkpoint the parent's SQLite WAL or end the parent's PostgreSQL
+ *    session. The child opens the store anew and leaves the inherited handle
+ *    alone (its memory and descriptors go at exit or exec). The files the
+ *    library opens itself are close-on-exec.
  *  - Keys are 1..1024 bytes of valid UTF-8 (no NUL). They are never used as
  *    file names, so any such key is safe. A put refuses keys with control
  *    characters (0x01-0x1F, 0x7F: a newline would split a listing line);
@@ -74,6 +97,23 @@ BLOBSTORE_API void blobstore_free(void *p);
 /** The library version, "MAJOR.MINOR.PATCH". */
 BLOBSTORE_API const char *blobstore_version(void);
 
+/** What blobstore_name() lists. */
+typedef enum {
+    BLOBSTORE_NAMES_META_BACKENDS = 1, /**< "json", "sqlite", "postgresql://" */
+    BLOBSTORE_NAMES_BLOB_BACKENDS = 2, /**< "filesystem", "memory", "s3://" */
+    BLOBSTORE_NAMES_CODECS = 3,        /**< "none", "lz4", "zstd", "gzip", "blosclz" */
+    BLOBSTORE_NAMES_FORMATS = 4,       /**< "bytes", "b2nd", "parquet", "pickle" */
+} blobstore_names_kind;
+
+/**
+ * The i-th name (from 0) of a kind of thing this library knows, or NULL past
+ * the last: what blobstore_options.backend, .blob_backend and .compression
+ * and blobstore_put_options.format accept. A backend chosen by a URL is
+ * listed as its scheme ("postgresql://"). The strings are static. For usage
+ * texts and bindings: the library itself checks every name it is given.
+ */
+BLOBSTORE_API const char *blobstore_name(blobstore_names_kind kind, size_t i);
+
 typedef struct blobstore blobstore;
 typedef struct blobstore_meta_backend blobstore_meta_backend; /* blobstore/sys/meta_backend.h */
 typedef struct blobstore_blob_backend blobstore_blob_backend; /* blobstore/sys/blob_backend.h */
@@ -122,7 +162,8 @@ typedef struct blobstore_options {
     unsigned int version;
     /** Store directory. Default ".blobstore". */
     const char *cache_dir;
-    /** Metadata backend name: "json" (default) or "sqlite". */
+    /** Metadata backend: "json" (default), "sqlite", or a PostgreSQL URL
+     *  ("postgresql://USER@HOST:PORT/DB", see blobstore_meta_backend_pg_new). */
     const char *backend;
     /** A custom metadata backend; overrides `backend`. The store takes
      *  ownership and frees it on close (also when open fails). */
@@ -133,8 +174,10 @@ typedef struct blobstore_options {
     int compression_level;
     /** BLOBSTORE_YES: keys are the SHA-256 of the content. */
     int content_addressable;
-    /** Blob backend name: "filesystem" (default) or "memory". With "memory"
-     *  the whole store lives in this process: nothing is written to disk. */
+    /** Blob backend: "filesystem" (default), "memory", or an S3 URL
+     *  ("s3://BUCKET/PREFIX?endpoint=...", see blobstore_blob_backend_s3_new).
+     *  With "memory" the whole store lives in this process: nothing is
+     *  written to disk. */
     const char *blob_backend;
     /** A custom blob backend; overrides `blob_backend`. Owned as above. */
     blobstore_blob_backend *blob_backend_impl;
@@ -372,8 +415,9 @@ BLOBSTORE_API int blobstore_clear(size_t *out_count, blobstore *bs);
 
 /**
  * Batches: between begin and commit, puts, deletes and metadata updates on
- * this handle are committed together, with a single sync at commit. Other
- * threads using the same handle wait for the batch to end. Rollback undoes
+ * this handle by the thread that began the batch are committed together,
+ * with a single sync at commit. Other threads using the same handle wait for
+ * the batch to end (see "Threads and processes" above). Rollback undoes
  * the metadata of an uncommitted batch (blobs already written become
  * orphans that verify --repair removes).
  */
@@ -495,6 +539,35 @@ typedef struct blobstore_migrate_stats {
  */
 BLOBSTORE_API int blobstore_migrate(blobstore_migrate_stats *out, blobstore *dst, blobstore *src,
                                     blobstore_problem_fn fn, void *ctx);
+
+/** blobstore_migrate_to() flag: move the store to its new backends in its
+ *  own directory. */
+#define BLOBSTORE_MIGRATE_IN_PLACE 1u
+
+/**
+ * Copy the store src to the backends `to` names, as blobstore_migrate()
+ * copies: to->backend, blob_backend and shard_chars (those not named stay
+ * src's), to->durability; the codec, level and content addressing are src's.
+ * Without flags, the copy is a new store in to->cache_dir (created there
+ * as blobstore_open() creates one) and src is not changed.
+ * With BLOBSTORE_MIGRATE_IN_PLACE the store moves in its own directory
+ * (to->cache_dir NULL or src's): the new store is set up beside it, its
+ * settings in "blobstore.json.migrating", and once every entry is copied and
+ * checked they replace src's settings in one rename. Until then the
+ * directory is src's store; a migration that stopped resumes when run again
+ * with the same backends. Index files of the new backend's kind that an
+ * earlier store there left are renamed "<file>.old-<UTC time>" first, never
+ * adopted; the old index and blobs are left as they were. src stays open
+ * on its old backends: close it and open the directory again.
+ * Errors: BLOBSTORE_EINVAL (no directory, nothing to change, a memory blob
+ * backend, in place onto src's own index files), BLOBSTORE_ECONFLICT (an
+ * unfinished migration to other backends), BLOBSTORE_EREADONLY, those of
+ * blobstore_open() and blobstore_migrate() (BLOBSTORE_ECORRUPT: some source
+ * entries could not be copied; an in-place store then does not switch).
+ */
+BLOBSTORE_API int blobstore_migrate_to(blobstore_migrate_stats *out, blobstore *src,
+                                       const blobstore_options *to, unsigned int flags,
+                                       blobstore_problem_fn fn, void *ctx);
 
 #ifdef __cplusplus
 }

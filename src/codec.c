@@ -171,9 +171,21 @@ const bs_codec *bs__codec_by_name(const char *name)
     for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
         if (strcmp(codecs[i].name, name) == 0)
             return &codecs[i];
-    bs__error(BLOBSTORE_EINVAL,
-              "unknown compression \"%s\" (expected lz4, zstd, gzip, blosclz or none)", name);
+    char known[128] = "";
+    size_t n = sizeof(codecs) / sizeof(codecs[0]), len = 0;
+    for (size_t i = 0; i < n && len < sizeof(known); i++) /* "none, lz4, ... or blosclz" */
+        len += (size_t)snprintf(known + len, sizeof(known) - len, "%s%s",
+                                i == 0       ? ""
+                                : i + 1 == n ? " or "
+                                             : ", ",
+                                codecs[i].name);
+    bs__error(BLOBSTORE_EINVAL, "unknown compression \"%s\" (expected %s)", name, known);
     return NULL;
+}
+
+const bs_codec *bs__codec_at(size_t i)
+{
+    return i < sizeof(codecs) / sizeof(codecs[0]) ? &codecs[i] : NULL;
 }
 
 const bs_codec *bs__codec_by_id(int id)

@@ -139,6 +139,8 @@ enum {
 
 const bs_codec *bs__codec_by_name(const char *name);
 const bs_codec *bs__codec_by_id(int id);
+/* The i-th codec of the table, or NULL past its end. */
+const bs_codec *bs__codec_at(size_t i);
 
 /* ---- the store's blob frame (frame.c) ---- */
 

@@ -132,17 +132,6 @@ int bs__tx_end(blobstore *bs, int ok)
 
 /* ---- helpers ---- */
 
-const char *bs__ext_for(const char *format)
-{
-    if (strcmp(format, "b2nd") == 0)
-        return ".b2nd";
-    if (strcmp(format, "parquet") == 0)
-        return ".parquet";
-    if (strcmp(format, "pickle") == 0)
-        return ".pkl";
-    return ".blob";
-}
-
 int bs__ext_check(const char *ext)
 {
     size_t n = strlen(ext);
@@ -216,12 +205,12 @@ int bs__remember(char ***list, size_t *n, const char *name)
 }
 
 /* 1 if the blob may be a file stored as it is, with a sidecar: any name
- * but those of framed blobs. */
+ * but those of framed formats' blobs (and of sidecars). */
 static int may_have_sidecar(const char *name)
 {
     const char *dot = strrchr(name, '.');
-    return !dot ||
-           (strcmp(dot, ".blob") != 0 && strcmp(dot, ".pkl") != 0 && strcmp(dot, SIDECAR_EXT) != 0);
+    const bs_format *f = dot ? bs__format_by_ext(dot) : NULL;
+    return !dot || (strcmp(dot, SIDECAR_EXT) != 0 && (!f || f->raw));
 }
 
 void bs__remove_blob_quiet(blobstore *bs, const char *name)

@@ -7,6 +7,7 @@
 #define BLOBSTORE_STORE_INT_H
 
 #include "internal.h"
+#include "registry.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -22,7 +23,9 @@ struct blobstore {
     char *dir; /* NULL: in-memory store */
     blobstore_meta_backend *meta;
     blobstore_blob_backend *blobs;
-    char *backend_name, *blob_backend_name;
+    char *backend_name, *blob_backend_name; /* as the settings record them */
+    const bs_meta_kind *meta_kind;          /* NULL: a custom backend */
+    const bs_blob_kind *blob_kind;          /* NULL: a custom backend */
     const bs_codec *codec;
     int level;
     int ca;
@@ -77,7 +80,6 @@ void bs__excl_leave(blobstore *bs);
 int bs__tx_begin(blobstore *bs, int write);
 /* Commit (ok) or roll back (!ok) unless a batch is open. */
 int bs__tx_end(blobstore *bs, int ok);
-const char *bs__ext_for(const char *format);
 int bs__ext_check(const char *ext);
 /* Blob name: in a content-addressable store, the content hash; otherwise
  * 32 hex characters of SHA-256(key) and 16 random ones, so every put
@@ -93,6 +95,39 @@ int bs__write_sidecar(blobstore *bs, const char *blob, const char *record, const
                       uint64_t size);
 /* Record the entry (replacing any old one) and retire the old blob. */
 int bs__commit_entry(blobstore *bs, blobstore_entry *e, unsigned int put_flags);
+
+/* settings.c */
+typedef struct {
+    char backend[1024], blob_backend[1024], compression[16];
+    char blob_dir[4096]; /* shared settings: where filesystem blobs are, or "" */
+    int level, ca, shard_chars;
+} bs_settings;
+/* Read the settings file at path; *found = 0 (and 0) if there is none. */
+int bs__settings_read(const char *path, bs_settings *s, int *found);
+/* The settings as JSON; backend: the name to record for the metadata
+ * backend (NULL: bs's); blob_dir: where filesystem blobs are (shared
+ * settings), or NULL. NULL when out of memory. */
+char *bs__settings_json(const blobstore *bs, int pretty, const char *backend, const char *blob_dir);
+/* The settings a shared metadata backend records (*have = 0: none, or the
+ * backend keeps none). */
+int bs__settings_load_shared(blobstore_meta_backend *m, bs_settings *s, int *have);
+/* Settings that must agree between machines sharing a store: a, recorded
+ * by the metadata backend; b, this machine's, whose blob files (if any) are
+ * in b_dir ("" for none). ECONFLICT naming the difference. */
+int bs__settings_shared_conflict(const bs_settings *a, const bs_settings *b, const char *b_dir,
+                                 const char *dir);
+/* Decide bs's codec, level, content addressing and sharding, and the
+ * backends (*meta_spec, *blob_spec: asked, or NULL; "custom" for a backend
+ * passed in), from the options and the settings recorded (rec; NULL for a
+ * new store). where: where rec was recorded, for messages. ECONFLICT when
+ * the options contradict rec. */
+int bs__settings_reconcile(blobstore *bs, const blobstore_options *o, const bs_settings *rec,
+                           const char *where, const char **meta_spec, const char **blob_spec);
+/* Rename each of files in dir that exists to "<file>.<tag>-<UTC time>[Z]". */
+int bs__set_aside(const char *dir, const char *const *files, const char *tag, int z);
+/* Make the settings file from_name in dir the store's (blobstore.json),
+ * atomically: the switch of a migration in place. */
+int bs__settings_switch(const char *dir, const char *from_name);
 
 /* store_open.c */
 void bs__batch_lists_free(blobstore *bs);

@@ -66,8 +66,7 @@ static int migrate_bytes(blobstore *dst, blobstore *src, const blobstore_entry *
         return 0;
     }
     const char *dot = e->blob ? strrchr(e->blob, '.') : NULL;
-    const char *ext =
-        dot && bs__ext_check(dot) == 0 ? dot : bs__ext_for(e->format ? e->format : "bytes");
+    const char *ext = dot && bs__ext_check(dot) == 0 ? dot : bs__format(e->format)->ext;
     char name[128];
     int rc = bs__make_blob_name(name, e->key, e->content_hash, dst->ca, ext);
     if (rc)
@@ -196,5 +195,119 @@ BLOBSTORE_API int blobstore_migrate(blobstore_migrate_stats *out, blobstore *dst
     if (!rc && m.bad)
         rc = bs__error(BLOBSTORE_ECORRUPT, "%zu of %zu entries could not be copied", st.failed,
                        st.entries);
+    return rc;
+}
+
+/* ---- migrate to other backends, in place or into another directory ---- */
+
+#define MIGRATING_FILE SETTINGS_FILE ".migrating" /* the new store's settings, in place */
+
+/* The destination's options: to's backends, directory and sharding; src's
+ * codec, level and content addressing. */
+static int migrate_options(blobstore_options *o, const blobstore *src, const blobstore_options *to,
+                           int in_place)
+{
+    if (to->meta_backend || to->blob_backend_impl)
+        return bs__error(BLOBSTORE_EINVAL, "to migrate to a custom backend, open the destination "
+                                           "with it and call blobstore_migrate()");
+    o->cache_dir = to->cache_dir;
+    o->backend = to->backend;
+    o->blob_backend = to->blob_backend;
+    o->shard_chars = to->shard_chars;
+    o->durability = to->durability;
+    o->compression = src->codec->name;
+    o->compression_level = src->level;
+    o->content_addressable = src->ca ? BLOBSTORE_YES : 0;
+    const bs_blob_kind *bk = o->blob_backend ? bs__blob_kind(o->blob_backend) : NULL;
+    if (o->backend && !bs__meta_kind(o->backend))
+        return BLOBSTORE_EINVAL;
+    if (o->blob_backend && !bk)
+        return BLOBSTORE_EINVAL;
+    if (bk && bk->in_memory)
+        return bs__error(BLOBSTORE_EINVAL,
+                         "cannot migrate to the memory blob backend: the copy would vanish with "
+                         "this process");
+    if (!in_place) {
+        if (!o->cache_dir || !*o->cache_dir)
+            return bs__error(BLOBSTORE_EINVAL, "migrate needs a directory for the new store "
+                                               "(or BLOBSTORE_MIGRATE_IN_PLACE)");
+        return 0;
+    }
+    /* In place: the new store is set up in src's directory beside it. */
+    if (!src->dir)
+        return bs__error(BLOBSTORE_EINVAL, "a store in memory cannot move in place");
+    if (o->cache_dir && strcmp(o->cache_dir, src->dir) != 0)
+        return bs__error(BLOBSTORE_EINVAL,
+                         "a migration in place stays in %s: give no other directory", src->dir);
+    if (!o->backend && !o->blob_backend)
+        return bs__error(BLOBSTORE_EINVAL,
+                         "name the metadata and/or blob backend to move the store in %s to",
+                         src->dir);
+    o->backend = o->backend ? o->backend : src->backend_name;
+    o->blob_backend = o->blob_backend ? o->blob_backend : src->blob_backend_name;
+    if (!strcmp(o->backend, src->backend_name) && !strcmp(o->blob_backend, src->blob_backend_name))
+        return bs__error(BLOBSTORE_EINVAL, "the store in %s already uses %s and %s", src->dir,
+                         o->backend, o->blob_backend);
+    const bs_meta_kind *mk = bs__meta_kind(o->backend);
+    if (!mk)
+        return BLOBSTORE_EINVAL;
+    if (mk->files && !strcmp(o->backend, src->backend_name))
+        return bs__error(BLOBSTORE_EINVAL,
+                         "the new store would share this store's own %s index files: migrate "
+                         "it into another directory",
+                         src->backend_name);
+    o->cache_dir = src->dir;
+    o->settings_name = MIGRATING_FILE;
+    return bs__refuse_readonly(src);
+}
+
+/* The index files of the new store's kind that an earlier store in this
+ * directory left (say, before it moved to PostgreSQL) are stale: set aside,
+ * never adopted. Not when an unfinished migration to the same backends is
+ * resumed: then they are its own. */
+static int set_aside_stale(const blobstore *src, const blobstore_options *o)
+{
+    char *mp = bs__path_join(src->dir, MIGRATING_FILE);
+    if (!mp)
+        return BLOBSTORE_ENOMEM;
+    struct stat st;
+    int resuming = lstat(mp, &st) == 0;
+    free(mp);
+    const bs_meta_kind *mk = bs__meta_kind_find(o->backend);
+    return resuming || !mk ? 0 : bs__set_aside(src->dir, mk->files, "old", 1);
+}
+
+BLOBSTORE_API int blobstore_migrate_to(blobstore_migrate_stats *out, blobstore *src,
+                                       const blobstore_options *to, unsigned int flags,
+                                       blobstore_problem_fn fn, void *ctx)
+{
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (!src || !to)
+        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
+    if (to->version < 1 || to->version > BLOBSTORE_OPTIONS_VERSION)
+        return bs__error(BLOBSTORE_EINVAL, "blobstore_options version %u is not supported",
+                         to->version);
+    if (flags & ~BLOBSTORE_MIGRATE_IN_PLACE)
+        return bs__error(BLOBSTORE_EINVAL, "unknown migrate flags 0x%x", flags);
+    int in_place = (flags & BLOBSTORE_MIGRATE_IN_PLACE) != 0;
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    int rc = migrate_options(&o, src, to, in_place);
+    if (!rc && in_place)
+        rc = set_aside_stale(src, &o);
+    blobstore *dst = NULL;
+    if (!rc && (rc = blobstore_open(&dst, &o)) == BLOBSTORE_ECONFLICT && in_place)
+        rc = bs__error_wrap(rc,
+                            "%s/%s is left by an unfinished migration to other backends: "
+                            "run that one again, or remove the file",
+                            src->dir, MIGRATING_FILE);
+    if (!rc)
+        rc = blobstore_migrate(out, dst, src, fn, ctx);
+    bs_error_state es;
+    bs__error_state_capture(&es, rc);
+    blobstore_close(dst);
+    rc = bs__error_state_restore(&es);
+    if (!rc && in_place) /* the switch: one rename */
+        rc = bs__settings_switch(src->dir, MIGRATING_FILE);
     return rc;
 }

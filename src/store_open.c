@@ -15,167 +15,6 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-/* ---- settings ---- */
-
-static int parse_tristate(json_t *o, const char *name, int *out)
-{
-    json_t *v = json_object_get(o, name);
-    if (!v)
-        return 0;
-    if (!json_is_boolean(v))
-        return bs__error(BLOBSTORE_ECORRUPT, "store settings: %s is not a boolean", name);
-    *out = json_is_true(v) ? BLOBSTORE_YES : BLOBSTORE_NO;
-    return 0;
-}
-
-static int is_pg_url(const char *s)
-{
-    return !strncmp(s, "postgresql://", 13) || !strncmp(s, "postgres://", 11);
-}
-
-static int is_s3_url(const char *s)
-{
-    return !strncmp(s, "s3://", 5);
-}
-
-typedef struct {
-    char backend[1024], blob_backend[1024], compression[16];
-    char blob_dir[4096]; /* shared settings: where filesystem blobs are, or "" */
-    int level, ca, shard_chars;
-} settings;
-
-/* Parse settings text; where names its origin in errors. */
-static int parse_settings(const char *text, size_t len, const char *where, settings *s)
-{
-    json_error_t err;
-    json_t *o = json_loadb(text, len, 0, &err);
-    if (!o || !json_is_object(o)) {
-        json_decref(o);
-        return bs__error(BLOBSTORE_ECORRUPT, "%s is corrupt", where);
-    }
-    json_t *fmt = json_object_get(o, "format"), *ver = json_object_get(o, "version");
-    if (!json_is_string(fmt) || strcmp(json_string_value(fmt), SETTINGS_FORMAT) != 0 ||
-        !json_is_integer(ver)) {
-        json_decref(o);
-        return bs__error(BLOBSTORE_ECORRUPT, "%s is not a blobstore settings file", where);
-    }
-    if (json_integer_value(ver) > SETTINGS_VERSION) {
-        json_decref(o);
-        return bs__error(BLOBSTORE_EUNSUPPORTED, "%s has version %lld; this library reads up to %d",
-                         where, (long long)json_integer_value(ver), SETTINGS_VERSION);
-    }
-    const char *b = json_string_value(json_object_get(o, "backend"));
-    const char *bb = json_string_value(json_object_get(o, "blob_backend"));
-    const char *c = json_string_value(json_object_get(o, "compression"));
-    json_t *lv = json_object_get(o, "compression_level"), *sc = json_object_get(o, "shard_chars");
-    if (!b || !bb || !c || !json_is_integer(lv) || !json_is_integer(sc)) {
-        json_decref(o);
-        return bs__error(BLOBSTORE_ECORRUPT, "%s lacks required settings", where);
-    }
-    snprintf(s->backend, sizeof(s->backend), "%s", b);
-    snprintf(s->blob_backend, sizeof(s->blob_backend), "%s", bb);
-    snprintf(s->compression, sizeof(s->compression), "%s", c);
-    const char *bd = json_string_value(json_object_get(o, "blob_dir"));
-    snprintf(s->blob_dir, sizeof(s->blob_dir), "%s", bd ? bd : "");
-    s->level = (int)json_integer_value(lv);
-    s->shard_chars = (int)json_integer_value(sc);
-    int rc = parse_tristate(o, "content_addressable", &s->ca);
-    json_decref(o);
-    return rc;
-}
-
-static int read_settings(const char *path, settings *s, int *found)
-{
-    bs_buf buf = {0};
-    int rc = bs__read_file(path, &buf);
-    *found = 0;
-    if (rc == BLOBSTORE_ENOTFOUND) {
-        bs__buf_free(&buf);
-        return 0;
-    }
-    if (!rc)
-        rc = parse_settings((const char *)buf.data, buf.len, path, s);
-    bs__buf_free(&buf);
-    *found = rc == 0;
-    return rc;
-}
-
-/* The settings as JSON; backend: the name to record for the metadata
- * backend (NULL: bs's); blob_dir: where filesystem blobs are (shared
- * settings), or NULL. */
-static char *settings_json(const blobstore *bs, int pretty, const char *backend,
-                           const char *blob_dir)
-{
-    json_t *o =
-        json_pack("{s:s, s:i, s:s, s:s, s:s, s:i, s:b, s:i}", "format", SETTINGS_FORMAT, "version",
-                  SETTINGS_VERSION, "backend", backend ? backend : bs->backend_name, "blob_backend",
-                  bs->blob_backend_name, "compression", bs->codec->name, "compression_level",
-                  bs->level, "content_addressable", bs->ca, "shard_chars", bs->shard_chars);
-    if (!o)
-        return NULL;
-    if (blob_dir)
-        json_object_set_new(o, "blob_dir", json_string(blob_dir));
-    char *s = json_dumps(o, pretty ? JSON_INDENT(2) : JSON_COMPACT);
-    json_decref(o);
-    return s;
-}
-
-BLOBSTORE_API int blobstore_settings(char **out_json, blobstore *bs)
-{
-    if (!out_json || !bs)
-        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
-    *out_json = settings_json(bs, 0, NULL, NULL);
-    return *out_json ? 0 : bs__error(BLOBSTORE_ENOMEM, "out of memory");
-}
-
-/* The settings a shared metadata backend records (*have = 0: none, or the
- * backend keeps none). */
-static int load_shared(blobstore_meta_backend *m, settings *s, int *have)
-{
-    char *text = NULL;
-    *have = 0;
-    int rc = m->ctl ? m->ctl(m, BLOBSTORE_META_CTL_SETTINGS_GET, &text) : BLOBSTORE_EUNSUPPORTED;
-    if (rc == BLOBSTORE_EUNSUPPORTED) {
-        bs__error_clear();
-        return 0;
-    }
-    if (!rc && text) {
-        memset(s, 0, sizeof(*s));
-        rc = parse_settings(text, strlen(text), "the settings recorded in the metadata backend", s);
-        *have = rc == 0;
-    }
-    free(text);
-    return rc;
-}
-
-/* Settings that must agree between machines sharing a store: a, recorded
- * by the metadata backend; b, this machine's, whose blob files (if any) are
- * in b_dir ("" for none). */
-static int shared_conflict(const settings *a, const settings *b, const char *b_dir, const char *dir)
-{
-    if (a->blob_dir[0] && b_dir[0] && strcmp(a->blob_dir, b_dir) != 0)
-        return bs__error(BLOBSTORE_ECONFLICT,
-                         "the store's metadata backend records its blob files in %s, not in %s: "
-                         "open it there (on a shared filesystem) or move its blobs to S3 with "
-                         "blobstore migrate",
-                         a->blob_dir, b_dir);
-    if (strcmp(a->blob_backend, b->blob_backend) != 0 || a->ca != b->ca ||
-        a->shard_chars != b->shard_chars)
-        return bs__error(BLOBSTORE_ECONFLICT,
-                         "the store's metadata backend records blob backend %s (content "
-                         "addressable: %s, shard_chars %d); the settings in %s say %s (%s, %d)",
-                         a->blob_backend, a->ca > 0 ? "yes" : "no", a->shard_chars, dir,
-                         b->blob_backend, b->ca > 0 ? "yes" : "no", b->shard_chars);
-    return 0;
-}
-
-static int conflict(const char *what, const char *asked, const char *recorded, const char *dir)
-{
-    return bs__error(BLOBSTORE_ECONFLICT,
-                     "the store in %s was created with %s %s; cannot open it with %s", dir, what,
-                     recorded, asked);
-}
-
 /* ---- open / close ---- */
 
 void bs__batch_lists_free(blobstore *bs)
@@ -214,33 +53,6 @@ BLOBSTORE_API void blobstore_close(blobstore *bs)
     free(bs);
 }
 
-/* Rename the files of a damaged index out of the way, kept for inspection:
- * "<file>.damaged-<UTC time>". */
-static int set_aside(const char *dir, const char *const *files)
-{
-    char stamp[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-    int rc = 0;
-    for (size_t i = 0; !rc && files[i]; i++) {
-        char *from = bs__path_join(dir, files[i]);
-        size_t n = from ? strlen(from) + 48 : 0;
-        char *to = from ? bs__malloc(n) : NULL;
-        if (!to) {
-            rc = BLOBSTORE_ENOMEM;
-        } else {
-            snprintf(to, n, "%s.damaged-%s", from, stamp);
-            if (rename(from, to) != 0 && errno != ENOENT)
-                rc = bs__error_errno(errno, "cannot rename %s to %s", from, to);
-        }
-        free(from);
-        free(to);
-    }
-    return rc;
-}
-
 static const char *settings_name_of(const blobstore_options *o)
 {
     return o->version >= 2 && o->settings_name ? o->settings_name : SETTINGS_FILE;
@@ -259,10 +71,10 @@ static const char *settings_name_of(const blobstore_options *o)
 #define SPACE_RESERVE "space.reserve"
 #define RESERVE_BYTES (1 << 20)
 
+/* A store whose index is local: its deletes write to this disk. */
 static int has_reserve(const blobstore *bs)
 {
-    return bs->dir && bs->backend_name && !bs->readonly &&
-           (!strcmp(bs->backend_name, "json") || !strcmp(bs->backend_name, "sqlite"));
+    return bs->dir && !bs->readonly && bs->meta_kind && bs->meta_kind->files;
 }
 
 /* Best effort: no reserve is made when there is no room for all of it. */
@@ -314,28 +126,31 @@ static int empty_subdir(int dfd, const char *name)
     return empty;
 }
 
+static int in_list(const char *const *list, const char *name)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        if (!strcmp(list[i], name))
+            return 1;
+    return 0;
+}
+
 /* Files a store creates before it records its settings: left alone they
  * mean a creation that failed (an unreachable server, a bad URL), not a
- * user's files; blobs/ and tmp/ must be empty directories. */
+ * user's files. Those of every backend in the registry, the lock and the
+ * space reserve; a blob backend's directories must be empty. */
 static int creation_leftover(int dfd, const char *name)
 {
-    static const char *const files[] = {"lock",
-                                        "cache_metadata.json",
-                                        "cache_metadata.json.journal",
-                                        "cache_metadata.json.lock",
-                                        "cache_metadata.db",
-                                        "cache_metadata.db-wal",
-                                        "cache_metadata.db-shm",
-                                        "cache_metadata.db-journal",
-                                        "space.reserve",
-                                        NULL};
-    if (!strcmp(name, "blobs") || !strcmp(name, "tmp"))
-        return empty_subdir(dfd, name);
+    static const char *const own[] = {"lock", SPACE_RESERVE, NULL};
+    const bs_blob_kind *b;
+    for (size_t i = 0; (b = bs__blob_kind_at(i)) != NULL; i++)
+        if (in_list(b->dirs, name))
+            return empty_subdir(dfd, name);
+    int ours = in_list(own, name);
+    const bs_meta_kind *m;
+    for (size_t i = 0; !ours && (m = bs__meta_kind_at(i)) != NULL; i++)
+        ours = in_list(m->files, name) || in_list(m->leftovers, name);
     struct stat st;
-    for (int i = 0; files[i]; i++)
-        if (!strcmp(name, files[i]))
-            return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
-    return 0;
+    return ours && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
 }
 
 /* A directory becomes a store only while it is new or empty (or it holds a
@@ -381,24 +196,35 @@ static int claim_dir(const char *dir, const char *sname, int must_exist, int no_
     return rc;
 }
 
-static int open_store(blobstore *bs, const blobstore_options *o)
+/* What an open decides, step by step (each step below fills its part). */
+typedef struct {
+    const char *meta_spec, *blob_spec; /* names or URLs; "custom": a backend passed in */
+    const char *sname;                 /* the settings file's name */
+    char *settings_path;               /* NULL: a store in memory */
+    bs_settings rec;                   /* the settings recorded, if found */
+    int found;                         /* settings recorded, here or in a shared backend */
+    int local;                         /* ... in this directory */
+    int shared;                        /* ... by the shared metadata backend */
+    int must_exist;                    /* BLOBSTORE_OPEN_EXISTING / READONLY */
+    char here[4096];                   /* this directory, to compare with a recorded blob_dir */
+} open_plan;
+
+/* The options alone: names known, values in range, custom backends checked. */
+static int plan_options(blobstore *bs, const blobstore_options *o, open_plan *p)
 {
-    int rc;
-    int custom_meta = o->meta_backend != NULL, custom_blob = o->blob_backend_impl != NULL;
-    const char *backend = custom_meta ? "custom" : (o->backend ? o->backend : NULL);
-    const char *blob_backend = custom_blob ? "custom" : (o->blob_backend ? o->blob_backend : NULL);
-    if (backend && !custom_meta && strcmp(backend, "json") != 0 && strcmp(backend, "sqlite") != 0 &&
-        !is_pg_url(backend))
-        return bs__error(BLOBSTORE_EINVAL,
-                         "unknown metadata backend \"%s\" (expected json, sqlite or a "
-                         "postgresql:// URL)",
-                         backend);
-    if (blob_backend && !custom_blob && strcmp(blob_backend, "filesystem") != 0 &&
-        strcmp(blob_backend, "memory") != 0 && !is_s3_url(blob_backend))
-        return bs__error(BLOBSTORE_EINVAL,
-                         "unknown blob backend \"%s\" (expected filesystem, memory or an "
-                         "s3:// URL)",
-                         blob_backend);
+    int rc = 0;
+    if (o->meta_backend)
+        rc = bs__meta_backend_check(o->meta_backend);
+    else if (o->backend && !bs__meta_kind(o->backend))
+        rc = BLOBSTORE_EINVAL;
+    if (!rc && o->blob_backend_impl)
+        rc = bs__blob_backend_check(o->blob_backend_impl);
+    else if (!rc && o->blob_backend && !bs__blob_kind(o->blob_backend))
+        rc = BLOBSTORE_EINVAL;
+    if (rc)
+        return rc;
+    p->meta_spec = o->meta_backend ? "custom" : o->backend;
+    p->blob_spec = o->blob_backend_impl ? "custom" : o->blob_backend;
     if (o->compression_level && (o->compression_level < 1 || o->compression_level > 9))
         return bs__error(BLOBSTORE_EINVAL, "compression_level must be 1..9, not %d",
                          o->compression_level);
@@ -409,273 +235,236 @@ static int open_store(blobstore *bs, const blobstore_options *o)
         return bs__error(BLOBSTORE_EINVAL, "unknown durability %d", o->durability);
     if (o->compression && !bs__codec_by_name(o->compression))
         return BLOBSTORE_EINVAL;
-    bs->durable = o->durability != BLOBSTORE_DURABILITY_RELAXED;
-    bs->full_hash = o->verify_content_hash > 0;
-    int want_shard = o->shard_chars == BLOBSTORE_SHARD_NONE ? 0 : o->shard_chars;
     unsigned open_flags = o->version >= 3 ? o->open_flags : 0;
     if (open_flags & ~(BLOBSTORE_OPEN_EXISTING | BLOBSTORE_OPEN_READONLY))
         return bs__error(BLOBSTORE_EINVAL, "unknown open_flags 0x%x", open_flags);
+    p->sname = settings_name_of(o);
+    if (!*p->sname || strchr(p->sname, '/') || !strcmp(p->sname, ".") || !strcmp(p->sname, ".."))
+        return bs__error(BLOBSTORE_EINVAL, "settings_name must be a plain file name, not \"%s\"",
+                         p->sname);
+    bs->durable = o->durability != BLOBSTORE_DURABILITY_RELAXED;
+    bs->full_hash = o->verify_content_hash > 0;
     bs->readonly = (open_flags & BLOBSTORE_OPEN_READONLY) != 0;
-    int must_exist = open_flags != 0;
-    int pg_named = backend && !custom_meta && is_pg_url(backend);
-    int mem = blob_backend && strcmp(blob_backend, "memory") == 0;
+    p->must_exist = open_flags != 0;
+    return 0;
+}
 
-    settings s;
-    memset(&s, 0, sizeof(s));
-    int found = 0;
-    char *settings_path = NULL;
-    if (!mem) {
-        bs->dir = bs__strdup(o->cache_dir && *o->cache_dir ? o->cache_dir : ".blobstore");
-        if (!bs->dir)
-            return BLOBSTORE_ENOMEM;
-        const char *sname = settings_name_of(o);
-        if (!*sname || strchr(sname, '/') || !strcmp(sname, ".") || !strcmp(sname, ".."))
-            return bs__error(BLOBSTORE_EINVAL,
-                             "settings_name must be a plain file name, not \"%s\"", sname);
-        settings_path = bs__path_join(bs->dir, sname);
-        if (!settings_path)
-            return BLOBSTORE_ENOMEM;
-        struct stat dst;
-        if (stat(bs->dir, &dst) == 0 && !S_ISDIR(dst.st_mode))
-            rc = bs__error(BLOBSTORE_ENOTFOUND, "%s is not a blobstore store (no %s)", bs->dir,
-                           sname);
-        else
-            rc = read_settings(settings_path, &s, &found);
-        /* With a PostgreSQL URL the settings may be recorded there (another
-         * machine's store): checked below. */
-        if (!rc && !found)
-            rc = claim_dir(bs->dir, sname, must_exist && !pg_named, bs->readonly);
-        if (rc)
-            goto done;
-    }
-    /* A metadata backend that machines share (PostgreSQL) records the
-     * settings for all of them: a machine opening the store for the first
-     * time takes them from there, and local settings must agree. */
-    int local = found, write_local = !found && !mem && !bs->readonly, shared = 0;
-    const char *meta_url = custom_meta ? NULL : backend ? backend : found ? s.backend : NULL;
-    char here[4096] = ""; /* this directory, to compare with a recorded blob_dir */
-    if (bs->dir && !realpath(bs->dir, here))
-        snprintf(here, sizeof(here), "%s", bs->dir);
-    if (meta_url && is_pg_url(meta_url)) {
-        settings sh;
-        rc = blobstore_meta_backend_pg_new(&bs->meta, meta_url);
-        if (!rc)
-            rc = load_shared(bs->meta, &sh, &shared);
-        if (!rc && shared) {
-            snprintf(sh.backend, sizeof(sh.backend), "%s", meta_url);
-            /* with no local settings, only where the files are can differ */
-            rc = shared_conflict(&sh, found ? &s : &sh, here, bs->dir);
-            if (!found)
-                s = sh;
-            found = 1;
-        }
-        if (rc)
-            goto done;
-    }
-    if (must_exist && !found && !mem) {
+/* The settings in the store directory (none for a store in memory); a
+ * directory without them is claimed. */
+static int read_local(blobstore *bs, const blobstore_options *o, open_plan *p)
+{
+    const bs_blob_kind *bk = p->blob_spec ? bs__blob_kind_find(p->blob_spec) : NULL;
+    if (bk && bk->in_memory)
+        return 0;
+    const bs_meta_kind *mk = p->meta_spec ? bs__meta_kind_find(p->meta_spec) : NULL;
+    bs->dir = bs__strdup(o->cache_dir && *o->cache_dir ? o->cache_dir : ".blobstore");
+    p->settings_path = bs->dir ? bs__path_join(bs->dir, p->sname) : NULL;
+    if (!p->settings_path)
+        return BLOBSTORE_ENOMEM;
+    struct stat dst;
+    int rc;
+    if (stat(bs->dir, &dst) == 0 && !S_ISDIR(dst.st_mode))
         rc = bs__error(BLOBSTORE_ENOTFOUND, "%s is not a blobstore store (no %s)", bs->dir,
-                       settings_name_of(o));
-        goto done;
-    }
-    if (found) {
-        /* Named settings must agree with the recorded ones; custom backends
-         * are the caller's responsibility. */
-        rc = 0;
-        /* where the settings were recorded, for messages */
-        const char *where = shared && !local ? "PostgreSQL" : bs->dir;
-        if (backend && !custom_meta && strcmp(s.backend, "custom") != 0 &&
-            strcmp(backend, s.backend) != 0)
-            rc = conflict("metadata backend", backend, s.backend, where);
-        else if (blob_backend && !custom_blob && strcmp(s.blob_backend, "custom") != 0 &&
-                 strcmp(blob_backend, s.blob_backend) != 0)
-            rc = conflict("blob backend", blob_backend, s.blob_backend, where);
-        else if (o->content_addressable && o->content_addressable != s.ca)
-            rc = conflict("content_addressable", o->content_addressable > 0 ? "true" : "false",
-                          s.ca > 0 ? "true" : "false", where);
-        else if (o->shard_chars && want_shard != s.shard_chars) {
-            char a[16], b[16];
-            snprintf(a, sizeof(a), "%d", want_shard);
-            snprintf(b, sizeof(b), "%d", s.shard_chars);
-            rc = conflict("shard_chars", a, b, where);
-        }
-        if (rc)
-            goto done;
-        if (!backend && strcmp(s.backend, "custom") == 0) {
-            rc = bs__error(BLOBSTORE_EINVAL,
-                           "the store in %s uses a custom metadata backend: pass it to open",
-                           bs->dir);
-            goto done;
-        }
-        if (!blob_backend && strcmp(s.blob_backend, "custom") == 0) {
-            rc = bs__error(BLOBSTORE_EINVAL,
-                           "the store in %s uses a custom blob backend: pass it to open", bs->dir);
-            goto done;
-        }
-        backend = backend ? backend : s.backend;
-        blob_backend = blob_backend ? blob_backend : s.blob_backend;
-        bs->ca = s.ca > 0;
-        bs->shard_chars = s.shard_chars;
-        bs->codec = bs__codec_by_name(o->compression ? o->compression : s.compression);
-        bs->level = o->compression_level ? o->compression_level : s.level;
-        if (!bs->codec || bs->level < 1 || bs->level > 9) {
-            rc = bs__error(BLOBSTORE_ECORRUPT, "%s has invalid compression settings", bs->dir);
-            goto done;
-        }
-    } else {
-        backend = backend ? backend : "json";
-        blob_backend = blob_backend ? blob_backend : "filesystem";
-        bs->ca = o->content_addressable > 0;
-        bs->shard_chars = o->shard_chars ? want_shard : 2;
-        bs->codec = bs__codec_by_name(o->compression ? o->compression : "lz4");
-        bs->level = o->compression_level ? o->compression_level : 3;
-    }
-    bs->backend_name = bs__strdup(backend);
-    bs->blob_backend_name = bs__strdup(blob_backend);
-    if (!bs->backend_name || !bs->blob_backend_name) {
-        rc = BLOBSTORE_ENOMEM;
-        goto done;
-    }
-
-    /* A local index the recorded settings name must be there: a missing
-     * one is damage, not an empty store (blobstore verify --rebuild-index
-     * makes a new one from the blobs). */
-    if (found && !mem && !custom_meta && !is_pg_url(backend) && !bs->rebuilding) {
-        int sqlite = strcmp(backend, "sqlite") == 0;
-        char *p = bs__path_join(bs->dir, sqlite ? "cache_metadata.db" : "cache_metadata.json");
-        char *j = p ? bs__path_join(bs->dir, "cache_metadata.json.journal") : NULL;
-        struct stat st;
-        if (!p || !j)
-            rc = BLOBSTORE_ENOMEM;
-        else if (stat(p, &st) != 0 && errno == ENOENT && (sqlite || stat(j, &st) != 0))
-            rc = bs__error(BLOBSTORE_ECORRUPT,
-                           "the index is damaged: %s is missing, but %s/%s records a store "
-                           "with a %s index (nothing was changed; blobstore verify "
-                           "--rebuild-index rebuilds it from the blobs)",
-                           p, bs->dir, settings_name_of(o), backend);
-        free(p);
-        free(j);
-        if (rc)
-            goto done;
-    }
-
-    /* Backends. */
-    if (custom_meta) {
-        bs->meta = o->meta_backend;
-    } else if (is_pg_url(backend)) {
-        /* opened above */
-    } else if (strcmp(backend, "sqlite") == 0) {
-        char *p = mem ? NULL : bs__path_join(bs->dir, "cache_metadata.db");
-        if (!mem && !p) {
-            rc = BLOBSTORE_ENOMEM;
-            goto done;
-        }
-        rc = bs__meta_sqlite_open(&bs->meta, mem ? ":memory:" : p, bs->durable,
-                                  bs->readonly && !mem);
-        if (!rc && bs->rebuilding && !mem) { /* checked whole, whatever its size */
-            rc = bs->meta->ctl(bs->meta, BLOBSTORE_META_CTL_CHECK, NULL);
-            if (rc) {
-                bs->meta->free(bs->meta);
-                bs->meta = NULL;
-            }
-        }
-        if (rc == BLOBSTORE_ECORRUPT && bs->rebuilding && !mem) {
-            static const char *const files[] = {"cache_metadata.db", "cache_metadata.db-wal",
-                                                "cache_metadata.db-shm", NULL};
-            if ((rc = set_aside(bs->dir, files)) == 0)
-                rc = blobstore_meta_backend_sqlite_new(&bs->meta, p, bs->durable);
-        }
-        free(p);
-        if (rc)
-            goto done;
-    } else {
-        char *p = mem ? NULL : bs__path_join(bs->dir, "cache_metadata.json");
-        if (!mem && !p) {
-            rc = BLOBSTORE_ENOMEM;
-            goto done;
-        }
-        rc = bs__meta_json_open(&bs->meta, p, bs->durable, bs->readonly);
-        if (rc == BLOBSTORE_ECORRUPT && bs->rebuilding && !mem) {
-            static const char *const files[] = {"cache_metadata.json",
-                                                "cache_metadata.json.journal", NULL};
-            if ((rc = set_aside(bs->dir, files)) == 0)
-                rc = blobstore_meta_backend_json_new(&bs->meta, p, bs->durable);
-        }
-        free(p);
-        if (rc)
-            goto done;
-    }
-    if (custom_blob)
-        bs->blobs = o->blob_backend_impl;
-    else if (mem)
-        rc = blobstore_blob_backend_mem_new(&bs->blobs);
-    else if (is_s3_url(blob_backend))
-        rc = blobstore_blob_backend_s3_new(&bs->blobs, blob_backend, bs->shard_chars);
+                       p->sname);
     else
-        rc = bs__blob_fs_open(&bs->blobs, bs->dir, bs->shard_chars, bs->readonly);
+        rc = bs__settings_read(p->settings_path, &p->rec, &p->found);
+    /* A shared backend may record the settings (another machine's store):
+     * read_shared checks. */
+    if (!rc && !p->found)
+        rc = claim_dir(bs->dir, p->sname, p->must_exist && !(mk && mk->shared), bs->readonly);
+    p->local = p->found;
+    if (!realpath(bs->dir, p->here))
+        snprintf(p->here, sizeof(p->here), "%s", bs->dir);
+    return rc;
+}
+
+/* A metadata backend that machines share (PostgreSQL) records the settings
+ * for all of them: a machine opening the store for the first time takes
+ * them from there, and local settings must agree. */
+static int read_shared(blobstore *bs, open_plan *p)
+{
+    const char *spec = p->meta_spec ? p->meta_spec : p->found ? p->rec.backend : NULL;
+    const bs_meta_kind *mk = spec ? bs__meta_kind_find(spec) : NULL;
+    int rc = 0;
+    if (mk && mk->shared) {
+        bs_settings sh;
+        bs_backend_args a = {bs->dir, spec, bs->durable, bs->readonly, bs->rebuilding, 0};
+        rc = mk->open(&bs->meta, &a);
+        if (!rc)
+            rc = bs__settings_load_shared(bs->meta, &sh, &p->shared);
+        if (!rc && p->shared) {
+            snprintf(sh.backend, sizeof(sh.backend), "%s", spec);
+            /* with no local settings, only where the files are can differ */
+            rc = bs__settings_shared_conflict(&sh, p->found ? &p->rec : &sh, p->here, bs->dir);
+            if (!p->found)
+                p->rec = sh;
+            p->found = 1;
+        }
+    }
+    if (!rc && p->must_exist && !p->found && bs->dir)
+        rc = bs__error(BLOBSTORE_ENOTFOUND, "%s is not a blobstore store (no %s)", bs->dir,
+                       p->sname);
+    return rc;
+}
+
+/* The options reconciled with the settings found; the registry rows of the
+ * backends chosen. */
+static int decide(blobstore *bs, const blobstore_options *o, open_plan *p)
+{
+    const char *where = p->shared && !p->local ? "PostgreSQL" : bs->dir;
+    int rc = bs__settings_reconcile(bs, o, p->found ? &p->rec : NULL, where, &p->meta_spec,
+                                    &p->blob_spec);
     if (rc)
-        goto done;
-    /* A local index (JSON, SQLite) means every writer is on this machine. */
-    if (!custom_meta && !is_pg_url(backend) && bs->blobs->ctl) {
+        return rc;
+    if (!o->meta_backend && !(bs->meta_kind = bs__meta_kind(p->meta_spec)))
+        return BLOBSTORE_EINVAL;
+    if (!o->blob_backend_impl && !(bs->blob_kind = bs__blob_kind(p->blob_spec)))
+        return BLOBSTORE_EINVAL;
+    bs->backend_name = bs__strdup(p->meta_spec);
+    bs->blob_backend_name = bs__strdup(p->blob_spec);
+    return bs->backend_name && bs->blob_backend_name ? 0 : BLOBSTORE_ENOMEM;
+}
+
+/* A local index the recorded settings name must be there: a missing one is
+ * damage, not an empty store (blobstore verify --rebuild-index makes a new
+ * one from the blobs). */
+static int check_index(blobstore *bs, const open_plan *p)
+{
+    const bs_meta_kind *mk = bs->meta_kind;
+    if (!p->found || !bs->dir || !mk || !mk->files || bs->rebuilding)
+        return 0;
+    int rc = 0, there = 0;
+    for (size_t i = 0; !rc && !there && i < mk->present; i++) {
+        char *f = bs__path_join(bs->dir, mk->files[i]);
+        struct stat st;
+        if (!f)
+            rc = BLOBSTORE_ENOMEM;
+        else
+            there = stat(f, &st) == 0 || errno != ENOENT;
+        free(f);
+    }
+    if (!rc && !there)
+        rc = bs__error(BLOBSTORE_ECORRUPT,
+                       "the index is damaged: %s/%s is missing, but %s/%s records a store with a "
+                       "%s index (nothing was changed; blobstore verify --rebuild-index rebuilds "
+                       "it from the blobs)",
+                       bs->dir, mk->files[0], bs->dir, p->sname, bs->backend_name);
+    return rc;
+}
+
+/* The backends, made by their registry rows (or passed in). */
+static int open_backends(blobstore *bs, const blobstore_options *o)
+{
+    bs_backend_args a = {bs->dir,      bs->backend_name, bs->durable,
+                         bs->readonly, bs->rebuilding,   bs->shard_chars};
+    const bs_meta_kind *mk = bs->meta_kind;
+    int rc = 0;
+    if (o->meta_backend) {
+        bs->meta = o->meta_backend;
+    } else if (!bs->meta) { /* a shared one is open already */
+        rc = mk->open(&bs->meta, &a);
+        if (rc == BLOBSTORE_ECORRUPT && bs->rebuilding && bs->dir && mk->files) {
+            /* a damaged index is set aside, kept for inspection */
+            a.rebuilding = a.readonly = 0;
+            if ((rc = bs__set_aside(bs->dir, mk->files, "damaged", 1)) == 0)
+                rc = mk->open(&bs->meta, &a);
+        }
+        if (!rc)
+            rc = bs__meta_backend_check(bs->meta);
+    }
+    if (rc)
+        return rc;
+    a.spec = bs->blob_backend_name;
+    if (o->blob_backend_impl)
+        bs->blobs = o->blob_backend_impl;
+    else if ((rc = bs->blob_kind->open(&bs->blobs, &a)) == 0)
+        rc = bs__blob_backend_check(bs->blobs);
+    /* A local index means every writer is on this machine. */
+    if (!rc && mk && !mk->shared && bs->blobs->ctl) {
         rc = bs->blobs->ctl(bs->blobs, BLOBSTORE_BLOB_CTL_LOCAL_WRITERS, NULL);
         if (rc == BLOBSTORE_EUNSUPPORTED) {
             bs__error_clear();
             rc = 0;
         }
-        if (rc)
-            goto done;
     }
-    /* Settings are recorded only once the backends they name have opened. */
-    if (!custom_meta && is_pg_url(backend) && !shared && !mem) {
-        /* the first machine records the settings */
+    bs->can_inline = (bs->meta->flags & BLOBSTORE_META_INLINE) && !o->blob_backend_impl;
+    return rc;
+}
+
+/* Settings are recorded only once the backends they name have opened: in
+ * a shared backend by the first machine, in a new store's directory. */
+static int record_settings(blobstore *bs, open_plan *p)
+{
+    int rc = 0;
+    if (bs->meta_kind && bs->meta_kind->shared && !p->shared && bs->dir) {
         /* Blob files are shared only where every machine sees them at the
          * same path: record it. */
-        const char *blob_dir = strcmp(bs->blob_backend_name, "filesystem") == 0 ? here : NULL;
-        char *text = settings_json(bs, 0, "postgresql", blob_dir);
+        const char *blob_dir = bs->blob_kind && bs->blob_kind->dirs ? p->here : NULL;
+        char *text = bs__settings_json(bs, 0, bs->meta_kind->name, blob_dir);
         rc = text ? bs->meta->ctl(bs->meta, BLOBSTORE_META_CTL_SETTINGS_INIT, text)
                   : BLOBSTORE_ENOMEM;
         free(text);
-        settings mine, sh;
+        bs_settings mine, sh;
         memset(&mine, 0, sizeof(mine));
         snprintf(mine.blob_backend, sizeof(mine.blob_backend), "%s", bs->blob_backend_name);
         mine.ca = bs->ca ? BLOBSTORE_YES : BLOBSTORE_NO;
         mine.shard_chars = bs->shard_chars;
         if (!rc) /* another machine may have been first */
-            rc = load_shared(bs->meta, &sh, &shared);
-        if (!rc && shared)
-            rc = shared_conflict(&sh, &mine, blob_dir ? blob_dir : "",
-                                 bs->dir ? bs->dir : "this process");
-        if (rc)
-            goto done;
+            rc = bs__settings_load_shared(bs->meta, &sh, &p->shared);
+        if (!rc && p->shared)
+            rc = bs__settings_shared_conflict(&sh, &mine, blob_dir ? blob_dir : "", bs->dir);
     }
-    if (write_local) {
-        char *text = settings_json(bs, 1, NULL, NULL);
-        rc = text ? bs__write_file_atomic(settings_path, text, strlen(text), 1) : BLOBSTORE_ENOMEM;
+    if (!rc && !p->local && bs->dir && !bs->readonly) {
+        char *text = bs__settings_json(bs, 1, NULL, NULL);
+        rc = text ? bs__write_file_atomic(p->settings_path, text, strlen(text), 1)
+                  : BLOBSTORE_ENOMEM;
         free(text);
-        if (rc)
-            goto done;
     }
-    bs->can_inline = (bs->meta->flags & BLOBSTORE_META_INLINE) && !custom_blob;
-    if (!mem) {
-        char *lp = bs__path_join(bs->dir, "lock");
-        if (!lp) {
-            rc = BLOBSTORE_ENOMEM;
-            goto done;
-        }
-        /* Read-only: a lock file that is not there is not created (flock
-         * works on a descriptor open for reading). */
-        if (bs->readonly)
-            bs->lockfd = open(lp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        else
-            bs->lockfd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-        rc = bs->lockfd < 0 && !(bs->readonly && errno == ENOENT)
+    return rc;
+}
+
+/* The cross-process half of the store lock. Read-only: a lock file that is
+ * not there is not created (flock works on a descriptor open for reading). */
+static int open_lock(blobstore *bs)
+{
+    if (!bs->dir)
+        return 0;
+    char *lp = bs__path_join(bs->dir, "lock");
+    if (!lp)
+        return BLOBSTORE_ENOMEM;
+    if (bs->readonly)
+        bs->lockfd = open(lp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    else
+        bs->lockfd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int rc = bs->lockfd < 0 && !(bs->readonly && errno == ENOENT)
                  ? bs__error_errno(errno, "cannot open %s", lp)
                  : 0;
-        free(lp);
-    }
+    free(lp);
+    return rc;
+}
+
+static int open_store(blobstore *bs, const blobstore_options *o)
+{
+    open_plan p;
+    memset(&p, 0, sizeof(p));
+    int rc = plan_options(bs, o, &p);
+    if (!rc)
+        rc = read_local(bs, o, &p);
+    if (!rc)
+        rc = read_shared(bs, &p);
+    if (!rc)
+        rc = decide(bs, o, &p);
+    if (!rc)
+        rc = check_index(bs, &p);
+    if (!rc)
+        rc = open_backends(bs, o);
+    if (!rc)
+        rc = record_settings(bs, &p);
+    if (!rc)
+        rc = open_lock(bs);
     if (!rc)
         bs__reserve_make(bs);
-done:
-    free(settings_path);
+    free(p.settings_path);
     return rc;
 }
 
@@ -691,6 +480,19 @@ BLOBSTORE_API int blobstore_open_rebuilding(blobstore **out, const blobstore_opt
     return open_impl(out, opts, 1);
 }
 
+/* Backends passed in are owned by the store from open on, even when it
+ * fails: those bs did not take are freed here (through their free slot, if
+ * they have one: a backend refused for lacking it cannot be freed). */
+static void free_given(const blobstore_options *o, const blobstore *bs)
+{
+    blobstore_meta_backend *m = o->meta_backend;
+    blobstore_blob_backend *b = o->blob_backend_impl;
+    if (m && (!bs || bs->meta != m) && m->free)
+        m->free(m);
+    if (b && (!bs || bs->blobs != b) && b->free)
+        b->free(b);
+}
+
 static int open_impl(blobstore **out, const blobstore_options *opts, int rebuilding)
 {
     blobstore_options defaults = BLOBSTORE_OPTIONS_INIT;
@@ -704,10 +506,7 @@ static int open_impl(blobstore **out, const blobstore_options *opts, int rebuild
     }
     blobstore *bs = bs__calloc(1, sizeof(*bs));
     if (!bs) {
-        if (o->meta_backend)
-            o->meta_backend->free(o->meta_backend);
-        if (o->blob_backend_impl)
-            o->blob_backend_impl->free(o->blob_backend_impl);
+        free_given(o, NULL);
         return BLOBSTORE_ENOMEM;
     }
     bs->lockfd = -1;
@@ -725,11 +524,7 @@ static int open_impl(blobstore **out, const blobstore_options *opts, int rebuild
     pthread_rwlockattr_destroy(&ra);
     int rc = open_store(bs, o);
     if (rc) {
-        /* Backends passed in are owned by us from here, even on failure. */
-        if (o->meta_backend && bs->meta != o->meta_backend)
-            o->meta_backend->free(o->meta_backend);
-        if (o->blob_backend_impl && bs->blobs != o->blob_backend_impl)
-            o->blob_backend_impl->free(o->blob_backend_impl);
+        free_given(o, bs);
         blobstore_close(bs);
         return rc;
     }

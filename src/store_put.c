@@ -80,7 +80,7 @@ static int put_args_init(put_args *a, blobstore *bs, const blobstore_put_options
     a->format = a->po->format ? a->po->format : "bytes";
     if (!*a->format || strlen(a->format) > 32)
         return bs__error(BLOBSTORE_EINVAL, "invalid format name");
-    a->ext = a->po->extension ? a->po->extension : bs__ext_for(a->format);
+    a->ext = a->po->extension ? a->po->extension : bs__format(a->format)->ext;
     int rc = bs__ext_check(a->ext);
     if (!rc)
         rc = bs__check_json_object(&a->meta, a->po->metadata, "metadata");

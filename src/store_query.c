@@ -298,7 +298,7 @@ static int run_scan(collect_ctx *c, blobstore *bs, const char *prefix, const cha
 {
     int rc = bs__tx_begin(bs, 0);
     if (!rc) {
-        if (c->filter && filter && bs->meta->iterate_filtered)
+        if (c->filter && filter && bs->meta->version >= 2 && bs->meta->iterate_filtered)
             rc = bs->meta->iterate_filtered(bs->meta, prefix, filter, bs__collect, c);
         else
             rc = bs->meta->iterate(bs->meta, prefix, bs__collect, c);
@@ -356,7 +356,7 @@ BLOBSTORE_API int blobstore_create_index(blobstore *bs, const char *path)
     int rc = bs__index_path_check(path);
     if (!rc)
         rc = bs__refuse_readonly(bs);
-    if (rc || !bs->meta->create_index)
+    if (rc || bs->meta->version < 2 || !bs->meta->create_index)
         return rc;
     pthread_mutex_lock(&bs->mu);
     rc = bs->batch ? bs__error(BLOBSTORE_EINVAL, "cannot create an index inside a batch")

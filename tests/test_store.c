@@ -754,6 +754,119 @@ static int same_contents(blobstore *a, blobstore *b)
     return ok;
 }
 
+static int settings_name_backend(const char *dir, const char *want)
+{
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    o.open_flags = BLOBSTORE_OPEN_READONLY;
+    blobstore *bs;
+    char *text = NULL, pat[64];
+    int ok = blobstore_open(&bs, &o) == 0 && blobstore_settings(&text, bs) == 0;
+    snprintf(pat, sizeof(pat), "\"backend\":\"%s\"", want);
+    ok = ok && strstr(text, pat) != NULL;
+    blobstore_free(text);
+    if (ok)
+        blobstore_close(bs);
+    return ok;
+}
+
+static int dir_has(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int found = 0;
+    while (d && !found && (de = readdir(d)) != NULL)
+        found = !strncmp(de->d_name, prefix, strlen(prefix));
+    if (d)
+        closedir(d);
+    return found;
+}
+
+TEST(migrate_to_in_place_switches_when_all_is_copied)
+{
+    /* JSON -> SQLite in the store's own directory: a source blob that is
+     * bad stops the switch (the directory stays a JSON store, the new
+     * settings wait beside it); run again once it is gone, the copied
+     * entries are skipped and the directory switches. Back to JSON: the
+     * JSON index files, stale since, are set aside. */
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/moving", test_tmpdir());
+    blobstore *bs = open_store(dir, "json", "filesystem", 0, 0);
+    CHECK(bs != NULL);
+    char big[70000];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)(i * 13);
+    CHECK_EQ(blobstore_put(NULL, bs, "a", "one", 3, "{\"n\": 1}"), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "b", big, sizeof(big), NULL), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "bad", big, sizeof(big), NULL), 0);
+    char p[4400];
+    CHECK_EQ(blob_path(p, sizeof(p), bs, dir, "bad", 2), 0);
+    CHECK_EQ(truncate(p, 100), 0);
+
+    blobstore_options to = BLOBSTORE_OPTIONS_INIT;
+    to.backend = "sqlite";
+    blobstore_migrate_stats st;
+    CHECK_EQ(blobstore_migrate_to(&st, bs, &to, BLOBSTORE_MIGRATE_IN_PLACE, NULL, NULL),
+             BLOBSTORE_ECORRUPT);
+    CHECK_EQ(st.copied, 2);
+    CHECK_EQ(st.failed, 1);
+    CHECK(settings_name_backend(dir, "json"));
+    CHECK(dir_has(dir, "blobstore.json.migrating"));
+    CHECK_EQ(blobstore_delete(bs, "bad"), 0);
+    CHECK_EQ(blobstore_migrate_to(&st, bs, &to, BLOBSTORE_MIGRATE_IN_PLACE, NULL, NULL), 0);
+    CHECK_EQ(st.skipped, 2);
+    CHECK_EQ(st.copied, 0);
+    CHECK(!dir_has(dir, "blobstore.json.migrating"));
+    CHECK(settings_name_backend(dir, "sqlite"));
+    blobstore_close(bs);
+
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    o.open_flags = BLOBSTORE_OPEN_EXISTING;
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    void *v;
+    size_t n;
+    CHECK_EQ(blobstore_get(&v, &n, bs, "b"), 0);
+    CHECK(n == sizeof(big) && !memcmp(v, big, n));
+    blobstore_free(v);
+    /* nothing to change, a store in memory, no directory: refused */
+    CHECK_EQ(blobstore_migrate_to(&st, bs, &to, BLOBSTORE_MIGRATE_IN_PLACE, NULL, NULL),
+             BLOBSTORE_EINVAL);
+    CHECK(strstr(blobstore_errmsg(), "already uses sqlite and filesystem") != NULL);
+    blobstore_options mem = BLOBSTORE_OPTIONS_INIT;
+    mem.blob_backend = "memory";
+    CHECK_EQ(blobstore_migrate_to(&st, bs, &mem, BLOBSTORE_MIGRATE_IN_PLACE, NULL, NULL),
+             BLOBSTORE_EINVAL);
+    blobstore_options none = BLOBSTORE_OPTIONS_INIT;
+    CHECK_EQ(blobstore_migrate_to(&st, bs, &none, 0, NULL, NULL), BLOBSTORE_EINVAL);
+    CHECK_EQ(blobstore_migrate_to(&st, bs, &none, BLOBSTORE_MIGRATE_IN_PLACE, NULL, NULL),
+             BLOBSTORE_EINVAL);
+
+    CHECK(!dir_has(dir, "cache_metadata.json.old-"));
+    to.backend = "json";
+    CHECK_EQ(blobstore_migrate_to(&st, bs, &to, BLOBSTORE_MIGRATE_IN_PLACE, NULL, NULL), 0);
+    CHECK_EQ(st.copied, 2);
+    CHECK(dir_has(dir, "cache_metadata.json.old-"));
+    CHECK(settings_name_backend(dir, "json"));
+    blobstore_close(bs);
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    blobstore_list l;
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, NULL), 0);
+    CHECK_EQ(l.count, 2);
+    blobstore_list_free(&l);
+
+    /* into another directory: that one is a new store, this one unchanged */
+    char other[4200];
+    snprintf(other, sizeof(other), "%s/copy", test_tmpdir());
+    to.cache_dir = other;
+    to.backend = "sqlite";
+    CHECK_EQ(blobstore_migrate_to(&st, bs, &to, 0, NULL, NULL), 0);
+    CHECK_EQ(st.copied, 2);
+    CHECK(settings_name_backend(other, "sqlite"));
+    CHECK(settings_name_backend(dir, "json"));
+    blobstore_close(bs);
+}
+
 TEST(migrate_between_local_backends)
 {
     /* SQLite keeps small values inline; JSON cannot, so they become files. */
@@ -1078,6 +1191,7 @@ TEST(verify_reports_an_unsafe_pickle_key)
 
 static const test_case tests[] = {
     TEST_ENTRY(migrate_between_local_backends),
+    TEST_ENTRY(migrate_to_in_place_switches_when_all_is_copied),
     TEST_ENTRY(raw_blob_without_segment_checksums_is_checked_by_sha256),
     TEST_ENTRY(array_slices_read_only_the_chunks_they_touch),
     TEST_ENTRY(table_columns_read_only_their_chunks),

@@ -35,12 +35,12 @@ static const char *usage_main =
     "\n"
     "Options:\n"
     "  --dir DIR                 store directory (default: $BLOBSTORE_DIR, else .blobstore)\n"
-    "  --backend json|sqlite|postgresql://USER@HOST:PORT/DB\n"
+    "  --backend {META}\n"
     "                            metadata backend (default json; a store remembers it)\n"
-    "  --blob-backend filesystem|memory|s3://BUCKET/PREFIX\n"
+    "  --blob-backend {BLOB}\n"
     "                            where blobs live (default filesystem; S3 settings from\n"
     "                            AWS_* variables or ?endpoint=URL&region=R)\n"
-    "  --compression lz4|zstd|gzip|blosclz|none\n"
+    "  --compression {CODEC}\n"
     "                            codec for new blobs (default lz4)\n"
     "  --level N                 compression level 1..9 (default 3)\n"
     "  --content-addressable     keys are the SHA-256 of the content\n"
@@ -200,6 +200,43 @@ static int usage_error(const char *fmt, ...)
     va_end(ap);
     fail("%s (see blobstore --help)", msg);
     return EXIT_USAGE;
+}
+
+/* The names the library knows, "a|b|c" (a URL scheme as "postgresql://..."). */
+static void print_names(blobstore_names_kind kind)
+{
+    const char *n;
+    for (size_t i = 0; (n = blobstore_name(kind, i)) != NULL; i++)
+        printf("%s%s%s", i ? "|" : "", n, strstr(n, "://") ? "..." : "");
+}
+
+/* usage_main with {META}, {BLOB} and {CODEC} filled from the library's tables. */
+static void print_usage(void)
+{
+    static const struct {
+        const char *token;
+        blobstore_names_kind kind;
+    } fills[] = {{"{META}", BLOBSTORE_NAMES_META_BACKENDS},
+                 {"{BLOB}", BLOBSTORE_NAMES_BLOB_BACKENDS},
+                 {"{CODEC}", BLOBSTORE_NAMES_CODECS}};
+    for (const char *p = usage_main; *p;) {
+        const char *next = strchr(p, '{');
+        if (!next) {
+            fputs(p, stdout);
+            break;
+        }
+        fwrite(p, 1, (size_t)(next - p), stdout);
+        p = next;
+        size_t k = 0;
+        while (k < 3 && strncmp(p, fills[k].token, strlen(fills[k].token)) != 0)
+            k++;
+        if (k < 3) {
+            print_names(fills[k].kind);
+            p += strlen(fills[k].token);
+        } else {
+            fputc(*p++, stdout);
+        }
+    }
 }
 
 static int exit_for(int rc)
@@ -1195,29 +1232,10 @@ static int cmd_verify(blobstore *bs, int argc, char **argv)
     return problems > st.repaired ? EXIT_CORRUPT : EXIT_OK;
 }
 
-/* The string value of a member of our own compact settings JSON. */
-static int settings_member(const char *json, const char *name, char *out, size_t cap)
-{
-    char pat[64];
-    snprintf(pat, sizeof(pat), "\"%s\":", name);
-    const char *p = strstr(json, pat);
-    if (!p)
-        return -1;
-    p += strlen(pat);
-    size_t n = strcspn(p, ",}");
-    if (*p == '"') {
-        p++;
-        n = strcspn(p, "\"");
-    }
-    if (n >= cap)
-        return -1;
-    memcpy(out, p, n);
-    out[n] = 0;
-    return 0;
-}
-
 static const char *g_dir; /* this run's store directory */
 
+/* A plain client of blobstore_migrate_to(): the library knows the
+ * backends, their files and the store's settings. */
 static int cmd_migrate(blobstore *bs, int argc, char **argv)
 {
     blobstore_options o = BLOBSTORE_OPTIONS_INIT;
@@ -1244,107 +1262,23 @@ static int cmd_migrate(blobstore *bs, int argc, char **argv)
     }
     if (o.cache_dir && !*o.cache_dir)
         return usage_error("migrate: --to-dir needs a directory");
-    if (o.blob_backend && strcmp(o.blob_backend, "memory") == 0)
-        return usage_error("migrate: a memory store would vanish when the command exits");
-    /* The new store keeps this one's codec and content addressing, and the
-     * backends not named. */
-    char *settings = NULL, compression[16], level[8], ca[8], from_b[1024], from_bb[1024];
-    int rc = blobstore_settings(&settings, bs);
-    if (rc)
-        return lib_error(rc);
-    if (settings_member(settings, "compression", compression, sizeof(compression)) == 0)
-        o.compression = compression;
-    if (settings_member(settings, "compression_level", level, sizeof(level)) == 0)
-        o.compression_level = atoi(level);
-    if (settings_member(settings, "content_addressable", ca, sizeof(ca)) == 0 &&
-        strcmp(ca, "true") == 0)
-        o.content_addressable = BLOBSTORE_YES;
-    if (settings_member(settings, "backend", from_b, sizeof(from_b)) != 0)
-        from_b[0] = 0;
-    if (settings_member(settings, "blob_backend", from_bb, sizeof(from_bb)) != 0)
-        from_bb[0] = 0;
-    blobstore_free(settings);
-    /* Without --to-dir the store moves in place: the new one is set up in
-     * this directory beside it (its settings in blobstore.json.migrating)
-     * and replaces it once every entry is copied and checked. */
+    /* Without --to-dir the store moves in place. */
     int in_place = !o.cache_dir;
-    char sp[8192], tp[8192];
-    if (in_place) {
-        if (!o.backend && !o.blob_backend)
-            return usage_error("migrate: name --to-backend and/or --to-blob-backend (or --to-dir)");
-        if (!o.backend)
-            o.backend = from_b;
-        if (!o.blob_backend)
-            o.blob_backend = from_bb;
-        if (!strcmp(o.backend, from_b) && !strcmp(o.blob_backend, from_bb))
-            return usage_error("migrate: this store already uses %s and %s", from_b, from_bb);
-        /* The new index must not find an old one's files here. */
-        static const char *const json_files[] = {"cache_metadata.json",
-                                                 "cache_metadata.json.journal", NULL};
-        static const char *const sqlite_files[] = {"cache_metadata.db", "cache_metadata.db-wal",
-                                                   "cache_metadata.db-shm", NULL};
-        const char *const *idx = !strcmp(o.backend, "json")     ? json_files
-                                 : !strcmp(o.backend, "sqlite") ? sqlite_files
-                                                                : NULL;
-        if (idx && !strcmp(o.backend, from_b))
-            return usage_error("migrate: the new store would share this store's own %s index "
-                               "files: pass --to-dir",
-                               from_b);
-        /* Files of an index this directory used before (say, before it moved
-         * to PostgreSQL): stale now, moved aside rather than adopted. */
-        struct stat sb;
-        char stamp[32];
-        time_t now = time(NULL);
-        strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", gmtime(&now));
-        for (int i = 0; idx && idx[i]; i++) {
-            snprintf(sp, sizeof(sp), "%s/%s", g_dir, idx[i]);
-            if (stat(sp, &sb) != 0)
-                continue;
-            snprintf(tp, sizeof(tp), "%s.old-%s", sp, stamp);
-            if (rename(sp, tp) != 0) {
-                fail("migrate: cannot move the stale %s aside: %s", sp, strerror(errno));
-                return EXIT_ERROR;
-            }
-            fprintf(stderr, "blobstore: migrate: moved a stale index file aside: %s\n", tp);
-        }
-        o.cache_dir = g_dir;
-        o.settings_name = "blobstore.json.migrating";
-    }
-    blobstore *dst;
-    if ((rc = blobstore_open(&dst, &o)) != 0) {
-        struct stat sb;
-        snprintf(sp, sizeof(sp), "%s/blobstore.json.migrating", g_dir);
-        if (in_place && rc == BLOBSTORE_ECONFLICT && stat(sp, &sb) == 0) {
-            fail("migrate: %s is left by an unfinished migration to other backends: run that "
-                 "one again, or remove the file (%s)",
-                 sp, blobstore_errmsg());
-            return EXIT_USAGE;
-        }
-        return lib_error(rc);
-    }
+    if (in_place && !o.backend && !o.blob_backend)
+        return usage_error("migrate: name --to-backend and/or --to-blob-backend (or --to-dir)");
     blobstore_migrate_stats st;
-    rc = blobstore_migrate(&st, dst, bs, print_problem, NULL);
-    blobstore_close(dst);
-    printf("%zu entries: %zu copied, %zu already there, %zu failed; %llu bytes copied\n",
-           st.entries, st.copied, st.skipped, st.failed, (unsigned long long)st.bytes);
+    int rc = blobstore_migrate_to(&st, bs, &o, in_place ? BLOBSTORE_MIGRATE_IN_PLACE : 0,
+                                  print_problem, NULL);
+    if (st.entries || !rc || rc == BLOBSTORE_ECORRUPT)
+        printf("%zu entries: %zu copied, %zu already there, %zu failed; %llu bytes copied\n",
+               st.entries, st.copied, st.skipped, st.failed, (unsigned long long)st.bytes);
     if (rc)
         return lib_error(rc);
-    if (in_place) { /* the switch: one rename */
-        snprintf(sp, sizeof(sp), "%s/blobstore.json.migrating", g_dir);
-        snprintf(tp, sizeof(tp), "%s/blobstore.json", g_dir);
-        if (rename(sp, tp) != 0) {
-            fail("migrate: cannot switch the store to its new backends: %s", strerror(errno));
-            return EXIT_ERROR;
-        }
-        int dfd = open(g_dir, O_RDONLY | O_DIRECTORY);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
+    if (in_place)
         printf("the store in %s now uses %s and %s; its old index and blobs were left as they "
                "were\n",
-               g_dir, o.backend, o.blob_backend);
-    }
+               g_dir, o.backend ? o.backend : "the same metadata backend",
+               o.blob_backend ? o.blob_backend : "the same blob backend");
     return EXIT_OK;
 }
 
@@ -1395,7 +1329,7 @@ int main(int argc, char **argv)
         if (s[0] != '-')
             break;
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
-            fputs(usage_main, stdout);
+            print_usage();
             return EXIT_OK;
         }
         if (strcmp(s, "--version") == 0) {
@@ -1463,17 +1397,21 @@ int main(int argc, char **argv)
     o.open_flags = mode == OPEN_READ    ? BLOBSTORE_OPEN_READONLY
                    : mode == OPEN_WRITE ? BLOBSTORE_OPEN_EXISTING
                                         : 0;
-    if (!strcmp(name, "init")) {
-        char sp[8192];
-        struct stat sb;
-        snprintf(sp, sizeof(sp), "%s/blobstore.json", g_dir);
-        g_existed = lstat(sp, &sb) == 0;
-    }
     blobstore *bs;
-    /* verify --rebuild-index opens a store whose index is damaged or gone */
-    int rc = strcmp(name, "verify") == 0 && has_arg(sub_argc, sub_argv, "--rebuild-index")
-                 ? blobstore_open_rebuilding(&bs, &o)
-                 : blobstore_open(&bs, &o);
+    int rc;
+    if (!strcmp(name, "init")) { /* an existing store first, to say which it was */
+        o.open_flags = BLOBSTORE_OPEN_EXISTING;
+        rc = blobstore_open(&bs, &o);
+        g_existed = rc == 0;
+        o.open_flags = 0;
+        if (rc == BLOBSTORE_ENOTFOUND)
+            rc = blobstore_open(&bs, &o);
+    } else if (!strcmp(name, "verify") && has_arg(sub_argc, sub_argv, "--rebuild-index")) {
+        /* a store whose index is damaged or gone */
+        rc = blobstore_open_rebuilding(&bs, &o);
+    } else {
+        rc = blobstore_open(&bs, &o);
+    }
     if (rc)
         return lib_error(rc);
     int code = cmd->fn(bs, sub_argc, sub_argv);

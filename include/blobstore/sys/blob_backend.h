@@ -10,6 +10,11 @@
  * An implementation embeds blobstore_blob_backend as its first member,
  * fills the slots in its constructor, and hands the result to
  * blobstore_options.blob_backend_impl. Slots marked "must" are required.
+ *
+ * Versions: the struct only grows at the end, and a slot added means the
+ * version goes up. blobstore_open() checks a backend it is given: a version
+ * it does not know or a required slot left NULL fails with BLOBSTORE_EINVAL
+ * naming it. Slots of a later version than the backend's are never read.
  */
 #ifndef BLOBSTORE_SYS_BLOB_BACKEND_H
 #define BLOBSTORE_SYS_BLOB_BACKEND_H

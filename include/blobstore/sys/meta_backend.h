@@ -9,6 +9,13 @@
  * An implementation embeds blobstore_meta_backend as its first member,
  * fills the slots in its constructor and passes it in
  * blobstore_options.meta_backend. Slots marked "must" are required.
+ *
+ * Versions: the struct only grows at the end, and a slot added means the
+ * version goes up. blobstore_open() checks a backend it is given: a version
+ * it does not know (0, or newer than this header's) or a required slot left
+ * NULL fails with BLOBSTORE_EINVAL and a message naming it. A version 1
+ * backend (written before iterate_filtered and create_index existed) is
+ * still accepted: those slots are never read from it.
  */
 #ifndef BLOBSTORE_SYS_META_BACKEND_H
 #define BLOBSTORE_SYS_META_BACKEND_H
@@ -19,7 +26,7 @@
 extern "C" {
 #endif
 
-#define BLOBSTORE_META_BACKEND_VERSION 1
+#define BLOBSTORE_META_BACKEND_VERSION 2
 
 /**
  * One entry. Strings are NUL-terminated; in entries a backend returns,
@@ -95,6 +102,7 @@ struct blobstore_meta_backend {
     int (*ctl)(blobstore_meta_backend *be, int op, void *arg);
     /** must: free the backend (rolling back an open transaction). */
     void (*free)(blobstore_meta_backend *be);
+    /* ---- version 2 ---- */
     /** may: like iterate(), but may skip entries that cannot match filter
      *  (the text of a valid filter, see blobstore_query), e.g. by using an
      *  index. It may also pass entries that do not match: the store checks

@@ -1,0 +1,246 @@
+/*
+ * test_registry.c - the tables open, migrate and the bindings read: names,
+ * versioned vtables checked when a backend is handed to the store, and a
+ * metadata backend added as its own file plus one row (toy_meta.c).
+ */
+#include "blobstore/sys/blob_backend.h"
+#include "conformance.h"
+#include "registry.h"
+#include "test.h"
+#include "toy_meta.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int frees;
+
+static void counting_meta_free(blobstore_meta_backend *be)
+{
+    frees++;
+    be->free = NULL;
+    free(be);
+}
+
+/* A metadata backend whose version and slots a test spoils; open must
+ * refuse it before calling any slot but free. */
+static blobstore_meta_backend *spoilt_new(void)
+{
+    blobstore_meta_backend *be = calloc(1, sizeof(*be));
+    be->version = BLOBSTORE_META_BACKEND_VERSION;
+    be->begin = (void *)1, be->commit = (void *)1, be->rollback = (void *)1;
+    be->get = (void *)1, be->put = (void *)1, be->remove = (void *)1, be->iterate = (void *)1;
+    be->free = counting_meta_free;
+    return be;
+}
+
+static int open_with_meta(blobstore_meta_backend *be)
+{
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.meta_backend = be;
+    o.blob_backend = "memory";
+    blobstore *bs = NULL;
+    int rc = blobstore_open(&bs, &o);
+    blobstore_close(bs);
+    return rc;
+}
+
+TEST(checks_version)
+{
+    /* A metadata backend of a version this library does not know, or one
+     * with a required slot missing, is refused by open with a message that
+     * names it, and freed (the store owns what it is given). */
+    frees = 0;
+    blobstore_meta_backend *be = spoilt_new();
+    be->version = 0;
+    CHECK_EQ(open_with_meta(be), BLOBSTORE_EINVAL);
+    CHECK(strstr(blobstore_errmsg(), "metadata backend version 0 is not supported") != NULL);
+    be = spoilt_new();
+    be->version = BLOBSTORE_META_BACKEND_VERSION + 1;
+    CHECK_EQ(open_with_meta(be), BLOBSTORE_EINVAL);
+    CHECK(strstr(blobstore_errmsg(), "version 3 is not supported (this library knows versions "
+                                     "1..2") != NULL);
+    be = spoilt_new();
+    be->iterate = NULL;
+    CHECK_EQ(open_with_meta(be), BLOBSTORE_EINVAL);
+    CHECK_STR(blobstore_errmsg(), "metadata backend (version 2) lacks its required slot iterate");
+    CHECK_EQ(frees, 3);
+    be = spoilt_new(); /* without free: refused, not called */
+    be->free = NULL;
+    CHECK_EQ(open_with_meta(be), BLOBSTORE_EINVAL);
+    CHECK_STR(blobstore_errmsg(), "metadata backend (version 2) lacks its required slot free");
+    free(be);
+
+    /* blob backends alike */
+    blobstore_blob_backend *bb;
+    CHECK_EQ(blobstore_blob_backend_mem_new(&bb), 0);
+    unsigned good = bb->version;
+    CHECK_EQ(good, BLOBSTORE_BLOB_BACKEND_VERSION);
+    bb->version = 7;
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.blob_backend_impl = bb;
+    o.backend = "json";
+    o.cache_dir = test_tmpdir();
+    blobstore *bs = NULL;
+    CHECK_EQ(blobstore_open(&bs, &o), BLOBSTORE_EINVAL);
+    CHECK(strstr(blobstore_errmsg(), "blob backend version 7 is not supported") != NULL);
+    CHECK_EQ(blobstore_blob_backend_mem_new(&bb), 0);
+    bb->list = NULL;
+    o.blob_backend_impl = bb;
+    CHECK_EQ(blobstore_open(&bs, &o), BLOBSTORE_EINVAL);
+    CHECK_STR(blobstore_errmsg(), "blob backend (version 2) lacks its required slot list");
+    /* nothing was created by the refused opens */
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/blobstore.json", test_tmpdir());
+    CHECK(access(p, F_OK) != 0);
+
+    /* every built-in backend passes its own check */
+    blobstore_meta_backend *m;
+    CHECK_EQ(blobstore_meta_backend_json_new(&m, NULL, 0), 0);
+    CHECK_EQ(m->version, 2);
+    CHECK_EQ(bs__meta_backend_check(m), 0);
+    m->free(m);
+    CHECK_EQ(blobstore_meta_backend_sqlite_new(&m, ":memory:", 0), 0);
+    CHECK_EQ(m->version, 2);
+    CHECK_EQ(bs__meta_backend_check(m), 0);
+    m->free(m);
+}
+
+TEST(version_1_metadata_backend_is_accepted_without_its_new_slots)
+{
+    /* A version 1 backend's iterate_filtered and create_index are never
+     * read: queries scan with iterate, create_index is a no-op. */
+    blobstore_meta_backend *be;
+    CHECK_EQ(toy_meta_new(&be, NULL), 0);
+    CHECK_EQ(be->version, 1);
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.meta_backend = be;
+    o.blob_backend = "memory";
+    blobstore *bs;
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    toy_meta_v2_calls = 0;
+    CHECK_EQ(blobstore_put(NULL, bs, "a", "1", 1, "{\"x\": 1}"), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "b", "2", 1, "{\"x\": 2}"), 0);
+    CHECK_EQ(blobstore_create_index(bs, "x"), 0);
+    blobstore_list l;
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, "{\"x\": {\"$gt\": 1}}"), 0);
+    CHECK_EQ(l.count, 1);
+    CHECK_STR(l.keys[0], "b");
+    blobstore_list_free(&l);
+    CHECK_EQ(toy_meta_v2_calls, 0);
+    blobstore_close(bs);
+}
+
+static int file_exists(const char *dir, const char *name)
+{
+    char p[4200];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    return stat(p, &st) == 0;
+}
+
+TEST(toy_backend_registers_itself)
+{
+    /* Its own file plus one row: named by open, recorded in the settings,
+     * chosen again from them, listed by blobstore_name, its files in the
+     * store directory, and the conformance suite passes on it. */
+    int listed = 0;
+    for (size_t i = 0; blobstore_name(BLOBSTORE_NAMES_META_BACKENDS, i); i++)
+        listed += !strcmp(blobstore_name(BLOBSTORE_NAMES_META_BACKENDS, i), "toy");
+    CHECK_EQ(listed, 1);
+    const char *dir = test_tmpdir();
+    char sdir[4200];
+    snprintf(sdir, sizeof(sdir), "%s/toy", dir);
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = sdir;
+    o.backend = "toy";
+    blobstore *bs;
+    toy_meta_opens = 0;
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    CHECK_EQ(toy_meta_opens, 1);
+    conformance_store(bs);
+    CHECK_EQ(blobstore_put(NULL, bs, "kept", "value", 5, "{\"n\": 1}"), 0);
+    char *settings;
+    CHECK_EQ(blobstore_settings(&settings, bs), 0);
+    CHECK(strstr(settings, "\"backend\":\"toy\"") != NULL);
+    blobstore_free(settings);
+    blobstore_close(bs);
+    CHECK(file_exists(sdir, "toy.index") || file_exists(sdir, "toy.index.journal"));
+    CHECK(!file_exists(sdir, "cache_metadata.json") && !file_exists(sdir, "cache_metadata.db"));
+    CHECK(file_exists(sdir, "space.reserve")); /* a local index keeps the reserve */
+
+    /* opened again from its settings alone */
+    blobstore_options again = BLOBSTORE_OPTIONS_INIT;
+    again.cache_dir = sdir;
+    again.open_flags = BLOBSTORE_OPEN_EXISTING;
+    CHECK_EQ(blobstore_open(&bs, &again), 0);
+    CHECK_EQ(toy_meta_opens, 2);
+    void *v;
+    size_t n;
+    CHECK_EQ(blobstore_get(&v, &n, bs, "kept"), 0);
+    CHECK(n == 5 && !memcmp(v, "value", 5));
+    blobstore_free(v);
+    blobstore_close(bs);
+
+    /* its index missing is damage, as for the built-in local indexes */
+    char p[4300];
+    snprintf(p, sizeof(p), "%s/toy.index", sdir);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/toy.index.journal", sdir);
+    unlink(p);
+    CHECK_EQ(blobstore_open(&bs, &again), BLOBSTORE_ECORRUPT);
+    CHECK(strstr(blobstore_errmsg(), "toy.index is missing") != NULL);
+
+    /* the name is taken now */
+    CHECK_EQ(bs__meta_kind_add(bs__meta_kind_find("toy")), BLOBSTORE_EEXISTS);
+}
+
+TEST(names_come_from_the_tables)
+{
+    const char *want_meta[] = {"json", "sqlite", "postgresql://"};
+    for (size_t i = 0; i < 3; i++)
+        CHECK_STR(blobstore_name(BLOBSTORE_NAMES_META_BACKENDS, i), want_meta[i]);
+    const char *want_blob[] = {"filesystem", "memory", "s3://", NULL};
+    for (size_t i = 0; i < 4; i++) {
+        const char *got = blobstore_name(BLOBSTORE_NAMES_BLOB_BACKENDS, i);
+        CHECK(want_blob[i] ? got && !strcmp(got, want_blob[i]) : got == NULL);
+    }
+    const char *want_codec[] = {"none", "lz4", "zstd", "gzip", "blosclz", NULL};
+    for (size_t i = 0; i < 6; i++) {
+        const char *got = blobstore_name(BLOBSTORE_NAMES_CODECS, i);
+        CHECK(want_codec[i] ? got && !strcmp(got, want_codec[i]) : got == NULL);
+        if (got) /* each name the table lists is one the store accepts */
+            CHECK(bs__codec_by_name(got) != NULL);
+    }
+    CHECK_STR(blobstore_name(BLOBSTORE_NAMES_FORMATS, 1), "b2nd");
+    CHECK(blobstore_name(99, 0) == NULL);
+    /* the formats' extensions */
+    CHECK_STR(bs__format("parquet")->ext, ".parquet");
+    CHECK_STR(bs__format("pickle")->ext, ".pkl");
+    CHECK_STR(bs__format("no such format")->ext, ".blob");
+    CHECK_STR(bs__format(NULL)->name, "bytes");
+    CHECK(bs__format_by_ext(".b2nd")->raw);
+    CHECK(!bs__format_by_ext(".pkl")->raw);
+    CHECK(bs__format_by_ext(".npy") == NULL);
+
+    /* an unknown name is refused with the names the tables hold */
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = test_tmpdir();
+    o.backend = "mongodb";
+    blobstore *bs;
+    CHECK_EQ(blobstore_open(&bs, &o), BLOBSTORE_EINVAL);
+    CHECK(strstr(blobstore_errmsg(), "unknown metadata backend \"mongodb\" (expected json, "
+                                     "sqlite, a postgresql:// URL") != NULL);
+    o.backend = NULL;
+    o.blob_backend = "ftp://x";
+    CHECK_EQ(blobstore_open(&bs, &o), BLOBSTORE_EINVAL);
+    CHECK_STR(blobstore_errmsg(), "unknown blob backend \"ftp://x\" (expected filesystem, memory "
+                                  "or an s3:// URL)");
+}
+
+static const test_case tests[] = {
+    TEST_ENTRY(checks_version),
+    TEST_ENTRY(version_1_metadata_backend_is_accepted_without_its_new_slots),
+    TEST_ENTRY(toy_backend_registers_itself),
+    TEST_ENTRY(names_come_from_the_tables),
+};
+TEST_MAIN(tests)
