@@ -72,7 +72,6 @@ __all__ = [
 
 __version__ = _core.library_version
 
-_COMPRESSIONS = ("lz4", "zstd", "gzip", "blosclz", "none")
 _PICKLE_MAGIC = b"BSPK\x01"
 _KEY_FILE = "pickle_secret.key"
 
@@ -229,18 +228,11 @@ class BlobStore:
         meta_impl = None
         if isinstance(backend, MetadataBackend):
             meta_impl, backend = backend, None
-        elif backend is not None and not (
-            backend in ("json", "sqlite")
-            or (isinstance(backend, str) and backend.startswith(("postgresql://", "postgres://")))
-        ):
-            raise ValueError(
-                "backend must be 'json', 'sqlite', a postgresql:// URL or a MetadataBackend, "
-                f"not {backend!r}"
-            )
-        if compression not in _COMPRESSIONS:
-            raise ValueError(
-                f"compression must be one of {', '.join(_COMPRESSIONS)}, not {compression!r}"
-            )
+        elif backend is not None and not isinstance(backend, str):
+            raise ValueError(f"backend must be a name, a URL or a MetadataBackend, not {backend!r}")
+        # Names (backends, codecs) are checked by the library, which knows them.
+        if not isinstance(compression, str):
+            raise ValueError(f"compression must be a codec name, not {compression!r}")
         if not isinstance(compression_level, int) or not 1 <= compression_level <= 9:
             raise ValueError(f"compression_level must be an integer 1..9, not {compression_level!r}")
         shard_chars = None
@@ -249,13 +241,6 @@ class BlobStore:
         if isinstance(blob_backend, S3BlobBackend):
             blob_backend = blob_backend.url
         if blob_backend is None or isinstance(blob_backend, str):
-            if blob_backend not in (None, "filesystem", "memory") and not blob_backend.startswith(
-                "s3://"
-            ):
-                raise ValueError(
-                    "blob_backend must be 'filesystem', 'memory', an s3:// URL or a backend, "
-                    f"not {blob_backend!r}"
-                )
             blob_name = blob_backend
         elif isinstance(blob_backend, FilesystemBlobBackend):
             base = os.path.abspath(os.fspath(blob_backend.base_dir))
@@ -881,6 +866,26 @@ class BlobStore:
         if not isinstance(other, BlobStore):
             raise ValueError("migrate_to needs another BlobStore")
         return self._store.migrate_to(other._store)
+
+    def migrate(self, cache_dir=None, *, backend=None, blob_backend=None, shard_chars=None):
+        """Copy this store to other backends (``backend``, ``blob_backend``,
+        ``shard_chars``; those not named stay as they are), checking each
+        copy's SHA-256, as the CLI's ``migrate`` does. With ``cache_dir`` the
+        copy is a new store there and this one is unchanged. Without it the
+        store moves in place: once every entry is copied, its directory
+        switches to the new backends (the old index and blobs are left as they
+        were), and this handle, still on the old ones, is closed: open the
+        directory again. Returns counts and a list of problems (corrupt or
+        missing source blobs, which are left out; an in-place store then does
+        not switch)."""
+        kw = {"cache_dir": None if cache_dir is None else os.fspath(cache_dir)}
+        kw.update(backend=backend, blob_backend=blob_backend, in_place=cache_dir is None)
+        if shard_chars is not None:
+            kw["shard_chars"] = shard_chars
+        stats = self._store.migrate(**kw)
+        if stats.pop("switched"):
+            self.close()
+        return stats
 
     def create_index(self, path):
         """Index a metadata path (dotted: ``"hyperparameters.lr"``) so that

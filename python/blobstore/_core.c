@@ -1204,6 +1204,45 @@ static PyObject *Store_migrate_to(StoreObject *self, PyObject *args)
                          problems);
 }
 
+/* migrate(cache_dir=None, backend=None, blob_backend=None, shard_chars=0,
+ *         in_place=False) -> stats: blobstore_migrate_to(). */
+static PyObject *Store_migrate(StoreObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"cache_dir",   "backend",  "blob_backend",
+                             "shard_chars", "in_place", NULL};
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    int shard = -2, in_place = 0;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzzip", kwlist, &o.cache_dir, &o.backend,
+                                     &o.blob_backend, &shard, &in_place))
+        return NULL;
+    if (shard != -2 && (shard < 0 || shard > 8)) {
+        PyErr_SetString(PyExc_ValueError, "shard_chars must be 0..8");
+        return NULL;
+    }
+    o.shard_chars = shard == -2 ? 0 : shard == 0 ? BLOBSTORE_SHARD_NONE : shard;
+    PyObject *problems = PyList_New(0);
+    if (!problems)
+        return NULL;
+    blobstore_migrate_stats st;
+    int rc;
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_migrate_to(&st, self->bs, &o, in_place ? BLOBSTORE_MIGRATE_IN_PLACE : 0,
+                                  collect_problem, problems);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc && rc != BLOBSTORE_ECORRUPT) {
+        Py_DECREF(problems);
+        return raise_rc(self, rc);
+    }
+    return Py_BuildValue("{s:n,s:n,s:n,s:n,s:K,s:N,s:O}", "entries", (Py_ssize_t)st.entries,
+                         "copied", (Py_ssize_t)st.copied, "skipped", (Py_ssize_t)st.skipped,
+                         "failed", (Py_ssize_t)st.failed, "bytes", (unsigned long long)st.bytes,
+                         "problems", problems, "switched",
+                         rc == 0 && in_place ? Py_True : Py_False);
+}
+
 static PyObject *Store_settings(StoreObject *self, PyObject *unused)
 {
     (void)unused;
@@ -1832,6 +1871,7 @@ static PyMethodDef Store_methods[] = {
     {"verify", (PyCFunction)(void (*)(void))Store_verify, METH_VARARGS | METH_KEYWORDS, NULL},
     {"rebuild_index", (PyCFunction)Store_rebuild_index, METH_NOARGS, NULL},
     {"migrate_to", (PyCFunction)Store_migrate_to, METH_VARARGS, NULL},
+    {"migrate", (PyCFunction)(void (*)(void))Store_migrate, METH_VARARGS | METH_KEYWORDS, NULL},
     {"settings", (PyCFunction)Store_settings, METH_NOARGS, NULL},
     {"create_index", (PyCFunction)Store_create_index, METH_VARARGS, NULL},
     {"close", (PyCFunction)Store_close, METH_NOARGS, NULL},
