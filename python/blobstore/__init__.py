@@ -877,7 +877,12 @@ class BlobStore:
         were), and this handle, still on the old ones, is closed: open the
         directory again. Returns counts and a list of problems (corrupt or
         missing source blobs, which are left out; an in-place store then does
-        not switch)."""
+        not switch).
+
+        >>> store.migrate(backend="sqlite")["copied"]  # doctest: +SKIP
+        120
+        >>> store = BlobStore("./store")  # doctest: +SKIP
+        """
         kw = {"cache_dir": None if cache_dir is None else os.fspath(cache_dir)}
         kw.update(backend=backend, blob_backend=blob_backend, in_place=cache_dir is None)
         if shard_chars is not None:
