@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 PYTHON     ?= /usr/bin/python3
 VENV       ?= $(BUILD)/venv
 
-.PHONY: all deps build run test test-fast test-asan test-python bench fuzz install format check-format clean
+.PHONY: all deps build run test test-fast test-asan test-python bench bench-online fuzz install format check-format clean
 .PHONY: soak soak-arrays soak-tables
 
 all: build
@@ -78,8 +78,16 @@ fuzz: deps
 soak-tables: build
 	./tests/parquet/differential.sh $(PYTHON) $(abspath $(BUILD))/python $(abspath $(BUILD))/blobstore --soak
 
+# The benchmark (bench/run.sh): C, Python (vs diskcache, joblib), tables (vs
+# DuckDB); each line with its same-run baseline, ratio and target.
+# make bench BENCH_FLAGS=--quick for a short run; make bench-online adds S3
+# and PostgreSQL against servers started on 127.0.0.1.
+BENCH_FLAGS ?=
 bench: build
-	$(BUILD)/blobstore_bench
+	./bench/run.sh $(BUILD) $(BENCH_FLAGS)
+
+bench-online: build
+	./bench/run.sh $(BUILD) --online $(BENCH_FLAGS)
 
 install: build
 	cmake --install $(BUILD)

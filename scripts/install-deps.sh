@@ -1,9 +1,11 @@
 #!/bin/sh
-# Installs the Debian packages listed in deps/*.txt that are missing.
+# Installs the Debian packages listed in deps/*.txt (or in the lists given as
+# arguments, as bench/run.sh does with bench/deps.txt) that are missing.
 # Runs apt-get as root, or through sudo. Each module keeps its own list.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
-pkgs=$(cat "$here"/deps/*.txt | sed 's/#.*//' | tr -s ' \t' '\n' | sort -u)
+[ $# -gt 0 ] || set -- "$here"/deps/*.txt
+pkgs=$(cat "$@" | sed 's/#.*//' | tr -s ' \t' '\n' | sort -u)
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

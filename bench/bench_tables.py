@@ -1,0 +1,95 @@
+"""make bench, table section: the blobstore CLI next to DuckDB (the pinned
+npm package of the Parquet interop tests, one thread, in this same run) on a
+1M-row x 10-column mixed table: CSV -> Parquet, Parquet -> CSV, and one
+column out of the stored file; the peak RSS of each. Both sides write the
+same page codec (lz4_raw) and read the file each wrote.
+
+Usage: python3 bench_tables.py BLOBSTORE_CLI INTEROP_DIR DIR [--quick]
+(no NumPy here: this process stays small, so a child's peak RSS is its own)
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+CLI, INTEROP, ROOT = args[0], os.path.abspath(args[1]), args[2]
+QUICK = "--quick" in sys.argv
+ROWS = 200000 if QUICK else 1000000
+
+
+def duck(*sqls, threads=1):
+    """[(seconds, peak RSS growth)] of each statement, in one DuckDB."""
+    out = subprocess.run(["node", os.path.join(HERE, "duckdb.mjs"), INTEROP, str(threads), *sqls],
+                         check=True, stdout=subprocess.PIPE, text=True).stdout.split("\n")
+    return [(float(a), int(b)) for a, b in (ln.split() for ln in out if ln.strip())]
+
+
+def ours(*argv):
+    """Wall time and peak RSS of one CLI run."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen([CLI, "--dir", os.path.join(ROOT, "tab-store"), "--backend", "sqlite",
+                          "--durability", "relaxed", *argv], stdout=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    dt = time.perf_counter() - t0
+    if status != 0:
+        raise SystemExit(f"bench: blobstore {' '.join(argv)} failed ({status})")
+    return dt, ru.ru_maxrss * 1024
+
+
+def line(what, ours_s, base_s, target_ratio, extra=""):
+    ratio = base_s / ours_s  # speed ratio: >1 is faster than the baseline
+    ok = "met" if ratio >= target_ratio else "MISSED"
+    print(f"  {what:<38} {ours_s:9.2f} s   DuckDB {base_s:9.2f} s   ratio {ratio:5.2f}  "
+          f"target >={target_ratio}x: {ok}{extra}", flush=True)
+
+
+def main():
+    shutil.rmtree(ROOT, ignore_errors=True)
+    os.makedirs(ROOT)
+    p = lambda name: os.path.join(ROOT, name)  # noqa: E731
+    # The table, written by DuckDB: ids, small and large integers, a nullable
+    # integer (5% empty), doubles, booleans and three string columns.
+    gen = (f"COPY (SELECT i AS id, (hash(i) % 1000)::INT AS small, hash(i * 7) % 1000000007 AS big, "
+           f"CASE WHEN hash(i) % 20 = 0 THEN NULL ELSE (hash(i * 3) % 100000)::INT END AS maybe, "
+           f"(hash(i * 5) % 1000000) / 1000.0 AS x, (hash(i * 11) % 100000000) / 7.0 AS y, "
+           f"hash(i * 13) % 2 = 0 AS ok, "
+           f"['US','FR','DE','JP','BR','IN','CN'][(1 + hash(i) % 7)::BIGINT] AS country, "
+           f"'user_' || (hash(i * 17) % 100000)::VARCHAR AS name, "
+           f"md5(i::VARCHAR)[1:12] AS code FROM range({ROWS}) t(i)) "
+           f"TO '{p('in.csv')}' (HEADER)")
+    duck(gen, threads=2)
+    size = os.path.getsize(p("in.csv"))
+    print(f"\ntables: {ROWS} rows x 10 columns, CSV {size / 1e6:.0f} MB; blobstore CLI (relaxed, "
+          f"lz4 pages) vs DuckDB COPY (1 thread, lz4_raw), same run", flush=True)
+    d = duck(f"COPY (SELECT * FROM read_csv('{p('in.csv')}')) TO '{p('duck.parquet')}' "
+             f"(FORMAT parquet, COMPRESSION lz4_raw)",
+             f"COPY (SELECT * FROM '{p('duck.parquet')}') TO '{p('duck.csv')}' (HEADER)",
+             f"COPY (SELECT x FROM '{p('duck.parquet')}') TO '{p('duck-x.csv')}' (HEADER)")
+    put = ours("put", "--key", "t", "--csv", p("in.csv"))
+    get = ours("get", "t", "-o", p("ours.csv"))
+    col = ours("get", "t", "--columns", "x", "-o", p("ours-x.csv"))
+    ours("get", "t", "-o", p("ours.parquet"))
+    # The outputs hold the same rows (both CSV writers may format numbers
+    # their own way: compare the row count and the id column).
+    with open(p("ours.csv")) as a, open(p("duck.csv")) as b:
+        na, nb = sum(1 for _ in a), sum(1 for _ in b)
+    if na != nb or na != ROWS + 1:
+        raise SystemExit(f"bench: CSV outputs have {na} and {nb} lines, want {ROWS + 1}")
+    line("put --csv (CSV -> Parquet)", put[0], d[0][0], 1.0)
+    line("get -o x.csv (Parquet -> CSV)", get[0], d[1][0], 1.0)
+    pq, dpq = os.path.getsize(p("ours.parquet")), os.path.getsize(p("duck.parquet"))
+    line("get --columns x (one column)", col[0], d[2][0], 1.0,
+         f"; files {pq / 1e6:.0f} / {dpq / 1e6:.0f} MB")
+    print("  peak RSS: " + ", ".join(
+        f"{what} {ours_[1] / 1e6:.0f} MB (DuckDB's growth {base[1] / 1e6:.0f} MB)"
+        for what, ours_, base in (("put --csv", put, d[0]), ("get -o csv", get, d[1]),
+                                  ("one column", col, d[2]))), flush=True)
+    shutil.rmtree(ROOT, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
