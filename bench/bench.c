@@ -1103,6 +1103,7 @@ int main(int argc, char **argv)
         else
             root = argv[i];
     }
+    setvbuf(stdout, NULL, _IOLBF, 0); /* each line as it is measured, also into a file */
     char tmpl[] = "/var/tmp/blobstore-bench.XXXXXX";
     if (!root && !(root = mkdtemp(tmpl))) {
         perror("mkdtemp");
