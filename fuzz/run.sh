@@ -9,7 +9,7 @@ shift || true
 targets=${*:-frame journal b2nd parquet s3list}
 out=build-fuzz
 mkdir -p "$out"
-pc=$(pkg-config --cflags --libs liblz4 libzstd zlib sqlite3 jansson libcrypto libxxhash blosc snappy libpq libcurl)
+pc=$(pkg-config --cflags --libs liblz4 libzstd zlib sqlite3 jansson libcrypto libxxhash blosc snappy libbrotlidec libpq libcurl)
 srcs=$(ls src/*.c src/b2nd/*.c src/parquet/*.c)
 for t in $targets; do
     clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

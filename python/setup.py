@@ -14,7 +14,7 @@ root = os.path.dirname(here)
 
 def pkg(flag):
     deps = ["liblz4", "libzstd", "zlib", "sqlite3", "jansson", "libcrypto", "libxxhash", "blosc",
-            "snappy", "libpq", "libcurl"]
+            "snappy", "libbrotlidec", "libpq", "libcurl"]
     return subprocess.check_output(["pkg-config", flag, *deps], text=True).split()
 
 

@@ -77,3 +77,8 @@ endif()
 # The registries: names, versioned vtables, a toy backend that registers itself.
 blobstore_add_test(test_registry SOURCES tests/registry/test_registry.c tests/registry/toy_meta.c tests/conformance.c)
 target_include_directories(test_registry PRIVATE ${PROJECT_SOURCE_DIR}/tests/registry)
+# Hand-made files of other writers' codecs and quirks (issue 15), against
+# DuckDB and parquet-wasm; in the sanitizer build too.
+add_test(NAME test_parquet_quirks COMMAND ${PROJECT_SOURCE_DIR}/tests/parquet/quirks.sh
+         $<TARGET_FILE:blobstore_cli> ${Python3_EXECUTABLE})
+set_tests_properties(test_parquet_quirks PROPERTIES TIMEOUT 300)

@@ -1,5 +1,6 @@
 # The Parquet module: Thrift compact protocol, table writer and reader.
 pkg_check_modules(SNAPPY REQUIRED IMPORTED_TARGET snappy)
+pkg_check_modules(BROTLIDEC REQUIRED IMPORTED_TARGET libbrotlidec)
 list(APPEND BLOBSTORE_SOURCES
   src/parquet/thrift.c
   src/parquet/table.c
@@ -8,4 +9,4 @@ list(APPEND BLOBSTORE_SOURCES
   src/parquet/read.c
   src/parquet/table_store.c
 )
-list(APPEND BLOBSTORE_MODULE_LIBS PkgConfig::SNAPPY)
+list(APPEND BLOBSTORE_MODULE_LIBS PkgConfig::SNAPPY PkgConfig::BROTLIDEC)

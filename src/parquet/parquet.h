@@ -22,8 +22,8 @@
 #include "internal.h"
 
 /* CompressionCodec of parquet.thrift: the numbers files record per column
- * chunk. LZO, BROTLI and LZ4 (the deprecated Hadoop framing) are read as
- * unsupported. */
+ * chunk. LZO is read as unsupported; LZ4 is the deprecated Hadoop framing
+ * (read, with a bare LZ4 block as the fallback); BROTLI is read, not written. */
 enum {
     PQ_CODEC_UNCOMPRESSED = 0,
     PQ_CODEC_SNAPPY = 1,

@@ -11,6 +11,7 @@
  */
 #include "parquet.h"
 
+#include <brotli/decode.h>
 #include <lz4.h>
 #include <snappy-c.h>
 #include <zlib.h>
@@ -235,6 +236,15 @@ static void parse_column_meta(tc_reader *r, chunk_meta *m)
     }
 }
 
+/* Parquet modular encryption: refused, saying so. */
+static int encrypted(const char *how)
+{
+    return bs__error(BLOBSTORE_EUNSUPPORTED,
+                     "parquet: the file is encrypted with Parquet modular encryption (%s), which "
+                     "is not supported",
+                     how);
+}
+
 static int parse_footer(footer *ft, const uint8_t *p, size_t n)
 {
     tc_reader r = {p, p + n, 0};
@@ -255,6 +265,8 @@ static int parse_footer(footer *ft, const uint8_t *p, size_t n)
             ft->nschema = cnt;
             for (size_t i = 0; i < cnt && !rc; i++)
                 rc = parse_schema_el(&r, &ft->schema[i]);
+        } else if (f.id == 8 && f.type == TC_STRUCT) { /* encryption_algorithm */
+            return encrypted("its footer names the algorithm");
         } else if (f.id == 3) {
             ft->num_rows = bs__tc_read_int(&r);
         } else if (f.id == 4 && f.type == TC_LIST && ft->nschema) {
@@ -287,6 +299,8 @@ static int parse_footer(footer *ft, const uint8_t *p, size_t n)
                                 if (cf.id == 1 && cf.type == TC_BINARY)
                                     return bs__error(BLOBSTORE_EUNSUPPORTED,
                                                      "parquet: column chunks in other files");
+                                if ((cf.id == 8 || cf.id == 9) && cf.type == TC_STRUCT)
+                                    return encrypted("a column chunk carries crypto metadata");
                                 if (cf.id == 3 && cf.type == TC_STRUCT)
                                     parse_column_meta(&r, &ft->chunks[g * ft->ncols + c]);
                                 else
@@ -314,8 +328,84 @@ static int parse_footer(footer *ft, const uint8_t *p, size_t n)
 
 /* ---- pages ---- */
 
+/* GZIP: one member or several in a row (RFC 1952; Compression.md asks
+ * readers to take several). */
+static int inflate_gzip(const uint8_t *in, size_t n, uint8_t *out, size_t want)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (inflateInit2(&z, 15 + 16) != Z_OK)
+        return BLOBSTORE_ENOMEM;
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)want;
+    int rc = 0;
+    for (;;) {
+        int r = inflate(&z, Z_FINISH);
+        if (r != Z_STREAM_END) {
+            rc = 1;
+            break;
+        }
+        if (!z.avail_in)
+            break;
+        /* Another member follows (a zero byte padding the end is not one). */
+        if (z.next_in[0] != 0x1f || inflateReset(&z) != Z_OK) {
+            rc = 1;
+            break;
+        }
+    }
+    size_t got = want - z.avail_out; /* (inflateReset zeroes total_out) */
+    inflateEnd(&z);
+    return !rc && got == want ? 0 : corrupt("a gzip page does not decompress");
+}
+
+/* Hadoop's LZ4 framing (codec LZ4, as parquet-mr writes it): blocks of a
+ * 4-byte big-endian decompressed length, then chunks of a 4-byte big-endian
+ * compressed length and an LZ4 block until the block's bytes are out.
+ * Returns 0 when the whole input is such blocks giving exactly want bytes. */
+static int lz4_hadoop(const uint8_t *in, size_t n, uint8_t *out, size_t want)
+{
+    size_t pos = 0, got = 0;
+    if (n < 8)
+        return -1;
+    while (pos < n) {
+        if (n - pos < 8)
+            return -1;
+        size_t block = (size_t)in[pos] << 24 | (size_t)in[pos + 1] << 16 |
+                       (size_t)in[pos + 2] << 8 | in[pos + 3];
+        pos += 4;
+        if (block > want - got)
+            return -1;
+        size_t end = got + block;
+        while (got < end) {
+            if (n - pos < 4)
+                return -1;
+            size_t clen = (size_t)in[pos] << 24 | (size_t)in[pos + 1] << 16 |
+                          (size_t)in[pos + 2] << 8 | in[pos + 3];
+            pos += 4;
+            if (clen > n - pos || clen > INT32_MAX)
+                return -1;
+            int r = LZ4_decompress_safe((const char *)in + pos, (char *)out + got, (int)clen,
+                                        (int)(end - got));
+            if (r < 0 || (r == 0 && clen != 1))
+                return -1;
+            got += (size_t)r;
+            pos += clen;
+        }
+        if (got != end)
+            return -1;
+    }
+    return got == want ? 0 : -1;
+}
+
 static int decompress(int codec, const uint8_t *in, size_t n, uint8_t *out, size_t want)
 {
+    if (n == 0 && want == 0 &&
+        codec != PQ_CODEC_UNCOMPRESSED) /* an empty body (a v2 page of nulls only) */
+        return 0;
+    if (want > INT32_MAX)
+        return corrupt("a page is larger than 2 GiB");
     switch (codec) {
     case PQ_CODEC_UNCOMPRESSED:
         if (n != want)
@@ -328,28 +418,35 @@ static int decompress(int codec, const uint8_t *in, size_t n, uint8_t *out, size
             return corrupt("a snappy page does not decompress");
         return 0;
     }
-    case PQ_CODEC_GZIP: {
-        z_stream z;
-        memset(&z, 0, sizeof(z));
-        if (inflateInit2(&z, 15 + 32) != Z_OK)
-            return BLOBSTORE_ENOMEM;
-        z.next_in = (Bytef *)(uintptr_t)in;
-        z.avail_in = (uInt)n;
-        z.next_out = out;
-        z.avail_out = (uInt)want;
-        int r = inflate(&z, Z_FINISH);
-        size_t got = z.total_out;
-        inflateEnd(&z);
-        return (r == Z_STREAM_END && got == want) ? 0 : corrupt("a gzip page does not decompress");
+    case PQ_CODEC_GZIP:
+        return inflate_gzip(in, n, out, want);
+    case PQ_CODEC_BROTLI: {
+        size_t got = want;
+        if (BrotliDecoderDecompress(n, in, &got, out) != BROTLI_DECODER_RESULT_SUCCESS ||
+            got != want)
+            return corrupt("a brotli page does not decompress");
+        return 0;
     }
+    case PQ_CODEC_LZ4: /* LZ4 (Hadoop's framing), else a bare LZ4 block as older
+                        * writers (parquet-cpp) wrote it, as other readers fall back */
+        if (lz4_hadoop(in, n, out, want) == 0)
+            return 0;
+        if (n <= INT32_MAX &&
+            LZ4_decompress_safe((const char *)in, (char *)out, (int)n, (int)want) == (int)want)
+            return 0;
+        return corrupt("an lz4 page does not decompress (neither Hadoop's framing nor a block)");
     case PQ_CODEC_ZSTD: {
         size_t r = ZSTD_decompress(out, want, in, n);
         return (!ZSTD_isError(r) && r == want) ? 0 : corrupt("a zstd page does not decompress");
     }
     case PQ_CODEC_LZ4_RAW: {
+        if (n > INT32_MAX)
+            return corrupt("an lz4_raw page does not decompress");
         int r = LZ4_decompress_safe((const char *)in, (char *)out, (int)n, (int)want);
         return r == (int)want ? 0 : corrupt("an lz4_raw page does not decompress");
     }
+    case PQ_CODEC_LZO:
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: compression codec LZO");
     default:
         return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: compression codec %d", codec);
     }
@@ -944,6 +1041,8 @@ static int read_chunk(col_state *st, const uint8_t *buf, size_t len, const chunk
         int16_t last = 0;
         int type = -1;
         int64_t usize = -1, csize = -1, nvals = 0, enc = 0, dl_len = 0, rl_len = 0, compressed = 1;
+        int has_crc = 0;
+        uint32_t crc = 0;
         for (;;) {
             tc_fieldinfo f = bs__tc_next(&r, &last);
             if (r.bad || f.type == TC_STOP)
@@ -954,7 +1053,10 @@ static int read_chunk(col_state *st, const uint8_t *buf, size_t len, const chunk
                 usize = bs__tc_read_int(&r);
             else if (f.id == 3)
                 csize = bs__tc_read_int(&r);
-            else if ((f.id == 5 || f.id == 7 || f.id == 8) && f.type == TC_STRUCT) {
+            else if (f.id == 4 && f.type == TC_I32) {
+                has_crc = 1;
+                crc = (uint32_t)(int32_t)bs__tc_read_int(&r);
+            } else if ((f.id == 5 || f.id == 7 || f.id == 8) && f.type == TC_STRUCT) {
                 int16_t l2 = 0;
                 for (;;) {
                     tc_fieldinfo g = bs__tc_next(&r, &l2);
@@ -983,28 +1085,45 @@ static int read_chunk(col_state *st, const uint8_t *buf, size_t len, const chunk
             return corrupt("a page header is damaged");
         const uint8_t *body = r.p;
         pos = (size_t)(body - buf) + (size_t)csize;
+        /* The page's CRC-32 (of its bytes as stored, after the header),
+         * when the writer gave one. */
+        if (has_crc) {
+            uLong sum = crc32(0L, Z_NULL, 0);
+            size_t left = (size_t)csize;
+            for (const uint8_t *q = body; left;) {
+                uInt k = left > (1u << 30) ? (1u << 30) : (uInt)left;
+                sum = crc32(sum, q, k);
+                q += k;
+                left -= k;
+            }
+            if ((uint32_t)sum != crc)
+                return corrupt("a page's CRC does not match its bytes");
+        }
         if (type == 1) /* index page */
             continue;
         if (type == 3) { /* data page v2: levels are not compressed */
-            if (rl_len != 0)
-                return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: repeated (nested) columns");
-            if (dl_len < 0 || dl_len > csize || dl_len > usize)
+            /* Repetition levels, then definition levels. A flat column's
+             * repetition level is always 0, so whatever bytes a writer
+             * gave them are skipped (as other readers do). */
+            if (rl_len < 0 || dl_len < 0 || rl_len > csize || dl_len > csize - rl_len ||
+                rl_len + dl_len > usize)
                 return corrupt("a v2 page's level lengths are damaged");
-            size_t vlen = (size_t)(usize - dl_len);
+            size_t lv = (size_t)(rl_len + dl_len);
+            size_t vlen = (size_t)usize - lv;
             uint8_t *vals = bs__malloc(vlen ? vlen : 1);
             if (!vals)
                 return BLOBSTORE_ENOMEM;
             if (compressed)
-                rc = decompress(m->codec, body + dl_len, (size_t)(csize - dl_len), vals, vlen);
-            else if ((size_t)(csize - dl_len) != vlen)
+                rc = decompress(m->codec, body + lv, (size_t)csize - lv, vals, vlen);
+            else if ((size_t)csize - lv != vlen)
                 rc = corrupt("a v2 page has the wrong size");
             else
-                memcpy(vals, body + dl_len, vlen);
+                memcpy(vals, body + lv, vlen);
             if (!rc && (size_t)nvals > rows - done)
                 rc = corrupt("a page holds more values than its row group");
             if (!rc)
-                rc = decode_values(st, m->type, (int)enc, body, (size_t)dl_len, optional, vals,
-                                   vlen, (size_t)nvals);
+                rc = decode_values(st, m->type, (int)enc, body + rl_len, (size_t)dl_len, optional,
+                                   vals, vlen, (size_t)nvals);
             free(vals);
             done += (size_t)nvals;
             continue;
@@ -1253,6 +1372,8 @@ static int open_footer(footer *ft, const uint8_t *buf, size_t len, pq_fetch_fn f
     int rc;
     if (fetch && len >= 12 && ((rc = fetch(ctx, 0, 4)) != 0 || (rc = fetch(ctx, len - 8, 8)) != 0))
         return rc;
+    if (len >= 12 && memcmp(buf, "PARE", 4) == 0 && memcmp(buf + len - 4, "PARE", 4) == 0)
+        return encrypted("an encrypted footer: PARE magic");
     if (len < 12 || memcmp(buf, "PAR1", 4) != 0 || memcmp(buf + len - 4, "PAR1", 4) != 0)
         return corrupt("not a Parquet file (no PAR1 magic)");
     uint32_t flen;
