@@ -12,6 +12,7 @@
 #include "parquet.h"
 
 #include <brotli/decode.h>
+#include <math.h>
 #include <lz4.h>
 #include <snappy-c.h>
 #include <zlib.h>
@@ -600,6 +601,75 @@ static int put_decimal(pq_column *c, uint8_t *dst, const uint8_t *p, size_t n, i
     return 0;
 }
 
+/* A FLOAT16 (IEEE 754 binary16, little endian) as a float: exact. */
+static float half_to_float(const uint8_t *p)
+{
+    unsigned h = (unsigned)p[0] | (unsigned)p[1] << 8;
+    unsigned sign = h >> 15, exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
+    float v;
+    if (exp == 0)
+        v = ldexpf((float)frac, -24); /* zero and subnormals */
+    else if (exp == 31)
+        v = frac ? NAN : INFINITY;
+    else
+        v = ldexpf((float)(frac | 0x400), (int)exp - 25);
+    return sign ? -v : v;
+}
+
+/* A FIXED_LEN_BYTE_ARRAY value of a UUID, INTERVAL or FLOAT16 column:
+ * UUID as its text (8-4-4-4-12 lowercase hex), INTERVAL (three little-endian
+ * uint32: months, days, milliseconds) as DuckDB writes it ("1 year 2 months
+ * 3 days 04:05:06.789"), FLOAT16 as a float. */
+static int put_fixed(col_state *st, size_t row, const uint8_t *p, size_t n)
+{
+    pq_column *c = st->col;
+    char text[96];
+    size_t k = 0;
+    if (c->type == PQ_FLOAT) {
+        float f = half_to_float(p);
+        memcpy((uint8_t *)c->values + row * 4, &f, 4);
+        return 0;
+    }
+    if (n == 16) { /* UUID */
+        static const char hex[] = "0123456789abcdef";
+        for (size_t i = 0; i < 16; i++) {
+            if (i == 4 || i == 6 || i == 8 || i == 10)
+                text[k++] = '-';
+            text[k++] = hex[p[i] >> 4];
+            text[k++] = hex[p[i] & 15];
+        }
+    } else { /* INTERVAL */
+        uint32_t months =
+            (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+        uint32_t days =
+            (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+        uint32_t ms =
+            (uint32_t)p[8] | (uint32_t)p[9] << 8 | (uint32_t)p[10] << 16 | (uint32_t)p[11] << 24;
+        uint32_t years = months / 12;
+        months %= 12;
+        if (years)
+            k += (size_t)snprintf(text + k, sizeof(text) - k, "%s%u year%s", k ? " " : "", years,
+                                  years == 1 ? "" : "s");
+        if (months)
+            k += (size_t)snprintf(text + k, sizeof(text) - k, "%s%u month%s", k ? " " : "", months,
+                                  months == 1 ? "" : "s");
+        if (days)
+            k += (size_t)snprintf(text + k, sizeof(text) - k, "%s%u day%s", k ? " " : "", days,
+                                  days == 1 ? "" : "s");
+        if (ms || !k) {
+            k += (size_t)snprintf(text + k, sizeof(text) - k, "%s%02u:%02u:%02u", k ? " " : "",
+                                  ms / 3600000u, ms / 60000u % 60u, ms / 1000u % 60u);
+            if (ms % 1000u) {
+                k += (size_t)snprintf(text + k, sizeof(text) - k, ".%03u", ms % 1000u);
+                while (text[k - 1] == '0')
+                    k--;
+            }
+        }
+    }
+    c->offsets[row] = st->bytes.len;
+    return bs__buf_append(&st->bytes, text, k);
+}
+
 /* Store one PLAIN value (p, n) at row. utf8_checked: a string known to be
  * UTF-8 (a dictionary's values are checked once, when it is loaded). */
 static int put_value(col_state *st, int pt, size_t row, const uint8_t *p, size_t n,
@@ -610,7 +680,9 @@ static int put_value(col_state *st, int pt, size_t row, const uint8_t *p, size_t
     uint8_t *dst = w ? (uint8_t *)c->values + row * w : NULL;
     if (c->type == PQ_DECIMAL)
         return put_decimal(c, dst, p, n, pt == PT_INT32 || pt == PT_INT64);
-    if (pt == PT_BYTE_ARRAY) {
+    if (pt == PT_FIXED && c->type != PQ_BINARY)
+        return put_fixed(st, row, p, n);
+    if (pt == PT_BYTE_ARRAY || pt == PT_FIXED) {
         if (!utf8_checked && c->type == PQ_STRING && !utf8_ok(p, n))
             return bs__error(BLOBSTORE_ECORRUPT,
                              "parquet: column \"%s\": a STRING value is not valid UTF-8", c->name);
@@ -1322,12 +1394,25 @@ static int column_type(const schema_el *s, pq_type *out, int *utc, int *precisio
             return bs__error(BLOBSTORE_ECORRUPT,
                              "parquet: column \"%s\": FIXED_LEN_BYTE_ARRAY of length %d", name,
                              s->type_length);
-        if (lt != 5)
+        ok = 1;
+        if (lt == 5)
+            *out = PQ_DECIMAL;
+        else if (lt == 14 && s->type_length == 16) /* UUID: its text, as DuckDB gives it */
+            *out = PQ_STRING;
+        else if (lt == 15 && s->type_length == 2) /* FLOAT16: exact in a float32 */
+            *out = PQ_FLOAT;
+        else if (lt == -1 && s->converted == 21 && s->type_length == 12)
+            *out = PQ_STRING; /* INTERVAL: its text, as DuckDB gives it */
+        else if (!lt)
+            *out = PQ_BINARY; /* fixed-size bytes */
+        else if (lt == 14 || lt == 15 || lt == -1)
+            return bs__error(BLOBSTORE_ECORRUPT,
+                             "parquet: column \"%s\": %s on FIXED_LEN_BYTE_ARRAY(%d)", name, what,
+                             s->type_length);
+        else
             return bs__error(BLOBSTORE_EUNSUPPORTED,
                              "parquet: column \"%s\": FIXED_LEN_BYTE_ARRAY%s%s is not supported",
                              name, *what ? " " : "", what);
-        ok = 1;
-        *out = PQ_DECIMAL;
         break;
     }
     if (!ok) {
