@@ -246,6 +246,79 @@ static int encrypted(const char *how)
                      how);
 }
 
+/* The index past the subtree of schema element k; SIZE_MAX if the
+ * children counts overrun the schema. */
+static size_t subtree_end(const footer *ft, size_t k, int depth)
+{
+    if (k >= ft->nschema || depth > 64)
+        return SIZE_MAX;
+    size_t e = k + 1;
+    for (int i = 0; i < ft->schema[k].num_children && e != SIZE_MAX; i++)
+        e = subtree_end(ft, e, depth + 1);
+    return e;
+}
+
+static const char *physical_name(int t);
+
+/* What a nested schema element k is, in words ("LIST of MAP"), into buf. */
+static const char *nested_kind(const footer *ft, size_t k, char *buf, size_t size, int depth)
+{
+    const schema_el *s = &ft->schema[k];
+    if (depth > 3) {
+        snprintf(buf, size, "...");
+        return buf;
+    }
+    if (s->logical == 3 || s->converted == 3) {
+        /* LIST: a repeated group (3-level: holding the element; 2-level
+         * legacy: the element itself) or a repeated leaf (the element). */
+        char inner[64] = "?";
+        size_t r = k + 1;
+        if (s->num_children >= 1 && r < ft->nschema) {
+            const schema_el *rs = &ft->schema[r];
+            if (rs->num_children == 1 && r + 1 < ft->nschema)
+                nested_kind(ft, r + 1, inner, sizeof(inner), depth + 1);
+            else if (rs->num_children > 1)
+                snprintf(inner, sizeof(inner), "STRUCT");
+            else
+                snprintf(inner, sizeof(inner), "%s", physical_name(rs->type));
+        }
+        snprintf(buf, size, "LIST of %s", inner);
+    } else if (s->logical == 2 || s->converted == 1 || s->converted == 2) {
+        snprintf(buf, size, "MAP");
+    } else if (s->num_children > 0) {
+        snprintf(buf, size,
+                 s->repetition == 2 ? "a repeated group (no LIST annotation)" : "STRUCT");
+    } else if (s->repetition == 2) {
+        snprintf(buf, size, "a repeated %s field (no LIST annotation)", physical_name(s->type));
+    } else {
+        snprintf(buf, size, "%s", physical_name(s->type));
+    }
+    return buf;
+}
+
+/* Nested columns are not read: refused naming the first one and what it is
+ * ("column `tags`: LIST of MAP is not supported"), before the row groups'
+ * column counts (one per leaf) are compared with the schema's. */
+static int refuse_nested(const footer *ft)
+{
+    size_t k = 1;
+    for (int i = 0; i < ft->schema[0].num_children && k < ft->nschema; i++) {
+        const schema_el *s = &ft->schema[k];
+        size_t e = subtree_end(ft, k, 0);
+        if (e == SIZE_MAX)
+            return corrupt("the schema's children counts overrun it");
+        if (s->num_children > 0 || s->repetition == 2) {
+            char what[160];
+            return bs__error(BLOBSTORE_EUNSUPPORTED,
+                             "parquet: column `%s`: %s is not supported (nested columns are not "
+                             "read)",
+                             s->name ? s->name : "?", nested_kind(ft, k, what, sizeof(what), 0));
+        }
+        k = e;
+    }
+    return 0;
+}
+
 static int parse_footer(footer *ft, const uint8_t *p, size_t n)
 {
     tc_reader r = {p, p + n, 0};
@@ -271,6 +344,8 @@ static int parse_footer(footer *ft, const uint8_t *p, size_t n)
         } else if (f.id == 3) {
             ft->num_rows = bs__tc_read_int(&r);
         } else if (f.id == 4 && f.type == TC_LIST && ft->nschema) {
+            if ((rc = refuse_nested(ft)) != 0)
+                return rc;
             int et;
             size_t ng = bs__tc_read_list(&r, &et);
             ft->ncols = ft->nschema - 1;

@@ -208,7 +208,9 @@ BLOBSTORE_API int blobstore_table_put_parquet(char **out_key, blobstore *bs, con
     /* Every page is decoded, a row group at a time. */
     int rc = bs__pq_check_ranged(&t, file, len, NULL, NULL, NULL);
     if (rc)
-        return bs__error_wrap(rc, "not a valid Parquet file");
+        return bs__error_wrap(rc, rc == BLOBSTORE_EUNSUPPORTED
+                                      ? "a Parquet file blobstore cannot read"
+                                      : "not a valid Parquet file");
     rc = bs__put_file(out_key, bs, key, file, len, "parquet", NULL, metadata, format_info(&t), NULL,
                       0);
     bs__pq_table_free(&t);
@@ -324,7 +326,8 @@ BLOBSTORE_API int blobstore_table_put_parquet_fd(char **out_key, blobstore *bs, 
     if (!rc) {
         rc = bs__pq_check_ranged(&s.schema, s.map, (size_t)s.len, fd_fetch, fd_release, &s);
         if (rc)
-            bs__error_wrap(rc, "not a valid Parquet file");
+            bs__error_wrap(rc, rc == BLOBSTORE_EUNSUPPORTED ? "a Parquet file blobstore cannot read"
+                                                            : "not a valid Parquet file");
     }
     if (s.map && s.map != tiny)
         munmap(s.map, (size_t)s.len);

@@ -251,7 +251,7 @@ def schema(cols):
     return els
 
 
-def write_file(path, cols, groups, magic=b"PAR1", meta_extra=()):
+def write_file(path, cols, groups, magic=b"PAR1", meta_extra=(), schema_els=None):
     """groups: list of (nrows, [page bytes of each column]) with codec per
     column given in cols' 4th member."""
     out = bytearray(magic)
@@ -269,7 +269,7 @@ def write_file(path, cols, groups, magic=b"PAR1", meta_extra=()):
             ccs.append(column_chunk(name, ptype, codec, off, pages, nvalues, len(pages)))
         rgs.append(Struct((1, "list_struct", ccs), (2, "i64", 0), (3, "i64", nrows)))
     total = sum(g[0] for g in groups)
-    fmd = Struct((1, "i32", 1), (2, "list_struct", schema([c[:3] for c in cols])), (3, "i64", total),
+    fmd = Struct((1, "i32", 1), (2, "list_struct", schema_els or schema([c[:3] for c in cols])), (3, "i64", total),
                  (4, "list_struct", rgs), (6, "bin", "blobstore quirks.py"), *meta_extra).encode()
     out += fmd + struct.pack("<I", len(fmd)) + magic
     with open(path, "wb") as f:
@@ -381,6 +381,20 @@ def main(d):
     write_file(f"{d}/encrypted_plaintext_footer.parquet", cols, [(10, [(p1, 10)])],
                meta_extra=[(8, "struct", alg)])
     cases["encrypted_plaintext_footer"] = {"exit": 4, "message": "encrypted"}
+
+    # Legacy nested columns (no rows): a 2-level LIST (a repeated leaf in a
+    # LIST group) and a repeated field without a LIST annotation, after a
+    # flat column; refused naming the column and what it is.
+    root = Struct((4, "bin", "schema"), (5, "i32", 2))
+    flat = Struct((1, "i32", 2), (3, "i32", 1), (4, "bin", "i"))
+    legacy = [root, flat, Struct((3, "i32", 1), (4, "bin", "tags"), (5, "i32", 1), (6, "i32", 3)),
+              Struct((1, "i32", 6), (3, "i32", 2), (4, "bin", "array"), (6, "i32", 0))]
+    write_file(f"{d}/legacy_list.parquet", [], [], schema_els=legacy)
+    cases["legacy_list"] = {"exit": 4, "message": "column `tags`: LIST of BYTE_ARRAY is not supported"}
+    bare = [root, flat, Struct((1, "i32", 1), (3, "i32", 2), (4, "bin", "nums"))]
+    write_file(f"{d}/repeated_field.parquet", [], [], schema_els=bare)
+    cases["repeated_field"] = {"exit": 4,
+                               "message": "column `nums`: a repeated INT32 field (no LIST annotation) is not supported"}
 
     with open(f"{d}/cases.json", "w") as f:
         json.dump(cases, f, indent=1, sort_keys=True)
