@@ -7,6 +7,8 @@
  * specification (parquet.thrift), so each test controls every byte.
  */
 #include "parquet/parquet.h"
+
+#include <math.h>
 #include "test.h"
 
 /* One column's schema and pages. */
@@ -404,12 +406,61 @@ TEST(decimal_on_fixed_len_byte_array_reads_exactly)
     l0.flen = 0;
     CHECK_REFUSED(&l0, BLOBSTORE_ECORRUPT, "FIXED_LEN_BYTE_ARRAY of length 0");
     col_spec plain = c;
-    plain.logical = 0; /* fixed-size bytes: issue 15 */
-    CHECK_REFUSED(&plain, BLOBSTORE_EUNSUPPORTED, "FIXED_LEN_BYTE_ARRAY is not supported");
+    plain.logical = 0; /* fixed-size bytes: binary (issue 15) */
+    plain.values = "abcdeABCDEvwxyz";
+    CHECK_CSV(&plain, "x\nabcde\nABCDE\n\nvwxyz\n");
     col_spec big = c; /* 99999999999 has 11 digits */
     big.lt_precision = 10;
     big.lt_scale = 0;
     CHECK_REFUSED(&big, BLOBSTORE_ECORRUPT, "more digits than DECIMAL(10,0)");
+}
+
+TEST(uuid_float16_interval_read_as_duckdb_gives_them)
+{
+    /* UUID: FIXED_LEN_BYTE_ARRAY(16) as its text. */
+    uint8_t u[32];
+    for (int i = 0; i < 32; i++)
+        u[i] = (uint8_t)(i < 16 ? i * 17 : 255 - i);
+    col_spec c = {.type = 7,
+                  .flen = 16,
+                  .converted = -1,
+                  .logical = 14,
+                  .values = u,
+                  .values_len = 32,
+                  .nrows = 2};
+    CHECK_CSV(&c,
+              "x\n00112233-4455-6677-8899-aabbccddeeff\nefeeedec-ebea-e9e8-e7e6-e5e4e3e2e1e0\n");
+    c.flen = 8;
+    c.values_len = 32;
+    c.nrows = 4;
+    CHECK_REFUSED(&c, BLOBSTORE_ECORRUPT, "UUID on FIXED_LEN_BYTE_ARRAY(8)");
+    /* FLOAT16, little endian: 1.0, -2.5, 65504, the smallest subnormal,
+     * -0.0, infinity. */
+    const uint8_t h[12] = {0x00, 0x3c, 0x00, 0xc1, 0xff, 0x7b, 0x01, 0x00, 0x00, 0x80, 0x00, 0x7c};
+    col_spec f = {.type = 7,
+                  .flen = 2,
+                  .converted = -1,
+                  .logical = 15,
+                  .values = h,
+                  .values_len = 12,
+                  .nrows = 6};
+    blobstore_table t;
+    bs_buf file = {0};
+    build(&file, &f);
+    CHECK_EQ(bs__pq_read(&t, file.data, file.len, NULL, 0), 0);
+    const float want[6] = {1.0f, -2.5f, 65504.0f, 5.9604644775390625e-8f, -0.0f, INFINITY};
+    CHECK_EQ(t.cols[0].type, BLOBSTORE_COL_FLOAT32);
+    CHECK(memcmp(t.cols[0].values, want, sizeof(want)) == 0);
+    blobstore_table_clear(&t);
+    bs__buf_free(&file);
+    /* INTERVAL (converted type 21): months, days, milliseconds. */
+    const uint32_t iv[12] = {14, 3, 14706789, 0, 0, 0, 1, 1, 0, 0, 0, 129600500};
+    col_spec i = {
+        .type = 7, .flen = 12, .converted = 21, .values = iv, .values_len = 48, .nrows = 4};
+    CHECK_CSV(&i, "x\n1 year 2 months 3 days 04:05:06.789\n00:00:00\n1 month 1 day\n36:00:00.5\n");
+    i.flen = 8;
+    i.nrows = 6;
+    CHECK_REFUSED(&i, BLOBSTORE_ECORRUPT, "INTERVAL on FIXED_LEN_BYTE_ARRAY(8)");
 }
 
 TEST(decimal_parameters_are_checked)
@@ -813,6 +864,7 @@ static const test_case tests[] = {
     TEST_ENTRY(decimal_on_int32_int64_reads_exactly),
     TEST_ENTRY(decimal_on_byte_array_reads_exactly),
     TEST_ENTRY(decimal_on_fixed_len_byte_array_reads_exactly),
+    TEST_ENTRY(uuid_float16_interval_read_as_duckdb_gives_them),
     TEST_ENTRY(decimal_parameters_are_checked),
     TEST_ENTRY(time_reads_as_time_of_day_in_every_unit),
     TEST_ENTRY(time_outside_a_day_and_wrong_units_are_refused),
