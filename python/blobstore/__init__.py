@@ -460,8 +460,10 @@ class BlobStore:
             if isinstance(columns, str):
                 raise ValueError("columns must be a list of names, not a str")
             columns = list(columns)
-            have = [c["name"] for c in meta.get("columns", [])]
-            missing = [c for c in columns if c not in have or c == "__index_level_0__"]
+            # (a frame's non-string column names are kept beside their text)
+            have = meta.get("column_names") or [c["name"] for c in meta.get("columns", [])]
+            missing = [c for c in columns if c not in have
+                       or (isinstance(c, str) and c.startswith("__index_level_"))]
             if missing:
                 raise NotFoundError(f"{key!r} has no column {missing[0]!r} (it has {have})")
             value = _typed_get(self, key, meta, None, columns=columns)

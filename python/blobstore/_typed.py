@@ -123,6 +123,31 @@ _NUMPY_OF = {v: k for k, v in _NUMPY_TYPES.items()}
 def _column(pd, np, name, s):
     """(name, type, utc, values, offsets, bytes, valid) for a Series, or None."""
     dt = s.dtype
+    if isinstance(dt, pd.CategoricalDtype):  # the category of each row (its values' column)
+        cats = dt.categories
+        codes = s.cat.codes.to_numpy()
+        if cats.dtype == object:
+            items = np.asarray(cats, dtype=object)[np.maximum(codes, 0)]
+            s = pd.Series([None if c < 0 else v for c, v in zip(codes, items)], dtype=object)
+        elif cats.dtype.kind in "iuf" and str(cats.dtype) in _NUMPY_TYPES:
+            vals = np.asarray(cats)[np.maximum(codes, 0)]
+            if (codes < 0).any():
+                nullable = str(cats.dtype).capitalize().replace("Uint", "UInt")
+                s = pd.Series(pd.array(vals, dtype=nullable))
+                s[codes < 0] = pd.NA
+            else:
+                s = pd.Series(vals)
+        else:
+            return None
+        return _column(pd, np, name, s)
+    if str(dt) == "string":  # pandas' StringDtype: str and pd.NA
+        s = pd.Series([None if v is pd.NA else v for v in s.to_list()], dtype=object)
+        dt = s.dtype
+    if str(dt) == "timedelta64[ns]":  # as a duration: int64 nanoseconds
+        vals = np.ascontiguousarray(s.to_numpy().view(np.int64))
+        mask = s.isna().to_numpy()
+        valid = np.ascontiguousarray((~mask).astype(np.uint8)) if mask.any() else None
+        return (name, T_I64, False, vals.view(np.uint8) if vals.size else b"", None, None, valid)
     if str(dt) in _NUMPY_TYPES:
         t = _NUMPY_TYPES[str(dt)]
         vals = np.ascontiguousarray(s.to_numpy())
@@ -202,6 +227,19 @@ def _time_column(np, name, items):
             valid if not valid.all() else None)
 
 
+def _json_name(v):
+    """A column or index name that JSON keeps as it is (str, int, float,
+    bool, None), else raises TypeError."""
+    if v is None or isinstance(v, (str, bool)) or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+        return v
+    import numpy as np
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    raise TypeError(type(v).__name__)
+
+
 def _put_table(store, pd, data, key, meta, no_overwrite=False):
     import json
 
@@ -209,13 +247,32 @@ def _put_table(store, pd, data, key, meta, no_overwrite=False):
 
     series = isinstance(data, pd.Series)
     df = data.to_frame(name="__series__" if data.name is None else data.name) if series else data
-    if not all(isinstance(c, str) for c in df.columns) or df.columns.duplicated().any():
+    if isinstance(df.columns, pd.MultiIndex) or df.columns.duplicated().any():
         return None
+    # Non-string column names (as pandas' metadata records them): the
+    # Parquet field is str(name); the names and their Index's dtype come back.
+    try:
+        orig_names = [_json_name(c) for c in df.columns]
+    except TypeError:
+        return None
+    fields = [c if isinstance(c, str) else str(c) for c in df.columns]
+    if len(set(fields)) != len(fields) or any(f.startswith("__index_level_") for f in fields):
+        return None
+    strnames = all(isinstance(c, str) for c in df.columns)
     idx = df.index
     info = {"python_type": "pandas.Series" if series else "pandas.DataFrame",
             "series_name": data.name if series else None,
-            "dtypes": {c: str(df[c].dtype) for c in df.columns}}
+            "dtypes": {f: str(df[c].dtype) for f, c in zip(fields, df.columns)}}
+    if not strnames:
+        info["column_names"] = orig_names
+        info["columns_dtype"] = str(df.columns.dtype)
+    cats = {f: {"categories": list(df[c].dtype.categories), "ordered": bool(df[c].dtype.ordered),
+                "dtype": str(df[c].dtype.categories.dtype)}
+            for f, c in zip(fields, df.columns) if isinstance(df[c].dtype, pd.CategoricalDtype)}
+    if cats:
+        info["categories"] = cats
     cols = []
+    index_fields = []
     if isinstance(idx, pd.RangeIndex):
         info["index"] = {"kind": "range", "start": idx.start, "stop": idx.stop, "step": idx.step,
                          "name": idx.name if isinstance(idx.name, (str, type(None))) else None}
@@ -224,11 +281,22 @@ def _put_table(store, pd, data, key, meta, no_overwrite=False):
         if col is None:
             return None
         cols.append(col)
+        index_fields = ["__index_level_0__"]
         info["index"] = {"kind": "column", "name": idx.name, "dtype": str(idx.dtype)}
-    else:
-        return None
-    for c in df.columns:
-        col = _column(pd, np, c, df[c].reset_index(drop=True))
+    else:  # a MultiIndex: a column per level
+        for i in range(idx.nlevels):
+            level = idx.get_level_values(i)
+            if isinstance(level.dtype, pd.CategoricalDtype):
+                return None
+            col = _column(pd, np, f"__index_level_{i}__", level.to_series(index=range(len(idx))))
+            if col is None:
+                return None
+            cols.append(col)
+            index_fields.append(f"__index_level_{i}__")
+        info["index"] = {"kind": "multi", "names": list(idx.names),
+                         "dtypes": [str(idx.get_level_values(i).dtype) for i in range(idx.nlevels)]}
+    for f, c in zip(fields, df.columns):
+        col = _column(pd, np, f, df[c].reset_index(drop=True))
         if col is None:
             return None
         cols.append(col)
@@ -239,18 +307,35 @@ def _put_table(store, pd, data, key, meta, no_overwrite=False):
     # The "pandas" metadata pandas itself writes, so that pandas (through
     # pyarrow) restores the dtypes and the index from the file alone.
     pandas_cols = []
+    by_field = dict(zip(fields, df.columns))
     for name, t, *rest in cols:
-        s = idx.to_series() if name == "__index_level_0__" else df[name]
-        pandas_cols.append({
-            "name": idx.name if name == "__index_level_0__" else name, "field_name": name,
-            "pandas_type": pd.api.types.infer_dtype(s, skipna=True) if s.dtype == object else str(s.dtype),
-            "numpy_type": str(s.dtype),
-            "metadata": {"precision": rest[-2], "scale": rest[-1]} if t == T_DECIMAL else None})
+        if name in index_fields:
+            k = index_fields.index(name)
+            s = idx.get_level_values(k).to_series() if isinstance(idx, pd.MultiIndex) else idx.to_series()
+            label = idx.names[k]
+        else:
+            s = df[by_field[name]]
+            label = orig_names[fields.index(name)]
+        dt = s.dtype
+        entry = {"name": label, "field_name": name,
+                 "pandas_type": pd.api.types.infer_dtype(s, skipna=True) if dt == object else str(dt),
+                 "numpy_type": str(dt),
+                 "metadata": {"precision": rest[-2], "scale": rest[-1]} if t == T_DECIMAL else None}
+        if isinstance(dt, pd.CategoricalDtype):
+            entry.update(pandas_type="categorical", numpy_type=str(s.cat.codes.dtype),
+                         metadata={"num_categories": len(dt.categories), "ordered": bool(dt.ordered)})
+        elif str(dt) == "string":
+            entry.update(pandas_type="unicode", numpy_type="string")
+        elif str(dt) == "timedelta64[ns]":
+            entry.update(pandas_type="timedelta", numpy_type="timedelta64[ns]")
+        pandas_cols.append(entry)
     index_columns = [dict(kind="range", name=info["index"]["name"], start=idx.start, stop=idx.stop,
-                          step=idx.step)] if info["index"]["kind"] == "range" else ["__index_level_0__"]
+                          step=idx.step)] if info["index"]["kind"] == "range" else index_fields
     pandas_meta = {"index_columns": index_columns,
-                   "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode",
-                                       "numpy_type": "object", "metadata": {"encoding": "UTF-8"}}],
+                   "column_indexes": [{"name": None, "field_name": None,
+                                       "pandas_type": "unicode" if strnames else str(df.columns.dtype),
+                                       "numpy_type": "object" if strnames else str(df.columns.dtype),
+                                       "metadata": {"encoding": "UTF-8"} if strnames else None}],
                    "columns": pandas_cols, "creator": {"library": "blobstore"},
                    "pandas_version": pd.__version__}
     try:
@@ -343,6 +428,11 @@ def _series_from(pd, np, col, nrows, dtype):
         s = pd.Series([None if (mask is not None and not mask[i]) else arr[i].item() for i in range(nrows)], dtype=object)
         return s
     arr = np.frombuffer(vals, dtype=_NUMPY_OF[t])
+    if t == T_I64 and dtype == "timedelta64[ns]":  # a duration in nanoseconds
+        arr = arr.copy()
+        if mask is not None:
+            arr[~mask] = np.iinfo(np.int64).min  # NaT
+        return pd.Series(arr.view("timedelta64[ns]"))
     if mask is not None:
         # A masked array built from (values, mask): NaN stays a value, and
         # pd.array(values, dtype) would turn it into NA.
@@ -359,46 +449,59 @@ def _get_table(store, key, meta, columns=None):
     import numpy as np
     import pandas as pd
 
+    orig = meta.get("column_names")  # non-string column names, when there were
+    field_of = {n: (n if isinstance(n, str) else str(n)) for n in orig} if orig else {}
     names = None
-    if columns is not None:  # the index column comes along when there is one
+    if columns is not None:  # the index columns come along when there are some
         have = [c["name"] for c in meta.get("columns", [])]
-        names = (["__index_level_0__"] if "__index_level_0__" in have else []) + list(columns)
+        names = [h for h in have if h.startswith("__index_level_")] + [field_of.get(c, c) for c in columns]
     got = store._store.get_table(key, names)
     if got is None:
         return None
     nrows, cols = got
     dtypes = meta.get("dtypes", {})
+    cats = meta.get("categories", {})
+    ix = meta.get("index") or {}
     series = {}
-    index = None
+    levels = {}
     for col in cols:
         name = col[0]
-        s = _series_from(pd, np, col, nrows, dtypes.get(name) or (meta.get("index") or {}).get("dtype"))
-        if name == "__index_level_0__":
-            index = s
-        else:
-            want = dtypes.get(name)
-            if want and str(s.dtype) != want and want not in ("object",):
+        if name.startswith("__index_level_"):
+            k = int(name[len("__index_level_"):-2])
+            want = ix.get("dtype") if ix.get("kind") == "column" else (ix.get("dtypes") or [None] * (k + 1))[k]
+            s = _series_from(pd, np, col, nrows, want)
+            if want and str(s.dtype) != want:
                 try:
                     s = s.astype(want)
                 except (TypeError, ValueError):
                     pass
-            series[name] = s
+            levels[k] = s
+            continue
+        want = dtypes.get(name)
+        s = _series_from(pd, np, col, nrows, want)
+        if name in cats:  # categorical: the categories (used or not) and their order
+            c = cats[name]
+            s = s.astype(pd.CategoricalDtype(pd.Index(c["categories"], dtype=c.get("dtype")), c["ordered"]))
+        elif want and str(s.dtype) != want and want not in ("object",):
+            try:
+                s = s.astype(want)
+            except (TypeError, ValueError):
+                pass
+        series[name] = s
     df = pd.DataFrame(series)
     if len(series) == 0:
         df = pd.DataFrame(index=range(nrows))
-    ix = meta.get("index") or {}
     if ix.get("kind") == "range":
         df.index = pd.RangeIndex(ix["start"], ix["stop"], ix["step"], name=ix.get("name"))
-    elif index is not None:
-        want = ix.get("dtype")
-        if want and str(index.dtype) != want:
-            try:
-                index = index.astype(want)
-            except (TypeError, ValueError):
-                pass
-        df.index = pd.Index(index, name=ix.get("name"))
+    elif ix.get("kind") == "multi" and levels:
+        df.index = pd.MultiIndex.from_arrays([levels[k] for k in sorted(levels)], names=ix.get("names"))
+    elif 0 in levels:
+        df.index = pd.Index(levels[0], name=ix.get("name"))
     if columns is not None and len(series):
-        df = df[list(columns)]  # in the order asked for
+        df = df[[field_of.get(c, c) for c in columns]]  # in the order asked for
+    if orig and len(series):
+        back = {field_of[n]: n for n in orig}
+        df.columns = pd.Index([back[f] for f in df.columns], dtype=meta.get("columns_dtype"))
     if meta.get("python_type") == "pandas.Series":
         s = df[df.columns[0]]
         s.name = meta.get("series_name")

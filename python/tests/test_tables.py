@@ -56,13 +56,94 @@ def test_index_and_series(store):
 
 
 def test_unsupported_frames_are_pickled(store):
-    for df in [pd.DataFrame({"c": pd.Categorical(["a", "b"])}),
-               pd.DataFrame({1: [1, 2]}),
-               pd.DataFrame({"mixed": [1, "a"]}),
-               pd.DataFrame({"x": [1, 2]}, index=pd.MultiIndex.from_tuples([(1, 2), (3, 4)]))]:
+    for df in [pd.DataFrame({"mixed": [1, "a"]}),
+               pd.DataFrame({(1, "a"): [1, 2]}),  # tuple (MultiIndex) column names
+               pd.DataFrame({1: [1, 2], "1": [3, 4]})]:  # names equal as text
         k = store.put(df)
         assert store.get_metadata(k)["format"] == "pickle"
         assert df.equals(store.get(k))
+
+
+def pyarrow_frames():
+    """Frames pyarrow writes as Parquet (issue 15), each stored as Parquet too."""
+    n = 1000
+    rng = np.random.default_rng(15)
+    words = np.array(["red", "green", "blue", "é", ""], dtype=object)
+    cat = pd.Categorical(words[rng.integers(0, 5, n)], categories=["blue", "red", "green", "é", "", "unused"],
+                         ordered=True)
+    cat[::7] = None
+    return {
+        "categorical": pd.DataFrame({"c": cat, "x": np.arange(n)}),
+        "categorical_numbers": pd.DataFrame({"i": pd.Categorical(rng.integers(0, 4, n)),
+                                             "f": pd.Categorical([1.5, None, 2.5, 1.5] * (n // 4))}),
+        "string_dtype": pd.DataFrame({"s": pd.array(["a", None, "zé", ""] * (n // 4), dtype="string"),
+                                      "t": pd.array([None] * n, dtype="string")}),
+        "nullable": pd.DataFrame({"b": pd.array([True, None, False, True], dtype="boolean"),
+                                  "i8": pd.array([-128, None, 3, 127], dtype="Int8"),
+                                  "u64": pd.array([2**64 - 1, None, 0, 1], dtype="UInt64"),
+                                  "f32": pd.array([0.5, None, np.nan, -1], dtype="Float32"),
+                                  "f64": pd.array([0.5, None, np.inf, -0.0], dtype="Float64")}),
+        "timedelta": pd.DataFrame({"d": pd.to_timedelta([1, None, -5, 10**18], unit="ns"),
+                                   "e": pd.to_timedelta([0, 1, 2, 3], unit="D")}),
+        "multiindex": pd.DataFrame({"x": [1.5, 2.5, 3.5]},
+                                   index=pd.MultiIndex.from_tuples([(1, "a"), (1, "b"), (2, "a")],
+                                                                   names=["n", "s"])),
+        "multiindex_unnamed": pd.DataFrame({"x": [1, 2]},
+                                           index=pd.MultiIndex.from_tuples([(1, 2.5), (3, 4.5)])),
+        "named_index": pd.DataFrame({"x": [1, 2]}, index=pd.Index([10, 20], name="id")),
+        "int_column_names": pd.DataFrame({0: [1, 2], 1: ["a", "b"]}),
+        "mixed_column_names": pd.DataFrame({1: [1, 2], "b": ["a", "b"], 2.5: [0.5, 1.0]}),
+        "categorical_series": pd.Series(pd.Categorical(["x", "y", "x"]), name="s"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(pyarrow_frames()))
+def test_frames_pyarrow_writes_are_parquet(store, name):
+    df = pyarrow_frames()[name]
+    k = store.put(df)
+    assert store.get_metadata(k)["format"] == "parquet"
+    back = store.get(k)
+    assert df.equals(back)
+    if isinstance(df, pd.DataFrame):
+        assert list(back.dtypes) == list(df.dtypes)
+        assert back.index.names == df.index.names and back.columns.equals(df.columns)
+    else:
+        assert back.dtype == df.dtype and back.name == df.name
+    for c in df.columns if isinstance(df, pd.DataFrame) else []:
+        if isinstance(df[c].dtype, pd.CategoricalDtype):  # unused categories and order kept
+            assert list(back[c].cat.categories) == list(df[c].cat.categories)
+            assert back[c].cat.ordered == df[c].cat.ordered
+    if name == "mixed_column_names":  # a column by its own name, not its text
+        assert df[[2.5, 1]].equals(store.get(k, columns=[2.5, 1]))
+
+
+def test_pyarrow_frames_carry_pandas_metadata(tmp_path):
+    """The file's pandas metadata is what pyarrow writes for these dtypes, and
+    the file is Parquet our reader reads column by column."""
+    import json
+
+    with BlobStore(tmp_path / "s") as s:
+        frames = pyarrow_frames()
+        s.put(frames["categorical"], key="c")
+        s.put(frames["multiindex"], key="m")
+        s.put(frames["timedelta"], key="t")
+        s.put(frames["string_dtype"], key="s")
+
+        def pandas_meta(key):
+            m = s.get_metadata(key)
+            data = (tmp_path / "s" / "blobs" / m["blob"][:2] / m["blob"]).read_bytes()
+            assert data[:4] == b"PAR1" and data[-4:] == b"PAR1"
+            at = data.index(b'{"index_columns"')
+            return json.JSONDecoder().raw_decode(data[at:].decode("utf-8", "replace"))[0]
+
+        c = pandas_meta("c")["columns"][0]
+        assert c["pandas_type"] == "categorical" and c["numpy_type"] == "int8"
+        assert c["metadata"] == {"num_categories": 6, "ordered": True}
+        m = pandas_meta("m")
+        assert m["index_columns"] == ["__index_level_0__", "__index_level_1__"]
+        assert [c["name"] for c in m["columns"]] == ["n", "s", "x"]
+        assert pandas_meta("t")["columns"][0]["pandas_type"] == "timedelta"
+        assert pandas_meta("s")["columns"][0]["numpy_type"] == "string"
 
 
 def test_blob_file_is_parquet(tmp_path):
