@@ -429,7 +429,7 @@ BLOBSTORE_API int blobstore_batch_rollback(blobstore *bs);
 typedef enum {
     BLOBSTORE_PROBLEM_CORRUPT = 1,  /**< blob fails its checksum or cannot be decoded */
     BLOBSTORE_PROBLEM_DANGLING = 2, /**< an entry whose blob is missing */
-    BLOBSTORE_PROBLEM_ORPHAN = 3,   /**< a blob no entry refers to */
+    BLOBSTORE_PROBLEM_ORPHAN = 3,   /**< a superseded or foreign-content blob no entry refers to */
     BLOBSTORE_PROBLEM_TEMP = 4,     /**< a leftover temporary file of an interrupted write */
     /** A file that makes the store unsafe to use: the pickle signing key
      *  (blob "pickle_secret.key") is a symbolic link, not a regular file,
@@ -443,6 +443,17 @@ typedef enum {
      *  makes. blob is its path in the store, e.g. "tmp/notes.txt". Never
      *  removed (not counted in blobstore_verify_stats). */
     BLOBSTORE_PROBLEM_FOREIGN = 6,
+    /** A blob no entry refers to whose entry record (frame trailer, or the
+     *  sidecar of a file stored as it is) names a key the index lacks, or
+     *  holds an older entry for, or whose record cannot be read: the only
+     *  copy of a commit the index lost (a deleted SQLite -wal, an older copy
+     *  of the index put back), or a put that never committed; verify cannot
+     *  tell which. key is the record's key (NULL if unreadable). Never
+     *  removed; blobstore_rebuild_index() (verify --rebuild-index) restores
+     *  it. Not counted in blobstore_verify_stats. Only blobs proven
+     *  superseded (their key's entry is newer and its blob present) or not
+     *  the store's at all (no frame, no sidecar, no record) are orphans. */
+    BLOBSTORE_PROBLEM_UNINDEXED = 7,
 } blobstore_problem_kind;
 
 typedef struct blobstore_problem {

@@ -362,6 +362,25 @@ static int fs_read_range(blobstore_blob_backend *pbe, const char *name, uint64_t
     return rc;
 }
 
+static int fs_ctl(blobstore_blob_backend *pbe, int op, void *arg)
+{
+    if (op == BS__BLOB_CTL_SIZE) {
+        bs_blob_size *q = arg;
+        int fd;
+        int rc = open_object((fs_backend *)pbe, q->name, &fd);
+        if (rc)
+            return rc;
+        struct stat st;
+        if (fstat(fd, &st) != 0)
+            rc = bs__error_errno(errno, "cannot stat blob file %s", q->name);
+        else
+            q->size = (uint64_t)st.st_size;
+        close(fd);
+        return rc;
+    }
+    return bs__error(BLOBSTORE_EUNSUPPORTED, "filesystem blobs: unknown ctl operation %d", op);
+}
+
 /* 1 if something is at the object's place: a link or special file there is
  * damage that reading reports (as corrupt), not an absence that would make
  * its entry look dangling. */
@@ -633,6 +652,7 @@ int bs__blob_fs_open(blobstore_blob_backend **out, const char *base_dir, int sha
     be->parent.remove_temp = fs_remove_temp;
     be->parent.sync = fs_sync;
     be->parent.free = fs_free;
+    be->parent.ctl = fs_ctl;
     *out = &be->parent;
     return 0;
 }

@@ -1154,6 +1154,22 @@ static int s3_ctl(blobstore_blob_backend *pbe, int op, void *arg)
         be->list_all = arg && *(const int *)arg;
         return 0;
     }
+    if (op == BS__BLOB_CTL_PARALLEL) /* requests in flight at once hide their latency */
+        return 0;
+    if (op == BS__BLOB_CTL_SIZE) {
+        bs_blob_size *q = arg;
+        int rc;
+        char *key = checked_key(be, q->name, &rc);
+        if (key) {
+            rc = head(be, key, &q->size);
+            if (rc == 0)
+                rc = bs__error(BLOBSTORE_ENOTFOUND, "s3: %s is missing", key);
+            else if (rc == 1)
+                rc = 0;
+        }
+        free(key);
+        return rc;
+    }
     return bs__error(BLOBSTORE_EUNSUPPORTED, "s3: unknown ctl operation %d", op);
 }
 

@@ -484,3 +484,68 @@ out:
     bs__buf_free(&rawb);
     return rc;
 }
+
+int bs__frame_head(const unsigned char *h, size_t n, int *version, const char **codec_name)
+{
+    if (n < 8 || memcmp(h, frame_magic, 8) != 0)
+        return 1;
+    if (n < HEADER_SIZE)
+        return bs__error(BLOBSTORE_ECORRUPT, "blob is truncated (in the header)");
+    if (XXH3_64bits(h, 16) != get64(h + 16))
+        return bs__error(BLOBSTORE_ECORRUPT, "blob header fails its checksum");
+    if (h[8] != 1 && h[8] != FRAME_VERSION)
+        return bs__error(BLOBSTORE_EUNSUPPORTED,
+                         "blob frame version %u is not supported (this library reads versions 1 "
+                         "and %d)",
+                         h[8], FRAME_VERSION);
+    const bs_codec *codec = bs__codec_by_id(h[9]);
+    if (!codec)
+        return bs__error(BLOBSTORE_ECORRUPT, "blob header names an unknown codec %u", h[9]);
+    *version = h[8];
+    if (codec_name)
+        *codec_name = codec->name;
+    return 0;
+}
+
+int bs__frame_tail(const unsigned char *buf, size_t n, int version, int whole, bs_frame_tail *t)
+{
+    static const unsigned char zero[8];
+    memset(t, 0, sizeof(*t));
+    /* end marker (8 zero bytes), size, SHA-256, chunks (version 1: then the
+     * end magic; version 2: record length, record, its checksum, magic) */
+    size_t fixed = version == 1 ? 64 : 76, base;
+    if (n < fixed + (whole ? HEADER_SIZE : 0))
+        return whole ? bs__error(BLOBSTORE_ECORRUPT, "blob is truncated (in the trailer)") : 1;
+    if (memcmp(buf + n - 8, end_magic, 8) != 0)
+        return bs__error(BLOBSTORE_ECORRUPT, "blob trailer is damaged (no end magic)");
+    if (version == 1) {
+        base = n - 64;
+    } else {
+        /* the record's length is stored before it: find the one that fits,
+         * its checksum confirming it */
+        size_t max = n - fixed - (whole ? HEADER_SIZE : 0), r;
+        if (max > BS_FRAME_RECORD_MAX)
+            max = BS_FRAME_RECORD_MAX;
+        uint64_t sum = get64(buf + n - 16);
+        for (r = 0; r <= max; r++) {
+            const unsigned char *lenp = buf + n - 16 - r - 4;
+            if (get32(lenp) == r && memcmp(lenp - 56, zero, 8) == 0 &&
+                XXH3_64bits_withSeed(lenp + 4, r, r) == sum)
+                break;
+        }
+        if (r > max)
+            return whole || max == BS_FRAME_RECORD_MAX
+                       ? bs__error(BLOBSTORE_ECORRUPT,
+                                   "blob trailer or its entry record is damaged")
+                       : 1;
+        base = n - 16 - r - 4 - 56;
+        t->record = r ? buf + n - 16 - r : NULL;
+        t->record_len = r;
+    }
+    if (memcmp(buf + base, zero, 8) != 0)
+        return bs__error(BLOBSTORE_ECORRUPT, "blob trailer is damaged");
+    t->size = get64(buf + base + 8);
+    bs__hex(t->hash, buf + base + 16, 32);
+    t->chunks = get64(buf + base + 48);
+    return 0;
+}

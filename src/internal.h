@@ -180,6 +180,34 @@ int bs__frame_decode_record(bs_source_fn src, void *src_ctx, bs_sink_fn sink, vo
                             const char *expect_hash, uint64_t expect_size, int full_hash,
                             const char **codec_name, bs_buf *record);
 
+/* A frame read from its two ends only (the rebuild and verify read the entry
+ * record so). bs__frame_head checks the first n >= 24 bytes: 0 with the
+ * version and codec, 1 if they do not start with the frame magic (not a
+ * frame), or ECORRUPT/EUNSUPPORTED. */
+int bs__frame_head(const unsigned char *p, size_t n, int *version, const char **codec_name);
+typedef struct {
+    uint64_t size;               /* original bytes, as the trailer records them */
+    uint64_t chunks;             /* chunks, as the trailer records them */
+    char hash[65];               /* the SHA-256 the trailer records (hex) */
+    const unsigned char *record; /* the entry record (into the buffer given), or NULL */
+    size_t record_len;
+} bs_frame_tail;
+/* Parse the trailer from buf, the last n bytes of a frame of the given
+ * version (whole: buf is the whole frame). 0: t filled (its size and chunk
+ * count not yet checked against the chunks: only a full decode does);
+ * 1: the trailer does not fit in n bytes (read more); ECORRUPT: damaged. */
+int bs__frame_tail(const unsigned char *buf, size_t n, int version, int whole, bs_frame_tail *t);
+
+/* Private blob backend ctl operations (the built-in backends). */
+#define BS__BLOB_CTL_SIZE 0x42530001 /* arg bs_blob_size *: an object's size in bytes */
+typedef struct {
+    const char *name;
+    uint64_t size;
+} bs_blob_size;
+/* 0 if reader(), read_range() and exists() may run on several threads at
+ * once and gain from it (remote objects) */
+#define BS__BLOB_CTL_PARALLEL 0x42530002
+
 /* ---- format modules' files in the store (store.c) ---- */
 
 struct json_t;

@@ -172,5 +172,17 @@ int bs__cmp_strp(const void *a, const void *b);
  * an empty frame whose entry record names the file, its hash and size. */
 int bs__sidecar_name(char out[160], const char *blob);
 int bs__is_sidecar(const char *name);
+/* What a framed blob's ends say (bs__blob_end_read). */
+typedef struct {
+    int framed;         /* the blob starts with the frame magic */
+    const char *codec;  /* its codec's name */
+    uint64_t size;      /* original bytes, as its trailer records */
+    uint64_t file_size; /* stored bytes */
+    char hash[65];      /* content SHA-256, as its trailer records */
+    bs_buf rec;         /* its entry record, NUL-terminated (len 0: none) */
+} bs_blob_end;
+/* Read a framed blob's entry record from its two ends (see store_rebuild.c);
+ * e->rec is to be freed (bs__buf_free) when 0 is returned. */
+int bs__blob_end_read(blobstore *bs, const char *name, bs_blob_end *e);
 
 #endif

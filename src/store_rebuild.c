@@ -115,6 +115,105 @@ static int rb_read_frame(blobstore *bs, const char *name, rb_cand *c, bs_buf *re
     return rc;
 }
 
+/* The entry record of a framed blob and what its trailer records, read from
+ * the blob's two ends only where the backend reads ranges (its first 64 KiB,
+ * and its last 64 KiB unless that was all of it; more if the record is
+ * longer): one request for a small blob on S3, three for a large one,
+ * whatever its size. The chunks between are not read, nor checked: verify
+ * and get check them. Without read_range the blob is read whole and
+ * checked. 0: e filled (rec empty for a version 1 frame); ENOTFOUND;
+ * ECORRUPT/EUNSUPPORTED: no readable record (e->framed: the blob at least
+ * starts as a frame does); other errors. */
+#define END_READ ((size_t)64 << 10)
+
+int bs__blob_end_read(blobstore *bs, const char *name, bs_blob_end *e)
+{
+    memset(e, 0, sizeof(*e));
+    blobstore_blob_backend *b = bs->blobs;
+    unsigned char *head = NULL, *tail = NULL;
+    size_t got = 0;
+    int rc = 0, version = 0;
+    bs_blob_size q = {name, 0};
+    if (!b->read_range)
+        goto whole;
+    if (!(head = bs__malloc(END_READ)))
+        return BLOBSTORE_ENOMEM;
+    if ((rc = b->read_range(b, name, 0, head, END_READ, &got)) != 0)
+        goto out;
+    rc = bs__frame_head(head, got, &version, &e->codec);
+    if (rc == 1) {
+        rc = bs__error(BLOBSTORE_ECORRUPT, "blob %s is not a blobstore frame", name);
+        goto out;
+    }
+    e->framed = 1;
+    if (rc)
+        goto out;
+    bs_frame_tail t;
+    if (got < END_READ) { /* the whole blob */
+        e->file_size = got;
+        rc = bs__frame_tail(head, got, version, 1, &t);
+    } else {
+        if (!b->ctl || (rc = b->ctl(b, BS__BLOB_CTL_SIZE, &q)) == BLOBSTORE_EUNSUPPORTED) {
+            bs__error_clear();
+            free(head);
+            head = NULL;
+            goto whole;
+        }
+        if (rc)
+            goto out;
+        e->file_size = q.size;
+        size_t want = END_READ;
+        for (;;) {
+            if (want > q.size)
+                want = (size_t)q.size;
+            free(tail);
+            if (!(tail = bs__malloc(want))) {
+                rc = BLOBSTORE_ENOMEM;
+                goto out;
+            }
+            size_t n = 0;
+            if ((rc = b->read_range(b, name, q.size - want, tail, want, &n)) != 0)
+                goto out;
+            if (n != want) {
+                rc = bs__error(BLOBSTORE_ECORRUPT, "blob %s changed size while read", name);
+                goto out;
+            }
+            rc = bs__frame_tail(tail, want, version, want == q.size, &t);
+            if (rc != 1 || want == q.size)
+                break;
+            want = BS_FRAME_RECORD_MAX + 128; /* the longest record there can be */
+        }
+        if (rc == 1)
+            rc = bs__error(BLOBSTORE_ECORRUPT, "blob trailer is damaged");
+    }
+    if (!rc) {
+        e->size = t.size;
+        memcpy(e->hash, t.hash, sizeof(e->hash));
+        if (bs__buf_append(&e->rec, t.record ? (const void *)t.record : "", t.record_len) ||
+            bs__buf_append(&e->rec, "", 1))
+            rc = BLOBSTORE_ENOMEM;
+        else
+            e->rec.len--; /* NUL-terminated, not counted */
+    }
+    goto out;
+whole : {
+    rb_cand c;
+    memset(&c, 0, sizeof(c));
+    rc = rb_read_frame(bs, name, &c, &e->rec);
+    e->framed = rc == 0 || strstr(blobstore_errmsg(), "frame magic") == NULL;
+    e->codec = c.codec;
+    e->size = c.size;
+    e->file_size = c.file_size;
+    memcpy(e->hash, c.hash, sizeof(e->hash));
+}
+out:
+    free(head);
+    free(tail);
+    if (rc)
+        bs__buf_free(&e->rec);
+    return rc;
+}
+
 static int cmp_cand(const void *pa, const void *pb)
 {
     const rb_cand *a = pa, *b = pb;
@@ -140,38 +239,37 @@ static int rb_problem(blobstore_problem_fn fn, void *ctx, blobstore_problem_kind
     return fn ? fn(ctx, &p) : 0;
 }
 
-/* The candidate a blob (or a sidecar) offers; 1: it offers none (reported). */
-static int rb_candidate(blobstore *bs, const char *name, rb_names *all, rb_cand *c,
-                        blobstore_problem_fn fn, void *ctx)
+/* The candidate a blob (or a sidecar) offers: 0; 1: none (a file stored
+ * as it is, whose sidecar speaks for it, or a blob removed meanwhile); 2:
+ * none, for the reason in detail (a problem to report). Runs on the
+ * rebuild's reading threads: no callback, no shared state. */
+static int rb_candidate(blobstore *bs, const char *name, const rb_names *all, rb_cand *c,
+                        blobstore_problem_kind *kind, char detail[1200])
 {
-    memset(c, 0, sizeof(*c));
-    bs_buf rec = {0};
-    int rc = rb_read_frame(bs, name, c, &rec);
+    memset(c, 0, sizeof(c[0]));
+    char sc[160];
+    if (!bs__is_sidecar(name) && bs__sidecar_name(sc, name) == 0 &&
+        bsearch(&(const char *){sc}, all->names, all->n, sizeof(char *), bs__cmp_strp) != NULL)
+        return 1; /* a file stored as it is: its sidecar speaks for it */
+    bs_blob_end end;
+    int rc = bs__blob_end_read(bs, name, &end);
     if (rc == BLOBSTORE_ENOTFOUND) { /* removed meanwhile */
-        bs__buf_free(&rec);
         bs__error_clear();
         return 1;
     }
     if (rc == BLOBSTORE_ECORRUPT || rc == BLOBSTORE_EUNSUPPORTED) {
-        char sc[160];
-        int has_sidecar =
-            !bs__is_sidecar(name) && bs__sidecar_name(sc, name) == 0 &&
-            bsearch(&(const char *){sc}, all->names, all->n, sizeof(char *), bs__cmp_strp) != NULL;
-        bs__buf_free(&rec);
-        if (has_sidecar) { /* a file stored as it is: its sidecar speaks for it */
-            bs__error_clear();
-            return 1;
-        }
-        char detail[1200];
-        snprintf(detail, sizeof(detail), "cannot be read for the rebuild: %s", blobstore_errmsg());
+        snprintf(detail, 1200, "cannot be read for the rebuild: %s", blobstore_errmsg());
         bs__error_clear();
-        rb_problem(fn, ctx, BLOBSTORE_PROBLEM_CORRUPT, NULL, name, detail);
+        *kind = BLOBSTORE_PROBLEM_CORRUPT;
         return 2;
     }
-    if (rc) {
-        bs__buf_free(&rec);
+    if (rc)
         return rc;
-    }
+    bs_buf rec = end.rec;
+    c->codec = end.codec;
+    c->size = end.size;
+    c->file_size = end.file_size;
+    memcpy(c->hash, end.hash, sizeof(c->hash));
     json_error_t err;
     c->rec = rec.len ? json_loadb((const char *)rec.data, rec.len, 0, &err) : NULL;
     bs__buf_free(&rec);
@@ -180,8 +278,9 @@ static int rb_candidate(blobstore *bs, const char *name, rb_names *all, rb_cand 
     if (!json_is_object(c->rec) || !json_is_string(at) || !json_is_string(format)) {
         cand_free(c);
         memset(c, 0, sizeof(*c));
-        rb_problem(fn, ctx, BLOBSTORE_PROBLEM_ORPHAN, NULL, name,
-                   "carries no entry record (written before frame format 2): not restored");
+        *kind = BLOBSTORE_PROBLEM_ORPHAN;
+        snprintf(detail, 1200,
+                 "carries no entry record (written before frame format 2): not restored");
         return 2;
     }
     const char *blob = name;
@@ -190,14 +289,17 @@ static int rb_candidate(blobstore *bs, const char *name, rb_names *all, rb_cand 
         json_t *b = json_object_get(c->rec, "blob"), *h = json_object_get(c->rec, "content_hash");
         if (!json_is_string(b) || !json_is_string(h) || strlen(json_string_value(h)) != 64) {
             cand_free(c);
-            rb_problem(fn, ctx, BLOBSTORE_PROBLEM_CORRUPT, NULL, name, "sidecar lacks its file");
+            memset(c, 0, sizeof(*c));
+            *kind = BLOBSTORE_PROBLEM_CORRUPT;
+            snprintf(detail, 1200, "sidecar lacks its file");
             return 2;
         }
         blob = json_string_value(b);
         if (!bsearch(&blob, all->names, all->n, sizeof(char *), bs__cmp_strp)) {
             cand_free(c);
-            rb_problem(fn, ctx, BLOBSTORE_PROBLEM_ORPHAN, NULL, name,
-                       "sidecar whose file is missing: not restored");
+            memset(c, 0, sizeof(*c));
+            *kind = BLOBSTORE_PROBLEM_ORPHAN;
+            snprintf(detail, 1200, "sidecar whose file is missing: not restored");
             return 2;
         }
         snprintf(c->hash, sizeof(c->hash), "%s", json_string_value(h));
@@ -242,6 +344,72 @@ static int rb_entry(blobstore_entry *e, const rb_cand *c)
     return 0;
 }
 
+/* The blobs are read by several threads where the backend gains from it
+ * (S3: each read is a request whose latency the others hide), each blob's
+ * result kept in its slot and reported afterwards in name order. */
+#define RB_THREADS 16
+
+typedef struct {
+    int r; /* rb_candidate's answer, or an error */
+    blobstore_problem_kind kind;
+    char *detail; /* the problem (r == 2), or the error's message */
+} rb_result;
+
+typedef struct {
+    blobstore *bs;
+    const rb_names *all;
+    rb_cand *cands;
+    rb_result *res;
+    size_t next; /* the next name to read (atomic) */
+    int stop;    /* an error: the others stop (atomic) */
+} rb_read;
+
+static void *rb_reader(void *arg)
+{
+    rb_read *rd = arg;
+    char detail[1200];
+    for (;;) {
+        if (__atomic_load_n(&rd->stop, __ATOMIC_RELAXED))
+            break;
+        size_t i = __atomic_fetch_add(&rd->next, 1, __ATOMIC_RELAXED);
+        if (i >= rd->all->n)
+            break;
+        rb_result *r = &rd->res[i];
+        detail[0] = 0;
+        r->r = rb_candidate(rd->bs, rd->all->names[i], rd->all, &rd->cands[i], &r->kind, detail);
+        if (r->r < 0) {
+            snprintf(detail, sizeof(detail), "%s", blobstore_errmsg());
+            __atomic_store_n(&rd->stop, 1, __ATOMIC_RELAXED);
+        }
+        if ((r->r == 2 || r->r < 0) && !(r->detail = bs__strdup(detail)) && r->r == 2)
+            r->r = BLOBSTORE_ENOMEM;
+        bs__error_clear();
+    }
+    return NULL;
+}
+
+static int rb_read_all(rb_read *rd)
+{
+    blobstore_blob_backend *b = rd->bs->blobs;
+    int threads = 1;
+    if (b->ctl && rd->all->n > 1) {
+        if (b->ctl(b, BS__BLOB_CTL_PARALLEL, NULL) == 0)
+            threads = rd->all->n < RB_THREADS ? (int)rd->all->n : RB_THREADS;
+        bs__error_clear();
+    }
+    pthread_t tid[RB_THREADS];
+    int started = 0;
+    for (int t = 1; t < threads; t++) {
+        if (pthread_create(&tid[started], NULL, rb_reader, rd) != 0)
+            break; /* fewer threads: the others read it all the same */
+        started++;
+    }
+    rb_reader(rd);
+    for (int t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    return 0;
+}
+
 BLOBSTORE_API int blobstore_rebuild_index(blobstore_rebuild_stats *out, blobstore *bs,
                                           blobstore_problem_fn fn, void *ctx)
 {
@@ -270,16 +438,34 @@ BLOBSTORE_API int blobstore_rebuild_index(blobstore_rebuild_stats *out, blobstor
         if (!cands)
             rc = BLOBSTORE_ENOMEM;
     }
+    rb_read rd = {bs, &all, cands, NULL, 0, 0};
+    if (!rc && !(rd.res = bs__calloc(all.n ? all.n : 1, sizeof(*rd.res))))
+        rc = BLOBSTORE_ENOMEM;
+    if (!rc)
+        rc = rb_read_all(&rd);
+    /* in name order, as read */
     for (size_t i = 0; !rc && i < all.n; i++) {
+        rb_result *r = &rd.res[i];
         st.blobs++;
-        int r = rb_candidate(bs, all.names[i], &all, &cands[nc], fn, ctx);
-        if (r == 0)
+        if (r->r == 0) {
+            if (nc != i) {
+                cands[nc] = cands[i];
+                memset(&cands[i], 0, sizeof(cands[i]));
+            }
             nc++;
-        else if (r == 2)
+        } else if (r->r == 2) {
             st.unreadable++;
-        else if (r != 1)
-            rc = r;
+            rb_problem(fn, ctx, r->kind, NULL, all.names[i], r->detail ? r->detail : "");
+        } else if (r->r != 1) {
+            rc = bs__error(r->r, "%s", r->detail ? r->detail : "reading blobs for the rebuild");
+        }
     }
+    for (size_t i = 0; rd.res && i < all.n; i++) {
+        free(rd.res[i].detail);
+        if (rc && rd.res[i].r == 0 && i >= nc)
+            cand_free(&cands[i]); /* read, not yet kept */
+    }
+    free(rd.res);
     if (!rc)
         qsort(cands, nc, sizeof(*cands), cmp_cand);
     /* The newest blob of each key; an entry the index still has wins when its

@@ -83,6 +83,98 @@ int bs__blob_name_own(const char *name)
     return 1;
 }
 
+/* Whether an unreferenced blob may be the only copy of an entry the index
+ * lost: read the entry record it carries (a file stored as it is: its
+ * sidecar's) and look its key up. It is garbage (0: an orphan, removable)
+ * only when it carries no record at all (not a frame, or a frame older
+ * than records) or its key's entry is newer than it and has its own blob
+ * (superseded); otherwise it is reported as unindexed and kept (1). */
+static int unindexed(verify_ctx *v, const char *name)
+{
+    blobstore *bs = v->bs;
+    char sc[160];
+    const char *rname = name;
+    if (!bs__is_sidecar(name) && bs__sidecar_name(sc, name) == 0) {
+        int ex = bs->blobs->exists(bs->blobs, sc);
+        if (ex < 0)
+            return ex;
+        if (ex == 1) /* a file stored as it is: its sidecar speaks for it */
+            rname = sc;
+    }
+    bs_blob_end end;
+    int rc = bs__blob_end_read(bs, rname, &end);
+    if (rc == BLOBSTORE_ENOTFOUND || ((rc == BLOBSTORE_ECORRUPT || rc == BLOBSTORE_EUNSUPPORTED) &&
+                                      !end.framed && rname == name)) {
+        bs__error_clear(); /* gone meanwhile, or not a frame: not an entry's */
+        return 0;
+    }
+    if (rc == BLOBSTORE_ECORRUPT || rc == BLOBSTORE_EUNSUPPORTED) {
+        char detail[1200];
+        snprintf(detail, sizeof(detail),
+                 "a damaged blob no entry refers to, whose entry record cannot be read (%s): "
+                 "kept, it may be an entry's only copy",
+                 blobstore_errmsg());
+        bs__error_clear();
+        return report(v, BLOBSTORE_PROBLEM_UNINDEXED, NULL, name, detail, 0) || 1;
+    }
+    if (rc)
+        return rc;
+    json_error_t err;
+    json_t *rec = end.rec.len ? json_loadb((const char *)end.rec.data, end.rec.len, 0, &err) : NULL;
+    bs__buf_free(&end.rec);
+    json_t *jk = json_object_get(rec, "key"), *jat = json_object_get(rec, "at");
+    if (!json_is_object(rec) || !json_is_string(jat)) { /* no record: a frame of format 1 */
+        json_decref(rec);
+        return 0;
+    }
+    /* content-addressed: the key is the content hash (a sidecar's: the file's) */
+    json_t *jh = json_object_get(rec, "content_hash");
+    const char *key = json_is_string(jk)   ? json_string_value(jk)
+                      : json_is_string(jh) ? json_string_value(jh)
+                                           : end.hash;
+    const char *at = json_string_value(jat);
+    blobstore_entry e;
+    int superseded = 0, found = 0;
+    const char *why = "the index has no entry with its key";
+    if ((rc = bs__tx_begin(bs, 0)) == 0) {
+        int r = bs->meta->get(bs->meta, key, &e);
+        if (r == 0) {
+            found = 1;
+        } else if (r == BLOBSTORE_ENOTFOUND) {
+            bs__error_clear();
+        } else {
+            rc = r;
+        }
+        bs__tx_end(bs, 1);
+    }
+    if (!rc && found) {
+        int present = e.inline_data != NULL;
+        if (!present && e.blob) {
+            int ex = bs->blobs->exists(bs->blobs, e.blob);
+            if (ex < 0)
+                rc = ex;
+            present = ex == 1;
+        }
+        if (!present)
+            why = "its key's entry in the index has lost its blob";
+        else if (!e.updated_at || strcmp(at, e.updated_at) >= 0)
+            why = "it is newer than its key's entry in the index";
+        else
+            superseded = 1;
+        blobstore_entry_clear(&e);
+    }
+    if (!rc && !superseded) {
+        char detail[400];
+        snprintf(detail, sizeof(detail),
+                 "a blob no entry refers to, %s (a commit the index lost, or a put that never "
+                 "committed): kept; verify --rebuild-index restores it",
+                 why);
+        report(v, BLOBSTORE_PROBLEM_UNINDEXED, key, name, detail, 0);
+    }
+    json_decref(rec);
+    return rc ? rc : !superseded;
+}
+
 static int orphan_cb(void *ctx, const char *name, int is_temp)
 {
     verify_ctx *v = ctx;
@@ -116,6 +208,11 @@ static int orphan_cb(void *ctx, const char *name, int is_temp)
     if (!bs__blob_name_own(name))
         return report(v, BLOBSTORE_PROBLEM_FOREIGN, NULL, name,
                       "a blob file whose name the store never makes: left alone", 0);
+    int u = unindexed(v, name);
+    if (u < 0)
+        return u;
+    if (u)
+        return v->stop;
     int fixed = 0;
     v->st->orphans++;
     if (v->flags & BLOBSTORE_VERIFY_REPAIR)

@@ -163,6 +163,41 @@ check "migrated: eleven restored" 'grep -q "11 entries restored" "$T/out"'
 expect 0 "migrated: meta arr" -- "$BS" --dir "$T/mig" meta arr
 check "migrated: array is a file" 'grep -q "\"storage\":\"file\"" "$T/out"'
 
+# Lost commits (an older copy of the index put back; SQLite: the database
+# without its -wal): verify names the blobs whose keys the index lacks as
+# "unindexed", --repair keeps them, the rebuild brings each key back.
+lost_case() { # BACKEND
+    local d="$T/lost-$1" i f
+    for i in 0 1 2 3 4; do
+        "$BS" --dir "$d" --backend "$1" put --key "k$i" "$T/v$i" > /dev/null || bad "lost $1: put k$i"
+    done
+    mkdir -p "$T/lost-saved-$1"
+    for f in "$d"/cache_metadata.*; do cp -a "$f" "$T/lost-saved-$1/"; done
+    for i in 5 6 7 8 9; do
+        "$BS" --dir "$d" put --key "k$i" "$T/v$i" > /dev/null || bad "lost $1: put k$i"
+    done
+    rm -f "$d"/cache_metadata.*
+    cp -a "$T/lost-saved-$1"/* "$d/"
+    rm -f "$d/cache_metadata.db-wal" "$d/cache_metadata.db-shm"
+    local before
+    before=$(nblobs "$d")
+    expect 0 "lost $1: ls shows the five kept" -- "$BS" --dir "$d" ls
+    expect 3 "lost $1: verify" -- "$BS" --dir "$d" verify
+    check "lost $1: five unindexed blobs named with their keys" '[ "$(grep -c "^unindexed k[5-9] " "$T/out")" -eq 5 ]'
+    check "lost $1: summary line" 'grep -q "^5 unindexed blobs" "$T/out"'
+    expect 3 "lost $1: verify --repair" -- "$BS" --dir "$d" verify --repair
+    check "lost $1: --repair removed none" '! grep -q "removed" "$T/out" && [ "$(nblobs "$d")" -eq "$before" ]'
+    expect 0 "lost $1: verify --rebuild-index" -- "$BS" --dir "$d" verify --rebuild-index
+    check "lost $1: five restored" 'grep -q "5 entries restored" "$T/out"'
+    for i in 5 9; do
+        expect 0 "lost $1: get k$i" -- "$BS" --dir "$d" get "k$i" -o "$T/got"
+        check "lost $1: bytes of k$i" 'cmp -s "$T/got" "$T/v$i"'
+    done
+    expect 0 "lost $1: verify clean" -- "$BS" --dir "$d" verify
+}
+lost_case json
+lost_case sqlite
+
 # An intact store still opens and verifies clean.
 expect 0 "intact json store verifies" -- "$BS" --dir "$T/j0" verify
 expect 0 "intact sqlite store verifies" -- "$BS" --dir "$T/q0" verify

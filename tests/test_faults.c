@@ -383,6 +383,21 @@ TEST(failed_read_is_an_error_not_data)
     blobstore_close(bs);
 }
 
+typedef struct {
+    int unindexed;
+    char unindexed_key[64];
+} seen_problems;
+
+static int note_problem(void *ctx, const blobstore_problem *p)
+{
+    seen_problems *sp = ctx;
+    if (p->kind == BLOBSTORE_PROBLEM_UNINDEXED) {
+        sp->unindexed++;
+        snprintf(sp->unindexed_key, sizeof(sp->unindexed_key), "%s", p->key ? p->key : "");
+    }
+    return 0;
+}
+
 TEST(failed_old_blob_removal_leaves_orphan_for_repair)
 {
     fault_blob *fb;
@@ -397,13 +412,24 @@ TEST(failed_old_blob_removal_leaves_orphan_for_repair)
     fb->fail_remove = 0;
     CHECK(value_is(bs, "k", "new"));
     CHECK_EQ(blobstore_exists(bs, "d"), 0);
+    /* k's old blob is superseded (k's entry is newer, its blob there): an
+     * orphan, removed. d's blob carries a key the index lacks: verify
+     * cannot tell a delete whose blob removal failed from a put whose commit
+     * the index lost, so it is reported unindexed and kept. */
     blobstore_verify_stats st;
-    CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
-    CHECK_EQ(st.orphans, 2);
+    seen_problems sp = {0};
+    CHECK_EQ(blobstore_verify(&st, bs, 0, note_problem, &sp), 0);
+    CHECK_EQ(st.orphans, 1);
     CHECK_EQ(st.dangling, 0);
-    CHECK_EQ(blobstore_verify(&st, bs, BLOBSTORE_VERIFY_REPAIR, NULL, NULL), 0);
-    CHECK_EQ(st.repaired, 2);
+    CHECK_EQ(sp.unindexed, 1);
+    CHECK_STR(sp.unindexed_key, "d");
+    memset(&sp, 0, sizeof(sp));
+    CHECK_EQ(blobstore_verify(&st, bs, BLOBSTORE_VERIFY_REPAIR, note_problem, &sp), 0);
+    CHECK_EQ(st.repaired, 1);
+    CHECK_EQ(sp.unindexed, 1);
     check_consistent(bs, 1);
+    CHECK_EQ(blobstore_verify(&st, bs, 0, note_problem, &sp), 0);
+    CHECK_EQ(sp.unindexed, 2); /* still there */
     blobstore_close(bs);
 }
 

@@ -8,7 +8,11 @@
 #include "internal.h"
 #include "test.h"
 
+#include <ftw.h>
+#include <jansson.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static blobstore *open_sqlite(const char *dir, unsigned flags)
 {
@@ -287,9 +291,290 @@ TEST(sqlite_newer_schema_is_refused)
     CHECK(strstr(blobstore_errmsg(), "schema version 3") != NULL);
 }
 
+/* ---- lost commits: blobs whose keys the index lacks ---- */
+
+static size_t nfiles;
+static int count_file(const char *path, const struct stat *sb, int type, struct FTW *f)
+{
+    (void)path;
+    (void)sb;
+    (void)f;
+    nfiles += type == FTW_F;
+    return 0;
+}
+
+static size_t blob_files(const char *dir)
+{
+    char *p = bs__path_join(dir, "blobs");
+    nfiles = 0;
+    nftw(p, count_file, 16, FTW_PHYS);
+    free(p);
+    return nfiles;
+}
+
+static void copy_file(const char *dir, const char *from, const char *to)
+{
+    char *a = bs__path_join(dir, from), *b = bs__path_join(dir, to);
+    bs_buf buf = {0};
+    if (bs__read_file(a, &buf) == 0) {
+        FILE *f = fopen(b, "wb");
+        CHECK(f != NULL);
+        CHECK_EQ(fwrite(buf.data, 1, buf.len, f), buf.len);
+        fclose(f);
+    } else {
+        unlink(b); /* absent there: absent here */
+    }
+    bs__buf_free(&buf);
+    free(a);
+    free(b);
+}
+
+typedef struct {
+    int unindexed, orphans, dangling, removed_unindexed;
+    char keys[512]; /* the unindexed blobs' keys, each followed by ' ' */
+} seen;
+
+static int note(void *ctx, const blobstore_problem *p)
+{
+    seen *s = ctx;
+    if (p->kind == BLOBSTORE_PROBLEM_UNINDEXED) {
+        s->unindexed++;
+        s->removed_unindexed += p->repaired != 0;
+        size_t n = strlen(s->keys);
+        snprintf(s->keys + n, sizeof(s->keys) - n, "%s ", p->key ? p->key : "?");
+    }
+    s->orphans += p->kind == BLOBSTORE_PROBLEM_ORPHAN;
+    s->dangling += p->kind == BLOBSTORE_PROBLEM_DANGLING;
+    return 0;
+}
+
+static void put_value(blobstore *bs, const char *key, char c)
+{
+    char value[6000], meta[64];
+    memset(value, c, sizeof(value));
+    snprintf(meta, sizeof(meta), "{\"v\": \"%c\"}", c);
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.metadata = meta;
+    CHECK_EQ(blobstore_put_ex(NULL, bs, key, value, sizeof(value), &po), 0);
+}
+
+/* The index loses its last commits (an older copy of it put back: for
+ * SQLite the database without its -wal, for JSON a snapshot and journal
+ * that agree with each other): the blobs of those commits carry keys the
+ * index lacks. verify reports them as unindexed with their keys, --repair
+ * never removes them, the rebuild brings every key back with its bytes. */
+static void lost_commits(const char *backend)
+{
+    const char *dir = test_tmpdir();
+    const char *files[] = {"cache_metadata.json", "cache_metadata.json.journal",
+                           "cache_metadata.db"};
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    o.backend = backend;
+    blobstore *bs = NULL;
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    char key[8];
+    for (int i = 0; i < 5; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        put_value(bs, key, (char)('a' + i));
+    }
+    put_value(bs, "old", 'o'); /* overwritten next: its first blob superseded */
+    blobstore_close(bs);
+    for (size_t i = 0; i < 3; i++) {
+        char saved[64];
+        snprintf(saved, sizeof(saved), "%s.saved", files[i]);
+        copy_file(dir, files[i], saved);
+    }
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    for (int i = 5; i < 10; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        put_value(bs, key, (char)('a' + i));
+    }
+    put_value(bs, "k1", 'B');  /* k1 overwritten: its first blob removed */
+    put_value(bs, "old", 'O'); /* the index still has "old" with a newer blob */
+    blobstore_close(bs);
+    /* the commits since are lost */
+    for (size_t i = 0; i < 3; i++) {
+        char saved[64];
+        snprintf(saved, sizeof(saved), "%s.saved", files[i]);
+        copy_file(dir, saved, files[i]);
+    }
+    char *wal = bs__path_join(dir, "cache_metadata.db-wal"),
+         *shm = bs__path_join(dir, "cache_metadata.db-shm");
+    unlink(wal);
+    unlink(shm);
+    free(wal);
+    free(shm);
+    /* "old" put once more: the lost second put's blob is now older than the
+     * entry the index has, whose blob is there: superseded. */
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    put_value(bs, "old", 'P');
+    size_t before = blob_files(dir);
+    seen s;
+    memset(&s, 0, sizeof(s));
+    blobstore_verify_stats st;
+    CHECK_EQ(blobstore_verify(&st, bs, 0, note, &s), 0);
+    /* k5..k9 (keys the index lacks) and k1's second put (its entry's blob
+     * is gone); the lost second put of "old" is older than the entry the
+     * index has now: superseded, an orphan */
+    CHECK_EQ(s.unindexed, 6);
+    for (int i = 5; i < 10; i++) {
+        char want[8];
+        snprintf(want, sizeof(want), "k%d ", i);
+        CHECK(strstr(s.keys, want) != NULL);
+    }
+    CHECK(strstr(s.keys, "k1 ") != NULL);
+    CHECK_EQ(s.dangling, 1); /* k1's entry names its removed first blob */
+    CHECK_EQ(s.orphans, 1);
+    CHECK_EQ(st.orphans, 1);
+    /* --repair removes the dangling entry and the superseded blob, never an
+     * unindexed one */
+    memset(&s, 0, sizeof(s));
+    CHECK_EQ(blobstore_verify(&st, bs, BLOBSTORE_VERIFY_REPAIR, note, &s), 0);
+    CHECK_EQ(s.unindexed, 6);
+    CHECK_EQ(s.removed_unindexed, 0);
+    CHECK_EQ(st.repaired, 2);
+    CHECK_EQ(blob_files(dir), before - 1);
+    memset(&s, 0, sizeof(s));
+    CHECK_EQ(blobstore_verify(&st, bs, BLOBSTORE_VERIFY_REPAIR, note, &s), 0);
+    CHECK_EQ(s.unindexed, 6); /* k1's entry now gone too: its key absent */
+    CHECK_EQ(st.repaired, 0);
+    CHECK_EQ(blob_files(dir), before - 1);
+    /* the rebuild brings every key back with the bytes of its last put */
+    blobstore_rebuild_stats rs;
+    CHECK_EQ(blobstore_rebuild_index(&rs, bs, NULL, NULL), 0);
+    CHECK_EQ(rs.restored, 6);
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        void *v = NULL;
+        size_t n = 0;
+        CHECK_EQ(blobstore_get(&v, &n, bs, key), 0);
+        CHECK_EQ(n, 6000);
+        CHECK_EQ(((char *)v)[0], i == 1 ? 'B' : 'a' + i);
+        blobstore_free(v);
+    }
+    void *v = NULL;
+    size_t n = 0;
+    CHECK_EQ(blobstore_get(&v, &n, bs, "old"), 0);
+    CHECK_EQ(((char *)v)[0], 'P');
+    blobstore_free(v);
+    memset(&s, 0, sizeof(s));
+    CHECK_EQ(blobstore_verify(&st, bs, 0, note, &s), 0);
+    CHECK_EQ(st.ok, 11);
+    CHECK_EQ(s.unindexed + st.orphans + st.dangling + st.corrupt, 0);
+    blobstore_close(bs);
+}
+
+TEST(lost_commits_are_unindexed_json)
+{
+    lost_commits("json");
+}
+
+TEST(lost_commits_are_unindexed_sqlite)
+{
+    lost_commits("sqlite");
+}
+
+/* The rebuild reads a blob's entry record from its two ends: blobs larger
+ * than one read, records larger than one read, a record-less version of
+ * neither; a blob damaged between its ends comes back as an entry whose get
+ * reports the damage (corruption, not absence). */
+TEST(rebuild_reads_records_from_the_ends_of_large_blobs)
+{
+    const char *dir = test_tmpdir();
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    o.backend = "sqlite";
+    o.compression = "none";
+    blobstore *bs = NULL;
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    size_t big = 300000, mlen = 150000;
+    unsigned char *v = malloc(big);
+    char *meta = malloc(mlen + 32);
+    CHECK(v && meta);
+    for (size_t i = 0; i < big; i++)
+        v[i] = (unsigned char)(i * 7 + i / 251);
+    memset(meta, 'm', mlen + 32);
+    memcpy(meta, "{\"long\": \"", 10);
+    strcpy(meta + mlen, "\"}");
+    const struct {
+        const char *key;
+        size_t len;
+        const char *meta;
+    } cases[] = {{"big-long-record", big, meta},
+                 {"big", big, "{\"a\": 1}"},
+                 {"small-long-record", 5000, meta},
+                 {"exactly-64k", 65536 - 200, "{}"},
+                 {"damaged", big, "{\"d\": 1}"}};
+    for (size_t i = 0; i < 5; i++) {
+        blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+        po.metadata = cases[i].meta;
+        CHECK_EQ(blobstore_put_ex(NULL, bs, cases[i].key, v, cases[i].len, &po), 0);
+    }
+    char *m = NULL;
+    CHECK_EQ(blobstore_get_metadata(&m, bs, "damaged"), 0);
+    json_error_t err;
+    json_t *doc = json_loads(m, 0, &err);
+    blobstore_free(m);
+    const char *blob = json_string_value(json_object_get(doc, "blob"));
+    CHECK(blob != NULL);
+    char rel[256];
+    snprintf(rel, sizeof(rel), "blobs/%.2s/%s", blob, blob);
+    json_decref(doc);
+    blobstore_close(bs);
+    /* a byte in the middle of "damaged" (uncompressed: a data byte) */
+    char *path = bs__path_join(dir, rel);
+    FILE *f = fopen(path, "r+b");
+    CHECK(f != NULL);
+    free(path);
+    fseek(f, 150000, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, 150000, SEEK_SET);
+    fputc(c ^ 0x20, f);
+    fclose(f);
+    const char *lose[] = {"cache_metadata.db", "cache_metadata.db-wal", "cache_metadata.db-shm"};
+    for (int i = 0; i < 3; i++) {
+        char *p = bs__path_join(dir, lose[i]);
+        unlink(p);
+        free(p);
+    }
+    CHECK_EQ(blobstore_open_rebuilding(&bs, &o), 0);
+    blobstore_rebuild_stats rs;
+    CHECK_EQ(blobstore_rebuild_index(&rs, bs, NULL, NULL), 0);
+    CHECK_EQ(rs.restored, 5);
+    CHECK_EQ(rs.unreadable, 0);
+    for (size_t i = 0; i < 4; i++) {
+        void *got = NULL;
+        size_t n = 0;
+        CHECK_EQ(blobstore_get(&got, &n, bs, cases[i].key), 0);
+        CHECK(n == cases[i].len && memcmp(got, v, n) == 0);
+        blobstore_free(got);
+        CHECK_EQ(blobstore_get_metadata(&m, bs, cases[i].key), 0);
+        doc = json_loads(m, 0, &err);
+        json_t *want = json_loads(cases[i].meta, 0, &err);
+        CHECK(json_equal(json_object_get(doc, "metadata"), want));
+        json_decref(doc);
+        json_decref(want);
+        blobstore_free(m);
+    }
+    void *got = NULL;
+    size_t n = 0;
+    CHECK_EQ(blobstore_get(&got, &n, bs, "damaged"), BLOBSTORE_ECORRUPT);
+    blobstore_verify_stats st;
+    CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
+    CHECK_EQ(st.corrupt, 1);
+    CHECK_EQ(st.ok, 4);
+    blobstore_close(bs);
+    free(v);
+    free(meta);
+}
+
 static const test_case tests[] = {
     TEST_ENTRY(sqlite_row_damage_is_corruption),
     TEST_ENTRY(sqlite_schema_1_is_migrated_in_place),
     TEST_ENTRY(sqlite_newer_schema_is_refused),
+    TEST_ENTRY(lost_commits_are_unindexed_json),
+    TEST_ENTRY(lost_commits_are_unindexed_sqlite),
+    TEST_ENTRY(rebuild_reads_records_from_the_ends_of_large_blobs),
 };
 TEST_MAIN(tests)

@@ -43,7 +43,7 @@ endforeach()
 add_test(NAME test_pg COMMAND ${PROJECT_SOURCE_DIR}/tests/online/servers.sh --pg $<TARGET_FILE:test_pg>)
 add_test(NAME test_s3 COMMAND ${PROJECT_SOURCE_DIR}/tests/online/servers.sh --pg --rgw $<TARGET_FILE:test_s3>)
 add_test(NAME test_online_cli COMMAND ${PROJECT_SOURCE_DIR}/tests/online/servers.sh --pg --rgw ${PROJECT_SOURCE_DIR}/tests/online/cli.sh $<TARGET_FILE:blobstore_cli>)
-set_tests_properties(test_pg test_s3 test_online_cli PROPERTIES TIMEOUT 600)
+set_tests_properties(test_pg test_s3 test_online_cli PROPERTIES TIMEOUT 900)
 # The differential table suite (tests/parquet/differential.py): random tables
 # in through `put --csv` and Python, out as CSV, Parquet and pandas, checked
 # value by value against the input with DuckDB, parquet-wasm and hyparquet as

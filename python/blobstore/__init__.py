@@ -843,9 +843,12 @@ class BlobStore:
         """Check every blob; returns counts and a list of problems. Files in
         the store's directories that it did not make (symbolic links, stray
         directories, other names) are problems of kind "foreign", counted in
-        "foreign": never followed, never removed by repair. ``repair=True``
-        removes orphan blobs and temporary files and drops entries whose blob
-        is gone.
+        "foreign": never followed, never removed by repair. Blobs no entry
+        refers to that carry a key the index lacks (or holds an older entry
+        for) are "unindexed", counted in "unindexed": kept by repair, brought
+        back by rebuild_index(). ``repair=True`` removes orphan blobs
+        (superseded, or carrying no entry record) and temporary files and
+        drops entries whose blob is gone.
 
         >>> report = store.verify()                        # doctest: +SKIP
         >>> report["ok"] == report["entries"], report["problems"]  # doctest: +SKIP
@@ -853,6 +856,7 @@ class BlobStore:
         """
         result = self._store.verify(repair=repair)
         result["foreign"] = sum(p["kind"] == "foreign" for p in result["problems"])
+        result["unindexed"] = sum(p["kind"] == "unindexed" for p in result["problems"])
         return result
 
     def migrate_to(self, other):

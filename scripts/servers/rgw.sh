@@ -78,7 +78,7 @@ rgw data = $c/rgw/\$name
 [client]
 ms mon client mode = crc
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 CONF
     echo "$rgw_port" > "$c/rgw.port"
     fail() { echo "rgw.sh: $*" >&2; tail -n 20 "$c"/log/*.log >&2 2>/dev/null || true; exit 1; }

@@ -1162,13 +1162,16 @@ static int cmd_clear(blobstore *bs, int argc, char **argv)
 }
 
 typedef struct {
-    size_t unsafe, foreign;
+    size_t unsafe, foreign, unindexed;
 } uncounted;
 
 static int print_problem(void *ctx, const blobstore_problem *p)
 {
-    static const char *kinds[] = {"", "corrupt", "dangling", "orphan", "temp", "unsafe", "foreign"};
+    static const char *kinds[] = {"",     "corrupt", "dangling", "orphan",
+                                  "temp", "unsafe",  "foreign",  "unindexed"};
     uncounted *u = ctx; /* problems verify_stats does not count */
+    if (u && p->kind == BLOBSTORE_PROBLEM_UNINDEXED)
+        u->unindexed++;
     if (u && p->kind == BLOBSTORE_PROBLEM_FOREIGN)
         u->foreign++;
     if (u && p->kind == BLOBSTORE_PROBLEM_UNSAFE)
@@ -1218,15 +1221,20 @@ static int cmd_verify(blobstore *bs, int argc, char **argv)
         return rs.unreadable ? EXIT_CORRUPT : EXIT_OK;
     }
     blobstore_verify_stats st;
-    uncounted u = {0, 0};
+    uncounted u = {0, 0, 0};
     int rc = blobstore_verify(&st, bs, flags, print_problem, &u);
     if (rc)
         return lib_error(rc);
     size_t foreign = u.foreign;
-    size_t problems = st.corrupt + st.dangling + st.orphans + st.temps + u.unsafe + foreign;
+    size_t problems =
+        st.corrupt + st.dangling + st.orphans + st.temps + u.unsafe + foreign + u.unindexed;
     printf("%zu entries checked: %zu ok, %zu corrupt, %zu dangling, %zu orphans, %zu temporary "
            "files; %zu repaired\n",
            st.entries, st.ok, st.corrupt, st.dangling, st.orphans, st.temps, st.repaired);
+    if (u.unindexed)
+        printf("%zu unindexed blobs (entries the index lacks), kept: verify --rebuild-index "
+               "restores them\n",
+               u.unindexed);
     if (foreign)
         printf("%zu foreign files or links in the store's directories, left alone\n", foreign);
     return problems > st.repaired ? EXIT_CORRUPT : EXIT_OK;
