@@ -16,7 +16,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define WRITE_LOCK     "7306202541"
 
 typedef struct {
@@ -361,6 +361,16 @@ static int pg_ctl(blobstore_meta_backend *pbe, int op, void *arg)
         PQclear(r);
         return rc;
     }
+    if (op == BLOBSTORE_META_CTL_BLOB_REFS) {
+        blobstore_meta_blob_refs *q = arg;
+        const char *vals[1] = {q->blob};
+        PGresult *r = run(be, "SELECT count(*) FROM blobstore_entries WHERE blob = $1", 1, vals,
+                          NULL, NULL, &rc);
+        if (r && PQntuples(r) == 1)
+            q->count = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        return rc;
+    }
     return bs__error(BLOBSTORE_EUNSUPPORTED, "postgresql: unknown ctl operation %d", op);
 }
 
@@ -409,6 +419,12 @@ static int migrate(pg_backend *be)
                        " id integer PRIMARY KEY CHECK (id = 1), settings text NOT NULL)");
         if (!rc)
             rc = exec0(be, "INSERT INTO blobstore_schema VALUES (2)");
+    }
+    if (!rc && version < 3) { /* migration 3: entries by blob (content-addressed sharing) */
+        rc = exec0(be, "CREATE INDEX IF NOT EXISTS blobstore_entries_blob ON "
+                       "blobstore_entries (blob)");
+        if (!rc)
+            rc = exec0(be, "INSERT INTO blobstore_schema VALUES (3)");
     }
     if (rc)
         exec0(be, "ROLLBACK");

@@ -734,11 +734,25 @@ static int check_rows(sq_backend *be)
 
 static int sq_ctl(blobstore_meta_backend *pbe, int op, void *arg)
 {
-    (void)arg;
     sq_backend *be = (sq_backend *)pbe;
     if (op == BLOBSTORE_META_CTL_CHECK) {
         int rc = quick_check(be);
         return rc ? rc : check_rows(be);
+    }
+    if (op == BLOBSTORE_META_CTL_BLOB_REFS) {
+        blobstore_meta_blob_refs *q = arg;
+        sqlite3_stmt *st;
+        int ret = prepare(be, &st, "SELECT count(*) FROM entries WHERE blob = ?1");
+        if (ret)
+            return ret;
+        sqlite3_bind_text(st, 1, q->blob, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            q->count = (uint64_t)sqlite3_column_int64(st, 0);
+        else
+            ret = bs__error(BLOBSTORE_EIO, "sqlite: counting the entries of a blob failed");
+        sqlite3_finalize(st);
+        return ret;
     }
     return BLOBSTORE_EUNSUPPORTED;
 }
@@ -927,7 +941,8 @@ int bs__meta_sqlite_open(blobstore_meta_backend **out, const char *path, int dur
                                   " file_size INTEGER NOT NULL, raw INTEGER NOT NULL, data BLOB,"
                                   " rowsum INTEGER) WITHOUT ROWID;"
                                   "CREATE TABLE IF NOT EXISTS blobstore_indexes("
-                                  " path TEXT PRIMARY KEY) WITHOUT ROWID;");
+                                  " path TEXT PRIMARY KEY) WITHOUT ROWID;"
+                                  "CREATE INDEX IF NOT EXISTS entries_blob ON entries(blob);");
     /* A small index is checked whole at every open (a few milliseconds per
      * 10 MiB); verify checks any size. */
     struct stat fst;

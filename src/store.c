@@ -263,9 +263,67 @@ int bs__write_sidecar(blobstore *bs, const char *blob, const char *record, const
     return rc;
 }
 
-/* Record the entry (replacing any old one) and retire the old blob. */
-int bs__commit_entry(blobstore *bs, blobstore_entry *e, unsigned int put_flags)
+typedef struct {
+    const char *blob;
+    uint64_t n;
+} refs_ctx;
+
+static int count_refs(void *ctx, const blobstore_entry *e)
 {
+    refs_ctx *r = ctx;
+    if (e->blob && strcmp(e->blob, r->blob) == 0)
+        r->n++;
+    return 0;
+}
+
+/* Entries whose blob is name, inside a transaction. */
+int bs__blob_refs(blobstore *bs, const char *name, uint64_t *out)
+{
+    blobstore_meta_blob_refs q = {name, 0};
+    int rc = bs->meta->ctl ? bs->meta->ctl(bs->meta, BLOBSTORE_META_CTL_BLOB_REFS, &q)
+                           : BLOBSTORE_EUNSUPPORTED;
+    if (rc == BLOBSTORE_EUNSUPPORTED) { /* no count of its own: every entry */
+        bs__error_clear();
+        refs_ctx r = {name, 0};
+        rc = bs->meta->iterate(bs->meta, NULL, count_refs, &r);
+        q.count = r.n;
+    }
+    *out = rc ? 1 : q.count;
+    return rc;
+}
+
+/* A blob of a content-addressed store that an entry stopped using: removed
+ * if no entry refers to it, counted afresh with this machine's writers
+ * excluded (a put that found the blob present commits its entry under the
+ * shared store lock, so it is either counted or has not looked yet). The
+ * caller holds neither the store lock nor a transaction. */
+void bs__release_blob(blobstore *bs, const char *name)
+{
+    char saved[1024];
+    snprintf(saved, sizeof(saved), "%s", blobstore_errmsg());
+    if (bs__excl_enter(bs) == 0) {
+        uint64_t n = 1;
+        if (bs__tx_begin(bs, 0) == 0) {
+            int rc = bs__blob_refs(bs, name, &n);
+            bs__tx_end(bs, 1);
+            if (rc)
+                n = 1;
+        }
+        if (n == 0)
+            bs__remove_blob_quiet(bs, name);
+        bs__excl_leave(bs);
+    }
+    bs__error(0, "%s", saved);
+}
+
+/* Record the entry (replacing any old one) and retire the old blob. In a
+ * content-addressed store the old blob may be shared: its name is handed
+ * back through *release (malloc'd) for bs__release_blob() once the caller
+ * has left the store lock; release NULL: checked here. */
+int bs__commit_entry(blobstore *bs, blobstore_entry *e, unsigned int put_flags, char **release)
+{
+    if (release)
+        *release = NULL;
     blobstore_entry old;
     memset(&old, 0, sizeof(old));
     int rc = bs__tx_begin(bs, 1);
@@ -291,8 +349,14 @@ int bs__commit_entry(blobstore *bs, blobstore_entry *e, unsigned int put_flags)
     int rc2 = bs__tx_end(bs, rc == 0);
     if (!rc)
         rc = rc2;
-    if (!rc && !batch && old.blob && (!e->blob || strcmp(old.blob, e->blob) != 0))
-        bs__remove_blob_quiet(bs, old.blob);
+    if (!rc && !batch && old.blob && (!e->blob || strcmp(old.blob, e->blob) != 0)) {
+        if (!bs->ca)
+            bs__remove_blob_quiet(bs, old.blob);
+        else if (release)
+            *release = bs__strdup(old.blob);
+        else
+            bs__release_blob(bs, old.blob);
+    }
     blobstore_entry_clear(&old);
     return rc;
 }
@@ -324,8 +388,12 @@ static void batch_end(blobstore *bs, int committed)
     char **remove = committed ? bs->batch_old : bs->batch_new;
     size_t n = committed ? bs->n_old : bs->n_new;
     bs->batch = 0;
-    for (size_t i = 0; i < n; i++)
-        bs__remove_blob_quiet(bs, remove[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (bs->ca) /* shared: only if nothing refers to it */
+            bs__release_blob(bs, remove[i]);
+        else
+            bs__remove_blob_quiet(bs, remove[i]);
+    }
     bs__batch_lists_free(bs);
     pthread_mutex_unlock(&bs->mu);
 }

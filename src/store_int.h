@@ -94,7 +94,13 @@ void bs__remove_blob_quiet(blobstore *bs, const char *name);
 int bs__write_sidecar(blobstore *bs, const char *blob, const char *record, const char *hash,
                       uint64_t size);
 /* Record the entry (replacing any old one) and retire the old blob. */
-int bs__commit_entry(blobstore *bs, blobstore_entry *e, unsigned int put_flags);
+int bs__commit_entry(blobstore *bs, blobstore_entry *e, unsigned int put_flags, char **release);
+/* Entries whose blob is name (inside a transaction). */
+int bs__blob_refs(blobstore *bs, const char *name, uint64_t *out);
+/* Content-addressed stores: remove a blob no entry refers to any more
+ * (counted afresh under the exclusive store lock; the caller holds no
+ * lock nor transaction). */
+void bs__release_blob(blobstore *bs, const char *name);
 
 /* settings.c */
 typedef struct {

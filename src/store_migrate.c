@@ -139,7 +139,7 @@ static int migrate_one(migrate_ctx *m, const blobstore_entry *e)
     if (!rc)
         rc = bs__decode_entry(dst, &ne, bs__null_sink, NULL, 1);
     if (!rc) {
-        rc = bs__commit_entry(dst, &ne, 0);
+        rc = bs__commit_entry(dst, &ne, 0, NULL);
         if (!rc)
             m->st->bytes += ne.file_size;
     } else if (ne.blob && !dst->ca) {

@@ -143,9 +143,25 @@ static int fill_entry(blobstore_entry *e, const char *key, const put_args *a, co
     return 0;
 }
 
-/* In a content-addressable store: if an entry with this hash exists and its
- * data is present, only the entry is rewritten. Returns 1 if handled. */
+/* In a content-addressable store, a put without a key: if an entry with
+ * this hash exists and its data is present, only the entry is rewritten.
+ * Returns 1 if handled. Under the shared store lock, so that a blob found
+ * present is not released before the entry commits. */
+static int ca_reuse_locked(blobstore *bs, const char *hash, const put_args *a, int *rc_out);
+
 static int ca_reuse(blobstore *bs, const char *hash, const put_args *a, int *rc_out)
+{
+    int rc = bs__op_enter(bs);
+    if (rc) {
+        *rc_out = rc;
+        return 1;
+    }
+    int handled = ca_reuse_locked(bs, hash, a, rc_out);
+    bs__op_leave(bs);
+    return handled;
+}
+
+static int ca_reuse_locked(blobstore *bs, const char *hash, const put_args *a, int *rc_out)
 {
     blobstore_entry old;
     memset(&old, 0, sizeof(old));
@@ -158,6 +174,7 @@ static int ca_reuse(blobstore *bs, const char *hash, const put_args *a, int *rc_
     bs__tx_end(bs, 1);
     if (rc) {
         blobstore_entry_clear(&old);
+        bs__error_clear();
         return 0;
     }
     int present = old.inline_data || (old.blob && bs->blobs->exists(bs->blobs, old.blob) == 1);
@@ -182,7 +199,7 @@ static int ca_reuse(blobstore *bs, const char *hash, const put_args *a, int *rc_
         e.inline_data = old.inline_data;
         e.inline_len = old.inline_len;
         old.inline_data = NULL;
-        rc = bs__commit_entry(bs, &e, a->flags);
+        rc = bs__commit_entry(bs, &e, a->flags, NULL); /* same blob: nothing released */
     }
     blobstore_entry_clear(&e);
     blobstore_entry_clear(&old);
@@ -289,13 +306,13 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     if (rc)
         return rc;
     rc = put_args_init(&a, bs, po);
-    if (!rc && key && !bs->ca)
+    if (!rc && key) /* a content-addressed store keeps an explicit key too */
         rc = bs__key_check_new(key);
     if (rc) {
         put_args_free(&a);
         return rc;
     }
-    if (key && !bs->ca && (a.flags & BLOBSTORE_PUT_NO_OVERWRITE)) {
+    if (key && (a.flags & BLOBSTORE_PUT_NO_OVERWRITE)) {
         /* refused before any data is written (commit checks again) */
         blobstore_entry old;
         memset(&old, 0, sizeof(old));
@@ -316,7 +333,7 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         bs__error_clear();
     }
     char keybuf[17], hash[65], name[128];
-    if (!fn) {
+    if (!fn && !key) {
         if (bs->ca) {
             bs__sha256_hex(hash, data, len);
             int handled_rc = 0;
@@ -343,6 +360,8 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     seg_hasher segs;
     memset(&segs, 0, sizeof(segs));
     char *hooked_codec = NULL;
+    char *release = NULL; /* a shared blob the entry replaced, released after the lock */
+    int wrote_ca = 0;     /* this put made the content-addressed blob */
     if (fn && !buf) {
         rc = BLOBSTORE_ENOMEM;
         goto out;
@@ -424,8 +443,10 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
             goto out;
         key = keybuf;
     }
-    /* the blob carries its key and metadata, for an index rebuild */
-    rec = entry_record(bs->ca ? NULL : key, &a, now);
+    /* the blob carries its key and metadata, for an index rebuild (a
+     * content-addressed blob: the key of the put that made it, or none:
+     * the hash) */
+    rec = entry_record(key, &a, now);
     if (!rec) {
         rc = BLOBSTORE_ENOMEM;
         goto out;
@@ -439,7 +460,7 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         sha = NULL;
         stored = size;
     }
-    if (bs->ca)
+    if (bs->ca && !key)
         key = hash;
     if ((rc = fill_entry(&e, key, &a, hash, size, stored, now)) != 0)
         goto out;
@@ -458,11 +479,14 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
             w = NULL;
             if (!rc)
                 committed = 1;
+            wrote_ca = bs->ca;
             if (!rc && a.po->raw) /* a file stored as it is: its record beside it */
                 rc = bs__write_sidecar(bs, name, rec, hash, size);
             if (rc) {
-                if (committed && !bs->batch)
+                if (committed && !bs->batch && !bs->ca)
                     bs__remove_blob_quiet(bs, name);
+                else if (committed && !bs->batch)
+                    release = bs__strdup(name);
                 goto out;
             }
         }
@@ -471,12 +495,19 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
             goto out;
         }
     }
-    rc = bs__commit_entry(bs, &e, a.flags);
+    rc = bs__commit_entry(bs, &e, a.flags, &release);
     if (!rc && out_key && !(*out_key = bs__strdup(key)))
         rc = BLOBSTORE_ENOMEM;
-    /* a refused entry's blob is nobody's, in a batch too */
-    if (rc && committed && (!bs->batch || rc == BLOBSTORE_EEXISTS))
-        bs__remove_blob_quiet(bs, name);
+    /* a refused entry's blob is nobody's, in a batch too (in a
+     * content-addressed store: unless another entry took it meanwhile) */
+    if (rc && committed && (!bs->batch || rc == BLOBSTORE_EEXISTS)) {
+        if (wrote_ca) {
+            free(release);
+            release = bs__strdup(name);
+        } else {
+            bs__remove_blob_quiet(bs, name);
+        }
+    }
 out:;
     bs_error_state es; /* the cleanup below must not replace the error */
     bs__error_state_capture(&es, rc);
@@ -493,6 +524,9 @@ out:;
     put_args_free(&a);
     if (locked)
         bs__op_leave(bs);
+    if (release)
+        bs__release_blob(bs, release);
+    free(release);
     return bs__error_state_restore(&es);
 }
 

@@ -119,7 +119,8 @@ BLOBSTORE_API int blobstore_update_metadata(blobstore *bs, const char *key, cons
     return rc ? rc : rc2;
 }
 
-static int delete_once(blobstore *bs, const char *key)
+/* *release: a content-addressed store's blob to release after the lock */
+static int delete_once(blobstore *bs, const char *key, char **release)
 {
     int rc;
     blobstore_entry e;
@@ -134,8 +135,15 @@ static int delete_once(blobstore *bs, const char *key)
         int rc2 = bs__tx_end(bs, rc == 0);
         if (!rc)
             rc = rc2;
-        if (!rc && !batch && e.blob)
-            bs__remove_blob_quiet(bs, e.blob);
+        if (!rc && !batch && e.blob) {
+            if (bs->ca) {
+                free(*release);
+                *release = e.blob;
+                e.blob = NULL;
+            } else {
+                bs__remove_blob_quiet(bs, e.blob);
+            }
+        }
     }
     blobstore_entry_clear(&e);
     return rc;
@@ -149,14 +157,18 @@ BLOBSTORE_API int blobstore_delete(blobstore *bs, const char *key)
     if (rc || (rc = bs__op_enter(bs)) != 0)
         return rc;
     bs__nospace_take();
-    rc = delete_once(bs, key);
+    char *release = NULL;
+    rc = delete_once(bs, key, &release);
     if (rc && !bs->batch && bs__nospace_take()) { /* full disk: use the reserve */
         bs__reserve_release(bs);
-        rc = delete_once(bs, key);
+        rc = delete_once(bs, key, &release);
         if (!rc)
             bs__reserve_make(bs);
     }
     bs__op_leave(bs);
+    if (release)
+        bs__release_blob(bs, release);
+    free(release);
     return rc;
 }
 

@@ -364,15 +364,34 @@ void conformance_store(blobstore *bs)
         steps[i](bs);
 }
 
+static char *blob_of(blobstore *bs, const char *key)
+{
+    json_t *m = meta_of(bs, key);
+    const char *b = json_string_value(json_object_get(m, "blob"));
+    char *out = b ? strdup(b) : NULL;
+    json_decref(m);
+    return out;
+}
+
+/* Orphans verify finds (a blob nobody refers to that was not removed). */
+static size_t orphans(blobstore *bs)
+{
+    blobstore_verify_stats st;
+    if (blobstore_verify(&st, bs, 0, NULL, NULL) != 0 || st.ok != st.entries)
+        return (size_t)-1; /* also a failure of the CHECK around it */
+    return st.orphans;
+}
+
 void conformance_store_ca(blobstore *bs)
 {
     char *k1 = NULL, *k2 = NULL;
-    CHECK_EQ(blobstore_put(&k1, bs, "ignored", "same bytes", 10, "{\"v\":1}"), 0);
+    /* without a key: the content's hash is the key, identical content one entry */
+    CHECK_EQ(blobstore_put(&k1, bs, NULL, "same bytes", 10, "{\"v\":1}"), 0);
     CHECK_EQ(blobstore_put(&k2, bs, NULL, "same bytes", 10, "{\"v\":2}"), 0);
     CHECK(k1 && k2);
     CHECK_STR(k1, k2);
     CHECK_EQ(strlen(k1), 64);
-    CHECK_EQ(blobstore_exists(bs, "ignored"), 0);
+    CHECK_STR(k1, "58100dc8fc06562ce3e578231dc948e083520ee49c4b4ee5a5a28bb4b4003feb");
     CHECK(get_equals(bs, k1, "same bytes", 10));
     blobstore_list l;
     CHECK_EQ(blobstore_list_keys(&l, bs, NULL, NULL), 0);
@@ -383,9 +402,78 @@ void conformance_store_ca(blobstore *bs)
     char *k3 = NULL;
     CHECK_EQ(blobstore_put_stream(&k3, bs, NULL, read_cb, &r, NULL), 0);
     CHECK_STR(k3, k1);
+    blobstore_free(k3);
+    verify_clean(bs);
+
+    /* With a key (the reference's ML model example): stored under that key;
+     * identical content under any number of keys is one blob. */
+    size_t big = 100000; /* a blob file on every backend (no inline value) */
+    unsigned char *model = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        model[i] = (unsigned char)(i * 13 + i / 251);
+    char *kk = NULL;
+    CHECK_EQ(blobstore_put(&kk, bs, "fraud_detector_v2.1", model, big,
+                           "{\"model_name\": \"fraud_detector\", \"accuracy\": 0.95}"),
+             0);
+    CHECK_STR(kk, "fraud_detector_v2.1");
+    blobstore_free(kk);
+    CHECK_EQ(blobstore_put(NULL, bs, "fraud_detector_v2.2", model, big, "{\"accuracy\": 0.96}"), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "other_model", model, big, NULL), 0);
+    CHECK_EQ(blobstore_list_keys(&l, bs, "fraud_detector", NULL), 0);
+    CHECK_EQ(l.count, 2);
+    if (l.count == 2) {
+        CHECK_STR(l.keys[0], "fraud_detector_v2.1");
+        CHECK_STR(l.keys[1], "fraud_detector_v2.2");
+    }
+    blobstore_list_free(&l);
+    CHECK_EQ(blobstore_update_metadata(bs, "fraud_detector_v2.1", "{\"deployed\": true}"), 0);
+    json_t *m = meta_of(bs, "fraud_detector_v2.1");
+    CHECK(json_is_true(json_object_get(json_object_get(m, "metadata"), "deployed")));
+    CHECK_EQ(json_real_value(json_object_get(json_object_get(m, "metadata"), "accuracy")) == 0.95,
+             1);
+    json_decref(m);
+    char *b1 = blob_of(bs, "fraud_detector_v2.1"), *b2 = blob_of(bs, "fraud_detector_v2.2"),
+         *b3 = blob_of(bs, "other_model");
+    CHECK(b1 && b2 && b3);
+    if (b1 && b2 && b3) { /* one blob, named by the content's hash */
+        CHECK_STR(b1, b2);
+        CHECK_STR(b1, b3);
+    }
+    CHECK(get_equals(bs, "fraud_detector_v2.2", model, big));
+    CHECK_EQ(orphans(bs), 0);
+    /* deleting one key never breaks another */
+    CHECK_EQ(blobstore_delete(bs, "fraud_detector_v2.1"), 0);
+    CHECK(get_equals(bs, "fraud_detector_v2.2", model, big));
+    CHECK(get_equals(bs, "other_model", model, big));
+    /* nor does replacing one with other content */
+    CHECK_EQ(blobstore_put(NULL, bs, "fraud_detector_v2.2", "retrained", 9, NULL), 0);
+    CHECK(get_equals(bs, "fraud_detector_v2.2", "retrained", 9));
+    CHECK(get_equals(bs, "other_model", model, big));
+    CHECK_EQ(blobstore_exists(bs, "other_model"), 1);
+    /* nor a batch that deletes one and rolls back a put of the same content */
+    CHECK_EQ(blobstore_put(NULL, bs, "copy", model, big, NULL), 0);
+    CHECK_EQ(blobstore_batch_begin(bs), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "copy2", model, big, NULL), 0);
+    CHECK_EQ(blobstore_batch_rollback(bs), 0);
+    CHECK_EQ(blobstore_batch_begin(bs), 0);
+    CHECK_EQ(blobstore_delete(bs, "copy"), 0);
+    CHECK_EQ(blobstore_batch_commit(bs), 0);
+    CHECK(get_equals(bs, "other_model", model, big));
+    CHECK_EQ(orphans(bs), 0);
+    /* no-overwrite holds for explicit keys */
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.flags = BLOBSTORE_PUT_NO_OVERWRITE;
+    CHECK_EQ(blobstore_put_ex(NULL, bs, "other_model", "x", 1, &po), BLOBSTORE_EEXISTS);
+    /* the last reference gone, the blob goes too: no orphan is left */
+    CHECK_EQ(blobstore_delete(bs, "other_model"), 0);
+    CHECK_EQ(blobstore_exists(bs, "other_model"), 0);
+    CHECK_EQ(orphans(bs), 0);
+    free(b1);
+    free(b2);
+    free(b3);
+    free(model);
     blobstore_free(k1);
     blobstore_free(k2);
-    blobstore_free(k3);
     verify_clean(bs);
 }
 

@@ -158,13 +158,19 @@ def test_control_characters_in_keys_are_refused(tmp_path):
 def test_content_addressable_dedup(tmp_path):
     with BlobStore(tmp_path / "s", content_addressable=True) as s:
         k1 = s.put(b"same")
-        k2 = s.put(b"same", key="ignored")
+        k2 = s.put(b"same")
         assert k1 == k2 == __import__("hashlib").sha256(b"same").hexdigest()
+        # an explicit key is kept, the content shared
+        assert s.put(b"same", key="named") == "named"
+        assert s.get_metadata("named")["blob"] == s.get_metadata(k1)["blob"]
+        assert s.get("named") == b"same"
+        assert s.delete(k1) and s.get("named") == b"same"
+        s.delete("named")
         p1 = s.put({"model": [1, 2, 3]})
         p2 = s.put({"model": [1, 2, 3]})
         assert p1 == p2
         assert s.get(p1) == {"model": [1, 2, 3]}
-        assert len(s.list()) == 2
+        assert len(s.list()) == 1
 
 
 def test_blob_backends(tmp_path):

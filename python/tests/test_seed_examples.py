@@ -131,13 +131,6 @@ def same_state(a, b):
 
 # The reference's "ML Model Storage" needs an explicit key honoured in a
 # content-addressable store (issue 13, the C side).
-CA_KEYS = pytest.mark.xfail(
-    reason="content-addressed put with an explicit key is not on main yet (issue 13, C side)",
-    strict=True,
-)
-
-
-@CA_KEYS
 def test_ml_model_storage(capsys):
     trained_model = model_state(21)
 

@@ -76,6 +76,18 @@ typedef int (*blobstore_entry_fn)(void *ctx, const blobstore_entry *e);
  *  trusts the index enough to remove blobs without an entry. */
 #define BLOBSTORE_META_CTL_CHECK 3
 
+/** arg blobstore_meta_blob_refs *: count the entries whose blob is
+ *  arg->blob into arg->count, inside the current transaction. In a
+ *  content-addressed store entries with identical content share one blob,
+ *  which is removed only when no entry refers to it. Backends without it
+ *  return BLOBSTORE_EUNSUPPORTED: the store then iterates every entry. */
+#define BLOBSTORE_META_CTL_BLOB_REFS 4
+
+typedef struct blobstore_meta_blob_refs {
+    const char *blob;
+    uint64_t count;
+} blobstore_meta_blob_refs;
+
 /** Backend capability flags. */
 #define BLOBSTORE_META_INLINE 1u /**< put() keeps inline_data */
 
