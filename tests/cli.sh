@@ -266,9 +266,21 @@ done
 S3="$T/ca"
 expect 0 "ca put" -- "$BS" --dir "$S3" --content-addressable put "$T/big.bin"
 k1=$(cat "$T/out")
-expect 0 "ca put again" -- "$BS" --dir "$S3" put --key ignored "$T/big.bin"
+expect 0 "ca put again" -- "$BS" --dir "$S3" put "$T/big.bin"
 check "same key" '[ "$(cat $T/out)" = "$k1" ] && [ "$k1" = "$(sha256sum "$T/big.bin" | cut -d" " -f1)" ]'
+# --content-addressable put --key K: stored under K, the content shared
+expect 0 "ca put --key" -- "$BS" --dir "$S3" --content-addressable put --key model_v1 "$T/big.bin"
+check "the key is kept" '[ "$(cat $T/out)" = model_v1 ]'
+expect 0 "ca put --key, a second key" -- "$BS" --dir "$S3" put --key model_v2 "$T/big.bin"
 check "one blob file" '[ "$(find "$S3/blobs" -type f | wc -l)" -eq 1 ]'
+check "one blob file for three keys" '[ "$(find "$S3/blobs" -type f | wc -l)" -eq 1 ]'
+expect 0 "rm the hash key" -- "$BS" --dir "$S3" rm "$k1"
+expect 0 "rm model_v1" -- "$BS" --dir "$S3" rm model_v1
+expect 0 "model_v2 still whole" -- "$BS" --dir "$S3" get model_v2 -o "$T/ca2.out"
+check "model_v2 bytes" 'cmp -s "$T/ca2.out" "$T/big.bin"'
+expect 0 "verify: no problem" -- "$BS" --dir "$S3" verify
+expect 0 "rm the last key" -- "$BS" --dir "$S3" rm model_v2
+check "its blob is gone" '[ "$(find "$S3/blobs" -type f | wc -l)" -eq 0 ]'
 for n in 0 3; do
     S4="$T/shard$n"
     expect 0 "shard $n put" -- "$BS" --dir "$S4" --shard-chars "$n" put --key x "$T/big.bin"
