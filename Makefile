@@ -8,19 +8,24 @@ CMAKE_FLAGS ?=
 PYTHON     ?= /usr/bin/python3
 VENV       ?= $(BUILD)/venv
 
-.PHONY: all deps build run test test-fast test-asan test-python bench bench-online fuzz install format check-format clean
+.PHONY: all deps deps-build build run test test-fast test-asan test-python bench bench-online fuzz install format check-format clean
 .PHONY: soak soak-arrays soak-tables
 
 all: build
 
+# Everything the tests need (PostgreSQL, Ceph, the Node modules of the
+# Parquet interop tests); the build and make run need only deps-build.
 deps:
 	@./scripts/install-deps.sh
 	@./scripts/install-node-deps.sh
 
+deps-build:
+	@./scripts/install-deps.sh deps/core.txt deps/parquet.txt deps/python.txt
+
 $(BUILD)/Makefile: CMakeLists.txt
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBLOBSTORE_WERROR=ON $(CMAKE_FLAGS)
 
-build: deps
+build: deps-build
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBLOBSTORE_WERROR=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
@@ -30,14 +35,14 @@ run: build
 # Every test: the normal build, then the same suite under ASan + UBSan.
 FUZZ_SECONDS ?= 15
 
-test: build test-asan test-python fuzz
+test: deps build test-asan test-python fuzz
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	./scripts/check-headers.sh
 	./scripts/check-format.sh
 	./scripts/check-install.sh $(BUILD)
 	@echo "make test: all suites passed"
 
-test-fast: build
+test-fast: deps build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 test-asan: deps
@@ -47,7 +52,7 @@ test-asan: deps
 	  BLOBSTORE_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
 
 # The Python package, installed offline into a venv that sees Debian's packages.
-test-python: build
+test-python: deps build
 	rm -rf $(VENV)
 	$(PYTHON) -m venv --system-site-packages $(VENV)
 	$(VENV)/bin/pip install --no-build-isolation --no-index --no-deps -q ./python

@@ -6,6 +6,10 @@ set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -gt 0 ] || set -- "$here"/deps/*.txt
 pkgs=$(cat "$@" | sed 's/#.*//' | tr -s ' \t' '\n' | sort -u)
+if [ "${INSTALL_DEPS_LIST:-}" = 1 ]; then # print the packages considered, install nothing
+    echo "$pkgs"
+    exit 0
+fi
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -9,6 +9,7 @@ blobstore_add_test(test_index_damage SOURCES tests/test_index_damage.c)
 blobstore_add_test(test_procs SOURCES tests/test_procs.c)
 add_test(NAME test_cli COMMAND ${PROJECT_SOURCE_DIR}/tests/cli.sh $<TARGET_FILE:blobstore_cli>)
 add_test(NAME test_cli_index COMMAND ${PROJECT_SOURCE_DIR}/tests/cli_index.sh $<TARGET_FILE:blobstore_cli>)
+add_test(NAME test_make_run COMMAND ${PROJECT_SOURCE_DIR}/tests/make_run.sh)
 set_tests_properties(test_cli PROPERTIES TIMEOUT 300)
 # Mounts a small tmpfs: needs root, else reported as skipped (exit 77).
 add_test(NAME test_full_disk COMMAND ${PROJECT_SOURCE_DIR}/tests/full_disk.sh $<TARGET_FILE:blobstore_cli>)
