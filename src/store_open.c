@@ -254,8 +254,25 @@ static int plan_options(blobstore *bs, const blobstore_options *o, open_plan *p)
 static int read_local(blobstore *bs, const blobstore_options *o, open_plan *p)
 {
     const bs_blob_kind *bk = p->blob_spec ? bs__blob_kind_find(p->blob_spec) : NULL;
-    if (bk && bk->in_memory)
-        return 0;
+    if (bk && bk->in_memory) {
+        /* a memory store named after a store on disk would hide it: refused */
+        if (!o->cache_dir || !*o->cache_dir)
+            return 0;
+        char *sp = bs__path_join(o->cache_dir, p->sname);
+        if (!sp)
+            return BLOBSTORE_ENOMEM;
+        bs_settings rec;
+        int found = 0, rc = 0;
+        struct stat sst;
+        memset(&rec, 0, sizeof(rec));
+        if (lstat(sp, &sst) == 0 && (rc = bs__settings_read(sp, &rec, &found)) == 0 && found)
+            rc = bs__error(BLOBSTORE_ECONFLICT,
+                           "the store in %s uses the blob backend \"%s\", not \"memory\" "
+                           "(a memory store is a new, empty store of this process only)",
+                           o->cache_dir, rec.blob_backend[0] ? rec.blob_backend : "filesystem");
+        free(sp);
+        return rc;
+    }
     const bs_meta_kind *mk = p->meta_spec ? bs__meta_kind_find(p->meta_spec) : NULL;
     bs->dir = bs__strdup(o->cache_dir && *o->cache_dir ? o->cache_dir : ".blobstore");
     p->settings_path = bs->dir ? bs__path_join(bs->dir, p->sname) : NULL;

@@ -397,7 +397,7 @@ expect 2 "ragged csv refused" -- "$BS" --dir "$ST" put --csv "$T/ragged.csv"
 expect 2 "bad schema type" -- "$BS" --dir "$ST" put --csv --schema id:decimal "$T/t.csv"
 expect 0 "csv kept as bytes" -- "$BS" --dir "$ST" put --raw --key rawcsv "$T/t.csv"
 expect 2 "bytes are not a table" -- "$BS" --dir "$ST" get rawcsv --columns a
-expect 2 "unknown column" -- "$BS" --dir "$ST" get t --columns nope
+expect 1 "unknown column is not found (1), not a usage error" -- "$BS" --dir "$ST" get t --columns nope
 D="$(dirname "$0")/parquet/defects"
 # a TIME column prints as a time of day (it printed as an integer)
 expect 0 "put a TIME column" -- "$BS" --dir "$ST" put --key time "$D/time_col.parquet"
@@ -438,8 +438,66 @@ expect 0 "get 500 names as parquet" -- "$BS" --dir "$ST" get wide --columns "$(s
 expect 0 "put it back" -- "$BS" --dir "$ST" put --key wide2 "$T/wide.parquet"
 expect 0 "meta of it" -- "$BS" --dir "$ST" meta wide2
 check "500 columns written" '[ "$(grep -o "\"name\":\"c[0-9]*\"" "$T/out" | wc -l)" -eq 500 ]'
-expect 2 "501 names, one unknown" -- "$BS" --dir "$ST" get wide --columns "$(seq -s, -f 'c%g' 0 499),c500"
+expect 1 "501 names, one unknown" -- "$BS" --dir "$ST" get wide --columns "$(seq -s, -f 'c%g' 0 499),c500"
 check "the unknown one named" 'grep -q "c500" "$T/err"'
+
+# CLI habits (issue 13)
+H="$T/habits"
+expect 0 "global options after the command" -- "$BS" put --dir "$H" --key g "$T/hello.txt"
+expect 0 "ls --dir DIR" -- "$BS" ls --dir "$H"
+check "ls --dir lists the store" '[ "$(cat "$T/out")" = g ]'
+expect 0 "--dir=DIR after the command" -- "$BS" ls --dir="$H"
+check "same listing" '[ "$(cat "$T/out")" = g ]'
+expect 0 "a key that looks like an option stays a key" -- "$BS" --dir "$H" put --key --dir "$T/hello.txt"
+expect 0 "get it" -- "$BS" get --dir "$H" -- --dir
+check "its bytes" 'cmp -s "$T/out" "$T/hello.txt"'
+expect 4 "put of a missing file exits 4" -- "$BS" --dir "$H" put "$T/nosuchfile"
+check "with the system's message" 'grep -q "No such file or directory" "$T/err"'
+expect 4 "put of a missing .npy exits 4" -- "$BS" --dir "$H" put "$T/nosuch.npy"
+expect 2 "--meta twice is refused" -- "$BS" --dir "$H" put --key m2 --meta '{"a":1}' --meta '{"b":2}' "$T/hello.txt"
+check "saying why" 'grep -q "given twice" "$T/err"'
+expect 1 "nothing stored for it" -- "$BS" --dir "$H" exists m2
+expect 2 "--blob-backend memory on a filesystem store is refused" -- "$BS" --dir "$H" --blob-backend memory ls
+check "by name" 'grep -q "filesystem" "$T/err" && grep -q "memory" "$T/err"'
+expect 0 "delete is rm" -- "$BS" --dir "$H" delete -- --dir
+expect 1 "gone" -- "$BS" --dir "$H" exists -- --dir
+expect 0 "remove is rm" -- "$BS" --dir "$H" put --key r "$T/hello.txt"
+expect 0 "remove" -- "$BS" --dir "$H" remove r
+expect 0 "list is ls" -- "$BS" --dir "$H" list
+check "list output" '[ "$(cat "$T/out")" = g ]'
+expect 0 "cat is get" -- "$BS" --dir "$H" cat g
+check "cat bytes" 'cmp -s "$T/out" "$T/hello.txt"'
+expect 2 "an unknown command" -- "$BS" --dir "$H" lst
+check "did you mean ls" 'grep -q "did you mean \"ls\"" "$T/err"'
+expect 2 "a misspelt verify" -- "$BS" --dir "$H" verfiy
+check "did you mean verify" 'grep -q "did you mean \"verify\"" "$T/err"'
+expect 2 "nothing near" -- "$BS" --dir "$H" xyzzyq
+check "no suggestion then" '! grep -q "did you mean" "$T/err"'
+cp "$T/m.npy" "$T/conv.npy"
+expect 0 "put x.npy converts" -- "$BS" --dir "$H" put --key arr "$T/conv.npy"
+check "and says so on stderr" 'grep -q "stored as an array" "$T/err"'
+printf 'a,b\n1,2\n' > "$T/data.csv"
+expect 0 "put data.csv stores bytes" -- "$BS" --dir "$H" put --key csvbytes "$T/data.csv"
+check "and suggests --csv" 'grep -q "put --csv" "$T/err"'
+expect 0 "put --csv converts" -- "$BS" --dir "$H" put --csv --key csvtab "$T/data.csv"
+check "and says so" 'grep -q "stored as a table" "$T/err"'
+expect 0 "put --raw x.npy" -- "$BS" --dir "$H" put --raw --key rawnpy "$T/conv.npy"
+check "says nothing" '[ ! -s "$T/err" ]'
+expect 2 "--slice abc on a 2-D array" -- "$BS" --dir "$H" get arr --slice abc
+check "explains the slice syntax" 'grep -q "START:STOP" "$T/err" && grep -q "0:10,2:5" "$T/err"'
+expect 0 "put --help" -- "$BS" put --help
+for o in --key --meta --no-overwrite --raw --csv --schema; do
+    check "put --help lists $o" 'grep -q -- "$o" "$T/out"'
+done
+expect 0 "get --help" -- "$BS" get --help
+for o in -o --force --slice --columns; do
+    check "get --help lists $o" 'grep -q -- "$o" "$T/out"'
+done
+MAN="$(dirname "$0")/../docs/blobstore.1"
+sed 's/\\-/-/g' "$MAN" > "$T/man.txt" # roff's \- as -
+for o in no-overwrite csv schema raw slice columns rebuild-index repair prefix where; do
+    check "the man page lists --$o" 'grep -q -- "--$o" "$T/man.txt"'
+done
 
 # progress on a terminal for puts that take more than a second (script gives a pty)
 if command -v script > /dev/null; then

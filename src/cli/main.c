@@ -56,14 +56,14 @@ static const char *usage_main =
     "                                           store FILE (or stdin); print the key;\n"
     "                                           .npy/.b2nd files become arrays,\n"
     "                                           CSV/.parquet files tables\n"
-    "  get KEY [-o FILE|-] [--force] [--slice BOX] [--columns A,B]\n"
+    "  get KEY [-o FILE|-] [--force] [--slice BOX] [--columns A,B]   (also: cat)\n"
     "                                           bytes to stdout, or to FILE (.npy, .csv);\n"
     "                                           FILE must be a regular file unless --force\n"
     "  meta KEY                                 the get_metadata JSON\n"
     "  update-meta KEY JSON                     merge JSON into the user metadata\n"
-    "  rm KEY                                   delete\n"
+    "  rm KEY                                   delete (also: delete, remove)\n"
     "  exists KEY                               exit 0 if present, 1 if not\n"
-    "  ls [--prefix P] [--where JSON] [--order-by [-]PATH] [--limit N] [--offset N]\n"
+    "  ls [--prefix P] [--where JSON] [--order-by [-]PATH] [--limit N] [--offset N]  (list)\n"
     "     [--with-meta] [-z|--null|--json]      keys, one per line, sorted (-z: NUL-\n"
     "                                           terminated; --json: a JSON array)\n"
     "  clear                                    delete everything; print how many\n"
@@ -77,6 +77,8 @@ static const char *usage_main =
     "directory; other commands need an existing store (DIR/blobstore.json), else they\n"
     "exit 1 and write nothing. get, meta, exists, ls and verify (without --repair)\n"
     "open the store read-only: a user who may only read it can run them.\n"
+    "\n"
+    "Global options may also follow the command: blobstore ls --dir DIR.\n"
     "\n"
     "Exit codes: 0 success, 1 not found (key, or DIR is not a store), 2 usage error\n"
     "(also: DIR is neither empty nor a store), 3 corruption found (also a damaged\n"
@@ -94,7 +96,8 @@ static const command_help helps[] = {
              "global options' backends and settings. DIR must be new, empty, or already a\n"
              "store (then nothing changes). A directory holding other files is refused\n"
              "(exit 2): a store never takes over a directory it did not create.\n"},
-    {"put", "usage: blobstore put [--key KEY] [--meta JSON] [--raw] [FILE|-]\n"
+    {"put", "usage: blobstore put [--key KEY] [--meta JSON] [--no-overwrite] [--raw]\n"
+            "                     [--csv [--schema S]] [FILE|-]\n"
             "Store FILE (or standard input) and print its key. Without --key a random\n"
             "16-hex-character key is made; in a content-addressable store the key is the\n"
             "SHA-256 of the content. --meta attaches a JSON object as metadata.\n"
@@ -102,7 +105,10 @@ static const command_help helps[] = {
             "checked and stored as an array; --csv FILE stores a CSV file as a table (a\n"
             "Parquet file; column types inferred, or given with --schema a:int32,b:string,\n"
             "c:timestamp[ms],d:date); a .parquet file is checked and stored as a table;\n"
-            "--raw keeps any of them as plain bytes.\n"
+            "--raw keeps any of them as plain bytes. Any other file (a .csv file too) is\n"
+            "stored as its bytes: use --csv to store a CSV file as a table. What a file was\n"
+            "converted to is said on standard error. --meta may be given once (one JSON\n"
+            "object). A FILE that cannot be opened exits 4 with the system's message.\n"
             "--no-overwrite refuses a KEY that exists: nothing is stored, exit 5.\n"
             "A key is 1..1024 bytes of UTF-8 without control characters (0x00-0x1F,\n"
             "0x7F); any other key is refused with exit 2.\n"},
@@ -424,7 +430,7 @@ static int slurp(const char *path, char **out, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f) {
         fail("cannot open %s: %s", path, strerror(errno));
-        return errno == ENOENT ? EXIT_NOTFOUND : EXIT_ERROR;
+        return EXIT_ERROR; /* 1 means a key not found */
     }
     size_t cap = 1 << 20, n = 0;
     char *buf = malloc(cap);
@@ -479,7 +485,7 @@ static int put_table_file(blobstore *bs, const char *key, const char *meta, cons
     int fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         fail("cannot open %s: %s", file, strerror(errno));
-        return errno == ENOENT ? EXIT_NOTFOUND : EXIT_ERROR;
+        return EXIT_ERROR; /* 1 means a key not found */
     }
     struct stat st;
     if (csv) {
@@ -558,6 +564,9 @@ static int cmd_put(blobstore *bs, int argc, char **argv)
         } else if ((m = opt_value(&a, "--meta", &v)) != 0) {
             if (m < 0)
                 return usage_error("put: --meta needs a value");
+            if (meta)
+                return usage_error("put: --meta given twice; give all the metadata in one JSON "
+                                   "object (the last would silently win)");
             meta = v;
         } else if (strcmp(argv[a.i], "--raw") == 0) {
             raw = 1;
@@ -581,20 +590,35 @@ static int cmd_put(blobstore *bs, int argc, char **argv)
         return usage_error("put: --schema goes with --csv");
     if (csv && (!file || !strcmp(file, "-")))
         return usage_error("put: --csv needs a FILE");
-    if (csv || (file && !raw && ends_with(file, ".parquet")))
-        return put_table_file(bs, key, meta, file, csv, schema, flags);
-    if (file && !raw && (ends_with(file, ".npy") || ends_with(file, ".b2nd")))
-        return put_array_file(bs, key, meta, file, flags);
+    if (csv || (file && !raw && ends_with(file, ".parquet"))) {
+        int code = put_table_file(bs, key, meta, file, csv, schema, flags);
+        if (code == EXIT_OK) /* the rule made visible: what the file became */
+            fprintf(stderr, "blobstore: %s stored as a table (Parquet)%s\n", file,
+                    csv ? "" : "; --raw stores the file's bytes as they are");
+        return code;
+    }
+    if (file && !raw && (ends_with(file, ".npy") || ends_with(file, ".b2nd"))) {
+        int code = put_array_file(bs, key, meta, file, flags);
+        if (code == EXIT_OK)
+            fprintf(stderr,
+                    "blobstore: %s stored as an array (Blosc2 .b2nd); --raw stores the file's "
+                    "bytes as they are\n",
+                    file);
+        return code;
+    }
     int fd = 0;
     if (file && strcmp(file, "-") != 0) {
         fd = open(file, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             fail("cannot open %s: %s", file, strerror(errno));
-            return errno == ENOENT ? EXIT_NOTFOUND : EXIT_ERROR;
+            return EXIT_ERROR; /* 1 means a key not found */
         }
     }
     progress p;
     progress_init(&p, "put", fd);
+    if (file && !raw && ends_with(file, ".csv"))
+        fprintf(stderr, "blobstore: %s stored as bytes; put --csv stores a CSV file as a table\n",
+                file);
     blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
     po.metadata = meta;
     po.flags = flags;
@@ -745,6 +769,10 @@ static int emit_table(const get_req *r, int fd)
     int rc = blobstore_table_get(&t, r->bs, r->key, (const char *const *)names, n);
     free(names);
     free(list);
+    if (rc == BLOBSTORE_EINVAL && r->columns && strstr(blobstore_errmsg(), "no column")) {
+        lib_error(rc); /* a column that is not there is "not found", like a key */
+        return EXIT_NOTFOUND;
+    }
     if (rc)
         return lib_error(rc);
     void *out = NULL;
@@ -800,8 +828,13 @@ static int emit(const get_req *r, int fd)
         int64_t lo[BLOBSTORE_ARRAY_MAX_DIM], hi[BLOBSTORE_ARRAY_MAX_DIM];
         if (parse_slice(r->slice, a.ndim, a.shape, lo, hi) != 0) {
             blobstore_array_clear(&a);
-            return usage_error("get: --slice \"%s\" does not fit a %d-dimensional array", r->slice,
-                               a.ndim);
+            return usage_error("get: --slice \"%s\" does not fit a %d-dimensional array: give "
+                               "one START:STOP (or INDEX) per dimension, separated by commas, "
+                               "e.g. --slice 0:10%s (START or STOP may be left out: 5:, :3, :)",
+                               r->slice, a.ndim,
+                               a.ndim == 1   ? ""
+                               : a.ndim == 2 ? ",2:5"
+                                             : ",2:5,...");
         }
         blobstore_array_clear(&a);
         rc = blobstore_array_get_slice(&a, r->bs, r->key, lo, hi);
@@ -1326,14 +1359,101 @@ static const command commands[] = {
     {"migrate", cmd_migrate, OPEN_WRITE},
 };
 
+/* A global option at the cursor: 1 applied (the cursor on its last
+ * token), 0 not one, or -(exit code + 1) for an error. */
+static int global_opt(args *a, blobstore_options *o)
+{
+    const char *s = a->argv[a->i], *v;
+    int m = 0;
+    if (strcmp(s, "--content-addressable") == 0) {
+        o->content_addressable = BLOBSTORE_YES;
+        return 1;
+    }
+    if ((m = opt_value(a, "--dir", &v)) > 0) {
+        o->cache_dir = v;
+    } else if (m == 0 && (m = opt_value(a, "--backend", &v)) > 0) {
+        o->backend = v;
+    } else if (m == 0 && (m = opt_value(a, "--blob-backend", &v)) > 0) {
+        o->blob_backend = v;
+    } else if (m == 0 && (m = opt_value(a, "--compression", &v)) > 0) {
+        o->compression = v;
+    } else if (m == 0 && (m = opt_value(a, "--level", &v)) > 0) {
+        if (parse_int(v, 1, 9, &o->compression_level))
+            return -usage_error("--level must be 1..9") - 1;
+    } else if (m == 0 && (m = opt_value(a, "--shard-chars", &v)) > 0) {
+        int n;
+        if (parse_int(v, 0, 8, &n))
+            return -usage_error("--shard-chars must be 0..8") - 1;
+        o->shard_chars = n == 0 ? BLOBSTORE_SHARD_NONE : n;
+    } else if (m == 0 && (m = opt_value(a, "--durability", &v)) > 0) {
+        if (strcmp(v, "durable") == 0)
+            o->durability = BLOBSTORE_DURABILITY_DURABLE;
+        else if (strcmp(v, "relaxed") == 0)
+            o->durability = BLOBSTORE_DURABILITY_RELAXED;
+        else
+            return -usage_error("--durability must be durable or relaxed") - 1;
+    } else if (m < 0) {
+        return -usage_error("%s needs a value", s) - 1;
+    }
+    return m > 0;
+}
+
+/* Options of the commands that take a value (skipped when global options
+ * are picked out of a command's arguments). */
+static int takes_value(const char *s)
+{
+    static const char *const names[] = {
+        "--key",    "--meta",       "--schema",          "-o",
+        "--output", "--columns",    "--slice",           "--prefix",
+        "--where",  "--order-by",   "--limit",           "--offset",
+        "--to-dir", "--to-backend", "--to-blob-backend", "--to-shard-chars"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(s, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Commands under other names users type. */
+static const struct {
+    const char *alias, *name;
+} aliases[] = {{"delete", "rm"}, {"remove", "rm"}, {"list", "ls"}, {"cat", "get"}};
+
+/* Edit distance of two short words (for "did you mean"). */
+static size_t distance(const char *x, const char *y)
+{
+    size_t n = strlen(x), m = strlen(y), d[32][32];
+    if (n > 30 || m > 30)
+        return 99;
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            size_t c = d[i - 1][j - 1] + (x[i - 1] != y[j - 1]);
+            if (d[i - 1][j] + 1 < c)
+                c = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < c)
+                c = d[i][j - 1] + 1;
+            d[i][j] = c;
+        }
+    return d[n][m];
+}
+
+static char **g_sub_argv;
+
+static void free_sub_argv(void)
+{
+    free(g_sub_argv);
+}
+
 int main(int argc, char **argv)
 {
     blobstore_options o = BLOBSTORE_OPTIONS_INIT;
     args a = {argc, argv, 1};
     o.cache_dir = getenv("BLOBSTORE_DIR");
     for (; a.i < argc; a.i++) {
-        const char *s = argv[a.i], *v;
-        int m = 0;
+        const char *s = argv[a.i];
         if (s[0] != '-')
             break;
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
@@ -1344,50 +1464,68 @@ int main(int argc, char **argv)
             printf("blobstore %s\n", blobstore_version());
             return EXIT_OK;
         }
-        if (strcmp(s, "--content-addressable") == 0) {
-            o.content_addressable = BLOBSTORE_YES;
-            continue;
-        }
-        if ((m = opt_value(&a, "--dir", &v)) > 0) {
-            o.cache_dir = v;
-        } else if (m == 0 && (m = opt_value(&a, "--backend", &v)) > 0) {
-            o.backend = v;
-        } else if (m == 0 && (m = opt_value(&a, "--blob-backend", &v)) > 0) {
-            o.blob_backend = v;
-        } else if (m == 0 && (m = opt_value(&a, "--compression", &v)) > 0) {
-            o.compression = v;
-        } else if (m == 0 && (m = opt_value(&a, "--level", &v)) > 0) {
-            if (parse_int(v, 1, 9, &o.compression_level))
-                return usage_error("--level must be 1..9");
-        } else if (m == 0 && (m = opt_value(&a, "--shard-chars", &v)) > 0) {
-            int n;
-            if (parse_int(v, 0, 8, &n))
-                return usage_error("--shard-chars must be 0..8");
-            o.shard_chars = n == 0 ? BLOBSTORE_SHARD_NONE : n;
-        } else if (m == 0 && (m = opt_value(&a, "--durability", &v)) > 0) {
-            if (strcmp(v, "durable") == 0)
-                o.durability = BLOBSTORE_DURABILITY_DURABLE;
-            else if (strcmp(v, "relaxed") == 0)
-                o.durability = BLOBSTORE_DURABILITY_RELAXED;
-            else
-                return usage_error("--durability must be durable or relaxed");
-        } else if (m < 0) {
-            return usage_error("%s needs a value", s);
-        } else {
+        int g = global_opt(&a, &o);
+        if (g < 0)
+            return -g - 1;
+        if (g == 0)
             return usage_error("unknown option %s", s);
-        }
     }
     if (a.i >= argc)
         return usage_error("no command given");
     const char *name = argv[a.i];
+    for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+        if (strcmp(aliases[i].alias, name) == 0)
+            name = aliases[i].name;
     const command *cmd = NULL;
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(commands[i].name, name) == 0)
             cmd = &commands[i];
-    if (!cmd)
+    if (!cmd) {
+        const char *best = NULL;
+        size_t bd = 3;
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+            size_t d = distance(name, commands[i].name);
+            if (d < bd ||
+                (strlen(name) >= 2 && !strncmp(commands[i].name, name, strlen(name)) && bd > 1)) {
+                bd = d < bd ? d : 1;
+                best = commands[i].name;
+            }
+        }
+        for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+            if (distance(name, aliases[i].alias) < bd) {
+                bd = distance(name, aliases[i].alias);
+                best = aliases[i].alias;
+            }
+        if (best)
+            return usage_error("unknown command \"%s\"; did you mean \"%s\"?", name, best);
         return usage_error("unknown command \"%s\"", name);
-    int sub_argc = argc - a.i - 1;
-    char **sub_argv = argv + a.i + 1;
+    }
+    /* Global options may also follow the command (blobstore ls --dir S):
+     * picked out, the rest left to the command in order. */
+    int sub_argc = 0;
+    char **sub_argv = g_sub_argv = calloc((size_t)argc + 1, sizeof(char *));
+    atexit(free_sub_argv);
+    if (!sub_argv) {
+        fail("out of memory");
+        return EXIT_ERROR;
+    }
+    for (a.i++; a.i < argc; a.i++) {
+        if (strcmp(argv[a.i], "--") == 0) {
+            while (a.i < argc)
+                sub_argv[sub_argc++] = argv[a.i++];
+            break;
+        }
+        if (takes_value(argv[a.i]) && a.i + 1 < argc) {
+            sub_argv[sub_argc++] = argv[a.i++];
+            sub_argv[sub_argc++] = argv[a.i];
+            continue;
+        }
+        int g = argv[a.i][0] == '-' ? global_opt(&a, &o) : 0;
+        if (g < 0)
+            return -g - 1;
+        if (g == 0)
+            sub_argv[sub_argc++] = argv[a.i];
+    }
     if (wants_help(sub_argc, sub_argv)) {
         for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
             if (strcmp(helps[i].name, name) == 0)
