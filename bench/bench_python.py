@@ -1,5 +1,5 @@
 """make bench, Python section: the blobstore package next to diskcache and
-joblib (Debian's python3-diskcache / python3-joblib, bench/deps.txt) and next
+joblib (Debian's python3-diskcache / python3-joblib, deps/packages.txt, part bench) and next
 to the C library's own calls, every baseline measured in this same run, each
 line with its ratio and the target of issue 16.
 

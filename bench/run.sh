@@ -19,7 +19,7 @@ for a in "$@"; do
     *) echo "usage: bench/run.sh BUILD_DIR [--quick] [--online]" >&2; exit 2 ;;
     esac
 done
-"$here/scripts/install-deps.sh" "$here/bench/deps.txt"
+"$here/scripts/install-deps.sh" bench
 root=$(mktemp -d /var/tmp/blobstore-bench.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 start=$(date +%s)

@@ -5,6 +5,7 @@
  * crash, and may only report names with the backend's layout: never a path.
  */
 #include "internal.h"
+#include "s3_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,11 +1,13 @@
 #!/bin/sh
-# Installs the Debian packages listed in deps/*.txt (or in the lists given as
-# arguments, as bench/run.sh does with bench/deps.txt) that are missing.
-# Runs apt-get as root, or through sudo. Each module keeps its own list.
+# Installs the Debian packages deps/packages.txt lists that are missing: those
+# of the parts given as arguments (e.g. `install-deps.sh build core` for a
+# core build without the network modules, `install-deps.sh bench` as
+# bench/run.sh does) or in $PARTS; none: all of them. Runs apt-get as root,
+# or through sudo.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -gt 0 ] || set -- "$here"/deps/*.txt
-pkgs=$(cat "$@" | sed 's/#.*//' | tr -s ' \t' '\n' | sort -u)
+# shellcheck disable=SC2086
+pkgs=$("$here/scripts/deps.sh" --debian "$@" ${PARTS:-} | sort -u)
 if [ "${INSTALL_DEPS_LIST:-}" = 1 ]; then # print the packages considered, install nothing
     echo "$pkgs"
     exit 0

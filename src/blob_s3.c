@@ -34,6 +34,8 @@
  * are pooled, so the backend may be used by several threads at once.
  */
 #include "internal.h"
+#include "module.h"
+#include "s3_int.h"
 #include "blobstore/sys/blob_backend.h"
 
 #include <curl/curl.h>
@@ -72,90 +74,6 @@ typedef struct {
     CURL *pool[POOL_MAX];
     int npool;
 } s3_backend;
-
-/* ---- strings ---- */
-
-static char *str_printf(const char *fmt, ...) BS_PRINTF(1, 2);
-static char *str_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return NULL;
-    char *s = bs__malloc((size_t)n + 1);
-    if (!s)
-        return NULL;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
-/* URI-encode s (RFC 3986 unreserved kept; '/' kept when keep_slash). */
-static char *uri_encode(const char *s, int keep_slash)
-{
-    size_t n = strlen(s);
-    char *out = bs__malloc(n * 3 + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned char c = *p;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
-            *o++ = (char)c;
-        } else {
-            static const char hex[] = "0123456789ABCDEF";
-            *o++ = '%';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        }
-    }
-    *o = 0;
-    return out;
-}
-
-/* The text of the next <tag>...</tag> at or after *pos, XML-unescaped, or
- * NULL; *pos moves past it. */
-static char *xml_next(const char *doc, size_t len, size_t *pos, const char *tag)
-{
-    char open[64], close[64];
-    snprintf(open, sizeof(open), "<%s>", tag);
-    snprintf(close, sizeof(close), "</%s>", tag);
-    if (*pos >= len)
-        return NULL;
-    const char *a = strstr(doc + *pos, open);
-    if (!a)
-        return NULL;
-    a += strlen(open);
-    const char *b = strstr(a, close);
-    if (!b)
-        return NULL;
-    *pos = (size_t)(b - doc) + strlen(close);
-    char *out = bs__malloc((size_t)(b - a) + 1), *o = out;
-    if (!out)
-        return NULL;
-    static const struct {
-        const char *ent;
-        char c;
-    } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-    for (const char *p = a; p < b;) {
-        size_t k;
-        for (k = 0; k < sizeof(ents) / sizeof(ents[0]); k++) {
-            size_t el = strlen(ents[k].ent);
-            if ((size_t)(b - p) >= el && memcmp(p, ents[k].ent, el) == 0) {
-                *o++ = ents[k].c;
-                p += el;
-                break;
-            }
-        }
-        if (k == sizeof(ents) / sizeof(ents[0]))
-            *o++ = *p++;
-    }
-    *o = 0;
-    return out;
-}
 
 /* ---- requests ---- */
 
@@ -269,17 +187,17 @@ static void handle_put(s3_backend *be, CURL *c)
 
 static char *object_url(s3_backend *be, const char *key, const char *query)
 {
-    char *ek = key ? uri_encode(key, 1) : bs__strdup("");
+    char *ek = key ? bs__s3_uri_encode(key, 1) : bs__strdup("");
     if (!ek)
         return NULL;
     char *url;
     const char *q = query ? "?" : "", *qs = query ? query : "";
     if (be->path_style) {
-        url = str_printf("%s/%s/%s%s%s", be->endpoint, be->bucket, ek, q, qs);
+        url = bs__s3_printf("%s/%s/%s%s%s", be->endpoint, be->bucket, ek, q, qs);
     } else {
         const char *sep = strstr(be->endpoint, "://");
-        url = str_printf("%.*s%s.%s/%s%s%s", (int)(sep - be->endpoint + 3), be->endpoint,
-                         be->bucket, sep + 3, ek, q, qs);
+        url = bs__s3_printf("%.*s%s.%s/%s%s%s", (int)(sep - be->endpoint + 3), be->endpoint,
+                            be->bucket, sep + 3, ek, q, qs);
     }
     free(ek);
     return url;
@@ -360,7 +278,7 @@ static void error_code(const s3_req *r, char *out, size_t cap)
     memcpy(tmp, r->resp.data, n);
     tmp[n] = 0;
     size_t pos = 0;
-    char *code = xml_next(tmp, n, &pos, "Code");
+    char *code = bs__s3_xml_next(tmp, n, &pos, "Code");
     if (code) {
         snprintf(out, cap, "%s", code);
         free(code);
@@ -419,23 +337,9 @@ static int status_error(const s3_req *r, const char *what)
 
 /* ---- names ---- */
 
-static int name_ok(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > 255 || name[0] == '.')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              c == '-' || c == '_' || c == '.'))
-            return 0;
-    }
-    return 1;
-}
-
 static int name_check(const char *name)
 {
-    return name_ok(name) ? 0 : bs__error(BLOBSTORE_EINVAL, "invalid blob name \"%s\"", name);
+    return bs__s3_name_ok(name) ? 0 : bs__error(BLOBSTORE_EINVAL, "invalid blob name \"%s\"", name);
 }
 
 static char *object_key(s3_backend *be, const char *name)
@@ -443,8 +347,8 @@ static char *object_key(s3_backend *be, const char *name)
     size_t n = strlen(name);
     int sc = n < (size_t)be->shard_chars ? (int)n : be->shard_chars;
     if (sc == 0)
-        return str_printf("%s%s", be->prefix, name);
-    return str_printf("%s%.*s/%s", be->prefix, sc, name, name);
+        return bs__s3_printf("%s%s", be->prefix, name);
+    return bs__s3_printf("%s%.*s/%s", be->prefix, sc, name, name);
 }
 
 /* The object key of a valid name (free it), or NULL with the error in *rc. */
@@ -487,10 +391,10 @@ static int mpu_begin(s3_backend *be, s3_mpu *m)
         rc = bs__buf_append(&r.resp, "", 1);
     if (!rc) {
         size_t pos = 0;
-        char *id = xml_next((const char *)r.resp.data, r.resp.len - 1, &pos, "UploadId");
+        char *id = bs__s3_xml_next((const char *)r.resp.data, r.resp.len - 1, &pos, "UploadId");
         if (!id)
             rc = bs__error(BLOBSTORE_EIO, "s3: no UploadId in the answer to a multipart start");
-        else if (!(m->upload_id = uri_encode(id, 0)))
+        else if (!(m->upload_id = bs__s3_uri_encode(id, 0)))
             rc = BLOBSTORE_ENOMEM;
         free(id);
     }
@@ -507,7 +411,7 @@ static int mpu_part(s3_backend *be, s3_mpu *m, const void *body, size_t len)
     if (!et)
         return BLOBSTORE_ENOMEM;
     m->etags = et;
-    char *q = str_printf("partNumber=%zu&uploadId=%s", m->nparts + 1, m->upload_id);
+    char *q = bs__s3_printf("partNumber=%zu&uploadId=%s", m->nparts + 1, m->upload_id);
     if (!q)
         return BLOBSTORE_ENOMEM;
     s3_req r = {.method = "PUT", .key = m->key, .query = q, .body = body, .body_len = len};
@@ -546,7 +450,7 @@ static int mpu_complete(s3_backend *be, s3_mpu *m)
     }
     if (!rc)
         rc = bs__buf_append(&x, "</CompleteMultipartUpload>", 26);
-    char *q = rc ? NULL : str_printf("uploadId=%s", m->upload_id);
+    char *q = rc ? NULL : bs__s3_printf("uploadId=%s", m->upload_id);
     if (!rc && !q)
         rc = BLOBSTORE_ENOMEM;
     if (!rc) {
@@ -588,7 +492,7 @@ static void mpu_cancel(s3_backend *be, s3_mpu *m)
 {
     if (!m->upload_id)
         return;
-    char *q = str_printf("uploadId=%s", m->upload_id);
+    char *q = bs__s3_printf("uploadId=%s", m->upload_id);
     if (q)
         delete_quiet(be, m->key, q);
     free(q);
@@ -602,8 +506,8 @@ static int copy_object(s3_backend *be, const char *from, const char *to, uint64_
 {
     int rc = 0;
     if (size <= be->copy_max) {
-        char *src_path = str_printf("/%s/%s", be->bucket, from);
-        char *src = src_path ? uri_encode(src_path, 1) : NULL;
+        char *src_path = bs__s3_printf("/%s/%s", be->bucket, from);
+        char *src = src_path ? bs__s3_uri_encode(src_path, 1) : NULL;
         free(src_path);
         if (!src)
             return BLOBSTORE_ENOMEM;
@@ -674,7 +578,7 @@ static int writer_flush(s3_writer *w)
         if ((rc = bs__random_bytes(rnd, sizeof(rnd))) != 0)
             return rc;
         bs__hex(hex, rnd, sizeof(rnd));
-        if (!(w->mpu.key = str_printf("%stmp/w-%s", w->be->prefix, hex)))
+        if (!(w->mpu.key = bs__s3_printf("%stmp/w-%s", w->be->prefix, hex)))
             return BLOBSTORE_ENOMEM;
     }
     if (!w->mpu.upload_id && (rc = mpu_begin(w->be, &w->mpu)) != 0)
@@ -984,9 +888,9 @@ static int s3_remove_temp(blobstore_blob_backend *pbe, const char *name)
     if (!base)
         return BLOBSTORE_ENOMEM;
     int rc = name_check(base);
-    char *key = rc ? NULL : str_printf("%stmp/%s", be->prefix, base);
-    char *id = sp ? uri_encode(sp + 1, 0) : NULL;
-    char *q = id ? str_printf("uploadId=%s", id) : NULL;
+    char *key = rc ? NULL : bs__s3_printf("%stmp/%s", be->prefix, base);
+    char *id = sp ? bs__s3_uri_encode(sp + 1, 0) : NULL;
+    char *q = id ? bs__s3_printf("uploadId=%s", id) : NULL;
     if (!rc && (!key || (sp && !q)))
         rc = BLOBSTORE_ENOMEM;
     if (!rc)
@@ -998,105 +902,10 @@ static int s3_remove_temp(blobstore_blob_backend *pbe, const char *name)
     return rc;
 }
 
-/* Seconds since the epoch of an S3 timestamp "2026-11-24T20:35:00.000Z",
- * or 0. */
-static time_t iso_time(const char *s)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    if (sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec) != 6)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return timegm(&tm);
-}
-
-/* The blob name of an object key relative to the prefix when it has this
- * backend's layout ("ab/abcdef.blob", or "abcdef.blob" unsharded), else
- * NULL: other objects under the prefix are not ours to report. */
-static const char *layout_name(int shard_chars, const char *rel)
-{
-    const char *name = rel;
-    if (shard_chars) {
-        const char *slash = strchr(rel, '/');
-        if (!slash || (size_t)(slash - rel) != (size_t)shard_chars)
-            return NULL;
-        name = slash + 1;
-        if (strncmp(name, rel, (size_t)shard_chars) != 0)
-            return NULL;
-    }
-    return name_ok(name) ? name : NULL;
-}
-
-int bs__s3_list_page(const char *doc, size_t len, const char *prefix, int shard_chars, long grace,
-                     time_t now, int uploads, blobstore_blob_list_fn fn, void *ctx, char **next_a,
-                     char **next_b)
-{
-    size_t plen = strlen(prefix), pos = 0;
-    const char *item = uploads ? "Upload" : "Contents";
-    char *it;
-    int rc = 0;
-    *next_a = *next_b = NULL;
-    while (!rc && (it = xml_next(doc, len, &pos, item)) != NULL) {
-        size_t ip = 0, il = strlen(it);
-        char *key = xml_next(it, il, &ip, "Key");
-        ip = 0;
-        char *id = uploads ? xml_next(it, il, &ip, "UploadId") : NULL;
-        ip = 0;
-        char *when = xml_next(it, il, &ip, uploads ? "Initiated" : "LastModified");
-        time_t t = when ? iso_time(when) : 0;
-        int young = grace > 0 && (t == 0 || now - t < grace);
-        if (key && !young && strncmp(key, prefix, plen) == 0) {
-            const char *rel = key + plen;
-            if (strncmp(rel, "tmp/w-", 6) == 0 && !strchr(rel + 4, '/') && name_ok(rel + 4)) {
-                char *nm = uploads && id ? str_printf("%s %s", rel + 4, id) : NULL;
-                rc = fn(ctx, nm ? nm : rel + 4, 1);
-                free(nm);
-            } else if (!uploads && layout_name(shard_chars, rel)) {
-                rc = fn(ctx, layout_name(shard_chars, rel), 0);
-            }
-        }
-        free(when);
-        free(key);
-        free(id);
-        free(it);
-    }
-    size_t tp = 0;
-    char *trunc = xml_next(doc, len, &tp, "IsTruncated");
-    int more = trunc && strcmp(trunc, "true") == 0;
-    free(trunc);
-    if (rc || !more)
-        return rc;
-    tp = 0;
-    if (uploads) {
-        char *k = xml_next(doc, len, &tp, "NextKeyMarker");
-        tp = 0;
-        char *i = xml_next(doc, len, &tp, "NextUploadIdMarker");
-        *next_a = k ? uri_encode(k, 0) : NULL;
-        *next_b = i ? uri_encode(i, 0) : NULL;
-        free(k);
-        free(i);
-        if (!*next_a || !*next_b) {
-            free(*next_a);
-            free(*next_b);
-            *next_a = *next_b = NULL;
-            rc = bs__error(BLOBSTORE_EIO, "s3: a truncated upload listing without markers");
-        }
-    } else {
-        char *t = xml_next(doc, len, &tp, "NextContinuationToken");
-        *next_a = t ? uri_encode(t, 0) : NULL;
-        free(t);
-        if (!*next_a)
-            rc = bs__error(BLOBSTORE_EIO, "s3: a truncated listing without a token");
-    }
-    return rc;
-}
-
 /* Page through a listing (ListObjectsV2 or ListMultipartUploads). */
 static int list_pages(s3_backend *be, int uploads, blobstore_blob_list_fn fn, void *ctx)
 {
-    char *eprefix = uri_encode(be->prefix, 0);
+    char *eprefix = bs__s3_uri_encode(be->prefix, 0);
     char *a = NULL, *b = NULL; /* where the next page starts */
     if (!eprefix)
         return BLOBSTORE_ENOMEM;
@@ -1105,14 +914,15 @@ static int list_pages(s3_backend *be, int uploads, blobstore_blob_list_fn fn, vo
         char *q;
         /* parameters in alphabetical order (SigV4) */
         if (uploads)
-            q = a ? str_printf("key-marker=%s&max-uploads=%u&prefix=%stmp%%2F&upload-id-marker=%s&"
-                               "uploads=",
-                               a, be->page, eprefix, b)
-                  : str_printf("max-uploads=%u&prefix=%stmp%%2F&uploads=", be->page, eprefix);
+            q = a ? bs__s3_printf(
+                        "key-marker=%s&max-uploads=%u&prefix=%stmp%%2F&upload-id-marker=%s&"
+                        "uploads=",
+                        a, be->page, eprefix, b)
+                  : bs__s3_printf("max-uploads=%u&prefix=%stmp%%2F&uploads=", be->page, eprefix);
         else
-            q = a ? str_printf("continuation-token=%s&list-type=2&max-keys=%u&prefix=%s", a,
-                               be->page, eprefix)
-                  : str_printf("list-type=2&max-keys=%u&prefix=%s", be->page, eprefix);
+            q = a ? bs__s3_printf("continuation-token=%s&list-type=2&max-keys=%u&prefix=%s", a,
+                                  be->page, eprefix)
+                  : bs__s3_printf("list-type=2&max-keys=%u&prefix=%s", be->page, eprefix);
         free(a);
         free(b);
         a = b = NULL;
@@ -1248,9 +1058,9 @@ static int ensure_bucket(s3_backend *be)
                          r.status == 403 ? " (access denied: check credentials)" : "");
     char *cfg = strcmp(be->region, "us-east-1") == 0
                     ? NULL
-                    : str_printf("<CreateBucketConfiguration><LocationConstraint>%s"
-                                 "</LocationConstraint></CreateBucketConfiguration>",
-                                 be->region);
+                    : bs__s3_printf("<CreateBucketConfiguration><LocationConstraint>%s"
+                                    "</LocationConstraint></CreateBucketConfiguration>",
+                                    be->region);
     s3_req c = {.method = "PUT", .body = cfg, .body_len = cfg ? strlen(cfg) : 0};
     rc = s3_do(be, &c);
     if (!rc && c.status != 200) {
@@ -1313,8 +1123,7 @@ static int param_u64(uint64_t *out, const char *q, const char *name, uint64_t de
     return 0;
 }
 
-BLOBSTORE_API int blobstore_blob_backend_s3_new(blobstore_blob_backend **out, const char *url,
-                                                int shard_chars)
+int bs__module_blob_new(blobstore_blob_backend **out, const char *url, int shard_chars)
 {
     if (!out || !url || strncmp(url, "s3://", 5) != 0)
         return bs__error(BLOBSTORE_EINVAL,
@@ -1390,7 +1199,7 @@ BLOBSTORE_API int blobstore_blob_backend_s3_new(blobstore_blob_backend **out, co
     const char *ps = prefix;
     while (*ps == '/')
         ps++;
-    be->prefix = *ps ? str_printf("%s/", ps) : bs__strdup("");
+    be->prefix = *ps ? bs__s3_printf("%s/", ps) : bs__strdup("");
     const char *region = qregion ? qregion : env("AWS_REGION");
     if (!region)
         region = env("AWS_DEFAULT_REGION");
@@ -1402,7 +1211,7 @@ BLOBSTORE_API int blobstore_blob_backend_s3_new(blobstore_blob_backend **out, co
         be->path_style = 1;
         be->endpoint = bs__strdup(endpoint);
     } else if (be->region) {
-        be->endpoint = str_printf("https://s3.%s.amazonaws.com", be->region);
+        be->endpoint = bs__s3_printf("https://s3.%s.amazonaws.com", be->region);
     }
     if (!be->prefix || !be->region || !be->endpoint) {
         rc = BLOBSTORE_ENOMEM;
@@ -1421,8 +1230,8 @@ BLOBSTORE_API int blobstore_blob_backend_s3_new(blobstore_blob_backend **out, co
                        "s3: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set");
         goto done;
     }
-    be->userpwd = str_printf("%s:%s", ak, sk);
-    be->sigv4 = str_printf("aws:amz:%s:s3", be->region);
+    be->userpwd = bs__s3_printf("%s:%s", ak, sk);
+    be->sigv4 = bs__s3_printf("aws:amz:%s:s3", be->region);
     if (env("AWS_SESSION_TOKEN"))
         be->token = bs__strdup(env("AWS_SESSION_TOKEN"));
     if (!be->userpwd || !be->sigv4 || (env("AWS_SESSION_TOKEN") && !be->token)) {

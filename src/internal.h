@@ -236,17 +236,6 @@ void bs__store_codec(const blobstore *bs, const char **name, int *level);
 int bs__get_file(void **out, size_t *len, blobstore *bs, const char *key, const char *format,
                  const char *what);
 
-/* One page of an S3 listing (ListObjectsV2, or ListMultipartUploads when
- * uploads): doc is the NUL-terminated XML (len bytes before the NUL). Calls fn
- * for objects with the backend's layout under prefix (sharded by
- * shard_chars) and for temporaries, leaving out those younger than grace
- * seconds at the server's time now. When the listing goes on, *next_a (and
- * *next_b for uploads) receive where, URL-encoded; else NULL. (blob_s3.c;
- * separate for fuzzing.) */
-int bs__s3_list_page(const char *doc, size_t len, const char *prefix, int shard_chars, long grace,
-                     time_t now, int uploads, blobstore_blob_list_fn fn, void *ctx, char **next_a,
-                     char **next_b);
-
 /* Parts of a stored file (array slices, table columns) without reading the
  * rest. Files stored as they are carry an XXH3-64 checksum per segment (in
  * their entry, hidden from get_metadata). For files over BS_RANGED_MIN, when

@@ -12,6 +12,7 @@
  * re-established once per call before the error is reported.
  */
 #include "internal.h"
+#include "module.h"
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -433,7 +434,7 @@ static int migrate(pg_backend *be)
     return rc;
 }
 
-BLOBSTORE_API int blobstore_meta_backend_pg_new(blobstore_meta_backend **out, const char *conninfo)
+int bs__module_meta_new(blobstore_meta_backend **out, const char *conninfo)
 {
     if (!out || !conninfo)
         return bs__error(BLOBSTORE_EINVAL, "postgresql backend needs a connection string");

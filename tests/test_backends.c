@@ -4,6 +4,7 @@
  * scans, rollback) and blob backends (atomic commit, abort, listing, names).
  */
 #include "internal.h"
+#include "s3_int.h"
 #include "conformance.h"
 #include "test.h"
 

@@ -1,6 +1,5 @@
-# The Parquet module: Thrift compact protocol, table writer and reader.
-pkg_check_modules(SNAPPY REQUIRED IMPORTED_TARGET snappy)
-pkg_check_modules(BROTLIDEC REQUIRED IMPORTED_TARGET libbrotlidec)
+# The Parquet module: Thrift compact protocol, table writer and reader
+# (Snappy, listed in deps/packages.txt with the core's libraries).
 list(APPEND BLOBSTORE_SOURCES
   src/parquet/thrift.c
   src/parquet/table.c
@@ -9,4 +8,3 @@ list(APPEND BLOBSTORE_SOURCES
   src/parquet/read.c
   src/parquet/table_store.c
 )
-list(APPEND BLOBSTORE_MODULE_LIBS PkgConfig::SNAPPY PkgConfig::BROTLIDEC)
