@@ -590,6 +590,71 @@ static char *read_text(const char *rel)
     return (char *)b.data;
 }
 
+/* 1 if /proc/self/maps names a file containing what. */
+static int mapped(const char *what)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[4096];
+    int found = 0;
+    while (f && !found && fgets(line, sizeof(line), f))
+        found = strstr(line, what) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* The network backends are modules loaded on first use (module.c): not
+ * installed, they are EUNSUPPORTED naming the file and where it was looked
+ * for, and nothing is loaded; from the build tree, the PostgreSQL module
+ * loads (with libpq) and its own error comes back through the library. */
+TEST(network_modules_load_on_first_use)
+{
+    const char *empty = test_tmpdir();
+    char want[1024];
+    blobstore_meta_backend *meta = NULL;
+    blobstore_blob_backend *blobs = NULL;
+    CHECK(!mapped("libpq") && !mapped("libcurl") && !mapped("libblobstore-"));
+    CHECK_EQ(setenv("BLOBSTORE_MODULE_DIR", empty, 1), 0);
+    CHECK_EQ(blobstore_meta_backend_pg_new(&meta, "host=127.0.0.1 port=1"), BLOBSTORE_EUNSUPPORTED);
+    snprintf(want, sizeof(want),
+             "the PostgreSQL backend is not installed: libblobstore-pg.so not found in %s (set "
+             "BLOBSTORE_MODULE_DIR to the directory that holds it)",
+             empty);
+    CHECK_STR(blobstore_errmsg(), want);
+    CHECK_EQ(blobstore_blob_backend_s3_new(&blobs, "s3://b/p", 2), BLOBSTORE_EUNSUPPORTED);
+    snprintf(want, sizeof(want),
+             "the S3 backend is not installed: libblobstore-s3.so not found in %s (set "
+             "BLOBSTORE_MODULE_DIR to the directory that holds it)",
+             empty);
+    CHECK_STR(blobstore_errmsg(), want);
+    CHECK(meta == NULL && blobs == NULL);
+    CHECK(!mapped("libpq") && !mapped("libcurl") && !mapped("libblobstore-"));
+
+    const char *build = getenv("BLOBSTORE_BUILD_DIR");
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/libblobstore-pg.so", build ? build : ".");
+    if (!build || access(path, F_OK) != 0) {
+        fprintf(stderr,
+                "network_modules_load_on_first_use: SKIPPED the loading half: %s not "
+                "built\n",
+                path);
+    } else {
+        CHECK_EQ(setenv("BLOBSTORE_MODULE_DIR", build, 1), 0);
+        CHECK_EQ(blobstore_meta_backend_pg_new(
+                     &meta, "host=127.0.0.1 port=1 dbname=x user=x connect_timeout=5"),
+                 BLOBSTORE_EIO);
+        CHECK(strncmp(blobstore_errmsg(), "postgresql: cannot connect: ", 28) == 0);
+        CHECK(mapped("libblobstore-pg.so") && mapped("libpq"));
+        CHECK(!mapped("libblobstore-s3.so"));
+        /* Loaded once: a second call goes straight to the module. */
+        CHECK_EQ(setenv("BLOBSTORE_MODULE_DIR", empty, 1), 0);
+        CHECK_EQ(blobstore_meta_backend_pg_new(&meta, "host=127.0.0.1 port=1 dbname=x user=x"),
+                 BLOBSTORE_EIO);
+        CHECK(meta == NULL);
+    }
+    CHECK_EQ(unsetenv("BLOBSTORE_MODULE_DIR"), 0);
+}
+
 TEST(s3_listing_pages_are_parsed_strictly)
 {
     /* 2026-11-24T20:30:00Z: the first object is 30 minutes old. */
@@ -651,5 +716,6 @@ static const test_case tests[] = {
     TEST_ENTRY(blob_fs_conformance),
     TEST_ENTRY(blob_mem_conformance),
     TEST_ENTRY(blob_fs_refuses_path_names),
+    TEST_ENTRY(network_modules_load_on_first_use),
 };
 TEST_MAIN(tests)

@@ -18,6 +18,8 @@ blobstore_add_test(test_own SOURCES tests/test_own.c)
 add_test(NAME test_ownership COMMAND ${PROJECT_SOURCE_DIR}/tests/ownership.sh $<TARGET_FILE:blobstore_cli>)
 set_tests_properties(test_ownership PROPERTIES TIMEOUT 300)
 blobstore_add_test(test_query SOURCES tests/test_query.c)
+# Local use loads no network module; a URL loads its own (LD_DEBUG).
+add_test(NAME test_modules COMMAND ${PROJECT_SOURCE_DIR}/tests/modules.sh $<TARGET_FILE:blobstore_cli> ${PROJECT_BINARY_DIR})
 include(${PROJECT_SOURCE_DIR}/fuzz/fuzz.cmake)
 blobstore_add_test(test_b2nd SOURCES tests/b2nd/test_b2nd.c)
 blobstore_add_test(test_parquet SOURCES tests/parquet/test_parquet.c)
