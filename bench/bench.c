@@ -4,9 +4,10 @@
  * nothing, it reports. Absolute numbers drift on shared machines; ratios and
  * the targets stated in the core issue are what to read.
  *
- * Usage: blobstore_bench [DIR] [--quick] [--tables-only] [--small-only] [--online]
+ * Usage: blobstore_bench [DIR] [--quick] [--tables-only] [--small-only] [--startup-only] [--online]
  * --online: only the S3 and PostgreSQL lines, against the servers named by
  * BLOBSTORE_S3_ENDPOINT (+ AWS_*) and BLOBSTORE_PG_URL (tests/online/servers.sh).
+ * The start-up section runs the tool beside this program, or $BLOBSTORE_CLI.
  */
 #include "b2nd/b2nd.h"
 #include "internal.h"
@@ -16,7 +17,9 @@
 #include <math.h>
 
 #include <fcntl.h>
+#ifdef BENCH_LIBPQ /* the PostgreSQL baseline: only where libpq is installed */
 #include <libpq-fe.h>
+#endif
 #include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -982,6 +985,7 @@ static void s3_section(const char *root, const char *ep, size_t mb)
          get >= 0.8 * cget ? "target >=0.8x: met" : "target >=0.8x: MISSED");
 }
 
+#ifdef BENCH_LIBPQ
 static PGresult *pg_ok(PGresult *r, PGconn *c, const char *what)
 {
     ExecStatusType st = PQresultStatus(r);
@@ -1074,6 +1078,8 @@ static void pg_section(const char *root, const char *base, int n)
          get >= 0.8 * base_get ? "target >=0.8x: met" : "target >=0.8x: MISSED");
 }
 
+#endif
+
 static void online(const char *root, int quick)
 {
     const char *ep = getenv("BLOBSTORE_S3_ENDPOINT"), *pg = getenv("BLOBSTORE_PG_URL");
@@ -1081,16 +1087,94 @@ static void online(const char *root, int quick)
         s3_section(root, ep, quick ? 32 : 256);
     else
         printf("\nS3: skipped (BLOBSTORE_S3_ENDPOINT is not set)\n");
+#ifdef BENCH_LIBPQ
     if (pg)
         pg_section(root, pg, quick ? 1000 : 10000);
     else
         printf("\nPostgreSQL: skipped (BLOBSTORE_PG_URL is not set)\n");
+#else
+    (void)pg;
+    printf("\nPostgreSQL: skipped (built without libpq)\n");
+#endif
+}
+
+/* CPU time (user + system) per run, in ms, of n runs of argv, each
+ * fork/exec'd with its output to /dev/null: the children's rusage, summed.
+ * -1 if a run failed. */
+static double proc_cpu_ms(char *const argv[], int n)
+{
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            int fd = open("/dev/null", O_WRONLY);
+            if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+                _exit(126);
+            execvp(argv[0], argv);
+            _exit(127);
+        }
+        int status = 0;
+        struct rusage ru;
+        if (pid < 0 || wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) ||
+            WEXITSTATUS(status) != 0)
+            return -1;
+        total += (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    }
+    return total * 1000 / n;
+}
+
+/* The tool's start-up cost: `blobstore --version` and a local get of a small
+ * value against `sqlite3 --version`, each run n times as its own process.
+ * The network backends are modules loaded on demand (src/module.h), so that
+ * neither pays for libpq and libcurl. Target: within 2x of sqlite3. */
+static void startup(const char *root, const char *self, int n)
+{
+    char cli[4200], dir[4200], file[4200];
+    const char *env = getenv("BLOBSTORE_CLI");
+    const char *slash = strrchr(self, '/');
+    if (env && *env)
+        snprintf(cli, sizeof(cli), "%s", env);
+    else if (slash)
+        snprintf(cli, sizeof(cli), "%.*s/blobstore", (int)(slash - self), self);
+    else
+        snprintf(cli, sizeof(cli), "blobstore");
+    snprintf(dir, sizeof(dir), "%s/startup", root);
+    snprintf(file, sizeof(file), "%s/startup.txt", root);
+    FILE *f = fopen(file, "w");
+    if (!f || fputs("a small value\n", f) < 0 || fclose(f) != 0)
+        die("write the small value");
+    char *put[] = {cli, "--dir", dir, "put", "--key", "k", file, NULL};
+    char *version[] = {cli, "--version", NULL};
+    char *get[] = {cli, "--dir", dir, "get", "k", NULL};
+    char *sqlite[] = {"sqlite3", "--version", NULL};
+    printf("\nstart-up: CPU time (user + system) per process, %d runs each (fork/exec, "
+           "children's rusage)\n",
+           n);
+    if (proc_cpu_ms(put, 1) < 0) {
+        printf("  %s does not run: skipped\n", cli);
+        return;
+    }
+    double base = proc_cpu_ms(sqlite, n);
+    if (base <= 0) {
+        printf("  sqlite3 --version does not run (install the sqlite3 package: make deps): "
+               "skipped\n");
+        return;
+    }
+    double v = proc_cpu_ms(version, n), g = proc_cpu_ms(get, n);
+    printf("  %-34s %8.2f ms\n", "sqlite3 --version (baseline)", base);
+    printf("  %-34s %8.2f ms  ratio %5.2f  target: within 2x of sqlite3\n", "blobstore --version",
+           v, v / base);
+    printf("  %-34s %8.2f ms  ratio %5.2f  target: within 2x of sqlite3\n",
+           "blobstore get (local, small value)", g, g / base);
+    unlink(file);
+    rmrf(dir);
 }
 
 int main(int argc, char **argv)
 {
     const char *root = NULL;
-    int quick = 0, tables_only = 0, online_only = 0, small_only = 0;
+    int quick = 0, tables_only = 0, online_only = 0, small_only = 0, startup_only = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = 1;
@@ -1100,6 +1184,8 @@ int main(int argc, char **argv)
             online_only = 1;
         else if (strcmp(argv[i], "--small-only") == 0)
             small_only = 1;
+        else if (strcmp(argv[i], "--startup-only") == 0)
+            startup_only = 1;
         else
             root = argv[i];
     }
@@ -1111,6 +1197,11 @@ int main(int argc, char **argv)
     }
     bs__mkdir_p(root, 0755);
     printf("blobstore %s benchmark in %s\n", blobstore_version(), root);
+    if (startup_only) {
+        startup(root, argv[0], 200);
+        rmrf(root);
+        return 0;
+    }
     if (small_only) { /* for profiling the small operations */
         small_values(root, quick ? 2000 : 10000, fsync_rate(root));
         rmrf(root);
@@ -1127,6 +1218,8 @@ int main(int argc, char **argv)
         rmrf(root);
         return 0;
     }
+    /* First, while this process is small (fork copies its page tables). */
+    startup(root, argv[0], 200);
     double fs = fsync_rate(root), t = now();
     printf("\nfsync rate of this disk: %.0f/s\n", fs);
     /* Each section starts with earlier sections' writes on disk, so that
