@@ -125,7 +125,10 @@ BLOBSTORE_API int blobstore_blob_backend_mem_new(blobstore_blob_backend **out);
  * which commit copies part by part; 5 GiB) and list_page_size=N (keys per
  * listing request, 1..1000) for tests. Credentials: AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN. The bucket is created when
- * missing.
+ * missing. The backend is a module, libblobstore-s3.so (libcurl), loaded on
+ * the first call (from $BLOBSTORE_MODULE_DIR when set, else LIBDIR/blobstore
+ * or beside the library); BLOBSTORE_EUNSUPPORTED, naming the file and where
+ * it was looked for, when it is not installed.
  */
 BLOBSTORE_API int blobstore_blob_backend_s3_new(blobstore_blob_backend **out, const char *url,
                                                 int shard_chars);

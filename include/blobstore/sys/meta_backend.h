@@ -138,8 +138,10 @@ BLOBSTORE_API int blobstore_meta_backend_sqlite_new(blobstore_meta_backend **out
 /** The PostgreSQL backend (libpq): any libpq connection string or URL
  *  ("postgresql://user@host:port/db"); the password comes from PGPASSWORD
  *  or ~/.pgpass as libpq finds it. Writers on any number of machines share
- *  it. Errors: BLOBSTORE_EIO (cannot connect), BLOBSTORE_EUNSUPPORTED (a
- *  newer schema). */
+ *  it. The backend is a module, libblobstore-pg.so (libpq), loaded on the
+ *  first call (from $BLOBSTORE_MODULE_DIR when set, else LIBDIR/blobstore or
+ *  beside the library). Errors: BLOBSTORE_EIO (cannot connect),
+ *  BLOBSTORE_EUNSUPPORTED (a newer schema; the module is not installed). */
 BLOBSTORE_API int blobstore_meta_backend_pg_new(blobstore_meta_backend **out, const char *conninfo);
 
 #ifdef __cplusplus
