@@ -95,7 +95,10 @@ expect 0 "sqlite store usable" -- "$BS" --dir "$T/sq" put --key k "$T/hello.txt"
 expect 2 "migrate --to-dir a non-empty non-store" -- "$BS" --dir "$T/empty" migrate --to-dir "$P"
 same "refused migrate writes nothing" "$P" "$T/project.snap"
 # a creation that failed (a bad URL) leaves only the store's own files: not a refusal later
-expect 2 "put with a bad s3 URL" -- "$BS" --dir "$T/failed" --blob-backend "s3://x?nope=1" put "$T/hello.txt"
+# (the S3 module checks the URL: in a build without it, the put fails as not installed, exit 4)
+want=2
+[ -e "$(dirname "$BS")/libblobstore-s3.so" ] || [ -n "${BLOBSTORE_MODULE_DIR:-}" ] || want=4
+expect $want "put with a bad s3 URL" -- "$BS" --dir "$T/failed" --blob-backend "s3://x?nope=1" put "$T/hello.txt"
 check "no settings recorded" '[ ! -e "$T/failed/blobstore.json" ]'
 expect 0 "put after a failed creation" -- "$BS" --dir "$T/failed" put --key k "$T/hello.txt"
 expect 0 "migrate --to-dir a new directory" -- "$BS" --dir "$T/empty" migrate --to-dir "$T/copy"
