@@ -1,7 +1,7 @@
 """Builds the blobstore package: the Python layer and the _core extension,
 compiled from the C library's own sources (no separate install needed), and
-the network backend modules libblobstore-pg.so and libblobstore-s3.so beside
-it (when libpq and libcurl are installed), which the library loads the first
+the network backend modules libblobstore-pg.so and libblobstore-s3.so in
+blobstore/blobstore/ (when libpq and libcurl are installed), which the library loads the first
 time a postgresql:// or s3:// URL is used (src/module.h).
 Offline: pip install --no-build-isolation ./python"""
 
@@ -85,12 +85,15 @@ for name, files in MODULES.items():
 
 
 class BuildExt(build_ext):
-    """The modules are named as the library looks for them (libblobstore-pg.so),
-    not as Python extensions: Python never imports them."""
+    """The modules are named and placed as the library looks for them: in a
+    directory blobstore/ beside the library (_core), as libblobstore-pg.so.
+    Python never imports them; that directory has no __init__.py, so tools
+    that walk the package (stubtest, pkgutil) do not take them for modules."""
 
     def get_ext_filename(self, fullname):
         if fullname.rsplit(".", 1)[-1].startswith("libblobstore-"):
-            return os.path.join(*fullname.split(".")) + ".so"
+            *package, name = fullname.split(".")
+            return os.path.join(*package, "blobstore", name + ".so")
         return super().get_ext_filename(fullname)
 
 

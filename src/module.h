@@ -19,10 +19,11 @@
  * land in the library's own thread-local message.
  *
  * Where modules are looked for (module.c): only $BLOBSTORE_MODULE_DIR when
- * set; else beside the object holding the library (a build tree; the Python
- * package), its blobstore/ subdirectory (libdir/blobstore, beside
- * libblobstore.so), BS_MODULE_FROM_BINDIR relative to it (a program in
- * bindir linked with libblobstore.a) and the configured BS_MODULE_DIR.
+ * set; else beside the object holding the library (a build tree), its
+ * blobstore/ subdirectory (LIBDIR/blobstore beside libblobstore.so; the
+ * Python package's blobstore/blobstore/ beside _core), BS_MODULE_FROM_BINDIR
+ * relative to it (a program in bindir linked with libblobstore.a) and the
+ * configured BS_MODULE_DIR.
  */
 #ifndef BLOBSTORE_MODULE_H
 #define BLOBSTORE_MODULE_H
