@@ -20,7 +20,7 @@ deps:
 	@./scripts/install-node-deps.sh
 
 deps-build:
-	@./scripts/install-deps.sh deps/core.txt deps/parquet.txt deps/python.txt
+	@./scripts/install-deps.sh build core pg s3 python
 
 $(BUILD)/Makefile: CMakeLists.txt
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBLOBSTORE_WERROR=ON $(CMAKE_FLAGS)
