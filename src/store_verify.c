@@ -87,8 +87,9 @@ int bs__blob_name_own(const char *name)
  * lost: read the entry record it carries (a file stored as it is: its
  * sidecar's) and look its key up. It is garbage (0: an orphan, removable)
  * only when it carries no record at all (not a frame, or a frame older
- * than records) or its key's entry is newer than it and has its own blob
- * (superseded); otherwise it is reported as unindexed and kept (1). */
+ * than records) or its key's entry is newer than it, or records that same
+ * put (same time and content), and has its own blob (superseded); otherwise it is reported as
+ * unindexed and kept (1). */
 static int unindexed(verify_ctx *v, const char *name)
 {
     blobstore *bs = v->bs;
@@ -155,9 +156,15 @@ static int unindexed(verify_ctx *v, const char *name)
                 rc = ex;
             present = ex == 1;
         }
+        /* A copy of the very put the entry records (same time, same
+         * content: a blob an in-place migration left behind) is no
+         * entry's only copy either. */
+        const char *chash = json_is_string(jh) ? json_string_value(jh) : end.hash;
+        int order = e.updated_at ? strcmp(at, e.updated_at) : 1;
+        int same_put = order == 0 && e.content_hash && strcmp(chash, e.content_hash) == 0;
         if (!present)
             why = "its key's entry in the index has lost its blob";
-        else if (!e.updated_at || strcmp(at, e.updated_at) >= 0)
+        else if (order >= 0 && !same_put)
             why = "it is newer than its key's entry in the index";
         else
             superseded = 1;

@@ -198,6 +198,23 @@ lost_case() { # BACKEND
 lost_case json
 lost_case sqlite
 
+# A copy of the very put an entry records (same key, time and content: what an
+# in-place migration to another blob backend and back leaves behind) is no
+# entry's only copy: an orphan --repair removes, never "unindexed".
+for b in json sqlite; do
+    d="$T/lost-$b"
+    blob=$("$BS" --dir "$d" meta k3 | sed -n 's/.*"blob":"\([^"]*\)".*/\1/p')
+    f=$(find "$d/blobs" -name "$blob")
+    copy="${f%-*}-0123456789abcdef.blob"
+    cp "$f" "$copy"
+    expect 3 "copy of a put $b: verify" -- "$BS" --dir "$d" verify
+    check "copy of a put $b: an orphan, not unindexed" 'grep -q "^orphan ${copy##*/}" "$T/out" && ! grep -q "^unindexed" "$T/out"'
+    expect 0 "copy of a put $b: verify --repair" -- "$BS" --dir "$d" verify --repair
+    check "copy of a put $b: the copy removed, the entry's blob kept" '[ ! -e "$copy" ] && [ -e "$f" ]'
+    expect 0 "copy of a put $b: get k3" -- "$BS" --dir "$d" get k3 -o "$T/got"
+    check "copy of a put $b: bytes of k3" 'cmp -s "$T/got" "$T/v3"'
+done
+
 # An intact store still opens and verifies clean.
 expect 0 "intact json store verifies" -- "$BS" --dir "$T/j0" verify
 expect 0 "intact sqlite store verifies" -- "$BS" --dir "$T/q0" verify
