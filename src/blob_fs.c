@@ -52,23 +52,10 @@ typedef struct {
     int fd;
 } fs_reader;
 
-static int name_ok(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > 255 || name[0] == '.')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              c == '-' || c == '_' || c == '.'))
-            return 0;
-    }
-    return 1;
-}
-
 static int name_check(const char *name)
 {
-    return name_ok(name) ? 0 : bs__error(BLOBSTORE_EINVAL, "invalid blob name \"%s\"", name);
+    return bs__blob_name_ok(name) ? 0
+                                  : bs__error(BLOBSTORE_EINVAL, "invalid blob name \"%s\"", name);
 }
 
 /* A writer's temporary name: w-PID-16HEX, as fs_writer_new makes them. */
@@ -508,7 +495,7 @@ static int list_objects(fs_backend *be, int dfd, const char *shard, list_ctx *l)
                 rc = list_objects(be, sfd, n, l);
                 close(sfd);
             }
-        } else if (type == DT_REG && name_ok(n) && strncmp(n, shard, strlen(shard)) == 0) {
+        } else if (type == DT_REG && bs__blob_name_ok(n) && strncmp(n, shard, strlen(shard)) == 0) {
             rc = l->fn(l->ctx, n, 0);
         } else {
             rc = foreign(l, "blobs", *shard ? shard : NULL, n);

@@ -339,7 +339,8 @@ static int status_error(const s3_req *r, const char *what)
 
 static int name_check(const char *name)
 {
-    return bs__s3_name_ok(name) ? 0 : bs__error(BLOBSTORE_EINVAL, "invalid blob name \"%s\"", name);
+    return bs__blob_name_ok(name) ? 0
+                                  : bs__error(BLOBSTORE_EINVAL, "invalid blob name \"%s\"", name);
 }
 
 static char *object_key(s3_backend *be, const char *name)

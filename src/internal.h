@@ -93,6 +93,23 @@ void bs__sha256_final_hex(bs_sha256 *h, char out[65]);     /* frees h */
 void bs__sha256_free(bs_sha256 *h);
 void bs__sha256_hex(char out[65], const void *p, size_t n);
 
+/* 1 if name is a blob name a blob backend accepts (1..255 of [0-9A-Za-z._-],
+ * not starting with '.'). Inline: the S3 module, which calls no library
+ * function but through its host table, needs it too. */
+static inline int bs__blob_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 255 || name[0] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
 /* ---- files (util.c) ---- */
 
 int bs__mkdir_p(const char *path, int mode);

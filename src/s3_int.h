@@ -15,9 +15,6 @@ char *bs__s3_uri_encode(const char *s, int keep_slash);
 /* The text of the next <tag>...</tag> at or after *pos, XML-unescaped, or
  * NULL; *pos moves past it. */
 char *bs__s3_xml_next(const char *doc, size_t len, size_t *pos, const char *tag);
-/* 1 if name is a blob name the backend accepts (1..255 of [0-9A-Za-z._-],
- * not starting with '.'). */
-int bs__s3_name_ok(const char *name);
 
 /* One page of an S3 listing (ListObjectsV2, or ListMultipartUploads when
  * uploads): doc is the NUL-terminated XML (len bytes before the NUL). Calls fn

@@ -92,20 +92,6 @@ char *bs__s3_xml_next(const char *doc, size_t len, size_t *pos, const char *tag)
     return out;
 }
 
-int bs__s3_name_ok(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > 255 || name[0] == '.')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              c == '-' || c == '_' || c == '.'))
-            return 0;
-    }
-    return 1;
-}
-
 /* Seconds since the epoch of an S3 timestamp "2026-11-24T20:35:00.000Z",
  * or 0. */
 static time_t iso_time(const char *s)
@@ -134,7 +120,7 @@ static const char *layout_name(int shard_chars, const char *rel)
         if (strncmp(name, rel, (size_t)shard_chars) != 0)
             return NULL;
     }
-    return bs__s3_name_ok(name) ? name : NULL;
+    return bs__blob_name_ok(name) ? name : NULL;
 }
 
 int bs__s3_list_page(const char *doc, size_t len, const char *prefix, int shard_chars, long grace,
@@ -158,7 +144,7 @@ int bs__s3_list_page(const char *doc, size_t len, const char *prefix, int shard_
         if (key && !young && strncmp(key, prefix, plen) == 0) {
             const char *rel = key + plen;
             if (strncmp(rel, "tmp/w-", 6) == 0 && !strchr(rel + 4, '/') &&
-                bs__s3_name_ok(rel + 4)) {
+                bs__blob_name_ok(rel + 4)) {
                 char *nm = uploads && id ? bs__s3_printf("%s %s", rel + 4, id) : NULL;
                 rc = fn(ctx, nm ? nm : rel + 4, 1);
                 free(nm);
