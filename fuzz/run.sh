@@ -13,7 +13,7 @@ mkdir -p "$out"
 # not the network modules (meta_pg.c, blob_s3.c and their shim).
 # shellcheck disable=SC2046
 pc=$(pkg-config --cflags --libs $(scripts/deps.sh core))
-srcs=$(ls src/*.c src/b2nd/*.c src/parquet/*.c | grep -v -e '^src/meta_pg.c$' -e '^src/blob_s3.c$' -e '^src/module_shim.c$')
+srcs=$(ls src/*.c src/*/*.c | grep -v -e '^src/cli/' -e '^src/meta_pg.c$' -e '^src/blob_s3.c$' -e '^src/module_shim.c$')
 for t in $targets; do
     clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -D_GNU_SOURCE -Iinclude -Isrc -o "$out/${t}_fuzz" "fuzz/${t}_fuzz.c" $srcs $pc -lpthread -lm
