@@ -580,6 +580,17 @@ BLOBSTORE_API int blobstore_migrate_to(blobstore_migrate_stats *out, blobstore *
                                        const blobstore_options *to, unsigned int flags,
                                        blobstore_problem_fn fn, void *ctx);
 
+/**
+ * Progress of a long scan: fn(ctx, done, total) is called after each entry
+ * that blobstore_verify() checks and blobstore_migrate() /
+ * blobstore_migrate_to() copy from this store (their source), with the
+ * entries done and the entries the scan found at its start. It runs on the
+ * calling thread; it must not call into the store. fn NULL turns it off.
+ * (The CLI draws its progress bar for verify and migrate with it.)
+ */
+typedef void (*blobstore_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+BLOBSTORE_API void blobstore_set_progress(blobstore *bs, blobstore_progress_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -40,9 +40,11 @@ struct blobstore {
     pthread_rwlock_t oprw; /* in-process half of the store lock */
     pthread_mutex_t opmu;
     int opcount;
-    int lockfd;     /* cross-process half: flock on <dir>/lock */
-    int rebuilding; /* opened by blobstore_rebuild_index: a new index is expected */
-    int readonly;   /* BLOBSTORE_OPEN_READONLY: nothing is written */
+    int lockfd;                     /* cross-process half: flock on <dir>/lock */
+    int rebuilding;                 /* opened by blobstore_rebuild_index: a new index is expected */
+    int readonly;                   /* BLOBSTORE_OPEN_READONLY: nothing is written */
+    blobstore_progress_fn progress; /* blobstore_set_progress: bs__each_entry reports to it */
+    void *progress_ctx;
 };
 
 /* Bytes in memory read as a stream. */

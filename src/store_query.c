@@ -586,6 +586,8 @@ int bs__each_entry(blobstore *bs, int (*fn)(void *ctx, blobstore_entry *e), void
         if (!rc)
             rc = fn(ctx, &e);
         blobstore_entry_clear(&e);
+        if (bs->progress)
+            bs->progress(bs->progress_ctx, i + 1, c.n);
         if (rc == 1) {
             rc = 0;
             break;
@@ -593,4 +595,12 @@ int bs__each_entry(blobstore *bs, int (*fn)(void *ctx, blobstore_entry *e), void
     }
     bs__collect_free(&c);
     return rc;
+}
+
+BLOBSTORE_API void blobstore_set_progress(blobstore *bs, blobstore_progress_fn fn, void *ctx)
+{
+    if (!bs)
+        return;
+    bs->progress = fn;
+    bs->progress_ctx = ctx;
 }

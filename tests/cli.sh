@@ -499,19 +499,57 @@ for o in no-overwrite csv schema raw slice columns rebuild-index repair prefix w
     check "the man page lists --$o" 'grep -q -- "--$o" "$T/man.txt"'
 done
 
-# progress on a terminal for puts that take more than a second (script gives a pty)
+# progress on stderr when it is a terminal (script gives a pty): a bar with
+# the bytes (put, get) or entries (verify, migrate), the rate and an ETA,
+# ending at the total; nothing when stderr is not a terminal.
 if command -v script > /dev/null; then
     mkfifo "$T/slow"
     (head -c 3000000 /dev/zero; sleep 1.6; head -c 3000000 /dev/zero) > "$T/slow" &
     script -qec "\"$BS\" --dir \"$T/prog\" put --key slow \"$T/slow\"" /dev/null > "$T/tty.out" 2>&1
     wait
-    check "progress shown on a terminal" 'grep -q "put: .*MiB" "$T/tty.out"'
+    # a pipe: no size, so no bar; shown after a second by default
+    check "progress shown on a terminal" 'grep -q "put .*MiB  .*MiB/s" "$T/tty.out"'
     (head -c 3000000 /dev/zero; sleep 1.2) > "$T/slow" &
     "$BS" --dir "$T/prog" put --key slow2 "$T/slow" > /dev/null 2> "$T/notty.err"
     wait
     check "no progress without a terminal" '[ ! -s "$T/notty.err" ]'
     expect 0 "slow put stored" -- "$BS" --dir "$T/prog" meta slow
     check "slow put size" 'grep -q "\"size\":6000000" "$T/out"'
+    # BLOBSTORE_PROGRESS_AFTER=0: drawn at once, so these short commands show it
+    tty_run() { # the last state the bar of command $1 drew, into $T/bar
+        BLOBSTORE_PROGRESS_AFTER=0 script -qec "$2" /dev/null > "$T/tty.out" 2>&1
+        tr '\r' '\n' < "$T/tty.out" | sed 's/\x1b\[K//g' | grep "^$1 " | tail -n 1 > "$T/bar"
+    }
+    mib=$(awk 'BEGIN { printf "%.1f", 5000000 / 1048576 }') # big.bin, 5,000,000 bytes
+    tty_run put "\"$BS\" --dir \"$T/prog\" put --key big \"$T/big.bin\""
+    check "put bar reaches the file's size, with rate and ETA" \
+        'grep -Eq "^put \[#{20}\] 100% $mib MiB / $mib MiB  [0-9.]+ (B|KiB|MiB|GiB)/s  ETA 0:00$" "$T/bar"'
+    check "put bar drawn as it went (at least the first and last state)" \
+        '[ "$(tr "\r" "\n" < "$T/tty.out" | grep -c "^put ")" -ge 2 ]'
+    tty_run get "\"$BS\" --dir \"$T/prog\" get big -o \"$T/big.tty\""
+    check "get bar reaches the entry's size" \
+        'grep -Eq "^get \[#{20}\] 100% $mib MiB / $mib MiB  [0-9.]+ (B|KiB|MiB|GiB)/s  ETA 0:00$" "$T/bar" && cmp -s "$T/big.tty" "$T/big.bin"'
+    tty_run verify "\"$BS\" --dir \"$T/prog\" verify"
+    check "verify bar counts entries to the total" \
+        'grep -Eq "^verify \[#{20}\] 100% 3 / 3 entries  [0-9.]+ entries/s  ETA 0:00$" "$T/bar"'
+    check "verify still prints its summary" 'grep -q "3 entries checked: 3 ok" "$T/tty.out"'
+    tty_run migrate "\"$BS\" --dir \"$T/prog\" migrate --to-dir \"$T/prog2\" --to-backend sqlite"
+    check "migrate bar counts entries to the total" \
+        'grep -Eq "^migrate \[#{20}\] 100% 3 / 3 entries  [0-9.]+ entries/s  ETA 0:00$" "$T/bar"'
+    # not a terminal: nothing on stderr, even at once
+    export BLOBSTORE_PROGRESS_AFTER=0
+    expect 0 "put, stderr a file" -- "$BS" --dir "$T/prog" put --key big3 "$T/big.bin"
+    check "no put progress without a terminal" '[ ! -s "$T/err" ]'
+    expect 0 "get, stderr a file" -- "$BS" --dir "$T/prog" get big -o "$T/big.notty"
+    check "no get progress without a terminal" '[ ! -s "$T/err" ]'
+    expect 0 "verify, stderr a file" -- "$BS" --dir "$T/prog" verify
+    check "no verify progress without a terminal" '[ ! -s "$T/err" ]'
+    expect 0 "migrate, stderr a file" -- "$BS" --dir "$T/prog" migrate --to-dir "$T/prog3"
+    check "no migrate progress without a terminal" '[ ! -s "$T/err" ]'
+    check "the man page documents the progress bar" 'grep -q "^\.SH PROGRESS" "$MAN" && grep -q BLOBSTORE_PROGRESS_AFTER "$MAN"'
+    expect 0 "--help" -- "$BS" --help
+    check "--help documents the progress bar" 'grep -q "^Progress: when standard error is a terminal" "$T/out"'
+    unset BLOBSTORE_PROGRESS_AFTER
 fi
 
 harness_done

@@ -80,6 +80,11 @@ static const char *usage_main =
     "\n"
     "Global options may also follow the command: blobstore ls --dir DIR.\n"
     "\n"
+    "Progress: when standard error is a terminal, put and get (bytes) and verify and\n"
+    "migrate (entries) that run longer than a second draw a bar there: done and\n"
+    "total, rate and ETA ($BLOBSTORE_PROGRESS_AFTER=SECONDS sets the delay). Nothing\n"
+    "is drawn when standard error is not a terminal.\n"
+    "\n"
     "Exit codes: 0 success, 1 not found (key, or DIR is not a store), 2 usage error\n"
     "(also: DIR is neither empty nor a store), 3 corruption found (also a damaged\n"
     "input file, or a link or foreign file in the store), 4 other error, 5 the key\n"
@@ -110,6 +115,8 @@ static const command_help helps[] = {
             "converted to is said on standard error. --meta may be given once (one JSON\n"
             "object). A FILE that cannot be opened exits 4 with the system's message.\n"
             "--no-overwrite refuses a KEY that exists: nothing is stored, exit 5.\n"
+            "On a terminal, a put of bytes longer than a second shows its progress on\n"
+            "standard error (bytes, rate, ETA; see blobstore --help).\n"
             "A key is 1..1024 bytes of UTF-8 without control characters (0x00-0x1F,\n"
             "0x7F); any other key is refused with exit 2.\n"},
     {"get", "usage: blobstore get KEY [-o FILE|-] [--force] [--slice BOX] [--columns A,B]\n"
@@ -125,6 +132,8 @@ static const command_help helps[] = {
             "and prints it, or writes it with -o x.npy. For a table, -o x.parquet writes the\n"
             "stored Parquet file, -o x.csv CSV, and --columns a,b only those columns (as CSV\n"
             "on standard output, or -o x.csv / x.parquet).\n"
+            "On a terminal, a get of bytes longer than a second shows its progress on\n"
+            "standard error (bytes, rate, ETA; see blobstore --help).\n"
             "Exit 1 if KEY does not exist, 3 if the blob is corrupt.\n"},
     {"meta", "usage: blobstore meta KEY\n"
              "Print the entry's metadata as JSON (key, metadata, size, file_size, format,\n"
@@ -170,7 +179,9 @@ static const command_help helps[] = {
                "--rebuild-index rebuilds the index from the keys and metadata the blobs carry:\n"
                "a damaged or missing local index is renamed *.damaged-TIME and replaced;\n"
                "entries an intact index has are kept. Values kept inline in a SQLite index\n"
-               "have no blob and cannot come back. Exit 3 if some blob gave no entry.\n"},
+               "have no blob and cannot come back. Exit 3 if some blob gave no entry.\n"
+               "On a terminal, a verify longer than a second shows its progress on standard\n"
+               "error (entries checked of the total, rate, ETA; see blobstore --help).\n"},
     {"migrate", "usage: blobstore migrate [--to-dir DIR] [--to-backend B] [--to-blob-backend BB]\n"
                 "                         [--to-shard-chars N]\n"
                 "Copy every entry of this store (the global options name it) to other backends,\n"
@@ -184,7 +195,9 @@ static const command_help helps[] = {
                 "are left as they were; stale index files of the target's kind are renamed\n"
                 "*.old-TIMESTAMP). With --to-dir the copy is a new store in DIR and this one\n"
                 "is not changed. Exit 3 if some source blobs are corrupt or missing (the\n"
-                "others are copied, and an in-place store does not switch), 4 on other errors.\n"},
+                "others are copied, and an in-place store does not switch), 4 on other errors.\n"
+                "On a terminal, a migration longer than a second shows its progress on\n"
+                "standard error (entries copied of the total, rate, ETA; see blobstore --help).\n"},
 };
 
 static void fail(const char *fmt, ...)
@@ -284,14 +297,22 @@ static int lib_error(int rc)
 
 /* ---- progress on a terminal ---- */
 
+/* One progress bar for every long command: put and get count bytes, verify
+ * and migrate entries. Drawn on stderr only when stderr is a terminal, and
+ * only once the command has run BLOBSTORE_PROGRESS_AFTER seconds (default
+ * 1, so short commands draw nothing); then at most four times a second, and
+ * a last time at the end, with what was done. */
 typedef struct {
     const char *what;
-    int fd; /* data descriptor */
+    const char *unit; /* NULL: bytes; else what is counted ("entries") */
+    int fd;           /* data descriptor (put, get) */
     int tty;
-    double start, last;
-    unsigned long long bytes;
+    double start, last, after;
+    unsigned long long done, total; /* total 0: not known */
     int shown;
 } progress;
+
+static progress *g_progress; /* the bar being drawn, if any (cleared for other output) */
 
 static double now_s(void)
 {
@@ -300,33 +321,114 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void progress_init(progress *p, const char *what, int fd)
+/* unit NULL: bytes. total 0: not known (no bar, no ETA). */
+static void progress_init(progress *p, const char *what, const char *unit, int fd,
+                          unsigned long long total)
 {
     memset(p, 0, sizeof(*p));
     p->what = what;
+    p->unit = unit;
     p->fd = fd;
+    p->total = total;
     p->tty = isatty(2);
+    const char *e = getenv("BLOBSTORE_PROGRESS_AFTER");
+    char *end;
+    p->after = e && *e ? strtod(e, &end) : 1.0;
+    if (e && *e && (*end || p->after < 0))
+        p->after = 1.0;
     p->start = p->last = now_s();
+    if (p->tty)
+        g_progress = p;
+}
+
+/* "12.3 MiB" or "1234 entries" */
+static void progress_amount(const progress *p, char *out, size_t cap, double v, int unit)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    if (p->unit) {
+        snprintf(out, cap, "%.0f%s%s", v, unit ? " " : "", unit ? p->unit : "");
+        return;
+    }
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(out, cap, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+static void progress_draw(progress *p, double t)
+{
+    double el = t - p->start > 1e-3 ? t - p->start : 1e-3, rate = (double)p->done / el;
+    char done[32], total[32], r[32], eta[32] = "", bar[32] = "";
+    progress_amount(p, done, sizeof(done), (double)p->done, !p->total);
+    progress_amount(p, total, sizeof(total), (double)p->total, 1);
+    progress_amount(p, r, sizeof(r), rate, 1);
+    if (p->total) {
+        unsigned long long d = p->done < p->total ? p->done : p->total;
+        int fill = (int)(20 * d / p->total);
+        bar[0] = '[';
+        for (int i = 0; i < 20; i++)
+            bar[1 + i] = i < fill ? '#' : '.';
+        snprintf(bar + 21, sizeof(bar) - 21, "] %3d%% ", (int)(100 * d / p->total));
+        double left = rate > 0 ? (double)(p->total - d) / rate : 0;
+        unsigned long s = (unsigned long)(left + 0.5);
+        if (s >= 3600)
+            snprintf(eta, sizeof(eta), "  ETA %lu:%02lu:%02lu", s / 3600, s / 60 % 60, s % 60);
+        else
+            snprintf(eta, sizeof(eta), "  ETA %lu:%02lu", s / 60, s % 60);
+    }
+    fprintf(stderr, "\r%s %s%s%s%s  %s/s%s\033[K", p->what, bar, done, p->total ? " / " : "",
+            p->total ? total : "", r, eta);
+    p->shown = 1;
+    p->last = t;
+}
+
+static void progress_set(progress *p, unsigned long long done)
+{
+    p->done = done;
+    if (!p->tty)
+        return;
+    double t = now_s();
+    if (t - p->start < p->after || (p->shown && t - p->last < 0.25))
+        return;
+    progress_draw(p, t);
 }
 
 static void progress_add(progress *p, size_t n)
 {
-    p->bytes += n;
+    progress_set(p, p->done + n);
+}
+
+/* The last state, if the command ran long enough to show it. */
+static void progress_done(progress *p)
+{
     if (!p->tty)
         return;
     double t = now_s();
-    if (t - p->start < 1.0 || t - p->last < 0.25)
-        return;
-    p->last = t;
-    p->shown = 1;
-    double mib = (double)p->bytes / 1048576.0;
-    fprintf(stderr, "\r%s: %.1f MiB (%.1f MiB/s)   ", p->what, mib, mib / (t - p->start));
+    if (p->shown || t - p->start >= p->after) {
+        progress_draw(p, t);
+        fputc('\n', stderr);
+    }
+    g_progress = NULL;
 }
 
-static void progress_done(progress *p)
+/* Before other output on the terminal: the bar's line is cleared (it is
+ * drawn again at its next update). */
+static void progress_clear_line(void)
 {
-    if (p->shown)
-        fputc('\n', stderr);
+    if (g_progress && g_progress->shown) {
+        fputs("\r\033[K", stderr);
+        g_progress->shown = 0;
+    }
+}
+
+/* blobstore_set_progress's callback (verify, migrate). */
+static void progress_entries(void *ctx, uint64_t done, uint64_t total)
+{
+    progress *p = ctx;
+    p->total = total;
+    progress_set(p, done);
 }
 
 static int progress_read(void *ctx, void *buf, size_t cap, size_t *out_n)
@@ -614,8 +716,11 @@ static int cmd_put(blobstore *bs, int argc, char **argv)
             return EXIT_ERROR; /* 1 means a key not found */
         }
     }
-    progress p;
-    progress_init(&p, "put", fd);
+    struct stat fst;
+    progress p; /* a regular file's size is the total */
+    progress_init(&p, "put", NULL, fd,
+                  fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode) ? (unsigned long long)fst.st_size
+                                                               : 0);
     if (file && !raw && ends_with(file, ".csv"))
         fprintf(stderr, "blobstore: %s stored as bytes; put --csv stores a CSV file as a table\n",
                 file);
@@ -801,6 +906,27 @@ static int emit_table(const get_req *r, int fd)
     return code;
 }
 
+/* An entry's size (its original bytes), from its metadata: the number
+ * before the top-level "file_size" (the user's metadata comes first); 0 if
+ * not found. */
+static unsigned long long entry_size(blobstore *bs, const char *key)
+{
+    char *meta = NULL;
+    if (blobstore_get_metadata(&meta, bs, key) != 0)
+        return 0;
+    unsigned long long n = 0;
+    const char *f = NULL;
+    for (const char *q = meta; (q = strstr(q, ",\"file_size\":")) != NULL; q++)
+        f = q;
+    const char *d = f;
+    while (d && d > meta && d[-1] >= '0' && d[-1] <= '9')
+        d--;
+    if (d && d != f && d - meta >= 7 && !strncmp(d - 7, "\"size\":", 7))
+        n = strtoull(d, NULL, 10);
+    blobstore_free(meta);
+    return n;
+}
+
 /* Write what a get asks for to fd: the stored bytes, or an array as .npy. */
 static int emit(const get_req *r, int fd)
 {
@@ -817,7 +943,9 @@ static int emit(const get_req *r, int fd)
     }
     if (!as_array) {
         progress p;
-        progress_init(&p, "get", fd);
+        progress_init(&p, "get", NULL, fd, 0);
+        if (p.tty) /* the entry's size, for the bar */
+            p.total = entry_size(r->bs, r->key);
         int rc = blobstore_get_stream(r->bs, r->key, progress_write, &p);
         progress_done(&p);
         return rc == BLOBSTORE_ECALLBACK ? EXIT_ERROR : rc ? lib_error(rc) : EXIT_OK;
@@ -1203,6 +1331,7 @@ static int print_problem(void *ctx, const blobstore_problem *p)
     static const char *kinds[] = {"",     "corrupt", "dangling", "orphan",
                                   "temp", "unsafe",  "foreign",  "unindexed"};
     uncounted *u = ctx; /* problems verify_stats does not count */
+    progress_clear_line();
     if (u && p->kind == BLOBSTORE_PROBLEM_UNINDEXED)
         u->unindexed++;
     if (u && p->kind == BLOBSTORE_PROBLEM_FOREIGN)
@@ -1255,7 +1384,12 @@ static int cmd_verify(blobstore *bs, int argc, char **argv)
     }
     blobstore_verify_stats st;
     uncounted u = {0, 0, 0};
+    progress p;
+    progress_init(&p, "verify", "entries", -1, 0);
+    blobstore_set_progress(bs, p.tty ? progress_entries : NULL, &p);
     int rc = blobstore_verify(&st, bs, flags, print_problem, &u);
+    blobstore_set_progress(bs, NULL, NULL);
+    progress_done(&p);
     if (rc)
         return lib_error(rc);
     size_t foreign = u.foreign;
@@ -1308,8 +1442,13 @@ static int cmd_migrate(blobstore *bs, int argc, char **argv)
     if (in_place && !o.backend && !o.blob_backend)
         return usage_error("migrate: name --to-backend and/or --to-blob-backend (or --to-dir)");
     blobstore_migrate_stats st;
+    progress p;
+    progress_init(&p, "migrate", "entries", -1, 0);
+    blobstore_set_progress(bs, p.tty ? progress_entries : NULL, &p);
     int rc = blobstore_migrate_to(&st, bs, &o, in_place ? BLOBSTORE_MIGRATE_IN_PLACE : 0,
                                   print_problem, NULL);
+    blobstore_set_progress(bs, NULL, NULL);
+    progress_done(&p);
     if (st.entries || !rc || rc == BLOBSTORE_ECORRUPT)
         printf("%zu entries: %zu copied, %zu already there, %zu failed; %llu bytes copied\n",
                st.entries, st.copied, st.skipped, st.failed, (unsigned long long)st.bytes);
