@@ -454,6 +454,12 @@ typedef enum {
      *  superseded (their key's entry is newer and its blob present) or not
      *  the store's at all (no frame, no sidecar, no record) are orphans. */
     BLOBSTORE_PROBLEM_UNINDEXED = 7,
+    /** An entry of a content-addressed store without its key record (the
+     *  small object naming its key, metadata and shared blob, from which
+     *  blobstore_rebuild_index() restores it): a rebuild would lose it.
+     *  blob is the missing record's name. Repair writes it from the entry
+     *  (repaired is then nonzero). Not counted in blobstore_verify_stats. */
+    BLOBSTORE_PROBLEM_NORECORD = 8,
 } blobstore_problem_kind;
 
 typedef struct blobstore_problem {

@@ -25,6 +25,11 @@
  *            8  magic "BLBSTEND"
  *
  * Version 1 frames (no record) are still read; new frames are version 2.
+ * Version 3 has version 2's layout and marks a key record: an empty frame
+ * whose entry record is that of one key sharing a content-addressed blob
+ * (store.c, bs__keyrec_write); a library that reads versions 1 and 2 only
+ * refuses it (reported as unreadable and kept) instead of taking it for a
+ * blob of its own.
  *
  * Every chunk is checked (checksum, lengths, exact decompressed size)
  * before its bytes are passed on, so a damaged file never yields data
@@ -42,6 +47,7 @@ static const unsigned char frame_magic[8] = {0x89, 'B', 'L', 'B', 'S', 'T', '\r'
 static const unsigned char end_magic[8] = {'B', 'L', 'B', 'S', 'T', 'E', 'N', 'D'};
 
 #define FRAME_VERSION 2
+#define FRAME_KEYREC  3 /* version 2's layout: a key record */
 #define HEADER_SIZE   24
 #define CHUNK_HEADER  16
 #define TRAILER_REST  56 /* after the 8-byte end marker */
@@ -87,6 +93,7 @@ struct bs_frame_writer {
     bs_sha256 *sha;
     uint64_t total, stored, chunks;
     int header_done;
+    int version;  /* FRAME_VERSION, or FRAME_KEYREC */
     char *record; /* the entry record for the trailer, or NULL (empty) */
 };
 
@@ -100,6 +107,7 @@ int bs__frame_writer_new(bs_frame_writer **out, const bs_codec *codec, int level
     fw->level = level;
     fw->sink = sink;
     fw->sink_ctx = sink_ctx;
+    fw->version = FRAME_VERSION;
     fw->sha = bs__sha256_new(); /* buffers are sized on demand: small blobs stay cheap */
     if (!fw->sha) {
         bs__frame_writer_free(fw);
@@ -132,7 +140,7 @@ static int write_header(bs_frame_writer *fw)
 {
     unsigned char h[HEADER_SIZE];
     memcpy(h, frame_magic, 8);
-    h[8] = FRAME_VERSION;
+    h[8] = (unsigned char)fw->version;
     h[9] = (unsigned char)fw->codec->id;
     h[10] = (unsigned char)fw->level;
     h[11] = 0;
@@ -237,6 +245,11 @@ int bs__frame_set_record(bs_frame_writer *fw, const char *record)
     return 0;
 }
 
+void bs__frame_set_keyrec(bs_frame_writer *fw)
+{
+    fw->version = FRAME_KEYREC;
+}
+
 int bs__frame_finish(bs_frame_writer *fw, char hash_out[65], uint64_t *raw_size,
                      uint64_t *stored_size)
 {
@@ -324,11 +337,11 @@ int bs__frame_decode_record(bs_source_fn src, void *src_ctx, bs_sink_fn sink, vo
         return bs__error(BLOBSTORE_ECORRUPT, "blob does not start with the blobstore frame magic");
     if (XXH3_64bits(h, 16) != get64(h + 16))
         return bs__error(BLOBSTORE_ECORRUPT, "blob header fails its checksum");
-    if (h[8] != 1 && h[8] != FRAME_VERSION)
+    if (h[8] < 1 || h[8] > FRAME_KEYREC)
         return bs__error(BLOBSTORE_EUNSUPPORTED,
                          "blob frame version %u is not supported (this "
-                         "library reads versions 1 and %d)",
-                         h[8], FRAME_VERSION);
+                         "library reads versions 1 to %d)",
+                         h[8], FRAME_KEYREC);
     int version = h[8];
     const bs_codec *codec = bs__codec_by_id(h[9]);
     if (!codec)
@@ -493,11 +506,11 @@ int bs__frame_head(const unsigned char *h, size_t n, int *version, const char **
         return bs__error(BLOBSTORE_ECORRUPT, "blob is truncated (in the header)");
     if (XXH3_64bits(h, 16) != get64(h + 16))
         return bs__error(BLOBSTORE_ECORRUPT, "blob header fails its checksum");
-    if (h[8] != 1 && h[8] != FRAME_VERSION)
+    if (h[8] < 1 || h[8] > FRAME_KEYREC)
         return bs__error(BLOBSTORE_EUNSUPPORTED,
                          "blob frame version %u is not supported (this library reads versions 1 "
-                         "and %d)",
-                         h[8], FRAME_VERSION);
+                         "to %d)",
+                         h[8], FRAME_KEYREC);
     const bs_codec *codec = bs__codec_by_id(h[9]);
     if (!codec)
         return bs__error(BLOBSTORE_ECORRUPT, "blob header names an unknown codec %u", h[9]);

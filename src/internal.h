@@ -180,6 +180,8 @@ void bs__frame_writer_free(bs_frame_writer *fw);
 /* The entry record written in the trailer (a copy is kept; NULL: none). */
 #define BS_FRAME_RECORD_MAX (1u << 20)
 int bs__frame_set_record(bs_frame_writer *fw, const char *record);
+/* Write a key record's frame (version 3, version 2's layout; frame.c). */
+void bs__frame_set_keyrec(bs_frame_writer *fw);
 
 /* Source of encoded bytes: fill up to cap, *out_n = 0 at end. */
 typedef int (*bs_source_fn)(void *ctx, void *p, size_t cap, size_t *out_n);

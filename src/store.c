@@ -137,6 +137,9 @@ int bs__ext_check(const char *ext)
     size_t n = strlen(ext);
     if (strcmp(ext, SIDECAR_EXT) == 0)
         return bs__error(BLOBSTORE_EINVAL, "blob extension \"%s\" is reserved for sidecars", ext);
+    if (strcmp(ext, KEYREC_EXT) == 0)
+        return bs__error(BLOBSTORE_EINVAL, "blob extension \"%s\" is reserved for key records",
+                         ext);
     if (n < 2 || n > 16 || ext[0] != '.')
         return bs__error(BLOBSTORE_EINVAL, "invalid blob extension \"%s\"", ext);
     for (size_t i = 1; i < n; i++)
@@ -210,7 +213,8 @@ static int may_have_sidecar(const char *name)
 {
     const char *dot = strrchr(name, '.');
     const bs_format *f = dot ? bs__format_by_ext(dot) : NULL;
-    return !dot || (strcmp(dot, SIDECAR_EXT) != 0 && (!f || f->raw));
+    return !dot ||
+           (strcmp(dot, SIDECAR_EXT) != 0 && strcmp(dot, KEYREC_EXT) != 0 && (!f || f->raw));
 }
 
 void bs__remove_blob_quiet(blobstore *bs, const char *name)
@@ -319,7 +323,9 @@ void bs__release_blob(blobstore *bs, const char *name)
 /* Record the entry (replacing any old one) and retire the old blob. In a
  * content-addressed store the old blob may be shared: its name is handed
  * back through *release (malloc'd) for bs__release_blob() once the caller
- * has left the store lock; release NULL: checked here. */
+ * has left the store lock; release NULL: checked here. There, the entry's
+ * key record is written before the commit, and the record of the key's
+ * old entry in another blob removed after it (store_keyrec.c). */
 int bs__commit_entry(blobstore *bs, blobstore_entry *e, unsigned int put_flags, char **release)
 {
     if (release)
@@ -339,16 +345,31 @@ int bs__commit_entry(blobstore *bs, blobstore_entry *e, unsigned int put_flags, 
         return bs__error(BLOBSTORE_EEXISTS, "an entry with key \"%s\" exists (no overwrite)",
                          e->key);
     }
+    int same_blob = old.blob && e->blob && strcmp(old.blob, e->blob) == 0;
+    int wrote_rec = 0; /* a record of its own (not the old entry's replaced) */
+    if (!rc && bs__keyrec_wanted(bs, e)) {
+        rc = bs__keyrec_write(bs, e);
+        wrote_rec = !rc && !same_blob;
+    }
     if (!rc)
         rc = bs->meta->put(bs->meta, e);
     int batch = bs->batch;
     if (!rc && batch && e->blob)
         rc = bs__remember(&bs->batch_new, &bs->n_new, e->blob);
+    char recname[128];
+    if (!rc && batch && wrote_rec && bs__keyrec_name(recname, e->key, e->blob) == 0)
+        rc = bs__remember(&bs->batch_new, &bs->n_new, recname); /* gone on rollback */
     if (!rc && batch && old.blob && (!e->blob || strcmp(old.blob, e->blob) != 0))
         rc = bs__remember(&bs->batch_old, &bs->n_old, old.blob);
     int rc2 = bs__tx_end(bs, rc == 0);
     if (!rc)
         rc = rc2;
+    if (rc && !batch && wrote_rec) /* the put failed: its record is nobody's */
+        bs__keyrec_forget(bs, e->key, e->blob);
+    else if (rc && !batch && same_blob && bs__keyrec_wanted(bs, &old))
+        bs__keyrec_write(bs, &old); /* the entry that stays: its record back */
+    if (!rc && old.blob && (!e->blob || strcmp(old.blob, e->blob) != 0))
+        bs__keyrec_forget(bs, old.key ? old.key : e->key, old.blob);
     if (!rc && !batch && old.blob && (!e->blob || strcmp(old.blob, e->blob) != 0)) {
         if (!bs->ca)
             bs__remove_blob_quiet(bs, old.blob);

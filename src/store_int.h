@@ -16,6 +16,7 @@
 #define SETTINGS_FORMAT  "blobstore-store"
 #define SETTINGS_VERSION 1
 #define SIDECAR_EXT      ".entry" /* the entry record of a file stored as it is */
+#define KEYREC_EXT       ".ref"   /* a key's record of a shared blob (store_keyrec.c) */
 #define INLINE_MAX       4096     /* original bytes kept inline by backends that can */
 #define IO_CHUNK         BS_FRAME_CHUNK
 
@@ -174,6 +175,29 @@ int bs__each_entry(blobstore *bs, int (*fn)(void *ctx, blobstore_entry *e), void
 /* store_verify.c */
 int bs__null_sink(void *ctx, const void *p, size_t n);
 int bs__cmp_strp(const void *a, const void *b);
+
+/* store_keyrec.c: a key record per entry of a content-addressed store
+ * (see there) */
+/* "<32 hex of SHA-256(key)>-<16 hex of SHA-256(blob)>.ref" */
+int bs__keyrec_name(char out[128], const char *key, const char *blob);
+int bs__is_keyrec(const char *name);
+/* 1 if e, an entry of bs, has a key record (content-addressed, in a blob) */
+int bs__keyrec_wanted(const blobstore *bs, const blobstore_entry *e);
+/* Write (or replace) e's key record. */
+int bs__keyrec_write(blobstore *bs, const blobstore_entry *e);
+/* Remove the record of key's entry in blob, quietly (in a batch: after
+ * its commit). Nothing unless bs is content-addressed. */
+void bs__keyrec_forget(blobstore *bs, const char *key, const char *blob);
+/* A key record's contents (its strings point into rec). */
+typedef struct {
+    json_t *rec;
+    const char *key, *blob, *content_hash, *at;
+} bs_keyrec;
+/* ECORRUPT unless text is a key record's entry record. */
+int bs__keyrec_parse(bs_keyrec *k, const char *text, size_t len);
+/* The entry k records. */
+int bs__keyrec_entry(blobstore_entry *e, const bs_keyrec *k);
+void bs__keyrec_free(bs_keyrec *k);
 
 /* store_rebuild.c */
 /* The sidecar of a file stored as it is ("<stem>.entry" beside "<stem>.ext"):

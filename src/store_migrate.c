@@ -44,6 +44,10 @@ static int migrate_sidecar(blobstore *dst, const blobstore_entry *e, const char 
     json_t *r = json_pack("{s:s, s:o?, s:o?, s:s, s:s}", "format", e->format, "metadata", m, "info",
                           info, "at", e->created_at ? e->created_at : "", "compression",
                           e->compression ? e->compression : "none");
+    if (r && dst->ca && json_object_set_new(r, "keyrecs", json_integer(1)) != 0) {
+        json_decref(r);
+        r = NULL;
+    }
     if (r && !dst->ca && json_object_set_new(r, "key", json_string(e->key)) != 0) {
         json_decref(r);
         r = NULL;

@@ -97,12 +97,17 @@ static void put_args_free(put_args *a)
 
 /* The entry record a blob carries (frame trailer, or a raw file's sidecar):
  * what an index rebuilt from the blobs needs that the blob itself does not
- * say. key NULL: the content hash is the key (content-addressed). */
-static char *entry_record(const char *key, const put_args *a, const char *now)
+ * say. A content-addressed blob (ca) names no key and no metadata but
+ * "keyrecs": each key that shares it has a key record (store_keyrec.c). */
+static char *entry_record(const char *key, const put_args *a, const char *now, int ca)
 {
-    json_t *r = json_pack("{s:s, s:O?, s:O?, s:s}", "format", a->format, "metadata", a->meta,
-                          "info", a->info, "at", now);
-    if (r && key && json_object_set_new(r, "key", json_string(key)) != 0) {
+    json_t *r = json_pack("{s:s, s:O?, s:O?, s:s}", "format", a->format, "metadata",
+                          ca ? NULL : a->meta, "info", a->info, "at", now);
+    if (r && ca && json_object_set_new(r, "keyrecs", json_integer(1)) != 0) {
+        json_decref(r);
+        r = NULL;
+    }
+    if (r && key && !ca && json_object_set_new(r, "key", json_string(key)) != 0) {
         json_decref(r);
         r = NULL;
     }
@@ -444,9 +449,8 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         key = keybuf;
     }
     /* the blob carries its key and metadata, for an index rebuild (a
-     * content-addressed blob: the key of the put that made it, or none:
-     * the hash) */
-    rec = entry_record(key, &a, now);
+     * content-addressed blob: neither; each key's record does) */
+    rec = entry_record(key, &a, now, bs->ca);
     if (!rec) {
         rc = BLOBSTORE_ENOMEM;
         goto out;

@@ -109,7 +109,10 @@ BLOBSTORE_API int blobstore_update_metadata(blobstore *bs, const char *key, cons
             e.metadata = text;
             free(e.updated_at);
             e.updated_at = upd;
-            rc = bs->meta->put(bs->meta, &e);
+            /* the key record says what a rebuild restores: the new metadata */
+            rc = bs__keyrec_wanted(bs, &e) ? bs__keyrec_write(bs, &e) : 0;
+            if (!rc)
+                rc = bs->meta->put(bs->meta, &e);
         }
         json_decref(m);
     }
@@ -135,6 +138,8 @@ static int delete_once(blobstore *bs, const char *key, char **release)
         int rc2 = bs__tx_end(bs, rc == 0);
         if (!rc)
             rc = rc2;
+        if (!rc && e.blob) /* its key record, after the commit */
+            bs__keyrec_forget(bs, key, e.blob);
         if (!rc && !batch && e.blob) {
             if (bs->ca) {
                 free(*release);
@@ -498,6 +503,8 @@ static int clear_range(blobstore *bs, char **keys, size_t from, size_t to, size_
     if (!rc)
         rc = rc2;
     for (size_t i = 0; blobs && i < to - from; i++) {
+        if (!rc && blobs[i])
+            bs__keyrec_forget(bs, keys[from + i], blobs[i]);
         if (!rc && !batch && blobs[i])
             bs__remove_blob_quiet(bs, blobs[i]);
         free(blobs[i]);
@@ -532,6 +539,9 @@ BLOBSTORE_API int blobstore_clear(size_t *out_count, blobstore *bs)
         int rc2 = bs__tx_end(bs, rc == 0);
         if (!rc)
             rc = rc2;
+        for (size_t i = 0; !rc && i < c.n; i++)
+            if (c.blobs[i])
+                bs__keyrec_forget(bs, c.keys[i], c.blobs[i]);
         for (size_t i = 0; !rc && !batch && i < c.n; i++)
             if (c.blobs[i])
                 bs__remove_blob_quiet(bs, c.blobs[i]);

@@ -43,6 +43,7 @@ typedef struct {
     uint64_t file_size;
     const char *codec;
     int raw;
+    int keyrec; /* from a key record (store_keyrec.c) */
 } rb_cand;
 
 typedef struct {
@@ -270,9 +271,39 @@ static int rb_candidate(blobstore *bs, const char *name, const rb_names *all, rb
     c->size = end.size;
     c->file_size = end.file_size;
     memcpy(c->hash, end.hash, sizeof(c->hash));
+    bs_keyrec k;
+    if (bs__is_keyrec(name) && rec.len &&
+        bs__keyrec_parse(&k, (const char *)rec.data, rec.len) == 0) {
+        /* one key of a shared content-addressed blob (store_keyrec.c) */
+        bs__buf_free(&rec);
+        if (!bsearch(&k.blob, all->names, all->n, sizeof(char *), bs__cmp_strp)) {
+            snprintf(detail, 1200, "key record of \"%s\" whose blob %s is missing: not restored",
+                     k.key, k.blob);
+            bs__keyrec_free(&k);
+            *kind = BLOBSTORE_PROBLEM_ORPHAN;
+            return 2;
+        }
+        c->rec = k.rec;
+        c->key = bs__strdup(k.key);
+        c->blob = bs__strdup(k.blob);
+        c->at = bs__strdup(k.at);
+        snprintf(c->hash, sizeof(c->hash), "%s", k.content_hash);
+        c->keyrec = 1;
+        if (!c->key || !c->blob || !c->at) {
+            cand_free(c);
+            return BLOBSTORE_ENOMEM;
+        }
+        return 0;
+    }
+    bs__error_clear();
     json_error_t err;
     c->rec = rec.len ? json_loadb((const char *)rec.data, rec.len, 0, &err) : NULL;
     bs__buf_free(&rec);
+    if (json_object_get(c->rec, "keyrecs")) { /* its keys' records restore them */
+        cand_free(c);
+        memset(c, 0, sizeof(*c));
+        return 1;
+    }
     json_t *key = json_object_get(c->rec, "key"), *at = json_object_get(c->rec, "at");
     json_t *format = json_object_get(c->rec, "format");
     if (!json_is_object(c->rec) || !json_is_string(at) || !json_is_string(format)) {
@@ -322,6 +353,10 @@ static int rb_candidate(blobstore *bs, const char *name, const rb_names *all, rb
 
 static int rb_entry(blobstore_entry *e, const rb_cand *c)
 {
+    if (c->keyrec) {
+        bs_keyrec k = {c->rec, c->key, c->blob, c->hash, c->at};
+        return bs__keyrec_entry(e, &k);
+    }
     memset(e, 0, sizeof(*e));
     json_t *m = json_object_get(c->rec, "metadata"), *info = json_object_get(c->rec, "info");
     e->key = bs__strdup(c->key);
@@ -466,6 +501,30 @@ BLOBSTORE_API int blobstore_rebuild_index(blobstore_rebuild_stats *out, blobstor
             cand_free(&cands[i]); /* read, not yet kept */
     }
     free(rd.res);
+    /* A blob that key records name restores no entry of its own (one
+     * written before key records existed names the key of the put that
+     * made it, which may have been deleted since). */
+    const char **named = rc ? NULL : bs__calloc(nc ? nc : 1, sizeof(char *));
+    size_t nn = 0;
+    if (!rc && !named)
+        rc = BLOBSTORE_ENOMEM;
+    for (size_t i = 0; !rc && i < nc; i++)
+        if (cands[i].keyrec)
+            named[nn++] = cands[i].blob;
+    if (!rc && nn) {
+        qsort(named, nn, sizeof(char *), bs__cmp_strp);
+        size_t kept = 0;
+        for (size_t i = 0; i < nc; i++) {
+            if (!cands[i].keyrec &&
+                bsearch(&cands[i].blob, named, nn, sizeof(char *), bs__cmp_strp)) {
+                cand_free(&cands[i]);
+                continue;
+            }
+            cands[kept++] = cands[i];
+        }
+        nc = kept;
+    }
+    free(named);
     if (!rc)
         qsort(cands, nc, sizeof(*cands), cmp_cand);
     /* The newest blob of each key; an entry the index still has wins when its

@@ -215,6 +215,52 @@ for b in json sqlite; do
     check "copy of a put $b: bytes of k3" 'cmp -s "$T/got" "$T/v3"'
 done
 
+# Keys sharing one content-addressed blob (#13): each has its key record, so
+# a rebuild of a deleted index restores every key with its own metadata, a
+# deleted key stays deleted, verify names a missing record and --repair
+# writes it back; --repair never removes a live key's record.
+shared_case() { # BACKEND
+    local d="$T/shared-$1" k rec
+    for k in a b c; do
+        "$BS" --dir "$d" --backend "$1" --content-addressable put --key "$k" \
+            --meta "{\"owner\":\"$k\"}" "$T/v1" > /dev/null || bad "shared $1: put $k"
+    done
+    "$BS" --dir "$d" put --key u --meta '{"owner":"u"}' "$T/v2" > /dev/null || bad "shared $1: put u"
+    check "shared $1: one blob for three keys" '[ "$(find "$d/blobs" -type f ! -name "*.ref" | wc -l)" -eq 2 ]'
+    rm -f "$d"/cache_metadata.*
+    expect 0 "shared $1: rebuild" -- "$BS" --dir "$d" verify --rebuild-index
+    check "shared $1: four restored" 'grep -q "4 entries restored" "$T/out"'
+    for k in a b c u; do
+        expect 0 "shared $1: get $k" -- "$BS" --dir "$d" get "$k" -o "$T/got"
+        if [ "$k" = u ]; then
+            check "shared $1: bytes of $k" 'cmp -s "$T/got" "$T/v2"'
+        else
+            check "shared $1: bytes of $k" 'cmp -s "$T/got" "$T/v1"'
+        fi
+        expect 0 "shared $1: meta $k" -- "$BS" --dir "$d" meta "$k"
+        check "shared $1: metadata of $k" 'grep -q "\"owner\":\"$k\"" "$T/out"'
+    done
+    expect 0 "shared $1: rm a" -- "$BS" --dir "$d" rm a
+    rm -f "$d"/cache_metadata.*
+    expect 0 "shared $1: rebuild after rm a" -- "$BS" --dir "$d" verify --rebuild-index
+    check "shared $1: three restored" 'grep -q "3 entries restored" "$T/out"'
+    expect 1 "shared $1: a stays deleted" -- "$BS" --dir "$d" get a
+    expect 0 "shared $1: b after rm a" -- "$BS" --dir "$d" get b -o "$T/got"
+    check "shared $1: bytes of b after rm a" 'cmp -s "$T/got" "$T/v1"'
+    rec=$(find "$d/blobs" -name "$(printf b | sha256sum | cut -c1-32)-*.ref")
+    check "shared $1: b has its record" '[ -n "$rec" ] && [ -f "$rec" ]'
+    expect 0 "shared $1: verify --repair keeps live records" -- "$BS" --dir "$d" verify --repair
+    check "shared $1: three records after --repair" '[ "$(find "$d/blobs" -name "*.ref" | wc -l)" -eq 3 ]'
+    rm -f "$rec"
+    expect 3 "shared $1: verify names the missing record" -- "$BS" --dir "$d" verify
+    check "shared $1: norecord b" 'grep -q "^norecord b " "$T/out" && grep -q "^1 entries without their key record" "$T/out"'
+    expect 0 "shared $1: verify --repair writes it" -- "$BS" --dir "$d" verify --repair
+    check "shared $1: written" 'grep -q "^norecord b .*\[written\]" "$T/out" && [ -f "$rec" ]'
+    expect 0 "shared $1: verify clean" -- "$BS" --dir "$d" verify
+}
+shared_case json
+shared_case sqlite
+
 # An intact store still opens and verifies clean.
 expect 0 "intact json store verifies" -- "$BS" --dir "$T/j0" verify
 expect 0 "intact sqlite store verifies" -- "$BS" --dir "$T/q0" verify

@@ -6,6 +6,7 @@ blobstore_add_test(test_backends SOURCES tests/test_backends.c tests/conformance
 blobstore_add_test(test_faults SOURCES tests/test_faults.c tests/conformance.c)
 blobstore_add_test(test_rebuild SOURCES tests/test_rebuild.c tests/conformance.c)
 blobstore_add_test(test_index_damage SOURCES tests/test_index_damage.c)
+blobstore_add_test(test_shared_keys SOURCES tests/test_shared_keys.c)
 blobstore_add_test(test_procs SOURCES tests/test_procs.c)
 add_test(NAME test_cli COMMAND ${PROJECT_SOURCE_DIR}/tests/cli.sh $<TARGET_FILE:blobstore_cli>)
 add_test(NAME test_cli_index COMMAND ${PROJECT_SOURCE_DIR}/tests/cli_index.sh $<TARGET_FILE:blobstore_cli>)

@@ -846,7 +846,10 @@ class BlobStore:
         "foreign": never followed, never removed by repair. Blobs no entry
         refers to that carry a key the index lacks (or holds an older entry
         for) are "unindexed", counted in "unindexed": kept by repair, brought
-        back by rebuild_index(). ``repair=True`` removes orphan blobs
+        back by rebuild_index(). Entries of a content-addressed store whose
+        key record is missing (a rebuild would lose them) are "norecord",
+        counted in "norecord"; repair writes the record from the entry.
+        ``repair=True`` removes orphan blobs
         (superseded, or carrying no entry record) and temporary files and
         drops entries whose blob is gone.
 
@@ -857,6 +860,7 @@ class BlobStore:
         result = self._store.verify(repair=repair)
         result["foreign"] = sum(p["kind"] == "foreign" for p in result["problems"])
         result["unindexed"] = sum(p["kind"] == "unindexed" for p in result["problems"])
+        result["norecord"] = sum(p["kind"] == "norecord" for p in result["problems"])
         return result
 
     def migrate_to(self, other):

@@ -1108,8 +1108,8 @@ static PyObject *Store_clear(StoreObject *self, PyObject *unused)
 
 static int collect_problem(void *ctx, const blobstore_problem *p)
 {
-    static const char *kinds[] = {"",     "corrupt", "dangling", "orphan",
-                                  "temp", "unsafe",  "foreign",  "unindexed"};
+    static const char *kinds[] = {"",       "corrupt", "dangling",  "orphan",  "temp",
+                                  "unsafe", "foreign", "unindexed", "norecord"};
     PyGILState_STATE g = PyGILState_Ensure();
     PyObject *d =
         Py_BuildValue("{s:s,s:z,s:z,s:s,s:O}", "kind", kinds[p->kind], "key", p->key, "blob",

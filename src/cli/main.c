@@ -1323,13 +1323,13 @@ static int cmd_clear(blobstore *bs, int argc, char **argv)
 }
 
 typedef struct {
-    size_t unsafe, foreign, unindexed;
+    size_t unsafe, foreign, unindexed, norecord, written;
 } uncounted;
 
 static int print_problem(void *ctx, const blobstore_problem *p)
 {
-    static const char *kinds[] = {"",     "corrupt", "dangling", "orphan",
-                                  "temp", "unsafe",  "foreign",  "unindexed"};
+    static const char *kinds[] = {"",       "corrupt", "dangling",  "orphan",  "temp",
+                                  "unsafe", "foreign", "unindexed", "norecord"};
     uncounted *u = ctx; /* problems verify_stats does not count */
     progress_clear_line();
     if (u && p->kind == BLOBSTORE_PROBLEM_UNINDEXED)
@@ -1338,14 +1338,17 @@ static int print_problem(void *ctx, const blobstore_problem *p)
         u->foreign++;
     if (u && p->kind == BLOBSTORE_PROBLEM_UNSAFE)
         u->unsafe++;
+    if (u && p->kind == BLOBSTORE_PROBLEM_NORECORD) {
+        u->norecord++;
+        u->written += p->repaired != 0;
+    }
+    const char *fixed = p->kind == BLOBSTORE_PROBLEM_NORECORD ? " [written]" : " [removed]";
     if (p->key) {
         printf("%s ", kinds[p->kind]);
         put_key(stdout, p->key);
-        printf(" (%s): %s%s\n", p->blob ? p->blob : "inline", p->detail,
-               p->repaired ? " [removed]" : "");
+        printf(" (%s): %s%s\n", p->blob ? p->blob : "inline", p->detail, p->repaired ? fixed : "");
     } else {
-        printf("%s %s: %s%s\n", kinds[p->kind], p->blob, p->detail,
-               p->repaired ? " [removed]" : "");
+        printf("%s %s: %s%s\n", kinds[p->kind], p->blob, p->detail, p->repaired ? fixed : "");
     }
     return 0;
 }
@@ -1383,7 +1386,7 @@ static int cmd_verify(blobstore *bs, int argc, char **argv)
         return rs.unreadable ? EXIT_CORRUPT : EXIT_OK;
     }
     blobstore_verify_stats st;
-    uncounted u = {0, 0, 0};
+    uncounted u = {0, 0, 0, 0, 0};
     progress p;
     progress_init(&p, "verify", "entries", -1, 0);
     blobstore_set_progress(bs, p.tty ? progress_entries : NULL, &p);
@@ -1393,8 +1396,8 @@ static int cmd_verify(blobstore *bs, int argc, char **argv)
     if (rc)
         return lib_error(rc);
     size_t foreign = u.foreign;
-    size_t problems =
-        st.corrupt + st.dangling + st.orphans + st.temps + u.unsafe + foreign + u.unindexed;
+    size_t problems = st.corrupt + st.dangling + st.orphans + st.temps + u.unsafe + foreign +
+                      u.unindexed + u.norecord;
     printf("%zu entries checked: %zu ok, %zu corrupt, %zu dangling, %zu orphans, %zu temporary "
            "files; %zu repaired\n",
            st.entries, st.ok, st.corrupt, st.dangling, st.orphans, st.temps, st.repaired);
@@ -1402,6 +1405,9 @@ static int cmd_verify(blobstore *bs, int argc, char **argv)
         printf("%zu unindexed blobs (entries the index lacks), kept: verify --rebuild-index "
                "restores them\n",
                u.unindexed);
+    if (u.norecord)
+        printf("%zu entries without their key record (a rebuild would lose them), %zu written\n",
+               u.norecord, u.written);
     if (foreign)
         printf("%zu foreign files or links in the store's directories, left alone\n", foreign);
     return problems > st.repaired ? EXIT_CORRUPT : EXIT_OK;

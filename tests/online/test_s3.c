@@ -401,6 +401,78 @@ TEST(s3_index_is_rebuilt_from_the_blobs)
     }
 }
 
+/* Keys sharing one content-addressed blob on S3 (#13): each has its key
+ * record (an object of its own), read by the rebuild's parallel reads, so
+ * the index rebuilt into each metadata backend restores every key with its
+ * own metadata; a key deleted before stays deleted. */
+static blobstore *shared_open(s3_rebuild_ctx *c, int rebuilding)
+{
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = c->dir;
+    o.backend = strcmp(c->meta, "pg") == 0 ? pg : c->meta;
+    o.blob_backend = s3;
+    o.content_addressable = BLOBSTORE_YES;
+    blobstore *bs = NULL;
+    if ((rebuilding ? blobstore_open_rebuilding : blobstore_open)(&bs, &o) != 0)
+        fprintf(stderr, "  open: %s\n", blobstore_errmsg());
+    return bs;
+}
+
+static int shared_has(blobstore *bs, const char *key, const unsigned char *v, size_t n)
+{
+    void *got = NULL;
+    size_t len = 0;
+    char *m = NULL, want[64];
+    int ok = blobstore_get(&got, &len, bs, key) == 0 && len == n && memcmp(got, v, n) == 0;
+    blobstore_free(got);
+    snprintf(want, sizeof(want), "\"metadata\":{\"owner\":\"%s\"}", key);
+    ok = ok && blobstore_get_metadata(&m, bs, key) == 0 && strstr(m, want) != NULL;
+    blobstore_free(m);
+    return ok;
+}
+
+TEST(s3_shared_keys_are_rebuilt)
+{
+    const char *metas[] = {"json", "sqlite", "pg"};
+    static unsigned char x[6000], y[6000];
+    fill(x, sizeof(x), 11);
+    fill(y, sizeof(y), 12);
+    for (int i = 0; i < 3; i++) {
+        online_s3_url(s3, sizeof(s3), NULL);
+        if (strcmp(metas[i], "pg") == 0)
+            CHECK_EQ(online_pg_fresh(pg, sizeof(pg)), 0);
+        s3_rebuild_ctx c = {.meta = metas[i], .gen = 0};
+        snprintf(c.dir, sizeof(c.dir), "%s/shared-%s-0", test_tmpdir(), metas[i]);
+        blobstore *bs = shared_open(&c, 0);
+        CHECK(bs != NULL);
+        const char *keys[] = {"a", "b", "c", "d", "u"};
+        for (int k = 0; k < 5; k++) {
+            char meta[64];
+            snprintf(meta, sizeof(meta), "{\"owner\": \"%s\"}", keys[k]);
+            blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+            po.metadata = meta;
+            CHECK_EQ(blobstore_put_ex(NULL, bs, keys[k], k == 4 ? y : x, sizeof(x), &po), 0);
+        }
+        CHECK_EQ(blobstore_delete(bs, "a"), 0); /* the first to put x */
+        blobstore_close(bs);
+        s3_rebuild_lose(&c);
+        CHECK((bs = shared_open(&c, 1)) != NULL);
+        blobstore_rebuild_stats st;
+        CHECK_EQ(blobstore_rebuild_index(&st, bs, NULL, NULL), 0);
+        CHECK_EQ(st.restored, 4);
+        CHECK_EQ(blobstore_exists(bs, "a"), 0);
+        CHECK(shared_has(bs, "b", x, sizeof(x)));
+        CHECK(shared_has(bs, "c", x, sizeof(x)));
+        CHECK(shared_has(bs, "d", x, sizeof(x)));
+        CHECK(shared_has(bs, "u", y, sizeof(y)));
+        blobstore_verify_stats vs;
+        CHECK_EQ(blobstore_verify(&vs, bs, 0, NULL, NULL), 0);
+        CHECK_EQ(vs.ok, 4);
+        CHECK_EQ(vs.orphans, 0);
+        blobstore_close(bs);
+    }
+}
+
 /* 10,000 entries put once on S3 (16 threads), then the index rebuilt from
  * the blobs into each metadata backend in turn (a fresh local directory, a
  * fresh PostgreSQL database): every key back with its bytes and metadata,
@@ -978,6 +1050,7 @@ static const test_case tests[] = {
     TEST_ENTRY(s3_bucket_is_created_when_missing),
     TEST_ENTRY(s3_store_conformance_every_metadata_backend),
     TEST_ENTRY(s3_index_is_rebuilt_from_the_blobs),
+    TEST_ENTRY(s3_shared_keys_are_rebuilt),
     TEST_ENTRY(s3_store_arrays_and_tables),
     TEST_ENTRY(s3_slices_read_parts_of_objects),
     TEST_ENTRY(s3_orphans_wait_for_other_machines_only_when_shared),
