@@ -26,7 +26,9 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
-#define SCHEMA_VERSION  2
+#define SCHEMA_VERSION 2
+#define BLOB_INDEX                                                                                 \
+    "CREATE INDEX IF NOT EXISTS entries_blob ON entries(blob) WHERE blob IS NOT NULL;"
 #define QUICK_CHECK_MAX ((off_t)16 << 20)
 
 typedef struct {
@@ -812,6 +814,23 @@ static int fill_sums(sq_backend *be)
     return ret;
 }
 
+/* The index on the blob column (the reference count of a shared blob) lists
+ * only the entries that have a blob: an inline entry, most small puts, then
+ * writes no index page. Stores made before it had a full index, replaced
+ * here (in the open's write transaction; older libraries read and maintain
+ * the partial one unchanged). */
+static int partial_blob_index(sq_backend *be)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(be, &st, "SELECT sql FROM sqlite_master WHERE name = 'entries_blob'");
+    if (rc)
+        return rc;
+    int full = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) &&
+               !strstr((const char *)sqlite3_column_text(st, 0), "WHERE");
+    sqlite3_finalize(st);
+    return full ? exec(be, "DROP INDEX entries_blob; " BLOB_INDEX) : 0;
+}
+
 /* The schema version (refused when newer than this library's); a writable
  * open upgrades version 1 (rows without checksums) in place. Runs in the
  * open's transaction. */
@@ -845,6 +864,8 @@ static int check_schema(sq_backend *be)
     }
     if (!ret && v != SCHEMA_VERSION)
         ret = exec(be, "INSERT OR REPLACE INTO blobstore_info VALUES ('schema_version', '2')");
+    if (!ret)
+        ret = partial_blob_index(be);
     return ret;
 }
 
@@ -941,8 +962,7 @@ int bs__meta_sqlite_open(blobstore_meta_backend **out, const char *path, int dur
                                   " file_size INTEGER NOT NULL, raw INTEGER NOT NULL, data BLOB,"
                                   " rowsum INTEGER) WITHOUT ROWID;"
                                   "CREATE TABLE IF NOT EXISTS blobstore_indexes("
-                                  " path TEXT PRIMARY KEY) WITHOUT ROWID;"
-                                  "CREATE INDEX IF NOT EXISTS entries_blob ON entries(blob);");
+                                  " path TEXT PRIMARY KEY) WITHOUT ROWID;" BLOB_INDEX);
     /* A small index is checked whole at every open (a few milliseconds per
      * 10 MiB); verify checks any size. */
     struct stat fst;

@@ -279,6 +279,59 @@ TEST(sqlite_schema_1_is_migrated_in_place)
     row_damage_is_reported(dir, 0);
 }
 
+/* The blob column's index lists only entries with a blob (an inline put
+ * writes no index page, #16), is what the reference count uses, and a full
+ * index of an older store is replaced at the first writable open. */
+TEST(sqlite_blob_index_is_partial)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_sqlite(dir, 0);
+    CHECK(bs != NULL);
+    put_ten(bs);
+    blobstore_close(bs);
+    const char *q_sql = "SELECT sql FROM sqlite_master WHERE name = 'entries_blob'";
+    char *c = sql_text(dir, q_sql);
+    CHECK(c && strstr(c, "WHERE blob IS NOT NULL"));
+    free(c);
+    /* the count of a blob's entries uses it */
+    char *p = db_path(dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    CHECK_EQ(sqlite3_open(p, &db), SQLITE_OK);
+    CHECK_EQ(sqlite3_prepare_v2(db,
+                                "EXPLAIN QUERY PLAN SELECT count(*) FROM entries WHERE blob = ?1",
+                                -1, &st, NULL),
+             SQLITE_OK);
+    int uses = 0;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        uses |= strstr((const char *)sqlite3_column_text(st, 3), "entries_blob") != NULL;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    free(p);
+    CHECK(uses);
+    c = sql_text(dir, "SELECT count(*) FROM entries WHERE blob IS NULL");
+    CHECK_STR(c, "1"); /* k1, inline */
+    free(c);
+    sql(dir, "DROP INDEX entries_blob; CREATE INDEX entries_blob ON entries(blob);");
+    bs = open_sqlite(dir, BLOBSTORE_OPEN_READONLY);
+    CHECK(bs != NULL);
+    blobstore_close(bs);
+    c = sql_text(dir, q_sql);
+    CHECK(c && !strstr(c, "WHERE")); /* a read-only open changes nothing */
+    free(c);
+    bs = open_sqlite(dir, 0);
+    CHECK(bs != NULL);
+    void *v;
+    size_t n;
+    CHECK_EQ(blobstore_get(&v, &n, bs, "k7"), 0);
+    CHECK(n == 6000 && ((char *)v)[0] == '7');
+    blobstore_free(v);
+    blobstore_close(bs);
+    c = sql_text(dir, q_sql);
+    CHECK(c && strstr(c, "WHERE blob IS NOT NULL"));
+    free(c);
+}
+
 /* A newer schema than this library knows is refused, not misread. */
 TEST(sqlite_newer_schema_is_refused)
 {
@@ -573,6 +626,7 @@ static const test_case tests[] = {
     TEST_ENTRY(sqlite_row_damage_is_corruption),
     TEST_ENTRY(sqlite_schema_1_is_migrated_in_place),
     TEST_ENTRY(sqlite_newer_schema_is_refused),
+    TEST_ENTRY(sqlite_blob_index_is_partial),
     TEST_ENTRY(lost_commits_are_unindexed_json),
     TEST_ENTRY(lost_commits_are_unindexed_sqlite),
     TEST_ENTRY(rebuild_reads_records_from_the_ends_of_large_blobs),
