@@ -261,6 +261,38 @@ shared_case() { # BACKEND
 shared_case json
 shared_case sqlite
 
+# A content-addressed store written before key records (tests/stores/ca_frame2:
+# a and b share a blob whose frame names a; u alone): it opens and reads;
+# verify names a and b (a rebuild would restore a only) as norecord, not u
+# (its blob's frame restores it); --repair writes their records, after which
+# a rebuild restores all three, and a deleted a stays deleted.
+O="$T/old-ca"
+cp -a "$(dirname "$0")/stores/ca_frame2" "$O"
+head -c 6000 /dev/zero | tr '\0' x > "$T/vx"
+head -c 6000 /dev/zero | tr '\0' y > "$T/vy"
+expect 0 "old ca store: get b" -- "$BS" --dir "$O" get b -o "$T/got"
+check "old ca store: bytes of b" 'cmp -s "$T/got" "$T/vx"'
+expect 3 "old ca store: verify" -- "$BS" --dir "$O" verify
+check "old ca store: a and b norecord, u not" 'grep -q "^norecord a " "$T/out" && grep -q "^norecord b " "$T/out" && ! grep -q "^norecord u " "$T/out" && grep -q "^2 entries without" "$T/out"'
+expect 0 "old ca store: verify --repair" -- "$BS" --dir "$O" verify --repair
+check "old ca store: two written" 'grep -q "^2 entries without their key record (a rebuild would lose them), 2 written" "$T/out"'
+expect 0 "old ca store: verify clean" -- "$BS" --dir "$O" verify
+rm -f "$O"/cache_metadata.*
+expect 0 "old ca store: rebuild" -- "$BS" --dir "$O" verify --rebuild-index
+check "old ca store: three restored" 'grep -q "3 entries restored" "$T/out"'
+for k in a b u; do
+    expect 0 "old ca store: meta $k" -- "$BS" --dir "$O" meta "$k"
+    check "old ca store: metadata of $k" 'grep -q "\"owner\":\"$k\"" "$T/out"'
+done
+expect 0 "old ca store: get u" -- "$BS" --dir "$O" get u -o "$T/got"
+check "old ca store: bytes of u" 'cmp -s "$T/got" "$T/vy"'
+expect 0 "old ca store: rm a" -- "$BS" --dir "$O" rm a
+rm -f "$O"/cache_metadata.*
+expect 0 "old ca store: rebuild after rm a" -- "$BS" --dir "$O" verify --rebuild-index
+expect 1 "old ca store: a stays deleted" -- "$BS" --dir "$O" get a
+expect 0 "old ca store: b after rm a" -- "$BS" --dir "$O" get b -o "$T/got"
+check "old ca store: bytes of b after rm a" 'cmp -s "$T/got" "$T/vx"'
+
 # An intact store still opens and verifies clean.
 expect 0 "intact json store verifies" -- "$BS" --dir "$T/j0" verify
 expect 0 "intact sqlite store verifies" -- "$BS" --dir "$T/q0" verify
