@@ -404,7 +404,7 @@ static int missing_records(verify_ctx *v, const collect_ctx *c)
         if (!bs->ca || !blob || bs__is_keyrec(blob) || bs__keyrec_name(name, key, blob) != 0)
             continue;
         const char *np = name;
-        if (bsearch(&np, v->recs, v->nrecs, sizeof(char *), bs__cmp_strp))
+        if (v->nrecs && bsearch(&np, v->recs, v->nrecs, sizeof(char *), bs__cmp_strp))
             continue;
         int ex = bs->blobs->exists(bs->blobs, name); /* a listing may hold young ones back */
         if (ex < 0)
@@ -629,7 +629,8 @@ BLOBSTORE_API int blobstore_verify(blobstore_verify_stats *out, blobstore *bs, u
                 rc = bs->blobs->list(bs->blobs, orphan_cb, &v);
             }
             if (!rc) {
-                qsort(v.recs, v.nrecs, sizeof(char *), bs__cmp_strp);
+                if (v.nrecs)
+                    qsort(v.recs, v.nrecs, sizeof(char *), bs__cmp_strp);
                 rc = shared_blobs(&v);
             }
             if (!rc)
