@@ -432,11 +432,44 @@ TEST(migrated_records)
     blobstore_close(dst);
 }
 
+/* Batches: a rolled-back put leaves no record (the key's old one stays);
+ * a committed delete removes its record, a committed put writes its own. */
+TEST(batch_records)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "sqlite", 0);
+    CHECK(bs != NULL);
+    CHECK_EQ(put_shared(bs, "a", 'X'), 0);
+    CHECK_EQ(put_shared(bs, "b", 'X'), 0);
+    CHECK_EQ(blobstore_batch_begin(bs), 0);
+    CHECK_EQ(put_shared(bs, "r", 'X'), 0);
+    CHECK_EQ(put_shared(bs, "b", 'Y'), 0);
+    CHECK_EQ(walk_recs(dir, NULL, NULL, 0), 4);
+    CHECK_EQ(blobstore_batch_rollback(bs), 0);
+    CHECK_EQ(walk_recs(dir, NULL, NULL, 0), 2); /* a's and b's, on X */
+    CHECK(has(bs, "b", 'X'));
+    CHECK_EQ(blobstore_batch_begin(bs), 0);
+    CHECK_EQ(blobstore_delete(bs, "a"), 0);
+    CHECK_EQ(put_shared(bs, "r", 'X'), 0);
+    CHECK_EQ(blobstore_batch_commit(bs), 0);
+    char ra[4096] = "", rr[4096] = "";
+    CHECK_EQ(walk_recs(dir, "a", ra, sizeof(ra)), 2); /* b's and r's */
+    CHECK(ra[0] == 0);
+    walk_recs(dir, "r", rr, sizeof(rr));
+    CHECK(rr[0] != 0);
+    seen s;
+    memset(&s, 0, sizeof(s));
+    blobstore_verify_stats vs;
+    CHECK_EQ(blobstore_verify(&vs, bs, 0, note, &s), 0);
+    CHECK_EQ(s.unindexed + s.norecord + s.orphans, 0);
+    blobstore_close(bs);
+}
+
 static const test_case tests[] = {
     TEST_ENTRY(rebuild_shared_json),      TEST_ENTRY(rebuild_shared_sqlite),
     TEST_ENTRY(delete_then_rebuild_json), TEST_ENTRY(delete_then_rebuild_sqlite),
     TEST_ENTRY(lost_commits_json),        TEST_ENTRY(lost_commits_sqlite),
     TEST_ENTRY(records_verified_json),    TEST_ENTRY(records_verified_sqlite),
-    TEST_ENTRY(migrated_records),
+    TEST_ENTRY(migrated_records),         TEST_ENTRY(batch_records),
 };
 TEST_MAIN(tests)
