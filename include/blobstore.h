@@ -270,6 +270,37 @@ typedef struct blobstore_put_options {
     }
 
 /**
+ * The format a converting put (blobstore_put_file) makes of a file named
+ * name, chosen by its extension among the format modules' (.npy and .b2nd:
+ * "b2nd", an array; .parquet: "parquet", a table); NULL if none takes it
+ * (it is stored as its bytes). *what (if what is not NULL) receives what
+ * that is, for people ("an array (Blosc2 .b2nd)"), or NULL.
+ */
+BLOBSTORE_API const char *blobstore_file_format(const char *name, const char **what);
+
+/**
+ * Put the file open on fd as what it is: the format module its name's
+ * extension selects (blobstore_file_format) checks and converts it; name
+ * NULL: the module whose detector recognises the file's first and last
+ * bytes (a Blosc2 frame or .npy file, Parquet's PAR1 at both ends, ...;
+ * fd must be a regular file for that). A file no module takes is stored as
+ * its bytes (blobstore_put_fd). opts: metadata, flags (and, for bytes, the
+ * codec). Errors: those of the module's put (BLOBSTORE_ECORRUPT: the file
+ * is not valid as its format), BLOBSTORE_EEXISTS, BLOBSTORE_EIO.
+ */
+BLOBSTORE_API int blobstore_put_file(char **out_key, blobstore *bs, const char *key, int fd,
+                                     const char *name, const blobstore_put_options *opts);
+
+/**
+ * Write key's entry to fd converted into the kind of file name's extension
+ * names, by the entry's format module (an array as a .npy file).
+ * BLOBSTORE_EUNSUPPORTED (no message) if the entry's format has no such
+ * conversion: its bytes (blobstore_get_fd) are then what a file holds.
+ * Errors: BLOBSTORE_ENOTFOUND, BLOBSTORE_ECORRUPT, BLOBSTORE_EIO.
+ */
+BLOBSTORE_API int blobstore_get_file(blobstore *bs, const char *key, int fd, const char *name);
+
+/**
  * Store len bytes under key (NULL: a random 16-hex-character key; ignored in
  * a content-addressable store, where the key is the SHA-256 hex of data).
  * Replaces any existing entry with that key, data and metadata both.

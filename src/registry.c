@@ -9,6 +9,7 @@
  * bs__meta_kind_add).
  */
 #include "registry.h"
+#include "store_int.h"
 
 #include <pthread.h>
 
@@ -200,28 +201,98 @@ const bs_blob_kind *bs__blob_kind(const char *spec)
 
 /* ---- format modules ---- */
 
-static const bs_format formats[] = {
-    {"bytes", ".blob", 0},
-    {"b2nd", ".b2nd", 1},
-    {"parquet", ".parquet", 1},
-    {"pickle", ".pkl", 0},
+static const char *const b2nd_imports[] = {".npy", ".b2nd", NULL};
+static const char *const parquet_imports[] = {".parquet", NULL};
+
+static const bs_format builtin_formats[] = {
+    {"bytes", ".blob", 0, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"b2nd", ".b2nd", 1, "an array (Blosc2 .b2nd)", b2nd_imports, bs__b2nd_detect, bs__b2nd_put_fd,
+     bs__b2nd_get_fd, NULL},
+    {"parquet", ".parquet", 1, "a table (Parquet)", parquet_imports, bs__parquet_detect,
+     bs__parquet_put_fd, NULL, NULL},
+    {"pickle", ".pkl", 0, NULL, NULL, bs__pickle_detect, NULL, NULL, bs__pickle_check_store},
 };
-#define N_FORMATS (sizeof(formats) / sizeof(formats[0]))
+#define N_BUILTIN_FORMATS (sizeof(builtin_formats) / sizeof(builtin_formats[0]))
+#define MAX_ADDED_FORMATS 16
+
+static const bs_format *added_formats[MAX_ADDED_FORMATS];
+static size_t n_added_formats;
+
+const bs_format *bs__format_at(size_t i)
+{
+    if (i < N_BUILTIN_FORMATS)
+        return &builtin_formats[i];
+    i -= N_BUILTIN_FORMATS;
+    return i < __atomic_load_n(&n_added_formats, __ATOMIC_ACQUIRE) ? added_formats[i] : NULL;
+}
+
+static const bs_format *format_named(const char *name)
+{
+    const bs_format *f;
+    for (size_t i = 0; name && (f = bs__format_at(i)) != NULL; i++)
+        if (!strcmp(f->name, name))
+            return f;
+    return NULL;
+}
 
 const bs_format *bs__format(const char *name)
 {
-    for (size_t i = 0; name && i < N_FORMATS; i++)
-        if (!strcmp(formats[i].name, name))
-            return &formats[i];
-    return &formats[0];
+    const bs_format *f = format_named(name);
+    return f ? f : &builtin_formats[0];
 }
 
 const bs_format *bs__format_by_ext(const char *ext)
 {
-    for (size_t i = 0; ext && i < N_FORMATS; i++)
-        if (!strcmp(formats[i].ext, ext))
-            return &formats[i];
+    const bs_format *f;
+    for (size_t i = 0; ext && (f = bs__format_at(i)) != NULL; i++)
+        if (!strcmp(f->ext, ext))
+            return f;
     return NULL;
+}
+
+const bs_format *bs__format_for_name(const char *name)
+{
+    const char *dot = name ? strrchr(name, '.') : NULL;
+    const bs_format *f;
+    if (!dot || strchr(dot, '/'))
+        return NULL;
+    for (size_t i = 0; (f = bs__format_at(i)) != NULL; i++)
+        for (size_t j = 0; f->imports && f->imports[j]; j++)
+            if (!strcmp(f->imports[j], dot))
+                return f;
+    return NULL;
+}
+
+const bs_format *bs__format_detect(const unsigned char *head, size_t hn, const unsigned char *tail,
+                                   size_t tn, uint64_t size)
+{
+    const bs_format *f;
+    for (size_t i = 0; (f = bs__format_at(i)) != NULL; i++)
+        if (f->detect && f->detect(head, hn, tail, tn, size) == 1)
+            return f;
+    return &builtin_formats[0];
+}
+
+int bs__format_add(const bs_format *f)
+{
+    if (!f || !f->name || !f->ext)
+        return bs__error(BLOBSTORE_EINVAL, "a format row needs a name and an extension");
+    int rc = bs__ext_check(f->ext);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&added_mu);
+    if (format_named(f->name) || bs__format_by_ext(f->ext))
+        rc = bs__error(BLOBSTORE_EEXISTS,
+                       "a format named \"%s\" or with extension %s is registered already", f->name,
+                       f->ext);
+    else if (n_added_formats == MAX_ADDED_FORMATS)
+        rc = bs__error(BLOBSTORE_ENOMEM, "too many formats registered");
+    else {
+        added_formats[n_added_formats] = f;
+        __atomic_store_n(&n_added_formats, n_added_formats + 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&added_mu);
+    return rc;
 }
 
 /* ---- names, for the CLI and Python ---- */
@@ -251,8 +322,10 @@ BLOBSTORE_API const char *blobstore_name(blobstore_names_kind kind, size_t i)
         const bs_codec *c = bs__codec_at(i);
         return c ? c->name : NULL;
     }
-    case BLOBSTORE_NAMES_FORMATS:
-        return i < N_FORMATS ? formats[i].name : NULL;
+    case BLOBSTORE_NAMES_FORMATS: {
+        const bs_format *f = bs__format_at(i);
+        return f ? f->name : NULL;
+    }
     }
     return NULL;
 }

@@ -46,12 +46,42 @@ typedef struct {
     bs_blob_ctor open;
 } bs_blob_kind;
 
-/* A format module: what a put's `format` names. */
-typedef struct {
+/* A format module: what a put's `format` names, and how a file becomes one
+ * and an entry of it becomes a file again. The store's put and get, the
+ * converting put of a file (blobstore_put_file: by its name's extension,
+ * else by its content), the conversion on the way out (blobstore_get_file)
+ * and verify read these rows; a new format is its own file plus one row. */
+typedef struct bs_format bs_format;
+/* How a store-wide check reports what it found (verify). */
+typedef void (*bs_format_report)(void *ctx, blobstore_problem_kind kind, const char *blob,
+                                 const char *detail);
+struct bs_format {
     const char *name; /* "bytes", "b2nd", "parquet", "pickle" */
     const char *ext;  /* blob file extension */
     int raw;          /* stored as the file itself (a sidecar carries its record), not framed */
-} bs_format;
+    const char *what; /* what a converting put made of a file ("an array (Blosc2 .b2nd)") */
+    /* File name extensions a converting put stores as this format (".npy",
+     * ".b2nd"), or NULL: none. */
+    const char *const *imports;
+    /* 1 if a file (or an entry's bytes) of size bytes, whose first hn and last
+     * tn bytes these are (each at most BS_DETECT_BYTES), is of this format;
+     * NULL: never detected from content. */
+    int (*detect)(const unsigned char *head, size_t hn, const unsigned char *tail, size_t tn,
+                  uint64_t size);
+    /* The writer: store the file open on fd (read from its current offset;
+     * name, its name or NULL) as this format under key; po's metadata and
+     * flags apply. NULL: put as bytes (blobstore_put_fd with po.format). */
+    int (*put_fd)(char **out_key, blobstore *bs, const char *key, int fd, const char *name,
+                  const blobstore_put_options *po);
+    /* The reader: write key's entry (of this format) to fd as a file of
+     * extension ext (".npy"); BLOBSTORE_EUNSUPPORTED (no message) if it has
+     * no such conversion. NULL: none (get writes the bytes). */
+    int (*get_fd)(blobstore *bs, const char *key, int fd, const char *ext);
+    /* Store-wide check verify runs (files the format keeps beside the
+     * store, e.g. the pickle signing key), or NULL. */
+    void (*check_store)(blobstore *bs, bs_format_report report, void *ctx);
+};
+#define BS_DETECT_BYTES 16
 
 /* The row a name or URL selects; NULL (with an EINVAL message listing the
  * known ones) if none. */
@@ -70,8 +100,38 @@ int bs__meta_kind_add(const bs_meta_kind *kind);
 
 /* The format module of a name; the "bytes" row for NULL or unknown names. */
 const bs_format *bs__format(const char *name);
-/* The format whose extension ext (".b2nd") is, or NULL. */
+/* The format whose blob extension ext (".b2nd") is, or NULL. */
 const bs_format *bs__format_by_ext(const char *ext);
+/* The i-th row, or NULL past the last. */
+const bs_format *bs__format_at(size_t i);
+/* The format a converting put makes of a file named name (its extension
+ * among a row's imports), or NULL: none by name. */
+const bs_format *bs__format_for_name(const char *name);
+/* The format whose detector takes these bytes; the "bytes" row if none. */
+const bs_format *bs__format_detect(const unsigned char *head, size_t hn, const unsigned char *tail,
+                                   size_t tn, uint64_t size);
+/* Add a format row after the built-in ones (as bs__meta_kind_add). EEXISTS
+ * if its name or its blob extension is taken. */
+int bs__format_add(const bs_format *f);
+
+/* The built-in formats' entry points (their own files). */
+int bs__b2nd_detect(const unsigned char *head, size_t hn, const unsigned char *tail, size_t tn,
+                    uint64_t size);
+int bs__b2nd_put_fd(char **out_key, blobstore *bs, const char *key, int fd, const char *name,
+                    const blobstore_put_options *po);
+int bs__b2nd_get_fd(blobstore *bs, const char *key, int fd, const char *ext);
+int bs__parquet_detect(const unsigned char *head, size_t hn, const unsigned char *tail, size_t tn,
+                       uint64_t size);
+int bs__parquet_put_fd(char **out_key, blobstore *bs, const char *key, int fd, const char *name,
+                       const blobstore_put_options *po);
+int bs__pickle_detect(const unsigned char *head, size_t hn, const unsigned char *tail, size_t tn,
+                      uint64_t size);
+void bs__pickle_check_store(blobstore *bs, bs_format_report report, void *ctx);
+/* Read fd to its end into out (a converting put of a whole file). */
+int bs__read_fd_all(int fd, bs_buf *out);
+/* EEXISTS (with a message) if po asks for no overwrite and key exists: for
+ * writers whose put has no flags. */
+int bs__refuse_existing(blobstore *bs, const char *key, const blobstore_put_options *po);
 
 /* Versioned vtables: a backend handed to the store is checked before use.
  * Its version must be one this library knows and every required slot must

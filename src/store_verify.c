@@ -514,40 +514,20 @@ static int check_dangling(verify_ctx *v, const char *key, const char *blob)
     return rc;
 }
 
-/* The Python package signs its pickles with a key in <dir>/pickle_secret.key
- * and refuses to unpickle with a key that someone else could have replaced
- * or read: verify reports such a key file the same way (never removed). */
-static void check_pickle_key(verify_ctx *v)
+/* What a format's store-wide check found (bs_format.check_store). */
+static void format_report(void *ctx, blobstore_problem_kind kind, const char *blob,
+                          const char *detail)
 {
-    if (!v->bs->dir)
-        return;
-    char *path = bs__path_join(v->bs->dir, "pickle_secret.key");
-    struct stat sb;
-    if (!path || lstat(path, &sb) != 0) {
-        free(path);
-        return;
-    }
-    free(path);
-    char why[160];
-    uid_t me = geteuid();
-    if (S_ISLNK(sb.st_mode))
-        snprintf(why, sizeof(why), "a symbolic link");
-    else if (!S_ISREG(sb.st_mode))
-        snprintf(why, sizeof(why), "not a regular file");
-    else if (sb.st_uid != me && sb.st_uid != 0)
-        snprintf(why, sizeof(why), "owned by uid %u, neither this user (%u) nor root",
-                 (unsigned)sb.st_uid, (unsigned)me);
-    else if (sb.st_mode & 077)
-        snprintf(why, sizeof(why), "mode %04o: others may %s it (it must be 0600 or stricter)",
-                 (unsigned)(sb.st_mode & 07777), sb.st_mode & 022 ? "write" : "read");
-    else
-        return;
-    char detail[320];
-    snprintf(detail, sizeof(detail),
-             "the pickle signing key is %s; pickles are not loaded with it (whoever can change "
-             "or read it can sign pickles that run code)",
-             why);
-    report(v, BLOBSTORE_PROBLEM_UNSAFE, NULL, "pickle_secret.key", detail, 0);
+    report(ctx, kind, NULL, blob, detail, 0);
+}
+
+/* Each format's store-wide check (the pickle signing key, ...). */
+static void check_formats(verify_ctx *v)
+{
+    const bs_format *f;
+    for (size_t i = 0; (f = bs__format_at(i)) != NULL; i++)
+        if (f->check_store)
+            f->check_store(v->bs, format_report, v);
 }
 
 BLOBSTORE_API int blobstore_verify(blobstore_verify_stats *out, blobstore *bs, unsigned int flags,
@@ -583,7 +563,7 @@ BLOBSTORE_API int blobstore_verify(blobstore_verify_stats *out, blobstore *bs, u
             *out = st;
         return rc;
     }
-    check_pickle_key(&v);
+    check_formats(&v);
     /* Phase 1: check every entry's data, without blocking writers. */
     rc = bs__each_entry(bs, verify_one, &v);
     collect_ctx c;

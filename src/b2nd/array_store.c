@@ -4,6 +4,7 @@
  * checked get.
  */
 #include "b2nd.h"
+#include "registry.h"
 
 #include <jansson.h>
 
@@ -112,8 +113,8 @@ BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char 
     return rc;
 }
 
-BLOBSTORE_API int blobstore_array_put_b2nd(char **out_key, blobstore *bs, const char *key,
-                                           const void *file, size_t len, const char *metadata)
+static int put_b2nd(char **out_key, blobstore *bs, const char *key, const void *file, size_t len,
+                    const char *metadata, unsigned flags)
 {
     if (!bs || (!file && len))
         return bs__error(BLOBSTORE_EINVAL, "NULL argument");
@@ -133,10 +134,84 @@ BLOBSTORE_API int blobstore_array_put_b2nd(char **out_key, blobstore *bs, const 
     free(tmp);
     if (!rc)
         rc = bs__put_file(out_key, bs, key, file, len, "b2nd", NULL, metadata, format_info(&f.desc),
-                          NULL, 0);
+                          NULL, flags);
     else
         bs__error_wrap(rc, "not a valid .b2nd file");
     bs__b2nd_close(&f);
+    return rc;
+}
+
+BLOBSTORE_API int blobstore_array_put_b2nd(char **out_key, blobstore *bs, const char *key,
+                                           const void *file, size_t len, const char *metadata)
+{
+    return put_b2nd(out_key, bs, key, file, len, metadata, 0);
+}
+
+/* ---- the format row's entry points (registry.c) ---- */
+
+static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+
+/* A Blosc2 frame (msgpack fixarray 0x9e, bin8 of 8: "b2frame\0") or a .npy
+ * file, which a converting put makes an array of. */
+int bs__b2nd_detect(const unsigned char *head, size_t hn, const unsigned char *tail, size_t tn,
+                    uint64_t size)
+{
+    (void)tail;
+    (void)tn;
+    (void)size;
+    static const unsigned char frame[10] = {0x9e, 0xa8, 'b', '2', 'f', 'r', 'a', 'm', 'e', 0};
+    return (hn >= sizeof(frame) && memcmp(head, frame, sizeof(frame)) == 0) ||
+           (hn >= sizeof(npy_magic) && memcmp(head, npy_magic, sizeof(npy_magic)) == 0);
+}
+
+/* A .npy file (by its name, or its magic when no name is given) is encoded
+ * as an array; anything else must be a valid .b2nd file, stored as it is. */
+int bs__b2nd_put_fd(char **out_key, blobstore *bs, const char *key, int fd, const char *name,
+                    const blobstore_put_options *po)
+{
+    bs_buf b;
+    int rc = bs__read_fd_all(fd, &b);
+    if (rc)
+        return rc;
+    size_t n = name ? strlen(name) : 0;
+    int npy = name ? n >= 4 && !strcmp(name + n - 4, ".npy")
+                   : b.len >= sizeof(npy_magic) && !memcmp(b.data, npy_magic, sizeof(npy_magic));
+    if (npy) {
+        blobstore_array a;
+        rc = blobstore_npy_parse(&a, b.data, b.len);
+        if (!rc) {
+            blobstore_array_options o = BLOBSTORE_ARRAY_OPTIONS_INIT;
+            o.metadata = po->metadata;
+            o.put_flags = po->flags;
+            rc = blobstore_array_put(out_key, bs, key, &a, &o);
+        }
+    } else {
+        rc = put_b2nd(out_key, bs, key, b.data, b.len, po->metadata, po->flags);
+    }
+    bs__buf_free(&b);
+    return rc;
+}
+
+/* An array as a .npy file. */
+int bs__b2nd_get_fd(blobstore *bs, const char *key, int fd, const char *ext)
+{
+    if (strcmp(ext, ".npy") != 0)
+        return BLOBSTORE_EUNSUPPORTED;
+    blobstore_array a;
+    int rc = blobstore_array_get(&a, bs, key);
+    if (rc)
+        return rc;
+    char *h;
+    size_t hl;
+    if ((rc = blobstore_npy_header(&h, &hl, &a)) == 0) {
+        int w = bs__write_all(fd, h, hl);
+        if (!w)
+            w = bs__write_all(fd, a.data, a.nbytes);
+        if (w)
+            rc = bs__error(BLOBSTORE_EIO, "cannot write output: %s", strerror(-w));
+        blobstore_free(h);
+    }
+    blobstore_array_clear(&a);
     return rc;
 }
 

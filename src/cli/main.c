@@ -526,88 +526,21 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* Read a whole file (arrays are decoded in memory anyway). */
-static int slurp(const char *path, char **out, size_t *len)
+/* put --csv: a CSV file stored as a table (a Parquet file). */
+static int put_csv_file(blobstore *bs, const char *key, const char *meta, const char *file,
+                        const char *schema, unsigned flags)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fail("cannot open %s: %s", path, strerror(errno));
-        return EXIT_ERROR; /* 1 means a key not found */
-    }
-    size_t cap = 1 << 20, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            fclose(f);
-            fail("out of memory reading %s", path);
-            return EXIT_ERROR;
-        }
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        char *b = realloc(buf, cap * 2);
-        if (!b)
-            free(buf);
-        buf = b;
-        cap *= 2;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(buf);
-        fail("cannot read %s", path);
-        return EXIT_ERROR;
-    }
-    *out = buf;
-    *len = n;
-    return EXIT_OK;
-}
-
-/* put --no-overwrite through an API without put flags (.parquet, .b2nd
- * files): the key is looked up first. EXIT_OK if it is free. */
-static int refuse_existing(blobstore *bs, const char *key, unsigned flags)
-{
-    char *m = NULL;
-    if (!key || !(flags & BLOBSTORE_PUT_NO_OVERWRITE) || blobstore_get_metadata(&m, bs, key) != 0)
-        return EXIT_OK;
-    blobstore_free(m);
-    fail("an entry with key \"%s\" exists (no overwrite)", key);
-    return EXIT_EXISTS;
-}
-
-/* put of a CSV file (--csv) or a .parquet file: stored as a table. */
-static int put_table_file(blobstore *bs, const char *key, const char *meta, const char *file,
-                          int csv, const char *schema, unsigned flags)
-{
-    char *out = NULL;
-    int rc;
-    if (!csv && (rc = refuse_existing(bs, key, flags)) != EXIT_OK)
-        return rc;
     /* Streamed: memory stays about one row group whatever the size. */
     int fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         fail("cannot open %s: %s", file, strerror(errno));
         return EXIT_ERROR; /* 1 means a key not found */
     }
-    struct stat st;
-    if (csv) {
-        blobstore_table_options o = BLOBSTORE_TABLE_OPTIONS_INIT;
-        o.metadata = meta;
-        o.put_flags = flags;
-        rc = blobstore_table_put_csv_fd(&out, bs, key, fd, schema, &o);
-    } else if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        rc = blobstore_table_put_parquet_fd(&out, bs, key, fd, meta);
-    } else { /* a pipe or device: read whole */
-        char *buf;
-        size_t len;
-        int code = slurp(file, &buf, &len);
-        if (code) {
-            close(fd);
-            return code;
-        }
-        rc = blobstore_table_put_parquet(&out, bs, key, buf, len, meta);
-        free(buf);
-    }
+    char *out = NULL;
+    blobstore_table_options o = BLOBSTORE_TABLE_OPTIONS_INIT;
+    o.metadata = meta;
+    o.put_flags = flags;
+    int rc = blobstore_table_put_csv_fd(&out, bs, key, fd, schema, &o);
     close(fd);
     if (rc) /* a damaged input file exits 3 (corrupt), like a damaged blob */
         return lib_error(rc);
@@ -616,33 +549,22 @@ static int put_table_file(blobstore *bs, const char *key, const char *meta, cons
     return EXIT_OK;
 }
 
-/* put of a .npy or .b2nd file: stored as an array. */
-static int put_array_file(blobstore *bs, const char *key, const char *meta, const char *file,
-                          unsigned flags)
+/* put of a file a format module converts (blobstore_file_format: .npy,
+ * .b2nd, .parquet, ...): the library's format table decides. */
+static int put_converted(blobstore *bs, const char *key, const char *meta, const char *file,
+                         unsigned flags)
 {
-    char *buf;
-    size_t len;
-    int code = slurp(file, &buf, &len);
-    if (code)
-        return code;
-    char *out = NULL;
-    int rc;
-    if (ends_with(file, ".npy")) {
-        blobstore_array a;
-        rc = blobstore_npy_parse(&a, buf, len);
-        if (!rc) {
-            blobstore_array_options o = BLOBSTORE_ARRAY_OPTIONS_INIT;
-            o.metadata = meta;
-            o.put_flags = flags;
-            rc = blobstore_array_put(&out, bs, key, &a, &o);
-        }
-    } else if ((rc = refuse_existing(bs, key, flags)) != EXIT_OK) {
-        free(buf);
-        return rc;
-    } else {
-        rc = blobstore_array_put_b2nd(&out, bs, key, buf, len, meta);
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fail("cannot open %s: %s", file, strerror(errno));
+        return EXIT_ERROR; /* 1 means a key not found */
     }
-    free(buf);
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.metadata = meta;
+    po.flags = flags;
+    char *out = NULL;
+    int rc = blobstore_put_file(&out, bs, key, fd, file, &po);
+    close(fd);
     if (rc) /* a damaged input file exits 3 (corrupt), like a damaged blob */
         return lib_error(rc);
     printf("%s\n", out);
@@ -692,20 +614,19 @@ static int cmd_put(blobstore *bs, int argc, char **argv)
         return usage_error("put: --schema goes with --csv");
     if (csv && (!file || !strcmp(file, "-")))
         return usage_error("put: --csv needs a FILE");
-    if (csv || (file && !raw && ends_with(file, ".parquet"))) {
-        int code = put_table_file(bs, key, meta, file, csv, schema, flags);
+    if (csv) {
+        int code = put_csv_file(bs, key, meta, file, schema, flags);
         if (code == EXIT_OK) /* the rule made visible: what the file became */
-            fprintf(stderr, "blobstore: %s stored as a table (Parquet)%s\n", file,
-                    csv ? "" : "; --raw stores the file's bytes as they are");
+            fprintf(stderr, "blobstore: %s stored as a table (Parquet)\n", file);
         return code;
     }
-    if (file && !raw && (ends_with(file, ".npy") || ends_with(file, ".b2nd"))) {
-        int code = put_array_file(bs, key, meta, file, flags);
+    const char *what = NULL;
+    if (file && !raw && blobstore_file_format(file, &what)) {
+        int code = put_converted(bs, key, meta, file, flags);
         if (code == EXIT_OK)
             fprintf(stderr,
-                    "blobstore: %s stored as an array (Blosc2 .b2nd); --raw stores the file's "
-                    "bytes as they are\n",
-                    file);
+                    "blobstore: %s stored as %s; --raw stores the file's bytes as they are\n", file,
+                    what ? what : "its format");
         return code;
     }
     int fd = 0;
@@ -932,16 +853,12 @@ static int emit(const get_req *r, int fd)
 {
     if (r->columns || r->csv)
         return emit_table(r, fd);
-    int as_array = r->slice != NULL;
-    if (r->npy && !as_array) { /* -o x.npy converts arrays; other entries are their bytes */
-        char *meta;
-        int rc = blobstore_get_metadata(&meta, r->bs, r->key);
-        if (rc)
-            return lib_error(rc);
-        as_array = strstr(meta, "\"format\":\"b2nd\"") != NULL;
-        blobstore_free(meta);
+    if (r->npy && !r->slice) { /* -o x.npy converts what converts (arrays), by its format */
+        int rc = blobstore_get_file(r->bs, r->key, fd, ".npy");
+        if (rc != BLOBSTORE_EUNSUPPORTED)
+            return rc ? lib_error(rc) : EXIT_OK;
     }
-    if (!as_array) {
+    if (!r->slice) { /* the stored bytes */
         progress p;
         progress_init(&p, "get", NULL, fd, 0);
         if (p.tty) /* the entry's size, for the bar */

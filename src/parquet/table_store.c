@@ -3,6 +3,7 @@
  * itself), the pandas metadata, and CSV in and out.
  */
 #include "parquet.h"
+#include "registry.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -291,8 +292,8 @@ static int fd_finish(void *ctx, json_t **info, char **codec)
     return *info ? 0 : BLOBSTORE_ENOMEM;
 }
 
-BLOBSTORE_API int blobstore_table_put_parquet_fd(char **out_key, blobstore *bs, const char *key,
-                                                 int fd, const char *metadata)
+static int put_parquet_fd(char **out_key, blobstore *bs, const char *key, int fd,
+                          const char *metadata, unsigned flags)
 {
     if (!bs || fd < 0)
         return bs__error(BLOBSTORE_EINVAL, "NULL argument or bad file descriptor");
@@ -335,11 +336,45 @@ BLOBSTORE_API int blobstore_table_put_parquet_fd(char **out_key, blobstore *bs, 
     /* Pass 2: its bytes into the store, as they are. */
     if (!rc) {
         bs_file_hooks hooks = {fd_finish, &s};
-        rc = bs__put_file_stream(out_key, bs, key, fd_read, &s, "parquet", metadata, &hooks, 0);
+        rc = bs__put_file_stream(out_key, bs, key, fd_read, &s, "parquet", metadata, &hooks, flags);
         if (rc == BLOBSTORE_ECALLBACK && s.rc)
             rc = bs__error(s.rc, "%s", s.msg);
     }
     bs__pq_table_free(&s.schema);
+    return rc;
+}
+
+BLOBSTORE_API int blobstore_table_put_parquet_fd(char **out_key, blobstore *bs, const char *key,
+                                                 int fd, const char *metadata)
+{
+    return put_parquet_fd(out_key, bs, key, fd, metadata, 0);
+}
+
+/* ---- the format row's entry points (registry.c) ---- */
+
+/* "PAR1" at both ends. */
+int bs__parquet_detect(const unsigned char *head, size_t hn, const unsigned char *tail, size_t tn,
+                       uint64_t size)
+{
+    return size >= 12 && hn >= 4 && tn >= 4 && !memcmp(head, "PAR1", 4) &&
+           !memcmp(tail + tn - 4, "PAR1", 4);
+}
+
+/* A regular file is streamed (memory stays about one row group); a pipe is
+ * read whole first. Either way every page is checked before it is stored. */
+int bs__parquet_put_fd(char **out_key, blobstore *bs, const char *key, int fd, const char *name,
+                       const blobstore_put_options *po)
+{
+    (void)name;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        return put_parquet_fd(out_key, bs, key, fd, po->metadata, po->flags);
+    int rc = bs__refuse_existing(bs, key, po);
+    bs_buf b;
+    if (!rc && (rc = bs__read_fd_all(fd, &b)) == 0) {
+        rc = blobstore_table_put_parquet(out_key, bs, key, b.data, b.len, po->metadata);
+        bs__buf_free(&b);
+    }
     return rc;
 }
 
