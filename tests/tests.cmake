@@ -96,7 +96,7 @@ elseif(NOT BLOBSTORE_SANITIZE)
     "echo 'test_table_differential: Python 3 development files are missing (python3-dev: make deps)' >&2; exit 1")
 endif()
 # The registries: names, versioned vtables, a toy backend that registers itself.
-blobstore_add_test(test_registry SOURCES tests/registry/test_registry.c tests/registry/toy_meta.c tests/conformance.c)
+blobstore_add_test(test_registry SOURCES tests/registry/test_registry.c tests/registry/toy_meta.c tests/registry/toy_format.c tests/conformance.c)
 target_include_directories(test_registry PRIVATE ${PROJECT_SOURCE_DIR}/tests/registry)
 # Hand-made files of other writers' codecs and quirks (issue 15), against
 # DuckDB and parquet-wasm; in the sanitizer build too.

@@ -1,13 +1,17 @@
 /*
  * test_registry.c - the tables open, migrate and the bindings read: names,
  * versioned vtables checked when a backend is handed to the store, and a
- * metadata backend added as its own file plus one row (toy_meta.c).
+ * metadata backend and a format added as their own file plus one row each
+ * (toy_meta.c, toy_format.c).
  */
 #include "blobstore/sys/blob_backend.h"
 #include "conformance.h"
 #include "registry.h"
 #include "test.h"
+#include "toy_format.h"
 #include "toy_meta.h"
+
+#include <fcntl.h>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -194,6 +198,186 @@ TEST(toy_backend_registers_itself)
     CHECK_EQ(bs__meta_kind_add(bs__meta_kind_find("toy")), BLOBSTORE_EEXISTS);
 }
 
+static void write_file(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    CHECK_EQ(fwrite(p, 1, n, f), n);
+    CHECK_EQ(fclose(f), 0);
+}
+
+/* put_file of path (name: the name given, NULL: detect); the key. */
+static int put_path(char **key, blobstore *bs, const char *k, const char *path, const char *name)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1000;
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    int rc = blobstore_put_file(key, bs, k, fd, name, &po);
+    close(fd);
+    return rc;
+}
+
+/* The entry's metadata contains s. */
+static int meta_has(blobstore *bs, const char *key, const char *s)
+{
+    char *m;
+    if (blobstore_get_metadata(&m, bs, key) != 0)
+        return 0;
+    int has = strstr(m, s) != NULL;
+    blobstore_free(m);
+    return has;
+}
+
+TEST(toy_format_registers_itself)
+{
+    /* Its own file plus one row: listed, chosen by its extension and by its
+     * content, put and got through the store by its writer and reader, its
+     * blobs named by its extension, its store-wide check run by verify. */
+    int listed = 0;
+    for (size_t i = 0; blobstore_name(BLOBSTORE_NAMES_FORMATS, i); i++)
+        listed += !strcmp(blobstore_name(BLOBSTORE_NAMES_FORMATS, i), "toy");
+    CHECK_EQ(listed, 1);
+    const char *what = NULL;
+    CHECK_STR(blobstore_file_format("dir.d/x.toy", &what), "toy");
+    CHECK_STR(what, "a toy");
+    CHECK(blobstore_file_format("x.toy.bin", &what) == NULL && what == NULL);
+    CHECK(blobstore_file_format("dir.toy/x", NULL) == NULL);
+
+    char sdir[4200], in[4200], out[4200], plain[4200];
+    snprintf(sdir, sizeof(sdir), "%s/fmt", test_tmpdir());
+    snprintf(in, sizeof(in), "%s/a.toy", test_tmpdir());
+    snprintf(out, sizeof(out), "%s/out.toy", test_tmpdir());
+    snprintf(plain, sizeof(plain), "%s/plain", test_tmpdir());
+    write_file(in, "TOY1payload", 11);
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = sdir;
+    blobstore *bs;
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+
+    /* by its name: the writer stored the payload, as "toy", in a .toy blob */
+    char *key = NULL;
+    CHECK_EQ(put_path(&key, bs, "t", in, in), 0);
+    CHECK_STR(key, "t");
+    blobstore_free(key);
+    CHECK(meta_has(bs, "t", "\"format\":\"toy\""));
+    CHECK(meta_has(bs, "t", "\"toy\":true"));
+    CHECK(meta_has(bs, "t", ".toy\""));
+    void *v;
+    size_t n;
+    CHECK_EQ(blobstore_get(&v, &n, bs, "t"), 0);
+    CHECK(n == 7 && !memcmp(v, "payload", 7));
+    blobstore_free(v);
+    /* the reader: back to a .toy file; no conversion to other kinds */
+    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK_EQ(blobstore_get_file(bs, "t", fd, out), 0);
+    CHECK_EQ(blobstore_get_file(bs, "t", fd, "x.npy"), BLOBSTORE_EUNSUPPORTED);
+    close(fd);
+    bs_buf got;
+    CHECK_EQ(bs__read_file(out, &got), 0);
+    CHECK(got.len == 11 && !memcmp(got.data, "TOY1payload", 11));
+    bs__buf_free(&got);
+
+    /* by its content, when no name is given; under another name: bytes */
+    write_file(plain, "TOY1other", 9);
+    CHECK_EQ(put_path(NULL, bs, "c", plain, NULL), 0);
+    CHECK(meta_has(bs, "c", "\"format\":\"toy\""));
+    CHECK_EQ(put_path(NULL, bs, "b", plain, plain), 0);
+    CHECK(meta_has(bs, "b", "\"format\":\"bytes\""));
+    CHECK_EQ(blobstore_get(&v, &n, bs, "b"), 0);
+    CHECK(n == 9 && !memcmp(v, "TOY1other", 9));
+    blobstore_free(v);
+    /* a .toy file that is not one: its writer refuses it, nothing stored */
+    write_file(in, "nope", 4);
+    CHECK_EQ(put_path(NULL, bs, "bad", in, in), BLOBSTORE_ECORRUPT);
+    CHECK_STR(blobstore_errmsg(), "not a toy file (no TOY1 magic)");
+    CHECK_EQ(blobstore_exists(bs, "bad"), 0);
+    /* no overwrite passes through the writer */
+    write_file(in, "TOY1again", 9);
+    int fd2 = open(in, O_RDONLY);
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.flags = BLOBSTORE_PUT_NO_OVERWRITE;
+    CHECK_EQ(blobstore_put_file(NULL, bs, "t", fd2, in, &po), BLOBSTORE_EEXISTS);
+    close(fd2);
+
+    /* verify runs the format's store-wide check, and finds all well */
+    toy_format_checks = 0;
+    blobstore_verify_stats st;
+    CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
+    CHECK_EQ(toy_format_checks, 1);
+    CHECK_EQ(st.ok, 3);
+    CHECK_EQ(st.corrupt + st.orphans + st.dangling, 0);
+    blobstore_close(bs);
+    /* the name and extension are taken now */
+    CHECK_EQ(bs__format_add(bs__format("toy")), BLOBSTORE_EEXISTS);
+}
+
+TEST(built_in_formats_detect_their_files)
+{
+    /* The detectors, on the first and last bytes, and bytes otherwise. */
+    static const unsigned char npy[] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
+    static const unsigned char frame[] = {0x9e, 0xa8, 'b', '2', 'f', 'r', 'a', 'm', 'e', 0, 0xd2};
+    CHECK_STR(bs__format_detect(npy, sizeof(npy), npy, sizeof(npy), 100)->name, "b2nd");
+    CHECK_STR(bs__format_detect(frame, sizeof(frame), frame, sizeof(frame), 100)->name, "b2nd");
+    const unsigned char *par = (const unsigned char *)"PAR1....PAR1";
+    CHECK_STR(bs__format_detect(par, 12, par, 12, 12)->name, "parquet");
+    CHECK_STR(bs__format_detect(par, 8, (const unsigned char *)"....", 4, 300)->name, "bytes");
+    CHECK_STR(bs__format_detect(par, 12, par, 12, 8)->name, "bytes"); /* too short */
+    const unsigned char *pk = (const unsigned char *)"BSPK\x01\x00";
+    CHECK_STR(bs__format_detect(pk, 6, pk, 6, 6)->name, "pickle");
+    CHECK_STR(bs__format_detect(pk, 4, pk, 4, 4)->name, "bytes");
+    CHECK_STR(blobstore_file_format("a.npy", NULL), "b2nd");
+    CHECK_STR(blobstore_file_format("a.b2nd", NULL), "b2nd");
+    CHECK_STR(blobstore_file_format("a.parquet", NULL), "parquet");
+    CHECK(blobstore_file_format("a.csv", NULL) == NULL);
+    CHECK(blobstore_file_format("a.pkl", NULL) == NULL);
+
+    /* a .npy file without a name: detected, stored as an array, and got as
+     * the same .npy file again; the bytes of a plain file stay bytes */
+    char sdir[4200], path[4200], out[4200];
+    snprintf(sdir, sizeof(sdir), "%s/det", test_tmpdir());
+    snprintf(path, sizeof(path), "%s/arr", test_tmpdir());
+    snprintf(out, sizeof(out), "%s/arr.out", test_tmpdir());
+    double d[6] = {1, 2, 3, 4, 5, 6};
+    blobstore_array a;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.dtype, sizeof(a.dtype), "<f8");
+    a.ndim = 2;
+    a.shape[0] = 2;
+    a.shape[1] = 3;
+    a.data = d;
+    a.nbytes = sizeof(d);
+    char *h;
+    size_t hl;
+    CHECK_EQ(blobstore_npy_header(&h, &hl, &a), 0);
+    FILE *f = fopen(path, "wb");
+    fwrite(h, 1, hl, f);
+    fwrite(d, 1, sizeof(d), f);
+    fclose(f);
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = sdir;
+    blobstore *bs;
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    CHECK_EQ(put_path(NULL, bs, "arr", path, NULL), 0);
+    CHECK(meta_has(bs, "arr", "\"format\":\"b2nd\""));
+    CHECK(meta_has(bs, "arr", "\"shape\":[2,3]"));
+    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK_EQ(blobstore_get_file(bs, "arr", fd, ".npy"), 0);
+    close(fd);
+    bs_buf got;
+    CHECK_EQ(bs__read_file(out, &got), 0);
+    CHECK(got.len == hl + sizeof(d) && !memcmp(got.data, h, hl) &&
+          !memcmp(got.data + hl, d, sizeof(d)));
+    bs__buf_free(&got);
+    blobstore_free(h);
+    CHECK_EQ(blobstore_put(NULL, bs, "raw", "abc", 3, NULL), 0);
+    fd = open(out, O_WRONLY | O_TRUNC);
+    CHECK_EQ(blobstore_get_file(bs, "raw", fd, ".npy"), BLOBSTORE_EUNSUPPORTED);
+    close(fd);
+    CHECK_EQ(blobstore_get_file(bs, "nosuch", 1, ".npy"), BLOBSTORE_ENOTFOUND);
+    blobstore_close(bs);
+}
+
 TEST(names_come_from_the_tables)
 {
     const char *want_meta[] = {"json", "sqlite", "postgresql://"};
@@ -241,6 +425,8 @@ static const test_case tests[] = {
     TEST_ENTRY(checks_version),
     TEST_ENTRY(version_1_metadata_backend_is_accepted_without_its_new_slots),
     TEST_ENTRY(toy_backend_registers_itself),
+    TEST_ENTRY(toy_format_registers_itself),
+    TEST_ENTRY(built_in_formats_detect_their_files),
     TEST_ENTRY(names_come_from_the_tables),
 };
 TEST_MAIN(tests)
