@@ -468,20 +468,34 @@ class BlobStore:
                 raise NotFoundError(f"{key!r} has no column {missing[0]!r} (it has {have})")
             value = _typed_get(self, key, meta, None, columns=columns)
             return _MISSING if value is None else value
-        if fmt == "b2nd":  # decoded in C straight from the store
-            value = _typed_get(self, key, meta, None)
-            return _MISSING if value is None else value
+        # one reader per format module (the C library's format table names
+        # them: blobstore_name(BLOBSTORE_NAMES_FORMATS)); others go through the
+        # typed readers
+        return self._READERS.get(fmt, BlobStore._read_typed)(self, key, meta, trust)
+
+    def _read_bytes(self, key, meta, trust):
+        buf = self._store.get(key)
+        return _MISSING if buf is None else bytes(buf)
+
+    def _read_pickle(self, key, meta, trust):
+        buf = self._store.get(key)
+        return _MISSING if buf is None else self._load_pickle(key, meta, buf, trust)
+
+    def _read_array(self, key, meta, trust):  # decoded in C straight from the store
+        value = _typed_get(self, key, meta, None)
+        return _MISSING if value is None else value
+
+    def _read_typed(self, key, meta, trust):
         buf = self._store.get(key)
         if buf is None:
             return _MISSING
-        if fmt == "bytes":
-            return bytes(buf)
-        if fmt == "pickle":
-            return self._load_pickle(key, meta, buf, trust)
         typed = _typed_get(self, key, meta, buf)
         if typed is not None:
             return typed
-        raise UnsupportedError(f"key {key!r} holds format {fmt!r}, which this package cannot read")
+        raise UnsupportedError(
+            f"key {key!r} holds format {meta['format']!r}, which this package cannot read")
+
+    _READERS = {"bytes": _read_bytes, "pickle": _read_pickle, "b2nd": _read_array}
 
     def open_array(self, key):
         """A lazy handle on the array stored under ``key``: ``shape``,

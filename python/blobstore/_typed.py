@@ -28,15 +28,23 @@ def typed_put(store, data, key, meta, chunks=None, no_overwrite=False):
     return None
 
 
-def typed_get(store, key, meta, buf, columns=None):
-    fmt = meta["format"]
-    if fmt == "b2nd":
-        import numpy as np
+def _read_b2nd(store, key, meta, buf, columns):
+    import numpy as np
 
-        return _get_array(store, np, key, meta)
-    if fmt == "parquet":
-        return _get_table(store, key, meta, columns)
-    return None
+    return _get_array(store, np, key, meta)
+
+
+def _read_parquet(store, key, meta, buf, columns):
+    return _get_table(store, key, meta, columns)
+
+
+# The typed readers, one per format module (names from the C format table).
+_READERS = {"b2nd": _read_b2nd, "parquet": _read_parquet}
+
+
+def typed_get(store, key, meta, buf, columns=None):
+    reader = _READERS.get(meta["format"])
+    return reader(store, key, meta, buf, columns) if reader else None
 
 
 def _pandas():
