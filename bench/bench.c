@@ -4,7 +4,9 @@
  * nothing, it reports. Absolute numbers drift on shared machines; ratios and
  * the targets stated in the core issue are what to read.
  *
- * Usage: blobstore_bench [DIR] [--quick] [--tables-only] [--small-only] [--startup-only] [--online]
+ * Usage: blobstore_bench [DIR] [--quick] [--tables-only] [--small-only] [--startup-only]
+ * [--arrays-only]
+ * [--online]
  * --online: only the S3 and PostgreSQL lines, against the servers named by
  * BLOBSTORE_S3_ENDPOINT (+ AWS_*) and BLOBSTORE_PG_URL (tests/online/servers.sh).
  * The start-up section runs the tool beside this program, or $BLOBSTORE_CLI.
@@ -1174,7 +1176,8 @@ static void startup(const char *root, const char *self, int n)
 int main(int argc, char **argv)
 {
     const char *root = NULL;
-    int quick = 0, tables_only = 0, online_only = 0, small_only = 0, startup_only = 0;
+    int quick = 0, tables_only = 0, online_only = 0, small_only = 0, startup_only = 0,
+        arrays_only = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = 1;
@@ -1186,6 +1189,8 @@ int main(int argc, char **argv)
             small_only = 1;
         else if (strcmp(argv[i], "--startup-only") == 0)
             startup_only = 1;
+        else if (strcmp(argv[i], "--arrays-only") == 0)
+            arrays_only = 1;
         else
             root = argv[i];
     }
@@ -1199,6 +1204,11 @@ int main(int argc, char **argv)
     printf("blobstore %s benchmark in %s\n", blobstore_version(), root);
     if (startup_only) {
         startup(root, argv[0], 200);
+        rmrf(root);
+        return 0;
+    }
+    if (arrays_only) { /* for profiling the array lines */
+        arrays(root, quick ? 20 : 100);
         rmrf(root);
         return 0;
     }

@@ -236,6 +236,15 @@ struct json_t;
 int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *file, size_t len,
                  const char *format, const char *codec, const char *metadata, struct json_t *info,
                  const char *extra, unsigned int put_flags);
+/* The same for a file given in pieces, in order (no copy into one buffer):
+ * the pieces are hashed, checksummed per segment and written slice by slice. */
+typedef struct {
+    const void *data;
+    size_t len;
+} bs_iov;
+int bs__put_file_iov(char **out_key, blobstore *bs, const char *key, const bs_iov *iov, size_t niov,
+                     const char *format, const char *codec, const char *metadata,
+                     struct json_t *info, const char *extra, unsigned int put_flags);
 /* A file put as it streams in (bs__put_file_stream): finish is called once
  * its bytes have all been read, before anything commits; it gives the
  * format details (*info, a new JSON object reference or NULL) and the

@@ -61,41 +61,6 @@ static int sink_user(void *ctx, const void *p, size_t n)
 
 /* ---- segment checksums of files stored as they are ---- */
 
-/* Segment size for a file of len bytes: 1 MiB, doubled until there are at
- * most 4096 segments. */
-uint64_t bs__segment_size(uint64_t len)
-{
-    uint64_t seg = (uint64_t)1 << 20;
-    while (len / seg >= 4096)
-        seg *= 2;
-    return seg;
-}
-
-/* info (JSON object text) with "_segments": {"size": S, "xxh3": hex of the
- * XXH3-64 of each S-byte segment}; NULL when out of memory. */
-char *bs__segments_info(const char *info, const void *file, size_t len)
-{
-    uint64_t seg = bs__segment_size(len);
-    size_t n = (size_t)((len + seg - 1) / seg);
-    char *hex = bs__malloc(n * 16 + 1);
-    json_error_t err;
-    json_t *o = json_loads(info, 0, &err);
-    char *out = NULL;
-    if (hex && json_is_object(o)) {
-        for (size_t i = 0; i < n; i++) {
-            size_t at = (size_t)(i * seg), k = len - at < seg ? len - at : (size_t)seg;
-            snprintf(hex + i * 16, 17, "%016llx",
-                     (unsigned long long)XXH3_64bits((const uint8_t *)file + at, k));
-        }
-        json_object_set_new(o, "_segments",
-                            json_pack("{s:I, s:s}", "size", (json_int_t)seg, "xxh3", hex));
-        out = bs__json_dumps(o);
-    }
-    json_decref(o);
-    free(hex);
-    return out;
-}
-
 /* The segment checksums recorded in info for a file of len bytes: 1 with
  * *seg, *nseg and *sums (malloc'd), or 0 when absent or malformed. */
 static int segments_parse(const char *info, uint64_t len, uint64_t *seg, size_t *nseg,

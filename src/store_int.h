@@ -153,12 +153,6 @@ int bs__sink_writer(void *ctx, const void *p, size_t n);
 /* store_get.c */
 int bs__get_entry(blobstore *bs, const char *key, blobstore_entry *e);
 int bs__src_read(void *ctx, void *p, size_t cap, size_t *out_n);
-/* Segment size for a file of len bytes: 1 MiB, doubled until there are at
- * most 4096 segments. */
-uint64_t bs__segment_size(uint64_t len);
-/* info (JSON object text) with "_segments": {"size": S, "xxh3": hex of the
- * XXH3-64 of each S-byte segment}; NULL when out of memory. */
-char *bs__segments_info(const char *info, const void *file, size_t len);
 /* Decode an entry's blob into sink, verifying it. ENOTFOUND: blob missing.
  * full_hash: recompute the SHA-256 of framed content too. */
 int bs__decode_entry(blobstore *bs, const blobstore_entry *e, bs_sink_fn sink, void *sink_ctx,

@@ -213,7 +213,8 @@ static int ca_reuse_locked(blobstore *bs, const char *hash, const put_args *a, i
 }
 
 /* Segment checksums of a raw file computed as it streams in, at 1 MiB and
- * at 64 MiB (the size is known only at the end; bs__segment_size() picks). */
+ * at 64 MiB (the size is known only at the end: 1 MiB for files of fewer than
+ * 4096 MiB, else 64 MiB; the size is recorded). */
 typedef struct {
     XXH3_state_t *st[2];
     uint64_t fill[2];
@@ -287,6 +288,9 @@ static void seg_free(seg_hasher *h)
     }
 }
 
+/* A raw file is hashed and written in slices of this size. */
+#define RAW_SLICE ((size_t)256 << 10)
+
 /* Pull up to cap bytes from the caller's read callback. A message the
  * callback left (fd_read's errno text) is kept; one that left none is named. */
 static int pull(blobstore_read_fn fn, void *ctx, void *buf, size_t cap, size_t *out_n)
@@ -299,9 +303,12 @@ static int pull(blobstore_read_fn fn, void *ctx, void *buf, size_t cap, size_t *
 }
 
 static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_read_fn fn, void *ctx,
-                    const void *data, size_t len, const blobstore_put_options *po,
+                    const bs_iov *iov, size_t niov, const blobstore_put_options *po,
                     const bs_file_hooks *hooks)
 {
+    size_t len = 0;
+    for (size_t i = 0; i < niov; i++)
+        len += iov[i].len;
     put_args a;
     if (!bs)
         return bs__error(BLOBSTORE_EINVAL, "store is NULL");
@@ -340,7 +347,14 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     char keybuf[17], hash[65], name[128];
     if (!fn && !key) {
         if (bs->ca) {
-            bs__sha256_hex(hash, data, len);
+            bs_sha256 *h = bs__sha256_new();
+            if (!h) {
+                put_args_free(&a);
+                return BLOBSTORE_ENOMEM;
+            }
+            for (size_t i = 0; i < niov; i++)
+                bs__sha256_update(h, iov[i].data, iov[i].len);
+            bs__sha256_final_hex(h, hash);
             int handled_rc = 0;
             if (ca_reuse(bs, hash, &a, &handled_rc)) {
                 if (!handled_rc && out_key && !(*out_key = bs__strdup(hash)))
@@ -350,9 +364,10 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
             }
         }
     }
-    /* In-memory data is fed as one piece; a stream is read in IO_CHUNKs. */
+    /* In-memory data is fed piece by piece (iov); a stream is read in IO_CHUNKs. */
     unsigned char *buf = fn ? bs__malloc(IO_CHUNK) : NULL;
-    const unsigned char *piece = fn ? buf : data;
+    size_t next_iov = 0;
+    const unsigned char *piece = fn ? buf : niov ? iov[0].data : (const unsigned char *)"";
     blobstore_blob_writer *w = NULL;
     bs_frame_writer *fw = NULL;
     bs_sha256 *sha = NULL;
@@ -372,7 +387,7 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         goto out;
     }
     /* Read the first piece: a small value may be kept inline. */
-    size_t got = fn ? 0 : len;
+    size_t got = fn ? 0 : niov ? iov[0].len : 0;
     while (fn && got < IO_CHUNK) {
         size_t n = 0;
         if ((rc = pull(fn, ctx, buf + got, IO_CHUNK - got, &n)) != 0)
@@ -381,7 +396,7 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
             break;
         got += n;
     }
-    int at_end = !fn || got < IO_CHUNK;
+    int at_end = fn ? got < IO_CHUNK : niov <= 1;
     int inline_it = bs->can_inline && !a.po->raw && at_end && got <= INLINE_MAX;
     /* Writing a blob file takes the store lock shared (verify's orphan scan
      * takes it exclusively); a value kept inline creates no file. */
@@ -406,10 +421,15 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
             if (fw) {
                 rc = bs__frame_write(fw, piece, got);
             } else {
-                bs__sha256_update(sha, piece, got);
-                rc = hooks ? seg_update(&segs, piece, got) : 0;
-                if (!rc)
-                    rc = w->write(w, piece, got);
+                /* in slices that stay in the cache between the hash, the
+                 * segment checksums and the copy into the file */
+                for (size_t at = 0; at < got && !rc; at += RAW_SLICE) {
+                    size_t k = got - at < RAW_SLICE ? got - at : RAW_SLICE;
+                    bs__sha256_update(sha, piece + at, k);
+                    rc = hooks ? seg_update(&segs, piece + at, k) : 0;
+                    if (!rc)
+                        rc = w->write(w, piece + at, k);
+                }
                 size += got;
             }
             if (rc)
@@ -417,6 +437,13 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         }
         if (at_end)
             break;
+        if (!fn) { /* the next in-memory piece */
+            next_iov++;
+            piece = iov[next_iov].data;
+            got = iov[next_iov].len;
+            at_end = next_iov + 1 >= niov;
+            continue;
+        }
         got = 0;
         size_t n = 0;
         if ((rc = pull(fn, ctx, buf, IO_CHUNK, &n)) != 0)
@@ -540,7 +567,8 @@ BLOBSTORE_API int blobstore_put_ex(char **out_key, blobstore *bs, const char *ke
     if (!data && len)
         return bs__error(BLOBSTORE_EINVAL, "data is NULL");
     static const unsigned char empty[1];
-    return put_impl(out_key, bs, key, NULL, NULL, data ? data : empty, len, opts, NULL);
+    bs_iov one = {data ? data : empty, len};
+    return put_impl(out_key, bs, key, NULL, NULL, &one, 1, opts, NULL);
 }
 
 BLOBSTORE_API int blobstore_put(char **out_key, blobstore *bs, const char *key, const void *data,
@@ -584,9 +612,19 @@ BLOBSTORE_API int blobstore_put_fd(char **out_key, blobstore *bs, const char *ke
     return rc == BLOBSTORE_ECALLBACK ? BLOBSTORE_EIO : rc;
 }
 
-int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *file, size_t len,
-                 const char *format, const char *codec, const char *metadata, json_t *info,
-                 const char *extra, unsigned int put_flags)
+/* A file given whole: its details are known before it is written (the
+ * options carry them); only the segment checksums are added at the end. */
+static int file_finish(void *ctx, json_t **info, char **codec)
+{
+    (void)ctx;
+    *info = NULL;
+    *codec = NULL; /* po->compression is recorded */
+    return 0;
+}
+
+int bs__put_file_iov(char **out_key, blobstore *bs, const char *key, const bs_iov *iov, size_t niov,
+                     const char *format, const char *codec, const char *metadata, json_t *info,
+                     const char *extra, unsigned int put_flags)
 {
     json_error_t err;
     json_t *more = extra ? json_loads(extra, 0, &err) : NULL;
@@ -608,18 +646,24 @@ int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *fil
     po.metadata = metadata;
     po.format = format;
     po.raw = 1;
-    if (len > 0) { /* per-segment checksums: checked reads of parts, and of the whole */
-        char *with = bs__segments_info(text, file, len);
-        free(text);
-        if (!(text = with))
-            return BLOBSTORE_ENOMEM;
-    }
     po.format_info = text;
     po.compression = codec;
     po.flags = put_flags;
-    rc = blobstore_put_ex(out_key, bs, key, file, len, &po);
+    /* the per-segment checksums (checked reads of parts, and of the whole)
+     * are computed as the pieces are written */
+    bs_file_hooks hooks = {file_finish, NULL};
+    rc = put_impl(out_key, bs, key, NULL, NULL, iov, niov, &po, &hooks);
     free(text);
     return rc;
+}
+
+int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *file, size_t len,
+                 const char *format, const char *codec, const char *metadata, json_t *info,
+                 const char *extra, unsigned int put_flags)
+{
+    bs_iov one = {file, len};
+    return bs__put_file_iov(out_key, bs, key, &one, 1, format, codec, metadata, info, extra,
+                            put_flags);
 }
 
 void bs__store_codec(const blobstore *bs, const char **name, int *level)
