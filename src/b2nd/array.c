@@ -20,6 +20,7 @@
 #include "b2nd.h"
 
 #include <pthread.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define CHUNK_TARGET (4u << 20)
@@ -375,126 +376,90 @@ int bs__b2nd_read(const b2nd_file *f, uint8_t *out, size_t out_len, int nthreads
     return bs__b2nd_read_slice(f, start, f->desc.shape, out, out_len, nthreads);
 }
 
+/* ---- big buffers ---- */
+
+/* A large buffer from the kernel, in huge pages where it gives them: a
+ * fresh 4 KiB page costs a fault on first touch, and the arena of a 100 MB
+ * array is 25,000 of them, every put. */
+static void *big_alloc(size_t n)
+{
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, n, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+static void big_free(void *p, size_t n)
+{
+    if (p)
+        munmap(p, n);
+}
+
 /* ---- the write-back check ---- */
 
 int bs__b2_write_check = 1;
-void (*bs__b2_write_fault)(uint8_t *file, size_t len);
+void (*bs__b2_write_fault)(uint8_t *piece, size_t len, uint64_t file_offset);
+
+/* Where chunk i of the array lies in the input when it can be encoded from
+ * there as it is: every dimension after the first whole in the chunk and in
+ * its blocks, the chunk whole blocks along the first and inside the array.
+ * Then the chunk's bytes in block order are the input's bytes in C order. */
+static const uint8_t *chunk_in_place(const geom *g, size_t i, const uint8_t *data)
+{
+    if (g->ndim == 0)
+        return NULL;
+    for (int k = 1; k < g->ndim; k++)
+        if (g->cs[k] != g->shape[k] || g->bs[k] != g->cs[k])
+            return NULL;
+    if (g->cs[0] % g->bs[0] != 0 || ((int64_t)i + 1) * g->cs[0] > g->shape[0])
+        return NULL;
+    size_t row = g->itemsize;
+    for (int k = 1; k < g->ndim; k++)
+        row *= (size_t)g->shape[k];
+    return data + i * (size_t)g->cs[0] * row;
+}
 
 typedef struct {
+    const b2nd_pieces *p;
     const b2nd_file *f;
     geom g;
     const uint8_t *data;
     const int64_t *lo, *hi;
+    const uint64_t *pos; /* each chunk's offset from the end of the header */
 } verify_ctx;
 
-/* Decode chunk i of the written file and compare it with the same chunk cut
- * from the input (edge padding zero, as the writer pads). */
+/* Decode chunk i as the written file holds it and compare it with the same
+ * chunk cut from the input (edge padding zero, as the writer pads). */
 static int verify_one(job *j, size_t i, uint8_t *scratch)
 {
     verify_ctx *v = j->ctx;
+    const b2nd_pieces *p = v->p;
     size_t n = v->f->chunk_nbytes;
     uint8_t *got = scratch, *want = scratch + n;
-    int rc = decode_chunk(v->f, (int64_t)i, got);
-    if (rc)
+    uint64_t off = v->f->offsets[i];
+    int rc = 0;
+    if (p->chunks[i] ? off != v->pos[i] : !(off >> 63))
+        return bs__error(BLOBSTORE_ECORRUPT, "chunk %zu: the offsets index does not point to it",
+                         i);
+    if (off >> 63)
+        bs__b2_fill_special(got, n, (int)(off >> 56) & 7, v->f->typesize, NULL);
+    else if ((rc = bs__b2_chunk_decode(p->chunks[i], p->chunk_len[i], got, n)) != 0) {
+        bs__error_wrap(rc, "chunk %zu", i);
         return rc;
-    memset(want, 0, n);
-    transfer(&v->g, (int64_t)i, want, (uint8_t *)v->data, v->lo, v->hi, 1);
-    if (memcmp(got, want, n) != 0)
+    }
+    const uint8_t *in = chunk_in_place(&v->g, i, v->data);
+    if (!in) {
+        memset(want, 0, n);
+        transfer(&v->g, (int64_t)i, want, (uint8_t *)v->data, v->lo, v->hi, 1);
+        in = want;
+    }
+    if (memcmp(got, in, n) != 0)
         return bs__error(BLOBSTORE_ECORRUPT, "chunk %zu decodes to other values than were written",
                          i);
     return 0;
-}
-
-static uint8_t *f_to_c(const b2nd_desc *d, const uint8_t *src, size_t items);
-
-int bs__b2nd_verify(const uint8_t *file, size_t len, const b2nd_desc *desc, const void *data,
-                    int fortran, int nthreads)
-{
-    b2nd_file f;
-    int rc = bs__b2nd_open(&f, file, len);
-    if (rc) {
-        rc = rc == BLOBSTORE_ENOMEM ? rc : BLOBSTORE_ECORRUPT;
-        bs__error_wrap(rc, "b2nd: write-back check: the written file does not open");
-        return rc;
-    }
-    size_t items = 0;
-    int same = strcmp(f.desc.dtype, desc->dtype) == 0 && f.desc.ndim == desc->ndim;
-    for (int i = 0; same && i < desc->ndim; i++)
-        same = f.desc.shape[i] == desc->shape[i];
-    if (!same) {
-        bs__b2nd_close(&f);
-        return bs__error(BLOBSTORE_ECORRUPT,
-                         "b2nd: write-back check: the written file describes another array");
-    }
-    bs__b2nd_nitems(&f.desc, &items);
-    uint8_t *c_order = NULL;
-    if (items && fortran && desc->ndim > 1) {
-        if (!(c_order = f_to_c(&f.desc, data, items))) {
-            bs__b2nd_close(&f);
-            return BLOBSTORE_ENOMEM;
-        }
-        data = c_order;
-    }
-    verify_ctx v;
-    memset(&v, 0, sizeof(v));
-    int64_t lo[B2ND_MAX_DIM] = {0};
-    v.f = &f;
-    geom_init(&v.g, &f.desc);
-    v.data = data;
-    v.lo = lo;
-    v.hi = f.desc.shape;
-    if (items && f.nchunks > 0) {
-        job j;
-        memset(&j, 0, sizeof(j));
-        j.fn = verify_one;
-        j.n = (size_t)f.nchunks;
-        j.scratch = 2 * (size_t)f.chunk_nbytes;
-        j.ctx = &v;
-        if ((rc = run_jobs(&j, nthreads)) != 0) {
-            if (rc != BLOBSTORE_ENOMEM)
-                rc = BLOBSTORE_ECORRUPT;
-            bs__error_wrap(rc, "b2nd: write-back check");
-        }
-    }
-    free(c_order);
-    bs__b2nd_close(&f);
-    return rc;
-}
-
-/* ---- writing ---- */
-
-int bs__b2_frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const size_t *chunk_len,
-                       size_t nchunks, uint32_t chunk_nbytes, uint32_t blocksize,
-                       const b2_cparams *cp);
-
-typedef struct {
-    geom g;
-    const b2nd_desc *d;
-    const uint8_t *data;
-    const int64_t *lo, *hi;
-    uint32_t chunk_nbytes;
-    b2_cparams cp;
-    uint8_t **chunks;
-    size_t *chunk_len;
-    uint8_t *arena; /* chunk i is encoded at arena + i * cmax */
-    size_t cmax;
-} write_ctx;
-
-static int write_one(job *j, size_t i, uint8_t *scratch)
-{
-    write_ctx *w = j->ctx;
-    memset(scratch, 0, w->chunk_nbytes);
-    transfer(&w->g, (int64_t)i, scratch, (uint8_t *)w->data, w->lo, w->hi, 1);
-    size_t k;
-    for (k = 0; k < w->chunk_nbytes && !scratch[k]; k++)
-        ;
-    if (k == w->chunk_nbytes) { /* all zeros: a special offset, no bytes */
-        w->chunks[i] = NULL;
-        return 0;
-    }
-    w->chunks[i] = w->arena + i * w->cmax;
-    return bs__b2_chunk_encode_into(w->chunks[i], w->cmax, &w->chunk_len[i], scratch,
-                                    w->chunk_nbytes, &w->cp);
 }
 
 /* Fortran order to C order: reverse the axes. */
@@ -522,9 +487,122 @@ static uint8_t *f_to_c(const b2nd_desc *d, const uint8_t *src, size_t items)
     return dst;
 }
 
-int bs__b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const void *data,
-                   int fortran, const b2nd_write_options *opts)
+int bs__b2nd_verify(const b2nd_pieces *p, const void *data, int fortran, int nthreads)
 {
+    /* The header and the offsets index, where they lie in the file, read by
+     * the reader itself (the rest of this view is never touched). */
+    uint8_t *view = big_alloc(p->len);
+    if (!view)
+        return BLOBSTORE_ENOMEM;
+    memcpy(view, p->head.data, p->head.len);
+    memcpy(view + p->len - p->tail.len, p->tail.data, p->tail.len);
+    b2nd_file f;
+    int rc = bs__b2nd_open(&f, view, p->len);
+    if (rc) {
+        big_free(view, p->len);
+        rc = rc == BLOBSTORE_ENOMEM ? rc : BLOBSTORE_ECORRUPT;
+        bs__error_wrap(rc, "b2nd: write-back check: the written file does not open");
+        return rc;
+    }
+    const b2nd_desc *desc = &p->desc;
+    size_t items = 0;
+    int same = strcmp(f.desc.dtype, desc->dtype) == 0 && f.desc.ndim == desc->ndim &&
+               f.nchunks == (int64_t)p->nchunks && f.header_len == p->head.len;
+    for (int i = 0; same && i < desc->ndim; i++)
+        same = f.desc.shape[i] == desc->shape[i];
+    if (!same) {
+        bs__b2nd_close(&f);
+        big_free(view, p->len);
+        return bs__error(BLOBSTORE_ECORRUPT,
+                         "b2nd: write-back check: the written file describes another array");
+    }
+    bs__b2nd_nitems(&f.desc, &items);
+    uint8_t *c_order = NULL;
+    uint64_t *pos = bs__calloc(p->nchunks ? p->nchunks : 1, sizeof(uint64_t));
+    if (pos && items && fortran && desc->ndim > 1)
+        data = c_order = f_to_c(&f.desc, data, items);
+    if (!pos || (items && fortran && desc->ndim > 1 && !c_order)) {
+        rc = BLOBSTORE_ENOMEM;
+    } else if (items && f.nchunks > 0) {
+        for (size_t i = 0, at = 0; i < p->nchunks; i++) {
+            pos[i] = at;
+            at += p->chunks[i] ? p->chunk_len[i] : 0;
+        }
+        verify_ctx v;
+        memset(&v, 0, sizeof(v));
+        int64_t lo[B2ND_MAX_DIM] = {0};
+        v.p = p;
+        v.f = &f;
+        geom_init(&v.g, &f.desc);
+        v.data = data;
+        v.lo = lo;
+        v.hi = f.desc.shape;
+        v.pos = pos;
+        job j;
+        memset(&j, 0, sizeof(j));
+        j.fn = verify_one;
+        j.n = (size_t)f.nchunks;
+        j.scratch = 2 * (size_t)f.chunk_nbytes;
+        j.ctx = &v;
+        if ((rc = run_jobs(&j, nthreads)) != 0) {
+            if (rc != BLOBSTORE_ENOMEM)
+                rc = BLOBSTORE_ECORRUPT;
+            bs__error_wrap(rc, "b2nd: write-back check");
+        }
+    }
+    free(pos);
+    free(c_order);
+    bs__b2nd_close(&f);
+    big_free(view, p->len);
+    return rc;
+}
+
+/* ---- writing ---- */
+
+typedef struct {
+    geom g;
+    const uint8_t *data;
+    const int64_t *lo, *hi;
+    uint32_t chunk_nbytes;
+    b2_cparams cp;
+    uint8_t **chunks;
+    size_t *chunk_len;
+    uint8_t *arena; /* chunk i is encoded at arena + i * cmax */
+    size_t cmax;
+} write_ctx;
+
+static int write_one(job *j, size_t i, uint8_t *scratch)
+{
+    write_ctx *w = j->ctx;
+    const uint8_t *src = chunk_in_place(&w->g, i, w->data);
+    if (!src) {
+        memset(scratch, 0, w->chunk_nbytes);
+        transfer(&w->g, (int64_t)i, scratch, (uint8_t *)w->data, w->lo, w->hi, 1);
+        src = scratch;
+    }
+    uint8_t *c = w->arena + i * w->cmax;
+    int rc = bs__b2_chunk_encode_into(c, w->cmax, &w->chunk_len[i], src, w->chunk_nbytes, &w->cp);
+    /* all zeros (a special chunk, its header alone): a special offset, no bytes */
+    w->chunks[i] = !rc && w->chunk_len[i] == 32 && c[31] == 1 << 4 ? NULL : c;
+    return rc;
+}
+
+void bs__b2nd_pieces_free(b2nd_pieces *p)
+{
+    if (!p)
+        return;
+    bs__buf_free(&p->head);
+    bs__buf_free(&p->tail);
+    big_free(p->arena, p->arena_len);
+    free(p->chunks);
+    free(p->chunk_len);
+    memset(p, 0, sizeof(*p));
+}
+
+int bs__b2nd_encode(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int fortran,
+                    const b2nd_write_options *opts)
+{
+    memset(p, 0, sizeof(*p));
     static const b2nd_write_options defaults = {NULL, 0, 0, 0, NULL, NULL};
     const b2nd_write_options *o = opts ? opts : &defaults;
     b2nd_desc d = *desc;
@@ -583,7 +661,6 @@ int bs__b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const 
     w.chunk_nbytes = (uint32_t)cn;
     cp.blocksize = (uint32_t)(w.g.block_items * (size_t)d.itemsize);
     w.cp = cp;
-    w.d = &d;
     uint8_t *c_order = NULL;
     if (fortran && d.ndim > 1 && items) {
         if (!(c_order = f_to_c(&d, data, items)))
@@ -594,15 +671,17 @@ int bs__b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const 
     w.data = data;
     w.lo = lo;
     w.hi = d.shape;
-    w.chunks = bs__calloc(nchunks ? nchunks : 1, sizeof(uint8_t *));
-    w.chunk_len = bs__calloc(nchunks ? nchunks : 1, sizeof(size_t));
+    p->desc = d;
+    p->nchunks = nchunks;
+    p->chunks = w.chunks = bs__calloc(nchunks ? nchunks : 1, sizeof(uint8_t *));
+    p->chunk_len = w.chunk_len = bs__calloc(nchunks ? nchunks : 1, sizeof(size_t));
     /* One buffer for every chunk: no allocation per chunk (whose page-table
      * churn made several threads slower than one). */
     w.cmax = bs__b2_chunk_bound(w.chunk_nbytes, &cp);
-    size_t arena_len;
     rc = (!w.chunks || !w.chunk_len) ? BLOBSTORE_ENOMEM : 0;
     if (!rc && nchunks &&
-        (bs__mul_overflow(&arena_len, nchunks, w.cmax) || !(w.arena = bs__malloc(arena_len))))
+        (bs__mul_overflow(&p->arena_len, nchunks, w.cmax) ||
+         !(p->arena = w.arena = big_alloc(p->arena_len))))
         rc = BLOBSTORE_ENOMEM;
     if (!rc && nchunks) {
         job j;
@@ -613,19 +692,43 @@ int bs__b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const 
         j.ctx = &w;
         rc = run_jobs(&j, o->nthreads);
     }
-    bs_buf b = {0};
     if (!rc)
-        rc = bs__b2_frame_write(&b, &d, w.chunks, w.chunk_len, nchunks, w.chunk_nbytes,
-                                cp.blocksize, &cp);
-    free(w.arena);
-    free(w.chunks);
-    free(w.chunk_len);
+        rc = bs__b2_frame_parts(&p->head, &p->tail, &d, w.chunks, w.chunk_len, nchunks,
+                                w.chunk_nbytes, cp.blocksize, &cp);
     free(c_order);
     if (rc) {
-        bs__buf_free(&b);
+        bs__b2nd_pieces_free(p);
         return rc;
     }
-    *out = b.data;
-    *out_len = b.len;
+    p->len = p->head.len + p->tail.len;
+    for (size_t i = 0; i < nchunks; i++)
+        p->len += w.chunks[i] ? w.chunk_len[i] : 0;
+    return 0;
+}
+
+int bs__b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const void *data,
+                   int fortran, const b2nd_write_options *opts)
+{
+    b2nd_pieces p;
+    int rc = bs__b2nd_encode(&p, desc, data, fortran, opts);
+    if (rc)
+        return rc;
+    uint8_t *file = bs__malloc(p.len ? p.len : 1), *at = file;
+    if (file) {
+        memcpy(at, p.head.data, p.head.len);
+        at += p.head.len;
+        for (size_t i = 0; i < p.nchunks; i++)
+            if (p.chunks[i]) {
+                memcpy(at, p.chunks[i], p.chunk_len[i]);
+                at += p.chunk_len[i];
+            }
+        memcpy(at, p.tail.data, p.tail.len);
+    }
+    size_t len = p.len;
+    bs__b2nd_pieces_free(&p);
+    if (!file)
+        return BLOBSTORE_ENOMEM;
+    *out = file;
+    *out_len = len;
     return 0;
 }

@@ -89,27 +89,38 @@ BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char 
                             o->nthreads,
                             o->chunkshape,
                             o->blockshape};
-    uint8_t *file;
-    size_t len;
-    if ((rc = bs__b2nd_write(&file, &len, &d, arr->data, arr->fortran, &w)) != 0)
+    b2nd_pieces p;
+    if ((rc = bs__b2nd_encode(&p, &d, arr->data, arr->fortran, &w)) != 0)
         return rc;
+    /* The file as it is written: header, chunks, offsets index (no copy
+     * into one buffer). */
+    bs_iov *iov = bs__calloc(p.nchunks + 2, sizeof(bs_iov));
+    if (!iov) {
+        bs__b2nd_pieces_free(&p);
+        return BLOBSTORE_ENOMEM;
+    }
+    size_t niov = 0;
+    uint64_t at = 0;
+    iov[niov++] = (bs_iov){p.head.data, p.head.len};
+    for (size_t i = 0; i < p.nchunks; i++)
+        if (p.chunks[i])
+            iov[niov++] = (bs_iov){p.chunks[i], p.chunk_len[i]};
+    iov[niov++] = (bs_iov){p.tail.data, p.tail.len};
     if (bs__b2_write_fault)
-        bs__b2_write_fault(file, len);
+        for (size_t i = 0; i < niov; at += iov[i].len, i++)
+            bs__b2_write_fault((uint8_t *)(uintptr_t)iov[i].data, iov[i].len, at);
     /* The write-back check: what was written must decode to what was given
      * before anything is stored. */
     if (bs__b2_write_check &&
-        (rc = bs__b2nd_verify(file, len, &d, arr->data, arr->fortran, o->nthreads)) != 0) {
+        (rc = bs__b2nd_verify(&p, arr->data, arr->fortran, o->nthreads)) != 0) {
         bs__error_wrap(rc, "array not stored");
-        free(file);
-        return rc;
+    } else {
+        rc = bs__put_file_iov(out_key, bs, key, iov, niov, "b2nd", codec, o->metadata,
+                              format_info(&p.desc), o->format_info,
+                              o->version >= 2 ? o->put_flags : 0);
     }
-    b2nd_file f; /* the shapes actually chosen */
-    if ((rc = bs__b2nd_open(&f, file, len)) == 0) {
-        rc = bs__put_file(out_key, bs, key, file, len, "b2nd", codec, o->metadata,
-                          format_info(&f.desc), o->format_info, o->version >= 2 ? o->put_flags : 0);
-        bs__b2nd_close(&f);
-    }
-    free(file);
+    free(iov);
+    bs__b2nd_pieces_free(&p);
     return rc;
 }
 

@@ -119,21 +119,45 @@ typedef struct {
     const int32_t *blockshape; /* NULL: automatic */
 } b2nd_write_options;
 
-/* Write a .b2nd file for an array given in C order (or Fortran order when
- * fortran is set). *out is malloc'd. */
+/* A .b2nd file as it is written: the header, the chunks (in one arena; a
+ * NULL chunk is all zeros, a special offset with no bytes) and the offsets
+ * index with the trailer (tail), in that order in the file. */
+typedef struct {
+    bs_buf head, tail;
+    uint8_t **chunks;
+    size_t *chunk_len;
+    size_t nchunks;
+    uint8_t *arena;
+    size_t arena_len;
+    size_t len;     /* the file's length */
+    b2nd_desc desc; /* with the chunk and block shapes chosen */
+} b2nd_pieces;
+
+/* Encode an array given in C order (or Fortran order when fortran is set)
+ * into p; bs__b2nd_pieces_free releases it. The bytes depend on the array
+ * and the options only, never on the thread count. */
+int bs__b2nd_encode(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int fortran,
+                    const b2nd_write_options *opts);
+void bs__b2nd_pieces_free(b2nd_pieces *p);
+/* The header and the tail of a frame of these chunks (frame.c). */
+int bs__b2_frame_parts(bs_buf *head, bs_buf *tail, const b2nd_desc *d, uint8_t *const *chunks,
+                       const size_t *chunk_len, size_t nchunks, uint32_t chunk_nbytes,
+                       uint32_t blocksize, const b2_cparams *cp);
+/* The same as one malloc'd file. */
 int bs__b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const void *data,
                    int fortran, const b2nd_write_options *opts);
 
-/* The write-back check: open the written file, decode every chunk and
- * compare it with the input (desc, data and fortran as given to
- * bs__b2nd_write); BLOBSTORE_ECORRUPT names the first chunk that differs. */
-int bs__b2nd_verify(const uint8_t *file, size_t len, const b2nd_desc *desc, const void *data,
-                    int fortran, int nthreads);
+/* The write-back check: open the frame the pieces make (its header and
+ * offsets index), decode every chunk and compare it with the input (data
+ * and fortran as given to bs__b2nd_encode); BLOBSTORE_ECORRUPT names the
+ * first chunk that differs. */
+int bs__b2nd_verify(const b2nd_pieces *p, const void *data, int fortran, int nthreads);
 /* For tests and the bench only: blobstore_array_put runs the check unless
- * bs__b2_write_check is 0 (default 1), after calling bs__b2_write_fault (if set)
- * on the written file, to damage it. */
+ * bs__b2_write_check is 0 (default 1), after calling bs__b2_write_fault (if
+ * set) on each piece of the written file (at its offset in the file), to
+ * damage it. */
 extern int bs__b2_write_check;
-extern void (*bs__b2_write_fault)(uint8_t *file, size_t len);
+extern void (*bs__b2_write_fault)(uint8_t *piece, size_t len, uint64_t file_offset);
 
 /* Parse a NumPy dtype string: itemsize, kind ('b', 'i', 'u', 'f', 'c'). */
 int bs__b2nd_dtype_parse(const char *dtype, int *itemsize, char *kind);

@@ -475,9 +475,13 @@ size_t bs__b2_chunk_bound(uint32_t nbytes, const b2_cparams *cp)
     if (bs == 0)
         bs = 1;
     size_t nblocks = nbytes ? (nbytes + bs - 1) / bs : 0;
-    size_t cap = HDR + nblocks * 4 + nblocks * (4 + codec_bound(cp->codec, bs));
+    /* per block: its start, and a size and the bytes of each of at most 16 streams */
+    size_t cap = HDR + nblocks * 4 + nblocks * (4 * 16 + codec_bound(cp->codec, bs));
     return cap < HDR + (size_t)nbytes ? HDR + (size_t)nbytes : cap;
 }
+
+/* Blocks between two trials of a stream that did not shrink (see below). */
+#define PROBE_EVERY 16
 
 int bs__b2_chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint8_t *src,
                              uint32_t nbytes, const b2_cparams *cp)
@@ -488,6 +492,12 @@ int bs__b2_chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint
     size_t nblocks = nbytes ? (nbytes + bs - 1) / bs : 0;
     if (cap < bs__b2_chunk_bound(nbytes, cp))
         return bs__error(BLOBSTORE_EINVAL, "b2nd: chunk buffer too small");
+    /* Split blocks (one stream per byte of the type) as c-blosc2 writes
+     * them for lz4 after a byte shuffle: the byte planes that do not
+     * compress (the low bytes of floats) are then stored as they are, and
+     * the others compressed alone. */
+    int split = cp->codec == B2_LZ4 && cp->shuffle == B2_SHUFFLE && cp->typesize > 1 &&
+                cp->typesize <= 16 && bs / (uint32_t)cp->typesize >= 32;
     uint8_t h[HDR];
     memset(h, 0, sizeof(h));
     h[0] = 5; /* the chunk format c-blosc2 3.x writes */
@@ -495,9 +505,9 @@ int bs__b2_chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint
     h[3] = (uint8_t)cp->typesize;
     wr32(h + 4, nbytes);
     wr32(h + 8, bs);
-    h[2] =
-        (uint8_t)(0x05 | 0x10 |
-                  (cp->codec > 0 ? cp->codec << 5 : 0)); /* extended header, one stream per block */
+    h[2] = cp->codec == B2_NONE ? 0x05                                /* extended header */
+                                : (uint8_t)(0x05 | (split ? 0 : 0x10) /* 0x10: one stream */
+                                            | (cp->codec > 0 ? cp->codec << 5 : 0));
     if (cp->shuffle != B2_NOFILTER)
         h[16 + 5] = (uint8_t)cp->shuffle;
     if (all_zero(src, nbytes)) { /* a special chunk: no data at all, as c-blosc2 writes it */
@@ -508,45 +518,62 @@ int bs__b2_chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint
         *out_len = HDR;
         return 0;
     }
-    if (cp->codec == B2_NONE) { /* no compression: a memcpyed chunk */
-        h[2] = 0x05 | 0x02;
-        wr32(h + 12, HDR + nbytes);
-        memcpy(c, h, HDR);
-        memcpy(c + HDR, src, nbytes);
-        *out_len = HDR + (size_t)nbytes;
-        return 0;
+    size_t pos = cp->codec == B2_NONE ? HDR + (size_t)nbytes : HDR + nblocks * 4;
+    if (cp->codec != B2_NONE) {
+        uint8_t *tmp = bs__malloc(bs);
+        if (!tmp)
+            return BLOBSTORE_ENOMEM;
+        /* Skipping what lz4 cannot shrink: each stream is compressed in the
+         * first block and every PROBE_EVERY blocks after it; a stream that
+         * did not shrink there is stored as it is until the next trial. A
+         * chunk that has saved nothing after its first PROBE_EVERY blocks is
+         * stored as it is (memcpyed), as when the whole does not shrink.
+         * Every decision depends on the bytes alone: the output is the same
+         * whatever the thread count. */
+        uint8_t skip[16] = {0};
+        size_t in_so_far = 0;
+        for (size_t b = 0; b < nblocks; b++) {
+            size_t off = b * bs, n = off + bs <= nbytes ? bs : nbytes - off;
+            const uint8_t *blk = src + off;
+            if (cp->shuffle == B2_SHUFFLE) {
+                shuffle(cp->typesize, n, blk, tmp);
+                blk = tmp;
+            } else if (cp->shuffle == B2_BITSHUFFLE) {
+                bitshuffle(cp->typesize, n, blk, tmp);
+                blk = tmp;
+            }
+            wr32(c + HDR + 4 * b, (uint32_t)pos);
+            int nstreams = split && n == bs ? cp->typesize : 1, probe = b % PROBE_EVERY == 0;
+            size_t neblock = n / (size_t)nstreams;
+            for (int k = 0; k < nstreams; k++) {
+                const uint8_t *st = blk + (size_t)k * neblock;
+                if (all_zero(st, neblock)) {
+                    wr32(c + pos, 0);
+                    pos += 4;
+                    continue;
+                }
+                size_t csize = 0;
+                if (probe || !skip[k])
+                    csize = codec_compress(cp->codec, cp->level, st, neblock, c + pos + 4,
+                                           cap - pos - 4);
+                if (probe)
+                    skip[k] = csize == 0 || csize >= neblock;
+                if (csize == 0 || csize >= neblock) { /* stored as is */
+                    memcpy(c + pos + 4, st, neblock);
+                    csize = neblock;
+                }
+                wr32(c + pos, (uint32_t)csize);
+                pos += 4 + csize;
+            }
+            in_so_far += n;
+            if (b + 1 == PROBE_EVERY && b + 1 < nblocks && pos >= HDR + in_so_far) {
+                pos = HDR + (size_t)nbytes; /* nothing saved so far: stored as is */
+                break;
+            }
+        }
+        free(tmp);
     }
-    uint8_t *tmp = bs__malloc(bs);
-    if (!tmp)
-        return BLOBSTORE_ENOMEM;
-    size_t pos = HDR + nblocks * 4;
-    for (size_t b = 0; b < nblocks; b++) {
-        size_t off = b * bs, n = off + bs <= nbytes ? bs : nbytes - off;
-        const uint8_t *blk = src + off;
-        if (cp->shuffle == B2_SHUFFLE) {
-            shuffle(cp->typesize, n, blk, tmp);
-            blk = tmp;
-        } else if (cp->shuffle == B2_BITSHUFFLE) {
-            bitshuffle(cp->typesize, n, blk, tmp);
-            blk = tmp;
-        }
-        wr32(c + HDR + 4 * b, (uint32_t)pos);
-        size_t csize = 0;
-        if (all_zero(blk, n)) {
-            wr32(c + pos, 0);
-            pos += 4;
-            continue;
-        }
-        csize = codec_compress(cp->codec, cp->level, blk, n, c + pos + 4, cap - pos - 4);
-        if (csize == 0 || csize >= n) { /* stored as is */
-            memcpy(c + pos + 4, blk, n);
-            csize = n;
-        }
-        wr32(c + pos, (uint32_t)csize);
-        pos += 4 + csize;
-    }
-    free(tmp);
-    if (pos >= HDR + (size_t)nbytes) { /* did not pay: a memcpyed chunk */
+    if (pos >= HDR + (size_t)nbytes) { /* did not pay (or no codec): a memcpyed chunk */
         h[2] |= 0x02;
         memcpy(c, h, HDR);
         memcpy(c + HDR, src, nbytes);

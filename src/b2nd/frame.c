@@ -446,14 +446,9 @@ static int frame_codec(int chunk_codec)
                                      : 5;
 }
 
-/* Assemble a frame from encoded chunks (NULL chunk: all zeros, special). */
-int bs__b2_frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const size_t *chunk_len,
-                       size_t nchunks, uint32_t chunk_nbytes, uint32_t blocksize,
-                       const b2_cparams *cp);
-
-int bs__b2_frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const size_t *chunk_len,
-                       size_t nchunks, uint32_t chunk_nbytes, uint32_t blocksize,
-                       const b2_cparams *cp)
+int bs__b2_frame_parts(bs_buf *head, bs_buf *tail, const b2nd_desc *d, uint8_t *const *chunks,
+                       const size_t *chunk_len, size_t nchunks, uint32_t chunk_nbytes,
+                       uint32_t blocksize, const b2_cparams *cp)
 {
     int bad = 0;
     bs_buf meta = {0};
@@ -461,12 +456,7 @@ int bs__b2_frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const 
     uint64_t cbytes = 0;
     for (size_t i = 0; i < nchunks; i++)
         cbytes += chunks[i] ? chunk_len[i] : 0;
-    /* One allocation for the whole file: header, chunks, index, trailer. */
-    if (cbytes > SIZE_MAX - 4096 - meta.len - 64 - nchunks * 8 ||
-        bs__buf_reserve(out, (size_t)cbytes + meta.len + 4096 + nchunks * 8 + 64) != 0) {
-        bs__buf_free(&meta);
-        return BLOBSTORE_ENOMEM;
-    }
+    bs_buf *out = head;
     /* Header; header_len and frame_len are patched at the end. */
     put_u8(out, 0x9e, &bad);
     put_u8(out, 0xa8, &bad);
@@ -510,7 +500,7 @@ int bs__b2_frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const 
     put_raw(out, meta.data, meta.len, &bad);
     bs__buf_free(&meta);
     size_t header_len = out->len;
-    /* Chunks and the offsets index (special offsets for zero chunks). */
+    /* The offsets index (special offsets for zero chunks), then the trailer. */
     uint64_t *offs = bs__calloc(nchunks ? nchunks : 1, 8);
     if (!offs || bad) {
         free(offs);
@@ -521,7 +511,6 @@ int bs__b2_frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const 
         uint64_t v;
         if (chunks[i]) {
             v = pos;
-            put_raw(out, chunks[i], chunk_len[i], &bad);
             pos += chunk_len[i];
         } else {
             v = (uint64_t)1 << 63 | (uint64_t)1 << 56; /* special: zeros */
@@ -531,6 +520,7 @@ int bs__b2_frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const 
             le[k] = (uint8_t)(v >> (8 * k));
         memcpy(&offs[i], le, 8);
     }
+    out = tail;
     if (nchunks) {
         b2_cparams icp = {B2_BLOSCLZ, 5, B2_SHUFFLE, 8, 0};
         uint8_t *ic;
@@ -556,12 +546,13 @@ int bs__b2_frame_write(bs_buf *out, const b2nd_desc *d, uint8_t **chunks, const 
     if (bad)
         return BLOBSTORE_ENOMEM;
     size_t trailer_len = out->len - trailer_at;
+    uint64_t frame_len = header_len + cbytes + tail->len;
     for (int i = 0; i < 4; i++) {
-        out->data[at_header_len + 1 + (size_t)i] = (uint8_t)(header_len >> (8 * (3 - i)));
-        out->data[at_meta_off + 1 + (size_t)i] = (uint8_t)(meta_off >> (8 * (3 - i)));
-        out->data[at_trailer_len + 1 + (size_t)i] = (uint8_t)(trailer_len >> (8 * (3 - i)));
+        head->data[at_header_len + 1 + (size_t)i] = (uint8_t)(header_len >> (8 * (3 - i)));
+        head->data[at_meta_off + 1 + (size_t)i] = (uint8_t)(meta_off >> (8 * (3 - i)));
+        tail->data[at_trailer_len + 1 + (size_t)i] = (uint8_t)(trailer_len >> (8 * (3 - i)));
     }
     for (int i = 0; i < 8; i++)
-        out->data[at_frame_len + 1 + (size_t)i] = (uint8_t)((uint64_t)out->len >> (8 * (7 - i)));
+        head->data[at_frame_len + 1 + (size_t)i] = (uint8_t)(frame_len >> (8 * (7 - i)));
     return 0;
 }

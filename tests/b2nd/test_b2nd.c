@@ -244,6 +244,106 @@ TEST(writer_follows_the_format_rules)
     free(file);
 }
 
+static uint64_t xs_next(uint64_t *x)
+{
+    *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+    return *x;
+}
+
+static uint32_t le32_at(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* lz4 after a shuffle: one stream per byte plane (c-blosc2's split blocks);
+ * a plane lz4 cannot shrink is stored as it is, and tried again only every
+ * 16th block; a chunk that saved nothing in its first 16 blocks is stored
+ * whole as it is (memcpyed, flag 0x02). The bytes never depend on the
+ * thread count. */
+TEST(incompressible_blocks_are_stored_as_they_are)
+{
+    enum { CI = 256 * 1024, NCH = 5 };  /* 2 MiB chunks of 64 blocks of 32 KiB */
+    size_t n = (size_t)CI * NCH - 1000; /* a short last chunk */
+    double *data = malloc(n * sizeof(double));
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = xs_next(&x);
+        size_t c = i / CI, in = i % CI;
+        if (c == 0) /* random bits: nothing compresses */
+            memcpy(&data[i], &r, 8);
+        else if (c == 1) /* uniform in [0, 1): the exponent planes compress */
+            data[i] = (double)(r >> 11) / 9007199254740992.0;
+        else if (c == 2) /* a ramp */
+            data[i] = (double)(i / 4) * 0.25;
+        else if (c == 3) /* 20 random blocks, then zeros */
+            memcpy(&data[i], in < 20 * 4096 ? &r : &(uint64_t){0}, 8);
+        else
+            data[i] = (double)(r >> 11) / 9007199254740992.0;
+    }
+    b2nd_desc d = {"<f8", 8, 1, {(int64_t)n}, {0}, {0}};
+    int32_t cs[1] = {CI}, bsh[1] = {4096};
+    uint8_t *file[4];
+    size_t len[4];
+    static const int threads[4] = {1, 2, 3, 7};
+    for (int t = 0; t < 4; t++) {
+        b2nd_write_options o = {"lz4", 5, B2_SHUFFLE, threads[t], cs, bsh};
+        CHECK_EQ(bs__b2nd_write(&file[t], &len[t], &d, data, 0, &o), 0);
+    }
+    for (int t = 1; t < 4; t++) {
+        CHECK_EQ(len[t], len[0]);
+        CHECK(len[t] == len[0] && memcmp(file[t], file[0], len[0]) == 0);
+    }
+    b2nd_file f;
+    CHECK_EQ(bs__b2nd_open(&f, file[0], len[0]), 0);
+    CHECK_EQ(f.nchunks, NCH);
+    const uint8_t *c[NCH];
+    for (int i = 0; i < NCH; i++)
+        c[i] = file[0] + f.header_len + f.offsets[i];
+    uint32_t nb = CI * 8;
+    /* chunk 0: memcpyed, its bytes as given */
+    CHECK_EQ(c[0][2] & 0x02, 0x02);
+    CHECK_EQ(le32_at(c[0] + 12), nb + 32);
+    CHECK(memcmp(c[0] + 32, data, nb) == 0);
+    /* chunk 1: split streams, smaller than its bytes; in block 1 (not a
+     * trial) the lowest plane is stored as it is, the top plane compressed */
+    CHECK_EQ(c[1][2] & 0x12, 0);
+    CHECK(le32_at(c[1] + 12) < nb);
+    uint32_t at = le32_at(c[1] + 32 + 4); /* block 1 */
+    CHECK_EQ(le32_at(c[1] + at), 4096);   /* plane 0: 4096 bytes as they are */
+    uint32_t pos = at;
+    for (int k = 0; k < 7; k++)
+        pos += 4 + le32_at(c[1] + pos);
+    CHECK(le32_at(c[1] + pos) < 4096); /* plane 7 (sign, exponent): compressed */
+    /* chunk 2: compressed to a small part */
+    CHECK(le32_at(c[2] + 12) < nb / 10);
+    /* chunk 3: its first 16 blocks saved nothing: memcpyed */
+    CHECK_EQ(c[3][2] & 0x02, 0x02);
+    double *back = malloc(n * sizeof(double));
+    CHECK_EQ(bs__b2nd_read(&f, (uint8_t *)back, n * sizeof(double), 2), 0);
+    CHECK(memcmp(back, data, n * sizeof(double)) == 0);
+    bs__b2nd_close(&f);
+    for (int t = 0; t < 4; t++)
+        free(file[t]);
+    /* A 2-D array in Fortran order with edge chunks (chunks copied out of
+     * the input, not encoded in place), through the thread counts. */
+    b2nd_desc d2 = {"<i4", 4, 2, {301, 77}, {0}, {0}};
+    int32_t *v = malloc(301 * 77 * sizeof(int32_t));
+    for (int i = 0; i < 301 * 77; i++)
+        v[i] = i % 7 == 0 ? (int32_t)xs_next(&x) : i / 3;
+    int32_t cs2[2] = {64, 30}, bs2[2] = {16, 10};
+    for (int t = 0; t < 4; t++) {
+        b2nd_write_options o = {"lz4", 5, B2_SHUFFLE, threads[t], cs2, bs2};
+        CHECK_EQ(bs__b2nd_write(&file[t], &len[t], &d2, v, 1, &o), 0);
+    }
+    for (int t = 1; t < 4; t++)
+        CHECK(len[t] == len[0] && memcmp(file[t], file[0], len[0]) == 0);
+    for (int t = 0; t < 4; t++)
+        free(file[t]);
+    free(v);
+    free(back);
+    free(data);
+}
+
 TEST(slices_match_full_decode)
 {
     b2nd_desc d = {"<i4", 4, 3, {23, 17, 9}, {0}, {0}};
@@ -828,14 +928,17 @@ TEST(store_refuses_defect_files)
 }
 
 /* Fault injection for the write-back check: damage one byte of the file the
- * writer produced, at a place chosen by the test. */
-static long fault_at = -1; /* < 0: from the end */
+ * writer produced, at a place chosen by the test (the writer hands over the
+ * file piece by piece, each with its offset in the file). */
+static long fault_at = -1; /* < 0: none */
 static int faults;
-static void damage(uint8_t *file, size_t len)
+static void damage(uint8_t *piece, size_t len, uint64_t file_offset)
 {
-    size_t at = fault_at >= 0 ? (size_t)fault_at : len - (size_t)-fault_at;
-    file[at] ^= 0x20;
-    faults++;
+    if (fault_at >= 0 && (uint64_t)fault_at >= file_offset &&
+        (uint64_t)fault_at < file_offset + len) {
+        piece[(uint64_t)fault_at - file_offset] ^= 0x20;
+        faults++;
+    }
 }
 
 static size_t first_chunk_at(const blobstore_array *a, const blobstore_array_options *o)
@@ -1211,6 +1314,7 @@ static const test_case tests[] = {
     TEST_ENTRY(reference_files_decode),
     TEST_ENTRY(round_trips_every_dtype_rank_order_codec),
     TEST_ENTRY(writer_follows_the_format_rules),
+    TEST_ENTRY(incompressible_blocks_are_stored_as_they_are),
     TEST_ENTRY(slices_match_full_decode),
     TEST_ENTRY(damaged_files_give_errors),
     TEST_ENTRY(chunkshape_alone_gets_its_own_block),
