@@ -336,6 +336,27 @@ BLOBSTORE_API int blobstore_put_fd(char **out_key, blobstore *bs, const char *ke
  */
 BLOBSTORE_API int blobstore_get(void **out, size_t *out_len, blobstore *bs, const char *key);
 
+/** What blobstore_get_value() read with the value. */
+typedef struct blobstore_value_info {
+    char format[33];       /**< the entry's format: "bytes", "pickle", "b2nd", ... */
+    char content_hash[65]; /**< SHA-256 hex of the value */
+    uint64_t size;         /**< the value's size in bytes */
+    char *info;    /**< format details (JSON object text; free with blobstore_free) or NULL */
+    int has_value; /**< 1: *out holds the value; 0: its format was not asked for */
+} blobstore_value_info;
+
+/**
+ * One read of the entry under key and, when its format is one of formats
+ * (a NULL-terminated list; NULL: any format), its value, checked as by
+ * blobstore_get (*out, *out_len; free with blobstore_free). An entry of
+ * another format is not read further: *vi describes it, vi->has_value is
+ * 0 and *out is NULL. The value and *vi come from the same read of the
+ * entry (a concurrent put cannot pair one's value with the other's hash).
+ * Errors: BLOBSTORE_ENOTFOUND, BLOBSTORE_ECORRUPT, BLOBSTORE_EIO.
+ */
+BLOBSTORE_API int blobstore_get_value(void **out, size_t *out_len, blobstore_value_info *vi,
+                                      blobstore *bs, const char *key, const char *const *formats);
+
 /**
  * Streamed get in bounded memory. Each stored chunk is checked before it
  * is handed to write; the whole-blob SHA-256 is checked at the end (a

@@ -248,6 +248,66 @@ BLOBSTORE_API int blobstore_get(void **out, size_t *out_len, blobstore *bs, cons
     return 0;
 }
 
+/* blobstore_get_value: the buffer first, so that the frame decoder sees the
+ * context as bs__sink_buf's and decodes straight into it */
+typedef struct {
+    bs_buf b;
+    blobstore_value_info *vi;
+    const char *const *formats;
+} value_ctx;
+
+#define VALUE_NOT_WANTED 1 /* (errors are negative) */
+
+static int value_prepare(void *ctx, const blobstore_entry *e)
+{
+    value_ctx *v = ctx;
+    blobstore_value_info *vi = v->vi;
+    free(vi->info); /* a retry reads the entry again */
+    vi->info = NULL;
+    snprintf(vi->format, sizeof(vi->format), "%s", e->format);
+    snprintf(vi->content_hash, sizeof(vi->content_hash), "%s",
+             e->content_hash ? e->content_hash : "");
+    vi->size = e->size;
+    if (e->info && !(vi->info = bs__strdup(e->info)))
+        return BLOBSTORE_ENOMEM;
+    if (v->formats) {
+        const char *const *f = v->formats;
+        while (*f && strcmp(*f, e->format) != 0)
+            f++;
+        if (!*f)
+            return VALUE_NOT_WANTED;
+    }
+    return buf_prepare(&v->b, e);
+}
+
+BLOBSTORE_API int blobstore_get_value(void **out, size_t *out_len, blobstore_value_info *vi,
+                                      blobstore *bs, const char *key, const char *const *formats)
+{
+    if (!out || !out_len || !vi)
+        return bs__error(BLOBSTORE_EINVAL, "NULL output argument");
+    *out = NULL;
+    *out_len = 0;
+    memset(vi, 0, sizeof(*vi));
+    value_ctx v = {{0}, vi, formats};
+    int rc = get_common(bs, key, bs__sink_buf, &v, value_prepare);
+    if (rc == VALUE_NOT_WANTED) {
+        bs__buf_free(&v.b);
+        return 0;
+    }
+    if (!rc && !v.b.data && !(v.b.data = bs__malloc(1)))
+        rc = BLOBSTORE_ENOMEM;
+    if (rc) {
+        bs__buf_free(&v.b);
+        free(vi->info);
+        memset(vi, 0, sizeof(*vi));
+        return rc;
+    }
+    vi->has_value = 1;
+    *out = v.b.data;
+    *out_len = v.b.len;
+    return 0;
+}
+
 typedef struct {
     user_sink u;
     uint64_t sent;

@@ -355,11 +355,50 @@ static void verify_clean(blobstore *bs)
     CHECK_EQ(st.corrupt + st.dangling + st.orphans + st.temps, 0);
 }
 
+/* blobstore_get_value (#16): the value with its format, hash, size and
+ * format details from one read; an entry of a format not asked for is
+ * described but not read. */
+static void get_value(blobstore *bs)
+{
+    static const char hash[] = "58100dc8fc06562ce3e578231dc948e083520ee49c4b4ee5a5a28bb4b4003feb";
+    static const char *const small[] = {"bytes", "pickle", NULL}, *const arrays[] = {"b2nd", NULL};
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.format = "pickle";
+    po.format_info = "{\"signature\": \"abc\"}";
+    CHECK_EQ(blobstore_put_ex(NULL, bs, "gv/p", "same bytes", 10, &po), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "gv/b", "same bytes", 10, "{\"m\": 1}"), 0);
+    void *v = NULL;
+    size_t n = 0;
+    blobstore_value_info vi;
+    CHECK_EQ(blobstore_get_value(&v, &n, &vi, bs, "gv/p", small), 0);
+    CHECK(vi.has_value && n == 10 && v && memcmp(v, "same bytes", 10) == 0);
+    CHECK_STR(vi.format, "pickle");
+    CHECK_STR(vi.content_hash, hash);
+    CHECK_EQ(vi.size, 10);
+    json_error_t err;
+    json_t *info = vi.info ? json_loads(vi.info, 0, &err) : NULL;
+    CHECK_STR(json_string_value(json_object_get(info, "signature")), "abc");
+    json_decref(info);
+    blobstore_free(v);
+    blobstore_free(vi.info);
+    CHECK_EQ(blobstore_get_value(&v, &n, &vi, bs, "gv/b", arrays), 0);
+    CHECK(!vi.has_value && v == NULL && n == 0 && vi.info == NULL);
+    CHECK_STR(vi.format, "bytes");
+    CHECK_STR(vi.content_hash, hash);
+    CHECK_EQ(blobstore_get_value(&v, &n, &vi, bs, "gv/b", NULL), 0);
+    CHECK(vi.has_value && n == 10 && memcmp(v, "same bytes", 10) == 0);
+    blobstore_free(v);
+    CHECK_EQ(blobstore_get_value(&v, &n, &vi, bs, "gv/none", small), BLOBSTORE_ENOTFOUND);
+    CHECK(v == NULL && !vi.has_value);
+    CHECK_EQ(blobstore_delete(bs, "gv/p"), 0);
+    CHECK_EQ(blobstore_delete(bs, "gv/b"), 0);
+}
+
 void conformance_store(blobstore *bs)
 {
-    void (*steps[])(blobstore *) = {basic_put_get,        missing_keys, replace_and_update,
-                                    no_overwrite,         hostile_keys, listing,
-                                    auto_keys_and_codecs, streaming,    verify_clean};
+    void (*steps[])(blobstore *) = {basic_put_get, missing_keys, replace_and_update,   no_overwrite,
+                                    hostile_keys,  listing,      auto_keys_and_codecs, streaming,
+                                    verify_clean,  get_value};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && !test__failed; i++)
         steps[i](bs);
 }

@@ -439,6 +439,27 @@ class BlobStore:
 
     def _get(self, key, trust=False, box=None, columns=None):
         _check_key(key)
+        if box is None and columns is None:
+            # Bytes and pickles: one call into C reads the entry and its
+            # value, and checks a pickle's signature and hash there.
+            got = self._store.get_value(key, self._secret, trust)
+            if got is None:
+                return _MISSING
+            fmt, value, status = got
+            if fmt == "bytes":
+                return value
+            if fmt == "pickle":
+                if status == 3:  # the signing key, loaded once
+                    self._secret_key()
+                    return self._get(key, trust)
+                if status == 1:
+                    raise UnsafePickleError(
+                        f"refusing to unpickle {key!r}: its signature is missing or wrong "
+                        "(it was not written by this store); pass trust=True to load it anyway"
+                    )
+                if status == 2:
+                    raise UnsafePickleError(f"refusing to unpickle {key!r}: it changed while read")
+                return self._unpickle(key, value)
         text = self._store.get_metadata(key)
         if text is None:
             return _MISSING
@@ -535,6 +556,11 @@ class BlobStore:
                 )
             if digest != meta["content_hash"]:
                 raise UnsafePickleError(f"refusing to unpickle {key!r}: it changed while read")
+        return self._unpickle(key, view)
+
+    @staticmethod
+    def _unpickle(key, buf):
+        view = memoryview(buf)
         if view[:5] != _PICKLE_MAGIC or len(view) < 17:
             raise CorruptError(f"{key!r} is not a blobstore pickle")
         nbuf, body_len = struct.unpack_from("<IQ", view, 5)

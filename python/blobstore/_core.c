@@ -16,6 +16,10 @@
 #include "blobstore/sys/blob_backend.h"
 #include "blobstore/sys/meta_backend.h"
 
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -963,6 +967,109 @@ static PyObject *Store_get(StoreObject *self, PyObject *args)
     return buffer_new(self, data, len);
 }
 
+/* The pickle checks of get_value, without the GIL: 0 when the entry's
+ * signature (format_info "signature": HMAC-SHA256 under the store's secret
+ * of key NUL "pickle" NUL content_hash, in hex) is right and the value's
+ * SHA-256 is the entry's content hash; 1: the signature is missing or wrong;
+ * 2: the value is not the bytes the entry names; -1: out of memory. */
+static int pickle_check(const char *key, const blobstore_value_info *vi, const void *data,
+                        size_t len, const unsigned char *secret, size_t secret_len)
+{
+    static const char hexd[] = "0123456789abcdef";
+    size_t klen = strlen(key), hlen = strlen(vi->content_hash);
+    size_t mlen = klen + 1 + 6 + 1 + hlen;
+    char stack[1024], *msg = mlen <= sizeof(stack) ? stack : malloc(mlen);
+    if (!msg)
+        return -1;
+    memcpy(msg, key, klen);
+    memcpy(msg + klen, "\0pickle\0", 8);
+    memcpy(msg + klen + 8, vi->content_hash, hlen);
+    unsigned char mac[EVP_MAX_MD_SIZE], md[32];
+    unsigned int maclen = 0;
+    int ok = HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)msg, mlen, mac,
+                  &maclen) != NULL &&
+             maclen == 32;
+    if (msg != stack)
+        free(msg);
+    char want[65];
+    for (unsigned int i = 0; ok && i < 32; i++) {
+        want[2 * i] = hexd[mac[i] >> 4];
+        want[2 * i + 1] = hexd[mac[i] & 15];
+    }
+    want[64] = 0;
+    json_error_t err;
+    json_t *info = ok && vi->info ? json_loads(vi->info, 0, &err) : NULL;
+    const char *sig = json_string_value(json_object_get(info, "signature"));
+    ok = ok && sig && strlen(sig) == 64 && CRYPTO_memcmp(sig, want, 64) == 0;
+    json_decref(info);
+    if (!ok)
+        return 1;
+    char have[65];
+    if (!EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL))
+        return -1;
+    for (int i = 0; i < 32; i++) {
+        have[2 * i] = hexd[md[i] >> 4];
+        have[2 * i + 1] = hexd[md[i] & 15];
+    }
+    have[64] = 0;
+    return strcmp(have, vi->content_hash) == 0 ? 0 : 2;
+}
+
+/* get_value(key, secret, trust) -> None (no such key) or (format, value,
+ * status): one read of the entry and, for the formats "bytes" and "pickle",
+ * its value (bytes: a bytes object; pickle: a Buffer); other formats:
+ * value None (read them with get_metadata and their own call). A pickle's
+ * signature and content hash are checked here unless trust: status 0 ok,
+ * 1 its signature is missing or wrong, 2 it changed while read (the value
+ * is not the hashed bytes), 3 the secret is needed (secret None); value
+ * None unless 0. */
+static PyObject *Store_get_value(StoreObject *self, PyObject *args)
+{
+    static const char *const formats[] = {"bytes", "pickle", NULL};
+    const char *key;
+    Py_buffer secret = {0};
+    int trust = 0;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTuple(args, "sz*p", &key, &secret, &trust))
+        return NULL;
+    void *data = NULL;
+    size_t len = 0;
+    blobstore_value_info vi;
+    int rc, status = 0;
+    blobstore *bs = self->bs;
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_get_value(&data, &len, &vi, bs, key, formats);
+        if (!rc && vi.has_value && !trust && strcmp(vi.format, "pickle") == 0)
+            status =
+                secret.buf ? pickle_check(key, &vi, data, len, secret.buf, (size_t)secret.len) : 3;
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    PyBuffer_Release(&secret);
+    if (rc == BLOBSTORE_ENOTFOUND)
+        Py_RETURN_NONE;
+    if (rc)
+        return raise_rc(self, rc);
+    blobstore_free(vi.info);
+    PyObject *value;
+    if (status < 0) {
+        blobstore_free(data);
+        return PyErr_NoMemory();
+    } else if (!vi.has_value || status) {
+        blobstore_free(data);
+        Py_INCREF(Py_None);
+        value = Py_None;
+    } else if (strcmp(vi.format, "bytes") == 0) {
+        value = PyBytes_FromStringAndSize(data, (Py_ssize_t)len);
+        blobstore_free(data);
+    } else {
+        value = buffer_new(self, data, len);
+    }
+    if (!value)
+        return NULL;
+    return Py_BuildValue("(sNi)", vi.format, value, status);
+}
+
 /* get_metadata(key) -> JSON str or None */
 static PyObject *Store_get_metadata(StoreObject *self, PyObject *args)
 {
@@ -1863,6 +1970,7 @@ static PyMethodDef Store_methods[] = {
     {"get_array", (PyCFunction)(void (*)(void))Store_get_array, METH_VARARGS | METH_KEYWORDS, NULL},
     {"put", (PyCFunction)(void (*)(void))Store_put, METH_VARARGS | METH_KEYWORDS, NULL},
     {"get", (PyCFunction)Store_get, METH_VARARGS, NULL},
+    {"get_value", (PyCFunction)Store_get_value, METH_VARARGS, NULL},
     {"get_metadata", (PyCFunction)Store_get_metadata, METH_VARARGS, NULL},
     {"update_metadata", (PyCFunction)Store_update_metadata, METH_VARARGS, NULL},
     {"delete", (PyCFunction)Store_delete, METH_VARARGS, NULL},

@@ -1,0 +1,125 @@
+"""The get path of small values (issue 16): bytes and pickles come back from
+one call into C (Store.get_value), which checks a pickle's signature (HMAC
+under the store's key) and its content hash there. Compared with Python's own
+hmac/hashlib, and with the values as put."""
+
+import hashlib
+import hmac
+import json
+import struct
+
+import numpy as np
+import pytest
+
+import blobstore
+from blobstore import BlobStore
+
+
+class _Counting:
+    """The binding's Store with each method call counted."""
+
+    def __init__(self, store):
+        self._s = store
+        self.calls = []
+
+    def __getattr__(self, name):
+        attr = getattr(self._s, name)
+        if not callable(attr):
+            return attr
+
+        def call(*a, **k):
+            self.calls.append(name)
+            return attr(*a, **k)
+
+        return call
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "json"])
+def test_values_round_trip_in_one_call(tmp_path, backend):
+    values = {
+        "empty": b"",
+        "one": b"x",
+        "small": bytes(range(200)),
+        "large": bytes(range(256)) * 40,  # a blob file, not inline
+        "dict": {"id": 7, "tags": ["a", "b"], "x": 0.5},
+        "arrays": {"a": np.arange(1000.0), "b": np.zeros((3, 4), dtype=np.int8)},
+        "none": None,
+    }
+    with BlobStore(tmp_path / "s", backend=backend) as s:
+        for k, v in values.items():
+            s.put(v, key=k)
+        counting = _Counting(s._store)
+        s._store = counting
+        try:
+            for k, v in values.items():
+                counting.calls.clear()
+                got = s.get(k)
+                assert counting.calls == ["get_value"], k
+                if isinstance(v, dict) and k == "arrays":
+                    assert np.array_equal(got["a"], v["a"]) and np.array_equal(got["b"], v["b"])
+                else:
+                    assert got == v and type(got) is type(v)
+            counting.calls.clear()
+            assert s.get("nope", 5) == 5 and counting.calls == ["get_value"]
+        finally:
+            s._store = counting._s
+
+
+def _pickle_parts(obj):
+    import pickle
+
+    body = pickle.dumps(obj, protocol=5)
+    header = b"BSPK\x01" + struct.pack("<IQ", 0, len(body))
+    return [header, body], hashlib.sha256(header + body).hexdigest()
+
+
+def _sign(secret, key, content_hash):
+    msg = b"\0".join([key.encode(), b"pickle", content_hash.encode()])
+    return hmac.new(secret, msg, hashlib.sha256).hexdigest()
+
+
+def test_signature_is_checked_in_c_as_python_computes_it(tmp_path):
+    with BlobStore(tmp_path / "s") as s:
+        secret = s._secret_key()
+        parts, h = _pickle_parts({"v": 1})
+        key = "ké/y"  # not ASCII: signed as UTF-8
+        s._store.put(key, parts, None, format="pickle",
+                     format_info=json.dumps({"signature": _sign(secret, key, h)}))
+        assert s.get(key) == {"v": 1}
+        # signed for another key, for other content, with another secret, or
+        # unsigned: refused by the one-call path, loaded only with trust=True
+        bad = {
+            "other-key": _sign(secret, "other", h),
+            "other-content": _sign(secret, "k2", "0" * 64),
+            "other-secret": _sign(b"\1" * 32, "k3", h),
+            "upper-case": _sign(secret, "k4", h).upper(),
+            "short": _sign(secret, "k5", h)[:63],
+        }
+        for k, sig in bad.items():
+            s._store.put(k, parts, None, format="pickle",
+                         format_info=json.dumps({"signature": sig}))
+        s._store.put("unsigned", parts, None, format="pickle")
+        s._store.put("not-a-str", parts, None, format="pickle",
+                     format_info=json.dumps({"signature": 12}))
+        for k in [*bad, "unsigned", "not-a-str"]:
+            with pytest.raises(blobstore.UnsafePickleError, match="signature is missing or wrong"):
+                s.get(k)
+            with pytest.raises(blobstore.UnsafePickleError):
+                s[k]
+            assert s.get(k, trust=True) == {"v": 1}
+
+
+def test_the_signing_key_is_loaded_when_a_pickle_is_first_read(tmp_path):
+    path = tmp_path / "s"
+    with BlobStore(path) as s:
+        s.put([1, 2, 3], key="p")
+    (path / "pickle_secret.key").chmod(0o666)
+    with BlobStore(path) as s:
+        assert s.get("p", trust=True) == [1, 2, 3]
+        with pytest.raises(blobstore.UnsafePickleError, match="mode 0666"):
+            s.get("p")
+    (path / "pickle_secret.key").chmod(0o600)
+    with BlobStore(path) as s:
+        assert s._secret is None
+        assert s.get("p") == [1, 2, 3]
+        assert s._secret is not None
