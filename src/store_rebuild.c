@@ -242,7 +242,8 @@ static int rb_problem(blobstore_problem_fn fn, void *ctx, blobstore_problem_kind
 
 /* The candidate a blob (or a sidecar) offers: 0; 1: none (a file stored
  * as it is, whose sidecar speaks for it, or a blob removed meanwhile); 2:
- * none, for the reason in detail (a problem to report). Runs on the
+ * none, for the reason in detail (a problem to report); 3: none, a blob
+ * content-addressed keys share (their key records restore them). Runs on the
  * rebuild's reading threads: no callback, no shared state. */
 static int rb_candidate(blobstore *bs, const char *name, const rb_names *all, rb_cand *c,
                         blobstore_problem_kind *kind, char detail[1200])
@@ -302,7 +303,7 @@ static int rb_candidate(blobstore *bs, const char *name, const rb_names *all, rb
     if (json_object_get(c->rec, "keyrecs")) { /* its keys' records restore them */
         cand_free(c);
         memset(c, 0, sizeof(*c));
-        return 1;
+        return 3;
     }
     json_t *key = json_object_get(c->rec, "key"), *at = json_object_get(c->rec, "at");
     json_t *format = json_object_get(c->rec, "format");
@@ -459,7 +460,7 @@ BLOBSTORE_API int blobstore_rebuild_index(blobstore_rebuild_stats *out, blobstor
     int rc = bs__excl_enter(bs);
     if (rc)
         return rc;
-    int on = 1, off = 0, all_ages = 0;
+    int on = 1, off = 0, all_ages = 0, shared = 0;
     if (bs->blobs->ctl) { /* every blob, however young (S3 holds young ones back) */
         all_ages = bs->blobs->ctl(bs->blobs, BLOBSTORE_BLOB_CTL_LIST_ALL, &on) == 0;
         bs__error_clear();
@@ -491,6 +492,8 @@ BLOBSTORE_API int blobstore_rebuild_index(blobstore_rebuild_stats *out, blobstor
         } else if (r->r == 2) {
             st.unreadable++;
             rb_problem(fn, ctx, r->kind, NULL, all.names[i], r->detail ? r->detail : "");
+        } else if (r->r == 3) {
+            shared = 1;
         } else if (r->r != 1) {
             rc = bs__error(r->r, "%s", r->detail ? r->detail : "reading blobs for the rebuild");
         }
@@ -511,6 +514,13 @@ BLOBSTORE_API int blobstore_rebuild_index(blobstore_rebuild_stats *out, blobstor
     for (size_t i = 0; !rc && i < nc; i++)
         if (cands[i].keyrec)
             named[nn++] = cands[i].blob;
+    /* Keys sharing a blob, restored into a store that is not content-
+     * addressed, would each own it: deleting one would break the others. */
+    if (!rc && (nn || shared) && !bs->ca)
+        rc = bs__error(BLOBSTORE_ECONFLICT,
+                       "the blobs are content-addressed (keys share blobs): rebuild the index "
+                       "into a content-addressed store (content_addressable, "
+                       "--content-addressable)");
     if (!rc && nn) {
         qsort(named, nn, sizeof(char *), bs__cmp_strp);
         size_t kept = 0;

@@ -241,6 +241,58 @@ static void delete_then_rebuild(const char *backend)
     blobstore_close(bs);
 }
 
+/* An index rebuilt from a content-addressed store's blobs into a store
+ * that is not content-addressed (a new index over those blobs, as a fresh
+ * PostgreSQL database over an S3 bucket) is refused and writes nothing: its
+ * keys would each own the shared blob, and deleting one would break the
+ * others. Into a content-addressed one it restores every key. */
+static blobstore *open_over(const char *dir, const char *blobs, int ca)
+{
+    blobstore_blob_backend *fs = NULL;
+    if (blobstore_blob_backend_fs_new(&fs, blobs, 2) != 0)
+        return NULL;
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    o.backend = "sqlite";
+    o.blob_backend_impl = fs;
+    o.content_addressable = ca ? BLOBSTORE_YES : 0;
+    blobstore *bs = NULL;
+    return blobstore_open_rebuilding(&bs, &o) == 0 ? bs : NULL;
+}
+
+TEST(rebuild_needs_content_addressed)
+{
+    char blobs[512], plain[512], ca[512];
+    snprintf(blobs, sizeof(blobs), "%s/blobs", test_tmpdir());
+    snprintf(plain, sizeof(plain), "%s/plain", test_tmpdir());
+    snprintf(ca, sizeof(ca), "%s/ca", test_tmpdir());
+    CHECK_EQ(mkdir(blobs, 0700) | mkdir(plain, 0700) | mkdir(ca, 0700), 0);
+    blobstore *bs = open_store(blobs, "sqlite", 0);
+    CHECK(bs != NULL);
+    CHECK_EQ(put_shared(bs, "a", 'X'), 0);
+    CHECK_EQ(put_shared(bs, "b", 'X'), 0);
+    blobstore_close(bs);
+    size_t recs = walk_recs(blobs, NULL, NULL, 0);
+    CHECK((bs = open_over(plain, blobs, 0)) != NULL);
+    blobstore_rebuild_stats st;
+    CHECK_EQ(blobstore_rebuild_index(&st, bs, NULL, NULL), BLOBSTORE_ECONFLICT);
+    CHECK(strstr(blobstore_errmsg(), "content-addressed") != NULL);
+    blobstore_list l;
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, NULL), 0);
+    CHECK_EQ(l.count, 0);
+    blobstore_list_free(&l);
+    blobstore_close(bs);
+    CHECK_EQ(walk_recs(blobs, NULL, NULL, 0), recs);
+    CHECK((bs = open_over(ca, blobs, 1)) != NULL);
+    CHECK_EQ(blobstore_rebuild_index(&st, bs, NULL, NULL), 0);
+    CHECK_EQ(st.restored, 2);
+    CHECK(has(bs, "a", 'X'));
+    CHECK(has(bs, "b", 'X'));
+    CHECK_EQ(blobstore_delete(bs, "a"), 0);
+    CHECK(has(bs, "b", 'X')); /* the shared blob survives a's delete */
+    blobstore_close(bs);
+}
+
 TEST(delete_then_rebuild_json)
 {
     delete_then_rebuild("json");
@@ -466,10 +518,16 @@ TEST(batch_records)
 }
 
 static const test_case tests[] = {
-    TEST_ENTRY(rebuild_shared_json),      TEST_ENTRY(rebuild_shared_sqlite),
-    TEST_ENTRY(delete_then_rebuild_json), TEST_ENTRY(delete_then_rebuild_sqlite),
-    TEST_ENTRY(lost_commits_json),        TEST_ENTRY(lost_commits_sqlite),
-    TEST_ENTRY(records_verified_json),    TEST_ENTRY(records_verified_sqlite),
-    TEST_ENTRY(migrated_records),         TEST_ENTRY(batch_records),
+    TEST_ENTRY(rebuild_shared_json),
+    TEST_ENTRY(rebuild_shared_sqlite),
+    TEST_ENTRY(delete_then_rebuild_json),
+    TEST_ENTRY(delete_then_rebuild_sqlite),
+    TEST_ENTRY(lost_commits_json),
+    TEST_ENTRY(lost_commits_sqlite),
+    TEST_ENTRY(records_verified_json),
+    TEST_ENTRY(records_verified_sqlite),
+    TEST_ENTRY(migrated_records),
+    TEST_ENTRY(batch_records),
+    TEST_ENTRY(rebuild_needs_content_addressed),
 };
 TEST_MAIN(tests)
