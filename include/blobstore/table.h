@@ -36,6 +36,9 @@ typedef enum {
     BLOBSTORE_COL_TIME_US, /**< time of day: int64 microseconds since midnight */
     BLOBSTORE_COL_TIME_NS, /**< time of day: int64 nanoseconds since midnight */
     BLOBSTORE_COL_DECIMAL, /**< exact decimal: 128-bit unscaled integer, see precision */
+    BLOBSTORE_COL_LIST,    /**< nested: a list per row of one child column's items */
+    BLOBSTORE_COL_STRUCT,  /**< nested: named child columns, one value each per row */
+    BLOBSTORE_COL_MAP,     /**< nested: a LIST of STRUCT<key, value> entries */
 } blobstore_column_type;
 
 /** The largest precision (decimal digits) of a BLOBSTORE_COL_DECIMAL. */
@@ -49,6 +52,20 @@ typedef enum {
  * integer, worth unscaled * 10^-scale).
  * String and binary: item i is bytes[offsets[i] .. offsets[i + 1]).
  * `valid` (NULL: no nulls) holds one byte per row, 0 for null.
+ *
+ * Nested columns (as Arrow lays them out; read from Parquet LIST, MAP,
+ * groups and repeated fields):
+ * - LIST: one child (`children[0]`, named "element"); row i's items are the
+ *   child's items offsets[i] .. offsets[i + 1] (offsets: nrows + 1 values,
+ *   offsets[0] = 0). A null list has valid[i] = 0 and no items (an empty
+ *   list is valid with offsets[i] == offsets[i + 1]).
+ * - MAP: as LIST, its one child a STRUCT named "entries" of two children,
+ *   "key" (never null) and "value".
+ * - STRUCT: nchildren children, each with as many items as the struct;
+ *   a child of a null struct item is null too.
+ * A child column has as many items as its parent says (a list's child:
+ * the parent's offsets[nrows]; a struct's child: the struct's own count);
+ * its `valid` (or NULL) and data hold that many items.
  */
 typedef struct blobstore_column {
     char *name;
@@ -59,8 +76,10 @@ typedef struct blobstore_column {
     uint64_t *offsets;
     uint8_t *bytes;
     uint8_t *valid;
-    int precision; /**< decimals: 1 to BLOBSTORE_DECIMAL_MAX_PRECISION digits */
-    int scale;     /**< decimals: 0 to precision digits after the point */
+    int precision;                     /**< decimals: 1 to BLOBSTORE_DECIMAL_MAX_PRECISION digits */
+    int scale;                         /**< decimals: 0 to precision digits after the point */
+    size_t nchildren;                  /**< LIST, MAP: 1; STRUCT: its fields */
+    struct blobstore_column *children; /**< nested columns' children, else NULL */
 } blobstore_column;
 
 typedef struct blobstore_table {

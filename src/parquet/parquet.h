@@ -123,7 +123,11 @@ typedef blobstore_table pq_table;
 #define PQ_TIME_US      BLOBSTORE_COL_TIME_US
 #define PQ_TIME_NS      BLOBSTORE_COL_TIME_NS
 #define PQ_DECIMAL      BLOBSTORE_COL_DECIMAL
-#define PQ_LAST_TYPE    PQ_DECIMAL
+#define PQ_LIST         BLOBSTORE_COL_LIST
+#define PQ_STRUCT       BLOBSTORE_COL_STRUCT
+#define PQ_MAP          BLOBSTORE_COL_MAP
+#define PQ_LAST_TYPE    PQ_DECIMAL /* the last flat type (the writer's) */
+#define PQ_NESTED(t)    ((t) >= PQ_LIST && (t) <= PQ_MAP)
 
 size_t bs__pq_width(pq_type t); /* bytes per value; 0 for strings and binary */
 const char *bs__pq_type_name(pq_type t);
@@ -137,6 +141,10 @@ size_t bs__pq_decimal_text(char *buf, const uint8_t *v, int scale);
  * fraction with the unit's digits) into buf (at least 24 bytes). */
 size_t bs__pq_time_text(char *buf, int64_t v, int64_t per);
 void bs__pq_table_free(pq_table *t);
+/* Free a column's data and children (not the struct itself) and zero it. */
+void bs__pq_column_free(pq_column *c);
+/* Items of each child of a nested column of n items (LIST / MAP: offsets[n]). */
+size_t bs__pq_child_items(const pq_column *c, size_t n);
 /* The "pandas" key-value metadata for a table (a RangeIndex); malloc'd. */
 char *bs__pq_pandas_metadata(const pq_table *t);
 

@@ -60,9 +60,14 @@ typedef struct {
     char *path;
 } chunk_meta;
 
+typedef struct pq_node pq_node;
+
 typedef struct {
     schema_el *schema;
     size_t nschema;
+    pq_node *top; /* the top-level columns (build_tree) */
+    size_t ntop, nleaves;
+    pq_node **leaf_node; /* each leaf's node, in column chunk order */
     int64_t num_rows;
     size_t ngroups;
     size_t *group_rows;
@@ -70,8 +75,12 @@ typedef struct {
     size_t ncols;
 } footer;
 
+static void nodes_free(pq_node *n, size_t count);
+
 static void footer_free(footer *f)
 {
+    nodes_free(f->top, f->ntop);
+    free(f->leaf_node);
     for (size_t i = 0; i < f->nschema; i++)
         free(f->schema[i].name);
     free(f->schema);
@@ -260,61 +269,20 @@ static size_t subtree_end(const footer *ft, size_t k, int depth)
 
 static const char *physical_name(int t);
 
-/* What a nested schema element k is, in words ("LIST of MAP"), into buf. */
-static const char *nested_kind(const footer *ft, size_t k, char *buf, size_t size, int depth)
-{
-    const schema_el *s = &ft->schema[k];
-    if (depth > 3) {
-        snprintf(buf, size, "...");
-        return buf;
-    }
-    if (s->logical == 3 || s->converted == 3) {
-        /* LIST: a repeated group (3-level: holding the element; 2-level
-         * legacy: the element itself) or a repeated leaf (the element). */
-        char inner[64] = "?";
-        size_t r = k + 1;
-        if (s->num_children >= 1 && r < ft->nschema) {
-            const schema_el *rs = &ft->schema[r];
-            if (rs->num_children == 1 && r + 1 < ft->nschema)
-                nested_kind(ft, r + 1, inner, sizeof(inner), depth + 1);
-            else if (rs->num_children > 1)
-                snprintf(inner, sizeof(inner), "STRUCT");
-            else
-                snprintf(inner, sizeof(inner), "%s", physical_name(rs->type));
-        }
-        snprintf(buf, size, "LIST of %s", inner);
-    } else if (s->logical == 2 || s->converted == 1 || s->converted == 2) {
-        snprintf(buf, size, "MAP");
-    } else if (s->num_children > 0) {
-        snprintf(buf, size,
-                 s->repetition == 2 ? "a repeated group (no LIST annotation)" : "STRUCT");
-    } else if (s->repetition == 2) {
-        snprintf(buf, size, "a repeated %s field (no LIST annotation)", physical_name(s->type));
-    } else {
-        snprintf(buf, size, "%s", physical_name(s->type));
-    }
-    return buf;
-}
-
-/* Nested columns are not read: refused naming the first one and what it is
- * ("column `tags`: LIST of MAP is not supported"), before the row groups'
- * column counts (one per leaf) are compared with the schema's. */
-static int refuse_nested(const footer *ft)
+/* ft->ncols: the schema's leaves (one column chunk each per row group),
+ * once the children counts are checked to make one tree. */
+static int count_leaves(footer *ft)
 {
     size_t k = 1;
-    for (int i = 0; i < ft->schema[0].num_children && k < ft->nschema; i++) {
-        const schema_el *s = &ft->schema[k];
-        size_t e = subtree_end(ft, k, 0);
-        if (e == SIZE_MAX)
-            return corrupt("the schema's children counts overrun it");
-        if (s->num_children > 0 || s->repetition == 2) {
-            char what[160];
-            return bs__error(BLOBSTORE_EUNSUPPORTED,
-                             "parquet: column `%s`: %s is not supported (nested columns are not "
-                             "read)",
-                             s->name ? s->name : "?", nested_kind(ft, k, what, sizeof(what), 0));
-        }
-        k = e;
+    for (int i = 0; i < ft->schema[0].num_children && k != SIZE_MAX; i++)
+        k = subtree_end(ft, k, 0);
+    if (k != ft->nschema || ft->schema[0].num_children < 0)
+        return corrupt("the schema's children counts do not make one tree");
+    ft->ncols = 0;
+    for (k = 1; k < ft->nschema; k++) {
+        if (ft->schema[k].num_children < 0)
+            return corrupt("a schema element has a negative number of children");
+        ft->ncols += ft->schema[k].num_children == 0;
     }
     return 0;
 }
@@ -344,11 +312,10 @@ static int parse_footer(footer *ft, const uint8_t *p, size_t n)
         } else if (f.id == 3) {
             ft->num_rows = bs__tc_read_int(&r);
         } else if (f.id == 4 && f.type == TC_LIST && ft->nschema) {
-            if ((rc = refuse_nested(ft)) != 0)
+            if ((rc = count_leaves(ft)) != 0)
                 return rc;
             int et;
             size_t ng = bs__tc_read_list(&r, &et);
-            ft->ncols = ft->nschema - 1;
             ft->ngroups = ng;
             ft->group_rows = bs__calloc(ng ? ng : 1, sizeof(size_t));
             ft->chunks =
@@ -586,7 +553,70 @@ typedef struct {
     uint8_t *dict; /* dictionary: PLAIN values */
     size_t dict_len, dict_n;
     size_t *dict_off; /* offsets of the dictionary's values */
+    /* A leaf of a nested column: its repetition and definition levels
+     * (one each per level entry) are kept, its values dense (one per entry
+     * whose definition level is max_def) in col, rows 0 .. cap. */
+    int nested, max_def, max_rep;
+    uint8_t *rep, *def;
+    size_t nlev, cap;
 } col_state;
+
+/* The bits of a level whose largest value is max. */
+static int level_bits(int max)
+{
+    int b = 0;
+    while (max >> b)
+        b++;
+    return b;
+}
+
+/* Appends a page's n levels (RLE / bit-packed; none when max is 0: all 0)
+ * to dst[at ..). */
+static int decode_levels(const uint8_t *p, size_t len, int max, uint8_t *dst, size_t n)
+{
+    if (!max) {
+        memset(dst, 0, n);
+        return 0;
+    }
+    uint32_t *tmp = bs__malloc((n ? n : 1) * sizeof(uint32_t));
+    if (!tmp)
+        return BLOBSTORE_ENOMEM;
+    int rc = bs__pq_rle_decode(p, len, level_bits(max), tmp, n);
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (tmp[i] > (uint32_t)max)
+            rc = corrupt("a repetition or definition level exceeds its column's maximum");
+        dst[i] = (uint8_t)tmp[i];
+    }
+    free(tmp);
+    return rc;
+}
+
+static int decode_values(col_state *st, int pt, int encoding, const uint8_t *defs_p,
+                         size_t defs_len, int has_defs, const uint8_t *p, size_t len, size_t n);
+
+/* A nested leaf's data page: n level entries, repetition levels at
+ * (rp, rl) and definition levels at (dp, dl), values at (vp, vl); *rows:
+ * the rows that start in it. */
+static int nested_page(col_state *st, int pt, int enc, const uint8_t *rp, size_t rl,
+                       const uint8_t *dp, size_t dl, const uint8_t *vp, size_t vl, size_t n,
+                       size_t *rows)
+{
+    if (n > st->cap - st->nlev)
+        return corrupt("a column chunk holds more values than its metadata says");
+    int rc = decode_levels(rp, rl, st->max_rep, st->rep + st->nlev, n);
+    if (!rc)
+        rc = decode_levels(dp, dl, st->max_def, st->def + st->nlev, n);
+    if (rc)
+        return rc;
+    size_t nv = 0, nr = 0;
+    for (size_t i = st->nlev; i < st->nlev + n; i++) {
+        nv += st->def[i] == st->max_def;
+        nr += st->rep[i] == 0;
+    }
+    st->nlev += n;
+    *rows = nr;
+    return decode_values(st, pt, enc, NULL, 0, 0, vp, vl, nv);
+}
 
 /* Bytes of a PLAIN value; flen: FIXED_LEN_BYTE_ARRAY's type_length. */
 static size_t phys_width(int pt, int flen)
@@ -1181,9 +1211,11 @@ static int read_chunk(col_state *st, const uint8_t *buf, size_t len, const chunk
     int64_t start = m->dict_off > 0 && m->dict_off < m->data_off ? m->dict_off : m->data_off;
     if (start < 4 || (uint64_t)start >= len)
         return corrupt("a column chunk starts outside the file");
-    size_t pos = (size_t)start, done = 0;
+    size_t pos = (size_t)start, done = 0, lev0 = st->nlev;
     int rc = 0;
-    while (done < rows && !rc) {
+    /* A nested leaf: until the chunk's level entries are read (a row may
+     * go on in the next page of a v1 chunk). */
+    while (!rc && (st->nested ? st->nlev - lev0 < (size_t)m->num_values : done < rows)) {
         tc_reader r = {buf + pos, buf + len, 0};
         int16_t last = 0;
         int type = -1;
@@ -1257,6 +1289,8 @@ static int read_chunk(col_state *st, const uint8_t *buf, size_t len, const chunk
                 return corrupt("a v2 page's level lengths are damaged");
             size_t lv = (size_t)(rl_len + dl_len);
             size_t vlen = (size_t)usize - lv;
+            if (st->nested && (size_t)nvals > (size_t)m->num_values - (st->nlev - lev0))
+                return corrupt("a page holds more values than its column chunk");
             uint8_t *vals = bs__malloc(vlen ? vlen : 1);
             if (!vals)
                 return BLOBSTORE_ENOMEM;
@@ -1266,6 +1300,17 @@ static int read_chunk(col_state *st, const uint8_t *buf, size_t len, const chunk
                 rc = corrupt("a v2 page has the wrong size");
             else
                 memcpy(vals, body + lv, vlen);
+            if (st->nested) {
+                size_t nr = 0;
+                if (!rc)
+                    rc = nested_page(st, m->type, (int)enc, body, (size_t)rl_len, body + rl_len,
+                                     (size_t)dl_len, vals, vlen, (size_t)nvals, &nr);
+                free(vals);
+                done += nr;
+                if (!rc && done > rows)
+                    rc = corrupt("a page holds more rows than its row group");
+                continue;
+            }
             if (!rc && (size_t)nvals > rows - done)
                 rc = corrupt("a page holds more values than its row group");
             if (!rc)
@@ -1285,6 +1330,35 @@ static int read_chunk(col_state *st, const uint8_t *buf, size_t len, const chunk
                                encoding_name((int)enc));
             else
                 rc = load_dict(st, m->type, page, (size_t)usize, (size_t)nvals);
+        } else if (!rc && type == 0 && st->nested) {
+            /* v1: repetition levels, then definition levels, each with its
+             * 4-byte length (absent when its maximum is 0), then values. */
+            const uint8_t *lp[2] = {page, page};
+            size_t ll[2] = {0, 0}, off = 0, nr = 0;
+            int maxes[2] = {st->max_rep, st->max_def};
+            for (int i = 0; i < 2 && !rc; i++) {
+                uint32_t l;
+                if (!maxes[i])
+                    continue;
+                if ((size_t)usize - off < 4) {
+                    rc = corrupt("a page's levels are truncated");
+                    break;
+                }
+                memcpy(&l, page + off, 4);
+                if (l > (size_t)usize - off - 4) {
+                    rc = corrupt("a page's levels are truncated");
+                    break;
+                }
+                lp[i] = page + off + 4;
+                ll[i] = l;
+                off += 4 + (size_t)l;
+            }
+            if (!rc)
+                rc = nested_page(st, m->type, (int)enc, lp[0], ll[0], lp[1], ll[1], page + off,
+                                 (size_t)usize - off, (size_t)nvals, &nr);
+            done += nr;
+            if (!rc && done > rows)
+                rc = corrupt("a page holds more rows than its row group");
         } else if (!rc && type == 0) {
             size_t off = 0, dlen = 0;
             if ((size_t)nvals > rows - done)
@@ -1310,6 +1384,10 @@ static int read_chunk(col_state *st, const uint8_t *buf, size_t len, const chunk
         }
         free(page);
     }
+    if (!rc && st->nested && done != rows)
+        rc = corrupt("a column chunk holds the wrong number of rows");
+    if (!rc && st->nested && st->nlev > lev0 && st->rep[lev0] != 0)
+        rc = corrupt("a column chunk starts inside a row");
     return rc;
 }
 
@@ -1518,6 +1596,163 @@ static int column_type(const schema_el *s, pq_type *out, int *utc, int *precisio
     return 0;
 }
 
+/* ---- nested columns: the schema as a tree of nodes ---- */
+
+/*
+ * A node is what a column of the table becomes: a leaf (one Parquet
+ * column), a STRUCT (a group), a LIST or a MAP. Levels (Dremel): a node's
+ * item exists at a level entry whose repetition level is at most r and
+ * whose definition level is at least d_slot; it is valid (not null) when
+ * the definition level reaches d_valid. A LIST / MAP item has children
+ * at the entries whose repetition level is at most r_item and whose
+ * definition level reaches d_item (the repeated group present).
+ */
+struct pq_node {
+    int kind; /* PQ_LIST, PQ_STRUCT, PQ_MAP; -1: a leaf */
+    const char *name;
+    const schema_el *s; /* the element: a leaf's column */
+    int d_slot, d_valid, r, d_item, r_item;
+    size_t leaf, nleaves; /* the leaves under it: [leaf, leaf + nleaves) */
+    size_t nchild;
+    pq_node *child;
+};
+
+/* Frees n[0 .. count) (their children) and n itself. */
+static void nodes_free(pq_node *n, size_t count)
+{
+    for (size_t i = 0; n && i < count; i++)
+        nodes_free(n[i].child, n[i].nchild);
+    free(n);
+}
+
+/* The node of schema element *k (then past its subtree): it has an item
+ * where the definition level reaches d_slot (a struct's fields have an item
+ * for each of the struct's, null when the struct is); d_base: the
+ * definition level of its parent being present. as_item: the element is a
+ * list's repeated field taken as the item itself (required). */
+static int build_node(footer *ft, size_t *k, pq_node *nd, const char *name, int d_slot, int d_base,
+                      int r, int as_item, int depth, const char *top)
+{
+    if (*k >= ft->nschema)
+        return corrupt("the schema's children counts overrun it");
+    const schema_el *s = &ft->schema[*k];
+    memset(nd, 0, sizeof(*nd));
+    nd->kind = -1;
+    nd->s = s;
+    nd->name = name ? name : s->name;
+    nd->d_slot = d_slot;
+    nd->r = r;
+    nd->leaf = ft->nleaves;
+    if (!s->name)
+        return corrupt("a schema element has no name");
+    if (s->repetition < 0 || s->repetition > 2)
+        return bs__error(BLOBSTORE_ECORRUPT, "parquet: column \"%s\": repetition type %d", s->name,
+                         s->repetition);
+    if (depth > 32 || d_base > 200 || r > 200)
+        return bs__error(BLOBSTORE_EUNSUPPORTED,
+                         "parquet: column `%s`: nested more than 32 levels deep is not supported",
+                         top);
+    int rc = 0;
+    if (s->repetition == 2 && !as_item) {
+        /* A repeated field without a LIST annotation: a required list of
+         * it (LogicalTypes.md, backward-compatibility rules). */
+        nd->kind = PQ_LIST;
+        nd->d_valid = d_base;
+        nd->d_item = d_base + 1;
+        nd->r_item = r + 1;
+        if (!(nd->child = bs__calloc(1, sizeof(pq_node))))
+            return BLOBSTORE_ENOMEM;
+        nd->nchild = 1;
+        rc = build_node(ft, k, nd->child, "element", nd->d_item, nd->d_item, nd->r_item, 1,
+                        depth + 1, top);
+        nd->nleaves = ft->nleaves - nd->leaf;
+        return rc;
+    }
+    nd->d_valid = d_base + (s->repetition == 1 && !as_item);
+    if (s->num_children <= 0) {
+        if (s->num_children < 0)
+            return corrupt("a schema element has a negative number of children");
+        schema_el flat = *s;
+        flat.repetition = flat.repetition == 2 ? 0 : flat.repetition;
+        pq_type t;
+        int utc, prec, scale;
+        if ((rc = column_type(&flat, &t, &utc, &prec, &scale)) != 0)
+            return rc;
+        if (ft->nleaves >= ft->ncols)
+            return corrupt("the schema has more leaves than the row groups have columns");
+        ft->leaf_node[ft->nleaves++] = nd;
+        nd->nleaves = 1;
+        (*k)++;
+        return 0;
+    }
+    int list = s->logical == 3 || s->converted == 3;
+    int map = s->logical == 2 || s->converted == 1 || (s->converted == 2 && s->repetition != 2);
+    if (list || map) {
+        const schema_el *g = *k + 1 < ft->nschema ? &ft->schema[*k + 1] : NULL;
+        if (s->num_children != 1 || !g || g->repetition != 2 || (map && g->num_children != 2))
+            return bs__error(BLOBSTORE_EUNSUPPORTED,
+                             "parquet: column `%s`: a %s annotation on `%s`, which is not a "
+                             "group of one repeated %s, is not supported",
+                             top, list ? "LIST" : "MAP", s->name,
+                             list ? "field" : "group of a key and a value");
+        nd->kind = list ? PQ_LIST : PQ_MAP;
+        nd->d_item = nd->d_valid + 1;
+        nd->r_item = r + 1;
+        if (!(nd->child = bs__calloc(1, sizeof(pq_node))))
+            return BLOBSTORE_ENOMEM;
+        nd->nchild = 1;
+        (*k)++; /* the repeated field */
+        size_t nl = strlen(s->name);
+        if (map) {
+            rc = build_node(ft, k, nd->child, "entries", nd->d_item, nd->d_item, nd->r_item, 1,
+                            depth + 1, top);
+            if (!rc && nd->child->kind == PQ_STRUCT && nd->child->nchild == 2) {
+                nd->child->child[0].name = "key";
+                nd->child->child[1].name = "value";
+            }
+        } else if (g->num_children != 1 || strcmp(g->name, "array") == 0 ||
+                   (strncmp(g->name, s->name, nl) == 0 && strcmp(g->name + nl, "_tuple") == 0)) {
+            /* 2-level (legacy): the repeated field is the element. */
+            rc = build_node(ft, k, nd->child, "element", nd->d_item, nd->d_item, nd->r_item, 1,
+                            depth + 1, top);
+        } else {
+            /* 3-level: the repeated group's one field is the element. */
+            (*k)++;
+            rc = build_node(ft, k, nd->child, "element", nd->d_item, nd->d_item, nd->r_item, 0,
+                            depth + 1, top);
+        }
+        nd->nleaves = ft->nleaves - nd->leaf;
+        return rc;
+    }
+    nd->kind = PQ_STRUCT;
+    if (!(nd->child = bs__calloc((size_t)s->num_children, sizeof(pq_node))))
+        return BLOBSTORE_ENOMEM;
+    nd->nchild = (size_t)s->num_children;
+    (*k)++;
+    for (size_t i = 0; i < nd->nchild && !rc; i++)
+        rc = build_node(ft, k, &nd->child[i], NULL, d_slot, nd->d_valid, r, 0, depth + 1, top);
+    nd->nleaves = ft->nleaves - nd->leaf;
+    return rc;
+}
+
+/* The tree of every top-level column (ft->top), each leaf's node. */
+static int build_tree(footer *ft)
+{
+    ft->ntop = (size_t)ft->schema[0].num_children;
+    if (!(ft->top = bs__calloc(ft->ntop ? ft->ntop : 1, sizeof(pq_node))) ||
+        !(ft->leaf_node = bs__calloc(ft->ncols ? ft->ncols : 1, sizeof(pq_node *))))
+        return BLOBSTORE_ENOMEM;
+    size_t k = 1;
+    int rc = 0;
+    for (size_t i = 0; i < ft->ntop && !rc; i++) {
+        const char *top = k < ft->nschema && ft->schema[k].name ? ft->schema[k].name : "?";
+        rc = build_node(ft, &k, &ft->top[i], NULL, 0, 0, 0, 0, 0, top);
+    }
+    if (!rc && (k != ft->nschema || ft->nleaves != ft->ncols))
+        rc = corrupt("the schema's leaves differ from the row groups' columns");
+    return rc;
+}
+
 int bs__pq_read(pq_table *out, const uint8_t *buf, size_t len, const char *const *names,
                 size_t nnames)
 {
@@ -1543,44 +1778,227 @@ static int open_footer(footer *ft, const uint8_t *buf, size_t len, pq_fetch_fn f
     if (fetch && (rc = fetch(ctx, len - 8 - flen, flen)) != 0)
         return rc;
     rc = parse_footer(ft, buf + len - 8 - flen, flen);
-    if (rc) {
-        footer_free(ft);
-        return rc;
-    }
-    if (ft->schema[0].num_children != (int)ft->ncols || ft->num_rows < 0) {
-        footer_free(ft);
-        return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: nested schemas (lists, structs)");
-    }
+    if (!rc && ft->num_rows < 0)
+        rc = corrupt("the row count is negative");
     size_t total = 0;
-    for (size_t g = 0; g < ft->ngroups; g++)
+    for (size_t g = 0; !rc && g < ft->ngroups; g++)
         total += ft->group_rows[g];
-    if (total != (size_t)ft->num_rows) {
-        footer_free(ft);
-        return corrupt("the row groups do not add up to the row count");
-    }
+    if (!rc && total != (size_t)ft->num_rows)
+        rc = corrupt("the row groups do not add up to the row count");
     /* Every column's schema is checked, read or not: get refuses what put
      * refused, whatever columns it reads. */
-    for (size_t k = 1; k < ft->nschema; k++) {
-        const schema_el *s = &ft->schema[k];
-        pq_type t;
-        int utc, prec, scale;
-        if (s->num_children > 0)
-            rc = bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: nested column \"%s\"",
-                           s->name ? s->name : "?");
-        else
-            rc = column_type(s, &t, &utc, &prec, &scale);
-        if (rc) {
-            footer_free(ft);
-            return rc;
+    if (!rc)
+        rc = build_tree(ft);
+    if (rc)
+        footer_free(ft);
+    return rc;
+}
+
+/* The byte range of column chunk m, [at, *end): checked to lie in the file
+ * and fetched when the file is remote; nothing past it is read either way,
+ * so that what a whole-file read (put) accepts, a ranged read (get) reads. */
+static int chunk_range(const chunk_meta *m, size_t len, pq_fetch_fn fetch, void *ctx, size_t *end)
+{
+    int64_t at = m->dict_off > 0 && m->dict_off < m->data_off ? m->dict_off : m->data_off;
+    if (at < 4 || m->total_compressed <= 0 || (uint64_t)at > len ||
+        (uint64_t)m->total_compressed > len - (uint64_t)at)
+        return corrupt("a column chunk's declared byte range lies outside the file");
+    int rc = fetch ? fetch(ctx, (uint64_t)at, (uint64_t)m->total_compressed) : 0;
+    *end = (size_t)at + (size_t)m->total_compressed;
+    return rc;
+}
+
+/* Leaf j of a nested column, row groups [g0, g1): its levels and its
+ * values (dense) into st (st->col allocated here). */
+static int read_leaf(col_state *st, const footer *ft, const uint8_t *buf, size_t len, size_t j,
+                     size_t g0, size_t g1, pq_fetch_fn fetch, void *ctx)
+{
+    const pq_node *ln = ft->leaf_node[j];
+    const schema_el *s = ln->s;
+    memset(st, 0, sizeof(*st));
+    pq_column *c = bs__calloc(1, sizeof(pq_column));
+    if (!c)
+        return BLOBSTORE_ENOMEM;
+    st->col = c;
+    st->s = s;
+    st->nested = 1;
+    st->max_def = ln->d_valid;
+    st->max_rep = ln->r;
+    schema_el flat = *s;
+    flat.repetition = flat.repetition == 2 ? 0 : flat.repetition;
+    int rc = column_type(&flat, &c->type, &c->utc, &c->precision, &c->scale);
+    if (rc)
+        return rc;
+    if (!(c->name = bs__strdup(s->name)))
+        return BLOBSTORE_ENOMEM;
+    size_t cap = 0;
+    for (size_t g = g0; g < g1; g++) {
+        int64_t nv = ft->chunks[g * ft->ncols + j].num_values;
+        if (nv < 0 || (uint64_t)nv > SIZE_MAX / 32 - cap)
+            return corrupt("a column chunk's value count is damaged");
+        cap += (size_t)nv;
+    }
+    st->cap = cap;
+    size_t w = bs__pq_width(c->type), bytes;
+    if (!(st->rep = bs__malloc(cap ? cap : 1)) || !(st->def = bs__malloc(cap ? cap : 1)))
+        return BLOBSTORE_ENOMEM;
+    if (w) {
+        if (bs__mul_overflow(&bytes, cap ? cap : 1, w) || !(c->values = bs__calloc(1, bytes)))
+            return BLOBSTORE_ENOMEM;
+    } else if (!(c->offsets = bs__calloc(cap + 1, sizeof(uint64_t)))) {
+        return BLOBSTORE_ENOMEM;
+    }
+    if (s->type == PT_INT96 && !(st->i96 = bs__calloc(cap ? cap : 1, 12)))
+        return BLOBSTORE_ENOMEM;
+    for (size_t g = g0; g < g1 && !rc; g++) {
+        const chunk_meta *m = &ft->chunks[g * ft->ncols + j];
+        size_t end;
+        if (m->type != s->type)
+            rc = corrupt("a column chunk's type differs from the schema");
+        else if (ft->group_rows[g] == 0) /* no rows: no pages to read */
+            continue;
+        else if ((rc = chunk_range(m, len, fetch, ctx, &end)) == 0)
+            rc = read_chunk(st, buf, end, m, ft->group_rows[g], 0);
+        free(st->dict);
+        free(st->dict_off);
+        st->dict = NULL;
+        st->dict_off = NULL;
+    }
+    if (!rc && !w) {
+        c->offsets[st->row] = st->bytes.len;
+        c->bytes = st->bytes.data ? st->bytes.data : bs__malloc(1);
+        st->bytes.data = NULL;
+        if (!c->bytes)
+            rc = BLOBSTORE_ENOMEM;
+    }
+    if (!rc && st->i96)
+        rc = finish_int96(st, st->row);
+    return rc;
+}
+
+static void leaf_free(col_state *st)
+{
+    if (st->col) {
+        bs__pq_column_free(st->col);
+        free(st->col);
+    }
+    bs__buf_free(&st->bytes);
+    free(st->i96);
+    free(st->dict);
+    free(st->dict_off);
+    free(st->rep);
+    free(st->def);
+    memset(st, 0, sizeof(*st));
+}
+
+/* The column of node nd from its leaves' levels and values (lv[i]: leaf
+ * base + i), its items at the entries where the definition level reaches
+ * d_slot; *count: how many. */
+static int assemble(const pq_node *nd, int d_slot, col_state *lv, size_t base, pq_column *out,
+                    size_t *count)
+{
+    const col_state *L = &lv[nd->leaf - base];
+    size_t n = 0;
+    for (size_t e = 0; e < L->nlev; e++)
+        n += L->rep[e] <= nd->r && L->def[e] >= d_slot;
+    *count = n;
+    if (!(out->name = bs__strdup(nd->name)))
+        return BLOBSTORE_ENOMEM;
+    out->nullable = nd->d_valid > d_slot;
+    if (out->nullable && !(out->valid = bs__calloc(n ? n : 1, 1)))
+        return BLOBSTORE_ENOMEM;
+    if (nd->kind < 0) {
+        const pq_column *dc = L->col;
+        out->type = dc->type;
+        out->utc = dc->utc;
+        out->precision = dc->precision;
+        out->scale = dc->scale;
+        size_t w = bs__pq_width(dc->type), bytes, i = 0, vi = 0;
+        if (w ? bs__mul_overflow(&bytes, n ? n : 1, w) || !(out->values = bs__calloc(1, bytes))
+              : !(out->offsets = bs__calloc(n + 1, sizeof(uint64_t))))
+            return BLOBSTORE_ENOMEM;
+        bs_buf b = {0};
+        int rc = 0;
+        for (size_t e = 0; e < L->nlev && !rc; e++) {
+            if (!(L->rep[e] <= nd->r && L->def[e] >= d_slot))
+                continue;
+            int ok = L->def[e] >= nd->d_valid;
+            if (out->valid)
+                out->valid[i] = (uint8_t)ok;
+            if (!w)
+                out->offsets[i] = b.len;
+            if (ok && vi >= L->row) {
+                rc = corrupt("a nested column has fewer values than its levels say");
+                break;
+            }
+            if (ok && w)
+                memcpy((uint8_t *)out->values + i * w, (const uint8_t *)dc->values + vi * w, w);
+            else if (ok)
+                rc = bs__buf_append(&b, dc->bytes + dc->offsets[vi],
+                                    (size_t)(dc->offsets[vi + 1] - dc->offsets[vi]));
+            vi += ok;
+            i++;
         }
+        if (!w) {
+            out->offsets[n] = b.len;
+            out->bytes = b.data ? b.data : bs__malloc(1);
+            if (!out->bytes && !rc)
+                rc = BLOBSTORE_ENOMEM;
+        }
+        return rc;
+    }
+    out->type = (pq_type)nd->kind;
+    if (!(out->children = bs__calloc(nd->nchild, sizeof(pq_column))))
+        return BLOBSTORE_ENOMEM;
+    out->nchildren = nd->nchild;
+    size_t want = n;
+    if (nd->kind != PQ_STRUCT) {
+        if (!(out->offsets = bs__calloc(n + 1, sizeof(uint64_t))))
+            return BLOBSTORE_ENOMEM;
+        size_t i = 0, items = 0;
+        for (size_t e = 0; e < L->nlev; e++) {
+            if (L->rep[e] <= nd->r && L->def[e] >= d_slot) {
+                if (out->valid)
+                    out->valid[i] = L->def[e] >= nd->d_valid;
+                out->offsets[i++] = items;
+            }
+            if (L->rep[e] <= nd->r_item && L->def[e] >= nd->d_item) {
+                if (!i)
+                    return corrupt("a nested column's levels start inside a list");
+                items++;
+            }
+        }
+        out->offsets[n] = items;
+        want = items;
+    } else if (out->valid) {
+        size_t i = 0;
+        for (size_t e = 0; e < L->nlev; e++)
+            if (L->rep[e] <= nd->r && L->def[e] >= d_slot)
+                out->valid[i++] = L->def[e] >= nd->d_valid;
+    }
+    for (size_t c = 0; c < nd->nchild; c++) {
+        size_t got;
+        int rc = assemble(&nd->child[c], nd->child[c].d_slot, lv, base, &out->children[c], &got);
+        if (rc)
+            return rc;
+        if (got != want)
+            return corrupt("a nested column's leaves disagree on its shape");
     }
     return 0;
 }
 
+/* A selected column: a node, and the definition level at which it has an
+ * item per row (0; a dotted path's node through structs: 0 too, its
+ * ancestors' nulls making it null). */
+typedef struct {
+    const pq_node *node;
+    char *name; /* the output name (a dotted path), or NULL: the node's */
+} pq_sel;
+
 /* Columns sel[0..nsel) of row groups [g0, g1) of ft into out (out->cols
  * allocated by the caller, out->ncols 0). */
 static int read_groups(pq_table *out, const footer *ft, const uint8_t *buf, size_t len,
-                       const size_t *sel, size_t nsel, size_t g0, size_t g1, pq_fetch_fn fetch,
+                       const pq_sel *sel, size_t nsel, size_t g0, size_t g1, pq_fetch_fn fetch,
                        void *ctx)
 {
     int rc = 0;
@@ -1588,8 +2006,36 @@ static int read_groups(pq_table *out, const footer *ft, const uint8_t *buf, size
     for (size_t g = g0; g < g1; g++)
         out->nrows += ft->group_rows[g];
     for (size_t i = 0; i < nsel && !rc; i++) {
-        const schema_el *s = &ft->schema[sel[i] + 1];
+        const pq_node *nd = sel[i].node;
         pq_column *c = &out->cols[out->ncols++];
+        if (nd->kind >= 0 || nd->r > 0 || nd->d_valid > 1 || sel[i].name) {
+            /* Nested: every leaf under the node, then the column from them. */
+            col_state *lv = bs__calloc(nd->nleaves, sizeof(col_state));
+            if (!lv) {
+                rc = BLOBSTORE_ENOMEM;
+                break;
+            }
+            for (size_t j = 0; j < nd->nleaves && !rc; j++)
+                rc = read_leaf(&lv[j], ft, buf, len, nd->leaf + j, g0, g1, fetch, ctx);
+            size_t n = 0;
+            if (!rc)
+                rc = assemble(nd, 0, lv, nd->leaf, c, &n);
+            if (!rc && n != out->nrows)
+                rc = corrupt("a nested column holds the wrong number of rows");
+            if (!rc && sel[i].name) {
+                free(c->name);
+                if (!(c->name = bs__strdup(sel[i].name)))
+                    rc = BLOBSTORE_ENOMEM;
+            }
+            for (size_t j = 0; j < nd->nleaves; j++)
+                leaf_free(&lv[j]);
+            free(lv);
+            if (rc)
+                bs__error_wrap(rc, "column \"%s\"", sel[i].name ? sel[i].name : nd->name);
+            continue;
+        }
+        const schema_el *s = nd->s;
+        size_t leaf = nd->leaf;
         if (!(c->name = bs__strdup(s->name))) {
             rc = BLOBSTORE_ENOMEM;
             break;
@@ -1617,27 +2063,16 @@ static int read_groups(pq_table *out, const footer *ft, const uint8_t *buf, size
                 rc = BLOBSTORE_ENOMEM;
         }
         for (size_t g = g0; g < g1 && !rc; g++) {
-            const chunk_meta *m = &ft->chunks[g * ft->ncols + sel[i]];
+            const chunk_meta *m = &ft->chunks[g * ft->ncols + leaf];
             if (m->type != s->type) {
                 rc = corrupt("a column chunk's type differs from the schema");
                 break;
             }
             if (ft->group_rows[g] == 0) /* no rows: no pages to read */
                 continue;
-            /* The chunk's declared range, [at, at + total_compressed_size):
-             * fetched when the file is remote, and nothing past it is read
-             * either way, so that what a whole-file read (put) accepts, a
-             * ranged read (get) reads. */
-            size_t before = st.row;
-            int64_t at = m->dict_off > 0 && m->dict_off < m->data_off ? m->dict_off : m->data_off;
-            if (at < 4 || m->total_compressed <= 0 || (uint64_t)at > len ||
-                (uint64_t)m->total_compressed > len - (uint64_t)at) {
-                rc = corrupt("a column chunk's declared byte range lies outside the file");
+            size_t before = st.row, end;
+            if ((rc = chunk_range(m, len, fetch, ctx, &end)) != 0)
                 break;
-            }
-            if (fetch && (rc = fetch(ctx, (uint64_t)at, (uint64_t)m->total_compressed)) != 0)
-                break;
-            size_t end = (size_t)at + (size_t)m->total_compressed;
             rc = read_chunk(&st, buf, end, m, ft->group_rows[g], c->nullable);
             if (!rc && st.row != before + ft->group_rows[g])
                 rc = corrupt("a column chunk holds the wrong number of rows");
@@ -1661,6 +2096,34 @@ static int read_groups(pq_table *out, const footer *ft, const uint8_t *buf, size
     return rc;
 }
 
+/* The column a name selects: a top-level column's name, else a dotted
+ * path through structs ("s.a.b"). */
+static const pq_node *find_column(const footer *ft, const char *name)
+{
+    for (size_t k = 0; k < ft->ntop; k++)
+        if (strcmp(ft->top[k].name, name) == 0)
+            return &ft->top[k];
+    const pq_node *at = NULL;
+    size_t n = ft->ntop;
+    const pq_node *kids = ft->top;
+    const char *p = name;
+    for (;;) {
+        const char *dot = strchr(p, '.');
+        size_t l = dot ? (size_t)(dot - p) : strlen(p);
+        at = NULL;
+        for (size_t k = 0; k < n && !at; k++)
+            if (strlen(kids[k].name) == l && memcmp(kids[k].name, p, l) == 0)
+                at = &kids[k];
+        if (!at || !dot)
+            return at;
+        if (at->kind != PQ_STRUCT)
+            return NULL;
+        kids = at->child;
+        n = at->nchild;
+        p = dot + 1;
+    }
+}
+
 int bs__pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *const *names,
                        size_t nnames, pq_fetch_fn fetch, void *ctx)
 {
@@ -1670,36 +2133,54 @@ int bs__pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char
     if (rc)
         return rc;
     /* Which columns. */
-    size_t *sel = bs__calloc(ft.ncols ? ft.ncols : 1, sizeof(size_t)), nsel = 0;
+    size_t cnt = names ? nnames : ft.ntop, nsel = 0;
+    pq_sel *sel = bs__calloc(cnt ? cnt : 1, sizeof(pq_sel));
     if (!sel) {
         footer_free(&ft);
         return BLOBSTORE_ENOMEM;
     }
-    if (names) {
-        for (size_t i = 0; i < nnames && !rc; i++) {
-            size_t k = 0;
-            while (k < ft.ncols &&
-                   (!ft.schema[k + 1].name || strcmp(ft.schema[k + 1].name, names[i])))
-                k++;
-            if (k == ft.ncols)
-                rc = bs__error(BLOBSTORE_EINVAL, "parquet: no column \"%s\"", names[i]);
-            else
-                sel[nsel++] = k;
+    for (size_t i = 0; i < cnt && !rc; i++) {
+        if (!names) {
+            sel[nsel++].node = &ft.top[i];
+            continue;
         }
-    } else {
-        for (size_t k = 0; k < ft.ncols; k++)
-            sel[nsel++] = k;
+        const pq_node *nd = find_column(&ft, names[i]);
+        if (!nd) {
+            rc = bs__error(BLOBSTORE_EINVAL, "parquet: no column \"%s\"", names[i]);
+            break;
+        }
+        sel[nsel].node = nd;
+        if (strcmp(nd->name, names[i]) != 0 && !(sel[nsel].name = bs__strdup(names[i])))
+            rc = BLOBSTORE_ENOMEM;
+        nsel++;
     }
     out->cols = rc ? NULL : bs__calloc(nsel ? nsel : 1, sizeof(pq_column));
     if (!rc && !out->cols)
         rc = BLOBSTORE_ENOMEM;
     if (!rc)
         rc = read_groups(out, &ft, buf, len, sel, nsel, 0, ft.ngroups, fetch, ctx);
+    for (size_t i = 0; i < nsel; i++)
+        free(sel[i].name);
     free(sel);
     footer_free(&ft);
     if (rc)
         bs__pq_table_free(out);
     return rc;
+}
+
+/* A column without its data (names, types, nullability; children too). */
+static void strip_data(pq_column *c)
+{
+    free(c->values);
+    free(c->offsets);
+    free(c->bytes);
+    free(c->valid);
+    c->values = NULL;
+    c->offsets = NULL;
+    c->bytes = NULL;
+    c->valid = NULL;
+    for (size_t i = 0; c->children && i < c->nchildren; i++)
+        strip_data(&c->children[i]);
 }
 
 int bs__pq_check_ranged(pq_table *schema, const uint8_t *buf, size_t len, pq_fetch_fn fetch,
@@ -1710,35 +2191,26 @@ int bs__pq_check_ranged(pq_table *schema, const uint8_t *buf, size_t len, pq_fet
     int rc = open_footer(&ft, buf, len, fetch, ctx);
     if (rc)
         return rc;
-    size_t *sel = bs__calloc(ft.ncols ? ft.ncols : 1, sizeof(size_t));
+    pq_sel *sel = bs__calloc(ft.ntop ? ft.ntop : 1, sizeof(pq_sel));
     if (!sel) {
         footer_free(&ft);
         return BLOBSTORE_ENOMEM;
     }
-    for (size_t k = 0; k < ft.ncols; k++)
-        sel[k] = k;
+    for (size_t k = 0; k < ft.ntop; k++)
+        sel[k].node = &ft.top[k];
     /* One row group at a time (with no row groups: the columns alone). */
     for (size_t g = 0; !rc && (g < ft.ngroups || (g == 0 && ft.ngroups == 0)); g++) {
         pq_table t;
         memset(&t, 0, sizeof(t));
         size_t g1 = ft.ngroups ? g + 1 : 0;
-        if (!(t.cols = bs__calloc(ft.ncols ? ft.ncols : 1, sizeof(pq_column))))
+        if (!(t.cols = bs__calloc(ft.ntop ? ft.ntop : 1, sizeof(pq_column))))
             rc = BLOBSTORE_ENOMEM;
         if (!rc)
-            rc = read_groups(&t, &ft, buf, len, sel, ft.ncols, g, g1, fetch, ctx);
+            rc = read_groups(&t, &ft, buf, len, sel, ft.ntop, g, g1, fetch, ctx);
         if (!rc && g == 0) { /* the columns, without their data */
             *schema = t;
-            for (size_t k = 0; k < t.ncols; k++) {
-                pq_column *c = &t.cols[k];
-                free(c->values);
-                free(c->offsets);
-                free(c->bytes);
-                free(c->valid);
-                c->values = NULL;
-                c->offsets = NULL;
-                c->bytes = NULL;
-                c->valid = NULL;
-            }
+            for (size_t k = 0; k < t.ncols; k++)
+                strip_data(&t.cols[k]);
         } else {
             bs__pq_table_free(&t);
         }

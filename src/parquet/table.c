@@ -24,6 +24,10 @@ size_t bs__pq_width(pq_type t)
         return 0;
     case PQ_DECIMAL:
         return 16;
+    case PQ_LIST:
+    case PQ_STRUCT:
+    case PQ_MAP:
+        return 0;
     default:
         return 8;
     }
@@ -35,15 +39,49 @@ const char *bs__pq_type_name(pq_type t)
         "bool",     "int8",          "int16",         "int32",         "int64",   "uint8",
         "uint16",   "uint32",        "uint64",        "float32",       "float64", "string",
         "binary",   "timestamp[ms]", "timestamp[us]", "timestamp[ns]", "date",    "time[ms]",
-        "time[us]", "time[ns]",      "decimal"};
+        "time[us]", "time[ns]",      "decimal",       "list",          "struct",  "map"};
     return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
+}
+
+/* Appends to buf[*at .. size) what snprintf can. */
+static void type_text(const pq_column *c, char *buf, size_t size, size_t *at)
+{
+    size_t n = *at < size ? size - *at : 0;
+    int k;
+    if (c->type == PQ_DECIMAL)
+        k = snprintf(buf + *at, n, "decimal(%d,%d)", c->precision, c->scale);
+    else if (!PQ_NESTED(c->type) || !c->children || !c->nchildren)
+        k = snprintf(buf + *at, n, "%s", bs__pq_type_name(c->type));
+    else
+        k = snprintf(buf + *at, n, "%s<", bs__pq_type_name(c->type));
+    *at += k > 0 ? (size_t)k : 0;
+    if (!PQ_NESTED(c->type) || !c->children || !c->nchildren)
+        return;
+    const pq_column *e = c->type == PQ_STRUCT ? c : &c->children[0];
+    if (c->type == PQ_LIST || e->type != PQ_STRUCT) {
+        type_text(e, buf, size, at);
+    } else {
+        for (size_t i = 0; i < e->nchildren; i++) {
+            n = *at < size ? size - *at : 0;
+            if (c->type == PQ_STRUCT)
+                k = snprintf(buf + *at, n, "%s%s: ", i ? ", " : "", e->children[i].name);
+            else
+                k = snprintf(buf + *at, n, "%s", i ? ", " : "");
+            *at += k > 0 ? (size_t)k : 0;
+            type_text(&e->children[i], buf, size, at);
+        }
+    }
+    n = *at < size ? size - *at : 0;
+    k = snprintf(buf + *at, n, ">");
+    *at += k > 0 ? (size_t)k : 0;
 }
 
 const char *bs__pq_column_type_text(const pq_column *c, char *buf, size_t size)
 {
-    if (c->type != PQ_DECIMAL)
+    if (c->type != PQ_DECIMAL && !PQ_NESTED(c->type))
         return bs__pq_type_name(c->type);
-    snprintf(buf, size, "decimal(%d,%d)", c->precision, c->scale);
+    size_t at = 0;
+    type_text(c, buf, size, &at);
     return buf;
 }
 
@@ -106,18 +144,31 @@ size_t bs__pq_time_text(char *buf, int64_t v, int64_t per)
     return n < 0 ? 0 : (size_t)n;
 }
 
+void bs__pq_column_free(pq_column *c)
+{
+    free(c->name);
+    free(c->values);
+    free(c->offsets);
+    free(c->bytes);
+    free(c->valid);
+    if (c->children)
+        for (size_t i = 0; i < c->nchildren; i++)
+            bs__pq_column_free(&c->children[i]);
+    free(c->children);
+    memset(c, 0, sizeof(*c));
+}
+
+size_t bs__pq_child_items(const pq_column *c, size_t n)
+{
+    return c->type == PQ_STRUCT ? n : c->offsets ? (size_t)c->offsets[n] : 0;
+}
+
 void bs__pq_table_free(pq_table *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->ncols; i++) {
-        pq_column *c = &t->cols[i];
-        free(c->name);
-        free(c->values);
-        free(c->offsets);
-        free(c->bytes);
-        free(c->valid);
-    }
+    for (size_t i = 0; i < t->ncols; i++)
+        bs__pq_column_free(&t->cols[i]);
     free(t->cols);
     memset(t, 0, sizeof(*t));
 }

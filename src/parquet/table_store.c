@@ -5,8 +5,10 @@
 #include "parquet.h"
 #include "registry.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
+#include <strings.h>
 #include <math.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -80,6 +82,11 @@ static void pandas_types(const pq_column *c, const char **pandas, const char **n
         *pandas = "decimal";
         *numpy = "object";
         return;
+    case PQ_LIST:
+    case PQ_STRUCT:
+    case PQ_MAP:
+        *pandas = *numpy = "object";
+        return;
     case PQ_TIMESTAMP_MS:
     case PQ_TIMESTAMP_US:
     case PQ_TIMESTAMP_NS:
@@ -126,7 +133,7 @@ char *bs__pq_pandas_metadata(const pq_table *t)
 static json_t *format_info(const pq_table *t)
 {
     json_t *cols = json_array();
-    char type[32];
+    char type[1024];
     for (size_t i = 0; i < t->ncols; i++)
         json_array_append_new(cols,
                               json_pack("{s:s, s:s, s:b}", "name", t->cols[i].name, "type",
@@ -900,6 +907,263 @@ static void civil(int64_t days, int *y, unsigned *m, unsigned *d)
     *y = (int)(yoe + era * 400 + (*m <= 2));
 }
 
+/* Trailing zeros of a fraction of seconds dropped (and the point when
+ * nothing is left), as DuckDB writes times inside nested values. */
+static void trim_fraction(char *s)
+{
+    char *dot = strrchr(s, '.');
+    if (!dot || strchr(dot, ' '))
+        return;
+    size_t n = strlen(dot);
+    while (n > 1 && dot[n - 1] == '0')
+        dot[--n] = 0;
+    if (n == 1)
+        *dot = 0;
+}
+
+/* A double as Python's repr and DuckDB's nested values write it: the
+ * shortest digits that read back the same, fixed notation for exponents
+ * -4 to 15 (with ".0" when integral), else d.ddde+XX. */
+static void shortest_double(char *s, size_t size, double d, int is_float)
+{
+    if (isnan(d)) {
+        snprintf(s, size, "nan");
+        return;
+    }
+    if (isinf(d)) {
+        snprintf(s, size, d < 0 ? "-inf" : "inf");
+        return;
+    }
+    char e[40];
+    int prec = 1;
+    for (; prec < 17; prec++) {
+        snprintf(e, sizeof(e), "%.*e", prec - 1, d);
+        if (is_float ? (float)strtod(e, NULL) == (float)d : strtod(e, NULL) == d)
+            break;
+    }
+    snprintf(e, sizeof(e), "%.*e", prec - 1, d);
+    /* e: [-]D[.DDD]e[+-]XX */
+    char digits[40];
+    size_t nd = 0;
+    const char *q = e;
+    int neg = *q == '-';
+    q += neg;
+    for (; *q && *q != 'e'; q++)
+        if (*q != '.')
+            digits[nd++] = *q;
+    int exp = atoi(q + 1);
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    digits[nd] = 0;
+    size_t k = 0;
+    if (neg)
+        s[k++] = '-';
+    if (exp >= -4 && exp < 16) {
+        if (exp < 0) {
+            s[k++] = '0';
+            s[k++] = '.';
+            for (int i = -1; i > exp; i--)
+                s[k++] = '0';
+            for (size_t i = 0; i < nd; i++)
+                s[k++] = digits[i];
+        } else {
+            for (int i = 0; i <= exp; i++)
+                s[k++] = (size_t)i < nd ? digits[i] : '0';
+            s[k++] = '.';
+            if ((size_t)exp + 1 < nd)
+                for (size_t i = (size_t)exp + 1; i < nd; i++)
+                    s[k++] = digits[i];
+            else
+                s[k++] = '0';
+        }
+        s[k] = 0;
+    } else {
+        s[k++] = digits[0];
+        if (nd > 1) {
+            s[k++] = '.';
+            for (size_t i = 1; i < nd; i++)
+                s[k++] = digits[i];
+        }
+        snprintf(s + k, size - k, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+    }
+}
+
+/* The text of item r of a flat, fixed-width column c into s (80 bytes):
+ * as a CSV cell, or (nested) as DuckDB writes a value inside a list,
+ * struct or map (floats in their shortest form, fractions of seconds
+ * without trailing zeros, UTC as +00). */
+static void scalar_text(char *s, const pq_column *c, size_t r, int nested)
+{
+    const size_t size = 80;
+    size_t w = bs__pq_width(c->type);
+    const uint8_t *p = (const uint8_t *)c->values + r * w;
+    int64_t v = 0;
+    if (w && w <= 8 && c->type != PQ_FLOAT && c->type != PQ_DOUBLE) {
+        memcpy(&v, p, w);
+        if (w < 8 && c->type != PQ_UINT8 && c->type != PQ_UINT16 && c->type != PQ_UINT32 &&
+            c->type != PQ_BOOL && (p[w - 1] & 0x80))
+            v |= (int64_t)(~(uint64_t)0 << (8 * w));
+    }
+    switch (c->type) {
+    case PQ_BOOL:
+        snprintf(s, size, "%s", v ? "true" : "false");
+        break;
+    case PQ_FLOAT: {
+        float f;
+        memcpy(&f, p, 4);
+        if (nested)
+            shortest_double(s, size, (double)f, 1);
+        else
+            snprintf(s, size, "%.9g", (double)f);
+        break;
+    }
+    case PQ_DOUBLE: {
+        double d;
+        memcpy(&d, p, 8);
+        if (nested)
+            shortest_double(s, size, d, 0);
+        else
+            snprintf(s, size, "%.17g", d);
+        break;
+    }
+    case PQ_UINT64:
+        snprintf(s, size, "%llu", (unsigned long long)v);
+        break;
+    case PQ_DATE:
+    case PQ_TIMESTAMP_MS:
+    case PQ_TIMESTAMP_US:
+    case PQ_TIMESTAMP_NS: {
+        int64_t per = c->type == PQ_DATE           ? 0
+                      : c->type == PQ_TIMESTAMP_MS ? 1000
+                      : c->type == PQ_TIMESTAMP_US ? 1000000
+                                                   : 1000000000;
+        /* Floor division (no negation: INT64_MIN is a timestamp). */
+        int64_t secs = per ? v / per - (v % per < 0) : v * 86400;
+        int64_t frac = per ? (v % per + per) % per : 0;
+        int64_t days = secs / 86400 - (secs % 86400 < 0);
+        int64_t sod = secs - days * 86400;
+        int y;
+        unsigned m, d;
+        civil(days, &y, &m, &d);
+        if (!per) {
+            snprintf(s, size, "%04d-%02u-%02u", y, m, d);
+            break;
+        }
+        snprintf(s, size, "%04d-%02u-%02u %02d:%02d:%02d.%0*lld", y, m, d, (int)(sod / 3600),
+                 (int)(sod / 60 % 60), (int)(sod % 60),
+                 per == 1000      ? 3
+                 : per == 1000000 ? 6
+                                  : 9,
+                 (long long)frac);
+        if (nested)
+            trim_fraction(s);
+        if (c->utc)
+            strcat(s, nested ? "+00" : "Z");
+        break;
+    }
+    case PQ_TIME_MS:
+    case PQ_TIME_US:
+    case PQ_TIME_NS: {
+        int64_t per = c->type == PQ_TIME_MS ? 1000 : c->type == PQ_TIME_US ? 1000000 : 1000000000;
+        bs__pq_time_text(s, v, per);
+        if (nested)
+            trim_fraction(s);
+        if (c->utc)
+            strcat(s, nested ? "+00" : "Z");
+        break;
+    }
+    case PQ_DECIMAL:
+        bs__pq_decimal_text(s, p, c->scale);
+        break;
+    default:
+        snprintf(s, size, "%lld", (long long)v);
+    }
+}
+
+/* A scalar's text inside a nested value, quoted (' and \ escaped with a
+ * backslash) when DuckDB quotes it: empty, a space first or last, "null",
+ * or one of "'(),:=[]{} in it. always: struct keys. */
+static int nested_scalar(bs_buf *b, const char *s, size_t n, int always)
+{
+    int q = always || n == 0 || isspace((unsigned char)s[0]) ||
+            (n >= 2 && isspace((unsigned char)s[n - 1])) ||
+            (n == 4 && strncasecmp(s, "null", 4) == 0);
+    for (size_t i = 0; i < n && !q; i++)
+        q = strchr("\"'(),:=[]{}", s[i]) != NULL && s[i];
+    if (!q)
+        return bs__buf_append(b, s, n);
+    int rc = bs__buf_append(b, "'", 1);
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = (s[i] == '\'' || s[i] == '\\' ? bs__buf_append(b, "\\", 1) : 0) ||
+             bs__buf_append(b, s + i, 1);
+    return rc ? rc : bs__buf_append(b, "'", 1);
+}
+
+/* Item i of column c as DuckDB's CSV export writes a nested value: lists
+ * [1, 2, NULL], structs {'a': 1, 'b': x}, maps {k=v}; blobs as \xHH. */
+static int nested_text(bs_buf *b, const pq_column *c, size_t i)
+{
+    if (c->valid && !c->valid[i])
+        return bs__buf_append(b, "NULL", 4);
+    int rc = 0;
+    if (c->type == PQ_LIST || c->type == PQ_MAP) {
+        const pq_column *e = &c->children[0];
+        int map = c->type == PQ_MAP && e->nchildren == 2;
+        rc = bs__buf_append(b, map ? "{" : "[", 1);
+        for (uint64_t k = c->offsets[i]; k < c->offsets[i + 1] && !rc; k++) {
+            if (k > c->offsets[i])
+                rc = bs__buf_append(b, ", ", 2);
+            if (!rc && map) {
+                rc = nested_text(b, &e->children[0], (size_t)k);
+                if (!rc)
+                    rc = bs__buf_append(b, "=", 1);
+                if (!rc)
+                    rc = nested_text(b, &e->children[1], (size_t)k);
+            } else if (!rc) {
+                rc = nested_text(b, e, (size_t)k);
+            }
+        }
+        return rc ? rc : bs__buf_append(b, map ? "}" : "]", 1);
+    }
+    if (c->type == PQ_STRUCT) {
+        rc = bs__buf_append(b, "{", 1);
+        for (size_t k = 0; k < c->nchildren && !rc; k++) {
+            if (k)
+                rc = bs__buf_append(b, ", ", 2);
+            if (!rc)
+                rc = nested_scalar(b, c->children[k].name, strlen(c->children[k].name), 1);
+            if (!rc)
+                rc = bs__buf_append(b, ": ", 2);
+            if (!rc)
+                rc = nested_text(b, &c->children[k], i);
+        }
+        return rc ? rc : bs__buf_append(b, "}", 1);
+    }
+    if (c->type == PQ_STRING)
+        return nested_scalar(b, (const char *)c->bytes + c->offsets[i],
+                             (size_t)(c->offsets[i + 1] - c->offsets[i]), 0);
+    if (c->type == PQ_BINARY) {
+        bs_buf t = {0};
+        for (uint64_t k = c->offsets[i]; k < c->offsets[i + 1] && !rc; k++) {
+            uint8_t ch = c->bytes[k];
+            char hx[8];
+            if (ch >= 32 && ch <= 126 && ch != '\\')
+                rc = bs__buf_append(&t, &ch, 1);
+            else {
+                snprintf(hx, sizeof(hx), "\\x%02X", ch);
+                rc = bs__buf_append(&t, hx, 4);
+            }
+        }
+        if (!rc)
+            rc = nested_scalar(b, t.data ? (const char *)t.data : "", t.len, 0);
+        bs__buf_free(&t);
+        return rc;
+    }
+    char s[80];
+    scalar_text(s, c, i, 1);
+    return nested_scalar(b, s, strlen(s), 0);
+}
+
 BLOBSTORE_API int blobstore_table_to_csv(char **out, size_t *out_len, const blobstore_table *t)
 {
     bs_buf b = {0};
@@ -941,84 +1205,21 @@ BLOBSTORE_API int blobstore_table_to_csv(char **out, size_t *out_len, const blob
                 rc = bs__buf_append(&b, ",", 1);
             if (rc || (c->valid && !c->valid[r]))
                 continue;
-            char s[64];
-            size_t w = bs__pq_width(c->type);
-            const uint8_t *p = (const uint8_t *)c->values + r * w;
-            int64_t v = 0;
-            if (w && w <= 8 && c->type != PQ_FLOAT && c->type != PQ_DOUBLE) {
-                memcpy(&v, p, w);
-                if (w < 8 && c->type != PQ_UINT8 && c->type != PQ_UINT16 && c->type != PQ_UINT32 &&
-                    c->type != PQ_BOOL && (p[w - 1] & 0x80))
-                    v |= (int64_t)(~(uint64_t)0 << (8 * w));
+            if (PQ_NESTED(c->type)) {
+                bs_buf cell = {0};
+                rc = nested_text(&cell, c, r);
+                if (!rc)
+                    rc = put_csv_cell(&b, (const char *)cell.data, cell.len);
+                bs__buf_free(&cell);
+                continue;
             }
-            switch (c->type) {
-            case PQ_BOOL:
-                snprintf(s, sizeof(s), "%s", v ? "true" : "false");
-                break;
-            case PQ_FLOAT: {
-                float f;
-                memcpy(&f, p, 4);
-                snprintf(s, sizeof(s), "%.9g", (double)f);
-                break;
-            }
-            case PQ_DOUBLE: {
-                double d;
-                memcpy(&d, p, 8);
-                snprintf(s, sizeof(s), "%.17g", d);
-                break;
-            }
-            case PQ_UINT64:
-                snprintf(s, sizeof(s), "%llu", (unsigned long long)v);
-                break;
-            case PQ_DATE:
-            case PQ_TIMESTAMP_MS:
-            case PQ_TIMESTAMP_US:
-            case PQ_TIMESTAMP_NS: {
-                int64_t per = c->type == PQ_DATE           ? 0
-                              : c->type == PQ_TIMESTAMP_MS ? 1000
-                              : c->type == PQ_TIMESTAMP_US ? 1000000
-                                                           : 1000000000;
-                /* Floor division (no negation: INT64_MIN is a timestamp). */
-                int64_t secs = per ? v / per - (v % per < 0) : v * 86400;
-                int64_t frac = per ? (v % per + per) % per : 0;
-                int64_t days = secs / 86400 - (secs % 86400 < 0);
-                int64_t sod = secs - days * 86400;
-                int y;
-                unsigned m, d;
-                civil(days, &y, &m, &d);
-                if (!per)
-                    snprintf(s, sizeof(s), "%04d-%02u-%02u", y, m, d);
-                else
-                    snprintf(s, sizeof(s), "%04d-%02u-%02u %02d:%02d:%02d.%0*lld%s", y, m, d,
-                             (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60),
-                             per == 1000      ? 3
-                             : per == 1000000 ? 6
-                                              : 9,
-                             (long long)frac, c->utc ? "Z" : "");
-                break;
-            }
-            case PQ_TIME_MS:
-            case PQ_TIME_US:
-            case PQ_TIME_NS: {
-                int64_t per = c->type == PQ_TIME_MS   ? 1000
-                              : c->type == PQ_TIME_US ? 1000000
-                                                      : 1000000000;
-                size_t tl = bs__pq_time_text(s, v, per);
-                if (c->utc)
-                    snprintf(s + tl, sizeof(s) - tl, "Z");
-                break;
-            }
-            case PQ_DECIMAL:
-                bs__pq_decimal_text(s, p, c->scale);
-                break;
-            case PQ_STRING:
-            case PQ_BINARY:
+            if (c->type == PQ_STRING || c->type == PQ_BINARY) {
                 rc = put_csv_cell(&b, (const char *)c->bytes + c->offsets[r],
                                   (size_t)(c->offsets[r + 1] - c->offsets[r]));
                 continue;
-            default:
-                snprintf(s, sizeof(s), "%lld", (long long)v);
             }
+            char s[80];
+            scalar_text(s, c, r, 0);
             rc = bs__buf_append(&b, s, strlen(s));
         }
         if (!rc)

@@ -235,6 +235,26 @@ def data_page_v1(values, valid, ptype, codec, compress, crc=False):
     return h + comp
 
 
+def nested_page_v1(entries, max_rep, max_def, ptype):
+    """An uncompressed v1 data page of a nested leaf: entries (rep, def,
+    value); repetition then definition levels (4-byte length + RLE, absent
+    when their maximum is 0), then the values of the entries whose
+    definition level is max_def, PLAIN."""
+    body = b""
+    for levels, mx in (([e[0] for e in entries], max_rep), ([e[1] for e in entries], max_def)):
+        if mx:
+            lv = rle_levels(levels, mx.bit_length())
+            body += struct.pack("<I", len(lv)) + lv
+    vals = [e[2] for e in entries if e[1] == max_def]
+    if ptype == "BYTE_ARRAY":
+        body += b"".join(struct.pack("<I", len(v)) + v for v in vals)
+    else:
+        body += plain(ptype, vals)
+    h = page_header(0, len(body), len(body),
+                    v1=Struct((1, "i32", len(entries)), (2, "i32", 0), (3, "i32", 3), (4, "i32", 3)))
+    return h + body
+
+
 def column_chunk(name, ptype, codec, offset, pages, nvalues, usize):
     meta = Struct((1, "i32", PTYPE[ptype]), (2, "list_i32", [0, 3]), (3, "list_bin", [name]),
                   (4, "i32", codec), (5, "i64", nvalues), (6, "i64", usize),
@@ -382,19 +402,68 @@ def main(d):
                meta_extra=[(8, "struct", alg)])
     cases["encrypted_plaintext_footer"] = {"exit": 4, "message": "encrypted"}
 
-    # Legacy nested columns (no rows): a 2-level LIST (a repeated leaf in a
-    # LIST group) and a repeated field without a LIST annotation, after a
-    # flat column; refused naming the column and what it is.
-    root = Struct((4, "bin", "schema"), (5, "i32", 2))
-    flat = Struct((1, "i32", 2), (3, "i32", 1), (4, "bin", "i"))
-    legacy = [root, flat, Struct((3, "i32", 1), (4, "bin", "tags"), (5, "i32", 1), (6, "i32", 3)),
-              Struct((1, "i32", 6), (3, "i32", 2), (4, "bin", "array"), (6, "i32", 0))]
-    write_file(f"{d}/legacy_list.parquet", [], [], schema_els=legacy)
-    cases["legacy_list"] = {"exit": 4, "message": "column `tags`: LIST of BYTE_ARRAY is not supported"}
-    bare = [root, flat, Struct((1, "i32", 1), (3, "i32", 2), (4, "bin", "nums"))]
-    write_file(f"{d}/repeated_field.parquet", [], [], schema_els=bare)
-    cases["repeated_field"] = {"exit": 4,
-                               "message": "column `nums`: a repeated INT32 field (no LIST annotation) is not supported"}
+    # Nested columns the way older writers wrote them (LogicalTypes.md,
+    # backward-compatibility rules), read as lists, structs and maps; the
+    # CSV is DuckDB's text of them. Each leaf: (rep, def, value) per entry.
+    def nested_file(name, elements, leaves, nrows, csv):
+        cols, chunks = [], []
+        for leaf_name, ptype, max_rep, max_def, entries in leaves:
+            cols.append((leaf_name, ptype, True, 0))
+            chunks.append((nested_page_v1(entries, max_rep, max_def, ptype), len(entries)))
+        root = Struct((4, "bin", "schema"), (5, "i32", elements[0]))
+        write_file(f"{d}/{name}.parquet", cols, [(nrows, chunks)], schema_els=[root] + elements[1:])
+        cases[name] = {"csv": csv, "duckdb_csv": True}
+
+    def el(name, rep, ptype=None, children=None, converted=None):
+        return Struct((1, "i32", PTYPE[ptype] if ptype else None), (3, "i32", rep), (4, "bin", name),
+                      (5, "i32", children), (6, "i32", converted))
+
+    REQ, OPT, REP = 0, 1, 2
+    ints_i = ("i", "INT32", 0, 1, [(0, 1, 0), (0, 1, 1), (0, 1, 2), (0, 1, 3)])
+    i_el = el("i", OPT, "INT32")
+    # rows [1, 2], [], null, [3]
+    list_entries = [(0, 2, 1), (1, 2, 2), (0, 1, None), (0, 0, None), (0, 2, 3)]
+    # A 2-level LIST: the repeated field is a primitive (the element).
+    nested_file("legacy_list_2level", [2, i_el, el("tags", OPT, children=1, converted=3),
+                                       el("array", REP, "INT32")],
+                [ints_i, ("array", "INT32", 1, 2, list_entries)], 4,
+                'i,tags\n0,"[1, 2]"\n1,[]\n2,\n3,[3]\n')
+    # A repeated group of one field named `array`, or `<list>_tuple`: the
+    # group is the element (a struct of that field), as the rules (and
+    # Arrow) say. DuckDB 1.x does not apply this rule and reads the field
+    # itself as the element: the same values, one level less.
+    for group in ("array", "pts_tuple"):
+        nested_file(f"legacy_list_{group}", [2, i_el, el("pts", OPT, children=1, converted=3),
+                                             el(group, REP, children=1), el("x", REQ, "INT32")],
+                    [ints_i, ("x", "INT32", 1, 2, list_entries)], 4,
+                    "i,pts\n0,\"[{'x': 1}, {'x': 2}]\"\n1,[]\n2,\n3,[{'x': 3}]\n")
+        cases[f"legacy_list_{group}"]["duckdb_reads"] = 'i,pts\n0,"[1, 2]"\n1,[]\n2,\n3,[3]\n'
+    # A repeated field without a LIST annotation: a required list.
+    nested_file("repeated_field", [2, i_el, el("nums", REP, "INT32")],
+                [ints_i, ("nums", "INT32", 1, 1, [(0, 1, 1), (1, 1, 2), (0, 0, None), (0, 1, 3), (0, 0, None)])],
+                4, 'i,nums\n0,"[1, 2]"\n1,[]\n2,[3]\n3,[]\n')
+    # A repeated group without annotation: a list of structs.
+    nested_file("repeated_group", [2, i_el, el("kv", REP, children=2), el("a", REQ, "INT32"),
+                                   el("b", OPT, "INT32")],
+                [("i", "INT32", 0, 1, [(0, 1, 0), (0, 1, 1), (0, 1, 2)]),
+                 ("a", "INT32", 1, 1, [(0, 1, 1), (1, 1, 2), (0, 0, None), (0, 1, 3)]),
+                 ("b", "INT32", 1, 2, [(0, 2, 10), (1, 1, None), (0, 0, None), (0, 2, 30)])], 3,
+                "i,kv\n0,\"[{'a': 1, 'b': 10}, {'a': 2, 'b': NULL}]\"\n1,[]\n2,\"[{'a': 3, 'b': 30}]\"\n")
+    # A MAP whose repeated group carries MAP_KEY_VALUE (older writers):
+    # {a=1, b=NULL}, {}, null.
+    nested_file("legacy_map", [2, i_el, el("m", OPT, children=1, converted=1),
+                               el("key_value", REP, children=2, converted=2),
+                               el("key", REQ, "BYTE_ARRAY", converted=0), el("value", OPT, "INT32")],
+                [("i", "INT32", 0, 1, [(0, 1, 0), (0, 1, 1), (0, 1, 2)]),
+                 ("key", "BYTE_ARRAY", 1, 2, [(0, 2, b"a"), (1, 2, b"b"), (0, 1, None), (0, 0, None)]),
+                 ("value", "INT32", 1, 3, [(0, 3, 1), (1, 2, None), (0, 1, None), (0, 0, None)])], 3,
+                'i,m\n0,"{a=1, b=NULL}"\n1,{}\n2,\n')
+    # Still refused: a MAP whose repeated group has three fields.
+    bad_map = [Struct((4, "bin", "schema"), (5, "i32", 1)), el("m", OPT, children=1, converted=1),
+               el("key_value", REP, children=3), el("key", REQ, "INT32"), el("v1", OPT, "INT32"),
+               el("v2", OPT, "INT32")]
+    write_file(f"{d}/map_three_fields.parquet", [], [], schema_els=bad_map)
+    cases["map_three_fields"] = {"exit": 4, "message": "column `m`: a MAP annotation on `m`"}
 
     with open(f"{d}/cases.json", "w") as f:
         json.dump(cases, f, indent=1, sort_keys=True)
