@@ -483,8 +483,12 @@ class BlobStore:
             columns = list(columns)
             # (a frame's non-string column names are kept beside their text)
             have = meta.get("column_names") or [c["name"] for c in meta.get("columns", [])]
-            missing = [c for c in columns if c not in have
-                       or (isinstance(c, str) and c.startswith("__index_level_"))]
+            # (a dotted path "s.a" names a field of a struct column s)
+            nested = {c["name"] for c in meta.get("columns", [])
+                      if c.get("type", "").startswith("struct<")}
+            missing = [c for c in columns if (c not in have and not (
+                isinstance(c, str) and "." in c and c.split(".")[0] in nested))
+                or (isinstance(c, str) and c.startswith("__index_level_"))]
             if missing:
                 raise NotFoundError(f"{key!r} has no column {missing[0]!r} (it has {have})")
             value = _typed_get(self, key, meta, None, columns=columns)

@@ -1608,9 +1608,102 @@ static PyObject *Store_put_table(StoreObject *self, PyObject *args, PyObject *kw
     return r;
 }
 
-/* get_table(key, names=None) -> (nrows, [(name, type, utc, nullable, values,
- *                                         offsets, bytes, valid, precision,
- *                                         scale)]) or None */
+/* A column of n items as (name, type, utc, nullable, values, offsets,
+ * bytes, valid, precision, scale, children): its buffers take the memory
+ * (the column keeps none); children (None for a flat column) the same
+ * tuples of a LIST's / MAP's offsets[n] items or a STRUCT's n. */
+static PyObject *column_tuple(StoreObject *self, blobstore_column *c, size_t n)
+{
+    size_t w; /* bytes per value; 0 for strings and binary */
+    switch (c->type) {
+    case BLOBSTORE_COL_BOOL:
+    case BLOBSTORE_COL_INT8:
+    case BLOBSTORE_COL_UINT8:
+        w = 1;
+        break;
+    case BLOBSTORE_COL_INT16:
+    case BLOBSTORE_COL_UINT16:
+        w = 2;
+        break;
+    case BLOBSTORE_COL_INT32:
+    case BLOBSTORE_COL_UINT32:
+    case BLOBSTORE_COL_FLOAT32:
+    case BLOBSTORE_COL_DATE:
+        w = 4;
+        break;
+    case BLOBSTORE_COL_STRING:
+    case BLOBSTORE_COL_BINARY:
+        w = 0;
+        break;
+    case BLOBSTORE_COL_DECIMAL:
+        w = 16;
+        break;
+    case BLOBSTORE_COL_LIST:
+    case BLOBSTORE_COL_MAP:
+    case BLOBSTORE_COL_STRUCT:
+        w = 0;
+        break;
+    default:
+        w = 8;
+    }
+    /* Buffers take the memory; the table keeps nothing. */
+    PyObject *vals = Py_None, *offs = Py_None, *bytes = Py_None, *valid = Py_None;
+    int nested = c->type == BLOBSTORE_COL_LIST || c->type == BLOBSTORE_COL_MAP ||
+                 c->type == BLOBSTORE_COL_STRUCT;
+    PyObject *kids = Py_None;
+    if (nested) {
+        /* The children, each of its own length, before the offsets go. */
+        size_t cn = c->type == BLOBSTORE_COL_STRUCT ? n : c->offsets ? (size_t)c->offsets[n] : 0;
+        kids = PyList_New((Py_ssize_t)c->nchildren);
+        for (size_t k = 0; kids && k < c->nchildren; k++) {
+            PyObject *ch = column_tuple(self, &c->children[k], cn);
+            if (!ch) {
+                Py_CLEAR(kids);
+                break;
+            }
+            PyList_SET_ITEM(kids, (Py_ssize_t)k, ch);
+        }
+        if (!kids)
+            return NULL;
+        Py_INCREF(bytes);
+        if (c->type == BLOBSTORE_COL_STRUCT)
+            Py_INCREF(offs);
+        else
+            offs = buffer_new(self, c->offsets, 8 * (n + 1));
+    } else if (w) {
+        vals = buffer_new(self, c->values, w * n);
+    } else {
+        offs = buffer_new(self, c->offsets, 8 * (n + 1));
+        bytes = buffer_new(self, c->bytes, n ? (size_t)c->offsets[n] : 0);
+    }
+    if (c->valid)
+        valid = buffer_new(self, c->valid, n);
+    else
+        Py_INCREF(valid);
+    if (nested) {
+        Py_INCREF(vals);
+    } else if (w) {
+        Py_INCREF(offs);
+        Py_INCREF(bytes);
+        Py_INCREF(kids);
+    } else {
+        Py_INCREF(vals);
+        Py_INCREF(kids);
+    }
+    c->values = NULL;
+    c->offsets = NULL;
+    c->bytes = NULL;
+    c->valid = NULL;
+    PyObject *item =
+        (vals && offs && bytes && valid)
+            ? Py_BuildValue("(siiiNNNNiiN)", c->name, (int)c->type, c->utc, c->nullable, vals,
+                            offs, bytes, valid, c->precision, c->scale, kids)
+            : NULL;
+    return item;
+}
+
+/* get_table(key, names=None) -> (nrows, [column_tuple of each column]) or
+ * None */
 static PyObject *Store_get_table(StoreObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"key", "names", NULL};
@@ -1650,61 +1743,7 @@ static PyObject *Store_get_table(StoreObject *self, PyObject *args, PyObject *kw
         return raise_rc(self, rc);
     PyObject *list = PyList_New((Py_ssize_t)t.ncols);
     for (size_t i = 0; list && i < t.ncols; i++) {
-        blobstore_column *c = &t.cols[i];
-        size_t w; /* bytes per value; 0 for strings and binary */
-        switch (c->type) {
-        case BLOBSTORE_COL_BOOL:
-        case BLOBSTORE_COL_INT8:
-        case BLOBSTORE_COL_UINT8:
-            w = 1;
-            break;
-        case BLOBSTORE_COL_INT16:
-        case BLOBSTORE_COL_UINT16:
-            w = 2;
-            break;
-        case BLOBSTORE_COL_INT32:
-        case BLOBSTORE_COL_UINT32:
-        case BLOBSTORE_COL_FLOAT32:
-        case BLOBSTORE_COL_DATE:
-            w = 4;
-            break;
-        case BLOBSTORE_COL_STRING:
-        case BLOBSTORE_COL_BINARY:
-            w = 0;
-            break;
-        case BLOBSTORE_COL_DECIMAL:
-            w = 16;
-            break;
-        default:
-            w = 8;
-        }
-        /* Buffers take the memory; the table keeps nothing. */
-        PyObject *vals = Py_None, *offs = Py_None, *bytes = Py_None, *valid = Py_None;
-        if (w) {
-            vals = buffer_new(self, c->values, w * t.nrows);
-        } else {
-            offs = buffer_new(self, c->offsets, 8 * (t.nrows + 1));
-            bytes = buffer_new(self, c->bytes, t.nrows ? (size_t)c->offsets[t.nrows] : 0);
-        }
-        if (c->valid)
-            valid = buffer_new(self, c->valid, t.nrows);
-        else
-            Py_INCREF(valid);
-        if (w) {
-            Py_INCREF(offs);
-            Py_INCREF(bytes);
-        } else {
-            Py_INCREF(vals);
-        }
-        c->values = NULL;
-        c->offsets = NULL;
-        c->bytes = NULL;
-        c->valid = NULL;
-        PyObject *item =
-            (vals && offs && bytes && valid)
-                ? Py_BuildValue("(siiiNNNNii)", c->name, (int)c->type, c->utc, c->nullable, vals,
-                                offs, bytes, valid, c->precision, c->scale)
-                : NULL;
+        PyObject *item = column_tuple(self, &t.cols[i], t.nrows);
         if (!item) {
             Py_CLEAR(list);
             break;

@@ -116,7 +116,8 @@ def _get_array(store, np, key, meta):
 # ---- pandas <-> Parquet tables ----
 # Column type numbers of blobstore/table.h.
 (T_BOOL, T_I8, T_I16, T_I32, T_I64, T_U8, T_U16, T_U32, T_U64, T_F32, T_F64, T_STR, T_BIN,
- T_TS_MS, T_TS_US, T_TS_NS, T_DATE, T_TIME_MS, T_TIME_US, T_TIME_NS, T_DECIMAL) = range(21)
+ T_TS_MS, T_TS_US, T_TS_NS, T_DATE, T_TIME_MS, T_TIME_US, T_TIME_NS, T_DECIMAL,
+ T_LIST, T_STRUCT, T_MAP) = range(24)
 _DECIMAL_MAX_PRECISION = 38
 _TIME_PER_SECOND = {T_TIME_MS: 1000, T_TIME_US: 1000000, T_TIME_NS: 1000000000}
 _NUMPY_TYPES = {"bool": T_BOOL, "int8": T_I8, "int16": T_I16, "int32": T_I32, "int64": T_I64,
@@ -354,8 +355,34 @@ def _put_table(store, pd, data, key, meta, no_overwrite=False):
                                   pandas_metadata=pandas_json, no_overwrite=no_overwrite)
 
 
+def _items(pd, np, col, n):
+    """A column's n items as Python objects (None for a null), nested ones
+    as pyarrow's to_pandas gives them (but lists rather than arrays): a LIST
+    a list, a STRUCT a dict, a MAP a list of (key, value) tuples."""
+    name, t, utc, nullable, vals, offs, data, valid, precision, scale, kids = col
+    mask = None if valid is None else np.frombuffer(valid, dtype=np.uint8).astype(bool)
+    if t in (T_LIST, T_MAP):
+        o = np.frombuffer(offs, dtype=np.uint64) if n else np.zeros(1, np.uint64)
+        sub = _items(pd, np, kids[0], int(o[n]))
+        if t == T_MAP:
+            sub = [None if e is None else tuple(e.values()) for e in sub]
+        return [None if (mask is not None and not mask[i]) else sub[int(o[i]):int(o[i + 1])]
+                for i in range(n)]
+    if t == T_STRUCT:
+        fields = [(k[0], _items(pd, np, k, n)) for k in kids]
+        return [None if (mask is not None and not mask[i]) else {f: v[i] for f, v in fields}
+                for i in range(n)]
+    s = _series_from(pd, np, col, n, None)
+    if s.dtype == object:
+        return [None if v is None else v for v in s]
+    return [None if pd.isna(v) else (v.item() if hasattr(v, "item") and not isinstance(v, pd.Timestamp) else v)
+            for v in s.astype(object)]
+
+
 def _series_from(pd, np, col, nrows, dtype):
-    name, t, utc, nullable, vals, offs, data, valid, precision, scale = col
+    name, t, utc, nullable, vals, offs, data, valid, precision, scale = col[:10]
+    if t in (T_LIST, T_STRUCT, T_MAP):
+        return pd.Series(_items(pd, np, col, nrows), dtype=object)
     mask = None if valid is None else np.frombuffer(valid, dtype=np.uint8).astype(bool)
     if t == T_DECIMAL:  # decimal.Decimal objects, as pyarrow's to_pandas gives
         halves = np.frombuffer(vals, dtype="<u8").reshape(-1, 2) if nrows else np.zeros((0, 2), "<u8")
