@@ -91,6 +91,11 @@ if(Python3_Development.Module_FOUND AND NOT BLOBSTORE_SANITIZE)
     COMMAND ${PROJECT_SOURCE_DIR}/tests/parquet/differential.sh ${Python3_EXECUTABLE}
             ${PROJECT_BINARY_DIR}/python $<TARGET_FILE:blobstore_cli>)
   set_tests_properties(test_table_differential PROPERTIES TIMEOUT 600)
+  # Nested columns (issue 15): DuckDB's files, CSV and pandas against DuckDB.
+  add_test(NAME test_parquet_nested
+    COMMAND ${PROJECT_SOURCE_DIR}/tests/parquet/nested.sh $<TARGET_FILE:blobstore_cli>
+            ${Python3_EXECUTABLE} ${PROJECT_BINARY_DIR}/python)
+  set_tests_properties(test_parquet_nested PROPERTIES TIMEOUT 600)
 elseif(NOT BLOBSTORE_SANITIZE)
   add_test(NAME test_table_differential COMMAND sh -c
     "echo 'test_table_differential: Python 3 development files are missing (python3-dev: make deps)' >&2; exit 1")
@@ -103,3 +108,9 @@ target_include_directories(test_registry PRIVATE ${PROJECT_SOURCE_DIR}/tests/reg
 add_test(NAME test_parquet_quirks COMMAND ${PROJECT_SOURCE_DIR}/tests/parquet/quirks.sh
          $<TARGET_FILE:blobstore_cli> ${Python3_EXECUTABLE})
 set_tests_properties(test_parquet_quirks PROPERTIES TIMEOUT 300)
+# Nested columns' CSV against DuckDB without Python: in the sanitizer build.
+if(BLOBSTORE_SANITIZE)
+  add_test(NAME test_parquet_nested
+    COMMAND ${PROJECT_SOURCE_DIR}/tests/parquet/nested.sh $<TARGET_FILE:blobstore_cli> none)
+  set_tests_properties(test_parquet_nested PROPERTIES TIMEOUT 900)
+endif()

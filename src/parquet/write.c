@@ -973,6 +973,13 @@ int bs__pq_writer_new(pq_writer **out, const pq_table *schema, const pq_write_op
     rc = w->schema.cols ? 0 : BLOBSTORE_ENOMEM;
     for (size_t i = 0; i < schema->ncols && !rc; i++) {
         const pq_column *c = &schema->cols[i];
+        if (c->name && *c->name && PQ_NESTED(c->type)) {
+            rc = bs__error(BLOBSTORE_EUNSUPPORTED,
+                           "parquet: column `%s`: writing %s columns is not supported (nested "
+                           "columns are read, not written)",
+                           c->name, bs__pq_type_name(c->type));
+            break;
+        }
         if (!c->name || !*c->name || (unsigned)c->type > PQ_LAST_TYPE) {
             rc = bs__error(BLOBSTORE_EINVAL, "parquet: column %zu has no name or type", i);
             break;

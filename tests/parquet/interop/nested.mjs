@@ -1,0 +1,97 @@
+// nested.mjs - nested Parquet columns (issue 15) written by DuckDB from a
+// seeded generator (LIST, STRUCT, MAP and their nestings, nulls at every
+// level, special strings), at sizes crossing pages and row groups, under
+// every codec and both page versions: blobstore's CSV of each file must
+// equal DuckDB's own CSV export of it line by line, and so must projections
+// (a nested column by its name, a struct field by its dotted path). Writes
+// WORKDIR/manifest.json (store, key, DuckDB's JSON rows) for nested_check.py,
+// which compares the pandas cells with DuckDB's values.
+// Usage: node nested.mjs BLOBSTORE_CLI WORKDIR [SEED]
+import { execFileSync, spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { DuckDBInstance } from "@duckdb/node-api";
+
+const [cli, dir, seedArg] = process.argv.slice(2);
+const seed = seedArg ? Number(seedArg) : Math.floor(Math.random() * 1000) / 1000;
+console.log(`nested: seed ${seed} (rerun: node nested.mjs CLI DIR ${seed})`);
+let passed = 0, failed = 0, lines = 0;
+function check(ok, what) {
+  if (ok) passed++;
+  else { failed++; console.error(`FAIL seed=${seed}: ${what}`); }
+}
+const conn = await (await DuckDBInstance.create(":memory:", { threads: "1" })).connect();
+const lit = (s) => `'${s.replaceAll("'", "''")}'`;
+const words = ["a", "b c", "", "null", "NULL", "x,y", "it's", "{q}", " lead", "trail ", "é", "a\\b",
+               'q"x', "k=v", "[1]", "x:y", "(p)", "line\nbreak"];
+const wordList = `[${words.map(lit).join(", ")}]`;
+const nul = (p, e) => `CASE WHEN random() < ${p} THEN NULL ELSE ${e} END`;
+const gen = (n) => `
+SELECT i AS id,
+  ${nul(0.1, `list_transform(range((random() * 6)::INT), x -> ${nul(0.15, "(random() * 2000 - 1000)::INT")})`)} AS l,
+  ${nul(0.1, `list_transform(range((random() * 4)::INT), x -> ${nul(0.1, `${wordList}[(random() * ${words.length - 1})::INT + 1]`)})`)} AS ls,
+  ${nul(0.1, `{'a': ${nul(0.2, "(random() * 100)::INT")}, 'b': ${nul(0.2, "'v' || (random() * 50)::INT")},
+              'c': random(), 'd': {'e': ${nul(0.3, "[1, 2]")}}}`)} AS s,
+  ${nul(0.1, `map_from_entries(list_transform(range((random() * 4)::INT), x -> {'k': 'k' || x, 'v': ${nul(0.2, "(random() * 10)::INT")}}))`)} AS m,
+  ${nul(0.1, `list_transform(range((random() * 3)::INT), x -> ${nul(0.2, "list_transform(range((random() * 3)::INT), y -> (random() * 9)::BIGINT)")})`)} AS ll,
+  ${nul(0.1, `list_transform(range((random() * 3)::INT), x -> ${nul(0.1, `{'x': (random() * 9)::SMALLINT, 'y': [random() < 0.5],
+              'z': DATE '2020-01-01' + (random() * 1000)::INT, 'w': (random() * 1000)::DECIMAL(9, 2)}`)})`)} AS lst,
+  ${nul(0.1, "[random(), random() * 1e20, random() * 1e-7, (random() * 100)::INT::DOUBLE]")} AS dd,
+  ${nul(0.5, "{'t': TIMESTAMP '2020-01-01' + to_microseconds((random() * 1e12)::BIGINT), 'f': random()::FLOAT}")} AS st,
+  ${nul(0.2, `map_from_entries(list_transform(range((random() * 3)::INT), x -> {'k': x, 'v': [${nul(0.3, "'w' || x")}]}))`)} AS mi
+FROM range(${n}) t(i)`;
+
+// codec, page version, rows, row group size
+const files = [
+  ["snappy", "V1", 20000, 4096], ["zstd", "V2", 20000, 6000], ["uncompressed", "V1", 1, 4096],
+  ["gzip", "V2", 3000, 1000], ["brotli", "V1", 3000, 2048], ["lz4", "V2", 3000, 1024],
+  ["snappy", "V2", 0, 1024],
+];
+const manifest = [];
+let k = 0;
+for (const [codec, version, n, rg] of files) {
+  const name = `${codec}_${version}_${n}`;
+  const file = `${dir}/${name}.parquet`;
+  await conn.run(`SELECT setseed(${seed})`);
+  await conn.run(`CREATE OR REPLACE TABLE t AS ${gen(n)}`);
+  await conn.run(`COPY t TO '${file}' (FORMAT PARQUET, COMPRESSION ${codec}, PARQUET_VERSION ${version}, ROW_GROUP_SIZE ${rg})`);
+  await conn.run(`COPY (SELECT * FROM read_parquet('${file}')) TO '${dir}/${name}.duck.csv' (HEADER)`);
+  await conn.run(`COPY (SELECT * FROM read_parquet('${file}')) TO '${dir}/${name}.duck.json' (FORMAT JSON)`);
+  const store = `${dir}/store${k++}`;
+  const put = spawnSync(cli, ["--dir", store, "put", "--key", name, file], { encoding: "utf8" });
+  check(put.status === 0, `${name}: put exits ${put.status}: ${put.stderr.trim()}`);
+  if (put.status !== 0) continue;
+  manifest.push({ name, store, key: name, json: `${dir}/${name}.duck.json`, rows: n });
+  const compare = (cols, sql, tag) => {
+    const ours = `${dir}/${name}.${tag}.csv`, theirs = `${dir}/${name}.${tag}.duck.csv`;
+    const args = ["--dir", store, "get", name, "-o", ours];
+    if (cols) args.push("--columns", cols);
+    const g = spawnSync(cli, args, { encoding: "utf8" });
+    check(g.status === 0, `${name} ${tag}: get exits ${g.status}: ${g.stderr.trim()}`);
+    return conn.run(`COPY (${sql}) TO '${theirs}' (HEADER)`).then(() => {
+      const a = readFileSync(ours, "utf8").split("\n"), b = readFileSync(theirs, "utf8").split("\n");
+      check(a.length === b.length, `${name} ${tag}: ${a.length} lines, DuckDB ${b.length}`);
+      let bad = 0;
+      for (let i = 0; i < Math.max(a.length, b.length); i++) {
+        if (a[i] === b[i]) { lines++; continue; }
+        if (bad++ < 3) check(false, `${name} ${tag} line ${i + 1}:\n  ours:   ${a[i]}\n  DuckDB: ${b[i]}`);
+      }
+      if (!bad) passed++;
+    });
+  };
+  await compare(null, `SELECT * FROM read_parquet('${file}')`, "all");
+  await compare("s.d,ll,s.a,m", `SELECT s.d AS "s.d", ll, s.a AS "s.a", m FROM read_parquet('${file}')`, "proj");
+  await compare("s.d.e", `SELECT s.d.e AS "s.d.e" FROM read_parquet('${file}')`, "deep");
+}
+// A dotted path that names no field, and one through a list, are refused
+// (exit 1, as a column the table lacks).
+const bad = spawnSync(cli, ["--dir", `${dir}/store0`, "get", "snappy_V1_20000", "--columns", "s.zz", "-o", `${dir}/x.csv`], { encoding: "utf8" });
+check(bad.status === 1 && bad.stderr.includes('no column "s.zz"'), `s.zz: exit ${bad.status}: ${bad.stderr.trim()}`);
+const thru = spawnSync(cli, ["--dir", `${dir}/store0`, "get", "snappy_V1_20000", "--columns", "lst.x", "-o", `${dir}/x.csv`], { encoding: "utf8" });
+check(thru.status === 1, `lst.x: exit ${thru.status}: ${thru.stderr.trim()}`);
+// A projection written as Parquet: nested columns are not written (exit 4, named).
+const w = spawnSync(cli, ["--dir", `${dir}/store0`, "get", "snappy_V1_20000", "--columns", "id,l", "-o", `${dir}/x.parquet`], { encoding: "utf8" });
+check(w.status === 4 && w.stderr.includes("column `l`: writing list columns is not supported"), `write l: exit ${w.status}: ${w.stderr.trim()}`);
+writeFileSync(`${dir}/manifest.json`, JSON.stringify(manifest));
+console.log(`nested: ${lines} CSV lines equal to DuckDB's`);
+console.log(`nested: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
