@@ -1696,8 +1696,8 @@ static PyObject *column_tuple(StoreObject *self, blobstore_column *c, size_t n)
     c->valid = NULL;
     PyObject *item =
         (vals && offs && bytes && valid)
-            ? Py_BuildValue("(siiiNNNNiiN)", c->name, (int)c->type, c->utc, c->nullable, vals,
-                            offs, bytes, valid, c->precision, c->scale, kids)
+            ? Py_BuildValue("(siiiNNNNiiN)", c->name, (int)c->type, c->utc, c->nullable, vals, offs,
+                            bytes, valid, c->precision, c->scale, kids)
             : NULL;
     return item;
 }

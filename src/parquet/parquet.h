@@ -1,14 +1,17 @@
 /*
  * parquet.h - Apache Parquet files, written from the format specification
  * (parquet.thrift, Encodings.md): a Thrift compact-protocol codec, a writer
- * and a reader of flat tables.
+ * of flat tables and a reader of flat and nested ones (LIST, STRUCT, MAP:
+ * read.c builds a tree of the schema and assembles the columns from their
+ * leaves' repetition and definition levels).
  *
  *   thrift.c   the compact protocol: a writer into a bs_buf and a
  *              bounds-checked reader that can skip any field
  *   table.c    the in-memory columnar table
  *   write.c    table -> .parquet (PLAIN and dictionary pages, RLE levels,
  *              statistics, snappy / gzip / zstd / lz4_raw / none)
- *   read.c     .parquet -> table (selected columns only)
+ *   read.c     .parquet -> table (selected columns only; a dotted path
+ *              selects a field of a struct)
  *   check.c    each row group the writer makes, decoded and compared with
  *              its input before a byte of it is emitted
  *   table_store.c  tables in the store (the blob is the .parquet file), the

@@ -1,5 +1,7 @@
 /*
- * read.c - Parquet file -> table, for flat schemas.
+ * read.c - Parquet file -> table: flat columns, and nested ones (LIST,
+ * STRUCT, MAP, legacy lists: a tree of nodes from the schema, each leaf's
+ * repetition and definition levels kept, the column assembled from them).
  *
  * The footer (Thrift compact) gives the schema and, per row group, each
  * column chunk's pages. Only the selected columns' pages are read. Pages:
@@ -558,8 +560,44 @@ typedef struct {
      * whose definition level is max_def) in col, rows 0 .. cap. */
     int nested, max_def, max_rep;
     uint8_t *rep, *def;
-    size_t nlev, cap;
+    size_t nlev, cap; /* entries read, and room for (grown as pages come) */
+    size_t limit;     /* entries the column chunks declare */
 } col_state;
+
+/* Room for need level entries (and values) in a nested leaf's arrays. */
+static int leaf_reserve(col_state *st, size_t need)
+{
+    if (need <= st->cap)
+        return 0;
+    size_t cap = st->cap ? st->cap : 256;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 64 ? need : cap * 2;
+    pq_column *c = st->col;
+    size_t w = bs__pq_width(c->type);
+    void *p;
+    if (!(p = bs__realloc(st->rep, cap)))
+        return BLOBSTORE_ENOMEM;
+    st->rep = p;
+    if (!(p = bs__realloc(st->def, cap)))
+        return BLOBSTORE_ENOMEM;
+    st->def = p;
+    if (w) {
+        if (cap > SIZE_MAX / w || !(p = bs__realloc(c->values, cap * w)))
+            return BLOBSTORE_ENOMEM;
+        c->values = p;
+    } else {
+        if (!(p = bs__realloc(c->offsets, (cap + 1) * sizeof(uint64_t))))
+            return BLOBSTORE_ENOMEM;
+        c->offsets = p;
+    }
+    if (st->i96) {
+        if (!(p = bs__realloc(st->i96, cap * 12)))
+            return BLOBSTORE_ENOMEM;
+        st->i96 = p;
+    }
+    st->cap = cap;
+    return 0;
+}
 
 /* The bits of a level whose largest value is max. */
 static int level_bits(int max)
@@ -601,9 +639,11 @@ static int nested_page(col_state *st, int pt, int enc, const uint8_t *rp, size_t
                        const uint8_t *dp, size_t dl, const uint8_t *vp, size_t vl, size_t n,
                        size_t *rows)
 {
-    if (n > st->cap - st->nlev)
+    if (n > st->limit - st->nlev)
         return corrupt("a column chunk holds more values than its metadata says");
-    int rc = decode_levels(rp, rl, st->max_rep, st->rep + st->nlev, n);
+    int rc = leaf_reserve(st, st->nlev + n);
+    if (!rc)
+        rc = decode_levels(rp, rl, st->max_rep, st->rep + st->nlev, n);
     if (!rc)
         rc = decode_levels(dp, dl, st->max_def, st->def + st->nlev, n);
     if (rc)
@@ -1725,6 +1765,8 @@ static int build_node(footer *ft, size_t *k, pq_node *nd, const char *name, int 
         return rc;
     }
     nd->kind = PQ_STRUCT;
+    if ((size_t)s->num_children >= ft->nschema - *k)
+        return corrupt("the schema's children counts overrun it");
     if (!(nd->child = bs__calloc((size_t)s->num_children, sizeof(pq_node))))
         return BLOBSTORE_ENOMEM;
     nd->nchild = (size_t)s->num_children;
@@ -1738,6 +1780,8 @@ static int build_node(footer *ft, size_t *k, pq_node *nd, const char *name, int 
 /* The tree of every top-level column (ft->top), each leaf's node. */
 static int build_tree(footer *ft)
 {
+    if (ft->schema[0].num_children < 0 || (size_t)ft->schema[0].num_children >= ft->nschema)
+        return corrupt("the schema's children counts do not make one tree");
     ft->ntop = (size_t)ft->schema[0].num_children;
     if (!(ft->top = bs__calloc(ft->ntop ? ft->ntop : 1, sizeof(pq_node))) ||
         !(ft->leaf_node = bs__calloc(ft->ncols ? ft->ncols : 1, sizeof(pq_node *))))
@@ -1838,18 +1882,12 @@ static int read_leaf(col_state *st, const footer *ft, const uint8_t *buf, size_t
             return corrupt("a column chunk's value count is damaged");
         cap += (size_t)nv;
     }
-    st->cap = cap;
-    size_t w = bs__pq_width(c->type), bytes;
-    if (!(st->rep = bs__malloc(cap ? cap : 1)) || !(st->def = bs__malloc(cap ? cap : 1)))
+    st->limit = cap;
+    size_t w = bs__pq_width(c->type);
+    if (s->type == PT_INT96 && !(st->i96 = bs__malloc(12)))
         return BLOBSTORE_ENOMEM;
-    if (w) {
-        if (bs__mul_overflow(&bytes, cap ? cap : 1, w) || !(c->values = bs__calloc(1, bytes)))
-            return BLOBSTORE_ENOMEM;
-    } else if (!(c->offsets = bs__calloc(cap + 1, sizeof(uint64_t)))) {
-        return BLOBSTORE_ENOMEM;
-    }
-    if (s->type == PT_INT96 && !(st->i96 = bs__calloc(cap ? cap : 1, 12)))
-        return BLOBSTORE_ENOMEM;
+    if ((rc = leaf_reserve(st, 1)) != 0) /* (the arrays exist, if empty) */
+        return rc;
     for (size_t g = g0; g < g1 && !rc; g++) {
         const chunk_meta *m = &ft->chunks[g * ft->ncols + j];
         size_t end;
