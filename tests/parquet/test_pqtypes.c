@@ -575,8 +575,10 @@ TEST(repetition_types_and_annotations_are_checked)
     CHECK_REFUSED(&c, BLOBSTORE_ECORRUPT, "repetition type 3");
     c.repetition = -1;
     CHECK_REFUSED(&c, BLOBSTORE_ECORRUPT, "repetition type -1");
+    /* A repeated field is a list of it now (issue 15): a page without the
+     * repetition levels it needs is damaged. */
     c.repetition = 2;
-    CHECK_REFUSED(&c, BLOBSTORE_EUNSUPPORTED, "repeated");
+    CHECK_REFUSED(&c, BLOBSTORE_ECORRUPT, "parquet:");
     c.repetition = 0;
     c.logical = 1; /* STRING on DOUBLE */
     CHECK_REFUSED(&c, BLOBSTORE_ECORRUPT, "STRING on DOUBLE");
