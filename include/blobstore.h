@@ -585,6 +585,68 @@ BLOBSTORE_API int blobstore_open_rebuilding(blobstore **out, const blobstore_opt
 /** The store's settings as a JSON object (free with blobstore_free). */
 BLOBSTORE_API int blobstore_settings(char **out_json, blobstore *bs);
 
+#define BLOBSTORE_STATS_VERSION 1
+
+/** One line of a breakdown of blobstore_stats(): the entries of one format
+ *  ("bytes", "b2nd", "parquet", "pickle", ...) or of one codec. */
+typedef struct blobstore_stats_group {
+    char *name;              /**< the format's or codec's name */
+    uint64_t entries;        /**< entries of this format or codec */
+    uint64_t stored_bytes;   /**< their stored (compressed) bytes, file_size summed */
+    uint64_t original_bytes; /**< their original bytes (as given to put), size summed */
+} blobstore_stats_group;
+
+/**
+ * What blobstore_stats() reports. An out-struct: the caller sets version
+ * (initialise with BLOBSTORE_STORE_STATS_INIT) and the library fills the
+ * fields of that version; fields are only ever added at the end. Free the
+ * breakdowns with blobstore_stats_free().
+ */
+typedef struct blobstore_store_stats {
+    unsigned int version;    /**< set by the caller: BLOBSTORE_STATS_VERSION */
+    uint64_t entries;        /**< number of entries (keys) */
+    uint64_t stored_bytes;   /**< stored bytes summed over entries (a shared blob once per entry) */
+    uint64_t original_bytes; /**< original (uncompressed) bytes summed over entries */
+    size_t n_formats;        /**< length of formats */
+    blobstore_stats_group *formats; /**< by format, in name order */
+    size_t n_codecs;                /**< length of codecs */
+    blobstore_stats_group *codecs;  /**< by codec, in name order */
+    /** Entries whose value the metadata backend keeps inline (SQLite and
+     *  PostgreSQL keep small values so): they have no blob. */
+    uint64_t inline_entries;
+    uint64_t blobs;      /**< distinct blobs the other entries refer to */
+    uint64_t blob_bytes; /**< stored bytes of those blobs, each counted once */
+    /** Bytes that shared blobs save: the stored bytes of the entries that
+     *  have a blob minus blob_bytes. Non-zero only in a content-addressed
+     *  store where keys share content. */
+    uint64_t dedup_saved_bytes;
+    /** Size of the index on disk: the metadata backend's files in the store
+     *  directory (cache_metadata.json and its journal, cache_metadata.db and
+     *  its -wal), or the PostgreSQL table with its indexes and TOAST. -1
+     *  when unknown (an index in memory, a custom backend without files). */
+    int64_t index_bytes;
+} blobstore_store_stats;
+
+#define BLOBSTORE_STORE_STATS_INIT                                                                 \
+    {                                                                                              \
+        .version = BLOBSTORE_STATS_VERSION                                                         \
+    }
+
+/**
+ * Statistics of the whole store, aggregated inside the metadata backend
+ * (SQL GROUP BY in SQLite and PostgreSQL, one pass over the index in memory
+ * for JSON): no blob is read. out->version must be set (see
+ * BLOBSTORE_STORE_STATS_INIT). On success free out with
+ * blobstore_stats_free(); on failure nothing needs freeing.
+ * Errors: BLOBSTORE_EINVAL (NULL or an unknown version), BLOBSTORE_EIO,
+ * BLOBSTORE_ENOMEM.
+ */
+BLOBSTORE_API int blobstore_stats(blobstore_store_stats *out, blobstore *bs);
+
+/** Free the breakdowns of *st and zero them (version is kept). NULL is a
+ *  no-op. */
+BLOBSTORE_API void blobstore_stats_free(blobstore_store_stats *st);
+
 /** What blobstore_migrate() did. */
 typedef struct blobstore_migrate_stats {
     size_t entries; /**< source entries seen */

@@ -1077,6 +1077,84 @@ static int js_iterate(blobstore_meta_backend *pbe, const char *prefix, blobstore
     return rc;
 }
 
+/* stats: one pass over the entries in memory; the (blob, file_size) pairs
+ * are sorted to find shared blobs (the names stay owned by the index). A
+ * shared blob counts once, at the largest file_size its entries record. */
+typedef struct {
+    const char *blob;
+    uint64_t file_size;
+} js_blob;
+
+/* by blob, then largest file_size first */
+static int cmp_js_blob(const void *a, const void *b)
+{
+    const js_blob *x = a, *y = b;
+    int c = strcmp(x->blob, y->blob);
+    return c ? c : (x->file_size < y->file_size) - (x->file_size > y->file_size);
+}
+
+static const char *str_member(json_t *o, const char *name)
+{
+    return json_string_value(json_object_get(o, name));
+}
+
+static int js_stats(blobstore_meta_backend *pbe, blobstore_meta_stats *st)
+{
+    js_backend *be = (js_backend *)pbe;
+    size_t n = json_object_size(be->entries), nb = 0, ng = 0;
+    js_blob *blobs = bs__calloc(n ? n : 1, sizeof(*blobs));
+    blobstore_meta_group *groups = NULL;
+    if (!blobs)
+        return BLOBSTORE_ENOMEM;
+    const char *key;
+    json_t *o;
+    int rc = 0;
+    json_object_foreach(be->entries, key, o)
+    {
+        const char *format = str_member(o, "format"), *codec = str_member(o, "compression");
+        size_t i = 0;
+        while (i < ng && !(!strcmp(groups[i].format, format ? format : "") &&
+                           !strcmp(groups[i].compression, codec ? codec : "")))
+            i++;
+        if (i == ng) {
+            blobstore_meta_group *g = bs__realloc(groups, (ng + 1) * sizeof(*g));
+            if (!g) {
+                rc = BLOBSTORE_ENOMEM;
+                break;
+            }
+            groups = g;
+            memset(&g[ng], 0, sizeof(g[ng]));
+            g[ng].format = format ? format : "";
+            g[ng].compression = codec ? codec : "";
+            ng++;
+        }
+        uint64_t size = get_u64(o, "size"), file_size = get_u64(o, "file_size");
+        groups[i].entries++;
+        groups[i].size += size;
+        groups[i].file_size += file_size;
+        const char *blob = str_member(o, "blob");
+        if (blob) {
+            groups[i].blob_entries++;
+            groups[i].blob_file_size += file_size;
+            blobs[nb].blob = blob;
+            blobs[nb++].file_size = file_size;
+        }
+    }
+    if (!rc) {
+        qsort(blobs, nb, sizeof(*blobs), cmp_js_blob);
+        for (size_t i = 1; i < nb; i++)
+            if (strcmp(blobs[i].blob, blobs[i - 1].blob) == 0) {
+                st->shared_entries++;
+                st->shared_bytes += blobs[i].file_size;
+            }
+    }
+    for (size_t i = 0; i < ng && !rc; i++)
+        rc = st->group(st->ctx, &groups[i]);
+    free(groups);
+    free(blobs);
+    return rc;
+}
+
 /* At close, after commits: a snapshot of every entry, so cache_metadata.json
  * alone is the whole index (best effort: the journal holds every commit). */
 static void snapshot_at_close(js_backend *be)
@@ -1187,6 +1265,7 @@ int bs__meta_json_open(blobstore_meta_backend **out, const char *path, int durab
     be->parent.put = js_put;
     be->parent.remove = js_remove;
     be->parent.iterate = js_iterate;
+    be->parent.stats = js_stats;
     be->parent.free = js_free;
     *out = &be->parent;
     return 0;

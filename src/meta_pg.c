@@ -339,6 +339,51 @@ static int pg_create_index(blobstore_meta_backend *pbe, const char *path)
     return exec0(be, sql);
 }
 
+/* stats: one statement (one snapshot): the groups, the shared blobs (each
+ * once, at the largest file_size its entries record) and the table's size
+ * with its indexes and TOAST, on every row. */
+static int pg_stats(blobstore_meta_backend *pbe, blobstore_meta_stats *st)
+{
+    pg_backend *be = (pg_backend *)pbe;
+    int rc;
+    PGresult *r = run(be,
+                      "WITH g AS (SELECT format, compression, count(*) AS n, sum(size) AS s,"
+                      " sum(file_size) AS fs, count(blob) AS bn,"
+                      " coalesce(sum(file_size) FILTER (WHERE blob IS NOT NULL), 0) AS bfs"
+                      " FROM blobstore_entries GROUP BY format, compression),"
+                      " d AS (SELECT coalesce(sum(n - 1), 0) AS se, coalesce(sum(s - m), 0) AS sb"
+                      " FROM (SELECT count(*) AS n, sum(file_size) AS s, max(file_size) AS m"
+                      " FROM blobstore_entries"
+                      " WHERE blob IS NOT NULL GROUP BY blob HAVING count(*) > 1) AS x)"
+                      " SELECT g.format, g.compression, g.n, g.s, g.fs, g.bn, g.bfs, d.se, d.sb,"
+                      " pg_total_relation_size('blobstore_entries') FROM g, d",
+                      0, NULL, NULL, NULL, &rc);
+    if (!r)
+        return rc;
+    for (int i = 0; i < PQntuples(r) && !rc; i++) {
+        blobstore_meta_group g;
+        g.format = PQgetvalue(r, i, 0);
+        g.compression = PQgetvalue(r, i, 1);
+        g.entries = strtoull(PQgetvalue(r, i, 2), NULL, 10);
+        g.size = strtoull(PQgetvalue(r, i, 3), NULL, 10);
+        g.file_size = strtoull(PQgetvalue(r, i, 4), NULL, 10);
+        g.blob_entries = strtoull(PQgetvalue(r, i, 5), NULL, 10);
+        g.blob_file_size = strtoull(PQgetvalue(r, i, 6), NULL, 10);
+        st->shared_entries = strtoull(PQgetvalue(r, i, 7), NULL, 10);
+        st->shared_bytes = strtoull(PQgetvalue(r, i, 8), NULL, 10);
+        st->index_bytes = strtoll(PQgetvalue(r, i, 9), NULL, 10);
+        rc = st->group(st->ctx, &g);
+    }
+    PQclear(r);
+    if (!rc && st->index_bytes < 0) { /* no entries: the size alone */
+        r = run(be, "SELECT pg_total_relation_size('blobstore_entries')", 0, NULL, NULL, NULL, &rc);
+        if (r && PQntuples(r) == 1)
+            st->index_bytes = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+    }
+    return rc;
+}
+
 static int pg_ctl(blobstore_meta_backend *pbe, int op, void *arg)
 {
     pg_backend *be = (pg_backend *)pbe;
@@ -465,6 +510,7 @@ int bs__module_meta_new(blobstore_meta_backend **out, const char *conninfo)
     be->parent.iterate = pg_iterate;
     be->parent.iterate_filtered = pg_iterate_filtered;
     be->parent.create_index = pg_create_index;
+    be->parent.stats = pg_stats;
     be->parent.ctl = pg_ctl;
     be->parent.free = pg_free;
     *out = &be->parent;

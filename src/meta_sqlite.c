@@ -759,6 +759,68 @@ static int sq_ctl(blobstore_meta_backend *pbe, int op, void *arg)
     return BLOBSTORE_EUNSUPPORTED;
 }
 
+/* stats: one GROUP BY over the table for the groups; then the shared blobs
+ * (a shared blob counts once, at the largest file_size its entries record:
+ * entries that share a blob each framed their own copy, with their own key
+ * in its record, and recorded its size). */
+static int sq_stats_run(sq_backend *be, blobstore_meta_stats *st)
+{
+    sqlite3_stmt *q;
+    int ret = prepare(be, &q,
+                      "SELECT format, compression, count(*), sum(size), sum(file_size),"
+                      " count(blob), sum(CASE WHEN blob IS NOT NULL THEN file_size ELSE 0 END)"
+                      " FROM entries GROUP BY format, compression");
+    if (ret)
+        return ret;
+    int rc;
+    while (!ret && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        blobstore_meta_group g;
+        g.format = (const char *)sqlite3_column_text(q, 0);
+        g.compression = (const char *)sqlite3_column_text(q, 1);
+        g.entries = (uint64_t)sqlite3_column_int64(q, 2);
+        g.size = (uint64_t)sqlite3_column_int64(q, 3);
+        g.file_size = (uint64_t)sqlite3_column_int64(q, 4);
+        g.blob_entries = (uint64_t)sqlite3_column_int64(q, 5);
+        g.blob_file_size = (uint64_t)sqlite3_column_int64(q, 6);
+        ret = st->group(st->ctx, &g);
+    }
+    if (!ret && rc != SQLITE_DONE)
+        ret = sq_error(be, rc, "aggregating the entries");
+    sqlite3_finalize(q);
+    if (ret)
+        return ret;
+    /* the shared blobs are found in the blob index alone (blob, key: no row
+     * read); only their entries' rows are read */
+    ret = prepare(be, &q,
+                  "SELECT count(*) - 1, sum(file_size) - max(file_size) FROM entries"
+                  " WHERE blob IN (SELECT blob FROM entries WHERE blob IS NOT NULL"
+                  " GROUP BY blob HAVING count(*) > 1) GROUP BY blob");
+    if (ret)
+        return ret;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        st->shared_entries += (uint64_t)sqlite3_column_int64(q, 0);
+        st->shared_bytes += (uint64_t)sqlite3_column_int64(q, 1);
+    }
+    if (rc != SQLITE_DONE)
+        ret = sq_error(be, rc, "counting shared blobs");
+    sqlite3_finalize(q);
+    return ret;
+}
+
+/* Both queries see one snapshot (a read "transaction" is autocommitted
+ * statements otherwise). */
+static int sq_stats(blobstore_meta_backend *pbe, blobstore_meta_stats *st)
+{
+    sq_backend *be = (sq_backend *)pbe;
+    int own = be->in_tx != 2;
+    int ret = own ? exec(be, "BEGIN") : 0;
+    if (!ret)
+        ret = sq_stats_run(be, st);
+    if (own)
+        sqlite3_exec(be->db, ret ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+    return ret;
+}
+
 /* Give every row of a schema 1 store its checksum (in the open's write
  * transaction): the keys and sums are collected first, then written. */
 static int fill_sums(sq_backend *be)
@@ -1018,6 +1080,7 @@ int bs__meta_sqlite_open(blobstore_meta_backend **out, const char *path, int dur
     be->parent.iterate = sq_iterate;
     be->parent.iterate_filtered = sq_iterate_filtered;
     be->parent.create_index = sq_create_index;
+    be->parent.stats = sq_stats;
     be->parent.ctl = sq_ctl;
     be->parent.free = sq_free;
     *out = &be->parent;

@@ -998,3 +998,214 @@ void conformance_rebuild(blobstore *(*open)(void *ctx, int rebuilding), void (*l
             "second rebuild + verify %.1f s\n",
             n, t1 - t0, t2 - t1, t3 - t2, t4 - t3);
 }
+
+/* ---- statistics ---- */
+
+/* What the test put under one key: enough to compute every figure of
+ * blobstore_stats() without the store. */
+typedef struct {
+    int present;
+    int fmt, codec, content; /* content: which bytes (identical ids, identical bytes) */
+    uint64_t size, file_size;
+    int has_blob;
+} stats_model;
+
+static const char *const st_formats[] = {"bytes", "pickle", "b2nd", "parquet"};
+static const char *const st_codecs[] = {"none", "lz4", "zstd", "gzip", "blosclz"};
+
+static uint64_t st_rand(uint64_t *s)
+{
+    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+    return *s;
+}
+
+/* Bytes of content id c, n long: half runs (compressible), half noise. */
+static void st_fill(unsigned char *p, size_t n, int c)
+{
+    uint64_t s = 0x9E3779B97F4A7C15ull ^ (uint64_t)(c + 1) * 0xBF58476D1CE4E5B9ull;
+    for (size_t i = 0; i < n; i++)
+        p[i] = i % 64 < 32 ? (unsigned char)(c + i / 512) : (unsigned char)st_rand(&s);
+}
+
+static const blobstore_stats_group *st_find(const blobstore_stats_group *g, size_t n,
+                                            const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(g[i].name, name))
+            return &g[i];
+    return NULL;
+}
+
+void conformance_stats(blobstore *bs, int ca, uint64_t seed)
+{
+    enum { KEYS = 48, OPS = 160, POOL = 9 };
+    size_t cleared;
+    CHECK_EQ(blobstore_clear(&cleared, bs), 0);
+    blobstore_store_stats st = BLOBSTORE_STORE_STATS_INIT;
+    CHECK_EQ(blobstore_stats(&st, bs), 0);
+    CHECK_EQ(st.entries, 0);
+    CHECK_EQ(st.n_formats + st.n_codecs, 0);
+    CHECK_EQ(st.blobs + st.dedup_saved_bytes + st.stored_bytes, 0);
+    blobstore_stats_free(&st);
+
+    /* A content-addressed store: a pool of contents, each with its own
+     * size, format and codec (so that keys sharing content share a blob);
+     * otherwise every put its own content. Sizes straddle the 4 KiB that
+     * SQLite and PostgreSQL keep inline. */
+    uint64_t rs = seed ? seed : 1;
+    uint64_t pool_size[POOL];
+    int pool_fmt[POOL], pool_codec[POOL];
+    for (int c = 0; c < POOL; c++) {
+        pool_size[c] = 1 + st_rand(&rs) % 12000;
+        pool_fmt[c] = (int)(st_rand(&rs) % 4);
+        pool_codec[c] = (int)(st_rand(&rs) % 5);
+    }
+    stats_model m[KEYS];
+    memset(m, 0, sizeof(m));
+    unsigned char *buf = malloc(12001);
+    CHECK(buf != NULL);
+    int next_content = POOL;
+    for (int op = 0; op < OPS; op++) {
+        int k = (int)(st_rand(&rs) % KEYS);
+        char key[32];
+        snprintf(key, sizeof(key), "stats/%02d", k);
+        if (m[k].present && st_rand(&rs) % 5 == 0) { /* a delete */
+            CHECK_EQ(blobstore_delete(bs, key), 0);
+            m[k].present = 0;
+            continue;
+        }
+        stats_model e; /* a put, or an overwrite of a present key */
+        memset(&e, 0, sizeof(e));
+        e.present = 1;
+        if (ca) {
+            e.content = (int)(st_rand(&rs) % POOL);
+            e.size = pool_size[e.content];
+            e.fmt = pool_fmt[e.content];
+            e.codec = pool_codec[e.content];
+        } else {
+            e.content = next_content++;
+            e.size = 1 + st_rand(&rs) % 12000;
+            e.fmt = (int)(st_rand(&rs) % 4);
+            e.codec = (int)(st_rand(&rs) % 5);
+        }
+        st_fill(buf, (size_t)e.size, e.content);
+        blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+        po.format = st_formats[e.fmt];
+        po.compression = st_codecs[e.codec];
+        po.raw = e.fmt >= 2; /* b2nd and parquet: a file stored as it is */
+        po.metadata = "{\"t\":\"stats\"}";
+        CHECK_EQ(blobstore_put_ex(NULL, bs, key, buf, (size_t)e.size, &po), 0);
+        m[k] = e;
+    }
+    free(buf);
+
+    /* The stored size of each entry as its metadata says (the one figure
+     * the test cannot know: what the codecs made of the bytes). */
+    for (int k = 0; k < KEYS; k++) {
+        if (!m[k].present)
+            continue;
+        char key[32];
+        snprintf(key, sizeof(key), "stats/%02d", k);
+        json_t *o = meta_of(bs, key);
+        CHECK(o != NULL);
+        CHECK_EQ(json_integer_value(json_object_get(o, "size")), m[k].size);
+        m[k].file_size = (uint64_t)json_integer_value(json_object_get(o, "file_size"));
+        m[k].has_blob = json_is_string(json_object_get(o, "blob"));
+        CHECK_STR(json_string_value(json_object_get(o, "format")), st_formats[m[k].fmt]);
+        CHECK_STR(json_string_value(json_object_get(o, "compression")), st_codecs[m[k].codec]);
+        json_decref(o);
+        if (m[k].fmt >= 2) { /* stored as it is: never inline, stored bytes = bytes */
+            CHECK(m[k].has_blob);
+            CHECK_EQ(m[k].file_size, m[k].size);
+        }
+        if (m[k].size > 4096)
+            CHECK(m[k].has_blob);
+    }
+
+    /* Every figure, computed from the model. */
+    uint64_t entries = 0, stored = 0, original = 0, inl = 0, blob_entries = 0, blob_stored = 0;
+    uint64_t f_n[4] = {0}, f_st[4] = {0}, f_or[4] = {0}, c_n[5] = {0}, c_st[5] = {0}, c_or[5] = {0};
+    for (int k = 0; k < KEYS; k++) {
+        if (!m[k].present)
+            continue;
+        entries++;
+        stored += m[k].file_size;
+        original += m[k].size;
+        f_n[m[k].fmt]++, f_st[m[k].fmt] += m[k].file_size, f_or[m[k].fmt] += m[k].size;
+        c_n[m[k].codec]++, c_st[m[k].codec] += m[k].file_size, c_or[m[k].codec] += m[k].size;
+        if (m[k].has_blob) {
+            blob_entries++;
+            blob_stored += m[k].file_size;
+        } else {
+            inl++;
+        }
+    }
+    /* Distinct blobs: one per content among entries with a blob, at the
+     * largest size its entries record. */
+    uint64_t blobs = 0, blob_bytes = 0;
+    int seen[KEYS] = {0};
+    for (int k = 0; k < KEYS; k++) {
+        if (!m[k].present || !m[k].has_blob || seen[k])
+            continue;
+        uint64_t largest = 0;
+        for (int j = k; j < KEYS; j++)
+            if (m[j].present && m[j].has_blob && m[j].content == m[k].content) {
+                seen[j] = 1;
+                largest = m[j].file_size > largest ? m[j].file_size : largest;
+            }
+        blobs++;
+        blob_bytes += largest;
+    }
+    if (ca)
+        CHECK(blobs < blob_entries); /* the workload shares blobs */
+    else
+        CHECK_EQ(blobs, blob_entries);
+
+    st.version = BLOBSTORE_STATS_VERSION;
+    CHECK_EQ(blobstore_stats(&st, bs), 0);
+    CHECK_EQ(st.entries, entries);
+    CHECK_EQ(st.stored_bytes, stored);
+    CHECK_EQ(st.original_bytes, original);
+    CHECK_EQ(st.inline_entries, inl);
+    CHECK_EQ(st.blobs, blobs);
+    CHECK_EQ(st.blob_bytes, blob_bytes);
+    CHECK_EQ(st.dedup_saved_bytes, blob_stored - blob_bytes);
+    size_t nf = 0, nc = 0;
+    for (int i = 0; i < 4; i++) {
+        if (!f_n[i]) {
+            CHECK(st_find(st.formats, st.n_formats, st_formats[i]) == NULL);
+            continue;
+        }
+        nf++;
+        const blobstore_stats_group *g = st_find(st.formats, st.n_formats, st_formats[i]);
+        CHECK(g != NULL);
+        CHECK_EQ(g->entries, f_n[i]);
+        CHECK_EQ(g->stored_bytes, f_st[i]);
+        CHECK_EQ(g->original_bytes, f_or[i]);
+    }
+    for (int i = 0; i < 5; i++) {
+        if (!c_n[i]) {
+            CHECK(st_find(st.codecs, st.n_codecs, st_codecs[i]) == NULL);
+            continue;
+        }
+        nc++;
+        const blobstore_stats_group *g = st_find(st.codecs, st.n_codecs, st_codecs[i]);
+        CHECK(g != NULL);
+        CHECK_EQ(g->entries, c_n[i]);
+        CHECK_EQ(g->stored_bytes, c_st[i]);
+        CHECK_EQ(g->original_bytes, c_or[i]);
+    }
+    CHECK_EQ(st.n_formats, nf);
+    CHECK_EQ(st.n_codecs, nc);
+    for (size_t i = 1; i < st.n_formats; i++) /* in name order */
+        CHECK(strcmp(st.formats[i - 1].name, st.formats[i].name) < 0);
+    for (size_t i = 1; i < st.n_codecs; i++)
+        CHECK(strcmp(st.codecs[i - 1].name, st.codecs[i].name) < 0);
+    blobstore_stats_free(&st);
+    CHECK(st.formats == NULL && st.n_formats == 0 && st.version == BLOBSTORE_STATS_VERSION);
+
+    /* a version this library does not know is refused, naming it */
+    st.version = BLOBSTORE_STATS_VERSION + 1;
+    CHECK_EQ(blobstore_stats(&st, bs), BLOBSTORE_EINVAL);
+    CHECK(strstr(blobstore_errmsg(), "blobstore_store_stats version 2 is not supported") != NULL);
+}

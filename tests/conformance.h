@@ -11,6 +11,10 @@
 void conformance_store(blobstore *bs);
 /* The suite for a content-addressable store. */
 void conformance_store_ca(blobstore *bs);
+/* blobstore_stats() against figures computed from what it put (seeded
+ * random sizes, formats and codecs; overwrites and deletes; with ca, keys
+ * sharing content). Clears the store first; checks all but index_bytes. */
+void conformance_stats(blobstore *bs, int ca, uint64_t seed);
 
 #include "blobstore/sys/meta_backend.h"
 

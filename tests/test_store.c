@@ -54,6 +54,72 @@ CONFORMANCE(conformance_ca_json_fs, "json", "filesystem", 1, 0)
 CONFORMANCE(conformance_ca_sqlite_fs, "sqlite", "filesystem", 1, 0)
 CONFORMANCE(conformance_ca_sqlite_mem, "sqlite", "memory", 1, 0)
 
+/* Bytes of the files that exist among names in dir. */
+static int64_t files_size(const char *dir, const char *const *names)
+{
+    int64_t n = 0;
+    for (size_t i = 0; names[i]; i++) {
+        char p[4200];
+        struct stat st;
+        snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
+        if (stat(p, &st) == 0)
+            n += (int64_t)st.st_size;
+    }
+    return n;
+}
+
+/* blobstore_stats against figures computed from what the test put, and the
+ * index's size against its files. */
+#define STATS(name, backend, blob, ca, seed)                                                       \
+    TEST(name)                                                                                     \
+    {                                                                                              \
+        const char *dir = test_tmpdir();                                                           \
+        blobstore *bs = open_store(dir, backend, blob, ca, 0);                                     \
+        CHECK(bs != NULL);                                                                         \
+        int failed = test__failed;                                                                 \
+        conformance_stats(bs, ca, seed);                                                           \
+        if (test__failed == failed) {                                                              \
+            static const char *const json_files[] = {"cache_metadata.json",                        \
+                                                     "cache_metadata.json.journal", NULL};         \
+            static const char *const sqlite_files[] = {                                            \
+                "cache_metadata.db", "cache_metadata.db-wal", "cache_metadata.db-shm", NULL};      \
+            blobstore_store_stats st = BLOBSTORE_STORE_STATS_INIT;                                 \
+            CHECK_EQ(blobstore_stats(&st, bs), 0);                                                 \
+            int64_t got = st.index_bytes;                                                          \
+            blobstore_stats_free(&st);                                                             \
+            if (strcmp(blob, "memory") == 0) { /* the store lives in memory */                     \
+                CHECK_EQ(got, -1);                                                                 \
+            } else {                                                                               \
+                int64_t want =                                                                     \
+                    files_size(dir, strcmp(backend, "json") ? sqlite_files : json_files);          \
+                CHECK(want > 0);                                                                   \
+                CHECK_EQ(got, want);                                                               \
+            }                                                                                      \
+        }                                                                                          \
+        blobstore_close(bs);                                                                       \
+    }
+
+STATS(stats_json_fs, "json", "filesystem", 0, 1)
+STATS(stats_sqlite_fs, "sqlite", "filesystem", 0, 2)
+STATS(stats_ca_json_fs, "json", "filesystem", 1, 3)
+STATS(stats_ca_sqlite_fs, "sqlite", "filesystem", 1, 4)
+STATS(stats_ca_sqlite_mem_blobs, "sqlite", "memory", 1, 5)
+
+TEST(stats_of_a_store_in_memory)
+{
+    /* no directory: the index has no files, its size is unknown */
+    blobstore *bs = open_store(NULL, "json", "memory", 1, 0);
+    CHECK(bs != NULL);
+    conformance_stats(bs, 1, 6);
+    blobstore_store_stats st = BLOBSTORE_STORE_STATS_INIT;
+    CHECK_EQ(blobstore_stats(&st, bs), 0);
+    CHECK_EQ(st.index_bytes, -1);
+    blobstore_stats_free(&st);
+    blobstore_stats_free(NULL);
+    CHECK_EQ(blobstore_stats(NULL, bs), BLOBSTORE_EINVAL);
+    blobstore_close(bs);
+}
+
 static int count_files(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -1190,6 +1256,12 @@ TEST(verify_reports_an_unsafe_pickle_key)
 }
 
 static const test_case tests[] = {
+    TEST_ENTRY(stats_json_fs),
+    TEST_ENTRY(stats_sqlite_fs),
+    TEST_ENTRY(stats_ca_json_fs),
+    TEST_ENTRY(stats_ca_sqlite_fs),
+    TEST_ENTRY(stats_ca_sqlite_mem_blobs),
+    TEST_ENTRY(stats_of_a_store_in_memory),
     TEST_ENTRY(migrate_between_local_backends),
     TEST_ENTRY(migrate_to_in_place_switches_when_all_is_copied),
     TEST_ENTRY(raw_blob_without_segment_checksums_is_checked_by_sha256),

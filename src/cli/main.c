@@ -70,12 +70,14 @@ static const char *usage_main =
     "  verify [--repair | --rebuild-index]      check every blob; report problems;\n"
     "                                           rebuild the index from the blobs\n"
     "  create-index PATH                        index a metadata path for ls --where\n"
+    "  stats [--json]                           entries, stored and original bytes by\n"
+    "                                           format and codec, dedup savings, index size\n"
     "  migrate [--to-dir DIR] [--to-backend B] [--to-blob-backend BB] [--to-shard-chars N]\n"
     "                                           copy this store to other backends, verifying\n"
     "\n"
     "Only init, put and migrate --to-dir create a store, and only in a new or empty\n"
     "directory; other commands need an existing store (DIR/blobstore.json), else they\n"
-    "exit 1 and write nothing. get, meta, exists, ls and verify (without --repair)\n"
+    "exit 1 and write nothing. get, meta, exists, ls, stats and verify (without --repair)\n"
     "open the store read-only: a user who may only read it can run them.\n"
     "\n"
     "Global options may also follow the command: blobstore ls --dir DIR.\n"
@@ -182,6 +184,19 @@ static const command_help helps[] = {
                "have no blob and cannot come back. Exit 3 if some blob gave no entry.\n"
                "On a terminal, a verify longer than a second shows its progress on standard\n"
                "error (entries checked of the total, rate, ETA; see blobstore --help).\n"},
+    {"stats", "usage: blobstore stats [--json]\n"
+              "Print the store's statistics, read from the index alone (no blob is read):\n"
+              "entries; stored bytes (compressed, as kept) and original bytes (as given to\n"
+              "put), summed over entries, in total and by format (bytes, b2nd, parquet,\n"
+              "pickle) and by codec; the distinct blobs and their bytes (a blob that keys\n"
+              "share in a content-addressed store counted once); entries kept inline in the\n"
+              "index (small values in SQLite and PostgreSQL); dedup savings (stored bytes of\n"
+              "the entries with a blob minus those of the distinct blobs); and the index's\n"
+              "size (its files in DIR, or the PostgreSQL table with its indexes).\n"
+              "--json prints one JSON object: entries, stored_bytes, original_bytes,\n"
+              "inline_entries, blobs, blob_bytes, dedup_saved_bytes, index_bytes (null when\n"
+              "unknown), formats and codecs (each {NAME: {entries, stored_bytes,\n"
+              "original_bytes}}). The store is opened read-only.\n"},
     {"migrate", "usage: blobstore migrate [--to-dir DIR] [--to-backend B] [--to-blob-backend BB]\n"
                 "                         [--to-shard-chars N]\n"
                 "Copy every entry of this store (the global options name it) to other backends,\n"
@@ -1239,6 +1254,105 @@ static int cmd_clear(blobstore *bs, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* "1.5 MiB (1572864 bytes)" */
+static void put_bytes(uint64_t n)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (n < 1024) {
+        printf("%llu bytes", (unsigned long long)n);
+        return;
+    }
+    double v = (double)n / 1024;
+    size_t u = 0;
+    while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1024;
+        u++;
+    }
+    printf("%.1f %s (%llu bytes)", v, units[u], (unsigned long long)n);
+}
+
+static void put_groups_json(const char *name, const blobstore_stats_group *g, size_t n)
+{
+    printf(",\"%s\":{", name);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            fputc(',', stdout);
+        put_json_key(stdout, g[i].name);
+        printf(":{\"entries\":%llu,\"stored_bytes\":%llu,\"original_bytes\":%llu}",
+               (unsigned long long)g[i].entries, (unsigned long long)g[i].stored_bytes,
+               (unsigned long long)g[i].original_bytes);
+    }
+    fputc('}', stdout);
+}
+
+static void put_groups_text(const char *title, const blobstore_stats_group *g, size_t n)
+{
+    printf("\n%-16s %12s %16s %16s\n", title, "entries", "stored bytes", "original bytes");
+    for (size_t i = 0; i < n; i++) {
+        fputs("  ", stdout);
+        put_key(stdout, g[i].name);
+        int w = 14 - (int)strlen(g[i].name);
+        printf("%*s %12llu %16llu %16llu\n", w > 0 ? w : 0, "", (unsigned long long)g[i].entries,
+               (unsigned long long)g[i].stored_bytes, (unsigned long long)g[i].original_bytes);
+    }
+}
+
+static int cmd_stats(blobstore *bs, int argc, char **argv)
+{
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else
+            return usage_error("stats: unexpected argument %s", argv[i]);
+    }
+    blobstore_store_stats st = BLOBSTORE_STORE_STATS_INIT;
+    int rc = blobstore_stats(&st, bs);
+    if (rc)
+        return lib_error(rc);
+    if (json) {
+        printf("{\"entries\":%llu,\"stored_bytes\":%llu,\"original_bytes\":%llu,"
+               "\"inline_entries\":%llu,\"blobs\":%llu,\"blob_bytes\":%llu,"
+               "\"dedup_saved_bytes\":%llu,\"index_bytes\":",
+               (unsigned long long)st.entries, (unsigned long long)st.stored_bytes,
+               (unsigned long long)st.original_bytes, (unsigned long long)st.inline_entries,
+               (unsigned long long)st.blobs, (unsigned long long)st.blob_bytes,
+               (unsigned long long)st.dedup_saved_bytes);
+        if (st.index_bytes < 0)
+            fputs("null", stdout);
+        else
+            printf("%lld", (long long)st.index_bytes);
+        put_groups_json("formats", st.formats, st.n_formats);
+        put_groups_json("codecs", st.codecs, st.n_codecs);
+        fputs("}\n", stdout);
+    } else {
+        printf("entries:         %llu\n", (unsigned long long)st.entries);
+        fputs("stored:          ", stdout);
+        put_bytes(st.stored_bytes);
+        fputs("\noriginal:        ", stdout);
+        put_bytes(st.original_bytes);
+        if (st.stored_bytes)
+            printf("\nratio:           %.2f (original / stored)",
+                   (double)st.original_bytes / (double)st.stored_bytes);
+        printf("\nblobs:           %llu distinct, ", (unsigned long long)st.blobs);
+        put_bytes(st.blob_bytes);
+        printf("\ninline entries:  %llu (kept in the index, no blob)\n",
+               (unsigned long long)st.inline_entries);
+        fputs("dedup savings:   ", stdout);
+        put_bytes(st.dedup_saved_bytes);
+        fputs("\nindex size:      ", stdout);
+        if (st.index_bytes < 0)
+            fputs("unknown", stdout);
+        else
+            put_bytes((uint64_t)st.index_bytes);
+        fputc('\n', stdout);
+        put_groups_text("by format", st.formats, st.n_formats);
+        put_groups_text("by codec", st.codecs, st.n_codecs);
+    }
+    blobstore_stats_free(&st);
+    return EXIT_OK;
+}
+
 typedef struct {
     size_t unsafe, foreign, unindexed, norecord, written;
 } uncounted;
@@ -1417,6 +1531,7 @@ static const command commands[] = {
     {"ls", cmd_ls, OPEN_READ},
     {"clear", cmd_clear, OPEN_WRITE},
     {"verify", cmd_verify, OPEN_VERIFY},
+    {"stats", cmd_stats, OPEN_READ},
     {"create-index", cmd_create_index, OPEN_WRITE},
     {"migrate", cmd_migrate, OPEN_WRITE},
 };

@@ -61,17 +61,17 @@ TEST(checks_version)
     be = spoilt_new();
     be->version = BLOBSTORE_META_BACKEND_VERSION + 1;
     CHECK_EQ(open_with_meta(be), BLOBSTORE_EINVAL);
-    CHECK(strstr(blobstore_errmsg(), "version 3 is not supported (this library knows versions "
-                                     "1..2") != NULL);
+    CHECK(strstr(blobstore_errmsg(), "version 4 is not supported (this library knows versions "
+                                     "1..3") != NULL);
     be = spoilt_new();
     be->iterate = NULL;
     CHECK_EQ(open_with_meta(be), BLOBSTORE_EINVAL);
-    CHECK_STR(blobstore_errmsg(), "metadata backend (version 2) lacks its required slot iterate");
+    CHECK_STR(blobstore_errmsg(), "metadata backend (version 3) lacks its required slot iterate");
     CHECK_EQ(frees, 3);
     be = spoilt_new(); /* without free: refused, not called */
     be->free = NULL;
     CHECK_EQ(open_with_meta(be), BLOBSTORE_EINVAL);
-    CHECK_STR(blobstore_errmsg(), "metadata backend (version 2) lacks its required slot free");
+    CHECK_STR(blobstore_errmsg(), "metadata backend (version 3) lacks its required slot free");
     free(be);
 
     /* blob backends alike */
@@ -100,19 +100,20 @@ TEST(checks_version)
     /* every built-in backend passes its own check */
     blobstore_meta_backend *m;
     CHECK_EQ(blobstore_meta_backend_json_new(&m, NULL, 0), 0);
-    CHECK_EQ(m->version, 2);
+    CHECK_EQ(m->version, 3);
     CHECK_EQ(bs__meta_backend_check(m), 0);
     m->free(m);
     CHECK_EQ(blobstore_meta_backend_sqlite_new(&m, ":memory:", 0), 0);
-    CHECK_EQ(m->version, 2);
+    CHECK_EQ(m->version, 3);
     CHECK_EQ(bs__meta_backend_check(m), 0);
     m->free(m);
 }
 
 TEST(version_1_metadata_backend_is_accepted_without_its_new_slots)
 {
-    /* A version 1 backend's iterate_filtered and create_index are never
-     * read: queries scan with iterate, create_index is a no-op. */
+    /* A version 1 backend's iterate_filtered, create_index and stats are
+     * never read: queries scan with iterate, create_index is a no-op, stats
+     * iterates. */
     blobstore_meta_backend *be;
     CHECK_EQ(toy_meta_new(&be, NULL), 0);
     CHECK_EQ(be->version, 1);
@@ -130,6 +131,17 @@ TEST(version_1_metadata_backend_is_accepted_without_its_new_slots)
     CHECK_EQ(l.count, 1);
     CHECK_STR(l.keys[0], "b");
     blobstore_list_free(&l);
+    CHECK_EQ(toy_meta_v2_calls, 0);
+    /* without a stats slot the store iterates every entry: the same figures
+     * (conformance_stats computes them from what it put), shared blobs too */
+    conformance_stats(bs, 0, 7);
+    CHECK_EQ(toy_meta_v2_calls, 0);
+    blobstore_close(bs);
+    CHECK_EQ(toy_meta_new(&be, NULL), 0);
+    o.meta_backend = be;
+    o.content_addressable = BLOBSTORE_YES;
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    conformance_stats(bs, 1, 8);
     CHECK_EQ(toy_meta_v2_calls, 0);
     blobstore_close(bs);
 }

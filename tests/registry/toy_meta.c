@@ -4,8 +4,8 @@
  *
  * It keeps its index in "toy.index" in the store directory (through the JSON
  * backend underneath: a toy), and it is a version 1 backend: its version 2
- * slots hold functions that must never be called, to show the store does
- * not read slots newer than a backend's version.
+ * and 3 slots hold functions that must never be called, to show the store
+ * does not read slots newer than a backend's version.
  */
 #include "registry.h"
 #include "toy_meta.h"
@@ -71,6 +71,13 @@ static int toy_never_index(blobstore_meta_backend *be, const char *path)
     return BLOBSTORE_EIO;
 }
 
+static int toy_never_stats(blobstore_meta_backend *be, blobstore_meta_stats *st)
+{
+    (void)be, (void)st;
+    toy_meta_v2_calls++;
+    return BLOBSTORE_EIO;
+}
+
 int toy_meta_new(blobstore_meta_backend **out, const char *path)
 {
     toy_backend *t = calloc(1, sizeof(*t));
@@ -91,6 +98,7 @@ int toy_meta_new(blobstore_meta_backend **out, const char *path)
     t->parent.free = toy_free;
     t->parent.iterate_filtered = toy_never_filtered; /* version 2: never read */
     t->parent.create_index = toy_never_index;
+    t->parent.stats = toy_never_stats; /* version 3: never read */
     *out = &t->parent;
     return 0;
 }

@@ -13,9 +13,10 @@
  * Versions: the struct only grows at the end, and a slot added means the
  * version goes up. blobstore_open() checks a backend it is given: a version
  * it does not know (0, or newer than this header's) or a required slot left
- * NULL fails with BLOBSTORE_EINVAL and a message naming it. A version 1
- * backend (written before iterate_filtered and create_index existed) is
- * still accepted: those slots are never read from it.
+ * NULL fails with BLOBSTORE_EINVAL and a message naming it. Older versions
+ * are still accepted, and the slots they lack are never read from them: a
+ * version 1 backend has no iterate_filtered nor create_index, a version 2
+ * backend no stats (the store then iterates every entry).
  */
 #ifndef BLOBSTORE_SYS_META_BACKEND_H
 #define BLOBSTORE_SYS_META_BACKEND_H
@@ -26,7 +27,7 @@
 extern "C" {
 #endif
 
-#define BLOBSTORE_META_BACKEND_VERSION 2
+#define BLOBSTORE_META_BACKEND_VERSION 3
 
 /**
  * One entry. Strings are NUL-terminated; in entries a backend returns,
@@ -88,6 +89,39 @@ typedef struct blobstore_meta_blob_refs {
     uint64_t count;
 } blobstore_meta_blob_refs;
 
+/** One group of entries that stats() reports: those of one format and one
+ *  codec. Strings are valid during the call only. */
+typedef struct blobstore_meta_group {
+    const char *format;
+    const char *compression;
+    uint64_t entries;        /**< entries in the group */
+    uint64_t size;           /**< their size, summed */
+    uint64_t file_size;      /**< their file_size, summed */
+    uint64_t blob_entries;   /**< those of them with a blob (not inline) */
+    uint64_t blob_file_size; /**< file_size summed over those */
+} blobstore_meta_group;
+
+/** What stats() is given and fills. */
+typedef struct blobstore_meta_stats {
+    /** Set by the store: stats() calls it once per (format, compression)
+     *  group, in any order; nonzero stops (stats() then returns it). */
+    int (*group)(void *ctx, const blobstore_meta_group *g);
+    void *ctx;
+    /** Filled by stats(): among entries with a blob, those whose blob
+     *  other entries refer to too, one per blob excepted: a blob that n
+     *  entries refer to adds n - 1... */
+    uint64_t shared_entries;
+    /** ...and their file_size, summed: the bytes shared blobs save. A blob
+     *  counts once, at the largest file_size its entries record (each entry
+     *  records the size of the frame its own put made), so this is the sum
+     *  of its entries' file_size minus their largest. */
+    uint64_t shared_bytes;
+    /** Filled by stats(): bytes the backend's storage takes, or -1 (as the
+     *  store sets it before the call) for the store to sum the index files
+     *  its registry row names. */
+    int64_t index_bytes;
+} blobstore_meta_stats;
+
 /** Backend capability flags. */
 #define BLOBSTORE_META_INLINE 1u /**< put() keeps inline_data */
 
@@ -124,6 +158,12 @@ struct blobstore_meta_backend {
     /** may: create (if missing) an index on a metadata path; called outside
      *  transactions. NULL: the backend keeps no indexes (queries scan). */
     int (*create_index)(blobstore_meta_backend *be, const char *path);
+    /* ---- version 3 ---- */
+    /** may: aggregate every entry into st (see blobstore_meta_stats), inside
+     *  a read transaction, without returning entries one by one (GROUP BY,
+     *  one pass over an index in memory): blobstore_stats() on a large
+     *  store. NULL: the store iterates every entry and aggregates itself. */
+    int (*stats)(blobstore_meta_backend *be, blobstore_meta_stats *st);
 };
 
 /** The JSON file backend. path NULL: kept in memory only. durable: fsync
