@@ -93,6 +93,40 @@ TEST(pg_store_conformance_content_addressed)
     blobstore_close(bs);
 }
 
+/* blobstore_stats aggregated by the server (one statement): every figure
+ * against what the test put, with filesystem blobs and with shared blobs;
+ * the index's size is the table's with its indexes, as the server says. */
+static void pg_stats_case(const char *blob_backend, int ca, uint64_t seed)
+{
+    CHECK_EQ(fresh_db(), 0);
+    blobstore *bs = open_pg(blob_backend, ca);
+    CHECK(bs != NULL);
+    conformance_stats(bs, ca, seed);
+    blobstore_store_stats st = BLOBSTORE_STORE_STATS_INIT;
+    CHECK_EQ(blobstore_stats(&st, bs), 0);
+    int64_t got = st.index_bytes;
+    blobstore_stats_free(&st);
+    blobstore_close(bs);
+    PGconn *c = PQconnectdb(url);
+    PGresult *r = PQexec(c, "SELECT pg_total_relation_size('blobstore_entries')");
+    CHECK(PQresultStatus(r) == PGRES_TUPLES_OK);
+    long long want = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    CHECK(want > 0);
+    CHECK_EQ(got, want);
+}
+
+TEST(pg_stats_with_files)
+{
+    pg_stats_case("filesystem", 0, 11);
+}
+
+TEST(pg_stats_content_addressed)
+{
+    pg_stats_case("memory", 1, 12);
+}
+
 TEST(pg_queries_and_indexes)
 {
     CHECK_EQ(fresh_db(), 0);
@@ -233,6 +267,8 @@ static const test_case tests[] = {
     TEST_ENTRY(pg_store_conformance_with_files),
     TEST_ENTRY(pg_with_files_is_opened_where_the_files_are),
     TEST_ENTRY(pg_store_conformance_content_addressed),
+    TEST_ENTRY(pg_stats_with_files),
+    TEST_ENTRY(pg_stats_content_addressed),
     TEST_ENTRY(pg_queries_and_indexes),
     TEST_ENTRY(pg_many_processes_write_at_once),
     TEST_ENTRY(pg_schema_is_migrated_and_versions_checked),
