@@ -10,6 +10,7 @@ blobstore_add_test(test_shared_keys SOURCES tests/test_shared_keys.c)
 blobstore_add_test(test_procs SOURCES tests/test_procs.c)
 add_test(NAME test_cli COMMAND ${PROJECT_SOURCE_DIR}/tests/cli.sh $<TARGET_FILE:blobstore_cli>)
 add_test(NAME test_cli_index COMMAND ${PROJECT_SOURCE_DIR}/tests/cli_index.sh $<TARGET_FILE:blobstore_cli>)
+add_test(NAME test_cli_stats COMMAND ${PROJECT_SOURCE_DIR}/tests/cli_stats.sh $<TARGET_FILE:blobstore_cli>)
 add_test(NAME test_make_run COMMAND ${PROJECT_SOURCE_DIR}/tests/make_run.sh)
 set_tests_properties(test_cli PROPERTIES TIMEOUT 300)
 # Mounts a small tmpfs: needs root, else reported as skipped (exit 77).
