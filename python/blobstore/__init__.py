@@ -907,6 +907,38 @@ class BlobStore:
         result["norecord"] = sum(p["kind"] == "norecord" for p in result["problems"])
         return result
 
+    def stats(self):
+        """Statistics of the whole store, read from the index alone (no blob
+        is read; SQLite and PostgreSQL aggregate in SQL, the JSON index in one
+        pass in memory), as a dict:
+
+        - ``entries``: the number of entries (keys);
+        - ``stored_bytes`` / ``original_bytes``: bytes as stored (compressed)
+          and as given to put, summed over entries;
+        - ``formats`` / ``codecs``: the same by format ("bytes", "b2nd",
+          "parquet", "pickle") and by codec, ``{name: {"entries": n,
+          "stored_bytes": s, "original_bytes": o}}``;
+        - ``inline_entries``: small values SQLite and PostgreSQL keep in the
+          index (no blob);
+        - ``blobs`` / ``blob_bytes``: the distinct blobs the other entries
+          refer to and their stored bytes, each blob once (keys sharing
+          content in a content-addressed store share a blob);
+        - ``dedup_saved_bytes``: stored bytes of the entries with a blob minus
+          ``blob_bytes``: what sharing saves;
+        - ``index_bytes``: the index's size on disk (its files, or the
+          PostgreSQL table with its indexes), None when unknown (a store in
+          memory).
+
+        The same figures as ``blobstore stats --json``.
+
+        >>> s = store.stats()                                   # doctest: +SKIP
+        >>> s["entries"], s["formats"]["bytes"]["entries"]      # doctest: +SKIP
+        (3, 2)
+        >>> s["original_bytes"] / s["stored_bytes"]             # doctest: +SKIP
+        4.2
+        """
+        return self._store.stats()
+
     def migrate_to(self, other):
         """Copy every entry of this store into the open store ``other`` (e.g.
         one on PostgreSQL and S3), checking each copy's SHA-256; entries it

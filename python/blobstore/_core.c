@@ -1257,6 +1257,61 @@ static PyObject *Store_verify(StoreObject *self, PyObject *args, PyObject *kw)
                          problems);
 }
 
+/* {NAME: {"entries", "stored_bytes", "original_bytes"}} */
+static PyObject *stats_groups(const blobstore_stats_group *g, size_t n)
+{
+    PyObject *d = PyDict_New();
+    for (size_t i = 0; d && i < n; i++) {
+        PyObject *v = Py_BuildValue("{s:K,s:K,s:K}", "entries", (unsigned long long)g[i].entries,
+                                    "stored_bytes", (unsigned long long)g[i].stored_bytes,
+                                    "original_bytes", (unsigned long long)g[i].original_bytes);
+        if (!v || PyDict_SetItemString(d, g[i].name, v) != 0) {
+            Py_XDECREF(v);
+            Py_CLEAR(d);
+            break;
+        }
+        Py_DECREF(v);
+    }
+    return d;
+}
+
+static PyObject *Store_stats(StoreObject *self, PyObject *unused)
+{
+    (void)unused;
+    CHECK_OPEN(self);
+    blobstore_store_stats st = BLOBSTORE_STORE_STATS_INIT;
+    int rc;
+    blobstore *bs = self->bs;
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_stats(&st, bs);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc)
+        return raise_rc(self, rc);
+    PyObject *formats = stats_groups(st.formats, st.n_formats);
+    PyObject *codecs = formats ? stats_groups(st.codecs, st.n_codecs) : NULL;
+    PyObject *index = !codecs              ? NULL
+                      : st.index_bytes < 0 ? (Py_INCREF(Py_None), Py_None)
+                                           : PyLong_FromLongLong((long long)st.index_bytes);
+    PyObject *r = NULL;
+    if (index)
+        r = Py_BuildValue(
+            "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:N,s:N,s:N}", "entries", (unsigned long long)st.entries,
+            "stored_bytes", (unsigned long long)st.stored_bytes, "original_bytes",
+            (unsigned long long)st.original_bytes, "inline_entries",
+            (unsigned long long)st.inline_entries, "blobs", (unsigned long long)st.blobs,
+            "blob_bytes", (unsigned long long)st.blob_bytes, "dedup_saved_bytes",
+            (unsigned long long)st.dedup_saved_bytes, "index_bytes", index, "formats", formats,
+            "codecs", codecs);
+    else {
+        Py_XDECREF(formats);
+        Py_XDECREF(codecs);
+    }
+    blobstore_stats_free(&st);
+    return r;
+}
+
 static PyObject *Store_rebuild_index(StoreObject *self, PyObject *unused)
 {
     (void)unused;
@@ -2017,6 +2072,7 @@ static PyMethodDef Store_methods[] = {
     {"query", (PyCFunction)(void (*)(void))Store_query, METH_VARARGS | METH_KEYWORDS, NULL},
     {"clear", (PyCFunction)Store_clear, METH_NOARGS, NULL},
     {"verify", (PyCFunction)(void (*)(void))Store_verify, METH_VARARGS | METH_KEYWORDS, NULL},
+    {"stats", (PyCFunction)Store_stats, METH_NOARGS, NULL},
     {"rebuild_index", (PyCFunction)Store_rebuild_index, METH_NOARGS, NULL},
     {"migrate_to", (PyCFunction)Store_migrate_to, METH_VARARGS, NULL},
     {"migrate", (PyCFunction)(void (*)(void))Store_migrate, METH_VARARGS | METH_KEYWORDS, NULL},
