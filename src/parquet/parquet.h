@@ -148,6 +148,19 @@ void bs__pq_table_free(pq_table *t);
 void bs__pq_column_free(pq_column *c);
 /* Items of each child of a nested column of n items (LIST / MAP: offsets[n]). */
 size_t bs__pq_child_items(const pq_column *c, size_t n);
+
+/* ---- numbers as text (numtext.c) ---- */
+
+/* snprintf(buf, 32, "%.*g", prec, v), byte for byte, faster; buf holds 32
+ * bytes. Returns the length. */
+size_t bs__pq_double_text(char *buf, double v, int prec);
+/* "%lld" and "%llu" (buf: 24 bytes); return the length. */
+size_t bs__pq_i64_text(char *buf, int64_t v);
+size_t bs__pq_u64_text(char *buf, uint64_t v);
+/* strtoll / strtod of the whole string s (0), or -1 when it is not all one
+ * number (strtoll: or out of range). */
+int bs__pq_parse_i64(const char *s, int64_t *out);
+int bs__pq_parse_f64(const char *s, double *out);
 /* The "pandas" key-value metadata for a table (a RangeIndex); malloc'd. */
 char *bs__pq_pandas_metadata(const pq_table *t);
 

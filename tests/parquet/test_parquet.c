@@ -6,6 +6,8 @@
 #include "parquet/parquet.h"
 #include "test.h"
 
+#include <math.h>
+
 #define ROWS 1000
 
 static void fill(pq_column *c, pq_type t, int nullable, size_t n, int seed)
@@ -538,7 +540,160 @@ TEST(tables_through_the_store)
     blobstore_close(bs);
 }
 
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* One double's text both ways: snprintf's and ours; 0 when they agree. */
+static int text_differs(double v, int prec)
+{
+    char want[64], got[64];
+    snprintf(want, sizeof(want), "%.*g", prec, v);
+    size_t n = bs__pq_double_text(got, v, prec);
+    if (n == strlen(want) && strcmp(got, want) == 0)
+        return 0;
+    fprintf(stderr, "%%.%dg of %a: want \"%s\", got \"%s\"\n", prec, v, want, got);
+    return 1;
+}
+
+/* The CSV writer's number text is snprintf's, the reader's numbers are
+ * strtod's and strtoll's, byte for byte and bit for bit. */
+TEST(number_text_is_the_c_librarys)
+{
+    uint64_t s = 88172645463325252ULL;
+    int bad = 0;
+    static const double special[] = {0.0,
+                                     -0.0,
+                                     1.0,
+                                     -1.0,
+                                     0.1,
+                                     0.5,
+                                     1e16,
+                                     1e17,
+                                     9.999999999999999e16,
+                                     99999999999999999.0,
+                                     1e-5,
+                                     1e-4,
+                                     0.0001,
+                                     123456789012345678.0,
+                                     1e308,
+                                     1.7976931348623157e308,
+                                     2.2250738585072014e-308,
+                                     4.9406564584124654e-324,
+                                     2.225073858507201e-308,
+                                     1e22,
+                                     1e23,
+                                     2251799813685247.75,
+                                     2251799813685246.25,
+                                     0.3,
+                                     420.692,
+                                     10533475.0,
+                                     1.0 / 3,
+                                     2.0 / 3,
+                                     1e-320};
+    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++)
+        for (int prec = 2; prec <= 17; prec++)
+            bad += text_differs(special[i], prec) + text_differs(-special[i], prec);
+    char nan_inf[4][64];
+    bs__pq_double_text(nan_inf[0], NAN, 17);
+    bs__pq_double_text(nan_inf[1], -NAN, 17);
+    bs__pq_double_text(nan_inf[2], INFINITY, 17);
+    bs__pq_double_text(nan_inf[3], -INFINITY, 9);
+    CHECK_STR(nan_inf[0], "nan");
+    CHECK_STR(nan_inf[1], "-nan");
+    CHECK_STR(nan_inf[2], "inf");
+    CHECK_STR(nan_inf[3], "-inf");
+    for (int i = 0; i < 600000 && bad < 10; i++) {
+        uint64_t r = rng_next(&s), bits;
+        double v;
+        switch (i % 6) {
+        case 0: /* any bit pattern */
+            bits = r;
+            memcpy(&v, &bits, 8);
+            break;
+        case 1: /* a short decimal, as CSV holds them */
+            v = (double)(int64_t)(r % 100000000) / (double)(1 + rng_next(&s) % 100000);
+            break;
+        case 2: /* k/1000, k/7, ... */
+            v = (double)(r % 1000000000) / (i % 4 == 0 ? 1000.0 : 7.0);
+            break;
+        case 3: /* m / 2^j: exact decimals, ties at 17 digits among them */
+            v = ldexp((double)(r >> 11), -(int)(rng_next(&s) % 64));
+            break;
+        case 4: /* a float32's value, as float columns give */
+            bits = r;
+            {
+                float f;
+                uint32_t b32 = (uint32_t)bits;
+                memcpy(&f, &b32, 4);
+                v = (double)f;
+            }
+            break;
+        default: /* integers and their neighbours */
+            v = (double)(r >> (r % 60)) + (i % 3 ? 0.5 : 0.0);
+        }
+        if (isnan(v))
+            continue;
+        bad += text_differs(v, 17) + text_differs(v, 9) + text_differs(v, 15);
+        /* Parsing: the C library's number from our text and from shorter
+         * forms, as strtod gives it. */
+        char t[64];
+        snprintf(t, sizeof(t), "%.*f", (int)(r % 8), fmod(v, 1e12));
+        double a, b = strtod(t, NULL);
+        CHECK_EQ(bs__pq_parse_f64(t, &a), 0);
+        if (memcmp(&a, &b, 8) != 0) {
+            fprintf(stderr, "parse \"%s\": want %a got %a\n", t, b, a);
+            bad++;
+        }
+        int64_t iv = (int64_t)(r >> (r % 64)) * (i % 2 ? -1 : 1), got;
+        snprintf(t, sizeof(t), "%lld", (long long)iv);
+        CHECK_EQ(bs__pq_parse_i64(t, &got), 0);
+        CHECK_EQ(got, iv);
+        char tx[24];
+        bs__pq_i64_text(tx, iv);
+        CHECK_STR(tx, t);
+    }
+    CHECK_EQ(bad, 0);
+    static const char *const not_i64[] = {
+        "",    "-",  "+", "- 1", "1 ", "1.0", "0x10", "9223372036854775808", "-9223372036854775809",
+        "12a", "1e3"};
+    int64_t iv;
+    for (size_t i = 0; i < sizeof(not_i64) / sizeof(not_i64[0]); i++)
+        CHECK(bs__pq_parse_i64(not_i64[i], &iv) != 0);
+    CHECK_EQ(bs__pq_parse_i64("+7", &iv), 0);
+    CHECK_EQ(iv, 7);
+    CHECK_EQ(bs__pq_parse_i64("-9223372036854775808", &iv), 0);
+    CHECK(iv == INT64_MIN);
+    static const char *const not_f64[] = {"", "-", ".", "1 ", "1.2.3", "e5", "abc", "1,5"};
+    double dv;
+    for (size_t i = 0; i < sizeof(not_f64) / sizeof(not_f64[0]); i++)
+        CHECK(bs__pq_parse_f64(not_f64[i], &dv) != 0);
+    static const char *const f64s[] = {"-0.0",
+                                       "1.",
+                                       ".5",
+                                       "+2.5",
+                                       "9007199254740993",
+                                       "0.1",
+                                       "1e5",
+                                       " 3.25",
+                                       "inf",
+                                       "0x1p3",
+                                       "123456789012345678901234567890",
+                                       "1.7976931348623157e309",
+                                       "0.000000000000000000000000123"};
+    for (size_t i = 0; i < sizeof(f64s) / sizeof(f64s[0]); i++) {
+        double want = strtod(f64s[i], NULL);
+        CHECK_EQ(bs__pq_parse_f64(f64s[i], &dv), 0);
+        CHECK_MEM(&dv, &want, 8);
+    }
+}
+
 static const test_case tests[] = {
+    TEST_ENTRY(number_text_is_the_c_librarys),
     TEST_ENTRY(rle_hybrid_round_trips_at_every_run_boundary),
     TEST_ENTRY(tables_through_the_store),
     TEST_ENTRY(int96_timestamps_read_as_nanoseconds),
