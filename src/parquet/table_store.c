@@ -421,30 +421,34 @@ BLOBSTORE_API int blobstore_table_get(blobstore_table *out, blobstore *bs, const
 /* ---- CSV ---- */
 
 typedef struct {
-    char **cells; /* row-major; NULL for empty */
+    char **cells; /* row-major, NUL-terminated, into text; NULL for empty */
     size_t *lens;
     size_t nrows, ncols, cap;
+    char *text; /* the CSV, its cells decoded in place */
 } csv_grid;
 
 static void grid_free(csv_grid *g)
 {
-    for (size_t i = 0; i < g->cap; i++) /* unused slots are NULL, a partial row too */
-        free(g->cells[i]);
     free(g->cells);
     free(g->lens);
+    free(g->text);
     memset(g, 0, sizeof(*g));
 }
 
-/* RFC 4180: commas, quotes doubled inside quoted fields, CRLF or LF. */
-static int csv_parse(csv_grid *g, const char *s, size_t len)
+/* RFC 4180: commas, quotes doubled inside quoted fields, CRLF or LF. The
+ * grid takes s (malloc'd, len + 1 bytes): each cell is decoded in place (its
+ * text never longer than its source) and ended by a NUL written over the
+ * separator after it, so no cell is allocated. */
+static int csv_parse(csv_grid *g, char *s, size_t len)
 {
     memset(g, 0, sizeof(*g));
+    g->text = s;
     size_t pos = 0, col = 0, row = 0;
-    bs_buf cell = {0};
     int rc = 0;
     while (pos < len || col > 0) {
         int quoted = pos < len && s[pos] == '"', empty = 1;
-        cell.len = 0;
+        char *cell = s + pos;
+        size_t cell_len = 0, nul_at;
         if (quoted) {
             pos++;
             empty = 0;
@@ -454,28 +458,29 @@ static int csv_parse(csv_grid *g, const char *s, size_t len)
                         bs__error(BLOBSTORE_EINVAL, "CSV: unterminated quote on line %zu", row + 1);
                     break;
                 }
-                if (s[pos] == '"') {
-                    if (pos + 1 < len && s[pos + 1] == '"') {
-                        rc = bs__buf_append(&cell, "\"", 1);
-                        pos += 2;
-                        continue;
-                    }
-                    pos++;
-                    break;
+                const char *q = memchr(s + pos, '"', len - pos);
+                size_t run = q ? (size_t)(q - (s + pos)) : len - pos;
+                memmove(cell + cell_len, s + pos, run);
+                cell_len += run;
+                pos += run;
+                if (pos >= len)
+                    continue; /* unterminated */
+                if (pos + 1 < len && s[pos + 1] == '"') {
+                    cell[cell_len++] = '"';
+                    pos += 2;
+                    continue;
                 }
-                rc = bs__buf_append(&cell, s + pos, 1);
                 pos++;
-                if (rc)
-                    break;
+                break;
             }
+            nul_at = (size_t)(cell - s) + cell_len; /* before pos: read already */
         } else {
             size_t start = pos;
             while (pos < len && s[pos] != ',' && s[pos] != '\n' && s[pos] != '\r')
                 pos++;
-            if (pos > start) {
-                empty = 0;
-                rc = bs__buf_append(&cell, s + start, pos - start);
-            }
+            empty = pos == start;
+            cell_len = pos - start;
+            nul_at = pos; /* the separator, read below before it is overwritten */
         }
         if (rc)
             break;
@@ -484,6 +489,7 @@ static int csv_parse(csv_grid *g, const char *s, size_t len)
             pos++;
         if (pos < len && (s[pos] == '\n' || s[pos] == ','))
             pos++;
+        s[nul_at] = 0;
         if (row == 0 && g->ncols == 0 && end_row)
             g->ncols = col + 1;
         if (row > 0 && col >= g->ncols) {
@@ -508,17 +514,12 @@ static int csv_parse(csv_grid *g, const char *s, size_t len)
                 rc = BLOBSTORE_ENOMEM;
                 break;
             }
-            memset(c + g->cap, 0, (cap - g->cap) * sizeof(char *));
             g->cells = c;
             g->lens = l;
             g->cap = cap;
         }
-        g->cells[idx] = empty ? NULL : bs__strndup((const char *)cell.data, cell.len);
-        g->lens[idx] = cell.len;
-        if (!empty && !g->cells[idx]) {
-            rc = BLOBSTORE_ENOMEM;
-            break;
-        }
+        g->cells[idx] = empty ? NULL : cell;
+        g->lens[idx] = cell_len;
         col++;
         if (end_row) {
             if (row > 0 && col != g->ncols) {
@@ -535,22 +536,27 @@ static int csv_parse(csv_grid *g, const char *s, size_t len)
                 break;
         }
     }
-    bs__buf_free(&cell);
     g->nrows = row;
     if (!rc && row == 0)
         rc = bs__error(BLOBSTORE_EINVAL, "CSV: no header row");
     return rc;
 }
 
+/* csv_parse of a copy of s. */
+static int csv_parse_copy(csv_grid *g, const char *s, size_t len)
+{
+    char *t = bs__malloc(len + 1);
+    if (!t) {
+        memset(g, 0, sizeof(*g));
+        return BLOBSTORE_ENOMEM;
+    }
+    memcpy(t, s, len);
+    return csv_parse(g, t, len);
+}
+
 static int parse_i64(const char *s, int64_t *out)
 {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end)
-        return -1;
-    *out = v;
-    return 0;
+    return bs__pq_parse_i64(s, out);
 }
 
 /* An integer of type t, range-checked (a value that does not fit is an error,
@@ -588,13 +594,7 @@ static int parse_int(const char *s, pq_type t, int64_t *out)
 
 static int parse_f64(const char *s, double *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end)
-        return -1;
-    *out = v;
-    return 0;
+    return bs__pq_parse_f64(s, out);
 }
 
 static int parse_bool(const char *s, uint8_t *out)
@@ -856,7 +856,7 @@ BLOBSTORE_API int blobstore_table_from_csv(blobstore_table *out, const char *csv
 {
     csv_grid g;
     memset(out, 0, sizeof(*out));
-    int rc = csv_parse(&g, csv, len);
+    int rc = csv_parse_copy(&g, csv, len);
     uint8_t *given = rc ? NULL : bs__calloc(g.ncols ? g.ncols : 1, 1);
     if (!rc && !given)
         rc = BLOBSTORE_ENOMEM;
@@ -1014,7 +1014,7 @@ static void scalar_text(char *s, const pq_column *c, size_t r, int nested)
         if (nested)
             shortest_double(s, size, (double)f, 1);
         else
-            snprintf(s, size, "%.9g", (double)f);
+            bs__pq_double_text(s, (double)f, 9);
         break;
     }
     case PQ_DOUBLE: {
@@ -1023,11 +1023,11 @@ static void scalar_text(char *s, const pq_column *c, size_t r, int nested)
         if (nested)
             shortest_double(s, size, d, 0);
         else
-            snprintf(s, size, "%.17g", d);
+            bs__pq_double_text(s, d, 17);
         break;
     }
     case PQ_UINT64:
-        snprintf(s, size, "%llu", (unsigned long long)v);
+        bs__pq_u64_text(s, (uint64_t)v);
         break;
     case PQ_DATE:
     case PQ_TIMESTAMP_MS:
@@ -1076,7 +1076,7 @@ static void scalar_text(char *s, const pq_column *c, size_t r, int nested)
         bs__pq_decimal_text(s, p, c->scale);
         break;
     default:
-        snprintf(s, size, "%lld", (long long)v);
+        bs__pq_i64_text(s, v);
     }
 }
 
@@ -1201,9 +1201,12 @@ BLOBSTORE_API int blobstore_table_to_csv(char **out, size_t *out_len, const blob
     for (size_t r = 0; r < t->nrows && !rc; r++) {
         for (size_t k = 0; k < t->ncols && !rc; k++) {
             const pq_column *c = &t->cols[k];
+            /* Room for the separator and any number's text (64 bytes). */
+            if ((rc = bs__buf_reserve(&b, 66)) != 0)
+                break;
             if (k)
-                rc = bs__buf_append(&b, ",", 1);
-            if (rc || (c->valid && !c->valid[r]))
+                b.data[b.len++] = ',';
+            if (c->valid && !c->valid[r])
                 continue;
             if (PQ_NESTED(c->type)) {
                 bs_buf cell = {0};
@@ -1347,18 +1350,18 @@ static int csv_next(csv_src *c, csv_grid *g, size_t want)
         g->nrows = 1;
         return 0;
     }
-    bs_buf piece = {0};
-    int rc = bs__buf_append(&piece, c->header.data, c->header.len);
-    if (!rc)
-        rc = bs__buf_append(&piece, c->buf.data + c->start, cut - c->start);
-    if (!rc)
-        rc = csv_parse(g, (const char *)piece.data, piece.len);
+    size_t hl = c->header.len, len = hl + (cut - c->start);
+    char *piece = bs__malloc(len + 1);
+    if (!piece)
+        return BLOBSTORE_ENOMEM;
+    memcpy(piece, c->header.data, hl);
+    memcpy(piece + hl, c->buf.data + c->start, cut - c->start);
+    int rc = csv_parse(g, piece, len);
     if (rc && rc != BLOBSTORE_ENOMEM)
         bs__error_wrap(rc,
                        "in the CSV's records %zu..%zu (counting the header as 1, a piece's own "
                        "numbers start at 2)",
                        c->line, c->line + records - 1);
-    bs__buf_free(&piece);
     c->line += records;
     c->start = cut;
     return rc;
@@ -1379,7 +1382,7 @@ static int csv_header(csv_src *c, csv_grid *g)
     if (!rc && (c->header.data[c->header.len - 1] != '\n'))
         rc = bs__buf_append(&c->header, "\n", 1);
     if (!rc)
-        rc = csv_parse(g, (const char *)c->header.data, c->header.len);
+        rc = csv_parse_copy(g, (const char *)c->header.data, c->header.len);
     c->start = cut;
     c->line = 2;
     return rc;
