@@ -425,6 +425,7 @@ typedef struct {
     size_t *lens;
     size_t nrows, ncols, cap;
     char *text; /* the CSV, its cells decoded in place */
+    size_t text_cap;
 } csv_grid;
 
 static void grid_free(csv_grid *g)
@@ -439,10 +440,22 @@ static void grid_free(csv_grid *g)
  * grid takes s (malloc'd, len + 1 bytes): each cell is decoded in place (its
  * text never longer than its source) and ended by a NUL written over the
  * separator after it, so no cell is allocated. */
-static int csv_parse(csv_grid *g, char *s, size_t len)
+static int csv_parse(csv_grid *g, size_t len, size_t hint)
 {
-    memset(g, 0, sizeof(*g));
-    g->text = s;
+    static const unsigned char stop[256] = {[','] = 1, ['\n'] = 1, ['\r'] = 1};
+    char *s = g->text;
+    g->nrows = g->ncols = 0;
+    s[len] = '\n';       /* a sentinel for the scan of unquoted cells (text has len + 1 bytes) */
+    if (hint > g->cap) { /* cells expected: one allocation instead of doublings */
+        free(g->cells);
+        free(g->lens);
+        g->cap = 0;
+        g->cells = bs__malloc(hint * sizeof(char *));
+        g->lens = g->cells ? bs__malloc(hint * sizeof(size_t)) : NULL;
+        if (!g->lens)
+            return BLOBSTORE_ENOMEM;
+        g->cap = hint;
+    }
     size_t pos = 0, col = 0, row = 0;
     int rc = 0;
     while (pos < len || col > 0) {
@@ -476,7 +489,7 @@ static int csv_parse(csv_grid *g, char *s, size_t len)
             nul_at = (size_t)(cell - s) + cell_len; /* before pos: read already */
         } else {
             size_t start = pos;
-            while (pos < len && s[pos] != ',' && s[pos] != '\n' && s[pos] != '\r')
+            while (!stop[(unsigned char)s[pos]])
                 pos++;
             empty = pos == start;
             cell_len = pos - start;
@@ -537,21 +550,21 @@ static int csv_parse(csv_grid *g, char *s, size_t len)
         }
     }
     g->nrows = row;
+    s[len] = 0;
     if (!rc && row == 0)
         rc = bs__error(BLOBSTORE_EINVAL, "CSV: no header row");
     return rc;
 }
 
-/* csv_parse of a copy of s. */
+/* csv_parse of a copy of s into a new grid. */
 static int csv_parse_copy(csv_grid *g, const char *s, size_t len)
 {
-    char *t = bs__malloc(len + 1);
-    if (!t) {
-        memset(g, 0, sizeof(*g));
+    memset(g, 0, sizeof(*g));
+    if (!(g->text = bs__malloc(len + 1)))
         return BLOBSTORE_ENOMEM;
-    }
-    memcpy(t, s, len);
-    return csv_parse(g, t, len);
+    g->text_cap = len + 1;
+    memcpy(g->text, s, len);
+    return csv_parse(g, len, 0);
 }
 
 static int parse_i64(const char *s, int64_t *out)
@@ -687,6 +700,13 @@ static int fill_column(pq_column *c, const csv_grid *g, size_t k, size_t nrows)
     if (w ? !(c->values = bs__calloc(nrows ? nrows : 1, w))
           : !(c->offsets = bs__calloc(nrows + 1, sizeof(uint64_t))))
         return BLOBSTORE_ENOMEM;
+    if (!w) { /* the strings' bytes in one allocation */
+        size_t total = 0;
+        for (size_t r = 0; r < nrows; r++)
+            total += g->lens[(r + 1) * g->ncols + k];
+        if (bs__buf_reserve(&bytes, total + 1))
+            return BLOBSTORE_ENOMEM;
+    }
     for (size_t r = 0; r < nrows; r++) {
         const char *s = g->cells[(r + 1) * g->ncols + k];
         size_t n = g->lens[(r + 1) * g->ncols + k]; /* a string may hold NUL bytes */
@@ -1257,9 +1277,19 @@ typedef struct {
     bs_buf buf;   /* bytes read and not yet consumed, from start */
     size_t start; /* first unconsumed byte of buf */
     int eof;
-    bs_buf header; /* the header record, with its line end */
-    size_t line;   /* record number of the next record (the header is 1) */
+    bs_buf header;  /* the header record, with its line end */
+    size_t line;    /* record number of the next record (the header is 1) */
+    size_t ncols;   /* the header's fields */
+    csv_grid spare; /* the last piece's grid, its memory used again */
 } csv_src;
+
+/* Done with g (a grid of csv_next): its memory goes to the next piece. */
+static void csv_stash(csv_src *c, csv_grid *g)
+{
+    grid_free(&c->spare);
+    c->spare = *g;
+    memset(g, 0, sizeof(*g));
+}
 
 /* Read more of the file into c->buf (compacting it first). */
 static int csv_fill(csv_src *c)
@@ -1293,7 +1323,18 @@ static size_t csv_cut(const csv_src *c, size_t want, size_t *records)
     const char *s = (const char *)c->buf.data;
     size_t n = c->buf.len, cut = 0, count = 0;
     int quoted = 0, field_start = 1;
-    for (size_t i = c->start; i < n; i++) {
+    if (n > c->start && !memchr(s + c->start, '"', n - c->start)) {
+        /* No quote: the first line end at or past want bytes, else the
+         * last one (as the loop below finds them). */
+        size_t from = c->start + (want ? want - 1 : 0);
+        const char *nl = from < n ? memchr(s + from, '\n', n - from) : NULL;
+        if (!nl)
+            nl = memrchr(s + c->start, '\n', n - c->start);
+        cut = nl ? (size_t)(nl - s) + 1 : 0;
+        for (size_t i = c->start; i < cut; i++)
+            count += s[i] == '\n';
+    }
+    for (size_t i = cut ? n : c->start; i < n; i++) {
         char ch = s[i];
         if (quoted) {
             if (ch == '"') {
@@ -1337,7 +1378,9 @@ static size_t csv_cut(const csv_src *c, size_t want, size_t *records)
 static int csv_next(csv_src *c, csv_grid *g, size_t want)
 {
     size_t cut = 0, records = 0;
-    memset(g, 0, sizeof(*g));
+    *g = c->spare;
+    memset(&c->spare, 0, sizeof(c->spare));
+    g->nrows = g->ncols = 0;
     while ((cut = csv_cut(c, want, &records)) == 0 ||
            (!c->eof && cut - c->start < want && c->buf.len - c->start < want + CSV_PIECE)) {
         if (c->eof)
@@ -1351,12 +1394,16 @@ static int csv_next(csv_src *c, csv_grid *g, size_t want)
         return 0;
     }
     size_t hl = c->header.len, len = hl + (cut - c->start);
-    char *piece = bs__malloc(len + 1);
-    if (!piece)
-        return BLOBSTORE_ENOMEM;
-    memcpy(piece, c->header.data, hl);
-    memcpy(piece + hl, c->buf.data + c->start, cut - c->start);
-    int rc = csv_parse(g, piece, len);
+    if (g->text_cap < len + 1) {
+        free(g->text);
+        g->text_cap = 0;
+        if (!(g->text = bs__malloc(len + 1)))
+            return BLOBSTORE_ENOMEM;
+        g->text_cap = len + 1;
+    }
+    memcpy(g->text, c->header.data, hl);
+    memcpy(g->text + hl, c->buf.data + c->start, cut - c->start);
+    int rc = csv_parse(g, len, (records + 1) * c->ncols);
     if (rc && rc != BLOBSTORE_ENOMEM)
         bs__error_wrap(rc,
                        "in the CSV's records %zu..%zu (counting the header as 1, a piece's own "
@@ -1383,6 +1430,7 @@ static int csv_header(csv_src *c, csv_grid *g)
         rc = bs__buf_append(&c->header, "\n", 1);
     if (!rc)
         rc = csv_parse_copy(g, (const char *)c->header.data, c->header.len);
+    c->ncols = rc ? 0 : g->ncols;
     c->start = cut;
     c->line = 2;
     return rc;
@@ -1445,10 +1493,10 @@ static int ts_refill(table_stream *s)
             if (!rc)
                 rc = bs__pq_writer_write(s->w, &t, 0, t.nrows);
             bs__pq_table_free(&t);
-            grid_free(&g);
+            csv_stash(s->csv, &g);
             return rc;
         }
-        grid_free(&g);
+        csv_stash(s->csv, &g);
         if (rc)
             return rc;
     }
@@ -1550,12 +1598,12 @@ BLOBSTORE_API int blobstore_table_put_csv_fd(char **out_key, blobstore *bs, cons
         fit[k] = FIT_INT | FIT_DOUBLE | FIT_BOOL;
     while (!rc) {
         if ((rc = csv_next(&c, &g, CSV_PIECE)) == 0 && g.nrows <= 1) {
-            grid_free(&g);
+            csv_stash(&c, &g);
             break;
         }
         for (size_t k = 0; k < sch.ncols && !rc; k++)
             csv_scan(&g, k, &fit[k]);
-        grid_free(&g);
+        csv_stash(&c, &g);
     }
     for (size_t k = 0; k < sch.ncols && !rc; k++) {
         if (!given[k])
@@ -1567,8 +1615,10 @@ BLOBSTORE_API int blobstore_table_put_csv_fd(char **out_key, blobstore *bs, cons
     /* Pass 2: the rows, a piece at a time, into the store. */
     bs__buf_free(&c.buf);
     bs__buf_free(&c.header);
+    csv_grid spare = c.spare;
     memset(&c, 0, sizeof(c));
     c.fd = fd;
+    c.spare = spare;
     if (!rc && lseek(fd, 0, SEEK_SET) < 0)
         rc = bs__error_errno(errno, "CSV: cannot read the input again");
     if (!rc && (rc = csv_header(&c, &g)) == 0) {
@@ -1583,6 +1633,7 @@ BLOBSTORE_API int blobstore_table_put_csv_fd(char **out_key, blobstore *bs, cons
     }
     bs__buf_free(&c.buf);
     bs__buf_free(&c.header);
+    grid_free(&c.spare);
     bs__pq_table_free(&sch);
     return rc;
 }
