@@ -377,6 +377,16 @@ BLOBSTORE_API int blobstore_get_fd(blobstore *bs, const char *key, int fd);
  */
 BLOBSTORE_API int blobstore_get_metadata(char **out_json, blobstore *bs, const char *key);
 
+/**
+ * Change counters for read caches: *theirs changes whenever another
+ * connection to the index (another handle, another process) has committed a
+ * change, *ours whenever this handle has begun a write or a batch. A value
+ * read after both were taken is still current while neither has changed.
+ * Errors: BLOBSTORE_EUNSUPPORTED (an index without a counter: JSON,
+ * PostgreSQL, custom backends).
+ */
+BLOBSTORE_API int blobstore_changes(blobstore *bs, uint64_t *theirs, uint64_t *ours);
+
 /** Merge the top-level members of a JSON object into the entry's user
  *  metadata. Errors: BLOBSTORE_ENOTFOUND, BLOBSTORE_EINVAL. */
 BLOBSTORE_API int blobstore_update_metadata(blobstore *bs, const char *key, const char *json);

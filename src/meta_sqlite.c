@@ -41,7 +41,7 @@ typedef struct {
     int readonly;
     int has_sum; /* the entries table has its rowsum column (schema 2) */
     sqlite3_stmt *get, *put, *del, *scan_all, *scan_from, *scan_range;
-    sqlite3_stmt *begin_w, *commit, *rollback;
+    sqlite3_stmt *begin_w, *commit, *rollback, *data_version;
     int in_tx; /* 1: read (autocommit statements), 2: write transaction */
 } sq_backend;
 
@@ -649,6 +649,7 @@ static void sq_free(blobstore_meta_backend *pbe)
     sqlite3_finalize(be->begin_w);
     sqlite3_finalize(be->commit);
     sqlite3_finalize(be->rollback);
+    sqlite3_finalize(be->data_version);
     sqlite3_finalize(be->get);
     sqlite3_finalize(be->put);
     sqlite3_finalize(be->del);
@@ -743,6 +744,16 @@ static int sq_ctl(blobstore_meta_backend *pbe, int op, void *arg)
     if (op == BLOBSTORE_META_CTL_CHECK) {
         int rc = quick_check(be);
         return rc ? rc : check_rows(be);
+    }
+    if (op == BLOBSTORE_META_CTL_DATA_VERSION) {
+        sqlite3_stmt *st = be->data_version;
+        int rc = sqlite3_step(st), ret = 0;
+        if (rc == SQLITE_ROW)
+            *(uint64_t *)arg = (uint64_t)sqlite3_column_int64(st, 0);
+        else
+            ret = sq_error(be, rc, "PRAGMA data_version");
+        sqlite3_reset(st);
+        return ret;
     }
     if (op == BLOBSTORE_META_CTL_BLOB_REFS) {
         blobstore_meta_blob_refs *q = arg;
@@ -1048,6 +1059,8 @@ int bs__meta_sqlite_open(blobstore_meta_backend **out, const char *path, int dur
         ret = prepare(be, &be->commit, "COMMIT");
     if (!ret)
         ret = prepare(be, &be->rollback, "ROLLBACK");
+    if (!ret)
+        ret = prepare(be, &be->data_version, "PRAGMA data_version");
     char sql[512];
     if (!ret) {
         snprintf(sql, sizeof(sql), "SELECT %s, data FROM entries WHERE key = ?1", cols(be));

@@ -104,6 +104,8 @@ int bs__tx_begin(blobstore *bs, int write)
     if (write && bs->readonly)
         return bs__refuse_readonly(bs);
     pthread_mutex_lock(&bs->mu);
+    if (write)
+        bs->writes++;
     if (bs->batch)
         return 0;
     int rc = bs->meta->begin(bs->meta, write);
@@ -401,6 +403,7 @@ BLOBSTORE_API int blobstore_batch_begin(blobstore *bs)
         return rc;
     }
     bs->batch = 1; /* the mutex stays held until commit or rollback */
+    bs->writes++;
     return 0;
 }
 
@@ -409,6 +412,7 @@ static void batch_end(blobstore *bs, int committed)
     char **remove = committed ? bs->batch_old : bs->batch_new;
     size_t n = committed ? bs->n_old : bs->n_new;
     bs->batch = 0;
+    bs->writes++;
     for (size_t i = 0; i < n; i++) {
         if (bs->ca) /* shared: only if nothing refers to it */
             bs__release_blob(bs, remove[i]);

@@ -36,6 +36,7 @@ struct blobstore {
     int full_hash;      /* recompute SHA-256 on every get */
     pthread_mutex_t mu; /* recursive: metadata transactions */
     int batch;
+    uint64_t writes;               /* write transactions and batches begun through this handle */
     char **batch_old, **batch_new; /* blobs to remove after commit / on rollback */
     size_t n_old, n_new;
     pthread_rwlock_t oprw; /* in-process half of the store lock */

@@ -76,6 +76,21 @@ BLOBSTORE_API int blobstore_get_metadata(char **out_json, blobstore *bs, const c
     return *out_json ? 0 : bs__error(BLOBSTORE_ENOMEM, "out of memory");
 }
 
+BLOBSTORE_API int blobstore_changes(blobstore *bs, uint64_t *theirs, uint64_t *ours)
+{
+    if (!bs || !theirs || !ours)
+        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
+    pthread_mutex_lock(&bs->mu);
+    *ours = bs->writes;
+    int rc = bs->meta->ctl ? bs->meta->ctl(bs->meta, BLOBSTORE_META_CTL_DATA_VERSION, theirs)
+                           : BLOBSTORE_EUNSUPPORTED;
+    pthread_mutex_unlock(&bs->mu);
+    if (rc == BLOBSTORE_EUNSUPPORTED)
+        return bs__error(rc, "the %s index keeps no change counter",
+                         bs->backend_name ? bs->backend_name : "custom");
+    return rc;
+}
+
 BLOBSTORE_API int blobstore_update_metadata(blobstore *bs, const char *key, const char *json)
 {
     json_t *patch;

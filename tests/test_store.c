@@ -314,6 +314,40 @@ static void corrupt_blob_detected(const char *backend)
     blobstore_close(bs);
 }
 
+/* blobstore_changes (#16): ours counts this handle's writes and batches,
+ * theirs moves when another connection commits; reads move neither. */
+TEST(change_counters)
+{
+    const char *dir = test_tmpdir();
+    blobstore *a = open_store(dir, "sqlite", "filesystem", 0, BLOBSTORE_DURABILITY_RELAXED);
+    blobstore *b = open_store(dir, "sqlite", "filesystem", 0, BLOBSTORE_DURABILITY_RELAXED);
+    CHECK(a && b);
+    uint64_t t0, o0, t1, o1;
+    CHECK_EQ(blobstore_changes(a, &t0, &o0), 0);
+    CHECK_EQ(blobstore_put(NULL, a, "k", "v", 1, NULL), 0);
+    CHECK_EQ(blobstore_changes(a, &t1, &o1), 0);
+    CHECK(t1 == t0 && o1 > o0);
+    void *v;
+    size_t n;
+    CHECK_EQ(blobstore_get(&v, &n, a, "k"), 0);
+    blobstore_free(v);
+    CHECK_EQ(blobstore_changes(a, &t0, &o0), 0);
+    CHECK(t0 == t1 && o0 == o1); /* a read changes nothing */
+    CHECK_EQ(blobstore_put(NULL, b, "k", "w", 1, NULL), 0);
+    CHECK_EQ(blobstore_changes(a, &t1, &o1), 0);
+    CHECK(t1 != t0 && o1 == o0);
+    CHECK_EQ(blobstore_batch_begin(a), 0);
+    CHECK_EQ(blobstore_batch_rollback(a), 0);
+    CHECK_EQ(blobstore_changes(a, &t0, &o0), 0);
+    CHECK(o0 > o1);
+    blobstore_close(a);
+    blobstore_close(b);
+    blobstore *j = open_store(test_tmpdir(), "json", "filesystem", 0, 0);
+    CHECK(j != NULL);
+    CHECK_EQ(blobstore_changes(j, &t0, &o0), BLOBSTORE_EUNSUPPORTED);
+    blobstore_close(j);
+}
+
 TEST(corrupt_blob_json)
 {
     corrupt_blob_detected("json");
@@ -1279,6 +1313,7 @@ static const test_case tests[] = {
     TEST_ENTRY(memory_store_writes_nothing_to_disk),
     TEST_ENTRY(settings_are_remembered_and_conflicts_refused),
     TEST_ENTRY(shard_layout),
+    TEST_ENTRY(change_counters),
     TEST_ENTRY(corrupt_blob_json),
     TEST_ENTRY(corrupt_blob_sqlite),
     TEST_ENTRY(corrupt_inline_value_detected),

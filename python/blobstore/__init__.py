@@ -73,6 +73,10 @@ __all__ = [
 __version__ = _core.library_version
 
 _PICKLE_MAGIC = b"BSPK\x01"
+# The read cache (SQLite index): values of at most this many bytes, this many
+# entries, dropped whole when another connection or this handle writes.
+_CACHE_VALUE_MAX = 4096
+_CACHE_ENTRIES = 4096
 _KEY_FILE = "pickle_secret.key"
 
 
@@ -279,6 +283,8 @@ class BlobStore:
         self.compression_level = compression_level
         self.content_addressable = settings["content_addressable"]
         self._secret = None
+        self._cache = {}
+        self._cache_ver = None
         self._tls = threading.local()  # batch depth of each thread
         self._streams = weakref.WeakSet()  # open BlobReader / BlobWriter objects
         #: what ``rebuild_index=True`` did (the dict rebuild_index() returns), else None
@@ -440,6 +446,19 @@ class BlobStore:
     def _get(self, key, trust=False, box=None, columns=None):
         _check_key(key)
         if box is None and columns is None:
+            # The read cache of small values: valid while neither this
+            # handle nor any other connection has changed the index (the
+            # counters are taken before the value is read).
+            ver = self._store.changes() if self._cache_ver is not False else None
+            if ver is None:
+                self._cache_ver = False  # an index without a counter: no cache
+            else:
+                if ver != self._cache_ver:
+                    self._cache.clear()
+                    self._cache_ver = ver
+                hit = self._cache.get(key)
+                if hit is not None:
+                    return hit if type(hit) is bytes else self._unpickle(key, hit[0])
             # Bytes and pickles: one call into C reads the entry and its
             # value, and checks a pickle's signature and hash there.
             got = self._store.get_value(key, self._secret, trust)
@@ -447,6 +466,8 @@ class BlobStore:
                 return _MISSING
             fmt, value, status = got
             if fmt == "bytes":
+                if ver is not None and len(value) <= _CACHE_VALUE_MAX:
+                    self._cache_put(key, value)
                 return value
             if fmt == "pickle":
                 if status == 3:  # the signing key, loaded once
@@ -459,6 +480,8 @@ class BlobStore:
                     )
                 if status == 2:
                     raise UnsafePickleError(f"refusing to unpickle {key!r}: it changed while read")
+                if ver is not None and not trust and len(value) <= _CACHE_VALUE_MAX:
+                    self._cache_put(key, (bytes(value),))  # checked: signed, unchanged
                 return self._unpickle(key, value)
         text = self._store.get_metadata(key)
         if text is None:
@@ -497,6 +520,11 @@ class BlobStore:
         # them: blobstore_name(BLOBSTORE_NAMES_FORMATS)); others go through the
         # typed readers
         return self._READERS.get(fmt, BlobStore._read_typed)(self, key, meta, trust)
+
+    def _cache_put(self, key, value):
+        if len(self._cache) >= _CACHE_ENTRIES:
+            self._cache.clear()
+        self._cache[key] = value
 
     def _read_bytes(self, key, meta, trust):
         buf = self._store.get(key)

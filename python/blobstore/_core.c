@@ -1070,6 +1070,27 @@ static PyObject *Store_get_value(StoreObject *self, PyObject *args)
     return Py_BuildValue("(sNi)", vi.format, value, status);
 }
 
+/* changes() -> (theirs, ours): blobstore_changes(), for a read cache; None
+ * when the index keeps no change counter */
+static PyObject *Store_changes(StoreObject *self, PyObject *unused)
+{
+    (void)unused;
+    CHECK_OPEN(self);
+    uint64_t theirs = 0, ours = 0;
+    int rc;
+    blobstore *bs = self->bs;
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS /* it waits for another thread's batch */
+        rc = blobstore_changes(bs, &theirs, &ours);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc == BLOBSTORE_EUNSUPPORTED)
+        Py_RETURN_NONE;
+    if (rc)
+        return raise_rc(self, rc);
+    return Py_BuildValue("(KK)", (unsigned long long)theirs, (unsigned long long)ours);
+}
+
 /* get_metadata(key) -> JSON str or None */
 static PyObject *Store_get_metadata(StoreObject *self, PyObject *args)
 {
@@ -2065,6 +2086,7 @@ static PyMethodDef Store_methods[] = {
     {"put", (PyCFunction)(void (*)(void))Store_put, METH_VARARGS | METH_KEYWORDS, NULL},
     {"get", (PyCFunction)Store_get, METH_VARARGS, NULL},
     {"get_value", (PyCFunction)Store_get_value, METH_VARARGS, NULL},
+    {"changes", (PyCFunction)Store_changes, METH_NOARGS, NULL},
     {"get_metadata", (PyCFunction)Store_get_metadata, METH_VARARGS, NULL},
     {"update_metadata", (PyCFunction)Store_update_metadata, METH_VARARGS, NULL},
     {"delete", (PyCFunction)Store_delete, METH_VARARGS, NULL},

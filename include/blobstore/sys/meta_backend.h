@@ -89,6 +89,12 @@ typedef struct blobstore_meta_blob_refs {
     uint64_t count;
 } blobstore_meta_blob_refs;
 
+/** arg uint64_t *: a number that changes whenever a connection other than
+ *  this backend's (in this process or another) has committed a change to
+ *  the index since the last call (SQLite: PRAGMA data_version). Read caches
+ *  use it to stay coherent across processes. */
+#define BLOBSTORE_META_CTL_DATA_VERSION 5
+
 /** One group of entries that stats() reports: those of one format and one
  *  codec. Strings are valid during the call only. */
 typedef struct blobstore_meta_group {
