@@ -227,6 +227,21 @@ typedef struct {
  * once and gain from it (remote objects) */
 #define BS__BLOB_CTL_PARALLEL 0x42530002
 
+/* Private metadata backend ctl operation (the PostgreSQL backend): record
+ * e as one write transaction of its own - the same as begin(write), get of
+ * e->key, put (unless no_overwrite and an entry exists: BLOBSTORE_EEXISTS,
+ * nothing changed), commit - in as few round trips as the backend can.
+ * *old_blob receives the replaced entry's blob (malloc'd) or NULL. The
+ * store calls it outside any transaction, in stores that are not
+ * content-addressed (those write key records between get and put);
+ * EUNSUPPORTED: it uses the steps. */
+#define BS__META_CTL_REPLACE 0x42530101
+typedef struct {
+    const blobstore_entry *e;
+    int no_overwrite;
+    char *old_blob;
+} bs_meta_replace;
+
 /* ---- format modules' files in the store (store.c) ---- */
 
 struct json_t;

@@ -10,6 +10,13 @@
  * number of processes and machines take turns; reads run as single
  * statements. Every value travels as a bound parameter. A lost connection is
  * re-established once per call before the error is reported.
+ *
+ * The hot statements are prepared once per connection (on first use), and a
+ * get reads its row in binary (no hex escaping of the inline bytes). A put
+ * outside a batch (BS__META_CTL_REPLACE) is one round trip: BEGIN, the
+ * advisory lock, the old entry's blob, the INSERT and COMMIT go out together
+ * in pipeline mode (libpq 14+) and run in that order, with the locking of
+ * begin/get/put/commit.
  */
 #include "internal.h"
 #include "module.h"
@@ -24,8 +31,42 @@ typedef struct {
     blobstore_meta_backend parent;
     PGconn *conn;
     char *conninfo;
-    int in_tx; /* 1 read, 2 write */
+    int in_tx;         /* 1 read, 2 write */
+    unsigned prepared; /* bit per statement prepared on this connection */
 } pg_backend;
+
+#define COLS                                                                                       \
+    "key, blob, format, compression, content_hash, created_at, updated_at, metadata_text, info, "  \
+    "size, file_size, raw"
+
+#define UPSERT                                                                                     \
+    "INSERT INTO blobstore_entries(" COLS ", metadata, data) VALUES "                              \
+    "($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $12, $13, $9::jsonb, $14) ON CONFLICT (key) DO "
+
+#define SET_ALL                                                                                    \
+    "UPDATE SET blob = EXCLUDED.blob, format = EXCLUDED.format, "                                  \
+    "compression = EXCLUDED.compression, content_hash = EXCLUDED.content_hash, "                   \
+    "created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, "                         \
+    "metadata_text = EXCLUDED.metadata_text, info = EXCLUDED.info, size = EXCLUDED.size, "         \
+    "file_size = EXCLUDED.file_size, raw = EXCLUDED.raw, metadata = EXCLUDED.metadata, "           \
+    "data = EXCLUDED.data"
+
+/* The prepared statements (names "bs_<index>"). ST_REPLACE(_NEW) return
+ * the replaced entry's blob and whether there was one, read in the same
+ * snapshot as the INSERT, which under the write lock no other writer
+ * changes; _NEW (no overwrite) returns no row when the key exists. */
+enum { ST_GET, ST_PUT, ST_LOCK, ST_REPLACE, ST_REPLACE_NEW, ST_DEL, ST_REFS, ST_COUNT };
+static const char *const st_sql[ST_COUNT] = {
+    "SELECT " COLS ", data FROM blobstore_entries WHERE key = $1",
+    UPSERT SET_ALL,
+    "SELECT pg_advisory_xact_lock(" WRITE_LOCK ")",
+    "WITH o AS (SELECT blob FROM blobstore_entries WHERE key = $1) " UPSERT SET_ALL
+    " RETURNING (SELECT blob FROM o), (SELECT count(*) FROM o)",
+    UPSERT "NOTHING RETURNING NULL, 0",
+    "DELETE FROM blobstore_entries WHERE key = $1",
+    "SELECT count(*) FROM blobstore_entries WHERE blob = $1",
+};
+static const int st_nparams[ST_COUNT] = {1, 14, 0, 14, 14, 1, 1};
 
 static int pg_error(pg_backend *be, PGresult *res, const char *what)
 {
@@ -39,6 +80,7 @@ static int reconnect(pg_backend *be)
     if (PQstatus(be->conn) == CONNECTION_OK)
         return 0;
     PQreset(be->conn);
+    be->prepared = 0; /* a new session has none */
     return PQstatus(be->conn) == CONNECTION_OK
                ? 0
                : bs__error(BLOBSTORE_EIO, "postgresql: connection lost: %s",
@@ -64,6 +106,50 @@ static PGresult *run(pg_backend *be, const char *sql, int n, const char *const *
             continue;
         }
         *rc = pg_error(be, res, sql);
+        PQclear(res);
+        return NULL;
+    }
+}
+
+/* Prepare statement st on this connection unless it is already. NULL
+ * (prepared) or the failed result. */
+static PGresult *prepare(pg_backend *be, int st)
+{
+    if (be->prepared & (1u << st))
+        return NULL;
+    char name[16];
+    snprintf(name, sizeof(name), "bs_%d", st);
+    PGresult *res = PQprepare(be->conn, name, st_sql[st], st_nparams[st], NULL);
+    if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
+        PQclear(res);
+        be->prepared |= 1u << st;
+        return NULL;
+    }
+    return res ? res : PQmakeEmptyPGresult(be->conn, PGRES_FATAL_ERROR);
+}
+
+/* run() for a prepared statement; binary: results in binary format. */
+static PGresult *run_st(pg_backend *be, int st, const char *const *vals, const int *lens,
+                        const int *fmts, int binary, int *rc)
+{
+    for (int attempt = 0;; attempt++) {
+        PGresult *res = prepare(be, st);
+        if (!res) {
+            char name[16];
+            snprintf(name, sizeof(name), "bs_%d", st);
+            res = PQexecPrepared(be->conn, name, st_nparams[st], vals, lens, fmts, binary);
+        }
+        ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+            *rc = 0;
+            return res;
+        }
+        if (attempt == 0 && be->in_tx != 2 && PQstatus(be->conn) != CONNECTION_OK &&
+            reconnect(be) == 0) {
+            PQclear(res);
+            continue;
+        }
+        *rc = pg_error(be, res, st_sql[st]);
         PQclear(res);
         return NULL;
     }
@@ -113,10 +199,6 @@ static int pg_rollback(blobstore_meta_backend *pbe)
     return rc;
 }
 
-#define COLS                                                                                       \
-    "key, blob, format, compression, content_hash, created_at, updated_at, metadata_text, info, "  \
-    "size, file_size, raw"
-
 static char *col(PGresult *r, int row, int c, int *oom)
 {
     if (PQgetisnull(r, row, c))
@@ -127,6 +209,19 @@ static char *col(PGresult *r, int row, int c, int *oom)
     return s;
 }
 
+/* A bigint column, in text or binary (8 bytes, big-endian) format. */
+static uint64_t col_u64(PGresult *r, int row, int c)
+{
+    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, c);
+    if (!PQfformat(r, c))
+        return strtoull((const char *)p, NULL, 10);
+    uint64_t v = 0;
+    for (int i = 0; i < 8 && PQgetlength(r, row, c) == 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* A row of COLS (and data, with_data) in text or binary format. */
 static int row_entry(PGresult *r, int row, blobstore_entry *e, int with_data)
 {
     int oom = 0;
@@ -140,10 +235,20 @@ static int row_entry(PGresult *r, int row, blobstore_entry *e, int with_data)
     e->updated_at = col(r, row, 6, &oom);
     e->metadata = col(r, row, 7, &oom);
     e->info = col(r, row, 8, &oom);
-    e->size = strtoull(PQgetvalue(r, row, 9), NULL, 10);
-    e->file_size = strtoull(PQgetvalue(r, row, 10), NULL, 10);
-    e->raw = PQgetvalue(r, row, 11)[0] == 't';
-    if (with_data && !PQgetisnull(r, row, 12)) {
+    e->size = col_u64(r, row, 9);
+    e->file_size = col_u64(r, row, 10);
+    const char *raw = PQgetvalue(r, row, 11);
+    e->raw = PQfformat(r, 11) ? raw[0] == 1 : raw[0] == 't';
+    if (with_data && !PQgetisnull(r, row, 12) && PQfformat(r, 12)) {
+        size_t n = (size_t)PQgetlength(r, row, 12);
+        e->inline_data = bs__malloc(n ? n : 1);
+        if (e->inline_data) {
+            memcpy(e->inline_data, PQgetvalue(r, row, 12), n);
+            e->inline_len = n;
+        } else {
+            oom = 1;
+        }
+    } else if (with_data && !PQgetisnull(r, row, 12)) {
         size_t n;
         unsigned char *d = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, 12), &n);
         if (!d) {
@@ -171,8 +276,7 @@ static int pg_get(blobstore_meta_backend *pbe, const char *key, blobstore_entry 
     pg_backend *be = (pg_backend *)pbe;
     int rc;
     const char *v[1] = {key};
-    PGresult *r = run(be, "SELECT " COLS ", data FROM blobstore_entries WHERE key = $1", 1, v, NULL,
-                      NULL, &rc);
+    PGresult *r = run_st(be, ST_GET, v, NULL, NULL, 1, &rc);
     if (!r)
         return rc;
     rc = PQntuples(r) ? row_entry(r, 0, out, 1)
@@ -181,14 +285,20 @@ static int pg_get(blobstore_meta_backend *pbe, const char *key, blobstore_entry 
     return rc;
 }
 
-static int pg_put(blobstore_meta_backend *pbe, const blobstore_entry *e)
-{
-    pg_backend *be = (pg_backend *)pbe;
+/* The parameters of ST_PUT / ST_PUT_NEW for e (size and fsize: room for
+ * the numbers). */
+typedef struct {
     char size[24], fsize[24];
-    snprintf(size, sizeof(size), "%llu", (unsigned long long)e->size);
-    snprintf(fsize, sizeof(fsize), "%llu", (unsigned long long)e->file_size);
+    const char *vals[14];
+    int lens[14], fmts[14];
+} put_params;
+
+static void put_params_fill(put_params *p, const blobstore_entry *e)
+{
+    snprintf(p->size, sizeof(p->size), "%llu", (unsigned long long)e->size);
+    snprintf(p->fsize, sizeof(p->fsize), "%llu", (unsigned long long)e->file_size);
     const char *meta = e->metadata ? e->metadata : "{}";
-    const char *v[13] = {e->key,
+    const char *v[14] = {e->key,
                          e->blob,
                          e->format,
                          e->compression,
@@ -198,27 +308,24 @@ static int pg_put(blobstore_meta_backend *pbe, const blobstore_entry *e)
                          meta,
                          meta,
                          e->info,
-                         size,
-                         fsize,
-                         e->raw ? "t" : "f"};
-    int lens[14] = {0}, fmts[14] = {0};
-    const char *vals[14];
-    memcpy(vals, v, sizeof(v));
-    vals[13] = e->inline_data ? (const char *)e->inline_data : NULL;
-    lens[13] = (int)e->inline_len;
-    fmts[13] = 1;
+                         p->size,
+                         p->fsize,
+                         e->raw ? "t" : "f",
+                         e->inline_data ? (const char *)e->inline_data : NULL};
+    memcpy(p->vals, v, sizeof(v));
+    memset(p->lens, 0, sizeof(p->lens));
+    memset(p->fmts, 0, sizeof(p->fmts));
+    p->lens[13] = (int)e->inline_len;
+    p->fmts[13] = 1;
+}
+
+static int pg_put(blobstore_meta_backend *pbe, const blobstore_entry *e)
+{
+    pg_backend *be = (pg_backend *)pbe;
+    put_params p;
+    put_params_fill(&p, e);
     int rc;
-    PGresult *r = run(be,
-                      "INSERT INTO blobstore_entries(" COLS ", metadata, data) VALUES "
-                      "($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $12, $13, $9::jsonb, $14) "
-                      "ON CONFLICT (key) DO UPDATE SET blob = EXCLUDED.blob, "
-                      "format = EXCLUDED.format, compression = EXCLUDED.compression, "
-                      "content_hash = EXCLUDED.content_hash, created_at = EXCLUDED.created_at, "
-                      "updated_at = EXCLUDED.updated_at, metadata_text = EXCLUDED.metadata_text, "
-                      "info = EXCLUDED.info, size = EXCLUDED.size, file_size = EXCLUDED.file_size, "
-                      "raw = EXCLUDED.raw, metadata = EXCLUDED.metadata, data = EXCLUDED.data",
-                      14, vals, lens, fmts, &rc);
-    PQclear(r);
+    PQclear(run_st(be, ST_PUT, p.vals, p.lens, p.fmts, 0, &rc));
     return rc;
 }
 
@@ -227,7 +334,7 @@ static int pg_remove(blobstore_meta_backend *pbe, const char *key)
     pg_backend *be = (pg_backend *)pbe;
     int rc;
     const char *v[1] = {key};
-    PGresult *r = run(be, "DELETE FROM blobstore_entries WHERE key = $1", 1, v, NULL, NULL, &rc);
+    PGresult *r = run_st(be, ST_DEL, v, NULL, NULL, 0, &rc);
     if (r && atoi(PQcmdTuples(r)) == 0)
         rc = bs__error(BLOBSTORE_ENOTFOUND, "no entry with key \"%s\"", key);
     PQclear(r);
@@ -384,6 +491,101 @@ static int pg_stats(blobstore_meta_backend *pbe, blobstore_meta_stats *st)
     return rc;
 }
 
+/* BS__META_CTL_REPLACE in one round trip: the lock and ST_REPLACE(_NEW)
+ * sent together in pipeline mode, then a sync. Without BEGIN, the
+ * statements up to the sync are one implicit transaction, which the sync
+ * commits (or, if one failed, rolls back): the lock is held until then, as
+ * in begin(write) ... commit. */
+static int replace_once(pg_backend *be, bs_meta_replace *q);
+
+/* A connection found lost (a server restart, an idle timeout) is opened again
+ * and the put sent once more: the upsert writes the same row again if the
+ * first did commit after all, and the blob it then reports as replaced is
+ * this put's own, which the store keeps. Not with no_overwrite: there a
+ * repeat would call the first attempt's entry someone else's. */
+static int pg_replace(pg_backend *be, bs_meta_replace *q)
+{
+    int rc = replace_once(be, q);
+    if (rc && rc != BLOBSTORE_EEXISTS && !q->no_overwrite && PQstatus(be->conn) != CONNECTION_OK &&
+        reconnect(be) == 0)
+        rc = replace_once(be, q);
+    return rc;
+}
+
+static int replace_once(pg_backend *be, bs_meta_replace *q)
+{
+    if (be->in_tx)
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "postgresql: a replace inside a transaction");
+    int put = q->no_overwrite ? ST_REPLACE_NEW : ST_REPLACE;
+    int rc = reconnect(be);
+    PGresult *res = NULL;
+    for (int i = 0; !rc && i < 2; i++) {
+        int st = i ? put : ST_LOCK;
+        if ((res = prepare(be, st)) != NULL && PQstatus(be->conn) != CONNECTION_OK &&
+            reconnect(be) == 0) { /* a connection lost while idle: once more */
+            PQclear(res);
+            i = -1;
+            continue;
+        }
+        if (res) {
+            rc = pg_error(be, res, st_sql[st]);
+            PQclear(res);
+        }
+    }
+    if (rc)
+        return rc;
+    put_params p;
+    put_params_fill(&p, q->e);
+    char slock[16], sput[16];
+    snprintf(slock, sizeof(slock), "bs_%d", ST_LOCK);
+    snprintf(sput, sizeof(sput), "bs_%d", put);
+    PGconn *c = be->conn;
+    if (!PQenterPipelineMode(c))
+        return pg_error(be, NULL, "pipeline mode");
+    int sent = PQsendQueryPrepared(c, slock, 0, NULL, NULL, NULL, 0) &&
+               PQsendQueryPrepared(c, sput, 14, p.vals, p.lens, p.fmts, 0) && PQpipelineSync(c);
+    if (!sent)
+        rc = pg_error(be, NULL, "a pipelined put");
+    char *old = NULL;
+    int rows = 0;
+    for (int i = 0; !rc && i < 2; i++) {
+        res = PQgetResult(c);
+        ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+            rc = pg_error(be, res, st_sql[i ? put : ST_LOCK]);
+        } else if (i == 1 && (rows = PQntuples(res)) == 1 && !PQgetisnull(res, 0, 0) &&
+                   strcmp(PQgetvalue(res, 0, 1), "0") != 0 &&
+                   !(old = bs__strdup(PQgetvalue(res, 0, 0)))) {
+            rc = BLOBSTORE_ENOMEM;
+        }
+        PQclear(res);
+        if (res) /* the end of this statement's results */
+            PQclear(PQgetResult(c));
+        if (!res || PQstatus(c) != CONNECTION_OK)
+            break;
+    }
+    /* the rest, up to the sync's own result (which commits) */
+    for (int i = 0; i < 8 && PQstatus(c) == CONNECTION_OK; i++) {
+        res = PQgetResult(c);
+        ExecStatusType s = res ? PQresultStatus(res) : PGRES_EMPTY_QUERY;
+        if (!rc && s == PGRES_FATAL_ERROR)
+            rc = pg_error(be, res, "commit");
+        PQclear(res);
+        if (s == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    if (!PQexitPipelineMode(c) && !rc)
+        rc = pg_error(be, NULL, "pipeline mode");
+    if (!rc && q->no_overwrite && rows == 0)
+        rc = bs__error(BLOBSTORE_EEXISTS, "an entry with key \"%s\" exists (no overwrite)",
+                       q->e->key);
+    if (rc)
+        free(old);
+    else
+        q->old_blob = old;
+    return rc;
+}
+
 static int pg_ctl(blobstore_meta_backend *pbe, int op, void *arg)
 {
     pg_backend *be = (pg_backend *)pbe;
@@ -407,11 +609,12 @@ static int pg_ctl(blobstore_meta_backend *pbe, int op, void *arg)
         PQclear(r);
         return rc;
     }
+    if (op == BS__META_CTL_REPLACE)
+        return pg_replace(be, arg);
     if (op == BLOBSTORE_META_CTL_BLOB_REFS) {
         blobstore_meta_blob_refs *q = arg;
         const char *vals[1] = {q->blob};
-        PGresult *r = run(be, "SELECT count(*) FROM blobstore_entries WHERE blob = $1", 1, vals,
-                          NULL, NULL, &rc);
+        PGresult *r = run_st(be, ST_REFS, vals, NULL, NULL, 0, &rc);
         if (r && PQntuples(r) == 1)
             q->count = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
         PQclear(r);

@@ -334,6 +334,26 @@ int bs__commit_entry(blobstore *bs, blobstore_entry *e, unsigned int put_flags, 
         *release = NULL;
     blobstore_entry old;
     memset(&old, 0, sizeof(old));
+    if (!bs->ca && bs->meta->ctl && !bs->no_replace && !bs->readonly) {
+        /* the backend may do begin, get, put and commit in one go (a
+         * content-addressed store takes the steps: its key records are
+         * written between get and put) */
+        pthread_mutex_lock(&bs->mu);
+        if (!bs->batch) {
+            bs_meta_replace q = {e, (put_flags & BLOBSTORE_PUT_NO_OVERWRITE) != 0, NULL};
+            int rc = bs->meta->ctl(bs->meta, BS__META_CTL_REPLACE, &q);
+            if (rc != BLOBSTORE_EUNSUPPORTED) {
+                pthread_mutex_unlock(&bs->mu);
+                if (!rc && q.old_blob && (!e->blob || strcmp(q.old_blob, e->blob) != 0))
+                    bs__remove_blob_quiet(bs, q.old_blob);
+                free(q.old_blob);
+                return rc;
+            }
+            bs->no_replace = 1;
+            bs__error_clear();
+        }
+        pthread_mutex_unlock(&bs->mu);
+    }
     int rc = bs__tx_begin(bs, 1);
     if (rc)
         return rc;

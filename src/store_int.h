@@ -47,6 +47,7 @@ struct blobstore {
     int readonly;                   /* BLOBSTORE_OPEN_READONLY: nothing is written */
     blobstore_progress_fn progress; /* blobstore_set_progress: bs__each_entry reports to it */
     void *progress_ctx;
+    int no_replace; /* the metadata backend has no BS__META_CTL_REPLACE */
 };
 
 /* Bytes in memory read as a stream. */
