@@ -351,6 +351,8 @@ static int fs_read_range(blobstore_blob_backend *pbe, const char *name, uint64_t
 
 static int fs_ctl(blobstore_blob_backend *pbe, int op, void *arg)
 {
+    if (op == BS__BLOB_CTL_WRITER_FOR) /* tmp/ and a rename is as direct */
+        return BLOBSTORE_EUNSUPPORTED;
     if (op == BS__BLOB_CTL_SIZE) {
         bs_blob_size *q = arg;
         int fd;

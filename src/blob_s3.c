@@ -4,17 +4,21 @@
  * Layout in the bucket (shard_chars as in the filesystem backend):
  *   PREFIX/<first shard_chars characters of the name>/<name>   committed objects
  *   PREFIX/tmp/w-<random>                                       multipart writes
- * S3 has no rename, and a writer learns its object's name only at commit. A
- * small object (up to one part) is therefore buffered and sent with one PUT
- * under its final name at commit, which S3 makes visible atomically. A
- * larger one is uploaded part by part to a temporary key; commit completes
- * that upload, copies the object server-side to its final key (CopyObject:
- * atomic) and deletes the temporary. An interrupted write thus leaves at
- * most a temporary object or an unfinished upload under PREFIX/tmp/, which
- * list() reports as temps and remove_temp() removes, and never anything
- * under a final name. Parts grow with the object (part_size), so memory
- * stays bounded by one part; objects over 5 GiB (CopyObject's limit) are
- * read back and uploaded again in parts (see copy_object).
+ * A small object (up to one part) is buffered and sent with one PUT under
+ * its final name at commit, which S3 makes visible atomically. A larger one
+ * goes up part by part in a multipart upload, which is no object until it
+ * is completed: where the store knows the name before the bytes (every
+ * store that is not content-addressed: BS__BLOB_CTL_WRITER_FOR) the upload
+ * is made straight to the final key and commit completes it. Otherwise
+ * (a content-addressed name, known only at the end) it goes to a temporary
+ * key; commit completes that upload, copies the object server-side to its
+ * final key (CopyObject: atomic) and deletes the temporary. An interrupted
+ * write thus leaves at most a temporary object under PREFIX/tmp/ or an
+ * unfinished upload, which list() reports as temps and remove_temp()
+ * removes (an upload is aborted, never its key's object deleted), and never
+ * an object under a final name. Parts grow with the object (part_size), so
+ * memory stays bounded by one part; objects over 5 GiB (CopyObject's limit)
+ * are read back and uploaded again in parts (see copy_object).
  *
  * Every request body is sent with its SHA-256 in x-amz-content-sha256, which
  * SigV4 signs and the server checks: a body damaged in transit is refused.
@@ -559,12 +563,17 @@ typedef struct {
     unsigned char *buf;
     size_t len, cap;
     uint64_t total;
-    s3_mpu mpu; /* to PREFIX/tmp/w-<random>, once the data outgrew a part */
+    s3_mpu mpu;       /* once the data outgrew a part: to final_key, else to
+                         PREFIX/tmp/w-<random> */
+    char *final_name; /* the name given to BS__BLOB_CTL_WRITER_FOR, or NULL */
+    char *final_key;
 } s3_writer;
 
 static void writer_free(s3_writer *w)
 {
     mpu_clear(&w->mpu);
+    free(w->final_name);
+    free(w->final_key);
     free(w->buf);
     free(w);
 }
@@ -573,7 +582,10 @@ static void writer_free(s3_writer *w)
 static int writer_flush(s3_writer *w)
 {
     int rc = 0;
-    if (!w->mpu.key) {
+    if (!w->mpu.key && w->final_key) {
+        if (!(w->mpu.key = bs__strdup(w->final_key)))
+            return BLOBSTORE_ENOMEM;
+    } else if (!w->mpu.key) {
         unsigned char rnd[12];
         char hex[25];
         if ((rc = bs__random_bytes(rnd, sizeof(rnd))) != 0)
@@ -639,10 +651,14 @@ static int s3w_commit(blobstore_blob_writer *pw, const char *name, int sync)
     s3_writer *w = (s3_writer *)pw;
     s3_backend *be = w->be;
     int rc = name_check(name);
+    if (!rc && w->final_name && strcmp(name, w->final_name) != 0)
+        rc = bs__error(BLOBSTORE_EINVAL, "s3: a write to %s committed as %s", w->final_name, name);
     char *key = rc ? NULL : object_key(be, name);
     if (!rc && !key)
         rc = BLOBSTORE_ENOMEM;
-    if (!rc && !w->mpu.upload_id) {
+    if (rc && w->mpu.upload_id) {
+        mpu_cancel(be, &w->mpu);
+    } else if (!rc && !w->mpu.upload_id) {
         s3_req r = {.method = "PUT", .key = key, .body = w->buf, .body_len = w->len};
         rc = s3_do(be, &r);
         if (!rc && r.status != 200)
@@ -655,9 +671,10 @@ static int s3w_commit(blobstore_blob_writer *pw, const char *name, int sync)
             rc = mpu_complete(be, &w->mpu);
         if (rc) /* harmless if the completion took effect after all */
             mpu_cancel(be, &w->mpu);
-        if (!rc)
+        if (!rc && !w->final_key)
             rc = copy_object(be, w->mpu.key, key, w->total);
-        writer_drop_temp(w);
+        if (!w->final_key)
+            writer_drop_temp(w);
     }
     free(key);
     writer_free(w);
@@ -681,6 +698,33 @@ static int s3_writer_new(blobstore_blob_writer **out, blobstore_blob_backend *pb
     w->parent.commit = s3w_commit;
     w->parent.abort = s3w_abort;
     *out = &w->parent;
+    return 0;
+}
+
+/* BS__BLOB_CTL_WRITER_FOR: parts go to the final key itself. A multipart
+ * upload is no object until completed: until commit, readers and listings
+ * of objects see nothing (or the key's earlier object, which the store
+ * never writes twice), and an upload left by a dead process is listed as a
+ * temp (its key and upload id), which remove_temp aborts. The gateway
+ * writes each byte once, where a temporary and a copy wrote it twice. */
+static int s3_writer_for(s3_backend *be, bs_blob_writer_for *q)
+{
+    int rc;
+    char *key = checked_key(be, q->name, &rc);
+    if (!key)
+        return rc;
+    char *name = bs__strdup(q->name);
+    blobstore_blob_writer *pw = NULL;
+    rc = name ? s3_writer_new(&pw, &be->parent) : BLOBSTORE_ENOMEM;
+    if (rc) {
+        free(key);
+        free(name);
+        return rc;
+    }
+    s3_writer *w = (s3_writer *)pw;
+    w->final_key = key;
+    w->final_name = name;
+    q->writer = pw;
     return 0;
 }
 
@@ -880,7 +924,10 @@ static int s3_remove(blobstore_blob_backend *pbe, const char *name)
 }
 
 /* A temp's name: "w-<hex>" for a temporary object, "w-<hex> <uploadId>"
- * for an unfinished multipart upload. */
+ * for an unfinished multipart upload to it, "<blob name> <uploadId>" for
+ * one straight to a blob's key (BS__BLOB_CTL_WRITER_FOR). The last is only
+ * ever aborted (DELETE ?uploadId=), which leaves the key's object, if any,
+ * alone. */
 static int s3_remove_temp(blobstore_blob_backend *pbe, const char *name)
 {
     s3_backend *be = (s3_backend *)pbe;
@@ -888,8 +935,12 @@ static int s3_remove_temp(blobstore_blob_backend *pbe, const char *name)
     char *base = sp ? bs__strndup(name, (size_t)(sp - name)) : bs__strdup(name);
     if (!base)
         return BLOBSTORE_ENOMEM;
-    int rc = name_check(base);
-    char *key = rc ? NULL : bs__s3_printf("%stmp/%s", be->prefix, base);
+    int rc = name_check(base), tmp = strncmp(base, "w-", 2) == 0;
+    if (!rc && !tmp && !sp)
+        rc = bs__error(BLOBSTORE_EINVAL, "s3: %s is not a temp", name);
+    char *key = rc    ? NULL
+                : tmp ? bs__s3_printf("%stmp/%s", be->prefix, base)
+                      : object_key(be, base);
     char *id = sp ? bs__s3_uri_encode(sp + 1, 0) : NULL;
     char *q = id ? bs__s3_printf("uploadId=%s", id) : NULL;
     if (!rc && (!key || (sp && !q)))
@@ -915,11 +966,10 @@ static int list_pages(s3_backend *be, int uploads, blobstore_blob_list_fn fn, vo
         char *q;
         /* parameters in alphabetical order (SigV4) */
         if (uploads)
-            q = a ? bs__s3_printf(
-                        "key-marker=%s&max-uploads=%u&prefix=%stmp%%2F&upload-id-marker=%s&"
-                        "uploads=",
-                        a, be->page, eprefix, b)
-                  : bs__s3_printf("max-uploads=%u&prefix=%stmp%%2F&uploads=", be->page, eprefix);
+            q = a ? bs__s3_printf("key-marker=%s&max-uploads=%u&prefix=%s&upload-id-marker=%s&"
+                                  "uploads=",
+                                  a, be->page, eprefix, b)
+                  : bs__s3_printf("max-uploads=%u&prefix=%s&uploads=", be->page, eprefix);
         else
             q = a ? bs__s3_printf("continuation-token=%s&list-type=2&max-keys=%u&prefix=%s", a,
                                   be->page, eprefix)
@@ -967,6 +1017,8 @@ static int s3_ctl(blobstore_blob_backend *pbe, int op, void *arg)
     }
     if (op == BS__BLOB_CTL_PARALLEL) /* requests in flight at once hide their latency */
         return 0;
+    if (op == BS__BLOB_CTL_WRITER_FOR)
+        return s3_writer_for(be, arg);
     if (op == BS__BLOB_CTL_SIZE) {
         bs_blob_size *q = arg;
         int rc;

@@ -226,6 +226,16 @@ typedef struct {
 /* 0 if reader(), read_range() and exists() may run on several threads at
  * once and gain from it (remote objects) */
 #define BS__BLOB_CTL_PARALLEL 0x42530002
+/* arg bs_blob_writer_for *: a writer for an object whose name is known
+ * before its bytes, where the backend can write it under that name directly
+ * and still invisibly until commit (S3: a multipart upload, which is no
+ * object until completed), instead of a temporary copied at commit. commit
+ * must then be given the same name. EUNSUPPORTED: use writer(). */
+#define BS__BLOB_CTL_WRITER_FOR 0x42530003
+typedef struct {
+    const char *name;
+    blobstore_blob_writer *writer; /* out */
+} bs_blob_writer_for;
 
 /* Private metadata backend ctl operation (the PostgreSQL backend): record
  * e as one write transaction of its own - the same as begin(write), get of

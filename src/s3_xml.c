@@ -150,6 +150,12 @@ int bs__s3_list_page(const char *doc, size_t len, const char *prefix, int shard_
                 free(nm);
             } else if (!uploads && layout_name(shard_chars, rel)) {
                 rc = fn(ctx, layout_name(shard_chars, rel), 0);
+            } else if (uploads && id && layout_name(shard_chars, rel) &&
+                       strncmp(layout_name(shard_chars, rel), "w-", 2) != 0) {
+                /* an unfinished upload straight to a blob's key */
+                char *nm = bs__s3_printf("%s %s", layout_name(shard_chars, rel), id);
+                rc = nm ? fn(ctx, nm, 1) : BLOBSTORE_ENOMEM;
+                free(nm);
             }
         }
         free(when);

@@ -170,6 +170,21 @@ int bs__make_blob_name(char out[128], const char *key, const char *hash, int ca,
     return 0;
 }
 
+int bs__blob_writer(blobstore *bs, blobstore_blob_writer **w, const char *name)
+{
+    blobstore_blob_backend *b = bs->blobs;
+    if (name && b->ctl) {
+        bs_blob_writer_for q = {name, NULL};
+        int rc = b->ctl(b, BS__BLOB_CTL_WRITER_FOR, &q);
+        if (rc != BLOBSTORE_EUNSUPPORTED) {
+            *w = rc ? NULL : q.writer;
+            return rc;
+        }
+        bs__error_clear();
+    }
+    return b->writer(w, b);
+}
+
 int bs__random_key(char out[17])
 {
     unsigned char rnd[8];

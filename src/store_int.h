@@ -90,6 +90,9 @@ int bs__ext_check(const char *ext);
  * 32 hex characters of SHA-256(key) and 16 random ones, so every put
  * writes a fresh name and never overwrites a blob an entry points to. */
 int bs__make_blob_name(char out[128], const char *key, const char *hash, int ca, const char *ext);
+/* A blob writer; name: the name it will be committed under when known
+ * before the bytes (BS__BLOB_CTL_WRITER_FOR), else NULL. */
+int bs__blob_writer(blobstore *bs, blobstore_blob_writer **w, const char *name);
 int bs__random_key(char out[17]);
 int bs__check_json_object(json_t **out, const char *text, const char *what);
 int bs__remember(char ***list, size_t *n, const char *name);

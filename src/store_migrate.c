@@ -87,7 +87,8 @@ static int migrate_bytes(blobstore *dst, blobstore *src, const blobstore_entry *
         return rc;
     blobstore_blob_writer *w = NULL;
     unsigned char *buf = bs__malloc(IO_CHUNK);
-    rc = buf ? dst->blobs->writer(&w, dst->blobs) : BLOBSTORE_ENOMEM;
+    /* a content-addressed name is written only once its bytes are known */
+    rc = buf ? bs__blob_writer(dst, &w, dst->ca ? NULL : name) : BLOBSTORE_ENOMEM;
     while (!rc) {
         size_t n = 0;
         if ((rc = bs__src_read(&s, buf, IO_CHUNK, &n)) != 0 || n == 0)

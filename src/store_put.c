@@ -400,11 +400,22 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     int inline_it = bs->can_inline && !a.po->raw && at_end && got <= INLINE_MAX;
     /* Writing a blob file takes the store lock shared (verify's orphan scan
      * takes it exclusively); a value kept inline creates no file. */
+    int named = 0; /* name holds the blob's name already */
     if (!inline_it) {
         if ((rc = bs__op_enter(bs)) != 0)
             goto out;
         locked = 1;
-        if ((rc = bs->blobs->writer(&w, bs->blobs)) != 0)
+        /* Unless content-addressed, the name does not depend on the bytes:
+         * the backend may write straight to it (S3: no copy at commit). */
+        if (!bs->ca && !key) {
+            if ((rc = bs__random_key(keybuf)) != 0)
+                goto out;
+            key = keybuf;
+        }
+        if (!bs->ca && (rc = bs__make_blob_name(name, key, NULL, 0, a.ext)) != 0)
+            goto out;
+        named = !bs->ca;
+        if ((rc = bs__blob_writer(bs, &w, named ? name : NULL)) != 0)
             goto out;
     }
     if (a.po->raw)
@@ -500,7 +511,7 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         e.inline_len = inl.len;
         inl.data = NULL;
     } else {
-        if ((rc = bs__make_blob_name(name, key, hash, bs->ca, a.ext)) != 0)
+        if (!named && (rc = bs__make_blob_name(name, key, hash, bs->ca, a.ext)) != 0)
             goto out;
         if (bs->ca && bs->blobs->exists(bs->blobs, name) == 1) {
             w->abort(w); /* identical content is already stored */

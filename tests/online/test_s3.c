@@ -837,6 +837,169 @@ static int verify_clean(blobstore *bs, unsigned flags, blobstore_verify_stats *s
     return rc == 0 && st->corrupt + st->dangling + st->orphans + st->temps == st->repaired;
 }
 
+/* Where the name is known before the bytes, a large object is uploaded in
+ * parts straight to its final key (BS__BLOB_CTL_WRITER_FOR): nothing is
+ * there until commit, an unfinished upload is a temp that remove_temp
+ * aborts, and nothing ever appears under tmp/. */
+static int list_raw(void *ctx, const char *name, int is_temp)
+{
+    temp_names *t = ctx;
+    if (t->n < 8)
+        snprintf(t->names[t->n++], sizeof(t->names[0]), "%c%s", is_temp ? 'T' : 'O', name);
+    return 0;
+}
+
+TEST(s3_writes_straight_to_the_final_name)
+{
+    blobstore_blob_backend *be = s3_backend(NULL, 2);
+    CHECK(be != NULL);
+    size_t n = 17 << 20; /* three parts */
+    unsigned char *data = malloc(n);
+    CHECK(data != NULL);
+    fill(data, n, 5);
+    const char *name = "00ff00ff-direct.blob";
+    bs_blob_writer_for q = {name, NULL};
+    CHECK_EQ(be->ctl(be, BS__BLOB_CTL_WRITER_FOR, &q), 0);
+    blobstore_blob_writer *w = q.writer;
+    CHECK_EQ(w->write(w, data, n), 0);
+    /* two parts are up: no object yet, one upload at the final key */
+    CHECK_EQ(be->exists(be, name), 0);
+    temp_names t = {.n = 0};
+    CHECK_EQ(be->list(be, list_raw, &t), 0);
+    CHECK_EQ(t.n, 1);
+    CHECK(strncmp(t.names[0], "T00ff00ff-direct.blob ", 22) == 0);
+    CHECK_EQ(w->commit(w, name, 1), 0);
+    CHECK_EQ(be->exists(be, name), 1);
+    bs_buf b = {0};
+    CHECK_EQ(conformance_read_all(be, name, &b), 0);
+    CHECK(b.len == n && memcmp(b.data, data, n) == 0);
+    bs__buf_free(&b);
+    t.n = 0;
+    CHECK_EQ(be->list(be, list_raw, &t), 0);
+    CHECK_EQ(t.n, 1);
+    CHECK_EQ(strcmp(t.names[0], "O00ff00ff-direct.blob"), 0);
+    /* An unfinished upload to a name that has an object: removing the temp
+     * aborts the upload and leaves the object as it was. */
+    q.writer = NULL;
+    CHECK_EQ(be->ctl(be, BS__BLOB_CTL_WRITER_FOR, &q), 0);
+    w = q.writer;
+    fill(data, n, 6);
+    CHECK_EQ(w->write(w, data, n), 0);
+    t.n = 0;
+    CHECK_EQ(be->list(be, list_raw, &t), 0);
+    CHECK_EQ(t.n, 2);
+    const char *temp = t.names[0][0] == 'T' ? t.names[0] + 1 : t.names[1] + 1;
+    CHECK_EQ(be->remove_temp(be, temp), 0);
+    CHECK_EQ(be->remove_temp(be, "00ff00ff-direct.blob"), BLOBSTORE_EINVAL); /* not a temp */
+    fill(data, n, 5);
+    CHECK_EQ(conformance_read_all(be, name, &b), 0);
+    CHECK(b.len == n && memcmp(b.data, data, n) == 0);
+    bs__buf_free(&b);
+    w->abort(w); /* its upload is gone already: abort still frees */
+    t.n = 0;
+    CHECK_EQ(be->list(be, list_raw, &t), 0);
+    CHECK_EQ(t.n, 1);
+    /* a commit under another name is refused and leaves nothing */
+    q.writer = NULL;
+    q.name = "11ee11ee-other.blob";
+    CHECK_EQ(be->ctl(be, BS__BLOB_CTL_WRITER_FOR, &q), 0);
+    w = q.writer;
+    CHECK_EQ(w->write(w, data, n), 0);
+    CHECK_EQ(w->commit(w, "22dd22dd-third.blob", 1), BLOBSTORE_EINVAL);
+    t.n = 0;
+    CHECK_EQ(be->list(be, list_raw, &t), 0);
+    CHECK_EQ(t.n, 1);
+    be->free(be);
+    free(data);
+}
+
+/* Streams pseudo-random bytes; the process dies at die_at. */
+typedef struct {
+    size_t total, sent, die_at;
+} dying_feeder;
+
+static int feed_and_die(void *ctx, void *buf, size_t cap, size_t *out_n)
+{
+    dying_feeder *f = ctx;
+    if (f->die_at && f->sent >= f->die_at)
+        _exit(0);
+    size_t n = f->total - f->sent < cap ? f->total - f->sent : cap;
+    fill(buf, n, 9 + (unsigned)f->sent);
+    f->sent += n;
+    *out_n = n;
+    return 0;
+}
+
+/* An overwrite whose process dies mid-upload: the key keeps its old value,
+ * no object appears, the unfinished upload is one temp (at a final name,
+ * not under tmp/) that verify --repair aborts; the next put succeeds. */
+TEST(s3_overwrite_dying_mid_upload_keeps_the_old_value)
+{
+    const char *metas[] = {"sqlite", "pg"};
+    for (int m = 0; m < 2; m++) {
+        const char *dir = test_tmpdir();
+        blobstore *bs = open_store_in(dir, metas[m], 1, 0);
+        CHECK(bs != NULL);
+        CHECK_EQ(blobstore_put(NULL, bs, "k", "old", 3, NULL), 0);
+        blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+        dying_feeder f = {30 << 20, 0, 20 << 20};
+        pid_t pid = fork();
+        if (pid == 0) {
+            blobstore *mine = open_store_in(dir, metas[m], 0, 0);
+            blobstore_put_stream(NULL, mine, "k", feed_and_die, &f, &po);
+            _exit(1); /* the put was to die first */
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        void *out;
+        size_t len;
+        CHECK_EQ(blobstore_get(&out, &len, bs, "k"), 0);
+        CHECK(len == 3 && memcmp(out, "old", 3) == 0);
+        blobstore_free(out);
+        blobstore_blob_backend *be = NULL;
+        CHECK_EQ(blobstore_blob_backend_s3_new(&be, s3, 2), 0);
+        temp_names t = {.n = 0};
+        CHECK_EQ(be->list(be, list_raw, &t), 0);
+        int objects = 0, temps = 0;
+        for (int i = 0; i < t.n; i++) {
+            objects += t.names[i][0] == 'O';
+            if (t.names[i][0] == 'T') {
+                temps++;
+                CHECK(strncmp(t.names[i] + 1, "w-", 2) != 0); /* not under tmp/ */
+                CHECK(strchr(t.names[i], ' ') != NULL);       /* an upload */
+            }
+        }
+        CHECK_EQ(temps, 1);
+        blobstore_verify_stats vs;
+        CHECK_EQ(blobstore_verify(&vs, bs, 0, NULL, NULL), 0);
+        CHECK_EQ(vs.temps, 1);
+        CHECK_EQ(vs.orphans + vs.dangling + vs.corrupt, 0);
+        CHECK(verify_clean(bs, BLOBSTORE_VERIFY_REPAIR, &vs));
+        CHECK_EQ(vs.repaired, 1);
+        t.n = 0;
+        CHECK_EQ(be->list(be, list_raw, &t), 0);
+        CHECK_EQ(t.n, objects);
+        CHECK_EQ(blobstore_get(&out, &len, bs, "k"), 0);
+        CHECK(len == 3 && memcmp(out, "old", 3) == 0);
+        blobstore_free(out);
+        /* the overwrite done to the end: one object, the new value */
+        f = (dying_feeder){30 << 20, 0, 0};
+        CHECK_EQ(blobstore_put_stream(NULL, bs, "k", feed_and_die, &f, &po), 0);
+        t.n = 0;
+        CHECK_EQ(be->list(be, list_raw, &t), 0);
+        CHECK_EQ(t.n, 1);
+        CHECK_EQ(t.names[0][0], 'O');
+        CHECK_EQ(blobstore_get(&out, &len, bs, "k"), 0);
+        CHECK_EQ(len, (size_t)30 << 20);
+        blobstore_free(out);
+        CHECK(verify_clean(bs, 0, &vs));
+        CHECK_EQ(vs.temps + vs.orphans, 0);
+        be->free(be);
+        blobstore_close(bs);
+    }
+}
+
 TEST(fault_s3_stopped_mid_put)
 {
     blobstore *bs = open_store("pg", 1, 0);
@@ -1055,6 +1218,8 @@ static const test_case tests[] = {
     TEST_ENTRY(s3_slices_read_parts_of_objects),
     TEST_ENTRY(s3_orphans_wait_for_other_machines_only_when_shared),
     TEST_ENTRY(s3_store_settings_live_in_postgresql),
+    TEST_ENTRY(s3_writes_straight_to_the_final_name),
+    TEST_ENTRY(s3_overwrite_dying_mid_upload_keeps_the_old_value),
     TEST_ENTRY(fault_s3_stopped_mid_put),
     TEST_ENTRY(fault_pg_stopped_mid_put),
     TEST_ENTRY(large_blobs_stream_in_bounded_memory),
