@@ -16,8 +16,9 @@
  * write thus leaves at most a temporary object under PREFIX/tmp/ or an
  * unfinished upload, which list() reports as temps and remove_temp()
  * removes (an upload is aborted, never its key's object deleted), and never
- * an object under a final name. Parts grow with the object (part_size), so
- * memory stays bounded by one part; objects over 5 GiB (CopyObject's limit)
+ * an object under a final name. A part is uploaded on a thread while the
+ * next one fills. Parts grow with the object (part_size), so memory stays
+ * bounded by two parts; objects over 5 GiB (CopyObject's limit)
  * are read back and uploaded again in parts (see copy_object).
  *
  * Every request body is sent with its SHA-256 in x-amz-content-sha256, which
@@ -247,6 +248,9 @@ static int attempt(s3_backend *be, CURL *c, const char *url, s3_req *r)
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    /* bodies move in large pieces: fewer callbacks and system calls (the
+     * curl tool uses 100 KiB; libcurl's default is 16 KiB, 64 KiB up) */
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L << 10);
     if (strcmp(r->method, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (strcmp(r->method, "PUT") == 0) {
@@ -567,10 +571,42 @@ typedef struct {
                          PREFIX/tmp/w-<random> */
     char *final_name; /* the name given to BS__BLOB_CTL_WRITER_FOR, or NULL */
     char *final_key;
+    size_t parts; /* parts handed to the upload */
+    /* The part being uploaded on a thread of its own while the next one
+     * fills: the caller's work and the upload overlap. */
+    pthread_t thread;
+    int up_live, up_rc;
+    unsigned char *up_buf;
+    size_t up_len, up_cap;
+    char up_msg[512]; /* its error message (messages are per thread) */
 } s3_writer;
+
+static void *upload_main(void *arg)
+{
+    s3_writer *w = arg;
+    w->up_rc = mpu_part(w->be, &w->mpu, w->up_buf, w->up_len);
+    if (w->up_rc)
+        snprintf(w->up_msg, sizeof(w->up_msg), "%s", blobstore_errmsg());
+    return NULL;
+}
+
+/* Wait for the part in flight, if any: its result. */
+static int upload_wait(s3_writer *w)
+{
+    if (!w->up_live)
+        return 0;
+    pthread_join(w->thread, NULL);
+    w->up_live = 0;
+    return w->up_rc ? bs__error(w->up_rc, "%s", w->up_msg) : 0;
+}
 
 static void writer_free(s3_writer *w)
 {
+    if (w->up_live) {
+        pthread_join(w->thread, NULL);
+        w->up_live = 0;
+    }
+    free(w->up_buf);
     mpu_clear(&w->mpu);
     free(w->final_name);
     free(w->final_key);
@@ -578,8 +614,9 @@ static void writer_free(s3_writer *w)
     free(w);
 }
 
-/* Send the buffered bytes as the next part, starting the upload first. */
-static int writer_flush(s3_writer *w)
+/* Send the buffered bytes as the next part, starting the upload first;
+ * background: on the upload thread, once the part before is up. */
+static int writer_flush(s3_writer *w, int background)
 {
     int rc = 0;
     if (!w->mpu.key && w->final_key) {
@@ -594,10 +631,31 @@ static int writer_flush(s3_writer *w)
         if (!(w->mpu.key = bs__s3_printf("%stmp/w-%s", w->be->prefix, hex)))
             return BLOBSTORE_ENOMEM;
     }
+    if ((rc = upload_wait(w)) != 0)
+        return rc;
     if (!w->mpu.upload_id && (rc = mpu_begin(w->be, &w->mpu)) != 0)
         return rc;
-    if ((rc = mpu_part(w->be, &w->mpu, w->buf, w->len)) == 0)
+    if (background) {
+        unsigned char *b = w->up_buf;
+        size_t c = w->up_cap;
+        w->up_buf = w->buf;
+        w->up_cap = w->cap;
+        w->up_len = w->len;
+        w->buf = b;
+        w->cap = c;
         w->len = 0;
+        w->parts++;
+        if (pthread_create(&w->thread, NULL, upload_main, w) == 0) {
+            w->up_live = 1;
+            return 0;
+        }
+        w->up_rc = mpu_part(w->be, &w->mpu, w->up_buf, w->up_len); /* no thread: here */
+        return w->up_rc;
+    }
+    if ((rc = mpu_part(w->be, &w->mpu, w->buf, w->len)) == 0) {
+        w->len = 0;
+        w->parts++;
+    }
     return rc;
 }
 
@@ -606,12 +664,12 @@ static int s3w_write(blobstore_blob_writer *pw, const void *p, size_t n)
     s3_writer *w = (s3_writer *)pw;
     const unsigned char *src = p;
     while (n) {
-        size_t want = part_size(w->mpu.nparts);
+        size_t want = part_size(w->parts);
         if (w->len == want) {
-            int rc = writer_flush(w);
+            int rc = writer_flush(w, 1);
             if (rc)
                 return rc;
-            want = part_size(w->mpu.nparts);
+            want = part_size(w->parts);
         }
         size_t need = w->len + n < want ? w->len + n : want;
         if (w->cap < need) { /* grow geometrically: small blobs stay small */
@@ -656,6 +714,9 @@ static int s3w_commit(blobstore_blob_writer *pw, const char *name, int sync)
     char *key = rc ? NULL : object_key(be, name);
     if (!rc && !key)
         rc = BLOBSTORE_ENOMEM;
+    int up = upload_wait(w);
+    if (!rc)
+        rc = up;
     if (rc && w->mpu.upload_id) {
         mpu_cancel(be, &w->mpu);
     } else if (!rc && !w->mpu.upload_id) {
@@ -666,7 +727,7 @@ static int s3w_commit(blobstore_blob_writer *pw, const char *name, int sync)
         bs__buf_free(&r.resp);
     } else if (!rc) {
         if (w->len)
-            rc = writer_flush(w);
+            rc = writer_flush(w, 0);
         if (!rc)
             rc = mpu_complete(be, &w->mpu);
         if (rc) /* harmless if the completion took effect after all */
@@ -684,6 +745,10 @@ static int s3w_commit(blobstore_blob_writer *pw, const char *name, int sync)
 static void s3w_abort(blobstore_blob_writer *pw)
 {
     s3_writer *w = (s3_writer *)pw;
+    if (w->up_live) {
+        pthread_join(w->thread, NULL);
+        w->up_live = 0;
+    }
     mpu_cancel(w->be, &w->mpu);
     writer_free(w);
 }
@@ -730,6 +795,9 @@ static int s3_writer_for(s3_backend *be, bs_blob_writer_for *q)
 
 /* ---- reader ---- */
 
+/* A reader fetches ranges of READ_SIZE bytes, the next one on a thread of
+ * its own while the caller consumes the current one, so that the gateway's
+ * time per request and the caller's work (checksums, decoding) overlap. */
 typedef struct {
     blobstore_blob_reader parent;
     s3_backend *be;
@@ -737,7 +805,75 @@ typedef struct {
     uint64_t size, off; /* object size; offset of the next byte to fetch */
     s3_req chunk;       /* the current range */
     size_t pos;         /* consumed bytes of chunk.resp */
+    s3_req ahead;       /* the next range, being fetched by thread */
+    uint64_t ahead_off, ahead_end;
+    pthread_t thread;
+    int ahead_live; /* thread runs (or ran and is not joined) */
+    int ahead_rc;
+    char ahead_range[64];
+    char ahead_msg[512]; /* the error message, set on the thread */
 } s3_reader;
+
+/* Check the answer to a range request (off..end) other than the first. */
+static int range_check(s3_reader *r, s3_req *q, uint64_t off, uint64_t end)
+{
+    if (q->status != 206 && q->status != 200)
+        return status_error(q, "read");
+    if (q->status == 200)
+        return bs__error(BLOBSTORE_EIO, "s3: %s: the server ignored a range", r->key);
+    if (q->resp.len != end - off + 1)
+        return bs__error(BLOBSTORE_EIO, "s3: %s: short or changed object (got %zu bytes at %llu)",
+                         r->key, q->resp.len, (unsigned long long)off);
+    return 0;
+}
+
+static void *ahead_main(void *arg)
+{
+    s3_reader *r = arg;
+    r->ahead.method = "GET";
+    r->ahead.key = r->key;
+    r->ahead.range = r->ahead_range;
+    r->ahead.resp.len = 0; /* the range lands in place, without regrowth */
+    r->ahead_rc = bs__buf_reserve(&r->ahead.resp, READ_SIZE);
+    if (!r->ahead_rc)
+        r->ahead_rc = s3_do(r->be, &r->ahead);
+    if (!r->ahead_rc)
+        r->ahead_rc = range_check(r, &r->ahead, r->ahead_off, r->ahead_end);
+    if (r->ahead_rc) /* messages are per thread: the reader's caller gets a copy */
+        snprintf(r->ahead_msg, sizeof(r->ahead_msg), "%s", blobstore_errmsg());
+    return NULL;
+}
+
+/* Start fetching the range after the current one, if there is one. */
+static void ahead_start(s3_reader *r)
+{
+    if (r->off >= r->size || r->ahead_live)
+        return;
+    r->ahead_off = r->off;
+    r->ahead_end = r->off + READ_SIZE - 1 < r->size ? r->off + READ_SIZE - 1 : r->size - 1;
+    snprintf(r->ahead_range, sizeof(r->ahead_range), "bytes=%llu-%llu",
+             (unsigned long long)r->ahead_off, (unsigned long long)r->ahead_end);
+    r->ahead.resp.len = 0;
+    if (pthread_create(&r->thread, NULL, ahead_main, r) == 0) {
+        r->ahead_live = 1;
+        r->off = r->ahead_end + 1;
+    }
+}
+
+/* The range fetched ahead becomes the current one. */
+static int ahead_take(s3_reader *r)
+{
+    pthread_join(r->thread, NULL);
+    r->ahead_live = 0;
+    if (r->ahead_rc)
+        return bs__error(r->ahead_rc, "%s", r->ahead_msg);
+    bs_buf t = r->chunk.resp;
+    r->chunk.resp = r->ahead.resp;
+    r->ahead.resp = t;
+    r->ahead.resp.len = 0;
+    r->pos = 0;
+    return 0;
+}
 
 /* Fetch the next range. The first (from reader_new) also learns the
  * object's size from Content-Range: one request for a small object. */
@@ -771,14 +907,14 @@ static int s3r_fetch(s3_reader *r, int first)
         }
         if (!rc && end >= r->size)
             end = r->size ? r->size - 1 : 0;
+        if (!rc && r->chunk.status != 206 && r->chunk.status != 200)
+            rc = status_error(&r->chunk, "read");
+        if (!rc && r->chunk.resp.len != (r->size ? end - r->off + 1 : 0))
+            rc = bs__error(BLOBSTORE_EIO, "s3: %s: short or changed object (got %zu bytes at %llu)",
+                           r->key, r->chunk.resp.len, (unsigned long long)r->off);
+    } else if (!rc) {
+        rc = range_check(r, &r->chunk, r->off, end);
     }
-    if (!rc && r->chunk.status != 206 && r->chunk.status != 200)
-        rc = status_error(&r->chunk, "read");
-    if (!rc && r->chunk.status == 200 && !first)
-        rc = bs__error(BLOBSTORE_EIO, "s3: %s: the server ignored a range", r->key);
-    if (!rc && r->chunk.resp.len != (r->size ? end - r->off + 1 : 0))
-        rc = bs__error(BLOBSTORE_EIO, "s3: %s: short or changed object (got %zu bytes at %llu)",
-                       r->key, r->chunk.resp.len, (unsigned long long)r->off);
     if (rc) {
         r->chunk.resp.len = 0;
         return rc;
@@ -791,13 +927,19 @@ static int s3r_read(blobstore_blob_reader *pr, void *buf, size_t cap, size_t *ou
 {
     s3_reader *r = (s3_reader *)pr;
     if (r->pos == r->chunk.resp.len) {
-        if (r->off >= r->size) {
+        int rc;
+        if (r->ahead_live) {
+            if ((rc = ahead_take(r)) != 0) {
+                r->chunk.resp.len = r->pos = 0;
+                return rc;
+            }
+        } else if (r->off >= r->size) {
             *out_n = 0;
             return 0;
-        }
-        int rc = s3r_fetch(r, 0);
-        if (rc)
+        } else if ((rc = s3r_fetch(r, 0)) != 0) {
             return rc;
+        }
+        ahead_start(r);
     }
     size_t n = r->chunk.resp.len - r->pos;
     if (n > cap)
@@ -811,6 +953,9 @@ static int s3r_read(blobstore_blob_reader *pr, void *buf, size_t cap, size_t *ou
 static void s3r_close(blobstore_blob_reader *pr)
 {
     s3_reader *r = (s3_reader *)pr;
+    if (r->ahead_live)
+        pthread_join(r->thread, NULL);
+    bs__buf_free(&r->ahead.resp);
     bs__buf_free(&r->chunk.resp);
     free(r->key);
     free(r);
@@ -852,6 +997,7 @@ static int s3_reader_new(blobstore_blob_reader **out, blobstore_blob_backend *pb
         s3r_close(&r->parent);
         return rc;
     }
+    ahead_start(r);
     r->parent.read = s3r_read;
     r->parent.close = s3r_close;
     *out = &r->parent;
