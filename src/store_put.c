@@ -212,6 +212,36 @@ static int ca_reuse_locked(blobstore *bs, const char *hash, const put_args *a, i
     return 1;
 }
 
+/* A content-addressed put whose content is stored already (blob name):
+ * the entry describes that blob as it is (its codec and stored size,
+ * which this put's options may not have chosen): 1. A framed blob whose
+ * ends do not read, or record other content, is replaced by this put's
+ * (identical content written whole): 0. */
+static int ca_existing(blobstore *bs, const char *name, const char *hash, int raw,
+                       blobstore_entry *e)
+{
+    if (raw)
+        return 1; /* a file stored as it is: its bytes are the content */
+    bs_blob_end end;
+    int rc = bs__blob_end_read(bs, name, &end);
+    if (rc == BLOBSTORE_ECORRUPT || rc == BLOBSTORE_EUNSUPPORTED || rc == BLOBSTORE_ENOTFOUND) {
+        bs__error_clear();
+        return 0;
+    }
+    if (rc)
+        return rc;
+    bs__buf_free(&end.rec);
+    if (strcmp(end.hash, hash) != 0 || !end.codec)
+        return 0;
+    char *codec = bs__strdup(end.codec);
+    if (!codec)
+        return BLOBSTORE_ENOMEM;
+    free(e->compression);
+    e->compression = codec;
+    e->file_size = end.file_size;
+    return 1;
+}
+
 /* Segment checksums of a raw file computed as it streams in, at 1 MiB and
  * at 64 MiB (the size is known only at the end: 1 MiB for files of fewer than
  * 4096 MiB, else 64 MiB; the size is recorded). */
@@ -513,8 +543,14 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     } else {
         if (!named && (rc = bs__make_blob_name(name, key, hash, bs->ca, a.ext)) != 0)
             goto out;
-        if (bs->ca && bs->blobs->exists(bs->blobs, name) == 1) {
-            w->abort(w); /* identical content is already stored */
+        int kept = 0; /* identical content is already stored, and sound */
+        if (bs->ca && bs->blobs->exists(bs->blobs, name) == 1 &&
+            (kept = ca_existing(bs, name, hash, a.po->raw, &e)) < 0) {
+            rc = kept;
+            goto out;
+        }
+        if (kept) {
+            w->abort(w);
             w = NULL;
         } else {
             rc = w->commit(w, name, bs->durable && !bs->batch);

@@ -293,6 +293,86 @@ TEST(rebuild_needs_content_addressed)
     blobstore_close(bs);
 }
 
+static void json_field(char *out, size_t cap, const char *json, const char *field)
+{
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s\":", field);
+    const char *p = strstr(json, pat);
+    out[0] = 0;
+    if (!p)
+        return;
+    p += strlen(pat);
+    if (*p == '"')
+        p++;
+    size_t n = strcspn(p, "\",}");
+    snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), p);
+}
+
+static int put_codec(blobstore *bs, const char *key, char content, const char *codec)
+{
+    char v[VLEN];
+    value_of(v, content);
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.compression = codec;
+    char meta[64];
+    snprintf(meta, sizeof(meta), "{\"owner\": \"%s\"}", key);
+    po.metadata = meta;
+    return blobstore_put_ex(NULL, bs, key, v, VLEN, &po);
+}
+
+/* A put whose content is stored already, asked for another codec, keeps
+ * the stored blob: its entry records that blob's codec and size, not the
+ * codec asked for. A stored blob whose trailer is damaged is replaced by
+ * the identical content of the next put of it, which repairs the keys
+ * that share it. */
+TEST(shared_blob_described_as_stored)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "sqlite", 0);
+    CHECK(bs != NULL);
+    CHECK_EQ(put_codec(bs, "a", 'X', "lz4"), 0);
+    CHECK_EQ(put_codec(bs, "b", 'X', "zstd"), 0);
+    char *ma = NULL, *mb = NULL, ca[32], cb[32], fa[32], fb[32], blob[160];
+    CHECK_EQ(blobstore_get_metadata(&ma, bs, "a"), 0);
+    CHECK_EQ(blobstore_get_metadata(&mb, bs, "b"), 0);
+    json_field(ca, sizeof(ca), ma, "compression");
+    json_field(cb, sizeof(cb), mb, "compression");
+    json_field(fa, sizeof(fa), ma, "file_size");
+    json_field(fb, sizeof(fb), mb, "file_size");
+    json_field(blob, sizeof(blob), mb, "blob");
+    blobstore_free(ma);
+    blobstore_free(mb);
+    CHECK_STR(ca, "lz4");
+    CHECK_STR(cb, "lz4");
+    char path[700];
+    snprintf(path, sizeof(path), "%s/blobs/%.2s/%s", dir, blob, blob);
+    struct stat sb;
+    CHECK_EQ(stat(path, &sb), 0);
+    CHECK_EQ(strtoull(fb, NULL, 10), (unsigned long long)sb.st_size);
+    CHECK_STR(fa, fb);
+    /* damage the trailer's last byte: the blob reads as corrupt */
+    FILE *f = fopen(path, "r+b");
+    CHECK(f != NULL);
+    fseek(f, -1, SEEK_END);
+    int c = fgetc(f);
+    fseek(f, -1, SEEK_END);
+    fputc(c ^ 0x5a, f);
+    fclose(f);
+    void *got = NULL;
+    size_t len = 0;
+    CHECK_EQ(blobstore_get(&got, &len, bs, "a"), BLOBSTORE_ECORRUPT);
+    CHECK_EQ(put_codec(bs, "c", 'X', "zstd"), 0); /* writes the content whole again */
+    CHECK(has(bs, "a", 'X'));
+    CHECK(has(bs, "b", 'X'));
+    CHECK(has(bs, "c", 'X'));
+    char *mc = NULL, cc[32];
+    CHECK_EQ(blobstore_get_metadata(&mc, bs, "c"), 0);
+    json_field(cc, sizeof(cc), mc, "compression");
+    blobstore_free(mc);
+    CHECK_STR(cc, "zstd");
+    blobstore_close(bs);
+}
+
 TEST(delete_then_rebuild_json)
 {
     delete_then_rebuild("json");
@@ -529,5 +609,6 @@ static const test_case tests[] = {
     TEST_ENTRY(migrated_records),
     TEST_ENTRY(batch_records),
     TEST_ENTRY(rebuild_needs_content_addressed),
+    TEST_ENTRY(shared_blob_described_as_stored),
 };
 TEST_MAIN(tests)
