@@ -13,10 +13,9 @@
  *
  * The hot statements are prepared once per connection (on first use), and a
  * get reads its row in binary (no hex escaping of the inline bytes). A put
- * outside a batch (BS__META_CTL_REPLACE) is one round trip: BEGIN, the
- * advisory lock, the old entry's blob, the INSERT and COMMIT go out together
- * in pipeline mode (libpq 14+) and run in that order, with the locking of
- * begin/get/put/commit.
+ * outside a batch (BS__META_CTL_REPLACE) is one round trip: the advisory
+ * lock and an upsert that returns the replaced entry's blob go out together
+ * in pipeline mode, one implicit transaction that the sync commits.
  */
 #include "internal.h"
 #include "module.h"
