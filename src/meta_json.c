@@ -1141,7 +1141,8 @@ static int js_stats(blobstore_meta_backend *pbe, blobstore_meta_stats *st)
         }
     }
     if (!rc) {
-        qsort(blobs, nb, sizeof(*blobs), cmp_js_blob);
+        if (nb)
+            qsort(blobs, nb, sizeof(*blobs), cmp_js_blob);
         for (size_t i = 1; i < nb; i++)
             if (strcmp(blobs[i].blob, blobs[i - 1].blob) == 0) {
                 st->shared_entries++;

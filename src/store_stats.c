@@ -132,7 +132,8 @@ static int stats_by_iterating(blobstore *bs, blobstore_meta_stats *st)
     s.st = st;
     int rc = bs->meta->iterate(bs->meta, NULL, scan_entry, &s);
     if (!rc) {
-        qsort(s.blobs, s.nb, sizeof(*s.blobs), cmp_blob);
+        if (s.nb) /* NULL when empty: no qsort of it (undefined) */
+            qsort(s.blobs, s.nb, sizeof(*s.blobs), cmp_blob);
         for (size_t i = 1; i < s.nb; i++)
             if (strcmp(s.blobs[i].blob, s.blobs[i - 1].blob) == 0) {
                 st->shared_entries++;
@@ -224,8 +225,10 @@ BLOBSTORE_API int blobstore_stats(blobstore_store_stats *out, blobstore *bs)
         blobstore_stats_free(out);
         return rc;
     }
-    qsort(out->formats, out->n_formats, sizeof(*out->formats), cmp_group);
-    qsort(out->codecs, out->n_codecs, sizeof(*out->codecs), cmp_group);
+    if (out->n_formats) /* NULL when empty: no qsort of it (undefined) */
+        qsort(out->formats, out->n_formats, sizeof(*out->formats), cmp_group);
+    if (out->n_codecs)
+        qsort(out->codecs, out->n_codecs, sizeof(*out->codecs), cmp_group);
     out->inline_entries = out->entries - f.blob_entries;
     out->blobs = f.blob_entries - st.shared_entries;
     out->blob_bytes = f.blob_file_size - st.shared_bytes;
