@@ -13,14 +13,16 @@ static int check_name(void *ctx, const char *name, int is_temp)
 {
     (void)ctx;
     size_t n = strlen(name);
-    /* A temp is "w-<id>" or "w-<id> <uploadId>"; an object a plain name. */
+    /* A temp is "w-<id>", "w-<id> <uploadId>", or an unfinished upload
+     * straight to a blob's own key, "<blob> <uploadId>"; an object a plain
+     * name. */
     const char *end = is_temp && strchr(name, ' ') ? strchr(name, ' ') : name + n;
     if (end == name || name[0] == '.')
         abort();
     for (const char *p = name; p < end; p++)
         if (*p == '/')
             abort();
-    if (is_temp && strncmp(name, "w-", 2) != 0)
+    if (is_temp && strncmp(name, "w-", 2) != 0 && !strchr(name, ' '))
         abort();
     return 0;
 }
