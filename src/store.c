@@ -261,26 +261,38 @@ int bs__write_sidecar(blobstore *bs, const char *blob, const char *record, const
     json_decref(r);
     if (!rc)
         rc = bs__sidecar_name(sc, blob);
+    if (!rc)
+        rc = bs__write_record_frame(bs, sc, text, 0);
+    free(text);
+    return rc;
+}
+
+/* Write name as an empty frame carrying record (a sidecar's, or with
+ * keyrec a key record's: store_keyrec.c), committed as the store's
+ * durability asks. */
+int bs__write_record_frame(blobstore *bs, const char *name, const char *record, int keyrec)
+{
     blobstore_blob_writer *w = NULL;
     bs_frame_writer *fw = NULL;
-    if (!rc)
-        rc = bs->blobs->writer(&w, bs->blobs);
+    int rc = bs->blobs->writer(&w, bs->blobs);
     if (!rc)
         rc = bs__frame_writer_new(&fw, bs__codec_by_name("none"), 1, bs__sink_writer, w);
-    if (!rc)
-        rc = bs__frame_set_record(fw, text);
+    if (!rc) {
+        if (keyrec)
+            bs__frame_set_keyrec(fw);
+        rc = bs__frame_set_record(fw, record);
+    }
     char h[65];
     uint64_t a, b;
     if (!rc)
         rc = bs__frame_finish(fw, h, &a, &b);
     bs__frame_writer_free(fw);
     if (!rc) {
-        rc = w->commit(w, sc, bs->durable && !bs->batch);
+        rc = w->commit(w, name, bs->durable && !bs->batch);
         w = NULL;
     }
     if (w)
         w->abort(w);
-    free(text);
     return rc;
 }
 

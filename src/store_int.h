@@ -101,6 +101,8 @@ void bs__remove_blob_quiet(blobstore *bs, const char *name);
  * record names the file, its content hash and size. */
 int bs__write_sidecar(blobstore *bs, const char *blob, const char *record, const char *hash,
                       uint64_t size);
+/* An empty frame carrying record, written as name (store.c). */
+int bs__write_record_frame(blobstore *bs, const char *name, const char *record, int keyrec);
 /* Record the entry (replacing any old one) and retire the old blob. */
 int bs__commit_entry(blobstore *bs, blobstore_entry *e, unsigned int put_flags, char **release);
 /* Entries whose blob is name (inside a transaction). */

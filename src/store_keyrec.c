@@ -70,27 +70,8 @@ int bs__keyrec_write(blobstore *bs, const blobstore_entry *e)
     if (!text)
         return bs__error(BLOBSTORE_ENOMEM, "out of memory");
     int rc = bs__keyrec_name(name, e->key, e->blob);
-    blobstore_blob_writer *w = NULL;
-    bs_frame_writer *fw = NULL;
     if (!rc)
-        rc = bs->blobs->writer(&w, bs->blobs);
-    if (!rc)
-        rc = bs__frame_writer_new(&fw, bs__codec_by_name("none"), 1, bs__sink_writer, w);
-    if (!rc) {
-        bs__frame_set_keyrec(fw);
-        rc = bs__frame_set_record(fw, text);
-    }
-    char h[65];
-    uint64_t a, b;
-    if (!rc)
-        rc = bs__frame_finish(fw, h, &a, &b);
-    bs__frame_writer_free(fw);
-    if (!rc) {
-        rc = w->commit(w, name, bs->durable && !bs->batch);
-        w = NULL;
-    }
-    if (w)
-        w->abort(w);
+        rc = bs__write_record_frame(bs, name, text, 1);
     free(text);
     if (rc)
         bs__error_wrap(rc, "key record of \"%s\"", e->key);
