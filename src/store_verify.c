@@ -90,6 +90,47 @@ int bs__blob_name_own(const char *name)
     return 1;
 }
 
+/* Whether a blob or key record carrying a put of key (at its time, of
+ * content chash) is superseded by the index's entry for key: 1 when that
+ * entry's data is there and the entry is newer or records that very put (a
+ * copy of it, as an in-place migration leaves behind, is no entry's only
+ * copy either); 0, with why, when it must be kept; or an error. */
+static int superseded_by_index(blobstore *bs, const char *key, const char *at, const char *chash,
+                               const char **why)
+{
+    blobstore_entry e;
+    *why = "the index has no entry with its key";
+    int rc = bs__tx_begin(bs, 0);
+    if (rc)
+        return rc;
+    int r = bs->meta->get(bs->meta, key, &e);
+    bs__tx_end(bs, 1);
+    if (r == BLOBSTORE_ENOTFOUND) {
+        bs__error_clear();
+        return 0;
+    }
+    if (r)
+        return r;
+    int present = e.inline_data != NULL;
+    if (!present && e.blob) {
+        int ex = bs->blobs->exists(bs->blobs, e.blob);
+        if (ex < 0)
+            rc = ex;
+        present = ex == 1;
+    }
+    int order = e.updated_at ? strcmp(at, e.updated_at) : 1;
+    int same_put = order == 0 && e.content_hash && strcmp(chash, e.content_hash) == 0;
+    int superseded = 0;
+    if (!present)
+        *why = "its key's entry in the index has lost its blob";
+    else if (order >= 0 && !same_put)
+        *why = "it is newer than its key's entry in the index";
+    else
+        superseded = 1;
+    blobstore_entry_clear(&e);
+    return rc ? rc : superseded;
+}
+
 /* Whether an unreferenced blob may be the only copy of an entry the index
  * lost: read the entry record it carries (a file stored as it is: its
  * sidecar's) and look its key up. It is garbage (0: an orphan, removable)
@@ -154,42 +195,11 @@ static int unindexed(verify_ctx *v, const char *name)
                       : json_is_string(jh) ? json_string_value(jh)
                                            : end.hash;
     const char *at = json_string_value(jat);
-    blobstore_entry e;
-    int superseded = 0, found = 0;
-    const char *why = "the index has no entry with its key";
-    if ((rc = bs__tx_begin(bs, 0)) == 0) {
-        int r = bs->meta->get(bs->meta, key, &e);
-        if (r == 0) {
-            found = 1;
-        } else if (r == BLOBSTORE_ENOTFOUND) {
-            bs__error_clear();
-        } else {
-            rc = r;
-        }
-        bs__tx_end(bs, 1);
-    }
-    if (!rc && found) {
-        int present = e.inline_data != NULL;
-        if (!present && e.blob) {
-            int ex = bs->blobs->exists(bs->blobs, e.blob);
-            if (ex < 0)
-                rc = ex;
-            present = ex == 1;
-        }
-        /* A copy of the very put the entry records (same time, same
-         * content: a blob an in-place migration left behind) is no
-         * entry's only copy either. */
-        const char *chash = json_is_string(jh) ? json_string_value(jh) : end.hash;
-        int order = e.updated_at ? strcmp(at, e.updated_at) : 1;
-        int same_put = order == 0 && e.content_hash && strcmp(chash, e.content_hash) == 0;
-        if (!present)
-            why = "its key's entry in the index has lost its blob";
-        else if (order >= 0 && !same_put)
-            why = "it is newer than its key's entry in the index";
-        else
-            superseded = 1;
-        blobstore_entry_clear(&e);
-    }
+    const char *chash = json_is_string(jh) ? json_string_value(jh) : end.hash;
+    const char *why;
+    int superseded = superseded_by_index(bs, key, at, chash, &why);
+    if (superseded < 0)
+        rc = superseded;
     if (!rc && !superseded) {
         char detail[400];
         snprintf(detail, sizeof(detail),
@@ -242,37 +252,10 @@ static int keyrec_unindexed(verify_ctx *v, const char *name)
         bs__keyrec_free(&k);
         return ex < 0 ? ex : 0;
     }
-    blobstore_entry e;
-    int found = 0, superseded = 0;
-    const char *why = "the index has no entry with its key";
-    if ((rc = bs__tx_begin(bs, 0)) == 0) {
-        int r = bs->meta->get(bs->meta, k.key, &e);
-        if (r == 0)
-            found = 1;
-        else if (r == BLOBSTORE_ENOTFOUND)
-            bs__error_clear();
-        else
-            rc = r;
-        bs__tx_end(bs, 1);
-    }
-    if (!rc && found) {
-        int present = e.inline_data != NULL;
-        if (!present && e.blob) {
-            ex = bs->blobs->exists(bs->blobs, e.blob);
-            if (ex < 0)
-                rc = ex;
-            present = ex == 1;
-        }
-        int order = e.updated_at ? strcmp(k.at, e.updated_at) : 1;
-        int same_put = order == 0 && e.content_hash && strcmp(k.content_hash, e.content_hash) == 0;
-        if (!present)
-            why = "its key's entry in the index has lost its blob";
-        else if (order >= 0 && !same_put)
-            why = "it is newer than its key's entry in the index";
-        else
-            superseded = 1;
-        blobstore_entry_clear(&e);
-    }
+    const char *why;
+    int superseded = superseded_by_index(bs, k.key, k.at, k.content_hash, &why);
+    if (superseded < 0)
+        rc = superseded;
     if (!rc && !superseded) {
         char detail[400];
         snprintf(detail, sizeof(detail),
