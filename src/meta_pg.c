@@ -86,30 +86,6 @@ static int reconnect(pg_backend *be)
                            PQerrorMessage(be->conn));
 }
 
-/* Run a statement with text parameters (binary for a bytea), retrying once
- * on a lost connection outside write transactions (a read "transaction" is a
- * series of single autocommitted statements, each safe to repeat). */
-static PGresult *run(pg_backend *be, const char *sql, int n, const char *const *vals,
-                     const int *lens, const int *fmts, int *rc)
-{
-    for (int attempt = 0;; attempt++) {
-        PGresult *res = PQexecParams(be->conn, sql, n, NULL, vals, lens, fmts, 0);
-        ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-            *rc = 0;
-            return res;
-        }
-        if (attempt == 0 && be->in_tx != 2 && PQstatus(be->conn) != CONNECTION_OK &&
-            reconnect(be) == 0) {
-            PQclear(res);
-            continue;
-        }
-        *rc = pg_error(be, res, sql);
-        PQclear(res);
-        return NULL;
-    }
-}
-
 /* Prepare statement st on this connection unless it is already. NULL
  * (prepared) or the failed result. */
 static PGresult *prepare(pg_backend *be, int st)
@@ -127,16 +103,22 @@ static PGresult *prepare(pg_backend *be, int st)
     return res ? res : PQmakeEmptyPGresult(be->conn, PGRES_FATAL_ERROR);
 }
 
-/* run() for a prepared statement; binary: results in binary format. */
-static PGresult *run_st(pg_backend *be, int st, const char *const *vals, const int *lens,
-                        const int *fmts, int binary, int *rc)
+/* Run statement st (prepared on first use; -1: sql as it is) with text
+ * parameters (binary for a bytea), retrying once on a lost connection
+ * outside write transactions (a read "transaction" is a series of single
+ * autocommitted statements, each safe to repeat); binary: results in binary
+ * format. */
+static PGresult *run_any(pg_backend *be, int st, const char *sql, int n, const char *const *vals,
+                         const int *lens, const int *fmts, int binary, int *rc)
 {
     for (int attempt = 0;; attempt++) {
-        PGresult *res = prepare(be, st);
-        if (!res) {
+        PGresult *res = st >= 0 ? prepare(be, st) : NULL;
+        if (!res && st >= 0) {
             char name[16];
             snprintf(name, sizeof(name), "bs_%d", st);
-            res = PQexecPrepared(be->conn, name, st_nparams[st], vals, lens, fmts, binary);
+            res = PQexecPrepared(be->conn, name, n, vals, lens, fmts, binary);
+        } else if (!res) {
+            res = PQexecParams(be->conn, sql, n, NULL, vals, lens, fmts, binary);
         }
         ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
         if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
@@ -148,10 +130,22 @@ static PGresult *run_st(pg_backend *be, int st, const char *const *vals, const i
             PQclear(res);
             continue;
         }
-        *rc = pg_error(be, res, st_sql[st]);
+        *rc = pg_error(be, res, sql);
         PQclear(res);
         return NULL;
     }
+}
+
+static PGresult *run(pg_backend *be, const char *sql, int n, const char *const *vals,
+                     const int *lens, const int *fmts, int *rc)
+{
+    return run_any(be, -1, sql, n, vals, lens, fmts, 0, rc);
+}
+
+static PGresult *run_st(pg_backend *be, int st, const char *const *vals, const int *lens,
+                        const int *fmts, int binary, int *rc)
+{
+    return run_any(be, st, st_sql[st], st_nparams[st], vals, lens, fmts, binary, rc);
 }
 
 static int exec0(pg_backend *be, const char *sql)
