@@ -4,10 +4,21 @@ npm package of the Parquet interop tests, one thread, in this same run) on a
 column out of the stored file; the peak RSS of each. Both sides write the
 same page codec (lz4_raw) and read the file each wrote.
 
+Then one column of a ~1 GB Parquet file (22M rows of the same table; 2M rows,
+~90 MB, with --quick), written by DuckDB and stored with `blobstore put` as it
+is, so both sides read the same bytes in the same layout (DuckDB's row groups
+of 122,880 rows): `get --columns big -o big.csv` next to DuckDB's
+`COPY (SELECT big FROM file) TO big.csv`. The column is `big` (int64) so that
+the output is the same text both ways (checked byte for byte) and cheap to
+write: the line measures reading and decoding one column's chunks, not number
+formatting (the 1M-row line above formats doubles, which the two CSV writers
+spell differently).
+
 Usage: python3 bench_tables.py BLOBSTORE_CLI INTEROP_DIR DIR [--quick]
 (no NumPy here: this process stays small, so a child's peak RSS is its own)
 """
 
+import filecmp
 import os
 import shutil
 import subprocess
@@ -19,6 +30,7 @@ args = [a for a in sys.argv[1:] if not a.startswith("--")]
 CLI, INTEROP, ROOT = args[0], os.path.abspath(args[1]), args[2]
 QUICK = "--quick" in sys.argv
 ROWS = 200000 if QUICK else 1000000
+BIG_ROWS = 2000000 if QUICK else 22000000
 
 
 def duck(*sqls, threads=1):
@@ -47,21 +59,44 @@ def line(what, ours_s, base_s, target_ratio, extra=""):
           f"target >={target_ratio}x: {ok}{extra}", flush=True)
 
 
+def table_sql(rows, to):
+    """DuckDB's COPY of the bench table (ids, small and large integers, a
+    nullable integer (5% empty), doubles, booleans, three string columns)."""
+    return (f"COPY (SELECT i AS id, (hash(i) % 1000)::INT AS small, hash(i * 7) % 1000000007 AS big, "
+            f"CASE WHEN hash(i) % 20 = 0 THEN NULL ELSE (hash(i * 3) % 100000)::INT END AS maybe, "
+            f"(hash(i * 5) % 1000000) / 1000.0 AS x, (hash(i * 11) % 100000000) / 7.0 AS y, "
+            f"hash(i * 13) % 2 = 0 AS ok, "
+            f"['US','FR','DE','JP','BR','IN','CN'][(1 + hash(i) % 7)::BIGINT] AS country, "
+            f"'user_' || (hash(i * 17) % 100000)::VARCHAR AS name, "
+            f"md5(i::VARCHAR)[1:12] AS code FROM range({rows}) t(i)) TO {to}")
+
+
+def projection(p):
+    """One column of a ~1 GB file (a few rounds, alternating with DuckDB)."""
+    big = p("big.parquet")
+    duck(table_sql(BIG_ROWS, f"'{big}' (FORMAT parquet, COMPRESSION lz4_raw)"), threads=2)
+    ours("put", "--key", "big", big)
+    size = os.path.getsize(big)
+    rounds = 2 if QUICK else 3
+    mine, theirs = [], []
+    for _ in range(rounds):
+        theirs.append(duck(f"COPY (SELECT big FROM '{big}') TO '{p('duck-big.csv')}' (HEADER)")[0])
+        mine.append(ours("get", "big", "--columns", "big", "-o", p("ours-big.csv")))
+    if not filecmp.cmp(p("ours-big.csv"), p("duck-big.csv"), shallow=False):
+        raise SystemExit("bench: get --columns big and DuckDB's COPY wrote different CSV")
+    best, base = min(mine), min(theirs)
+    ratios = sorted(b[0] / o[0] for o, b in zip(mine, theirs))
+    line(f"one column of {size / 1e9:.2f} GB ({BIG_ROWS // 1000000}M rows)", best[0], base[0], 1.0,
+         f"; ratios {ratios[0]:.2f}-{ratios[-1]:.2f} over {rounds} rounds")
+    print(f"  peak RSS: one column of {size / 1e9:.2f} GB {max(m[1] for m in mine) / 1e6:.0f} MB "
+          f"(DuckDB's growth {max(t[1] for t in theirs) / 1e6:.0f} MB)", flush=True)
+
+
 def main():
     shutil.rmtree(ROOT, ignore_errors=True)
     os.makedirs(ROOT)
     p = lambda name: os.path.join(ROOT, name)  # noqa: E731
-    # The table, written by DuckDB: ids, small and large integers, a nullable
-    # integer (5% empty), doubles, booleans and three string columns.
-    gen = (f"COPY (SELECT i AS id, (hash(i) % 1000)::INT AS small, hash(i * 7) % 1000000007 AS big, "
-           f"CASE WHEN hash(i) % 20 = 0 THEN NULL ELSE (hash(i * 3) % 100000)::INT END AS maybe, "
-           f"(hash(i * 5) % 1000000) / 1000.0 AS x, (hash(i * 11) % 100000000) / 7.0 AS y, "
-           f"hash(i * 13) % 2 = 0 AS ok, "
-           f"['US','FR','DE','JP','BR','IN','CN'][(1 + hash(i) % 7)::BIGINT] AS country, "
-           f"'user_' || (hash(i * 17) % 100000)::VARCHAR AS name, "
-           f"md5(i::VARCHAR)[1:12] AS code FROM range({ROWS}) t(i)) "
-           f"TO '{p('in.csv')}' (HEADER)")
-    duck(gen, threads=2)
+    duck(table_sql(ROWS, f"'{p('in.csv')}' (HEADER)"), threads=2)
     size = os.path.getsize(p("in.csv"))
     print(f"\ntables: {ROWS} rows x 10 columns, CSV {size / 1e6:.0f} MB; blobstore CLI (relaxed, "
           f"lz4 pages) vs DuckDB COPY (1 thread, lz4_raw), same run", flush=True)
@@ -88,6 +123,9 @@ def main():
         f"{what} {ours_[1] / 1e6:.0f} MB (DuckDB's growth {base[1] / 1e6:.0f} MB)"
         for what, ours_, base in (("put --csv", put, d[0]), ("get -o csv", get, d[1]),
                                   ("one column", col, d[2]))), flush=True)
+    for f in ("in.csv", "duck.csv", "ours.csv", "duck.parquet", "ours.parquet"):
+        os.remove(p(f))
+    projection(p)
     shutil.rmtree(ROOT, ignore_errors=True)
 
 
