@@ -73,6 +73,7 @@ typedef struct {
     char **blobs;     /* parallel to keys */
     json_t **order;   /* parallel to keys, when ordering: the value (or NULL) */
     char **meta_text; /* parallel to keys, when with_meta */
+    size_t stop_at;   /* nonzero: stop the scan once this many are collected */
 } collect_ctx;
 
 /* store.c */

@@ -247,6 +247,10 @@ static int grow_arrays(collect_ctx *c)
     return 0;
 }
 
+/* bs__collect's stop signal once stop_at entries are collected: positive,
+ * so never one of the BLOBSTORE_E* codes. */
+#define COLLECT_ENOUGH 1
+
 int bs__collect(void *ctx, const blobstore_entry *e)
 {
     collect_ctx *c = ctx;
@@ -285,8 +289,8 @@ int bs__collect(void *ctx, const blobstore_entry *e)
             if (c->with_meta)
                 free(c->meta_text[c->n]);
             rc = BLOBSTORE_ENOMEM;
-        } else {
-            c->n++;
+        } else if (++c->n == c->stop_at) {
+            rc = COLLECT_ENOUGH;
         }
     }
     json_decref(m);
@@ -334,6 +338,8 @@ static int run_scan(collect_ctx *c, blobstore *bs, const char *prefix, const cha
             rc = bs->meta->iterate_filtered(bs->meta, prefix, filter, bs__collect, c);
         else
             rc = bs->meta->iterate(bs->meta, prefix, bs__collect, c);
+        if (rc == COLLECT_ENOUGH)
+            rc = 0;
         int rc2 = bs__tx_end(bs, 1);
         if (!rc)
             rc = rc2;
@@ -438,6 +444,10 @@ BLOBSTORE_API int blobstore_query_run(blobstore_result *out, blobstore *bs,
         c.need_fields = c.order_path[0] == '@';
     }
     c.with_meta = q->with_metadata != 0;
+    /* Unordered, the entries arrive in key order: the first offset + limit
+     * that match are the answer, and the scan stops there. */
+    if (!c.order_path && q->limit && q->offset < SIZE_MAX - q->limit)
+        c.stop_at = q->offset + q->limit;
     if (!(rc = prepare_filter(&c, q->filter)))
         rc = run_scan(&c, bs, q->prefix, q->filter);
     size_t *idx = NULL;

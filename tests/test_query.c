@@ -228,6 +228,40 @@ static void ordering(const char *backend)
     CHECK(r.metadata && strstr(r.metadata[0], "\"key\":\"a\"") &&
           strstr(r.metadata[0], "\"epochs\":100"));
     blobstore_result_free(&r);
+    /* Unordered, a limit stops the scan at offset + limit matches (key order). */
+    q.order_by = NULL;
+    q.with_metadata = 0;
+    q.filter = "{\"deployed\": true}";
+    q.limit = 2;
+    q.offset = 1;
+    run(bs, &q, "c g/1");
+    q.limit = 1;
+    q.offset = 2;
+    run(bs, &q, "g/1");
+    q.offset = 3;
+    run(bs, &q, "");
+    q.filter = NULL;
+    q.offset = 5;
+    q.limit = 10;
+    run(bs, &q, "f g/1");
+    q.offset = 0;
+    q.limit = 1;
+    run(bs, &q, "a");
+    q.limit = 3;
+    run(bs, &q, "a b c");
+    q.prefix = "g";
+    run(bs, &q, "g/1");
+    q.prefix = NULL;
+    q.offset = (size_t)-1; /* offset + limit would wrap */
+    run(bs, &q, "");
+    q.offset = 1;
+    q.limit = 2;
+    q.with_metadata = 1;
+    CHECK_EQ(blobstore_query_run(&r, bs, &q), 0);
+    CHECK_EQ(r.count, 2);
+    CHECK_STR(r.keys[1], "c");
+    CHECK(r.metadata && strstr(r.metadata[1], "\"name\":\"gamma\""));
+    blobstore_result_free(&r);
     blobstore_close(bs);
 }
 
