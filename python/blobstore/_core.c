@@ -601,9 +601,8 @@ static int pm_iterate(blobstore_meta_backend *pbe, const char *prefix, blobstore
     /* strcmp orders UTF-8 by bytes: the order every backend gives */
     if (!rc && n)
         qsort(all, n, sizeof(*all), cmp_entry_key);
-    for (size_t i = 0; !rc && i < n; i++)
-        if (fn(ctx, &all[i]) != 0)
-            rc = BLOBSTORE_ECALLBACK;
+    for (size_t i = 0; !rc && i < n; i++) /* nonzero stops; iterate returns it */
+        rc = fn(ctx, &all[i]);
     for (size_t i = 0; i < n; i++)
         blobstore_entry_clear(&all[i]);
     free(all);

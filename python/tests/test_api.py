@@ -215,6 +215,10 @@ def test_python_metadata_backend(tmp_path):
         assert s.get("b/1") == {"obj": 1}
         assert s.list(prefix="a/") == ["a/1", "a/2"]
         assert s.list(metadata_filter={"acc": {"$gt": 0.8}}, order_by="-acc") == ["b/1", "a/1"]
+        # A limit without an ordering stops the backend's scan early: not an error.
+        assert s.list(limit=1) == ["a/1"]
+        assert s.list(limit=1, offset=1) == ["a/2"]
+        assert s.list(metadata_filter={"acc": {"$gt": 0.8}}, limit=1, offset=1) == ["b/1"]
         assert s.update_metadata("a/2", {"acc": 0.6})
         assert s.get_metadata("a/2")["metadata"] == {"acc": 0.6}
         assert s.verify()["ok"] == 3

@@ -155,7 +155,7 @@ struct blobstore_meta_backend {
     /** must: free the backend (rolling back an open transaction). */
     void (*free)(blobstore_meta_backend *be);
     /* ---- version 2 ---- */
-    /** may: like iterate(), but may skip entries that cannot match filter
+    /** may: like iterate() (key byte order), but may skip entries that cannot match filter
      *  (the text of a valid filter, see blobstore_query), e.g. by using an
      *  index. It may also pass entries that do not match: the store checks
      *  every entry it is given. NULL: the store uses iterate(). */
