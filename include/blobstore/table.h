@@ -167,6 +167,13 @@ BLOBSTORE_API int blobstore_table_from_csv(blobstore_table *out, const char *csv
 /** Write a table as CSV (malloc'd; free with blobstore_free). */
 BLOBSTORE_API int blobstore_table_to_csv(char **out, size_t *out_len, const blobstore_table *t);
 
+/** Write a table as CSV through write, about 1 MiB at a time (the same bytes
+ *  as blobstore_table_to_csv, without the whole text in memory). Errors:
+ *  BLOBSTORE_EINVAL (a decimal or time the text cannot show), BLOBSTORE_ECALLBACK
+ *  (write returned nonzero; nothing more is written). */
+BLOBSTORE_API int blobstore_table_write_csv(const blobstore_table *t, blobstore_write_fn write,
+                                            void *ctx);
+
 /** Write a table as a Parquet file (malloc'd; free with blobstore_free). */
 BLOBSTORE_API int blobstore_table_to_parquet(void **out, size_t *out_len, const blobstore_table *t,
                                              const blobstore_table_options *o);

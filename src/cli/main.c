@@ -791,6 +791,29 @@ typedef struct {
     int npy, csv, parquet;
 } get_req;
 
+/* Write all of p to fd; 0, or -1 with the message printed. */
+static int write_all(int fd, const void *p, size_t len)
+{
+    const char *c = p;
+    for (size_t left = len; left;) {
+        ssize_t w = write(fd, c, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            fail("cannot write output: %s", strerror(errno));
+            return -1;
+        }
+        c += w;
+        left -= (size_t)w;
+    }
+    return 0;
+}
+
+static int write_csv_piece(void *ctx, const void *p, size_t len)
+{
+    return write_all(*(int *)ctx, p, len);
+}
+
 /* A table (all columns or --columns) as CSV, or as a new Parquet file. */
 static int emit_table(const get_req *r, int fd)
 {
@@ -816,28 +839,19 @@ static int emit_table(const get_req *r, int fd)
     }
     if (rc)
         return lib_error(rc);
+    fflush(stdout);
+    if (!r->parquet) { /* CSV a piece at a time, never whole in memory */
+        rc = blobstore_table_write_csv(&t, write_csv_piece, &fd);
+        blobstore_table_clear(&t);
+        return rc == BLOBSTORE_ECALLBACK ? EXIT_ERROR : rc ? lib_error(rc) : EXIT_OK;
+    }
     void *out = NULL;
     size_t len = 0;
-    rc = r->parquet ? blobstore_table_to_parquet(&out, &len, &t, NULL)
-                    : blobstore_table_to_csv((char **)&out, &len, &t);
+    rc = blobstore_table_to_parquet(&out, &len, &t, NULL);
     blobstore_table_clear(&t);
     if (rc)
         return lib_error(rc);
-    fflush(stdout);
-    int code = EXIT_OK;
-    const char *c = out;
-    for (size_t left = len; left;) {
-        ssize_t w = write(fd, c, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            fail("cannot write output: %s", strerror(errno));
-            code = EXIT_ERROR;
-            break;
-        }
-        c += w;
-        left -= (size_t)w;
-    }
+    int code = write_all(fd, out, len) ? EXIT_ERROR : EXIT_OK;
     blobstore_free(out);
     return code;
 }

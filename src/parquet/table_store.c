@@ -1184,9 +1184,12 @@ static int nested_text(bs_buf *b, const pq_column *c, size_t i)
     return nested_scalar(b, s, strlen(s), 0);
 }
 
-BLOBSTORE_API int blobstore_table_to_csv(char **out, size_t *out_len, const blobstore_table *t)
+/* The table's CSV into b; with write, b is handed to it and emptied each
+ * time it holds CSV_FLUSH bytes, and at the end. */
+#define CSV_FLUSH ((size_t)1 << 20)
+static int csv_write(bs_buf *b_, const blobstore_table *t, blobstore_write_fn write, void *ctx)
 {
-    bs_buf b = {0};
+    bs_buf b = *b_;
     int rc = 0;
     /* Decimals and times a caller built: only what their text can show. */
     for (size_t k = 0; k < t->ncols; k++) {
@@ -1247,7 +1250,22 @@ BLOBSTORE_API int blobstore_table_to_csv(char **out, size_t *out_len, const blob
         }
         if (!rc)
             rc = bs__buf_append(&b, "\n", 1);
+        if (!rc && write && (b.len >= CSV_FLUSH || r + 1 == t->nrows)) {
+            if (write(ctx, b.data, b.len))
+                rc = bs__error(BLOBSTORE_ECALLBACK, "CSV: the writer failed");
+            b.len = 0;
+        }
     }
+    if (!rc && write && b.len && write(ctx, b.data, b.len)) /* no rows: the header */
+        rc = bs__error(BLOBSTORE_ECALLBACK, "CSV: the writer failed");
+    *b_ = b;
+    return rc;
+}
+
+BLOBSTORE_API int blobstore_table_to_csv(char **out, size_t *out_len, const blobstore_table *t)
+{
+    bs_buf b = {0};
+    int rc = csv_write(&b, t, NULL, NULL);
     if (!rc)
         rc = bs__buf_append(&b, "", 1);
     if (rc) {
@@ -1257,6 +1275,19 @@ BLOBSTORE_API int blobstore_table_to_csv(char **out, size_t *out_len, const blob
     *out = (char *)b.data;
     *out_len = b.len - 1;
     return 0;
+}
+
+BLOBSTORE_API int blobstore_table_write_csv(const blobstore_table *t, blobstore_write_fn write,
+                                            void *ctx)
+{
+    if (!t || !write)
+        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
+    bs_buf b = {0};
+    int rc = bs__buf_reserve(&b, CSV_FLUSH + 4096);
+    if (!rc)
+        rc = csv_write(&b, t, write, ctx);
+    bs__buf_free(&b);
+    return rc;
 }
 
 /* ---- tables written as they stream into the store ---- */

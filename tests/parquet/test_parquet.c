@@ -692,7 +692,60 @@ TEST(number_text_is_the_c_librarys)
     }
 }
 
+typedef struct {
+    bs_buf all;
+    int calls, fail_at;
+} csv_sink;
+
+static int csv_sink_write(void *ctx, const void *p, size_t n)
+{
+    csv_sink *k = ctx;
+    if (++k->calls == k->fail_at)
+        return 1;
+    return bs__buf_append(&k->all, p, n);
+}
+
+/* blobstore_table_write_csv: the bytes of blobstore_table_to_csv, in pieces
+ * of about 1 MiB; a failing writer stops it. */
+TEST(csv_written_in_pieces_is_the_same_text)
+{
+    enum { N = 100000 };
+    blobstore_table t;
+    memset(&t, 0, sizeof(t));
+    t.nrows = N;
+    t.ncols = 3;
+    t.cols = calloc(3, sizeof(pq_column));
+    fill(&t.cols[0], PQ_DOUBLE, 1, N, 3);
+    fill(&t.cols[1], PQ_STRING, 0, N, 5);
+    fill(&t.cols[2], PQ_INT64, 1, N, 7);
+    char *out;
+    size_t len;
+    CHECK_EQ(blobstore_table_to_csv(&out, &len, &t), 0);
+    CHECK(len > (size_t)2 << 20);
+    csv_sink k = {{0}, 0, 0};
+    CHECK_EQ(blobstore_table_write_csv(&t, csv_sink_write, &k), 0);
+    CHECK(k.calls >= 3);
+    CHECK_EQ(k.all.len, len);
+    CHECK_MEM(k.all.data, out, len);
+    bs__buf_free(&k.all);
+    csv_sink f = {{0}, 0, 2};
+    CHECK_EQ(blobstore_table_write_csv(&t, csv_sink_write, &f), BLOBSTORE_ECALLBACK);
+    CHECK_EQ(f.calls, 2);
+    bs__buf_free(&f.all);
+    blobstore_free(out);
+    t.nrows = 0; /* the header alone */
+    CHECK_EQ(blobstore_table_to_csv(&out, &len, &t), 0);
+    csv_sink h = {{0}, 0, 0};
+    CHECK_EQ(blobstore_table_write_csv(&t, csv_sink_write, &h), 0);
+    CHECK(h.calls == 1 && h.all.len == len && memcmp(h.all.data, out, len) == 0);
+    bs__buf_free(&h.all);
+    blobstore_free(out);
+    t.nrows = N;
+    blobstore_table_clear(&t);
+}
+
 static const test_case tests[] = {
+    TEST_ENTRY(csv_written_in_pieces_is_the_same_text),
     TEST_ENTRY(number_text_is_the_c_librarys),
     TEST_ENTRY(rle_hybrid_round_trips_at_every_run_boundary),
     TEST_ENTRY(tables_through_the_store),
