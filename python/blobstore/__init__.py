@@ -343,7 +343,12 @@ class BlobStore:
         are stored as bytes, NumPy arrays as ``.b2nd`` files (``chunks``: the
         chunk shape, one extent per dimension; default automatic), pandas
         DataFrames and Series as Parquet files, anything else as a signed
-        pickle. ``metadata`` must be JSON-serialisable. ``overwrite=False``
+        pickle. An object column whose cells are lists, dicts or lists of
+        ``(key, value)`` pairs is a nested Parquet column (LIST, STRUCT,
+        MAP; the type inferred from every cell as pyarrow infers it) when
+        the Parquet writer takes it; cells of mixed types at one level (ints
+        with strings or floats, non-string dict keys, sets, other tuples)
+        keep the whole frame a pickle. ``metadata`` must be JSON-serialisable. ``overwrite=False``
         refuses a key that exists (KeyExistsError, nothing stored): the check
         and the commit are one transaction, so of two such puts of one key
         exactly one succeeds.

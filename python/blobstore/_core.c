@@ -1596,10 +1596,97 @@ static PyObject *Store_get_array(StoreObject *self, PyObject *args, PyObject *kw
     return Py_BuildValue("(sNN)", a.dtype, shape, buf);
 }
 
+/* The buffers and child lists a put_table call holds until the put is done. */
+typedef struct {
+    Py_buffer *views;
+    size_t n, cap;
+    PyObject *keep; /* a list of the children sequences */
+} held_buffers;
+
+/* The buffer of obj (None: leave *slot NULL), held in h. */
+static int hold_buffer(held_buffers *h, PyObject *obj, void **slot)
+{
+    if (obj == Py_None)
+        return 0;
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 16;
+        Py_buffer *v = PyMem_Realloc(h->views, cap * sizeof(Py_buffer));
+        if (!v) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        h->views = v;
+        h->cap = cap;
+    }
+    if (PyObject_GetBuffer(obj, &h->views[h->n], PyBUF_SIMPLE) != 0)
+        return -1;
+    *slot = h->views[h->n++].buf;
+    return 0;
+}
+
+/* Free the children arrays of a column tree made by column_from_tuple. */
+static void column_tree_free(blobstore_column *c)
+{
+    for (size_t k = 0; c->children && k < c->nchildren; k++)
+        column_tree_free(&c->children[k]);
+    PyMem_Free(c->children);
+    c->children = NULL;
+    c->nchildren = 0;
+}
+
+/* Fill c from (name, type, utc, values, offsets, bytes, valid[, precision,
+ * scale[, children]]): buffers or None, children None or a sequence of such
+ * tuples (a nested column's, as blobstore/table.h lays them out). The
+ * column points into the tuple's objects and h's buffers. */
+static int column_from_tuple(blobstore_column *c, PyObject *tup, held_buffers *h, int depth)
+{
+    PyObject *bufs[4], *kids = Py_None;
+    const char *name;
+    int type, utc, precision = 0, scale = 0;
+    if (depth > 64) {
+        PyErr_SetString(PyExc_ValueError, "columns nested more than 64 levels deep");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(tup, "sipOOOO|iiO", &name, &type, &utc, &bufs[0], &bufs[1], &bufs[2],
+                          &bufs[3], &precision, &scale, &kids))
+        return -1;
+    c->name = (char *)name;
+    c->type = (blobstore_column_type)type;
+    c->utc = utc;
+    c->precision = precision;
+    c->scale = scale;
+    void **slots[4] = {&c->values, (void **)&c->offsets, (void **)&c->bytes, (void **)&c->valid};
+    for (int k = 0; k < 4; k++)
+        if (hold_buffer(h, bufs[k], slots[k]) != 0)
+            return -1;
+    c->nullable = c->valid != NULL;
+    if (kids == Py_None)
+        return 0;
+    PyObject *seq = PySequence_Fast(kids, "a column's children must be a sequence");
+    if (!seq || PyList_Append(h->keep, seq) != 0) {
+        Py_XDECREF(seq);
+        return -1;
+    }
+    Py_DECREF(seq); /* h->keep holds it */
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    c->children = PyMem_Calloc((size_t)(n ? n : 1), sizeof(blobstore_column));
+    if (!c->children) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    c->nchildren = (size_t)n;
+    for (Py_ssize_t k = 0; k < n; k++)
+        if (column_from_tuple(&c->children[k], PySequence_Fast_GET_ITEM(seq, k), h, depth + 1) != 0)
+            return -1;
+    return 0;
+}
+
 /* put_table(key, columns, nrows, metadata=None, format_info=None,
  *           pandas_metadata=None, compression=None) -> key
  * columns: [(name, type, utc, values, offsets, bytes, valid[, precision,
- * scale])], buffers or None; precision and scale for decimals. */
+ * scale[, children]])], buffers or None; precision and scale for decimals;
+ * children (None for a flat column) the same tuples of a nested column's
+ * child columns (LIST, MAP: one; STRUCT: its fields). */
 static PyObject *Store_put_table(StoreObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"key",         "columns",      "nrows",
@@ -1618,39 +1705,13 @@ static PyObject *Store_put_table(StoreObject *self, PyObject *args, PyObject *kw
         return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     blobstore_table t = {(size_t)nrows, (size_t)n, NULL};
+    held_buffers h = {NULL, 0, 0, PyList_New(0)};
     t.cols = PyMem_Calloc((size_t)(n ? n : 1), sizeof(blobstore_column));
-    Py_buffer *views = PyMem_Calloc((size_t)(4 * n + 1), sizeof(Py_buffer));
-    int *held = PyMem_Calloc((size_t)(4 * n + 1), sizeof(int));
-    int ok = t.cols && views && held;
-    for (Py_ssize_t i = 0; ok && i < n; i++) {
-        PyObject *tup = PySequence_Fast_GET_ITEM(seq, i), *bufs[4];
-        const char *name;
-        int type, utc, precision = 0, scale = 0;
-        if (!PyArg_ParseTuple(tup, "sipOOOO|ii", &name, &type, &utc, &bufs[0], &bufs[1], &bufs[2],
-                              &bufs[3], &precision, &scale)) {
-            ok = 0;
-            break;
-        }
-        blobstore_column *c = &t.cols[i];
-        c->name = (char *)name;
-        c->type = (blobstore_column_type)type;
-        c->utc = utc;
-        c->precision = precision;
-        c->scale = scale;
-        void **slots[4] = {&c->values, (void **)&c->offsets, (void **)&c->bytes,
-                           (void **)&c->valid};
-        for (int k = 0; ok && k < 4; k++) {
-            if (bufs[k] == Py_None)
-                continue;
-            if (PyObject_GetBuffer(bufs[k], &views[4 * i + k], PyBUF_SIMPLE) != 0) {
-                ok = 0;
-                break;
-            }
-            held[4 * i + k] = 1;
-            *slots[k] = views[4 * i + k].buf;
-        }
-        c->nullable = c->valid != NULL;
-    }
+    int ok = t.cols && h.keep;
+    if (!t.cols)
+        PyErr_NoMemory();
+    for (Py_ssize_t i = 0; ok && i < n; i++)
+        ok = column_from_tuple(&t.cols[i], PySequence_Fast_GET_ITEM(seq, i), &h, 0) == 0;
     char *out = NULL;
     int rc = 0;
     if (ok) {
@@ -1667,12 +1728,13 @@ static PyObject *Store_put_table(StoreObject *self, PyObject *args, PyObject *kw
         Py_END_ALLOW_THREADS
         busy_leave(self);
     }
-    for (Py_ssize_t i = 0; views && held && i < 4 * n; i++)
-        if (held[i])
-            PyBuffer_Release(&views[i]);
-    PyMem_Free(views);
-    PyMem_Free(held);
+    for (size_t i = 0; i < h.n; i++)
+        PyBuffer_Release(&h.views[i]);
+    PyMem_Free(h.views);
+    for (Py_ssize_t i = 0; t.cols && i < n; i++)
+        column_tree_free(&t.cols[i]);
     PyMem_Free(t.cols);
+    Py_XDECREF(h.keep);
     Py_DECREF(seq);
     if (!ok)
         return PyErr_Occurred() ? NULL : PyErr_NoMemory();

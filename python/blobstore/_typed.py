@@ -178,6 +178,14 @@ def _column(pd, np, name, s):
     if dt == object:
         items = s.to_list()
         kinds = {type(v) for v in items if v is not None and v is not pd.NA and not (isinstance(v, float) and v != v)}
+        if kinds & {list, dict}:  # lists, dicts, lists of (key, value) pairs: a nested column
+            if pd.NA in kinds or any(v is pd.NA for v in items):
+                return None
+            try:
+                return _nested_column(np, name, [None if isinstance(v, float) and v != v else v
+                                                 for v in items], 0)
+            except _Uninferable:
+                return None
         if kinds and kinds <= {decimal.Decimal}:
             return _decimal_column(np, name, items)
         if kinds and kinds <= {datetime.time}:
@@ -196,6 +204,136 @@ def _column(pd, np, name, s):
         return (name, t, False, None, offsets.view(np.uint8), data or b"\0",
                 valid if not valid.all() else None)
     return None
+
+
+# ---- nested columns from list / dict / (key, value) cells ----
+# A column's cells are inferred level by level, as pyarrow infers them: a
+# list is a LIST of its items' one type (unified over every cell), a dict a
+# STRUCT of the union of its keys (a key a dict lacks is null there), a
+# list whose items are all (key, value) 2-tuples a MAP; None is a null at
+# any level. Anything else (types mixed at one level - ints with floats or
+# strings -, non-string or empty dict keys, other tuples, sets, arrays, NaN
+# as a key, nesting deeper than 32 levels) is _Uninferable and the frame is
+# pickled whole.
+
+_MAX_NESTING = 32  # as the reader's limit
+
+
+class _Uninferable(Exception):
+    pass
+
+
+def _leaf_kind(np, kinds):
+    """The one leaf type of a level's Python types, or raises _Uninferable."""
+    named = set()
+    for t in kinds:
+        if t is bool or t is np.bool_:
+            named.add("bool")
+        elif t is int or (issubclass(t, np.integer) and t is not np.uint64):
+            named.add("int")
+        elif t is float or t is np.float64:
+            named.add("float")
+        elif t is str or t is np.str_:
+            named.add("str")
+        elif t is bytes:
+            named.add("bytes")
+        elif t is decimal.Decimal:
+            named.add("decimal")
+        elif t is datetime.time:
+            named.add("time")
+        else:
+            raise _Uninferable(t.__name__)
+    if len(named) != 1:
+        raise _Uninferable(", ".join(sorted(named)))
+    return named.pop()
+
+
+def _valid_of(np, items):
+    valid = np.fromiter((v is not None for v in items), dtype=np.uint8, count=len(items))
+    return None if valid.all() else valid
+
+
+def _nested_column(np, name, items, depth):
+    """The column tuple (name, type, utc, values, offsets, bytes, valid,
+    precision, scale, children) of items (Python objects, None for null) at
+    one level of a nested column, its children built from the items below;
+    raises _Uninferable."""
+    if depth > _MAX_NESTING:
+        raise _Uninferable("nested too deep")
+    kinds = {type(v) for v in items if v is not None}
+    if kinds & {list, dict} and len(kinds) > 1:
+        raise _Uninferable("lists or dicts mixed with other cells")
+    valid = _valid_of(np, items)
+    if kinds == {list}:
+        lengths = np.fromiter((0 if v is None else len(v) for v in items), dtype=np.uint64,
+                              count=len(items))
+        offsets = np.zeros(len(items) + 1, dtype=np.uint64)
+        np.cumsum(lengths, out=offsets[1:])
+        flat = [e for v in items if v is not None for e in v]
+        inner = {type(e) for e in flat if e is not None}
+        if tuple in inner:  # (key, value) entries: a MAP
+            if inner != {tuple} or any(e is None or len(e) != 2 for e in flat):
+                raise _Uninferable("a list of (key, value) pairs holds other items")
+            keys = [e[0] for e in flat]
+            if any(k is None or (isinstance(k, float) and k != k) for k in keys):
+                raise _Uninferable("a null or NaN map key")
+            key = _nested_column(np, "key", keys, depth + 2)
+            value = _nested_column(np, "value", [e[1] for e in flat], depth + 2)
+            entries = ("entries", T_STRUCT, False, None, None, None, None, 0, 0, [key, value])
+            return (name, T_MAP, False, None, offsets.view(np.uint8), None, valid, 0, 0, [entries])
+        child = _nested_column(np, "element", flat, depth + 1)
+        return (name, T_LIST, False, None, offsets.view(np.uint8), None, valid, 0, 0, [child])
+    if kinds == {dict}:
+        fields = {}
+        for v in items:
+            if v is not None:
+                fields.update(dict.fromkeys(v))
+        if not fields or any(type(f) is not str or not f for f in fields):
+            raise _Uninferable("a dict without keys or with keys that are not strings")
+        children = [_nested_column(np, f, [None if v is None else v.get(f) for v in items], depth + 1)
+                    for f in fields]
+        return (name, T_STRUCT, False, None, None, None, valid, 0, 0, children)
+    if not kinds:  # nulls only (or no items): a string column of nulls
+        return (name, T_STR, False, None, np.zeros(len(items) + 1, dtype=np.uint64).view(np.uint8),
+                b"\0", valid, 0, 0, None)
+    kind = _leaf_kind(np, kinds)
+    if kind in ("str", "bytes"):
+        enc = [None if v is None else (v.encode("utf-8") if kind == "str" else v) for v in items]
+        offsets = np.zeros(len(enc) + 1, dtype=np.uint64)
+        np.cumsum(np.fromiter((0 if v is None else len(v) for v in enc), dtype=np.uint64, count=len(enc)),
+                  out=offsets[1:])
+        data = b"".join(v for v in enc if v is not None)
+        return (name, T_STR if kind == "str" else T_BIN, False, None, offsets.view(np.uint8),
+                data or b"\0", valid, 0, 0, None)
+    if kind == "decimal":
+        col = _decimal_column(np, name, items)
+        if col is None:
+            raise _Uninferable("a decimal that is not finite or has more than 38 digits")
+        return col + (None,)
+    if kind == "time":
+        col = _time_column(np, name, items)
+        if col is None:
+            raise _Uninferable("a time with a time zone")
+        return col + (0, 0, None)
+    if kind == "int":
+        if any(v is not None and not (-(1 << 63) <= int(v) < (1 << 63)) for v in items):
+            raise _Uninferable("an integer beyond int64")
+        t, dt, fill = T_I64, np.int64, 0
+    elif kind == "float":
+        t, dt, fill = T_F64, np.float64, 0.0
+    else:
+        t, dt, fill = T_BOOL, np.uint8, False
+    vals = np.fromiter((fill if v is None else v for v in items), dtype=dt, count=len(items))
+    return (name, t, False, vals.view(np.uint8) if vals.size else b"", None, None, valid, 0, 0, None)
+
+
+def _pandas_type(col):
+    """The pandas metadata's pandas_type of a column tuple, as pyarrow names it."""
+    t = col[1]
+    if t == T_LIST:
+        return f"list[{_pandas_type(col[9][0])}]"
+    return {T_I64: "int64", T_F64: "float64", T_BOOL: "bool", T_STR: "unicode", T_BIN: "bytes",
+            T_DECIMAL: "decimal", T_TIME_US: "time"}.get(t, "object")
 
 
 def _decimal_column(np, name, items):
@@ -337,6 +475,8 @@ def _put_table(store, pd, data, key, meta, no_overwrite=False):
             entry.update(pandas_type="unicode", numpy_type="string")
         elif str(dt) == "timedelta64[ns]":
             entry.update(pandas_type="timedelta", numpy_type="timedelta64[ns]")
+        elif t in (T_LIST, T_STRUCT, T_MAP):
+            entry.update(pandas_type=_pandas_type((name, t, *rest)), numpy_type="object")
         pandas_cols.append(entry)
     index_columns = [dict(kind="range", name=info["index"]["name"], start=idx.start, stop=idx.stop,
                           step=idx.step)] if info["index"]["kind"] == "range" else index_fields
@@ -351,8 +491,15 @@ def _put_table(store, pd, data, key, meta, no_overwrite=False):
         pandas_json = json.dumps(pandas_meta)
     except (TypeError, ValueError):
         pandas_json = None
-    return store._store.put_table(key, cols, len(df), metadata=meta, format_info=json.dumps(info),
-                                  pandas_metadata=pandas_json, no_overwrite=no_overwrite)
+    try:
+        return store._store.put_table(key, cols, len(df), metadata=meta, format_info=json.dumps(info),
+                                      pandas_metadata=pandas_json, no_overwrite=no_overwrite)
+    except UnsupportedError:
+        # A nested column the Parquet writer does not take: pickled, as
+        # before nested columns were written (nothing was stored).
+        if any(c[1] in (T_LIST, T_STRUCT, T_MAP) for c in cols):
+            return None
+        raise
 
 
 def _items(pd, np, col, n):
@@ -372,6 +519,10 @@ def _items(pd, np, col, n):
         fields = [(k[0], _items(pd, np, k, n)) for k in kids]
         return [None if (mask is not None and not mask[i]) else {f: v[i] for f, v in fields}
                 for i in range(n)]
+    if t in (T_F32, T_F64):  # NaN stays NaN (the one np.nan, so that lists holding it compare equal)
+        vals = np.frombuffer(vals, dtype=_NUMPY_OF[t])[:n].tolist() if n else []
+        return [None if (mask is not None and not mask[i]) else (np.nan if v != v else v)
+                for i, v in enumerate(vals)]
     s = _series_from(pd, np, col, n, None)
     if s.dtype == object:
         return [None if v is None else v for v in s]
