@@ -8,6 +8,7 @@
 #include "test.h"
 
 #include <libpq-fe.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -284,6 +285,64 @@ TEST(pg_put_takes_the_write_lock_and_reconnects)
     blobstore_close(bs);
 }
 
+static int nfiles;
+static int count_file(const char *p, const struct stat *st, int type, struct FTW *f)
+{
+    (void)p, (void)st, (void)f;
+    nfiles += type == FTW_F;
+    return 0;
+}
+
+static int blob_files(const char *dir)
+{
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/blobs", dir);
+    nfiles = 0;
+    nftw(p, count_file, 16, FTW_PHYS);
+    return nfiles;
+}
+
+/* The one-round-trip put learns the replaced entry's blob from its own
+ * upsert (a subquery in RETURNING, the row as it was before): a file value
+ * overwritten by another file value, then by an inline one, leaves exactly
+ * the live blob; a put of a new key or of an inline value over an inline
+ * one removes nothing. */
+TEST(pg_put_removes_the_blob_it_replaces)
+{
+    CHECK_EQ(fresh_db(), 0);
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    const char *dir = test_tmpdir();
+    o.cache_dir = dir;
+    o.backend = url;
+    o.compression = "none";
+    blobstore *bs = NULL;
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    static char big[3][20000];
+    for (int i = 0; i < 3; i++)
+        memset(big[i], 'a' + i, sizeof(big[i]));
+    CHECK_EQ(blobstore_put(NULL, bs, "a", big[0], sizeof(big[0]), NULL), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "b", big[1], sizeof(big[1]), NULL), 0);
+    CHECK_EQ(blob_files(dir), 2);
+    CHECK_EQ(blobstore_put(NULL, bs, "a", big[2], sizeof(big[2]), NULL), 0);
+    CHECK_EQ(blob_files(dir), 2); /* a's first blob gone, b's kept */
+    CHECK_EQ(blobstore_put(NULL, bs, "a", "small", 5, NULL), 0);
+    CHECK_EQ(blob_files(dir), 1);
+    CHECK_EQ(blobstore_put(NULL, bs, "a", "smaller", 7, NULL), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "c", "new", 3, NULL), 0);
+    CHECK_EQ(blob_files(dir), 1);
+    void *out;
+    size_t len;
+    CHECK_EQ(blobstore_get(&out, &len, bs, "b"), 0);
+    CHECK(len == sizeof(big[1]) && memcmp(out, big[1], len) == 0);
+    blobstore_free(out);
+    CHECK_EQ(blobstore_get(&out, &len, bs, "a"), 0);
+    CHECK(len == 7 && memcmp(out, "smaller", 7) == 0);
+    blobstore_free(out);
+    CHECK_EQ(blobstore_put(NULL, bs, "a", big[0], sizeof(big[0]), NULL), 0);
+    CHECK_EQ(blob_files(dir), 2);
+    blobstore_close(bs);
+}
+
 static int pg_exec(const char *sql)
 {
     PGconn *c = PQconnectdb(url);
@@ -347,6 +406,7 @@ static const test_case tests[] = {
     TEST_ENTRY(pg_queries_and_indexes),
     TEST_ENTRY(pg_many_processes_write_at_once),
     TEST_ENTRY(pg_put_takes_the_write_lock_and_reconnects),
+    TEST_ENTRY(pg_put_removes_the_blob_it_replaces),
     TEST_ENTRY(pg_schema_is_migrated_and_versions_checked),
     TEST_ENTRY(pg_unreachable_server_is_a_clear_error),
 };
