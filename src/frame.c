@@ -23,6 +23,8 @@
  *               that the index can be rebuilt from the blobs
  *            8  XXH3-64 of the record, seeded with R
  *            8  magic "BLBSTEND"
+ *   A value kept inline in the index (store_put.c) is framed with R = 0:
+ *   its row holds the key and metadata the record would repeat.
  *
  * Version 1 frames (no record) are still read; new frames are version 2.
  * Version 3 has version 2's layout and marks a key record: an empty frame
@@ -560,5 +562,33 @@ int bs__frame_tail(const unsigned char *buf, size_t n, int version, int whole, b
     t->size = get64(buf + base + 8);
     bs__hex(t->hash, buf + base + 16, 32);
     t->chunks = get64(buf + base + 48);
+    return 0;
+}
+
+int bs__frame_with_record(const unsigned char *frame, size_t n, const char *record, bs_buf *out)
+{
+    int version = 0;
+    bs_frame_tail t;
+    int rc = bs__frame_head(frame, n, &version, NULL);
+    if (rc == 1)
+        return bs__error(BLOBSTORE_ECORRUPT, "blob does not start with the blobstore frame magic");
+    if (rc || (rc = bs__frame_tail(frame, n, version, 1, &t)) != 0)
+        return rc > 0 ? bs__error(BLOBSTORE_ECORRUPT, "blob trailer is damaged") : rc;
+    size_t rlen = record ? strlen(record) : 0;
+    out->len = 0;
+    if (version != FRAME_VERSION || t.record_len || !rlen)
+        return bs__buf_append(out, frame, n) ? BLOBSTORE_ENOMEM : 0;
+    if (rlen > BS_FRAME_RECORD_MAX)
+        return bs__error(BLOBSTORE_EINVAL, "entry record of %zu bytes is over the %u allowed", rlen,
+                         (unsigned)BS_FRAME_RECORD_MAX);
+    /* the frame ends with R = 0 (4), the empty record's checksum (8) and
+     * the end magic (8) */
+    unsigned char rl[4], rs[16];
+    put32(rl, (uint32_t)rlen);
+    put64(rs, XXH3_64bits_withSeed(record, rlen, rlen));
+    memcpy(rs + 8, end_magic, 8);
+    if (bs__buf_append(out, frame, n - 20) || bs__buf_append(out, rl, 4) ||
+        bs__buf_append(out, record, rlen) || bs__buf_append(out, rs, 16))
+        return BLOBSTORE_ENOMEM;
     return 0;
 }

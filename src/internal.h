@@ -216,6 +216,12 @@ typedef struct {
  * count not yet checked against the chunks: only a full decode does);
  * 1: the trailer does not fit in n bytes (read more); ECORRUPT: damaged. */
 int bs__frame_tail(const unsigned char *buf, size_t n, int version, int whole, bs_frame_tail *t);
+/* A whole frame of n bytes with record as its entry record, into out (a
+ * copy of its bytes with the trailer's record put in): how a value kept
+ * inline, whose frame carries no record (the index row says it all), is
+ * written as a blob file, which needs one for a rebuild. A frame that
+ * carries a record already, or of version 1, is copied as it is. */
+int bs__frame_with_record(const unsigned char *frame, size_t n, const char *record, bs_buf *out);
 
 /* Private blob backend ctl operations (the built-in backends). */
 #define BS__BLOB_CTL_SIZE 0x42530001 /* arg bs_blob_size *: an object's size in bytes */

@@ -35,8 +35,9 @@ static void migrate_report(migrate_ctx *m, blobstore_problem_kind kind, const bl
 /* Copy e's stored bytes (frame or raw file, as stored: nothing is
  * recompressed) into dst under a name of dst's, filling ne->blob or
  * ne->inline_data. */
-/* The sidecar of a file stored as it is, from its entry. */
-static int migrate_sidecar(blobstore *dst, const blobstore_entry *e, const char *name)
+/* The entry record of e's blob in dst (a sidecar, or a frame's trailer),
+ * from its entry; malloc'd, NULL: out of memory. */
+static char *migrate_record(blobstore *dst, const blobstore_entry *e)
 {
     json_error_t err;
     json_t *m = json_loads(e->metadata ? e->metadata : "{}", 0, &err);
@@ -54,6 +55,13 @@ static int migrate_sidecar(blobstore *dst, const blobstore_entry *e, const char 
     }
     char *text = r ? bs__json_dumps(r) : NULL;
     json_decref(r);
+    return text;
+}
+
+/* The sidecar of a file stored as it is, from its entry. */
+static int migrate_sidecar(blobstore *dst, const blobstore_entry *e, const char *name)
+{
+    char *text = migrate_record(dst, e);
     int rc = text ? bs__write_sidecar(dst, name, text, e->content_hash, e->size) : BLOBSTORE_ENOMEM;
     free(text);
     return rc;
@@ -81,6 +89,22 @@ static int migrate_bytes(blobstore *dst, blobstore *src, const blobstore_entry *
         return 0; /* identical content is there already */
     blob_src s = {NULL, NULL};
     mem_src mem = {e->inline_data, e->inline_len, 0};
+    bs_buf framed = {0};
+    if (e->inline_data && !e->raw) {
+        /* an inline value's frame carries no record: the blob file gets
+         * one, for a rebuild of dst */
+        char *rec = migrate_record(dst, e);
+        rc = rec ? bs__frame_with_record(e->inline_data, e->inline_len, rec, &framed)
+                 : BLOBSTORE_ENOMEM;
+        free(rec);
+        if (rc) {
+            bs__buf_free(&framed);
+            return rc;
+        }
+        mem.p = framed.data;
+        mem.len = framed.len;
+        ne->file_size = framed.len;
+    }
     if (e->inline_data || !e->blob)
         s.m = &mem;
     else if ((rc = src->blobs->reader(&s.r, src->blobs, e->blob)) != 0)
@@ -105,6 +129,7 @@ static int migrate_bytes(blobstore *dst, blobstore *src, const blobstore_entry *
         w->abort(w);
     if (s.r)
         s.r->close(s.r);
+    bs__buf_free(&framed);
     free(buf);
     return rc;
 }

@@ -517,14 +517,15 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         key = keybuf;
     }
     /* the blob carries its key and metadata, for an index rebuild (a
-     * content-addressed blob: neither; each key's record does) */
-    rec = entry_record(key, &a, now, bs->ca);
-    if (!rec) {
+     * content-addressed blob: neither; each key's record does); a value
+     * kept inline lives in its index row, which says all that already:
+     * its frame carries no record (frame.c) */
+    if (!inline_it && !(rec = entry_record(key, &a, now, bs->ca))) {
         rc = BLOBSTORE_ENOMEM;
         goto out;
     }
     if (fw) {
-        rc = bs__frame_set_record(fw, rec);
+        rc = rec ? bs__frame_set_record(fw, rec) : 0;
         if (rc || (rc = bs__frame_finish(fw, hash, &size, &stored)) != 0)
             goto out;
     } else {
@@ -536,6 +537,20 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         key = hash;
     if ((rc = fill_entry(&e, key, &a, hash, size, stored, now)) != 0)
         goto out;
+    /* the record an inline value's frame leaves out must still fit in a
+     * frame, should the value move to a blob file (migrate) */
+    if (inline_it && strlen(e.metadata) + (e.info ? strlen(e.info) : 0) + strlen(key) + 256 >
+                         BS_FRAME_RECORD_MAX) {
+        if (!(rec = entry_record(key, &a, now, bs->ca))) {
+            rc = BLOBSTORE_ENOMEM;
+            goto out;
+        }
+        if (strlen(rec) > BS_FRAME_RECORD_MAX) {
+            rc = bs__error(BLOBSTORE_EINVAL, "entry record of %zu bytes is over the %u allowed",
+                           strlen(rec), (unsigned)BS_FRAME_RECORD_MAX);
+            goto out;
+        }
+    }
     if (inline_it) {
         e.inline_data = inl.data;
         e.inline_len = inl.len;
