@@ -174,6 +174,18 @@ BLOBSTORE_API int blobstore_table_to_csv(char **out, size_t *out_len, const blob
 BLOBSTORE_API int blobstore_table_write_csv(const blobstore_table *t, blobstore_write_fn write,
                                             void *ctx);
 
+/** Write the named columns (all when names is NULL) of the table stored at
+ *  key as CSV through write: the bytes blobstore_table_get then
+ *  blobstore_table_write_csv would write, without the whole table in
+ *  memory. Row groups are read and formatted on up to one thread per core
+ *  (at most 4), a few ahead of the writer, and handed to write in order, one
+ *  call per row group (the header with the first). Errors as
+ *  blobstore_table_get, found as the row groups are read: what was written
+ *  before stays written. BLOBSTORE_ECALLBACK: write returned nonzero
+ *  (nothing more is written). */
+BLOBSTORE_API int blobstore_table_get_csv(blobstore *bs, const char *key, const char *const *names,
+                                          size_t n, blobstore_write_fn write, void *ctx);
+
 /** Write a table as a Parquet file (malloc'd; free with blobstore_free). */
 BLOBSTORE_API int blobstore_table_to_parquet(void **out, size_t *out_len, const blobstore_table *t,
                                              const blobstore_table_options *o);

@@ -829,22 +829,24 @@ static int emit_table(const get_req *r, int fd)
     for (char *save = NULL, *tok = list ? strtok_r(list, ",", &save) : NULL; tok;
          tok = strtok_r(NULL, ",", &save))
         names[n++] = tok;
+    int rc;
     blobstore_table t;
-    int rc = blobstore_table_get(&t, r->bs, r->key, (const char *const *)names, n);
+    fflush(stdout);
+    if (!r->parquet) /* CSV a row group at a time, never whole in memory */
+        rc = blobstore_table_get_csv(r->bs, r->key, (const char *const *)names, n, write_csv_piece,
+                                     &fd);
+    else
+        rc = blobstore_table_get(&t, r->bs, r->key, (const char *const *)names, n);
     free(names);
     free(list);
     if (rc == BLOBSTORE_EINVAL && r->columns && strstr(blobstore_errmsg(), "no column")) {
         lib_error(rc); /* a column that is not there is "not found", like a key */
         return EXIT_NOTFOUND;
     }
+    if (!r->parquet)
+        return rc == BLOBSTORE_ECALLBACK ? EXIT_ERROR : rc ? lib_error(rc) : EXIT_OK;
     if (rc)
         return lib_error(rc);
-    fflush(stdout);
-    if (!r->parquet) { /* CSV a piece at a time, never whole in memory */
-        rc = blobstore_table_write_csv(&t, write_csv_piece, &fd);
-        blobstore_table_clear(&t);
-        return rc == BLOBSTORE_ECALLBACK ? EXIT_ERROR : rc ? lib_error(rc) : EXIT_OK;
-    }
     void *out = NULL;
     size_t len = 0;
     rc = blobstore_table_to_parquet(&out, &len, &t, NULL);

@@ -2162,47 +2162,97 @@ static const pq_node *find_column(const footer *ft, const char *name)
     }
 }
 
-int bs__pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *const *names,
+struct pq_groups {
+    footer ft;
+    pq_sel *sel;
+    size_t nsel;
+    const uint8_t *buf;
+    size_t len;
+    pq_fetch_fn fetch;
+    void *ctx;
+};
+
+void bs__pq_groups_close(pq_groups *g)
+{
+    if (!g)
+        return;
+    for (size_t i = 0; i < g->nsel; i++)
+        free(g->sel[i].name);
+    free(g->sel);
+    footer_free(&g->ft);
+    free(g);
+}
+
+int bs__pq_groups_open(pq_groups **out, const uint8_t *buf, size_t len, const char *const *names,
                        size_t nnames, pq_fetch_fn fetch, void *ctx)
 {
-    memset(out, 0, sizeof(*out));
-    footer ft;
-    int rc = open_footer(&ft, buf, len, fetch, ctx);
-    if (rc)
-        return rc;
-    /* Which columns. */
-    size_t cnt = names ? nnames : ft.ntop, nsel = 0;
-    pq_sel *sel = bs__calloc(cnt ? cnt : 1, sizeof(pq_sel));
-    if (!sel) {
-        footer_free(&ft);
+    *out = NULL;
+    pq_groups *g = bs__calloc(1, sizeof(*g));
+    if (!g)
         return BLOBSTORE_ENOMEM;
+    int rc = open_footer(&g->ft, buf, len, fetch, ctx);
+    if (rc) {
+        free(g);
+        return rc;
     }
+    g->buf = buf;
+    g->len = len;
+    g->fetch = fetch;
+    g->ctx = ctx;
+    /* Which columns. */
+    size_t cnt = names ? nnames : g->ft.ntop;
+    if (!(g->sel = bs__calloc(cnt ? cnt : 1, sizeof(pq_sel))))
+        rc = BLOBSTORE_ENOMEM;
     for (size_t i = 0; i < cnt && !rc; i++) {
         if (!names) {
-            sel[nsel++].node = &ft.top[i];
+            g->sel[g->nsel++].node = &g->ft.top[i];
             continue;
         }
-        const pq_node *nd = find_column(&ft, names[i]);
+        const pq_node *nd = find_column(&g->ft, names[i]);
         if (!nd) {
             rc = bs__error(BLOBSTORE_EINVAL, "parquet: no column \"%s\"", names[i]);
             break;
         }
-        sel[nsel].node = nd;
-        if (strcmp(nd->name, names[i]) != 0 && !(sel[nsel].name = bs__strdup(names[i])))
+        g->sel[g->nsel].node = nd;
+        if (strcmp(nd->name, names[i]) != 0 && !(g->sel[g->nsel].name = bs__strdup(names[i])))
             rc = BLOBSTORE_ENOMEM;
-        nsel++;
+        g->nsel++;
     }
-    out->cols = rc ? NULL : bs__calloc(nsel ? nsel : 1, sizeof(pq_column));
-    if (!rc && !out->cols)
-        rc = BLOBSTORE_ENOMEM;
-    if (!rc)
-        rc = read_groups(out, &ft, buf, len, sel, nsel, 0, ft.ngroups, fetch, ctx);
-    for (size_t i = 0; i < nsel; i++)
-        free(sel[i].name);
-    free(sel);
-    footer_free(&ft);
+    if (rc) {
+        bs__pq_groups_close(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+size_t bs__pq_groups_count(const pq_groups *g)
+{
+    return g->ft.ngroups;
+}
+
+int bs__pq_groups_read(const pq_groups *g, size_t g0, size_t g1, pq_table *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->cols = bs__calloc(g->nsel ? g->nsel : 1, sizeof(pq_column));
+    int rc = out->cols ? read_groups(out, &g->ft, g->buf, g->len, g->sel, g->nsel, g0, g1, g->fetch,
+                                     g->ctx)
+                       : BLOBSTORE_ENOMEM;
     if (rc)
         bs__pq_table_free(out);
+    return rc;
+}
+
+int bs__pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *const *names,
+                       size_t nnames, pq_fetch_fn fetch, void *ctx)
+{
+    memset(out, 0, sizeof(*out));
+    pq_groups *g;
+    int rc = bs__pq_groups_open(&g, buf, len, names, nnames, fetch, ctx);
+    if (rc)
+        return rc;
+    rc = bs__pq_groups_read(g, 0, g->ft.ngroups, out);
+    bs__pq_groups_close(g);
     return rc;
 }
 

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <strings.h>
 #include <math.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1184,14 +1185,9 @@ static int nested_text(bs_buf *b, const pq_column *c, size_t i)
     return nested_scalar(b, s, strlen(s), 0);
 }
 
-/* The table's CSV into b; with write, b is handed to it and emptied each
- * time it holds CSV_FLUSH bytes, and at the end. */
-#define CSV_FLUSH ((size_t)1 << 20)
-static int csv_write(bs_buf *b_, const blobstore_table *t, blobstore_write_fn write, void *ctx)
+/* Decimals and times a caller built: only what their text can show. */
+static int csv_check(const blobstore_table *t)
 {
-    bs_buf b = *b_;
-    int rc = 0;
-    /* Decimals and times a caller built: only what their text can show. */
     for (size_t k = 0; k < t->ncols; k++) {
         const pq_column *c = &t->cols[k];
         if (c->type == PQ_DECIMAL &&
@@ -1213,14 +1209,30 @@ static int csv_write(bs_buf *b_, const blobstore_table *t, blobstore_write_fn wr
                                  r, (long long)v);
         }
     }
+    return 0;
+}
+
+/* The header line of t's CSV into b. */
+static int csv_head_line(bs_buf *b, const blobstore_table *t)
+{
+    int rc = 0;
     for (size_t k = 0; k < t->ncols && !rc; k++) {
         if (k)
-            rc = bs__buf_append(&b, ",", 1);
+            rc = bs__buf_append(b, ",", 1);
         if (!rc)
-            rc = put_csv_cell(&b, t->cols[k].name, strlen(t->cols[k].name));
+            rc = put_csv_cell(b, t->cols[k].name, strlen(t->cols[k].name));
     }
-    if (!rc)
-        rc = bs__buf_append(&b, "\n", 1);
+    return rc ? rc : bs__buf_append(b, "\n", 1);
+}
+
+/* The rows of t as CSV lines into b; with write, b is handed to it and
+ * emptied each time it holds CSV_FLUSH bytes, and at the end (b then
+ * empty). */
+#define CSV_FLUSH ((size_t)1 << 20)
+static int csv_rows(bs_buf *b_, const blobstore_table *t, blobstore_write_fn write, void *ctx)
+{
+    bs_buf b = *b_;
+    int rc = 0;
     for (size_t r = 0; r < t->nrows && !rc; r++) {
         for (size_t k = 0; k < t->ncols && !rc; k++) {
             const pq_column *c = &t->cols[k];
@@ -1250,16 +1262,28 @@ static int csv_write(bs_buf *b_, const blobstore_table *t, blobstore_write_fn wr
         }
         if (!rc)
             rc = bs__buf_append(&b, "\n", 1);
-        if (!rc && write && (b.len >= CSV_FLUSH || r + 1 == t->nrows)) {
+        if (!rc && write && b.len >= CSV_FLUSH) {
             if (write(ctx, b.data, b.len))
                 rc = bs__error(BLOBSTORE_ECALLBACK, "CSV: the writer failed");
             b.len = 0;
         }
     }
-    if (!rc && write && b.len && write(ctx, b.data, b.len)) /* no rows: the header */
-        rc = bs__error(BLOBSTORE_ECALLBACK, "CSV: the writer failed");
+    if (!rc && write && b.len) {
+        if (write(ctx, b.data, b.len))
+            rc = bs__error(BLOBSTORE_ECALLBACK, "CSV: the writer failed");
+        b.len = 0;
+    }
     *b_ = b;
     return rc;
+}
+
+/* The table's CSV into b, handed to write as csv_rows does. */
+static int csv_write(bs_buf *b, const blobstore_table *t, blobstore_write_fn write, void *ctx)
+{
+    int rc = csv_check(t);
+    if (!rc)
+        rc = csv_head_line(b, t);
+    return rc ? rc : csv_rows(b, t, write, ctx); /* no rows: writes the header */
 }
 
 BLOBSTORE_API int blobstore_table_to_csv(char **out, size_t *out_len, const blobstore_table *t)
@@ -1288,6 +1312,178 @@ BLOBSTORE_API int blobstore_table_write_csv(const blobstore_table *t, blobstore_
         rc = csv_write(&b, t, write, ctx);
     bs__buf_free(&b);
     return rc;
+}
+
+/* ---- a stored table's CSV, row group by row group ---- */
+
+/*
+ * blobstore_table_get_csv never holds the whole table: a unit (one row
+ * group; the header goes with the first) is decoded and formatted into its
+ * own text by one of up to CSV_THREADS workers, and the caller's thread
+ * hands the texts to write in unit order, so the bytes are those of
+ * blobstore_table_write_csv whatever the threads do. At most CSV_AHEAD units
+ * are made ahead of the one being written (memory: that many row groups'
+ * text, and one decoded group per worker).
+ */
+#define CSV_THREADS 4
+#define CSV_AHEAD   4
+
+typedef struct {
+    bs_buf text;
+    int ready, rc;
+    bs_error_state err;
+} csv_unit;
+
+typedef struct {
+    const pq_groups *g;
+    size_t nunits;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t next, written; /* next unit to make; units written */
+    int stop;
+    csv_unit slot[CSV_AHEAD];
+} csv_job;
+
+/* Unit u's CSV text into b (emptied first). */
+static int csv_unit_make(const pq_groups *g, size_t u, bs_buf *b)
+{
+    b->len = 0;
+    size_t g0 = bs__pq_groups_count(g) ? u : 0, g1 = bs__pq_groups_count(g) ? u + 1 : 0;
+    pq_table t;
+    int rc = bs__pq_groups_read(g, g0, g1, &t);
+    if (rc)
+        return rc;
+    rc = csv_check(&t);
+    if (!rc && u == 0)
+        rc = csv_head_line(b, &t);
+    if (!rc)
+        rc = csv_rows(b, &t, NULL, NULL);
+    bs__pq_table_free(&t);
+    return rc;
+}
+
+static void *csv_worker(void *arg)
+{
+    csv_job *j = arg;
+    pthread_mutex_lock(&j->mu);
+    for (;;) {
+        while (!j->stop && j->next < j->nunits && j->next >= j->written + CSV_AHEAD)
+            pthread_cond_wait(&j->cv, &j->mu);
+        if (j->stop || j->next >= j->nunits)
+            break;
+        size_t u = j->next++;
+        csv_unit *s = &j->slot[u % CSV_AHEAD]; /* free: unit u - CSV_AHEAD is written */
+        pthread_mutex_unlock(&j->mu);
+        int rc = csv_unit_make(j->g, u, &s->text);
+        if (rc)
+            bs__error_state_capture(&s->err, rc);
+        pthread_mutex_lock(&j->mu);
+        s->rc = rc;
+        s->ready = 1;
+        pthread_cond_broadcast(&j->cv);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+/* Every unit of g through write, in order; *wrote set once a byte went. */
+static int csv_units(const pq_groups *g, blobstore_write_fn write, void *ctx, int *wrote)
+{
+    size_t ngroups = bs__pq_groups_count(g), nunits = ngroups ? ngroups : 1;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nthreads = ncpu < 1 ? 1 : ncpu > CSV_THREADS ? CSV_THREADS : (size_t)ncpu;
+    if (nthreads > nunits)
+        nthreads = nunits;
+    int rc = 0;
+    if (nthreads == 1) { /* one core or one unit: no thread to wait for */
+        bs_buf b = {0};
+        for (size_t u = 0; u < nunits && !rc; u++) {
+            if ((rc = csv_unit_make(g, u, &b)) != 0)
+                break;
+            *wrote = 1;
+            if (write(ctx, b.data, b.len))
+                rc = bs__error(BLOBSTORE_ECALLBACK, "CSV: the writer failed");
+        }
+        bs__buf_free(&b);
+        return rc;
+    }
+    csv_job j;
+    memset(&j, 0, sizeof(j));
+    j.g = g;
+    j.nunits = nunits;
+    pthread_mutex_init(&j.mu, NULL);
+    pthread_cond_init(&j.cv, NULL);
+    pthread_t th[CSV_THREADS];
+    size_t started = 0;
+    for (; started < nthreads; started++)
+        if (pthread_create(&th[started], NULL, csv_worker, &j) != 0)
+            break;
+    if (started == 0)
+        rc = bs__error(BLOBSTORE_ENOMEM, "CSV: cannot start a thread");
+    for (size_t u = 0; u < nunits && !rc; u++) {
+        csv_unit *s = &j.slot[u % CSV_AHEAD];
+        pthread_mutex_lock(&j.mu);
+        while (!s->ready)
+            pthread_cond_wait(&j.cv, &j.mu);
+        pthread_mutex_unlock(&j.mu);
+        if (s->rc) {
+            rc = bs__error_state_restore(&s->err);
+            break;
+        }
+        *wrote = 1;
+        if (write(ctx, s->text.data, s->text.len))
+            rc = bs__error(BLOBSTORE_ECALLBACK, "CSV: the writer failed");
+        pthread_mutex_lock(&j.mu);
+        s->ready = 0;
+        j.written++;
+        pthread_cond_broadcast(&j.cv);
+        pthread_mutex_unlock(&j.mu);
+    }
+    pthread_mutex_lock(&j.mu);
+    j.stop = 1;
+    pthread_cond_broadcast(&j.cv);
+    pthread_mutex_unlock(&j.mu);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    for (size_t i = 0; i < CSV_AHEAD; i++)
+        bs__buf_free(&j.slot[i].text);
+    pthread_cond_destroy(&j.cv);
+    pthread_mutex_destroy(&j.mu);
+    return rc;
+}
+
+BLOBSTORE_API int blobstore_table_get_csv(blobstore *bs, const char *key, const char *const *names,
+                                          size_t n, blobstore_write_fn write, void *ctx)
+{
+    if (!bs || !key || !write)
+        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
+    /* Only the chunks read are fetched, a row group's as it is decoded. A
+     * blob that vanishes before a byte was written was replaced by a put:
+     * read the new one. */
+    for (int attempt = 0;; attempt++) {
+        bs_ranged *r;
+        int rc = bs__ranged_open(&r, bs, key, "parquet", "a table", 0);
+        if (rc)
+            return rc;
+        size_t len;
+        const uint8_t *file = bs__ranged_data(r, &len);
+        pq_groups *g = NULL;
+        int wrote = 0;
+        rc = bs__pq_groups_open(&g, file, len, names, n, fetch_cb, r);
+        if (!rc)
+            rc = csv_units(g, write, ctx, &wrote);
+        bs__pq_groups_close(g);
+        bs__ranged_close(r);
+        if (rc == BLOBSTORE_ENOTFOUND && !wrote && attempt < 2)
+            continue;
+        if (rc && rc != BLOBSTORE_EINVAL && rc != BLOBSTORE_EUNSUPPORTED &&
+            rc != BLOBSTORE_ENOMEM && rc != BLOBSTORE_EIO && rc != BLOBSTORE_ENOTFOUND &&
+            rc != BLOBSTORE_ECALLBACK) {
+            bs__error_wrap(BLOBSTORE_ECORRUPT, "key \"%s\"", key);
+            rc = BLOBSTORE_ECORRUPT;
+        }
+        return rc;
+    }
 }
 
 /* ---- tables written as they stream into the store ---- */

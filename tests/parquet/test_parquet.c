@@ -744,8 +744,78 @@ TEST(csv_written_in_pieces_is_the_same_text)
     blobstore_table_clear(&t);
 }
 
+/* blobstore_table_get_csv: the bytes of blobstore_table_get then
+ * blobstore_table_to_csv, one write per row group, in order (more row
+ * groups than are made ahead), all columns or some; a failing writer stops
+ * it; a table of no rows gives its header. */
+TEST(stored_table_csv_streams_row_groups_in_order)
+{
+    enum { N = 100000, GROUP = 7000 };
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = test_tmpdir();
+    o.backend = "sqlite";
+    blobstore *bs;
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    blobstore_table t;
+    memset(&t, 0, sizeof(t));
+    t.nrows = N;
+    t.ncols = 3;
+    t.cols = calloc(3, sizeof(pq_column));
+    fill(&t.cols[0], PQ_DOUBLE, 1, N, 3);
+    fill(&t.cols[1], PQ_STRING, 0, N, 5);
+    fill(&t.cols[2], PQ_INT64, 1, N, 7);
+    const char *codecs[] = {NULL, "zstd"}; /* read in ranges; read whole */
+    for (size_t c = 0; c < 2; c++) {
+        blobstore_table_options to = BLOBSTORE_TABLE_OPTIONS_INIT;
+        to.row_group_rows = GROUP;
+        to.compression = codecs[c];
+        CHECK_EQ(blobstore_table_put(NULL, bs, "t", &t, &to), 0);
+        const char *some[] = {"int64_null", "float64_null"};
+        for (int proj = 0; proj < 2; proj++) {
+            blobstore_table back;
+            CHECK_EQ(blobstore_table_get(&back, bs, "t", proj ? some : NULL, proj ? 2 : 0), 0);
+            char *want;
+            size_t len;
+            CHECK_EQ(blobstore_table_to_csv(&want, &len, &back), 0);
+            blobstore_table_clear(&back);
+            csv_sink k = {{0}, 0, 0};
+            CHECK_EQ(blobstore_table_get_csv(bs, "t", proj ? some : NULL, proj ? 2 : 0,
+                                             csv_sink_write, &k),
+                     0);
+            CHECK_EQ(k.calls, (N + GROUP - 1) / GROUP);
+            CHECK_EQ(k.all.len, len);
+            CHECK_MEM(k.all.data, want, len);
+            bs__buf_free(&k.all);
+            blobstore_free(want);
+        }
+        csv_sink f = {{0}, 0, 3};
+        CHECK_EQ(blobstore_table_get_csv(bs, "t", NULL, 0, csv_sink_write, &f),
+                 BLOBSTORE_ECALLBACK);
+        CHECK_EQ(f.calls, 3);
+        bs__buf_free(&f.all);
+        const char *bad[] = {"nope"};
+        csv_sink e = {{0}, 0, 0};
+        CHECK_EQ(blobstore_table_get_csv(bs, "t", bad, 1, csv_sink_write, &e), BLOBSTORE_EINVAL);
+        CHECK_EQ(e.calls, 0);
+        CHECK_EQ(blobstore_table_get_csv(bs, "absent", NULL, 0, csv_sink_write, &e),
+                 BLOBSTORE_ENOTFOUND);
+    }
+    t.nrows = 0; /* no rows: the header alone, in one call */
+    CHECK_EQ(blobstore_table_put(NULL, bs, "empty", &t, NULL), 0);
+    csv_sink h = {{0}, 0, 0};
+    CHECK_EQ(blobstore_table_get_csv(bs, "empty", NULL, 0, csv_sink_write, &h), 0);
+    CHECK_EQ(h.calls, 1);
+    CHECK_EQ(h.all.len, strlen("float64_null,string,int64_null\n"));
+    CHECK_MEM(h.all.data, "float64_null,string,int64_null\n", h.all.len);
+    bs__buf_free(&h.all);
+    t.nrows = N;
+    blobstore_table_clear(&t);
+    blobstore_close(bs);
+}
+
 static const test_case tests[] = {
     TEST_ENTRY(csv_written_in_pieces_is_the_same_text),
+    TEST_ENTRY(stored_table_csv_streams_row_groups_in_order),
     TEST_ENTRY(number_text_is_the_c_librarys),
     TEST_ENTRY(rle_hybrid_round_trips_at_every_run_boundary),
     TEST_ENTRY(tables_through_the_store),
