@@ -170,6 +170,9 @@ char *bs__pq_pandas_metadata(const pq_table *t);
  * appended to b, and decoded from [p, p + len). */
 int bs__pq_rle_encode(bs_buf *b, const uint32_t *v, size_t n, int bw);
 int bs__pq_rle_decode(const uint8_t *p, size_t len, int bw, uint32_t *out, size_t n);
+/* How many values (at most limit) the hybrid at [p, p + len) holds, by its
+ * run headers (nothing decoded or allocated). */
+size_t bs__pq_rle_count(const uint8_t *p, size_t len, int bw, size_t limit);
 
 typedef struct {
     const char *codec;           /* "snappy" (default), "zstd", "gzip", "lz4_raw", "none" */

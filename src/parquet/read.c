@@ -546,6 +546,41 @@ int bs__pq_rle_decode(const uint8_t *p, size_t len, int bw, uint32_t *out, size_
     return 0;
 }
 
+/* How many values (at most limit) the RLE / bit-packed hybrid at
+ * [p, p + len) holds, from its run headers alone: what a page's value count
+ * is checked against before anything is sized from it. */
+size_t bs__pq_rle_count(const uint8_t *p, size_t len, int bw, size_t limit)
+{
+    size_t pos = 0, k = 0, bytes = (size_t)(bw + 7) / 8;
+    if (bw < 0 || bw > 32)
+        return 0;
+    while (k < limit) {
+        uint64_t h = 0;
+        for (int s = 0;; s += 7) {
+            if (pos >= len || s > 63)
+                return k;
+            h |= (uint64_t)(p[pos] & 0x7f) << s;
+            if (!(p[pos++] & 0x80))
+                break;
+        }
+        uint64_t run;
+        if (h & 1) { /* bit-packed groups of 8, bw bytes each */
+            uint64_t groups = h >> 1, have = bw ? (len - pos) / (size_t)bw : groups;
+            if (groups > have)
+                groups = have;
+            run = groups * 8;
+            pos += (size_t)groups * (size_t)bw;
+        } else {
+            if (bytes > len - pos)
+                return k;
+            run = h >> 1;
+            pos += bytes;
+        }
+        k = run >= limit - k ? limit : k + (size_t)run;
+    }
+    return k;
+}
+
 typedef struct {
     pq_column *col;
     const schema_el *s;
@@ -564,27 +599,38 @@ typedef struct {
     size_t limit;     /* entries the column chunks declare */
 } col_state;
 
-/* Room for need level entries (and values) in a nested leaf's arrays. */
-static int leaf_reserve(col_state *st, size_t need)
+/* Room for need rows (a nested leaf: level entries) in a column's arrays,
+ * grown as pages are read, never sized from the counts a footer claims: a
+ * nested leaf's levels and values, a flat column's values, validity and
+ * INT96 bytes. New room is zeroed (a null's slot holds 0). */
+static int col_reserve(col_state *st, size_t need)
 {
     if (need <= st->cap)
         return 0;
-    size_t cap = st->cap ? st->cap : 256;
+    size_t cap = st->cap ? st->cap : 256, old = st->cap;
     while (cap < need)
         cap = cap > SIZE_MAX / 64 ? need : cap * 2;
     pq_column *c = st->col;
     size_t w = bs__pq_width(c->type);
     void *p;
-    if (!(p = bs__realloc(st->rep, cap)))
-        return BLOBSTORE_ENOMEM;
-    st->rep = p;
-    if (!(p = bs__realloc(st->def, cap)))
-        return BLOBSTORE_ENOMEM;
-    st->def = p;
+    if (st->nested) {
+        if (!(p = bs__realloc(st->rep, cap)))
+            return BLOBSTORE_ENOMEM;
+        st->rep = p;
+        if (!(p = bs__realloc(st->def, cap)))
+            return BLOBSTORE_ENOMEM;
+        st->def = p;
+    } else if (c->nullable) {
+        if (!(p = bs__realloc(c->valid, cap)))
+            return BLOBSTORE_ENOMEM;
+        c->valid = p;
+        memset(c->valid + old, 0, cap - old);
+    }
     if (w) {
         if (cap > SIZE_MAX / w || !(p = bs__realloc(c->values, cap * w)))
             return BLOBSTORE_ENOMEM;
         c->values = p;
+        memset((uint8_t *)c->values + old * w, 0, (cap - old) * w);
     } else {
         if (!(p = bs__realloc(c->offsets, (cap + 1) * sizeof(uint64_t))))
             return BLOBSTORE_ENOMEM;
@@ -641,7 +687,12 @@ static int nested_page(col_state *st, int pt, int enc, const uint8_t *rp, size_t
 {
     if (n > st->limit - st->nlev)
         return corrupt("a column chunk holds more values than its metadata says");
-    int rc = leaf_reserve(st, st->nlev + n);
+    /* The levels must hold the n entries the page header claims before
+     * anything is sized from it. */
+    if ((st->max_rep && bs__pq_rle_count(rp, rl, level_bits(st->max_rep), n) < n) ||
+        (st->max_def && bs__pq_rle_count(dp, dl, level_bits(st->max_def), n) < n))
+        return corrupt("a page's levels hold fewer values than its header says");
+    int rc = col_reserve(st, st->nlev + n);
     if (!rc)
         rc = decode_levels(rp, rl, st->max_rep, st->rep + st->nlev, n);
     if (!rc)
@@ -925,6 +976,11 @@ static int load_dict(col_state *st, int pt, const uint8_t *p, size_t n, size_t c
 {
     free(st->dict);
     free(st->dict_off);
+    st->dict = NULL;
+    st->dict_off = NULL;
+    size_t fw = phys_width(pt, st->s->type_length);
+    if (count > (pt == PT_BOOLEAN ? n * 8 : pt == PT_BYTE_ARRAY ? n / 4 : fw ? n / fw : count))
+        return corrupt("a dictionary page holds fewer values than its header says");
     st->dict = bs__malloc(n ? n : 1);
     st->dict_off = bs__calloc(count + 1, sizeof(size_t));
     if (!st->dict || !st->dict_off)
@@ -1125,6 +1181,42 @@ static int to_plain(int pt, int flen, int enc, const uint8_t *p, size_t len, siz
     return rc;
 }
 
+/* How many of a page's values (at most nvalues) its encoded bytes can
+ * hold: PLAIN by their sizes, the RLE hybrid by its run headers; nvalues
+ * for the encodings whose own headers are checked as they are decoded. */
+static size_t page_room(int pt, int flen, int enc, const uint8_t *p, size_t len, size_t nvalues)
+{
+    size_t w = phys_width(pt, flen), room = nvalues;
+    if (enc == 0 && pt == PT_BOOLEAN)
+        room = len > SIZE_MAX / 8 ? nvalues : len * 8;
+    else if (enc == 0 && pt == PT_BYTE_ARRAY)
+        room = len / 4;
+    else if ((enc == 0 || enc == 9) && w)
+        room = len / w;
+    else if ((enc == 2 || enc == 8) && len >= 1)
+        room = bs__pq_rle_count(p + 1, len - 1, p[0], nvalues);
+    else if (enc == 3 && len >= 4) {
+        uint32_t l;
+        memcpy(&l, p, 4);
+        room = bs__pq_rle_count(p + 4, l < len - 4 ? l : len - 4, 1, nvalues);
+    } else if (enc == 5 || enc == 6 || enc == 7) {
+        /* DELTA_BINARY_PACKED (the lengths first in the other two): its
+         * header's count, and one value plus a block's worth for each
+         * block the bytes have room for (a min delta and nmini widths). */
+        size_t pos = 0;
+        uint64_t block, nmini, total, first;
+        if (uvarint(p, len, &pos, &block) || uvarint(p, len, &pos, &nmini) ||
+            uvarint(p, len, &pos, &total) || uvarint(p, len, &pos, &first))
+            return 0;
+        uint64_t blocks = (uint64_t)(len - pos) / (nmini + 1 ? nmini + 1 : 1);
+        uint64_t most =
+            block && blocks > (UINT64_MAX - 1) / block ? UINT64_MAX : 1 + blocks * block;
+        room = total < most ? (total < nvalues ? (size_t)total : nvalues)
+                            : (most < nvalues ? (size_t)most : nvalues);
+    }
+    return room < nvalues ? room : nvalues;
+}
+
 /* Decode a data page's levels and values into rows [st->row, st->row + n). */
 static int decode_values(col_state *st, int pt, int encoding, const uint8_t *defs_p,
                          size_t defs_len, int has_defs, const uint8_t *p, size_t len, size_t n)
@@ -1132,6 +1224,10 @@ static int decode_values(col_state *st, int pt, int encoding, const uint8_t *def
     pq_column *c = st->col;
     uint32_t *def = NULL;
     int rc = 0;
+    /* What the page header claims, checked against what its levels hold
+     * before anything is sized from it. */
+    if (has_defs && bs__pq_rle_count(defs_p, defs_len, 1, n) < n)
+        return corrupt("a page's definition levels hold fewer values than its header says");
     if (has_defs) {
         if (!(def = bs__malloc(n * sizeof(uint32_t))))
             return BLOBSTORE_ENOMEM;
@@ -1140,9 +1236,19 @@ static int decode_values(col_state *st, int pt, int encoding, const uint8_t *def
             return rc;
         }
     }
-    size_t nvalues = 0;
-    for (size_t i = 0; i < n; i++)
-        nvalues += !def || def[i];
+    size_t nvalues = def ? 0 : n;
+    for (size_t i = 0; def && i < n; i++)
+        nvalues += def[i] != 0;
+    if (page_room(pt, st->s->type_length, encoding, p, len, nvalues) < nvalues) {
+        free(def);
+        return corrupt("a page's values are fewer than its header says");
+    }
+    /* A flat column's arrays grow with the pages read (a nested leaf's
+     * were reserved with its levels). */
+    if (!st->nested && (rc = col_reserve(st, st->row + n)) != 0) {
+        free(def);
+        return rc;
+    }
     uint32_t *idx = NULL;
     bs_buf plain = {0};
     if (encoding == 3 || encoding == 5 || encoding == 6 || encoding == 7 || encoding == 9) {
@@ -1886,7 +1992,7 @@ static int read_leaf(col_state *st, const footer *ft, const uint8_t *buf, size_t
     size_t w = bs__pq_width(c->type);
     if (s->type == PT_INT96 && !(st->i96 = bs__malloc(12)))
         return BLOBSTORE_ENOMEM;
-    if ((rc = leaf_reserve(st, 1)) != 0) /* (the arrays exist, if empty) */
+    if ((rc = col_reserve(st, 1)) != 0) /* (the arrays exist, if empty) */
         return rc;
     for (size_t g = g0; g < g1 && !rc; g++) {
         const chunk_meta *m = &ft->chunks[g * ft->ncols + j];
@@ -2081,25 +2187,18 @@ static int read_groups(pq_table *out, const footer *ft, const uint8_t *buf, size
         if ((rc = column_type(s, &c->type, &c->utc, &c->precision, &c->scale)) != 0)
             break;
         c->nullable = s->repetition == 1;
+        /* The arrays grow as pages are read (col_reserve): the row count
+         * the footer claims sizes nothing, so a small file claiming
+         * billions of rows is refused as damaged, not allocated for. */
         size_t n = out->nrows, w = bs__pq_width(c->type);
-        if (w) {
-            size_t bytes;
-            if (bs__mul_overflow(&bytes, n ? n : 1, w) || !(c->values = bs__calloc(1, bytes)))
-                rc = BLOBSTORE_ENOMEM;
-        } else if (!(c->offsets = bs__calloc(n + 1, sizeof(uint64_t)))) {
-            rc = BLOBSTORE_ENOMEM;
-        }
-        if (!rc && c->nullable && !(c->valid = bs__calloc(n ? n : 1, 1)))
-            rc = BLOBSTORE_ENOMEM;
         col_state st;
         memset(&st, 0, sizeof(st));
         st.col = c;
         st.s = s;
-        if (!rc && s->type == PT_INT96) {
-            size_t bytes;
-            if (bs__mul_overflow(&bytes, n ? n : 1, 12) || !(st.i96 = bs__calloc(1, bytes)))
-                rc = BLOBSTORE_ENOMEM;
-        }
+        if (s->type == PT_INT96 && !(st.i96 = bs__malloc(12)))
+            rc = BLOBSTORE_ENOMEM;
+        if (!rc)
+            rc = col_reserve(&st, 1); /* (the arrays exist, if empty) */
         for (size_t g = g0; g < g1 && !rc; g++) {
             const chunk_meta *m = &ft->chunks[g * ft->ncols + leaf];
             if (m->type != s->type) {

@@ -402,6 +402,23 @@ def main(d):
                meta_extra=[(8, "struct", alg)])
     cases["encrypted_plaintext_footer"] = {"exit": 4, "message": "encrypted"}
 
+    # Row counts a small file cannot hold (a crafted footer): the reader
+    # sizes nothing from them, and refuses the file as damaged (exit 3)
+    # rather than allocating for 2^40 rows. A required column whose page
+    # claims 2^31-1 values in 8 bytes, and a nullable one whose levels hold
+    # one value.
+    big = 2**31 - 1
+    v1 = Struct((1, "i32", big), (2, "i32", 0), (3, "i32", 3), (4, "i32", 3))
+    body = plain("INT64", [7])
+    write_file(f"{d}/rows_claimed_required.parquet", [("i", "INT64", False, 0)],
+               [(2**40, [(page_header(0, len(body), len(body), v1=v1) + body, 2**40)])])
+    cases["rows_claimed_required"] = {"exit": 3, "message": "than its header says"}
+    lv = rle_levels([1], 1)
+    body = struct.pack("<I", len(lv)) + lv + plain("INT64", [7])
+    write_file(f"{d}/rows_claimed_nullable.parquet", [("i", "INT64", True, 0)],
+               [(2**40, [(page_header(0, len(body), len(body), v1=v1) + body, 2**40)])])
+    cases["rows_claimed_nullable"] = {"exit": 3, "message": "than its header says"}
+
     # Nested columns the way older writers wrote them (LogicalTypes.md,
     # backward-compatibility rules), read as lists, structs and maps; the
     # CSV is DuckDB's text of them. Each leaf: (rep, def, value) per entry.

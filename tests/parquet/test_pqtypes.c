@@ -9,6 +9,9 @@
 #include "parquet/parquet.h"
 
 #include <math.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "test.h"
 
 /* One column's schema and pages. */
@@ -26,6 +29,8 @@ typedef struct {
     size_t nrows;
     const uint8_t *defs;      /* optional: 1 per row for a value, 0 for null */
     int64_t chunk_size_delta; /* added to the declared total_compressed_size */
+    int64_t claim;            /* not 0: the rows the footer and the page header claim */
+    int encoding;             /* the data page's encoding (0: PLAIN) */
 } col_spec;
 
 /* A one-column, one-row-group, one-page (v1, uncompressed) file. */
@@ -51,9 +56,10 @@ static void build(bs_buf *f, const col_spec *c)
     bs__tc_i32(&w, 2, (int32_t)body.len);
     bs__tc_i32(&w, 3, (int32_t)body.len);
     bs__tc_field_struct(&w, 5);
-    bs__tc_i32(&w, 1, (int32_t)c->nrows);
-    bs__tc_i32(&w, 2, 0); /* PLAIN */
-    bs__tc_i32(&w, 3, 3); /* RLE levels */
+    int64_t rows = c->claim ? c->claim : (int64_t)c->nrows;
+    bs__tc_i32(&w, 1, rows > INT32_MAX ? INT32_MAX : (int32_t)rows);
+    bs__tc_i32(&w, 2, c->encoding); /* PLAIN unless told */
+    bs__tc_i32(&w, 3, 3);           /* RLE levels */
     bs__tc_i32(&w, 4, 3);
     bs__tc_struct_end(&w);
     bs__tc_struct_end(&w);
@@ -98,7 +104,7 @@ static void build(bs_buf *f, const col_spec *c)
         bs__tc_struct_end(&m);
     }
     bs__tc_struct_end(&m);
-    bs__tc_i64(&m, 3, (int64_t)c->nrows);
+    bs__tc_i64(&m, 3, rows);
     bs__tc_list(&m, 4, TC_STRUCT, 1);
     bs__tc_struct_begin(&m);
     bs__tc_list(&m, 1, TC_STRUCT, 1);
@@ -111,14 +117,14 @@ static void build(bs_buf *f, const col_spec *c)
     bs__tc_list(&m, 3, TC_BINARY, 1);
     bs__tc_list_string(&m, "x");
     bs__tc_i32(&m, 4, 0);
-    bs__tc_i64(&m, 5, (int64_t)c->nrows);
+    bs__tc_i64(&m, 5, rows);
     bs__tc_i64(&m, 6, chunk);
     bs__tc_i64(&m, 7, chunk + c->chunk_size_delta);
     bs__tc_i64(&m, 9, data_off);
     bs__tc_struct_end(&m);
     bs__tc_struct_end(&m);
     bs__tc_i64(&m, 2, chunk);
-    bs__tc_i64(&m, 3, (int64_t)c->nrows);
+    bs__tc_i64(&m, 3, rows);
     bs__tc_struct_end(&m);
     bs__tc_struct_end(&m);
     uint32_t fl = (uint32_t)foot.len;
@@ -859,8 +865,98 @@ TEST(chunk_ranges_through_the_store)
     blobstore_close(bs);
 }
 
+/* A small file whose footer claims more rows than it can hold: refused as
+ * damaged (the arrays grow with the pages read, and a page's claimed count
+ * is checked against what its levels and values hold), never allocated for.
+ * Before, the reader sized its arrays from the footer's 2^40 rows and failed
+ * with "out of memory" (or, for 2^28 rows, took gigabytes of address space). */
+static void check_claims(int64_t claim)
+{
+    static const int64_t one = 7;
+    static const uint8_t present[1] = {1};
+    col_spec req = {
+        .type = 2, .converted = -1, .values = &one, .values_len = 8, .nrows = 1, .claim = claim};
+    CHECK_REFUSED(&req, BLOBSTORE_ECORRUPT, "values are fewer than its header says");
+    col_spec opt = req;
+    opt.repetition = 1;
+    opt.defs = present;
+    CHECK_REFUSED(&opt, BLOBSTORE_ECORRUPT, "definition levels hold fewer values");
+    /* Strings: 4-byte lengths bound the count. */
+    static const uint8_t str[] = {1, 0, 0, 0, 'a'};
+    col_spec s = {.type = 6,
+                  .converted = -1,
+                  .values = str,
+                  .values_len = sizeof(str),
+                  .nrows = 1,
+                  .claim = claim};
+    CHECK_REFUSED(&s, BLOBSTORE_ECORRUPT, "values are fewer than its header says");
+    /* Booleans: a bit each. */
+    static const uint8_t bits[] = {0xff};
+    col_spec b = {
+        .type = 0, .converted = -1, .values = bits, .values_len = 1, .nrows = 8, .claim = claim};
+    CHECK_REFUSED(&b, BLOBSTORE_ECORRUPT, "values are fewer than its header says");
+    /* DELTA_BINARY_PACKED: a header (block 128, 4 miniblocks, a total of
+     * 2^31-1, first value 0) and no blocks holds one value. */
+    static const uint8_t delta[] = {0x80, 0x01, 0x04, 0xff, 0xff, 0xff, 0xff, 0x07, 0x00};
+    col_spec d = {.type = 2,
+                  .converted = -1,
+                  .values = delta,
+                  .values_len = sizeof(delta),
+                  .nrows = 1,
+                  .claim = claim,
+                  .encoding = 5};
+    CHECK_REFUSED(&d, BLOBSTORE_ECORRUPT, "values are fewer than its header says");
+    /* The claim honest in the page, not in the footer: the chunk ends. */
+    col_spec f = req;
+    f.claim = 0;
+    f.nrows = 1;
+    CHECK_CSV(&f, "x\n7\n");
+}
+
+TEST(row_counts_a_file_cannot_hold_are_corrupt)
+{
+    check_claims((int64_t)1 << 40);
+    check_claims(INT32_MAX);
+    /* In a child whose address space is bounded to 256 MiB more than it
+     * uses: 2^28 claimed rows of 8 bytes (2 GiB) must not be reserved.
+     * (Not under ASan, whose shadow memory needs the address space.) */
+#if defined(__SANITIZE_ADDRESS__)
+    return;
+#endif
+    if (getenv("BLOBSTORE_SANITIZED"))
+        return;
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        long pages = 0;
+        FILE *f = fopen("/proc/self/statm", "r");
+        if (!f || fscanf(f, "%ld", &pages) != 1)
+            _exit(2);
+        fclose(f);
+        struct rlimit rl;
+        rl.rlim_cur = rl.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (256u << 20);
+        if (setrlimit(RLIMIT_AS, &rl) != 0)
+            _exit(2);
+        static const int64_t one = 7;
+        col_spec req = {.type = 2,
+                        .converted = -1,
+                        .values = &one,
+                        .values_len = 8,
+                        .nrows = 1,
+                        .claim = (int64_t)1 << 28};
+        int rc;
+        char *csv = read_csv(&req, &rc);
+        blobstore_free(csv);
+        _exit(rc == BLOBSTORE_ECORRUPT ? 0 : 1);
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static const test_case tests[] = {
     TEST_ENTRY(int96_beyond_the_nanosecond_range_reads_as_microseconds),
+    TEST_ENTRY(row_counts_a_file_cannot_hold_are_corrupt),
     TEST_ENTRY(int96_keeps_nanoseconds_when_they_fit),
     TEST_ENTRY(int96_that_fits_no_unit_is_refused),
     TEST_ENTRY(decimal_on_int32_int64_reads_exactly),
