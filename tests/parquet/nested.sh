@@ -3,7 +3,11 @@
 # STRUCT / MAP files (every codec, both page versions, several row groups);
 # blobstore's CSV and projections equal DuckDB's CSV export line by line
 # (interop/nested.mjs), and every pandas cell equals DuckDB's value
-# (nested_check.py). BLOBSTORE_NESTED_SEED=0.NNN reproduces a run.
+# (nested_check.py). Then the same from other writers: parquet-wasm (Rust's
+# parquet crate) and hyparquet-writer write seeded nested tables
+# (interop/nested_writers.mjs), compared with DuckDB's reading of the same
+# files. BLOBSTORE_NESTED_SEED=0.NNN reproduces a run (nested.mjs), and
+# BLOBSTORE_NESTED_WRITERS_SEED=N (nested_writers.mjs).
 # Usage: nested.sh PATH-TO-blobstore PYTHON PYTHONPATH. Fails loudly when Node.js is missing.
 set -eu
 cli=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -15,7 +19,10 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/pqnested.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$here/interop"
-node nested.mjs "$cli" "$work" ${BLOBSTORE_NESTED_SEED:-}
+status=0
+node nested.mjs "$cli" "$work" ${BLOBSTORE_NESTED_SEED:-} || status=1
+node nested_writers.mjs "$cli" "$work" ${BLOBSTORE_NESTED_WRITERS_SEED:-} || status=1
 if [ -n "${3:-}" ]; then
-    PYTHONPATH=$3 "$2" "$here/nested_check.py" "$work/manifest.json"
+    PYTHONPATH=$3 "$2" "$here/nested_check.py" "$work/manifest.json" "$work/manifest_writers.json" || status=1
 fi
+exit $status

@@ -5,7 +5,10 @@ its JSON export: lists as lists, structs as dicts, maps as lists of (key,
 value) tuples (DuckDB's JSON gives a map as an object), nulls as None at
 every level; also a dotted-path projection.
 
-Usage: python3 nested_check.py MANIFEST.json
+Files from parquet-wasm and hyparquet-writer (interop/nested_writers.mjs,
+manifest_writers.json) are checked the same way.
+
+Usage: python3 nested_check.py MANIFEST.json...
 """
 
 import datetime
@@ -60,8 +63,8 @@ def same(ours, theirs, where):
     return False, where
 
 
-def main(path):
-    manifest = json.load(open(path))
+def main(paths):
+    manifest = [m for path in paths for m in json.load(open(path))]
     cells = failed = 0
     for m in manifest:
         store = blobstore.BlobStore(m["store"])
@@ -98,4 +101,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1:]))
