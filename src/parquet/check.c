@@ -86,6 +86,77 @@ static int hash_rows(uint64_t *out, const pq_column *c, size_t r0, size_t r1)
     return 0;
 }
 
+/*
+ * Nested columns: item i of c fed to st, depth first: its validity byte
+ * (0 when an enclosing struct is null: null_above), then a leaf's value as
+ * above, a list's or map's length (8 bytes) and items, a struct's fields.
+ * Items hidden under a null list are not fed, nor fields of a null struct.
+ */
+static void hash_item(XXH3_state_t *st, const pq_column *c, size_t i, int null_above)
+{
+    uint8_t ok = (uint8_t)(!null_above && valid_at(c, i));
+    XXH3_64bits_update(st, &ok, 1);
+    if (!ok)
+        return;
+    size_t w = bs__pq_width(c->type);
+    if (c->type == PQ_STRUCT) {
+        for (size_t k = 0; k < c->nchildren; k++)
+            hash_item(st, &c->children[k], i, 0);
+    } else if (c->type == PQ_LIST || c->type == PQ_MAP) {
+        uint64_t b = c->offsets[i], e = c->offsets[i + 1], n = e - b;
+        XXH3_64bits_update(st, &n, 8);
+        for (uint64_t x = b; x < e; x++)
+            hash_item(st, &c->children[0], (size_t)x, 0);
+    } else if (c->type == PQ_BOOL) {
+        uint8_t v = ((const uint8_t *)c->values)[i] != 0;
+        XXH3_64bits_update(st, &v, 1);
+    } else if (w) {
+        XXH3_64bits_update(st, (const uint8_t *)c->values + i * w, w);
+    } else {
+        uint64_t n = c->offsets[i + 1] - c->offsets[i];
+        XXH3_64bits_update(st, &n, 8);
+        XXH3_64bits_update(st, c->bytes + c->offsets[i], (size_t)n);
+    }
+}
+
+/* The canonical hash of items [r0, r1) of nested column c. */
+static int hash_nested(uint64_t *out, const pq_column *c, size_t r0, size_t r1)
+{
+    XXH3_state_t *st = XXH3_createState();
+    if (!st)
+        return BLOBSTORE_ENOMEM;
+    XXH3_64bits_reset(st);
+    for (size_t i = r0; i < r1; i++)
+        hash_item(st, c, i, 0);
+    *out = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    return 0;
+}
+
+static int is_timestamp(pq_type t);
+
+/* What differs between the shapes of given column a and b, read back (a's
+ * field of a nullable struct reads as nullable: in_null_struct), or NULL. */
+static const char *shape_differs(const pq_column *a, const pq_column *b, int in_null_struct)
+{
+    if (strcmp(a->name, b->name) != 0)
+        return "the name of a field differs";
+    if (a->type != b->type || a->nchildren != b->nchildren)
+        return "the type of a field differs";
+    int nullable = a->nullable || in_null_struct;
+    if (nullable != (b->nullable != 0))
+        return "the nullability of a field differs";
+    if (is_timestamp(a->type) && (a->utc != 0) != (b->utc != 0))
+        return "the time zone (UTC) of a field differs";
+    for (size_t k = 0; k < a->nchildren; k++) {
+        const char *d =
+            shape_differs(&a->children[k], &b->children[k], a->type == PQ_STRUCT && nullable);
+        if (d)
+            return d;
+    }
+    return NULL;
+}
+
 static int is_timestamp(pq_type t)
 {
     return t == PQ_TIMESTAMP_MS || t == PQ_TIMESTAMP_US || t == PQ_TIMESTAMP_NS;
@@ -117,9 +188,19 @@ int bs__pq_check_rows(const pq_table *given, size_t r0, size_t r1, const pq_tabl
         if (is_timestamp(a->type) && (a->utc != 0) != (b->utc != 0))
             return mismatch(group, a->name, "the time zone (UTC) differs");
         uint64_t ha, hb;
-        int rc = hash_rows(&ha, a, r0, r1);
-        if (!rc)
-            rc = hash_rows(&hb, b, 0, back->nrows);
+        int rc;
+        if (PQ_NESTED(a->type)) {
+            const char *d = shape_differs(a, b, 0);
+            if (d)
+                return mismatch(group, a->name, d);
+            rc = hash_nested(&ha, a, r0, r1);
+            if (!rc)
+                rc = hash_nested(&hb, b, 0, back->nrows);
+        } else {
+            rc = hash_rows(&ha, a, r0, r1);
+            if (!rc)
+                rc = hash_rows(&hb, b, 0, back->nrows);
+        }
         if (rc)
             return rc;
         if (ha != hb)

@@ -1,14 +1,15 @@
 /*
  * parquet.h - Apache Parquet files, written from the format specification
  * (parquet.thrift, Encodings.md): a Thrift compact-protocol codec, a writer
- * of flat tables and a reader of flat and nested ones (LIST, STRUCT, MAP:
- * read.c builds a tree of the schema and assembles the columns from their
- * leaves' repetition and definition levels).
+ * and a reader of flat and nested tables (LIST, STRUCT, MAP: read.c builds a
+ * tree of the schema and assembles the columns from their leaves' repetition
+ * and definition levels; write.c makes those levels from the column trees).
  *
  *   thrift.c   the compact protocol: a writer into a bs_buf and a
  *              bounds-checked reader that can skip any field
  *   table.c    the in-memory columnar table
  *   write.c    table -> .parquet (PLAIN and dictionary pages, RLE levels,
+ *              nested columns by Dremel levels,
  *              statistics, snappy / gzip / zstd / lz4_raw / none)
  *   read.c     .parquet -> table (selected columns only; a dotted path
  *              selects a field of a struct)

@@ -11,6 +11,13 @@
  * with the chosen codec. Column statistics (min, max, null count) and the
  * schema's logical types (STRING, INT(bits, signed), TIMESTAMP(unit, UTC),
  * DATE) are written so that DuckDB, Arrow and pandas restore the types.
+ *
+ * Nested columns (LIST, STRUCT, MAP trees, laid out as the reader gives
+ * them) are written as the format's 3-level LIST, MAP and groups: each leaf
+ * is one column chunk whose repetition and definition levels (Dremel) are
+ * made by walking the tree a row at a time (gen_levels); its non-null
+ * values are gathered into a flat column and written as a flat column's
+ * are, in pages that start at a record.
  */
 #include "parquet.h"
 
@@ -354,6 +361,25 @@ typedef struct {
     uint8_t *own_min, *own_max; /* the writer's copies of min_p, max_p */
 } chunk_info;
 
+/* Nodes on a leaf's path at most (the reader's limit of nesting). */
+#define PQ_MAX_DEPTH 32
+
+/*
+ * A leaf: one Parquet column of a top-level column (a flat column is its
+ * own one leaf). path[k]: the child taken below the node at depth k (a
+ * STRUCT's field; 0 under a LIST or MAP); names: its path_in_schema; its
+ * definition and repetition levels reach max_def and max_rep.
+ */
+typedef struct {
+    size_t top;
+    int depth; /* nodes below the top column */
+    size_t path[PQ_MAX_DEPTH];
+    int max_def, max_rep;
+    const pq_column *decl; /* the schema's leaf node */
+    const char *names[3 * PQ_MAX_DEPTH + 1];
+    size_t nnames;
+} pq_leaf;
+
 struct pq_writer {
     pq_table schema; /* names, types, nullability, utc; no data */
     int codec, level, failed;
@@ -363,18 +389,22 @@ struct pq_writer {
     uint64_t pos, rows; /* bytes and rows written */
     size_t ngroups, cap;
     size_t *group_rows;
-    chunk_info *infos; /* ngroups x ncols */
+    pq_leaf *leaves; /* every Parquet column, in the schema's order */
+    size_t nleaves;
+    chunk_info *infos; /* ngroups x nleaves */
     bs_buf rg;         /* the row group being made */
 };
 
-static void schema_element(tc_writer *w, const pq_column *c)
+/* The SchemaElement of a leaf named name, of repetition rep (0 required,
+ * 1 optional). */
+static void schema_element(tc_writer *w, const pq_column *c, const char *name, int rep)
 {
     bs__tc_struct_begin(w);
     bs__tc_i32(w, 1, col_physical(c));
     if (col_physical(c) == PT_FIXED)
         bs__tc_i32(w, 2, 16);
-    bs__tc_i32(w, 3, c->nullable ? 1 : 0);
-    bs__tc_string(w, 4, c->name);
+    bs__tc_i32(w, 3, rep);
+    bs__tc_string(w, 4, name);
     int converted = -1;
     switch (c->type) {
     case PQ_STRING:
@@ -491,6 +521,78 @@ static void schema_element(tc_writer *w, const pq_column *c)
     bs__tc_struct_end(w);
 }
 
+/* A group's SchemaElement: rep 0 required, 1 optional, 2 repeated;
+ * converted: its ConvertedType or -1; logical: its LogicalType's union field
+ * (MAP 2, LIST 3) or 0. */
+static void group_element(tc_writer *w, const char *name, int rep, size_t nchildren, int converted,
+                          int16_t logical)
+{
+    bs__tc_struct_begin(w);
+    bs__tc_i32(w, 3, rep);
+    bs__tc_string(w, 4, name);
+    bs__tc_i32(w, 5, (int32_t)nchildren);
+    if (converted >= 0)
+        bs__tc_i32(w, 6, converted);
+    if (logical) {
+        bs__tc_field_struct(w, 10);
+        bs__tc_field_struct(w, logical);
+        bs__tc_struct_end(w);
+        bs__tc_struct_end(w);
+    }
+    bs__tc_struct_end(w);
+}
+
+/*
+ * The schema elements of column c (a schema node) named name, depth first:
+ * a LIST as the format's 3-level list `<name> (LIST) { repeated group list
+ * { <element> } }`, a MAP as `<name> (MAP) { repeated group key_value {
+ * required key; value } }`, a STRUCT as a group of its fields.
+ */
+static void schema_tree(tc_writer *w, const pq_column *c, const char *name)
+{
+    int rep = c->nullable ? 1 : 0;
+    switch (c->type) {
+    case PQ_LIST:
+        group_element(w, name, rep, 1, 3, 3);
+        group_element(w, "list", 2, 1, -1, 0);
+        schema_tree(w, &c->children[0], "element");
+        return;
+    case PQ_MAP:
+        group_element(w, name, rep, 1, 1, 2);
+        group_element(w, "key_value", 2, 2, -1, 0);
+        schema_tree(w, &c->children[0].children[0], "key");
+        schema_tree(w, &c->children[0].children[1], "value");
+        return;
+    case PQ_STRUCT:
+        group_element(w, name, rep, c->nchildren, -1, 0);
+        for (size_t i = 0; i < c->nchildren; i++)
+            schema_tree(w, &c->children[i], c->children[i].name);
+        return;
+    default:
+        schema_element(w, c, name, rep);
+    }
+}
+
+/* How many schema elements schema_tree writes for c. */
+static size_t schema_count(const pq_column *c)
+{
+    switch (c->type) {
+    case PQ_LIST:
+        return 2 + schema_count(&c->children[0]);
+    case PQ_MAP:
+        return 2 + schema_count(&c->children[0].children[0]) +
+               schema_count(&c->children[0].children[1]);
+    case PQ_STRUCT: {
+        size_t n = 1;
+        for (size_t i = 0; i < c->nchildren; i++)
+            n += schema_count(&c->children[i]);
+        return n;
+    }
+    default:
+        return 1;
+    }
+}
+
 /* ---- writing ---- */
 
 typedef struct {
@@ -501,6 +603,13 @@ typedef struct {
     bs_buf *file;
     chunk_info *ci;
     int level; /* the codec's level; 0: its default */
+    /* A nested leaf: its nlev repetition and definition levels (rep NULL
+     * when max_rep is 0, def NULL when max_def is 0); c then holds only
+     * its non-null values, rows [r0, r1) being those. nested: 0 for a flat
+     * column (pages of rows, definition levels from c's validity). */
+    int nested, max_rep, max_def;
+    const uint32_t *rep, *def;
+    size_t nlev;
 } chunk_job;
 
 /* Write one page: header + compressed body. */
@@ -646,6 +755,112 @@ static uint64_t value_bits(const pq_column *c, size_t r, int dict_bw)
     }
 }
 
+/* The non-null values of rows [p0, p1) (nv of them) appended to body PLAIN,
+ * or as the dictionary indices idx (of bit width bw) when idx is not NULL. */
+static int append_values(bs_buf *body, const pq_column *c, size_t p0, size_t p1, size_t nv,
+                         const uint32_t *idx, int bw)
+{
+    int rc = 0;
+    if (idx) {
+        uint8_t bwb = (uint8_t)bw;
+        rc = bs__buf_append(body, &bwb, 1);
+        if (!rc)
+            rc = bs__pq_rle_encode(body, idx, nv, bw);
+    } else if (c->type == PQ_BOOL) { /* bit-packed, LSB first */
+        size_t nb = (nv + 7) / 8, k = 0;
+        if (!(rc = bs__buf_reserve(body, nb))) {
+            uint8_t *out = body->data + body->len;
+            memset(out, 0, nb);
+            for (size_t r = p0; r < p1; r++) {
+                if (is_null(c, r))
+                    continue;
+                if (((const uint8_t *)c->values)[r])
+                    out[k >> 3] |= (uint8_t)(1u << (k & 7));
+                k++;
+            }
+            body->len += nb;
+        }
+    } else {
+        for (size_t r = p0; r < p1 && !rc; r++)
+            if (!is_null(c, r))
+                rc = append_plain(body, c, r);
+    }
+    return rc;
+}
+
+/* Bits a level up to max takes. */
+static int level_bits(int max)
+{
+    int b = 0;
+    while (max >> b)
+        b++;
+    return b;
+}
+
+/* Levels lv[0 .. n) up to max (none when max is 0) as a v1 page has them:
+ * their length (4 bytes) and the RLE / bit-packed hybrid. */
+static int append_levels(bs_buf *body, const uint32_t *lv, size_t n, int max)
+{
+    if (!max)
+        return 0;
+    bs_buf levels = {0};
+    int rc = bs__pq_rle_encode(&levels, lv, n, level_bits(max));
+    uint32_t len = (uint32_t)levels.len;
+    if (!rc && levels.len > UINT32_MAX)
+        rc = BLOBSTORE_ENOMEM;
+    if (!rc)
+        rc = bs__buf_append(body, &len, 4);
+    if (!rc)
+        rc = bs__buf_append(body, levels.data, levels.len);
+    bs__buf_free(&levels);
+    return rc;
+}
+
+/* One data page (v1) of a nested leaf: level entries [e0, e1), which hold
+ * its values [v0, v1). */
+static int write_levels_page(chunk_job *j, size_t e0, size_t e1, size_t v0, size_t v1,
+                             const uint32_t *idx, int bw)
+{
+    bs_buf body = {0};
+    int rc = append_levels(&body, j->rep ? j->rep + e0 : NULL, e1 - e0, j->max_rep);
+    if (!rc)
+        rc = append_levels(&body, j->def ? j->def + e0 : NULL, e1 - e0, j->max_def);
+    if (!rc)
+        rc = append_values(&body, j->c, v0, v1, v1 - v0, idx, bw);
+    if (!rc)
+        rc = write_page(j, 0, &body, (int32_t)(e1 - e0), idx ? ENC_RLE_DICTIONARY : ENC_PLAIN,
+                        ENC_RLE);
+    bs__buf_free(&body);
+    return rc;
+}
+
+/* The data pages of a nested leaf: each starts at a record (repetition
+ * level 0), so that no row straddles two pages, and holds at most
+ * page_rows records, ending once its values reach page_bytes. */
+static int nested_pages(chunk_job *j, const uint32_t *idx, int bw)
+{
+    size_t e = 0, v = 0;
+    int rc = 0;
+    do {
+        size_t e0 = e, v0 = v, recs = 0;
+        uint64_t bits = 0;
+        while (e < j->nlev) {
+            if (!j->rep || j->rep[e] == 0) {
+                if (recs >= j->page_rows || bits >= (uint64_t)j->page_bytes * 8)
+                    break;
+                recs++;
+            }
+            if (!j->def || j->def[e] == (uint32_t)j->max_def) {
+                bits += value_bits(j->c, v, bw);
+                v++;
+            }
+            e++;
+        }
+        rc = write_levels_page(j, e0, e, v0, v, idx ? idx + v0 : NULL, bw);
+    } while (e < j->nlev && !rc);
+    return rc;
+}
+
 /* One data page (v1) of rows [p0, p1) holding nv non-null values:
  * definition levels, then the values PLAIN, or as the dictionary indices idx
  * (of bit width bw) when idx is not NULL. */
@@ -672,30 +887,8 @@ static int write_data_page(chunk_job *j, size_t p0, size_t p1, size_t nv, const 
             rc = bs__buf_append(&body, levels.data, levels.len);
         bs__buf_free(&levels);
     }
-    if (!rc && idx) {
-        uint8_t bwb = (uint8_t)bw;
-        rc = bs__buf_append(&body, &bwb, 1);
-        if (!rc)
-            rc = bs__pq_rle_encode(&body, idx, nv, bw);
-    } else if (!rc && c->type == PQ_BOOL) { /* bit-packed, LSB first */
-        size_t nb = (nv + 7) / 8, k = 0;
-        if (!(rc = bs__buf_reserve(&body, nb))) {
-            uint8_t *out = body.data + body.len;
-            memset(out, 0, nb);
-            for (size_t r = p0; r < p1; r++) {
-                if (is_null(c, r))
-                    continue;
-                if (((const uint8_t *)c->values)[r])
-                    out[k >> 3] |= (uint8_t)(1u << (k & 7));
-                k++;
-            }
-            body.len += nb;
-        }
-    } else {
-        for (size_t r = p0; r < p1 && !rc; r++)
-            if (!is_null(c, r))
-                rc = append_plain(&body, c, r);
-    }
+    if (!rc)
+        rc = append_values(&body, c, p0, p1, nv, idx, bw);
     if (!rc)
         rc = write_page(j, 0, &body, (int32_t)rows, idx ? ENC_RLE_DICTIONARY : ENC_PLAIN, ENC_RLE);
     bs__buf_free(&body);
@@ -710,8 +903,10 @@ static int write_chunk(chunk_job *j)
     size_t rows = j->r1 - j->r0, nvalues = 0;
     for (size_t r = j->r0; r < j->r1; r++)
         nvalues += !is_null(c, r);
-    ci->num_values = (int64_t)rows;
-    ci->null_count = (int64_t)(rows - nvalues);
+    /* A nested leaf's values count its level entries; its null count is
+     * not written (writers disagree on what it counts). */
+    ci->num_values = j->nested ? (int64_t)j->nlev : (int64_t)rows;
+    ci->null_count = j->nested ? -1 : (int64_t)(rows - nvalues);
     /* Statistics. */
     size_t mn = SIZE_MAX, mx = SIZE_MAX;
     for (size_t r = j->r0; r < j->r1; r++) {
@@ -755,6 +950,13 @@ static int write_chunk(chunk_job *j)
     /* Data pages of at most page_rows rows, each ending once its values
      * reach page_bytes (a chunk of no rows still has one, empty, page). */
     ci->data_off = (int64_t)j->file->len;
+    if (j->nested) {
+        if (!rc)
+            rc = nested_pages(j, use_dict ? d.idx : NULL, bw);
+        free(d.idx);
+        free(d.first);
+        return rc;
+    }
     size_t r = j->r0, k = 0;
     do {
         size_t p0 = r, nv = 0;
@@ -775,7 +977,8 @@ static int write_chunk(chunk_job *j)
     return rc;
 }
 
-static void column_meta(tc_writer *w, const pq_column *c, const chunk_info *ci, int codec)
+static void column_meta(tc_writer *w, const pq_column *c, const pq_leaf *leaf, const chunk_info *ci,
+                        int codec)
 {
     bs__tc_field_struct(w, 3); /* ColumnChunk.meta_data */
     bs__tc_i32(w, 1, col_physical(c));
@@ -784,8 +987,9 @@ static void column_meta(tc_writer *w, const pq_column *c, const chunk_info *ci, 
     bs__tc_list_i32(w, ENC_RLE);
     if (ci->has_dict)
         bs__tc_list_i32(w, ENC_PLAIN);
-    bs__tc_list(w, 3, TC_BINARY, 1);
-    bs__tc_list_string(w, c->name);
+    bs__tc_list(w, 3, TC_BINARY, leaf->nnames);
+    for (size_t k = 0; k < leaf->nnames; k++)
+        bs__tc_list_string(w, leaf->names[k]);
     bs__tc_i32(w, 4, codec);
     bs__tc_i64(w, 5, ci->num_values);
     bs__tc_i64(w, 6, ci->uncompressed);
@@ -794,7 +998,8 @@ static void column_meta(tc_writer *w, const pq_column *c, const chunk_info *ci, 
     if (ci->has_dict)
         bs__tc_i64(w, 11, ci->dict_off);
     bs__tc_field_struct(w, 12); /* statistics */
-    bs__tc_i64(w, 3, ci->null_count);
+    if (ci->null_count >= 0)
+        bs__tc_i64(w, 3, ci->null_count);
     if (ci->has_stats) {
         bs__tc_binary(w, 5, ci->max_p ? ci->max_p : ci->max, ci->max_n);
         bs__tc_binary(w, 6, ci->min_p ? ci->min_p : ci->min, ci->min_n);
@@ -888,25 +1093,28 @@ static int build_footer(bs_buf *footer, const pq_writer *w, size_t g0, size_t g1
     tc_writer tw = {footer, {0}, 0, 0};
     bs__tc_struct_begin(&tw);
     bs__tc_i32(&tw, 1, 1);
-    bs__tc_list(&tw, 2, TC_STRUCT, t->ncols + 1);
+    size_t nschema = 1;
+    for (size_t i = 0; i < t->ncols; i++)
+        nschema += schema_count(&t->cols[i]);
+    bs__tc_list(&tw, 2, TC_STRUCT, nschema);
     bs__tc_struct_begin(&tw); /* the root */
     bs__tc_string(&tw, 4, "schema");
     bs__tc_i32(&tw, 5, (int32_t)t->ncols);
     bs__tc_struct_end(&tw);
     for (size_t i = 0; i < t->ncols; i++)
-        schema_element(&tw, &t->cols[i]);
+        schema_tree(&tw, &t->cols[i], t->cols[i].name);
     bs__tc_i64(&tw, 3, (int64_t)nrows);
     bs__tc_list(&tw, 4, TC_STRUCT, g1 - g0);
     for (size_t g = g0; g < g1; g++) {
         bs__tc_struct_begin(&tw);
-        bs__tc_list(&tw, 1, TC_STRUCT, t->ncols);
+        bs__tc_list(&tw, 1, TC_STRUCT, w->nleaves);
         int64_t total = 0;
-        for (size_t i = 0; i < t->ncols; i++) {
-            const chunk_info *ci = &w->infos[g * t->ncols + i];
+        for (size_t i = 0; i < w->nleaves; i++) {
+            const chunk_info *ci = &w->infos[g * w->nleaves + i];
             total += ci->uncompressed;
             bs__tc_struct_begin(&tw);
             bs__tc_i64(&tw, 2, ci->has_dict ? ci->dict_off : ci->data_off);
-            column_meta(&tw, &t->cols[i], ci, w->codec);
+            column_meta(&tw, w->leaves[i].decl, &w->leaves[i], ci, w->codec);
             bs__tc_struct_end(&tw);
         }
         bs__tc_i64(&tw, 2, total);
@@ -941,15 +1149,129 @@ void bs__pq_writer_free(pq_writer *w)
 {
     if (!w)
         return;
-    for (size_t i = 0; i < w->ngroups * w->schema.ncols; i++) {
+    for (size_t i = 0; i < w->ngroups * w->nleaves; i++) {
         free(w->infos[i].own_min);
         free(w->infos[i].own_max);
     }
     free(w->infos);
+    free(w->leaves);
     free(w->group_rows);
     bs__pq_table_free(&w->schema);
     bs__buf_free(&w->rg);
     free(w);
+}
+
+/*
+ * The schema's copy of column c (names, types, nullability, UTC flags,
+ * decimals; no data) into dst, checked: a LIST has one child (named
+ * "element" in the file), a MAP one STRUCT child of two ("entries": "key",
+ * always required, and "value"), a STRUCT at least one field, named and
+ * distinct; at most PQ_MAX_DEPTH levels. top: the top-level column's name.
+ */
+static int copy_decl(pq_column *dst, const pq_column *c, const char *name, int depth,
+                     const char *top)
+{
+    if (!name || !*name || (unsigned)c->type > PQ_MAP)
+        return bs__error(BLOBSTORE_EINVAL, "parquet: column `%s`: a field has no name or type",
+                         top);
+    if (depth >= PQ_MAX_DEPTH)
+        return bs__error(BLOBSTORE_EUNSUPPORTED,
+                         "parquet: column `%s`: nested more than %d levels deep is not supported",
+                         top, PQ_MAX_DEPTH);
+    dst->type = c->type;
+    dst->nullable = c->nullable ? 1 : 0;
+    dst->utc = c->utc ? 1 : 0;
+    dst->precision = c->precision;
+    dst->scale = c->scale;
+    if (!(dst->name = bs__strdup(name)))
+        return BLOBSTORE_ENOMEM;
+    if (!PQ_NESTED(c->type))
+        return check_values(dst, 0, 0); /* a decimal's precision and scale */
+    size_t n = c->nchildren;
+    const char *what = NULL;
+    if (!c->children || !n)
+        what = "has no children";
+    else if (c->type != PQ_STRUCT && n != 1)
+        what = "has more than one child";
+    else if (c->type == PQ_MAP && (c->children[0].type != PQ_STRUCT ||
+                                   c->children[0].nchildren != 2 || !c->children[0].children))
+        what = "has no STRUCT child of a key and a value";
+    if (what)
+        return bs__error(BLOBSTORE_EINVAL, "parquet: column `%s`: the %s `%s` %s", top,
+                         bs__pq_type_name(c->type), name, what);
+    if (!(dst->children = bs__calloc(n, sizeof(pq_column))))
+        return BLOBSTORE_ENOMEM;
+    dst->nchildren = n;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const pq_column *k = &c->children[i];
+        const char *kn = c->type == PQ_LIST ? "element" : c->type == PQ_MAP ? "entries" : k->name;
+        if (c->type == PQ_STRUCT && kn)
+            for (size_t m = 0; m < i && !rc; m++)
+                if (c->children[m].name && strcmp(c->children[m].name, kn) == 0)
+                    rc = bs__error(BLOBSTORE_EINVAL,
+                                   "parquet: column `%s`: two fields of `%s` are named \"%s\"", top,
+                                   name, kn);
+        if (!rc)
+            rc = copy_decl(&dst->children[i], k, kn, depth + 1, top);
+    }
+    if (!rc && c->type == PQ_MAP) {
+        pq_column *e = &dst->children[0];
+        e->nullable = 0; /* the repeated group key_value */
+        free(e->children[0].name);
+        free(e->children[1].name);
+        e->children[0].name = e->children[1].name = NULL;
+        if (!(e->children[0].name = bs__strdup("key")) ||
+            !(e->children[1].name = bs__strdup("value")))
+            return BLOBSTORE_ENOMEM;
+        e->children[0].nullable = 0; /* map keys are required */
+    }
+    return rc;
+}
+
+/* Appends the leaves of schema node c (at depth, the path to it in
+ * leaf->path and leaf->names) to w->leaves (room for them is there). */
+static void add_leaves(pq_writer *w, pq_leaf *leaf, const pq_column *c, int depth, int def, int rep)
+{
+    def += c->nullable;
+    if (!PQ_NESTED(c->type)) {
+        pq_leaf *l = &w->leaves[w->nleaves++];
+        *l = *leaf;
+        l->depth = depth;
+        l->max_def = def;
+        l->max_rep = rep;
+        l->decl = c;
+        return;
+    }
+    size_t nn = leaf->nnames;
+    for (size_t i = 0; i < c->nchildren; i++) {
+        const pq_column *k = &c->children[i];
+        leaf->nnames = nn;
+        leaf->path[depth] = i;
+        if (c->type == PQ_LIST) {
+            leaf->names[leaf->nnames++] = "list";
+            leaf->names[leaf->nnames++] = "element";
+            add_leaves(w, leaf, k, depth + 1, def + 1, rep + 1);
+        } else if (c->type == PQ_MAP) {
+            leaf->names[leaf->nnames++] = "key_value";
+            add_leaves(w, leaf, k, depth + 1, def + 1, rep + 1);
+        } else {
+            leaf->names[leaf->nnames++] = k->name;
+            add_leaves(w, leaf, k, depth + 1, def, rep);
+        }
+    }
+    leaf->nnames = nn;
+}
+
+/* Leaves under schema node c. */
+static size_t count_leaves(const pq_column *c)
+{
+    if (!PQ_NESTED(c->type))
+        return 1;
+    size_t n = 0;
+    for (size_t i = 0; i < c->nchildren; i++)
+        n += count_leaves(&c->children[i]);
+    return n;
 }
 
 int bs__pq_writer_new(pq_writer **out, const pq_table *schema, const pq_write_options *o,
@@ -971,32 +1293,30 @@ int bs__pq_writer_new(pq_writer **out, const pq_table *schema, const pq_write_op
     w->ctx = ctx;
     w->schema.cols = bs__calloc(schema->ncols ? schema->ncols : 1, sizeof(pq_column));
     rc = w->schema.cols ? 0 : BLOBSTORE_ENOMEM;
+    size_t nleaves = 0;
     for (size_t i = 0; i < schema->ncols && !rc; i++) {
         const pq_column *c = &schema->cols[i];
-        if (c->name && *c->name && PQ_NESTED(c->type)) {
-            rc = bs__error(BLOBSTORE_EUNSUPPORTED,
-                           "parquet: column `%s`: writing %s columns is not supported (nested "
-                           "columns are read, not written)",
-                           c->name, bs__pq_type_name(c->type));
-            break;
-        }
-        if (!c->name || !*c->name || (unsigned)c->type > PQ_LAST_TYPE) {
+        if (!c->name || !*c->name || (unsigned)c->type > PQ_MAP) {
             rc = bs__error(BLOBSTORE_EINVAL, "parquet: column %zu has no name or type", i);
             break;
         }
-        if ((rc = check_values(c, 0, 0)) != 0) /* a decimal's precision and scale */
-            break;
         for (size_t k = 0; k < i && !rc; k++)
             if (strcmp(schema->cols[k].name, c->name) == 0)
                 rc = bs__error(BLOBSTORE_EINVAL, "parquet: two columns are named \"%s\"", c->name);
         pq_column *s = &w->schema.cols[w->schema.ncols++];
-        s->type = c->type;
-        s->nullable = c->nullable ? 1 : 0;
-        s->utc = c->utc ? 1 : 0;
-        s->precision = c->precision;
-        s->scale = c->scale;
-        if (!rc && !(s->name = bs__strdup(c->name)))
-            rc = BLOBSTORE_ENOMEM;
+        if (!rc)
+            rc = copy_decl(s, c, c->name, 0, c->name);
+        if (!rc)
+            nleaves += count_leaves(s);
+    }
+    if (!rc && !(w->leaves = bs__calloc(nleaves ? nleaves : 1, sizeof(pq_leaf))))
+        rc = BLOBSTORE_ENOMEM;
+    for (size_t i = 0; i < w->schema.ncols && !rc; i++) {
+        pq_leaf leaf;
+        memset(&leaf, 0, sizeof(leaf));
+        leaf.top = i;
+        leaf.names[leaf.nnames++] = w->schema.cols[i].name;
+        add_leaves(w, &leaf, &w->schema.cols[i], 0, 0, 0);
     }
     if (!rc)
         rc = w->sink(w->ctx, "PAR1", 4);
@@ -1014,7 +1334,7 @@ static int grow_groups(pq_writer *w)
 {
     if (w->ngroups < w->cap)
         return 0;
-    size_t cap = w->cap ? w->cap * 2 : 16, nc = w->schema.ncols ? w->schema.ncols : 1;
+    size_t cap = w->cap ? w->cap * 2 : 16, nc = w->nleaves ? w->nleaves : 1;
     size_t *gr = bs__realloc(w->group_rows, cap * sizeof(size_t));
     if (gr)
         w->group_rows = gr;
@@ -1035,21 +1355,222 @@ static uint8_t *dup_bytes(const uint8_t *p, size_t n)
     return d;
 }
 
+/* ---- nested columns: Dremel levels ---- */
+
+/* A nested leaf's levels and the items of its values over some rows. */
+typedef struct {
+    const pq_leaf *leaf;
+    const char *top;
+    uint32_t *rep, *def;
+    size_t n, cap;
+    size_t *idx; /* the leaf column's item of each value */
+    size_t nv, vcap;
+    const pq_column *node[PQ_MAX_DEPTH + 1]; /* the path's columns */
+} lv_gen;
+
+static void lv_gen_free(lv_gen *g)
+{
+    free(g->rep);
+    free(g->def);
+    free(g->idx);
+}
+
+/* One level entry; item: the leaf's item holding its value, or NULL. */
+static int lv_push(lv_gen *g, uint32_t r, uint32_t d, const size_t *item)
+{
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 1024;
+        uint32_t *a = bs__realloc(g->rep, cap * sizeof(uint32_t));
+        if (a)
+            g->rep = a;
+        uint32_t *b = a ? bs__realloc(g->def, cap * sizeof(uint32_t)) : NULL;
+        if (!b)
+            return BLOBSTORE_ENOMEM;
+        g->def = b;
+        g->cap = cap;
+    }
+    g->rep[g->n] = r;
+    g->def[g->n++] = d;
+    if (!item)
+        return 0;
+    if (g->nv == g->vcap) {
+        size_t cap = g->vcap ? g->vcap * 2 : 1024;
+        size_t *a = bs__realloc(g->idx, cap * sizeof(size_t));
+        if (!a)
+            return BLOBSTORE_ENOMEM;
+        g->idx = a;
+        g->vcap = cap;
+    }
+    g->idx[g->nv++] = *item;
+    return 0;
+}
+
+/*
+ * The level entries of item i of c, the node at depth on g's leaf's path
+ * (Dremel): rl is the repetition level of its first entry, d the definition
+ * level its slot has; r the repeated nodes above it. A null item (or an
+ * empty list) is one entry at the definition level it reaches; a list's
+ * items repeat at the list's own repetition level; a struct passes its
+ * item to the field on the path.
+ */
+static int gen_levels(lv_gen *g, const pq_column *c, int depth, size_t i, uint32_t rl, uint32_t d,
+                      uint32_t r)
+{
+    g->node[depth] = c;
+    if (c->valid && !c->valid[i]) {
+        if (c->nullable)
+            return lv_push(g, rl, d, NULL);
+        int key = depth >= 2 && g->node[depth - 2]->type == PQ_MAP && g->leaf->path[depth - 1] == 0;
+        if (key)
+            return bs__error(BLOBSTORE_EINVAL,
+                             "parquet: column `%s`: a map key is null (map keys are required)",
+                             g->top);
+        return bs__error(BLOBSTORE_EINVAL,
+                         "parquet: column `%s`: `%s` is not nullable but has nulls", g->top,
+                         c->name);
+    }
+    d += c->nullable ? 1 : 0;
+    if (depth == g->leaf->depth) {
+        if (bs__pq_width(c->type) ? !c->values : !c->offsets || !c->bytes)
+            return bs__error(BLOBSTORE_EINVAL, "parquet: column `%s`: `%s` has no data", g->top,
+                             c->name);
+        return lv_push(g, rl, d, &i);
+    }
+    const pq_column *k = &c->children[g->leaf->path[depth]];
+    if (c->type == PQ_STRUCT)
+        return gen_levels(g, k, depth + 1, i, rl, d, r);
+    if (!c->offsets)
+        return bs__error(BLOBSTORE_EINVAL, "parquet: column `%s`: `%s` has no offsets", g->top,
+                         c->name);
+    uint64_t b = c->offsets[i], e = c->offsets[i + 1];
+    if (e < b || e - b > SIZE_MAX)
+        return bs__error(BLOBSTORE_EINVAL, "parquet: column `%s`: `%s`: offsets decrease", g->top,
+                         c->name);
+    if (b == e)
+        return lv_push(g, rl, d, NULL);
+    int rc = 0;
+    for (uint64_t x = b; x < e && !rc; x++)
+        rc = gen_levels(g, k, depth + 1, (size_t)x, x == b ? rl : r + 1, d + 1, r + 1);
+    return rc;
+}
+
+/* The values of items idx[0 .. n) of leaf c, gathered into out (no nulls;
+ * it owns its data, not its name). */
+static int gather(pq_column *out, const pq_column *c, const size_t *idx, size_t n)
+{
+    memset(out, 0, sizeof(*out));
+    out->name = c->name;
+    out->type = c->type;
+    out->utc = c->utc;
+    out->precision = c->precision;
+    out->scale = c->scale;
+    size_t w = bs__pq_width(c->type);
+    if (w) {
+        if (!(out->values = bs__malloc(n ? n * w : 1)))
+            return BLOBSTORE_ENOMEM;
+        for (size_t k = 0; k < n; k++)
+            memcpy((uint8_t *)out->values + k * w, (const uint8_t *)c->values + idx[k] * w, w);
+        return 0;
+    }
+    if (!(out->offsets = bs__malloc((n + 1) * sizeof(uint64_t))))
+        return BLOBSTORE_ENOMEM;
+    uint64_t total = 0;
+    for (size_t k = 0; k < n; k++) {
+        out->offsets[k] = total;
+        uint64_t a = c->offsets[idx[k]], b = c->offsets[idx[k] + 1];
+        if (b < a)
+            return bs__error(BLOBSTORE_EINVAL, "parquet: column \"%s\": offsets decrease", c->name);
+        total += b - a;
+    }
+    out->offsets[n] = total;
+    if (total > SIZE_MAX || !(out->bytes = bs__malloc(total ? (size_t)total : 1)))
+        return BLOBSTORE_ENOMEM;
+    for (size_t k = 0; k < n; k++)
+        memcpy(out->bytes + out->offsets[k], c->bytes + c->offsets[idx[k]],
+               (size_t)(out->offsets[k + 1] - out->offsets[k]));
+    return 0;
+}
+
+/* The chunk of nested leaf l (over view's rows [r0, r1)) into j's file. */
+static int write_nested_chunk(pq_writer *w, const pq_leaf *l, const pq_column *view, size_t r0,
+                              size_t r1, chunk_info *ci)
+{
+    lv_gen g;
+    memset(&g, 0, sizeof(g));
+    g.leaf = l;
+    g.top = view->name;
+    int rc = 0;
+    for (size_t r = r0; r < r1 && !rc; r++)
+        rc = gen_levels(&g, view, 0, r, 0, 0, 0);
+    const pq_column *c = view;
+    for (int k = 0; k < l->depth && !rc; k++) /* the leaf's own column */
+        c = &c->children[l->path[k]];
+    pq_column dense;
+    memset(&dense, 0, sizeof(dense));
+    if (!rc)
+        rc = gather(&dense, c, g.idx, g.nv);
+    dense.name = (char *)view->name; /* in messages */
+    if (!rc)
+        rc = check_values(&dense, 0, g.nv);
+    if (!rc) {
+        chunk_job j = {.c = &dense,
+                       .r0 = 0,
+                       .r1 = g.nv,
+                       .codec = w->codec,
+                       .page_rows = w->page_rows,
+                       .page_bytes = w->page_bytes,
+                       .file = &w->rg,
+                       .ci = ci,
+                       .level = w->level,
+                       .nested = 1,
+                       .max_rep = l->max_rep,
+                       .max_def = l->max_def,
+                       .rep = l->max_rep ? g.rep : NULL,
+                       .def = l->max_def ? g.def : NULL,
+                       .nlev = g.n};
+        rc = write_chunk(&j);
+    } else {
+        memset(ci, 0, sizeof(*ci));
+    }
+    /* The statistics may point into dense: keep copies. */
+    if (ci->min_p && !(ci->min_p = ci->own_min = dup_bytes(ci->min_p, ci->min_n)))
+        rc = rc ? rc : BLOBSTORE_ENOMEM;
+    if (ci->max_p && !(ci->max_p = ci->own_max = dup_bytes(ci->max_p, ci->max_n)))
+        rc = rc ? rc : BLOBSTORE_ENOMEM;
+    free(dense.values);
+    free(dense.offsets);
+    free(dense.bytes);
+    lv_gen_free(&g);
+    return rc;
+}
+
 /* Rows [r0, r1) of t as one row group: encoded into w->rg (after a "PAR1"
  * so that it is a file once a footer follows), decoded again and compared
  * with t's rows, then emitted. */
 static int write_group(pq_writer *w, const pq_column *view, const pq_table *t, size_t r0, size_t r1)
 {
-    size_t nc = w->schema.ncols, g = w->ngroups;
+    size_t nc = w->schema.ncols, nl = w->nleaves, g = w->ngroups;
     int rc = grow_groups(w);
     if (rc)
         return rc;
-    chunk_info *infos = &w->infos[g * nc];
+    chunk_info *infos = &w->infos[g * nl];
     w->rg.len = 0;
     rc = bs__buf_append(&w->rg, "PAR1", 4);
-    for (size_t i = 0; i < nc && !rc; i++) {
-        chunk_job j = {&view[i],      r0,     r1,        w->codec, w->page_rows,
-                       w->page_bytes, &w->rg, &infos[i], w->level};
+    for (size_t i = 0; i < nl && !rc; i++) {
+        const pq_leaf *l = &w->leaves[i];
+        if (PQ_NESTED(view[l->top].type)) {
+            rc = write_nested_chunk(w, l, &view[l->top], r0, r1, &infos[i]);
+            continue;
+        }
+        chunk_job j = {.c = &view[l->top],
+                       .r0 = r0,
+                       .r1 = r1,
+                       .codec = w->codec,
+                       .page_rows = w->page_rows,
+                       .page_bytes = w->page_bytes,
+                       .file = &w->rg,
+                       .ci = &infos[i],
+                       .level = w->level};
         rc = write_chunk(&j);
         /* The statistics may point into t: keep copies. */
         if (infos[i].min_p &&
@@ -1088,7 +1609,7 @@ static int write_group(pq_writer *w, const pq_column *view, const pq_table *t, s
     }
     /* Offsets in the file: the group's bytes after "PAR1" go at w->pos. */
     int64_t delta = (int64_t)w->pos - 4;
-    for (size_t i = 0; i < nc; i++) {
+    for (size_t i = 0; i < nl; i++) {
         infos[i].data_off += delta;
         if (infos[i].has_dict)
             infos[i].dict_off += delta;
@@ -1098,6 +1619,49 @@ static int write_group(pq_writer *w, const pq_column *view, const pq_table *t, s
     w->pos += body - 4;
     w->rows += r1 - r0;
     return rc;
+}
+
+/* Frees the children arrays a view of a nested column made (not data). */
+static void view_free(pq_column *v)
+{
+    if (!PQ_NESTED(v->type) || !v->children)
+        return;
+    for (size_t i = 0; i < v->nchildren; i++)
+        view_free(&v->children[i]);
+    free(v->children);
+    v->children = NULL;
+}
+
+/* v: data column c with the declarations of schema node s (its name,
+ * nullability, UTC flag), its children too; c's tree must have s's shape. */
+static int make_view(pq_column *v, const pq_column *c, const pq_column *s, const char *top)
+{
+    *v = *c;
+    v->name = s->name;
+    v->nullable = s->nullable;
+    v->utc = s->utc;
+    v->children = NULL;
+    if (c->type != s->type ||
+        (PQ_NESTED(s->type) && (c->nchildren != s->nchildren || !c->children)))
+        return bs__error(BLOBSTORE_EINVAL,
+                         "parquet: column `%s`: `%s` is not of the schema's type (%s)", top,
+                         s->name, bs__pq_type_name(s->type));
+    if (c->type == PQ_DECIMAL && (c->precision != s->precision || c->scale != s->scale))
+        return bs__error(BLOBSTORE_EINVAL,
+                         "parquet: column `%s`: `%s` is not DECIMAL(%d,%d) as the schema says", top,
+                         s->name, s->precision, s->scale);
+    if (!PQ_NESTED(s->type))
+        return 0;
+    if (!(v->children = bs__calloc(s->nchildren, sizeof(pq_column))))
+        return BLOBSTORE_ENOMEM;
+    v->nchildren = s->nchildren;
+    for (size_t i = 0; i < s->nchildren; i++) {
+        v->children[i].type = s->children[i].type; /* view_free's guide */
+        int rc = make_view(&v->children[i], &c->children[i], &s->children[i], top);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 int bs__pq_writer_write(pq_writer *w, const pq_table *t, size_t r0, size_t r1)
@@ -1120,6 +1684,20 @@ int bs__pq_writer_write(pq_writer *w, const pq_table *t, size_t r0, size_t r1)
                            bs__pq_type_name(s->type));
             break;
         }
+        if (PQ_NESTED(c->type)) {
+            if (!s->nullable && c->valid)
+                for (size_t r = r0; r < r1 && !rc; r++)
+                    if (!c->valid[r])
+                        rc = bs__error(BLOBSTORE_EINVAL,
+                                       "parquet: column \"%s\" is not nullable but has nulls",
+                                       c->name);
+            view[i].type = s->type;
+            if (!rc)
+                rc = make_view(&view[i], c, s, s->name);
+            if (!rc && c->type != PQ_STRUCT && !c->offsets && r1 > r0)
+                rc = bs__error(BLOBSTORE_EINVAL, "parquet: column \"%s\" has no offsets", c->name);
+            continue;
+        }
         if ((c->type == PQ_STRING || c->type == PQ_BINARY) ? !c->offsets : !c->values && r1 > r0) {
             rc = bs__error(BLOBSTORE_EINVAL, "parquet: column \"%s\" has no data", c->name);
             break;
@@ -1138,6 +1716,8 @@ int bs__pq_writer_write(pq_writer *w, const pq_table *t, size_t r0, size_t r1)
     }
     for (size_t a = r0; a < r1 && !rc; a += w->per)
         rc = write_group(w, view, t, a, r1 - a > w->per ? a + w->per : r1);
+    for (size_t i = 0; i < nc; i++)
+        view_free(&view[i]);
     free(view);
     if (rc)
         w->failed = 1;

@@ -3,11 +3,13 @@
 # STRUCT / MAP files (every codec, both page versions, several row groups);
 # blobstore's CSV and projections equal DuckDB's CSV export line by line
 # (interop/nested.mjs), and every pandas cell equals DuckDB's value
-# (nested_check.py). Then the same from other writers: parquet-wasm (Rust's
-# parquet crate) and hyparquet-writer write seeded nested tables
-# (interop/nested_writers.mjs), compared with DuckDB's reading of the same
-# files. BLOBSTORE_NESTED_SEED=0.NNN reproduces a run (nested.mjs), and
-# BLOBSTORE_NESTED_WRITERS_SEED=N (nested_writers.mjs).
+# (nested_check.py). Then our writer: each file written again by blobstore
+# (pq_tool, beside the CLI; every codec, small pages and row groups) must
+# read in DuckDB to DuckDB's CSV of its own file, cell by cell. Then the same
+# from other writers: parquet-wasm (Rust's parquet crate) and hyparquet-writer
+# write seeded nested tables (interop/nested_writers.mjs), compared with
+# DuckDB's reading of the same files. BLOBSTORE_NESTED_SEED=0.NNN reproduces a
+# run (nested.mjs), and BLOBSTORE_NESTED_WRITERS_SEED=N (nested_writers.mjs).
 # Usage: nested.sh PATH-TO-blobstore PYTHON PYTHONPATH. Fails loudly when Node.js is missing.
 set -eu
 cli=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")

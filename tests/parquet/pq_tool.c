@@ -3,6 +3,10 @@
  *
  *   pq_tool write DIR   write one file per codec holding every column type,
  *                       nullable and not (DIR/ours_<codec>.parquet)
+ *   pq_tool rewrite IN OUT CODEC
+ *                       read IN (any columns, nested too) and write it again
+ *                       with our writer under CODEC (the row group and page
+ *                       limits from BLOBSTORE_PARQUET_* in the environment)
  *   pq_tool dump FILE   print the file's columns as canonical JSON lines:
  *                       {"name":..., "type":..., "values":[...]} with integers,
  *                       timestamps (in their unit) and dates (days) as decimal
@@ -186,12 +190,53 @@ static int dump(const char *path)
     return 0;
 }
 
+static int rewrite(const char *in, const char *out, const char *codec)
+{
+    FILE *f = fopen(in, "rb");
+    if (!f)
+        return perror(in), 1;
+    bs_buf b = {0};
+    uint8_t tmp[65536];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+        if (bs__buf_append(&b, tmp, n))
+            return fclose(f), 1;
+    fclose(f);
+    pq_table t;
+    int rc = bs__pq_read(&t, b.data, b.len, NULL, 0);
+    bs__buf_free(&b);
+    if (rc) {
+        fprintf(stderr, "pq_tool: %s: %s\n", in, blobstore_errmsg());
+        return 1;
+    }
+    pq_write_options o = {0};
+    o.codec = codec;
+    uint8_t *file;
+    size_t len;
+    rc = bs__pq_write(&file, &len, &t, &o);
+    bs__pq_table_free(&t);
+    if (rc) {
+        fprintf(stderr, "pq_tool: writing %s: %s\n", out, blobstore_errmsg());
+        return rc == BLOBSTORE_EINVAL ? 2 : 4;
+    }
+    f = fopen(out, "wb");
+    int bad = !f || fwrite(file, 1, len, f) != len;
+    if (f && fclose(f))
+        bad = 1;
+    free(file);
+    if (bad)
+        return perror(out), 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && !strcmp(argv[1], "rewrite"))
+        return rewrite(argv[2], argv[3], argv[4]);
     if (argc == 3 && !strcmp(argv[1], "write"))
         return write_all(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "dump"))
         return dump(argv[2]);
-    fprintf(stderr, "usage: pq_tool write DIR | dump FILE\n");
+    fprintf(stderr, "usage: pq_tool write DIR | dump FILE | rewrite IN OUT CODEC\n");
     return 2;
 }
