@@ -25,6 +25,8 @@ add_test(NAME test_modules COMMAND ${PROJECT_SOURCE_DIR}/tests/modules.sh $<TARG
 include(${PROJECT_SOURCE_DIR}/fuzz/fuzz.cmake)
 blobstore_add_test(test_b2nd SOURCES tests/b2nd/test_b2nd.c)
 blobstore_add_test(test_parquet SOURCES tests/parquet/test_parquet.c)
+# Nested columns written (issue 15): seeded random trees read back item by item.
+blobstore_add_test(test_parquet_nested_write SOURCES tests/parquet/test_parquet_nested_write.c)
 blobstore_add_test(test_table_store SOURCES tests/parquet/test_table_store.c)
 blobstore_add_test(test_pqtypes SOURCES tests/parquet/test_pqtypes.c)
 add_executable(pq_tool tests/parquet/pq_tool.c)
