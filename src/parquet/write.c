@@ -361,7 +361,7 @@ typedef struct {
     uint8_t *own_min, *own_max; /* the writer's copies of min_p, max_p */
 } chunk_info;
 
-/* Nodes on a leaf's path at most (the reader's limit of nesting). */
+/* Levels of nesting at most below a top-level column (the reader's limit). */
 #define PQ_MAX_DEPTH 32
 
 /*
@@ -1174,7 +1174,7 @@ static int copy_decl(pq_column *dst, const pq_column *c, const char *name, int d
     if (!name || !*name || (unsigned)c->type > PQ_MAP)
         return bs__error(BLOBSTORE_EINVAL, "parquet: column `%s`: a field has no name or type",
                          top);
-    if (depth >= PQ_MAX_DEPTH)
+    if (depth > PQ_MAX_DEPTH)
         return bs__error(BLOBSTORE_EUNSUPPORTED,
                          "parquet: column `%s`: nested more than %d levels deep is not supported",
                          top, PQ_MAX_DEPTH);

@@ -377,7 +377,7 @@ TEST(pages_split_at_records)
         CHECK_EQ(pages_start_at_records(file, len, &pages), 0);
         if (limits[k][0] == 1)
             CHECK_EQ(pages, (size_t)3000); /* a record a page */
-        else if (limits[k][1] == 1) /* a page ends at its first value */
+        else if (limits[k][1] == 1)        /* a page ends at its first value */
             CHECK(pages > 1500 && pages < 3000);
         else if (limits[k][0] == 7)
             CHECK_EQ(pages, (size_t)(3000 + 6) / 7);
@@ -445,7 +445,44 @@ TEST(invalid_nested_columns_are_refused)
     bs__pq_table_free(&v);
 }
 
+/* 32 levels of lists below the column are written and read; 33 are not
+ * (the reader's limit): EUNSUPPORTED naming the column. */
+TEST(nesting_up_to_32_levels)
+{
+    null_p = 0.3;
+    rng_state = 5;
+    for (int levels = 32; levels <= 33; levels++) {
+        char spec[128];
+        int k = 0;
+        for (int i = 0; i < levels; i++)
+            k += snprintf(spec + k, sizeof(spec) - (size_t)k, "L?(");
+        k += snprintf(spec + k, sizeof(spec) - (size_t)k, "i?");
+        for (int i = 0; i < levels; i++)
+            spec[k++] = ')';
+        spec[k] = 0;
+        pq_table t = {20, 1, calloc(1, sizeof(pq_column))};
+        build(&t.cols[0], spec, 20, "deep");
+        uint8_t *file;
+        size_t len;
+        int rc = bs__pq_write(&file, &len, &t, NULL);
+        if (levels == 33) {
+            CHECK_EQ(rc, BLOBSTORE_EUNSUPPORTED);
+            CHECK(strstr(blobstore_errmsg(), "column `deep`: nested more than 32 levels") != NULL);
+        } else {
+            CHECK_EQ(rc, 0);
+            pq_table b;
+            CHECK_EQ(bs__pq_read(&b, file, len, NULL, 0), 0);
+            for (size_t r = 0; r < 20; r++)
+                CHECK(same_item(&t.cols[0], r, 0, &b.cols[0], r, 0));
+            bs__pq_table_free(&b);
+            free(file);
+        }
+        bs__pq_table_free(&t);
+    }
+}
+
 static const test_case tests[] = {
+    TEST_ENTRY(nesting_up_to_32_levels),
     TEST_ENTRY(null_list_empty_list_and_null_element_stay_apart),
     TEST_ENTRY(pages_split_at_records),
     TEST_ENTRY(invalid_nested_columns_are_refused),
