@@ -4,6 +4,7 @@
  * damaged files.
  */
 #include "parquet/parquet.h"
+#include "pq_pages.h"
 #include "test.h"
 
 #include <math.h>
@@ -184,36 +185,20 @@ TEST(every_type_nullability_codec_round_trips)
     bs__pq_table_free(&t);
 }
 
-/* Count the pages of a file written by bs__pq_write (its column chunks follow
- * each other from offset 4 to the footer): data pages and dictionary pages. */
+/* Count the pages of a file written by bs__pq_write: data pages and
+ * dictionary pages. */
 static int count_pages(const uint8_t *file, size_t len, size_t *data, size_t *dicts)
 {
-    uint32_t flen;
-    memcpy(&flen, file + len - 8, 4);
-    size_t pos = 4, end = len - 8 - flen;
+    size_t pos = 4, body_len;
+    const uint8_t *body;
+    int64_t type;
+    int rc;
     *data = *dicts = 0;
-    while (pos < end) {
-        tc_reader r = {file + pos, file + end, 0};
-        int16_t last = 0;
-        int64_t type = -1, csize = -1;
-        for (;;) {
-            tc_fieldinfo f = bs__tc_next(&r, &last);
-            if (r.bad || f.type == TC_STOP)
-                break;
-            if (f.id == 1)
-                type = bs__tc_read_int(&r);
-            else if (f.id == 3)
-                csize = bs__tc_read_int(&r);
-            else
-                bs__tc_skip(&r, f.type, 0);
-        }
-        if (r.bad || csize < 0 || (size_t)csize > (size_t)(r.end - r.p))
-            return -1;
+    while ((rc = pq_next_page(file, len, &pos, &type, &body, &body_len)) == 1) {
         *data += type == 0;
         *dicts += type == 2;
-        pos = (size_t)(r.p - file) + (size_t)csize;
     }
-    return pos == end ? 0 : -1;
+    return rc;
 }
 
 /* Data pages split by rows and by bytes: every type, nullable or not, with

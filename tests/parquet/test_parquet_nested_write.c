@@ -8,6 +8,7 @@
  * BLOBSTORE_NESTED_WRITE_SEED=N reproduces a run (the seed is printed).
  */
 #include "parquet/parquet.h"
+#include "pq_pages.h"
 #include "test.h"
 
 #include <time.h>
@@ -328,37 +329,21 @@ TEST(null_list_empty_list_and_null_element_stay_apart)
  * (its first repetition level is 0); *pages counts them. */
 static int pages_start_at_records(const uint8_t *file, size_t len, size_t *pages)
 {
-    uint32_t flen;
-    memcpy(&flen, file + len - 8, 4);
-    size_t pos = 4, end = len - 8 - flen;
+    size_t pos = 4, n_len;
+    const uint8_t *p;
+    int64_t type;
+    int rc;
     *pages = 0;
-    while (pos < end) {
-        tc_reader r = {file + pos, file + end, 0};
-        int16_t last = 0;
-        int64_t type = -1, csize = -1;
-        for (;;) {
-            tc_fieldinfo f = bs__tc_next(&r, &last);
-            if (r.bad || f.type == TC_STOP)
-                break;
-            if (f.id == 1)
-                type = bs__tc_read_int(&r);
-            else if (f.id == 3)
-                csize = bs__tc_read_int(&r);
-            else
-                bs__tc_skip(&r, f.type, 0);
-        }
-        if (r.bad || csize < 0 || (size_t)csize > (size_t)(r.end - r.p))
-            return -1;
+    while ((rc = pq_next_page(file, len, &pos, &type, &p, &n_len)) == 1) {
         if (type == 0) { /* the list's leaf: repetition levels first, bit width 1 */
             uint32_t n, first = 1;
-            memcpy(&n, r.p, 4);
-            if (bs__pq_rle_decode(r.p + 4, n, 1, &first, 1) != 0 || first != 0)
+            memcpy(&n, p, 4);
+            if (bs__pq_rle_decode(p + 4, n, 1, &first, 1) != 0 || first != 0)
                 return -1;
             ++*pages;
         }
-        pos = (size_t)(r.p - file) + (size_t)csize;
     }
-    return 0;
+    return rc;
 }
 
 TEST(pages_split_at_records)
