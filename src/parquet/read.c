@@ -1092,7 +1092,8 @@ static int to_plain(int pt, int flen, int enc, const uint8_t *p, size_t len, siz
         if (!bits)
             return BLOBSTORE_ENOMEM;
         rc = bs__pq_rle_decode(p + 4, l, 1, bits, nvalues);
-        if (!rc && !(rc = bs__buf_reserve(out, (nvalues + 7) / 8))) {
+        out->len = 0;
+        if (!rc && nvalues && !(rc = bs__buf_reserve(out, (nvalues + 7) / 8))) {
             memset(out->data, 0, (nvalues + 7) / 8);
             for (size_t i = 0; i < nvalues; i++)
                 if (bits[i])

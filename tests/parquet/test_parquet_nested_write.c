@@ -437,7 +437,7 @@ TEST(nesting_up_to_32_levels)
     null_p = 0.3;
     rng_state = 5;
     for (int levels = 32; levels <= 33; levels++) {
-        char spec[128];
+        char spec[256]; /* 33 x "L?(" + "i?" + 33 x ')' */
         int k = 0;
         for (int i = 0; i < levels; i++)
             k += snprintf(spec + k, sizeof(spec) - (size_t)k, "L?(");
