@@ -39,7 +39,7 @@ static int hash_rows(uint64_t *out, const pq_column *c, size_t r0, size_t r1)
     XXH3_64bits_reset(st);
     size_t w = bs__pq_width(c->type);
     uint8_t vb[BLOCK];
-    uint64_t tmp[BLOCK]; /* a block of values (w <= 8) or of string lengths */
+    uint64_t tmp[2 * BLOCK]; /* a block of values (w <= 16: decimals) or of string lengths */
     for (size_t b0 = r0; b0 < r1; b0 += BLOCK) {
         size_t b1 = r1 - b0 < BLOCK ? r1 : b0 + BLOCK, n = b1 - b0;
         int nulls = 0;

@@ -757,12 +757,15 @@ static const uint64_t pow10_u64[19] = {1ull,
 
 /* A decimal's unscaled value: sign-extended big-endian two's complement
  * (p, n), or a little-endian integer of n bytes (le), into 16 bytes little
- * endian at dst; checked against the column's precision. */
+ * endian at dst; checked against the column's precision. An empty value
+ * (a BYTE_ARRAY of length 0: hyparquet-writer writes 0 so) is 0, as DuckDB
+ * and hyparquet read it. */
 static int put_decimal(pq_column *c, uint8_t *dst, const uint8_t *p, size_t n, int le)
 {
-    if (n == 0)
-        return bs__error(BLOBSTORE_ECORRUPT, "parquet: column \"%s\": an empty DECIMAL value",
-                         c->name);
+    if (n == 0) {
+        memset(dst, 0, 16);
+        return 0;
+    }
     uint8_t sign = (le ? p[n - 1] : p[0]) & 0x80 ? 0xff : 0;
     for (size_t i = 16; i < n; i++) /* bytes beyond 16 only repeat the sign */
         if ((le ? p[i] : p[n - 1 - i]) != sign ||

@@ -1066,12 +1066,16 @@ static void scalar_text(char *s, const pq_column *c, size_t r, int nested)
         int y;
         unsigned m, d;
         civil(days, &y, &m, &d);
+        /* A year before 1 BC (year 0) as ISO 8601 writes it: its sign, then
+         * four digits at least ("-0237-04-19"; Julian day 0 is -4713-11-24). */
+        const char *sign = y < 0 ? "-" : "";
+        y = y < 0 ? -y : y;
         if (!per) {
-            snprintf(s, size, "%04d-%02u-%02u", y, m, d);
+            snprintf(s, size, "%s%04d-%02u-%02u", sign, y, m, d);
             break;
         }
-        snprintf(s, size, "%04d-%02u-%02u %02d:%02d:%02d.%0*lld", y, m, d, (int)(sod / 3600),
-                 (int)(sod / 60 % 60), (int)(sod % 60),
+        snprintf(s, size, "%s%04d-%02u-%02u %02d:%02d:%02d.%0*lld", sign, y, m, d,
+                 (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60),
                  per == 1000      ? 3
                  : per == 1000000 ? 6
                                   : 9,
