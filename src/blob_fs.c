@@ -353,6 +353,10 @@ static int fs_ctl(blobstore_blob_backend *pbe, int op, void *arg)
 {
     if (op == BS__BLOB_CTL_WRITER_FOR) /* tmp/ and a rename is as direct */
         return BLOBSTORE_EUNSUPPORTED;
+    if (op == BS__BLOB_CTL_OPEN_FD) {
+        bs_blob_fd *q = arg;
+        return open_object((fs_backend *)pbe, q->name, &q->fd);
+    }
     if (op == BS__BLOB_CTL_SIZE) {
         bs_blob_size *q = arg;
         int fd;

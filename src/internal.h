@@ -229,6 +229,13 @@ typedef struct {
     const char *name;
     uint64_t size;
 } bs_blob_size;
+/* arg bs_blob_fd *: the object's file opened read-only (fd, closed by the
+ * caller), for memory-mapping; the filesystem backend only */
+#define BS__BLOB_CTL_OPEN_FD 0x42530004
+typedef struct {
+    const char *name;
+    int fd; /* out */
+} bs_blob_fd;
 /* 0 if reader(), read_range() and exists() may run on several threads at
  * once and gain from it (remote objects) */
 #define BS__BLOB_CTL_PARALLEL 0x42530002
@@ -314,6 +321,14 @@ const uint8_t *bs__ranged_data(const bs_ranged *r, size_t *len);
  * (the entry was replaced meanwhile). */
 int bs__ranged_fetch(bs_ranged *r, uint64_t off, uint64_t len);
 void bs__ranged_close(bs_ranged *r);
+/* The segment checksums recorded in an entry's info for a file of len
+ * bytes: 1 with *seg, *nseg and *sums (malloc'd), or 0 when absent. */
+int bs__segments_parse(const char *info, uint64_t len, uint64_t *seg, size_t *nseg,
+                       uint64_t **sums);
+/* The blob file of a raw entry opened read-only (for mapping): *fd, or
+ * EUNSUPPORTED when the blob backend has no files (only the filesystem
+ * backend has), ENOTFOUND when the blob is gone. */
+int bs__blob_open_fd(blobstore *bs, const char *blob, int *fd);
 
 /* ---- metadata filters (query.c) and JSON text (json.c) ---- */
 

@@ -63,8 +63,7 @@ static int sink_user(void *ctx, const void *p, size_t n)
 
 /* The segment checksums recorded in info for a file of len bytes: 1 with
  * *seg, *nseg and *sums (malloc'd), or 0 when absent or malformed. */
-static int segments_parse(const char *info, uint64_t len, uint64_t *seg, size_t *nseg,
-                          uint64_t **sums)
+int bs__segments_parse(const char *info, uint64_t len, uint64_t *seg, size_t *nseg, uint64_t **sums)
 {
     json_error_t err;
     json_t *o = info ? json_loads(info, 0, &err) : NULL;
@@ -122,7 +121,7 @@ static int decode_raw(blob_src *s, const blobstore_entry *e, bs_sink_fn sink, vo
 {
     uint64_t seg = 0, *sums = NULL;
     size_t nseg = 0;
-    int segmented = segments_parse(e->info, e->size, &seg, &nseg, &sums) && seg <= (64u << 20);
+    int segmented = bs__segments_parse(e->info, e->size, &seg, &nseg, &sums) && seg <= (64u << 20);
     int hashed = !segmented || full_hash;
     bs_sha256 *sha = hashed ? bs__sha256_new() : NULL;
     size_t cap = segmented ? (size_t)seg : IO_CHUNK;
@@ -374,7 +373,7 @@ struct bs_ranged {
 /* The segment checksums in an entry's info, if well-formed for r->len. */
 static int parse_segments(bs_ranged *r, const char *info)
 {
-    if (!segments_parse(info, r->len, &r->seg, &r->nseg, &r->sums))
+    if (!bs__segments_parse(info, r->len, &r->seg, &r->nseg, &r->sums))
         return 0;
     return (r->loaded = bs__calloc(r->nseg + 1, 1)) != NULL;
 }
@@ -486,6 +485,19 @@ void bs__ranged_close(bs_ranged *r)
     free(r->sums);
     free(r->loaded);
     free(r);
+}
+
+int bs__blob_open_fd(blobstore *bs, const char *blob, int *fd)
+{
+    blobstore_blob_backend *b = bs->blobs;
+    bs_blob_fd q = {blob, -1};
+    int rc = b->ctl ? b->ctl(b, BS__BLOB_CTL_OPEN_FD, &q) : BLOBSTORE_EUNSUPPORTED;
+    if (rc == BLOBSTORE_EUNSUPPORTED)
+        return bs__error(BLOBSTORE_EUNSUPPORTED,
+                         "memory-mapping needs the filesystem blob backend (this store's "
+                         "blobs are not local files)");
+    *fd = rc ? -1 : q.fd;
+    return rc;
 }
 
 int bs__get_file(void **out, size_t *len, blobstore *bs, const char *key, const char *format,

@@ -24,6 +24,8 @@ blobstore_add_test(test_query SOURCES tests/test_query.c)
 add_test(NAME test_modules COMMAND ${PROJECT_SOURCE_DIR}/tests/modules.sh $<TARGET_FILE:blobstore_cli> ${PROJECT_BINARY_DIR})
 include(${PROJECT_SOURCE_DIR}/fuzz/fuzz.cmake)
 blobstore_add_test(test_b2nd SOURCES tests/b2nd/test_b2nd.c)
+# Memory-mapped uncompressed arrays (issue 16).
+blobstore_add_test(test_b2nd_map SOURCES tests/b2nd/test_b2nd_map.c)
 blobstore_add_test(test_parquet SOURCES tests/parquet/test_parquet.c)
 # Nested columns written (issue 15): seeded random trees read back item by item.
 blobstore_add_test(test_parquet_nested_write SOURCES tests/parquet/test_parquet_nested_write.c)

@@ -81,6 +81,59 @@ BLOBSTORE_API int blobstore_array_get(blobstore_array *out, blobstore *bs, const
 BLOBSTORE_API int blobstore_array_get_slice(blobstore_array *out, blobstore *bs, const char *key,
                                             const int64_t *start, const int64_t *stop);
 
+/**
+ * Memory-mapping uncompressed arrays.
+ *
+ * An array put with compression "none" and automatic chunk shapes is stored
+ * in a layout that can be mapped (docs/b2nd.md: chunks of whole rows whose
+ * items start on page boundaries; still a .b2nd file c-blosc2 reads).
+ * blobstore_array_map() then maps it read-only as one C-order array without
+ * reading it: pages are read from the blob file as they are first touched,
+ * and all-zero chunks (stored as no bytes) are zero pages. A 10 GB array maps
+ * in milliseconds.
+ *
+ * Checksums: a get checks every byte before returning it; a mapping cannot
+ * (the kernel reads the pages, not the library). At map time only what is
+ * cheap is checked: the blob file's size, the frame header, the b2nd
+ * metalayer, the offsets index and trailer (the checksummed segments that
+ * hold them are hashed) and every chunk's 32-byte header (structurally).
+ * The items are checked by blobstore_array_mapping_verify() (every segment
+ * checksum, reading the whole file once) or at map time with
+ * BLOBSTORE_MAP_VERIFY. Until then damaged items on disk read as they are.
+ *
+ * The mapping is independent of the store: it stays valid after the entry
+ * is replaced or deleted (the old file is kept by the kernel until
+ * unmapped) and after blobstore_close().
+ */
+typedef struct blobstore_array_mapping blobstore_array_mapping;
+
+/** blobstore_array_map flag: verify every segment checksum before
+ *  returning (reads the whole file once, copies nothing). */
+#define BLOBSTORE_MAP_VERIFY 1u
+
+/**
+ * Map the array stored under key. Errors: BLOBSTORE_ENOTFOUND,
+ * BLOBSTORE_EINVAL (not an array), BLOBSTORE_EUNSUPPORTED (the blob backend
+ * is not the filesystem; the array is compressed, or not in the mappable
+ * layout: its message says which; read it with blobstore_array_get()),
+ * BLOBSTORE_ECORRUPT (damage found by the checks above), BLOBSTORE_EIO.
+ */
+BLOBSTORE_API int blobstore_array_map(blobstore_array_mapping **out, blobstore *bs, const char *key,
+                                      unsigned int flags);
+
+/** The mapped array: dtype, ndim, shape, nbytes and data (C order,
+ *  read-only: writing to it faults; NULL when nbytes is 0). Owned by the
+ *  mapping; never pass it to blobstore_array_clear(). */
+BLOBSTORE_API const blobstore_array *
+blobstore_array_mapping_array(const blobstore_array_mapping *m);
+
+/** Check every segment checksum of the mapped file (reads it all once).
+ *  0, or BLOBSTORE_ECORRUPT naming the first damaged byte range. */
+BLOBSTORE_API int blobstore_array_mapping_verify(blobstore_array_mapping *m);
+
+/** Unmap; the array's data is invalid afterwards. NULL is a no-op. */
+BLOBSTORE_API void blobstore_array_unmap(blobstore_array_mapping *m);
+
 /** Describe a .npy file held in memory: out->data points into buf (no
  *  copy; do not clear it). */
 BLOBSTORE_API int blobstore_npy_parse(blobstore_array *out, const void *buf, size_t len);

@@ -93,6 +93,68 @@ void bs__b2nd_auto_shapes(b2nd_desc *d)
     halve_to(d->blockshape, d->ndim, (size_t)d->itemsize, BLOCK_TARGET);
 }
 
+/* ---- the mappable layout (see b2nd.h) ---- */
+
+#define MAP_CHUNK_MAX ((size_t)256 << 20)
+
+const uint8_t bs__b2_zeros[B2ND_MAP_ALIGN];
+
+static size_t gcd_size(size_t a, size_t b)
+{
+    while (b) {
+        size_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+int bs__b2nd_map_shapes(b2nd_desc *d, size_t *align)
+{
+    size_t items, row = (size_t)d->itemsize;
+    if (bs__b2nd_nitems(d, &items) != 0 || items == 0 || d->ndim > B2ND_MAX_DIM)
+        return 0;
+    for (int i = 1; i < d->ndim; i++)
+        if (bs__mul_overflow(&row, row, (size_t)d->shape[i]) || row > MAP_CHUNK_MAX)
+            return 0;
+    size_t rows = d->ndim ? (size_t)d->shape[0] : 1, cs0 = rows;
+    *align = 64; /* one chunk: its items need no page boundary */
+    if (rows > MAP_CHUNK_MAX || rows * row > CHUNK_TARGET) {
+        /* several chunks: a chunk's rows must fill whole pages, of 64 KiB
+         * (any page size Linux uses), else 4 KiB */
+        size_t a = B2ND_MAP_ALIGN, unit = a / gcd_size(row, a);
+        if (unit * row > MAP_CHUNK_MAX) {
+            a = 4096;
+            unit = a / gcd_size(row, a);
+        }
+        if (unit * row > MAP_CHUNK_MAX)
+            return 0;
+        /* as many chunks as 4 MiB ones would be, each of an equal share
+         * of the rows rounded up to the unit: the last chunk's padding is
+         * less than a unit */
+        size_t per = CHUNK_TARGET / row / unit * unit;
+        per = per < unit ? unit : per;
+        size_t nchunks = (rows + per - 1) / per;
+        cs0 = ((rows + nchunks - 1) / nchunks + unit - 1) / unit * unit;
+        if (cs0 >= rows) {
+            if (rows * row > MAP_CHUNK_MAX)
+                return 0;
+            cs0 = rows;
+        }
+        *align = a;
+    }
+    size_t b0 = cs0; /* blocks of whole rows, about 32 KiB, dividing the chunk */
+    while (b0 * row > BLOCK_TARGET && b0 % 2 == 0)
+        b0 /= 2;
+    if (d->ndim) {
+        d->chunkshape[0] = (int32_t)cs0;
+        d->blockshape[0] = (int32_t)b0;
+    }
+    for (int i = 1; i < d->ndim; i++)
+        d->chunkshape[i] = d->blockshape[i] = (int32_t)d->shape[i];
+    return 1;
+}
+
 /* ---- geometry ---- */
 
 typedef struct {
@@ -529,6 +591,7 @@ int bs__b2nd_verify(const b2nd_pieces *p, const void *data, int fortran, int nth
         rc = BLOBSTORE_ENOMEM;
     } else if (items && f.nchunks > 0) {
         for (size_t i = 0, at = 0; i < p->nchunks; i++) {
+            at += p->pad ? p->pad[i] : 0;
             pos[i] = at;
             at += p->chunks[i] ? p->chunk_len[i] : 0;
         }
@@ -600,6 +663,7 @@ void bs__b2nd_pieces_free(b2nd_pieces *p)
     big_free(p->arena, p->arena_len);
     free(p->chunks);
     free(p->chunk_len);
+    free(p->pad);
     memset(p, 0, sizeof(*p));
 }
 
@@ -649,6 +713,10 @@ int bs__b2nd_encode(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int
     if (cp.level < 1 || cp.level > 9)
         return bs__error(BLOBSTORE_EINVAL, "b2nd: level must be 1..9");
     cp.shuffle = o->shuffle < 0 ? B2_NOFILTER : o->shuffle ? o->shuffle : B2_SHUFFLE;
+    /* Uncompressed with automatic shapes: the mappable layout. */
+    size_t align = 0;
+    if (cp.codec == B2_NONE && !o->chunkshape && !o->blockshape && bs__b2nd_map_shapes(&d, &align))
+        p->mappable = 1;
     write_ctx w;
     memset(&w, 0, sizeof(w));
     geom_init(&w.g, &d);
@@ -679,10 +747,11 @@ int bs__b2nd_encode(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int
     p->nchunks = nchunks;
     p->chunks = w.chunks = bs__calloc(nchunks ? nchunks : 1, sizeof(uint8_t *));
     p->chunk_len = w.chunk_len = bs__calloc(nchunks ? nchunks : 1, sizeof(size_t));
+    p->pad = bs__calloc(nchunks ? nchunks : 1, sizeof(size_t));
     /* One buffer for every chunk: no allocation per chunk (whose page-table
      * churn made several threads slower than one). */
     w.cmax = bs__b2_chunk_bound(w.chunk_nbytes, &cp);
-    rc = (!w.chunks || !w.chunk_len) ? BLOBSTORE_ENOMEM : 0;
+    rc = (!w.chunks || !w.chunk_len || !p->pad) ? BLOBSTORE_ENOMEM : 0;
     if (!rc && nchunks &&
         (bs__mul_overflow(&p->arena_len, nchunks, w.cmax) ||
          !(p->arena = w.arena = big_alloc(p->arena_len))))
@@ -698,7 +767,7 @@ int bs__b2nd_encode(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int
     }
     if (!rc)
         rc = bs__b2_frame_parts(&p->head, &p->tail, &d, w.chunks, w.chunk_len, nchunks,
-                                w.chunk_nbytes, cp.blocksize, &cp);
+                                w.chunk_nbytes, cp.blocksize, &cp, align, p->pad);
     free(c_order);
     if (rc) {
         bs__b2nd_pieces_free(p);
@@ -706,7 +775,7 @@ int bs__b2nd_encode(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int
     }
     p->len = p->head.len + p->tail.len;
     for (size_t i = 0; i < nchunks; i++)
-        p->len += w.chunks[i] ? w.chunk_len[i] : 0;
+        p->len += p->pad[i] + (w.chunks[i] ? w.chunk_len[i] : 0);
     return 0;
 }
 
@@ -723,6 +792,8 @@ int bs__b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const 
         at += p.head.len;
         for (size_t i = 0; i < p.nchunks; i++)
             if (p.chunks[i]) {
+                memset(at, 0, p.pad[i]);
+                at += p.pad[i];
                 memcpy(at, p.chunks[i], p.chunk_len[i]);
                 at += p.chunk_len[i];
             }

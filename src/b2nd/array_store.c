@@ -94,7 +94,7 @@ BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char 
         return rc;
     /* The file as it is written: header, chunks, offsets index (no copy
      * into one buffer). */
-    bs_iov *iov = bs__calloc(p.nchunks + 2, sizeof(bs_iov));
+    bs_iov *iov = bs__calloc(2 * p.nchunks + 2, sizeof(bs_iov));
     if (!iov) {
         bs__b2nd_pieces_free(&p);
         return BLOBSTORE_ENOMEM;
@@ -102,13 +102,17 @@ BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char 
     size_t niov = 0;
     uint64_t at = 0;
     iov[niov++] = (bs_iov){p.head.data, p.head.len};
-    for (size_t i = 0; i < p.nchunks; i++)
+    for (size_t i = 0; i < p.nchunks; i++) {
+        if (p.pad[i])
+            iov[niov++] = (bs_iov){bs__b2_zeros, p.pad[i]};
         if (p.chunks[i])
             iov[niov++] = (bs_iov){p.chunks[i], p.chunk_len[i]};
+    }
     iov[niov++] = (bs_iov){p.tail.data, p.tail.len};
     if (bs__b2_write_fault)
         for (size_t i = 0; i < niov; at += iov[i].len, i++)
-            bs__b2_write_fault((uint8_t *)(uintptr_t)iov[i].data, iov[i].len, at);
+            if (iov[i].data != bs__b2_zeros) /* (shared, read-only) */
+                bs__b2_write_fault((uint8_t *)(uintptr_t)iov[i].data, iov[i].len, at);
     /* The write-back check: what was written must decode to what was given
      * before anything is stored. */
     if (bs__b2_write_check &&

@@ -120,12 +120,15 @@ typedef struct {
 } b2nd_write_options;
 
 /* A .b2nd file as it is written: the header, the chunks (in one arena; a
- * NULL chunk is all zeros, a special offset with no bytes) and the offsets
- * index with the trailer (tail), in that order in the file. */
+ * NULL chunk is all zeros, a special offset with no bytes), each after
+ * pad[i] zero bytes, and the offsets index with the trailer (tail), in that
+ * order in the file. */
 typedef struct {
     bs_buf head, tail;
     uint8_t **chunks;
     size_t *chunk_len;
+    size_t *pad;  /* zeros before chunk i (the mappable layout; else 0) */
+    int mappable; /* written in the mappable layout (see bs__b2nd_map_shapes) */
     size_t nchunks;
     uint8_t *arena;
     size_t arena_len;
@@ -139,10 +142,35 @@ typedef struct {
 int bs__b2nd_encode(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int fortran,
                     const b2nd_write_options *opts);
 void bs__b2nd_pieces_free(b2nd_pieces *p);
-/* The header and the tail of a frame of these chunks (frame.c). */
+/* The header and the tail of a frame of these chunks (frame.c). align > 1
+ * (with pad, one per chunk, filled): zeros are put before each chunk that
+ * has bytes so that its items (after its 32-byte header) start at a
+ * multiple of align in the file; the chunk offsets and the frame's
+ * compressed size count them (c-blosc2 reads such gaps: it finds each chunk
+ * by its offset, as in frames it updated in place). */
 int bs__b2_frame_parts(bs_buf *head, bs_buf *tail, const b2nd_desc *d, uint8_t *const *chunks,
                        const size_t *chunk_len, size_t nchunks, uint32_t chunk_nbytes,
-                       uint32_t blocksize, const b2_cparams *cp);
+                       uint32_t blocksize, const b2_cparams *cp, size_t align, size_t *pad);
+/* The zero bytes a pad is written from (B2ND_MAP_ALIGN of them). */
+extern const uint8_t bs__b2_zeros[];
+
+/* ---- the mappable layout (array.c; array_map.c maps it) ----
+ *
+ * An array written with codec "none" and automatic shapes is laid out so
+ * that it can be memory-mapped as one C-order array: chunks split only the
+ * first dimension (chunkshape and blockshape are the whole array in every
+ * other dimension, so a chunk's items are a contiguous slab of C-order
+ * rows), every chunk's items start at a multiple of B2ND_MAP_ALIGN in the
+ * file (zeros before its header) and, when there are several chunks, a
+ * chunk's rows are a multiple of the alignment in bytes, so that chunk after
+ * chunk mapped end to end is the array. All-zero chunks stay special
+ * offsets (no bytes; mapped as zero pages). */
+#define B2ND_MAP_ALIGN ((size_t)64 << 10)
+/* Choose the chunk and block shapes of the mappable layout for d (shape,
+ * itemsize set): 1 and the shapes and the alignment in *align, or 0 when
+ * the array cannot be laid out so (empty; a row of items so long that a
+ * chunk of aligned size would pass 256 MiB). */
+int bs__b2nd_map_shapes(b2nd_desc *d, size_t *align);
 /* The same as one malloc'd file. */
 int bs__b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const void *data,
                    int fortran, const b2nd_write_options *opts);

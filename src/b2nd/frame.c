@@ -448,14 +448,14 @@ static int frame_codec(int chunk_codec)
 
 int bs__b2_frame_parts(bs_buf *head, bs_buf *tail, const b2nd_desc *d, uint8_t *const *chunks,
                        const size_t *chunk_len, size_t nchunks, uint32_t chunk_nbytes,
-                       uint32_t blocksize, const b2_cparams *cp)
+                       uint32_t blocksize, const b2_cparams *cp, size_t align, size_t *pad)
 {
     int bad = 0;
     bs_buf meta = {0};
     b2nd_meta(&meta, d, &bad);
+    /* (cbytes, which counts the padding too, is known once the header's
+     * length is: it is patched in below) */
     uint64_t cbytes = 0;
-    for (size_t i = 0; i < nchunks; i++)
-        cbytes += chunks[i] ? chunk_len[i] : 0;
     bs_buf *out = head;
     /* Header; header_len and frame_len are patched at the end. */
     put_u8(out, 0x9e, &bad);
@@ -469,7 +469,8 @@ int bs__b2_frame_parts(bs_buf *head, bs_buf *tail, const b2nd_desc *d, uint8_t *
     uint8_t fl[5] = {0xa4, 0x12, 0x00, (uint8_t)(frame_codec(cp->codec) | clevel << 4), 0x01};
     put_raw(out, fl, 5, &bad);
     put_be(out, 0xd3, (uint64_t)nchunks * chunk_nbytes, 8, &bad);
-    put_be(out, 0xd3, cbytes, 8, &bad);
+    size_t at_cbytes = out->len;
+    put_be(out, 0xd3, 0, 8, &bad);
     put_be(out, 0xd2, (uint32_t)cp->typesize, 4, &bad);
     put_be(out, 0xd2, blocksize, 4, &bad);
     put_be(out, 0xd2, chunk_nbytes, 4, &bad);
@@ -509,6 +510,15 @@ int bs__b2_frame_parts(bs_buf *head, bs_buf *tail, const b2nd_desc *d, uint8_t *
     uint64_t pos = 0;
     for (size_t i = 0; i < nchunks; i++) {
         uint64_t v;
+        if (pad)
+            pad[i] = 0;
+        if (chunks[i] && align > 1 && pad) {
+            /* zeros before the chunk's 32-byte header so that its items
+             * start at a multiple of align in the file */
+            uint64_t items_at = header_len + pos + 32;
+            pad[i] = (size_t)((align - items_at % align) % align);
+            pos += pad[i];
+        }
         if (chunks[i]) {
             v = pos;
             pos += chunk_len[i];
@@ -534,6 +544,7 @@ int bs__b2_frame_parts(bs_buf *head, bs_buf *tail, const b2nd_desc *d, uint8_t *
         free(ic);
     }
     free(offs);
+    cbytes = pos;
     /* Trailer: [version, vlmetalayers, trailer_len, fingerprint] */
     size_t trailer_at = out->len;
     static const uint8_t trailer[] = {0x94, 0x01, 0x93, 0xcd, 0x00, 0x06,
@@ -552,7 +563,9 @@ int bs__b2_frame_parts(bs_buf *head, bs_buf *tail, const b2nd_desc *d, uint8_t *
         head->data[at_meta_off + 1 + (size_t)i] = (uint8_t)(meta_off >> (8 * (3 - i)));
         tail->data[at_trailer_len + 1 + (size_t)i] = (uint8_t)(trailer_len >> (8 * (3 - i)));
     }
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < 8; i++) {
         head->data[at_frame_len + 1 + (size_t)i] = (uint8_t)(frame_len >> (8 * (7 - i)));
+        head->data[at_cbytes + 1 + (size_t)i] = (uint8_t)(cbytes >> (8 * (7 - i)));
+    }
     return 0;
 }

@@ -1,0 +1,285 @@
+/*
+ * array_map.c - uncompressed arrays memory-mapped from their blob files.
+ *
+ * The mappable layout (b2nd.h, written by bs__b2nd_encode for codec "none"
+ * with automatic shapes) puts each chunk's items, a slab of whole C-order
+ * rows, at a page boundary of the .b2nd file. A mapping reserves one address
+ * range for the array and maps chunk i's rows at i * (chunk rows * row
+ * bytes) with MAP_FIXED from the file (all-zero chunks, which have no bytes,
+ * stay anonymous zero pages): the range is then the array in C order, and
+ * nothing is read until a page is touched.
+ *
+ * What is checked at map time (cheap): the file's size against its entry,
+ * the frame header, the metalayer, the offsets index and trailer, parsed as
+ * every read parses them and hashed against the segment checksums recorded
+ * at put, and each chunk's header (memcpyed, of the chunk size). The items
+ * are checked by blobstore_array_mapping_verify() (or BLOBSTORE_MAP_VERIFY).
+ */
+#include "b2nd.h"
+#include "store_int.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+struct blobstore_array_mapping {
+    blobstore_array a;
+    uint8_t *view; /* the array's address range (a.data inside it) */
+    size_t view_len;
+    uint8_t *file; /* the whole blob file, read-only: header, index, verify */
+    size_t file_len;
+    uint64_t seg; /* segment size and checksums */
+    size_t nseg;
+    uint64_t *sums;
+    char *key;
+};
+
+static size_t round_up(size_t n, size_t a)
+{
+    return (n + a - 1) / a * a;
+}
+
+/* Check the segments overlapping [from, to) of the file. */
+static int check_segments(const blobstore_array_mapping *m, uint64_t from, uint64_t to)
+{
+    if (to > m->file_len)
+        to = m->file_len;
+    if (from >= to)
+        return 0;
+    for (size_t k = (size_t)(from / m->seg); k < m->nseg && k * m->seg < to; k++) {
+        uint64_t a = k * m->seg, b = a + m->seg < m->file_len ? a + m->seg : m->file_len;
+        if (XXH3_64bits(m->file + a, (size_t)(b - a)) != m->sums[k])
+            return bs__error(BLOBSTORE_ECORRUPT,
+                             "key \"%s\": bytes %llu..%llu of its array file fail their checksum",
+                             m->key, (unsigned long long)a, (unsigned long long)b - 1);
+    }
+    return 0;
+}
+
+BLOBSTORE_API void blobstore_array_unmap(blobstore_array_mapping *m)
+{
+    if (!m)
+        return;
+    if (m->view)
+        munmap(m->view, m->view_len);
+    if (m->file)
+        munmap(m->file, m->file_len);
+    free(m->sums);
+    free(m->key);
+    free(m);
+}
+
+BLOBSTORE_API const blobstore_array *blobstore_array_mapping_array(const blobstore_array_mapping *m)
+{
+    return m ? &m->a : NULL;
+}
+
+BLOBSTORE_API int blobstore_array_mapping_verify(blobstore_array_mapping *m)
+{
+    if (!m)
+        return bs__error(BLOBSTORE_EINVAL, "NULL mapping");
+    posix_madvise(m->file, m->file_len, POSIX_MADV_SEQUENTIAL);
+    int rc = check_segments(m, 0, m->file_len);
+    posix_madvise(m->file, m->file_len, POSIX_MADV_RANDOM);
+    return rc;
+}
+
+static int not_mappable(const char *key, const char *why)
+{
+    return bs__error(BLOBSTORE_EUNSUPPORTED,
+                     "key \"%s\": the array cannot be memory-mapped: %s (read it with a get)", key,
+                     why);
+}
+
+/* Lay the chunks of the opened file f out in m->view. */
+static int map_chunks(blobstore_array_mapping *m, const b2nd_file *f, int fd)
+{
+    const b2nd_desc *d = &f->desc;
+    const char *key = m->key;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t n = (size_t)f->nchunks;
+    for (size_t i = 0; i < n; i++) { /* compressed chunks first: the commonest reason */
+        b2_chunk_info ci;
+        uint64_t off = f->offsets[i];
+        if (!(off >> 63) &&
+            bs__b2_chunk_info(&ci, f->data + f->header_len + off, (size_t)(f->cbytes - off)) == 0 &&
+            !ci.memcpyed && !ci.special)
+            return not_mappable(key, "it is stored compressed (put it with compression \"none\")");
+    }
+    for (int k = 1; k < d->ndim; k++)
+        if (d->chunkshape[k] != d->shape[k] || d->blockshape[k] != d->shape[k])
+            return not_mappable(key, "its chunks split more than the first dimension (it was "
+                                     "put with chunk shapes of its own, or not by this library)");
+    size_t row = (size_t)d->itemsize;
+    for (int k = 1; k < d->ndim; k++)
+        row *= (size_t)d->shape[k];
+    size_t rows = d->ndim ? (size_t)d->shape[0] : 1;
+    size_t cs0 = d->ndim ? (size_t)d->chunkshape[0] : 1;
+    size_t span = cs0 * row; /* the array bytes of a whole chunk */
+    if (n != (rows + cs0 - 1) / cs0 || span > f->chunk_nbytes)
+        return bs__error(BLOBSTORE_ECORRUPT, "key \"%s\": the array's chunks do not add up", key);
+    /* Where each chunk's items lie in the file (0: an all-zero chunk). */
+    uint64_t *at = bs__calloc(n, sizeof(uint64_t));
+    if (!at)
+        return BLOBSTORE_ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        uint64_t off = f->offsets[i];
+        if (off >> 63) {
+            int type = (int)(off >> 56) & 7; /* checked at open: 1 zeros, 2 NaN, 4 uninit */
+            if (type == 2)
+                rc = not_mappable(key, "it has a NaN chunk (a chunk stored as no bytes)");
+            continue;
+        }
+        b2_chunk_info ci;
+        size_t c = f->header_len + (size_t)off;
+        if ((rc = bs__b2_chunk_info(&ci, f->data + c, (size_t)(f->cbytes - off))) != 0) {
+            if (rc != BLOBSTORE_EUNSUPPORTED)
+                rc = BLOBSTORE_ECORRUPT;
+            bs__error_wrap(rc, "key \"%s\": chunk %zu", key, i);
+            break;
+        }
+        if (!ci.memcpyed || ci.special || ci.nbytes != f->chunk_nbytes) {
+            rc = not_mappable(key, "it is stored compressed (put it with compression \"none\")");
+            break;
+        }
+        at[i] = c + (uint64_t)ci.header_len;
+        if (n > 1 && (at[i] % page || span % page))
+            rc = not_mappable(key, "its chunks are not page-aligned in its file (it was put "
+                                   "by an older version, or with chunk shapes of its own)");
+    }
+    if (rc) {
+        free(at);
+        return rc;
+    }
+    size_t nbytes = rows * row;
+    /* One chunk: the pages around its items. Several: chunk after chunk. */
+    size_t lead = n == 1 && at[0] ? (size_t)(at[0] % page) : 0;
+    m->view_len = round_up(lead + (n == 1 ? nbytes : n * span), page);
+    void *v =
+        mmap(NULL, m->view_len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (v == MAP_FAILED) {
+        free(at);
+        rc = bs__error(BLOBSTORE_ENOMEM, "key \"%s\": cannot reserve %zu bytes of addresses: %s",
+                       key, m->view_len, strerror(errno));
+        m->view_len = 0;
+        return rc;
+    }
+    m->view = v;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!at[i])
+            continue; /* zeros: the anonymous pages already are */
+        size_t len = n == 1 ? m->view_len : span;
+        void *p = mmap(m->view + i * span, len, PROT_READ, MAP_SHARED | MAP_FIXED, fd,
+                       (off_t)(at[i] - lead));
+        if (p == MAP_FAILED)
+            rc = bs__error(BLOBSTORE_EIO, "key \"%s\": cannot map chunk %zu of its file: %s", key,
+                           i, strerror(errno));
+    }
+    free(at);
+    m->a.data = m->view + lead;
+    m->a.nbytes = nbytes;
+    return rc;
+}
+
+static int map_once(blobstore_array_mapping **out, blobstore *bs, const char *key,
+                    unsigned int flags)
+{
+    blobstore_entry e;
+    int rc = bs__get_entry(bs, key, &e);
+    if (rc)
+        return rc;
+    if (strcmp(e.format, "b2nd") != 0) {
+        blobstore_entry_clear(&e);
+        return bs__error(BLOBSTORE_EINVAL, "key \"%s\" does not hold an array", key);
+    }
+    blobstore_array_mapping *m = bs__calloc(1, sizeof(*m));
+    int fd = -1;
+    if (!m || !(m->key = bs__strdup(key)))
+        rc = BLOBSTORE_ENOMEM;
+    else if (!e.raw || !e.blob || e.inline_data || e.size != e.file_size)
+        rc = not_mappable(key, "it is not stored as a file of its own");
+    else if (!bs__segments_parse(e.info, e.size, &m->seg, &m->nseg, &m->sums))
+        rc = not_mappable(key, "its entry records no segment checksums");
+    else
+        rc = bs__blob_open_fd(bs, e.blob, &fd);
+    struct stat st;
+    if (!rc && fstat(fd, &st) != 0)
+        rc = bs__error_errno(errno, "key \"%s\": cannot stat its blob file", key);
+    if (!rc && (uint64_t)st.st_size != e.size)
+        rc = bs__error(BLOBSTORE_ECORRUPT, "key \"%s\": its blob file %s has %llu bytes, not %llu",
+                       key, e.blob, (unsigned long long)st.st_size, (unsigned long long)e.size);
+    if (!rc && (e.size == 0 || e.size > SIZE_MAX))
+        rc = bs__error(BLOBSTORE_ECORRUPT, "key \"%s\": an array file of %llu bytes", key,
+                       (unsigned long long)e.size);
+    if (!rc) {
+        m->file_len = (size_t)e.size;
+        void *p = mmap(NULL, m->file_len, PROT_READ, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+            rc = bs__error(BLOBSTORE_EIO, "key \"%s\": cannot map its blob file: %s", key,
+                           strerror(errno));
+        else
+            m->file = p;
+        /* only the header, the index and each chunk's header are read
+         * through it at map time: no read-around */
+        if (m->file)
+            posix_madvise(m->file, m->file_len, POSIX_MADV_RANDOM);
+    }
+    b2nd_file f;
+    memset(&f, 0, sizeof(f));
+    if (!rc && (rc = bs__b2nd_open(&f, m->file, m->file_len)) != 0) {
+        /* damage the checksums name precisely, else the parser's message */
+        int seg_rc = check_segments(m, 0, m->file_len);
+        if (seg_rc)
+            rc = seg_rc;
+        else if (rc != BLOBSTORE_EUNSUPPORTED && rc != BLOBSTORE_ENOMEM)
+            rc = BLOBSTORE_ECORRUPT;
+        if (!seg_rc)
+            bs__error_wrap(rc, "key \"%s\"", key);
+    }
+    if (!rc) /* the header, the offsets index and the trailer against their checksums */
+        rc = check_segments(m, 0, f.header_len);
+    if (!rc)
+        rc = check_segments(m, f.header_len + f.cbytes, m->file_len);
+    if (!rc) {
+        const b2nd_desc *d = &f.desc;
+        snprintf(m->a.dtype, sizeof(m->a.dtype), "%s", d->dtype);
+        m->a.ndim = d->ndim;
+        memcpy(m->a.shape, d->shape, sizeof(int64_t) * (size_t)d->ndim);
+        size_t items;
+        bs__b2nd_nitems(d, &items);
+        if (items) /* (an empty array: data NULL, nbytes 0) */
+            rc = map_chunks(m, &f, fd);
+    }
+    if (!rc && (flags & BLOBSTORE_MAP_VERIFY))
+        rc = blobstore_array_mapping_verify(m);
+    bs__b2nd_close(&f);
+    if (fd >= 0)
+        close(fd);
+    blobstore_entry_clear(&e);
+    if (rc) {
+        blobstore_array_unmap(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+BLOBSTORE_API int blobstore_array_map(blobstore_array_mapping **out, blobstore *bs, const char *key,
+                                      unsigned int flags)
+{
+    if (!out || !bs)
+        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
+    *out = NULL;
+    if (flags & ~BLOBSTORE_MAP_VERIFY)
+        return bs__error(BLOBSTORE_EINVAL, "unknown blobstore_array_map flags 0x%x", flags);
+    /* A blob that vanishes before it is opened was replaced by a put: map
+     * the new one. */
+    for (int attempt = 0;; attempt++) {
+        int rc = map_once(out, bs, key, flags);
+        if (rc != BLOBSTORE_ENOTFOUND || attempt == 2 || !blobstore_exists(bs, key))
+            return rc;
+    }
+}
