@@ -98,25 +98,51 @@ static const char digits2[201] =
     "34353637383940414243444546474849505152535455565758596061626364656667"
     "6869707172737475767778798081828384858687888990919293949596979899";
 
-/* The decimal digits of v (below 10^20) into p; returns their count. */
+/* The digits of v < 10^8 into p (no NUL); returns their count: counted
+ * first, then written two at a time from the end in 32-bit arithmetic. */
+static size_t u32_small_text(char *p, uint32_t v)
+{
+    size_t n = v < 10000 ? (v < 100 ? 1 + (v >= 10) : 3 + (v >= 1000))
+                         : (v < 1000000 ? 5 + (v >= 100000) : 7 + (v >= 10000000));
+    char *e = p + n;
+    while (v >= 100) {
+        e -= 2;
+        memcpy(e, digits2 + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (v >= 10)
+        memcpy(e - 2, digits2 + 2 * v, 2);
+    else
+        e[-1] = (char)('0' + v);
+    return n;
+}
+
+/* Exactly 8 digits of v < 10^8 (leading zeros kept) into p. */
+static void u32_eight_text(char *p, uint32_t v)
+{
+    uint32_t a = v / 10000, b = v % 10000;
+    memcpy(p, digits2 + 2 * (a / 100), 2);
+    memcpy(p + 2, digits2 + 2 * (a % 100), 2);
+    memcpy(p + 4, digits2 + 2 * (b / 100), 2);
+    memcpy(p + 6, digits2 + 2 * (b % 100), 2);
+}
+
+/* The decimal digits of v into p (no NUL); returns their count. Blocks of
+ * eight digits, each in 32-bit arithmetic, independent of the others. */
 static size_t u64_text(char *p, uint64_t v)
 {
-    char tmp[24];
-    char *e = tmp + sizeof(tmp), *s = e;
-    while (v >= 100) {
-        uint64_t r = v % 100;
-        v /= 100;
-        s -= 2;
-        memcpy(s, digits2 + 2 * r, 2);
+    if (v < 100000000)
+        return u32_small_text(p, (uint32_t)v);
+    if (v < 10000000000000000ULL) {
+        size_t n = u32_small_text(p, (uint32_t)(v / 100000000));
+        u32_eight_text(p + n, (uint32_t)(v % 100000000));
+        return n + 8;
     }
-    if (v >= 10) {
-        s -= 2;
-        memcpy(s, digits2 + 2 * v, 2);
-    } else {
-        *--s = (char)('0' + v);
-    }
-    memcpy(p, s, (size_t)(e - s));
-    return (size_t)(e - s);
+    uint64_t hi = v / 100000000;
+    size_t n = u32_small_text(p, (uint32_t)(hi / 100000000));
+    u32_eight_text(p + n, (uint32_t)(hi % 100000000));
+    u32_eight_text(p + n + 8, (uint32_t)(v % 100000000));
+    return n + 16;
 }
 
 size_t bs__pq_u64_text(char *buf, uint64_t v)

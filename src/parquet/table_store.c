@@ -1229,40 +1229,145 @@ static int csv_head_line(bs_buf *b, const blobstore_table *t)
     return rc ? rc : bs__buf_append(b, "\n", 1);
 }
 
+/* How csv_rows writes a flat column's cells: integers, booleans, floats
+ * and strings straight into the buffer (the text scalar_text gives), the
+ * other types through scalar_text. */
+enum { CK_INT, CK_UINT, CK_U64, CK_BOOL, CK_F32, CK_F64, CK_BYTES, CK_NESTED, CK_OTHER };
+
+static int csv_kind(pq_type t)
+{
+    switch (t) {
+    case PQ_INT8:
+    case PQ_INT16:
+    case PQ_INT32:
+    case PQ_INT64:
+        return CK_INT;
+    case PQ_UINT8:
+    case PQ_UINT16:
+    case PQ_UINT32:
+        return CK_UINT;
+    case PQ_UINT64:
+        return CK_U64;
+    case PQ_BOOL:
+        return CK_BOOL;
+    case PQ_FLOAT:
+        return CK_F32;
+    case PQ_DOUBLE:
+        return CK_F64;
+    case PQ_STRING:
+    case PQ_BINARY:
+        return CK_BYTES;
+    default:
+        return PQ_NESTED(t) ? CK_NESTED : CK_OTHER;
+    }
+}
+
+/* The characters that make a CSV cell quoted (put_csv_cell). */
+static const uint8_t csv_special[256] = {['\n'] = 1, ['\r'] = 1, ['"'] = 1, [','] = 1};
+
 /* The rows of t as CSV lines into b; with write, b is handed to it and
  * emptied each time it holds CSV_FLUSH bytes, and at the end (b then
  * empty). */
 #define CSV_FLUSH ((size_t)1 << 20)
+#define CSV_ROOM  66 /* a separator and any number's text (64 bytes) */
 static int csv_rows(bs_buf *b_, const blobstore_table *t, blobstore_write_fn write, void *ctx)
 {
     bs_buf b = *b_;
     int rc = 0;
+    uint8_t kinds[64], *kind = t->ncols <= 64 ? kinds : bs__malloc(t->ncols);
+    uint8_t widths[64], *width = t->ncols <= 64 ? widths : bs__malloc(t->ncols);
+    if (!kind || !width)
+        rc = BLOBSTORE_ENOMEM;
+    for (size_t k = 0; k < t->ncols && !rc; k++) {
+        kind[k] = (uint8_t)csv_kind(t->cols[k].type);
+        width[k] = (uint8_t)bs__pq_width(t->cols[k].type);
+    }
     for (size_t r = 0; r < t->nrows && !rc; r++) {
         for (size_t k = 0; k < t->ncols && !rc; k++) {
             const pq_column *c = &t->cols[k];
-            /* Room for the separator and any number's text (64 bytes). */
-            if ((rc = bs__buf_reserve(&b, 66)) != 0)
+            if (b.cap - b.len < CSV_ROOM && (rc = bs__buf_reserve(&b, CSV_ROOM)) != 0)
                 break;
             if (k)
                 b.data[b.len++] = ',';
             if (c->valid && !c->valid[r])
                 continue;
-            if (PQ_NESTED(c->type)) {
+            char *o = (char *)b.data + b.len;
+            const uint8_t *p = width[k] ? (const uint8_t *)c->values + r * width[k] : NULL;
+            switch (kind[k]) {
+            case CK_INT: {
+                int64_t v;
+                if (width[k] == 8) {
+                    memcpy(&v, p, 8);
+                } else if (width[k] == 4) {
+                    int32_t x;
+                    memcpy(&x, p, 4);
+                    v = x;
+                } else if (width[k] == 2) {
+                    int16_t x;
+                    memcpy(&x, p, 2);
+                    v = x;
+                } else {
+                    v = (int8_t)p[0];
+                }
+                b.len += bs__pq_i64_text(o, v);
+                break;
+            }
+            case CK_UINT: {
+                uint32_t v = 0;
+                memcpy(&v, p, width[k]); /* little endian */
+                b.len += bs__pq_u64_text(o, v);
+                break;
+            }
+            case CK_U64: {
+                uint64_t v;
+                memcpy(&v, p, 8);
+                b.len += bs__pq_u64_text(o, v);
+                break;
+            }
+            case CK_BOOL:
+                memcpy(o, p[0] ? "true" : "false", 5);
+                b.len += p[0] ? 4 : 5;
+                break;
+            case CK_F32: {
+                float f;
+                memcpy(&f, p, 4);
+                b.len += bs__pq_double_text(o, (double)f, 9);
+                break;
+            }
+            case CK_F64: {
+                double d;
+                memcpy(&d, p, 8);
+                b.len += bs__pq_double_text(o, d, 17);
+                break;
+            }
+            case CK_BYTES: {
+                const char *s = (const char *)c->bytes + c->offsets[r];
+                size_t n = (size_t)(c->offsets[r + 1] - c->offsets[r]);
+                uint8_t q = n == 0;
+                for (size_t i = 0; i < n; i++)
+                    q |= csv_special[(uint8_t)s[i]];
+                if (!q && n <= b.cap - b.len) {
+                    memcpy(o, s, n);
+                    b.len += n;
+                } else {
+                    rc = put_csv_cell(&b, s, n);
+                }
+                break;
+            }
+            case CK_NESTED: {
                 bs_buf cell = {0};
                 rc = nested_text(&cell, c, r);
                 if (!rc)
                     rc = put_csv_cell(&b, (const char *)cell.data, cell.len);
                 bs__buf_free(&cell);
-                continue;
+                break;
             }
-            if (c->type == PQ_STRING || c->type == PQ_BINARY) {
-                rc = put_csv_cell(&b, (const char *)c->bytes + c->offsets[r],
-                                  (size_t)(c->offsets[r + 1] - c->offsets[r]));
-                continue;
+            default: {
+                char s[80];
+                scalar_text(s, c, r, 0);
+                rc = bs__buf_append(&b, s, strlen(s));
             }
-            char s[80];
-            scalar_text(s, c, r, 0);
-            rc = bs__buf_append(&b, s, strlen(s));
+            }
         }
         if (!rc)
             rc = bs__buf_append(&b, "\n", 1);
@@ -1277,6 +1382,10 @@ static int csv_rows(bs_buf *b_, const blobstore_table *t, blobstore_write_fn wri
             rc = bs__error(BLOBSTORE_ECALLBACK, "CSV: the writer failed");
         b.len = 0;
     }
+    if (kind != kinds)
+        free(kind);
+    if (width != widths)
+        free(width);
     *b_ = b;
     return rc;
 }

@@ -679,6 +679,27 @@ TEST(number_text_is_the_c_librarys)
         CHECK_STR(tx, t);
     }
     CHECK_EQ(bad, 0);
+    /* Integers at both ends of every digit count (the text's length is
+     * worked out before its digits), and the extremes. */
+    uint64_t p10 = 1;
+    for (int d = 0; d < 20; d++, p10 *= 10)
+        for (int k = -1; k <= 1; k++) {
+            char t[32], tx[32];
+            uint64_t u = p10 + (uint64_t)k;
+            snprintf(t, sizeof(t), "%llu", (unsigned long long)u);
+            CHECK_EQ(bs__pq_u64_text(tx, u), strlen(t));
+            CHECK_STR(tx, t);
+            snprintf(t, sizeof(t), "%lld", -(long long)(u >> 1));
+            CHECK_EQ(bs__pq_i64_text(tx, -(int64_t)(u >> 1)), strlen(t));
+            CHECK_STR(tx, t);
+        }
+    char ext[32];
+    CHECK_EQ(bs__pq_u64_text(ext, UINT64_MAX), 20);
+    CHECK_STR(ext, "18446744073709551615");
+    CHECK_EQ(bs__pq_i64_text(ext, INT64_MIN), 20);
+    CHECK_STR(ext, "-9223372036854775808");
+    CHECK_EQ(bs__pq_i64_text(ext, INT64_MAX), 19);
+    CHECK_STR(ext, "9223372036854775807");
     static const char *const not_i64[] = {
         "",    "-",  "+", "- 1", "1 ", "1.0", "0x10", "9223372036854775808", "-9223372036854775809",
         "12a", "1e3"};
