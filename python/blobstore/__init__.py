@@ -414,7 +414,7 @@ class BlobStore:
 
     # -- get ---------------------------------------------------------------
 
-    def get(self, key, default=None, *, trust=False, slice=None, columns=None):
+    def get(self, key, default=None, *, trust=False, slice=None, columns=None, mmap_mode=None):
         """The object stored under ``key``, or ``default`` (None) if there is
         no such key.
 
@@ -422,6 +422,18 @@ class BlobStore:
         (as ``a[index]``): only the chunks it touches are read. ``columns``:
         for a table, the columns to read (only theirs are decoded); a name
         the table lacks raises KeyError.
+
+        ``mmap_mode="r"``: for an array stored uncompressed (``compression=
+        "none"``) in a filesystem store, a read-only array memory-mapped from
+        its blob file, as ``numpy.load(path, mmap_mode="r")``: it returns at
+        once, whatever the size, and pages are read as they are touched.
+        Only the file's header and index are checked then; ``arr.base`` is
+        the mapping, and ``arr.base.verify()`` checks every byte's checksum
+        (CorruptError), reading the file once. An array that cannot be
+        mapped (compressed, another blob backend, stored with chunk shapes
+        of its own) is read whole and checked as usual, returned read-only,
+        with a UserWarning saying why (as joblib ignores ``mmap_mode`` for
+        compressed files). A key that holds no array is a ValueError.
 
         Raises CorruptError (the stored bytes fail their checksum),
         UnsafePickleError (a pickle this store did not sign; ``trust=True``
@@ -438,8 +450,44 @@ class BlobStore:
         >>> store.get("table", columns=["a", "b"]).columns.tolist()  # doctest: +SKIP
         ['a', 'b']
         """
-        value = self._get(key, trust=trust, box=slice, columns=columns)
+        if mmap_mode is not None:
+            value = self._get_mapped(key, mmap_mode, slice, columns)
+        else:
+            value = self._get(key, trust=trust, box=slice, columns=columns)
         return default if value is _MISSING else value
+
+    def _get_mapped(self, key, mmap_mode, box, columns):
+        _check_key(key)
+        if mmap_mode != "r":
+            raise ValueError(
+                f"mmap_mode must be 'r' (stored arrays are read-only), not {mmap_mode!r}")
+        if columns is not None:
+            raise ValueError("mmap_mode= applies to arrays; columns= to tables")
+        import numpy as np
+
+        try:
+            m = self._store.map_array(key)
+        except UnsupportedError as e:
+            import warnings
+
+            warnings.warn(f"mmap_mode='r' ignored: {e}", UserWarning, stacklevel=3)
+            value = self._get(key, box=box)
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+            return value
+        except InvalidArgumentError as e:
+            raise ValueError(f"mmap_mode= needs an array: {e}") from None
+        if m is None:
+            return _MISSING
+        # the mapping is the array's base: it stays mapped while the array
+        # (or any view of it) lives
+        arr = np.ndarray(m.shape, dtype=np.dtype(m.dtype), buffer=m)
+        if box is None:
+            return arr
+        from ._io import box_of
+
+        box_of(box, arr.shape)  # the indexes slice= takes, checked as it checks them
+        return arr[box]
 
     def __getitem__(self, key):
         """``store[key]``: the value, or KeyError (NotFoundError) if absent."""

@@ -116,6 +116,7 @@ class BlobStore:
         trust: bool = False,
         slice: Optional[_Index] = None,
         columns: Optional[Sequence[str]] = None,
+        mmap_mode: Optional[str] = None,
     ) -> Any: ...
     def open_array(self, key: str) -> ArrayHandle: ...
     def put_many(

@@ -37,7 +37,7 @@ static _Thread_local char callback_error[512];
 typedef struct {
     PyObject *Error, *NotFoundError, *CorruptError, *InvalidArgumentError, *ConflictError,
         *UnsupportedError, *NotAStoreError, *ReadOnlyError, *KeyExistsError;
-    PyTypeObject *StoreType, *BufferType;
+    PyTypeObject *StoreType, *BufferType, *MappedArrayType;
 } core_state;
 
 /* The state of the module that made obj's type (a Store or a Buffer). */
@@ -146,6 +146,101 @@ static PyObject *buffer_new(void *owner, void *data, size_t len)
     b->len = (Py_ssize_t)len;
     return (PyObject *)b;
 }
+
+/* ---- MappedArray: an uncompressed array memory-mapped from its blob file ---- */
+
+typedef struct {
+    PyObject_HEAD blobstore_array_mapping *m;
+} MappedObject;
+
+static void Mapped_dealloc(MappedObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    blobstore_array_unmap(self->m); /* no view is left: each held a reference */
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static int Mapped_getbuffer(MappedObject *self, Py_buffer *view, int flags)
+{
+    /* Read-only: a writable request is a BufferError. */
+    static char none; /* an empty array has no data */
+    const blobstore_array *a = blobstore_array_mapping_array(self->m);
+    return PyBuffer_FillInfo(view, (PyObject *)self, a->data ? a->data : &none,
+                             (Py_ssize_t)a->nbytes, 1, flags);
+}
+
+static PyObject *Mapped_verify(MappedObject *self, PyObject *unused)
+{
+    (void)unused;
+    int rc;
+    blobstore_array_mapping *m = self->m;
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_array_mapping_verify(m);
+    Py_END_ALLOW_THREADS
+    if (rc)
+        return raise_rc(self, rc);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Mapped_get_dtype(MappedObject *self, void *closure)
+{
+    (void)closure;
+    return PyUnicode_FromString(blobstore_array_mapping_array(self->m)->dtype);
+}
+
+static PyObject *Mapped_get_shape(MappedObject *self, void *closure)
+{
+    (void)closure;
+    const blobstore_array *a = blobstore_array_mapping_array(self->m);
+    PyObject *t = PyTuple_New(a->ndim);
+    for (int i = 0; t && i < a->ndim; i++) {
+        PyObject *v = PyLong_FromLongLong(a->shape[i]);
+        if (!v) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, v);
+    }
+    return t;
+}
+
+static PyObject *Mapped_get_nbytes(MappedObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSize_t(blobstore_array_mapping_array(self->m)->nbytes);
+}
+
+static PyMethodDef Mapped_methods[] = {
+    {"verify", (PyCFunction)Mapped_verify, METH_NOARGS,
+     "verify(): check every segment checksum of the mapped file (reads it once); raises "
+     "CorruptError naming the first damaged byte range."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Mapped_getset[] = {
+    {"dtype", (getter)Mapped_get_dtype, NULL, "the NumPy dtype string", NULL},
+    {"shape", (getter)Mapped_get_shape, NULL, "the shape", NULL},
+    {"nbytes", (getter)Mapped_get_nbytes, NULL, "the array's bytes", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Mapped_slots[] = {
+    {Py_tp_dealloc, Mapped_dealloc},
+    {Py_bf_getbuffer, Mapped_getbuffer},
+    {Py_tp_methods, Mapped_methods},
+    {Py_tp_getset, Mapped_getset},
+    {Py_tp_doc, "An uncompressed array memory-mapped read-only from its blob file "
+                "(blobstore_array_map): the base of the arrays get(mmap_mode='r') returns."},
+    {0, NULL},
+};
+
+static PyType_Spec Mapped_spec = {
+    .name = "blobstore._core.MappedArray",
+    .basicsize = sizeof(MappedObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Mapped_slots,
+};
 
 /* ---- blob backends written in Python ----
  *
@@ -1596,6 +1691,36 @@ static PyObject *Store_get_array(StoreObject *self, PyObject *args, PyObject *kw
     return Py_BuildValue("(sNN)", a.dtype, shape, buf);
 }
 
+/* map_array(key, verify=False) -> MappedArray or None (no such key) */
+static PyObject *Store_map_array(StoreObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"key", "verify", NULL};
+    const char *key;
+    int verify = 0;
+    CHECK_OPEN(self);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|p", kwlist, &key, &verify))
+        return NULL;
+    blobstore_array_mapping *m = NULL;
+    int rc;
+    blobstore *bs = self->bs;
+    busy_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+        rc = blobstore_array_map(&m, bs, key, verify ? BLOBSTORE_MAP_VERIFY : 0);
+    Py_END_ALLOW_THREADS
+    busy_leave(self);
+    if (rc == BLOBSTORE_ENOTFOUND)
+        Py_RETURN_NONE;
+    if (rc)
+        return raise_rc(self, rc);
+    MappedObject *o = PyObject_New(MappedObject, state_of(self)->MappedArrayType);
+    if (!o) {
+        blobstore_array_unmap(m);
+        return NULL;
+    }
+    o->m = m;
+    return (PyObject *)o;
+}
+
 /* The buffers and child lists a put_table call holds until the put is done. */
 typedef struct {
     Py_buffer *views;
@@ -2144,6 +2269,7 @@ static PyMethodDef Store_methods[] = {
     {"get_table", (PyCFunction)(void (*)(void))Store_get_table, METH_VARARGS | METH_KEYWORDS, NULL},
     {"put_array", (PyCFunction)(void (*)(void))Store_put_array, METH_VARARGS | METH_KEYWORDS, NULL},
     {"get_array", (PyCFunction)(void (*)(void))Store_get_array, METH_VARARGS | METH_KEYWORDS, NULL},
+    {"map_array", (PyCFunction)(void (*)(void))Store_map_array, METH_VARARGS | METH_KEYWORDS, NULL},
     {"put", (PyCFunction)(void (*)(void))Store_put, METH_VARARGS | METH_KEYWORDS, NULL},
     {"get", (PyCFunction)Store_get, METH_VARARGS, NULL},
     {"get_value", (PyCFunction)Store_get_value, METH_VARARGS, NULL},
@@ -2197,9 +2323,11 @@ static int core_exec(PyObject *m)
     core_state *st = PyModule_GetState(m);
     st->StoreType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &Store_spec, NULL);
     st->BufferType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &Buffer_spec, NULL);
-    if (!st->StoreType || !st->BufferType ||
+    st->MappedArrayType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &Mapped_spec, NULL);
+    if (!st->StoreType || !st->BufferType || !st->MappedArrayType ||
         PyModule_AddObjectRef(m, "Store", (PyObject *)st->StoreType) != 0 ||
-        PyModule_AddObjectRef(m, "Buffer", (PyObject *)st->BufferType) != 0)
+        PyModule_AddObjectRef(m, "Buffer", (PyObject *)st->BufferType) != 0 ||
+        PyModule_AddObjectRef(m, "MappedArray", (PyObject *)st->MappedArrayType) != 0)
         return -1;
     if (!(st->Error = new_exc(m, "Error", NULL, "Base class of blobstore errors.")))
         return -1;
@@ -2249,6 +2377,7 @@ static int core_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->KeyExistsError);
     Py_VISIT(st->StoreType);
     Py_VISIT(st->BufferType);
+    Py_VISIT(st->MappedArrayType);
     return 0;
 }
 
@@ -2266,6 +2395,7 @@ static int core_clear(PyObject *m)
     Py_CLEAR(st->KeyExistsError);
     Py_CLEAR(st->StoreType);
     Py_CLEAR(st->BufferType);
+    Py_CLEAR(st->MappedArrayType);
     return 0;
 }
 
