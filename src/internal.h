@@ -19,9 +19,11 @@
 #include <time.h>
 
 #if defined(__GNUC__)
-#define BS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define BS_PRINTF(a, b)  __attribute__((format(printf, a, b)))
+#define BS_ALWAYS_INLINE __attribute__((always_inline))
 #else
 #define BS_PRINTF(a, b)
+#define BS_ALWAYS_INLINE
 #endif
 
 /* ---- errors (error.c) ---- */

@@ -179,20 +179,27 @@ static int codec_decompress(int codec, const uint8_t *in, size_t n, uint8_t *out
     }
 }
 
-/* Byte shuffle: byte j of item i goes to position j * items + i. The loops
- * are written per type size so the compiler can keep them tight. */
+/* Byte shuffle: byte j of item i goes to position j * items + i.
+ *
+ * With SSE2 (every x86-64), 16 items at a time are transposed in registers:
+ * the 16 x ts bytes are ts vectors, and a round of byte interleaves,
+ * w[2k + h] = unpack{lo,hi}(v[k], v[k + ts/2]), moves the byte at index g
+ * (log2(ts) + 4 bits: vector, then position) to g rotated left by one bit.
+ * The input's index is item (4 bits) then byte; the shuffled one is byte
+ * then item: 4 rounds shuffle, log2(ts) rounds unshuffle. The items past
+ * the last group of 16 (and other type sizes) take the plain loops. */
 #define SHUFFLE_LOOPS(TS)                                                                          \
-    static void unshuffle##TS(size_t items, const uint8_t *src, uint8_t *dst)                      \
+    static void unshuffle##TS(size_t from, size_t items, const uint8_t *src, uint8_t *dst)         \
     {                                                                                              \
-        for (size_t i = 0; i < items; i++)                                                         \
+        for (size_t i = from; i < items; i++)                                                      \
             for (int j = 0; j < TS; j++)                                                           \
                 dst[i * TS + (size_t)j] = src[(size_t)j * items + i];                              \
     }                                                                                              \
-    static void shuffle##TS(size_t items, const uint8_t *src, uint8_t *dst)                        \
+    static void shuffle##TS(size_t from, size_t items, const uint8_t *src, uint8_t *dst)           \
     {                                                                                              \
         for (int j = 0; j < TS; j++) {                                                             \
             uint8_t *row = dst + (size_t)j * items;                                                \
-            for (size_t i = 0; i < items; i++)                                                     \
+            for (size_t i = from; i < items; i++)                                                  \
                 row[i] = src[i * TS + (size_t)j];                                                  \
         }                                                                                          \
     }
@@ -201,17 +208,89 @@ SHUFFLE_LOOPS(4)
 SHUFFLE_LOOPS(8)
 SHUFFLE_LOOPS(16)
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+/* The loops below run a constant number of times per type size: unrolled,
+ * the vectors stay in registers. */
+#if defined(__clang__)
+#define UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define UNROLL _Pragma("GCC unroll 16")
+#else
+#define UNROLL
+#endif
+
+/* rounds rounds of interleaves over the ts vectors in v (ts of 2 to 16). */
+static inline BS_ALWAYS_INLINE void interleave_rounds(__m128i *v, int ts, int rounds)
+{
+    __m128i w[16];
+    int half = ts / 2;
+    UNROLL
+    for (int r = 0; r < rounds; r++) {
+        UNROLL
+        for (int k = 0; k < half; k++) {
+            w[2 * k] = _mm_unpacklo_epi8(v[k], v[k + half]);
+            w[2 * k + 1] = _mm_unpackhi_epi8(v[k], v[k + half]);
+        }
+        UNROLL
+        for (int k = 0; k < ts; k++)
+            v[k] = w[k];
+    }
+}
+
+/* The groups of 16 items; returns how many items were done. */
+static inline BS_ALWAYS_INLINE size_t shuffle_sse2(int ts, size_t items, const uint8_t *src,
+                                                   uint8_t *dst)
+{
+    size_t i = 0;
+    for (; i + 16 <= items; i += 16) {
+        __m128i v[16];
+        UNROLL
+        for (int k = 0; k < ts; k++)
+            v[k] = _mm_loadu_si128((const __m128i *)(src + i * (size_t)ts + 16 * (size_t)k));
+        interleave_rounds(v, ts, 4);
+        UNROLL
+        for (int k = 0; k < ts; k++)
+            _mm_storeu_si128((__m128i *)(dst + (size_t)k * items + i), v[k]);
+    }
+    return i;
+}
+
+static inline BS_ALWAYS_INLINE size_t unshuffle_sse2(int ts, int log2ts, size_t items,
+                                                     const uint8_t *src, uint8_t *dst)
+{
+    size_t i = 0;
+    for (; i + 16 <= items; i += 16) {
+        __m128i v[16];
+        UNROLL
+        for (int k = 0; k < ts; k++)
+            v[k] = _mm_loadu_si128((const __m128i *)(src + (size_t)k * items + i));
+        interleave_rounds(v, ts, log2ts);
+        UNROLL
+        for (int k = 0; k < ts; k++)
+            _mm_storeu_si128((__m128i *)(dst + i * (size_t)ts + 16 * (size_t)k), v[k]);
+    }
+    return i;
+}
+#define SSE2_SHUFFLE(ts, items, src, dst)       shuffle_sse2(ts, items, src, dst)
+#define SSE2_UNSHUFFLE(ts, lg, items, src, dst) unshuffle_sse2(ts, lg, items, src, dst)
+#else
+#define SSE2_SHUFFLE(ts, items, src, dst)       0
+#define SSE2_UNSHUFFLE(ts, lg, items, src, dst) 0
+#endif
+
 static void unshuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
 {
     size_t items = n / (size_t)ts;
     if (ts == 2)
-        unshuffle2(items, src, dst);
+        unshuffle2(SSE2_UNSHUFFLE(2, 1, items, src, dst), items, src, dst);
     else if (ts == 4)
-        unshuffle4(items, src, dst);
+        unshuffle4(SSE2_UNSHUFFLE(4, 2, items, src, dst), items, src, dst);
     else if (ts == 8)
-        unshuffle8(items, src, dst);
+        unshuffle8(SSE2_UNSHUFFLE(8, 3, items, src, dst), items, src, dst);
     else if (ts == 16)
-        unshuffle16(items, src, dst);
+        unshuffle16(SSE2_UNSHUFFLE(16, 4, items, src, dst), items, src, dst);
     else
         for (size_t i = 0; i < items; i++)
             for (int j = 0; j < ts; j++)
@@ -223,13 +302,13 @@ static void shuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
 {
     size_t items = n / (size_t)ts;
     if (ts == 2)
-        shuffle2(items, src, dst);
+        shuffle2(SSE2_SHUFFLE(2, items, src, dst), items, src, dst);
     else if (ts == 4)
-        shuffle4(items, src, dst);
+        shuffle4(SSE2_SHUFFLE(4, items, src, dst), items, src, dst);
     else if (ts == 8)
-        shuffle8(items, src, dst);
+        shuffle8(SSE2_SHUFFLE(8, items, src, dst), items, src, dst);
     else if (ts == 16)
-        shuffle16(items, src, dst);
+        shuffle16(SSE2_SHUFFLE(16, items, src, dst), items, src, dst);
     else
         for (size_t i = 0; i < items; i++)
             for (int j = 0; j < ts; j++)
