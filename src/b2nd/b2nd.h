@@ -61,6 +61,11 @@ int bs__b2_chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint
 int bs__b2_chunk_encode(uint8_t **out, size_t *out_len, const uint8_t *src, uint32_t nbytes,
                         const b2_cparams *cp);
 
+/* Blosc's byte shuffle of n bytes of items of ts bytes: byte j of item i to
+ * j * items + i (the bytes past the last whole item as they are), and back. */
+void bs__b2_shuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst);
+void bs__b2_unshuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst);
+
 /* The blosclz codec (blosclz.c). */
 int bs__b2_blosclz_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len);
 size_t bs__b2_blosclz_compress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap);

@@ -280,7 +280,7 @@ static inline BS_ALWAYS_INLINE size_t unshuffle_sse2(int ts, int log2ts, size_t 
 #define SSE2_UNSHUFFLE(ts, lg, items, src, dst) 0
 #endif
 
-static void unshuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
+void bs__b2_unshuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
 {
     size_t items = n / (size_t)ts;
     if (ts == 2)
@@ -298,7 +298,7 @@ static void unshuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
     memcpy(dst + items * (size_t)ts, src + items * (size_t)ts, n - items * (size_t)ts);
 }
 
-static void shuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
+void bs__b2_shuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
 {
     size_t items = n / (size_t)ts;
     if (ts == 2)
@@ -480,7 +480,8 @@ int bs__b2_chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out
         for (int i = last_filter; i >= 0; i--) {
             int f = ci.filters[i];
             if (f == B2_SHUFFLE) {
-                unshuffle(ci.filters_meta[i] ? ci.filters_meta[i] : ci.typesize, bsize, cur, nxt);
+                bs__b2_unshuffle(ci.filters_meta[i] ? ci.filters_meta[i] : ci.typesize, bsize, cur,
+                                 nxt);
             } else if (f == B2_BITSHUFFLE) {
                 bitunshuffle(ci.version, ci.typesize, bsize, cur, nxt);
             } else if (f == B2_DELTA) {
@@ -615,7 +616,7 @@ int bs__b2_chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint
             size_t off = b * bs, n = off + bs <= nbytes ? bs : nbytes - off;
             const uint8_t *blk = src + off;
             if (cp->shuffle == B2_SHUFFLE) {
-                shuffle(cp->typesize, n, blk, tmp);
+                bs__b2_shuffle(cp->typesize, n, blk, tmp);
                 blk = tmp;
             } else if (cp->shuffle == B2_BITSHUFFLE) {
                 bitshuffle(cp->typesize, n, blk, tmp);

@@ -260,6 +260,39 @@ static uint32_t le32_at(const uint8_t *p)
  * 16th block; a chunk that saved nothing in its first 16 blocks is stored
  * whole as it is (memcpyed, flag 0x02). The bytes never depend on the
  * thread count. */
+/* The byte shuffle (SIMD where there is, plain loops for the rest) is
+ * Blosc's: byte j of item i at j * items + i, the bytes past the last item
+ * as they are; unshuffle undoes it. Every type size of 1..16 and 17, 32;
+ * lengths across the 16-item groups. */
+TEST(byte_shuffle_is_blosc_s)
+{
+    uint8_t src[1200], got[1200], want[1200], back[1200];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof(src); i++)
+        src[i] = (uint8_t)((x = x * 1103515245u + 12345u) >> 16);
+    static const int sizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17, 32};
+    for (size_t t = 0; t < sizeof(sizes) / sizeof(sizes[0]); t++) {
+        int ts = sizes[t];
+        for (size_t n = 0; n <= sizeof(src); n += n < 300 ? 1 : 97) {
+            size_t items = n / (size_t)ts;
+            for (size_t i = 0; i < items; i++)
+                for (int j = 0; j < ts; j++)
+                    want[(size_t)j * items + i] = src[i * (size_t)ts + (size_t)j];
+            memcpy(want + items * (size_t)ts, src + items * (size_t)ts, n - items * (size_t)ts);
+            bs__b2_shuffle(ts, n, src, got);
+            if (memcmp(got, want, n) != 0) {
+                fprintf(stderr, "shuffle of typesize %d, %zu bytes differs\n", ts, n);
+                CHECK(0);
+            }
+            bs__b2_unshuffle(ts, n, got, back);
+            if (memcmp(back, src, n) != 0) {
+                fprintf(stderr, "unshuffle of typesize %d, %zu bytes differs\n", ts, n);
+                CHECK(0);
+            }
+        }
+    }
+}
+
 TEST(incompressible_blocks_are_stored_as_they_are)
 {
     enum { CI = 256 * 1024, NCH = 5 };  /* 2 MiB chunks of 64 blocks of 32 KiB */
@@ -1314,6 +1347,7 @@ static const test_case tests[] = {
     TEST_ENTRY(reference_files_decode),
     TEST_ENTRY(round_trips_every_dtype_rank_order_codec),
     TEST_ENTRY(writer_follows_the_format_rules),
+    TEST_ENTRY(byte_shuffle_is_blosc_s),
     TEST_ENTRY(incompressible_blocks_are_stored_as_they_are),
     TEST_ENTRY(slices_match_full_decode),
     TEST_ENTRY(damaged_files_give_errors),
