@@ -681,6 +681,8 @@ static int decode_values(col_state *st, int pt, int encoding, const uint8_t *def
 /* A nested leaf's data page: n level entries, repetition levels at
  * (rp, rl) and definition levels at (dp, dl), values at (vp, vl); *rows:
  * the rows that start in it. */
+static size_t page_room(int pt, int flen, int enc, const uint8_t *p, size_t len, size_t nvalues);
+
 static int nested_page(col_state *st, int pt, int enc, const uint8_t *rp, size_t rl,
                        const uint8_t *dp, size_t dl, const uint8_t *vp, size_t vl, size_t n,
                        size_t *rows)
@@ -692,6 +694,10 @@ static int nested_page(col_state *st, int pt, int enc, const uint8_t *rp, size_t
     if ((st->max_rep && bs__pq_rle_count(rp, rl, level_bits(st->max_rep), n) < n) ||
         (st->max_def && bs__pq_rle_count(dp, dl, level_bits(st->max_def), n) < n))
         return corrupt("a page's levels hold fewer values than its header says");
+    /* A leaf with no levels (required fields of required structs): its
+     * values must hold them. */
+    if (!st->max_rep && !st->max_def && page_room(pt, st->s->type_length, enc, vp, vl, n) < n)
+        return corrupt("a page's values are fewer than its header says");
     int rc = col_reserve(st, st->nlev + n);
     if (!rc)
         rc = decode_levels(rp, rl, st->max_rep, st->rep + st->nlev, n);
@@ -1197,12 +1203,13 @@ static size_t page_room(int pt, int flen, int enc, const uint8_t *p, size_t len,
         room = len / 4;
     else if ((enc == 0 || enc == 9) && w)
         room = len / w;
-    else if ((enc == 2 || enc == 8) && len >= 1)
-        room = bs__pq_rle_count(p + 1, len - 1, p[0], nvalues);
-    else if (enc == 3 && len >= 4) {
-        uint32_t l;
-        memcpy(&l, p, 4);
-        room = bs__pq_rle_count(p + 4, l < len - 4 ? l : len - 4, 1, nvalues);
+    else if (enc == 2 || enc == 8)
+        room = len >= 1 ? bs__pq_rle_count(p + 1, len - 1, p[0], nvalues) : 0;
+    else if (enc == 3) {
+        uint32_t l = 0;
+        if (len >= 4)
+            memcpy(&l, p, 4);
+        room = len >= 4 ? bs__pq_rle_count(p + 4, l < len - 4 ? l : len - 4, 1, nvalues) : 0;
     } else if (enc == 5 || enc == 6 || enc == 7) {
         /* DELTA_BINARY_PACKED (the lengths first in the other two): its
          * header's count, and one value plus a block's worth for each
@@ -1243,6 +1250,13 @@ static int decode_values(col_state *st, int pt, int encoding, const uint8_t *def
     size_t nvalues = def ? 0 : n;
     for (size_t i = 0; def && i < n; i++)
         nvalues += def[i] != 0;
+    /* An encoding not read is refused before anything is sized from the
+     * page's count (page_room cannot check what it cannot decode). */
+    if (!(encoding == 0 || encoding == 2 || encoding == 3 || (encoding >= 5 && encoding <= 9))) {
+        free(def);
+        return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: %s encoding (column \"%s\")",
+                         encoding_name(encoding), c->name);
+    }
     if (page_room(pt, st->s->type_length, encoding, p, len, nvalues) < nvalues) {
         free(def);
         return corrupt("a page's values are fewer than its header says");
