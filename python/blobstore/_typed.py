@@ -339,8 +339,10 @@ def _pandas_type(col):
 def _decimal_column(np, name, items):
     """decimal.Decimal objects (None for null) as a DECIMAL column, with the
     precision and scale that hold them all, as pyarrow infers them; None
-    (pickled) for NaN, infinities or more than 38 digits."""
-    scale, int_digits = 0, 1
+    (pickled) for NaN, infinities or more than 38 digits. As pyarrow: the
+    most digits before the point (none for 0.xx: 0.99 is DECIMAL(2,2)) plus
+    the largest scale, at least 1."""
+    scale, int_digits = 0, 0
     for v in items:
         if v is None:
             continue
@@ -349,7 +351,7 @@ def _decimal_column(np, name, items):
         sign, digits, exp = v.as_tuple()
         scale = max(scale, -exp)
         int_digits = max(int_digits, len(digits) + exp)
-    precision = int_digits + scale
+    precision = max(int_digits + scale, 1)
     if precision > _DECIMAL_MAX_PRECISION:
         return None
     ctx = decimal.Context(prec=2 * _DECIMAL_MAX_PRECISION + 2)
