@@ -112,6 +112,27 @@ def test_missing_struct_keys_come_back_null(store):
     assert store.get(k)["d"].tolist() == [{"a": 1, "b": None}, {"a": None, "b": "x"}, None]
 
 
+def test_pandas_metadata_names_nested_types_as_pyarrow(tmp_path):
+    """pandas_type as pyarrow's pandas_compat.get_logical_type names it:
+    list[<element>] for a LIST (list[list[int64]]), object for a STRUCT or a
+    MAP; numpy_type object."""
+    want = {"list_int64": "list[int64]", "list_float64": "list[float64]", "list_str": "list[unicode]",
+            "list_bool": "list[bool]", "list_list_int": "list[list[int64]]", "struct": "object",
+            "struct_nested": "object", "struct_list": "object", "map_str_int": "object",
+            "map_int_list": "object", "list_struct": "list[object]"}
+    df = pd.concat([f.drop(columns=["id"]) for name, f in frames(SEED, 50).items() if name in want], axis=1)
+    with BlobStore(tmp_path / "s") as s:
+        s.put(df, key="k")
+        m = s.get_metadata("k")
+        assert m["format"] == "parquet"
+        data = (tmp_path / "s" / "blobs" / m["blob"][:2] / m["blob"]).read_bytes()
+        at = data.index(b'{"index_columns"')
+        meta = json.JSONDecoder().raw_decode(data[at:].decode("utf-8", "replace"))[0]
+        got = {c["name"]: (c["pandas_type"], c["numpy_type"]) for c in meta["columns"]}
+        assert got == {name: (t, "object") for name, t in want.items()}, f"seed {SEED}"
+        assert df.equals(s.get("k")), f"seed {SEED}"
+
+
 def duck_same(ours, theirs):
     """A cell of ours equal to DuckDB's JSON value of it (a MAP is an object)."""
     if theirs is None:

@@ -100,12 +100,33 @@ static void pandas_types(const pq_column *c, const char **pandas, const char **n
     }
 }
 
+/* pyarrow's pandas_type of a column (pandas_compat.get_logical_type): a
+ * LIST is "list[<its element's>]" ("list[list[int64]]"), a STRUCT or a MAP
+ * "object", a flat column as pandas_types names it. */
+static void pandas_type_text(const pq_column *c, char *buf, size_t size)
+{
+    const char *pt, *nt;
+    if (c->type == PQ_LIST && c->nchildren == 1) {
+        size_t k = (size_t)snprintf(buf, size, "list[");
+        if (k < size)
+            pandas_type_text(&c->children[0], buf + k, size - k);
+        k = strlen(buf);
+        snprintf(buf + k, size - k, "]");
+        return;
+    }
+    pandas_types(c, &pt, &nt);
+    snprintf(buf, size, "%s", pt);
+}
+
 char *bs__pq_pandas_metadata(const pq_table *t)
 {
     json_t *cols = json_array();
     for (size_t i = 0; i < t->ncols; i++) {
         const char *pt, *nt;
+        char ptext[256]; /* 32 levels of "list[]" and a leaf's name */
         pandas_types(&t->cols[i], &pt, &nt);
+        pandas_type_text(&t->cols[i], ptext, sizeof(ptext));
+        pt = ptext;
         json_t *md = json_null();
         if (t->cols[i].utc && t->cols[i].type >= PQ_TIMESTAMP_MS &&
             t->cols[i].type <= PQ_TIMESTAMP_NS)

@@ -11,6 +11,8 @@
 #include "pq_pages.h"
 #include "test.h"
 
+#include <jansson.h>
+
 #include <time.h>
 
 static uint64_t rng_state;
@@ -466,7 +468,47 @@ TEST(nesting_up_to_32_levels)
     }
 }
 
+/* The pandas metadata of a nested table (what a C put or get -o x.parquet
+ * writes): pandas_type as pyarrow names it, list[<element>] for a LIST
+ * (pandas_compat.get_logical_type), object for a STRUCT or a MAP; numpy_type
+ * object. */
+TEST(pandas_metadata_names_nested_types_as_pyarrow)
+{
+    static const char *spec[] = {"L?(i?)",   "L?(L?(I?))",  "L?(S?(b?,D?,t?))", "S?(I?,s?)",
+                                 "M?(s,i?)", "L(M?(s,i?))", "L?(s?)",           "L(x)"};
+    static const char *want[] = {
+        "list[int32]", "list[list[int64]]", "list[object]",  "object",
+        "object",      "list[object]",      "list[unicode]", "list[bytes]"};
+    const size_t n = sizeof(spec) / sizeof(spec[0]);
+    pq_table t = {3, n, calloc(n, sizeof(pq_column))};
+    for (size_t k = 0; k < n; k++) {
+        char name[8];
+        snprintf(name, sizeof(name), "c%zu", k);
+        build(&t.cols[k], spec[k], 3, name);
+    }
+    char *s = bs__pq_pandas_metadata(&t);
+    CHECK(s != NULL);
+    json_error_t err;
+    json_t *o = json_loads(s, 0, &err);
+    CHECK(o != NULL);
+    json_t *cols = json_object_get(o, "columns");
+    CHECK_EQ(json_array_size(cols), n);
+    for (size_t k = 0; k < n; k++) {
+        json_t *c = json_array_get(cols, k);
+        const char *pt = json_string_value(json_object_get(c, "pandas_type"));
+        if (!pt || strcmp(pt, want[k]))
+            fprintf(stderr, "  %s: pandas_type %s, want %s\n", spec[k], pt ? pt : "(none)",
+                    want[k]);
+        CHECK(pt && !strcmp(pt, want[k]));
+        CHECK_STR(json_string_value(json_object_get(c, "numpy_type")), "object");
+    }
+    json_decref(o);
+    free(s);
+    bs__pq_table_free(&t);
+}
+
 static const test_case tests[] = {
+    TEST_ENTRY(pandas_metadata_names_nested_types_as_pyarrow),
     TEST_ENTRY(nesting_up_to_32_levels),
     TEST_ENTRY(null_list_empty_list_and_null_element_stay_apart),
     TEST_ENTRY(pages_split_at_records),
