@@ -321,6 +321,25 @@ static void seg_free(seg_hasher *h)
 /* A raw file is hashed and written in slices of this size. */
 #define RAW_SLICE ((size_t)256 << 10)
 
+/* A raw file in memory of at least this size is hashed (SHA-256) on a
+ * second thread while the first computes the segment checksums and writes:
+ * the hash is the slowest of the three (issue 16). */
+#define SHA_THREAD_MIN ((size_t)8 << 20)
+
+typedef struct {
+    bs_sha256 *sha;
+    const bs_iov *iov;
+    size_t niov;
+} sha_job;
+
+static void *sha_job_run(void *p)
+{
+    sha_job *j = p;
+    for (size_t i = 0; i < j->niov; i++)
+        bs__sha256_update(j->sha, j->iov[i].data, j->iov[i].len);
+    return NULL;
+}
+
 /* Pull up to cap bytes from the caller's read callback. A message the
  * callback left (fd_read's errno text) is kept; one that left none is named. */
 static int pull(blobstore_read_fn fn, void *ctx, void *buf, size_t cap, size_t *out_n)
@@ -401,6 +420,9 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     blobstore_blob_writer *w = NULL;
     bs_frame_writer *fw = NULL;
     bs_sha256 *sha = NULL;
+    pthread_t sha_tid;
+    sha_job sj;
+    int sha_threaded = 0;
     bs_buf inl = {0};
     blobstore_entry e;
     memset(&e, 0, sizeof(e));
@@ -448,9 +470,13 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         if ((rc = bs__blob_writer(bs, &w, named ? name : NULL)) != 0)
             goto out;
     }
-    if (a.po->raw)
+    if (a.po->raw) {
         rc = (sha = bs__sha256_new()) ? 0 : BLOBSTORE_ENOMEM;
-    else if (inline_it)
+        if (!rc && !fn && len >= SHA_THREAD_MIN) {
+            sj = (sha_job){sha, iov, niov};
+            sha_threaded = pthread_create(&sha_tid, NULL, sha_job_run, &sj) == 0;
+        }
+    } else if (inline_it)
         rc = bs__frame_writer_new(&fw, a.codec, a.level, bs__sink_buf, &inl);
     else
         rc = bs__frame_writer_new(&fw, a.codec, a.level, bs__sink_writer, w);
@@ -466,7 +492,8 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
                  * segment checksums and the copy into the file */
                 for (size_t at = 0; at < got && !rc; at += RAW_SLICE) {
                     size_t k = got - at < RAW_SLICE ? got - at : RAW_SLICE;
-                    bs__sha256_update(sha, piece + at, k);
+                    if (!sha_threaded)
+                        bs__sha256_update(sha, piece + at, k);
                     rc = hooks ? seg_update(&segs, piece + at, k) : 0;
                     if (!rc)
                         rc = w->write(w, piece + at, k);
@@ -529,6 +556,9 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         if (rc || (rc = bs__frame_finish(fw, hash, &size, &stored)) != 0)
             goto out;
     } else {
+        if (sha_threaded)
+            pthread_join(sha_tid, NULL);
+        sha_threaded = 0;
         bs__sha256_final_hex(sha, hash);
         sha = NULL;
         stored = size;
@@ -606,6 +636,8 @@ out:;
     bs__error_state_capture(&es, rc);
     if (w)
         w->abort(w);
+    if (sha_threaded) /* (it reads the caller's memory and sha) */
+        pthread_join(sha_tid, NULL);
     free(rec);
     bs__frame_writer_free(fw);
     bs__sha256_free(sha);

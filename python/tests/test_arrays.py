@@ -63,6 +63,14 @@ def test_other_dtypes_are_pickled(store):
 
 def test_blob_file_is_a_b2nd_file(tmp_path):
     with BlobStore(tmp_path / "s") as s:
+        # a file of 8 MiB or more is hashed on a second thread as it is written
+        big = np.random.default_rng(7).standard_normal(2_500_000)
+        s.put(big, key="big")
+        m = s.get_metadata("big")
+        data = (tmp_path / "s" / "blobs" / m["blob"][:2] / m["blob"]).read_bytes()
+        assert len(data) >= 8 << 20
+        assert hashlib.sha256(data).hexdigest() == m["content_hash"]
+        assert np.array_equal(s.get("big"), big)
         s.put(np.arange(1000.0), key="a")
         m = s.get_metadata("a")
         path = tmp_path / "s" / "blobs" / m["blob"][:2] / m["blob"]
