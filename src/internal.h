@@ -56,6 +56,7 @@ int bs__nospace_take(void);
 /* ---- memory and checked arithmetic (util.c) ---- */
 
 void *bs__malloc(size_t n);
+void *bs__malloc_large(size_t n); /* huge pages from 4 MiB; free() frees */
 void *bs__calloc(size_t n, size_t m);
 void *bs__realloc(void *p, size_t n);
 char *bs__strdup(const char *s);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -20,6 +21,28 @@ void *bs__malloc(size_t n)
     void *p = malloc(n ? n : 1);
     if (!p)
         bs__error(BLOBSTORE_ENOMEM, "out of memory allocating %zu bytes", n);
+    return p;
+}
+
+/* A result buffer of many megabytes (an array's values): aligned to 2 MiB
+ * and advised into huge pages, so that filling it faults once per 2 MiB
+ * rather than once per 4 KiB page (those faults were half the time of a
+ * 100 MB array get). Freed with free() like any other. */
+#define LARGE_MIN ((size_t)4 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *bs__malloc_large(size_t n)
+{
+    if (n < LARGE_MIN)
+        return bs__malloc(n);
+    void *p;
+    if (posix_memalign(&p, HUGE_PAGE, n) != 0) {
+        bs__error(BLOBSTORE_ENOMEM, "out of memory allocating %zu bytes", n);
+        return NULL;
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(p, n & ~(size_t)4095, MADV_HUGEPAGE); /* advice: its failure changes nothing */
+#endif
     return p;
 }
 

@@ -280,7 +280,7 @@ static int get_box_once(blobstore_array *out, blobstore *bs, const char *key, co
         items *= (size_t)(hi[i] - lo[i]);
     }
     size_t bytes = items * (size_t)f.desc.itemsize;
-    uint8_t *data = rc ? NULL : bs__malloc(bytes ? bytes : 1);
+    uint8_t *data = rc ? NULL : bs__malloc_large(bytes ? bytes : 1);
     if (!rc && !data)
         rc = BLOBSTORE_ENOMEM;
     if (!rc && (rc = bs__b2nd_read_slice(&f, lo, hi, data, bytes, 0)) != 0)
