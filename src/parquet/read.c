@@ -1384,6 +1384,7 @@ static int read_chunk(col_state *st, const uint8_t *buf, size_t len, const chunk
         int16_t last = 0;
         int type = -1;
         int64_t usize = -1, csize = -1, nvals = 0, enc = 0, dl_len = 0, rl_len = 0, compressed = 1;
+        int64_t lev_enc[2] = {3, 3}; /* a v1 page's repetition, definition level encodings */
         int has_crc = 0;
         uint32_t crc = 0;
         for (;;) {
@@ -1409,6 +1410,8 @@ static int read_chunk(col_state *st, const uint8_t *buf, size_t len, const chunk
                         nvals = bs__tc_read_int(&r);
                     else if (f.id != 8 && g.id == 2)
                         enc = bs__tc_read_int(&r);
+                    else if (f.id == 5 && (g.id == 3 || g.id == 4))
+                        lev_enc[g.id == 3] = bs__tc_read_int(&r);
                     else if (f.id == 8 && g.id == 4)
                         enc = bs__tc_read_int(&r);
                     else if (f.id == 8 && g.id == 5)
@@ -1484,6 +1487,13 @@ static int read_chunk(col_state *st, const uint8_t *buf, size_t len, const chunk
             done += (size_t)nvals;
             continue;
         }
+        /* Levels are read as the RLE hybrid: a v1 page whose levels are
+         * BIT_PACKED (deprecated; parquet-mr names it for levels it does not
+         * write, of maximum 0) is refused rather than misread. */
+        if (type == 0 && ((lev_enc[0] == 4 && st->max_rep) ||
+                          (lev_enc[1] == 4 && (st->nested ? st->max_def : optional))))
+            return bs__error(BLOBSTORE_EUNSUPPORTED, "parquet: BIT_PACKED %s levels (deprecated)",
+                             lev_enc[1] == 4 ? "definition" : "repetition");
         uint8_t *page = bs__malloc(usize ? (size_t)usize : 1);
         if (!page)
             return BLOBSTORE_ENOMEM;

@@ -31,6 +31,7 @@ typedef struct {
     int64_t chunk_size_delta; /* added to the declared total_compressed_size */
     int64_t claim;            /* not 0: the rows the footer and the page header claim */
     int encoding;             /* the data page's encoding (0: PLAIN) */
+    int bit_packed_levels;    /* the page header names BIT_PACKED (4) level encodings */
 } col_spec;
 
 /* A one-column, one-row-group, one-page (v1, uncompressed) file. */
@@ -58,9 +59,9 @@ static void build(bs_buf *f, const col_spec *c)
     bs__tc_field_struct(&w, 5);
     int64_t rows = c->claim ? c->claim : (int64_t)c->nrows;
     bs__tc_i32(&w, 1, rows > INT32_MAX ? INT32_MAX : (int32_t)rows);
-    bs__tc_i32(&w, 2, c->encoding); /* PLAIN unless told */
-    bs__tc_i32(&w, 3, 3);           /* RLE levels */
-    bs__tc_i32(&w, 4, 3);
+    bs__tc_i32(&w, 2, c->encoding);                  /* PLAIN unless told */
+    bs__tc_i32(&w, 3, c->bit_packed_levels ? 4 : 3); /* RLE levels */
+    bs__tc_i32(&w, 4, c->bit_packed_levels ? 4 : 3);
     bs__tc_struct_end(&w);
     bs__tc_struct_end(&w);
     bs__buf_append(f, "PAR1", 4);
@@ -261,6 +262,32 @@ TEST(int96_that_fits_no_unit_is_refused)
     CHECK_REFUSED(&c, BLOBSTORE_ECORRUPT, "time of day");
     int96(v, INT32_MAX, 0); /* 5.8 million years on */
     CHECK_REFUSED(&c, BLOBSTORE_EUNSUPPORTED, "292,000 years");
+}
+
+/* Levels are read as the RLE hybrid: BIT_PACKED definition levels (a
+ * deprecated encoding) are refused, not misread; a required column's page
+ * may name BIT_PACKED for the levels it has none of, as parquet-mr does. */
+TEST(bit_packed_levels_are_refused_where_there_are_levels)
+{
+    int64_t v[2] = {7, 9};
+    uint8_t defs[3] = {1, 0, 1};
+    col_spec c = {.type = 2,
+                  .repetition = 1,
+                  .converted = -1,
+                  .values = v,
+                  .values_len = 16,
+                  .nrows = 3,
+                  .defs = defs};
+    CHECK_CSV(&c, "x\n7\n\n9\n");
+    c.bit_packed_levels = 1;
+    CHECK_REFUSED(&c, BLOBSTORE_EUNSUPPORTED, "BIT_PACKED definition levels");
+    col_spec req = {.type = 2,
+                    .converted = -1,
+                    .values = v,
+                    .values_len = 16,
+                    .nrows = 2,
+                    .bit_packed_levels = 1};
+    CHECK_CSV(&req, "x\n7\n9\n");
 }
 
 TEST(decimal_on_int32_int64_reads_exactly)
@@ -978,6 +1005,7 @@ TEST(row_counts_a_file_cannot_hold_are_corrupt)
 }
 
 static const test_case tests[] = {
+    TEST_ENTRY(bit_packed_levels_are_refused_where_there_are_levels),
     TEST_ENTRY(int96_beyond_the_nanosecond_range_reads_as_microseconds),
     TEST_ENTRY(row_counts_a_file_cannot_hold_are_corrupt),
     TEST_ENTRY(int96_keeps_nanoseconds_when_they_fit),
