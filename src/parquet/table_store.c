@@ -653,11 +653,15 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-/* "YYYY-MM-DD[ T]HH:MM:SS[.frac][Z]" or an integer in the unit. */
+/* "YYYY-MM-DD[ T]HH:MM:SS[.frac][Z]" or an integer in the unit; -1 for a
+ * text that is neither, or an instant the unit's 64 bits (a date's 32) do
+ * not hold (never a wrapped one: 9999-01-01 in nanoseconds is refused). */
 static int parse_time(const char *s, pq_type t, int64_t *out)
 {
     int64_t v;
     if (parse_i64(s, &v) == 0) {
+        if (t == PQ_DATE && (v < INT32_MIN || v > INT32_MAX))
+            return -1;
         *out = v;
         return 0;
     }
@@ -666,7 +670,7 @@ static int parse_time(const char *s, pq_type t, int64_t *out)
         return -1;
     int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
     if (t == PQ_DATE) {
-        if (s[n])
+        if (s[n] || days < INT32_MIN || days > INT32_MAX)
             return -1;
         *out = days;
         return 0;
@@ -688,10 +692,17 @@ static int parse_time(const char *s, pq_type t, int64_t *out)
     }
     if (*p)
         return -1;
-    int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec;
-    *out = t == PQ_TIMESTAMP_MS   ? secs * 1000 + frac_ns / 1000000
-           : t == PQ_TIMESTAMP_US ? secs * 1000000 + frac_ns / 1000
-                                  : secs * 1000000000 + frac_ns;
+    int64_t per = t == PQ_TIMESTAMP_MS ? 1000 : t == PQ_TIMESTAMP_US ? 1000000 : 1000000000;
+    int64_t secs, whole, frac = frac_ns / (1000000000 / per);
+    if (__builtin_mul_overflow(days, (int64_t)86400, &secs) ||
+        __builtin_add_overflow(secs, (int64_t)h * 3600 + (int64_t)mi * 60 + sec, &secs))
+        return -1;
+    if (secs < 0) { /* (secs + 1) * per first: the earliest instants still fit */
+        secs++;
+        frac -= per;
+    }
+    if (__builtin_mul_overflow(secs, per, &whole) || __builtin_add_overflow(whole, frac, out))
+        return -1;
     return 0;
 }
 

@@ -347,13 +347,29 @@ TEST(csv_values_round_trip_exactly)
                {"a\n18446744073709551616\n", "a:uint64"},
                {"a\n32768\n", "a:int16"},
                {"a\n2147483648\n", "a:int32"},
-               {"a\n9223372036854775808\n", "a:int64"}};
+               {"a\n9223372036854775808\n", "a:int64"},
+               /* Instants the unit's 64 bits (a date's 32) do not hold:
+                * refused, never wrapped (9999 in ns overflowed silently) */
+               {"a\n9999-01-01 00:00:00\n", "a:timestamp[ns]"},
+               {"a\n2262-04-11 23:47:16.854775808\n", "a:timestamp[ns]"},
+               {"a\n1677-09-21 00:12:43.145224191\n", "a:timestamp[ns]"},
+               {"a\n300000-01-01 00:00:00\n", "a:timestamp[us]"},
+               {"a\n99999999-01-01\n", "a:date"},
+               {"a\n2147483648\n", "a:date"}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int rc = blobstore_table_from_csv(&t, bad[i].csv, strlen(bad[i].csv), bad[i].schema);
         if (rc != BLOBSTORE_EINVAL)
             fprintf(stderr, "  %s as %s: %d\n", bad[i].csv, bad[i].schema, rc);
         CHECK_EQ(rc, BLOBSTORE_EINVAL);
     }
+    /* The int64 nanosecond range's two ends read exactly. */
+    static const char ends[] = "a\n2262-04-11 23:47:16.854775807\n1677-09-21 00:12:43.145224192\n"
+                               "1969-12-31 23:59:59.5\n";
+    CHECK_EQ(blobstore_table_from_csv(&t, ends, sizeof(ends) - 1, "a:timestamp[ns]"), 0);
+    int64_t ns[3];
+    memcpy(ns, t.cols[0].values, sizeof(ns));
+    CHECK(ns[0] == INT64_MAX && ns[1] == INT64_MIN && ns[2] == -500000000);
+    blobstore_table_clear(&t);
     static const char nul[] = "a\n1\0002\n";
     CHECK_EQ(blobstore_table_from_csv(&t, nul, sizeof(nul) - 1, "a:int32"), BLOBSTORE_EINVAL);
 }
