@@ -11,7 +11,9 @@
  * Automatic shapes (bs__b2nd_auto_shapes): the chunk starts as the whole array
  * and its largest dimension is halved until a chunk is at most 4 MiB; the
  * block starts as the chunk and is halved the same way down to 32 KiB, so a
- * block and its shuffle buffer stay in the core's cache. Both can be given;
+ * block and its shuffle buffer stay in the core's cache; where there are several
+ * chunks along a dimension, the chunk is then cut to a whole number of blocks
+ * along it. Both can be given;
  * a chunk given alone gets the automatic block of that chunk.
  *
  * Chunks are encoded and decoded in parallel, one worker per core: each
@@ -91,6 +93,13 @@ void bs__b2nd_auto_shapes(b2nd_desc *d)
     halve_to(d->chunkshape, d->ndim, (size_t)d->itemsize, CHUNK_TARGET);
     memcpy(d->blockshape, d->chunkshape, sizeof(d->blockshape));
     halve_to(d->blockshape, d->ndim, (size_t)d->itemsize, BLOCK_TARGET);
+    /* Where the array has several chunks along a dimension, the chunk is a
+     * whole number of blocks there: no padding inside every chunk, and a
+     * chunk of whole rows is encoded and checked straight from the input
+     * (halving 12,500,000 gave chunks of 390,625 and blocks of 3,052). */
+    for (int i = 0; i < d->ndim; i++)
+        if (d->chunkshape[i] < d->shape[i] && d->chunkshape[i] % d->blockshape[i] != 0)
+            d->chunkshape[i] -= d->chunkshape[i] % d->blockshape[i];
 }
 
 /* ---- the mappable layout (see b2nd.h) ---- */
@@ -460,6 +469,53 @@ static void big_free(void *p, size_t n)
         munmap(p, n);
 }
 
+/* The encoding arena of the last put is kept for the next one, its pages
+ * given back to the kernel lazily (MADV_FREE: reclaimed only under memory
+ * pressure, else reused as they are). Fresh pages cost the kernel a zeroing
+ * each put: a fifth of a 100 MB random-array put (perf, clear_page_erms).
+ * One arena of at most ARENA_KEEP_MAX per process. */
+#define ARENA_KEEP_MAX ((size_t)1 << 30)
+
+static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *arena_kept;
+static size_t arena_kept_len;
+
+/* An arena of at least *n bytes; *n becomes its length. */
+static void *arena_alloc(size_t *n)
+{
+    void *p = NULL;
+    pthread_mutex_lock(&arena_lock);
+    if (arena_kept && arena_kept_len >= *n) {
+        p = arena_kept;
+        *n = arena_kept_len;
+        arena_kept = NULL;
+    }
+    pthread_mutex_unlock(&arena_lock);
+    return p ? p : big_alloc(*n);
+}
+
+static void arena_free(void *p, size_t n)
+{
+    if (!p)
+        return;
+    if (n <= ARENA_KEEP_MAX) {
+#ifdef MADV_FREE
+        madvise(p, n, MADV_FREE);
+#endif
+        pthread_mutex_lock(&arena_lock);
+        if (!arena_kept || arena_kept_len < n) { /* keep the larger */
+            void *old = arena_kept;
+            size_t old_len = arena_kept_len;
+            arena_kept = p;
+            arena_kept_len = n;
+            p = old;
+            n = old_len;
+        }
+        pthread_mutex_unlock(&arena_lock);
+    }
+    big_free(p, n);
+}
+
 /* ---- the write-back check ---- */
 
 int bs__b2_write_check = 1;
@@ -660,7 +716,7 @@ void bs__b2nd_pieces_free(b2nd_pieces *p)
         return;
     bs__buf_free(&p->head);
     bs__buf_free(&p->tail);
-    big_free(p->arena, p->arena_len);
+    arena_free(p->arena, p->arena_len);
     free(p->chunks);
     free(p->chunk_len);
     free(p->pad);
@@ -754,7 +810,7 @@ int bs__b2nd_encode(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int
     rc = (!w.chunks || !w.chunk_len || !p->pad) ? BLOBSTORE_ENOMEM : 0;
     if (!rc && nchunks &&
         (bs__mul_overflow(&p->arena_len, nchunks, w.cmax) ||
-         !(p->arena = w.arena = big_alloc(p->arena_len))))
+         !(p->arena = w.arena = arena_alloc(&p->arena_len))))
         rc = BLOBSTORE_ENOMEM;
     if (!rc && nchunks) {
         job j;
