@@ -38,8 +38,8 @@ def test_mmap_get_equals_put_and_get(tmp_path):
             ndim = int(rng.integers(0, 4))
             tail = [int(rng.integers(1, 9)) for _ in range(max(ndim - 1, 0))]
             row = np.dtype(dtype).itemsize * int(np.prod(tail))
-            # one chunk, or several (arrays over 4 MiB)
-            lo, hi = (1, 3 << 20) if case % 2 else (5 << 20, 11 << 20)
+            # one chunk, or several (arrays over 16 MiB)
+            lo, hi = (1, 3 << 20) if case % 3 else (17 << 20, 30 << 20)
             nbytes = int(rng.integers(lo, hi))
             shape = tuple([nbytes // row + 1] + tail) if ndim else ()
             a = random_array(rng, dtype, shape)
@@ -89,7 +89,7 @@ def test_empty_and_scalar_arrays(tmp_path):
 
 def test_damaged_items_are_found_by_verify(tmp_path):
     d = str(tmp_path / "s")
-    a = np.arange(1_000_000, dtype="<f8").reshape(-1, 100)  # 8 MB: two chunks
+    a = np.arange(3_000_000, dtype="<f8").reshape(-1, 100)  # 24 MB: two chunks
     with BlobStore(d, compression="none") as store:
         store.put(a, key="a")
         path = blob_path(d, store, "a")

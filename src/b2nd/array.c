@@ -105,6 +105,9 @@ void bs__b2nd_auto_shapes(b2nd_desc *d)
 /* ---- the mappable layout (see b2nd.h) ---- */
 
 #define MAP_CHUNK_MAX ((size_t)256 << 20)
+/* Larger than CHUNK_TARGET: each chunk costs a mapping (an mmap call, a
+ * VMA) and nothing is compressed. A 10 GB array is 625 chunks. */
+#define MAP_CHUNK_TARGET ((size_t)16 << 20)
 
 const uint8_t bs__b2_zeros[B2ND_MAP_ALIGN];
 
@@ -128,7 +131,7 @@ int bs__b2nd_map_shapes(b2nd_desc *d, size_t *align)
             return 0;
     size_t rows = d->ndim ? (size_t)d->shape[0] : 1, cs0 = rows;
     *align = 64; /* one chunk: its items need no page boundary */
-    if (rows > MAP_CHUNK_MAX || rows * row > CHUNK_TARGET) {
+    if (rows > MAP_CHUNK_MAX || rows * row > MAP_CHUNK_TARGET) {
         /* several chunks: a chunk's rows must fill whole pages, of 64 KiB
          * (any page size Linux uses), else 4 KiB */
         size_t a = B2ND_MAP_ALIGN, unit = a / gcd_size(row, a);
@@ -138,10 +141,10 @@ int bs__b2nd_map_shapes(b2nd_desc *d, size_t *align)
         }
         if (unit * row > MAP_CHUNK_MAX)
             return 0;
-        /* as many chunks as 4 MiB ones would be, each of an equal share
+        /* as many chunks as 16 MiB ones would be, each of an equal share
          * of the rows rounded up to the unit: the last chunk's padding is
          * less than a unit */
-        size_t per = CHUNK_TARGET / row / unit * unit;
+        size_t per = MAP_CHUNK_TARGET / row / unit * unit;
         per = per < unit ? unit : per;
         size_t nchunks = (rows + per - 1) / per;
         cs0 = ((rows + nchunks - 1) / nchunks + unit - 1) / unit * unit;

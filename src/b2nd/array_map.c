@@ -19,6 +19,8 @@
 #include "store_int.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,11 +32,25 @@ struct blobstore_array_mapping {
     size_t view_len;
     uint8_t *file; /* the whole blob file, read-only: header, index, verify */
     size_t file_len;
-    uint64_t seg; /* segment size and checksums */
+    uint64_t seg; /* segment size and checksums, parsed from info when first needed */
     size_t nseg;
     uint64_t *sums;
+    char *info; /* the entry's info */
+    pthread_mutex_t mu;
     char *key;
 };
+
+/* The segment checksums (a thousand per GB of 1 MiB segments: parsed only
+ * for what needs them, not at every map). */
+static int load_segments(blobstore_array_mapping *m)
+{
+    pthread_mutex_lock(&m->mu);
+    int ok = m->sums || bs__segments_parse(m->info, m->file_len, &m->seg, &m->nseg, &m->sums);
+    pthread_mutex_unlock(&m->mu);
+    return ok ? 0
+              : bs__error(BLOBSTORE_ECORRUPT,
+                          "key \"%s\": its entry's segment checksums are damaged", m->key);
+}
 
 static size_t round_up(size_t n, size_t a)
 {
@@ -42,8 +58,11 @@ static size_t round_up(size_t n, size_t a)
 }
 
 /* Check the segments overlapping [from, to) of the file. */
-static int check_segments(const blobstore_array_mapping *m, uint64_t from, uint64_t to)
+static int check_segments(blobstore_array_mapping *m, uint64_t from, uint64_t to)
 {
+    int rc = load_segments(m);
+    if (rc)
+        return rc;
     if (to > m->file_len)
         to = m->file_len;
     if (from >= to)
@@ -67,7 +86,9 @@ BLOBSTORE_API void blobstore_array_unmap(blobstore_array_mapping *m)
     if (m->file)
         munmap(m->file, m->file_len);
     free(m->sums);
+    free(m->info);
     free(m->key);
+    pthread_mutex_destroy(&m->mu);
     free(m);
 }
 
@@ -93,38 +114,115 @@ static int not_mappable(const char *key, const char *why)
                      why);
 }
 
-/* Lay the chunks of the opened file f out in m->view. */
-static int map_chunks(blobstore_array_mapping *m, const b2nd_file *f, int fd)
+/* Read the 32-byte header of each chunk that has bytes (hdr + 32 * i; a
+ * special offset leaves zeros). pread, not the file mapping: a fault per
+ * chunk, each in a page table of its own, cost more than the reads. */
+static int read_chunk_headers(const b2nd_file *f, int fd, uint8_t *hdr, const char *key)
+{
+    for (size_t i = 0; i < (size_t)f->nchunks; i++) {
+        uint64_t off = f->offsets[i];
+        if (off >> 63)
+            continue;
+        size_t want = f->cbytes - off < 32 ? (size_t)(f->cbytes - off) : 32, got = 0;
+        while (got < want) {
+            ssize_t r =
+                pread(fd, hdr + 32 * i + got, want - got, (off_t)(f->header_len + off + got));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return r < 0 ? bs__error_errno(errno, "key \"%s\": cannot read its file", key)
+                             : bs__error(BLOBSTORE_ECORRUPT, "key \"%s\": its file is short", key);
+            got += (size_t)r;
+        }
+    }
+    return 0;
+}
+
+/* The checksums a put in the mappable layout records (array_store.c):
+ * XXH3-64 of the header, of the offsets index and trailer, and of the chunk
+ * headers one after the other. 1 if present. */
+static int map_sums(const char *info, uint64_t sums[3])
+{
+    /* only that member is parsed, not the whole info with its long string
+     * of segment checksums: the first "_b2nd_map": that is a member name
+     * (not inside a string, where its quotes would be escaped) */
+    static const char name[] = "\"_b2nd_map\":";
+    const char *at = info ? strstr(info, name) : NULL;
+    while (at && at > info && at[-1] == '\\')
+        at = strstr(at + 1, name);
+    json_error_t err;
+    json_t *o = at ? json_loads(at + sizeof(name) - 1, JSON_DISABLE_EOF_CHECK, &err) : NULL;
+    json_t *m = o;
+    static const char *names[3] = {"head", "tail", "chunks"};
+    int ok = json_is_object(m);
+    for (int i = 0; ok && i < 3; i++) {
+        const char *h = json_string_value(json_object_get(m, names[i]));
+        char *end = NULL;
+        ok = h && strlen(h) == 16;
+        if (ok)
+            sums[i] = strtoull(h, &end, 16);
+        ok = ok && end && *end == 0;
+    }
+    json_decref(o);
+    return ok;
+}
+
+/* Lay the chunks of the opened file f out in m->view; chunks_sum: the
+ * checksum of the chunk headers, or NULL. */
+static int map_chunks(blobstore_array_mapping *m, const b2nd_file *f, int fd,
+                      const uint64_t *chunks_sum)
 {
     const b2nd_desc *d = &f->desc;
     const char *key = m->key;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t n = (size_t)f->nchunks;
-    for (size_t i = 0; i < n; i++) { /* compressed chunks first: the commonest reason */
+    uint8_t *hdr = bs__calloc(n, 32);
+    if (!hdr)
+        return BLOBSTORE_ENOMEM;
+    int rc = read_chunk_headers(f, fd, hdr, key);
+    if (!rc && chunks_sum) {
+        XXH3_state_t *st = XXH3_createState();
+        if (!st) {
+            rc = BLOBSTORE_ENOMEM;
+        } else {
+            XXH3_64bits_reset(st);
+            for (size_t i = 0; i < n; i++)
+                if (!(f->offsets[i] >> 63))
+                    XXH3_64bits_update(st, hdr + 32 * i, 32);
+            if (XXH3_64bits_digest(st) != *chunks_sum)
+                rc = bs__error(BLOBSTORE_ECORRUPT,
+                               "key \"%s\": its chunk headers fail their checksum", key);
+            XXH3_freeState(st);
+        }
+    }
+    for (size_t i = 0; i < n && !rc; i++) { /* compressed chunks first: the commonest reason */
         b2_chunk_info ci;
         uint64_t off = f->offsets[i];
-        if (!(off >> 63) &&
-            bs__b2_chunk_info(&ci, f->data + f->header_len + off, (size_t)(f->cbytes - off)) == 0 &&
+        if (!(off >> 63) && bs__b2_chunk_info(&ci, hdr + 32 * i, (size_t)(f->cbytes - off)) == 0 &&
             !ci.memcpyed && !ci.special)
-            return not_mappable(key, "it is stored compressed (put it with compression \"none\")");
+            rc = not_mappable(key, "it is stored compressed (put it with compression \"none\")");
+    }
+    if (rc) {
+        free(hdr);
+        return rc;
     }
     for (int k = 1; k < d->ndim; k++)
-        if (d->chunkshape[k] != d->shape[k] || d->blockshape[k] != d->shape[k])
+        if (d->chunkshape[k] != d->shape[k] || d->blockshape[k] != d->shape[k]) {
+            free(hdr);
             return not_mappable(key, "its chunks split more than the first dimension (it was "
                                      "put with chunk shapes of its own, or not by this library)");
+        }
     size_t row = (size_t)d->itemsize;
     for (int k = 1; k < d->ndim; k++)
         row *= (size_t)d->shape[k];
     size_t rows = d->ndim ? (size_t)d->shape[0] : 1;
     size_t cs0 = d->ndim ? (size_t)d->chunkshape[0] : 1;
     size_t span = cs0 * row; /* the array bytes of a whole chunk */
+    uint64_t *at = NULL;     /* where each chunk's items lie in the file (0: all zeros) */
     if (n != (rows + cs0 - 1) / cs0 || span > f->chunk_nbytes)
-        return bs__error(BLOBSTORE_ECORRUPT, "key \"%s\": the array's chunks do not add up", key);
-    /* Where each chunk's items lie in the file (0: an all-zero chunk). */
-    uint64_t *at = bs__calloc(n, sizeof(uint64_t));
-    if (!at)
-        return BLOBSTORE_ENOMEM;
-    int rc = 0;
+        rc = bs__error(BLOBSTORE_ECORRUPT, "key \"%s\": the array's chunks do not add up", key);
+    else if (!(at = bs__calloc(n, sizeof(uint64_t))))
+        rc = BLOBSTORE_ENOMEM;
     for (size_t i = 0; i < n && !rc; i++) {
         uint64_t off = f->offsets[i];
         if (off >> 63) {
@@ -135,7 +233,7 @@ static int map_chunks(blobstore_array_mapping *m, const b2nd_file *f, int fd)
         }
         b2_chunk_info ci;
         size_t c = f->header_len + (size_t)off;
-        if ((rc = bs__b2_chunk_info(&ci, f->data + c, (size_t)(f->cbytes - off))) != 0) {
+        if ((rc = bs__b2_chunk_info(&ci, hdr + 32 * i, (size_t)(f->cbytes - off))) != 0) {
             if (rc != BLOBSTORE_EUNSUPPORTED)
                 rc = BLOBSTORE_ECORRUPT;
             bs__error_wrap(rc, "key \"%s\": chunk %zu", key, i);
@@ -150,6 +248,7 @@ static int map_chunks(blobstore_array_mapping *m, const b2nd_file *f, int fd)
             rc = not_mappable(key, "its chunks are not page-aligned in its file (it was put "
                                    "by an older version, or with chunk shapes of its own)");
     }
+    free(hdr);
     if (rc) {
         free(at);
         return rc;
@@ -197,11 +296,13 @@ static int map_once(blobstore_array_mapping **out, blobstore *bs, const char *ke
     }
     blobstore_array_mapping *m = bs__calloc(1, sizeof(*m));
     int fd = -1;
-    if (!m || !(m->key = bs__strdup(key)))
+    if (m)
+        pthread_mutex_init(&m->mu, NULL);
+    if (!m || !(m->key = bs__strdup(key)) || (e.info && !(m->info = bs__strdup(e.info))))
         rc = BLOBSTORE_ENOMEM;
     else if (!e.raw || !e.blob || e.inline_data || e.size != e.file_size)
         rc = not_mappable(key, "it is not stored as a file of its own");
-    else if (!bs__segments_parse(e.info, e.size, &m->seg, &m->nseg, &m->sums))
+    else if (!e.info || !strstr(e.info, "\"_segments\""))
         rc = not_mappable(key, "its entry records no segment checksums");
     else
         rc = bs__blob_open_fd(bs, e.blob, &fd);
@@ -230,19 +331,27 @@ static int map_once(blobstore_array_mapping **out, blobstore *bs, const char *ke
     b2nd_file f;
     memset(&f, 0, sizeof(f));
     if (!rc && (rc = bs__b2nd_open(&f, m->file, m->file_len)) != 0) {
-        /* damage the checksums name precisely, else the parser's message */
-        int seg_rc = check_segments(m, 0, m->file_len);
-        if (seg_rc)
-            rc = seg_rc;
-        else if (rc != BLOBSTORE_EUNSUPPORTED && rc != BLOBSTORE_ENOMEM)
+        if (rc != BLOBSTORE_EUNSUPPORTED && rc != BLOBSTORE_ENOMEM)
             rc = BLOBSTORE_ECORRUPT;
-        if (!seg_rc)
-            bs__error_wrap(rc, "key \"%s\"", key);
+        bs__error_wrap(rc, "key \"%s\"", key);
     }
-    if (!rc) /* the header, the offsets index and the trailer against their checksums */
+    /* The header, the offsets index and the trailer against their
+     * checksums: the layout's own, else the segments that hold them. */
+    uint64_t sums[3];
+    int have_sums = !rc && map_sums(e.info, sums);
+    size_t tail_at = f.header_len + (size_t)f.cbytes;
+    if (!rc && have_sums) {
+        if (XXH3_64bits(m->file, f.header_len) != sums[0])
+            rc = bs__error(BLOBSTORE_ECORRUPT, "key \"%s\": its frame header fails its checksum",
+                           key);
+        else if (XXH3_64bits(m->file + tail_at, m->file_len - tail_at) != sums[1])
+            rc = bs__error(BLOBSTORE_ECORRUPT, "key \"%s\": its offsets index fails its checksum",
+                           key);
+    } else if (!rc) {
         rc = check_segments(m, 0, f.header_len);
-    if (!rc)
-        rc = check_segments(m, f.header_len + f.cbytes, m->file_len);
+        if (!rc)
+            rc = check_segments(m, tail_at, m->file_len);
+    }
     if (!rc) {
         const b2nd_desc *d = &f.desc;
         snprintf(m->a.dtype, sizeof(m->a.dtype), "%s", d->dtype);
@@ -251,7 +360,7 @@ static int map_once(blobstore_array_mapping **out, blobstore *bs, const char *ke
         size_t items;
         bs__b2nd_nitems(d, &items);
         if (items) /* (an empty array: data NULL, nbytes 0) */
-            rc = map_chunks(m, &f, fd);
+            rc = map_chunks(m, &f, fd, have_sums ? &sums[2] : NULL);
     }
     if (!rc && (flags & BLOBSTORE_MAP_VERIFY))
         rc = blobstore_array_mapping_verify(m);

@@ -7,6 +7,7 @@
 #include "registry.h"
 
 #include <jansson.h>
+#include <xxhash.h>
 
 BLOBSTORE_API void blobstore_array_clear(blobstore_array *a)
 {
@@ -113,15 +114,41 @@ BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char 
         for (size_t i = 0; i < niov; at += iov[i].len, i++)
             if (iov[i].data != bs__b2_zeros) /* (shared, read-only) */
                 bs__b2_write_fault((uint8_t *)(uintptr_t)iov[i].data, iov[i].len, at);
+    /* The mappable layout: checksums of every byte that is not an item (the
+     * header, the offsets index and trailer, the chunk headers), checked
+     * each time the array is mapped (array_map.c); hidden from
+     * get_metadata as the store's own bookkeeping. */
+    json_t *info = format_info(&p.desc);
+    if (p.mappable) {
+        XXH3_state_t *st = XXH3_createState();
+        char hex[3][17];
+        if (!st) {
+            json_decref(info);
+            free(iov);
+            bs__b2nd_pieces_free(&p);
+            return BLOBSTORE_ENOMEM;
+        }
+        XXH3_64bits_reset(st);
+        for (size_t i = 0; i < p.nchunks; i++)
+            if (p.chunks[i])
+                XXH3_64bits_update(st, p.chunks[i], 32);
+        snprintf(hex[0], 17, "%016llx", (unsigned long long)XXH3_64bits(p.head.data, p.head.len));
+        snprintf(hex[1], 17, "%016llx", (unsigned long long)XXH3_64bits(p.tail.data, p.tail.len));
+        snprintf(hex[2], 17, "%016llx", (unsigned long long)XXH3_64bits_digest(st));
+        XXH3_freeState(st);
+        json_object_set_new(
+            info, "_b2nd_map",
+            json_pack("{s:s, s:s, s:s}", "head", hex[0], "tail", hex[1], "chunks", hex[2]));
+    }
     /* The write-back check: what was written must decode to what was given
      * before anything is stored. */
     if (bs__b2_write_check &&
         (rc = bs__b2nd_verify(&p, arr->data, arr->fortran, o->nthreads)) != 0) {
         bs__error_wrap(rc, "array not stored");
+        json_decref(info);
     } else {
-        rc = bs__put_file_iov(out_key, bs, key, iov, niov, "b2nd", codec, o->metadata,
-                              format_info(&p.desc), o->format_info,
-                              o->version >= 2 ? o->put_flags : 0);
+        rc = bs__put_file_iov(out_key, bs, key, iov, niov, "b2nd", codec, o->metadata, info,
+                              o->format_info, o->version >= 2 ? o->put_flags : 0);
     }
     free(iov);
     bs__b2nd_pieces_free(&p);
