@@ -559,7 +559,8 @@ static int verify_one(job *j, size_t i, uint8_t *scratch)
     verify_ctx *v = j->ctx;
     const b2nd_pieces *p = v->p;
     size_t n = v->f->chunk_nbytes;
-    uint8_t *got = scratch, *want = scratch + n;
+    uint8_t *want = scratch + n;
+    const uint8_t *got = scratch;
     uint64_t off = v->f->offsets[i];
     int rc = 0;
     if (p->chunks[i] ? off != v->pos[i] : !(off >> 63))
@@ -567,11 +568,14 @@ static int verify_one(job *j, size_t i, uint8_t *scratch)
                          i);
     b2_chunk_info ci;
     if (off >> 63) {
-        bs__b2_fill_special(got, n, (int)(off >> 56) & 7, v->f->typesize, NULL);
+        bs__b2_fill_special(scratch, n, (int)(off >> 56) & 7, v->f->typesize, NULL);
     } else if (bs__b2_chunk_info(&ci, p->chunks[i], p->chunk_len[i]) == 0 && ci.memcpyed &&
                !ci.special && ci.nbytes == n) {
-        got = p->chunks[i] + ci.header_len; /* stored as is: compared where it lies */
-    } else if ((rc = bs__b2_chunk_decode(p->chunks[i], p->chunk_len[i], got, n)) != 0) {
+        /* stored as is: compared where it lies */
+        got = p->body && p->body[i] ? p->body[i] : p->chunks[i] + ci.header_len;
+    } else if (p->body && p->body[i]) {
+        return bs__error(BLOBSTORE_ECORRUPT, "chunk %zu: its header is not a memcpyed chunk's", i);
+    } else if ((rc = bs__b2_chunk_decode(p->chunks[i], p->chunk_len[i], scratch, n)) != 0) {
         bs__error_wrap(rc, "chunk %zu", i);
         return rc;
     }
@@ -581,7 +585,8 @@ static int verify_one(job *j, size_t i, uint8_t *scratch)
         transfer(&v->g, (int64_t)i, want, (uint8_t *)v->data, v->lo, v->hi, 1);
         in = want;
     }
-    if (memcmp(got, in, n) != 0)
+    /* (a chunk written from the input itself is its own comparison) */
+    if (got != in && memcmp(got, in, n) != 0)
         return bs__error(BLOBSTORE_ECORRUPT, "chunk %zu decodes to other values than were written",
                          i);
     return 0;
@@ -695,12 +700,25 @@ typedef struct {
     size_t *chunk_len;
     uint8_t *arena; /* chunk i is encoded at arena + i * cmax */
     size_t cmax;
+    const uint8_t **body; /* (zero copy) chunk i's items where they lie in the input */
+    uint8_t *hdrs;        /* (zero copy) chunk i's header at hdrs + 32 * i */
 } write_ctx;
 
 static int write_one(job *j, size_t i, uint8_t *scratch)
 {
     write_ctx *w = j->ctx;
     const uint8_t *src = chunk_in_place(&w->g, i, w->data);
+    if (src && w->body) { /* uncompressed: a header, and the input's own bytes */
+        uint8_t *h = w->hdrs + 32 * i;
+        if (bs__b2_memcpyed_header(h, src, w->chunk_nbytes, &w->cp)) {
+            w->chunks[i] = NULL; /* all zeros: a special offset, no bytes */
+        } else {
+            w->chunks[i] = h;
+            w->chunk_len[i] = 32 + (size_t)w->chunk_nbytes;
+            w->body[i] = src;
+        }
+        return 0;
+    }
     if (!src) {
         memset(scratch, 0, w->chunk_nbytes);
         transfer(&w->g, (int64_t)i, scratch, (uint8_t *)w->data, w->lo, w->hi, 1);
@@ -723,6 +741,8 @@ void bs__b2nd_pieces_free(b2nd_pieces *p)
     free(p->chunks);
     free(p->chunk_len);
     free(p->pad);
+    free(p->body);
+    free(p->hdrs);
     memset(p, 0, sizeof(*p));
 }
 
@@ -811,6 +831,16 @@ int bs__b2nd_encode(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int
      * churn made several threads slower than one). */
     w.cmax = bs__b2_chunk_bound(w.chunk_nbytes, &cp);
     rc = (!w.chunks || !w.chunk_len || !p->pad) ? BLOBSTORE_ENOMEM : 0;
+    /* The mappable layout of several chunks from C-order input: the file
+     * is written from the input itself (no copy of a 10 GB array; only a
+     * padded last chunk goes through the arena). One chunk (small arrays)
+     * is copied as before. */
+    if (!rc && p->mappable && !c_order && nchunks > 1) {
+        p->body = w.body = bs__calloc(nchunks, sizeof(*w.body));
+        p->hdrs = w.hdrs = bs__calloc(nchunks, 32);
+        if (!w.body || !w.hdrs)
+            rc = BLOBSTORE_ENOMEM;
+    }
     if (!rc && nchunks &&
         (bs__mul_overflow(&p->arena_len, nchunks, w.cmax) ||
          !(p->arena = w.arena = arena_alloc(&p->arena_len))))
@@ -853,7 +883,12 @@ int bs__b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const 
             if (p.chunks[i]) {
                 memset(at, 0, p.pad[i]);
                 at += p.pad[i];
-                memcpy(at, p.chunks[i], p.chunk_len[i]);
+                if (p.body && p.body[i]) {
+                    memcpy(at, p.chunks[i], 32);
+                    memcpy(at + 32, p.body[i], p.chunk_len[i] - 32);
+                } else {
+                    memcpy(at, p.chunks[i], p.chunk_len[i]);
+                }
                 at += p.chunk_len[i];
             }
         memcpy(at, p.tail.data, p.tail.len);

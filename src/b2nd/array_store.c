@@ -41,6 +41,16 @@ static json_t *format_info(const b2nd_desc *d)
     return o;
 }
 
+/* 1 if piece is the caller's input (the zero-copy chunks): never damaged
+ * by the fault hook. */
+static int is_body(const b2nd_pieces *p, const void *piece)
+{
+    for (size_t i = 0; p->body && i < p->nchunks; i++)
+        if (p->body[i] == piece)
+            return 1;
+    return 0;
+}
+
 BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char *key,
                                       const blobstore_array *arr,
                                       const blobstore_array_options *opts)
@@ -95,7 +105,7 @@ BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char 
         return rc;
     /* The file as it is written: header, chunks, offsets index (no copy
      * into one buffer). */
-    bs_iov *iov = bs__calloc(2 * p.nchunks + 2, sizeof(bs_iov));
+    bs_iov *iov = bs__calloc(3 * p.nchunks + 2, sizeof(bs_iov));
     if (!iov) {
         bs__b2nd_pieces_free(&p);
         return BLOBSTORE_ENOMEM;
@@ -106,13 +116,17 @@ BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char 
     for (size_t i = 0; i < p.nchunks; i++) {
         if (p.pad[i])
             iov[niov++] = (bs_iov){bs__b2_zeros, p.pad[i]};
-        if (p.chunks[i])
+        if (p.chunks[i] && p.body && p.body[i]) { /* the header, then the caller's bytes */
+            iov[niov++] = (bs_iov){p.chunks[i], 32};
+            iov[niov++] = (bs_iov){p.body[i], p.chunk_len[i] - 32};
+        } else if (p.chunks[i]) {
             iov[niov++] = (bs_iov){p.chunks[i], p.chunk_len[i]};
+        }
     }
     iov[niov++] = (bs_iov){p.tail.data, p.tail.len};
     if (bs__b2_write_fault)
         for (size_t i = 0; i < niov; at += iov[i].len, i++)
-            if (iov[i].data != bs__b2_zeros) /* (shared, read-only) */
+            if (iov[i].data != bs__b2_zeros && !is_body(&p, iov[i].data)) /* (read-only) */
                 bs__b2_write_fault((uint8_t *)(uintptr_t)iov[i].data, iov[i].len, at);
     /* The mappable layout: checksums of every byte that is not an item (the
      * header, the offsets index and trailer, the chunk headers), checked

@@ -57,6 +57,11 @@ size_t bs__b2_chunk_bound(uint32_t nbytes, const b2_cparams *cp);
  * input becomes a special zero chunk (header only). */
 int bs__b2_chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint8_t *src,
                              uint32_t nbytes, const b2_cparams *cp);
+/* The 32-byte header bs__b2_chunk_encode_into writes for codec none (a
+ * memcpyed chunk: the nbytes follow it as they are), without copying them;
+ * 1 (no header) when src is all zeros, which is no chunk but a special
+ * offset. */
+int bs__b2_memcpyed_header(uint8_t *h, const uint8_t *src, uint32_t nbytes, const b2_cparams *cp);
 /* The same into a new buffer (malloc'd *out). */
 int bs__b2_chunk_encode(uint8_t **out, size_t *out_len, const uint8_t *src, uint32_t nbytes,
                         const b2_cparams *cp);
@@ -132,7 +137,13 @@ typedef struct {
     bs_buf head, tail;
     uint8_t **chunks;
     size_t *chunk_len;
-    size_t *pad;  /* zeros before chunk i (the mappable layout; else 0) */
+    size_t *pad; /* zeros before chunk i (the mappable layout; else 0) */
+    /* The mappable layout of several chunks, from C-order input: chunk i,
+     * when body[i] is set, is its 32-byte header at chunks[i] followed by
+     * the caller's own bytes at body[i] (chunk_len[i] counts both: no copy
+     * of the array is made; the input must outlive the pieces). */
+    const uint8_t **body;
+    uint8_t *hdrs;
     int mappable; /* written in the mappable layout (see bs__b2nd_map_shapes) */
     size_t nchunks;
     uint8_t *arena;

@@ -504,10 +504,9 @@ int bs__b2_chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out
 
 static int all_zero(const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return 0;
-    return 1;
+    /* the first byte, then each byte against the one before it (memcmp runs
+     * at memory speed: a 10 GB array of zeros is scanned in a second) */
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
 static size_t codec_bound(int codec, size_t n)
@@ -663,6 +662,24 @@ int bs__b2_chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint
     }
     wr32(c + 12, (uint32_t)pos);
     *out_len = pos;
+    return 0;
+}
+
+int bs__b2_memcpyed_header(uint8_t *h, const uint8_t *src, uint32_t nbytes, const b2_cparams *cp)
+{
+    if (all_zero(src, nbytes))
+        return 1;
+    uint32_t bs = cp->blocksize ? cp->blocksize : nbytes;
+    memset(h, 0, HDR);
+    h[0] = 5;
+    h[1] = 1;
+    h[2] = 0x05 | 0x02; /* extended header, memcpyed */
+    h[3] = (uint8_t)cp->typesize;
+    wr32(h + 4, nbytes);
+    wr32(h + 8, bs ? bs : 1);
+    wr32(h + 12, (uint32_t)(HDR + nbytes));
+    if (cp->shuffle != B2_NOFILTER)
+        h[16 + 5] = (uint8_t)cp->shuffle;
     return 0;
 }
 
