@@ -230,7 +230,7 @@ def best_seconds(fn, reps=5):
 def mmap_arrays():
     """get(mmap_mode="r") of an uncompressed array next to numpy.load(mmap_mode="r")
     of an .npy of the same array, both files just written (in the page cache)."""
-    gb = 0.25 if QUICK else 1
+    gb = 0.25 if QUICK else 2
     n = int(gb * 1e9) // 8
     d = fresh("py-mmap")
     print(f"\nPython: {gb:g} GB random float64 array, compression none: mmap get", flush=True)
@@ -256,8 +256,8 @@ def mmap_arrays():
     line("sum() through the mapping (vs the .npy's)", ours_read, base_read, "MB/s",
          "for reference")
     verify = mb / best_seconds(m.base.verify, 1)
-    full = mb / best_seconds(lambda: st.get("a"), 1)
-    line("mapping.verify() (vs a full checked get)", verify, full, "MB/s", "for reference")
+    line("mapping.verify() (vs sum() of the .npy)", verify, base_read, "MB/s",
+         "for reference: every checksum, reading the file once")
     del m, ref
     st.close()
 
