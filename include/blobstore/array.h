@@ -93,10 +93,11 @@ BLOBSTORE_API int blobstore_array_get_slice(blobstore_array *out, blobstore *bs,
  * in milliseconds.
  *
  * Checksums: a get checks every byte before returning it; a mapping cannot
- * (the kernel reads the pages, not the library). At map time only what is
- * cheap is checked: the blob file's size, the frame header, the b2nd
- * metalayer, the offsets index and trailer (the checksummed segments that
- * hold them are hashed) and every chunk's 32-byte header (structurally).
+ * (the kernel reads the pages, not the library). At map time every byte
+ * that is not an item is checked, which is cheap: the blob file's size, the
+ * frame header with the b2nd metalayer, the offsets index with the trailer
+ * and every chunk's 32-byte header, parsed and hashed against checksums the
+ * put recorded for them.
  * The items are checked by blobstore_array_mapping_verify() (every segment
  * checksum, reading the whole file once) or at map time with
  * BLOBSTORE_MAP_VERIFY. Until then damaged items on disk read as they are.
