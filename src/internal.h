@@ -323,6 +323,11 @@ const uint8_t *bs__ranged_data(const bs_ranged *r, size_t *len);
  * ECORRUPT if a segment fails its checksum; ENOTFOUND if the blob vanished
  * (the entry was replaced meanwhile). */
 int bs__ranged_fetch(bs_ranged *r, uint64_t off, uint64_t len);
+/* Undo one bs__ranged_fetch(r, off, len) that succeeded (the same off and
+ * len): a segment no fetch holds any longer is dropped (read and checked
+ * again if fetched again), its pages kept to receive the next segments
+ * read. A range fetched and never released stays until close. */
+void bs__ranged_release(bs_ranged *r, uint64_t off, uint64_t len);
 void bs__ranged_close(bs_ranged *r);
 /* The segment checksums recorded in an entry's info for a file of len
  * bytes: 1 with *seg, *nseg and *sums (malloc'd), or 0 when absent. */

@@ -357,6 +357,8 @@ BLOBSTORE_API int blobstore_get_fd(blobstore *bs, const char *key, int fd)
 
 /* ---- files read in parts ---- */
 
+#define RANGED_SPARE 16
+
 struct bs_ranged {
     blobstore *bs;
     char *blob;
@@ -367,6 +369,11 @@ struct bs_ranged {
     size_t nseg;
     uint64_t *sums; /* per segment XXH3-64 */
     uint8_t *loaded;
+    uint32_t *refs; /* fetches of each segment not yet released */
+    /* Released segments whose pages are kept (stale bytes, never read
+     * before they are loaded again): moved, not faulted in afresh, under
+     * the next segments fetched. */
+    size_t spare[RANGED_SPARE], nspare;
     pthread_mutex_t mu;
 };
 
@@ -375,7 +382,8 @@ static int parse_segments(bs_ranged *r, const char *info)
 {
     if (!bs__segments_parse(info, r->len, &r->seg, &r->nseg, &r->sums))
         return 0;
-    return (r->loaded = bs__calloc(r->nseg + 1, 1)) != NULL;
+    return (r->loaded = bs__calloc(r->nseg + 1, 1)) != NULL &&
+           (r->refs = bs__calloc(r->nseg + 1, sizeof(uint32_t))) != NULL;
 }
 
 int bs__ranged_open(bs_ranged **out, blobstore *bs, const char *key, const char *format,
@@ -435,6 +443,38 @@ const uint8_t *bs__ranged_data(const bs_ranged *r, size_t *len)
     return r->data;
 }
 
+/* Segment k is whole pages of its own (a full segment, page-aligned). */
+static int whole_pages(const bs_ranged *r, size_t k)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    return r->seg % page == 0 && (k + 1) * r->seg <= r->len;
+}
+
+/* Segment k (unloaded, about to be read) given populated pages: its own,
+ * if it is a spare (taken off the list), else a spare's, which mremap moves
+ * (MREMAP_DONTUNMAP leaves the spare's range mapped, empty), not fresh zero
+ * pages. If it cannot, k's pages are faulted in as the read fills them.
+ * The spares are exactly the released, unloaded segments whose pages are
+ * kept, each once. */
+static void take_pages(bs_ranged *r, size_t k)
+{
+    for (size_t x = 0; x < r->nspare; x++)
+        if (r->spare[x] == k) {
+            r->spare[x] = r->spare[--r->nspare];
+            return;
+        }
+    if (!r->nspare || !whole_pages(r, k))
+        return;
+    size_t s = r->spare[--r->nspare];
+#ifdef MREMAP_DONTUNMAP
+    void *at = mremap(r->data + s * r->seg, (size_t)r->seg, (size_t)r->seg,
+                      MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, r->data + k * r->seg);
+    if (at != MAP_FAILED)
+        return;
+#endif
+    madvise(r->data + s * r->seg, (size_t)r->seg, MADV_DONTNEED); /* back to the kernel */
+}
+
 int bs__ranged_fetch(bs_ranged *r, uint64_t off, uint64_t len)
 {
     if (!r->mapped || len == 0 || off >= r->len)
@@ -453,6 +493,8 @@ int bs__ranged_fetch(bs_ranged *r, uint64_t off, uint64_t len)
         while (j < last && !r->loaded[j + 1])
             j++;
         uint64_t at = i * r->seg, end = (j + 1) * r->seg < r->len ? (j + 1) * r->seg : r->len;
+        for (size_t k = i; k <= j; k++)
+            take_pages(r, k);
         size_t got = 0;
         rc = r->bs->blobs->read_range(r->bs->blobs, r->blob, at, r->data + at, (size_t)(end - at),
                                       &got);
@@ -468,8 +510,32 @@ int bs__ranged_fetch(bs_ranged *r, uint64_t off, uint64_t len)
         }
         i = j + 1;
     }
+    for (size_t k = first; !rc && k <= last; k++)
+        r->refs[k]++;
     pthread_mutex_unlock(&r->mu);
     return rc;
+}
+
+void bs__ranged_release(bs_ranged *r, uint64_t off, uint64_t len)
+{
+    if (!r->mapped || len == 0 || off >= r->len)
+        return;
+    if (len > r->len - off)
+        len = r->len - off;
+    size_t first = (size_t)(off / r->seg), last = (size_t)((off + len - 1) / r->seg);
+    pthread_mutex_lock(&r->mu);
+    for (size_t k = first; k <= last; k++) {
+        if (!r->refs[k] || --r->refs[k] || !r->loaded[k])
+            continue;
+        r->loaded[k] = 0; /* read and checked again if fetched again */
+        if (!whole_pages(r, k))
+            continue;
+        if (r->nspare < RANGED_SPARE)
+            r->spare[r->nspare++] = k;
+        else
+            madvise(r->data + k * r->seg, (size_t)r->seg, MADV_DONTNEED);
+    }
+    pthread_mutex_unlock(&r->mu);
 }
 
 void bs__ranged_close(bs_ranged *r)
@@ -484,6 +550,7 @@ void bs__ranged_close(bs_ranged *r)
     free(r->blob);
     free(r->sums);
     free(r->loaded);
+    free(r->refs);
     free(r);
 }
 

@@ -239,19 +239,21 @@ typedef int (*pq_fetch_fn)(void *ctx, uint64_t off, uint64_t len);
  * the selected columns' chunks are fetched. */
 int bs__pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char *const *names,
                        size_t nnames, pq_fetch_fn fetch, void *ctx);
+/* Gives back [off, off + len) of the file's bytes: no longer needed. */
+typedef void (*pq_release_fn)(void *ctx, uint64_t off, uint64_t len);
 /* A file's row groups read a few at a time: the footer and the column
  * selection of bs__pq_read_ranged, opened once; bs__pq_groups_read reads
  * the selected columns of row groups [g0, g1) into out (nrows: theirs).
  * Reads of disjoint groups may run on several threads at once (fetch must
- * allow it). buf, fetch and ctx must outlive the handle. */
+ * allow it). With release (may be NULL), each read releases every chunk
+ * range it fetched (the same off and len) once it is done with them. buf,
+ * fetch and ctx must outlive the handle. */
 typedef struct pq_groups pq_groups;
 int bs__pq_groups_open(pq_groups **out, const uint8_t *buf, size_t len, const char *const *names,
-                       size_t nnames, pq_fetch_fn fetch, void *ctx);
+                       size_t nnames, pq_fetch_fn fetch, pq_release_fn release, void *ctx);
 size_t bs__pq_groups_count(const pq_groups *g);
 int bs__pq_groups_read(const pq_groups *g, size_t g0, size_t g1, pq_table *out);
 void bs__pq_groups_close(pq_groups *g);
-/* Gives back [off, off + len) of the file's bytes: no longer needed. */
-typedef void (*pq_release_fn)(void *ctx, uint64_t off, uint64_t len);
 /* Checks the whole file as bs__pq_read does (the same footer, schema and page
  * checks: what this accepts, bs__pq_read and bs__pq_read_ranged read), decoding one
  * row group at a time through fetch (buf is then a sparse buffer; fetch may

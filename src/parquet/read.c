@@ -2018,13 +2018,25 @@ static int open_footer(footer *ft, const uint8_t *buf, size_t len, pq_fetch_fn f
 /* The byte range of column chunk m, [at, *end): checked to lie in the file
  * and fetched when the file is remote; nothing past it is read either way,
  * so that what a whole-file read (put) accepts, a ranged read (get) reads. */
-static int chunk_range(const chunk_meta *m, size_t len, pq_fetch_fn fetch, void *ctx, size_t *end)
+/* The chunk ranges a read fetched, to be released after it (room for
+ * every chunk it may fetch is made first). */
+typedef struct {
+    uint64_t (*r)[2];
+    size_t n;
+} pq_fetched;
+
+static int chunk_range(const chunk_meta *m, size_t len, pq_fetch_fn fetch, void *ctx, size_t *end,
+                       pq_fetched *done)
 {
     int64_t at = m->dict_off > 0 && m->dict_off < m->data_off ? m->dict_off : m->data_off;
     if (at < 4 || m->total_compressed <= 0 || (uint64_t)at > len ||
         (uint64_t)m->total_compressed > len - (uint64_t)at)
         return corrupt("a column chunk's declared byte range lies outside the file");
     int rc = fetch ? fetch(ctx, (uint64_t)at, (uint64_t)m->total_compressed) : 0;
+    if (!rc && fetch && done) {
+        done->r[done->n][0] = (uint64_t)at;
+        done->r[done->n++][1] = (uint64_t)m->total_compressed;
+    }
     *end = (size_t)at + (size_t)m->total_compressed;
     return rc;
 }
@@ -2032,7 +2044,7 @@ static int chunk_range(const chunk_meta *m, size_t len, pq_fetch_fn fetch, void 
 /* Leaf j of a nested column, row groups [g0, g1): its levels and its
  * values (dense) into st (st->col allocated here). */
 static int read_leaf(col_state *st, const footer *ft, const uint8_t *buf, size_t len, size_t j,
-                     size_t g0, size_t g1, pq_fetch_fn fetch, void *ctx)
+                     size_t g0, size_t g1, pq_fetch_fn fetch, void *ctx, pq_fetched *done)
 {
     const pq_node *ln = ft->leaf_node[j];
     const schema_el *s = ln->s;
@@ -2072,7 +2084,7 @@ static int read_leaf(col_state *st, const footer *ft, const uint8_t *buf, size_t
             rc = corrupt("a column chunk's type differs from the schema");
         else if (ft->group_rows[g] == 0) /* no rows: no pages to read */
             continue;
-        else if ((rc = chunk_range(m, len, fetch, ctx, &end)) == 0)
+        else if ((rc = chunk_range(m, len, fetch, ctx, &end, done)) == 0)
             rc = read_chunk(st, buf, end, m, ft->group_rows[g], 0);
         free(st->dict);
         free(st->dict_off);
@@ -2210,11 +2222,36 @@ typedef struct {
     char *name; /* the output name (a dotted path), or NULL: the node's */
 } pq_sel;
 
+static int read_groups_(pq_table *out, const footer *ft, const uint8_t *buf, size_t len,
+                        const pq_sel *sel, size_t nsel, size_t g0, size_t g1, pq_fetch_fn fetch,
+                        void *ctx, pq_fetched *done);
+
 /* Columns sel[0..nsel) of row groups [g0, g1) of ft into out (out->cols
- * allocated by the caller, out->ncols 0). */
+ * allocated by the caller, out->ncols 0); with release, every chunk range
+ * fetched is released once the groups are decoded (or the read failed). */
 static int read_groups(pq_table *out, const footer *ft, const uint8_t *buf, size_t len,
                        const pq_sel *sel, size_t nsel, size_t g0, size_t g1, pq_fetch_fn fetch,
-                       void *ctx)
+                       pq_release_fn release, void *ctx)
+{
+    pq_fetched done = {NULL, 0};
+    if (fetch && release) {
+        size_t leaves = 0;
+        for (size_t i = 0; i < nsel; i++)
+            leaves += sel[i].node->nleaves;
+        if (leaves && g1 > g0 &&
+            !(done.r = bs__malloc((g1 - g0) * leaves * sizeof(*done.r)))) /* (< the footer) */
+            return BLOBSTORE_ENOMEM;
+    }
+    int rc = read_groups_(out, ft, buf, len, sel, nsel, g0, g1, fetch, ctx, done.r ? &done : NULL);
+    for (size_t i = 0; i < done.n; i++)
+        release(ctx, done.r[i][0], done.r[i][1]);
+    free(done.r);
+    return rc;
+}
+
+static int read_groups_(pq_table *out, const footer *ft, const uint8_t *buf, size_t len,
+                        const pq_sel *sel, size_t nsel, size_t g0, size_t g1, pq_fetch_fn fetch,
+                        void *ctx, pq_fetched *done)
 {
     int rc = 0;
     out->nrows = 0;
@@ -2231,7 +2268,7 @@ static int read_groups(pq_table *out, const footer *ft, const uint8_t *buf, size
                 break;
             }
             for (size_t j = 0; j < nd->nleaves && !rc; j++)
-                rc = read_leaf(&lv[j], ft, buf, len, nd->leaf + j, g0, g1, fetch, ctx);
+                rc = read_leaf(&lv[j], ft, buf, len, nd->leaf + j, g0, g1, fetch, ctx, done);
             size_t n = 0;
             if (!rc)
                 rc = assemble(nd, 0, lv, nd->leaf, c, &n);
@@ -2279,7 +2316,7 @@ static int read_groups(pq_table *out, const footer *ft, const uint8_t *buf, size
             if (ft->group_rows[g] == 0) /* no rows: no pages to read */
                 continue;
             size_t before = st.row, end;
-            if ((rc = chunk_range(m, len, fetch, ctx, &end)) != 0)
+            if ((rc = chunk_range(m, len, fetch, ctx, &end, done)) != 0)
                 break;
             rc = read_chunk(&st, buf, end, m, ft->group_rows[g], c->nullable);
             if (!rc && st.row != before + ft->group_rows[g])
@@ -2339,6 +2376,7 @@ struct pq_groups {
     const uint8_t *buf;
     size_t len;
     pq_fetch_fn fetch;
+    pq_release_fn release;
     void *ctx;
 };
 
@@ -2354,7 +2392,7 @@ void bs__pq_groups_close(pq_groups *g)
 }
 
 int bs__pq_groups_open(pq_groups **out, const uint8_t *buf, size_t len, const char *const *names,
-                       size_t nnames, pq_fetch_fn fetch, void *ctx)
+                       size_t nnames, pq_fetch_fn fetch, pq_release_fn release, void *ctx)
 {
     *out = NULL;
     pq_groups *g = bs__calloc(1, sizeof(*g));
@@ -2368,6 +2406,7 @@ int bs__pq_groups_open(pq_groups **out, const uint8_t *buf, size_t len, const ch
     g->buf = buf;
     g->len = len;
     g->fetch = fetch;
+    g->release = release;
     g->ctx = ctx;
     /* Which columns. */
     size_t cnt = names ? nnames : g->ft.ntop;
@@ -2406,7 +2445,7 @@ int bs__pq_groups_read(const pq_groups *g, size_t g0, size_t g1, pq_table *out)
     memset(out, 0, sizeof(*out));
     out->cols = bs__calloc(g->nsel ? g->nsel : 1, sizeof(pq_column));
     int rc = out->cols ? read_groups(out, &g->ft, g->buf, g->len, g->sel, g->nsel, g0, g1, g->fetch,
-                                     g->ctx)
+                                     g->release, g->ctx)
                        : BLOBSTORE_ENOMEM;
     if (rc)
         bs__pq_table_free(out);
@@ -2418,7 +2457,7 @@ int bs__pq_read_ranged(pq_table *out, const uint8_t *buf, size_t len, const char
 {
     memset(out, 0, sizeof(*out));
     pq_groups *g;
-    int rc = bs__pq_groups_open(&g, buf, len, names, nnames, fetch, ctx);
+    int rc = bs__pq_groups_open(&g, buf, len, names, nnames, fetch, NULL, ctx);
     if (rc)
         return rc;
     rc = bs__pq_groups_read(g, 0, g->ft.ngroups, out);
@@ -2464,7 +2503,7 @@ int bs__pq_check_ranged(pq_table *schema, const uint8_t *buf, size_t len, pq_fet
         if (!(t.cols = bs__calloc(ft.ntop ? ft.ntop : 1, sizeof(pq_column))))
             rc = BLOBSTORE_ENOMEM;
         if (!rc)
-            rc = read_groups(&t, &ft, buf, len, sel, ft.ntop, g, g1, fetch, ctx);
+            rc = read_groups(&t, &ft, buf, len, sel, ft.ntop, g, g1, fetch, NULL, ctx);
         if (!rc && g == 0) { /* the columns, without their data */
             *schema = t;
             for (size_t k = 0; k < t.ncols; k++)

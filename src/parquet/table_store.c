@@ -412,6 +412,11 @@ static int fetch_cb(void *ctx, uint64_t off, uint64_t len)
     return bs__ranged_fetch(ctx, off, len);
 }
 
+static void release_cb(void *ctx, uint64_t off, uint64_t len)
+{
+    bs__ranged_release(ctx, off, len);
+}
+
 BLOBSTORE_API int blobstore_table_get(blobstore_table *out, blobstore *bs, const char *key,
                                       const char *const *names, size_t n)
 {
@@ -1614,7 +1619,7 @@ BLOBSTORE_API int blobstore_table_get_csv(blobstore *bs, const char *key, const 
         const uint8_t *file = bs__ranged_data(r, &len);
         pq_groups *g = NULL;
         int wrote = 0;
-        rc = bs__pq_groups_open(&g, file, len, names, n, fetch_cb, r);
+        rc = bs__pq_groups_open(&g, file, len, names, n, fetch_cb, release_cb, r);
         if (!rc)
             rc = csv_units(g, write, ctx, &wrote);
         bs__pq_groups_close(g);
