@@ -728,6 +728,17 @@ static size_t phys_width(int pt, int flen)
 /* Strings are UTF-8 (NUL included, which bs__utf8_valid refuses in keys). */
 static int utf8_ok(const uint8_t *p, size_t n)
 {
+    /* ASCII (NULs too) is valid as it is: eight bytes at a time. */
+    size_t a = 0;
+    for (uint64_t x; a + 8 <= n; a += 8) {
+        memcpy(&x, p + a, 8);
+        if (x & 0x8080808080808080ULL)
+            break;
+    }
+    while (a < n && p[a] < 0x80)
+        a++;
+    if (a == n)
+        return 1;
     for (;;) {
         const uint8_t *z = memchr(p, 0, n);
         size_t k = z ? (size_t)(z - p) : n;
@@ -892,7 +903,11 @@ static int put_value(col_state *st, int pt, size_t row, const uint8_t *p, size_t
             return bs__error(BLOBSTORE_ECORRUPT,
                              "parquet: column \"%s\": a STRING value is not valid UTF-8", c->name);
         c->offsets[row] = st->bytes.len;
-        return bs__buf_append(&st->bytes, p, n);
+        if (n == 0 || n > st->bytes.cap - st->bytes.len)
+            return bs__buf_append(&st->bytes, p, n);
+        memcpy(st->bytes.data + st->bytes.len, p, n);
+        st->bytes.len += n;
+        return 0;
     }
     if (pt == PT_INT96) { /* kept raw until the whole column is read */
         memcpy(st->i96 + row * 12, p, 12);

@@ -671,6 +671,31 @@ TEST(strings_must_be_utf8)
     s.values_len = v.len;
     CHECK_REFUSED(&s, BLOBSTORE_ECORRUPT, "UTF-8");
     bs__buf_free(&v);
+    /* Long values, whose ASCII is passed over eight bytes at a time: a bad
+     * byte anywhere in 20 is found, a character cut at the end of 17 too;
+     * 20 ASCII bytes with a NUL read. */
+    for (int at = 0; at <= 20; at++) {
+        char b[20];
+        memset(b, 'a', sizeof(b));
+        b[3] = 0;
+        if (at < 20)
+            b[at] = (char)0xff;
+        plain_bytes(&v, b, at < 20 ? 20 : 17);
+        if (at == 20)
+            v.data[v.len - 1] = 0xc3;
+        s.values = v.data;
+        s.values_len = v.len;
+        CHECK_REFUSED(&s, BLOBSTORE_ECORRUPT, "UTF-8");
+        bs__buf_free(&v);
+    }
+    plain_bytes(&v, "abc\0efghijklmnopqrst", 20);
+    s.values = v.data;
+    s.values_len = v.len;
+    char *csv20 = read_csv(&s, &rc);
+    CHECK_EQ(rc, 0);
+    CHECK(csv20 && memcmp(csv20, "x\nabc\0efghijklmnopqrst\n", 23) == 0);
+    blobstore_free(csv20);
+    bs__buf_free(&v);
 }
 
 /* A dictionary-encoded string column made by the writer, with its
