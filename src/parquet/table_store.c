@@ -1406,8 +1406,10 @@ static int csv_rows(bs_buf *b_, const blobstore_table *t, blobstore_write_fn wri
             }
             }
         }
+        if (!rc && b.len == b.cap)
+            rc = bs__buf_reserve(&b, 1);
         if (!rc)
-            rc = bs__buf_append(&b, "\n", 1);
+            b.data[b.len++] = '\n';
         if (!rc && write && b.len >= CSV_FLUSH) {
             if (write(ctx, b.data, b.len))
                 rc = bs__error(BLOBSTORE_ECALLBACK, "CSV: the writer failed");
