@@ -77,6 +77,11 @@ _PICKLE_MAGIC = b"BSPK\x01"
 # entries, dropped whole when another connection or this handle writes.
 _CACHE_VALUE_MAX = 4096
 _CACHE_ENTRIES = 4096
+_PICKLE_HEADER0 = struct.Struct("<IQ")  # a pickle header with no out-of-band buffer
+# Exactly these types are pickled whatever the value (never an array or a
+# table): a put of one skips the typed writers' checks.
+_PLAIN_TYPES = frozenset((dict, list, tuple, str, int, float, bool, complex, set, frozenset,
+                          type(None)))
 _KEY_FILE = "pickle_secret.key"
 
 
@@ -330,7 +335,8 @@ class BlobStore:
 
     def _signature(self, key, fmt, content_hash):
         msg = b"\0".join([key.encode(), fmt.encode(), content_hash.encode()])
-        return hmac.new(self._secret_key(), msg, hashlib.sha256).hexdigest()
+        # (the one-shot C HMAC: the same digest as hmac.new(...).hexdigest())
+        return hmac.digest(self._secret or self._secret_key(), msg, "sha256").hex()
 
     # -- put ---------------------------------------------------------------
 
@@ -371,6 +377,8 @@ class BlobStore:
         no_ow = not overwrite
         if isinstance(data, (bytes, bytearray, memoryview)):
             return self._store.put(key, data, meta, format="bytes", no_overwrite=no_ow)
+        if type(data) in _PLAIN_TYPES and chunks is None:  # never an array or a table
+            return self._put_pickle(data, key, meta, no_ow)
         typed = _typed_put(self, data, key, meta, chunks=chunks, no_overwrite=no_ow)
         if typed is not None:
             return typed
@@ -397,17 +405,22 @@ class BlobStore:
             body = pickle.dumps(obj, protocol=5, buffer_callback=keep)
         except Exception as e:
             raise ValueError(f"cannot pickle {type(obj).__name__}: {e}") from e
-        header = _PICKLE_MAGIC + struct.pack(
-            f"<IQ{len(buffers)}Q", len(buffers), len(body), *[b.nbytes for b in buffers]
-        )
-        parts = [header, body, *buffers]
-        h = hashlib.sha256()
-        for p in parts:
+        if buffers:
+            header = _PICKLE_MAGIC + struct.pack(
+                f"<IQ{len(buffers)}Q", len(buffers), len(body), *[b.nbytes for b in buffers]
+            )
+            parts = [header, body, *buffers]
+        else:
+            header = _PICKLE_MAGIC + _PICKLE_HEADER0.pack(0, len(body))
+            parts = [header, body]
+        h = hashlib.sha256(header)
+        for p in parts[1:]:
             h.update(p)
         content_hash = h.hexdigest()
         if key is None:  # a content-addressable store names it by its content
             key = content_hash if self.content_addressable else secrets.token_hex(8)
-        info = json.dumps({"signature": self._signature(key, "pickle", content_hash)})
+        # (what json.dumps gives of {"signature": hex}: hex digits need no escape)
+        info = '{"signature": "%s"}' % self._signature(key, "pickle", content_hash)
         return self._store.put(key, parts, meta, format="pickle", format_info=info,
                                no_overwrite=no_overwrite)
 
@@ -511,7 +524,10 @@ class BlobStore:
                     self._cache_ver = ver
                 hit = self._cache.get(key)
                 if hit is not None:
-                    return hit if type(hit) is bytes else self._unpickle(key, hit[0])
+                    if type(hit) is bytes:
+                        return hit
+                    # a pickle, its header parsed when it was cached
+                    return pickle.loads(hit[0], buffers=hit[1])
             # Bytes and pickles: one call into C reads the entry and its
             # value, and checks a pickle's signature and hash there.
             got = self._store.get_value(key, self._secret, trust)
@@ -534,8 +550,10 @@ class BlobStore:
                 if status == 2:
                     raise UnsafePickleError(f"refusing to unpickle {key!r}: it changed while read")
                 if ver is not None and not trust and len(value) <= _CACHE_VALUE_MAX:
-                    self._cache_put(key, (bytes(value),))  # checked: signed, unchanged
-                return self._unpickle(key, value)
+                    # checked (signed, unchanged): kept as the pickle's body
+                    # and out-of-band buffers, which a hit loads straight away
+                    self._cache_put(key, self._pickle_parts(key, bytes(value)))
+                return self._unpickle(key, value)  # (arrays in it: from the read buffer)
         text = self._store.get_metadata(key)
         if text is None:
             return _MISSING
@@ -645,6 +663,12 @@ class BlobStore:
 
     @staticmethod
     def _unpickle(key, buf):
+        body, bufs = BlobStore._pickle_parts(key, buf)
+        return pickle.loads(body, buffers=bufs)
+
+    @staticmethod
+    def _pickle_parts(key, buf):
+        """A blobstore pickle's body and out-of-band buffers (views of buf)."""
         view = memoryview(buf)
         if view[:5] != _PICKLE_MAGIC or len(view) < 17:
             raise CorruptError(f"{key!r} is not a blobstore pickle")
@@ -661,7 +685,7 @@ class BlobStore:
             pos += n
         if pos != len(view):
             raise CorruptError(f"{key!r}: pickle sizes do not add up")
-        return pickle.loads(body, buffers=bufs)
+        return body, bufs
 
 
     # -- batches -------------------------------------------------------------
