@@ -47,12 +47,12 @@ def best_rate(fn, n, reps=3):
     return best
 
 
-def fsync_rate(d):
+def fsync_rate(d, seconds=1.0):
     os.makedirs(d, exist_ok=True)
     p = os.path.join(d, "fsync.tmp")
     fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < 1.0:
+    while time.perf_counter() - t0 < seconds:
         os.write(fd, b"\0" * 256)
         os.fsync(fd)
         n += 1
@@ -104,16 +104,21 @@ def small_dicts():
     st.close()
     dc.close()
     st = blobstore.BlobStore(fresh("py-durable"), backend="sqlite", durability="durable")
-    m = min(n, 1000)  # ~ the fsync rate
+    m = min(n, 500)  # ~ a tenth of a second at the fsync rate
 
     def put_durable():
         for k, v in zip(keys[:m], values):
             st.put(v, key=k)
 
-    put_d = best_rate(put_durable, m, 1)
+    # the durable puts and the fsync rate (same disk, same directory tree)
+    # alternate, best of 4 rounds each: a single round of either drifted by
+    # 2x from one run to the next with the machine's load
+    put_d = fs = 0.0
+    for _ in range(4):
+        put_d = max(put_d, best_rate(put_durable, m, 1))
+        fs = max(fs, fsync_rate(os.path.join(ROOT, "py-fsync"), 0.25))
     assert st.get(keys[7]) == values[7]
     st.close()
-    fs = fsync_rate(os.path.join(ROOT, "py-fsync"))
     line("put, relaxed (vs diskcache set)", put_r, dc_put_rate, "/s",
          verdict(put_r / dc_put_rate, 2))
     line("get (vs diskcache get)", get_r, dc_get_rate, "/s", verdict(get_r / dc_get_rate, 2))
@@ -178,9 +183,11 @@ def arrays():
     st.put(smooth, key="a")  # steady state
     assert np.array_equal(st.get("a"), smooth)
     # The C library's own get (blobstore_array_get through the binding: one
-    # call, no Python work) against the package's get, alternated, best of 3.
+    # call, no Python work) against the package's get, alternated, best of 9
+    # (of 3, the ratio drifted from 0.5 to 1.3 between runs: the same work,
+    # profiled, differs by the package's ~0.05 ms of Python per get)
     c_best = py_best = 0.0
-    for _ in range(3):
+    for _ in range(9):
         t0 = time.perf_counter()
         st._store.get_array("a")
         c_best = max(c_best, mb / (time.perf_counter() - t0))
