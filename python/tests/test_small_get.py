@@ -231,3 +231,24 @@ def test_read_cache_serves_pickles_with_buffers_as_put(tmp_path):
                         assert a is not b
         with pytest.raises(ValueError):
             s.put({"a": 1}, key="c", chunks=(1,))  # chunks= is for arrays
+
+
+def test_signature_equals_hmac_new(tmp_path):
+    """_signature's HMAC (inner and outer SHA-256 states kept per handle)
+    against the standard library's hmac.new, for seeded random keys of
+    several lengths (the store's own is 32 bytes) and random messages."""
+    import random
+
+    seed = random.randrange(2**32)
+    print("seed", seed)
+    rng = random.Random(seed)
+    with BlobStore(tmp_path / "s") as s:
+        for klen in (32, 0, 1, 63, 64, 65, 200):
+            s._secret = rng.randbytes(klen)
+            s._hmac_pads = None
+            for _ in range(20):
+                key = "".join(rng.choice("abcé/_-0") for _ in range(rng.randrange(1, 40)))
+                h = rng.randbytes(32).hex()
+                want = hmac.new(s._secret, b"\0".join([key.encode(), b"pickle", h.encode()]),
+                                hashlib.sha256).hexdigest()
+                assert s._signature(key, "pickle", h) == want
