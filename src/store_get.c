@@ -358,6 +358,11 @@ BLOBSTORE_API int blobstore_get_fd(blobstore *bs, const char *key, int fd)
 /* ---- files read in parts ---- */
 
 #define RANGED_SPARE 16
+/* Each move splits the mapping into more VMAs (a 1 GB file read a column at
+ * a time: ~80 -> ~560): past this many moves in one open, a spare's pages go
+ * back to the kernel instead, far below vm.max_map_count (65530) even with
+ * a few reads at once. */
+#define RANGED_MOVES 1024
 
 struct bs_ranged {
     blobstore *bs;
@@ -374,6 +379,7 @@ struct bs_ranged {
      * before they are loaded again): moved, not faulted in afresh, under
      * the next segments fetched. */
     size_t spare[RANGED_SPARE], nspare;
+    size_t moves; /* spares moved so far (at most RANGED_MOVES) */
     pthread_mutex_t mu;
 };
 
@@ -467,10 +473,13 @@ static void take_pages(bs_ranged *r, size_t k)
         return;
     size_t s = r->spare[--r->nspare];
 #ifdef MREMAP_DONTUNMAP
-    void *at = mremap(r->data + s * r->seg, (size_t)r->seg, (size_t)r->seg,
-                      MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, r->data + k * r->seg);
-    if (at != MAP_FAILED)
-        return;
+    if (r->moves < RANGED_MOVES) {
+        r->moves++;
+        void *at = mremap(r->data + s * r->seg, (size_t)r->seg, (size_t)r->seg,
+                          MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, r->data + k * r->seg);
+        if (at != MAP_FAILED)
+            return;
+    }
 #endif
     madvise(r->data + s * r->seg, (size_t)r->seg, MADV_DONTNEED); /* back to the kernel */
 }
