@@ -18,6 +18,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
+import { compareCsvLines } from "./common.mjs";
 
 const [cli, dir, seedArg] = process.argv.slice(2);
 const seed = seedArg ? Number(seedArg) : Math.floor(Math.random() * 1000) / 1000;
@@ -55,15 +56,12 @@ const allCols = "id,l,ls,s,m,ll,lst,dd,st,mi,ln,sn,mn,lm";
 const wcodecs = ["snappy", "zstd", "gzip", "lz4_raw", "none"];
 // CSV files a and b equal line by line; counts the lines in wlines.
 function sameCsv(a, b, what) {
-  const x = readFileSync(a, "utf8").split("\n"), y = readFileSync(b, "utf8").split("\n");
-  check(x.length === y.length, `${what}: ${x.length} lines, expected ${y.length}`);
-  let bad = 0;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    if (x[i] === y[i]) { wlines++; continue; }
-    if (bad++ < 3) check(false, `${what} line ${i + 1}:\n  got:      ${x[i]}\n  expected: ${y[i]}`);
-  }
-  if (!bad) passed++;
-  return !bad;
+  const c = compareCsvLines(a, b);
+  check(c.lines[0] === c.lines[1], `${what}: ${c.lines[0]} lines, expected ${c.lines[1]}`);
+  wlines += c.equal;
+  for (const x of c.diffs) check(false, `${what} line ${x.line}:\n  got:      ${x.ours}\n  expected: ${x.theirs}`);
+  if (!c.diffs.length) passed++;
+  return !c.diffs.length;
 }
 
 // codec, page version, rows, row group size
@@ -94,14 +92,11 @@ for (const [codec, version, n, rg] of files) {
     const g = spawnSync(cli, args, { encoding: "utf8" });
     check(g.status === 0, `${name} ${tag}: get exits ${g.status}: ${g.stderr.trim()}`);
     return conn.run(`COPY (${sql}) TO '${theirs}' (HEADER)`).then(() => {
-      const a = readFileSync(ours, "utf8").split("\n"), b = readFileSync(theirs, "utf8").split("\n");
-      check(a.length === b.length, `${name} ${tag}: ${a.length} lines, DuckDB ${b.length}`);
-      let bad = 0;
-      for (let i = 0; i < Math.max(a.length, b.length); i++) {
-        if (a[i] === b[i]) { lines++; continue; }
-        if (bad++ < 3) check(false, `${name} ${tag} line ${i + 1}:\n  ours:   ${a[i]}\n  DuckDB: ${b[i]}`);
-      }
-      if (!bad) passed++;
+      const c = compareCsvLines(ours, theirs);
+      check(c.lines[0] === c.lines[1], `${name} ${tag}: ${c.lines[0]} lines, DuckDB ${c.lines[1]}`);
+      lines += c.equal;
+      for (const x of c.diffs) check(false, `${name} ${tag} line ${x.line}:\n  ours:   ${x.ours}\n  DuckDB: ${x.theirs}`);
+      if (!c.diffs.length) passed++;
     });
   };
   await compare(null, `SELECT * FROM read_parquet('${file}')`, "all");

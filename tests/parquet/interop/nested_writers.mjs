@@ -18,6 +18,7 @@ import {
 } from "apache-arrow";
 import * as parquetWasm from "parquet-wasm";
 import { ByteWriter, parquetWrite } from "hyparquet-writer";
+import { compareCsvLines, mulberry32 } from "./common.mjs";
 
 const [cli, dir, seedArg] = process.argv.slice(2);
 const seed = seedArg ? Number(seedArg) : Math.floor(Math.random() * 1e6);
@@ -28,15 +29,7 @@ function check(ok, what) {
   else { failed++; console.error(`FAIL seed=${seed}: ${what}`); }
 }
 
-// A seeded generator (mulberry32).
-let state = seed >>> 0;
-function rand() {
-  state = (state + 0x6d2b79f5) >>> 0;
-  let t = state;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const rand = mulberry32(seed);
 const int = (n) => Math.floor(rand() * n);
 const maybe = (p, f) => (rand() < p ? null : f());
 const list = (max, f) => Array.from({ length: int(max + 1) }, f);
@@ -192,14 +185,11 @@ for (const [writer, codec, version, n, rg, page, dict] of files) {
     const g = spawnSync(cli, args, { encoding: "utf8" });
     check(g.status === 0, `${name} ${tag}: get exits ${g.status}: ${g.stderr.trim()}`);
     await conn.run(`COPY (${sql}) TO '${theirs}' (HEADER)`);
-    const a = readFileSync(ours, "utf8").split("\n"), b = readFileSync(theirs, "utf8").split("\n");
-    check(a.length === b.length, `${name} ${tag}: ${a.length} lines, DuckDB ${b.length}`);
-    let bad = 0;
-    for (let i = 0; i < Math.max(a.length, b.length); i++) {
-      if (a[i] === b[i]) { lines++; continue; }
-      if (bad++ < 3) check(false, `${name} ${tag} line ${i + 1}:\n  ours:   ${a[i]}\n  DuckDB: ${b[i]}`);
-    }
-    if (!bad) passed++;
+    const c = compareCsvLines(ours, theirs);
+    check(c.lines[0] === c.lines[1], `${name} ${tag}: ${c.lines[0]} lines, DuckDB ${c.lines[1]}`);
+    lines += c.equal;
+    for (const x of c.diffs) check(false, `${name} ${tag} line ${x.line}:\n  ours:   ${x.ours}\n  DuckDB: ${x.theirs}`);
+    if (!c.diffs.length) passed++;
   };
   // (The flat double f aside: blobstore's CSV writes a top-level double as
   // %.17g, DuckDB its shortest text; it is compared by value below.)

@@ -9,6 +9,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { DuckDBInstance } from "@duckdb/node-api";
+import { mulberry32 } from "./common.mjs";
 
 const [cli, dir, seedArg] = process.argv.slice(2);
 const seed = Number(seedArg ?? 20261202);
@@ -19,15 +20,7 @@ function check(ok, what) {
   else { failed++; console.error(`FAIL (seed ${seed}): ${what}`); }
 }
 
-// A seeded generator (mulberry32).
-let state = seed >>> 0;
-function rand() {
-  state = (state + 0x6d2b79f5) >>> 0;
-  let t = state;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const rand = mulberry32(seed);
 function digits(n) { let s = ""; for (let i = 0; i < n; i++) s += Math.floor(rand() * 10); return s; }
 
 // DECIMAL(p,s) on INT32 (p <= 9) and INT64 (p <= 18), TIME (INT64 micros).
