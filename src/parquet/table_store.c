@@ -1693,6 +1693,25 @@ static int csv_fill(csv_src *c)
     }
 }
 
+/* How many bytes of s[0..n) are '\n': eight at a time (a byte of x is zero
+ * where s has a line end; t gets the top bit of each zero byte alone, with
+ * no borrow between bytes, so the count is exact; no popcount instruction
+ * is assumed). */
+static size_t count_newlines(const char *s, size_t n)
+{
+    const uint64_t ones7 = 0x7f7f7f7f7f7f7f7full, nl = 0x0a0a0a0a0a0a0a0aull;
+    size_t count = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        uint64_t x = w ^ nl, t = ~(((x & ones7) + ones7) | x | ones7);
+        count += (size_t)(((t >> 7) * 0x0101010101010101ull) >> 56); /* its 0/1 bytes summed */
+    }
+    for (; i < n; i++)
+        count += s[i] == '\n';
+    return count;
+}
+
 /* The end of the complete records from c->start: after the last line end,
  * outside quotes, within want bytes (or after the first record if that is
  * longer); 0 when more must be read first. Quotes as csv_parse reads them: a
@@ -1710,8 +1729,7 @@ static size_t csv_cut(const csv_src *c, size_t want, size_t *records)
         if (!nl)
             nl = memrchr(s + c->start, '\n', n - c->start);
         cut = nl ? (size_t)(nl - s) + 1 : 0;
-        for (size_t i = c->start; i < cut; i++)
-            count += s[i] == '\n';
+        count = cut ? count_newlines(s + c->start, cut - c->start) : 0;
     }
     for (size_t i = cut ? n : c->start; i < n; i++) {
         char ch = s[i];

@@ -463,6 +463,54 @@ TEST(csv_put_in_pieces_is_the_csv_parsed_whole)
     blobstore_close(bs);
 }
 
+/*
+ * Records are counted as the CSV is read a piece at a time (the pieces
+ * without quotes by counting line ends eight bytes at a time): an error in
+ * the last piece names the record it is in, counted from the file's start,
+ * for pieces of every size.
+ */
+TEST(csv_errors_name_the_record_across_pieces)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir);
+    CHECK(bs != NULL);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/nq.csv", dir);
+    bs_buf csv = {0};
+    bs__buf_append(&csv, "a,b,c\n", 6);
+    uint64_t seed = 77;
+    size_t records = 3001;
+    for (size_t r = 0; r + 1 < records; r++) {
+        char line[96];
+        int n = snprintf(line, sizeof(line), "%zu,%llu.5,w%.*s\n", r,
+                         (unsigned long long)(rng(&seed) % 100000), (int)(r % 23),
+                         "abcdefghijklmnopqrstuvw");
+        bs__buf_append(&csv, line, (size_t)n);
+    }
+    bs__buf_append(&csv, "7,1.5,\"open\n", 12); /* record 3002 (the header is 1) */
+    CHECK(write_file(path, csv.data, csv.len));
+    static const size_t pieces[] = {1, 7, 64, 333, 1000, 4096, 100000, (size_t)2 << 20};
+    size_t saved = bs__pq_csv_piece;
+    for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+        bs__pq_csv_piece = pieces[i];
+        int fd = open(path, O_RDONLY);
+        int rc = blobstore_table_put_csv_fd(NULL, bs, "t", fd, NULL, NULL);
+        close(fd);
+        bs__pq_csv_piece = saved;
+        CHECK_EQ(rc, BLOBSTORE_EINVAL);
+        const char *msg = blobstore_errmsg(), *from = strstr(msg, "records "),
+                   *line = strstr(msg, "on line ");
+        CHECK(from != NULL && line != NULL);
+        size_t first = from ? strtoul(from + 8, NULL, 10) : 0,
+               own = line ? strtoul(line + 8, NULL, 10) : 0;
+        if (first + own - 2 != records + 1)
+            fprintf(stderr, "piece %zu: %s\n", pieces[i], msg);
+        CHECK_EQ(first + own - 2, records + 1);
+    }
+    bs__buf_free(&csv);
+    blobstore_close(bs);
+}
+
 /* Peak RSS in bytes of a child process running fn(arg). */
 static long child_peak(void (*fn)(const char *dir, const char *path), const char *dir,
                        const char *path, int *status)
@@ -736,6 +784,7 @@ TEST(parquet_put_fd_checks_every_row_group)
 
 static const test_case tests[] = {
     TEST_ENTRY(csv_put_in_pieces_is_the_csv_parsed_whole),
+    TEST_ENTRY(csv_errors_name_the_record_across_pieces),
     TEST_ENTRY(csv_put_memory_is_bounded),
     TEST_ENTRY(parquet_put_memory_is_bounded),
     TEST_ENTRY(parquet_put_fd_checks_every_row_group),
