@@ -1833,6 +1833,19 @@ static int csv_header(csv_src *c, csv_grid *g)
     return rc;
 }
 
+/* CSV rows parsed on a second thread while the first encodes the previous
+ * ones (put --csv's second pass): a slot of one table between them. */
+typedef struct {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started, stop;
+    int ready; /* the slot holds the next rows, or the end, or an error */
+    int end, rc;
+    char msg[1024];
+    pq_table t;
+} csv_pipe;
+
 typedef struct table_stream {
     pq_writer *w;
     bs_buf out; /* bytes made and not yet read */
@@ -1842,6 +1855,7 @@ typedef struct table_stream {
     const pq_table *t; /* a table in memory: its rows from next on */
     size_t next, per;
     csv_src *csv; /* or CSV */
+    csv_pipe pipe;
     pq_table *schema;
     char *pandas; /* given, or NULL: made at the end */
     json_t *extra;
@@ -1867,6 +1881,93 @@ static int csv_table(pq_table *t, const pq_table *schema, const csv_grid *g)
     return rc;
 }
 
+/* The producer: each piece of CSV as a table into the slot, until the end
+ * or an error (which it hands over too), or until told to stop. */
+static void *csv_produce(void *arg)
+{
+    table_stream *s = arg;
+    csv_pipe *p = &s->pipe;
+    for (;;) {
+        pq_table t;
+        memset(&t, 0, sizeof(t));
+        csv_grid g;
+        int end = 0, rc = csv_next(s->csv, &g, CSV_PIECE);
+        if (!rc && g.nrows > 1) {
+            if (g.ncols != s->schema->ncols)
+                rc = bs__error(BLOBSTORE_EINVAL, "CSV: records with %zu fields, the header %zu",
+                               g.ncols, s->schema->ncols);
+            if (!rc)
+                rc = csv_table(&t, s->schema, &g);
+        } else if (!rc) {
+            end = 1;
+        }
+        csv_stash(s->csv, &g);
+        if (rc)
+            bs__pq_table_free(&t);
+        pthread_mutex_lock(&p->mu);
+        while (p->ready && !p->stop)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->stop) {
+            pthread_mutex_unlock(&p->mu);
+            bs__pq_table_free(&t);
+            return NULL;
+        }
+        p->t = t;
+        p->end = end;
+        p->rc = rc;
+        if (rc)
+            snprintf(p->msg, sizeof(p->msg), "%s", blobstore_errmsg());
+        p->ready = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        if (rc || end)
+            return NULL;
+    }
+}
+
+/* The consumer's side: the next rows (*end at the end). */
+static int csv_take(table_stream *s, pq_table *t, int *end)
+{
+    csv_pipe *p = &s->pipe;
+    if (!p->started) {
+        pthread_mutex_init(&p->mu, NULL);
+        pthread_cond_init(&p->cv, NULL);
+        if (pthread_create(&p->th, NULL, csv_produce, s) != 0) {
+            pthread_cond_destroy(&p->cv);
+            pthread_mutex_destroy(&p->mu);
+            return bs__error(BLOBSTORE_ENOMEM, "cannot start a thread to read the CSV");
+        }
+        p->started = 1;
+    }
+    pthread_mutex_lock(&p->mu);
+    while (!p->ready)
+        pthread_cond_wait(&p->cv, &p->mu);
+    *t = p->t;
+    memset(&p->t, 0, sizeof(p->t));
+    *end = p->end;
+    int rc = p->rc;
+    p->ready = p->rc || p->end; /* (after these, nothing more comes) */
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return rc ? bs__error(rc, "%s", p->msg) : 0;
+}
+
+/* Stop the producer, wherever it is, and free what it left. */
+static void csv_pipe_close(csv_pipe *p)
+{
+    if (!p->started)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->th, NULL);
+    bs__pq_table_free(&p->t);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    p->started = 0;
+}
+
 /* Make more of the file: a row group, or the footer at the end. */
 static int ts_refill(table_stream *s)
 {
@@ -1877,25 +1978,15 @@ static int ts_refill(table_stream *s)
         return rc;
     }
     if (s->csv) {
-        csv_grid g;
-        int rc = csv_next(s->csv, &g, CSV_PIECE);
-        if (!rc && g.nrows > 1) {
-            if (g.ncols != s->schema->ncols)
-                rc = bs__error(BLOBSTORE_EINVAL, "CSV: records with %zu fields, the header %zu",
-                               g.ncols, s->schema->ncols);
-            pq_table t;
-            memset(&t, 0, sizeof(t));
-            if (!rc)
-                rc = csv_table(&t, s->schema, &g);
-            if (!rc)
-                rc = bs__pq_writer_write(s->w, &t, 0, t.nrows);
-            bs__pq_table_free(&t);
-            csv_stash(s->csv, &g);
-            return rc;
-        }
-        csv_stash(s->csv, &g);
+        pq_table t;
+        int end = 0, rc = csv_take(s, &t, &end);
         if (rc)
             return rc;
+        if (!end) {
+            rc = bs__pq_writer_write(s->w, &t, 0, t.nrows);
+            bs__pq_table_free(&t);
+            return rc;
+        }
     }
     s->schema->nrows = (size_t)bs__pq_writer_rows(s->w);
     if (!s->pandas && !(s->pandas = bs__pq_pandas_metadata(s->schema)))
@@ -1959,6 +2050,7 @@ static int ts_put(char **out_key, blobstore *bs, const char *key, struct table_s
         if (rc == BLOBSTORE_ECALLBACK && s->rc) /* the table's own error */
             rc = bs__error(s->rc, "%s", s->msg);
     }
+    csv_pipe_close(&s->pipe);
     bs__pq_writer_free(s->w);
     bs__buf_free(&s->out);
     free(s->pandas);
