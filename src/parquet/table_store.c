@@ -1833,17 +1833,23 @@ static int csv_header(csv_src *c, csv_grid *g)
     return rc;
 }
 
-/* CSV rows parsed on a second thread while the first encodes the previous
- * ones (put --csv's second pass): a slot of one table between them. */
+/* CSV pieces parsed on a second thread while the first works on the one
+ * before (put --csv): a slot of one piece between them. Pass 1 hands over
+ * grids (to infer the types; each comes back, as `used`, for the next
+ * piece's memory), pass 2 tables of the schema's columns (to encode). */
 typedef struct {
+    csv_src *csv;
+    const pq_table *schema;
+    int grids; /* hand over grids, not tables */
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int started, stop;
-    int ready; /* the slot holds the next rows, or the end, or an error */
+    int ready; /* the slot holds the next piece, or the end, or an error */
     int end, rc;
     char msg[1024];
     pq_table t;
+    csv_grid g, used;
 } csv_pipe;
 
 typedef struct table_stream {
@@ -1881,38 +1887,43 @@ static int csv_table(pq_table *t, const pq_table *schema, const csv_grid *g)
     return rc;
 }
 
-/* The producer: each piece of CSV as a table into the slot, until the end
- * or an error (which it hands over too), or until told to stop. */
+/* The producer: each piece of CSV into the slot, until the end or an error
+ * (which it hands over too), or until told to stop. */
 static void *csv_produce(void *arg)
 {
-    table_stream *s = arg;
-    csv_pipe *p = &s->pipe;
+    csv_pipe *p = arg;
     for (;;) {
+        pthread_mutex_lock(&p->mu);
+        if (p->used.text || p->used.cells) { /* the memory of a piece done with */
+            csv_stash(p->csv, &p->used);
+        }
+        pthread_mutex_unlock(&p->mu);
         pq_table t;
         memset(&t, 0, sizeof(t));
         csv_grid g;
-        int end = 0, rc = csv_next(s->csv, &g, CSV_PIECE);
-        if (!rc && g.nrows > 1) {
-            if (g.ncols != s->schema->ncols)
-                rc = bs__error(BLOBSTORE_EINVAL, "CSV: records with %zu fields, the header %zu",
-                               g.ncols, s->schema->ncols);
-            if (!rc)
-                rc = csv_table(&t, s->schema, &g);
-        } else if (!rc) {
+        int end = 0, rc = csv_next(p->csv, &g, CSV_PIECE);
+        if (!rc && g.nrows <= 1)
             end = 1;
-        }
-        csv_stash(s->csv, &g);
+        else if (!rc && !p->grids && g.ncols != p->schema->ncols)
+            rc = bs__error(BLOBSTORE_EINVAL, "CSV: records with %zu fields, the header %zu",
+                           g.ncols, p->schema->ncols);
+        else if (!rc && !p->grids)
+            rc = csv_table(&t, p->schema, &g);
         if (rc)
             bs__pq_table_free(&t);
+        if (rc || end || !p->grids)
+            csv_stash(p->csv, &g);
         pthread_mutex_lock(&p->mu);
         while (p->ready && !p->stop)
             pthread_cond_wait(&p->cv, &p->mu);
         if (p->stop) {
             pthread_mutex_unlock(&p->mu);
             bs__pq_table_free(&t);
+            grid_free(&g);
             return NULL;
         }
         p->t = t;
+        p->g = g;
         p->end = end;
         p->rc = rc;
         if (rc)
@@ -1925,14 +1936,14 @@ static void *csv_produce(void *arg)
     }
 }
 
-/* The consumer's side: the next rows (*end at the end). */
-static int csv_take(table_stream *s, pq_table *t, int *end)
+/* The consumer's side: the next piece, as a table (t) or a grid (g); *end
+ * at the end. */
+static int csv_take(csv_pipe *p, pq_table *t, csv_grid *g, int *end)
 {
-    csv_pipe *p = &s->pipe;
     if (!p->started) {
         pthread_mutex_init(&p->mu, NULL);
         pthread_cond_init(&p->cv, NULL);
-        if (pthread_create(&p->th, NULL, csv_produce, s) != 0) {
+        if (pthread_create(&p->th, NULL, csv_produce, p) != 0) {
             pthread_cond_destroy(&p->cv);
             pthread_mutex_destroy(&p->mu);
             return bs__error(BLOBSTORE_ENOMEM, "cannot start a thread to read the CSV");
@@ -1942,14 +1953,28 @@ static int csv_take(table_stream *s, pq_table *t, int *end)
     pthread_mutex_lock(&p->mu);
     while (!p->ready)
         pthread_cond_wait(&p->cv, &p->mu);
-    *t = p->t;
+    if (t)
+        *t = p->t;
+    if (g)
+        *g = p->g;
     memset(&p->t, 0, sizeof(p->t));
+    memset(&p->g, 0, sizeof(p->g));
     *end = p->end;
     int rc = p->rc;
     p->ready = p->rc || p->end; /* (after these, nothing more comes) */
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return rc ? bs__error(rc, "%s", p->msg) : 0;
+}
+
+/* A grid taken is given back when done with: its memory serves a next piece. */
+static void csv_give_back(csv_pipe *p, csv_grid *g)
+{
+    pthread_mutex_lock(&p->mu);
+    grid_free(&p->used);
+    p->used = *g;
+    memset(g, 0, sizeof(*g));
+    pthread_mutex_unlock(&p->mu);
 }
 
 /* Stop the producer, wherever it is, and free what it left. */
@@ -1963,6 +1988,8 @@ static void csv_pipe_close(csv_pipe *p)
     pthread_mutex_unlock(&p->mu);
     pthread_join(p->th, NULL);
     bs__pq_table_free(&p->t);
+    grid_free(&p->g);
+    grid_free(&p->used);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     p->started = 0;
@@ -1979,7 +2006,7 @@ static int ts_refill(table_stream *s)
     }
     if (s->csv) {
         pq_table t;
-        int end = 0, rc = csv_take(s, &t, &end);
+        int end = 0, rc = csv_take(&s->pipe, &t, NULL, &end);
         if (rc)
             return rc;
         if (!end) {
@@ -2085,15 +2112,19 @@ BLOBSTORE_API int blobstore_table_put_csv_fd(char **out_key, blobstore *bs, cons
     grid_free(&g);
     for (size_t k = 0; k < sch.ncols; k++)
         fit[k] = FIT_INT | FIT_DOUBLE | FIT_BOOL;
+    csv_pipe pass1;
+    memset(&pass1, 0, sizeof(pass1));
+    pass1.csv = &c;
+    pass1.grids = 1;
     while (!rc) {
-        if ((rc = csv_next(&c, &g, CSV_PIECE)) == 0 && g.nrows <= 1) {
-            csv_stash(&c, &g);
+        int end = 0;
+        if ((rc = csv_take(&pass1, NULL, &g, &end)) != 0 || end)
             break;
-        }
-        for (size_t k = 0; k < sch.ncols && !rc; k++)
+        for (size_t k = 0; k < sch.ncols; k++)
             csv_scan(&g, k, &fit[k]);
-        csv_stash(&c, &g);
+        csv_give_back(&pass1, &g);
     }
+    csv_pipe_close(&pass1);
     for (size_t k = 0; k < sch.ncols && !rc; k++) {
         if (!given[k])
             sch.cols[k].type = csv_pick(fit[k]);
@@ -2116,6 +2147,8 @@ BLOBSTORE_API int blobstore_table_put_csv_fd(char **out_key, blobstore *bs, cons
         memset(&s, 0, sizeof(s));
         s.csv = &c;
         s.schema = &sch;
+        s.pipe.csv = &c;
+        s.pipe.schema = &sch;
         rc = ts_put(out_key, bs, key, &s, o);
     } else {
         grid_free(&g);
