@@ -252,3 +252,35 @@ def test_signature_equals_hmac_new(tmp_path):
                 want = hmac.new(s._secret, b"\0".join([key.encode(), b"pickle", h.encode()]),
                                 hashlib.sha256).hexdigest()
                 assert s._signature(key, "pickle", h) == want
+
+
+def test_read_cache_holds_a_working_set_of_ten_thousand_small_values(tmp_path):
+    """The cache is bounded by bytes (32 MiB), not by a count of entries: a
+    second pass over 10,000 small values reads none of them from C."""
+    n = 10000
+    values = {f"k{i:05d}": {"id": i, "name": f"user{i:06d}", "pad": "x" * (i % 300)}
+              for i in range(n)}
+    with BlobStore(tmp_path / "s", backend="sqlite", durability="relaxed") as s:
+        with s.batch():
+            for k, v in values.items():
+                s.put(v, key=k)
+        for k, v in values.items():
+            assert s.get(k) == v
+        counting = _Counting(s._store)
+        s._store = counting
+        try:
+            for k, v in values.items():
+                assert s.get(k) == v
+            assert "get_value" not in counting.calls
+            # large values are not cached; the bytes bound still holds
+            big = b"y" * 5000
+            s._store = counting._s
+            s.put(big, key="big")
+            assert s.get("big") == big
+            s._store = counting
+            counting.calls.clear()
+            assert s.get("big") == big
+            assert counting.calls.count("get_value") == 1
+        finally:
+            s._store = counting._s
+        assert s._cache_bytes <= 32 << 20
