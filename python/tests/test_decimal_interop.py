@@ -20,9 +20,8 @@ import pandas as pd
 import pytest
 
 from blobstore import BlobStore
+from interop import INTEROP, duckdb, put_file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-INTEROP = os.path.join(HERE, "..", "..", "tests", "parquet", "interop")
 SEED = int(os.environ.get("BLOBSTORE_DECIMAL_PY_SEED", random.randrange(1 << 30)))
 N = 3000
 
@@ -48,23 +47,12 @@ def as_decimal(v, s):
     return None if v is None else Decimal(f"{v}E{-s}")  # exact (scaleb rounds to 28 digits)
 
 
-def duck(*sql):
-    if not os.path.isdir(os.path.join(INTEROP, "node_modules", "@duckdb")):
-        pytest.fail("DuckDB for Node.js is missing: run scripts/install-node-deps.sh")
-    subprocess.run(["node", "duck_sql.mjs", *sql], cwd=INTEROP, check=True)
-
-
-def put_file(s, key, path):
-    """A Parquet file stored as it is (what `blobstore put FILE` does)."""
-    with open(path, "rb") as f:
-        s._store.put(key, f.read(), None, format="parquet", raw=True, extension=".parquet")
-
 
 def check_against_duckdb(tmp_path, path, cols):
     """Our pandas cells against DuckDB's text of each and the generator's value."""
     out = tmp_path / (os.path.basename(path) + ".json")
     casts = ", ".join(f"CAST({c} AS VARCHAR) AS {c}" for c in cols)
-    duck(f"COPY (SELECT {casts} FROM read_parquet('{path}')) TO '{out}' (FORMAT JSON)")
+    duckdb(f"COPY (SELECT {casts} FROM read_parquet('{path}')) TO '{out}' (FORMAT JSON)")
     rows = [json.loads(line) for line in open(out)]
     assert len(rows) == N, f"seed {SEED}"
     with BlobStore(tmp_path / "s") as s:
@@ -102,10 +90,10 @@ def test_duckdb_wide_decimals_as_python_decimals(tmp_path):
                              for v in cols.values()) + "\n")
     path = tmp_path / "duck_wide.parquet"
     types = ", ".join(f"'{c}': 'DECIMAL({p},{sc})'" for c, (p, sc, _) in cols.items())
-    duck(f"COPY (SELECT * FROM read_csv('{csv}', header = true, columns = {{{types}}})) "
+    duckdb(f"COPY (SELECT * FROM read_csv('{csv}', header = true, columns = {{{types}}})) "
          f"TO '{path}' (FORMAT PARQUET, ROW_GROUP_SIZE 1000)")
     schema = tmp_path / "schema.json"
-    duck(f"COPY (SELECT DISTINCT type, type_length FROM parquet_schema('{path}') WHERE type IS NOT NULL) "
+    duckdb(f"COPY (SELECT DISTINCT type, type_length FROM parquet_schema('{path}') WHERE type IS NOT NULL) "
          f"TO '{schema}' (FORMAT JSON)")
     assert [json.loads(line) for line in open(schema)] == \
         [{"type": "FIXED_LEN_BYTE_ARRAY", "type_length": "16"}], f"seed {SEED}"
@@ -124,7 +112,7 @@ def test_byte_array_decimals_as_python_decimals(tmp_path, codec, row_group, page
     path = tmp_path / "hy_decimal.parquet"
     subprocess.run(["node", "hy_decimal.mjs", str(spec), str(path)], cwd=INTEROP, check=True)
     schema = tmp_path / "schema.json"
-    duck(f"COPY (SELECT DISTINCT type FROM parquet_schema('{path}') WHERE type IS NOT NULL) TO '{schema}' (FORMAT JSON)")
+    duckdb(f"COPY (SELECT DISTINCT type FROM parquet_schema('{path}') WHERE type IS NOT NULL) TO '{schema}' (FORMAT JSON)")
     assert [json.loads(line) for line in open(schema)] == [{"type": "BYTE_ARRAY"}], f"seed {SEED}"
     assert check_against_duckdb(tmp_path, path, cols) == 6 * N
 

@@ -10,29 +10,15 @@ BLOBSTORE_NESTED_PY_SEED=N reproduces a run; the seed is printed on failure.
 import decimal
 import os
 import random
-import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from blobstore import BlobStore, _typed
+from interop import duckdb, put_file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-INTEROP = os.path.join(HERE, "..", "..", "tests", "parquet", "interop")
 SEED = int(os.environ.get("BLOBSTORE_NESTED_PY_SEED", random.randrange(1 << 30)))
-
-
-def duckdb(*sql):
-    """Run SQL statements in DuckDB (Node.js); fails loudly when it is missing."""
-    if not os.path.isdir(os.path.join(INTEROP, "node_modules", "@duckdb")):
-        pytest.fail("DuckDB for Node.js is missing: run scripts/install-node-deps.sh")
-    subprocess.run(["node", "duck_sql.mjs", *sql], cwd=INTEROP, check=True)
-
-
-def put_file(store, key, path):
-    with open(path, "rb") as f:
-        store._store.put(key, f.read(), None, format="parquet", raw=True, extension=".parquet")
 
 
 def same_tree(ours, theirs, n, where):

@@ -9,16 +9,14 @@ import json
 import math
 import os
 import random
-import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from blobstore import BlobStore
+from interop import duckdb
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-INTEROP = os.path.join(HERE, "..", "..", "tests", "parquet", "interop")
 SEED = int(os.environ.get("BLOBSTORE_NESTED_PY_SEED", random.randrange(1 << 30)))
 WORDS = ["", "a", "é", "x,y", "null", "it's", "line\nbreak", " lead", "{q}", "k=v"]
 
@@ -153,8 +151,6 @@ def duck_same(ours, theirs):
 
 
 def test_duckdb_reads_the_stored_files(tmp_path):
-    if not os.path.isdir(os.path.join(INTEROP, "node_modules", "@duckdb")):
-        pytest.fail("DuckDB for Node.js is missing: run scripts/install-node-deps.sh")
     cells = 0
     with BlobStore(tmp_path / "s") as s:
         sql = []
@@ -167,7 +163,7 @@ def test_duckdb_reads_the_stored_files(tmp_path):
             out = tmp_path / f"{name}.json"
             sql.append(f"COPY (SELECT * FROM read_parquet('{path}')) TO '{out}' (FORMAT JSON)")
             jobs.append((name, df, out))
-        subprocess.run(["node", "duck_sql.mjs", *sql], cwd=INTEROP, check=True)
+        duckdb(*sql)
         for name, df, out in jobs:
             rows = [json.loads(line) for line in open(out)]
             assert len(rows) == len(df), f"seed {SEED}: {name}"

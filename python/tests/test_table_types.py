@@ -13,17 +13,11 @@ import pandas as pd
 import pytest
 
 from blobstore import BlobStore, UnsupportedError
+from interop import put_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TYPES = os.path.join(HERE, "..", "..", "tests", "parquet", "types")
 DEFECTS = os.path.join(HERE, "..", "..", "tests", "parquet", "defects")
-
-
-def put_file(store, key, path):
-    """A Parquet file stored as it is (what `blobstore put FILE` does)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    store._store.put(key, data, None, format="parquet", raw=True, extension=".parquet")
 
 
 def duckdb_rows():
