@@ -107,9 +107,7 @@ int bs__buf_reserve(bs_buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    /* a first reservation of the whole (a blob's size): huge pages */
-    unsigned char *d =
-        !b->data && need >= LARGE_MIN ? bs__malloc_large(cap = need) : bs__realloc(b->data, cap);
+    unsigned char *d = bs__realloc(b->data, cap);
     if (!d)
         return BLOBSTORE_ENOMEM;
     b->data = d;

@@ -38,6 +38,29 @@ static void cleanup(void)
         nftw(tmp_root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+long test_vm_kib(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t n = strlen(field);
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, field, n) && line[n] == ':')
+            v = atol(line + n + 1);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+int test_peak_reset(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    int ok = f && fputs("5", f) >= 0;
+    if (f)
+        ok &= fclose(f) == 0;
+    return ok;
+}
+
 const char *test_tmpdir(void)
 {
     if (!tmp_root[0]) {

@@ -25,6 +25,10 @@ void test__fail(const char *file, int line, const char *fmt, ...);
 const char *test_tmpdir(void);
 /* Path of a file under the source tree. */
 const char *test_source_path(const char *rel);
+/* A field of /proc/self/status in KiB (VmRSS, VmHWM), or -1. */
+long test_vm_kib(const char *field);
+/* Reset the process's peak RSS (VmHWM) to its RSS now; 0 when it cannot. */
+int test_peak_reset(void);
 int test_main(const test_case *tests, size_t n, int argc, char **argv);
 
 #define TEST(name) static void name(void)

@@ -388,20 +388,6 @@ TEST(memcpyed_header_is_the_encoders)
     }
 }
 
-static long vm_kib(const char *field)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    size_t n = strlen(field);
-    while (f && fgets(line, sizeof(line), f))
-        if (!strncmp(line, field, n) && line[n] == ':')
-            v = atol(line + n + 1);
-    if (f)
-        fclose(f);
-    return v;
-}
-
 /* An array of several chunks is written from the caller's bytes: the file
  * is the same as from a copy (the Fortran-order input goes through one),
  * and a put of 96 MiB takes no copy of it (peak RSS). */
@@ -437,13 +423,10 @@ TEST(several_chunks_are_written_without_a_copy)
     blobstore *bs = open_store(test_tmpdir(), "filesystem", "none");
     CHECK(bs != NULL);
     blobstore_array a = {"<i8", 2, {(int64_t)rows, (int64_t)cols}, c, rows * cols * 8, 0};
-    FILE *cr = fopen("/proc/self/clear_refs", "w");
-    int reset = cr && fputs("5", cr) >= 0;
-    if (cr)
-        fclose(cr);
-    long before = vm_kib("VmRSS");
+    int reset = test_peak_reset();
+    long before = test_vm_kib("VmRSS");
     CHECK_EQ(blobstore_array_put(NULL, bs, "a", &a, NULL), 0);
-    long peak = vm_kib("VmHWM");
+    long peak = test_vm_kib("VmHWM");
     printf("  put of a 96 MB array: peak RSS %+ld KiB%s\n", peak - before,
            reset ? "" : " (peak not reset: not checked)");
 #ifndef __SANITIZE_ADDRESS__ /* (ASan's shadow and quarantine are memory of their own) */
