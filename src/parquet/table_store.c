@@ -1860,8 +1860,7 @@ typedef struct table_stream {
     char msg[1024];
     const pq_table *t; /* a table in memory: its rows from next on */
     size_t next, per;
-    csv_src *csv; /* or CSV */
-    csv_pipe pipe;
+    csv_pipe pipe; /* or CSV (pipe.csv set) */
     pq_table *schema;
     char *pandas; /* given, or NULL: made at the end */
     json_t *extra;
@@ -2004,7 +2003,7 @@ static int ts_refill(table_stream *s)
         s->next = r1;
         return rc;
     }
-    if (s->csv) {
+    if (s->pipe.csv) {
         pq_table t;
         int end = 0, rc = csv_take(&s->pipe, &t, NULL, &end);
         if (rc)
@@ -2145,7 +2144,6 @@ BLOBSTORE_API int blobstore_table_put_csv_fd(char **out_key, blobstore *bs, cons
         grid_free(&g);
         struct table_stream s;
         memset(&s, 0, sizeof(s));
-        s.csv = &c;
         s.schema = &sch;
         s.pipe.csv = &c;
         s.pipe.schema = &sch;
