@@ -868,6 +868,24 @@ int bs__b2nd_encode(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int
     return 0;
 }
 
+size_t bs__b2nd_pieces_iov(const b2nd_pieces *p, bs_iov *iov)
+{
+    size_t n = 0;
+    iov[n++] = (bs_iov){p->head.data, p->head.len};
+    for (size_t i = 0; i < p->nchunks; i++) {
+        if (p->pad[i])
+            iov[n++] = (bs_iov){bs__b2_zeros, p->pad[i]};
+        if (p->chunks[i] && p->body && p->body[i]) { /* the header, then the caller's items */
+            iov[n++] = (bs_iov){p->chunks[i], 32};
+            iov[n++] = (bs_iov){p->body[i], p->chunk_len[i] - 32};
+        } else if (p->chunks[i]) {
+            iov[n++] = (bs_iov){p->chunks[i], p->chunk_len[i]};
+        }
+    }
+    iov[n++] = (bs_iov){p->tail.data, p->tail.len};
+    return n;
+}
+
 int bs__b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const void *data,
                    int fortran, const b2nd_write_options *opts)
 {
@@ -876,23 +894,16 @@ int bs__b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const 
     if (rc)
         return rc;
     uint8_t *file = bs__malloc(p.len ? p.len : 1), *at = file;
-    if (file) {
-        memcpy(at, p.head.data, p.head.len);
-        at += p.head.len;
-        for (size_t i = 0; i < p.nchunks; i++)
-            if (p.chunks[i]) {
-                memset(at, 0, p.pad[i]);
-                at += p.pad[i];
-                if (p.body && p.body[i]) {
-                    memcpy(at, p.chunks[i], 32);
-                    memcpy(at + 32, p.body[i], p.chunk_len[i] - 32);
-                } else {
-                    memcpy(at, p.chunks[i], p.chunk_len[i]);
-                }
-                at += p.chunk_len[i];
-            }
-        memcpy(at, p.tail.data, p.tail.len);
+    bs_iov *iov = bs__calloc(3 * p.nchunks + 2, sizeof(bs_iov));
+    if (file && iov) {
+        size_t niov = bs__b2nd_pieces_iov(&p, iov);
+        for (size_t i = 0; i < niov; at += iov[i].len, i++)
+            memcpy(at, iov[i].data, iov[i].len);
+    } else {
+        free(file);
+        file = NULL;
     }
+    free(iov);
     size_t len = p.len;
     bs__b2nd_pieces_free(&p);
     if (!file)

@@ -110,20 +110,8 @@ BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char 
         bs__b2nd_pieces_free(&p);
         return BLOBSTORE_ENOMEM;
     }
-    size_t niov = 0;
+    size_t niov = bs__b2nd_pieces_iov(&p, iov);
     uint64_t at = 0;
-    iov[niov++] = (bs_iov){p.head.data, p.head.len};
-    for (size_t i = 0; i < p.nchunks; i++) {
-        if (p.pad[i])
-            iov[niov++] = (bs_iov){bs__b2_zeros, p.pad[i]};
-        if (p.chunks[i] && p.body && p.body[i]) { /* the header, then the caller's bytes */
-            iov[niov++] = (bs_iov){p.chunks[i], 32};
-            iov[niov++] = (bs_iov){p.body[i], p.chunk_len[i] - 32};
-        } else if (p.chunks[i]) {
-            iov[niov++] = (bs_iov){p.chunks[i], p.chunk_len[i]};
-        }
-    }
-    iov[niov++] = (bs_iov){p.tail.data, p.tail.len};
     if (bs__b2_write_fault)
         for (size_t i = 0; i < niov; at += iov[i].len, i++)
             if (iov[i].data != bs__b2_zeros && !is_body(&p, iov[i].data)) /* (read-only) */

@@ -158,6 +158,11 @@ typedef struct {
 int bs__b2nd_encode(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int fortran,
                     const b2nd_write_options *opts);
 void bs__b2nd_pieces_free(b2nd_pieces *p);
+/* The file p makes, in order, as pieces (no copy): the header, each chunk
+ * (its padding, then its bytes, or its header and then the caller's items),
+ * the offsets index and trailer. iov holds 3 * p->nchunks + 2; returns how
+ * many it filled. */
+size_t bs__b2nd_pieces_iov(const b2nd_pieces *p, bs_iov *iov);
 /* The header and the tail of a frame of these chunks (frame.c). align > 1
  * (with pad, one per chunk, filled): zeros are put before each chunk that
  * has bytes so that its items (after its 32-byte header) start at a
