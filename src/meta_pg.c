@@ -23,7 +23,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define WRITE_LOCK     "7306202541"
 
 typedef struct {
@@ -663,11 +663,20 @@ static int migrate(pg_backend *be)
         if (!rc)
             rc = exec0(be, "INSERT INTO blobstore_schema VALUES (2)");
     }
-    if (!rc && version < 3) { /* migration 3: entries by blob (content-addressed sharing) */
-        rc = exec0(be, "CREATE INDEX IF NOT EXISTS blobstore_entries_blob ON "
-                       "blobstore_entries (blob)");
+    /* migration 3: entries by blob (content-addressed sharing); only the
+     * entries that have a blob (an inline value has none, and a put of one
+     * would otherwise insert a NULL into this index too). Migration 4 makes
+     * version 3's index of every entry partial. */
+    if (!rc && version < 4) {
+        if (version == 3)
+            rc = exec0(be, "DROP INDEX IF EXISTS blobstore_entries_blob");
         if (!rc)
+            rc = exec0(be, "CREATE INDEX IF NOT EXISTS blobstore_entries_blob ON "
+                           "blobstore_entries (blob) WHERE blob IS NOT NULL");
+        if (!rc && version < 3)
             rc = exec0(be, "INSERT INTO blobstore_schema VALUES (3)");
+        if (!rc)
+            rc = exec0(be, "INSERT INTO blobstore_schema VALUES (4)");
     }
     if (rc)
         exec0(be, "ROLLBACK");

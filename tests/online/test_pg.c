@@ -382,6 +382,21 @@ TEST(pg_schema_is_migrated_and_versions_checked)
     be->free(be);
     CHECK_EQ(pg_exec("SELECT 1 / count(*) FROM blobstore_schema WHERE version = 2"),
              0); /* fails on 0 rows */
+    /* The blob index holds only entries that have a blob (schema 4)... */
+    const char *partial = "SELECT 1 / count(*) FROM pg_indexes WHERE indexname = "
+                          "'blobstore_entries_blob' AND indexdef LIKE '%WHERE (blob IS NOT NULL)'";
+    CHECK_EQ(pg_exec(partial), 0);
+    CHECK_EQ(pg_exec("SELECT 1 / count(*) FROM blobstore_schema WHERE version = 4"), 0);
+    /* ...and version 3's index of every entry is made so. */
+    CHECK_EQ(pg_exec("DROP INDEX blobstore_entries_blob;"
+                     "CREATE INDEX blobstore_entries_blob ON blobstore_entries (blob);"
+                     "DELETE FROM blobstore_schema WHERE version = 4"),
+             0);
+    CHECK_EQ(pg_exec(partial), -1);
+    CHECK_EQ(blobstore_meta_backend_pg_new(&be, url), 0);
+    be->free(be);
+    CHECK_EQ(pg_exec(partial), 0);
+    CHECK_EQ(pg_exec("SELECT 1 / (count(*) = 1)::int FROM blobstore_schema WHERE version = 3"), 0);
     /* A schema newer than this library is refused, not guessed at. */
     CHECK_EQ(pg_exec("INSERT INTO blobstore_schema VALUES (99)"), 0);
     CHECK_EQ(blobstore_meta_backend_pg_new(&be, url), BLOBSTORE_EUNSUPPORTED);
