@@ -14,8 +14,10 @@
  * The hot statements are prepared once per connection (on first use), and a
  * get reads its row in binary (no hex escaping of the inline bytes). A put
  * outside a batch (BS__META_CTL_REPLACE) is one round trip: the advisory
- * lock and an upsert that returns the replaced entry's blob go out together
- * in pipeline mode, one implicit transaction that the sync commits.
+ * lock and an upsert go out together in pipeline mode, one implicit
+ * transaction that the sync commits. The upsert replaces only an entry
+ * without a blob; over one with a blob (nothing written), a second round
+ * trip's upsert returns that blob's name for removal.
  */
 #include "internal.h"
 #include "module.h"
@@ -55,19 +57,34 @@ typedef struct {
  * RETURNING reads the statement's snapshot, taken after the write lock, so
  * it sees the row as it was before this upsert and as no other writer can
  * change it meanwhile (one index probe; a CTE read twice was materialised,
- * a quarter of the statement's server time). ST_REPLACE_NEW (no overwrite)
- * returns no row when the key exists. */
-enum { ST_GET, ST_PUT, ST_LOCK, ST_REPLACE, ST_REPLACE_NEW, ST_DEL, ST_REFS, ST_COUNT };
+ * a quarter of the statement's server time). ST_REPLACE_NO_BLOB, tried
+ * first, replaces only an entry without a blob (there is nothing to remove
+ * then) and returns a row when it wrote: no subquery, 10-15 us of server
+ * time less per put; no row means the key has an entry with a blob, which
+ * ST_REPLACE then replaces. ST_REPLACE_NEW (no overwrite) returns no row
+ * when the key exists. */
+enum {
+    ST_GET,
+    ST_PUT,
+    ST_LOCK,
+    ST_REPLACE,
+    ST_REPLACE_NO_BLOB,
+    ST_REPLACE_NEW,
+    ST_DEL,
+    ST_REFS,
+    ST_COUNT
+};
 static const char *const st_sql[ST_COUNT] = {
     "SELECT " COLS ", data FROM blobstore_entries WHERE key = $1",
     UPSERT SET_ALL,
     "SELECT pg_advisory_xact_lock(" WRITE_LOCK ")",
     UPSERT SET_ALL " RETURNING (SELECT o.blob FROM blobstore_entries o WHERE o.key = $1)",
+    UPSERT SET_ALL " WHERE blobstore_entries.blob IS NULL RETURNING NULL",
     UPSERT "NOTHING RETURNING NULL",
     "DELETE FROM blobstore_entries WHERE key = $1",
     "SELECT count(*) FROM blobstore_entries WHERE blob = $1",
 };
-static const int st_nparams[ST_COUNT] = {1, 14, 0, 14, 14, 1, 1};
+static const int st_nparams[ST_COUNT] = {1, 14, 0, 14, 14, 14, 1, 1};
 
 static int pg_error(pg_backend *be, PGresult *res, const char *what)
 {
@@ -491,7 +508,7 @@ static int pg_stats(blobstore_meta_backend *pbe, blobstore_meta_stats *st)
  * statements up to the sync are one implicit transaction, which the sync
  * commits (or, if one failed, rolls back): the lock is held until then, as
  * in begin(write) ... commit. */
-static int replace_once(pg_backend *be, bs_meta_replace *q);
+static int replace_once(pg_backend *be, bs_meta_replace *q, int put, int *rows);
 
 /* A connection found lost (a server restart, an idle timeout) is opened again
  * and the put sent once more: the upsert writes the same row again if the
@@ -500,18 +517,23 @@ static int replace_once(pg_backend *be, bs_meta_replace *q);
  * repeat would call the first attempt's entry someone else's. */
 static int pg_replace(pg_backend *be, bs_meta_replace *q)
 {
-    int rc = replace_once(be, q);
+    int put = q->no_overwrite ? ST_REPLACE_NEW : ST_REPLACE_NO_BLOB, rows = 0;
+    int rc = replace_once(be, q, put, &rows);
     if (rc && rc != BLOBSTORE_EEXISTS && !q->no_overwrite && PQstatus(be->conn) != CONNECTION_OK &&
         reconnect(be) == 0)
-        rc = replace_once(be, q);
+        rc = replace_once(be, q, put, &rows);
+    if (!rc && put == ST_REPLACE_NO_BLOB && rows == 0) { /* an entry with a blob: its name */
+        rc = replace_once(be, q, ST_REPLACE, &rows);
+        if (rc && PQstatus(be->conn) != CONNECTION_OK && reconnect(be) == 0)
+            rc = replace_once(be, q, ST_REPLACE, &rows);
+    }
     return rc;
 }
 
-static int replace_once(pg_backend *be, bs_meta_replace *q)
+static int replace_once(pg_backend *be, bs_meta_replace *q, int put, int *rows_out)
 {
     if (be->in_tx)
         return bs__error(BLOBSTORE_EUNSUPPORTED, "postgresql: a replace inside a transaction");
-    int put = q->no_overwrite ? ST_REPLACE_NEW : ST_REPLACE;
     int rc = reconnect(be);
     PGresult *res = NULL;
     for (int i = 0; !rc && i < 2; i++) {
@@ -577,6 +599,7 @@ static int replace_once(pg_backend *be, bs_meta_replace *q)
         free(old);
     else
         q->old_blob = old;
+    *rows_out = rows;
     return rc;
 }
 

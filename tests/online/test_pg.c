@@ -302,8 +302,9 @@ static int blob_files(const char *dir)
     return nfiles;
 }
 
-/* The one-round-trip put learns the replaced entry's blob from its own
- * upsert (a subquery in RETURNING, the row as it was before): a file value
+/* The one-round-trip put replaces an entry without a blob; over one with a
+ * blob, a second upsert learns that blob from the row as it was before (a
+ * subquery in RETURNING): a file value
  * overwritten by another file value, then by an inline one, leaves exactly
  * the live blob; a put of a new key or of an inline value over an inline
  * one removes nothing. */
@@ -340,6 +341,9 @@ TEST(pg_put_removes_the_blob_it_replaces)
     blobstore_free(out);
     CHECK_EQ(blobstore_put(NULL, bs, "a", big[0], sizeof(big[0]), NULL), 0);
     CHECK_EQ(blob_files(dir), 2);
+    CHECK_EQ(blobstore_get(&out, &len, bs, "a"), 0);
+    CHECK(len == sizeof(big[0]) && memcmp(out, big[0], len) == 0);
+    blobstore_free(out);
     blobstore_close(bs);
 }
 
