@@ -644,8 +644,8 @@ typedef struct blobstore_store_stats {
 
 /**
  * Statistics of the whole store, aggregated inside the metadata backend
- * (SQL GROUP BY in SQLite and PostgreSQL, one pass over the index in memory
- * for JSON): no blob is read. out->version must be set (see
+ * (one scan of the table in SQLite, SQL GROUP BY in PostgreSQL, one pass
+ * over the index in memory for JSON): no blob is read. out->version must be set (see
  * BLOBSTORE_STORE_STATS_INIT). On success free out with
  * blobstore_stats_free(); on failure nothing needs freeing.
  * Errors: BLOBSTORE_EINVAL (NULL or an unknown version), BLOBSTORE_EIO,

@@ -332,6 +332,124 @@ TEST(sqlite_blob_index_is_partial)
     free(c);
 }
 
+/* What blobstore_stats reports, recomputed from every entry's metadata
+ * (get_metadata of each listed key): entries, stored and original bytes,
+ * inline entries, blobs and their bytes (no key shares a blob here), and
+ * the breakdown by format and by codec. */
+static void stats_match_the_entries(blobstore *bs)
+{
+    blobstore_store_stats st = BLOBSTORE_STORE_STATS_INIT;
+    CHECK_EQ(blobstore_stats(&st, bs), 0);
+    blobstore_list l;
+    CHECK_EQ(blobstore_list_keys(&l, bs, NULL, NULL), 0);
+    uint64_t stored = 0, orig = 0, inl = 0, blobs = 0, blob_bytes = 0;
+    uint64_t f_n[2] = {0, 0}, f_st[2] = {0, 0}, c_n[3] = {0, 0, 0}, c_or[3] = {0, 0, 0};
+    static const char *const fmts[] = {"bytes", "pickle"}, *const codecs[] = {"lz4", "none", "zstd"};
+    for (size_t i = 0; i < l.count; i++) {
+        char *m = NULL;
+        CHECK_EQ(blobstore_get_metadata(&m, bs, l.keys[i]), 0);
+        json_error_t err;
+        json_t *o = json_loads(m, 0, &err);
+        blobstore_free(m);
+        CHECK(o != NULL);
+        uint64_t size = (uint64_t)json_integer_value(json_object_get(o, "size"));
+        uint64_t fsz = (uint64_t)json_integer_value(json_object_get(o, "file_size"));
+        const char *f = json_string_value(json_object_get(o, "format"));
+        const char *c = json_string_value(json_object_get(o, "compression"));
+        int has_blob = json_is_string(json_object_get(o, "blob"));
+        stored += fsz;
+        orig += size;
+        inl += !has_blob;
+        blobs += has_blob;
+        blob_bytes += has_blob ? fsz : 0;
+        for (int k = 0; k < 2; k++)
+            if (f && strcmp(f, fmts[k]) == 0) {
+                f_n[k]++;
+                f_st[k] += fsz;
+            }
+        for (int k = 0; k < 3; k++)
+            if (c && strcmp(c, codecs[k]) == 0) {
+                c_n[k]++;
+                c_or[k] += size;
+            }
+        json_decref(o);
+    }
+    CHECK_EQ(st.entries, l.count);
+    blobstore_list_free(&l);
+    CHECK_EQ(st.stored_bytes, stored);
+    CHECK_EQ(st.original_bytes, orig);
+    CHECK_EQ(st.inline_entries, inl);
+    CHECK_EQ(st.blobs, blobs);
+    CHECK_EQ(st.blob_bytes, blob_bytes);
+    CHECK_EQ(st.dedup_saved_bytes, 0);
+    CHECK_EQ(st.n_formats, 2);
+    CHECK_EQ(st.n_codecs, 3);
+    for (int k = 0; k < 2; k++) { /* in name order */
+        CHECK_STR(st.formats[k].name, fmts[k]);
+        CHECK_EQ(st.formats[k].entries, f_n[k]);
+        CHECK_EQ(st.formats[k].stored_bytes, f_st[k]);
+    }
+    for (int k = 0; k < 3; k++) {
+        CHECK_STR(st.codecs[k].name, codecs[k]);
+        CHECK_EQ(st.codecs[k].entries, c_n[k]);
+        CHECK_EQ(st.codecs[k].original_bytes, c_or[k]);
+    }
+    blobstore_stats_free(&st);
+}
+
+/* entries_stats, the covering index of what stats sums that libraries
+ * before #16 kept (every put wrote a page of it), is not made by a new
+ * store and is dropped at the first writable open of an older one (not by
+ * a read-only open); stats equal the entries' figures with it and without. */
+TEST(sqlite_stats_index_is_dropped)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_sqlite(dir, 0);
+    CHECK(bs != NULL);
+    unsigned seed = 1616;
+    printf("seed %u\n", seed);
+    srand(seed);
+    static const char *const fmts[] = {"bytes", "pickle"}, *const codecs[] = {"lz4", "none", "zstd"};
+    unsigned char value[9000];
+    for (size_t i = 0; i < sizeof(value); i++)
+        value[i] = (unsigned char)(rand() % 16); /* compressible, a little */
+    for (int i = 0; i < 120; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "s%d", rand() % 90); /* some overwritten */
+        blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+        po.format = fmts[rand() % 2];
+        po.compression = codecs[rand() % 3];
+        size_t n = (size_t)(rand() % (int)sizeof(value)); /* inline and not */
+        CHECK_EQ(blobstore_put_ex(NULL, bs, key, value, n, &po), 0);
+        if (rand() % 10 == 0)
+            CHECK_EQ(blobstore_delete(bs, key), 0);
+    }
+    stats_match_the_entries(bs);
+    blobstore_close(bs);
+    const char *q_idx = "SELECT count(*) FROM sqlite_master WHERE name = 'entries_stats'";
+    char *c = sql_text(dir, q_idx);
+    CHECK_STR(c, "0"); /* a new store has none */
+    free(c);
+    /* as a library before #16 left it */
+    sql(dir, "CREATE INDEX entries_stats ON entries(format, compression, size, file_size, blob)");
+    bs = open_sqlite(dir, BLOBSTORE_OPEN_READONLY);
+    CHECK(bs != NULL);
+    stats_match_the_entries(bs);
+    blobstore_close(bs);
+    c = sql_text(dir, q_idx);
+    CHECK_STR(c, "1"); /* a read-only open changes nothing */
+    free(c);
+    bs = open_sqlite(dir, 0);
+    CHECK(bs != NULL);
+    stats_match_the_entries(bs);
+    CHECK_EQ(blobstore_put(NULL, bs, "after", "x", 1, NULL), 0);
+    stats_match_the_entries(bs);
+    blobstore_close(bs);
+    c = sql_text(dir, q_idx);
+    CHECK_STR(c, "0");
+    free(c);
+}
+
 /* A newer schema than this library knows is refused, not misread. */
 TEST(sqlite_newer_schema_is_refused)
 {
@@ -627,6 +745,7 @@ static const test_case tests[] = {
     TEST_ENTRY(sqlite_schema_1_is_migrated_in_place),
     TEST_ENTRY(sqlite_newer_schema_is_refused),
     TEST_ENTRY(sqlite_blob_index_is_partial),
+    TEST_ENTRY(sqlite_stats_index_is_dropped),
     TEST_ENTRY(lost_commits_are_unindexed_json),
     TEST_ENTRY(lost_commits_are_unindexed_sqlite),
     TEST_ENTRY(rebuild_reads_records_from_the_ends_of_large_blobs),
