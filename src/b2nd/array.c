@@ -522,7 +522,7 @@ static void arena_free(void *p, size_t n)
 /* ---- the write-back check ---- */
 
 int bs__b2_write_check = 1;
-void (*bs__b2_write_fault)(uint8_t *piece, size_t len, uint64_t file_offset);
+void (*bs__b2_write_fault)(uint8_t *piece, size_t len, int64_t chunk, size_t at);
 
 /* Where chunk i of the array lies in the input when it can be encoded from
  * there as it is: every dimension after the first whole in the chunk and in
@@ -541,55 +541,6 @@ static const uint8_t *chunk_in_place(const geom *g, size_t i, const uint8_t *dat
     for (int k = 1; k < g->ndim; k++)
         row *= (size_t)g->shape[k];
     return data + i * (size_t)g->cs[0] * row;
-}
-
-typedef struct {
-    const b2nd_pieces *p;
-    const b2nd_file *f;
-    geom g;
-    const uint8_t *data;
-    const int64_t *lo, *hi;
-    const uint64_t *pos; /* each chunk's offset from the end of the header */
-} verify_ctx;
-
-/* Decode chunk i as the written file holds it and compare it with the same
- * chunk cut from the input (edge padding zero, as the writer pads). */
-static int verify_one(job *j, size_t i, uint8_t *scratch)
-{
-    verify_ctx *v = j->ctx;
-    const b2nd_pieces *p = v->p;
-    size_t n = v->f->chunk_nbytes;
-    uint8_t *want = scratch + n;
-    const uint8_t *got = scratch;
-    uint64_t off = v->f->offsets[i];
-    int rc = 0;
-    if (p->chunks[i] ? off != v->pos[i] : !(off >> 63))
-        return bs__error(BLOBSTORE_ECORRUPT, "chunk %zu: the offsets index does not point to it",
-                         i);
-    b2_chunk_info ci;
-    if (off >> 63) {
-        bs__b2_fill_special(scratch, n, (int)(off >> 56) & 7, v->f->typesize, NULL);
-    } else if (bs__b2_chunk_info(&ci, p->chunks[i], p->chunk_len[i]) == 0 && ci.memcpyed &&
-               !ci.special && ci.nbytes == n) {
-        /* stored as is: compared where it lies */
-        got = p->body && p->body[i] ? p->body[i] : p->chunks[i] + ci.header_len;
-    } else if (p->body && p->body[i]) {
-        return bs__error(BLOBSTORE_ECORRUPT, "chunk %zu: its header is not a memcpyed chunk's", i);
-    } else if ((rc = bs__b2_chunk_decode(p->chunks[i], p->chunk_len[i], scratch, n)) != 0) {
-        bs__error_wrap(rc, "chunk %zu", i);
-        return rc;
-    }
-    const uint8_t *in = chunk_in_place(&v->g, i, v->data);
-    if (!in) {
-        memset(want, 0, n);
-        transfer(&v->g, (int64_t)i, want, (uint8_t *)v->data, v->lo, v->hi, 1);
-        in = want;
-    }
-    /* (a chunk written from the input itself is its own comparison) */
-    if (got != in && memcmp(got, in, n) != 0)
-        return bs__error(BLOBSTORE_ECORRUPT, "chunk %zu decodes to other values than were written",
-                         i);
-    return 0;
 }
 
 /* Fortran order to C order: reverse the axes. */
@@ -617,10 +568,14 @@ static uint8_t *f_to_c(const b2nd_desc *d, const uint8_t *src, size_t items)
     return dst;
 }
 
-int bs__b2nd_verify(const b2nd_pieces *p, const void *data, int fortran, int nthreads)
+/* The write-back check of what the chunks do not say: open the frame the
+ * pieces make (its header and offsets index, where they lie in the file,
+ * read by the reader itself), check that it describes the array encoded
+ * and that its index points to each chunk as written (a chunk of zeros: a
+ * special offset of zeros). Each chunk was checked as it was encoded. */
+static int check_frame(const b2nd_pieces *p)
 {
-    /* The header and the offsets index, where they lie in the file, read by
-     * the reader itself (the rest of this view is never touched). */
+    /* (the rest of this view is never touched) */
     uint8_t *view = big_alloc(p->len);
     if (!view)
         return BLOBSTORE_ENOMEM;
@@ -635,54 +590,24 @@ int bs__b2nd_verify(const b2nd_pieces *p, const void *data, int fortran, int nth
         return rc;
     }
     const b2nd_desc *desc = &p->desc;
-    size_t items = 0;
     int same = strcmp(f.desc.dtype, desc->dtype) == 0 && f.desc.ndim == desc->ndim &&
                f.nchunks == (int64_t)p->nchunks && f.header_len == p->head.len;
     for (int i = 0; same && i < desc->ndim; i++)
-        same = f.desc.shape[i] == desc->shape[i];
-    if (!same) {
-        bs__b2nd_close(&f);
-        big_free(view, p->len);
-        return bs__error(BLOBSTORE_ECORRUPT,
-                         "b2nd: write-back check: the written file describes another array");
+        same = f.desc.shape[i] == desc->shape[i] && f.desc.chunkshape[i] == desc->chunkshape[i] &&
+               f.desc.blockshape[i] == desc->blockshape[i];
+    if (!same)
+        rc = bs__error(BLOBSTORE_ECORRUPT,
+                       "b2nd: write-back check: the written file describes another array");
+    for (size_t i = 0, at = 0; !rc && i < p->nchunks; i++) {
+        at += p->pad ? p->pad[i] : 0;
+        uint64_t off = f.offsets[i];
+        if (p->chunks[i] ? off != at : off != ((uint64_t)1 << 63 | (uint64_t)1 << 56))
+            rc = bs__error(BLOBSTORE_ECORRUPT,
+                           "b2nd: write-back check: chunk %zu: the offsets index does not point "
+                           "to it",
+                           i);
+        at += p->chunks[i] ? p->chunk_len[i] : 0;
     }
-    bs__b2nd_nitems(&f.desc, &items);
-    uint8_t *c_order = NULL;
-    uint64_t *pos = bs__calloc(p->nchunks ? p->nchunks : 1, sizeof(uint64_t));
-    if (pos && items && fortran && desc->ndim > 1)
-        data = c_order = f_to_c(&f.desc, data, items);
-    if (!pos || (items && fortran && desc->ndim > 1 && !c_order)) {
-        rc = BLOBSTORE_ENOMEM;
-    } else if (items && f.nchunks > 0) {
-        for (size_t i = 0, at = 0; i < p->nchunks; i++) {
-            at += p->pad ? p->pad[i] : 0;
-            pos[i] = at;
-            at += p->chunks[i] ? p->chunk_len[i] : 0;
-        }
-        verify_ctx v;
-        memset(&v, 0, sizeof(v));
-        int64_t lo[B2ND_MAX_DIM] = {0};
-        v.p = p;
-        v.f = &f;
-        geom_init(&v.g, &f.desc);
-        v.data = data;
-        v.lo = lo;
-        v.hi = f.desc.shape;
-        v.pos = pos;
-        job j;
-        memset(&j, 0, sizeof(j));
-        j.fn = verify_one;
-        j.n = (size_t)f.nchunks;
-        j.scratch = 2 * (size_t)f.chunk_nbytes;
-        j.ctx = &v;
-        if ((rc = run_jobs(&j, nthreads)) != 0) {
-            if (rc != BLOBSTORE_ENOMEM)
-                rc = BLOBSTORE_ECORRUPT;
-            bs__error_wrap(rc, "b2nd: write-back check");
-        }
-    }
-    free(pos);
-    free(c_order);
     bs__b2nd_close(&f);
     big_free(view, p->len);
     return rc;
@@ -702,7 +627,25 @@ typedef struct {
     size_t cmax;
     const uint8_t **body; /* (zero copy) chunk i's items where they lie in the input */
     uint8_t *hdrs;        /* (zero copy) chunk i's header at hdrs + 32 * i */
+    int stored;           /* for the store: the fault hook, the write-back check */
 } write_ctx;
+
+/* The write-back check of an uncompressed chunk written from the caller's
+ * array: its header (h) must be a memcpyed chunk's of the chunk's size
+ * (its items are the input itself). */
+static int check_body_header(const write_ctx *w, size_t i, uint8_t *h)
+{
+    if (bs__b2_write_fault)
+        bs__b2_write_fault(h, 32, (int64_t)i, 0);
+    b2_chunk_info ci;
+    if (bs__b2_write_check &&
+        (bs__b2_chunk_info(&ci, h, 32 + (size_t)w->chunk_nbytes) != 0 || !ci.memcpyed ||
+         ci.special || ci.nbytes != w->chunk_nbytes || ci.header_len != 32))
+        return bs__error(BLOBSTORE_ECORRUPT,
+                         "b2nd: write-back check: chunk %zu: its header is not a memcpyed chunk's",
+                         i);
+    return 0;
+}
 
 static int write_one(job *j, size_t i, uint8_t *scratch)
 {
@@ -716,6 +659,8 @@ static int write_one(job *j, size_t i, uint8_t *scratch)
             w->chunks[i] = h;
             w->chunk_len[i] = 32 + (size_t)w->chunk_nbytes;
             w->body[i] = src;
+            if (w->stored)
+                return check_body_header(w, i, h);
         }
         return 0;
     }
@@ -725,7 +670,10 @@ static int write_one(job *j, size_t i, uint8_t *scratch)
         src = scratch;
     }
     uint8_t *c = w->arena + i * w->cmax;
-    int rc = bs__b2_chunk_encode_into(c, w->cmax, &w->chunk_len[i], src, w->chunk_nbytes, &w->cp);
+    int rc = bs__b2_chunk_encode_checked(c, w->cmax, &w->chunk_len[i], src, w->chunk_nbytes, &w->cp,
+                                         w->stored ? (int64_t)i : -1);
+    if (rc == BLOBSTORE_ECORRUPT) /* (only the check finds that) */
+        bs__error_wrap(rc, "b2nd: write-back check: chunk %zu", i);
     /* all zeros (a special chunk, its header alone): a special offset, no bytes */
     w->chunks[i] = !rc && w->chunk_len[i] == 32 && c[31] == 1 << 4 ? NULL : c;
     return rc;
@@ -746,8 +694,8 @@ void bs__b2nd_pieces_free(b2nd_pieces *p)
     memset(p, 0, sizeof(*p));
 }
 
-int bs__b2nd_encode(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int fortran,
-                    const b2nd_write_options *opts)
+static int encode(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int fortran,
+                  const b2nd_write_options *opts, int stored)
 {
     memset(p, 0, sizeof(*p));
     static const b2nd_write_options defaults = {NULL, 0, 0, 0, NULL, NULL};
@@ -822,6 +770,7 @@ int bs__b2nd_encode(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int
     w.data = data;
     w.lo = lo;
     w.hi = d.shape;
+    w.stored = stored;
     p->desc = d;
     p->nchunks = nchunks;
     p->chunks = w.chunks = bs__calloc(nchunks ? nchunks : 1, sizeof(uint8_t *));
@@ -865,7 +814,25 @@ int bs__b2nd_encode(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int
     p->len = p->head.len + p->tail.len;
     for (size_t i = 0; i < nchunks; i++)
         p->len += p->pad[i] + (w.chunks[i] ? w.chunk_len[i] : 0);
-    return 0;
+    if (stored && bs__b2_write_fault) {
+        bs__b2_write_fault(p->head.data, p->head.len, -1, 0);
+        bs__b2_write_fault(p->tail.data, p->tail.len, -2, 0);
+    }
+    if (stored && bs__b2_write_check && (rc = check_frame(p)) != 0)
+        bs__b2nd_pieces_free(p);
+    return rc;
+}
+
+int bs__b2nd_encode(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int fortran,
+                    const b2nd_write_options *opts)
+{
+    return encode(p, desc, data, fortran, opts, 0);
+}
+
+int bs__b2nd_encode_stored(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int fortran,
+                           const b2nd_write_options *opts)
+{
+    return encode(p, desc, data, fortran, opts, 1);
 }
 
 size_t bs__b2nd_pieces_iov(const b2nd_pieces *p, bs_iov *iov)

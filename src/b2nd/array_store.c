@@ -41,16 +41,6 @@ static json_t *format_info(const b2nd_desc *d)
     return o;
 }
 
-/* 1 if piece is the caller's input (the zero-copy chunks): never damaged
- * by the fault hook. */
-static int is_body(const b2nd_pieces *p, const void *piece)
-{
-    for (size_t i = 0; p->body && i < p->nchunks; i++)
-        if (p->body[i] == piece)
-            return 1;
-    return 0;
-}
-
 BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char *key,
                                       const blobstore_array *arr,
                                       const blobstore_array_options *opts)
@@ -100,9 +90,14 @@ BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char 
                             o->nthreads,
                             o->chunkshape,
                             o->blockshape};
+    /* The write-back check is made as the array is encoded: what is written
+     * must decode to what was given before anything is stored. */
     b2nd_pieces p;
-    if ((rc = bs__b2nd_encode(&p, &d, arr->data, arr->fortran, &w)) != 0)
+    if ((rc = bs__b2nd_encode_stored(&p, &d, arr->data, arr->fortran, &w)) != 0) {
+        if (rc == BLOBSTORE_ECORRUPT)
+            bs__error_wrap(rc, "array not stored");
         return rc;
+    }
     /* The file as it is written: header, chunks, offsets index (no copy
      * into one buffer). */
     bs_iov *iov = bs__calloc(3 * p.nchunks + 2, sizeof(bs_iov));
@@ -111,11 +106,6 @@ BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char 
         return BLOBSTORE_ENOMEM;
     }
     size_t niov = bs__b2nd_pieces_iov(&p, iov);
-    uint64_t at = 0;
-    if (bs__b2_write_fault)
-        for (size_t i = 0; i < niov; at += iov[i].len, i++)
-            if (iov[i].data != bs__b2_zeros && !is_body(&p, iov[i].data)) /* (read-only) */
-                bs__b2_write_fault((uint8_t *)(uintptr_t)iov[i].data, iov[i].len, at);
     /* The mappable layout: checksums of every byte that is not an item (the
      * header, the offsets index and trailer, the chunk headers), checked
      * each time the array is mapped (array_map.c); hidden from
@@ -142,16 +132,8 @@ BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char 
             info, "_b2nd_map",
             json_pack("{s:s, s:s, s:s}", "head", hex[0], "tail", hex[1], "chunks", hex[2]));
     }
-    /* The write-back check: what was written must decode to what was given
-     * before anything is stored. */
-    if (bs__b2_write_check &&
-        (rc = bs__b2nd_verify(&p, arr->data, arr->fortran, o->nthreads)) != 0) {
-        bs__error_wrap(rc, "array not stored");
-        json_decref(info);
-    } else {
-        rc = bs__put_file_iov(out_key, bs, key, iov, niov, "b2nd", codec, o->metadata, info,
-                              o->format_info, o->version >= 2 ? o->put_flags : 0);
-    }
+    rc = bs__put_file_iov(out_key, bs, key, iov, niov, "b2nd", codec, o->metadata, info,
+                          o->format_info, o->version >= 2 ? o->put_flags : 0);
     free(iov);
     bs__b2nd_pieces_free(&p);
     return rc;

@@ -42,6 +42,11 @@ int bs__b2_chunk_info(b2_chunk_info *ci, const uint8_t *chunk, size_t avail);
 void bs__b2_fill_special(uint8_t *out, size_t n, int special, int ts, const uint8_t *value);
 /* Decode a whole chunk into out (ci->nbytes bytes). */
 int bs__b2_chunk_decode(const uint8_t *chunk, size_t avail, uint8_t *out, size_t out_len);
+/* Compare what a chunk decodes to with the len bytes at expect, each block
+ * as soon as it is decoded (bs__b2_chunk_decode's steps, without its copy
+ * out): 0, or BLOBSTORE_ECORRUPT saying where they differ or why the chunk
+ * does not decode. */
+int bs__b2_chunk_check(const uint8_t *chunk, size_t avail, const uint8_t *expect, size_t len);
 
 typedef struct {
     int codec;   /* B2_* */
@@ -57,6 +62,13 @@ size_t bs__b2_chunk_bound(uint32_t nbytes, const b2_cparams *cp);
  * input becomes a special zero chunk (header only). */
 int bs__b2_chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint8_t *src,
                              uint32_t nbytes, const b2_cparams *cp);
+/* The same with the write-back check (b2nd_encode_stored): chunk id's
+ * blocks, as each is written, decoded by the reader's steps and compared
+ * with src, and its header parsed back (BLOBSTORE_ECORRUPT saying what
+ * differs); bs__b2_write_fault, if set, is called on each block's bytes
+ * before it is checked (on a memcpyed chunk's bytes, then on the header). */
+int bs__b2_chunk_encode_checked(uint8_t *c, size_t cap, size_t *out_len, const uint8_t *src,
+                                uint32_t nbytes, const b2_cparams *cp, int64_t id);
 /* The 32-byte header bs__b2_chunk_encode_into writes for codec none (a
  * memcpyed chunk: the nbytes follow it as they are), without copying them;
  * 1 (no header) when src is all zeros, which is no chunk but a special
@@ -196,17 +208,24 @@ int bs__b2nd_map_shapes(b2nd_desc *d, size_t *align);
 int bs__b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const void *data,
                    int fortran, const b2nd_write_options *opts);
 
-/* The write-back check: open the frame the pieces make (its header and
- * offsets index), decode every chunk and compare it with the input (data
- * and fortran as given to bs__b2nd_encode); BLOBSTORE_ECORRUPT names the
- * first chunk that differs. */
-int bs__b2nd_verify(const b2nd_pieces *p, const void *data, int fortran, int nthreads);
-/* For tests and the bench only: blobstore_array_put runs the check unless
- * bs__b2_write_check is 0 (default 1), after calling bs__b2_write_fault (if
- * set) on each piece of the written file (at its offset in the file), to
- * damage it. */
+/* The same for the store (blobstore_array_put), with the write-back check:
+ * each chunk, right after it is encoded (by the worker that encoded it,
+ * while its bytes are in the cache), must decode to what it was encoded
+ * from (bs__b2_chunk_check, the reader's steps), then the frame the pieces
+ * make must open, describe the array and point to each chunk as written;
+ * BLOBSTORE_ECORRUPT (with "write-back check") names what differs. */
+int bs__b2nd_encode_stored(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int fortran,
+                           const b2nd_write_options *opts);
+/* For tests and the bench only: bs__b2nd_encode_stored runs the check
+ * unless bs__b2_write_check is 0 (default 1), after calling
+ * bs__b2_write_fault (if set) on each piece of what it wrote, to damage it:
+ * piece is at offset at of chunk (its number), of the header (chunk -1) or
+ * of the offsets index with the trailer (chunk -2). A chunk's pieces are
+ * each block's streams as they are encoded, a memcpyed chunk's bytes, then
+ * its 32-byte header (an uncompressed chunk written from the caller's
+ * array: its header alone), each before it is checked. */
 extern int bs__b2_write_check;
-extern void (*bs__b2_write_fault)(uint8_t *piece, size_t len, uint64_t file_offset);
+extern void (*bs__b2_write_fault)(uint8_t *piece, size_t len, int64_t chunk, size_t at);
 
 /* Parse a NumPy dtype string: itemsize, kind ('b', 'i', 'u', 'f', 'c'). */
 int bs__b2nd_dtype_parse(const char *dtype, int *itemsize, char *kind);

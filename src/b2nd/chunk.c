@@ -395,7 +395,98 @@ void bs__b2_fill_special(uint8_t *out, size_t n, int special, int ts, const uint
     }
 }
 
-int bs__b2_chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out_len)
+/* A chunk's bytes differ from what was expected (the check's finding). */
+static int differs(size_t off)
+{
+    return bs__error(BLOBSTORE_ECORRUPT,
+                     "b2nd: the bytes from %zu decode to other values than "
+                     "were written",
+                     off);
+}
+
+/* Decode block b of a chunk (not special, not memcpyed; ci its parsed
+ * header, its streams checked against ci->cbytes) into out (the chunk's
+ * whole output), or compare it with expect (the chunk's expected bytes;
+ * out unused); tmp and tmp2 hold a block each. */
+static int decode_block(const uint8_t *c, const b2_chunk_info *ci, size_t b, size_t bstarts_end,
+                        int last_filter, uint8_t *tmp, uint8_t *tmp2, uint8_t *out,
+                        const uint8_t *expect)
+{
+    int rc = 0;
+    size_t off = b * ci->blocksize;
+    size_t bsize = off + ci->blocksize <= ci->nbytes ? ci->blocksize : ci->nbytes - off;
+    int leftover = bsize < ci->blocksize;
+    int nstreams = (!ci->dont_split && !leftover) ? ci->typesize : 1;
+    size_t neblock = bsize / (size_t)nstreams;
+    if (neblock == 0 || neblock * (size_t)nstreams != bsize)
+        return bs__error(BLOBSTORE_ECORRUPT, "b2nd: block %zu cannot be split in %d streams", b,
+                         nstreams);
+    size_t pos = rd32(c + HDR + 4 * b);
+    uint8_t *dst = last_filter >= 0 || expect ? tmp : out + off;
+    for (int s = 0; s < nstreams && !rc; s++) {
+        if (pos < bstarts_end || pos + 4 > ci->cbytes) {
+            rc = bs__error(BLOBSTORE_ECORRUPT, "b2nd: block %zu points outside its chunk", b);
+            break;
+        }
+        int32_t csize = (int32_t)rd32(c + pos);
+        pos += 4;
+        uint8_t *sd = dst + (size_t)s * neblock;
+        if (csize == 0) {
+            memset(sd, 0, neblock);
+        } else if (csize < 0) {
+            if (pos + 1 > ci->cbytes || !(c[pos] & 1) || csize < -255) {
+                rc = bs__error(BLOBSTORE_ECORRUPT, "b2nd: invalid run-length stream");
+                break;
+            }
+            memset(sd, (uint8_t)-csize, neblock);
+            pos += 1;
+        } else if ((size_t)csize > ci->cbytes - pos) {
+            rc = bs__error(BLOBSTORE_ECORRUPT, "b2nd: stream runs past its chunk");
+        } else if ((size_t)csize == neblock) {
+            memcpy(sd, c + pos, neblock);
+            pos += (size_t)csize;
+        } else {
+            if (codec_decompress(ci->codec, c + pos, (size_t)csize, sd, neblock) != 0)
+                rc = bs__error(BLOBSTORE_ECORRUPT, "b2nd: block %zu does not decompress", b);
+            pos += (size_t)csize;
+        }
+    }
+    if (!rc && expect && last_filter < 0 && memcmp(tmp, expect + off, bsize) != 0)
+        rc = differs(off);
+    if (rc || last_filter < 0)
+        return rc;
+    /* Undo the filters, last first; each step reads cur and writes nxt. */
+    uint8_t *cur = tmp, *nxt = tmp2;
+    for (int i = last_filter; i >= 0; i--) {
+        int f = ci->filters[i];
+        if (f == B2_SHUFFLE) {
+            bs__b2_unshuffle(ci->filters_meta[i] ? ci->filters_meta[i] : ci->typesize, bsize, cur,
+                             nxt);
+        } else if (f == B2_BITSHUFFLE) {
+            bitunshuffle(ci->version, ci->typesize, bsize, cur, nxt);
+        } else if (f == B2_DELTA) {
+            memcpy(out + off, cur, bsize);
+            undelta(out, off, bsize, ci->typesize);
+            memcpy(nxt, out + off, bsize);
+        } else {
+            continue;
+        }
+        uint8_t *t = cur;
+        cur = nxt;
+        nxt = t;
+    }
+    if (!expect)
+        memcpy(out + off, cur, bsize);
+    else if (memcmp(cur, expect + off, bsize) != 0)
+        rc = differs(off);
+    return rc;
+}
+
+/* Decode a chunk into out, or, with expect set (out unused), compare what
+ * each block decodes to with expect block by block, while the block is in
+ * the cache: the same steps as the reader takes, but the last copy. */
+static int chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out_len,
+                        const uint8_t *expect)
 {
     b2_chunk_info ci;
     int rc = bs__b2_chunk_info(&ci, c, avail);
@@ -404,11 +495,27 @@ int bs__b2_chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out
     if (ci.nbytes != out_len)
         return bs__error(BLOBSTORE_ECORRUPT, "b2nd: chunk holds %u bytes, expected %zu", ci.nbytes,
                          out_len);
+    if (expect && ci.special) { /* filled in pieces of whole items, each compared */
+        size_t room = ((size_t)16 << 10) / (size_t)ci.typesize * (size_t)ci.typesize;
+        uint8_t *fill = bs__malloc(room);
+        if (!fill)
+            return BLOBSTORE_ENOMEM;
+        bs__b2_fill_special(fill, room, ci.special, ci.typesize, c + HDR);
+        for (size_t off = 0; off < out_len && !rc; off += room) {
+            size_t n = out_len - off < room ? out_len - off : room;
+            if (memcmp(fill, expect + off, n) != 0)
+                rc = differs(off);
+        }
+        free(fill);
+        return rc;
+    }
     if (ci.special) { /* bs__b2_chunk_info checked the type and its sizes */
         bs__b2_fill_special(out, out_len, ci.special, ci.typesize, c + HDR);
         return 0;
     }
     if (ci.memcpyed) {
+        if (expect)
+            return memcmp(c + HDR, expect, out_len) != 0 ? differs(0) : 0;
         memcpy(out, c + HDR, out_len);
         return 0;
     }
@@ -420,8 +527,20 @@ int bs__b2_chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out
     for (int i = 0; i < 6; i++)
         if (ci.filters[i] != B2_NOFILTER && ci.filters[i] != B2_TRUNC_PREC)
             last_filter = i;
+    for (int i = 0; expect && i <= last_filter; i++)
+        if (ci.filters[i] == B2_DELTA) { /* (undone against the whole output) */
+            uint8_t *whole = bs__malloc(out_len ? out_len : 1);
+            if (!whole)
+                return BLOBSTORE_ENOMEM;
+            rc = chunk_decode(c, avail, whole, out_len, NULL);
+            if (!rc && memcmp(whole, expect, out_len) != 0)
+                rc = differs(0);
+            free(whole);
+            return rc;
+        }
     uint8_t *tmp = NULL, *tmp2 = NULL;
-    if (last_filter >= 0) { /* no block is larger than the chunk, whatever the header says */
+    if (last_filter >= 0 ||
+        expect) { /* no block is larger than the chunk, whatever the header says */
         size_t room = ci.blocksize < ci.nbytes ? ci.blocksize : ci.nbytes;
         tmp = bs__malloc(room);
         tmp2 = bs__malloc(room);
@@ -432,74 +551,21 @@ int bs__b2_chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out
         }
     }
     rc = 0;
-    for (size_t b = 0; b < nblocks && !rc; b++) {
-        size_t off = b * ci.blocksize;
-        size_t bsize = off + ci.blocksize <= ci.nbytes ? ci.blocksize : ci.nbytes - off;
-        int leftover = bsize < ci.blocksize;
-        int nstreams = (!ci.dont_split && !leftover) ? ci.typesize : 1;
-        size_t neblock = bsize / (size_t)nstreams;
-        if (neblock == 0 || neblock * (size_t)nstreams != bsize) {
-            rc = bs__error(BLOBSTORE_ECORRUPT, "b2nd: block %zu cannot be split in %d streams", b,
-                           nstreams);
-            break;
-        }
-        size_t pos = rd32(c + HDR + 4 * b);
-        uint8_t *dst = last_filter >= 0 ? tmp : out + off;
-        for (int s = 0; s < nstreams && !rc; s++) {
-            if (pos < bstarts_end || pos + 4 > ci.cbytes) {
-                rc = bs__error(BLOBSTORE_ECORRUPT, "b2nd: block %zu points outside its chunk", b);
-                break;
-            }
-            int32_t csize = (int32_t)rd32(c + pos);
-            pos += 4;
-            uint8_t *sd = dst + (size_t)s * neblock;
-            if (csize == 0) {
-                memset(sd, 0, neblock);
-            } else if (csize < 0) {
-                if (pos + 1 > ci.cbytes || !(c[pos] & 1) || csize < -255) {
-                    rc = bs__error(BLOBSTORE_ECORRUPT, "b2nd: invalid run-length stream");
-                    break;
-                }
-                memset(sd, (uint8_t)-csize, neblock);
-                pos += 1;
-            } else if ((size_t)csize > ci.cbytes - pos) {
-                rc = bs__error(BLOBSTORE_ECORRUPT, "b2nd: stream runs past its chunk");
-            } else if ((size_t)csize == neblock) {
-                memcpy(sd, c + pos, neblock);
-                pos += (size_t)csize;
-            } else {
-                if (codec_decompress(ci.codec, c + pos, (size_t)csize, sd, neblock) != 0)
-                    rc = bs__error(BLOBSTORE_ECORRUPT, "b2nd: block %zu does not decompress", b);
-                pos += (size_t)csize;
-            }
-        }
-        if (rc || last_filter < 0)
-            continue;
-        /* Undo the filters, last first; each step reads cur and writes nxt. */
-        uint8_t *cur = tmp, *nxt = tmp2;
-        for (int i = last_filter; i >= 0; i--) {
-            int f = ci.filters[i];
-            if (f == B2_SHUFFLE) {
-                bs__b2_unshuffle(ci.filters_meta[i] ? ci.filters_meta[i] : ci.typesize, bsize, cur,
-                                 nxt);
-            } else if (f == B2_BITSHUFFLE) {
-                bitunshuffle(ci.version, ci.typesize, bsize, cur, nxt);
-            } else if (f == B2_DELTA) {
-                memcpy(out + off, cur, bsize);
-                undelta(out, off, bsize, ci.typesize);
-                memcpy(nxt, out + off, bsize);
-            } else {
-                continue;
-            }
-            uint8_t *t = cur;
-            cur = nxt;
-            nxt = t;
-        }
-        memcpy(out + off, cur, bsize);
-    }
+    for (size_t b = 0; b < nblocks && !rc; b++)
+        rc = decode_block(c, &ci, b, bstarts_end, last_filter, tmp, tmp2, out, expect);
     free(tmp);
     free(tmp2);
     return rc;
+}
+
+int bs__b2_chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out_len)
+{
+    return chunk_decode(c, avail, out, out_len, NULL);
+}
+
+int bs__b2_chunk_check(const uint8_t *c, size_t avail, const uint8_t *expect, size_t len)
+{
+    return chunk_decode(c, avail, NULL, len, expect);
 }
 
 static int all_zero(const uint8_t *p, size_t n)
@@ -562,9 +628,43 @@ size_t bs__b2_chunk_bound(uint32_t nbytes, const b2_cparams *cp)
 /* Blocks between two trials of a stream that did not shrink (see below). */
 #define PROBE_EVERY 16
 
-int bs__b2_chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint8_t *src,
-                             uint32_t nbytes, const b2_cparams *cp)
+/* The fault hook (tests only) on a piece of chunk id, at offset at in it. */
+static void fault(int64_t id, uint8_t *piece, size_t len, size_t at)
 {
+    if (id >= 0 && bs__b2_write_fault)
+        bs__b2_write_fault(piece, len, id, at);
+}
+
+/* The write-back check of the header an encoding wrote (cbytes long): as
+ * the reader parses it, the fields the encoding chose (want; memcpyed as
+ * given). */
+static int header_check(const uint8_t *c, size_t cbytes, const b2_chunk_info *want, int memcpyed)
+{
+    b2_chunk_info got;
+    if (bs__b2_chunk_info(&got, c, cbytes) != 0)
+        return BLOBSTORE_ECORRUPT;
+    int same =
+        got.nbytes == want->nbytes && got.cbytes == cbytes && !got.special &&
+        got.memcpyed == memcpyed && got.typesize == want->typesize &&
+        got.header_len == want->header_len &&
+        (memcpyed || (got.blocksize == want->blocksize && got.codec == want->codec &&
+                      got.dont_split == want->dont_split && got.version == want->version &&
+                      !memcmp(got.filters, want->filters, sizeof(got.filters)) &&
+                      !memcmp(got.filters_meta, want->filters_meta, sizeof(got.filters_meta))));
+    return same ? 0
+                : bs__error(BLOBSTORE_ECORRUPT, "its header does not say what the encoding wrote");
+}
+
+/* Encode, and with id >= 0 (the chunk's number, for the fault hook and the
+ * messages), check: each block, as soon as its streams are written, is
+ * decoded by the reader's steps (decode_block, from the chunk's own header
+ * as the reader parses it) and compared with the input while both are in
+ * the cache; a memcpyed chunk's bytes are compared as they lie; then the
+ * final header is parsed again. */
+static int encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint8_t *src, uint32_t nbytes,
+                       const b2_cparams *cp, int64_t id)
+{
+    int check = id >= 0 && bs__b2_write_check;
     uint32_t bs = cp->blocksize ? cp->blocksize : nbytes;
     if (bs == 0)
         bs = 1;
@@ -595,13 +695,33 @@ int bs__b2_chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint
         wr32(h + 12, HDR);
         memcpy(c, h, HDR);
         *out_len = HDR;
-        return 0;
+        fault(id, c, HDR, 0);
+        return check ? bs__b2_chunk_check(c, HDR, src, nbytes) : 0;
     }
     size_t pos = cp->codec == B2_NONE ? HDR + (size_t)nbytes : HDR + nblocks * 4;
+    b2_chunk_info ci; /* the header as the reader parses it (cbytes: cap, until the end) */
+    memset(&ci, 0, sizeof(ci));
+    int rc = 0, last_filter = -1;
     if (cp->codec != B2_NONE) {
-        uint8_t *tmp = bs__malloc(bs);
-        if (!tmp)
+        uint8_t *tmp = bs__malloc(bs), *tmp2 = check ? bs__malloc(bs) : NULL;
+        if (!tmp || (check && !tmp2)) {
+            free(tmp);
+            free(tmp2);
             return BLOBSTORE_ENOMEM;
+        }
+        if (check) {
+            memcpy(c, h, HDR);
+            wr32(c + 12, (uint32_t)(cap < UINT32_MAX ? cap : UINT32_MAX));
+            if ((rc = bs__b2_chunk_info(&ci, c, cap)) != 0 || ci.memcpyed || ci.special ||
+                ci.nbytes != nbytes) {
+                free(tmp);
+                free(tmp2);
+                return rc ? rc : bs__error(BLOBSTORE_ECORRUPT, "its header is not as written");
+            }
+            for (int i = 0; i < 6; i++) /* (as chunk_decode finds it; no delta is written) */
+                if (ci.filters[i] != B2_NOFILTER && ci.filters[i] != B2_TRUNC_PREC)
+                    last_filter = i;
+        }
         /* Skipping what lz4 cannot shrink: each stream is compressed in the
          * first block and every PROBE_EVERY blocks after it; a stream that
          * did not shrink there is stored as it is until the next trial. A
@@ -622,6 +742,7 @@ int bs__b2_chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint
                 blk = tmp;
             }
             wr32(c + HDR + 4 * b, (uint32_t)pos);
+            size_t block_at = pos;
             int nstreams = split && n == bs ? cp->typesize : 1, probe = b % PROBE_EVERY == 0;
             size_t neblock = n / (size_t)nstreams;
             for (int k = 0; k < nstreams; k++) {
@@ -645,24 +766,56 @@ int bs__b2_chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint
                 pos += 4 + csize;
             }
             in_so_far += n;
+            fault(id, c + block_at, pos - block_at, block_at);
+            if (check && (rc = decode_block(c, &ci, b, HDR + nblocks * 4, last_filter, tmp, tmp2,
+                                            NULL, src)) != 0)
+                break;
             if (b + 1 == PROBE_EVERY && b + 1 < nblocks && pos >= HDR + in_so_far) {
                 pos = HDR + (size_t)nbytes; /* nothing saved so far: stored as is */
                 break;
             }
         }
         free(tmp);
+        free(tmp2);
+        if (rc)
+            return rc;
     }
-    if (pos >= HDR + (size_t)nbytes) { /* did not pay (or no codec): a memcpyed chunk */
+    int memcpyed = pos >= HDR + (size_t)nbytes;
+    if (memcpyed) { /* did not pay (or no codec): a memcpyed chunk */
         h[2] |= 0x02;
         memcpy(c, h, HDR);
         memcpy(c + HDR, src, nbytes);
         pos = HDR + nbytes;
+        fault(id, c + HDR, nbytes, HDR);
+        if (check && memcmp(c + HDR, src, nbytes) != 0)
+            return differs(0);
     } else {
         memcpy(c, h, HDR);
     }
     wr32(c + 12, (uint32_t)pos);
     *out_len = pos;
+    fault(id, c, HDR, 0);
+    if (check && !memcpyed)
+        return header_check(c, pos, &ci, 0);
+    if (check) { /* (no header was parsed: the one expected) */
+        ci.nbytes = nbytes;
+        ci.typesize = cp->typesize;
+        ci.header_len = HDR;
+        return header_check(c, pos, &ci, 1);
+    }
     return 0;
+}
+
+int bs__b2_chunk_encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint8_t *src,
+                             uint32_t nbytes, const b2_cparams *cp)
+{
+    return encode_into(c, cap, out_len, src, nbytes, cp, -1);
+}
+
+int bs__b2_chunk_encode_checked(uint8_t *c, size_t cap, size_t *out_len, const uint8_t *src,
+                                uint32_t nbytes, const b2_cparams *cp, int64_t id)
+{
+    return encode_into(c, cap, out_len, src, nbytes, cp, id);
 }
 
 int bs__b2_memcpyed_header(uint8_t *h, const uint8_t *src, uint32_t nbytes, const b2_cparams *cp)

@@ -961,36 +961,19 @@ TEST(store_refuses_defect_files)
 }
 
 /* Fault injection for the write-back check: damage one byte of the file the
- * writer produced, at a place chosen by the test (the writer hands over the
- * file piece by piece, each with its offset in the file). */
+ * writer produced, at a place chosen by the test (the writer hands over each
+ * piece it wrote before checking it, with its offset in its chunk, or in the
+ * header (-1) or the offsets index (-2)). */
+static int64_t fault_piece;
 static long fault_at = -1; /* < 0: none */
 static int faults;
-static void damage(uint8_t *piece, size_t len, uint64_t file_offset)
+static void damage(uint8_t *piece, size_t len, int64_t chunk, size_t at)
 {
-    if (fault_at >= 0 && (uint64_t)fault_at >= file_offset &&
-        (uint64_t)fault_at < file_offset + len) {
-        piece[(uint64_t)fault_at - file_offset] ^= 0x20;
+    if (fault_at >= 0 && chunk == fault_piece && (size_t)fault_at >= at &&
+        (size_t)fault_at < at + len) {
+        piece[(size_t)fault_at - at] ^= 0x20;
         faults++;
     }
-}
-
-static size_t first_chunk_at(const blobstore_array *a, const blobstore_array_options *o)
-{
-    b2nd_desc d;
-    memset(&d, 0, sizeof(d));
-    snprintf(d.dtype, sizeof(d.dtype), "%s", a->dtype);
-    d.ndim = a->ndim;
-    memcpy(d.shape, a->shape, sizeof(d.shape));
-    b2nd_write_options w = {o->compression, 5, 0, 1, o->chunkshape, o->blockshape};
-    uint8_t *file;
-    size_t len;
-    b2nd_file f;
-    if (bs__b2nd_write(&file, &len, &d, a->data, a->fortran, &w) || bs__b2nd_open(&f, file, len))
-        return 0;
-    size_t at = f.header_len + (size_t)f.offsets[0];
-    bs__b2nd_close(&f);
-    free(file);
-    return at;
 }
 
 TEST(write_back_check_refuses_a_damaged_write)
@@ -1010,13 +993,12 @@ TEST(write_back_check_refuses_a_damaged_write)
             o.compression = codecs[c];
             o.chunkshape = cs;
             o.blockshape = bsh;
-            size_t c0 = first_chunk_at(&a, &o);
-            CHECK(c0 > 0);
             /* Each damage is caught: a value byte of chunk 0 (memcpyed with
              * "none": right after its 32-byte header), the last byte of the
-             * last chunk (the last byte of an lz4 or zstd stream), the
-             * frame header's chunk size. */
-            long places[3] = {(long)c0 + 32 + 8 * 5 + 2, 0, 60};
+             * last chunk (the last byte of an lz4 or zstd stream), a byte of
+             * the first stream of chunk 1 (after its 6 block starts and the
+             * stream's size), chunk 0's size in its header, the frame
+             * header's chunk size, an entry of the offsets index. */
             b2nd_desc d = {"<f8", 8, 2, {40, 30}, {0}, {0}};
             b2nd_write_options w = {codecs[c], 5, 0, 1, cs, bsh};
             uint8_t *file;
@@ -1024,24 +1006,36 @@ TEST(write_back_check_refuses_a_damaged_write)
             b2nd_file f;
             CHECK_EQ(bs__b2nd_write(&file, &len, &d, data, fortran, &w), 0);
             CHECK_EQ(bs__b2nd_open(&f, file, len), 0);
-            places[1] = (long)(f.header_len + f.cbytes - 1);
+            CHECK_EQ(f.nchunks, 3);
+            long last = (long)(f.cbytes - f.offsets[2]) - 1;
             bs__b2nd_close(&f);
             free(file);
-            for (int p = c == 0 ? 0 : 1; p < 3; p++) {
-                fault_at = places[p];
-                faults = 0;
-                bs__b2_write_fault = damage;
-                int rc = blobstore_array_put(NULL, bs, "a", &a, &o);
-                bs__b2_write_fault = NULL;
-                if (rc != BLOBSTORE_ECORRUPT)
-                    fprintf(stderr, "  %s fortran %d place %d: rc %d %s\n", codecs[c], fortran, p,
-                            rc, blobstore_errmsg());
-                CHECK_EQ(faults, 1);
-                CHECK_EQ(rc, BLOBSTORE_ECORRUPT);
-                CHECK(strstr(blobstore_errmsg(), "write-back check") != NULL);
-                CHECK(strstr(blobstore_errmsg(), "array not stored") != NULL);
-                CHECK_EQ(blobstore_exists(bs, "a"), 0); /* nothing stored */
+            struct {
+                int64_t piece;
+                long at;
+            } places[6] = {
+                {0, 32 + 8 * 5 + 2}, {2, last}, {1, 32 + 6 * 4 + 4 + 1}, {0, 5}, {-1, 60},
+                {-2, 32 + 8 * 1 + 2}};
+            for (int p = c == 0 ? 0 : 1; p < 6; p++) {
+                for (int threads = 0; threads < 3; threads++) {
+                    o.nthreads = threads;
+                    fault_piece = places[p].piece;
+                    fault_at = places[p].at;
+                    faults = 0;
+                    bs__b2_write_fault = damage;
+                    int rc = blobstore_array_put(NULL, bs, "a", &a, &o);
+                    bs__b2_write_fault = NULL;
+                    if (rc != BLOBSTORE_ECORRUPT)
+                        fprintf(stderr, "  %s fortran %d place %d: rc %d %s\n", codecs[c], fortran,
+                                p, rc, blobstore_errmsg());
+                    CHECK_EQ(faults, 1);
+                    CHECK_EQ(rc, BLOBSTORE_ECORRUPT);
+                    CHECK(strstr(blobstore_errmsg(), "write-back check") != NULL);
+                    CHECK(strstr(blobstore_errmsg(), "array not stored") != NULL);
+                    CHECK_EQ(blobstore_exists(bs, "a"), 0); /* nothing stored */
+                }
             }
+            fault_at = -1;
             /* Without damage the check passes and the values come back. */
             CHECK_EQ(blobstore_array_put(NULL, bs, "a", &a, &o), 0);
             blobstore_array back;
@@ -1055,7 +1049,6 @@ TEST(write_back_check_refuses_a_damaged_write)
         }
     }
     /* With the check off (the bench's comparison), the damage is stored. */
-    fault_at = -1;
     bs__b2_write_check = 0;
     bs__b2_write_fault = damage;
     int32_t v[1000];
@@ -1064,10 +1057,12 @@ TEST(write_back_check_refuses_a_damaged_write)
     blobstore_array a = {"<i4", 1, {1000}, v, sizeof(v), 0};
     blobstore_array_options o = BLOBSTORE_ARRAY_OPTIONS_INIT;
     o.compression = "none";
-    fault_at = (long)first_chunk_at(&a, &o) + 32 + 4 * 10;
+    fault_piece = 0;
+    fault_at = 32 + 4 * 10;
     int rc = blobstore_array_put(NULL, bs, "unchecked", &a, &o);
     bs__b2_write_fault = NULL;
     bs__b2_write_check = 1;
+    fault_at = -1;
     CHECK_EQ(rc, 0);
     blobstore_array back;
     CHECK_EQ(blobstore_array_get(&back, bs, "unchecked"), 0);
