@@ -59,7 +59,8 @@ typedef struct blobstore_array_options {
  * addressed). get_metadata then shows format "b2nd", dtype, shape,
  * chunkshape and blockshape. Before anything is stored, every block written
  * is decoded and compared with the input as it is encoded, and the file's
- * header and index are read back (the write-back check; see docs/b2nd.md). Errors: BLOBSTORE_EINVAL, BLOBSTORE_EUNSUPPORTED,
+ * header and index are read back (the write-back check; see
+ * docs/b2nd.md). Errors: BLOBSTORE_EINVAL, BLOBSTORE_EUNSUPPORTED,
  * BLOBSTORE_ECORRUPT (the written file failed the check; nothing stored).
  */
 BLOBSTORE_API int blobstore_array_put(char **out_key, blobstore *bs, const char *key,
