@@ -27,4 +27,10 @@ int bs__s3_list_page(const char *doc, size_t len, const char *prefix, int shard_
                      time_t now, int uploads, blobstore_blob_list_fn fn, void *ctx, char **next_a,
                      char **next_b);
 
+/* 1 if requests to endpoint travel where the network cannot damage them
+ * unnoticed: over TLS (https), or to the loopback interface (http to
+ * localhost, 127.0.0.0/8 or [::1]). There object bytes go without a
+ * SHA-256 of their own (UNSIGNED-PAYLOAD): see docs/s3.md. */
+int bs__s3_endpoint_private(const char *endpoint);
+
 #endif

@@ -193,3 +193,40 @@ int bs__s3_list_page(const char *doc, size_t len, const char *prefix, int shard_
     }
     return rc;
 }
+
+/* 1 if endpoint ("scheme://host[:port][/...]") is https, or http to the
+ * loopback interface (localhost, 127.0.0.0/8, [::1]). */
+int bs__s3_endpoint_private(const char *endpoint)
+{
+    if (strncmp(endpoint, "https://", 8) == 0)
+        return 1;
+    if (strncmp(endpoint, "http://", 7) != 0)
+        return 0;
+    const char *h = endpoint + 7;
+    size_t n = strcspn(h, ":/?#");
+    if (h[0] == '[') { /* an IPv6 literal: only ::1 */
+        const char *e = strchr(h, ']');
+        return e && (size_t)(e - h) == 4 && strncmp(h, "[::1]", 5) == 0 &&
+               (e[1] == 0 || e[1] == ':' || e[1] == '/');
+    }
+    if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
+        return 1;
+    /* 127.a.b.c, each a decimal 0..255 */
+    unsigned parts = 0, v = 0, digits = 0;
+    for (size_t i = 0; i <= n; i++) {
+        char c = i < n ? h[i] : '.';
+        if (c >= '0' && c <= '9') {
+            v = v * 10 + (unsigned)(c - '0');
+            if (++digits > 3 || v > 255)
+                return 0;
+        } else if (c == '.' && digits) {
+            if (parts == 0 && v != 127)
+                return 0;
+            parts++;
+            v = digits = 0;
+        } else {
+            return 0;
+        }
+    }
+    return parts == 4;
+}

@@ -655,6 +655,43 @@ TEST(network_modules_load_on_first_use)
     CHECK_EQ(unsetenv("BLOBSTORE_MODULE_DIR"), 0);
 }
 
+/* Where object bytes may go without a signed SHA-256 of their own: over
+ * TLS, or to the loopback interface; plain http elsewhere signs them. */
+TEST(s3_unsigned_payload_only_over_tls_or_loopback)
+{
+    const char *private_[] = {"https://s3.us-east-1.amazonaws.com",
+                              "https://10.1.2.3:8443",
+                              "http://127.0.0.1:24000",
+                              "http://127.1.2.3",
+                              "http://localhost:9000",
+                              "http://LOCALHOST/",
+                              "http://[::1]:7480",
+                              "http://127.0.0.1/x"};
+    const char *public_[] = {"http://10.0.0.1:7480",
+                             "http://rgw.example",
+                             "http://127.example.com",
+                             "http://127.0.0.1.nip.io",
+                             "http://localhost.evil.io",
+                             "http://128.0.0.1",
+                             "http://127.0.0.256",
+                             "http://127.0.0",
+                             "http://[::2]:7480",
+                             "http://[::1]x",
+                             "ftp://127.0.0.1",
+                             "http://0127.0.0.1",
+                             "http://"};
+    for (size_t i = 0; i < sizeof(private_) / sizeof(private_[0]); i++)
+        if (bs__s3_endpoint_private(private_[i]) != 1) {
+            fprintf(stderr, "  %s: not taken for TLS or loopback\n", private_[i]);
+            CHECK(0);
+        }
+    for (size_t i = 0; i < sizeof(public_) / sizeof(public_[0]); i++)
+        if (bs__s3_endpoint_private(public_[i]) != 0) {
+            fprintf(stderr, "  %s: taken for TLS or loopback\n", public_[i]);
+            CHECK(0);
+        }
+}
+
 TEST(s3_listing_pages_are_parsed_strictly)
 {
     /* 2026-11-24T20:30:00Z: the first object is 30 minutes old. */
@@ -699,6 +736,7 @@ TEST(s3_listing_pages_are_parsed_strictly)
 
 static const test_case tests[] = {
     TEST_ENTRY(s3_listing_pages_are_parsed_strictly),
+    TEST_ENTRY(s3_unsigned_payload_only_over_tls_or_loopback),
     TEST_ENTRY(meta_json_file),
     TEST_ENTRY(meta_json_memory),
     TEST_ENTRY(meta_json_batch_keeps_the_last_record_per_key),
