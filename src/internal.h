@@ -268,6 +268,21 @@ typedef struct {
     char *old_blob;
 } bs_meta_replace;
 
+/* Private metadata backend ctl operation (the SQLite backend): fn is called
+ * with the entry under key, read and checked as get() would (row checksum,
+ * NULL fields), but without copying it: its strings and inline data point
+ * into the backend's memory, valid during the call only (a reader copies
+ * what it keeps: blobstore_entry_copy). Inside a transaction of the store,
+ * like get(). Returns what fn returns, or get()'s errors
+ * (BLOBSTORE_ENOTFOUND, BLOBSTORE_ECORRUPT, ...); EUNSUPPORTED: the store
+ * uses get(). */
+#define BS__META_CTL_VIEW 0x42530102
+typedef struct {
+    const char *key;
+    int (*fn)(void *ctx, const blobstore_entry *e);
+    void *ctx;
+} bs_meta_view;
+
 /* ---- format modules' files in the store (store.c) ---- */
 
 struct json_t;

@@ -190,16 +190,77 @@ int bs__decode_entry(blobstore *bs, const blobstore_entry *e, bs_sink_fn sink, v
     return rc;
 }
 
+/* The lean read of a small get (BS__META_CTL_VIEW): an inline value is
+ * checked and decoded straight from the backend's row, no field copied; an
+ * entry with a blob file is copied, its file read after the transaction. */
+typedef struct {
+    blobstore *bs;
+    bs_sink_fn sink;
+    void *ctx;
+    int (*prepare)(void *ctx, const blobstore_entry *e);
+    int called;           /* the backend found the row and handed it over */
+    blobstore_entry copy; /* an entry with a blob file, when copied */
+    int copied;
+} view_ctx;
+
+static int view_entry(void *p, const blobstore_entry *e)
+{
+    view_ctx *v = p;
+    v->called = 1;
+    if (e->blob && !e->inline_data) {
+        int rc = blobstore_entry_copy(&v->copy, e);
+        v->copied = rc == 0;
+        return rc;
+    }
+    int rc = v->prepare ? v->prepare(v->ctx, e) : 0;
+    return rc ? rc : bs__decode_entry(v->bs, e, v->sink, v->ctx, v->bs->full_hash);
+}
+
+/* Read the entry under key: decoded already (0, v->copied 0), or into
+ * v->copy (v->copied 1) for the caller to decode. */
+static int read_entry(blobstore *bs, const char *key, view_ctx *v)
+{
+    if (!bs)
+        return bs__error(BLOBSTORE_EINVAL, "store is NULL");
+    if (bs->meta->ctl && !bs->no_view) {
+        int rc = bs__key_check(key);
+        if (rc || (rc = bs__tx_begin(bs, 0)) != 0)
+            return rc;
+        bs_meta_view q = {key, view_entry, v};
+        rc = bs->meta->ctl(bs->meta, BS__META_CTL_VIEW, &q);
+        int fallback = rc == BLOBSTORE_EUNSUPPORTED && !v->called;
+        if (fallback)
+            bs->no_view = 1; /* (under the store's mutex) */
+        int rc2 = bs__tx_end(bs, 1);
+        if (!fallback)
+            return rc ? rc : rc2;
+        bs__error_clear();
+    }
+    int rc = bs__get_entry(bs, key, &v->copy);
+    v->copied = rc == 0;
+    return rc;
+}
+
 /* Read an entry and decode it; if its blob vanished because a concurrent put
  * replaced the entry, read the entry again. */
 static int get_common(blobstore *bs, const char *key, bs_sink_fn sink, void *ctx,
                       int (*prepare)(void *ctx, const blobstore_entry *e))
 {
     for (int attempt = 0;; attempt++) {
-        blobstore_entry e;
-        int rc = bs__get_entry(bs, key, &e);
-        if (rc)
+        view_ctx v;
+        memset(&v, 0, sizeof(v));
+        v.bs = bs;
+        v.sink = sink;
+        v.ctx = ctx;
+        v.prepare = prepare;
+        int rc = read_entry(bs, key, &v);
+        if (!v.copied) /* decoded in place, or failed */
             return rc;
+        blobstore_entry e = v.copy;
+        if (rc) {
+            blobstore_entry_clear(&e);
+            return rc;
+        }
         if (prepare && (rc = prepare(ctx, &e)) != 0) {
             blobstore_entry_clear(&e);
             return rc;

@@ -48,6 +48,7 @@ struct blobstore {
     blobstore_progress_fn progress; /* blobstore_set_progress: bs__each_entry reports to it */
     void *progress_ctx;
     int no_replace; /* the metadata backend has no BS__META_CTL_REPLACE */
+    int no_view;    /* ... nor BS__META_CTL_VIEW */
 };
 
 /* Bytes in memory read as a stream. */

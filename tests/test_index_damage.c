@@ -230,6 +230,83 @@ TEST(sqlite_row_damage_is_corruption)
     blobstore_close(bs);
 }
 
+/* A value kept inline is read in place from its row (no copy of the row,
+ * BS__META_CTL_VIEW): a row changed behind the store's back still reads
+ * as damage - a field the row checksum covers, or the inline frame's own
+ * bytes, which its checksums cover - by get and get_value alike, and the
+ * other rows read as before. */
+TEST(sqlite_inline_row_damage_read_in_place)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_sqlite(dir, 0);
+    CHECK(bs != NULL);
+    char value[300];
+    for (int i = 0; i < 2; i++) {
+        memset(value, 'a' + i, sizeof(value));
+        char key[8], meta[64];
+        snprintf(key, sizeof(key), "s%d", i);
+        snprintf(meta, sizeof(meta), "{\"i\": %d, \"name\": \"n%d\"}", i, i);
+        CHECK_EQ(blobstore_put(NULL, bs, key, value, sizeof(value), meta), 0);
+    }
+    blobstore_close(bs);
+    char *c = sql_text(dir, "SELECT count(*) FROM entries WHERE blob IS NULL AND data IS NOT NULL");
+    CHECK_STR(c, "2"); /* both inline */
+    free(c);
+    const char *edits[] = {
+        "UPDATE entries SET metadata = '{\"i\": 1, \"name\": \"n2\"}' WHERE key = 's1'",
+        "UPDATE entries SET size = size - 1 WHERE key = 's1'",
+        "UPDATE entries SET format = 'pickle' WHERE key = 's1'",
+        "UPDATE entries SET content_hash = upper(content_hash) WHERE key = 's1'",
+        "UPDATE entries SET rowsum = rowsum + 1 WHERE key = 's1'",
+        "UPDATE entries SET rowsum = NULL WHERE key = 's1'",
+        /* the frame's bytes (not in the row checksum: the frame checks them) */
+        "UPDATE entries SET data = substr(data, 1, 60) || x'00' || substr(data, 62) "
+        "WHERE key = 's1'",
+        "UPDATE entries SET data = substr(data, 1, length(data) - 1) WHERE key = 's1'",
+    };
+    for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+        char *before = sql_text(dir, "SELECT hex(data) || '|' || metadata || '|' || size || '|' "
+                                     "|| format || '|' || content_hash || '|' || rowsum "
+                                     "FROM entries WHERE key = 's1'");
+        sql(dir, edits[i]);
+        char *after = sql_text(dir, "SELECT hex(data) || '|' || metadata || '|' || size || '|' "
+                                    "|| format || '|' || content_hash || '|' || ifnull(rowsum, '') "
+                                    "FROM entries WHERE key = 's1'");
+        CHECK(before && after && strcmp(before, after) != 0); /* the edit changed the row */
+        free(after);
+        bs = open_sqlite(dir, BLOBSTORE_OPEN_READONLY);
+        CHECK(bs != NULL);
+        void *v = NULL;
+        size_t n = 0;
+        int rc = blobstore_get(&v, &n, bs, "s1");
+        if (rc != BLOBSTORE_ECORRUPT)
+            test__fail(__FILE__, __LINE__, "after %s: get returns %d", edits[i], rc);
+        CHECK(v == NULL);
+        blobstore_value_info vi;
+        rc = blobstore_get_value(&v, &n, &vi, bs, "s1", NULL);
+        if (rc != BLOBSTORE_ECORRUPT)
+            test__fail(__FILE__, __LINE__, "after %s: get_value returns %d", edits[i], rc);
+        CHECK_EQ(blobstore_get(&v, &n, bs, "s0"), 0); /* the intact row */
+        CHECK(n == sizeof(value) && ((char *)v)[0] == 'a' && ((char *)v)[n - 1] == 'a');
+        blobstore_free(v);
+        blobstore_close(bs);
+        /* s1 as it was */
+        sql(dir, "DELETE FROM entries WHERE key = 's1'");
+        bs = open_sqlite(dir, 0);
+        CHECK(bs != NULL);
+        memset(value, 'b', sizeof(value));
+        CHECK_EQ(
+            blobstore_put(NULL, bs, "s1", value, sizeof(value), "{\"i\": 1, \"name\": \"n1\"}"), 0);
+        CHECK_EQ(blobstore_get_value(&v, &n, &vi, bs, "s1", NULL), 0);
+        CHECK(vi.has_value && n == sizeof(value) && ((char *)v)[0] == 'b');
+        CHECK_STR(vi.format, "bytes");
+        blobstore_free(v);
+        blobstore_free(vi.info);
+        blobstore_close(bs);
+        free(before);
+    }
+}
+
 /* A store of schema version 1 (no checksums, as older versions wrote it):
  * read as it is when opened read-only; given its checksums at the first
  * writable open, after which a changed row is damage. */
@@ -344,7 +421,8 @@ static void stats_match_the_entries(blobstore *bs)
     CHECK_EQ(blobstore_list_keys(&l, bs, NULL, NULL), 0);
     uint64_t stored = 0, orig = 0, inl = 0, blobs = 0, blob_bytes = 0;
     uint64_t f_n[2] = {0, 0}, f_st[2] = {0, 0}, c_n[3] = {0, 0, 0}, c_or[3] = {0, 0, 0};
-    static const char *const fmts[] = {"bytes", "pickle"}, *const codecs[] = {"lz4", "none", "zstd"};
+    static const char *const fmts[] = {"bytes", "pickle"}, *const codecs[] = {"lz4", "none",
+                                                                              "zstd"};
     for (size_t i = 0; i < l.count; i++) {
         char *m = NULL;
         CHECK_EQ(blobstore_get_metadata(&m, bs, l.keys[i]), 0);
@@ -409,7 +487,8 @@ TEST(sqlite_stats_index_is_dropped)
     unsigned seed = 1616;
     printf("seed %u\n", seed);
     srand(seed);
-    static const char *const fmts[] = {"bytes", "pickle"}, *const codecs[] = {"lz4", "none", "zstd"};
+    static const char *const fmts[] = {"bytes", "pickle"}, *const codecs[] = {"lz4", "none",
+                                                                              "zstd"};
     unsigned char value[9000];
     for (size_t i = 0; i < sizeof(value); i++)
         value[i] = (unsigned char)(rand() % 16); /* compressible, a little */
@@ -742,6 +821,7 @@ TEST(rebuild_reads_records_from_the_ends_of_large_blobs)
 
 static const test_case tests[] = {
     TEST_ENTRY(sqlite_row_damage_is_corruption),
+    TEST_ENTRY(sqlite_inline_row_damage_read_in_place),
     TEST_ENTRY(sqlite_schema_1_is_migrated_in_place),
     TEST_ENTRY(sqlite_newer_schema_is_refused),
     TEST_ENTRY(sqlite_blob_index_is_partial),
