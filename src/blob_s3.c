@@ -29,8 +29,9 @@
  * UNSIGNED-PAYLOAD, and the store's own checksums, checked on every read,
  * stand for them (docs/s3.md; sign_payload=always in the URL signs them
  * anyway).
- * Readers stream with ranged GETs of READ_SIZE bytes; the store checks what
- * they return as with every backend.
+ * A reader streams the object with one GET, driven by its read() calls,
+ * and resumes it with a ranged GET where it broke off; the store checks
+ * what it returns as with every backend.
  *
  * Many machines may share a bucket, and another machine's put commits its
  * object before its entry. list() therefore reports only objects and
@@ -57,7 +58,6 @@
 #include <unistd.h>
 
 #define PART_SIZE     ((size_t)8 << 20)
-#define READ_SIZE     ((size_t)4 << 20)
 #define COPY_MAX      ((uint64_t)5 << 30) /* CopyObject's limit */
 #define MAX_TRIES     6
 #define MAX_PARTS     10000 /* S3's limit per upload */
@@ -83,11 +83,25 @@ typedef struct {
     int unsigned_data; /* object bytes go as UNSIGNED-PAYLOAD (https, loopback) */
     int list_all;      /* BLOBSTORE_BLOB_CTL_LIST_ALL: young objects listed too */
     pthread_mutex_t mu;
-    CURL *pool[POOL_MAX];
+    struct s3_conn *pool[POOL_MAX];
     int npool;
 } s3_backend;
 
+/* A pooled connection: an easy handle and the multi handle that drives it,
+ * whose connection cache keeps its connection open from one request to the
+ * next. Requests run to their end (conn_perform) or, for a reader, a piece
+ * at a time as the caller asks for bytes. */
+typedef struct s3_conn {
+    CURL *c;
+    CURLM *m;
+} s3_conn;
+
 /* ---- requests ---- */
+
+typedef struct {
+    const unsigned char *p;
+    size_t left;
+} upload_src;
 
 typedef struct {
     const char *method; /* GET HEAD PUT POST DELETE */
@@ -105,12 +119,10 @@ typedef struct {
     bs_buf resp;   /* response body (the caller frees it) */
     char etag[128];
     curl_off_t length; /* Content-Length of the response */
+    /* private to a request in progress: */
+    upload_src src;
+    struct curl_slist *headers;
 } s3_req;
-
-typedef struct {
-    const unsigned char *p;
-    size_t left;
-} upload_src;
 
 static size_t read_cb(char *buf, size_t size, size_t nitems, void *ctx)
 {
@@ -172,30 +184,74 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *ctx)
     return n;
 }
 
-static CURL *handle_get(s3_backend *be)
+static void conn_free(s3_conn *k)
 {
-    CURL *c = NULL;
-    pthread_mutex_lock(&be->mu);
-    if (be->npool)
-        c = be->pool[--be->npool];
-    pthread_mutex_unlock(&be->mu);
-    if (c)
-        curl_easy_reset(c);
-    else
-        c = curl_easy_init();
-    return c;
+    if (!k)
+        return;
+    if (k->m)
+        curl_multi_cleanup(k->m);
+    if (k->c)
+        curl_easy_cleanup(k->c);
+    free(k);
 }
 
-static void handle_put(s3_backend *be, CURL *c)
+static s3_conn *conn_get(s3_backend *be)
+{
+    s3_conn *k = NULL;
+    pthread_mutex_lock(&be->mu);
+    if (be->npool)
+        k = be->pool[--be->npool];
+    pthread_mutex_unlock(&be->mu);
+    if (k) {
+        curl_easy_reset(k->c);
+        return k;
+    }
+    if (!(k = bs__calloc(1, sizeof(*k))))
+        return NULL;
+    k->c = curl_easy_init();
+    k->m = curl_multi_init();
+    if (!k->c || !k->m) {
+        conn_free(k);
+        return NULL;
+    }
+    return k;
+}
+
+static void conn_put(s3_backend *be, s3_conn *k)
 {
     pthread_mutex_lock(&be->mu);
     if (be->npool < POOL_MAX) {
-        be->pool[be->npool++] = c;
-        c = NULL;
+        be->pool[be->npool++] = k;
+        k = NULL;
     }
     pthread_mutex_unlock(&be->mu);
-    if (c)
-        curl_easy_cleanup(c);
+    conn_free(k);
+}
+
+/* Run the request set up on k to its end (what curl_easy_perform does,
+ * on k's own multi handle). */
+static CURLcode conn_perform(s3_conn *k)
+{
+    if (curl_multi_add_handle(k->m, k->c) != CURLM_OK)
+        return CURLE_OUT_OF_MEMORY;
+    CURLcode res = CURLE_OK;
+    for (int running = 1; running;) {
+        if (curl_multi_perform(k->m, &running) != CURLM_OK) {
+            res = CURLE_SEND_ERROR;
+            break;
+        }
+        if (running && curl_multi_poll(k->m, NULL, 0, 1000, NULL) != CURLM_OK) {
+            res = CURLE_RECV_ERROR;
+            break;
+        }
+    }
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(k->m, &left)) != NULL)
+        if (msg->msg == CURLMSG_DONE && res == CURLE_OK)
+            res = msg->data.result;
+    curl_multi_remove_handle(k->m, k->c);
+    return res;
 }
 
 static char *object_url(s3_backend *be, const char *key, const char *query)
@@ -216,8 +272,8 @@ static char *object_url(s3_backend *be, const char *key, const char *query)
     return url;
 }
 
-/* One attempt. Returns 0 (r->status set) or a CURLcode > 0. */
-static int attempt(s3_backend *be, CURL *c, const char *url, s3_req *r)
+/* Set request r up on c (r->headers to be freed after it). */
+static void setup(s3_backend *be, CURL *c, const char *url, s3_req *r)
 {
     struct curl_slist *h = NULL;
     char buf[1200], hash[65];
@@ -244,7 +300,8 @@ static int attempt(s3_backend *be, CURL *c, const char *url, s3_req *r)
         snprintf(buf, sizeof(buf), "x-amz-copy-source: %s", r->copy_source);
         h = curl_slist_append(h, buf);
     }
-    upload_src src = {r->body, r->body_len};
+    r->src = (upload_src){r->body, r->body_len};
+    r->headers = h;
     r->resp.len = 0;
     r->etag[0] = 0;
     r->status = 0;
@@ -274,7 +331,7 @@ static int attempt(s3_backend *be, CURL *c, const char *url, s3_req *r)
     } else if (strcmp(r->method, "PUT") == 0) {
         curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
-        curl_easy_setopt(c, CURLOPT_READDATA, &src);
+        curl_easy_setopt(c, CURLOPT_READDATA, &r->src);
         curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
     } else if (strcmp(r->method, "POST") == 0) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
@@ -283,8 +340,16 @@ static int attempt(s3_backend *be, CURL *c, const char *url, s3_req *r)
     } else if (strcmp(r->method, "DELETE") == 0) {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
     }
-    CURLcode cc = curl_easy_perform(c);
-    curl_slist_free_all(h);
+}
+
+/* One attempt. Returns 0 (r->status set) or a CURLcode > 0. */
+static int attempt(s3_backend *be, s3_conn *k, const char *url, s3_req *r)
+{
+    CURL *c = k->c;
+    setup(be, c, url, r);
+    CURLcode cc = conn_perform(k);
+    curl_slist_free_all(r->headers);
+    r->headers = NULL;
     if (cc != CURLE_OK)
         return (int)cc;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
@@ -316,7 +381,7 @@ static void error_code(const s3_req *r, char *out, size_t cap)
 static int s3_do(s3_backend *be, s3_req *r)
 {
     char *url = object_url(be, r->key, r->query);
-    CURL *c = url ? handle_get(be) : NULL;
+    s3_conn *c = url ? conn_get(be) : NULL;
     if (!c) {
         free(url);
         return bs__error(BLOBSTORE_ENOMEM, "s3: out of memory");
@@ -340,9 +405,9 @@ static int s3_do(s3_backend *be, s3_req *r)
         delay_ms *= 2;
     }
     if (rc) {
-        curl_easy_cleanup(c); /* its connection may be broken */
+        conn_free(c); /* its connection may be broken */
     } else {
-        handle_put(be, c);
+        conn_put(be, c);
     }
     free(url);
     return rc;
@@ -879,168 +944,312 @@ static int s3_writer_for(s3_backend *be, bs_blob_writer_for *q)
 
 /* ---- reader ---- */
 
-/* A reader fetches ranges of READ_SIZE bytes, the next one on a thread of
- * its own while the caller consumes the current one, so that the gateway's
- * time per request and the caller's work (checksums, decoding) overlap. */
+/* A reader streams the object with one GET, as curl itself would: each
+ * read() drives the transfer (on the reader's own pooled connection) until
+ * the caller's buffer is full, and the bytes go from libcurl's receive
+ * buffer straight into it. What does not fit waits in a spill of at most
+ * one receive buffer, the transfer paused meanwhile (so memory stays
+ * bounded whatever the object's size); between reads the kernel's socket
+ * buffer keeps receiving, so the caller's work (checksums, writing) and the
+ * network overlap. A transfer that breaks (a dropped connection, a timeout,
+ * a 5xx or 429) is resumed where it stopped with a ranged GET, up to
+ * MAX_TRIES times in a row without progress; a resumed answer must be the
+ * same object (its size from Content-Range, starting where asked). Ranged
+ * GETs of 4 MiB, one fetched ahead, cost the gateway a request (and its
+ * lookups) per range and this process a copy more (0.69x of curl). */
+#define ERRBODY_MAX ((size_t)64 << 10)
+
 typedef struct {
     blobstore_blob_reader parent;
     s3_backend *be;
-    char *key;
-    uint64_t size, off; /* object size; offset of the next byte to fetch */
-    s3_req chunk;       /* the current range */
-    size_t pos;         /* consumed bytes of chunk.resp */
-    s3_req ahead;       /* the next range, being fetched by thread */
-    uint64_t ahead_off, ahead_end;
-    pthread_t thread;
-    int ahead_live; /* thread runs (or ran and is not joined) */
-    int ahead_rc;
-    char ahead_range[64];
-    char ahead_msg[512]; /* the error message, set on the thread */
+    char *key, *url;
+    s3_conn *k;
+    s3_req q;           /* the current request's answer: status, headers, error body */
+    int active;         /* q is in k->m, not finished */
+    CURLcode result;    /* how the last transfer ended */
+    int paused;         /* the write callback paused the transfer */
+    int hdr_done;       /* the answer's headers are in... */
+    int hdr_ok;         /* ... and it brings the object's bytes */
+    int64_t range_from; /* the first byte of a 206's Content-Range, or -1 */
+    int fail_rc;        /* a failure that ends the read: returned from then on */
+    int tries;          /* transfers failed in a row without progress */
+    uint64_t size;      /* the object's size, once the first answer's headers are in */
+    int size_known;
+    uint64_t recv;  /* bytes of the object received (delivered or spilled) */
+    uint64_t start; /* where the current request started */
+    uint64_t mark;  /* recv when the last failure was counted */
+    char range[64];
+    unsigned char *dst; /* the caller's buffer during read() */
+    size_t dst_cap, dst_len;
+    bs_buf spill; /* received, not yet delivered: data[spill_pos..len) */
+    size_t spill_pos;
 } s3_reader;
 
-/* Check the answer to a range request (off..end) other than the first. */
-static int range_check(s3_reader *r, s3_req *q, uint64_t off, uint64_t end)
+/* Judge the answer once its headers are in. */
+static void rd_check(s3_reader *r)
 {
-    if (q->status != 206 && q->status != 200)
-        return status_error(q, "read");
-    if (q->status == 200)
-        return bs__error(BLOBSTORE_EIO, "s3: %s: the server ignored a range", r->key);
-    if (q->resp.len != end - off + 1)
-        return bs__error(BLOBSTORE_EIO, "s3: %s: short or changed object (got %zu bytes at %llu)",
-                         r->key, q->resp.len, (unsigned long long)off);
-    return 0;
-}
-
-static void *ahead_main(void *arg)
-{
-    s3_reader *r = arg;
-    r->ahead.method = "GET";
-    r->ahead.key = r->key;
-    r->ahead.range = r->ahead_range;
-    r->ahead.resp.len = 0; /* the range lands in place, without regrowth */
-    r->ahead_rc = bs__buf_reserve(&r->ahead.resp, READ_SIZE);
-    if (!r->ahead_rc)
-        r->ahead_rc = s3_do(r->be, &r->ahead);
-    if (!r->ahead_rc)
-        r->ahead_rc = range_check(r, &r->ahead, r->ahead_off, r->ahead_end);
-    if (r->ahead_rc) /* messages are per thread: the reader's caller gets a copy */
-        snprintf(r->ahead_msg, sizeof(r->ahead_msg), "%s", blobstore_errmsg());
-    return NULL;
-}
-
-/* Start fetching the range after the current one, if there is one. */
-static void ahead_start(s3_reader *r)
-{
-    if (r->off >= r->size || r->ahead_live)
-        return;
-    r->ahead_off = r->off;
-    r->ahead_end = r->off + READ_SIZE - 1 < r->size ? r->off + READ_SIZE - 1 : r->size - 1;
-    snprintf(r->ahead_range, sizeof(r->ahead_range), "bytes=%llu-%llu",
-             (unsigned long long)r->ahead_off, (unsigned long long)r->ahead_end);
-    r->ahead.resp.len = 0;
-    if (pthread_create(&r->thread, NULL, ahead_main, r) == 0) {
-        r->ahead_live = 1;
-        r->off = r->ahead_end + 1;
-    }
-}
-
-/* The range fetched ahead becomes the current one. */
-static int ahead_take(s3_reader *r)
-{
-    pthread_join(r->thread, NULL);
-    r->ahead_live = 0;
-    if (r->ahead_rc)
-        return bs__error(r->ahead_rc, "%s", r->ahead_msg);
-    bs_buf t = r->chunk.resp;
-    r->chunk.resp = r->ahead.resp;
-    r->ahead.resp = t;
-    r->ahead.resp.len = 0;
-    r->pos = 0;
-    return 0;
-}
-
-/* Fetch the next range. The first (from reader_new) also learns the
- * object's size from Content-Range: one request for a small object. */
-static int s3r_fetch(s3_reader *r, int first)
-{
-    uint64_t end = r->off + READ_SIZE - 1;
-    if (!first && end >= r->size)
-        end = r->size - 1;
-    char range[64];
-    snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)r->off,
-             (unsigned long long)end);
-    r->chunk.method = "GET";
-    r->chunk.key = r->key;
-    r->chunk.range = range;
-    int rc = s3_do(r->be, &r->chunk);
-    r->chunk.range = NULL;
-    r->pos = 0;
-    if (!rc && first) {
-        if (r->chunk.status == 404) {
-            rc = bs__error(BLOBSTORE_ENOTFOUND, "s3: %s is missing", r->key);
-        } else if (r->chunk.status == 416) { /* nothing at offset 0: an empty object */
-            r->size = 0;
-            r->chunk.resp.len = 0;
-            return 0;
-        } else if (r->chunk.status == 200) { /* the whole object, range ignored */
-            r->size = r->chunk.resp.len;
-        } else if (r->chunk.status == 206 && r->chunk.total >= 0) {
-            r->size = (uint64_t)r->chunk.total;
-        } else if (r->chunk.status == 206) {
-            rc = bs__error(BLOBSTORE_EIO, "s3: %s: a partial answer without Content-Range", r->key);
+    long st = r->q.status;
+    r->hdr_ok = 0;
+    if (!r->size_known) { /* the whole object, from its start */
+        if (st == 200 && r->q.length >= 0) {
+            r->size = (uint64_t)r->q.length;
+            r->size_known = r->hdr_ok = 1;
+        } else if (st == 200 || st == 206) {
+            r->fail_rc = bs__error(BLOBSTORE_EIO, "s3: %s: an answer without Content-Length (%ld)",
+                                   r->key, st);
         }
-        if (!rc && end >= r->size)
-            end = r->size ? r->size - 1 : 0;
-        if (!rc && r->chunk.status != 206 && r->chunk.status != 200)
-            rc = status_error(&r->chunk, "read");
-        if (!rc && r->chunk.resp.len != (r->size ? end - r->off + 1 : 0))
-            rc = bs__error(BLOBSTORE_EIO, "s3: %s: short or changed object (got %zu bytes at %llu)",
-                           r->key, r->chunk.resp.len, (unsigned long long)r->off);
-    } else if (!rc) {
-        rc = range_check(r, &r->chunk, r->off, end);
+    } else if (st == 206 && r->q.total >= 0 && (uint64_t)r->q.total == r->size &&
+               r->range_from >= 0 && (uint64_t)r->range_from == r->start) {
+        r->hdr_ok = 1;
+    } else if (st == 206) {
+        r->fail_rc = bs__error(BLOBSTORE_EIO, "s3: %s: short or changed object (resumed at %llu)",
+                               r->key, (unsigned long long)r->start);
+    } else if (st == 200) {
+        r->fail_rc = bs__error(BLOBSTORE_EIO, "s3: %s: the server ignored a range", r->key);
     }
-    if (rc) {
-        r->chunk.resp.len = 0;
-        return rc;
+}
+
+static size_t rd_header(char *p, size_t size, size_t nitems, void *ctx)
+{
+    s3_reader *r = ctx;
+    size_t n = size * nitems;
+    header_cb(p, size, nitems, &r->q);
+    if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) { /* a new answer (after a redirect, 1xx) */
+        r->hdr_done = r->hdr_ok = 0;
+        r->q.length = -1;
+        r->q.total = -1;
+        r->range_from = -1;
+    } else if (n > 15 && strncasecmp(p, "content-length:", 15) == 0) {
+        char v[32];
+        size_t vl = n - 15 < sizeof(v) - 1 ? n - 15 : sizeof(v) - 1;
+        memcpy(v, p + 15, vl);
+        v[vl] = 0;
+        char *end;
+        long long x = strtoll(v, &end, 10);
+        r->q.length = end != v && x >= 0 ? (curl_off_t)x : -1;
+    } else if (n > 14 && strncasecmp(p, "content-range:", 14) == 0) {
+        char v[128];
+        size_t vl = n - 14 < sizeof(v) - 1 ? n - 14 : sizeof(v) - 1;
+        memcpy(v, p + 14, vl);
+        v[vl] = 0;
+        const char *b = strstr(v, "bytes ");
+        char *end;
+        if (b && b[6] >= '0' && b[6] <= '9') {
+            unsigned long long x = strtoull(b + 6, &end, 10);
+            r->range_from = *end == '-' ? (int64_t)x : -1;
+        }
+    } else if ((n == 2 && p[0] == '\r') || (n == 1 && p[0] == '\n')) { /* the headers' end */
+        long st = 0;
+        curl_easy_getinfo(r->k->c, CURLINFO_RESPONSE_CODE, &st);
+        if (st >= 200) {
+            r->q.status = st;
+            r->hdr_done = 1;
+            rd_check(r);
+        }
     }
-    r->off = end + 1;
+    return n;
+}
+
+static size_t rd_write(char *p, size_t size, size_t nmemb, void *ctx)
+{
+    s3_reader *r = ctx;
+    size_t n = size * nmemb;
+    if (r->fail_rc)
+        return 0;     /* ends the transfer */
+    if (!r->hdr_ok) { /* an error's body: kept for its code */
+        size_t k = r->q.resp.len < ERRBODY_MAX ? ERRBODY_MAX - r->q.resp.len : 0;
+        if (k > n)
+            k = n;
+        return k == 0 || bs__buf_append(&r->q.resp, p, k) == 0 ? n : 0;
+    }
+    if (r->spill_pos < r->spill.len) { /* the caller has not taken the last spill yet */
+        r->paused = 1;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (n > r->size - r->recv) {
+        r->fail_rc = bs__error(BLOBSTORE_EIO, "s3: %s: longer than its %llu bytes", r->key,
+                               (unsigned long long)r->size);
+        return 0;
+    }
+    size_t k = r->dst_cap - r->dst_len < n ? r->dst_cap - r->dst_len : n;
+    if (k) {
+        memcpy(r->dst + r->dst_len, p, k);
+        r->dst_len += k;
+    }
+    r->spill.len = r->spill_pos = 0;
+    if (k < n && bs__buf_append(&r->spill, p + k, n - k) != 0) {
+        r->fail_rc = BLOBSTORE_ENOMEM;
+        return 0;
+    }
+    r->recv += n;
+    return n;
+}
+
+/* Send the request for the object's bytes from r->recv on. */
+static int rd_start(s3_reader *r)
+{
+    bs_buf keep = r->q.resp;
+    memset(&r->q, 0, sizeof(r->q));
+    r->q.resp = keep;
+    r->q.method = "GET";
+    r->q.key = r->key;
+    if (r->size_known) {
+        snprintf(r->range, sizeof(r->range), "bytes=%llu-%llu", (unsigned long long)r->recv,
+                 (unsigned long long)(r->size - 1));
+        r->q.range = r->range;
+    }
+    r->start = r->recv;
+    r->hdr_done = r->hdr_ok = r->paused = 0;
+    r->range_from = -1;
+    r->q.length = -1;
+    curl_easy_reset(r->k->c);
+    setup(r->be, r->k->c, r->url, &r->q);
+    curl_easy_setopt(r->k->c, CURLOPT_WRITEFUNCTION, rd_write);
+    curl_easy_setopt(r->k->c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(r->k->c, CURLOPT_HEADERFUNCTION, rd_header);
+    curl_easy_setopt(r->k->c, CURLOPT_HEADERDATA, r);
+    if (curl_multi_add_handle(r->k->m, r->k->c) != CURLM_OK) {
+        curl_slist_free_all(r->q.headers);
+        r->q.headers = NULL;
+        return r->fail_rc = bs__error(BLOBSTORE_ENOMEM, "s3: cannot start a GET");
+    }
+    r->active = 1;
     return 0;
+}
+
+/* The current transfer is over (or abandoned). */
+static void rd_end(s3_reader *r, CURLcode result)
+{
+    curl_multi_remove_handle(r->k->m, r->k->c);
+    curl_slist_free_all(r->q.headers);
+    r->q.headers = NULL;
+    r->active = 0;
+    r->result = result;
+}
+
+/* One step of the transfer: what has arrived, or a wait for it. */
+static void rd_pump(s3_reader *r)
+{
+    int running = 0;
+    CURLMcode mc = curl_multi_perform(r->k->m, &running);
+    if (mc == CURLM_OK && running) {
+        if (!r->paused && (r->dst_len < r->dst_cap || !r->size_known))
+            curl_multi_poll(r->k->m, NULL, 0, 1000, NULL);
+        return;
+    }
+    CURLcode res = mc == CURLM_OK ? CURLE_OK : CURLE_RECV_ERROR;
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(r->k->m, &left)) != NULL)
+        if (msg->msg == CURLMSG_DONE && res == CURLE_OK)
+            res = msg->data.result;
+    rd_end(r, res);
+}
+
+/* The transfer ended before the object's end: resume it, or the error. */
+static int rd_resume(s3_reader *r)
+{
+    char why[256];
+    if (r->hdr_done && !r->hdr_ok) {
+        long st = r->q.status;
+        if (st == 404 && !r->size_known)
+            return r->fail_rc = bs__error(BLOBSTORE_ENOTFOUND, "s3: %s is missing", r->key);
+        if (st < 500 && st != 429)
+            return r->fail_rc = status_error(&r->q, "read");
+        snprintf(why, sizeof(why), "HTTP %ld", st);
+    } else if (r->result != CURLE_OK) {
+        snprintf(why, sizeof(why), "%s", curl_easy_strerror(r->result));
+    } else {
+        snprintf(why, sizeof(why), "the answer ended at byte %llu of %llu",
+                 (unsigned long long)r->recv, (unsigned long long)r->size);
+    }
+    if (r->recv > r->mark) { /* progress since the last failure: a fresh count */
+        r->tries = 0;
+        r->mark = r->recv;
+    }
+    if (++r->tries >= MAX_TRIES)
+        return r->fail_rc = bs__error(BLOBSTORE_EIO, "s3: GET %s: %s (after %d attempts)", r->url,
+                                      why, r->tries);
+    long delay_ms = 100L << (r->tries - 1);
+    struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    return rd_start(r);
+}
+
+/* Drive the transfer until the caller's buffer is full or the object has
+ * been read (opening: until the object's size is known). */
+static int rd_drive(s3_reader *r, int opening)
+{
+    for (;;) {
+        if (opening && r->size_known)
+            return 0;
+        if (!opening) { /* the spill first */
+            size_t avail = r->spill.len - r->spill_pos, room = r->dst_cap - r->dst_len;
+            size_t k = avail < room ? avail : room;
+            if (k) {
+                memcpy(r->dst + r->dst_len, r->spill.data + r->spill_pos, k);
+                r->dst_len += k;
+                r->spill_pos += k;
+            }
+            if (r->dst_len == r->dst_cap)
+                return 0;
+        }
+        if (r->fail_rc)
+            return r->fail_rc;
+        if (r->active) {
+            if (r->paused) { /* room again: what it holds comes now */
+                r->paused = 0;
+                curl_easy_pause(r->k->c, CURLPAUSE_CONT);
+                continue;
+            }
+            rd_pump(r);
+            continue;
+        }
+        if (r->size_known && r->recv == r->size)
+            return 0; /* the end */
+        int rc = rd_resume(r);
+        if (rc)
+            return rc;
+    }
 }
 
 static int s3r_read(blobstore_blob_reader *pr, void *buf, size_t cap, size_t *out_n)
 {
     s3_reader *r = (s3_reader *)pr;
-    if (r->pos == r->chunk.resp.len) {
-        int rc;
-        if (r->ahead_live) {
-            if ((rc = ahead_take(r)) != 0) {
-                r->chunk.resp.len = r->pos = 0;
-                return rc;
-            }
-        } else if (r->off >= r->size) {
-            *out_n = 0;
-            return 0;
-        } else if ((rc = s3r_fetch(r, 0)) != 0) {
-            return rc;
-        }
-        ahead_start(r);
-    }
-    size_t n = r->chunk.resp.len - r->pos;
-    if (n > cap)
-        n = cap;
-    memcpy(buf, r->chunk.resp.data + r->pos, n);
-    r->pos += n;
-    *out_n = n;
-    return 0;
+    r->dst = buf;
+    r->dst_cap = cap;
+    r->dst_len = 0;
+    int rc = rd_drive(r, 0);
+    *out_n = rc ? 0 : r->dst_len;
+    r->dst = NULL;
+    r->dst_cap = r->dst_len = 0;
+    return rc;
 }
 
 static void s3r_close(blobstore_blob_reader *pr)
 {
     s3_reader *r = (s3_reader *)pr;
-    if (r->ahead_live)
-        pthread_join(r->thread, NULL);
-    bs__buf_free(&r->ahead.resp);
-    bs__buf_free(&r->chunk.resp);
+    if (r->k) {
+        /* read to its end: let the transfer finish, keeping the connection */
+        for (int i = 0; r->active && !r->fail_rc && r->size_known && r->recv == r->size && i < 100;
+             i++) {
+            int running = 0;
+            if (curl_multi_perform(r->k->m, &running) != CURLM_OK || !running)
+                rd_pump(r);
+            else
+                curl_multi_poll(r->k->m, NULL, 0, 10, NULL);
+        }
+        int whole = !r->active && !r->fail_rc;
+        if (r->active) /* given up midway: libcurl closes the connection */
+            rd_end(r, CURLE_OK);
+        if (whole)
+            conn_put(r->be, r->k);
+        else
+            conn_free(r->k);
+    }
+    bs__buf_free(&r->q.resp);
+    bs__buf_free(&r->spill);
+    free(r->url);
     free(r->key);
     free(r);
 }
@@ -1072,16 +1281,18 @@ static int s3_reader_new(blobstore_blob_reader **out, blobstore_blob_backend *pb
     if (rc)
         return rc;
     s3_reader *r = bs__calloc(1, sizeof(*r));
-    if (!r || !(r->key = object_key(be, name))) {
-        free(r);
+    if (!r)
         return BLOBSTORE_ENOMEM;
-    }
     r->be = be;
-    if ((rc = s3r_fetch(r, 1)) != 0) {
+    if (!(r->key = object_key(be, name)) || !(r->url = object_url(be, r->key, NULL)) ||
+        !(r->k = conn_get(be))) {
+        s3r_close(&r->parent);
+        return bs__error(BLOBSTORE_ENOMEM, "s3: out of memory");
+    }
+    if ((rc = rd_start(r)) != 0 || (rc = rd_drive(r, 1)) != 0) {
         s3r_close(&r->parent);
         return rc;
     }
-    ahead_start(r);
     r->parent.read = s3r_read;
     r->parent.close = s3r_close;
     *out = &r->parent;
@@ -1281,7 +1492,7 @@ static void s3_free(blobstore_blob_backend *pbe)
     if (!be)
         return;
     for (int i = 0; i < be->npool; i++)
-        curl_easy_cleanup(be->pool[i]);
+        conn_free(be->pool[i]);
     pthread_mutex_destroy(&be->mu);
     free(be->endpoint);
     free(be->bucket);

@@ -6,6 +6,9 @@ action of the script, then every later connection is relayed untouched:
   503, 500, 429  answer that HTTP status (an S3 error body) and close
   hang           read the request and never answer
   reset          close the connection without answering
+  cutN           relay, but close the connection once N bytes of answers
+                 (headers and bodies, all requests on it together) went
+                 through: an answer broken off midway
   pass           relay to the server
 
 Usage: faultproxy.py TARGET_PORT ACTION,ACTION,... PORT_FILE LOG_FILE
@@ -41,12 +44,17 @@ def read_request_head(conn):
     return data
 
 
-def pump(src, dst):
+def pump(src, dst, limit=None):
     try:
         while True:
             chunk = src.recv(65536)
             if not chunk:
                 break
+            if limit is not None and len(chunk) >= limit:
+                dst.sendall(chunk[:limit])
+                break
+            if limit is not None:
+                limit -= len(chunk)
             dst.sendall(chunk)
     except OSError:
         pass
@@ -76,7 +84,8 @@ def handle(conn, action):
             conn.close()
         else:
             upstream = socket.create_connection(("127.0.0.1", target_port))
-            threading.Thread(target=pump, args=(upstream, conn), daemon=True).start()
+            limit = int(action[3:]) if action.startswith("cut") else None
+            threading.Thread(target=pump, args=(upstream, conn, limit), daemon=True).start()
             pump(conn, upstream)
     except OSError:
         pass

@@ -11,6 +11,8 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -893,6 +895,183 @@ TEST(s3_store_settings_live_in_postgresql)
 
 /* ---- faults ---- */
 
+/* tests/online/faultproxy.py in front of the gateway, acting out script on
+ * its connections in turn; its pid, its port in url_out's endpoint (the
+ * same bucket and prefix as url). */
+static pid_t fault_proxy(const char *script, const char *url, char *url_out, size_t cap,
+                         const char *log)
+{
+    const char *src = getenv("BLOBSTORE_SOURCE_DIR"), *ep = getenv("BLOBSTORE_S3_ENDPOINT");
+    const char *colon = ep ? strrchr(ep, ':') : NULL;
+    if (!src || !colon)
+        return -1;
+    char prog[2048], port_file[2048];
+    snprintf(prog, sizeof(prog), "%s/tests/online/faultproxy.py", src);
+    snprintf(port_file, sizeof(port_file), "%s.port", log);
+    unlink(port_file);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/usr/bin/python3", "python3", prog, colon + 1, script, port_file, log, (char *)NULL);
+        _exit(127);
+    }
+    int port = 0;
+    for (int i = 0; i < 200 && port == 0; i++) {
+        FILE *f = fopen(port_file, "r");
+        if (!f || fscanf(f, "%d", &port) != 1)
+            port = 0;
+        if (f)
+            fclose(f);
+        if (!port)
+            usleep(50000);
+    }
+    if (!port) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    /* s3://bucket/prefix?endpoint=E&rest: E replaced */
+    const char *e = strstr(url, "endpoint="), *amp = e ? strchr(e, '&') : NULL;
+    snprintf(url_out, cap, "%.*sendpoint=http://127.0.0.1:%d%s", (int)(e - url), url, port,
+             amp ? amp : "");
+    return pid;
+}
+
+static void proxy_stop(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
+/* A read whose answer breaks off midway resumes where it stopped (a ranged
+ * GET), on a new connection each time, and returns the object's bytes; one
+ * whose connections keep breaking before any byte fails with an error after
+ * its attempts. */
+TEST(s3_reads_resume_where_a_broken_answer_stopped)
+{
+    blobstore_blob_backend *be = s3_backend(NULL, 2);
+    CHECK(be != NULL);
+    size_t n = (10 << 20) + 123;
+    unsigned char *data = malloc(n);
+    CHECK(data != NULL);
+    fill(data, n, 21);
+    const char *name = "0c0c0c0c-resume.blob";
+    CHECK_EQ(write_object(be, name, data, n), 0);
+    char url[1024], log[4096];
+    snprintf(log, sizeof(log), "%s/proxy.log", test_tmpdir());
+    /* the first connection also carries the bucket's HEAD (well under 3 MB) */
+    pid_t proxy = fault_proxy("cut3000000,cut3000000,pass", s3, url, sizeof(url), log);
+    CHECK(proxy > 0);
+    blobstore_blob_backend *via = NULL;
+    int rc = blobstore_blob_backend_s3_new(&via, url, 2);
+    bs_buf b = {0};
+    if (!rc)
+        rc = conformance_read_all(via, name, &b);
+    if (rc)
+        fprintf(stderr, "  read: %s\n", blobstore_errmsg());
+    proxy_stop(proxy);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(b.len, n);
+    CHECK(memcmp(b.data, data, n) == 0);
+    bs__buf_free(&b);
+    FILE *f = fopen(log, "r");
+    char seen[256] = "", line[64];
+    while (f && fgets(line, sizeof(line), f))
+        strncat(seen, line, sizeof(seen) - strlen(seen) - 1);
+    if (f)
+        fclose(f);
+    CHECK_STR(seen, "1 cut3000000\n2 cut3000000\n3 pass\n");
+    via->free(via);
+    /* every connection broken before a byte of the object: an error, after
+     * six attempts (the HEAD of the bucket goes through the first) */
+    proxy = fault_proxy("cut300,cut100,cut100,cut100,cut100,cut100,cut100,cut100", s3, url,
+                        sizeof(url), log);
+    CHECK(proxy > 0);
+    via = NULL;
+    rc = blobstore_blob_backend_s3_new(&via, url, 2);
+    blobstore_blob_reader *r = NULL;
+    int rrc = rc ? rc : via->reader(&r, via, name);
+    size_t got = 0;
+    unsigned char *buf = malloc(1 << 20);
+    CHECK(buf != NULL);
+    while (rrc == 0 && r) { /* the first answer may get through: then a later one breaks */
+        size_t k = 0;
+        rrc = r->read(r, buf, 1 << 20, &k);
+        if (rrc == 0 && k == 0)
+            break;
+        got += k;
+    }
+    char msg[1024];
+    snprintf(msg, sizeof(msg), "%s", blobstore_errmsg());
+    if (r)
+        r->close(r);
+    proxy_stop(proxy);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(rrc, BLOBSTORE_EIO);
+    CHECK(got < n);
+    CHECK(strstr(msg, "after 6 attempts") != NULL);
+    free(buf);
+    via->free(via);
+    be->free(be);
+    free(data);
+}
+
+static int list_raw(void *ctx, const char *name, int is_temp);
+
+/* An object damaged or cut short on the server reads as corrupt, never as
+ * other bytes: a byte changed in the middle, the trailer missing, half of
+ * it gone. */
+TEST(s3_damaged_or_truncated_objects_read_as_corrupt)
+{
+    blobstore *bs = open_store("sqlite", 1, 0);
+    CHECK(bs != NULL);
+    size_t n = 20 << 20; /* a multipart upload */
+    unsigned char *data = malloc(n);
+    CHECK(data != NULL);
+    fill(data, n, 31);
+    CHECK_EQ(blobstore_put(NULL, bs, "v", data, n, NULL), 0);
+    blobstore_blob_backend *be = NULL;
+    CHECK_EQ(blobstore_blob_backend_s3_new(&be, s3, 2), 0);
+    temp_names t = {.n = 0};
+    CHECK_EQ(be->list(be, list_raw, &t), 0);
+    CHECK_EQ(t.n, 1);
+    CHECK_EQ(t.names[0][0], 'O');
+    const char *name = t.names[0] + 1;
+    bs_buf good = {0};
+    CHECK_EQ(conformance_read_all(be, name, &good), 0);
+    CHECK(good.len > n);
+    for (int v = 0; v < 3; v++) {
+        unsigned char *bad = malloc(good.len);
+        CHECK(bad != NULL);
+        memcpy(bad, good.data, good.len);
+        size_t len = good.len;
+        if (v == 0)
+            bad[good.len / 2] ^= 0x40;
+        else if (v == 1)
+            len -= 100;
+        else
+            len /= 2;
+        CHECK_EQ(write_object(be, name, bad, len), 0);
+        free(bad);
+        void *out = NULL;
+        size_t out_len = 0;
+        CHECK_EQ(blobstore_get(&out, &out_len, bs, "v"), BLOBSTORE_ECORRUPT);
+        int sink = open("/dev/null", O_WRONLY);
+        CHECK(sink >= 0);
+        CHECK_EQ(blobstore_get_fd(bs, "v", sink), BLOBSTORE_ECORRUPT);
+        close(sink);
+    }
+    CHECK_EQ(write_object(be, name, good.data, good.len), 0);
+    void *out = NULL;
+    size_t out_len = 0;
+    CHECK_EQ(blobstore_get(&out, &out_len, bs, "v"), 0);
+    CHECK(out_len == n && memcmp(out, data, n) == 0);
+    blobstore_free(out);
+    bs__buf_free(&good);
+    be->free(be);
+    blobstore_close(bs);
+    free(data);
+}
+
 typedef struct {
     size_t total, sent, stop_at;
     unsigned seed;
@@ -1309,6 +1488,8 @@ static const test_case tests[] = {
     TEST_ENTRY(s3_errors_are_clear),
     TEST_ENTRY(s3_bucket_is_created_when_missing),
     TEST_ENTRY(s3_object_bytes_go_unsigned_only_where_chosen),
+    TEST_ENTRY(s3_reads_resume_where_a_broken_answer_stopped),
+    TEST_ENTRY(s3_damaged_or_truncated_objects_read_as_corrupt),
     TEST_ENTRY(s3_store_conformance_every_metadata_backend),
     TEST_ENTRY(s3_index_is_rebuilt_from_the_blobs),
     TEST_ENTRY(s3_shared_keys_are_rebuilt),
