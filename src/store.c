@@ -79,6 +79,9 @@ void bs__op_leave(blobstore *bs)
 int bs__excl_enter(blobstore *bs)
 {
     pthread_rwlock_wrlock(&bs->oprw);
+    /* (no put can leave a removal running while this is held: they start
+     * one holding the lock shared) */
+    bs__reap_wait(bs);
     if (bs->lockfd >= 0) {
         while (flock(bs->lockfd, LOCK_EX) != 0) {
             if (errno != EINTR) {
@@ -357,8 +360,16 @@ void bs__release_blob(blobstore *bs, const char *name)
  * old entry in another blob removed after it (store_keyrec.c). */
 int bs__commit_entry(blobstore *bs, blobstore_entry *e, unsigned int put_flags, char **release)
 {
+    return bs__commit_entry_ex(bs, e, put_flags, release, NULL);
+}
+
+int bs__commit_entry_ex(blobstore *bs, blobstore_entry *e, unsigned int put_flags, char **release,
+                        char **old_out)
+{
     if (release)
         *release = NULL;
+    if (old_out)
+        *old_out = NULL;
     blobstore_entry old;
     memset(&old, 0, sizeof(old));
     if (!bs->ca && bs->meta->ctl && !bs->no_replace && !bs->readonly) {
@@ -371,8 +382,14 @@ int bs__commit_entry(blobstore *bs, blobstore_entry *e, unsigned int put_flags, 
             int rc = bs->meta->ctl(bs->meta, BS__META_CTL_REPLACE, &q);
             if (rc != BLOBSTORE_EUNSUPPORTED) {
                 pthread_mutex_unlock(&bs->mu);
-                if (!rc && q.old_blob && (!e->blob || strcmp(q.old_blob, e->blob) != 0))
-                    bs__remove_blob_quiet(bs, q.old_blob);
+                if (!rc && q.old_blob && (!e->blob || strcmp(q.old_blob, e->blob) != 0)) {
+                    if (old_out) {
+                        *old_out = q.old_blob;
+                        q.old_blob = NULL;
+                    } else {
+                        bs__remove_blob_quiet(bs, q.old_blob);
+                    }
+                }
                 free(q.old_blob);
                 return rc;
             }
@@ -420,9 +437,12 @@ int bs__commit_entry(blobstore *bs, blobstore_entry *e, unsigned int put_flags, 
     if (!rc && old.blob && (!e->blob || strcmp(old.blob, e->blob) != 0))
         bs__keyrec_forget(bs, old.key ? old.key : e->key, old.blob);
     if (!rc && !batch && old.blob && (!e->blob || strcmp(old.blob, e->blob) != 0)) {
-        if (!bs->ca)
+        if (!bs->ca && old_out) {
+            *old_out = old.blob;
+            old.blob = NULL;
+        } else if (!bs->ca) {
             bs__remove_blob_quiet(bs, old.blob);
-        else if (release)
+        } else if (release)
             *release = bs__strdup(old.blob);
         else
             bs__release_blob(bs, old.blob);

@@ -49,6 +49,11 @@ struct blobstore {
     void *progress_ctx;
     int no_replace; /* the metadata backend has no BS__META_CTL_REPLACE */
     int no_view;    /* ... nor BS__META_CTL_VIEW */
+    /* The removal of the blob a large put replaced, on a thread of its own
+     * after the put (store_put.c): it counts in opcount (the store lock's
+     * shared flock stays held for it); reaping and reap_tid under opmu. */
+    int reaping;
+    pthread_t reap_tid;
 };
 
 /* Bytes in memory read as a stream. */
@@ -84,6 +89,10 @@ int bs__op_enter(blobstore *bs);
 void bs__op_leave(blobstore *bs);
 int bs__excl_enter(blobstore *bs);
 void bs__excl_leave(blobstore *bs);
+/* Wait for the removal a put left running (store_put.c), if any. */
+void bs__reap_wait(blobstore *bs);
+/* For tests only: that removal first sleeps this many milliseconds (0). */
+extern unsigned bs__reap_delay_ms;
 int bs__tx_begin(blobstore *bs, int write);
 /* Commit (ok) or roll back (!ok) unless a batch is open. */
 int bs__tx_end(blobstore *bs, int ok);
@@ -107,6 +116,11 @@ int bs__write_sidecar(blobstore *bs, const char *blob, const char *record, const
 int bs__write_record_frame(blobstore *bs, const char *name, const char *record, int keyrec);
 /* Record the entry (replacing any old one) and retire the old blob. */
 int bs__commit_entry(blobstore *bs, blobstore_entry *e, unsigned int put_flags, char **release);
+/* The same; with old_out set, a blob the entry replaced in a store that is
+ * not content-addressed is not removed but handed back there (malloc'd;
+ * NULL if none) for the caller to remove. */
+int bs__commit_entry_ex(blobstore *bs, blobstore_entry *e, unsigned int put_flags, char **release,
+                        char **old_out);
 /* Entries whose blob is name (inside a transaction). */
 int bs__blob_refs(blobstore *bs, const char *name, uint64_t *out);
 /* Content-addressed stores: remove a blob no entry refers to any more

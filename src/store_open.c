@@ -33,6 +33,7 @@ BLOBSTORE_API void blobstore_close(blobstore *bs)
 {
     if (!bs)
         return;
+    bs__reap_wait(bs); /* (a removal a put left running) */
     if (bs->batch) {
         bs->batch = 0;
         bs->meta->rollback(bs->meta);

@@ -4,6 +4,7 @@
  * and threads.
  */
 #include "conformance.h"
+#include "store_int.h"
 #include "test.h"
 
 #include <dirent.h>
@@ -13,6 +14,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static blobstore *open_store(const char *dir, const char *backend, const char *blob_backend, int ca,
@@ -563,6 +565,84 @@ TEST(replaced_and_deleted_blobs_are_removed)
     CHECK_EQ(n, 1);
     CHECK_EQ(count_files(blobs), 0);
     blobstore_close(bs);
+}
+
+/* A large put's replaced blob is removed on a thread of its own after the
+ * put returns (store_put.c, reap_start): a verify in this process or in
+ * another one never finds it an orphan (the removal holds the store lock
+ * shared; an exclusive holder waits), and none is left. */
+TEST(large_replaced_blobs_are_removed_after_the_put)
+{
+    const char *dir = test_tmpdir();
+    char blobs[4200];
+    snprintf(blobs, sizeof(blobs), "%s/blobs", dir);
+    size_t len = (size_t)9 << 20; /* over the size whose replaced blob is removed after */
+    uint8_t *data = malloc(len);
+    CHECK(data != NULL);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (uint8_t)((i * 2654435761u) >> 13);
+    int to_child[2], to_parent[2];
+    CHECK_EQ(pipe(to_child), 0);
+    CHECK_EQ(pipe(to_parent), 0);
+    blobstore *bs = open_store(dir, "sqlite", "filesystem", 0, 0);
+    CHECK(bs != NULL);
+    bs__reap_delay_ms = 100; /* each removal still runs when the verifies start */
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) { /* another process: verify on demand, answer what it found */
+        close(to_child[1]);
+        close(to_parent[0]);
+        blobstore *other = open_store(dir, "sqlite", "filesystem", 0, 0);
+        char c;
+        while (other && read(to_child[0], &c, 1) == 1 && c == 'v') {
+            blobstore_verify_stats st;
+            int rc = blobstore_verify(&st, other, 0, NULL, NULL);
+            uint8_t found = rc ? 255 : (uint8_t)(st.orphans + st.dangling + st.temps + st.corrupt);
+            if (write(to_parent[1], &found, 1) != 1)
+                break;
+        }
+        _exit(other ? 0 : 1);
+    }
+    close(to_child[0]);
+    close(to_parent[1]);
+    blobstore_verify_stats st;
+    for (int round = 0; round < 8; round++) {
+        data[0] = (uint8_t)round;
+        if (round % 2) { /* (stored as it is: none) */
+            blobstore_array a = {"|u1", 1, {(int64_t)len}, data, len, 0};
+            blobstore_array_options o = BLOBSTORE_ARRAY_OPTIONS_INIT;
+            o.compression = "none";
+            CHECK_EQ(blobstore_array_put(NULL, bs, "array", &a, &o), 0);
+        } else {
+            CHECK_EQ(blobstore_put(NULL, bs, "bytes", data, len, NULL), 0);
+        }
+        /* this process's verify, and the other's, each first in turn */
+        for (int k = 0; k < 2; k++) {
+            if ((k + round) % 2 == 0) {
+                uint8_t found = 99;
+                CHECK_EQ(write(to_child[1], "v", 1), 1);
+                CHECK_EQ(read(to_parent[0], &found, 1), 1);
+                CHECK_EQ(found, 0);
+                continue;
+            }
+            CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
+            CHECK_EQ(st.orphans + st.dangling + st.temps + st.corrupt, 0);
+        }
+        CHECK_EQ(st.entries, round ? 2 : 1);
+    }
+    CHECK_EQ(write(to_child[1], "q", 1), 1);
+    int status = -1;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(to_child[1]);
+    close(to_parent[0]);
+    /* one more replacement, then close at once: the removal is waited for */
+    CHECK_EQ(blobstore_put(NULL, bs, "bytes", data, len - 1, NULL), 0);
+    blobstore_close(bs);
+    bs__reap_delay_ms = 0;
+    /* the framed blob, the array's file and its sidecar */
+    CHECK_EQ(count_files(blobs), 3);
+    free(data);
 }
 
 TEST(content_addressing_stores_one_blob)
@@ -1325,6 +1405,7 @@ static const test_case tests[] = {
     TEST_ENTRY(corrupt_metadata_file_is_an_error),
     TEST_ENTRY(json_index_file_is_complete_after_close),
     TEST_ENTRY(repair_removes_orphans_temps_and_dangling),
+    TEST_ENTRY(large_replaced_blobs_are_removed_after_the_put),
     TEST_ENTRY(replaced_and_deleted_blobs_are_removed),
     TEST_ENTRY(content_addressing_stores_one_blob),
     TEST_ENTRY(batch_json),
