@@ -358,6 +358,30 @@ void bs__release_blob(blobstore *bs, const char *name)
  * has left the store lock; release NULL: checked here. There, the entry's
  * key record is written before the commit, and the record of the key's
  * old entry in another blob removed after it (store_keyrec.c). */
+/* What a replacement needs of the entry it replaces outside a
+ * content-addressed store: its key and blob, the row read in place and
+ * checked (BS__META_CTL_VIEW), no other field copied; else all of it. */
+static int old_key_blob(void *ctx, const blobstore_entry *e)
+{
+    blobstore_entry *old = ctx;
+    if (!(old->key = bs__strdup(e->key)) || (e->blob && !(old->blob = bs__strdup(e->blob))))
+        return BLOBSTORE_ENOMEM;
+    return 0;
+}
+
+static int old_entry(blobstore *bs, const char *key, blobstore_entry *old)
+{
+    if (!bs->ca && bs->meta->ctl && !bs->no_view) {
+        bs_meta_view q = {key, old_key_blob, old};
+        int rc = bs->meta->ctl(bs->meta, BS__META_CTL_VIEW, &q);
+        if (rc != BLOBSTORE_EUNSUPPORTED || old->key)
+            return rc;
+        bs->no_view = 1; /* (under the store's mutex) */
+        bs__error_clear();
+    }
+    return bs->meta->get(bs->meta, key, old);
+}
+
 int bs__commit_entry(blobstore *bs, blobstore_entry *e, unsigned int put_flags, char **release)
 {
     return bs__commit_entry_ex(bs, e, put_flags, release, NULL);
@@ -401,7 +425,7 @@ int bs__commit_entry_ex(blobstore *bs, blobstore_entry *e, unsigned int put_flag
     int rc = bs__tx_begin(bs, 1);
     if (rc)
         return rc;
-    rc = bs->meta->get(bs->meta, e->key, &old);
+    rc = old_entry(bs, e->key, &old);
     if (rc == BLOBSTORE_ENOTFOUND) {
         bs__error_clear();
         rc = 0;

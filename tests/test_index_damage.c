@@ -273,7 +273,6 @@ TEST(sqlite_inline_row_damage_read_in_place)
                                     "|| format || '|' || content_hash || '|' || ifnull(rowsum, '') "
                                     "FROM entries WHERE key = 's1'");
         CHECK(before && after && strcmp(before, after) != 0); /* the edit changed the row */
-        free(after);
         bs = open_sqlite(dir, BLOBSTORE_OPEN_READONLY);
         CHECK(bs != NULL);
         void *v = NULL;
@@ -290,6 +289,23 @@ TEST(sqlite_inline_row_damage_read_in_place)
         CHECK(n == sizeof(value) && ((char *)v)[0] == 'a' && ((char *)v)[n - 1] == 'a');
         blobstore_free(v);
         blobstore_close(bs);
+        /* a put over a row that fails its checksum reads it first (in place
+         * too): refused, the row left as it is; a damaged frame is only
+         * replaced (the row read for the put does not decode it) */
+        bs = open_sqlite(dir, 0);
+        CHECK(bs != NULL);
+        rc = blobstore_put(NULL, bs, "s1", "new", 3, NULL);
+        if (rc != (i < 6 ? BLOBSTORE_ECORRUPT : 0))
+            test__fail(__FILE__, __LINE__, "after %s: put returns %d", edits[i], rc);
+        blobstore_close(bs);
+        if (i < 6) {
+            char *still = sql_text(dir, "SELECT hex(data) || '|' || metadata || '|' || size || '|' "
+                                        "|| format || '|' || content_hash || '|' || "
+                                        "ifnull(rowsum, '') FROM entries WHERE key = 's1'");
+            CHECK(still && after && strcmp(still, after) == 0);
+            free(still);
+        }
+        free(after);
         /* s1 as it was */
         sql(dir, "DELETE FROM entries WHERE key = 's1'");
         bs = open_sqlite(dir, 0);
