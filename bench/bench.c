@@ -558,23 +558,32 @@ static void arrays(const char *root, size_t mb)
         size_t pieces = (bytes + BS_FRAME_CHUNK - 1) / BS_FRAME_CHUNK;
         uint8_t **comp = calloc(pieces, sizeof(*comp));
         size_t *clen = calloc(pieces, sizeof(*clen));
-        double t0 = now();
-        for (size_t k = 0; k < pieces; k++) {
-            size_t off = k * BS_FRAME_CHUNK,
-                   len = bytes - off < BS_FRAME_CHUNK ? bytes - off : BS_FRAME_CHUNK;
+        /* Each limit is the best of LIMIT_REPS measurements: one sample on
+         * a shared machine can come out at a fraction of the real speed,
+         * which would flatter the store's ratio. */
+        enum { LIMIT_REPS = 3 };
+        double bare_c = 0, bare_d = 0, t0;
+        for (size_t k = 0; k < pieces; k++)
             comp[k] = malloc(cap);
-            lz4->compress(comp[k], cap, (uint8_t *)data + off, len, 3, &clen[k]);
-            plain_size += clen[k];
+        uint8_t *back = malloc(bytes + cap);
+        for (int r = 0; r < LIMIT_REPS; r++) {
+            plain_size = 0;
+            t0 = now();
+            for (size_t k = 0; k < pieces; k++) {
+                size_t off = k * BS_FRAME_CHUNK,
+                       len = bytes - off < BS_FRAME_CHUNK ? bytes - off : BS_FRAME_CHUNK;
+                lz4->compress(comp[k], cap, (uint8_t *)data + off, len, 3, &clen[k]);
+                plain_size += clen[k];
+            }
+            bare_c = fmax(bare_c, bytes / (now() - t0) / 1e6);
+            t0 = now();
+            for (size_t k = 0; k < pieces; k++) {
+                size_t off = k * BS_FRAME_CHUNK,
+                       len = bytes - off < BS_FRAME_CHUNK ? bytes - off : BS_FRAME_CHUNK;
+                lz4->decompress(back + off, len, comp[k], clen[k]);
+            }
+            bare_d = fmax(bare_d, bytes / (now() - t0) / 1e6);
         }
-        double bare_c = bytes / (now() - t0) / 1e6;
-        uint8_t *back = malloc(plain_size > bytes ? plain_size : bytes);
-        t0 = now();
-        for (size_t k = 0; k < pieces; k++) {
-            size_t off = k * BS_FRAME_CHUNK,
-                   len = bytes - off < BS_FRAME_CHUNK ? bytes - off : BS_FRAME_CHUNK;
-            lz4->decompress(back + off, len, comp[k], clen[k]);
-        }
-        double bare_d = bytes / (now() - t0) / 1e6;
         for (size_t k = 0; k < pieces; k++)
             free(comp[k]);
         free(comp);
@@ -586,23 +595,23 @@ static void arrays(const char *root, size_t mb)
          * store is relaxed) of the stored size; of a get: the bare codec and
          * a page-cache read of it. Speeds in MB/s of the array's bytes. */
         double sha = 0, pc_write = 0, pc_read = 0;
-        {
+        for (int rep = 0; rep < LIMIT_REPS; rep++) {
             char hex[65], p[4200];
             t0 = now();
             bs__sha256_hex(hex, data, bytes);
-            sha = bytes / (now() - t0) / 1e6;
+            sha = fmax(sha, bytes / (now() - t0) / 1e6);
             snprintf(p, sizeof(p), "%s/pagecache.tmp", root);
             int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
             t0 = now();
             if (fd < 0 || bs__write_all(fd, data, plain_size < bytes ? plain_size : bytes) != 0)
                 die("page-cache write");
-            pc_write = bytes / (now() - t0) / 1e6;
+            pc_write = fmax(pc_write, bytes / (now() - t0) / 1e6);
             t0 = now();
             size_t got = 0;
             ssize_t r;
             while ((r = pread(fd, back + got, plain_size - got, (off_t)got)) > 0)
                 got += (size_t)r;
-            pc_read = bytes / (now() - t0) / 1e6;
+            pc_read = fmax(pc_read, bytes / (now() - t0) / 1e6);
             close(fd);
             unlink(p);
         }
