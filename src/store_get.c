@@ -125,12 +125,27 @@ static int decode_raw(blob_src *s, const blobstore_entry *e, bs_sink_fn sink, vo
     int hashed = !segmented || full_hash;
     bs_sha256 *sha = hashed ? bs__sha256_new() : NULL;
     size_t cap = segmented ? (size_t)seg : IO_CHUNK;
-    unsigned char *buf = bs__malloc(cap);
+    /* Into the caller's buffer (bs__sink_buf, as get reserves it) the bytes
+     * are read where they go, each segment checked there before the next is
+     * read: one copy less, and no buffer of a segment's size to fault in. A
+     * failed check fails the call, which frees that buffer. */
+    bs_buf *direct = sink == bs__sink_buf ? sink_ctx : NULL;
+    unsigned char *buf = direct ? NULL : bs__malloc(cap);
     uint64_t total = 0;
-    int rc = (!buf || (hashed && !sha)) ? BLOBSTORE_ENOMEM : 0;
+    int rc = ((!direct && !buf) || (hashed && !sha)) ? BLOBSTORE_ENOMEM : 0;
+    unsigned char probe[64]; /* (direct: bytes past the recorded size) */
     for (size_t k = 0; !rc; k++) {
-        size_t n = 0;
-        if ((rc = src_read_full(s, buf, cap, &n)) != 0 || n == 0)
+        size_t n = 0, ask = cap;
+        if (direct) {
+            uint64_t left = e->size - total;
+            ask = left < cap ? (size_t)left : cap;
+            if ((rc = bs__buf_reserve(direct, ask)) != 0)
+                break;
+            buf = ask ? direct->data + direct->len : probe;
+            if (!ask)
+                ask = sizeof(probe);
+        }
+        if ((rc = src_read_full(s, buf, ask, &n)) != 0 || n == 0)
             break;
         if (segmented) {
             uint64_t want = k < nseg ? (e->size - k * seg < seg ? e->size - k * seg : seg) : 0;
@@ -143,7 +158,12 @@ static int decode_raw(blob_src *s, const blobstore_entry *e, bs_sink_fn sink, vo
         if (sha)
             bs__sha256_update(sha, buf, n);
         total += n;
-        rc = sink(sink_ctx, buf, n);
+        if (direct && buf == probe)
+            break; /* more than the recorded size: reported below */
+        if (direct)
+            direct->len += n;
+        else
+            rc = sink(sink_ctx, buf, n);
     }
     if (!rc && total != e->size)
         rc = bs__error(BLOBSTORE_ECORRUPT, "blob has %llu bytes, not %llu",
@@ -156,7 +176,8 @@ static int decode_raw(blob_src *s, const blobstore_entry *e, bs_sink_fn sink, vo
             rc = bs__error(BLOBSTORE_ECORRUPT, "blob content does not match its SHA-256");
     }
     bs__sha256_free(sha);
-    free(buf);
+    if (!direct)
+        free(buf);
     free(sums);
     return rc;
 }

@@ -614,6 +614,80 @@ TEST(arrays_through_the_store)
     }
 }
 
+static long env_long(const char *name, long dflt);
+
+/* blobstore_get of an array's file (stored as it is, read straight into the
+ * result, segment by segment): the file's bytes exactly; a flipped byte, a
+ * file cut short and a file with bytes appended each read as corrupt, no
+ * data returned. A small file and one of several segments (and over 4 MiB,
+ * a result in huge pages), random values from a seed. */
+TEST(array_file_get_reads_whole_and_refuses_damage)
+{
+    uint64_t seed = (uint64_t)env_long("B2ND_GET_SEED", 20261203);
+    int failed_before = test__failed;
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "filesystem");
+    CHECK(bs != NULL);
+    static const size_t sizes[] = {5000, 3u << 20}; /* float64 items */
+    for (int t = 0; t < 2; t++) {
+        size_t n = sizes[t];
+        double *v = malloc(n * sizeof(double));
+        CHECK(v != NULL);
+        uint64_t x = seed + (uint64_t)t;
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            v[i] = (double)(x >> 11);
+        }
+        blobstore_array a = {"<f8", 1, {(int64_t)n}, v, n * sizeof(double), 0};
+        CHECK_EQ(blobstore_array_put(NULL, bs, "g", &a, NULL), 0);
+        char *meta;
+        CHECK_EQ(blobstore_get_metadata(&meta, bs, "g"), 0);
+        const char *b = strstr(meta, "\"blob\":\"");
+        CHECK(b != NULL);
+        char name[128], path[8192];
+        CHECK_EQ(sscanf(b + 8, "%127[^\"]", name), 1);
+        blobstore_free(meta);
+        snprintf(path, sizeof(path), "%s/blobs/%.2s/%s", dir, name, name);
+        bs_buf file = {0};
+        CHECK_EQ(bs__read_file(path, &file), 0);
+        void *out;
+        size_t len;
+        CHECK_EQ(blobstore_get(&out, &len, bs, "g"), 0);
+        CHECK(len == file.len && memcmp(out, file.data, len) == 0);
+        blobstore_free(out);
+        for (int damage = 0; damage < 3; damage++) {
+            FILE *fp = fopen(path, "wb");
+            CHECK(fp != NULL);
+            if (damage == 0) { /* a byte flipped in the last part */
+                file.data[file.len - file.len / 7] ^= 0x10;
+                fwrite(file.data, 1, file.len, fp);
+                file.data[file.len - file.len / 7] ^= 0x10;
+            } else if (damage == 1) { /* cut short */
+                fwrite(file.data, 1, file.len - 100, fp);
+            } else { /* bytes appended */
+                fwrite(file.data, 1, file.len, fp);
+                fwrite("tail", 1, 4, fp);
+            }
+            fclose(fp);
+            out = (void *)1;
+            CHECK_EQ(blobstore_get(&out, &len, bs, "g"), BLOBSTORE_ECORRUPT);
+            CHECK(out == NULL);
+        }
+        FILE *fp = fopen(path, "wb");
+        CHECK(fp != NULL);
+        fwrite(file.data, 1, file.len, fp);
+        fclose(fp);
+        CHECK_EQ(blobstore_get(&out, &len, bs, "g"), 0);
+        CHECK(len == file.len && memcmp(out, file.data, len) == 0);
+        blobstore_free(out);
+        bs__buf_free(&file);
+        free(v);
+    }
+    blobstore_close(bs);
+    if (test__failed != failed_before)
+        fprintf(stderr, "  seed %llu (B2ND_GET_SEED)\n", (unsigned long long)seed);
+}
+
 TEST(array_blob_file_is_the_b2nd_file_and_corruption_is_caught)
 {
     const char *dir = test_tmpdir();
@@ -1339,6 +1413,7 @@ TEST(random_differential)
 static const test_case tests[] = {
     TEST_ENTRY(arrays_through_the_store),
     TEST_ENTRY(array_blob_file_is_the_b2nd_file_and_corruption_is_caught),
+    TEST_ENTRY(array_file_get_reads_whole_and_refuses_damage),
     TEST_ENTRY(reference_files_decode),
     TEST_ENTRY(round_trips_every_dtype_rank_order_codec),
     TEST_ENTRY(writer_follows_the_format_rules),
