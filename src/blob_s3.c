@@ -143,23 +143,29 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *ctx)
     return bs__buf_append(&r->resp, p, n) == 0 ? n : 0;
 }
 
+/* Whether header line p (n bytes, not NUL-terminated) is header name
+ * ("name:", any case); if so its value, cut to cap - 1 bytes, into v. */
+static int header_value(const char *p, size_t n, const char *name, char *v, size_t cap)
+{
+    size_t k = strlen(name);
+    if (n <= k || strncasecmp(p, name, k) != 0)
+        return 0;
+    size_t vl = n - k < cap - 1 ? n - k : cap - 1;
+    memcpy(v, p + k, vl);
+    v[vl] = 0;
+    return 1;
+}
+
 static size_t header_cb(char *p, size_t size, size_t nitems, void *ctx)
 {
     s3_req *r = ctx;
     size_t n = size * nitems;
-    if (n > 5 && strncasecmp(p, "date:", 5) == 0) {
-        char d[128];
-        size_t dl = n - 5 < sizeof(d) - 1 ? n - 5 : sizeof(d) - 1;
-        memcpy(d, p + 5, dl);
-        d[dl] = 0;
-        time_t t = curl_getdate(d, NULL);
+    char v[128];
+    if (header_value(p, n, "date:", v, sizeof(v))) {
+        time_t t = curl_getdate(v, NULL);
         r->date = t > 0 ? t : 0;
     }
-    if (n > 14 && strncasecmp(p, "content-range:", 14) == 0) {
-        char v[128];
-        size_t vl = n - 14 < sizeof(v) - 1 ? n - 14 : sizeof(v) - 1;
-        memcpy(v, p + 14, vl);
-        v[vl] = 0;
+    if (header_value(p, n, "content-range:", v, sizeof(v))) {
         const char *slash = strchr(v, '/');
         char *end;
         if (slash && slash[1] >= '0' && slash[1] <= '9') {
@@ -168,16 +174,16 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *ctx)
         }
     }
     if (n > 5 && strncasecmp(p, "etag:", 5) == 0) {
-        const char *v = p + 5;
+        const char *e = p + 5;
         size_t vl = n - 5;
-        while (vl && (*v == ' ' || *v == '\t')) {
-            v++;
+        while (vl && (*e == ' ' || *e == '\t')) {
+            e++;
             vl--;
         }
-        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+        while (vl && (e[vl - 1] == '\r' || e[vl - 1] == '\n' || e[vl - 1] == ' '))
             vl--;
         if (vl < sizeof(r->etag)) {
-            memcpy(r->etag, v, vl);
+            memcpy(r->etag, e, vl);
             r->etag[vl] = 0;
         }
     }
@@ -1013,25 +1019,18 @@ static size_t rd_header(char *p, size_t size, size_t nitems, void *ctx)
 {
     s3_reader *r = ctx;
     size_t n = size * nitems;
+    char v[128];
     header_cb(p, size, nitems, &r->q);
     if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) { /* a new answer (after a redirect, 1xx) */
         r->hdr_done = r->hdr_ok = 0;
         r->q.length = -1;
         r->q.total = -1;
         r->range_from = -1;
-    } else if (n > 15 && strncasecmp(p, "content-length:", 15) == 0) {
-        char v[32];
-        size_t vl = n - 15 < sizeof(v) - 1 ? n - 15 : sizeof(v) - 1;
-        memcpy(v, p + 15, vl);
-        v[vl] = 0;
+    } else if (header_value(p, n, "content-length:", v, 32)) {
         char *end;
         long long x = strtoll(v, &end, 10);
         r->q.length = end != v && x >= 0 ? (curl_off_t)x : -1;
-    } else if (n > 14 && strncasecmp(p, "content-range:", 14) == 0) {
-        char v[128];
-        size_t vl = n - 14 < sizeof(v) - 1 ? n - 14 : sizeof(v) - 1;
-        memcpy(v, p + 14, vl);
-        v[vl] = 0;
+    } else if (header_value(p, n, "content-range:", v, sizeof(v))) {
         const char *b = strstr(v, "bytes ");
         char *end;
         if (b && b[6] >= '0' && b[6] <= '9') {
