@@ -1159,10 +1159,23 @@ static void pg_section(const char *root, const char *base, int n)
                         "CREATE INDEX ON kvs USING gin (metadata jsonb_path_ops);"
                         "CREATE INDEX ON kvs (blob) WHERE blob IS NOT NULL"),
               c, "create table"));
-    PQclear(pg_ok(PQprepare(c, "lock", "SELECT pg_advisory_xact_lock(7306202541)", 0, NULL), c,
+    snprintf(dir, sizeof(dir), "%s/pgstore", root);
+    blobstore *bs = open_store(dir, url, BLOBSTORE_DURABILITY_DURABLE, NULL);
+    /* The two server sessions, for their CPU time (when the server runs here). */
+    PGresult *pr = pg_ok(PQexec(c, "SELECT pid FROM pg_stat_activity WHERE datname = "
+                                   "current_database() AND pid <> pg_backend_pid()"),
+                         c, "pg_stat_activity");
+    int other = PQntuples(pr) == 1 ? atoi(PQgetvalue(pr, 0, 0)) : -1;
+    PQclear(pr);
+    /* The store's statements through a connection of their own (the
+     * baseline's is never in pipeline mode). */
+    PGconn *c2 = PQconnectdb(url);
+    if (PQstatus(c2) != CONNECTION_OK)
+        die("connect to PostgreSQL");
+    PQclear(pg_ok(PQprepare(c2, "lock", "SELECT pg_advisory_xact_lock(7306202541)", 0, NULL), c2,
                   "prepare"));
     PQclear(pg_ok(
-        PQprepare(c, "puts",
+        PQprepare(c2, "puts",
                   "INSERT INTO kvs(key, blob, format, compression, content_hash, created_at,"
                   " updated_at, metadata_text, info, size, file_size, raw, metadata, data) VALUES"
                   " ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $12, $13, $9::jsonb, $14) ON"
@@ -1174,15 +1187,8 @@ static void pg_section(const char *root, const char *base, int n)
                   " metadata = EXCLUDED.metadata, data = EXCLUDED.data WHERE kvs.blob IS NULL"
                   " RETURNING NULL",
                   14, NULL),
-        c, "prepare"));
-    snprintf(dir, sizeof(dir), "%s/pgstore", root);
-    blobstore *bs = open_store(dir, url, BLOBSTORE_DURABILITY_DURABLE, NULL);
-    /* The two server sessions, for their CPU time (when the server runs here). */
-    PGresult *pr = pg_ok(PQexec(c, "SELECT pid FROM pg_stat_activity WHERE datname = "
-                                   "current_database() AND pid <> pg_backend_pid()"),
-                         c, "pg_stat_activity");
-    int pids[2] = {PQbackendPID(c), PQntuples(pr) == 1 ? atoi(PQgetvalue(pr, 0, 0)) : -1};
-    PQclear(pr);
+        c2, "prepare"));
+    int pids[3] = {PQbackendPID(c), other, PQbackendPID(c2)};
     /* [get][baseline client, server, store client, server, schema client, server] */
     double cpu[2][6] = {{0}};
     enum { ROUND = 50 };
@@ -1204,7 +1210,7 @@ static void pg_section(const char *root, const char *base, int n)
             for (int side = 0; side < (get ? 2 : 3); side++) {
                 /* 0 the baseline, 1 the store, 2 the store's statements (puts) */
                 int store = get ? side ^ (round & 1) : (side + round) % 3;
-                int pid = pids[store == 1];
+                int pid = pids[store];
                 double c0 = cpu_self(), s0 = cpu_of(pid), t0 = now();
                 for (int i = lo; i < hi; i++) {
                     snprintf(key, sizeof(key), "key%08d", i);
@@ -1227,13 +1233,13 @@ static void pg_section(const char *root, const char *base, int n)
                         int lens[14] = {0}, fmts[14] = {0};
                         lens[13] = (int)sizeof(val);
                         fmts[13] = 1;
-                        if (!PQenterPipelineMode(c) ||
-                            !PQsendQueryPrepared(c, "lock", 0, NULL, NULL, NULL, 0) ||
-                            !PQsendQueryPrepared(c, "puts", 14, v, lens, fmts, 0) ||
-                            !PQpipelineSync(c))
+                        if (!PQenterPipelineMode(c2) ||
+                            !PQsendQueryPrepared(c2, "lock", 0, NULL, NULL, NULL, 0) ||
+                            !PQsendQueryPrepared(c2, "puts", 14, v, lens, fmts, 0) ||
+                            !PQpipelineSync(c2))
                             die("a pipelined put");
                         for (;;) {
-                            PGresult *r = PQgetResult(c);
+                            PGresult *r = PQgetResult(c2);
                             if (!r)
                                 continue;
                             ExecStatusType st = PQresultStatus(r);
@@ -1243,7 +1249,8 @@ static void pg_section(const char *root, const char *base, int n)
                             if (st == PGRES_PIPELINE_SYNC)
                                 break;
                         }
-                        PQexitPipelineMode(c);
+                        if (!PQexitPipelineMode(c2))
+                            die("a pipelined put");
                     } else if (!store && !get) {
                         const char *v[3] = {key, "{\"i\": 1}", (const char *)val};
                         int lens[3] = {0, 0, (int)sizeof(val)}, fmts[3] = {0, 0, 1};
@@ -1279,6 +1286,7 @@ static void pg_section(const char *root, const char *base, int n)
     if (total != (size_t)n * sizeof(val))
         fprintf(stderr, "bench: the libpq baseline read back %zu bytes\n", total);
     PQfinish(c);
+    PQfinish(c2);
     blobstore_close(bs);
     printf("\nPostgreSQL, %d small values (200 bytes, inline), ops/s, in %d rounds of %d in turn; "
            "ratio: the median round's\n",
