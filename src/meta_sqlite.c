@@ -176,60 +176,11 @@ static char *col_text(sqlite3_stmt *st, int i, int *oom)
     return s;
 }
 
-/* Fill e from the current row (columns as in COLS, then optionally data),
- * checking the row's checksum. */
-static int row_to_entry(sq_backend *be, sqlite3_stmt *st, blobstore_entry *e, int with_data)
-{
-    int oom = 0;
-    memset(e, 0, sizeof(*e));
-    e->key = col_text(st, 0, &oom);
-    e->blob = col_text(st, 1, &oom);
-    e->format = col_text(st, 2, &oom);
-    e->compression = col_text(st, 3, &oom);
-    e->content_hash = col_text(st, 4, &oom);
-    e->created_at = col_text(st, 5, &oom);
-    e->updated_at = col_text(st, 6, &oom);
-    e->metadata = col_text(st, 7, &oom);
-    e->info = col_text(st, 8, &oom);
-    e->size = (uint64_t)sqlite3_column_int64(st, 9);
-    e->file_size = (uint64_t)sqlite3_column_int64(st, 10);
-    e->raw = sqlite3_column_int(st, 11);
-    if (with_data && sqlite3_column_type(st, COL_DATA) == SQLITE_BLOB) {
-        size_t n = (size_t)sqlite3_column_bytes(st, COL_DATA);
-        e->inline_data = bs__malloc(n);
-        if (e->inline_data) {
-            memcpy(e->inline_data, sqlite3_column_blob(st, COL_DATA), n);
-            e->inline_len = n;
-        } else {
-            oom = 1;
-        }
-    }
-    if (oom) {
-        blobstore_entry_clear(e);
-        return BLOBSTORE_ENOMEM;
-    }
-    if (be->has_sum && (sqlite3_column_type(st, COL_SUM) != SQLITE_INTEGER ||
-                        sqlite3_column_int64(st, COL_SUM) != row_sum(e))) {
-        int rc = bs__error(BLOBSTORE_ECORRUPT,
-                           "the index is damaged: %s: the row of key \"%s\" fails its checksum "
-                           "(blobstore verify --rebuild-index rebuilds it from the blobs)",
-                           be->path, e->key ? e->key : "(NULL)");
-        blobstore_entry_clear(e);
-        return rc;
-    }
-    if (!e->key || !e->format || !e->metadata) {
-        blobstore_entry_clear(e);
-        return bs__error(BLOBSTORE_ECORRUPT, "the index is damaged: %s: a row has NULL fields",
-                         be->path);
-    }
-    return 0;
-}
-
-/* The current row (columns as in COLS, then data) as an entry whose strings
- * and data point into the statement's column memory, valid until it steps
- * or is reset; checked as row_to_entry checks it (the same checksum: the
- * column texts are NUL-terminated, as their copies are). */
-static int row_view(sq_backend *be, sqlite3_stmt *st, blobstore_entry *e)
+/* The current row (columns as in COLS, then data if with_data) as an entry
+ * whose strings and data point into the statement's column memory, valid
+ * until it steps or is reset; the row's checksum checked (the column texts
+ * are NUL-terminated, as their copies are). */
+static int row_view(sq_backend *be, sqlite3_stmt *st, blobstore_entry *e, int with_data)
 {
     char **texts[] = {&e->key,         &e->blob,         &e->format,
                       &e->compression, &e->content_hash, &e->created_at,
@@ -240,7 +191,7 @@ static int row_view(sq_backend *be, sqlite3_stmt *st, blobstore_entry *e)
     e->size = (uint64_t)sqlite3_column_int64(st, 9);
     e->file_size = (uint64_t)sqlite3_column_int64(st, 10);
     e->raw = sqlite3_column_int(st, 11);
-    if (sqlite3_column_type(st, COL_DATA) == SQLITE_BLOB) {
+    if (with_data && sqlite3_column_type(st, COL_DATA) == SQLITE_BLOB) {
         e->inline_len = (size_t)sqlite3_column_bytes(st, COL_DATA);
         e->inline_data = (void *)sqlite3_column_blob(st, COL_DATA);
     }
@@ -258,6 +209,18 @@ static int row_view(sq_backend *be, sqlite3_stmt *st, blobstore_entry *e)
     return 0;
 }
 
+/* Fill e (owned) from the current row: row_view's, copied. */
+static int row_to_entry(sq_backend *be, sqlite3_stmt *st, blobstore_entry *e, int with_data)
+{
+    blobstore_entry v;
+    int rc = row_view(be, st, &v, with_data);
+    if (rc) {
+        memset(e, 0, sizeof(*e));
+        return rc;
+    }
+    return blobstore_entry_copy(e, &v);
+}
+
 /* BS__META_CTL_VIEW: the get statement's row handed to the reader in place:
  * no copy of its fields (a small get's allocations were most of its cost
  * after SQLite's own). */
@@ -268,7 +231,7 @@ static int sq_view(sq_backend *be, bs_meta_view *q)
     int rc = sqlite3_step(st), ret;
     if (rc == SQLITE_ROW) {
         blobstore_entry e;
-        ret = row_view(be, st, &e);
+        ret = row_view(be, st, &e, 1);
         if (!ret)
             ret = q->fn(q->ctx, &e);
     } else if (rc == SQLITE_DONE) {
@@ -852,15 +815,6 @@ static int same_text(const char *a, int na, const unsigned char *b, int nb)
     return na == nb && memcmp(a, b, (size_t)nb) == 0;
 }
 
-static char *dup_col(sqlite3_stmt *q, int i, int *oom)
-{
-    const unsigned char *t = sqlite3_column_text(q, i);
-    char *s = t ? bs__strndup((const char *)t, (size_t)sqlite3_column_bytes(q, i)) : NULL;
-    if (t && !s)
-        *oom = 1;
-    return s;
-}
-
 static int sq_stats_groups(sq_backend *be, blobstore_meta_stats *st)
 {
     sqlite3_stmt *q;
@@ -890,8 +844,8 @@ static int sq_stats_groups(sq_backend *be, blobstore_meta_stats *st)
             gs = g2;
             memset(&gs[n], 0, sizeof(gs[n]));
             int oom = 0;
-            gs[n].format = dup_col(q, 0, &oom);
-            gs[n].compression = dup_col(q, 1, &oom);
+            gs[n].format = col_text(q, 0, &oom);
+            gs[n].compression = col_text(q, 1, &oom);
             gs[n].nf = nf;
             gs[n].nc = nc;
             n++;
