@@ -65,7 +65,7 @@ int bs__op_enter(blobstore *bs)
     return rc;
 }
 
-void bs__op_leave(blobstore *bs)
+void bs__op_flock_leave(blobstore *bs)
 {
     if (bs->lockfd >= 0) {
         pthread_mutex_lock(&bs->opmu);
@@ -73,6 +73,11 @@ void bs__op_leave(blobstore *bs)
             flock(bs->lockfd, LOCK_UN);
         pthread_mutex_unlock(&bs->opmu);
     }
+}
+
+void bs__op_leave(blobstore *bs)
+{
+    bs__op_flock_leave(bs);
     pthread_rwlock_unlock(&bs->oprw);
 }
 

@@ -87,6 +87,9 @@ typedef struct {
 int bs__refuse_readonly(const blobstore *bs);
 int bs__op_enter(blobstore *bs);
 void bs__op_leave(blobstore *bs);
+/* bs__op_leave's part for the store file's shared flock alone (one count of
+ * opcount): for work that outlives the operation's hold of the rwlock. */
+void bs__op_flock_leave(blobstore *bs);
 int bs__excl_enter(blobstore *bs);
 void bs__excl_leave(blobstore *bs);
 /* Wait for the removal a put left running (store_put.c), if any. */

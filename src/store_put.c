@@ -366,12 +366,7 @@ static void *reap_run(void *p)
     blobstore *bs = j->bs;
     free(j->name);
     free(j);
-    if (bs->lockfd >= 0) { /* (bs__op_leave, but for the rwlock: the put held it) */
-        pthread_mutex_lock(&bs->opmu);
-        if (--bs->opcount == 0)
-            flock(bs->lockfd, LOCK_UN);
-        pthread_mutex_unlock(&bs->opmu);
-    }
+    bs__op_flock_leave(bs); /* (the put held the rwlock, and let it go) */
     return NULL;
 }
 
