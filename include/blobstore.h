@@ -255,7 +255,8 @@ typedef struct blobstore_put_options {
      *  Its SHA-256 is still recorded and checked on every get. */
     int raw;
     /** Format details (a JSON object, e.g. {"dtype":"<f8","shape":[3]})
-     *  shown at the top level of get_metadata. NULL: none. */
+     *  shown at the top level of get_metadata. NULL: none. Member names
+     *  starting with '_' are the store's own: refused (EINVAL). */
     const char *format_info;
     /** Blob file extension, e.g. ".b2nd"; NULL: derived from `format`. */
     const char *extension;

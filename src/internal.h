@@ -286,9 +286,20 @@ typedef struct {
 /* ---- format modules' files in the store (store.c) ---- */
 
 struct json_t;
+/* Add the caller's format_info (extra: JSON object text, or NULL) to info,
+ * the details the store computed of a file (dtype, shape, columns...). A
+ * member the store computed, or one named with a leading '_' (the store's
+ * own bookkeeping, hidden from get_metadata), is refused (EINVAL): the
+ * caller's text never replaces what describes the file. info is changed
+ * only when the whole of extra is accepted. */
+int bs__info_extend(struct json_t *info, const char *extra);
+/* EINVAL if a member of extra (a caller's format_info) is named with a
+ * leading '_'. */
+int bs__info_names_check(struct json_t *extra);
 /* Put a self-describing file (b2nd, parquet) as it is. info, a JSON object
  * of format details shown by get_metadata, is consumed; extra (JSON object
- * text or NULL) is merged into it. codec: the file's own codec, recorded. */
+ * text or NULL) is added to it (bs__info_extend). codec: the file's own
+ * codec, recorded. */
 int bs__put_file(char **out_key, blobstore *bs, const char *key, const void *file, size_t len,
                  const char *format, const char *codec, const char *metadata, struct json_t *info,
                  const char *extra, unsigned int put_flags);

@@ -220,6 +220,41 @@ int bs__check_json_object(json_t **out, const char *text, const char *what)
     return 0;
 }
 
+int bs__info_names_check(json_t *extra)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(extra, k, v)
+    {
+        if (k[0] == '_')
+            return bs__error(
+                BLOBSTORE_EINVAL,
+                "format_info member \"%s\": names starting with '_' are the store's own", k);
+    }
+    return 0;
+}
+
+int bs__info_extend(json_t *info, const char *extra)
+{
+    json_t *more;
+    int rc = bs__check_json_object(&more, extra, "format_info");
+    const char *k;
+    json_t *v;
+    if (rc || !more)
+        return rc;
+    rc = bs__info_names_check(more);
+    json_object_foreach(more, k, v)
+    {
+        if (!rc && json_object_get(info, k))
+            rc = bs__error(BLOBSTORE_EINVAL,
+                           "format_info member \"%s\" is the store's: it describes the file", k);
+    }
+    if (!rc && json_object_update(info, more) != 0)
+        rc = BLOBSTORE_ENOMEM;
+    json_decref(more);
+    return rc;
+}
+
 int bs__remember(char ***list, size_t *n, const char *name)
 {
     char **l = bs__realloc(*list, (*n + 1) * sizeof(char *));

@@ -52,7 +52,9 @@ typedef struct {
     const char *codec_name; /* raw files: recorded instead of po->compression */
 } put_args;
 
-static int put_args_init(put_args *a, blobstore *bs, const blobstore_put_options *po)
+/* internal: po comes from the store's own format modules (their format_info
+ * carries the store's bookkeeping), not from the caller. */
+static int put_args_init(put_args *a, blobstore *bs, const blobstore_put_options *po, int internal)
 {
     static const blobstore_put_options none = BLOBSTORE_PUT_OPTIONS_INIT;
     memset(a, 0, sizeof(*a));
@@ -86,6 +88,8 @@ static int put_args_init(put_args *a, blobstore *bs, const blobstore_put_options
         rc = bs__check_json_object(&a->meta, a->po->metadata, "metadata");
     if (!rc)
         rc = bs__check_json_object(&a->info, a->po->format_info, "format_info");
+    if (!rc && a->info && !internal)
+        rc = bs__info_names_check(a->info);
     return rc;
 }
 
@@ -435,7 +439,7 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     int rc = bs__refuse_readonly(bs);
     if (rc)
         return rc;
-    rc = put_args_init(&a, bs, po);
+    rc = put_args_init(&a, bs, po, hooks != NULL);
     if (!rc && key) /* a content-addressed store keeps an explicit key too */
         rc = bs__key_check_new(key);
     if (rc) {
@@ -794,17 +798,8 @@ int bs__put_file_iov(char **out_key, blobstore *bs, const char *key, const bs_io
                      const char *format, const char *codec, const char *metadata, json_t *info,
                      const char *extra, unsigned int put_flags)
 {
-    json_error_t err;
-    json_t *more = extra ? json_loads(extra, 0, &err) : NULL;
-    int rc = 0;
-    if (!info)
-        rc = BLOBSTORE_ENOMEM;
-    else if (extra && !json_is_object(more))
-        rc = bs__error(BLOBSTORE_EINVAL, "format_info must be a JSON object");
-    else if (more)
-        json_object_update(info, more);
+    int rc = info ? bs__info_extend(info, extra) : BLOBSTORE_ENOMEM;
     char *text = rc ? NULL : bs__json_dumps(info);
-    json_decref(more);
     json_decref(info);
     if (!rc && !text)
         rc = BLOBSTORE_ENOMEM;

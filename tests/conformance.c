@@ -394,11 +394,41 @@ static void get_value(blobstore *bs)
     CHECK_EQ(blobstore_delete(bs, "gv/b"), 0);
 }
 
+/* A caller's format_info never carries the store's own bookkeeping (members
+ * named with a leading '_', hidden from get_metadata; "_segments" would be
+ * taken for the raw file's checksums): refused, nothing stored. */
+static void format_info_names(blobstore *bs)
+{
+    static const char *const bad[] = {"{\"_segments\": {\"size\": 4, \"xxh3\": \"0\"}}",
+                                      "{\"ok\": 1, \"_x\": 2}"};
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    for (int raw = 0; raw < 2; raw++)
+        for (size_t i = 0; i < 2; i++) {
+            po.raw = raw;
+            po.format_info = bad[i];
+            CHECK_EQ(blobstore_put_ex(NULL, bs, "fi/k", "12345678", 8, &po), BLOBSTORE_EINVAL);
+            CHECK(strstr(blobstore_errmsg(), "the store's own") != NULL);
+            CHECK_EQ(blobstore_exists(bs, "fi/k"), 0);
+        }
+    po.format_info = "{\"ok\": 1, \"x_\": 2}";
+    CHECK_EQ(blobstore_put_ex(NULL, bs, "fi/k", "12345678", 8, &po), 0);
+    json_t *m = meta_of(bs, "fi/k");
+    CHECK_EQ(json_integer_value(json_object_get(m, "ok")), 1);
+    CHECK_EQ(json_integer_value(json_object_get(m, "x_")), 2);
+    json_decref(m);
+    void *v = NULL;
+    size_t n = 0;
+    CHECK_EQ(blobstore_get(&v, &n, bs, "fi/k"), 0);
+    CHECK(n == 8 && memcmp(v, "12345678", 8) == 0);
+    blobstore_free(v);
+    CHECK_EQ(blobstore_delete(bs, "fi/k"), 0);
+}
+
 void conformance_store(blobstore *bs)
 {
     void (*steps[])(blobstore *) = {basic_put_get, missing_keys, replace_and_update,   no_overwrite,
                                     hostile_keys,  listing,      auto_keys_and_codecs, streaming,
-                                    verify_clean,  get_value};
+                                    verify_clean,  get_value,    format_info_names};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && !test__failed; i++)
         steps[i](bs);
 }

@@ -44,7 +44,10 @@ typedef struct blobstore_array_options {
     const int32_t *chunkshape; /**< NULL: automatic (see docs/b2nd.md) */
     const int32_t *blockshape; /**< NULL: automatic */
     int nthreads;              /**< 0: one per core */
-    const char *format_info;   /**< a JSON object of extra members for get_metadata, or NULL */
+    /** A JSON object of extra members for get_metadata, or NULL. A member
+     *  the store sets (dtype, shape...) or named with a leading '_' is
+     *  refused (EINVAL). */
+    const char *format_info;
     /* ---- version 2 ---- */
     unsigned int put_flags; /**< BLOBSTORE_PUT_* flags (BLOBSTORE_PUT_NO_OVERWRITE) */
 } blobstore_array_options;

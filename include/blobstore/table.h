@@ -105,7 +105,9 @@ typedef struct blobstore_table_options {
     /** The file's "pandas" key-value metadata; NULL: made from the columns
      *  (a RangeIndex). */
     const char *pandas_metadata;
-    /** A JSON object of extra members for get_metadata, or NULL. */
+    /** A JSON object of extra members for get_metadata, or NULL. A member
+     *  the store sets (columns, num_rows) or named with a leading '_' is
+     *  refused (EINVAL), before any row is read. */
     const char *format_info;
     /* ---- version 2 ---- */
     /** BLOBSTORE_PUT_* flags (BLOBSTORE_PUT_NO_OVERWRITE) for the puts. */

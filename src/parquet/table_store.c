@@ -1862,8 +1862,8 @@ typedef struct table_stream {
     size_t next, per;
     csv_pipe pipe; /* or CSV (pipe.csv set) */
     pq_table *schema;
-    char *pandas; /* given, or NULL: made at the end */
-    json_t *extra;
+    char *pandas;      /* given, or NULL: made at the end */
+    const char *extra; /* the caller's format_info, or NULL */
     const char *codec;
 } table_stream;
 
@@ -2048,9 +2048,7 @@ static int ts_finish(void *ctx, json_t **info, char **codec)
     *codec = bs__strdup(s->codec);
     if (!*info || !*codec)
         return BLOBSTORE_ENOMEM;
-    if (s->extra)
-        json_object_update(*info, s->extra);
-    return 0;
+    return bs__info_extend(*info, s->extra);
 }
 
 /* Put the stream s (its source set) as a table; frees what s holds. */
@@ -2059,9 +2057,10 @@ static int ts_put(char **out_key, blobstore *bs, const char *key, struct table_s
 {
     int level, rc = 0;
     const char *codec = table_codec(bs, o, &level);
-    json_error_t err;
-    if (o->format_info && !json_is_object(s->extra = json_loads(o->format_info, 0, &err)))
-        rc = bs__error(BLOBSTORE_EINVAL, "format_info must be a JSON object");
+    /* the caller's format_info is checked now, not after the rows */
+    json_t *probe = format_info(s->schema);
+    rc = probe ? bs__info_extend(probe, s->extra = o->format_info) : BLOBSTORE_ENOMEM;
+    json_decref(probe);
     pq_write_options wo = {.codec = codec, .row_group_rows = o->row_group_rows};
     if (!rc)
         rc = bs__pq_writer_new(&s->w, s->schema, &wo, bs__sink_buf, &s->out);
@@ -2080,7 +2079,6 @@ static int ts_put(char **out_key, blobstore *bs, const char *key, struct table_s
     bs__pq_writer_free(s->w);
     bs__buf_free(&s->out);
     free(s->pandas);
-    json_decref(s->extra);
     return rc;
 }
 

@@ -185,6 +185,43 @@ TEST(mapped_arrays_equal_what_was_put)
     blobstore_close(bs);
 }
 
+/* A caller's format_info adds members; it never replaces what describes
+ * the array (dtype, shape...) nor the mapping's checksums ("_b2nd_map"):
+ * those are refused and nothing is stored. */
+TEST(format_info_never_replaces_the_stores)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "filesystem", "none");
+    CHECK(bs != NULL);
+    int32_t v[6] = {1, 2, 3, 4, 5, 6};
+    blobstore_array a = {"<i4", 2, {2, 3}, v, sizeof(v), 0};
+    static const char *const bad[] = {
+        "{\"_b2nd_map\": {\"head\": \"0000000000000000\", \"tail\": \"0000000000000000\","
+        " \"chunks\": \"0000000000000000\"}}",
+        "{\"shape\": [6]}", "{\"note\": 1, \"dtype\": \"<u1\"}", "{\"_note\": 1}"};
+    blobstore_array_options o = BLOBSTORE_ARRAY_OPTIONS_INIT;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        o.format_info = bad[i];
+        CHECK_EQ(blobstore_array_put(NULL, bs, "a", &a, &o), BLOBSTORE_EINVAL);
+        CHECK_EQ(blobstore_exists(bs, "a"), 0);
+    }
+    o.format_info = "{\"note\": \"n\"}";
+    CHECK_EQ(blobstore_array_put(NULL, bs, "a", &a, &o), 0);
+    char *meta;
+    CHECK_EQ(blobstore_get_metadata(&meta, bs, "a"), 0);
+    CHECK(strstr(meta, "\"note\":\"n\"") != NULL);
+    CHECK(strstr(meta, "\"shape\":[2,3]") != NULL);
+    CHECK(strstr(meta, "\"dtype\":\"<i4\"") != NULL);
+    blobstore_free(meta);
+    blobstore_array_mapping *m;
+    CHECK_EQ(blobstore_array_map(&m, bs, "a", BLOBSTORE_MAP_VERIFY), 0);
+    const blobstore_array *w = blobstore_array_mapping_array(m);
+    CHECK_EQ(w->nbytes, sizeof(v));
+    CHECK_MEM(w->data, v, sizeof(v));
+    blobstore_array_unmap(m);
+    blobstore_close(bs);
+}
+
 /* A 0-d and an empty array map too. */
 TEST(scalar_and_empty_arrays_map)
 {
@@ -442,6 +479,7 @@ TEST(several_chunks_are_written_without_a_copy)
 }
 
 static const test_case tests[] = {
+    TEST_ENTRY(format_info_never_replaces_the_stores),
     TEST_ENTRY(memcpyed_header_is_the_encoders),
     TEST_ENTRY(several_chunks_are_written_without_a_copy),
     TEST_ENTRY(mapped_arrays_equal_what_was_put),

@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <jansson.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -782,7 +783,55 @@ TEST(parquet_put_fd_checks_every_row_group)
     blobstore_close(bs);
 }
 
+/* A caller's format_info adds members to get_metadata; it never replaces
+ * one the store computed (columns, num_rows) nor names one with a leading
+ * '_': those are refused before any row is read, and nothing is stored. */
+TEST(format_info_never_replaces_the_stores)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir);
+    CHECK(bs != NULL);
+    pq_table t;
+    make_table(&t, 100, 7);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/in.csv", dir);
+    CHECK(write_file(path, "a,b\n1,x\n2,y\n", 12));
+    static const char *const bad[] = {"{\"num_rows\": 1}", "{\"note\": 1, \"columns\": []}",
+                                      "{\"_b2nd_map\": {}}", "[1]"};
+    blobstore_table_options o = BLOBSTORE_TABLE_OPTIONS_INIT;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        o.format_info = bad[i];
+        CHECK_EQ(blobstore_table_put(NULL, bs, "t", &t, &o), BLOBSTORE_EINVAL);
+        int fd = open(path, O_RDONLY);
+        CHECK_EQ(blobstore_table_put_csv_fd(NULL, bs, "c", fd, NULL, &o), BLOBSTORE_EINVAL);
+        close(fd);
+        CHECK_EQ(blobstore_exists(bs, "t") + blobstore_exists(bs, "c"), 0);
+    }
+    CHECK_EQ(blob_files(dir), 0);
+    o.format_info = "{\"note\": \"n\"}";
+    CHECK_EQ(blobstore_table_put(NULL, bs, "t", &t, &o), 0);
+    int fd = open(path, O_RDONLY);
+    CHECK_EQ(blobstore_table_put_csv_fd(NULL, bs, "c", fd, NULL, &o), 0);
+    close(fd);
+    static const char *const keys[] = {"t", "c"};
+    static const json_int_t rows[] = {100, 2};
+    for (int k = 0; k < 2; k++) {
+        char *meta = NULL;
+        CHECK_EQ(blobstore_get_metadata(&meta, bs, keys[k]), 0);
+        json_error_t err;
+        json_t *m = meta ? json_loads(meta, 0, &err) : NULL;
+        CHECK_STR(json_string_value(json_object_get(m, "note")), "n");
+        CHECK_EQ(json_integer_value(json_object_get(m, "num_rows")), rows[k]);
+        CHECK_EQ(json_array_size(json_object_get(m, "columns")), k ? 2 : t.ncols);
+        json_decref(m);
+        blobstore_free(meta);
+    }
+    bs__pq_table_free(&t);
+    blobstore_close(bs);
+}
+
 static const test_case tests[] = {
+    TEST_ENTRY(format_info_never_replaces_the_stores),
     TEST_ENTRY(csv_put_in_pieces_is_the_csv_parsed_whole),
     TEST_ENTRY(csv_errors_name_the_record_across_pieces),
     TEST_ENTRY(csv_put_memory_is_bounded),
