@@ -22,6 +22,7 @@
 #ifdef BENCH_LIBPQ /* the PostgreSQL baseline: only where libpq is installed */
 #include <libpq-fe.h>
 #endif
+#include <sched.h>
 #include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -1081,6 +1082,16 @@ static double cpu_of(int pid)
     return ok ? (double)ns / 1e9 : -1.0;
 }
 
+/* Pins process pid (0: this one) to cpu; 0 or -1 (not allowed, or not a
+ * process of this machine). */
+static int pin_to(int pid, int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pid < 0 ? -1 : sched_setaffinity(pid, sizeof(set), &set);
+}
+
 /* One PostgreSQL line: the rates of all rounds together, and the ratio as
  * the median of the per-round ratios with its quartiles (a burst of load on
  * a shared machine falls into one side of a round or two, which the median
@@ -1113,8 +1124,9 @@ static void pg_line(const char *what, int n, double *ours, double *base, int rou
 /* PostgreSQL: n small puts and gets through the PostgreSQL metadata backend
  * (values inline in the row) next to plain libpq doing one prepared
  * statement per operation on a table of the same kind, same server. The two
- * take turns in short rounds (ROUND operations, a few tens of milliseconds),
- * each going first in every other round. A third side, for puts only, sends
+ * take turns in short rounds (ROUND operations, about a millisecond), each
+ * going first in every other round, with this process and every server
+ * session pinned to one core. A third side, for puts only, sends
  * the store's own statements through libpq (the write lock and the upsert,
  * pipelined, into a table of the store's columns and indexes) with
  * precomputed values: what the store's schema costs apart from its client
@@ -1189,9 +1201,24 @@ static void pg_section(const char *root, const char *base, int n)
                   14, NULL),
         c2, "prepare"));
     int pids[3] = {PQbackendPID(c), other, PQbackendPID(c2)};
+    /* This process and the three server sessions on one core. Where the
+     * scheduler puts each session decides a round trip's cost far more
+     * than any statement does: on a 2-core VM a prepared SELECT by key took
+     * 50-60 us with the session on the client's core and 200-250 us with it
+     * on the other (the other vCPU woken each time), and plain libpq against
+     * plain libpq, the same statement on two sessions left to the
+     * scheduler, read 1.27x and 0.65x in consecutive runs (1.00x and 0.99x
+     * pinned). Sessions of a server elsewhere are not pinned. */
+    cpu_set_t mine;
+    int pinned = sched_getaffinity(0, sizeof(mine), &mine) == 0, core = sched_getcpu();
+    for (int i = 0; i < 3 && pinned; i++)
+        pinned = core >= 0 && cpu_of(pids[i]) >= 0 && pin_to(pids[i], core) == 0;
+    pinned = pinned && pin_to(0, core) == 0;
+    for (int i = 0; i < 3 && !pinned; i++) /* all or none */
+        sched_setaffinity(pids[i], sizeof(mine), &mine);
     /* [get][baseline client, server, store client, server, schema client, server] */
     double cpu[2][6] = {{0}};
-    enum { ROUND = 50 };
+    enum { ROUND = 10 };
     int rounds = (n + ROUND - 1) / ROUND;
     double *t = calloc((size_t)rounds * 5, sizeof(double));
     double *bt_put = t, *st_put = t + rounds, *bt_get = t + 2 * rounds, *st_get = t + 3 * rounds;
@@ -1288,9 +1315,12 @@ static void pg_section(const char *root, const char *base, int n)
     PQfinish(c);
     PQfinish(c2);
     blobstore_close(bs);
+    sched_setaffinity(0, sizeof(mine), &mine);
     printf("\nPostgreSQL, %d small values (200 bytes, inline), ops/s, in %d rounds of %d in turn; "
-           "ratio: the median round's\n",
-           n, rounds, ROUND);
+           "ratio: the median round's; %s\n",
+           n, rounds, ROUND,
+           pinned ? "client and server sessions on one core"
+                  : "NOT pinned to one core (server elsewhere, or not allowed): expect swings");
     pg_line("PostgreSQL put vs libpq INSERT", n, st_put, bt_put, rounds, cpu[0], 1);
     const double sc_cpu[4] = {cpu[0][4], cpu[0][5], cpu[0][2], cpu[0][3]};
     pg_line("  vs libpq, the store's statements", n, st_put, sc_put, rounds, sc_cpu, 0);
