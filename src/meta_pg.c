@@ -13,11 +13,11 @@
  *
  * The hot statements are prepared once per connection (on first use), and a
  * get reads its row in binary (no hex escaping of the inline bytes). A put
- * outside a batch (BS__META_CTL_REPLACE) is one round trip: the advisory
- * lock and an upsert go out together in pipeline mode, one implicit
- * transaction that the sync commits. The upsert replaces only an entry
- * without a blob; over one with a blob (nothing written), a second round
- * trip's upsert returns that blob's name for removal.
+ * outside a batch (BS__META_CTL_REPLACE) is one round trip: one upsert that
+ * takes the advisory lock itself, an implicit transaction of its own. It
+ * replaces only an entry without a blob; over one with a blob (nothing
+ * written), a second round trip (the lock and an upsert in pipeline mode)
+ * returns that blob's name for removal.
  */
 #include "internal.h"
 #include "module.h"
@@ -44,6 +44,19 @@ typedef struct {
     "INSERT INTO blobstore_entries(" COLS ", metadata, data) VALUES "                              \
     "($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $12, $13, $9::jsonb, $14) ON CONFLICT (key) DO "
 
+/* The same row, inserted by a statement that first takes the write lock:
+ * the one-row subquery in FROM calls pg_advisory_xact_lock before the row
+ * reaches the insert, and the lock is held to the end of the (implicit)
+ * transaction. The statement's snapshot is older than the lock, which is
+ * harmless here: an upsert checks for a conflicting row and evaluates its
+ * WHERE on the newest committed version (it waits for any writer still in
+ * progress), never through the snapshot. Not for a statement that reads
+ * (ST_REPLACE's subquery): that one runs after ST_LOCK. */
+#define LOCKED_UPSERT                                                                              \
+    "INSERT INTO blobstore_entries(" COLS ", metadata, data) SELECT "                              \
+    "$1, $2, $3, $4, $5, $6, $7, $8, $10, $11::bigint, $12::bigint, $13::boolean, $9::jsonb, "     \
+    "$14::bytea FROM (SELECT pg_advisory_xact_lock(" WRITE_LOCK ")) AS l ON CONFLICT (key) DO "
+
 #define SET_ALL                                                                                    \
     "UPDATE SET blob = EXCLUDED.blob, format = EXCLUDED.format, "                                  \
     "compression = EXCLUDED.compression, content_hash = EXCLUDED.content_hash, "                   \
@@ -59,10 +72,13 @@ typedef struct {
  * change it meanwhile (one index probe; a CTE read twice was materialised,
  * a quarter of the statement's server time). ST_REPLACE_NO_BLOB, tried
  * first, replaces only an entry without a blob (there is nothing to remove
- * then) and returns a row when it wrote: no subquery, 10-15 us of server
- * time less per put; no row means the key has an entry with a blob, which
- * ST_REPLACE then replaces. ST_REPLACE_NEW (no overwrite) returns no row
- * when the key exists. */
+ * then): no subquery, 10-15 us of server time less per put; its command
+ * tag counts the rows written (no RETURNING: a row description and a row
+ * less to send and read, ~3 us of server time), and 0 means the key has an
+ * entry with a blob, which ST_REPLACE then replaces. ST_REPLACE_NEW (no
+ * overwrite) writes no row when the key exists. Both take the write lock themselves
+ * (LOCKED_UPSERT): one statement, where a pipelined ST_LOCK and upsert cost the server a statement
+ * more and the client pipeline mode. */
 enum {
     ST_GET,
     ST_PUT,
@@ -79,8 +95,8 @@ static const char *const st_sql[ST_COUNT] = {
     UPSERT SET_ALL,
     "SELECT pg_advisory_xact_lock(" WRITE_LOCK ")",
     UPSERT SET_ALL " RETURNING (SELECT o.blob FROM blobstore_entries o WHERE o.key = $1)",
-    UPSERT SET_ALL " WHERE blobstore_entries.blob IS NULL RETURNING NULL",
-    UPSERT "NOTHING RETURNING NULL",
+    LOCKED_UPSERT SET_ALL " WHERE blobstore_entries.blob IS NULL",
+    LOCKED_UPSERT "NOTHING",
     "DELETE FROM blobstore_entries WHERE key = $1",
     "SELECT count(*) FROM blobstore_entries WHERE blob = $1",
 };
@@ -503,11 +519,12 @@ static int pg_stats(blobstore_meta_backend *pbe, blobstore_meta_stats *st)
     return rc;
 }
 
-/* BS__META_CTL_REPLACE in one round trip: the lock and ST_REPLACE(_NEW)
- * sent together in pipeline mode, then a sync. Without BEGIN, the
- * statements up to the sync are one implicit transaction, which the sync
- * commits (or, if one failed, rolls back): the lock is held until then, as
- * in begin(write) ... commit. */
+/* BS__META_CTL_REPLACE in one round trip: ST_REPLACE_NO_BLOB or
+ * ST_REPLACE_NEW alone, which take the lock; ST_REPLACE with ST_LOCK sent
+ * before it in pipeline mode, then a sync. Without BEGIN, the statements up
+ * to the sync (or the one statement) are one implicit transaction, which
+ * commits at its end (or, if one failed, rolls back): the lock is held until
+ * then, as in begin(write) ... commit. */
 static int replace_once(pg_backend *be, bs_meta_replace *q, int put, int *rows);
 
 /* A connection found lost (a server restart, an idle timeout) is opened again
@@ -534,14 +551,14 @@ static int replace_once(pg_backend *be, bs_meta_replace *q, int put, int *rows_o
 {
     if (be->in_tx)
         return bs__error(BLOBSTORE_EUNSUPPORTED, "postgresql: a replace inside a transaction");
-    int rc = reconnect(be);
+    int rc = reconnect(be), lock = put == ST_REPLACE; /* ST_LOCK first */
     PGresult *res = NULL;
-    for (int i = 0; !rc && i < 2; i++) {
+    for (int i = !lock; !rc && i < 2; i++) {
         int st = i ? put : ST_LOCK;
         if ((res = prepare(be, st)) != NULL && PQstatus(be->conn) != CONNECTION_OK &&
             reconnect(be) == 0) { /* a connection lost while idle: once more */
             PQclear(res);
-            i = -1;
+            i = lock ? -1 : 0;
             continue;
         }
         if (res) {
@@ -557,41 +574,51 @@ static int replace_once(pg_backend *be, bs_meta_replace *q, int put, int *rows_o
     snprintf(slock, sizeof(slock), "bs_%d", ST_LOCK);
     snprintf(sput, sizeof(sput), "bs_%d", put);
     PGconn *c = be->conn;
-    if (!PQenterPipelineMode(c))
-        return pg_error(be, NULL, "pipeline mode");
-    int sent = PQsendQueryPrepared(c, slock, 0, NULL, NULL, NULL, 0) &&
-               PQsendQueryPrepared(c, sput, 14, p.vals, p.lens, p.fmts, 0) && PQpipelineSync(c);
-    if (!sent)
-        rc = pg_error(be, NULL, "a pipelined put");
     char *old = NULL;
     int rows = 0;
-    for (int i = 0; !rc && i < 2; i++) {
-        res = PQgetResult(c);
+    if (!lock) {
+        res = PQexecPrepared(c, sput, 14, p.vals, p.lens, p.fmts, 0);
         ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-        if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-            rc = pg_error(be, res, st_sql[i ? put : ST_LOCK]);
-        } else if (i == 1 && (rows = PQntuples(res)) == 1 && !PQgetisnull(res, 0, 0) &&
-                   !(old = bs__strdup(PQgetvalue(res, 0, 0)))) {
-            rc = BLOBSTORE_ENOMEM;
+        if (s != PGRES_COMMAND_OK)
+            rc = pg_error(be, res, st_sql[put]);
+        else /* "INSERT 0 1": the rows written */
+            rows = atoi(PQcmdTuples(res));
+        PQclear(res);
+    } else {
+        if (!PQenterPipelineMode(c))
+            return pg_error(be, NULL, "pipeline mode");
+        int sent = PQsendQueryPrepared(c, slock, 0, NULL, NULL, NULL, 0) &&
+                   PQsendQueryPrepared(c, sput, 14, p.vals, p.lens, p.fmts, 0) && PQpipelineSync(c);
+        if (!sent)
+            rc = pg_error(be, NULL, "a pipelined put");
+        for (int i = 0; !rc && i < 2; i++) {
+            res = PQgetResult(c);
+            ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+            if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+                rc = pg_error(be, res, st_sql[i ? put : ST_LOCK]);
+            } else if (i == 1 && (rows = PQntuples(res)) == 1 && !PQgetisnull(res, 0, 0) &&
+                       !(old = bs__strdup(PQgetvalue(res, 0, 0)))) {
+                rc = BLOBSTORE_ENOMEM;
+            }
+            PQclear(res);
+            if (res) /* the end of this statement's results */
+                PQclear(PQgetResult(c));
+            if (!res || PQstatus(c) != CONNECTION_OK)
+                break;
         }
-        PQclear(res);
-        if (res) /* the end of this statement's results */
-            PQclear(PQgetResult(c));
-        if (!res || PQstatus(c) != CONNECTION_OK)
-            break;
+        /* the rest, up to the sync's own result (which commits) */
+        for (int i = 0; i < 8 && PQstatus(c) == CONNECTION_OK; i++) {
+            res = PQgetResult(c);
+            ExecStatusType s = res ? PQresultStatus(res) : PGRES_EMPTY_QUERY;
+            if (!rc && s == PGRES_FATAL_ERROR)
+                rc = pg_error(be, res, "commit");
+            PQclear(res);
+            if (s == PGRES_PIPELINE_SYNC)
+                break;
+        }
+        if (!PQexitPipelineMode(c) && !rc)
+            rc = pg_error(be, NULL, "pipeline mode");
     }
-    /* the rest, up to the sync's own result (which commits) */
-    for (int i = 0; i < 8 && PQstatus(c) == CONNECTION_OK; i++) {
-        res = PQgetResult(c);
-        ExecStatusType s = res ? PQresultStatus(res) : PGRES_EMPTY_QUERY;
-        if (!rc && s == PGRES_FATAL_ERROR)
-            rc = pg_error(be, res, "commit");
-        PQclear(res);
-        if (s == PGRES_PIPELINE_SYNC)
-            break;
-    }
-    if (!PQexitPipelineMode(c) && !rc)
-        rc = pg_error(be, NULL, "pipeline mode");
     if (!rc && q->no_overwrite && rows == 0)
         rc = bs__error(BLOBSTORE_EEXISTS, "an entry with key \"%s\" exists (no overwrite)",
                        q->e->key);

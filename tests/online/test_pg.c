@@ -211,19 +211,44 @@ TEST(pg_many_processes_write_at_once)
     be->free(be);
 }
 
-/* A put outside a batch is one pipelined round trip; it still takes the
- * write lock (it waits while another session holds it, and its entry
- * appears only after) and finds a connection the server closed. */
+/* A put outside a batch is one round trip; it still takes the write lock
+ * (it waits while another session holds it, and its entry appears only
+ * after) and finds a connection the server closed. So does each of its
+ * statements: an upsert over an entry without a blob, a put that must not
+ * overwrite, and the pipelined lock and upsert over an entry with a blob. */
 typedef struct {
     blobstore *bs;
+    const char *key;
+    const void *val;
+    size_t len;
+    unsigned flags;
     int rc;
 } put_arg;
 
 static void *put_thread(void *p)
 {
     put_arg *a = p;
-    a->rc = blobstore_put(NULL, a->bs, "k", "two", 3, NULL);
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.flags = a->flags;
+    a->rc = blobstore_put_ex(NULL, a->bs, a->key, a->val, a->len, &po);
     return NULL;
+}
+
+static int nfiles;
+static int count_file(const char *p, const struct stat *st, int type, struct FTW *f)
+{
+    (void)p, (void)st, (void)f;
+    nfiles += type == FTW_F;
+    return 0;
+}
+
+static int blob_files(const char *dir)
+{
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/blobs", dir);
+    nfiles = 0;
+    nftw(p, count_file, 16, FTW_PHYS);
+    return nfiles;
 }
 
 static int pg_count(PGconn *c, const char *sql)
@@ -238,26 +263,69 @@ static int pg_count(PGconn *c, const char *sql)
 TEST(pg_put_takes_the_write_lock_and_reconnects)
 {
     CHECK_EQ(fresh_db(), 0);
-    blobstore *bs = open_pg("filesystem", 0);
-    CHECK(bs != NULL);
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s", test_tmpdir());
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    o.backend = url;
+    blobstore *bs = NULL;
+    CHECK_EQ(blobstore_open(&bs, &o), 0);
+    /* values too large to be inline and that do not compress: blob files */
+    static unsigned char big[2][30000];
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < sizeof(big); i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        big[i / sizeof(big[0])][i % sizeof(big[0])] = (unsigned char)x;
+    }
     CHECK_EQ(blobstore_put(NULL, bs, "k", "one", 3, NULL), 0);
+    CHECK_EQ(blobstore_put(NULL, bs, "f", big[0], sizeof(big[0]), NULL), 0);
     PGconn *c = PQconnectdb(url);
     CHECK_EQ(PQstatus(c), CONNECTION_OK);
-    PQclear(PQexec(c, "SELECT pg_advisory_lock(7306202541)"));
-    put_arg a = {bs, -1};
-    pthread_t t;
-    CHECK_EQ(pthread_create(&t, NULL, put_thread, &a), 0);
-    usleep(400000);
-    CHECK_EQ(a.rc, -1); /* still waiting for the lock */
-    CHECK_EQ(pg_count(c, "SELECT count(*) FROM blobstore_entries WHERE content_hash = "
-                         "encode(sha256('two'), 'hex')"),
-             0);
-    PQclear(PQexec(c, "SELECT pg_advisory_unlock(7306202541)"));
-    pthread_join(t, NULL);
-    CHECK_EQ(a.rc, 0);
-    CHECK_EQ(pg_count(c, "SELECT count(*) FROM blobstore_entries WHERE key = 'k' AND content_hash "
-                         "= encode(sha256('two'), 'hex')"),
-             1);
+    const char *f_blob =
+        "SELECT count(*) FROM blobstore_entries WHERE key = 'f' AND blob IS NOT NULL";
+    CHECK_EQ(pg_count(c, f_blob), 1); /* an entry with a blob */
+    const struct {
+        put_arg a;
+        const char *in; /* counts 1 once the put is in */
+    } cases[] = {
+        {{bs, "k", "two", 3, 0, -1},
+         "SELECT count(*) FROM blobstore_entries WHERE key = 'k' AND content_hash = "
+         "encode(sha256('two'), 'hex')"},
+        {{bs, "n", "new", 3, BLOBSTORE_PUT_NO_OVERWRITE, -1},
+         "SELECT count(*) FROM blobstore_entries WHERE key = 'n'"},
+        {{bs, "f", big[1], sizeof(big[1]), 0, -1}, NULL}, /* its content_hash changes */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        put_arg a = cases[i].a;
+        PGresult *h0 = PQexec(c, "SELECT content_hash FROM blobstore_entries WHERE key = 'f'");
+        CHECK_EQ(PQntuples(h0), 1);
+        PQclear(PQexec(c, "SELECT pg_advisory_lock(7306202541)"));
+        pthread_t t;
+        CHECK_EQ(pthread_create(&t, NULL, put_thread, &a), 0);
+        usleep(400000);
+        CHECK_EQ(a.rc, -1); /* still waiting for the lock */
+        if (cases[i].in)
+            CHECK_EQ(pg_count(c, cases[i].in), 0);
+        PGresult *h1 = PQexec(c, "SELECT content_hash FROM blobstore_entries WHERE key = 'f'");
+        CHECK(strcmp(PQgetvalue(h0, 0, 0), PQgetvalue(h1, 0, 0)) == 0); /* f as it was */
+        PQclear(h1);
+        PQclear(PQexec(c, "SELECT pg_advisory_unlock(7306202541)"));
+        pthread_join(t, NULL);
+        CHECK_EQ(a.rc, 0);
+        if (cases[i].in)
+            CHECK_EQ(pg_count(c, cases[i].in), 1);
+        h1 = PQexec(c, "SELECT content_hash FROM blobstore_entries WHERE key = 'f'");
+        CHECK_EQ(strcmp(PQgetvalue(h0, 0, 0), PQgetvalue(h1, 0, 0)) != 0, i == 2);
+        PQclear(h0);
+        PQclear(h1);
+    }
+    CHECK_EQ(pg_count(c, f_blob), 1);
+    CHECK_EQ(blob_files(dir), 1); /* the blob f had is gone */
+    void *got;
+    size_t glen;
+    CHECK_EQ(blobstore_get(&got, &glen, bs, "f"), 0);
+    CHECK(glen == sizeof(big[1]) && memcmp(got, big[1], glen) == 0);
+    blobstore_free(got);
     /* The server ends the store's session: the next put opens another. */
     CHECK_EQ(pg_count(c, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
                          "datname = current_database() AND pid <> pg_backend_pid()"),
@@ -280,26 +348,9 @@ TEST(pg_put_takes_the_write_lock_and_reconnects)
     CHECK_EQ(blobstore_get(&out, &len, bs, "k2"), 0);
     CHECK(len == 4 && memcmp(out, "four", 4) == 0);
     blobstore_free(out);
-    CHECK_EQ(pg_count(c, "SELECT count(*) FROM blobstore_entries"), 2);
+    CHECK_EQ(pg_count(c, "SELECT count(*) FROM blobstore_entries"), 4); /* k, f, n, k2 */
     PQfinish(c);
     blobstore_close(bs);
-}
-
-static int nfiles;
-static int count_file(const char *p, const struct stat *st, int type, struct FTW *f)
-{
-    (void)p, (void)st, (void)f;
-    nfiles += type == FTW_F;
-    return 0;
-}
-
-static int blob_files(const char *dir)
-{
-    char p[4200];
-    snprintf(p, sizeof(p), "%s/blobs", dir);
-    nfiles = 0;
-    nftw(p, count_file, 16, FTW_PHYS);
-    return nfiles;
 }
 
 /* The one-round-trip put replaces an entry without a blob; over one with a
