@@ -592,3 +592,120 @@ int bs__frame_with_record(const unsigned char *frame, size_t n, const char *reco
         return BLOBSTORE_ENOMEM;
     return 0;
 }
+
+/* ---- the compact frame of a value kept inline (internal.h) ---- */
+
+#define INLINE_MAGIC 0xB5
+#define INLINE_RAW   0x80
+
+static uint64_t inline_sum(const unsigned char *p, size_t n, const char *hash, uint64_t size)
+{
+    size_t hl = hash ? strlen(hash) : 0;
+    return XXH3_64bits_withSeed(p, n, XXH3_64bits_withSeed(hash ? hash : "", hl, size));
+}
+
+int bs__inline_is_compact(const void *p, size_t n)
+{
+    return n >= 1 && ((const unsigned char *)p)[0] == INLINE_MAGIC;
+}
+
+int bs__inline_encode(const bs_codec *codec, int level, const void *p, size_t n, const char *hash,
+                      bs_buf *out)
+{
+    size_t bound = codec->bound(n);
+    out->len = 0;
+    int rc = bs__buf_reserve(out, 2 + (bound > n ? bound : n) + 8);
+    if (rc)
+        return rc;
+    unsigned char *o = out->data;
+    size_t clen = 0;
+    rc = codec->id == BS_CODEC_NONE || n == 0
+             ? 1
+             : codec->compress(o + 2, out->cap - 10, p, n, level, &clen);
+    if (rc < 0)
+        return rc;
+    o[0] = INLINE_MAGIC;
+    o[1] = (unsigned char)codec->id;
+    if (rc != 0 || clen >= n) { /* incompressible, or codec "none" */
+        o[1] |= INLINE_RAW;
+        clen = n;
+        if (n)
+            memcpy(o + 2, p, n);
+    }
+    put64(o + 2 + clen, inline_sum(o, 2 + clen, hash, n));
+    out->len = 2 + clen + 8;
+    return 0;
+}
+
+int bs__inline_decode(const void *p, size_t n, const char *hash, uint64_t size, int full_hash,
+                      bs_sink_fn sink, void *sink_ctx, const char **codec_name)
+{
+    const unsigned char *f = p;
+    if (n < BS_INLINE_OVERHEAD || f[0] != INLINE_MAGIC)
+        return bs__error(BLOBSTORE_ECORRUPT, "inline value is truncated or not a frame");
+    size_t slen = n - BS_INLINE_OVERHEAD;
+    if (inline_sum(f, n - 8, hash, size) != get64(f + n - 8))
+        return bs__error(BLOBSTORE_ECORRUPT, "inline value fails its checksum");
+    int is_raw = (f[1] & INLINE_RAW) != 0;
+    const bs_codec *codec = bs__codec_by_id(f[1] & ~INLINE_RAW);
+    if (!codec)
+        return bs__error(BLOBSTORE_ECORRUPT, "inline value names an unknown codec %u",
+                         f[1] & ~INLINE_RAW);
+    if (codec_name)
+        *codec_name = codec->name;
+    if ((is_raw && slen != size) || (!is_raw && (slen == 0 || size == 0 || size > BS_FRAME_CHUNK)))
+        return bs__error(BLOBSTORE_ECORRUPT, "inline value has invalid lengths");
+    const unsigned char *data = f + 2;
+    bs_buf tmp = {0};
+    bs_buf *direct = sink == bs__sink_buf ? sink_ctx : NULL;
+    int rc = 0;
+    if (!is_raw) {
+        bs_buf *dst = direct ? direct : &tmp;
+        if ((rc = bs__buf_reserve(dst, (size_t)size)) != 0)
+            return rc;
+        unsigned char *d = dst->data + dst->len;
+        if ((rc = codec->decompress(d, (size_t)size, data, slen)) != 0) {
+            bs__error_wrap(BLOBSTORE_ECORRUPT, "inline value");
+            bs__buf_free(&tmp);
+            return BLOBSTORE_ECORRUPT;
+        }
+        data = d;
+    }
+    if (full_hash) {
+        char hex[65];
+        bs__sha256_hex(hex, data, (size_t)size);
+        if (!hash || strcmp(hex, hash) != 0)
+            rc = bs__error(BLOBSTORE_ECORRUPT, "inline value does not match its SHA-256");
+    }
+    if (!rc) {
+        if (direct && !is_raw)
+            direct->len += (size_t)size;
+        else if (size)
+            rc = sink(sink_ctx, data, (size_t)size);
+    }
+    bs__buf_free(&tmp);
+    return rc;
+}
+
+int bs__inline_to_frame(const void *p, size_t n, const char *hash, uint64_t size,
+                        const char *record, bs_buf *out)
+{
+    bs_buf raw = {0};
+    const char *codec_name = NULL;
+    bs_frame_writer *fw = NULL;
+    int rc = bs__inline_decode(p, n, hash, size, 1, bs__sink_buf, &raw, &codec_name);
+    out->len = 0;
+    if (!rc)
+        rc = bs__frame_writer_new(&fw, bs__codec_by_name(codec_name), 3, bs__sink_buf, out);
+    if (!rc && raw.len)
+        rc = bs__frame_write(fw, raw.data, raw.len);
+    if (!rc && record)
+        rc = bs__frame_set_record(fw, record);
+    char h[65];
+    uint64_t rs, ss;
+    if (!rc)
+        rc = bs__frame_finish(fw, h, &rs, &ss);
+    bs__frame_writer_free(fw);
+    bs__buf_free(&raw);
+    return rc;
+}

@@ -226,6 +226,31 @@ int bs__frame_tail(const unsigned char *buf, size_t n, int version, int whole, b
  * carries a record already, or of version 1, is copied as it is. */
 int bs__frame_with_record(const unsigned char *frame, size_t n, const char *record, bs_buf *out);
 
+/* The compact frame of a value kept inline in an index row (frame.c): the
+ * row holds the size and SHA-256, so the frame holds only
+ *   1  magic 0xB5 (a full frame starts with 0x89)
+ *   1  codec id; top bit set: stored uncompressed
+ *   .. stored bytes
+ *   8  XXH3-64 of the bytes before it, seeded with the XXH3-64 of the row's
+ *      content hash (hex text) seeded with its size: damaged bytes, and data
+ *      moved from another row, fail it
+ * 10 bytes against a full frame's 116 (issue 16). */
+#define BS_INLINE_OVERHEAD 10
+/* 1 if p starts as a compact inline frame. */
+int bs__inline_is_compact(const void *p, size_t n);
+/* Encode n bytes (whose SHA-256 hex is hash) into out (replaced). */
+int bs__inline_encode(const bs_codec *codec, int level, const void *p, size_t n, const char *hash,
+                      bs_buf *out);
+/* Check and decode a compact inline frame of the value recorded with hash
+ * and size, passing its bytes to sink (decoded straight into a bs__sink_buf
+ * buffer); full_hash also recomputes the SHA-256. ECORRUPT if damaged. */
+int bs__inline_decode(const void *p, size_t n, const char *hash, uint64_t size, int full_hash,
+                      bs_sink_fn sink, void *sink_ctx, const char **codec_name);
+/* A full frame (no entry record unless record) of a compact inline frame's
+ * value, checked first: how it is written where a full frame is needed. */
+int bs__inline_to_frame(const void *p, size_t n, const char *hash, uint64_t size,
+                        const char *record, bs_buf *out);
+
 /* Private blob backend ctl operations (the built-in backends). */
 #define BS__BLOB_CTL_SIZE 0x42530001 /* arg bs_blob_size *: an object's size in bytes */
 typedef struct {
@@ -277,6 +302,9 @@ typedef struct {
  * (BLOBSTORE_ENOTFOUND, BLOBSTORE_ECORRUPT, ...); EUNSUPPORTED: the store
  * uses get(). */
 #define BS__META_CTL_VIEW 0x42530102
+/* A built-in backend's flag: its index's schema says inline values may be
+ * compact frames (bs__inline_encode), which older libraries do not read. */
+#define BS__META_COMPACT_INLINE (1u << 30)
 typedef struct {
     const char *key;
     int (*fn)(void *ctx, const blobstore_entry *e);

@@ -20,6 +20,13 @@
  * value (and never as absence). Stores of schema version 1 (no rowsum) are
  * given the column and their checksums at the first writable open; a
  * read-only open reads them unchecked.
+ *
+ * Schema version 3 (issue 16): a value kept inline may be a compact frame
+ * (bs__inline_encode: 10 bytes beside the stored bytes, the row holding its
+ * size and hash) instead of a full frame (116 bytes); rows of version 2 keep
+ * their full frames and read as before. The version is raised at the first
+ * writable open, so that a library that reads full frames only refuses the
+ * store instead of reading compact frames as damage.
  */
 #include "internal.h"
 
@@ -30,7 +37,9 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
+#define STR_(x)        #x
+#define STR(x)         STR_(x)
 #define BLOB_INDEX                                                                                 \
     "CREATE INDEX IF NOT EXISTS entries_blob ON entries(blob) WHERE blob IS NOT NULL;"
 #define QUICK_CHECK_MAX ((off_t)16 << 20)
@@ -1023,7 +1032,8 @@ static int check_schema(sq_backend *be)
             be->has_sum = 1;
     }
     if (!ret && v != SCHEMA_VERSION)
-        ret = exec(be, "INSERT OR REPLACE INTO blobstore_info VALUES ('schema_version', '2')");
+        ret = exec(be, "INSERT OR REPLACE INTO blobstore_info VALUES ('schema_version', "
+                       "'" STR(SCHEMA_VERSION) "')");
     if (!ret)
         ret = partial_blob_index(be);
     /* Libraries before this one kept entries_stats, an index covering what
@@ -1176,7 +1186,8 @@ int bs__meta_sqlite_open(blobstore_meta_backend **out, const char *path, int dur
         return ret;
     }
     be->parent.version = BLOBSTORE_META_BACKEND_VERSION;
-    be->parent.flags = BLOBSTORE_META_INLINE;
+    /* (a writable open has made the schema this library's) */
+    be->parent.flags = BLOBSTORE_META_INLINE | (readonly ? 0 : BS__META_COMPACT_INLINE);
     be->parent.begin = sq_begin;
     be->parent.commit = sq_commit;
     be->parent.rollback = sq_rollback;

@@ -190,6 +190,13 @@ int bs__decode_entry(blobstore *bs, const blobstore_entry *e, bs_sink_fn sink, v
     blob_src s = {NULL, NULL};
     mem_src m = {e->inline_data, e->inline_len, 0};
     int rc;
+    if (e->inline_data && !e->raw && bs__inline_is_compact(e->inline_data, e->inline_len)) {
+        rc = bs__inline_decode(e->inline_data, e->inline_len, e->content_hash, e->size, full_hash,
+                               sink, sink_ctx, NULL);
+        if (rc == BLOBSTORE_ECORRUPT)
+            bs__error_wrap(rc, "key \"%s\" (blob inline)", e->key);
+        return rc;
+    }
     if (e->inline_data || !e->blob) {
         s.m = &m;
     } else if ((rc = bs->blobs->reader(&s.r, bs->blobs, e->blob)) != 0) {

@@ -33,6 +33,7 @@ struct blobstore {
     int shard_chars;
     int durable;
     int can_inline;
+    int compact_inline; /* inline values in compact frames (BS__META_COMPACT_INLINE) */
     int full_hash;      /* recompute SHA-256 on every get */
     pthread_mutex_t mu; /* recursive: metadata transactions */
     int batch;

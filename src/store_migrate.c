@@ -70,7 +70,8 @@ static int migrate_sidecar(blobstore *dst, const blobstore_entry *e, const char 
 static int migrate_bytes(blobstore *dst, blobstore *src, const blobstore_entry *e,
                          blobstore_entry *ne)
 {
-    if (e->inline_data && dst->can_inline) {
+    int compact = e->inline_data && !e->raw && bs__inline_is_compact(e->inline_data, e->inline_len);
+    if (e->inline_data && dst->can_inline && (!compact || dst->compact_inline)) {
         if (!(ne->inline_data = bs__malloc(e->inline_len ? e->inline_len : 1)))
             return BLOBSTORE_ENOMEM;
         memcpy(ne->inline_data, e->inline_data, e->inline_len);
@@ -94,8 +95,10 @@ static int migrate_bytes(blobstore *dst, blobstore *src, const blobstore_entry *
         /* an inline value's frame carries no record: the blob file gets
          * one, for a rebuild of dst */
         char *rec = migrate_record(dst, e);
-        rc = rec ? bs__frame_with_record(e->inline_data, e->inline_len, rec, &framed)
-                 : BLOBSTORE_ENOMEM;
+        rc = !rec      ? BLOBSTORE_ENOMEM
+             : compact ? bs__inline_to_frame(e->inline_data, e->inline_len, e->content_hash,
+                                             e->size, rec, &framed)
+                       : bs__frame_with_record(e->inline_data, e->inline_len, rec, &framed);
         free(rec);
         if (rc) {
             bs__buf_free(&framed);

@@ -406,6 +406,7 @@ static int open_backends(blobstore *bs, const blobstore_options *o)
         }
     }
     bs->can_inline = (bs->meta->flags & BLOBSTORE_META_INLINE) && !o->blob_backend_impl;
+    bs->compact_inline = bs->can_inline && (bs->meta->flags & BS__META_COMPACT_INLINE);
     return rc;
 }
 

@@ -549,6 +549,14 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
             sj = (sha_job){sha, iov, niov};
             sha_threaded = pthread_create(&sha_tid, NULL, sha_job_run, &sj) == 0;
         }
+    } else if (inline_it && bs->compact_inline) {
+        /* the row holds the hash and size: a compact frame (internal.h) */
+        bs__sha256_hex(hash, got ? piece : (const unsigned char *)"", got);
+        rc = bs__inline_encode(a.codec, a.level, got ? piece : (const unsigned char *)"", got, hash,
+                               &inl);
+        size = got;
+        stored = inl.len;
+        got = 0; /* fed */
     } else if (inline_it)
         rc = bs__frame_writer_new(&fw, a.codec, a.level, bs__sink_buf, &inl);
     else
@@ -628,7 +636,7 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         rc = rec ? bs__frame_set_record(fw, rec) : 0;
         if (rc || (rc = bs__frame_finish(fw, hash, &size, &stored)) != 0)
             goto out;
-    } else {
+    } else if (sha) {
         if (sha_threaded)
             pthread_join(sha_tid, NULL);
         sha_threaded = 0;

@@ -295,8 +295,10 @@ check "old ca store: bytes of b after rm a" 'cmp -s "$T/got" "$T/vx"'
 
 # Inline values (SQLite index): a store written when their frames carried
 # the entry record (tests/stores/sqlite_inline_rec, one, two and empty) still
-# reads and verifies; new inline frames carry none (the row says it all:
-# 'one' of 16 bytes keeps a frame of 132 bytes, 242 with the record), and a
+# reads and verifies (its rows keep their full frames, as the store's schema
+# moves to version 3 at its first writable open); new inline values are
+# compact frames (the row says the rest: 'one' of 16 bytes keeps 26 bytes, a
+# full frame 132, 242 with the record), and a
 # migration to a store without inline values writes blob files that carry a
 # record, so that a rebuild of that store restores keys and metadata.
 S="$(dirname "$0")/stores/sqlite_inline_rec"
@@ -310,13 +312,26 @@ for src in old new; do
         : > "$T/empty"
         expect 0 "inline new: put empty" -- "$BS" --dir "$O" put --key empty "$T/empty"
         expect 0 "inline new: meta one" -- "$BS" --dir "$O" meta one
-        check "inline new: frame without record" 'grep -q "\"file_size\": *132[,}]" "$T/out" && grep -q "\"storage\": *\"inline\"" "$T/out"'
+        check "inline new: compact frame" 'grep -q "\"file_size\": *26[,}]" "$T/out" && grep -q "\"storage\": *\"inline\"" "$T/out"'
     fi
     for k in one two; do
         expect 0 "inline $src: get $k" -- "$BS" --dir "$O" get $k -o "$T/got"
         check "inline $src: bytes of $k" 'cmp -s "$T/got" "$S/$k.value"'
     done
     expect 0 "inline $src: verify" -- "$BS" --dir "$O" verify
+    if [ $src = old ]; then # written to (schema 3): the old rows keep their full frames
+        expect 0 "inline old: put three" -- "$BS" --dir "$O" put --key three "$S/one.value"
+        expect 0 "inline old: meta one" -- "$BS" --dir "$O" meta one
+        check "inline old: one keeps its full frame" 'grep -q "\"file_size\": *242[,}]" "$T/out"'
+        expect 0 "inline old: meta three" -- "$BS" --dir "$O" meta three
+        check "inline old: three is compact" 'grep -q "\"file_size\": *26[,}]" "$T/out"'
+        for k in one two three; do
+            f=$k; [ $k = three ] && f=one
+            expect 0 "inline old: get $k after a put" -- "$BS" --dir "$O" get $k -o "$T/got"
+            check "inline old: bytes of $k after a put" 'cmp -s "$T/got" "$S/$f.value"'
+        done
+        expect 0 "inline old: delete three" -- "$BS" --dir "$O" delete three
+    fi
     expect 0 "inline $src: migrate to json" -- "$BS" --dir "$O" migrate --to-dir "$O-j" --to-backend json
     expect 0 "inline $src: migrated verify" -- "$BS" --dir "$O-j" verify
     check "inline $src: verify clean" 'grep -q "3 entries checked: 3 ok, 0 corrupt" "$T/out"'

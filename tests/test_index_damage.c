@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static blobstore *open_sqlite(const char *dir, unsigned flags)
@@ -163,7 +164,7 @@ TEST(sqlite_row_damage_is_corruption)
     CHECK_STR(c, "10");
     free(c);
     c = sql_text(dir, "SELECT value FROM blobstore_info WHERE name = 'schema_version'");
-    CHECK_STR(c, "2");
+    CHECK_STR(c, "3");
     free(c);
     flip_metadata(dir, "k7");
     row_damage_is_reported(dir, 0);
@@ -323,6 +324,96 @@ TEST(sqlite_inline_row_damage_read_in_place)
     }
 }
 
+/* Values kept inline are compact frames (schema 3, issue 16): 10 bytes
+ * beside the stored bytes, the hash and size in the row. Seeded random
+ * values of every codec, compressible or not, 0..4096 bytes: each reads back
+ * equal (also with the full SHA-256 recomputed, and through a read-only
+ * open), verify passes, and data moved from one row into another - whose
+ * frame is sound but not that row's - is damage for either row. */
+TEST(sqlite_inline_compact_frames)
+{
+    const char *dir = test_tmpdir();
+    unsigned seed = (unsigned)time(NULL);
+    printf("seed %u\n", seed);
+    srand(seed);
+    static const char *const codecs[] = {"lz4", "zstd", "gzip", "blosclz", "none"};
+    enum { N = 60 };
+    static unsigned char vals[N][4096];
+    size_t lens[N];
+    blobstore *bs = open_sqlite(dir, 0);
+    CHECK(bs != NULL);
+    for (int i = 0; i < N; i++) {
+        static const size_t edge[] = {0, 1, 2, 9, 10, 11, 4095, 4096};
+        lens[i] = i < 8 ? edge[i] : (size_t)(rand() % 4097);
+        int compressible = rand() % 2;
+        for (size_t j = 0; j < lens[i]; j++)
+            vals[i][j] = (unsigned char)(compressible ? "abcab"[rand() % 5] : rand());
+        char key[16];
+        snprintf(key, sizeof(key), "c%02d", i);
+        blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+        po.compression = codecs[i % 5];
+        CHECK_EQ(blobstore_put_ex(NULL, bs, key, vals[i], lens[i], &po), 0);
+    }
+    blobstore_close(bs);
+    for (int i = 0; i < N; i++) {
+        char q[256];
+        snprintf(q, sizeof(q),
+                 "SELECT hex(substr(data, 1, 1)) || '|' || (length(data) <= size + %d) || '|' || "
+                 "(file_size = length(data)) || '|' || (blob IS NULL) FROM entries WHERE key = "
+                 "'c%02d'",
+                 BS_INLINE_OVERHEAD, i);
+        char *c = sql_text(dir, q);
+        CHECK_STR(c, "B5|1|1|1");
+        free(c);
+    }
+    for (int pass = 0; pass < 3; pass++) {
+        blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+        o.cache_dir = dir;
+        o.backend = "sqlite";
+        o.verify_content_hash = pass == 1 ? BLOBSTORE_YES : 0;
+        o.open_flags = pass == 2 ? BLOBSTORE_OPEN_READONLY : 0;
+        CHECK_EQ(blobstore_open(&bs, &o), 0);
+        for (int i = 0; i < N; i++) {
+            char key[16];
+            snprintf(key, sizeof(key), "c%02d", i);
+            void *v = NULL;
+            size_t n = 0;
+            CHECK_EQ(blobstore_get(&v, &n, bs, key), 0);
+            if (n != lens[i] || (n && memcmp(v, vals[i], n) != 0))
+                test__fail(__FILE__, __LINE__, "%s (%s, %zu bytes) reads back other bytes", key,
+                           codecs[i % 5], lens[i]);
+            blobstore_free(v);
+        }
+        blobstore_verify_stats st;
+        CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
+        CHECK_EQ(st.ok, N);
+        blobstore_close(bs);
+    }
+    /* c20's data put in c25's row (c21's frame of the same length as c20's
+     * is not needed: another row's data fails whatever its length) */
+    sql(dir, "UPDATE entries SET data = (SELECT data FROM entries WHERE key = 'c20') "
+             "WHERE key = 'c25'");
+    bs = open_sqlite(dir, BLOBSTORE_OPEN_READONLY);
+    CHECK(bs != NULL);
+    void *v = NULL;
+    size_t n = 0;
+    CHECK_EQ(blobstore_get(&v, &n, bs, "c25"), BLOBSTORE_ECORRUPT);
+    CHECK(strstr(blobstore_errmsg(), "c25") != NULL);
+    CHECK_EQ(blobstore_get(&v, &n, bs, "c20"), 0);
+    CHECK(n == lens[20] && (!n || memcmp(v, vals[20], n) == 0));
+    blobstore_free(v);
+    blobstore_verify_stats st; /* reported, as a damaged blob file is */
+    CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
+    CHECK_EQ(st.corrupt, 1);
+    CHECK_EQ(st.ok, N - 1);
+    blobstore_close(bs);
+    /* a full frame's magic in front of a compact frame: not a frame either */
+    sql(dir, "UPDATE entries SET data = x'89' || substr(data, 2) WHERE key = 'c30'");
+    bs = open_sqlite(dir, BLOBSTORE_OPEN_READONLY);
+    CHECK_EQ(blobstore_get(&v, &n, bs, "c30"), BLOBSTORE_ECORRUPT);
+    blobstore_close(bs);
+}
+
 /* A store of schema version 1 (no checksums, as older versions wrote it):
  * read as it is when opened read-only; given its checksums at the first
  * writable open, after which a changed row is damage. */
@@ -366,7 +457,7 @@ TEST(sqlite_schema_1_is_migrated_in_place)
     CHECK_STR(c, "11");
     free(c);
     c = sql_text(dir, "SELECT value FROM blobstore_info WHERE name = 'schema_version'");
-    CHECK_STR(c, "2");
+    CHECK_STR(c, "3");
     free(c);
     flip_metadata(dir, "k7");
     row_damage_is_reported(dir, 0);
@@ -552,9 +643,9 @@ TEST(sqlite_newer_schema_is_refused)
     blobstore *bs = open_sqlite(dir, 0);
     CHECK(bs != NULL);
     blobstore_close(bs);
-    sql(dir, "UPDATE blobstore_info SET value = '3' WHERE name = 'schema_version'");
+    sql(dir, "UPDATE blobstore_info SET value = '4' WHERE name = 'schema_version'");
     CHECK(open_sqlite(dir, 0) == NULL);
-    CHECK(strstr(blobstore_errmsg(), "schema version 3") != NULL);
+    CHECK(strstr(blobstore_errmsg(), "schema version 4") != NULL);
 }
 
 /* ---- lost commits: blobs whose keys the index lacks ---- */
@@ -838,6 +929,7 @@ TEST(rebuild_reads_records_from_the_ends_of_large_blobs)
 static const test_case tests[] = {
     TEST_ENTRY(sqlite_row_damage_is_corruption),
     TEST_ENTRY(sqlite_inline_row_damage_read_in_place),
+    TEST_ENTRY(sqlite_inline_compact_frames),
     TEST_ENTRY(sqlite_schema_1_is_migrated_in_place),
     TEST_ENTRY(sqlite_newer_schema_is_refused),
     TEST_ENTRY(sqlite_blob_index_is_partial),

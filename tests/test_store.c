@@ -381,25 +381,43 @@ TEST(corrupt_inline_value_detected)
              SQLITE_OK);
     CHECK_EQ(sqlite3_step(st), SQLITE_ROW);
     int len = sqlite3_column_bytes(st, 0);
-    CHECK(len > 40);
-    unsigned char *copy = malloc((size_t)len);
-    memcpy(copy, sqlite3_column_blob(st, 0), (size_t)len);
+    /* a compact frame: the 13 bytes as they are (too short to shrink) */
+    CHECK_EQ(len, 13 + BS_INLINE_OVERHEAD);
+    unsigned char *orig = malloc((size_t)len), *copy = malloc((size_t)len);
+    memcpy(orig, sqlite3_column_blob(st, 0), (size_t)len);
     sqlite3_finalize(st);
-    copy[24 + 16 + 3] ^= 1; /* a byte of the only chunk's payload */
+    CHECK(memcmp(orig + 2, "a small value", 13) == 0);
     CHECK_EQ(
         sqlite3_prepare_v2(db, "UPDATE entries SET data = ?1 WHERE key = 'small'", -1, &st, NULL),
         SQLITE_OK);
-    sqlite3_bind_blob(st, 1, copy, len, SQLITE_TRANSIENT);
-    CHECK_EQ(sqlite3_step(st), SQLITE_DONE);
+    /* every byte of it, flipped in turn: damage, never another value */
+    for (int i = 0; i <= len; i++) {
+        memcpy(copy, orig, (size_t)len);
+        if (i < len)
+            copy[i] ^= (unsigned char)(1u << (i % 8));
+        sqlite3_bind_blob(st, 1, copy, len, SQLITE_TRANSIENT);
+        CHECK_EQ(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_reset(st);
+        bs = open_store(dir, NULL, NULL, 0, 0);
+        CHECK(bs != NULL);
+        void *out = NULL;
+        size_t n;
+        int rc = blobstore_get(&out, &n, bs, "small");
+        if (i < len) {
+            if (rc != BLOBSTORE_ECORRUPT)
+                test__fail(__FILE__, __LINE__, "byte %d flipped: get returns %d", i, rc);
+            CHECK(strstr(blobstore_errmsg(), "small") != NULL);
+        } else { /* the original bytes back */
+            CHECK_EQ(rc, 0);
+            CHECK(n == 13 && memcmp(out, "a small value", 13) == 0);
+            blobstore_free(out);
+        }
+        blobstore_close(bs);
+    }
     sqlite3_finalize(st);
     free(copy);
+    free(orig);
     sqlite3_close(db);
-    bs = open_store(dir, NULL, NULL, 0, 0);
-    void *out = NULL;
-    size_t n;
-    CHECK_EQ(blobstore_get(&out, &n, bs, "small"), BLOBSTORE_ECORRUPT);
-    CHECK(strstr(blobstore_errmsg(), "checksum") != NULL);
-    blobstore_close(bs);
 }
 
 TEST(corrupt_metadata_file_is_an_error)
