@@ -87,6 +87,8 @@ void bs__hex(char *out, const unsigned char *in, size_t n); /* writes 2n chars +
 int bs__random_bytes(void *out, size_t n);
 /* ISO-8601 UTC with microseconds, e.g. 2026-11-24T15:13:31.123456Z (28 bytes + NUL). */
 void bs__now_iso(char out[32]);
+/* The time as bs__now_iso writes it ("YYYY-MM-DDTHH:MM:SS.uuuuuuZ", UTC). */
+void bs__iso_time(char out[32], const struct timespec *ts);
 
 typedef struct bs_sha256 bs_sha256;
 bs_sha256 *bs__sha256_new(void);

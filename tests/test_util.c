@@ -4,6 +4,8 @@
 #include "internal.h"
 #include "test.h"
 
+#include <time.h>
+
 #include <jansson.h>
 
 TEST(keys_valid_utf8_accepted)
@@ -34,6 +36,35 @@ TEST(keys_invalid_refused)
     k[BLOBSTORE_KEY_MAX + 1] = '\0';
     CHECK_EQ(bs__key_check(k), BLOBSTORE_EINVAL);
     CHECK(strstr(blobstore_errmsg(), "1025") != NULL);
+}
+
+/* bs__iso_time against snprintf of gmtime_r's fields, at seeded random
+ * times from 1970 to 9999 and at the ends of that range. */
+TEST(iso_time_matches_snprintf)
+{
+    unsigned seed = (unsigned)time(NULL);
+    printf("seed %u\n", seed);
+    srand(seed);
+    for (int i = 0; i < 20000; i++) {
+        struct timespec ts;
+        if (i == 0)
+            ts = (struct timespec){0, 0};
+        else if (i == 1)
+            ts = (struct timespec){253402300799, 999999999}; /* 9999-12-31T23:59:59 */
+        else
+            ts = (struct timespec){
+                (time_t)(((uint64_t)rand() << 31 | (uint64_t)rand()) % 253402300800ull),
+                rand() % 1000000000};
+        char got[32], want[32];
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+        bs__iso_time(got, &ts);
+        if (strcmp(got, want) != 0)
+            test__fail(__FILE__, __LINE__, "%lld.%09ld: %s, not %s", (long long)ts.tv_sec,
+                       ts.tv_nsec, got, want);
+    }
 }
 
 TEST(sha256_known_vectors)
@@ -134,6 +165,7 @@ static const test_case tests[] = {
     TEST_ENTRY(json_text_is_shortest_and_exact),
     TEST_ENTRY(keys_valid_utf8_accepted),
     TEST_ENTRY(keys_invalid_refused),
+    TEST_ENTRY(iso_time_matches_snprintf),
     TEST_ENTRY(sha256_known_vectors),
     TEST_ENTRY(checked_arithmetic),
     TEST_ENTRY(codecs_round_trip_and_reject_garbage),
