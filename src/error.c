@@ -68,13 +68,13 @@ void bs__error_clear(void)
 void bs__error_state_capture(bs_error_state *st, int code)
 {
     st->code = code;
-    memcpy(st->msg, errmsg, sizeof(st->msg));
+    memcpy(st->msg, errmsg, strlen(errmsg) + 1); /* (not the whole buffer: every put does this) */
     errmsg[0] = '\0';
 }
 
 int bs__error_state_restore(const bs_error_state *st)
 {
-    memcpy(errmsg, st->msg, sizeof(errmsg));
+    memcpy(errmsg, st->msg, strlen(st->msg) + 1);
     return st->code;
 }
 

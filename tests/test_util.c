@@ -67,6 +67,29 @@ TEST(iso_time_matches_snprintf)
     }
 }
 
+/* An error saved across cleanup comes back whole: empty, short, and one
+ * truncated to the buffer (BS_ERRMSG_MAX - 1 characters). */
+TEST(error_state_capture_and_restore)
+{
+    char longmsg[BS_ERRMSG_MAX + 200];
+    memset(longmsg, 'x', sizeof(longmsg) - 1);
+    longmsg[sizeof(longmsg) - 1] = 0;
+    const char *msgs[] = {"", "a short one", longmsg};
+    for (int i = 0; i < 3; i++) {
+        int code = bs__error(BLOBSTORE_EIO, "%s", msgs[i]);
+        char want[BS_ERRMSG_MAX];
+        snprintf(want, sizeof(want), "%s", blobstore_errmsg());
+        CHECK_EQ(strlen(want), i == 2 ? (size_t)BS_ERRMSG_MAX - 1 : strlen(msgs[i]));
+        bs_error_state es;
+        bs__error_state_capture(&es, code);
+        CHECK_STR(blobstore_errmsg(), ""); /* cleared for the cleanup */
+        bs__error(BLOBSTORE_ENOMEM, "the cleanup's own error");
+        CHECK_EQ(bs__error_state_restore(&es), BLOBSTORE_EIO);
+        CHECK_STR(blobstore_errmsg(), want);
+    }
+    bs__error_clear();
+}
+
 TEST(sha256_known_vectors)
 {
     char hex[65];
@@ -166,6 +189,7 @@ static const test_case tests[] = {
     TEST_ENTRY(keys_valid_utf8_accepted),
     TEST_ENTRY(keys_invalid_refused),
     TEST_ENTRY(iso_time_matches_snprintf),
+    TEST_ENTRY(error_state_capture_and_restore),
     TEST_ENTRY(sha256_known_vectors),
     TEST_ENTRY(checked_arithmetic),
     TEST_ENTRY(codecs_round_trip_and_reject_garbage),
