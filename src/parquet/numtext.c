@@ -2,15 +2,19 @@
  * numtext.c - numbers as CSV text and back, fast, with the C library's exact
  * results.
  *
- * Writing a float64 column as CSV with printf's "%.17g" spent most of the
- * time in glibc's multi-precision digit loop (about 1 us a value). Here the
- * decimal digits come from one 64 x 128-bit product with a table of the
- * powers of ten (128-bit mantissas, truncated, made once from exact big
- * integers): the product's error is below one unit of its upper 128 bits,
- * so the rounding is decided unless the part cut off is within that error
- * of one half. Then (ties, a few in 2^60 others) and for NaN and infinities
- * the text is snprintf's. The result is byte for byte snprintf's "%.*g"
- * (tests/test_util.c compares millions of values).
+ * A float column is written as CSV in the shortest text that reads back
+ * as the value, as Python's repr and DuckDB write it (printf's "%.17g"
+ * wrote 0.1 as 0.10000000000000001, and trying lengths with snprintf and
+ * strtod costs microseconds a value). Here |v| * 10^q comes from one
+ * 64 x 128-bit product with a table of the powers of ten (128-bit
+ * mantissas, truncated, made once from exact big integers) as a fixed-point
+ * number of 17 digits and 64 fraction bits, its error below 3 units of the
+ * last bit; half the distance to v's neighbouring doubles (or floats) is
+ * that number over twice v's mantissa. Digits are dropped one at a time
+ * while the decimal nearest v on either side stays within it. Where a
+ * comparison is within the error of deciding, and with the test knob, the
+ * text is found by trial with snprintf and strtod instead (tests compare
+ * both on millions of values, and the CSV with Python's repr and DuckDB's).
  *
  * Parsing: integers and plain decimals with few digits take a fast path
  * (Clinger's: a mantissa below 2^53 and a power of ten up to 22 are exact in
@@ -20,6 +24,7 @@
 #include "parquet.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 
 #define QMIN (-330)
@@ -160,47 +165,25 @@ size_t bs__pq_i64_text(char *buf, int64_t v)
     return 1 + bs__pq_u64_text(buf + 1, 0 - (uint64_t)v);
 }
 
-static size_t slow_g(char *buf, double v, int prec)
-{
-    int n = snprintf(buf, 32, "%.*g", prec, v);
-    return n < 0 ? 0 : (size_t)n;
-}
+/* |v| (finite, not 0) at 17 digits (scaled): */
+typedef struct {
+    int x;                 /* the decimal exponent of the first digit */
+    uint64_t n;            /* the digits, rounded: 10^16 <= n < 10^17 */
+    unsigned __int128 h;   /* |v| * 10^(16-x) = h * 2^-sh, less under 2 units of h */
+    int sh, e2;            /* |v| = mm * 2^e2, mm's top bit 63 */
+    int exact;             /* h is exact */
+    unsigned __int128 ten; /* 10^(16-x) = ten * 2^(-sh-64-e2), truncated */
+    int ten_exact;         /* ... exactly */
+} scaled17;
 
-size_t bs__pq_double_text(char *buf, double v, int prec)
+/* -1: undecided (the caller's slow path). Near a half, n may be one unit
+ * off (and x then too, by one, at a power of ten). */
+static int scaled(double v, scaled17 *o)
 {
-    static const uint64_t p10[] = {1ULL,
-                                   10ULL,
-                                   100ULL,
-                                   1000ULL,
-                                   10000ULL,
-                                   100000ULL,
-                                   1000000ULL,
-                                   10000000ULL,
-                                   100000000ULL,
-                                   1000000000ULL,
-                                   10000000000ULL,
-                                   100000000000ULL,
-                                   1000000000000ULL,
-                                   10000000000000ULL,
-                                   100000000000000ULL,
-                                   1000000000000000ULL,
-                                   10000000000000000ULL,
-                                   100000000000000000ULL};
     uint64_t bits;
     memcpy(&bits, &v, 8);
-    int biased = (int)(bits >> 52 & 0x7ff);
+    int biased = (int)(bits >> 52 & 0x7ff), e;
     uint64_t m = bits & ((1ULL << 52) - 1);
-    if (biased == 0x7ff || prec < 2 || prec > 17)
-        return slow_g(buf, v, prec);
-    char *p = buf;
-    if (bits >> 63)
-        *p++ = '-';
-    if (biased == 0 && m == 0) {
-        *p++ = '0';
-        *p = 0;
-        return (size_t)(p - buf);
-    }
-    int e;
     if (biased == 0) {
         e = -1074;
     } else {
@@ -209,50 +192,53 @@ size_t bs__pq_double_text(char *buf, double v, int prec)
     }
     int lz = __builtin_clzll(m);
     uint64_t mm = m << lz; /* v = mm * 2^e2, mm in [2^63, 2^64) */
-    int e2 = e - lz;
+    o->e2 = e - lz;
     pthread_once(&pow10_once, pow10_init);
-    /* X: the decimal exponent of the rounded value; first a guess from
-     * floor(log10(2^(e2 + 63))), corrected below. */
-    int x = (int)(((int64_t)(e2 + 63) * 78913) >> 18);
-    uint64_t lower = p10[prec - 1], upper = p10[prec], n = 0;
+    /* the decimal exponent, first a guess from floor(log10(2^(e2 + 63))),
+     * corrected below */
+    o->x = (int)(((int64_t)(o->e2 + 63) * 78913) >> 18);
+    const uint64_t lower = 10000000000000000ULL, upper = 100000000000000000ULL;
     for (int tries = 0;; tries++) {
-        int q = prec - 1 - x;
+        int q = 16 - o->x;
         if (tries == 4 || q < QMIN || q > QMAX)
-            return slow_g(buf, v, prec);
+            return -1;
         const pow10_128 *t = &pow10_tab[q - QMIN];
         unsigned __int128 a = (unsigned __int128)mm * t->lo, b = (unsigned __int128)mm * t->hi;
-        unsigned __int128 h = b + (a >> 64); /* the product's top 128 of 192 bits */
-        int sh = -(e2 + t->e) - 64;          /* v * 10^q ~ h * 2^-sh */
-        if (sh <= 1 || sh >= 128)
-            return slow_g(buf, v, prec);
-        if ((h >> sh) >> 63)
-            return slow_g(buf, v, prec);
-        n = (uint64_t)(h >> sh);
-        unsigned __int128 frac = h & (((unsigned __int128)1 << sh) - 1);
-        unsigned __int128 half = (unsigned __int128)1 << (sh - 1);
-        /* The exact product is within [frac, frac + 2) units (the table's
-         * truncation, the low 64 bits dropped): undecided near one half. */
-        if (frac == half || frac + 1 == half)
-            return slow_g(buf, v, prec);
-        n += frac > half;
-        if (n >= upper)
-            x++;
-        else if (n < lower)
-            x--;
+        o->h = b + (a >> 64);         /* the product's top 128 of 192 bits */
+        o->sh = -(o->e2 + t->e) - 64; /* v * 10^q ~ h * 2^-sh */
+        if (o->sh <= 1 || o->sh >= 128 || (o->h >> o->sh) >> 63)
+            return -1;
+        o->n = (uint64_t)(o->h >> o->sh);
+        o->ten = (unsigned __int128)t->hi << 64 | t->lo;
+        /* 10^q for q in 0..55 is exact in the table (5^55 < 2^128) */
+        o->ten_exact = q >= 0 && q <= 55;
+        o->exact = o->ten_exact && (uint64_t)a == 0;
+        unsigned __int128 frac = o->h & (((unsigned __int128)1 << o->sh) - 1);
+        unsigned __int128 half = (unsigned __int128)1 << (o->sh - 1);
+        o->n += frac > half;
+        if (o->n >= upper)
+            o->x++;
+        else if (o->n < lower)
+            o->x--;
         else
-            break;
+            return 0;
     }
-    char d[24];
-    u64_text(d, n); /* prec digits */
-    int last = prec - 1;
-    while (last > 0 && d[last] == '0')
-        last--;
-    if (x < -4 || x >= prec) {
+}
+
+/* Digits d (nd of them, no trailing zero) times 10^x (x: the exponent of
+ * the first digit) as Python's repr writes a float: fixed notation for x
+ * from -4 to 15, with ".0" when integral, else d.ddde+XX. */
+static size_t repr_text(char *buf, int neg, const char *d, int nd, int x)
+{
+    char *p = buf;
+    if (neg)
+        *p++ = '-';
+    if (x < -4 || x >= 16) {
         *p++ = d[0];
-        if (last > 0) {
+        if (nd > 1) {
             *p++ = '.';
-            memcpy(p, d + 1, (size_t)last);
-            p += last;
+            memcpy(p, d + 1, (size_t)nd - 1);
+            p += nd - 1;
         }
         *p++ = 'e';
         *p++ = x < 0 ? '-' : '+';
@@ -261,23 +247,189 @@ size_t bs__pq_double_text(char *buf, double v, int prec)
             *p++ = '0';
         p += u64_text(p, ax);
     } else if (x >= 0) {
-        memcpy(p, d, (size_t)x + 1);
-        p += x + 1;
-        if (last > x) {
-            *p++ = '.';
-            memcpy(p, d + x + 1, (size_t)(last - x));
-            p += last - x;
+        for (int i = 0; i <= x; i++)
+            *p++ = i < nd ? d[i] : '0';
+        *p++ = '.';
+        if (nd > x + 1) {
+            memcpy(p, d + x + 1, (size_t)(nd - x - 1));
+            p += nd - x - 1;
+        } else {
+            *p++ = '0';
         }
     } else {
         *p++ = '0';
         *p++ = '.';
         for (int i = 0; i < -x - 1; i++)
             *p++ = '0';
-        memcpy(p, d, (size_t)last + 1);
-        p += last + 1;
+        memcpy(p, d, (size_t)nd);
+        p += nd;
     }
     *p = 0;
     return (size_t)(p - buf);
+}
+
+/* n (a decimal of prec digits, or one more or fewer after a carry or a
+ * borrow) times 10^(x - prec + 1), as repr_text writes it. */
+static size_t digits_text(char *buf, int neg, uint64_t n, int prec, int x)
+{
+    char d[24];
+    int nd = (int)u64_text(d, n);
+    x += nd - prec;
+    while (nd > 1 && d[nd - 1] == '0')
+        nd--;
+    return repr_text(buf, neg, d, nd, x);
+}
+
+static int reads_back(const char *text, double a, int is_float)
+{
+    return is_float ? strtof(text, NULL) == (float)a : strtod(text, NULL) == a;
+}
+
+/* bs__pq_shortest_text by trial with the C library: for each length, the
+ * decimal of that length closest to v, then its neighbour on v's other
+ * side (v's interval is narrower below it at a power of two). */
+static size_t slow_shortest(char *buf, double v, int is_float)
+{
+    bs__pq_shortest_trials++;
+    int neg = signbit(v) != 0;
+    double a = fabs(v);
+    char e[48];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(e, sizeof(e), "%.*e", prec - 1, a);
+        uint64_t n = 0;
+        const char *q = e;
+        for (; *q && *q != 'e'; q++)
+            if (*q != '.')
+                n = n * 10 + (uint64_t)(*q - '0');
+        int x = atoi(q + 1);
+        double back = strtod(e, NULL);
+        if (reads_back(e, a, is_float))
+            return digits_text(buf, neg, n, prec, x);
+        uint64_t o = back < a ? n + 1 : n - 1;
+        snprintf(e, sizeof(e), "%llue%d", (unsigned long long)o, x - prec + 1);
+        if (reads_back(e, a, is_float))
+            return digits_text(buf, neg, o, prec, x);
+    }
+    return (size_t)snprintf(buf, 32, "%.17g", v); /* not reached: 17 digits read back */
+}
+
+int bs__pq_shortest_trial, bs__pq_shortest_trials;
+
+/* The error of the fixed-point numbers below, in their units. */
+#define NEAR_MARGIN 8
+
+/* Whether a decimal d units from v reads back as v, where that stops at
+ * bound (+ a fraction when more; the decimal exactly there reads back when
+ * even): 1 or 0, or -1 when not exact and too close to call. */
+static int near_enough(unsigned __int128 d, unsigned __int128 bound, int more, int even, int exact)
+{
+    if (exact)
+        return d < bound || (d == bound && (more || even));
+    if (d + NEAR_MARGIN < bound)
+        return 1;
+    return d > bound + NEAR_MARGIN ? 0 : -1;
+}
+
+size_t bs__pq_shortest_text(char *buf, double v, int is_float)
+{
+    if (is_float)
+        v = (double)(float)v;
+    if (isnan(v)) {
+        memcpy(buf, "nan", 4);
+        return 3;
+    }
+    if (isinf(v)) {
+        memcpy(buf, v < 0 ? "-inf" : "inf", v < 0 ? 5 : 4);
+        return v < 0 ? 4 : 3;
+    }
+    int neg = signbit(v) != 0;
+    if (v == 0)
+        return repr_text(buf, neg, "0", 1, 0);
+    /* v = m * 2^u: the distance to its neighbours is 2^u, half that to
+     * where a decimal stops reading back as v; half again below v when m
+     * is a power of two (and v not the smallest normal) */
+    int low_half, u, even;
+    if (is_float) {
+        float f = (float)v;
+        uint32_t fb;
+        memcpy(&fb, &f, 4);
+        int fe = (int)(fb >> 23 & 0xff);
+        low_half = (fb & 0x7fffff) == 0 && fe > 1;
+        u = fe ? fe - 150 : -149;
+        even = !(fb & 1);
+    } else {
+        uint64_t bits;
+        memcpy(&bits, &v, 8);
+        int de = (int)(bits >> 52 & 0x7ff);
+        low_half = (bits & ((1ULL << 52) - 1)) == 0 && de > 1;
+        u = de ? de - 1075 : -1074;
+        even = !(bits & 1);
+    }
+    scaled17 sc;
+    if (bs__pq_shortest_trial || scaled(v, &sc) || sc.sh < 64)
+        return slow_shortest(buf, v, is_float);
+    /* In units of 2^-64 of the 17th digit: H, |v| (exactly, or less under 3
+     * units); hi and lo, how far above and below v a decimal still reads
+     * back as v, 2^(u-1) * 10^q (rounded down; at exactly that far it reads
+     * back when m is even: the C library rounds halves to even). */
+    int x = sc.x, s = sc.sh + sc.e2 + 1 - u, slo = s + low_half;
+    if (s < 1 || slo > 127)
+        return slow_shortest(buf, v, is_float);
+    const unsigned __int128 U0 = (unsigned __int128)1 << 64;
+    unsigned __int128 H = sc.h >> (sc.sh - 64);
+    int exact = sc.exact && (H << (sc.sh - 64)) == sc.h;
+    unsigned __int128 hi = sc.ten >> s, lo = sc.ten >> slo;
+    int hi_more = (hi << s) != sc.ten || !sc.ten_exact;
+    int lo_more = (lo << slo) != sc.ten || !sc.ten_exact;
+    uint64_t N = (uint64_t)(H >> 64), best = 0;
+    unsigned __int128 r = H & (U0 - 1), U = U0;
+    int bestk = -1;
+    /* Drop one digit at a time (k dropped): the decimals of 17 - k digits
+     * nearest v are N * U below and (N + 1) * U above. A length that reads
+     * back makes every longer one read back: the last that does wins, the
+     * nearer of its two when both do (the even one when exactly as near).
+     * A comparison within the error decides nothing: needed at a length
+     * (whether it reads back, or which of two is nearer at the last), the
+     * text is found by trial. */
+    int unsure = 0;
+    for (int k = 0; k < 17; k++) {
+        unsigned __int128 below = r, above = U - r;
+        int in_below = near_enough(below, lo, lo_more, even, exact);
+        int in_above = near_enough(above, hi, hi_more, even, exact);
+        if (in_below < 1 && in_above < 1) {
+            if (in_below < 0 || in_above < 0)
+                return slow_shortest(buf, v, is_float);
+            break;
+        }
+        int b_first; /* the nearer that reads back */
+        if (in_below == 1 && in_above == 1 && below == above && exact)
+            b_first = N % 2 == 0;
+        else
+            b_first = in_below == 1 && (in_above != 1 || below < above);
+        unsigned __int128 d1 = b_first ? below : above, d2 = b_first ? above : below;
+        int other = b_first ? in_above != 0 : in_below != 0;
+        best = b_first ? N : N + 1;
+        bestk = k;
+        unsure = !exact && other && d2 <= d1 + NEAR_MARGIN; /* the other may be as near */
+        /* A 0 dropped below v leaves it as near, and the decimal above only
+         * farther: those lengths read back too, by the one below (the
+         * digits of a short decimal such as 123.456, all at once) */
+        if (b_first && in_above == 0)
+            while (k < 16 && N % 10 == 0) {
+                N /= 10;
+                U *= 10;
+                best = N;
+                bestk = ++k;
+            }
+        if (k == 16)
+            break;
+        r += (unsigned __int128)(N % 10) * U;
+        N /= 10;
+        U *= 10;
+    }
+    if (bestk < 0 || unsure)
+        return slow_shortest(buf, v, is_float);
+    return digits_text(buf, neg, best, 17 - bestk, x);
 }
 
 int bs__pq_parse_i64(const char *s, int64_t *out)

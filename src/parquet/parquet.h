@@ -152,9 +152,12 @@ size_t bs__pq_child_items(const pq_column *c, size_t n);
 
 /* ---- numbers as text (numtext.c) ---- */
 
-/* snprintf(buf, 32, "%.*g", prec, v), byte for byte, faster; buf holds 32
- * bytes. Returns the length. */
-size_t bs__pq_double_text(char *buf, double v, int prec);
+/* v as Python's repr and DuckDB write a float: the fewest digits that read
+ * back as v (is_float: as the float (float)v), the closest to v of those;
+ * fixed notation for exponents -4 to 15 (with ".0" when integral), else
+ * d.ddde+XX; "nan", "inf", "-inf", "-0.0". buf holds 32 bytes. Returns the
+ * length. */
+size_t bs__pq_shortest_text(char *buf, double v, int is_float);
 /* "%lld" and "%llu" (buf: 24 bytes); return the length. */
 size_t bs__pq_i64_text(char *buf, int64_t v);
 size_t bs__pq_u64_text(char *buf, uint64_t v);
@@ -227,6 +230,10 @@ int bs__pq_check_rows(const pq_table *given, size_t r0, size_t r1, const pq_tabl
  * skip the check (to measure its cost). */
 extern int bs__pq_fault;
 extern int bs__pq_nocheck;
+/* bs__pq_shortest_trial: bs__pq_shortest_text finds every text by trial
+ * with the C library (its slow path); bs__pq_shortest_trials counts the
+ * texts found so (not thread-safe: tests only). */
+extern int bs__pq_shortest_trial, bs__pq_shortest_trials;
 /* CSV is put in pieces of about this many bytes (2 MiB); tests make it small. */
 extern size_t bs__pq_csv_piece;
 

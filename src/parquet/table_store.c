@@ -979,73 +979,6 @@ static void trim_fraction(char *s)
         *dot = 0;
 }
 
-/* A double as Python's repr and DuckDB's nested values write it: the
- * shortest digits that read back the same, fixed notation for exponents
- * -4 to 15 (with ".0" when integral), else d.ddde+XX. */
-static void shortest_double(char *s, size_t size, double d, int is_float)
-{
-    if (isnan(d)) {
-        snprintf(s, size, "nan");
-        return;
-    }
-    if (isinf(d)) {
-        snprintf(s, size, d < 0 ? "-inf" : "inf");
-        return;
-    }
-    char e[40];
-    int prec = 1;
-    for (; prec < 17; prec++) {
-        snprintf(e, sizeof(e), "%.*e", prec - 1, d);
-        if (is_float ? (float)strtod(e, NULL) == (float)d : strtod(e, NULL) == d)
-            break;
-    }
-    snprintf(e, sizeof(e), "%.*e", prec - 1, d);
-    /* e: [-]D[.DDD]e[+-]XX */
-    char digits[40];
-    size_t nd = 0;
-    const char *q = e;
-    int neg = *q == '-';
-    q += neg;
-    for (; *q && *q != 'e'; q++)
-        if (*q != '.')
-            digits[nd++] = *q;
-    int exp = atoi(q + 1);
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    digits[nd] = 0;
-    size_t k = 0;
-    if (neg)
-        s[k++] = '-';
-    if (exp >= -4 && exp < 16) {
-        if (exp < 0) {
-            s[k++] = '0';
-            s[k++] = '.';
-            for (int i = -1; i > exp; i--)
-                s[k++] = '0';
-            for (size_t i = 0; i < nd; i++)
-                s[k++] = digits[i];
-        } else {
-            for (int i = 0; i <= exp; i++)
-                s[k++] = (size_t)i < nd ? digits[i] : '0';
-            s[k++] = '.';
-            if ((size_t)exp + 1 < nd)
-                for (size_t i = (size_t)exp + 1; i < nd; i++)
-                    s[k++] = digits[i];
-            else
-                s[k++] = '0';
-        }
-        s[k] = 0;
-    } else {
-        s[k++] = digits[0];
-        if (nd > 1) {
-            s[k++] = '.';
-            for (size_t i = 1; i < nd; i++)
-                s[k++] = digits[i];
-        }
-        snprintf(s + k, size - k, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-    }
-}
-
 /* The text of item r of a flat, fixed-width column c into s (80 bytes):
  * as a CSV cell, or (nested) as DuckDB writes a value inside a list,
  * struct or map (floats in their shortest form, fractions of seconds
@@ -1069,19 +1002,13 @@ static void scalar_text(char *s, const pq_column *c, size_t r, int nested)
     case PQ_FLOAT: {
         float f;
         memcpy(&f, p, 4);
-        if (nested)
-            shortest_double(s, size, (double)f, 1);
-        else
-            bs__pq_double_text(s, (double)f, 9);
+        bs__pq_shortest_text(s, (double)f, 1);
         break;
     }
     case PQ_DOUBLE: {
         double d;
         memcpy(&d, p, 8);
-        if (nested)
-            shortest_double(s, size, d, 0);
-        else
-            bs__pq_double_text(s, d, 17);
+        bs__pq_shortest_text(s, d, 0);
         break;
     }
     case PQ_UINT64:
@@ -1368,13 +1295,13 @@ static int csv_rows(bs_buf *b_, const blobstore_table *t, blobstore_write_fn wri
             case CK_F32: {
                 float f;
                 memcpy(&f, p, 4);
-                b.len += bs__pq_double_text(o, (double)f, 9);
+                b.len += bs__pq_shortest_text(o, (double)f, 1);
                 break;
             }
             case CK_F64: {
                 double d;
                 memcpy(&d, p, 8);
-                b.len += bs__pq_double_text(o, d, 17);
+                b.len += bs__pq_shortest_text(o, d, 0);
                 break;
             }
             case CK_BYTES: {

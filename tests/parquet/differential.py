@@ -72,6 +72,15 @@ def f32(x):
     return float(np.float32(x))
 
 
+def shortest_text(t, v):
+    """A float as `get -o x.csv` and DuckDB write it: the fewest digits that
+    read back as the value (Python's repr for float64; NumPy's shortest
+    digits of the float32, in repr's notation)."""
+    if t == "float64" or not np.isfinite(np.float32(v)):
+        return repr(float(v))
+    return repr(float(np.format_float_scientific(np.float32(v), unique=True)))
+
+
 def random_value(rng, t, i):
     """A random value of type t (Python int/float/str/bytes/bool); i: its
     ordinal among the distinct values (the first few are the edge cases)."""
@@ -308,10 +317,10 @@ def canon_csv_text(t, s):
         return {b"true": "true", b"false": "false"}[s]
     if t in INT_RANGES:
         return str(int(s))
-    if t == "float64":
-        return repr(float(s))
-    if t == "float32":
-        return repr(f32(float(s)))
+    if t in ("float64", "float32"):  # the value, and its text exactly
+        v = float(s) if t == "float64" else f32(float(s))
+        want = shortest_text(t, v)
+        return repr(v) if s.decode() == want else f"text {s.decode()} (want {want})"
     if t == "string":
         return "x" + s.hex().upper()
     if t == "binary":

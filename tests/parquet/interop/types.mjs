@@ -4,7 +4,7 @@
 // Then UUID, INTERVAL, unsigned integers, JSON, ENUM (DuckDB), FLOAT16 and
 // fixed-size binary (parquet-wasm), and the types DuckDB does not write from
 // hyparquet-writer: DECIMAL on BYTE_ARRAY, TIME in ms and ns, BSON, INT96
-// timestamps in and far outside 1677..2262.
+// timestamps in and far outside 1677..2262. Then DOUBLE and FLOAT text.
 // Usage: node types.mjs BLOBSTORE_CLI WORKDIR [SEED]
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -472,6 +472,75 @@ for (const version of ["V1", "V2"]) {
     check(meta.columns[0].type === "time[ns]", `DuckDB TIME_NS: meta type ${meta.columns[0].type}`);
   }
   console.log(`types: hyparquet-writer DECIMAL on BYTE_ARRAY, TIME ms/ns, BSON, INT96 and DuckDB TIME_NS: ${cells} cells equal to DuckDB's`);
+}
+
+// DOUBLE and FLOAT in our CSV of a file DuckDB writes: every value reads
+// back in DuckDB as the same DOUBLE / FLOAT, every double in the shortest
+// digits that do (as JavaScript's Number#toString gives them: the same as
+// Python's repr), and no float longer than DuckDB's own text (DuckDB 1.5.6
+// writes some floats in more digits than needed, and some powers of two
+// wrongly: 2^91 as 4.951760157141521e+27, that is 2^92). Values: any bit
+// pattern, short decimals, dyadic fractions, integers, powers of two and
+// their neighbours, subnormals, the extremes, ±0, NaN and ±inf.
+{
+  const buf = new DataView(new ArrayBuffer(8));
+  const any = () => { buf.setUint32(0, Math.floor(rand() * 2 ** 32)); buf.setUint32(4, Math.floor(rand() * 2 ** 32)); return buf.getFloat64(0); };
+  const special = [0, -0, NaN, Infinity, -Infinity, 5e-324, 1.7976931348623157e308, 2.2250738585072014e-308, 0.1, 1 / 3, 1e16, 1e15,
+    1e-5, 1e-4, 123456789, 9007199254740993, 1.401298464324817e-45, 3.4028234663852886e38, 1.1754943508222875e-38];
+  const text = (v) => Number.isNaN(v) ? "nan" : v === Infinity ? "inf" : v === -Infinity ? "-inf" : Object.is(v, -0) ? "-0.0" : String(v);
+  // sign, digits without leading or trailing zeros, and the exponent of the first
+  const canon = (t) => {
+    const m = /^(-?)(\d*)\.?(\d*)(?:e([+-]?\d+))?$/.exec(t);
+    if (!m) return t;
+    const all = m[2] + m[3], lead = all.length - all.replace(/^0+/, "").length;
+    const digits = all.replace(/^0+/, "").replace(/0+$/, "");
+    return digits ? `${m[1]}${digits}e${m[2].length - lead - 1 + Number(m[4] ?? 0)}` : `${m[1]}0`;
+  };
+  const flines = ["d,f"];
+  for (let i = 0; i < 6000; i++) {
+    let d;
+    switch (i % 6) {
+      case 0: d = any(); break;
+      case 1: d = Math.floor(rand() * 1e8) / (1 + Math.floor(rand() * 1e5)); break;
+      case 2: d = Math.floor(rand() * 2 ** 53) * 2 ** (Math.floor(rand() * 64) - 60); break;
+      case 3: d = Math.floor(rand() * 2 ** 53) * 2 ** Math.floor(rand() * 12); break;
+      case 4: d = 2 ** (Math.floor(rand() * 2098) - 1074) * (1 + (Math.floor(rand() * 3) - 1) * 2 ** -52); break;
+      default: d = i < special.length * 6 ? special[i / 6 | 0] : (rand() - 0.5) * 2 ** (Math.floor(rand() * 300) - 150);
+    }
+    if (rand() < 0.5) d = -d;
+    const f = Math.fround(i % 6 === 0 ? any() : d);
+    flines.push(`${i % 17 === 4 ? "" : text(d)},${i % 13 === 2 ? "" : text(f)}`);
+  }
+  writeFileSync(`${dir}/floats.csv`, flines.join("\n") + "\n");
+  const cols = "columns = {'d': 'DOUBLE', 'f': 'FLOAT'}";
+  await conn.run(`CREATE TABLE floats AS SELECT * FROM read_csv('${dir}/floats.csv', header = true, ${cols})`);
+  const file = `${dir}/floats.parquet`;
+  await conn.run(`COPY floats TO '${file}' (FORMAT PARQUET)`);
+  const sd = `${dir}/store${store++}`;
+  execFileSync(cli, ["--dir", sd, "put", "--key", "f", file]);
+  execFileSync(cli, ["--dir", sd, "get", "f", "-o", `${dir}/floats_out.csv`]);
+  await conn.run(`COPY (SELECT * FROM read_parquet('${file}')) TO '${dir}/floats_duck.csv' (HEADER)`);
+  const ours = readFileSync(`${dir}/floats_out.csv`, "utf8").trimEnd().split("\n").slice(1).map((l) => l.split(","));
+  const duck = readFileSync(`${dir}/floats_duck.csv`, "utf8").trimEnd().split("\n").slice(1).map((l) => l.split(","));
+  const back = await conn.runAndReadAll(`SELECT count(*)::INTEGER FROM
+    (SELECT *, row_number() OVER () rn FROM read_parquet('${file}')) a JOIN
+    (SELECT *, row_number() OVER () rn FROM read_csv('${dir}/floats_out.csv', header = true, ${cols})) b USING (rn)
+    WHERE a.d IS NOT DISTINCT FROM b.d AND a.f IS NOT DISTINCT FROM b.f`);
+  check(back.getRows()[0][0] === flines.length - 1 && ours.length === flines.length - 1,
+    `floats: ${back.getRows()[0][0]} of ${flines.length - 1} rows read back by DuckDB as its values`);
+  const vals = (await conn.runAndReadAll(`SELECT d FROM read_parquet('${file}')`)).getRows();
+  let bad = -1, shorter = 0, wrongDuck = 0;
+  for (let i = 0; i < ours.length && bad < 0; i++) {
+    const v = vals[i][0], [od, of] = ours[i], [dd, df] = duck[i];
+    const wantD = v === null ? "" : text(v);
+    if (canon(od) !== canon(wantD) || (v !== null && Number.isFinite(v) && !/[.e]/.test(od))) bad = i;
+    if (of.replace(/^-|\.0$|e.*$/g, "").replace(".", "").replace(/^0+/, "").length >
+        df.replace(/^-|\.0$|e.*$/g, "").replace(".", "").replace(/^0+/, "").length) bad = i;
+    shorter += of !== df;
+    wrongDuck += canon(dd) !== canon(wantD);
+  }
+  check(bad < 0, `floats: row ${bad}: ours ${ours[bad]}, want double ${vals[bad]?.[0]}, DuckDB's CSV ${duck[bad]}`);
+  console.log(`types: ${ours.length} DOUBLE and FLOAT rows: ${shorter} floats shorter than DuckDB writes them, ${wrongDuck} doubles DuckDB writes wrong`);
 }
 
 console.log(`${passed} passed, ${failed} failed`);
