@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static blobstore *open_store(const char *dir, const char *backend, const char *blob_backend, int ca,
@@ -1070,6 +1071,86 @@ TEST(migrate_to_in_place_switches_when_all_is_copied)
     blobstore_close(bs);
 }
 
+/* A backend that keeps values inline but not in compact frames (as the
+ * PostgreSQL one: its older libraries read full frames only): its own puts
+ * keep full frames; a migration from a SQLite store (compact frames) gives
+ * it the values as blob files with full frames carrying their records.
+ * Seeded random values, compared byte for byte, verified. */
+TEST(migrate_compact_inline_to_full_frame_backend)
+{
+    unsigned seed = (unsigned)time(NULL);
+    printf("seed %u\n", seed);
+    srand(seed);
+    blobstore *src = open_kind(test_tmpdir(), "sqlite", 0);
+    CHECK(src != NULL);
+    enum { N = 12 };
+    static unsigned char vals[N][3000];
+    size_t lens[N];
+    char key[16];
+    for (int i = 0; i < N; i++) {
+        lens[i] = (size_t)(rand() % 3000);
+        for (size_t j = 0; j < lens[i]; j++)
+            vals[i][j] = (unsigned char)(i % 2 ? rand() : "xyz"[rand() % 3]);
+        snprintf(key, sizeof(key), "v%d", i);
+        CHECK_EQ(blobstore_put(NULL, src, key, vals[i], lens[i], "{\"m\": 1}"), 0);
+    }
+    char *db = bs__path_join(test_tmpdir(), "index.db"); /* (the store's directory: empty) */
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", test_tmpdir());
+    blobstore_meta_backend *be = NULL;
+    CHECK_EQ(blobstore_meta_backend_sqlite_new(&be, db, 0), 0);
+    CHECK(be->flags & BS__META_COMPACT_INLINE);
+    be->flags &= ~BS__META_COMPACT_INLINE; /* inline, in full frames */
+    blobstore_options o = BLOBSTORE_OPTIONS_INIT;
+    o.cache_dir = dir;
+    o.meta_backend = be;
+    blobstore *dst = NULL;
+    if (blobstore_open(&dst, &o) != 0)
+        test__fail(__FILE__, __LINE__, "open: %s", blobstore_errmsg());
+    CHECK_EQ(blobstore_put(NULL, dst, "own", vals[0], lens[0], NULL), 0);
+    blobstore_migrate_stats st;
+    CHECK_EQ(blobstore_migrate(&st, dst, src, NULL, NULL), 0);
+    CHECK_EQ(st.copied, N);
+    for (int i = 0; i <= N; i++) {
+        if (i < N)
+            snprintf(key, sizeof(key), "v%d", i);
+        void *v = NULL;
+        size_t n = 0;
+        CHECK_EQ(blobstore_get(&v, &n, dst, i < N ? key : "own"), 0);
+        size_t want = lens[i < N ? i : 0];
+        CHECK(n == want && (!n || memcmp(v, vals[i < N ? i : 0], n) == 0));
+        blobstore_free(v);
+    }
+    blobstore_verify_stats vs;
+    CHECK_EQ(blobstore_verify(&vs, dst, 0, NULL, NULL), 0);
+    CHECK_EQ(vs.ok, N + 1);
+    blobstore_close(dst);
+    blobstore_close(src);
+    /* what the rows hold: "own" a full frame inline, the copies blob files */
+    sqlite3 *h;
+    sqlite3_stmt *q;
+    CHECK_EQ(sqlite3_open(db, &h), SQLITE_OK);
+    CHECK_EQ(sqlite3_prepare_v2(h,
+                                "SELECT hex(substr(data, 1, 1)), blob IS NULL FROM entries "
+                                "WHERE key = 'own'",
+                                -1, &q, NULL),
+             SQLITE_OK);
+    CHECK_EQ(sqlite3_step(q), SQLITE_ROW);
+    CHECK_STR((const char *)sqlite3_column_text(q, 0), "89");
+    CHECK_EQ(sqlite3_column_int(q, 1), 1);
+    sqlite3_finalize(q);
+    CHECK_EQ(sqlite3_prepare_v2(h,
+                                "SELECT count(*) FROM entries WHERE key LIKE 'v%' AND "
+                                "blob IS NOT NULL AND data IS NULL",
+                                -1, &q, NULL),
+             SQLITE_OK);
+    CHECK_EQ(sqlite3_step(q), SQLITE_ROW);
+    CHECK_EQ(sqlite3_column_int(q, 0), N);
+    sqlite3_finalize(q);
+    sqlite3_close(h);
+    free(db);
+}
+
 TEST(migrate_between_local_backends)
 {
     /* SQLite keeps small values inline; JSON cannot, so they become files. */
@@ -1399,6 +1480,7 @@ static const test_case tests[] = {
     TEST_ENTRY(stats_ca_sqlite_fs),
     TEST_ENTRY(stats_ca_sqlite_mem_blobs),
     TEST_ENTRY(stats_of_a_store_in_memory),
+    TEST_ENTRY(migrate_compact_inline_to_full_frame_backend),
     TEST_ENTRY(migrate_between_local_backends),
     TEST_ENTRY(migrate_to_in_place_switches_when_all_is_copied),
     TEST_ENTRY(raw_blob_without_segment_checksums_is_checked_by_sha256),
