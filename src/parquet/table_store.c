@@ -889,8 +889,11 @@ static void csv_scan(const csv_grid *g, size_t k, uint8_t *fit)
             continue;
         }
         *fit |= FIT_ANY;
-        if ((*fit & FIT_INT) && !fits(PQ_INT64, s))
-            *fit &= (uint8_t)~FIT_INT;
+        if ((*fit & FIT_INT) && fits(PQ_INT64, s)) {
+            *fit &= (uint8_t)~FIT_BOOL; /* an int64's text is a float64's too, not a bool's */
+            continue;
+        }
+        *fit &= (uint8_t)~FIT_INT;
         if ((*fit & FIT_DOUBLE) && !fits(PQ_DOUBLE, s))
             *fit &= (uint8_t)~FIT_DOUBLE;
         if ((*fit & FIT_BOOL) && !fits(PQ_BOOL, s))

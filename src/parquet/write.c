@@ -276,6 +276,99 @@ static int is_nan(const pq_column *c, size_t i)
     return 0;
 }
 
+/* The rows of the least and the greatest value of rows [r0, r1) (the
+ * first of equal ones), nulls and NaNs left out; SIZE_MAX when none: as a
+ * loop of less() finds them, with the common types' loops written out. */
+#define MIN_MAX_LOOP(T)                                                                            \
+    do {                                                                                           \
+        const uint8_t *v = (const uint8_t *)c->values;                                             \
+        T lo = 0, hi = 0;                                                                          \
+        for (size_t r = r0; r < r1; r++) {                                                         \
+            if (c->valid && !c->valid[r])                                                          \
+                continue;                                                                          \
+            T x;                                                                                   \
+            memcpy(&x, v + r * sizeof(T), sizeof(T));                                              \
+            if (x != x) /* NaN */                                                                  \
+                continue;                                                                          \
+            if (*mn == SIZE_MAX) {                                                                 \
+                *mn = *mx = r;                                                                     \
+                lo = hi = x;                                                                       \
+                continue;                                                                          \
+            }                                                                                      \
+            if (x < lo) {                                                                          \
+                lo = x;                                                                            \
+                *mn = r;                                                                           \
+            }                                                                                      \
+            if (hi < x) {                                                                          \
+                hi = x;                                                                            \
+                *mx = r;                                                                           \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+static void min_max(const pq_column *c, size_t r0, size_t r1, size_t *mn, size_t *mx)
+{
+    *mn = *mx = SIZE_MAX;
+    int pt = col_physical(c);
+    if (pt == PT_BYTE_ARRAY) {
+        const uint8_t *lo = NULL, *hi = NULL;
+        size_t nlo = 0, nhi = 0;
+        for (size_t r = r0; r < r1; r++) {
+            if (c->valid && !c->valid[r])
+                continue;
+            const uint8_t *p = c->bytes + c->offsets[r];
+            size_t n = (size_t)(c->offsets[r + 1] - c->offsets[r]);
+            if (*mn == SIZE_MAX) {
+                *mn = *mx = r;
+                lo = hi = p;
+                nlo = nhi = n;
+                continue;
+            }
+            int a = memcmp(p, lo, n < nlo ? n : nlo);
+            if (a < 0 || (a == 0 && n < nlo)) {
+                lo = p;
+                nlo = n;
+                *mn = r;
+            }
+            int b = memcmp(hi, p, nhi < n ? nhi : n);
+            if (b < 0 || (b == 0 && nhi < n)) {
+                hi = p;
+                nhi = n;
+                *mx = r;
+            }
+        }
+        return;
+    }
+    switch (c->type) {
+    case PQ_DOUBLE:
+        MIN_MAX_LOOP(double);
+        return;
+    case PQ_FLOAT:
+        MIN_MAX_LOOP(float);
+        return;
+    case PQ_INT64:
+    case PQ_TIMESTAMP_MS:
+    case PQ_TIMESTAMP_US:
+    case PQ_TIMESTAMP_NS:
+        MIN_MAX_LOOP(int64_t);
+        return;
+    case PQ_INT32:
+    case PQ_DATE:
+        MIN_MAX_LOOP(int32_t);
+        return;
+    default:
+        break;
+    }
+    for (size_t r = r0; r < r1; r++) {
+        if (is_null(c, r) || is_nan(c, r))
+            continue;
+        if (*mn == SIZE_MAX || less(c, r, *mn))
+            *mn = r;
+        if (*mx == SIZE_MAX || less(c, *mx, r))
+            *mx = r;
+    }
+}
+#undef MIN_MAX_LOOP
+
 /* ---- compression ---- */
 
 static int codec_id(const char *name, int *out)
@@ -755,6 +848,23 @@ static uint64_t value_bits(const pq_column *c, size_t r, int dict_bw)
     }
 }
 
+/* The width of c's PLAIN values when it is that of its values in memory
+ * (which are then their PLAIN bytes, little endian), else 0. */
+static size_t plain_width(const pq_column *c)
+{
+    size_t w = bs__pq_width(c->type);
+    switch (col_physical(c)) {
+    case PT_INT32:
+    case PT_FLOAT:
+        return w == 4 ? 4 : 0;
+    case PT_INT64:
+    case PT_DOUBLE:
+        return w == 8 ? 8 : 0;
+    default:
+        return 0;
+    }
+}
+
 /* The non-null values of rows [p0, p1) (nv of them) appended to body PLAIN,
  * or as the dictionary indices idx (of bit width bw) when idx is not NULL. */
 static int append_values(bs_buf *body, const pq_column *c, size_t p0, size_t p1, size_t nv,
@@ -779,6 +889,22 @@ static int append_values(bs_buf *body, const pq_column *c, size_t p0, size_t p1,
                 k++;
             }
             body->len += nb;
+        }
+    } else if (plain_width(c) && nv) { /* the values' bytes as they are in memory */
+        size_t w = plain_width(c);
+        if (!(rc = bs__buf_reserve(body, nv * w))) {
+            const uint8_t *v = (const uint8_t *)c->values;
+            uint8_t *out = body->data + body->len;
+            if (!c->valid) {
+                memcpy(out, v + p0 * w, (p1 - p0) * w);
+            } else {
+                for (size_t r = p0; r < p1; r++)
+                    if (c->valid[r]) {
+                        memcpy(out, v + r * w, w);
+                        out += w;
+                    }
+            }
+            body->len += nv * w;
         }
     } else {
         for (size_t r = p0; r < p1 && !rc; r++)
@@ -909,14 +1035,7 @@ static int write_chunk(chunk_job *j)
     ci->null_count = j->nested ? -1 : (int64_t)(rows - nvalues);
     /* Statistics. */
     size_t mn = SIZE_MAX, mx = SIZE_MAX;
-    for (size_t r = j->r0; r < j->r1; r++) {
-        if (is_null(c, r) || is_nan(c, r))
-            continue;
-        if (mn == SIZE_MAX || less(c, r, mn))
-            mn = r;
-        if (mx == SIZE_MAX || less(c, mx, r))
-            mx = r;
-    }
+    min_max(c, j->r0, j->r1, &mn, &mx);
     if (mn != SIZE_MAX) {
         ci->has_stats = 1;
         ci->min_n = plain_value(c, mn, ci->min, &ci->min_p);
@@ -958,15 +1077,25 @@ static int write_chunk(chunk_job *j)
         return rc;
     }
     size_t r = j->r0, k = 0;
+    uint64_t fixed_bits = bw >= 0 || col_physical(c) != PT_BYTE_ARRAY ? value_bits(c, 0, bw) : 0;
     do {
         size_t p0 = r, nv = 0;
         uint64_t bits = 0;
-        while (r < j->r1 && r - p0 < j->page_rows && bits < (uint64_t)j->page_bytes * 8) {
-            if (!is_null(c, r)) {
-                bits += value_bits(c, r, bw);
-                nv++;
+        if (fixed_bits) { /* every value takes as many bits */
+            while (r < j->r1 && r - p0 < j->page_rows && bits < (uint64_t)j->page_bytes * 8) {
+                int v = !is_null(c, r);
+                bits += v ? fixed_bits : 0;
+                nv += (size_t)v;
+                r++;
             }
-            r++;
+        } else {
+            while (r < j->r1 && r - p0 < j->page_rows && bits < (uint64_t)j->page_bytes * 8) {
+                if (!is_null(c, r)) {
+                    bits += value_bits(c, r, bw);
+                    nv++;
+                }
+                r++;
+            }
         }
         if (!rc)
             rc = write_data_page(j, p0, r, nv, use_dict ? d.idx + k : NULL, bw);

@@ -259,5 +259,57 @@ for (const [name, codec] of [["LZ4", parquetWasm.Compression.LZ4], ["BROTLI", pa
   }
 }
 
+// Seeded random columns (NaN, signed zeros, infinities, nulls, strings that
+// are prefixes of one another) in row groups and pages of random sizes:
+// DuckDB reads the values generated, and each row group's statistics are
+// the least and greatest of its values (nulls and NaNs left out).
+for (let round = 0; round < 4; round++) {
+  const seed = process.env.SEED ? BigInt(process.env.SEED) + BigInt(round)
+    : BigInt(Date.now()) * 16n + BigInt(round);
+  console.log(execFileSync(tool, ["write-random", dir, String(seed)], { encoding: "utf8" }).trim());
+  const file = `${dir}/random.parquet`;
+  const want = readFileSync(`${dir}/random.json`, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const num = (t) => (t === null ? null : Number(String(t).replace(/^(-?)inf(inity)?$/i, "$1Infinity")));
+  const isFloat = (t) => t === "float32" || t === "float64";
+  const sameNum = (a, b, t) => (Number.isNaN(a) && Number.isNaN(b)) ||
+    (t === "float32" ? Object.is(Math.fround(a), Math.fround(b)) : Object.is(a, b));
+  const meta = await conn.runAndReadAll(
+    `SELECT row_group_id, path_in_schema, stats_min_value, stats_max_value, stats_null_count
+     FROM parquet_metadata('${file}')`);
+  const stats = {};
+  for (const r of meta.getRows()) stats[`${r[1]}/${r[0]}`] = r;
+  for (const col of want) {
+    const r = await conn.runAndReadAll(`SELECT ${sqlFor(col)} AS v FROM read_parquet('${file}')`);
+    const got = r.getRows().map((row) => row[0]);
+    const ok = got.length === col.values.length && got.every((v, i) => {
+      const w = col.values[i];
+      if (v === null || w === null) return v === w;
+      return isFloat(col.type) ? sameNum(Number(v), num(w), col.type) : String(v) === String(w);
+    });
+    check(ok, `DuckDB reads random ${col.name} (seed ${seed})`);
+    if (!["int32", "int64", "float32", "float64", "string"].includes(col.type)) continue;
+    for (let g = 0; g * col.group_rows < col.values.length; g++) {
+      const part = col.values.slice(g * col.group_rows, (g + 1) * col.group_rows);
+      const vals = part.filter((v) => v !== null && !(isFloat(col.type) && Number.isNaN(num(v))));
+      let lo = null, hi = null;
+      const key = col.type === "string" ? (v) => v : isFloat(col.type) ? num : BigInt;
+      for (const v of vals) {
+        if (lo === null || key(v) < key(lo)) lo = v;
+        if (hi === null || key(hi) < key(v)) hi = v;
+      }
+      const st = stats[`${col.name}/${g}`];
+      // (DuckDB shows no statistic that is infinite)
+      const eq = (a, b) => isFloat(col.type) && b !== null && !Number.isFinite(num(b)) ? a === null
+        : a === null || b === null ? a === b
+        : col.type === "string" ? String(a) === b
+        : isFloat(col.type) ? num(a) === num(b) || (col.type === "float32" && Math.fround(num(a)) === Math.fround(num(b)))
+        : BigInt(a) === BigInt(b);
+      const nulls = part.filter((v) => v === null).length;
+      check(st && eq(st[2], lo) && eq(st[3], hi) && Number(st[4]) === nulls,
+        `statistics of random ${col.name} row group ${g} (seed ${seed}): ${st && st.slice(2)} want ${lo} ${hi} ${nulls}`);
+    }
+  }
+}
+
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
