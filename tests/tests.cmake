@@ -38,6 +38,8 @@ add_test(NAME test_parquet_interop COMMAND ${PROJECT_SOURCE_DIR}/tests/parquet/i
 set_tests_properties(test_parquet_interop PROPERTIES TIMEOUT 300)
 add_test(NAME test_parquet_store_codecs COMMAND ${PROJECT_SOURCE_DIR}/tests/parquet/store_codecs.sh $<TARGET_FILE:blobstore_cli>)
 set_tests_properties(test_parquet_store_codecs PROPERTIES TIMEOUT 300)
+add_test(NAME test_parquet_csv_guess COMMAND ${PROJECT_SOURCE_DIR}/tests/parquet/csv_guess.sh $<TARGET_FILE:blobstore_cli>)
+set_tests_properties(test_parquet_csv_guess PROPERTIES TIMEOUT 300)
 add_test(NAME test_parquet_vectors COMMAND ${PROJECT_SOURCE_DIR}/tests/parquet/vectors.sh $<TARGET_FILE:pq_tool>)
 add_test(NAME test_parquet_types COMMAND ${PROJECT_SOURCE_DIR}/tests/parquet/types.sh $<TARGET_FILE:blobstore_cli>)
 set_tests_properties(test_parquet_types PROPERTIES TIMEOUT 300)

@@ -236,6 +236,7 @@ extern int bs__pq_nocheck;
 extern int bs__pq_shortest_trial, bs__pq_shortest_trials;
 /* CSV is put in pieces of about this many bytes (2 MiB); tests make it small. */
 extern size_t bs__pq_csv_piece;
+extern int bs__pq_csv_noguess; /* put --csv: no types guessed from the first piece */
 
 /* Read the named columns (all when names is NULL) of a file in memory. */
 int bs__pq_read(pq_table *out, const uint8_t *buf, size_t len, const char *const *names,

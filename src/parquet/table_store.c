@@ -1579,6 +1579,7 @@ BLOBSTORE_API int blobstore_table_get_csv(blobstore *bs, const char *key, const 
  * details are given when the last byte has been read (ts_finish).
  */
 size_t bs__pq_csv_piece = (size_t)2 << 20; /* tests may make it small */
+int bs__pq_csv_noguess;                    /* tests: put --csv reads the file twice */
 #define CSV_PIECE bs__pq_csv_piece
 
 typedef struct {
@@ -1777,6 +1778,8 @@ typedef struct {
     int started, stop;
     int ready; /* the slot holds the next piece, or the end, or an error */
     int end, rc;
+    const uint8_t *guessed; /* pass 2: columns whose types were guessed (or NULL) */
+    int wrong;              /* a cell showed a guess wrong (rc is then EINVAL) */
     char msg[1024];
     pq_table t;
     csv_grid g, used;
@@ -1797,8 +1800,12 @@ typedef struct table_stream {
     const char *codec;
 } table_stream;
 
-/* A table of CSV rows (g's data rows) with the schema's columns. */
-static int csv_table(pq_table *t, const pq_table *schema, const csv_grid *g)
+/* A table of CSV rows (g's data rows) with the schema's columns. A column
+ * whose type was guessed (guessed[k], guessed not NULL) and one of whose
+ * cells does not fit it, or that has an empty cell and was guessed not
+ * nullable, sets *wrong (and fails). */
+static int csv_table(pq_table *t, const pq_table *schema, const csv_grid *g, const uint8_t *guessed,
+                     int *wrong)
 {
     memset(t, 0, sizeof(*t));
     t->cols = bs__calloc(schema->ncols ? schema->ncols : 1, sizeof(pq_column));
@@ -1812,6 +1819,12 @@ static int csv_table(pq_table *t, const pq_table *schema, const csv_grid *g)
         rc = (c->name = bs__strdup(schema->cols[k].name)) ? 0 : BLOBSTORE_ENOMEM;
         if (!rc)
             rc = fill_column(c, g, k, t->nrows);
+        if (guessed && guessed[k] && rc != BLOBSTORE_ENOMEM &&
+            (rc || (c->nullable && !schema->cols[k].nullable))) {
+            *wrong = 1;
+            rc = rc ? rc
+                    : bs__error(BLOBSTORE_EINVAL, "CSV: column \"%s\" has an empty cell", c->name);
+        }
     }
     return rc;
 }
@@ -1830,14 +1843,14 @@ static void *csv_produce(void *arg)
         pq_table t;
         memset(&t, 0, sizeof(t));
         csv_grid g;
-        int end = 0, rc = csv_next(p->csv, &g, CSV_PIECE);
+        int end = 0, wrong = 0, rc = csv_next(p->csv, &g, CSV_PIECE);
         if (!rc && g.nrows <= 1)
             end = 1;
         else if (!rc && !p->grids && g.ncols != p->schema->ncols)
             rc = bs__error(BLOBSTORE_EINVAL, "CSV: records with %zu fields, the header %zu",
                            g.ncols, p->schema->ncols);
         else if (!rc && !p->grids)
-            rc = csv_table(&t, p->schema, &g);
+            rc = csv_table(&t, p->schema, &g, p->guessed, &wrong);
         if (rc)
             bs__pq_table_free(&t);
         if (rc || end || !p->grids)
@@ -1855,6 +1868,7 @@ static void *csv_produce(void *arg)
         p->g = g;
         p->end = end;
         p->rc = rc;
+        p->wrong = wrong;
         if (rc)
             snprintf(p->msg, sizeof(p->msg), "%s", blobstore_errmsg());
         p->ready = 1;
@@ -2012,6 +2026,114 @@ static int ts_put(char **out_key, blobstore *bs, const char *key, struct table_s
     return rc;
 }
 
+/* Start c (fd's CSV, from its first byte, the memory of spare used
+ * again) and read its header record into g. */
+static int csv_start(csv_src *c, int fd, csv_grid *spare, csv_grid *g)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = fd;
+    c->spare = *spare;
+    memset(spare, 0, sizeof(*spare));
+    memset(g, 0, sizeof(*g));
+    if (lseek(fd, 0, SEEK_SET) < 0)
+        return bs__error_errno(errno, "CSV: cannot read the input from its start");
+    return csv_header(c, g);
+}
+
+/* Done with c: its grid memory into spare, the rest freed. */
+static void csv_end(csv_src *c, csv_grid *spare)
+{
+    bs__buf_free(&c->buf);
+    bs__buf_free(&c->header);
+    grid_free(spare);
+    *spare = c->spare;
+    memset(&c->spare, 0, sizeof(c->spare));
+}
+
+/*
+ * put --csv. A column's type (unless the schema gives it) is the narrowest
+ * that all its cells fit, and it is nullable if one is empty: known only
+ * once every cell has been read. So the types are guessed from the first
+ * piece, and the file is stored as it is read once more (guess = 1): if a
+ * later cell does not fit its column's guessed type, or a column guessed not
+ * nullable has an empty cell, the guess was wrong (*wrong set) and nothing is
+ * stored. Then (guess = 0) pass 1 reads the whole file for the types and
+ * pass 2 stores it: the types are the same either way (a type guessed from
+ * the first cells is the one all cells fit when they all fit it, the
+ * narrower ones having failed already); the guess saves a reading when it
+ * holds. A column whose first piece holds no value is not guessed.
+ */
+static int csv_put(char **out_key, blobstore *bs, const char *key, int fd, const char *schema,
+                   const blobstore_table_options *o, int guess, int *wrong, csv_grid *spare)
+{
+    csv_src c;
+    csv_grid g;
+    pq_table sch;
+    memset(&sch, 0, sizeof(sch));
+    uint8_t *given = NULL, *fit = NULL;
+    int rc = csv_start(&c, fd, spare, &g);
+    if (!rc) {
+        given = bs__calloc(g.ncols ? g.ncols : 1, 1);
+        fit = bs__calloc(g.ncols ? g.ncols : 1, 1);
+        rc = given && fit ? csv_columns(&sch, &g, schema, given) : BLOBSTORE_ENOMEM;
+    }
+    grid_free(&g);
+    for (size_t k = 0; k < sch.ncols; k++)
+        fit[k] = FIT_INT | FIT_DOUBLE | FIT_BOOL;
+    if (!rc && guess) { /* the first piece's cells */
+        if ((rc = csv_next(&c, &g, CSV_PIECE)) == 0)
+            for (size_t k = 0; k < sch.ncols; k++)
+                csv_scan(&g, k, &fit[k]);
+        csv_stash(&c, &g);
+        for (size_t k = 0; k < sch.ncols && !rc; k++)
+            if (!given[k] && !(fit[k] & FIT_ANY))
+                guess = 0; /* no value to guess from */
+        if (!rc && !guess)
+            *wrong = 1; /* (not guessed: pass 1 then) */
+    } else if (!rc) {   /* pass 1: every cell */
+        csv_pipe pass1;
+        memset(&pass1, 0, sizeof(pass1));
+        pass1.csv = &c;
+        pass1.grids = 1;
+        while (!rc) {
+            int end = 0;
+            if ((rc = csv_take(&pass1, NULL, &g, &end)) != 0 || end)
+                break;
+            for (size_t k = 0; k < sch.ncols; k++)
+                csv_scan(&g, k, &fit[k]);
+            csv_give_back(&pass1, &g);
+        }
+        csv_pipe_close(&pass1);
+    }
+    for (size_t k = 0; k < sch.ncols && !rc; k++) {
+        if (!given[k])
+            sch.cols[k].type = csv_pick(fit[k]);
+        sch.cols[k].nullable = (fit[k] & FIT_NULL) != 0;
+        given[k] = !given[k]; /* now: guessed */
+    }
+    free(fit);
+    csv_end(&c, spare);
+    /* Pass 2 (or the only one): the rows, a piece at a time, into the store. */
+    if (!rc && !*wrong) {
+        rc = csv_start(&c, fd, spare, &g);
+        grid_free(&g);
+        if (!rc) {
+            struct table_stream s;
+            memset(&s, 0, sizeof(s));
+            s.schema = &sch;
+            s.pipe.csv = &c;
+            s.pipe.schema = &sch;
+            s.pipe.guessed = guess ? given : NULL;
+            rc = ts_put(out_key, bs, key, &s, o);
+            *wrong = rc && s.pipe.wrong;
+        }
+        csv_end(&c, spare);
+    }
+    free(given);
+    bs__pq_table_free(&sch);
+    return rc;
+}
+
 BLOBSTORE_API int blobstore_table_put_csv_fd(char **out_key, blobstore *bs, const char *key, int fd,
                                              const char *schema, const blobstore_table_options *o)
 {
@@ -2022,67 +2144,15 @@ BLOBSTORE_API int blobstore_table_put_csv_fd(char **out_key, blobstore *bs, cons
         return bs__error(BLOBSTORE_EINVAL, "NULL argument or bad file descriptor");
     if (lseek(fd, 0, SEEK_CUR) < 0)
         return bs__error(BLOBSTORE_EINVAL, "CSV: the input must be a file (it is read twice)");
-    /* Pass 1: the header, then what each column's cells fit. */
-    csv_src c;
-    memset(&c, 0, sizeof(c));
-    c.fd = fd;
-    csv_grid g;
-    pq_table sch;
-    memset(&sch, 0, sizeof(sch));
-    uint8_t *given = NULL, *fit = NULL;
-    int rc = csv_header(&c, &g);
-    if (!rc) {
-        given = bs__calloc(g.ncols ? g.ncols : 1, 1);
-        fit = bs__calloc(g.ncols ? g.ncols : 1, 1);
-        rc = given && fit ? csv_columns(&sch, &g, schema, given) : BLOBSTORE_ENOMEM;
+    csv_grid spare;
+    memset(&spare, 0, sizeof(spare));
+    int wrong = 0,
+        rc = csv_put(out_key, bs, key, fd, schema, o, !bs__pq_csv_noguess, &wrong, &spare);
+    if (wrong) {
+        wrong = 0;
+        rc = csv_put(out_key, bs, key, fd, schema, o, 0, &wrong, &spare);
     }
-    grid_free(&g);
-    for (size_t k = 0; k < sch.ncols; k++)
-        fit[k] = FIT_INT | FIT_DOUBLE | FIT_BOOL;
-    csv_pipe pass1;
-    memset(&pass1, 0, sizeof(pass1));
-    pass1.csv = &c;
-    pass1.grids = 1;
-    while (!rc) {
-        int end = 0;
-        if ((rc = csv_take(&pass1, NULL, &g, &end)) != 0 || end)
-            break;
-        for (size_t k = 0; k < sch.ncols; k++)
-            csv_scan(&g, k, &fit[k]);
-        csv_give_back(&pass1, &g);
-    }
-    csv_pipe_close(&pass1);
-    for (size_t k = 0; k < sch.ncols && !rc; k++) {
-        if (!given[k])
-            sch.cols[k].type = csv_pick(fit[k]);
-        sch.cols[k].nullable = (fit[k] & FIT_NULL) != 0;
-    }
-    free(given);
-    free(fit);
-    /* Pass 2: the rows, a piece at a time, into the store. */
-    bs__buf_free(&c.buf);
-    bs__buf_free(&c.header);
-    csv_grid spare = c.spare;
-    memset(&c, 0, sizeof(c));
-    c.fd = fd;
-    c.spare = spare;
-    if (!rc && lseek(fd, 0, SEEK_SET) < 0)
-        rc = bs__error_errno(errno, "CSV: cannot read the input again");
-    if (!rc && (rc = csv_header(&c, &g)) == 0) {
-        grid_free(&g);
-        struct table_stream s;
-        memset(&s, 0, sizeof(s));
-        s.schema = &sch;
-        s.pipe.csv = &c;
-        s.pipe.schema = &sch;
-        rc = ts_put(out_key, bs, key, &s, o);
-    } else {
-        grid_free(&g);
-    }
-    bs__buf_free(&c.buf);
-    bs__buf_free(&c.header);
-    grid_free(&c.spare);
-    bs__pq_table_free(&sch);
+    grid_free(&spare);
     return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static size_t nfiles;
@@ -464,6 +465,129 @@ TEST(csv_put_in_pieces_is_the_csv_parsed_whole)
     blobstore_close(bs);
 }
 
+/* A CSV whose columns change what their cells are at a random record
+ * (none, the first, inside the first piece or far after it): integers,
+ * decimals, booleans, words, empty cells, in every order, some columns with
+ * empty cells now and then. */
+static void switching_csv(bs_buf *b, size_t rows, size_t ncols, uint64_t seed)
+{
+    enum { INT, DBL, BOOL, WORD, EMPTY, KINDS };
+    int from[16], to[16];
+    size_t at[16];
+    unsigned nulls[16];
+    for (size_t k = 0; k < ncols; k++) {
+        char name[16];
+        int n = snprintf(name, sizeof(name), "%sc%zu", k ? "," : "", k);
+        bs__buf_append(b, name, (size_t)n);
+        from[k] = (int)(rng(&seed) % KINDS);
+        to[k] = (int)(rng(&seed) % KINDS);
+        uint64_t w = rng(&seed) % 6;
+        at[k] = w == 0 ? 0 : w == 1 ? rows : w == 2 ? 1 + rng(&seed) % 20 : rng(&seed) % rows;
+        nulls[k] = rng(&seed) % 3 == 0 ? 1 + (unsigned)(rng(&seed) % 50) : 0; /* 1 in that */
+    }
+    bs__buf_append(b, "\n", 1);
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t k = 0; k < ncols; k++) {
+            char cell[64];
+            uint64_t v = rng(&seed);
+            int kind = r < at[k] ? from[k] : to[k], n = 0;
+            if (nulls[k] && v % nulls[k] == 0)
+                kind = EMPTY;
+            if (kind == INT)
+                n = snprintf(cell, sizeof(cell), "%lld", (long long)(int64_t)v >> (v % 60));
+            else if (kind == DBL)
+                n = snprintf(cell, sizeof(cell), "%.17g",
+                             (double)(int64_t)(v >> 11) / 4096.0 + 0.5);
+            else if (kind == BOOL)
+                n = snprintf(cell, sizeof(cell), "%s", v % 2 ? "true" : "False");
+            else if (kind == WORD)
+                n = snprintf(cell, sizeof(cell), "w%u", (unsigned)(v % 1000));
+            bs__buf_append(b, k ? "," : "", k ? 1 : 0);
+            bs__buf_append(b, cell, (size_t)n);
+        }
+        bs__buf_append(b, "\n", 1);
+    }
+}
+
+/*
+ * put --csv guesses the columns' types from the first piece and reads the
+ * file once; when a later cell does not fit a guess (or a column guessed not
+ * nullable has an empty cell) it stores nothing and reads the file twice.
+ * Either way the table is the one blobstore_table_from_csv makes of the
+ * whole text (names, types, nullability, values), leaving no blob file
+ * behind, and the same as with no guess at all; on columns whose cells
+ * switch kinds at random records, for pieces of every size.
+ */
+TEST(csv_put_guessed_types_are_the_whole_files)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir);
+    CHECK(bs != NULL);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/in.csv", dir);
+    static const size_t pieces[] = {1, 100, 4096, 30000, (size_t)2 << 20};
+    size_t saved = bs__pq_csv_piece, files = 0;
+    const char *env = getenv("BLOBSTORE_TEST_SEED");
+    uint64_t seed0 = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
+    printf("csv_put_guessed_types_are_the_whole_files: seed %llu (BLOBSTORE_TEST_SEED)\n",
+           (unsigned long long)seed0);
+    for (uint64_t round = 0; round < 8; round++) {
+        uint64_t seed = seed0 * 1000 + round;
+        bs_buf csv = {0};
+        switching_csv(&csv, round % 4 == 3 ? 20000 : 1 + rng(&seed) % 2000, 1 + round % 12, seed);
+        CHECK(write_file(path, csv.data, csv.len));
+        pq_table want;
+        CHECK_EQ(blobstore_table_from_csv(&want, (const char *)csv.data, csv.len, NULL), 0);
+        for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+            for (int noguess = 0; noguess < 2; noguess++) {
+                if (want.nrows > 5000 && pieces[i] < 1000)
+                    continue;
+                bs__pq_csv_piece = pieces[i];
+                bs__pq_csv_noguess = noguess;
+                int fd = open(path, O_RDONLY);
+                int rc = blobstore_table_put_csv_fd(NULL, bs, "t", fd, NULL, NULL);
+                close(fd);
+                bs__pq_csv_piece = saved;
+                bs__pq_csv_noguess = 0;
+                if (rc)
+                    fprintf(stderr, "seed %llu round %llu piece %zu: %s\n",
+                            (unsigned long long)seed0, (unsigned long long)round, pieces[i],
+                            blobstore_errmsg());
+                CHECK_EQ(rc, 0);
+                blobstore_table back;
+                CHECK_EQ(blobstore_table_get(&back, bs, "t", NULL, 0), 0);
+                CHECK_EQ(back.ncols, want.ncols);
+                for (size_t k = 0; k < want.ncols && k < back.ncols; k++) {
+                    if (back.cols[k].type != want.cols[k].type ||
+                        back.cols[k].nullable != want.cols[k].nullable)
+                        fprintf(stderr,
+                                "seed %llu round %llu piece %zu column %zu: %s%s, want %s%s\n",
+                                (unsigned long long)seed0, (unsigned long long)round, pieces[i], k,
+                                bs__pq_type_name(back.cols[k].type),
+                                back.cols[k].nullable ? " nullable" : "",
+                                bs__pq_type_name(want.cols[k].type),
+                                want.cols[k].nullable ? " nullable" : "");
+                    CHECK_EQ(back.cols[k].type, want.cols[k].type);
+                    CHECK_EQ(back.cols[k].nullable, want.cols[k].nullable);
+                }
+                rc = bs__pq_check_rows(&want, 0, want.nrows, &back, 0);
+                if (rc)
+                    fprintf(stderr, "seed %llu round %llu piece %zu: %s\n",
+                            (unsigned long long)seed0, (unsigned long long)round, pieces[i],
+                            blobstore_errmsg());
+                CHECK_EQ(rc, 0);
+                blobstore_table_clear(&back);
+                if (!files)
+                    files = blob_files(dir);
+                CHECK_EQ(blob_files(dir), files); /* one table's file, nothing left over */
+            }
+        }
+        bs__pq_table_free(&want);
+        bs__buf_free(&csv);
+    }
+    blobstore_close(bs);
+}
+
 /*
  * Records are counted as the CSV is read a piece at a time (the pieces
  * without quotes by counting line ends eight bytes at a time): an error in
@@ -833,6 +957,7 @@ TEST(format_info_never_replaces_the_stores)
 static const test_case tests[] = {
     TEST_ENTRY(format_info_never_replaces_the_stores),
     TEST_ENTRY(csv_put_in_pieces_is_the_csv_parsed_whole),
+    TEST_ENTRY(csv_put_guessed_types_are_the_whole_files),
     TEST_ENTRY(csv_errors_name_the_record_across_pieces),
     TEST_ENTRY(csv_put_memory_is_bounded),
     TEST_ENTRY(parquet_put_memory_is_bounded),
