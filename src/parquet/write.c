@@ -21,6 +21,8 @@
  */
 #include "parquet.h"
 
+#include <xxhash.h>
+
 #include <errno.h>
 #include <lz4.h>
 #include <snappy-c.h>
@@ -305,6 +307,36 @@ static int is_nan(const pq_column *c, size_t i)
             }                                                                                      \
         }                                                                                          \
     } while (0)
+/* a < b for byte strings, as less() orders them */
+static int bytes_less(const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
+{
+    int r = memcmp(a, b, na < nb ? na : nb);
+    return r ? r < 0 : na < nb;
+}
+
+/* min_max of a byte array column over the n (non-null) rows listed. */
+static void bytes_min_max(const pq_column *c, const size_t *rows, size_t n, size_t *mn, size_t *mx)
+{
+    *mn = *mx = SIZE_MAX;
+    const uint8_t *lo = NULL, *hi = NULL;
+    size_t nlo = 0, nhi = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t r = rows[i];
+        const uint8_t *p = c->bytes + c->offsets[r];
+        size_t len = (size_t)(c->offsets[r + 1] - c->offsets[r]);
+        if (*mn == SIZE_MAX || bytes_less(p, len, lo, nlo)) {
+            lo = p;
+            nlo = len;
+            *mn = r;
+        }
+        if (*mx == SIZE_MAX || bytes_less(hi, nhi, p, len)) {
+            hi = p;
+            nhi = len;
+            *mx = r;
+        }
+    }
+}
+
 static void min_max(const pq_column *c, size_t r0, size_t r1, size_t *mn, size_t *mx)
 {
     *mn = *mx = SIZE_MAX;
@@ -779,10 +811,7 @@ typedef struct {
 
 static uint64_t hash_bytes(const uint8_t *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    return h;
+    return XXH3_64bits(p, n);
 }
 
 static int build_dict(const chunk_job *j, dict *d, size_t nvalues)
@@ -1033,9 +1062,20 @@ static int write_chunk(chunk_job *j)
      * not written (writers disagree on what it counts). */
     ci->num_values = j->nested ? (int64_t)j->nlev : (int64_t)rows;
     ci->null_count = j->nested ? -1 : (int64_t)(rows - nvalues);
-    /* Statistics. */
+    int rc = 0;
+    dict d;
+    memset(&d, 0, sizeof(d));
+    int use_dict = 0, bw = -1;
+    if (col_physical(c) == PT_BYTE_ARRAY && nvalues >= 16) {
+        rc = build_dict(j, &d, nvalues);
+        use_dict = !rc && d.ndistinct * 2 <= nvalues;
+    }
+    /* Statistics (of the distinct values when they are known: the same). */
     size_t mn = SIZE_MAX, mx = SIZE_MAX;
-    min_max(c, j->r0, j->r1, &mn, &mx);
+    if (!rc && d.first)
+        bytes_min_max(c, d.first, d.ndistinct, &mn, &mx);
+    else
+        min_max(c, j->r0, j->r1, &mn, &mx);
     if (mn != SIZE_MAX) {
         ci->has_stats = 1;
         ci->min_n = plain_value(c, mn, ci->min, &ci->min_p);
@@ -1044,14 +1084,6 @@ static int write_chunk(chunk_job *j)
         ci->max_n = plain_value(c, mx, ci->max, &ci->max_p);
         if (ci->max_p == ci->max)
             ci->max_p = NULL;
-    }
-    int rc = 0;
-    dict d;
-    memset(&d, 0, sizeof(d));
-    int use_dict = 0, bw = -1;
-    if (col_physical(c) == PT_BYTE_ARRAY && nvalues >= 16) {
-        rc = build_dict(j, &d, nvalues);
-        use_dict = !rc && d.ndistinct * 2 <= nvalues;
     }
     if (!rc && use_dict) { /* one dictionary for the chunk's pages */
         bs_buf dpage = {0};
