@@ -465,6 +465,74 @@ TEST(csv_put_in_pieces_is_the_csv_parsed_whole)
     blobstore_close(bs);
 }
 
+/*
+ * put --csv's write-back check: a wrong encoder output (a value changed
+ * before compression, a byte of the compressed page flipped) fails the put,
+ * in one row group or many, with the types guessed from the first piece or
+ * read from the whole file: ECORRUPT, nothing stored, the table put before
+ * under the same key intact, no blob file left.
+ */
+TEST(a_wrong_encoder_output_from_csv_is_never_stored)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir);
+    CHECK(bs != NULL);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/in.csv", dir);
+    bs_buf csv = {0};
+    random_csv(&csv, 3000, 5);
+    CHECK(write_file(path, csv.data, csv.len));
+    int fd = open(path, O_RDONLY);
+    CHECK_EQ(blobstore_table_put_csv_fd(NULL, bs, "old", fd, NULL, NULL), 0);
+    close(fd);
+    char *meta_before;
+    CHECK_EQ(blobstore_get_metadata(&meta_before, bs, "old"), 0);
+    size_t files = blob_files(dir), saved = bs__pq_csv_piece;
+    static const size_t pieces[] = {5000, (size_t)2 << 20}; /* many row groups, one */
+    for (int fault = 1; fault <= 2; fault++)
+        for (size_t i = 0; i < 2; i++)
+            for (int noguess = 0; noguess < 2; noguess++) {
+                bs__pq_fault = fault;
+                bs__pq_csv_piece = pieces[i];
+                bs__pq_csv_noguess = noguess;
+                fd = open(path, O_RDONLY);
+                int rc = blobstore_table_put_csv_fd(NULL, bs, "new", fd, NULL, NULL);
+                close(fd);
+                fd = open(path, O_RDONLY);
+                int rc_old = blobstore_table_put_csv_fd(NULL, bs, "old", fd, NULL, NULL);
+                close(fd);
+                bs__pq_fault = 0;
+                bs__pq_csv_piece = saved;
+                bs__pq_csv_noguess = 0;
+                CHECK_EQ(rc, BLOBSTORE_ECORRUPT);
+                CHECK_EQ(rc_old, BLOBSTORE_ECORRUPT);
+                CHECK(strstr(blobstore_errmsg(), "row group") != NULL);
+                CHECK(strstr(blobstore_errmsg(), "nothing was stored") != NULL);
+                CHECK_EQ(blobstore_exists(bs, "new"), 0);
+                CHECK_EQ(blob_files(dir), files);
+                char *meta;
+                CHECK_EQ(blobstore_get_metadata(&meta, bs, "old"), 0);
+                CHECK_STR(meta, meta_before);
+                blobstore_free(meta);
+            }
+    blobstore_free(meta_before);
+    /* and with the encoder right, the put is whole */
+    pq_table want;
+    CHECK_EQ(blobstore_table_from_csv(&want, (const char *)csv.data, csv.len, NULL), 0);
+    bs__pq_csv_piece = 5000;
+    fd = open(path, O_RDONLY);
+    CHECK_EQ(blobstore_table_put_csv_fd(NULL, bs, "new", fd, NULL, NULL), 0);
+    close(fd);
+    bs__pq_csv_piece = saved;
+    blobstore_table back;
+    CHECK_EQ(blobstore_table_get(&back, bs, "new", NULL, 0), 0);
+    CHECK_EQ(bs__pq_check_rows(&want, 0, want.nrows, &back, 0), 0);
+    blobstore_table_clear(&back);
+    bs__pq_table_free(&want);
+    bs__buf_free(&csv);
+    blobstore_close(bs);
+}
+
 /* A CSV whose columns change what their cells are at a random record
  * (none, the first, inside the first piece or far after it): integers,
  * decimals, booleans, words, empty cells, in every order, some columns with
@@ -958,6 +1026,7 @@ static const test_case tests[] = {
     TEST_ENTRY(format_info_never_replaces_the_stores),
     TEST_ENTRY(csv_put_in_pieces_is_the_csv_parsed_whole),
     TEST_ENTRY(csv_put_guessed_types_are_the_whole_files),
+    TEST_ENTRY(a_wrong_encoder_output_from_csv_is_never_stored),
     TEST_ENTRY(csv_errors_name_the_record_across_pieces),
     TEST_ENTRY(csv_put_memory_is_bounded),
     TEST_ENTRY(parquet_put_memory_is_bounded),
