@@ -453,6 +453,7 @@ typedef struct {
     size_t nrows, ncols, cap;
     char *text; /* the CSV, its cells decoded in place */
     size_t text_cap;
+    int nul; /* the CSV has a NUL byte (a cell may hold one) */
 } csv_grid;
 
 static void grid_free(csv_grid *g)
@@ -472,6 +473,7 @@ static int csv_parse(csv_grid *g, size_t len, size_t hint)
     static const unsigned char stop[256] = {[','] = 1, ['\n'] = 1, ['\r'] = 1};
     char *s = g->text;
     g->nrows = g->ncols = 0;
+    g->nul = len && memchr(s, 0, len) != NULL;
     s[len] = '\n';       /* a sentinel for the scan of unquoted cells (text has len + 1 bytes) */
     if (hint > g->cap) { /* cells expected: one allocation instead of doublings */
         free(g->cells);
@@ -755,7 +757,7 @@ static int fill_column(pq_column *c, const csv_grid *g, size_t k, size_t nrows)
             continue;
         c->nullable |= 0;
         uint8_t *dst = w ? (uint8_t *)c->values + r * w : NULL;
-        if (w && strlen(s) != n) { /* a NUL inside a number */
+        if (w && g->nul && strlen(s) != n) { /* a NUL inside a number */
             bs__buf_free(&bytes);
             return bs__error(BLOBSTORE_EINVAL, "CSV: column \"%s\" row %zu holds a NUL byte",
                              c->name, r + 1);

@@ -653,6 +653,31 @@ TEST(csv_put_guessed_types_are_the_whole_files)
         bs__pq_table_free(&want);
         bs__buf_free(&csv);
     }
+    /* A NUL byte inside a number, in the first piece or a later one, typed
+     * by the schema or not: refused, nothing stored. */
+    bs_buf nul = {0};
+    bs__buf_append(&nul, "a,b\n", 4);
+    for (int r = 0; r < 3000; r++) {
+        char line[64];
+        int n = snprintf(line, sizeof(line), "%d,%d\n", r, 2 * r);
+        bs__buf_append(&nul, line, (size_t)n);
+        if (r == 2 || r == 2900)
+            bs__buf_append(&nul, "7,1\0002\n", 6);
+    }
+    CHECK(write_file(path, nul.data, nul.len));
+    for (size_t i = 0; i < 2; i++)
+        for (int typed = 0; typed < 2; typed++) {
+            bs__pq_csv_piece = i ? 1000 : saved;
+            int fd = open(path, O_RDONLY);
+            int rc =
+                blobstore_table_put_csv_fd(NULL, bs, "nul", fd, typed ? "b:int64" : NULL, NULL);
+            close(fd);
+            bs__pq_csv_piece = saved;
+            CHECK_EQ(rc, BLOBSTORE_EINVAL);
+            CHECK(strstr(blobstore_errmsg(), "NUL") != NULL);
+            CHECK_EQ(blobstore_exists(bs, "nul"), 0);
+        }
+    bs__buf_free(&nul);
     blobstore_close(bs);
 }
 
