@@ -128,10 +128,13 @@ BLOBSTORE_API int blobstore_table_put(char **out_key, blobstore *bs, const char 
                                       const blobstore_table *t, const blobstore_table_options *o);
 
 /**
- * Store CSV read from fd (a regular file, read twice: the column types are
- * inferred as blobstore_table_from_csv does, or taken from schema; then the
- * rows) as a table, a row group at a time: memory stays bounded by about
- * one row group (2 MiB of CSV), whatever the file's size. o may be NULL
+ * Store CSV read from fd (a regular file, read from its start: the column
+ * types are inferred as blobstore_table_from_csv does, or taken from
+ * schema; the inferred ones are guessed from the first 2 MiB and the file
+ * read once if every later cell fits them, else read again twice: for the
+ * types, then the rows) as a table, a row group at a time: memory stays
+ * bounded by about one row group (2 MiB of CSV), whatever the file's size.
+ * o may be NULL
  * (its pandas_metadata is not used). Errors: BLOBSTORE_EINVAL (bad CSV or
  * schema), BLOBSTORE_EIO.
  */
