@@ -134,9 +134,8 @@ BLOBSTORE_API int blobstore_table_put(char **out_key, blobstore *bs, const char 
  * read once if every later cell fits them, else read again twice: for the
  * types, then the rows) as a table, a row group at a time: memory stays
  * bounded by about one row group (2 MiB of CSV), whatever the file's size.
- * o may be NULL
- * (its pandas_metadata is not used). Errors: BLOBSTORE_EINVAL (bad CSV or
- * schema), BLOBSTORE_EIO.
+ * o may be NULL (its pandas_metadata is not used). Errors: BLOBSTORE_EINVAL
+ * (bad CSV or schema), BLOBSTORE_EIO.
  */
 BLOBSTORE_API int blobstore_table_put_csv_fd(char **out_key, blobstore *bs, const char *key, int fd,
                                              const char *schema, const blobstore_table_options *o);
