@@ -372,10 +372,36 @@ static int decode_chunk(const b2nd_file *f, int64_t ci, uint8_t *buf)
     return rc;
 }
 
+/* Where chunk ci's items lie in the output when the chunk can be decoded
+ * straight into it: every dimension after the first whole in the box, in
+ * the chunk and in its blocks, the chunk whole blocks along the first and
+ * inside the box. Then the chunk's bytes in block order are the output's
+ * bytes in C order. */
+static uint8_t *chunk_in_box(const read_ctx *r, int64_t ci)
+{
+    const geom *g = &r->g;
+    if (g->ndim == 0)
+        return NULL;
+    size_t row = g->itemsize;
+    for (int k = 1; k < g->ndim; k++) {
+        if (g->cs[k] != g->shape[k] || g->bs[k] != g->cs[k] || r->lo[k] != 0 ||
+            r->hi[k] != g->shape[k])
+            return NULL;
+        row *= (size_t)g->shape[k];
+    }
+    int64_t first = ci * g->cs[0]; /* (one chunk along every other dimension) */
+    if (g->cs[0] % g->bs[0] != 0 || first < r->lo[0] || first + g->cs[0] > r->hi[0])
+        return NULL;
+    return r->out + (size_t)(first - r->lo[0]) * row;
+}
+
 static int read_one(job *j, size_t i, uint8_t *scratch)
 {
     read_ctx *r = j->ctx;
     int64_t ci = r->chunks[i];
+    uint8_t *at = chunk_in_box(r, ci);
+    if (at) /* (no copy through the scratch chunk) */
+        return decode_chunk(r->f, ci, at);
     int rc = decode_chunk(r->f, ci, scratch);
     if (!rc)
         transfer(&r->g, ci, scratch, r->out, r->lo, r->hi, 0);

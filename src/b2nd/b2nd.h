@@ -82,6 +82,10 @@ int bs__b2_chunk_encode(uint8_t **out, size_t *out_len, const uint8_t *src, uint
  * j * items + i (the bytes past the last whole item as they are), and back. */
 void bs__b2_shuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst);
 void bs__b2_unshuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst);
+/* The same from ts separate byte planes of items bytes each (plane j holds
+ * byte j of every item) into items * ts bytes: a block's streams unshuffled
+ * where they lie (ts of 1 to 256). */
+void bs__b2_unshuffle_streams(int ts, size_t items, const uint8_t *const *src, uint8_t *dst);
 
 /* The blosclz codec (blosclz.c). */
 int bs__b2_blosclz_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len);

@@ -189,11 +189,11 @@ static int codec_decompress(int codec, const uint8_t *in, size_t n, uint8_t *out
  * then item: 4 rounds shuffle, log2(ts) rounds unshuffle. The items past
  * the last group of 16 (and other type sizes) take the plain loops. */
 #define SHUFFLE_LOOPS(TS)                                                                          \
-    static void unshuffle##TS(size_t from, size_t items, const uint8_t *src, uint8_t *dst)         \
+    static void unshuffle##TS(size_t from, size_t items, const uint8_t *const *src, uint8_t *dst)  \
     {                                                                                              \
         for (size_t i = from; i < items; i++)                                                      \
             for (int j = 0; j < TS; j++)                                                           \
-                dst[i * TS + (size_t)j] = src[(size_t)j * items + i];                              \
+                dst[i * TS + (size_t)j] = src[j][i];                                               \
     }                                                                                              \
     static void shuffle##TS(size_t from, size_t items, const uint8_t *src, uint8_t *dst)           \
     {                                                                                              \
@@ -258,14 +258,18 @@ static inline BS_ALWAYS_INLINE size_t shuffle_sse2(int ts, size_t items, const u
 }
 
 static inline BS_ALWAYS_INLINE size_t unshuffle_sse2(int ts, int log2ts, size_t items,
-                                                     const uint8_t *src, uint8_t *dst)
+                                                     const uint8_t *const *src, uint8_t *dst)
 {
+    const uint8_t *p[16]; /* (in registers: the stores below could alias src) */
+    UNROLL
+    for (int k = 0; k < ts; k++)
+        p[k] = src[k];
     size_t i = 0;
     for (; i + 16 <= items; i += 16) {
         __m128i v[16];
         UNROLL
         for (int k = 0; k < ts; k++)
-            v[k] = _mm_loadu_si128((const __m128i *)(src + (size_t)k * items + i));
+            v[k] = _mm_loadu_si128((const __m128i *)(p[k] + i));
         interleave_rounds(v, ts, log2ts);
         UNROLL
         for (int k = 0; k < ts; k++)
@@ -280,10 +284,11 @@ static inline BS_ALWAYS_INLINE size_t unshuffle_sse2(int ts, int log2ts, size_t 
 #define SSE2_UNSHUFFLE(ts, lg, items, src, dst) 0
 #endif
 
-void bs__b2_unshuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
+void bs__b2_unshuffle_streams(int ts, size_t items, const uint8_t *const *src, uint8_t *dst)
 {
-    size_t items = n / (size_t)ts;
-    if (ts == 2)
+    if (ts == 1 && items)
+        memcpy(dst, src[0], items);
+    else if (ts == 2)
         unshuffle2(SSE2_UNSHUFFLE(2, 1, items, src, dst), items, src, dst);
     else if (ts == 4)
         unshuffle4(SSE2_UNSHUFFLE(4, 2, items, src, dst), items, src, dst);
@@ -294,7 +299,17 @@ void bs__b2_unshuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
     else
         for (size_t i = 0; i < items; i++)
             for (int j = 0; j < ts; j++)
-                dst[i * (size_t)ts + (size_t)j] = src[(size_t)j * items + i];
+                dst[i * (size_t)ts + (size_t)j] = src[j][i];
+}
+
+void bs__b2_unshuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
+{
+    size_t items = n / (size_t)ts;
+    const uint8_t *planes[256]; /* (a typesize is one byte) */
+    for (int j = 0; j < ts && j < 256; j++)
+        planes[j] = src + (size_t)j * items;
+    if (ts > 0 && ts <= 256)
+        bs__b2_unshuffle_streams(ts, items, planes, dst);
     memcpy(dst + items * (size_t)ts, src + items * (size_t)ts, n - items * (size_t)ts);
 }
 
@@ -423,6 +438,18 @@ static int decode_block(const uint8_t *c, const b2_chunk_info *ci, size_t b, siz
                          nstreams);
     size_t pos = rd32(c + HDR + 4 * b);
     uint8_t *dst = last_filter >= 0 || expect ? tmp : out + off;
+    /* A byte shuffle alone (lz4's usual pipeline), decoded into out: each
+     * stream is a byte plane, unshuffled from where it lies (a stream stored
+     * as it is: in the chunk itself) straight into out, no copy between. */
+    int shuffle_ts = 0;
+    if (!expect && last_filter >= 0 && ci->filters[last_filter] == B2_SHUFFLE) {
+        shuffle_ts = ci->filters_meta[last_filter] ? ci->filters_meta[last_filter] : ci->typesize;
+        for (int i = 0; i < last_filter; i++)
+            if (ci->filters[i] != B2_NOFILTER && ci->filters[i] != B2_TRUNC_PREC)
+                shuffle_ts = 0;
+    }
+    int planes = shuffle_ts > 0 && nstreams == shuffle_ts;
+    const uint8_t *plane[256];
     for (int s = 0; s < nstreams && !rc; s++) {
         if (pos < bstarts_end || pos + 4 > ci->cbytes) {
             rc = bs__error(BLOBSTORE_ECORRUPT, "b2nd: block %zu points outside its chunk", b);
@@ -431,6 +458,7 @@ static int decode_block(const uint8_t *c, const b2_chunk_info *ci, size_t b, siz
         int32_t csize = (int32_t)rd32(c + pos);
         pos += 4;
         uint8_t *sd = dst + (size_t)s * neblock;
+        plane[s & 255] = sd;
         if (csize == 0) {
             memset(sd, 0, neblock);
         } else if (csize < 0) {
@@ -443,7 +471,10 @@ static int decode_block(const uint8_t *c, const b2_chunk_info *ci, size_t b, siz
         } else if ((size_t)csize > ci->cbytes - pos) {
             rc = bs__error(BLOBSTORE_ECORRUPT, "b2nd: stream runs past its chunk");
         } else if ((size_t)csize == neblock) {
-            memcpy(sd, c + pos, neblock);
+            if (planes) /* (checked above: inside the chunk) */
+                plane[s] = c + pos;
+            else
+                memcpy(sd, c + pos, neblock);
             pos += (size_t)csize;
         } else {
             if (codec_decompress(ci->codec, c + pos, (size_t)csize, sd, neblock) != 0)
@@ -455,6 +486,14 @@ static int decode_block(const uint8_t *c, const b2_chunk_info *ci, size_t b, siz
         rc = differs(off);
     if (rc || last_filter < 0)
         return rc;
+    if (planes) {
+        bs__b2_unshuffle_streams(shuffle_ts, neblock, plane, out + off);
+        return 0;
+    }
+    if (shuffle_ts) { /* the streams are not the planes: unshuffled from tmp into out */
+        bs__b2_unshuffle(shuffle_ts, bsize, tmp, out + off);
+        return 0;
+    }
     /* Undo the filters, last first; each step reads cur and writes nxt. */
     uint8_t *cur = tmp, *nxt = tmp2;
     for (int i = last_filter; i >= 0; i--) {

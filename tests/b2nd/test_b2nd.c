@@ -293,6 +293,97 @@ TEST(byte_shuffle_is_blosc_s)
     }
 }
 
+static long env_long(const char *name, long dflt);
+static uint64_t sm_next(uint64_t *s);
+static uint64_t sm_below(uint64_t *s, uint64_t n);
+
+/* The unshuffle from separate byte planes (a block's streams where they
+ * lie: SIMD groups of 16 items for type sizes 2, 4, 8, 16, plain loops for
+ * the rest) against the plain loop, each plane its own allocation (ASan
+ * sees a read past one), seeded random bytes, odd item counts. */
+TEST(unshuffle_from_planes_is_the_plain_loop)
+{
+    uint64_t seed = (uint64_t)env_long("B2ND_PLANES_SEED", 20261203), st = seed;
+    printf("  unshuffle_from_planes: seed %llu (B2ND_PLANES_SEED)\n", (unsigned long long)seed);
+    static const int sizes[] = {1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 32, 255};
+    static const size_t counts[] = {0, 1, 7, 15, 16, 17, 31, 33, 255, 257, 1001, 4099};
+    for (size_t t = 0; t < sizeof(sizes) / sizeof(sizes[0]); t++)
+        for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+            int ts = sizes[t];
+            size_t items = counts[c];
+            const uint8_t *planes[255];
+            uint8_t *owned[255];
+            for (int j = 0; j < ts; j++) {
+                owned[j] = malloc(items ? items : 1);
+                for (size_t i = 0; i < items; i++)
+                    owned[j][i] = (uint8_t)(sm_next(&st) >> 56);
+                planes[j] = owned[j];
+            }
+            uint8_t *got = malloc(items * (size_t)ts + 1), *want = malloc(items * (size_t)ts + 1);
+            for (size_t i = 0; i < items; i++)
+                for (int j = 0; j < ts; j++)
+                    want[i * (size_t)ts + (size_t)j] = planes[j][i];
+            bs__b2_unshuffle_streams(ts, items, planes, got);
+            if (memcmp(got, want, items * (size_t)ts) != 0) {
+                fprintf(stderr,
+                        "unshuffle from planes: typesize %d, %zu items differs (seed %llu)\n", ts,
+                        items, (unsigned long long)seed);
+                CHECK(0);
+            }
+            for (int j = 0; j < ts; j++)
+                free(owned[j]);
+            free(got);
+            free(want);
+        }
+}
+
+/* Whole chunks of whole rows are decoded straight into the result (no
+ * copy through a chunk buffer); the others go through one. Boxes of whole
+ * rows from any row, and others, against the input. */
+TEST(row_boxes_decode_in_place)
+{
+    uint64_t seed = (uint64_t)env_long("B2ND_ROWS_SEED", 20261203), st = seed;
+    printf("  row_boxes_decode_in_place: seed %llu (B2ND_ROWS_SEED)\n", (unsigned long long)seed);
+    b2nd_desc d = {"<f8", 8, 2, {1001, 37}, {0}, {0}};
+    size_t items = 1001 * 37;
+    uint64_t *data = malloc(items * 8);
+    for (size_t i = 0; i < items; i++)
+        data[i] = sm_next(&st);
+    int32_t cs[2] = {64, 37}, bsh[2] = {16, 37};
+    static const char *codecs[] = {"lz4", "zstd", "none"};
+    for (int k = 0; k < 3; k++) {
+        b2nd_write_options o = {codecs[k], 5, k == 1 ? B2_BITSHUFFLE : B2_SHUFFLE, 2, cs, bsh};
+        uint8_t *file;
+        size_t len;
+        CHECK_EQ(bs__b2nd_write(&file, &len, &d, data, 0, &o), 0);
+        b2nd_file f;
+        CHECK_EQ(bs__b2nd_open(&f, file, len), 0);
+        for (int trial = 0; trial < 40; trial++) {
+            int64_t lo[2], hi[2];
+            lo[0] = (int64_t)sm_below(&st, 1001);
+            hi[0] = lo[0] + (int64_t)sm_below(&st, (uint64_t)(1001 - lo[0] + 1));
+            lo[1] = trial % 2 ? (int64_t)sm_below(&st, 37) : 0;
+            hi[1] = trial % 2 ? lo[1] + (int64_t)sm_below(&st, (uint64_t)(37 - lo[1] + 1)) : 37;
+            size_t n = (size_t)(hi[0] - lo[0]) * (size_t)(hi[1] - lo[1]);
+            uint64_t *got = malloc((n ? n : 1) * 8);
+            CHECK_EQ(bs__b2nd_read_slice(&f, lo, hi, (uint8_t *)got, n * 8, 1 + trial % 2), 0);
+            size_t m = 0, bad = 0;
+            for (int64_t a = lo[0]; a < hi[0]; a++)
+                for (int64_t b = lo[1]; b < hi[1]; b++)
+                    bad += got[m++] != data[a * 37 + b];
+            if (bad)
+                fprintf(stderr, "codec %s box [%lld:%lld, %lld:%lld] differs (seed %llu)\n",
+                        codecs[k], (long long)lo[0], (long long)hi[0], (long long)lo[1],
+                        (long long)hi[1], (unsigned long long)seed);
+            CHECK_EQ(bad, 0);
+            free(got);
+        }
+        bs__b2nd_close(&f);
+        free(file);
+    }
+    free(data);
+}
+
 TEST(incompressible_blocks_are_stored_as_they_are)
 {
     enum { CI = 256 * 1024, NCH = 5 };  /* 2 MiB chunks of 64 blocks of 32 KiB */
@@ -1418,6 +1509,8 @@ static const test_case tests[] = {
     TEST_ENTRY(round_trips_every_dtype_rank_order_codec),
     TEST_ENTRY(writer_follows_the_format_rules),
     TEST_ENTRY(byte_shuffle_is_blosc_s),
+    TEST_ENTRY(unshuffle_from_planes_is_the_plain_loop),
+    TEST_ENTRY(row_boxes_decode_in_place),
     TEST_ENTRY(incompressible_blocks_are_stored_as_they_are),
     TEST_ENTRY(slices_match_full_decode),
     TEST_ENTRY(damaged_files_give_errors),
