@@ -42,6 +42,9 @@ int bs__b2_chunk_info(b2_chunk_info *ci, const uint8_t *chunk, size_t avail);
 void bs__b2_fill_special(uint8_t *out, size_t n, int special, int ts, const uint8_t *value);
 /* Decode a whole chunk into out (ci->nbytes bytes). */
 int bs__b2_chunk_decode(const uint8_t *chunk, size_t avail, uint8_t *out, size_t out_len);
+/* The same, writing a shuffled chunk's items past the caches (non-temporal
+ * stores, where there is SSE2): for results larger than the caches. */
+int bs__b2_chunk_decode_nt(const uint8_t *chunk, size_t avail, uint8_t *out, size_t out_len);
 /* Compare what a chunk decodes to with the len bytes at expect, each block
  * as soon as it is decoded (bs__b2_chunk_decode's steps, without its copy
  * out): 0, or BLOBSTORE_ECORRUPT saying where they differ or why the chunk
@@ -86,6 +89,8 @@ void bs__b2_unshuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst);
  * byte j of every item) into items * ts bytes: a block's streams unshuffled
  * where they lie (ts of 1 to 256). */
 void bs__b2_unshuffle_streams(int ts, size_t items, const uint8_t *const *src, uint8_t *dst);
+/* The same with non-temporal stores where dst allows (SSE2, 16-byte aligned). */
+void bs__b2_unshuffle_streams_nt(int ts, size_t items, const uint8_t *const *src, uint8_t *dst);
 
 /* The blosclz codec (blosclz.c). */
 int bs__b2_blosclz_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len);

@@ -258,7 +258,8 @@ static inline BS_ALWAYS_INLINE size_t shuffle_sse2(int ts, size_t items, const u
 }
 
 static inline BS_ALWAYS_INLINE size_t unshuffle_sse2(int ts, int log2ts, size_t items,
-                                                     const uint8_t *const *src, uint8_t *dst)
+                                                     const uint8_t *const *src, uint8_t *dst,
+                                                     int nt)
 {
     const uint8_t *p[16]; /* (in registers: the stores below could alias src) */
     UNROLL
@@ -271,35 +272,57 @@ static inline BS_ALWAYS_INLINE size_t unshuffle_sse2(int ts, int log2ts, size_t 
         for (int k = 0; k < ts; k++)
             v[k] = _mm_loadu_si128((const __m128i *)(p[k] + i));
         interleave_rounds(v, ts, log2ts);
-        UNROLL
-        for (int k = 0; k < ts; k++)
-            _mm_storeu_si128((__m128i *)(dst + i * (size_t)ts + 16 * (size_t)k), v[k]);
+        if (nt) {
+            UNROLL
+            for (int k = 0; k < ts; k++)
+                _mm_stream_si128((__m128i *)(dst + i * (size_t)ts + 16 * (size_t)k), v[k]);
+        } else {
+            UNROLL
+            for (int k = 0; k < ts; k++)
+                _mm_storeu_si128((__m128i *)(dst + i * (size_t)ts + 16 * (size_t)k), v[k]);
+        }
     }
+    if (nt)
+        _mm_sfence(); /* (ordered before whatever follows, as plain stores are) */
     return i;
 }
-#define SSE2_SHUFFLE(ts, items, src, dst)       shuffle_sse2(ts, items, src, dst)
-#define SSE2_UNSHUFFLE(ts, lg, items, src, dst) unshuffle_sse2(ts, lg, items, src, dst)
+#define SSE2_SHUFFLE(ts, items, src, dst)           shuffle_sse2(ts, items, src, dst)
+#define SSE2_UNSHUFFLE(ts, lg, items, src, dst, nt) unshuffle_sse2(ts, lg, items, src, dst, nt)
 #else
-#define SSE2_SHUFFLE(ts, items, src, dst)       0
-#define SSE2_UNSHUFFLE(ts, lg, items, src, dst) 0
+#define SSE2_SHUFFLE(ts, items, src, dst)           0
+#define SSE2_UNSHUFFLE(ts, lg, items, src, dst, nt) 0
 #endif
 
-void bs__b2_unshuffle_streams(int ts, size_t items, const uint8_t *const *src, uint8_t *dst)
+/* nt: with SSE2, non-temporal stores (past the caches) where dst is 16-byte
+ * aligned; the caller's choice for results larger than the caches, which
+ * then cost a write to memory per byte and no read of it first. */
+static void unshuffle_planes(int ts, size_t items, const uint8_t *const *src, uint8_t *dst, int nt)
 {
+    nt = nt && ((uintptr_t)dst & 15) == 0;
     if (ts == 1 && items)
         memcpy(dst, src[0], items);
     else if (ts == 2)
-        unshuffle2(SSE2_UNSHUFFLE(2, 1, items, src, dst), items, src, dst);
+        unshuffle2(SSE2_UNSHUFFLE(2, 1, items, src, dst, nt), items, src, dst);
     else if (ts == 4)
-        unshuffle4(SSE2_UNSHUFFLE(4, 2, items, src, dst), items, src, dst);
+        unshuffle4(SSE2_UNSHUFFLE(4, 2, items, src, dst, nt), items, src, dst);
     else if (ts == 8)
-        unshuffle8(SSE2_UNSHUFFLE(8, 3, items, src, dst), items, src, dst);
+        unshuffle8(SSE2_UNSHUFFLE(8, 3, items, src, dst, nt), items, src, dst);
     else if (ts == 16)
-        unshuffle16(SSE2_UNSHUFFLE(16, 4, items, src, dst), items, src, dst);
+        unshuffle16(SSE2_UNSHUFFLE(16, 4, items, src, dst, nt), items, src, dst);
     else
         for (size_t i = 0; i < items; i++)
             for (int j = 0; j < ts; j++)
                 dst[i * (size_t)ts + (size_t)j] = src[j][i];
+}
+
+void bs__b2_unshuffle_streams(int ts, size_t items, const uint8_t *const *src, uint8_t *dst)
+{
+    unshuffle_planes(ts, items, src, dst, 0);
+}
+
+void bs__b2_unshuffle_streams_nt(int ts, size_t items, const uint8_t *const *src, uint8_t *dst)
+{
+    unshuffle_planes(ts, items, src, dst, 1);
 }
 
 void bs__b2_unshuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
@@ -425,7 +448,7 @@ static int differs(size_t off)
  * out unused); tmp and tmp2 hold a block each. */
 static int decode_block(const uint8_t *c, const b2_chunk_info *ci, size_t b, size_t bstarts_end,
                         int last_filter, uint8_t *tmp, uint8_t *tmp2, uint8_t *out,
-                        const uint8_t *expect)
+                        const uint8_t *expect, int nt)
 {
     int rc = 0;
     size_t off = b * ci->blocksize;
@@ -487,7 +510,7 @@ static int decode_block(const uint8_t *c, const b2_chunk_info *ci, size_t b, siz
     if (rc || last_filter < 0)
         return rc;
     if (planes) {
-        bs__b2_unshuffle_streams(shuffle_ts, neblock, plane, out + off);
+        unshuffle_planes(shuffle_ts, neblock, plane, out + off, nt);
         return 0;
     }
     if (shuffle_ts) { /* the streams are not the planes: unshuffled from tmp into out */
@@ -525,7 +548,7 @@ static int decode_block(const uint8_t *c, const b2_chunk_info *ci, size_t b, siz
  * each block decodes to with expect block by block, while the block is in
  * the cache: the same steps as the reader takes, but the last copy. */
 static int chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out_len,
-                        const uint8_t *expect)
+                        const uint8_t *expect, int nt)
 {
     b2_chunk_info ci;
     int rc = bs__b2_chunk_info(&ci, c, avail);
@@ -571,7 +594,7 @@ static int chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out
             uint8_t *whole = bs__malloc(out_len ? out_len : 1);
             if (!whole)
                 return BLOBSTORE_ENOMEM;
-            rc = chunk_decode(c, avail, whole, out_len, NULL);
+            rc = chunk_decode(c, avail, whole, out_len, NULL, 0);
             if (!rc && memcmp(whole, expect, out_len) != 0)
                 rc = differs(0);
             free(whole);
@@ -591,7 +614,7 @@ static int chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out
     }
     rc = 0;
     for (size_t b = 0; b < nblocks && !rc; b++)
-        rc = decode_block(c, &ci, b, bstarts_end, last_filter, tmp, tmp2, out, expect);
+        rc = decode_block(c, &ci, b, bstarts_end, last_filter, tmp, tmp2, out, expect, nt);
     free(tmp);
     free(tmp2);
     return rc;
@@ -599,12 +622,17 @@ static int chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out
 
 int bs__b2_chunk_decode(const uint8_t *c, size_t avail, uint8_t *out, size_t out_len)
 {
-    return chunk_decode(c, avail, out, out_len, NULL);
+    return chunk_decode(c, avail, out, out_len, NULL, 0);
+}
+
+int bs__b2_chunk_decode_nt(const uint8_t *c, size_t avail, uint8_t *out, size_t out_len)
+{
+    return chunk_decode(c, avail, out, out_len, NULL, 1);
 }
 
 int bs__b2_chunk_check(const uint8_t *c, size_t avail, const uint8_t *expect, size_t len)
 {
-    return chunk_decode(c, avail, NULL, len, expect);
+    return chunk_decode(c, avail, NULL, len, expect, 0);
 }
 
 static int all_zero(const uint8_t *p, size_t n)
@@ -807,7 +835,7 @@ static int encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint8_t *s
             in_so_far += n;
             fault(id, c + block_at, pos - block_at, block_at);
             if (check && (rc = decode_block(c, &ci, b, HDR + nblocks * 4, last_filter, tmp, tmp2,
-                                            NULL, src)) != 0)
+                                            NULL, src, 0)) != 0)
                 break;
             if (b + 1 == PROBE_EVERY && b + 1 < nblocks && pos >= HDR + in_so_far) {
                 pos = HDR + (size_t)nbytes; /* nothing saved so far: stored as is */

@@ -320,6 +320,7 @@ TEST(unshuffle_from_planes_is_the_plain_loop)
                 planes[j] = owned[j];
             }
             uint8_t *got = malloc(items * (size_t)ts + 1), *want = malloc(items * (size_t)ts + 1);
+            uint8_t *nt = malloc(items * (size_t)ts + 17); /* (aligned, then not) */
             for (size_t i = 0; i < items; i++)
                 for (int j = 0; j < ts; j++)
                     want[i * (size_t)ts + (size_t)j] = planes[j][i];
@@ -330,10 +331,57 @@ TEST(unshuffle_from_planes_is_the_plain_loop)
                         items, (unsigned long long)seed);
                 CHECK(0);
             }
+            for (int shift = 0; shift < 2; shift++) {
+                bs__b2_unshuffle_streams_nt(ts, items, planes, nt + shift);
+                if (memcmp(nt + shift, want, items * (size_t)ts) != 0) {
+                    fprintf(stderr,
+                            "unshuffle from planes, non-temporal, dst + %d: typesize %d, %zu items "
+                            "differs (seed %llu)\n",
+                            shift, ts, items, (unsigned long long)seed);
+                    CHECK(0);
+                }
+            }
             for (int j = 0; j < ts; j++)
                 free(owned[j]);
+            free(nt);
             free(got);
             free(want);
+        }
+}
+
+/* A chunk decoded with non-temporal stores (results larger than the
+ * caches) is the chunk decoded as usual: shuffled lz4 chunks of random
+ * items of each type size, split in streams or not. */
+TEST(chunk_decode_nt_is_chunk_decode)
+{
+    uint64_t seed = (uint64_t)env_long("B2ND_PLANES_SEED", 20261203), st = seed;
+    printf("  chunk_decode_nt: seed %llu (B2ND_PLANES_SEED)\n", (unsigned long long)seed);
+    static const int sizes[] = {1, 2, 4, 8, 16, 3, 12};
+    for (size_t t = 0; t < sizeof(sizes) / sizeof(sizes[0]); t++)
+        for (int codec = 0; codec < 2; codec++) {
+            int ts = sizes[t];
+            uint32_t nbytes = (uint32_t)(ts * 5003), bsize = (uint32_t)(ts * 1024);
+            uint8_t *src = malloc(nbytes), *a = malloc(nbytes), *b = malloc(nbytes + 16);
+            for (uint32_t i = 0; i < nbytes; i++) /* low bytes random, high ones small */
+                src[i] = (uint8_t)(sm_next(&st) >> (i % (uint32_t)ts ? 60 : 56));
+            b2_cparams cp = {codec ? B2_ZSTD : B2_LZ4, 5, B2_SHUFFLE, ts, bsize};
+            uint8_t *c;
+            size_t clen;
+            CHECK_EQ(bs__b2_chunk_encode(&c, &clen, src, nbytes, &cp), 0);
+            CHECK_EQ(bs__b2_chunk_decode(c, clen, a, nbytes), 0);
+            int same = memcmp(a, src, nbytes) == 0;
+            for (int shift = 0; shift < 2; shift++) { /* (16-byte aligned, then not) */
+                CHECK_EQ(bs__b2_chunk_decode_nt(c, clen, b + shift, nbytes), 0);
+                same &= memcmp(b + shift, src, nbytes) == 0;
+            }
+            if (!same)
+                fprintf(stderr, "typesize %d codec %d differs (seed %llu)\n", ts, codec,
+                        (unsigned long long)seed);
+            CHECK(same);
+            free(c);
+            free(src);
+            free(a);
+            free(b);
         }
 }
 
@@ -1511,6 +1559,7 @@ static const test_case tests[] = {
     TEST_ENTRY(byte_shuffle_is_blosc_s),
     TEST_ENTRY(unshuffle_from_planes_is_the_plain_loop),
     TEST_ENTRY(row_boxes_decode_in_place),
+    TEST_ENTRY(chunk_decode_nt_is_chunk_decode),
     TEST_ENTRY(incompressible_blocks_are_stored_as_they_are),
     TEST_ENTRY(slices_match_full_decode),
     TEST_ENTRY(damaged_files_give_errors),
