@@ -388,6 +388,18 @@ static int write_file(const char *path, const void *p, size_t n)
     return ok;
 }
 
+/* blobstore_table_put_csv_fd of the file at path (-1000 if it does not open). */
+static int put_csv_path(blobstore *bs, const char *key, const char *path, const char *schema,
+                        const blobstore_table_options *o)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1000;
+    int rc = blobstore_table_put_csv_fd(NULL, bs, key, fd, schema, o);
+    close(fd);
+    return rc;
+}
+
 /*
  * CSV put a piece at a time (pieces of 1 byte to 2 MiB, so that records,
  * quoted fields with line ends and CRLFs straddle every boundary) stores
@@ -414,9 +426,7 @@ TEST(csv_put_in_pieces_is_the_csv_parsed_whole)
             if (want.nrows > 1000 && pieces[i] < 1000)
                 continue; /* a row group a record: slow, and shown on the small ones */
             bs__pq_csv_piece = pieces[i];
-            int fd = open(path, O_RDONLY);
-            int rc = blobstore_table_put_csv_fd(NULL, bs, "t", fd, NULL, NULL);
-            close(fd);
+            int rc = put_csv_path(bs, "t", path, NULL, NULL);
             bs__pq_csv_piece = saved;
             if (rc)
                 fprintf(stderr, "seed %llu piece %zu: %s\n", (unsigned long long)seed, pieces[i],
@@ -441,9 +451,7 @@ TEST(csv_put_in_pieces_is_the_csv_parsed_whole)
     bs_buf csv = {0};
     random_csv(&csv, 5000, 99);
     CHECK(write_file(path, csv.data, csv.len));
-    int fd = open(path, O_RDONLY);
-    CHECK_EQ(blobstore_table_put_csv_fd(NULL, bs, "typed", fd, "n:int16,x:float32", NULL), 0);
-    close(fd);
+    CHECK_EQ(put_csv_path(bs, "typed", path, "n:int16,x:float32", NULL), 0);
     blobstore_table back;
     CHECK_EQ(blobstore_table_get(&back, bs, "typed", NULL, 0), 0);
     CHECK_EQ(back.cols[4].type, PQ_INT16);
@@ -453,9 +461,7 @@ TEST(csv_put_in_pieces_is_the_csv_parsed_whole)
     CHECK(write_file(path, csv.data, csv.len));
     size_t files = blob_files(dir);
     bs__pq_csv_piece = 1000;
-    fd = open(path, O_RDONLY);
-    int rc = blobstore_table_put_csv_fd(NULL, bs, "ragged", fd, NULL, NULL);
-    close(fd);
+    int rc = put_csv_path(bs, "ragged", path, NULL, NULL);
     bs__pq_csv_piece = saved;
     CHECK_EQ(rc, BLOBSTORE_EINVAL);
     CHECK(strstr(blobstore_errmsg(), "fields") != NULL);
@@ -482,9 +488,7 @@ TEST(a_wrong_encoder_output_from_csv_is_never_stored)
     bs_buf csv = {0};
     random_csv(&csv, 3000, 5);
     CHECK(write_file(path, csv.data, csv.len));
-    int fd = open(path, O_RDONLY);
-    CHECK_EQ(blobstore_table_put_csv_fd(NULL, bs, "old", fd, NULL, NULL), 0);
-    close(fd);
+    CHECK_EQ(put_csv_path(bs, "old", path, NULL, NULL), 0);
     char *meta_before;
     CHECK_EQ(blobstore_get_metadata(&meta_before, bs, "old"), 0);
     size_t files = blob_files(dir), saved = bs__pq_csv_piece;
@@ -495,12 +499,8 @@ TEST(a_wrong_encoder_output_from_csv_is_never_stored)
                 bs__pq_fault = fault;
                 bs__pq_csv_piece = pieces[i];
                 bs__pq_csv_noguess = noguess;
-                fd = open(path, O_RDONLY);
-                int rc = blobstore_table_put_csv_fd(NULL, bs, "new", fd, NULL, NULL);
-                close(fd);
-                fd = open(path, O_RDONLY);
-                int rc_old = blobstore_table_put_csv_fd(NULL, bs, "old", fd, NULL, NULL);
-                close(fd);
+                int rc = put_csv_path(bs, "new", path, NULL, NULL);
+                int rc_old = put_csv_path(bs, "old", path, NULL, NULL);
                 bs__pq_fault = 0;
                 bs__pq_csv_piece = saved;
                 bs__pq_csv_noguess = 0;
@@ -520,9 +520,7 @@ TEST(a_wrong_encoder_output_from_csv_is_never_stored)
     pq_table want;
     CHECK_EQ(blobstore_table_from_csv(&want, (const char *)csv.data, csv.len, NULL), 0);
     bs__pq_csv_piece = 5000;
-    fd = open(path, O_RDONLY);
-    CHECK_EQ(blobstore_table_put_csv_fd(NULL, bs, "new", fd, NULL, NULL), 0);
-    close(fd);
+    CHECK_EQ(put_csv_path(bs, "new", path, NULL, NULL), 0);
     bs__pq_csv_piece = saved;
     blobstore_table back;
     CHECK_EQ(blobstore_table_get(&back, bs, "new", NULL, 0), 0);
@@ -612,9 +610,7 @@ TEST(csv_put_guessed_types_are_the_whole_files)
                     continue;
                 bs__pq_csv_piece = pieces[i];
                 bs__pq_csv_noguess = noguess;
-                int fd = open(path, O_RDONLY);
-                int rc = blobstore_table_put_csv_fd(NULL, bs, "t", fd, NULL, NULL);
-                close(fd);
+                int rc = put_csv_path(bs, "t", path, NULL, NULL);
                 bs__pq_csv_piece = saved;
                 bs__pq_csv_noguess = 0;
                 if (rc)
@@ -668,10 +664,7 @@ TEST(csv_put_guessed_types_are_the_whole_files)
     for (size_t i = 0; i < 2; i++)
         for (int typed = 0; typed < 2; typed++) {
             bs__pq_csv_piece = i ? 1000 : saved;
-            int fd = open(path, O_RDONLY);
-            int rc =
-                blobstore_table_put_csv_fd(NULL, bs, "nul", fd, typed ? "b:int64" : NULL, NULL);
-            close(fd);
+            int rc = put_csv_path(bs, "nul", path, typed ? "b:int64" : NULL, NULL);
             bs__pq_csv_piece = saved;
             CHECK_EQ(rc, BLOBSTORE_EINVAL);
             CHECK(strstr(blobstore_errmsg(), "NUL") != NULL);
@@ -711,9 +704,7 @@ TEST(csv_errors_name_the_record_across_pieces)
     size_t saved = bs__pq_csv_piece;
     for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
         bs__pq_csv_piece = pieces[i];
-        int fd = open(path, O_RDONLY);
-        int rc = blobstore_table_put_csv_fd(NULL, bs, "t", fd, NULL, NULL);
-        close(fd);
+        int rc = put_csv_path(bs, "t", path, NULL, NULL);
         bs__pq_csv_piece = saved;
         CHECK_EQ(rc, BLOBSTORE_EINVAL);
         const char *msg = blobstore_errmsg(), *from = strstr(msg, "records "),
@@ -1019,17 +1010,13 @@ TEST(format_info_never_replaces_the_stores)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         o.format_info = bad[i];
         CHECK_EQ(blobstore_table_put(NULL, bs, "t", &t, &o), BLOBSTORE_EINVAL);
-        int fd = open(path, O_RDONLY);
-        CHECK_EQ(blobstore_table_put_csv_fd(NULL, bs, "c", fd, NULL, &o), BLOBSTORE_EINVAL);
-        close(fd);
+        CHECK_EQ(put_csv_path(bs, "c", path, NULL, &o), BLOBSTORE_EINVAL);
         CHECK_EQ(blobstore_exists(bs, "t") + blobstore_exists(bs, "c"), 0);
     }
     CHECK_EQ(blob_files(dir), 0);
     o.format_info = "{\"note\": \"n\"}";
     CHECK_EQ(blobstore_table_put(NULL, bs, "t", &t, &o), 0);
-    int fd = open(path, O_RDONLY);
-    CHECK_EQ(blobstore_table_put_csv_fd(NULL, bs, "c", fd, NULL, &o), 0);
-    close(fd);
+    CHECK_EQ(put_csv_path(bs, "c", path, NULL, &o), 0);
     static const char *const keys[] = {"t", "c"};
     static const json_int_t rows[] = {100, 2};
     for (int k = 0; k < 2; k++) {
