@@ -4,7 +4,8 @@
 // Then UUID, INTERVAL, unsigned integers, JSON, ENUM (DuckDB), FLOAT16 and
 // fixed-size binary (parquet-wasm), and the types DuckDB does not write from
 // hyparquet-writer: DECIMAL on BYTE_ARRAY, TIME in ms and ns, BSON, INT96
-// timestamps in and far outside 1677..2262. Then DOUBLE and FLOAT text.
+// timestamps in and far outside 1677..2262. Then DOUBLE and FLOAT text, and
+// GEOMETRY as WKB.
 // Usage: node types.mjs BLOBSTORE_CLI WORKDIR [SEED]
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -541,6 +542,32 @@ for (const version of ["V1", "V2"]) {
   }
   check(bad < 0, `floats: row ${bad}: ours ${ours[bad]}, want double ${vals[bad]?.[0]}, DuckDB's CSV ${duck[bad]}`);
   console.log(`types: ${ours.length} DOUBLE and FLOAT rows: ${shorter} floats shorter than DuckDB writes them, ${wrongDuck} doubles DuckDB writes wrong`);
+}
+
+// GEOMETRY written by DuckDB reads as its WKB bytes ("binary"), and our copy
+// of the file (get -o x.parquet, which keeps the file's "geo" key-value
+// metadata) reads in DuckDB as the same geometries: ST_AsWKB equal row by
+// row (points, lines and polygons of random coordinates, and nulls).
+{
+  const wkt = [];
+  for (let i = 0; i < 400; i++) {
+    const c = () => `${(rand() * 360 - 180).toFixed(6)} ${(rand() * 180 - 90).toFixed(6)}`;
+    const k = i % 4;
+    wkt.push(k === 3 ? "NULL" : k === 0 ? `'POINT(${c()})'` : k === 1 ? `'LINESTRING(${c()}, ${c()}, ${c()})'`
+      : `'POLYGON((0 0, ${c()}, ${c()}, 0 0))'`);
+  }
+  const file = `${dir}/geo.parquet`, ours = `${dir}/geo_out.parquet`;
+  await conn.run(`COPY (SELECT i, g::GEOMETRY AS g FROM (VALUES ${wkt.map((w, i) => `(${i}, ${w})`).join(", ")}) t(i, g)) TO '${file}' (FORMAT PARQUET)`);
+  const sd = `${dir}/store${store++}`;
+  execFileSync(cli, ["--dir", sd, "put", "--key", "g", file]);
+  execFileSync(cli, ["--dir", sd, "get", "g", "-o", ours]);
+  const meta = JSON.parse(execFileSync(cli, ["--dir", sd, "meta", "g"], { encoding: "utf8" }));
+  check(meta.columns.map((c) => c.type).join(",") === "int32,binary", `GEOMETRY: meta types ${meta.columns.map((c) => c.type)}`);
+  const diff = await conn.runAndReadAll(`SELECT count(*)::INTEGER FROM
+    (SELECT i, hex(ST_AsWKB(g)) h FROM read_parquet('${file}')) a JOIN (SELECT i, hex(ST_AsWKB(g)) h FROM read_parquet('${ours}')) b USING (i)
+    WHERE a.h IS NOT DISTINCT FROM b.h`);
+  check(diff.getRows()[0][0] === wkt.length, `GEOMETRY: ${diff.getRows()[0][0]} of ${wkt.length} rows keep DuckDB's WKB`);
+  console.log(`types: ${wkt.length} GEOMETRY values read as their WKB bytes and kept`);
 }
 
 console.log(`${passed} passed, ${failed} failed`);
