@@ -105,7 +105,7 @@ static blobstore *open_store(const char *dir, const char *backend, int durabilit
 }
 
 /* fsyncs per second of small appends on this disk. */
-static double fsync_rate(const char *dir)
+static double fsync_rate_for(const char *dir, double secs)
 {
     char p[4200];
     snprintf(p, sizeof(p), "%s/fsync.tmp", dir);
@@ -113,7 +113,7 @@ static double fsync_rate(const char *dir)
     char buf[256] = {0};
     int n = 0;
     double t0 = now();
-    while (now() - t0 < 1.0) {
+    while (now() - t0 < secs) {
         if (write(fd, buf, sizeof(buf)) < 0 || fsync(fd) != 0)
             break;
         n++;
@@ -122,6 +122,11 @@ static double fsync_rate(const char *dir)
     close(fd);
     unlink(p);
     return rate;
+}
+
+static double fsync_rate(const char *dir)
+{
+    return fsync_rate_for(dir, 1.0);
 }
 
 /* What a user would write with SQLite alone to keep key + metadata + value:
@@ -416,22 +421,29 @@ static void small_values(const char *root, int n, double fsyncs)
          "the get's bound (14 columns read)");
 
     /* Durable single puts: the steady state (after 300 unmeasured puts, as the
-     * SQLite baseline gets too, while the WAL and the tree settle), next to
-     * the disk's fsync rate measured again just before. */
+     * SQLite baseline gets too, while the WAL and the tree settle), in 4
+     * rounds alternating with the disk's fsync rate (0.25 s each), the best
+     * of each: a single sample of either drifted by 10x with other work on
+     * this shared disk. */
     snprintf(dir, sizeof(dir), "%s/small-durable", root);
     bs__mkdir_p(dir, 0755);
-    int nd = n / 5 < 2000 ? n / 5 : 2000, warm = 300;
+    int nd = n / 5 < 2000 ? n / 5 : 2000, warm = 300, rounds = 4;
     sqlite_baseline(dir, nd + warm, warm, val, sizeof(val), 1, &base_ins, &base_sel);
-    double fs_now = fsync_rate(dir);
     bs = open_store(dir, "sqlite", BLOBSTORE_DURABILITY_DURABLE, NULL);
-    for (int i = -warm; i < nd; i++) {
-        if (i == 0)
-            t0 = now();
-        snprintf(key, sizeof(key), "key%08d", i + warm);
-        if (blobstore_put(NULL, bs, key, val, sizeof(val), NULL) != 0)
-            die("put");
+    double fs_now = 0;
+    put_rate = 0;
+    for (int i = -warm, r = 0; r < rounds; r++) {
+        fs_now = fmax(fs_now, fsync_rate_for(dir, 0.25));
+        t0 = now();
+        for (int k = 0; k < (r ? nd / rounds : warm + nd / rounds); k++, i++) {
+            if (i == 0)
+                t0 = now();
+            snprintf(key, sizeof(key), "key%08d", i + warm);
+            if (blobstore_put(NULL, bs, key, val, sizeof(val), NULL) != 0)
+                die("put");
+        }
+        put_rate = fmax(put_rate, nd / rounds / (now() - t0));
     }
-    put_rate = nd / (now() - t0);
     char target[96];
     snprintf(target, sizeof(target), "target >=0.8 x fsync rate (%.0f/s): %s", fs_now,
              put_rate >= 0.8 * fs_now ? "met" : "MISSED");
