@@ -455,6 +455,12 @@ BLOBSTORE_API int blobstore_get_fd(blobstore *bs, const char *key, int fd)
 /* ---- files read in parts ---- */
 
 #define RANGED_SPARE 16
+/* The end segments of the latest ranges released, kept loaded (the oldest
+ * dropped first): the next chunk or page read in order usually starts in
+ * the segment the last one ended in (or shares it: 64 MiB segments hold
+ * many), which is then not read and checked again; with two readers each
+ * holding a range, the four latest ends cover both. */
+#define RANGED_KEEP 4
 /* Each move splits the mapping into more VMAs (a 1 GB file read a column at
  * a time: ~80 -> ~560): past this many moves in one open, a spare's pages go
  * back to the kernel instead, far below vm.max_map_count (65530) even with
@@ -476,7 +482,8 @@ struct bs_ranged {
      * before they are loaded again): moved, not faulted in afresh, under
      * the next segments fetched. */
     size_t spare[RANGED_SPARE], nspare;
-    size_t moves; /* spares moved so far (at most RANGED_MOVES) */
+    size_t moves;                    /* spares moved so far (at most RANGED_MOVES) */
+    size_t keep[RANGED_KEEP], nkeep; /* released, still loaded, oldest first */
     pthread_mutex_t mu;
 };
 
@@ -622,6 +629,19 @@ int bs__ranged_fetch(bs_ranged *r, uint64_t off, uint64_t len)
     return rc;
 }
 
+/* Drop segment k's bytes (no fetch holds it): read and checked again if
+ * fetched again; its pages kept as a spare, or given back. */
+static void drop_segment(bs_ranged *r, size_t k)
+{
+    r->loaded[k] = 0;
+    if (!whole_pages(r, k))
+        return;
+    if (r->nspare < RANGED_SPARE)
+        r->spare[r->nspare++] = k;
+    else
+        madvise(r->data + k * r->seg, (size_t)r->seg, MADV_DONTNEED);
+}
+
 void bs__ranged_release(bs_ranged *r, uint64_t off, uint64_t len)
 {
     if (!r->mapped || len == 0 || off >= r->len)
@@ -633,13 +653,24 @@ void bs__ranged_release(bs_ranged *r, uint64_t off, uint64_t len)
     for (size_t k = first; k <= last; k++) {
         if (!r->refs[k] || --r->refs[k] || !r->loaded[k])
             continue;
-        r->loaded[k] = 0; /* read and checked again if fetched again */
-        if (!whole_pages(r, k))
+        if (k != first && k != last) { /* inside the range: the reader is done with it */
+            drop_segment(r, k);
             continue;
-        if (r->nspare < RANGED_SPARE)
-            r->spare[r->nspare++] = k;
-        else
-            madvise(r->data + k * r->seg, (size_t)r->seg, MADV_DONTNEED);
+        }
+        size_t x = 0;
+        while (x < r->nkeep && r->keep[x] != k)
+            x++;
+        if (x < r->nkeep) /* kept already: now the latest */
+            memmove(r->keep + x, r->keep + x + 1, (r->nkeep - x - 1) * sizeof(size_t));
+        else if (r->nkeep == RANGED_KEEP) { /* the oldest goes, unless fetched again */
+            size_t old = r->keep[0];
+            memmove(r->keep, r->keep + 1, (RANGED_KEEP - 1) * sizeof(size_t));
+            if (!r->refs[old] && r->loaded[old])
+                drop_segment(r, old);
+        } else {
+            r->nkeep++;
+        }
+        r->keep[r->nkeep - 1] = k;
     }
     pthread_mutex_unlock(&r->mu);
 }

@@ -1278,7 +1278,8 @@ TEST(array_slices_read_only_the_chunks_they_touch)
         for (int k = 0; k < 10; k++)
             CHECK(((double *)s.data)[r * 10 + k] == v[(size_t)(1000 + r) * C + 10 + k]);
     blobstore_array_clear(&s);
-    /* The whole array: one read of the whole file, checked by its SHA-256. */
+    /* The whole array: a chunk at a time, every byte of the file read once
+     * (the segment two chunks share kept for the second). */
     c.bytes_read = 0;
     blobstore_array all;
     CHECK_EQ(blobstore_array_get(&all, bs, "a"), 0);

@@ -360,16 +360,25 @@ static int decode_chunk(const b2nd_file *f, int64_t ci, uint8_t *buf, int nt)
     }
     size_t at = f->header_len + (size_t)off;
     size_t room = (size_t)(f->cbytes - off); /* a chunk ends where the chunks end */
-    int rc = 0;
+    int rc = 0, held = 0;                    /* fetches that succeeded */
+    size_t head = room < 32 ? room : 32, clen = 0;
     if (f->fetch) { /* the chunk's header, then the chunk */
         b2_chunk_info info;
-        if ((rc = f->fetch(f->fetch_ctx, at, room < 32 ? room : 32)) == 0 &&
-            (rc = bs__b2_chunk_info(&info, f->data + at, room)) == 0)
-            rc = f->fetch(f->fetch_ctx, at, info.cbytes);
+        rc = f->fetch(f->fetch_ctx, at, head);
+        held = rc == 0;
+        if (!rc && (rc = bs__b2_chunk_info(&info, f->data + at, room)) == 0 &&
+            (rc = f->fetch(f->fetch_ctx, at, info.cbytes)) == 0) {
+            clen = info.cbytes;
+            held = 2;
+        }
     }
     if (!rc)
         rc = nt ? bs__b2_chunk_decode_nt(f->data + at, room, buf, f->chunk_nbytes)
                 : bs__b2_chunk_decode(f->data + at, room, buf, f->chunk_nbytes);
+    if (f->release && held)
+        f->release(f->fetch_ctx, at, head);
+    if (f->release && held == 2)
+        f->release(f->fetch_ctx, at, clen);
     if (rc)
         bs__error_wrap(rc, "chunk %lld", (long long)ci);
     return rc;

@@ -246,16 +246,26 @@ static int fetch_cb(void *ctx, uint64_t off, uint64_t len)
     return bs__ranged_fetch(ctx, off, len);
 }
 
-/* Open the stored .b2nd file of key: all of it (whole), or reading only
- * what the decoding touches. */
-static int open_file(bs_ranged **r, b2nd_file *f, blobstore *bs, const char *key, int whole)
+static void release_cb(void *ctx, uint64_t off, uint64_t len)
 {
-    int rc = bs__ranged_open(r, bs, key, "b2nd", "an array", whole);
+    bs__ranged_release(ctx, off, len);
+}
+
+/* Open the stored .b2nd file of key, reading only what the decoding
+ * touches, each chunk's bytes released once decoded: a whole array is read
+ * holding the array and a few segments of the file, not the file too (a
+ * file of BS_RANGED_MIN or less, or without segment checksums, is read
+ * whole). */
+static int open_file(bs_ranged **r, b2nd_file *f, blobstore *bs, const char *key)
+{
+    int rc = bs__ranged_open(r, bs, key, "b2nd", "an array", 0);
     if (rc)
         return rc;
     size_t len;
     const uint8_t *data = bs__ranged_data(*r, &len);
-    if ((rc = bs__b2nd_open_ranged(f, data, len, fetch_cb, *r)) != 0) {
+    if ((rc = bs__b2nd_open_ranged(f, data, len, fetch_cb, *r)) == 0) {
+        f->release = release_cb;
+    } else {
         if (rc != BLOBSTORE_EUNSUPPORTED && rc != BLOBSTORE_EIO && rc != BLOBSTORE_ENOTFOUND &&
             rc != BLOBSTORE_ENOMEM)
             rc = BLOBSTORE_ECORRUPT;
@@ -272,7 +282,7 @@ static int get_box_once(blobstore_array *out, blobstore *bs, const char *key, co
     memset(out, 0, sizeof(*out));
     bs_ranged *r;
     b2nd_file f;
-    int rc = open_file(&r, &f, bs, key, start == NULL);
+    int rc = open_file(&r, &f, bs, key);
     if (rc)
         return rc;
     int64_t lo[B2ND_MAX_DIM] = {0}, hi[B2ND_MAX_DIM];

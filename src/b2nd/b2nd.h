@@ -110,6 +110,9 @@ typedef struct {
 /* Ranged reading: makes [off, off + len) of the file's bytes valid before
  * they are read (the bytes are then a sparse buffer); 0 or an error. */
 typedef int (*b2nd_fetch_fn)(void *ctx, uint64_t off, uint64_t len);
+/* Undo one fetch that succeeded (the same off and len): its bytes may be
+ * dropped, and are fetched again if needed. */
+typedef void (*b2nd_release_fn)(void *ctx, uint64_t off, uint64_t len);
 
 /* An opened .b2nd file (borrowing the caller's bytes). */
 typedef struct {
@@ -117,6 +120,10 @@ typedef struct {
     size_t len;
     b2nd_fetch_fn fetch; /* NULL: data holds the whole file */
     void *fetch_ctx;
+    /* NULL, or set after the open: each chunk's fetches are released once
+     * it is decoded (a whole array read holds a few chunks, not the file;
+     * the header and offsets index stay) */
+    b2nd_release_fn release;
     b2nd_desc desc;
     size_t header_len;
     int64_t nchunks;
