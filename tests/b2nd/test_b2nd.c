@@ -755,6 +755,21 @@ TEST(arrays_through_the_store)
 
 static long env_long(const char *name, long dflt);
 
+/* The path of key's blob file in the filesystem store at dir (path: 8192
+ * bytes), from its get_metadata; 0 when found. */
+static int blob_path(blobstore *bs, const char *dir, const char *key, char *path)
+{
+    char *meta, name[128];
+    if (blobstore_get_metadata(&meta, bs, key) != 0)
+        return -1;
+    const char *b = strstr(meta, "\"blob\":\"");
+    int ok = b && sscanf(b + 8, "%127[^\"]", name) == 1;
+    blobstore_free(meta);
+    if (ok)
+        snprintf(path, 8192, "%s/blobs/%.2s/%s", dir, name, name);
+    return ok ? 0 : -1;
+}
+
 /* blobstore_get of an array's file (stored as it is, read straight into the
  * result, segment by segment): the file's bytes exactly; a flipped byte, a
  * file cut short and a file with bytes appended each read as corrupt, no
@@ -773,20 +788,12 @@ TEST(array_file_get_reads_whole_and_refuses_damage)
         double *v = malloc(n * sizeof(double));
         CHECK(v != NULL);
         uint64_t x = seed + (uint64_t)t;
-        for (size_t i = 0; i < n; i++) {
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            v[i] = (double)(x >> 11);
-        }
+        for (size_t i = 0; i < n; i++)
+            v[i] = (double)(xs_next(&x) >> 11);
         blobstore_array a = {"<f8", 1, {(int64_t)n}, v, n * sizeof(double), 0};
         CHECK_EQ(blobstore_array_put(NULL, bs, "g", &a, NULL), 0);
-        char *meta;
-        CHECK_EQ(blobstore_get_metadata(&meta, bs, "g"), 0);
-        const char *b = strstr(meta, "\"blob\":\"");
-        CHECK(b != NULL);
-        char name[128], path[8192];
-        CHECK_EQ(sscanf(b + 8, "%127[^\"]", name), 1);
-        blobstore_free(meta);
-        snprintf(path, sizeof(path), "%s/blobs/%.2s/%s", dir, name, name);
+        char path[8192];
+        CHECK_EQ(blob_path(bs, dir, "g", path), 0);
         bs_buf file = {0};
         CHECK_EQ(bs__read_file(path, &file), 0);
         void *out;
@@ -844,10 +851,8 @@ TEST(array_get_holds_the_array_not_the_file)
     double *v = malloc(n * sizeof(double));
     CHECK(v != NULL);
     uint64_t x = seed;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        v[i] = (double)(x >> 11) * (i % 3 ? 1.0 : 1e-300);
-    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = (double)(xs_next(&x) >> 11) * (i % 3 ? 1.0 : 1e-300);
     static const char *codecs[] = {"lz4", "none"};
     for (int c = 0; c < 2; c++) {
         blobstore_array a = {"<f8", 1, {(int64_t)n}, v, n * sizeof(double), 0};
@@ -859,11 +864,9 @@ TEST(array_get_holds_the_array_not_the_file)
         long long file_size = 0;
         const char *fs = strstr(meta, "\"file_size\":");
         CHECK(fs != NULL && sscanf(fs + 12, "%lld", &file_size) == 1);
-        const char *b = strstr(meta, "\"blob\":\"");
-        char name[128], path[8192];
-        CHECK(b != NULL && sscanf(b + 8, "%127[^\"]", name) == 1);
         blobstore_free(meta);
-        snprintf(path, sizeof(path), "%s/blobs/%.2s/%s", dir, name, name);
+        char path[8192];
+        CHECK_EQ(blob_path(bs, dir, "big", path), 0);
         blobstore_array got;
         CHECK(test_peak_reset());
         long rss0 = test_vm_kib("VmRSS");
@@ -904,15 +907,8 @@ TEST(array_blob_file_is_the_b2nd_file_and_corruption_is_caught)
         data[i] = i;
     blobstore_array a = {"<i4", 1, {5000}, data, sizeof(data), 0};
     CHECK_EQ(blobstore_array_put(NULL, bs, "v", &a, NULL), 0);
-    char *meta;
-    CHECK_EQ(blobstore_get_metadata(&meta, bs, "v"), 0);
-    const char *b = strstr(meta, "\"blob\":\"");
-    CHECK(b != NULL);
-    char name[128];
-    CHECK_EQ(sscanf(b + 8, "%127[^\"]", name), 1);
-    blobstore_free(meta);
     char path[8192];
-    snprintf(path, sizeof(path), "%s/blobs/%.2s/%s", dir, name, name);
+    CHECK_EQ(blob_path(bs, dir, "v", path), 0);
     bs_buf buf = {0};
     CHECK_EQ(bs__read_file(path, &buf), 0);
     b2nd_file f; /* the file on disk opens as a .b2nd as it is */
