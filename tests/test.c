@@ -61,6 +61,20 @@ int test_peak_reset(void)
     return ok;
 }
 
+int test_blob_path(char *path, size_t n, blobstore *bs, const char *dir, const char *key)
+{
+    char *meta, name[128];
+    if (blobstore_get_metadata(&meta, bs, key) != 0)
+        return -1;
+    const char *b = strstr(meta, "\"blob\":\"");
+    int ok = b && sscanf(b + 8, "%127[^\"]", name) == 1;
+    blobstore_free(meta);
+    if (!ok)
+        return -1;
+    snprintf(path, n, "%s/blobs/%.2s/%s", dir, name, name);
+    return 0;
+}
+
 const char *test_tmpdir(void)
 {
     if (!tmp_root[0]) {

@@ -9,6 +9,8 @@
 #ifndef BLOBSTORE_TEST_H
 #define BLOBSTORE_TEST_H
 
+#include "blobstore.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,9 @@ const char *test_source_path(const char *rel);
 long test_vm_kib(const char *field);
 /* Reset the process's peak RSS (VmHWM) to its RSS now; 0 when it cannot. */
 int test_peak_reset(void);
+/* The path of key's blob file in the filesystem store at dir (shards of
+ * the default two characters), from its get_metadata; 0, or -1. */
+int test_blob_path(char *path, size_t n, blobstore *bs, const char *dir, const char *key);
 int test_main(const test_case *tests, size_t n, int argc, char **argv);
 
 #define TEST(name) static void name(void)

@@ -1225,13 +1225,8 @@ TEST(raw_blob_without_segment_checksums_is_checked_by_sha256)
     char data[3000];
     memset(data, 'r', sizeof(data));
     CHECK_EQ(blobstore_put_ex(NULL, bs, "raw", data, sizeof(data), &po), 0);
-    char *m;
-    CHECK_EQ(blobstore_get_metadata(&m, bs, "raw"), 0);
-    char name[128];
-    CHECK_EQ(sscanf(strstr(m, "\"blob\":\"") + 8, "%127[^\"]", name), 1);
-    blobstore_free(m);
     char path[8192];
-    snprintf(path, sizeof(path), "%s/blobs/%.2s/%s", dir, name, name);
+    CHECK_EQ(test_blob_path(path, sizeof(path), bs, dir, "raw"), 0);
     int fd = open(path, O_WRONLY);
     CHECK(fd >= 0);
     CHECK_EQ(pwrite(fd, "X", 1, 1500), 1);

@@ -755,21 +755,6 @@ TEST(arrays_through_the_store)
 
 static long env_long(const char *name, long dflt);
 
-/* The path of key's blob file in the filesystem store at dir (path: 8192
- * bytes), from its get_metadata; 0 when found. */
-static int blob_path(blobstore *bs, const char *dir, const char *key, char *path)
-{
-    char *meta, name[128];
-    if (blobstore_get_metadata(&meta, bs, key) != 0)
-        return -1;
-    const char *b = strstr(meta, "\"blob\":\"");
-    int ok = b && sscanf(b + 8, "%127[^\"]", name) == 1;
-    blobstore_free(meta);
-    if (ok)
-        snprintf(path, 8192, "%s/blobs/%.2s/%s", dir, name, name);
-    return ok ? 0 : -1;
-}
-
 /* blobstore_get of an array's file (stored as it is, read straight into the
  * result, segment by segment): the file's bytes exactly; a flipped byte, a
  * file cut short and a file with bytes appended each read as corrupt, no
@@ -793,7 +778,7 @@ TEST(array_file_get_reads_whole_and_refuses_damage)
         blobstore_array a = {"<f8", 1, {(int64_t)n}, v, n * sizeof(double), 0};
         CHECK_EQ(blobstore_array_put(NULL, bs, "g", &a, NULL), 0);
         char path[8192];
-        CHECK_EQ(blob_path(bs, dir, "g", path), 0);
+        CHECK_EQ(test_blob_path(path, sizeof(path), bs, dir, "g"), 0);
         bs_buf file = {0};
         CHECK_EQ(bs__read_file(path, &file), 0);
         void *out;
@@ -866,7 +851,7 @@ TEST(array_get_holds_the_array_not_the_file)
         CHECK(fs != NULL && sscanf(fs + 12, "%lld", &file_size) == 1);
         blobstore_free(meta);
         char path[8192];
-        CHECK_EQ(blob_path(bs, dir, "big", path), 0);
+        CHECK_EQ(test_blob_path(path, sizeof(path), bs, dir, "big"), 0);
         blobstore_array got;
         CHECK(test_peak_reset());
         long rss0 = test_vm_kib("VmRSS");
@@ -908,7 +893,7 @@ TEST(array_blob_file_is_the_b2nd_file_and_corruption_is_caught)
     blobstore_array a = {"<i4", 1, {5000}, data, sizeof(data), 0};
     CHECK_EQ(blobstore_array_put(NULL, bs, "v", &a, NULL), 0);
     char path[8192];
-    CHECK_EQ(blob_path(bs, dir, "v", path), 0);
+    CHECK_EQ(test_blob_path(path, sizeof(path), bs, dir, "v"), 0);
     bs_buf buf = {0};
     CHECK_EQ(bs__read_file(path, &buf), 0);
     b2nd_file f; /* the file on disk opens as a .b2nd as it is */

@@ -33,21 +33,6 @@ static uint64_t sm_next(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-/* The path of key's blob file. */
-static int blob_path(char *path, size_t n, blobstore *bs, const char *dir, const char *key)
-{
-    char *meta, name[128];
-    if (blobstore_get_metadata(&meta, bs, key) != 0)
-        return -1;
-    const char *b = strstr(meta, "\"blob\":\"");
-    int ok = b && sscanf(b + 8, "%127[^\"]", name) == 1;
-    blobstore_free(meta);
-    if (!ok)
-        return -1;
-    snprintf(path, n, "%s/blobs/%.2s/%s", dir, name, name);
-    return 0;
-}
-
 /* Flip one bit of the file at off (in place: a mapping of it sees it). */
 static int flip(const char *path, uint64_t off)
 {
@@ -135,7 +120,7 @@ static int map_case(uint64_t seed, blobstore *bs, const char *dir, int *zero_chu
     }
     /* The file: a .b2nd whose chunks' items lie on 64 KiB boundaries when
      * there are several, each chunk a slab of whole rows. */
-    if (!bad && (blob_path(path, sizeof(path), bs, dir, key) != 0 ||
+    if (!bad && (test_blob_path(path, sizeof(path), bs, dir, key) != 0 ||
                  bs__read_file(path, &file) != 0 || bs__b2nd_open(&f, file.data, file.len) != 0))
         bad = printf("  the blob file does not open: %s\n", blobstore_errmsg()) > 0;
     for (int64_t i = 0; !bad && i < f.nchunks; i++) {
@@ -272,7 +257,7 @@ TEST(damage_is_found_by_map_or_verify)
     for (int w = 0; w < 4; w++) {
         CHECK_EQ(blobstore_array_put(NULL, bs, "a", &a, NULL), 0);
         char path[4096];
-        CHECK_EQ(blob_path(path, sizeof(path), bs, dir, "a"), 0);
+        CHECK_EQ(test_blob_path(path, sizeof(path), bs, dir, "a"), 0);
         bs_buf file = {0};
         CHECK_EQ(bs__read_file(path, &file), 0);
         b2nd_file f;
