@@ -168,7 +168,6 @@ size_t bs__pq_i64_text(char *buf, int64_t v)
 /* |v| (finite, not 0) at 17 digits (scaled): */
 typedef struct {
     int x;                 /* the decimal exponent of the first digit */
-    uint64_t n;            /* the digits, rounded: 10^16 <= n < 10^17 */
     unsigned __int128 h;   /* |v| * 10^(16-x) = h * 2^-sh, less under 2 units of h */
     int sh, e2;            /* |v| = mm * 2^e2, mm's top bit 63 */
     int exact;             /* h is exact */
@@ -176,8 +175,9 @@ typedef struct {
     int ten_exact;         /* ... exactly */
 } scaled17;
 
-/* -1: undecided (the caller's slow path). Near a half, n may be one unit
- * off (and x then too, by one, at a power of ten). */
+/* -1: undecided (the caller's slow path). x is where |v| rounded to 17
+ * digits has its first (near a half of the last it may be one off, at a
+ * power of ten). */
 static int scaled(double v, scaled17 *o)
 {
     uint64_t bits;
@@ -208,17 +208,17 @@ static int scaled(double v, scaled17 *o)
         o->sh = -(o->e2 + t->e) - 64; /* v * 10^q ~ h * 2^-sh */
         if (o->sh <= 1 || o->sh >= 128 || (o->h >> o->sh) >> 63)
             return -1;
-        o->n = (uint64_t)(o->h >> o->sh);
+        uint64_t n = (uint64_t)(o->h >> o->sh); /* the digits, rounded: 10^16..10^17 - 1 */
         o->ten = (unsigned __int128)t->hi << 64 | t->lo;
         /* 10^q for q in 0..55 is exact in the table (5^55 < 2^128) */
         o->ten_exact = q >= 0 && q <= 55;
         o->exact = o->ten_exact && (uint64_t)a == 0;
         unsigned __int128 frac = o->h & (((unsigned __int128)1 << o->sh) - 1);
         unsigned __int128 half = (unsigned __int128)1 << (o->sh - 1);
-        o->n += frac > half;
-        if (o->n >= upper)
+        n += frac > half;
+        if (n >= upper)
             o->x++;
-        else if (o->n < lower)
+        else if (n < lower)
             o->x--;
         else
             return 0;
