@@ -340,11 +340,40 @@ void bs__sha256_free(bs_sha256 *h)
     }
 }
 
+/* One context per thread for the one-shot hash, kept across calls: a
+ * small value's hash is then an init, an update and a final on it, where
+ * EVP_Digest allocates a context and the provider's state and frees both
+ * (a put of a 200-byte value through PostgreSQL spent ~3 us of its client
+ * CPU there, cache-cold after each round trip). Freed when the thread
+ * exits. */
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+static int ctx_key_ok;
+
+static void ctx_free(void *p)
+{
+    EVP_MD_CTX_free(p);
+}
+
+static void ctx_key_make(void)
+{
+    ctx_key_ok = pthread_key_create(&ctx_key, ctx_free) == 0;
+}
+
 void bs__sha256_hex(char out[65], const void *p, size_t n)
 {
     unsigned char md[32];
     unsigned int len = 0;
-    EVP_Digest(p, n, md, &len, sha256_md(), NULL);
+    pthread_once(&ctx_once, ctx_key_make);
+    EVP_MD_CTX *c = ctx_key_ok ? pthread_getspecific(ctx_key) : NULL;
+    if (!c && ctx_key_ok && (c = EVP_MD_CTX_new()) != NULL &&
+        pthread_setspecific(ctx_key, c) != 0) {
+        EVP_MD_CTX_free(c);
+        c = NULL;
+    }
+    if (!c || EVP_DigestInit_ex(c, sha256_md(), NULL) != 1 || EVP_DigestUpdate(c, p, n) != 1 ||
+        EVP_DigestFinal_ex(c, md, &len) != 1)
+        EVP_Digest(p, n, md, &len, sha256_md(), NULL);
     bs__hex(out, md, 32);
 }
 

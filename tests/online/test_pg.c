@@ -11,6 +11,7 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char url[1024];
@@ -442,10 +443,11 @@ TEST(pg_schema_is_migrated_and_versions_checked)
                           "'blobstore_entries_blob' AND indexdef LIKE '%WHERE (blob IS NOT NULL)'";
     CHECK_EQ(pg_exec(partial), 0);
     CHECK_EQ(pg_exec("SELECT 1 / count(*) FROM blobstore_schema WHERE version = 4"), 0);
+    CHECK_EQ(pg_exec("SELECT 1 / count(*) FROM blobstore_schema WHERE version = 5"), 0);
     /* ...and version 3's index of every entry is made so. */
     CHECK_EQ(pg_exec("DROP INDEX blobstore_entries_blob;"
                      "CREATE INDEX blobstore_entries_blob ON blobstore_entries (blob);"
-                     "DELETE FROM blobstore_schema WHERE version = 4"),
+                     "DELETE FROM blobstore_schema WHERE version >= 4"),
              0);
     CHECK_EQ(pg_exec(partial), -1);
     CHECK_EQ(blobstore_meta_backend_pg_new(&be, url), 0);
@@ -456,6 +458,119 @@ TEST(pg_schema_is_migrated_and_versions_checked)
     CHECK_EQ(pg_exec("INSERT INTO blobstore_schema VALUES (99)"), 0);
     CHECK_EQ(blobstore_meta_backend_pg_new(&be, url), BLOBSTORE_EUNSUPPORTED);
     CHECK(strstr(blobstore_errmsg(), "schema version 99") != NULL);
+}
+
+/* Schema 5: a value kept inline is a compact frame (magic 0xB5, 10 bytes
+ * beside the stored bytes); rows of schema 4 keep their full frames, read as
+ * before. Seeded random values of every codec, compressible or not, at the
+ * edges of the sizes kept inline; half are turned into the full frames a
+ * schema 4 library wrote (bs__inline_to_frame, the conversion migrate uses)
+ * with the version set back to 4; the next open raises it again and all read
+ * back equal, verify finds them sound, an overwrite writes a compact frame,
+ * and a flipped byte in either kind of frame is damage. */
+TEST(pg_inline_values_are_compact_frames_and_full_ones_still_read)
+{
+    CHECK_EQ(fresh_db(), 0);
+    unsigned seed = (unsigned)time(NULL);
+    printf("seed %u\n", seed);
+    srand(seed);
+    static const char *const codecs[] = {"lz4", "zstd", "gzip", "blosclz", "none"};
+    enum { N = 40 };
+    static unsigned char vals[N][4096];
+    size_t lens[N];
+    blobstore *bs = open_pg("memory", 0);
+    CHECK(bs != NULL);
+    for (int i = 0; i < N; i++) {
+        static const size_t edge[] = {0, 1, 2, 9, 10, 11, 4095, 4096};
+        lens[i] = i < 8 ? edge[i] : (size_t)(rand() % 4097);
+        int compressible = rand() % 2;
+        for (size_t j = 0; j < lens[i]; j++)
+            vals[i][j] = (unsigned char)(compressible ? "abcab"[rand() % 5] : rand());
+        char key[16];
+        snprintf(key, sizeof(key), "c%02d", i);
+        blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+        po.compression = codecs[i % 5];
+        CHECK_EQ(blobstore_put_ex(NULL, bs, key, vals[i], lens[i], &po), 0);
+    }
+    blobstore_close(bs);
+    PGconn *c = PQconnectdb(url);
+    CHECK_EQ(PQstatus(c), CONNECTION_OK);
+    char q[512];
+    snprintf(q, sizeof(q),
+             "SELECT count(*) FROM blobstore_entries WHERE get_byte(data, 0) = 181 AND "
+             "length(data) <= size + %d AND file_size = length(data) AND blob IS NULL",
+             BS_INLINE_OVERHEAD);
+    CHECK_EQ(pg_count(c, q), N);
+    CHECK_EQ(pg_count(c, "SELECT count(*) FROM blobstore_schema WHERE version = 5"), 1);
+    /* The odd keys as a schema 4 library wrote them: full frames. */
+    for (int i = 1; i < N; i += 2) {
+        char key[16];
+        snprintf(key, sizeof(key), "c%02d", i);
+        const char *kv[1] = {key};
+        PGresult *r = PQexecParams(c,
+                                   "SELECT data, content_hash, size FROM blobstore_entries "
+                                   "WHERE key = $1",
+                                   1, NULL, kv, NULL, NULL, 1);
+        CHECK(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1);
+        char hash[65];
+        snprintf(hash, sizeof(hash), "%.*s", PQgetlength(r, 0, 1), PQgetvalue(r, 0, 1));
+        bs_buf full = {0};
+        size_t clen = (size_t)PQgetlength(r, 0, 0);
+        CHECK_EQ(bs__inline_to_frame(PQgetvalue(r, 0, 0), clen, hash, lens[i], NULL, &full), 0);
+        PQclear(r);
+        CHECK(full.len > clen && full.data[0] != 0xB5);
+        const char *uv[2] = {(const char *)full.data, key};
+        int ul[2] = {(int)full.len, 0}, uf[2] = {1, 0};
+        r = PQexecParams(c,
+                         "UPDATE blobstore_entries SET data = $1::bytea, "
+                         "file_size = length($1::bytea) WHERE key = $2",
+                         2, NULL, uv, ul, uf, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            fprintf(stderr, "  %s", PQerrorMessage(c));
+        CHECK(PQresultStatus(r) == PGRES_COMMAND_OK && atoi(PQcmdTuples(r)) == 1);
+        PQclear(r);
+        bs__buf_free(&full);
+    }
+    CHECK_EQ(pg_exec("DELETE FROM blobstore_schema WHERE version = 5"), 0);
+    CHECK_EQ(pg_count(c, q), N / 2);
+    bs = open_pg("memory", 0);
+    CHECK(bs != NULL);
+    CHECK_EQ(pg_count(c, "SELECT count(*) FROM blobstore_schema WHERE version = 5"), 1);
+    for (int i = 0; i < N; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "c%02d", i);
+        void *v = NULL;
+        size_t n = 0;
+        CHECK_EQ(blobstore_get(&v, &n, bs, key), 0);
+        if (n != lens[i] || (n && memcmp(v, vals[i], n) != 0))
+            test__fail(__FILE__, __LINE__, "%s (%s, %zu bytes, %s frame) reads back other bytes",
+                       key, codecs[i % 5], lens[i], i % 2 ? "full" : "compact");
+        blobstore_free(v);
+    }
+    blobstore_verify_stats st;
+    CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
+    CHECK_EQ(st.ok, N);
+    CHECK_EQ(st.corrupt, 0);
+    /* an overwrite of a full frame writes a compact one */
+    CHECK_EQ(blobstore_put(NULL, bs, "c01", vals[3], lens[3], NULL), 0);
+    CHECK_EQ(pg_count(c, q), N / 2 + 1);
+    void *v = NULL;
+    size_t n = 0;
+    CHECK_EQ(blobstore_get(&v, &n, bs, "c01"), 0);
+    CHECK(n == lens[3] && memcmp(v, vals[3], n) == 0);
+    blobstore_free(v);
+    /* a byte flipped in the middle of a compact frame (c12) and of a full
+     * one (c13): damage, reported as such */
+    CHECK_EQ(pg_exec("UPDATE blobstore_entries SET data = set_byte(data, length(data) / 2, "
+                     "get_byte(data, length(data) / 2) # 1) WHERE key IN ('c12', 'c13')"),
+             0);
+    CHECK_EQ(blobstore_get(&v, &n, bs, "c12"), BLOBSTORE_ECORRUPT);
+    CHECK_EQ(blobstore_get(&v, &n, bs, "c13"), BLOBSTORE_ECORRUPT);
+    CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
+    CHECK_EQ(st.corrupt, 2);
+    CHECK_EQ(st.ok, N - 2);
+    blobstore_close(bs);
+    PQfinish(c);
 }
 
 TEST(pg_unreachable_server_is_a_clear_error)
@@ -478,6 +593,7 @@ static const test_case tests[] = {
     TEST_ENTRY(pg_put_takes_the_write_lock_and_reconnects),
     TEST_ENTRY(pg_put_removes_the_blob_it_replaces),
     TEST_ENTRY(pg_schema_is_migrated_and_versions_checked),
+    TEST_ENTRY(pg_inline_values_are_compact_frames_and_full_ones_still_read),
     TEST_ENTRY(pg_unreachable_server_is_a_clear_error),
 };
 TEST_MAIN(tests)
