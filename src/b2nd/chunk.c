@@ -465,7 +465,7 @@ static int decode_block(const uint8_t *c, const b2_chunk_info *ci, size_t b, siz
      * stream is a byte plane, unshuffled from where it lies (a stream stored
      * as it is: in the chunk itself) straight into out, no copy between. */
     int shuffle_ts = 0;
-    if (!expect && last_filter >= 0 && ci->filters[last_filter] == B2_SHUFFLE) {
+    if (last_filter >= 0 && ci->filters[last_filter] == B2_SHUFFLE) {
         shuffle_ts = ci->filters_meta[last_filter] ? ci->filters_meta[last_filter] : ci->typesize;
         for (int i = 0; i < last_filter; i++)
             if (ci->filters[i] != B2_NOFILTER && ci->filters[i] != B2_TRUNC_PREC)
@@ -509,11 +509,15 @@ static int decode_block(const uint8_t *c, const b2_chunk_info *ci, size_t b, siz
         rc = differs(off);
     if (rc || last_filter < 0)
         return rc;
+    if (planes && expect) { /* the reader's steps, into tmp2, compared */
+        unshuffle_planes(shuffle_ts, neblock, plane, tmp2, 0);
+        return memcmp(tmp2, expect + off, bsize) != 0 ? differs(off) : 0;
+    }
     if (planes) {
         unshuffle_planes(shuffle_ts, neblock, plane, out + off, nt);
         return 0;
     }
-    if (shuffle_ts) { /* the streams are not the planes: unshuffled from tmp into out */
+    if (shuffle_ts && !expect) { /* the streams are not the planes: unshuffled from tmp */
         bs__b2_unshuffle(shuffle_ts, bsize, tmp, out + off);
         return 0;
     }

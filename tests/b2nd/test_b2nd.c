@@ -1332,6 +1332,70 @@ TEST(write_back_check_refuses_a_damaged_write)
     blobstore_close(bs);
 }
 
+/* The check decodes a split block as the reader does, unshuffling from the
+ * streams where they lie (a stream lz4 could not shrink: in the chunk
+ * itself): a byte damaged in such a stream, after it was written, is caught,
+ * for each type size; seeded random low bytes, a zero high byte. */
+TEST(write_back_check_reads_stored_streams_where_they_lie)
+{
+    uint64_t seed = (uint64_t)env_long("B2ND_CHECK_SEED", 20261203), x = seed;
+    printf("  write_back_check_reads_stored_streams_where_they_lie: seed %llu "
+           "(B2ND_CHECK_SEED)\n",
+           (unsigned long long)seed);
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "filesystem");
+    CHECK(bs != NULL);
+    static const char *dtypes[] = {"<u2", "<u4", "<f8", "<c16"};
+    size_t n = 100003;
+    for (int t = 0; t < 4; t++) {
+        int ts = t == 0 ? 2 : t == 1 ? 4 : t == 2 ? 8 : 16;
+        uint8_t *data = malloc(n * (size_t)ts);
+        for (size_t i = 0; i < n * (size_t)ts; i++)
+            data[i] = i % (size_t)ts == (size_t)ts - 1 ? 0 : (uint8_t)xs_next(&x);
+        b2nd_desc d = {"", 0, 1, {(int64_t)n}, {0}, {0}};
+        snprintf(d.dtype, sizeof(d.dtype), "%s", dtypes[t]);
+        b2nd_write_options w = {"lz4", 5, 0, 1, NULL, NULL};
+        uint8_t *file;
+        size_t len;
+        b2nd_file f;
+        CHECK_EQ(bs__b2nd_write(&file, &len, &d, data, 0, &w), 0);
+        CHECK_EQ(bs__b2nd_open(&f, file, len), 0);
+        const uint8_t *c = file + f.header_len + f.offsets[0];
+        size_t blocksize = le32_at(c + 8), nblocks = (le32_at(c + 4) + blocksize - 1) / blocksize;
+        CHECK((c[2] & 0x02) == 0);                                       /* not memcpyed */
+        CHECK_EQ(le32_at(c + 32 + 4 * nblocks), blocksize / (size_t)ts); /* stream 0 as it is */
+        bs__b2nd_close(&f);
+        free(file);
+        blobstore_array a = {"", 1, {(int64_t)n}, data, n * (size_t)ts, 0};
+        snprintf(a.dtype, sizeof(a.dtype), "%s", dtypes[t]);
+        blobstore_array_options o = BLOBSTORE_ARRAY_OPTIONS_INIT;
+        o.compression = "lz4";
+        for (int threads = 0; threads < 2; threads++) {
+            o.nthreads = threads;
+            fault_piece = 0;
+            fault_at = (long)(32 + 4 * nblocks + 4 + 100);
+            faults = 0;
+            bs__b2_write_fault = damage;
+            int rc = blobstore_array_put(NULL, bs, "s", &a, &o);
+            bs__b2_write_fault = NULL;
+            fault_at = -1;
+            CHECK_EQ(faults, 1);
+            CHECK_EQ(rc, BLOBSTORE_ECORRUPT);
+            CHECK(strstr(blobstore_errmsg(), "write-back check") != NULL);
+            CHECK_EQ(blobstore_exists(bs, "s"), 0);
+        }
+        CHECK_EQ(blobstore_array_put(NULL, bs, "s", &a, &o), 0);
+        blobstore_array back;
+        CHECK_EQ(blobstore_array_get(&back, bs, "s"), 0);
+        CHECK_EQ(back.nbytes, n * (size_t)ts);
+        CHECK_MEM(back.data, data, n * (size_t)ts);
+        blobstore_array_clear(&back);
+        CHECK_EQ(blobstore_delete(bs, "s"), 0);
+        free(data);
+    }
+    blobstore_close(bs);
+}
+
 /* ---- the random differential suite ----
  *
  * Random arrays (every dtype, both byte orders, ranks 0-6, irregular shapes
@@ -1620,6 +1684,7 @@ static const test_case tests[] = {
     TEST_ENTRY(unsupported_dtypes_are_named),
     TEST_ENTRY(store_refuses_defect_files),
     TEST_ENTRY(write_back_check_refuses_a_damaged_write),
+    TEST_ENTRY(write_back_check_reads_stored_streams_where_they_lie),
     TEST_ENTRY(random_differential),
 };
 TEST_MAIN(tests)
