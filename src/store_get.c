@@ -462,18 +462,25 @@ BLOBSTORE_API int blobstore_get_fd(blobstore *bs, const char *key, int fd)
  * holding a range, the four latest ends cover both. */
 #define RANGED_KEEP 4
 /* Each move splits the mapping into more VMAs (a 1 GB file read a column at
- * a time: ~80 -> ~560): past this many moves in one open, a spare's pages go
- * back to the kernel instead, far below vm.max_map_count (65530) even with
- * a few reads at once. */
+ * a time: ~80 -> ~560): past this many moves in one mapping (over the opens
+ * that reuse it, below), a spare's pages go back to the kernel instead, far
+ * below vm.max_map_count (65530) even with a few reads at once. */
 #define RANGED_MOVES 1024
+
+/* Segment states (loaded[]). A segment being read (LOADING) has its pages
+ * to itself: the read and the checksum run without the lock, so that
+ * several workers read and check segments at once; a fetch that needs a
+ * segment another one is loading waits for it. */
+enum { SEG_ABSENT = 0, SEG_LOADED = 1, SEG_LOADING = 2 };
 
 struct bs_ranged {
     blobstore *bs;
     char *blob;
     uint8_t *data;
     size_t len;
-    int mapped;   /* data is a sparse mapping filled segment by segment */
-    uint64_t seg; /* segment size */
+    size_t maplen; /* the mapping's length (>= len: a reused mapping, below) */
+    int mapped;    /* data is a sparse mapping filled segment by segment */
+    uint64_t seg;  /* segment size */
     size_t nseg;
     uint64_t *sums; /* per segment XXH3-64 */
     uint8_t *loaded;
@@ -485,7 +492,25 @@ struct bs_ranged {
     size_t moves;                    /* spares moved so far (at most RANGED_MOVES) */
     size_t keep[RANGED_KEEP], nkeep; /* released, still loaded, oldest first */
     pthread_mutex_t mu;
+    pthread_cond_t cv; /* a LOADING segment became LOADED or ABSENT */
 };
+
+/* The mapping of the last reader closed, with its pages (at most
+ * RANGED_SPARE segments, stale bytes) as spares: the next reader of
+ * segments of that size reuses it, so that a get of a large array reads
+ * into pages the process has, not into fresh ones the kernel must zero
+ * first (in huge numbers: a 100 MB array's get faulted ~24 MB of them, and
+ * a fresh page can cost far more than its zeroing where the memory is a
+ * virtual machine's not yet touched: 0.5 GB/s measured). Holds at most
+ * RANGED_SPARE segments' memory (16 MiB of 1 MiB segments). */
+static struct {
+    pthread_mutex_t mu;
+    uint8_t *data;
+    size_t maplen;
+    uint64_t seg;
+    size_t spare[RANGED_SPARE], nspare;
+    size_t moves;
+} ranged_pool = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, {0}, 0, 0};
 
 /* The segment checksums in an entry's info, if well-formed for r->len. */
 static int parse_segments(bs_ranged *r, const char *info)
@@ -494,6 +519,30 @@ static int parse_segments(bs_ranged *r, const char *info)
         return 0;
     return (r->loaded = bs__calloc(r->nseg + 1, 1)) != NULL &&
            (r->refs = bs__calloc(r->nseg + 1, sizeof(uint32_t))) != NULL;
+}
+
+/* A mapping of at least r->len for r: the pool's (with its spares) when its
+ * segments are r's size, else a new one. */
+static void *ranged_map(bs_ranged *r)
+{
+    pthread_mutex_lock(&ranged_pool.mu);
+    if (ranged_pool.data && ranged_pool.seg == r->seg && ranged_pool.maplen >= r->len) {
+        void *m = ranged_pool.data;
+        r->maplen = ranged_pool.maplen;
+        memcpy(r->spare, ranged_pool.spare, sizeof(r->spare));
+        r->nspare = ranged_pool.nspare;
+        r->moves = ranged_pool.moves;
+        ranged_pool.data = NULL;
+        pthread_mutex_unlock(&ranged_pool.mu);
+        return m;
+    }
+    pthread_mutex_unlock(&ranged_pool.mu);
+    void *m = mmap(NULL, r->len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    r->maplen = r->len;
+    return m;
 }
 
 int bs__ranged_open(bs_ranged **out, blobstore *bs, const char *key, const char *format,
@@ -516,13 +565,13 @@ int bs__ranged_open(bs_ranged **out, blobstore *bs, const char *key, const char 
     r->bs = bs;
     r->len = (size_t)e.size;
     pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
     int ranged = !whole && e.size > BS_RANGED_MIN && e.raw && e.blob && !e.inline_data &&
                  e.size == e.file_size && bs->blobs->version >= 2 && bs->blobs->read_range &&
                  parse_segments(r, e.info);
     if (ranged) {
-        void *m = mmap(NULL, r->len, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (m == MAP_FAILED) {
+        void *m = ranged_map(r);
+        if (!m) {
             ranged = 0;
         } else {
             r->data = m;
@@ -560,12 +609,13 @@ static int whole_pages(const bs_ranged *r, size_t k)
     return r->seg % page == 0 && (k + 1) * r->seg <= r->len;
 }
 
-/* Segment k (unloaded, about to be read) given populated pages: its own,
- * if it is a spare (taken off the list), else a spare's, which mremap moves
+/* Segment k (absent, about to be read) given populated pages: its own, if
+ * it is a spare (taken off the list), else a spare's, which mremap moves
  * (MREMAP_DONTUNMAP leaves the spare's range mapped, empty), not fresh zero
  * pages. If it cannot, k's pages are faulted in as the read fills them.
- * The spares are exactly the released, unloaded segments whose pages are
- * kept, each once. */
+ * The spares are exactly the released, absent segments whose pages are
+ * kept, each once (of a reused mapping: also segments past this file's
+ * end). */
 static void take_pages(bs_ranged *r, size_t k)
 {
     for (size_t x = 0; x < r->nspare; x++)
@@ -588,6 +638,38 @@ static void take_pages(bs_ranged *r, size_t k)
     madvise(r->data + s * r->seg, (size_t)r->seg, MADV_DONTNEED); /* back to the kernel */
 }
 
+/* Read and check segments i..j (LOADING: this caller's alone), without
+ * the lock. */
+static int load_segments(bs_ranged *r, size_t i, size_t j)
+{
+    uint64_t at = i * r->seg, end = (j + 1) * r->seg < r->len ? (j + 1) * r->seg : r->len;
+    size_t got = 0;
+    int rc =
+        r->bs->blobs->read_range(r->bs->blobs, r->blob, at, r->data + at, (size_t)(end - at), &got);
+    if (!rc && got != end - at)
+        rc = bs__error(BLOBSTORE_ECORRUPT, "blob %s is shorter than its entry says", r->blob);
+    for (size_t k = i; !rc && k <= j; k++) {
+        uint64_t a = k * r->seg, b = a + r->seg < r->len ? a + r->seg : r->len;
+        if (XXH3_64bits(r->data + a, (size_t)(b - a)) != r->sums[k])
+            rc = bs__error(BLOBSTORE_ECORRUPT, "blob %s: bytes %llu..%llu fail their checksum",
+                           r->blob, (unsigned long long)a, (unsigned long long)b - 1);
+    }
+    return rc;
+}
+
+/* Drop segment k's bytes (no fetch holds it): read and checked again if
+ * fetched again; its pages kept as a spare, or given back. */
+static void drop_segment(bs_ranged *r, size_t k)
+{
+    r->loaded[k] = SEG_ABSENT;
+    if (!whole_pages(r, k))
+        return;
+    if (r->nspare < RANGED_SPARE)
+        r->spare[r->nspare++] = k;
+    else
+        madvise(r->data + k * r->seg, (size_t)r->seg, MADV_DONTNEED);
+}
+
 int bs__ranged_fetch(bs_ranged *r, uint64_t off, uint64_t len)
 {
     if (!r->mapped || len == 0 || off >= r->len)
@@ -596,50 +678,44 @@ int bs__ranged_fetch(bs_ranged *r, uint64_t off, uint64_t len)
         len = r->len - off;
     size_t first = (size_t)(off / r->seg), last = (size_t)((off + len - 1) / r->seg);
     int rc = 0;
+    size_t held = first; /* first..held-1 are loaded and held (refs) by this fetch */
     pthread_mutex_lock(&r->mu);
-    for (size_t i = first; i <= last && !rc;) {
-        if (r->loaded[i]) {
-            i++;
+    while (held <= last && !rc) {
+        if (r->loaded[held] == SEG_LOADED) {
+            r->refs[held++]++;
             continue;
         }
-        size_t j = i; /* one read for a run of missing segments */
-        while (j < last && !r->loaded[j + 1])
-            j++;
-        uint64_t at = i * r->seg, end = (j + 1) * r->seg < r->len ? (j + 1) * r->seg : r->len;
-        for (size_t k = i; k <= j; k++)
-            take_pages(r, k);
-        size_t got = 0;
-        rc = r->bs->blobs->read_range(r->bs->blobs, r->blob, at, r->data + at, (size_t)(end - at),
-                                      &got);
-        if (!rc && got != end - at)
-            rc = bs__error(BLOBSTORE_ECORRUPT, "blob %s is shorter than its entry says", r->blob);
-        for (size_t k = i; !rc && k <= j; k++) {
-            uint64_t a = k * r->seg, b = a + r->seg < r->len ? a + r->seg : r->len;
-            if (XXH3_64bits(r->data + a, (size_t)(b - a)) != r->sums[k])
-                rc = bs__error(BLOBSTORE_ECORRUPT, "blob %s: bytes %llu..%llu fail their checksum",
-                               r->blob, (unsigned long long)a, (unsigned long long)b - 1);
-            else
-                r->loaded[k] = 1;
+        if (r->loaded[held] == SEG_LOADING) { /* another fetch reads it: its outcome */
+            pthread_cond_wait(&r->cv, &r->mu);
+            continue;
         }
-        i = j + 1;
+        size_t i = held, j = i; /* one read for a run of absent segments */
+        while (j < last && r->loaded[j + 1] == SEG_ABSENT)
+            j++;
+        for (size_t k = i; k <= j; k++) {
+            take_pages(r, k);
+            r->loaded[k] = SEG_LOADING;
+        }
+        pthread_mutex_unlock(&r->mu);
+        rc = load_segments(r, i, j);
+        pthread_mutex_lock(&r->mu);
+        for (size_t k = i; k <= j; k++) {
+            if (rc) {
+                drop_segment(r, k); /* (its pages a spare, or given back) */
+            } else {
+                r->loaded[k] = SEG_LOADED;
+                r->refs[k]++;
+            }
+        }
+        pthread_cond_broadcast(&r->cv);
+        if (!rc)
+            held = j + 1;
     }
-    for (size_t k = first; !rc && k <= last; k++)
-        r->refs[k]++;
+    if (rc) /* a fetch that fails holds nothing */
+        for (size_t k = first; k < held; k++)
+            r->refs[k]--;
     pthread_mutex_unlock(&r->mu);
     return rc;
-}
-
-/* Drop segment k's bytes (no fetch holds it): read and checked again if
- * fetched again; its pages kept as a spare, or given back. */
-static void drop_segment(bs_ranged *r, size_t k)
-{
-    r->loaded[k] = 0;
-    if (!whole_pages(r, k))
-        return;
-    if (r->nspare < RANGED_SPARE)
-        r->spare[r->nspare++] = k;
-    else
-        madvise(r->data + k * r->seg, (size_t)r->seg, MADV_DONTNEED);
 }
 
 void bs__ranged_release(bs_ranged *r, uint64_t off, uint64_t len)
@@ -651,7 +727,7 @@ void bs__ranged_release(bs_ranged *r, uint64_t off, uint64_t len)
     size_t first = (size_t)(off / r->seg), last = (size_t)((off + len - 1) / r->seg);
     pthread_mutex_lock(&r->mu);
     for (size_t k = first; k <= last; k++) {
-        if (!r->refs[k] || --r->refs[k] || !r->loaded[k])
+        if (!r->refs[k] || --r->refs[k] || r->loaded[k] != SEG_LOADED)
             continue;
         if (k != first && k != last) { /* inside the range: the reader is done with it */
             drop_segment(r, k);
@@ -665,7 +741,7 @@ void bs__ranged_release(bs_ranged *r, uint64_t off, uint64_t len)
         else if (r->nkeep == RANGED_KEEP) { /* the oldest goes, unless fetched again */
             size_t old = r->keep[0];
             memmove(r->keep, r->keep + 1, (RANGED_KEEP - 1) * sizeof(size_t));
-            if (!r->refs[old] && r->loaded[old])
+            if (!r->refs[old] && r->loaded[old] == SEG_LOADED)
                 drop_segment(r, old);
         } else {
             r->nkeep++;
@@ -675,15 +751,50 @@ void bs__ranged_release(bs_ranged *r, uint64_t off, uint64_t len)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* A mapped reader's mapping goes to the pool with its pages as spares (up
+ * to RANGED_SPARE segments; the others given back), unless the pool holds
+ * a longer one or it was moved too often. */
+static void ranged_unmap(bs_ranged *r)
+{
+    for (size_t k = 0; k < r->nseg; k++) {
+        if (r->loaded[k] != SEG_LOADED || !whole_pages(r, k))
+            continue;
+        if (r->nspare < RANGED_SPARE)
+            r->spare[r->nspare++] = k;
+        else
+            madvise(r->data + k * r->seg, (size_t)r->seg, MADV_DONTNEED);
+    }
+    void *old = NULL; /* the pool keeps the longer mapping (it serves more files) */
+    size_t old_len = 0;
+    pthread_mutex_lock(&ranged_pool.mu);
+    int pooled = r->moves < RANGED_MOVES && (!ranged_pool.data || ranged_pool.maplen < r->maplen);
+    if (pooled) {
+        old = ranged_pool.data;
+        old_len = ranged_pool.maplen;
+        ranged_pool.data = r->data;
+        ranged_pool.maplen = r->maplen;
+        ranged_pool.seg = r->seg;
+        memcpy(ranged_pool.spare, r->spare, sizeof(r->spare));
+        ranged_pool.nspare = r->nspare;
+        ranged_pool.moves = r->moves;
+    }
+    pthread_mutex_unlock(&ranged_pool.mu);
+    if (!pooled)
+        munmap(r->data, r->maplen);
+    if (old)
+        munmap(old, old_len);
+}
+
 void bs__ranged_close(bs_ranged *r)
 {
     if (!r)
         return;
     if (r->mapped)
-        munmap(r->data, r->len);
+        ranged_unmap(r);
     else
         blobstore_free(r->data);
     pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
     free(r->blob);
     free(r->sums);
     free(r->loaded);

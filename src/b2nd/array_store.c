@@ -276,8 +276,10 @@ static int open_file(bs_ranged **r, b2nd_file *f, blobstore *bs, const char *key
     return rc;
 }
 
+/* into: the caller's buffer of into_len bytes for the whole array (NULL: a
+ * new one); nthreads as bs__b2nd_read_slice's. */
 static int get_box_once(blobstore_array *out, blobstore *bs, const char *key, const int64_t *start,
-                        const int64_t *stop)
+                        const int64_t *stop, void *into, size_t into_len, int nthreads)
 {
     memset(out, 0, sizeof(*out));
     bs_ranged *r;
@@ -301,10 +303,13 @@ static int get_box_once(blobstore_array *out, blobstore *bs, const char *key, co
         items *= (size_t)(hi[i] - lo[i]);
     }
     size_t bytes = items * (size_t)f.desc.itemsize;
-    uint8_t *data = rc ? NULL : bs__malloc_large(bytes ? bytes : 1);
+    if (!rc && into && into_len != bytes)
+        rc = bs__error(BLOBSTORE_EINVAL, "key \"%s\" holds %zu bytes of array, not %zu", key, bytes,
+                       into_len);
+    uint8_t *data = rc ? NULL : into ? into : bs__malloc_large(bytes ? bytes : 1);
     if (!rc && !data)
         rc = BLOBSTORE_ENOMEM;
-    if (!rc && (rc = bs__b2nd_read_slice(&f, lo, hi, data, bytes, 0)) != 0)
+    if (!rc && (rc = bs__b2nd_read_slice(&f, lo, hi, data, bytes, nthreads)) != 0)
         bs__error_wrap(rc, "key \"%s\"", key);
     if (!rc) {
         snprintf(out->dtype, sizeof(out->dtype), "%s", f.desc.dtype);
@@ -313,7 +318,7 @@ static int get_box_once(blobstore_array *out, blobstore *bs, const char *key, co
             out->shape[i] = hi[i] - lo[i];
         out->data = data;
         out->nbytes = bytes;
-    } else {
+    } else if (data != into) {
         free(data);
     }
     bs__b2nd_close(&f);
@@ -322,13 +327,13 @@ static int get_box_once(blobstore_array *out, blobstore *bs, const char *key, co
 }
 
 static int get_box(blobstore_array *out, blobstore *bs, const char *key, const int64_t *start,
-                   const int64_t *stop)
+                   const int64_t *stop, void *into, size_t into_len, int nthreads)
 {
     if (!out || !bs)
         return bs__error(BLOBSTORE_EINVAL, "NULL argument");
     /* A blob that vanishes mid-read was replaced by a put: read the new one. */
     for (int attempt = 0;; attempt++) {
-        int rc = get_box_once(out, bs, key, start, stop);
+        int rc = get_box_once(out, bs, key, start, stop, into, into_len, nthreads);
         if (rc != BLOBSTORE_ENOTFOUND || attempt == 2)
             return rc;
     }
@@ -336,7 +341,15 @@ static int get_box(blobstore_array *out, blobstore *bs, const char *key, const i
 
 BLOBSTORE_API int blobstore_array_get(blobstore_array *out, blobstore *bs, const char *key)
 {
-    return get_box(out, bs, key, NULL, NULL);
+    return get_box(out, bs, key, NULL, NULL, NULL, 0, 0);
+}
+
+int bs__array_read_into(blobstore *bs, const char *key, void *into, size_t len, int nthreads)
+{
+    blobstore_array a;
+    if (!into)
+        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
+    return get_box(&a, bs, key, NULL, NULL, into, len, nthreads); /* (a.data: into) */
 }
 
 BLOBSTORE_API int blobstore_array_get_slice(blobstore_array *out, blobstore *bs, const char *key,
@@ -344,7 +357,7 @@ BLOBSTORE_API int blobstore_array_get_slice(blobstore_array *out, blobstore *bs,
 {
     if (!start || !stop)
         return bs__error(BLOBSTORE_EINVAL, "start and stop are required");
-    return get_box(out, bs, key, start, stop);
+    return get_box(out, bs, key, start, stop, NULL, 0, 0);
 }
 
 BLOBSTORE_API int blobstore_npy_parse(blobstore_array *out, const void *buf, size_t len)
