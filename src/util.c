@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <openssl/opensslv.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -340,40 +342,29 @@ void bs__sha256_free(bs_sha256 *h)
     }
 }
 
-/* One context per thread for the one-shot hash, kept across calls: a
- * small value's hash is then an init, an update and a final on it, where
- * EVP_Digest allocates a context and the provider's state and frees both
- * (a put of a 200-byte value through PostgreSQL spent ~3 us of its client
- * CPU there, cache-cold after each round trip). Freed when the thread
- * exits. */
-static pthread_key_t ctx_key;
-static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
-static int ctx_key_ok;
-
-static void ctx_free(void *p)
-{
-    EVP_MD_CTX_free(p);
-}
-
-static void ctx_key_make(void)
-{
-    ctx_key_ok = pthread_key_create(&ctx_key, ctx_free) == 0;
-}
-
+/* The one-shot hash (a small value's, on every put) through the low-level
+ * SHA256_* where this OpenSSL still has them: the same assembly as EVP's
+ * without its context and provider state allocated, looked up and freed
+ * per call. Cache-cold after each round trip to a server, EVP_Digest was
+ * ~14% of a 200-byte PostgreSQL put's client samples (perf), and a kept
+ * EVP context still ~8% (its init frees and allocates the provider's
+ * state). Deprecated since OpenSSL 3.0, hence the guard and the pragma;
+ * EVP_Digest where they are gone. */
 void bs__sha256_hex(char out[65], const void *p, size_t n)
 {
     unsigned char md[32];
+#if OPENSSL_VERSION_MAJOR < 4 && !defined(OPENSSL_NO_DEPRECATED_3_0)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    SHA256_CTX c;
+    SHA256_Init(&c);
+    SHA256_Update(&c, p, n);
+    SHA256_Final(md, &c);
+#pragma GCC diagnostic pop
+#else
     unsigned int len = 0;
-    pthread_once(&ctx_once, ctx_key_make);
-    EVP_MD_CTX *c = ctx_key_ok ? pthread_getspecific(ctx_key) : NULL;
-    if (!c && ctx_key_ok && (c = EVP_MD_CTX_new()) != NULL &&
-        pthread_setspecific(ctx_key, c) != 0) {
-        EVP_MD_CTX_free(c);
-        c = NULL;
-    }
-    if (!c || EVP_DigestInit_ex(c, sha256_md(), NULL) != 1 || EVP_DigestUpdate(c, p, n) != 1 ||
-        EVP_DigestFinal_ex(c, md, &len) != 1)
-        EVP_Digest(p, n, md, &len, sha256_md(), NULL);
+    EVP_Digest(p, n, md, &len, sha256_md(), NULL);
+#endif
     bs__hex(out, md, 32);
 }
 

@@ -102,6 +102,28 @@ TEST(sha256_known_vectors)
     bs__sha256_update(h, "bc", 2);
     bs__sha256_final_hex(h, hex);
     CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"; /* FIPS 180-2 */
+    bs__sha256_hex(hex, two, strlen(two));
+    CHECK_STR(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    /* the one-shot (low-level SHA256_*) against the streaming hash (EVP) of
+     * seeded random bytes, every length across the first blocks' edges */
+    unsigned seed = (unsigned)time(NULL);
+    printf("seed %u\n", seed);
+    srand(seed);
+    static unsigned char buf[300];
+    for (size_t n = 0; n <= sizeof(buf); n++) {
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (unsigned char)rand();
+        char one[65], streamed[65];
+        bs__sha256_hex(one, buf, n);
+        h = bs__sha256_new();
+        bs__sha256_update(h, buf, n / 3);
+        bs__sha256_update(h, buf + n / 3, n - n / 3);
+        bs__sha256_final_hex(h, streamed);
+        if (strcmp(one, streamed) != 0)
+            test__fail(__FILE__, __LINE__, "SHA-256 of %zu bytes: %s one-shot, %s streamed", n, one,
+                       streamed);
+    }
 }
 
 TEST(checked_arithmetic)
