@@ -776,12 +776,11 @@ static void arrays(const char *root, size_t mb)
         }
         if (blobstore_delete(bs, "warm") != 0)
             die("array warm-up");
-        /* What one thread cannot overlap (random data): its encoding must end
-         * before SHA-256 can start (the frame header, hashed first, holds the
-         * compressed sizes), and its get reads the stored bytes before it
-         * decodes them. Each measured alone, best of 3, for the bounds the
-         * 1-thread lines print. */
-        double enc1 = 1e9, dec1 = 1e9;
+        /* A put's encoding must end before SHA-256 can start (the frame
+         * header, hashed first, holds the compressed sizes): the encoding
+         * of random data measured alone (best of 3; 1 thread, all cores),
+         * for the ceiling each put line prints. */
+        double enc1 = 1e9, enc_all = 1e9;
         if (kind == 1) {
             b2nd_desc dd;
             memset(&dd, 0, sizeof(dd));
@@ -789,15 +788,6 @@ static void arrays(const char *root, size_t mb)
             dd.ndim = 1;
             dd.shape[0] = (int64_t)n;
             b2nd_write_options wo = {"lz4", 5, 0, 1, NULL, NULL};
-            blobstore_array a = {"<f8", 1, {(int64_t)n}, data, bytes, 0};
-            blobstore_array_options o = BLOBSTORE_ARRAY_OPTIONS_INIT;
-            o.nthreads = 1;
-            if (blobstore_array_put(NULL, bs, "arr", &a, &o) != 0)
-                die("array put");
-            void *file;
-            size_t flen;
-            if (blobstore_get(&file, &flen, bs, "arr") != 0)
-                die("get");
             for (int rep = 0; rep < 3; rep++) {
                 b2nd_pieces pc;
                 t0 = now();
@@ -805,14 +795,14 @@ static void arrays(const char *root, size_t mb)
                     die("encode");
                 enc1 = fmin(enc1, now() - t0);
                 bs__b2nd_pieces_free(&pc);
-                b2nd_file f;
+                wo.nthreads = 0;
                 t0 = now();
-                if (bs__b2nd_open(&f, file, flen) != 0 || bs__b2nd_read(&f, back, bytes, 1) != 0)
-                    die("decode");
-                dec1 = fmin(dec1, now() - t0);
-                bs__b2nd_close(&f);
+                if (bs__b2nd_encode_stored(&pc, &dd, data, 0, &wo) != 0)
+                    die("encode");
+                enc_all = fmin(enc_all, now() - t0);
+                bs__b2nd_pieces_free(&pc);
+                wo.nthreads = 1;
             }
-            blobstore_free(file);
         }
         for (int threads = 1; threads >= 0; threads--) {
             blobstore_array a = {"<f8", 1, {(int64_t)n}, data, bytes, 0};
@@ -833,11 +823,15 @@ static void arrays(const char *root, size_t mb)
             const char *fsz = strstr(gm, "\"file_size\":");
             size_t flen = fsz ? (size_t)atof(fsz + 12) : 0;
             blobstore_free(gm);
-            rss = peak_start();
-            t0 = now();
-            if (bs__array_read_into(bs, "arr", back, bytes, threads) != 0)
-                die("array read");
-            double get = bytes / (now() - t0) / 1e6, get_rss = peak_mb(rss);
+            double get = 0, get_rss = 0;
+            for (int rep = 0; rep < LIMIT_REPS; rep++) { /* best of, as each limit is */
+                rss = peak_start();
+                t0 = now();
+                if (bs__array_read_into(bs, "arr", back, bytes, threads) != 0)
+                    die("array read");
+                get = fmax(get, bytes / (now() - t0) / 1e6);
+                get_rss = fmax(get_rss, peak_mb(rss));
+            }
             /* blobstore_array_get (the public call: allocates its result) */
             blobstore_array ag;
             rss = peak_start();
@@ -851,7 +845,7 @@ static void arrays(const char *root, size_t mb)
                    put_rss, get_rss, aget_rss, aget, bytes / 1e6);
             if (memcmp(back, data, bytes) != 0)
                 die("array read back differs");
-            char label[64], target[256];
+            char label[64], target[320];
             if (kind == 1) { /* random: against the physical limit */
                 /* one thread: the encoding, then SHA-256 of the stored bytes */
                 double t_lim = bytes / (limit_put * 1e6), t_sha = (double)flen / (sha * 1e6),
@@ -867,25 +861,16 @@ static void arrays(const char *root, size_t mb)
                              enc1 * 1e3, flen / 1e6, t_sha * 1e3, t_lim * 1e3, bound);
                 else
                     snprintf(target, sizeof(target),
-                             "target >=0.8x min(lz4, SHA-256, write): %s; stored %.1f MB",
-                             put >= 0.8 * limit_put ? "met" : "MISSED", flen / 1e6);
+                             "target >=0.8x min(lz4, SHA-256, write): %s; stored %.1f MB; "
+                             "encoding %.0f ms, then SHA-256 %.0f ms: at most %.2fx",
+                             put >= 0.8 * limit_put ? "met" : "MISSED", flen / 1e6, enc_all * 1e3,
+                             t_sha * 1e3, t_lim / (enc_all + t_sha));
                 line(label, put, limit_put, "MB/s", target);
-                /* one thread: the stored bytes read, then decoded */
-                double t_glim = bytes / (limit_get * 1e6),
-                       t_read = (double)flen / (double)plain_size * bytes / (pc_read * 1e6),
-                       gbound = t_glim / (t_read + dec1);
                 snprintf(label, sizeof(label), "random get, %s, vs limit",
                          threads ? "1 thread" : "all cores");
-                if (threads && gbound < 0.8)
-                    snprintf(target, sizeof(target),
-                             "informational (the target is the all-cores line): the read of the "
-                             "stored %.1f MB %.0f ms, then decoding %.0f ms, against %.0f ms: "
-                             "at most %.2fx",
-                             flen / 1e6, t_read * 1e3, dec1 * 1e3, t_glim * 1e3, gbound);
-                else
-                    snprintf(target, sizeof(target),
-                             "target >=0.8x min(lz4, read): %s (both into a reused buffer)",
-                             get >= 0.8 * limit_get ? "met" : "MISSED");
+                snprintf(target, sizeof(target),
+                         "target >=0.8x min(lz4, read): %s (both into a reused buffer, best of %d)",
+                         get >= 0.8 * limit_get ? "met" : "MISSED", LIMIT_REPS);
                 line(label, get, limit_get, "MB/s", target);
                 if (!threads) { /* the public call, which returns fresh memory */
                     void *fresh = bs__malloc_large(bytes);
