@@ -311,6 +311,10 @@ typedef struct {
     const char *key;
     int (*fn)(void *ctx, const blobstore_entry *e);
     void *ctx;
+    /* 1: a get's read - the entry may hold only what decoding its value
+     * needs (key, blob, format, content_hash, info, size, raw, inline data;
+     * the others NULL or 0), checked by a checksum over just those */
+    int lean;
 } bs_meta_view;
 
 /* ---- format modules' files in the store (store.c) ---- */

@@ -141,6 +141,7 @@ db.execute("UPDATE entries SET key = 'legacy' || char(10) || 'nl' WHERE key = 'l
 db.execute("UPDATE entries SET key = 'legacy' || char(1, 127) || 'ctl' WHERE key = 'legacyXctl'")
 # as an older version left them: schema 1, rows without checksums
 db.execute("ALTER TABLE entries DROP COLUMN rowsum")
+db.execute("ALTER TABLE entries DROP COLUMN getsum")
 db.execute("UPDATE blobstore_info SET value = '1' WHERE name = 'schema_version'")
 db.commit()
 PY

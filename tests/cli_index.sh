@@ -84,7 +84,9 @@ head -c 4096 /dev/urandom | dd of="$D" bs=1 seek=0 conv=notrunc 2> /dev/null
 all_corrupt "sqlite header overwritten" "$T/q" cache_metadata.db
 
 # A row changed inside the database (one byte of k7's metadata, through the
-# sqlite3 library itself): its checksum fails; damage, never "no entry".
+# sqlite3 library itself): its checksum fails; damage, never "no entry". A
+# get reads and checks only the fields it decodes the value by (getsum,
+# schema 4): k7's value still reads; k5's size changed is damage to a get.
 rm -rf "$T/q" && cp -a "$T/q0" "$T/q"
 "$BS" --dir "$T/q" update-meta k7 '{"i": 7}' > /dev/null || bad "update-meta k7"
 /usr/bin/python3 - "$D" <<'PY'
@@ -93,12 +95,15 @@ db = sqlite3.connect(sys.argv[1])
 (m,) = db.execute("SELECT metadata FROM entries WHERE key = 'k7'").fetchone()
 assert "7" in m, m
 db.execute("UPDATE entries SET metadata = ? WHERE key = 'k7'", (m.replace("7", "6", 1),))
+assert db.execute("UPDATE entries SET size = size + 1 WHERE key = 'k5'").rowcount == 1
 db.commit()
 PY
 before=$(nblobs "$T/q")
-expect 3 "sqlite row changed: get k7" -- "$BS" --dir "$T/q" get k7
-check "get k7 names the file and the key" 'grep -q "cache_metadata.db" "$T/err" && grep -q "k7" "$T/err" && grep -q checksum "$T/err"'
-check "get k7 is not 'no entry'" '! grep -q "no entry" "$T/err"'
+expect 0 "sqlite row changed: get k7 (its metadata)" -- "$BS" --dir "$T/q" get k7 -o "$T/got"
+check "bytes of k7 with its metadata changed" 'cmp -s "$T/got" "$T/v7"'
+expect 3 "sqlite row changed: get k5 (its size)" -- "$BS" --dir "$T/q" get k5
+check "get k5 names the file and the key" 'grep -q "cache_metadata.db" "$T/err" && grep -q "k5" "$T/err" && grep -q checksum "$T/err"'
+check "get k5 is not 'no entry'" '! grep -q "no entry" "$T/err"'
 expect 3 "sqlite row changed: meta k7" -- "$BS" --dir "$T/q" meta k7
 expect 0 "sqlite row changed: get k6 still reads" -- "$BS" --dir "$T/q" get k6 -o "$T/got"
 check "bytes of k6" 'cmp -s "$T/got" "$T/v6"'
@@ -111,6 +116,8 @@ expect 0 "sqlite row changed: verify --rebuild-index" -- "$BS" --dir "$T/q" veri
 check "damaged database kept aside" 'ls "$T/q"/cache_metadata.db.damaged-* > /dev/null 2>&1'
 expect 0 "sqlite row changed: get k7 after the rebuild" -- "$BS" --dir "$T/q" get k7 -o "$T/got"
 check "bytes of k7" 'cmp -s "$T/got" "$T/v7"'
+expect 0 "sqlite row changed: get k5 after the rebuild" -- "$BS" --dir "$T/q" get k5 -o "$T/got"
+check "bytes of k5" 'cmp -s "$T/got" "$T/v5"'
 expect 0 "sqlite row changed: verify clean after the rebuild" -- "$BS" --dir "$T/q" verify
 
 # verify --rebuild-index: every key back with its bytes and metadata, from the
@@ -296,11 +303,21 @@ check "old ca store: bytes of b after rm a" 'cmp -s "$T/got" "$T/vx"'
 # Inline values (SQLite index): a store written when their frames carried
 # the entry record (tests/stores/sqlite_inline_rec, one, two and empty) still
 # reads and verifies (its rows keep their full frames, as the store's schema
-# moves to version 3 at its first writable open); new inline values are
+# moves from 2 to version 4 at its first writable open, each row given its
+# getsum); new inline values are
 # compact frames (the row says the rest: 'one' of 16 bytes keeps 26 bytes, a
 # full frame 132, 242 with the record), and a
 # migration to a store without inline values writes blob files that carry a
 # record, so that a rebuild of that store restores keys and metadata.
+schema_getsums() { # DB: its schema version and how many rows have a getsum
+    /usr/bin/python3 - "$1" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+v = db.execute("SELECT value FROM blobstore_info WHERE name = 'schema_version'").fetchone()[0]
+n = db.execute("SELECT count(*) FROM entries WHERE typeof(getsum) = 'integer'").fetchone()[0]
+print(v, n)
+PY
+}
 S="$(dirname "$0")/stores/sqlite_inline_rec"
 for src in old new; do
     O="$T/inline-$src"
@@ -331,6 +348,7 @@ for src in old new; do
             check "inline old: bytes of $k after a put" 'cmp -s "$T/got" "$S/$f.value"'
         done
         expect 0 "inline old: delete three" -- "$BS" --dir "$O" delete three
+        check "inline old: schema 4, every row with its getsum" '[ "$(schema_getsums "$O/cache_metadata.db")" = "4 3" ]'
     fi
     expect 0 "inline $src: migrate to json" -- "$BS" --dir "$O" migrate --to-dir "$O-j" --to-backend json
     expect 0 "inline $src: migrated verify" -- "$BS" --dir "$O-j" verify

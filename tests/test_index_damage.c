@@ -3,7 +3,11 @@
  * (issue 12): a SQLite row changed behind the store's back fails its
  * checksum (get, metadata, list, verify: BLOBSTORE_ECORRUPT naming the
  * file); stores of schema version 1 are given checksums at the first
- * writable open and still read when opened read-only.
+ * writable open and still read when opened read-only. Since schema 4 a get
+ * reads and checks only the fields it decodes the value by (getsum): a
+ * change to another field (metadata, times) is damage to every other read
+ * and to verify, while a get returns the value, which that field does not
+ * make another.
  */
 #include "internal.h"
 #include "test.h"
@@ -62,6 +66,19 @@ static char *sql_text(const char *dir, const char *query)
     sqlite3_close(db);
     free(p);
     return out;
+}
+
+/* Every column of key's row, quoted, in one text. */
+static char *row_text(const char *dir, const char *key)
+{
+    char q[512];
+    snprintf(q, sizeof(q),
+             "SELECT quote(key) || quote(blob) || quote(format) || quote(compression) || "
+             "quote(content_hash) || quote(created_at) || quote(updated_at) || quote(metadata) "
+             "|| quote(info) || quote(size) || quote(file_size) || quote(raw) || quote(data) || "
+             "quote(rowsum) || quote(getsum) FROM entries WHERE key = '%s'",
+             key);
+    return sql_text(dir, q);
 }
 
 static char flipped_from[512]; /* the text flip_metadata changed */
@@ -124,8 +141,10 @@ static void row_damage_is_reported(const char *dir, unsigned flags)
     CHECK(bs != NULL);
     void *v = NULL;
     size_t n = 0;
-    CHECK_EQ(blobstore_get(&v, &n, bs, "k7"), BLOBSTORE_ECORRUPT);
-    CHECK(damaged_names("cache_metadata.db", "k7"));
+    /* (the metadata is no field a get decodes the value by: its own value) */
+    CHECK_EQ(blobstore_get(&v, &n, bs, "k7"), 0);
+    CHECK(n == 6000 && ((char *)v)[0] == '7' && ((char *)v)[5999] == '7');
+    blobstore_free(v);
     char *m = NULL;
     CHECK_EQ(blobstore_get_metadata(&m, bs, "k7"), BLOBSTORE_ECORRUPT);
     CHECK(damaged_names("cache_metadata.db", "k7"));
@@ -163,8 +182,11 @@ TEST(sqlite_row_damage_is_corruption)
     char *c = sql_text(dir, "SELECT count(*) FROM entries WHERE typeof(rowsum) = 'integer'");
     CHECK_STR(c, "10");
     free(c);
+    c = sql_text(dir, "SELECT count(*) FROM entries WHERE typeof(getsum) = 'integer'");
+    CHECK_STR(c, "10");
+    free(c);
     c = sql_text(dir, "SELECT value FROM blobstore_info WHERE name = 'schema_version'");
-    CHECK_STR(c, "3");
+    CHECK_STR(c, "4");
     free(c);
     flip_metadata(dir, "k7");
     row_damage_is_reported(dir, 0);
@@ -178,25 +200,61 @@ TEST(sqlite_row_damage_is_corruption)
     CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0); /* the original text: intact */
     CHECK_EQ(st.ok, 10);
     blobstore_close(bs);
-    /* Any other field changed or the sum removed: damage all the same. */
-    const char *edits[] = {
-        "UPDATE entries SET size = size + 1 WHERE key = 'k3'",
-        "UPDATE entries SET info = CASE WHEN info IS NULL THEN '{}' ELSE NULL END WHERE key = 'k3'",
-        "UPDATE entries SET content_hash = upper(content_hash) WHERE key = 'k3'",
-        "UPDATE entries SET rowsum = NULL WHERE key = 'k3'",
-        "UPDATE entries SET rowsum = rowsum + 1 WHERE key = 'k3'",
+    /* Any other field changed or a sum removed: damage all the same - to a
+     * get too when it is a field the get reads (get 1: the get returns the
+     * value as it was put, the field being none it decodes the value by) */
+    static const struct {
+        const char *sql;
+        int get;
+    } edits[] = {
+        {"UPDATE entries SET size = size + 1 WHERE key = 'k3'", 0},
+        {"UPDATE entries SET info = CASE WHEN info IS NULL THEN '{}' ELSE NULL END "
+         "WHERE key = 'k3'",
+         0},
+        {"UPDATE entries SET content_hash = upper(content_hash) WHERE key = 'k3'", 0},
+        {"UPDATE entries SET blob = (SELECT blob FROM entries WHERE key = 'k4') WHERE key = 'k3'",
+         0},
+        {"UPDATE entries SET format = 'text' WHERE key = 'k3'", 0},
+        {"UPDATE entries SET raw = 1 - raw WHERE key = 'k3'", 0},
+        {"UPDATE entries SET getsum = NULL WHERE key = 'k3'", 0},
+        {"UPDATE entries SET getsum = getsum + 1 WHERE key = 'k3'", 0},
+        {"UPDATE entries SET rowsum = NULL WHERE key = 'k3'", 1},
+        {"UPDATE entries SET rowsum = rowsum + 1 WHERE key = 'k3'", 1},
+        {"UPDATE entries SET compression = 'zstd' WHERE key = 'k3'", 1},
+        {"UPDATE entries SET created_at = '2000-01-01T00:00:00.000000Z' WHERE key = 'k3'", 1},
+        {"UPDATE entries SET updated_at = '2000-01-01T00:00:00.000000Z' WHERE key = 'k3'", 1},
+        {"UPDATE entries SET file_size = file_size + 1 WHERE key = 'k3'", 1},
     };
     for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
-        sql(dir, edits[i]);
+        char *before = row_text(dir, "k3");
+        sql(dir, edits[i].sql);
+        char *after = row_text(dir, "k3");
+        CHECK(before && after && strcmp(before, after) != 0); /* the edit changed the row */
+        free(before);
+        free(after);
         bs = open_sqlite(dir, 0);
         CHECK(bs != NULL);
         void *v;
         size_t n;
         int rc = blobstore_get(&v, &n, bs, "k3");
+        if (rc != (edits[i].get ? 0 : BLOBSTORE_ECORRUPT))
+            test__fail(__FILE__, __LINE__, "after %s: get returns %d", edits[i].sql, rc);
+        if (rc == 0) {
+            CHECK(n == 6000 && ((char *)v)[0] == '3' && ((char *)v)[5999] == '3');
+            blobstore_free(v);
+        } else {
+            CHECK(damaged_names("cache_metadata.db", "k3"));
+        }
+        char *m = NULL;
+        rc = blobstore_get_metadata(&m, bs, "k3");
         if (rc != BLOBSTORE_ECORRUPT)
-            test__fail(__FILE__, __LINE__, "after %s: get returns %d", edits[i], rc);
+            test__fail(__FILE__, __LINE__, "after %s: get_metadata returns %d", edits[i].sql, rc);
+        CHECK(damaged_names("cache_metadata.db", "k3"));
+        blobstore_list l;
+        CHECK_EQ(blobstore_list_keys(&l, bs, NULL, NULL), BLOBSTORE_ECORRUPT);
         CHECK(damaged_names("cache_metadata.db", "k3"));
         CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), BLOBSTORE_ECORRUPT);
+        CHECK(damaged_names("cache_metadata.db", "k3"));
         CHECK_EQ(blobstore_delete(bs, "k3"), BLOBSTORE_ECORRUPT); /* never taken as absent */
         blobstore_close(bs);
         /* back to an intact k3 for the next edit: the row removed with SQL, put again */
@@ -233,9 +291,11 @@ TEST(sqlite_row_damage_is_corruption)
 
 /* A value kept inline is read in place from its row (no copy of the row,
  * BS__META_CTL_VIEW): a row changed behind the store's back still reads
- * as damage - a field the row checksum covers, or the inline frame's own
+ * as damage - a field the get's checksum covers, or the inline frame's own
  * bytes, which its checksums cover - by get and get_value alike, and the
- * other rows read as before. */
+ * other rows read as before; a field only the row checksum covers (the
+ * metadata, the row checksum itself) leaves the get its value, and a put
+ * over such a row is refused all the same. */
 TEST(sqlite_inline_row_damage_read_in_place)
 {
     const char *dir = test_tmpdir();
@@ -255,37 +315,59 @@ TEST(sqlite_inline_row_damage_read_in_place)
     free(c);
     const char *edits[] = {
         "UPDATE entries SET metadata = '{\"i\": 1, \"name\": \"n2\"}' WHERE key = 's1'",
+        "UPDATE entries SET rowsum = rowsum + 1 WHERE key = 's1'",
+        "UPDATE entries SET rowsum = NULL WHERE key = 's1'",
         "UPDATE entries SET size = size - 1 WHERE key = 's1'",
         "UPDATE entries SET format = 'pickle' WHERE key = 's1'",
         "UPDATE entries SET content_hash = upper(content_hash) WHERE key = 's1'",
-        "UPDATE entries SET rowsum = rowsum + 1 WHERE key = 's1'",
-        "UPDATE entries SET rowsum = NULL WHERE key = 's1'",
+        "UPDATE entries SET getsum = getsum + 1 WHERE key = 's1'",
+        "UPDATE entries SET getsum = NULL WHERE key = 's1'",
         /* the frame's bytes (not in the row checksum: the frame checks them) */
         "UPDATE entries SET data = substr(data, 1, 60) || x'00' || substr(data, 62) "
         "WHERE key = 's1'",
         "UPDATE entries SET data = substr(data, 1, length(data) - 1) WHERE key = 's1'",
     };
     for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
-        char *before = sql_text(dir, "SELECT hex(data) || '|' || metadata || '|' || size || '|' "
-                                     "|| format || '|' || content_hash || '|' || rowsum "
-                                     "FROM entries WHERE key = 's1'");
+        char *before =
+            sql_text(dir, "SELECT hex(data) || '|' || metadata || '|' || size || '|' "
+                          "|| format || '|' || content_hash || '|' || rowsum || '|' || getsum "
+                          "FROM entries WHERE key = 's1'");
         sql(dir, edits[i]);
-        char *after = sql_text(dir, "SELECT hex(data) || '|' || metadata || '|' || size || '|' "
-                                    "|| format || '|' || content_hash || '|' || ifnull(rowsum, '') "
-                                    "FROM entries WHERE key = 's1'");
+        char *after =
+            sql_text(dir, "SELECT hex(data) || '|' || metadata || '|' || size || '|' "
+                          "|| format || '|' || content_hash || '|' || ifnull(rowsum, '') || '|' || "
+                          "ifnull(getsum, '') "
+                          "FROM entries WHERE key = 's1'");
         CHECK(before && after && strcmp(before, after) != 0); /* the edit changed the row */
         bs = open_sqlite(dir, BLOBSTORE_OPEN_READONLY);
         CHECK(bs != NULL);
         void *v = NULL;
         size_t n = 0;
+        int lean_ok = i < 3; /* no field a get reads: the get returns the value */
         int rc = blobstore_get(&v, &n, bs, "s1");
-        if (rc != BLOBSTORE_ECORRUPT)
+        if (rc != (lean_ok ? 0 : BLOBSTORE_ECORRUPT))
             test__fail(__FILE__, __LINE__, "after %s: get returns %d", edits[i], rc);
-        CHECK(v == NULL);
+        if (lean_ok)
+            CHECK(n == sizeof(value) && ((char *)v)[0] == 'b' && ((char *)v)[n - 1] == 'b');
+        else
+            CHECK(v == NULL);
+        blobstore_free(v);
         blobstore_value_info vi;
         rc = blobstore_get_value(&v, &n, &vi, bs, "s1", NULL);
-        if (rc != BLOBSTORE_ECORRUPT)
+        if (rc != (lean_ok ? 0 : BLOBSTORE_ECORRUPT))
             test__fail(__FILE__, __LINE__, "after %s: get_value returns %d", edits[i], rc);
+        if (lean_ok) {
+            CHECK(n == sizeof(value) && ((char *)v)[0] == 'b');
+            CHECK_STR(vi.format, "bytes");
+            blobstore_free(v);
+            blobstore_free(vi.info);
+        }
+        if (i < 8) { /* a field of the row: every other read checks all of them */
+            char *m = NULL;
+            CHECK_EQ(blobstore_get_metadata(&m, bs, "s1"), BLOBSTORE_ECORRUPT);
+            blobstore_verify_stats vs;
+            CHECK_EQ(blobstore_verify(&vs, bs, 0, NULL, NULL), BLOBSTORE_ECORRUPT);
+        }
         CHECK_EQ(blobstore_get(&v, &n, bs, "s0"), 0); /* the intact row */
         CHECK(n == sizeof(value) && ((char *)v)[0] == 'a' && ((char *)v)[n - 1] == 'a');
         blobstore_free(v);
@@ -296,13 +378,14 @@ TEST(sqlite_inline_row_damage_read_in_place)
         bs = open_sqlite(dir, 0);
         CHECK(bs != NULL);
         rc = blobstore_put(NULL, bs, "s1", "new", 3, NULL);
-        if (rc != (i < 6 ? BLOBSTORE_ECORRUPT : 0))
+        if (rc != (i < 8 ? BLOBSTORE_ECORRUPT : 0))
             test__fail(__FILE__, __LINE__, "after %s: put returns %d", edits[i], rc);
         blobstore_close(bs);
-        if (i < 6) {
+        if (i < 8) {
             char *still = sql_text(dir, "SELECT hex(data) || '|' || metadata || '|' || size || '|' "
                                         "|| format || '|' || content_hash || '|' || "
-                                        "ifnull(rowsum, '') FROM entries WHERE key = 's1'");
+                                        "ifnull(rowsum, '') || '|' || ifnull(getsum, '') "
+                                        "FROM entries WHERE key = 's1'");
             CHECK(still && after && strcmp(still, after) == 0);
             free(still);
         }
@@ -424,7 +507,7 @@ TEST(sqlite_schema_1_is_migrated_in_place)
     CHECK(bs != NULL);
     put_ten(bs);
     blobstore_close(bs);
-    sql(dir, "ALTER TABLE entries DROP COLUMN rowsum;"
+    sql(dir, "ALTER TABLE entries DROP COLUMN rowsum; ALTER TABLE entries DROP COLUMN getsum;"
              "UPDATE blobstore_info SET value = '1' WHERE name = 'schema_version';");
     bs = open_sqlite(dir, BLOBSTORE_OPEN_READONLY);
     CHECK(bs != NULL);
@@ -453,14 +536,79 @@ TEST(sqlite_schema_1_is_migrated_in_place)
     blobstore_free(v);
     CHECK_EQ(blobstore_put(NULL, bs, "new", "x", 1, NULL), 0);
     blobstore_close(bs);
-    c = sql_text(dir, "SELECT count(*) FROM entries WHERE typeof(rowsum) = 'integer'");
+    c = sql_text(dir, "SELECT count(*) FROM entries WHERE typeof(rowsum) = 'integer' AND "
+                      "typeof(getsum) = 'integer'");
     CHECK_STR(c, "11");
     free(c);
     c = sql_text(dir, "SELECT value FROM blobstore_info WHERE name = 'schema_version'");
-    CHECK_STR(c, "3");
+    CHECK_STR(c, "4");
     free(c);
     flip_metadata(dir, "k7");
     row_damage_is_reported(dir, 0);
+}
+
+/* A store of schema version 3 (no getsum): read as before (whole rows,
+ * rowsum) when opened read-only; at the first writable open every intact row
+ * is given its getsum, and a row already damaged none - a get of it is
+ * damage, never the value its changed fields would make (k3 pointed at k4's
+ * blob), nor taken for intact (k7's metadata changed). */
+TEST(sqlite_schema_3_is_migrated_in_place)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_sqlite(dir, 0);
+    CHECK(bs != NULL);
+    put_ten(bs);
+    blobstore_close(bs);
+    sql(dir, "ALTER TABLE entries DROP COLUMN getsum;"
+             "UPDATE blobstore_info SET value = '3' WHERE name = 'schema_version';"
+             "UPDATE entries SET blob = (SELECT blob FROM entries WHERE key = 'k4') "
+             "WHERE key = 'k3';");
+    flip_metadata(dir, "k7");
+    for (int pass = 0; pass < 2; pass++) { /* read-only, then writable (migrating) */
+        bs = open_sqlite(dir, pass ? 0 : BLOBSTORE_OPEN_READONLY);
+        CHECK(bs != NULL);
+        void *v;
+        size_t n;
+        for (int i = 0; i < 10; i++) {
+            char key[8];
+            snprintf(key, sizeof(key), "k%d", i);
+            int rc = blobstore_get(&v, &n, bs, key);
+            if (i == 3 || i == 7) {
+                CHECK_EQ(rc, BLOBSTORE_ECORRUPT);
+                CHECK(damaged_names("cache_metadata.db", key));
+                continue;
+            }
+            CHECK_EQ(rc, 0);
+            CHECK(n == (i == 1 ? 100u : 6000u) && ((char *)v)[0] == '0' + i &&
+                  ((char *)v)[n - 1] == '0' + i);
+            blobstore_free(v);
+            char *m = NULL;
+            CHECK_EQ(blobstore_get_metadata(&m, bs, key), 0);
+            blobstore_free(m);
+        }
+        blobstore_list l;
+        CHECK_EQ(blobstore_list_keys(&l, bs, NULL, NULL), BLOBSTORE_ECORRUPT);
+        blobstore_verify_stats st;
+        CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), BLOBSTORE_ECORRUPT);
+        CHECK(strstr(blobstore_errmsg(), "2 rows fail") != NULL);
+        if (pass)
+            CHECK_EQ(blobstore_put(NULL, bs, "new", "x", 1, NULL), 0);
+        blobstore_close(bs);
+        char *c = sql_text(dir, "SELECT count(*) FROM pragma_table_info('entries') "
+                                "WHERE name = 'getsum'");
+        CHECK_STR(c, pass ? "1" : "0"); /* the read-only open changed nothing */
+        free(c);
+    }
+    char *c = sql_text(dir, "SELECT value FROM blobstore_info WHERE name = 'schema_version'");
+    CHECK_STR(c, "4");
+    free(c);
+    c = sql_text(dir, "SELECT group_concat(key) FROM (SELECT key FROM entries WHERE getsum IS "
+                      "NULL ORDER BY key)");
+    CHECK_STR(c, "k3,k7");
+    free(c);
+    c = sql_text(dir, "SELECT count(*) FROM entries WHERE typeof(getsum) = 'integer'");
+    CHECK_STR(c, "9"); /* 8 intact + new */
+    free(c);
 }
 
 /* The blob column's index lists only entries with a blob (an inline put
@@ -643,9 +791,10 @@ TEST(sqlite_newer_schema_is_refused)
     blobstore *bs = open_sqlite(dir, 0);
     CHECK(bs != NULL);
     blobstore_close(bs);
-    sql(dir, "UPDATE blobstore_info SET value = '4' WHERE name = 'schema_version'");
+    sql(dir, "UPDATE blobstore_info SET value = '5' WHERE name = 'schema_version'");
     CHECK(open_sqlite(dir, 0) == NULL);
-    CHECK(strstr(blobstore_errmsg(), "schema version 4") != NULL);
+    CHECK(strstr(blobstore_errmsg(), "schema version 5") != NULL);
+    CHECK(open_sqlite(dir, BLOBSTORE_OPEN_READONLY) == NULL);
 }
 
 /* ---- lost commits: blobs whose keys the index lacks ---- */
@@ -931,6 +1080,7 @@ static const test_case tests[] = {
     TEST_ENTRY(sqlite_inline_row_damage_read_in_place),
     TEST_ENTRY(sqlite_inline_compact_frames),
     TEST_ENTRY(sqlite_schema_1_is_migrated_in_place),
+    TEST_ENTRY(sqlite_schema_3_is_migrated_in_place),
     TEST_ENTRY(sqlite_newer_schema_is_refused),
     TEST_ENTRY(sqlite_blob_index_is_partial),
     TEST_ENTRY(sqlite_stats_index_is_dropped),

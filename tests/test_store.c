@@ -1364,6 +1364,7 @@ TEST(legacy_keys_with_control_characters_stay_usable)
                           /* as an older version left it: schema 1, rows without checksums
                            * (given theirs at the next writable open) */
                           "ALTER TABLE entries DROP COLUMN rowsum;"
+                          "ALTER TABLE entries DROP COLUMN getsum;"
                           "UPDATE blobstore_info SET value = '1' WHERE name = 'schema_version';",
                           NULL, NULL, NULL),
              SQLITE_OK);
