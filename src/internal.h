@@ -296,8 +296,9 @@ typedef struct {
 } bs_meta_replace;
 
 /* Private metadata backend ctl operation (the SQLite backend): fn is called
- * with the entry under key, read and checked as get() would (row checksum,
- * NULL fields), but without copying it: its strings and inline data point
+ * with the entry under key, read and checked as get() would (row checksums,
+ * NULL fields; lean: only the fields a get of the value needs, and their
+ * checksum, getsum), but without copying it: its strings and inline data point
  * into the backend's memory, valid during the call only (a reader copies
  * what it keeps: blobstore_entry_copy). Inside a transaction of the store,
  * like get(). Returns what fn returns, or get()'s errors
