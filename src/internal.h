@@ -57,6 +57,9 @@ int bs__nospace_take(void);
 
 void *bs__malloc(size_t n);
 void *bs__malloc_large(size_t n); /* huge pages from 4 MiB; free() frees */
+/* XXH3-64 of n bytes (XXH3_64bits), with AVX2 where the CPU has it (xxh3_fast.c). */
+uint64_t bs__xxh3_64(const void *p, size_t n);
+extern int bs__xxh3_lib_only; /* tests and the bench: 1 calls the library always */
 void *bs__calloc(size_t n, size_t m);
 void *bs__realloc(void *p, size_t n);
 char *bs__strdup(const char *s);

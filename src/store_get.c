@@ -149,7 +149,7 @@ static int decode_raw(blob_src *s, const blobstore_entry *e, bs_sink_fn sink, vo
             break;
         if (segmented) {
             uint64_t want = k < nseg ? (e->size - k * seg < seg ? e->size - k * seg : seg) : 0;
-            if (n != want || XXH3_64bits(buf, n) != sums[k]) {
+            if (n != want || bs__xxh3_64(buf, n) != sums[k]) {
                 rc = bs__error(BLOBSTORE_ECORRUPT, "bytes %llu..%llu fail their checksum",
                                (unsigned long long)total, (unsigned long long)(total + n - 1));
                 break;
@@ -650,7 +650,7 @@ static int load_segments(bs_ranged *r, size_t i, size_t j)
         rc = bs__error(BLOBSTORE_ECORRUPT, "blob %s is shorter than its entry says", r->blob);
     for (size_t k = i; !rc && k <= j; k++) {
         uint64_t a = k * r->seg, b = a + r->seg < r->len ? a + r->seg : r->len;
-        if (XXH3_64bits(r->data + a, (size_t)(b - a)) != r->sums[k])
+        if (bs__xxh3_64(r->data + a, (size_t)(b - a)) != r->sums[k])
             rc = bs__error(BLOBSTORE_ECORRUPT, "blob %s: bytes %llu..%llu fail their checksum",
                            r->blob, (unsigned long long)a, (unsigned long long)b - 1);
     }

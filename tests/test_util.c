@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <xxhash.h>
 
 TEST(keys_valid_utf8_accepted)
 {
@@ -206,6 +207,39 @@ TEST(json_text_is_shortest_and_exact)
     json_decref(back);
 }
 
+/* bs__xxh3_64 (AVX2 where the CPU has it) is the library's XXH3_64bits:
+ * every length to 2,100 (each of XXH3's short-input paths and the first
+ * stripes), then random lengths to 3 MB at random offsets, of seeded random
+ * bytes. */
+TEST(xxh3_is_the_librarys)
+{
+    uint64_t seed = 20261203, x = seed;
+    if (getenv("XXH3_SEED"))
+        x = seed = strtoull(getenv("XXH3_SEED"), NULL, 10);
+    printf("  xxh3_is_the_librarys: seed %llu (XXH3_SEED)\n", (unsigned long long)seed);
+    size_t cap = (size_t)3 << 20;
+    uint8_t *buf = malloc(cap + 64);
+    CHECK(buf != NULL);
+    for (size_t i = 0; i < cap + 64; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        buf[i] = (uint8_t)x;
+    }
+    for (int lib = 0; lib < 2; lib++) { /* (and with the library forced) */
+        bs__xxh3_lib_only = lib;
+        int bad = 0;
+        for (size_t n = 0; n <= 2100; n++)
+            bad += bs__xxh3_64(buf + n % 61, n) != XXH3_64bits(buf + n % 61, n);
+        for (int r = 0; r < 200; r++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t n = (size_t)(x % cap), off = (size_t)(x >> 40) % 64;
+            bad += bs__xxh3_64(buf + off, n) != XXH3_64bits(buf + off, n);
+        }
+        CHECK_EQ(bad, 0);
+    }
+    bs__xxh3_lib_only = 0;
+    free(buf);
+}
+
 static const test_case tests[] = {
     TEST_ENTRY(json_text_is_shortest_and_exact),
     TEST_ENTRY(keys_valid_utf8_accepted),
@@ -216,5 +250,6 @@ static const test_case tests[] = {
     TEST_ENTRY(checked_arithmetic),
     TEST_ENTRY(codecs_round_trip_and_reject_garbage),
     TEST_ENTRY(atomic_file_write),
+    TEST_ENTRY(xxh3_is_the_librarys),
 };
 TEST_MAIN(tests)

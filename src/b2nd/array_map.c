@@ -69,7 +69,7 @@ static int check_segments(blobstore_array_mapping *m, uint64_t from, uint64_t to
         return 0;
     for (size_t k = (size_t)(from / m->seg); k < m->nseg && k * m->seg < to; k++) {
         uint64_t a = k * m->seg, b = a + m->seg < m->file_len ? a + m->seg : m->file_len;
-        if (XXH3_64bits(m->file + a, (size_t)(b - a)) != m->sums[k])
+        if (bs__xxh3_64(m->file + a, (size_t)(b - a)) != m->sums[k])
             return bs__error(BLOBSTORE_ECORRUPT,
                              "key \"%s\": bytes %llu..%llu of its array file fail their checksum",
                              m->key, (unsigned long long)a, (unsigned long long)b - 1);
