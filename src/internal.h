@@ -407,6 +407,12 @@ int bs__blob_open_fd(blobstore *bs, const char *blob, int *fd);
 struct json_t;
 /* Compact JSON with reals in their shortest round-trip form; free(). */
 char *bs__json_dumps(const struct json_t *v);
+/* The text bs__json_dumps would give for the JSON object text (parsed with
+ * duplicate members refused), without parsing it into values, for the flat
+ * objects of printable ASCII names and strings, integers, true, false and
+ * null that most metadata is: 1 and *out (free()), or 0 (not such an
+ * object, or not valid: parse it), or BLOBSTORE_ENOMEM. */
+int bs__json_object_compact(const char *text, char **out);
 /* 1 if an entry (its user metadata, and its store fields as a JSON object,
  * which may be NULL unless bs__filter_uses_fields) matches filter. */
 int bs__filter_match(const struct json_t *filter, const struct json_t *meta,

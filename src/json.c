@@ -118,3 +118,113 @@ char *bs__json_dumps(const json_t *v)
     }
     return (char *)b.data;
 }
+
+/* ---- the compact text of a flat object, without parsing it into values ---- */
+
+enum { FAST_MEMBERS = 32 };
+
+static const char *skip_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+/* A string of printable ASCII without escapes: its end (past the closing
+ * quote), or NULL. */
+static const char *plain_string(const char *p)
+{
+    if (*p++ != '"')
+        return NULL;
+    while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+        p++;
+    return *p == '"' ? p + 1 : NULL;
+}
+
+/* A value the compact text writes as it reads: a plain string, an integer
+ * of at most 18 digits with no leading zero (and not -0: read as 0), true,
+ * false or null. Its end, or NULL. */
+static const char *plain_value(const char *p)
+{
+    if (*p == '"')
+        return plain_string(p);
+    if (*p == '-' || (*p >= '0' && *p <= '9')) {
+        const char *d = p + (*p == '-');
+        size_t n = 0;
+        while (d[n] >= '0' && d[n] <= '9')
+            n++;
+        if (n == 0 || n > 18 || (d[0] == '0' && (n > 1 || d != p)))
+            return NULL;
+        d += n;
+        return *d == '.' || *d == 'e' || *d == 'E' ? NULL : d; /* a real: parse it */
+    }
+    static const char *const words[] = {"true", "false", "null"};
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strlen(words[i]);
+        if (strncmp(p, words[i], n) == 0)
+            return p + n;
+    }
+    return NULL;
+}
+
+int bs__json_object_compact(const char *text, char **out)
+{
+    *out = NULL;
+    const char *p = skip_ws(text);
+    if (*p++ != '{')
+        return 0;
+    /* the members' names, for duplicates, and the pieces to copy */
+    const char *name[FAST_MEMBERS], *val[FAST_MEMBERS], *end[FAST_MEMBERS];
+    size_t nlen[FAST_MEMBERS], n = 0, total = 2;
+    p = skip_ws(p);
+    if (*p != '}') {
+        for (;;) {
+            if (n == FAST_MEMBERS)
+                return 0;
+            const char *k = p, *ke = plain_string(p);
+            if (!ke)
+                return 0;
+            p = skip_ws(ke);
+            if (*p++ != ':')
+                return 0;
+            p = skip_ws(p);
+            const char *ve = plain_value(p);
+            if (!ve)
+                return 0;
+            name[n] = k;
+            nlen[n] = (size_t)(ke - k);
+            val[n] = p;
+            end[n] = ve;
+            for (size_t i = 0; i < n; i++)
+                if (nlen[i] == nlen[n] && memcmp(name[i], k, nlen[n]) == 0)
+                    return 0; /* a duplicate: refused by the parse */
+            total += nlen[n] + 1 + (size_t)(ve - p) + 1;
+            n++;
+            p = skip_ws(ve);
+            if (*p == '}')
+                break;
+            if (*p++ != ',')
+                return 0;
+            p = skip_ws(p);
+        }
+    }
+    if (*skip_ws(p + 1) != '\0')
+        return 0;
+    char *o = bs__malloc(total + 1), *w = o;
+    if (!o)
+        return BLOBSTORE_ENOMEM;
+    *w++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *w++ = ',';
+        memcpy(w, name[i], nlen[i]);
+        w += nlen[i];
+        *w++ = ':';
+        memcpy(w, val[i], (size_t)(end[i] - val[i]));
+        w += end[i] - val[i];
+    }
+    *w++ = '}';
+    *w = '\0';
+    *out = o;
+    return 1;
+}

@@ -240,8 +240,141 @@ TEST(xxh3_is_the_librarys)
     free(buf);
 }
 
+/* Random text for the compact-object test: pieces that the fast path takes
+ * and pieces that it must leave to the parser (escapes, UTF-8, control
+ * bytes, reals, nesting, leading zeros, -0, long integers, duplicates, bad
+ * syntax), with random whitespace. */
+static void rnd_ws(bs_buf *b)
+{
+    static const char *const ws[] = {"", "", "", " ", "\t", "\n", "\r\n", "  ", "\v", "\f"};
+    const char *w = ws[rand() % (rand() % 8 ? 8 : 10)];
+    bs__buf_append(b, w, strlen(w));
+}
+
+static void rnd_string(bs_buf *b, int names)
+{
+    static const char *const odd[] = {"\\\"", "\\\\", "\\u00e9", "\xc3\xa9", "\x01", "\\n",
+                                      "/",    "\x7f", "\xff",    "\\/",      "'"};
+    bs__buf_append(b, "\"", 1);
+    int n = rand() % (names ? 4 : 8);
+    for (int i = 0; i < n; i++) {
+        if (rand() % 12 == 0) {
+            const char *o = odd[rand() % 11];
+            bs__buf_append(b, o, strlen(o));
+        } else {
+            char c = (char)(names ? "abcab"[rand() % 5] : 0x20 + rand() % 95);
+            if (c == '"' || c == '\\')
+                c = 'x';
+            bs__buf_append(b, &c, 1);
+        }
+    }
+    bs__buf_append(b, "\"", 1);
+}
+
+static void rnd_value(bs_buf *b, int depth)
+{
+    static const char *const words[] = {"true", "false", "null", "tru", "nul", "True"};
+    static const char *const reals[] = {"1.5", "0.95", "1e3", "-2.5E-3", "1.0", "0.1"};
+    char num[48];
+    int k = rand() % 10;
+    if (k < 3) {
+        rnd_string(b, 0);
+    } else if (k < 6) { /* integers, 1..21 digits, sometimes odd */
+        int digits = 1 + (rand() % 4 == 0 ? rand() % 21 : rand() % 6), at = 0;
+        if (rand() % 4 == 0)
+            num[at++] = '-';
+        for (int i = 0; i < digits; i++)
+            num[at++] = (char)('0' + (i == 0 && rand() % 6 ? 1 + rand() % 9 : rand() % 10));
+        num[at] = 0;
+        bs__buf_append(b, num, strlen(num));
+    } else if (k < 8) {
+        const char *w = words[rand() % (rand() % 10 ? 3 : 6)];
+        bs__buf_append(b, w, strlen(w));
+    } else if (k == 8) {
+        const char *r = reals[rand() % 6];
+        bs__buf_append(b, r, strlen(r));
+    } else if (depth < 2) { /* nesting: left to the parser */
+        int arr = rand() % 2, n = rand() % 3;
+        bs__buf_append(b, arr ? "[" : "{", 1);
+        for (int i = 0; i < n; i++) {
+            if (i)
+                bs__buf_append(b, ",", 1);
+            if (!arr) {
+                rnd_string(b, 1);
+                bs__buf_append(b, ":", 1);
+            }
+            rnd_value(b, depth + 1);
+        }
+        bs__buf_append(b, arr ? "]" : "}", 1);
+    } else {
+        bs__buf_append(b, "0", 1);
+    }
+}
+
+/* bs__json_object_compact against jansson (the parse put uses: duplicates
+ * refused) and bs__json_dumps: whenever it takes a text, the text is a valid
+ * object and its output is the parse's compact text, byte for byte. Seeded
+ * random texts, a good share of them taken. */
+TEST(json_object_compact_matches_the_parse)
+{
+    unsigned seed = (unsigned)time(NULL);
+    printf("seed %u\n", seed);
+    srand(seed);
+    int taken = 0, valid = 0, runs = 20000;
+    for (int t = 0; t < runs; t++) {
+        bs_buf b = {0};
+        rnd_ws(&b);
+        if (rand() % 40)
+            bs__buf_append(&b, "{", 1);
+        int n = rand() % 6;
+        for (int i = 0; i < n; i++) {
+            rnd_ws(&b);
+            if (i)
+                bs__buf_append(&b, rand() % 40 ? "," : "", 1);
+            rnd_ws(&b);
+            rnd_string(&b, 1);
+            rnd_ws(&b);
+            bs__buf_append(&b, rand() % 40 ? ":" : "=", 1);
+            rnd_ws(&b);
+            rnd_value(&b, 0);
+        }
+        rnd_ws(&b);
+        if (rand() % 40 == 0)
+            bs__buf_append(&b, ",", 1);
+        if (rand() % 40)
+            bs__buf_append(&b, "}", 1);
+        rnd_ws(&b);
+        if (rand() % 40 == 0)
+            bs__buf_append(&b, "x", 1);
+        bs__buf_append(&b, "", 1);
+        const char *text = (const char *)b.data;
+        json_error_t err;
+        json_t *v = json_loads(text, JSON_REJECT_DUPLICATES, &err);
+        char *want = v && json_is_object(v) ? bs__json_dumps(v) : NULL, *got = NULL;
+        int r = bs__json_object_compact(text, &got);
+        valid += want != NULL;
+        if (r == 1) {
+            taken++;
+            if (!want || strcmp(got, want) != 0)
+                test__fail(__FILE__, __LINE__, "seed %u: %s gives %s, the parse %s", seed, text,
+                           got, want ? want : "an error");
+        } else {
+            CHECK_EQ(r, 0);
+            CHECK(got == NULL);
+        }
+        free(got);
+        free(want);
+        json_decref(v);
+        bs__buf_free(&b);
+    }
+    printf("%d texts: %d valid objects, %d taken by the fast path\n", runs, valid, taken);
+    CHECK(taken > runs / 10);
+    CHECK(valid > taken);
+}
+
 static const test_case tests[] = {
     TEST_ENTRY(json_text_is_shortest_and_exact),
+    TEST_ENTRY(json_object_compact_matches_the_parse),
     TEST_ENTRY(keys_valid_utf8_accepted),
     TEST_ENTRY(keys_invalid_refused),
     TEST_ENTRY(iso_time_matches_snprintf),
