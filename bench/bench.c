@@ -1554,6 +1554,13 @@ static void pg_section(const char *root, const char *base, int n)
            n, rounds, ROUND,
            pinned ? "client and server sessions on one core"
                   : "NOT pinned to one core (server elsewhere, or not allowed): expect swings");
+    printf("  baseline: per put one prepared INSERT INTO kv(key text PRIMARY KEY, metadata jsonb,"
+           " data bytea) ... ON CONFLICT (key) DO UPDATE (3 parameters; no index but the key's),"
+           " per get one prepared SELECT metadata, data by key (binary)\n"
+           "  store: blobstore_put / blobstore_get of the same key, bytes and metadata: SHA-256,"
+           " lz4, a compact frame, then one prepared upsert of 14 columns that takes the write"
+           " lock (key, GIN jsonb_path_ops and partial blob indexes) / one SELECT by key\n"
+           "  the store's statement: that upsert sent by libpq with precomputed values\n");
     pg_line("PostgreSQL put vs libpq INSERT", n, st_put, bt_put, rounds, cpu[0], 1);
     const double sc_cpu[4] = {cpu[0][4], cpu[0][5], cpu[0][2], cpu[0][3]};
     pg_line("  vs libpq, the store's statement", n, st_put, sc_put, rounds, sc_cpu, 0);
