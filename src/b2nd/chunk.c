@@ -195,10 +195,10 @@ static int codec_decompress(int codec, const uint8_t *in, size_t n, uint8_t *out
             for (int j = 0; j < TS; j++)                                                           \
                 dst[i * TS + (size_t)j] = src[j][i];                                               \
     }                                                                                              \
-    static void shuffle##TS(size_t from, size_t items, const uint8_t *src, uint8_t *dst)           \
+    static void shuffle##TS(size_t from, size_t items, const uint8_t *src, uint8_t *const *rows)   \
     {                                                                                              \
         for (int j = 0; j < TS; j++) {                                                             \
-            uint8_t *row = dst + (size_t)j * items;                                                \
+            uint8_t *row = rows[j];                                                                \
             for (size_t i = from; i < items; i++)                                                  \
                 row[i] = src[i * TS + (size_t)j];                                                  \
         }                                                                                          \
@@ -241,8 +241,12 @@ static inline BS_ALWAYS_INLINE void interleave_rounds(__m128i *v, int ts, int ro
 
 /* The groups of 16 items; returns how many items were done. */
 static inline BS_ALWAYS_INLINE size_t shuffle_sse2(int ts, size_t items, const uint8_t *src,
-                                                   uint8_t *dst)
+                                                   uint8_t *const *rows)
 {
+    uint8_t *r[16]; /* (in registers: the stores below could alias rows) */
+    UNROLL
+    for (int k = 0; k < ts; k++)
+        r[k] = rows[k];
     size_t i = 0;
     for (; i + 16 <= items; i += 16) {
         __m128i v[16];
@@ -252,7 +256,7 @@ static inline BS_ALWAYS_INLINE size_t shuffle_sse2(int ts, size_t items, const u
         interleave_rounds(v, ts, 4);
         UNROLL
         for (int k = 0; k < ts; k++)
-            _mm_storeu_si128((__m128i *)(dst + (size_t)k * items + i), v[k]);
+            _mm_storeu_si128((__m128i *)(r[k] + i), v[k]);
     }
     return i;
 }
@@ -336,21 +340,32 @@ void bs__b2_unshuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
     memcpy(dst + items * (size_t)ts, src + items * (size_t)ts, n - items * (size_t)ts);
 }
 
-void bs__b2_shuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
+/* The shuffle of items whole items (ts of 1 to 256), byte plane j written at
+ * rows[j]. */
+static void shuffle_rows(int ts, size_t items, const uint8_t *src, uint8_t *const *rows)
 {
-    size_t items = n / (size_t)ts;
     if (ts == 2)
-        shuffle2(SSE2_SHUFFLE(2, items, src, dst), items, src, dst);
+        shuffle2(SSE2_SHUFFLE(2, items, src, rows), items, src, rows);
     else if (ts == 4)
-        shuffle4(SSE2_SHUFFLE(4, items, src, dst), items, src, dst);
+        shuffle4(SSE2_SHUFFLE(4, items, src, rows), items, src, rows);
     else if (ts == 8)
-        shuffle8(SSE2_SHUFFLE(8, items, src, dst), items, src, dst);
+        shuffle8(SSE2_SHUFFLE(8, items, src, rows), items, src, rows);
     else if (ts == 16)
-        shuffle16(SSE2_SHUFFLE(16, items, src, dst), items, src, dst);
+        shuffle16(SSE2_SHUFFLE(16, items, src, rows), items, src, rows);
     else
         for (size_t i = 0; i < items; i++)
             for (int j = 0; j < ts; j++)
-                dst[(size_t)j * items + i] = src[i * (size_t)ts + (size_t)j];
+                rows[j][i] = src[i * (size_t)ts + (size_t)j];
+}
+
+void bs__b2_shuffle(int ts, size_t n, const uint8_t *src, uint8_t *dst)
+{
+    size_t items = n / (size_t)ts;
+    uint8_t *rows[256]; /* (a typesize is one byte) */
+    for (int j = 0; j < ts && j < 256; j++)
+        rows[j] = dst + (size_t)j * items;
+    if (ts > 0 && ts <= 256)
+        shuffle_rows(ts, items, src, rows);
     memcpy(dst + items * (size_t)ts, src + items * (size_t)ts, n - items * (size_t)ts);
 }
 
@@ -805,7 +820,25 @@ static int encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint8_t *s
         for (size_t b = 0; b < nblocks; b++) {
             size_t off = b * bs, n = off + bs <= nbytes ? bs : nbytes - off;
             const uint8_t *blk = src + off;
-            if (cp->shuffle == B2_SHUFFLE) {
+            int nstreams = split && n == bs ? cp->typesize : 1, probe = b % PROBE_EVERY == 0;
+            size_t neblock = n / (size_t)nstreams;
+            /* A split block's leading planes that will be stored as they are
+             * (not tried this block) are shuffled straight to where they go
+             * in the chunk (the others into tmp): no copy of them after.
+             * Where one turns out all zeros (4 bytes, not its bytes), the
+             * planes after it are moved to tmp and copied as usual. */
+            uint8_t *rows[16];
+            int direct = 0;
+            if (cp->shuffle == B2_SHUFFLE && nstreams > 1) {
+                for (int k = 0; k < nstreams; k++) {
+                    int d = k == direct && !probe && skip[k];
+                    rows[k] =
+                        d ? c + pos + (size_t)k * (4 + neblock) + 4 : tmp + (size_t)k * neblock;
+                    direct += d;
+                }
+                shuffle_rows(cp->typesize, neblock, blk, rows);
+                blk = tmp;
+            } else if (cp->shuffle == B2_SHUFFLE) {
                 bs__b2_shuffle(cp->typesize, n, blk, tmp);
                 blk = tmp;
             } else if (cp->shuffle == B2_BITSHUFFLE) {
@@ -814,13 +847,19 @@ static int encode_into(uint8_t *c, size_t cap, size_t *out_len, const uint8_t *s
             }
             wr32(c + HDR + 4 * b, (uint32_t)pos);
             size_t block_at = pos;
-            int nstreams = split && n == bs ? cp->typesize : 1, probe = b % PROBE_EVERY == 0;
-            size_t neblock = n / (size_t)nstreams;
             for (int k = 0; k < nstreams; k++) {
-                const uint8_t *st = blk + (size_t)k * neblock;
+                const uint8_t *st = k < direct ? rows[k] : blk + (size_t)k * neblock;
                 if (all_zero(st, neblock)) {
+                    for (int j = k + 1; j < direct; j++) /* (now out of place) */
+                        memcpy(tmp + (size_t)j * neblock, rows[j], neblock);
+                    direct = k < direct ? k : direct;
                     wr32(c + pos, 0);
                     pos += 4;
+                    continue;
+                }
+                if (k < direct) { /* in place already */
+                    wr32(c + pos, (uint32_t)neblock);
+                    pos += 4 + neblock;
                     continue;
                 }
                 size_t csize = 0;
