@@ -216,7 +216,9 @@ TEST(sqlite_row_damage_is_corruption)
          0},
         {"UPDATE entries SET format = 'text' WHERE key = 'k3'", 0},
         {"UPDATE entries SET raw = 1 - raw WHERE key = 'k3'", 0},
-        {"UPDATE entries SET getsum = NULL WHERE key = 'k3'", 0},
+        /* a row without getsum is read whole, its rowsum checked */
+        {"UPDATE entries SET getsum = NULL, size = size + 1 WHERE key = 'k3'", 0},
+        {"UPDATE entries SET getsum = NULL, metadata = '{}' WHERE key = 'k3'", 0},
         {"UPDATE entries SET getsum = getsum + 1 WHERE key = 'k3'", 0},
         {"UPDATE entries SET rowsum = NULL WHERE key = 'k3'", 1},
         {"UPDATE entries SET rowsum = rowsum + 1 WHERE key = 'k3'", 1},
@@ -321,7 +323,7 @@ TEST(sqlite_inline_row_damage_read_in_place)
         "UPDATE entries SET format = 'pickle' WHERE key = 's1'",
         "UPDATE entries SET content_hash = upper(content_hash) WHERE key = 's1'",
         "UPDATE entries SET getsum = getsum + 1 WHERE key = 's1'",
-        "UPDATE entries SET getsum = NULL WHERE key = 's1'",
+        "UPDATE entries SET getsum = NULL, metadata = '{}' WHERE key = 's1'",
         /* the frame's bytes (not in the row checksum: the frame checks them) */
         "UPDATE entries SET data = substr(data, 1, 60) || x'00' || substr(data, 62) "
         "WHERE key = 's1'",
@@ -547,11 +549,78 @@ TEST(sqlite_schema_1_is_migrated_in_place)
     row_damage_is_reported(dir, 0);
 }
 
+/* A row without getsum - as a library before schema 4 puts it, if it had
+ * the store open when a newer one upgraded it - is read whole by a get too,
+ * its rowsum checked: it reads as put (get, get_value, metadata, list,
+ * verify), and any field of it changed is damage to all of them. */
+TEST(sqlite_rows_without_getsum_read_whole)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_sqlite(dir, 0);
+    CHECK(bs != NULL);
+    put_ten(bs);
+    blobstore_close(bs);
+    sql(dir, "UPDATE entries SET getsum = NULL WHERE key IN ('k1', 'k2', 'k3')");
+    for (int pass = 0; pass < 2; pass++) { /* as put; then k1 and k3 changed */
+        for (int ro = 0; ro < 2; ro++) {
+            bs = open_sqlite(dir, ro ? BLOBSTORE_OPEN_READONLY : 0);
+            CHECK(bs != NULL);
+            for (int i = 0; i < 10; i++) {
+                char key[8];
+                snprintf(key, sizeof(key), "k%d", i);
+                void *v = NULL;
+                size_t n = 0;
+                blobstore_value_info vi;
+                int damaged = pass && (i == 1 || i == 3);
+                int rc = blobstore_get(&v, &n, bs, key);
+                if (rc != (damaged ? BLOBSTORE_ECORRUPT : 0))
+                    test__fail(__FILE__, __LINE__, "pass %d: get %s returns %d", pass, key, rc);
+                if (!rc)
+                    CHECK(n == (i == 1 ? 100u : 6000u) && ((char *)v)[0] == '0' + i &&
+                          ((char *)v)[n - 1] == '0' + i);
+                blobstore_free(v);
+                rc = blobstore_get_value(&v, &n, &vi, bs, key, NULL);
+                CHECK_EQ(rc, damaged ? BLOBSTORE_ECORRUPT : 0);
+                if (!rc) {
+                    CHECK(n == (i == 1 ? 100u : 6000u) && ((char *)v)[0] == '0' + i);
+                    blobstore_free(v);
+                    blobstore_free(vi.info);
+                }
+                char *m = NULL;
+                CHECK_EQ(blobstore_get_metadata(&m, bs, key), damaged ? BLOBSTORE_ECORRUPT : 0);
+                blobstore_free(m);
+            }
+            blobstore_list l;
+            CHECK_EQ(blobstore_list_keys(&l, bs, NULL, NULL), pass ? BLOBSTORE_ECORRUPT : 0);
+            if (!pass) {
+                CHECK_EQ(l.count, 10);
+                blobstore_list_free(&l);
+            }
+            blobstore_verify_stats st;
+            CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), pass ? BLOBSTORE_ECORRUPT : 0);
+            blobstore_close(bs);
+        }
+        if (!pass)
+            sql(dir, "UPDATE entries SET size = size - 1 WHERE key = 'k1';"
+                     "UPDATE entries SET blob = (SELECT blob FROM entries WHERE key = 'k4') "
+                     "WHERE key = 'k3'");
+    }
+    /* a put over an intact one writes its getsum */
+    bs = open_sqlite(dir, 0);
+    CHECK(bs != NULL);
+    CHECK_EQ(blobstore_put(NULL, bs, "k2", "two", 3, NULL), 0);
+    blobstore_close(bs);
+    char *c = sql_text(dir, "SELECT typeof(getsum) FROM entries WHERE key = 'k2'");
+    CHECK_STR(c, "integer");
+    free(c);
+}
+
 /* A store of schema version 3 (no getsum): read as before (whole rows,
  * rowsum) when opened read-only; at the first writable open every intact row
- * is given its getsum, and a row already damaged none - a get of it is
- * damage, never the value its changed fields would make (k3 pointed at k4's
- * blob), nor taken for intact (k7's metadata changed). */
+ * is given its getsum, and a row already damaged none - a get reads it
+ * whole and finds it damaged, never the value its changed fields would make
+ * (k3 pointed at k4's blob), nor takes it for intact (k7's metadata
+ * changed). */
 TEST(sqlite_schema_3_is_migrated_in_place)
 {
     const char *dir = test_tmpdir();
@@ -1081,6 +1150,7 @@ static const test_case tests[] = {
     TEST_ENTRY(sqlite_inline_compact_frames),
     TEST_ENTRY(sqlite_schema_1_is_migrated_in_place),
     TEST_ENTRY(sqlite_schema_3_is_migrated_in_place),
+    TEST_ENTRY(sqlite_rows_without_getsum_read_whole),
     TEST_ENTRY(sqlite_newer_schema_is_refused),
     TEST_ENTRY(sqlite_blob_index_is_partial),
     TEST_ENTRY(sqlite_stats_index_is_dropped),
