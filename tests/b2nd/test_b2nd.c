@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <time.h>
 
 static const char *testdata(void)
@@ -959,6 +960,65 @@ TEST(array_reads_in_a_row_reuse_pages_and_check_every_segment)
     blobstore_close(bs);
 }
 
+/* Readers on threads of their own, at once, each reading two arrays in turn
+ * (the mapping pool handed from reader to reader across threads, each
+ * reader's workers loading segments together): every read equal to its
+ * input. */
+typedef struct {
+    blobstore *bs;
+    const uint8_t *data[2];
+    size_t nbytes[2];
+    int failures;
+} conc_ctx;
+
+static void *conc_reader(void *arg)
+{
+    conc_ctx *c = arg;
+    for (int r = 0; r < 6; r++) {
+        int k = r % 2;
+        blobstore_array g;
+        if (blobstore_array_get(&g, c->bs, k ? "b" : "a") != 0 || g.nbytes != c->nbytes[k] ||
+            memcmp(g.data, c->data[k], g.nbytes) != 0)
+            c->failures++;
+        blobstore_array_clear(&g);
+    }
+    return NULL;
+}
+
+TEST(array_reads_on_several_threads_at_once)
+{
+    uint64_t seed = (uint64_t)env_long("B2ND_CONC_SEED", 20261203), x = seed;
+    printf("  array_reads_on_several_threads_at_once: seed %llu (B2ND_CONC_SEED)\n",
+           (unsigned long long)seed);
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "filesystem");
+    CHECK(bs != NULL);
+    size_t items[2] = {1500007, 2300003};
+    double *v[2];
+    for (int k = 0; k < 2; k++) {
+        v[k] = malloc(items[k] * 8);
+        for (size_t i = 0; i < items[k]; i++)
+            v[k][i] = (double)(xs_next(&x) >> 11) / 9007199254740992.0;
+        blobstore_array a = {"<f8", 1, {(int64_t)items[k]}, v[k], items[k] * 8, 0};
+        CHECK_EQ(blobstore_array_put(NULL, bs, k ? "b" : "a", &a, NULL), 0);
+    }
+    enum { NT = 4 };
+    conc_ctx c[NT];
+    pthread_t th[NT];
+    for (int t = 0; t < NT; t++) {
+        c[t] = (conc_ctx){
+            bs, {(const uint8_t *)v[0], (const uint8_t *)v[1]}, {items[0] * 8, items[1] * 8}, 0};
+        CHECK_EQ(pthread_create(&th[t], NULL, conc_reader, &c[t]), 0);
+    }
+    for (int t = 0; t < NT; t++) {
+        pthread_join(th[t], NULL);
+        CHECK_EQ(c[t].failures, 0);
+    }
+    for (int k = 0; k < 2; k++)
+        free(v[k]);
+    blobstore_close(bs);
+}
+
 TEST(array_blob_file_is_the_b2nd_file_and_corruption_is_caught)
 {
     const char *dir = test_tmpdir();
@@ -1847,6 +1907,7 @@ static const test_case tests[] = {
     TEST_ENTRY(write_back_check_reads_stored_streams_where_they_lie),
     TEST_ENTRY(stored_planes_shuffled_in_place_and_zero_planes_among_them),
     TEST_ENTRY(array_reads_in_a_row_reuse_pages_and_check_every_segment),
+    TEST_ENTRY(array_reads_on_several_threads_at_once),
     TEST_ENTRY(random_differential),
 };
 TEST_MAIN(tests)
