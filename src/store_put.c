@@ -269,21 +269,32 @@ static int ca_existing(blobstore *bs, const char *name, const char *hash, int ra
 }
 
 /* Segment checksums of a raw file computed as it streams in, at 1 MiB and
- * at 64 MiB (the size is known only at the end: 1 MiB for files of fewer than
- * 4096 MiB, else 64 MiB; the size is recorded). */
+ * at 64 MiB (1 MiB for files of fewer than 4096 MiB, else 64 MiB; the size
+ * is recorded): both when the size is known only at the end (a stream),
+ * the one it needs when it is known before (a file in memory: half the
+ * hashing of a large array put). */
 typedef struct {
     XXH3_state_t *st[2];
     uint64_t fill[2];
     bs_buf sums[2]; /* uint64_t each */
+    int only;       /* the size is known: only this one's (0 or 1), else -1 */
 } seg_hasher;
 
 static const uint64_t seg_sizes[2] = {(uint64_t)1 << 20, (uint64_t)64 << 20};
+
+/* Which segment size a file of size bytes has. */
+static int seg_kind(uint64_t size)
+{
+    return size / seg_sizes[0] < 4096 ? 0 : 1;
+}
 
 static int seg_update(seg_hasher *h, const unsigned char *p, size_t n)
 {
     for (int k = 0; k < 2; k++) {
         const unsigned char *q = p;
         size_t left = n;
+        if (h->only >= 0 && k != h->only)
+            continue;
         while (left) {
             if (!h->st[k]) {
                 if (!(h->st[k] = XXH3_createState()))
@@ -313,7 +324,7 @@ static int seg_update(seg_hasher *h, const unsigned char *p, size_t n)
 /* info (a JSON object, changed) with "_segments" for a file of size bytes. */
 static int seg_finish(seg_hasher *h, json_t *info, uint64_t size)
 {
-    int k = size / seg_sizes[0] < 4096 ? 0 : 1;
+    int k = seg_kind(size);
     if (h->fill[k]) {
         uint64_t d = XXH3_64bits_digest(h->st[k]);
         int rc = bs__buf_append(&h->sums[k], &d, 8);
@@ -526,6 +537,7 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     char *rec = NULL; /* the entry record the blob carries */
     seg_hasher segs;
     memset(&segs, 0, sizeof(segs));
+    segs.only = fn ? -1 : seg_kind(len); /* (in memory: the size is known) */
     char *hooked_codec = NULL;
     char *release = NULL; /* a shared blob the entry replaced, released after the lock */
     int wrote_ca = 0;     /* this put made the content-addressed blob */
