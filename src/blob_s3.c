@@ -18,7 +18,8 @@
  * removes (an upload is aborted, never its key's object deleted), and never
  * an object under a final name. Up to INFLIGHT parts are uploaded at once,
  * each on a thread of its own, while the next one fills. Parts grow with
- * the object (part_size), so memory stays bounded by INFLIGHT + 1 parts;
+ * the object (part_size), so memory stays bounded by INFLIGHT + 1 parts
+ * (none for bytes the caller keeps, write_ref, which are sent from there);
  * objects over 5 GiB (CopyObject's limit) are read back and uploaded again
  * in parts (see copy_object).
  *
@@ -98,9 +99,19 @@ typedef struct s3_conn {
 
 /* ---- requests ---- */
 
+/* A piece of a request body: len bytes at p, or (p NULL) the next len
+ * bytes of the body's own buffer. */
 typedef struct {
     const unsigned char *p;
-    size_t left;
+    size_t len;
+} s3_seg;
+
+/* Where a body's upload has got to. */
+typedef struct {
+    const s3_seg *seg;
+    size_t nseg;
+    const unsigned char *own; /* the own buffer's next byte */
+    size_t i, off;            /* segment seg[i], off bytes into it */
 } upload_src;
 
 typedef struct {
@@ -109,6 +120,8 @@ typedef struct {
     const char *query;  /* encoded, parameters in alphabetical order, or NULL */
     const void *body;   /* request body for PUT/POST */
     size_t body_len;
+    const s3_seg *segs; /* or (PUT) a body in nsegs pieces, body its own buffer */
+    size_t nsegs;
     const char *range;       /* "bytes=a-b" or NULL */
     const char *copy_source; /* x-amz-copy-source, or NULL */
     int data;                /* the body is an object's bytes (not a request's XML) */
@@ -121,18 +134,29 @@ typedef struct {
     curl_off_t length; /* Content-Length of the response */
     /* private to a request in progress: */
     upload_src src;
+    s3_seg one; /* body, as a segment */
     struct curl_slist *headers;
 } s3_req;
 
 static size_t read_cb(char *buf, size_t size, size_t nitems, void *ctx)
 {
     upload_src *u = ctx;
-    size_t n = size * nitems;
-    if (n > u->left)
-        n = u->left;
-    memcpy(buf, u->p, n);
-    u->p += n;
-    u->left -= n;
+    size_t cap = size * nitems, n = 0;
+    while (n < cap && u->i < u->nseg) {
+        const s3_seg *g = &u->seg[u->i];
+        size_t k = g->len - u->off < cap - n ? g->len - u->off : cap - n;
+        if (k) {
+            memcpy(buf + n, (g->p ? g->p : u->own) + u->off, k);
+            n += k;
+            u->off += k;
+        }
+        if (u->off == g->len) {
+            if (!g->p)
+                u->own += g->len;
+            u->i++;
+            u->off = 0;
+        }
+    }
     return n;
 }
 
@@ -290,7 +314,7 @@ static void setup(s3_backend *be, CURL *c, const char *url, s3_req *r)
      * fewer, the client's and the gateway's, on every byte. */
     if (r->data && be->unsigned_data)
         memcpy(hash, "UNSIGNED-PAYLOAD", sizeof("UNSIGNED-PAYLOAD"));
-    else
+    else /* (a body in segments is signed only when all its own: write_ref) */
         bs__sha256_hex(hash, r->body ? r->body : "", r->body ? r->body_len : 0);
     snprintf(buf, sizeof(buf), "x-amz-content-sha256: %s", hash);
     h = curl_slist_append(h, buf);
@@ -306,7 +330,9 @@ static void setup(s3_backend *be, CURL *c, const char *url, s3_req *r)
         snprintf(buf, sizeof(buf), "x-amz-copy-source: %s", r->copy_source);
         h = curl_slist_append(h, buf);
     }
-    r->src = (upload_src){r->body, r->body_len};
+    r->one = (s3_seg){r->body ? r->body : (const void *)"", r->body_len};
+    r->src = r->segs ? (upload_src){r->segs, r->nsegs, r->body, 0, 0}
+                     : (upload_src){&r->one, 1, NULL, 0, 0};
     r->headers = h;
     r->resp.len = 0;
     r->etag[0] = 0;
@@ -500,18 +526,25 @@ static int mpu_begin(s3_backend *be, s3_mpu *m)
     return rc;
 }
 
-/* Upload len bytes of body as part number partno (1-based); its ETag into
- * etag. Reads m only: parts may go up on several threads at once. */
+/* Upload len bytes of body (or, segs not NULL, of its nsegs segments, body
+ * their own buffer) as part number partno (1-based); its ETag into etag.
+ * Reads m only: parts may go up on several threads at once. */
 static int mpu_part(s3_backend *be, const s3_mpu *m, size_t partno, const void *body, size_t len,
-                    char etag[128])
+                    const s3_seg *segs, size_t nsegs, char etag[128])
 {
     if (partno > MAX_PARTS)
         return bs__error(BLOBSTORE_EUNSUPPORTED, "s3: more than %d parts", MAX_PARTS);
     char *q = bs__s3_printf("partNumber=%zu&uploadId=%s", partno, m->upload_id);
     if (!q)
         return BLOBSTORE_ENOMEM;
-    s3_req r = {
-        .method = "PUT", .key = m->key, .query = q, .body = body, .body_len = len, .data = 1};
+    s3_req r = {.method = "PUT",
+                .key = m->key,
+                .query = q,
+                .body = body,
+                .body_len = len,
+                .segs = segs,
+                .nsegs = nsegs,
+                .data = 1};
     int rc = s3_do(be, &r);
     if (!rc && r.status != 200)
         rc = status_error(&r, "upload of a part");
@@ -544,7 +577,7 @@ static int mpu_record(s3_mpu *m, size_t partno, const char *etag)
 static int mpu_part_next(s3_backend *be, s3_mpu *m, const void *body, size_t len)
 {
     char etag[128];
-    int rc = mpu_part(be, m, m->nparts + 1, body, len, etag);
+    int rc = mpu_part(be, m, m->nparts + 1, body, len, NULL, 0, etag);
     return rc ? rc : mpu_record(m, m->nparts + 1, etag);
 }
 
@@ -681,6 +714,77 @@ static int copy_object(s3_backend *be, const char *from, const char *to, uint64_
  * with several, one part's bytes flow while another's are being stored. */
 #define INFLIGHT 3
 
+/* A part's (or a small object's) bytes, in order: pieces the caller keeps
+ * for the writer's lifetime (s3w_write_ref: sent from where they are) and
+ * the rest, copied into buf. An object put from memory is thus sent from
+ * the caller's buffer, without a copy into parts and with their memory
+ * (INFLIGHT + 1 parts) not allocated at all. */
+typedef struct {
+    unsigned char *buf; /* the copied bytes */
+    size_t blen, bcap;
+    s3_seg *segs;
+    size_t nsegs, scap;
+    size_t len; /* bytes in all */
+} s3_part;
+
+static void part_free(s3_part *pt)
+{
+    free(pt->buf);
+    free(pt->segs);
+}
+
+static int part_seg(s3_part *pt, const unsigned char *p, size_t n)
+{
+    s3_seg *last = pt->nsegs ? &pt->segs[pt->nsegs - 1] : NULL;
+    if (last && ((!p && !last->p) || (p && last->p && last->p + last->len == p))) {
+        last->len += n; /* contiguous with the last piece */
+        return 0;
+    }
+    if (pt->nsegs == pt->scap) {
+        size_t c = pt->scap ? pt->scap * 2 : 16;
+        s3_seg *g = bs__realloc(pt->segs, c * sizeof(*g));
+        if (!g)
+            return BLOBSTORE_ENOMEM;
+        pt->segs = g;
+        pt->scap = c;
+    }
+    pt->segs[pt->nsegs++] = (s3_seg){p, n};
+    return 0;
+}
+
+/* Append n bytes: by reference (ref), or copied into buf, which grows
+ * geometrically up to max (small blobs stay small). */
+static int part_add(s3_part *pt, const unsigned char *p, size_t n, int ref, size_t max)
+{
+    if (!ref && pt->bcap < pt->blen + n) {
+        size_t need = pt->blen + n, c = pt->bcap ? pt->bcap * 2 : (size_t)64 << 10;
+        while (c < need)
+            c *= 2;
+        if (c > max)
+            c = max > need ? max : need;
+        unsigned char *b = bs__realloc(pt->buf, c);
+        if (!b)
+            return BLOBSTORE_ENOMEM;
+        pt->buf = b;
+        pt->bcap = c;
+    }
+    int rc = part_seg(pt, ref ? p : NULL, n);
+    if (rc)
+        return rc;
+    if (!ref) {
+        memcpy(pt->buf + pt->blen, p, n);
+        pt->blen += n;
+    }
+    pt->len += n;
+    return 0;
+}
+
+/* Empty pt for the next part, keeping its memory. */
+static void part_reset(s3_part *pt)
+{
+    pt->blen = pt->nsegs = pt->len = 0;
+}
+
 typedef struct s3_writer s3_writer;
 
 /* A part being uploaded on a thread. */
@@ -690,8 +794,7 @@ typedef struct {
     int live; /* thread runs (or ran and is not joined) */
     int rc;
     size_t partno;
-    unsigned char *buf;
-    size_t len, cap;
+    s3_part part;
     char etag[128];
     char msg[512]; /* its error message (messages are per thread) */
 } s3_slot;
@@ -699,8 +802,7 @@ typedef struct {
 struct s3_writer {
     blobstore_blob_writer parent;
     s3_backend *be;
-    unsigned char *buf;
-    size_t len, cap;
+    s3_part cur; /* the part being filled */
     uint64_t total;
     s3_mpu mpu;       /* once the data outgrew a part: to final_key, else to
                          PREFIX/tmp/w-<random> */
@@ -712,10 +814,17 @@ struct s3_writer {
     int failed;       /* a part failed: its error was returned */
 };
 
+static int slot_upload(s3_slot *u)
+{
+    const s3_part *pt = &u->part;
+    return mpu_part(u->w->be, &u->w->mpu, u->partno, pt->buf, pt->len, pt->segs, pt->nsegs,
+                    u->etag);
+}
+
 static void *upload_main(void *arg)
 {
     s3_slot *u = arg;
-    u->rc = mpu_part(u->w->be, &u->w->mpu, u->partno, u->buf, u->len, u->etag);
+    u->rc = slot_upload(u);
     if (u->rc)
         snprintf(u->msg, sizeof(u->msg), "%s", blobstore_errmsg());
     return NULL;
@@ -751,16 +860,16 @@ static void writer_free(s3_writer *w)
     for (size_t i = 0; i < INFLIGHT; i++) {
         if (w->slot[i].live)
             pthread_join(w->slot[i].thread, NULL);
-        free(w->slot[i].buf);
+        part_free(&w->slot[i].part);
     }
     mpu_clear(&w->mpu);
     free(w->final_name);
     free(w->final_key);
-    free(w->buf);
+    part_free(&w->cur);
     free(w);
 }
 
-/* Send the buffered bytes as the next part, starting the upload first;
+/* Send the part being filled as the next part, starting the upload first;
  * background: on a thread of its own, once the oldest part in flight is
  * up. */
 static int writer_flush(s3_writer *w, int background)
@@ -787,24 +896,20 @@ static int writer_flush(s3_writer *w, int background)
         w->failed = 1;
         return rc;
     }
-    /* the slot's buffer becomes the one to fill next */
-    unsigned char *b = u->buf;
-    size_t c = u->cap;
-    u->buf = w->buf;
-    u->cap = w->cap;
-    u->len = w->len;
+    /* the slot's (emptied) part becomes the one to fill next */
+    s3_part t = u->part;
+    u->part = w->cur;
+    w->cur = t;
+    part_reset(&w->cur);
     u->partno = ++w->parts;
     u->w = w;
-    w->buf = b;
-    w->cap = c;
-    w->len = 0;
     w->next_slot = (w->next_slot + 1) % INFLIGHT;
     if (background && pthread_create(&u->thread, NULL, upload_main, u) == 0) {
         u->live = 1;
         return 0;
     }
     /* here: at commit (the last part), or without a thread */
-    rc = mpu_part(w->be, &w->mpu, u->partno, u->buf, u->len, u->etag);
+    rc = slot_upload(u);
     if (!rc)
         rc = mpu_record(&w->mpu, u->partno, u->etag);
     if (rc)
@@ -812,41 +917,40 @@ static int writer_flush(s3_writer *w, int background)
     return rc;
 }
 
-static int s3w_write(blobstore_blob_writer *pw, const void *p, size_t n)
+static int writer_add(s3_writer *w, const void *p, size_t n, int ref)
 {
-    s3_writer *w = (s3_writer *)pw;
     const unsigned char *src = p;
     while (n) {
         size_t want = part_size(w->parts);
-        if (w->len == want) {
+        if (w->cur.len == want) {
             int rc = writer_flush(w, 1);
             if (rc)
                 return rc;
             want = part_size(w->parts);
         }
-        size_t need = w->len + n < want ? w->len + n : want;
-        if (w->cap < need) { /* grow geometrically: small blobs stay small */
-            size_t c = w->cap ? w->cap * 2 : (size_t)64 << 10;
-            while (c < need)
-                c *= 2;
-            if (c > want)
-                c = want;
-            unsigned char *b = bs__realloc(w->buf, c);
-            if (!b)
-                return BLOBSTORE_ENOMEM;
-            w->buf = b;
-            w->cap = c;
-        }
-        size_t k = want - w->len;
+        size_t k = want - w->cur.len;
         if (k > n)
             k = n;
-        memcpy(w->buf + w->len, src, k);
-        w->len += k;
+        int rc = part_add(&w->cur, src, k, ref, want);
+        if (rc)
+            return rc;
         w->total += k;
         src += k;
         n -= k;
     }
     return 0;
+}
+
+static int s3w_write(blobstore_blob_writer *pw, const void *p, size_t n)
+{
+    return writer_add((s3_writer *)pw, p, n, 0);
+}
+
+/* BS__BLOB_CTL_WRITER_FOR's write_ref: the caller keeps p's n bytes, as
+ * they are, until commit or abort returns; they are sent from there. */
+static int s3w_write_ref(blobstore_blob_writer *pw, const void *p, size_t n)
+{
+    return writer_add((s3_writer *)pw, p, n, 1);
 }
 
 /* Delete the temporary object, if there is one. */
@@ -867,7 +971,7 @@ static int s3w_commit(blobstore_blob_writer *pw, const char *name, int sync)
     char *key = rc ? NULL : object_key(be, name);
     if (!rc && !key)
         rc = BLOBSTORE_ENOMEM;
-    if (!rc && w->len && w->mpu.upload_id) /* the last part, while the others finish */
+    if (!rc && w->cur.len && w->mpu.upload_id) /* the last part, while the others finish */
         rc = writer_flush(w, 1);
     int up = upload_wait_all(w);
     if (!rc)
@@ -877,7 +981,13 @@ static int s3w_commit(blobstore_blob_writer *pw, const char *name, int sync)
     if (rc && w->mpu.upload_id) {
         mpu_cancel(be, &w->mpu);
     } else if (!rc && !w->mpu.upload_id) {
-        s3_req r = {.method = "PUT", .key = key, .body = w->buf, .body_len = w->len, .data = 1};
+        s3_req r = {.method = "PUT",
+                    .key = key,
+                    .body = w->cur.buf,
+                    .body_len = w->cur.len,
+                    .segs = w->cur.segs,
+                    .nsegs = w->cur.nsegs,
+                    .data = 1};
         rc = s3_do(be, &r);
         if (!rc && r.status != 200)
             rc = status_error(&r, "upload");
@@ -945,6 +1055,8 @@ static int s3_writer_for(s3_backend *be, bs_blob_writer_for *q)
     w->final_key = key;
     w->final_name = name;
     q->writer = pw;
+    /* a body whose SHA-256 is signed is hashed whole, from one buffer */
+    q->write_ref = be->unsigned_data ? s3w_write_ref : NULL;
     return 0;
 }
 

@@ -88,6 +88,8 @@ struct bs_frame_writer {
     int level;
     bs_sink_fn sink;
     void *sink_ctx;
+    bs_sink_fn ref_sink; /* or NULL (bs__frame_set_ref_sink) */
+    void *ref_ctx;
     unsigned char *raw; /* BS_FRAME_CHUNK bytes */
     size_t raw_len;
     unsigned char *out; /* CHUNK_HEADER + bound */
@@ -152,6 +154,7 @@ static int write_header(bs_frame_writer *fw)
     return emit(fw, h, sizeof(h));
 }
 
+/* src: the caller's bytes (whole), or fw->raw */
 static int flush_chunk(bs_frame_writer *fw, const unsigned char *src, size_t n)
 {
     int rc;
@@ -188,6 +191,11 @@ static int flush_chunk(bs_frame_writer *fw, const unsigned char *src, size_t n)
         return emit(fw, fw->out, CHUNK_HEADER + clen);
     if ((rc = emit(fw, fw->out, CHUNK_HEADER)) != 0)
         return rc;
+    if (fw->ref_sink && src != fw->raw) { /* the caller's own bytes, kept for the sink */
+        if ((rc = fw->ref_sink(fw->ref_ctx, stored, clen)) == 0)
+            fw->stored += clen;
+        return rc;
+    }
     return emit(fw, stored, clen);
 }
 
@@ -250,6 +258,12 @@ int bs__frame_set_record(bs_frame_writer *fw, const char *record)
 void bs__frame_set_keyrec(bs_frame_writer *fw)
 {
     fw->version = FRAME_KEYREC;
+}
+
+void bs__frame_set_ref_sink(bs_frame_writer *fw, bs_sink_fn ref_sink, void *ctx)
+{
+    fw->ref_sink = ref_sink;
+    fw->ref_ctx = ctx;
 }
 
 int bs__frame_finish(bs_frame_writer *fw, char hash_out[65], uint64_t *raw_size,

@@ -190,6 +190,11 @@ void bs__frame_writer_free(bs_frame_writer *fw);
 int bs__frame_set_record(bs_frame_writer *fw, const char *record);
 /* Write a key record's frame (version 3, version 2's layout; frame.c). */
 void bs__frame_set_keyrec(bs_frame_writer *fw);
+/* The caller keeps the bytes it feeds valid and unchanged until the sink's
+ * owner is done with them: chunks stored as they are (incompressible, or
+ * codec "none") that come whole from the caller's bytes go to ref_sink
+ * instead of the sink, without a copy (an S3 upload sends them from there). */
+void bs__frame_set_ref_sink(bs_frame_writer *fw, bs_sink_fn ref_sink, void *ctx);
 
 /* Source of encoded bytes: fill up to cap, *out_n = 0 at end. */
 typedef int (*bs_source_fn)(void *ctx, void *p, size_t cap, size_t *out_n);
@@ -281,6 +286,10 @@ typedef struct {
 typedef struct {
     const char *name;
     blobstore_blob_writer *writer; /* out */
+    /* out, NULL if the backend has none: appends n bytes as write() does,
+     * without copying them (S3: sent from where they are), the caller
+     * keeping them valid and unchanged until commit or abort returns */
+    int (*write_ref)(blobstore_blob_writer *w, const void *p, size_t n);
 } bs_blob_writer_for;
 
 /* Private metadata backend ctl operation (the PostgreSQL backend): record

@@ -178,19 +178,28 @@ int bs__make_blob_name(char out[128], const char *key, const char *hash, int ca,
     return 0;
 }
 
-int bs__blob_writer(blobstore *bs, blobstore_blob_writer **w, const char *name)
+int bs__blob_writer_ref(blobstore *bs, blobstore_blob_writer **w, const char *name,
+                        int (**write_ref)(blobstore_blob_writer *, const void *, size_t))
 {
     blobstore_blob_backend *b = bs->blobs;
+    *write_ref = NULL;
     if (name && b->ctl) {
-        bs_blob_writer_for q = {name, NULL};
+        bs_blob_writer_for q = {name, NULL, NULL};
         int rc = b->ctl(b, BS__BLOB_CTL_WRITER_FOR, &q);
         if (rc != BLOBSTORE_EUNSUPPORTED) {
             *w = rc ? NULL : q.writer;
+            *write_ref = rc ? NULL : q.write_ref;
             return rc;
         }
         bs__error_clear();
     }
     return b->writer(w, b);
+}
+
+int bs__blob_writer(blobstore *bs, blobstore_blob_writer **w, const char *name)
+{
+    int (*write_ref)(blobstore_blob_writer *, const void *, size_t);
+    return bs__blob_writer_ref(bs, w, name, &write_ref);
 }
 
 int bs__random_key(char out[17])

@@ -108,6 +108,10 @@ int bs__make_blob_name(char out[128], const char *key, const char *hash, int ca,
 /* A blob writer; name: the name it will be committed under when known
  * before the bytes (BS__BLOB_CTL_WRITER_FOR), else NULL. */
 int bs__blob_writer(blobstore *bs, blobstore_blob_writer **w, const char *name);
+/* The same; *write_ref receives the writer's write_ref (bs_blob_writer_for),
+ * or NULL if it has none. */
+int bs__blob_writer_ref(blobstore *bs, blobstore_blob_writer **w, const char *name,
+                        int (**write_ref)(blobstore_blob_writer *, const void *, size_t));
 int bs__random_key(char out[17]);
 int bs__check_json_object(json_t **out, const char *text, const char *what);
 int bs__remember(char ***list, size_t *n, const char *name);

@@ -42,6 +42,19 @@ int bs__sink_writer(void *ctx, const void *p, size_t n)
     return w->write(w, p, n);
 }
 
+/* A blob writer's write_ref (bs_blob_writer_for), as a sink: bytes of the
+ * caller's that stay where they are until the writer's commit or abort. */
+typedef struct {
+    blobstore_blob_writer *w;
+    int (*write_ref)(blobstore_blob_writer *w, const void *p, size_t n);
+} ref_writer;
+
+static int sink_writer_ref(void *ctx, const void *p, size_t n)
+{
+    ref_writer *r = ctx;
+    return r->write_ref(r->w, p, n);
+}
+
 typedef struct {
     const blobstore_put_options *po;
     unsigned int flags; /* BLOBSTORE_PUT_* (options version 2) */
@@ -524,6 +537,9 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     size_t next_iov = 0;
     const unsigned char *piece = fn ? buf : niov ? iov[0].data : (const unsigned char *)"";
     blobstore_blob_writer *w = NULL;
+    /* in-memory bytes (valid until this returns, and so until the writer's
+     * commit or abort) go to the writer without a copy where it can */
+    ref_writer rw = {NULL, NULL};
     bs_frame_writer *fw = NULL;
     bs_sha256 *sha = NULL;
     pthread_t sha_tid;
@@ -574,8 +590,11 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         if (!bs->ca && (rc = bs__make_blob_name(name, key, NULL, 0, a.ext)) != 0)
             goto out;
         named = !bs->ca;
-        if ((rc = bs__blob_writer(bs, &w, named ? name : NULL)) != 0)
+        if ((rc = bs__blob_writer_ref(bs, &w, named ? name : NULL, &rw.write_ref)) != 0)
             goto out;
+        rw.w = w;
+        if (fn)
+            rw.write_ref = NULL;
     }
     if (a.po->raw) {
         rc = (sha = bs__sha256_new()) ? 0 : BLOBSTORE_ENOMEM;
@@ -593,8 +612,9 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
         got = 0; /* fed */
     } else if (inline_it)
         rc = bs__frame_writer_new(&fw, a.codec, a.level, bs__sink_buf, &inl);
-    else
-        rc = bs__frame_writer_new(&fw, a.codec, a.level, bs__sink_writer, w);
+    else if ((rc = bs__frame_writer_new(&fw, a.codec, a.level, bs__sink_writer, w)) == 0 &&
+             rw.write_ref)
+        bs__frame_set_ref_sink(fw, sink_writer_ref, &rw);
     if (rc)
         goto out;
     /* Feed everything. */
@@ -611,7 +631,8 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
                         bs__sha256_update(sha, piece + at, k);
                     rc = hooks ? seg_update(&segs, piece + at, k) : 0;
                     if (!rc)
-                        rc = w->write(w, piece + at, k);
+                        rc = rw.write_ref ? rw.write_ref(w, piece + at, k)
+                                          : w->write(w, piece + at, k);
                 }
                 size += got;
             }

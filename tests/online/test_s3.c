@@ -1131,7 +1131,7 @@ TEST(s3_writes_straight_to_the_final_name)
     CHECK(data != NULL);
     fill(data, n, 5);
     const char *name = "00ff00ff-direct.blob";
-    bs_blob_writer_for q = {name, NULL};
+    bs_blob_writer_for q = {name, NULL, NULL};
     CHECK_EQ(be->ctl(be, BS__BLOB_CTL_WRITER_FOR, &q), 0);
     blobstore_blob_writer *w = q.writer;
     CHECK_EQ(w->write(w, data, n), 0);
@@ -1184,6 +1184,72 @@ TEST(s3_writes_straight_to_the_final_name)
     CHECK_EQ(t.n, 1);
     be->free(be);
     free(data);
+}
+
+/* A put from memory hands the writer the caller's bytes (write_ref): they
+ * are sent from where they are, not copied into parts. Pieces of seeded
+ * random sizes, by reference and copied in turn, across part boundaries,
+ * in an object of one part (one PUT) and in one of three; the bytes read
+ * back are the ones given, in order. Where object bytes are signed, their
+ * SHA-256 is taken over one buffer: no write_ref. */
+TEST(s3_writes_send_the_callers_bytes_where_they_are)
+{
+    unsigned seed = (unsigned)time(NULL);
+    fprintf(stderr, "  seed %u\n", seed);
+    srand(seed);
+    blobstore_blob_backend *be = s3_backend(NULL, 2);
+    CHECK(be != NULL);
+    size_t sizes[2] = {(size_t)5 << 20, (size_t)19 << 20};
+    for (int k = 0; k < 2; k++) {
+        size_t n = sizes[k];
+        unsigned char *data = malloc(n);
+        CHECK(data != NULL);
+        fill(data, n, 40 + (unsigned)k);
+        char name[64];
+        snprintf(name, sizeof(name), "0c0c0c0c-ref%d.blob", k);
+        bs_blob_writer_for q = {name, NULL, NULL};
+        CHECK_EQ(be->ctl(be, BS__BLOB_CTL_WRITER_FOR, &q), 0);
+        CHECK(q.write_ref != NULL);
+        blobstore_blob_writer *w = q.writer;
+        size_t refs = 0, copies = 0;
+        for (size_t at = 0; at < n;) {
+            /* 1 byte to 3 MiB, a third of them 16 bytes (a chunk header) */
+            size_t m = rand() % 3 == 0 ? 16 : 1 + (size_t)rand() % (3 << 20);
+            if (m > n - at)
+                m = n - at;
+            int ref = rand() % 2;
+            CHECK_EQ(ref ? q.write_ref(w, data + at, m) : w->write(w, data + at, m), 0);
+            ref ? refs++ : copies++;
+            at += m;
+        }
+        CHECK(refs > 0 && copies > 0);
+        CHECK_EQ(be->exists(be, name), 0);
+        CHECK_EQ(w->commit(w, name, 1), 0);
+        bs_buf b = {0};
+        CHECK_EQ(conformance_read_all(be, name, &b), 0);
+        CHECK(b.len == n && memcmp(b.data, data, n) == 0);
+        bs__buf_free(&b);
+        /* aborted after pieces by reference: nothing left */
+        q.writer = NULL;
+        q.name = "0d0d0d0d-gone.blob";
+        CHECK_EQ(be->ctl(be, BS__BLOB_CTL_WRITER_FOR, &q), 0);
+        CHECK_EQ(q.write_ref(q.writer, data, n), 0);
+        q.writer->abort(q.writer);
+        CHECK_EQ(be->exists(be, "0d0d0d0d-gone.blob"), 0);
+        free(data);
+    }
+    temp_names t = {.n = 0};
+    CHECK_EQ(be->list(be, list_raw, &t), 0);
+    CHECK_EQ(t.n, 2); /* the two objects, no upload left */
+    CHECK(t.names[0][0] == 'O' && t.names[1][0] == 'O');
+    be->free(be);
+    be = s3_backend("sign_payload=always", 2);
+    CHECK(be != NULL);
+    bs_blob_writer_for q = {"0e0e0e0e-signed.blob", NULL, NULL};
+    CHECK_EQ(be->ctl(be, BS__BLOB_CTL_WRITER_FOR, &q), 0);
+    CHECK(q.write_ref == NULL);
+    q.writer->abort(q.writer);
+    be->free(be);
 }
 
 /* Streams pseudo-random bytes; the process dies at die_at. */
@@ -1504,6 +1570,7 @@ static const test_case tests[] = {
     /* after large_blobs_stream_in_bounded_memory, whose child would count
      * pages these leave in the parent's heap */
     TEST_ENTRY(s3_writes_straight_to_the_final_name),
+    TEST_ENTRY(s3_writes_send_the_callers_bytes_where_they_are),
     TEST_ENTRY(s3_overwrite_dying_mid_upload_keeps_the_old_value),
     /* last: its 16 threads leave the process a larger heap, which a forked
      * child (large_blobs_stream_in_bounded_memory measures one) inherits */
