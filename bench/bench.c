@@ -904,22 +904,22 @@ static void arrays(const char *root, size_t mb)
             if (kind == 1) { /* random: against the physical limit */
                 /* one thread: the encoding, then SHA-256 of the stored bytes */
                 double t_lim = bytes / (limit_put * 1e6), t_sha = (double)flen / (sha * 1e6),
-                       bound = t_lim / (enc1 + t_sha);
+                       enc = threads ? enc1 : enc_all, bound = t_lim / (enc + t_sha);
                 snprintf(label, sizeof(label), "random put, %s, vs limit",
                          threads ? "1 thread" : "all cores");
                 if (threads && bound < 0.8)
                     snprintf(target, sizeof(target),
                              "informational (the target is the all-cores line): encoding %.0f ms, "
                              "then SHA-256 of the stored %.1f MB %.0f ms (the frame header, "
-                             "hashed first, holds the compressed sizes), against %.0f ms: at "
-                             "most %.2fx",
+                             "hashed first, holds the compressed sizes), against %.0f ms: "
+                             "%.2fx at best (each measured apart, best of 3)",
                              enc1 * 1e3, flen / 1e6, t_sha * 1e3, t_lim * 1e3, bound);
                 else
                     snprintf(target, sizeof(target),
                              "target >=0.8x min(lz4, SHA-256, write): %s; stored %.1f MB; "
-                             "encoding %.0f ms, then SHA-256 %.0f ms: at most %.2fx",
-                             put >= 0.8 * limit_put ? "met" : "MISSED", flen / 1e6, enc_all * 1e3,
-                             t_sha * 1e3, t_lim / (enc_all + t_sha));
+                             "encoding %.0f ms, then SHA-256 %.0f ms: %.2fx at best",
+                             put >= 0.8 * limit_put ? "met" : "MISSED", flen / 1e6, enc * 1e3,
+                             t_sha * 1e3, bound);
                 line(label, put, limit_put, "MB/s", target);
                 snprintf(label, sizeof(label), "random get, %s, vs limit",
                          threads ? "1 thread" : "all cores");
@@ -990,7 +990,7 @@ static void arrays(const char *root, size_t mb)
                        bound = t_lim / (enc1 + (double)flen / (sha * 1e6));
                 if (threads && bound < 0.8)
                     snprintf(target, sizeof(target),
-                             "informational: one thread at most %.2fx (above)", bound);
+                             "informational: one thread %.2fx at best (above)", bound);
                 else
                     snprintf(target, sizeof(target), "target >=0.8x min(lz4, SHA-256, write): %s",
                              best4 >= 0.8 * limit_put ? "met" : "MISSED");
