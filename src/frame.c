@@ -80,7 +80,7 @@ static uint64_t get64(const unsigned char *p)
 
 static uint64_t chunk_sum(const void *p, size_t n, uint32_t raw, uint32_t stored)
 {
-    return XXH3_64bits_withSeed(p, n, (uint64_t)raw << 32 | stored);
+    return bs__xxh3_64_seed(p, n, (uint64_t)raw << 32 | stored);
 }
 
 struct bs_frame_writer {

@@ -59,6 +59,8 @@ void *bs__malloc(size_t n);
 void *bs__malloc_large(size_t n); /* huge pages from 4 MiB; free() frees */
 /* XXH3-64 of n bytes (XXH3_64bits), with AVX2 where the CPU has it (xxh3_fast.c). */
 uint64_t bs__xxh3_64(const void *p, size_t n);
+/* The same, seeded (XXH3_64bits_withSeed): the frame's chunk checksums. */
+uint64_t bs__xxh3_64_seed(const void *p, size_t n, uint64_t seed);
 extern int bs__xxh3_lib_only; /* tests and the bench: 1 calls the library always */
 void *bs__calloc(size_t n, size_t m);
 void *bs__realloc(void *p, size_t n);

@@ -20,26 +20,48 @@ static uint64_t xxh3_avx2(const void *p, size_t n)
 {
     return XXH3_64bits(p, n);
 }
+static uint64_t xxh3_avx2_seed(const void *p, size_t n, uint64_t seed)
+{
+    return XXH3_64bits_withSeed(p, n, seed);
+}
 #pragma GCC pop_options
 #undef XXH_INLINE_ALL
 #define BS_XXH3_AVX2 1
 #endif
 
-/* The library's own (the inlined header above renamed XXH3_64bits). */
+/* The library's own (the inlined header above renamed XXH3_64bits and
+ * XXH3_64bits_withSeed). */
 uint64_t bs__xxh3_lib(const void *p, size_t n) __asm__("XXH3_64bits");
+uint64_t bs__xxh3_lib_seed(const void *p, size_t n, uint64_t seed) __asm__("XXH3_64bits_withSeed");
 
 int bs__xxh3_lib_only;
 
-uint64_t bs__xxh3_64(const void *p, size_t n)
-{
 #ifdef BS_XXH3_AVX2
+static int use_avx2(void)
+{
     static int avx2 = -1; /* (a benign race: every thread finds the same) */
     if (avx2 < 0) {
         __builtin_cpu_init();
         avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
     }
-    if (avx2 && !bs__xxh3_lib_only)
+    return avx2 && !bs__xxh3_lib_only;
+}
+#endif
+
+uint64_t bs__xxh3_64(const void *p, size_t n)
+{
+#ifdef BS_XXH3_AVX2
+    if (use_avx2())
         return xxh3_avx2(p, n);
 #endif
     return bs__xxh3_lib(p, n);
+}
+
+uint64_t bs__xxh3_64_seed(const void *p, size_t n, uint64_t seed)
+{
+#ifdef BS_XXH3_AVX2
+    if (use_avx2())
+        return xxh3_avx2_seed(p, n, seed);
+#endif
+    return bs__xxh3_lib_seed(p, n, seed);
 }

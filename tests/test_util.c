@@ -233,7 +233,13 @@ TEST(xxh3_is_the_librarys)
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
             size_t n = (size_t)(x % cap), off = (size_t)(x >> 40) % 64;
             bad += bs__xxh3_64(buf + off, n) != XXH3_64bits(buf + off, n);
+            /* seeded (the frame's chunk checksums): lengths as seeds, as frame.c's */
+            uint64_t s = x % 3 ? (uint64_t)n << 32 | (x & 0xffffffffu) : x;
+            bad += bs__xxh3_64_seed(buf + off, n, s) != XXH3_64bits_withSeed(buf + off, n, s);
         }
+        for (size_t n = 0; n <= 2100; n++)
+            bad += bs__xxh3_64_seed(buf + n % 61, n, n * 0x9E3779B97F4A7C15ull) !=
+                   XXH3_64bits_withSeed(buf + n % 61, n, n * 0x9E3779B97F4A7C15ull);
         CHECK_EQ(bad, 0);
     }
     bs__xxh3_lib_only = 0;
