@@ -24,13 +24,16 @@ typedef struct blobstore_array {
     int ndim;
     int64_t shape[BLOBSTORE_ARRAY_MAX_DIM];
     /** put: the caller's items (C order, or Fortran order if `fortran`);
-     *  get: C-order items owned by the array (blobstore_array_clear). */
+     *  get: C-order items owned by the array (blobstore_array_clear);
+     *  get_into: the caller's buffer (not owned: never cleared). */
     void *data;
     size_t nbytes;
     int fortran;
 } blobstore_array;
 
-/** Free the data of an array returned by a get and zero it. */
+/** Free the data of an array returned by a get and zero it. Not for an
+ *  array filled by a get_into (its data is the caller's buffer), a mapping's
+ *  or blobstore_npy_parse's. */
 BLOBSTORE_API void blobstore_array_clear(blobstore_array *a);
 
 #define BLOBSTORE_ARRAY_OPTIONS_VERSION 2
@@ -84,6 +87,32 @@ BLOBSTORE_API int blobstore_array_get(blobstore_array *out, blobstore *bs, const
  *  intersect it. */
 BLOBSTORE_API int blobstore_array_get_slice(blobstore_array *out, blobstore *bs, const char *key,
                                             const int64_t *start, const int64_t *stop);
+
+/**
+ * Read an array (C order) into the caller's buffer: into, of cap bytes, is
+ * reused from get to get instead of fresh memory, which the kernel zeroes
+ * when it is first touched (on a virtual machine a large part of a get of a
+ * large array). The same checked reads as blobstore_array_get.
+ *
+ * On success out describes the array (dtype, ndim, shape, nbytes; fortran
+ * 0) and out->data is into: the caller's memory, which out does not own;
+ * do not pass out to blobstore_array_clear() (it would free into).
+ * into may be NULL only when cap is 0 (then only an empty array reads).
+ *
+ * Errors: BLOBSTORE_ENOTFOUND, BLOBSTORE_EINVAL (the entry is not an array;
+ * cap is smaller than the array's size: the message gives both sizes, and
+ * into is untouched), BLOBSTORE_ECORRUPT (the stored bytes fail their
+ * checks: no data is returned as read, and the content of into is
+ * unspecified, partly written). On any error *out is zeroed.
+ */
+BLOBSTORE_API int blobstore_array_get_into(blobstore_array *out, blobstore *bs, const char *key,
+                                           void *into, size_t cap);
+
+/** blobstore_array_get_slice into the caller's buffer, as
+ *  blobstore_array_get_into: cap must hold the box's items. */
+BLOBSTORE_API int blobstore_array_get_slice_into(blobstore_array *out, blobstore *bs,
+                                                 const char *key, const int64_t *start,
+                                                 const int64_t *stop, void *into, size_t cap);
 
 /**
  * Memory-mapping uncompressed arrays.

@@ -445,7 +445,8 @@ class BlobStore:
 
     # -- get ---------------------------------------------------------------
 
-    def get(self, key, default=None, *, trust=False, slice=None, columns=None, mmap_mode=None):
+    def get(self, key, default=None, *, trust=False, slice=None, columns=None, mmap_mode=None,
+            out=None):
         """The object stored under ``key``, or ``default`` (None) if there is
         no such key.
 
@@ -466,6 +467,17 @@ class BlobStore:
         with a UserWarning saying why (as joblib ignores ``mmap_mode`` for
         compressed files). A key that holds no array is a ValueError.
 
+        ``out``: for an array, a NumPy array to read it into, returned
+        instead of a new one (``blobstore_array_get_into``): reused from get
+        to get, it saves the kernel's zeroing of fresh memory, a large part
+        of a get of a large array. It must be a writable, C-contiguous
+        ``numpy.ndarray`` of the stored dtype (byte order included:
+        TypeError otherwise) and the stored shape (ValueError otherwise; a
+        reshaped view of a larger contiguous buffer, ``buf[:n].reshape(
+        shape)``, is one). The same checks as any get: on CorruptError its
+        content is unspecified. A key that holds no array, and ``out`` with
+        ``slice``, ``columns`` or ``mmap_mode``, is a ValueError.
+
         Raises CorruptError (the stored bytes fail their checksum),
         UnsafePickleError (a pickle this store did not sign; ``trust=True``
         loads it anyway), UnsupportedError (a format this package cannot
@@ -481,11 +493,45 @@ class BlobStore:
         >>> store.get("table", columns=["a", "b"]).columns.tolist()  # doctest: +SKIP
         ['a', 'b']
         """
-        if mmap_mode is not None:
+        if out is not None:
+            if mmap_mode is not None or slice is not None or columns is not None:
+                raise ValueError("out= reads a whole array; it excludes "
+                                 "mmap_mode=, slice= and columns=")
+            value = self._get_into(key, out)
+        elif mmap_mode is not None:
             value = self._get_mapped(key, mmap_mode, slice, columns)
         else:
             value = self._get(key, trust=trust, box=slice, columns=columns)
         return default if value is _MISSING else value
+
+    def _get_into(self, key, out):
+        _check_key(key)
+        import numpy as np
+
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"out must be a numpy.ndarray, not {type(out).__name__}")
+        text = self._store.get_metadata(key)
+        if text is None:
+            return _MISSING
+        meta = json.loads(text)
+        if meta["format"] != "b2nd":
+            raise ValueError(f"out= needs an array; {key!r} holds {meta['format']}")
+        dtype, shape = np.dtype(meta["dtype"]), tuple(meta["shape"])
+        if out.dtype != dtype:
+            raise TypeError(f"out has dtype {out.dtype.str}; {key!r} holds {dtype.str}")
+        if out.shape != shape:
+            raise ValueError(f"out has shape {out.shape}; {key!r} holds {shape}")
+        if not out.flags.c_contiguous:
+            raise ValueError("out must be C-contiguous")
+        if not out.flags.writeable:
+            raise ValueError("out is read-only")
+        got = self._store.get_array(key, into=out)
+        if got is None:
+            return _MISSING
+        if np.dtype(got[0]) != dtype or tuple(got[1]) != shape:  # replaced meanwhile
+            raise ValueError(f"{key!r} was replaced while read: it now holds "
+                             f"{np.dtype(got[0]).str} of shape {tuple(got[1])}")
+        return out
 
     def _get_mapped(self, key, mmap_mode, box, columns):
         _check_key(key)

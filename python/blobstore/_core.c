@@ -1637,14 +1637,17 @@ static PyObject *Store_put_array(StoreObject *self, PyObject *args, PyObject *kw
     return r;
 }
 
-/* get_array(key, start=None, stop=None) -> (dtype, shape, Buffer) or None */
+/* get_array(key, start=None, stop=None, into=None) -> (dtype, shape, Buffer)
+ * or None. into: a writable C-contiguous buffer the array (or box) is read
+ * into (blobstore_array_get_into; at most its size), then returned as
+ * (dtype, shape, None); the caller checks that they are what it expected. */
 static PyObject *Store_get_array(StoreObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"key", "start", "stop", NULL};
+    static char *kwlist[] = {"key", "start", "stop", "into", NULL};
     const char *key;
-    PyObject *start = Py_None, *stop = Py_None;
+    PyObject *start = Py_None, *stop = Py_None, *into = Py_None;
     CHECK_OPEN(self);
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OO", kwlist, &key, &start, &stop))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OOO", kwlist, &key, &start, &stop, &into))
         return NULL;
     /* One bound per dimension of the array: the C call reads ndim of each,
      * so both sequences must be given, of one length, and that the rank. */
@@ -1666,15 +1669,26 @@ static PyObject *Store_get_array(StoreObject *self, PyObject *args, PyObject *kw
         PyErr_SetString(PyExc_ValueError, "start and stop need one bound per dimension each");
         return NULL;
     }
+    Py_buffer view;
+    int has_into = into != Py_None;
+    if (has_into && PyObject_GetBuffer(into, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) != 0)
+        return NULL;
     blobstore_array a;
     int rc;
     blobstore *bs = self->bs;
     busy_enter(self);
     Py_BEGIN_ALLOW_THREADS
-        rc = sliced ? blobstore_array_get_slice(&a, bs, key, lo, hi)
-                    : blobstore_array_get(&a, bs, key);
+        if (has_into)
+            rc = sliced ? blobstore_array_get_slice_into(&a, bs, key, lo, hi, view.buf,
+                                                         (size_t)view.len)
+                        : blobstore_array_get_into(&a, bs, key, view.buf, (size_t)view.len);
+        else
+            rc = sliced ? blobstore_array_get_slice(&a, bs, key, lo, hi)
+                        : blobstore_array_get(&a, bs, key);
     Py_END_ALLOW_THREADS
     busy_leave(self);
+    if (has_into)
+        PyBuffer_Release(&view);
     if (rc == BLOBSTORE_ENOTFOUND)
         Py_RETURN_NONE;
     if (rc)
@@ -1682,7 +1696,12 @@ static PyObject *Store_get_array(StoreObject *self, PyObject *args, PyObject *kw
     PyObject *shape = PyTuple_New(a.ndim);
     for (int i = 0; shape && i < a.ndim; i++)
         PyTuple_SET_ITEM(shape, i, PyLong_FromLongLong(a.shape[i]));
-    PyObject *buf = buffer_new(self, a.data, a.nbytes); /* takes the memory */
+    /* (into: a.data is the caller's buffer) */
+    PyObject *buf = Py_None;
+    if (has_into)
+        Py_INCREF(buf);
+    else
+        buf = buffer_new(self, a.data, a.nbytes); /* takes the memory */
     if (!shape || !buf) {
         Py_XDECREF(shape);
         Py_XDECREF(buf);

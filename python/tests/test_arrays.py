@@ -309,3 +309,93 @@ def test_slice_bounds_one_per_dimension(store):
         store._store.get_array("a", [1], [3, 5])
     with pytest.raises(TypeError):
         store._store.get_array("a", [1, 2], None)
+
+
+def test_get_into_out_reused(tmp_path):
+    """get(key, out=arr) reads into arr and returns it: seeded random arrays
+    of several dtypes and shapes, chunk shapes that do not divide them (and
+    one file over 8 MiB, read in ranges), read in turn into buffers reused
+    from get to get, equal to what put stored and to a plain get."""
+    seed = int(os.environ.get("BLOBSTORE_INTO_SEED", "20261203"))
+    print(f"seed {seed} (BLOBSTORE_INTO_SEED)")
+    rng = np.random.default_rng(seed)
+    cases = [("<f8", (1_200_007,), (70_001,)), ("<i2", (37, 41, 29), (10, 16, 7)),
+             (">u4", (513, 257), (100, 64)), ("|b1", (300, 301), (128, 77)),
+             ("<c8", (7, 9, 11, 13), (3, 4, 5, 6)), ("<f4", (0, 5), None)]
+    with BlobStore(tmp_path / "s") as s:
+        arrays = {}
+        for i, (dt, shape, chunks) in enumerate(cases):
+            if np.dtype(dt).kind in "fc":  # (no NaNs: compared with ==)
+                a = rng.standard_normal(shape).astype(dt)
+            else:
+                a = rng.integers(0, 2 if dt == "|b1" else 30000, shape).astype(dt)
+            s.put(a, key=f"a{i}", chunks=chunks)
+            arrays[f"a{i}"] = a
+        assert s.get_metadata("a0")["file_size"] > 8 << 20  # read in ranges
+        # one big buffer, viewed per array; plus one buffer per array
+        big = np.empty(max(a.nbytes for a in arrays.values()) + 64, dtype=np.uint8)
+        outs = {k: np.empty(a.shape, a.dtype) for k, a in arrays.items()}
+        for r in range(3 * len(cases)):
+            k = f"a{rng.integers(len(cases))}"
+            a = arrays[k]
+            out = outs[k]
+            out[...] = 0
+            got = s.get(k, out=out)
+            assert got is out
+            assert np.array_equal(out, a) and np.array_equal(out, s.get(k))
+            big[:] = 0x5A
+            view = big[:a.nbytes].view(a.dtype).reshape(a.shape)
+            assert s.get(k, out=view) is view
+            assert np.array_equal(view, a)
+            assert (big[a.nbytes:] == 0x5A).all()
+        assert s.get("nope", out=outs["a0"]) is None
+        assert s.get("nope", "dflt", out=outs["a0"]) == "dflt"
+
+
+def test_get_into_refuses_wrong_out(tmp_path):
+    with BlobStore(tmp_path / "s") as s:
+        a = np.arange(60, dtype="<f8").reshape(6, 10)
+        s.put(a, key="a")
+        s.put(np.arange(6, dtype=">i2"), key="be")
+        s.put(b"bytes", key="b")
+        with pytest.raises(TypeError, match="numpy.ndarray"):
+            s.get("a", out=bytearray(480))
+        with pytest.raises(TypeError, match="dtype"):
+            s.get("a", out=np.empty((6, 10), "<f4"))
+        with pytest.raises(TypeError, match="dtype"):
+            s.get("be", out=np.empty(6, "<i2"))  # the byte order too
+        with pytest.raises(ValueError, match="shape"):
+            s.get("a", out=np.empty((10, 6)))
+        with pytest.raises(ValueError, match="shape"):
+            s.get("a", out=np.empty(60))
+        with pytest.raises(ValueError, match="C-contiguous"):
+            s.get("a", out=np.empty((6, 10), order="F"))
+        with pytest.raises(ValueError, match="C-contiguous"):
+            s.get("a", out=np.empty((6, 20))[:, ::2])
+        ro = np.empty((6, 10))
+        ro.setflags(write=False)
+        with pytest.raises(ValueError, match="read-only"):
+            s.get("a", out=ro)
+        with pytest.raises(ValueError, match="holds bytes"):
+            s.get("b", out=np.empty(5, np.uint8))
+        for kw in ({"mmap_mode": "r"}, {"slice": (0,)}, {"columns": ["x"]}):
+            with pytest.raises(ValueError, match="out="):
+                s.get("a", out=np.empty((6, 10)), **kw)
+        out = np.empty((6, 10))
+        assert s.get("a", out=out) is out and np.array_equal(out, a)
+        be = np.empty(6, ">i2")
+        assert np.array_equal(s.get("be", out=be), np.arange(6))
+
+
+def test_get_into_corrupt_is_an_error(tmp_path):
+    with BlobStore(tmp_path / "s") as s:
+        a = np.random.default_rng(5).standard_normal(5000)
+        s.put(a, key="a")
+        m = s.get_metadata("a")
+        path = tmp_path / "s" / "blobs" / m["blob"][:2] / m["blob"]
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 1
+        path.write_bytes(bytes(data))
+        out = np.empty(5000)
+        with pytest.raises(blobstore.CorruptError):
+            s.get("a", out=out)

@@ -276,10 +276,12 @@ static int open_file(bs_ranged **r, b2nd_file *f, blobstore *bs, const char *key
     return rc;
 }
 
-/* into: the caller's buffer of into_len bytes for the whole array (NULL: a
- * new one); nthreads as bs__b2nd_read_slice's. */
+int bs__array_get_threads = 0;
+
+/* into: the caller's buffer of cap bytes for the result (has_into 0: a new
+ * one); bs__array_get_threads workers, as bs__b2nd_read_slice's nthreads. */
 static int get_box_once(blobstore_array *out, blobstore *bs, const char *key, const int64_t *start,
-                        const int64_t *stop, void *into, size_t into_len, int nthreads)
+                        const int64_t *stop, int has_into, void *into, size_t cap)
 {
     memset(out, 0, sizeof(*out));
     bs_ranged *r;
@@ -303,13 +305,14 @@ static int get_box_once(blobstore_array *out, blobstore *bs, const char *key, co
         items *= (size_t)(hi[i] - lo[i]);
     }
     size_t bytes = items * (size_t)f.desc.itemsize;
-    if (!rc && into && into_len != bytes)
-        rc = bs__error(BLOBSTORE_EINVAL, "key \"%s\" holds %zu bytes of array, not %zu", key, bytes,
-                       into_len);
-    uint8_t *data = rc ? NULL : into ? into : bs__malloc_large(bytes ? bytes : 1);
-    if (!rc && !data)
+    if (!rc && has_into && cap < bytes)
+        rc = bs__error(BLOBSTORE_EINVAL,
+                       "key \"%s\": the %s of %zu bytes does not fit in the buffer of %zu bytes",
+                       key, start ? "slice" : "array", bytes, cap);
+    uint8_t *data = rc ? NULL : has_into ? into : bs__malloc_large(bytes ? bytes : 1);
+    if (!rc && !data && !(has_into && bytes == 0))
         rc = BLOBSTORE_ENOMEM;
-    if (!rc && (rc = bs__b2nd_read_slice(&f, lo, hi, data, bytes, nthreads)) != 0)
+    if (!rc && (rc = bs__b2nd_read_slice(&f, lo, hi, data, bytes, bs__array_get_threads)) != 0)
         bs__error_wrap(rc, "key \"%s\"", key);
     if (!rc) {
         snprintf(out->dtype, sizeof(out->dtype), "%s", f.desc.dtype);
@@ -318,7 +321,7 @@ static int get_box_once(blobstore_array *out, blobstore *bs, const char *key, co
             out->shape[i] = hi[i] - lo[i];
         out->data = data;
         out->nbytes = bytes;
-    } else if (data != into) {
+    } else if (!has_into) {
         free(data);
     }
     bs__b2nd_close(&f);
@@ -327,13 +330,15 @@ static int get_box_once(blobstore_array *out, blobstore *bs, const char *key, co
 }
 
 static int get_box(blobstore_array *out, blobstore *bs, const char *key, const int64_t *start,
-                   const int64_t *stop, void *into, size_t into_len, int nthreads)
+                   const int64_t *stop, int has_into, void *into, size_t cap)
 {
     if (!out || !bs)
         return bs__error(BLOBSTORE_EINVAL, "NULL argument");
+    if (has_into && !into && cap)
+        return bs__error(BLOBSTORE_EINVAL, "NULL buffer of %zu bytes", cap);
     /* A blob that vanishes mid-read was replaced by a put: read the new one. */
     for (int attempt = 0;; attempt++) {
-        int rc = get_box_once(out, bs, key, start, stop, into, into_len, nthreads);
+        int rc = get_box_once(out, bs, key, start, stop, has_into, into, cap);
         if (rc != BLOBSTORE_ENOTFOUND || attempt == 2)
             return rc;
     }
@@ -341,15 +346,13 @@ static int get_box(blobstore_array *out, blobstore *bs, const char *key, const i
 
 BLOBSTORE_API int blobstore_array_get(blobstore_array *out, blobstore *bs, const char *key)
 {
-    return get_box(out, bs, key, NULL, NULL, NULL, 0, 0);
+    return get_box(out, bs, key, NULL, NULL, 0, NULL, 0);
 }
 
-int bs__array_read_into(blobstore *bs, const char *key, void *into, size_t len, int nthreads)
+BLOBSTORE_API int blobstore_array_get_into(blobstore_array *out, blobstore *bs, const char *key,
+                                           void *into, size_t cap)
 {
-    blobstore_array a;
-    if (!into)
-        return bs__error(BLOBSTORE_EINVAL, "NULL argument");
-    return get_box(&a, bs, key, NULL, NULL, into, len, nthreads); /* (a.data: into) */
+    return get_box(out, bs, key, NULL, NULL, 1, into, cap);
 }
 
 BLOBSTORE_API int blobstore_array_get_slice(blobstore_array *out, blobstore *bs, const char *key,
@@ -357,7 +360,16 @@ BLOBSTORE_API int blobstore_array_get_slice(blobstore_array *out, blobstore *bs,
 {
     if (!start || !stop)
         return bs__error(BLOBSTORE_EINVAL, "start and stop are required");
-    return get_box(out, bs, key, start, stop, NULL, 0, 0);
+    return get_box(out, bs, key, start, stop, 0, NULL, 0);
+}
+
+BLOBSTORE_API int blobstore_array_get_slice_into(blobstore_array *out, blobstore *bs,
+                                                 const char *key, const int64_t *start,
+                                                 const int64_t *stop, void *into, size_t cap)
+{
+    if (!start || !stop)
+        return bs__error(BLOBSTORE_EINVAL, "start and stop are required");
+    return get_box(out, bs, key, start, stop, 1, into, cap);
 }
 
 BLOBSTORE_API int blobstore_npy_parse(blobstore_array *out, const void *buf, size_t len)

@@ -232,11 +232,11 @@ int bs__b2nd_write(uint8_t **out, size_t *out_len, const b2nd_desc *desc, const 
  * BLOBSTORE_ECORRUPT (with "write-back check") names what differs. */
 int bs__b2nd_encode_stored(b2nd_pieces *p, const b2nd_desc *desc, const void *data, int fortran,
                            const b2nd_write_options *opts);
-/* blobstore_array_get's read of the whole array of key (the same checked,
- * ranged reads) into the caller's len bytes at into (len must be the
- * array's size), with nthreads workers (0: one per core); for the bench and
- * tests, which compare it with a read into a buffer they reuse. */
-int bs__array_read_into(blobstore *bs, const char *key, void *into, size_t len, int nthreads);
+/* For tests and the bench only: the workers of an array get
+ * (blobstore_array_get, _get_slice and their _into forms), as
+ * bs__b2nd_read_slice's nthreads (default 0: one per core). Not locked: set
+ * it while no get runs. */
+extern int bs__array_get_threads;
 /* For tests and the bench only: bs__b2nd_encode_stored runs the check
  * unless bs__b2_write_check is 0 (default 1), after calling
  * bs__b2_write_fault (if set) on each piece of what it wrote, to damage it:

@@ -916,9 +916,13 @@ TEST(array_reads_in_a_row_reuse_pages_and_check_every_segment)
         size_t nb = sizes[k] * its[k];
         uint8_t *back = malloc(nb);
         memset(back, 0xa5, nb);
-        CHECK_EQ(bs__array_read_into(bs, keys[k], back, nb, threads), 0);
+        blobstore_array g;
+        bs__array_get_threads = threads;
+        CHECK_EQ(blobstore_array_get_into(&g, bs, keys[k], back, nb), 0);
+        CHECK(g.data == back && g.nbytes == nb);
         CHECK_MEM(back, data[k], nb);
-        CHECK_EQ(bs__array_read_into(bs, keys[k], back, nb - 1, threads), BLOBSTORE_EINVAL);
+        CHECK_EQ(blobstore_array_get_into(&g, bs, keys[k], back, nb - 1), BLOBSTORE_EINVAL);
+        bs__array_get_threads = 0;
         free(back);
         int64_t lo = (int64_t)(xs_next(&x) % sizes[k]), hi = lo + (int64_t)(xs_next(&x) % 700000);
         if (hi > (int64_t)sizes[k])
@@ -942,7 +946,11 @@ TEST(array_reads_in_a_row_reuse_pages_and_check_every_segment)
     bs__buf_free(&file);
     for (int threads = 0; threads < 3; threads++) {
         uint8_t *back = malloc(sizes[2] * 2);
-        CHECK_EQ(bs__array_read_into(bs, "u2", back, sizes[2] * 2, threads), BLOBSTORE_ECORRUPT);
+        blobstore_array into;
+        bs__array_get_threads = threads;
+        CHECK_EQ(blobstore_array_get_into(&into, bs, "u2", back, sizes[2] * 2), BLOBSTORE_ECORRUPT);
+        bs__array_get_threads = 0;
+        CHECK(into.data == NULL && into.nbytes == 0);
         free(back);
         blobstore_array bad = {0};
         CHECK_EQ(blobstore_array_get(&bad, bs, "u2"), BLOBSTORE_ECORRUPT);
@@ -1881,6 +1889,137 @@ TEST(random_differential)
     blobstore_close(bs);
 }
 
+/* blobstore_array_get_into and _get_slice_into: seeded random arrays of
+ * several dtypes and ranks, with chunk and block shapes that do not divide
+ * them, read one after another into one reused buffer equal
+ * blobstore_array_get's (and _get_slice's) result, the bytes past them
+ * untouched; a buffer one byte short is EINVAL naming the size needed and
+ * left as it was; an empty array reads into NULL; a damaged file is
+ * ECORRUPT with out zeroed. */
+TEST(array_get_into_a_reused_buffer_is_array_get)
+{
+    uint64_t seed = (uint64_t)env_long("B2ND_INTO_SEED", 20261203), x = seed;
+    printf("  array_get_into_a_reused_buffer_is_array_get: seed %llu (B2ND_INTO_SEED)\n",
+           (unsigned long long)seed);
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_store(dir, "filesystem");
+    CHECK(bs != NULL);
+    enum { NA = 6 };
+    static const char *keys[NA] = {"f8", "i2", "u4be", "b1", "c8", "empty"};
+    static const char *dtypes[NA] = {"<f8", "<i2", ">u4", "|b1", "<c8", "<f4"};
+    static const int ndims[NA] = {1, 3, 2, 2, 4, 2}, itemsz[NA] = {8, 2, 4, 1, 8, 4};
+    static const int64_t shapes[NA][4] = {{100003},   {37, 41, 29},   {513, 257},
+                                          {300, 301}, {7, 9, 11, 13}, {0, 5}};
+    static const int32_t chunks[NA][4] = {{7001},    {10, 16, 7},  {100, 64},
+                                          {128, 77}, {3, 4, 5, 6}, {1, 5}};
+    static const int32_t blocks[NA][4] = {{1000},   {5, 8, 4},    {32, 16},
+                                          {64, 77}, {2, 2, 3, 3}, {1, 5}};
+    uint8_t *data[NA];
+    size_t nb[NA], cap = 0;
+    for (int k = 0; k < NA; k++) {
+        size_t items = 1;
+        for (int i = 0; i < ndims[k]; i++)
+            items *= (size_t)shapes[k][i];
+        nb[k] = items * (size_t)itemsz[k];
+        cap = nb[k] > cap ? nb[k] : cap;
+        data[k] = malloc(nb[k] ? nb[k] : 1);
+        for (size_t i = 0; i < nb[k]; i++) /* bools 0/1; the others random bytes */
+            data[k][i] = (uint8_t)(k == 3 ? xs_next(&x) & 1 : xs_next(&x));
+        blobstore_array a = {"", ndims[k], {0}, data[k], nb[k], 0};
+        snprintf(a.dtype, sizeof(a.dtype), "%s", dtypes[k]);
+        memcpy(a.shape, shapes[k], sizeof(shapes[k]));
+        blobstore_array_options o = BLOBSTORE_ARRAY_OPTIONS_INIT;
+        o.chunkshape = chunks[k];
+        o.blockshape = blocks[k];
+        int rc = blobstore_array_put(NULL, bs, keys[k], &a, &o);
+        if (rc)
+            fprintf(stderr, "  %s: %s\n", keys[k], blobstore_errmsg());
+        CHECK_EQ(rc, 0);
+    }
+    cap += 64;
+    uint8_t *buf = malloc(cap);
+    for (int r = 0; r < 2 * NA; r++) {
+        int k = (int)(xs_next(&x) % NA);
+        bs__array_get_threads = r % 3; /* 0 (one per core), 1, 2 */
+        blobstore_array want, got;
+        CHECK_EQ(blobstore_array_get(&want, bs, keys[k]), 0);
+        memset(buf, 0x5a, cap);
+        int rc = blobstore_array_get_into(&got, bs, keys[k], buf, cap);
+        if (rc)
+            fprintf(stderr, "  %s: %s\n", keys[k], blobstore_errmsg());
+        CHECK_EQ(rc, 0);
+        CHECK(got.data == buf);
+        CHECK_STR(got.dtype, want.dtype);
+        CHECK_STR(got.dtype, dtypes[k]);
+        CHECK_EQ(got.ndim, want.ndim);
+        CHECK_EQ(got.fortran, 0);
+        for (int i = 0; i < got.ndim; i++)
+            CHECK_EQ(got.shape[i], want.shape[i]);
+        CHECK_EQ(got.nbytes, want.nbytes);
+        CHECK_EQ(got.nbytes, nb[k]);
+        CHECK_MEM(buf, want.data, nb[k]);
+        CHECK_MEM(buf, data[k], nb[k]);
+        for (size_t i = nb[k]; i < cap; i++)
+            CHECK_EQ(buf[i], 0x5a);
+        blobstore_array_clear(&want);
+        /* a random box, into the same buffer */
+        int64_t lo[4] = {0}, hi[4] = {0};
+        for (int i = 0; i < ndims[k]; i++) {
+            lo[i] = shapes[k][i] ? (int64_t)(xs_next(&x) % (uint64_t)shapes[k][i]) : 0;
+            hi[i] = lo[i] + (int64_t)(xs_next(&x) % (uint64_t)(shapes[k][i] - lo[i] + 1));
+        }
+        CHECK_EQ(blobstore_array_get_slice(&want, bs, keys[k], lo, hi), 0);
+        memset(buf, 0x5a, cap);
+        CHECK_EQ(blobstore_array_get_slice_into(&got, bs, keys[k], lo, hi, buf, cap), 0);
+        CHECK_EQ(got.nbytes, want.nbytes);
+        for (int i = 0; i < got.ndim; i++)
+            CHECK_EQ(got.shape[i], hi[i] - lo[i]);
+        CHECK_MEM(buf, want.data, want.nbytes);
+        for (size_t i = want.nbytes; i < cap; i++)
+            CHECK_EQ(buf[i], 0x5a);
+        blobstore_array_clear(&want);
+        /* one byte short: EINVAL with both sizes, the buffer untouched */
+        if (nb[k]) {
+            memset(buf, 0x5a, cap);
+            CHECK_EQ(blobstore_array_get_into(&got, bs, keys[k], buf, nb[k] - 1), BLOBSTORE_EINVAL);
+            CHECK(got.data == NULL && got.nbytes == 0 && got.ndim == 0);
+            char need[64];
+            snprintf(need, sizeof(need), "array of %zu bytes", nb[k]);
+            CHECK(strstr(blobstore_errmsg(), need) != NULL);
+            for (size_t i = 0; i < cap; i++)
+                CHECK_EQ(buf[i], 0x5a);
+            CHECK_EQ(blobstore_array_get_into(&got, bs, keys[k], NULL, nb[k]), BLOBSTORE_EINVAL);
+        }
+    }
+    bs__array_get_threads = 0;
+    /* an empty array reads into no buffer; anything else does not */
+    blobstore_array got;
+    CHECK_EQ(blobstore_array_get_into(&got, bs, "empty", NULL, 0), 0);
+    CHECK(got.data == NULL && got.nbytes == 0 && got.ndim == 2 && got.shape[0] == 0);
+    CHECK_EQ(blobstore_array_get_into(&got, bs, "f8", NULL, 0), BLOBSTORE_EINVAL);
+    CHECK_EQ(blobstore_array_get_into(&got, bs, "nope", buf, cap), BLOBSTORE_ENOTFOUND);
+    CHECK_EQ(blobstore_put(NULL, bs, "bytes", "abc", 3, NULL), 0);
+    CHECK_EQ(blobstore_array_get_into(&got, bs, "bytes", buf, cap), BLOBSTORE_EINVAL);
+    /* a byte flipped in the middle of i2's file (read whole: under 8 MiB) */
+    char path[8192];
+    CHECK_EQ(test_blob_path(path, sizeof(path), bs, dir, "i2"), 0);
+    bs_buf file = {0};
+    CHECK_EQ(bs__read_file(path, &file), 0);
+    file.data[file.len / 2] ^= 0x10;
+    FILE *fp = fopen(path, "wb");
+    CHECK(fp != NULL && fwrite(file.data, 1, file.len, fp) == file.len);
+    fclose(fp);
+    bs__buf_free(&file);
+    CHECK_EQ(blobstore_array_get_into(&got, bs, "i2", buf, cap), BLOBSTORE_ECORRUPT);
+    CHECK(got.data == NULL && got.nbytes == 0);
+    CHECK_EQ(blobstore_array_get_into(&got, bs, "f8", buf, cap), 0); /* the others still read */
+    CHECK_MEM(buf, data[0], nb[0]);
+    free(buf);
+    for (int k = 0; k < NA; k++)
+        free(data[k]);
+    blobstore_close(bs);
+}
+
 static const test_case tests[] = {
     TEST_ENTRY(array_get_holds_the_array_not_the_file),
     TEST_ENTRY(arrays_through_the_store),
@@ -1908,6 +2047,7 @@ static const test_case tests[] = {
     TEST_ENTRY(stored_planes_shuffled_in_place_and_zero_planes_among_them),
     TEST_ENTRY(array_reads_in_a_row_reuse_pages_and_check_every_segment),
     TEST_ENTRY(array_reads_on_several_threads_at_once),
+    TEST_ENTRY(array_get_into_a_reused_buffer_is_array_get),
     TEST_ENTRY(random_differential),
 };
 TEST_MAIN(tests)
