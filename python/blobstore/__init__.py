@@ -474,9 +474,19 @@ class BlobStore:
         ``numpy.ndarray`` of the stored dtype (byte order included:
         TypeError otherwise) and the stored shape (ValueError otherwise; a
         reshaped view of a larger contiguous buffer, ``buf[:n].reshape(
-        shape)``, is one). The same checks as any get: on CorruptError its
-        content is unspecified. A key that holds no array, and ``out`` with
-        ``slice``, ``columns`` or ``mmap_mode``, is a ValueError.
+        shape)``, is one). With ``slice``, out has the shape NumPy gives
+        ``a[slice]`` (integers drop their dimension; ``()`` when only
+        integers index) and is filled with ``a[slice]``: a plain box (steps
+        of 1, or 1 element wide) is read straight into out
+        (``blobstore_array_get_slice_into``); a slice with other steps or
+        negative steps reads its bounding box into a temporary array, then
+        copies the strided selection into out. An entry stored as a NumPy
+        scalar (``get`` returns a scalar) reads into a 0-d out, and so does
+        a slice of integers only: out is returned, a 0-d array, as NumPy's
+        ``out=`` does (``out[()]`` is the scalar). The same checks as any
+        get: on CorruptError its content is unspecified. A key that holds no
+        array, and ``out`` with ``columns`` or ``mmap_mode``, is a
+        ValueError.
 
         Raises CorruptError (the stored bytes fail their checksum),
         UnsafePickleError (a pickle this store did not sign; ``trust=True``
@@ -494,17 +504,16 @@ class BlobStore:
         ['a', 'b']
         """
         if out is not None:
-            if mmap_mode is not None or slice is not None or columns is not None:
-                raise ValueError("out= reads a whole array; it excludes "
-                                 "mmap_mode=, slice= and columns=")
-            value = self._get_into(key, out)
+            if mmap_mode is not None or columns is not None:
+                raise ValueError("out= reads an array; it excludes mmap_mode= and columns=")
+            value = self._get_into(key, out, slice)
         elif mmap_mode is not None:
             value = self._get_mapped(key, mmap_mode, slice, columns)
         else:
             value = self._get(key, trust=trust, box=slice, columns=columns)
         return default if value is _MISSING else value
 
-    def _get_into(self, key, out):
+    def _get_into(self, key, out, box=None):
         _check_key(key)
         import numpy as np
 
@@ -517,20 +526,48 @@ class BlobStore:
         if meta["format"] != "b2nd":
             raise ValueError(f"out= needs an array; {key!r} holds {meta['format']}")
         dtype, shape = np.dtype(meta["dtype"]), tuple(meta["shape"])
+        if box is None:
+            want, what = shape, f"{key!r} holds"
+        else:
+            from ._io import box_of
+
+            start, stop, post, empty = box_of(box, shape)
+            ext = [hi - lo for lo, hi in zip(start, stop)]
+            # a[box] is box[post] of the box's items: its shape, and whether
+            # post takes every item of the box in order (a plain box)
+            want, plain = [], True
+            for p, n in zip(post, ext):
+                if isinstance(p, int):
+                    continue
+                r = range(*p.indices(n))
+                want.append(len(r))
+                plain = plain and len(r) == n and (n <= 1 or r.step == 1)
+            want, what = tuple(want), f"{key!r}[slice] has"
         if out.dtype != dtype:
             raise TypeError(f"out has dtype {out.dtype.str}; {key!r} holds {dtype.str}")
-        if out.shape != shape:
-            raise ValueError(f"out has shape {out.shape}; {key!r} holds {shape}")
+        if out.shape != want:
+            raise ValueError(f"out has shape {out.shape}; {what} shape {want}")
         if not out.flags.c_contiguous:
             raise ValueError("out must be C-contiguous")
         if not out.flags.writeable:
             raise ValueError("out is read-only")
-        got = self._store.get_array(key, into=out)
+        if box is None or not shape:
+            got, want_box = self._store.get_array(key, into=out), shape
+        elif empty:
+            return out  # no item selected: nothing to read (as get(slice=))
+        elif plain:  # the box's items in C order are out's
+            got, want_box = self._store.get_array(key, start, stop, into=out), tuple(ext)
+        else:  # steps: the bounding box into a temporary, its strided view into out
+            got, want_box = self._store.get_array(key, start, stop), tuple(ext)
         if got is None:
             return _MISSING
-        if np.dtype(got[0]) != dtype or tuple(got[1]) != shape:  # replaced meanwhile
-            raise ValueError(f"{key!r} was replaced while read: it now holds "
-                             f"{np.dtype(got[0]).str} of shape {tuple(got[1])}")
+        if np.dtype(got[0]) != dtype or tuple(got[1]) != want_box:  # replaced meanwhile
+            raise ValueError(f"{key!r} was replaced while read: read "
+                             f"{np.dtype(got[0]).str} of shape {tuple(got[1])}, "
+                             f"expected {dtype.str} of shape {want_box}")
+        if got[2] is not None:
+            tmp = np.frombuffer(got[2], dtype=dtype).reshape(want_box)
+            np.copyto(out, tmp[post])
         return out
 
     def _get_mapped(self, key, mmap_mode, box, columns):

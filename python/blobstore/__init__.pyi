@@ -117,6 +117,7 @@ class BlobStore:
         slice: Optional[_Index] = None,
         columns: Optional[Sequence[str]] = None,
         mmap_mode: Optional[str] = None,
+        out: Any = None,
     ) -> Any: ...
     def open_array(self, key: str) -> ArrayHandle: ...
     def put_many(

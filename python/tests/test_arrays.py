@@ -378,7 +378,7 @@ def test_get_into_refuses_wrong_out(tmp_path):
             s.get("a", out=ro)
         with pytest.raises(ValueError, match="holds bytes"):
             s.get("b", out=np.empty(5, np.uint8))
-        for kw in ({"mmap_mode": "r"}, {"slice": (0,)}, {"columns": ["x"]}):
+        for kw in ({"mmap_mode": "r"}, {"columns": ["x"]}):
             with pytest.raises(ValueError, match="out="):
                 s.get("a", out=np.empty((6, 10)), **kw)
         out = np.empty((6, 10))
@@ -399,3 +399,236 @@ def test_get_into_corrupt_is_an_error(tmp_path):
         out = np.empty(5000)
         with pytest.raises(blobstore.CorruptError):
             s.get("a", out=out)
+
+
+def _random_index(rng, shape):
+    """A random index of the kinds get(slice=) takes: integers (negative
+    too), slices with any start/stop (None, negative, past the end) and
+    step (None, 1, 2, 3, -1, -2, -3), at most one Ellipsis, fewer indices
+    than dimensions, or a bare integer or slice."""
+    idx = []
+    for n in shape:
+        kind = rng.integers(4)
+        if kind == 0 and n > 0:
+            k = int(rng.integers(-n, n))
+            idx.append(np.int64(k) if rng.integers(2) else k)
+        elif kind == 1:
+            idx.append(slice(None))
+        else:
+            def bound():
+                return None if rng.integers(4) == 0 else int(rng.integers(-n - 2, n + 3))
+            step = [None, 1, 1, 2, 3, -1, -2, -3][rng.integers(8)]
+            idx.append(slice(bound(), bound(), step))
+    if shape and rng.integers(3) == 0:  # an Ellipsis for a run of dimensions
+        lo = int(rng.integers(len(shape) + 1))
+        hi = int(rng.integers(lo, len(shape) + 1))
+        idx = idx[:lo] + [Ellipsis] + idx[hi:]
+    elif shape and rng.integers(4) == 0:  # trailing dimensions left whole
+        idx = idx[: int(rng.integers(len(shape) + 1))]
+    if len(idx) == 1 and rng.integers(2):
+        return idx[0]
+    return tuple(idx)
+
+
+def _expand(parts, ndim):
+    """An index's parts, one per dimension (Ellipsis and the trailing
+    dimensions as slice(None))."""
+    if any(p is Ellipsis for p in parts):
+        at = next(k for k, p in enumerate(parts) if p is Ellipsis)
+        parts = parts[:at] + (slice(None),) * (ndim - len(parts) + 1) + parts[at + 1:]
+    return tuple(parts) + (slice(None),) * (ndim - len(parts))
+
+
+def _equal(a, b):
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    return np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+
+
+def test_get_slice_into_is_numpy_indexing(tmp_path):
+    """get(key, slice=s, out=arr) fills arr with a[s] and returns it: seeded
+    random arrays (floats with NaNs; one put in Fortran order) of several
+    dtypes and ranks 0-4, chunk shapes not dividing them (one file over 8 MiB, read in ranges), random
+    indexes of every kind get(slice=) takes, compared by value with NumPy's
+    a[s] and with get(slice=s); outs reused from get to get (by shape, and
+    views of one larger buffer whose bytes past stay untouched)."""
+    seed = int(os.environ.get("BLOBSTORE_SLICE_INTO_SEED", "20261203"))
+    print(f"seed {seed} (BLOBSTORE_SLICE_INTO_SEED)")
+    rng = np.random.default_rng(seed)
+    cases = [("<f8", (1_100_003,), (70_001,)), ("<f8", (23, 31), (10, 7)),
+             (">i4", (9, 13, 11), (4, 5, 3)), ("|b1", (17, 19), (5, 8)),
+             ("<c8", (5, 6, 7, 4), (2, 4, 3, 3)), (">f4", (40,), (9,)),
+             ("<u2", (), None), ("<i8", (0, 6), None), ("|i1", (1, 33, 1), (1, 10, 1))]
+    with BlobStore(tmp_path / "s") as s:
+        arrays = {}
+        for i, (dt, shape, chunks) in enumerate(cases):
+            kind = np.dtype(dt).kind
+            if kind in "fc":
+                a = (rng.standard_normal(shape) * 100).astype(dt)
+                if kind == "c":
+                    a = a + 1j * rng.standard_normal(shape).astype(dt)
+                if a.size:
+                    a.flat[rng.integers(a.size, size=max(1, a.size // 50))] = np.nan
+            elif kind == "b":
+                a = rng.integers(0, 2, shape).astype(dt)
+            else:
+                info = np.iinfo(dt)
+                a = rng.integers(info.min, info.max, shape, endpoint=True).astype(dt)
+            if dt == ">i4":
+                a = np.asfortranarray(a)  # put in Fortran order
+            s.put(a, key=f"a{i}", chunks=chunks)
+            arrays[f"a{i}"] = a
+        assert s.get_metadata("a0")["file_size"] > 8 << 20  # read in ranges
+        big = np.empty(arrays["a0"].nbytes + 64, dtype=np.uint8)
+        outs = {}
+        kinds = {"int": 0, "step": 0, "negative step": 0, "ellipsis": 0, "empty": 0,
+                 "plain box": 0, "0-d": 0, "strided, not empty": 0}
+        reads = {"into out": 0, "a temporary": 0}
+        core = s._store
+
+        class Counting:  # which read each get makes: into out, or a temporary
+            def __getattr__(self, name):
+                return getattr(core, name)
+
+            def get_array(self, *args, into=None, **kw):
+                if into is None:
+                    reads["a temporary"] += 1
+                    return core.get_array(*args, **kw)
+                reads["into out"] += 1
+                return core.get_array(*args, into=into, **kw)
+
+        s._store = Counting()
+        for r in range(600):
+            k = f"a{rng.integers(len(cases))}"
+            a = arrays[k]
+            idx = _random_index(rng, a.shape)
+            want = np.asarray(a[idx], dtype=a.dtype)  # (a scalar is native-endian)
+            parts = idx if isinstance(idx, tuple) else (idx,)
+            steps = [p.step for p in parts if isinstance(p, slice) and p.step not in (None, 1)]
+            kinds["int"] += any(not isinstance(p, slice) and p is not Ellipsis for p in parts)
+            kinds["step"] += bool(steps)
+            kinds["negative step"] += any(st < 0 for st in steps)
+            kinds["ellipsis"] += any(p is Ellipsis for p in parts)
+            kinds["empty"] += want.size == 0
+            kinds["plain box"] += not steps and want.size > 0
+            kinds["0-d"] += want.ndim == 0
+            kinds["strided, not empty"] += bool(steps) and want.size > 0
+            # a plain box (steps of 1, or one item along a stepped dimension)
+            # is read straight into out; any other, into a temporary
+            plain = all(not isinstance(p, slice) or len(range(*p.indices(n))) <= 1
+                        or p.indices(n)[2] == 1 for p, n in zip(
+                            _expand(parts, a.ndim), a.shape))
+            before = dict(reads)
+            if r % 3 == 0:  # a view of one larger buffer
+                big[:] = 0x5A
+                out = big[:want.nbytes].view(a.dtype).reshape(want.shape)
+            else:  # one out per (dtype, shape), reused
+                out = outs.setdefault((a.dtype.str, want.shape), np.empty(want.shape, a.dtype))
+                out[...] = 0
+            got = s.get(k, slice=idx, out=out)
+            assert got is out, (k, idx)
+            if want.size:
+                which = "into out" if plain else "a temporary"
+                assert reads[which] == before[which] + 1 and sum(reads.values()) == \
+                    sum(before.values()) + 1, (k, idx, reads, before)
+            else:
+                assert reads == before, (k, idx)  # nothing to read
+            assert _equal(out, want), (k, idx)
+            assert _equal(out, np.asarray(s.get(k, slice=idx), dtype=a.dtype)), (k, idx)
+            if r % 3 == 0:
+                assert (big[want.nbytes:] == 0x5A).all(), (k, idx)
+        print("indexes of each kind:", kinds, "reads:", reads)
+        assert all(v > 0 for v in kinds.values()), kinds
+        s._store = core
+        assert s.get("nope", slice=(0,), out=np.empty(())) is None
+        assert s.get("nope", "dflt", slice=(0,), out=np.empty(())) == "dflt"
+
+
+def test_get_slice_into_refuses_wrong_out(tmp_path):
+    with BlobStore(tmp_path / "s") as s:
+        a = np.arange(120, dtype="<f8").reshape(6, 20)
+        s.put(a, key="a", chunks=(4, 7))
+        s.put(b"bytes", key="b")
+        for idx in [(2, slice(None)), (slice(1, 5), slice(None, None, 2)),
+                    (slice(None, None, -1), Ellipsis)]:
+            shape = a[idx].shape
+            with pytest.raises(TypeError, match="dtype"):
+                s.get("a", slice=idx, out=np.empty(shape, "<f4"))
+            with pytest.raises(TypeError, match="dtype"):
+                s.get("a", slice=idx, out=np.empty(shape, ">f8"))
+            with pytest.raises(TypeError, match="numpy.ndarray"):
+                s.get("a", slice=idx, out=bytearray(8 * a[idx].size))
+            with pytest.raises(ValueError, match="shape"):
+                s.get("a", slice=idx, out=np.empty(shape + (1,)))
+            if shape != a.shape:
+                with pytest.raises(ValueError, match="shape"):  # the whole array's
+                    s.get("a", slice=idx, out=np.empty(a.shape))
+            with pytest.raises(ValueError, match="shape"):
+                s.get("a", slice=idx, out=np.empty(shape[::-1] + (1,)))
+            with pytest.raises(ValueError, match="C-contiguous"):
+                s.get("a", slice=idx, out=np.empty(shape + (2,))[..., 0])
+            ro = np.empty(shape)
+            ro.setflags(write=False)
+            with pytest.raises(ValueError, match="read-only"):
+                s.get("a", slice=idx, out=ro)
+            out = np.empty(shape)
+            assert s.get("a", slice=idx, out=out) is out and np.array_equal(out, a[idx])
+        with pytest.raises(ValueError, match="shape"):  # an integer drops its dimension
+            s.get("a", slice=(slice(0, 4), 3), out=np.empty((4, 1)))
+        with pytest.raises(ValueError, match="C-contiguous"):
+            s.get("a", slice=(slice(0, 4), slice(0, 3)), out=np.empty((4, 3), order="F"))
+        with pytest.raises(IndexError):  # as get(slice=) and NumPy
+            s.get("a", slice=(6, 0), out=np.empty(()))
+        with pytest.raises(IndexError):
+            s.get("a", slice=(0, 0, 0), out=np.empty(()))
+        with pytest.raises(IndexError):
+            s.get("a", slice=([0, 1],), out=np.empty((2, 20)))
+        with pytest.raises(ValueError, match="holds bytes"):
+            s.get("b", slice=(slice(0, 2),), out=np.empty(2, np.uint8))
+        for kw in ({"mmap_mode": "r"}, {"columns": ["x"]}):
+            with pytest.raises(ValueError, match="out="):
+                s.get("a", slice=(0,), out=np.empty(20), **kw)
+
+
+def test_get_slice_into_corrupt_is_an_error(tmp_path):
+    with BlobStore(tmp_path / "s") as s:
+        a = np.random.default_rng(5).standard_normal(5000)
+        s.put(a, key="a")
+        m = s.get_metadata("a")
+        path = tmp_path / "s" / "blobs" / m["blob"][:2] / m["blob"]
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 1
+        path.write_bytes(bytes(data))
+        for idx in [(slice(None),), Ellipsis, (slice(None, None, 3),), (slice(None, None, -1),)]:
+            out = np.empty(a[idx].shape)
+            with pytest.raises(blobstore.CorruptError):
+                s.get("a", slice=idx, out=out)
+            with pytest.raises(blobstore.CorruptError):  # as get(slice=)
+                s.get("a", slice=idx)
+
+
+def test_get_into_a_scalar_returns_out(tmp_path):
+    """An entry stored as a NumPy scalar (get returns a scalar) reads into a
+    0-d out, which is returned (NumPy's out= convention), with or without
+    slice=() or ...; so does an index of integers only on an array."""
+    with BlobStore(tmp_path / "s") as s:
+        for i, v in enumerate([np.float64(1.5), np.int16(-7), np.dtype(">u4").type(4_000_000_000),
+                               np.complex64(1 - 2j), np.bool_(True), np.float32(np.nan)]):
+            k = f"x{i}"
+            s.put(v, key=k)
+            plain = s.get(k)
+            assert isinstance(plain, np.generic) and not isinstance(plain, np.ndarray)
+            for kw in ({}, {"slice": ()}, {"slice": Ellipsis}):
+                out = np.zeros((), dtype=np.asarray(v).dtype)
+                got = s.get(k, out=out, **kw)
+                assert got is out and isinstance(got, np.ndarray) and got.shape == ()
+                assert _equal(out, np.asarray(v)), (k, kw)
+            with pytest.raises(ValueError, match="shape"):
+                s.get(k, out=np.zeros(1, dtype=np.asarray(v).dtype))
+            with pytest.raises(IndexError):
+                s.get(k, slice=(0,), out=np.zeros((), dtype=np.asarray(v).dtype))
+        a = np.arange(24, dtype="<i4").reshape(2, 3, 4)
+        s.put(a, key="a", chunks=(1, 2, 3))
+        out = np.zeros((), "<i4")
+        for idx in [(1, 2, 3), (-1, 0, -2), (np.int64(0), 1, 2)]:
+            assert s.get("a", slice=idx, out=out) is out and out[()] == a[idx]
