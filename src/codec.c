@@ -129,6 +129,20 @@ static int gzip_decompress(void *dst, size_t raw_n, const void *src, size_t n)
     return 0;
 }
 
+/* libblosc, loaded at the first blosclz value (bs_library). */
+static struct {
+    __typeof__(blosc_compress_ctx) *compress;
+    __typeof__(blosc_decompress_ctx) *decompress;
+    __typeof__(blosc_cbuffer_sizes) *sizes;
+} blosc;
+static const bs_symbol blosc_syms[] = {
+    {"blosc_compress_ctx", (void **)&blosc.compress},
+    {"blosc_decompress_ctx", (void **)&blosc.decompress},
+    {"blosc_cbuffer_sizes", (void **)&blosc.sizes},
+};
+static bs_library libblosc = {"libblosc.so.1", blosc_syms,
+                              sizeof(blosc_syms) / sizeof(blosc_syms[0]), 0, ""};
+
 static size_t blosclz_bound(size_t n)
 {
     return n + BLOSC_MAX_OVERHEAD;
@@ -137,7 +151,10 @@ static size_t blosclz_bound(size_t n)
 static int blosclz_compress(void *dst, size_t cap, const void *src, size_t n, int level,
                             size_t *out)
 {
-    int r = blosc_compress_ctx(level, BLOSC_NOSHUFFLE, 1, n, src, dst, cap, "blosclz", 0, 1);
+    int r = bs__library_load(&libblosc);
+    if (r)
+        return r;
+    r = blosc.compress(level, BLOSC_NOSHUFFLE, 1, n, src, dst, cap, "blosclz", 0, 1);
     if (r <= 0)
         return bs__error(BLOBSTORE_EIO, "blosclz compression failed (%d)", r);
     *out = (size_t)r;
@@ -149,10 +166,13 @@ static int blosclz_decompress(void *dst, size_t raw_n, const void *src, size_t n
     size_t nbytes = 0, cbytes = 0, blocksize = 0;
     if (n < BLOSC_MIN_HEADER_LENGTH)
         return bs__error(BLOBSTORE_ECORRUPT, "blosclz chunk is truncated");
-    blosc_cbuffer_sizes(src, &nbytes, &cbytes, &blocksize);
+    int r = bs__library_load(&libblosc);
+    if (r)
+        return r;
+    blosc.sizes(src, &nbytes, &cbytes, &blocksize);
     if (nbytes != raw_n || cbytes != n)
         return bs__error(BLOBSTORE_ECORRUPT, "blosclz chunk header does not match its frame");
-    int r = blosc_decompress_ctx(src, dst, raw_n, 1);
+    r = blosc.decompress(src, dst, raw_n, 1);
     if (r < 0 || (size_t)r != raw_n)
         return bs__error(BLOBSTORE_ECORRUPT, "blosclz data is corrupt");
     return 0;

@@ -95,6 +95,26 @@ void bs__now_iso(char out[32]);
 /* The time as bs__now_iso writes it ("YYYY-MM-DDTHH:MM:SS.uuuuuuZ", UTC). */
 void bs__iso_time(char out[32], const struct timespec *ts);
 
+/* A library the core is compiled against but loads (dlopen) at its first
+ * use, not at start-up: libcrypto, libblosc and libsnappy cost a process
+ * 2.1 ms of CPU to map and relocate (with the C++ runtime snappy brings),
+ * twice what sqlite3 takes to start, and a `blobstore get` of a small value
+ * or `--version` uses none of them. Each symbol's slot is a typed function
+ * pointer, filled from dlsym. bs__library_load: 0 once loaded, else
+ * BLOBSTORE_EIO naming the library and dlerror() (every later call too). */
+typedef struct {
+    const char *name;
+    void **slot;
+} bs_symbol;
+typedef struct {
+    const char *soname;
+    const bs_symbol *syms;
+    size_t n;
+    int state; /* 0: not tried, 1: loaded, -1: failed (why) */
+    char why[256];
+} bs_library;
+int bs__library_load(bs_library *lib);
+
 typedef struct bs_sha256 bs_sha256;
 bs_sha256 *bs__sha256_new(void);
 void bs__sha256_update(bs_sha256 *h, const void *p, size_t n);

@@ -6,6 +6,7 @@
  */
 #include "internal.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -279,20 +280,93 @@ void bs__now_iso(char out[32])
     bs__iso_time(out, &ts);
 }
 
+static pthread_mutex_t library_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int bs__library_load(bs_library *lib)
+{
+    if (__atomic_load_n(&lib->state, __ATOMIC_ACQUIRE) == 1)
+        return 0;
+    pthread_mutex_lock(&library_lock);
+    if (lib->state == 0) {
+        void *h = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
+        const char *miss = NULL;
+        for (size_t i = 0; h && i < lib->n && !miss; i++)
+            if (!(*lib->syms[i].slot = dlsym(h, lib->syms[i].name)))
+                miss = lib->syms[i].name;
+        if (!h || miss) {
+            const char *e = dlerror();
+            snprintf(lib->why, sizeof(lib->why), "cannot load %s%s%s: %s", lib->soname,
+                     miss ? "'s " : "", miss ? miss : "", e ? e : "not found");
+            if (h)
+                dlclose(h);
+        }
+        __atomic_store_n(&lib->state, h && !miss ? 1 : -1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&library_lock);
+    return lib->state == 1 ? 0 : bs__error(BLOBSTORE_EIO, "%s", lib->why);
+}
+
+/* libcrypto (SHA-256), loaded at the first hash (bs_library). The
+ * low-level SHA256_* (below) are deprecated since OpenSSL 3.0, hence the
+ * guard and the pragma; EVP_Digest where they are gone. */
+#if OPENSSL_VERSION_MAJOR < 4 && !defined(OPENSSL_NO_DEPRECATED_3_0)
+#define SHA256_LOW_LEVEL 1
+#endif
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static struct {
+    __typeof__(EVP_MD_fetch) *md_fetch;
+    __typeof__(EVP_sha256) *sha256;
+    __typeof__(EVP_MD_CTX_new) *ctx_new;
+    __typeof__(EVP_MD_CTX_free) *ctx_free;
+    __typeof__(EVP_DigestInit_ex) *init;
+    __typeof__(EVP_DigestUpdate) *update;
+    __typeof__(EVP_DigestFinal_ex) *final;
+#ifdef SHA256_LOW_LEVEL
+    __typeof__(SHA256_Init) *low_init;
+    __typeof__(SHA256_Update) *low_update;
+    __typeof__(SHA256_Final) *low_final;
+#else
+    __typeof__(EVP_Digest) *digest;
+#endif
+} ossl;
+#pragma GCC diagnostic pop
+static const bs_symbol ossl_syms[] = {
+    {"EVP_MD_fetch", (void **)&ossl.md_fetch},    {"EVP_sha256", (void **)&ossl.sha256},
+    {"EVP_MD_CTX_new", (void **)&ossl.ctx_new},   {"EVP_MD_CTX_free", (void **)&ossl.ctx_free},
+    {"EVP_DigestInit_ex", (void **)&ossl.init},   {"EVP_DigestUpdate", (void **)&ossl.update},
+    {"EVP_DigestFinal_ex", (void **)&ossl.final},
+#ifdef SHA256_LOW_LEVEL
+    {"SHA256_Init", (void **)&ossl.low_init},     {"SHA256_Update", (void **)&ossl.low_update},
+    {"SHA256_Final", (void **)&ossl.low_final},
+#else
+    {"EVP_Digest", (void **)&ossl.digest},
+#endif
+};
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+static bs_library libcrypto = {"libcrypto.so." STR(OPENSSL_VERSION_MAJOR), ossl_syms,
+                               sizeof(ossl_syms) / sizeof(ossl_syms[0]), 0, ""};
+
 /* OpenSSL 3 looks the algorithm up on every implicit EVP_sha256() use;
- * fetch it once. */
+ * fetch it once (with the library). */
 static EVP_MD *md_fetched;
 static pthread_once_t md_once = PTHREAD_ONCE_INIT;
 
 static void sha256_fetch(void)
 {
-    md_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (bs__library_load(&libcrypto) == 0)
+        md_fetched = ossl.md_fetch(NULL, "SHA256", NULL);
 }
 
+/* The SHA-256 algorithm, libcrypto loaded; NULL (the error set) if it
+ * cannot be. */
 static const EVP_MD *sha256_md(void)
 {
     pthread_once(&md_once, sha256_fetch);
-    return md_fetched ? md_fetched : EVP_sha256();
+    if (bs__library_load(&libcrypto))
+        return NULL;
+    return md_fetched ? md_fetched : ossl.sha256();
 }
 
 struct bs_sha256 {
@@ -301,12 +375,15 @@ struct bs_sha256 {
 
 bs_sha256 *bs__sha256_new(void)
 {
+    const EVP_MD *md = sha256_md();
+    if (!md)
+        return NULL;
     bs_sha256 *h = bs__malloc(sizeof(*h));
     if (!h)
         return NULL;
-    h->ctx = EVP_MD_CTX_new();
-    if (!h->ctx || EVP_DigestInit_ex(h->ctx, sha256_md(), NULL) != 1) {
-        EVP_MD_CTX_free(h->ctx);
+    h->ctx = ossl.ctx_new();
+    if (!h->ctx || ossl.init(h->ctx, md, NULL) != 1) {
+        ossl.ctx_free(h->ctx);
         free(h);
         bs__error(BLOBSTORE_ENOMEM, "cannot initialise SHA-256");
         return NULL;
@@ -317,13 +394,13 @@ bs_sha256 *bs__sha256_new(void)
 void bs__sha256_update(bs_sha256 *h, const void *p, size_t n)
 {
     if (n)
-        EVP_DigestUpdate(h->ctx, p, n);
+        ossl.update(h->ctx, p, n);
 }
 
 void bs__sha256_final(bs_sha256 *h, unsigned char md[32])
 {
     unsigned int len = 0;
-    EVP_DigestFinal_ex(h->ctx, md, &len);
+    ossl.final(h->ctx, md, &len);
     bs__sha256_free(h);
 }
 
@@ -337,7 +414,7 @@ void bs__sha256_final_hex(bs_sha256 *h, char out[65])
 void bs__sha256_free(bs_sha256 *h)
 {
     if (h) {
-        EVP_MD_CTX_free(h->ctx);
+        ossl.ctx_free(h->ctx);
         free(h);
     }
 }
@@ -348,22 +425,27 @@ void bs__sha256_free(bs_sha256 *h)
  * per call. Cache-cold after each round trip to a server, EVP_Digest was
  * ~14% of a 200-byte PostgreSQL put's client samples (perf), and a kept
  * EVP context still ~8% (its init frees and allocates the provider's
- * state). Deprecated since OpenSSL 3.0, hence the guard and the pragma;
- * EVP_Digest where they are gone. */
+ * state). It cannot fail but for libcrypto missing at its first use, which
+ * ends the process as the missing library would have at its start. */
 void bs__sha256_hex(char out[65], const void *p, size_t n)
 {
     unsigned char md[32];
-#if OPENSSL_VERSION_MAJOR < 4 && !defined(OPENSSL_NO_DEPRECATED_3_0)
+    const EVP_MD *alg = sha256_md();
+    if (!alg) {
+        fprintf(stderr, "blobstore: %s\n", libcrypto.why);
+        abort();
+    }
+#ifdef SHA256_LOW_LEVEL
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     SHA256_CTX c;
-    SHA256_Init(&c);
-    SHA256_Update(&c, p, n);
-    SHA256_Final(md, &c);
+    ossl.low_init(&c);
+    ossl.low_update(&c, p, n);
+    ossl.low_final(md, &c);
 #pragma GCC diagnostic pop
 #else
     unsigned int len = 0;
-    EVP_Digest(p, n, md, &len, sha256_md(), NULL);
+    ossl.digest(p, n, md, &len, alg, NULL);
 #endif
     bs__hex(out, md, 32);
 }

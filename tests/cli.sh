@@ -217,6 +217,23 @@ for c in put get meta update-meta rm exists ls clear verify create-index migrate
     check "$c help text" 'grep -q "usage: blobstore $c" "$T/out"'
 done
 expect 0 "--version" -- "$BS" --version
+# libcrypto, libblosc and libsnappy are loaded at their first use
+# (bs_library, src/internal.h): --version and a get of a small value map
+# none of them; a blosclz put maps libblosc and libcrypto (its SHA-256)
+LD_DEBUG=files "$BS" --version >/dev/null 2>"$T/ld"
+check "--version maps none of the libraries loaded at first use" \
+    'grep -q "file=libsqlite3" "$T/ld" && ! grep -q "file=lib\(crypto\|blosc\|snappy\)" "$T/ld"'
+SL="$T/lazy"
+expect 0 "a small value for the lazy loading" -- "$BS" --dir "$SL" put --key small "$T/hello.txt"
+LD_DEBUG=files "$BS" --dir "$SL" get small >"$T/out" 2>"$T/ld"
+check "a get of a small value reads it" 'cmp -s "$T/out" "$T/hello.txt"'
+check "a get of a small value maps none of them" \
+    '! grep -q "file=lib\(crypto\|blosc\|snappy\)" "$T/ld"'
+LD_DEBUG=files "$BS" --dir "$SL" put --key z --compression blosclz "$T/hello.txt" >/dev/null 2>"$T/ld"
+check "a blosclz put maps libblosc and libcrypto" \
+    'grep -q "file=libblosc" "$T/ld" && grep -q "file=libcrypto" "$T/ld"'
+expect 0 "the blosclz value reads back" -- "$BS" --dir "$SL" get z
+check "blosclz bytes" 'cmp -s "$T/out" "$T/hello.txt"'
 # migrate between local backends, with --to-dir and in place (the online
 # tests do PostgreSQL and S3)
 SM="$T/mig"

@@ -127,6 +127,35 @@ TEST(sha256_known_vectors)
     }
 }
 
+/* bs_library: a library that cannot be loaded, or lacks a symbol, is an
+ * error naming it, every time it is asked for; one that loads fills every
+ * slot with the symbol dlsym finds. */
+TEST(library_loaded_at_first_use)
+{
+    void *slot = NULL;
+    bs_symbol sym[] = {{"strlen", &slot}};
+    bs_library missing = {"libblobstore-no-such-library.so.7", sym, 1, 0, ""};
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(bs__library_load(&missing), BLOBSTORE_EIO);
+        CHECK(strstr(blobstore_errmsg(), "cannot load libblobstore-no-such-library.so.7"));
+        CHECK(slot == NULL);
+    }
+    void *a = NULL, *b = NULL;
+    bs_symbol lacking[] = {{"strlen", &a}, {"blobstore_no_such_symbol", &b}};
+    bs_library libc_lacking = {"libc.so.6", lacking, 2, 0, ""};
+    CHECK_EQ(bs__library_load(&libc_lacking), BLOBSTORE_EIO);
+    CHECK(strstr(blobstore_errmsg(), "libc.so.6's blobstore_no_such_symbol"));
+    void *s1 = NULL, *s2 = NULL;
+    bs_symbol found[] = {{"strlen", &s1}, {"memcmp", &s2}};
+    bs_library libc = {"libc.so.6", found, 2, 0, ""};
+    CHECK_EQ(bs__library_load(&libc), 0);
+    CHECK_EQ(bs__library_load(&libc), 0);
+    size_t (*my_strlen)(const char *);
+    memcpy(&my_strlen, &s1, sizeof(my_strlen));
+    CHECK_EQ(my_strlen("four"), 4);
+    CHECK(s2 != NULL);
+}
+
 TEST(checked_arithmetic)
 {
     size_t r;
@@ -386,6 +415,7 @@ static const test_case tests[] = {
     TEST_ENTRY(iso_time_matches_snprintf),
     TEST_ENTRY(error_state_capture_and_restore),
     TEST_ENTRY(sha256_known_vectors),
+    TEST_ENTRY(library_loaded_at_first_use),
     TEST_ENTRY(checked_arithmetic),
     TEST_ENTRY(codecs_round_trip_and_reject_garbage),
     TEST_ENTRY(atomic_file_write),

@@ -89,7 +89,7 @@ if(Python3_Development.Module_FOUND AND NOT BLOBSTORE_SANITIZE)
     LIBRARY_OUTPUT_DIRECTORY ${BLOBSTORE_PYDIR})
   target_include_directories(blobstore_pycore PRIVATE ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
   target_compile_definitions(blobstore_pycore PRIVATE BLOBSTORE_BUILDING)
-  target_link_libraries(blobstore_pycore PRIVATE blobstore_static)
+  target_link_libraries(blobstore_pycore PRIVATE blobstore_static PkgConfig::LOADED)
   file(GLOB BLOBSTORE_PY_FILES ${PROJECT_SOURCE_DIR}/python/blobstore/*.py)
   add_custom_target(blobstore_pypkg ALL
     COMMAND ${CMAKE_COMMAND} -E copy_if_different ${BLOBSTORE_PY_FILES} ${BLOBSTORE_PYDIR}

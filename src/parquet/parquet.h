@@ -25,6 +25,8 @@
 
 #include "internal.h"
 
+#include <snappy-c.h>
+
 /* CompressionCodec of parquet.thrift: the numbers files record per column
  * chunk. LZO is read as unsupported; LZ4 is the deprecated Hadoop framing
  * (read, with a bare LZ4 block as the fallback); BROTLI is read, not written. */
@@ -215,6 +217,16 @@ int bs__pq_writer_finish(pq_writer *w, const char *pandas_metadata);
 /* The codec's level (zstd 1..22, gzip 1..9) from the next row group on;
  * 0 (the default): zstd 3, gzip 6. */
 void bs__pq_writer_set_level(pq_writer *w, int level);
+/* libsnappy (and the C++ runtime it brings), loaded at the first snappy
+ * page read or written (bs_library); bs__pq_snappy_load: 0 or
+ * BLOBSTORE_EIO. */
+extern struct bs_pq_snappy {
+    __typeof__(snappy_compress) *compress;
+    __typeof__(snappy_uncompress) *uncompress;
+    __typeof__(snappy_max_compressed_length) *max_compressed_length;
+} bs__pq_snappy;
+int bs__pq_snappy_load(void);
+
 /* The codec's Parquet name: "snappy", "zstd", "gzip", "lz4_raw", "none". */
 const char *bs__pq_writer_codec(const pq_writer *w);
 uint64_t bs__pq_writer_rows(const pq_writer *w);

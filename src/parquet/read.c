@@ -16,7 +16,6 @@
 #include <brotli/decode.h>
 #include <math.h>
 #include <lz4.h>
-#include <snappy-c.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -30,6 +29,20 @@ enum {
     PT_BYTE_ARRAY = 6,
     PT_FIXED = 7
 };
+
+struct bs_pq_snappy bs__pq_snappy;
+static const bs_symbol snappy_syms[] = {
+    {"snappy_compress", (void **)&bs__pq_snappy.compress},
+    {"snappy_uncompress", (void **)&bs__pq_snappy.uncompress},
+    {"snappy_max_compressed_length", (void **)&bs__pq_snappy.max_compressed_length},
+};
+static bs_library libsnappy = {"libsnappy.so.1", snappy_syms,
+                               sizeof(snappy_syms) / sizeof(snappy_syms[0]), 0, ""};
+
+int bs__pq_snappy_load(void)
+{
+    return bs__library_load(&libsnappy);
+}
 
 static const char *encoding_name(int e)
 {
@@ -459,7 +472,11 @@ static int decompress(int codec, const uint8_t *in, size_t n, uint8_t *out, size
         return 0;
     case PQ_CODEC_SNAPPY: {
         size_t got = want;
-        if (snappy_uncompress((const char *)in, n, (char *)out, &got) != SNAPPY_OK || got != want)
+        int rc = bs__pq_snappy_load();
+        if (rc)
+            return rc;
+        if (bs__pq_snappy.uncompress((const char *)in, n, (char *)out, &got) != SNAPPY_OK ||
+            got != want)
             return corrupt("a snappy page does not decompress");
         return 0;
     }

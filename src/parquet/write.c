@@ -25,7 +25,6 @@
 
 #include <errno.h>
 #include <lz4.h>
-#include <snappy-c.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -429,10 +428,12 @@ static int compress_page(int codec, int level, const bs_buf *in, bs_buf *out)
     case CODEC_NONE:
         return bs__buf_append(out, in->data, n);
     case CODEC_SNAPPY:
-        cap = snappy_max_compressed_length(n);
+        if ((rc = bs__pq_snappy_load()) != 0)
+            return rc;
+        cap = bs__pq_snappy.max_compressed_length(n);
         if ((rc = bs__buf_reserve(out, cap)) != 0)
             return rc;
-        if (snappy_compress((const char *)in->data, n, (char *)out->data, &cap) != SNAPPY_OK)
+        if (bs__pq_snappy.compress((const char *)in->data, n, (char *)out->data, &cap) != SNAPPY_OK)
             return bs__error(BLOBSTORE_EIO, "parquet: snappy compression failed");
         out->len = cap;
         return 0;
