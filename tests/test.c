@@ -61,6 +61,27 @@ int test_peak_reset(void)
     return ok;
 }
 
+const char *const test_codecs[5] = {"lz4", "zstd", "gzip", "blosclz", "none"};
+
+int test_put_inline_values(blobstore *bs, int n, unsigned char (*vals)[4096], size_t *lens)
+{
+    static const size_t edge[] = {0, 1, 2, 9, 10, 11, 4095, 4096};
+    for (int i = 0; i < n; i++) {
+        lens[i] = i < 8 ? edge[i] : (size_t)(rand() % 4097);
+        int compressible = rand() % 2;
+        for (size_t j = 0; j < lens[i]; j++)
+            vals[i][j] = (unsigned char)(compressible ? "abcab"[rand() % 5] : rand());
+        char key[16];
+        snprintf(key, sizeof(key), "c%02d", i);
+        blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+        po.compression = test_codecs[i % 5];
+        int rc = blobstore_put_ex(NULL, bs, key, vals[i], lens[i], &po);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 int test_blob_path(char *path, size_t n, blobstore *bs, const char *dir, const char *key)
 {
     char *meta, name[128];

@@ -34,6 +34,15 @@ int test_peak_reset(void);
 /* The path of key's blob file in the filesystem store at dir (shards of
  * the default two characters), from its get_metadata; 0, or -1. */
 int test_blob_path(char *path, size_t n, blobstore *bs, const char *dir, const char *key);
+/* The codecs a value may be stored with, in the order test_put_inline_values
+ * uses them (value i: test_codecs[i % 5]). */
+extern const char *const test_codecs[5];
+/* Put n values (rand(): the caller seeds it) of the sizes a value kept
+ * inline has, as keys c00, c01, ...: the first eight of lengths 0, 1, 2, 9,
+ * 10, 11, 4095 and 4096 (a compact frame's edges), the rest of random
+ * lengths to 4096, each compressible or random at a coin's toss. vals[i]
+ * holds value i, lens[i] its length. 0, or the first put's error. */
+int test_put_inline_values(blobstore *bs, int n, unsigned char (*vals)[4096], size_t *lens);
 int test_main(const test_case *tests, size_t n, int argc, char **argv);
 
 #define TEST(name) static void name(void)

@@ -421,24 +421,12 @@ TEST(sqlite_inline_compact_frames)
     unsigned seed = (unsigned)time(NULL);
     printf("seed %u\n", seed);
     srand(seed);
-    static const char *const codecs[] = {"lz4", "zstd", "gzip", "blosclz", "none"};
     enum { N = 60 };
     static unsigned char vals[N][4096];
     size_t lens[N];
     blobstore *bs = open_sqlite(dir, 0);
     CHECK(bs != NULL);
-    for (int i = 0; i < N; i++) {
-        static const size_t edge[] = {0, 1, 2, 9, 10, 11, 4095, 4096};
-        lens[i] = i < 8 ? edge[i] : (size_t)(rand() % 4097);
-        int compressible = rand() % 2;
-        for (size_t j = 0; j < lens[i]; j++)
-            vals[i][j] = (unsigned char)(compressible ? "abcab"[rand() % 5] : rand());
-        char key[16];
-        snprintf(key, sizeof(key), "c%02d", i);
-        blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
-        po.compression = codecs[i % 5];
-        CHECK_EQ(blobstore_put_ex(NULL, bs, key, vals[i], lens[i], &po), 0);
-    }
+    CHECK_EQ(test_put_inline_values(bs, N, vals, lens), 0);
     blobstore_close(bs);
     for (int i = 0; i < N; i++) {
         char q[256];
@@ -466,7 +454,7 @@ TEST(sqlite_inline_compact_frames)
             CHECK_EQ(blobstore_get(&v, &n, bs, key), 0);
             if (n != lens[i] || (n && memcmp(v, vals[i], n) != 0))
                 test__fail(__FILE__, __LINE__, "%s (%s, %zu bytes) reads back other bytes", key,
-                           codecs[i % 5], lens[i]);
+                           test_codecs[i % 5], lens[i]);
             blobstore_free(v);
         }
         blobstore_verify_stats st;

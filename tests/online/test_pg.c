@@ -474,24 +474,12 @@ TEST(pg_inline_values_are_compact_frames_and_full_ones_still_read)
     unsigned seed = (unsigned)time(NULL);
     printf("seed %u\n", seed);
     srand(seed);
-    static const char *const codecs[] = {"lz4", "zstd", "gzip", "blosclz", "none"};
     enum { N = 40 };
     static unsigned char vals[N][4096];
     size_t lens[N];
     blobstore *bs = open_pg("memory", 0);
     CHECK(bs != NULL);
-    for (int i = 0; i < N; i++) {
-        static const size_t edge[] = {0, 1, 2, 9, 10, 11, 4095, 4096};
-        lens[i] = i < 8 ? edge[i] : (size_t)(rand() % 4097);
-        int compressible = rand() % 2;
-        for (size_t j = 0; j < lens[i]; j++)
-            vals[i][j] = (unsigned char)(compressible ? "abcab"[rand() % 5] : rand());
-        char key[16];
-        snprintf(key, sizeof(key), "c%02d", i);
-        blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
-        po.compression = codecs[i % 5];
-        CHECK_EQ(blobstore_put_ex(NULL, bs, key, vals[i], lens[i], &po), 0);
-    }
+    CHECK_EQ(test_put_inline_values(bs, N, vals, lens), 0);
     blobstore_close(bs);
     PGconn *c = PQconnectdb(url);
     CHECK_EQ(PQstatus(c), CONNECTION_OK);
@@ -544,7 +532,7 @@ TEST(pg_inline_values_are_compact_frames_and_full_ones_still_read)
         CHECK_EQ(blobstore_get(&v, &n, bs, key), 0);
         if (n != lens[i] || (n && memcmp(v, vals[i], n) != 0))
             test__fail(__FILE__, __LINE__, "%s (%s, %zu bytes, %s frame) reads back other bytes",
-                       key, codecs[i % 5], lens[i], i % 2 ? "full" : "compact");
+                       key, test_codecs[i % 5], lens[i], i % 2 ? "full" : "compact");
         blobstore_free(v);
     }
     blobstore_verify_stats st;
