@@ -82,6 +82,26 @@ int test_put_inline_values(blobstore *bs, int n, unsigned char (*vals)[4096], si
     return 0;
 }
 
+void test_check_inline_values(blobstore *bs, int n, unsigned char (*vals)[4096], const size_t *lens)
+{
+    for (int i = 0; i < n; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "c%02d", i);
+        void *v = NULL;
+        size_t len = 0;
+        int rc = blobstore_get(&v, &len, bs, key);
+        if (rc || len != lens[i] || (len && memcmp(v, vals[i], len) != 0))
+            test__fail(__FILE__, __LINE__, "%s (%s, %zu bytes) reads back other bytes (%s)", key,
+                       test_codecs[i % 5], lens[i], rc ? blobstore_errmsg() : "no error");
+        blobstore_free(v);
+    }
+    blobstore_verify_stats st;
+    int rc = blobstore_verify(&st, bs, 0, NULL, NULL);
+    if (rc || st.ok != (uint64_t)n)
+        test__fail(__FILE__, __LINE__, "verify: %d, %llu of %d ok", rc, (unsigned long long)st.ok,
+                   n);
+}
+
 int test_blob_path(char *path, size_t n, blobstore *bs, const char *dir, const char *key)
 {
     char *meta, name[128];

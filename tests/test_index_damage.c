@@ -446,20 +446,7 @@ TEST(sqlite_inline_compact_frames)
         o.verify_content_hash = pass == 1 ? BLOBSTORE_YES : 0;
         o.open_flags = pass == 2 ? BLOBSTORE_OPEN_READONLY : 0;
         CHECK_EQ(blobstore_open(&bs, &o), 0);
-        for (int i = 0; i < N; i++) {
-            char key[16];
-            snprintf(key, sizeof(key), "c%02d", i);
-            void *v = NULL;
-            size_t n = 0;
-            CHECK_EQ(blobstore_get(&v, &n, bs, key), 0);
-            if (n != lens[i] || (n && memcmp(v, vals[i], n) != 0))
-                test__fail(__FILE__, __LINE__, "%s (%s, %zu bytes) reads back other bytes", key,
-                           test_codecs[i % 5], lens[i]);
-            blobstore_free(v);
-        }
-        blobstore_verify_stats st;
-        CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
-        CHECK_EQ(st.ok, N);
+        test_check_inline_values(bs, N, vals, lens);
         blobstore_close(bs);
     }
     /* c20's data put in c25's row (c21's frame of the same length as c20's
