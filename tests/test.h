@@ -44,7 +44,7 @@ extern const char *const test_codecs[5];
  * holds value i, lens[i] its length. 0, or the first put's error. */
 int test_put_inline_values(blobstore *bs, int n, unsigned char (*vals)[4096], size_t *lens);
 /* Every value test_put_inline_values put reads back equal (a failure names
- * its key, codec and length, ), and verify finds all n ok. */
+ * its key, codec and length), and verify finds all n ok. */
 void test_check_inline_values(blobstore *bs, int n, unsigned char (*vals)[4096],
                               const size_t *lens);
 int test_main(const test_case *tests, size_t n, int argc, char **argv);
