@@ -39,12 +39,14 @@ int bs__xxh3_lib_only;
 #ifdef BS_XXH3_AVX2
 static int use_avx2(void)
 {
-    static int avx2 = -1; /* (a benign race: every thread finds the same) */
-    if (avx2 < 0) {
+    static int avx2 = -1; /* every thread finds the same; atomic, so no race */
+    int has = __atomic_load_n(&avx2, __ATOMIC_RELAXED);
+    if (has < 0) {
         __builtin_cpu_init();
-        avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+        has = __builtin_cpu_supports("avx2") ? 1 : 0;
+        __atomic_store_n(&avx2, has, __ATOMIC_RELAXED);
     }
-    return avx2 && !bs__xxh3_lib_only;
+    return has && !bs__xxh3_lib_only;
 }
 #endif
 
