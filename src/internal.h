@@ -62,6 +62,12 @@ uint64_t bs__xxh3_64(const void *p, size_t n);
 /* The same, seeded (XXH3_64bits_withSeed): the frame's chunk checksums. */
 uint64_t bs__xxh3_64_seed(const void *p, size_t n, uint64_t seed);
 extern int bs__xxh3_lib_only; /* tests and the bench: 1 calls the library always */
+/* Segments first..last of a file of len bytes at base (segment k: the seg
+ * bytes from k * seg, the last one shorter) against their XXH3-64 sums[k]:
+ * 0 if all hold, else 1 with the first failing segment's first and last
+ * byte in bad (for the caller's message). */
+int bs__segments_check(const uint8_t *base, uint64_t len, uint64_t seg, const uint64_t *sums,
+                       size_t first, size_t last, uint64_t bad[2]);
 void *bs__calloc(size_t n, size_t m);
 void *bs__realloc(void *p, size_t n);
 char *bs__strdup(const char *s);

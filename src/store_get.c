@@ -648,12 +648,10 @@ static int load_segments(bs_ranged *r, size_t i, size_t j)
         r->bs->blobs->read_range(r->bs->blobs, r->blob, at, r->data + at, (size_t)(end - at), &got);
     if (!rc && got != end - at)
         rc = bs__error(BLOBSTORE_ECORRUPT, "blob %s is shorter than its entry says", r->blob);
-    for (size_t k = i; !rc && k <= j; k++) {
-        uint64_t a = k * r->seg, b = a + r->seg < r->len ? a + r->seg : r->len;
-        if (bs__xxh3_64(r->data + a, (size_t)(b - a)) != r->sums[k])
-            rc = bs__error(BLOBSTORE_ECORRUPT, "blob %s: bytes %llu..%llu fail their checksum",
-                           r->blob, (unsigned long long)a, (unsigned long long)b - 1);
-    }
+    uint64_t bad[2];
+    if (!rc && bs__segments_check(r->data, r->len, r->seg, r->sums, i, j, bad))
+        rc = bs__error(BLOBSTORE_ECORRUPT, "blob %s: bytes %llu..%llu fail their checksum", r->blob,
+                       (unsigned long long)bad[0], (unsigned long long)bad[1]);
     return rc;
 }
 
@@ -756,14 +754,9 @@ void bs__ranged_release(bs_ranged *r, uint64_t off, uint64_t len)
  * a longer one or it was moved too often. */
 static void ranged_unmap(bs_ranged *r)
 {
-    for (size_t k = 0; k < r->nseg; k++) {
-        if (r->loaded[k] != SEG_LOADED || !whole_pages(r, k))
-            continue;
-        if (r->nspare < RANGED_SPARE)
-            r->spare[r->nspare++] = k;
-        else
-            madvise(r->data + k * r->seg, (size_t)r->seg, MADV_DONTNEED);
-    }
+    for (size_t k = 0; k < r->nseg; k++)
+        if (r->loaded[k] == SEG_LOADED)
+            drop_segment(r, k);
     void *old = NULL; /* the pool keeps the longer mapping (it serves more files) */
     size_t old_len = 0;
     pthread_mutex_lock(&ranged_pool.mu);

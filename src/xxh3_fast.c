@@ -67,3 +67,17 @@ uint64_t bs__xxh3_64_seed(const void *p, size_t n, uint64_t seed)
 #endif
     return bs__xxh3_lib_seed(p, n, seed);
 }
+
+int bs__segments_check(const uint8_t *base, uint64_t len, uint64_t seg, const uint64_t *sums,
+                       size_t first, size_t last, uint64_t bad[2])
+{
+    for (size_t k = first; k <= last; k++) {
+        uint64_t a = k * seg, b = a + seg < len ? a + seg : len;
+        if (bs__xxh3_64(base + a, (size_t)(b - a)) != sums[k]) {
+            bad[0] = a;
+            bad[1] = b - 1;
+            return 1;
+        }
+    }
+    return 0;
+}

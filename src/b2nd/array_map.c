@@ -67,13 +67,13 @@ static int check_segments(blobstore_array_mapping *m, uint64_t from, uint64_t to
         to = m->file_len;
     if (from >= to)
         return 0;
-    for (size_t k = (size_t)(from / m->seg); k < m->nseg && k * m->seg < to; k++) {
-        uint64_t a = k * m->seg, b = a + m->seg < m->file_len ? a + m->seg : m->file_len;
-        if (bs__xxh3_64(m->file + a, (size_t)(b - a)) != m->sums[k])
-            return bs__error(BLOBSTORE_ECORRUPT,
-                             "key \"%s\": bytes %llu..%llu of its array file fail their checksum",
-                             m->key, (unsigned long long)a, (unsigned long long)b - 1);
-    }
+    size_t last = (size_t)((to - 1) / m->seg);
+    uint64_t bad[2];
+    if (bs__segments_check(m->file, m->file_len, m->seg, m->sums, (size_t)(from / m->seg),
+                           last < m->nseg ? last : m->nseg - 1, bad))
+        return bs__error(BLOBSTORE_ECORRUPT,
+                         "key \"%s\": bytes %llu..%llu of its array file fail their checksum",
+                         m->key, (unsigned long long)bad[0], (unsigned long long)bad[1]);
     return 0;
 }
 
