@@ -227,19 +227,18 @@ static int get_sum(const blobstore_entry *e, sqlite3_int64 *out)
     return 0;
 }
 
+/* 1 if column col does not hold the checksum sum */
+static int sum_differs(sqlite3_stmt *st, int col, sqlite3_int64 sum)
+{
+    return sqlite3_column_type(st, col) != SQLITE_INTEGER || sqlite3_column_int64(st, col) != sum;
+}
+
 /* 0: the column holds e's getsum; 1: it does not; or get_sum's error */
 static int getsum_check(sqlite3_stmt *st, int col, const blobstore_entry *e)
 {
     sqlite3_int64 g;
     int rc = get_sum(e, &g);
-    if (rc)
-        return rc;
-    return sqlite3_column_type(st, col) != SQLITE_INTEGER || sqlite3_column_int64(st, col) != g;
-}
-
-static int sum_differs(sqlite3_stmt *st, int col, sqlite3_int64 sum)
-{
-    return sqlite3_column_type(st, col) != SQLITE_INTEGER || sqlite3_column_int64(st, col) != sum;
+    return rc ? rc : sum_differs(st, col, g);
 }
 
 static int row_damaged(const sq_backend *be, const char *key)
@@ -309,9 +308,6 @@ static int row_to_entry(sq_backend *be, sqlite3_stmt *st, blobstore_entry *e, in
     return blobstore_entry_copy(e, &v);
 }
 
-/* BS__META_CTL_VIEW: the get statement's row handed to the reader in place:
- * no copy of its fields (a small get's allocations were most of its cost
- * after SQLite's own). */
 /* The lean row of a get (VIEW_COLS): the fields getsum covers, the key the
  * caller's (the row was found by it), the others NULL or 0. */
 static int lean_view(sq_backend *be, sqlite3_stmt *st, const char *key, blobstore_entry *e)
@@ -338,8 +334,11 @@ static int lean_view(sq_backend *be, sqlite3_stmt *st, const char *key, blobstor
     return 0;
 }
 
-/* A row without getsum (written by a library before schema 4 that had the
- * store open when it was upgraded, or one damaged before the upgrade) is read
+/* BS__META_CTL_VIEW: the get statement's row handed to the reader in place:
+ * no copy of its fields (a small get's allocations were most of its cost
+ * after SQLite's own); lean: only the columns a get decodes by. A row
+ * without getsum (written by a library before schema 4 that had the store
+ * open when it was upgraded, or one damaged before the upgrade) is read
  * whole, its rowsum checked. */
 static int sq_view(sq_backend *be, bs_meta_view *q)
 {
