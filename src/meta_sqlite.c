@@ -348,7 +348,6 @@ static int sq_view(sq_backend *be, bs_meta_view *q)
     int rc = sqlite3_step(st), ret;
     if (rc == SQLITE_ROW && lean && sqlite3_column_type(st, 6) == SQLITE_NULL) {
         sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
         lean = 0;
         st = be->get;
         sqlite3_bind_text(st, 1, q->key, -1, SQLITE_STATIC);
@@ -364,8 +363,7 @@ static int sq_view(sq_backend *be, bs_meta_view *q)
     } else {
         ret = sq_error(be, rc, "get");
     }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sqlite3_reset(st); /* (its key binding is replaced by the next get's) */
     return ret;
 }
 

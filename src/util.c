@@ -141,6 +141,18 @@ int bs__utf8_valid(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
+        /* eight ASCII bytes at a time (a key usually is all ASCII): none
+         * with its high bit set, none zero */
+        if (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (((w | ((w & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full)) &
+                 0x8080808080808080ull) == 0x8080808080808080ull &&
+                (w & 0x8080808080808080ull) == 0) {
+                i += 8;
+                continue;
+            }
+        }
         unsigned c = s[i];
         if (c == 0)
             return 0;

@@ -18,6 +18,64 @@ TEST(keys_valid_utf8_accepted)
     CHECK_EQ(bs__key_check("\xf4\x8f\xbf\xbf"), 0); /* U+10FFFF */
 }
 
+/* bs__utf8_valid on seeded random texts built from pieces whose validity is
+ * known: runs of ASCII and 2-, 3- and 4-byte characters, with at most one
+ * bad piece (NUL, a lone continuation byte, an overlong form, a surrogate,
+ * a code point above U+10FFFF, a sequence cut short) at a random place, so
+ * that every piece falls at every offset of the 8-byte ASCII steps. */
+TEST(utf8_checked_across_ascii_steps)
+{
+    unsigned seed = (unsigned)time(NULL);
+    printf("seed %u\n", seed);
+    srand(seed);
+    static const char *const good[] = {"\xc3\xa9",         "\xe6\x97\xa5", "\xf0\x9f\x98\x80",
+                                       "\xf4\x8f\xbf\xbf", "\xed\x9f\xbf", "\xee\x80\x80"};
+    static const char *const bad[] = {"\x00",
+                                      "\x80",
+                                      "\xbf",
+                                      "\xc0\x80",
+                                      "\xc1\xbf",
+                                      "\xe0\x80\xaf",
+                                      "\xed\xa0\x80",
+                                      "\xf4\x90\x80\x80",
+                                      "\xf8\x88\x80\x80\x80",
+                                      "\xff",
+                                      "\xc3",
+                                      "\xe6\x97"};
+    static const size_t bad_len[] = {1, 1, 1, 2, 2, 3, 3, 4, 5, 1, 1, 2};
+    unsigned char buf[256];
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t n = 0;
+        int want = 1, npieces = rand() % 12, bad_at = rand() % 2 ? rand() % (npieces + 1) : -1;
+        for (int p = 0; p <= npieces; p++) {
+            if (p == bad_at) {
+                int b = rand() % (int)(sizeof(bad) / sizeof(bad[0]));
+                /* (a cut-short sequence is bad only if an ASCII byte or the end follows) */
+                memcpy(buf + n, bad[b], bad_len[b]);
+                n += bad_len[b];
+                if (b >= 10) {
+                    buf[n++] = 'x';
+                }
+                want = 0;
+            } else if (rand() % 2) {
+                size_t run = (size_t)(rand() % 20);
+                for (size_t k = 0; k < run; k++)
+                    buf[n++] = (unsigned char)(0x20 + rand() % 0x5f);
+            } else {
+                const char *g = good[rand() % (int)(sizeof(good) / sizeof(good[0]))];
+                memcpy(buf + n, g, strlen(g));
+                n += strlen(g);
+            }
+        }
+        if (bs__utf8_valid(buf, n) != want) {
+            printf("seed %u, iteration %d: %zu bytes, expected %s\n", seed, iter, n,
+                   want ? "valid" : "invalid");
+            CHECK_EQ(bs__utf8_valid(buf, n), want);
+            return;
+        }
+    }
+}
+
 TEST(keys_invalid_refused)
 {
     CHECK_EQ(bs__key_check(NULL), BLOBSTORE_EINVAL);
@@ -411,6 +469,7 @@ static const test_case tests[] = {
     TEST_ENTRY(json_text_is_shortest_and_exact),
     TEST_ENTRY(json_object_compact_matches_the_parse),
     TEST_ENTRY(keys_valid_utf8_accepted),
+    TEST_ENTRY(utf8_checked_across_ascii_steps),
     TEST_ENTRY(keys_invalid_refused),
     TEST_ENTRY(iso_time_matches_snprintf),
     TEST_ENTRY(error_state_capture_and_restore),
