@@ -356,6 +356,10 @@ typedef struct {
      * needs (key, blob, format, content_hash, info, size, raw, inline data;
      * the others NULL or 0), checked by a checksum over just those */
     int lean;
+    /* 1: no entry under key is BLOBSTORE_ENOTFOUND without a message (a
+     * put's read of the entry it replaces: a new key, the common case, is
+     * no error, and its message was formatted only to be cleared) */
+    int quiet_missing;
 } bs_meta_view;
 
 /* ---- format modules' files in the store (store.c) ---- */

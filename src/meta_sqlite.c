@@ -359,7 +359,8 @@ static int sq_view(sq_backend *be, bs_meta_view *q)
         if (!ret)
             ret = q->fn(q->ctx, &e);
     } else if (rc == SQLITE_DONE) {
-        ret = bs__error(BLOBSTORE_ENOTFOUND, "no entry with key \"%s\"", q->key);
+        ret = q->quiet_missing ? BLOBSTORE_ENOTFOUND
+                               : bs__error(BLOBSTORE_ENOTFOUND, "no entry with key \"%s\"", q->key);
     } else {
         ret = sq_error(be, rc, "get");
     }

@@ -421,7 +421,7 @@ static int old_key_blob(void *ctx, const blobstore_entry *e)
 static int old_entry(blobstore *bs, const char *key, blobstore_entry *old)
 {
     if (!bs->ca && bs->meta->ctl && !bs->no_view) {
-        bs_meta_view q = {key, old_key_blob, old, 0};
+        bs_meta_view q = {key, old_key_blob, old, 0, 1};
         int rc = bs->meta->ctl(bs->meta, BS__META_CTL_VIEW, &q);
         if (rc != BLOBSTORE_EUNSUPPORTED || old->key)
             return rc;

@@ -254,7 +254,7 @@ static int read_entry(blobstore *bs, const char *key, view_ctx *v)
         int rc = bs__key_check(key);
         if (rc || (rc = bs__tx_begin(bs, 0)) != 0)
             return rc;
-        bs_meta_view q = {key, view_entry, v, 1};
+        bs_meta_view q = {key, view_entry, v, 1, 0};
         rc = bs->meta->ctl(bs->meta, BS__META_CTL_VIEW, &q);
         int fallback = rc == BLOBSTORE_EUNSUPPORTED && !v->called;
         if (fallback)
