@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <lz4.h>
+#include <pthread.h>
 #include <xxhash.h>
 
 TEST(keys_valid_utf8_accepted)
@@ -259,6 +261,78 @@ TEST(codecs_round_trip_and_reject_garbage)
     free(back);
 }
 
+/* lz4 at levels 1..3 keeps a state per thread from one small value to
+ * the next (codec.c): each block must stand alone, whatever the thread
+ * compressed before. Seeded random values (LZ4_SEED), most of them pieces
+ * of one pool of text, so that a value finds matches in the one before it
+ * were that still in reach; sizes around the kept state's limit and
+ * larger (to 70,000 bytes: both of LZ4's table layouts), past the 1 GB of
+ * stream offsets at which LZ4 clears the state (twice); each block decompressed alone by
+ * LZ4_decompress_safe (no dictionary) and compared; in all no more than 2% larger than
+ * LZ4_compress_fast's blocks of the same values; on two threads at once. */
+typedef struct {
+    unsigned seed;
+    int bad;
+    uint64_t ours, lz4;
+} lz4_job;
+
+static void *lz4_run(void *p)
+{
+    lz4_job *j = p;
+    const bs_codec *codec = bs__codec_by_name("lz4");
+    enum { POOL = 1 << 17, MAXN = 70000, RUNS = 36000 };
+    unsigned char *pool = malloc(POOL), *src = malloc(MAXN), *dst = malloc(LZ4_COMPRESSBOUND(MAXN)),
+                  *ref = malloc(LZ4_COMPRESSBOUND(MAXN)), *back = malloc(MAXN);
+    uint64_t x = j->seed | 1;
+#define NEXT() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+    for (size_t i = 0; i < POOL; i++) /* a small alphabet: compressible */
+        pool[i] = (unsigned char)("etaoin shrdlu"[NEXT() % 13]);
+    for (int r = 0; r < RUNS; r++) {
+        uint64_t k = NEXT();
+        size_t n = (size_t)(NEXT() % (k % 32 == 0 ? MAXN : 1100));
+        size_t from = (size_t)(NEXT() % (POOL - MAXN));
+        if (k % 5 == 1) /* random bytes: incompressible */
+            for (size_t i = 0; i < n; i++)
+                src[i] = (unsigned char)NEXT();
+        else
+            memcpy(src, pool + from, n);
+        int level = 1 + (int)(k % 3);
+        size_t cap = codec->bound(n), out = 0;
+        if (codec->compress(dst, cap, src, n, level, &out) != 0 ||
+            LZ4_decompress_safe((const char *)dst, (char *)back, (int)out, MAXN) != (int)n ||
+            (n && memcmp(back, src, n) != 0)) {
+            j->bad++;
+            continue;
+        }
+        j->ours += out;
+        j->lz4 += (uint64_t)LZ4_compress_fast((const char *)src, (char *)ref, (int)n,
+                                              LZ4_COMPRESSBOUND(MAXN), 4 - level);
+    }
+#undef NEXT
+    free(pool);
+    free(src);
+    free(dst);
+    free(ref);
+    free(back);
+    return NULL;
+}
+
+TEST(lz4_blocks_stand_alone)
+{
+    unsigned seed =
+        getenv("LZ4_SEED") ? (unsigned)strtoul(getenv("LZ4_SEED"), NULL, 10) : (unsigned)time(NULL);
+    printf("  lz4_blocks_stand_alone: seed %u (LZ4_SEED)\n", seed);
+    lz4_job jobs[2] = {{seed, 0, 0, 0}, {seed + 1, 0, 0, 0}};
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, lz4_run, &jobs[1]), 0);
+    lz4_run(&jobs[0]);
+    pthread_join(t, NULL);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(jobs[i].bad, 0);
+        CHECK(jobs[i].ours <= jobs[i].lz4 + jobs[i].lz4 / 50);
+    }
+}
+
 TEST(atomic_file_write)
 {
     const char *dir = test_tmpdir();
@@ -477,6 +551,7 @@ static const test_case tests[] = {
     TEST_ENTRY(library_loaded_at_first_use),
     TEST_ENTRY(checked_arithmetic),
     TEST_ENTRY(codecs_round_trip_and_reject_garbage),
+    TEST_ENTRY(lz4_blocks_stand_alone),
     TEST_ENTRY(atomic_file_write),
     TEST_ENTRY(xxh3_is_the_librarys),
 };
