@@ -320,7 +320,7 @@ typedef struct {
     int (*write_ref)(blobstore_blob_writer *w, const void *p, size_t n);
 } bs_blob_writer_for;
 
-/* Private metadata backend ctl operation (the PostgreSQL backend): record
+/* Private metadata backend ctl operation (PostgreSQL, SQLite): record
  * e as one write transaction of its own - the same as begin(write), get of
  * e->key, put (unless no_overwrite and an entry exists: BLOBSTORE_EEXISTS,
  * nothing changed), commit - in as few round trips as the backend can.

@@ -454,6 +454,7 @@ int bs__commit_entry_ex(blobstore *bs, blobstore_entry *e, unsigned int put_flag
             bs_meta_replace q = {e, (put_flags & BLOBSTORE_PUT_NO_OVERWRITE) != 0, NULL};
             int rc = bs->meta->ctl(bs->meta, BS__META_CTL_REPLACE, &q);
             if (rc != BLOBSTORE_EUNSUPPORTED) {
+                bs->writes++; /* (a write transaction begun, as bs__tx_begin counts it) */
                 pthread_mutex_unlock(&bs->mu);
                 if (!rc && q.old_blob && (!e->blob || strcmp(q.old_blob, e->blob) != 0)) {
                     if (old_out) {

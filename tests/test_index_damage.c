@@ -291,6 +291,83 @@ TEST(sqlite_row_damage_is_corruption)
     blobstore_close(bs);
 }
 
+/* blob's file in dir exists (1) or not (0). */
+static int blob_file_exists(const char *dir, const char *blob)
+{
+    char p[700];
+    snprintf(p, sizeof(p), "%s/blobs/%.2s/%s", dir, blob, blob);
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+/* A put inserts a new key's row without reading first, and reads the row
+ * only when the key has one (meta_sqlite.c sq_replace): over a row with a
+ * blob file that fails its checksum it is refused, naming the key, the row
+ * and the blob file left as they are (the blob the row names is not taken
+ * as the replaced one's); with no_overwrite over an intact row, EEXISTS,
+ * nothing changed; over the intact row, the row replaced and the blob file
+ * it named removed; a put of a new key after all of it, stored. */
+TEST(sqlite_put_over_a_row_with_a_blob)
+{
+    const char *dir = test_tmpdir();
+    blobstore *bs = open_sqlite(dir, 0);
+    CHECK(bs != NULL);
+    put_ten(bs);
+    blobstore_close(bs);
+    char *blob = sql_text(dir, "SELECT blob FROM entries WHERE key = 'k7'");
+    CHECK(blob != NULL && blob_file_exists(dir, blob));
+    flip_metadata(dir, "k7");
+    char *before = row_text(dir, "k7");
+    bs = open_sqlite(dir, 0);
+    CHECK(bs != NULL);
+    CHECK_EQ(blobstore_put(NULL, bs, "k7", "new", 3, NULL), BLOBSTORE_ECORRUPT);
+    CHECK(damaged_names("cache_metadata.db", "k7"));
+    blobstore_put_options po = BLOBSTORE_PUT_OPTIONS_INIT;
+    po.flags = BLOBSTORE_PUT_NO_OVERWRITE;
+    CHECK_EQ(blobstore_put_ex(NULL, bs, "k7", "new", 3, &po), BLOBSTORE_ECORRUPT);
+    blobstore_close(bs);
+    char *after = row_text(dir, "k7");
+    CHECK(before && after && strcmp(before, after) == 0);
+    free(after);
+    CHECK(blob_file_exists(dir, blob));
+    /* the row intact again */
+    char q[600];
+    snprintf(q, sizeof(q), "UPDATE entries SET metadata = '%s' WHERE key = 'k7'", flipped_from);
+    sql(dir, q);
+    free(before);
+    before = row_text(dir, "k7");
+    bs = open_sqlite(dir, 0);
+    CHECK(bs != NULL);
+    CHECK_EQ(blobstore_put_ex(NULL, bs, "k7", "new", 3, &po), BLOBSTORE_EEXISTS);
+    CHECK(strstr(blobstore_errmsg(), "k7") != NULL);
+    after = row_text(dir, "k7");
+    CHECK(before && after && strcmp(before, after) == 0);
+    free(after);
+    CHECK(blob_file_exists(dir, blob));
+    CHECK_EQ(blobstore_put(NULL, bs, "k7", "new", 3, "{\"i\": 70}"), 0);
+    CHECK(!blob_file_exists(dir, blob)); /* the replaced blob is removed */
+    CHECK_EQ(blobstore_put(NULL, bs, "k10", "ten", 3, NULL), 0);
+    void *v;
+    size_t n;
+    CHECK_EQ(blobstore_get(&v, &n, bs, "k7"), 0);
+    CHECK(n == 3 && memcmp(v, "new", 3) == 0);
+    blobstore_free(v);
+    CHECK_EQ(blobstore_get(&v, &n, bs, "k10"), 0);
+    CHECK(n == 3 && memcmp(v, "ten", 3) == 0);
+    blobstore_free(v);
+    char *m = NULL;
+    CHECK_EQ(blobstore_get_metadata(&m, bs, "k7"), 0);
+    CHECK(strstr(m, "70") != NULL);
+    blobstore_free(m);
+    blobstore_verify_stats st;
+    CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0);
+    CHECK_EQ(st.ok, 11);
+    CHECK_EQ(st.orphans + st.dangling + st.corrupt, 0);
+    blobstore_close(bs);
+    free(before);
+    free(blob);
+}
+
 /* A value kept inline is read in place from its row (no copy of the row,
  * BS__META_CTL_VIEW): a row changed behind the store's back still reads
  * as damage - a field the get's checksum covers, or the inline frame's own
@@ -1121,6 +1198,7 @@ TEST(rebuild_reads_records_from_the_ends_of_large_blobs)
 
 static const test_case tests[] = {
     TEST_ENTRY(sqlite_row_damage_is_corruption),
+    TEST_ENTRY(sqlite_put_over_a_row_with_a_blob),
     TEST_ENTRY(sqlite_inline_row_damage_read_in_place),
     TEST_ENTRY(sqlite_inline_compact_frames),
     TEST_ENTRY(sqlite_schema_1_is_migrated_in_place),
