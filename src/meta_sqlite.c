@@ -429,8 +429,7 @@ static int put_row(sq_backend *be, sqlite3_stmt *st, const blobstore_entry *e)
     int ret = rc == SQLITE_DONE        ? 0
               : be->rep && be->rep->rc ? be->rep->rc /* bs_replaced()'s, its message set */
                                        : sq_error(be, rc, "put");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sqlite3_reset(st); /* (all 15 bindings are replaced by the next put's) */
     return ret;
 }
 
