@@ -357,6 +357,18 @@ int bs__b2nd_open_ranged(b2nd_file *f, const uint8_t *data, size_t len, b2nd_fet
         return corrupt("too many chunks");
     if (fetch && (rc = fetch(ctx, idx_at, len - idx_at)) != 0)
         return rc;
+    /* The index is one chunk: its own header must hold nchunks offsets
+     * before they are given memory (the chunk count comes from the shapes, a
+     * damaged one would ask for any size at all; a chunk holds < 4 GiB). */
+    b2_chunk_info ci;
+    if ((rc = bs__b2_chunk_info(&ci, data + idx_at, len - idx_at)) != 0) {
+        bs__error_wrap(rc, "offsets index");
+        return rc;
+    }
+    if (ci.nbytes != idx_bytes)
+        return bs__error(BLOBSTORE_ECORRUPT,
+                         "b2nd: the offsets index holds %u bytes, not the %zu of %zu chunks",
+                         ci.nbytes, idx_bytes, nchunks);
     f->offsets = bs__malloc(idx_bytes);
     if (!f->offsets)
         return BLOBSTORE_ENOMEM;

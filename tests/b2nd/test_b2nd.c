@@ -1102,6 +1102,41 @@ static int decode_defect(const char *name, uint8_t **out, size_t *n)
     return rc;
 }
 
+/* A frame whose shapes ask for ~15 PB of chunk offsets (found by the fuzz
+ * target): refused as corrupt by the index chunk's own header, before any of
+ * that is asked of malloc (under ASan the allocation itself aborted). */
+TEST(offsets_index_larger_than_its_chunk_refused)
+{
+    bs_buf b = {0};
+    CHECK_EQ(load(test_source_path("fuzz/corpus/b2nd/offsets_index_of_petabytes.b2nd"), &b), 0);
+    b2nd_file f;
+    int rc = bs__b2nd_open(&f, b.data, b.len);
+    CHECK(rc == BLOBSTORE_ECORRUPT || rc == BLOBSTORE_EUNSUPPORTED);
+    CHECK(strstr(blobstore_errmsg(), "offsets index") != NULL);
+    bs__buf_free(&b);
+    /* A valid file (c-blosc2's, 100 x 200 in 8 chunks) whose shape and
+     * uncompressed size are made 1000 times larger: 8,000 chunks, but an
+     * index chunk of 8 offsets. */
+    CHECK_EQ(load(test_source_path("tests/b2nd/reference/f64_2d_arange.b2nd"), &b), 0);
+    static const uint8_t shape[] = {0x92, 0xd3, 0, 0, 0, 0, 0, 0, 0,  100,
+                                    0xd3, 0,    0, 0, 0, 0, 0, 0, 200};
+    static const uint8_t nbytes[] = {0xd3, 0, 0, 0, 0, 0, 0x02, 0x71, 0x00}; /* 160,000 */
+    uint8_t *at_shape = memmem(b.data, b.len, shape, sizeof(shape));
+    uint8_t *at_nbytes = memmem(b.data, 64, nbytes, sizeof(nbytes));
+    CHECK(at_shape != NULL && at_nbytes != NULL);
+    CHECK_EQ(bs__b2nd_open(&f, b.data, b.len), 0); /* (as it is) */
+    bs__b2nd_close(&f);
+    uint64_t cols = 200000, total = 160000000;
+    for (int k = 0; k < 8; k++) {
+        at_shape[11 + k] = (uint8_t)(cols >> (56 - 8 * k));
+        at_nbytes[1 + k] = (uint8_t)(total >> (56 - 8 * k));
+    }
+    CHECK_EQ(bs__b2nd_open(&f, b.data, b.len), BLOBSTORE_ECORRUPT);
+    CHECK(strstr(blobstore_errmsg(),
+                 "the offsets index holds 64 bytes, not the 64000 of 8000 chunks") != NULL);
+    bs__buf_free(&b);
+}
+
 /* The files c-blosc2 refuses are refused, with the error c-blosc2 gives
  * (corrupt, or unsupported for what is valid but not implemented); the
  * files it reads decode to the same values. */
@@ -2037,6 +2072,7 @@ static const test_case tests[] = {
     TEST_ENTRY(damaged_files_give_errors),
     TEST_ENTRY(chunkshape_alone_gets_its_own_block),
     TEST_ENTRY(npy_round_trip),
+    TEST_ENTRY(offsets_index_larger_than_its_chunk_refused),
     TEST_ENTRY(defect_files_read_as_c_blosc2_reads_them),
     TEST_ENTRY(special_offsets_are_checked),
     TEST_ENTRY(chunk_header_fields_are_checked),
