@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-30}
 shift || true
-targets=${*:-frame journal b2nd parquet s3list}
+targets=${*:-frame journal b2nd parquet s3list json csv}
 out=build-fuzz
 mkdir -p "$out"
 # The core library (deps/packages.txt, part core) with the S3 listing parser;
