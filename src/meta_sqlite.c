@@ -235,18 +235,10 @@ static int get_sum(const blobstore_entry *e, sqlite3_int64 *out)
     return 0;
 }
 
-/* 1 if column col does not hold the checksum sum */
-static int sum_differs(sqlite3_stmt *st, int col, sqlite3_int64 sum)
+/* 1 if a checksum column (its type and value) does not hold sum */
+static int sum_differs(int type, sqlite3_int64 value, sqlite3_int64 sum)
 {
-    return sqlite3_column_type(st, col) != SQLITE_INTEGER || sqlite3_column_int64(st, col) != sum;
-}
-
-/* 0: the column holds e's getsum; 1: it does not; or get_sum's error */
-static int getsum_check(sqlite3_stmt *st, int col, const blobstore_entry *e)
-{
-    sqlite3_int64 g;
-    int rc = get_sum(e, &g);
-    return rc ? rc : sum_differs(st, col, g);
+    return type != SQLITE_INTEGER || value != sum;
 }
 
 static int row_damaged(const sq_backend *be, const char *key)
@@ -255,6 +247,36 @@ static int row_damaged(const sq_backend *be, const char *key)
                      "the index is damaged: %s: the row of key \"%s\" fails its checksum "
                      "(blobstore verify --rebuild-index rebuilds it from the blobs)",
                      be->path, key ? key : "(NULL)");
+}
+
+/* 0 if a getsum column (its type and value) holds e's getsum; else the row
+ * is damaged, or get_sum's error */
+static int getsum_check(const sq_backend *be, const blobstore_entry *e, int type,
+                        sqlite3_int64 value)
+{
+    sqlite3_int64 g;
+    int rc = get_sum(e, &g);
+    return rc ? rc : sum_differs(type, value, g) ? row_damaged(be, e->key) : 0;
+}
+
+/* A whole row's checks, e its fields, then the type and value of its rowsum
+ * and getsum columns: both checksums (a row without getsum, as a library
+ * before schema 4 writes it: its rowsum covers every field) and the fields
+ * that may not be NULL. For the row read (row_view) and for the row a put's
+ * upsert replaces (bs_replaced). */
+static int row_check(const sq_backend *be, const blobstore_entry *e, int sum_type,
+                     sqlite3_int64 sum, int getsum_type, sqlite3_int64 getsum)
+{
+    if (be->has_sum && sum_differs(sum_type, sum, row_sum(e)))
+        return row_damaged(be, e->key);
+    int rc =
+        be->has_getsum && getsum_type != SQLITE_NULL ? getsum_check(be, e, getsum_type, getsum) : 0;
+    if (rc)
+        return rc;
+    if (!e->key || !e->format || !e->metadata)
+        return bs__error(BLOBSTORE_ECORRUPT, "the index is damaged: %s: a row has NULL fields",
+                         be->path);
+    return 0;
 }
 
 static char *col_text(sqlite3_stmt *st, int i, int *oom)
@@ -289,19 +311,8 @@ static int row_view(sq_backend *be, sqlite3_stmt *st, blobstore_entry *e, int wi
     }
     if (sqlite3_errcode(be->db) == SQLITE_NOMEM)
         return BLOBSTORE_ENOMEM;
-    if (be->has_sum && sum_differs(st, COL_SUM, row_sum(e)))
-        return row_damaged(be, e->key);
-    /* (a row without getsum, as a library before schema 4 writes it: its
-     * rowsum covers every field) */
-    if (be->has_getsum && sqlite3_column_type(st, COL_GETSUM) != SQLITE_NULL) {
-        int rc = getsum_check(st, COL_GETSUM, e);
-        if (rc)
-            return rc < 0 ? rc : row_damaged(be, e->key);
-    }
-    if (!e->key || !e->format || !e->metadata)
-        return bs__error(BLOBSTORE_ECORRUPT, "the index is damaged: %s: a row has NULL fields",
-                         be->path);
-    return 0;
+    return row_check(be, e, sqlite3_column_type(st, COL_SUM), sqlite3_column_int64(st, COL_SUM),
+                     sqlite3_column_type(st, COL_GETSUM), sqlite3_column_int64(st, COL_GETSUM));
 }
 
 /* Fill e (owned) from the current row: row_view's, copied. */
@@ -333,9 +344,10 @@ static int lean_view(sq_backend *be, sqlite3_stmt *st, const char *key, blobstor
     }
     if (sqlite3_errcode(be->db) == SQLITE_NOMEM)
         return BLOBSTORE_ENOMEM;
-    int rc = getsum_check(st, 6, e); /* (not NULL: sq_view) */
+    int rc = getsum_check(be, e, sqlite3_column_type(st, 6), /* (not NULL: sq_view) */
+                          sqlite3_column_int64(st, 6));
     if (rc)
-        return rc < 0 ? rc : row_damaged(be, key);
+        return rc;
     if (!e->format || !e->content_hash)
         return bs__error(BLOBSTORE_ECORRUPT, "the index is damaged: %s: a row has NULL fields",
                          be->path);
@@ -480,18 +492,9 @@ static void sql_replaced(sqlite3_context *cx, int argc, sqlite3_value **v)
     }
     if (value_entry(v, &e))
         rc = BLOBSTORE_ENOMEM;
-    else if (be->has_sum && (sqlite3_value_type(v[12]) != SQLITE_INTEGER ||
-                             sqlite3_value_int64(v[12]) != row_sum(&e)))
-        rc = row_damaged(be, e.key);
-    if (!rc && be->has_getsum && sqlite3_value_type(v[13]) != SQLITE_NULL) {
-        sqlite3_int64 g;
-        if ((rc = get_sum(&e, &g)) == 0 &&
-            (sqlite3_value_type(v[13]) != SQLITE_INTEGER || sqlite3_value_int64(v[13]) != g))
-            rc = row_damaged(be, e.key);
-    }
-    if (!rc && (!e.key || !e.format || !e.metadata))
-        rc = bs__error(BLOBSTORE_ECORRUPT, "the index is damaged: %s: a row has NULL fields",
-                       be->path);
+    else
+        rc = row_check(be, &e, sqlite3_value_type(v[12]), sqlite3_value_int64(v[12]),
+                       sqlite3_value_type(v[13]), sqlite3_value_int64(v[13]));
     if (!rc && r->no_overwrite)
         rc = bs__error(BLOBSTORE_EEXISTS, "an entry with key \"%s\" exists (no overwrite)", e.key);
     if (!rc && e.blob && !(r->old_blob = bs__strdup(e.blob)))
@@ -1230,8 +1233,8 @@ static void sql_getsum(sqlite3_context *cx, int argc, sqlite3_value **v)
     (void)argc;
     value_entry(v, &e);
     sqlite3_int64 g = 0;
-    if (sqlite3_value_type(v[12]) != SQLITE_INTEGER || !e.key || !e.format || !e.metadata ||
-        sqlite3_value_int64(v[12]) != row_sum(&e))
+    if (!e.key || !e.format || !e.metadata ||
+        sum_differs(sqlite3_value_type(v[12]), sqlite3_value_int64(v[12]), row_sum(&e)))
         sqlite3_result_null(cx);
     else if (get_sum(&e, &g))
         sqlite3_result_error_nomem(cx);
