@@ -83,17 +83,9 @@ static char *row_text(const char *dir, const char *key)
 
 static char flipped_from[512]; /* the text flip_metadata changed */
 
-/* Flip one bit of one byte of a row's metadata, in place, with SQL (the text
- * it had is left in flipped_from). */
-static void flip_metadata(const char *dir, const char *key)
+/* Set a row's metadata text with SQL, behind the store's back. */
+static void set_metadata(const char *dir, const char *key, const char *text)
 {
-    char q[256];
-    snprintf(q, sizeof(q), "SELECT metadata FROM entries WHERE key = '%s'", key);
-    char *m = sql_text(dir, q);
-    CHECK(m != NULL);
-    char *digit = strchr(m, '7'); /* {"i": 7, ...}: 7 -> 6, still valid JSON */
-    CHECK(digit != NULL);
-    *digit ^= 1;
     char *p = db_path(dir);
     sqlite3 *db;
     sqlite3_stmt *st;
@@ -101,16 +93,34 @@ static void flip_metadata(const char *dir, const char *key)
     CHECK_EQ(
         sqlite3_prepare_v2(db, "UPDATE entries SET metadata = ?1 WHERE key = ?2", -1, &st, NULL),
         SQLITE_OK);
-    sqlite3_bind_text(st, 1, m, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     CHECK_EQ(sqlite3_step(st), SQLITE_DONE);
     CHECK_EQ(sqlite3_changes(db), 1);
     sqlite3_finalize(st);
     sqlite3_close(db);
     free(p);
-    *digit ^= 1;
+}
+
+/* Flip one bit of one byte of a row's metadata, in place, with SQL (the text
+ * it had is left in flipped_from; unflip_metadata puts it back). */
+static void flip_metadata(const char *dir, const char *key)
+{
+    char q[256];
+    snprintf(q, sizeof(q), "SELECT metadata FROM entries WHERE key = '%s'", key);
+    char *m = sql_text(dir, q);
+    CHECK(m != NULL);
     snprintf(flipped_from, sizeof(flipped_from), "%s", m);
+    char *digit = strchr(m, '7'); /* {"i": 7, ...}: 7 -> 6, still valid JSON */
+    CHECK(digit != NULL);
+    *digit ^= 1;
+    set_metadata(dir, key, m);
     free(m);
+}
+
+static void unflip_metadata(const char *dir, const char *key)
+{
+    set_metadata(dir, key, flipped_from);
 }
 
 static void put_ten(blobstore *bs)
@@ -191,10 +201,7 @@ TEST(sqlite_row_damage_is_corruption)
     flip_metadata(dir, "k7");
     row_damage_is_reported(dir, 0);
     row_damage_is_reported(dir, BLOBSTORE_OPEN_READONLY);
-    /* The original text back: intact again. */
-    char q[256];
-    snprintf(q, sizeof(q), "UPDATE entries SET metadata = '%s' WHERE key = 'k7'", flipped_from);
-    sql(dir, q);
+    unflip_metadata(dir, "k7"); /* the original text back: intact again */
     bs = open_sqlite(dir, 0);
     blobstore_verify_stats st;
     CHECK_EQ(blobstore_verify(&st, bs, 0, NULL, NULL), 0); /* the original text: intact */
@@ -330,10 +337,7 @@ TEST(sqlite_put_over_a_row_with_a_blob)
     CHECK(before && after && strcmp(before, after) == 0);
     free(after);
     CHECK(blob_file_exists(dir, blob));
-    /* the row intact again */
-    char q[600];
-    snprintf(q, sizeof(q), "UPDATE entries SET metadata = '%s' WHERE key = 'k7'", flipped_from);
-    sql(dir, q);
+    unflip_metadata(dir, "k7"); /* the row intact again */
     free(before);
     before = row_text(dir, "k7");
     bs = open_sqlite(dir, 0);
