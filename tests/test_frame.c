@@ -5,6 +5,7 @@
 #include "internal.h"
 #include "test.h"
 
+#include <time.h>
 #include <xxhash.h>
 
 typedef struct {
@@ -90,6 +91,62 @@ TEST(round_trip_every_codec_and_boundary)
             bs__buf_free(&f);
             bs__buf_free(&out);
         }
+    }
+    free(data);
+}
+
+/* Writes of 4 MiB or more are hashed on a thread of their own while the
+ * writer compresses them: seeded pieces of every size around that (and
+ * small ones between, which leave part of a chunk buffered) give the frame
+ * that pieces all under it give, byte for byte, and the one-shot SHA-256. */
+TEST(large_writes_hashed_beside_their_compression)
+{
+    unsigned seed = (unsigned)time(NULL);
+    printf("seed %u\n", seed);
+    srand(seed);
+    size_t len = 13 * BS_FRAME_CHUNK + (size_t)(rand() % 100000);
+    unsigned char *data = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        data[i] = i % 5 ? (unsigned char)rand() : (unsigned char)(i >> 12);
+    char expect[65];
+    bs__sha256_hex(expect, data, len);
+    for (int c = 0; c < 2; c++) {
+        const char *codec = c ? "none" : "lz4";
+        bs_buf small = {0};
+        char hash[65];
+        bs_frame_writer *fw;
+        uint64_t raw, stored;
+        CHECK_EQ(bs__frame_writer_new(&fw, bs__codec_by_name(codec), 3, bs__sink_buf, &small), 0);
+        for (size_t pos = 0, n; pos < len; pos += n) { /* pieces of a chunk less 3 bytes */
+            n = len - pos < BS_FRAME_CHUNK - 3 ? len - pos : BS_FRAME_CHUNK - 3;
+            CHECK_EQ(bs__frame_write(fw, data + pos, n), 0);
+        }
+        CHECK_EQ(bs__frame_finish(fw, hash, &raw, &stored), 0);
+        bs__frame_writer_free(fw);
+        CHECK_STR(hash, expect);
+        for (int round = 0; round < 3; round++) {
+            bs_buf f = {0};
+            CHECK_EQ(bs__frame_writer_new(&fw, bs__codec_by_name(codec), 3, bs__sink_buf, &f), 0);
+            for (size_t pos = 0; pos < len;) {
+                size_t n = rand() % 3 ? ((size_t)4 << 20) - 2 + (size_t)(rand() % 5) +
+                                            (size_t)(rand() % 3) * BS_FRAME_CHUNK
+                                      : (size_t)(rand() % 70000);
+                if (n > len - pos)
+                    n = len - pos;
+                CHECK_EQ(bs__frame_write(fw, data + pos, n), 0);
+                pos += n;
+            }
+            CHECK_EQ(bs__frame_finish(fw, hash, &raw, &stored), 0);
+            bs__frame_writer_free(fw);
+            CHECK_STR(hash, expect);
+            CHECK(raw == len && f.len == small.len && memcmp(f.data, small.data, f.len) == 0);
+            bs_buf out = {0};
+            CHECK_EQ(decode(&f, &out, hash, len), 0);
+            CHECK(out.len == len && memcmp(out.data, data, len) == 0);
+            bs__buf_free(&out);
+            bs__buf_free(&f);
+        }
+        bs__buf_free(&small);
     }
     free(data);
 }
@@ -231,6 +288,7 @@ TEST(entry_record_round_trips_and_is_checked)
 
 static const test_case tests[] = {
     TEST_ENTRY(round_trip_every_codec_and_boundary),
+    TEST_ENTRY(large_writes_hashed_beside_their_compression),
     TEST_ENTRY(incompressible_chunks_stored_as_is),
     TEST_ENTRY(damage_lz4),
     TEST_ENTRY(damage_zstd),
