@@ -43,7 +43,6 @@
  */
 #include "internal.h"
 
-#include <pthread.h>
 #include <xxhash.h>
 
 static const unsigned char frame_magic[8] = {0x89, 'B', 'L', 'B', 'S', 'T', '\r', '\n'};
@@ -200,30 +199,15 @@ static int flush_chunk(bs_frame_writer *fw, const unsigned char *src, size_t n)
     return emit(fw, stored, clen);
 }
 
-/* A write of at least this many bytes is hashed on a thread of its own
- * while the caller's thread compresses and writes it (SHA-256 was a fifth
- * of a 100 MB lz4 put's time, done in turn with the rest). */
-#define SHA_THREAD_MIN ((size_t)4 << 20)
-
-typedef struct {
-    bs_sha256 *sha;
-    const void *p;
-    size_t n;
-} sha_job;
-
-static void *sha_run(void *arg)
-{
-    sha_job *j = arg;
-    bs__sha256_update(j->sha, j->p, j->n);
-    return NULL;
-}
-
 int bs__frame_write(bs_frame_writer *fw, const void *p, size_t n)
 {
     const unsigned char *c = p;
-    sha_job job = {fw->sha, p, n};
-    pthread_t th;
-    int threaded = n >= SHA_THREAD_MIN && pthread_create(&th, NULL, sha_run, &job) == 0, rc = 0;
+    /* a large write hashed beside its compression (SHA-256 was a fifth of a
+     * 100 MB lz4 put's time, done in turn with the rest) */
+    bs_iov whole = {p, n};
+    bs_sha_thread sha;
+    int threaded = n >= BS_SHA_THREAD_MIN && bs__sha256_thread_start(&sha, fw->sha, &whole, 1),
+        rc = 0;
     if (!threaded) /* (a small write, or no thread to be had: in turn) */
         bs__sha256_update(fw->sha, p, n);
     fw->total += n;
@@ -261,7 +245,7 @@ int bs__frame_write(bs_frame_writer *fw, const void *p, size_t n)
         }
     }
     if (threaded)
-        pthread_join(th, NULL);
+        bs__sha256_thread_join(&sha);
     return rc;
 }
 

@@ -11,6 +11,7 @@
 #include "blobstore/sys/blob_backend.h"
 #include "blobstore/sys/meta_backend.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -388,6 +389,20 @@ typedef struct {
     const void *data;
     size_t len;
 } bs_iov;
+/* SHA-256 of pieces on a thread of its own, beside the caller's work on the
+ * same bytes (a put's compression, checksums and writes): for writes of at
+ * least BS_SHA_THREAD_MIN. bs__sha256_thread_start: 1 if the thread runs
+ * (the pieces and h left alone until bs__sha256_thread_join), 0 if no
+ * thread was to be had (the caller hashes them itself). */
+#define BS_SHA_THREAD_MIN ((size_t)4 << 20)
+typedef struct {
+    bs_sha256 *h;
+    const bs_iov *iov;
+    size_t niov;
+    pthread_t tid;
+} bs_sha_thread;
+int bs__sha256_thread_start(bs_sha_thread *t, bs_sha256 *h, const bs_iov *iov, size_t niov);
+void bs__sha256_thread_join(bs_sha_thread *t);
 int bs__put_file_iov(char **out_key, blobstore *bs, const char *key, const bs_iov *iov, size_t niov,
                      const char *format, const char *codec, const char *metadata,
                      struct json_t *info, const char *extra, unsigned int put_flags);

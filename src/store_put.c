@@ -381,24 +381,8 @@ static void seg_free(seg_hasher *h)
 /* A raw file is hashed and written in slices of this size. */
 #define RAW_SLICE ((size_t)256 << 10)
 
-/* A raw file in memory of at least this size is hashed (SHA-256) on a
- * second thread while the first computes the segment checksums and writes:
- * the hash is the slowest of the three (issue 16). */
-#define SHA_THREAD_MIN ((size_t)8 << 20)
-
-typedef struct {
-    bs_sha256 *sha;
-    const bs_iov *iov;
-    size_t niov;
-} sha_job;
-
-static void *sha_job_run(void *p)
-{
-    sha_job *j = p;
-    for (size_t i = 0; i < j->niov; i++)
-        bs__sha256_update(j->sha, j->iov[i].data, j->iov[i].len);
-    return NULL;
-}
+/* A replaced blob at least this large is removed after the put (reap_start). */
+#define REAP_MIN ((size_t)8 << 20)
 
 /* The removal of the blob a large put replaced, after the put: unlinking a
  * file of 88 MB (the kernel dropping its cached pages) was 4-5% of a 100 MB
@@ -552,8 +536,7 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     ref_writer rw = {NULL, NULL};
     bs_frame_writer *fw = NULL;
     bs_sha256 *sha = NULL;
-    pthread_t sha_tid;
-    sha_job sj;
+    bs_sha_thread sj;
     int sha_threaded = 0;
     bs_buf inl = {0};
     put_entry pe;
@@ -608,10 +591,10 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     }
     if (a.po->raw) {
         rc = (sha = bs__sha256_new()) ? 0 : BLOBSTORE_ENOMEM;
-        if (!rc && !fn && len >= SHA_THREAD_MIN) {
-            sj = (sha_job){sha, iov, niov};
-            sha_threaded = pthread_create(&sha_tid, NULL, sha_job_run, &sj) == 0;
-        }
+        /* a raw file in memory hashed beside the segment checksums and
+         * the writes (the hash is the slowest of the three) */
+        if (!rc && !fn && len >= BS_SHA_THREAD_MIN)
+            sha_threaded = bs__sha256_thread_start(&sj, sha, iov, niov);
     } else if (inline_it && bs->compact_inline) {
         /* the row holds the hash and size: a compact frame (internal.h) */
         bs__sha256_hex(hash, got ? piece : (const unsigned char *)"", got);
@@ -703,7 +686,7 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
             goto out;
     } else if (sha) {
         if (sha_threaded)
-            pthread_join(sha_tid, NULL);
+            bs__sha256_thread_join(&sj);
         sha_threaded = 0;
         bs__sha256_final_hex(sha, hash);
         sha = NULL;
@@ -764,7 +747,7 @@ static int put_impl(char **out_key, blobstore *bs, const char *key, blobstore_re
     /* a large put's replaced blob is removed after it (reap_start) */
     char *old = NULL;
     rc = bs__commit_entry_ex(bs, e, a.flags, &release,
-                             !bs->ca && !bs->batch && size >= SHA_THREAD_MIN ? &old : NULL);
+                             !bs->ca && !bs->batch && size >= REAP_MIN ? &old : NULL);
     if (old)
         reap_start(bs, old);
     if (!rc && out_key && !(*out_key = bs__strdup(key)))
@@ -785,7 +768,7 @@ out:;
     if (w)
         w->abort(w);
     if (sha_threaded) /* (it reads the caller's memory and sha) */
-        pthread_join(sha_tid, NULL);
+        bs__sha256_thread_join(&sj);
     free(rec);
     bs__frame_writer_free(fw);
     bs__sha256_free(sha);

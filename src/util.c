@@ -409,6 +409,27 @@ void bs__sha256_update(bs_sha256 *h, const void *p, size_t n)
         ossl.update(h->ctx, p, n);
 }
 
+static void *sha256_thread_run(void *p)
+{
+    bs_sha_thread *t = p;
+    for (size_t i = 0; i < t->niov; i++)
+        bs__sha256_update(t->h, t->iov[i].data, t->iov[i].len);
+    return NULL;
+}
+
+int bs__sha256_thread_start(bs_sha_thread *t, bs_sha256 *h, const bs_iov *iov, size_t niov)
+{
+    t->h = h;
+    t->iov = iov;
+    t->niov = niov;
+    return pthread_create(&t->tid, NULL, sha256_thread_run, t) == 0;
+}
+
+void bs__sha256_thread_join(bs_sha_thread *t)
+{
+    pthread_join(t->tid, NULL);
+}
+
 void bs__sha256_final(bs_sha256 *h, unsigned char md[32])
 {
     unsigned int len = 0;
