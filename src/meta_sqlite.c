@@ -534,10 +534,10 @@ static int sq_replace(sq_backend *be, bs_meta_replace *q)
     if (!rc) {
         rc = sq_commit(&be->parent);
     } else {
-        char saved[BS_ERRMSG_MAX];
-        snprintf(saved, sizeof(saved), "%s", blobstore_errmsg());
+        bs_error_state es; /* (the rollback's own message must not replace the put's) */
+        bs__error_state_capture(&es, rc);
         sq_rollback(&be->parent);
-        bs__error(0, "%s", saved);
+        rc = bs__error_state_restore(&es);
     }
     if (rc)
         free(r.old_blob);
